@@ -1,0 +1,366 @@
+//! [`RaftConfig`]: a validated builder for everything a node needs to know
+//! before it starts. Times are in ticks: the driver decides how long a tick
+//! is (see `docs/API.md`).
+
+use crate::error::{Error, Result};
+use crate::membership::Membership;
+use crate::types::{Index, NodeId};
+
+/// Configuration of one [`RaftNode`](crate::RaftNode).
+///
+/// Build it with [`RaftConfig::new`] (a member of a new cluster),
+/// [`RaftConfig::single`] (a one-node cluster) or [`RaftConfig::joining`] (a
+/// node that will be added to a running cluster), then adjust with the
+/// chainable setters. [`RaftConfig::validate`] names the first invalid field;
+/// [`RaftNode::new`](crate::RaftNode::new) calls it.
+///
+/// ```
+/// use raft_io::RaftConfig;
+///
+/// let config = RaftConfig::new(1, [1, 2, 3])
+///     .election_timeout(10, 20)
+///     .heartbeat_interval(3)
+///     .seed(7);
+/// assert!(config.validate().is_ok());
+///
+/// let bad = RaftConfig::new(1, [1, 2, 3]).heartbeat_interval(10).election_timeout(10, 20);
+/// let err = bad.validate().unwrap_err();
+/// assert!(err.to_string().contains("heartbeat_interval"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct RaftConfig {
+    pub(crate) id: NodeId,
+    pub(crate) cluster_id: u64,
+    pub(crate) voters: Vec<NodeId>,
+    pub(crate) learners: Vec<NodeId>,
+    pub(crate) election_timeout_min: u64,
+    pub(crate) election_timeout_max: u64,
+    pub(crate) heartbeat_interval: u64,
+    pub(crate) pre_vote: bool,
+    pub(crate) check_quorum: bool,
+    pub(crate) max_inflight: usize,
+    pub(crate) max_entries_per_message: usize,
+    pub(crate) max_message_bytes: u64,
+    pub(crate) max_uncommitted_bytes: u64,
+    pub(crate) seed: u64,
+    pub(crate) snapshot_entries: u64,
+    pub(crate) snapshot_bytes: u64,
+    pub(crate) max_snapshot_bytes: u64,
+    pub(crate) lease_reads: bool,
+    pub(crate) lease_drift_ticks: u64,
+    pub(crate) read_timeout_ticks: u64,
+    pub(crate) auto_promote_distance: Option<u64>,
+    pub(crate) applied: Index,
+}
+
+impl RaftConfig {
+    /// A member `id` of a new cluster whose initial voters are `voters`
+    /// (which must include `id`). Every member of a new cluster must start
+    /// with the same voter list.
+    pub fn new(id: NodeId, voters: impl IntoIterator<Item = NodeId>) -> Self {
+        Self {
+            id,
+            cluster_id: 0,
+            voters: voters.into_iter().collect(),
+            learners: Vec::new(),
+            election_timeout_min: 10,
+            election_timeout_max: 20,
+            heartbeat_interval: 2,
+            pre_vote: true,
+            check_quorum: true,
+            max_inflight: 64,
+            max_entries_per_message: 512,
+            max_message_bytes: 1 << 20,
+            max_uncommitted_bytes: 64 << 20,
+            seed: 0,
+            snapshot_entries: 0,
+            snapshot_bytes: 0,
+            max_snapshot_bytes: 1 << 30,
+            lease_reads: false,
+            lease_drift_ticks: 2,
+            read_timeout_ticks: 50,
+            auto_promote_distance: None,
+            applied: 0,
+        }
+    }
+
+    /// A single-node cluster of node `id`.
+    pub fn single(id: NodeId) -> Self {
+        Self::new(id, [id])
+    }
+
+    /// A node that will be added to a running cluster. It starts with no
+    /// configuration, never campaigns on one it invented, and learns the
+    /// cluster's configuration from the leader (through log entries or a
+    /// snapshot) once a member adds it.
+    pub fn joining(id: NodeId) -> Self {
+        Self::new(id, [])
+    }
+
+    /// Initial learners of a new cluster (default: none).
+    pub fn learners(mut self, learners: impl IntoIterator<Item = NodeId>) -> Self {
+        self.learners = learners.into_iter().collect();
+        self
+    }
+
+    /// The cluster id, recorded in durable logs and checked by the TCP
+    /// handshake (default 0).
+    pub fn cluster_id(mut self, cluster_id: u64) -> Self {
+        self.cluster_id = cluster_id;
+        self
+    }
+
+    /// Election timeout range in ticks: each timeout is drawn uniformly from
+    /// `min..max` (default `10..20`).
+    pub fn election_timeout(mut self, min: u64, max: u64) -> Self {
+        self.election_timeout_min = min;
+        self.election_timeout_max = max;
+        self
+    }
+
+    /// Ticks between leader heartbeats; must be below the minimum election
+    /// timeout (default 2).
+    pub fn heartbeat_interval(mut self, ticks: u64) -> Self {
+        self.heartbeat_interval = ticks;
+        self
+    }
+
+    /// Pre-vote (default on): a node asks whether it could win before it
+    /// increments its term, so a partitioned node cannot disrupt a cluster
+    /// when it returns.
+    pub fn pre_vote(mut self, on: bool) -> Self {
+        self.pre_vote = on;
+        self
+    }
+
+    /// Check-quorum (default on): a leader that has not heard from a quorum
+    /// within an election timeout steps down; followers that hear from a
+    /// leader ignore vote requests for a minimum election timeout (leader
+    /// stickiness).
+    pub fn check_quorum(mut self, on: bool) -> Self {
+        self.check_quorum = on;
+        self
+    }
+
+    /// Maximum AppendEntries (or snapshot chunks) in flight to one follower
+    /// (default 64).
+    pub fn max_inflight(mut self, n: usize) -> Self {
+        self.max_inflight = n;
+        self
+    }
+
+    /// Maximum entries in one AppendEntries (default 512).
+    pub fn max_entries_per_message(mut self, n: usize) -> Self {
+        self.max_entries_per_message = n;
+        self
+    }
+
+    /// Maximum bytes of entries in one AppendEntries, and the snapshot chunk
+    /// size; also the largest command a proposal may carry (default 1 MiB).
+    pub fn max_message_bytes(mut self, n: u64) -> Self {
+        self.max_message_bytes = n;
+        self
+    }
+
+    /// Backpressure: the most bytes a leader holds appended but not committed
+    /// before it refuses proposals with [`Error::Busy`] (default 64 MiB).
+    pub fn max_uncommitted_bytes(mut self, n: u64) -> Self {
+        self.max_uncommitted_bytes = n;
+        self
+    }
+
+    /// Seed of the node's random generator (mixed with the node id).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Snapshot policy: ask the application for a snapshot once this many
+    /// entries were applied since the last one (default 0: never).
+    pub fn snapshot_entries(mut self, n: u64) -> Self {
+        self.snapshot_entries = n;
+        self
+    }
+
+    /// Snapshot policy: ask for a snapshot once this many bytes of entries
+    /// were applied since the last one (default 0: never).
+    pub fn snapshot_bytes(mut self, n: u64) -> Self {
+        self.snapshot_bytes = n;
+        self
+    }
+
+    /// The largest snapshot a follower accepts from a leader (default 1 GiB).
+    pub fn max_snapshot_bytes(mut self, n: u64) -> Self {
+        self.max_snapshot_bytes = n;
+        self
+    }
+
+    /// Lease reads (default off; requires check-quorum).
+    pub fn lease_reads(mut self, on: bool) -> Self {
+        self.lease_reads = on;
+        self
+    }
+
+    /// How much shorter than the minimum election timeout the read lease is,
+    /// in ticks: the largest drift between any two nodes' tick clocks over
+    /// one election timeout that lease reads tolerate (default 2).
+    pub fn lease_drift_ticks(mut self, ticks: u64) -> Self {
+        self.lease_drift_ticks = ticks;
+        self
+    }
+
+    /// Ticks after which a pending read fails with a timeout (default 50).
+    pub fn read_timeout_ticks(mut self, ticks: u64) -> Self {
+        self.read_timeout_ticks = ticks;
+        self
+    }
+
+    /// Promote a learner automatically once its log is within `distance`
+    /// entries of the leader's (default: never).
+    pub fn auto_promote(mut self, distance: Option<u64>) -> Self {
+        self.auto_promote_distance = distance;
+        self
+    }
+
+    /// The index the application's state machine has already applied
+    /// (for a state machine that persists itself); the node applies only
+    /// entries after it on restart (default 0).
+    pub fn applied(mut self, index: Index) -> Self {
+        self.applied = index;
+        self
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The cluster id.
+    pub fn get_cluster_id(&self) -> u64 {
+        self.cluster_id
+    }
+
+    /// The maximum message bytes (also the snapshot chunk size).
+    pub fn get_max_message_bytes(&self) -> u64 {
+        self.max_message_bytes
+    }
+
+    /// The bootstrap configuration, or `None` for a joining node.
+    pub fn bootstrap_membership(&self) -> Result<Option<Membership>> {
+        if self.voters.is_empty() && self.learners.is_empty() {
+            return Ok(None);
+        }
+        Membership::new(self.voters.iter().copied(), self.learners.iter().copied())
+            .map(Some)
+            .map_err(|e| invalid("voters", e.to_string()))
+    }
+
+    /// Checks every field; the error names the first invalid one.
+    pub fn validate(&self) -> Result<()> {
+        if self.id == 0 {
+            return Err(invalid("id", "node id 0 is reserved".into()));
+        }
+        if let Some(m) = self.bootstrap_membership()? {
+            if m.voters().is_empty() {
+                return Err(invalid("voters", "a new cluster needs at least one voter".into()));
+            }
+            if !m.contains(self.id) {
+                return Err(invalid("voters", format!("node {} is not in its own bootstrap configuration", self.id)));
+            }
+        }
+        if self.election_timeout_min < 2 {
+            return Err(invalid("election_timeout_min", "must be at least 2 ticks".into()));
+        }
+        if self.election_timeout_max <= self.election_timeout_min {
+            return Err(invalid("election_timeout_max", "must be above election_timeout_min".into()));
+        }
+        if self.heartbeat_interval == 0 || self.heartbeat_interval >= self.election_timeout_min {
+            return Err(invalid(
+                "heartbeat_interval",
+                format!("must be between 1 and election_timeout_min - 1 ({})", self.election_timeout_min - 1),
+            ));
+        }
+        if self.max_inflight == 0 {
+            return Err(invalid("max_inflight", "must be at least 1".into()));
+        }
+        if self.max_entries_per_message == 0 {
+            return Err(invalid("max_entries_per_message", "must be at least 1".into()));
+        }
+        if self.max_message_bytes < 64 {
+            return Err(invalid("max_message_bytes", "must be at least 64".into()));
+        }
+        if self.max_uncommitted_bytes == 0 {
+            return Err(invalid("max_uncommitted_bytes", "must be at least 1".into()));
+        }
+        if self.max_snapshot_bytes == 0 {
+            return Err(invalid("max_snapshot_bytes", "must be at least 1".into()));
+        }
+        if self.lease_reads && !self.check_quorum {
+            return Err(invalid("lease_reads", "lease reads require check_quorum".into()));
+        }
+        if self.lease_reads && self.lease_drift_ticks + self.heartbeat_interval >= self.election_timeout_min {
+            return Err(invalid(
+                "lease_drift_ticks",
+                "the lease (election_timeout_min - lease_drift_ticks) must outlast a heartbeat interval".into(),
+            ));
+        }
+        if self.read_timeout_ticks == 0 {
+            return Err(invalid("read_timeout_ticks", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(field: &'static str, reason: String) -> Error {
+    Error::InvalidConfig { field, reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(config: RaftConfig) -> &'static str {
+        match config.validate() {
+            Err(Error::InvalidConfig { field, .. }) => field,
+            other => panic!("expected InvalidConfig, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        RaftConfig::new(1, [1, 2, 3]).validate().unwrap();
+        RaftConfig::single(9).validate().unwrap();
+        RaftConfig::joining(4).validate().unwrap();
+        RaftConfig::new(1, [1, 2]).lease_reads(true).validate().unwrap();
+    }
+
+    #[test]
+    fn each_invalid_field_is_named() {
+        let base = || RaftConfig::new(1, [1, 2, 3]);
+        assert_eq!(field_of(RaftConfig::new(0, [0])), "id");
+        assert_eq!(field_of(RaftConfig::new(1, [2, 3])), "voters");
+        assert_eq!(field_of(RaftConfig::new(1, [1, 1])), "voters");
+        assert_eq!(field_of(RaftConfig::new(1, [1]).learners([1])), "voters");
+        assert_eq!(field_of(RaftConfig::new(1, []).learners([1])), "voters");
+        assert_eq!(field_of(base().election_timeout(1, 5)), "election_timeout_min");
+        assert_eq!(field_of(base().election_timeout(10, 10)), "election_timeout_max");
+        assert_eq!(field_of(base().heartbeat_interval(0)), "heartbeat_interval");
+        assert_eq!(field_of(base().heartbeat_interval(10)), "heartbeat_interval");
+        assert_eq!(field_of(base().max_inflight(0)), "max_inflight");
+        assert_eq!(field_of(base().max_entries_per_message(0)), "max_entries_per_message");
+        assert_eq!(field_of(base().max_message_bytes(10)), "max_message_bytes");
+        assert_eq!(field_of(base().max_uncommitted_bytes(0)), "max_uncommitted_bytes");
+        assert_eq!(field_of(base().max_snapshot_bytes(0)), "max_snapshot_bytes");
+        assert_eq!(field_of(base().lease_reads(true).check_quorum(false)), "lease_reads");
+        assert_eq!(field_of(base().lease_reads(true).lease_drift_ticks(8)), "lease_drift_ticks");
+        assert_eq!(field_of(base().read_timeout_ticks(0)), "read_timeout_ticks");
+    }
+
+    #[test]
+    fn joining_has_no_bootstrap_membership() {
+        assert_eq!(RaftConfig::joining(4).bootstrap_membership().unwrap(), None);
+        let m = RaftConfig::new(2, [3, 1, 2]).learners([5]).bootstrap_membership().unwrap().unwrap();
+        assert_eq!(m.voters(), &[1, 2, 3]);
+        assert_eq!(m.learners(), &[5]);
+    }
+}

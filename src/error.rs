@@ -1,0 +1,165 @@
+//! Typed errors. Nothing in this crate panics on input from outside: a bad
+//! proposal, configuration, message or durable byte is reported here or, for
+//! peer messages Raft can tolerate losing, dropped.
+
+use crate::membership::MembershipError;
+use crate::types::{Index, NodeId, ReadId};
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Errors returned by [`RaftNode`](crate::RaftNode) and the parts around it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration value is invalid; `field` names it.
+    #[error("invalid config field `{field}`: {reason}")]
+    InvalidConfig {
+        /// The offending field of [`RaftConfig`](crate::RaftConfig).
+        field: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// The request needs the leader; `leader` is the leader this node knows
+    /// of, if any, as a hint to redirect.
+    #[error("not the leader (leader hint: {leader:?})")]
+    NotLeader {
+        /// The known leader, if any.
+        leader: Option<NodeId>,
+    },
+    /// Proposals are refused while a leadership transfer is pending.
+    #[error("leadership transfer to {to} is pending")]
+    TransferPending {
+        /// The transfer target.
+        to: NodeId,
+    },
+    /// Backpressure: accepting the proposal would exceed
+    /// `max_uncommitted_bytes`. Nothing was appended.
+    #[error("busy: {uncommitted} uncommitted bytes plus {proposed} proposed exceed the limit of {limit}")]
+    Busy {
+        /// Bytes appended by this leader and not yet committed.
+        uncommitted: u64,
+        /// Bytes of the refused proposal.
+        proposed: u64,
+        /// The configured limit.
+        limit: u64,
+    },
+    /// A proposal with no command, or an empty batch.
+    #[error("empty proposal")]
+    EmptyProposal,
+    /// A command larger than the configured maximum message size.
+    #[error("proposal of {size} bytes exceeds max_message_bytes {max}")]
+    ProposalTooLarge {
+        /// The command's size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A membership change was refused; the configuration is unchanged.
+    #[error("membership change refused: {0}")]
+    Membership(#[from] MembershipError),
+    /// A membership change is already in flight (appended, not yet applied).
+    #[error("a membership change at index {index} is still pending")]
+    ChangeInProgress {
+        /// Index of the pending configuration entry.
+        index: Index,
+    },
+    /// The leader has not yet committed an entry of its own term, so it may
+    /// not change the configuration (the single-server change rule) or
+    /// answer a request that needs it.
+    #[error("the leader has not yet committed an entry of its term")]
+    NotReady,
+    /// The leadership transfer target is not a voter.
+    #[error("cannot transfer leadership to {0}: not a voter")]
+    InvalidTransferTarget(NodeId),
+    /// A read with this id is already pending.
+    #[error("read id {0} is already pending")]
+    DuplicateRead(ReadId),
+    /// Lease reads need `check_quorum` and `lease_reads` enabled.
+    #[error("lease reads are not enabled (they require check_quorum)")]
+    LeaseReadsDisabled,
+    /// This node is not a voter or learner of the configuration.
+    #[error("node {0} is not a member of the configuration")]
+    NotMember(NodeId),
+    /// A learner cannot serve this request.
+    #[error("a learner cannot serve linearizable reads")]
+    Learner,
+    /// An application snapshot for an index not yet applied, or not newer than
+    /// the current snapshot.
+    #[error("snapshot index {index} is invalid (applied {applied}, current snapshot {current})")]
+    InvalidSnapshot {
+        /// The index the snapshot claims to cover.
+        index: Index,
+        /// The node's applied index.
+        applied: Index,
+        /// The index of the node's current snapshot.
+        current: Index,
+    },
+    /// The log's recorded owner differs from the configuration.
+    #[error("log belongs to cluster {found_cluster} node {found_node}, not cluster {cluster} node {node}")]
+    WrongLog {
+        /// Cluster id recorded in the log.
+        found_cluster: u64,
+        /// Node id recorded in the log.
+        found_node: NodeId,
+        /// Configured cluster id.
+        cluster: u64,
+        /// Configured node id.
+        node: NodeId,
+    },
+    /// Durable state read back from a log is inconsistent.
+    #[error("inconsistent log: {0}")]
+    CorruptLog(String),
+    /// The log storage failed. The node halts: drop it and reopen the log.
+    #[error("storage failure: {0}")]
+    Storage(#[from] StorageError),
+    /// An earlier storage failure halted this node.
+    #[error("node halted after a storage failure; reopen the log")]
+    Halted,
+}
+
+/// Errors from a [`RaftLog`](crate::RaftLog) implementation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// An I/O operation failed.
+    #[error("i/o error while {context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Stored bytes are damaged or inconsistent.
+    #[error("corrupt log at {location}: {reason}")]
+    Corrupt {
+        /// Where (file, offset, record).
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Entries were requested that have been compacted into a snapshot.
+    #[error("index {index} is compacted (first index {first})")]
+    Compacted {
+        /// The requested index.
+        index: Index,
+        /// The log's first index.
+        first: Index,
+    },
+    /// Entries were requested past the end of the log.
+    #[error("index {index} is past the last index {last}")]
+    Unavailable {
+        /// The requested index.
+        index: Index,
+        /// The log's last index.
+        last: Index,
+    },
+    /// A write that breaks the log's contract (for example, a non-contiguous
+    /// append).
+    #[error("invalid write: {0}")]
+    InvalidWrite(String),
+    /// Any other failure of a user-provided log.
+    #[error("{0}")]
+    Other(Box<dyn std::error::Error + Send + Sync>),
+}

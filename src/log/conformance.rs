@@ -1,0 +1,167 @@
+//! A contract test suite any [`RaftLog`] must pass. `MemoryLog` and `WalLog`
+//! both run it; a user log can copy the idea.
+
+use bytes::Bytes;
+
+use super::RaftLog;
+use crate::membership::Membership;
+use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
+
+fn e(term: Term, index: Index) -> Entry {
+    Entry::normal(term, index, Bytes::from(vec![index as u8; 8]))
+}
+
+fn fill<L: RaftLog>(log: &mut L, terms: &[Term]) {
+    let first = log.last_index() + 1;
+    let mut es: Vec<Entry> = terms.iter().enumerate().map(|(k, &t)| e(t, first + k as u64)).collect();
+    log.append(&mut es).unwrap();
+    assert!(es.is_empty(), "append drains its input");
+}
+
+fn all<L: RaftLog>(log: &L) -> Vec<Entry> {
+    let mut out = Vec::new();
+    log.entries(log.first_index(), log.last_index() + 1, u64::MAX, &mut out).unwrap();
+    out
+}
+
+/// Runs every contract check on fresh logs from `make`.
+pub(crate) fn run_all<L: RaftLog>(make: impl Fn() -> L) {
+    empty_log(make());
+    append_and_read(make());
+    append_must_be_contiguous(make());
+    entries_respect_max_bytes(make());
+    truncate_removes_a_suffix(make());
+    hard_state_and_identity(make());
+    snapshot_keeps_a_matching_suffix(make());
+    snapshot_drops_a_conflicting_log(make());
+    streamed_snapshot(make());
+}
+
+fn empty_log<L: RaftLog>(log: L) {
+    assert_eq!(log.first_index(), 1);
+    assert_eq!(log.last_index(), 0);
+    assert_eq!(log.term(0), Some(0));
+    assert_eq!(log.term(1), None);
+    assert_eq!(log.hard_state(), HardState::default());
+    assert_eq!(log.snapshot_data().unwrap().len(), 0);
+    let mut out = Vec::new();
+    log.entries(1, 1, u64::MAX, &mut out).unwrap();
+    assert!(out.is_empty());
+    assert!(log.entries(1, 2, u64::MAX, &mut out).is_err(), "past the end");
+}
+
+fn append_and_read<L: RaftLog>(mut log: L) {
+    fill(&mut log, &[1, 1, 2]);
+    log.sync().unwrap();
+    assert_eq!(log.last_index(), 3);
+    assert_eq!(log.term(2), Some(1));
+    assert_eq!(log.term(3), Some(2));
+    assert_eq!(log.term(4), None);
+    let got = all(&log);
+    assert_eq!(got.iter().map(|e| (e.index, e.term)).collect::<Vec<_>>(), vec![(1, 1), (2, 1), (3, 2)]);
+    assert_eq!(got[1], e(1, 2));
+    let mut out = Vec::new();
+    log.entries(2, 3, u64::MAX, &mut out).unwrap();
+    assert_eq!(out, vec![e(1, 2)]);
+}
+
+fn append_must_be_contiguous<L: RaftLog>(mut log: L) {
+    fill(&mut log, &[1]);
+    assert!(log.append(&mut vec![e(1, 3)]).is_err(), "gap");
+    assert!(log.append(&mut vec![e(1, 1)]).is_err(), "overlap");
+    assert_eq!(log.last_index(), 1);
+}
+
+fn entries_respect_max_bytes<L: RaftLog>(mut log: L) {
+    fill(&mut log, &[1; 10]);
+    let size = e(1, 1).size();
+    let mut out = Vec::new();
+    log.entries(1, 11, size * 3, &mut out).unwrap();
+    assert_eq!(out.len(), 3);
+    out.clear();
+    log.entries(1, 11, 1, &mut out).unwrap();
+    assert_eq!(out.len(), 1, "at least one entry");
+    out.clear();
+    log.entries(4, 6, u64::MAX, &mut out).unwrap();
+    assert_eq!(out.iter().map(|e| e.index).collect::<Vec<_>>(), vec![4, 5]);
+}
+
+fn truncate_removes_a_suffix<L: RaftLog>(mut log: L) {
+    fill(&mut log, &[1, 1, 1, 1]);
+    log.sync().unwrap();
+    log.truncate(3).unwrap();
+    assert_eq!(log.last_index(), 2);
+    fill(&mut log, &[2, 2]);
+    log.sync().unwrap();
+    assert_eq!(log.term(3), Some(2));
+    assert_eq!(log.last_index(), 4);
+    log.truncate(9).unwrap();
+    assert_eq!(log.last_index(), 4, "truncating past the end changes nothing");
+}
+
+fn hard_state_and_identity<L: RaftLog>(mut log: L) {
+    assert_eq!(log.identity(), None);
+    let id = LogIdentity { cluster_id: 7, node_id: 3 };
+    log.set_identity(id).unwrap();
+    let hs = HardState { term: 4, vote: Some(2), commit: 0 };
+    log.set_hard_state(hs).unwrap();
+    log.sync().unwrap();
+    assert_eq!(log.identity(), Some(id));
+    assert_eq!(log.hard_state(), hs);
+}
+
+fn snapshot_keeps_a_matching_suffix<L: RaftLog>(mut log: L) {
+    fill(&mut log, &[1, 1, 2, 2, 2]);
+    let membership = Membership::new([1, 2, 3], []).unwrap();
+    let meta = SnapshotMeta { index: 3, term: 2, membership: membership.clone() };
+    log.install_snapshot(meta.clone(), Bytes::from_static(b"state")).unwrap();
+    log.sync().unwrap();
+    assert_eq!(log.snapshot_meta(), &meta);
+    assert_eq!(log.first_index(), 4);
+    assert_eq!(log.last_index(), 5);
+    assert_eq!(log.term(3), Some(2));
+    assert_eq!(log.term(2), None);
+    assert_eq!(&log.snapshot_data().unwrap()[..], b"state");
+    assert_eq!(&log.snapshot_chunk(1, 3).unwrap()[..], b"tat");
+    assert_eq!(&log.snapshot_chunk(4, 10).unwrap()[..], b"e");
+    let mut out = Vec::new();
+    assert!(log.entries(3, 4, u64::MAX, &mut out).is_err(), "compacted");
+    fill(&mut log, &[3]);
+    assert_eq!(log.last_index(), 6);
+}
+
+fn snapshot_drops_a_conflicting_log<L: RaftLog>(mut log: L) {
+    fill(&mut log, &[1, 1, 1]);
+    let meta = SnapshotMeta { index: 2, term: 5, membership: Membership::empty() };
+    log.install_snapshot(meta, Bytes::from_static(b"x")).unwrap();
+    assert_eq!(log.last_index(), 2);
+    assert_eq!(log.term(2), Some(5));
+    let meta = SnapshotMeta { index: 10, term: 6, membership: Membership::empty() };
+    log.install_snapshot(meta, Bytes::from_static(b"y")).unwrap();
+    log.sync().unwrap();
+    assert_eq!((log.first_index(), log.last_index()), (11, 10));
+    fill(&mut log, &[6]);
+    assert_eq!(log.last_index(), 11);
+}
+
+fn streamed_snapshot<L: RaftLog>(mut log: L) {
+    fill(&mut log, &[1, 1]);
+    let meta = SnapshotMeta { index: 7, term: 3, membership: Membership::new([1], []).unwrap() };
+    log.begin_snapshot_receive(&meta, 6).unwrap();
+    log.receive_snapshot_chunk(0, b"abc").unwrap();
+    assert_eq!(log.last_index(), 2, "nothing installed before the end");
+    log.receive_snapshot_chunk(3, b"def").unwrap();
+    log.finish_snapshot_receive().unwrap();
+    log.sync().unwrap();
+    assert_eq!(log.snapshot_meta(), &meta);
+    assert_eq!(&log.snapshot_data().unwrap()[..], b"abcdef");
+    assert_eq!(log.last_index(), 7);
+    // A restarted stream discards the partial one.
+    let next = SnapshotMeta { index: 9, term: 3, membership: Membership::new([1], []).unwrap() };
+    log.begin_snapshot_receive(&next, 2).unwrap();
+    log.receive_snapshot_chunk(0, b"z").unwrap();
+    log.begin_snapshot_receive(&next, 2).unwrap();
+    log.receive_snapshot_chunk(0, b"ok").unwrap();
+    log.finish_snapshot_receive().unwrap();
+    assert_eq!(&log.snapshot_data().unwrap()[..], b"ok");
+}

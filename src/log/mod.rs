@@ -1,0 +1,118 @@
+//! The replicated log's storage: the [`RaftLog`] trait, the in-memory
+//! [`MemoryLog`] and, with feature `persistence`, the durable `WalLog`.
+//!
+//! A [`RaftNode`](crate::RaftNode) owns its log. Within one `step` it reads
+//! and mutates the log through this trait, then calls [`RaftLog::sync`] at
+//! most once, before it returns any action that depends on the mutations.
+//! An implementation may therefore buffer every write of a step and make them
+//! durable together in `sync` (that is how `WalLog` writes one record per
+//! step).
+
+mod memory;
+
+#[cfg(test)]
+pub(crate) mod conformance;
+
+pub use memory::MemoryLog;
+
+use bytes::Bytes;
+
+use crate::error::StorageError;
+use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
+
+/// Storage for a node's durable state: hard state, log entries, the latest
+/// snapshot, and who the log belongs to.
+///
+/// # Contract
+///
+/// * The log holds the entries `first_index()..=last_index()`; everything
+///   before is covered by the snapshot described by [`snapshot_meta`]
+///   (index 0 and term 0 when there is none). `term(snapshot index)` is the
+///   snapshot's term.
+/// * Mutating methods may be buffered; they must become durable, atomically
+///   and in order, no later than the next successful [`sync`]. After a crash
+///   the log must come back as of some successful `sync` (or later), never
+///   with a synced mutation missing.
+/// * Reads always see every mutation made so far, synced or not.
+/// * A failed write or sync is fatal to the node: it halts and the embedder
+///   reopens the log.
+///
+/// [`snapshot_meta`]: RaftLog::snapshot_meta
+/// [`sync`]: RaftLog::sync
+pub trait RaftLog {
+    /// The cluster and node this log belongs to, once recorded.
+    fn identity(&self) -> Option<LogIdentity>;
+
+    /// Records the owner of a fresh log. Called once, on an empty log.
+    fn set_identity(&mut self, identity: LogIdentity) -> Result<(), StorageError>;
+
+    /// The hard state as last set.
+    fn hard_state(&self) -> HardState;
+
+    /// Replaces the hard state.
+    fn set_hard_state(&mut self, state: HardState) -> Result<(), StorageError>;
+
+    /// The latest snapshot's metadata (index 0 and the bootstrap or empty
+    /// membership when there is no snapshot).
+    fn snapshot_meta(&self) -> &SnapshotMeta;
+
+    /// Index of the first entry held (the snapshot index + 1).
+    fn first_index(&self) -> Index {
+        self.snapshot_meta().index + 1
+    }
+
+    /// Index of the last entry held, or the snapshot index when no entry is.
+    fn last_index(&self) -> Index;
+
+    /// Term of the entry at `index`: `Some` for the snapshot index and every
+    /// held entry, `None` otherwise.
+    fn term(&self, index: Index) -> Option<Term>;
+
+    /// Appends clones of the entries `lo..hi` to `out`, stopping early before
+    /// an entry that would take their total [`Entry::size`] past `max_bytes`
+    /// (but always at least one entry when `lo < hi`).
+    fn entries(&self, lo: Index, hi: Index, max_bytes: u64, out: &mut Vec<Entry>) -> Result<(), StorageError>;
+
+    /// Appends all of `entries`, draining the vector (its capacity is kept
+    /// for reuse). The first entry's index is `last_index() + 1`.
+    fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError>;
+
+    /// Removes the entries with index `from` and above. `from` is above the
+    /// snapshot index.
+    fn truncate(&mut self, from: Index) -> Result<(), StorageError>;
+
+    /// The latest snapshot's data (empty when there is none).
+    fn snapshot_data(&self) -> Result<Bytes, StorageError>;
+
+    /// Up to `max_len` bytes of the latest snapshot's data from `offset`, for
+    /// streaming it to a follower. The default slices
+    /// [`snapshot_data`](RaftLog::snapshot_data).
+    fn snapshot_chunk(&self, offset: u64, max_len: u64) -> Result<Bytes, StorageError> {
+        let data = self.snapshot_data()?;
+        let start = (offset.min(data.len() as u64)) as usize;
+        let end = (offset.saturating_add(max_len).min(data.len() as u64)) as usize;
+        Ok(data.slice(start..end))
+    }
+
+    /// Makes `data` the latest snapshot, covering `1..=meta.index`. Entries
+    /// after `meta.index` are kept when the log holds the entry at
+    /// `meta.index` with `meta.term`; otherwise every entry is dropped. The
+    /// hard state is not changed.
+    fn install_snapshot(&mut self, meta: SnapshotMeta, data: Bytes) -> Result<(), StorageError>;
+
+    /// Starts receiving a snapshot of `total_len` bytes from a leader,
+    /// discarding any partially received one. Chunks arrive in order through
+    /// [`receive_snapshot_chunk`](RaftLog::receive_snapshot_chunk).
+    fn begin_snapshot_receive(&mut self, meta: &SnapshotMeta, total_len: u64) -> Result<(), StorageError>;
+
+    /// Stores the next chunk of the snapshot being received, at `offset`
+    /// (always the number of bytes received so far).
+    fn receive_snapshot_chunk(&mut self, offset: u64, data: &[u8]) -> Result<(), StorageError>;
+
+    /// Completes the snapshot being received and installs it exactly as
+    /// [`install_snapshot`](RaftLog::install_snapshot) would.
+    fn finish_snapshot_receive(&mut self) -> Result<(), StorageError>;
+
+    /// Makes every mutation so far durable.
+    fn sync(&mut self) -> Result<(), StorageError>;
+}

@@ -1,0 +1,195 @@
+//! Messages nodes exchange: an envelope (`from`, `to`, `term`) around one of
+//! the protocol's bodies.
+//!
+//! Every body is a struct of its own so that the wire format can version each
+//! one independently (see `docs/PROTOCOL.md`). Message routing is the
+//! caller's job: [`Action::Send`](crate::Action::Send) names the destination,
+//! and whatever arrives is handed back through
+//! [`Event::Message`](crate::Event::Message).
+
+use bytes::Bytes;
+
+use crate::types::{Entry, Index, NodeId, ReadId, SnapshotMeta, Term};
+
+/// A message between two nodes of one cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// The sender.
+    pub from: NodeId,
+    /// The destination.
+    pub to: NodeId,
+    /// The sender's term (for a pre-vote request: the term it would campaign
+    /// in).
+    pub term: Term,
+    /// What the message says.
+    pub body: MessageBody,
+}
+
+/// The protocol bodies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MessageBody {
+    /// Pre-vote request: "would you vote for me in `term`?" Changes no state
+    /// at the receiver.
+    PreVote(VoteRequest),
+    /// Answer to a [`MessageBody::PreVote`].
+    PreVoteResponse(VoteResponse),
+    /// Vote request for the sender's term.
+    Vote(VoteRequest),
+    /// Answer to a [`MessageBody::Vote`].
+    VoteResponse(VoteResponse),
+    /// Log replication (possibly without entries, to probe or to carry the
+    /// commit index).
+    Append(AppendEntries),
+    /// Answer to a [`MessageBody::Append`] or a completed snapshot.
+    AppendResponse(AppendResponse),
+    /// Leader liveness and read-confirmation round.
+    Heartbeat(Heartbeat),
+    /// Answer to a [`MessageBody::Heartbeat`].
+    HeartbeatResponse(HeartbeatResponse),
+    /// One chunk of a snapshot being streamed to a follower.
+    Snapshot(SnapshotChunk),
+    /// Acknowledges snapshot chunks received so far.
+    SnapshotResponse(SnapshotAck),
+    /// Leadership transfer: start an election now, bypassing leader
+    /// stickiness.
+    TimeoutNow,
+    /// A follower forwards a read to the leader.
+    ReadIndex(ReadIndexRequest),
+    /// The leader answers a forwarded read.
+    ReadIndexResponse(ReadIndexResponse),
+}
+
+impl MessageBody {
+    /// A short name for traces and errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::PreVote(_) => "PreVote",
+            Self::PreVoteResponse(_) => "PreVoteResponse",
+            Self::Vote(_) => "Vote",
+            Self::VoteResponse(_) => "VoteResponse",
+            Self::Append(_) => "Append",
+            Self::AppendResponse(_) => "AppendResponse",
+            Self::Heartbeat(_) => "Heartbeat",
+            Self::HeartbeatResponse(_) => "HeartbeatResponse",
+            Self::Snapshot(_) => "Snapshot",
+            Self::SnapshotResponse(_) => "SnapshotResponse",
+            Self::TimeoutNow => "TimeoutNow",
+            Self::ReadIndex(_) => "ReadIndex",
+            Self::ReadIndexResponse(_) => "ReadIndexResponse",
+        }
+    }
+}
+
+/// A (pre-)vote request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VoteRequest {
+    /// Index of the candidate's last log entry.
+    pub last_log_index: Index,
+    /// Term of the candidate's last log entry.
+    pub last_log_term: Term,
+    /// Set for an election started by leadership transfer: voters then
+    /// ignore leader stickiness.
+    pub transfer: bool,
+}
+
+/// A (pre-)vote answer. The envelope's term is the term voted in (for a
+/// refusal: the voter's own term, so a stale candidate learns it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VoteResponse {
+    /// Whether the vote was granted.
+    pub granted: bool,
+}
+
+/// Log replication from the leader.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct AppendEntries {
+    /// Index of the entry just before `entries`.
+    pub prev_log_index: Index,
+    /// Term of the entry at `prev_log_index`.
+    pub prev_log_term: Term,
+    /// The leader's commit index, capped so the follower can apply it safely.
+    pub leader_commit: Index,
+    /// Entries `prev_log_index + 1 ..`, contiguous, in order.
+    pub entries: Vec<Entry>,
+}
+
+/// A follower's answer to [`AppendEntries`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct AppendResponse {
+    /// Whether the entries were accepted.
+    pub success: bool,
+    /// On success: the highest index known to match the leader's log. On
+    /// rejection: the `prev_log_index` that did not match.
+    pub index: Index,
+    /// On rejection: the term of the follower's entry at `index`, or 0 when
+    /// the follower's log is shorter than `index`.
+    pub hint_term: Term,
+    /// On rejection: the first index of `hint_term` in the follower's log,
+    /// or the follower's last index + 1 when its log is too short. The leader
+    /// resumes from there, backing up a whole term per round trip.
+    pub hint_index: Index,
+}
+
+/// Leader heartbeat. Carries no entries; allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Heartbeat {
+    /// The leader's commit index capped at what it knows the follower holds
+    /// (`min(commit, match)`), so the follower never commits an entry it has
+    /// not verified.
+    pub commit: Index,
+    /// The leader's confirmation round; echoed back to confirm reads.
+    pub round: u64,
+}
+
+/// Answer to a [`Heartbeat`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct HeartbeatResponse {
+    /// The round being answered.
+    pub round: u64,
+}
+
+/// One chunk of a snapshot stream.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SnapshotChunk {
+    /// The snapshot being sent (index, term, membership).
+    pub meta: SnapshotMeta,
+    /// Total size of the snapshot data in bytes.
+    pub total_len: u64,
+    /// Offset of `data` within the snapshot data.
+    pub offset: u64,
+    /// The chunk's bytes.
+    pub data: Bytes,
+}
+
+/// Acknowledges a snapshot stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SnapshotAck {
+    /// Index of the snapshot being acknowledged.
+    pub index: Index,
+    /// Bytes received contiguously so far: the next offset the follower
+    /// expects.
+    pub received: u64,
+    /// Set when the follower refuses the stream (too large, or it cannot
+    /// store it); the leader falls back to probing.
+    pub rejected: bool,
+}
+
+/// A read forwarded from a follower to the leader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ReadIndexRequest {
+    /// The follower's identifier for the read.
+    pub id: ReadId,
+}
+
+/// The leader's answer to a forwarded read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ReadIndexResponse {
+    /// The follower's identifier for the read.
+    pub id: ReadId,
+    /// The read index: the follower may serve the read once it has applied
+    /// through it. Meaningless when `ok` is false.
+    pub index: Index,
+    /// False when the leader could not serve the read (it is no longer
+    /// leader, or the read timed out).
+    pub ok: bool,
+}

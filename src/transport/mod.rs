@@ -1,0 +1,40 @@
+//! Moving [`Message`]s between nodes: the [`RaftTransport`] trait and the
+//! in-process [`MemoryTransport`]. With feature `net`, `TcpTransport` carries
+//! the same messages over TCP.
+//!
+//! A transport is best effort, as Raft expects: it may drop, delay, duplicate
+//! or reorder messages, and the protocol stays safe. It must not corrupt
+//! them (the TCP transport checks framing and drops what fails to decode).
+
+mod memory;
+
+pub use memory::MemoryTransport;
+
+use crate::message::Message;
+use crate::types::NodeId;
+
+/// Why a transport could not take a message. None of these is fatal to the
+/// node: Raft treats an unsent message as a lost one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// No route to this node.
+    #[error("unknown peer {0}")]
+    UnknownPeer(NodeId),
+    /// The peer's outbound queue is full; the message was dropped.
+    #[error("queue to {0} is full; message dropped")]
+    QueueFull(NodeId),
+    /// The transport is shut down.
+    #[error("transport is closed")]
+    Closed,
+}
+
+/// Carries messages between nodes.
+pub trait RaftTransport {
+    /// Hands `message` over for delivery to `message.to`. Returning `Ok` does
+    /// not promise delivery.
+    fn send(&mut self, message: Message) -> Result<(), TransportError>;
+
+    /// The next message received for this node, without blocking.
+    fn try_recv(&mut self) -> Option<Message>;
+}
