@@ -9,6 +9,7 @@ pub mod error;
 pub mod log;
 pub mod membership;
 pub mod message;
+mod node;
 pub mod quorum;
 mod rng;
 pub mod transport;
@@ -19,5 +20,8 @@ pub use error::{Error, Result, StorageError};
 pub use log::{MemoryLog, RaftLog};
 pub use membership::{Membership, MembershipChange, MembershipError};
 pub use message::*;
+pub use node::{
+    Action, Actions, Event, PeerStatus, ProgressState, RaftNode, ReadFailure, ReadKind, Status, TransferOutcome,
+};
 pub use transport::{MemoryTransport, RaftTransport, TransportError};
 pub use types::*;

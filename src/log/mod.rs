@@ -84,6 +84,13 @@ pub trait RaftLog {
     /// The latest snapshot's data (empty when there is none).
     fn snapshot_data(&self) -> Result<Bytes, StorageError>;
 
+    /// The size in bytes of the latest snapshot's data. The default reads
+    /// [`snapshot_data`](RaftLog::snapshot_data); a log that keeps snapshots
+    /// in files should answer without reading them.
+    fn snapshot_len(&self) -> Result<u64, StorageError> {
+        Ok(self.snapshot_data()?.len() as u64)
+    }
+
     /// Up to `max_len` bytes of the latest snapshot's data from `offset`, for
     /// streaming it to a follower. The default slices
     /// [`snapshot_data`](RaftLog::snapshot_data).

@@ -1,0 +1,305 @@
+//! Timers, pre-vote, votes, check-quorum and role transitions.
+//!
+//! * Election timeouts are drawn from `election_timeout_min..max` by the
+//!   node's seeded generator and reset whenever the node hears from a leader
+//!   or grants a vote.
+//! * With pre-vote (default), a node whose timeout fires first asks the
+//!   voters whether they would vote for it in the next term; it increments
+//!   its term only after a quorum says yes. A partitioned node therefore
+//!   cannot inflate terms and disrupt the cluster when it returns.
+//! * With check-quorum (default), a leader that has not heard from a quorum
+//!   within a minimum election timeout steps down, and a follower that heard
+//!   from its leader within that time refuses (pre-)votes unless the request
+//!   comes from a leadership transfer (leader stickiness).
+
+use super::{Action, RaftNode};
+use crate::error::Result;
+use crate::log::RaftLog;
+use crate::message::{Message, MessageBody, VoteRequest, VoteResponse};
+use crate::quorum::VoteResult;
+use crate::types::{Entry, NodeId, Role, Term};
+
+use super::progress::Progress;
+use super::reconfig::TransferOutcome;
+
+impl<L: RaftLog> RaftNode<L> {
+    pub(super) fn tick(&mut self) -> Result<()> {
+        self.ticks += 1;
+        self.vote_cooldown = self.vote_cooldown.saturating_sub(1);
+        self.tick_reads();
+        if self.role == Role::Leader {
+            self.tick_leader()
+        } else {
+            self.election_elapsed += 1;
+            if self.promotable() && self.election_elapsed >= self.election_timeout {
+                self.start_election(false)?;
+            }
+            Ok(())
+        }
+    }
+
+    fn tick_leader(&mut self) -> Result<()> {
+        self.heartbeat_elapsed += 1;
+        self.election_elapsed += 1;
+        if self.election_elapsed >= self.cfg.election_timeout_min {
+            self.election_elapsed = 0;
+            if self.cfg.check_quorum {
+                let me = self.id;
+                let peers = &self.peers;
+                let active = self.configs.effective().has_quorum(|id| {
+                    id == me || peers.binary_search_by_key(&id, |p| p.id).is_ok_and(|i| peers[i].recent_active)
+                });
+                if !active {
+                    self.become_follower(self.term, None);
+                    return Ok(());
+                }
+                for p in &mut self.peers {
+                    p.recent_active = false;
+                }
+            }
+        }
+        self.check_transfer_timeout();
+        if self.heartbeat_elapsed >= self.cfg.heartbeat_interval {
+            self.heartbeat_elapsed = 0;
+            self.broadcast_heartbeat()?;
+        }
+        Ok(())
+    }
+
+    /// Whether this node may campaign: it votes in the configuration in
+    /// effect. A learner, a removed node and a joining node with no
+    /// configuration never campaign.
+    pub(super) fn promotable(&self) -> bool {
+        self.configs.effective().is_voter(self.id)
+    }
+
+    /// Whether a leader is known to be alive (leader stickiness): vote
+    /// requests are refused unless they come from a leadership transfer.
+    pub(super) fn in_lease(&self) -> bool {
+        (self.cfg.check_quorum && self.leader.is_some() && self.election_elapsed < self.cfg.election_timeout_min)
+            || self.vote_cooldown > 0
+    }
+
+    pub(super) fn campaign_now(&mut self) -> Result<()> {
+        if self.role != Role::Leader && self.promotable() {
+            self.start_election(false)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_timeout_now(&mut self, from: crate::types::NodeId) -> Result<()> {
+        if self.role != Role::Leader && self.leader == Some(from) && self.promotable() {
+            self.start_election(true)?;
+        } else {
+            self.drop_message();
+        }
+        Ok(())
+    }
+
+    /// Starts a pre-vote (or, for a transfer or without pre-vote, a real
+    /// election).
+    pub(super) fn start_election(&mut self, transfer: bool) -> Result<()> {
+        if self.cfg.pre_vote && !transfer {
+            self.role = Role::PreCandidate;
+            self.leader = None;
+            self.reset_election_timer();
+            self.fail_forwarded_reads();
+            self.request_votes(self.term + 1, true, false);
+        } else {
+            self.campaign(transfer);
+        }
+        self.tally_votes()
+    }
+
+    fn campaign(&mut self, transfer: bool) {
+        self.term += 1;
+        self.vote = Some(self.id);
+        self.role = Role::Candidate;
+        self.leader = None;
+        self.reset_election_timer();
+        self.fail_forwarded_reads();
+        // The new term and vote are synced at the end of this step, before
+        // the requests leave.
+        self.request_votes(self.term, false, transfer);
+    }
+
+    fn request_votes(&mut self, term: Term, pre: bool, transfer: bool) {
+        self.votes.clear();
+        self.votes.push((self.id, true));
+        let req = VoteRequest { last_log_index: self.log.last_index(), last_log_term: self.last_term(), transfer };
+        let body = if pre { MessageBody::PreVote(req) } else { MessageBody::Vote(req) };
+        let me = self.id;
+        let mut voters = std::mem::take(&mut self.scratch_ids);
+        voters.clear();
+        voters.extend(self.configs.effective().members().filter(|&id| id != me));
+        for &to in &voters {
+            if self.configs.effective().is_voter(to) {
+                self.out.push(Action::Send { to, message: Message { from: me, to, term, body: body.clone() } });
+            }
+        }
+        self.scratch_ids = voters;
+    }
+
+    fn tally_votes(&mut self) -> Result<()> {
+        let votes = &self.votes;
+        let result = self
+            .configs
+            .effective()
+            .vote_result(|id| votes.iter().find(|(v, _)| *v == id).map(|(_, granted)| *granted));
+        match (result, self.role) {
+            (VoteResult::Won, Role::PreCandidate) => {
+                self.campaign(false);
+                self.tally_votes()
+            }
+            (VoteResult::Won, Role::Candidate) => self.become_leader(),
+            (VoteResult::Lost, Role::PreCandidate | Role::Candidate) => {
+                self.become_follower(self.term, None);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub(super) fn on_vote_request(&mut self, from: NodeId, term: Term, req: VoteRequest, pre: bool) -> Result<()> {
+        let up_to_date = (req.last_log_term, req.last_log_index) >= (self.last_term(), self.log.last_index());
+        let can_vote =
+            self.vote == Some(from) || (self.vote.is_none() && self.leader.is_none()) || (pre && term > self.term);
+        let sticky = self.in_lease() && !req.transfer;
+        let grant = up_to_date && can_vote && !sticky && term >= self.term;
+        if grant && !pre {
+            self.vote = Some(from);
+            self.reset_election_timer();
+        }
+        let reply_term = if grant { term } else { self.term };
+        let body = VoteResponse { granted: grant };
+        let body = if pre { MessageBody::PreVoteResponse(body) } else { MessageBody::VoteResponse(body) };
+        self.send_in(from, reply_term, body);
+        Ok(())
+    }
+
+    pub(super) fn on_vote_response(&mut self, from: NodeId, term: Term, granted: bool, pre: bool) -> Result<()> {
+        let expected = match (pre, self.role) {
+            (true, Role::PreCandidate) => {
+                if granted {
+                    self.term + 1
+                } else {
+                    self.term
+                }
+            }
+            (false, Role::Candidate) => self.term,
+            _ => return Ok(()),
+        };
+        if term != expected || !self.configs.effective().is_voter(from) {
+            return Ok(());
+        }
+        if !self.votes.iter().any(|(v, _)| *v == from) {
+            self.votes.push((from, granted));
+        }
+        self.tally_votes()
+    }
+
+    /// Applies the term rules to an incoming message. Returns false when the
+    /// message must not be processed further.
+    pub(super) fn accept_term(&mut self, m: &Message) -> Result<bool> {
+        if m.term > self.term {
+            match &m.body {
+                MessageBody::PreVote(_) => {}
+                MessageBody::PreVoteResponse(r) if r.granted => {}
+                MessageBody::Vote(req) if self.in_lease() && !req.transfer => {
+                    // Leader stickiness: a live leader is known; ignore the
+                    // disruptive candidate without adopting its term.
+                    self.drop_message();
+                    return Ok(false);
+                }
+                body => {
+                    let leader = match body {
+                        MessageBody::Append(_) | MessageBody::Heartbeat(_) | MessageBody::Snapshot(_) => Some(m.from),
+                        _ => None,
+                    };
+                    self.become_follower(m.term, leader);
+                }
+            }
+        } else if m.term < self.term {
+            match &m.body {
+                MessageBody::Append(_) | MessageBody::Heartbeat(_) | MessageBody::Snapshot(_) => {
+                    // A stale leader: tell it the current term so it steps
+                    // down (a partitioned old leader learns it lost).
+                    self.send(m.from, MessageBody::AppendResponse(Default::default()));
+                }
+                MessageBody::PreVote(_) => {
+                    self.send(m.from, MessageBody::PreVoteResponse(VoteResponse { granted: false }));
+                }
+                _ => {}
+            }
+            self.drop_message();
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Adopts `from` as the leader of the current term (on an append,
+    /// heartbeat or snapshot chunk of this term).
+    pub(super) fn follow(&mut self, from: NodeId) {
+        if self.role != Role::Follower {
+            self.become_follower(self.term, Some(from));
+        } else if self.leader != Some(from) {
+            self.leader = Some(from);
+            self.fail_forwarded_reads();
+        }
+        self.election_elapsed = 0;
+    }
+
+    pub(super) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        if term > self.term {
+            self.term = term;
+            self.vote = None;
+        }
+        if self.role == Role::Leader {
+            self.fail_leader_reads();
+            if let Some(t) = self.transfer.take() {
+                self.out.push(Action::TransferEnded { to: t.to, outcome: TransferOutcome::SteppedDown });
+            }
+            self.peers.clear();
+            self.uncommitted_bytes = 0;
+        }
+        if self.leader != leader {
+            self.fail_forwarded_reads();
+        }
+        self.role = Role::Follower;
+        self.leader = leader;
+        self.votes.clear();
+        self.reset_election_timer();
+    }
+
+    fn become_leader(&mut self) -> Result<()> {
+        self.role = Role::Leader;
+        self.leader = Some(self.id);
+        self.votes.clear();
+        self.election_elapsed = 0;
+        self.heartbeat_elapsed = 0;
+        self.transfer = None;
+        let last = self.log.last_index();
+        self.peers.clear();
+        let me = self.id;
+        for id in self.configs.effective().members().filter(|&id| id != me) {
+            self.peers.push(Progress::new(id, last + 1, self.cfg.max_inflight));
+        }
+        self.reads.new_term();
+        // The no-op commits every entry of earlier terms once it commits.
+        let noop = Entry::noop(self.term, last + 1);
+        self.term_start = noop.index;
+        self.uncommitted_bytes = noop.size();
+        let mut batch = std::mem::take(&mut self.scratch);
+        batch.clear();
+        batch.push(noop);
+        let appended = self.append_log(&mut batch);
+        self.scratch = batch;
+        appended?;
+        self.broadcast_append(true)
+    }
+
+    pub(super) fn reset_election_timer(&mut self) {
+        self.election_elapsed = 0;
+        self.election_timeout = self.rng.range(self.cfg.election_timeout_min, self.cfg.election_timeout_max);
+    }
+}

@@ -1,0 +1,642 @@
+//! [`RaftNode`]: the protocol as a pure state machine.
+//!
+//! The node never reads a clock, touches a file or socket, spawns a thread or
+//! draws OS randomness. Time arrives as [`Event::Tick`]; randomness comes from
+//! a generator seeded by [`RaftConfig::seed`] and the node id. The same
+//! configuration and the same events produce the same actions, byte for
+//! byte, on every platform.
+//!
+//! # Driving a node
+//!
+//! Call [`RaftNode::step`] with each [`Event`] and carry out the returned
+//! [`Action`]s. Every message action may be sent at once and in any order:
+//! whatever it depends on was made durable (through [`RaftLog::sync`]) inside
+//! that `step`. State-machine actions ([`Action::Apply`],
+//! [`Action::RestoreSnapshot`]) must be carried out in the order given.
+//! A step syncs the log at most once, however many entries it appended, so
+//! batching proposals or messages into one step is how a driver gets group
+//! commit.
+
+mod election;
+mod persist;
+mod progress;
+mod read;
+mod reconfig;
+mod replication;
+mod snapshot;
+
+pub use progress::{PeerStatus, ProgressState};
+pub use read::{ReadFailure, ReadKind};
+pub use reconfig::TransferOutcome;
+
+use bytes::Bytes;
+
+use crate::config::RaftConfig;
+use crate::error::{Error, Result};
+use crate::log::{MemoryLog, RaftLog};
+use crate::membership::{Membership, MembershipChange};
+use crate::message::{Message, MessageBody};
+use crate::rng::{Rng, mix};
+use crate::types::{Entry, HardState, Index, LogIdentity, NodeId, ReadId, Role, SnapshotMeta, Term};
+
+use progress::Progress;
+use read::ReadState;
+use reconfig::{ConfigHistory, Transfer};
+use snapshot::Incoming;
+
+/// Something that happened, for the node to react to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// One unit of logical time passed. Election and heartbeat timeouts are
+    /// counted in ticks.
+    Tick,
+    /// Propose one command (leader only).
+    Propose(Bytes),
+    /// Propose many commands at once: one log append, one sync (leader
+    /// only). The vector is consumed.
+    ProposeBatch(Vec<Bytes>),
+    /// A message from another node.
+    Message(Message),
+    /// A linearizable read identified by `id`. The node answers with exactly
+    /// one [`Action::ReadReady`] or [`Action::ReadFailed`] for it.
+    Read {
+        /// The caller's identifier, unique among its pending reads.
+        id: ReadId,
+        /// How to confirm the read.
+        kind: ReadKind,
+    },
+    /// Change the cluster configuration (leader only).
+    ChangeMembership(MembershipChange),
+    /// Hand leadership to another voter (leader only).
+    TransferLeadership(NodeId),
+    /// The application took a snapshot of its state covering every entry
+    /// through `index` (at most [`RaftNode::last_applied`]); the node stores
+    /// it and compacts the log behind it.
+    Snapshot {
+        /// The last index the snapshot covers.
+        index: Index,
+        /// The serialized application state.
+        data: Bytes,
+    },
+    /// Start an election now (if this node is a voter and not the leader).
+    Campaign,
+}
+
+/// Something the driver must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send `message` to node `to`.
+    Send {
+        /// Destination node.
+        to: NodeId,
+        /// The message.
+        message: Message,
+    },
+    /// Apply a committed command to the state machine, in order.
+    Apply {
+        /// The entry's index.
+        index: Index,
+        /// The entry's term.
+        term: Term,
+        /// The command as proposed.
+        command: Bytes,
+    },
+    /// A proposal was appended at `first..=last` in `term`. It commits when
+    /// an [`Action::Apply`] for the same index and term arrives; if an entry
+    /// with another term is applied at one of those indexes, the proposal
+    /// was lost to a leader change.
+    Proposed {
+        /// Index of the first command.
+        first: Index,
+        /// Index of the last command.
+        last: Index,
+        /// Term of the entries.
+        term: Term,
+    },
+    /// The node's role or the leader it knows changed.
+    RoleChanged {
+        /// The new role.
+        role: Role,
+        /// The current term.
+        term: Term,
+        /// The leader, if known.
+        leader: Option<NodeId>,
+    },
+    /// The configuration in effect changed (a configuration entry was
+    /// appended, or an uncommitted one was truncated, or a snapshot was
+    /// installed). It takes effect at once, before it commits.
+    MembershipChanged {
+        /// Index of the configuration entry (or snapshot).
+        index: Index,
+        /// The configuration now in effect.
+        membership: Membership,
+    },
+    /// A configuration entry committed and was applied.
+    MembershipCommitted {
+        /// Index of the configuration entry.
+        index: Index,
+        /// The committed configuration.
+        membership: Membership,
+    },
+    /// Policy hint: enough was applied since the last snapshot; the
+    /// application should take one and hand it back with
+    /// [`Event::Snapshot`] when convenient.
+    SnapshotWanted {
+        /// The node's applied index.
+        applied: Index,
+    },
+    /// Replace the state machine's state with this snapshot (received from
+    /// the leader, or found on restart). Entries after `meta.index` follow
+    /// as [`Action::Apply`].
+    RestoreSnapshot {
+        /// What the snapshot covers.
+        meta: SnapshotMeta,
+        /// The serialized application state.
+        data: Bytes,
+    },
+    /// The read `id` may be served now: the state machine has applied
+    /// through `index`, and serving the read from it is linearizable.
+    ReadReady {
+        /// The read's identifier.
+        id: ReadId,
+        /// Its read index.
+        index: Index,
+    },
+    /// The read `id` failed; it will not be released.
+    ReadFailed {
+        /// The read's identifier.
+        id: ReadId,
+        /// Why.
+        reason: ReadFailure,
+    },
+    /// A leadership transfer ended without this node seeing the target win.
+    TransferEnded {
+        /// The transfer target.
+        to: NodeId,
+        /// How it ended.
+        outcome: TransferOutcome,
+    },
+}
+
+/// The actions of one [`RaftNode::step`], drained from a buffer the node
+/// reuses, so stepping does not allocate a fresh vector per call.
+#[derive(Debug)]
+pub struct Actions<'a> {
+    inner: std::vec::Drain<'a, Action>,
+}
+
+impl Actions<'_> {
+    /// The actions not yet taken.
+    pub fn as_slice(&self) -> &[Action] {
+        self.inner.as_slice()
+    }
+}
+
+impl Iterator for Actions<'_> {
+    type Item = Action;
+
+    fn next(&mut self) -> Option<Action> {
+        self.inner.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Actions<'_> {}
+
+/// A point-in-time view of a node, for monitoring and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// This node.
+    pub id: NodeId,
+    /// Its role.
+    pub role: Role,
+    /// Its current term.
+    pub term: Term,
+    /// Its vote in the current term.
+    pub vote: Option<NodeId>,
+    /// The leader it knows.
+    pub leader: Option<NodeId>,
+    /// Highest committed index it knows.
+    pub commit: Index,
+    /// Highest index handed to the state machine.
+    pub applied: Index,
+    /// First index held in the log.
+    pub first_index: Index,
+    /// Last index held in the log.
+    pub last_index: Index,
+    /// Index of the latest snapshot.
+    pub snapshot_index: Index,
+    /// The configuration in effect.
+    pub membership: Membership,
+    /// Leader only: each follower's progress.
+    pub peers: Vec<PeerStatus>,
+    /// Leader only: the pending transfer target.
+    pub transfer: Option<NodeId>,
+    /// Messages dropped as invalid, foreign or stale.
+    pub dropped_messages: u64,
+}
+
+/// A Raft node: consumes [`Event`]s, produces [`Action`]s. See the
+/// [module documentation](self) and the crate-level tutorial.
+pub struct RaftNode<L: RaftLog = MemoryLog> {
+    cfg: RaftConfig,
+    log: L,
+    id: NodeId,
+
+    // Persistent state, mirrored into the log's hard state (persist.rs).
+    term: Term,
+    vote: Option<NodeId>,
+    commit: Index,
+
+    // Volatile state.
+    applied: Index,
+    role: Role,
+    leader: Option<NodeId>,
+    configs: ConfigHistory,
+
+    // Timers (election.rs).
+    rng: Rng,
+    ticks: u64,
+    election_elapsed: u64,
+    election_timeout: u64,
+    heartbeat_elapsed: u64,
+    /// Ticks after start during which votes are refused (lease safety).
+    vote_cooldown: u64,
+
+    // Elections (election.rs).
+    votes: Vec<(NodeId, bool)>,
+
+    // Leader state (replication.rs, reconfig.rs).
+    peers: Vec<Progress>,
+    term_start: Index,
+    uncommitted_bytes: u64,
+    transfer: Option<Transfer>,
+
+    // Reads (read.rs).
+    reads: ReadState,
+
+    // Snapshots (snapshot.rs).
+    incoming: Option<Incoming>,
+    restore_pending: bool,
+    snapshot_hint_at: Index,
+    applied_bytes: u64,
+
+    // Per-step bookkeeping (persist.rs).
+    must_sync: bool,
+    halted: bool,
+    out: Vec<Action>,
+    scratch: Vec<Entry>,
+    scratch_index: Vec<Index>,
+    scratch_ids: Vec<NodeId>,
+    reported: (Role, Term, Option<NodeId>),
+    dropped_messages: u64,
+}
+
+impl RaftNode<MemoryLog> {
+    /// A node on a fresh in-memory log.
+    ///
+    /// ```
+    /// use raft_io::{RaftConfig, RaftNode};
+    ///
+    /// let node = RaftNode::new(RaftConfig::single(1)).unwrap();
+    /// assert_eq!(node.term(), 0);
+    /// assert!(!node.is_leader());
+    /// ```
+    pub fn new(config: RaftConfig) -> Result<Self> {
+        Self::with_log(config, MemoryLog::new())
+    }
+}
+
+impl<L: RaftLog> RaftNode<L> {
+    /// A node on `log`: a fresh log is initialized (identity and bootstrap
+    /// configuration, synced); a used one is recovered — term, vote, commit,
+    /// entries, snapshot and configuration — and the node restarts as a
+    /// follower. A log that belongs to another node or cluster is refused.
+    pub fn with_log(config: RaftConfig, mut log: L) -> Result<Self> {
+        config.validate()?;
+        let identity = LogIdentity { cluster_id: config.cluster_id, node_id: config.id };
+        match log.identity() {
+            None => Self::initialize(&config, &mut log, identity)?,
+            Some(found) if found != identity => {
+                return Err(Error::WrongLog {
+                    found_cluster: found.cluster_id,
+                    found_node: found.node_id,
+                    cluster: identity.cluster_id,
+                    node: identity.node_id,
+                });
+            }
+            Some(_) => {}
+        }
+        let hs = log.hard_state();
+        let snap_index = log.snapshot_meta().index;
+        let last = log.last_index();
+        if hs.commit > last {
+            return Err(Error::CorruptLog(format!("commit index {} is past the last index {last}", hs.commit)));
+        }
+        if hs.vote == Some(0) {
+            return Err(Error::CorruptLog("vote for node 0".into()));
+        }
+        let mut commit = hs.commit.max(snap_index);
+        let applied = if config.applied > snap_index {
+            if config.applied > last {
+                return Err(Error::InvalidConfig {
+                    field: "applied",
+                    reason: format!("applied index {} is past the log's last index {last}", config.applied),
+                });
+            }
+            commit = commit.max(config.applied);
+            config.applied
+        } else {
+            snap_index
+        };
+        let configs = ConfigHistory::recover(&log)?;
+        let mut rng = Rng::new(mix(config.seed, config.id));
+        let election_timeout = rng.range(config.election_timeout_min, config.election_timeout_max);
+        let restore_pending = snap_index > 0 && config.applied < snap_index;
+        let vote_cooldown = if config.lease_reads { config.election_timeout_min } else { 0 };
+        Ok(Self {
+            id: config.id,
+            term: hs.term,
+            vote: hs.vote,
+            commit,
+            applied,
+            role: Role::Follower,
+            leader: None,
+            configs,
+            rng,
+            ticks: 0,
+            election_elapsed: 0,
+            election_timeout,
+            heartbeat_elapsed: 0,
+            vote_cooldown,
+            votes: Vec::new(),
+            peers: Vec::new(),
+            term_start: 0,
+            uncommitted_bytes: 0,
+            transfer: None,
+            reads: ReadState::default(),
+            incoming: None,
+            restore_pending,
+            snapshot_hint_at: applied,
+            applied_bytes: 0,
+            must_sync: false,
+            halted: false,
+            out: Vec::new(),
+            scratch: Vec::new(),
+            scratch_index: Vec::new(),
+            scratch_ids: Vec::new(),
+            reported: (Role::Follower, hs.term, None),
+            dropped_messages: 0,
+            cfg: config,
+            log,
+        })
+    }
+
+    fn initialize(config: &RaftConfig, log: &mut L, identity: LogIdentity) -> Result<()> {
+        if log.last_index() != 0 || log.hard_state() != HardState::default() || log.snapshot_meta().index != 0 {
+            return Err(Error::CorruptLog("the log holds state but records no owner".into()));
+        }
+        log.set_identity(identity)?;
+        if let Some(membership) = config.bootstrap_membership()? {
+            log.install_snapshot(SnapshotMeta { index: 0, term: 0, membership }, Bytes::new())?;
+        }
+        log.sync()?;
+        Ok(())
+    }
+
+    /// Consumes one event and returns the actions to carry out.
+    ///
+    /// On `Err` the node is unchanged (a refused proposal, read or change),
+    /// or — for [`Error::Storage`] — halted: every later call returns
+    /// [`Error::Halted`] and the embedder must reopen the log.
+    pub fn step(&mut self, event: Event) -> Result<Actions<'_>> {
+        if self.halted {
+            return Err(Error::Halted);
+        }
+        self.out.clear();
+        let result = self.handle(event).and_then(|()| self.finish_step());
+        match result {
+            Ok(()) => Ok(Actions { inner: self.out.drain(..) }),
+            Err(e) => {
+                if matches!(e, Error::Storage(_)) {
+                    self.halted = true;
+                }
+                self.out.clear();
+                Err(e)
+            }
+        }
+    }
+
+    /// Everything a step does after handling its event, in order: commit,
+    /// apply, automatic leader actions, commit notifications, then the one
+    /// persistence point of the step.
+    fn finish_step(&mut self) -> Result<()> {
+        loop {
+            if self.role == Role::Leader {
+                self.maybe_commit();
+            }
+            self.apply_committed()?;
+            if !(self.role == Role::Leader && self.leader_automatic_changes()?) {
+                break;
+            }
+        }
+        if self.role == Role::Leader {
+            self.step_down_if_removed()?;
+        }
+        if self.role == Role::Leader {
+            self.notify_commit();
+            self.start_read_round();
+        }
+        self.release_reads();
+        self.report_role();
+        self.persist()
+    }
+
+    fn report_role(&mut self) {
+        let now = (self.role, self.term, self.leader);
+        if now != self.reported {
+            self.reported = now;
+            self.out.push(Action::RoleChanged { role: self.role, term: self.term, leader: self.leader });
+        }
+    }
+
+    fn handle(&mut self, event: Event) -> Result<()> {
+        match event {
+            Event::Tick => self.tick(),
+            Event::Propose(command) => self.propose(std::iter::once(command)),
+            Event::ProposeBatch(commands) => self.propose(commands.into_iter()),
+            Event::Message(message) => self.on_message(message),
+            Event::Read { id, kind } => self.read(id, kind),
+            Event::ChangeMembership(change) => self.change_membership(change),
+            Event::TransferLeadership(to) => self.transfer_leadership(to),
+            Event::Snapshot { index, data } => self.snapshot_taken(index, data),
+            Event::Campaign => self.campaign_now(),
+        }
+    }
+
+    fn on_message(&mut self, m: Message) -> Result<()> {
+        if m.to != self.id || m.from == self.id || m.from == 0 {
+            self.dropped_messages += 1;
+            return Ok(());
+        }
+        if !self.accept_term(&m)? {
+            return Ok(());
+        }
+        let from = m.from;
+        match m.body {
+            MessageBody::PreVote(req) => self.on_vote_request(from, m.term, req, true),
+            MessageBody::Vote(req) => self.on_vote_request(from, m.term, req, false),
+            MessageBody::PreVoteResponse(r) => self.on_vote_response(from, m.term, r.granted, true),
+            MessageBody::VoteResponse(r) => self.on_vote_response(from, m.term, r.granted, false),
+            MessageBody::Append(a) => {
+                self.follow(from);
+                self.on_append(from, a)
+            }
+            MessageBody::Heartbeat(hb) => {
+                self.follow(from);
+                self.on_heartbeat(from, hb);
+                Ok(())
+            }
+            MessageBody::Snapshot(chunk) => {
+                self.follow(from);
+                self.on_snapshot_chunk(from, chunk)
+            }
+            MessageBody::AppendResponse(r) => self.on_append_response(from, r),
+            MessageBody::HeartbeatResponse(r) => self.on_heartbeat_response(from, r),
+            MessageBody::SnapshotResponse(ack) => self.on_snapshot_ack(from, ack),
+            MessageBody::TimeoutNow => self.on_timeout_now(from),
+            MessageBody::ReadIndex(req) => self.on_forwarded_read(from, req),
+            MessageBody::ReadIndexResponse(r) => {
+                self.on_read_index_response(from, r);
+                Ok(())
+            }
+        }
+    }
+
+    /// Queues a message to `to` in the current term.
+    fn send(&mut self, to: NodeId, body: MessageBody) {
+        self.send_in(to, self.term, body);
+    }
+
+    fn send_in(&mut self, to: NodeId, term: Term, body: MessageBody) {
+        self.out.push(Action::Send { to, message: Message { from: self.id, to, term, body } });
+    }
+
+    fn drop_message(&mut self) {
+        self.dropped_messages += 1;
+    }
+
+    fn peer_index(&self, id: NodeId) -> Option<usize> {
+        self.peers.binary_search_by_key(&id, |p| p.id).ok()
+    }
+
+    fn last_term(&self) -> Term {
+        self.log.term(self.log.last_index()).unwrap_or(0)
+    }
+
+    /// The configuration in effect (the latest in the log, committed or not).
+    pub fn membership(&self) -> &Membership {
+        self.configs.effective()
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Whether this node is the leader of its current term.
+    pub fn is_leader(&self) -> bool {
+        self.role == Role::Leader
+    }
+
+    /// The leader this node knows of, if any.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+
+    /// The current term.
+    pub fn term(&self) -> Term {
+        self.term
+    }
+
+    /// The node's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The highest index known committed.
+    pub fn commit_index(&self) -> Index {
+        self.commit
+    }
+
+    /// The highest index handed to the state machine (through
+    /// [`Action::Apply`], or covered by a restored snapshot).
+    pub fn last_applied(&self) -> Index {
+        self.applied
+    }
+
+    /// The last index in the log.
+    pub fn last_index(&self) -> Index {
+        self.log.last_index()
+    }
+
+    /// The log, for reading.
+    pub fn log(&self) -> &L {
+        &self.log
+    }
+
+    /// Gives the log back (for example, to simulate a restart).
+    pub fn into_log(self) -> L {
+        self.log
+    }
+
+    /// The configuration this node was built with.
+    pub fn config(&self) -> &RaftConfig {
+        &self.cfg
+    }
+
+    /// Whether a storage failure halted the node.
+    pub fn is_halted(&self) -> bool {
+        self.halted
+    }
+
+    /// A point-in-time view of the node.
+    pub fn status(&self) -> Status {
+        Status {
+            id: self.id,
+            role: self.role,
+            term: self.term,
+            vote: self.vote,
+            leader: self.leader,
+            commit: self.commit,
+            applied: self.applied,
+            first_index: self.log.first_index(),
+            last_index: self.log.last_index(),
+            snapshot_index: self.log.snapshot_meta().index,
+            membership: self.configs.effective().clone(),
+            peers: self.peers.iter().map(PeerStatus::from).collect(),
+            transfer: self.transfer.map(|t| t.to),
+            dropped_messages: self.dropped_messages,
+        }
+    }
+}
+
+impl<L: RaftLog> std::fmt::Debug for RaftNode<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftNode")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .field("term", &self.term)
+            .field("leader", &self.leader)
+            .field("commit", &self.commit)
+            .field("applied", &self.applied)
+            .field("last_index", &self.log.last_index())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

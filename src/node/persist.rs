@@ -1,0 +1,94 @@
+//! Every persistence decision of the node, in one place: which mutations
+//! make the step dirty, and the single sync at the end of a step.
+//!
+//! Rules:
+//! * appends, truncations and snapshot installs make the step dirty;
+//! * a change of term or vote makes the step dirty (both must be durable
+//!   before any message that depends on them leaves the node);
+//! * a change of the commit index alone is written to the log but does not
+//!   force a sync (losing it in a crash only delays re-applying);
+//! * a dirty step calls [`RaftLog::sync`] exactly once, after handling its
+//!   event and before returning any action; a clean step never calls it.
+
+use bytes::Bytes;
+
+use super::{Action, RaftNode};
+use crate::error::Result;
+use crate::log::RaftLog;
+use crate::membership::Membership;
+use crate::types::{Entry, EntryKind, HardState, Index, SnapshotMeta};
+
+impl<L: RaftLog> RaftNode<L> {
+    /// Appends entries (draining `entries`), tracking configuration entries.
+    pub(super) fn append_log(&mut self, entries: &mut Vec<Entry>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let before = self.configs.effective_index();
+        for e in entries.iter().filter(|e| e.kind == EntryKind::Config) {
+            // Validated by the caller (leader-built or checked on receipt).
+            if let Ok(m) = Membership::decode(&e.data) {
+                self.configs.push(e.index, m);
+            }
+        }
+        self.log.append(entries)?;
+        self.must_sync = true;
+        self.on_config_maybe_changed(before);
+        Ok(())
+    }
+
+    /// Removes the log suffix from `from`, rolling back any configuration
+    /// entry in it.
+    pub(super) fn truncate_log(&mut self, from: Index) -> Result<()> {
+        debug_assert!(from > self.commit, "never truncate committed entries");
+        let before = self.configs.effective_index();
+        self.log.truncate(from)?;
+        self.configs.truncate(from);
+        self.must_sync = true;
+        self.on_config_maybe_changed(before);
+        Ok(())
+    }
+
+    /// Installs a snapshot in the log (compaction or a snapshot received
+    /// from the leader) and recomputes the configuration.
+    pub(super) fn install_snapshot_log(&mut self, meta: SnapshotMeta, data: Option<Bytes>) -> Result<()> {
+        let before = self.configs.effective_index();
+        match data {
+            Some(data) => self.log.install_snapshot(meta.clone(), data)?,
+            None => self.log.finish_snapshot_receive()?,
+        }
+        self.configs.install_snapshot(&meta, self.log.last_index());
+        self.must_sync = true;
+        self.on_config_maybe_changed(before);
+        Ok(())
+    }
+
+    fn on_config_maybe_changed(&mut self, before: Index) {
+        if self.configs.effective_index() == before {
+            return;
+        }
+        self.out.push(Action::MembershipChanged {
+            index: self.configs.effective_index(),
+            membership: self.configs.effective().clone(),
+        });
+        self.on_membership_changed();
+    }
+
+    /// The end of every step: write the hard state if it changed and sync
+    /// once if anything durable changed.
+    pub(super) fn persist(&mut self) -> Result<()> {
+        let hs = HardState { term: self.term, vote: self.vote, commit: self.commit };
+        let old = self.log.hard_state();
+        if hs != old {
+            if hs.term != old.term || hs.vote != old.vote {
+                self.must_sync = true;
+            }
+            self.log.set_hard_state(hs)?;
+        }
+        if self.must_sync {
+            self.log.sync()?;
+            self.must_sync = false;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,312 @@
+//! What the leader knows about each follower: how far its log matches, what
+//! to send next, and how much is in flight.
+//!
+//! A follower is in one of three states:
+//! * **Probe**: the leader does not know where the logs diverge; it sends one
+//!   AppendEntries at a time and waits for the answer.
+//! * **Replicate**: the logs match up to `matched`; the leader streams
+//!   entries optimistically, up to `max_inflight` messages ahead.
+//! * **Snapshot**: the follower needs entries the leader has compacted; the
+//!   leader streams its snapshot in chunks (see `snapshot.rs`).
+
+use crate::types::{Index, NodeId};
+
+/// Replication state of one follower (see the [module docs](self)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressState {
+    /// Looking for the point where the logs match, one message at a time.
+    Probe,
+    /// Streaming entries within the inflight window.
+    Replicate,
+    /// Streaming a snapshot.
+    Snapshot,
+}
+
+/// A fixed-capacity ring of the last index (or snapshot offset) carried by
+/// each message in flight. Allocated once per follower, so replication never
+/// allocates for flow control.
+#[derive(Clone, Debug)]
+pub(crate) struct Inflights {
+    ends: Box<[u64]>,
+    start: usize,
+    count: usize,
+}
+
+impl Inflights {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self { ends: vec![0; capacity.max(1)].into_boxed_slice(), start: 0, count: 0 }
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.count == self.ends.len()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Records a message carrying everything up to `end`.
+    pub(crate) fn push(&mut self, end: u64) {
+        debug_assert!(!self.is_full());
+        let slot = (self.start + self.count) % self.ends.len();
+        self.ends[slot] = end;
+        self.count += 1;
+    }
+
+    /// Releases every message whose end is at or below `end`.
+    pub(crate) fn free_to(&mut self, end: u64) {
+        while self.count > 0 && self.ends[self.start] <= end {
+            self.start = (self.start + 1) % self.ends.len();
+            self.count -= 1;
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.start = 0;
+        self.count = 0;
+    }
+}
+
+/// A snapshot being streamed to one follower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SnapshotSend {
+    /// Index of the snapshot being sent.
+    pub(crate) index: Index,
+    /// Its total size in bytes.
+    pub(crate) total_len: u64,
+    /// Offset of the next chunk to send.
+    pub(crate) next_offset: u64,
+    /// Bytes the follower has acknowledged.
+    pub(crate) acked: u64,
+    /// Whether the last chunk was sent.
+    pub(crate) sent_all: bool,
+}
+
+/// The leader's view of one follower.
+#[derive(Clone, Debug)]
+pub(crate) struct Progress {
+    pub(crate) id: NodeId,
+    /// Highest index known to match the leader's log.
+    pub(crate) matched: Index,
+    /// Next index to send.
+    pub(crate) next: Index,
+    pub(crate) state: ProgressState,
+    /// Probe: a message is outstanding.
+    pub(crate) probe_sent: bool,
+    pub(crate) inflights: Inflights,
+    /// Heard from since the last check-quorum.
+    pub(crate) recent_active: bool,
+    /// The commit index last sent to this follower.
+    pub(crate) commit_sent: Index,
+    /// Heartbeat rounds since `matched` last advanced while entries were
+    /// outstanding.
+    pub(crate) stalled: u32,
+    /// The latest heartbeat round the follower answered.
+    pub(crate) acked_round: u64,
+    /// The leader's tick when the latest answered round was sent (lease).
+    pub(crate) acked_tick: u64,
+    /// The snapshot being streamed, in state Snapshot.
+    pub(crate) snapshot: Option<SnapshotSend>,
+}
+
+impl Progress {
+    pub(crate) fn new(id: NodeId, next: Index, max_inflight: usize) -> Self {
+        Self {
+            id,
+            matched: 0,
+            next,
+            state: ProgressState::Probe,
+            probe_sent: false,
+            inflights: Inflights::new(max_inflight),
+            recent_active: false,
+            commit_sent: 0,
+            stalled: 0,
+            acked_round: 0,
+            acked_tick: 0,
+            snapshot: None,
+        }
+    }
+
+    /// Whether the leader must wait before sending this follower more.
+    pub(crate) fn is_paused(&self) -> bool {
+        match self.state {
+            ProgressState::Probe => self.probe_sent,
+            ProgressState::Replicate => self.inflights.is_full(),
+            ProgressState::Snapshot => true,
+        }
+    }
+
+    pub(crate) fn become_probe(&mut self) {
+        self.state = ProgressState::Probe;
+        self.next = self.matched + 1;
+        self.probe_sent = false;
+        self.inflights.clear();
+        self.snapshot = None;
+        self.stalled = 0;
+    }
+
+    pub(crate) fn become_replicate(&mut self) {
+        self.state = ProgressState::Replicate;
+        self.next = self.matched + 1;
+        self.probe_sent = false;
+        self.inflights.clear();
+        self.snapshot = None;
+        self.stalled = 0;
+    }
+
+    pub(crate) fn become_snapshot(&mut self, send: SnapshotSend) {
+        self.state = ProgressState::Snapshot;
+        self.probe_sent = false;
+        self.inflights.clear();
+        self.snapshot = Some(send);
+        self.stalled = 0;
+    }
+
+    /// Records that the follower's log matches through `index`. Returns
+    /// false for a stale acknowledgement (nothing new); `matched` never moves
+    /// backwards.
+    pub(crate) fn update_matched(&mut self, index: Index) -> bool {
+        if index <= self.matched {
+            return false;
+        }
+        self.matched = index;
+        self.next = self.next.max(index + 1);
+        self.stalled = 0;
+        true
+    }
+
+    /// Records that an AppendEntries was sent, carrying entries through
+    /// `last` (equal to `next - 1` when it carried none).
+    pub(crate) fn sent_entries(&mut self, last: Index) {
+        match self.state {
+            ProgressState::Replicate => {
+                if last >= self.next {
+                    self.next = last + 1;
+                    self.inflights.push(last);
+                }
+            }
+            ProgressState::Probe => self.probe_sent = true,
+            ProgressState::Snapshot => {}
+        }
+    }
+
+    /// Handles a rejection of the AppendEntries whose `prev_log_index` was
+    /// `rejected`, resuming from `next` (computed from the follower's hint).
+    /// Returns false when the rejection is stale.
+    pub(crate) fn reject(&mut self, rejected: Index, next: Index) -> bool {
+        match self.state {
+            ProgressState::Replicate => {
+                if rejected <= self.matched {
+                    return false;
+                }
+                self.become_probe();
+            }
+            ProgressState::Probe => {
+                if rejected + 1 != self.next {
+                    return false;
+                }
+                self.probe_sent = false;
+            }
+            ProgressState::Snapshot => return false,
+        }
+        self.next = next.clamp(self.matched + 1, rejected.max(self.matched + 1));
+        true
+    }
+}
+
+/// A public snapshot of one follower's progress, for [`Status`](crate::Status).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// The follower.
+    pub id: NodeId,
+    /// Highest index known to match the leader's log.
+    pub matched: Index,
+    /// Next index the leader will send.
+    pub next: Index,
+    /// Replication state.
+    pub state: ProgressState,
+    /// Messages in flight.
+    pub inflight: usize,
+    /// Heard from since the last check-quorum.
+    pub recent_active: bool,
+}
+
+impl From<&Progress> for PeerStatus {
+    fn from(p: &Progress) -> Self {
+        Self {
+            id: p.id,
+            matched: p.matched,
+            next: p.next,
+            state: p.state,
+            inflight: p.inflights.len(),
+            recent_active: p.recent_active,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inflights_ring_wraps_and_frees_in_order() {
+        let mut f = Inflights::new(3);
+        f.push(5);
+        f.push(9);
+        f.push(12);
+        assert!(f.is_full());
+        f.free_to(9);
+        assert_eq!(f.len(), 1);
+        f.push(15);
+        f.push(20);
+        assert!(f.is_full());
+        f.free_to(4);
+        assert_eq!(f.len(), 3, "nothing at or below 4");
+        f.free_to(100);
+        assert_eq!(f.len(), 0);
+    }
+
+    #[test]
+    fn probe_sends_one_at_a_time() {
+        let mut p = Progress::new(2, 11, 4);
+        assert!(!p.is_paused());
+        p.sent_entries(12);
+        assert!(p.is_paused());
+        assert_eq!(p.next, 11, "probing does not advance next");
+        assert!(p.update_matched(12));
+        p.become_replicate();
+        assert_eq!(p.next, 13);
+    }
+
+    #[test]
+    fn replicate_pipelines_within_the_window() {
+        let mut p = Progress::new(2, 1, 2);
+        p.become_replicate();
+        p.sent_entries(10);
+        assert!(!p.is_paused());
+        p.sent_entries(20);
+        assert!(p.is_paused());
+        assert_eq!(p.next, 21);
+        assert!(p.update_matched(10));
+        p.inflights.free_to(10);
+        assert!(!p.is_paused());
+        assert!(!p.update_matched(5), "stale ack");
+        assert_eq!(p.matched, 10, "matched never goes backwards");
+    }
+
+    #[test]
+    fn rejections_back_off_and_ignore_stale_ones() {
+        let mut p = Progress::new(2, 1, 4);
+        p.matched = 5;
+        p.become_replicate();
+        p.sent_entries(20);
+        assert!(!p.reject(5, 1), "a rejection at or below matched is stale");
+        assert_eq!(p.state, ProgressState::Replicate);
+        assert!(p.reject(15, 9));
+        assert_eq!((p.state, p.next), (ProgressState::Probe, 9));
+        p.sent_entries(9);
+        assert!(!p.reject(12, 4), "a probe rejection for another prev is stale");
+        assert!(p.reject(8, 2));
+        assert_eq!(p.next, 6, "never below matched + 1");
+    }
+}

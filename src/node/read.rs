@@ -1,0 +1,341 @@
+//! Linearizable reads without writing to the log.
+//!
+//! * **ReadIndex** (leader): the read takes the current commit index as its
+//!   read index, then waits for a heartbeat round started after it arrived
+//!   to be answered by a quorum — proof that no other leader existed at that
+//!   moment — and for the state machine to apply through the index. Reads
+//!   arriving in the same step share one round. Answers are matched by round
+//!   number within the leader's term; answers from an earlier term never
+//!   reach this code (the term check drops them), so they cannot confirm a
+//!   round. A new leader holds reads until an entry of its term commits.
+//! * **Lease** (leader, opt-in): with check-quorum, followers refuse votes for
+//!   a minimum election timeout after hearing from the leader. A quorum that
+//!   answered a round sent at leader tick `t` therefore elects no other
+//!   leader before `t + election_timeout_min` on their clocks. The leader
+//!   serves reads locally until `t + election_timeout_min -
+//!   lease_drift_ticks` on its own clock, which is safe as long as no two
+//!   tick clocks drift apart by more than `lease_drift_ticks` over an
+//!   election timeout. A node that restarts refuses votes for one minimum
+//!   election timeout, so a crash does not shorten anybody's lease.
+//! * **Follower reads**: the follower forwards the read to the leader, which
+//!   confirms it like a ReadIndex and answers with the read index; the
+//!   follower releases it once it has applied through that index.
+//!
+//! Every read ends in exactly one [`Action::ReadReady`] or
+//! [`Action::ReadFailed`].
+
+use std::collections::VecDeque;
+
+use super::{Action, RaftNode};
+use crate::error::{Error, Result};
+use crate::log::RaftLog;
+use crate::message::{MessageBody, ReadIndexRequest, ReadIndexResponse};
+use crate::types::{Index, NodeId, ReadId, Role};
+
+/// How a read is confirmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReadKind {
+    /// ReadIndex: one heartbeat round trip to a quorum (batched). On a
+    /// follower, forwarded to the leader.
+    Index,
+    /// Lease read: no round trip while the leader's lease holds (requires
+    /// `lease_reads` and `check_quorum`); otherwise falls back to
+    /// [`ReadKind::Index`]. On a follower, forwarded as a ReadIndex.
+    Lease,
+}
+
+/// Why a read failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReadFailure {
+    /// The leader lost leadership (or the follower's leader changed) before
+    /// the read was confirmed.
+    LeadershipLost,
+    /// The read was not released within `read_timeout_ticks`.
+    Timeout,
+    /// This node left the configuration.
+    NotMember,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Origin {
+    Local(ReadId),
+    Remote { from: NodeId, id: ReadId },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    origin: Origin,
+    /// Read index; assigned with the round.
+    index: Index,
+    /// The round that must be acknowledged by a quorum; 0 until assigned.
+    round: u64,
+    deadline: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Ready {
+    id: ReadId,
+    index: Index,
+    deadline: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Forwarded {
+    id: ReadId,
+    leader: NodeId,
+    deadline: u64,
+}
+
+/// Rounds remembered for the lease (older ones are past any lease anyway).
+const ROUND_HISTORY: usize = 64;
+
+/// All pending reads of a node, and the leader's heartbeat rounds.
+#[derive(Clone, Debug, Default)]
+pub(super) struct ReadState {
+    round: u64,
+    sent: VecDeque<(u64, u64)>,
+    confirming: VecDeque<Pending>,
+    ready: Vec<Ready>,
+    forwarded: Vec<Forwarded>,
+}
+
+impl ReadState {
+    /// Starts a heartbeat round sent at `tick`; returns its number.
+    pub(super) fn next_round(&mut self, tick: u64) -> u64 {
+        self.round += 1;
+        if self.sent.len() == ROUND_HISTORY {
+            self.sent.pop_front();
+        }
+        self.sent.push_back((self.round, tick));
+        self.round
+    }
+
+    /// When round `round` was sent, if remembered.
+    pub(super) fn round_tick(&self, round: u64) -> Option<u64> {
+        self.sent.iter().rev().find(|(r, _)| *r == round).map(|(_, t)| *t)
+    }
+
+    /// A new term: rounds of the previous term are meaningless.
+    pub(super) fn new_term(&mut self) {
+        self.sent.clear();
+    }
+
+    fn is_pending(&self, id: ReadId) -> bool {
+        self.confirming.iter().any(|p| matches!(p.origin, Origin::Local(i) if i == id))
+            || self.ready.iter().any(|r| r.id == id)
+            || self.forwarded.iter().any(|f| f.id == id)
+    }
+}
+
+impl<L: RaftLog> RaftNode<L> {
+    pub(super) fn read(&mut self, id: ReadId, kind: ReadKind) -> Result<()> {
+        if kind == ReadKind::Lease && !(self.cfg.lease_reads && self.cfg.check_quorum) {
+            return Err(Error::LeaseReadsDisabled);
+        }
+        let config = self.configs.effective();
+        if !config.contains(self.id) {
+            return Err(Error::NotMember(self.id));
+        }
+        if !config.is_voter(self.id) {
+            return Err(Error::Learner);
+        }
+        if self.reads.is_pending(id) {
+            return Err(Error::DuplicateRead(id));
+        }
+        let deadline = self.ticks + self.cfg.read_timeout_ticks;
+        match (self.role, self.leader) {
+            (Role::Leader, _) => {
+                if kind == ReadKind::Lease && self.lease_valid() && self.commit >= self.term_start {
+                    self.reads.ready.push(Ready { id, index: self.commit, deadline });
+                } else {
+                    self.reads.confirming.push_back(Pending {
+                        origin: Origin::Local(id),
+                        index: 0,
+                        round: 0,
+                        deadline,
+                    });
+                }
+                Ok(())
+            }
+            (Role::Follower, Some(leader)) => {
+                self.reads.forwarded.push(Forwarded { id, leader, deadline });
+                self.send(leader, MessageBody::ReadIndex(ReadIndexRequest { id }));
+                Ok(())
+            }
+            _ => Err(Error::NotLeader { leader: self.leader }),
+        }
+    }
+
+    /// Leader: a read forwarded by a follower.
+    pub(super) fn on_forwarded_read(&mut self, from: NodeId, req: ReadIndexRequest) -> Result<()> {
+        if self.role != Role::Leader || !self.configs.effective().is_voter(from) {
+            let body = ReadIndexResponse { id: req.id, index: 0, ok: false };
+            self.send(from, MessageBody::ReadIndexResponse(body));
+            return Ok(());
+        }
+        let deadline = self.ticks + self.cfg.read_timeout_ticks;
+        let origin = Origin::Remote { from, id: req.id };
+        self.reads.confirming.push_back(Pending { origin, index: 0, round: 0, deadline });
+        Ok(())
+    }
+
+    /// Follower: the leader's answer to a forwarded read.
+    pub(super) fn on_read_index_response(&mut self, from: NodeId, r: ReadIndexResponse) {
+        let Some(pos) = self.reads.forwarded.iter().position(|f| f.id == r.id && f.leader == from) else {
+            self.drop_message();
+            return;
+        };
+        let f = self.reads.forwarded.swap_remove(pos);
+        if r.ok {
+            self.reads.ready.push(Ready { id: f.id, index: r.index, deadline: f.deadline });
+        } else {
+            self.out.push(Action::ReadFailed { id: f.id, reason: ReadFailure::LeadershipLost });
+        }
+    }
+
+    /// Leader, end of step: reads that arrived this step get the commit
+    /// index and one shared heartbeat round, once an entry of this term has
+    /// committed.
+    pub(super) fn start_read_round(&mut self) {
+        if self.commit < self.term_start || !self.reads.confirming.iter().any(|p| p.round == 0) {
+            return;
+        }
+        let (commit, round) = (self.commit, self.reads.round + 1);
+        for p in self.reads.confirming.iter_mut().filter(|p| p.round == 0) {
+            p.index = commit;
+            p.round = round;
+        }
+        self.heartbeat_elapsed = 0;
+        // Heartbeats allocate nothing and cannot fail.
+        let sent = self.broadcast_heartbeat();
+        debug_assert!(sent.is_ok());
+        debug_assert_eq!(self.reads.round, round);
+        self.confirm_reads();
+    }
+
+    /// Leader: releases reads whose round a quorum has answered.
+    pub(super) fn confirm_reads(&mut self) {
+        let me = self.id;
+        while let Some(p) = self.reads.confirming.front().copied() {
+            if p.round == 0 {
+                break;
+            }
+            let peers = &self.peers;
+            let confirmed = self.configs.effective().has_quorum(|id| {
+                id == me || peers.binary_search_by_key(&id, |pr| pr.id).is_ok_and(|i| peers[i].acked_round >= p.round)
+            });
+            if !confirmed {
+                break;
+            }
+            self.reads.confirming.pop_front();
+            match p.origin {
+                Origin::Local(id) => self.reads.ready.push(Ready { id, index: p.index, deadline: p.deadline }),
+                Origin::Remote { from, id } => {
+                    let body = ReadIndexResponse { id, index: p.index, ok: true };
+                    self.send(from, MessageBody::ReadIndexResponse(body));
+                }
+            }
+        }
+    }
+
+    /// End of step: confirmed reads whose index is applied are released.
+    pub(super) fn release_reads(&mut self) {
+        let applied = self.applied;
+        let out = &mut self.out;
+        self.reads.ready.retain(|r| {
+            let done = r.index <= applied;
+            if done {
+                out.push(Action::ReadReady { id: r.id, index: r.index });
+            }
+            !done
+        });
+    }
+
+    /// Fails reads past their deadline.
+    pub(super) fn tick_reads(&mut self) {
+        let now = self.ticks;
+        let mut expired = std::mem::take(&mut self.reads.confirming);
+        expired.retain(|p| {
+            let keep = p.deadline > now;
+            if !keep {
+                self.fail_pending(p.origin, ReadFailure::Timeout);
+            }
+            keep
+        });
+        self.reads.confirming = expired;
+        let out = &mut self.out;
+        self.reads.ready.retain(|r| {
+            let keep = r.deadline > now;
+            if !keep {
+                out.push(Action::ReadFailed { id: r.id, reason: ReadFailure::Timeout });
+            }
+            keep
+        });
+        self.reads.forwarded.retain(|f| {
+            let keep = f.deadline > now;
+            if !keep {
+                out.push(Action::ReadFailed { id: f.id, reason: ReadFailure::Timeout });
+            }
+            keep
+        });
+    }
+
+    fn fail_pending(&mut self, origin: Origin, reason: ReadFailure) {
+        match origin {
+            Origin::Local(id) => self.out.push(Action::ReadFailed { id, reason }),
+            Origin::Remote { from, id } => {
+                self.send(from, MessageBody::ReadIndexResponse(ReadIndexResponse { id, index: 0, ok: false }));
+            }
+        }
+    }
+
+    /// Leadership lost: reads not yet confirmed fail.
+    pub(super) fn fail_leader_reads(&mut self) {
+        while let Some(p) = self.reads.confirming.pop_front() {
+            self.fail_pending(p.origin, ReadFailure::LeadershipLost);
+        }
+    }
+
+    /// The follower's leader changed: forwarded reads fail.
+    pub(super) fn fail_forwarded_reads(&mut self) {
+        for f in self.reads.forwarded.drain(..) {
+            self.out.push(Action::ReadFailed { id: f.id, reason: ReadFailure::LeadershipLost });
+        }
+    }
+
+    /// This node left the configuration: every pending read fails.
+    pub(super) fn fail_all_reads(&mut self, reason: ReadFailure) {
+        while let Some(p) = self.reads.confirming.pop_front() {
+            self.fail_pending(p.origin, reason);
+        }
+        for r in self.reads.ready.drain(..) {
+            self.out.push(Action::ReadFailed { id: r.id, reason });
+        }
+        for f in self.reads.forwarded.drain(..) {
+            self.out.push(Action::ReadFailed { id: f.id, reason });
+        }
+    }
+
+    /// Whether the leader's read lease holds now (see the module docs).
+    pub(super) fn lease_valid(&mut self) -> bool {
+        if !(self.cfg.lease_reads && self.cfg.check_quorum) || self.role != Role::Leader || self.transfer.is_some() {
+            return false;
+        }
+        let (me, now) = (self.id, self.ticks);
+        let peers = &self.peers;
+        let start = self.configs.effective().committed_index(
+            |id| {
+                if id == me {
+                    now
+                } else {
+                    peers.binary_search_by_key(&id, |p| p.id).map_or(0, |i| peers[i].acked_tick)
+                }
+            },
+            &mut self.scratch_index,
+        );
+        let lease = self.cfg.election_timeout_min - self.cfg.lease_drift_ticks;
+        // A round sent at tick 0 of a fresh leader is never acknowledged
+        // before it is sent, so `start` is a real send time once nonzero.
+        start > 0 && now < start + lease
+    }
+}

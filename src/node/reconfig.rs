@@ -1,0 +1,250 @@
+//! Membership changes, learners and leadership transfer.
+//!
+//! **Rule: a configuration takes effect as soon as its entry is in a node's
+//! log** (appended, not committed). Truncating an uncommitted configuration
+//! entry reverts to the previous one; a snapshot carries the configuration
+//! in effect at its index. [`ConfigHistory`] keeps the configuration entries
+//! of the live log so all three cases recompute the configuration exactly.
+//!
+//! A leader accepts a change only when (1) an entry of its own term has
+//! committed — the rule that closes the single-server change bug — and (2) no
+//! other configuration entry is uncommitted. A joint configuration is left
+//! automatically once it commits.
+
+use super::progress::Progress;
+use super::{Action, RaftNode};
+use crate::error::{Error, Result};
+use crate::log::RaftLog;
+use crate::membership::{Membership, MembershipChange};
+use crate::message::MessageBody;
+use crate::types::{Entry, EntryKind, Index, NodeId, Role};
+
+/// How a leadership transfer ended, when it did not end with this node
+/// seeing the target win.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TransferOutcome {
+    /// This node stepped down (normally: the target won the election).
+    SteppedDown,
+    /// The target did not take over within an election timeout; this node
+    /// keeps leading and accepts proposals again.
+    TimedOut,
+    /// A new transfer request replaced this one.
+    Superseded,
+    /// The target left the configuration.
+    TargetRemoved,
+}
+
+/// A pending leadership transfer.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Transfer {
+    pub(super) to: NodeId,
+    started: u64,
+    timeout_now_sent: bool,
+}
+
+/// The configuration entries of the live log, over the configuration of
+/// the latest snapshot.
+#[derive(Clone, Debug)]
+pub(super) struct ConfigHistory {
+    base_index: Index,
+    base: Membership,
+    entries: Vec<(Index, Membership)>,
+}
+
+impl ConfigHistory {
+    /// Rebuilds the history from a log: the snapshot's configuration, then
+    /// every configuration entry after it (one pass over the live log).
+    pub(super) fn recover<L: RaftLog>(log: &L) -> Result<Self> {
+        let meta = log.snapshot_meta();
+        let mut history = Self { base_index: meta.index, base: meta.membership.clone(), entries: Vec::new() };
+        let (mut lo, last) = (log.first_index(), log.last_index());
+        let mut batch = Vec::new();
+        while lo <= last {
+            let hi = (last + 1).min(lo + 4096);
+            batch.clear();
+            log.entries(lo, hi, u64::MAX, &mut batch)?;
+            for e in batch.iter().filter(|e| e.kind == EntryKind::Config) {
+                let m = Membership::decode(&e.data)
+                    .map_err(|err| Error::CorruptLog(format!("configuration entry {}: {err}", e.index)))?;
+                history.entries.push((e.index, m));
+            }
+            lo += batch.len().max(1) as u64;
+        }
+        Ok(history)
+    }
+
+    pub(super) fn effective(&self) -> &Membership {
+        self.entries.last().map_or(&self.base, |(_, m)| m)
+    }
+
+    pub(super) fn effective_index(&self) -> Index {
+        self.entries.last().map_or(self.base_index, |(i, _)| *i)
+    }
+
+    /// The configuration in effect at `index`.
+    pub(super) fn at(&self, index: Index) -> &Membership {
+        self.entries.iter().rev().find(|(i, _)| *i <= index).map_or(&self.base, |(_, m)| m)
+    }
+
+    pub(super) fn push(&mut self, index: Index, membership: Membership) {
+        self.entries.push((index, membership));
+    }
+
+    pub(super) fn truncate(&mut self, from: Index) {
+        while self.entries.last().is_some_and(|(i, _)| *i >= from) {
+            self.entries.pop();
+        }
+    }
+
+    /// After a snapshot at `meta.index` is installed; `last_index` tells
+    /// whether the log kept its suffix.
+    pub(super) fn install_snapshot(&mut self, meta: &crate::types::SnapshotMeta, last_index: Index) {
+        if last_index <= meta.index {
+            self.entries.clear();
+        } else {
+            self.entries.retain(|(i, _)| *i > meta.index);
+        }
+        self.base_index = meta.index;
+        self.base = meta.membership.clone();
+    }
+}
+
+impl<L: RaftLog> RaftNode<L> {
+    pub(super) fn change_membership(&mut self, change: MembershipChange) -> Result<()> {
+        self.check_can_propose()?;
+        if self.commit < self.term_start {
+            return Err(Error::NotReady);
+        }
+        let pending = self.configs.effective_index();
+        if pending > self.commit {
+            return Err(Error::ChangeInProgress { index: pending });
+        }
+        let next = self.configs.effective().apply(&change)?;
+        let entry = Entry::config(self.term, self.log.last_index() + 1, &next);
+        self.check_uncommitted(entry.size())?;
+        self.append_leader_entry(entry)
+    }
+
+    pub(super) fn transfer_leadership(&mut self, to: NodeId) -> Result<()> {
+        if self.role != Role::Leader {
+            return Err(Error::NotLeader { leader: self.leader });
+        }
+        if to == self.id {
+            return Ok(());
+        }
+        if !self.configs.effective().is_voter(to) {
+            return Err(Error::InvalidTransferTarget(to));
+        }
+        if let Some(old) = self.transfer.take() {
+            if old.to == to {
+                self.transfer = Some(old);
+                return Ok(());
+            }
+            self.out.push(Action::TransferEnded { to: old.to, outcome: TransferOutcome::Superseded });
+        }
+        self.transfer = Some(Transfer { to, started: self.ticks, timeout_now_sent: false });
+        if let Some(i) = self.peer_index(to) {
+            self.on_peer_caught_up(i);
+            if self.transfer.is_some_and(|t| !t.timeout_now_sent) {
+                self.send_append(i, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Leader: peer `i` acknowledged more of the log. Completes a transfer
+    /// whose target is now up to date, and promotes a learner that caught up
+    /// (when automatic promotion is configured, at the end of the step).
+    pub(super) fn on_peer_caught_up(&mut self, i: usize) {
+        let pr = &self.peers[i];
+        let (id, matched) = (pr.id, pr.matched);
+        let up_to_date = matched == self.log.last_index();
+        let send = match self.transfer.as_mut() {
+            Some(t) if t.to == id && !t.timeout_now_sent && up_to_date => {
+                t.timeout_now_sent = true;
+                true
+            }
+            _ => false,
+        };
+        if send {
+            self.send(id, MessageBody::TimeoutNow);
+        }
+    }
+
+    pub(super) fn check_transfer_timeout(&mut self) {
+        let Some(t) = self.transfer else { return };
+        if self.ticks - t.started >= self.cfg.election_timeout_min {
+            self.transfer = None;
+            self.out.push(Action::TransferEnded { to: t.to, outcome: TransferOutcome::TimedOut });
+        }
+    }
+
+    /// Leader, at the end of a step: leave a committed joint configuration,
+    /// or promote a learner that caught up. Returns whether an entry was
+    /// appended.
+    pub(super) fn leader_automatic_changes(&mut self) -> Result<bool> {
+        if self.commit < self.term_start || self.configs.effective_index() > self.commit || self.transfer.is_some() {
+            return Ok(false);
+        }
+        let current = self.configs.effective();
+        let next = if current.is_joint() {
+            current.leave_joint()
+        } else if let Some(distance) = self.cfg.auto_promote_distance {
+            let last = self.log.last_index();
+            let ready =
+                current.learners().iter().copied().find(|&l| {
+                    self.peer_index(l).is_some_and(|i| self.peers[i].matched.saturating_add(distance) >= last)
+                });
+            match ready.map(|l| current.apply(&MembershipChange::Promote(l))) {
+                Some(Ok(next)) => next,
+                _ => return Ok(false),
+            }
+        } else {
+            return Ok(false);
+        };
+        let entry = Entry::config(self.term, self.log.last_index() + 1, &next);
+        self.append_leader_entry(entry)?;
+        Ok(true)
+    }
+
+    /// Leader: once the configuration that removes it has committed, step
+    /// down, handing leadership to the most up-to-date voter.
+    pub(super) fn step_down_if_removed(&mut self) -> Result<()> {
+        let config = self.configs.effective();
+        if config.is_voter(self.id) || self.configs.effective_index() > self.commit {
+            return Ok(());
+        }
+        let last = self.log.last_index();
+        let successor = self.peers.iter().find(|p| p.matched == last && config.is_voter(p.id)).map(|p| p.id);
+        if let Some(to) = successor {
+            self.send(to, MessageBody::TimeoutNow);
+        }
+        self.become_follower(self.term, None);
+        Ok(())
+    }
+
+    /// The configuration in effect changed: a leader tracks progress for
+    /// exactly its members and drops a transfer to a removed target.
+    pub(super) fn on_membership_changed(&mut self) {
+        if !self.configs.effective().contains(self.id) {
+            self.fail_all_reads(super::ReadFailure::NotMember);
+        }
+        if self.role != Role::Leader {
+            return;
+        }
+        let config = self.configs.effective();
+        let me = self.id;
+        self.peers.retain(|p| config.contains(p.id));
+        let next = self.log.last_index() + 1;
+        for id in config.members().filter(|&id| id != me) {
+            if let Err(pos) = self.peers.binary_search_by_key(&id, |p| p.id) {
+                self.peers.insert(pos, Progress::new(id, next, self.cfg.max_inflight));
+            }
+        }
+        let removed = self.transfer.filter(|t| !config.is_voter(t.to));
+        if let Some(t) = removed {
+            self.transfer = None;
+            self.out.push(Action::TransferEnded { to: t.to, outcome: TransferOutcome::TargetRemoved });
+        }
+    }
+}

@@ -1,0 +1,483 @@
+//! Log replication: proposals, AppendEntries on both sides, the conflict
+//! hint, heartbeats, commit, and applying committed entries.
+
+use bytes::Bytes;
+
+use super::progress::ProgressState;
+use super::{Action, RaftNode};
+use crate::error::{Error, Result};
+use crate::log::RaftLog;
+use crate::membership::Membership;
+use crate::message::{AppendEntries, AppendResponse, Heartbeat, HeartbeatResponse, MessageBody};
+use crate::types::{Entry, EntryKind, Index, NodeId, Role, Term};
+
+impl<L: RaftLog> RaftNode<L> {
+    /// Appends proposed commands as one batch (leader only): one append, one
+    /// sync at the end of the step.
+    pub(super) fn propose(&mut self, commands: impl ExactSizeIterator<Item = Bytes>) -> Result<()> {
+        self.check_can_propose()?;
+        if commands.len() == 0 {
+            return Err(Error::EmptyProposal);
+        }
+        let mut batch = std::mem::take(&mut self.scratch);
+        batch.clear();
+        batch.reserve(commands.len());
+        let result = self.build_batch(commands, &mut batch);
+        let result = result.and_then(|bytes| {
+            let (first, last, term) =
+                (self.log.last_index() + 1, self.log.last_index() + batch.len() as u64, self.term);
+            self.append_log(&mut batch)?;
+            self.uncommitted_bytes += bytes;
+            self.out.push(Action::Proposed { first, last, term });
+            Ok(())
+        });
+        batch.clear();
+        self.scratch = batch;
+        result?;
+        self.broadcast_append(false)
+    }
+
+    pub(super) fn check_can_propose(&self) -> Result<()> {
+        if self.role != Role::Leader {
+            return Err(Error::NotLeader { leader: self.leader });
+        }
+        if let Some(t) = self.transfer {
+            return Err(Error::TransferPending { to: t.to });
+        }
+        Ok(())
+    }
+
+    /// Validates commands and turns them into entries; nothing is appended
+    /// if any command is refused. Returns the batch's size in bytes.
+    fn build_batch(&self, commands: impl Iterator<Item = Bytes>, batch: &mut Vec<Entry>) -> Result<u64> {
+        let max = self.cfg.max_message_bytes;
+        let mut index = self.log.last_index();
+        let mut bytes = 0u64;
+        for command in commands {
+            if command.is_empty() {
+                return Err(Error::EmptyProposal);
+            }
+            let size = command.len() as u64;
+            if size > max {
+                return Err(Error::ProposalTooLarge { size, max });
+            }
+            index += 1;
+            let e = Entry::normal(self.term, index, command);
+            bytes += e.size();
+            batch.push(e);
+        }
+        self.check_uncommitted(bytes)?;
+        Ok(bytes)
+    }
+
+    /// Backpressure: refuse `bytes` more if the uncommitted total would pass
+    /// the limit. A leader with nothing uncommitted always accepts, so one
+    /// large batch cannot wedge it.
+    pub(super) fn check_uncommitted(&self, bytes: u64) -> Result<()> {
+        let limit = self.cfg.max_uncommitted_bytes;
+        if self.uncommitted_bytes > 0 && self.uncommitted_bytes.saturating_add(bytes) > limit {
+            return Err(Error::Busy { uncommitted: self.uncommitted_bytes, proposed: bytes, limit });
+        }
+        Ok(())
+    }
+
+    /// Appends leader-created entries (no-op, configuration) and replicates.
+    pub(super) fn append_leader_entry(&mut self, entry: Entry) -> Result<()> {
+        self.uncommitted_bytes += entry.size();
+        let mut batch = std::mem::take(&mut self.scratch);
+        batch.clear();
+        batch.push(entry);
+        let result = self.append_log(&mut batch);
+        self.scratch = batch;
+        result?;
+        self.broadcast_append(false)
+    }
+
+    pub(super) fn broadcast_append(&mut self, allow_empty: bool) -> Result<()> {
+        for i in 0..self.peers.len() {
+            self.send_append(i, allow_empty)?;
+        }
+        Ok(())
+    }
+
+    /// Sends peer `i` what it needs next, within its flow control: entries
+    /// (or an empty probe when `allow_empty`), or a snapshot when the entries
+    /// it needs were compacted. Returns whether a message was sent.
+    pub(super) fn send_append(&mut self, i: usize, allow_empty: bool) -> Result<bool> {
+        let pr = &self.peers[i];
+        if pr.is_paused() {
+            return Ok(false);
+        }
+        let (to, next) = (pr.id, pr.next);
+        let prev = next - 1;
+        let Some(prev_term) = self.log.term(prev) else {
+            return self.start_snapshot_send(i);
+        };
+        let last = self.log.last_index();
+        let mut entries = Vec::new();
+        if next <= last {
+            let hi = (last + 1).min(next.saturating_add(self.cfg.max_entries_per_message as u64));
+            entries.reserve_exact((hi - next) as usize);
+            self.log.entries(next, hi, self.cfg.max_message_bytes, &mut entries)?;
+        }
+        if entries.is_empty() && !allow_empty {
+            return Ok(false);
+        }
+        let last_sent = prev + entries.len() as u64;
+        let commit = self.commit;
+        let pr = &mut self.peers[i];
+        pr.sent_entries(last_sent);
+        pr.commit_sent = pr.commit_sent.max(commit.min(last_sent));
+        let body = AppendEntries { prev_log_index: prev, prev_log_term: prev_term, leader_commit: commit, entries };
+        self.send(to, MessageBody::Append(body));
+        Ok(true)
+    }
+
+    /// Sends peer `i` as much as its window allows.
+    fn fill_window(&mut self, i: usize) -> Result<()> {
+        while self.send_append(i, false)? {}
+        Ok(())
+    }
+
+    pub(super) fn on_append_response(&mut self, from: NodeId, r: AppendResponse) -> Result<()> {
+        if self.role != Role::Leader {
+            return Ok(());
+        }
+        let Some(i) = self.peer_index(from) else {
+            self.drop_message();
+            return Ok(());
+        };
+        self.peers[i].recent_active = true;
+        if r.success {
+            if r.index > self.log.last_index() {
+                // Claims a match past our log: not from a follower of ours.
+                self.drop_message();
+                return Ok(());
+            }
+            let pr = &mut self.peers[i];
+            let advanced = pr.update_matched(r.index);
+            match pr.state {
+                ProgressState::Probe if r.index + 1 >= pr.next => pr.become_replicate(),
+                ProgressState::Replicate => pr.inflights.free_to(r.index),
+                _ => {}
+            }
+            if advanced || self.peers[i].state == ProgressState::Replicate {
+                self.on_peer_caught_up(i);
+                self.fill_window(i)?;
+            }
+        } else {
+            let next = self.next_from_hint(r.index, r.hint_term, r.hint_index);
+            if self.peers[i].reject(r.index, next) {
+                self.send_append(i, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Where to resume after a rejection of `prev_log_index = rejected`,
+    /// from the follower's hint: skip the follower's whole conflicting term.
+    fn next_from_hint(&self, rejected: Index, hint_term: Term, hint_index: Index) -> Index {
+        if hint_term == 0 {
+            return hint_index;
+        }
+        let j = self.last_index_with_term_at_most(hint_term, rejected);
+        if self.log.term(j) == Some(hint_term) { j + 1 } else { hint_index }
+    }
+
+    /// The largest index `<= hi` whose term is at most `term` (terms are
+    /// non-decreasing along the log, so this is a binary search).
+    fn last_index_with_term_at_most(&self, term: Term, hi: Index) -> Index {
+        let lo = self.log.first_index() - 1;
+        let mut hi = hi.min(self.log.last_index());
+        if hi <= lo || self.log.term(lo).is_none_or(|t| t > term) {
+            return lo;
+        }
+        let mut lo = lo;
+        // Invariant: term(lo) <= term; answer in [lo, hi].
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if self.log.term(mid).is_some_and(|t| t <= term) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        lo
+    }
+
+    /// The follower's side of AppendEntries.
+    pub(super) fn on_append(&mut self, from: NodeId, a: AppendEntries) -> Result<()> {
+        if !self.valid_append(&a) {
+            self.drop_message();
+            return Ok(());
+        }
+        let AppendEntries { mut prev_log_index, prev_log_term, leader_commit, mut entries } = a;
+        let last_new = prev_log_index + entries.len() as u64;
+        if prev_log_index < self.commit {
+            // Entries through our commit index are committed, so they match
+            // the leader's: skip them.
+            if last_new <= self.commit {
+                let commit = self.commit;
+                self.reply_append(from, true, commit, 0, 0);
+                return Ok(());
+            }
+            entries.drain(..(self.commit - prev_log_index) as usize);
+            prev_log_index = self.commit;
+        } else if self.log.term(prev_log_index) != Some(prev_log_term) {
+            self.reject_append(from, prev_log_index);
+            return Ok(());
+        }
+        debug_assert!(entries.first().is_none_or(|e| e.index == prev_log_index + 1));
+        // Skip what we already hold; truncate from the first conflict.
+        let same = entries.iter().take_while(|e| self.log.term(e.index) == Some(e.term)).count();
+        if same < entries.len() {
+            let conflict = entries[same].index;
+            if conflict <= self.commit {
+                self.drop_message();
+                return Ok(());
+            }
+            if conflict <= self.log.last_index() {
+                self.truncate_log(conflict)?;
+            }
+            entries.drain(..same);
+            self.append_log(&mut entries)?;
+        }
+        if leader_commit > self.commit {
+            self.commit = leader_commit.min(last_new);
+        }
+        self.reply_append(from, true, last_new, 0, 0);
+        Ok(())
+    }
+
+    /// Shape checks on an AppendEntries from outside: contiguous indexes
+    /// after `prev_log_index`, terms non-decreasing and within the sender's
+    /// term, known kinds, decodable configurations.
+    fn valid_append(&self, a: &AppendEntries) -> bool {
+        let mut expect_index = a.prev_log_index;
+        let mut min_term = a.prev_log_term;
+        for e in &a.entries {
+            expect_index = match expect_index.checked_add(1) {
+                Some(i) => i,
+                None => return false,
+            };
+            if e.index != expect_index || e.term < min_term || e.term > self.term {
+                return false;
+            }
+            if e.kind == EntryKind::Config && Membership::decode(&e.data).is_err() {
+                return false;
+            }
+            min_term = e.term;
+        }
+        a.prev_log_term <= self.term
+    }
+
+    fn reject_append(&mut self, from: NodeId, prev: Index) {
+        let last = self.log.last_index();
+        let (hint_term, hint_index) = if prev > last {
+            (0, last + 1)
+        } else {
+            // prev >= commit >= snapshot index, so its term is known.
+            let t = self.log.term(prev).unwrap_or(0);
+            let first_of_term = self.first_index_of_term(t, prev);
+            (t, first_of_term.max(self.commit + 1))
+        };
+        self.reply_append(from, false, prev, hint_term, hint_index);
+    }
+
+    /// The first index of the run of `term` that ends at `at`.
+    fn first_index_of_term(&self, term: Term, at: Index) -> Index {
+        let floor = self.log.first_index();
+        // Binary search for the smallest index in [floor, at] with term(i) >= term.
+        let (mut lo, mut hi) = (floor, at);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.log.term(mid).is_some_and(|t| t >= term) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        lo
+    }
+
+    fn reply_append(&mut self, to: NodeId, success: bool, index: Index, hint_term: Term, hint_index: Index) {
+        let body = AppendResponse { success, index, hint_term, hint_index };
+        self.send(to, MessageBody::AppendResponse(body));
+    }
+
+    /// Leader: a heartbeat round to every follower. Each carries the commit
+    /// index capped at what the follower is known to hold.
+    pub(super) fn broadcast_heartbeat(&mut self) -> Result<()> {
+        let round = self.reads.next_round(self.ticks);
+        let commit = self.commit;
+        let mut resend = false;
+        for i in 0..self.peers.len() {
+            let pr = &mut self.peers[i];
+            let safe_commit = commit.min(pr.matched);
+            pr.commit_sent = pr.commit_sent.max(safe_commit);
+            let to = pr.id;
+            // Retransmission: a follower that made no progress for a few
+            // rounds with messages outstanding is probed again.
+            match pr.state {
+                ProgressState::Replicate if pr.inflights.len() > 0 => {
+                    pr.stalled += 1;
+                    if pr.stalled >= 3 {
+                        pr.become_probe();
+                        resend = true;
+                    }
+                }
+                ProgressState::Snapshot => {
+                    pr.stalled += 1;
+                    if pr.stalled >= 3 {
+                        pr.stalled = 0;
+                        self.rewind_snapshot(i);
+                        resend = true;
+                    }
+                }
+                _ => {}
+            }
+            self.send(to, MessageBody::Heartbeat(Heartbeat { commit: safe_commit, round }));
+        }
+        if resend {
+            for i in 0..self.peers.len() {
+                match self.peers[i].state {
+                    ProgressState::Snapshot => {
+                        self.send_snapshot_chunks(i)?;
+                    }
+                    _ => {
+                        self.send_append(i, true)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Follower: a heartbeat resets the election timer (in `follow`) and may
+    /// advance the commit index.
+    pub(super) fn on_heartbeat(&mut self, from: NodeId, hb: Heartbeat) {
+        let commit = hb.commit.min(self.log.last_index());
+        if commit > self.commit {
+            self.commit = commit;
+        }
+        self.send(from, MessageBody::HeartbeatResponse(HeartbeatResponse { round: hb.round }));
+    }
+
+    pub(super) fn on_heartbeat_response(&mut self, from: NodeId, r: HeartbeatResponse) -> Result<()> {
+        if self.role != Role::Leader {
+            return Ok(());
+        }
+        let Some(i) = self.peer_index(from) else {
+            self.drop_message();
+            return Ok(());
+        };
+        let last = self.log.last_index();
+        let tick = self.reads.round_tick(r.round);
+        let pr = &mut self.peers[i];
+        pr.recent_active = true;
+        if r.round > pr.acked_round {
+            pr.acked_round = r.round;
+            if let Some(t) = tick {
+                pr.acked_tick = pr.acked_tick.max(t);
+            }
+        }
+        let probing = pr.state == ProgressState::Probe;
+        if probing {
+            pr.probe_sent = false;
+        }
+        if pr.matched < last {
+            self.send_append(i, probing)?;
+        }
+        self.confirm_reads();
+        Ok(())
+    }
+
+    /// Leader: advance the commit index to the largest index a quorum holds,
+    /// if that entry is of the current term.
+    pub(super) fn maybe_commit(&mut self) {
+        // Synchronous persistence: our own log is durable by the end of the
+        // step, before anything leaves, so the leader counts its last index.
+        let own = self.log.last_index();
+        let me = self.id;
+        let peers = &self.peers;
+        let candidate = self.configs.effective().committed_index(
+            |id| {
+                if id == me { own } else { peers.binary_search_by_key(&id, |p| p.id).map_or(0, |i| peers[i].matched) }
+            },
+            &mut self.scratch_index,
+        );
+        if candidate > self.commit && self.log.term(candidate) == Some(self.term) {
+            self.commit = candidate;
+        }
+    }
+
+    /// Leader: tell followers that can use it about a newer commit index,
+    /// with an empty AppendEntries at the index they are known to hold.
+    pub(super) fn notify_commit(&mut self) {
+        let commit = self.commit;
+        for i in 0..self.peers.len() {
+            let pr = &self.peers[i];
+            let safe = commit.min(pr.matched);
+            if safe <= pr.commit_sent || pr.state == ProgressState::Snapshot {
+                continue;
+            }
+            let (to, prev) = (pr.id, pr.matched);
+            let Some(prev_term) = self.log.term(prev) else { continue };
+            self.peers[i].commit_sent = safe;
+            let body = AppendEntries {
+                prev_log_index: prev,
+                prev_log_term: prev_term,
+                leader_commit: commit,
+                entries: Vec::new(),
+            };
+            self.send(to, MessageBody::Append(body));
+        }
+    }
+
+    /// Hands committed entries to the state machine, in order.
+    pub(super) fn apply_committed(&mut self) -> Result<()> {
+        if self.restore_pending {
+            self.restore_pending = false;
+            let meta = self.log.snapshot_meta().clone();
+            let data = self.log.snapshot_data()?;
+            self.out.push(Action::RestoreSnapshot { meta, data });
+        }
+        let mut batch = std::mem::take(&mut self.scratch);
+        let result = self.apply_batches(&mut batch);
+        batch.clear();
+        self.scratch = batch;
+        result?;
+        self.maybe_request_snapshot();
+        Ok(())
+    }
+
+    fn apply_batches(&mut self, batch: &mut Vec<Entry>) -> Result<()> {
+        const APPLY_CHUNK: u64 = 1024;
+        while self.applied < self.commit {
+            let lo = self.applied + 1;
+            let hi = self.commit.min(self.applied + APPLY_CHUNK) + 1;
+            batch.clear();
+            self.log.entries(lo, hi, u64::MAX, batch)?;
+            for e in batch.drain(..) {
+                let size = e.size();
+                if self.role == Role::Leader && e.index >= self.term_start {
+                    self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(size);
+                }
+                self.applied = e.index;
+                self.applied_bytes += size;
+                match e.kind {
+                    EntryKind::Normal => {
+                        self.out.push(Action::Apply { index: e.index, term: e.term, command: e.data });
+                    }
+                    EntryKind::Noop => {}
+                    EntryKind::Config => {
+                        if let Ok(membership) = Membership::decode(&e.data) {
+                            self.out.push(Action::MembershipCommitted { index: e.index, membership });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

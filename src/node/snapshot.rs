@@ -1,0 +1,229 @@
+//! Snapshots: the policy hint, compaction when the application hands back a
+//! snapshot, and the chunked stream from leader to follower.
+//!
+//! The leader streams its latest snapshot in chunks of at most
+//! `max_message_bytes`, at most `max_inflight` chunks ahead of the
+//! follower's acknowledgement. The follower accepts only the next expected
+//! chunk (duplicates, stale and out-of-order chunks are acknowledged with
+//! what it has, and otherwise ignored) and writes it through the log, so
+//! neither side holds more than a window of chunks in memory. A lost chunk
+//! is resent from the acknowledged offset after a few heartbeat rounds
+//! without progress; a new leader or a newer snapshot restarts the stream.
+
+use bytes::Bytes;
+
+use super::progress::{ProgressState, SnapshotSend};
+use super::{Action, RaftNode};
+use crate::error::{Error, Result};
+use crate::log::RaftLog;
+use crate::message::{MessageBody, SnapshotAck, SnapshotChunk};
+use crate::types::{Index, NodeId, Role, SnapshotMeta, Term};
+
+/// A snapshot being received from the leader.
+#[derive(Clone, Debug)]
+pub(super) struct Incoming {
+    index: Index,
+    term: Term,
+    total_len: u64,
+    received: u64,
+    /// The leader's term when the stream started: a new leader restarts it.
+    leader_term: Term,
+}
+
+impl<L: RaftLog> RaftNode<L> {
+    /// The application's snapshot through `index`: store it and compact the
+    /// log behind it.
+    pub(super) fn snapshot_taken(&mut self, index: Index, data: Bytes) -> Result<()> {
+        let current = self.log.snapshot_meta().index;
+        if index > self.applied || index <= current {
+            return Err(Error::InvalidSnapshot { index, applied: self.applied, current });
+        }
+        let Some(term) = self.log.term(index) else {
+            return Err(Error::InvalidSnapshot { index, applied: self.applied, current });
+        };
+        let membership = self.configs.at(index).clone();
+        self.install_snapshot_log(SnapshotMeta { index, term, membership }, Some(data))?;
+        self.applied_bytes = 0;
+        self.snapshot_hint_at = index;
+        Ok(())
+    }
+
+    /// Emits the policy hint once the log applied since the last snapshot
+    /// passes the configured entries or bytes (again each time it passes
+    /// them anew).
+    pub(super) fn maybe_request_snapshot(&mut self) {
+        let since_hint = self.applied.saturating_sub(self.snapshot_hint_at.max(self.log.snapshot_meta().index));
+        let by_entries = self.cfg.snapshot_entries > 0 && since_hint >= self.cfg.snapshot_entries;
+        let by_bytes = self.cfg.snapshot_bytes > 0 && self.applied_bytes >= self.cfg.snapshot_bytes;
+        if (by_entries || by_bytes) && self.applied > self.snapshot_hint_at {
+            self.snapshot_hint_at = self.applied;
+            self.applied_bytes = 0;
+            self.out.push(Action::SnapshotWanted { applied: self.applied });
+        }
+    }
+
+    /// Leader: peer `i` needs compacted entries; stream the snapshot.
+    pub(super) fn start_snapshot_send(&mut self, i: usize) -> Result<bool> {
+        let index = self.log.snapshot_meta().index;
+        let total_len = self.log.snapshot_len()?;
+        self.peers[i].become_snapshot(SnapshotSend { index, total_len, next_offset: 0, acked: 0, sent_all: false });
+        self.send_snapshot_chunks(i)
+    }
+
+    /// Leader: sends peer `i` snapshot chunks up to its window.
+    pub(super) fn send_snapshot_chunks(&mut self, i: usize) -> Result<bool> {
+        let Some(s) = self.peers[i].snapshot else { return Ok(false) };
+        if s.index != self.log.snapshot_meta().index {
+            // A newer snapshot replaced the one being sent: restart.
+            return self.start_snapshot_send(i);
+        }
+        let mut sent = false;
+        loop {
+            let pr = &self.peers[i];
+            let Some(s) = pr.snapshot else { break };
+            if s.sent_all || pr.inflights.is_full() {
+                break;
+            }
+            let data = self.log.snapshot_chunk(s.next_offset, self.cfg.max_message_bytes)?;
+            let end = s.next_offset + data.len() as u64;
+            if data.is_empty() && s.next_offset < s.total_len {
+                return Err(crate::error::StorageError::Corrupt {
+                    location: format!("snapshot {} at offset {}", s.index, s.next_offset),
+                    reason: format!("no data before the declared length {}", s.total_len),
+                }
+                .into());
+            }
+            let to = pr.id;
+            let pr = &mut self.peers[i];
+            pr.inflights.push(end);
+            if let Some(s) = pr.snapshot.as_mut() {
+                s.sent_all = end >= s.total_len;
+                s.next_offset = end;
+            }
+            let chunk = SnapshotChunk {
+                meta: self.log.snapshot_meta().clone(),
+                total_len: s.total_len,
+                offset: s.next_offset,
+                data,
+            };
+            self.send(to, MessageBody::Snapshot(chunk));
+            sent = true;
+        }
+        Ok(sent)
+    }
+
+    /// Leader: resend from the acknowledged offset (a chunk was lost).
+    pub(super) fn rewind_snapshot(&mut self, i: usize) {
+        let pr = &mut self.peers[i];
+        if let Some(s) = pr.snapshot.as_mut() {
+            s.next_offset = s.acked;
+            s.sent_all = false;
+            pr.inflights.clear();
+        }
+    }
+
+    pub(super) fn on_snapshot_ack(&mut self, from: NodeId, ack: SnapshotAck) -> Result<()> {
+        if self.role != Role::Leader {
+            return Ok(());
+        }
+        let Some(i) = self.peer_index(from) else {
+            self.drop_message();
+            return Ok(());
+        };
+        let pr = &mut self.peers[i];
+        pr.recent_active = true;
+        let Some(mut s) = pr.snapshot.filter(|s| s.index == ack.index && pr.state == ProgressState::Snapshot) else {
+            return Ok(());
+        };
+        if ack.rejected {
+            // The follower cannot take this snapshot; retry from a probe on
+            // the next heartbeat answer.
+            pr.become_probe();
+            pr.probe_sent = true;
+            return Ok(());
+        }
+        if ack.received >= s.total_len {
+            pr.update_matched(s.index);
+            pr.become_probe();
+            self.send_append(i, true)?;
+            return Ok(());
+        }
+        if ack.received > s.acked {
+            s.acked = ack.received;
+            pr.stalled = 0;
+        }
+        pr.inflights.free_to(ack.received);
+        if let Some(cur) = pr.snapshot.as_mut() {
+            cur.acked = s.acked;
+        }
+        self.send_snapshot_chunks(i)?;
+        Ok(())
+    }
+
+    /// Follower: one chunk of the leader's snapshot.
+    pub(super) fn on_snapshot_chunk(&mut self, from: NodeId, chunk: SnapshotChunk) -> Result<()> {
+        let SnapshotChunk { meta, total_len, offset, data } = chunk;
+        let ack = |received: u64, rejected: bool| SnapshotAck { index: meta.index, received, rejected };
+        if meta.index <= self.commit {
+            // We already hold everything it covers: never go backwards.
+            let body = ack(total_len, false);
+            self.send(from, MessageBody::SnapshotResponse(body));
+            return Ok(());
+        }
+        let end = offset.checked_add(data.len() as u64);
+        if meta.term > self.term || end.is_none_or(|end| end > total_len) {
+            self.drop_message();
+            return Ok(());
+        }
+        if total_len > self.cfg.max_snapshot_bytes {
+            self.drop_message();
+            self.send(from, MessageBody::SnapshotResponse(ack(0, true)));
+            return Ok(());
+        }
+        let same_stream = self.incoming.as_ref().is_some_and(|inc| {
+            inc.index == meta.index
+                && inc.term == meta.term
+                && inc.total_len == total_len
+                && inc.leader_term == self.term
+        });
+        if !same_stream {
+            if offset != 0 {
+                self.send(from, MessageBody::SnapshotResponse(ack(0, false)));
+                return Ok(());
+            }
+            self.log.begin_snapshot_receive(&meta, total_len)?;
+            self.incoming =
+                Some(Incoming { index: meta.index, term: meta.term, total_len, received: 0, leader_term: self.term });
+        }
+        let received = self.incoming.as_ref().map_or(0, |inc| inc.received);
+        if offset != received {
+            // Duplicate, stale or out of order: say what we have.
+            self.send(from, MessageBody::SnapshotResponse(ack(received, false)));
+            return Ok(());
+        }
+        self.log.receive_snapshot_chunk(offset, &data)?;
+        let received = received + data.len() as u64;
+        if let Some(inc) = self.incoming.as_mut() {
+            inc.received = received;
+        }
+        if received == total_len {
+            self.incoming = None;
+            self.install_received_snapshot(meta.clone())?;
+        }
+        self.send(from, MessageBody::SnapshotResponse(ack(received, false)));
+        Ok(())
+    }
+
+    fn install_received_snapshot(&mut self, meta: SnapshotMeta) -> Result<()> {
+        let index = meta.index;
+        self.install_snapshot_log(meta.clone(), None)?;
+        self.commit = self.commit.max(index);
+        self.applied = index;
+        self.applied_bytes = 0;
+        self.snapshot_hint_at = index;
+        self.restore_pending = false;
+        let data = self.log.snapshot_data()?;
+        self.out.push(Action::RestoreSnapshot { meta, data });
+        Ok(())
+    }
+}
