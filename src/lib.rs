@@ -12,6 +12,8 @@ pub mod message;
 mod node;
 pub mod quorum;
 mod rng;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod transport;
 pub mod types;
 

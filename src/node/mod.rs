@@ -588,6 +588,12 @@ impl<L: RaftLog> RaftNode<L> {
         &self.log
     }
 
+    /// The log, for the simulator's checkers (they drain its journal).
+    #[cfg(feature = "sim")]
+    pub(crate) fn log_mut_for_sim(&mut self) -> &mut L {
+        &mut self.log
+    }
+
     /// Gives the log back (for example, to simulate a restart).
     pub fn into_log(self) -> L {
         self.log

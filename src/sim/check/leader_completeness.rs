@@ -1,0 +1,72 @@
+//! **Leader Completeness** (Raft §5.4): if a log entry is committed in a
+//! given term, that entry will be present in the logs of the leaders for all
+//! higher-numbered terms.
+//!
+//! The checker keeps the prefix hash of the longest committed prefix any
+//! node reported. Whenever a node becomes leader of a new term, its log must
+//! extend that prefix. Every node's log must also agree with it up to the
+//! node's own commit index (committed entries never change).
+
+use std::collections::BTreeSet;
+
+use super::chain::Chain;
+use super::{NodeView, Violation};
+use crate::types::{Index, NodeId, Role, Term};
+
+/// The committed prefix, and the leaders already checked.
+#[derive(Clone, Debug)]
+pub(crate) struct LeaderCompleteness {
+    /// `committed[i]`: prefix hash of the committed log through index `i`.
+    committed: Vec<u64>,
+    checked: BTreeSet<(NodeId, Term)>,
+}
+
+impl Default for LeaderCompleteness {
+    fn default() -> Self {
+        Self { committed: vec![0], checked: BTreeSet::new() }
+    }
+}
+
+impl LeaderCompleteness {
+    fn committed_index(&self) -> Index {
+        self.committed.len() as Index - 1
+    }
+
+    pub(crate) fn check(&mut self, view: NodeView, chain: &Chain) -> Result<(), Violation> {
+        // Committed entries never change: the node agrees with the known
+        // committed prefix as far as both reach.
+        let shared = view.commit.min(self.committed_index());
+        let ours = chain.hash_at(shared).filter(|_| shared >= chain.base_index());
+        if ours.is_some_and(|h| h != self.committed[shared as usize]) {
+            return Err(Violation::new(
+                "State Machine Safety",
+                format!("node {} committed through {} a prefix that differs from the committed log", view.id, shared),
+            ));
+        }
+        // Learn the longer committed prefix from this node.
+        let mut next = self.committed_index() + 1;
+        while next <= view.commit {
+            match chain.hash_at(next) {
+                Some(h) => self.committed.push(h),
+                None => break,
+            }
+            next += 1;
+        }
+        if view.role == Role::Leader && self.checked.insert((view.id, view.term)) {
+            let c = self.committed_index();
+            let holds = c < chain.base_index() || chain.hash_at(c) == Some(self.committed[c as usize]);
+            if !holds {
+                return Err(Violation::new(
+                    "Leader Completeness",
+                    format!(
+                        "node {} leads term {} without the committed prefix through index {c} (its log ends at {})",
+                        view.id,
+                        view.term,
+                        chain.last()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,190 @@
+//! [`SimLog`]: the log a simulated node runs on. It delegates to a real log
+//! and journals every change, so the safety checkers can follow each node's
+//! log without scanning it.
+
+use bytes::Bytes;
+
+use super::state_machine::fnv1a;
+use crate::error::StorageError;
+use crate::log::{MemoryLog, RaftLog};
+use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
+
+/// A change to a simulated node's log, as the checkers see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogChange {
+    /// Entries were appended; their `(index, term, digest)` are the next
+    /// `count` items of the journal's digests.
+    Appended { count: usize },
+    /// Entries from `from` on were removed.
+    Truncated { from: Index },
+    /// A snapshot at `index` (with `term`) replaced the prefix; `kept` says
+    /// whether the log held that entry (so the suffix after it survived).
+    Snapshot { index: Index, term: Term, kept: bool },
+}
+
+/// The storage behind a simulated node.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SimBackend {
+    /// An in-memory log; a crash keeps what it synced.
+    Memory(MemoryLog),
+}
+
+/// A log for simulated nodes: a [`SimBackend`] plus a journal of changes
+/// for the checkers.
+#[derive(Debug)]
+pub struct SimLog {
+    backend: SimBackend,
+    journal: Vec<LogChange>,
+    digests: Vec<(Index, Term, u64)>,
+    journaling: bool,
+    /// The (index, term) of the snapshot being received.
+    receiving: Option<(Index, Term)>,
+}
+
+impl SimLog {
+    /// A simulated log over `backend`.
+    pub fn new(backend: SimBackend, journaling: bool) -> Self {
+        Self { backend, journal: Vec::new(), digests: Vec::new(), journaling, receiving: None }
+    }
+
+    /// The storage behind the log.
+    pub fn backend(&self) -> &SimBackend {
+        &self.backend
+    }
+
+    /// What survives a crash right now, as a fresh log.
+    pub(crate) fn crash(&self) -> SimLog {
+        let backend = match &self.backend {
+            SimBackend::Memory(m) => SimBackend::Memory(m.durable()),
+        };
+        SimLog::new(backend, self.journaling)
+    }
+
+    /// Hands the changes since the last call to `f`, then forgets them.
+    pub(crate) fn drain_journal<R>(&mut self, f: impl FnOnce(&[LogChange], &[(Index, Term, u64)]) -> R) -> R {
+        let r = f(&self.journal, &self.digests);
+        self.journal.clear();
+        self.digests.clear();
+        r
+    }
+
+    fn note(&mut self, change: LogChange) {
+        if self.journaling {
+            self.journal.push(change);
+        }
+    }
+
+    fn inner(&self) -> &dyn RaftLog {
+        match &self.backend {
+            SimBackend::Memory(m) => m,
+        }
+    }
+
+    fn inner_mut(&mut self) -> &mut dyn RaftLog {
+        match &mut self.backend {
+            SimBackend::Memory(m) => m,
+        }
+    }
+}
+
+impl RaftLog for SimLog {
+    fn identity(&self) -> Option<LogIdentity> {
+        self.inner().identity()
+    }
+
+    fn set_identity(&mut self, identity: LogIdentity) -> Result<(), StorageError> {
+        self.inner_mut().set_identity(identity)
+    }
+
+    fn hard_state(&self) -> HardState {
+        self.inner().hard_state()
+    }
+
+    fn set_hard_state(&mut self, state: HardState) -> Result<(), StorageError> {
+        self.inner_mut().set_hard_state(state)
+    }
+
+    fn snapshot_meta(&self) -> &SnapshotMeta {
+        match &self.backend {
+            SimBackend::Memory(m) => m.snapshot_meta(),
+        }
+    }
+
+    fn last_index(&self) -> Index {
+        self.inner().last_index()
+    }
+
+    fn term(&self, index: Index) -> Option<Term> {
+        self.inner().term(index)
+    }
+
+    fn entries(&self, lo: Index, hi: Index, max_bytes: u64, out: &mut Vec<Entry>) -> Result<(), StorageError> {
+        self.inner().entries(lo, hi, max_bytes, out)
+    }
+
+    fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError> {
+        if self.journaling && !entries.is_empty() {
+            self.digests.extend(entries.iter().map(|e| (e.index, e.term, entry_digest(e))));
+            self.journal.push(LogChange::Appended { count: entries.len() });
+        }
+        self.inner_mut().append(entries)
+    }
+
+    fn truncate(&mut self, from: Index) -> Result<(), StorageError> {
+        let had = self.last_index() >= from;
+        self.inner_mut().truncate(from)?;
+        if had {
+            self.note(LogChange::Truncated { from });
+        }
+        Ok(())
+    }
+
+    fn snapshot_data(&self) -> Result<Bytes, StorageError> {
+        self.inner().snapshot_data()
+    }
+
+    fn snapshot_len(&self) -> Result<u64, StorageError> {
+        self.inner().snapshot_len()
+    }
+
+    fn snapshot_chunk(&self, offset: u64, max_len: u64) -> Result<Bytes, StorageError> {
+        self.inner().snapshot_chunk(offset, max_len)
+    }
+
+    fn install_snapshot(&mut self, meta: SnapshotMeta, data: Bytes) -> Result<(), StorageError> {
+        let (index, term) = (meta.index, meta.term);
+        let kept = self.term(index) == Some(term);
+        self.inner_mut().install_snapshot(meta, data)?;
+        self.note(LogChange::Snapshot { index, term, kept });
+        Ok(())
+    }
+
+    fn begin_snapshot_receive(&mut self, meta: &SnapshotMeta, total_len: u64) -> Result<(), StorageError> {
+        self.receiving = Some((meta.index, meta.term));
+        self.inner_mut().begin_snapshot_receive(meta, total_len)
+    }
+
+    fn receive_snapshot_chunk(&mut self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        self.inner_mut().receive_snapshot_chunk(offset, data)
+    }
+
+    fn finish_snapshot_receive(&mut self) -> Result<(), StorageError> {
+        let kept = self.receiving.take().is_some_and(|(index, term)| self.term(index) == Some(term));
+        self.inner_mut().finish_snapshot_receive()?;
+        let meta = self.snapshot_meta();
+        let (index, term) = (meta.index, meta.term);
+        self.note(LogChange::Snapshot { index, term, kept });
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), StorageError> {
+        self.inner_mut().sync()
+    }
+}
+
+/// A digest of one entry's content (term, index, kind and data).
+pub(crate) fn entry_digest(e: &Entry) -> u64 {
+    let head = fnv1a(e.term ^ e.index.rotate_left(32), &[e.kind.to_u8()]);
+    fnv1a(head, &e.data)
+}

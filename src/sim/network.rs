@@ -1,0 +1,138 @@
+//! The simulated network: seeded loss, duplication and delay (and so
+//! reordering), and partitions, including one-way ones.
+
+use std::collections::BTreeSet;
+
+use crate::rng::Rng;
+use crate::types::NodeId;
+
+/// Fault rates of the simulated network. Delays are in simulated time units
+/// ([`TICK`](super::TICK) units make one tick of a node with rate 1.0).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NetworkFaults {
+    /// Probability that a message is lost.
+    pub loss: f64,
+    /// Probability that a delivered message is delivered twice.
+    pub duplicate: f64,
+    /// Smallest delivery delay.
+    pub min_delay: u64,
+    /// Largest delivery delay; a wide range reorders messages.
+    pub max_delay: u64,
+}
+
+impl NetworkFaults {
+    /// A reliable, in-order network with a small constant delay.
+    pub const fn reliable() -> Self {
+        Self { loss: 0.0, duplicate: 0.0, min_delay: 100, max_delay: 100 }
+    }
+
+    /// A lossy network: 5% loss, 2% duplication, delays from a tenth of a
+    /// tick to two ticks (so messages overtake each other).
+    pub const fn lossy() -> Self {
+        Self { loss: 0.05, duplicate: 0.02, min_delay: 100, max_delay: 2_000 }
+    }
+}
+
+impl Default for NetworkFaults {
+    fn default() -> Self {
+        Self::reliable()
+    }
+}
+
+/// Decides the fate of each message.
+#[derive(Clone, Debug)]
+pub(crate) struct Network {
+    rng: Rng,
+    pub(crate) faults: NetworkFaults,
+    blocked: BTreeSet<(NodeId, NodeId)>,
+}
+
+impl Network {
+    pub(crate) fn new(seed: u64, faults: NetworkFaults) -> Self {
+        Self { rng: Rng::new(seed), faults, blocked: BTreeSet::new() }
+    }
+
+    /// Whether messages from `from` reach `to` now.
+    pub(crate) fn connected(&self, from: NodeId, to: NodeId) -> bool {
+        self.blocked.is_empty() || !self.blocked.contains(&(from, to))
+    }
+
+    /// The delays after which copies of a message sent now arrive: none
+    /// (lost or partitioned), one, or two (duplicated).
+    pub(crate) fn route(&mut self, from: NodeId, to: NodeId) -> [Option<u64>; 2] {
+        if !self.connected(from, to) {
+            return [None, None];
+        }
+        let f = self.faults;
+        if f.loss > 0.0 && self.rng.chance(f.loss) {
+            return [None, None];
+        }
+        let first = Some(self.delay());
+        let second = if f.duplicate > 0.0 && self.rng.chance(f.duplicate) { Some(self.delay()) } else { None };
+        [first, second]
+    }
+
+    fn delay(&mut self) -> u64 {
+        let f = self.faults;
+        if f.max_delay <= f.min_delay { f.min_delay } else { self.rng.range(f.min_delay, f.max_delay + 1) }
+    }
+
+    /// Blocks messages from `from` to `to` (one way).
+    pub(crate) fn block(&mut self, from: NodeId, to: NodeId) {
+        self.blocked.insert((from, to));
+    }
+
+    /// Splits `nodes` into `groups`: messages cross no group boundary.
+    pub(crate) fn partition(&mut self, nodes: &[NodeId], groups: &[&[NodeId]]) {
+        self.blocked.clear();
+        let group_of = |id: NodeId| groups.iter().position(|g| g.contains(&id));
+        for &a in nodes {
+            for &b in nodes {
+                if a != b && group_of(a) != group_of(b) {
+                    self.blocked.insert((a, b));
+                }
+            }
+        }
+    }
+
+    pub(crate) fn heal(&mut self) {
+        self.blocked.clear();
+    }
+
+    pub(crate) fn is_partitioned(&self) -> bool {
+        !self.blocked.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_cut_both_ways_and_blocks_one_way() {
+        let mut n = Network::new(1, NetworkFaults::reliable());
+        n.partition(&[1, 2, 3], &[&[1], &[2, 3]]);
+        assert!(!n.connected(1, 2) && !n.connected(2, 1));
+        assert!(n.connected(2, 3));
+        n.heal();
+        n.block(1, 2);
+        assert!(!n.connected(1, 2) && n.connected(2, 1));
+    }
+
+    #[test]
+    fn loss_and_duplication_follow_the_rates() {
+        let mut n = Network::new(7, NetworkFaults { loss: 0.5, duplicate: 0.5, min_delay: 1, max_delay: 9 });
+        let (mut lost, mut dup) = (0, 0);
+        for _ in 0..10_000 {
+            match n.route(1, 2) {
+                [None, _] => lost += 1,
+                [Some(d), second] => {
+                    assert!((1..=9).contains(&d));
+                    dup += usize::from(second.is_some());
+                }
+            }
+        }
+        assert!((4_500..5_500).contains(&lost), "{lost}");
+        assert!((2_000..3_000).contains(&dup), "{dup}");
+    }
+}

@@ -1,0 +1,172 @@
+//! Random fault schedules: [`Chaos`] drives a [`Cluster`] through
+//! proposals, partitions, crashes and network trouble drawn from a seed, then
+//! heals everything and checks liveness.
+
+use bytes::Bytes;
+
+use super::{Cluster, NetworkFaults, StateMachine, TICK};
+use crate::rng::Rng;
+use crate::types::NodeId;
+
+/// Which faults a [`Chaos`] schedule injects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FaultProfile {
+    /// No faults: proposals only.
+    Calm,
+    /// Loss, duplication and reordering.
+    Lossy,
+    /// Partitions (any split, one-way blocks, flapping) on a lossy network.
+    Partitions,
+    /// Crashes and restarts on a lossy network.
+    Crashes,
+    /// Everything at once.
+    Everything,
+}
+
+impl FaultProfile {
+    /// Every profile, for soak runs.
+    pub const ALL: [FaultProfile; 5] = [Self::Calm, Self::Lossy, Self::Partitions, Self::Crashes, Self::Everything];
+
+    fn partitions(self) -> bool {
+        matches!(self, Self::Partitions | Self::Everything)
+    }
+
+    fn crashes(self) -> bool {
+        matches!(self, Self::Crashes | Self::Everything)
+    }
+
+    fn network(self) -> NetworkFaults {
+        match self {
+            Self::Calm => NetworkFaults::reliable(),
+            _ => NetworkFaults::lossy(),
+        }
+    }
+}
+
+/// A seeded fault schedule.
+#[derive(Clone, Debug)]
+pub struct Chaos {
+    profile: FaultProfile,
+    rng: Rng,
+    proposed: u64,
+}
+
+impl Chaos {
+    /// A schedule of `profile` faults drawn from `seed`.
+    pub fn new(profile: FaultProfile, seed: u64) -> Self {
+        Self { profile, rng: Rng::new(seed ^ 0xC4A0_5EED), proposed: 0 }
+    }
+
+    /// Commands proposed so far.
+    pub fn proposed(&self) -> u64 {
+        self.proposed
+    }
+
+    /// Runs `rounds` rounds of random operations, each followed by a few
+    /// ticks.
+    pub fn run<S: StateMachine>(&mut self, cluster: &mut Cluster<S>, rounds: usize) {
+        cluster.set_network(self.profile.network());
+        for _ in 0..rounds {
+            self.round(cluster);
+            let ticks = self.rng.range(1, 8);
+            cluster.run_ticks(ticks);
+        }
+    }
+
+    fn round<S: StateMachine>(&mut self, cluster: &mut Cluster<S>) {
+        let ids = cluster.ids();
+        let pick = |rng: &mut Rng| ids[rng.range(0, ids.len() as u64) as usize];
+        match self.rng.range(0, 100) {
+            0..=54 => {
+                // Propose, usually to the leader, sometimes to anyone.
+                let target = match cluster.leader() {
+                    Some(l) if self.rng.chance(0.9) => l,
+                    _ => pick(&mut self.rng),
+                };
+                let n = self.rng.range(1, 4);
+                let batch: Vec<Bytes> = (0..n).map(|_| self.command()).collect();
+                let _ = cluster.propose_batch(target, batch);
+            }
+            55..=64 if self.profile.partitions() => {
+                let mut shuffled = ids.clone();
+                for k in (1..shuffled.len()).rev() {
+                    let j = self.rng.range(0, k as u64 + 1) as usize;
+                    shuffled.swap(k, j);
+                }
+                let cut = self.rng.range(1, shuffled.len().max(2) as u64) as usize;
+                let (a, b) = shuffled.split_at(cut.min(shuffled.len()));
+                cluster.partition(&[a, b]);
+            }
+            65..=69 if self.profile.partitions() => {
+                let (a, b) = (pick(&mut self.rng), pick(&mut self.rng));
+                if a != b {
+                    cluster.block(a, b);
+                }
+            }
+            70..=79 if self.profile.partitions() => cluster.heal(),
+            80..=86 if self.profile.crashes() => {
+                let victim = pick(&mut self.rng);
+                cluster.crash(victim);
+            }
+            87..=95 if self.profile.crashes() => {
+                let down: Vec<NodeId> = ids.iter().copied().filter(|&id| !cluster.is_up(id)).collect();
+                if !down.is_empty() {
+                    let id = down[self.rng.range(0, down.len() as u64) as usize];
+                    cluster.restart(id);
+                }
+            }
+            96..=99 => {
+                let id = pick(&mut self.rng);
+                cluster.snapshot(id);
+            }
+            _ => {}
+        }
+    }
+
+    fn command(&mut self) -> Bytes {
+        self.proposed += 1;
+        Bytes::from(format!("cmd-{}", self.proposed))
+    }
+
+    /// Heals every fault (network, partitions, crashed nodes), then checks
+    /// liveness: within `max_ticks` a leader is elected and a new command
+    /// commits and is applied on every member. Returns whether it did.
+    pub fn heal_and_check_liveness<S: StateMachine>(&mut self, cluster: &mut Cluster<S>, max_ticks: u64) -> bool {
+        cluster.heal();
+        cluster.set_network(NetworkFaults::reliable());
+        for id in cluster.ids() {
+            cluster.restart(id);
+        }
+        let deadline = cluster.now() + max_ticks * TICK;
+        let ticks_left = |c: &Cluster<S>| deadline.saturating_sub(c.now()) / TICK;
+        if cluster.elect(ticks_left(cluster)).is_none() {
+            return false;
+        }
+        // Propose until a command of the current leader's term is applied on
+        // every member (a leader change may lose a proposal; then retry).
+        while ticks_left(cluster) > 0 {
+            let Some(leader) = cluster.leader() else {
+                cluster.run_ticks(1);
+                continue;
+            };
+            let command = self.command();
+            if cluster.propose(leader, command).is_err() {
+                cluster.run_ticks(1);
+                continue;
+            }
+            let Some(node) = cluster.node(leader) else { continue };
+            let (index, term) = (node.last_index(), node.term());
+            let window = ticks_left(cluster).min(100);
+            let committed = cluster.run_until(window, |c| {
+                c.converged()
+                    && c.ids().iter().filter_map(|&id| c.node(id)).all(|n| {
+                        !n.membership().contains(n.id()) || crate::RaftLog::term(n.log(), index) == Some(term)
+                    })
+            });
+            if committed {
+                return true;
+            }
+        }
+        false
+    }
+}
