@@ -61,6 +61,14 @@ impl Inflights {
         }
     }
 
+    /// Releases the oldest message (to let a probe through a full window).
+    pub(crate) fn free_first(&mut self) {
+        if self.count > 0 {
+            self.start = (self.start + 1) % self.ends.len();
+            self.count -= 1;
+        }
+    }
+
     pub(crate) fn clear(&mut self) {
         self.start = 0;
         self.count = 0;

@@ -385,8 +385,15 @@ impl<L: RaftLog> RaftNode<L> {
         if probing {
             pr.probe_sent = false;
         }
+        // A follower in Replicate that made no progress since the last
+        // round may have lost an append: probe at `next - 1` (an empty
+        // append) so that a gap is rejected and repaired at once.
+        let stalled = pr.state == ProgressState::Replicate && pr.stalled > 0;
+        if stalled && pr.inflights.is_full() {
+            pr.inflights.free_first();
+        }
         if pr.matched < last {
-            self.send_append(i, probing)?;
+            self.send_append(i, probing || stalled)?;
         }
         self.confirm_reads();
         Ok(())

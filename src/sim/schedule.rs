@@ -159,9 +159,10 @@ impl Chaos {
             let window = ticks_left(cluster).min(100);
             let committed = cluster.run_until(window, |c| {
                 c.converged()
-                    && c.ids().iter().filter_map(|&id| c.node(id)).all(|n| {
-                        !n.membership().contains(n.id()) || crate::RaftLog::term(n.log(), index) == Some(term)
-                    })
+                    && c.ids()
+                        .iter()
+                        .filter_map(|&id| c.node(id))
+                        .all(|n| !n.membership().contains(n.id()) || crate::RaftLog::term(n.log(), index) == Some(term))
             });
             if committed {
                 return true;

@@ -30,7 +30,8 @@ impl Chain {
     /// Follows `log` from scratch (after a restart).
     pub(crate) fn from_log(log: &SimLog, matching: &mut LogMatching) -> Result<Self, Violation> {
         let meta = log.snapshot_meta();
-        let mut chain = Self { base_index: meta.index, base_hash: matching.anchor(meta.index, meta.term), hashes: Vec::new() };
+        let mut chain =
+            Self { base_index: meta.index, base_hash: matching.anchor(meta.index, meta.term), hashes: Vec::new() };
         let mut batch = Vec::new();
         let mut lo = log.first_index();
         while lo <= log.last_index() {

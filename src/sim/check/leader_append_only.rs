@@ -35,9 +35,8 @@ impl LeaderAppendOnly {
         if !led_throughout {
             return Ok(());
         }
-        let deleting = changes.iter().find(|c| {
-            matches!(c, LogChange::Truncated { .. } | LogChange::Snapshot { kept: false, .. })
-        });
+        let deleting =
+            changes.iter().find(|c| matches!(c, LogChange::Truncated { .. } | LogChange::Snapshot { kept: false, .. }));
         if let Some(change) = deleting {
             return Err(Violation::new(
                 "Leader Append-Only",

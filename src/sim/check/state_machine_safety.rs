@@ -24,7 +24,13 @@ pub(crate) struct StateMachineSafety {
 }
 
 impl StateMachineSafety {
-    pub(crate) fn check_apply(&mut self, node: NodeId, index: Index, term: Term, command: &Bytes) -> Result<(), Violation> {
+    pub(crate) fn check_apply(
+        &mut self,
+        node: NodeId,
+        index: Index,
+        term: Term,
+        command: &Bytes,
+    ) -> Result<(), Violation> {
         let hash = fnv1a(0, command);
         let &mut (t, h, first) = self.applied.entry(index).or_insert((term, hash, node));
         if (t, h) != (term, hash) {

@@ -1,0 +1,226 @@
+//! A message-by-message test harness: nodes on `MemoryLog`, a queue of
+//! messages the test delivers, drops, duplicates or reorders explicitly, so
+//! every scenario reads like a protocol trace.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use bytes::Bytes;
+use raft_io::{Action, Event, Index, MemoryLog, Message, NodeId, RaftConfig, RaftLog, RaftNode, Role, Term};
+
+pub struct Harness {
+    pub nodes: BTreeMap<NodeId, RaftNode>,
+    configs: BTreeMap<NodeId, RaftConfig>,
+    down: BTreeMap<NodeId, MemoryLog>,
+    pub queue: VecDeque<Message>,
+    cut: BTreeSet<(NodeId, NodeId)>,
+    pub applied: BTreeMap<NodeId, Vec<(Index, Term, Bytes)>>,
+    pub actions: Vec<(NodeId, Action)>,
+}
+
+pub fn cmd(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+impl Harness {
+    /// `n` voters 1..=n with a deterministic default configuration adjusted
+    /// by `configure`.
+    pub fn new(n: u64, configure: impl Fn(RaftConfig) -> RaftConfig) -> Self {
+        let ids: Vec<NodeId> = (1..=n).collect();
+        let mut h = Self::empty();
+        for &id in &ids {
+            let config = configure(RaftConfig::new(id, ids.clone()).seed(id * 7919));
+            h.add(id, config, MemoryLog::new());
+        }
+        h
+    }
+
+    pub fn empty() -> Self {
+        Self {
+            nodes: BTreeMap::new(),
+            configs: BTreeMap::new(),
+            down: BTreeMap::new(),
+            queue: VecDeque::new(),
+            cut: BTreeSet::new(),
+            applied: BTreeMap::new(),
+            actions: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, id: NodeId, config: RaftConfig, log: MemoryLog) {
+        let node = RaftNode::with_log(config.clone(), log).expect("valid node");
+        self.nodes.insert(id, node);
+        self.configs.insert(id, config);
+        self.applied.entry(id).or_default();
+    }
+
+    pub fn node(&self, id: NodeId) -> &RaftNode {
+        &self.nodes[&id]
+    }
+
+    /// Steps `id`; messages go to the queue (unless the link is cut),
+    /// applies are recorded, all actions are kept in `actions`.
+    pub fn step(&mut self, id: NodeId, event: Event) -> raft_io::Result<Vec<Action>> {
+        let Some(node) = self.nodes.get_mut(&id) else { return Ok(Vec::new()) };
+        let actions: Vec<Action> = node.step(event)?.collect();
+        for a in &actions {
+            match a {
+                Action::Send { to, message } => {
+                    if !self.cut.contains(&(id, *to)) {
+                        self.queue.push_back(message.clone());
+                    }
+                }
+                Action::Apply { index, term, command } => {
+                    self.applied.entry(id).or_default().push((*index, *term, command.clone()))
+                }
+                _ => {}
+            }
+            self.actions.push((id, a.clone()));
+        }
+        Ok(actions)
+    }
+
+    pub fn tick(&mut self, id: NodeId, times: u64) {
+        for _ in 0..times {
+            self.step(id, Event::Tick).unwrap();
+        }
+    }
+
+    /// Ticks every live node `times` times, delivering after each round.
+    pub fn tick_all(&mut self, times: u64) {
+        for _ in 0..times {
+            let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+            for id in ids {
+                self.step(id, Event::Tick).unwrap();
+            }
+            self.deliver_all();
+        }
+    }
+
+    /// Delivers one message (if its destination is up and the link is not
+    /// cut). Returns it.
+    pub fn deliver_one(&mut self) -> Option<Message> {
+        let m = self.queue.pop_front()?;
+        if !self.cut.contains(&(m.from, m.to)) && self.nodes.contains_key(&m.to) {
+            self.step(m.to, Event::Message(m.clone())).unwrap();
+        }
+        Some(m)
+    }
+
+    /// Delivers until the queue is empty; returns how many were delivered.
+    pub fn deliver_all(&mut self) -> usize {
+        let mut n = 0;
+        while self.deliver_one().is_some() {
+            n += 1;
+            assert!(n < 10_000_000, "message storm");
+        }
+        n
+    }
+
+    pub fn take_queue(&mut self) -> Vec<Message> {
+        self.queue.drain(..).collect()
+    }
+
+    pub fn deliver(&mut self, m: Message) {
+        let to = m.to;
+        self.step(to, Event::Message(m)).unwrap();
+    }
+
+    pub fn campaign(&mut self, id: NodeId) {
+        self.step(id, Event::Campaign).unwrap();
+        self.deliver_all();
+    }
+
+    pub fn propose(&mut self, id: NodeId, s: &str) -> raft_io::Result<Vec<Action>> {
+        self.step(id, Event::Propose(cmd(s)))
+    }
+
+    /// Cuts both directions between `a` and every node in `others`.
+    pub fn isolate(&mut self, a: NodeId) {
+        let ids: Vec<NodeId> = self.configs.keys().copied().collect();
+        for b in ids {
+            if a != b {
+                self.cut.insert((a, b));
+                self.cut.insert((b, a));
+            }
+        }
+    }
+
+    pub fn cut(&mut self, a: NodeId, b: NodeId) {
+        self.cut.insert((a, b));
+        self.cut.insert((b, a));
+    }
+
+    pub fn partition(&mut self, groups: &[&[NodeId]]) {
+        self.cut.clear();
+        for (i, g) in groups.iter().enumerate() {
+            for (j, h) in groups.iter().enumerate() {
+                if i != j {
+                    for &a in *g {
+                        for &b in *h {
+                            self.cut.insert((a, b));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn heal(&mut self) {
+        self.cut.clear();
+    }
+
+    /// Crashes `id`: only what its log synced survives.
+    pub fn crash(&mut self, id: NodeId) {
+        if let Some(node) = self.nodes.remove(&id) {
+            self.down.insert(id, node.into_log().durable());
+        }
+    }
+
+    pub fn restart(&mut self, id: NodeId) {
+        if let Some(log) = self.down.remove(&id) {
+            let config = self.configs[&id].clone();
+            self.nodes.insert(id, RaftNode::with_log(config, log).expect("restart"));
+        }
+    }
+
+    pub fn leader(&self) -> Option<NodeId> {
+        self.nodes.values().filter(|n| n.role() == Role::Leader).max_by_key(|n| n.term()).map(|n| n.id())
+    }
+
+    pub fn log_terms(&self, id: NodeId) -> Vec<Term> {
+        let n = self.node(id);
+        (n.log().first_index()..=n.last_index()).map(|i| n.log().term(i).unwrap()).collect()
+    }
+
+    /// Messages sent, by kind name, since the last call to `clear_actions`.
+    pub fn sent(&self, kind: &str) -> usize {
+        self.actions
+            .iter()
+            .filter(|(_, a)| matches!(a, Action::Send { message, .. } if message.body.name() == kind))
+            .count()
+    }
+
+    pub fn clear_actions(&mut self) {
+        self.actions.clear();
+    }
+}
+
+/// A log holding entries of the given terms from index 1, synced, for
+/// building divergent histories.
+pub fn log_with_terms(id: NodeId, voters: &[NodeId], terms: &[Term], hard_term: Term) -> MemoryLog {
+    use raft_io::{Entry, HardState, LogIdentity, Membership, SnapshotMeta};
+    let mut log = MemoryLog::new();
+    log.set_identity(LogIdentity { cluster_id: 0, node_id: id }).unwrap();
+    let meta = SnapshotMeta { index: 0, term: 0, membership: Membership::new(voters.iter().copied(), []).unwrap() };
+    log.install_snapshot(meta, Bytes::new()).unwrap();
+    let mut entries: Vec<Entry> = terms
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| Entry::normal(t, i as u64 + 1, cmd(&format!("{t}.{}", i + 1))))
+        .collect();
+    log.append(&mut entries).unwrap();
+    log.set_hard_state(HardState { term: hard_term, vote: None, commit: 0 }).unwrap();
+    log.sync().unwrap();
+    log
+}
