@@ -6,6 +6,8 @@
 //! log carry a whole `Membership` (never a delta), so any node can take the
 //! configuration in effect from the latest configuration entry it holds.
 
+use std::sync::Arc;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::quorum::{self, VoteResult};
@@ -22,8 +24,14 @@ use crate::types::{Index, NodeId};
 /// All three lists are kept sorted and free of duplicates. A node may be in
 /// `outgoing` and `learners` at once (a voter being demoted by a joint
 /// change), but never in `voters` and `learners` at once.
+///
+/// A `Membership` is immutable and shared: cloning it is a reference-count
+/// increment, and it is one pointer wide.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Membership {
+pub struct Membership(Arc<Sets>);
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct Sets {
     voters: Vec<NodeId>,
     learners: Vec<NodeId>,
     outgoing: Vec<NodeId>,
@@ -99,15 +107,18 @@ impl Membership {
         voters: impl IntoIterator<Item = NodeId>,
         learners: impl IntoIterator<Item = NodeId>,
     ) -> Result<Self, MembershipError> {
-        let m = Self { voters: sorted(voters)?, learners: sorted(learners)?, outgoing: Vec::new() };
-        m.validate()?;
-        Ok(m)
+        Self::build(Sets { voters: sorted(voters)?, learners: sorted(learners)?, outgoing: Vec::new() })
     }
 
     /// The empty configuration of a node that has not yet learned one (a
     /// node joining a running cluster).
-    pub const fn empty() -> Self {
-        Self { voters: Vec::new(), learners: Vec::new(), outgoing: Vec::new() }
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    fn build(sets: Sets) -> Result<Self, MembershipError> {
+        sets.validate()?;
+        Ok(Self(Arc::new(sets)))
     }
 
     /// A joint configuration: `incoming` (with `learners`) replaces
@@ -118,59 +129,42 @@ impl Membership {
         learners: impl IntoIterator<Item = NodeId>,
         outgoing: impl IntoIterator<Item = NodeId>,
     ) -> Result<Self, MembershipError> {
-        let m = Self { voters: sorted(incoming)?, learners: sorted(learners)?, outgoing: sorted(outgoing)? };
-        m.validate()?;
-        Ok(m)
-    }
-
-    fn validate(&self) -> Result<(), MembershipError> {
-        for list in [&self.voters, &self.learners, &self.outgoing] {
-            if list.first() == Some(&0) {
-                return Err(MembershipError::ZeroId);
-            }
-            if let Some(w) = list.windows(2).find(|w| w[0] >= w[1]) {
-                return Err(MembershipError::Duplicate(w[1]));
-            }
-        }
-        if let Some(&id) = self.learners.iter().find(|id| self.voters.binary_search(id).is_ok()) {
-            return Err(MembershipError::VoterAndLearner(id));
-        }
-        Ok(())
+        Self::build(Sets { voters: sorted(incoming)?, learners: sorted(learners)?, outgoing: sorted(outgoing)? })
     }
 
     /// The (incoming) voters.
     pub fn voters(&self) -> &[NodeId] {
-        &self.voters
+        &self.0.voters
     }
 
     /// The learners.
     pub fn learners(&self) -> &[NodeId] {
-        &self.learners
+        &self.0.learners
     }
 
     /// The outgoing voters of a joint configuration (empty otherwise).
     pub fn outgoing(&self) -> &[NodeId] {
-        &self.outgoing
+        &self.0.outgoing
     }
 
     /// Whether this is a joint configuration.
     pub fn is_joint(&self) -> bool {
-        !self.outgoing.is_empty()
+        !self.0.outgoing.is_empty()
     }
 
     /// Whether the configuration has no member at all.
     pub fn is_empty(&self) -> bool {
-        self.voters.is_empty() && self.learners.is_empty() && self.outgoing.is_empty()
+        self.0.voters.is_empty() && self.0.learners.is_empty() && self.0.outgoing.is_empty()
     }
 
     /// Whether `id` votes (in the incoming or the outgoing set).
     pub fn is_voter(&self, id: NodeId) -> bool {
-        self.voters.binary_search(&id).is_ok() || self.outgoing.binary_search(&id).is_ok()
+        self.0.voters.binary_search(&id).is_ok() || self.0.outgoing.binary_search(&id).is_ok()
     }
 
     /// Whether `id` is a learner (and not a voter of the incoming set).
     pub fn is_learner(&self, id: NodeId) -> bool {
-        self.learners.binary_search(&id).is_ok()
+        self.0.learners.binary_search(&id).is_ok()
     }
 
     /// Whether `id` is a member in any role.
@@ -181,23 +175,23 @@ impl Membership {
     /// Every member, each once, in ascending order: the nodes a leader
     /// replicates to (plus itself).
     pub fn members(&self) -> impl Iterator<Item = NodeId> + '_ {
-        Merge3::new(&self.voters, &self.learners, &self.outgoing)
+        Merge3::new(&self.0.voters, &self.0.learners, &self.0.outgoing)
     }
 
     /// The configuration with the joint part dropped: what the leader
     /// proposes to leave a joint configuration. Outgoing voters that are
     /// learners in the new configuration stay learners.
     pub fn leave_joint(&self) -> Self {
-        Self { voters: self.voters.clone(), learners: self.learners.clone(), outgoing: Vec::new() }
+        Self(Arc::new(Sets { voters: self.0.voters.clone(), learners: self.0.learners.clone(), outgoing: Vec::new() }))
     }
 
     /// Counts votes under this configuration (joint rule when joint).
     pub fn vote_result(&self, mut vote: impl FnMut(NodeId) -> Option<bool>) -> VoteResult {
-        if self.voters.is_empty() && self.outgoing.is_empty() {
+        if self.0.voters.is_empty() && self.0.outgoing.is_empty() {
             return VoteResult::Lost;
         }
-        let incoming = quorum::vote_result(&self.voters, &mut vote);
-        let outgoing = quorum::vote_result(&self.outgoing, &mut vote);
+        let incoming = quorum::vote_result(&self.0.voters, &mut vote);
+        let outgoing = quorum::vote_result(&self.0.outgoing, &mut vote);
         quorum::joint_vote_result(incoming, outgoing)
     }
 
@@ -209,11 +203,11 @@ impl Membership {
     /// The largest index acknowledged by a quorum, given each voter's matched
     /// index. Returns 0 for a configuration without voters.
     pub fn committed_index(&self, mut matched: impl FnMut(NodeId) -> Index, scratch: &mut Vec<Index>) -> Index {
-        if self.voters.is_empty() && self.outgoing.is_empty() {
+        if self.0.voters.is_empty() && self.0.outgoing.is_empty() {
             return 0;
         }
-        let incoming = quorum::committed_index(&self.voters, &mut matched, scratch);
-        let outgoing = quorum::committed_index(&self.outgoing, &mut matched, scratch);
+        let incoming = quorum::committed_index(&self.0.voters, &mut matched, scratch);
+        let outgoing = quorum::committed_index(&self.0.outgoing, &mut matched, scratch);
         incoming.min(outgoing)
     }
 
@@ -224,7 +218,7 @@ impl Membership {
         if self.is_joint() {
             return Err(MembershipError::Joint);
         }
-        let mut next = self.clone();
+        let mut next: Sets = (*self.0).clone();
         match *change {
             MembershipChange::AddVoter(id) | MembershipChange::AddLearner(id) => {
                 if id == 0 {
@@ -260,22 +254,25 @@ impl Membership {
             }
             MembershipChange::Replace { ref voters, ref learners } => {
                 let target = Self::new(voters.iter().copied(), learners.iter().copied())?;
-                if target.voters.is_empty() {
+                if target.0.voters.is_empty() {
                     return Err(MembershipError::NoVoters);
                 }
                 if target == *self {
                     return Err(MembershipError::Unchanged);
                 }
-                let changed = symmetric_difference(&self.voters, &target.voters);
+                let changed = symmetric_difference(&self.0.voters, &target.0.voters);
                 next = if changed <= 1 {
-                    target
+                    (*target.0).clone()
                 } else {
-                    Self { voters: target.voters, learners: target.learners, outgoing: self.voters.clone() }
+                    Sets {
+                        voters: target.0.voters.clone(),
+                        learners: target.0.learners.clone(),
+                        outgoing: self.0.voters.clone(),
+                    }
                 };
             }
         }
-        next.validate()?;
-        Ok(next)
+        Self::build(next)
     }
 
     /// Encodes the configuration for a [`EntryKind::Config`](crate::EntryKind::Config)
@@ -286,7 +283,7 @@ impl Membership {
     pub fn encode(&self) -> Bytes {
         let mut buf = BytesMut::with_capacity(self.encoded_len());
         buf.put_u8(MEMBERSHIP_FORMAT);
-        for list in [&self.voters, &self.learners, &self.outgoing] {
+        for list in [&self.0.voters, &self.0.learners, &self.0.outgoing] {
             buf.put_u32_le(list.len() as u32);
             for &id in list {
                 buf.put_u64_le(id);
@@ -297,7 +294,7 @@ impl Membership {
 
     /// The length of [`encode`](Self::encode)'s output.
     pub fn encoded_len(&self) -> usize {
-        1 + 12 + 8 * (self.voters.len() + self.learners.len() + self.outgoing.len())
+        1 + 12 + 8 * (self.0.voters.len() + self.0.learners.len() + self.0.outgoing.len())
     }
 
     /// Decodes and validates bytes produced by [`encode`](Self::encode).
@@ -322,9 +319,24 @@ impl Membership {
             return Err(MembershipError::Malformed("trailing bytes"));
         }
         let [voters, learners, outgoing] = lists;
-        let m = Self { voters, learners, outgoing };
-        m.validate()?;
-        Ok(m)
+        Self::build(Sets { voters, learners, outgoing })
+    }
+}
+
+impl Sets {
+    fn validate(&self) -> Result<(), MembershipError> {
+        for list in [&self.voters, &self.learners, &self.outgoing] {
+            if list.first() == Some(&0) {
+                return Err(MembershipError::ZeroId);
+            }
+            if let Some(w) = list.windows(2).find(|w| w[0] >= w[1]) {
+                return Err(MembershipError::Duplicate(w[1]));
+            }
+        }
+        if let Some(&id) = self.learners.iter().find(|id| self.voters.binary_search(id).is_ok()) {
+            return Err(MembershipError::VoterAndLearner(id));
+        }
+        Ok(())
     }
 }
 

@@ -46,8 +46,9 @@ pub enum MessageBody {
     Heartbeat(Heartbeat),
     /// Answer to a [`MessageBody::Heartbeat`].
     HeartbeatResponse(HeartbeatResponse),
-    /// One chunk of a snapshot being streamed to a follower.
-    Snapshot(SnapshotChunk),
+    /// One chunk of a snapshot being streamed to a follower (boxed: it is
+    /// rare and large, and keeping it out of line keeps every message small).
+    Snapshot(Box<SnapshotChunk>),
     /// Acknowledges snapshot chunks received so far.
     SnapshotResponse(SnapshotAck),
     /// Leadership transfer: start an election now, bypassing leader

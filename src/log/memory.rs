@@ -10,8 +10,6 @@
 //! snapshot install that removes *durable* entries before they are
 //! superseded by a sync keeps those entries aside.
 
-use std::collections::VecDeque;
-
 use bytes::{Bytes, BytesMut};
 
 use super::RaftLog;
@@ -36,7 +34,7 @@ pub struct MemoryLog {
     hard: HardState,
     snapshot: SnapshotMeta,
     snapshot_data: Bytes,
-    entries: VecDeque<Entry>,
+    entries: Vec<Entry>,
     receiving: Option<Receiving>,
     synced: Synced,
     /// Live entries with an index at or below `stable` are durable and
@@ -49,6 +47,7 @@ pub struct MemoryLog {
     /// that is not synced yet, in ascending order.
     durable_back: Vec<Entry>,
     dirty: bool,
+    snapshot_dirty: bool,
     sync_calls: u64,
     effective_syncs: u64,
 }
@@ -87,11 +86,11 @@ impl MemoryLog {
     /// successful [`sync`](RaftLog::sync).
     pub fn durable(&self) -> MemoryLog {
         let s = &self.synced;
-        let mut entries: VecDeque<Entry> = self.durable_front.iter().cloned().collect();
+        let mut entries: Vec<Entry> = self.durable_front.clone();
         entries.extend(self.entries.iter().take_while(|e| e.index <= self.stable).cloned());
         entries.extend(self.durable_back.iter().cloned());
-        debug_assert!(entries.front().is_none_or(|e| e.index == s.snapshot.index + 1));
-        let stable = entries.back().map_or(s.snapshot.index, |e| e.index);
+        debug_assert!(entries.first().is_none_or(|e| e.index == s.snapshot.index + 1));
+        let stable = entries.last().map_or(s.snapshot.index, |e| e.index);
         MemoryLog {
             identity: s.identity,
             hard: s.hard,
@@ -104,6 +103,7 @@ impl MemoryLog {
             durable_front: Vec::new(),
             durable_back: Vec::new(),
             dirty: false,
+            snapshot_dirty: false,
             sync_calls: 0,
             effective_syncs: 0,
         }
@@ -197,14 +197,20 @@ impl RaftLog for MemoryLog {
         if hi > last + 1 {
             return Err(StorageError::Unavailable { index: hi - 1, last });
         }
-        let mut bytes = 0u64;
-        for e in self.entries.range(self.offset(lo)..self.offset(hi)) {
-            bytes = bytes.saturating_add(e.size());
-            if bytes > max_bytes && e.index > lo {
-                break;
-            }
-            out.push(e.clone());
-        }
+        let range = &self.entries[self.offset(lo)..self.offset(hi)];
+        let take = if max_bytes == u64::MAX {
+            range.len()
+        } else {
+            let mut bytes = 0u64;
+            range
+                .iter()
+                .position(|e| {
+                    bytes = bytes.saturating_add(e.size());
+                    bytes > max_bytes
+                })
+                .map_or(range.len(), |cut| cut.max(1))
+        };
+        out.extend_from_slice(&range[..take]);
         Ok(())
     }
 
@@ -222,7 +228,7 @@ impl RaftLog for MemoryLog {
         if !entries.is_empty() {
             self.dirty = true;
         }
-        self.entries.extend(entries.drain(..));
+        self.entries.append(entries);
         Ok(())
     }
 
@@ -262,8 +268,15 @@ impl RaftLog for MemoryLog {
         }
         let keep_suffix = self.term(meta.index) == Some(meta.term);
         let drop = if keep_suffix { self.offset(meta.index + 1).min(self.entries.len()) } else { self.entries.len() };
-        let stable = self.stable;
-        Self::keep_durable(stable, self.entries.drain(..drop), &mut self.durable_front);
+        // Split without cloning: the compacted prefix moves out whole.
+        let suffix = self.entries.split_off(drop);
+        let mut removed = std::mem::replace(&mut self.entries, suffix);
+        removed.truncate(removed.partition_point(|e| e.index <= self.stable));
+        if self.durable_front.is_empty() {
+            self.durable_front = removed;
+        } else {
+            self.durable_front.append(&mut removed);
+        }
         if !keep_suffix {
             // Everything live is gone; new entries will follow meta.index.
             self.stable = self.stable.min(meta.index);
@@ -271,6 +284,7 @@ impl RaftLog for MemoryLog {
         self.snapshot = meta;
         self.snapshot_data = data;
         self.dirty = true;
+        self.snapshot_dirty = true;
         Ok(())
     }
 
@@ -317,9 +331,10 @@ impl RaftLog for MemoryLog {
         self.effective_syncs += 1;
         self.synced.identity = self.identity;
         self.synced.hard = self.hard;
-        if self.synced.snapshot != self.snapshot {
+        if self.snapshot_dirty {
             self.synced.snapshot = self.snapshot.clone();
             self.synced.snapshot_data = self.snapshot_data.clone();
+            self.snapshot_dirty = false;
         }
         self.stable = self.last_index();
         self.durable_front.clear();

@@ -413,21 +413,33 @@ impl<L: RaftLog> RaftNode<L> {
     /// or — for [`Error::Storage`] — halted: every later call returns
     /// [`Error::Halted`] and the embedder must reopen the log.
     pub fn step(&mut self, event: Event) -> Result<Actions<'_>> {
+        self.run_step(event)?;
+        Ok(Actions { inner: self.out.drain(..) })
+    }
+
+    /// Like [`step`](Self::step), but moves the actions to the end of a
+    /// buffer the caller owns (one bulk move, no per-action copy), which
+    /// suits drivers that carry out actions after releasing the node.
+    pub fn step_into(&mut self, event: Event, out: &mut Vec<Action>) -> Result<()> {
+        self.run_step(event)?;
+        out.append(&mut self.out);
+        Ok(())
+    }
+
+    fn run_step(&mut self, event: Event) -> Result<()> {
         if self.halted {
             return Err(Error::Halted);
         }
         self.out.clear();
         let result = self.handle(event).and_then(|()| self.finish_step());
-        match result {
-            Ok(()) => Ok(Actions { inner: self.out.drain(..) }),
-            Err(e) => {
-                if matches!(e, Error::Storage(_)) {
-                    self.halted = true;
-                }
-                self.out.clear();
-                Err(e)
+        if let Err(e) = result {
+            if matches!(e, Error::Storage(_)) {
+                self.halted = true;
             }
+            self.out.clear();
+            return Err(e);
         }
+        Ok(())
     }
 
     /// Everything a step does after handling its event, in order: commit,

@@ -425,7 +425,10 @@ impl<L: RaftLog> RaftNode<L> {
         for i in 0..self.peers.len() {
             let pr = &self.peers[i];
             let safe = commit.min(pr.matched);
-            if safe <= pr.commit_sent || pr.state == ProgressState::Snapshot {
+            // A follower with appends in flight learns the commit index from
+            // the next append (or from this notification once the last ack
+            // is in), so under load commits ride on entries.
+            if safe <= pr.commit_sent || pr.state != ProgressState::Replicate || pr.inflights.len() > 0 {
                 continue;
             }
             let (to, prev) = (pr.id, pr.matched);

@@ -481,7 +481,7 @@ impl<S: StateMachine> Cluster<S> {
         let Some(node) = self.nodes[i].node.as_mut() else { return Ok(()) };
         let before = (node.role(), node.term());
         let mut actions = std::mem::take(&mut self.actions);
-        let result = node.step(event).map(|a| actions.extend(a));
+        let result = node.step_into(event, &mut actions);
         for action in actions.drain(..) {
             self.carry_out(i, action);
         }
@@ -493,11 +493,14 @@ impl<S: StateMachine> Cluster<S> {
     fn carry_out(&mut self, i: usize, action: Action) {
         let id = self.nodes[i].id;
         match action {
-            Action::Send { to, message } => {
-                for delay in self.net.route(id, to).into_iter().flatten() {
-                    self.schedule(delay, Due::Deliver(message.clone()));
+            Action::Send { to, message } => match self.net.route(id, to) {
+                [Some(first), Some(second)] => {
+                    self.schedule(second, Due::Deliver(message.clone()));
+                    self.schedule(first, Due::Deliver(message));
                 }
-            }
+                [Some(first), None] | [None, Some(first)] => self.schedule(first, Due::Deliver(message)),
+                [None, None] => {}
+            },
             Action::Apply { index, term, command } => {
                 if let Some(c) = self.checker.as_mut() {
                     if let Err(v) = c.applied(id, index, term, &command) {
