@@ -586,8 +586,12 @@ impl<L: RaftLog> RaftNode<L> {
 
     /// The highest index handed to the state machine (through
     /// [`Action::Apply`], or covered by a restored snapshot).
+    ///
+    /// After a restart from a log with a snapshot, this is the configured
+    /// [`RaftConfig::applied`] index until the first step hands the
+    /// snapshot over with [`Action::RestoreSnapshot`].
     pub fn last_applied(&self) -> Index {
-        self.applied
+        if self.restore_pending { self.cfg.applied } else { self.applied }
     }
 
     /// The last index in the log.
@@ -630,7 +634,7 @@ impl<L: RaftLog> RaftNode<L> {
             vote: self.vote,
             leader: self.leader,
             commit: self.commit,
-            applied: self.applied,
+            applied: self.last_applied(),
             first_index: self.log.first_index(),
             last_index: self.log.last_index(),
             snapshot_index: self.log.snapshot_meta().index,

@@ -213,7 +213,16 @@ impl Progress {
                 if rejected + 1 != self.next {
                     return false;
                 }
+                let next = next.clamp(self.matched + 1, rejected.max(self.matched + 1));
+                if next == self.next {
+                    // No way back from here (the follower contradicts what it
+                    // acknowledged): keep the probe paused until the next
+                    // heartbeat answer instead of retrying in a tight loop.
+                    return false;
+                }
+                self.next = next;
                 self.probe_sent = false;
+                return true;
             }
             ProgressState::Snapshot => return false,
         }

@@ -508,8 +508,12 @@ impl<S: StateMachine> Cluster<S> {
                     }
                 }
                 self.nodes[i].sm.apply(index, &command);
+                if self.trace.enabled() {
+                    self.trace.push(TraceEvent::Apply { at: self.now, node: id, index, term });
+                }
             }
             Action::RestoreSnapshot { meta, data } => {
+                self.note(format!("n{id}: restore snapshot at {} (term {})", meta.index, meta.term));
                 self.nodes[i].sm.restore(&data);
                 let digest = self.nodes[i].sm.digest();
                 if let Some(c) = self.checker.as_mut() {
@@ -520,6 +524,7 @@ impl<S: StateMachine> Cluster<S> {
             }
             Action::SnapshotWanted { applied } => {
                 if self.cfg.snapshots {
+                    self.note(format!("n{id}: snapshot wanted at {applied}"));
                     let data = self.nodes[i].sm.snapshot();
                     self.followups.push((id, Event::Snapshot { index: applied, data }));
                 }
@@ -610,6 +615,7 @@ impl<S: StateMachine> Cluster<S> {
         let Some(node) = self.nodes[i].node.as_ref() else { return };
         let applied = node.last_applied();
         if applied > node.log().snapshot_meta().index {
+            self.note(format!("n{id}: snapshot at {applied}"));
             let data = self.nodes[i].sm.snapshot();
             let _ = self.step_node(id, Event::Snapshot { index: applied, data });
         }
