@@ -81,10 +81,8 @@ fn decode_allocations(message: &Message) -> (u64, u64) {
 
 #[test]
 fn append_entries_decode_allocations_do_not_grow_with_entries() {
-    let counts: Vec<(usize, (u64, u64))> = [1, 64, 512]
-        .into_iter()
-        .map(|n| (n, decode_allocations(&wire_samples::append_of(n, 16))))
-        .collect();
+    let counts: Vec<(usize, (u64, u64))> =
+        [1, 64, 512].into_iter().map(|n| (n, decode_allocations(&wire_samples::append_of(n, 16)))).collect();
     for &(n, (first, second)) in &counts {
         eprintln!("AppendEntries of {n} x 16 B: {first} allocations on first decode, {second} after");
         // The entry vector, plus making the frame's `Bytes` shared once.
