@@ -53,6 +53,7 @@ fn decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("framing/decode");
     for (name, message) in cases() {
         let frame = framing::encode(&message);
+        eprintln!("{name}: frame of {} bytes", frame.len());
         group.throughput(Throughput::Bytes(frame.len() as u64));
         group.bench_function(name, |b| b.iter(|| framing::decode(black_box(&frame), &limits)));
     }

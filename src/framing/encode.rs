@@ -14,7 +14,12 @@ use crate::types::Entry;
 
 /// Exact length of the frame [`encode_into`] writes for `message`.
 pub(crate) fn encoded_len(message: &Message) -> usize {
-    1 + vlen(message.from) + vlen(message.to) + vlen(message.term) + vlen(kind_tag(&message.body)) + body(&message.body)
+    header_len(message) + body(&message.body)
+}
+
+/// Length of everything before the body.
+fn header_len(message: &Message) -> usize {
+    1 + vlen(message.from) + vlen(message.to) + vlen(message.term) + vlen(kind_tag(&message.body))
 }
 
 /// Appends the frame for `message` to `out`.
@@ -39,10 +44,11 @@ pub(crate) fn write_message<E: Encode + ?Sized>(message: &Message, out: &mut E) 
     }
 }
 
-/// Appends the frame for `message` to `buf`, reserving exactly what it needs.
+/// Appends the frame for `message` to `buf`, reserving exactly what it needs
+/// (the header's few bytes here, the body's in [`write_body`]).
 pub(crate) fn encode_into(message: &Message, buf: &mut BytesMut) {
     let start = buf.len();
-    buf.reserve(encoded_len(message));
+    buf.reserve(header_len(message));
     // pack-io's `Encode` for `BytesMut` has no failure path, and none of the
     // bodies reports one of its own, so this is always `Ok`. Should that
     // ever change, a partial frame must not be left behind.

@@ -64,10 +64,13 @@ pub(crate) fn body_len<B: WireBody + ?Sized>(body: &B) -> usize {
     vlen(u64::from(BODY_VERSION)) + vlen(fields as u64) + fields
 }
 
-/// Writes `body` as a versioned struct.
+/// Writes `body` as a versioned struct, reserving room for it first (the
+/// fields are measured once, for both the length prefix and the reserve).
 pub(crate) fn write_body<B: WireBody + ?Sized, E: Encode + ?Sized>(body: &B, out: &mut E) -> pack_io::Result<()> {
+    let fields = body.fields_len();
+    out.reserve(vlen(u64::from(BODY_VERSION)) + vlen(fields as u64) + fields);
     out.write_varint_u64(u64::from(BODY_VERSION))?;
-    out.write_varint_u64(body.fields_len() as u64)?;
+    out.write_varint_u64(fields as u64)?;
     body.write_fields(out)
 }
 
