@@ -123,7 +123,8 @@ impl Default for DecodeLimits {
     }
 }
 
-/// Encodes `message` into a new frame: one allocation, sized exactly.
+/// Encodes `message` into a new frame: one allocation, sized exactly (a
+/// snapshot chunk takes one more, for its membership blob).
 ///
 /// Any [`Message`] can be encoded. A message no correct node sends (node id
 /// 0 in `from` or `to`, a configuration entry whose data is not a valid
@@ -135,8 +136,9 @@ pub fn encode(message: &Message) -> Bytes {
 }
 
 /// Appends the frame for `message` to `buf`. Allocates nothing when `buf`
-/// already has [`encoded_len`] bytes of spare capacity, so a transport can
-/// reuse one buffer for every message.
+/// already has [`encoded_len`] bytes of spare capacity (except the
+/// membership blob of a snapshot chunk), so a transport can reuse one
+/// buffer for every message.
 pub fn encode_into(message: &Message, buf: &mut BytesMut) {
     encode::encode_into(message, buf);
 }
