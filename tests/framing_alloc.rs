@@ -147,3 +147,21 @@ fn encoding_a_fresh_frame_allocates_once() {
         assert_eq!(frame.len(), framing::encoded_len(&message));
     }
 }
+
+#[test]
+fn a_frame_split_off_a_shared_read_buffer_costs_only_the_entry_vector() {
+    // What a stream transport does: read several frames into one buffer,
+    // then split each one off.
+    let message = wire_samples::append_of(64, 16);
+    let mut read_buf = BytesMut::new();
+    framing::encode_into(&message, &mut read_buf);
+    framing::encode_into(&message, &mut read_buf);
+    let len = framing::encoded_len(&message);
+    let first = read_buf.split_to(len).freeze();
+    let second = read_buf.split_to(len).freeze();
+    for frame in [first, second] {
+        let (n, decoded) = allocations(|| framing::decode(&frame, &DecodeLimits::default()));
+        assert_eq!(decoded.as_ref(), Ok(&message));
+        assert_eq!(n, 1);
+    }
+}
