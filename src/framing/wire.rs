@@ -85,6 +85,10 @@ pub(crate) fn write_body<B: WireBody + ?Sized, E: Encode + ?Sized>(body: &B, out
 ///
 /// The body decoder borrows from the same frame, so slices it yields can be
 /// turned into `Bytes` with `Bytes::slice_ref` on the frame.
+///
+/// When a kind first gains a field (its body version becomes 2), its field
+/// reader must also learn the wire version: read the new field only from a
+/// body of version 2 or later, and give it its default for a version-1 body.
 pub(crate) fn read_body<'a, T>(
     dec: &mut Decoder<'a>,
     kind: &'static str,
