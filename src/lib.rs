@@ -6,6 +6,8 @@
 
 pub mod config;
 pub mod error;
+#[cfg(feature = "framing")]
+pub mod framing;
 pub mod log;
 pub mod membership;
 pub mod message;

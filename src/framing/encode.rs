@@ -1,0 +1,247 @@
+//! Writing messages: the header, then the message body as a versioned
+//! struct (layouts in `docs/PROTOCOL.md`).
+
+use bytes::BytesMut;
+use pack_io::{Encode, Serialize};
+
+use super::FORMAT_VERSION;
+use super::wire::{WireBody, body_len, bytes_len, tag, vlen, write_body};
+use crate::message::{
+    AppendEntries, AppendResponse, Heartbeat, HeartbeatResponse, Message, MessageBody, ReadIndexRequest,
+    ReadIndexResponse, SnapshotAck, SnapshotChunk, VoteRequest, VoteResponse,
+};
+use crate::types::Entry;
+
+/// Exact length of the frame [`encode_into`] writes for `message`.
+pub(crate) fn encoded_len(message: &Message) -> usize {
+    header_len(message) + body(&message.body)
+}
+
+/// Length of everything before the body.
+fn header_len(message: &Message) -> usize {
+    1 + vlen(message.from) + vlen(message.to) + vlen(message.term) + vlen(kind_tag(&message.body))
+}
+
+/// Appends the frame for `message` to `out`.
+pub(crate) fn write_message<E: Encode + ?Sized>(message: &Message, out: &mut E) -> pack_io::Result<()> {
+    FORMAT_VERSION.serialize(out)?;
+    message.from.serialize(out)?;
+    message.to.serialize(out)?;
+    message.term.serialize(out)?;
+    out.write_varint_u64(kind_tag(&message.body))?;
+    match &message.body {
+        MessageBody::PreVote(b) | MessageBody::Vote(b) => write_body(b, out),
+        MessageBody::PreVoteResponse(b) | MessageBody::VoteResponse(b) => write_body(b, out),
+        MessageBody::Append(b) => write_body(b, out),
+        MessageBody::AppendResponse(b) => write_body(b, out),
+        MessageBody::Heartbeat(b) => write_body(b, out),
+        MessageBody::HeartbeatResponse(b) => write_body(b, out),
+        MessageBody::Snapshot(b) => write_body(b, out),
+        MessageBody::SnapshotResponse(b) => write_body(b, out),
+        MessageBody::TimeoutNow => write_body(&TimeoutNowBody, out),
+        MessageBody::ReadIndex(b) => write_body(b, out),
+        MessageBody::ReadIndexResponse(b) => write_body(b, out),
+    }
+}
+
+/// Appends the frame for `message` to `buf`, reserving exactly what it needs
+/// (the header's few bytes here, the body's in [`write_body`]).
+pub(crate) fn encode_into(message: &Message, buf: &mut BytesMut) {
+    let start = buf.len();
+    buf.reserve(header_len(message));
+    // pack-io's `Encode` for `BytesMut` has no failure path, and none of the
+    // bodies reports one of its own, so this is always `Ok`. Should that
+    // ever change, a partial frame must not be left behind.
+    if write_message(message, buf).is_err() {
+        buf.truncate(start);
+    }
+    debug_assert_eq!(buf.len() - start, encoded_len(message), "encoded_len disagrees with the writer");
+}
+
+fn kind_tag(body: &MessageBody) -> u64 {
+    match body {
+        MessageBody::PreVote(_) => tag::PRE_VOTE,
+        MessageBody::PreVoteResponse(_) => tag::PRE_VOTE_RESPONSE,
+        MessageBody::Vote(_) => tag::VOTE,
+        MessageBody::VoteResponse(_) => tag::VOTE_RESPONSE,
+        MessageBody::Append(_) => tag::APPEND,
+        MessageBody::AppendResponse(_) => tag::APPEND_RESPONSE,
+        MessageBody::Heartbeat(_) => tag::HEARTBEAT,
+        MessageBody::HeartbeatResponse(_) => tag::HEARTBEAT_RESPONSE,
+        MessageBody::Snapshot(_) => tag::SNAPSHOT,
+        MessageBody::SnapshotResponse(_) => tag::SNAPSHOT_RESPONSE,
+        MessageBody::TimeoutNow => tag::TIMEOUT_NOW,
+        MessageBody::ReadIndex(_) => tag::READ_INDEX,
+        MessageBody::ReadIndexResponse(_) => tag::READ_INDEX_RESPONSE,
+    }
+}
+
+fn body(body: &MessageBody) -> usize {
+    match body {
+        MessageBody::PreVote(b) | MessageBody::Vote(b) => body_len(b),
+        MessageBody::PreVoteResponse(b) | MessageBody::VoteResponse(b) => body_len(b),
+        MessageBody::Append(b) => body_len(b),
+        MessageBody::AppendResponse(b) => body_len(b),
+        MessageBody::Heartbeat(b) => body_len(b),
+        MessageBody::HeartbeatResponse(b) => body_len(b),
+        MessageBody::Snapshot(b) => body_len(b),
+        MessageBody::SnapshotResponse(b) => body_len(b),
+        MessageBody::TimeoutNow => body_len(&TimeoutNowBody),
+        MessageBody::ReadIndex(b) => body_len(b),
+        MessageBody::ReadIndexResponse(b) => body_len(b),
+    }
+}
+
+/// `TimeoutNow` has no fields today; its body is still a versioned struct so
+/// that fields can be added later.
+struct TimeoutNowBody;
+
+impl WireBody for TimeoutNowBody {
+    fn fields_len(&self) -> usize {
+        0
+    }
+
+    fn write_fields<E: Encode + ?Sized>(&self, _out: &mut E) -> pack_io::Result<()> {
+        Ok(())
+    }
+}
+
+impl WireBody for VoteRequest {
+    fn fields_len(&self) -> usize {
+        vlen(self.last_log_index) + vlen(self.last_log_term) + 1
+    }
+
+    fn write_fields<E: Encode + ?Sized>(&self, out: &mut E) -> pack_io::Result<()> {
+        self.last_log_index.serialize(out)?;
+        self.last_log_term.serialize(out)?;
+        self.transfer.serialize(out)
+    }
+}
+
+impl WireBody for VoteResponse {
+    fn fields_len(&self) -> usize {
+        1
+    }
+
+    fn write_fields<E: Encode + ?Sized>(&self, out: &mut E) -> pack_io::Result<()> {
+        self.granted.serialize(out)
+    }
+}
+
+impl WireBody for AppendEntries {
+    fn fields_len(&self) -> usize {
+        vlen(self.prev_log_index)
+            + vlen(self.prev_log_term)
+            + vlen(self.leader_commit)
+            + vlen(self.entries.len() as u64)
+            + self.entries.iter().map(entry_len).sum::<usize>()
+    }
+
+    fn write_fields<E: Encode + ?Sized>(&self, out: &mut E) -> pack_io::Result<()> {
+        self.prev_log_index.serialize(out)?;
+        self.prev_log_term.serialize(out)?;
+        self.leader_commit.serialize(out)?;
+        out.write_varint_u64(self.entries.len() as u64)?;
+        for entry in &self.entries {
+            entry.term.serialize(out)?;
+            entry.index.serialize(out)?;
+            entry.kind.to_u8().serialize(out)?;
+            entry.data.serialize(out)?;
+        }
+        Ok(())
+    }
+}
+
+fn entry_len(entry: &Entry) -> usize {
+    vlen(entry.term) + vlen(entry.index) + 1 + bytes_len(entry.data.len())
+}
+
+impl WireBody for AppendResponse {
+    fn fields_len(&self) -> usize {
+        1 + vlen(self.index) + vlen(self.hint_term) + vlen(self.hint_index)
+    }
+
+    fn write_fields<E: Encode + ?Sized>(&self, out: &mut E) -> pack_io::Result<()> {
+        self.success.serialize(out)?;
+        self.index.serialize(out)?;
+        self.hint_term.serialize(out)?;
+        self.hint_index.serialize(out)
+    }
+}
+
+impl WireBody for Heartbeat {
+    fn fields_len(&self) -> usize {
+        vlen(self.commit) + vlen(self.round)
+    }
+
+    fn write_fields<E: Encode + ?Sized>(&self, out: &mut E) -> pack_io::Result<()> {
+        self.commit.serialize(out)?;
+        self.round.serialize(out)
+    }
+}
+
+impl WireBody for HeartbeatResponse {
+    fn fields_len(&self) -> usize {
+        vlen(self.round)
+    }
+
+    fn write_fields<E: Encode + ?Sized>(&self, out: &mut E) -> pack_io::Result<()> {
+        self.round.serialize(out)
+    }
+}
+
+impl WireBody for SnapshotChunk {
+    fn fields_len(&self) -> usize {
+        vlen(self.meta.index)
+            + vlen(self.meta.term)
+            + bytes_len(self.meta.membership.encoded_len())
+            + vlen(self.total_len)
+            + vlen(self.offset)
+            + bytes_len(self.data.len())
+    }
+
+    fn write_fields<E: Encode + ?Sized>(&self, out: &mut E) -> pack_io::Result<()> {
+        self.meta.index.serialize(out)?;
+        self.meta.term.serialize(out)?;
+        // The membership travels in its own fixed format (the one a
+        // configuration entry carries), as a length-prefixed byte string.
+        self.meta.membership.encode().serialize(out)?;
+        self.total_len.serialize(out)?;
+        self.offset.serialize(out)?;
+        self.data.serialize(out)
+    }
+}
+
+impl WireBody for SnapshotAck {
+    fn fields_len(&self) -> usize {
+        vlen(self.index) + vlen(self.received) + 1
+    }
+
+    fn write_fields<E: Encode + ?Sized>(&self, out: &mut E) -> pack_io::Result<()> {
+        self.index.serialize(out)?;
+        self.received.serialize(out)?;
+        self.rejected.serialize(out)
+    }
+}
+
+impl WireBody for ReadIndexRequest {
+    fn fields_len(&self) -> usize {
+        vlen(self.id)
+    }
+
+    fn write_fields<E: Encode + ?Sized>(&self, out: &mut E) -> pack_io::Result<()> {
+        self.id.serialize(out)
+    }
+}
+
+impl WireBody for ReadIndexResponse {
+    fn fields_len(&self) -> usize {
+        vlen(self.id) + vlen(self.index) + 1
+    }
+
+    fn write_fields<E: Encode + ?Sized>(&self, out: &mut E) -> pack_io::Result<()> {
+        self.id.serialize(out)?;
+        self.index.serialize(out)?;
+        self.ok.serialize(out)
+    }
+}

@@ -1,0 +1,163 @@
+//! The wire format of [`Message`]: [`encode`] a message into a frame,
+//! [`decode`] a frame back into a message (feature `framing`).
+//!
+//! A *frame* is the bytes of exactly one message. Delimiting frames on a
+//! byte stream (a length prefix on TCP, one datagram, one queue item) is the
+//! transport's job; this module only turns one message into bytes and back.
+//! The byte layout of every message, and the rules for evolving it, are in
+//! `docs/PROTOCOL.md` ("Wire format"); the fixtures in
+//! `tests/fixtures/wire/` freeze it.
+//!
+//! # Properties
+//!
+//! * **Built on pack-io 2.** Every field is a pack-io value (LEB128 varints,
+//!   strict booleans, length-prefixed byte strings) and every message body is
+//!   laid out as a pack-io versioned struct: `version, body_len, fields`.
+//! * **Deterministic and canonical.** Equal messages encode to equal bytes.
+//!   A frame whose bodies are all at this build's version is accepted only
+//!   in its one canonical encoding (minimal varints, no bytes after the last
+//!   field), so `encode(&decode(frame)?) == frame`. A body of a *newer*
+//!   version is accepted too (its extra trailing fields are skipped) and
+//!   re-encodes at this build's version.
+//! * **Zero-copy.** The data of decoded entries and snapshot chunks are
+//!   [`Bytes`] slices of the frame ([`Bytes::slice_ref`]), not copies.
+//!   Decoding an AppendEntries costs O(1) allocations whatever the number of
+//!   entries: the entry vector, plus one if the frame's `Bytes` must first
+//!   become shared (a `Bytes` built from a `Vec` does, once). Configuration
+//!   entries are additionally checked with [`Membership::decode`], which
+//!   allocates while it runs.
+//! * **Bounded.** [`DecodeLimits`] caps the frame length and the entries per
+//!   message; both are checked before anything is allocated for them, and no
+//!   length prefix is trusted beyond the bytes actually present.
+//! * **Never panics.** Every malformed frame is a [`FrameError`]; a transport
+//!   drops the frame and the node never sees it.
+//!
+//! # What decoding checks, and what it leaves to the node
+//!
+//! The decoder checks what only bytes can get wrong: the format byte, the
+//! kind tag, body versions, lengths, counts, booleans, canonical varints,
+//! trailing bytes, entry kinds, that a configuration entry's data and a
+//! snapshot's membership are valid [`Membership`] encodings, and that
+//! `from` and `to` are not the reserved node id 0. It does **not** check
+//! relations between fields or against the receiver's state (that entries
+//! are contiguous and follow `prev_log_index`, that `to` is the receiver,
+//! that a snapshot chunk lies within `total_len`): messages from an
+//! in-process transport never pass through here, so the node checks those
+//! itself.
+//!
+//! # Example
+//!
+//! ```
+//! use bytes::Bytes;
+//! use raft_io::framing::{self, DecodeLimits};
+//! use raft_io::{AppendEntries, Entry, Message, MessageBody};
+//!
+//! let message = Message {
+//!     from: 1,
+//!     to: 2,
+//!     term: 3,
+//!     body: MessageBody::Append(AppendEntries {
+//!         prev_log_index: 0,
+//!         prev_log_term: 0,
+//!         leader_commit: 0,
+//!         entries: vec![Entry::normal(3, 1, Bytes::from_static(b"set x=1"))],
+//!     }),
+//! };
+//! let frame: Bytes = framing::encode(&message);
+//! let decoded = framing::decode(&frame, &DecodeLimits::default()).unwrap();
+//! assert_eq!(decoded, message);
+//! ```
+
+mod decode;
+mod encode;
+mod error;
+mod wire;
+
+use bytes::{Bytes, BytesMut};
+
+pub use error::FrameError;
+pub use pack_io::SerialError;
+
+#[cfg(doc)]
+use crate::membership::Membership;
+use crate::message::Message;
+
+/// The format byte every frame starts with. A frame with another value is
+/// refused with [`FrameError::UnsupportedFormat`]. It changes only for an
+/// incompatible change of the envelope, which peers must negotiate first.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Limits a decoder enforces before it allocates anything for a frame.
+///
+/// The defaults accept everything a peer running with the default
+/// [`RaftConfig`](crate::RaftConfig) sends (at most 512 entries and about
+/// 1 MiB of entries per AppendEntries), with room to spare:
+///
+/// | limit | default | bounds |
+/// |---|---|---|
+/// | [`max_frame_bytes`](Self::max_frame_bytes) | 4 MiB | the frame a transport may hand over |
+/// | [`max_entries`](Self::max_entries) | 4096 | the entry vector: 4096 × 48 B = 192 KiB |
+///
+/// Set them at least as high as the senders' `max_message_bytes` (plus a
+/// few bytes of header per entry) and `max_entries_per_message`, or their
+/// largest messages will be dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DecodeLimits {
+    /// Largest frame accepted, in bytes ([`FrameError::TooLarge`] beyond).
+    pub max_frame_bytes: usize,
+    /// Most entries accepted in one AppendEntries
+    /// ([`FrameError::TooManyEntries`] beyond).
+    pub max_entries: usize,
+}
+
+impl DecodeLimits {
+    /// Default of [`max_frame_bytes`](Self::max_frame_bytes): 4 MiB.
+    pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 << 20;
+    /// Default of [`max_entries`](Self::max_entries): 4096.
+    pub const DEFAULT_MAX_ENTRIES: usize = 4096;
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self { max_frame_bytes: Self::DEFAULT_MAX_FRAME_BYTES, max_entries: Self::DEFAULT_MAX_ENTRIES }
+    }
+}
+
+/// Encodes `message` into a new frame: one allocation, sized exactly (a
+/// snapshot chunk takes one more, for its membership blob).
+///
+/// Any [`Message`] can be encoded. A message no correct node sends (node id
+/// 0 in `from` or `to`, a configuration entry whose data is not a valid
+/// membership) encodes, but [`decode`] refuses it.
+pub fn encode(message: &Message) -> Bytes {
+    let mut buf = BytesMut::with_capacity(encoded_len(message));
+    encode_into(message, &mut buf);
+    buf.freeze()
+}
+
+/// Appends the frame for `message` to `buf`. Allocates nothing when `buf`
+/// already has [`encoded_len`] bytes of spare capacity (except the
+/// membership blob of a snapshot chunk), so a transport can reuse one
+/// buffer for every message.
+pub fn encode_into(message: &Message, buf: &mut BytesMut) {
+    encode::encode_into(message, buf);
+}
+
+/// The exact length of the frame [`encode`] produces for `message`, computed
+/// without encoding it.
+pub fn encoded_len(message: &Message) -> usize {
+    encode::encoded_len(message)
+}
+
+/// Decodes one frame into a message, within `limits`.
+///
+/// The data of decoded entries and snapshot chunks share `frame`'s memory;
+/// the frame's allocation lives as long as any of them does.
+///
+/// # Errors
+///
+/// A [`FrameError`] for any frame that is not a valid encoding of one
+/// message (see the variants). The caller drops such a frame.
+pub fn decode(frame: &Bytes, limits: &DecodeLimits) -> Result<Message, FrameError> {
+    decode::decode(frame, limits)
+}

@@ -1,0 +1,232 @@
+//! Property tests of the wire format on stable Rust, so CI covers the decode
+//! path without the nightly fuzzer:
+//!
+//! * every message kind, with arbitrary field values, round-trips, and its
+//!   frame is canonical (decoding and re-encoding gives the same bytes);
+//! * mutated, truncated and random frames never panic, and whatever decodes
+//!   re-encodes canonically.
+//!
+//! Case counts use proptest's defaults (256 per property); raise them with
+//! the `PROPTEST_CASES` environment variable, e.g.
+//! `PROPTEST_CASES=20000 cargo test --release --features framing --test framing_props`.
+#![cfg(feature = "framing")]
+
+use bytes::Bytes;
+use proptest::collection::{btree_set, vec};
+use proptest::prelude::*;
+use raft_io::framing::{self, DecodeLimits, FrameError};
+use raft_io::{
+    AppendEntries, AppendResponse, Entry, EntryKind, Heartbeat, HeartbeatResponse, Membership, Message, MessageBody,
+    ReadIndexRequest, ReadIndexResponse, SnapshotAck, SnapshotChunk, SnapshotMeta, VoteRequest, VoteResponse,
+};
+
+/// Any `u64`, biased towards the varint length boundaries.
+fn num() -> impl Strategy<Value = u64> {
+    prop_oneof![0..200u64, (0..64u32).prop_map(|s| 1u64 << s), (1..64u32).prop_map(|s| (1u64 << s) - 1), any::<u64>(),]
+}
+
+fn node_id() -> impl Strategy<Value = u64> {
+    prop_oneof![1..10u64, 1..=u64::MAX]
+}
+
+fn data() -> impl Strategy<Value = Bytes> {
+    prop_oneof![vec(any::<u8>(), 0..16), vec(any::<u8>(), 120..300)].prop_map(Bytes::from)
+}
+
+/// A valid membership: voters and learners drawn from disjoint ranges,
+/// sometimes joint.
+fn membership() -> impl Strategy<Value = Membership> {
+    (btree_set(1..50u64, 0..5), btree_set(50..100u64, 0..3), btree_set(1..u64::MAX, 0..4)).prop_map(
+        |(voters, learners, outgoing)| {
+            Membership::joint(voters, learners, outgoing).expect("disjoint, non-zero, sorted ids")
+        },
+    )
+}
+
+fn entry() -> impl Strategy<Value = Entry> {
+    prop_oneof![
+        (num(), num(), data()).prop_map(|(t, i, d)| Entry::normal(t, i, d)),
+        (num(), num(), data()).prop_map(|(t, i, d)| Entry { term: t, index: i, kind: EntryKind::Noop, data: d }),
+        (num(), num(), membership()).prop_map(|(t, i, m)| Entry::config(t, i, &m)),
+    ]
+}
+
+fn vote_request() -> impl Strategy<Value = VoteRequest> {
+    (num(), num(), any::<bool>()).prop_map(|(last_log_index, last_log_term, transfer)| VoteRequest {
+        last_log_index,
+        last_log_term,
+        transfer,
+    })
+}
+
+fn body() -> impl Strategy<Value = MessageBody> {
+    prop_oneof![
+        vote_request().prop_map(MessageBody::PreVote),
+        any::<bool>().prop_map(|granted| MessageBody::PreVoteResponse(VoteResponse { granted })),
+        vote_request().prop_map(MessageBody::Vote),
+        any::<bool>().prop_map(|granted| MessageBody::VoteResponse(VoteResponse { granted })),
+        (num(), num(), num(), vec(entry(), 0..12)).prop_map(
+            |(prev_log_index, prev_log_term, leader_commit, entries)| {
+                MessageBody::Append(AppendEntries { prev_log_index, prev_log_term, leader_commit, entries })
+            }
+        ),
+        (any::<bool>(), num(), num(), num()).prop_map(|(success, index, hint_term, hint_index)| {
+            MessageBody::AppendResponse(AppendResponse { success, index, hint_term, hint_index })
+        }),
+        (num(), num()).prop_map(|(commit, round)| MessageBody::Heartbeat(Heartbeat { commit, round })),
+        num().prop_map(|round| MessageBody::HeartbeatResponse(HeartbeatResponse { round })),
+        (num(), num(), membership(), num(), num(), data()).prop_map(
+            |(index, term, membership, total_len, offset, data)| {
+                MessageBody::Snapshot(SnapshotChunk {
+                    meta: SnapshotMeta { index, term, membership },
+                    total_len,
+                    offset,
+                    data,
+                })
+            }
+        ),
+        (num(), num(), any::<bool>()).prop_map(|(index, received, rejected)| {
+            MessageBody::SnapshotResponse(SnapshotAck { index, received, rejected })
+        }),
+        Just(MessageBody::TimeoutNow),
+        num().prop_map(|id| MessageBody::ReadIndex(ReadIndexRequest { id })),
+        (num(), num(), any::<bool>()).prop_map(|(id, index, ok)| MessageBody::ReadIndexResponse(ReadIndexResponse {
+            id,
+            index,
+            ok
+        })),
+    ]
+}
+
+fn message() -> impl Strategy<Value = Message> {
+    (node_id(), node_id(), num(), body()).prop_map(|(from, to, term, body)| Message { from, to, term, body })
+}
+
+/// One way to damage a frame.
+#[derive(Clone, Debug)]
+enum Mutation {
+    Flip { at: usize, bit: u8 },
+    Set { at: usize, byte: u8 },
+    Insert { at: usize, byte: u8 },
+    Remove { at: usize },
+    Truncate { at: usize },
+    Append(Vec<u8>),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<usize>(), 0..8u8).prop_map(|(at, bit)| Mutation::Flip { at, bit }),
+        (any::<usize>(), any::<u8>()).prop_map(|(at, byte)| Mutation::Set { at, byte }),
+        (any::<usize>(), any::<u8>()).prop_map(|(at, byte)| Mutation::Insert { at, byte }),
+        any::<usize>().prop_map(|at| Mutation::Remove { at }),
+        any::<usize>().prop_map(|at| Mutation::Truncate { at }),
+        vec(any::<u8>(), 1..8).prop_map(Mutation::Append),
+    ]
+}
+
+fn apply(frame: &mut Vec<u8>, mutation: &Mutation) {
+    let len = frame.len();
+    match mutation {
+        Mutation::Flip { at, bit } if len > 0 => frame[at % len] ^= 1 << bit,
+        Mutation::Set { at, byte } if len > 0 => frame[at % len] = *byte,
+        Mutation::Insert { at, byte } => frame.insert(at % (len + 1), *byte),
+        Mutation::Remove { at } if len > 0 => {
+            frame.remove(at % len);
+        }
+        Mutation::Truncate { at } => frame.truncate(at % (len + 1)),
+        Mutation::Append(tail) => frame.extend_from_slice(tail),
+        _ => {}
+    }
+}
+
+/// Whatever a frame decodes to re-encodes canonically: to the very same
+/// bytes when its body is at this build's version (the version byte right
+/// after the header is 1), and otherwise to a frame that decodes to the same
+/// message (a newer body, whose unknown trailing fields were skipped).
+fn check_canonical(frame: &[u8], limits: &DecodeLimits) -> Result<(), TestCaseError> {
+    let Ok(message) = framing::decode(&Bytes::copy_from_slice(frame), limits) else {
+        return Ok(());
+    };
+    let again = framing::encode(&message);
+    let header =
+        1 + [message.from, message.to, message.term].iter().map(|&v| pack_io::varint_len(v)).sum::<usize>() + 1;
+    if frame.get(header) == Some(&1) {
+        prop_assert_eq!(&again[..], frame);
+    } else {
+        prop_assert!(again.len() <= frame.len());
+        prop_assert_eq!(framing::decode(&again, limits), Ok(message));
+    }
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn every_message_round_trips_canonically(message in message()) {
+        let frame = framing::encode(&message);
+        prop_assert_eq!(frame.len(), framing::encoded_len(&message));
+        let decoded = framing::decode(&frame, &DecodeLimits::default());
+        prop_assert_eq!(decoded.as_ref(), Ok(&message));
+        prop_assert_eq!(framing::encode(&message), frame);
+    }
+
+    #[test]
+    fn encode_into_appends_exactly_the_frame(message in message(), prefix in vec(any::<u8>(), 0..8)) {
+        let mut buf = bytes::BytesMut::from(&prefix[..]);
+        framing::encode_into(&message, &mut buf);
+        prop_assert_eq!(&buf[..prefix.len()], &prefix[..]);
+        prop_assert_eq!(&buf[prefix.len()..], &framing::encode(&message)[..]);
+    }
+
+    #[test]
+    fn mutated_frames_never_panic_and_decode_canonically(
+        message in message(),
+        mutations in vec(mutation(), 1..4),
+    ) {
+        let mut frame = framing::encode(&message).to_vec();
+        for m in &mutations {
+            apply(&mut frame, m);
+        }
+        check_canonical(&frame, &DecodeLimits::default())?;
+    }
+
+    #[test]
+    fn every_truncation_is_an_error(message in message(), cut in any::<usize>()) {
+        let frame = framing::encode(&message);
+        let cut = cut % frame.len();
+        let err = framing::decode(&frame.slice(..cut), &DecodeLimits::default()).unwrap_err();
+        prop_assert!(matches!(err, FrameError::Truncated { .. } | FrameError::LengthPastFrame { .. }), "{:?}", err);
+    }
+
+    #[test]
+    fn random_bytes_never_panic(bytes in vec(any::<u8>(), 0..256)) {
+        check_canonical(&bytes, &DecodeLimits::default())?;
+    }
+
+    #[test]
+    fn random_bodies_behind_a_valid_header_never_panic(
+        kind in 0..14u8,
+        version in 0..4u8,
+        body in vec(any::<u8>(), 0..128),
+    ) {
+        let mut frame = vec![framing::FORMAT_VERSION, 1, 2, 7, kind, version];
+        frame.push(body.len() as u8 & 0x7F);
+        frame.extend_from_slice(&body);
+        check_canonical(&frame, &DecodeLimits::default())?;
+    }
+
+    #[test]
+    fn tight_limits_refuse_with_typed_errors(
+        message in message(),
+        max_frame_bytes in 0..512usize,
+        max_entries in 0..8usize,
+    ) {
+        let limits = DecodeLimits { max_frame_bytes, max_entries };
+        let frame = framing::encode(&message);
+        match framing::decode(&frame, &limits) {
+            Ok(decoded) => prop_assert_eq!(decoded, message),
+            Err(FrameError::TooLarge { len, max }) => prop_assert!(len > max),
+            Err(FrameError::TooManyEntries { count, max }) => prop_assert!(count > max as u64),
+            Err(other) => prop_assert!(false, "unexpected {:?}", other),
+        }
+    }
+}
