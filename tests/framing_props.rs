@@ -77,12 +77,12 @@ fn body() -> impl Strategy<Value = MessageBody> {
         num().prop_map(|round| MessageBody::HeartbeatResponse(HeartbeatResponse { round })),
         (num(), num(), membership(), num(), num(), data()).prop_map(
             |(index, term, membership, total_len, offset, data)| {
-                MessageBody::Snapshot(SnapshotChunk {
+                MessageBody::Snapshot(Box::new(SnapshotChunk {
                     meta: SnapshotMeta { index, term, membership },
                     total_len,
                     offset,
                     data,
-                })
+                }))
             }
         ),
         (num(), num(), any::<bool>()).prop_map(|(index, received, rejected)| {

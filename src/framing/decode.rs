@@ -44,7 +44,7 @@ pub(crate) fn decode(frame: &Bytes, limits: &DecodeLimits) -> Result<Message, Fr
         tag::APPEND_RESPONSE => MessageBody::AppendResponse(read_body(&mut dec, name, read_append_response)?),
         tag::HEARTBEAT => MessageBody::Heartbeat(read_body(&mut dec, name, read_heartbeat)?),
         tag::HEARTBEAT_RESPONSE => MessageBody::HeartbeatResponse(read_body(&mut dec, name, read_heartbeat_response)?),
-        tag::SNAPSHOT => MessageBody::Snapshot(read_body(&mut dec, name, |d| reader.snapshot(d))?),
+        tag::SNAPSHOT => MessageBody::Snapshot(Box::new(read_body(&mut dec, name, |d| reader.snapshot(d))?)),
         tag::SNAPSHOT_RESPONSE => MessageBody::SnapshotResponse(read_body(&mut dec, name, read_snapshot_ack)?),
         tag::TIMEOUT_NOW => {
             read_body(&mut dec, name, |_| Ok(()))?;

@@ -81,7 +81,7 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                 1,
                 4,
                 9,
-                MessageBody::Snapshot(SnapshotChunk {
+                MessageBody::Snapshot(Box::new(SnapshotChunk {
                     meta: SnapshotMeta {
                         index: 1000,
                         term: 9,
@@ -90,7 +90,7 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                     total_len: 1 << 20,
                     offset: 65_536,
                     data: Bytes::from_static(b"snapshot chunk bytes"),
-                }),
+                })),
             ),
         ),
         (
