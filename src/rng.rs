@@ -36,6 +36,7 @@ impl Rng {
     }
 
     /// True with probability `p` (clamped to `0.0..=1.0`).
+    #[cfg_attr(not(feature = "sim"), allow(dead_code))]
     pub fn chance(&mut self, p: f64) -> bool {
         if p <= 0.0 {
             return false;

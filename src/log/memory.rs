@@ -215,15 +215,13 @@ impl RaftLog for MemoryLog {
     }
 
     fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError> {
-        let mut expected = self.last_index() + 1;
-        for e in entries.iter() {
+        for (expected, e) in (self.last_index() + 1..).zip(entries.iter()) {
             if e.index != expected {
                 return Err(StorageError::InvalidWrite(format!(
-                    "append of index {} where {} was expected",
-                    e.index, expected
+                    "append of index {} where {expected} was expected",
+                    e.index
                 )));
             }
-            expected += 1;
         }
         if !entries.is_empty() {
             self.dirty = true;

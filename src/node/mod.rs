@@ -514,7 +514,7 @@ impl<L: RaftLog> RaftNode<L> {
             }
             MessageBody::Snapshot(chunk) => {
                 self.follow(from);
-                self.on_snapshot_chunk(from, chunk)
+                self.on_snapshot_chunk(from, *chunk)
             }
             MessageBody::AppendResponse(r) => self.on_append_response(from, r),
             MessageBody::HeartbeatResponse(r) => self.on_heartbeat_response(from, r),

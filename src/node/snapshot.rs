@@ -161,8 +161,8 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     /// Follower: one chunk of the leader's snapshot.
-    pub(super) fn on_snapshot_chunk(&mut self, from: NodeId, chunk: Box<SnapshotChunk>) -> Result<()> {
-        let SnapshotChunk { meta, total_len, offset, data } = *chunk;
+    pub(super) fn on_snapshot_chunk(&mut self, from: NodeId, chunk: SnapshotChunk) -> Result<()> {
+        let SnapshotChunk { meta, total_len, offset, data } = chunk;
         let ack = |received: u64, rejected: bool| SnapshotAck { index: meta.index, received, rejected };
         if meta.index <= self.commit {
             // We already hold everything it covers: never go backwards.

@@ -522,12 +522,10 @@ impl<S: StateMachine> Cluster<S> {
                     }
                 }
             }
-            Action::SnapshotWanted { applied } => {
-                if self.cfg.snapshots {
-                    self.note(format!("n{id}: snapshot wanted at {applied}"));
-                    let data = self.nodes[i].sm.snapshot();
-                    self.followups.push((id, Event::Snapshot { index: applied, data }));
-                }
+            Action::SnapshotWanted { applied } if self.cfg.snapshots => {
+                self.note(format!("n{id}: snapshot wanted at {applied}"));
+                let data = self.nodes[i].sm.snapshot();
+                self.followups.push((id, Event::Snapshot { index: applied, data }));
             }
             Action::ReadReady { id: read, index } => {
                 let digest = self.nodes[i].sm.digest();

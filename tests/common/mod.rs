@@ -65,10 +65,8 @@ impl Harness {
         let actions: Vec<Action> = node.step(event)?.collect();
         for a in &actions {
             match a {
-                Action::Send { to, message } => {
-                    if !self.cut.contains(&(id, *to)) {
-                        self.queue.push_back(message.clone());
-                    }
+                Action::Send { to, message } if !self.cut.contains(&(id, *to)) => {
+                    self.queue.push_back(message.clone());
                 }
                 Action::Apply { index, term, command } => {
                     self.applied.entry(id).or_default().push((*index, *term, command.clone()))
