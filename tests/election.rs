@@ -204,3 +204,37 @@ fn a_learner_or_joining_node_never_campaigns() {
     assert!(h.queue.is_empty());
     assert_eq!(h.node(1).log().last_index(), 0);
 }
+
+#[test]
+fn a_vote_in_the_current_term_alone_is_synced_before_the_reply() {
+    // n2 already knows term 1 (no leader, no vote): granting a vote changes
+    // only the vote, which must still be durable before the answer leaves.
+    let voters = [1, 2, 3];
+    let mut h = Harness::empty();
+    h.add(2, RaftConfig::new(2, voters).seed(2).pre_vote(false), common::log_with_terms(2, &voters, &[1], 1));
+    let syncs = h.node(2).log().effective_syncs();
+    let vote = raft_io::Message {
+        from: 3,
+        to: 2,
+        term: 1,
+        body: MessageBody::Vote(VoteRequest { last_log_index: 1, last_log_term: 1, transfer: false }),
+    };
+    let actions = h.step(2, Event::Message(vote)).unwrap();
+    assert!(actions.iter().any(|a| matches!(a,
+        raft_io::Action::Send { message, .. } if matches!(message.body, MessageBody::VoteResponse(r) if r.granted))));
+    assert_eq!(h.node(2).log().effective_syncs(), syncs + 1);
+    assert_eq!(h.node(2).log().durable().hard_state().vote, Some(3));
+}
+
+#[test]
+fn a_follower_tick_and_a_leader_heartbeat_cost_no_sync() {
+    let mut h = Harness::new(3, |c| c);
+    h.campaign(1);
+    h.tick_all(3);
+    let before: Vec<u64> = (1..=3).map(|id| h.node(id).log().effective_syncs()).collect();
+    // Heartbeats flow, nothing changes: no node syncs.
+    h.tick_all(6);
+    let after: Vec<u64> = (1..=3).map(|id| h.node(id).log().effective_syncs()).collect();
+    assert_eq!(before, after);
+    assert!(h.sent("Heartbeat") > 0);
+}

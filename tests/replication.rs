@@ -289,3 +289,37 @@ fn single_node_quick_start() {
     let actions: Vec<Action> = node.step(Event::Propose(cmd("hello"))).unwrap().collect();
     assert!(actions.iter().any(|a| matches!(a, Action::Apply { index: 2, command, .. } if command == &cmd("hello"))));
 }
+
+#[test]
+fn a_follower_never_commits_past_what_the_leader_verified() {
+    // n3 holds a stale entry of term 2 at index 3; the leader of term 3 has
+    // a different entry there. An append that only verifies index 2 must not
+    // let n3 commit its own index 3, whatever the leader's commit says.
+    let voters = [1, 2, 3];
+    let mut h = Harness::empty();
+    h.add(3, RaftConfig::new(3, voters).seed(3), log_with_terms(3, &voters, &[1, 1, 2], 2));
+    let probe = Message {
+        from: 1,
+        to: 3,
+        term: 3,
+        body: MessageBody::Append(AppendEntries { prev_log_index: 2, prev_log_term: 1, leader_commit: 3, entries: vec![] }),
+    };
+    h.step(3, Event::Message(probe)).unwrap();
+    assert_eq!(h.node(3).commit_index(), 2);
+    assert!(h.applied[&3].iter().all(|(i, _, _)| *i <= 2));
+    // The leader's entry then replaces the stale one and commits.
+    let fix = Message {
+        from: 1,
+        to: 3,
+        term: 3,
+        body: MessageBody::Append(AppendEntries {
+            prev_log_index: 2,
+            prev_log_term: 1,
+            leader_commit: 3,
+            entries: vec![Entry::noop(3, 3)],
+        }),
+    };
+    h.step(3, Event::Message(fix)).unwrap();
+    assert_eq!(h.node(3).commit_index(), 3);
+    assert_eq!(h.node(3).log().term(3), Some(3));
+}
