@@ -302,7 +302,12 @@ fn a_follower_never_commits_past_what_the_leader_verified() {
         from: 1,
         to: 3,
         term: 3,
-        body: MessageBody::Append(AppendEntries { prev_log_index: 2, prev_log_term: 1, leader_commit: 3, entries: vec![] }),
+        body: MessageBody::Append(AppendEntries {
+            prev_log_index: 2,
+            prev_log_term: 1,
+            leader_commit: 3,
+            entries: vec![],
+        }),
     };
     h.step(3, Event::Message(probe)).unwrap();
     assert_eq!(h.node(3).commit_index(), 2);

@@ -73,6 +73,11 @@ impl MemoryLog {
         Self::default()
     }
 
+    /// An empty log with room for `entries` entries before it reallocates.
+    pub fn with_capacity(entries: usize) -> Self {
+        Self { entries: Vec::with_capacity(entries), ..Self::default() }
+    }
+
     /// An empty log whose initial configuration (the snapshot at index 0) is
     /// `membership`, already durable.
     pub fn with_membership(membership: Membership) -> Self {
@@ -137,6 +142,19 @@ impl MemoryLog {
 
     fn offset(&self, index: Index) -> usize {
         (index - self.snapshot.index - 1) as usize
+    }
+
+    /// Moves the first `drop` live entries out of the log, keeping aside
+    /// those a crash would still find.
+    fn move_prefix_aside(&mut self, drop: usize) {
+        let suffix = self.entries.split_off(drop);
+        let mut removed = std::mem::replace(&mut self.entries, suffix);
+        removed.truncate(removed.partition_point(|e| e.index <= self.stable));
+        if self.durable_front.is_empty() {
+            self.durable_front = removed;
+        } else {
+            self.durable_front.append(&mut removed);
+        }
     }
 
     /// Moves live entries that are durable out of `removed` into `to`.
@@ -266,14 +284,10 @@ impl RaftLog for MemoryLog {
         }
         let keep_suffix = self.term(meta.index) == Some(meta.term);
         let drop = if keep_suffix { self.offset(meta.index + 1).min(self.entries.len()) } else { self.entries.len() };
-        // Split without cloning: the compacted prefix moves out whole.
-        let suffix = self.entries.split_off(drop);
-        let mut removed = std::mem::replace(&mut self.entries, suffix);
-        removed.truncate(removed.partition_point(|e| e.index <= self.stable));
-        if self.durable_front.is_empty() {
-            self.durable_front = removed;
-        } else {
-            self.durable_front.append(&mut removed);
+        // Split without cloning: the compacted prefix moves out whole (and a
+        // snapshot that removes nothing leaves the vector alone).
+        if drop > 0 {
+            self.move_prefix_aside(drop);
         }
         if !keep_suffix {
             // Everything live is gone; new entries will follow meta.index.

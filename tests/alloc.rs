@@ -1,0 +1,159 @@
+//! Allocation promises of the steady state, measured with a counting global
+//! allocator (per thread, so parallel tests do not disturb each other):
+//!
+//! * a follower tick and a leader heartbeat tick allocate nothing;
+//! * a proposal batch and an AppendEntries cost a constant number of
+//!   allocations, whatever the number of entries.
+//!
+//! Commands are `Bytes::from_static` so that only raft-io's own allocations
+//! are counted (a `Bytes` built from a `Vec` allocates once when first
+//! cloned: that is the caller's, and it happens once per command).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use bytes::Bytes;
+use raft_io::{Action, Event, MemoryLog, Message, RaftConfig, RaftNode};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// counter is a const-initialized thread-local that never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn allocations<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    let before = ALLOCATIONS.with(Cell::get);
+    let r = f();
+    (r, ALLOCATIONS.with(Cell::get) - before)
+}
+
+const CMD: Bytes = Bytes::from_static(b"0123456789abcdef");
+
+/// Three nodes on pre-sized logs, node 1 leading, messages delivered by
+/// hand. Returns the nodes.
+fn cluster() -> Vec<RaftNode> {
+    let mut nodes: Vec<RaftNode> = (1..=3)
+        .map(|id| {
+            RaftNode::with_log(RaftConfig::new(id, [1, 2, 3]).seed(id), MemoryLog::with_capacity(1 << 16)).unwrap()
+        })
+        .collect();
+    let mut inbox: Vec<Message> = Vec::new();
+    let mut step = |nodes: &mut Vec<RaftNode>, id: u64, e: Event, inbox: &mut Vec<Message>| {
+        for a in nodes[id as usize - 1].step(e).unwrap() {
+            if let Action::Send { message, .. } = a {
+                inbox.push(message);
+            }
+        }
+    };
+    step(&mut nodes, 1, Event::Campaign, &mut inbox);
+    for _ in 0..200 {
+        let msgs: Vec<Message> = std::mem::take(&mut inbox);
+        for m in msgs {
+            let to = m.to;
+            step(&mut nodes, to, Event::Message(m), &mut inbox);
+        }
+        for id in 1..=3 {
+            step(&mut nodes, id, Event::Tick, &mut inbox);
+        }
+    }
+    assert!(nodes[0].is_leader());
+    nodes
+}
+
+#[test]
+fn a_follower_tick_allocates_nothing() {
+    let mut nodes = cluster();
+    let follower = &mut nodes[1];
+    for _ in 0..3 {
+        let (n, allocs) = allocations(|| follower.step(Event::Tick).unwrap().count());
+        assert_eq!((n, allocs), (0, 0));
+    }
+}
+
+#[test]
+fn a_leader_heartbeat_tick_allocates_nothing() {
+    let mut nodes = cluster();
+    let leader = &mut nodes[0];
+    let mut heartbeats = 0;
+    for _ in 0..10 {
+        let (sent, allocs) =
+            allocations(|| leader.step(Event::Tick).unwrap().filter(|a| matches!(a, Action::Send { .. })).count());
+        assert_eq!(allocs, 0, "a leader tick allocated");
+        heartbeats += sent;
+    }
+    assert!(heartbeats >= 8, "heartbeats were sent ({heartbeats})");
+}
+
+/// Allocations of one proposal batch of `n` commands on the leader, and of
+/// the AppendEntries it produces on a follower, in steady state.
+fn batch_costs(n: usize) -> (u64, u64) {
+    let mut nodes = cluster();
+    let mut leader_allocs = Vec::new();
+    let mut follower_allocs = Vec::new();
+    for _ in 0..8 {
+        let batch: Vec<Bytes> = vec![CMD; n];
+        let (messages, allocs) = allocations(|| {
+            nodes[0]
+                .step(Event::ProposeBatch(batch))
+                .unwrap()
+                .filter_map(|a| match a {
+                    Action::Send { message, .. } => Some(message),
+                    _ => None,
+                })
+                .collect::<Vec<Message>>()
+        });
+        // Collecting the messages into the test's own Vec is one of them.
+        leader_allocs.push(allocs - 1);
+        for m in messages {
+            let to = m.to as usize - 1;
+            let ((), allocs) = allocations(|| nodes[to].step(Event::Message(m)).unwrap().for_each(drop));
+            follower_allocs.push(allocs);
+        }
+    }
+    println!("{n} entries: leader {leader_allocs:?}, follower {follower_allocs:?}");
+    // The first round warms up reusable buffers; every later round is equal.
+    let steady = |v: &[u64]| {
+        assert!(v[2..].iter().all(|&a| a == v[2]), "{v:?}");
+        v[2]
+    };
+    (steady(&leader_allocs), steady(&follower_allocs))
+}
+
+#[test]
+fn a_proposal_batch_and_an_append_cost_o1_allocations() {
+    let small = batch_costs(1);
+    let medium = batch_costs(64);
+    let large = batch_costs(256);
+    println!("allocations (leader batch, follower append) for 1 / 64 / 256 entries: {small:?} {medium:?} {large:?}");
+    assert_eq!(small, medium);
+    assert_eq!(medium, large);
+    // One entries vector per follower message; nothing on the follower.
+    assert_eq!(large, (2, 0));
+}
