@@ -17,7 +17,11 @@ use crate::error::StorageError;
 use crate::membership::Membership;
 use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
 
-/// An in-memory log. See the [module docs](self).
+/// An in-memory [`RaftLog`] that models durability honestly: it serves
+/// reads from memory like any log, and it also knows which of its contents a
+/// [`sync`](RaftLog::sync) has made durable. [`MemoryLog::durable`] returns
+/// what a crash right now would leave behind, so a simulator that restarts
+/// nodes from it catches every missing `sync`.
 ///
 /// ```
 /// use raft_io::{Entry, MemoryLog, RaftLog};

@@ -239,8 +239,24 @@ pub struct Status {
     pub dropped_messages: u64,
 }
 
-/// A Raft node: consumes [`Event`]s, produces [`Action`]s. See the
-/// [module documentation](self) and the crate-level tutorial.
+/// A Raft node: consumes [`Event`]s, produces [`Action`]s.
+///
+/// The node never reads a clock, touches a file or socket, spawns a thread
+/// or draws OS randomness. Time arrives as [`Event::Tick`]; randomness comes
+/// from a generator seeded by [`RaftConfig::seed`] and the node id. The same
+/// configuration and the same events produce the same actions, byte for
+/// byte, on every platform.
+///
+/// # Driving a node
+///
+/// Call [`RaftNode::step`] with each [`Event`] and carry out the returned
+/// [`Action`]s. Every message action may be sent at once and in any order:
+/// whatever it depends on was made durable (through [`RaftLog::sync`])
+/// inside that `step`. State-machine actions ([`Action::Apply`],
+/// [`Action::RestoreSnapshot`]) must be carried out in the order given. A
+/// step syncs the log at most once, however many entries it appended, so
+/// batching proposals or messages into one step is how a driver gets group
+/// commit. The crate-level documentation is a tutorial.
 pub struct RaftNode<L: RaftLog = MemoryLog> {
     cfg: RaftConfig,
     log: L,

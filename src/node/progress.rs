@@ -11,7 +11,15 @@
 
 use crate::types::{Index, NodeId};
 
-/// Replication state of one follower (see the [module docs](self)).
+/// Replication state of one follower, as its leader tracks it.
+///
+/// * `Probe`: the leader does not know where the logs diverge; it sends one
+///   AppendEntries at a time and waits for the answer.
+/// * `Replicate`: the logs match up to the follower's matched index; the
+///   leader streams entries optimistically, up to `max_inflight` messages
+///   ahead.
+/// * `Snapshot`: the follower needs entries the leader has compacted; the
+///   leader streams its snapshot in chunks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProgressState {
     /// Looking for the point where the logs match, one message at a time.
