@@ -7,8 +7,7 @@ mod common;
 use bytes::Bytes;
 use common::{Harness, cmd};
 use raft_io::{
-    Action, Error, Event, Message, MessageBody, RaftConfig, RaftLog, RaftNode, SnapshotAck, SnapshotChunk,
-    SnapshotMeta,
+    Action, Error, Event, Message, MessageBody, RaftConfig, RaftLog, RaftNode, SnapshotAck, SnapshotChunk, SnapshotMeta,
 };
 
 /// Applies every committed command of node `id` into a digest the way an
@@ -225,8 +224,13 @@ fn a_snapshot_at_or_below_the_commit_index_changes_nothing() {
     let actions = h
         .step(2, Event::Message(Message { from: 1, to: 2, term: 1, body: MessageBody::Snapshot(Box::new(old)) }))
         .unwrap();
-    assert!(actions.iter().any(|a| matches!(a,
-        Action::Send { message: Message { body: MessageBody::SnapshotResponse(SnapshotAck { received: 3, .. }), .. }, .. })));
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Send {
+            message: Message { body: MessageBody::SnapshotResponse(SnapshotAck { received: 3, .. }), .. },
+            ..
+        }
+    )));
     assert!(!actions.iter().any(|a| matches!(a, Action::RestoreSnapshot { .. })));
     let f = h.node(2);
     assert_eq!((f.commit_index(), f.last_index(), f.last_applied()), (commit, last, applied));

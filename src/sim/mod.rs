@@ -63,6 +63,7 @@ mod trace;
 pub use check::Violation;
 pub use log::{SimBackend, SimLog};
 pub use network::NetworkFaults;
+
 pub use schedule::{Chaos, FaultProfile};
 pub use state_machine::{HashChain, StateMachine};
 pub use trace::{Trace, TraceEvent};
@@ -189,6 +190,27 @@ impl SimConfig {
     }
 }
 
+/// Counters of what happened in a simulation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Messages delivered.
+    pub delivered: u64,
+    /// Snapshots restored into a state machine (from a leader's stream or
+    /// at a restart).
+    pub restores: u64,
+    /// Snapshots taken by state machines (policy hints and explicit ones).
+    pub snapshots: u64,
+    /// Crashes.
+    pub crashes: u64,
+    /// Elections won.
+    pub elections: u64,
+    /// Configuration entries committed (each counted once, when the first
+    /// node applies it).
+    pub config_commits: u64,
+    /// Index of the latest committed configuration entry.
+    pub last_config_index: Index,
+}
+
 /// The outcome of a read issued through [`Cluster::read`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReadOutcome {
@@ -257,7 +279,7 @@ pub struct Cluster<S: StateMachine = HashChain> {
     reads: Vec<ReadOutcome>,
     followups: Vec<(NodeId, Event)>,
     actions: Vec<Action>,
-    delivered: u64,
+    stats: SimStats,
 }
 
 impl Cluster<HashChain> {
@@ -286,7 +308,7 @@ impl<S: StateMachine> Cluster<S> {
             reads: Vec::new(),
             followups: Vec::new(),
             actions: Vec::new(),
-            delivered: 0,
+            stats: SimStats::default(),
         };
         for &id in &ids {
             let raft = RaftConfig::new(id, ids.iter().copied());
@@ -358,7 +380,12 @@ impl<S: StateMachine> Cluster<S> {
 
     /// Messages delivered so far.
     pub fn delivered(&self) -> u64 {
-        self.delivered
+        self.stats.delivered
+    }
+
+    /// What happened so far.
+    pub fn stats(&self) -> SimStats {
+        self.stats
     }
 
     /// The recent history.
@@ -413,7 +440,7 @@ impl<S: StateMachine> Cluster<S> {
                 let (from, to) = (message.from, message.to);
                 let up = self.slot(to).is_some_and(|i| self.nodes[i].node.is_some());
                 if up && self.net.connected(from, to) {
-                    self.delivered += 1;
+                    self.stats.delivered += 1;
                     if self.trace.enabled() {
                         let (kind, term) = (message.body.name(), message.term);
                         self.trace.push(TraceEvent::Deliver { at: self.now, from, to, kind, term });
@@ -513,6 +540,7 @@ impl<S: StateMachine> Cluster<S> {
                 }
             }
             Action::RestoreSnapshot { meta, data } => {
+                self.stats.restores += 1;
                 self.note(format!("n{id}: restore snapshot at {} (term {})", meta.index, meta.term));
                 self.nodes[i].sm.restore(&data);
                 let digest = self.nodes[i].sm.digest();
@@ -523,6 +551,7 @@ impl<S: StateMachine> Cluster<S> {
                 }
             }
             Action::SnapshotWanted { applied } if self.cfg.snapshots => {
+                self.stats.snapshots += 1;
                 self.note(format!("n{id}: snapshot wanted at {applied}"));
                 let data = self.nodes[i].sm.snapshot();
                 self.followups.push((id, Event::Snapshot { index: applied, data }));
@@ -536,7 +565,12 @@ impl<S: StateMachine> Cluster<S> {
                 self.reads.push(ReadOutcome { node: id, id: read, result: Err(reason), at: self.now, digest });
             }
             Action::RoleChanged { role: Role::Leader, term, .. } => {
+                self.stats.elections += 1;
                 self.trace.push(TraceEvent::Leader { at: self.now, node: id, term });
+            }
+            Action::MembershipCommitted { index, .. } if index > self.stats.last_config_index => {
+                self.stats.last_config_index = index;
+                self.stats.config_commits += 1;
             }
             _ => {}
         }
@@ -613,6 +647,7 @@ impl<S: StateMachine> Cluster<S> {
         let Some(node) = self.nodes[i].node.as_ref() else { return };
         let applied = node.last_applied();
         if applied > node.log().snapshot_meta().index {
+            self.stats.snapshots += 1;
             self.note(format!("n{id}: snapshot at {applied}"));
             let data = self.nodes[i].sm.snapshot();
             let _ = self.step_node(id, Event::Snapshot { index: applied, data });
@@ -672,6 +707,7 @@ impl<S: StateMachine> Cluster<S> {
     pub fn crash(&mut self, id: NodeId) {
         let Some(i) = self.slot(id) else { return };
         let Some(node) = self.nodes[i].node.take() else { return };
+        self.stats.crashes += 1;
         self.note(format!("crash n{id}"));
         self.nodes[i].down = Some(node.into_log().crash());
     }
