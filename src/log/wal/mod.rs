@@ -66,6 +66,9 @@ mod tests;
 #[cfg(test)]
 mod crash_tests;
 
+#[cfg(test)]
+mod refusal_tests;
+
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
