@@ -150,6 +150,13 @@ impl FaultInjector {
         Ok(kept)
     }
 
+    /// The WAL offsets `(synced, written)` since the log was opened.
+    #[cfg(test)]
+    pub(crate) fn watermarks(&self) -> (u64, u64) {
+        let s = self.lock();
+        (s.synced, s.written)
+    }
+
     /// Counts one operation; `Err` if it must fail.
     pub(crate) fn hit(&self) -> Result<(), Hit> {
         let mut s = self.lock();

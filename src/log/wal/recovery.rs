@@ -166,7 +166,16 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
     let meta_path = dir.join(META_FILE);
     let mut meta = match read_optional(&meta_path)? {
         None => {
+            // A crash while the meta file of a new log was written leaves
+            // only its temporary: the directory is still new.
+            let tmp = format!("{META_FILE}.tmp");
             let mut names = list(dir)?;
+            if names == [tmp.as_str()] {
+                let path = dir.join(&tmp);
+                fsio::remove_file(&path, f)?;
+                report.removed_files.push(path);
+                names.clear();
+            }
             if !names.is_empty() {
                 names.sort();
                 return Err(not_a_log(
