@@ -193,6 +193,17 @@ pub enum StorageError {
         /// The limit asked for.
         requested: u32,
     },
+    /// The log belongs to another node or cluster than the one it was
+    /// opened for. Nothing was changed.
+    #[error("{path} belongs to cluster {} node {}, not cluster {} node {}", found.cluster_id, found.node_id, expected.cluster_id, expected.node_id)]
+    WrongIdentity {
+        /// The log directory.
+        path: String,
+        /// The owner recorded in the log.
+        found: crate::types::LogIdentity,
+        /// The owner asked for.
+        expected: crate::types::LogIdentity,
+    },
     /// An earlier write or sync failed, so the log refuses further writes:
     /// its durable state is unknown until it is reopened.
     #[error("the log halted after an earlier failure ({cause}); reopen it")]

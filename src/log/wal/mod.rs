@@ -93,11 +93,12 @@ pub struct WalOptions {
     segment_size: u64,
     max_record_size: u32,
     faults: Option<FaultInjector>,
+    expect_identity: Option<LogIdentity>,
 }
 
 impl Default for WalOptions {
     fn default() -> Self {
-        Self { segment_size: 16 << 20, max_record_size: 64 << 20, faults: None }
+        Self { segment_size: 16 << 20, max_record_size: 64 << 20, faults: None, expect_identity: None }
     }
 }
 
@@ -120,6 +121,14 @@ impl WalOptions {
     /// was written with; a higher one is recorded.
     pub fn max_record_size(mut self, bytes: u32) -> Self {
         self.max_record_size = bytes;
+        self
+    }
+
+    /// Refuses to open a log that records a different owner
+    /// ([`StorageError::WrongIdentity`]) before anything is repaired. A log
+    /// with no owner recorded yet opens; the node records it.
+    pub fn expect_identity(mut self, identity: LogIdentity) -> Self {
+        self.expect_identity = Some(identity);
         self
     }
 

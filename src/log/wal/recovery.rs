@@ -285,6 +285,11 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
         ));
     }
     snapshot_file::verify(dir, state.file)?;
+    if let (Some(found), Some(expected)) = (state.identity, options.expect_identity) {
+        if found != expected {
+            return Err(StorageError::WrongIdentity { path: dir.display().to_string(), found, expected });
+        }
+    }
 
     // ---- Every check passed. From here on, repairs may write. ----
     let cut = shared.finish_open();

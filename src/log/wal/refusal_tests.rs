@@ -277,13 +277,38 @@ fn a_torn_tail_is_cut_and_reported() {
 }
 
 #[test]
-fn a_wal_of_another_node_reports_its_owner() {
-    // The node compares the identity with its config (Error::WrongLog);
-    // the log reports whose it is.
+fn a_wal_of_another_node_is_refused() {
     let root = temp();
     build(root.path());
-    let log = WalLog::open_with(root.path(), opts()).unwrap();
+    // Leave a torn tail and an orphan: a refused open must not repair them.
+    let last = segments(root.path()).pop().unwrap();
+    let mut f = fs::OpenOptions::new().append(true).open(&last).unwrap();
+    std::io::Write::write_all(&mut f, &[1; 5]).unwrap();
+    fs::write(root.path().join("snapshot-00000000000000000099.snap"), b"orphan").unwrap();
+    let other = LogIdentity { cluster_id: 5, node_id: 2 };
+    let err = refused_with(root.path(), opts().expect_identity(other));
+    assert!(
+        matches!(err, StorageError::WrongIdentity { found, expected, .. }
+        if found == LogIdentity { cluster_id: 5, node_id: 1 } && expected == other),
+        "{err}"
+    );
+    let other_cluster = LogIdentity { cluster_id: 6, node_id: 1 };
+    assert!(matches!(
+        refused_with(root.path(), opts().expect_identity(other_cluster)),
+        StorageError::WrongIdentity { .. }
+    ));
+    // Without the option the node does the check (Error::WrongLog); the log
+    // reports whose it is.
+    let log =
+        WalLog::open_with(root.path(), opts().expect_identity(LogIdentity { cluster_id: 5, node_id: 1 })).unwrap();
     assert_eq!(log.identity(), Some(LogIdentity { cluster_id: 5, node_id: 1 }));
+}
+
+#[test]
+fn wal_log_is_send() {
+    fn send<T: Send>() {}
+    send::<WalLog>();
+    send::<FaultInjector>();
 }
 
 #[test]
