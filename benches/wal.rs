@@ -8,6 +8,10 @@
 //!   16-byte entries written 64 per record (as a node under load writes
 //!   them) or one per record (the worst case: a million records).
 //!
+//! * `wal_paired` (printed first, not criterion): raw and WalLog syncs in
+//!   alternating rounds of 100, so both see the same disk and CPU load; the
+//!   median per-round ratio is the figure `docs/BENCHMARKS.md` records.
+//!
 //! Temp dirs are made under `RAFT_IO_BENCH_DIR` if set, else the system temp
 //! dir; it must be on the disk you mean to measure (not tmpfs).
 //!
@@ -17,7 +21,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use raft_io::log::WalOptions;
 use raft_io::{Entry, RaftLog, WalLog};
 use wal_db::{OpenPolicy, Wal, WalConfig};
@@ -137,5 +141,86 @@ fn recovery(c: &mut Criterion) {
     g.finish();
 }
 
+/// Per-sync seconds of `rounds` rounds of `per_round` syncs each, raw and
+/// WalLog alternating, so both see the same disk and CPU weather.
+fn paired_rounds(batch: usize, rounds: usize, per_round: usize) -> (Vec<f64>, Vec<f64>) {
+    let raw_dir = bench_dir();
+    let wal = Wal::open_segmented(raw_dir.path(), SEGMENT).unwrap();
+    let record = vec![0x5a; step_record_len(batch)];
+    let log_dir = bench_dir();
+    let mut log = WalLog::open(log_dir.path()).unwrap();
+    let data = Bytes::from(vec![0x5a; ENTRY]);
+    let mut buf = Vec::with_capacity(batch);
+    let mut raw_round = |n: usize| {
+        let t = Instant::now();
+        for _ in 0..n {
+            let _lsn = wal.append(&record).unwrap();
+            wal.sync().unwrap();
+        }
+        t.elapsed().as_secs_f64() / n as f64
+    };
+    let mut log_round = |n: usize| {
+        let t = Instant::now();
+        for _ in 0..n {
+            let first = log.last_index() + 1;
+            buf.extend((first..first + batch as u64).map(|i| Entry::normal(1, i, data.clone())));
+            log.append(&mut buf).unwrap();
+            log.sync().unwrap();
+        }
+        t.elapsed().as_secs_f64() / n as f64
+    };
+    raw_round(per_round);
+    log_round(per_round);
+    let (mut raw, mut walog) = (Vec::new(), Vec::new());
+    for r in 0..rounds {
+        if r % 2 == 0 {
+            raw.push(raw_round(per_round));
+            walog.push(log_round(per_round));
+        } else {
+            walog.push(log_round(per_round));
+            raw.push(raw_round(per_round));
+        }
+    }
+    (raw, walog)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The comparison the acceptance bar is about: WalLog against the raw
+/// wal-db append+sync ceiling at the same batch, measured interleaved in
+/// the same run. Printed as a Markdown table.
+fn paired() {
+    let rounds = std::env::var("RAFT_IO_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    println!(
+        "| batch × 16 B | raw wal-db µs/sync | raw entries/s | WalLog µs/sync | WalLog entries/s | WalLog / raw (median of paired rounds) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for batch in [1usize, 64] {
+        let (raw, walog) = paired_rounds(batch, rounds, 100);
+        let ratios: Vec<f64> = raw.iter().zip(&walog).map(|(r, w)| r / w).collect();
+        let (r, w) = (median(raw), median(walog));
+        println!(
+            "| {batch} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0}% |",
+            r * 1e6,
+            batch as f64 / r,
+            w * 1e6,
+            batch as f64 / w,
+            median(ratios) * 100.0
+        );
+    }
+}
+
 criterion_group!(benches, append_sync, recovery);
-criterion_main!(benches);
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let filter = args.iter().skip(1).find(|a| !a.starts_with('-'));
+    if args.iter().any(|a| a == "--bench") && filter.is_none_or(|f| "wal_paired".contains(f.as_str())) {
+        paired();
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
