@@ -151,7 +151,7 @@ fn paired_rounds(batch: usize, rounds: usize, per_round: usize) -> (Vec<f64>, Ve
     let mut log = WalLog::open(log_dir.path()).unwrap();
     let data = Bytes::from(vec![0x5a; ENTRY]);
     let mut buf = Vec::with_capacity(batch);
-    let mut raw_round = |n: usize| {
+    let raw_round = |n: usize| {
         let t = Instant::now();
         for _ in 0..n {
             let _lsn = wal.append(&record).unwrap();
