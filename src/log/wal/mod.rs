@@ -347,7 +347,7 @@ impl WalLog {
         let keep = self.term(meta.index) == Some(meta.term);
         let drop = if keep { self.offset(meta.index + 1).min(self.entries.len()) } else { self.entries.len() };
         let removed: u64 = self.entries.drain(..drop).map(|e| entry_len(&e)).sum();
-        self.live_bytes -= removed;
+        self.live_bytes = self.live_bytes.saturating_sub(removed);
         if !keep {
             self.stable = self.stable.min(meta.index);
         }
@@ -590,7 +590,7 @@ impl RaftLog for WalLog {
         }
         let at = self.offset(from);
         let removed: u64 = self.entries.drain(at..).map(|e| entry_len(&e)).sum();
-        self.live_bytes -= removed;
+        self.live_bytes = self.live_bytes.saturating_sub(removed);
         self.stable = self.stable.min(from - 1);
         self.entries_dirty = true;
         self.recount_unstable();

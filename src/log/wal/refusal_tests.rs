@@ -363,3 +363,23 @@ fn an_interrupted_creation_is_completed() {
     let store = SegmentedStore::open(root.path().join("wal"), 1024).unwrap();
     assert!(store.len().unwrap() > 0, "the anchor checkpoint was written");
 }
+
+#[test]
+fn indexes_and_terms_that_could_overflow_are_refused() {
+    let root = temp();
+    build(root.path());
+    let mut buf = Vec::new();
+    let huge = SnapshotMeta { index: u64::MAX, term: 1, membership: Membership::empty() };
+    record::encode_step::<std::slice::Iter<'_, Entry>>(
+        &mut buf,
+        None,
+        None,
+        Some((&huge, record::FileRef::EMPTY)),
+        None,
+    );
+    let wal = Wal::open_segmented(root.path().join("wal"), 1024).unwrap();
+    let _ = wal.append(&buf).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    assert!(refused(root.path()).to_string().contains("out of range"));
+}
