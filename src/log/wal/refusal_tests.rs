@@ -8,7 +8,7 @@ use std::path::Path;
 use bytes::Bytes;
 use wal_db::{SegmentedStore, Wal, WalStore};
 
-use super::meta::{Meta, MetaState};
+use super::meta::{META_FILE, Meta, MetaState};
 use super::tests::{append, temp, tree};
 use super::*;
 use crate::membership::Membership;
