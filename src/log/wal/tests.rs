@@ -359,3 +359,26 @@ fn truncation_churn_without_snapshots_is_compacted_too() {
     drop(log);
     assert_eq!(all(&WalLog::open(root.path()).unwrap()), want);
 }
+
+/// Counted at the level of durable operations (each a system call or
+/// two): a step is one write and one sync, an idle or commit-only step none.
+#[test]
+fn a_step_costs_one_write_and_one_sync_at_the_syscall_level() {
+    let root = temp();
+    let faults = FaultInjector::new();
+    let mut log = WalLog::open_with(root.path(), WalOptions::new().fault_injector(faults.clone())).unwrap();
+    let ops = || faults.operations();
+    let before = ops();
+    log.sync().unwrap();
+    assert_eq!(ops(), before, "idle");
+    append(&mut log, 1, 64);
+    log.set_hard_state(HardState { term: 1, vote: Some(1), commit: 0 }).unwrap();
+    log.sync().unwrap();
+    assert_eq!(ops(), before + 2, "write + sync");
+    log.set_hard_state(HardState { term: 1, vote: Some(1), commit: 64 }).unwrap();
+    log.sync().unwrap();
+    assert_eq!(ops(), before + 2, "commit only");
+    log.set_hard_state(HardState { term: 2, vote: None, commit: 64 }).unwrap();
+    log.sync().unwrap();
+    assert_eq!(ops(), before + 4, "a term change alone is written");
+}
