@@ -162,4 +162,53 @@ pub enum StorageError {
     /// Any other failure of a user-provided log.
     #[error("{0}")]
     Other(Box<dyn std::error::Error + Send + Sync>),
+    /// The directory is not a log of this crate (for example a directory of
+    /// other files, or a file that is not a log's meta file). Nothing was
+    /// changed.
+    #[error("{path} is not a raft-io log: {reason}")]
+    NotALog {
+        /// The directory or file.
+        path: String,
+        /// What gave it away.
+        reason: String,
+    },
+    /// The log was written in a format version this build cannot read.
+    #[error("{location} uses format version {found}; this build reads version {supported}")]
+    UnsupportedFormat {
+        /// The file (and offset) holding the version.
+        location: String,
+        /// The version found.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+    /// The log was opened with a lower maximum record size than it was
+    /// written with, which could cut valid records. Nothing was changed.
+    #[error("{path}: max_record_size {requested} is below the {stored} the log was written with")]
+    RecordLimitLowered {
+        /// The log directory.
+        path: String,
+        /// The limit recorded in the log.
+        stored: u32,
+        /// The limit asked for.
+        requested: u32,
+    },
+    /// The log belongs to another node or cluster than the one it was
+    /// opened for. Nothing was changed.
+    #[error("{path} belongs to cluster {} node {}, not cluster {} node {}", found.cluster_id, found.node_id, expected.cluster_id, expected.node_id)]
+    WrongIdentity {
+        /// The log directory.
+        path: String,
+        /// The owner recorded in the log.
+        found: crate::types::LogIdentity,
+        /// The owner asked for.
+        expected: crate::types::LogIdentity,
+    },
+    /// An earlier write or sync failed, so the log refuses further writes:
+    /// its durable state is unknown until it is reopened.
+    #[error("the log halted after an earlier failure ({cause}); reopen it")]
+    Halted {
+        /// The first failure.
+        cause: String,
+    },
 }

@@ -183,6 +183,8 @@ pub mod types;
 
 pub use config::RaftConfig;
 pub use error::{Error, Result, StorageError};
+#[cfg(feature = "persistence")]
+pub use log::WalLog;
 pub use log::{MemoryLog, RaftLog};
 pub use membership::{Membership, MembershipChange, MembershipError};
 pub use message::*;

@@ -9,11 +9,15 @@
 //! step).
 
 mod memory;
+#[cfg(feature = "persistence")]
+pub mod wal;
 
 #[cfg(test)]
 pub(crate) mod conformance;
 
 pub use memory::MemoryLog;
+#[cfg(feature = "persistence")]
+pub use wal::{WalLog, WalOptions};
 
 use bytes::Bytes;
 

@@ -1,0 +1,183 @@
+//! The log directory's own small files: `raftlog.meta` (who the directory
+//! belongs to, the WAL geometry, and our authoritative copy of the WAL head)
+//! and the parser of wal-db's `wal/head` marker.
+
+/// Name of the meta file inside the log directory.
+pub(crate) const META_FILE: &str = "raftlog.meta";
+/// Name of the wal-db segment directory inside the log directory.
+pub(crate) const WAL_DIR: &str = "wal";
+/// Name of wal-db's head marker inside [`WAL_DIR`].
+pub(crate) const HEAD_MARKER: &str = "head";
+
+const MAGIC: [u8; 8] = *b"RAFTIOWL";
+/// Version of the meta file layout.
+pub(crate) const META_VERSION: u32 = 1;
+/// Length of an encoded meta file.
+pub(crate) const META_LEN: usize = 44;
+
+/// The lifecycle state recorded in the meta file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MetaState {
+    /// The directory is being created: the WAL may lack its first record.
+    Creating = 0,
+    /// Normal state: wal-db's head marker equals `Meta::head`.
+    Ready = 1,
+    /// A compaction to `Meta::head` may be half done: the head marker may be
+    /// absent, torn, or still name the previous head.
+    Compacting = 2,
+}
+
+/// The decoded meta file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Meta {
+    pub(crate) state: MetaState,
+    pub(crate) segment_size: u64,
+    pub(crate) max_record_size: u32,
+    /// Offset of the checkpoint record the WAL starts at.
+    pub(crate) head: u64,
+}
+
+/// Why meta file bytes were refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MetaError {
+    /// Not a raft-io meta file at all.
+    NotOurs,
+    /// A raft-io meta file of a layout this version cannot read.
+    Version(u32),
+    /// A raft-io meta file that is damaged.
+    Corrupt(&'static str),
+}
+
+impl Meta {
+    /// The fixed 44-byte layout: magic `RAFTIOWL`, version u32, state u8,
+    /// 3 zero bytes, segment size u64, max record size u32, 4 zero bytes,
+    /// head u64, CRC-32C of the preceding 40 bytes as u32. Little-endian.
+    pub(crate) fn encode(&self) -> [u8; META_LEN] {
+        let mut b = [0u8; META_LEN];
+        b[0..8].copy_from_slice(&MAGIC);
+        b[8..12].copy_from_slice(&META_VERSION.to_le_bytes());
+        b[12] = self.state as u8;
+        b[16..24].copy_from_slice(&self.segment_size.to_le_bytes());
+        b[24..28].copy_from_slice(&self.max_record_size.to_le_bytes());
+        b[32..40].copy_from_slice(&self.head.to_le_bytes());
+        let crc = crc32c::crc32c(&b[..40]);
+        b[40..44].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    pub(crate) fn decode(b: &[u8]) -> Result<Meta, MetaError> {
+        if b.len() < 12 || b[0..8] != MAGIC {
+            return Err(MetaError::NotOurs);
+        }
+        let version = u32_at(b, 8);
+        if version != META_VERSION {
+            return Err(MetaError::Version(version));
+        }
+        if b.len() != META_LEN {
+            return Err(MetaError::Corrupt("wrong length"));
+        }
+        if crc32c::crc32c(&b[..40]) != u32_at(b, 40) {
+            return Err(MetaError::Corrupt("checksum mismatch"));
+        }
+        if b[13..16] != [0; 3] || b[28..32] != [0; 4] {
+            return Err(MetaError::Corrupt("reserved bytes are not zero"));
+        }
+        let state = match b[12] {
+            0 => MetaState::Creating,
+            1 => MetaState::Ready,
+            2 => MetaState::Compacting,
+            _ => return Err(MetaError::Corrupt("unknown state")),
+        };
+        let segment_size = u64_at(b, 16);
+        if segment_size == 0 {
+            return Err(MetaError::Corrupt("segment size is zero"));
+        }
+        Ok(Meta { state, segment_size, max_record_size: u32_at(b, 24), head: u64_at(b, 32) })
+    }
+}
+
+/// What wal-db's head marker says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Marker {
+    Absent,
+    /// Present but too short or failing its checksum.
+    Corrupt,
+    Head(u64),
+}
+
+/// Parses wal-db's 12-byte head marker: the head as u64 LE, then CRC-32C of
+/// those 8 bytes as u32 LE (read exactly as wal-db 1.1 reads it).
+pub(crate) fn parse_marker(bytes: Option<&[u8]>) -> Marker {
+    let Some(b) = bytes else { return Marker::Absent };
+    if b.len() < 12 {
+        return Marker::Corrupt;
+    }
+    if crc32c::crc32c(&b[..8]) != u32_at(b, 8) {
+        return Marker::Corrupt;
+    }
+    Marker::Head(u64_at(b, 0))
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut raw = [0u8; 4];
+    raw.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(raw)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut raw = [0u8; 8];
+    raw.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn golden_meta() {
+        let meta = Meta { state: MetaState::Ready, segment_size: 1 << 20, max_record_size: 1 << 16, head: 0x1234 };
+        let b = meta.encode();
+        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        assert_eq!(
+            &hex[..80],
+            concat!(
+                "52414654494f574c", // RAFTIOWL
+                "01000000",         // version 1
+                "01000000",         // state Ready, reserved
+                "0000100000000000", // segment size 1 MiB
+                "0000010000000000", // max record 64 KiB, reserved
+                "3412000000000000", // head
+            )
+        );
+        assert_eq!(Meta::decode(&b), Ok(meta));
+    }
+
+    #[test]
+    fn damaged_meta_is_refused() {
+        let b = Meta { state: MetaState::Compacting, segment_size: 8, max_record_size: 9, head: 10 }.encode();
+        for at in 0..META_LEN {
+            let mut m = b;
+            m[at] ^= 0x40;
+            let err = Meta::decode(&m).unwrap_err();
+            match at {
+                0..8 => assert_eq!(err, MetaError::NotOurs),
+                8..12 => assert!(matches!(err, MetaError::Version(_))),
+                _ => assert!(matches!(err, MetaError::Corrupt(_))),
+            }
+        }
+        assert_eq!(Meta::decode(&b[..43]), Err(MetaError::Corrupt("wrong length")));
+        assert_eq!(Meta::decode(b"garbage"), Err(MetaError::NotOurs));
+    }
+
+    #[test]
+    fn head_marker() {
+        let mut b = 77u64.to_le_bytes().to_vec();
+        b.extend_from_slice(&crc32c::crc32c(&b).to_le_bytes());
+        assert_eq!(parse_marker(Some(&b)), Marker::Head(77));
+        assert_eq!(parse_marker(Some(&b[..11])), Marker::Corrupt);
+        b[0] = 78;
+        assert_eq!(parse_marker(Some(&b)), Marker::Corrupt);
+        assert_eq!(parse_marker(None), Marker::Absent);
+    }
+}

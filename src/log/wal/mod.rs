@@ -1,0 +1,566 @@
+//! [`WalLog`]: a durable [`RaftLog`] on a segmented `wal-db` log.
+//!
+//! # Layout of a log directory
+//!
+//! ```text
+//! <dir>/raftlog.meta                  format version, WAL geometry, authoritative WAL head
+//! <dir>/wal/00000000000000000000.wal  wal-db segments (and wal-db's `head` marker)
+//! <dir>/snapshot-<id>.snap            the latest snapshot's data, if not empty
+//! ```
+//!
+//! # How it writes
+//!
+//! Mutations are applied to memory at once (reads see them) and written by
+//! [`sync`](RaftLog::sync) as **one** wal-db record followed by **one**
+//! wal-db sync, so a step costs one `pwrite` and one `fdatasync` however many
+//! entries it appended. A `sync` with nothing to write makes no system call.
+//! A change of the hard state's `commit` alone is not worth an fsync: it is
+//! kept in memory and rides along with the next record (a restarted node may
+//! come back with an older commit index, which Raft tolerates).
+//!
+//! A record is either a *step* (what this step changed: identity, hard state,
+//! snapshot reference, and an entry batch that first truncates the log at its
+//! first index) or a *checkpoint* (the whole state). Truncation is therefore
+//! logical and atomic with the append that follows it: a record is never
+//! dropped and its kept prefix re-appended, which a crash in between could
+//! turn into lost entries. The format is normative; see `docs/PROTOCOL.md`.
+//!
+//! # Compaction
+//!
+//! When a snapshot advances, the record written by `sync` is a checkpoint.
+//! Once it is durable the WAL prefix before it is dropped (`truncate_before`,
+//! which deletes whole leading segments), so the disk holds the live log, not
+//! the history. The checkpoint carries the live suffix after the snapshot —
+//! usually the few entries not yet applied. A log whose WAL grows far beyond
+//! its live entries (truncation churn without snapshots) is checkpointed too.
+//!
+//! # Recovery
+//!
+//! [`WalLog::open`] validates before it writes anything: the meta file, the
+//! requested record size limit, wal-db's head marker against our own copy of
+//! the head, every record (wal-db's strict open refuses damage followed by
+//! intact data), and the snapshot file. Only then does it cut a torn tail
+//! (reported in [`WalLog::recovery_report`]), finish an interrupted creation
+//! or compaction, and remove orphaned temporary and snapshot files. A refused
+//! open leaves the directory exactly as it was.
+//!
+//! # Failures
+//!
+//! Any failed write or sync halts the log: every later mutation or sync
+//! fails with [`StorageError::Halted`], because wal-db does not remember a
+//! failed sync and a later one could report success for lost data. Drop the
+//! log and reopen it; recovery decides what survived.
+
+mod codec;
+mod faults;
+mod fsio;
+mod meta;
+mod record;
+mod recovery;
+mod snapshot_file;
+mod store;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod crash_tests;
+
+#[cfg(test)]
+mod refusal_tests;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use wal_db::{Wal, WalError};
+
+pub use faults::FaultInjector;
+pub use recovery::{RecoveryReport, TornTail};
+
+use self::meta::Meta;
+use self::record::{ENTRY_HEADER_MAX, FileRef, entry_len};
+use self::snapshot_file::Receiver;
+use self::store::{Shared, Store};
+use super::RaftLog;
+use crate::error::StorageError;
+use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
+
+/// Options for [`WalLog::open_with`].
+#[derive(Clone, Debug)]
+pub struct WalOptions {
+    segment_size: u64,
+    max_record_size: u32,
+    faults: Option<FaultInjector>,
+    expect_identity: Option<LogIdentity>,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        Self { segment_size: 16 << 20, max_record_size: 64 << 20, faults: None, expect_identity: None }
+    }
+}
+
+impl WalOptions {
+    /// Defaults: 16 MiB segments, 64 MiB maximum record size.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Size of a WAL segment file (used when the log is created; an existing
+    /// log keeps the size it was created with). Disk use is bounded by the
+    /// live log plus about two segments. Zero is raised to 1.
+    pub fn segment_size(mut self, bytes: u64) -> Self {
+        self.segment_size = bytes.max(1);
+        self
+    }
+
+    /// The largest WAL record, that is, the most bytes one step may write.
+    /// An existing log refuses to open with a limit lower than the one it
+    /// was written with; a higher one is recorded.
+    pub fn max_record_size(mut self, bytes: u32) -> Self {
+        self.max_record_size = bytes;
+        self
+    }
+
+    /// Refuses to open a log that records a different owner
+    /// ([`StorageError::WrongIdentity`]) before anything is repaired. A log
+    /// with no owner recorded yet opens; the node records it.
+    pub fn expect_identity(mut self, identity: LogIdentity) -> Self {
+        self.expect_identity = Some(identity);
+        self
+    }
+
+    /// Routes every durable operation through `faults` (crash testing).
+    pub fn fault_injector(mut self, faults: FaultInjector) -> Self {
+        self.faults = Some(faults);
+        self
+    }
+}
+
+/// Counters of what a [`WalLog`] wrote since it was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WalStats {
+    /// WAL records written (one per effective `sync`).
+    pub records: u64,
+    /// WAL syncs (one per effective `sync`).
+    pub syncs: u64,
+    /// Of the records, how many were checkpoints.
+    pub checkpoints: u64,
+    /// WAL prefixes dropped after a checkpoint.
+    pub compactions: u64,
+}
+
+/// Where the latest snapshot's data is.
+#[derive(Clone, Debug)]
+enum SnapData {
+    /// Installed from memory; written to a file by the next `sync`.
+    Pending(Bytes),
+    /// In a durable file (referenced by the WAL once synced).
+    File(FileRef),
+}
+
+/// A durable [`RaftLog`] on a segmented wal-db log. See the
+/// [module docs](self).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use raft_io::{Entry, HardState, RaftLog, WalLog};
+///
+/// let dir = std::env::temp_dir().join(format!("raft-io-doc-wal-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// let mut log = WalLog::open(&dir)?;
+/// log.set_hard_state(HardState { term: 2, vote: Some(1), commit: 0 })?;
+/// log.append(&mut vec![Entry::normal(2, 1, "x".into())])?;
+/// log.sync()?; // one record, one fdatasync
+/// drop(log);
+///
+/// let log = WalLog::open(&dir)?;
+/// assert_eq!(log.hard_state().vote, Some(1));
+/// assert_eq!(log.last_index(), 1);
+/// # drop(log);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct WalLog {
+    dir: PathBuf,
+    wal_dir: PathBuf,
+    wal: Wal<Store>,
+    shared: Arc<Shared>,
+    meta: Meta,
+
+    identity: Option<LogIdentity>,
+    hard: HardState,
+    snap: SnapshotMeta,
+    snap_data: SnapData,
+    entries: VecDeque<Entry>,
+    receiving: Option<Receiver>,
+
+    durable_identity: Option<LogIdentity>,
+    durable_hard: HardState,
+    durable_file: FileRef,
+    snap_dirty: bool,
+    entries_dirty: bool,
+    /// Live entries at or below `stable` are durable and unchanged since
+    /// the last sync.
+    stable: Index,
+    /// Exact record bytes of the entries after `max(stable, snapshot)`.
+    unstable_bytes: u64,
+    /// Exact record bytes of every live entry.
+    live_bytes: u64,
+    /// Snapshot index of the latest checkpoint record.
+    checkpoint_snap: Index,
+    /// No garbage checkpoint below this WAL span (raised after a checkpoint
+    /// was too large to write).
+    garbage_floor: u64,
+    /// Highest segment whose directory entry is known durable.
+    dir_synced_segment: u64,
+    next_snap_id: u64,
+    /// Snapshot files to delete once the next record is durable.
+    orphans: Vec<u64>,
+    buf: Vec<u8>,
+    halted: Option<String>,
+    report: RecoveryReport,
+    stats: WalStats,
+}
+
+impl WalLog {
+    /// Opens the log in `dir` with default [`WalOptions`], creating the
+    /// directory and a fresh log if it does not exist or is empty.
+    ///
+    /// # Errors
+    ///
+    /// A typed [`StorageError`] naming the file and offset when the
+    /// directory is not a raft-io log ([`StorageError::NotALog`]), was
+    /// written by an unknown format version, would need a lower record size
+    /// limit, or is damaged anywhere but in a torn last record
+    /// ([`StorageError::Corrupt`]). The directory is then left untouched.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, StorageError> {
+        Self::open_with(dir, WalOptions::new())
+    }
+
+    /// Opens the log in `dir` with `options`. See [`open`](Self::open).
+    pub fn open_with(dir: impl AsRef<Path>, options: WalOptions) -> Result<Self, StorageError> {
+        recovery::open(dir.as_ref(), options)
+    }
+
+    /// What opening the log found and repaired.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// Counters of what was written since the log was opened.
+    pub fn stats(&self) -> WalStats {
+        self.stats
+    }
+
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Bytes the WAL spans from its head to its end (excluding snapshots).
+    pub fn wal_bytes(&self) -> u64 {
+        self.wal.len().saturating_sub(self.shared.head())
+    }
+
+    /// Writes a buffered commit-index change (which `sync` alone does not
+    /// write) and closes the log.
+    pub fn close(mut self) -> Result<(), StorageError> {
+        self.check_halted()?;
+        if self.hard != self.durable_hard || self.has_unsynced_changes() {
+            self.write_record().map_err(|e| self.halt(e))?;
+        }
+        Ok(())
+    }
+
+    /// Whether a `sync` now would write a record.
+    pub fn has_unsynced_changes(&self) -> bool {
+        let hard = self.hard.term != self.durable_hard.term || self.hard.vote != self.durable_hard.vote;
+        hard || self.identity != self.durable_identity || self.snap_dirty || self.entries_dirty
+    }
+
+    fn check_halted(&self) -> Result<(), StorageError> {
+        match &self.halted {
+            Some(cause) => Err(StorageError::Halted { cause: cause.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    /// Halts the log on an error that may have left the disk out of step
+    /// with memory; returns the error.
+    fn halt(&mut self, e: StorageError) -> StorageError {
+        if !matches!(
+            e,
+            StorageError::InvalidWrite(_) | StorageError::Compacted { .. } | StorageError::Unavailable { .. }
+        ) && self.halted.is_none()
+        {
+            self.halted = Some(e.to_string());
+        }
+        e
+    }
+
+    fn faults(&self) -> Option<&FaultInjector> {
+        self.shared.faults.as_ref()
+    }
+
+    fn offset(&self, index: Index) -> usize {
+        (index - self.snap.index - 1) as usize
+    }
+
+    /// The first index a step record must (re)write.
+    fn unstable_from(&self) -> Index {
+        self.stable.max(self.snap.index) + 1
+    }
+
+    fn recount_unstable(&mut self) {
+        let from = self.unstable_from();
+        self.unstable_bytes = self.entries.iter().filter(|e| e.index >= from).map(entry_len).sum();
+    }
+
+    /// An upper bound of a step record's bytes besides its entries.
+    fn step_overhead(&self) -> u64 {
+        96 + self.snap.membership.encoded_len() as u64
+    }
+
+    fn alloc_snapshot_id(&mut self) -> u64 {
+        let id = self.next_snap_id;
+        self.next_snap_id += 1;
+        id
+    }
+
+    fn install(&mut self, meta: SnapshotMeta, data: SnapData) {
+        let keep = self.term(meta.index) == Some(meta.term);
+        let drop = if keep { self.offset(meta.index + 1).min(self.entries.len()) } else { self.entries.len() };
+        let removed: u64 = self.entries.drain(..drop).map(|e| entry_len(&e)).sum();
+        self.live_bytes = self.live_bytes.saturating_sub(removed);
+        if !keep {
+            self.stable = self.stable.min(meta.index);
+        }
+        if let SnapData::File(old) = &self.snap_data {
+            if old.id != 0 && old.id != self.durable_file.id {
+                self.orphans.push(old.id);
+            }
+        }
+        self.snap = meta;
+        self.snap_data = data;
+        self.snap_dirty = true;
+        self.entries_dirty = true;
+        self.recount_unstable();
+    }
+}
+
+fn wal_error(e: WalError) -> StorageError {
+    match e {
+        WalError::Io { context, source } => StorageError::Io { context: context.to_string(), source },
+        WalError::RecordTooLarge { len, max } => {
+            StorageError::InvalidWrite(format!("a record of {len} bytes exceeds max_record_size {max}"))
+        }
+        WalError::Corruption { offset, reason } => {
+            StorageError::Corrupt { location: format!("WAL offset {offset}"), reason: reason.to_string() }
+        }
+        other => StorageError::Other(Box::new(other)),
+    }
+}
+
+impl RaftLog for WalLog {
+    fn identity(&self) -> Option<LogIdentity> {
+        self.identity
+    }
+
+    fn set_identity(&mut self, identity: LogIdentity) -> Result<(), StorageError> {
+        self.check_halted()?;
+        match self.identity {
+            Some(id) if id != identity => Err(StorageError::InvalidWrite(format!(
+                "the log already belongs to cluster {} node {}",
+                id.cluster_id, id.node_id
+            ))),
+            _ => {
+                self.identity = Some(identity);
+                Ok(())
+            }
+        }
+    }
+
+    fn hard_state(&self) -> HardState {
+        self.hard
+    }
+
+    fn set_hard_state(&mut self, state: HardState) -> Result<(), StorageError> {
+        self.check_halted()?;
+        self.hard = state;
+        Ok(())
+    }
+
+    fn snapshot_meta(&self) -> &SnapshotMeta {
+        &self.snap
+    }
+
+    fn last_index(&self) -> Index {
+        self.snap.index + self.entries.len() as Index
+    }
+
+    fn term(&self, index: Index) -> Option<Term> {
+        if index == self.snap.index {
+            return Some(self.snap.term);
+        }
+        if index < self.snap.index {
+            return None;
+        }
+        self.entries.get(self.offset(index)).map(|e| e.term)
+    }
+
+    fn entries(&self, lo: Index, hi: Index, max_bytes: u64, out: &mut Vec<Entry>) -> Result<(), StorageError> {
+        if lo >= hi {
+            return Ok(());
+        }
+        if lo <= self.snap.index {
+            return Err(StorageError::Compacted { index: lo, first: self.first_index() });
+        }
+        let last = self.last_index();
+        if hi > last + 1 {
+            return Err(StorageError::Unavailable { index: hi - 1, last });
+        }
+        let mut bytes = 0u64;
+        for e in self.entries.range(self.offset(lo)..self.offset(hi)) {
+            bytes = bytes.saturating_add(e.size());
+            if bytes > max_bytes && e.index > lo {
+                break;
+            }
+            out.push(e.clone());
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError> {
+        self.check_halted()?;
+        let mut added = 0u64;
+        for (expected, e) in (self.last_index() + 1..).zip(entries.iter()) {
+            if e.index != expected {
+                return Err(StorageError::InvalidWrite(format!(
+                    "append of index {} where {} was expected",
+                    e.index, expected
+                )));
+            }
+            added += e.data.len() as u64 + ENTRY_HEADER_MAX;
+        }
+        let bound = self.step_overhead() + self.unstable_bytes + added;
+        if bound > u64::from(self.meta.max_record_size) {
+            return Err(StorageError::InvalidWrite(format!(
+                "this step would write up to {bound} bytes, over max_record_size {}",
+                self.meta.max_record_size
+            )));
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        for e in entries.drain(..) {
+            let len = entry_len(&e);
+            self.live_bytes += len;
+            self.unstable_bytes += len;
+            self.entries.push_back(e);
+        }
+        self.entries_dirty = true;
+        Ok(())
+    }
+
+    fn truncate(&mut self, from: Index) -> Result<(), StorageError> {
+        self.check_halted()?;
+        if from <= self.snap.index {
+            return Err(StorageError::InvalidWrite(format!(
+                "truncate from {from} at or below the snapshot index {}",
+                self.snap.index
+            )));
+        }
+        if from > self.last_index() {
+            return Ok(());
+        }
+        let at = self.offset(from);
+        let removed: u64 = self.entries.drain(at..).map(|e| entry_len(&e)).sum();
+        self.live_bytes = self.live_bytes.saturating_sub(removed);
+        self.stable = self.stable.min(from - 1);
+        self.entries_dirty = true;
+        self.recount_unstable();
+        Ok(())
+    }
+
+    fn snapshot_data(&self) -> Result<Bytes, StorageError> {
+        match &self.snap_data {
+            SnapData::Pending(data) => Ok(data.clone()),
+            SnapData::File(f) => snapshot_file::read_all(&self.dir, *f),
+        }
+    }
+
+    fn snapshot_chunk(&self, offset: u64, max_len: u64) -> Result<Bytes, StorageError> {
+        match &self.snap_data {
+            SnapData::Pending(data) => {
+                let start = offset.min(data.len() as u64) as usize;
+                let end = offset.saturating_add(max_len).min(data.len() as u64) as usize;
+                Ok(data.slice(start..end))
+            }
+            SnapData::File(f) => snapshot_file::read_range(&self.dir, *f, offset, max_len),
+        }
+    }
+
+    fn install_snapshot(&mut self, meta: SnapshotMeta, data: Bytes) -> Result<(), StorageError> {
+        self.check_halted()?;
+        if meta.index < self.snap.index {
+            return Err(StorageError::InvalidWrite(format!(
+                "snapshot at {} is older than the current one at {}",
+                meta.index, self.snap.index
+            )));
+        }
+        self.install(meta, SnapData::Pending(data));
+        Ok(())
+    }
+
+    fn begin_snapshot_receive(&mut self, meta: &SnapshotMeta, total_len: u64) -> Result<(), StorageError> {
+        self.check_halted()?;
+        self.receiving = None;
+        let r = Receiver::begin(&self.dir, meta, total_len, self.faults()).map_err(|e| self.halt(e))?;
+        self.receiving = Some(r);
+        Ok(())
+    }
+
+    fn receive_snapshot_chunk(&mut self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        self.check_halted()?;
+        let faults = self.shared.faults.clone();
+        let Some(r) = self.receiving.as_mut() else {
+            return Err(StorageError::InvalidWrite("no snapshot is being received".into()));
+        };
+        let res = r.chunk(&self.dir, offset, data, faults.as_ref());
+        res.map_err(|e| self.halt(e))
+    }
+
+    fn finish_snapshot_receive(&mut self) -> Result<(), StorageError> {
+        self.check_halted()?;
+        let Some(r) = self.receiving.take() else {
+            return Err(StorageError::InvalidWrite("no snapshot is being received".into()));
+        };
+        if r.meta.index < self.snap.index {
+            return Err(StorageError::InvalidWrite(format!(
+                "snapshot at {} is older than the current one at {}",
+                r.meta.index, self.snap.index
+            )));
+        }
+        let meta = r.meta.clone();
+        let id = self.alloc_snapshot_id();
+        let faults = self.shared.faults.clone();
+        let file = r.finish(&self.dir, id, faults.as_ref()).map_err(|e| self.halt(e))?;
+        self.install(meta, SnapData::File(file));
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), StorageError> {
+        self.check_halted()?;
+        if !self.has_unsynced_changes() {
+            return Ok(());
+        }
+        self.write_record().map_err(|e| self.halt(e))
+    }
+}

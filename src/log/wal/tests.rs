@@ -1,0 +1,384 @@
+//! Unit tests of [`WalLog`]: the log contract, reopening, write counts,
+//! compaction, and refusal of bad directories.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+
+use super::*;
+use crate::log::conformance;
+use crate::membership::Membership;
+
+pub(super) fn temp() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("raft-io-wal-").tempdir().unwrap()
+}
+
+pub(super) fn e(term: Term, index: Index) -> Entry {
+    Entry::normal(term, index, Bytes::from(format!("{term}/{index}")))
+}
+
+pub(super) fn append(log: &mut impl RaftLog, term: Term, n: u64) {
+    let first = log.last_index() + 1;
+    log.append(&mut (first..first + n).map(|i| e(term, i)).collect()).unwrap();
+}
+
+fn all(log: &WalLog) -> Vec<Entry> {
+    let mut out = Vec::new();
+    log.entries(log.first_index(), log.last_index() + 1, u64::MAX, &mut out).unwrap();
+    out
+}
+
+/// Every file under `dir` with its bytes.
+pub(super) fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path.clone());
+                out.insert(path, Vec::new());
+            } else {
+                out.insert(path.clone(), fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+pub(super) fn dir_size(dir: &Path) -> u64 {
+    tree(dir).values().map(|b| b.len() as u64).sum()
+}
+
+fn small() -> WalOptions {
+    WalOptions::new().segment_size(4096)
+}
+
+#[test]
+fn conforms_to_the_raft_log_contract() {
+    let root = temp();
+    let n = AtomicU64::new(0);
+    conformance::run_all(|| {
+        let dir = root.path().join(n.fetch_add(1, Ordering::Relaxed).to_string());
+        WalLog::open(dir).unwrap()
+    });
+}
+
+#[test]
+fn conforms_with_tiny_segments() {
+    let root = temp();
+    let n = AtomicU64::new(0);
+    conformance::run_all(|| {
+        let dir = root.path().join(n.fetch_add(1, Ordering::Relaxed).to_string());
+        WalLog::open_with(dir, WalOptions::new().segment_size(64)).unwrap()
+    });
+}
+
+#[test]
+fn a_fresh_log_is_created_and_reported() {
+    let root = temp();
+    let dir = root.path().join("a/b");
+    let log = WalLog::open(&dir).unwrap();
+    assert!(log.recovery_report().created);
+    assert_eq!(log.stats().records, 1, "the anchor checkpoint");
+    drop(log);
+    let log = WalLog::open(&dir).unwrap();
+    assert!(!log.recovery_report().created);
+    assert_eq!(log.recovery_report().records, 1);
+    assert_eq!(log.last_index(), 0);
+    // An existing empty directory is fine too.
+    let empty = root.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    assert!(WalLog::open(&empty).unwrap().recovery_report().created);
+}
+
+#[test]
+fn everything_survives_a_reopen() {
+    let root = temp();
+    let members = Membership::new([1, 2, 3], [4]).unwrap();
+    let id = LogIdentity { cluster_id: 9, node_id: 2 };
+    let hard = HardState { term: 3, vote: Some(1), commit: 4 };
+    {
+        let mut log = WalLog::open(root.path()).unwrap();
+        log.set_identity(id).unwrap();
+        log.install_snapshot(SnapshotMeta { index: 0, term: 0, membership: members.clone() }, Bytes::new()).unwrap();
+        log.set_hard_state(hard).unwrap();
+        append(&mut log, 1, 3);
+        log.append(&mut vec![Entry::config(2, 4, &members), Entry::noop(3, 5)]).unwrap();
+        log.sync().unwrap();
+    }
+    let log = WalLog::open(root.path()).unwrap();
+    assert_eq!(log.identity(), Some(id));
+    assert_eq!(log.hard_state(), hard);
+    assert_eq!(log.snapshot_meta().membership, members);
+    assert_eq!(log.last_index(), 5);
+    let got = all(&log);
+    assert_eq!(got[0], e(1, 1));
+    assert_eq!(got[3], Entry::config(2, 4, &members));
+    assert_eq!(got[4], Entry::noop(3, 5));
+    assert_eq!(log.recovery_report().entries, 5);
+}
+
+#[test]
+fn one_record_and_one_sync_per_step_and_none_when_idle() {
+    let root = temp();
+    let mut log = WalLog::open(root.path()).unwrap();
+    let base = log.stats();
+    log.sync().unwrap();
+    assert_eq!(log.stats(), base, "an idle sync writes nothing");
+
+    log.set_hard_state(HardState { term: 1, vote: Some(1), commit: 0 }).unwrap();
+    append(&mut log, 1, 10);
+    log.truncate(8).unwrap();
+    append(&mut log, 1, 5);
+    log.sync().unwrap();
+    assert_eq!((log.stats().records, log.stats().syncs), (base.records + 1, base.syncs + 1));
+
+    // A commit-only change rides along with the next record.
+    log.set_hard_state(HardState { term: 1, vote: Some(1), commit: 7 }).unwrap();
+    assert!(!log.has_unsynced_changes());
+    log.sync().unwrap();
+    assert_eq!(log.stats().records, base.records + 1);
+    // Setting the same hard state again changes nothing either.
+    log.set_hard_state(HardState { term: 1, vote: Some(1), commit: 7 }).unwrap();
+    log.sync().unwrap();
+    assert_eq!(log.stats().records, base.records + 1);
+    drop(log);
+    let log = WalLog::open(root.path()).unwrap();
+    assert_eq!(log.hard_state().commit, 0, "an unwritten commit is lost, as documented");
+    assert_eq!(log.last_index(), 12);
+
+    let mut log = log;
+    log.set_hard_state(HardState { term: 1, vote: Some(1), commit: 9 }).unwrap();
+    log.close().unwrap();
+    assert_eq!(WalLog::open(root.path()).unwrap().hard_state().commit, 9, "close writes it");
+}
+
+#[test]
+fn truncation_inside_earlier_records_survives_reopen() {
+    let root = temp();
+    let mut log = WalLog::open_with(root.path(), small()).unwrap();
+    for _ in 0..4 {
+        append(&mut log, 1, 5);
+        log.sync().unwrap();
+    }
+    log.truncate(7).unwrap(); // inside the second record
+    append(&mut log, 2, 2);
+    log.sync().unwrap();
+    log.truncate(3).unwrap(); // inside the first, with nothing appended
+    log.sync().unwrap();
+    let want = all(&log);
+    drop(log);
+    let log = WalLog::open_with(root.path(), small()).unwrap();
+    assert_eq!(all(&log), want);
+    assert_eq!(log.last_index(), 2);
+}
+
+#[test]
+fn snapshots_compact_the_wal_and_survive_reopen() {
+    let root = temp();
+    let mut log = WalLog::open_with(root.path(), small()).unwrap();
+    for _ in 0..40 {
+        let first = log.last_index() + 1;
+        log.append(&mut (first..first + 10).map(|i| Entry::normal(1, i, Bytes::from(vec![1; 100]))).collect()).unwrap();
+        log.sync().unwrap();
+    }
+    let segments_before = fs::read_dir(root.path().join("wal")).unwrap().count();
+    let members = Membership::new([1, 2], []).unwrap();
+    let meta = SnapshotMeta { index: 395, term: 1, membership: members.clone() };
+    log.install_snapshot(meta.clone(), Bytes::from_static(b"state at 395")).unwrap();
+    log.sync().unwrap();
+    assert_eq!(log.stats().compactions, 1);
+    assert_eq!(log.stats().checkpoints, log.stats().compactions + 1, "the anchor and the compaction");
+    let segments_after = fs::read_dir(root.path().join("wal")).unwrap().count();
+    assert!(segments_after < segments_before, "{segments_after} < {segments_before}");
+    assert_eq!((log.first_index(), log.last_index()), (396, 400));
+    append(&mut log, 2, 1);
+    log.sync().unwrap();
+    drop(log);
+
+    let log = WalLog::open_with(root.path(), small()).unwrap();
+    assert_eq!(log.snapshot_meta(), &meta);
+    assert_eq!(&log.snapshot_data().unwrap()[..], b"state at 395");
+    assert_eq!(&log.snapshot_chunk(6, 2).unwrap()[..], b"at");
+    assert_eq!((log.first_index(), log.last_index()), (396, 401));
+    assert_eq!(log.term(401), Some(2));
+    assert_eq!(log.recovery_report().records, 2, "checkpoint + one step");
+    let snaps: Vec<_> = fs::read_dir(root.path())
+        .unwrap()
+        .filter_map(|e| snapshot_file::parse_name(&e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    assert_eq!(snaps.len(), 1);
+}
+
+#[test]
+fn superseded_snapshot_files_are_removed() {
+    let root = temp();
+    let mut log = WalLog::open_with(root.path(), small()).unwrap();
+    for i in 1..=5u64 {
+        append(&mut log, 1, 3);
+        let meta = SnapshotMeta { index: log.last_index(), term: 1, membership: Membership::empty() };
+        log.install_snapshot(meta, Bytes::from(vec![i as u8; 100])).unwrap();
+        if i == 3 {
+            // Two snapshots in one step: the first never reaches the disk.
+            append(&mut log, 1, 1);
+            let meta = SnapshotMeta { index: log.last_index(), term: 1, membership: Membership::empty() };
+            log.install_snapshot(meta, Bytes::from(vec![33; 100])).unwrap();
+        }
+        log.sync().unwrap();
+        let snaps = fs::read_dir(root.path())
+            .unwrap()
+            .filter(|e| snapshot_file::parse_name(&e.as_ref().unwrap().file_name().to_string_lossy()).is_some());
+        assert_eq!(snaps.count(), 1, "after snapshot {i}");
+    }
+    assert_eq!(&log.snapshot_data().unwrap()[..], &[5; 100][..]);
+}
+
+#[test]
+fn a_streamed_snapshot_is_received_into_a_file() {
+    let root = temp();
+    let mut log = WalLog::open(root.path()).unwrap();
+    append(&mut log, 1, 3);
+    log.sync().unwrap();
+    let meta = SnapshotMeta { index: 50, term: 4, membership: Membership::new([1], []).unwrap() };
+    log.begin_snapshot_receive(&meta, 10).unwrap();
+    log.receive_snapshot_chunk(0, b"01234").unwrap();
+    assert!(root.path().join(snapshot_file::RECEIVING).exists());
+    assert!(log.receive_snapshot_chunk(3, b"x").is_err(), "out of order");
+    assert!(log.receive_snapshot_chunk(5, b"567890").is_err(), "past the end");
+    log.receive_snapshot_chunk(5, b"56789").unwrap();
+    log.finish_snapshot_receive().unwrap();
+    assert!(!root.path().join(snapshot_file::RECEIVING).exists());
+    assert_eq!(&log.snapshot_data().unwrap()[..], b"0123456789");
+    log.sync().unwrap();
+    // A receive interrupted by a crash leaves a temporary that the next open removes.
+    let next = SnapshotMeta { index: 60, ..meta.clone() };
+    log.begin_snapshot_receive(&next, 4).unwrap();
+    log.receive_snapshot_chunk(0, b"ab").unwrap();
+    drop(log);
+    let log = WalLog::open(root.path()).unwrap();
+    assert_eq!(log.snapshot_meta(), &meta);
+    assert_eq!((log.first_index(), log.last_index()), (51, 50));
+    assert_eq!(&log.snapshot_data().unwrap()[..], b"0123456789");
+    assert_eq!(log.recovery_report().removed_files, vec![root.path().join(snapshot_file::RECEIVING)]);
+}
+
+#[test]
+fn a_failed_sync_halts_the_log() {
+    let root = temp();
+    let faults = FaultInjector::new();
+    let mut log = WalLog::open_with(root.path(), WalOptions::new().fault_injector(faults.clone())).unwrap();
+    append(&mut log, 1, 2);
+    log.sync().unwrap();
+    append(&mut log, 1, 2);
+    faults.fail_next_sync();
+    assert!(matches!(log.sync(), Err(StorageError::Io { .. })));
+    // wal-db would report the next sync as a success; we refuse instead.
+    assert!(matches!(log.sync(), Err(StorageError::Halted { .. })));
+    assert!(matches!(log.append(&mut vec![e(1, 5)]), Err(StorageError::Halted { .. })));
+    assert_eq!(log.last_index(), 4, "reads still work");
+    drop(log);
+    let log = WalLog::open(root.path()).unwrap();
+    assert!(log.last_index() >= 2);
+}
+
+#[test]
+fn invalid_writes_do_not_halt() {
+    let root = temp();
+    let mut log = WalLog::open_with(root.path(), WalOptions::new().max_record_size(4096)).unwrap();
+    assert!(log.append(&mut vec![e(1, 2)]).is_err());
+    let big = Entry::normal(1, 1, Bytes::from(vec![0; 5000]));
+    assert!(matches!(log.append(&mut vec![big]), Err(StorageError::InvalidWrite(_))));
+    assert_eq!(log.last_index(), 0, "a refused append changes nothing");
+    append(&mut log, 1, 1);
+    log.sync().unwrap();
+    log.set_identity(LogIdentity { cluster_id: 1, node_id: 1 }).unwrap();
+    assert!(log.set_identity(LogIdentity { cluster_id: 1, node_id: 2 }).is_err());
+    log.sync().unwrap();
+}
+
+/// Writes `10 × threshold` entries, installing a snapshot every `threshold`
+/// entries as a node would, and checks that the directory stays bounded by
+/// the live log instead of growing with history.
+#[test]
+fn disk_use_is_bounded_by_the_live_log() {
+    let root = temp();
+    let segment = 16 << 10;
+    let threshold = 2_000u64;
+    let mut log = WalLog::open_with(root.path(), WalOptions::new().segment_size(segment)).unwrap();
+    let payload = Bytes::from(vec![7u8; 64]);
+    let mut peak = 0;
+    let mut at_threshold = 0;
+    for round in 0..10 {
+        for _ in 0..threshold / 20 {
+            let first = log.last_index() + 1;
+            log.append(&mut (first..first + 20).map(|i| Entry::normal(1, i, payload.clone())).collect()).unwrap();
+            log.sync().unwrap();
+            peak = peak.max(dir_size(root.path()));
+        }
+        if round == 0 {
+            at_threshold = dir_size(root.path());
+        }
+        // Snapshot everything but the last 10 entries.
+        let index = log.last_index() - 10;
+        let meta = SnapshotMeta { index, term: 1, membership: Membership::empty() };
+        log.install_snapshot(meta, Bytes::from(vec![1u8; 1024])).unwrap();
+        log.sync().unwrap();
+    }
+    assert_eq!(log.stats().compactions, 10);
+    let written = 10 * threshold * 64;
+    let end = dir_size(root.path());
+    // Bounded by one threshold's worth plus two segments, far below history.
+    assert!(peak <= at_threshold + 2 * segment + 4096, "peak {peak}, one threshold {at_threshold}");
+    assert!(end < 3 * segment, "after the last snapshot: {end}");
+    assert!(peak * 5 < written, "peak {peak} vs {written} bytes of history");
+    drop(log);
+    let log = WalLog::open_with(root.path(), WalOptions::new().segment_size(segment)).unwrap();
+    assert_eq!(log.last_index(), 10 * threshold);
+    assert_eq!(log.first_index(), 10 * threshold - 9);
+}
+
+#[test]
+fn truncation_churn_without_snapshots_is_compacted_too() {
+    let root = temp();
+    let segment = 4096;
+    let mut log = WalLog::open_with(root.path(), WalOptions::new().segment_size(segment)).unwrap();
+    append(&mut log, 1, 5);
+    log.sync().unwrap();
+    for term in 2..2000 {
+        log.truncate(6).unwrap();
+        append(&mut log, term, 3);
+        log.sync().unwrap();
+    }
+    assert!(log.stats().compactions > 0);
+    assert!(dir_size(root.path()) < 4 * segment, "{}", dir_size(root.path()));
+    let want = all(&log);
+    drop(log);
+    assert_eq!(all(&WalLog::open(root.path()).unwrap()), want);
+}
+
+/// Counted at the level of durable operations (each a system call or
+/// two): a step is one write and one sync, an idle or commit-only step none.
+#[test]
+fn a_step_costs_one_write_and_one_sync_at_the_syscall_level() {
+    let root = temp();
+    let faults = FaultInjector::new();
+    let mut log = WalLog::open_with(root.path(), WalOptions::new().fault_injector(faults.clone())).unwrap();
+    let ops = || faults.operations();
+    let before = ops();
+    log.sync().unwrap();
+    assert_eq!(ops(), before, "idle");
+    append(&mut log, 1, 64);
+    log.set_hard_state(HardState { term: 1, vote: Some(1), commit: 0 }).unwrap();
+    log.sync().unwrap();
+    assert_eq!(ops(), before + 2, "write + sync");
+    log.set_hard_state(HardState { term: 1, vote: Some(1), commit: 64 }).unwrap();
+    log.sync().unwrap();
+    assert_eq!(ops(), before + 2, "commit only");
+    log.set_hard_state(HardState { term: 2, vote: None, commit: 64 }).unwrap();
+    log.sync().unwrap();
+    assert_eq!(ops(), before + 4, "a term change alone is written");
+}

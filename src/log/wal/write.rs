@@ -1,0 +1,121 @@
+//! The write path: one record and one sync per step, and compaction after
+//! a checkpoint.
+
+use wal_db::Lsn;
+
+use super::meta::{META_FILE, Meta, MetaState};
+use super::record::{self, FileRef};
+use super::{SnapData, WalLog, fsio, snapshot_file, wal_error};
+use crate::error::StorageError;
+use crate::log::RaftLog;
+
+impl WalLog {
+    /// Whether the WAL holds so much more than the live entries (dead
+    /// records left by truncations, hard-state records) that rewriting the
+    /// live entries as a checkpoint pays off: past two segments plus eight
+    /// times the live bytes, which keeps the rewrite cost amortized O(1)
+    /// per byte written.
+    pub(super) fn garbage_due(&self, span: u64) -> bool {
+        let limit = self.meta.segment_size.saturating_mul(2).saturating_add(self.live_bytes.saturating_mul(8));
+        span >= limit && span >= self.garbage_floor
+    }
+
+    /// Writes everything changed since the last sync as one record, syncs
+    /// it, and compacts when the record is a checkpoint.
+    pub(super) fn write_record(&mut self) -> Result<(), StorageError> {
+        if let SnapData::Pending(data) = &self.snap_data {
+            let data = data.clone();
+            let id = if data.is_empty() { 0 } else { self.alloc_snapshot_id() };
+            let file = snapshot_file::write(&self.dir, id, &data, self.faults())?;
+            self.snap_data = SnapData::File(file);
+        }
+        let file = match self.snap_data {
+            SnapData::File(f) => f,
+            SnapData::Pending(_) => FileRef::EMPTY,
+        };
+        let max = u64::from(self.meta.max_record_size);
+        let span = self.wal_bytes();
+        let snapshot_advanced = self.snap_dirty && self.snap.index > self.checkpoint_snap;
+        let mut checkpoint = false;
+        if snapshot_advanced || self.garbage_due(span) {
+            record::encode_checkpoint(&mut self.buf, self.identity, &self.hard, &self.snap, file, self.entries.iter());
+            checkpoint = self.buf.len() as u64 <= max;
+            if !checkpoint {
+                // Too big to rewrite now: keep the history until the next
+                // snapshot, and do not retry on every sync.
+                self.checkpoint_snap = self.snap.index;
+                self.garbage_floor = span.saturating_mul(2);
+            }
+        }
+        if !checkpoint {
+            let from = self.unstable_from();
+            let skip = self.offset(from).min(self.entries.len());
+            record::encode_step(
+                &mut self.buf,
+                (self.identity != self.durable_identity).then_some(self.identity).flatten(),
+                (self.hard != self.durable_hard).then_some(&self.hard),
+                self.snap_dirty.then_some((&self.snap, file)),
+                self.entries_dirty.then(|| (from, self.entries.range(skip..))),
+            );
+            if self.buf.len() as u64 > max {
+                return Err(StorageError::InvalidWrite(format!(
+                    "a step record of {} bytes exceeds max_record_size {max}",
+                    self.buf.len()
+                )));
+            }
+        }
+        let lsn = self.wal.append(&self.buf).map_err(wal_error)?;
+        self.wal.sync().map_err(wal_error)?;
+        self.stats.records += 1;
+        self.stats.syncs += 1;
+        let segment = self.wal.len().saturating_sub(1) / self.meta.segment_size;
+        if segment > self.dir_synced_segment {
+            // wal-db never fsyncs the directory after creating a segment.
+            fsio::fsync_dir(&self.wal_dir, self.faults())?;
+            self.dir_synced_segment = segment;
+        }
+
+        let old_file = self.durable_file;
+        self.durable_identity = self.identity;
+        self.durable_hard = self.hard;
+        self.durable_file = file;
+        self.stable = self.last_index();
+        self.snap_dirty = false;
+        self.entries_dirty = false;
+        self.unstable_bytes = 0;
+        if old_file.id != 0 && old_file.id != file.id {
+            self.orphans.push(old_file.id);
+        }
+        for id in std::mem::take(&mut self.orphans) {
+            // A leftover is harmless: the next open removes it.
+            fsio::remove_file(&self.dir.join(snapshot_file::file_name(id)), self.faults())?;
+        }
+        if checkpoint {
+            self.stats.checkpoints += 1;
+            self.checkpoint_snap = self.snap.index;
+            self.garbage_floor = 0;
+            self.compact(lsn.get())?;
+        }
+        Ok(())
+    }
+
+    /// Drops the WAL prefix before the durable checkpoint at `head`.
+    fn compact(&mut self, head: u64) -> Result<(), StorageError> {
+        let faults = self.shared.faults.clone();
+        let mut meta = Meta { state: MetaState::Compacting, head, ..self.meta };
+        fsio::write_atomic(&self.dir, META_FILE, &meta.encode(), faults.as_ref())?;
+        let got = self.wal.truncate_before(Lsn::new(head)).map_err(wal_error)?;
+        if got.get() != head {
+            return Err(StorageError::Corrupt {
+                location: self.wal_dir.display().to_string(),
+                reason: format!("wal-db moved the head to {} instead of {head}", got.get()),
+            });
+        }
+        fsio::fsync_dir(&self.wal_dir, faults.as_ref())?;
+        meta.state = MetaState::Ready;
+        fsio::write_atomic(&self.dir, META_FILE, &meta.encode(), faults.as_ref())?;
+        self.meta = meta;
+        self.stats.compactions += 1;
+        Ok(())
+    }
+}
