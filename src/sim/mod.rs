@@ -54,6 +54,7 @@
 //! ```
 
 mod check;
+mod kv;
 mod log;
 mod network;
 mod schedule;
@@ -61,6 +62,7 @@ mod state_machine;
 mod trace;
 
 pub use check::Violation;
+pub use kv::KvStore;
 pub use log::{SimBackend, SimLog};
 pub use network::NetworkFaults;
 
@@ -195,6 +197,8 @@ impl SimConfig {
 pub struct SimStats {
     /// Messages delivered.
     pub delivered: u64,
+    /// Snapshot chunks delivered.
+    pub snapshot_chunks: u64,
     /// Snapshots restored into a state machine (from a leader's stream or
     /// at a restart).
     pub restores: u64,
@@ -441,6 +445,9 @@ impl<S: StateMachine> Cluster<S> {
                 let up = self.slot(to).is_some_and(|i| self.nodes[i].node.is_some());
                 if up && self.net.connected(from, to) {
                     self.stats.delivered += 1;
+                    if matches!(message.body, crate::message::MessageBody::Snapshot(_)) {
+                        self.stats.snapshot_chunks += 1;
+                    }
                     if self.trace.enabled() {
                         let (kind, term) = (message.body.name(), message.term);
                         self.trace.push(TraceEvent::Deliver { at: self.now, from, to, kind, term });
