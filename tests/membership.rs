@@ -1,0 +1,417 @@
+//! Membership changes as protocol traces: learners, single-server changes,
+//! the single-server change bug, joint consensus, joining, removal and
+//! leadership transfer.
+
+mod common;
+
+use common::Harness;
+use raft_io::{
+    Action, Error, Event, MemoryLog, Membership, MembershipChange, MembershipError, RaftConfig, RaftLog, Role,
+    TransferOutcome,
+};
+
+fn elected(n: u64) -> Harness {
+    let mut h = Harness::new(n, |c| c);
+    h.campaign(1);
+    h.tick_all(1);
+    h
+}
+
+fn change(h: &mut Harness, leader: u64, c: MembershipChange) -> Result<(), Error> {
+    h.step(leader, Event::ChangeMembership(c)).map(drop)
+}
+
+/// Adds joining node `id` to the harness (it has no configuration).
+fn join(h: &mut Harness, id: u64) {
+    h.add(id, RaftConfig::joining(id).seed(id), MemoryLog::new());
+    assert!(h.node(id).membership().is_empty());
+}
+
+fn committed_configs(h: &Harness, id: u64) -> Vec<Membership> {
+    h.actions
+        .iter()
+        .filter_map(|(n, a)| match a {
+            Action::MembershipCommitted { membership, .. } if *n == id => Some(membership.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_learner_replicates_and_applies_but_counts_in_no_quorum() {
+    let mut h = elected(3);
+    join(&mut h, 4);
+    change(&mut h, 1, MembershipChange::AddLearner(4)).unwrap();
+    h.deliver_all();
+    h.tick_all(2);
+    assert_eq!(h.node(1).membership().learners(), &[4]);
+    assert_eq!(h.node(4).membership().learners(), &[4], "the joiner learned the configuration from the leader");
+    h.propose(1, "x").unwrap();
+    h.deliver_all();
+    h.tick_all(1);
+    assert_eq!(h.applied[&4].last().unwrap().2, common::cmd("x"), "the learner applies");
+    // With both voting followers cut off, the learner's acknowledgements
+    // commit nothing.
+    h.cut(1, 2);
+    h.cut(1, 3);
+    let commit = h.node(1).commit_index();
+    h.propose(1, "y").unwrap();
+    h.deliver_all();
+    assert_eq!(h.node(4).last_index(), h.node(1).last_index(), "replicated to the learner");
+    assert_eq!(h.node(1).commit_index(), commit, "but not committed by it");
+    // A learner never campaigns, even when the leader is gone.
+    h.heal();
+    h.crash(1);
+    h.tick(4, 200);
+    assert_eq!(h.node(4).role(), Role::Follower);
+    assert!(!h.queue.iter().any(|m| m.from == 4 && matches!(m.body.name(), "PreVote" | "Vote")));
+}
+
+#[test]
+fn promotion_and_automatic_promotion() {
+    let mut h = elected(3);
+    join(&mut h, 4);
+    change(&mut h, 1, MembershipChange::AddLearner(4)).unwrap();
+    h.tick_all(3);
+    change(&mut h, 1, MembershipChange::Promote(4)).unwrap();
+    h.tick_all(3);
+    assert_eq!(h.node(1).membership().voters(), &[1, 2, 3, 4]);
+    assert_eq!(h.node(4).membership().voters(), &[1, 2, 3, 4]);
+
+    // Automatic: a learner within 5 entries of the leader is promoted.
+    let mut h = Harness::new(3, |c| c.auto_promote(Some(5)));
+    h.campaign(1);
+    h.tick_all(1);
+    join(&mut h, 4);
+    change(&mut h, 1, MembershipChange::AddLearner(4)).unwrap();
+    h.tick_all(6);
+    assert_eq!(h.node(1).membership().voters(), &[1, 2, 3, 4], "promoted once caught up");
+    assert!(h.node(1).membership().learners().is_empty());
+}
+
+#[test]
+fn single_server_changes_and_one_at_a_time() {
+    let mut h = elected(3);
+    join(&mut h, 4);
+    h.isolate(4);
+    change(&mut h, 1, MembershipChange::AddVoter(4)).unwrap();
+    // The entry is in the leader's log, uncommitted: no second change.
+    assert!(matches!(
+        change(&mut h, 1, MembershipChange::Remove(3)),
+        Err(Error::ChangeInProgress { .. })
+    ));
+    h.heal();
+    h.tick_all(4);
+    assert_eq!(h.node(1).membership().voters(), &[1, 2, 3, 4]);
+    change(&mut h, 1, MembershipChange::Remove(3)).unwrap();
+    h.tick_all(4);
+    assert_eq!(h.node(1).membership().voters(), &[1, 2, 4]);
+    assert_eq!(h.node(4).membership().voters(), &[1, 2, 4]);
+}
+
+#[test]
+fn bad_changes_are_refused_and_leave_the_configuration_unchanged() {
+    let mut h = Harness::new(1, |c| c);
+    h.campaign(1);
+    let before = h.node(1).membership().clone();
+    let last = h.node(1).last_index();
+    assert!(matches!(change(&mut h, 1, MembershipChange::Remove(1)), Err(Error::Membership(MembershipError::NoVoters))));
+    let mut h = elected(3);
+    let before3 = h.node(1).membership().clone();
+    let cases = [
+        (MembershipChange::AddVoter(2), MembershipError::AlreadyMember(2)),
+        (MembershipChange::AddLearner(3), MembershipError::AlreadyMember(3)),
+        (MembershipChange::Promote(2), MembershipError::NotLearner(2)),
+        (MembershipChange::Promote(9), MembershipError::NotMember(9)),
+        (MembershipChange::Remove(9), MembershipError::NotMember(9)),
+    ];
+    for (c, expected) in cases {
+        match change(&mut h, 1, c) {
+            Err(Error::Membership(e)) => assert_eq!(e, expected),
+            other => panic!("expected {expected:?}, got {other:?}"),
+        }
+        assert_eq!(h.node(1).membership(), &before3);
+    }
+    assert!(matches!(change(&mut h, 2, MembershipChange::AddLearner(7)), Err(Error::NotLeader { leader: Some(1) })));
+    assert!(matches!(h.step(1, Event::TransferLeadership(9)), Err(Error::InvalidTransferTarget(9))));
+    assert_eq!(before.voters(), &[1]);
+    assert_eq!(last, 1);
+}
+
+#[test]
+fn transfer_to_a_learner_is_refused() {
+    let mut h = elected(3);
+    join(&mut h, 4);
+    change(&mut h, 1, MembershipChange::AddLearner(4)).unwrap();
+    h.tick_all(3);
+    assert!(matches!(h.step(1, Event::TransferLeadership(4)), Err(Error::InvalidTransferTarget(4))));
+    assert!(h.node(1).is_leader());
+}
+
+/// The single-server change bug (Ongaro, raft-dev, 2015), in our words:
+///
+/// 1. Voters {1,2,3,4}; node 1 leads term 1 and appends a configuration
+///    adding node 5, which reaches nobody.
+/// 2. Node 2 is elected in term 2 by {2,3,4} (the old configuration).
+/// 3. Without the rule, node 2 could at once append a configuration that
+///    removes node 1 and commit it with a majority of *that* configuration,
+///    {2,3}; node 1, still believing in {1,2,3,4,5}, could then be elected
+///    by {1,4,5} in term 3 and overwrite the committed entry.
+///
+/// raft-io's rule — a leader changes the configuration only after an entry
+/// of its own term committed — refuses step 3 until node 2's no-op is
+/// committed by a majority of the old configuration, and that no-op then
+/// keeps node 1 from ever winning again.
+#[test]
+fn the_single_server_change_bug_cannot_happen() {
+    let mut h = Harness::new(4, |c| c.pre_vote(false).check_quorum(false));
+    join(&mut h, 5);
+    h.campaign(1);
+    h.tick_all(1);
+    // 1. Node 1 appends "add 5", which reaches nobody.
+    h.isolate(1);
+    change(&mut h, 1, MembershipChange::AddVoter(5)).unwrap();
+    assert_eq!(h.node(1).membership().voters(), &[1, 2, 3, 4, 5]);
+    h.take_queue();
+    // 2. Node 2 campaigns in term 2; node 4 hears its request only after
+    //    node 2 has already won with 3's vote and its own... deliver only
+    //    votes, hold back the no-op's replication.
+    h.step(2, Event::Campaign).unwrap();
+    let mut held = Vec::new();
+    while let Some(m) = h.queue.pop_front() {
+        if m.from == 2 && m.body.name() == "Append" {
+            held.push(m);
+        } else {
+            h.deliver(m);
+        }
+    }
+    assert!(h.node(2).is_leader());
+    assert_eq!(h.node(2).term(), 2);
+    // 3. The rule: no configuration change before the no-op commits.
+    assert!(matches!(change(&mut h, 2, MembershipChange::Remove(1)), Err(Error::NotReady)));
+    // The no-op commits on a majority of the old configuration...
+    for m in held {
+        h.deliver(m);
+    }
+    h.deliver_all();
+    assert!(h.node(2).commit_index() >= h.node(2).last_index());
+    change(&mut h, 2, MembershipChange::Remove(1)).unwrap();
+    h.deliver_all();
+    h.tick_all(2);
+    let committed_at = h.node(2).commit_index();
+    assert_eq!(h.node(2).membership().voters(), &[2, 3, 4]);
+    // ... so node 1, with its stale {1,..,5}, can never win: 3 and 4 hold
+    // newer entries and refuse it; 5 alone is not enough.
+    h.heal();
+    h.step(1, Event::Campaign).unwrap();
+    h.deliver_all();
+    h.tick_all(3);
+    assert!(!h.node(1).is_leader() || h.node(1).term() > 2 && h.node(1).log().term(committed_at) == Some(2));
+    for id in [2, 3, 4] {
+        assert!(h.node(id).commit_index() >= committed_at, "node {id} lost a committed entry");
+        assert_eq!(h.node(id).log().term(committed_at), Some(2));
+    }
+}
+
+#[test]
+fn joint_consensus_replaces_two_voters_and_leaves_automatically() {
+    let mut h = elected(3);
+    join(&mut h, 4);
+    join(&mut h, 5);
+    h.clear_actions();
+    change(&mut h, 1, MembershipChange::Replace { voters: vec![1, 4, 5], learners: vec![] }).unwrap();
+    let joint = h.node(1).membership().clone();
+    assert!(joint.is_joint());
+    assert_eq!((joint.voters(), joint.outgoing()), (&[1, 4, 5][..], &[1, 2, 3][..]));
+    h.tick_all(5);
+    // Both transitions were observable, in order, and the leader left the
+    // joint configuration on its own.
+    let seen = committed_configs(&h, 1);
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen[0].is_joint());
+    assert_eq!(seen[1], Membership::new([1, 4, 5], []).unwrap());
+    for id in [1, 4, 5] {
+        assert_eq!(h.node(id).membership().voters(), &[1, 4, 5]);
+        assert!(!h.node(id).membership().is_joint());
+    }
+    // The new configuration works without the old voters.
+    h.crash(2);
+    h.crash(3);
+    h.propose(1, "after").unwrap();
+    h.tick_all(2);
+    assert_eq!(h.applied[&5].last().unwrap().2, common::cmd("after"));
+}
+
+#[test]
+fn a_joint_configuration_needs_both_majorities() {
+    let mut h = elected(3);
+    join(&mut h, 4);
+    join(&mut h, 5);
+    // Old voters 2 and 3 are unreachable: the joint entry cannot commit,
+    // because the old set {1,2,3} has no majority.
+    h.cut(1, 2);
+    h.cut(1, 3);
+    change(&mut h, 1, MembershipChange::Replace { voters: vec![1, 4, 5], learners: vec![] }).unwrap();
+    h.tick(1, 4);
+    h.deliver_all();
+    let joint_index = h.node(1).last_index();
+    assert!(h.node(1).commit_index() < joint_index, "new majority alone does not commit");
+    h.heal();
+    h.tick_all(4);
+    assert!(h.node(1).commit_index() >= joint_index);
+}
+
+#[test]
+fn an_uncommitted_configuration_is_rolled_back_by_truncation() {
+    let mut h = Harness::new(5, |c| c.pre_vote(false).check_quorum(false));
+    join(&mut h, 6);
+    h.campaign(1);
+    h.tick_all(1);
+    // Node 1 appends "add learner 6", which reaches only node 2.
+    change(&mut h, 1, MembershipChange::AddLearner(6)).unwrap();
+    let to2: Vec<_> = h.take_queue().into_iter().filter(|m| m.to == 2).collect();
+    for m in to2 {
+        h.deliver(m);
+    }
+    h.take_queue();
+    assert_eq!(h.node(2).membership().learners(), &[6], "in effect on append, before commit");
+    // Nodes 3, 4, 5 elect node 3 in term 2 without the entry.
+    h.crash(1);
+    h.step(3, Event::Campaign).unwrap();
+    h.deliver_all();
+    assert!(h.node(3).is_leader());
+    h.propose(3, "z").unwrap();
+    h.deliver_all();
+    h.tick_all(2);
+    assert!(h.node(2).membership().learners().is_empty(), "rolled back with the truncated entry");
+    let rolled_back = h.actions.iter().any(|(id, a)| {
+        *id == 2 && matches!(a, Action::MembershipChanged { membership, .. } if membership.learners().is_empty())
+    });
+    assert!(rolled_back, "the rollback is reported");
+}
+
+#[test]
+fn recovery_and_snapshots_carry_the_configuration() {
+    let mut h = elected(3);
+    join(&mut h, 4);
+    change(&mut h, 1, MembershipChange::AddLearner(4)).unwrap();
+    h.tick_all(3);
+    let index = h.node(2).last_applied();
+    h.step(2, Event::Snapshot { index, data: bytes::Bytes::from_static(b"s") }).unwrap();
+    assert_eq!(h.node(2).log().snapshot_meta().membership.learners(), &[4]);
+    h.crash(2);
+    h.restart(2);
+    assert_eq!(h.node(2).membership().learners(), &[4], "recovered from the snapshot");
+    h.crash(3);
+    h.restart(3);
+    assert_eq!(h.node(3).membership().learners(), &[4], "recovered from the log's configuration entry");
+}
+
+#[test]
+fn a_removed_leader_steps_down_after_the_change_commits() {
+    let mut h = elected(3);
+    h.clear_actions();
+    change(&mut h, 1, MembershipChange::Remove(1)).unwrap();
+    // Still leading (and replicating) while the change is uncommitted.
+    assert!(h.node(1).is_leader());
+    h.deliver_all();
+    h.tick_all(3);
+    assert!(!h.node(1).is_leader(), "stepped down once committed");
+    let leader = h.leader().expect("a successor");
+    assert!(leader == 2 || leader == 3);
+    assert_eq!(h.node(leader).membership().voters(), &[2, 3]);
+    // The removed node never disrupts the cluster afterwards.
+    let term = h.node(leader).term();
+    h.tick_all(100);
+    assert_eq!(h.leader(), Some(leader));
+    assert_eq!(h.node(leader).term(), term);
+    assert_eq!(h.node(1).role(), Role::Follower);
+}
+
+#[test]
+fn a_removed_follower_that_missed_its_removal_does_not_disrupt() {
+    let mut h = elected(3);
+    h.isolate(3);
+    change(&mut h, 1, MembershipChange::Remove(3)).unwrap();
+    h.deliver_all();
+    h.tick_all(3);
+    assert_eq!(h.node(1).membership().voters(), &[1, 2]);
+    // Node 3 still believes it is a voter of {1,2,3}; it times out and
+    // pre-votes, but nobody grants while the leader is alive.
+    h.heal();
+    let term = h.node(1).term();
+    h.tick_all(150);
+    assert_eq!(h.leader(), Some(1));
+    assert_eq!(h.node(1).term(), term);
+    assert_eq!(h.node(2).term(), term);
+}
+
+#[test]
+fn leadership_transfer_catches_the_target_up_first() {
+    let mut h = elected(3);
+    h.isolate(3);
+    for i in 0..5 {
+        h.propose(1, &format!("c{i}")).unwrap();
+    }
+    h.deliver_all();
+    h.heal();
+    h.clear_actions();
+    h.step(1, Event::TransferLeadership(3)).unwrap();
+    // Proposals are refused while the transfer is pending.
+    assert!(matches!(h.propose(1, "no"), Err(Error::TransferPending { to: 3 })));
+    h.deliver_all();
+    assert_eq!(h.leader(), Some(3));
+    assert_eq!(h.node(3).last_index(), h.node(1).last_index());
+    let timeout_now_after_append = {
+        let sends: Vec<&str> = h
+            .actions
+            .iter()
+            .filter_map(|(id, a)| match a {
+                Action::Send { to: 3, message } if *id == 1 => Some(message.body.name()),
+                _ => None,
+            })
+            .collect();
+        let first_append = sends.iter().position(|k| *k == "Append");
+        let timeout_now = sends.iter().position(|k| *k == "TimeoutNow");
+        first_append.is_some() && timeout_now > first_append
+    };
+    assert!(timeout_now_after_append, "the target was brought up to date before TimeoutNow");
+    assert!(h.actions.iter().any(|(id, a)| *id == 1
+        && matches!(a, Action::TransferEnded { to: 3, outcome: TransferOutcome::SteppedDown })));
+}
+
+#[test]
+fn a_transfer_to_an_unreachable_target_is_abandoned() {
+    let mut h = elected(3);
+    h.isolate(3);
+    h.step(1, Event::TransferLeadership(3)).unwrap();
+    h.clear_actions();
+    for _ in 0..12 {
+        h.tick(1, 1);
+        h.tick(2, 1);
+        h.deliver_all();
+    }
+    assert!(h.node(1).is_leader());
+    assert!(h
+        .actions
+        .iter()
+        .any(|(_, a)| matches!(a, Action::TransferEnded { to: 3, outcome: TransferOutcome::TimedOut })));
+    h.propose(1, "accepted again").unwrap();
+}
+
+#[test]
+fn a_joining_node_never_invents_a_configuration() {
+    let mut h = elected(3);
+    join(&mut h, 4);
+    // Nobody added it: it waits, silent.
+    h.tick(4, 300);
+    assert!(h.node(4).membership().is_empty());
+    assert!(!h.queue.iter().any(|m| m.from == 4));
+    assert_eq!(h.node(4).term(), 0);
+    // Reads and proposals on it are refused with a reason.
+    assert!(matches!(h.propose(4, "x"), Err(Error::NotLeader { leader: None })));
+    assert!(matches!(
+        h.step(4, Event::Read { id: 1, kind: raft_io::ReadKind::Index }),
+        Err(Error::NotMember(4))
+    ));
+}
