@@ -6,7 +6,7 @@ mod common;
 
 use common::Harness;
 use raft_io::{
-    Action, Error, Event, MemoryLog, Membership, MembershipChange, MembershipError, RaftConfig, RaftLog, Role,
+    Action, Error, Event, Membership, MembershipChange, MembershipError, MemoryLog, RaftConfig, RaftLog, Role,
     TransferOutcome,
 };
 
@@ -96,10 +96,7 @@ fn single_server_changes_and_one_at_a_time() {
     h.isolate(4);
     change(&mut h, 1, MembershipChange::AddVoter(4)).unwrap();
     // The entry is in the leader's log, uncommitted: no second change.
-    assert!(matches!(
-        change(&mut h, 1, MembershipChange::Remove(3)),
-        Err(Error::ChangeInProgress { .. })
-    ));
+    assert!(matches!(change(&mut h, 1, MembershipChange::Remove(3)), Err(Error::ChangeInProgress { .. })));
     h.heal();
     h.tick_all(4);
     assert_eq!(h.node(1).membership().voters(), &[1, 2, 3, 4]);
@@ -115,7 +112,10 @@ fn bad_changes_are_refused_and_leave_the_configuration_unchanged() {
     h.campaign(1);
     let before = h.node(1).membership().clone();
     let last = h.node(1).last_index();
-    assert!(matches!(change(&mut h, 1, MembershipChange::Remove(1)), Err(Error::Membership(MembershipError::NoVoters))));
+    assert!(matches!(
+        change(&mut h, 1, MembershipChange::Remove(1)),
+        Err(Error::Membership(MembershipError::NoVoters))
+    ));
     let mut h = elected(3);
     let before3 = h.node(1).membership().clone();
     let cases = [
@@ -376,8 +376,12 @@ fn leadership_transfer_catches_the_target_up_first() {
         first_append.is_some() && timeout_now > first_append
     };
     assert!(timeout_now_after_append, "the target was brought up to date before TimeoutNow");
-    assert!(h.actions.iter().any(|(id, a)| *id == 1
-        && matches!(a, Action::TransferEnded { to: 3, outcome: TransferOutcome::SteppedDown })));
+    assert!(
+        h.actions
+            .iter()
+            .any(|(id, a)| *id == 1
+                && matches!(a, Action::TransferEnded { to: 3, outcome: TransferOutcome::SteppedDown }))
+    );
 }
 
 #[test]
@@ -392,10 +396,9 @@ fn a_transfer_to_an_unreachable_target_is_abandoned() {
         h.deliver_all();
     }
     assert!(h.node(1).is_leader());
-    assert!(h
-        .actions
-        .iter()
-        .any(|(_, a)| matches!(a, Action::TransferEnded { to: 3, outcome: TransferOutcome::TimedOut })));
+    assert!(
+        h.actions.iter().any(|(_, a)| matches!(a, Action::TransferEnded { to: 3, outcome: TransferOutcome::TimedOut }))
+    );
     h.propose(1, "accepted again").unwrap();
 }
 
@@ -410,8 +413,35 @@ fn a_joining_node_never_invents_a_configuration() {
     assert_eq!(h.node(4).term(), 0);
     // Reads and proposals on it are refused with a reason.
     assert!(matches!(h.propose(4, "x"), Err(Error::NotLeader { leader: None })));
-    assert!(matches!(
-        h.step(4, Event::Read { id: 1, kind: raft_io::ReadKind::Index }),
-        Err(Error::NotMember(4))
-    ));
+    assert!(matches!(h.step(4, Event::Read { id: 1, kind: raft_io::ReadKind::Index }), Err(Error::NotMember(4))));
+}
+
+/// A leader appends a configuration that removes itself, and crashes before
+/// anyone else receives it. The remaining voter cannot win (its log is
+/// shorter), so the removed node — still a voter of the last committed
+/// configuration — must campaign to finish the change: it wins with the
+/// other node's vote (its own does not count in the new configuration),
+/// commits the change, and hands leadership over.
+#[test]
+fn a_node_removed_by_an_uncommitted_change_still_campaigns_to_finish_it() {
+    let mut h = Harness::new(2, |c| c);
+    h.campaign(1);
+    h.tick_all(1);
+    h.isolate(2);
+    change(&mut h, 1, MembershipChange::Remove(1)).unwrap();
+    assert_eq!(h.node(1).membership().voters(), &[2]);
+    h.take_queue();
+    h.crash(1);
+    h.restart(1);
+    h.heal();
+    let mut ticks = 0;
+    while !(h.leader() == Some(2) && h.node(2).membership().voters() == [2]) {
+        h.tick_all(1);
+        ticks += 1;
+        assert!(ticks < 200, "stuck: no leader can finish the change");
+    }
+    h.propose(2, "live").unwrap();
+    h.tick_all(1);
+    assert_eq!(h.applied[&2].last().unwrap().2, common::cmd("live"));
+    assert!(!h.node(1).is_leader());
 }

@@ -67,10 +67,17 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     /// Whether this node may campaign: it votes in the configuration in
-    /// effect. A learner, a removed node and a joining node with no
-    /// configuration never campaign.
+    /// effect, or — while that configuration is not yet committed — in the
+    /// last committed one. The second case is a node whose own log holds an
+    /// uncommitted configuration that removes it: it may still be needed to
+    /// commit that configuration (only it may hold the entry), so it still
+    /// campaigns, though its own vote counts only where it is a voter. A
+    /// learner, a removed node and a joining node with no configuration
+    /// never campaign.
     pub(super) fn promotable(&self) -> bool {
-        self.configs.effective().is_voter(self.id)
+        let me = self.id;
+        self.configs.effective().is_voter(me)
+            || (self.configs.effective_index() > self.commit && self.configs.at(self.commit).is_voter(me))
     }
 
     /// Whether a leader is known to be alive (leader stickiness): vote

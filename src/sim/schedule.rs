@@ -5,6 +5,7 @@
 use bytes::Bytes;
 
 use super::{Cluster, NetworkFaults, StateMachine, TICK};
+use crate::membership::MembershipChange;
 use crate::rng::Rng;
 use crate::types::NodeId;
 
@@ -19,13 +20,17 @@ pub enum FaultProfile {
     Partitions,
     /// Crashes and restarts on a lossy network.
     Crashes,
+    /// Membership churn (adds, removals, promotions, joint changes) and
+    /// leadership transfers on a lossy network.
+    Membership,
     /// Everything at once.
     Everything,
 }
 
 impl FaultProfile {
     /// Every profile, for soak runs.
-    pub const ALL: [FaultProfile; 5] = [Self::Calm, Self::Lossy, Self::Partitions, Self::Crashes, Self::Everything];
+    pub const ALL: [FaultProfile; 6] =
+        [Self::Calm, Self::Lossy, Self::Partitions, Self::Crashes, Self::Membership, Self::Everything];
 
     fn partitions(self) -> bool {
         matches!(self, Self::Partitions | Self::Everything)
@@ -35,6 +40,10 @@ impl FaultProfile {
         matches!(self, Self::Crashes | Self::Everything)
     }
 
+    fn membership(self) -> bool {
+        matches!(self, Self::Membership | Self::Everything)
+    }
+
     fn network(self) -> NetworkFaults {
         match self {
             Self::Calm => NetworkFaults::reliable(),
@@ -42,6 +51,9 @@ impl FaultProfile {
         }
     }
 }
+
+/// The most nodes a membership-churn schedule grows the cluster to.
+const MAX_NODES: usize = 9;
 
 /// A seeded fault schedule.
 #[derive(Clone, Debug)]
@@ -76,18 +88,10 @@ impl Chaos {
     fn round<S: StateMachine>(&mut self, cluster: &mut Cluster<S>) {
         let ids = cluster.ids();
         let pick = |rng: &mut Rng| ids[rng.range(0, ids.len() as u64) as usize];
-        match self.rng.range(0, 100) {
-            0..=54 => {
-                // Propose, usually to the leader, sometimes to anyone.
-                let target = match cluster.leader() {
-                    Some(l) if self.rng.chance(0.9) => l,
-                    _ => pick(&mut self.rng),
-                };
-                let n = self.rng.range(1, 4);
-                let batch: Vec<Bytes> = (0..n).map(|_| self.command()).collect();
-                let _ = cluster.propose_batch(target, batch);
-            }
-            55..=64 if self.profile.partitions() => {
+        let roll = self.rng.range(0, 100);
+        match roll {
+            0..=44 => self.propose(cluster, &ids),
+            45..=52 if self.profile.partitions() => {
                 let mut shuffled = ids.clone();
                 for k in (1..shuffled.len()).rev() {
                     let j = self.rng.range(0, k as u64 + 1) as usize;
@@ -97,29 +101,97 @@ impl Chaos {
                 let (a, b) = shuffled.split_at(cut.min(shuffled.len()));
                 cluster.partition(&[a, b]);
             }
-            65..=69 if self.profile.partitions() => {
+            53..=56 if self.profile.partitions() => {
                 let (a, b) = (pick(&mut self.rng), pick(&mut self.rng));
                 if a != b {
                     cluster.block(a, b);
                 }
             }
-            70..=79 if self.profile.partitions() => cluster.heal(),
-            80..=86 if self.profile.crashes() => {
+            57..=64 if self.profile.partitions() => cluster.heal(),
+            65..=70 if self.profile.crashes() => {
                 let victim = pick(&mut self.rng);
                 cluster.crash(victim);
             }
-            87..=95 if self.profile.crashes() => {
+            71..=77 if self.profile.crashes() => {
                 let down: Vec<NodeId> = ids.iter().copied().filter(|&id| !cluster.is_up(id)).collect();
                 if !down.is_empty() {
                     let id = down[self.rng.range(0, down.len() as u64) as usize];
                     cluster.restart(id);
                 }
             }
-            96..=99 => {
+            78..=89 if self.profile.membership() => self.churn(cluster, &ids),
+            90..=93 if self.profile.membership() => {
+                if let Some(leader) = cluster.leader() {
+                    let voters: Vec<NodeId> =
+                        cluster.node(leader).map(|n| n.membership().voters().to_vec()).unwrap_or_default();
+                    if !voters.is_empty() {
+                        let to = voters[self.rng.range(0, voters.len() as u64) as usize];
+                        let _ = cluster.transfer_leadership(leader, to);
+                    }
+                }
+            }
+            94..=99 => {
                 let id = pick(&mut self.rng);
                 cluster.snapshot(id);
             }
-            _ => {}
+            _ => self.propose(cluster, &ids),
+        }
+    }
+
+    fn propose<S: StateMachine>(&mut self, cluster: &mut Cluster<S>, ids: &[NodeId]) {
+        // Usually to the leader, sometimes to anyone (who refuses).
+        let target = match cluster.leader() {
+            Some(l) if self.rng.chance(0.9) => l,
+            _ => ids[self.rng.range(0, ids.len() as u64) as usize],
+        };
+        let n = self.rng.range(1, 4);
+        let batch: Vec<Bytes> = (0..n).map(|_| self.command()).collect();
+        let _ = cluster.propose_batch(target, batch);
+    }
+
+    /// One random membership change on the leader: add a new node (as a
+    /// learner or a voter), promote a learner, remove a member, or replace
+    /// several voters at once (a joint change). Refusals are part of the
+    /// test: they must leave the configuration unchanged.
+    fn churn<S: StateMachine>(&mut self, cluster: &mut Cluster<S>, ids: &[NodeId]) {
+        let Some(leader) = cluster.leader() else { return };
+        let Some(config) = cluster.node(leader).map(|n| n.membership().clone()) else { return };
+        let members: Vec<NodeId> = config.members().collect();
+        let change = match self.rng.range(0, 5) {
+            0 | 1 if ids.len() < MAX_NODES => {
+                let id = ids.iter().max().copied().unwrap_or(0) + 1;
+                cluster.add_node(id);
+                if self.rng.chance(0.7) { MembershipChange::AddLearner(id) } else { MembershipChange::AddVoter(id) }
+            }
+            2 if !config.learners().is_empty() => {
+                let l = config.learners()[self.rng.range(0, config.learners().len() as u64) as usize];
+                MembershipChange::Promote(l)
+            }
+            3 if members.len() > 1 => {
+                MembershipChange::Remove(members[self.rng.range(0, members.len() as u64) as usize])
+            }
+            _ => {
+                // A joint change: keep a random majority of the voters, add
+                // up to two nodes that exist (members or not).
+                let mut voters: Vec<NodeId> =
+                    config.voters().iter().copied().filter(|_| self.rng.chance(0.6)).collect();
+                for _ in 0..self.rng.range(0, 3) {
+                    let id = ids[self.rng.range(0, ids.len() as u64) as usize];
+                    if !voters.contains(&id) {
+                        voters.push(id);
+                    }
+                }
+                if voters.is_empty() {
+                    voters.push(leader);
+                }
+                let learners = config.learners().iter().copied().filter(|l| !voters.contains(l)).collect();
+                MembershipChange::Replace { voters, learners }
+            }
+        };
+        let before = config;
+        if cluster.change_membership(leader, change).is_err() {
+            let after = cluster.node(leader).map(|n| n.membership().clone());
+            debug_assert_eq!(after.as_ref(), Some(&before), "a refused change altered the configuration");
         }
     }
 
@@ -157,12 +229,17 @@ impl Chaos {
             let Some(node) = cluster.node(leader) else { continue };
             let (index, term) = (node.last_index(), node.term());
             let window = ticks_left(cluster).min(100);
+            // Every member of the leader's configuration holds the entry
+            // (nodes removed from it may hold a stale view of their own).
             let committed = cluster.run_until(window, |c| {
+                let Some(members) = c.leader().and_then(|l| c.node(l)).map(|n| n.membership().clone()) else {
+                    return false;
+                };
                 c.converged()
-                    && c.ids()
-                        .iter()
-                        .filter_map(|&id| c.node(id))
-                        .all(|n| !n.membership().contains(n.id()) || crate::RaftLog::term(n.log(), index) == Some(term))
+                    && members
+                        .members()
+                        .filter_map(|id| c.node(id))
+                        .all(|n| crate::RaftLog::term(n.log(), index) == Some(term))
             });
             if committed {
                 return true;
