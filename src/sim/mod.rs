@@ -106,6 +106,7 @@ pub struct SimConfig {
     checks: bool,
     trace: usize,
     snapshots: bool,
+    record: bool,
     configure: Configure,
 }
 
@@ -119,6 +120,7 @@ impl std::fmt::Debug for SimConfig {
             .field("checks", &self.checks)
             .field("trace", &self.trace)
             .field("snapshots", &self.snapshots)
+            .field("record", &self.record)
             .finish_non_exhaustive()
     }
 }
@@ -135,6 +137,7 @@ impl SimConfig {
             checks: true,
             trace: 256,
             snapshots: true,
+            record: false,
             configure: Arc::new(|c| c),
         }
     }
@@ -176,6 +179,14 @@ impl SimConfig {
     /// on).
     pub fn snapshots(mut self, on: bool) -> Self {
         self.snapshots = on;
+        self
+    }
+
+    /// Whether to keep every action other than `Send` (applies, role and
+    /// membership changes, reads, ...) for [`Cluster::drain_actions`]
+    /// (default off).
+    pub fn record_actions(mut self, on: bool) -> Self {
+        self.record = on;
         self
     }
 
@@ -283,6 +294,7 @@ pub struct Cluster<S: StateMachine = HashChain> {
     reads: Vec<ReadOutcome>,
     followups: Vec<(NodeId, Event)>,
     actions: Vec<Action>,
+    recorded: Vec<(NodeId, Action)>,
     stats: SimStats,
 }
 
@@ -312,6 +324,7 @@ impl<S: StateMachine> Cluster<S> {
             reads: Vec::new(),
             followups: Vec::new(),
             actions: Vec::new(),
+            recorded: Vec::new(),
             stats: SimStats::default(),
         };
         for &id in &ids {
@@ -395,6 +408,12 @@ impl<S: StateMachine> Cluster<S> {
     /// The recent history.
     pub fn trace(&self) -> &Trace {
         &self.trace
+    }
+
+    /// The actions recorded since the last call (with
+    /// [`SimConfig::record_actions`]), with the node that produced each.
+    pub fn drain_actions(&mut self) -> Vec<(NodeId, Action)> {
+        std::mem::take(&mut self.recorded)
     }
 
     /// Outcomes of reads issued through [`Cluster::read`], in order.
@@ -495,8 +514,9 @@ impl<S: StateMachine> Cluster<S> {
         self.leader()
     }
 
-    /// Whether `id` leads and has committed an entry of its term.
-    fn leader_ready(&self, id: NodeId) -> bool {
+    /// Whether `id` leads and has committed an entry of its term (so it
+    /// accepts configuration changes and serves reads).
+    pub fn leader_ready(&self, id: NodeId) -> bool {
         self.node(id).is_some_and(|n| n.is_leader() && n.log().term(n.commit_index()) == Some(n.term()))
     }
 
@@ -526,6 +546,9 @@ impl<S: StateMachine> Cluster<S> {
 
     fn carry_out(&mut self, i: usize, action: Action) {
         let id = self.nodes[i].id;
+        if self.cfg.record && !matches!(action, Action::Send { .. }) {
+            self.recorded.push((id, action.clone()));
+        }
         match action {
             Action::Send { to, message } => match self.net.route(id, to) {
                 [Some(first), Some(second)] => {
