@@ -128,8 +128,7 @@ impl StateMachine for KvStore {
         let (Some(digest), Some(applied)) = (word(take(8)), word(take(8))) else { return };
         self.digest = digest;
         self.applied = applied;
-        loop {
-            let Some(klen) = take(4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes) else { break };
+        while let Some(klen) = take(4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes) {
             let Some(key) = take(klen as usize).and_then(|k| std::str::from_utf8(k).ok()).map(str::to_owned) else {
                 break;
             };
