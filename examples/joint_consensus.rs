@@ -50,7 +50,7 @@ fn main() {
     assert_eq!(transitions, vec![true, false], "entered the joint configuration, then left it");
     let m = cluster.node(leader).expect("up").membership().clone();
     println!("final voters {:?}", m.voters());
-    let mut expected = vec![leader, 4, 5];
+    let mut expected = [leader, 4, 5];
     expected.sort_unstable();
     assert_eq!(m.voters(), &expected[..]);
 
