@@ -476,7 +476,7 @@ impl<L: RaftLog> RaftNode<L> {
         }
         if self.role == Role::Leader {
             self.notify_commit();
-            self.start_read_round();
+            self.start_read_round()?;
         }
         self.release_reads();
         self.report_role();

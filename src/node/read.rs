@@ -193,24 +193,35 @@ impl<L: RaftLog> RaftNode<L> {
         }
     }
 
-    /// Leader, end of step: reads that arrived this step get the commit
-    /// index and one shared heartbeat round, once an entry of this term has
-    /// committed.
-    pub(super) fn start_read_round(&mut self) {
-        if self.commit < self.term_start || !self.reads.confirming.iter().any(|p| p.round == 0) {
+    /// Leader, end of step: reads waiting for a round get one now, unless a
+    /// round carrying reads is already in flight — then they ride on the
+    /// next one (sent when that answer is in, or with the next periodic
+    /// heartbeat). Under load this keeps one confirmation round in flight,
+    /// shared by every read that arrived meanwhile.
+    pub(super) fn start_read_round(&mut self) -> Result<()> {
+        let waiting = self.reads.confirming.iter().any(|p| p.round == 0);
+        let in_flight = self.reads.confirming.iter().any(|p| p.round != 0);
+        if !waiting || in_flight || self.commit < self.term_start {
+            return Ok(());
+        }
+        self.heartbeat_elapsed = 0;
+        self.broadcast_heartbeat()?;
+        self.confirm_reads();
+        Ok(())
+    }
+
+    /// Leader: reads not yet in a round join `round` (about to be sent),
+    /// with the commit index as their read index — once an entry of this
+    /// term has committed (before that, the commit index may be stale).
+    pub(super) fn assign_reads(&mut self, round: u64) {
+        if self.commit < self.term_start {
             return;
         }
-        let (commit, round) = (self.commit, self.reads.round + 1);
+        let commit = self.commit;
         for p in self.reads.confirming.iter_mut().filter(|p| p.round == 0) {
             p.index = commit;
             p.round = round;
         }
-        self.heartbeat_elapsed = 0;
-        // Heartbeats allocate nothing and cannot fail.
-        let sent = self.broadcast_heartbeat();
-        debug_assert!(sent.is_ok());
-        debug_assert_eq!(self.reads.round, round);
-        self.confirm_reads();
     }
 
     /// Leader: releases reads whose round a quorum has answered.

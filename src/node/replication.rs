@@ -309,6 +309,7 @@ impl<L: RaftLog> RaftNode<L> {
     /// index capped at what the follower is known to hold.
     pub(super) fn broadcast_heartbeat(&mut self) -> Result<()> {
         let round = self.reads.next_round(self.ticks);
+        self.assign_reads(round);
         let commit = self.commit;
         let mut resend = false;
         for i in 0..self.peers.len() {

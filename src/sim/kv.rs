@@ -142,6 +142,11 @@ impl StateMachine for KvStore {
     fn digest(&self) -> u64 {
         self.digest
     }
+
+    /// The query is a key; the answer its value.
+    fn query(&self, query: &[u8]) -> Option<Bytes> {
+        std::str::from_utf8(query).ok().and_then(|k| self.get(k)).cloned()
+    }
 }
 
 #[cfg(test)]

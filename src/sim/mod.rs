@@ -55,11 +55,13 @@
 
 mod check;
 mod kv;
+pub mod linearizability;
 mod log;
 mod network;
 mod schedule;
 mod state_machine;
 mod trace;
+mod workload;
 
 pub use check::Violation;
 pub use kv::KvStore;
@@ -69,6 +71,7 @@ pub use network::NetworkFaults;
 pub use schedule::{Chaos, FaultProfile};
 pub use state_machine::{HashChain, StateMachine};
 pub use trace::{Trace, TraceEvent};
+pub use workload::KvWorkload;
 
 /// The simulator's seeded random generator (SplitMix64).
 pub use crate::rng::Rng;
@@ -239,6 +242,34 @@ pub struct ReadOutcome {
     pub at: u64,
     /// The state machine digest when the read was released.
     pub digest: u64,
+    /// The answer to the read's query (see [`Cluster::read_query`]) when it
+    /// was released.
+    pub value: Option<Bytes>,
+}
+
+/// A write submitted with [`Cluster::submit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteTicket {
+    /// The ticket's number.
+    pub id: u64,
+    /// The node it was proposed on.
+    pub node: NodeId,
+    /// The index and term it was appended at.
+    pub index: Index,
+    /// The term it was appended in.
+    pub term: crate::types::Term,
+}
+
+/// What became of a submitted write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// The ticket.
+    pub ticket: WriteTicket,
+    /// Whether it committed (`true`: applied at its index and term on the node
+    /// it was proposed on) or was lost (another entry was applied there).
+    pub committed: bool,
+    /// Simulated time of the outcome.
+    pub at: u64,
 }
 
 enum Due {
@@ -295,6 +326,10 @@ pub struct Cluster<S: StateMachine = HashChain> {
     followups: Vec<(NodeId, Event)>,
     actions: Vec<Action>,
     recorded: Vec<(NodeId, Action)>,
+    queries: Vec<(NodeId, ReadId, Bytes)>,
+    tickets: Vec<WriteTicket>,
+    writes: Vec<WriteOutcome>,
+    next_ticket: u64,
     stats: SimStats,
 }
 
@@ -325,6 +360,10 @@ impl<S: StateMachine> Cluster<S> {
             followups: Vec::new(),
             actions: Vec::new(),
             recorded: Vec::new(),
+            queries: Vec::new(),
+            tickets: Vec::new(),
+            writes: Vec::new(),
+            next_ticket: 0,
             stats: SimStats::default(),
         };
         for &id in &ids {
@@ -559,6 +598,7 @@ impl<S: StateMachine> Cluster<S> {
                 [None, None] => {}
             },
             Action::Apply { index, term, command } => {
+                self.resolve_tickets(id, index, term);
                 if let Some(c) = self.checker.as_mut() {
                     if let Err(v) = c.applied(id, index, term, &command) {
                         self.fail(v);
@@ -588,11 +628,15 @@ impl<S: StateMachine> Cluster<S> {
             }
             Action::ReadReady { id: read, index } => {
                 let digest = self.nodes[i].sm.digest();
-                self.reads.push(ReadOutcome { node: id, id: read, result: Ok(index), at: self.now, digest });
+                let value = self.take_query(id, read).and_then(|q| self.nodes[i].sm.query(&q));
+                self.reads.push(ReadOutcome { node: id, id: read, result: Ok(index), at: self.now, digest, value });
             }
             Action::ReadFailed { id: read, reason } => {
                 let digest = self.nodes[i].sm.digest();
-                self.reads.push(ReadOutcome { node: id, id: read, result: Err(reason), at: self.now, digest });
+                self.take_query(id, read);
+                let outcome =
+                    ReadOutcome { node: id, id: read, result: Err(reason), at: self.now, digest, value: None };
+                self.reads.push(outcome);
             }
             Action::RoleChanged { role: Role::Leader, term, .. } => {
                 self.stats.elections += 1;
@@ -656,6 +700,69 @@ impl<S: StateMachine> Cluster<S> {
     /// [`read_outcomes`](Self::read_outcomes).
     pub fn read(&mut self, id: NodeId, read: ReadId, kind: ReadKind) -> Result<()> {
         self.step_node(id, Event::Read { id: read, kind })
+    }
+
+    /// Issues a read on node `id` whose answer is `query` asked of the node's
+    /// state machine at the moment the read is released (see
+    /// [`StateMachine::query`]); it appears in
+    /// [`read_outcomes`](Self::read_outcomes) with its `value`.
+    pub fn read_query(&mut self, id: NodeId, read: ReadId, kind: ReadKind, query: Bytes) -> Result<()> {
+        self.queries.push((id, read, query));
+        let result = self.step_node(id, Event::Read { id: read, kind });
+        if result.is_err() {
+            self.take_query(id, read);
+        }
+        result
+    }
+
+    fn take_query(&mut self, node: NodeId, read: ReadId) -> Option<Bytes> {
+        let pos = self.queries.iter().position(|(n, r, _)| *n == node && *r == read)?;
+        Some(self.queries.swap_remove(pos).2)
+    }
+
+    /// Proposes one command on node `id` and tracks it: its outcome appears in
+    /// [`write_outcomes`](Self::write_outcomes) once node `id` applies that
+    /// index (committed if the entry there is ours, lost otherwise). A
+    /// ticket that never resolves (the node crashed or the index was covered
+    /// by a snapshot) has an unknown outcome.
+    pub fn submit(&mut self, id: NodeId, command: Bytes) -> Result<WriteTicket> {
+        self.step_node(id, Event::Propose(command))?;
+        let node = self.node(id).ok_or(crate::error::Error::NotLeader { leader: None })?;
+        let (index, term, applied) = (node.last_index(), node.term(), node.last_applied());
+        self.next_ticket += 1;
+        let ticket = WriteTicket { id: self.next_ticket, node: id, index, term };
+        // A single-node cluster may already have applied it.
+        if applied >= index {
+            self.writes.push(WriteOutcome { ticket, committed: true, at: self.now });
+        } else {
+            self.tickets.push(ticket);
+        }
+        Ok(ticket)
+    }
+
+    fn resolve_tickets(&mut self, node: NodeId, index: Index, term: crate::types::Term) {
+        if self.tickets.is_empty() {
+            return;
+        }
+        let now = self.now;
+        let writes = &mut self.writes;
+        self.tickets.retain(|t| {
+            let resolved = t.node == node && t.index == index;
+            if resolved {
+                writes.push(WriteOutcome { ticket: *t, committed: t.term == term, at: now });
+            }
+            !resolved
+        });
+    }
+
+    /// Outcomes of writes submitted with [`submit`](Self::submit), in order.
+    pub fn write_outcomes(&self) -> &[WriteOutcome] {
+        &self.writes
+    }
+
+    /// Writes submitted whose outcome is still unknown.
+    pub fn pending_writes(&self) -> &[WriteTicket] {
+        &self.tickets
     }
 
     /// Asks node `id` (the leader) to change the configuration.

@@ -77,9 +77,21 @@ impl Chaos {
     /// Runs `rounds` rounds of random operations, each followed by a few
     /// ticks.
     pub fn run<S: StateMachine>(&mut self, cluster: &mut Cluster<S>, rounds: usize) {
+        self.run_with(cluster, rounds, |_| {});
+    }
+
+    /// Like [`run`](Self::run), calling `each_round` (a client workload, say)
+    /// after every round's faults and before its ticks.
+    pub fn run_with<S: StateMachine>(
+        &mut self,
+        cluster: &mut Cluster<S>,
+        rounds: usize,
+        mut each_round: impl FnMut(&mut Cluster<S>),
+    ) {
         cluster.set_network(self.profile.network());
         for _ in 0..rounds {
             self.round(cluster);
+            each_round(cluster);
             let ticks = self.rng.range(1, 8);
             cluster.run_ticks(ticks);
         }
@@ -91,7 +103,13 @@ impl Chaos {
         let roll = self.rng.range(0, 100);
         match roll {
             0..=44 => self.propose(cluster, &ids),
-            45..=52 if self.profile.partitions() => {
+            45..=47 if self.profile.partitions() => {
+                // Cut the leader off (the classic deposed-leader scenario).
+                if let Some(leader) = cluster.leader() {
+                    cluster.isolate(leader);
+                }
+            }
+            48..=52 if self.profile.partitions() => {
                 let mut shuffled = ids.clone();
                 for k in (1..shuffled.len()).rev() {
                     let j = self.rng.range(0, k as u64 + 1) as usize;

@@ -24,6 +24,13 @@ pub trait StateMachine {
 
     /// A digest of the state: equal states must have equal digests.
     fn digest(&self) -> u64;
+
+    /// Answers an application query against the current state, for reads
+    /// issued with [`Cluster::read_query`](super::Cluster::read_query). The
+    /// default answers nothing.
+    fn query(&self, _query: &[u8]) -> Option<Bytes> {
+        None
+    }
 }
 
 /// A state machine whose state is a running hash of the commands applied,

@@ -1,0 +1,161 @@
+//! [`KvWorkload`]: random clients of a replicated [`KvStore`], recording a
+//! [`History`] for the linearizability checker.
+//!
+//! Each round issues a few operations: puts and compare-and-sets through the
+//! leader (tracked with [`Cluster::submit`]), and reads of every kind —
+//! ReadIndex and lease reads on the leader, follower reads on any member —
+//! through [`Cluster::read_query`]. Outcomes are collected as they arrive; a
+//! write whose outcome is still unknown at the end may have taken effect at
+//! any point after it was issued.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use super::linearizability::{History, KvOp, Operation};
+use super::{Cluster, KvStore};
+use crate::node::ReadKind;
+use crate::rng::Rng;
+use crate::types::{NodeId, ReadId};
+
+/// Random key-value clients of a simulated cluster. See the
+/// [module docs](self).
+#[derive(Debug)]
+pub struct KvWorkload {
+    rng: Rng,
+    keys: Vec<String>,
+    lease: bool,
+    stale_reads: bool,
+    history: History,
+    next_read: ReadId,
+    next_value: u64,
+    reads: BTreeMap<(NodeId, ReadId), (String, u64)>,
+    writes: BTreeMap<u64, (String, KvOp, u64)>,
+    last_values: BTreeMap<String, Bytes>,
+    read_outcomes_seen: usize,
+    write_outcomes_seen: usize,
+    issued: u64,
+}
+
+impl KvWorkload {
+    /// Clients over `keys` keys, drawing from `seed`. `lease` lets them issue
+    /// lease reads (the nodes must have `lease_reads` enabled).
+    pub fn new(seed: u64, keys: usize, lease: bool) -> Self {
+        Self {
+            rng: Rng::new(seed ^ 0x6b76_776f_726b),
+            keys: (0..keys.max(1)).map(|k| format!("k{k}")).collect(),
+            lease,
+            stale_reads: false,
+            history: History::new(),
+            next_read: 0,
+            next_value: 0,
+            reads: BTreeMap::new(),
+            writes: BTreeMap::new(),
+            last_values: BTreeMap::new(),
+            read_outcomes_seen: 0,
+            write_outcomes_seen: 0,
+            issued: 0,
+        }
+    }
+
+    /// A deliberately broken read path, for testing the checker: reads are
+    /// served from a random node's local state at once, with no
+    /// confirmation at all.
+    pub fn with_stale_local_reads(mut self) -> Self {
+        self.stale_reads = true;
+        self
+    }
+
+    /// Operations issued so far.
+    pub fn issued(&self) -> u64 {
+        self.issued
+    }
+
+    /// Issues one to three random operations, then collects outcomes.
+    pub fn round(&mut self, cluster: &mut Cluster<KvStore>) {
+        for _ in 0..self.rng.range(1, 4) {
+            self.issue(cluster);
+        }
+        self.collect(cluster);
+    }
+
+    fn issue(&mut self, cluster: &mut Cluster<KvStore>) {
+        let key = self.keys[self.rng.range(0, self.keys.len() as u64) as usize].clone();
+        let now = cluster.now();
+        let ids = cluster.ids();
+        match self.rng.range(0, 10) {
+            0..=3 => {
+                let Some(leader) = cluster.leader() else { return };
+                self.next_value += 1;
+                let value = Bytes::from(format!("v{}", self.next_value));
+                let (command, op) = if self.rng.chance(0.25) {
+                    let expected = self.last_values.get(&key).cloned();
+                    let command = KvStore::cas(&key, expected.as_deref().unwrap_or(b""), &value);
+                    (command, KvOp::Cas { expected, new: value.clone() })
+                } else {
+                    (KvStore::put(&key, &value), KvOp::Put(value.clone()))
+                };
+                if let Ok(ticket) = cluster.submit(leader, command) {
+                    self.issued += 1;
+                    self.last_values.insert(key.clone(), value);
+                    self.writes.insert(ticket.id, (key, op, now));
+                }
+            }
+            _ if self.stale_reads => {
+                let node = ids[self.rng.range(0, ids.len() as u64) as usize];
+                if let Some(sm) = cluster.state_machine(node) {
+                    let seen = crate::sim::StateMachine::query(sm, key.as_bytes());
+                    self.issued += 1;
+                    self.history.push(Operation { key, op: KvOp::Get(seen), invoked: now, completed: Some(now) });
+                }
+            }
+            _ => {
+                // Leader reads go to any node that believes it leads — a
+                // deposed leader that has not noticed yet included.
+                let leaders: Vec<NodeId> =
+                    ids.iter().copied().filter(|&id| cluster.node(id).is_some_and(|n| n.is_leader())).collect();
+                let believer = (!leaders.is_empty()).then(|| leaders[self.rng.range(0, leaders.len() as u64) as usize]);
+                let (node, kind) = match (believer, self.rng.range(0, 3)) {
+                    (Some(leader), 0) => (leader, ReadKind::Index),
+                    (Some(leader), 1) if self.lease => (leader, ReadKind::Lease),
+                    _ => (ids[self.rng.range(0, ids.len() as u64) as usize], ReadKind::Index),
+                };
+                self.next_read += 1;
+                let id = self.next_read;
+                if cluster.read_query(node, id, kind, Bytes::from(key.clone())).is_ok() {
+                    self.issued += 1;
+                    self.reads.insert((node, id), (key, now));
+                }
+            }
+        }
+    }
+
+    /// Moves the outcomes that arrived into the history.
+    pub fn collect(&mut self, cluster: &Cluster<KvStore>) {
+        for outcome in &cluster.read_outcomes()[self.read_outcomes_seen..] {
+            let Some((key, invoked)) = self.reads.remove(&(outcome.node, outcome.id)) else { continue };
+            if outcome.result.is_ok() {
+                let op = KvOp::Get(outcome.value.clone());
+                self.history.push(Operation { key, op, invoked, completed: Some(outcome.at) });
+            }
+        }
+        self.read_outcomes_seen = cluster.read_outcomes().len();
+        for outcome in &cluster.write_outcomes()[self.write_outcomes_seen..] {
+            let Some((key, op, invoked)) = self.writes.remove(&outcome.ticket.id) else { continue };
+            if outcome.committed {
+                self.history.push(Operation { key, op, invoked, completed: Some(outcome.at) });
+            }
+        }
+        self.write_outcomes_seen = cluster.write_outcomes().len();
+    }
+
+    /// The history so far, with every write still pending as unknown.
+    pub fn history(&mut self, cluster: &Cluster<KvStore>) -> History {
+        self.collect(cluster);
+        let mut history = self.history.clone();
+        for (key, op, invoked) in self.writes.values() {
+            history.push(Operation { key: key.clone(), op: op.clone(), invoked: *invoked, completed: None });
+        }
+        history
+    }
+}

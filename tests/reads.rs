@@ -1,0 +1,257 @@
+//! Linearizable reads as protocol traces: ReadIndex batching and
+//! confirmation, lease reads and their expiry, follower reads, and every
+//! way a read can be refused or fail.
+
+mod common;
+
+use common::Harness;
+use raft_io::{Action, Error, Event, HeartbeatResponse, MembershipChange, Message, MessageBody, ReadFailure, ReadKind};
+
+fn elected(configure: impl Fn(raft_io::RaftConfig) -> raft_io::RaftConfig) -> Harness {
+    let mut h = Harness::new(3, configure);
+    // With lease reads, freshly started nodes refuse votes for one minimum
+    // election timeout (a restarted node must not cut a lease short).
+    let mut ticks = 0;
+    while !h.node(1).is_leader() {
+        h.campaign(1);
+        h.tick(1, 1);
+        h.deliver_all();
+        for id in [2, 3] {
+            h.step(id, Event::Tick).unwrap();
+        }
+        ticks += 1;
+        assert!(ticks < 30);
+    }
+    h.tick_all(1);
+    h.clear_actions();
+    h
+}
+
+fn read(h: &mut Harness, node: u64, id: u64, kind: ReadKind) -> Result<Vec<Action>, Error> {
+    h.step(node, Event::Read { id, kind })
+}
+
+fn outcomes(h: &Harness, node: u64) -> Vec<Action> {
+    h.actions
+        .iter()
+        .filter(|(n, a)| *n == node && matches!(a, Action::ReadReady { .. } | Action::ReadFailed { .. }))
+        .map(|(_, a)| a.clone())
+        .collect()
+}
+
+#[test]
+fn reads_arriving_together_share_one_heartbeat_round() {
+    let mut h = elected(|c| c);
+    h.propose(1, "x").unwrap();
+    h.deliver_all();
+    h.clear_actions();
+    // The first read starts a round: one heartbeat per follower, no other
+    // message.
+    read(&mut h, 1, 1, ReadKind::Index).unwrap();
+    assert_eq!(h.sent("Heartbeat"), 2);
+    // More reads while that round is in flight start nothing new...
+    for id in 2..=10 {
+        read(&mut h, 1, id, ReadKind::Index).unwrap();
+    }
+    assert_eq!(h.sent("Heartbeat"), 2, "no message per read");
+    assert_eq!(h.actions.iter().filter(|(_, a)| matches!(a, Action::Send { .. })).count(), 2);
+    // ... and are confirmed by the next round, which starts when the first
+    // is answered: two rounds for ten reads.
+    h.deliver_all();
+    assert_eq!(h.sent("Heartbeat"), 4);
+    let ready: Vec<_> = outcomes(&h, 1);
+    assert_eq!(ready.len(), 10);
+    assert!(ready.iter().all(|a| matches!(a, Action::ReadReady { index: 2, .. })), "{ready:?}");
+}
+
+#[test]
+fn a_read_is_released_only_after_the_state_machine_applied_its_index() {
+    let mut h = elected(|c| c);
+    h.propose(1, "x").unwrap();
+    h.deliver_all();
+    let actions = read(&mut h, 1, 7, ReadKind::Index).unwrap();
+    assert!(!actions.iter().any(|a| matches!(a, Action::ReadReady { .. })), "needs a quorum round first");
+    h.deliver_all();
+    let last_apply = h.actions.iter().rposition(|(n, a)| *n == 1 && matches!(a, Action::Apply { index: 2, .. }));
+    let ready = h.actions.iter().position(|(n, a)| *n == 1 && matches!(a, Action::ReadReady { id: 7, index: 2 }));
+    assert!(last_apply < ready, "apply of the read index comes first");
+}
+
+#[test]
+fn a_new_leader_holds_reads_until_its_term_has_a_commit() {
+    let mut h = Harness::new(3, |c| c);
+    h.step(1, Event::Campaign).unwrap();
+    // Deliver the votes, but hold back the no-op's replication.
+    while let Some(m) = h.queue.pop_front() {
+        if m.body.name() == "Append" {
+            h.queue.push_front(m);
+            break;
+        }
+        h.deliver(m);
+    }
+    assert!(h.node(1).is_leader());
+    assert!(h.node(1).commit_index() < h.node(1).last_index());
+    read(&mut h, 1, 1, ReadKind::Index).unwrap();
+    assert_eq!(h.sent("Heartbeat"), 0, "no round before the term's first commit");
+    h.deliver_all();
+    h.tick_all(2);
+    let ready = outcomes(&h, 1);
+    assert_eq!(ready, vec![Action::ReadReady { id: 1, index: 1 }], "read index is the no-op, not older");
+}
+
+#[test]
+fn an_answer_from_an_earlier_term_never_confirms_a_round() {
+    let mut h = elected(|c| c.check_quorum(false));
+    // Node 1 leads term 1; record a heartbeat answer of term 1.
+    read(&mut h, 1, 1, ReadKind::Index).unwrap();
+    let old_answers: Vec<Message> = {
+        let hbs: Vec<Message> = h.take_queue();
+        hbs.iter()
+            .map(|m| Message {
+                from: m.to,
+                to: 1,
+                term: m.term,
+                body: MessageBody::HeartbeatResponse(HeartbeatResponse { round: 1_000 }),
+            })
+            .collect()
+    };
+    h.tick_all(1);
+    // Node 1 loses leadership and wins again in a later term.
+    h.step(2, Event::Campaign).unwrap();
+    h.deliver_all();
+    h.step(2, Event::TransferLeadership(1)).unwrap();
+    h.deliver_all();
+    assert!(h.node(1).is_leader() && h.node(1).term() >= 3);
+    h.cut(1, 2);
+    h.cut(1, 3);
+    h.clear_actions();
+    read(&mut h, 1, 2, ReadKind::Index).unwrap();
+    // Replay the earlier term's answers, even with a huge round number.
+    for m in old_answers {
+        h.step(1, Event::Message(m)).unwrap();
+    }
+    assert!(outcomes(&h, 1).is_empty(), "stale answers confirmed nothing");
+}
+
+#[test]
+fn lease_reads_skip_the_round_trip_and_stop_before_a_new_leader_can_exist() {
+    let mut h = elected(|c| c.lease_reads(true).lease_drift_ticks(2));
+    h.propose(1, "x").unwrap();
+    h.deliver_all();
+    h.tick_all(2);
+    h.clear_actions();
+    let actions = read(&mut h, 1, 1, ReadKind::Lease).unwrap();
+    assert!(actions.contains(&Action::ReadReady { id: 1, index: 2 }), "served at once: {actions:?}");
+    assert_eq!(h.sent("Heartbeat"), 0);
+    // Cut the leader off. Its lease lasts at most election_timeout_min -
+    // drift ticks past the last answered round; the followers cannot elect
+    // anyone before election_timeout_min ticks without hearing from it.
+    h.isolate(1);
+    let mut lease_ticks = 0;
+    loop {
+        h.tick(1, 1);
+        h.take_queue();
+        lease_ticks += 1;
+        h.clear_actions();
+        let id = 100 + lease_ticks;
+        // Either the lease is over (the read waits for a round that cannot
+        // complete) or check-quorum already deposed the leader.
+        if read(&mut h, 1, id, ReadKind::Lease).is_err()
+            || !outcomes(&h, 1).iter().any(|a| matches!(a, Action::ReadReady { .. }))
+        {
+            break;
+        }
+        assert!(lease_ticks < 10, "lease outlived the election timeout");
+    }
+    assert!(lease_ticks <= 8, "lease lasted {lease_ticks} ticks with timeout 10 and drift 2");
+    // A held read (fallen back to ReadIndex) cannot confirm while isolated:
+    // it fails instead of answering stale.
+    h.tick(1, 60);
+    assert!(!h.actions.iter().any(|(_, a)| matches!(a, Action::ReadReady { .. })));
+}
+
+#[test]
+fn lease_reads_need_to_be_enabled() {
+    let mut h = elected(|c| c);
+    assert!(matches!(read(&mut h, 1, 1, ReadKind::Lease), Err(Error::LeaseReadsDisabled)));
+    // And enabling them without check-quorum is an invalid configuration.
+    let bad = raft_io::RaftConfig::new(1, [1]).lease_reads(true).check_quorum(false);
+    assert!(matches!(bad.validate(), Err(Error::InvalidConfig { field: "lease_reads", .. })));
+}
+
+#[test]
+fn a_follower_read_is_forwarded_and_released_after_the_follower_applies() {
+    let mut h = elected(|c| c);
+    h.propose(1, "x").unwrap();
+    h.deliver_all();
+    h.clear_actions();
+    read(&mut h, 2, 5, ReadKind::Index).unwrap();
+    assert_eq!(h.sent("ReadIndex"), 1);
+    h.deliver_all();
+    h.tick_all(1);
+    let ready = outcomes(&h, 2);
+    assert_eq!(ready, vec![Action::ReadReady { id: 5, index: 2 }]);
+    assert!(h.node(2).last_applied() >= 2);
+}
+
+#[test]
+fn a_follower_read_fails_when_the_leader_changes_or_the_follower_is_cut_off() {
+    let mut h = elected(|c| c.read_timeout_ticks(5));
+    // Leader change before the answer: fails with LeadershipLost.
+    read(&mut h, 2, 1, ReadKind::Index).unwrap();
+    h.take_queue();
+    h.step(1, Event::TransferLeadership(3)).unwrap();
+    h.deliver_all();
+    assert_eq!(h.leader(), Some(3));
+    assert!(outcomes(&h, 2).contains(&Action::ReadFailed { id: 1, reason: ReadFailure::LeadershipLost }));
+    // Cut off: fails with Timeout.
+    h.clear_actions();
+    h.isolate(2);
+    read(&mut h, 2, 2, ReadKind::Index).unwrap();
+    h.tick(2, 6);
+    assert!(outcomes(&h, 2).contains(&Action::ReadFailed { id: 2, reason: ReadFailure::Timeout }));
+}
+
+#[test]
+fn reads_are_refused_with_a_reason() {
+    let mut h = elected(|c| c);
+    read(&mut h, 1, 9, ReadKind::Index).unwrap();
+    assert!(matches!(read(&mut h, 1, 9, ReadKind::Index), Err(Error::DuplicateRead(9))));
+    // A learner cannot serve linearizable reads.
+    h.add(4, raft_io::RaftConfig::joining(4).seed(4), raft_io::MemoryLog::new());
+    h.deliver_all();
+    h.step(1, Event::ChangeMembership(MembershipChange::AddLearner(4))).unwrap();
+    h.tick_all(3);
+    assert!(matches!(read(&mut h, 4, 1, ReadKind::Index), Err(Error::Learner)));
+    // A removed node is not a member.
+    h.step(1, Event::ChangeMembership(MembershipChange::Remove(3))).unwrap();
+    h.tick_all(3);
+    assert!(!h.node(1).membership().contains(3));
+    h.step(1, Event::ChangeMembership(MembershipChange::Remove(4))).unwrap();
+    h.tick_all(3);
+    assert!(matches!(read(&mut h, 4, 2, ReadKind::Index), Err(Error::NotMember(4)) | Err(Error::Learner)));
+    // A candidate knows no leader to ask.
+    let mut h = Harness::new(3, |c| c.pre_vote(false));
+    h.step(2, Event::Campaign).unwrap();
+    assert!(matches!(read(&mut h, 2, 1, ReadKind::Index), Err(Error::NotLeader { leader: None })));
+}
+
+#[test]
+fn leadership_loss_fails_pending_reads_exactly_once() {
+    let mut h = elected(|c| c.read_timeout_ticks(30));
+    h.isolate(1);
+    for id in 1..=3 {
+        read(&mut h, 1, id, ReadKind::Index).unwrap();
+    }
+    // Check-quorum deposes it; every pending read fails once, with a reason.
+    h.tick(1, 40);
+    let ends = outcomes(&h, 1);
+    for id in 1..=3 {
+        let n = ends
+            .iter()
+            .filter(|a| matches!(a, Action::ReadFailed { id: i, .. } | Action::ReadReady { id: i, .. } if *i == id))
+            .count();
+        assert_eq!(n, 1, "read {id}: {ends:?}");
+    }
+    assert!(ends.iter().all(|a| matches!(a, Action::ReadFailed { reason: ReadFailure::LeadershipLost, .. })));
+}
