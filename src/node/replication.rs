@@ -260,7 +260,7 @@ impl<L: RaftLog> RaftNode<L> {
                 Some(i) => i,
                 None => return false,
             };
-            if e.index != expect_index || e.term < min_term || e.term > self.term {
+            if e.index != expect_index || e.term == 0 || e.term < min_term || e.term > self.term {
                 return false;
             }
             if e.kind == EntryKind::Config && Membership::decode(&e.data).is_err() {
@@ -268,7 +268,7 @@ impl<L: RaftLog> RaftNode<L> {
             }
             min_term = e.term;
         }
-        a.prev_log_term <= self.term
+        a.prev_log_term <= self.term && (a.prev_log_term > 0 || a.prev_log_index == 0)
     }
 
     fn reject_append(&mut self, from: NodeId, prev: Index) {

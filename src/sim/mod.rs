@@ -59,6 +59,7 @@ pub mod linearizability;
 mod log;
 mod network;
 mod schedule;
+mod script;
 mod state_machine;
 mod trace;
 mod workload;
@@ -69,6 +70,7 @@ pub use log::{SimBackend, SimLog};
 pub use network::NetworkFaults;
 
 pub use schedule::{Chaos, FaultProfile};
+pub use script::ByteScript;
 pub use state_machine::{HashChain, StateMachine};
 pub use trace::{Trace, TraceEvent};
 pub use workload::KvWorkload;
@@ -110,6 +112,7 @@ pub struct SimConfig {
     trace: usize,
     snapshots: bool,
     record: bool,
+    keep_messages: usize,
     configure: Configure,
 }
 
@@ -124,6 +127,7 @@ impl std::fmt::Debug for SimConfig {
             .field("trace", &self.trace)
             .field("snapshots", &self.snapshots)
             .field("record", &self.record)
+            .field("keep_messages", &self.keep_messages)
             .finish_non_exhaustive()
     }
 }
@@ -141,6 +145,7 @@ impl SimConfig {
             trace: 256,
             snapshots: true,
             record: false,
+            keep_messages: 0,
             configure: Arc::new(|c| c),
         }
     }
@@ -193,6 +198,13 @@ impl SimConfig {
         self
     }
 
+    /// How many recently delivered messages to keep for
+    /// [`Cluster::replay`] (default 0: none).
+    pub fn keep_messages(mut self, count: usize) -> Self {
+        self.keep_messages = count;
+        self
+    }
+
     /// Adjusts every node's [`RaftConfig`] (its id, voters and seed are set
     /// by the simulator).
     pub fn configure(mut self, f: impl Fn(RaftConfig) -> RaftConfig + Send + Sync + 'static) -> Self {
@@ -204,6 +216,18 @@ impl SimConfig {
     pub fn get_seed(&self) -> u64 {
         self.seed
     }
+}
+
+/// How [`Cluster::replay`] changes a message it delivers again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replay {
+    /// Unchanged: a duplicate, or a stale message if the term moved on.
+    AsIs,
+    /// An AppendEntries cut to its first entries (as a peer that lost the
+    /// end of a message would deliver it).
+    TruncateEntries(usize),
+    /// The same message claimed by a node id the cluster does not know.
+    FromUnknown(NodeId),
 }
 
 /// Counters of what happened in a simulation.
@@ -326,6 +350,7 @@ pub struct Cluster<S: StateMachine = HashChain> {
     followups: Vec<(NodeId, Event)>,
     actions: Vec<Action>,
     recorded: Vec<(NodeId, Action)>,
+    recent: std::collections::VecDeque<Message>,
     queries: Vec<(NodeId, ReadId, Bytes)>,
     tickets: Vec<WriteTicket>,
     writes: Vec<WriteOutcome>,
@@ -360,6 +385,7 @@ impl<S: StateMachine> Cluster<S> {
             followups: Vec::new(),
             actions: Vec::new(),
             recorded: Vec::new(),
+            recent: std::collections::VecDeque::new(),
             queries: Vec::new(),
             tickets: Vec::new(),
             writes: Vec::new(),
@@ -509,6 +535,12 @@ impl<S: StateMachine> Cluster<S> {
                     if self.trace.enabled() {
                         let (kind, term) = (message.body.name(), message.term);
                         self.trace.push(TraceEvent::Deliver { at: self.now, from, to, kind, term });
+                    }
+                    if self.cfg.keep_messages > 0 {
+                        if self.recent.len() == self.cfg.keep_messages {
+                            self.recent.pop_front();
+                        }
+                        self.recent.push_back(message.clone());
                     }
                     self.expect_ok(to, Event::Message(message));
                 }
@@ -796,6 +828,32 @@ impl<S: StateMachine> Cluster<S> {
     pub fn inject(&mut self, message: Message) {
         let to = message.to;
         let _ = self.step_node(to, Event::Message(message));
+    }
+
+    /// A buggy but honest peer: delivers again the kept message number
+    /// `pick` (modulo how many are kept; see [`SimConfig::keep_messages`]),
+    /// changed as `how` says. Returns whether a message was delivered.
+    pub fn replay(&mut self, pick: usize, how: Replay) -> bool {
+        if self.recent.is_empty() {
+            return false;
+        }
+        let mut m = self.recent[pick % self.recent.len()].clone();
+        match how {
+            Replay::AsIs => {}
+            Replay::TruncateEntries(keep) => match &mut m.body {
+                crate::message::MessageBody::Append(a) => a.entries.truncate(keep),
+                _ => return false,
+            },
+            Replay::FromUnknown(from) => {
+                if self.slot(from).is_some() || from == 0 {
+                    return false;
+                }
+                m.from = from;
+            }
+        }
+        self.note(format!("replay {} n{} -> n{} t{} ({how:?})", m.body.name(), m.from, m.to, m.term));
+        self.inject(m);
+        true
     }
 
     /// Splits the cluster into `groups`; nodes not listed are isolated.

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::{Cluster, NetworkFaults, StateMachine, TICK};
+use super::{Cluster, NetworkFaults, Replay, StateMachine, TICK};
 use crate::membership::MembershipChange;
 use crate::rng::Rng;
 use crate::types::NodeId;
@@ -23,14 +23,25 @@ pub enum FaultProfile {
     /// Membership churn (adds, removals, promotions, joint changes) and
     /// leadership transfers on a lossy network.
     Membership,
+    /// Buggy (not Byzantine) peers: stale and duplicated messages replayed,
+    /// AppendEntries truncated, messages from unknown node ids, on a lossy
+    /// network. Needs [`SimConfig::keep_messages`](super::SimConfig::keep_messages).
+    BuggyPeers,
     /// Everything at once.
     Everything,
 }
 
 impl FaultProfile {
     /// Every profile, for soak runs.
-    pub const ALL: [FaultProfile; 6] =
-        [Self::Calm, Self::Lossy, Self::Partitions, Self::Crashes, Self::Membership, Self::Everything];
+    pub const ALL: [FaultProfile; 7] = [
+        Self::Calm,
+        Self::Lossy,
+        Self::Partitions,
+        Self::Crashes,
+        Self::Membership,
+        Self::BuggyPeers,
+        Self::Everything,
+    ];
 
     fn partitions(self) -> bool {
         matches!(self, Self::Partitions | Self::Everything)
@@ -42,6 +53,10 @@ impl FaultProfile {
 
     fn membership(self) -> bool {
         matches!(self, Self::Membership | Self::Everything)
+    }
+
+    fn buggy_peers(self) -> bool {
+        matches!(self, Self::BuggyPeers | Self::Everything)
     }
 
     fn network(self) -> NetworkFaults {
@@ -125,7 +140,14 @@ impl Chaos {
                     cluster.block(a, b);
                 }
             }
-            57..=64 if self.profile.partitions() => cluster.heal(),
+            57..=62 if self.profile.partitions() => cluster.heal(),
+            63..=64 if self.profile.partitions() => {
+                // Flapping: a short partition, healed a tick later.
+                let victim = pick(&mut self.rng);
+                cluster.isolate(victim);
+                cluster.run_ticks(1);
+                cluster.heal();
+            }
             65..=70 if self.profile.crashes() => {
                 let victim = pick(&mut self.rng);
                 cluster.crash(victim);
@@ -148,7 +170,22 @@ impl Chaos {
                     }
                 }
             }
-            94..=99 => {
+            94..=96 => {
+                let id = pick(&mut self.rng);
+                cluster.snapshot(id);
+            }
+            97..=99 if self.profile.buggy_peers() => {
+                for _ in 0..self.rng.range(1, 6) {
+                    let pick = self.rng.next_u64() as usize;
+                    let how = match self.rng.range(0, 4) {
+                        0 | 1 => Replay::AsIs,
+                        2 => Replay::TruncateEntries(self.rng.range(0, 3) as usize),
+                        _ => Replay::FromUnknown(1_000 + self.rng.range(0, 5)),
+                    };
+                    cluster.replay(pick, how);
+                }
+            }
+            97..=99 => {
                 let id = pick(&mut self.rng);
                 cluster.snapshot(id);
             }
