@@ -65,7 +65,7 @@ fn cluster() -> Vec<RaftNode> {
         })
         .collect();
     let mut inbox: Vec<Message> = Vec::new();
-    let mut step = |nodes: &mut Vec<RaftNode>, id: u64, e: Event, inbox: &mut Vec<Message>| {
+    let step = |nodes: &mut Vec<RaftNode>, id: u64, e: Event, inbox: &mut Vec<Message>| {
         for a in nodes[id as usize - 1].step(e).unwrap() {
             if let Action::Send { message, .. } = a {
                 inbox.push(message);
