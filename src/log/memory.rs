@@ -151,14 +151,10 @@ impl MemoryLog {
     /// Moves the first `drop` live entries out of the log, keeping aside
     /// those a crash would still find.
     fn move_prefix_aside(&mut self, drop: usize) {
-        let suffix = self.entries.split_off(drop);
-        let mut removed = std::mem::replace(&mut self.entries, suffix);
-        removed.truncate(removed.partition_point(|e| e.index <= self.stable));
-        if self.durable_front.is_empty() {
-            self.durable_front = removed;
-        } else {
-            self.durable_front.append(&mut removed);
-        }
+        // Drain in place: the log vector keeps its capacity (no regrowth
+        // after every compaction), and so does `durable_front` across syncs.
+        let durable = self.entries[..drop].partition_point(|e| e.index <= self.stable);
+        self.durable_front.extend(self.entries.drain(..drop).take(durable));
     }
 
     /// Moves live entries that are durable out of `removed` into `to`.

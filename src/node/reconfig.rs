@@ -73,10 +73,12 @@ impl ConfigHistory {
         Ok(history)
     }
 
+    #[inline]
     pub(super) fn effective(&self) -> &Membership {
         self.entries.last().map_or(&self.base, |(_, m)| m)
     }
 
+    #[inline]
     pub(super) fn effective_index(&self) -> Index {
         self.entries.last().map_or(self.base_index, |(i, _)| *i)
     }

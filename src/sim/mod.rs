@@ -296,9 +296,12 @@ pub struct WriteOutcome {
     pub at: u64,
 }
 
+/// What a scheduled event does. Messages wait in a slab, so the heap moves
+/// only small keys.
+#[derive(Clone, Copy)]
 enum Due {
     Tick(NodeId),
-    Deliver(Message),
+    Deliver(u32),
 }
 
 struct Scheduled {
@@ -340,6 +343,8 @@ pub struct Cluster<S: StateMachine = HashChain> {
     nodes: Vec<SimNode<S>>,
     make: Box<dyn FnMut(NodeId) -> S>,
     queue: BinaryHeap<Reverse<Scheduled>>,
+    in_flight: Vec<Option<Message>>,
+    free_slots: Vec<u32>,
     seq: u64,
     now: u64,
     net: Network,
@@ -379,6 +384,8 @@ impl<S: StateMachine> Cluster<S> {
             nodes: Vec::new(),
             make: Box::new(make),
             queue: BinaryHeap::new(),
+            in_flight: Vec::new(),
+            free_slots: Vec::new(),
             seq: 0,
             now: 0,
             reads: Vec::new(),
@@ -424,6 +431,21 @@ impl<S: StateMachine> Cluster<S> {
             }
         }
         self.schedule(period, Due::Tick(id));
+    }
+
+    /// Schedules delivery of `message` after `after` time units.
+    fn schedule_message(&mut self, after: u64, message: Message) {
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.in_flight[slot as usize] = Some(message);
+                slot
+            }
+            None => {
+                self.in_flight.push(Some(message));
+                (self.in_flight.len() - 1) as u32
+            }
+        };
+        self.schedule(after, Due::Deliver(slot));
     }
 
     fn schedule(&mut self, after: u64, due: Due) {
@@ -524,7 +546,9 @@ impl<S: StateMachine> Cluster<S> {
                     self.expect_ok(id, Event::Tick);
                 }
             }
-            Due::Deliver(message) => {
+            Due::Deliver(slot) => {
+                let Some(message) = self.in_flight.get_mut(slot as usize).and_then(Option::take) else { return true };
+                self.free_slots.push(slot);
                 let (from, to) = (message.from, message.to);
                 let up = self.slot(to).is_some_and(|i| self.nodes[i].node.is_some());
                 if up && self.net.connected(from, to) {
@@ -623,10 +647,10 @@ impl<S: StateMachine> Cluster<S> {
         match action {
             Action::Send { to, message } => match self.net.route(id, to) {
                 [Some(first), Some(second)] => {
-                    self.schedule(second, Due::Deliver(message.clone()));
-                    self.schedule(first, Due::Deliver(message));
+                    self.schedule_message(second, message.clone());
+                    self.schedule_message(first, message);
                 }
-                [Some(first), None] | [None, Some(first)] => self.schedule(first, Due::Deliver(message)),
+                [Some(first), None] | [None, Some(first)] => self.schedule_message(first, message),
                 [None, None] => {}
             },
             Action::Apply { index, term, command } => {
