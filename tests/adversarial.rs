@@ -20,12 +20,12 @@ proptest! {
     })]
 
     #[test]
-    fn any_script_is_safe(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-        let cluster = ByteScript::new(&bytes).run();
-        // Safety was checked after every event; a leader exists again after
-        // healing unless the script removed every voter's ability to win
-        // (it cannot: at least one voter remains).
-        prop_assert!(cluster.ids().len() >= 1);
+    fn any_script_is_safe_and_linearizable(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        // Safety was checked after every event (a violation panics).
+        let (_cluster, history) = ByteScript::new(&bytes).run();
+        if let Err(e) = history.check() {
+            prop_assert!(false, "not linearizable:\n{}", e);
+        }
     }
 }
 
@@ -35,6 +35,7 @@ fn the_committed_fuzz_corpus_is_safe() {
     let Ok(entries) = std::fs::read_dir(&dir) else { return };
     for entry in entries.flatten() {
         let bytes = std::fs::read(entry.path()).unwrap_or_default();
-        ByteScript::new(&bytes).run();
+        let (_cluster, history) = ByteScript::new(&bytes).run();
+        assert!(history.check().is_ok(), "{}", entry.path().display());
     }
 }

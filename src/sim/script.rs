@@ -8,11 +8,13 @@
 //! Byzantine) peers — replays, truncated appends, messages from unknown
 //! node ids, and (with feature `framing`) arbitrary frames decoded from the
 //! script and delivered as stale messages from an unknown node. The
-//! simulator checks the five safety properties after every event; a
-//! violation panics, which is what the fuzzer looks for.
+//! simulator checks the five safety properties after every event (a
+//! violation panics, which is what the fuzzer looks for), and the clients'
+//! history is returned for the linearizability checker.
 
 use bytes::Bytes;
 
+use super::linearizability::History;
 use super::{Cluster, KvStore, KvWorkload, NetworkFaults, Replay, SimConfig};
 use crate::membership::MembershipChange;
 use crate::node::ReadKind;
@@ -41,9 +43,11 @@ impl<'a> ByteScript<'a> {
     }
 
     /// Runs the script on a fresh cluster (its size and seed come from the
-    /// first bytes), then heals everything and returns the cluster. Panics
+    /// first bytes), then heals everything and returns the cluster and the
+    /// clients' history (check it with
+    /// [`History::check`](super::linearizability::History::check)). Panics
     /// only on a safety violation.
-    pub fn run(mut self) -> Cluster<KvStore> {
+    pub fn run(mut self) -> (Cluster<KvStore>, History) {
         let nodes = 1 + usize::from(self.byte() % 5);
         let seed = u64::from(self.byte());
         let config = SimConfig::new(nodes)
@@ -64,7 +68,8 @@ impl<'a> ByteScript<'a> {
             cluster.restart(id);
         }
         cluster.run_ticks(50);
-        cluster
+        let history = clients.history(&cluster);
+        (cluster, history)
     }
 
     fn node(&mut self, cluster: &Cluster<KvStore>) -> u64 {
@@ -73,40 +78,40 @@ impl<'a> ByteScript<'a> {
     }
 
     fn op(&mut self, cluster: &mut Cluster<KvStore>, clients: &mut KvWorkload) {
-        match self.byte() % 16 {
+        match self.byte() % 20 {
             0..=3 => cluster.run_ticks(u64::from(self.byte() % 8) + 1),
-            4 | 5 => clients.round(cluster),
-            6 => {
+            4..=8 => clients.round(cluster),
+            9 => {
                 let id = self.node(cluster);
                 let _ = cluster.propose(id, Bytes::copy_from_slice(&[self.byte(), self.byte()]));
             }
-            7 => {
+            10 => {
                 let mask = self.byte();
                 let ids = cluster.ids();
                 let (a, b): (Vec<u64>, Vec<u64>) = ids.iter().partition(|&&id| mask & (1 << (id % 8)) != 0);
                 cluster.partition(&[&a, &b]);
             }
-            8 => cluster.heal(),
-            9 => {
+            11 => cluster.heal(),
+            12 => {
                 let id = self.node(cluster);
                 cluster.crash(id);
             }
-            10 => {
+            13 => {
                 let id = self.node(cluster);
                 cluster.restart(id);
             }
-            11 => {
+            14 => {
                 let id = self.node(cluster);
                 cluster.snapshot(id);
             }
-            12 => self.change(cluster),
-            13 => {
+            15 => self.change(cluster),
+            16 => {
                 let id = self.node(cluster);
                 let kind = if self.byte() % 2 == 0 { ReadKind::Index } else { ReadKind::Lease };
                 let read = u64::from(self.byte()) + 10_000;
                 let _ = cluster.read(id, read, kind);
             }
-            14 => {
+            17 | 18 => {
                 let pick = usize::from(self.byte());
                 let how = match self.byte() % 3 {
                     0 => Replay::AsIs,
@@ -144,7 +149,7 @@ impl<'a> ByteScript<'a> {
     /// An arbitrary frame from the script, decoded and delivered as a stale
     /// message from an unknown node (feature `framing`).
     fn frame(&mut self, cluster: &mut Cluster<KvStore>) {
-        let len = usize::from(self.byte());
+        let len = usize::from(self.byte() % 64);
         let end = (self.at + len).min(self.bytes.len());
         let frame = Bytes::copy_from_slice(&self.bytes[self.at.min(end)..end]);
         self.at = end;
