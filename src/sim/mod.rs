@@ -337,7 +337,9 @@ struct SimNode<S> {
     period: u64,
 }
 
-/// A simulated cluster. See the [module docs](self).
+/// A simulated cluster: N nodes in one thread over a seeded network, with
+/// the five safety checkers run after every event (see the
+/// [module documentation](crate::sim)).
 pub struct Cluster<S: StateMachine = HashChain> {
     cfg: SimConfig,
     nodes: Vec<SimNode<S>>,

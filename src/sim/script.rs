@@ -19,7 +19,10 @@ use super::{Cluster, KvStore, KvWorkload, NetworkFaults, Replay, SimConfig};
 use crate::membership::MembershipChange;
 use crate::node::ReadKind;
 
-/// An interpreter of byte scripts. See the [module docs](self).
+/// An interpreter of byte scripts: every byte string drives a simulated
+/// key-value cluster through faults, client operations and buggy peers;
+/// the safety checkers watch every event and the clients' history comes
+/// back for the linearizability checker.
 #[derive(Debug)]
 pub struct ByteScript<'a> {
     bytes: &'a [u8],

@@ -18,8 +18,9 @@ use crate::node::ReadKind;
 use crate::rng::Rng;
 use crate::types::{NodeId, ReadId};
 
-/// Random key-value clients of a simulated cluster. See the
-/// [module docs](self).
+/// Random key-value clients of a simulated cluster: puts and
+/// compare-and-sets through the leader, reads of all three kinds, recorded
+/// as a linearizability [`History`].
 #[derive(Debug)]
 pub struct KvWorkload {
     rng: Rng,
