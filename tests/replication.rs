@@ -328,3 +328,20 @@ fn a_follower_never_commits_past_what_the_leader_verified() {
     assert_eq!(h.node(3).commit_index(), 3);
     assert_eq!(h.node(3).log().term(3), Some(3));
 }
+
+#[test]
+fn many_messages_in_one_step_share_one_sync() {
+    let mut h = elected(3);
+    let mut appends = Vec::new();
+    for i in 0..3 {
+        h.propose(1, &format!("p{i}")).unwrap();
+        appends.extend(h.take_queue().into_iter().filter(|m| m.to == 2));
+    }
+    assert_eq!(appends.len(), 3);
+    let syncs = h.node(2).log().effective_syncs();
+    let actions = h.step(2, Event::Messages(appends)).unwrap();
+    assert_eq!(h.node(2).log().effective_syncs(), syncs + 1, "one sync for the three appends");
+    assert_eq!(h.node(2).last_index(), 4);
+    let acks = actions.iter().filter(|a| matches!(a, Action::Send { message, .. } if message.body.name() == "AppendResponse")).count();
+    assert_eq!(acks, 3);
+}

@@ -57,6 +57,10 @@ pub enum Event {
     ProposeBatch(Vec<Bytes>),
     /// A message from another node.
     Message(Message),
+    /// Many messages at once, handled in one step: one log sync covers all
+    /// of them (group commit on followers under pipelined load). The
+    /// vector is consumed.
+    Messages(Vec<Message>),
     /// A linearizable read identified by `id`. The node answers with exactly
     /// one [`Action::ReadReady`] or [`Action::ReadFailed`] for it.
     Read {
@@ -497,6 +501,7 @@ impl<L: RaftLog> RaftNode<L> {
             Event::Propose(command) => self.propose(std::iter::once(command)),
             Event::ProposeBatch(commands) => self.propose(commands.into_iter()),
             Event::Message(message) => self.on_message(message),
+            Event::Messages(messages) => messages.into_iter().try_for_each(|m| self.on_message(m)),
             Event::Read { id, kind } => self.read(id, kind),
             Event::ChangeMembership(change) => self.change_membership(change),
             Event::TransferLeadership(to) => self.transfer_leadership(to),
