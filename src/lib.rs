@@ -176,6 +176,8 @@ pub mod message;
 mod node;
 pub mod quorum;
 mod rng;
+#[cfg(feature = "net")]
+pub mod runtime;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod transport;
