@@ -510,7 +510,15 @@ impl RaftTransport for TcpTransport {
             add(&shared.counters.dropped_unknown_peer, 1);
             return Err(TransportError::UnknownPeer(to));
         };
-        peer.push(message, &shared.cfg).map_err(|full| {
+        match peer.push(message, &shared.cfg) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                add(&shared.counters.dropped_oversized, 1);
+                Ok(())
+            }
+            Err(full) => Err(full),
+        }
+        .map_err(|full| {
             if full {
                 add(&shared.counters.dropped_queue_full, 1);
                 TransportError::QueueFull(to)

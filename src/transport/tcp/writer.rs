@@ -61,9 +61,15 @@ impl Peer {
     }
 
     /// Queues `message`. `Err(true)`: the queue is full; `Err(false)`: the
-    /// peer was removed or the transport shut down.
-    pub(crate) fn push(&self, message: Message, cfg: &TcpConfig) -> Result<(), bool> {
-        let size = framing::encoded_len(&message) + PREFIX;
+    /// peer was removed or the transport shut down. A message whose frame
+    /// exceeds the frame limit is dropped at once (and counted by the
+    /// caller through `Ok(false)`), as the peer would refuse it.
+    pub(crate) fn push(&self, message: Message, cfg: &TcpConfig) -> Result<bool, bool> {
+        let len = framing::encoded_len(&message);
+        if len > cfg.limits.max_frame_bytes {
+            return Ok(false);
+        }
+        let size = len + PREFIX;
         let mut q = lock(&self.queue);
         if q.closed {
             return Err(false);
@@ -75,7 +81,7 @@ impl Peer {
         q.messages.push_back(message);
         drop(q);
         self.ready.notify_one();
-        Ok(())
+        Ok(true)
     }
 
     /// Stops the writer: drops the queue and closes the connection.
