@@ -14,7 +14,7 @@ use super::stats_add as add;
 use super::{Counters, RuntimeError, RuntimeOptions, StateMachine, Transport, Waker};
 use crate::error::Error;
 use crate::log::RaftLog;
-use crate::membership::Membership;
+use crate::membership::{Membership, MembershipChange};
 use crate::node::{Action, Event, RaftNode, TransferOutcome};
 use crate::types::{Index, NodeId, ReadId, Role, Term};
 
@@ -62,6 +62,7 @@ where
         reads: HashMap::new(),
         next_read: 0,
         change: None,
+        deferred_change: None,
         transfers: Vec::new(),
         snapshot_wanted: false,
         halted: None,
@@ -124,6 +125,9 @@ struct Driver<S: StateMachine, L: RaftLog, T> {
     reads: HashMap<ReadId, PendingRead<S>>,
     next_read: ReadId,
     change: Option<PendingChange>,
+    /// A change refused with `NotReady`, retried every tick until its
+    /// deadline.
+    deferred_change: Option<(MembershipChange, Reply<Membership>, Option<Instant>)>,
     transfers: Vec<PendingTransfer>,
     snapshot_wanted: bool,
     /// The node halted on a storage failure: the runtime stops.
@@ -141,6 +145,9 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                 self.step(Event::Tick);
                 add(&self.shared.counters.ticks, 1);
                 self.expire(now);
+                if let Some((change, reply, deadline)) = self.deferred_change.take() {
+                    self.change_membership(change, reply, deadline);
+                }
                 next_tick += tick;
                 if next_tick <= now {
                     // Fell behind (a long fsync or query): skip, don't burst.
@@ -239,22 +246,23 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
         }
     }
 
-    fn change_membership(
-        &mut self,
-        change: crate::membership::MembershipChange,
-        reply: Reply<Membership>,
-        deadline: Option<Instant>,
-    ) {
-        if self.change.is_some() {
+    fn change_membership(&mut self, change: MembershipChange, reply: Reply<Membership>, deadline: Option<Instant>) {
+        if self.change.is_some() || self.deferred_change.is_some() {
             let index = self.change.as_ref().map_or(0, |c| c.index);
             reply.send(Err(RuntimeError::Refused(Arc::new(Error::ChangeInProgress { index }))));
             return;
         }
         // Index 0 until the step reports the appended entry.
         self.change = Some(PendingChange { index: 0, reply, deadline });
-        if let Err(error) = self.try_step(Event::ChangeMembership(change)) {
+        if let Err(error) = self.try_step(Event::ChangeMembership(change.clone())) {
             if let Some(c) = self.change.take() {
-                c.reply.send(Err(error));
+                if matches!(&error, RuntimeError::Refused(e) if matches!(**e, Error::NotReady)) {
+                    // A new leader that has not committed an entry of its
+                    // term yet: try again on the next tick.
+                    self.deferred_change = Some((change, c.reply, c.deadline));
+                } else {
+                    c.reply.send(Err(error));
+                }
             }
             return;
         }
@@ -460,6 +468,11 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                 c.reply.send(Err(RuntimeError::Timeout));
             }
         }
+        if self.deferred_change.as_ref().is_some_and(|(_, _, d)| expired(d)) {
+            if let Some((_, reply, _)) = self.deferred_change.take() {
+                reply.send(Err(RuntimeError::Timeout));
+            }
+        }
         if self.transfers.iter().any(|t| expired(&t.deadline)) {
             let (late, kept) = std::mem::take(&mut self.transfers).into_iter().partition(|t| expired(&t.deadline));
             self.transfers = kept;
@@ -502,6 +515,9 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
         }
         if let Some(c) = self.change.take() {
             c.reply.send(Err(error.clone()));
+        }
+        if let Some((_, reply, _)) = self.deferred_change.take() {
+            reply.send(Err(error.clone()));
         }
         for t in self.transfers.drain(..) {
             t.reply.send(Err(error.clone()));
