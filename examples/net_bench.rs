@@ -82,7 +82,7 @@ fn raw_fsync(dir: &Path, run: Duration) -> Sample {
     let started = Instant::now();
     while started.elapsed() < run {
         let t = Instant::now();
-        wal.append(&record).expect("append");
+        let _lsn = wal.append(&record).expect("append");
         wal.sync().expect("sync");
         latencies.push(t.elapsed());
     }
