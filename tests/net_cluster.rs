@@ -66,6 +66,35 @@ fn a_cluster_survives_a_leader_kill_and_a_restart_without_losing_acknowledged_wr
 }
 
 #[test]
+fn a_node_restarted_after_compaction_catches_up_from_a_snapshot() {
+    // Snapshots every 16 entries: by the time the stopped node returns, the
+    // leader has compacted the entries it lacks and must send a snapshot,
+    // which the runtime hands to `StateMachine::restore`.
+    let mut cluster = Cluster::start_configured(3, |c| c, |c| c.snapshot_entries(16));
+    let first = cluster.wait_for_leader();
+    let down = (first + 1) % 3;
+    cluster.stop(down);
+    let mut acked = BTreeMap::new();
+    for i in 0..200 {
+        if cluster.put(&format!("s{i}"), &format!("{i}")).is_ok() {
+            acked.insert(format!("s{i}"), format!("{i}"));
+        }
+    }
+    let leader = cluster.wait_for_leader();
+    wait_until("the leader to compact", || cluster.handle(leader).status().unwrap().snapshot_index > 16);
+    cluster.restart(down);
+    let (commit, _) = cluster.handle(leader).progress();
+    wait_until("the restarted node to catch up", || cluster.handle(down).progress().1 >= commit);
+    let kv = cluster.read_all(down).unwrap();
+    for (k, v) in &acked {
+        assert_eq!(kv.map.get(k), Some(v), "lost acknowledged write {k}");
+    }
+    assert!(cluster.handle(down).status().unwrap().snapshot_index > 0, "installed a snapshot");
+    assert!(cluster.handle(leader).stats().snapshots > 0);
+    cluster.shutdown();
+}
+
+#[test]
 fn a_peer_sending_garbage_is_disconnected_while_the_cluster_keeps_serving() {
     let cluster = Cluster::start(3);
     let leader = cluster.wait_for_leader();

@@ -74,6 +74,7 @@ pub struct Cluster {
     pub addrs: Vec<SocketAddr>,
     pub nodes: Vec<Option<Node>>,
     pub tcp_config: fn(TcpConfig) -> TcpConfig,
+    pub raft_config: fn(RaftConfig) -> RaftConfig,
 }
 
 impl Cluster {
@@ -82,6 +83,14 @@ impl Cluster {
     }
 
     pub fn start_with(n: u64, tcp_config: fn(TcpConfig) -> TcpConfig) -> Self {
+        Self::start_configured(n, tcp_config, |c| c)
+    }
+
+    pub fn start_configured(
+        n: u64,
+        tcp_config: fn(TcpConfig) -> TcpConfig,
+        raft_config: fn(RaftConfig) -> RaftConfig,
+    ) -> Self {
         let ids: Vec<NodeId> = (1..=n).collect();
         let mut c = Cluster {
             dirs: ids.iter().map(|_| tempfile::tempdir().unwrap()).collect(),
@@ -89,6 +98,7 @@ impl Cluster {
             nodes: ids.iter().map(|_| None).collect(),
             ids,
             tcp_config,
+            raft_config,
         };
         // Bind every listener first (port 0), then tell each node the others.
         let transports: Vec<TcpTransport> = c
@@ -110,7 +120,7 @@ impl Cluster {
             }
         }
         let id = self.ids[i];
-        let config = RaftConfig::new(id, self.ids.clone()).cluster_id(CLUSTER).seed(id);
+        let config = (self.raft_config)(RaftConfig::new(id, self.ids.clone()).cluster_id(CLUSTER).seed(id));
         let log = WalLog::open(self.dirs[i].path()).unwrap();
         let node = RaftNode::with_log(config, log).unwrap();
         let tcp = transport.handle();
