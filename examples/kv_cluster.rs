@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use raft_io::runtime::{RaftHandle, Runtime, RuntimeError, StateMachine};
-use raft_io::transport::{TcpConfig, TcpTransport};
+use raft_io::transport::{TcpConfig, TcpHandle, TcpTransport};
 use raft_io::{NodeId, RaftConfig, RaftNode, WalLog};
 
 const CLUSTER_ID: u64 = 0x6b765f636c757374;
@@ -60,6 +60,8 @@ struct Node {
     addr: SocketAddr,
     dir: PathBuf,
     handle: Option<RaftHandle<KvStore>>,
+    /// Counters of its latest transport.
+    tcp: Option<TcpHandle>,
 }
 
 fn start(node: &mut Node, listener: Option<TcpTransport>, peers: &[(NodeId, SocketAddr)]) -> Result<(), String> {
@@ -71,6 +73,7 @@ fn start(node: &mut Node, listener: Option<TcpTransport>, peers: &[(NodeId, Sock
     for &(id, addr) in peers.iter().filter(|(id, _)| *id != node.id) {
         transport.add_peer(id, addr);
     }
+    node.tcp = Some(transport.handle());
     let log = WalLog::open(&node.dir).map_err(|e| format!("open log: {e}"))?;
     let config = RaftConfig::new(node.id, IDS).cluster_id(CLUSTER_ID).seed(node.id);
     let raft = RaftNode::with_log(config, log).map_err(|e| format!("recover node: {e}"))?;
@@ -185,7 +188,7 @@ fn run(base: &Path) -> Result<(), String> {
     let mut nodes = Vec::new();
     for id in IDS {
         let t = TcpTransport::bind(TcpConfig::new(id, loopback).cluster_id(CLUSTER_ID)).map_err(|e| e.to_string())?;
-        nodes.push(Node { id, addr: t.local_addr(), dir: base.join(format!("node-{id}")), handle: None });
+        nodes.push(Node { id, addr: t.local_addr(), dir: base.join(format!("node-{id}")), handle: None, tcp: None });
         listeners.push(t);
     }
     let peers: Vec<(NodeId, SocketAddr)> = nodes.iter().map(|n| (n.id, n.addr)).collect();
@@ -264,6 +267,20 @@ fn run(base: &Path) -> Result<(), String> {
             stats.proposals as f64 / stats.batches as f64,
             stats.max_batch
         );
+    }
+    for n in &nodes {
+        if let Some(t) = n.tcp.as_ref().map(TcpHandle::stats) {
+            println!(
+                "  node {} transport     {} msgs sent, {} received, {} reconnects, {} dropped (queue full {}, peer unreachable {})",
+                n.id,
+                t.messages_sent,
+                t.messages_received,
+                t.reconnects,
+                t.dropped_queue_full + t.dropped_unreachable,
+                t.dropped_queue_full,
+                t.dropped_unreachable
+            );
+        }
     }
     for h in up(&nodes) {
         h.shutdown();

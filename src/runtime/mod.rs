@@ -76,6 +76,8 @@ mod handle;
 mod requests;
 mod state_machine;
 mod sync;
+#[cfg(all(test, not(loom)))]
+mod tests;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
