@@ -190,12 +190,13 @@ where
         Self { node, transport, state_machine, options: RuntimeOptions::default() }
     }
 
-    /// How often the node ticks (default 10 ms). Election and heartbeat
+    /// How often the node ticks (default 10 ms; clamped to between 100 µs
+    /// and an hour). Election and heartbeat
     /// timeouts are counted in ticks: with the default configuration (an
     /// election timeout of 10–20 ticks, a heartbeat every 2), a leader is
     /// elected within 100–200 ms of losing the last one.
     pub fn tick_interval(mut self, interval: Duration) -> Self {
-        self.options.tick_interval = interval.max(Duration::from_micros(100));
+        self.options.tick_interval = interval.clamp(Duration::from_micros(100), Duration::from_secs(3600));
         self
     }
 

@@ -91,3 +91,11 @@ fn a_panicking_state_machine_stops_the_runtime_without_stranding_requests() {
         h.shutdown();
     }
 }
+
+#[test]
+fn handles_are_clone_send_and_sync() {
+    fn check<T: Clone + Send + Sync + 'static>() {}
+    check::<RaftHandle<Sum>>();
+    check::<super::Waker>();
+    check::<RuntimeError>();
+}

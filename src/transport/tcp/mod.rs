@@ -195,7 +195,8 @@ impl TcpConfig {
         self
     }
 
-    /// Time allowed to establish a TCP connection.
+    /// Time allowed to establish a TCP connection. (Every duration setter
+    /// clamps its value to between 1 ms and one day.)
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = nonzero(timeout);
         self
@@ -230,8 +231,8 @@ impl TcpConfig {
     /// Reconnect backoff: the first delay, doubled after each failure up to
     /// `max`.
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.backoff_initial = initial;
-        self.backoff_max = max;
+        self.backoff_initial = nonzero(initial);
+        self.backoff_max = nonzero(max);
         self
     }
 
@@ -251,8 +252,10 @@ impl TcpConfig {
     }
 }
 
+/// Clamps a configured duration to [1 ms, 1 day], so no deadline computed
+/// from it can overflow `Instant`.
 fn nonzero(d: Duration) -> Duration {
-    d.max(Duration::from_millis(1))
+    d.clamp(Duration::from_millis(1), Duration::from_secs(86_400))
 }
 
 /// Locks a mutex, recovering the data if a thread panicked while holding
