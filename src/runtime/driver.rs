@@ -20,6 +20,8 @@ use crate::types::{Index, NodeId, ReadId, Role, Term};
 
 /// How often the driver polls a transport that cannot wake it.
 const POLL: Duration = Duration::from_millis(1);
+/// Most missed ticks stepped at once after a stall.
+const MAX_CATCH_UP: u64 = 1000;
 
 pub(crate) fn start<S, L, T>(
     node: RaftNode<L>,
@@ -139,22 +141,32 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
         let tick = self.options.tick_interval;
         let mut next_tick = Instant::now() + tick;
         while !self.shared.submissions.is_closed() && self.halted.is_none() {
+            // Messages first: after a stall, the leader's heartbeats that
+            // waited in the inbox reset the election timer before the
+            // missed ticks are counted.
+            let mut busy = self.receive();
             let now = Instant::now();
-            let mut busy = false;
             if now >= next_tick {
-                self.step(Event::Tick);
-                add(&self.shared.counters.ticks, 1);
+                // Step every tick that came due, so the node's clock keeps
+                // up with real time after a stall (a long fsync or query):
+                // lease reads depend on it (docs/PROTOCOL.md §8.2).
+                let mut due = 0;
+                while next_tick <= now && due < MAX_CATCH_UP {
+                    next_tick += tick;
+                    due += 1;
+                }
+                if next_tick <= now {
+                    next_tick = now + tick;
+                }
+                for _ in 0..due {
+                    self.step(Event::Tick);
+                }
+                add(&self.shared.counters.ticks, due);
                 self.expire(now);
                 if let Some((change, reply, deadline)) = self.deferred_change.take() {
                     self.change_membership(change, reply, deadline);
                 }
-                next_tick += tick;
-                if next_tick <= now {
-                    // Fell behind (a long fsync or query): skip, don't burst.
-                    next_tick = now + tick;
-                }
             }
-            busy |= self.receive();
             busy |= self.serve_requests();
             self.publish();
             if !busy && self.halted.is_none() {

@@ -6,9 +6,11 @@
 //! # What the driver thread does
 //!
 //! Each turn of its loop it
-//! 1. steps [`Event::Tick`](crate::Event::Tick) when the tick interval has
-//!    passed (and fails requests past their deadline);
-//! 2. steps every message the transport received;
+//! 1. steps every message the transport received;
+//! 2. steps [`Event::Tick`](crate::Event::Tick) once for every tick interval
+//!    that passed — after a stall, all the missed ticks (up to 1000), so the
+//!    node's tick clock keeps up with real time — and fails requests past
+//!    their deadline;
 //! 3. takes every queued client request: all proposals become **one**
 //!    [`Event::ProposeBatch`](crate::Event::ProposeBatch) — one log append,
 //!    one fsync for all of them (group commit) — and each read, membership
