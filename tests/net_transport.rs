@@ -221,3 +221,25 @@ fn too_many_connections_are_refused() {
     // Shutdown is prompt with connections in their handshake.
     server.shutdown();
 }
+
+#[test]
+fn a_node_that_does_not_keep_up_is_protected_by_the_bounded_inbox() {
+    // b knows a before a dials it, so no message is lost to a refusal.
+    let mut a = TcpTransport::bind(TcpConfig::new(1, loopback())).unwrap();
+    let mut b = TcpTransport::bind(TcpConfig::new(2, loopback()).inbox_capacity(4).peer(1, a.local_addr())).unwrap();
+    a.add_peer(2, b.local_addr());
+    for _ in 0..10 {
+        a.send(ping(1, 2)).unwrap();
+    }
+    // Nobody calls `b.try_recv` meanwhile: four wait, the rest are dropped.
+    wait_until("all ten to arrive or be dropped", || {
+        let s = b.stats();
+        s.messages_received + s.dropped_inbox_full == 10
+    });
+    assert_eq!(b.stats().messages_received, 4);
+    let mut n = 0;
+    while b.try_recv().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 4);
+}

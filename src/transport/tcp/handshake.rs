@@ -31,7 +31,9 @@ pub enum Refusal {
     /// The peer speaks another transport version.
     #[error("unsupported transport version {0}")]
     UnsupportedVersion(u16),
-    /// The peer belongs to another cluster.
+    /// The peer belongs to another cluster. (When the dialer learns of it
+    /// from a refusal, both fields hold the id it sent: the acceptor does
+    /// not reveal its own.)
     #[error("wrong cluster id {found} (expected {expected})")]
     WrongCluster {
         /// This node's cluster id.

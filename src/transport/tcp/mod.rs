@@ -98,6 +98,7 @@ pub struct TcpConfig {
     queue_capacity: usize,
     queue_bytes: usize,
     inbox_capacity: usize,
+    inbox_bytes: usize,
     limits: DecodeLimits,
     connect_timeout: Duration,
     handshake_timeout: Duration,
@@ -129,7 +130,7 @@ impl TcpConfig {
     /// [`TcpTransport::local_addr`]). Cluster id 0 and no peers until set.
     ///
     /// Defaults: queues of 1024 messages and 16 MiB per peer, an inbox of
-    /// 8192 messages, [`DecodeLimits::default`], connect timeout 1 s,
+    /// 8192 messages and 64 MiB, [`DecodeLimits::default`], connect timeout 1 s,
     /// handshake timeout 2 s, write timeout 2 s, idle timeout 10 s with a
     /// keepalive every second, reconnect backoff from 20 ms doubling to 1 s,
     /// 64 inbound connections.
@@ -142,6 +143,7 @@ impl TcpConfig {
             queue_capacity: 1024,
             queue_bytes: 16 << 20,
             inbox_capacity: 8192,
+            inbox_bytes: 64 << 20,
             limits: DecodeLimits::default(),
             connect_timeout: Duration::from_secs(1),
             handshake_timeout: Duration::from_secs(2),
@@ -184,6 +186,13 @@ impl TcpConfig {
     /// Most received messages waiting for the node; more are dropped.
     pub fn inbox_capacity(mut self, messages: usize) -> Self {
         self.inbox_capacity = messages.max(1);
+        self
+    }
+
+    /// Most bytes (of received frames) waiting for the node; more are
+    /// dropped. A single frame is always accepted into an empty inbox.
+    pub fn inbox_bytes(mut self, bytes: usize) -> Self {
+        self.inbox_bytes = bytes.max(1);
         self
     }
 
@@ -266,10 +275,17 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 type Waker = Arc<dyn Fn() + Send + Sync>;
 
-/// Received messages waiting for the node.
+#[derive(Default)]
+struct InboxQueue {
+    messages: VecDeque<(Message, usize)>,
+    bytes: usize,
+}
+
+/// Received messages (with their frame sizes) waiting for the node.
 struct Inbox {
-    queue: Mutex<VecDeque<Message>>,
+    queue: Mutex<InboxQueue>,
     capacity: usize,
+    max_bytes: usize,
     waker: Mutex<Option<Waker>>,
 }
 
@@ -318,14 +334,16 @@ impl Shared {
         Ok(())
     }
 
-    fn deliver(&self, message: Message) {
+    fn deliver(&self, message: Message, size: usize) {
         {
-            let mut queue = lock(&self.inbox.queue);
-            if queue.len() >= self.inbox.capacity {
+            let mut q = lock(&self.inbox.queue);
+            let over_bytes = !q.messages.is_empty() && q.bytes.saturating_add(size) > self.inbox.max_bytes;
+            if q.messages.len() >= self.inbox.capacity || over_bytes {
                 add(&self.counters.dropped_inbox_full, 1);
                 return;
             }
-            queue.push_back(message);
+            q.bytes += size;
+            q.messages.push_back((message, size));
         }
         add(&self.counters.messages_received, 1);
         if let Some(waker) = lock(&self.inbox.waker).as_ref() {
@@ -427,8 +445,9 @@ impl TcpTransport {
         let peers: Vec<(NodeId, SocketAddr)> = config.peers.iter().map(|(&id, &addr)| (id, addr)).collect();
         let shared = Arc::new(Shared {
             inbox: Inbox {
-                queue: Mutex::new(VecDeque::new()),
+                queue: Mutex::new(InboxQueue::default()),
                 capacity: config.inbox_capacity,
+                max_bytes: config.inbox_bytes,
                 waker: Mutex::new(None),
             },
             cfg: config,
@@ -532,7 +551,10 @@ impl RaftTransport for TcpTransport {
     }
 
     fn try_recv(&mut self) -> Option<Message> {
-        lock(&self.shared.inbox.queue).pop_front()
+        let mut q = lock(&self.shared.inbox.queue);
+        let (message, size) = q.messages.pop_front()?;
+        q.bytes -= size;
+        Some(message)
     }
 }
 

@@ -134,7 +134,7 @@ fn read_frames(shared: &Shared, stream: &TcpStream, peer: NodeId) -> String {
             Ok(Some(frame)) => {
                 add(&counters.bytes_received, (PREFIX + frame.len()) as u64);
                 match framing::decode(&frame, &cfg.limits) {
-                    Ok(m) if m.from == peer && m.to == cfg.id => shared.deliver(m),
+                    Ok(m) if m.from == peer && m.to == cfg.id => shared.deliver(m, frame.len()),
                     Ok(_) => add(&counters.misaddressed, 1),
                     Err(error) => {
                         add(&counters.decode_errors, 1);
