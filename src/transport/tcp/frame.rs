@@ -72,8 +72,36 @@ pub(crate) fn append_keepalive(buf: &mut BytesMut) {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::message::MessageBody;
+
+    proptest! {
+        /// Whatever a peer sends, reading frames and decoding them ends in
+        /// frames, keepalives or typed errors: never a panic, and never a
+        /// buffer larger than the limit or the bytes that arrived.
+        #[test]
+        fn arbitrary_bytes_never_panic_the_reader(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let mut r: &[u8] = &bytes;
+            let limits = crate::framing::DecodeLimits { max_frame_bytes: 64, ..Default::default() };
+            loop {
+                match read_frame(&mut r, limits.max_frame_bytes) {
+                    Ok(Some(frame)) => {
+                        prop_assert!(frame.len() <= 64);
+                        let _ = framing::decode(&frame, &limits);
+                    }
+                    Ok(None) => {}
+                    Err(_) => break,
+                }
+            }
+            if let Ok(hello) = <[u8; super::super::handshake::HELLO_LEN]>::try_from(&bytes[..bytes.len().min(32)]) {
+                if let Ok(h) = super::super::handshake::Hello::decode(&hello) {
+                    let _ = h.check(1, 1, |_| true);
+                }
+            }
+        }
+    }
 
     #[test]
     fn frames_round_trip_and_limits_hold() {
