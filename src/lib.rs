@@ -157,6 +157,18 @@
 //! # Ok::<(), raft_io::Error>(())
 //! ```
 //!
+//! # 7. Run it on a network
+//!
+//! With feature `net`, you need not write the driver loop yourself:
+//! `transport::TcpTransport` carries messages over TCP (std::net and
+//! threads, no async runtime), and `runtime::Runtime` drives a node, its log,
+//! the transport and your `runtime::StateMachine` on a thread of its own,
+//! with group commit. Its cloneable `runtime::RaftHandle` proposes (and
+//! returns the applied result), reads linearizably, changes the membership
+//! and shuts down, from any thread. `cargo run --release --example
+//! kv_cluster --features net,persistence` runs a three-node cluster with its
+//! logs on disk.
+//!
 //! # Testing your application
 //!
 //! With feature `sim`, `raft_io::sim::Cluster` runs a whole cluster in
@@ -176,6 +188,8 @@ pub mod message;
 mod node;
 pub mod quorum;
 mod rng;
+#[cfg(feature = "net")]
+pub mod runtime;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod transport;

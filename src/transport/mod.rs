@@ -7,8 +7,12 @@
 //! them (the TCP transport checks framing and drops what fails to decode).
 
 mod memory;
+#[cfg(feature = "net")]
+pub mod tcp;
 
 pub use memory::MemoryTransport;
+#[cfg(feature = "net")]
+pub use tcp::{NetEvent, Refusal, TcpConfig, TcpHandle, TcpStats, TcpTransport};
 
 use crate::message::Message;
 use crate::types::NodeId;

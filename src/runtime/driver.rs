@@ -1,0 +1,555 @@
+//! The driver thread: ticks, messages and client requests in, batched
+//! steps, actions carried out at once.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::handle::{Observed, RaftHandle, ReadJob, Request, Shared, role_code};
+use super::requests::{Reply, Signal, Submissions};
+use super::stats_add as add;
+use super::{Counters, RuntimeError, RuntimeOptions, StateMachine, Transport, Waker};
+use crate::error::Error;
+use crate::log::RaftLog;
+use crate::membership::{Membership, MembershipChange};
+use crate::node::{Action, Event, RaftNode, TransferOutcome};
+use crate::types::{Index, NodeId, ReadId, Role, Term};
+
+/// How often the driver polls a transport that cannot wake it.
+const POLL: Duration = Duration::from_millis(1);
+/// Most missed ticks stepped at once after a stall.
+const MAX_CATCH_UP: u64 = 1000;
+
+pub(crate) fn start<S, L, T>(
+    node: RaftNode<L>,
+    mut transport: T,
+    state_machine: S,
+    options: RuntimeOptions,
+) -> std::io::Result<RaftHandle<S>>
+where
+    S: StateMachine,
+    L: RaftLog + Send + 'static,
+    T: Transport,
+{
+    let signal = Arc::new(Signal::default());
+    let wakes = transport.set_waker(Waker(Arc::clone(&signal)));
+    let shared = Arc::new(Shared {
+        id: node.id(),
+        submissions: Submissions::new(options.max_pending),
+        signal,
+        counters: Counters::default(),
+        observed: Observed::default(),
+        request_timeout: options.request_timeout,
+        read_kind: options.read_kind,
+        driver: Mutex::new(None),
+        driver_thread: OnceLock::new(),
+        stopped: Mutex::new(false),
+        stopped_cv: Condvar::new(),
+    });
+    let driver = Driver {
+        node,
+        sm: state_machine,
+        transport,
+        shared: Arc::clone(&shared),
+        wakes,
+        options,
+        actions: Vec::new(),
+        incoming: Vec::new(),
+        batch: Vec::new(),
+        batch_replies: Vec::new(),
+        proposals: VecDeque::new(),
+        reads: HashMap::new(),
+        next_read: 0,
+        change: None,
+        deferred_change: None,
+        transfers: Vec::new(),
+        snapshot_wanted: false,
+        halted: None,
+    };
+    driver.publish();
+    let guard = StopGuard(Arc::clone(&shared));
+    let join = std::thread::Builder::new().name(format!("raft-io-driver-{}", shared.id)).spawn(move || {
+        let _guard = guard;
+        driver.run();
+    })?;
+    let _ = shared.driver_thread.set(join.thread().id());
+    *shared.driver.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(join);
+    Ok(RaftHandle::new(shared))
+}
+
+struct PendingProposal<O> {
+    index: Index,
+    term: Term,
+    reply: Reply<O>,
+    deadline: Option<Instant>,
+}
+
+struct PendingRead<S> {
+    job: ReadJob<S>,
+    deadline: Option<Instant>,
+}
+
+struct PendingChange {
+    /// Index of the configuration entry once appended.
+    index: Index,
+    reply: Reply<Membership>,
+    deadline: Option<Instant>,
+}
+
+struct PendingTransfer {
+    to: NodeId,
+    reply: Reply<()>,
+    deadline: Option<Instant>,
+    /// The node reported the transfer ended by stepping down; waiting to
+    /// learn who leads now.
+    stepped_down: bool,
+}
+
+struct Driver<S: StateMachine, L: RaftLog, T> {
+    node: RaftNode<L>,
+    sm: S,
+    transport: T,
+    shared: Arc<Shared<S>>,
+    wakes: bool,
+    options: RuntimeOptions,
+    /// Actions of the current step (reused).
+    actions: Vec<Action>,
+    /// Requests taken from the queue this turn (reused).
+    incoming: Vec<Request<S>>,
+    /// Commands of the batch being built, and their replies, in order.
+    batch: Vec<Bytes>,
+    batch_replies: Vec<(Reply<S::Output>, Option<Instant>)>,
+    /// Appended proposals by index, oldest first.
+    proposals: VecDeque<PendingProposal<S::Output>>,
+    reads: HashMap<ReadId, PendingRead<S>>,
+    next_read: ReadId,
+    change: Option<PendingChange>,
+    /// A change refused with `NotReady`, retried every tick until its
+    /// deadline.
+    deferred_change: Option<(MembershipChange, Reply<Membership>, Option<Instant>)>,
+    transfers: Vec<PendingTransfer>,
+    snapshot_wanted: bool,
+    /// The node halted on a storage failure: the runtime stops.
+    halted: Option<Arc<Error>>,
+}
+
+impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
+    fn run(mut self) {
+        let tick = self.options.tick_interval;
+        let mut next_tick = Instant::now() + tick;
+        while !self.shared.submissions.is_closed() && self.halted.is_none() {
+            // Messages first: after a stall, the leader's heartbeats that
+            // waited in the inbox reset the election timer before the
+            // missed ticks are counted.
+            let mut busy = self.receive();
+            let now = Instant::now();
+            if now >= next_tick {
+                // Step every tick that came due, so the node's clock keeps
+                // up with real time after a stall (a long fsync or query):
+                // lease reads depend on it (docs/PROTOCOL.md §8.2).
+                let mut due = 0;
+                while next_tick <= now && due < MAX_CATCH_UP {
+                    next_tick += tick;
+                    due += 1;
+                }
+                if next_tick <= now {
+                    next_tick = now + tick;
+                }
+                for _ in 0..due {
+                    self.step(Event::Tick);
+                }
+                add(&self.shared.counters.ticks, due);
+                self.expire(now);
+                if let Some((change, reply, deadline)) = self.deferred_change.take() {
+                    self.change_membership(change, reply, deadline);
+                }
+            }
+            busy |= self.serve_requests();
+            self.publish();
+            if !busy && self.halted.is_none() {
+                let until_tick = next_tick.saturating_duration_since(Instant::now());
+                let wait = if self.wakes { until_tick } else { until_tick.min(POLL) };
+                if !wait.is_zero() {
+                    self.shared.signal.wait(Some(wait));
+                }
+            }
+        }
+        self.stop();
+    }
+
+    /// Steps every message the transport has (up to the per-turn cap).
+    fn receive(&mut self) -> bool {
+        let mut n = 0;
+        while n < self.options.max_messages_per_turn {
+            let Some(message) = self.transport.try_recv() else { break };
+            n += 1;
+            self.step(Event::Message(message));
+        }
+        add(&self.shared.counters.messages_in, n as u64);
+        n > 0
+    }
+
+    /// Takes queued requests: reads, changes, transfers and status each get
+    /// a step; proposals are collected into one batch step.
+    fn serve_requests(&mut self) -> bool {
+        let mut incoming = std::mem::take(&mut self.incoming);
+        self.shared.submissions.drain(&mut incoming, self.options.max_batch.max(64));
+        let busy = !incoming.is_empty();
+        let mut batch_bytes = 0usize;
+        for request in incoming.drain(..) {
+            match request {
+                Request::Propose { command, reply, deadline } => {
+                    if !self.batch.is_empty()
+                        && (self.batch.len() >= self.options.max_batch
+                            || batch_bytes + command.len() > self.options.max_batch_bytes)
+                    {
+                        self.propose_batch();
+                        batch_bytes = 0;
+                    }
+                    batch_bytes += command.len();
+                    self.batch.push(command);
+                    self.batch_replies.push((reply, deadline));
+                }
+                Request::Read { kind, job, deadline } => {
+                    self.next_read += 1;
+                    let id = self.next_read;
+                    self.reads.insert(id, PendingRead { job, deadline });
+                    if let Err(e) = self.try_step(Event::Read { id, kind }) {
+                        if let Some(read) = self.reads.remove(&id) {
+                            (read.job)(Err(e));
+                        }
+                    }
+                }
+                Request::Change { change, reply, deadline } => self.change_membership(change, reply, deadline),
+                Request::Transfer { to, reply, deadline } => self.transfer(to, reply, deadline),
+                Request::Status { reply } => reply.send(Ok(self.node.status())),
+            }
+        }
+        self.incoming = incoming;
+        if !self.batch.is_empty() {
+            self.propose_batch();
+        }
+        busy
+    }
+
+    fn propose_batch(&mut self) {
+        let commands = std::mem::take(&mut self.batch);
+        let n = commands.len() as u64;
+        match self.try_step(Event::ProposeBatch(commands)) {
+            Ok(()) => {
+                let c = &self.shared.counters;
+                add(&c.proposals, n);
+                add(&c.batches, 1);
+                c.max_batch.fetch_max(n, Ordering::Relaxed);
+                // `Action::Proposed` took the replies; any left were not
+                // appended (cannot happen; fail them rather than strand).
+                for (reply, _) in self.batch_replies.drain(..) {
+                    reply.send(Err(RuntimeError::LeadershipLost { leader: self.node.leader() }));
+                }
+            }
+            Err(error) => {
+                for (reply, _) in self.batch_replies.drain(..) {
+                    reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+
+    fn change_membership(&mut self, change: MembershipChange, reply: Reply<Membership>, deadline: Option<Instant>) {
+        if self.change.is_some() || self.deferred_change.is_some() {
+            let index = self.change.as_ref().map_or(0, |c| c.index);
+            reply.send(Err(RuntimeError::Refused(Arc::new(Error::ChangeInProgress { index }))));
+            return;
+        }
+        // Index 0 until the step reports the appended entry.
+        self.change = Some(PendingChange { index: 0, reply, deadline });
+        if let Err(error) = self.try_step(Event::ChangeMembership(change.clone())) {
+            if let Some(c) = self.change.take() {
+                if matches!(&error, RuntimeError::Refused(e) if matches!(**e, Error::NotReady)) {
+                    // A new leader that has not committed an entry of its
+                    // term yet: try again on the next tick.
+                    self.deferred_change = Some((change, c.reply, c.deadline));
+                } else {
+                    c.reply.send(Err(error));
+                }
+            }
+            return;
+        }
+        if self.change.as_ref().is_some_and(|c| c.index == 0) {
+            // Nothing appended: the configuration already is the target.
+            if let Some(c) = self.change.take() {
+                c.reply.send(Ok(self.node.membership().clone()));
+            }
+        }
+    }
+
+    fn transfer(&mut self, to: NodeId, reply: Reply<()>, deadline: Option<Instant>) {
+        match self.try_step(Event::TransferLeadership(to)) {
+            Err(e) => reply.send(Err(e)),
+            Ok(()) if to == self.node.id() || self.node.leader() == Some(to) => reply.send(Ok(())),
+            Ok(()) => self.transfers.push(PendingTransfer { to, reply, deadline, stepped_down: false }),
+        }
+    }
+
+    /// A step whose error concerns only the event (a refused proposal,
+    /// read or change); a storage failure also halts the runtime.
+    fn try_step(&mut self, event: Event) -> Result<(), RuntimeError> {
+        add(&self.shared.counters.steps, 1);
+        match self.node.step_into(event, &mut self.actions) {
+            Ok(()) => {
+                self.carry_out();
+                Ok(())
+            }
+            Err(e) if matches!(e, Error::Storage(_) | Error::Halted) || self.node.is_halted() => {
+                let cause = Arc::new(e);
+                self.halted = Some(Arc::clone(&cause));
+                Err(RuntimeError::Halted(cause))
+            }
+            Err(e) => Err(RuntimeError::from_node(e)),
+        }
+    }
+
+    /// A step of a tick or message: errors are not a request's to report
+    /// (a storage failure halts the runtime in `try_step`).
+    fn step(&mut self, event: Event) {
+        let _ = self.try_step(event);
+    }
+
+    /// Carries out the actions of the step just taken, in order.
+    fn carry_out(&mut self) {
+        let mut actions = std::mem::take(&mut self.actions);
+        for action in actions.drain(..) {
+            self.act(action);
+        }
+        self.actions = actions;
+        self.settle_lost_proposals();
+        if self.snapshot_wanted {
+            self.snapshot_wanted = false;
+            let index = self.node.last_applied();
+            let data = self.sm.snapshot();
+            add(&self.shared.counters.snapshots, 1);
+            // A refused snapshot (one raced ahead of it) is simply skipped.
+            self.step(Event::Snapshot { index, data });
+        }
+    }
+
+    fn act(&mut self, action: Action) {
+        match action {
+            Action::Send { message, .. } => match self.transport.send(message) {
+                Ok(()) => add(&self.shared.counters.messages_out, 1),
+                Err(_) => add(&self.shared.counters.messages_refused, 1),
+            },
+            Action::Apply { index, term, command } => {
+                let output = self.sm.apply(index, &command);
+                add(&self.shared.counters.applied, 1);
+                self.applied(index, term, output);
+            }
+            Action::Proposed { first, last, term } => {
+                let n = (last + 1).saturating_sub(first) as usize;
+                let take = n.min(self.batch_replies.len());
+                for (i, (reply, deadline)) in self.batch_replies.drain(..take).enumerate() {
+                    self.proposals.push_back(PendingProposal { index: first + i as u64, term, reply, deadline });
+                }
+            }
+            Action::RoleChanged { role, leader, .. } => self.role_changed(role, leader),
+            Action::MembershipChanged { index, .. } => {
+                if let Some(c) = self.change.as_mut().filter(|c| c.index == 0) {
+                    c.index = index;
+                }
+            }
+            Action::MembershipCommitted { index, membership } => {
+                let done = self.change.as_ref().is_some_and(|c| c.index != 0 && index >= c.index);
+                if done && !membership.is_joint() {
+                    if let Some(c) = self.change.take() {
+                        c.reply.send(Ok(membership));
+                    }
+                }
+            }
+            Action::SnapshotWanted { .. } => self.snapshot_wanted = true,
+            Action::RestoreSnapshot { meta, data } => {
+                self.sm.restore(&data);
+                // Proposals the snapshot covers: outcome unknown here.
+                let leader = self.node.leader();
+                while self.proposals.front().is_some_and(|p| p.index <= meta.index) {
+                    if let Some(p) = self.proposals.pop_front() {
+                        p.reply.send(Err(RuntimeError::LeadershipLost { leader }));
+                    }
+                }
+            }
+            Action::ReadReady { id, .. } => {
+                if let Some(read) = self.reads.remove(&id) {
+                    add(&self.shared.counters.reads, 1);
+                    (read.job)(Ok(&self.sm));
+                }
+            }
+            Action::ReadFailed { id, reason } => {
+                if let Some(read) = self.reads.remove(&id) {
+                    (read.job)(Err(RuntimeError::from_read(reason, self.node.leader(), self.node.id())));
+                }
+            }
+            Action::TransferEnded { to, outcome } => {
+                for t in self.transfers.iter_mut().filter(|t| t.to == to) {
+                    t.stepped_down = outcome == TransferOutcome::SteppedDown;
+                }
+                if outcome != TransferOutcome::SteppedDown {
+                    let (failed, kept) = std::mem::take(&mut self.transfers).into_iter().partition(|t| t.to == to);
+                    self.transfers = kept;
+                    for t in failed {
+                        t.reply.send(Err(RuntimeError::TransferFailed(outcome)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A command was applied: answer its proposer, or the proposers whose
+    /// entries were replaced.
+    fn applied(&mut self, index: Index, term: Term, output: S::Output) {
+        let leader = self.node.leader();
+        while let Some(front) = self.proposals.front() {
+            if front.index > index {
+                break;
+            }
+            let Some(p) = self.proposals.pop_front() else { break };
+            if p.index == index && p.term == term {
+                p.reply.send(Ok(output));
+                return;
+            }
+            p.reply.send(Err(RuntimeError::LeadershipLost { leader }));
+        }
+    }
+
+    /// Proposals at or below the applied index that no `Apply` answered
+    /// (their index holds another leader's no-op or configuration entry):
+    /// lost.
+    fn settle_lost_proposals(&mut self) {
+        let applied = self.node.last_applied();
+        let leader = self.node.leader();
+        while self.proposals.front().is_some_and(|p| p.index <= applied) {
+            if let Some(p) = self.proposals.pop_front() {
+                p.reply.send(Err(RuntimeError::LeadershipLost { leader }));
+            }
+        }
+    }
+
+    fn role_changed(&mut self, role: Role, leader: Option<NodeId>) {
+        if let Some(now) = leader {
+            let (done, kept) = std::mem::take(&mut self.transfers).into_iter().partition(|t| t.to == now);
+            self.transfers = kept;
+            for t in done {
+                t.reply.send(Ok(()));
+            }
+            if role != Role::Leader {
+                for t in self.transfers.drain(..) {
+                    t.reply.send(Err(RuntimeError::LeadershipLost { leader }));
+                }
+            }
+        }
+        if role != Role::Leader {
+            for p in self.proposals.drain(..) {
+                p.reply.send(Err(RuntimeError::LeadershipLost { leader }));
+            }
+            if let Some(c) = self.change.take() {
+                c.reply.send(Err(RuntimeError::LeadershipLost { leader }));
+            }
+        }
+    }
+
+    /// Fails requests past their deadline (checked once per tick).
+    fn expire(&mut self, now: Instant) {
+        let expired = |d: &Option<Instant>| d.is_some_and(|d| d <= now);
+        if self.proposals.iter().any(|p| expired(&p.deadline)) {
+            let (late, kept) = std::mem::take(&mut self.proposals).into_iter().partition(|p| expired(&p.deadline));
+            self.proposals = kept;
+            for p in late {
+                let p: PendingProposal<S::Output> = p;
+                p.reply.send(Err(RuntimeError::Timeout));
+            }
+        }
+        let late: Vec<ReadId> = self.reads.iter().filter(|(_, r)| expired(&r.deadline)).map(|(&id, _)| id).collect();
+        for id in late {
+            if let Some(read) = self.reads.remove(&id) {
+                (read.job)(Err(RuntimeError::Timeout));
+            }
+        }
+        if self.change.as_ref().is_some_and(|c| expired(&c.deadline)) {
+            if let Some(c) = self.change.take() {
+                c.reply.send(Err(RuntimeError::Timeout));
+            }
+        }
+        if self.deferred_change.as_ref().is_some_and(|(_, _, d)| expired(d)) {
+            if let Some((_, reply, _)) = self.deferred_change.take() {
+                reply.send(Err(RuntimeError::Timeout));
+            }
+        }
+        if self.transfers.iter().any(|t| expired(&t.deadline)) {
+            let (late, kept) = std::mem::take(&mut self.transfers).into_iter().partition(|t| expired(&t.deadline));
+            self.transfers = kept;
+            for t in late {
+                let t: PendingTransfer = t;
+                t.reply.send(Err(if t.stepped_down {
+                    RuntimeError::LeadershipLost { leader: None }
+                } else {
+                    RuntimeError::Timeout
+                }));
+            }
+        }
+    }
+
+    /// Publishes role, term, leader and indexes for the handles.
+    fn publish(&self) {
+        let o = &self.shared.observed;
+        o.role.store(role_code(self.node.role()), Ordering::Release);
+        o.term.store(self.node.term(), Ordering::Release);
+        o.leader.store(self.node.leader().unwrap_or(0), Ordering::Release);
+        o.commit.store(self.node.commit_index(), Ordering::Release);
+        o.applied.store(self.node.last_applied(), Ordering::Release);
+    }
+
+    /// Fails everything pending and closes the transport.
+    fn stop(&mut self) {
+        let error = match &self.halted {
+            Some(cause) => RuntimeError::Halted(Arc::clone(cause)),
+            None => RuntimeError::ShuttingDown,
+        };
+        drop(self.shared.submissions.close());
+        for (reply, _) in self.batch_replies.drain(..) {
+            reply.send(Err(error.clone()));
+        }
+        for p in self.proposals.drain(..) {
+            p.reply.send(Err(error.clone()));
+        }
+        for (_, read) in self.reads.drain() {
+            (read.job)(Err(error.clone()));
+        }
+        if let Some(c) = self.change.take() {
+            c.reply.send(Err(error.clone()));
+        }
+        if let Some((_, reply, _)) = self.deferred_change.take() {
+            reply.send(Err(error.clone()));
+        }
+        for t in self.transfers.drain(..) {
+            t.reply.send(Err(error.clone()));
+        }
+        self.transport.close();
+        self.shared.observed.role.store(role_code(Role::Follower), Ordering::Release);
+        self.shared.observed.leader.store(0, Ordering::Release);
+    }
+}
+
+/// Held by the driver thread around the driver: runs when the driver has
+/// been dropped, on a normal exit and while unwinding from a panic (a
+/// panicking state machine). No request can be submitted any more, every
+/// one still held was answered by its `Reply`'s drop, and `shutdown`
+/// callers are released only now that the node and its log are closed.
+struct StopGuard<S: StateMachine>(Arc<Shared<S>>);
+
+impl<S: StateMachine> Drop for StopGuard<S> {
+    fn drop(&mut self) {
+        drop(self.0.submissions.close());
+        self.0.mark_stopped();
+    }
+}

@@ -1,0 +1,290 @@
+//! [`RaftHandle`]: the cloneable, thread-safe front of a running node.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
+use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::requests::{Signal, Submissions, oneshot};
+use super::{Counters, RuntimeError, RuntimeStats, StateMachine};
+use crate::error::Error;
+use crate::membership::{Membership, MembershipChange};
+use crate::node::{ReadKind, Status};
+use crate::types::{NodeId, Role};
+
+/// A read job: runs on the driver thread against the state machine, or is
+/// told why it cannot.
+pub(crate) type ReadJob<S> = Box<dyn FnOnce(Result<&S, RuntimeError>) + Send>;
+
+/// A client request on its way to the driver.
+pub(crate) enum Request<S: StateMachine> {
+    Propose { command: Bytes, reply: super::requests::Reply<S::Output>, deadline: Option<Instant> },
+    Read { kind: ReadKind, job: ReadJob<S>, deadline: Option<Instant> },
+    Change { change: MembershipChange, reply: super::requests::Reply<Membership>, deadline: Option<Instant> },
+    Transfer { to: NodeId, reply: super::requests::Reply<()>, deadline: Option<Instant> },
+    Status { reply: super::requests::Reply<Status> },
+}
+
+/// What the driver publishes after every turn, for cheap observation.
+#[derive(Debug, Default)]
+pub(crate) struct Observed {
+    pub(crate) role: AtomicU64,
+    pub(crate) term: AtomicU64,
+    pub(crate) leader: AtomicU64,
+    pub(crate) commit: AtomicU64,
+    pub(crate) applied: AtomicU64,
+}
+
+pub(crate) fn role_code(role: Role) -> u64 {
+    match role {
+        Role::Follower => 0,
+        Role::PreCandidate => 1,
+        Role::Candidate => 2,
+        Role::Leader => 3,
+    }
+}
+
+/// State shared by every handle and the driver thread.
+pub(crate) struct Shared<S: StateMachine> {
+    pub(crate) id: NodeId,
+    pub(crate) submissions: Submissions<Request<S>>,
+    pub(crate) signal: std::sync::Arc<Signal>,
+    pub(crate) counters: Counters,
+    pub(crate) observed: Observed,
+    pub(crate) request_timeout: Duration,
+    pub(crate) read_kind: ReadKind,
+    pub(crate) driver: Mutex<Option<JoinHandle<()>>>,
+    pub(crate) driver_thread: OnceLock<ThreadId>,
+    pub(crate) stopped: Mutex<bool>,
+    pub(crate) stopped_cv: Condvar,
+}
+
+impl<S: StateMachine> Shared<S> {
+    /// Marks the driver stopped and wakes every `shutdown` caller.
+    pub(crate) fn mark_stopped(&self) {
+        *self.stopped.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.stopped_cv.notify_all();
+    }
+}
+
+/// A handle on a running node: cloneable, `Send` and `Sync`; every method
+/// may be called from any thread. Requests block the calling thread until
+/// they complete, fail, or time out (see [`RuntimeError`]).
+pub struct RaftHandle<S: StateMachine> {
+    shared: std::sync::Arc<Shared<S>>,
+    timeout: Option<Duration>,
+}
+
+impl<S: StateMachine> Clone for RaftHandle<S> {
+    fn clone(&self) -> Self {
+        Self { shared: std::sync::Arc::clone(&self.shared), timeout: self.timeout }
+    }
+}
+
+impl<S: StateMachine> std::fmt::Debug for RaftHandle<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftHandle").field("id", &self.shared.id).field("leader", &self.leader()).finish()
+    }
+}
+
+impl<S: StateMachine> RaftHandle<S> {
+    pub(crate) fn new(shared: std::sync::Arc<Shared<S>>) -> Self {
+        let timeout = Some(shared.request_timeout);
+        Self { shared, timeout }
+    }
+
+    /// A handle whose requests time out after `timeout` instead of the
+    /// runtime's default (`None`: wait for the outcome however long).
+    pub fn with_timeout(&self, timeout: Option<Duration>) -> Self {
+        Self { shared: std::sync::Arc::clone(&self.shared), timeout }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.timeout.and_then(|t| Instant::now().checked_add(t))
+    }
+
+    fn submit(&self, request: Request<S>) -> Result<(), RuntimeError> {
+        self.shared.submissions.submit(request)?;
+        self.shared.signal.notify();
+        Ok(())
+    }
+
+    /// Replicates `command` and returns what [`StateMachine::apply`]
+    /// returned for it, once it is committed and applied on this node.
+    ///
+    /// Proposals from all threads are batched: the driver appends
+    /// everything queued in one step, with one log sync.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::NotLeader`] (with the leader to retry on),
+    /// [`RuntimeError::Busy`], [`RuntimeError::Refused`] (an empty or
+    /// oversized command, a transfer pending), [`RuntimeError::ShuttingDown`]
+    /// — the command was not appended — or [`RuntimeError::LeadershipLost`]
+    /// or [`RuntimeError::Timeout`] — outcome unknown.
+    pub fn propose(&self, command: impl Into<Bytes>) -> Result<S::Output, RuntimeError> {
+        let command = command.into();
+        if command.is_empty() {
+            return Err(RuntimeError::Refused(std::sync::Arc::new(Error::EmptyProposal)));
+        }
+        let deadline = self.deadline();
+        let (reply, waiter) = oneshot();
+        self.submit(Request::Propose { command, reply, deadline })?;
+        waiter.wait(deadline)
+    }
+
+    /// A linearizable read: runs `query` against the state machine, on the
+    /// driver thread, once the node has confirmed (ReadIndex: one heartbeat
+    /// round to a quorum, shared by concurrent reads) that the state
+    /// machine reflects every write committed before the read began, and
+    /// returns its result. Works on followers too (the read index comes
+    /// from the leader). Keep `query` short: the node waits while it runs.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::NotLeader`] (a follower that knows no leader),
+    /// [`RuntimeError::LeadershipLost`], [`RuntimeError::Timeout`],
+    /// [`RuntimeError::Refused`] (a learner or non-member),
+    /// [`RuntimeError::ShuttingDown`].
+    pub fn read<R: Send + 'static>(&self, query: impl FnOnce(&S) -> R + Send + 'static) -> Result<R, RuntimeError> {
+        self.read_with(self.shared.read_kind, query)
+    }
+
+    /// [`read`](Self::read) with an explicit [`ReadKind`].
+    pub fn read_with<R: Send + 'static>(
+        &self,
+        kind: ReadKind,
+        query: impl FnOnce(&S) -> R + Send + 'static,
+    ) -> Result<R, RuntimeError> {
+        let deadline = self.deadline();
+        let (reply, waiter) = oneshot();
+        let job: ReadJob<S> = Box::new(move |state| reply.send(state.map(query)));
+        self.submit(Request::Read { kind, job, deadline })?;
+        waiter.wait(deadline)
+    }
+
+    /// Changes the cluster configuration (leader only) and returns the
+    /// configuration once it is committed (for a change through a joint
+    /// configuration, once the final one is).
+    ///
+    /// Adding a node needs its address in the transport too (for TCP,
+    /// [`TcpHandle::add_peer`](crate::transport::TcpHandle::add_peer) on
+    /// every member).
+    ///
+    /// # Errors
+    ///
+    /// As [`propose`](Self::propose); [`RuntimeError::Refused`] for a change
+    /// the node refuses (another change pending, an invalid change).
+    pub fn change_membership(&self, change: MembershipChange) -> Result<Membership, RuntimeError> {
+        let deadline = self.deadline();
+        let (reply, waiter) = oneshot();
+        self.submit(Request::Change { change, reply, deadline })?;
+        waiter.wait(deadline)
+    }
+
+    /// Hands leadership to voter `to` (leader only); returns once this node
+    /// sees `to` lead.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::NotLeader`], [`RuntimeError::TransferFailed`] (the
+    /// target did not take over in time), [`RuntimeError::LeadershipLost`]
+    /// (another node took over), [`RuntimeError::Refused`] (not a voter),
+    /// [`RuntimeError::Timeout`], [`RuntimeError::ShuttingDown`].
+    pub fn transfer_leadership(&self, to: NodeId) -> Result<(), RuntimeError> {
+        let deadline = self.deadline();
+        let (reply, waiter) = oneshot();
+        self.submit(Request::Transfer { to, reply, deadline })?;
+        waiter.wait(deadline)
+    }
+
+    /// The node's [`Status`], taken on the driver thread.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::ShuttingDown`], [`RuntimeError::Timeout`].
+    pub fn status(&self) -> Result<Status, RuntimeError> {
+        let deadline = self.deadline();
+        let (reply, waiter) = oneshot();
+        self.submit(Request::Status { reply })?;
+        waiter.wait(deadline)
+    }
+
+    /// The runtime's counters.
+    pub fn stats(&self) -> RuntimeStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.shared.id
+    }
+
+    /// The leader this node knows of, as of the driver's last turn.
+    pub fn leader(&self) -> Option<NodeId> {
+        match self.shared.observed.leader.load(Ordering::Acquire) {
+            0 => None,
+            id => Some(id),
+        }
+    }
+
+    /// Whether this node led its term as of the driver's last turn.
+    pub fn is_leader(&self) -> bool {
+        self.shared.observed.role.load(Ordering::Acquire) == role_code(Role::Leader)
+    }
+
+    /// The term as of the driver's last turn.
+    pub fn term(&self) -> u64 {
+        self.shared.observed.term.load(Ordering::Acquire)
+    }
+
+    /// The commit and applied indexes as of the driver's last turn.
+    pub fn progress(&self) -> (u64, u64) {
+        let o = &self.shared.observed;
+        (o.commit.load(Ordering::Acquire), o.applied.load(Ordering::Acquire))
+    }
+
+    /// Waits up to `timeout` for this node to know a leader; returns it.
+    /// (Polls the published state every millisecond.)
+    pub fn wait_for_leader(&self, timeout: Duration) -> Option<NodeId> {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            if let Some(leader) = self.leader() {
+                return Some(leader);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) || !self.is_running() {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Whether the driver is still running.
+    pub fn is_running(&self) -> bool {
+        !*self.shared.stopped.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stops the runtime: later requests fail with
+    /// [`RuntimeError::ShuttingDown`], pending ones too, the transport is
+    /// closed and the node (with its log) dropped. Returns once the driver
+    /// thread has exited (at once when called from the driver thread itself,
+    /// inside a read query). Idempotent; any clone may call it.
+    pub fn shutdown(&self) {
+        drop(self.shared.submissions.close());
+        self.shared.signal.notify();
+        if self.shared.driver_thread.get() == Some(&std::thread::current().id()) {
+            return;
+        }
+        let join = self.shared.driver.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(join) = join {
+            let _ = join.join();
+            return;
+        }
+        let mut stopped = self.shared.stopped.lock().unwrap_or_else(PoisonError::into_inner);
+        while !*stopped {
+            stopped = self.shared.stopped_cv.wait(stopped).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}

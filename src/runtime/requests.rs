@@ -1,0 +1,348 @@
+//! The state handles share with the driver: the submission queue, one-shot
+//! reply slots, and the signal that wakes the driver. This is all the
+//! cross-thread state of the runtime, and it is model-checked with loom
+//! (`RUSTFLAGS="--cfg loom" cargo test --release --features net --lib
+//! runtime::requests`).
+//!
+//! The guarantee: **no request waits forever.** A request is either refused
+//! at submission (the queue is closed or full), or it is in the queue or in
+//! the driver's hands as a [`Reply`]. A `Reply` is completed exactly once:
+//! by [`Reply::send`], or — if the driver drops it without answering (on
+//! shutdown, or while unwinding from a panic) — with
+//! [`RuntimeError::ShuttingDown`] by its `Drop`. Closing the queue and
+//! submitting to it take the same lock, so a request submitted after the
+//! driver's final drain is refused rather than stranded.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::error::RuntimeError;
+use super::sync::{Arc, Condvar, Mutex, lock};
+
+/// A one-shot slot.
+struct Slot<T> {
+    value: Mutex<Option<Result<T, RuntimeError>>>,
+    filled: Condvar,
+}
+
+impl<T> Slot<T> {
+    fn fill(&self, value: Result<T, RuntimeError>) {
+        *lock(&self.value) = Some(value);
+        self.filled.notify_all();
+    }
+}
+
+/// The driver's side of a one-shot reply. Completing it twice is
+/// impossible (`send` consumes it); dropping it unanswered completes it
+/// with [`RuntimeError::ShuttingDown`].
+pub(crate) struct Reply<T> {
+    slot: Option<Arc<Slot<T>>>,
+}
+
+/// The caller's side of a one-shot reply.
+pub(crate) struct Waiter<T> {
+    slot: Arc<Slot<T>>,
+}
+
+/// A connected reply and waiter.
+pub(crate) fn oneshot<T>() -> (Reply<T>, Waiter<T>) {
+    let slot = Arc::new(Slot { value: Mutex::new(None), filled: Condvar::new() });
+    (Reply { slot: Some(Arc::clone(&slot)) }, Waiter { slot })
+}
+
+impl<T> Reply<T> {
+    /// Completes the request.
+    pub(crate) fn send(mut self, value: Result<T, RuntimeError>) {
+        if let Some(slot) = self.slot.take() {
+            slot.fill(value);
+        }
+    }
+}
+
+impl<T> Drop for Reply<T> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            slot.fill(Err(RuntimeError::ShuttingDown));
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Reply<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reply")
+    }
+}
+
+impl<T> Waiter<T> {
+    /// Waits for the reply, or until `deadline` ([`RuntimeError::Timeout`]).
+    /// `None` waits for the reply, which always comes (see the module docs).
+    pub(crate) fn wait(self, deadline: Option<Instant>) -> Result<T, RuntimeError> {
+        let mut value = lock(&self.slot.value);
+        loop {
+            if let Some(result) = value.take() {
+                return result;
+            }
+            value = match deadline {
+                None => self.slot.filled.wait(value).unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(RuntimeError::Timeout);
+                    }
+                    match self.slot.filled.wait_timeout(value, deadline - now) {
+                        Ok((guard, _)) => guard,
+                        Err(poisoned) => poisoned.into_inner().0,
+                    }
+                }
+            };
+        }
+    }
+}
+
+/// Why a submission was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The runtime is shutting down.
+    Closed,
+    /// The queue holds `capacity` requests.
+    Full,
+}
+
+impl From<Refused> for RuntimeError {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::Closed => RuntimeError::ShuttingDown,
+            Refused::Full => RuntimeError::Busy,
+        }
+    }
+}
+
+struct Queue<R> {
+    items: VecDeque<R>,
+    closed: bool,
+}
+
+/// Requests from handles, waiting for the driver. Bounded.
+pub(crate) struct Submissions<R> {
+    queue: Mutex<Queue<R>>,
+    capacity: usize,
+}
+
+impl<R> Submissions<R> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self { queue: Mutex::new(Queue { items: VecDeque::new(), closed: false }), capacity: capacity.max(1) }
+    }
+
+    /// Queues `request`, or refuses it (and drops it, which answers any
+    /// reply it holds).
+    pub(crate) fn submit(&self, request: R) -> Result<(), Refused> {
+        let mut q = lock(&self.queue);
+        if q.closed {
+            return Err(Refused::Closed);
+        }
+        if q.items.len() >= self.capacity {
+            return Err(Refused::Full);
+        }
+        q.items.push_back(request);
+        Ok(())
+    }
+
+    /// Moves up to `max` queued requests to `out`, oldest first.
+    pub(crate) fn drain(&self, out: &mut Vec<R>, max: usize) {
+        let mut q = lock(&self.queue);
+        let n = q.items.len().min(max);
+        out.extend(q.items.drain(..n));
+    }
+
+    /// Refuses every later submission and returns what was still queued.
+    pub(crate) fn close(&self) -> VecDeque<R> {
+        let mut q = lock(&self.queue);
+        q.closed = true;
+        std::mem::take(&mut q.items)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        lock(&self.queue).closed
+    }
+}
+
+/// Wakes the driver: a flag set by `notify` and consumed by `wait`, so a
+/// notification that arrives before the driver waits is not lost.
+#[derive(Default)]
+pub(crate) struct Signal {
+    flag: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Signal {
+    pub(crate) fn notify(&self) {
+        *lock(&self.flag) = true;
+        self.cv.notify_one();
+    }
+
+    /// Waits until notified or for `timeout` (`None`: until notified), then
+    /// clears the flag.
+    pub(crate) fn wait(&self, timeout: Option<Duration>) {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut flag = lock(&self.flag);
+        while !*flag {
+            flag = match deadline {
+                None => self.cv.wait(flag).unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    match self.cv.wait_timeout(flag, deadline - now) {
+                        Ok((guard, _)) => guard,
+                        Err(poisoned) => poisoned.into_inner().0,
+                    }
+                }
+            };
+        }
+        *flag = false;
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_is_delivered_once_and_a_dropped_one_reports_shutdown() {
+        let (reply, waiter) = oneshot::<u32>();
+        reply.send(Ok(7));
+        assert_eq!(waiter.wait(None).unwrap(), 7);
+        let (reply, waiter) = oneshot::<u32>();
+        drop(reply);
+        assert!(matches!(waiter.wait(None), Err(RuntimeError::ShuttingDown)));
+        let (_reply, waiter) = oneshot::<u32>();
+        assert!(matches!(waiter.wait(Some(Instant::now())), Err(RuntimeError::Timeout)));
+    }
+
+    #[test]
+    fn the_queue_is_bounded_and_refuses_after_close() {
+        let s = Submissions::new(2);
+        s.submit(1).unwrap();
+        s.submit(2).unwrap();
+        assert_eq!(s.submit(3), Err(Refused::Full));
+        let mut out = Vec::new();
+        s.drain(&mut out, 1);
+        assert_eq!(out, [1]);
+        assert_eq!(s.close(), [2]);
+        assert_eq!(s.submit(4), Err(Refused::Closed));
+        assert!(s.is_closed());
+    }
+
+    #[test]
+    fn a_notification_before_the_wait_is_kept() {
+        let signal = Signal::default();
+        signal.notify();
+        signal.wait(None);
+        signal.wait(Some(Duration::from_millis(1)));
+    }
+}
+
+/// Model checks: every interleaving of handles and the driver, up to loom's
+/// preemption bound. Loom's condition variables never time out, so every
+/// wait here must be ended by a notification: a request left waiting shows
+/// up as a deadlock.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use loom::thread;
+
+    use super::*;
+
+    type Req = Reply<u32>;
+
+    /// One pass of a driver: take what is queued and answer it.
+    fn serve_once(subs: &Submissions<Req>) {
+        let mut batch = Vec::new();
+        subs.drain(&mut batch, usize::MAX);
+        for reply in batch {
+            reply.send(Ok(7));
+        }
+    }
+
+    /// A client: submit, wake the driver, wait for the answer.
+    fn client(subs: &Submissions<Req>, signal: &Signal) -> Result<u32, RuntimeError> {
+        let (reply, waiter) = oneshot();
+        subs.submit(reply)?;
+        signal.notify();
+        waiter.wait(None)
+    }
+
+    #[test]
+    fn shutdown_racing_a_submission_leaves_no_one_waiting() {
+        loom::model(|| {
+            let subs = Arc::new(Submissions::<Req>::new(8));
+            let signal = Arc::new(Signal::default());
+            let (s, g) = (Arc::clone(&subs), Arc::clone(&signal));
+            let c = thread::spawn(move || client(&s, &g));
+            // The driver: one pass, then shutdown drops what is left.
+            serve_once(&subs);
+            drop(subs.close());
+            let result = c.join().unwrap();
+            assert!(matches!(result, Ok(7) | Err(RuntimeError::ShuttingDown)), "{result:?}");
+        });
+    }
+
+    #[test]
+    fn a_driver_that_waits_on_the_signal_sees_every_submission() {
+        loom::model(|| {
+            let subs = Arc::new(Submissions::<Req>::new(8));
+            let signal = Arc::new(Signal::default());
+            let (s, g) = (Arc::clone(&subs), Arc::clone(&signal));
+            let c = thread::spawn(move || client(&s, &g));
+            // The driver sleeps until signalled, then serves: a lost
+            // wake-up would leave both threads blocked (a deadlock).
+            let mut served = Vec::new();
+            while served.is_empty() {
+                subs.drain(&mut served, usize::MAX);
+                if served.is_empty() {
+                    signal.wait(None);
+                }
+            }
+            for reply in served {
+                reply.send(Ok(7));
+            }
+            assert_eq!(c.join().unwrap().unwrap(), 7);
+        });
+    }
+
+    #[test]
+    fn two_clients_and_a_shutdown_from_a_third_thread() {
+        loom::model(|| {
+            let subs = Arc::new(Submissions::<Req>::new(8));
+            let signal = Arc::new(Signal::default());
+            let clients: Vec<_> = (0..2)
+                .map(|_| {
+                    let (s, g) = (Arc::clone(&subs), Arc::clone(&signal));
+                    thread::spawn(move || client(&s, &g))
+                })
+                .collect();
+            let s = Arc::clone(&subs);
+            let stopper = thread::spawn(move || drop(s.close()));
+            serve_once(&subs);
+            stopper.join().unwrap();
+            // After close, the driver's final pass drops what remains.
+            drop(subs.close());
+            for c in clients {
+                let result = c.join().unwrap();
+                assert!(matches!(result, Ok(7) | Err(RuntimeError::ShuttingDown)), "{result:?}");
+            }
+        });
+    }
+
+    #[test]
+    fn completion_racing_a_timed_out_caller_is_harmless() {
+        loom::model(|| {
+            let (reply, waiter) = oneshot::<u32>();
+            let t = thread::spawn(move || reply.send(Ok(1)));
+            // A caller that gave up drops its waiter; the driver's answer
+            // then goes nowhere, without blocking or panicking.
+            drop(waiter);
+            t.join().unwrap();
+        });
+    }
+}

@@ -1,0 +1,101 @@
+//! The runtime on in-process parts (MemoryLog, MemoryTransport): the
+//! generic transport path, and a state machine that panics.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{RaftHandle, Runtime, RuntimeError, StateMachine};
+use crate::transport::MemoryTransport;
+use crate::{RaftConfig, RaftNode};
+
+/// Sums command lengths; a command `panic` panics (a buggy application).
+#[derive(Default)]
+struct Sum(u64);
+
+impl StateMachine for Sum {
+    type Output = u64;
+    fn apply(&mut self, _index: u64, command: &Bytes) -> u64 {
+        assert!(&command[..] != b"panic", "the application panicked");
+        self.0 += command.len() as u64;
+        self.0
+    }
+    fn snapshot(&self) -> Bytes {
+        Bytes::copy_from_slice(&self.0.to_be_bytes())
+    }
+    fn restore(&mut self, data: &Bytes) {
+        self.0 = data.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
+    }
+}
+
+fn memory_cluster() -> Vec<RaftHandle<Sum>> {
+    let ids = [1, 2, 3];
+    MemoryTransport::cluster(ids)
+        .into_iter()
+        .zip(ids)
+        .map(|(t, id)| {
+            let node = RaftNode::new(RaftConfig::new(id, ids).seed(id)).unwrap();
+            Runtime::new(node, t, Sum::default()).tick_interval(Duration::from_millis(2)).start().unwrap()
+        })
+        .collect()
+}
+
+fn leader(handles: &[RaftHandle<Sum>]) -> RaftHandle<Sum> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(h) = handles.iter().find(|h| h.is_leader()) {
+            return h.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no leader");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_polled_in_memory_transport_replicates_and_reads() {
+    let handles = memory_cluster();
+    let leader = leader(&handles);
+    assert_eq!(leader.propose("abc").unwrap(), 3);
+    assert_eq!(leader.propose("de").unwrap(), 5);
+    for h in &handles {
+        assert_eq!(h.read(|s: &Sum| s.0).unwrap(), 5, "node {}", h.id());
+    }
+    assert!(matches!(leader.propose(""), Err(RuntimeError::Refused(_))));
+    for h in &handles {
+        h.shutdown();
+    }
+}
+
+#[test]
+fn a_panicking_state_machine_stops_the_runtime_without_stranding_requests() {
+    let handles = memory_cluster();
+    let leader = leader(&handles).with_timeout(None);
+    let waiting: Vec<_> = (0..4)
+        .map(|_| {
+            let h = leader.clone();
+            std::thread::spawn(move || h.propose("x"))
+        })
+        .collect();
+    // The leader's driver panics applying this; every request it held is
+    // answered, and later ones are refused.
+    let result = leader.propose("panic");
+    assert!(matches!(result, Err(RuntimeError::ShuttingDown)), "{result:?}");
+    for w in waiting {
+        let r = w.join().unwrap();
+        assert!(matches!(r, Ok(_) | Err(RuntimeError::ShuttingDown)), "{r:?}");
+    }
+    leader.shutdown();
+    assert!(!leader.is_running());
+    assert!(matches!(leader.propose("late"), Err(RuntimeError::ShuttingDown)));
+    for h in &handles {
+        h.shutdown();
+    }
+}
+
+#[test]
+fn handles_are_clone_send_and_sync() {
+    fn check<T: Clone + Send + Sync + 'static>() {}
+    check::<RaftHandle<Sum>>();
+    check::<super::Waker>();
+    check::<RuntimeError>();
+}

@@ -1,0 +1,212 @@
+//! The connection handshake: a fixed 32-byte hello from the dialer, a fixed
+//! 16-byte reply from the acceptor (`docs/PROTOCOL.md`, "TCP transport").
+//!
+//! ```text
+//! hello  = "RFIO" version:u16 reserved:u16 cluster_id:u64 from:u64 to:u64   (big-endian)
+//! reply  = "RFIO" version:u16 status:u16   node:u64                         (big-endian)
+//! ```
+
+use std::io::{Read, Write};
+
+use crate::types::NodeId;
+
+/// The four bytes every connection starts with.
+pub(crate) const MAGIC: [u8; 4] = *b"RFIO";
+/// The transport protocol version this build speaks.
+pub(crate) const VERSION: u16 = 1;
+/// Length of the dialer's hello.
+pub(crate) const HELLO_LEN: usize = 32;
+/// Length of the acceptor's reply.
+pub(crate) const REPLY_LEN: usize = 16;
+
+/// Why a handshake was refused, by the acceptor (inbound) or as reported by
+/// the peer (outbound).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The connection did not start with the magic bytes: not a raft-io
+    /// peer. Closed without a reply.
+    #[error("not a raft-io connection (bad magic)")]
+    BadMagic,
+    /// The peer speaks another transport version.
+    #[error("unsupported transport version {0}")]
+    UnsupportedVersion(u16),
+    /// The peer belongs to another cluster. (When the dialer learns of it
+    /// from a refusal, both fields hold the id it sent: the acceptor does
+    /// not reveal its own.)
+    #[error("wrong cluster id {found} (expected {expected})")]
+    WrongCluster {
+        /// This node's cluster id.
+        expected: u64,
+        /// The id the peer sent.
+        found: u64,
+    },
+    /// The peer dialed another node id than the one listening here (or the
+    /// peer that answered is not the node we dialed).
+    #[error("wrong node id {found} (expected {expected})")]
+    WrongNode {
+        /// The node id that should have been named.
+        expected: NodeId,
+        /// The node id named.
+        found: NodeId,
+    },
+    /// The dialer's node id is not a configured peer of this node.
+    #[error("unknown peer {0}")]
+    UnknownPeer(NodeId),
+    /// The acceptor has too many connections open.
+    #[error("too many connections")]
+    TooManyConnections,
+    /// The connection closed, failed or stalled past the handshake timeout
+    /// before a complete hello arrived.
+    #[error("incomplete hello")]
+    Incomplete,
+    /// The reply carried a status this build does not know.
+    #[error("refused with unknown status {0}")]
+    Unknown(u16),
+}
+
+impl Refusal {
+    fn status(self) -> u16 {
+        match self {
+            Refusal::BadMagic | Refusal::Incomplete | Refusal::Unknown(_) => 0xffff,
+            Refusal::UnsupportedVersion(_) => 1,
+            Refusal::WrongCluster { .. } => 2,
+            Refusal::WrongNode { .. } => 3,
+            Refusal::UnknownPeer(_) => 4,
+            Refusal::TooManyConnections => 5,
+        }
+    }
+}
+
+/// The dialer's hello.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Hello {
+    pub(crate) version: u16,
+    pub(crate) cluster_id: u64,
+    pub(crate) from: NodeId,
+    pub(crate) to: NodeId,
+}
+
+impl Hello {
+    pub(crate) fn new(cluster_id: u64, from: NodeId, to: NodeId) -> Self {
+        Self { version: VERSION, cluster_id, from, to }
+    }
+
+    pub(crate) fn encode(&self) -> [u8; HELLO_LEN] {
+        let mut b = [0u8; HELLO_LEN];
+        b[0..4].copy_from_slice(&MAGIC);
+        b[4..6].copy_from_slice(&self.version.to_be_bytes());
+        b[8..16].copy_from_slice(&self.cluster_id.to_be_bytes());
+        b[16..24].copy_from_slice(&self.from.to_be_bytes());
+        b[24..32].copy_from_slice(&self.to.to_be_bytes());
+        b
+    }
+
+    /// Parses a hello; only the magic is checked here.
+    pub(crate) fn decode(b: &[u8; HELLO_LEN]) -> Result<Self, Refusal> {
+        if b[0..4] != MAGIC {
+            return Err(Refusal::BadMagic);
+        }
+        Ok(Self {
+            version: u16::from_be_bytes([b[4], b[5]]),
+            cluster_id: u64_at(b, 8),
+            from: u64_at(b, 16),
+            to: u64_at(b, 24),
+        })
+    }
+
+    /// The acceptor's checks, in order: version, cluster, addressed node,
+    /// known dialer. `known` tells whether a node id is a configured peer.
+    pub(crate) fn check(&self, cluster_id: u64, me: NodeId, known: impl Fn(NodeId) -> bool) -> Result<(), Refusal> {
+        if self.version != VERSION {
+            return Err(Refusal::UnsupportedVersion(self.version));
+        }
+        if self.cluster_id != cluster_id {
+            return Err(Refusal::WrongCluster { expected: cluster_id, found: self.cluster_id });
+        }
+        if self.to != me {
+            return Err(Refusal::WrongNode { expected: me, found: self.to });
+        }
+        if self.from == 0 || self.from == me || !known(self.from) {
+            return Err(Refusal::UnknownPeer(self.from));
+        }
+        Ok(())
+    }
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_be_bytes(w)
+}
+
+/// Writes the acceptor's reply: accepted (`None`) or refused.
+pub(crate) fn write_reply(w: &mut impl Write, me: NodeId, refusal: Option<Refusal>) -> std::io::Result<()> {
+    let mut b = [0u8; REPLY_LEN];
+    b[0..4].copy_from_slice(&MAGIC);
+    b[4..6].copy_from_slice(&VERSION.to_be_bytes());
+    b[6..8].copy_from_slice(&refusal.map_or(0, Refusal::status).to_be_bytes());
+    b[8..16].copy_from_slice(&me.to_be_bytes());
+    w.write_all(&b)
+}
+
+/// Reads and checks the acceptor's reply on the dialer's side.
+pub(crate) fn read_reply(r: &mut impl Read, hello: &Hello) -> Result<Result<(), Refusal>, std::io::Error> {
+    let mut b = [0u8; REPLY_LEN];
+    r.read_exact(&mut b)?;
+    if b[0..4] != MAGIC {
+        return Ok(Err(Refusal::BadMagic));
+    }
+    let version = u16::from_be_bytes([b[4], b[5]]);
+    let status = u16::from_be_bytes([b[6], b[7]]);
+    let node = u64_at(&b, 8);
+    let refusal = match status {
+        0 if version != VERSION => Refusal::UnsupportedVersion(version),
+        0 if node != hello.to => Refusal::WrongNode { expected: hello.to, found: node },
+        0 => return Ok(Ok(())),
+        1 => Refusal::UnsupportedVersion(version),
+        // The acceptor's view; the ids are ours, as we sent them.
+        2 => Refusal::WrongCluster { expected: hello.cluster_id, found: hello.cluster_id },
+        3 => Refusal::WrongNode { expected: node, found: hello.to },
+        4 => Refusal::UnknownPeer(hello.from),
+        5 => Refusal::TooManyConnections,
+        other => Refusal::Unknown(other),
+    };
+    Ok(Err(refusal))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_round_trips_and_is_checked_in_order() {
+        let hello = Hello::new(7, 2, 1);
+        let decoded = Hello::decode(&hello.encode()).unwrap();
+        assert_eq!(decoded, hello);
+        assert_eq!(decoded.check(7, 1, |id| id == 2), Ok(()));
+        assert_eq!(decoded.check(8, 1, |_| true), Err(Refusal::WrongCluster { expected: 8, found: 7 }));
+        assert_eq!(decoded.check(7, 3, |_| true), Err(Refusal::WrongNode { expected: 3, found: 1 }));
+        assert_eq!(decoded.check(7, 1, |_| false), Err(Refusal::UnknownPeer(2)));
+        let future = Hello { version: 9, ..hello };
+        assert_eq!(future.check(7, 1, |_| true), Err(Refusal::UnsupportedVersion(9)));
+        let mut garbage = hello.encode();
+        garbage[0] = b'G';
+        assert_eq!(Hello::decode(&garbage), Err(Refusal::BadMagic));
+    }
+
+    #[test]
+    fn replies_name_the_refusal() {
+        let hello = Hello::new(7, 2, 1);
+        let mut buf = Vec::new();
+        write_reply(&mut buf, 1, None).unwrap();
+        assert_eq!(read_reply(&mut buf.as_slice(), &hello).unwrap(), Ok(()));
+        buf.clear();
+        write_reply(&mut buf, 3, None).unwrap();
+        assert_eq!(read_reply(&mut buf.as_slice(), &hello).unwrap(), Err(Refusal::WrongNode { expected: 1, found: 3 }));
+        buf.clear();
+        write_reply(&mut buf, 1, Some(Refusal::UnknownPeer(2))).unwrap();
+        assert_eq!(read_reply(&mut buf.as_slice(), &hello).unwrap(), Err(Refusal::UnknownPeer(2)));
+        assert!(read_reply(&mut &buf[..5], &hello).is_err(), "a short reply is an I/O error");
+    }
+}

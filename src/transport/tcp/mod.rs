@@ -1,0 +1,607 @@
+//! [`TcpTransport`]: [`Message`]s over TCP with `std::net` and threads, no
+//! async runtime (feature `net`).
+//!
+//! # Shape
+//!
+//! * A **listener** thread accepts peers. Each accepted connection gets a
+//!   reader thread: it checks the handshake (cluster id, the node id it
+//!   dialed, a configured peer), then reads length-prefixed frames, decodes
+//!   them within [`DecodeLimits`] and queues them for the node.
+//! * **One outbound connection per peer**, each with a writer thread fed by
+//!   a bounded queue ([`TcpConfig::queue_capacity`] messages and
+//!   [`TcpConfig::queue_bytes`] bytes). When the queue is full the message
+//!   is dropped and counted: Raft retransmits what matters, and a peer that
+//!   never reads cannot grow our memory. A failed or broken connection is
+//!   retried with capped exponential backoff; what was queued for an
+//!   unreachable peer is dropped (and counted) rather than delivered stale.
+//! * Each direction of a pair of nodes uses its own connection: a node
+//!   writes only on connections it dialed and reads only on ones it
+//!   accepted.
+//!
+//! The byte layout (handshake, length prefix, keepalive) is normative in
+//! `docs/PROTOCOL.md`, "TCP transport".
+//!
+//! # Bad input
+//!
+//! Nothing a peer sends can panic the process or block it forever: a wrong
+//! magic, version, cluster id or node id closes the connection at the
+//! handshake ([`TcpStats::handshake_refusals`]); a length prefix above
+//! [`DecodeLimits::max_frame_bytes`] resets the connection before anything
+//! is allocated for it; a frame that fails to decode is dropped
+//! ([`TcpStats::decode_errors`]) and the connection stays (its framing is
+//! intact); a peer silent past [`TcpConfig::idle_timeout`] (a half-open
+//! connection) is reset, as is an outbound connection whose writes stall past
+//! [`TcpConfig::write_timeout`]. At most [`TcpConfig::max_connections`]
+//! inbound connections are open at once.
+//!
+//! # Example
+//!
+//! ```
+//! use raft_io::transport::{TcpConfig, TcpTransport};
+//! use raft_io::{Message, MessageBody, RaftTransport};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let loopback = "127.0.0.1:0".parse().unwrap();
+//! let two = TcpTransport::bind(TcpConfig::new(2, loopback).cluster_id(7))?;
+//! let mut one = TcpTransport::bind(TcpConfig::new(1, loopback).cluster_id(7).peer(2, two.local_addr()))?;
+//! two.add_peer(1, one.local_addr());
+//!
+//! one.send(Message { from: 1, to: 2, term: 1, body: MessageBody::TimeoutNow }).unwrap();
+//! let mut two = two;
+//! let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+//! let received = loop {
+//!     if let Some(m) = two.try_recv() {
+//!         break m;
+//!     }
+//!     assert!(std::time::Instant::now() < deadline);
+//!     std::thread::sleep(std::time::Duration::from_millis(1));
+//! };
+//! assert_eq!(received.from, 1);
+//! assert_eq!(one.stats().connects, 1);
+//! # Ok(())
+//! # }
+//! ```
+
+mod backoff;
+mod frame;
+mod handshake;
+mod reader;
+mod stats;
+mod writer;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use handshake::Refusal;
+pub use stats::{NetEvent, TcpStats};
+
+use self::stats::{Counters, Hook, add};
+use self::writer::Peer;
+use super::{RaftTransport, TransportError};
+use crate::framing::DecodeLimits;
+use crate::message::Message;
+use crate::types::NodeId;
+
+/// Configuration of a [`TcpTransport`]: this node, where it listens, its
+/// peers' addresses, and the bounds and timeouts.
+#[derive(Clone)]
+pub struct TcpConfig {
+    id: NodeId,
+    cluster_id: u64,
+    listen: SocketAddr,
+    peers: BTreeMap<NodeId, SocketAddr>,
+    queue_capacity: usize,
+    queue_bytes: usize,
+    inbox_capacity: usize,
+    inbox_bytes: usize,
+    limits: DecodeLimits,
+    connect_timeout: Duration,
+    handshake_timeout: Duration,
+    write_timeout: Duration,
+    idle_timeout: Duration,
+    keepalive_interval: Duration,
+    backoff_initial: Duration,
+    backoff_max: Duration,
+    max_connections: usize,
+    hook: Option<Hook>,
+}
+
+impl std::fmt::Debug for TcpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpConfig")
+            .field("id", &self.id)
+            .field("cluster_id", &self.cluster_id)
+            .field("listen", &self.listen)
+            .field("peers", &self.peers)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("queue_bytes", &self.queue_bytes)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TcpConfig {
+    /// Node `id` listening on `listen` (port 0 picks a free port; see
+    /// [`TcpTransport::local_addr`]). Cluster id 0 and no peers until set.
+    ///
+    /// Defaults: queues of 1024 messages and 16 MiB per peer, an inbox of
+    /// 8192 messages and 64 MiB, [`DecodeLimits::default`], connect timeout 1 s,
+    /// handshake timeout 2 s, write timeout 2 s, idle timeout 10 s with a
+    /// keepalive every second, reconnect backoff from 20 ms doubling to 1 s,
+    /// 64 inbound connections.
+    pub fn new(id: NodeId, listen: SocketAddr) -> Self {
+        Self {
+            id,
+            cluster_id: 0,
+            listen,
+            peers: BTreeMap::new(),
+            queue_capacity: 1024,
+            queue_bytes: 16 << 20,
+            inbox_capacity: 8192,
+            inbox_bytes: 64 << 20,
+            limits: DecodeLimits::default(),
+            connect_timeout: Duration::from_secs(1),
+            handshake_timeout: Duration::from_secs(2),
+            write_timeout: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(10),
+            keepalive_interval: Duration::from_secs(1),
+            backoff_initial: Duration::from_millis(20),
+            backoff_max: Duration::from_secs(1),
+            max_connections: 64,
+            hook: None,
+        }
+    }
+
+    /// The cluster id checked at every handshake (use the one in
+    /// [`RaftConfig::cluster_id`](crate::RaftConfig::cluster_id)).
+    pub fn cluster_id(mut self, cluster_id: u64) -> Self {
+        self.cluster_id = cluster_id;
+        self
+    }
+
+    /// A peer and its address (adds or replaces). Only configured peers may
+    /// connect; this node's own id is ignored.
+    pub fn peer(mut self, id: NodeId, addr: SocketAddr) -> Self {
+        self.peers.insert(id, addr);
+        self
+    }
+
+    /// Most messages queued for one peer; more are dropped and counted.
+    pub fn queue_capacity(mut self, messages: usize) -> Self {
+        self.queue_capacity = messages.max(1);
+        self
+    }
+
+    /// Most bytes (encoded frames) queued for one peer; more are dropped.
+    pub fn queue_bytes(mut self, bytes: usize) -> Self {
+        self.queue_bytes = bytes.max(1);
+        self
+    }
+
+    /// Most received messages waiting for the node; more are dropped.
+    pub fn inbox_capacity(mut self, messages: usize) -> Self {
+        self.inbox_capacity = messages.max(1);
+        self
+    }
+
+    /// Most bytes (of received frames) waiting for the node; more are
+    /// dropped. A single frame is always accepted into an empty inbox.
+    pub fn inbox_bytes(mut self, bytes: usize) -> Self {
+        self.inbox_bytes = bytes.max(1);
+        self
+    }
+
+    /// Decode limits for inbound frames; `max_frame_bytes` also caps the
+    /// frames this node sends (bigger ones are dropped and counted, as the
+    /// peer would refuse them).
+    pub fn limits(mut self, limits: DecodeLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Time allowed to establish a TCP connection. (Every duration setter
+    /// clamps its value to between 1 ms and one day.)
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = nonzero(timeout);
+        self
+    }
+
+    /// Time allowed for the handshake, each way.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = nonzero(timeout);
+        self
+    }
+
+    /// A write blocked longer than this (a peer that does not read) resets
+    /// the connection.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = nonzero(timeout);
+        self
+    }
+
+    /// An inbound connection silent for this long (no frame, no keepalive)
+    /// is reset: it is half-open. Keep it several keepalive intervals long.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = nonzero(timeout);
+        self
+    }
+
+    /// An idle outbound connection sends a keepalive this often.
+    pub fn keepalive_interval(mut self, interval: Duration) -> Self {
+        self.keepalive_interval = nonzero(interval);
+        self
+    }
+
+    /// Reconnect backoff: the first delay, doubled after each failure up to
+    /// `max`.
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.backoff_initial = nonzero(initial);
+        self.backoff_max = nonzero(max);
+        self
+    }
+
+    /// Most inbound connections open at once (including ones still in their
+    /// handshake); more are closed at once and counted.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// Calls `hook` for every connection event (connected, refused, decode
+    /// error, ...), from the transport's threads. Keep it short; use it to
+    /// log.
+    pub fn on_event(mut self, hook: impl Fn(&NetEvent) + Send + Sync + 'static) -> Self {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+}
+
+/// Clamps a configured duration to [1 ms, 1 day], so no deadline computed
+/// from it can overflow `Instant`.
+fn nonzero(d: Duration) -> Duration {
+    d.clamp(Duration::from_millis(1), Duration::from_secs(86_400))
+}
+
+/// Locks a mutex, recovering the data if a thread panicked while holding
+/// it (every structure guarded here stays consistent between statements).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+type Waker = Arc<dyn Fn() + Send + Sync>;
+
+#[derive(Default)]
+struct InboxQueue {
+    messages: VecDeque<(Message, usize)>,
+    bytes: usize,
+}
+
+/// Received messages (with their frame sizes) waiting for the node.
+struct Inbox {
+    queue: Mutex<InboxQueue>,
+    capacity: usize,
+    max_bytes: usize,
+    waker: Mutex<Option<Waker>>,
+}
+
+/// Inbound connections, for replacing a peer's older connection and for
+/// closing them all at shutdown.
+#[derive(Default)]
+struct Conns {
+    next: u64,
+    open: HashMap<u64, TcpStream>,
+    by_peer: HashMap<NodeId, u64>,
+}
+
+/// State shared by the transport, its handles and its threads.
+struct Shared {
+    cfg: TcpConfig,
+    local_addr: SocketAddr,
+    peers: Mutex<BTreeMap<NodeId, Arc<Peer>>>,
+    inbox: Inbox,
+    conns: Mutex<Conns>,
+    counters: Counters,
+    shutdown: AtomicBool,
+    acceptor: Mutex<Option<JoinHandle<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    fn event(&self, event: impl FnOnce() -> NetEvent) {
+        if let Some(hook) = &self.cfg.hook {
+            hook(&event());
+        }
+    }
+
+    fn is_peer(&self, id: NodeId) -> bool {
+        lock(&self.peers).contains_key(&id)
+    }
+
+    fn spawn(&self, name: String, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        let handle = std::thread::Builder::new().name(name).spawn(f)?;
+        let mut threads = lock(&self.threads);
+        threads.retain(|t| !t.is_finished());
+        threads.push(handle);
+        Ok(())
+    }
+
+    fn deliver(&self, message: Message, size: usize) {
+        {
+            let mut q = lock(&self.inbox.queue);
+            let over_bytes = !q.messages.is_empty() && q.bytes.saturating_add(size) > self.inbox.max_bytes;
+            if q.messages.len() >= self.inbox.capacity || over_bytes {
+                add(&self.counters.dropped_inbox_full, 1);
+                return;
+            }
+            q.bytes += size;
+            q.messages.push_back((message, size));
+        }
+        add(&self.counters.messages_received, 1);
+        if let Some(waker) = lock(&self.inbox.waker).as_ref() {
+            waker();
+        }
+    }
+
+    fn add_peer(self: &Arc<Self>, id: NodeId, addr: SocketAddr) {
+        if id == self.cfg.id || id == 0 || self.is_shutdown() {
+            return;
+        }
+        let mut peers = lock(&self.peers);
+        if let Some(peer) = peers.get(&id) {
+            peer.set_addr(addr);
+            return;
+        }
+        let peer = Arc::new(Peer::new(id, addr));
+        let (shared, p) = (Arc::clone(self), Arc::clone(&peer));
+        match self.spawn(format!("raft-io-tcp-{}-to-{id}", self.cfg.id), move || writer::run(shared, p)) {
+            Ok(()) => {
+                peers.insert(id, peer);
+            }
+            Err(error) => self.event(|| NetEvent::ConnectFailed { peer: id, error: error.to_string() }),
+        }
+    }
+
+    fn remove_peer(&self, id: NodeId) {
+        if let Some(peer) = lock(&self.peers).remove(&id) {
+            peer.close();
+        }
+        let conns = lock(&self.conns);
+        if let Some(stream) = conns.by_peer.get(&id).and_then(|c| conns.open.get(c)) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn shutdown(&self) {
+        if self.shutdown.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for peer in lock(&self.peers).values() {
+            peer.close();
+        }
+        for stream in lock(&self.conns).open.values() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        let me = std::thread::current().id();
+        if let Some(acceptor) = lock(&self.acceptor).take() {
+            if acceptor.thread().id() != me {
+                let _ = acceptor.join();
+            }
+        }
+        // Readers accepted before the acceptor stopped are in the list too;
+        // close their streams again in case they registered meanwhile.
+        for stream in lock(&self.conns).open.values() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for t in threads {
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
+        }
+        *lock(&self.inbox.waker) = None;
+    }
+}
+
+/// Raft messages over TCP. See the [module docs](self).
+///
+/// Dropping the transport shuts it down (as [`shutdown`](Self::shutdown)).
+pub struct TcpTransport {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for TcpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpTransport")
+            .field("id", &self.shared.cfg.id)
+            .field("local_addr", &self.shared.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TcpTransport {
+    /// Binds the listener, starts the accept thread and one writer thread
+    /// per configured peer (each dials its peer at once and keeps retrying).
+    ///
+    /// # Errors
+    ///
+    /// Node id 0 ([`io::ErrorKind::InvalidInput`]), or the listener could
+    /// not be bound, or a thread could not be spawned.
+    pub fn bind(config: TcpConfig) -> io::Result<Self> {
+        if config.id == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "node id 0 is reserved"));
+        }
+        let listener = TcpListener::bind(config.listen)?;
+        let local_addr = listener.local_addr()?;
+        listener.set_nonblocking(true)?;
+        let peers: Vec<(NodeId, SocketAddr)> = config.peers.iter().map(|(&id, &addr)| (id, addr)).collect();
+        let shared = Arc::new(Shared {
+            inbox: Inbox {
+                queue: Mutex::new(InboxQueue::default()),
+                capacity: config.inbox_capacity,
+                max_bytes: config.inbox_bytes,
+                waker: Mutex::new(None),
+            },
+            cfg: config,
+            local_addr,
+            peers: Mutex::new(BTreeMap::new()),
+            conns: Mutex::new(Conns::default()),
+            counters: Counters::default(),
+            shutdown: AtomicBool::new(false),
+            acceptor: Mutex::new(None),
+            threads: Mutex::new(Vec::new()),
+        });
+        let transport = TcpTransport { shared: Arc::clone(&shared) };
+        let acceptor = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name(format!("raft-io-tcp-{}-accept", shared.cfg.id))
+                .spawn(move || reader::accept_loop(shared, listener))?
+        };
+        *lock(&shared.acceptor) = Some(acceptor);
+        for (id, addr) in peers {
+            shared.add_peer(id, addr);
+        }
+        Ok(transport)
+    }
+
+    /// The address the listener is bound to (with the port the OS chose
+    /// when the configured port was 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.shared.cfg.id
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> TcpStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// A handle for adding peers and reading counters from other threads
+    /// (for example after the transport was moved into a runtime).
+    pub fn handle(&self) -> TcpHandle {
+        TcpHandle { shared: Arc::clone(&self.shared) }
+    }
+
+    /// Adds a peer (or changes its address; the next connection uses it).
+    pub fn add_peer(&self, id: NodeId, addr: SocketAddr) {
+        self.shared.add_peer(id, addr);
+    }
+
+    /// Removes a peer: its queue is dropped, its connections are closed,
+    /// and it may no longer connect.
+    pub fn remove_peer(&self, id: NodeId) {
+        self.shared.remove_peer(id);
+    }
+
+    /// Calls `waker` (from a reader thread) every time a message is queued
+    /// for [`try_recv`](RaftTransport::try_recv), so a driver can sleep
+    /// until there is work. Replaces any earlier waker.
+    pub fn set_waker(&self, waker: impl Fn() + Send + Sync + 'static) {
+        *lock(&self.shared.inbox.waker) = Some(Arc::new(waker));
+    }
+
+    /// Stops every thread and closes every connection, then returns. Queued
+    /// messages are dropped. Idempotent; later sends fail with
+    /// [`TransportError::Closed`].
+    pub fn shutdown(&self) {
+        self.shared.shutdown();
+    }
+}
+
+impl RaftTransport for TcpTransport {
+    fn send(&mut self, message: Message) -> Result<(), TransportError> {
+        let shared = &self.shared;
+        if shared.is_shutdown() {
+            return Err(TransportError::Closed);
+        }
+        let to = message.to;
+        let Some(peer) = lock(&shared.peers).get(&to).cloned() else {
+            add(&shared.counters.dropped_unknown_peer, 1);
+            return Err(TransportError::UnknownPeer(to));
+        };
+        match peer.push(message, &shared.cfg) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                add(&shared.counters.dropped_oversized, 1);
+                Ok(())
+            }
+            Err(full) => Err(full),
+        }
+        .map_err(|full| {
+            if full {
+                add(&shared.counters.dropped_queue_full, 1);
+                TransportError::QueueFull(to)
+            } else {
+                TransportError::Closed
+            }
+        })
+    }
+
+    fn try_recv(&mut self) -> Option<Message> {
+        let mut q = lock(&self.shared.inbox.queue);
+        let (message, size) = q.messages.pop_front()?;
+        q.bytes -= size;
+        Some(message)
+    }
+}
+
+impl Drop for TcpTransport {
+    fn drop(&mut self) {
+        self.shared.shutdown();
+    }
+}
+
+/// A cloneable handle on a [`TcpTransport`]: counters and peers, from any
+/// thread. It does not keep the transport running: once the transport is
+/// dropped or shut down, the handle only reads final counters.
+#[derive(Clone)]
+pub struct TcpHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for TcpHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpHandle").field("id", &self.shared.cfg.id).finish_non_exhaustive()
+    }
+}
+
+impl TcpHandle {
+    /// The counters so far.
+    pub fn stats(&self) -> TcpStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// The listener's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// See [`TcpTransport::add_peer`].
+    pub fn add_peer(&self, id: NodeId, addr: SocketAddr) {
+        self.shared.add_peer(id, addr);
+    }
+
+    /// See [`TcpTransport::remove_peer`].
+    pub fn remove_peer(&self, id: NodeId) {
+        self.shared.remove_peer(id);
+    }
+
+    /// Messages queued for `peer` and not yet written (`None` for an unknown
+    /// peer).
+    pub fn queued(&self, peer: NodeId) -> Option<usize> {
+        lock(&self.shared.peers).get(&peer).map(|p| p.queued())
+    }
+}

@@ -1,0 +1,185 @@
+//! Counters of what the transport did and dropped, and the optional event
+//! hook that reports each connection event as it happens.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use super::handshake::Refusal;
+use crate::framing::FrameError;
+use crate::types::NodeId;
+
+/// What a [`TcpTransport`](super::TcpTransport) did since it started. Every
+/// dropped message and every refused or reset connection is counted here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TcpStats {
+    /// Messages written to a socket.
+    pub messages_sent: u64,
+    /// Messages received, decoded and queued for the node.
+    pub messages_received: u64,
+    /// Bytes written (frames and their length prefixes, keepalives).
+    pub bytes_sent: u64,
+    /// Frame bytes read after handshakes (length prefixes included).
+    pub bytes_received: u64,
+    /// Messages dropped because the peer's outbound queue was full.
+    pub dropped_queue_full: u64,
+    /// Messages dropped because the peer could not be reached (discarded
+    /// when a connection attempt failed or a connection broke).
+    pub dropped_unreachable: u64,
+    /// Messages dropped because no address is known for their destination.
+    pub dropped_unknown_peer: u64,
+    /// Outbound messages dropped because their frame exceeds
+    /// `max_frame_bytes` (the peer would refuse them).
+    pub dropped_oversized: u64,
+    /// Inbound messages dropped because the node's inbox was full.
+    pub dropped_inbox_full: u64,
+    /// Inbound frames that failed to decode (dropped; the connection stays).
+    pub decode_errors: u64,
+    /// Inbound messages whose `from` or `to` did not match the handshake
+    /// (dropped).
+    pub misaddressed: u64,
+    /// Outbound connections established (handshake accepted).
+    pub connects: u64,
+    /// Of those, connections established after an earlier one to the same
+    /// peer failed or broke.
+    pub reconnects: u64,
+    /// Outbound connection attempts that failed (connect, I/O or refusal).
+    pub connect_failures: u64,
+    /// Inbound connections refused at the handshake (wrong magic, version,
+    /// cluster id or node id, unknown peer).
+    pub handshake_refusals: u64,
+    /// Outbound handshakes the peer refused.
+    pub handshakes_rejected: u64,
+    /// Inbound connections refused because `max_connections` were open.
+    pub connections_over_limit: u64,
+    /// Inbound connections closed on an oversized length prefix, an idle
+    /// timeout (half-open peer) or an I/O error.
+    pub inbound_resets: u64,
+    /// Outbound connections closed on a write error or write timeout (a peer
+    /// that does not read).
+    pub outbound_resets: u64,
+}
+
+/// Something that happened to a connection, reported to the hook set with
+/// [`TcpConfig::on_event`](super::TcpConfig::on_event) (for logging).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NetEvent {
+    /// An outbound connection to `peer` was established.
+    Connected {
+        /// The peer.
+        peer: NodeId,
+        /// Its address.
+        addr: SocketAddr,
+    },
+    /// An outbound connection attempt failed (before or during the
+    /// handshake); the transport retries after a backoff.
+    ConnectFailed {
+        /// The peer.
+        peer: NodeId,
+        /// The I/O error, as text.
+        error: String,
+    },
+    /// The peer refused our handshake.
+    Rejected {
+        /// The peer.
+        peer: NodeId,
+        /// Why, as reported by the peer.
+        reason: Refusal,
+    },
+    /// An outbound connection broke (write error or timeout).
+    Disconnected {
+        /// The peer.
+        peer: NodeId,
+        /// The I/O error, as text.
+        error: String,
+    },
+    /// An inbound connection from `peer` passed the handshake.
+    Accepted {
+        /// The peer.
+        peer: NodeId,
+        /// Its address.
+        addr: SocketAddr,
+    },
+    /// An inbound connection was refused at the handshake.
+    Refused {
+        /// The remote address.
+        addr: SocketAddr,
+        /// Why.
+        reason: Refusal,
+    },
+    /// An inbound frame from `peer` failed to decode and was dropped.
+    DecodeError {
+        /// The peer.
+        peer: NodeId,
+        /// The decoder's error.
+        error: FrameError,
+    },
+    /// An inbound connection was closed: the peer closed it, went silent
+    /// past the idle timeout, sent an oversized length prefix, or failed.
+    InboundClosed {
+        /// The peer.
+        peer: NodeId,
+        /// Why, as text.
+        reason: String,
+    },
+}
+
+/// The event hook.
+pub(crate) type Hook = Arc<dyn Fn(&NetEvent) + Send + Sync>;
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) messages_sent: AtomicU64,
+    pub(crate) messages_received: AtomicU64,
+    pub(crate) bytes_sent: AtomicU64,
+    pub(crate) bytes_received: AtomicU64,
+    pub(crate) dropped_queue_full: AtomicU64,
+    pub(crate) dropped_unreachable: AtomicU64,
+    pub(crate) dropped_unknown_peer: AtomicU64,
+    pub(crate) dropped_oversized: AtomicU64,
+    pub(crate) dropped_inbox_full: AtomicU64,
+    pub(crate) decode_errors: AtomicU64,
+    pub(crate) misaddressed: AtomicU64,
+    pub(crate) connects: AtomicU64,
+    pub(crate) reconnects: AtomicU64,
+    pub(crate) connect_failures: AtomicU64,
+    pub(crate) handshake_refusals: AtomicU64,
+    pub(crate) handshakes_rejected: AtomicU64,
+    pub(crate) connections_over_limit: AtomicU64,
+    pub(crate) inbound_resets: AtomicU64,
+    pub(crate) outbound_resets: AtomicU64,
+}
+
+/// Adds `n` to a counter.
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Relaxed);
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> TcpStats {
+        let g = |c: &AtomicU64| c.load(Relaxed);
+        TcpStats {
+            messages_sent: g(&self.messages_sent),
+            messages_received: g(&self.messages_received),
+            bytes_sent: g(&self.bytes_sent),
+            bytes_received: g(&self.bytes_received),
+            dropped_queue_full: g(&self.dropped_queue_full),
+            dropped_unreachable: g(&self.dropped_unreachable),
+            dropped_unknown_peer: g(&self.dropped_unknown_peer),
+            dropped_oversized: g(&self.dropped_oversized),
+            dropped_inbox_full: g(&self.dropped_inbox_full),
+            decode_errors: g(&self.decode_errors),
+            misaddressed: g(&self.misaddressed),
+            connects: g(&self.connects),
+            reconnects: g(&self.reconnects),
+            connect_failures: g(&self.connect_failures),
+            handshake_refusals: g(&self.handshake_refusals),
+            handshakes_rejected: g(&self.handshakes_rejected),
+            connections_over_limit: g(&self.connections_over_limit),
+            inbound_resets: g(&self.inbound_resets),
+            outbound_resets: g(&self.outbound_resets),
+        }
+    }
+}

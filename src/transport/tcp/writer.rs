@@ -1,0 +1,284 @@
+//! One peer's outbound side: a bounded queue and the thread that dials the
+//! peer, handshakes, and writes queued messages as frames.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+
+use super::backoff::Backoff;
+use super::frame::{PREFIX, append_frame, append_keepalive};
+use super::handshake::{Hello, Refusal, read_reply};
+use super::stats::{NetEvent, add};
+use super::{Shared, TcpConfig, lock};
+use crate::framing;
+use crate::message::Message;
+use crate::types::NodeId;
+
+/// Write to the socket once this much is buffered, so one batch of large
+/// messages does not build one huge buffer.
+const FLUSH_BYTES: usize = 256 << 10;
+/// A write buffer that grew past this is released after the write.
+const KEEP_BUFFER: usize = 1 << 20;
+
+#[derive(Default)]
+struct Queue {
+    messages: VecDeque<Message>,
+    bytes: usize,
+    closed: bool,
+}
+
+/// A peer's outbound queue and connection.
+pub(crate) struct Peer {
+    id: NodeId,
+    addr: Mutex<SocketAddr>,
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    /// A clone of the live connection, so `close` can unblock a write.
+    stream: Mutex<Option<TcpStream>>,
+}
+
+impl Peer {
+    pub(crate) fn new(id: NodeId, addr: SocketAddr) -> Self {
+        Self {
+            id,
+            addr: Mutex::new(addr),
+            queue: Mutex::new(Queue::default()),
+            ready: Condvar::new(),
+            stream: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn set_addr(&self, addr: SocketAddr) {
+        *lock(&self.addr) = addr;
+    }
+
+    pub(crate) fn queued(&self) -> usize {
+        lock(&self.queue).messages.len()
+    }
+
+    /// Queues `message`. `Err(true)`: the queue is full; `Err(false)`: the
+    /// peer was removed or the transport shut down. A message whose frame
+    /// exceeds the frame limit is dropped at once (and counted by the
+    /// caller through `Ok(false)`), as the peer would refuse it.
+    pub(crate) fn push(&self, message: Message, cfg: &TcpConfig) -> Result<bool, bool> {
+        let len = framing::encoded_len(&message);
+        if len > cfg.limits.max_frame_bytes {
+            return Ok(false);
+        }
+        let size = len + PREFIX;
+        let mut q = lock(&self.queue);
+        if q.closed {
+            return Err(false);
+        }
+        if q.messages.len() >= cfg.queue_capacity || q.bytes.saturating_add(size) > cfg.queue_bytes {
+            return Err(true);
+        }
+        q.bytes += size;
+        q.messages.push_back(message);
+        drop(q);
+        self.ready.notify_one();
+        Ok(true)
+    }
+
+    /// Stops the writer: drops the queue and closes the connection.
+    pub(crate) fn close(&self) {
+        {
+            let mut q = lock(&self.queue);
+            q.closed = true;
+            q.messages.clear();
+            q.bytes = 0;
+        }
+        self.ready.notify_all();
+        if let Some(stream) = lock(&self.stream).as_ref() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        lock(&self.queue).closed
+    }
+
+    /// Drops everything queued; returns how many messages that was.
+    fn discard(&self) -> u64 {
+        let mut q = lock(&self.queue);
+        let n = q.messages.len() as u64;
+        q.messages.clear();
+        q.bytes = 0;
+        n
+    }
+
+    /// Waits up to `wait` for messages and moves them all to `out`.
+    /// Returns `false` once the peer is closed.
+    fn take(&self, out: &mut Vec<Message>, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        let mut q = lock(&self.queue);
+        while q.messages.is_empty() && !q.closed {
+            let now = Instant::now();
+            if now >= deadline {
+                return true;
+            }
+            q = match self.ready.wait_timeout(q, deadline - now) {
+                Ok((g, _)) => g,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        if q.closed {
+            return false;
+        }
+        out.extend(q.messages.drain(..));
+        q.bytes = 0;
+        true
+    }
+
+    /// Sleeps for `wait` unless the peer is closed first.
+    fn pause(&self, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        let mut q = lock(&self.queue);
+        while !q.closed {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            q = match self.ready.wait_timeout(q, deadline - now) {
+                Ok((g, _)) => g,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+}
+
+enum DialError {
+    Io(std::io::Error),
+    Refused(Refusal),
+}
+
+fn dial(shared: &Shared, peer: &Peer) -> Result<TcpStream, DialError> {
+    let cfg = &shared.cfg;
+    let addr = *lock(&peer.addr);
+    let stream = TcpStream::connect_timeout(&addr, cfg.connect_timeout).map_err(DialError::Io)?;
+    let setup = |s: &TcpStream| -> std::io::Result<()> {
+        s.set_nodelay(true)?;
+        s.set_read_timeout(Some(cfg.handshake_timeout))?;
+        s.set_write_timeout(Some(cfg.handshake_timeout))
+    };
+    setup(&stream).map_err(DialError::Io)?;
+    let hello = Hello::new(cfg.cluster_id, cfg.id, peer.id);
+    (&stream).write_all(&hello.encode()).map_err(DialError::Io)?;
+    read_reply(&mut &stream, &hello).map_err(DialError::Io)?.map_err(DialError::Refused)?;
+    stream.set_write_timeout(Some(cfg.write_timeout)).map_err(DialError::Io)?;
+    Ok(stream)
+}
+
+/// The writer thread of one peer.
+pub(crate) fn run(shared: Arc<Shared>, peer: Arc<Peer>) {
+    let cfg = &shared.cfg;
+    let counters = &shared.counters;
+    let mut backoff = Backoff::new(cfg.backoff_initial, cfg.backoff_max);
+    let mut lost = false;
+    let mut batch = Vec::new();
+    let mut buf = BytesMut::with_capacity(64 << 10);
+    while !peer.is_closed() && !shared.is_shutdown() {
+        let stream = match dial(&shared, &peer) {
+            Ok(stream) => stream,
+            Err(e) => {
+                add(&counters.connect_failures, 1);
+                match e {
+                    DialError::Io(error) => {
+                        shared.event(|| NetEvent::ConnectFailed { peer: peer.id, error: error.to_string() })
+                    }
+                    DialError::Refused(reason) => {
+                        add(&counters.handshakes_rejected, 1);
+                        shared.event(|| NetEvent::Rejected { peer: peer.id, reason });
+                    }
+                }
+                lost = true;
+                add(&counters.dropped_unreachable, peer.discard());
+                peer.pause(backoff.next_delay());
+                continue;
+            }
+        };
+        add(&counters.connects, 1);
+        if lost {
+            add(&counters.reconnects, 1);
+        }
+        backoff.reset();
+        let addr = *lock(&peer.addr);
+        shared.event(|| NetEvent::Connected { peer: peer.id, addr });
+        *lock(&peer.stream) = stream.try_clone().ok();
+        if peer.is_closed() {
+            // Closed while dialing: `close` did not see this stream.
+            let _ = stream.shutdown(Shutdown::Both);
+            break;
+        }
+        if let Err(error) = serve(&shared, &peer, &stream, &mut batch, &mut buf) {
+            add(&counters.outbound_resets, 1);
+            lost = true;
+            if !peer.is_closed() {
+                shared.event(|| NetEvent::Disconnected { peer: peer.id, error: error.to_string() });
+            }
+        }
+        let _ = stream.shutdown(Shutdown::Both);
+        *lock(&peer.stream) = None;
+        if buf.capacity() > KEEP_BUFFER {
+            buf = BytesMut::with_capacity(64 << 10);
+        }
+    }
+}
+
+/// Writes batches (or keepalives) until the peer is closed (`Ok`) or the
+/// connection fails (`Err`; the messages of the failed batch are counted
+/// as unreachable).
+fn serve(
+    shared: &Shared,
+    peer: &Peer,
+    stream: &TcpStream,
+    batch: &mut Vec<Message>,
+    buf: &mut BytesMut,
+) -> std::io::Result<()> {
+    let cfg = &shared.cfg;
+    let counters = &shared.counters;
+    let max = cfg.limits.max_frame_bytes;
+    while peer.take(batch, cfg.keepalive_interval) {
+        buf.clear();
+        if batch.is_empty() {
+            append_keepalive(buf);
+        }
+        let mut pending = 0u64;
+        let mut result = Ok(());
+        for message in batch.drain(..) {
+            if result.is_err() {
+                pending += 1;
+                continue;
+            }
+            if append_frame(buf, &message, max) {
+                pending += 1;
+            } else {
+                add(&counters.dropped_oversized, 1);
+            }
+            if buf.len() >= FLUSH_BYTES {
+                result = flush(shared, stream, buf, &mut pending);
+            }
+        }
+        if result.is_ok() && !buf.is_empty() {
+            result = flush(shared, stream, buf, &mut pending);
+        }
+        if let Err(e) = result {
+            add(&counters.dropped_unreachable, pending);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+fn flush(shared: &Shared, mut stream: &TcpStream, buf: &mut BytesMut, pending: &mut u64) -> std::io::Result<()> {
+    stream.write_all(buf)?;
+    add(&shared.counters.bytes_sent, buf.len() as u64);
+    add(&shared.counters.messages_sent, *pending);
+    *pending = 0;
+    buf.clear();
+    Ok(())
+}

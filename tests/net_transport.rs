@@ -1,0 +1,245 @@
+//! TcpTransport against misconfigured and misbehaving peers, over real
+//! loopback sockets: every case ends in a counted refusal, drop or reset,
+//! and nothing blocks forever.
+#![cfg(feature = "net")]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use raft_io::transport::{NetEvent, Refusal, TcpConfig, TcpTransport};
+use raft_io::{AppendEntries, Entry, Message, MessageBody, RaftTransport, TransportError};
+
+fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn ping(from: u64, to: u64) -> Message {
+    Message { from, to, term: 1, body: MessageBody::TimeoutNow }
+}
+
+fn hello(cluster: u64, from: u64, to: u64) -> Vec<u8> {
+    let mut b = b"RFIO".to_vec();
+    b.extend_from_slice(&1u16.to_be_bytes());
+    b.extend_from_slice(&0u16.to_be_bytes());
+    b.extend_from_slice(&cluster.to_be_bytes());
+    b.extend_from_slice(&from.to_be_bytes());
+    b.extend_from_slice(&to.to_be_bytes());
+    b
+}
+
+fn recorder() -> (Arc<Mutex<Vec<NetEvent>>>, impl Fn(&NetEvent) + Send + Sync + 'static) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    (events, move |e: &NetEvent| sink.lock().unwrap().push(e.clone()))
+}
+
+#[test]
+fn messages_flow_both_ways_and_survive_a_peer_restart() {
+    let a = TcpTransport::bind(TcpConfig::new(1, loopback()).cluster_id(5)).unwrap();
+    let b = TcpTransport::bind(TcpConfig::new(2, loopback()).cluster_id(5)).unwrap();
+    let b_addr = b.local_addr();
+    a.add_peer(2, b_addr);
+    b.add_peer(1, a.local_addr());
+    let (mut a, mut b) = (a, b);
+    a.send(ping(1, 2)).unwrap();
+    b.send(ping(2, 1)).unwrap();
+    wait_until("a message at b", || b.try_recv().is_some());
+    wait_until("a message at a", || a.try_recv().is_some());
+
+    // b goes away and comes back on the same port: a reconnects.
+    drop(b);
+    let mut b = TcpTransport::bind(TcpConfig::new(2, b_addr).cluster_id(5).peer(1, a.local_addr())).unwrap();
+    wait_until("a message after the restart", || {
+        let _ = a.send(ping(1, 2));
+        b.try_recv().is_some()
+    });
+    assert!(a.stats().reconnects >= 1 || a.stats().connects >= 2);
+}
+
+#[test]
+fn a_wrong_cluster_id_or_node_id_is_refused_at_the_handshake() {
+    let (events, hook) = recorder();
+    let server =
+        TcpTransport::bind(TcpConfig::new(1, loopback()).cluster_id(5).peer(2, loopback()).on_event(hook)).unwrap();
+    let addr = server.local_addr();
+    let cases = [
+        (hello(6, 2, 1), Refusal::WrongCluster { expected: 5, found: 6 }),
+        (hello(5, 2, 3), Refusal::WrongNode { expected: 1, found: 3 }),
+        (hello(5, 7, 1), Refusal::UnknownPeer(7)),
+        (b"definitely not a raft-io hello, 32+ bytes".to_vec(), Refusal::BadMagic),
+    ];
+    for (i, (bytes, reason)) in cases.iter().enumerate() {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(bytes).unwrap();
+        let mut reply = Vec::new();
+        let _ = s.read_to_end(&mut reply);
+        if *reason == Refusal::BadMagic {
+            assert!(reply.is_empty(), "no reply to a stranger");
+        } else {
+            assert_eq!(reply.len(), 16, "a refusal reply, then close");
+            assert_ne!(u16::from_be_bytes([reply[6], reply[7]]), 0);
+        }
+        wait_until("the refusal to be counted", || server.stats().handshake_refusals == i as u64 + 1);
+        assert!(events.lock().unwrap().iter().any(|e| matches!(e, NetEvent::Refused { reason: r, .. } if r == reason)));
+    }
+
+    // A misconfigured transport dialing us sees the refusal too.
+    let mut wrong = TcpTransport::bind(TcpConfig::new(2, loopback()).cluster_id(9).peer(1, addr)).unwrap();
+    let _ = wrong.send(ping(2, 1));
+    wait_until("the dialer to count the rejection", || wrong.stats().handshakes_rejected >= 1);
+    assert_eq!(wrong.stats().connects, 0);
+}
+
+#[test]
+fn a_peer_that_never_reads_is_bounded_by_the_queue() {
+    // A "peer" that accepts, answers the handshake, and never reads again.
+    let listener = TcpListener::bind(loopback()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sink = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut hello = [0u8; 32];
+        s.read_exact(&mut hello).unwrap();
+        let mut reply = b"RFIO".to_vec();
+        reply.extend_from_slice(&1u16.to_be_bytes());
+        reply.extend_from_slice(&0u16.to_be_bytes());
+        reply.extend_from_slice(&2u64.to_be_bytes());
+        s.write_all(&reply).unwrap();
+        s // keep it open, unread
+    });
+    let mut t = TcpTransport::bind(
+        TcpConfig::new(1, loopback())
+            .peer(2, addr)
+            .queue_capacity(64)
+            .queue_bytes(1 << 20)
+            .write_timeout(Duration::from_millis(300)),
+    )
+    .unwrap();
+    let big = Bytes::from(vec![7u8; 64 << 10]);
+    let append = |i: u64| Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: MessageBody::Append(AppendEntries {
+            prev_log_index: i,
+            prev_log_term: 1,
+            leader_commit: 0,
+            entries: vec![Entry::normal(1, i + 1, big.clone())],
+        }),
+    };
+    let handle = t.handle();
+    let mut i = 0;
+    wait_until("the queue to fill", || {
+        i += 1;
+        let full = matches!(t.send(append(i)), Err(TransportError::QueueFull(2)));
+        assert!(handle.queued(2).unwrap() <= 64, "the queue is bounded");
+        full
+    });
+    assert!(t.stats().dropped_queue_full >= 1);
+    // The stalled write times out and the connection is reset.
+    wait_until("the stalled connection to be reset", || t.stats().outbound_resets >= 1);
+    let _kept_open = sink.join().unwrap();
+    t.shutdown();
+}
+
+#[test]
+fn a_half_open_inbound_connection_is_reset_after_the_idle_timeout() {
+    let server =
+        TcpTransport::bind(TcpConfig::new(1, loopback()).peer(2, loopback()).idle_timeout(Duration::from_millis(100)))
+            .unwrap();
+    let mut s = TcpStream::connect(server.local_addr()).unwrap();
+    s.write_all(&hello(0, 2, 1)).unwrap();
+    let mut reply = [0u8; 16];
+    s.read_exact(&mut reply).unwrap();
+    // Now silence: no frame, no keepalive.
+    wait_until("the silent connection to be reset", || server.stats().inbound_resets >= 1);
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut buf = [0u8; 1];
+    assert_eq!(s.read(&mut buf).unwrap_or(0), 0, "closed");
+}
+
+#[test]
+fn keepalives_keep_an_idle_connection_open() {
+    let b = TcpTransport::bind(TcpConfig::new(2, loopback()).idle_timeout(Duration::from_secs(1))).unwrap();
+    let mut a = TcpTransport::bind(
+        TcpConfig::new(1, loopback()).peer(2, b.local_addr()).keepalive_interval(Duration::from_millis(20)),
+    )
+    .unwrap();
+    b.add_peer(1, a.local_addr());
+    a.send(ping(1, 2)).unwrap();
+    // Three idle timeouts' worth of keepalives (4 bytes each), with no frame.
+    let start = b.stats().bytes_received;
+    wait_until("keepalives", || b.stats().bytes_received >= start + 4 * 150);
+    assert_eq!(b.stats().inbound_resets, 0);
+    assert_eq!(a.stats().connects, 1);
+}
+
+#[test]
+fn oversized_outbound_messages_are_dropped_and_unknown_peers_refused() {
+    let b = TcpTransport::bind(TcpConfig::new(2, loopback())).unwrap();
+    let limits = raft_io::framing::DecodeLimits { max_frame_bytes: 1024, ..Default::default() };
+    let mut a = TcpTransport::bind(TcpConfig::new(1, loopback()).peer(2, b.local_addr()).limits(limits)).unwrap();
+    let huge = Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: MessageBody::Append(AppendEntries {
+            prev_log_index: 0,
+            prev_log_term: 0,
+            leader_commit: 0,
+            entries: vec![Entry::normal(1, 1, Bytes::from(vec![0u8; 4096]))],
+        }),
+    };
+    a.send(huge).unwrap();
+    wait_until("the oversized message to be dropped", || a.stats().dropped_oversized == 1);
+    assert_eq!(a.send(ping(1, 3)), Err(TransportError::UnknownPeer(3)));
+    a.shutdown();
+    assert_eq!(a.send(ping(1, 2)), Err(TransportError::Closed));
+}
+
+#[test]
+fn too_many_connections_are_refused() {
+    let server = TcpTransport::bind(TcpConfig::new(1, loopback()).max_connections(2)).unwrap();
+    let addr = server.local_addr();
+    let _held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let mut third = TcpStream::connect(addr).unwrap();
+    third.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut buf = [0u8; 1];
+    assert_eq!(third.read(&mut buf).unwrap_or(0), 0, "closed at once");
+    assert_eq!(server.stats().connections_over_limit, 1);
+    // Shutdown is prompt with connections in their handshake.
+    server.shutdown();
+}
+
+#[test]
+fn a_node_that_does_not_keep_up_is_protected_by_the_bounded_inbox() {
+    // b knows a before a dials it, so no message is lost to a refusal.
+    let mut a = TcpTransport::bind(TcpConfig::new(1, loopback())).unwrap();
+    let mut b = TcpTransport::bind(TcpConfig::new(2, loopback()).inbox_capacity(4).peer(1, a.local_addr())).unwrap();
+    a.add_peer(2, b.local_addr());
+    for _ in 0..10 {
+        a.send(ping(1, 2)).unwrap();
+    }
+    // Nobody calls `b.try_recv` meanwhile: four wait, the rest are dropped.
+    wait_until("all ten to arrive or be dropped", || {
+        let s = b.stats();
+        s.messages_received + s.dropped_inbox_full == 10
+    });
+    assert_eq!(b.stats().messages_received, 4);
+    let mut n = 0;
+    while b.try_recv().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 4);
+}
