@@ -342,6 +342,9 @@ fn many_messages_in_one_step_share_one_sync() {
     let actions = h.step(2, Event::Messages(appends)).unwrap();
     assert_eq!(h.node(2).log().effective_syncs(), syncs + 1, "one sync for the three appends");
     assert_eq!(h.node(2).last_index(), 4);
-    let acks = actions.iter().filter(|a| matches!(a, Action::Send { message, .. } if message.body.name() == "AppendResponse")).count();
+    let acks = actions
+        .iter()
+        .filter(|a| matches!(a, Action::Send { message, .. } if message.body.name() == "AppendResponse"))
+        .count();
     assert_eq!(acks, 3);
 }

@@ -180,15 +180,22 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
         self.stop();
     }
 
-    /// Steps every message the transport has (up to the per-turn cap).
+    /// Steps every message the transport has (up to the per-turn cap) in one
+    /// `Event::Messages` step: one log sync for the whole burst (group commit
+    /// on followers too).
     fn receive(&mut self) -> bool {
-        let mut n = 0;
-        while n < self.options.max_messages_per_turn {
+        let mut burst = Vec::new();
+        while burst.len() < self.options.max_messages_per_turn {
             let Some(message) = self.transport.try_recv() else { break };
-            n += 1;
+            burst.push(message);
+        }
+        let n = burst.len();
+        add(&self.shared.counters.messages_in, n as u64);
+        if n > 1 {
+            self.step(Event::Messages(burst));
+        } else if let Some(message) = burst.pop() {
             self.step(Event::Message(message));
         }
-        add(&self.shared.counters.messages_in, n as u64);
         n > 0
     }
 
