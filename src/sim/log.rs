@@ -1,13 +1,23 @@
 //! [`SimLog`]: the log a simulated node runs on. It delegates to a real log
 //! and journals every change, so the safety checkers can follow each node's
 //! log without scanning it.
+//!
+//! The backend is a [`MemoryLog`] (a crash keeps what it synced) or, in the
+//! durable mode of features `sim` + `persistence`, a real `WalLog` in a temp
+//! dir ([`SimWal`]).
+
+#[cfg(feature = "persistence")]
+mod wal;
+
+#[cfg(feature = "persistence")]
+pub use wal::SimWal;
 
 use bytes::Bytes;
 
 use super::state_machine::fnv1a;
 use crate::error::StorageError;
 use crate::log::{MemoryLog, RaftLog};
-use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
+use crate::types::{Entry, HardState, Index, LogIdentity, NodeId, SnapshotMeta, Term};
 
 /// A change to a simulated node's log, as the checkers see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,11 +33,19 @@ pub(crate) enum LogChange {
 }
 
 /// The storage behind a simulated node.
+// One per simulated node, moved only at a crash: the variants' sizes do
+// not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SimBackend {
     /// An in-memory log; a crash keeps what it synced.
     Memory(MemoryLog),
+    /// A `WalLog` on real files in a temp dir; a crash drops it, loses the
+    /// unsynced WAL bytes (tearing the last write at a random byte) and
+    /// reopens it.
+    #[cfg(feature = "persistence")]
+    Wal(SimWal),
 }
 
 /// A log for simulated nodes: a [`SimBackend`] plus a journal of changes
@@ -48,17 +66,50 @@ impl SimLog {
         Self { backend, journal: Vec::new(), digests: Vec::new(), journaling, receiving: None }
     }
 
+    /// A fresh log for node `node` of the simulation seeded `seed`: on a
+    /// [`SimWal`] when `durable` (feature `persistence`), else in memory.
+    pub(crate) fn for_node(durable: bool, seed: u64, node: NodeId, journaling: bool) -> Self {
+        #[cfg(feature = "persistence")]
+        if durable {
+            return Self::new(SimBackend::Wal(SimWal::create(seed, node)), journaling);
+        }
+        let _ = (durable, seed, node);
+        Self::new(SimBackend::Memory(MemoryLog::new()), journaling)
+    }
+
     /// The storage behind the log.
     pub fn backend(&self) -> &SimBackend {
         &self.backend
     }
 
     /// What survives a crash right now, as a fresh log.
-    pub(crate) fn crash(&self) -> SimLog {
-        let backend = match &self.backend {
+    pub(crate) fn crash(self) -> SimLog {
+        let backend = match self.backend {
             SimBackend::Memory(m) => SimBackend::Memory(m.durable()),
+            #[cfg(feature = "persistence")]
+            SimBackend::Wal(w) => SimBackend::Wal(w.crash()),
         };
         SimLog::new(backend, self.journaling)
+    }
+
+    /// Durable mode: makes one of the node's next durable operations fail
+    /// as a crash would (see [`SimWal`]). A no-op in memory.
+    #[cfg_attr(not(feature = "persistence"), allow(dead_code))]
+    pub(crate) fn arm_crash(&mut self) {
+        #[cfg(feature = "persistence")]
+        if let SimBackend::Wal(w) = &mut self.backend {
+            w.arm_crash();
+        }
+    }
+
+    /// Whether an armed crash has happened, so the failed step is the
+    /// node's death rather than a bug.
+    pub(crate) fn crashed(&self) -> bool {
+        match &self.backend {
+            SimBackend::Memory(_) => false,
+            #[cfg(feature = "persistence")]
+            SimBackend::Wal(w) => w.crashed(),
+        }
     }
 
     /// Hands the changes since the last call to `f`, then forgets them.
@@ -78,12 +129,16 @@ impl SimLog {
     fn inner(&self) -> &dyn RaftLog {
         match &self.backend {
             SimBackend::Memory(m) => m,
+            #[cfg(feature = "persistence")]
+            SimBackend::Wal(w) => w.log(),
         }
     }
 
     fn inner_mut(&mut self) -> &mut dyn RaftLog {
         match &mut self.backend {
             SimBackend::Memory(m) => m,
+            #[cfg(feature = "persistence")]
+            SimBackend::Wal(w) => w.log_mut(),
         }
     }
 }
@@ -108,6 +163,8 @@ impl RaftLog for SimLog {
     fn snapshot_meta(&self) -> &SnapshotMeta {
         match &self.backend {
             SimBackend::Memory(m) => m.snapshot_meta(),
+            #[cfg(feature = "persistence")]
+            SimBackend::Wal(w) => w.log().snapshot_meta(),
         }
     }
 

@@ -66,6 +66,8 @@ mod workload;
 
 pub use check::Violation;
 pub use kv::KvStore;
+#[cfg(feature = "persistence")]
+pub use log::SimWal;
 pub use log::{SimBackend, SimLog};
 pub use network::NetworkFaults;
 
@@ -86,7 +88,7 @@ use bytes::Bytes;
 
 use crate::config::RaftConfig;
 use crate::error::Result;
-use crate::log::{MemoryLog, RaftLog};
+use crate::log::RaftLog;
 use crate::membership::MembershipChange;
 use crate::message::Message;
 use crate::node::{Action, Event, RaftNode, ReadFailure, ReadKind};
@@ -113,6 +115,7 @@ pub struct SimConfig {
     snapshots: bool,
     record: bool,
     keep_messages: usize,
+    durable: bool,
     configure: Configure,
 }
 
@@ -128,6 +131,7 @@ impl std::fmt::Debug for SimConfig {
             .field("snapshots", &self.snapshots)
             .field("record", &self.record)
             .field("keep_messages", &self.keep_messages)
+            .field("durable", &self.durable)
             .finish_non_exhaustive()
     }
 }
@@ -146,6 +150,7 @@ impl SimConfig {
             snapshots: true,
             record: false,
             keep_messages: 0,
+            durable: false,
             configure: Arc::new(|c| c),
         }
     }
@@ -202,6 +207,19 @@ impl SimConfig {
     /// [`Cluster::replay`] (default 0: none).
     pub fn keep_messages(mut self, count: usize) -> Self {
         self.keep_messages = count;
+        self
+    }
+
+    /// Durable mode (feature `persistence`): every node runs on a real
+    /// `WalLog` in its own directory under [`std::env::temp_dir`] (set
+    /// `TMPDIR` to choose the disk), removed when the cluster is dropped. A
+    /// crash drops the log, loses every WAL byte not synced (keeping a random
+    /// prefix: a torn last write) and reopens the directory;
+    /// [`Cluster::crash_mid_write`] crashes a node inside a step. Default off
+    /// (nodes on `MemoryLog`).
+    #[cfg(feature = "persistence")]
+    pub fn durable(mut self, on: bool) -> Self {
+        self.durable = on;
         self
     }
 
@@ -418,7 +436,7 @@ impl<S: StateMachine> Cluster<S> {
 
     fn spawn(&mut self, id: NodeId, raft: RaftConfig) {
         let raft = (self.cfg.configure)(raft.seed(mix(self.cfg.seed, id)));
-        let log = SimLog::new(SimBackend::Memory(MemoryLog::new()), self.cfg.checks);
+        let log = SimLog::for_node(self.cfg.durable, self.cfg.seed, id, self.cfg.checks);
         let node = RaftNode::with_log(raft.clone(), log).unwrap_or_else(|e| panic!("node {id}: {e}"));
         let skew = self.cfg.tick_skew;
         let factor = 1.0 + skew * (2.0 * (self.rng.next_u64() as f64 / u64::MAX as f64) - 1.0);
@@ -633,6 +651,13 @@ impl<S: StateMachine> Cluster<S> {
         let before = (node.role(), node.term());
         let mut actions = std::mem::take(&mut self.actions);
         let result = node.step_into(event, &mut actions);
+        if result.is_err() && node.log().crashed() {
+            // Durable mode: the node died inside the step; nothing it did
+            // in the step leaves it, and the event dies with it.
+            self.actions = actions;
+            self.crash(id);
+            return Ok(());
+        }
         for action in actions.drain(..) {
             self.carry_out(i, action);
         }
@@ -931,6 +956,23 @@ impl<S: StateMachine> Cluster<S> {
         self.stats.crashes += 1;
         self.note(format!("crash n{id}"));
         self.nodes[i].down = Some(node.into_log().crash());
+    }
+
+    /// Durable mode: node `id` crashes at one of its next durable
+    /// operations — the WAL write of its next step that writes, that
+    /// write's sync, or the operation after — so its last write is torn at
+    /// a random byte and nothing the step produced leaves the node. Until
+    /// then it runs normally; afterwards it is down, as after
+    /// [`crash`](Self::crash). A no-op without durable mode.
+    #[cfg(feature = "persistence")]
+    pub fn crash_mid_write(&mut self, id: NodeId) {
+        let Some(i) = self.slot(id) else { return };
+        if self.nodes[i].node.is_some() {
+            self.note(format!("n{id}: crash at one of its next writes"));
+        }
+        if let Some(node) = self.nodes[i].node.as_mut() {
+            node.log_mut_for_sim().arm_crash();
+        }
     }
 
     /// Restarts a crashed node from its durable log, with a fresh state
