@@ -11,11 +11,24 @@
 //! * `wal_paired` (printed first, not criterion): raw and WalLog syncs in
 //!   alternating rounds of 100, so both see the same disk and CPU load; the
 //!   median per-round ratio is the figure `docs/BENCHMARKS.md` records.
+//! * `wal_cluster` (printed next, not criterion): a 3-node cluster on
+//!   WalLogs in one process (`benches/support/cluster.rs`), committing
+//!   batches of 1 and 64 entries, in rounds alternating with raw wal-db
+//!   rounds at the same record size: one writer (the single-writer
+//!   ceiling) and three writers at once on their own WALs (what the disk
+//!   gives three nodes that each fsync every batch). Once single-threaded
+//!   (3 fsyncs in a row per batch) and once with a thread per node and
+//!   `RAFT_IO_BENCH_WINDOW` batches in flight (default 8).
 //!
 //! Temp dirs are made under `RAFT_IO_BENCH_DIR` if set, else the system temp
 //! dir; it must be on the disk you mean to measure (not tmpfs).
 //!
-//! `cargo bench --features persistence --bench wal`
+//! `cargo bench --features persistence --bench wal` (everything), or
+//! `-- wal_paired` / `-- wal_cluster` for one table (`RAFT_IO_BENCH_ROUNDS`
+//! sets the rounds, default 30).
+
+#[path = "support/cluster.rs"]
+mod cluster;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -30,8 +43,7 @@ const ENTRY: usize = 16;
 const SEGMENT: u64 = 16 << 20;
 
 fn bench_dir() -> tempfile::TempDir {
-    let base = std::env::var_os("RAFT_IO_BENCH_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    tempfile::Builder::new().prefix("raft-io-bench-").tempdir_in(base).unwrap()
+    tempfile::Builder::new().prefix("raft-io-bench-").tempdir_in(base_dir()).unwrap()
 }
 
 /// Bytes of a WalLog step record holding `n` entries of [`ENTRY`] bytes at
@@ -141,8 +153,36 @@ fn recovery(c: &mut Criterion) {
     g.finish();
 }
 
+/// Runs `rounds` rounds of each measurement in turn, rotating which goes
+/// first (after one warm-up round each), so all see the same disk and CPU
+/// weather; each returns its round's seconds per operation.
+fn alternate(rounds: usize, fs: &mut [&mut dyn FnMut() -> f64]) -> Vec<Vec<f64>> {
+    for f in fs.iter_mut() {
+        f();
+    }
+    let mut out = vec![Vec::new(); fs.len()];
+    for r in 0..rounds {
+        for k in 0..fs.len() {
+            let i = (k + r) % fs.len();
+            out[i].push((fs[i])());
+        }
+    }
+    out
+}
+
+/// A raw wal-db round: `n` appends of a WalLog step record for `batch`
+/// entries, each synced; returns seconds per sync.
+fn raw_round(wal: &Wal<wal_db::SegmentedStore>, record: &[u8], n: usize) -> f64 {
+    let t = Instant::now();
+    for _ in 0..n {
+        let _lsn = wal.append(record).unwrap();
+        wal.sync().unwrap();
+    }
+    t.elapsed().as_secs_f64() / n as f64
+}
+
 /// Per-sync seconds of `rounds` rounds of `per_round` syncs each, raw and
-/// WalLog alternating, so both see the same disk and CPU weather.
+/// WalLog alternating.
 fn paired_rounds(batch: usize, rounds: usize, per_round: usize) -> (Vec<f64>, Vec<f64>) {
     let raw_dir = bench_dir();
     let wal = Wal::open_segmented(raw_dir.path(), SEGMENT).unwrap();
@@ -151,37 +191,38 @@ fn paired_rounds(batch: usize, rounds: usize, per_round: usize) -> (Vec<f64>, Ve
     let mut log = WalLog::open(log_dir.path()).unwrap();
     let data = Bytes::from(vec![0x5a; ENTRY]);
     let mut buf = Vec::with_capacity(batch);
-    let raw_round = |n: usize| {
+    let mut log_round = || {
         let t = Instant::now();
-        for _ in 0..n {
-            let _lsn = wal.append(&record).unwrap();
-            wal.sync().unwrap();
-        }
-        t.elapsed().as_secs_f64() / n as f64
-    };
-    let mut log_round = |n: usize| {
-        let t = Instant::now();
-        for _ in 0..n {
+        for _ in 0..per_round {
             let first = log.last_index() + 1;
             buf.extend((first..first + batch as u64).map(|i| Entry::normal(1, i, data.clone())));
             log.append(&mut buf).unwrap();
             log.sync().unwrap();
         }
-        t.elapsed().as_secs_f64() / n as f64
+        t.elapsed().as_secs_f64() / per_round as f64
     };
-    raw_round(per_round);
-    log_round(per_round);
-    let (mut raw, mut walog) = (Vec::new(), Vec::new());
-    for r in 0..rounds {
-        if r % 2 == 0 {
-            raw.push(raw_round(per_round));
-            walog.push(log_round(per_round));
-        } else {
-            walog.push(log_round(per_round));
-            raw.push(raw_round(per_round));
+    let mut raw = || raw_round(&wal, &record, per_round);
+    let mut v = alternate(rounds, &mut [&mut raw, &mut log_round]);
+    let walog = v.pop().unwrap_or_default();
+    (v.pop().unwrap_or_default(), walog)
+}
+
+/// Three writers at once, each appending and syncing `n` records to its
+/// own WAL on the same disk (what a 3-node cluster in one process asks of
+/// it); returns seconds per round of three syncs.
+fn raw3_round(wals: &[Wal<wal_db::SegmentedStore>], record: &[u8], n: usize) -> f64 {
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for wal in wals {
+            s.spawn(move || {
+                for _ in 0..n {
+                    let _lsn = wal.append(record).unwrap();
+                    wal.sync().unwrap();
+                }
+            });
         }
-    }
-    (raw, walog)
+    });
+    t.elapsed().as_secs_f64() / n as f64
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -213,13 +254,78 @@ fn paired() {
     }
 }
 
+fn base_dir() -> PathBuf {
+    std::env::var_os("RAFT_IO_BENCH_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir)
+}
+
+/// The cluster figures: entries committed per second by a 3-node cluster
+/// on WalLogs against the raw single-writer ceiling at the same record
+/// size, measured in alternating rounds. Printed as Markdown tables.
+fn cluster_paired() {
+    let rounds = std::env::var("RAFT_IO_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    let window: usize = std::env::var("RAFT_IO_BENCH_WINDOW").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    const PER_ROUND: usize = 50;
+    println!();
+    println!(
+        "| batch × 16 B | driver | cluster µs/batch | cluster entries/s | WAL syncs/batch | raw µs/sync | raw entries/s \
+         | cluster / raw | cluster / (raw ÷ 3) | 3 raw writers at once, µs/round | cluster / 3 raw writers |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for batch in [1usize, 64] {
+        let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| bench_dir()).collect();
+        let wals: Vec<Wal<wal_db::SegmentedStore>> =
+            dirs.iter().map(|d| Wal::open_segmented(d.path(), SEGMENT).unwrap()).collect();
+        let record = vec![0x5a; step_record_len(batch)];
+        let row = |driver: &str, v: Vec<Vec<f64>>, syncs: f64| {
+            let ratio = |a: &[f64], b: &[f64]| median(a.iter().zip(b).map(|(x, y)| x / y).collect());
+            let (raw_vs, raw3_vs) = (ratio(&v[0], &v[2]), ratio(&v[1], &v[2]));
+            let (r, r3, c) = (median(v[0].clone()), median(v[1].clone()), median(v[2].clone()));
+            println!(
+                "| {batch} | {driver} | {:.0} | {:.0} | {syncs:.2} | {:.0} | {:.0} | {:.0}% | {:.0}% | {:.0} | {:.0}% |",
+                c * 1e6,
+                batch as f64 / c,
+                r * 1e6,
+                batch as f64 / r,
+                raw_vs * 100.0,
+                raw_vs * 300.0,
+                r3 * 1e6,
+                raw3_vs * 100.0
+            );
+        };
+        let mut raw = || raw_round(&wals[0], &record, PER_ROUND);
+        let mut raw3 = || raw3_round(&wals[1..], &record, PER_ROUND);
+
+        let mut seq = cluster::Sequential::new(&base_dir(), ENTRY);
+        let (syncs, committed) = (seq.syncs(), seq.committed());
+        let v = alternate(rounds, &mut [&mut raw, &mut raw3, &mut || seq.round(batch, PER_ROUND)]);
+        let batches = (seq.committed() - committed) as f64 / batch as f64;
+        row("1 thread, 1 batch in flight", v, (seq.syncs() - syncs) as f64 / batches);
+
+        let seq = cluster::Sequential::new(&base_dir(), ENTRY);
+        let syncs = seq.syncs();
+        let mut threaded = seq.into_threaded(window);
+        let mut proposed = 0usize;
+        let mut cluster = || {
+            proposed += PER_ROUND;
+            threaded.round(batch, PER_ROUND)
+        };
+        let v = alternate(rounds, &mut [&mut raw, &mut raw3, &mut cluster]);
+        let syncs = (threaded.stop() - syncs) as f64 / proposed as f64;
+        row(&format!("thread per node, {window} batches in flight"), v, syncs);
+    }
+}
+
 criterion_group!(benches, append_sync, recovery);
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let filter = args.iter().skip(1).find(|a| !a.starts_with('-'));
-    if args.iter().any(|a| a == "--bench") && filter.is_none_or(|f| "wal_paired".contains(f.as_str())) {
+    let bench = args.iter().any(|a| a == "--bench");
+    if bench && filter.is_none_or(|f| "wal_paired".contains(f.as_str())) {
         paired();
+    }
+    if bench && filter.is_none_or(|f| "wal_cluster".contains(f.as_str())) {
+        cluster_paired();
     }
     benches();
     Criterion::default().configure_from_args().final_summary();

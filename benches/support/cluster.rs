@@ -1,0 +1,183 @@
+//! Three nodes on `WalLog` in temp dirs, in one process, driven two ways:
+//!
+//! * [`Sequential`]: one thread, a FIFO of messages. A round trip is the
+//!   leader's step (append + fsync), each follower's step (append + fsync),
+//!   and the leader's commit on the responses: **3 fsyncs in a row** per
+//!   batch, on one disk.
+//! * [`Threaded`]: each node on its own thread with an inbox; the leader
+//!   keeps up to `window` batches in flight, so the followers' fsyncs
+//!   overlap each other and the leader's next one (3 fsyncs per batch, not
+//!   in a row).
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use raft_io::{Action, Event, Index, Message, NodeId, RaftConfig, RaftNode, WalLog};
+
+const NODES: u64 = 3;
+
+fn config(id: NodeId) -> RaftConfig {
+    RaftConfig::new(id, 1..=NODES).seed(id)
+}
+
+fn batch_of(batch: usize, data: &Bytes) -> Vec<Bytes> {
+    vec![data.clone(); batch]
+}
+
+/// The single-threaded driver.
+pub struct Sequential {
+    _dirs: Vec<tempfile::TempDir>,
+    nodes: Vec<RaftNode<WalLog>>,
+    queue: VecDeque<Message>,
+    data: Bytes,
+}
+
+impl Sequential {
+    /// Three fresh nodes under `base`, node 1 elected.
+    pub fn new(base: &Path, entry: usize) -> Self {
+        let dirs: Vec<tempfile::TempDir> = (0..NODES)
+            .map(|_| tempfile::Builder::new().prefix("raft-io-bench-node-").tempdir_in(base).unwrap())
+            .collect();
+        let nodes = (1..=NODES)
+            .map(|id| RaftNode::with_log(config(id), WalLog::open(dirs[id as usize - 1].path()).unwrap()).unwrap())
+            .collect();
+        let mut c = Self { _dirs: dirs, nodes, queue: VecDeque::new(), data: Bytes::from(vec![0x5a; entry]) };
+        c.step(1, Event::Campaign);
+        c.deliver_all();
+        assert!(c.nodes[0].is_leader());
+        c
+    }
+
+    fn step(&mut self, id: NodeId, event: Event) {
+        for a in self.nodes[id as usize - 1].step(event).unwrap() {
+            if let Action::Send { message, .. } = a {
+                self.queue.push_back(message);
+            }
+        }
+    }
+
+    fn deliver_all(&mut self) {
+        while let Some(m) = self.queue.pop_front() {
+            let to = m.to;
+            self.step(to, Event::Message(m));
+        }
+    }
+
+    /// Seconds per batch over `n` round trips of one `batch`-entry
+    /// proposal each, from proposal to commit on the leader.
+    pub fn round(&mut self, batch: usize, n: usize) -> f64 {
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let want = self.nodes[0].last_index() + batch as Index;
+            self.step(1, Event::ProposeBatch(batch_of(batch, &self.data)));
+            self.deliver_all();
+            assert_eq!(self.nodes[0].commit_index(), want);
+        }
+        t.elapsed().as_secs_f64() / n as f64
+    }
+
+    /// WAL syncs of every node so far.
+    pub fn syncs(&self) -> u64 {
+        self.nodes.iter().map(|n| n.log().stats().syncs).sum()
+    }
+
+    /// Entries committed by the leader.
+    pub fn committed(&self) -> Index {
+        self.nodes[0].commit_index()
+    }
+
+    /// Moves the (elected) nodes onto threads.
+    pub fn into_threaded(self, window: usize) -> Threaded {
+        Threaded::start(self, window)
+    }
+}
+
+enum In {
+    Step(Event),
+    Stop,
+}
+
+/// The threaded driver: one thread per node.
+pub struct Threaded {
+    _dirs: Vec<tempfile::TempDir>,
+    inboxes: Vec<Sender<In>>,
+    applied: Receiver<Index>,
+    handles: Vec<JoinHandle<RaftNode<WalLog>>>,
+    /// The leader's last applied index as last reported.
+    last_applied: Index,
+    /// The leader's last index (every proposal adds exactly its entries).
+    last_proposed: Index,
+    window: usize,
+    data: Bytes,
+}
+
+impl Threaded {
+    fn start(seq: Sequential, window: usize) -> Self {
+        let Sequential { _dirs, nodes, queue, data } = seq;
+        assert!(queue.is_empty());
+        let last = nodes[0].last_index();
+        let (senders, receivers): (Vec<Sender<In>>, Vec<Receiver<In>>) = (0..NODES).map(|_| channel()).unzip();
+        let (applied_tx, applied) = channel();
+        let mut handles = Vec::new();
+        for (node, inbox) in nodes.into_iter().zip(receivers) {
+            let peers = senders.clone();
+            let report = (node.id() == 1).then(|| applied_tx.clone());
+            handles.push(std::thread::spawn(move || run_node(node, inbox, peers, report)));
+        }
+        Self { _dirs, inboxes: senders, applied, handles, last_applied: last, last_proposed: last, window, data }
+    }
+
+    /// Seconds per batch over `n` pipelined `batch`-entry proposals, from
+    /// the first proposal to the commit of the last on the leader.
+    pub fn round(&mut self, batch: usize, n: usize) -> f64 {
+        let t = std::time::Instant::now();
+        let target = self.last_proposed + (n * batch) as Index;
+        let mut left = n;
+        while self.last_applied < target {
+            let inflight = ((self.last_proposed - self.last_applied) as usize).div_ceil(batch);
+            if left > 0 && inflight < self.window {
+                self.inboxes[0].send(In::Step(Event::ProposeBatch(batch_of(batch, &self.data)))).unwrap();
+                self.last_proposed += batch as Index;
+                left -= 1;
+                continue;
+            }
+            self.last_applied = self.applied.recv().unwrap();
+        }
+        t.elapsed().as_secs_f64() / n as f64
+    }
+
+    /// Stops the threads; returns the WAL syncs of every node.
+    pub fn stop(self) -> u64 {
+        for inbox in &self.inboxes {
+            let _ = inbox.send(In::Stop);
+        }
+        self.handles.into_iter().map(|h| h.join().unwrap().log().stats().syncs).sum()
+    }
+}
+
+fn run_node(
+    mut node: RaftNode<WalLog>,
+    inbox: Receiver<In>,
+    peers: Vec<Sender<In>>,
+    report: Option<Sender<Index>>,
+) -> RaftNode<WalLog> {
+    while let Ok(In::Step(event)) = inbox.recv() {
+        let mut applied = None;
+        for a in node.step(event).unwrap() {
+            match a {
+                Action::Send { to, message } => {
+                    let _ = peers[to as usize - 1].send(In::Step(Event::Message(message)));
+                }
+                Action::Apply { index, .. } => applied = Some(index),
+                _ => {}
+            }
+        }
+        if let (Some(tx), Some(index)) = (&report, applied) {
+            let _ = tx.send(index);
+        }
+    }
+    node
+}
