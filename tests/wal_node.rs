@@ -178,12 +178,25 @@ fn one_wal_sync_per_step_that_changes_durable_state_and_none_otherwise() {
         propose(&mut c, leader, 1 + k % 5, "p");
     }
     c.converge(50);
+    // A follower down while the others compact catches up by a streamed
+    // snapshot: chunks written to a file sync nothing, the install syncs
+    // once.
+    let follower = if leader == 3 { 1 } else { 3 };
+    c.crash_only(follower, Keep::None);
+    for k in 0..6 {
+        propose(&mut c, leader, 4, &format!("q{k}"));
+    }
+    c.restart(follower);
+    c.converge(100);
+    assert!(c.node(follower).log().snapshot_meta().index > 0);
     for r in &c.record {
         assert_eq!(r.syncs, u64::from(r.changed), "{r:?}");
     }
     let durable_steps = c.record.iter().filter(|r| r.changed).count();
     assert!(durable_steps >= 3 * 12, "{durable_steps} durable steps");
-    assert!(c.record.iter().any(|r| r.event == "Snapshot" && r.syncs == 1), "compaction steps sync once");
+    assert!(c.record.iter().any(|r| r.event == "TakeSnapshot" && r.syncs == 1), "compaction steps sync once");
+    let chunks: Vec<_> = c.record.iter().filter(|r| r.node == follower && r.event == "Snapshot").collect();
+    assert!(chunks.iter().any(|r| r.syncs == 1 && r.changed), "the streamed install syncs once: {chunks:?}");
     assert!(c.verified_replies >= 2 + 2 * 12, "{} replies checked against a power loss", c.verified_replies);
 
     // An idle cluster: heartbeat rounds and follower ticks write nothing.

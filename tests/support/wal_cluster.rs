@@ -72,7 +72,8 @@ impl Keep {
 #[derive(Clone, Debug)]
 pub struct StepRecord {
     pub node: NodeId,
-    /// The event's kind ("Tick", "Propose", or the message kind).
+    /// The event's kind ("Tick", "Propose", "TakeSnapshot" for the
+    /// application's snapshot, or the message kind).
     pub event: &'static str,
     /// WAL syncs the step made (`WalLog::stats().syncs` difference).
     pub syncs: u64,
@@ -218,8 +219,16 @@ impl WalCluster {
     /// unsynced WAL bytes but `keep`, reopens it and checks that every
     /// acknowledgement it gave survived.
     pub fn crash_and_restart(&mut self, id: NodeId, keep: Keep) {
+        if self.crash_only(id, keep) {
+            self.restart(id);
+        }
+    }
+
+    /// Crashes node `id` and leaves it down (messages to it are lost).
+    /// Returns whether it was up.
+    pub fn crash_only(&mut self, id: NodeId, keep: Keep) -> bool {
         let m = self.members.get_mut(&id).expect("member");
-        let Some(node) = m.node.take() else { return };
+        let Some(node) = m.node.take() else { return false };
         drop(node.into_log());
         let unsynced = m.faults.unsynced_bytes();
         let kept = m.faults.lose_unsynced(keep.bytes(unsynced)).expect("lose unsynced");
@@ -227,6 +236,12 @@ impl WalCluster {
         m.restarts += 1;
         // What the dead process had still to do dies with it.
         self.followups.retain(|(n, _)| *n != id);
+        true
+    }
+
+    /// Restarts a crashed node from its directory and checks that every
+    /// acknowledgement it gave survived.
+    pub fn restart(&mut self, id: NodeId) {
         self.boot(id);
         self.check_recovered(id);
     }
@@ -273,7 +288,7 @@ impl WalCluster {
             Event::Message(m) => m.body.name(),
             Event::Tick => "Tick",
             Event::Propose(_) | Event::ProposeBatch(_) => "Propose",
-            Event::Snapshot { .. } => "Snapshot",
+            Event::Snapshot { .. } => "TakeSnapshot",
             _ => "Other",
         };
         let Some(m) = self.members.get_mut(&id) else { return Ok(()) };
