@@ -17,8 +17,10 @@
 //!   rounds at the same record size: one writer (the single-writer
 //!   ceiling) and three writers at once on their own WALs (what the disk
 //!   gives three nodes that each fsync every batch). Once single-threaded
-//!   (3 fsyncs in a row per batch) and once with a thread per node and
-//!   `RAFT_IO_BENCH_WINDOW` batches in flight (default 8).
+//!   (3 fsyncs in a row per batch), then with a thread per node and
+//!   `RAFT_IO_BENCH_WINDOW` batches in flight (default 8): once stepping
+//!   each message alone, once stepping the messages waiting in a node's
+//!   inbox as one `Event::Messages` (group commit on the followers).
 //!
 //! Temp dirs are made under `RAFT_IO_BENCH_DIR` if set, else the system temp
 //! dir; it must be on the disk you mean to measure (not tmpfs).
@@ -301,17 +303,24 @@ fn cluster_paired() {
         let batches = (seq.committed() - committed) as f64 / batch as f64;
         row("1 thread, 1 batch in flight", v, (seq.syncs() - syncs) as f64 / batches);
 
-        let seq = cluster::Sequential::new(&base_dir(), ENTRY);
-        let syncs = seq.syncs();
-        let mut threaded = seq.into_threaded(window);
-        let mut proposed = 0usize;
-        let mut cluster = || {
-            proposed += PER_ROUND;
-            threaded.round(batch, PER_ROUND)
-        };
-        let v = alternate(rounds, &mut [&mut raw, &mut raw3, &mut cluster]);
-        let syncs = (threaded.stop() - syncs) as f64 / proposed as f64;
-        row(&format!("thread per node, {window} batches in flight"), v, syncs);
+        for group in [cluster::Group::Nothing, cluster::Group::Messages, cluster::Group::MessagesAndProposals] {
+            let seq = cluster::Sequential::new(&base_dir(), ENTRY);
+            let syncs = seq.syncs();
+            let mut threaded = seq.into_threaded(window, group);
+            let mut proposed = 0usize;
+            let mut cluster = || {
+                proposed += PER_ROUND;
+                threaded.round(batch, PER_ROUND)
+            };
+            let v = alternate(rounds, &mut [&mut raw, &mut raw3, &mut cluster]);
+            let syncs = (threaded.stop() - syncs) as f64 / proposed as f64;
+            let steps = match group {
+                cluster::Group::Nothing => "one event per step",
+                cluster::Group::Messages => "queued messages as one step",
+                cluster::Group::MessagesAndProposals => "queued messages, and queued proposals, as one step",
+            };
+            row(&format!("thread per node, {window} batches in flight, {steps}"), v, syncs);
+        }
     }
 }
 

@@ -7,7 +7,22 @@
 //! * [`Threaded`]: each node on its own thread with an inbox; the leader
 //!   keeps up to `window` batches in flight, so the followers' fsyncs
 //!   overlap each other and the leader's next one (3 fsyncs per batch, not
-//!   in a row).
+//!   in a row). [`Group`] says what a node may step together of what
+//!   waits in its inbox: nothing (one event per step), runs of messages as
+//!   one `Event::Messages` (one fsync for all of them: group commit on the
+//!   followers), or also runs of proposals as one `ProposeBatch` (group
+//!   commit on the leader, as a runtime does with concurrent clients).
+
+/// What a threaded node steps together of what waits in its inbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    /// One event per step.
+    Nothing,
+    /// Runs of messages as one `Event::Messages`.
+    Messages,
+    /// Runs of messages, and runs of proposals as one `ProposeBatch`.
+    MessagesAndProposals,
+}
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -90,8 +105,8 @@ impl Sequential {
     }
 
     /// Moves the (elected) nodes onto threads.
-    pub fn into_threaded(self, window: usize) -> Threaded {
-        Threaded::start(self, window)
+    pub fn into_threaded(self, window: usize, group: Group) -> Threaded {
+        Threaded::start(self, window, group)
     }
 }
 
@@ -115,7 +130,7 @@ pub struct Threaded {
 }
 
 impl Threaded {
-    fn start(seq: Sequential, window: usize) -> Self {
+    fn start(seq: Sequential, window: usize, group: Group) -> Self {
         let Sequential { _dirs, nodes, queue, data } = seq;
         assert!(queue.is_empty());
         let last = nodes[0].last_index();
@@ -125,7 +140,7 @@ impl Threaded {
         for (node, inbox) in nodes.into_iter().zip(receivers) {
             let peers = senders.clone();
             let report = (node.id() == 1).then(|| applied_tx.clone());
-            handles.push(std::thread::spawn(move || run_node(node, inbox, peers, report)));
+            handles.push(std::thread::spawn(move || run_node(node, inbox, peers, report, group)));
         }
         Self { _dirs, inboxes: senders, applied, handles, last_applied: last, last_proposed: last, window, data }
     }
@@ -163,8 +178,9 @@ fn run_node(
     inbox: Receiver<In>,
     peers: Vec<Sender<In>>,
     report: Option<Sender<Index>>,
+    group: Group,
 ) -> RaftNode<WalLog> {
-    while let Ok(In::Step(event)) = inbox.recv() {
+    let step = |node: &mut RaftNode<WalLog>, event: Event| {
         let mut applied = None;
         for a in node.step(event).unwrap() {
             match a {
@@ -177,6 +193,44 @@ fn run_node(
         }
         if let (Some(tx), Some(index)) = (&report, applied) {
             let _ = tx.send(index);
+        }
+    };
+    let mut messages = Vec::new();
+    let mut commands = Vec::new();
+    while let Ok(first) = inbox.recv() {
+        // Everything already waiting, in order; runs of messages (and of
+        // proposals) become one step as `group` allows.
+        for item in std::iter::once(first).chain(inbox.try_iter()) {
+            match item {
+                In::Step(Event::Message(m)) if group != Group::Nothing => {
+                    if !commands.is_empty() {
+                        step(&mut node, Event::ProposeBatch(std::mem::take(&mut commands)));
+                    }
+                    messages.push(m);
+                }
+                In::Step(Event::ProposeBatch(batch)) if group == Group::MessagesAndProposals => {
+                    if !messages.is_empty() {
+                        step(&mut node, Event::Messages(std::mem::take(&mut messages)));
+                    }
+                    commands.extend(batch);
+                }
+                In::Step(event) => {
+                    if !messages.is_empty() {
+                        step(&mut node, Event::Messages(std::mem::take(&mut messages)));
+                    }
+                    if !commands.is_empty() {
+                        step(&mut node, Event::ProposeBatch(std::mem::take(&mut commands)));
+                    }
+                    step(&mut node, event);
+                }
+                In::Stop => return node,
+            }
+        }
+        if !messages.is_empty() {
+            step(&mut node, Event::Messages(std::mem::take(&mut messages)));
+        }
+        if !commands.is_empty() {
+            step(&mut node, Event::ProposeBatch(std::mem::take(&mut commands)));
         }
     }
     node
