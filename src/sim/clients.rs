@@ -1,0 +1,119 @@
+//! What clients do to a simulated cluster: proposals, tracked writes,
+//! reads with queries, membership changes, transfers and snapshots.
+
+use bytes::Bytes;
+
+use super::cluster::Cluster;
+use super::{StateMachine, WriteOutcome, WriteTicket};
+use crate::error::Result;
+use crate::log::RaftLog;
+use crate::membership::MembershipChange;
+use crate::node::{Event, ReadKind};
+use crate::types::{Index, NodeId, ReadId};
+
+impl<S: StateMachine> Cluster<S> {
+    /// Proposes `command` on node `id`.
+    pub fn propose(&mut self, id: NodeId, command: Bytes) -> Result<()> {
+        self.step_node(id, Event::Propose(command))
+    }
+
+    /// Proposes a batch on node `id` (one append, one sync).
+    pub fn propose_batch(&mut self, id: NodeId, commands: Vec<Bytes>) -> Result<()> {
+        self.step_node(id, Event::ProposeBatch(commands))
+    }
+
+    /// Issues a read on node `id`; its outcome appears in
+    /// [`read_outcomes`](Self::read_outcomes).
+    pub fn read(&mut self, id: NodeId, read: ReadId, kind: ReadKind) -> Result<()> {
+        self.step_node(id, Event::Read { id: read, kind })
+    }
+
+    /// Issues a read on node `id` whose answer is `query` asked of the node's
+    /// state machine at the moment the read is released (see
+    /// [`StateMachine::query`]); it appears in
+    /// [`read_outcomes`](Self::read_outcomes) with its `value`.
+    pub fn read_query(&mut self, id: NodeId, read: ReadId, kind: ReadKind, query: Bytes) -> Result<()> {
+        self.queries.push((id, read, query));
+        let result = self.step_node(id, Event::Read { id: read, kind });
+        if result.is_err() {
+            self.take_query(id, read);
+        }
+        result
+    }
+
+    pub(super) fn take_query(&mut self, node: NodeId, read: ReadId) -> Option<Bytes> {
+        let pos = self.queries.iter().position(|(n, r, _)| *n == node && *r == read)?;
+        Some(self.queries.swap_remove(pos).2)
+    }
+
+    /// Proposes one command on node `id` and tracks it: its outcome appears in
+    /// [`write_outcomes`](Self::write_outcomes) once node `id` applies that
+    /// index (committed if the entry there is ours, lost otherwise). A
+    /// ticket that never resolves (the node crashed or the index was covered
+    /// by a snapshot) has an unknown outcome.
+    pub fn submit(&mut self, id: NodeId, command: Bytes) -> Result<WriteTicket> {
+        self.step_node(id, Event::Propose(command))?;
+        let node = self.node(id).ok_or(crate::error::Error::NotLeader { leader: None })?;
+        let (index, term, applied) = (node.last_index(), node.term(), node.last_applied());
+        self.next_ticket += 1;
+        let ticket = WriteTicket { id: self.next_ticket, node: id, index, term };
+        // A single-node cluster may already have applied it.
+        if applied >= index {
+            self.writes.push(WriteOutcome { ticket, committed: true, at: self.now });
+        } else {
+            self.tickets.push(ticket);
+        }
+        Ok(ticket)
+    }
+
+    pub(super) fn resolve_tickets(&mut self, node: NodeId, index: Index, term: crate::types::Term) {
+        if self.tickets.is_empty() {
+            return;
+        }
+        let now = self.now;
+        let writes = &mut self.writes;
+        self.tickets.retain(|t| {
+            let resolved = t.node == node && t.index == index;
+            if resolved {
+                writes.push(WriteOutcome { ticket: *t, committed: t.term == term, at: now });
+            }
+            !resolved
+        });
+    }
+
+    /// Outcomes of writes submitted with [`submit`](Self::submit), in order.
+    pub fn write_outcomes(&self) -> &[WriteOutcome] {
+        &self.writes
+    }
+
+    /// Writes submitted whose outcome is still unknown.
+    pub fn pending_writes(&self) -> &[WriteTicket] {
+        &self.tickets
+    }
+
+    /// Asks node `id` (the leader) to change the configuration.
+    pub fn change_membership(&mut self, id: NodeId, change: MembershipChange) -> Result<()> {
+        self.note(format!("n{id}: change membership {change:?}"));
+        self.step_node(id, Event::ChangeMembership(change))
+    }
+
+    /// Asks node `id` (the leader) to hand leadership to `to`.
+    pub fn transfer_leadership(&mut self, id: NodeId, to: NodeId) -> Result<()> {
+        self.note(format!("n{id}: transfer leadership to n{to}"));
+        self.step_node(id, Event::TransferLeadership(to))
+    }
+
+    /// Has node `id` snapshot its state machine now (if it applied anything
+    /// since its last snapshot).
+    pub fn snapshot(&mut self, id: NodeId) {
+        let Some(i) = self.slot(id) else { return };
+        let Some(node) = self.nodes[i].node.as_ref() else { return };
+        let applied = node.last_applied();
+        if applied > node.log().snapshot_meta().index {
+            self.stats.snapshots += 1;
+            self.note(format!("n{id}: snapshot at {applied}"));
+            let data = self.nodes[i].sm.snapshot();
+            let _ = self.step_node(id, Event::Snapshot { index: applied, data });
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! [`Cluster`]: the nodes, the event queue and the step loop that delivers
+//! ticks and messages, carries out actions and runs the safety checkers.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use bytes::Bytes;
+
+use super::check::{Checker, NodeView};
+use super::network::Network;
+use super::{
+    HashChain, ReadOutcome, SimConfig, SimLog, SimStats, StateMachine, TICK, Trace, TraceEvent, Violation,
+    WriteOutcome, WriteTicket,
+};
+use crate::config::RaftConfig;
+use crate::error::Result;
+use crate::log::RaftLog;
+use crate::message::Message;
+use crate::node::{Action, Event, RaftNode};
+use crate::rng::{Rng, mix};
+use crate::types::{NodeId, ReadId, Role};
+
+/// What a scheduled event does. Messages wait in a slab, so the heap moves
+/// only small keys.
+#[derive(Clone, Copy)]
+pub(super) enum Due {
+    Tick(NodeId),
+    Deliver(u32),
+}
+
+pub(super) struct Scheduled {
+    pub(super) at: u64,
+    pub(super) seq: u64,
+    pub(super) due: Due,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+pub(super) struct SimNode<S> {
+    pub(super) id: NodeId,
+    pub(super) config: RaftConfig,
+    pub(super) node: Option<RaftNode<SimLog>>,
+    /// The durable log while the node is down.
+    pub(super) down: Option<SimLog>,
+    pub(super) sm: S,
+    pub(super) period: u64,
+}
+
+/// A simulated cluster: N nodes in one thread over a seeded network, with
+/// the five safety checkers run after every event (see the
+/// [module documentation](crate::sim)).
+pub struct Cluster<S: StateMachine = HashChain> {
+    pub(super) cfg: SimConfig,
+    pub(super) nodes: Vec<SimNode<S>>,
+    pub(super) make: Box<dyn FnMut(NodeId) -> S>,
+    pub(super) queue: BinaryHeap<Reverse<Scheduled>>,
+    pub(super) in_flight: Vec<Option<Message>>,
+    pub(super) free_slots: Vec<u32>,
+    pub(super) seq: u64,
+    pub(super) now: u64,
+    pub(super) net: Network,
+    pub(super) rng: Rng,
+    pub(super) checker: Option<Checker>,
+    pub(super) trace: Trace,
+    pub(super) reads: Vec<ReadOutcome>,
+    pub(super) followups: Vec<(NodeId, Event)>,
+    pub(super) actions: Vec<Action>,
+    pub(super) recorded: Vec<(NodeId, Action)>,
+    pub(super) recent: VecDeque<Message>,
+    pub(super) queries: Vec<(NodeId, ReadId, Bytes)>,
+    pub(super) tickets: Vec<WriteTicket>,
+    pub(super) writes: Vec<WriteOutcome>,
+    pub(super) next_ticket: u64,
+    pub(super) stats: SimStats,
+}
+
+impl Cluster<HashChain> {
+    /// A cluster whose nodes run [`HashChain`] state machines.
+    pub fn new(config: SimConfig) -> Self {
+        Self::with_state_machines(config, |_| HashChain::default())
+    }
+}
+
+impl<S: StateMachine> Cluster<S> {
+    /// A cluster whose node `id` runs the state machine `make(id)` (called
+    /// again on every restart: state machines are volatile).
+    pub fn with_state_machines(config: SimConfig, make: impl FnMut(NodeId) -> S + 'static) -> Self {
+        let ids: Vec<NodeId> = (1..=config.nodes as NodeId).collect();
+        let mut cluster = Self {
+            net: Network::new(mix(config.seed, 0x6e65_7477), config.network),
+            rng: Rng::new(mix(config.seed, 0x636c_7573)),
+            checker: config.checks.then(Checker::default),
+            trace: Trace::new(config.trace),
+            cfg: config,
+            nodes: Vec::new(),
+            make: Box::new(make),
+            queue: BinaryHeap::new(),
+            in_flight: Vec::new(),
+            free_slots: Vec::new(),
+            seq: 0,
+            now: 0,
+            reads: Vec::new(),
+            followups: Vec::new(),
+            actions: Vec::new(),
+            recorded: Vec::new(),
+            recent: std::collections::VecDeque::new(),
+            queries: Vec::new(),
+            tickets: Vec::new(),
+            writes: Vec::new(),
+            next_ticket: 0,
+            stats: SimStats::default(),
+        };
+        for &id in &ids {
+            let raft = RaftConfig::new(id, ids.iter().copied());
+            cluster.spawn(id, raft);
+        }
+        cluster
+    }
+
+    /// Adds node `id` as a node joining the running cluster (it starts with
+    /// no configuration; add it with a membership change).
+    pub fn add_node(&mut self, id: NodeId) {
+        if self.slot(id).is_none() {
+            self.spawn(id, RaftConfig::joining(id));
+        }
+    }
+
+    pub(super) fn spawn(&mut self, id: NodeId, raft: RaftConfig) {
+        let raft = (self.cfg.configure)(raft.seed(mix(self.cfg.seed, id)));
+        let log = SimLog::for_node(self.cfg.durable, self.cfg.seed, id, self.cfg.checks);
+        let node = RaftNode::with_log(raft.clone(), log).unwrap_or_else(|e| panic!("node {id}: {e}"));
+        let skew = self.cfg.tick_skew;
+        let factor = 1.0 + skew * (2.0 * (self.rng.next_u64() as f64 / u64::MAX as f64) - 1.0);
+        let period = ((TICK as f64) * factor).round().max(1.0) as u64;
+        let sm = (self.make)(id);
+        let pos = self.nodes.partition_point(|n| n.id < id);
+        self.nodes.insert(pos, SimNode { id, config: raft, node: Some(node), down: None, sm, period });
+        if let Some(c) = self.checker.as_mut() {
+            let log = self.nodes[pos].node.as_ref().map(|n| n.log());
+            if let Some(log) = log {
+                let _ = c.restart(id, log);
+            }
+        }
+        self.schedule(period, Due::Tick(id));
+    }
+
+    /// Schedules delivery of `message` after `after` time units.
+    pub(super) fn schedule_message(&mut self, after: u64, message: Message) {
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.in_flight[slot as usize] = Some(message);
+                slot
+            }
+            None => {
+                self.in_flight.push(Some(message));
+                (self.in_flight.len() - 1) as u32
+            }
+        };
+        self.schedule(after, Due::Deliver(slot));
+    }
+
+    pub(super) fn schedule(&mut self, after: u64, due: Due) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled { at: self.now + after, seq: self.seq, due }));
+    }
+
+    pub(super) fn slot(&self, id: NodeId) -> Option<usize> {
+        self.nodes.binary_search_by_key(&id, |n| n.id).ok()
+    }
+
+    /// The ids of all nodes, up or down.
+    pub fn ids(&self) -> Vec<NodeId> {
+        self.nodes.iter().map(|n| n.id).collect()
+    }
+
+    /// Node `id`, if it is up.
+    pub fn node(&self, id: NodeId) -> Option<&RaftNode<SimLog>> {
+        self.slot(id).and_then(|i| self.nodes[i].node.as_ref())
+    }
+
+    /// Node `id`'s state machine.
+    pub fn state_machine(&self, id: NodeId) -> Option<&S> {
+        self.slot(id).map(|i| &self.nodes[i].sm)
+    }
+
+    /// The simulated time.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// The seed of this run.
+    pub fn seed(&self) -> u64 {
+        self.cfg.seed
+    }
+
+    /// Messages delivered so far.
+    pub fn delivered(&self) -> u64 {
+        self.stats.delivered
+    }
+
+    /// What happened so far.
+    pub fn stats(&self) -> SimStats {
+        self.stats
+    }
+
+    /// The recent history.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// The actions recorded since the last call (with
+    /// [`SimConfig::record_actions`]), with the node that produced each.
+    pub fn drain_actions(&mut self) -> Vec<(NodeId, Action)> {
+        std::mem::take(&mut self.recorded)
+    }
+
+    /// Outcomes of reads issued through [`Cluster::read`], in order.
+    pub fn read_outcomes(&self) -> &[ReadOutcome] {
+        &self.reads
+    }
+
+    /// The leader with the highest term among live nodes.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.node.as_ref())
+            .filter(|n| n.is_leader())
+            .max_by_key(|n| n.term())
+            .map(|n| n.id())
+    }
+
+    /// Whether every live member has applied the leader's whole log and the
+    /// leader has committed it.
+    pub fn converged(&self) -> bool {
+        let Some(leader) = self.leader().and_then(|id| self.node(id)) else { return false };
+        let last = leader.last_index();
+        leader.commit_index() == last
+            && self
+                .nodes
+                .iter()
+                .filter_map(|n| n.node.as_ref())
+                .filter(|n| leader.membership().contains(n.id()))
+                .all(|n| n.last_applied() == last && n.last_index() == last)
+    }
+
+    /// Processes the next scheduled event. Returns false if nothing is
+    /// scheduled (never, while any node is up: nodes tick forever).
+    pub fn step(&mut self) -> bool {
+        let Some(Reverse(next)) = self.queue.pop() else { return false };
+        self.now = next.at;
+        match next.due {
+            Due::Tick(id) => {
+                let Some(i) = self.slot(id) else { return true };
+                let period = self.nodes[i].period;
+                self.schedule(period, Due::Tick(id));
+                if self.nodes[i].node.is_some() {
+                    self.expect_ok(id, Event::Tick);
+                }
+            }
+            Due::Deliver(slot) => {
+                let Some(message) = self.in_flight.get_mut(slot as usize).and_then(Option::take) else { return true };
+                self.free_slots.push(slot);
+                let (from, to) = (message.from, message.to);
+                let up = self.slot(to).is_some_and(|i| self.nodes[i].node.is_some());
+                if up && self.net.connected(from, to) {
+                    self.stats.delivered += 1;
+                    if matches!(message.body, crate::message::MessageBody::Snapshot(_)) {
+                        self.stats.snapshot_chunks += 1;
+                    }
+                    if self.trace.enabled() {
+                        let (kind, term) = (message.body.name(), message.term);
+                        self.trace.push(TraceEvent::Deliver { at: self.now, from, to, kind, term });
+                    }
+                    if self.cfg.keep_messages > 0 {
+                        if self.recent.len() == self.cfg.keep_messages {
+                            self.recent.pop_front();
+                        }
+                        self.recent.push_back(message.clone());
+                    }
+                    self.expect_ok(to, Event::Message(message));
+                }
+            }
+        }
+        true
+    }
+
+    /// Steps a node with an event that must never fail (a tick or a
+    /// message): a failure is a bug, reported with the seed.
+    pub(super) fn expect_ok(&mut self, id: NodeId, event: Event) {
+        if let Err(e) = self.step_node(id, event) {
+            panic!("raft-io simulator: node {id} failed on a tick or message: {e}\n  seed: {}", self.cfg.seed);
+        }
+    }
+
+    /// Runs until simulated time has advanced by `ticks` ticks.
+    pub fn run_ticks(&mut self, ticks: u64) {
+        let end = self.now + ticks * TICK;
+        while self.queue.peek().is_some_and(|Reverse(s)| s.at <= end) {
+            self.step();
+        }
+        self.now = self.now.max(end);
+    }
+
+    /// Runs until `done` holds, checking after each event, for at most
+    /// `max_ticks` ticks. Returns whether `done` held.
+    pub fn run_until(&mut self, max_ticks: u64, mut done: impl FnMut(&Self) -> bool) -> bool {
+        let end = self.now + max_ticks * TICK;
+        while !done(self) {
+            if self.queue.peek().is_none_or(|Reverse(s)| s.at > end) {
+                return false;
+            }
+            self.step();
+        }
+        true
+    }
+
+    /// Runs until some node leads (at most `max_ticks`); returns it.
+    pub fn elect(&mut self, max_ticks: u64) -> Option<NodeId> {
+        self.run_until(max_ticks, |c| c.leader().is_some_and(|l| c.leader_ready(l)));
+        self.leader()
+    }
+
+    /// Whether `id` leads and has committed an entry of its term (so it
+    /// accepts configuration changes and serves reads).
+    pub fn leader_ready(&self, id: NodeId) -> bool {
+        self.node(id).is_some_and(|n| n.is_leader() && n.log().term(n.commit_index()) == Some(n.term()))
+    }
+
+    /// Steps node `id` with `event` and carries out what it asks. Returns
+    /// the node's error, if any (a refused proposal, for example).
+    pub fn step_node(&mut self, id: NodeId, event: Event) -> Result<()> {
+        let result = self.step_one(id, event);
+        while let Some((next, event)) = self.followups.pop() {
+            let _ = self.step_one(next, event);
+        }
+        result
+    }
+
+    pub(super) fn step_one(&mut self, id: NodeId, event: Event) -> Result<()> {
+        let Some(i) = self.slot(id) else { return Ok(()) };
+        let Some(node) = self.nodes[i].node.as_mut() else { return Ok(()) };
+        let before = (node.role(), node.term());
+        let mut actions = std::mem::take(&mut self.actions);
+        let result = node.step_into(event, &mut actions);
+        if result.is_err() && node.log().crashed() {
+            // Durable mode: the node died inside the step; nothing it did
+            // in the step leaves it, and the event dies with it.
+            self.actions = actions;
+            self.crash(id);
+            return Ok(());
+        }
+        for action in actions.drain(..) {
+            self.carry_out(i, action);
+        }
+        self.actions = actions;
+        self.check(i, before);
+        result
+    }
+
+    pub(super) fn carry_out(&mut self, i: usize, action: Action) {
+        let id = self.nodes[i].id;
+        if self.cfg.record && !matches!(action, Action::Send { .. }) {
+            self.recorded.push((id, action.clone()));
+        }
+        match action {
+            Action::Send { to, message } => match self.net.route(id, to) {
+                [Some(first), Some(second)] => {
+                    self.schedule_message(second, message.clone());
+                    self.schedule_message(first, message);
+                }
+                [Some(first), None] | [None, Some(first)] => self.schedule_message(first, message),
+                [None, None] => {}
+            },
+            Action::Apply { index, term, command } => {
+                self.resolve_tickets(id, index, term);
+                if let Some(c) = self.checker.as_mut() {
+                    if let Err(v) = c.applied(id, index, term, &command) {
+                        self.fail(v);
+                    }
+                }
+                self.nodes[i].sm.apply(index, &command);
+                if self.trace.enabled() {
+                    self.trace.push(TraceEvent::Apply { at: self.now, node: id, index, term });
+                }
+            }
+            Action::RestoreSnapshot { meta, data } => {
+                self.stats.restores += 1;
+                self.note(format!("n{id}: restore snapshot at {} (term {})", meta.index, meta.term));
+                self.nodes[i].sm.restore(&data);
+                let digest = self.nodes[i].sm.digest();
+                if let Some(c) = self.checker.as_mut() {
+                    if let Err(v) = c.restored(id, meta.index, digest) {
+                        self.fail(v);
+                    }
+                }
+            }
+            Action::SnapshotWanted { applied } if self.cfg.snapshots => {
+                self.stats.snapshots += 1;
+                self.note(format!("n{id}: snapshot wanted at {applied}"));
+                let data = self.nodes[i].sm.snapshot();
+                self.followups.push((id, Event::Snapshot { index: applied, data }));
+            }
+            Action::ReadReady { id: read, index } => {
+                let digest = self.nodes[i].sm.digest();
+                let value = self.take_query(id, read).and_then(|q| self.nodes[i].sm.query(&q));
+                self.reads.push(ReadOutcome { node: id, id: read, result: Ok(index), at: self.now, digest, value });
+            }
+            Action::ReadFailed { id: read, reason } => {
+                let digest = self.nodes[i].sm.digest();
+                self.take_query(id, read);
+                let outcome =
+                    ReadOutcome { node: id, id: read, result: Err(reason), at: self.now, digest, value: None };
+                self.reads.push(outcome);
+            }
+            Action::RoleChanged { role: Role::Leader, term, .. } => {
+                self.stats.elections += 1;
+                self.trace.push(TraceEvent::Leader { at: self.now, node: id, term });
+            }
+            Action::MembershipCommitted { index, .. } if index > self.stats.last_config_index => {
+                self.stats.last_config_index = index;
+                self.stats.config_commits += 1;
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn check(&mut self, i: usize, before: (Role, crate::types::Term)) {
+        let Some(checker) = self.checker.as_mut() else { return };
+        let slot = &mut self.nodes[i];
+        let Some(node) = slot.node.as_mut() else { return };
+        let view = NodeView {
+            id: slot.id,
+            role: node.role(),
+            term: node.term(),
+            commit: node.commit_index(),
+            applied: node.last_applied(),
+            digest: slot.sm.digest(),
+        };
+        let log = node.log_mut_for_sim();
+        let result = log.drain_journal(|changes, digests| checker.after_step(before, view, changes, digests));
+        if let Err(v) = result {
+            self.fail(v);
+        }
+    }
+
+    /// Panics with the violation, the seed and the recent trace.
+    pub(super) fn fail(&self, v: Violation) -> ! {
+        panic!(
+            "raft-io simulator: {v}\n  seed: {seed} (replay: RAFT_IO_SEED={seed})\n  time: {now}\n  recent events:\n{trace}",
+            seed = self.cfg.seed,
+            now = self.now,
+            trace = self.trace
+        )
+    }
+
+    /// Adds a note to the trace.
+    pub fn note(&mut self, what: impl Into<String>) {
+        if self.trace.enabled() {
+            self.trace.push(TraceEvent::Note { at: self.now, what: what.into() });
+        }
+    }
+}
