@@ -110,6 +110,34 @@ impl<S: StateMachine> Cluster<S> {
         }
     }
 
+    /// Whether nodes run on real `WalLog`s ([`SimConfig::durable`](super::SimConfig)).
+    pub fn is_durable(&self) -> bool {
+        self.cfg.durable
+    }
+
+    /// Crashes node `id` inside its next write when the cluster is durable
+    /// (a torn write), between steps otherwise.
+    pub fn crash_somewhere(&mut self, id: NodeId) {
+        #[cfg(feature = "persistence")]
+        if self.cfg.durable {
+            self.crash_mid_write(id);
+            return;
+        }
+        self.crash(id);
+    }
+
+    /// Crashes now (between steps) every node with a crash armed by
+    /// [`crash_somewhere`](Self::crash_somewhere) that has not happened yet,
+    /// so that healing can restart everyone for good.
+    pub fn resolve_pending_crashes(&mut self) {
+        for id in self.ids() {
+            let pending = self.node(id).is_some_and(|n| n.log().crash_pending());
+            if pending {
+                self.crash(id);
+            }
+        }
+    }
+
     /// Restarts a crashed node from its durable log, with a fresh state
     /// machine.
     pub fn restart(&mut self, id: NodeId) {

@@ -102,6 +102,15 @@ impl SimLog {
         }
     }
 
+    /// Whether a crash armed by `Cluster::crash_mid_write` has yet to happen.
+    pub(crate) fn crash_pending(&self) -> bool {
+        match &self.backend {
+            SimBackend::Memory(_) => false,
+            #[cfg(feature = "persistence")]
+            SimBackend::Wal(w) => w.crash_pending(),
+        }
+    }
+
     /// Whether an armed crash has happened, so the failed step is the
     /// node's death rather than a bug.
     pub(crate) fn crashed(&self) -> bool {

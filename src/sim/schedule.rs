@@ -150,7 +150,12 @@ impl Chaos {
             }
             65..=70 if self.profile.crashes() => {
                 let victim = pick(&mut self.rng);
-                cluster.crash(victim);
+                // On durable clusters, half the crashes tear a write.
+                if cluster.is_durable() && self.rng.chance(0.5) {
+                    cluster.crash_somewhere(victim);
+                } else {
+                    cluster.crash(victim);
+                }
             }
             71..=77 if self.profile.crashes() => {
                 let down: Vec<NodeId> = ids.iter().copied().filter(|&id| !cluster.is_up(id)).collect();
@@ -261,6 +266,7 @@ impl Chaos {
     pub fn heal_and_check_liveness<S: StateMachine>(&mut self, cluster: &mut Cluster<S>, max_ticks: u64) -> bool {
         cluster.heal();
         cluster.set_network(NetworkFaults::reliable());
+        cluster.resolve_pending_crashes();
         for id in cluster.ids() {
             cluster.restart(id);
         }
