@@ -23,62 +23,36 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+#[path = "../tests/support/counting_alloc.rs"]
+mod counting_alloc;
+
+use std::cell::Cell;
 
 use bytes::Bytes;
 use common::{Pipeline, proposal, shared_command};
+use counting_alloc::{CountingAllocator, allocations, count_allocations};
 use raft_io::{Action, Event, RaftConfig, RaftNode};
 
-struct Counting;
-
-static TOTAL: AtomicU64 = AtomicU64::new(0);
-static DRIVER: AtomicU64 = AtomicU64::new(0);
-static IN_DRIVER: AtomicBool = AtomicBool::new(false);
-
-fn count() {
-    TOTAL.fetch_add(1, Relaxed);
-    if IN_DRIVER.load(Relaxed) {
-        DRIVER.fetch_add(1, Relaxed);
-    }
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the
-// counters are atomics that never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+thread_local! {
+    /// Allocations attributed to the driver (building proposals).
+    static DRIVER: Cell<u64> = const { Cell::new(0) };
+}
 
 /// Runs `f` with its allocations attributed to the driver.
 fn as_driver<R>(f: impl FnOnce() -> R) -> R {
-    IN_DRIVER.store(true, Relaxed);
-    let r = f();
-    IN_DRIVER.store(false, Relaxed);
+    let (r, n) = count_allocations(f);
+    DRIVER.with(|d| d.set(d.get() + n));
     r
 }
 
 /// (total, driver's) allocations made by `f`.
 fn counted(f: impl FnOnce()) -> (u64, u64) {
-    let (t0, d0) = (TOTAL.load(Relaxed), DRIVER.load(Relaxed));
+    let (t0, d0) = (allocations(), DRIVER.with(Cell::get));
     f();
-    (TOTAL.load(Relaxed) - t0, DRIVER.load(Relaxed) - d0)
+    (allocations() - t0, DRIVER.with(Cell::get) - d0)
 }
 
 #[derive(Clone, Copy)]

@@ -8,46 +8,21 @@
 //! a running digest), as a file-backed log does; `MemoryLog` would, by
 //! definition, hold the snapshot in memory.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 use bytes::Bytes;
+use counting_alloc::{CountingAllocator, live_bytes};
 use raft_io::{
     Action, Entry, Event, HardState, Index, LogIdentity, MemoryLog, Message, RaftConfig, RaftLog, RaftNode,
     SnapshotMeta, StorageError, Term,
 };
 
-struct Counting;
-
-thread_local! {
-    static LIVE: Cell<i64> = const { Cell::new(0) };
-}
-
-fn add(n: i64) {
-    let _ = LIVE.try_with(|c| c.set(c.get() + n));
-}
-
-// SAFETY: forwards to the system allocator; the counter never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        add(layout.size() as i64);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        add(-(layout.size() as i64));
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        add(new_size as i64 - layout.size() as i64);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 fn live() -> i64 {
-    LIVE.with(Cell::get)
+    live_bytes()
 }
 
 /// A log that streams a received snapshot through a digest instead of

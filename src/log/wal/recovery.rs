@@ -87,6 +87,21 @@ struct Replayed {
 }
 
 impl Replayed {
+    /// The state before the first record: nothing.
+    fn empty() -> Self {
+        Replayed {
+            identity: None,
+            hard: HardState::default(),
+            snap: SnapshotMeta::default(),
+            file: FileRef::EMPTY,
+            entries: VecDeque::new(),
+            records: 0,
+            checkpoint_snap: 0,
+        }
+    }
+}
+
+impl Replayed {
     fn apply(&mut self, record: Record) -> Result<(), &'static str> {
         match record {
             Record::Checkpoint { identity, hard, snapshot, file, entries } => {
@@ -268,15 +283,7 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
         .map_err(|e| open_error(e, &wal_dir, segment_size))?;
 
     // 5. Replay.
-    let mut state = Replayed {
-        identity: None,
-        hard: HardState::default(),
-        snap: SnapshotMeta::default(),
-        file: FileRef::EMPTY,
-        entries: VecDeque::new(),
-        records: 0,
-        checkpoint_snap: 0,
-    };
+    let mut state = Replayed::empty();
     for item in wal.iter().map_err(wal_error)? {
         let rec = item.map_err(|e| open_error(e, &wal_dir, segment_size))?;
         let lsn = rec.lsn().get();
@@ -436,15 +443,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn empty() -> Replayed {
-        Replayed {
-            identity: None,
-            hard: HardState::default(),
-            snap: SnapshotMeta::default(),
-            file: FileRef::EMPTY,
-            entries: VecDeque::new(),
-            records: 0,
-            checkpoint_snap: 0,
-        }
+        Replayed::empty()
     }
 
     proptest! {
