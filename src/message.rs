@@ -27,6 +27,7 @@ pub struct Message {
 
 /// The protocol bodies.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MessageBody {
     /// Pre-vote request: "would you vote for me in `term`?" Changes no state
     /// at the receiver.

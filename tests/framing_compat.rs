@@ -176,6 +176,7 @@ fn mirror(m: &Message) -> FrameV1 {
         MessageBody::ReadIndexResponse(b) => {
             BodyV1::ReadIndexResponse(ReadIndexResponseV1 { id: b.id, index: b.index, ok: b.ok })
         }
+        other => panic!("no wire mirror for {} yet: add one with the new message kind", other.name()),
     };
     FrameV1 { format: framing::FORMAT_VERSION, from: m.from, to: m.to, term: m.term, body }
 }

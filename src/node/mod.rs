@@ -46,6 +46,7 @@ use snapshot::Incoming;
 
 /// Something that happened, for the node to react to.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// One unit of logical time passed. Election and heartbeat timeouts are
     /// counted in ticks.
@@ -88,6 +89,7 @@ pub enum Event {
 
 /// Something the driver must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
     /// Send `message` to node `to`.
     Send {

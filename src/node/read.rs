@@ -46,6 +46,7 @@ pub enum ReadKind {
 
 /// Why a read failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ReadFailure {
     /// The leader lost leadership (or the follower's leader changed) before
     /// the read was confirmed.

@@ -22,6 +22,7 @@ use crate::types::{Entry, EntryKind, Index, NodeId, Role};
 /// How a leadership transfer ended, when it did not end with this node
 /// seeing the target win.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TransferOutcome {
     /// This node stepped down (normally: the target won the election).
     SteppedDown,
