@@ -280,8 +280,8 @@ impl RaftConfig {
                 format!("must be between 1 and election_timeout_min - 1 ({})", self.election_timeout_min - 1),
             ));
         }
-        if self.max_inflight == 0 {
-            return Err(invalid("max_inflight", "must be at least 1".into()));
+        if self.max_inflight == 0 || self.max_inflight > MAX_INFLIGHT {
+            return Err(invalid("max_inflight", format!("must be between 1 and {MAX_INFLIGHT}")));
         }
         if self.max_entries_per_message == 0 {
             return Err(invalid("max_entries_per_message", "must be at least 1".into()));
@@ -298,7 +298,9 @@ impl RaftConfig {
         if self.lease_reads && !self.check_quorum {
             return Err(invalid("lease_reads", "lease reads require check_quorum".into()));
         }
-        if self.lease_reads && self.lease_drift_ticks + self.heartbeat_interval >= self.election_timeout_min {
+        if self.lease_reads
+            && self.lease_drift_ticks.saturating_add(self.heartbeat_interval) >= self.election_timeout_min
+        {
             return Err(invalid(
                 "lease_drift_ticks",
                 "the lease (election_timeout_min - lease_drift_ticks) must outlast a heartbeat interval".into(),
@@ -310,6 +312,9 @@ impl RaftConfig {
         Ok(())
     }
 }
+
+/// The largest inflight window: each follower's window is allocated up front.
+pub const MAX_INFLIGHT: usize = 1 << 16;
 
 fn invalid(field: &'static str, reason: String) -> Error {
     Error::InvalidConfig { field, reason }
@@ -347,6 +352,8 @@ mod tests {
         assert_eq!(field_of(base().heartbeat_interval(0)), "heartbeat_interval");
         assert_eq!(field_of(base().heartbeat_interval(10)), "heartbeat_interval");
         assert_eq!(field_of(base().max_inflight(0)), "max_inflight");
+        assert_eq!(field_of(base().max_inflight(usize::MAX)), "max_inflight");
+        assert_eq!(field_of(base().lease_reads(true).lease_drift_ticks(u64::MAX)), "lease_drift_ticks");
         assert_eq!(field_of(base().max_entries_per_message(0)), "max_entries_per_message");
         assert_eq!(field_of(base().max_message_bytes(10)), "max_message_bytes");
         assert_eq!(field_of(base().max_uncommitted_bytes(0)), "max_uncommitted_bytes");

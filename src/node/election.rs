@@ -82,13 +82,22 @@ impl<L: RaftLog> RaftNode<L> {
 
     /// Whether a leader is known to be alive (leader stickiness): vote
     /// requests are refused unless they come from a leadership transfer.
+    ///
+    /// The lease is counted from the last time this node heard from a leader
+    /// of its current term, on its own tick clock — not from whether it still
+    /// knows a leader: a higher-term answer that clears the known leader must
+    /// not shorten a lease the old leader may be serving reads under.
     pub(super) fn in_lease(&self) -> bool {
-        (self.cfg.check_quorum && self.leader.is_some() && self.election_elapsed < self.cfg.election_timeout_min)
-            || self.vote_cooldown > 0
+        let heard_recently =
+            self.leader_contact.is_some_and(|at| self.ticks.saturating_sub(at) < self.cfg.election_timeout_min);
+        (self.cfg.check_quorum && (self.role == Role::Leader || heard_recently)) || self.vote_cooldown > 0
     }
 
+    /// `Event::Campaign`: ignored by a leader, a node that may not campaign,
+    /// and a node inside a leader's lease (its vote is promised to that
+    /// leader; move leadership with `TransferLeadership` instead).
     pub(super) fn campaign_now(&mut self) -> Result<()> {
-        if self.role != Role::Leader && self.promotable() {
+        if self.role != Role::Leader && self.promotable() && !self.in_lease() {
             self.start_election(false)?;
         }
         Ok(())
@@ -254,6 +263,7 @@ impl<L: RaftLog> RaftNode<L> {
             self.fail_forwarded_reads();
         }
         self.election_elapsed = 0;
+        self.leader_contact = Some(self.ticks);
     }
 
     pub(super) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {

@@ -287,6 +287,11 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     heartbeat_elapsed: u64,
     /// Ticks after start during which votes are refused (lease safety).
     vote_cooldown: u64,
+    /// The tick at which this node last heard from a leader of its term.
+    leader_contact: Option<u64>,
+    /// The term in which this leader sent `TimeoutNow`: lease reads stay off
+    /// for the rest of it (the target may win at any later time).
+    lease_revoked_term: Term,
 
     // Elections (election.rs).
     votes: Vec<(NodeId, bool)>,
@@ -379,6 +384,13 @@ impl<L: RaftLog> RaftNode<L> {
         let election_timeout = rng.range(config.election_timeout_min, config.election_timeout_max);
         let restore_pending = snap_index > 0 && config.applied < snap_index;
         let vote_cooldown = if config.lease_reads { config.election_timeout_min } else { 0 };
+        // Forwarded-read ids start somewhere that depends on the seed and on
+        // the durable state at start, so a restarted node does not reuse the
+        // ids of its previous run (an answer to those must not match).
+        let read_salt = mix(
+            mix(config.seed, config.id),
+            hs.term ^ last.rotate_left(21) ^ hs.commit.rotate_left(42) ^ snap_index.rotate_left(11),
+        );
         Ok(Self {
             id: config.id,
             term: hs.term,
@@ -394,12 +406,14 @@ impl<L: RaftLog> RaftNode<L> {
             election_timeout,
             heartbeat_elapsed: 0,
             vote_cooldown,
+            leader_contact: None,
+            lease_revoked_term: 0,
             votes: Vec::new(),
             peers: Vec::new(),
             term_start: 0,
             uncommitted_bytes: 0,
             transfer: None,
-            reads: ReadState::default(),
+            reads: ReadState::new(read_salt),
             incoming: None,
             restore_pending,
             snapshot_hint_at: applied,
@@ -545,7 +559,7 @@ impl<L: RaftLog> RaftNode<L> {
             MessageBody::TimeoutNow => self.on_timeout_now(from),
             MessageBody::ReadIndex(req) => self.on_forwarded_read(from, req),
             MessageBody::ReadIndexResponse(r) => {
-                self.on_read_index_response(from, r);
+                self.on_read_index_response(from, m.term, r);
                 Ok(())
             }
         }

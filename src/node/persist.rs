@@ -24,7 +24,8 @@ impl<L: RaftLog> RaftNode<L> {
         if entries.is_empty() {
             return Ok(());
         }
-        let before = self.configs.effective_index();
+        let configs = entries.iter().any(|e| e.kind == EntryKind::Config);
+        let before = configs.then(|| self.config_mark());
         for e in entries.iter().filter(|e| e.kind == EntryKind::Config) {
             // Validated by the caller (leader-built or checked on receipt).
             if let Ok(m) = Membership::decode(&e.data) {
@@ -33,7 +34,9 @@ impl<L: RaftLog> RaftNode<L> {
         }
         self.log.append(entries)?;
         self.must_sync = true;
-        self.on_config_maybe_changed(before);
+        if let Some(before) = before {
+            self.on_config_maybe_changed(before);
+        }
         Ok(())
     }
 
@@ -41,7 +44,7 @@ impl<L: RaftLog> RaftNode<L> {
     /// entry in it.
     pub(super) fn truncate_log(&mut self, from: Index) -> Result<()> {
         debug_assert!(from > self.commit, "never truncate committed entries");
-        let before = self.configs.effective_index();
+        let before = self.config_mark();
         self.log.truncate(from)?;
         self.configs.truncate(from);
         self.must_sync = true;
@@ -52,7 +55,7 @@ impl<L: RaftLog> RaftNode<L> {
     /// Installs a snapshot in the log (compaction or a snapshot received
     /// from the leader) and recomputes the configuration.
     pub(super) fn install_snapshot_log(&mut self, meta: SnapshotMeta, data: Option<Bytes>) -> Result<()> {
-        let before = self.configs.effective_index();
+        let before = self.config_mark();
         match data {
             Some(data) => self.log.install_snapshot(meta.clone(), data)?,
             None => self.log.finish_snapshot_receive()?,
@@ -63,8 +66,15 @@ impl<L: RaftLog> RaftNode<L> {
         Ok(())
     }
 
-    fn on_config_maybe_changed(&mut self, before: Index) {
-        if self.configs.effective_index() == before {
+    /// What identifies the configuration in effect: its index and contents
+    /// (a snapshot can replace a configuration entry by another at the same
+    /// index).
+    fn config_mark(&self) -> (Index, Membership) {
+        (self.configs.effective_index(), self.configs.effective().clone())
+    }
+
+    fn on_config_maybe_changed(&mut self, before: (Index, Membership)) {
+        if self.configs.effective_index() == before.0 && *self.configs.effective() == before.1 {
             return;
         }
         self.out.push(Action::MembershipChanged {

@@ -82,8 +82,15 @@ struct Ready {
 
 #[derive(Clone, Copy, Debug)]
 struct Forwarded {
+    /// The caller's id.
     id: ReadId,
+    /// The id sent to the leader: unique to this read, so a late answer to
+    /// an earlier read (even one with the same caller id, or from before a
+    /// restart) can never release it.
+    wire: ReadId,
     leader: NodeId,
+    /// The term the read was forwarded in; the answer must carry it.
+    term: crate::types::Term,
     deadline: u64,
 }
 
@@ -98,9 +105,16 @@ pub(super) struct ReadState {
     confirming: VecDeque<Pending>,
     ready: Vec<Ready>,
     forwarded: Vec<Forwarded>,
+    /// The next wire id for a forwarded read (salted per start).
+    next_wire: ReadId,
 }
 
 impl ReadState {
+    /// Read state whose forwarded-read ids start at `salt`.
+    pub(super) fn new(salt: u64) -> Self {
+        Self { next_wire: salt, ..Self::default() }
+    }
+
     /// Starts a heartbeat round sent at `tick`; returns its number.
     pub(super) fn next_round(&mut self, tick: u64) -> u64 {
         self.round += 1;
@@ -143,7 +157,7 @@ impl<L: RaftLog> RaftNode<L> {
         if self.reads.is_pending(id) {
             return Err(Error::DuplicateRead(id));
         }
-        let deadline = self.ticks + self.cfg.read_timeout_ticks;
+        let deadline = self.ticks.saturating_add(self.cfg.read_timeout_ticks);
         match (self.role, self.leader) {
             (Role::Leader, _) => {
                 if kind == ReadKind::Lease && self.lease_valid() && self.commit >= self.term_start {
@@ -159,8 +173,10 @@ impl<L: RaftLog> RaftNode<L> {
                 Ok(())
             }
             (Role::Follower, Some(leader)) => {
-                self.reads.forwarded.push(Forwarded { id, leader, deadline });
-                self.send(leader, MessageBody::ReadIndex(ReadIndexRequest { id }));
+                let wire = self.reads.next_wire;
+                self.reads.next_wire = wire.wrapping_add(1);
+                self.reads.forwarded.push(Forwarded { id, wire, leader, term: self.term, deadline });
+                self.send(leader, MessageBody::ReadIndex(ReadIndexRequest { id: wire }));
                 Ok(())
             }
             _ => Err(Error::NotLeader { leader: self.leader }),
@@ -174,15 +190,16 @@ impl<L: RaftLog> RaftNode<L> {
             self.send(from, MessageBody::ReadIndexResponse(body));
             return Ok(());
         }
-        let deadline = self.ticks + self.cfg.read_timeout_ticks;
+        let deadline = self.ticks.saturating_add(self.cfg.read_timeout_ticks);
         let origin = Origin::Remote { from, id: req.id };
         self.reads.confirming.push_back(Pending { origin, index: 0, round: 0, deadline });
         Ok(())
     }
 
     /// Follower: the leader's answer to a forwarded read.
-    pub(super) fn on_read_index_response(&mut self, from: NodeId, r: ReadIndexResponse) {
-        let Some(pos) = self.reads.forwarded.iter().position(|f| f.id == r.id && f.leader == from) else {
+    pub(super) fn on_read_index_response(&mut self, from: NodeId, term: crate::types::Term, r: ReadIndexResponse) {
+        let found = self.reads.forwarded.iter().position(|f| f.wire == r.id && f.leader == from && f.term == term);
+        let Some(pos) = found else {
             self.drop_message();
             return;
         };
@@ -200,8 +217,11 @@ impl<L: RaftLog> RaftNode<L> {
     /// heartbeat). Under load this keeps one confirmation round in flight,
     /// shared by every read that arrived meanwhile.
     pub(super) fn start_read_round(&mut self) -> Result<()> {
-        let waiting = self.reads.confirming.iter().any(|p| p.round == 0);
-        let in_flight = self.reads.confirming.iter().any(|p| p.round != 0);
+        // Reads are queued in arrival order and assigned to rounds from the
+        // front, so the back tells whether any waits and the front whether
+        // any is in flight.
+        let waiting = self.reads.confirming.back().is_some_and(|p| p.round == 0);
+        let in_flight = self.reads.confirming.front().is_some_and(|p| p.round != 0);
         if !waiting || in_flight || self.commit < self.term_start {
             return Ok(());
         }
@@ -330,7 +350,11 @@ impl<L: RaftLog> RaftNode<L> {
 
     /// Whether the leader's read lease holds now (see the module docs).
     pub(super) fn lease_valid(&mut self) -> bool {
-        if !(self.cfg.lease_reads && self.cfg.check_quorum) || self.role != Role::Leader || self.transfer.is_some() {
+        if !(self.cfg.lease_reads && self.cfg.check_quorum)
+            || self.role != Role::Leader
+            || self.transfer.is_some()
+            || self.lease_revoked_term == self.term
+        {
             return false;
         }
         let (me, now) = (self.id, self.ticks);
@@ -348,6 +372,6 @@ impl<L: RaftLog> RaftNode<L> {
         let lease = self.cfg.election_timeout_min - self.cfg.lease_drift_ticks;
         // A round sent at tick 0 of a fresh leader is never acknowledged
         // before it is sent, so `start` is a real send time once nonzero.
-        start > 0 && now < start + lease
+        start > 0 && now < start.saturating_add(lease)
     }
 }

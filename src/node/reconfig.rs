@@ -170,8 +170,16 @@ impl<L: RaftLog> RaftNode<L> {
             _ => false,
         };
         if send {
-            self.send(id, MessageBody::TimeoutNow);
+            self.send_timeout_now(id);
         }
+    }
+
+    /// Tells `to` to campaign now. From here on, for the rest of this term,
+    /// another leader may be elected at any moment (the target's election
+    /// bypasses every lease), so this leader serves no more lease reads.
+    fn send_timeout_now(&mut self, to: NodeId) {
+        self.lease_revoked_term = self.term;
+        self.send(to, MessageBody::TimeoutNow);
     }
 
     pub(super) fn check_transfer_timeout(&mut self) {
@@ -220,7 +228,7 @@ impl<L: RaftLog> RaftNode<L> {
         let last = self.log.last_index();
         let successor = self.peers.iter().find(|p| p.matched == last && config.is_voter(p.id)).map(|p| p.id);
         if let Some(to) = successor {
-            self.send(to, MessageBody::TimeoutNow);
+            self.send_timeout_now(to);
         }
         self.become_follower(self.term, None);
         Ok(())

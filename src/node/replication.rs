@@ -166,6 +166,11 @@ impl<L: RaftLog> RaftNode<L> {
                 self.fill_window(i)?;
             }
         } else {
+            if r.index > self.log.last_index() {
+                // A rejection of an index this leader never sent.
+                self.drop_message();
+                return Ok(());
+            }
             let next = self.next_from_hint(r.index, r.hint_term, r.hint_index);
             if self.peers[i].reject(r.index, next) {
                 self.send_append(i, true)?;

@@ -151,10 +151,18 @@ impl<L: RaftLog> RaftNode<L> {
         if ack.received > s.acked {
             s.acked = ack.received;
             pr.stalled = 0;
+            pr.inflights.free_to(ack.received);
+        } else if ack.received < s.acked {
+            // The follower holds less than it acknowledged before: it
+            // restarted, or restarted the stream. Resume from what it holds
+            // (a reordered stale acknowledgement only costs a resend).
+            s.acked = ack.received;
+            s.next_offset = ack.received;
+            s.sent_all = false;
+            pr.inflights.clear();
         }
-        pr.inflights.free_to(ack.received);
         if let Some(cur) = pr.snapshot.as_mut() {
-            cur.acked = s.acked;
+            *cur = s;
         }
         self.send_snapshot_chunks(i)?;
         Ok(())

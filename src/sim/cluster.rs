@@ -273,30 +273,74 @@ impl<S: StateMachine> Cluster<S> {
                 }
             }
             Due::Deliver(slot) => {
-                let Some(message) = self.in_flight.get_mut(slot as usize).and_then(Option::take) else { return true };
-                self.free_slots.push(slot);
-                let (from, to) = (message.from, message.to);
+                let Some(first) = self.take_message(slot) else { return true };
+                let to = first.to;
+                // Messages due to the same node at the same moment arrive
+                // together, as one `Event::Messages` step (one sync).
+                let mut burst: Vec<Message> = Vec::new();
+                while let Some(m) = self.next_due_for(to) {
+                    if burst.is_empty() {
+                        burst.reserve(4);
+                    }
+                    burst.push(m);
+                }
                 let up = self.slot(to).is_some_and(|i| self.nodes[i].node.is_some());
-                if up && self.net.connected(from, to) {
-                    self.stats.delivered += 1;
-                    if matches!(message.body, crate::message::MessageBody::Snapshot(_)) {
-                        self.stats.snapshot_chunks += 1;
+                if burst.is_empty() {
+                    if up && self.net.connected(first.from, to) {
+                        self.note_delivery(&first);
+                        self.expect_ok(to, Event::Message(first));
                     }
-                    if self.trace.enabled() {
-                        let (kind, term) = (message.body.name(), message.term);
-                        self.trace.push(TraceEvent::Deliver { at: self.now, from, to, kind, term });
-                    }
-                    if self.cfg.keep_messages > 0 {
-                        if self.recent.len() == self.cfg.keep_messages {
-                            self.recent.pop_front();
-                        }
-                        self.recent.push_back(message.clone());
-                    }
-                    self.expect_ok(to, Event::Message(message));
+                    return true;
+                }
+                burst.insert(0, first);
+                burst.retain(|m| up && self.net.connected(m.from, m.to));
+                for m in &burst {
+                    self.note_delivery(m);
+                }
+                match burst.len() {
+                    0 => {}
+                    1 => self.expect_ok(to, Event::Message(burst.remove(0))),
+                    _ => self.expect_ok(to, Event::Messages(burst)),
                 }
             }
         }
         true
+    }
+
+    /// The next scheduled event, if it delivers a message to `to` now.
+    fn next_due_for(&mut self, to: NodeId) -> Option<Message> {
+        let Reverse(next) = self.queue.peek()?;
+        let Due::Deliver(slot) = next.due else { return None };
+        let same = next.at == self.now && self.in_flight.get(slot as usize)?.as_ref().is_some_and(|m| m.to == to);
+        if !same {
+            return None;
+        }
+        self.queue.pop();
+        self.take_message(slot)
+    }
+
+    fn take_message(&mut self, slot: u32) -> Option<Message> {
+        let m = self.in_flight.get_mut(slot as usize).and_then(Option::take)?;
+        self.free_slots.push(slot);
+        Some(m)
+    }
+
+    /// Counts, traces and keeps (for replays) a message being delivered.
+    fn note_delivery(&mut self, message: &Message) {
+        self.stats.delivered += 1;
+        if matches!(message.body, crate::message::MessageBody::Snapshot(_)) {
+            self.stats.snapshot_chunks += 1;
+        }
+        if self.trace.enabled() {
+            let (from, to, kind, term) = (message.from, message.to, message.body.name(), message.term);
+            self.trace.push(TraceEvent::Deliver { at: self.now, from, to, kind, term });
+        }
+        if self.cfg.keep_messages > 0 {
+            if self.recent.len() == self.cfg.keep_messages {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(message.clone());
+        }
     }
 
     /// Steps a node with an event that must never fail (a tick or a
@@ -378,14 +422,10 @@ impl<S: StateMachine> Cluster<S> {
             self.recorded.push((id, action.clone()));
         }
         match action {
-            Action::Send { to, message } => match self.net.route(id, to) {
-                [Some(first), Some(second)] => {
-                    self.schedule_message(second, message.clone());
-                    self.schedule_message(first, message);
-                }
-                [Some(first), None] | [None, Some(first)] => self.schedule_message(first, message),
-                [None, None] => {}
-            },
+            Action::Send { to, message } => {
+                self.check_sender(&message);
+                self.route(id, to, message);
+            }
             Action::Apply { index, term, command } => {
                 self.resolve_tickets(id, index, term);
                 if let Some(c) = self.checker.as_mut() {
@@ -436,6 +476,34 @@ impl<S: StateMachine> Cluster<S> {
                 self.stats.config_commits += 1;
             }
             _ => {}
+        }
+    }
+
+    /// Hands a message to the network.
+    fn route(&mut self, from: NodeId, to: NodeId, message: Message) {
+        match self.net.route(from, to) {
+            [Some(first), Some(second)] => {
+                self.schedule_message(second, message.clone());
+                self.schedule_message(first, message);
+            }
+            [Some(first), None] | [None, Some(first)] => self.schedule_message(first, message),
+            [None, None] => {}
+        }
+    }
+
+    /// Election Safety also from what nodes send: a node that sent a
+    /// leader's message in a term led that term.
+    fn check_sender(&mut self, message: &Message) {
+        use crate::message::MessageBody;
+        let leads =
+            matches!(message.body, MessageBody::Append(_) | MessageBody::Heartbeat(_) | MessageBody::Snapshot(_));
+        if !leads {
+            return;
+        }
+        if let Some(c) = self.checker.as_mut() {
+            if let Err(v) = c.led(message.from, message.term) {
+                self.fail(v);
+            }
         }
     }
 

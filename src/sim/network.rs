@@ -18,18 +18,25 @@ pub struct NetworkFaults {
     pub min_delay: u64,
     /// Largest delivery delay; a wide range reorders messages.
     pub max_delay: u64,
+    /// Probability that a message is held back far longer than
+    /// `max_delay` (up to `max_hold`): a message stuck in a queue, arriving
+    /// after timeouts, leases and elections have moved on.
+    pub hold: f64,
+    /// Longest hold.
+    pub max_hold: u64,
 }
 
 impl NetworkFaults {
     /// A reliable, in-order network with a small constant delay.
     pub const fn reliable() -> Self {
-        Self { loss: 0.0, duplicate: 0.0, min_delay: 100, max_delay: 100 }
+        Self { loss: 0.0, duplicate: 0.0, min_delay: 100, max_delay: 100, hold: 0.0, max_hold: 0 }
     }
 
     /// A lossy network: 5% loss, 2% duplication, delays from a tenth of a
-    /// tick to two ticks (so messages overtake each other).
+    /// tick to two ticks (so messages overtake each other), and one message
+    /// in 200 held for up to 30 ticks.
     pub const fn lossy() -> Self {
-        Self { loss: 0.05, duplicate: 0.02, min_delay: 100, max_delay: 2_000 }
+        Self { loss: 0.05, duplicate: 0.02, min_delay: 100, max_delay: 2_000, hold: 0.005, max_hold: 30_000 }
     }
 }
 
@@ -74,6 +81,9 @@ impl Network {
 
     fn delay(&mut self) -> u64 {
         let f = self.faults;
+        if f.hold > 0.0 && f.max_hold > f.max_delay && self.rng.chance(f.hold) {
+            return self.rng.range(f.max_delay, f.max_hold + 1);
+        }
         if f.max_delay <= f.min_delay { f.min_delay } else { self.rng.range(f.min_delay, f.max_delay + 1) }
     }
 
@@ -121,7 +131,8 @@ mod tests {
 
     #[test]
     fn loss_and_duplication_follow_the_rates() {
-        let mut n = Network::new(7, NetworkFaults { loss: 0.5, duplicate: 0.5, min_delay: 1, max_delay: 9 });
+        let faults = NetworkFaults { loss: 0.5, duplicate: 0.5, min_delay: 1, max_delay: 9, hold: 0.0, max_hold: 0 };
+        let mut n = Network::new(7, faults);
         let (mut lost, mut dup) = (0, 0);
         for _ in 0..10_000 {
             match n.route(1, 2) {

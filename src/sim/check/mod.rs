@@ -109,6 +109,13 @@ impl Checker {
         Ok(())
     }
 
+    /// A node sent a message only a leader of `term` sends (AppendEntries,
+    /// a heartbeat, a snapshot chunk): it led `term`, even if it stepped
+    /// down again within the same step.
+    pub(crate) fn led(&mut self, node: NodeId, term: Term) -> Result<(), Violation> {
+        self.election.check(NodeView { id: node, role: Role::Leader, term, commit: 0, applied: 0, digest: 0 })
+    }
+
     /// Checks an entry a node hands to its state machine.
     pub(crate) fn applied(&mut self, node: NodeId, index: Index, term: Term, command: &Bytes) -> Result<(), Violation> {
         self.state_machine.check_apply(node, index, term, command)
