@@ -5,23 +5,16 @@
 //! must neither truncate its log nor drop a suffix through a snapshot, and
 //! its last index must not move backwards.
 
-use std::collections::BTreeSet;
-
 use super::{NodeView, Violation};
 use crate::sim::log::LogChange;
-use crate::types::{Index, NodeId, Role, Term};
+use crate::types::{Index, Role, Term};
 
-/// Nodes that restarted (their next step starts from a recovered log).
+/// Stateless: a restarted node always starts as a follower, so a step that
+/// begins and ends as leader of one term never spans a restart.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct LeaderAppendOnly {
-    restarted: BTreeSet<NodeId>,
-}
+pub(crate) struct LeaderAppendOnly;
 
 impl LeaderAppendOnly {
-    pub(crate) fn forget(&mut self, id: NodeId) {
-        self.restarted.insert(id);
-    }
-
     pub(crate) fn check(
         &mut self,
         before: (Role, Term),
@@ -30,7 +23,6 @@ impl LeaderAppendOnly {
         last_before: Index,
         last_after: Index,
     ) -> Result<(), Violation> {
-        self.restarted.remove(&view.id);
         let led_throughout = before == (Role::Leader, view.term) && view.role == Role::Leader;
         if !led_throughout {
             return Ok(());

@@ -83,7 +83,6 @@ impl Checker {
     pub(crate) fn restart(&mut self, id: NodeId, log: &SimLog) -> Result<(), Violation> {
         let chain = Chain::from_log(log, &mut self.matching)?;
         self.chains.insert(id, chain);
-        self.append_only.forget(id);
         Ok(())
     }
 
