@@ -55,7 +55,7 @@ mod tests {
 
     #[test]
     fn a_leader_truncating_is_caught_and_a_follower_is_not() {
-        let mut c = LeaderAppendOnly::default();
+        let mut c = LeaderAppendOnly;
         let cut = [LogChange::Truncated { from: 2 }];
         assert!(c.check((Role::Leader, 3), view(Role::Leader), &cut, 5, 1).is_err());
         assert!(c.check((Role::Follower, 3), view(Role::Follower), &cut, 5, 1).is_ok());
