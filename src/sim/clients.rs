@@ -66,18 +66,35 @@ impl<S: StateMachine> Cluster<S> {
         Ok(ticket)
     }
 
-    pub(super) fn resolve_tickets(&mut self, node: NodeId, index: Index, term: crate::types::Term) {
+    /// A node applied the command at `index` in `term`: remember it for the
+    /// tickets (the first apply of an index is the one every node applies).
+    pub(super) fn resolve_tickets(&mut self, index: Index, term: crate::types::Term) {
+        if !self.tickets.is_empty() || !self.applied_terms.is_empty() {
+            self.applied_terms.entry(index).or_insert(term);
+        }
+    }
+
+    /// After a step of `node` (which has applied through `applied`): a
+    /// ticket resolves as soon as any node has applied its index — committed
+    /// if the command applied there has the ticket's term, lost otherwise —
+    /// and, if no command was ever applied there but `node` applied past it,
+    /// the entry there is a no-op or a configuration: the write was lost.
+    /// (Applied anywhere means committed, so a read invoked after that time
+    /// must see it: the earliest apply is a sound completion time.)
+    pub(super) fn settle_tickets(&mut self, node: NodeId, applied: Index) {
         if self.tickets.is_empty() {
             return;
         }
         let now = self.now;
-        let writes = &mut self.writes;
+        let (writes, applied_terms) = (&mut self.writes, &self.applied_terms);
         self.tickets.retain(|t| {
-            let resolved = t.node == node && t.index == index;
-            if resolved {
-                writes.push(WriteOutcome { ticket: *t, committed: t.term == term, at: now });
-            }
-            !resolved
+            let committed = match applied_terms.get(&t.index) {
+                Some(&term) => term == t.term,
+                None if t.node == node && t.index <= applied => false,
+                None => return true,
+            };
+            writes.push(WriteOutcome { ticket: *t, committed, at: now });
+            false
         });
     }
 

@@ -84,6 +84,9 @@ pub struct Cluster<S: StateMachine = HashChain> {
     pub(super) recent: VecDeque<Message>,
     pub(super) queries: Vec<(NodeId, ReadId, Bytes)>,
     pub(super) tickets: Vec<WriteTicket>,
+    /// The term of the command first applied at each index, once any write
+    /// was submitted (for resolving tickets).
+    pub(super) applied_terms: std::collections::HashMap<crate::types::Index, crate::types::Term>,
     pub(super) writes: Vec<WriteOutcome>,
     pub(super) next_ticket: u64,
     pub(super) stats: SimStats,
@@ -121,6 +124,7 @@ impl<S: StateMachine> Cluster<S> {
             recent: std::collections::VecDeque::new(),
             queries: Vec::new(),
             tickets: Vec::new(),
+            applied_terms: std::collections::HashMap::new(),
             writes: Vec::new(),
             next_ticket: 0,
             stats: SimStats::default(),
@@ -412,6 +416,9 @@ impl<S: StateMachine> Cluster<S> {
             self.carry_out(i, action);
         }
         self.actions = actions;
+        if let Some(applied) = self.nodes[i].node.as_ref().map(|n| n.last_applied()) {
+            self.settle_tickets(id, applied);
+        }
         self.check(i, before);
         result
     }
@@ -427,7 +434,7 @@ impl<S: StateMachine> Cluster<S> {
                 self.route(id, to, message);
             }
             Action::Apply { index, term, command } => {
-                self.resolve_tickets(id, index, term);
+                self.resolve_tickets(index, term);
                 if let Some(c) = self.checker.as_mut() {
                     if let Err(v) = c.applied(id, index, term, &command) {
                         self.fail(v);
