@@ -4,7 +4,10 @@
 //! Each round issues a few operations: puts and compare-and-sets through the
 //! leader (tracked with [`Cluster::submit`]), and reads of every kind —
 //! ReadIndex and lease reads on the leader, follower reads on any member —
-//! through [`Cluster::read_query`]. Outcomes are collected as they arrive; a
+//! through [`Cluster::read_query`]. Like real clients, each of a fixed
+//! number of clients has at most one operation outstanding, and gives up on
+//! one that takes too long (a write given up on keeps an unknown outcome
+//! unless it is resolved later). Outcomes are collected as they arrive; a
 //! write whose outcome is still unknown at the end may have taken effect at
 //! any point after it was issued.
 
@@ -18,6 +21,20 @@ use crate::node::ReadKind;
 use crate::rng::Rng;
 use crate::types::{NodeId, ReadId};
 
+/// Clients of a workload: the most operations outstanding at once.
+const CLIENTS: usize = 6;
+
+/// How long a client waits for an outcome before it gives up, in
+/// simulated time (60 ticks).
+const GIVE_UP: u64 = 60 * super::TICK;
+
+/// What a client waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waiting {
+    Read(NodeId, ReadId),
+    Write(u64),
+}
+
 /// Random key-value clients of a simulated cluster: puts and
 /// compare-and-sets through the leader, reads of all three kinds, recorded
 /// as a linearizability [`History`].
@@ -30,8 +47,10 @@ pub struct KvWorkload {
     history: History,
     next_read: ReadId,
     next_value: u64,
-    reads: BTreeMap<(NodeId, ReadId), (String, u64)>,
-    writes: BTreeMap<u64, (String, KvOp, u64)>,
+    reads: BTreeMap<(NodeId, ReadId), (usize, String, u64)>,
+    writes: BTreeMap<u64, (usize, String, KvOp, u64)>,
+    /// Per client: the operation it waits for and since when.
+    clients: Vec<Option<(Waiting, u64)>>,
     last_values: BTreeMap<String, Bytes>,
     read_outcomes_seen: usize,
     write_outcomes_seen: usize,
@@ -52,6 +71,7 @@ impl KvWorkload {
             next_value: 0,
             reads: BTreeMap::new(),
             writes: BTreeMap::new(),
+            clients: vec![None; CLIENTS],
             last_values: BTreeMap::new(),
             read_outcomes_seen: 0,
             write_outcomes_seen: 0,
@@ -81,6 +101,7 @@ impl KvWorkload {
     }
 
     fn issue(&mut self, cluster: &mut Cluster<KvStore>) {
+        let Some(client) = self.clients.iter().position(Option::is_none) else { return };
         let key = self.keys[self.rng.range(0, self.keys.len() as u64) as usize].clone();
         let now = cluster.now();
         let ids = cluster.ids();
@@ -99,7 +120,8 @@ impl KvWorkload {
                 if let Ok(ticket) = cluster.submit(leader, command) {
                     self.issued += 1;
                     self.last_values.insert(key.clone(), value);
-                    self.writes.insert(ticket.id, (key, op, now));
+                    self.writes.insert(ticket.id, (client, key, op, now));
+                    self.clients[client] = Some((Waiting::Write(ticket.id), now));
                 }
             }
             _ if self.stale_reads => {
@@ -125,16 +147,19 @@ impl KvWorkload {
                 let id = self.next_read;
                 if cluster.read_query(node, id, kind, Bytes::from(key.clone())).is_ok() {
                     self.issued += 1;
-                    self.reads.insert((node, id), (key, now));
+                    self.reads.insert((node, id), (client, key, now));
+                    self.clients[client] = Some((Waiting::Read(node, id), now));
                 }
             }
         }
     }
 
-    /// Moves the outcomes that arrived into the history.
+    /// Moves the outcomes that arrived into the history, and lets clients
+    /// give up on operations that took too long.
     pub fn collect(&mut self, cluster: &Cluster<KvStore>) {
         for outcome in &cluster.read_outcomes()[self.read_outcomes_seen..] {
-            let Some((key, invoked)) = self.reads.remove(&(outcome.node, outcome.id)) else { continue };
+            let Some((client, key, invoked)) = self.reads.remove(&(outcome.node, outcome.id)) else { continue };
+            self.release(client, Waiting::Read(outcome.node, outcome.id));
             if outcome.result.is_ok() {
                 let op = KvOp::Get(outcome.value.clone());
                 self.history.push(Operation { key, op, invoked, completed: Some(outcome.at) });
@@ -142,19 +167,33 @@ impl KvWorkload {
         }
         self.read_outcomes_seen = cluster.read_outcomes().len();
         for outcome in &cluster.write_outcomes()[self.write_outcomes_seen..] {
-            let Some((key, op, invoked)) = self.writes.remove(&outcome.ticket.id) else { continue };
+            let Some((client, key, op, invoked)) = self.writes.remove(&outcome.ticket.id) else { continue };
+            self.release(client, Waiting::Write(outcome.ticket.id));
             if outcome.committed {
                 self.history.push(Operation { key, op, invoked, completed: Some(outcome.at) });
             }
         }
         self.write_outcomes_seen = cluster.write_outcomes().len();
+        let now = cluster.now();
+        for slot in &mut self.clients {
+            if slot.is_some_and(|(_, since)| now.saturating_sub(since) > GIVE_UP) {
+                *slot = None;
+            }
+        }
+    }
+
+    /// Client `client` is free again if it was waiting for `what`.
+    fn release(&mut self, client: usize, what: Waiting) {
+        if self.clients[client].is_some_and(|(w, _)| w == what) {
+            self.clients[client] = None;
+        }
     }
 
     /// The history so far, with every write still pending as unknown.
     pub fn history(&mut self, cluster: &Cluster<KvStore>) -> History {
         self.collect(cluster);
         let mut history = self.history.clone();
-        for (key, op, invoked) in self.writes.values() {
+        for (_, key, op, invoked) in self.writes.values() {
             history.push(Operation { key: key.clone(), op: op.clone(), invoked: *invoked, completed: None });
         }
         history
