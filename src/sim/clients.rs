@@ -52,9 +52,15 @@ impl<S: StateMachine> Cluster<S> {
     /// ticket that never resolves (the node crashed or the index was covered
     /// by a snapshot) has an unknown outcome.
     pub fn submit(&mut self, id: NodeId, command: Bytes) -> Result<WriteTicket> {
+        self.last_proposed = None;
         self.step_node(id, Event::Propose(command))?;
-        let node = self.node(id).ok_or(crate::error::Error::NotLeader { leader: None })?;
-        let (index, term, applied) = (node.last_index(), node.term(), node.last_applied());
+        // The index comes from `Action::Proposed`: the same step may append
+        // more after the command (a configuration the leader adds itself).
+        let Some((index, term)) = self.last_proposed.take() else {
+            // The node died inside the step (a crash in durable mode).
+            return Err(crate::error::Error::Halted);
+        };
+        let applied = self.node(id).map_or(0, |n| n.last_applied());
         self.next_ticket += 1;
         let ticket = WriteTicket { id: self.next_ticket, node: id, index, term };
         // A single-node cluster may already have applied it.

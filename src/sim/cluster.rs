@@ -84,6 +84,8 @@ pub struct Cluster<S: StateMachine = HashChain> {
     pub(super) recent: VecDeque<Message>,
     pub(super) queries: Vec<(NodeId, ReadId, Bytes)>,
     pub(super) tickets: Vec<WriteTicket>,
+    /// The last `Action::Proposed` carried out: (last index, term).
+    pub(super) last_proposed: Option<(crate::types::Index, crate::types::Term)>,
     /// The term of the command first applied at each index, once any write
     /// was submitted (for resolving tickets).
     pub(super) applied_terms: std::collections::HashMap<crate::types::Index, crate::types::Term>,
@@ -124,6 +126,7 @@ impl<S: StateMachine> Cluster<S> {
             recent: std::collections::VecDeque::new(),
             queries: Vec::new(),
             tickets: Vec::new(),
+            last_proposed: None,
             applied_terms: std::collections::HashMap::new(),
             writes: Vec::new(),
             next_ticket: 0,
@@ -474,6 +477,7 @@ impl<S: StateMachine> Cluster<S> {
                     ReadOutcome { node: id, id: read, result: Err(reason), at: self.now, digest, value: None };
                 self.reads.push(outcome);
             }
+            Action::Proposed { last, term, .. } => self.last_proposed = Some((last, term)),
             Action::RoleChanged { role: Role::Leader, term, .. } => {
                 self.stats.elections += 1;
                 self.trace.push(TraceEvent::Leader { at: self.now, node: id, term });

@@ -117,11 +117,23 @@ impl KvWorkload {
                 } else {
                     (KvStore::put(&key, &value), KvOp::Put(value.clone()))
                 };
-                if let Ok(ticket) = cluster.submit(leader, command) {
-                    self.issued += 1;
-                    self.last_values.insert(key.clone(), value);
-                    self.writes.insert(ticket.id, (client, key, op, now));
-                    self.clients[client] = Some((Waiting::Write(ticket.id), now));
+                match cluster.submit(leader, command) {
+                    Ok(ticket) => {
+                        self.issued += 1;
+                        self.last_values.insert(key.clone(), value);
+                        self.writes.insert(ticket.id, (client, key, op, now));
+                        self.clients[client] = Some((Waiting::Write(ticket.id), now));
+                    }
+                    // The node died inside the step: the write may still have
+                    // reached its log (a torn write that kept it whole) and
+                    // take effect later. Its outcome is unknown.
+                    Err(crate::error::Error::Halted) => {
+                        self.issued += 1;
+                        self.last_values.insert(key.clone(), value);
+                        self.history.push(Operation { key, op, invoked: now, completed: None });
+                    }
+                    // Refused: nothing was appended.
+                    Err(_) => {}
                 }
             }
             _ if self.stale_reads => {
