@@ -56,12 +56,15 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// A fresh cluster with a leader that has committed its first entry, to
-    /// be driven with proposals of `batch` entries.
+    /// be driven with proposals of `batch` entries. Messages are stepped one
+    /// at a time (no `Event::Messages` bursts), so the simulator allocates
+    /// nothing per message and the allocation counts are raft-io's.
     pub fn new(batch: usize) -> Self {
         let config = SimConfig::new(IDS.len())
             .seed(1)
             .checks(false)
             .trace(0)
+            .bursts(false)
             .configure(|c| c.snapshot_entries(SNAPSHOT_ENTRIES));
         let mut cluster = Cluster::with_state_machines(config, |_| Count::default());
         let leader = cluster.elect(1_000).expect("a leader is elected on a reliable network");

@@ -107,6 +107,7 @@ pub struct SimConfig {
     pub(super) snapshots: bool,
     pub(super) record: bool,
     pub(super) keep_messages: usize,
+    pub(super) bursts: bool,
     pub(super) durable: bool,
     pub(super) configure: Configure,
 }
@@ -123,6 +124,7 @@ impl std::fmt::Debug for SimConfig {
             .field("snapshots", &self.snapshots)
             .field("record", &self.record)
             .field("keep_messages", &self.keep_messages)
+            .field("bursts", &self.bursts)
             .field("durable", &self.durable)
             .finish_non_exhaustive()
     }
@@ -142,6 +144,7 @@ impl SimConfig {
             snapshots: true,
             record: false,
             keep_messages: 0,
+            bursts: true,
             durable: false,
             configure: Arc::new(|c| c),
         }
@@ -192,6 +195,14 @@ impl SimConfig {
     /// (default off).
     pub fn record_actions(mut self, on: bool) -> Self {
         self.record = on;
+        self
+    }
+
+    /// Whether messages due to one node at the same moment are delivered
+    /// together as one `Event::Messages` step (default on, as a driver that
+    /// drains its inbox does; off: one step per message).
+    pub fn bursts(mut self, on: bool) -> Self {
+        self.bursts = on;
         self
     }
 
