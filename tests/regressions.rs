@@ -22,17 +22,7 @@ use raft_io::{Action, AppendResponse, Event, Message, MessageBody, RaftLog, Read
 
 fn elected(configure: impl Fn(raft_io::RaftConfig) -> raft_io::RaftConfig) -> Harness {
     let mut h = Harness::new(3, configure);
-    let mut ticks = 0;
-    while !h.node(1).is_leader() {
-        h.campaign(1);
-        h.tick(1, 1);
-        h.deliver_all();
-        for id in [2, 3] {
-            h.step(id, Event::Tick).unwrap();
-        }
-        ticks += 1;
-        assert!(ticks < 30);
-    }
+    h.elect(1);
     h.tick_all(1);
     h.clear_actions();
     h
@@ -205,22 +195,6 @@ fn rejection_at_u64_max_does_not_panic() {
     assert_eq!(h.node(1).role(), Role::Leader);
 }
 
-fn elect(h: &mut Harness, leader: u64) {
-    let mut ticks = 0;
-    while !h.node(leader).is_leader() {
-        h.campaign(leader);
-        h.tick(leader, 1);
-        h.deliver_all();
-        for id in [1, 2, 3] {
-            if id != leader {
-                h.step(id, Event::Tick).unwrap();
-            }
-        }
-        ticks += 1;
-        assert!(ticks < 30);
-    }
-}
-
 /// F5: a follower inside its lease (it heard from the leader within
 /// election_timeout_min) loses it the moment any higher-term non-Vote
 /// message arrives (`become_follower(term, None)` clears `leader`, and
@@ -231,7 +205,7 @@ fn elect(h: &mut Harness, leader: u64) {
 fn higher_term_reply_to_a_stale_message_cuts_a_followers_lease_short() {
     let mut h = Harness::new(3, |c| c.lease_reads(true).lease_drift_ticks(2).pre_vote(false));
     h.tick_all(11); // past the start-up vote cooldown
-    elect(&mut h, 2);
+    h.elect(2);
     h.deliver_all();
     // A heartbeat from 2 (leader of an old term) to 3, delayed in the network.
     h.step(2, Event::Tick).unwrap();

@@ -124,6 +124,24 @@ impl Harness {
         self.step(to, Event::Message(m)).unwrap();
     }
 
+    /// Makes node `id` the leader, ticking the others meanwhile: with lease
+    /// reads on, freshly started nodes refuse votes for one minimum
+    /// election timeout (a restarted node must not cut a lease short).
+    pub fn elect(&mut self, id: NodeId) {
+        let others: Vec<NodeId> = self.nodes.keys().copied().filter(|&n| n != id).collect();
+        let mut ticks = 0;
+        while !self.node(id).is_leader() {
+            self.campaign(id);
+            self.tick(id, 1);
+            self.deliver_all();
+            for &other in &others {
+                self.step(other, Event::Tick).unwrap();
+            }
+            ticks += 1;
+            assert!(ticks < 30, "node {id} was not elected");
+        }
+    }
+
     pub fn campaign(&mut self, id: NodeId) {
         self.step(id, Event::Campaign).unwrap();
         self.deliver_all();
