@@ -18,232 +18,34 @@
 //! commit.
 
 mod election;
+mod event;
 mod persist;
 mod progress;
 mod read;
 mod reconfig;
 mod replication;
 mod snapshot;
+mod status;
 
+pub use event::{Action, Actions, Event};
 pub use progress::{PeerStatus, ProgressState};
 pub use read::{ReadFailure, ReadKind};
 pub use reconfig::TransferOutcome;
+pub use status::Status;
 
 use bytes::Bytes;
 
 use crate::config::RaftConfig;
 use crate::error::{Error, Result};
 use crate::log::{MemoryLog, RaftLog};
-use crate::membership::{Membership, MembershipChange};
 use crate::message::{Message, MessageBody};
 use crate::rng::{Rng, mix};
-use crate::types::{Entry, HardState, Index, LogIdentity, NodeId, ReadId, Role, SnapshotMeta, Term};
+use crate::types::{Entry, HardState, Index, LogIdentity, NodeId, Role, SnapshotMeta, Term};
 
 use progress::Progress;
 use read::ReadState;
 use reconfig::{ConfigHistory, Transfer};
 use snapshot::Incoming;
-
-/// Something that happened, for the node to react to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event {
-    /// One unit of logical time passed. Election and heartbeat timeouts are
-    /// counted in ticks.
-    Tick,
-    /// Propose one command (leader only).
-    Propose(Bytes),
-    /// Propose many commands at once: one log append, one sync (leader
-    /// only). The vector is consumed.
-    ProposeBatch(Vec<Bytes>),
-    /// A message from another node.
-    Message(Message),
-    /// Many messages at once, handled in one step: one log sync covers all
-    /// of them (group commit on followers under pipelined load). The
-    /// vector is consumed.
-    Messages(Vec<Message>),
-    /// A linearizable read identified by `id`. The node answers with exactly
-    /// one [`Action::ReadReady`] or [`Action::ReadFailed`] for it.
-    Read {
-        /// The caller's identifier, unique among its pending reads.
-        id: ReadId,
-        /// How to confirm the read.
-        kind: ReadKind,
-    },
-    /// Change the cluster configuration (leader only).
-    ChangeMembership(MembershipChange),
-    /// Hand leadership to another voter (leader only).
-    TransferLeadership(NodeId),
-    /// The application took a snapshot of its state covering every entry
-    /// through `index` (at most [`RaftNode::last_applied`]); the node stores
-    /// it and compacts the log behind it.
-    Snapshot {
-        /// The last index the snapshot covers.
-        index: Index,
-        /// The serialized application state.
-        data: Bytes,
-    },
-    /// Start an election now (if this node is a voter and not the leader).
-    Campaign,
-}
-
-/// Something the driver must do.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Action {
-    /// Send `message` to node `to`.
-    Send {
-        /// Destination node.
-        to: NodeId,
-        /// The message.
-        message: Message,
-    },
-    /// Apply a committed command to the state machine, in order.
-    Apply {
-        /// The entry's index.
-        index: Index,
-        /// The entry's term.
-        term: Term,
-        /// The command as proposed.
-        command: Bytes,
-    },
-    /// A proposal was appended at `first..=last` in `term`. It commits when
-    /// an [`Action::Apply`] for the same index and term arrives; if an entry
-    /// with another term is applied at one of those indexes, the proposal
-    /// was lost to a leader change.
-    Proposed {
-        /// Index of the first command.
-        first: Index,
-        /// Index of the last command.
-        last: Index,
-        /// Term of the entries.
-        term: Term,
-    },
-    /// The node's role or the leader it knows changed.
-    RoleChanged {
-        /// The new role.
-        role: Role,
-        /// The current term.
-        term: Term,
-        /// The leader, if known.
-        leader: Option<NodeId>,
-    },
-    /// The configuration in effect changed (a configuration entry was
-    /// appended, or an uncommitted one was truncated, or a snapshot was
-    /// installed). It takes effect at once, before it commits.
-    MembershipChanged {
-        /// Index of the configuration entry (or snapshot).
-        index: Index,
-        /// The configuration now in effect.
-        membership: Membership,
-    },
-    /// A configuration entry committed and was applied.
-    MembershipCommitted {
-        /// Index of the configuration entry.
-        index: Index,
-        /// The committed configuration.
-        membership: Membership,
-    },
-    /// Policy hint: enough was applied since the last snapshot; the
-    /// application should take one and hand it back with
-    /// [`Event::Snapshot`] when convenient.
-    SnapshotWanted {
-        /// The node's applied index.
-        applied: Index,
-    },
-    /// Replace the state machine's state with this snapshot (received from
-    /// the leader, or found on restart). Entries after `meta.index` follow
-    /// as [`Action::Apply`].
-    RestoreSnapshot {
-        /// What the snapshot covers.
-        meta: SnapshotMeta,
-        /// The serialized application state.
-        data: Bytes,
-    },
-    /// The read `id` may be served now: the state machine has applied
-    /// through `index`, and serving the read from it is linearizable.
-    ReadReady {
-        /// The read's identifier.
-        id: ReadId,
-        /// Its read index.
-        index: Index,
-    },
-    /// The read `id` failed; it will not be released.
-    ReadFailed {
-        /// The read's identifier.
-        id: ReadId,
-        /// Why.
-        reason: ReadFailure,
-    },
-    /// A leadership transfer ended without this node seeing the target win.
-    TransferEnded {
-        /// The transfer target.
-        to: NodeId,
-        /// How it ended.
-        outcome: TransferOutcome,
-    },
-}
-
-/// The actions of one [`RaftNode::step`], drained from a buffer the node
-/// reuses, so stepping does not allocate a fresh vector per call.
-#[derive(Debug)]
-pub struct Actions<'a> {
-    inner: std::vec::Drain<'a, Action>,
-}
-
-impl Actions<'_> {
-    /// The actions not yet taken.
-    pub fn as_slice(&self) -> &[Action] {
-        self.inner.as_slice()
-    }
-}
-
-impl Iterator for Actions<'_> {
-    type Item = Action;
-
-    fn next(&mut self) -> Option<Action> {
-        self.inner.next()
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.inner.size_hint()
-    }
-}
-
-impl ExactSizeIterator for Actions<'_> {}
-
-/// A point-in-time view of a node, for monitoring and tests.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Status {
-    /// This node.
-    pub id: NodeId,
-    /// Its role.
-    pub role: Role,
-    /// Its current term.
-    pub term: Term,
-    /// Its vote in the current term.
-    pub vote: Option<NodeId>,
-    /// The leader it knows.
-    pub leader: Option<NodeId>,
-    /// Highest committed index it knows.
-    pub commit: Index,
-    /// Highest index handed to the state machine.
-    pub applied: Index,
-    /// First index held in the log.
-    pub first_index: Index,
-    /// Last index held in the log.
-    pub last_index: Index,
-    /// Index of the latest snapshot.
-    pub snapshot_index: Index,
-    /// The configuration in effect.
-    pub membership: Membership,
-    /// Leader only: each follower's progress.
-    pub peers: Vec<PeerStatus>,
-    /// Leader only: the pending transfer target.
-    pub transfer: Option<NodeId>,
-    /// Messages dropped as invalid, foreign or stale.
-    pub dropped_messages: u64,
-}
 
 /// A Raft node: consumes [`Event`]s, produces [`Action`]s.
 ///
@@ -584,116 +386,6 @@ impl<L: RaftLog> RaftNode<L> {
 
     fn last_term(&self) -> Term {
         self.log.term(self.log.last_index()).unwrap_or(0)
-    }
-
-    /// The configuration in effect (the latest in the log, committed or not).
-    pub fn membership(&self) -> &Membership {
-        self.configs.effective()
-    }
-
-    /// This node's id.
-    pub fn id(&self) -> NodeId {
-        self.id
-    }
-
-    /// Whether this node is the leader of its current term.
-    pub fn is_leader(&self) -> bool {
-        self.role == Role::Leader
-    }
-
-    /// The leader this node knows of, if any.
-    pub fn leader(&self) -> Option<NodeId> {
-        self.leader
-    }
-
-    /// The current term.
-    pub fn term(&self) -> Term {
-        self.term
-    }
-
-    /// The node's role.
-    pub fn role(&self) -> Role {
-        self.role
-    }
-
-    /// The highest index known committed.
-    pub fn commit_index(&self) -> Index {
-        self.commit
-    }
-
-    /// The highest index handed to the state machine (through
-    /// [`Action::Apply`], or covered by a restored snapshot).
-    ///
-    /// After a restart from a log with a snapshot, this is the configured
-    /// [`RaftConfig::applied`] index until the first step hands the
-    /// snapshot over with [`Action::RestoreSnapshot`].
-    pub fn last_applied(&self) -> Index {
-        if self.restore_pending { self.cfg.applied } else { self.applied }
-    }
-
-    /// The last index in the log.
-    pub fn last_index(&self) -> Index {
-        self.log.last_index()
-    }
-
-    /// The log, for reading.
-    pub fn log(&self) -> &L {
-        &self.log
-    }
-
-    /// The log, for the simulator's checkers (they drain its journal).
-    #[cfg(feature = "sim")]
-    pub(crate) fn log_mut_for_sim(&mut self) -> &mut L {
-        &mut self.log
-    }
-
-    /// Gives the log back (for example, to simulate a restart).
-    pub fn into_log(self) -> L {
-        self.log
-    }
-
-    /// The configuration this node was built with.
-    pub fn config(&self) -> &RaftConfig {
-        &self.cfg
-    }
-
-    /// Whether a storage failure halted the node.
-    pub fn is_halted(&self) -> bool {
-        self.halted
-    }
-
-    /// A point-in-time view of the node.
-    pub fn status(&self) -> Status {
-        Status {
-            id: self.id,
-            role: self.role,
-            term: self.term,
-            vote: self.vote,
-            leader: self.leader,
-            commit: self.commit,
-            applied: self.last_applied(),
-            first_index: self.log.first_index(),
-            last_index: self.log.last_index(),
-            snapshot_index: self.log.snapshot_meta().index,
-            membership: self.configs.effective().clone(),
-            peers: self.peers.iter().map(PeerStatus::from).collect(),
-            transfer: self.transfer.map(|t| t.to),
-            dropped_messages: self.dropped_messages,
-        }
-    }
-}
-
-impl<L: RaftLog> std::fmt::Debug for RaftNode<L> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RaftNode")
-            .field("id", &self.id)
-            .field("role", &self.role)
-            .field("term", &self.term)
-            .field("leader", &self.leader)
-            .field("commit", &self.commit)
-            .field("applied", &self.applied)
-            .field("last_index", &self.log.last_index())
-            .finish_non_exhaustive()
     }
 }
 

@@ -1,0 +1,176 @@
+//! What goes into a step ([`Event`]) and what comes out ([`Action`]).
+
+use bytes::Bytes;
+
+use super::{ReadFailure, ReadKind, TransferOutcome};
+use crate::membership::{Membership, MembershipChange};
+use crate::message::Message;
+use crate::types::{Index, NodeId, ReadId, Role, SnapshotMeta, Term};
+
+/// Something that happened, for the node to react to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// One unit of logical time passed. Election and heartbeat timeouts are
+    /// counted in ticks.
+    Tick,
+    /// Propose one command (leader only).
+    Propose(Bytes),
+    /// Propose many commands at once: one log append, one sync (leader
+    /// only). The vector is consumed.
+    ProposeBatch(Vec<Bytes>),
+    /// A message from another node.
+    Message(Message),
+    /// Many messages at once, handled in one step: one log sync covers all
+    /// of them (group commit on followers under pipelined load). The
+    /// vector is consumed.
+    Messages(Vec<Message>),
+    /// A linearizable read identified by `id`. The node answers with exactly
+    /// one [`Action::ReadReady`] or [`Action::ReadFailed`] for it.
+    Read {
+        /// The caller's identifier, unique among its pending reads.
+        id: ReadId,
+        /// How to confirm the read.
+        kind: ReadKind,
+    },
+    /// Change the cluster configuration (leader only).
+    ChangeMembership(MembershipChange),
+    /// Hand leadership to another voter (leader only).
+    TransferLeadership(NodeId),
+    /// The application took a snapshot of its state covering every entry
+    /// through `index` (at most [`RaftNode::last_applied`](super::RaftNode::last_applied)); the node stores
+    /// it and compacts the log behind it.
+    Snapshot {
+        /// The last index the snapshot covers.
+        index: Index,
+        /// The serialized application state.
+        data: Bytes,
+    },
+    /// Start an election now (if this node is a voter and not the leader).
+    Campaign,
+}
+
+/// Something the driver must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action {
+    /// Send `message` to node `to`.
+    Send {
+        /// Destination node.
+        to: NodeId,
+        /// The message.
+        message: Message,
+    },
+    /// Apply a committed command to the state machine, in order.
+    Apply {
+        /// The entry's index.
+        index: Index,
+        /// The entry's term.
+        term: Term,
+        /// The command as proposed.
+        command: Bytes,
+    },
+    /// A proposal was appended at `first..=last` in `term`. It commits when
+    /// an [`Action::Apply`] for the same index and term arrives; if an entry
+    /// with another term is applied at one of those indexes, the proposal
+    /// was lost to a leader change.
+    Proposed {
+        /// Index of the first command.
+        first: Index,
+        /// Index of the last command.
+        last: Index,
+        /// Term of the entries.
+        term: Term,
+    },
+    /// The node's role or the leader it knows changed.
+    RoleChanged {
+        /// The new role.
+        role: Role,
+        /// The current term.
+        term: Term,
+        /// The leader, if known.
+        leader: Option<NodeId>,
+    },
+    /// The configuration in effect changed (a configuration entry was
+    /// appended, or an uncommitted one was truncated, or a snapshot was
+    /// installed). It takes effect at once, before it commits.
+    MembershipChanged {
+        /// Index of the configuration entry (or snapshot).
+        index: Index,
+        /// The configuration now in effect.
+        membership: Membership,
+    },
+    /// A configuration entry committed and was applied.
+    MembershipCommitted {
+        /// Index of the configuration entry.
+        index: Index,
+        /// The committed configuration.
+        membership: Membership,
+    },
+    /// Policy hint: enough was applied since the last snapshot; the
+    /// application should take one and hand it back with
+    /// [`Event::Snapshot`] when convenient.
+    SnapshotWanted {
+        /// The node's applied index.
+        applied: Index,
+    },
+    /// Replace the state machine's state with this snapshot (received from
+    /// the leader, or found on restart). Entries after `meta.index` follow
+    /// as [`Action::Apply`].
+    RestoreSnapshot {
+        /// What the snapshot covers.
+        meta: SnapshotMeta,
+        /// The serialized application state.
+        data: Bytes,
+    },
+    /// The read `id` may be served now: the state machine has applied
+    /// through `index`, and serving the read from it is linearizable.
+    ReadReady {
+        /// The read's identifier.
+        id: ReadId,
+        /// Its read index.
+        index: Index,
+    },
+    /// The read `id` failed; it will not be released.
+    ReadFailed {
+        /// The read's identifier.
+        id: ReadId,
+        /// Why.
+        reason: ReadFailure,
+    },
+    /// A leadership transfer ended without this node seeing the target win.
+    TransferEnded {
+        /// The transfer target.
+        to: NodeId,
+        /// How it ended.
+        outcome: TransferOutcome,
+    },
+}
+
+/// The actions of one [`RaftNode::step`](super::RaftNode::step), drained from a buffer the node
+/// reuses, so stepping does not allocate a fresh vector per call.
+#[derive(Debug)]
+pub struct Actions<'a> {
+    pub(super) inner: std::vec::Drain<'a, Action>,
+}
+
+impl Actions<'_> {
+    /// The actions not yet taken.
+    pub fn as_slice(&self) -> &[Action] {
+        self.inner.as_slice()
+    }
+}
+
+impl Iterator for Actions<'_> {
+    type Item = Action;
+
+    fn next(&mut self) -> Option<Action> {
+        self.inner.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Actions<'_> {}

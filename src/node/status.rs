@@ -1,0 +1,152 @@
+//! Read-only views of a node: accessors and [`Status`].
+
+use super::{PeerStatus, RaftNode};
+use crate::config::RaftConfig;
+use crate::log::RaftLog;
+use crate::membership::Membership;
+use crate::types::{Index, NodeId, Role, Term};
+
+/// A point-in-time view of a node, for monitoring and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// This node.
+    pub id: NodeId,
+    /// Its role.
+    pub role: Role,
+    /// Its current term.
+    pub term: Term,
+    /// Its vote in the current term.
+    pub vote: Option<NodeId>,
+    /// The leader it knows.
+    pub leader: Option<NodeId>,
+    /// Highest committed index it knows.
+    pub commit: Index,
+    /// Highest index handed to the state machine.
+    pub applied: Index,
+    /// First index held in the log.
+    pub first_index: Index,
+    /// Last index held in the log.
+    pub last_index: Index,
+    /// Index of the latest snapshot.
+    pub snapshot_index: Index,
+    /// The configuration in effect.
+    pub membership: Membership,
+    /// Leader only: each follower's progress.
+    pub peers: Vec<PeerStatus>,
+    /// Leader only: the pending transfer target.
+    pub transfer: Option<NodeId>,
+    /// Messages dropped as invalid, foreign or stale.
+    pub dropped_messages: u64,
+}
+
+impl<L: RaftLog> RaftNode<L> {
+    /// The configuration in effect (the latest in the log, committed or not).
+    pub fn membership(&self) -> &Membership {
+        self.configs.effective()
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Whether this node is the leader of its current term.
+    pub fn is_leader(&self) -> bool {
+        self.role == Role::Leader
+    }
+
+    /// The leader this node knows of, if any.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+
+    /// The current term.
+    pub fn term(&self) -> Term {
+        self.term
+    }
+
+    /// The node's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The highest index known committed.
+    pub fn commit_index(&self) -> Index {
+        self.commit
+    }
+
+    /// The highest index handed to the state machine (through
+    /// [`Action::Apply`](super::Action::Apply), or covered by a restored snapshot).
+    ///
+    /// After a restart from a log with a snapshot, this is the configured
+    /// [`RaftConfig::applied`] index until the first step hands the
+    /// snapshot over with [`Action::RestoreSnapshot`](super::Action::RestoreSnapshot).
+    pub fn last_applied(&self) -> Index {
+        if self.restore_pending { self.cfg.applied } else { self.applied }
+    }
+
+    /// The last index in the log.
+    pub fn last_index(&self) -> Index {
+        self.log.last_index()
+    }
+
+    /// The log, for reading.
+    pub fn log(&self) -> &L {
+        &self.log
+    }
+
+    /// The log, for the simulator's checkers (they drain its journal).
+    #[cfg(feature = "sim")]
+    pub(crate) fn log_mut_for_sim(&mut self) -> &mut L {
+        &mut self.log
+    }
+
+    /// Gives the log back (for example, to simulate a restart).
+    pub fn into_log(self) -> L {
+        self.log
+    }
+
+    /// The configuration this node was built with.
+    pub fn config(&self) -> &RaftConfig {
+        &self.cfg
+    }
+
+    /// Whether a storage failure halted the node.
+    pub fn is_halted(&self) -> bool {
+        self.halted
+    }
+
+    /// A point-in-time view of the node.
+    pub fn status(&self) -> Status {
+        Status {
+            id: self.id,
+            role: self.role,
+            term: self.term,
+            vote: self.vote,
+            leader: self.leader,
+            commit: self.commit,
+            applied: self.last_applied(),
+            first_index: self.log.first_index(),
+            last_index: self.log.last_index(),
+            snapshot_index: self.log.snapshot_meta().index,
+            membership: self.configs.effective().clone(),
+            peers: self.peers.iter().map(PeerStatus::from).collect(),
+            transfer: self.transfer.map(|t| t.to),
+            dropped_messages: self.dropped_messages,
+        }
+    }
+}
+
+impl<L: RaftLog> std::fmt::Debug for RaftNode<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftNode")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .field("term", &self.term)
+            .field("leader", &self.leader)
+            .field("commit", &self.commit)
+            .field("applied", &self.applied)
+            .field("last_index", &self.log.last_index())
+            .finish_non_exhaustive()
+    }
+}
