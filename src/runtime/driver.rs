@@ -20,8 +20,32 @@ use crate::types::{Index, NodeId, ReadId, Role, Term};
 
 /// How often the driver polls a transport that cannot wake it.
 const POLL: Duration = Duration::from_millis(1);
-/// Most missed ticks stepped at once after a stall.
+/// Most missed ticks stepped at once after a stall, unless an election
+/// timeout is longer (see [`catch_up_limit`]).
 const MAX_CATCH_UP: u64 = 1000;
+
+/// How many missed ticks the driver steps after a stall: at least one more
+/// than the longest election timeout, so that a stall longer than the limit
+/// still ends every lease and every check-quorum window the node held
+/// before it. Fewer would leave a leader that was partitioned during the
+/// stall believing in a lease the rest of the cluster has outlived.
+pub(crate) fn catch_up_limit(config: &crate::config::RaftConfig) -> u64 {
+    MAX_CATCH_UP.max(config.election_timeout_max.saturating_add(1))
+}
+
+/// The ticks due at `now` when the next one was due at `next_tick` (at most
+/// `limit`), and when the one after them is due.
+pub(crate) fn ticks_due(next_tick: Instant, now: Instant, tick: Duration, limit: u64) -> (u64, Instant) {
+    if now < next_tick {
+        return (0, next_tick);
+    }
+    let missed = now.duration_since(next_tick).as_nanos() / tick.as_nanos().max(1) + 1;
+    let due = u64::try_from(missed).unwrap_or(u64::MAX).min(limit);
+    match u32::try_from(due) {
+        Ok(n) if due < limit => (due, next_tick + tick * n),
+        _ => (due, now + tick),
+    }
+}
 
 pub(crate) fn start<S, L, T>(
     node: RaftNode<L>,
@@ -140,6 +164,7 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
     fn run(mut self) {
         let tick = self.options.tick_interval;
         let mut next_tick = Instant::now() + tick;
+        let catch_up = catch_up_limit(self.node.config());
         while !self.shared.submissions.is_closed() && self.halted.is_none() {
             // Messages first: after a stall, the leader's heartbeats that
             // waited in the inbox reset the election timer before the
@@ -149,15 +174,12 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
             if now >= next_tick {
                 // Step every tick that came due, so the node's clock keeps
                 // up with real time after a stall (a long fsync or query):
-                // lease reads depend on it (docs/PROTOCOL.md §8.2).
-                let mut due = 0;
-                while next_tick <= now && due < MAX_CATCH_UP {
-                    next_tick += tick;
-                    due += 1;
-                }
-                if next_tick <= now {
-                    next_tick = now + tick;
-                }
+                // lease reads depend on it (docs/PROTOCOL.md §8.2). A very
+                // long stall is cut to `catch_up` ticks, which still covers
+                // a whole election timeout: any lease and any quorum
+                // contact the node had before the stall has expired.
+                let due;
+                (due, next_tick) = ticks_due(next_tick, now, tick, catch_up);
                 for _ in 0..due {
                     self.step(Event::Tick);
                 }

@@ -8,9 +8,10 @@
 //! Each turn of its loop it
 //! 1. steps every message the transport received;
 //! 2. steps [`Event::Tick`](crate::Event::Tick) once for every tick interval
-//!    that passed — after a stall, all the missed ticks (up to 1000), so the
-//!    node's tick clock keeps up with real time — and fails requests past
-//!    their deadline;
+//!    that passed — after a stall, all the missed ticks (up to 1000, and
+//!    never fewer than `election_timeout_max + 1`), so the node's tick
+//!    clock keeps up with real time and no lease outlives a stall — and
+//!    fails requests past their deadline;
 //! 3. takes every queued client request: all proposals become **one**
 //!    [`Event::ProposeBatch`](crate::Event::ProposeBatch) — one log append,
 //!    one fsync for all of them (group commit) — and each read, membership
@@ -72,6 +73,8 @@
 //! # }
 //! ```
 
+#[cfg(all(test, not(loom)))]
+mod catch_up_tests;
 mod driver;
 mod error;
 mod handle;
