@@ -72,7 +72,7 @@ mod refusal_tests;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use wal_db::{Wal, WalError};
@@ -198,6 +198,9 @@ pub struct WalLog {
     hard: HardState,
     snap: SnapshotMeta,
     snap_data: SnapData,
+    /// The snapshot file whose checksum was verified since the log was
+    /// opened: chunks are served only from a verified file.
+    snap_verified: Mutex<Option<FileRef>>,
     entries: VecDeque<Entry>,
     receiving: Option<Receiver>,
 
@@ -303,6 +306,17 @@ impl WalLog {
             self.halted = Some(e.to_string());
         }
         e
+    }
+
+    /// Checks snapshot file `f`'s length and CRC-32C once (the first time a
+    /// chunk of it is served), so a damaged file is an error, never bytes.
+    fn verify_snapshot(&self, f: FileRef) -> Result<(), StorageError> {
+        let mut verified = self.snap_verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if *verified != Some(f) {
+            snapshot_file::verify(&self.dir, f)?;
+            *verified = Some(f);
+        }
+        Ok(())
     }
 
     fn faults(&self) -> Option<&FaultInjector> {
@@ -496,6 +510,13 @@ impl RaftLog for WalLog {
         }
     }
 
+    fn snapshot_len(&self) -> Result<u64, StorageError> {
+        Ok(match &self.snap_data {
+            SnapData::Pending(data) => data.len() as u64,
+            SnapData::File(f) => f.len,
+        })
+    }
+
     fn snapshot_chunk(&self, offset: u64, max_len: u64) -> Result<Bytes, StorageError> {
         match &self.snap_data {
             SnapData::Pending(data) => {
@@ -503,7 +524,10 @@ impl RaftLog for WalLog {
                 let end = offset.saturating_add(max_len).min(data.len() as u64) as usize;
                 Ok(data.slice(start..end))
             }
-            SnapData::File(f) => snapshot_file::read_range(&self.dir, *f, offset, max_len),
+            SnapData::File(f) => {
+                self.verify_snapshot(*f)?;
+                snapshot_file::read_range(&self.dir, *f, offset, max_len)
+            }
         }
     }
 

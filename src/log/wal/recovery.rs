@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use wal_db::{Lsn, OpenPolicy, SegmentedStore, Wal, WalConfig, WalError, WalStore};
@@ -387,6 +387,7 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
         hard: state.hard,
         snap: state.snap,
         snap_data: SnapData::File(state.file),
+        snap_verified: Mutex::new(None),
         entries: state.entries,
         receiving: None,
         durable_identity: state.identity,

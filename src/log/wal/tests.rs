@@ -408,3 +408,52 @@ fn terms_near_u64_max_survive_close_and_reopen() {
     assert_eq!(log.term(3), Some(u64::MAX));
     assert_eq!(all(&log)[1].data, Bytes::from_static(b"c"));
 }
+
+fn snapshot_path(dir: &Path) -> PathBuf {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| snapshot_file::parse_name(&p.file_name().unwrap().to_string_lossy()).is_some())
+        .unwrap()
+}
+
+/// `snapshot_len` answers from the record, without reading the file, and
+/// `snapshot_chunk` checks the file's checksum before serving any byte of it:
+/// a file damaged after the open is an error, never served bytes.
+#[test]
+fn a_corrupt_snapshot_file_is_never_served_and_its_length_needs_no_read() {
+    let root = temp();
+    let mut log = WalLog::open_with(root.path(), small()).unwrap();
+    append(&mut log, 1, 3);
+    let meta = SnapshotMeta { index: 3, term: 1, membership: Membership::empty() };
+    let data = Bytes::from((0..200u32).map(|i| i as u8).collect::<Vec<_>>());
+    log.install_snapshot(meta, data.clone()).unwrap();
+    assert_eq!(log.snapshot_len().unwrap(), 200, "pending in memory");
+    log.sync().unwrap();
+    drop(log);
+
+    let log = WalLog::open_with(root.path(), small()).unwrap();
+    let path = snapshot_path(root.path());
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[150] ^= 0x01;
+    fs::write(&path, &bytes).unwrap();
+    assert_eq!(log.snapshot_len().unwrap(), 200);
+    let err = log.snapshot_chunk(0, 16).expect_err("a damaged snapshot must not be served");
+    assert!(matches!(&err, StorageError::Corrupt { reason, .. } if reason.contains("checksum")), "{err}");
+    assert!(log.snapshot_chunk(160, 16).is_err(), "nor any later chunk");
+    // Repaired, it is served (and verified once, not per chunk).
+    bytes[150] ^= 0x01;
+    fs::write(&path, &bytes).unwrap();
+    assert_eq!(log.snapshot_chunk(0, 16).unwrap(), data.slice(0..16));
+    assert_eq!(log.snapshot_chunk(190, 16).unwrap(), data.slice(190..200));
+    // The length needs no read: it is answered even with the file gone.
+    fs::remove_file(&path).unwrap();
+    assert_eq!(log.snapshot_len().unwrap(), 200);
+    fs::write(&path, &bytes).unwrap();
+    drop(log);
+
+    // Damaged before an open: the open refuses it.
+    bytes[0] ^= 0x80;
+    fs::write(&path, &bytes).unwrap();
+    assert!(matches!(WalLog::open_with(root.path(), small()), Err(StorageError::Corrupt { .. })));
+}
