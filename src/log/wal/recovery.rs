@@ -272,10 +272,26 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
     // 4. wal-db's strict open over our store (which writes nothing yet).
     let segment_size = meta.segment_size;
     let seg = Arc::new(SegmentedStore::open(&wal_dir, segment_size).map_err(wal_error)?);
+    let written = seg.len().map_err(wal_error)?;
     let shared = Shared::new(meta.head, faults.clone());
     let config = WalConfig::new().with_max_record_size(options.max_record_size).with_open_policy(OpenPolicy::Strict);
-    let wal = Wal::with_store_and_config(Store::new(Arc::clone(&seg), Arc::clone(&shared)), config)
-        .map_err(|e| open_error(e, &wal_dir, segment_size))?;
+    let open_wal = || Wal::with_store_and_config(Store::new(Arc::clone(&seg), Arc::clone(&shared)), config);
+    let wal = match open_wal() {
+        Ok(wal) => wal,
+        // wal-db's strict scan refused a damaged record because it found
+        // what looks like an intact frame after it, or could not read past
+        // it. The extent rule overrides that when the record's own header
+        // claims every byte to the end of the written data: nothing after it
+        // can be a record, so it is a torn tail. wal-db reopens the WAL as if
+        // it ended at the record (the cut itself waits, like any repair).
+        Err(WalError::Corruption { offset, .. })
+            if torn_by_extent(&seg, offset, written, options.max_record_size).map_err(wal_error)? =>
+        {
+            shared.cut_at(offset);
+            open_wal().map_err(|e| open_error(e, &wal_dir, segment_size))?
+        }
+        Err(e) => return Err(open_error(e, &wal_dir, segment_size)),
+    };
 
     // 5. Replay.
     let mut state = Replayed::empty();
@@ -317,7 +333,7 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
             .map_err(|e| io_err("cutting the torn tail of", &wal_dir, e))?;
         report.torn_tail = Some(TornTail {
             offset: cut,
-            bytes: wal.truncated_on_open(),
+            bytes: written.saturating_sub(cut),
             segment: segment_path(&wal_dir, segment_size, cut),
         });
     }
@@ -421,6 +437,29 @@ fn list(dir: &Path) -> Result<Vec<String>, StorageError> {
     }
     Ok(names)
 }
+
+/// The extent rule: whether the damaged record at `offset` is a torn tail
+/// because the extent its header declares (`offset + 8 + len`) reaches or
+/// passes `written`, the end of the written data. Then no byte after it can
+/// start a record, so frames that seem to follow it are its own payload and
+/// a hole (a short or missing segment) lies inside it. Not so when the
+/// header cannot be read whole (the extent is unknown) or declares more
+/// than `max_record_size` (the header is damaged, not torn).
+fn torn_by_extent(seg: &SegmentedStore, offset: u64, written: u64, max_record_size: u32) -> wal_db::Result<bool> {
+    let mut header = [0u8; FRAME_HEADER];
+    if seg.read_at(offset, &mut header)? < FRAME_HEADER {
+        return Ok(false);
+    }
+    let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    if len > max_record_size {
+        return Ok(false);
+    }
+    let extent = offset.saturating_add(FRAME_HEADER as u64).saturating_add(u64::from(len));
+    Ok(extent >= written)
+}
+
+/// Bytes of a wal-db frame header: CRC-32C u32, then the payload length u32.
+const FRAME_HEADER: usize = 8;
 
 /// Maps a wal-db open error to one that names the segment file and byte.
 fn open_error(e: WalError, wal_dir: &Path, segment_size: u64) -> StorageError {

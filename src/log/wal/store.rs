@@ -61,6 +61,13 @@ impl Shared {
         lock(&self.cut).take()
     }
 
+    /// Makes the WAL end at `offset` for the rest of the open (reads of
+    /// the length see it), and has it cut there like a torn tail that
+    /// wal-db found.
+    pub(crate) fn cut_at(&self, offset: u64) {
+        *lock(&self.cut) = Some(offset);
+    }
+
     pub(crate) fn head(&self) -> u64 {
         self.head.load(Ordering::Acquire)
     }
