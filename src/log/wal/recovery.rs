@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use wal_db::{Lsn, OpenPolicy, SegmentedStore, Wal, WalConfig, WalError, WalStore};
 
-use super::faults::guarded;
+use super::faults::{FaultInjector, guarded};
 use super::fsio::{self, io_err, read_optional, write_atomic};
 use super::meta::{HEAD_MARKER, META_FILE, META_VERSION, Marker, Meta, MetaError, MetaState, WAL_DIR, parse_marker};
 use super::record::{self, FORMAT_VERSION, FileRef, Record, entry_len};
@@ -180,12 +180,7 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
 
     // 1. The directory and its meta file.
     match fs::metadata(dir) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                fs::create_dir_all(parent).map_err(|e| io_err("creating directory", parent, e))?;
-            }
-            fsio::create_dir(dir, f)?;
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fsio::create_dir_all(dir, f)?,
         Err(e) => return Err(io_err("reading metadata of", dir, e)),
         Ok(m) if !m.is_dir() => return Err(not_a_log(dir, "it is not a directory")),
         Ok(_) => {}
@@ -327,6 +322,10 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
     }
 
     // ---- Every check passed. From here on, repairs may write. ----
+    // First make durable what a crashed process may have left in the page
+    // cache: the data just validated is about to be served and repaired
+    // around (a cut, a removed orphan), and must not vanish in a power loss.
+    sync_existing(dir, &wal_dir, segment_size, meta.head, state.file, f)?;
     let cut = shared.finish_open();
     if let Some(cut) = cut {
         guarded(f, "cut of a torn tail", || seg.truncate(cut).and_then(|()| seg.sync()).map_err(io::Error::other))
@@ -423,6 +422,46 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
         report,
         stats,
     })
+}
+
+/// fsyncs every segment file from the head's segment to the last, the
+/// snapshot file `file`, the WAL directory and the log directory. Run by
+/// every open before any repair: the previous process may have crashed
+/// before syncing what it wrote, and recovery must not build on (or
+/// acknowledge, or delete files because of) data a power loss could still
+/// take away.
+fn sync_existing(
+    dir: &Path,
+    wal_dir: &Path,
+    segment_size: u64,
+    head: u64,
+    file: FileRef,
+    f: Option<&FaultInjector>,
+) -> Result<(), StorageError> {
+    let head_segment = head / segment_size;
+    let mut segments: Vec<(u64, String)> = list(wal_dir)?
+        .into_iter()
+        .filter_map(|name| Some((parse_segment_name(&name)?, name)))
+        .filter(|(index, _)| *index >= head_segment)
+        .collect();
+    segments.sort();
+    for (_, name) in segments {
+        fsio::fsync_file(&wal_dir.join(name), f)?;
+    }
+    if file.id != 0 {
+        fsio::fsync_file(&dir.join(snapshot_file::file_name(file.id)), f)?;
+    }
+    fsio::fsync_dir(wal_dir, f)?;
+    fsio::fsync_dir(dir, f)
+}
+
+/// The index of a wal-db segment file name (`{index:020}.wal`).
+fn parse_segment_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".wal")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 fn not_a_log(dir: &Path, reason: impl Into<String>) -> StorageError {

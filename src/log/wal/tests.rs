@@ -457,3 +457,27 @@ fn a_corrupt_snapshot_file_is_never_served_and_its_length_needs_no_read() {
     fs::write(&path, &bytes).unwrap();
     assert!(matches!(WalLog::open_with(root.path(), small()), Err(StorageError::Corrupt { .. })));
 }
+
+/// Every directory open creates, the missing ancestors of the log
+/// directory included, is made durable by an fsync of its parent.
+#[test]
+fn open_fsyncs_the_parent_of_every_directory_it_creates() {
+    let root = temp();
+    let dir = root.path().join("a/b/log");
+    let faults = FaultInjector::new();
+    faults.record_operations();
+    drop(WalLog::open_with(&dir, WalOptions::new().fault_injector(faults.clone())).unwrap());
+    let ops = faults.recorded();
+    let mut expected = Vec::new();
+    for (made, parent) in [("a", ""), ("a/b", "a"), ("a/b/log", "a/b"), ("a/b/log/wal", "a/b/log")] {
+        let parent = if parent.is_empty() { root.path().to_path_buf() } else { root.path().join(parent) };
+        expected.push(format!("mkdir {}", root.path().join(made).display()));
+        expected.push(format!("fsync of directory {}", parent.display()));
+    }
+    let made: Vec<&String> = ops.iter().filter(|op| op.starts_with("mkdir")).collect();
+    assert_eq!(made.len(), 4, "{ops:#?}");
+    for pair in expected.chunks(2) {
+        let at = ops.iter().position(|op| *op == pair[0]).unwrap_or_else(|| panic!("{} in {ops:#?}", pair[0]));
+        assert_eq!(ops[at + 1], pair[1], "{ops:#?}");
+    }
+}
