@@ -57,6 +57,7 @@
 mod codec;
 mod faults;
 mod fsio;
+mod lock;
 mod meta;
 mod record;
 mod recovery;
@@ -81,6 +82,7 @@ use bytes::Bytes;
 use wal_db::{Wal, WalError};
 
 pub use faults::FaultInjector;
+pub use lock::Locked;
 pub use recovery::{RecoveryReport, TornTail};
 
 use self::meta::Meta;
@@ -191,6 +193,8 @@ enum SnapData {
 /// ```
 #[derive(Debug)]
 pub struct WalLog {
+    /// Held for the log's lifetime: no other `WalLog` opens the directory.
+    _lock: lock::DirLock,
     dir: PathBuf,
     wal_dir: PathBuf,
     wal: Wal<Store>,

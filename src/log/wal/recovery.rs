@@ -13,6 +13,7 @@ use wal_db::{Lsn, OpenPolicy, SegmentedStore, Wal, WalConfig, WalError, WalStore
 
 use super::faults::{FaultInjector, guarded};
 use super::fsio::{self, io_err, read_optional, write_atomic};
+use super::lock::{self, DirLock, LOCK_FILE};
 use super::meta::{HEAD_MARKER, META_FILE, META_VERSION, Marker, Meta, MetaError, MetaState, WAL_DIR, parse_marker};
 use super::record::{self, FORMAT_VERSION, FileRef, Record, entry_len};
 use super::snapshot_file;
@@ -172,15 +173,52 @@ impl Replayed {
     }
 }
 
-/// Opens (or creates) the log in `dir`.
+/// Opens (or creates) the log in `dir`, holding its lock.
+///
+/// The lock is taken first when the directory has a lock file. When it has
+/// none (a new directory, or a log written before lock files), the
+/// read-only checks run first, so that a refused open still creates
+/// nothing; the lock file is created at the first write, and the open then
+/// starts over under the lock, since another `WalLog` may have changed the
+/// directory in between.
 pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageError> {
+    let mut lock = DirLock::existing(dir)?;
+    loop {
+        let had_lock = lock.is_some();
+        match open_locked(dir, &options, lock.take()) {
+            Ok(Opening::Done(log)) => return Ok(*log),
+            Ok(Opening::NeedsLock) => lock = Some(DirLock::create(dir, options.faults.as_ref())?),
+            // Checks made without the lock may have seen another WalLog
+            // at work: report that, not what it looked like.
+            Err(_) if !had_lock && DirLock::held_elsewhere(dir) => return Err(lock::locked(dir)),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// What one pass of [`open_locked`] came to.
+enum Opening {
+    Done(Box<WalLog>),
+    /// The directory must be written to, so the lock must be held first.
+    NeedsLock,
+}
+
+/// One pass of [`open`]: with `lock` held, or (`None`) only until the
+/// first write would be needed.
+fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Result<Opening, StorageError> {
     let faults = options.faults.clone();
     let f = faults.as_ref();
     let mut report = RecoveryReport::default();
 
     // 1. The directory and its meta file.
     match fs::metadata(dir) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => fsio::create_dir_all(dir, f)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // Created together with its lock file.
+            if lock.is_none() {
+                return Ok(Opening::NeedsLock);
+            }
+            fsio::create_dir_all(dir, f)?;
+        }
         Err(e) => return Err(io_err("reading metadata of", dir, e)),
         Ok(m) if !m.is_dir() => return Err(not_a_log(dir, "it is not a directory")),
         Ok(_) => {}
@@ -189,9 +227,14 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
     let mut meta = match read_optional(&meta_path)? {
         None => {
             // A crash while the meta file of a new log was written leaves
-            // only its temporary: the directory is still new.
+            // only its temporary: the directory is still new. (The lock
+            // file does not count.)
             let tmp = format!("{META_FILE}.tmp");
             let mut names = list(dir)?;
+            names.retain(|n| n != LOCK_FILE);
+            if (names.is_empty() || names == [tmp.as_str()]) && lock.is_none() {
+                return Ok(Opening::NeedsLock);
+            }
             if names == [tmp.as_str()] {
                 let path = dir.join(&tmp);
                 fsio::remove_file(&path, f)?;
@@ -240,6 +283,9 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
     if !wal_dir.is_dir() {
         if meta.state != MetaState::Creating {
             return Err(corrupt(wal_dir.display().to_string(), "the WAL directory is missing"));
+        }
+        if lock.is_none() {
+            return Ok(Opening::NeedsLock);
         }
         fsio::create_dir(&wal_dir, f)?;
     }
@@ -322,6 +368,7 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
     }
 
     // ---- Every check passed. From here on, repairs may write. ----
+    let Some(lock) = lock else { return Ok(Opening::NeedsLock) };
     // First make durable what a crashed process may have left in the page
     // cache: the data just validated is about to be served and repaired
     // around (a cut, a removed orphan), and must not vanish in a power loss.
@@ -391,7 +438,8 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
     report.entries = state.entries.len() as u64;
     let live_bytes: u64 = state.entries.iter().map(entry_len).sum();
     let last = state.snap.index + state.entries.len() as Index;
-    Ok(WalLog {
+    Ok(Opening::Done(Box::new(WalLog {
+        _lock: lock,
         dir: dir.to_path_buf(),
         wal_dir,
         dir_synced_segment: wal.len().saturating_sub(1) / segment_size,
@@ -421,7 +469,7 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
         halted: None,
         report,
         stats,
-    })
+    })))
 }
 
 /// fsyncs every segment file from the head's segment to the last, the

@@ -528,3 +528,53 @@ fn a_torn_record_in_the_last_segment_after_a_complete_one_is_cut() {
     assert_eq!(last + 1, all_entries(&log).len() as u64 + log.first_index());
     assert_eq!(fs::metadata(&first).unwrap().len(), start % SPAN_SEGMENT);
 }
+
+fn is_locked(err: &StorageError, dir: &Path) -> bool {
+    matches!(err, StorageError::Other(e) if e.downcast_ref::<Locked>().is_some_and(|l| l.path == dir))
+}
+
+/// Two `WalLog`s never share a directory: the second open is refused with
+/// `Locked` (naming the directory, changing nothing) until the first is
+/// dropped.
+#[test]
+fn a_second_open_of_a_directory_in_use_is_refused_until_the_first_is_dropped() {
+    let root = temp();
+    let mut first = WalLog::open_with(root.path(), opts()).unwrap();
+    append(&mut first, 1, 3);
+    first.sync().unwrap();
+    let before = tree(root.path());
+    let err = WalLog::open_with(root.path(), opts()).expect_err("the directory is in use");
+    assert!(is_locked(&err, root.path()), "{err}");
+    assert!(err.to_string().contains(&root.path().display().to_string()), "{err}");
+    assert_eq!(tree(root.path()), before, "the refused open changed nothing");
+    // The first log works on, undisturbed.
+    append(&mut first, 1, 1);
+    first.sync().unwrap();
+    drop(first);
+    let log = WalLog::open_with(root.path(), opts()).expect("the lock went with the first log");
+    assert_eq!(log.last_index(), 4);
+}
+
+/// The lock is an advisory lock on a file of the directory, so it also
+/// excludes another process (here: another open file description holding
+/// it, as another process would), and a log directory written before lock
+/// files (none present) is locked by its first open.
+#[test]
+fn the_lock_excludes_other_holders_and_is_created_for_an_older_log() {
+    let root = temp();
+    build(root.path());
+    let lock_path = root.path().join(super::lock::LOCK_FILE);
+    fs::remove_file(&lock_path).unwrap();
+    // An older log opens (creating the lock file) and holds it.
+    let log = WalLog::open_with(root.path(), opts()).unwrap();
+    assert!(lock_path.exists());
+    assert!(is_locked(&WalLog::open_with(root.path(), opts()).unwrap_err(), root.path()));
+    drop(log);
+
+    let other = fs::OpenOptions::new().read(true).write(true).open(&lock_path).unwrap();
+    fs4::FileExt::try_lock(&other).unwrap();
+    let err = refused(root.path());
+    assert!(is_locked(&err, root.path()), "{err}");
+    fs4::FileExt::unlock(&other).unwrap();
+    assert_eq!(WalLog::open_with(root.path(), opts()).unwrap().last_index(), 400);
+}
