@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! <dir>/raftlog.meta                  format version, WAL geometry, authoritative WAL head
+//! <dir>/raftlog.lock                  empty; locked by the open WalLog (a second open is refused)
 //! <dir>/wal/00000000000000000000.wal  wal-db segments (and wal-db's `head` marker)
 //! <dir>/snapshot-<id>.snap            the latest snapshot's data, if not empty
 //! ```
@@ -42,10 +43,18 @@
 //! intact data, except that a damaged record whose declared length reaches
 //! the end of the written data is a torn tail: its payload may look like
 //! frames, and a short or missing segment may lie inside it), and the
-//! snapshot file. Only then does it cut a torn tail
+//! snapshot file. Then it fsyncs every segment from the head's to the last,
+//! the snapshot file and both directories (a crashed process may have left
+//! them unsynced), and only then does it cut a torn tail
 //! (reported in [`WalLog::recovery_report`]), finish an interrupted creation
 //! or compaction, and remove orphaned temporary and snapshot files. A refused
-//! open leaves the directory exactly as it was.
+//! open leaves the directory exactly as it was. Directories it creates
+//! (the log directory and any missing parents) are fsynced into their
+//! parents.
+//!
+//! The directory is locked (`raftlog.lock`) for the lifetime of the
+//! `WalLog`: a second open, in this process or another, fails with
+//! [`Locked`].
 //!
 //! # Failures
 //!
@@ -250,6 +259,8 @@ impl WalLog {
     /// written by an unknown format version, would need a lower record size
     /// limit, or is damaged anywhere but in a torn last record
     /// ([`StorageError::Corrupt`]). The directory is then left untouched.
+    /// [`StorageError::Other`] holding a [`Locked`] when another `WalLog`
+    /// (in this process or another) has the directory open.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StorageError> {
         Self::open_with(dir, WalOptions::new())
     }

@@ -481,3 +481,12 @@ fn open_fsyncs_the_parent_of_every_directory_it_creates() {
         assert_eq!(ops[at + 1], pair[1], "{ops:#?}");
     }
 }
+
+/// The figure docs/PROTOCOL.md and `DecodeLimits` use for the memory of
+/// 4096 decoded entries (4096 × 56 B = 224 KiB).
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn an_in_memory_entry_is_56_bytes() {
+    assert_eq!(std::mem::size_of::<Entry>(), 56);
+    assert_eq!(4096 * std::mem::size_of::<Entry>(), 224 << 10);
+}
