@@ -54,12 +54,14 @@ fn write(dir: &Path) {
     log.sync().unwrap();
 }
 
+/// The files of a log directory, except the lock file (empty, created by
+/// the first open, not part of the format).
 fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     for sub in ["", "wal"] {
         for entry in fs::read_dir(dir.join(sub)).unwrap() {
             let path = entry.unwrap().path();
-            if path.is_file() {
+            if path.is_file() && !path.ends_with("raftlog.lock") {
                 let name = path.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
                 out.insert(name, fs::read(&path).unwrap());
             }

@@ -96,7 +96,7 @@ pub const FORMAT_VERSION: u8 = 1;
 /// | limit | default | bounds |
 /// |---|---|---|
 /// | [`max_frame_bytes`](Self::max_frame_bytes) | 4 MiB | the frame a transport may hand over |
-/// | [`max_entries`](Self::max_entries) | 4096 | the entry vector: 4096 × 48 B = 192 KiB |
+/// | [`max_entries`](Self::max_entries) | 4096 | the entry vector: 4096 × 56 B (an in-memory `Entry`) = 224 KiB |
 ///
 /// Set them at least as high as the senders' `max_message_bytes` (plus a
 /// few bytes of header per entry) and `max_entries_per_message`, or their

@@ -325,3 +325,85 @@ proptest! {
         crash_and_check(&resolve_all(&gens), op, Some(tear));
     }
 }
+
+/// A log a crashed process left: several segments behind a compaction, a
+/// snapshot file, a torn last record and an orphaned snapshot file.
+fn crashed_log(dir: &Path) {
+    let mut log = WalLog::open_with(dir, WalOptions::new().segment_size(SEGMENT)).unwrap();
+    for _ in 0..10 {
+        log.append(&mut entries(log.last_index() + 1, 1, 4, 20)).unwrap();
+        log.sync().unwrap();
+    }
+    let at = log.last_index() - 2;
+    log.install_snapshot(meta(at, 1), snapshot_data(at, 1)).unwrap();
+    log.sync().unwrap();
+    for _ in 0..10 {
+        log.append(&mut entries(log.last_index() + 1, 2, 4, 20)).unwrap();
+        log.sync().unwrap();
+    }
+    drop(log);
+    let store = SegmentedStore::open(dir.join("wal"), SEGMENT).unwrap();
+    let end = store.len().unwrap();
+    store.write_at(end, &[0xAB; 9]).unwrap();
+    drop(store);
+    fs::write(dir.join(snapshot_file::file_name(99)), b"orphan").unwrap();
+}
+
+/// Open first fsyncs every segment from the head's to the last, the
+/// snapshot file and both directories — what the crashed process may have
+/// left unsynced — and only then repairs anything (the torn-tail cut, the
+/// removal of orphans).
+#[test]
+fn open_syncs_what_a_crashed_process_left_before_any_repair() {
+    let root = temp();
+    let dir = root.path();
+    crashed_log(dir);
+    let head = super::meta::Meta::decode(&fs::read(dir.join(super::meta::META_FILE)).unwrap()).unwrap().head;
+    assert!(head >= 2 * SEGMENT, "the test needs a compacted WAL");
+    let mut segments: Vec<(u64, std::path::PathBuf)> = fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|p| Some((p.file_stem()?.to_str()?.parse::<u64>().ok()?, p)))
+        .filter(|(index, _)| *index >= head / SEGMENT)
+        .collect();
+    segments.sort();
+    assert!(segments.len() >= 3, "{segments:?}");
+    let snapshot = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "snap") && !p.ends_with(snapshot_file::file_name(99)))
+        .unwrap();
+
+    let faults = FaultInjector::new();
+    faults.record_operations();
+    let log = WalLog::open_with(dir, options(&faults)).unwrap();
+    assert!(log.recovery_report().torn_tail.is_some());
+    assert_eq!(log.recovery_report().removed_files, vec![dir.join(snapshot_file::file_name(99))]);
+
+    let ops = faults.recorded();
+    let mut expected: Vec<String> = segments.iter().map(|(_, p)| format!("fsync of file {}", p.display())).collect();
+    expected.push(format!("fsync of file {}", snapshot.display()));
+    expected.push(format!("fsync of directory {}", dir.join("wal").display()));
+    expected.push(format!("fsync of directory {}", dir.display()));
+    assert_eq!(ops[..expected.len()], expected[..], "the first operations of the open: {ops:#?}");
+    let cut = ops.iter().position(|op| op == "cut of a torn tail").unwrap();
+    let unlink = ops.iter().position(|op| op.starts_with("unlink")).unwrap();
+    assert!(cut >= expected.len() && unlink > cut, "{ops:#?}");
+}
+
+/// If those syncs fail (a crash at the first one), nothing is repaired.
+#[test]
+fn a_failed_sync_at_open_repairs_nothing() {
+    let root = temp();
+    let dir = root.path();
+    crashed_log(dir);
+    let before = super::tests::tree(dir);
+    let faults = FaultInjector::new();
+    faults.record_operations();
+    faults.crash_after(0);
+    let err = WalLog::open_with(dir, options(&faults)).expect_err("the sync failed");
+    assert!(matches!(err, StorageError::Io { .. }), "{err}");
+    assert_eq!(faults.recorded().len(), 1);
+    assert!(faults.recorded()[0].starts_with("fsync of file"), "{:?}", faults.recorded());
+    assert_eq!(super::tests::tree(dir), before, "no repair after a failed sync");
+}

@@ -66,6 +66,9 @@ struct State {
     /// WAL offset below which every byte is synced.
     synced: u64,
     wal: Option<(PathBuf, u64)>,
+    /// The names of the operations counted, when recording (tests).
+    #[cfg(test)]
+    recorded: Option<Vec<String>>,
 }
 
 /// How an injected fault hit an operation.
@@ -157,9 +160,27 @@ impl FaultInjector {
         (s.synced, s.written)
     }
 
-    /// Counts one operation; `Err` if it must fail.
-    pub(crate) fn hit(&self) -> Result<(), Hit> {
+    /// Starts recording the name of every operation counted from now on.
+    #[cfg(test)]
+    pub(crate) fn record_operations(&self) {
+        self.lock().recorded = Some(Vec::new());
+    }
+
+    /// The names of the operations recorded, in the order they happened.
+    #[cfg(test)]
+    pub(crate) fn recorded(&self) -> Vec<String> {
+        self.lock().recorded.clone().unwrap_or_default()
+    }
+
+    /// Counts operation `what`; `Err` if it must fail.
+    pub(crate) fn hit(&self, what: &str) -> Result<(), Hit> {
         let mut s = self.lock();
+        #[cfg(test)]
+        if let Some(recorded) = s.recorded.as_mut() {
+            recorded.push(what.to_string());
+        }
+        #[cfg(not(test))]
+        let _ = what;
         if s.crashed {
             return Err(Hit::Fail);
         }
@@ -173,8 +194,8 @@ impl FaultInjector {
     }
 
     /// Counts a WAL sync, which may also fail transiently.
-    pub(crate) fn hit_sync(&self) -> Result<(), Hit> {
-        self.hit()?;
+    pub(crate) fn hit_sync(&self, what: &str) -> Result<(), Hit> {
+        self.hit(what)?;
         let mut s = self.lock();
         if std::mem::take(&mut s.fail_next_sync) {
             return Err(Hit::Fail);
@@ -214,7 +235,7 @@ pub(crate) fn guarded<T>(
     f: impl FnOnce() -> io::Result<T>,
 ) -> io::Result<T> {
     if let Some(faults) = faults {
-        faults.hit().map_err(|hit| hit.error(what))?;
+        faults.hit(what).map_err(|hit| hit.error(what))?;
     }
     f()
 }

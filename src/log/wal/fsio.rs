@@ -18,8 +18,19 @@ pub(crate) fn io_err(what: &str, path: &Path, source: io::Error) -> StorageError
 /// durable. (Windows cannot open a directory for fsync; NTFS journals its
 /// metadata, so there it only counts as an operation for fault injection.)
 pub(crate) fn fsync_dir(dir: &Path, faults: Option<&FaultInjector>) -> Result<(), StorageError> {
-    guarded(faults, "fsync of a directory", || if cfg!(unix) { File::open(dir)?.sync_all() } else { Ok(()) })
+    let what = format!("fsync of directory {}", dir.display());
+    guarded(faults, &what, || if cfg!(unix) { File::open(dir)?.sync_all() } else { Ok(()) })
         .map_err(|e| io_err("syncing directory", dir, e))
+}
+
+/// fsyncs an existing file's data (and the metadata needed to read it).
+/// Nothing is written: this makes durable what a crashed process may have
+/// left in the page cache.
+pub(crate) fn fsync_file(path: &Path, faults: Option<&FaultInjector>) -> Result<(), StorageError> {
+    let what = format!("fsync of file {}", path.display());
+    // Windows flushes only handles opened for writing; Unix any handle.
+    guarded(faults, &what, || OpenOptions::new().read(true).write(cfg!(windows)).open(path)?.sync_data())
+        .map_err(|e| io_err("syncing", path, e))
 }
 
 /// Replaces `dir/name` with `bytes` atomically: write `name.tmp`, fsync it,
@@ -45,16 +56,38 @@ pub(crate) fn write_atomic(
 
 /// Creates directory `path` (its parent must exist) and fsyncs the parent.
 pub(crate) fn create_dir(path: &Path, faults: Option<&FaultInjector>) -> Result<(), StorageError> {
-    guarded(faults, "mkdir", || fs::create_dir(path)).map_err(|e| io_err("creating directory", path, e))?;
+    let what = format!("mkdir {}", path.display());
+    guarded(faults, &what, || fs::create_dir(path)).map_err(|e| io_err("creating directory", path, e))?;
     match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => fsync_dir(parent, faults),
-        _ => Ok(()),
+        Some(_) => fsync_dir(Path::new("."), faults),
+        None => Ok(()),
     }
+}
+
+/// Creates directory `path` and every missing ancestor, top down, each
+/// followed by an fsync of its parent, so that the whole path is durable.
+pub(crate) fn create_dir_all(path: &Path, faults: Option<&FaultInjector>) -> Result<(), StorageError> {
+    let mut missing = Vec::new();
+    let mut at = Some(path);
+    while let Some(dir) = at.filter(|d| !d.as_os_str().is_empty()) {
+        match fs::symlink_metadata(dir) {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(dir),
+            Err(e) => return Err(io_err("reading metadata of", dir, e)),
+        }
+        at = dir.parent();
+    }
+    for dir in missing.into_iter().rev() {
+        create_dir(dir, faults)?;
+    }
+    Ok(())
 }
 
 /// Removes a file; a missing file is not an error.
 pub(crate) fn remove_file(path: &Path, faults: Option<&FaultInjector>) -> Result<(), StorageError> {
-    guarded(faults, "unlink", || match fs::remove_file(path) {
+    let what = format!("unlink {}", path.display());
+    guarded(faults, &what, || match fs::remove_file(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,
     })

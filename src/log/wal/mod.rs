@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! <dir>/raftlog.meta                  format version, WAL geometry, authoritative WAL head
+//! <dir>/raftlog.lock                  empty; locked by the open WalLog (a second open is refused)
 //! <dir>/wal/00000000000000000000.wal  wal-db segments (and wal-db's `head` marker)
 //! <dir>/snapshot-<id>.snap            the latest snapshot's data, if not empty
 //! ```
@@ -39,10 +40,21 @@
 //! [`WalLog::open`] validates before it writes anything: the meta file, the
 //! requested record size limit, wal-db's head marker against our own copy of
 //! the head, every record (wal-db's strict open refuses damage followed by
-//! intact data), and the snapshot file. Only then does it cut a torn tail
+//! intact data, except that a damaged record whose declared length reaches
+//! the end of the written data is a torn tail: its payload may look like
+//! frames, and a short or missing segment may lie inside it), and the
+//! snapshot file. Then it fsyncs every segment from the head's to the last,
+//! the snapshot file and both directories (a crashed process may have left
+//! them unsynced), and only then does it cut a torn tail
 //! (reported in [`WalLog::recovery_report`]), finish an interrupted creation
 //! or compaction, and remove orphaned temporary and snapshot files. A refused
-//! open leaves the directory exactly as it was.
+//! open leaves the directory exactly as it was. Directories it creates
+//! (the log directory and any missing parents) are fsynced into their
+//! parents.
+//!
+//! The directory is locked (`raftlog.lock`) for the lifetime of the
+//! `WalLog`: a second open, in this process or another, fails with
+//! [`Locked`].
 //!
 //! # Failures
 //!
@@ -54,6 +66,7 @@
 mod codec;
 mod faults;
 mod fsio;
+mod lock;
 mod meta;
 mod record;
 mod recovery;
@@ -72,12 +85,13 @@ mod refusal_tests;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use wal_db::{Wal, WalError};
 
 pub use faults::FaultInjector;
+pub use lock::Locked;
 pub use recovery::{RecoveryReport, TornTail};
 
 use self::meta::Meta;
@@ -188,6 +202,8 @@ enum SnapData {
 /// ```
 #[derive(Debug)]
 pub struct WalLog {
+    /// Held for the log's lifetime: no other `WalLog` opens the directory.
+    _lock: lock::DirLock,
     dir: PathBuf,
     wal_dir: PathBuf,
     wal: Wal<Store>,
@@ -198,6 +214,9 @@ pub struct WalLog {
     hard: HardState,
     snap: SnapshotMeta,
     snap_data: SnapData,
+    /// The snapshot file whose checksum was verified since the log was
+    /// opened: chunks are served only from a verified file.
+    snap_verified: Mutex<Option<FileRef>>,
     entries: VecDeque<Entry>,
     receiving: Option<Receiver>,
 
@@ -240,6 +259,8 @@ impl WalLog {
     /// written by an unknown format version, would need a lower record size
     /// limit, or is damaged anywhere but in a torn last record
     /// ([`StorageError::Corrupt`]). The directory is then left untouched.
+    /// [`StorageError::Other`] holding a [`Locked`] when another `WalLog`
+    /// (in this process or another) has the directory open.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StorageError> {
         Self::open_with(dir, WalOptions::new())
     }
@@ -303,6 +324,17 @@ impl WalLog {
             self.halted = Some(e.to_string());
         }
         e
+    }
+
+    /// Checks snapshot file `f`'s length and CRC-32C once (the first time a
+    /// chunk of it is served), so a damaged file is an error, never bytes.
+    fn verify_snapshot(&self, f: FileRef) -> Result<(), StorageError> {
+        let mut verified = self.snap_verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if *verified != Some(f) {
+            snapshot_file::verify(&self.dir, f)?;
+            *verified = Some(f);
+        }
+        Ok(())
     }
 
     fn faults(&self) -> Option<&FaultInjector> {
@@ -496,6 +528,13 @@ impl RaftLog for WalLog {
         }
     }
 
+    fn snapshot_len(&self) -> Result<u64, StorageError> {
+        Ok(match &self.snap_data {
+            SnapData::Pending(data) => data.len() as u64,
+            SnapData::File(f) => f.len,
+        })
+    }
+
     fn snapshot_chunk(&self, offset: u64, max_len: u64) -> Result<Bytes, StorageError> {
         match &self.snap_data {
             SnapData::Pending(data) => {
@@ -503,7 +542,10 @@ impl RaftLog for WalLog {
                 let end = offset.saturating_add(max_len).min(data.len() as u64) as usize;
                 Ok(data.slice(start..end))
             }
-            SnapData::File(f) => snapshot_file::read_range(&self.dir, *f, offset, max_len),
+            SnapData::File(f) => {
+                self.verify_snapshot(*f)?;
+                snapshot_file::read_range(&self.dir, *f, offset, max_len)
+            }
         }
     }
 

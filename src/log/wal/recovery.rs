@@ -6,13 +6,14 @@ use std::collections::VecDeque;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use wal_db::{Lsn, OpenPolicy, SegmentedStore, Wal, WalConfig, WalError, WalStore};
 
-use super::faults::guarded;
+use super::faults::{FaultInjector, guarded};
 use super::fsio::{self, io_err, read_optional, write_atomic};
+use super::lock::{self, DirLock, LOCK_FILE};
 use super::meta::{HEAD_MARKER, META_FILE, META_VERSION, Marker, Meta, MetaError, MetaState, WAL_DIR, parse_marker};
 use super::record::{self, FORMAT_VERSION, FileRef, Record, entry_len};
 use super::snapshot_file;
@@ -71,8 +72,9 @@ fn corrupt(location: impl Into<String>, reason: impl Into<String>) -> StorageErr
     StorageError::Corrupt { location: location.into(), reason: reason.into() }
 }
 
-/// Indexes and terms above this are refused as corrupt, so that no
-/// arithmetic on values read from disk can overflow.
+/// Indexes above this are refused as corrupt, so that no index arithmetic
+/// on values read from disk can overflow. Terms are not limited: they are
+/// opaque u64s that are only compared, never added to.
 const LIMIT: u64 = 1 << 62;
 
 /// The state rebuilt from the WAL.
@@ -110,9 +112,6 @@ impl Replayed {
                 } else {
                     return Err("a checkpoint names a different owner than earlier records");
                 }
-                if entries.iter().any(|e| e.term > LIMIT) {
-                    return Err("an index or term is out of range");
-                }
                 self.hard = hard;
                 self.checkpoint_snap = snapshot.index;
                 self.snap = snapshot;
@@ -140,9 +139,6 @@ impl Replayed {
                     if from <= self.snap.index || from > last.saturating_add(1) {
                         return Err("an entry batch does not attach to the log");
                     }
-                    if batch.iter().any(|e| e.term > LIMIT) {
-                        return Err("an index or term is out of range");
-                    }
                     self.entries.truncate((from - self.snap.index - 1) as usize);
                     self.entries.extend(batch);
                 }
@@ -150,8 +146,8 @@ impl Replayed {
         }
         self.records += 1;
         let last = self.snap.index.saturating_add(self.entries.len() as Index);
-        if last > LIMIT || self.hard.term > LIMIT || self.hard.commit > LIMIT || self.snap.term > LIMIT {
-            return Err("an index or term is out of range");
+        if last > LIMIT || self.hard.commit > LIMIT {
+            return Err("an index is out of range");
         }
         Ok(())
     }
@@ -160,8 +156,8 @@ impl Replayed {
         if meta.index < self.snap.index {
             return Err("a snapshot is older than the one before it");
         }
-        if meta.index > LIMIT || meta.term > LIMIT {
-            return Err("an index or term is out of range");
+        if meta.index > LIMIT {
+            return Err("an index is out of range");
         }
         let keep = if meta.index == self.snap.index {
             meta.term == self.snap.term
@@ -177,8 +173,39 @@ impl Replayed {
     }
 }
 
-/// Opens (or creates) the log in `dir`.
+/// Opens (or creates) the log in `dir`, holding its lock.
+///
+/// The lock is taken first when the directory has a lock file. When it has
+/// none (a new directory, or a log written before lock files), the
+/// read-only checks run first, so that a refused open still creates
+/// nothing; the lock file is created at the first write, and the open then
+/// starts over under the lock, since another `WalLog` may have changed the
+/// directory in between.
 pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageError> {
+    let mut lock = DirLock::existing(dir)?;
+    loop {
+        let had_lock = lock.is_some();
+        match open_locked(dir, &options, lock.take()) {
+            Ok(Opening::Done(log)) => return Ok(*log),
+            Ok(Opening::NeedsLock) => lock = Some(DirLock::create(dir, options.faults.as_ref())?),
+            // Checks made without the lock may have seen another WalLog
+            // at work: report that, not what it looked like.
+            Err(_) if !had_lock && DirLock::held_elsewhere(dir) => return Err(lock::locked(dir)),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// What one pass of [`open_locked`] came to.
+enum Opening {
+    Done(Box<WalLog>),
+    /// The directory must be written to, so the lock must be held first.
+    NeedsLock,
+}
+
+/// One pass of [`open`]: with `lock` held, or (`None`) only until the
+/// first write would be needed.
+fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Result<Opening, StorageError> {
     let faults = options.faults.clone();
     let f = faults.as_ref();
     let mut report = RecoveryReport::default();
@@ -186,10 +213,11 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
     // 1. The directory and its meta file.
     match fs::metadata(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                fs::create_dir_all(parent).map_err(|e| io_err("creating directory", parent, e))?;
+            // Created together with its lock file.
+            if lock.is_none() {
+                return Ok(Opening::NeedsLock);
             }
-            fsio::create_dir(dir, f)?;
+            fsio::create_dir_all(dir, f)?;
         }
         Err(e) => return Err(io_err("reading metadata of", dir, e)),
         Ok(m) if !m.is_dir() => return Err(not_a_log(dir, "it is not a directory")),
@@ -199,9 +227,14 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
     let mut meta = match read_optional(&meta_path)? {
         None => {
             // A crash while the meta file of a new log was written leaves
-            // only its temporary: the directory is still new.
+            // only its temporary: the directory is still new. (The lock
+            // file does not count.)
             let tmp = format!("{META_FILE}.tmp");
             let mut names = list(dir)?;
+            names.retain(|n| n != LOCK_FILE);
+            if (names.is_empty() || names == [tmp.as_str()]) && lock.is_none() {
+                return Ok(Opening::NeedsLock);
+            }
             if names == [tmp.as_str()] {
                 let path = dir.join(&tmp);
                 fsio::remove_file(&path, f)?;
@@ -251,6 +284,9 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
         if meta.state != MetaState::Creating {
             return Err(corrupt(wal_dir.display().to_string(), "the WAL directory is missing"));
         }
+        if lock.is_none() {
+            return Ok(Opening::NeedsLock);
+        }
         fsio::create_dir(&wal_dir, f)?;
     }
     let marker_path = wal_dir.join(HEAD_MARKER);
@@ -277,10 +313,26 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
     // 4. wal-db's strict open over our store (which writes nothing yet).
     let segment_size = meta.segment_size;
     let seg = Arc::new(SegmentedStore::open(&wal_dir, segment_size).map_err(wal_error)?);
+    let written = seg.len().map_err(wal_error)?;
     let shared = Shared::new(meta.head, faults.clone());
     let config = WalConfig::new().with_max_record_size(options.max_record_size).with_open_policy(OpenPolicy::Strict);
-    let wal = Wal::with_store_and_config(Store::new(Arc::clone(&seg), Arc::clone(&shared)), config)
-        .map_err(|e| open_error(e, &wal_dir, segment_size))?;
+    let open_wal = || Wal::with_store_and_config(Store::new(Arc::clone(&seg), Arc::clone(&shared)), config);
+    let wal = match open_wal() {
+        Ok(wal) => wal,
+        // wal-db's strict scan refused a damaged record because it found
+        // what looks like an intact frame after it, or could not read past
+        // it. The extent rule overrides that when the record's own header
+        // claims every byte to the end of the written data: nothing after it
+        // can be a record, so it is a torn tail. wal-db reopens the WAL as if
+        // it ended at the record (the cut itself waits, like any repair).
+        Err(WalError::Corruption { offset, .. })
+            if torn_by_extent(&seg, offset, written, options.max_record_size).map_err(wal_error)? =>
+        {
+            shared.cut_at(offset);
+            open_wal().map_err(|e| open_error(e, &wal_dir, segment_size))?
+        }
+        Err(e) => return Err(open_error(e, &wal_dir, segment_size)),
+    };
 
     // 5. Replay.
     let mut state = Replayed::empty();
@@ -316,13 +368,18 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
     }
 
     // ---- Every check passed. From here on, repairs may write. ----
+    let Some(lock) = lock else { return Ok(Opening::NeedsLock) };
+    // First make durable what a crashed process may have left in the page
+    // cache: the data just validated is about to be served and repaired
+    // around (a cut, a removed orphan), and must not vanish in a power loss.
+    sync_existing(dir, &wal_dir, segment_size, meta.head, state.file, f)?;
     let cut = shared.finish_open();
     if let Some(cut) = cut {
         guarded(f, "cut of a torn tail", || seg.truncate(cut).and_then(|()| seg.sync()).map_err(io::Error::other))
             .map_err(|e| io_err("cutting the torn tail of", &wal_dir, e))?;
         report.torn_tail = Some(TornTail {
             offset: cut,
-            bytes: wal.truncated_on_open(),
+            bytes: written.saturating_sub(cut),
             segment: segment_path(&wal_dir, segment_size, cut),
         });
     }
@@ -381,7 +438,8 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
     report.entries = state.entries.len() as u64;
     let live_bytes: u64 = state.entries.iter().map(entry_len).sum();
     let last = state.snap.index + state.entries.len() as Index;
-    Ok(WalLog {
+    Ok(Opening::Done(Box::new(WalLog {
+        _lock: lock,
         dir: dir.to_path_buf(),
         wal_dir,
         dir_synced_segment: wal.len().saturating_sub(1) / segment_size,
@@ -392,6 +450,7 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
         hard: state.hard,
         snap: state.snap,
         snap_data: SnapData::File(state.file),
+        snap_verified: Mutex::new(None),
         entries: state.entries,
         receiving: None,
         durable_identity: state.identity,
@@ -410,7 +469,47 @@ pub(super) fn open(dir: &Path, options: WalOptions) -> Result<WalLog, StorageErr
         halted: None,
         report,
         stats,
-    })
+    })))
+}
+
+/// fsyncs every segment file from the head's segment to the last, the
+/// snapshot file `file`, the WAL directory and the log directory. Run by
+/// every open before any repair: the previous process may have crashed
+/// before syncing what it wrote, and recovery must not build on (or
+/// acknowledge, or delete files because of) data a power loss could still
+/// take away.
+fn sync_existing(
+    dir: &Path,
+    wal_dir: &Path,
+    segment_size: u64,
+    head: u64,
+    file: FileRef,
+    f: Option<&FaultInjector>,
+) -> Result<(), StorageError> {
+    let head_segment = head / segment_size;
+    let mut segments: Vec<(u64, String)> = list(wal_dir)?
+        .into_iter()
+        .filter_map(|name| Some((parse_segment_name(&name)?, name)))
+        .filter(|(index, _)| *index >= head_segment)
+        .collect();
+    segments.sort();
+    for (_, name) in segments {
+        fsio::fsync_file(&wal_dir.join(name), f)?;
+    }
+    if file.id != 0 {
+        fsio::fsync_file(&dir.join(snapshot_file::file_name(file.id)), f)?;
+    }
+    fsio::fsync_dir(wal_dir, f)?;
+    fsio::fsync_dir(dir, f)
+}
+
+/// The index of a wal-db segment file name (`{index:020}.wal`).
+fn parse_segment_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".wal")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 fn not_a_log(dir: &Path, reason: impl Into<String>) -> StorageError {
@@ -425,6 +524,29 @@ fn list(dir: &Path) -> Result<Vec<String>, StorageError> {
     }
     Ok(names)
 }
+
+/// The extent rule: whether the damaged record at `offset` is a torn tail
+/// because the extent its header declares (`offset + 8 + len`) reaches or
+/// passes `written`, the end of the written data. Then no byte after it can
+/// start a record, so frames that seem to follow it are its own payload and
+/// a hole (a short or missing segment) lies inside it. Not so when the
+/// header cannot be read whole (the extent is unknown) or declares more
+/// than `max_record_size` (the header is damaged, not torn).
+fn torn_by_extent(seg: &SegmentedStore, offset: u64, written: u64, max_record_size: u32) -> wal_db::Result<bool> {
+    let mut header = [0u8; FRAME_HEADER];
+    if seg.read_at(offset, &mut header)? < FRAME_HEADER {
+        return Ok(false);
+    }
+    let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    if len > max_record_size {
+        return Ok(false);
+    }
+    let extent = offset.saturating_add(FRAME_HEADER as u64).saturating_add(u64::from(len));
+    Ok(extent >= written)
+}
+
+/// Bytes of a wal-db frame header: CRC-32C u32, then the payload length u32.
+const FRAME_HEADER: usize = 8;
 
 /// Maps a wal-db open error to one that names the segment file and byte.
 fn open_error(e: WalError, wal_dir: &Path, segment_size: u64) -> StorageError {

@@ -383,3 +383,198 @@ fn indexes_and_terms_that_could_overflow_are_refused() {
     drop(wal);
     assert!(refused(root.path()).to_string().contains("out of range"));
 }
+
+/// A wal-db frame (`crc32c | len | payload`) that checks out, to embed in a
+/// record's payload.
+fn valid_frame(payload: &[u8]) -> Vec<u8> {
+    let len = (payload.len() as u32).to_le_bytes();
+    let mut covered = len.to_vec();
+    covered.extend_from_slice(payload);
+    let mut frame = crc32c::crc32c(&covered).to_le_bytes().to_vec();
+    frame.extend_from_slice(&covered);
+    frame
+}
+
+/// An entry whose data holds a valid-looking frame after `before` bytes.
+fn entry_with_frame(index: Index, before: usize, after: usize) -> Entry {
+    let mut data = vec![0x55; before];
+    data.extend(valid_frame(b"not a record, only looks like one"));
+    data.extend(vec![0x66; after]);
+    Entry::normal(1, index, Bytes::from(data))
+}
+
+fn set_len(path: &Path, len: u64) {
+    fs::OpenOptions::new().write(true).open(path).unwrap().set_len(len).unwrap();
+}
+
+/// The extent rule: a damaged record whose declared length reaches the end
+/// of the written data is a torn tail, even when its payload holds bytes
+/// that look like an intact frame (wal-db's strict scan alone would find
+/// that "frame" and refuse the log as damaged mid-log).
+#[test]
+fn a_torn_last_record_whose_payload_holds_a_frame_is_a_torn_tail() {
+    let root = temp();
+    let mut log = WalLog::open(root.path()).unwrap();
+    append(&mut log, 1, 5);
+    log.sync().unwrap();
+    let start = log.wal.len();
+    log.append(&mut vec![entry_with_frame(6, 40, 300)]).unwrap();
+    log.sync().unwrap();
+    let end = log.wal.len();
+    drop(log);
+    // The crash kept the embedded frame but not the record's last 100 bytes.
+    let segment = root.path().join(format!("wal/{:020}.wal", 0));
+    set_len(&segment, end - 100);
+
+    let log = WalLog::open(root.path()).expect("a torn tail, not mid-log damage");
+    let torn = log.recovery_report().torn_tail.clone().expect("reported");
+    assert_eq!((torn.offset, torn.bytes, torn.segment), (start, end - 100 - start, segment.clone()));
+    assert_eq!(log.last_index(), 5);
+    assert_eq!(all_entries(&log), (1..=5).map(|i| super::tests::e(1, i)).collect::<Vec<_>>());
+    assert_eq!(fs::metadata(&segment).unwrap().len(), start, "cut back to the last intact record");
+}
+
+/// Damage that does not reach the end is still refused, frame or not.
+#[test]
+fn a_damaged_record_before_the_last_is_still_refused() {
+    let root = temp();
+    let mut log = WalLog::open(root.path()).unwrap();
+    log.append(&mut vec![entry_with_frame(1, 40, 300)]).unwrap();
+    log.sync().unwrap();
+    let start = log.wal.len();
+    append(&mut log, 1, 5);
+    log.sync().unwrap();
+    drop(log);
+    let segment = root.path().join(format!("wal/{:020}.wal", 0));
+    let mut bytes = fs::read(&segment).unwrap();
+    bytes[start as usize - 3] ^= 0xff; // inside the previous record
+    fs::write(&segment, &bytes).unwrap();
+    let err = refused_with(root.path(), WalOptions::new());
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+}
+
+fn all_entries(log: &WalLog) -> Vec<Entry> {
+    let mut out = Vec::new();
+    log.entries(log.first_index(), log.last_index() + 1, u64::MAX, &mut out).unwrap();
+    out
+}
+
+const SPAN_SEGMENT: u64 = 256;
+
+/// Writes steps of one entry until the last record starts inside segment N
+/// (with its whole header and a few payload bytes there) and ends in segment N + 1. Returns the
+/// record's start and end offsets.
+fn log_ending_in_a_spanning_record(dir: &Path, with_frame: bool) -> (u64, u64) {
+    let mut log = WalLog::open_with(dir, WalOptions::new().segment_size(SPAN_SEGMENT)).unwrap();
+    loop {
+        let start = log.wal.len();
+        let index = log.last_index() + 1;
+        let entry = if with_frame { entry_with_frame(index, 8, 60) } else { super::tests::e(1, index) };
+        log.append(&mut vec![entry]).unwrap();
+        log.sync().unwrap();
+        let end = log.wal.len();
+        let (first, last) = (start / SPAN_SEGMENT, (end - 1) / SPAN_SEGMENT);
+        if first != last && start % SPAN_SEGMENT + 16 <= SPAN_SEGMENT && end % SPAN_SEGMENT > 4 {
+            return (start, end);
+        }
+    }
+}
+
+fn segment_of(dir: &Path, offset: u64) -> std::path::PathBuf {
+    dir.join(format!("wal/{:020}.wal", offset / SPAN_SEGMENT))
+}
+
+/// A record spanning segments N and N + 1 whose part in N was lost (N is
+/// short: a hole) while N + 1 reached the disk: its declared extent reaches
+/// the end, so it is a torn tail.
+#[test]
+fn a_torn_record_with_a_hole_at_the_end_of_its_first_segment_is_cut() {
+    let root = temp();
+    let (start, end) = log_ending_in_a_spanning_record(root.path(), false);
+    let first = segment_of(root.path(), start);
+    let second = segment_of(root.path(), end - 1);
+    set_len(&first, start % SPAN_SEGMENT + 8 + 2);
+
+    let log = WalLog::open_with(root.path(), WalOptions::new().segment_size(SPAN_SEGMENT)).expect("a torn tail");
+    let torn = log.recovery_report().torn_tail.clone().expect("reported");
+    assert_eq!((torn.offset, torn.segment), (start, first.clone()));
+    assert_eq!(torn.bytes, end - start, "up to the end of the written data");
+    let last = log.last_index();
+    assert_eq!(all_entries(&log), (1..=last).map(|i| super::tests::e(1, i)).collect::<Vec<_>>());
+    assert_eq!(fs::metadata(&first).unwrap().len(), start % SPAN_SEGMENT);
+    assert!(!second.exists(), "the segment past the cut is removed");
+    drop(log);
+    let log = WalLog::open_with(root.path(), WalOptions::new().segment_size(SPAN_SEGMENT)).unwrap();
+    assert!(log.recovery_report().torn_tail.is_none());
+    assert_eq!(log.last_index(), last);
+}
+
+/// The record's first segment is complete and the last segment is torn
+/// (shorter than the record), and the part that survived holds a
+/// valid-looking frame: still a torn tail.
+#[test]
+fn a_torn_record_in_the_last_segment_after_a_complete_one_is_cut() {
+    let root = temp();
+    let (start, end) = log_ending_in_a_spanning_record(root.path(), true);
+    let first = segment_of(root.path(), start);
+    let second = segment_of(root.path(), end - 1);
+    assert_eq!(fs::metadata(&first).unwrap().len(), SPAN_SEGMENT);
+    set_len(&second, end % SPAN_SEGMENT - 4);
+
+    let log = WalLog::open_with(root.path(), WalOptions::new().segment_size(SPAN_SEGMENT)).expect("a torn tail");
+    let torn = log.recovery_report().torn_tail.clone().expect("reported");
+    assert_eq!((torn.offset, torn.bytes), (start, end - 4 - start));
+    let last = log.last_index();
+    assert_eq!(last + 1, all_entries(&log).len() as u64 + log.first_index());
+    assert_eq!(fs::metadata(&first).unwrap().len(), start % SPAN_SEGMENT);
+}
+
+fn is_locked(err: &StorageError, dir: &Path) -> bool {
+    matches!(err, StorageError::Other(e) if e.downcast_ref::<Locked>().is_some_and(|l| l.path == dir))
+}
+
+/// Two `WalLog`s never share a directory: the second open is refused with
+/// `Locked` (naming the directory, changing nothing) until the first is
+/// dropped.
+#[test]
+fn a_second_open_of_a_directory_in_use_is_refused_until_the_first_is_dropped() {
+    let root = temp();
+    let mut first = WalLog::open_with(root.path(), opts()).unwrap();
+    append(&mut first, 1, 3);
+    first.sync().unwrap();
+    let before = tree(root.path());
+    let err = WalLog::open_with(root.path(), opts()).expect_err("the directory is in use");
+    assert!(is_locked(&err, root.path()), "{err}");
+    assert!(err.to_string().contains(&root.path().display().to_string()), "{err}");
+    assert_eq!(tree(root.path()), before, "the refused open changed nothing");
+    // The first log works on, undisturbed.
+    append(&mut first, 1, 1);
+    first.sync().unwrap();
+    drop(first);
+    let log = WalLog::open_with(root.path(), opts()).expect("the lock went with the first log");
+    assert_eq!(log.last_index(), 4);
+}
+
+/// The lock is an advisory lock on a file of the directory, so it also
+/// excludes another process (here: another open file description holding
+/// it, as another process would), and a log directory written before lock
+/// files (none present) is locked by its first open.
+#[test]
+fn the_lock_excludes_other_holders_and_is_created_for_an_older_log() {
+    let root = temp();
+    build(root.path());
+    let lock_path = root.path().join(super::lock::LOCK_FILE);
+    fs::remove_file(&lock_path).unwrap();
+    // An older log opens (creating the lock file) and holds it.
+    let log = WalLog::open_with(root.path(), opts()).unwrap();
+    assert!(lock_path.exists());
+    assert!(is_locked(&WalLog::open_with(root.path(), opts()).unwrap_err(), root.path()));
+    drop(log);
+
+    let other = fs::OpenOptions::new().read(true).write(true).open(&lock_path).unwrap();
+    fs4::FileExt::try_lock(&other).unwrap();
+    let err = refused(root.path());
+    assert!(is_locked(&err, root.path()), "{err}");
+    fs4::FileExt::unlock(&other).unwrap();
+    assert_eq!(WalLog::open_with(root.path(), opts()).unwrap().last_index(), 400);
+}

@@ -61,6 +61,13 @@ impl Shared {
         lock(&self.cut).take()
     }
 
+    /// Makes the WAL end at `offset` for the rest of the open (reads of
+    /// the length see it), and has it cut there like a torn tail that
+    /// wal-db found.
+    pub(crate) fn cut_at(&self, offset: u64) {
+        *lock(&self.cut) = Some(offset);
+    }
+
     pub(crate) fn head(&self) -> u64 {
         self.head.load(Ordering::Acquire)
     }
@@ -78,11 +85,11 @@ impl Store {
         Self { seg, shared }
     }
 
-    fn fault(&self, sync: bool) -> Result<(), Hit> {
+    fn fault(&self, sync: bool, what: &str) -> Result<(), Hit> {
         match &self.shared.faults {
             None => Ok(()),
-            Some(f) if sync => f.hit_sync(),
-            Some(f) => f.hit(),
+            Some(f) if sync => f.hit_sync(what),
+            Some(f) => f.hit(what),
         }
     }
 
@@ -112,7 +119,7 @@ fn injected(hit: Hit, what: &'static str) -> WalError {
 
 impl WalStore for Store {
     fn write_at(&self, offset: u64, bytes: &[u8]) -> wal_db::Result<()> {
-        let hit = self.fault(false);
+        let hit = self.fault(false, "writing a record");
         if hit == Err(Hit::Fail) {
             return Err(injected(Hit::Fail, "writing a record"));
         }
@@ -137,7 +144,7 @@ impl WalStore for Store {
             *lock(&self.shared.cut) = Some(len);
             return Ok(());
         }
-        self.fault(false).map_err(|h| injected(h, "truncating the log"))?;
+        self.fault(false, "truncating the log").map_err(|h| injected(h, "truncating the log"))?;
         self.seg.truncate(len)?;
         if let Some(f) = &self.shared.faults {
             f.wal_truncated(len);
@@ -146,7 +153,7 @@ impl WalStore for Store {
     }
 
     fn sync(&self) -> wal_db::Result<()> {
-        self.fault(true).map_err(|h| injected(h, "syncing the log"))?;
+        self.fault(true, "syncing the log").map_err(|h| injected(h, "syncing the log"))?;
         self.seg.sync()?;
         if let Some(f) = &self.shared.faults {
             f.wal_synced();
@@ -167,7 +174,7 @@ impl WalStore for Store {
     }
 
     fn truncate_before(&self, offset: u64) -> wal_db::Result<u64> {
-        self.fault(false).map_err(|h| injected(h, "dropping the log prefix"))?;
+        self.fault(false, "dropping the log prefix").map_err(|h| injected(h, "dropping the log prefix"))?;
         let head = self.seg.truncate_before(offset)?;
         self.shared.head.store(head, Ordering::Release);
         Ok(head)

@@ -382,3 +382,111 @@ fn a_step_costs_one_write_and_one_sync_at_the_syscall_level() {
     log.sync().unwrap();
     assert_eq!(ops(), before + 4, "a term change alone is written");
 }
+
+/// Terms are opaque u64s: a log whose terms are near `u64::MAX` reopens
+/// with them (only indexes are range-checked on replay).
+#[test]
+fn terms_near_u64_max_survive_close_and_reopen() {
+    let root = temp();
+    let big = u64::MAX - 1;
+    let hard = HardState { term: u64::MAX, vote: Some(1), commit: 2 };
+    let mut log = WalLog::open_with(root.path(), small()).unwrap();
+    log.set_hard_state(hard).unwrap();
+    log.append(&mut vec![Entry::normal(big, 1, Bytes::from_static(b"a")), Entry::noop(u64::MAX, 2)]).unwrap();
+    log.sync().unwrap();
+    let meta = SnapshotMeta { index: 1, term: big, membership: Membership::empty() };
+    log.install_snapshot(meta.clone(), Bytes::from_static(b"snap")).unwrap();
+    log.append(&mut vec![Entry::normal(u64::MAX, 3, Bytes::from_static(b"c"))]).unwrap();
+    log.close().unwrap();
+
+    let log = WalLog::open_with(root.path(), small()).unwrap();
+    assert_eq!(log.hard_state(), hard);
+    assert_eq!(log.snapshot_meta(), &meta);
+    assert_eq!((log.first_index(), log.last_index()), (2, 3));
+    assert_eq!(log.term(1), Some(big));
+    assert_eq!(log.term(2), Some(u64::MAX));
+    assert_eq!(log.term(3), Some(u64::MAX));
+    assert_eq!(all(&log)[1].data, Bytes::from_static(b"c"));
+}
+
+fn snapshot_path(dir: &Path) -> PathBuf {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| snapshot_file::parse_name(&p.file_name().unwrap().to_string_lossy()).is_some())
+        .unwrap()
+}
+
+/// `snapshot_len` answers from the record, without reading the file, and
+/// `snapshot_chunk` checks the file's checksum before serving any byte of it:
+/// a file damaged after the open is an error, never served bytes.
+#[test]
+fn a_corrupt_snapshot_file_is_never_served_and_its_length_needs_no_read() {
+    let root = temp();
+    let mut log = WalLog::open_with(root.path(), small()).unwrap();
+    append(&mut log, 1, 3);
+    let meta = SnapshotMeta { index: 3, term: 1, membership: Membership::empty() };
+    let data = Bytes::from((0..200u32).map(|i| i as u8).collect::<Vec<_>>());
+    log.install_snapshot(meta, data.clone()).unwrap();
+    assert_eq!(log.snapshot_len().unwrap(), 200, "pending in memory");
+    log.sync().unwrap();
+    drop(log);
+
+    let log = WalLog::open_with(root.path(), small()).unwrap();
+    let path = snapshot_path(root.path());
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[150] ^= 0x01;
+    fs::write(&path, &bytes).unwrap();
+    assert_eq!(log.snapshot_len().unwrap(), 200);
+    let err = log.snapshot_chunk(0, 16).expect_err("a damaged snapshot must not be served");
+    assert!(matches!(&err, StorageError::Corrupt { reason, .. } if reason.contains("checksum")), "{err}");
+    assert!(log.snapshot_chunk(160, 16).is_err(), "nor any later chunk");
+    // Repaired, it is served (and verified once, not per chunk).
+    bytes[150] ^= 0x01;
+    fs::write(&path, &bytes).unwrap();
+    assert_eq!(log.snapshot_chunk(0, 16).unwrap(), data.slice(0..16));
+    assert_eq!(log.snapshot_chunk(190, 16).unwrap(), data.slice(190..200));
+    // The length needs no read: it is answered even with the file gone.
+    fs::remove_file(&path).unwrap();
+    assert_eq!(log.snapshot_len().unwrap(), 200);
+    fs::write(&path, &bytes).unwrap();
+    drop(log);
+
+    // Damaged before an open: the open refuses it.
+    bytes[0] ^= 0x80;
+    fs::write(&path, &bytes).unwrap();
+    assert!(matches!(WalLog::open_with(root.path(), small()), Err(StorageError::Corrupt { .. })));
+}
+
+/// Every directory open creates, the missing ancestors of the log
+/// directory included, is made durable by an fsync of its parent.
+#[test]
+fn open_fsyncs_the_parent_of_every_directory_it_creates() {
+    let root = temp();
+    let dir = root.path().join("a/b/log");
+    let faults = FaultInjector::new();
+    faults.record_operations();
+    drop(WalLog::open_with(&dir, WalOptions::new().fault_injector(faults.clone())).unwrap());
+    let ops = faults.recorded();
+    let mut expected = Vec::new();
+    for (made, parent) in [("a", ""), ("a/b", "a"), ("a/b/log", "a/b"), ("a/b/log/wal", "a/b/log")] {
+        let parent = if parent.is_empty() { root.path().to_path_buf() } else { root.path().join(parent) };
+        expected.push(format!("mkdir {}", root.path().join(made).display()));
+        expected.push(format!("fsync of directory {}", parent.display()));
+    }
+    let made: Vec<&String> = ops.iter().filter(|op| op.starts_with("mkdir")).collect();
+    assert_eq!(made.len(), 4, "{ops:#?}");
+    for pair in expected.chunks(2) {
+        let at = ops.iter().position(|op| *op == pair[0]).unwrap_or_else(|| panic!("{} in {ops:#?}", pair[0]));
+        assert_eq!(ops[at + 1], pair[1], "{ops:#?}");
+    }
+}
+
+/// The figure docs/PROTOCOL.md and `DecodeLimits` use for the memory of
+/// 4096 decoded entries (4096 × 56 B = 224 KiB).
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn an_in_memory_entry_is_56_bytes() {
+    assert_eq!(std::mem::size_of::<Entry>(), 56);
+    assert_eq!(4096 * std::mem::size_of::<Entry>(), 224 << 10);
+}
