@@ -172,6 +172,13 @@ pub enum StorageError {
         /// What gave it away.
         reason: String,
     },
+    /// The log directory is in use by another log (in this process or
+    /// another) that holds its lock file; nothing was read or changed.
+    #[error("{path} is in use by another log (in this or another process): its lock file is locked")]
+    Locked {
+        /// The log directory.
+        path: String,
+    },
     /// The log was written in a format version this build cannot read.
     #[error("{location} uses format version {found}; this build reads version {supported}")]
     UnsupportedFormat {

@@ -3,11 +3,11 @@
 //! `raftlog.lock`, held by a [`WalLog`](super::WalLog) for its lifetime and
 //! released when it is dropped (or its process dies). A second `WalLog` on
 //! the same directory, in this process or another, is refused with
-//! [`Locked`].
+//! [`StorageError::Locked`].
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::faults::FaultInjector;
 use super::fsio::{self, io_err};
@@ -16,39 +16,10 @@ use crate::error::StorageError;
 /// Name of the lock file inside the log directory.
 pub(crate) const LOCK_FILE: &str = "raftlog.lock";
 
-/// The log directory is in use by another [`WalLog`](super::WalLog), in this
-/// process or another: [`WalLog::open`](super::WalLog::open) returns it as
-/// [`StorageError::Other`], from which it can be downcast:
-///
-/// ```
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use raft_io::log::wal::{Locked, WalLog};
-/// use raft_io::StorageError;
-///
-/// let dir = std::env::temp_dir().join(format!("raft-io-doc-lock-{}", std::process::id()));
-/// # let _ = std::fs::remove_dir_all(&dir);
-/// let first = WalLog::open(&dir)?;
-/// let Err(StorageError::Other(e)) = WalLog::open(&dir) else { panic!("opened twice") };
-/// assert_eq!(e.downcast_ref::<Locked>().map(|l| l.path.as_path()), Some(dir.as_path()));
-/// drop(first);
-/// let again = WalLog::open(&dir)?; // released by the drop
-/// # drop(again);
-/// # std::fs::remove_dir_all(&dir)?;
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error("{} is in use by another WalLog (in this or another process): its {LOCK_FILE} is locked", path.display())]
-#[non_exhaustive]
-pub struct Locked {
-    /// The log directory.
-    pub path: PathBuf,
-}
-
 /// The error [`WalLog::open`](super::WalLog::open) returns for a locked
 /// directory.
 pub(crate) fn locked(dir: &Path) -> StorageError {
-    StorageError::Other(Box::new(Locked { path: dir.to_path_buf() }))
+    StorageError::Locked { path: dir.display().to_string() }
 }
 
 /// A held lock on a log directory; dropping it releases the lock.
@@ -88,7 +59,7 @@ impl DirLock {
 
     /// Whether another holder has `dir` locked right now.
     pub(crate) fn held_elsewhere(dir: &Path) -> bool {
-        matches!(Self::existing(dir), Err(StorageError::Other(e)) if e.is::<Locked>())
+        matches!(Self::existing(dir), Err(StorageError::Locked { .. }))
     }
 
     fn take(dir: &Path, file: File) -> Result<DirLock, StorageError> {

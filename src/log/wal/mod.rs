@@ -54,7 +54,7 @@
 //!
 //! The directory is locked (`raftlog.lock`) for the lifetime of the
 //! `WalLog`: a second open, in this process or another, fails with
-//! [`Locked`].
+//! [`StorageError::Locked`].
 //!
 //! # Failures
 //!
@@ -91,7 +91,6 @@ use bytes::Bytes;
 use wal_db::{Wal, WalError};
 
 pub use faults::FaultInjector;
-pub use lock::Locked;
 pub use recovery::{RecoveryReport, TornTail};
 
 use self::meta::Meta;
@@ -259,8 +258,25 @@ impl WalLog {
     /// written by an unknown format version, would need a lower record size
     /// limit, or is damaged anywhere but in a torn last record
     /// ([`StorageError::Corrupt`]). The directory is then left untouched.
-    /// [`StorageError::Other`] holding a [`Locked`] when another `WalLog`
-    /// (in this process or another) has the directory open.
+    /// [`StorageError::Locked`] when another `WalLog` (in this process or
+    /// another) has the directory open:
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use raft_io::StorageError;
+    /// use raft_io::log::wal::WalLog;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("raft-io-doc-lock-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let first = WalLog::open(&dir)?;
+    /// assert!(matches!(WalLog::open(&dir), Err(StorageError::Locked { .. })));
+    /// drop(first);
+    /// let again = WalLog::open(&dir)?; // the drop released the lock
+    /// # drop(again);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StorageError> {
         Self::open_with(dir, WalOptions::new())
     }

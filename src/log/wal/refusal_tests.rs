@@ -530,7 +530,7 @@ fn a_torn_record_in_the_last_segment_after_a_complete_one_is_cut() {
 }
 
 fn is_locked(err: &StorageError, dir: &Path) -> bool {
-    matches!(err, StorageError::Other(e) if e.downcast_ref::<Locked>().is_some_and(|l| l.path == dir))
+    matches!(err, StorageError::Locked { path } if *path == dir.display().to_string())
 }
 
 /// Two `WalLog`s never share a directory: the second open is refused with
