@@ -47,20 +47,40 @@ impl<L: RaftLog> RaftNode<L> {
         Ok(())
     }
 
+    /// Checks one command as a proposal would, without proposing it: it is
+    /// refused when empty ([`Error::EmptyProposal`]) or larger than
+    /// `max_message_bytes` ([`Error::ProposalTooLarge`]). A driver that
+    /// batches commands from several clients into one
+    /// [`Event::ProposeBatch`](super::Event::ProposeBatch) (which is refused
+    /// whole if any command is) uses it to refuse a bad command alone.
+    ///
+    /// ```
+    /// use raft_io::{Error, RaftConfig, RaftNode};
+    ///
+    /// let node = RaftNode::new(RaftConfig::single(1).max_message_bytes(64))?;
+    /// assert!(node.check_command(b"put k v").is_ok());
+    /// assert!(matches!(node.check_command(b""), Err(Error::EmptyProposal)));
+    /// assert!(matches!(node.check_command(&[0; 65]), Err(Error::ProposalTooLarge { size: 65, max: 64 })));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn check_command(&self, command: &[u8]) -> Result<()> {
+        if command.is_empty() {
+            return Err(Error::EmptyProposal);
+        }
+        let (size, max) = (command.len() as u64, self.cfg.max_message_bytes);
+        if size > max {
+            return Err(Error::ProposalTooLarge { size, max });
+        }
+        Ok(())
+    }
+
     /// Validates commands and turns them into entries; nothing is appended
     /// if any command is refused. Returns the batch's size in bytes.
     fn build_batch(&self, commands: impl Iterator<Item = Bytes>, batch: &mut Vec<Entry>) -> Result<u64> {
-        let max = self.cfg.max_message_bytes;
         let mut index = self.log.last_index();
         let mut bytes = 0u64;
         for command in commands {
-            if command.is_empty() {
-                return Err(Error::EmptyProposal);
-            }
-            let size = command.len() as u64;
-            if size > max {
-                return Err(Error::ProposalTooLarge { size, max });
-            }
+            self.check_command(&command)?;
             index += 1;
             let e = Entry::normal(self.term, index, command);
             bytes += e.size();

@@ -231,6 +231,12 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
         for request in incoming.drain(..) {
             match request {
                 Request::Propose { command, reply, deadline } => {
+                    // A bad command is refused alone: a batch is refused
+                    // whole if any of its commands is.
+                    if let Err(e) = self.node.check_command(&command) {
+                        reply.send(Err(RuntimeError::from_node(e)));
+                        continue;
+                    }
                     if !self.batch.is_empty()
                         && (self.batch.len() >= self.options.max_batch
                             || batch_bytes + command.len() > self.options.max_batch_bytes)

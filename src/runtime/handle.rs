@@ -101,6 +101,12 @@ impl<S: StateMachine> RaftHandle<S> {
         Self { shared: std::sync::Arc::clone(&self.shared), timeout }
     }
 
+    /// Requests submitted and not yet taken by the driver.
+    #[cfg(test)]
+    pub(crate) fn queued_requests(&self) -> usize {
+        self.shared.submissions.queued()
+    }
+
     fn deadline(&self) -> Option<Instant> {
         self.timeout.and_then(|t| Instant::now().checked_add(t))
     }

@@ -161,6 +161,12 @@ impl<R> Submissions<R> {
         std::mem::take(&mut q.items)
     }
 
+    /// Requests waiting in the queue.
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
+        lock(&self.queue).items.len()
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         lock(&self.queue).closed
     }

@@ -99,3 +99,46 @@ fn handles_are_clone_send_and_sync() {
     check::<super::Waker>();
     check::<RuntimeError>();
 }
+
+#[test]
+fn a_bad_command_is_refused_alone_not_with_its_batch() {
+    let node = RaftNode::new(RaftConfig::single(1).max_message_bytes(64)).unwrap();
+    let transport = MemoryTransport::cluster([1]).pop().unwrap();
+    let handle = Runtime::new(node, transport, Sum::default()).start().unwrap();
+    let h = leader(std::slice::from_ref(&handle)).with_timeout(None);
+    // Park the driver inside a read query while two proposals queue up, so
+    // that it takes both in one turn.
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
+    let reader = {
+        let h = h.clone();
+        std::thread::spawn(move || {
+            h.read(move |s: &Sum| {
+                started_tx.send(()).unwrap();
+                gate_rx.recv().unwrap();
+                s.0
+            })
+        })
+    };
+    started.recv().unwrap();
+    let good = {
+        let h = h.clone();
+        std::thread::spawn(move || h.propose("ok"))
+    };
+    let bad = {
+        let h = h.clone();
+        std::thread::spawn(move || h.propose(vec![7u8; 100]))
+    };
+    while h.queued_requests() < 2 {
+        std::thread::yield_now();
+    }
+    gate.send(()).unwrap();
+    assert_eq!(reader.join().unwrap().unwrap(), 0);
+    let bad = bad.join().unwrap();
+    assert!(
+        matches!(&bad, Err(RuntimeError::Refused(e)) if matches!(**e, crate::Error::ProposalTooLarge { size: 100, max: 64 })),
+        "{bad:?}"
+    );
+    assert_eq!(good.join().unwrap().unwrap(), 2, "the valid command of the same turn is committed and applied");
+    h.shutdown();
+}
