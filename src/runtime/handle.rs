@@ -72,14 +72,36 @@ impl<S: StateMachine> Shared<S> {
 /// A handle on a running node: cloneable, `Send` and `Sync`; every method
 /// may be called from any thread. Requests block the calling thread until
 /// they complete, fail, or time out (see [`RuntimeError`]).
+///
+/// Dropping the last handle stops the runtime as [`shutdown`](Self::shutdown)
+/// does, without waiting for the driver thread to exit: a runtime nobody
+/// can reach any more does not keep a node voting, its sockets open and its
+/// threads running.
 pub struct RaftHandle<S: StateMachine> {
     shared: std::sync::Arc<Shared<S>>,
+    /// Shared by the user's handles only (the driver holds `shared`, not
+    /// this): when the last one goes, the runtime stops.
+    _users: std::sync::Arc<Users<S>>,
     timeout: Option<Duration>,
+}
+
+/// Stops the runtime when dropped: held through an `Arc` by every handle.
+struct Users<S: StateMachine>(std::sync::Arc<Shared<S>>);
+
+impl<S: StateMachine> Drop for Users<S> {
+    fn drop(&mut self) {
+        drop(self.0.submissions.close());
+        self.0.signal.notify();
+    }
 }
 
 impl<S: StateMachine> Clone for RaftHandle<S> {
     fn clone(&self) -> Self {
-        Self { shared: std::sync::Arc::clone(&self.shared), timeout: self.timeout }
+        Self {
+            shared: std::sync::Arc::clone(&self.shared),
+            _users: std::sync::Arc::clone(&self._users),
+            timeout: self.timeout,
+        }
     }
 }
 
@@ -92,13 +114,14 @@ impl<S: StateMachine> std::fmt::Debug for RaftHandle<S> {
 impl<S: StateMachine> RaftHandle<S> {
     pub(crate) fn new(shared: std::sync::Arc<Shared<S>>) -> Self {
         let timeout = Some(shared.request_timeout);
-        Self { shared, timeout }
+        let users = std::sync::Arc::new(Users(std::sync::Arc::clone(&shared)));
+        Self { shared, _users: users, timeout }
     }
 
     /// A handle whose requests time out after `timeout` instead of the
     /// runtime's default (`None`: wait for the outcome however long).
     pub fn with_timeout(&self, timeout: Option<Duration>) -> Self {
-        Self { shared: std::sync::Arc::clone(&self.shared), timeout }
+        Self { timeout, ..self.clone() }
     }
 
     /// Requests submitted and not yet taken by the driver.

@@ -142,3 +142,41 @@ fn a_bad_command_is_refused_alone_not_with_its_batch() {
     assert_eq!(good.join().unwrap().unwrap(), 2, "the valid command of the same turn is committed and applied");
     h.shutdown();
 }
+
+/// A state machine that reports when the runtime drops it.
+struct Reports(std::sync::mpsc::Sender<()>);
+
+impl StateMachine for Reports {
+    type Output = ();
+    fn apply(&mut self, _index: u64, _command: &Bytes) {}
+    fn snapshot(&self) -> Bytes {
+        Bytes::new()
+    }
+    fn restore(&mut self, _data: &Bytes) {}
+}
+
+impl Drop for Reports {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+#[test]
+fn dropping_the_last_handle_stops_the_runtime() {
+    let (dropped_tx, dropped) = std::sync::mpsc::channel();
+    let node = RaftNode::new(RaftConfig::single(1)).unwrap();
+    let transport = MemoryTransport::cluster([1]).pop().unwrap();
+    let handle = Runtime::new(node, transport, Reports(dropped_tx)).start().unwrap();
+    let clone = handle.with_timeout(None);
+    drop(handle);
+    assert_eq!(clone.wait_for_leader(Duration::from_secs(60)), Some(1));
+    while !clone.is_leader() {
+        std::thread::yield_now();
+    }
+    clone.propose("still running").unwrap();
+    assert!(clone.is_running(), "a clone keeps the runtime alive");
+    drop(clone);
+    // The driver exits and drops the state machine (with the node, its log
+    // and the transport). The bound only turns a hang into a failure.
+    dropped.recv_timeout(Duration::from_secs(60)).expect("the driver stopped when the last handle was dropped");
+}
