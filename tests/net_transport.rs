@@ -243,3 +243,50 @@ fn a_node_that_does_not_keep_up_is_protected_by_the_bounded_inbox() {
     }
     assert_eq!(n, 4);
 }
+
+/// A peer that accepts the handshake and drops the connection at once is
+/// redialled after the backoff, not in a tight loop.
+#[test]
+fn a_peer_that_accepts_then_drops_is_redialled_only_after_the_backoff() {
+    let listener = TcpListener::bind(loopback()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (accepted_tx, accepted) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut hello = [0u8; 32];
+            if s.read_exact(&mut hello).is_err() {
+                continue;
+            }
+            let mut reply = b"RFIO".to_vec();
+            reply.extend_from_slice(&1u16.to_be_bytes());
+            reply.extend_from_slice(&0u16.to_be_bytes());
+            reply.extend_from_slice(&2u64.to_be_bytes());
+            let _ = s.write_all(&reply);
+            drop(s);
+            if accepted_tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    let (events_tx, events) = std::sync::mpsc::channel();
+    let events_tx = Mutex::new(events_tx);
+    let hour = Duration::from_secs(3600);
+    let config = TcpConfig::new(1, loopback()).peer(2, addr).backoff(hour, hour).on_event(move |e| {
+        if matches!(e, NetEvent::Disconnected { .. }) {
+            let _ = events_tx.lock().unwrap().send(());
+        }
+    });
+    let mut t = TcpTransport::bind(config).unwrap();
+    accepted.recv().unwrap();
+    // Writing into the dropped connection fails within a few messages.
+    while events.try_recv().is_err() {
+        let _ = t.send(ping(1, 2));
+        std::thread::yield_now();
+    }
+    // Now the writer waits out its backoff (an hour) instead of redialling.
+    let again = accepted.recv_timeout(Duration::from_millis(300));
+    t.shutdown();
+    assert!(again.is_err(), "redialled at once after the connection broke");
+    assert_eq!(t.stats().connects, 1);
+}

@@ -3,7 +3,11 @@
 use std::time::Duration;
 
 /// Delay before the next connection attempt: `initial`, doubled after each
-/// failure up to `max`, back to `initial` once a connection is established.
+/// failure up to `max`. A connection that broke counts as a failure unless
+/// it stayed up for at least `max`: a peer that accepts the handshake and
+/// then drops the connection (a crash loop, a frame it refuses, a shorter
+/// idle timeout) is redialled with the same growing delays as one that
+/// refuses outright, not in a tight loop.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Backoff {
     initial: Duration,
@@ -25,9 +29,14 @@ impl Backoff {
         delay
     }
 
-    /// A connection succeeded: start again from the initial delay.
-    pub(crate) fn reset(&mut self) {
-        self.next = self.initial;
+    /// A connection that had been established broke after `lasted`: the
+    /// delay before redialling. A connection that stayed up for `max` or
+    /// more was healthy, so the delays start again from `initial`.
+    pub(crate) fn connection_lost(&mut self, lasted: Duration) -> Duration {
+        if lasted >= self.max {
+            self.next = self.initial;
+        }
+        self.next_delay()
     }
 }
 
@@ -41,8 +50,18 @@ mod tests {
         let mut b = Backoff::new(ms(50), ms(300));
         let delays: Vec<_> = (0..6).map(|_| b.next_delay()).collect();
         assert_eq!(delays, [ms(50), ms(100), ms(200), ms(300), ms(300), ms(300)]);
-        b.reset();
-        assert_eq!(b.next_delay(), ms(50));
+        assert_eq!(b.connection_lost(ms(300)), ms(50), "a healthy connection starts over");
+        assert_eq!(b.next_delay(), ms(100));
+    }
+
+    #[test]
+    fn connections_that_break_at_once_back_off_like_failed_dials() {
+        let ms = Duration::from_millis;
+        let mut b = Backoff::new(ms(50), ms(300));
+        let delays: Vec<_> = (0..5).map(|_| b.connection_lost(ms(1))).collect();
+        assert_eq!(delays, [ms(50), ms(100), ms(200), ms(300), ms(300)]);
+        assert_eq!(b.connection_lost(ms(299)), ms(300));
+        assert_eq!(b.connection_lost(ms(300)), ms(50));
     }
 
     #[test]

@@ -6,9 +6,37 @@
 //! reply  = "RFIO" version:u16 status:u16   node:u64                         (big-endian)
 //! ```
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::Instant;
 
 use crate::types::NodeId;
+
+/// Reads from a stream with one deadline for the whole handshake, however
+/// the peer splits its bytes: each read may wait only for the time left, so
+/// a peer trickling its hello a byte at a time cannot hold the connection
+/// (and its slot) much past the handshake timeout.
+pub(crate) struct ReadBy<'a> {
+    /// The stream.
+    pub(crate) stream: &'a TcpStream,
+    /// When the handshake must be complete.
+    pub(crate) deadline: Instant,
+}
+
+impl Read for ReadBy<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "handshake not complete within its timeout"));
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        (&mut &*self.stream).read(buf).map_err(|e| match e.kind() {
+            // A read timeout is `WouldBlock` on Unix, `TimedOut` on Windows.
+            io::ErrorKind::WouldBlock => io::Error::new(io::ErrorKind::TimedOut, e),
+            _ => e,
+        })
+    }
+}
 
 /// The four bytes every connection starts with.
 pub(crate) const MAGIC: [u8; 4] = *b"RFIO";
@@ -208,5 +236,34 @@ mod tests {
         write_reply(&mut buf, 1, Some(Refusal::UnknownPeer(2))).unwrap();
         assert_eq!(read_reply(&mut buf.as_slice(), &hello).unwrap(), Err(Refusal::UnknownPeer(2)));
         assert!(read_reply(&mut &buf[..5], &hello).is_err(), "a short reply is an I/O error");
+    }
+
+    /// A peer that sends its hello one byte at a time, each within the
+    /// handshake timeout, is still cut off when the whole timeout passes.
+    #[test]
+    fn a_trickled_hello_runs_into_one_deadline_for_the_whole_handshake() {
+        use std::net::TcpListener;
+        use std::time::Duration;
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let trickle = std::thread::spawn(move || {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.set_nodelay(true).unwrap();
+            for byte in Hello::new(7, 2, 1).encode() {
+                // The adversary's pacing: 20 ms per byte, 640 ms in all.
+                if s.write_all(&[byte]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let (stream, _) = listener.accept().unwrap();
+        let mut hello = [0u8; HELLO_LEN];
+        let deadline = Instant::now() + Duration::from_millis(150);
+        let result = ReadBy { stream: &stream, deadline }.read_exact(&mut hello);
+        assert_eq!(result.map_err(|e| e.kind()), Err(io::ErrorKind::TimedOut));
+        drop(stream);
+        trickle.join().unwrap();
     }
 }

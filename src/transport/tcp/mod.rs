@@ -238,7 +238,8 @@ impl TcpConfig {
     }
 
     /// Reconnect backoff: the first delay, doubled after each failure up to
-    /// `max`.
+    /// `max`. A connection that breaks counts as a failure unless it stayed
+    /// up for at least `max`.
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.backoff_initial = nonzero(initial);
         self.backoff_max = nonzero(max);

@@ -4,10 +4,10 @@
 use std::io::{BufReader, ErrorKind, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::frame::{PREFIX, StreamError, read_frame};
-use super::handshake::{HELLO_LEN, Hello, Refusal, write_reply};
+use super::handshake::{HELLO_LEN, Hello, ReadBy, Refusal, write_reply};
 use super::stats::{NetEvent, add};
 use super::{Shared, lock};
 use crate::framing;
@@ -109,7 +109,8 @@ fn handshake(shared: &Shared, mut stream: &TcpStream) -> Result<NodeId, Refusal>
     stream.set_write_timeout(Some(cfg.handshake_timeout)).map_err(|_| Refusal::Incomplete)?;
     let _ = stream.set_nodelay(true);
     let mut bytes = [0u8; HELLO_LEN];
-    stream.read_exact(&mut bytes).map_err(|_| Refusal::Incomplete)?;
+    let deadline = Instant::now() + cfg.handshake_timeout;
+    ReadBy { stream, deadline }.read_exact(&mut bytes).map_err(|_| Refusal::Incomplete)?;
     let hello = Hello::decode(&bytes)?;
     match hello.check(cfg.cluster_id, cfg.id, |id| shared.is_peer(id)) {
         Ok(()) => {

@@ -11,7 +11,7 @@ use bytes::BytesMut;
 
 use super::backoff::Backoff;
 use super::frame::{PREFIX, append_frame, append_keepalive};
-use super::handshake::{Hello, Refusal, read_reply};
+use super::handshake::{Hello, ReadBy, Refusal, read_reply};
 use super::stats::{NetEvent, add};
 use super::{Shared, TcpConfig, lock};
 use crate::framing;
@@ -166,9 +166,12 @@ fn dial(shared: &Shared, peer: &Peer) -> Result<TcpStream, DialError> {
         s.set_write_timeout(Some(cfg.handshake_timeout))
     };
     setup(&stream).map_err(DialError::Io)?;
+    let deadline = Instant::now() + cfg.handshake_timeout;
     let hello = Hello::new(cfg.cluster_id, cfg.id, peer.id);
     (&stream).write_all(&hello.encode()).map_err(DialError::Io)?;
-    read_reply(&mut &stream, &hello).map_err(DialError::Io)?.map_err(DialError::Refused)?;
+    read_reply(&mut ReadBy { stream: &stream, deadline }, &hello)
+        .map_err(DialError::Io)?
+        .map_err(DialError::Refused)?;
     stream.set_write_timeout(Some(cfg.write_timeout)).map_err(DialError::Io)?;
     Ok(stream)
 }
@@ -205,7 +208,7 @@ pub(crate) fn run(shared: Arc<Shared>, peer: Arc<Peer>) {
         if lost {
             add(&counters.reconnects, 1);
         }
-        backoff.reset();
+        let connected_at = Instant::now();
         let addr = *lock(&peer.addr);
         shared.event(|| NetEvent::Connected { peer: peer.id, addr });
         *lock(&peer.stream) = stream.try_clone().ok();
@@ -214,17 +217,19 @@ pub(crate) fn run(shared: Arc<Shared>, peer: Arc<Peer>) {
             let _ = stream.shutdown(Shutdown::Both);
             break;
         }
-        if let Err(error) = serve(&shared, &peer, &stream, &mut batch, &mut buf) {
+        let served = serve(&shared, &peer, &stream, &mut batch, &mut buf);
+        let _ = stream.shutdown(Shutdown::Both);
+        *lock(&peer.stream) = None;
+        if buf.capacity() > KEEP_BUFFER {
+            buf = BytesMut::with_capacity(64 << 10);
+        }
+        if let Err(error) = served {
             add(&counters.outbound_resets, 1);
             lost = true;
             if !peer.is_closed() {
                 shared.event(|| NetEvent::Disconnected { peer: peer.id, error: error.to_string() });
             }
-        }
-        let _ = stream.shutdown(Shutdown::Both);
-        *lock(&peer.stream) = None;
-        if buf.capacity() > KEEP_BUFFER {
-            buf = BytesMut::with_capacity(64 << 10);
+            peer.pause(backoff.connection_lost(connected_at.elapsed()));
         }
     }
 }
