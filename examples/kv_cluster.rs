@@ -71,7 +71,7 @@ fn start(node: &mut Node, listener: Option<TcpTransport>, peers: &[(NodeId, Sock
             .map_err(|e| format!("bind {}: {e}", node.addr))?,
     };
     for &(id, addr) in peers.iter().filter(|(id, _)| *id != node.id) {
-        transport.add_peer(id, addr);
+        transport.add_peer(id, addr).map_err(|e| format!("add peer {id}: {e}"))?;
     }
     node.tcp = Some(transport.handle());
     let log = WalLog::open(&node.dir).map_err(|e| format!("open log: {e}"))?;

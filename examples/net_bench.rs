@@ -103,7 +103,7 @@ fn start_cluster(base: &Path) -> Vec<RaftHandle<Counter>> {
         .map(|(i, t)| {
             for (j, &peer) in IDS.iter().enumerate() {
                 if j != i {
-                    t.add_peer(peer, addrs[j]);
+                    t.add_peer(peer, addrs[j]).expect("add peer");
                 }
             }
             let id = IDS[i];

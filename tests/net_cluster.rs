@@ -115,7 +115,7 @@ fn a_peer_sending_garbage_is_disconnected_while_the_cluster_keeps_serving() {
     // handshake, then sends frames that fail to decode (dropped, counted),
     // then an absurd length prefix (reset).
     let dead = std::net::TcpListener::bind(net_support::loopback()).unwrap().local_addr().unwrap();
-    tcp.add_peer(99, dead);
+    tcp.add_peer(99, dead).unwrap();
     let peer = 99u64;
     let mut evil = TcpStream::connect(addr).unwrap();
     evil.set_read_timeout(Some(Duration::from_secs(30))).unwrap();

@@ -138,3 +138,20 @@ fn leadership_transfer_and_membership_change_complete_through_the_handle() {
     assert!(matches!(cluster.handle(leader).read(|_: &Kv| ()), Err(RuntimeError::Refused(_))));
     cluster.shutdown();
 }
+
+#[test]
+fn a_transport_for_another_cluster_or_node_is_refused_at_start() {
+    use raft_io::runtime::Runtime;
+    use raft_io::transport::{TcpConfig, TcpTransport};
+    use raft_io::{RaftConfig, RaftNode};
+
+    let loopback = "127.0.0.1:0".parse().unwrap();
+    let cases = [(TcpConfig::new(1, loopback), "cluster 0"), (TcpConfig::new(2, loopback).cluster_id(7), "node 2")];
+    for (tcp, named) in cases {
+        let node = RaftNode::new(RaftConfig::single(1).cluster_id(7)).unwrap();
+        let transport = TcpTransport::bind(tcp).unwrap();
+        let err = Runtime::new(node, transport, Kv::default()).start().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains(named), "{err}");
+    }
+}

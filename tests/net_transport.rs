@@ -49,8 +49,8 @@ fn messages_flow_both_ways_and_survive_a_peer_restart() {
     let a = TcpTransport::bind(TcpConfig::new(1, loopback()).cluster_id(5)).unwrap();
     let b = TcpTransport::bind(TcpConfig::new(2, loopback()).cluster_id(5)).unwrap();
     let b_addr = b.local_addr();
-    a.add_peer(2, b_addr);
-    b.add_peer(1, a.local_addr());
+    a.add_peer(2, b_addr).unwrap();
+    b.add_peer(1, a.local_addr()).unwrap();
     let (mut a, mut b) = (a, b);
     a.send(ping(1, 2)).unwrap();
     b.send(ping(2, 1)).unwrap();
@@ -176,7 +176,7 @@ fn keepalives_keep_an_idle_connection_open() {
         TcpConfig::new(1, loopback()).peer(2, b.local_addr()).keepalive_interval(Duration::from_millis(20)),
     )
     .unwrap();
-    b.add_peer(1, a.local_addr());
+    b.add_peer(1, a.local_addr()).unwrap();
     a.send(ping(1, 2)).unwrap();
     // Three idle timeouts' worth of keepalives (4 bytes each), with no frame.
     let start = b.stats().bytes_received;
@@ -227,7 +227,7 @@ fn a_node_that_does_not_keep_up_is_protected_by_the_bounded_inbox() {
     // b knows a before a dials it, so no message is lost to a refusal.
     let mut a = TcpTransport::bind(TcpConfig::new(1, loopback())).unwrap();
     let mut b = TcpTransport::bind(TcpConfig::new(2, loopback()).inbox_capacity(4).peer(1, a.local_addr())).unwrap();
-    a.add_peer(2, b.local_addr());
+    a.add_peer(2, b.local_addr()).unwrap();
     for _ in 0..10 {
         a.send(ping(1, 2)).unwrap();
     }

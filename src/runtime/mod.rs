@@ -94,6 +94,7 @@ pub use state_machine::StateMachine;
 use crate::log::RaftLog;
 use crate::node::{RaftNode, ReadKind};
 use crate::transport::{MemoryTransport, RaftTransport};
+use crate::types::NodeId;
 
 /// A transport the runtime can drive: any [`RaftTransport`] that can move
 /// to the driver thread, optionally able to wake it when a message arrives.
@@ -109,6 +110,15 @@ pub trait Transport: RaftTransport + Send + 'static {
 
     /// Called once when the runtime stops. The default does nothing.
     fn close(&mut self) {}
+
+    /// The node and cluster ids this transport speaks for, if it checks
+    /// them (the default: `None`, it does not). [`Runtime::start`] refuses
+    /// a transport whose ids differ from the node's configuration, so a
+    /// forgotten cluster id on one side cannot join a node to whichever
+    /// cluster happens to share the default.
+    fn identity(&self) -> Option<(NodeId, u64)> {
+        None
+    }
 }
 
 #[cfg(feature = "net")]
@@ -120,6 +130,10 @@ impl Transport for crate::transport::TcpTransport {
 
     fn close(&mut self) {
         self.shutdown();
+    }
+
+    fn identity(&self) -> Option<(NodeId, u64)> {
+        Some((self.id(), self.cluster_id()))
     }
 }
 
@@ -247,8 +261,22 @@ where
     ///
     /// # Errors
     ///
-    /// The thread could not be spawned.
+    /// The thread could not be spawned, or the transport speaks for another
+    /// node id or cluster id than the node's configuration
+    /// ([`ErrorKind::InvalidInput`](std::io::ErrorKind::InvalidInput),
+    /// naming both).
     pub fn start(self) -> std::io::Result<RaftHandle<S>> {
+        let config = self.node.config();
+        let ours = (self.node.id(), config.get_cluster_id());
+        if let Some(theirs) = self.transport.identity().filter(|&t| t != ours) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "the transport speaks for node {} in cluster {}, the node is {} in cluster {}",
+                    theirs.0, theirs.1, ours.0, ours.1
+                ),
+            ));
+        }
         driver::start(self.node, self.transport, self.state_machine, self.options)
     }
 }

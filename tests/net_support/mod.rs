@@ -116,7 +116,7 @@ impl Cluster {
     fn launch(&mut self, i: usize, transport: TcpTransport) {
         for (j, &peer) in self.ids.iter().enumerate() {
             if j != i {
-                transport.add_peer(peer, self.addrs[j]);
+                transport.add_peer(peer, self.addrs[j]).unwrap();
             }
         }
         let id = self.ids[i];

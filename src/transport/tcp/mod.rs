@@ -44,7 +44,7 @@
 //! let loopback = "127.0.0.1:0".parse().unwrap();
 //! let two = TcpTransport::bind(TcpConfig::new(2, loopback).cluster_id(7))?;
 //! let mut one = TcpTransport::bind(TcpConfig::new(1, loopback).cluster_id(7).peer(2, two.local_addr()))?;
-//! two.add_peer(1, one.local_addr());
+//! two.add_peer(1, one.local_addr())?;
 //!
 //! one.send(Message { from: 1, to: 2, term: 1, body: MessageBody::TimeoutNow }).unwrap();
 //! let mut two = two;
@@ -255,7 +255,9 @@ impl TcpConfig {
 
     /// Calls `hook` for every connection event (connected, refused, decode
     /// error, ...), from the transport's threads. Keep it short; use it to
-    /// log.
+    /// log. It must not block, and must not call back into the transport or
+    /// a runtime driving it (`RaftHandle::shutdown` from a hook would wait
+    /// for the very thread running the hook): hand work to another thread.
     pub fn on_event(mut self, hook: impl Fn(&NetEvent) + Send + Sync + 'static) -> Self {
         self.hook = Some(Arc::new(hook));
         self
@@ -352,23 +354,20 @@ impl Shared {
         }
     }
 
-    fn add_peer(self: &Arc<Self>, id: NodeId, addr: SocketAddr) {
+    fn add_peer(self: &Arc<Self>, id: NodeId, addr: SocketAddr) -> std::io::Result<()> {
         if id == self.cfg.id || id == 0 || self.is_shutdown() {
-            return;
+            return Ok(());
         }
         let mut peers = lock(&self.peers);
         if let Some(peer) = peers.get(&id) {
             peer.set_addr(addr);
-            return;
+            return Ok(());
         }
         let peer = Arc::new(Peer::new(id, addr));
         let (shared, p) = (Arc::clone(self), Arc::clone(&peer));
-        match self.spawn(format!("raft-io-tcp-{}-to-{id}", self.cfg.id), move || writer::run(shared, p)) {
-            Ok(()) => {
-                peers.insert(id, peer);
-            }
-            Err(error) => self.event(|| NetEvent::ConnectFailed { peer: id, error: error.to_string() }),
-        }
+        self.spawn(format!("raft-io-tcp-{}-to-{id}", self.cfg.id), move || writer::run(shared, p))?;
+        peers.insert(id, peer);
+        Ok(())
     }
 
     fn remove_peer(&self, id: NodeId) {
@@ -469,7 +468,7 @@ impl TcpTransport {
         };
         *lock(&shared.acceptor) = Some(acceptor);
         for (id, addr) in peers {
-            shared.add_peer(id, addr);
+            shared.add_peer(id, addr)?;
         }
         Ok(transport)
     }
@@ -485,6 +484,11 @@ impl TcpTransport {
         self.shared.cfg.id
     }
 
+    /// The cluster id the handshake checks.
+    pub fn cluster_id(&self) -> u64 {
+        self.shared.cfg.cluster_id
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> TcpStats {
         self.shared.counters.snapshot()
@@ -497,8 +501,13 @@ impl TcpTransport {
     }
 
     /// Adds a peer (or changes its address; the next connection uses it).
-    pub fn add_peer(&self, id: NodeId, addr: SocketAddr) {
-        self.shared.add_peer(id, addr);
+    ///
+    /// # Errors
+    ///
+    /// The peer's writer thread could not be spawned (the peer is not
+    /// added).
+    pub fn add_peer(&self, id: NodeId, addr: SocketAddr) -> std::io::Result<()> {
+        self.shared.add_peer(id, addr)
     }
 
     /// Removes a peer: its queue is dropped, its connections are closed,
@@ -591,8 +600,12 @@ impl TcpHandle {
     }
 
     /// See [`TcpTransport::add_peer`].
-    pub fn add_peer(&self, id: NodeId, addr: SocketAddr) {
-        self.shared.add_peer(id, addr);
+    ///
+    /// # Errors
+    ///
+    /// The peer's writer thread could not be spawned.
+    pub fn add_peer(&self, id: NodeId, addr: SocketAddr) -> std::io::Result<()> {
+        self.shared.add_peer(id, addr)
     }
 
     /// See [`TcpTransport::remove_peer`].
