@@ -34,7 +34,8 @@ fn memory_cluster() -> Vec<RaftHandle<Sum>> {
         .into_iter()
         .zip(ids)
         .map(|(t, id)| {
-            let node = RaftNode::new(RaftConfig::new(id, ids).seed(id)).unwrap();
+            // Elections after 100-200 ms of silence: not on a CI hiccup.
+            let node = RaftNode::new(RaftConfig::new(id, ids).seed(id).election_timeout(50, 100)).unwrap();
             Runtime::new(node, t, Sum::default()).tick_interval(Duration::from_millis(2)).start().unwrap()
         })
         .collect()

@@ -120,7 +120,11 @@ impl Cluster {
             }
         }
         let id = self.ids[i];
-        let config = (self.raft_config)(RaftConfig::new(id, self.ids.clone()).cluster_id(CLUSTER).seed(id));
+        // Elections after 200-400 ms of silence (5 ms ticks): a leader
+        // change needs a real failure, not a slow fsync on a loaded CI
+        // machine, so a healthy cluster acknowledges every write.
+        let base = RaftConfig::new(id, self.ids.clone()).cluster_id(CLUSTER).seed(id).election_timeout(40, 80);
+        let config = (self.raft_config)(base);
         let log = WalLog::open(self.dirs[i].path()).unwrap();
         let node = RaftNode::with_log(config, log).unwrap();
         let tcp = transport.handle();
