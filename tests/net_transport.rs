@@ -290,3 +290,25 @@ fn a_peer_that_accepts_then_drops_is_redialled_only_after_the_backoff() {
     assert!(again.is_err(), "redialled at once after the connection broke");
     assert_eq!(t.stats().connects, 1);
 }
+
+/// Shutting down while a dial waits for a peer's handshake reply cuts the
+/// handshake short instead of waiting out its timeout.
+#[test]
+fn shutdown_interrupts_a_handshake_with_a_peer_that_never_replies() {
+    let listener = TcpListener::bind(loopback()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hour = Duration::from_secs(3600);
+    let config = TcpConfig::new(1, loopback()).peer(2, addr).handshake_timeout(hour);
+    let t = TcpTransport::bind(config).unwrap();
+    // The peer accepts the connection and reads the hello, but never replies.
+    let (mut silent, _) = listener.accept().unwrap();
+    let mut hello = [0u8; 32];
+    silent.read_exact(&mut hello).unwrap();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        t.shutdown();
+        let _ = done_tx.send(());
+    });
+    // The bound only turns a hang into a failure.
+    assert!(done.recv_timeout(Duration::from_secs(60)).is_ok(), "shutdown waited for the handshake timeout");
+}

@@ -84,6 +84,14 @@ fn serve(shared: &Shared, stream: &TcpStream, addr: SocketAddr, conn: u64) -> Op
         // The newest connection from a peer wins: the older one is
         // half-open (the peer restarted or reconnected).
         let mut conns = lock(&shared.conns);
+        // Checked again under the lock `remove_peer` takes after removing
+        // the peer: a peer removed during the handshake is either seen
+        // here or finds this connection registered, and closes it.
+        if !shared.is_peer(peer) {
+            drop(conns);
+            let _ = stream.shutdown(Shutdown::Both);
+            return None;
+        }
         if let Some(old) = conns.by_peer.insert(peer, conn) {
             if let Some(old) = conns.open.get(&old) {
                 let _ = old.shutdown(Shutdown::Both);

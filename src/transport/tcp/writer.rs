@@ -166,6 +166,13 @@ fn dial(shared: &Shared, peer: &Peer) -> Result<TcpStream, DialError> {
         s.set_write_timeout(Some(cfg.handshake_timeout))
     };
     setup(&stream).map_err(DialError::Io)?;
+    // Registered before the handshake, so `close` can cut a handshake with
+    // a slow peer short instead of waiting out its timeout.
+    *lock(&peer.stream) = stream.try_clone().ok();
+    if peer.is_closed() {
+        let _ = stream.shutdown(Shutdown::Both);
+        return Err(DialError::Io(std::io::Error::new(std::io::ErrorKind::Interrupted, "peer closed")));
+    }
     let deadline = Instant::now() + cfg.handshake_timeout;
     let hello = Hello::new(cfg.cluster_id, cfg.id, peer.id);
     (&stream).write_all(&hello.encode()).map_err(DialError::Io)?;
@@ -188,6 +195,7 @@ pub(crate) fn run(shared: Arc<Shared>, peer: Arc<Peer>) {
         let stream = match dial(&shared, &peer) {
             Ok(stream) => stream,
             Err(e) => {
+                *lock(&peer.stream) = None;
                 add(&counters.connect_failures, 1);
                 match e {
                     DialError::Io(error) => {
@@ -211,9 +219,8 @@ pub(crate) fn run(shared: Arc<Shared>, peer: Arc<Peer>) {
         let connected_at = Instant::now();
         let addr = *lock(&peer.addr);
         shared.event(|| NetEvent::Connected { peer: peer.id, addr });
-        *lock(&peer.stream) = stream.try_clone().ok();
         if peer.is_closed() {
-            // Closed while dialing: `close` did not see this stream.
+            // Closed while dialing, maybe before the stream was registered.
             let _ = stream.shutdown(Shutdown::Both);
             break;
         }
