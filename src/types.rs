@@ -10,6 +10,13 @@ use crate::membership::Membership;
 pub type NodeId = u64;
 /// A Raft term: a logical clock that increases with every election.
 pub type Term = u64;
+
+/// The highest term a node accepts: 2^62. A message with a higher term is
+/// dropped as invalid and a log holding one is refused as corrupt, so the
+/// `term + 1` of an election can never overflow, whatever a faulty peer or
+/// a damaged disk supplies. A cluster holding an election every
+/// millisecond would need 146 million years to reach it.
+pub const MAX_TERM: Term = 1 << 62;
 /// A position in the replicated log. The first entry has index 1; index 0 is
 /// the empty prefix (term 0).
 pub type Index = u64;

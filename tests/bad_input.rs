@@ -7,8 +7,9 @@ use bytes::Bytes;
 use common::{Harness, cmd};
 use proptest::prelude::*;
 use raft_io::{
-    AppendEntries, AppendResponse, Entry, EntryKind, Error, Event, Heartbeat, HeartbeatResponse, Message, MessageBody,
-    RaftConfig, RaftLog, ReadIndexResponse, SnapshotAck, SnapshotChunk, SnapshotMeta, VoteRequest, VoteResponse,
+    AppendEntries, AppendResponse, Entry, EntryKind, Error, Event, Heartbeat, HeartbeatResponse, MAX_TERM, Message,
+    MessageBody, RaftConfig, RaftLog, ReadIndexResponse, SnapshotAck, SnapshotChunk, SnapshotMeta, VoteRequest,
+    VoteResponse,
 };
 
 fn elected() -> Harness {
@@ -71,6 +72,33 @@ fn misaddressed_foreign_and_self_messages_are_dropped() {
         Message { from: 99, to: 1, term: 1, body: MessageBody::HeartbeatResponse(HeartbeatResponse { round: 7 }) };
     h.step(1, Event::Message(hb_resp)).unwrap();
     still_works(&mut h);
+}
+
+/// A term above `MAX_TERM` is dropped as invalid, so `term + 1` can never
+/// overflow; a node pushed to `MAX_TERM` itself stops campaigning instead of
+/// overflowing, however long it ticks.
+#[test]
+fn terms_past_the_maximum_are_dropped_and_the_maximum_never_overflows() {
+    let mut h = elected();
+    let status = h.node(2).status();
+    for term in [MAX_TERM + 1, u64::MAX] {
+        let vote = MessageBody::Vote(VoteRequest { last_log_index: 99, last_log_term: 1, transfer: true });
+        let actions = h.step(2, Event::Message(Message { from: 3, to: 2, term, body: vote })).unwrap();
+        assert!(actions.is_empty());
+    }
+    assert_eq!(h.node(2).term(), status.term);
+    assert_eq!(h.node(2).status().dropped_messages, status.dropped_messages + 2);
+    still_works(&mut h);
+
+    // A faulty peer drags node 3 to the maximum term: it follows, and its
+    // elections stop there.
+    let hb = MessageBody::Heartbeat(Heartbeat { commit: 0, round: 1 });
+    h.step(3, Event::Message(Message { from: 2, to: 3, term: MAX_TERM, body: hb })).unwrap();
+    assert_eq!(h.node(3).term(), MAX_TERM);
+    for _ in 0..1000 {
+        h.step(3, Event::Tick).unwrap();
+    }
+    assert_eq!(h.node(3).term(), MAX_TERM);
 }
 
 #[test]
@@ -302,7 +330,8 @@ fn arb_body() -> impl Strategy<Value = MessageBody> {
 }
 
 fn arb_message() -> impl Strategy<Value = Message> {
-    (0u64..5, 0u64..5, 0u64..5, arb_body()).prop_map(|(from, to, term, body)| Message { from, to, term, body })
+    let term = prop_oneof![8 => 0u64..5, 1 => Just(MAX_TERM), 1 => (MAX_TERM + 1)..=u64::MAX];
+    (0u64..5, 0u64..5, term, arb_body()).prop_map(|(from, to, term, body)| Message { from, to, term, body })
 }
 
 proptest! {
@@ -360,5 +389,19 @@ proptest! {
         }
         h.tick_all(30);
         still_works(&mut h);
+    }
+}
+
+/// A log holding a term above `MAX_TERM` (a damaged or foreign store) is
+/// refused when the node is built on it, never run.
+#[test]
+fn a_log_with_a_term_past_the_maximum_is_refused() {
+    use raft_io::{HardState, MemoryLog};
+    for term in [MAX_TERM + 1, u64::MAX] {
+        let mut log = MemoryLog::new();
+        log.set_hard_state(HardState { term, vote: None, commit: 0 }).unwrap();
+        log.sync().unwrap();
+        let err = raft_io::RaftNode::with_log(RaftConfig::new(1, [1, 2, 3]), log).unwrap_err();
+        assert!(matches!(err, Error::CorruptLog(_)), "{err}");
     }
 }

@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::log::RaftLog;
 use crate::message::{Message, MessageBody, VoteRequest, VoteResponse};
 use crate::quorum::VoteResult;
-use crate::types::{Entry, NodeId, Role, Term};
+use crate::types::{Entry, MAX_TERM, NodeId, Role, Term};
 
 use super::progress::Progress;
 use super::reconfig::TransferOutcome;
@@ -115,6 +115,10 @@ impl<L: RaftLog> RaftNode<L> {
     /// Starts a pre-vote (or, for a transfer or without pre-vote, a real
     /// election).
     pub(super) fn start_election(&mut self, transfer: bool) -> Result<()> {
+        if self.term >= MAX_TERM {
+            // The next term would be one no node accepts (see `MAX_TERM`).
+            return Ok(());
+        }
         if self.cfg.pre_vote && !transfer {
             self.role = Role::PreCandidate;
             self.leader = None;

@@ -40,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::log::{MemoryLog, RaftLog};
 use crate::message::{Message, MessageBody};
 use crate::rng::{Rng, mix};
-use crate::types::{Entry, HardState, Index, LogIdentity, NodeId, Role, SnapshotMeta, Term};
+use crate::types::{Entry, HardState, Index, LogIdentity, MAX_TERM, NodeId, Role, SnapshotMeta, Term};
 
 use progress::Progress;
 use read::ReadState;
@@ -167,6 +167,9 @@ impl<L: RaftLog> RaftNode<L> {
         }
         if hs.vote == Some(0) {
             return Err(Error::CorruptLog("vote for node 0".into()));
+        }
+        if hs.term > MAX_TERM || log.term(last).is_some_and(|t| t > MAX_TERM) {
+            return Err(Error::CorruptLog(format!("a term above the maximum {MAX_TERM}")));
         }
         let mut commit = hs.commit.max(snap_index);
         let applied = if config.applied > snap_index {
@@ -329,7 +332,7 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     fn on_message(&mut self, m: Message) -> Result<()> {
-        if m.to != self.id || m.from == self.id || m.from == 0 {
+        if m.to != self.id || m.from == self.id || m.from == 0 || m.term > MAX_TERM {
             self.dropped_messages += 1;
             return Ok(());
         }

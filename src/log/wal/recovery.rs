@@ -72,10 +72,10 @@ fn corrupt(location: impl Into<String>, reason: impl Into<String>) -> StorageErr
     StorageError::Corrupt { location: location.into(), reason: reason.into() }
 }
 
-/// Indexes above this are refused as corrupt, so that no index arithmetic
-/// on values read from disk can overflow. Terms are not limited: they are
-/// opaque u64s that are only compared, never added to.
-const LIMIT: u64 = 1 << 62;
+/// Indexes and terms above this are refused as corrupt, so that no
+/// arithmetic on values read from disk can overflow (the node adds to
+/// terms when it campaigns; see [`MAX_TERM`]).
+const LIMIT: u64 = crate::types::MAX_TERM;
 
 /// The state rebuilt from the WAL.
 struct Replayed {
@@ -112,6 +112,9 @@ impl Replayed {
                 } else {
                     return Err("a checkpoint names a different owner than earlier records");
                 }
+                if entries.iter().any(|e| e.term > LIMIT) {
+                    return Err("an index or term is out of range");
+                }
                 self.hard = hard;
                 self.checkpoint_snap = snapshot.index;
                 self.snap = snapshot;
@@ -139,6 +142,9 @@ impl Replayed {
                     if from <= self.snap.index || from > last.saturating_add(1) {
                         return Err("an entry batch does not attach to the log");
                     }
+                    if batch.iter().any(|e| e.term > LIMIT) {
+                        return Err("an index or term is out of range");
+                    }
                     self.entries.truncate((from - self.snap.index - 1) as usize);
                     self.entries.extend(batch);
                 }
@@ -146,8 +152,8 @@ impl Replayed {
         }
         self.records += 1;
         let last = self.snap.index.saturating_add(self.entries.len() as Index);
-        if last > LIMIT || self.hard.commit > LIMIT {
-            return Err("an index is out of range");
+        if last > LIMIT || self.hard.term > LIMIT || self.hard.commit > LIMIT || self.snap.term > LIMIT {
+            return Err("an index or term is out of range");
         }
         Ok(())
     }
@@ -156,8 +162,8 @@ impl Replayed {
         if meta.index < self.snap.index {
             return Err("a snapshot is older than the one before it");
         }
-        if meta.index > LIMIT {
-            return Err("an index is out of range");
+        if meta.index > LIMIT || meta.term > LIMIT {
+            return Err("an index or term is out of range");
         }
         let keep = if meta.index == self.snap.index {
             meta.term == self.snap.term
