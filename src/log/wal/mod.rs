@@ -72,6 +72,7 @@ mod record;
 mod recovery;
 mod snapshot_file;
 mod store;
+mod tail;
 mod write;
 
 #[cfg(test)]
@@ -201,8 +202,6 @@ enum SnapData {
 /// ```
 #[derive(Debug)]
 pub struct WalLog {
-    /// Held for the log's lifetime: no other `WalLog` opens the directory.
-    _lock: lock::DirLock,
     dir: PathBuf,
     wal_dir: PathBuf,
     wal: Wal<Store>,
@@ -245,6 +244,9 @@ pub struct WalLog {
     halted: Option<String>,
     report: RecoveryReport,
     stats: WalStats,
+    /// Held for the log's lifetime: no other `WalLog` opens the directory.
+    /// Last, so it is released only after every file of the log is closed.
+    _lock: lock::DirLock,
 }
 
 impl WalLog {

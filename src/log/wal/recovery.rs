@@ -18,6 +18,7 @@ use super::meta::{HEAD_MARKER, META_FILE, META_VERSION, Marker, Meta, MetaError,
 use super::record::{self, FORMAT_VERSION, FileRef, Record, entry_len};
 use super::snapshot_file;
 use super::store::{Shared, Store};
+use super::tail;
 use super::{SnapData, WalLog, WalOptions, WalStats, wal_error};
 use crate::error::StorageError;
 use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta};
@@ -327,12 +328,14 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
         Ok(wal) => wal,
         // wal-db's strict scan refused a damaged record because it found
         // what looks like an intact frame after it, or could not read past
-        // it. The extent rule overrides that when the record's own header
-        // claims every byte to the end of the written data: nothing after it
-        // can be a record, so it is a torn tail. wal-db reopens the WAL as if
-        // it ended at the record (the cut itself waits, like any repair).
+        // it. With one record per sync only the last record can be torn, so
+        // unless an intact raft-io record follows it (then it is damage in
+        // the middle, refused), it is the torn tail (see `tail`). wal-db
+        // reopens the WAL as if it ended at the record (the cut itself
+        // waits, like any repair).
         Err(WalError::Corruption { offset, .. })
-            if torn_by_extent(&seg, offset, written, options.max_record_size).map_err(wal_error)? =>
+            if !tail::intact_record_after(&seg, offset, written, segment_size, options.max_record_size)
+                .map_err(wal_error)? =>
         {
             shared.cut_at(offset);
             open_wal().map_err(|e| open_error(e, &wal_dir, segment_size))?
@@ -530,29 +533,6 @@ fn list(dir: &Path) -> Result<Vec<String>, StorageError> {
     }
     Ok(names)
 }
-
-/// The extent rule: whether the damaged record at `offset` is a torn tail
-/// because the extent its header declares (`offset + 8 + len`) reaches or
-/// passes `written`, the end of the written data. Then no byte after it can
-/// start a record, so frames that seem to follow it are its own payload and
-/// a hole (a short or missing segment) lies inside it. Not so when the
-/// header cannot be read whole (the extent is unknown) or declares more
-/// than `max_record_size` (the header is damaged, not torn).
-fn torn_by_extent(seg: &SegmentedStore, offset: u64, written: u64, max_record_size: u32) -> wal_db::Result<bool> {
-    let mut header = [0u8; FRAME_HEADER];
-    if seg.read_at(offset, &mut header)? < FRAME_HEADER {
-        return Ok(false);
-    }
-    let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-    if len > max_record_size {
-        return Ok(false);
-    }
-    let extent = offset.saturating_add(FRAME_HEADER as u64).saturating_add(u64::from(len));
-    Ok(extent >= written)
-}
-
-/// Bytes of a wal-db frame header: CRC-32C u32, then the payload length u32.
-const FRAME_HEADER: usize = 8;
 
 /// Maps a wal-db open error to one that names the segment file and byte.
 fn open_error(e: WalError, wal_dir: &Path, segment_size: u64) -> StorageError {

@@ -407,10 +407,10 @@ fn set_len(path: &Path, len: u64) {
     fs::OpenOptions::new().write(true).open(path).unwrap().set_len(len).unwrap();
 }
 
-/// The extent rule: a damaged record whose declared length reaches the end
-/// of the written data is a torn tail, even when its payload holds bytes
-/// that look like an intact frame (wal-db's strict scan alone would find
-/// that "frame" and refuse the log as damaged mid-log).
+/// The tail rule: a damaged last record is a torn tail even when its
+/// payload holds bytes that form an intact wal-db frame (wal-db's strict
+/// scan alone would find that "frame" and refuse the log as damaged
+/// mid-log): it is not a raft-io record.
 #[test]
 fn a_torn_last_record_whose_payload_holds_a_frame_is_a_torn_tail() {
     let root = temp();
@@ -463,8 +463,8 @@ const SPAN_SEGMENT: u64 = 256;
 
 /// Writes steps of one entry until the last record starts inside segment N
 /// (with its whole header and a few payload bytes there) and ends in segment N + 1. Returns the
-/// record's start and end offsets.
-fn log_ending_in_a_spanning_record(dir: &Path, with_frame: bool) -> (u64, u64) {
+/// record's start and end offsets and the index of its entry.
+fn log_ending_in_a_spanning_record(dir: &Path, with_frame: bool) -> (u64, u64, Index) {
     let mut log = WalLog::open_with(dir, WalOptions::new().segment_size(SPAN_SEGMENT)).unwrap();
     loop {
         let start = log.wal.len();
@@ -475,7 +475,7 @@ fn log_ending_in_a_spanning_record(dir: &Path, with_frame: bool) -> (u64, u64) {
         let end = log.wal.len();
         let (first, last) = (start / SPAN_SEGMENT, (end - 1) / SPAN_SEGMENT);
         if first != last && start % SPAN_SEGMENT + 16 <= SPAN_SEGMENT && end % SPAN_SEGMENT > 4 {
-            return (start, end);
+            return (start, end, index);
         }
     }
 }
@@ -485,12 +485,12 @@ fn segment_of(dir: &Path, offset: u64) -> std::path::PathBuf {
 }
 
 /// A record spanning segments N and N + 1 whose part in N was lost (N is
-/// short: a hole) while N + 1 reached the disk: its declared extent reaches
-/// the end, so it is a torn tail.
+/// short: a hole) while N + 1 reached the disk: no intact record follows, so
+/// it is a torn tail.
 #[test]
 fn a_torn_record_with_a_hole_at_the_end_of_its_first_segment_is_cut() {
     let root = temp();
-    let (start, end) = log_ending_in_a_spanning_record(root.path(), false);
+    let (start, end, index) = log_ending_in_a_spanning_record(root.path(), false);
     let first = segment_of(root.path(), start);
     let second = segment_of(root.path(), end - 1);
     set_len(&first, start % SPAN_SEGMENT + 8 + 2);
@@ -500,6 +500,7 @@ fn a_torn_record_with_a_hole_at_the_end_of_its_first_segment_is_cut() {
     assert_eq!((torn.offset, torn.segment), (start, first.clone()));
     assert_eq!(torn.bytes, end - start, "up to the end of the written data");
     let last = log.last_index();
+    assert_eq!(last, index - 1, "exactly the torn record is cut");
     assert_eq!(all_entries(&log), (1..=last).map(|i| super::tests::e(1, i)).collect::<Vec<_>>());
     assert_eq!(fs::metadata(&first).unwrap().len(), start % SPAN_SEGMENT);
     assert!(!second.exists(), "the segment past the cut is removed");
@@ -515,7 +516,7 @@ fn a_torn_record_with_a_hole_at_the_end_of_its_first_segment_is_cut() {
 #[test]
 fn a_torn_record_in_the_last_segment_after_a_complete_one_is_cut() {
     let root = temp();
-    let (start, end) = log_ending_in_a_spanning_record(root.path(), true);
+    let (start, end, index) = log_ending_in_a_spanning_record(root.path(), true);
     let first = segment_of(root.path(), start);
     let second = segment_of(root.path(), end - 1);
     assert_eq!(fs::metadata(&first).unwrap().len(), SPAN_SEGMENT);
@@ -524,9 +525,54 @@ fn a_torn_record_in_the_last_segment_after_a_complete_one_is_cut() {
     let log = WalLog::open_with(root.path(), WalOptions::new().segment_size(SPAN_SEGMENT)).expect("a torn tail");
     let torn = log.recovery_report().torn_tail.clone().expect("reported");
     assert_eq!((torn.offset, torn.bytes), (start, end - 4 - start));
-    let last = log.last_index();
-    assert_eq!(last + 1, all_entries(&log).len() as u64 + log.first_index());
+    assert_eq!(log.last_index(), index - 1, "exactly the torn record is cut");
+    let indexes: Vec<Index> = all_entries(&log).iter().map(|e| e.index).collect();
+    assert_eq!(indexes, (1..index).collect::<Vec<_>>());
     assert_eq!(fs::metadata(&first).unwrap().len(), start % SPAN_SEGMENT);
+}
+
+/// The same spanning record, but the write into segment N was lost
+/// entirely: N ends exactly where the record starts (its header is in the
+/// hole) while N + 1 reached the disk. Nothing intact follows: a torn tail.
+#[test]
+fn a_torn_spanning_record_whose_header_is_in_the_hole_is_cut() {
+    let root = temp();
+    let (start, end, index) = log_ending_in_a_spanning_record(root.path(), false);
+    let first = segment_of(root.path(), start);
+    assert!(segment_of(root.path(), end - 1).exists());
+    set_len(&first, start % SPAN_SEGMENT);
+
+    let log = WalLog::open_with(root.path(), WalOptions::new().segment_size(SPAN_SEGMENT)).expect("a torn tail");
+    assert_eq!(log.recovery_report().torn_tail.as_ref().map(|t| t.offset), Some(start));
+    assert_eq!(log.last_index(), index - 1);
+}
+
+/// A bit flip in the length of a synced (acknowledged) record that is not
+/// the last one: its declared length now reaches past the end of the log,
+/// but an intact record follows it, so it is damage in the middle — refused, never
+/// cut, and the directory is left as it was.
+#[test]
+fn a_bit_flip_in_the_length_of_a_synced_record_is_refused_not_cut() {
+    let root = temp();
+    let mut log = WalLog::open(root.path()).unwrap();
+    append(&mut log, 1, 5);
+    log.sync().unwrap();
+    let start = log.wal.len();
+    append(&mut log, 1, 1); // entry 6, synced: acknowledged
+    log.sync().unwrap();
+    append(&mut log, 1, 1); // entry 7, synced: acknowledged
+    log.sync().unwrap();
+    drop(log);
+    // Bit 16 of entry 6's record length: +64 KiB, within max_record_size.
+    let segment = root.path().join("wal/00000000000000000000.wal");
+    let mut bytes = fs::read(&segment).unwrap();
+    bytes[start as usize + 6] ^= 0x01;
+    fs::write(&segment, &bytes).unwrap();
+
+    let before = tree(root.path());
+    let err = refused_with(root.path(), WalOptions::new());
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+    assert_eq!(tree(root.path()), before);
 }
 
 fn is_locked(err: &StorageError, dir: &Path) -> bool {
