@@ -3,7 +3,7 @@
 //! panics with the seed on a violation), and liveness after the faults heal.
 //!
 //! * `RAFT_IO_SEEDS=N` runs N seeds per size and profile in the sweep
-//!   (default 4); `PROPTEST_CASES=N` scales the proptest (default 24).
+//!   (default 10); `PROPTEST_CASES=N` scales the proptest (default 32).
 //! * `RAFT_IO_SEED=S RAFT_IO_NODES=N RAFT_IO_PROFILE=P` replays one run.
 #![cfg(feature = "sim")]
 
