@@ -310,12 +310,10 @@ impl<L: RaftLog> RaftNode<L> {
         let noop = Entry::noop(self.term, last + 1);
         self.term_start = noop.index;
         self.uncommitted_bytes = noop.size();
-        let mut batch = std::mem::take(&mut self.scratch);
-        batch.clear();
-        batch.push(noop);
-        let appended = self.append_log(&mut batch);
-        self.scratch = batch;
-        appended?;
+        self.with_scratch(|node, batch| {
+            batch.push(noop);
+            node.append_log(batch)
+        })?;
         self.broadcast_append(true)
     }
 

@@ -19,22 +19,29 @@ impl<L: RaftLog> RaftNode<L> {
         if commands.len() == 0 {
             return Err(Error::EmptyProposal);
         }
+        self.with_scratch(|node, batch| {
+            batch.reserve(commands.len());
+            let bytes = node.build_batch(commands, batch)?;
+            let (first, last, term) =
+                (node.log.last_index() + 1, node.log.last_index() + batch.len() as u64, node.term);
+            node.append_log(batch)?;
+            node.uncommitted_bytes += bytes;
+            node.out.push(Action::Proposed { first, last, term });
+            Ok(())
+        })?;
+        self.broadcast_append(false)
+    }
+
+    /// Runs `f` with the node's reusable entries buffer (empty on entry,
+    /// cleared after), so building, appending and applying batches does not
+    /// allocate once the buffer has grown.
+    pub(super) fn with_scratch<T>(&mut self, f: impl FnOnce(&mut Self, &mut Vec<Entry>) -> Result<T>) -> Result<T> {
         let mut batch = std::mem::take(&mut self.scratch);
         batch.clear();
-        batch.reserve(commands.len());
-        let result = self.build_batch(commands, &mut batch);
-        let result = result.and_then(|bytes| {
-            let (first, last, term) =
-                (self.log.last_index() + 1, self.log.last_index() + batch.len() as u64, self.term);
-            self.append_log(&mut batch)?;
-            self.uncommitted_bytes += bytes;
-            self.out.push(Action::Proposed { first, last, term });
-            Ok(())
-        });
+        let result = f(self, &mut batch);
         batch.clear();
         self.scratch = batch;
-        result?;
-        self.broadcast_append(false)
+        result
     }
 
     pub(super) fn check_can_propose(&self) -> Result<()> {
@@ -104,12 +111,10 @@ impl<L: RaftLog> RaftNode<L> {
     /// Appends leader-created entries (no-op, configuration) and replicates.
     pub(super) fn append_leader_entry(&mut self, entry: Entry) -> Result<()> {
         self.uncommitted_bytes += entry.size();
-        let mut batch = std::mem::take(&mut self.scratch);
-        batch.clear();
-        batch.push(entry);
-        let result = self.append_log(&mut batch);
-        self.scratch = batch;
-        result?;
+        self.with_scratch(|node, batch| {
+            batch.push(entry);
+            node.append_log(batch)
+        })?;
         self.broadcast_append(false)
     }
 
@@ -478,11 +483,7 @@ impl<L: RaftLog> RaftNode<L> {
             let data = self.log.snapshot_data()?;
             self.out.push(Action::RestoreSnapshot { meta, data });
         }
-        let mut batch = std::mem::take(&mut self.scratch);
-        let result = self.apply_batches(&mut batch);
-        batch.clear();
-        self.scratch = batch;
-        result?;
+        self.with_scratch(Self::apply_batches)?;
         self.maybe_request_snapshot();
         Ok(())
     }
