@@ -19,7 +19,7 @@ use crate::message::{Message, MessageBody, VoteRequest, VoteResponse};
 use crate::quorum::VoteResult;
 use crate::types::{Entry, MAX_TERM, NodeId, Role, Term};
 
-use super::progress::Progress;
+use super::progress::{self, Progress};
 use super::reconfig::TransferOutcome;
 
 impl<L: RaftLog> RaftNode<L> {
@@ -46,9 +46,10 @@ impl<L: RaftLog> RaftNode<L> {
             if self.cfg.check_quorum {
                 let me = self.id;
                 let peers = &self.peers;
-                let active = self.configs.effective().has_quorum(|id| {
-                    id == me || peers.binary_search_by_key(&id, |p| p.id).is_ok_and(|i| peers[i].recent_active)
-                });
+                let active = self
+                    .configs
+                    .effective()
+                    .has_quorum(|id| id == me || progress::find(peers, id).is_some_and(|p| p.recent_active));
                 if !active {
                     self.become_follower(self.term, None);
                     return Ok(());

@@ -125,6 +125,11 @@ pub(crate) struct Progress {
     pub(crate) snapshot: Option<SnapshotSend>,
 }
 
+/// The follower `id` in `peers` (kept sorted by id), if tracked.
+pub(crate) fn find(peers: &[Progress], id: NodeId) -> Option<&Progress> {
+    peers.binary_search_by_key(&id, |p| p.id).ok().map(|i| &peers[i])
+}
+
 impl Progress {
     pub(crate) fn new(id: NodeId, next: Index, max_inflight: usize) -> Self {
         Self {

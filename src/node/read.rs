@@ -26,7 +26,7 @@
 
 use std::collections::VecDeque;
 
-use super::{Action, RaftNode};
+use super::{Action, RaftNode, progress};
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
 use crate::message::{MessageBody, ReadIndexRequest, ReadIndexResponse};
@@ -253,9 +253,10 @@ impl<L: RaftLog> RaftNode<L> {
                 break;
             }
             let peers = &self.peers;
-            let confirmed = self.configs.effective().has_quorum(|id| {
-                id == me || peers.binary_search_by_key(&id, |pr| pr.id).is_ok_and(|i| peers[i].acked_round >= p.round)
-            });
+            let confirmed = self
+                .configs
+                .effective()
+                .has_quorum(|id| id == me || progress::find(peers, id).is_some_and(|pr| pr.acked_round >= p.round));
             if !confirmed {
                 break;
             }
@@ -361,11 +362,7 @@ impl<L: RaftLog> RaftNode<L> {
         let peers = &self.peers;
         let start = self.configs.effective().committed_index(
             |id| {
-                if id == me {
-                    now
-                } else {
-                    peers.binary_search_by_key(&id, |p| p.id).map_or(0, |i| peers[i].acked_tick)
-                }
+                if id == me { now } else { progress::find(peers, id).map_or(0, |p| p.acked_tick) }
             },
             &mut self.scratch_index,
         );

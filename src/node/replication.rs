@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::progress::ProgressState;
+use super::progress::{self, ProgressState};
 use super::{Action, RaftNode};
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
@@ -440,7 +440,7 @@ impl<L: RaftLog> RaftNode<L> {
         let peers = &self.peers;
         let candidate = self.configs.effective().committed_index(
             |id| {
-                if id == me { own } else { peers.binary_search_by_key(&id, |p| p.id).map_or(0, |i| peers[i].matched) }
+                if id == me { own } else { progress::find(peers, id).map_or(0, |p| p.matched) }
             },
             &mut self.scratch_index,
         );
