@@ -1,13 +1,6 @@
 //! What the leader knows about each follower: how far its log matches, what
-//! to send next, and how much is in flight.
-//!
-//! A follower is in one of three states:
-//! * **Probe**: the leader does not know where the logs diverge; it sends one
-//!   AppendEntries at a time and waits for the answer.
-//! * **Replicate**: the logs match up to `matched`; the leader streams
-//!   entries optimistically, up to `max_inflight` messages ahead.
-//! * **Snapshot**: the follower needs entries the leader has compacted; the
-//!   leader streams its snapshot in chunks (see `snapshot.rs`).
+//! to send next, and how much is in flight. The three states a follower can
+//! be in are described on [`ProgressState`].
 
 use crate::types::{Index, NodeId};
 
@@ -158,28 +151,25 @@ impl Progress {
     }
 
     pub(crate) fn become_probe(&mut self) {
-        self.state = ProgressState::Probe;
+        self.enter(ProgressState::Probe, None);
         self.next = self.matched + 1;
-        self.probe_sent = false;
-        self.inflights.clear();
-        self.snapshot = None;
-        self.stalled = 0;
     }
 
     pub(crate) fn become_replicate(&mut self) {
-        self.state = ProgressState::Replicate;
+        self.enter(ProgressState::Replicate, None);
         self.next = self.matched + 1;
-        self.probe_sent = false;
-        self.inflights.clear();
-        self.snapshot = None;
-        self.stalled = 0;
     }
 
     pub(crate) fn become_snapshot(&mut self, send: SnapshotSend) {
-        self.state = ProgressState::Snapshot;
+        self.enter(ProgressState::Snapshot, Some(send));
+    }
+
+    /// Every state starts with nothing in flight and no stall.
+    fn enter(&mut self, state: ProgressState, snapshot: Option<SnapshotSend>) {
+        self.state = state;
         self.probe_sent = false;
         self.inflights.clear();
-        self.snapshot = Some(send);
+        self.snapshot = snapshot;
         self.stalled = 0;
     }
 
