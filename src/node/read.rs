@@ -296,21 +296,9 @@ impl<L: RaftLog> RaftNode<L> {
             keep
         });
         self.reads.confirming = expired;
-        let out = &mut self.out;
-        self.reads.ready.retain(|r| {
-            let keep = r.deadline > now;
-            if !keep {
-                out.push(Action::ReadFailed { id: r.id, reason: ReadFailure::Timeout });
-            }
-            keep
-        });
-        self.reads.forwarded.retain(|f| {
-            let keep = f.deadline > now;
-            if !keep {
-                out.push(Action::ReadFailed { id: f.id, reason: ReadFailure::Timeout });
-            }
-            keep
-        });
+        let timeout = ReadFailure::Timeout;
+        fail_picked(&mut self.reads.ready, &mut self.out, timeout, |r| (r.deadline <= now).then_some(r.id));
+        fail_picked(&mut self.reads.forwarded, &mut self.out, timeout, |f| (f.deadline <= now).then_some(f.id));
     }
 
     fn fail_pending(&mut self, origin: Origin, reason: ReadFailure) {
@@ -324,29 +312,25 @@ impl<L: RaftLog> RaftNode<L> {
 
     /// Leadership lost: reads not yet confirmed fail.
     pub(super) fn fail_leader_reads(&mut self) {
+        self.fail_confirming(ReadFailure::LeadershipLost);
+    }
+
+    fn fail_confirming(&mut self, reason: ReadFailure) {
         while let Some(p) = self.reads.confirming.pop_front() {
-            self.fail_pending(p.origin, ReadFailure::LeadershipLost);
+            self.fail_pending(p.origin, reason);
         }
     }
 
     /// The follower's leader changed: forwarded reads fail.
     pub(super) fn fail_forwarded_reads(&mut self) {
-        for f in self.reads.forwarded.drain(..) {
-            self.out.push(Action::ReadFailed { id: f.id, reason: ReadFailure::LeadershipLost });
-        }
+        fail_picked(&mut self.reads.forwarded, &mut self.out, ReadFailure::LeadershipLost, |f| Some(f.id));
     }
 
     /// This node left the configuration: every pending read fails.
     pub(super) fn fail_all_reads(&mut self, reason: ReadFailure) {
-        while let Some(p) = self.reads.confirming.pop_front() {
-            self.fail_pending(p.origin, reason);
-        }
-        for r in self.reads.ready.drain(..) {
-            self.out.push(Action::ReadFailed { id: r.id, reason });
-        }
-        for f in self.reads.forwarded.drain(..) {
-            self.out.push(Action::ReadFailed { id: f.id, reason });
-        }
+        self.fail_confirming(reason);
+        fail_picked(&mut self.reads.ready, &mut self.out, reason, |r| Some(r.id));
+        fail_picked(&mut self.reads.forwarded, &mut self.out, reason, |f| Some(f.id));
     }
 
     /// Whether the leader's read lease holds now (see the module docs).
@@ -371,4 +355,16 @@ impl<L: RaftLog> RaftNode<L> {
         // before it is sent, so `start` is a real send time once nonzero.
         start > 0 && now < start.saturating_add(lease)
     }
+}
+
+/// Removes the reads `pick` names from `reads`, in order, failing each with
+/// `reason`.
+fn fail_picked<T>(reads: &mut Vec<T>, out: &mut Vec<Action>, reason: ReadFailure, pick: impl Fn(&T) -> Option<ReadId>) {
+    reads.retain(|r| match pick(r) {
+        Some(id) => {
+            out.push(Action::ReadFailed { id, reason });
+            false
+        }
+        None => true,
+    });
 }
