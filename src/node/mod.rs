@@ -1,21 +1,6 @@
-//! [`RaftNode`]: the protocol as a pure state machine.
-//!
-//! The node never reads a clock, touches a file or socket, spawns a thread or
-//! draws OS randomness. Time arrives as [`Event::Tick`]; randomness comes from
-//! a generator seeded by [`RaftConfig::seed`] and the node id. The same
-//! configuration and the same events produce the same actions, byte for
-//! byte, on every platform.
-//!
-//! # Driving a node
-//!
-//! Call [`RaftNode::step`] with each [`Event`] and carry out the returned
-//! [`Action`]s. Every message action may be sent at once and in any order:
-//! whatever it depends on was made durable (through [`RaftLog::sync`]) inside
-//! that `step`. State-machine actions ([`Action::Apply`],
-//! [`Action::RestoreSnapshot`]) must be carried out in the order given.
-//! A step syncs the log at most once, however many entries it appended, so
-//! batching proposals or messages into one step is how a driver gets group
-//! commit.
+//! [`RaftNode`]: the protocol as a pure state machine (see its docs for
+//! the determinism guarantee and how to drive it). The step loop lives
+//! here; each concern of the protocol has its own file.
 
 mod election;
 mod event;
@@ -297,7 +282,7 @@ impl<L: RaftLog> RaftNode<L> {
             }
         }
         if self.role == Role::Leader {
-            self.step_down_if_removed()?;
+            self.step_down_if_removed();
         }
         if self.role == Role::Leader {
             self.notify_commit();
@@ -333,7 +318,7 @@ impl<L: RaftLog> RaftNode<L> {
 
     fn on_message(&mut self, m: Message) -> Result<()> {
         if m.to != self.id || m.from == self.id || m.from == 0 || m.term > MAX_TERM {
-            self.dropped_messages += 1;
+            self.drop_message();
             return Ok(());
         }
         if !self.accept_term(&m)? {

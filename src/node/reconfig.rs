@@ -220,10 +220,10 @@ impl<L: RaftLog> RaftNode<L> {
 
     /// Leader: once the configuration that removes it has committed, step
     /// down, handing leadership to the most up-to-date voter.
-    pub(super) fn step_down_if_removed(&mut self) -> Result<()> {
+    pub(super) fn step_down_if_removed(&mut self) {
         let config = self.configs.effective();
         if config.is_voter(self.id) || self.configs.effective_index() > self.commit {
-            return Ok(());
+            return;
         }
         let last = self.log.last_index();
         let successor = self.peers.iter().find(|p| p.matched == last && config.is_voter(p.id)).map(|p| p.id);
@@ -231,7 +231,6 @@ impl<L: RaftLog> RaftNode<L> {
             self.send_timeout_now(to);
         }
         self.become_follower(self.term, None);
-        Ok(())
     }
 
     /// The configuration in effect changed: a leader tracks progress for
