@@ -251,16 +251,22 @@ impl Harness {
 /// A log holding entries of the given terms from index 1, synced, for
 /// building divergent histories.
 pub fn log_with_terms(id: NodeId, voters: &[NodeId], terms: &[Term], hard_term: Term) -> MemoryLog {
+    let entries = terms
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| Entry::normal(t, i as u64 + 1, cmd(&format!("{t}.{}", i + 1))))
+        .collect();
+    log_with_entries(id, voters, entries, hard_term)
+}
+
+/// A log of node `id` with voters `voters` holding `entries` from index 1,
+/// at term `hard_term` with no vote, synced.
+pub fn log_with_entries(id: NodeId, voters: &[NodeId], mut entries: Vec<Entry>, hard_term: Term) -> MemoryLog {
     use raft_io::{HardState, LogIdentity, Membership, SnapshotMeta};
     let mut log = MemoryLog::new();
     log.set_identity(LogIdentity { cluster_id: 0, node_id: id }).unwrap();
     let meta = SnapshotMeta { index: 0, term: 0, membership: Membership::new(voters.iter().copied(), []).unwrap() };
     log.install_snapshot(meta, Bytes::new()).unwrap();
-    let mut entries: Vec<Entry> = terms
-        .iter()
-        .enumerate()
-        .map(|(i, &t)| Entry::normal(t, i as u64 + 1, cmd(&format!("{t}.{}", i + 1))))
-        .collect();
     log.append(&mut entries).unwrap();
     log.set_hard_state(HardState { term: hard_term, vote: None, commit: 0 }).unwrap();
     log.sync().unwrap();
