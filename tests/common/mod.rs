@@ -177,7 +177,7 @@ impl Harness {
         self.step(id, Event::Propose(cmd(s)))
     }
 
-    /// Cuts both directions between `a` and every node in `others`.
+    /// Cuts both directions between `a` and every other node.
     pub fn isolate(&mut self, a: NodeId) {
         let ids: Vec<NodeId> = self.configs.keys().copied().collect();
         for b in ids {
