@@ -19,11 +19,6 @@ use raft_io::{Action, Event, MemoryLog, Message, RaftConfig, RaftNode};
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
-/// Allocations made by `f` on this thread.
-fn allocations<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    count_allocations(f)
-}
-
 const CMD: Bytes = Bytes::from_static(b"0123456789abcdef");
 
 /// Three nodes on pre-sized logs, node 1 leading, messages delivered by
@@ -62,7 +57,7 @@ fn a_follower_tick_allocates_nothing() {
     let mut nodes = cluster();
     let follower = &mut nodes[1];
     for _ in 0..3 {
-        let (n, allocs) = allocations(|| follower.step(Event::Tick).unwrap().count());
+        let (n, allocs) = count_allocations(|| follower.step(Event::Tick).unwrap().count());
         assert_eq!((n, allocs), (0, 0));
     }
 }
@@ -73,8 +68,9 @@ fn a_leader_heartbeat_tick_allocates_nothing() {
     let leader = &mut nodes[0];
     let mut heartbeats = 0;
     for _ in 0..10 {
-        let (sent, allocs) =
-            allocations(|| leader.step(Event::Tick).unwrap().filter(|a| matches!(a, Action::Send { .. })).count());
+        let (sent, allocs) = count_allocations(|| {
+            leader.step(Event::Tick).unwrap().filter(|a| matches!(a, Action::Send { .. })).count()
+        });
         assert_eq!(allocs, 0, "a leader tick allocated");
         heartbeats += sent;
     }
@@ -89,7 +85,7 @@ fn batch_costs(n: usize) -> (u64, u64) {
     let mut follower_allocs = Vec::new();
     for _ in 0..8 {
         let batch: Vec<Bytes> = vec![CMD; n];
-        let (messages, allocs) = allocations(|| {
+        let (messages, allocs) = count_allocations(|| {
             nodes[0]
                 .step(Event::ProposeBatch(batch))
                 .unwrap()
@@ -103,7 +99,7 @@ fn batch_costs(n: usize) -> (u64, u64) {
         leader_allocs.push(allocs - 1);
         for m in messages {
             let to = m.to as usize - 1;
-            let ((), allocs) = allocations(|| nodes[to].step(Event::Message(m)).unwrap().for_each(drop));
+            let ((), allocs) = count_allocations(|| nodes[to].step(Event::Message(m)).unwrap().for_each(drop));
             follower_allocs.push(allocs);
         }
     }

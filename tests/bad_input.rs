@@ -4,7 +4,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{Harness, cmd};
+use common::{Harness, append, cmd};
 use proptest::prelude::*;
 use raft_io::{
     AppendEntries, AppendResponse, Entry, EntryKind, Error, Event, Heartbeat, HeartbeatResponse, MAX_TERM, Message,
@@ -31,20 +31,6 @@ fn still_works(h: &mut Harness) {
     h.tick_all(2);
     for id in 1..=3 {
         assert!(h.node(id).commit_index() > before, "node {id} did not advance");
-    }
-}
-
-fn append(from: u64, to: u64, term: u64, prev: (u64, u64), commit: u64, entries: Vec<Entry>) -> Message {
-    Message {
-        from,
-        to,
-        term,
-        body: MessageBody::Append(AppendEntries {
-            prev_log_index: prev.0,
-            prev_log_term: prev.1,
-            leader_commit: commit,
-            entries,
-        }),
     }
 }
 

@@ -424,9 +424,7 @@ fn a_joining_node_never_invents_a_configuration() {
 /// commits the change, and hands leadership over.
 #[test]
 fn a_node_removed_by_an_uncommitted_change_still_campaigns_to_finish_it() {
-    let mut h = Harness::new(2, |c| c);
-    h.campaign(1);
-    h.tick_all(1);
+    let mut h = elected(2);
     h.isolate(2);
     change(&mut h, 1, MembershipChange::Remove(1)).unwrap();
     assert_eq!(h.node(1).membership().voters(), &[2]);

@@ -17,7 +17,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::Harness;
+use common::{Harness, log_with_entries};
 use raft_io::{Action, AppendResponse, Event, Message, MessageBody, RaftLog, ReadKind, Role};
 
 fn elected(configure: impl Fn(raft_io::RaftConfig) -> raft_io::RaftConfig) -> Harness {
@@ -143,7 +143,6 @@ fn snapshot_stream_never_recovers_after_the_follower_restarts() {
     // message at a time and stop once 3 acknowledged 128 bytes.
     let mut acked = 0;
     'outer: for _ in 0..50 {
-        h.tick_all(0);
         for id in [1, 2, 3] {
             h.step(id, Event::Tick).unwrap();
         }
@@ -279,26 +278,19 @@ fn huge_lease_drift_overflows_in_validate() {
 /// (on_config_maybe_changed compares indexes only).
 #[test]
 fn snapshot_at_the_index_of_a_conflicting_config_changes_membership_silently() {
-    use raft_io::{Entry, HardState, LogIdentity, Membership, MemoryLog, RaftConfig, SnapshotMeta};
+    use raft_io::{Entry, Membership, RaftConfig};
     let voters = [1u64, 2, 3];
     let base = Membership::new(voters, []).unwrap();
-    let mk = |id: u64, entries: Vec<Entry>, term: u64| {
-        let mut log = MemoryLog::new();
-        log.set_identity(LogIdentity { cluster_id: 0, node_id: id }).unwrap();
-        log.install_snapshot(SnapshotMeta { index: 0, term: 0, membership: base.clone() }, Bytes::new()).unwrap();
-        log.append(&mut entries.clone()).unwrap();
-        log.set_hard_state(HardState { term, vote: None, commit: 0 }).unwrap();
-        log.sync().unwrap();
-        log
-    };
     let with_learner = Membership::new(voters, [4]).unwrap();
     let mut h = Harness::empty();
     for id in [1, 2] {
-        let log = mk(id, vec![Entry::normal(1, 1, "a".into()), Entry::normal(2, 2, "b".into())], 2);
+        let log =
+            log_with_entries(id, &voters, vec![Entry::normal(1, 1, "a".into()), Entry::normal(2, 2, "b".into())], 2);
         h.add(id, RaftConfig::new(id, voters).seed(id), log);
     }
     // Node 3 holds an uncommitted configuration at index 2 (term 1).
-    let log3 = mk(3, vec![Entry::normal(1, 1, "a".into()), Entry::config(1, 2, &with_learner)], 1);
+    let log3 =
+        log_with_entries(3, &voters, vec![Entry::normal(1, 1, "a".into()), Entry::config(1, 2, &with_learner)], 1);
     h.add(3, RaftConfig::new(3, voters).seed(3), log3);
     assert_eq!(h.node(3).membership(), &with_learner);
 

@@ -2,8 +2,8 @@
 
 mod common;
 
-use common::{Harness, cmd, log_with_terms};
-use raft_io::{Action, AppendEntries, Entry, Event, Message, MessageBody, RaftConfig, RaftLog, RaftNode, Role};
+use common::{Harness, append, cmd, log_with_terms};
+use raft_io::{Action, Entry, Event, Message, MessageBody, RaftConfig, RaftLog, RaftNode, Role};
 
 fn elected(n: u64) -> Harness {
     let mut h = Harness::new(n, |c| c);
@@ -105,7 +105,6 @@ fn partitioned_old_leader_cannot_commit_and_steps_down() {
     let new_leader = h.leader().filter(|&l| l != 1).expect("majority leader");
     h.propose(new_leader, "kept").unwrap();
     h.deliver_all();
-    h.tick_all(0);
     // The old leader notices within an election timeout and steps down.
     h.tick(1, 25);
     h.deliver_all();
@@ -264,17 +263,7 @@ fn stale_duplicated_and_reordered_appends_change_nothing_they_should_not() {
     assert!(status.peers.iter().all(|p| p.matched == 3), "{status:?}");
     // A stale append from an older term is refused and tells its sender
     // about the newer term.
-    let stale = Message {
-        from: 3,
-        to: 2,
-        term: 0,
-        body: MessageBody::Append(AppendEntries {
-            prev_log_index: 0,
-            prev_log_term: 0,
-            leader_commit: 0,
-            entries: vec![],
-        }),
-    };
+    let stale = append(3, 2, 0, (0, 0), 0, vec![]);
     let actions = h.step(2, Event::Message(stale)).unwrap();
     assert!(matches!(&actions[..], [Action::Send { message, .. }] if message.term == 1));
     assert_eq!(h.node(2).last_index(), last);
@@ -298,32 +287,12 @@ fn a_follower_never_commits_past_what_the_leader_verified() {
     let voters = [1, 2, 3];
     let mut h = Harness::empty();
     h.add(3, RaftConfig::new(3, voters).seed(3), log_with_terms(3, &voters, &[1, 1, 2], 2));
-    let probe = Message {
-        from: 1,
-        to: 3,
-        term: 3,
-        body: MessageBody::Append(AppendEntries {
-            prev_log_index: 2,
-            prev_log_term: 1,
-            leader_commit: 3,
-            entries: vec![],
-        }),
-    };
+    let probe = append(1, 3, 3, (2, 1), 3, vec![]);
     h.step(3, Event::Message(probe)).unwrap();
     assert_eq!(h.node(3).commit_index(), 2);
     assert!(h.applied[&3].iter().all(|(i, _, _)| *i <= 2));
     // The leader's entry then replaces the stale one and commits.
-    let fix = Message {
-        from: 1,
-        to: 3,
-        term: 3,
-        body: MessageBody::Append(AppendEntries {
-            prev_log_index: 2,
-            prev_log_term: 1,
-            leader_commit: 3,
-            entries: vec![Entry::noop(3, 3)],
-        }),
-    };
+    let fix = append(1, 3, 3, (2, 1), 3, vec![Entry::noop(3, 3)]);
     h.step(3, Event::Message(fix)).unwrap();
     assert_eq!(h.node(3).commit_index(), 3);
     assert_eq!(h.node(3).log().term(3), Some(3));

@@ -21,10 +21,6 @@ use raft_io::{
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
-fn live() -> i64 {
-    live_bytes()
-}
-
 /// A log that streams a received snapshot through a digest instead of
 /// keeping it, like a log that writes it to a file.
 struct StreamingLog {
@@ -115,7 +111,7 @@ fn transfer_memory_is_bounded_by_chunk_and_window() {
     leader.step(Event::Snapshot { index: 1, data: Bytes::from(state) }).unwrap().for_each(drop);
 
     // Stream it, measuring the peak of live bytes above the start.
-    let base = live();
+    let base = live_bytes();
     let mut peak = 0i64;
     let mut restored = None;
     let mut rounds = 0;
@@ -128,7 +124,7 @@ fn transfer_memory_is_bounded_by_chunk_and_window() {
             }
         }
         while !inflight.is_empty() {
-            peak = peak.max(live() - base);
+            peak = peak.max(live_bytes() - base);
             let batch: Vec<Message> = std::mem::take(&mut inflight);
             for m in batch {
                 let node: &mut dyn FnMut(Event) -> Vec<Action> = if m.to == 1 {
@@ -143,7 +139,7 @@ fn transfer_memory_is_bounded_by_chunk_and_window() {
                         _ => {}
                     }
                 }
-                peak = peak.max(live() - base);
+                peak = peak.max(live_bytes() - base);
             }
         }
     }

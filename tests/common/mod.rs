@@ -6,7 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
-use raft_io::{Action, Event, Index, MemoryLog, Message, NodeId, RaftConfig, RaftLog, RaftNode, Role, Term};
+use raft_io::{
+    Action, AppendEntries, Entry, Event, Index, MemoryLog, Message, MessageBody, NodeId, RaftConfig, RaftLog, RaftNode,
+    Role, Term,
+};
 
 pub struct Harness {
     pub nodes: BTreeMap<NodeId, RaftNode>,
@@ -20,6 +23,29 @@ pub struct Harness {
 
 pub fn cmd(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())
+}
+
+/// An AppendEntries from `from` to `to` in `term`, with `prev` as
+/// `(prev_log_index, prev_log_term)` and `commit` as the leader's commit.
+pub fn append(
+    from: NodeId,
+    to: NodeId,
+    term: Term,
+    prev: (Index, Term),
+    commit: Index,
+    entries: Vec<Entry>,
+) -> Message {
+    Message {
+        from,
+        to,
+        term,
+        body: MessageBody::Append(AppendEntries {
+            prev_log_index: prev.0,
+            prev_log_term: prev.1,
+            leader_commit: commit,
+            entries,
+        }),
+    }
 }
 
 impl Harness {
@@ -151,7 +177,7 @@ impl Harness {
         self.step(id, Event::Propose(cmd(s)))
     }
 
-    /// Cuts both directions between `a` and every node in `others`.
+    /// Cuts both directions between `a` and every other node.
     pub fn isolate(&mut self, a: NodeId) {
         let ids: Vec<NodeId> = self.configs.keys().copied().collect();
         for b in ids {
@@ -225,16 +251,22 @@ impl Harness {
 /// A log holding entries of the given terms from index 1, synced, for
 /// building divergent histories.
 pub fn log_with_terms(id: NodeId, voters: &[NodeId], terms: &[Term], hard_term: Term) -> MemoryLog {
-    use raft_io::{Entry, HardState, LogIdentity, Membership, SnapshotMeta};
-    let mut log = MemoryLog::new();
-    log.set_identity(LogIdentity { cluster_id: 0, node_id: id }).unwrap();
-    let meta = SnapshotMeta { index: 0, term: 0, membership: Membership::new(voters.iter().copied(), []).unwrap() };
-    log.install_snapshot(meta, Bytes::new()).unwrap();
-    let mut entries: Vec<Entry> = terms
+    let entries = terms
         .iter()
         .enumerate()
         .map(|(i, &t)| Entry::normal(t, i as u64 + 1, cmd(&format!("{t}.{}", i + 1))))
         .collect();
+    log_with_entries(id, voters, entries, hard_term)
+}
+
+/// A log of node `id` with voters `voters` holding `entries` from index 1,
+/// at term `hard_term` with no vote, synced.
+pub fn log_with_entries(id: NodeId, voters: &[NodeId], mut entries: Vec<Entry>, hard_term: Term) -> MemoryLog {
+    use raft_io::{HardState, LogIdentity, Membership, SnapshotMeta};
+    let mut log = MemoryLog::new();
+    log.set_identity(LogIdentity { cluster_id: 0, node_id: id }).unwrap();
+    let meta = SnapshotMeta { index: 0, term: 0, membership: Membership::new(voters.iter().copied(), []).unwrap() };
+    log.install_snapshot(meta, Bytes::new()).unwrap();
     log.append(&mut entries).unwrap();
     log.set_hard_state(HardState { term: hard_term, vote: None, commit: 0 }).unwrap();
     log.sync().unwrap();
