@@ -98,7 +98,7 @@ use self::meta::Meta;
 use self::record::{ENTRY_HEADER_MAX, FileRef, entry_len};
 use self::snapshot_file::Receiver;
 use self::store::{Shared, Store};
-use super::RaftLog;
+use super::{RaftLog, chunk_of, entry_offsets, fitting};
 use crate::error::StorageError;
 use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
 
@@ -466,24 +466,9 @@ impl RaftLog for WalLog {
     }
 
     fn entries(&self, lo: Index, hi: Index, max_bytes: u64, out: &mut Vec<Entry>) -> Result<(), StorageError> {
-        if lo >= hi {
-            return Ok(());
-        }
-        if lo <= self.snap.index {
-            return Err(StorageError::Compacted { index: lo, first: self.first_index() });
-        }
-        let last = self.last_index();
-        if hi > last + 1 {
-            return Err(StorageError::Unavailable { index: hi - 1, last });
-        }
-        let mut bytes = 0u64;
-        for e in self.entries.range(self.offset(lo)..self.offset(hi)) {
-            bytes = bytes.saturating_add(e.size());
-            if bytes > max_bytes && e.index > lo {
-                break;
-            }
-            out.push(e.clone());
-        }
+        let range = entry_offsets(lo, hi, self.snap.index, self.last_index())?;
+        let take = fitting(self.entries.range(range.clone()), max_bytes);
+        out.extend(self.entries.range(range.start..range.start + take).cloned());
         Ok(())
     }
 
@@ -555,11 +540,7 @@ impl RaftLog for WalLog {
 
     fn snapshot_chunk(&self, offset: u64, max_len: u64) -> Result<Bytes, StorageError> {
         match &self.snap_data {
-            SnapData::Pending(data) => {
-                let start = offset.min(data.len() as u64) as usize;
-                let end = offset.saturating_add(max_len).min(data.len() as u64) as usize;
-                Ok(data.slice(start..end))
-            }
+            SnapData::Pending(data) => Ok(chunk_of(data, offset, max_len)),
             SnapData::File(f) => {
                 self.verify_snapshot(*f)?;
                 snapshot_file::read_range(&self.dir, *f, offset, max_len)
