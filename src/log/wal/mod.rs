@@ -85,6 +85,7 @@ mod crash_tests;
 mod refusal_tests;
 
 use std::collections::VecDeque;
+use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -368,9 +369,17 @@ impl WalLog {
         self.stable.max(self.snap.index) + 1
     }
 
-    fn recount_unstable(&mut self) {
-        let from = self.unstable_from();
-        self.unstable_bytes = self.entries.iter().filter(|e| e.index >= from).map(entry_len).sum();
+    /// Removes the live entries at offsets `range` (a prefix or a suffix),
+    /// taking their bytes off `live_bytes`, and off `unstable_bytes` for
+    /// those not durable yet (above `stable`).
+    fn remove_entries(&mut self, range: impl RangeBounds<usize>) {
+        for e in self.entries.drain(range) {
+            let len = entry_len(&e);
+            self.live_bytes = self.live_bytes.saturating_sub(len);
+            if e.index > self.stable {
+                self.unstable_bytes = self.unstable_bytes.saturating_sub(len);
+            }
+        }
     }
 
     /// An upper bound of a step record's bytes besides its entries.
@@ -387,8 +396,7 @@ impl WalLog {
     fn install(&mut self, meta: SnapshotMeta, data: SnapData) {
         let keep = self.term(meta.index) == Some(meta.term);
         let drop = if keep { self.offset(meta.index + 1).min(self.entries.len()) } else { self.entries.len() };
-        let removed: u64 = self.entries.drain(..drop).map(|e| entry_len(&e)).sum();
-        self.live_bytes = self.live_bytes.saturating_sub(removed);
+        self.remove_entries(..drop);
         if !keep {
             self.stable = self.stable.min(meta.index);
         }
@@ -401,7 +409,6 @@ impl WalLog {
         self.snap_data = data;
         self.snap_dirty = true;
         self.entries_dirty = true;
-        self.recount_unstable();
     }
 }
 
@@ -515,12 +522,9 @@ impl RaftLog for WalLog {
         if from > self.last_index() {
             return Ok(());
         }
-        let at = self.offset(from);
-        let removed: u64 = self.entries.drain(at..).map(|e| entry_len(&e)).sum();
-        self.live_bytes = self.live_bytes.saturating_sub(removed);
+        self.remove_entries(self.offset(from)..);
         self.stable = self.stable.min(from - 1);
         self.entries_dirty = true;
-        self.recount_unstable();
         Ok(())
     }
 
