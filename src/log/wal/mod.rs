@@ -40,12 +40,12 @@
 //! [`WalLog::open`] validates before it writes anything: the meta file, the
 //! requested record size limit, wal-db's head marker against our own copy of
 //! the head, every record (wal-db's strict open refuses damage followed by
-//! intact data, except that a damaged record whose declared length reaches
-//! the end of the written data is a torn tail: its payload may look like
-//! frames, and a short or missing segment may lie inside it), and the
-//! snapshot file. Then it fsyncs every segment from the head's to the last,
-//! the snapshot file and both directories (a crashed process may have left
-//! them unsynced), and only then does it cut a torn tail
+//! intact data, except that a damaged record followed by no intact raft-io
+//! record is the torn tail, even when its payload looks like frames or a
+//! short or missing segment lies inside it), and the snapshot file. Then it
+//! fsyncs every segment from the head's to the last, the snapshot file and
+//! both directories (a crashed process may have left them unsynced), and
+//! only then does it cut a torn tail
 //! (reported in [`WalLog::recovery_report`]), finish an interrupted creation
 //! or compaction, and remove orphaned temporary and snapshot files. A refused
 //! open leaves the directory exactly as it was. Directories it creates
