@@ -12,7 +12,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::RaftLog;
+use super::{RaftLog, entry_offsets, fitting};
 use crate::error::StorageError;
 use crate::membership::Membership;
 use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
@@ -205,30 +205,8 @@ impl RaftLog for MemoryLog {
     }
 
     fn entries(&self, lo: Index, hi: Index, max_bytes: u64, out: &mut Vec<Entry>) -> Result<(), StorageError> {
-        if lo >= hi {
-            return Ok(());
-        }
-        if lo <= self.snapshot.index {
-            return Err(StorageError::Compacted { index: lo, first: self.first_index() });
-        }
-        let last = self.last_index();
-        if hi > last + 1 {
-            return Err(StorageError::Unavailable { index: hi - 1, last });
-        }
-        let range = &self.entries[self.offset(lo)..self.offset(hi)];
-        let take = if max_bytes == u64::MAX {
-            range.len()
-        } else {
-            let mut bytes = 0u64;
-            range
-                .iter()
-                .position(|e| {
-                    bytes = bytes.saturating_add(e.size());
-                    bytes > max_bytes
-                })
-                .map_or(range.len(), |cut| cut.max(1))
-        };
-        out.extend_from_slice(&range[..take]);
+        let range = &self.entries[entry_offsets(lo, hi, self.snapshot.index, self.last_index())?];
+        out.extend_from_slice(&range[..fitting(range.iter(), max_bytes)]);
         Ok(())
     }
 

@@ -19,6 +19,8 @@ pub use memory::MemoryLog;
 #[cfg(feature = "persistence")]
 pub use wal::{WalLog, WalOptions};
 
+use std::ops::Range;
+
 use bytes::Bytes;
 
 use crate::error::StorageError;
@@ -99,10 +101,7 @@ pub trait RaftLog {
     /// streaming it to a follower. The default slices
     /// [`snapshot_data`](RaftLog::snapshot_data).
     fn snapshot_chunk(&self, offset: u64, max_len: u64) -> Result<Bytes, StorageError> {
-        let data = self.snapshot_data()?;
-        let start = (offset.min(data.len() as u64)) as usize;
-        let end = (offset.saturating_add(max_len).min(data.len() as u64)) as usize;
-        Ok(data.slice(start..end))
+        Ok(chunk_of(&self.snapshot_data()?, offset, max_len))
     }
 
     /// Makes `data` the latest snapshot, covering `1..=meta.index`. Entries
@@ -126,4 +125,49 @@ pub trait RaftLog {
 
     /// Makes every mutation so far durable.
     fn sync(&mut self) -> Result<(), StorageError>;
+}
+
+/// Up to `max_len` bytes of `data` from `offset`: a
+/// [`snapshot_chunk`](RaftLog::snapshot_chunk) of snapshot data in memory.
+pub(crate) fn chunk_of(data: &Bytes, offset: u64, max_len: u64) -> Bytes {
+    let start = offset.min(data.len() as u64) as usize;
+    let end = offset.saturating_add(max_len).min(data.len() as u64) as usize;
+    data.slice(start..end)
+}
+
+/// The checks of [`RaftLog::entries`] for a log that holds the entries
+/// after `snapshot_index` up to `last`, in order from offset 0: the offsets
+/// of `lo..hi` (empty when `lo >= hi`), or why they cannot be read.
+pub(crate) fn entry_offsets(
+    lo: Index,
+    hi: Index,
+    snapshot_index: Index,
+    last: Index,
+) -> Result<Range<usize>, StorageError> {
+    if lo >= hi {
+        return Ok(0..0);
+    }
+    if lo <= snapshot_index {
+        return Err(StorageError::Compacted { index: lo, first: snapshot_index + 1 });
+    }
+    if hi > last + 1 {
+        return Err(StorageError::Unavailable { index: hi - 1, last });
+    }
+    Ok((lo - snapshot_index - 1) as usize..(hi - snapshot_index - 1) as usize)
+}
+
+/// How many of `range` (the entries `lo..hi`) [`RaftLog::entries`] returns
+/// under `max_bytes`: as many as fit, but at least one.
+pub(crate) fn fitting<'a>(mut range: impl ExactSizeIterator<Item = &'a Entry>, max_bytes: u64) -> usize {
+    let len = range.len();
+    if max_bytes == u64::MAX {
+        return len;
+    }
+    let mut bytes = 0u64;
+    range
+        .position(|e| {
+            bytes = bytes.saturating_add(e.size());
+            bytes > max_bytes
+        })
+        .map_or(len, |cut| cut.max(1))
 }

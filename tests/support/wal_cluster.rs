@@ -4,7 +4,6 @@
 //! acknowledged, so a test can crash a node anywhere (at a step boundary,
 //! or at any durable operation with a torn last write), restart it from
 //! its directory, and check that nothing acknowledged was lost.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};

@@ -40,12 +40,12 @@
 //! [`WalLog::open`] validates before it writes anything: the meta file, the
 //! requested record size limit, wal-db's head marker against our own copy of
 //! the head, every record (wal-db's strict open refuses damage followed by
-//! intact data, except that a damaged record whose declared length reaches
-//! the end of the written data is a torn tail: its payload may look like
-//! frames, and a short or missing segment may lie inside it), and the
-//! snapshot file. Then it fsyncs every segment from the head's to the last,
-//! the snapshot file and both directories (a crashed process may have left
-//! them unsynced), and only then does it cut a torn tail
+//! intact data, except that a damaged record followed by no intact raft-io
+//! record is the torn tail, even when its payload looks like frames or a
+//! short or missing segment lies inside it), and the snapshot file. Then it
+//! fsyncs every segment from the head's to the last, the snapshot file and
+//! both directories (a crashed process may have left them unsynced), and
+//! only then does it cut a torn tail
 //! (reported in [`WalLog::recovery_report`]), finish an interrupted creation
 //! or compaction, and remove orphaned temporary and snapshot files. A refused
 //! open leaves the directory exactly as it was. Directories it creates
@@ -85,6 +85,7 @@ mod crash_tests;
 mod refusal_tests;
 
 use std::collections::VecDeque;
+use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -98,7 +99,7 @@ use self::meta::Meta;
 use self::record::{ENTRY_HEADER_MAX, FileRef, entry_len};
 use self::snapshot_file::Receiver;
 use self::store::{Shared, Store};
-use super::RaftLog;
+use super::{RaftLog, chunk_of, entry_offsets, fitting};
 use crate::error::StorageError;
 use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
 
@@ -368,9 +369,17 @@ impl WalLog {
         self.stable.max(self.snap.index) + 1
     }
 
-    fn recount_unstable(&mut self) {
-        let from = self.unstable_from();
-        self.unstable_bytes = self.entries.iter().filter(|e| e.index >= from).map(entry_len).sum();
+    /// Removes the live entries at offsets `range` (a prefix or a suffix),
+    /// taking their bytes off `live_bytes`, and off `unstable_bytes` for
+    /// those not durable yet (above `stable`).
+    fn remove_entries(&mut self, range: impl RangeBounds<usize>) {
+        for e in self.entries.drain(range) {
+            let len = entry_len(&e);
+            self.live_bytes = self.live_bytes.saturating_sub(len);
+            if e.index > self.stable {
+                self.unstable_bytes = self.unstable_bytes.saturating_sub(len);
+            }
+        }
     }
 
     /// An upper bound of a step record's bytes besides its entries.
@@ -387,8 +396,7 @@ impl WalLog {
     fn install(&mut self, meta: SnapshotMeta, data: SnapData) {
         let keep = self.term(meta.index) == Some(meta.term);
         let drop = if keep { self.offset(meta.index + 1).min(self.entries.len()) } else { self.entries.len() };
-        let removed: u64 = self.entries.drain(..drop).map(|e| entry_len(&e)).sum();
-        self.live_bytes = self.live_bytes.saturating_sub(removed);
+        self.remove_entries(..drop);
         if !keep {
             self.stable = self.stable.min(meta.index);
         }
@@ -401,7 +409,6 @@ impl WalLog {
         self.snap_data = data;
         self.snap_dirty = true;
         self.entries_dirty = true;
-        self.recount_unstable();
     }
 }
 
@@ -466,24 +473,9 @@ impl RaftLog for WalLog {
     }
 
     fn entries(&self, lo: Index, hi: Index, max_bytes: u64, out: &mut Vec<Entry>) -> Result<(), StorageError> {
-        if lo >= hi {
-            return Ok(());
-        }
-        if lo <= self.snap.index {
-            return Err(StorageError::Compacted { index: lo, first: self.first_index() });
-        }
-        let last = self.last_index();
-        if hi > last + 1 {
-            return Err(StorageError::Unavailable { index: hi - 1, last });
-        }
-        let mut bytes = 0u64;
-        for e in self.entries.range(self.offset(lo)..self.offset(hi)) {
-            bytes = bytes.saturating_add(e.size());
-            if bytes > max_bytes && e.index > lo {
-                break;
-            }
-            out.push(e.clone());
-        }
+        let range = entry_offsets(lo, hi, self.snap.index, self.last_index())?;
+        let take = fitting(self.entries.range(range.clone()), max_bytes);
+        out.extend(self.entries.range(range.start..range.start + take).cloned());
         Ok(())
     }
 
@@ -530,12 +522,9 @@ impl RaftLog for WalLog {
         if from > self.last_index() {
             return Ok(());
         }
-        let at = self.offset(from);
-        let removed: u64 = self.entries.drain(at..).map(|e| entry_len(&e)).sum();
-        self.live_bytes = self.live_bytes.saturating_sub(removed);
+        self.remove_entries(self.offset(from)..);
         self.stable = self.stable.min(from - 1);
         self.entries_dirty = true;
-        self.recount_unstable();
         Ok(())
     }
 
@@ -555,11 +544,7 @@ impl RaftLog for WalLog {
 
     fn snapshot_chunk(&self, offset: u64, max_len: u64) -> Result<Bytes, StorageError> {
         match &self.snap_data {
-            SnapData::Pending(data) => {
-                let start = offset.min(data.len() as u64) as usize;
-                let end = offset.saturating_add(max_len).min(data.len() as u64) as usize;
-                Ok(data.slice(start..end))
-            }
+            SnapData::Pending(data) => Ok(chunk_of(data, offset, max_len)),
             SnapData::File(f) => {
                 self.verify_snapshot(*f)?;
                 snapshot_file::read_range(&self.dir, *f, offset, max_len)

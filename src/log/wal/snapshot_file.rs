@@ -12,7 +12,7 @@ use std::path::Path;
 use bytes::Bytes;
 
 use super::faults::{FaultInjector, guarded};
-use super::fsio::{fsync_dir, io_err, remove_file};
+use super::fsio::{fsync_dir, io_err, remove_file, write_atomic};
 use super::record::FileRef;
 use crate::error::StorageError;
 use crate::types::SnapshotMeta;
@@ -39,19 +39,7 @@ pub(crate) fn write(dir: &Path, id: u64, data: &[u8], faults: Option<&FaultInjec
     if data.is_empty() {
         return Ok(FileRef::EMPTY);
     }
-    let name = file_name(id);
-    let tmp = dir.join(format!("{name}.tmp"));
-    guarded(faults, "write of a snapshot file", || {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
-        f.write_all(data)?;
-        Ok(f)
-    })
-    .and_then(|f| guarded(faults, "fsync of a snapshot file", || f.sync_all()))
-    .map_err(|e| io_err("writing snapshot", &tmp, e))?;
-    let path = dir.join(&name);
-    guarded(faults, "rename of a snapshot file", || fs::rename(&tmp, &path))
-        .map_err(|e| io_err("renaming snapshot to", &path, e))?;
-    fsync_dir(dir, faults)?;
+    write_atomic(dir, &file_name(id), data, faults)?;
     Ok(FileRef { id, len: data.len() as u64, crc: crc32c::crc32c(data) })
 }
 

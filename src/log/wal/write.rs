@@ -4,7 +4,7 @@
 use wal_db::Lsn;
 
 use super::meta::{META_FILE, Meta, MetaState};
-use super::record::{self, FileRef};
+use super::record;
 use super::{SnapData, WalLog, fsio, snapshot_file, wal_error};
 use crate::error::StorageError;
 use crate::log::RaftLog;
@@ -23,15 +23,15 @@ impl WalLog {
     /// Writes everything changed since the last sync as one record, syncs
     /// it, and compacts when the record is a checkpoint.
     pub(super) fn write_record(&mut self) -> Result<(), StorageError> {
-        if let SnapData::Pending(data) = &self.snap_data {
-            let data = data.clone();
-            let id = if data.is_empty() { 0 } else { self.alloc_snapshot_id() };
-            let file = snapshot_file::write(&self.dir, id, &data, self.faults())?;
-            self.snap_data = SnapData::File(file);
-        }
-        let file = match self.snap_data {
-            SnapData::File(f) => f,
-            SnapData::Pending(_) => FileRef::EMPTY,
+        let file = match &self.snap_data {
+            SnapData::File(f) => *f,
+            SnapData::Pending(data) => {
+                let data = data.clone();
+                let id = if data.is_empty() { 0 } else { self.alloc_snapshot_id() };
+                let file = snapshot_file::write(&self.dir, id, &data, self.faults())?;
+                self.snap_data = SnapData::File(file);
+                file
+            }
         };
         let max = u64::from(self.meta.max_record_size);
         let span = self.wal_bytes();
