@@ -155,14 +155,11 @@ impl<S: StateMachine> Cluster<S> {
         let factor = 1.0 + skew * (2.0 * (self.rng.next_u64() as f64 / u64::MAX as f64) - 1.0);
         let period = ((TICK as f64) * factor).round().max(1.0) as u64;
         let sm = (self.make)(id);
+        if let Some(c) = self.checker.as_mut() {
+            let _ = c.restart(id, node.log());
+        }
         let pos = self.nodes.partition_point(|n| n.id < id);
         self.nodes.insert(pos, SimNode { id, config: raft, node: Some(node), down: None, sm, period });
-        if let Some(c) = self.checker.as_mut() {
-            let log = self.nodes[pos].node.as_ref().map(|n| n.log());
-            if let Some(log) = log {
-                let _ = c.restart(id, log);
-            }
-        }
         self.schedule(period, Due::Tick(id));
     }
 
