@@ -282,11 +282,10 @@ impl<S: StateMachine> Cluster<S> {
                 // Messages due to the same node at the same moment arrive
                 // together, as one `Event::Messages` step (one sync).
                 let mut burst: Vec<Message> = Vec::new();
-                while let Some(m) = self.cfg.bursts.then(|| self.next_due_for(to)).flatten() {
-                    if burst.is_empty() {
-                        burst.reserve(4);
+                if self.cfg.bursts {
+                    while let Some(m) = self.next_due_for(to) {
+                        burst.push(m);
                     }
-                    burst.push(m);
                 }
                 let up = self.slot(to).is_some_and(|i| self.nodes[i].node.is_some());
                 if burst.is_empty() {
