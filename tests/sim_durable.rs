@@ -54,13 +54,8 @@ fn run(nodes: usize, seed: u64, profile: FaultProfile) -> Totals {
             c.crash_mid_write(victim);
         }
     });
-    // A crash still pending (its node has not written since) happens now,
-    // at a step boundary; healing restarts every node.
-    for id in cluster.ids() {
-        if wal(&cluster, id).is_some_and(SimWal::crash_pending) {
-            cluster.crash(id);
-        }
-    }
+    // Healing crashes every node whose armed crash is still pending (it has
+    // not written since), at a step boundary, then restarts every node.
     assert!(
         chaos.heal_and_check_liveness(&mut cluster, LIVENESS_TICKS),
         "liveness: no commit within {LIVENESS_TICKS} ticks after healing\n  replay: RAFT_IO_SEED={seed} \

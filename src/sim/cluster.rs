@@ -155,14 +155,11 @@ impl<S: StateMachine> Cluster<S> {
         let factor = 1.0 + skew * (2.0 * (self.rng.next_u64() as f64 / u64::MAX as f64) - 1.0);
         let period = ((TICK as f64) * factor).round().max(1.0) as u64;
         let sm = (self.make)(id);
+        if let Some(c) = self.checker.as_mut() {
+            let _ = c.restart(id, node.log());
+        }
         let pos = self.nodes.partition_point(|n| n.id < id);
         self.nodes.insert(pos, SimNode { id, config: raft, node: Some(node), down: None, sm, period });
-        if let Some(c) = self.checker.as_mut() {
-            let log = self.nodes[pos].node.as_ref().map(|n| n.log());
-            if let Some(log) = log {
-                let _ = c.restart(id, log);
-            }
-        }
         self.schedule(period, Due::Tick(id));
     }
 
@@ -285,11 +282,10 @@ impl<S: StateMachine> Cluster<S> {
                 // Messages due to the same node at the same moment arrive
                 // together, as one `Event::Messages` step (one sync).
                 let mut burst: Vec<Message> = Vec::new();
-                while let Some(m) = self.cfg.bursts.then(|| self.next_due_for(to)).flatten() {
-                    if burst.is_empty() {
-                        burst.reserve(4);
+                if self.cfg.bursts {
+                    while let Some(m) = self.next_due_for(to) {
+                        burst.push(m);
                     }
-                    burst.push(m);
                 }
                 let up = self.slot(to).is_some_and(|i| self.nodes[i].node.is_some());
                 if burst.is_empty() {

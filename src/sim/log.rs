@@ -170,11 +170,7 @@ impl RaftLog for SimLog {
     }
 
     fn snapshot_meta(&self) -> &SnapshotMeta {
-        match &self.backend {
-            SimBackend::Memory(m) => m.snapshot_meta(),
-            #[cfg(feature = "persistence")]
-            SimBackend::Wal(w) => w.log().snapshot_meta(),
-        }
+        self.inner().snapshot_meta()
     }
 
     fn last_index(&self) -> Index {

@@ -175,10 +175,6 @@ impl Chaos {
                     }
                 }
             }
-            94..=96 => {
-                let id = pick(&mut self.rng);
-                cluster.snapshot(id);
-            }
             97..=99 if self.profile.buggy_peers() => {
                 for _ in 0..self.rng.range(1, 6) {
                     let pick = self.rng.next_u64() as usize;
@@ -190,7 +186,8 @@ impl Chaos {
                     cluster.replay(pick, how);
                 }
             }
-            97..=99 => {
+            // Snapshots, also in the buggy-peer rolls of other profiles.
+            94..=99 => {
                 let id = pick(&mut self.rng);
                 cluster.snapshot(id);
             }

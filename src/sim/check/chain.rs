@@ -7,6 +7,7 @@ use std::slice::Iter;
 use super::Violation;
 use super::log_matching::LogMatching;
 use crate::log::RaftLog;
+use crate::rng::mix;
 use crate::sim::log::{LogChange, SimLog, entry_digest};
 use crate::types::{Index, Term};
 
@@ -16,14 +17,6 @@ pub(crate) struct Chain {
     base_index: Index,
     base_hash: u64,
     hashes: Vec<u64>,
-}
-
-/// Extends a prefix hash by one entry digest.
-pub(crate) fn extend(prefix: u64, entry: u64) -> u64 {
-    let mut z = prefix.rotate_left(23) ^ entry ^ 0x9E37_79B9_7F4A_7C15;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 impl Chain {
@@ -75,7 +68,8 @@ impl Chain {
                 format!("append of index {index} after {prev}: the log is not contiguous"),
             ));
         }
-        let hash = extend(self.hash_at(prev).unwrap_or(0), digest);
+        // The prefix hash extended by one entry digest.
+        let hash = mix(self.hash_at(prev).unwrap_or(0), digest);
         matching.register(index, term, hash)?;
         self.hashes.push(hash);
         Ok(())

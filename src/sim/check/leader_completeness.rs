@@ -36,8 +36,8 @@ impl LeaderCompleteness {
         // Committed entries never change: the node agrees with the known
         // committed prefix as far as both reach.
         let shared = view.commit.min(self.committed_index());
-        let ours = chain.hash_at(shared).filter(|_| shared >= chain.base_index());
-        if ours.is_some_and(|h| h != self.committed[shared as usize]) {
+        // (`hash_at` knows nothing below the chain's snapshot base.)
+        if chain.hash_at(shared).is_some_and(|h| h != self.committed[shared as usize]) {
             return Err(Violation::new(
                 "State Machine Safety",
                 format!("node {} committed through {} a prefix that differs from the committed log", view.id, shared),
