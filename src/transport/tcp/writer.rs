@@ -31,6 +31,17 @@ struct Queue {
     closed: bool,
 }
 
+/// What [`Peer::push`] did with a message.
+pub(crate) enum Push {
+    Queued,
+    /// Dropped: its frame exceeds the frame limit.
+    Oversized,
+    /// Refused: the queue is full.
+    Full,
+    /// Refused: the peer was removed or the transport shut down.
+    Closed,
+}
+
 /// A peer's outbound queue and connection.
 pub(crate) struct Peer {
     id: NodeId,
@@ -60,28 +71,26 @@ impl Peer {
         lock(&self.queue).messages.len()
     }
 
-    /// Queues `message`. `Err(true)`: the queue is full; `Err(false)`: the
-    /// peer was removed or the transport shut down. A message whose frame
-    /// exceeds the frame limit is dropped at once (and counted by the
-    /// caller through `Ok(false)`), as the peer would refuse it.
-    pub(crate) fn push(&self, message: Message, cfg: &TcpConfig) -> Result<bool, bool> {
+    /// Queues `message`, or says why not. A message whose frame exceeds the
+    /// frame limit is dropped at once, as the peer would refuse it.
+    pub(crate) fn push(&self, message: Message, cfg: &TcpConfig) -> Push {
         let len = framing::encoded_len(&message);
         if len > cfg.limits.max_frame_bytes {
-            return Ok(false);
+            return Push::Oversized;
         }
         let size = len + PREFIX;
         let mut q = lock(&self.queue);
         if q.closed {
-            return Err(false);
+            return Push::Closed;
         }
         if q.messages.len() >= cfg.queue_capacity || q.bytes.saturating_add(size) > cfg.queue_bytes {
-            return Err(true);
+            return Push::Full;
         }
         q.bytes += size;
         q.messages.push_back(message);
         drop(q);
         self.ready.notify_one();
-        Ok(true)
+        Push::Queued
     }
 
     /// Stops the writer: drops the queue and closes the connection.
