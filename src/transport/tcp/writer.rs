@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -120,21 +120,19 @@ impl Peer {
         n
     }
 
+    /// Locks the queue once `until` holds for it, or once `wait` has passed.
+    fn wait_for(&self, wait: Duration, until: impl Fn(&Queue) -> bool) -> MutexGuard<'_, Queue> {
+        let q = lock(&self.queue);
+        match self.ready.wait_timeout_while(q, wait, |q| !until(q)) {
+            Ok((q, _)) => q,
+            Err(poisoned) => poisoned.into_inner().0,
+        }
+    }
+
     /// Waits up to `wait` for messages and moves them all to `out`.
     /// Returns `false` once the peer is closed.
     fn take(&self, out: &mut Vec<Message>, wait: Duration) -> bool {
-        let deadline = Instant::now() + wait;
-        let mut q = lock(&self.queue);
-        while q.messages.is_empty() && !q.closed {
-            let now = Instant::now();
-            if now >= deadline {
-                return true;
-            }
-            q = match self.ready.wait_timeout(q, deadline - now) {
-                Ok((g, _)) => g,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        }
+        let mut q = self.wait_for(wait, |q| !q.messages.is_empty() || q.closed);
         if q.closed {
             return false;
         }
@@ -145,18 +143,7 @@ impl Peer {
 
     /// Sleeps for `wait` unless the peer is closed first.
     fn pause(&self, wait: Duration) {
-        let deadline = Instant::now() + wait;
-        let mut q = lock(&self.queue);
-        while !q.closed {
-            let now = Instant::now();
-            if now >= deadline {
-                return;
-            }
-            q = match self.ready.wait_timeout(q, deadline - now) {
-                Ok((g, _)) => g,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        }
+        drop(self.wait_for(wait, |q| q.closed));
     }
 }
 
