@@ -204,21 +204,24 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
 
     /// Steps every message the transport has (up to the per-turn cap) in one
     /// `Event::Messages` step: one log sync for the whole burst (group commit
-    /// on followers too).
+    /// on followers too). A lone message is stepped as it is, without
+    /// allocating a burst for it.
     fn receive(&mut self) -> bool {
-        let mut burst = Vec::new();
-        while burst.len() < self.options.max_messages_per_turn {
+        let max = self.options.max_messages_per_turn;
+        let Some(first) = self.transport.try_recv() else { return false };
+        let Some(second) = (if max > 1 { self.transport.try_recv() } else { None }) else {
+            add(&self.shared.counters.messages_in, 1);
+            self.step(Event::Message(first));
+            return true;
+        };
+        let mut burst = vec![first, second];
+        while burst.len() < max {
             let Some(message) = self.transport.try_recv() else { break };
             burst.push(message);
         }
-        let n = burst.len();
-        add(&self.shared.counters.messages_in, n as u64);
-        if n > 1 {
-            self.step(Event::Messages(burst));
-        } else if let Some(message) = burst.pop() {
-            self.step(Event::Message(message));
-        }
-        n > 0
+        add(&self.shared.counters.messages_in, burst.len() as u64);
+        self.step(Event::Messages(burst));
+        true
     }
 
     /// Takes queued requests: reads, changes, transfers and status each get
