@@ -204,21 +204,24 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
 
     /// Steps every message the transport has (up to the per-turn cap) in one
     /// `Event::Messages` step: one log sync for the whole burst (group commit
-    /// on followers too).
+    /// on followers too). A lone message is stepped as it is, without
+    /// allocating a burst for it.
     fn receive(&mut self) -> bool {
-        let mut burst = Vec::new();
-        while burst.len() < self.options.max_messages_per_turn {
+        let max = self.options.max_messages_per_turn;
+        let Some(first) = self.transport.try_recv() else { return false };
+        let Some(second) = (if max > 1 { self.transport.try_recv() } else { None }) else {
+            add(&self.shared.counters.messages_in, 1);
+            self.step(Event::Message(first));
+            return true;
+        };
+        let mut burst = vec![first, second];
+        while burst.len() < max {
             let Some(message) = self.transport.try_recv() else { break };
             burst.push(message);
         }
-        let n = burst.len();
-        add(&self.shared.counters.messages_in, n as u64);
-        if n > 1 {
-            self.step(Event::Messages(burst));
-        } else if let Some(message) = burst.pop() {
-            self.step(Event::Message(message));
-        }
-        n > 0
+        add(&self.shared.counters.messages_in, burst.len() as u64);
+        self.step(Event::Messages(burst));
+        true
     }
 
     /// Takes queued requests: reads, changes, transfers and status each get
@@ -407,12 +410,7 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
             Action::RestoreSnapshot { meta, data } => {
                 self.sm.restore(&data);
                 // Proposals the snapshot covers: outcome unknown here.
-                let leader = self.node.leader();
-                while self.proposals.front().is_some_and(|p| p.index <= meta.index) {
-                    if let Some(p) = self.proposals.pop_front() {
-                        p.reply.send(Err(RuntimeError::LeadershipLost { leader }));
-                    }
-                }
+                self.fail_proposals_through(meta.index);
             }
             Action::ReadReady { id, .. } => {
                 if let Some(read) = self.reads.remove(&id) {
@@ -430,9 +428,7 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                     t.stepped_down = outcome == TransferOutcome::SteppedDown;
                 }
                 if outcome != TransferOutcome::SteppedDown {
-                    let (failed, kept) = std::mem::take(&mut self.transfers).into_iter().partition(|t| t.to == to);
-                    self.transfers = kept;
-                    for t in failed {
+                    for t in self.take_transfers(|t| t.to == to) {
                         t.reply.send(Err(RuntimeError::TransferFailed(outcome)));
                     }
                 }
@@ -461,20 +457,34 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
     /// (their index holds another leader's no-op or configuration entry):
     /// lost.
     fn settle_lost_proposals(&mut self) {
-        let applied = self.node.last_applied();
+        self.fail_proposals_through(self.node.last_applied());
+    }
+
+    /// Fails the proposals at or below `index` with `LeadershipLost`: their
+    /// outcome is unknown here.
+    fn fail_proposals_through(&mut self, index: Index) {
         let leader = self.node.leader();
-        while self.proposals.front().is_some_and(|p| p.index <= applied) {
+        while self.proposals.front().is_some_and(|p| p.index <= index) {
             if let Some(p) = self.proposals.pop_front() {
                 p.reply.send(Err(RuntimeError::LeadershipLost { leader }));
             }
         }
     }
 
+    /// Removes the pending transfers `which` selects and returns them (the
+    /// rest keep their order).
+    fn take_transfers(&mut self, which: impl Fn(&PendingTransfer) -> bool) -> Vec<PendingTransfer> {
+        if !self.transfers.iter().any(&which) {
+            return Vec::new();
+        }
+        let (taken, kept) = std::mem::take(&mut self.transfers).into_iter().partition(which);
+        self.transfers = kept;
+        taken
+    }
+
     fn role_changed(&mut self, role: Role, leader: Option<NodeId>) {
         if let Some(now) = leader {
-            let (done, kept) = std::mem::take(&mut self.transfers).into_iter().partition(|t| t.to == now);
-            self.transfers = kept;
-            for t in done {
+            for t in self.take_transfers(|t| t.to == now) {
                 t.reply.send(Ok(()));
             }
             if role != Role::Leader {
@@ -500,7 +510,6 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
             let (late, kept) = std::mem::take(&mut self.proposals).into_iter().partition(|p| expired(&p.deadline));
             self.proposals = kept;
             for p in late {
-                let p: PendingProposal<S::Output> = p;
                 p.reply.send(Err(RuntimeError::Timeout));
             }
         }
@@ -520,17 +529,12 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                 reply.send(Err(RuntimeError::Timeout));
             }
         }
-        if self.transfers.iter().any(|t| expired(&t.deadline)) {
-            let (late, kept) = std::mem::take(&mut self.transfers).into_iter().partition(|t| expired(&t.deadline));
-            self.transfers = kept;
-            for t in late {
-                let t: PendingTransfer = t;
-                t.reply.send(Err(if t.stepped_down {
-                    RuntimeError::LeadershipLost { leader: None }
-                } else {
-                    RuntimeError::Timeout
-                }));
-            }
+        for t in self.take_transfers(|t| expired(&t.deadline)) {
+            t.reply.send(Err(if t.stepped_down {
+                RuntimeError::LeadershipLost { leader: None }
+            } else {
+                RuntimeError::Timeout
+            }));
         }
     }
 

@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::error::RuntimeError;
-use super::sync::{Arc, Condvar, Mutex, lock};
+use super::sync::{Arc, Condvar, Mutex, lock, wait_until};
 
 /// A one-shot slot.
 struct Slot<T> {
@@ -77,25 +77,8 @@ impl<T> Waiter<T> {
     /// Waits for the reply, or until `deadline` ([`RuntimeError::Timeout`]).
     /// `None` waits for the reply, which always comes (see the module docs).
     pub(crate) fn wait(self, deadline: Option<Instant>) -> Result<T, RuntimeError> {
-        let mut value = lock(&self.slot.value);
-        loop {
-            if let Some(result) = value.take() {
-                return result;
-            }
-            value = match deadline {
-                None => self.slot.filled.wait(value).unwrap_or_else(|p| p.into_inner()),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(RuntimeError::Timeout);
-                    }
-                    match self.slot.filled.wait_timeout(value, deadline - now) {
-                        Ok((guard, _)) => guard,
-                        Err(poisoned) => poisoned.into_inner().0,
-                    }
-                }
-            };
-        }
+        let mut value = wait_until(&self.slot.filled, lock(&self.slot.value), deadline, Option::is_some);
+        value.take().unwrap_or(Err(RuntimeError::Timeout))
     }
 }
 
@@ -190,22 +173,7 @@ impl Signal {
     /// clears the flag.
     pub(crate) fn wait(&self, timeout: Option<Duration>) {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut flag = lock(&self.flag);
-        while !*flag {
-            flag = match deadline {
-                None => self.cv.wait(flag).unwrap_or_else(|p| p.into_inner()),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        break;
-                    }
-                    match self.cv.wait_timeout(flag, deadline - now) {
-                        Ok((guard, _)) => guard,
-                        Err(poisoned) => poisoned.into_inner().0,
-                    }
-                }
-            };
-        }
+        let mut flag = wait_until(&self.cv, lock(&self.flag), deadline, |notified| *notified);
         *flag = false;
     }
 }

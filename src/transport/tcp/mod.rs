@@ -81,7 +81,7 @@ pub use handshake::Refusal;
 pub use stats::{NetEvent, TcpStats};
 
 use self::stats::{Counters, Hook, add};
-use self::writer::Peer;
+use self::writer::{Peer, Push};
 use super::{RaftTransport, TransportError};
 use crate::framing::DecodeLimits;
 use crate::message::Message;
@@ -543,21 +543,17 @@ impl RaftTransport for TcpTransport {
             return Err(TransportError::UnknownPeer(to));
         };
         match peer.push(message, &shared.cfg) {
-            Ok(true) => Ok(()),
-            Ok(false) => {
+            Push::Queued => Ok(()),
+            Push::Oversized => {
                 add(&shared.counters.dropped_oversized, 1);
                 Ok(())
             }
-            Err(full) => Err(full),
-        }
-        .map_err(|full| {
-            if full {
+            Push::Full => {
                 add(&shared.counters.dropped_queue_full, 1);
-                TransportError::QueueFull(to)
-            } else {
-                TransportError::Closed
+                Err(TransportError::QueueFull(to))
             }
-        })
+            Push::Closed => Err(TransportError::Closed),
+        }
     }
 
     fn try_recv(&mut self) -> Option<Message> {

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -29,6 +29,17 @@ struct Queue {
     messages: VecDeque<Message>,
     bytes: usize,
     closed: bool,
+}
+
+/// What [`Peer::push`] did with a message.
+pub(crate) enum Push {
+    Queued,
+    /// Dropped: its frame exceeds the frame limit.
+    Oversized,
+    /// Refused: the queue is full.
+    Full,
+    /// Refused: the peer was removed or the transport shut down.
+    Closed,
 }
 
 /// A peer's outbound queue and connection.
@@ -60,28 +71,26 @@ impl Peer {
         lock(&self.queue).messages.len()
     }
 
-    /// Queues `message`. `Err(true)`: the queue is full; `Err(false)`: the
-    /// peer was removed or the transport shut down. A message whose frame
-    /// exceeds the frame limit is dropped at once (and counted by the
-    /// caller through `Ok(false)`), as the peer would refuse it.
-    pub(crate) fn push(&self, message: Message, cfg: &TcpConfig) -> Result<bool, bool> {
+    /// Queues `message`, or says why not. A message whose frame exceeds the
+    /// frame limit is dropped at once, as the peer would refuse it.
+    pub(crate) fn push(&self, message: Message, cfg: &TcpConfig) -> Push {
         let len = framing::encoded_len(&message);
         if len > cfg.limits.max_frame_bytes {
-            return Ok(false);
+            return Push::Oversized;
         }
         let size = len + PREFIX;
         let mut q = lock(&self.queue);
         if q.closed {
-            return Err(false);
+            return Push::Closed;
         }
         if q.messages.len() >= cfg.queue_capacity || q.bytes.saturating_add(size) > cfg.queue_bytes {
-            return Err(true);
+            return Push::Full;
         }
         q.bytes += size;
         q.messages.push_back(message);
         drop(q);
         self.ready.notify_one();
-        Ok(true)
+        Push::Queued
     }
 
     /// Stops the writer: drops the queue and closes the connection.
@@ -111,21 +120,19 @@ impl Peer {
         n
     }
 
+    /// Locks the queue once `until` holds for it, or once `wait` has passed.
+    fn wait_for(&self, wait: Duration, until: impl Fn(&Queue) -> bool) -> MutexGuard<'_, Queue> {
+        let q = lock(&self.queue);
+        match self.ready.wait_timeout_while(q, wait, |q| !until(q)) {
+            Ok((q, _)) => q,
+            Err(poisoned) => poisoned.into_inner().0,
+        }
+    }
+
     /// Waits up to `wait` for messages and moves them all to `out`.
     /// Returns `false` once the peer is closed.
     fn take(&self, out: &mut Vec<Message>, wait: Duration) -> bool {
-        let deadline = Instant::now() + wait;
-        let mut q = lock(&self.queue);
-        while q.messages.is_empty() && !q.closed {
-            let now = Instant::now();
-            if now >= deadline {
-                return true;
-            }
-            q = match self.ready.wait_timeout(q, deadline - now) {
-                Ok((g, _)) => g,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        }
+        let mut q = self.wait_for(wait, |q| !q.messages.is_empty() || q.closed);
         if q.closed {
             return false;
         }
@@ -136,18 +143,7 @@ impl Peer {
 
     /// Sleeps for `wait` unless the peer is closed first.
     fn pause(&self, wait: Duration) {
-        let deadline = Instant::now() + wait;
-        let mut q = lock(&self.queue);
-        while !q.closed {
-            let now = Instant::now();
-            if now >= deadline {
-                return;
-            }
-            q = match self.ready.wait_timeout(q, deadline - now) {
-                Ok((g, _)) => g,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        }
+        drop(self.wait_for(wait, |q| q.closed));
     }
 }
 
