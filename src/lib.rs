@@ -192,6 +192,7 @@ mod rng;
 pub mod runtime;
 #[cfg(feature = "sim")]
 pub mod sim;
+mod sync;
 pub mod transport;
 pub mod types;
 

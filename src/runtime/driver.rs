@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::log::RaftLog;
 use crate::membership::{Membership, MembershipChange};
 use crate::node::{Action, Event, RaftNode, TransferOutcome};
+use crate::sync::lock;
 use crate::types::{Index, NodeId, ReadId, Role, Term};
 
 /// How often the driver polls a transport that cannot wake it.
@@ -100,7 +101,7 @@ where
         driver.run();
     })?;
     let _ = shared.driver_thread.set(join.thread().id());
-    *shared.driver.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(join);
+    *lock(&shared.driver) = Some(join);
     Ok(RaftHandle::new(shared))
 }
 

@@ -12,6 +12,7 @@ use super::{Counters, RuntimeError, RuntimeStats, StateMachine};
 use crate::error::Error;
 use crate::membership::{Membership, MembershipChange};
 use crate::node::{ReadKind, Status};
+use crate::sync::lock;
 use crate::types::{NodeId, Role};
 
 /// A read job: runs on the driver thread against the state machine, or is
@@ -64,7 +65,7 @@ pub(crate) struct Shared<S: StateMachine> {
 impl<S: StateMachine> Shared<S> {
     /// Marks the driver stopped and wakes every `shutdown` caller.
     pub(crate) fn mark_stopped(&self) {
-        *self.stopped.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        *lock(&self.stopped) = true;
         self.stopped_cv.notify_all();
     }
 }
@@ -292,7 +293,7 @@ impl<S: StateMachine> RaftHandle<S> {
 
     /// Whether the driver is still running.
     pub fn is_running(&self) -> bool {
-        !*self.shared.stopped.lock().unwrap_or_else(PoisonError::into_inner)
+        !*lock(&self.shared.stopped)
     }
 
     /// Stops the runtime: later requests fail with
@@ -306,12 +307,12 @@ impl<S: StateMachine> RaftHandle<S> {
         if self.shared.driver_thread.get() == Some(&std::thread::current().id()) {
             return;
         }
-        let join = self.shared.driver.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let join = lock(&self.shared.driver).take();
         if let Some(join) = join {
             let _ = join.join();
             return;
         }
-        let mut stopped = self.shared.stopped.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stopped = lock(&self.shared.stopped);
         while !*stopped {
             stopped = self.shared.stopped_cv.wait(stopped).unwrap_or_else(PoisonError::into_inner);
         }

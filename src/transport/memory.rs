@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use super::{RaftTransport, TransportError};
 use crate::message::Message;
+use crate::sync::lock;
 use crate::types::NodeId;
 
 /// One node's end of an in-process network. Build all ends at once with
@@ -44,7 +45,7 @@ impl MemoryTransport {
 
     fn attach(routes: &Arc<Mutex<BTreeMap<NodeId, Sender<Message>>>>, id: NodeId) -> MemoryTransport {
         let (tx, rx) = channel();
-        routes.lock().unwrap_or_else(PoisonError::into_inner).insert(id, tx);
+        lock(routes).insert(id, tx);
         MemoryTransport { id, routes: Arc::clone(routes), inbox: rx }
     }
 
@@ -56,7 +57,7 @@ impl MemoryTransport {
 
 impl RaftTransport for MemoryTransport {
     fn send(&mut self, message: Message) -> Result<(), TransportError> {
-        let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        let routes = lock(&self.routes);
         let to = message.to;
         let route = routes.get(&to).ok_or(TransportError::UnknownPeer(to))?;
         route.send(message).map_err(|_| TransportError::UnknownPeer(to))
@@ -69,7 +70,7 @@ impl RaftTransport for MemoryTransport {
 
 impl Drop for MemoryTransport {
     fn drop(&mut self) {
-        let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut routes = lock(&self.routes);
         routes.remove(&self.id);
     }
 }

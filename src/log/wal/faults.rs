@@ -17,9 +17,11 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use wal_db::{SegmentedStore, WalStore};
+
+use crate::sync::lock;
 
 /// A shared handle that injects crashes and failures into the `WalLog`
 /// opened with it (see [`WalOptions::fault_injector`](super::WalOptions::fault_injector)).
@@ -93,7 +95,7 @@ impl FaultInjector {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 
     /// Crash at operation number `op` (counted from 0 since the injector

@@ -87,7 +87,7 @@ mod refusal_tests;
 use std::collections::VecDeque;
 use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use wal_db::{Wal, WalError};
@@ -101,6 +101,7 @@ use self::snapshot_file::Receiver;
 use self::store::{Shared, Store};
 use super::{RaftLog, chunk_of, entry_offsets, fitting};
 use crate::error::StorageError;
+use crate::sync::lock;
 use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
 
 /// Options for [`WalLog::open_with`].
@@ -348,7 +349,7 @@ impl WalLog {
     /// Checks snapshot file `f`'s length and CRC-32C once (the first time a
     /// chunk of it is served), so a damaged file is an error, never bytes.
     fn verify_snapshot(&self, f: FileRef) -> Result<(), StorageError> {
-        let mut verified = self.snap_verified.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut verified = lock(&self.snap_verified);
         if *verified != Some(f) {
             snapshot_file::verify(&self.dir, f)?;
             *verified = Some(f);

@@ -14,7 +14,9 @@
 //! * **Fault injection** for crash tests.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
+
+use crate::sync::lock;
 
 use wal_db::{SegmentedStore, WalError, WalStore};
 
@@ -36,10 +38,6 @@ pub(crate) struct Shared {
 struct Window {
     start: u64,
     data: Vec<u8>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Shared {

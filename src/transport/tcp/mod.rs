@@ -73,7 +73,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -270,11 +270,7 @@ fn nonzero(d: Duration) -> Duration {
     d.clamp(Duration::from_millis(1), Duration::from_secs(86_400))
 }
 
-/// Locks a mutex, recovering the data if a thread panicked while holding
-/// it (every structure guarded here stays consistent between statements).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+pub(crate) use crate::sync::lock;
 
 type Waker = Arc<dyn Fn() + Send + Sync>;
 
