@@ -51,12 +51,15 @@ pub struct RaftConfig {
     pub(crate) read_timeout_ticks: u64,
     pub(crate) auto_promote_distance: Option<u64>,
     pub(crate) applied: Index,
+    pub(crate) joining: bool,
 }
 
 impl RaftConfig {
     /// A member `id` of a new cluster whose initial voters are `voters`
-    /// (which must include `id`). Every member of a new cluster must start
-    /// with the same voter list.
+    /// (which must include `id`; [`validate`](Self::validate) refuses an
+    /// empty list or one without `id`, naming `voters`). Every member of a
+    /// new cluster must start with the same voter list. A node that joins a
+    /// running cluster is built with [`joining`](Self::joining) instead.
     pub fn new(id: NodeId, voters: impl IntoIterator<Item = NodeId>) -> Self {
         Self {
             id,
@@ -81,6 +84,7 @@ impl RaftConfig {
             read_timeout_ticks: 50,
             auto_promote_distance: None,
             applied: 0,
+            joining: false,
         }
     }
 
@@ -94,7 +98,7 @@ impl RaftConfig {
     /// cluster's configuration from the leader (through log entries or a
     /// snapshot) once a member adds it.
     pub fn joining(id: NodeId) -> Self {
-        Self::new(id, [])
+        Self { joining: true, ..Self::new(id, []) }
     }
 
     /// Initial learners of a new cluster (default: none).
@@ -247,7 +251,7 @@ impl RaftConfig {
 
     /// The bootstrap configuration, or `None` for a joining node.
     pub fn bootstrap_membership(&self) -> Result<Option<Membership>> {
-        if self.voters.is_empty() && self.learners.is_empty() {
+        if self.joining {
             return Ok(None);
         }
         Membership::new(self.voters.iter().copied(), self.learners.iter().copied())
@@ -259,6 +263,9 @@ impl RaftConfig {
     pub fn validate(&self) -> Result<()> {
         if self.id == 0 {
             return Err(invalid("id", "node id 0 is reserved".into()));
+        }
+        if self.joining && !(self.voters.is_empty() && self.learners.is_empty()) {
+            return Err(invalid("voters", "a joining node learns its configuration from the cluster".into()));
         }
         if let Some(m) = self.bootstrap_membership()? {
             if m.voters().is_empty() {
@@ -347,6 +354,8 @@ mod tests {
         assert_eq!(field_of(RaftConfig::new(1, [1, 1])), "voters");
         assert_eq!(field_of(RaftConfig::new(1, [1]).learners([1])), "voters");
         assert_eq!(field_of(RaftConfig::new(1, []).learners([1])), "voters");
+        assert_eq!(field_of(RaftConfig::new(1, [])), "voters");
+        assert_eq!(field_of(RaftConfig::joining(1).learners([1])), "voters");
         assert_eq!(field_of(base().election_timeout(1, 5)), "election_timeout_min");
         assert_eq!(field_of(base().election_timeout(10, 10)), "election_timeout_max");
         assert_eq!(field_of(base().heartbeat_interval(0)), "heartbeat_interval");

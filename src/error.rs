@@ -55,6 +55,20 @@ pub enum Error {
         /// The limit.
         max: u64,
     },
+    /// A proposal batch larger than what the log can make durable in one
+    /// step ([`RaftLog::max_step_bytes`](crate::RaftLog::max_step_bytes)).
+    /// Nothing was appended; split the batch.
+    #[error("a proposal batch of {size} bytes exceeds the log's step limit of {max} bytes")]
+    BatchTooLarge {
+        /// The batch's size ([`Entry::size`](crate::Entry::size) summed).
+        size: u64,
+        /// What one step may append.
+        max: u64,
+    },
+    /// [`Event::Campaign`](crate::Event::Campaign) was refused; nothing
+    /// changed.
+    #[error("cannot campaign: {0}")]
+    CannotCampaign(CampaignRefusal),
     /// A membership change was refused; the configuration is unchanged.
     #[error("membership change refused: {0}")]
     Membership(#[from] MembershipError),
@@ -116,6 +130,32 @@ pub enum Error {
     /// An earlier storage failure halted this node.
     #[error("node halted after a storage failure; reopen the log")]
     Halted,
+}
+
+/// Why a node refused to start an election on
+/// [`Event::Campaign`](crate::Event::Campaign).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum CampaignRefusal {
+    /// It is already the leader.
+    #[error("already the leader")]
+    AlreadyLeader,
+    /// It is not a voter of its configuration (a learner, a joining node
+    /// with no configuration yet, or a node removed from the cluster).
+    #[error("not a voter of the configuration")]
+    NotVoter,
+    /// It heard from a live leader within the minimum election timeout, or
+    /// started too recently to vote (lease reads): its vote is promised.
+    /// Move leadership with `Event::TransferLeadership` instead.
+    #[error("a leader's lease is in force")]
+    LeaderLease,
+    /// A member told it that a committed configuration removed it (see
+    /// [`Action::Removed`](crate::Action::Removed)).
+    #[error("removed from the cluster")]
+    Removed,
+    /// Its term is [`MAX_TERM`](crate::MAX_TERM): no higher term exists.
+    #[error("the term is at its maximum")]
+    TermExhausted,
 }
 
 /// Errors from a [`RaftLog`](crate::RaftLog) implementation.

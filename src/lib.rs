@@ -197,7 +197,7 @@ pub mod transport;
 pub mod types;
 
 pub use config::RaftConfig;
-pub use error::{Error, Result, StorageError};
+pub use error::{CampaignRefusal, Error, Result, StorageError};
 #[cfg(feature = "persistence")]
 pub use log::WalLog;
 pub use log::{MemoryLog, RaftLog};

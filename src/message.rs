@@ -59,6 +59,11 @@ pub enum MessageBody {
     ReadIndex(ReadIndexRequest),
     /// The leader answers a forwarded read.
     ReadIndexResponse(ReadIndexResponse),
+    /// "A committed configuration no longer includes you": the answer to a
+    /// (pre-)vote request from a node that a committed configuration
+    /// removed, so it stops campaigning (see
+    /// [`Action::Removed`](crate::Action::Removed)).
+    Removed(RemovalNotice),
 }
 
 impl MessageBody {
@@ -78,6 +83,7 @@ impl MessageBody {
             Self::TimeoutNow => "TimeoutNow",
             Self::ReadIndex(_) => "ReadIndex",
             Self::ReadIndexResponse(_) => "ReadIndexResponse",
+            Self::Removed(_) => "Removed",
         }
     }
 }
@@ -194,4 +200,14 @@ pub struct ReadIndexResponse {
     /// False when the leader could not serve the read (it is no longer
     /// leader, or the read timed out).
     pub ok: bool,
+}
+
+/// Tells a node that the sender's committed configuration does not include
+/// it. The receiver believes it only when `config_index` is at least the
+/// index of the latest configuration it knows of: a sender that merely lags
+/// behind a configuration that added the receiver is ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RemovalNotice {
+    /// Index of the sender's latest committed configuration.
+    pub config_index: Index,
 }

@@ -17,6 +17,12 @@ pub type Term = u64;
 /// a damaged disk supplies. A cluster holding an election every
 /// millisecond would need 146 million years to reach it.
 pub const MAX_TERM: Term = 1 << 62;
+/// The most a single message may raise a node's term: 2^32. A message whose
+/// term is further ahead of the receiver's is dropped (see "Terms from
+/// messages" in `docs/PROTOCOL.md`): no one message, from a stranger or a
+/// damaged peer, can push a cluster to [`MAX_TERM`], while an honest node
+/// that missed even billions of elections still follows the new leader.
+pub const MAX_TERM_JUMP: Term = 1 << 32;
 /// A position in the replicated log. The first entry has index 1; index 0 is
 /// the empty prefix (term 0).
 pub type Index = u64;

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Harness, cmd};
-use raft_io::{Event, MessageBody, RaftConfig, RaftLog, Role, VoteRequest};
+use raft_io::{CampaignRefusal, Error, Event, MessageBody, RaftConfig, RaftLog, Role, VoteRequest};
 
 #[test]
 fn three_node_election() {
@@ -200,7 +200,10 @@ fn a_learner_or_joining_node_never_campaigns() {
     assert_eq!(h.node(3).role(), Role::Follower);
     assert_eq!(h.node(2).term(), 0);
     assert!(h.queue.is_empty(), "no vote requests at all");
-    h.step(3, Event::Campaign).unwrap();
+    for id in [2, 3] {
+        let refused = h.step(id, Event::Campaign);
+        assert!(matches!(refused, Err(Error::CannotCampaign(CampaignRefusal::NotVoter))), "{refused:?}");
+    }
     assert!(h.queue.is_empty());
     assert_eq!(h.node(1).log().last_index(), 0);
 }

@@ -264,10 +264,10 @@ fn a_hand_built_v2_body_decodes_on_the_v1_reader_and_a_v1_body_must_be_exact() {
 
 #[test]
 fn an_unknown_message_kind_is_a_typed_error() {
-    // Kind 13 is the next free tag: what a newer node's new message kind
+    // Kind 14 is the next free tag: what a newer node's new message kind
     // looks like. Its body is well formed; the reader still cannot skip it.
-    let frame = Bytes::from_static(&[0x01, 0x01, 0x02, 0x07, 0x0D, 0x01, 0x00]);
-    assert_eq!(framing::decode(&frame, &DecodeLimits::default()), Err(FrameError::UnknownKind { tag: 13 }));
+    let frame = Bytes::from_static(&[0x01, 0x01, 0x02, 0x07, 0x0E, 0x01, 0x00]);
+    assert_eq!(framing::decode(&frame, &DecodeLimits::default()), Err(FrameError::UnknownKind { tag: 14 }));
     let far = Bytes::from_static(&[0x01, 0x01, 0x02, 0x07, 0xC8, 0x01, 0x01, 0x00]);
     assert_eq!(framing::decode(&far, &DecodeLimits::default()), Err(FrameError::UnknownKind { tag: 200 }));
 }

@@ -203,6 +203,11 @@ fn the_single_server_change_bug_cannot_happen() {
     // ... so node 1, with its stale {1,..,5}, can never win: 3 and 4 hold
     // newer entries and refuse it; 5 alone is not enough.
     h.heal();
+    // Node 1 still believes it leads term 1 until its own heartbeats are
+    // answered in term 2; then it campaigns.
+    h.tick(1, 2);
+    h.deliver_all();
+    assert!(!h.node(1).is_leader());
     h.step(1, Event::Campaign).unwrap();
     h.deliver_all();
     h.tick_all(3);

@@ -10,7 +10,7 @@ use super::{DecodeLimits, FORMAT_VERSION, FrameError};
 use crate::membership::Membership;
 use crate::message::{
     AppendEntries, AppendResponse, Heartbeat, HeartbeatResponse, Message, MessageBody, ReadIndexRequest,
-    ReadIndexResponse, SnapshotAck, SnapshotChunk, VoteRequest, VoteResponse,
+    ReadIndexResponse, RemovalNotice, SnapshotAck, SnapshotChunk, VoteRequest, VoteResponse,
 };
 use crate::types::{Entry, EntryKind, NodeId, SnapshotMeta};
 
@@ -53,6 +53,9 @@ pub(crate) fn decode(frame: &Bytes, limits: &DecodeLimits) -> Result<Message, Fr
         tag::READ_INDEX => MessageBody::ReadIndex(read_body(&mut dec, name, read_read_index)?),
         tag::READ_INDEX_RESPONSE => {
             MessageBody::ReadIndexResponse(read_body(&mut dec, name, read_read_index_response)?)
+        }
+        tag::REMOVED => {
+            MessageBody::Removed(read_body(&mut dec, name, |d| Ok(RemovalNotice { config_index: read_u64(d)? }))?)
         }
         _ => return Err(FrameError::UnknownKind { tag: kind }),
     };

@@ -8,7 +8,7 @@ use super::FORMAT_VERSION;
 use super::wire::{WireBody, body_len, bytes_len, tag, vlen, write_body};
 use crate::message::{
     AppendEntries, AppendResponse, Heartbeat, HeartbeatResponse, Message, MessageBody, ReadIndexRequest,
-    ReadIndexResponse, SnapshotAck, SnapshotChunk, VoteRequest, VoteResponse,
+    ReadIndexResponse, RemovalNotice, SnapshotAck, SnapshotChunk, VoteRequest, VoteResponse,
 };
 use crate::types::Entry;
 
@@ -41,6 +41,7 @@ pub(crate) fn write_message<E: Encode + ?Sized>(message: &Message, out: &mut E) 
         MessageBody::TimeoutNow => write_body(&TimeoutNowBody, out),
         MessageBody::ReadIndex(b) => write_body(b, out),
         MessageBody::ReadIndexResponse(b) => write_body(b, out),
+        MessageBody::Removed(b) => write_body(b, out),
     }
 }
 
@@ -73,6 +74,7 @@ fn kind_tag(body: &MessageBody) -> u64 {
         MessageBody::TimeoutNow => tag::TIMEOUT_NOW,
         MessageBody::ReadIndex(_) => tag::READ_INDEX,
         MessageBody::ReadIndexResponse(_) => tag::READ_INDEX_RESPONSE,
+        MessageBody::Removed(_) => tag::REMOVED,
     }
 }
 
@@ -89,6 +91,7 @@ fn body(body: &MessageBody) -> usize {
         MessageBody::TimeoutNow => body_len(&TimeoutNowBody),
         MessageBody::ReadIndex(b) => body_len(b),
         MessageBody::ReadIndexResponse(b) => body_len(b),
+        MessageBody::Removed(b) => body_len(b),
     }
 }
 
@@ -103,6 +106,16 @@ impl WireBody for TimeoutNowBody {
 
     fn write_fields<E: Encode + ?Sized>(&self, _out: &mut E) -> pack_io::Result<()> {
         Ok(())
+    }
+}
+
+impl WireBody for RemovalNotice {
+    fn fields_len(&self) -> usize {
+        vlen(self.config_index)
+    }
+
+    fn write_fields<E: Encode + ?Sized>(&self, out: &mut E) -> pack_io::Result<()> {
+        self.config_index.serialize(out)
     }
 }
 

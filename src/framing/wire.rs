@@ -26,6 +26,7 @@ pub(crate) mod tag {
     pub(crate) const TIMEOUT_NOW: u64 = 10;
     pub(crate) const READ_INDEX: u64 = 11;
     pub(crate) const READ_INDEX_RESPONSE: u64 = 12;
+    pub(crate) const REMOVED: u64 = 13;
 }
 
 /// The version every body is written at by this build. Each kind has its own
@@ -138,6 +139,7 @@ pub(crate) fn kind_name(tag: u64) -> &'static str {
         tag::TIMEOUT_NOW => "TimeoutNow",
         tag::READ_INDEX => "ReadIndex",
         tag::READ_INDEX_RESPONSE => "ReadIndexResponse",
+        tag::REMOVED => "Removed",
         _ => "unknown",
     }
 }

@@ -125,6 +125,23 @@ pub trait RaftLog {
 
     /// Makes every mutation so far durable.
     fn sync(&mut self) -> Result<(), StorageError>;
+
+    /// The most entry bytes (summed [`Entry::size`]) one sync may make
+    /// durable: a log that writes each sync's mutations as one record of
+    /// bounded size says how much fits (the default: no limit).
+    ///
+    /// The node never appends more than this in one step. It refuses a
+    /// proposal batch that would not fit with [`Error::BatchTooLarge`]
+    /// (nothing appended), a follower accepts only the prefix of an
+    /// AppendEntries that fits (the leader sends the rest next), and
+    /// [`RaftNode::with_log`] refuses a configuration whose
+    /// `max_message_bytes` could not fit.
+    ///
+    /// [`Error::BatchTooLarge`]: crate::Error::BatchTooLarge
+    /// [`RaftNode::with_log`]: crate::RaftNode::with_log
+    fn max_step_bytes(&self) -> u64 {
+        u64::MAX
+    }
 }
 
 /// Up to `max_len` bytes of `data` from `offset`: a

@@ -13,7 +13,7 @@
 //!   comes from a leadership transfer (leader stickiness).
 
 use super::{Action, RaftNode};
-use crate::error::Result;
+use crate::error::{CampaignRefusal, Error, Result};
 use crate::log::RaftLog;
 use crate::message::{Message, MessageBody, VoteRequest, VoteResponse};
 use crate::quorum::VoteResult;
@@ -23,14 +23,20 @@ use super::progress::{self, Progress};
 use super::reconfig::TransferOutcome;
 
 impl<L: RaftLog> RaftNode<L> {
-    pub(super) fn tick(&mut self) -> Result<()> {
-        self.ticks += 1;
-        self.vote_cooldown = self.vote_cooldown.saturating_sub(1);
+    /// `n` ticks passed (see [`Event::Ticks`](super::Event::Ticks)):
+    /// timers advance by `n`; at most one heartbeat round and at most one
+    /// election start.
+    pub(super) fn tick(&mut self, n: u64) -> Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        self.ticks = self.ticks.saturating_add(n);
+        self.vote_cooldown = self.vote_cooldown.saturating_sub(n);
         self.tick_reads();
         if self.role == Role::Leader {
-            self.tick_leader()
+            self.tick_leader(n)
         } else {
-            self.election_elapsed += 1;
+            self.election_elapsed = self.election_elapsed.saturating_add(n);
             if self.promotable() && self.election_elapsed >= self.election_timeout {
                 self.start_election(false)?;
             }
@@ -38,24 +44,25 @@ impl<L: RaftLog> RaftNode<L> {
         }
     }
 
-    fn tick_leader(&mut self) -> Result<()> {
-        self.heartbeat_elapsed += 1;
-        self.election_elapsed += 1;
-        if self.election_elapsed >= self.cfg.election_timeout_min {
-            self.election_elapsed = 0;
+    fn tick_leader(&mut self, n: u64) -> Result<()> {
+        self.heartbeat_elapsed = self.heartbeat_elapsed.saturating_add(n);
+        self.election_elapsed = self.election_elapsed.saturating_add(n);
+        let window = self.cfg.election_timeout_min;
+        if self.election_elapsed >= window {
+            // One check-quorum per window that ended: the first counts the
+            // activity seen so far, any later one none (nothing can have
+            // been heard in between).
+            let windows = self.election_elapsed / window;
+            self.election_elapsed %= window;
             if self.cfg.check_quorum {
-                let me = self.id;
-                let peers = &self.peers;
-                let active = self
-                    .configs
-                    .effective()
-                    .has_quorum(|id| id == me || progress::find(peers, id).is_some_and(|p| p.recent_active));
-                if !active {
-                    self.become_follower(self.term, None);
-                    return Ok(());
-                }
-                for p in &mut self.peers {
-                    p.recent_active = false;
+                for _ in 0..windows.min(2) {
+                    if !self.quorum_active() {
+                        self.become_follower(self.term, None);
+                        return Ok(());
+                    }
+                    for p in &mut self.peers {
+                        p.recent_active = false;
+                    }
                 }
             }
         }
@@ -65,6 +72,14 @@ impl<L: RaftLog> RaftNode<L> {
             self.broadcast_heartbeat()?;
         }
         Ok(())
+    }
+
+    /// Check-quorum: whether a quorum (counting this leader) was active in
+    /// the window that just ended.
+    fn quorum_active(&self) -> bool {
+        let me = self.id;
+        let peers = &self.peers;
+        self.configs.effective().has_quorum(|id| id == me || progress::find(peers, id).is_some_and(|p| p.recent_active))
     }
 
     /// Whether this node may campaign: it votes in the configuration in
@@ -77,8 +92,9 @@ impl<L: RaftLog> RaftNode<L> {
     /// never campaign.
     pub(super) fn promotable(&self) -> bool {
         let me = self.id;
-        self.configs.effective().is_voter(me)
-            || (self.configs.effective_index() > self.commit && self.configs.at(self.commit).is_voter(me))
+        self.removed.is_none()
+            && (self.configs.effective().is_voter(me)
+                || (self.configs.effective_index() > self.commit && self.configs.at(self.commit).is_voter(me)))
     }
 
     /// Whether a leader is known to be alive (leader stickiness): vote
@@ -94,14 +110,28 @@ impl<L: RaftLog> RaftNode<L> {
         (self.cfg.check_quorum && (self.role == Role::Leader || heard_recently)) || self.vote_cooldown > 0
     }
 
-    /// `Event::Campaign`: ignored by a leader, a node that may not campaign,
-    /// and a node inside a leader's lease (its vote is promised to that
-    /// leader; move leadership with `TransferLeadership` instead).
+    /// `Event::Campaign`: refused by a leader, a node that may not
+    /// campaign, a node inside a leader's lease (its vote is promised to
+    /// that leader; move leadership with `TransferLeadership` instead) and
+    /// a node whose term is exhausted.
     pub(super) fn campaign_now(&mut self) -> Result<()> {
-        if self.role != Role::Leader && self.promotable() && !self.in_lease() {
-            self.start_election(false)?;
+        let refusal = if self.role == Role::Leader {
+            Some(CampaignRefusal::AlreadyLeader)
+        } else if self.removed.is_some() {
+            Some(CampaignRefusal::Removed)
+        } else if !self.promotable() {
+            Some(CampaignRefusal::NotVoter)
+        } else if self.term >= MAX_TERM {
+            Some(CampaignRefusal::TermExhausted)
+        } else if self.in_lease() {
+            Some(CampaignRefusal::LeaderLease)
+        } else {
+            None
+        };
+        match refusal {
+            Some(why) => Err(Error::CannotCampaign(why)),
+            None => self.start_election(false),
         }
-        Ok(())
     }
 
     pub(super) fn on_timeout_now(&mut self, from: crate::types::NodeId) -> Result<()> {

@@ -14,6 +14,15 @@ pub enum Event {
     /// One unit of logical time passed. Election and heartbeat timeouts are
     /// counted in ticks.
     Tick,
+    /// `n` units of logical time passed at once: a driver that was paused
+    /// (a stalled thread, a suspended process, a long garbage collection)
+    /// reports the whole gap in one step. Timers, read deadlines and the
+    /// read lease advance exactly as after `n` [`Event::Tick`]s with nothing
+    /// in between, so a lease that expired during the pause is expired
+    /// here; but the node sends at most one round of heartbeats and starts
+    /// at most one election, not one per interval that passed. `Ticks(0)`
+    /// changes nothing.
+    Ticks(u64),
     /// Propose one command (leader only).
     Propose(Bytes),
     /// Propose many commands at once: one log append, one sync (leader
@@ -46,7 +55,10 @@ pub enum Event {
         /// The serialized application state.
         data: Bytes,
     },
-    /// Start an election now (if this node is a voter and not the leader).
+    /// Start an election now. Refused with
+    /// [`Error::CannotCampaign`](crate::Error::CannotCampaign), changing
+    /// nothing, when the node may not campaign (see
+    /// [`CampaignRefusal`](crate::CampaignRefusal)).
     Campaign,
 }
 
@@ -137,6 +149,16 @@ pub enum Action {
         id: ReadId,
         /// Why.
         reason: ReadFailure,
+    },
+    /// A member told this node that a committed configuration (at
+    /// `config_index`) removed it. The node stops campaigning and fails
+    /// reads with [`ReadFailure::NotMember`] from here on; only a newer
+    /// configuration that adds its id back (replicated to it by a leader)
+    /// makes it a member again. The embedder should normally shut it down.
+    /// Emitted once per removal.
+    Removed {
+        /// Index of the configuration that removed it.
+        config_index: Index,
     },
     /// A leadership transfer ended without this node seeing the target win.
     TransferEnded {

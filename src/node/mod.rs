@@ -2,6 +2,7 @@
 //! the determinism guarantee and how to drive it). The step loop lives
 //! here; each concern of the protocol has its own file.
 
+mod admission;
 mod election;
 mod event;
 mod persist;
@@ -25,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::log::{MemoryLog, RaftLog};
 use crate::message::{Message, MessageBody};
 use crate::rng::{Rng, mix};
-use crate::types::{Entry, HardState, Index, LogIdentity, MAX_TERM, NodeId, Role, SnapshotMeta, Term};
+use crate::types::{ENTRY_OVERHEAD, Entry, HardState, Index, LogIdentity, MAX_TERM, NodeId, Role, SnapshotMeta, Term};
 
 use progress::Progress;
 use read::ReadState;
@@ -107,6 +108,12 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     scratch_ids: Vec<NodeId>,
     reported: (Role, Term, Option<NodeId>),
     dropped_messages: u64,
+    /// Bytes of entries appended in this step (persist.rs), held within the
+    /// log's [`RaftLog::max_step_bytes`].
+    step_bytes: u64,
+    /// Set when a member said a committed configuration (at this index)
+    /// removed this node (admission.rs): it never campaigns again.
+    removed: Option<Index>,
 }
 
 impl RaftNode<MemoryLog> {
@@ -131,6 +138,17 @@ impl<L: RaftLog> RaftNode<L> {
     /// follower. A log that belongs to another node or cluster is refused.
     pub fn with_log(config: RaftConfig, mut log: L) -> Result<Self> {
         config.validate()?;
+        let room = log.max_step_bytes();
+        if config.max_message_bytes.saturating_add(ENTRY_OVERHEAD) > room {
+            return Err(Error::InvalidConfig {
+                field: "max_message_bytes",
+                reason: format!(
+                    "{} bytes (plus {ENTRY_OVERHEAD} of entry overhead) exceed the {room} bytes the log makes \
+                     durable in one step: lower max_message_bytes or raise the log's record size",
+                    config.max_message_bytes
+                ),
+            });
+        }
         let identity = LogIdentity { cluster_id: config.cluster_id, node_id: config.id };
         match log.identity() {
             None => Self::initialize(&config, &mut log, identity)?,
@@ -216,6 +234,8 @@ impl<L: RaftLog> RaftNode<L> {
             scratch_ids: Vec::new(),
             reported: (Role::Follower, hs.term, None),
             dropped_messages: 0,
+            step_bytes: 0,
+            removed: None,
             cfg: config,
             log,
         })
@@ -257,6 +277,7 @@ impl<L: RaftLog> RaftNode<L> {
             return Err(Error::Halted);
         }
         self.out.clear();
+        self.step_bytes = 0;
         let result = self.handle(event).and_then(|()| self.finish_step());
         if let Err(e) = result {
             if matches!(e, Error::Storage(_)) {
@@ -303,7 +324,8 @@ impl<L: RaftLog> RaftNode<L> {
 
     fn handle(&mut self, event: Event) -> Result<()> {
         match event {
-            Event::Tick => self.tick(),
+            Event::Tick => self.tick(1),
+            Event::Ticks(n) => self.tick(n),
             Event::Propose(command) => self.propose(std::iter::once(command)),
             Event::ProposeBatch(commands) => self.propose(commands.into_iter()),
             Event::Message(message) => self.on_message(message),
@@ -317,9 +339,19 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     fn on_message(&mut self, m: Message) -> Result<()> {
-        if m.to != self.id || m.from == self.id || m.from == 0 || m.term > MAX_TERM {
+        if m.to != self.id || m.from == self.id || m.from == 0 || m.term > MAX_TERM || !self.admissible(&m) {
             self.drop_message();
             return Ok(());
+        }
+        if let MessageBody::Removed(notice) = m.body {
+            // Whatever its term: a removed node may have inflated its own.
+            self.on_removal_notice(notice);
+            return Ok(());
+        }
+        if matches!(m.body, MessageBody::PreVote(_) | MessageBody::Vote(_)) {
+            // Before the term rules: a stale request from a removed node
+            // must be answered too.
+            self.notify_if_removed(m.from);
         }
         if !self.accept_term(&m)? {
             return Ok(());
@@ -352,6 +384,7 @@ impl<L: RaftLog> RaftNode<L> {
                 self.on_read_index_response(from, m.term, r);
                 Ok(())
             }
+            MessageBody::Removed(_) => Ok(()),
         }
     }
 

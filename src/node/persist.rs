@@ -7,6 +7,8 @@
 //!   before any message that depends on them leaves the node);
 //! * a change of the commit index alone is written to the log but does not
 //!   force a sync (losing it in a crash only delays re-applying);
+//! * a step appends at most [`RaftLog::max_step_bytes`] of entries, so
+//!   its writes always fit what one sync can make durable;
 //! * a dirty step calls [`RaftLog::sync`] exactly once, after handling its
 //!   event and before returning any action; a clean step never calls it.
 
@@ -32,12 +34,19 @@ impl<L: RaftLog> RaftNode<L> {
                 self.configs.push(e.index, m);
             }
         }
+        self.step_bytes += entries.iter().map(Entry::size).sum::<u64>();
         self.log.append(entries)?;
         self.must_sync = true;
         if let Some(before) = before {
             self.on_config_maybe_changed(before);
         }
         Ok(())
+    }
+
+    /// Entry bytes this step may still append within the log's
+    /// [`RaftLog::max_step_bytes`].
+    pub(super) fn step_room(&self) -> u64 {
+        self.log.max_step_bytes().saturating_sub(self.step_bytes)
     }
 
     /// Removes the log suffix from `from`, rolling back any configuration

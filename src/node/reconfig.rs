@@ -86,7 +86,24 @@ impl ConfigHistory {
 
     /// The configuration in effect at `index`.
     pub(super) fn at(&self, index: Index) -> &Membership {
-        self.entries.iter().rev().find(|(i, _)| *i <= index).map_or(&self.base, |(_, m)| m)
+        self.committed(index).1
+    }
+
+    /// The latest configuration at or before `index`, with its index (the
+    /// snapshot's for the base configuration).
+    pub(super) fn committed(&self, index: Index) -> (Index, &Membership) {
+        self.entries.iter().rev().find(|(i, _)| *i <= index).map_or((self.base_index, &self.base), |(i, m)| (*i, m))
+    }
+
+    /// Whether `id` is a member of any configuration this history holds.
+    pub(super) fn knows(&self, id: NodeId) -> bool {
+        self.effective().contains(id) || self.base.contains(id) || self.entries.iter().any(|(_, m)| m.contains(id))
+    }
+
+    /// Whether this history knows no configuration in effect at `index`: a
+    /// joining node before it learned its cluster's configuration.
+    pub(super) fn unknown_at(&self, index: Index) -> bool {
+        self.at(index).is_empty()
     }
 
     pub(super) fn push(&mut self, index: Index, membership: Membership) {
@@ -236,6 +253,14 @@ impl<L: RaftLog> RaftNode<L> {
     /// The configuration in effect changed: a leader tracks progress for
     /// exactly its members and drops a transfer to a removed target.
     pub(super) fn on_membership_changed(&mut self) {
+        if self
+            .removed
+            .is_some_and(|at| self.configs.effective_index() > at && self.configs.effective().contains(self.id))
+        {
+            // A configuration newer than the one that removed it includes
+            // it again (its id was added back): it is a member again.
+            self.removed = None;
+        }
         if !self.configs.effective().contains(self.id) {
             self.fail_all_reads(super::ReadFailure::NotMember);
         }

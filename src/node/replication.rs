@@ -93,6 +93,10 @@ impl<L: RaftLog> RaftNode<L> {
             bytes += e.size();
             batch.push(e);
         }
+        let max = self.step_room();
+        if bytes > max {
+            return Err(Error::BatchTooLarge { size: bytes, max });
+        }
         self.check_uncommitted(bytes)?;
         Ok(bytes)
     }
@@ -196,6 +200,16 @@ impl<L: RaftLog> RaftNode<L> {
                 self.drop_message();
                 return Ok(());
             }
+            if r.hint_index == 0 {
+                // The follower knows no configuration (a joining node, so it
+                // has never matched anything): it needs the snapshot, even
+                // one at index 0.
+                let pr = &self.peers[i];
+                if pr.matched == 0 && pr.state != ProgressState::Snapshot {
+                    self.start_snapshot_send(i)?;
+                }
+                return Ok(());
+            }
             let next = self.next_from_hint(r.index, r.hint_term, r.hint_index);
             if self.peers[i].reject(r.index, next) {
                 self.send_append(i, true)?;
@@ -241,7 +255,15 @@ impl<L: RaftLog> RaftNode<L> {
             self.drop_message();
             return Ok(());
         }
+        if self.configs.unknown_at(a.prev_log_index) {
+            // A joining node that knows no configuration yet: it needs the
+            // leader's snapshot, which carries the configuration at its
+            // index, before any entry (PROTOCOL.md, "Joining").
+            self.reply_append(from, false, a.prev_log_index, 0, 0);
+            return Ok(());
+        }
         let AppendEntries { mut prev_log_index, prev_log_term, leader_commit, mut entries } = a;
+        self.fit_step(&mut entries);
         let last_new = prev_log_index + entries.len() as u64;
         if prev_log_index < self.commit {
             // Entries through our commit index are committed, so they match
@@ -277,6 +299,22 @@ impl<L: RaftLog> RaftNode<L> {
         }
         self.reply_append(from, true, last_new, 0, 0);
         Ok(())
+    }
+
+    /// Keeps the longest prefix of `entries` the step can still append
+    /// (the leader sends the rest after the acknowledgement). Entries this
+    /// node already holds are counted too: a conservative bound.
+    fn fit_step(&self, entries: &mut Vec<Entry>) {
+        let room = self.step_room();
+        let mut bytes = 0u64;
+        let keep = entries
+            .iter()
+            .position(|e| {
+                bytes = bytes.saturating_add(e.size());
+                bytes > room
+            })
+            .unwrap_or(entries.len());
+        entries.truncate(keep);
     }
 
     /// Shape checks on an AppendEntries from outside: contiguous indexes

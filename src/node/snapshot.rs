@@ -42,6 +42,7 @@ impl<L: RaftLog> RaftNode<L> {
             return Err(Error::InvalidSnapshot { index, applied: self.applied, current });
         };
         let membership = self.configs.at(index).clone();
+        debug_assert!(!membership.is_empty(), "a node that applied {index} knows its configuration");
         self.install_snapshot_log(SnapshotMeta { index, term, membership }, Some(data))?;
         self.applied_bytes = 0;
         self.snapshot_hint_at = index;
@@ -172,8 +173,12 @@ impl<L: RaftLog> RaftNode<L> {
     pub(super) fn on_snapshot_chunk(&mut self, from: NodeId, chunk: SnapshotChunk) -> Result<()> {
         let SnapshotChunk { meta, total_len, offset, data } = chunk;
         let ack = |received: u64, rejected: bool| SnapshotAck { index: meta.index, received, rejected };
-        if meta.index <= self.commit {
-            // We already hold everything it covers: never go backwards.
+        let needed = meta.index > self.commit || (meta.index == self.commit && self.configs.unknown_at(meta.index));
+        if !needed {
+            // We already hold everything it covers: never go backwards. (A
+            // joining node that knows no configuration takes even the
+            // leader's snapshot at its own commit index, for the
+            // configuration it carries.)
             let body = ack(total_len, false);
             self.send(from, MessageBody::SnapshotResponse(body));
             return Ok(());
@@ -230,8 +235,12 @@ impl<L: RaftLog> RaftNode<L> {
         self.applied_bytes = 0;
         self.snapshot_hint_at = index;
         self.restore_pending = false;
-        let data = self.log.snapshot_data()?;
-        self.out.push(Action::RestoreSnapshot { meta, data });
+        if index > 0 {
+            // The state at index 0 is the application's initial state: there
+            // is nothing to restore.
+            let data = self.log.snapshot_data()?;
+            self.out.push(Action::RestoreSnapshot { meta, data });
+        }
         Ok(())
     }
 }

@@ -37,12 +37,22 @@ pub struct Status {
     pub transfer: Option<NodeId>,
     /// Messages dropped as invalid, foreign or stale.
     pub dropped_messages: u64,
+    /// The index of the committed configuration that removed this node,
+    /// once a member said so (see [`RaftNode::removed`]).
+    pub removed: Option<Index>,
 }
 
 impl<L: RaftLog> RaftNode<L> {
     /// The configuration in effect (the latest in the log, committed or not).
     pub fn membership(&self) -> &Membership {
         self.configs.effective()
+    }
+
+    /// The index of the committed configuration that removed this node,
+    /// once a member told it so ([`Action::Removed`](super::Action::Removed)).
+    /// A removed node never campaigns again.
+    pub fn removed(&self) -> Option<Index> {
+        self.removed
     }
 
     /// This node's id.
@@ -133,6 +143,7 @@ impl<L: RaftLog> RaftNode<L> {
             peers: self.peers.iter().map(PeerStatus::from).collect(),
             transfer: self.transfer.map(|t| t.to),
             dropped_messages: self.dropped_messages,
+            removed: self.removed,
         }
     }
 }

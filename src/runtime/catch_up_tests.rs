@@ -1,33 +1,26 @@
-//! Tick catch-up after a driver stall: the node's clock must not fall so far
-//! behind real time that a partitioned leader keeps a lease the rest of the
-//! cluster has outlived.
+//! Tick catch-up after a driver stall: the node's clock must not fall behind
+//! real time, or a partitioned leader keeps a lease the rest of the cluster
+//! has outlived. The driver reports the whole stall as one `Event::Ticks`.
 
 use std::time::{Duration, Instant};
 
-use super::driver::{catch_up_limit, ticks_due};
+use super::driver::ticks_due;
 use crate::node::{Action, Event, ReadKind};
 use crate::{Message, RaftConfig, RaftNode};
 
 #[test]
-fn ticks_due_counts_every_missed_tick_up_to_the_limit() {
+fn ticks_due_counts_every_missed_tick() {
     let t0 = Instant::now();
     let tick = Duration::from_millis(1);
-    assert_eq!(ticks_due(t0, t0 - Duration::from_micros(10), tick, 1000), (0, t0));
-    assert_eq!(ticks_due(t0, t0, tick, 1000), (1, t0 + tick));
+    assert_eq!(ticks_due(t0, t0 - Duration::from_micros(10), tick), (0, t0));
+    assert_eq!(ticks_due(t0, t0, tick), (1, t0 + tick));
     // Five ticks late: the one due at t0 and five more.
-    assert_eq!(ticks_due(t0, t0 + 5 * tick + Duration::from_micros(1), tick, 1000), (6, t0 + 6 * tick));
-    // An hour's stall is cut to the limit, and the clock restarts from now.
+    assert_eq!(ticks_due(t0, t0 + 5 * tick + Duration::from_micros(1), tick), (6, t0 + 6 * tick));
+    // An hour's stall counts every tick of it, in one step.
     let now = t0 + Duration::from_secs(3600);
-    assert_eq!(ticks_due(t0, now, tick, 1000), (1000, now + tick));
-    assert_eq!(ticks_due(t0, now, Duration::ZERO, 7).0, 7);
-}
-
-#[test]
-fn the_limit_always_covers_an_election_timeout() {
-    let short = RaftConfig::new(1, [1, 2, 3]).election_timeout(10, 20);
-    assert_eq!(catch_up_limit(&short), 1000);
-    let long = RaftConfig::new(1, [1, 2, 3]).election_timeout(2000, 4000).heartbeat_interval(100);
-    assert_eq!(catch_up_limit(&long), 4001);
+    assert_eq!(ticks_due(t0, now, tick), (3_600_001, t0 + 3_600_001 * tick));
+    // A zero tick length cannot divide by zero.
+    assert!(ticks_due(t0, now, Duration::ZERO).0 > 0);
 }
 
 fn config(id: u64) -> RaftConfig {
@@ -84,17 +77,17 @@ fn a_stall_longer_than_the_limit_ends_the_lease() {
     let (_, released) = step(&mut nodes, l, Event::Read { id: 1, kind: ReadKind::Lease }, 1);
     assert!(released, "the leader serves a lease read while its lease holds");
 
-    // The driver stalls for longer than the limit while the leader is cut
-    // off; on waking it steps `catch_up_limit` ticks and sends nothing that
-    // arrives.
-    for _ in 0..catch_up_limit(nodes[l].config()) {
-        let _ = step(&mut nodes, l, Event::Tick, 0);
-    }
+    // The driver stalls for a whole election timeout while the leader is cut
+    // off; on waking it reports the gap as one event, and what it sends
+    // arrives nowhere.
+    let stall = nodes[l].config().election_timeout_max + 1;
+    let (sent, _) = step(&mut nodes, l, Event::Ticks(stall), 0);
+    assert!(sent.len() <= 2, "one heartbeat round at most, not one per interval: {sent:?}");
     // Refused outright (no leader known) or not released: either way no
     // read is served from a lease.
     let released = nodes[l]
         .step(Event::Read { id: 2, kind: ReadKind::Lease })
         .is_ok_and(|mut actions| actions.any(|a| matches!(a, Action::ReadReady { id: 2, .. })));
-    assert!(!released, "after the catch-up ticks no lease may remain");
+    assert!(!released, "after the stall no lease may remain");
     assert!(!nodes[l].is_leader(), "check-quorum deposed the cut-off leader");
 }

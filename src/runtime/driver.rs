@@ -17,33 +17,21 @@ use crate::log::RaftLog;
 use crate::membership::{Membership, MembershipChange};
 use crate::node::{Action, Event, RaftNode, TransferOutcome};
 use crate::sync::lock;
-use crate::types::{Index, NodeId, ReadId, Role, Term};
+use crate::types::{ENTRY_OVERHEAD, Index, NodeId, ReadId, Role, Term};
 
 /// How often the driver polls a transport that cannot wake it.
 const POLL: Duration = Duration::from_millis(1);
-/// Most missed ticks stepped at once after a stall, unless an election
-/// timeout is longer (see [`catch_up_limit`]).
-const MAX_CATCH_UP: u64 = 1000;
-
-/// How many missed ticks the driver steps after a stall: at least one more
-/// than the longest election timeout, so that a stall longer than the limit
-/// still ends every lease and every check-quorum window the node held
-/// before it. Fewer would leave a leader that was partitioned during the
-/// stall believing in a lease the rest of the cluster has outlived.
-pub(crate) fn catch_up_limit(config: &crate::config::RaftConfig) -> u64 {
-    MAX_CATCH_UP.max(config.election_timeout_max.saturating_add(1))
-}
-
-/// The ticks due at `now` when the next one was due at `next_tick` (at most
-/// `limit`), and when the one after them is due.
-pub(crate) fn ticks_due(next_tick: Instant, now: Instant, tick: Duration, limit: u64) -> (u64, Instant) {
+/// The ticks due at `now` when the next one was due at `next_tick` (every
+/// one of them, however long the stall), and when the one after them is
+/// due.
+pub(crate) fn ticks_due(next_tick: Instant, now: Instant, tick: Duration) -> (u64, Instant) {
     if now < next_tick {
         return (0, next_tick);
     }
     let missed = now.duration_since(next_tick).as_nanos() / tick.as_nanos().max(1) + 1;
-    let due = u64::try_from(missed).unwrap_or(u64::MAX).min(limit);
-    match u32::try_from(due) {
-        Ok(n) if due < limit => (due, next_tick + tick * n),
+    let due = u64::try_from(missed).unwrap_or(u64::MAX);
+    match u32::try_from(due).ok().and_then(|n| next_tick.checked_add(tick.checked_mul(n)?)) {
+        Some(next) if next > now => (due, next),
         _ => (due, now + tick),
     }
 }
@@ -165,7 +153,6 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
     fn run(mut self) {
         let tick = self.options.tick_interval;
         let mut next_tick = Instant::now() + tick;
-        let catch_up = catch_up_limit(self.node.config());
         while !self.shared.submissions.is_closed() && self.halted.is_none() {
             // Messages first: after a stall, the leader's heartbeats that
             // waited in the inbox reset the election timer before the
@@ -173,17 +160,14 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
             let mut busy = self.receive();
             let now = Instant::now();
             if now >= next_tick {
-                // Step every tick that came due, so the node's clock keeps
-                // up with real time after a stall (a long fsync or query):
-                // lease reads depend on it (docs/PROTOCOL.md §8.2). A very
-                // long stall is cut to `catch_up` ticks, which still covers
-                // a whole election timeout: any lease and any quorum
-                // contact the node had before the stall has expired.
+                // Every tick that came due, in one step: the node's clock
+                // keeps up with real time after a stall (a long fsync or
+                // query, a paused process), so a lease that ran out during
+                // it has run out (docs/PROTOCOL.md, "Time after a stall"),
+                // with one heartbeat round rather than one per interval.
                 let due;
-                (due, next_tick) = ticks_due(next_tick, now, tick, catch_up);
-                for _ in 0..due {
-                    self.step(Event::Tick);
-                }
+                (due, next_tick) = ticks_due(next_tick, now, tick);
+                self.step(if due == 1 { Event::Tick } else { Event::Ticks(due) });
                 add(&self.shared.counters.ticks, due);
                 self.expire(now);
                 if let Some((change, reply, deadline)) = self.deferred_change.take() {
@@ -232,6 +216,8 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
         self.shared.submissions.drain(&mut incoming, self.options.max_batch.max(64));
         let busy = !incoming.is_empty();
         let mut batch_bytes = 0usize;
+        let step_max = usize::try_from(self.node.log().max_step_bytes()).unwrap_or(usize::MAX);
+        let limit = self.options.max_batch_bytes.min(step_max);
         for request in incoming.drain(..) {
             match request {
                 Request::Propose { command, reply, deadline } => {
@@ -241,14 +227,18 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                         reply.send(Err(RuntimeError::from_node(e)));
                         continue;
                     }
+                    // Entry bytes, as the log counts them: a batch never
+                    // exceeds what one step may append (a lone command
+                    // always fits, `max_message_bytes` being checked
+                    // against the log when the node was built).
+                    let size = command.len().saturating_add(ENTRY_OVERHEAD as usize);
                     if !self.batch.is_empty()
-                        && (self.batch.len() >= self.options.max_batch
-                            || batch_bytes + command.len() > self.options.max_batch_bytes)
+                        && (self.batch.len() >= self.options.max_batch || batch_bytes + size > limit)
                     {
                         self.propose_batch();
                         batch_bytes = 0;
                     }
-                    batch_bytes += command.len();
+                    batch_bytes += size;
                     self.batch.push(command);
                     self.batch_replies.push((reply, deadline));
                 }
@@ -408,6 +398,8 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                 }
             }
             Action::SnapshotWanted { .. } => self.snapshot_wanted = true,
+            // Published with the rest of the node's state (`publish`).
+            Action::Removed { .. } => {}
             Action::RestoreSnapshot { meta, data } => {
                 self.sm.restore(&data);
                 // Proposals the snapshot covers: outcome unknown here.
@@ -547,6 +539,7 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
         o.leader.store(self.node.leader().unwrap_or(0), Ordering::Release);
         o.commit.store(self.node.commit_index(), Ordering::Release);
         o.applied.store(self.node.last_applied(), Ordering::Release);
+        o.removed.store(self.node.removed().unwrap_or(0), Ordering::Release);
     }
 
     /// Fails everything pending and closes the transport.

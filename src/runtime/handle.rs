@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::membership::{Membership, MembershipChange};
 use crate::node::{ReadKind, Status};
 use crate::sync::lock;
-use crate::types::{NodeId, Role};
+use crate::types::{Index, NodeId, Role};
 
 /// A read job: runs on the driver thread against the state machine, or is
 /// told why it cannot.
@@ -36,6 +36,9 @@ pub(crate) struct Observed {
     pub(crate) leader: AtomicU64,
     pub(crate) commit: AtomicU64,
     pub(crate) applied: AtomicU64,
+    /// Index of the configuration that removed this node; 0 while it is
+    /// not known to be removed.
+    pub(crate) removed: AtomicU64,
 }
 
 pub(crate) fn role_code(role: Role) -> u64 {
@@ -274,6 +277,17 @@ impl<S: StateMachine> RaftHandle<S> {
     pub fn progress(&self) -> (u64, u64) {
         let o = &self.shared.observed;
         (o.commit.load(Ordering::Acquire), o.applied.load(Ordering::Acquire))
+    }
+
+    /// The index of the committed configuration that removed this node, once
+    /// a member told it so ([`Action::Removed`](crate::Action::Removed)):
+    /// the node will never campaign again, and the process hosting it can
+    /// shut it down.
+    pub fn removed(&self) -> Option<Index> {
+        match self.shared.observed.removed.load(Ordering::Acquire) {
+            0 => None,
+            index => Some(index),
+        }
     }
 
     /// Waits up to `timeout` for this node to know a leader; returns it.

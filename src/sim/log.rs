@@ -243,6 +243,10 @@ impl RaftLog for SimLog {
     fn sync(&mut self) -> Result<(), StorageError> {
         self.inner_mut().sync()
     }
+
+    fn max_step_bytes(&self) -> u64 {
+        self.inner().max_step_bytes()
+    }
 }
 
 /// A digest of one entry's content (term, index, kind and data).

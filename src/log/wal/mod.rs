@@ -602,6 +602,13 @@ impl RaftLog for WalLog {
         Ok(())
     }
 
+    /// What one record can hold after its fixed parts (header, identity,
+    /// hard state, snapshot metadata with the current membership).
+    /// [`Entry::size`] bounds an entry's bytes in a record from above.
+    fn max_step_bytes(&self) -> u64 {
+        u64::from(self.meta.max_record_size).saturating_sub(self.step_overhead())
+    }
+
     fn sync(&mut self) -> Result<(), StorageError> {
         self.check_halted()?;
         if !self.has_unsynced_changes() {
