@@ -87,20 +87,66 @@ fn terms_past_the_maximum_are_dropped_and_the_maximum_never_overflows() {
     assert_eq!(h.node(3).term(), MAX_TERM);
 }
 
+/// Node `id`'s log from its first index through `through`.
+fn entries_through(h: &Harness, id: u64, through: u64) -> Vec<Entry> {
+    let log = h.node(id).log();
+    let mut out = Vec::new();
+    log.entries(log.first_index(), through + 1, u64::MAX, &mut out).unwrap();
+    out
+}
+
 #[test]
 fn an_append_conflicting_with_the_committed_prefix_is_refused() {
     let mut h = elected();
-    let before = h.log_terms(2);
-    // Claims index 2 (committed, term 1) has term 1 but different content at
-    // index 1..: the entries at or below commit are skipped, never rewritten.
+    let commit = h.node(2).commit_index();
+    let before = entries_through(&h, 2, commit);
+    assert_eq!(before.iter().map(|e| e.term).collect::<Vec<_>>(), [1, 1]);
+    // Claims the committed indexes 1..=2 hold term 1 (as they do) but
+    // different content: the entries at or below commit are skipped, never
+    // rewritten.
     let forged = vec![Entry::normal(1, 1, cmd("evil")), Entry::normal(1, 2, cmd("evil"))];
     h.step(2, Event::Message(append(1, 2, 1, (0, 0), 2, forged))).unwrap();
-    assert_eq!(h.log_terms(2), before);
+    assert_eq!(entries_through(&h, 2, commit), before);
     assert_eq!(h.applied[&2].iter().filter(|(_, _, c)| c == &cmd("evil")).count(), 0);
-    // A conflicting term at a committed index is dropped outright.
-    let conflict = vec![Entry::normal(1, 2, cmd("x")), Entry::normal(1, 3, cmd("y"))];
-    h.step(2, Event::Message(append(1, 2, 1, (1, 1), 2, conflict))).unwrap();
-    assert_eq!(h.node(2).commit_index(), 2);
+
+    // A node claiming to lead term 2 sends a different term (2) at the
+    // committed index 2 (term 1): the sender does not hold our committed
+    // log, so the whole message is dropped: nothing truncated, rewritten or
+    // appended, the commit index stays, nothing is applied again — even
+    // when it carries a new entry and a commit index covering it.
+    let applied = h.applied[&2].clone();
+    let cases = [
+        // Only the committed index.
+        append(3, 2, 2, (1, 1), 3, vec![Entry::normal(2, 2, cmd("x"))]),
+        // The conflicting committed entry, then a new one it would commit.
+        append(3, 2, 2, (1, 1), 3, vec![Entry::normal(2, 2, cmd("x")), Entry::normal(2, 3, cmd("y"))]),
+        // From the start of the log: every committed index conflicts.
+        append(
+            3,
+            2,
+            2,
+            (0, 0),
+            3,
+            vec![Entry::normal(2, 1, cmd("x")), Entry::normal(2, 2, cmd("x")), Entry::normal(2, 3, cmd("y"))],
+        ),
+        // A matching committed entry after a conflicting `prev_log_term`.
+        append(3, 2, 2, (1, 2), 3, vec![Entry::normal(2, 2, cmd("x")), Entry::normal(2, 3, cmd("y"))]),
+    ];
+    for (i, m) in cases.into_iter().enumerate() {
+        let dropped = h.node(2).status().dropped_messages;
+        h.step(2, Event::Message(m)).unwrap();
+        let node = h.node(2);
+        assert_eq!(node.last_index(), commit, "case {i}: nothing truncated or appended");
+        assert_eq!(entries_through(&h, 2, commit), before, "case {i}: committed entries unchanged");
+        assert_eq!(node.commit_index(), commit, "case {i}: commit index unchanged");
+        assert_eq!(node.status().dropped_messages, dropped + 1, "case {i}: dropped");
+        assert_eq!(h.applied[&2], applied, "case {i}: nothing applied again");
+    }
+    // Node 2 moved to term 2 on the way: let the cluster elect a leader of a
+    // later term, then check it still works.
+    h.take_queue();
+    h.tick_all(60);
+    assert_eq!(entries_through(&h, 2, commit), before);
     still_works(&mut h);
 }
 
