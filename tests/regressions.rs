@@ -248,16 +248,47 @@ fn higher_term_reply_to_a_stale_message_cuts_a_followers_lease_short() {
     assert!(h.node(1).is_leader());
 }
 
-/// F7: configuration values that pass `validate()` panic later.
+/// F7: configuration values that pass `validate()` panic later. A read
+/// timeout of `u64::MAX` is valid (`validate` only refuses 0): it means a
+/// read never times out. The deadline saturates instead of overflowing, a
+/// read is served as usual, and one that cannot be confirmed waits (however
+/// long the node ticks) until it can.
 #[test]
 fn huge_read_timeout_passes_validation_then_overflows() {
+    let outcomes = |actions: &[Action]| -> Vec<Action> {
+        actions.iter().filter(|a| matches!(a, Action::ReadReady { .. } | Action::ReadFailed { .. })).cloned().collect()
+    };
     let cfg = raft_io::RaftConfig::single(1).read_timeout_ticks(u64::MAX);
     cfg.validate().unwrap();
     let mut n = raft_io::RaftNode::new(cfg).unwrap();
     for _ in 0..30 {
         n.step(Event::Tick).unwrap().for_each(drop);
     }
-    let _ = n.step(Event::Read { id: 1, kind: ReadKind::Index }).map(|a| a.for_each(drop));
+    assert!(n.is_leader());
+    let actions: Vec<Action> = n.step(Event::Read { id: 1, kind: ReadKind::Index }).unwrap().collect();
+    assert_eq!(outcomes(&actions), [Action::ReadReady { id: 1, index: n.commit_index() }]);
+    for _ in 0..1_000 {
+        let actions: Vec<Action> = n.step(Event::Tick).unwrap().collect();
+        assert_eq!(outcomes(&actions), [], "nothing more for read 1");
+    }
+
+    // A leader cut off from its followers (check-quorum off, so it stays
+    // leader) cannot confirm a read: it waits, twenty default timeouts and
+    // more, without failing; once the partition heals it is served.
+    let mut h = elected(|c| c.read_timeout_ticks(u64::MAX).check_quorum(false));
+    h.isolate(1);
+    let index = h.node(1).commit_index();
+    h.step(1, Event::Read { id: 7, kind: ReadKind::Index }).unwrap();
+    h.tick(1, 1_000);
+    assert!(h.node(1).is_leader());
+    let ended = |h: &Harness| -> Vec<Action> {
+        let node1: Vec<Action> = h.actions.iter().filter(|(n, _)| *n == 1).map(|(_, a)| a.clone()).collect();
+        outcomes(&node1)
+    };
+    assert_eq!(ended(&h), [], "read 7 ended while it could not be confirmed");
+    h.heal();
+    h.tick_all(5);
+    assert_eq!(ended(&h), [Action::ReadReady { id: 7, index }]);
 }
 
 #[test]

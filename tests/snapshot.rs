@@ -7,7 +7,7 @@ mod common;
 use bytes::Bytes;
 use common::{Harness, cmd};
 use raft_io::{
-    Action, Error, Event, Message, MessageBody, RaftConfig, RaftLog, RaftNode, SnapshotAck, SnapshotChunk, SnapshotMeta,
+    Action, Error, Event, Message, MessageBody, RaftConfig, RaftLog, SnapshotAck, SnapshotChunk, SnapshotMeta,
 };
 
 /// Applies every committed command of node `id` into a digest the way an
@@ -322,26 +322,74 @@ fn a_restarted_node_recovers_from_snapshot_plus_suffix() {
     assert_eq!(h.node(2).membership().voters(), &[1, 2, 3]);
 }
 
+/// A follower refuses a snapshot larger than its `max_snapshot_bytes`; the
+/// leader retries on a later heartbeat round (never in a tight loop), so a
+/// follower restarted with a higher limit gets it.
 #[test]
 fn a_stream_larger_than_the_follower_accepts_is_refused_and_retried_later() {
+    let config =
+        |id: u64, limit: u64| RaftConfig::new(id, [1, 2, 3]).seed(id).max_snapshot_bytes(limit).max_message_bytes(512);
     let mut h = Harness::empty();
-    for id in 1..=2 {
-        let limit = if id == 2 { 1_000 } else { 1 << 30 };
-        h.add(
-            id,
-            RaftConfig::new(id, [1, 2]).seed(id).max_snapshot_bytes(limit).max_message_bytes(512),
-            raft_io::MemoryLog::new(),
-        );
+    for id in 1..=3 {
+        h.add(id, config(id, if id == 2 { 1_000 } else { 1 << 30 }), raft_io::MemoryLog::new());
     }
     h.campaign(1);
     h.isolate(2);
     propose_n(&mut h, 1, 3, "c");
     let index = h.node(1).last_applied();
+    assert!(index > h.node(2).last_index(), "node 2 needs the snapshot");
     h.step(1, Event::Snapshot { index, data: Bytes::from(vec![1u8; 5_000]) }).unwrap();
     h.heal();
     h.take_queue();
-    h.tick_all(10);
+    // Stream starts (chunk 0 sent to 2) and refusals, tick by tick.
+    let starts = |h: &Harness| {
+        h.actions
+            .iter()
+            .filter(|(id, a)| {
+                *id == 1
+                    && matches!(a, Action::Send { to: 2, message: Message { body: MessageBody::Snapshot(c), .. } }
+                        if c.offset == 0)
+            })
+            .count()
+    };
+    let refusals = |h: &Harness| {
+        h.actions
+            .iter()
+            .filter(|(id, a)| {
+                *id == 2
+                    && matches!(a, Action::Send { message: Message { body: MessageBody::SnapshotResponse(ack), .. }, .. }
+                        if ack.rejected && ack.index == index)
+            })
+            .count()
+    };
+    let mut started_at = Vec::new();
+    let mut refused = 0;
+    for tick in 0..20 {
+        h.clear_actions();
+        h.tick_all(1);
+        assert!(starts(&h) <= 1, "tick {tick}: the stream restarted {} times in one tick", starts(&h));
+        if starts(&h) == 1 {
+            started_at.push(tick);
+        }
+        refused += refusals(&h);
+    }
+    assert!(started_at.len() >= 3, "the leader retried after each refusal: started at ticks {started_at:?}");
+    assert!(refused >= started_at.len(), "every attempt was refused ({refused} refusals)");
     assert_eq!(h.node(2).log().snapshot_meta().index, 0, "refused: nothing half-installed");
     assert!(h.node(1).is_leader());
-    let _ = RaftNode::new(RaftConfig::single(9)).unwrap();
+
+    // Node 2 restarts with a limit that fits the snapshot: the next retry
+    // installs it.
+    let log = h.nodes.remove(&2).unwrap().into_log().durable();
+    h.add(2, config(2, 1 << 30), log);
+    h.take_queue();
+    h.clear_actions();
+    h.tick_all(20);
+    assert_eq!(h.node(2).log().snapshot_meta().index, index, "installed on a retry");
+    let restored = h.actions.iter().find_map(|(id, a)| match a {
+        Action::RestoreSnapshot { meta, data } if *id == 2 => Some((meta.index, data.clone())),
+        _ => None,
+    });
+    assert_eq!(restored, Some((index, h.node(1).log().snapshot_data().unwrap())));
+    assert_eq!(h.node(2).commit_index(), h.node(1).commit_index());
 }

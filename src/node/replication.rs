@@ -267,7 +267,16 @@ impl<L: RaftLog> RaftNode<L> {
         let last_new = prev_log_index + entries.len() as u64;
         if prev_log_index < self.commit {
             // Entries through our commit index are committed, so they match
-            // the leader's: skip them.
+            // the leader's: skip them. A message that disagrees with a
+            // committed entry we still hold comes from a node that does not
+            // hold the committed log: drop it whole.
+            let overlap = (self.commit - prev_log_index).min(entries.len() as u64) as usize;
+            let disagrees = |index: Index, term: Term| self.log.term(index).is_some_and(|t| t != term);
+            if disagrees(prev_log_index, prev_log_term) || entries[..overlap].iter().any(|e| disagrees(e.index, e.term))
+            {
+                self.drop_message();
+                return Ok(());
+            }
             if last_new <= self.commit {
                 let commit = self.commit;
                 self.reply_append(from, true, commit, 0, 0);

@@ -59,6 +59,13 @@ pub struct TcpStats {
     /// Outbound connections closed on a write error or write timeout (a peer
     /// that does not read).
     pub outbound_resets: u64,
+    /// Backoff waits begun before redialling a peer (after a failed
+    /// connection attempt or a broken connection), counted as each begins.
+    pub backoff_waits: u64,
+    /// The delays of those waits, summed, in milliseconds: what the writers
+    /// chose to wait, whether or not a wait was cut short by the peer's
+    /// removal or a shutdown.
+    pub backoff_wait_ms: u64,
 }
 
 /// Something that happened to a connection, reported to the hook set with
@@ -150,6 +157,8 @@ pub(crate) struct Counters {
     pub(crate) connections_over_limit: AtomicU64,
     pub(crate) inbound_resets: AtomicU64,
     pub(crate) outbound_resets: AtomicU64,
+    pub(crate) backoff_waits: AtomicU64,
+    pub(crate) backoff_wait_ms: AtomicU64,
 }
 
 /// Adds `n` to a counter.
@@ -180,6 +189,8 @@ impl Counters {
             connections_over_limit: g(&self.connections_over_limit),
             inbound_resets: g(&self.inbound_resets),
             outbound_resets: g(&self.outbound_resets),
+            backoff_waits: g(&self.backoff_waits),
+            backoff_wait_ms: g(&self.backoff_wait_ms),
         }
     }
 }

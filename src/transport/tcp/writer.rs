@@ -204,7 +204,7 @@ pub(crate) fn run(shared: Arc<Shared>, peer: Arc<Peer>) {
                 }
                 lost = true;
                 add(&counters.dropped_unreachable, peer.discard());
-                peer.pause(backoff.next_delay());
+                back_off(&shared, &peer, backoff.next_delay());
                 continue;
             }
         };
@@ -232,9 +232,17 @@ pub(crate) fn run(shared: Arc<Shared>, peer: Arc<Peer>) {
             if !peer.is_closed() {
                 shared.event(|| NetEvent::Disconnected { peer: peer.id, error: error.to_string() });
             }
-            peer.pause(backoff.connection_lost(connected_at.elapsed()));
+            back_off(&shared, &peer, backoff.connection_lost(connected_at.elapsed()));
         }
     }
+}
+
+/// Waits `delay` before the next dial (counted in the statistics as the
+/// wait begins), unless the peer is closed first.
+fn back_off(shared: &Shared, peer: &Peer, delay: Duration) {
+    add(&shared.counters.backoff_waits, 1);
+    add(&shared.counters.backoff_wait_ms, u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+    peer.pause(delay);
 }
 
 /// Writes batches (or keepalives) until the peer is closed (`Ok`) or the
