@@ -10,6 +10,14 @@
 //!
 //! # Properties
 //!
+//! * **Checksummed.** Every frame carries a CRC-32C of all its other bytes,
+//!   right after the format byte. [`decode`] checks it before reading a
+//!   single field ([`FrameError::ChecksumMismatch`]), so a frame damaged
+//!   anywhere (a flipped bit in a term, a length, an entry's data) is
+//!   refused instead of becoming a different, plausible message. A single
+//!   flipped bit anywhere, and any burst of up to 32 bits within the
+//!   checksummed bytes, is always caught; other damage slips through with a
+//!   probability of about 2^-32.
 //! * **Built on pack-io 2.** Every field is a pack-io value (LEB128 varints,
 //!   strict booleans, length-prefixed byte strings) and every message body is
 //!   laid out as a pack-io versioned struct: `version, body_len, fields`.
@@ -35,7 +43,7 @@
 //! # What decoding checks, and what it leaves to the node
 //!
 //! The decoder checks what only bytes can get wrong: the format byte, the
-//! kind tag, body versions, lengths, counts, booleans, canonical varints,
+//! checksum, the kind tag, body versions, lengths, counts, booleans, canonical varints,
 //! trailing bytes, entry kinds, that a configuration entry's data and a
 //! snapshot's membership are valid [`Membership`] encodings, and that
 //! `from` and `to` are not the reserved node id 0. It does **not** check
@@ -85,7 +93,13 @@ use crate::message::Message;
 /// The format byte every frame starts with. A frame with another value is
 /// refused with [`FrameError::UnsupportedFormat`]. It changes only for an
 /// incompatible change of the envelope, which peers must negotiate first.
-pub const FORMAT_VERSION: u8 = 1;
+///
+/// Format 2 (raft-io 0.8) added the frame checksum. Format-1 frames (raft-io
+/// 0.7 and earlier) are refused, not read unchecked: accepting them would
+/// let a single flipped bit in the format byte skip the checksum. A 0.7 and
+/// a 0.8 node cannot talk; the TCP transport refuses the pair at its
+/// handshake (`docs/PROTOCOL.md`, "Upgrading from format 1").
+pub const FORMAT_VERSION: u8 = 2;
 
 /// Limits a decoder enforces before it allocates anything for a frame.
 ///
