@@ -109,3 +109,12 @@ pub fn check_frame(frame: &[u8], limits: &DecodeLimits) {
         assert_eq!(framing::decode(&again, &DecodeLimits::default()).as_ref(), Ok(&message));
     }
 }
+
+/// Everything the `frame_decode` fuzz target does with one input: [`check`]
+/// it under the default limits, and under tight ones chosen by its last
+/// byte (so the limit checks are fuzzed too).
+pub fn fuzz_one(data: &[u8]) {
+    check(data, &DecodeLimits::default());
+    let knob = usize::from(data.last().copied().unwrap_or(0));
+    check(data, &DecodeLimits { max_frame_bytes: knob * 4, max_entries: knob % 8 });
+}
