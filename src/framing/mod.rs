@@ -96,9 +96,10 @@ use crate::message::Message;
 ///
 /// Format 2 (raft-io 0.8) added the frame checksum. Format-1 frames (raft-io
 /// 0.7 and earlier) are refused, not read unchecked: accepting them would
-/// let a single flipped bit in the format byte skip the checksum. A 0.7 and
-/// a 0.8 node cannot talk; the TCP transport refuses the pair at its
-/// handshake (`docs/PROTOCOL.md`, "Upgrading from format 1").
+/// leave a 0.7 node's frames unprotected, and let damage confined to the
+/// format byte (two bits turn 2 into 1) skip the checksum. A 0.7 and a 0.8
+/// node cannot talk; the TCP transport refuses the pair at its handshake
+/// (`docs/PROTOCOL.md`, "Upgrading from format 1").
 pub const FORMAT_VERSION: u8 = 2;
 
 /// Limits a decoder enforces before it allocates anything for a frame.
