@@ -43,10 +43,10 @@
 //! # What decoding checks, and what it leaves to the node
 //!
 //! The decoder checks what only bytes can get wrong: the format byte, the
-//! checksum, the kind tag, body versions, lengths, counts, booleans, canonical varints,
-//! trailing bytes, entry kinds, that a configuration entry's data and a
-//! snapshot's membership are valid [`Membership`] encodings, and that
-//! `from` and `to` are not the reserved node id 0. It does **not** check
+//! checksum, the kind tag, body versions, lengths, counts, booleans,
+//! canonical varints, trailing bytes, entry kinds, that a configuration
+//! entry's data and a snapshot's membership are valid [`Membership`]
+//! encodings, and that `from` and `to` are not the reserved node id 0. It does **not** check
 //! relations between fields or against the receiver's state (that entries
 //! are contiguous and follow `prev_log_index`, that `to` is the receiver,
 //! that a snapshot chunk lies within `total_len`): messages from an

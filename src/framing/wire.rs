@@ -41,8 +41,8 @@ pub(crate) fn checksum(format: u8, rest: &[u8]) -> u32 {
 
 /// The version every body is written at by this build. Each kind has its own
 /// version; they all start at 1 (and are unchanged by format 2, which only
-/// added the frame checksum). When a kind gains a field, its
-/// constant moves on its own (and this single constant becomes one per kind).
+/// added the frame checksum). When a kind gains a field, its constant moves
+/// on its own (and this single constant becomes one per kind).
 pub(crate) const BODY_VERSION: u32 = 1;
 
 /// The smallest possible encoding of one log entry: term, index, kind and a

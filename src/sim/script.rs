@@ -9,10 +9,10 @@
 //! node ids, and (with feature `framing`) arbitrary frames decoded from the
 //! script (which leaves out their checksum: the interpreter computes it, so
 //! that arbitrary bytes reach the decoder behind it) and delivered as stale
-//! messages from an unknown node. The
-//! simulator checks the five safety properties after every event (a
-//! violation panics, which is what the fuzzer looks for), and the clients'
-//! history is returned for the linearizability checker.
+//! messages from an unknown node. The simulator checks the five safety
+//! properties after every event (a violation panics, which is what the
+//! fuzzer looks for), and the clients' history is returned for the
+//! linearizability checker.
 
 use bytes::Bytes;
 
