@@ -87,6 +87,24 @@ fn heartbeats_and_votes_decode_without_allocating() {
     }
 }
 
+/// A corrupted frame is refused by its checksum before anything is
+/// allocated for it, however many entries it holds or claims.
+#[test]
+fn a_corrupted_frame_is_refused_without_allocating() {
+    for message in [wire_samples::heartbeat(), wire_samples::append_of(512, 16)] {
+        let mut damaged = framing::encode(&message).to_vec();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 0x01;
+        let frame = Bytes::from(damaged);
+        let (n, decoded) = allocations(|| framing::decode(&frame, &DecodeLimits::default()));
+        assert!(matches!(decoded, Err(framing::FrameError::ChecksumMismatch { .. })), "{decoded:?}");
+        assert_eq!(n, 0, "{}", message.body.name());
+    }
+}
+
+/// `encode_into` computes the checksum over the bytes it wrote and patches
+/// it in place: a buffer with room sees no allocation, the checksum
+/// included.
 #[test]
 fn encoding_into_a_reused_buffer_allocates_nothing() {
     let messages = [wire_samples::heartbeat(), wire_samples::vote(), wire_samples::append_of(64, 16)];

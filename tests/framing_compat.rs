@@ -3,8 +3,10 @@
 //!
 //! * Every sample frame is byte-identical to `pack_io::encode` of a value of
 //!   *derived* mirror types written straight from the layout in
-//!   `docs/PROTOCOL.md`: a plain struct for the envelope, an enum whose
-//!   newtype variants hold `#[pack_io(version = 1)]` structs for the bodies.
+//!   `docs/PROTOCOL.md`: plain structs for the frame and the envelope (the
+//!   frame's checksum a `[u8; 4]`, computed by the tests' own CRC-32C over
+//!   the format byte and the encoded envelope), an enum whose newtype
+//!   variants hold `#[pack_io(version = 1)]` structs for the bodies.
 //! * A body written by a newer node, with a field appended, decodes on this
 //!   (version 1) reader: built once with a derived `version = 2` struct and
 //!   once by hand.
@@ -13,14 +15,27 @@
 #[path = "support/wire_samples.rs"]
 mod wire_samples;
 
+#[path = "support/frame_check.rs"]
+mod frame_check;
+
+use frame_check::seal;
+
 use bytes::Bytes;
 use pack_io::{Deserialize, Encode, Encoder, Serialize};
 use raft_io::framing::{self, DecodeLimits, FrameError};
 use raft_io::{Heartbeat, Message, MessageBody};
 
+/// A format-2 frame: the format byte, the checksum, the envelope.
 #[derive(Serialize, Deserialize)]
-struct FrameV1 {
+struct Frame {
     format: u8,
+    /// CRC-32C of `format` followed by the encoded `envelope`, little-endian.
+    checksum: [u8; 4],
+    envelope: Envelope,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
     from: u64,
     to: u64,
     term: u64,
@@ -136,7 +151,7 @@ struct ReadIndexResponseV1 {
     ok: bool,
 }
 
-fn mirror(m: &Message) -> FrameV1 {
+fn mirror(m: &Message) -> Frame {
     let body = match &m.body {
         MessageBody::PreVote(b) => BodyV1::PreVote(vote_request(b)),
         MessageBody::PreVoteResponse(b) => BodyV1::PreVoteResponse(VoteResponseV1 { granted: b.granted }),
@@ -178,7 +193,11 @@ fn mirror(m: &Message) -> FrameV1 {
         }
         other => panic!("no wire mirror for {} yet: add one with the new message kind", other.name()),
     };
-    FrameV1 { format: framing::FORMAT_VERSION, from: m.from, to: m.to, term: m.term, body }
+    let envelope = Envelope { from: m.from, to: m.to, term: m.term, body };
+    let format = framing::FORMAT_VERSION;
+    let covered = pack_io::encode(&envelope).expect("pack-io encode");
+    let checksum = frame_check::crc32c([format].iter().chain(&covered)).to_le_bytes();
+    Frame { format, checksum, envelope }
 }
 
 fn vote_request(b: &raft_io::VoteRequest) -> VoteRequestV1 {
@@ -195,8 +214,9 @@ fn every_frame_is_the_pack_io_derive_encoding_of_the_documented_layout() {
         assert_eq!(framing::encode(&message)[..], derived[..], "{name}");
         assert_eq!(framing::encoded_len(&message), derived.len(), "{name}");
         // And the derive reads our frames back.
-        let read: FrameV1 = pack_io::decode(&framing::encode(&message)).expect("pack-io decode");
-        assert_eq!(read.term, message.term, "{name}");
+        let read: Frame = pack_io::decode(&framing::encode(&message)).expect("pack-io decode");
+        assert_eq!(read.envelope.term, message.term, "{name}");
+        assert_eq!(read.checksum, derived[1..5], "{name}");
     }
 }
 
@@ -214,12 +234,11 @@ struct HeartbeatV2 {
 #[test]
 fn a_v2_body_with_an_appended_field_decodes_on_the_v1_reader() {
     let mut enc = Encoder::new();
-    enc.write(&1_u8).unwrap(); // format
     for v in [1_u64, 2, 7, 6] {
         enc.write_varint_u64(v).unwrap(); // from, to, term, kind = Heartbeat
     }
     enc.write(&HeartbeatV2 { commit: 12_345, round: 77, lease_ticks: 300 }).unwrap();
-    let frame = Bytes::from(enc.into_inner());
+    let frame = Bytes::from(seal(&enc.into_inner()));
 
     let decoded = framing::decode(&frame, &DecodeLimits::default()).expect("v1 reader skips the new field");
     let expected =
@@ -234,30 +253,30 @@ fn a_v2_body_with_an_appended_field_decodes_on_the_v1_reader() {
 fn a_hand_built_v2_body_decodes_on_the_v1_reader_and_a_v1_body_must_be_exact() {
     #[rustfmt::skip]
     let v2 = [
-        0x01, 0x01, 0x02, 0x07, 0x06, // format 1, from 1, to 2, term 7, Heartbeat
-        0x02,                         // body version 2
-        0x06,                         // body length 6
-        0xB9, 0x60,                   // commit = 12345
-        0x4D,                         // round = 77
-        0xAC, 0x02,                   // a field this reader does not know (300)
-        0x00,                         // and another (0)
+        0x01, 0x02, 0x07, 0x06, // from 1, to 2, term 7, Heartbeat
+        0x02,                   // body version 2
+        0x06,                   // body length 6
+        0xB9, 0x60,             // commit = 12345
+        0x4D,                   // round = 77
+        0xAC, 0x02,             // a field this reader does not know (300)
+        0x00,                   // and another (0)
     ];
-    let decoded = framing::decode(&Bytes::copy_from_slice(&v2), &DecodeLimits::default()).unwrap();
+    let decoded = framing::decode(&Bytes::from(seal(&v2)), &DecodeLimits::default()).unwrap();
     assert_eq!(decoded.body, MessageBody::Heartbeat(Heartbeat { commit: 12_345, round: 77 }));
 
     // The same body claiming version 1 is not the canonical v1 encoding.
     let mut v1 = v2;
-    v1[5] = 0x01;
+    v1[4] = 0x01;
     assert_eq!(
-        framing::decode(&Bytes::copy_from_slice(&v1), &DecodeLimits::default()),
+        framing::decode(&Bytes::from(seal(&v1)), &DecodeLimits::default()),
         Err(FrameError::BodyTrailingBytes { kind: "Heartbeat", remaining: 3 })
     );
 
     // A newer body still has to hold every field this reader knows.
     #[rustfmt::skip]
-    let short = [0x01, 0x01, 0x02, 0x07, 0x06, 0x02, 0x02, 0xB9, 0x60];
+    let short = [0x01, 0x02, 0x07, 0x06, 0x02, 0x02, 0xB9, 0x60];
     assert!(matches!(
-        framing::decode(&Bytes::copy_from_slice(&short), &DecodeLimits::default()),
+        framing::decode(&Bytes::from(seal(&short)), &DecodeLimits::default()),
         Err(FrameError::Truncated { .. })
     ));
 }
@@ -266,8 +285,8 @@ fn a_hand_built_v2_body_decodes_on_the_v1_reader_and_a_v1_body_must_be_exact() {
 fn an_unknown_message_kind_is_a_typed_error() {
     // Kind 14 is the next free tag: what a newer node's new message kind
     // looks like. Its body is well formed; the reader still cannot skip it.
-    let frame = Bytes::from_static(&[0x01, 0x01, 0x02, 0x07, 0x0E, 0x01, 0x00]);
+    let frame = Bytes::from(seal(&[0x01, 0x02, 0x07, 0x0E, 0x01, 0x00]));
     assert_eq!(framing::decode(&frame, &DecodeLimits::default()), Err(FrameError::UnknownKind { tag: 14 }));
-    let far = Bytes::from_static(&[0x01, 0x01, 0x02, 0x07, 0xC8, 0x01, 0x01, 0x00]);
+    let far = Bytes::from(seal(&[0x01, 0x02, 0x07, 0xC8, 0x01, 0x01, 0x00]));
     assert_eq!(framing::decode(&far, &DecodeLimits::default()), Err(FrameError::UnknownKind { tag: 200 }));
 }

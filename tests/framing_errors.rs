@@ -1,9 +1,18 @@
 //! Bad input: every kind of malformed frame is a typed [`FrameError`], and
 //! none of them panics or allocates in proportion to what it claims.
+//!
+//! Every frame is checksummed, so a malformed frame built here is sealed
+//! (its checksum computed) to reach the check it is about; damage to the
+//! checksum itself is in `tests/framing_checksum.rs`.
 #![cfg(feature = "framing")]
 
 #[path = "support/wire_samples.rs"]
 mod wire_samples;
+
+#[path = "support/frame_check.rs"]
+mod frame_check;
+
+use frame_check::{reseal, seal};
 
 use bytes::Bytes;
 use pack_io::{Encode, Encoder, SerialError};
@@ -14,16 +23,15 @@ fn decode(bytes: &[u8]) -> Result<raft_io::Message, FrameError> {
     framing::decode(&Bytes::copy_from_slice(bytes), &DecodeLimits::default())
 }
 
-/// A frame from node 1 to node 2 in term 7 of message kind `kind`, with a
-/// version-1 body made of `fields`.
+/// A sealed frame from node 1 to node 2 in term 7 of message kind `kind`,
+/// with a version-1 body made of `fields`.
 fn frame(kind: u64, fields: &[u8]) -> Vec<u8> {
     let mut enc = Encoder::new();
-    enc.write_byte(framing::FORMAT_VERSION).unwrap();
     for v in [1, 2, 7, kind, 1, fields.len() as u64] {
         enc.write_varint_u64(v).unwrap();
     }
     enc.write_bytes(fields).unwrap();
-    enc.into_inner()
+    seal(&enc.into_inner())
 }
 
 fn varints(values: &[u64]) -> Vec<u8> {
@@ -51,38 +59,57 @@ fn the_helper_builds_valid_frames() {
 
 #[test]
 fn a_frame_past_the_size_limit_is_refused_before_decoding() {
-    let limits = DecodeLimits { max_frame_bytes: 9, ..DecodeLimits::default() };
+    let limits = DecodeLimits { max_frame_bytes: 13, ..DecodeLimits::default() };
     let heartbeat = Bytes::from(fixture("heartbeat"));
-    assert_eq!(framing::decode(&heartbeat, &limits), Err(FrameError::TooLarge { len: 10, max: 9 }));
-    // Even garbage is refused for its size alone.
-    let garbage = Bytes::from(vec![0xFF; 10]);
-    assert_eq!(framing::decode(&garbage, &limits), Err(FrameError::TooLarge { len: 10, max: 9 }));
+    assert_eq!(framing::decode(&heartbeat, &limits), Err(FrameError::TooLarge { len: 14, max: 13 }));
+    // Even garbage is refused for its size alone, before its checksum.
+    let garbage = Bytes::from(vec![0xFF; 14]);
+    assert_eq!(framing::decode(&garbage, &limits), Err(FrameError::TooLarge { len: 14, max: 13 }));
 }
 
+/// A cut frame fails its checksum (the checksum covers the whole frame); a
+/// cut frame whose checksum was recomputed is truncated where the fields
+/// end early.
 #[test]
-fn every_proper_prefix_of_every_fixture_is_truncated() {
+fn every_proper_prefix_of_every_fixture_is_refused() {
     for (name, message) in wire_samples::samples() {
         let full = framing::encode(&message);
         for cut in 0..full.len() {
             let err = framing::decode(&full.slice(..cut), &DecodeLimits::default()).unwrap_err();
+            if cut < frame_check::PREFIX {
+                assert!(matches!(err, FrameError::Truncated { .. }), "{name} cut at {cut}: {err:?}");
+            } else {
+                assert!(matches!(err, FrameError::ChecksumMismatch { .. }), "{name} cut at {cut}: {err:?}");
+            }
+            let mut resealed = full[..cut].to_vec();
+            reseal(&mut resealed);
+            let err = decode(&resealed).unwrap_err();
             assert!(
                 matches!(err, FrameError::Truncated { .. } | FrameError::LengthPastFrame { .. }),
-                "{name} cut at {cut}: {err:?}"
+                "{name} cut at {cut}, resealed: {err:?}"
             );
         }
     }
 }
 
 #[test]
-fn an_empty_frame_is_truncated() {
+fn an_empty_frame_or_one_cut_inside_its_checksum_is_truncated() {
     assert_eq!(decode(&[]), Err(FrameError::Truncated { needed: 1, remaining: 0 }));
+    for len in 1..frame_check::PREFIX {
+        let bytes = &fixture("heartbeat")[..len];
+        assert_eq!(decode(bytes), Err(FrameError::Truncated { needed: 4, remaining: len - 1 }), "{len} bytes");
+    }
 }
 
 #[test]
 fn a_frame_of_another_format_is_refused() {
     let mut bytes = fixture("heartbeat");
-    for version in [0, 2, 0xFF] {
+    for version in [0, 1, 3, 0xFF] {
         bytes[0] = version;
+        assert_eq!(decode(&bytes), Err(FrameError::UnsupportedFormat { version }));
+        // The format byte is checked first: a checksum that covers the new
+        // format byte changes nothing.
+        reseal(&mut bytes);
         assert_eq!(decode(&bytes), Err(FrameError::UnsupportedFormat { version }));
     }
 }
@@ -90,27 +117,27 @@ fn a_frame_of_another_format_is_refused() {
 #[test]
 fn wrong_kind_tags_are_refused() {
     for tag in [14, 15, 127, 128, u64::MAX] {
-        let mut bytes = vec![1, 1, 2, 7];
+        let mut bytes = vec![1, 2, 7];
         bytes.extend(varints(&[tag, 1, 0]));
-        assert_eq!(decode(&bytes), Err(FrameError::UnknownKind { tag }), "tag {tag}");
+        assert_eq!(decode(&seal(&bytes)), Err(FrameError::UnknownKind { tag }), "tag {tag}");
     }
 }
 
 #[test]
 fn body_version_zero_or_past_u32_is_refused() {
     for version in [0, 1 << 32] {
-        let mut bytes = vec![1, 1, 2, 7, 6];
+        let mut bytes = vec![1, 2, 7, 6];
         bytes.extend(varints(&[version, 2, 0, 0]));
-        assert_eq!(decode(&bytes), Err(FrameError::InvalidBodyVersion { kind: "Heartbeat", version }));
+        assert_eq!(decode(&seal(&bytes)), Err(FrameError::InvalidBodyVersion { kind: "Heartbeat", version }));
     }
 }
 
 #[test]
 fn lengths_past_the_frame_are_refused() {
     // A body length larger than the rest of the frame.
-    let mut bytes = vec![1, 1, 2, 7, 6, 1];
+    let mut bytes = vec![1, 2, 7, 6, 1];
     bytes.extend(varints(&[u64::MAX, 0, 0]));
-    assert!(matches!(decode(&bytes), Err(FrameError::LengthPastFrame { declared: u64::MAX, .. })));
+    assert!(matches!(decode(&seal(&bytes)), Err(FrameError::LengthPastFrame { declared: u64::MAX, .. })));
 
     // An entry whose data length runs past its body.
     let mut fields = varints(&[0, 0, 0, 1, 1, 1]);
@@ -150,16 +177,21 @@ fn entry_counts_past_the_limit_are_refused_before_allocating() {
 fn trailing_bytes_after_the_message_are_refused() {
     let mut bytes = fixture("vote");
     bytes.push(0);
+    assert!(matches!(decode(&bytes), Err(FrameError::ChecksumMismatch { .. })), "the checksum covers them");
+    reseal(&mut bytes);
     assert_eq!(decode(&bytes), Err(FrameError::TrailingBytes { remaining: 1 }));
 }
 
 #[test]
 fn node_id_zero_is_refused_in_from_and_to() {
+    let from = frame_check::PREFIX;
     let mut bytes = fixture("timeout_now");
-    bytes[1] = 0;
+    bytes[from] = 0;
+    reseal(&mut bytes);
     assert_eq!(decode(&bytes), Err(FrameError::ZeroNodeId { field: "from" }));
     let mut bytes = fixture("timeout_now");
-    bytes[2] = 0;
+    bytes[from + 1] = 0;
+    reseal(&mut bytes);
     assert_eq!(decode(&bytes), Err(FrameError::ZeroNodeId { field: "to" }));
 }
 
@@ -204,7 +236,7 @@ fn a_snapshot_membership_must_be_valid() {
 #[test]
 fn an_over_long_varint_is_refused_as_non_canonical() {
     // Term 7 written in two bytes.
-    let bytes = [1, 1, 2, 0x87, 0x00, 10, 1, 0];
+    let bytes = seal(&[1, 2, 0x87, 0x00, 10, 1, 0]);
     assert_eq!(decode(&bytes), Err(FrameError::NonCanonical { reason: "varint" }));
     // Inside a body too.
     assert_eq!(decode(&frame(6, &[0x80, 0x00, 1])), Err(FrameError::NonCanonical { reason: "varint" }));
@@ -212,13 +244,18 @@ fn an_over_long_varint_is_refused_as_non_canonical() {
 
 #[test]
 fn a_varint_wider_than_u64_is_a_codec_error() {
-    let mut bytes = vec![1, 1, 2];
+    let mut bytes = vec![1, 2];
     bytes.extend_from_slice(&[0xFF; 11]);
-    assert_eq!(decode(&bytes), Err(FrameError::Codec(SerialError::VarintOverflow)));
+    assert_eq!(decode(&seal(&bytes)), Err(FrameError::Codec(SerialError::VarintOverflow)));
 }
 
 #[test]
 fn errors_display_without_echoing_the_frame() {
-    let err = decode(&[1, 1, 2, 7, 99, 1, 0]).unwrap_err();
+    let err = decode(&seal(&[1, 2, 7, 99, 1, 0])).unwrap_err();
     assert_eq!(err.to_string(), "unknown message kind 99");
+    let err = FrameError::ChecksumMismatch { expected: 0xC16A_B571, found: 0x0000_00FF };
+    assert_eq!(
+        err.to_string(),
+        "checksum mismatch: the frame's bytes hash to 0xc16ab571, its checksum field holds 0x000000ff"
+    );
 }

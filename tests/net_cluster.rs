@@ -1,6 +1,7 @@
 //! A three-node cluster over real loopback sockets with WalLog on disk:
 //! a leader kill, a restart, no acknowledged write lost, convergence; a
-//! peer sending garbage is disconnected while the cluster keeps serving.
+//! peer sending garbage (and a frame corrupted in its term) is disconnected
+//! while the cluster keeps serving.
 #![cfg(all(feature = "net", feature = "persistence"))]
 
 mod net_support;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use net_support::{Cluster, wait_until};
 use raft_io::runtime::RuntimeError;
+use raft_io::{AppendResponse, Message, MessageBody, framing};
 
 #[test]
 fn a_cluster_survives_a_leader_kill_and_a_restart_without_losing_acknowledged_writes() {
@@ -121,7 +123,7 @@ fn a_peer_sending_garbage_is_disconnected_while_the_cluster_keeps_serving() {
     evil.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut hello = Vec::new();
     hello.extend_from_slice(b"RFIO");
-    hello.extend_from_slice(&1u16.to_be_bytes());
+    hello.extend_from_slice(&2u16.to_be_bytes()); // transport version 2
     hello.extend_from_slice(&0u16.to_be_bytes());
     hello.extend_from_slice(&net_support::CLUSTER.to_be_bytes());
     hello.extend_from_slice(&peer.to_be_bytes());
@@ -135,6 +137,26 @@ fn a_peer_sending_garbage_is_disconnected_while_the_cluster_keeps_serving() {
         evil.write_all(&[0, 0, 0, 5, 0xde, 0xad, 0xbe, 0xef, 0x00]).unwrap();
     }
     wait_until("the decode errors to be counted", || tcp.stats().decode_errors >= 3);
+
+    // The bug wire format 2 fixes: a real message whose term was corrupted
+    // in transit into a huge, valid varint (2^62 - 1, just below
+    // `MAX_TERM`), under the checksum its sender computed. Decoded, it
+    // would make the node adopt that term. Refused by the checksum instead,
+    // counted, and the node's term is untouched.
+    let term = cluster.handle(target).status().unwrap().term;
+    let answer = |term| Message {
+        from: peer,
+        to: cluster.ids[target],
+        term,
+        body: MessageBody::AppendResponse(AppendResponse::default()),
+    };
+    let sent = framing::encode(&answer(term));
+    let mut corrupted = framing::encode(&answer((1 << 62) - 1)).to_vec();
+    corrupted[1..5].copy_from_slice(&sent[1..5]);
+    evil.write_all(&(corrupted.len() as u32).to_be_bytes()).unwrap();
+    evil.write_all(&corrupted).unwrap();
+    wait_until("the corrupted frame to be counted", || tcp.stats().decode_errors >= 4);
+    assert!(cluster.handle(target).status().unwrap().term < 1 << 32, "the corrupted term was adopted");
     evil.write_all(&u32::MAX.to_be_bytes()).unwrap();
     let n = evil.read(&mut buf).unwrap_or(0);
     assert_eq!(n, 0, "an oversized length prefix resets the connection");

@@ -28,9 +28,16 @@ fn ping(from: u64, to: u64) -> Message {
     Message { from, to, term: 1, body: MessageBody::TimeoutNow }
 }
 
+/// The transport version this build speaks (2: wire format 2, checksummed).
+const VERSION: u16 = 2;
+
 fn hello(cluster: u64, from: u64, to: u64) -> Vec<u8> {
+    hello_at(VERSION, cluster, from, to)
+}
+
+fn hello_at(version: u16, cluster: u64, from: u64, to: u64) -> Vec<u8> {
     let mut b = b"RFIO".to_vec();
-    b.extend_from_slice(&1u16.to_be_bytes());
+    b.extend_from_slice(&version.to_be_bytes());
     b.extend_from_slice(&0u16.to_be_bytes());
     b.extend_from_slice(&cluster.to_be_bytes());
     b.extend_from_slice(&from.to_be_bytes());
@@ -77,6 +84,8 @@ fn a_wrong_cluster_id_or_node_id_is_refused_at_the_handshake() {
         (hello(6, 2, 1), Refusal::WrongCluster { expected: 5, found: 6 }),
         (hello(5, 2, 3), Refusal::WrongNode { expected: 1, found: 3 }),
         (hello(5, 7, 1), Refusal::UnknownPeer(7)),
+        // A raft-io 0.7 node (transport version 1, wire format 1).
+        (hello_at(1, 5, 2, 1), Refusal::UnsupportedVersion(1)),
         (b"definitely not a raft-io hello, 32+ bytes".to_vec(), Refusal::BadMagic),
     ];
     for (i, (bytes, reason)) in cases.iter().enumerate() {
@@ -112,7 +121,7 @@ fn a_peer_that_never_reads_is_bounded_by_the_queue() {
         let mut hello = [0u8; 32];
         s.read_exact(&mut hello).unwrap();
         let mut reply = b"RFIO".to_vec();
-        reply.extend_from_slice(&1u16.to_be_bytes());
+        reply.extend_from_slice(&VERSION.to_be_bytes());
         reply.extend_from_slice(&0u16.to_be_bytes());
         reply.extend_from_slice(&2u64.to_be_bytes());
         s.write_all(&reply).unwrap();
@@ -263,7 +272,7 @@ fn a_peer_that_accepts_then_drops_is_redialled_only_after_the_backoff() {
                 continue;
             }
             let mut reply = b"RFIO".to_vec();
-            reply.extend_from_slice(&1u16.to_be_bytes());
+            reply.extend_from_slice(&VERSION.to_be_bytes());
             reply.extend_from_slice(&0u16.to_be_bytes());
             reply.extend_from_slice(&2u64.to_be_bytes());
             let _ = s.write_all(&reply);
@@ -313,4 +322,42 @@ fn shutdown_interrupts_a_handshake_with_a_peer_that_never_replies() {
     });
     // The bound only turns a hang into a failure.
     assert!(done.recv_timeout(Duration::from_secs(60)).is_ok(), "shutdown waited for the handshake timeout");
+}
+
+/// A raft-io 0.7 node (transport version 1, wire format 1) answers this
+/// build's hello with a version refusal at its own version: the dialer
+/// counts and reports `UnsupportedVersion(1)`, and not one frame crosses.
+/// Mixed 0.7/0.8 clusters fail here, at the handshake, not with frames
+/// neither side can decode.
+#[test]
+fn a_0_7_peer_refuses_the_handshake_and_is_sent_no_frame() {
+    let listener = TcpListener::bind(loopback()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let old_node = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut hello = [0u8; 32];
+        s.read_exact(&mut hello).unwrap();
+        let mut reply = b"RFIO".to_vec();
+        reply.extend_from_slice(&1u16.to_be_bytes()); // its version
+        reply.extend_from_slice(&1u16.to_be_bytes()); // status 1: unsupported version
+        reply.extend_from_slice(&2u64.to_be_bytes());
+        s.write_all(&reply).unwrap();
+        let mut after = Vec::new();
+        let _ = s.read_to_end(&mut after);
+        (u16::from_be_bytes([hello[4], hello[5]]), after)
+    });
+    let (events, hook) = recorder();
+    let hour = Duration::from_secs(3600);
+    let mut t =
+        TcpTransport::bind(TcpConfig::new(1, loopback()).peer(2, addr).backoff(hour, hour).on_event(hook)).unwrap();
+    let _ = t.send(ping(1, 2));
+    wait_until("the rejection to be counted", || t.stats().handshakes_rejected == 1);
+    let rejected = NetEvent::Rejected { peer: 2, reason: Refusal::UnsupportedVersion(1) };
+    assert!(events.lock().unwrap().contains(&rejected));
+    t.shutdown();
+    let (version, after) = old_node.join().unwrap();
+    assert_eq!(version, VERSION, "this build's hello");
+    assert!(after.is_empty(), "{} bytes sent after the refusal", after.len());
+    assert_eq!((t.stats().connects, t.stats().messages_sent), (0, 0));
 }

@@ -1,11 +1,12 @@
-//! Reading messages: limits first, then the header, then the body of the
-//! kind the header names. Entry data and snapshot chunks are slices of the
-//! frame (`Bytes::slice_ref`), never copies.
+//! Reading messages: limits first, then the format byte and the checksum,
+//! then the header, then the body of the kind the header names. Entry data
+//! and snapshot chunks are slices of the frame (`Bytes::slice_ref`), never
+//! copies.
 
 use bytes::Bytes;
-use pack_io::{Config, Decode, Decoder};
+use pack_io::{Config, Decode, Decoder, Deserialize};
 
-use super::wire::{MIN_ENTRY_BYTES, kind_name, read_body, read_bool, read_u64, tag};
+use super::wire::{CHECKSUM_LEN, MIN_ENTRY_BYTES, checksum, kind_name, read_body, read_bool, read_u64, tag};
 use super::{DecodeLimits, FORMAT_VERSION, FrameError};
 use crate::membership::Membership;
 use crate::message::{
@@ -29,6 +30,14 @@ pub(crate) fn decode(frame: &Bytes, limits: &DecodeLimits) -> Result<Message, Fr
     let format = dec.read_byte()?;
     if format != FORMAT_VERSION {
         return Err(FrameError::UnsupportedFormat { version: format });
+    }
+    // The checksum, before a single field is believed: a corrupted frame
+    // must not become a message, however plausible its fields look.
+    let found = u32::from_le_bytes(<[u8; CHECKSUM_LEN]>::deserialize(&mut dec)?);
+    let rest = input.get(1 + CHECKSUM_LEN..).unwrap_or_default();
+    let expected = checksum(format, rest);
+    if found != expected {
+        return Err(FrameError::ChecksumMismatch { expected, found });
     }
     let from = read_node_id(&mut dec, "from")?;
     let to = read_node_id(&mut dec, "to")?;

@@ -1,11 +1,12 @@
 //! Writing messages: the header, then the message body as a versioned
-//! struct (layouts in `docs/PROTOCOL.md`).
+//! struct, then the checksum patched into the header over the bytes just
+//! written (layouts in `docs/PROTOCOL.md`).
 
 use bytes::BytesMut;
 use pack_io::{Encode, Serialize};
 
 use super::FORMAT_VERSION;
-use super::wire::{WireBody, body_len, bytes_len, tag, vlen, write_body};
+use super::wire::{CHECKSUM_LEN, WireBody, body_len, bytes_len, checksum, tag, vlen, write_body};
 use crate::message::{
     AppendEntries, AppendResponse, Heartbeat, HeartbeatResponse, Message, MessageBody, ReadIndexRequest,
     ReadIndexResponse, RemovalNotice, SnapshotAck, SnapshotChunk, VoteRequest, VoteResponse,
@@ -19,12 +20,14 @@ pub(crate) fn encoded_len(message: &Message) -> usize {
 
 /// Length of everything before the body.
 fn header_len(message: &Message) -> usize {
-    1 + vlen(message.from) + vlen(message.to) + vlen(message.term) + vlen(kind_tag(&message.body))
+    1 + CHECKSUM_LEN + vlen(message.from) + vlen(message.to) + vlen(message.term) + vlen(kind_tag(&message.body))
 }
 
-/// Appends the frame for `message` to `out`.
-pub(crate) fn write_message<E: Encode + ?Sized>(message: &Message, out: &mut E) -> pack_io::Result<()> {
+/// Appends the frame for `message` to `out`, with a zero checksum for
+/// [`seal`] to patch.
+fn write_message<E: Encode + ?Sized>(message: &Message, out: &mut E) -> pack_io::Result<()> {
     FORMAT_VERSION.serialize(out)?;
+    [0u8; CHECKSUM_LEN].serialize(out)?;
     message.from.serialize(out)?;
     message.to.serialize(out)?;
     message.term.serialize(out)?;
@@ -46,7 +49,10 @@ pub(crate) fn write_message<E: Encode + ?Sized>(message: &Message, out: &mut E) 
 }
 
 /// Appends the frame for `message` to `buf`, reserving exactly what it needs
-/// (the header's few bytes here, the body's in [`write_body`]).
+/// (the header's few bytes here, the body's in [`write_body`]), then
+/// computes the checksum over the bytes written and patches it in: the
+/// frame is written once and read once more, and nothing is allocated
+/// beyond the reserve.
 pub(crate) fn encode_into(message: &Message, buf: &mut BytesMut) {
     let start = buf.len();
     buf.reserve(header_len(message));
@@ -55,8 +61,20 @@ pub(crate) fn encode_into(message: &Message, buf: &mut BytesMut) {
     // ever change, a partial frame must not be left behind.
     if write_message(message, buf).is_err() {
         buf.truncate(start);
+        return;
+    }
+    if let Some(frame) = buf.get_mut(start..) {
+        seal(frame);
     }
     debug_assert_eq!(buf.len() - start, encoded_len(message), "encoded_len disagrees with the writer");
+}
+
+/// Writes the checksum of `frame` (format byte, checksum field, rest) into
+/// its checksum field. A frame too short to have one is left as it is.
+fn seal(frame: &mut [u8]) {
+    let Some((format, after)) = frame.split_first_mut() else { return };
+    let Some((sum, rest)) = after.split_at_mut_checked(CHECKSUM_LEN) else { return };
+    sum.copy_from_slice(&checksum(*format, rest).to_le_bytes());
 }
 
 fn kind_tag(body: &MessageBody) -> u64 {

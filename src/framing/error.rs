@@ -12,7 +12,8 @@ use crate::membership::MembershipError;
 /// impossible lengths) from a version mismatch (a newer format or message
 /// kind) or a misconfigured limit.
 ///
-/// No variant echoes the frame's bytes, so an error can be logged safely.
+/// No variant echoes the frame's contents (a checksum mismatch shows the
+/// two checksums, nothing else), so an error can be logged safely.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FrameError {
@@ -45,13 +46,26 @@ pub enum FrameError {
         /// Bytes that were left.
         remaining: usize,
     },
-    /// The frame's format byte names a format this build does not speak
-    /// (a frame from a future, incompatible version, or not a raft-io frame
-    /// at all).
+    /// The frame's format byte names a format this build does not speak: a
+    /// frame from a future, incompatible version, a format-1 frame (raft-io
+    /// 0.7 and earlier, which carried no checksum), a frame whose format
+    /// byte was corrupted, or not a raft-io frame at all.
     #[error("unsupported frame format {version} (this build speaks format {})", super::FORMAT_VERSION)]
     UnsupportedFormat {
         /// The format byte found.
         version: u8,
+    },
+    /// The frame's checksum does not match its bytes: the frame was
+    /// corrupted (or forged without care) between the sender's encoder and
+    /// this decoder. Checked right after the format byte, before any field
+    /// is read or anything is allocated, so a damaged frame never becomes a
+    /// message — whichever field the damage hit.
+    #[error("checksum mismatch: the frame's bytes hash to {expected:#010x}, its checksum field holds {found:#010x}")]
+    ChecksumMismatch {
+        /// The CRC-32C of the frame's bytes, computed by the decoder.
+        expected: u32,
+        /// The checksum the frame carries.
+        found: u32,
     },
     /// The message-kind tag names no message this build knows: a message kind
     /// added by a newer version, or garbage. Peers must negotiate new kinds

@@ -1,5 +1,5 @@
-//! The frozen constants of wire format 1 and the versioned-body envelope
-//! shared by every message kind.
+//! The frozen constants of wire format 2, its frame checksum, and the
+//! versioned-body envelope shared by every message kind.
 //!
 //! A body is written the way pack-io writes a `#[pack_io(version = N)]`
 //! struct: `varint(version) varint(body_len) fields`. The encoder and the
@@ -29,9 +29,21 @@ pub(crate) mod tag {
     pub(crate) const REMOVED: u64 = 13;
 }
 
+/// Length of the frame checksum, which follows the format byte: a CRC-32C,
+/// little-endian.
+pub(crate) const CHECKSUM_LEN: usize = 4;
+
+/// The frame checksum: the CRC-32C (Castagnoli) of the format byte followed
+/// by every byte after the checksum field — every byte of the frame but the
+/// checksum's own.
+pub(crate) fn checksum(format: u8, rest: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&[format]), rest)
+}
+
 /// The version every body is written at by this build. Each kind has its own
-/// version; in format 1 they all start at 1. When a kind gains a field, its
-/// constant moves on its own (and this single constant becomes one per kind).
+/// version; they all start at 1 (and are unchanged by format 2, which only
+/// added the frame checksum). When a kind gains a field, its constant moves
+/// on its own (and this single constant becomes one per kind).
 pub(crate) const BODY_VERSION: u32 = 1;
 
 /// The smallest possible encoding of one log entry: term, index, kind and a

@@ -7,10 +7,12 @@
 //! snapshots, membership changes, reads, and messages from buggy (not
 //! Byzantine) peers — replays, truncated appends, messages from unknown
 //! node ids, and (with feature `framing`) arbitrary frames decoded from the
-//! script and delivered as stale messages from an unknown node. The
-//! simulator checks the five safety properties after every event (a
-//! violation panics, which is what the fuzzer looks for), and the clients'
-//! history is returned for the linearizability checker.
+//! script (which leaves out their checksum: the interpreter computes it, so
+//! that arbitrary bytes reach the decoder behind it) and delivered as stale
+//! messages from an unknown node. The simulator checks the five safety
+//! properties after every event (a violation panics, which is what the
+//! fuzzer looks for), and the clients' history is returned for the
+//! linearizability checker.
 
 use bytes::Bytes;
 
@@ -150,15 +152,18 @@ impl<'a> ByteScript<'a> {
     }
 
     /// An arbitrary frame from the script, decoded and delivered as a stale
-    /// message from an unknown node (feature `framing`).
+    /// message from an unknown node (feature `framing`). The script holds the
+    /// frame without its checksum field (the format byte, then the rest);
+    /// the checksum is computed and inserted here.
     fn frame(&mut self, cluster: &mut Cluster<KvStore>) {
         let len = usize::from(self.byte() % 64);
         let end = (self.at + len).min(self.bytes.len());
-        let frame = Bytes::copy_from_slice(&self.bytes[self.at.min(end)..end]);
+        let unsealed = &self.bytes[self.at.min(end)..end];
         self.at = end;
         let to = self.node(cluster);
         #[cfg(feature = "framing")]
         {
+            let frame = crate::framing::seal(unsealed);
             let limits = crate::framing::DecodeLimits::default();
             let term = cluster.node(to).map_or(0, |n| n.term());
             // Only a receiver past term 0 can be sent a stale message.
@@ -170,6 +175,6 @@ impl<'a> ByteScript<'a> {
             }
         }
         #[cfg(not(feature = "framing"))]
-        let _ = (frame, to);
+        let _ = (unsealed, to);
     }
 }

@@ -8,7 +8,8 @@
 use bytes::Bytes;
 use raft_io::{
     AppendEntries, AppendResponse, Entry, Heartbeat, HeartbeatResponse, Membership, Message, MessageBody,
-    ReadIndexRequest, ReadIndexResponse, SnapshotAck, SnapshotChunk, SnapshotMeta, VoteRequest, VoteResponse,
+    ReadIndexRequest, ReadIndexResponse, RemovalNotice, SnapshotAck, SnapshotChunk, SnapshotMeta, VoteRequest,
+    VoteResponse,
 };
 
 /// A message from node 1 to node 2 in term 7 (every sample's envelope,
@@ -113,6 +114,7 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                 MessageBody::ReadIndexResponse(ReadIndexResponse { id: 0xDEAD_BEEF, index: 5000, ok: true }),
             ),
         ),
+        ("removed", message(2, 5, 9, MessageBody::Removed(RemovalNotice { config_index: 4321 }))),
     ]
 }
 

@@ -40,8 +40,13 @@ impl Read for ReadBy<'_> {
 
 /// The four bytes every connection starts with.
 pub(crate) const MAGIC: [u8; 4] = *b"RFIO";
-/// The transport protocol version this build speaks.
-pub(crate) const VERSION: u16 = 1;
+/// The transport protocol version this build speaks. Version 2 (raft-io
+/// 0.8) carries frames of wire format 2 (checksummed); version 1 (0.7)
+/// carried format 1, which this build refuses. Bumped with the wire format
+/// so that a 0.7 and a 0.8 node refuse each other at the handshake, with a
+/// typed [`Refusal::UnsupportedVersion`] on both sides, rather than
+/// exchanging frames neither can decode.
+pub(crate) const VERSION: u16 = 2;
 /// Length of the dialer's hello.
 pub(crate) const HELLO_LEN: usize = 32;
 /// Length of the acceptor's reply.
@@ -218,6 +223,9 @@ mod tests {
         assert_eq!(decoded.check(7, 1, |_| false), Err(Refusal::UnknownPeer(2)));
         let future = Hello { version: 9, ..hello };
         assert_eq!(future.check(7, 1, |_| true), Err(Refusal::UnsupportedVersion(9)));
+        // A raft-io 0.7 dialer (transport version 1, wire format 1).
+        let old = Hello { version: 1, ..hello };
+        assert_eq!(old.check(7, 1, |_| true), Err(Refusal::UnsupportedVersion(1)));
         let mut garbage = hello.encode();
         garbage[0] = b'G';
         assert_eq!(Hello::decode(&garbage), Err(Refusal::BadMagic));
@@ -235,6 +243,15 @@ mod tests {
         buf.clear();
         write_reply(&mut buf, 1, Some(Refusal::UnknownPeer(2))).unwrap();
         assert_eq!(read_reply(&mut buf.as_slice(), &hello).unwrap(), Err(Refusal::UnknownPeer(2)));
+        // What a raft-io 0.7 acceptor answers this build's hello: status 1
+        // at its own version; and an "accepted" at version 1 is refused too.
+        for status in [1u16, 0] {
+            let mut old = Vec::from(MAGIC);
+            old.extend_from_slice(&1u16.to_be_bytes());
+            old.extend_from_slice(&status.to_be_bytes());
+            old.extend_from_slice(&1u64.to_be_bytes());
+            assert_eq!(read_reply(&mut old.as_slice(), &hello).unwrap(), Err(Refusal::UnsupportedVersion(1)));
+        }
         assert!(read_reply(&mut &buf[..5], &hello).is_err(), "a short reply is an I/O error");
     }
 
