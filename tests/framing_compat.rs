@@ -57,6 +57,7 @@ enum BodyV1 {
     TimeoutNow(TimeoutNowV1),
     ReadIndex(ReadIndexV1),
     ReadIndexResponse(ReadIndexResponseV1),
+    Removed(RemovedV1),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -151,6 +152,12 @@ struct ReadIndexResponseV1 {
     ok: bool,
 }
 
+#[derive(Serialize, Deserialize)]
+#[pack_io(version = 1)]
+struct RemovedV1 {
+    config_index: u64,
+}
+
 fn mirror(m: &Message) -> Frame {
     let body = match &m.body {
         MessageBody::PreVote(b) => BodyV1::PreVote(vote_request(b)),
@@ -191,6 +198,7 @@ fn mirror(m: &Message) -> Frame {
         MessageBody::ReadIndexResponse(b) => {
             BodyV1::ReadIndexResponse(ReadIndexResponseV1 { id: b.id, index: b.index, ok: b.ok })
         }
+        MessageBody::Removed(b) => BodyV1::Removed(RemovedV1 { config_index: b.config_index }),
         other => panic!("no wire mirror for {} yet: add one with the new message kind", other.name()),
     };
     let envelope = Envelope { from: m.from, to: m.to, term: m.term, body };
