@@ -351,29 +351,51 @@ fn a_lagging_member_cannot_remove_a_newer_node() {
 
 // ---- 8. Time after a stall ----------------------------------------------
 
-/// `Ticks(n)` advances every timer like `n` ticks but sends one heartbeat
-/// round, and a lease that ran out during the gap is gone.
-#[test]
-fn elapsed_ticks_in_one_event_end_the_lease_with_one_heartbeat_round() {
+fn is_ready(actions: &[Action], id: u64) -> bool {
+    actions.iter().any(|a| matches!(a, Action::ReadReady { id: r, .. } if *r == id))
+}
+
+/// A leader with lease reads, its lease fresh (a heartbeat round just
+/// answered by everyone), and a lease read served from it.
+fn leader_with_a_fresh_lease() -> Harness {
     let mut h = Harness::new(3, |c| c.lease_reads(true));
     h.elect(1);
     h.tick_all(4);
-    let ready =
-        |actions: &[Action], id| actions.iter().any(|a| matches!(a, Action::ReadReady { id: r, .. } if *r == id));
     let actions = h.step(1, Event::Read { id: 1, kind: ReadKind::Lease }).unwrap();
-    assert!(ready(&actions, 1), "the lease holds before the stall");
+    assert!(is_ready(&actions, 1), "the lease holds before the stall");
     h.queue.clear();
-    let gap = ELECTION_TIMEOUT_MAX * 3;
-    let actions = h.step(1, Event::Ticks(gap)).unwrap();
+    h
+}
+
+/// `Ticks(n)` advances the lease clock like `n` ticks: a gap just past the
+/// lease (8 ticks: the 10-tick minimum election timeout less 2 of drift)
+/// leaves the node leader — one check-quorum window at most, with the
+/// activity seen before it — but its lease is gone, and it sent one
+/// heartbeat round, not one per interval.
+#[test]
+fn elapsed_ticks_end_the_lease_with_one_heartbeat_round() {
+    let mut h = leader_with_a_fresh_lease();
+    let actions = h.step(1, Event::Ticks(9)).unwrap();
+    assert!(h.node(1).is_leader());
     let heartbeats = actions
         .iter()
         .filter(|a| matches!(a, Action::Send { message, .. } if message.body.name() == "Heartbeat"))
         .count();
-    assert!(heartbeats <= 2, "one round at most: {heartbeats}");
+    assert_eq!(heartbeats, 2, "one round to the two followers");
     h.queue.clear();
-    let served = h.step(1, Event::Read { id: 2, kind: ReadKind::Lease }).map(|a| ready(&a, 2)).unwrap_or(false);
-    assert!(!served, "no read from a lease that expired during the stall");
-    assert!(!h.node(1).is_leader(), "three windows without a quorum: check-quorum deposed it");
+    let actions = h.step(1, Event::Read { id: 2, kind: ReadKind::Lease }).unwrap();
+    assert!(!is_ready(&actions, 2), "no read from a lease that expired during the stall");
+}
+
+/// A gap of several election timeouts: check-quorum deposes the leader
+/// (two windows without hearing from anyone), as that many ticks would.
+#[test]
+fn a_long_gap_deposes_a_leader_that_heard_nobody() {
+    let mut h = leader_with_a_fresh_lease();
+    h.step(1, Event::Ticks(ELECTION_TIMEOUT_MAX * 3)).unwrap();
+    assert!(!h.node(1).is_leader());
+    let served = h.step(1, Event::Read { id: 2, kind: ReadKind::Lease }).is_ok_and(|a| is_ready(&a, 2));
+    assert!(!served);
 }
 
 /// A follower starts at most one election however long the gap.

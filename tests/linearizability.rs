@@ -36,6 +36,7 @@ fn reads_of_every_kind_are_linearizable_under_faults() {
                 (FaultProfile::Partitions, true),
                 (FaultProfile::Partitions, false),
                 (FaultProfile::Crashes, true),
+                (FaultProfile::Pauses, true),
                 (FaultProfile::Everything, true),
                 (FaultProfile::Everything, false),
             ] {
@@ -61,6 +62,31 @@ fn reads_of_every_kind_are_linearizable_under_faults() {
     }
     println!("{operations} operations checked");
     assert!(operations > 100);
+}
+
+/// Process pauses aimed at the leader, lease reads on: a leader that
+/// resumes after its lease ran out must learn the elapsed time (one
+/// `Event::Ticks`) before it serves anything. More seeds than the mixed test,
+/// since this is the fault lease reads are most exposed to.
+#[test]
+fn lease_reads_stay_linearizable_across_process_pauses() {
+    let (mut operations, mut pauses) = (0, 0);
+    for seed in 0..seeds() * 4 {
+        let mut c = cluster(3, seed, true);
+        let mut chaos = Chaos::new(FaultProfile::Pauses, seed);
+        let mut clients = KvWorkload::new(seed, 3, true);
+        chaos.run_with(&mut c, 250, |c| clients.round(c));
+        assert!(chaos.heal_and_check_liveness(&mut c, 1_500), "seed {seed}: not live");
+        c.run_ticks(40);
+        let history = clients.history(&c);
+        operations += history.len();
+        pauses += c.stats().pauses;
+        if let Err(e) = history.check() {
+            panic!("seed {seed}: not linearizable under pauses (replay: this test, seed {seed})\n{e}\n{}", c.trace());
+        }
+    }
+    println!("{operations} operations checked across {pauses} pauses");
+    assert!(pauses > seeds(), "the schedule paused nodes");
 }
 
 /// A read client whose every read is known to the test: ReadIndex and lease

@@ -20,12 +20,16 @@ use crate::node::{Action, Event, RaftNode};
 use crate::rng::{Rng, mix};
 use crate::types::{NodeId, ReadId, Role};
 
+use super::pause::Pause;
+
 /// What a scheduled event does. Messages wait in a slab, so the heap moves
 /// only small keys.
 #[derive(Clone, Copy)]
 pub(super) enum Due {
     Tick(NodeId),
     Deliver(u32),
+    /// A paused node's driver resumes (pause.rs).
+    Resume(NodeId),
 }
 
 pub(super) struct Scheduled {
@@ -59,6 +63,8 @@ pub(super) struct SimNode<S> {
     pub(super) down: Option<SimLog>,
     pub(super) sm: S,
     pub(super) period: u64,
+    /// Set while the node's driver is paused (pause.rs).
+    pub(super) pause: Option<Pause>,
 }
 
 /// A simulated cluster: N nodes in one thread over a seeded network, with
@@ -159,7 +165,7 @@ impl<S: StateMachine> Cluster<S> {
             let _ = c.restart(id, node.log());
         }
         let pos = self.nodes.partition_point(|n| n.id < id);
-        self.nodes.insert(pos, SimNode { id, config: raft, node: Some(node), down: None, sm, period });
+        self.nodes.insert(pos, SimNode { id, config: raft, node: Some(node), down: None, sm, period, pause: None });
         self.schedule(period, Due::Tick(id));
     }
 
@@ -272,10 +278,11 @@ impl<S: StateMachine> Cluster<S> {
                 let Some(i) = self.slot(id) else { return true };
                 let period = self.nodes[i].period;
                 self.schedule(period, Due::Tick(id));
-                if self.nodes[i].node.is_some() {
+                if self.nodes[i].node.is_some() && !self.pause_tick(i) {
                     self.expect_ok(id, Event::Tick);
                 }
             }
+            Due::Resume(id) => self.resume(id),
             Due::Deliver(slot) => {
                 let Some(first) = self.take_message(slot) else { return true };
                 let to = first.to;
@@ -354,6 +361,15 @@ impl<S: StateMachine> Cluster<S> {
         }
     }
 
+    /// Records read `read` on node `id` as failed.
+    pub(super) fn read_refused(&mut self, id: NodeId, read: ReadId, reason: crate::node::ReadFailure) {
+        let Some(i) = self.slot(id) else { return };
+        let digest = self.nodes[i].sm.digest();
+        self.take_query(id, read);
+        let outcome = ReadOutcome { node: id, id: read, result: Err(reason), at: self.now, digest, value: None };
+        self.reads.push(outcome);
+    }
+
     /// Runs until simulated time has advanced by `ticks` ticks.
     pub fn run_ticks(&mut self, ticks: u64) {
         let end = self.now + ticks * TICK;
@@ -400,6 +416,7 @@ impl<S: StateMachine> Cluster<S> {
 
     pub(super) fn step_one(&mut self, id: NodeId, event: Event) -> Result<()> {
         let Some(i) = self.slot(id) else { return Ok(()) };
+        let Some(event) = self.hold_if_paused(i, event) else { return Ok(()) };
         let Some(node) = self.nodes[i].node.as_mut() else { return Ok(()) };
         let before = (node.role(), node.term());
         let mut actions = std::mem::take(&mut self.actions);
@@ -466,13 +483,7 @@ impl<S: StateMachine> Cluster<S> {
                 let value = self.take_query(id, read).and_then(|q| self.nodes[i].sm.query(&q));
                 self.reads.push(ReadOutcome { node: id, id: read, result: Ok(index), at: self.now, digest, value });
             }
-            Action::ReadFailed { id: read, reason } => {
-                let digest = self.nodes[i].sm.digest();
-                self.take_query(id, read);
-                let outcome =
-                    ReadOutcome { node: id, id: read, result: Err(reason), at: self.now, digest, value: None };
-                self.reads.push(outcome);
-            }
+            Action::ReadFailed { id: read, reason } => self.read_refused(id, read, reason),
             Action::Proposed { last, term, .. } => self.last_proposed = Some((last, term)),
             Action::RoleChanged { role: Role::Leader, term, .. } => {
                 self.stats.elections += 1;

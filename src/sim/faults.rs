@@ -90,6 +90,8 @@ impl<S: StateMachine> Cluster<S> {
         let Some(node) = self.nodes[i].node.take() else { return };
         self.stats.crashes += 1;
         self.note(format!("crash n{id}"));
+        // A pause ends with the process; what waited for it is lost.
+        self.nodes[i].pause = None;
         self.nodes[i].down = Some(node.into_log().crash());
     }
 

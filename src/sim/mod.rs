@@ -62,6 +62,7 @@ pub mod linearizability;
 mod log;
 mod network;
 mod outcome;
+mod pause;
 mod schedule;
 mod script;
 mod state_machine;
@@ -76,6 +77,7 @@ pub use log::SimWal;
 pub use log::{SimBackend, SimLog};
 pub use network::NetworkFaults;
 pub use outcome::{ReadOutcome, Replay, SimStats, WriteOutcome, WriteTicket};
+pub use pause::PauseInbox;
 
 pub use schedule::{Chaos, FaultProfile};
 pub use script::ByteScript;

@@ -35,6 +35,8 @@ pub struct SimStats {
     pub snapshots: u64,
     /// Crashes.
     pub crashes: u64,
+    /// Process pauses ([`Cluster::pause`](super::Cluster::pause)).
+    pub pauses: u64,
     /// Elections won.
     pub elections: u64,
     /// Configuration entries committed (each counted once, when the first

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::{Cluster, NetworkFaults, Replay, StateMachine, TICK};
+use super::{Cluster, NetworkFaults, PauseInbox, Replay, StateMachine, TICK};
 use crate::membership::MembershipChange;
 use crate::rng::Rng;
 use crate::types::NodeId;
@@ -27,19 +27,24 @@ pub enum FaultProfile {
     /// AppendEntries truncated, messages from unknown node ids, on a lossy
     /// network. Needs [`SimConfig::keep_messages`](super::SimConfig::keep_messages).
     BuggyPeers,
+    /// Process pauses (a node's driver stops for up to a few election
+    /// timeouts, then reports the elapsed ticks in one step; the leader is
+    /// the favourite victim), on a lossy network.
+    Pauses,
     /// Everything at once.
     Everything,
 }
 
 impl FaultProfile {
     /// Every profile, for soak runs.
-    pub const ALL: [FaultProfile; 7] = [
+    pub const ALL: [FaultProfile; 8] = [
         Self::Calm,
         Self::Lossy,
         Self::Partitions,
         Self::Crashes,
         Self::Membership,
         Self::BuggyPeers,
+        Self::Pauses,
         Self::Everything,
     ];
 
@@ -53,6 +58,10 @@ impl FaultProfile {
 
     fn membership(self) -> bool {
         matches!(self, Self::Membership | Self::Everything)
+    }
+
+    fn pauses(self) -> bool {
+        matches!(self, Self::Pauses | Self::Everything)
     }
 
     fn buggy_peers(self) -> bool {
@@ -117,6 +126,17 @@ impl Chaos {
         let pick = |rng: &mut Rng| ids[rng.range(0, ids.len() as u64) as usize];
         let roll = self.rng.range(0, 100);
         match roll {
+            40..=44 if self.profile.pauses() => {
+                // A pause of up to three election timeouts, usually of the
+                // leader (whose lease is what a pause threatens).
+                let victim = match cluster.leader() {
+                    Some(leader) if self.rng.chance(0.7) => leader,
+                    _ => pick(&mut self.rng),
+                };
+                let ticks = self.rng.range(1, 60);
+                let inbox = if self.rng.chance(0.5) { PauseInbox::Kept } else { PauseInbox::Lost };
+                cluster.pause(victim, ticks, inbox);
+            }
             0..=44 => self.propose(cluster, &ids),
             45..=47 if self.profile.partitions() => {
                 // Cut the leader off (the classic deposed-leader scenario).
