@@ -68,6 +68,12 @@ pub(crate) fn create_dir(path: &Path, faults: Option<&FaultInjector>) -> Result<
 /// Creates directory `path` and every missing ancestor, top down, each
 /// followed by an fsync of its parent, so that the whole path is durable.
 pub(crate) fn create_dir_all(path: &Path, faults: Option<&FaultInjector>) -> Result<(), StorageError> {
+    create_missing(&missing_dirs(path)?, faults)
+}
+
+/// The directories of `path` (itself and its ancestors) that do not exist,
+/// top down.
+fn missing_dirs(path: &Path) -> Result<Vec<&Path>, StorageError> {
     let mut missing = Vec::new();
     let mut at = Some(path);
     while let Some(dir) = at.filter(|d| !d.as_os_str().is_empty()) {
@@ -78,7 +84,13 @@ pub(crate) fn create_dir_all(path: &Path, faults: Option<&FaultInjector>) -> Res
         }
         at = dir.parent();
     }
-    for dir in missing.into_iter().rev() {
+    missing.reverse();
+    Ok(missing)
+}
+
+/// Creates `missing` (as [`missing_dirs`] found them), in order.
+fn create_missing(missing: &[&Path], faults: Option<&FaultInjector>) -> Result<(), StorageError> {
+    for dir in missing {
         create_dir(dir, faults)?;
     }
     Ok(())
@@ -102,3 +114,4 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StorageError
         Err(e) => Err(io_err("reading", path, e)),
     }
 }
+
