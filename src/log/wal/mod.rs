@@ -50,7 +50,9 @@
 //! or compaction, and remove orphaned temporary and snapshot files. A refused
 //! open leaves the directory exactly as it was. Directories it creates
 //! (the log directory and any missing parents) are fsynced into their
-//! parents.
+//! parents; one that another open creates at the same time is fine (opens
+//! of sibling directories may race), a path component that is not a
+//! directory is refused ([`StorageError::NotALog`]).
 //!
 //! The directory is locked (`raftlog.lock`) for the lifetime of the
 //! `WalLog`: a second open, in this process or another, fails with

@@ -226,6 +226,9 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
             }
             fsio::create_dir_all(dir, f)?;
         }
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+            return Err(not_a_log(dir, "a component of its path is not a directory"));
+        }
         Err(e) => return Err(io_err("reading metadata of", dir, e)),
         Ok(m) if !m.is_dir() => return Err(not_a_log(dir, "it is not a directory")),
         Ok(_) => {}
