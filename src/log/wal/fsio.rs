@@ -142,6 +142,16 @@ pub(crate) fn remove_file(path: &Path, faults: Option<&FaultInjector>) -> Result
     .map_err(|e| io_err("removing", path, e))
 }
 
+/// The names of the entries of directory `dir`.
+pub(crate) fn list(dir: &Path) -> Result<Vec<String>, StorageError> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| io_err("listing", dir, e))? {
+        let entry = entry.map_err(|e| io_err("listing", dir, e))?;
+        names.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    Ok(names)
+}
+
 /// Reads a whole small file, `None` if it does not exist.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
     match fs::read(path) {

@@ -72,6 +72,7 @@ mod lock;
 mod meta;
 mod record;
 mod recovery;
+mod segments;
 mod snapshot_file;
 mod store;
 mod tail;

@@ -12,10 +12,11 @@ use bytes::Bytes;
 use wal_db::{Lsn, OpenPolicy, SegmentedStore, Wal, WalConfig, WalError, WalStore};
 
 use super::faults::{FaultInjector, guarded};
-use super::fsio::{self, io_err, read_optional, write_atomic};
+use super::fsio::{self, io_err, list, read_optional, write_atomic};
 use super::lock::{self, DirLock, LOCK_FILE};
 use super::meta::{HEAD_MARKER, META_FILE, META_VERSION, Marker, Meta, MetaError, MetaState, WAL_DIR, parse_marker};
 use super::record::{self, FORMAT_VERSION, FileRef, Record, entry_len};
+use super::segments::{list_segments, locate, present_runs, segment_name, segment_path};
 use super::snapshot_file;
 use super::store::{Shared, Store};
 use super::tail;
@@ -54,19 +55,6 @@ pub struct TornTail {
     pub bytes: u64,
     /// The segment file holding `offset`.
     pub segment: PathBuf,
-}
-
-fn segment_path(wal_dir: &Path, segment_size: u64, offset: u64) -> PathBuf {
-    wal_dir.join(format!("{:020}.wal", offset / segment_size))
-}
-
-/// Names a WAL offset: segment file, byte within it, and the offset.
-fn locate(wal_dir: &Path, segment_size: u64, offset: u64) -> String {
-    format!(
-        "{} byte {} (WAL offset {offset})",
-        segment_path(wal_dir, segment_size, offset).display(),
-        offset % segment_size
-    )
 }
 
 fn corrupt(location: impl Into<String>, reason: impl Into<String>) -> StorageError {
@@ -324,6 +312,8 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
     let segment_size = meta.segment_size;
     let seg = Arc::new(SegmentedStore::open(&wal_dir, segment_size).map_err(wal_error)?);
     let written = seg.len().map_err(wal_error)?;
+    let segments = list_segments(&wal_dir)?;
+    let present = present_runs(&segments, segment_size, written);
     let shared = Shared::new(meta.head, faults.clone());
     let config = WalConfig::new().with_max_record_size(options.max_record_size).with_open_policy(OpenPolicy::Strict);
     let open_wal = || Wal::with_store_and_config(Store::new(Arc::clone(&seg), Arc::clone(&shared)), config);
@@ -337,8 +327,7 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
         // reopens the WAL as if it ended at the record (the cut itself
         // waits, like any repair).
         Err(WalError::Corruption { offset, .. })
-            if !tail::intact_record_after(&seg, offset, written, segment_size, options.max_record_size)
-                .map_err(wal_error)? =>
+            if !tail::intact_record_after(&seg, &present, offset, options.max_record_size).map_err(wal_error)? =>
         {
             shared.cut_at(offset);
             open_wal().map_err(|e| open_error(e, &wal_dir, segment_size))?
@@ -499,14 +488,8 @@ fn sync_existing(
     f: Option<&FaultInjector>,
 ) -> Result<(), StorageError> {
     let head_segment = head / segment_size;
-    let mut segments: Vec<(u64, String)> = list(wal_dir)?
-        .into_iter()
-        .filter_map(|name| Some((parse_segment_name(&name)?, name)))
-        .filter(|(index, _)| *index >= head_segment)
-        .collect();
-    segments.sort();
-    for (_, name) in segments {
-        fsio::fsync_file(&wal_dir.join(name), f)?;
+    for s in list_segments(wal_dir)?.iter().filter(|s| s.index >= head_segment) {
+        fsio::fsync_file(&wal_dir.join(segment_name(s.index)), f)?;
     }
     if file.id != 0 {
         fsio::fsync_file(&dir.join(snapshot_file::file_name(file.id)), f)?;
@@ -515,26 +498,8 @@ fn sync_existing(
     fsio::fsync_dir(dir, f)
 }
 
-/// The index of a wal-db segment file name (`{index:020}.wal`).
-fn parse_segment_name(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(".wal")?;
-    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
 fn not_a_log(dir: &Path, reason: impl Into<String>) -> StorageError {
     StorageError::NotALog { path: dir.display().to_string(), reason: reason.into() }
-}
-
-fn list(dir: &Path) -> Result<Vec<String>, StorageError> {
-    let mut names = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| io_err("listing", dir, e))? {
-        let entry = entry.map_err(|e| io_err("listing", dir, e))?;
-        names.push(entry.file_name().to_string_lossy().into_owned());
-    }
-    Ok(names)
 }
 
 /// Maps a wal-db open error to one that names the segment file and byte.
