@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use wal_dir_input::{Outcome, check, decode, encode, fixture_input, scratch};
+use wal_dir_input::{Outcome, check, decode, dir_input, encode, fixture_input, scratch};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -135,27 +135,69 @@ proptest! {
     }
 }
 
+/// The fixture's meta file with the synced end moved to `end` (and its
+/// CRC-32C updated; layout in docs/PROTOCOL.md).
+fn with_synced_end(meta: &[u8], end: u64) -> Vec<u8> {
+    let mut b = meta.to_vec();
+    b[40..48].copy_from_slice(&end.to_le_bytes());
+    let crc = crc32c::crc32c(&b[..48]);
+    b[48..52].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// The fixture as a crash would have left it: its last step's record
+/// written but its sync never returned (and no clean close), so the meta
+/// file records the synced end where the compaction before it did, at the
+/// end of the checkpoint at the head. Returns it with that offset.
+fn crashed_fixture() -> (BTreeMap<String, Vec<u8>>, u64) {
+    let mut files = decode(&fixture_input(root()));
+    let meta = &files["raftlog.meta"];
+    let (segment_size, head) = (u64_at(meta, 16), u64_at(meta, 32));
+    let segment = &files[&format!("wal/{:020}.wal", head / segment_size)];
+    let at = (head % segment_size) as usize;
+    let len = u32::from_le_bytes(segment[at + 4..at + 8].try_into().expect("a frame header in one segment"));
+    let checkpoint_end = head + 8 + u64::from(len);
+    let meta = with_synced_end(meta, checkpoint_end);
+    files.insert("raftlog.meta".into(), meta);
+    (files, checkpoint_end)
+}
+
+/// Every cut of the fixture's last segment: after its clean close every
+/// record is synced, so each cut is refused as lost synced data; in the
+/// crashed fixture, a cut inside the record after the synced end is a torn
+/// tail and opens without that record, and a cut below it is refused.
 #[test]
-fn the_fixture_opens_and_every_cut_of_its_last_segment_opens_or_is_refused() {
+fn every_cut_of_the_last_segment_is_refused_after_a_clean_close_and_a_torn_tail_after_a_crash() {
     assert_eq!(run(&fixture_input(root())), Outcome::Opened);
-    let files = decode(&fixture_input(root()));
-    let last = files.keys().filter(|n| n.ends_with(".wal")).max().cloned().expect("a segment");
+    let clean = decode(&fixture_input(root()));
+    let (crashed, synced_end) = crashed_fixture();
+    let last = clean.keys().filter(|n| n.ends_with(".wal")).max().cloned().expect("a segment");
+    let segment_size = u64_at(&clean["raftlog.meta"], 16);
+    let base: u64 =
+        last["wal/".len()..last.len() - ".wal".len()].parse::<u64>().expect("a segment number") * segment_size;
     let tmp = temp();
+    let full = clean[&last].len();
     let mut opened = 0;
-    let full = files[&last].len();
-    // Every fifth length and the last 9 (a torn frame header or payload of
-    // the last record).
-    for len in (0..full).filter(|&l| l % 5 == 0 || l + 9 >= full) {
-        let mut cut = files.clone();
+    // Every fourth length, and every one near the synced end and in the
+    // last record's header and tail.
+    let near = |len: usize, at: u64| (base + len as u64).abs_diff(at) <= 9;
+    for len in (0..full).filter(|&l| l % 4 == 0 || near(l, synced_end) || l + 9 >= full) {
+        let mut cut = clean.clone();
         cut.get_mut(&last).unwrap().truncate(len);
-        if check(&input_of(&cut), &scratch(tmp.path(), len as u64)) == Outcome::Opened {
-            opened += 1;
-        }
+        let outcome = check(&input_of(&cut), &scratch(tmp.path(), 0));
+        assert_eq!(outcome, Outcome::Refused, "a clean close synced everything; cut at {len} of {full}");
+        let mut cut = crashed.clone();
+        cut.get_mut(&last).unwrap().truncate(len);
+        let outcome = check(&input_of(&cut), &scratch(tmp.path(), 1));
+        let want = if base + len as u64 >= synced_end { Outcome::Opened } else { Outcome::Refused };
+        assert_eq!(outcome, want, "crashed, cut at {len} of {full} (synced end at {} of it)", synced_end - base);
+        opened += usize::from(outcome == Outcome::Opened);
     }
-    // Cuts inside the last record are torn tails and open; cuts before it
-    // lose synced data the meta or head marker still points past, or not,
-    // depending on where they fall.
-    assert!(opened > 0, "torn tails of the last segment open");
+    assert!(opened > 0, "torn tails after a crash open");
 }
 
 fn seeds_dir() -> PathBuf {
@@ -166,9 +208,13 @@ fn seeds_dir() -> PathBuf {
 fn seeds() -> Vec<(&'static str, Vec<u8>, Outcome)> {
     let fixture = decode(&fixture_input(root()));
     let last = fixture.keys().filter(|n| n.ends_with(".wal")).max().cloned().expect("a segment");
-    let mut torn = fixture.clone();
+    let (mut torn, _) = crashed_fixture();
     let len = torn[&last].len();
     torn.get_mut(&last).unwrap().truncate(len - 3);
+    let mut synced_cut = fixture.clone();
+    synced_cut.get_mut(&last).unwrap().truncate(len - 3);
+    let mut no_last_segment = fixture.clone();
+    no_last_segment.remove(&last);
     let mut no_head = fixture.clone();
     no_head.remove("wal/head");
     let mut bad_meta = fixture.clone();
@@ -179,6 +225,9 @@ fn seeds() -> Vec<(&'static str, Vec<u8>, Outcome)> {
     vec![
         ("fixture.bin", fixture_input(root()), Outcome::Opened),
         ("torn_tail.bin", input_of(&torn), Outcome::Opened),
+        ("synced_cut.bin", input_of(&synced_cut), Outcome::Refused),
+        ("no_last_segment.bin", input_of(&no_last_segment), Outcome::Refused),
+        ("meta_v1.bin", dir_input(&root().join("tests/fixtures/wal-meta-v1")), Outcome::Opened),
         ("orphan_files.bin", input_of(&orphans), Outcome::Opened),
         ("no_head_marker.bin", input_of(&no_head), Outcome::Refused),
         ("damaged_meta.bin", input_of(&bad_meta), Outcome::Refused),

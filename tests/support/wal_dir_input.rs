@@ -195,7 +195,12 @@ pub fn check(data: &[u8], scratch: &Path) -> Outcome {
 
 /// The committed fixture (`tests/fixtures/wal`) as an input.
 pub fn fixture_input(root: &Path) -> Vec<u8> {
-    let tree = read_tree(&root.join("tests/fixtures/wal"));
+    dir_input(&root.join("tests/fixtures/wal"))
+}
+
+/// The log directory `dir` as an input.
+pub fn dir_input(dir: &Path) -> Vec<u8> {
+    let tree = read_tree(dir);
     encode(tree.iter().filter(|(n, _)| !n.ends_with('/')).map(|(n, b)| (n.as_str(), b.as_slice())))
 }
 

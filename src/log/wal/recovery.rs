@@ -16,7 +16,7 @@ use super::fsio::{self, io_err, list, read_optional, write_atomic};
 use super::lock::{self, DirLock, LOCK_FILE};
 use super::meta::{HEAD_MARKER, META_FILE, META_VERSION, Marker, Meta, MetaError, MetaState, WAL_DIR, parse_marker};
 use super::record::{self, FORMAT_VERSION, FileRef, Record, entry_len};
-use super::segments::{list_segments, locate, present_runs, segment_name, segment_path};
+use super::segments::{check_synced, list_segments, locate, present_runs, segment_name, segment_path};
 use super::snapshot_file;
 use super::store::{Shared, Store};
 use super::tail;
@@ -40,6 +40,9 @@ pub struct RecoveryReport {
     pub completed_creation: bool,
     /// A compaction interrupted by a crash was completed.
     pub completed_compaction: bool,
+    /// The meta file was in an older layout (version 1, written before
+    /// the synced end was recorded) and was rewritten in the current one.
+    pub upgraded_meta: bool,
     /// Orphaned files removed (temporaries, superseded snapshots).
     pub removed_files: Vec<PathBuf>,
 }
@@ -222,7 +225,8 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
         Ok(_) => {}
     }
     let meta_path = dir.join(META_FILE);
-    let mut meta = match read_optional(&meta_path)? {
+    let mut meta_version = META_VERSION;
+    let meta = match read_optional(&meta_path)? {
         None => {
             // A crash while the meta file of a new log was written leaves
             // only its temporary: the directory is still new. (The lock
@@ -251,21 +255,26 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
                 segment_size: options.segment_size,
                 max_record_size: options.max_record_size,
                 head: 0,
+                synced_end: 0,
             };
             write_atomic(dir, META_FILE, &meta.encode(), f)?;
             report.created = true;
-            meta
+            Ok(meta)
         }
-        Some(bytes) => Meta::decode(&bytes).map_err(|e| match e {
-            MetaError::NotOurs => not_a_log(dir, format!("{} is not a raft-io meta file", meta_path.display())),
-            MetaError::Version(found) => StorageError::UnsupportedFormat {
-                location: meta_path.display().to_string(),
-                found,
-                supported: META_VERSION,
-            },
-            MetaError::Corrupt(reason) => corrupt(meta_path.display().to_string(), reason),
-        })?,
+        Some(bytes) => Meta::decode_versioned(&bytes).map(|(meta, version)| {
+            meta_version = version;
+            meta
+        }),
     };
+    let mut meta = meta.map_err(|e| match e {
+        MetaError::NotOurs => not_a_log(dir, format!("{} is not a raft-io meta file", meta_path.display())),
+        MetaError::Version(found) => StorageError::UnsupportedFormat {
+            location: meta_path.display().to_string(),
+            found,
+            supported: META_VERSION,
+        },
+        MetaError::Corrupt(reason) => corrupt(meta_path.display().to_string(), reason),
+    })?;
 
     // 2. The record size limit may only grow.
     if options.max_record_size < meta.max_record_size {
@@ -313,6 +322,9 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
     let seg = Arc::new(SegmentedStore::open(&wal_dir, segment_size).map_err(wal_error)?);
     let written = seg.len().map_err(wal_error)?;
     let segments = list_segments(&wal_dir)?;
+    // Every segment that holds records the meta file records as synced
+    // must be there in full: a missing one is lost data, not a torn tail.
+    check_synced(&segments, &wal_dir, segment_size, meta.head, meta.synced_end)?;
     let present = present_runs(&segments, segment_size, written);
     let shared = Shared::new(meta.head, faults.clone());
     let config = WalConfig::new().with_max_record_size(options.max_record_size).with_open_policy(OpenPolicy::Strict);
@@ -334,6 +346,18 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
         }
         Err(e) => return Err(open_error(e, &wal_dir, segment_size)),
     };
+    // Intact records must reach the synced end: a damaged record before
+    // it was synced, so it is lost data, not a torn tail.
+    if wal.len() < meta.synced_end {
+        return Err(StorageError::SyncedDataLost {
+            location: locate(&wal_dir, segment_size, wal.len()),
+            synced_end: meta.synced_end,
+            reason: format!(
+                "the intact records end here, {} bytes short (a damaged or missing record)",
+                meta.synced_end - wal.len()
+            ),
+        });
+    }
 
     // 5. Replay.
     let mut state = Replayed::empty();
@@ -396,6 +420,7 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
         }
         fsio::fsync_dir(&wal_dir, f)?;
         meta.state = MetaState::Ready;
+        meta.synced_end = wal.len(); // all of it was synced above
         write_atomic(dir, META_FILE, &meta.encode(), f)?;
         report.completed_compaction = true;
     }
@@ -411,10 +436,14 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
         stats.checkpoints += 1;
     }
     fsio::fsync_dir(&wal_dir, f)?;
-    if meta.state == MetaState::Creating || options.max_record_size > meta.max_record_size {
+    let upgrade = meta_version != META_VERSION;
+    if meta.state == MetaState::Creating || options.max_record_size > meta.max_record_size || upgrade {
         report.completed_creation = meta.state == MetaState::Creating && !report.created;
+        report.upgraded_meta = upgrade;
         meta.state = MetaState::Ready;
         meta.max_record_size = options.max_record_size;
+        // Everything in the WAL is synced by now (above, or the anchor).
+        meta.synced_end = wal.len();
         write_atomic(dir, META_FILE, &meta.encode(), f)?;
     }
 

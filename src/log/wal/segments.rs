@@ -78,6 +78,49 @@ pub(super) fn present_runs(segments: &[Segment], segment_size: u64, written: u64
     runs
 }
 
+/// Refuses segment files that cannot hold every record synced up to
+/// `synced_end` (see [`Meta::synced_end`](super::meta::Meta::synced_end)):
+/// each segment from the head's to the one holding byte `synced_end - 1`
+/// must exist and reach as far as the synced records in it do.
+/// `segments` is sorted by index.
+pub(super) fn check_synced(
+    segments: &[Segment],
+    wal_dir: &Path,
+    segment_size: u64,
+    head: u64,
+    synced_end: u64,
+) -> Result<(), StorageError> {
+    if synced_end <= head {
+        return Ok(());
+    }
+    let (first, last) = (head / segment_size, (synced_end - 1) / segment_size);
+    let lost = |offset: u64, reason: String| StorageError::SyncedDataLost {
+        location: locate(wal_dir, segment_size, offset),
+        synced_end,
+        reason,
+    };
+    let mut expect = first;
+    for s in segments.iter().filter(|s| (first..=last).contains(&s.index)) {
+        // No overflow: the segment starts at or below `synced_end`.
+        let start = expect * segment_size;
+        if s.index != expect {
+            return Err(lost(start.max(head), "the segment file is missing".into()));
+        }
+        let need = synced_end.min(start.saturating_add(segment_size)) - start;
+        if s.len < need {
+            return Err(lost(
+                start + s.len,
+                format!("the segment file is {} bytes long, but synced records fill its first {need}", s.len),
+            ));
+        }
+        expect += 1;
+    }
+    if expect <= last {
+        return Err(lost((expect * segment_size).max(head), "the segment file is missing".into()));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +134,34 @@ mod tests {
         assert_eq!(present_runs(&[], 10, 45), vec![]);
         assert_eq!(parse_segment_name(&segment_name(42)), Some(42));
         assert_eq!(parse_segment_name("42.wal"), None);
+    }
+
+    #[test]
+    fn synced_segments_must_exist_and_be_long_enough() {
+        let seg = |index, len| Segment { index, len };
+        let dir = Path::new("w");
+        let ok = [seg(0, 10), seg(1, 10), seg(2, 10), seg(3, 4)];
+        assert!(check_synced(&ok, dir, 10, 15, 34).is_ok());
+        assert!(check_synced(&ok[1..], dir, 10, 15, 34).is_ok(), "segments before the head's are not needed");
+        assert!(check_synced(&ok, dir, 10, 15, 15).is_ok(), "nothing synced past the head");
+        assert!(check_synced(&[], dir, 10, 0, 0).is_ok());
+        let missing = |segments: &[Segment], at: &str| {
+            let err = check_synced(segments, dir, 10, 15, 34).unwrap_err();
+            let at = format!("{} byte", Path::new("w").join(at).display());
+            assert!(
+                matches!(&err, StorageError::SyncedDataLost { location, synced_end: 34, .. } if location.starts_with(&at)),
+                "{err}"
+            );
+            err.to_string()
+        };
+        assert!(missing(&[ok[0].clone(), ok[2].clone(), ok[3].clone()], &segment_name(1)).contains("missing"));
+        assert!(missing(&ok[..3], &segment_name(3)).contains("missing"));
+        assert!(missing(&[], &segment_name(1)).contains("missing"));
+        let short = [seg(1, 10), seg(2, 10), seg(3, 3)];
+        assert!(missing(&short, &segment_name(3)).contains("3 bytes long"));
+        let short = [seg(1, 10), seg(2, 9), seg(3, 4)];
+        assert!(missing(&short, &segment_name(2)).contains("9 bytes long"));
+        // A damaged meta file's huge synced end costs one pass over the files.
+        assert!(check_synced(&ok, dir, 1, 0, u64::MAX).is_err());
     }
 }
