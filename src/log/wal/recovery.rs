@@ -346,8 +346,8 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
         }
         Err(e) => return Err(open_error(e, &wal_dir, segment_size)),
     };
-    // Intact records must reach the synced end: a damaged record before
-    // it was synced, so it is lost data, not a torn tail.
+    // Intact records must reach the synced end: a record below it that is
+    // damaged or missing was synced, so it is lost data, not a torn tail.
     if wal.len() < meta.synced_end {
         return Err(StorageError::SyncedDataLost {
             location: locate(&wal_dir, segment_size, wal.len()),
