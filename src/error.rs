@@ -251,6 +251,22 @@ pub enum StorageError {
         /// The owner asked for.
         expected: crate::types::LogIdentity,
     },
+    /// WAL records that were synced (and so may have been acknowledged) are
+    /// missing: a segment file that must hold synced records is missing or
+    /// short, or the WAL ends, or is damaged, before the offset the log
+    /// recorded as synced. Opening would silently forget them, so the log
+    /// is refused; nothing was changed.
+    #[error(
+        "synced WAL records are lost at {location}: {reason} (records were synced up to WAL offset {synced_end}); nothing was changed"
+    )]
+    SyncedDataLost {
+        /// The segment file (and byte and WAL offset) where the loss starts.
+        location: String,
+        /// The WAL offset up to which the log recorded every record as synced.
+        synced_end: u64,
+        /// What is missing.
+        reason: String,
+    },
     /// An earlier write or sync failed, so the log refuses further writes:
     /// its durable state is unknown until it is reopened.
     #[error("the log halted after an earlier failure ({cause}); reopen it")]

@@ -1,9 +1,13 @@
 #![cfg(feature = "persistence")]
 //! The committed log directory `tests/fixtures/wal/` (WAL format version 1,
-//! see `docs/PROTOCOL.md`) must keep opening with the same contents, and
-//! this build must still write it byte for byte.
+//! meta file version 2, see `docs/PROTOCOL.md`) must keep opening with the
+//! same contents, and this build must still write it byte for byte.
+//! `tests/fixtures/wal-meta-v1/` is the same log as the builds before meta
+//! file version 2 wrote it: it must open with the same contents, and its
+//! meta file is upgraded in place.
 //!
-//! Regenerate it (only together with a format version change) with
+//! Regenerate `tests/fixtures/wal/` (only together with a format version
+//! change; keep the old one as a fixture of its own) with
 //! `RAFT_IO_REGEN_FIXTURE=1 cargo test --features persistence --test wal_fixture`.
 
 use std::collections::BTreeMap;
@@ -17,6 +21,12 @@ const SEGMENT: u64 = 128;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wal")
+}
+
+/// The same log with the version 1 meta file that builds before meta file
+/// version 2 wrote.
+fn fixture_meta_v1() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wal-meta-v1")
 }
 
 fn cmd(i: u64) -> Entry {
@@ -102,6 +112,34 @@ fn the_committed_fixture_opens_with_its_contents() {
     let before = tree(tmp.path());
     let log = WalLog::open(tmp.path()).unwrap();
     assert_eq!(tree(tmp.path()), before, "a clean open writes nothing");
+    assert!(!log.recovery_report().upgraded_meta);
+    check_contents(&log);
+    drop(log);
+    assert_eq!(tree(tmp.path()), before, "nor does closing it unchanged");
+}
+
+/// A log whose meta file is version 1 opens with the same contents; the
+/// open rewrites the meta file, and only it, as this build writes it.
+#[test]
+fn the_committed_fixture_with_a_version_1_meta_file_opens_and_is_upgraded() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy(&fixture_meta_v1(), tmp.path());
+    let mut before = tree(tmp.path());
+    assert_eq!(before["raftlog.meta"][8..12], 1u32.to_le_bytes(), "the fixture is version 1");
+    let log = WalLog::open(tmp.path()).unwrap();
+    assert!(log.recovery_report().upgraded_meta);
+    check_contents(&log);
+    let committed = tree(&fixture());
+    before.insert("raftlog.meta".into(), committed["raftlog.meta"].clone());
+    assert_eq!(tree(tmp.path()), before, "the meta file is upgraded, nothing else changes");
+    drop(log);
+    let log = WalLog::open(tmp.path()).unwrap();
+    assert!(!log.recovery_report().upgraded_meta, "once");
+    check_contents(&log);
+}
+
+/// What the fixture holds.
+fn check_contents(log: &WalLog) {
     let report = log.recovery_report();
     assert!(report.torn_tail.is_none() && report.removed_files.is_empty() && !report.created);
     assert_eq!(report.records, 2, "the checkpoint at the head and one step");

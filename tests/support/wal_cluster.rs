@@ -228,6 +228,9 @@ impl WalCluster {
     pub fn crash_only(&mut self, id: NodeId, keep: Keep) -> bool {
         let m = self.members.get_mut(&id).expect("member");
         let Some(node) = m.node.take() else { return false };
+        // A dead process runs no clean close: nothing reaches the disk at
+        // the drop (`lose_unsynced` lifts the crash).
+        m.faults.crash_now();
         drop(node.into_log());
         let unsynced = m.faults.unsynced_bytes();
         let kept = m.faults.lose_unsynced(keep.bytes(unsynced)).expect("lose unsynced");

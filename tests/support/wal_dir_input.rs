@@ -106,13 +106,27 @@ pub fn write_tree(dir: &Path, files: &BTreeMap<String, Vec<u8>>) {
 }
 
 /// Everything a node reads from a recovered log.
-#[derive(Debug, PartialEq)]
-struct Image {
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image {
     identity: Option<LogIdentity>,
     hard: HardState,
     snapshot: SnapshotMeta,
     snapshot_data: Vec<u8>,
     entries: Vec<Entry>,
+}
+
+impl Image {
+    /// The state in a line: hard state, snapshot and the live entries.
+    pub fn summary(&self) -> String {
+        let (first, last) = match (self.entries.first(), self.entries.last()) {
+            (Some(first), Some(last)) => (first.index, last.index),
+            _ => (self.snapshot.index + 1, self.snapshot.index),
+        };
+        format!(
+            "{:?}, snapshot at {} (term {}), entries {first}..={last}",
+            self.hard, self.snapshot.index, self.snapshot.term
+        )
+    }
 }
 
 /// Reads the whole log through the `RaftLog` contract, checking it is
@@ -157,6 +171,22 @@ pub enum Outcome {
 ///   idempotent) finds the same state with nothing left to repair;
 /// * the recovered log takes a write that survives another reopen.
 pub fn check(data: &[u8], scratch: &Path) -> Outcome {
+    check_against(data, scratch, &[])
+}
+
+/// The state the log directory `data` describes recovers to (written into
+/// the empty directory `scratch`); panics if it does not open.
+pub fn recovered(data: &[u8], scratch: &Path) -> Image {
+    write_tree(scratch, &decode(data));
+    let log = WalLog::open_with(scratch, WalOptions::new()).unwrap_or_else(|e| panic!("the log must open: {e}"));
+    image(&log)
+}
+
+/// [`check`], and when the log opens, the state it recovers must be one of
+/// `synced` (unless that is empty): a log that opens must hold every record
+/// that was synced, whatever happened to its files; losing one must make
+/// the open refuse.
+pub fn check_against(data: &[u8], scratch: &Path, synced: &[Image]) -> Outcome {
     let files = decode(data);
     write_tree(scratch, &files);
     let before = read_tree(scratch);
@@ -170,6 +200,13 @@ pub fn check(data: &[u8], scratch: &Path) -> Outcome {
         }
     };
     let first = image(&log);
+    assert!(
+        synced.is_empty() || synced.contains(&first),
+        "the log opened without records that were synced (report: {:?}):\n got {}\n want one of {:?}",
+        log.recovery_report(),
+        first.summary(),
+        synced.iter().map(Image::summary).collect::<Vec<_>>()
+    );
     drop(log);
     let mut log = WalLog::open_with(scratch, options()).expect("a repaired log opens again");
     let report = log.recovery_report();
@@ -177,7 +214,8 @@ pub fn check(data: &[u8], scratch: &Path) -> Outcome {
         report.torn_tail.is_none()
             && report.removed_files.is_empty()
             && !report.completed_creation
-            && !report.completed_compaction,
+            && !report.completed_compaction
+            && !report.upgraded_meta,
         "the second open repaired something: {report:?}"
     );
     assert_eq!(image(&log), first, "the second open found another state");
@@ -195,7 +233,12 @@ pub fn check(data: &[u8], scratch: &Path) -> Outcome {
 
 /// The committed fixture (`tests/fixtures/wal`) as an input.
 pub fn fixture_input(root: &Path) -> Vec<u8> {
-    let tree = read_tree(&root.join("tests/fixtures/wal"));
+    dir_input(&root.join("tests/fixtures/wal"))
+}
+
+/// The log directory `dir` as an input.
+pub fn dir_input(dir: &Path) -> Vec<u8> {
+    let tree = read_tree(dir);
     encode(tree.iter().filter(|(n, _)| !n.ends_with('/')).map(|(n, b)| (n.as_str(), b.as_slice())))
 }
 

@@ -1,6 +1,7 @@
 //! The log directory's own small files: `raftlog.meta` (who the directory
-//! belongs to, the WAL geometry, and our authoritative copy of the WAL head)
-//! and the parser of wal-db's `wal/head` marker.
+//! belongs to, the WAL geometry, our authoritative copy of the WAL head,
+//! and how far the WAL is known to be synced) and the parser of wal-db's
+//! `wal/head` marker.
 
 /// Name of the meta file inside the log directory.
 pub(crate) const META_FILE: &str = "raftlog.meta";
@@ -10,10 +11,13 @@ pub(crate) const WAL_DIR: &str = "wal";
 pub(crate) const HEAD_MARKER: &str = "head";
 
 const MAGIC: [u8; 8] = *b"RAFTIOWL";
-/// Version of the meta file layout.
-pub(crate) const META_VERSION: u32 = 1;
+/// Version of the meta file layout this build writes. It reads version 1
+/// too (see [`Meta::decode_versioned`]).
+pub(crate) const META_VERSION: u32 = 2;
 /// Length of an encoded meta file.
-pub(crate) const META_LEN: usize = 44;
+pub(crate) const META_LEN: usize = 52;
+/// Length of a version 1 meta file (no synced end).
+const META_V1_LEN: usize = 44;
 
 /// The lifecycle state recorded in the meta file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +39,11 @@ pub(crate) struct Meta {
     pub(crate) max_record_size: u32,
     /// Offset of the checkpoint record the WAL starts at.
     pub(crate) head: u64,
+    /// The WAL holds intact records at least from `head` to this offset,
+    /// every one synced: the end of the WAL when it was last recorded (when
+    /// the log was created or closed, a step started a new segment, or a
+    /// compaction). At least `head`.
+    pub(crate) synced_end: u64,
 }
 
 /// Why meta file bytes were refused.
@@ -49,9 +58,10 @@ pub(crate) enum MetaError {
 }
 
 impl Meta {
-    /// The fixed 44-byte layout: magic `RAFTIOWL`, version u32, state u8,
-    /// 3 zero bytes, segment size u64, max record size u32, 4 zero bytes,
-    /// head u64, CRC-32C of the preceding 40 bytes as u32. Little-endian.
+    /// The fixed 52-byte layout (version 2): magic `RAFTIOWL`, version u32,
+    /// state u8, 3 zero bytes, segment size u64, max record size u32, 4 zero
+    /// bytes, head u64, synced end u64, CRC-32C of the preceding 48 bytes as
+    /// u32. Little-endian.
     pub(crate) fn encode(&self) -> [u8; META_LEN] {
         let mut b = [0u8; META_LEN];
         b[0..8].copy_from_slice(&MAGIC);
@@ -60,23 +70,35 @@ impl Meta {
         b[16..24].copy_from_slice(&self.segment_size.to_le_bytes());
         b[24..28].copy_from_slice(&self.max_record_size.to_le_bytes());
         b[32..40].copy_from_slice(&self.head.to_le_bytes());
-        let crc = crc32c::crc32c(&b[..40]);
-        b[40..44].copy_from_slice(&crc.to_le_bytes());
+        b[40..48].copy_from_slice(&self.synced_end.to_le_bytes());
+        let crc = crc32c::crc32c(&b[..48]);
+        b[48..52].copy_from_slice(&crc.to_le_bytes());
         b
     }
 
+    #[cfg(test)]
     pub(crate) fn decode(b: &[u8]) -> Result<Meta, MetaError> {
+        Self::decode_versioned(b).map(|(meta, _)| meta)
+    }
+
+    /// Decodes a meta file of version 2 or 1, returning the version found.
+    /// Version 1 is version 2's first 40 bytes and its CRC-32C at 40..44:
+    /// it records no synced end, which then reads as `head` (nothing is
+    /// known to be synced past the head record).
+    pub(crate) fn decode_versioned(b: &[u8]) -> Result<(Meta, u32), MetaError> {
         if b.len() < 12 || b[0..8] != MAGIC {
             return Err(MetaError::NotOurs);
         }
         let version = u32_at(b, 8);
-        if version != META_VERSION {
-            return Err(MetaError::Version(version));
-        }
-        if b.len() != META_LEN {
+        let len = match version {
+            1 => META_V1_LEN,
+            META_VERSION => META_LEN,
+            _ => return Err(MetaError::Version(version)),
+        };
+        if b.len() != len {
             return Err(MetaError::Corrupt("wrong length"));
         }
-        if crc32c::crc32c(&b[..40]) != u32_at(b, 40) {
+        if crc32c::crc32c(&b[..len - 4]) != u32_at(b, len - 4) {
             return Err(MetaError::Corrupt("checksum mismatch"));
         }
         if b[13..16] != [0; 3] || b[28..32] != [0; 4] {
@@ -92,7 +114,12 @@ impl Meta {
         if segment_size == 0 {
             return Err(MetaError::Corrupt("segment size is zero"));
         }
-        Ok(Meta { state, segment_size, max_record_size: u32_at(b, 24), head: u64_at(b, 32) })
+        let head = u64_at(b, 32);
+        let synced_end = if version == 1 { head } else { u64_at(b, 40) };
+        if synced_end < head {
+            return Err(MetaError::Corrupt("the synced end lies before the head"));
+        }
+        Ok((Meta { state, segment_size, max_record_size: u32_at(b, 24), head, synced_end }, version))
     }
 }
 
@@ -136,26 +163,58 @@ mod tests {
 
     #[test]
     fn golden_meta() {
-        let meta = Meta { state: MetaState::Ready, segment_size: 1 << 20, max_record_size: 1 << 16, head: 0x1234 };
+        let meta = Meta {
+            state: MetaState::Ready,
+            segment_size: 1 << 20,
+            max_record_size: 1 << 16,
+            head: 0x1234,
+            synced_end: 0x5678,
+        };
         let b = meta.encode();
         let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
         assert_eq!(
-            &hex[..80],
+            &hex[..96],
             concat!(
                 "52414654494f574c", // RAFTIOWL
-                "01000000",         // version 1
+                "02000000",         // version 2
                 "01000000",         // state Ready, reserved
                 "0000100000000000", // segment size 1 MiB
                 "0000010000000000", // max record 64 KiB, reserved
                 "3412000000000000", // head
+                "7856000000000000", // synced end
             )
         );
-        assert_eq!(Meta::decode(&b), Ok(meta));
+        assert_eq!(Meta::decode_versioned(&b), Ok((meta, 2)));
+    }
+
+    /// A version 1 file (what builds before the synced end wrote) decodes,
+    /// with the synced end at the head.
+    #[test]
+    fn version_1_meta_decodes_with_the_synced_end_at_the_head() {
+        let mut v1 = Vec::new();
+        for hex in
+            ["52414654494f574c", "01000000", "01000000", "0000100000000000", "0000010000000000", "3412000000000000"]
+        {
+            v1.extend((0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()));
+        }
+        v1.extend_from_slice(&crc32c::crc32c(&v1).to_le_bytes());
+        let want = Meta {
+            state: MetaState::Ready,
+            segment_size: 1 << 20,
+            max_record_size: 1 << 16,
+            head: 0x1234,
+            synced_end: 0x1234,
+        };
+        assert_eq!(Meta::decode_versioned(&v1), Ok((want, 1)));
+        assert_eq!(Meta::decode(&v1[..43]), Err(MetaError::Corrupt("wrong length")));
+        v1[20] ^= 1;
+        assert_eq!(Meta::decode(&v1), Err(MetaError::Corrupt("checksum mismatch")));
     }
 
     #[test]
     fn damaged_meta_is_refused() {
-        let b = Meta { state: MetaState::Compacting, segment_size: 8, max_record_size: 9, head: 10 }.encode();
+        let meta = Meta { state: MetaState::Compacting, segment_size: 8, max_record_size: 9, head: 10, synced_end: 11 };
+        let b = meta.encode();
         for at in 0..META_LEN {
             let mut m = b;
             m[at] ^= 0x40;
@@ -166,8 +225,10 @@ mod tests {
                 _ => assert!(matches!(err, MetaError::Corrupt(_))),
             }
         }
-        assert_eq!(Meta::decode(&b[..43]), Err(MetaError::Corrupt("wrong length")));
+        assert_eq!(Meta::decode(&b[..51]), Err(MetaError::Corrupt("wrong length")));
         assert_eq!(Meta::decode(b"garbage"), Err(MetaError::NotOurs));
+        let before_head = Meta { synced_end: 9, ..meta }.encode();
+        assert_eq!(Meta::decode(&before_head), Err(MetaError::Corrupt("the synced end lies before the head")));
     }
 
     #[test]

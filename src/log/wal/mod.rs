@@ -3,7 +3,7 @@
 //! # Layout of a log directory
 //!
 //! ```text
-//! <dir>/raftlog.meta                  format version, WAL geometry, authoritative WAL head
+//! <dir>/raftlog.meta                  format version, WAL geometry, authoritative WAL head, synced end
 //! <dir>/raftlog.lock                  empty; locked by the open WalLog (a second open is refused)
 //! <dir>/wal/00000000000000000000.wal  wal-db segments (and wal-db's `head` marker)
 //! <dir>/snapshot-<id>.snap            the latest snapshot's data, if not empty
@@ -18,6 +18,13 @@
 //! A change of the hard state's `commit` alone is not worth an fsync: it is
 //! kept in memory and rides along with the next record (a restarted node may
 //! come back with an older commit index, which Raft tolerates).
+//!
+//! The meta file records the *synced end*, how far the WAL is known to be
+//! synced, so that recovery can tell lost synced records from a torn tail.
+//! It is rewritten only where that is cheap and rare: after a step that
+//! starts a new segment (which then also fsyncs `wal/` and replaces the
+//! meta file), at compaction, and at a clean close ([`WalLog::close`], or
+//! dropping a log that has not halted).
 //!
 //! A record is either a *step* (what this step changed: identity, hard state,
 //! snapshot reference, and an entry batch that first truncates the log at its
@@ -42,15 +49,21 @@
 //! the head, every record (wal-db's strict open refuses damage followed by
 //! intact data, except that a damaged record followed by no intact raft-io
 //! record is the torn tail, even when its payload looks like frames or a
-//! short or missing segment lies inside it), and the snapshot file. Then it
+//! short or missing segment lies inside it), that every segment holding
+//! records below the synced end is there in full and that the intact
+//! records reach it (otherwise [`StorageError::SyncedDataLost`]: synced
+//! records are never cut as a torn tail), and the snapshot file. Then it
 //! fsyncs every segment from the head's to the last, the snapshot file and
 //! both directories (a crashed process may have left them unsynced), and
 //! only then does it cut a torn tail
 //! (reported in [`WalLog::recovery_report`]), finish an interrupted creation
-//! or compaction, and remove orphaned temporary and snapshot files. A refused
+//! or compaction, upgrade a meta file of an older layout, and remove
+//! orphaned temporary and snapshot files. A refused
 //! open leaves the directory exactly as it was. Directories it creates
 //! (the log directory and any missing parents) are fsynced into their
-//! parents.
+//! parents; one that another open creates at the same time is fine (opens
+//! of sibling directories may race), a path component that is not a
+//! directory is refused ([`StorageError::NotALog`]).
 //!
 //! The directory is locked (`raftlog.lock`) for the lifetime of the
 //! `WalLog`: a second open, in this process or another, fails with
@@ -68,8 +81,10 @@ mod faults;
 mod fsio;
 mod lock;
 mod meta;
+mod options;
 mod record;
 mod recovery;
+mod segments;
 mod snapshot_file;
 mod store;
 mod tail;
@@ -84,6 +99,12 @@ mod crash_tests;
 #[cfg(test)]
 mod refusal_tests;
 
+#[cfg(test)]
+mod loss_tests;
+
+#[cfg(test)]
+mod tail_rule_tests;
+
 use std::collections::VecDeque;
 use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
@@ -93,6 +114,7 @@ use bytes::Bytes;
 use wal_db::{Wal, WalError};
 
 pub use faults::FaultInjector;
+pub use options::{WalOptions, WalStats};
 pub use recovery::{RecoveryReport, TornTail};
 
 use self::meta::Meta;
@@ -103,72 +125,6 @@ use super::{RaftLog, chunk_of, entry_offsets, fitting};
 use crate::error::StorageError;
 use crate::sync::lock;
 use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
-
-/// Options for [`WalLog::open_with`].
-#[derive(Clone, Debug)]
-pub struct WalOptions {
-    segment_size: u64,
-    max_record_size: u32,
-    faults: Option<FaultInjector>,
-    expect_identity: Option<LogIdentity>,
-}
-
-impl Default for WalOptions {
-    fn default() -> Self {
-        Self { segment_size: 16 << 20, max_record_size: 64 << 20, faults: None, expect_identity: None }
-    }
-}
-
-impl WalOptions {
-    /// Defaults: 16 MiB segments, 64 MiB maximum record size.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Size of a WAL segment file (used when the log is created; an existing
-    /// log keeps the size it was created with). Disk use is bounded by the
-    /// live log plus about two segments. Zero is raised to 1.
-    pub fn segment_size(mut self, bytes: u64) -> Self {
-        self.segment_size = bytes.max(1);
-        self
-    }
-
-    /// The largest WAL record, that is, the most bytes one step may write.
-    /// An existing log refuses to open with a limit lower than the one it
-    /// was written with; a higher one is recorded.
-    pub fn max_record_size(mut self, bytes: u32) -> Self {
-        self.max_record_size = bytes;
-        self
-    }
-
-    /// Refuses to open a log that records a different owner
-    /// ([`StorageError::WrongIdentity`]) before anything is repaired. A log
-    /// with no owner recorded yet opens; the node records it.
-    pub fn expect_identity(mut self, identity: LogIdentity) -> Self {
-        self.expect_identity = Some(identity);
-        self
-    }
-
-    /// Routes every durable operation through `faults` (crash testing).
-    pub fn fault_injector(mut self, faults: FaultInjector) -> Self {
-        self.faults = Some(faults);
-        self
-    }
-}
-
-/// Counters of what a [`WalLog`] wrote since it was opened.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct WalStats {
-    /// WAL records written (one per effective `sync`).
-    pub records: u64,
-    /// WAL syncs (one per effective `sync`).
-    pub syncs: u64,
-    /// Of the records, how many were checkpoints.
-    pub checkpoints: u64,
-    /// WAL prefixes dropped after a checkpoint.
-    pub compactions: u64,
-}
 
 /// Where the latest snapshot's data is.
 #[derive(Clone, Debug)]
@@ -260,8 +216,11 @@ impl WalLog {
     /// A typed [`StorageError`] naming the file and offset when the
     /// directory is not a raft-io log ([`StorageError::NotALog`]), was
     /// written by an unknown format version, would need a lower record size
-    /// limit, or is damaged anywhere but in a torn last record
-    /// ([`StorageError::Corrupt`]). The directory is then left untouched.
+    /// limit, is damaged anywhere but in a torn last record
+    /// ([`StorageError::Corrupt`]), or has lost records that were synced
+    /// ([`StorageError::SyncedDataLost`]: a missing or short segment, or a
+    /// WAL that ends before the synced end the meta file records). The
+    /// directory is then left untouched.
     /// [`StorageError::Locked`] when another `WalLog` (in this process or
     /// another) has the directory open:
     ///
@@ -311,13 +270,15 @@ impl WalLog {
     }
 
     /// Writes a buffered commit-index change (which `sync` alone does not
-    /// write) and closes the log.
+    /// write), records in the meta file that the WAL is synced to its end,
+    /// and closes the log. Dropping the log does the latter too, but cannot
+    /// report a failure.
     pub fn close(mut self) -> Result<(), StorageError> {
         self.check_halted()?;
         if self.hard != self.durable_hard || self.has_unsynced_changes() {
             self.write_record().map_err(|e| self.halt(e))?;
         }
-        Ok(())
+        self.record_synced_end().map_err(|e| self.halt(e))
     }
 
     /// Whether a `sync` now would write a record.
@@ -410,6 +371,18 @@ impl WalLog {
         self.snap_data = data;
         self.snap_dirty = true;
         self.entries_dirty = true;
+    }
+}
+
+/// A clean close: records the synced end of the WAL in the meta file (see
+/// [`WalLog::close`]), unless the log halted, when the disk may be out of
+/// step with memory. A failure here only leaves the older record, which
+/// open accepts.
+impl Drop for WalLog {
+    fn drop(&mut self) {
+        if self.halted.is_none() {
+            let _ = self.record_synced_end();
+        }
     }
 }
 

@@ -12,10 +12,11 @@ use bytes::Bytes;
 use wal_db::{Lsn, OpenPolicy, SegmentedStore, Wal, WalConfig, WalError, WalStore};
 
 use super::faults::{FaultInjector, guarded};
-use super::fsio::{self, io_err, read_optional, write_atomic};
+use super::fsio::{self, io_err, list, read_optional, write_atomic};
 use super::lock::{self, DirLock, LOCK_FILE};
 use super::meta::{HEAD_MARKER, META_FILE, META_VERSION, Marker, Meta, MetaError, MetaState, WAL_DIR, parse_marker};
 use super::record::{self, FORMAT_VERSION, FileRef, Record, entry_len};
+use super::segments::{check_synced, list_segments, locate, present_runs, segment_name, segment_path};
 use super::snapshot_file;
 use super::store::{Shared, Store};
 use super::tail;
@@ -39,6 +40,9 @@ pub struct RecoveryReport {
     pub completed_creation: bool,
     /// A compaction interrupted by a crash was completed.
     pub completed_compaction: bool,
+    /// The meta file was in an older layout (version 1, written before
+    /// the synced end was recorded) and was rewritten in the current one.
+    pub upgraded_meta: bool,
     /// Orphaned files removed (temporaries, superseded snapshots).
     pub removed_files: Vec<PathBuf>,
 }
@@ -54,19 +58,6 @@ pub struct TornTail {
     pub bytes: u64,
     /// The segment file holding `offset`.
     pub segment: PathBuf,
-}
-
-fn segment_path(wal_dir: &Path, segment_size: u64, offset: u64) -> PathBuf {
-    wal_dir.join(format!("{:020}.wal", offset / segment_size))
-}
-
-/// Names a WAL offset: segment file, byte within it, and the offset.
-fn locate(wal_dir: &Path, segment_size: u64, offset: u64) -> String {
-    format!(
-        "{} byte {} (WAL offset {offset})",
-        segment_path(wal_dir, segment_size, offset).display(),
-        offset % segment_size
-    )
 }
 
 fn corrupt(location: impl Into<String>, reason: impl Into<String>) -> StorageError {
@@ -226,12 +217,16 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
             }
             fsio::create_dir_all(dir, f)?;
         }
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+            return Err(not_a_log(dir, "a component of its path is not a directory"));
+        }
         Err(e) => return Err(io_err("reading metadata of", dir, e)),
         Ok(m) if !m.is_dir() => return Err(not_a_log(dir, "it is not a directory")),
         Ok(_) => {}
     }
     let meta_path = dir.join(META_FILE);
-    let mut meta = match read_optional(&meta_path)? {
+    let mut meta_version = META_VERSION;
+    let meta = match read_optional(&meta_path)? {
         None => {
             // A crash while the meta file of a new log was written leaves
             // only its temporary: the directory is still new. (The lock
@@ -260,21 +255,26 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
                 segment_size: options.segment_size,
                 max_record_size: options.max_record_size,
                 head: 0,
+                synced_end: 0,
             };
             write_atomic(dir, META_FILE, &meta.encode(), f)?;
             report.created = true;
-            meta
+            Ok(meta)
         }
-        Some(bytes) => Meta::decode(&bytes).map_err(|e| match e {
-            MetaError::NotOurs => not_a_log(dir, format!("{} is not a raft-io meta file", meta_path.display())),
-            MetaError::Version(found) => StorageError::UnsupportedFormat {
-                location: meta_path.display().to_string(),
-                found,
-                supported: META_VERSION,
-            },
-            MetaError::Corrupt(reason) => corrupt(meta_path.display().to_string(), reason),
-        })?,
+        Some(bytes) => Meta::decode_versioned(&bytes).map(|(meta, version)| {
+            meta_version = version;
+            meta
+        }),
     };
+    let mut meta = meta.map_err(|e| match e {
+        MetaError::NotOurs => not_a_log(dir, format!("{} is not a raft-io meta file", meta_path.display())),
+        MetaError::Version(found) => StorageError::UnsupportedFormat {
+            location: meta_path.display().to_string(),
+            found,
+            supported: META_VERSION,
+        },
+        MetaError::Corrupt(reason) => corrupt(meta_path.display().to_string(), reason),
+    })?;
 
     // 2. The record size limit may only grow.
     if options.max_record_size < meta.max_record_size {
@@ -321,6 +321,11 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
     let segment_size = meta.segment_size;
     let seg = Arc::new(SegmentedStore::open(&wal_dir, segment_size).map_err(wal_error)?);
     let written = seg.len().map_err(wal_error)?;
+    let segments = list_segments(&wal_dir)?;
+    // Every segment that holds records the meta file records as synced
+    // must be there in full: a missing one is lost data, not a torn tail.
+    check_synced(&segments, &wal_dir, segment_size, meta.head, meta.synced_end)?;
+    let present = present_runs(&segments, segment_size, written);
     let shared = Shared::new(meta.head, faults.clone());
     let config = WalConfig::new().with_max_record_size(options.max_record_size).with_open_policy(OpenPolicy::Strict);
     let open_wal = || Wal::with_store_and_config(Store::new(Arc::clone(&seg), Arc::clone(&shared)), config);
@@ -334,14 +339,25 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
         // reopens the WAL as if it ended at the record (the cut itself
         // waits, like any repair).
         Err(WalError::Corruption { offset, .. })
-            if !tail::intact_record_after(&seg, offset, written, segment_size, options.max_record_size)
-                .map_err(wal_error)? =>
+            if !tail::intact_record_after(&seg, &present, offset, options.max_record_size).map_err(wal_error)? =>
         {
             shared.cut_at(offset);
             open_wal().map_err(|e| open_error(e, &wal_dir, segment_size))?
         }
         Err(e) => return Err(open_error(e, &wal_dir, segment_size)),
     };
+    // Intact records must reach the synced end: a record below it that is
+    // damaged or missing was synced, so it is lost data, not a torn tail.
+    if wal.len() < meta.synced_end {
+        return Err(StorageError::SyncedDataLost {
+            location: locate(&wal_dir, segment_size, wal.len()),
+            synced_end: meta.synced_end,
+            reason: format!(
+                "the intact records end here, {} bytes short (a damaged or missing record)",
+                meta.synced_end - wal.len()
+            ),
+        });
+    }
 
     // 5. Replay.
     let mut state = Replayed::empty();
@@ -404,6 +420,7 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
         }
         fsio::fsync_dir(&wal_dir, f)?;
         meta.state = MetaState::Ready;
+        meta.synced_end = wal.len(); // all of it was synced above
         write_atomic(dir, META_FILE, &meta.encode(), f)?;
         report.completed_compaction = true;
     }
@@ -419,10 +436,14 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
         stats.checkpoints += 1;
     }
     fsio::fsync_dir(&wal_dir, f)?;
-    if meta.state == MetaState::Creating || options.max_record_size > meta.max_record_size {
+    let upgrade = meta_version != META_VERSION;
+    if meta.state == MetaState::Creating || options.max_record_size > meta.max_record_size || upgrade {
         report.completed_creation = meta.state == MetaState::Creating && !report.created;
+        report.upgraded_meta = upgrade;
         meta.state = MetaState::Ready;
         meta.max_record_size = options.max_record_size;
+        // Everything in the WAL is synced by now (above, or the anchor).
+        meta.synced_end = wal.len();
         write_atomic(dir, META_FILE, &meta.encode(), f)?;
     }
 
@@ -496,14 +517,8 @@ fn sync_existing(
     f: Option<&FaultInjector>,
 ) -> Result<(), StorageError> {
     let head_segment = head / segment_size;
-    let mut segments: Vec<(u64, String)> = list(wal_dir)?
-        .into_iter()
-        .filter_map(|name| Some((parse_segment_name(&name)?, name)))
-        .filter(|(index, _)| *index >= head_segment)
-        .collect();
-    segments.sort();
-    for (_, name) in segments {
-        fsio::fsync_file(&wal_dir.join(name), f)?;
+    for s in list_segments(wal_dir)?.iter().filter(|s| s.index >= head_segment) {
+        fsio::fsync_file(&wal_dir.join(segment_name(s.index)), f)?;
     }
     if file.id != 0 {
         fsio::fsync_file(&dir.join(snapshot_file::file_name(file.id)), f)?;
@@ -512,26 +527,8 @@ fn sync_existing(
     fsio::fsync_dir(dir, f)
 }
 
-/// The index of a wal-db segment file name (`{index:020}.wal`).
-fn parse_segment_name(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(".wal")?;
-    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
 fn not_a_log(dir: &Path, reason: impl Into<String>) -> StorageError {
     StorageError::NotALog { path: dir.display().to_string(), reason: reason.into() }
-}
-
-fn list(dir: &Path) -> Result<Vec<String>, StorageError> {
-    let mut names = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| io_err("listing", dir, e))? {
-        let entry = entry.map_err(|e| io_err("listing", dir, e))?;
-        names.push(entry.file_name().to_string_lossy().into_owned());
-    }
-    Ok(names)
 }
 
 /// Maps a wal-db open error to one that names the segment file and byte.

@@ -97,7 +97,7 @@ fn an_empty_garbage_or_truncated_meta_file_is_refused() {
     future[8] = 9;
     fs::write(&meta_path, &future).unwrap();
     let err = refused(root.path());
-    assert!(matches!(err, StorageError::UnsupportedFormat { found: 9, supported: 1, .. }), "{err}");
+    assert!(matches!(err, StorageError::UnsupportedFormat { found: 9, supported: 2, .. }), "{err}");
 
     fs::write(&meta_path, &good).unwrap();
     WalLog::open_with(root.path(), opts()).unwrap();
@@ -134,10 +134,11 @@ fn a_truncated_or_missing_middle_segment_is_refused() {
     let victim = &segs[1];
     let bytes = fs::read(victim).unwrap();
     fs::write(victim, &bytes[..bytes.len() / 2]).unwrap();
-    assert!(matches!(refused(root.path()), StorageError::Corrupt { .. }));
+    let err = refused(root.path());
+    assert!(matches!(err, StorageError::SyncedDataLost { .. }) && err.to_string().contains("bytes long"), "{err}");
     fs::remove_file(victim).unwrap();
     let err = refused(root.path());
-    assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+    assert!(matches!(err, StorageError::SyncedDataLost { .. }) && err.to_string().contains("missing"), "{err}");
 }
 
 #[test]
@@ -147,6 +148,13 @@ fn missing_segments_or_wal_directory_are_refused() {
     for s in segments(root.path()) {
         fs::remove_file(s).unwrap();
     }
+    let err = refused(root.path());
+    assert!(matches!(err, StorageError::SyncedDataLost { .. }) && err.to_string().contains("missing"), "{err}");
+    // With nothing recorded as synced past the head (a version 1 meta
+    // file), the empty WAL is still refused.
+    let meta_path = root.path().join(META_FILE);
+    let meta = Meta::decode(&fs::read(&meta_path).unwrap()).unwrap();
+    fs::write(&meta_path, Meta { synced_end: meta.head, ..meta }.encode()).unwrap();
     let err = refused(root.path());
     assert!(err.to_string().contains("no record at the WAL head"), "{err}");
     fs::remove_dir_all(root.path().join("wal")).unwrap();
@@ -355,7 +363,8 @@ fn an_interrupted_compaction_is_completed() {
 #[test]
 fn an_interrupted_creation_is_completed() {
     let root = temp();
-    let meta = Meta { state: MetaState::Creating, segment_size: 1024, max_record_size: 64 << 20, head: 0 };
+    let meta =
+        Meta { state: MetaState::Creating, segment_size: 1024, max_record_size: 64 << 20, head: 0, synced_end: 0 };
     fs::write(root.path().join(META_FILE), meta.encode()).unwrap();
     let log = WalLog::open(root.path()).unwrap();
     assert!(log.recovery_report().completed_creation);
@@ -382,197 +391,6 @@ fn indexes_and_terms_that_could_overflow_are_refused() {
     wal.sync().unwrap();
     drop(wal);
     assert!(refused(root.path()).to_string().contains("out of range"));
-}
-
-/// A wal-db frame (`crc32c | len | payload`) that checks out, to embed in a
-/// record's payload.
-fn valid_frame(payload: &[u8]) -> Vec<u8> {
-    let len = (payload.len() as u32).to_le_bytes();
-    let mut covered = len.to_vec();
-    covered.extend_from_slice(payload);
-    let mut frame = crc32c::crc32c(&covered).to_le_bytes().to_vec();
-    frame.extend_from_slice(&covered);
-    frame
-}
-
-/// An entry whose data holds a valid-looking frame after `before` bytes.
-fn entry_with_frame(index: Index, before: usize, after: usize) -> Entry {
-    let mut data = vec![0x55; before];
-    data.extend(valid_frame(b"not a record, only looks like one"));
-    data.extend(vec![0x66; after]);
-    Entry::normal(1, index, Bytes::from(data))
-}
-
-fn set_len(path: &Path, len: u64) {
-    fs::OpenOptions::new().write(true).open(path).unwrap().set_len(len).unwrap();
-}
-
-/// The tail rule: a damaged last record is a torn tail even when its
-/// payload holds bytes that form an intact wal-db frame (wal-db's strict
-/// scan alone would find that "frame" and refuse the log as damaged
-/// mid-log): it is not a raft-io record.
-#[test]
-fn a_torn_last_record_whose_payload_holds_a_frame_is_a_torn_tail() {
-    let root = temp();
-    let mut log = WalLog::open(root.path()).unwrap();
-    append(&mut log, 1, 5);
-    log.sync().unwrap();
-    let start = log.wal.len();
-    log.append(&mut vec![entry_with_frame(6, 40, 300)]).unwrap();
-    log.sync().unwrap();
-    let end = log.wal.len();
-    drop(log);
-    // The crash kept the embedded frame but not the record's last 100 bytes.
-    let segment = root.path().join(format!("wal/{:020}.wal", 0));
-    set_len(&segment, end - 100);
-
-    let log = WalLog::open(root.path()).expect("a torn tail, not mid-log damage");
-    let torn = log.recovery_report().torn_tail.clone().expect("reported");
-    assert_eq!((torn.offset, torn.bytes, torn.segment), (start, end - 100 - start, segment.clone()));
-    assert_eq!(log.last_index(), 5);
-    assert_eq!(all_entries(&log), (1..=5).map(|i| super::tests::e(1, i)).collect::<Vec<_>>());
-    assert_eq!(fs::metadata(&segment).unwrap().len(), start, "cut back to the last intact record");
-}
-
-/// Damage that does not reach the end is still refused, frame or not.
-#[test]
-fn a_damaged_record_before_the_last_is_still_refused() {
-    let root = temp();
-    let mut log = WalLog::open(root.path()).unwrap();
-    log.append(&mut vec![entry_with_frame(1, 40, 300)]).unwrap();
-    log.sync().unwrap();
-    let start = log.wal.len();
-    append(&mut log, 1, 5);
-    log.sync().unwrap();
-    drop(log);
-    let segment = root.path().join(format!("wal/{:020}.wal", 0));
-    let mut bytes = fs::read(&segment).unwrap();
-    bytes[start as usize - 3] ^= 0xff; // inside the previous record
-    fs::write(&segment, &bytes).unwrap();
-    let err = refused_with(root.path(), WalOptions::new());
-    assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
-}
-
-fn all_entries(log: &WalLog) -> Vec<Entry> {
-    let mut out = Vec::new();
-    log.entries(log.first_index(), log.last_index() + 1, u64::MAX, &mut out).unwrap();
-    out
-}
-
-const SPAN_SEGMENT: u64 = 256;
-
-/// Writes steps of one entry until the last record starts inside segment N
-/// (with its whole header and a few payload bytes there) and ends in segment N + 1. Returns the
-/// record's start and end offsets and the index of its entry.
-fn log_ending_in_a_spanning_record(dir: &Path, with_frame: bool) -> (u64, u64, Index) {
-    let mut log = WalLog::open_with(dir, WalOptions::new().segment_size(SPAN_SEGMENT)).unwrap();
-    loop {
-        let start = log.wal.len();
-        let index = log.last_index() + 1;
-        let entry = if with_frame { entry_with_frame(index, 8, 60) } else { super::tests::e(1, index) };
-        log.append(&mut vec![entry]).unwrap();
-        log.sync().unwrap();
-        let end = log.wal.len();
-        let (first, last) = (start / SPAN_SEGMENT, (end - 1) / SPAN_SEGMENT);
-        if first != last && start % SPAN_SEGMENT + 16 <= SPAN_SEGMENT && end % SPAN_SEGMENT > 4 {
-            return (start, end, index);
-        }
-    }
-}
-
-fn segment_of(dir: &Path, offset: u64) -> std::path::PathBuf {
-    dir.join(format!("wal/{:020}.wal", offset / SPAN_SEGMENT))
-}
-
-/// A record spanning segments N and N + 1 whose part in N was lost (N is
-/// short: a hole) while N + 1 reached the disk: no intact record follows, so
-/// it is a torn tail.
-#[test]
-fn a_torn_record_with_a_hole_at_the_end_of_its_first_segment_is_cut() {
-    let root = temp();
-    let (start, end, index) = log_ending_in_a_spanning_record(root.path(), false);
-    let first = segment_of(root.path(), start);
-    let second = segment_of(root.path(), end - 1);
-    set_len(&first, start % SPAN_SEGMENT + 8 + 2);
-
-    let log = WalLog::open_with(root.path(), WalOptions::new().segment_size(SPAN_SEGMENT)).expect("a torn tail");
-    let torn = log.recovery_report().torn_tail.clone().expect("reported");
-    assert_eq!((torn.offset, torn.segment), (start, first.clone()));
-    assert_eq!(torn.bytes, end - start, "up to the end of the written data");
-    let last = log.last_index();
-    assert_eq!(last, index - 1, "exactly the torn record is cut");
-    assert_eq!(all_entries(&log), (1..=last).map(|i| super::tests::e(1, i)).collect::<Vec<_>>());
-    assert_eq!(fs::metadata(&first).unwrap().len(), start % SPAN_SEGMENT);
-    assert!(!second.exists(), "the segment past the cut is removed");
-    drop(log);
-    let log = WalLog::open_with(root.path(), WalOptions::new().segment_size(SPAN_SEGMENT)).unwrap();
-    assert!(log.recovery_report().torn_tail.is_none());
-    assert_eq!(log.last_index(), last);
-}
-
-/// The record's first segment is complete and the last segment is torn
-/// (shorter than the record), and the part that survived holds a
-/// valid-looking frame: still a torn tail.
-#[test]
-fn a_torn_record_in_the_last_segment_after_a_complete_one_is_cut() {
-    let root = temp();
-    let (start, end, index) = log_ending_in_a_spanning_record(root.path(), true);
-    let first = segment_of(root.path(), start);
-    let second = segment_of(root.path(), end - 1);
-    assert_eq!(fs::metadata(&first).unwrap().len(), SPAN_SEGMENT);
-    set_len(&second, end % SPAN_SEGMENT - 4);
-
-    let log = WalLog::open_with(root.path(), WalOptions::new().segment_size(SPAN_SEGMENT)).expect("a torn tail");
-    let torn = log.recovery_report().torn_tail.clone().expect("reported");
-    assert_eq!((torn.offset, torn.bytes), (start, end - 4 - start));
-    assert_eq!(log.last_index(), index - 1, "exactly the torn record is cut");
-    let indexes: Vec<Index> = all_entries(&log).iter().map(|e| e.index).collect();
-    assert_eq!(indexes, (1..index).collect::<Vec<_>>());
-    assert_eq!(fs::metadata(&first).unwrap().len(), start % SPAN_SEGMENT);
-}
-
-/// The same spanning record, but the write into segment N was lost
-/// entirely: N ends exactly where the record starts (its header is in the
-/// hole) while N + 1 reached the disk. Nothing intact follows: a torn tail.
-#[test]
-fn a_torn_spanning_record_whose_header_is_in_the_hole_is_cut() {
-    let root = temp();
-    let (start, end, index) = log_ending_in_a_spanning_record(root.path(), false);
-    let first = segment_of(root.path(), start);
-    assert!(segment_of(root.path(), end - 1).exists());
-    set_len(&first, start % SPAN_SEGMENT);
-
-    let log = WalLog::open_with(root.path(), WalOptions::new().segment_size(SPAN_SEGMENT)).expect("a torn tail");
-    assert_eq!(log.recovery_report().torn_tail.as_ref().map(|t| t.offset), Some(start));
-    assert_eq!(log.last_index(), index - 1);
-}
-
-/// A bit flip in the length of a synced (acknowledged) record that is not
-/// the last one: its declared length now reaches past the end of the log,
-/// but an intact record follows it, so it is damage in the middle — refused, never
-/// cut, and the directory is left as it was.
-#[test]
-fn a_bit_flip_in_the_length_of_a_synced_record_is_refused_not_cut() {
-    let root = temp();
-    let mut log = WalLog::open(root.path()).unwrap();
-    append(&mut log, 1, 5);
-    log.sync().unwrap();
-    let start = log.wal.len();
-    append(&mut log, 1, 1); // entry 6, synced: acknowledged
-    log.sync().unwrap();
-    append(&mut log, 1, 1); // entry 7, synced: acknowledged
-    log.sync().unwrap();
-    drop(log);
-    // Bit 16 of entry 6's record length: +64 KiB, within max_record_size.
-    let segment = root.path().join("wal/00000000000000000000.wal");
-    let mut bytes = fs::read(&segment).unwrap();
-    bytes[start as usize + 6] ^= 0x01;
-    fs::write(&segment, &bytes).unwrap();
-
-    let before = tree(root.path());
-    let err = refused_with(root.path(), WalOptions::new());
-    assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
-    assert_eq!(tree(root.path()), before);
 }
 
 fn is_locked(err: &StorageError, dir: &Path) -> bool {

@@ -485,6 +485,42 @@ fn open_fsyncs_the_parent_of_every_directory_it_creates() {
     }
 }
 
+/// Sibling logs opened at once under a parent path that does not exist yet
+/// all open: each open creates the missing ancestors, and one that another
+/// open created in between is not an error.
+#[test]
+fn concurrent_opens_of_sibling_directories_under_a_missing_parent_all_succeed() {
+    const THREADS: usize = 16;
+    for round in 0..4 {
+        let root = temp();
+        let parent = root.path().join(format!("round-{round}/a/b/c"));
+        let barrier = std::sync::Barrier::new(THREADS);
+        let results: Vec<Result<(), String>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let (dir, barrier) = (parent.join(format!("log-{t}")), &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        WalLog::open(&dir).map(drop).map_err(|e| format!("{}: {e}", dir.display()))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("panicked".into()))).collect()
+        });
+        let failed: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert!(failed.is_empty(), "round {round}: {} of {THREADS} opens failed: {failed:#?}", failed.len());
+        for t in 0..THREADS {
+            assert_eq!(WalLog::open(parent.join(format!("log-{t}"))).unwrap().last_index(), 0);
+        }
+    }
+    // A component of the path that is a file is refused, typed.
+    let root = temp();
+    fs::write(root.path().join("f"), b"x").unwrap();
+    let err = WalLog::open(root.path().join("f/a/log")).expect_err("a file on the path");
+    assert!(matches!(err, StorageError::NotALog { .. }), "{err}");
+    assert_eq!(fs::read(root.path().join("f")).unwrap(), b"x");
+}
+
 /// The figure docs/PROTOCOL.md and `DecodeLimits` use for the memory of
 /// 4096 decoded entries (4096 × 56 B = 224 KiB).
 #[cfg(target_pointer_width = "64")]

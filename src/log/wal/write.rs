@@ -69,7 +69,8 @@ impl WalLog {
         self.stats.records += 1;
         self.stats.syncs += 1;
         let segment = self.wal.len().saturating_sub(1) / self.meta.segment_size;
-        if segment > self.dir_synced_segment {
+        let rolled = segment > self.dir_synced_segment;
+        if rolled {
             // wal-db never fsyncs the directory after creating a segment.
             fsio::fsync_dir(&self.wal_dir, self.faults())?;
             self.dir_synced_segment = segment;
@@ -95,14 +96,34 @@ impl WalLog {
             self.checkpoint_snap = self.snap.index;
             self.garbage_floor = 0;
             self.compact(lsn.get())?;
+        } else if rolled {
+            // The new segment holds synced records now: record it, so that
+            // its loss is told from a torn tail (a compaction records it too).
+            self.record_synced_end()?;
         }
+        Ok(())
+    }
+
+    /// Records in the meta file that the WAL is synced to its end, if it
+    /// has grown since that was last recorded. Called only where the whole
+    /// WAL is synced: after a step that started a new segment, and when
+    /// the log is closed.
+    pub(super) fn record_synced_end(&mut self) -> Result<(), StorageError> {
+        let end = self.wal.len();
+        if end <= self.meta.synced_end {
+            return Ok(());
+        }
+        let meta = Meta { synced_end: end, ..self.meta };
+        fsio::write_atomic(&self.dir, META_FILE, &meta.encode(), self.faults())?;
+        self.meta = meta;
         Ok(())
     }
 
     /// Drops the WAL prefix before the durable checkpoint at `head`.
     fn compact(&mut self, head: u64) -> Result<(), StorageError> {
         let faults = self.shared.faults.clone();
-        let mut meta = Meta { state: MetaState::Compacting, head, ..self.meta };
+        // The checkpoint at `head` ends the WAL and is synced.
+        let mut meta = Meta { state: MetaState::Compacting, head, synced_end: self.wal.len(), ..self.meta };
         fsio::write_atomic(&self.dir, META_FILE, &meta.encode(), faults.as_ref())?;
         let got = self.wal.truncate_before(Lsn::new(head)).map_err(wal_error)?;
         if got.get() != head {

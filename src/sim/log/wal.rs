@@ -138,6 +138,9 @@ impl SimWal {
     /// directory is reopened.
     pub(crate) fn crash(self) -> Self {
         let Self { log, faults, dir, mut rng, node, seed, armed: _, crashes, mut torn_writes, mut lost_bytes } = self;
+        // A dead process runs no clean close: nothing reaches the disk at
+        // the drop (`lose_unsynced` lifts the crash).
+        faults.crash_now();
         drop(log);
         let unsynced = faults.unsynced_bytes();
         let keep = rng.range(0, unsynced + 1);

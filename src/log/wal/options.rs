@@ -1,0 +1,72 @@
+//! [`WalOptions`], how a [`WalLog`](super::WalLog) is opened, and
+//! [`WalStats`], what it wrote since.
+
+use super::FaultInjector;
+use crate::types::LogIdentity;
+
+/// Options for [`WalLog::open_with`](super::WalLog::open_with).
+#[derive(Clone, Debug)]
+pub struct WalOptions {
+    pub(super) segment_size: u64,
+    pub(super) max_record_size: u32,
+    pub(super) faults: Option<FaultInjector>,
+    pub(super) expect_identity: Option<LogIdentity>,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        Self { segment_size: 16 << 20, max_record_size: 64 << 20, faults: None, expect_identity: None }
+    }
+}
+
+impl WalOptions {
+    /// Defaults: 16 MiB segments, 64 MiB maximum record size.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Size of a WAL segment file (used when the log is created; an existing
+    /// log keeps the size it was created with). Disk use is bounded by the
+    /// live log plus about two segments. Zero is raised to 1.
+    pub fn segment_size(mut self, bytes: u64) -> Self {
+        self.segment_size = bytes.max(1);
+        self
+    }
+
+    /// The largest WAL record, that is, the most bytes one step may write.
+    /// An existing log refuses to open with a limit lower than the one it
+    /// was written with; a higher one is recorded.
+    pub fn max_record_size(mut self, bytes: u32) -> Self {
+        self.max_record_size = bytes;
+        self
+    }
+
+    /// Refuses to open a log that records a different owner
+    /// ([`StorageError::WrongIdentity`](crate::StorageError::WrongIdentity))
+    /// before anything is repaired. A log with no owner recorded yet opens;
+    /// the node records it.
+    pub fn expect_identity(mut self, identity: LogIdentity) -> Self {
+        self.expect_identity = Some(identity);
+        self
+    }
+
+    /// Routes every durable operation through `faults` (crash testing).
+    pub fn fault_injector(mut self, faults: FaultInjector) -> Self {
+        self.faults = Some(faults);
+        self
+    }
+}
+
+/// Counters of what a [`WalLog`](super::WalLog) wrote since it was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WalStats {
+    /// WAL records written (one per effective `sync`).
+    pub records: u64,
+    /// WAL syncs (one per effective `sync`).
+    pub syncs: u64,
+    /// Of the records, how many were checkpoints.
+    pub checkpoints: u64,
+    /// WAL prefixes dropped after a checkpoint.
+    pub compactions: u64,
+}
