@@ -178,6 +178,18 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
+/// `true` when the named deliberate bug is switched on (builds with
+/// `--cfg raft_io_mutants` only; `false`, at no cost, otherwise).
+macro_rules! mutant {
+    ($m:ident) => {{
+        #[cfg(raft_io_mutants)]
+        let on = crate::mutants::is_on(crate::mutants::Mutant::$m);
+        #[cfg(not(raft_io_mutants))]
+        let on = false;
+        on
+    }};
+}
+
 pub mod config;
 pub mod error;
 #[cfg(feature = "framing")]
@@ -185,6 +197,8 @@ pub mod framing;
 pub mod log;
 pub mod membership;
 pub mod message;
+#[cfg(raft_io_mutants)]
+pub mod mutants;
 mod node;
 pub mod quorum;
 mod rng;

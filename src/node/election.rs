@@ -212,10 +212,11 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     pub(super) fn on_vote_request(&mut self, from: NodeId, term: Term, req: VoteRequest, pre: bool) -> Result<()> {
-        let up_to_date = (req.last_log_term, req.last_log_index) >= (self.last_term(), self.log.last_index());
+        let up_to_date = (req.last_log_term, req.last_log_index) >= (self.last_term(), self.log.last_index())
+            || mutant!(VoteWithoutLogCheck);
         let can_vote =
             self.vote == Some(from) || (self.vote.is_none() && self.leader.is_none()) || (pre && term > self.term);
-        let sticky = self.in_lease() && !req.transfer;
+        let sticky = self.in_lease() && !req.transfer && !mutant!(NoStickiness);
         let grant = up_to_date && can_vote && !sticky && term >= self.term;
         if grant && !pre {
             self.vote = Some(from);
@@ -256,7 +257,7 @@ impl<L: RaftLog> RaftNode<L> {
             match &m.body {
                 MessageBody::PreVote(_) => {}
                 MessageBody::PreVoteResponse(r) if r.granted => {}
-                MessageBody::Vote(req) if self.in_lease() && !req.transfer => {
+                MessageBody::Vote(req) if self.in_lease() && !req.transfer && !mutant!(NoStickiness) => {
                     // Leader stickiness: a live leader is known; ignore the
                     // disruptive candidate without adopting its term.
                     self.drop_message();

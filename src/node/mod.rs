@@ -202,7 +202,7 @@ impl<L: RaftLog> RaftNode<L> {
         Ok(Self {
             id: config.id,
             term: hs.term,
-            vote: hs.vote,
+            vote: if mutant!(ForgetVoteOnRestart) { None } else { hs.vote },
             commit,
             applied,
             role: Role::Follower,

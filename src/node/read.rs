@@ -160,7 +160,8 @@ impl<L: RaftLog> RaftNode<L> {
         let deadline = self.ticks.saturating_add(self.cfg.read_timeout_ticks);
         match (self.role, self.leader) {
             (Role::Leader, _) => {
-                if kind == ReadKind::Lease && self.lease_valid() && self.commit >= self.term_start {
+                let unconfirmed = mutant!(ReadIndexWithoutQuorum) && kind == ReadKind::Index;
+                if (kind == ReadKind::Lease && self.lease_valid() || unconfirmed) && self.commit >= self.term_start {
                     self.reads.ready.push(Ready { id, index: self.commit, deadline });
                 } else {
                     self.reads.confirming.push_back(Pending {
@@ -350,7 +351,11 @@ impl<L: RaftLog> RaftNode<L> {
             },
             &mut self.scratch_index,
         );
-        let lease = self.cfg.election_timeout_min - self.cfg.lease_drift_ticks;
+        let lease = if mutant!(LongLease) {
+            self.cfg.election_timeout_max
+        } else {
+            self.cfg.election_timeout_min - self.cfg.lease_drift_ticks
+        };
         // A round sent at tick 0 of a fresh leader is never acknowledged
         // before it is sent, so `start` is a real send time once nonzero.
         start > 0 && now < start.saturating_add(lease)

@@ -132,7 +132,7 @@ impl ConfigHistory {
 impl<L: RaftLog> RaftNode<L> {
     pub(super) fn change_membership(&mut self, change: MembershipChange) -> Result<()> {
         self.check_can_propose()?;
-        if self.commit < self.term_start {
+        if self.commit < self.term_start && !mutant!(EarlyMembershipChange) {
             return Err(Error::NotReady);
         }
         let pending = self.configs.effective_index();

@@ -173,7 +173,9 @@ impl<L: RaftLog> RaftNode<L> {
     pub(super) fn on_snapshot_chunk(&mut self, from: NodeId, chunk: SnapshotChunk) -> Result<()> {
         let SnapshotChunk { meta, total_len, offset, data } = chunk;
         let ack = |received: u64, rejected: bool| SnapshotAck { index: meta.index, received, rejected };
-        let needed = meta.index > self.commit || (meta.index == self.commit && self.configs.unknown_at(meta.index));
+        let needed = meta.index > self.commit
+            || (meta.index == self.commit && self.configs.unknown_at(meta.index))
+            || (mutant!(SnapshotBackwards) && meta.index > 0);
         if !needed {
             // We already hold everything it covers: never go backwards. (A
             // joining node that knows no configuration takes even the
