@@ -1,6 +1,7 @@
 //! [`RaftConfig`]: a validated builder for everything a node needs to know
 //! before it starts. Times are in ticks: the driver decides how long a tick
-//! is (see `docs/API.md`).
+//! is (the threaded runtime's `Runtime::tick_interval`, 10 ms by default)
+//! and reports a stall as one `Event::Ticks` (`docs/PROTOCOL.md` §8.4).
 
 use crate::error::{Error, Result};
 use crate::membership::Membership;
@@ -199,7 +200,18 @@ impl RaftConfig {
         self
     }
 
-    /// Lease reads (default off; requires check-quorum).
+    /// Lease reads (default off; requires check-quorum): a leader serves a
+    /// read without a round trip while a quorum answered a heartbeat round
+    /// within the last `election_timeout_min - lease_drift_ticks` ticks of
+    /// its clock (`docs/PROTOCOL.md` §8.2).
+    ///
+    /// The lease is only as good as the node's clock. **After a stall** (a
+    /// paused thread or process), the driver must report the elapsed time
+    /// with one [`Event::Ticks`](crate::Event::Ticks) before it steps any
+    /// read: a lease that expired during the pause has then expired, and a
+    /// leader cut off meanwhile has stepped down (§8.4). The threaded
+    /// runtime does this; a driver that cannot tell how long it was paused
+    /// should use `ReadKind::Index`.
     pub fn lease_reads(mut self, on: bool) -> Self {
         self.lease_reads = on;
         self
