@@ -181,3 +181,42 @@ fn dropping_the_last_handle_stops_the_runtime() {
     // and the transport). The bound only turns a hang into a failure.
     dropped.recv_timeout(Duration::from_secs(60)).expect("the driver stopped when the last handle was dropped");
 }
+
+/// 0.7.0: concurrent large proposals were grouped into one batch larger
+/// than a WAL record, the node halted on `InvalidWrite`, and every later
+/// caller saw only `ShuttingDown`. The driver now caps a batch at what one
+/// step may append (`RaftLog::max_step_bytes`), so every proposal commits.
+#[cfg(feature = "persistence")]
+#[test]
+fn concurrent_large_proposals_never_make_a_batch_the_log_cannot_hold() {
+    use crate::log::wal::{WalLog, WalOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let log = WalLog::open_with(dir.path(), WalOptions::new().max_record_size(1 << 20)).unwrap();
+    let config = RaftConfig::single(1).max_message_bytes(256 << 10).max_uncommitted_bytes(1 << 30);
+    let node = RaftNode::with_log(config, log).unwrap();
+    let transport = MemoryTransport::cluster([1]).pop().unwrap();
+    let handle = Runtime::new(node, transport, Sum::default())
+        .tick_interval(Duration::from_millis(2))
+        .max_batch_bytes(64 << 20)
+        .start()
+        .unwrap();
+    let leader = leader(std::slice::from_ref(&handle));
+    let start = std::sync::Arc::new(std::sync::Barrier::new(24));
+    let clients: Vec<_> = (0..24)
+        .map(|_| {
+            let (h, b) = (leader.clone(), std::sync::Arc::clone(&start));
+            std::thread::spawn(move || {
+                b.wait();
+                (0..4).map(|_| h.propose(vec![7u8; 200 << 10]).map(drop)).collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for c in clients {
+        for result in c.join().unwrap() {
+            assert!(result.is_ok(), "{result:?}");
+        }
+    }
+    assert!(handle.is_running(), "the node did not halt");
+    assert!(handle.stats().max_batch > 1, "proposals were grouped: the cap was exercised");
+    handle.shutdown();
+}
