@@ -34,7 +34,9 @@ impl<L: RaftLog> RaftNode<L> {
                 self.configs.push(e.index, m);
             }
         }
-        self.step_bytes += entries.iter().map(Entry::size).sum::<u64>();
+        if self.log.max_step_bytes() != u64::MAX {
+            self.step_bytes += entries.iter().map(Entry::size).sum::<u64>();
+        }
         self.log.append(entries)?;
         self.must_sync = true;
         if let Some(before) = before {

@@ -103,7 +103,7 @@ impl ConfigHistory {
     /// Whether this history knows no configuration in effect at `index`: a
     /// joining node before it learned its cluster's configuration.
     pub(super) fn unknown_at(&self, index: Index) -> bool {
-        self.at(index).is_empty()
+        self.base.is_empty() && self.at(index).is_empty()
     }
 
     pub(super) fn push(&mut self, index: Index, membership: Membership) {

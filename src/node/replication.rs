@@ -316,6 +316,9 @@ impl<L: RaftLog> RaftNode<L> {
     /// (the leader sends the rest after the acknowledgement). Entries this
     /// node already holds are counted too: a conservative bound.
     fn fit_step(&self, entries: &mut Vec<Entry>) {
+        if self.log.max_step_bytes() == u64::MAX {
+            return;
+        }
         let room = self.step_room();
         let mut bytes = 0u64;
         let keep = entries
