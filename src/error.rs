@@ -132,6 +132,53 @@ pub enum Error {
     Halted,
 }
 
+impl Error {
+    /// Whether the node (or the attempt to build it) cannot go on: the log
+    /// failed or is damaged, belongs to another node, or the configuration
+    /// is invalid. Retrying the same call gives the same error; an operator
+    /// must act (reopen or repair the log, fix the configuration).
+    ///
+    /// ```
+    /// use raft_io::Error;
+    /// assert!(Error::Halted.is_fatal());
+    /// assert!(!Error::NotLeader { leader: Some(2) }.is_fatal());
+    /// ```
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            Error::Storage(_)
+                | Error::Halted
+                | Error::CorruptLog(_)
+                | Error::WrongLog { .. }
+                | Error::InvalidConfig { .. }
+        )
+    }
+
+    /// Whether the same request may succeed later, unchanged: it reached a
+    /// node that is not (or not yet) able to serve it — not the leader
+    /// (retry at the hinted one), busy, a transfer or configuration change
+    /// in progress, a leader whose term has not committed yet, a leader's
+    /// lease in force. Other refusals are about the request itself and fail
+    /// again the same way.
+    ///
+    /// ```
+    /// use raft_io::Error;
+    /// assert!(Error::NotLeader { leader: None }.is_retryable());
+    /// assert!(!Error::EmptyProposal.is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::NotLeader { .. }
+                | Error::TransferPending { .. }
+                | Error::Busy { .. }
+                | Error::ChangeInProgress { .. }
+                | Error::NotReady
+                | Error::CannotCampaign(CampaignRefusal::LeaderLease)
+        )
+    }
+}
+
 /// Why a node refused to start an election on
 /// [`Event::Campaign`](crate::Event::Campaign).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use super::handle::{Observed, RaftHandle, ReadJob, Request, Shared, role_code};
 use super::requests::{Reply, Signal, Submissions};
 use super::stats_add as add;
-use super::{Counters, RuntimeError, RuntimeOptions, StateMachine, Transport, Waker};
+use super::{Counters, RuntimeError, RuntimeOptions, StateMachine, StopReason, Transport, Waker};
 use crate::error::Error;
 use crate::log::RaftLog;
 use crate::membership::{Membership, MembershipChange};
@@ -60,6 +60,7 @@ where
         driver: Mutex::new(None),
         driver_thread: OnceLock::new(),
         stopped: Mutex::new(false),
+        stop_reason: Mutex::new(None),
         stopped_cv: Condvar::new(),
     });
     let driver = Driver {
@@ -86,7 +87,19 @@ where
     let guard = StopGuard(Arc::clone(&shared));
     let join = std::thread::Builder::new().name(format!("raft-io-driver-{}", shared.id)).spawn(move || {
         let _guard = guard;
-        driver.run();
+        let shared = Arc::clone(&driver.shared);
+        // A panic (of the state machine, a query, the transport) ends the
+        // driver; record why before the guard marks it stopped, then let it
+        // unwind as before.
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run())) {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-string panic payload".to_owned());
+            lock(&shared.stop_reason).get_or_insert(StopReason::Panicked(msg));
+            std::panic::resume_unwind(panic);
+        }
     })?;
     let _ = shared.driver_thread.set(join.thread().id());
     *lock(&shared.driver) = Some(join);
@@ -273,10 +286,11 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                 add(&c.proposals, n);
                 add(&c.batches, 1);
                 c.max_batch.fetch_max(n, Ordering::Relaxed);
-                // `Action::Proposed` took the replies; any left were not
-                // appended (cannot happen; fail them rather than strand).
+                // `Action::Proposed` took the replies; any left cannot be
+                // matched to an entry (cannot happen; fail them rather than
+                // strand them).
                 for (reply, _) in self.batch_replies.drain(..) {
-                    reply.send(Err(RuntimeError::LeadershipLost { leader: self.node.leader() }));
+                    reply.send(Err(RuntimeError::OutcomeUnknown));
                 }
             }
             Err(error) => {
@@ -403,7 +417,7 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
             Action::RestoreSnapshot { meta, data } => {
                 self.sm.restore(&data);
                 // Proposals the snapshot covers: outcome unknown here.
-                self.fail_proposals_through(meta.index);
+                self.fail_proposals_through(meta.index, RuntimeError::OutcomeUnknown);
             }
             Action::ReadReady { id, .. } => {
                 if let Some(read) = self.reads.remove(&id) {
@@ -450,16 +464,16 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
     /// (their index holds another leader's no-op or configuration entry):
     /// lost.
     fn settle_lost_proposals(&mut self) {
-        self.fail_proposals_through(self.node.last_applied());
+        let lost = RuntimeError::LeadershipLost { leader: self.node.leader() };
+        self.fail_proposals_through(self.node.last_applied(), lost);
     }
 
-    /// Fails the proposals at or below `index` with `LeadershipLost`: their
-    /// outcome is unknown here.
-    fn fail_proposals_through(&mut self, index: Index) {
-        let leader = self.node.leader();
+    /// Fails the proposals at or below `index` with `error` (their outcome
+    /// is not what they asked for, or unknown here).
+    fn fail_proposals_through(&mut self, index: Index, error: RuntimeError) {
         while self.proposals.front().is_some_and(|p| p.index <= index) {
             if let Some(p) = self.proposals.pop_front() {
-                p.reply.send(Err(RuntimeError::LeadershipLost { leader }));
+                p.reply.send(Err(error.clone()));
             }
         }
     }
@@ -544,10 +558,11 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
 
     /// Fails everything pending and closes the transport.
     fn stop(&mut self) {
-        let error = match &self.halted {
-            Some(cause) => RuntimeError::Halted(Arc::clone(cause)),
-            None => RuntimeError::ShuttingDown,
+        let (error, reason) = match &self.halted {
+            Some(cause) => (RuntimeError::Halted(Arc::clone(cause)), StopReason::Halted(Arc::clone(cause))),
+            None => (RuntimeError::ShuttingDown, StopReason::Shutdown),
         };
+        lock(&self.shared.stop_reason).get_or_insert(reason);
         drop(self.shared.submissions.close());
         for (reply, _) in self.batch_replies.drain(..) {
             reply.send(Err(error.clone()));

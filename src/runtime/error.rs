@@ -55,6 +55,11 @@ pub enum RuntimeError {
     /// the log and start a new runtime.
     #[error("node halted: {0}")]
     Halted(#[source] Arc<Error>),
+    /// The outcome of the proposal cannot be known here: its entry was
+    /// covered by a snapshot this node installed before it saw the entry
+    /// applied. It may have committed; check before retrying.
+    #[error("the outcome is unknown: the entry was covered by a snapshot")]
+    OutcomeUnknown,
 }
 
 impl RuntimeError {
@@ -80,6 +85,56 @@ impl RuntimeError {
     /// Whether the outcome of a proposal that failed with this error is
     /// unknown (it may still commit).
     pub fn outcome_unknown(&self) -> bool {
-        matches!(self, RuntimeError::LeadershipLost { .. } | RuntimeError::Timeout)
+        matches!(self, RuntimeError::LeadershipLost { .. } | RuntimeError::Timeout | RuntimeError::OutcomeUnknown)
+    }
+
+    /// Whether the runtime has stopped for good ([`Halted`](Self::Halted),
+    /// [`ShuttingDown`](Self::ShuttingDown)): no request to it can succeed;
+    /// [`RaftHandle::stop_reason`](super::RaftHandle::stop_reason) says why.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, RuntimeError::Halted(_) | RuntimeError::ShuttingDown)
+    }
+
+    /// Whether the request may succeed if sent again, here or at the hinted
+    /// leader: not the leader, leadership lost, a timeout, backpressure, a
+    /// failed transfer, or a refusal the node calls retryable
+    /// ([`Error::is_retryable`]). For a proposal whose
+    /// [`outcome_unknown`](Self::outcome_unknown), retry only an idempotent
+    /// command.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RuntimeError::NotLeader { .. }
+            | RuntimeError::LeadershipLost { .. }
+            | RuntimeError::Timeout
+            | RuntimeError::Busy
+            | RuntimeError::TransferFailed(_) => true,
+            RuntimeError::Refused(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+/// Why a runtime stopped ([`RaftHandle::stop_reason`](super::RaftHandle::stop_reason)).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// [`RaftHandle::shutdown`](super::RaftHandle::shutdown) was called, or
+    /// the last handle was dropped.
+    Shutdown,
+    /// The node halted on a storage failure (the error says which); reopen
+    /// the log and start a new runtime.
+    Halted(Arc<Error>),
+    /// The driver thread panicked (in the state machine, a read query or the
+    /// transport); the message is the panic's, when it was a string.
+    Panicked(String),
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::Shutdown => f.write_str("shut down"),
+            StopReason::Halted(e) => write!(f, "halted: {e}"),
+            StopReason::Panicked(msg) => write!(f, "the driver panicked: {msg}"),
+        }
     }
 }

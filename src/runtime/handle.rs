@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::requests::{Signal, Submissions, oneshot};
-use super::{Counters, RuntimeError, RuntimeStats, StateMachine};
+use super::{Counters, RuntimeError, RuntimeStats, StateMachine, StopReason};
 use crate::error::Error;
 use crate::membership::{Membership, MembershipChange};
 use crate::node::{ReadKind, Status};
@@ -62,6 +62,8 @@ pub(crate) struct Shared<S: StateMachine> {
     pub(crate) driver: Mutex<Option<JoinHandle<()>>>,
     pub(crate) driver_thread: OnceLock<ThreadId>,
     pub(crate) stopped: Mutex<bool>,
+    /// Why the driver stopped, once it has.
+    pub(crate) stop_reason: Mutex<Option<StopReason>>,
     pub(crate) stopped_cv: Condvar,
 }
 
@@ -305,9 +307,16 @@ impl<S: StateMachine> RaftHandle<S> {
         }
     }
 
-    /// Whether the driver is still running.
+    /// Whether the driver is still running: false once it stopped, for
+    /// whatever reason ([`stop_reason`](Self::stop_reason)).
     pub fn is_running(&self) -> bool {
         !*lock(&self.shared.stopped)
+    }
+
+    /// Why the runtime stopped: shut down, halted on a storage failure, or
+    /// a panic of the driver thread. `None` while it runs.
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        lock(&self.shared.stop_reason).clone()
     }
 
     /// Stops the runtime: later requests fail with

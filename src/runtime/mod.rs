@@ -87,7 +87,7 @@ mod tests;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-pub use error::RuntimeError;
+pub use error::{RuntimeError, StopReason};
 pub use handle::RaftHandle;
 pub use state_machine::StateMachine;
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{RaftHandle, Runtime, RuntimeError, StateMachine};
+use super::{RaftHandle, Runtime, RuntimeError, StateMachine, StopReason};
 use crate::transport::MemoryTransport;
 use crate::{RaftConfig, RaftNode};
 
@@ -88,6 +88,10 @@ fn a_panicking_state_machine_stops_the_runtime_without_stranding_requests() {
     leader.shutdown();
     assert!(!leader.is_running());
     assert!(matches!(leader.propose("late"), Err(RuntimeError::ShuttingDown)));
+    match leader.stop_reason() {
+        Some(StopReason::Panicked(msg)) => assert!(msg.contains("the application panicked"), "{msg}"),
+        other => panic!("expected a panic as the stop reason, got {other:?}"),
+    }
     for h in &handles {
         h.shutdown();
     }
@@ -219,4 +223,72 @@ fn concurrent_large_proposals_never_make_a_batch_the_log_cannot_hold() {
     assert!(handle.is_running(), "the node did not halt");
     assert!(handle.stats().max_batch > 1, "proposals were grouped: the cap was exercised");
     handle.shutdown();
+}
+
+#[test]
+fn a_shut_down_runtime_says_so() {
+    let handles = memory_cluster();
+    assert!(handles.iter().all(|h| h.stop_reason().is_none()));
+    for h in &handles {
+        h.shutdown();
+        assert!(matches!(h.stop_reason(), Some(StopReason::Shutdown)));
+        let err = h.propose("x").unwrap_err();
+        assert!(err.is_fatal() && !err.is_retryable(), "{err:?}");
+    }
+}
+
+/// A failed sync halts the node: the runtime stops on its own
+/// (`is_running` turns false without a shutdown), says why, and every
+/// request gets `Halted`, a fatal error.
+#[cfg(feature = "persistence")]
+#[test]
+fn a_storage_failure_stops_the_runtime_and_says_why() {
+    use crate::log::wal::{FaultInjector, WalLog, WalOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let faults = FaultInjector::new();
+    let log = WalLog::open_with(dir.path(), WalOptions::new().fault_injector(faults.clone())).unwrap();
+    let node = RaftNode::with_log(RaftConfig::single(1), log).unwrap();
+    let transport = MemoryTransport::cluster([1]).pop().unwrap();
+    let handle = Runtime::new(node, transport, Sum::default()).tick_interval(Duration::from_millis(2)).start().unwrap();
+    let leader = leader(std::slice::from_ref(&handle));
+    assert_eq!(leader.propose("ok").unwrap(), 2);
+    faults.fail_next_sync();
+    let err = leader.propose("lost").unwrap_err();
+    assert!(matches!(err, RuntimeError::Halted(_)) && err.is_fatal(), "{err:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while handle.is_running() {
+        assert!(std::time::Instant::now() < deadline, "the runtime kept running after a halt");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    match handle.stop_reason() {
+        Some(StopReason::Halted(cause)) => assert!(cause.is_fatal(), "{cause}"),
+        other => panic!("expected Halted, got {other:?}"),
+    }
+}
+
+#[test]
+fn errors_say_whether_to_retry() {
+    use crate::error::{CampaignRefusal, Error};
+    use std::sync::Arc;
+    let retry = [
+        Error::NotLeader { leader: Some(2) },
+        Error::TransferPending { to: 2 },
+        Error::Busy { uncommitted: 1, proposed: 1, limit: 1 },
+        Error::ChangeInProgress { index: 3 },
+        Error::NotReady,
+        Error::CannotCampaign(CampaignRefusal::LeaderLease),
+    ];
+    for e in retry {
+        assert!(e.is_retryable() && !e.is_fatal(), "{e}");
+        assert!(RuntimeError::Refused(Arc::new(e)).is_retryable());
+    }
+    let fatal = [Error::Halted, Error::CorruptLog("x".into())];
+    for e in fatal {
+        assert!(e.is_fatal() && !e.is_retryable(), "{e}");
+    }
+    for e in [Error::EmptyProposal, Error::BatchTooLarge { size: 2, max: 1 }, Error::NotMember(1)] {
+        assert!(!e.is_fatal() && !e.is_retryable(), "{e}");
+    }
+    assert!(RuntimeError::LeadershipLost { leader: None }.is_retryable());
+    assert!(RuntimeError::OutcomeUnknown.outcome_unknown());
 }
