@@ -228,8 +228,9 @@ fn run(base: &Path) -> Result<(), String> {
     start(&mut nodes[stopped], None, &peers)?;
     let restarted = nodes[stopped].handle.clone().ok_or("restarted")?;
     let leader_handle = up(&nodes).into_iter().find(|h| h.id() == new_leader).ok_or("leader handle")?;
-    let target = leader_handle.progress().0;
-    let (_, took) = wait_for("the restarted node to catch up", || (restarted.progress().1 >= target).then_some(()))?;
+    let target = leader_handle.progress().commit;
+    let (_, took) =
+        wait_for("the restarted node to catch up", || (restarted.progress().applied >= target).then_some(()))?;
     println!("node {leader} applied through index {target} {} ms after its restart", took.as_millis());
     let v = restarted.read(|kv: &KvStore| kv.map.get("b-01999").cloned()).map_err(|e| e.to_string())?;
     println!("  read b-01999 through node {leader}: {v:?}");

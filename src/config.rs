@@ -246,7 +246,16 @@ impl RaftConfig {
         self
     }
 
+    // Getters: one per setting, each named `get_` + the setting (the bare
+    // names are the chainable setters).
+
     /// This node's id.
+    pub fn get_id(&self) -> NodeId {
+        self.id
+    }
+
+    /// This node's id (the same as [`get_id`](Self::get_id); kept for
+    /// compatibility).
     pub fn id(&self) -> NodeId {
         self.id
     }
@@ -256,9 +265,105 @@ impl RaftConfig {
         self.cluster_id
     }
 
-    /// The maximum message bytes (also the snapshot chunk size).
+    /// The initial voters of a new cluster (empty for a joining node).
+    pub fn get_voters(&self) -> &[NodeId] {
+        &self.voters
+    }
+
+    /// The initial learners of a new cluster.
+    pub fn get_learners(&self) -> &[NodeId] {
+        &self.learners
+    }
+
+    /// Whether the node joins a running cluster ([`joining`](Self::joining)).
+    pub fn is_joining(&self) -> bool {
+        self.joining
+    }
+
+    /// The election timeout range in ticks, `(min, max)`.
+    pub fn get_election_timeout(&self) -> (u64, u64) {
+        (self.election_timeout_min, self.election_timeout_max)
+    }
+
+    /// Ticks between leader heartbeats.
+    pub fn get_heartbeat_interval(&self) -> u64 {
+        self.heartbeat_interval
+    }
+
+    /// Whether pre-vote is on.
+    pub fn get_pre_vote(&self) -> bool {
+        self.pre_vote
+    }
+
+    /// Whether check-quorum is on.
+    pub fn get_check_quorum(&self) -> bool {
+        self.check_quorum
+    }
+
+    /// The inflight window per follower.
+    pub fn get_max_inflight(&self) -> usize {
+        self.max_inflight
+    }
+
+    /// The most entries in one AppendEntries.
+    pub fn get_max_entries_per_message(&self) -> usize {
+        self.max_entries_per_message
+    }
+
+    /// The maximum message bytes (also the snapshot chunk size and the
+    /// largest command).
     pub fn get_max_message_bytes(&self) -> u64 {
         self.max_message_bytes
+    }
+
+    /// The backpressure limit on uncommitted bytes.
+    pub fn get_max_uncommitted_bytes(&self) -> u64 {
+        self.max_uncommitted_bytes
+    }
+
+    /// The random generator's seed.
+    pub fn get_seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The snapshot policy's entry threshold (0: never).
+    pub fn get_snapshot_entries(&self) -> u64 {
+        self.snapshot_entries
+    }
+
+    /// The snapshot policy's byte threshold (0: never).
+    pub fn get_snapshot_bytes(&self) -> u64 {
+        self.snapshot_bytes
+    }
+
+    /// The largest snapshot a follower accepts.
+    pub fn get_max_snapshot_bytes(&self) -> u64 {
+        self.max_snapshot_bytes
+    }
+
+    /// Whether lease reads are on.
+    pub fn get_lease_reads(&self) -> bool {
+        self.lease_reads
+    }
+
+    /// The clock drift lease reads tolerate, in ticks.
+    pub fn get_lease_drift_ticks(&self) -> u64 {
+        self.lease_drift_ticks
+    }
+
+    /// Ticks after which a pending read fails.
+    pub fn get_read_timeout_ticks(&self) -> u64 {
+        self.read_timeout_ticks
+    }
+
+    /// The automatic learner promotion distance, if any.
+    pub fn get_auto_promote(&self) -> Option<u64> {
+        self.auto_promote_distance
+    }
+
+    /// The index the state machine had already applied at start.
+    pub fn get_applied(&self) -> Index {
+        self.applied
     }
 
     /// The bootstrap configuration, or `None` for a joining node.
@@ -382,6 +487,40 @@ mod tests {
         assert_eq!(field_of(base().lease_reads(true).check_quorum(false)), "lease_reads");
         assert_eq!(field_of(base().lease_reads(true).lease_drift_ticks(8)), "lease_drift_ticks");
         assert_eq!(field_of(base().read_timeout_ticks(0)), "read_timeout_ticks");
+    }
+
+    #[test]
+    fn every_setting_reads_back_through_its_getter() {
+        let c = RaftConfig::new(2, [1, 2, 3])
+            .learners([4])
+            .cluster_id(9)
+            .election_timeout(11, 23)
+            .heartbeat_interval(3)
+            .pre_vote(false)
+            .check_quorum(false)
+            .max_inflight(7)
+            .max_entries_per_message(8)
+            .max_message_bytes(1000)
+            .max_uncommitted_bytes(5000)
+            .seed(42)
+            .snapshot_entries(10)
+            .snapshot_bytes(20)
+            .max_snapshot_bytes(30)
+            .lease_reads(true)
+            .lease_drift_ticks(1)
+            .read_timeout_ticks(40)
+            .auto_promote(Some(5))
+            .applied(6);
+        assert_eq!((c.get_id(), c.id(), c.get_cluster_id()), (2, 2, 9));
+        assert_eq!((c.get_voters(), c.get_learners(), c.is_joining()), (&[1, 2, 3][..], &[4][..], false));
+        assert_eq!((c.get_election_timeout(), c.get_heartbeat_interval()), ((11, 23), 3));
+        assert_eq!((c.get_pre_vote(), c.get_check_quorum(), c.get_lease_reads()), (false, false, true));
+        assert_eq!((c.get_max_inflight(), c.get_max_entries_per_message()), (7, 8));
+        assert_eq!((c.get_max_message_bytes(), c.get_max_uncommitted_bytes(), c.get_seed()), (1000, 5000, 42));
+        assert_eq!((c.get_snapshot_entries(), c.get_snapshot_bytes(), c.get_max_snapshot_bytes()), (10, 20, 30));
+        assert_eq!((c.get_lease_drift_ticks(), c.get_read_timeout_ticks()), (1, 40));
+        assert_eq!((c.get_auto_promote(), c.get_applied()), (Some(5), 6));
+        assert!(RaftConfig::joining(5).is_joining());
     }
 
     #[test]

@@ -210,6 +210,9 @@ mod sync;
 pub mod transport;
 pub mod types;
 
+/// The `bytes` crate, whose [`Bytes`](bytes::Bytes) carries every command,
+/// entry and snapshot: re-exported so users need not pin a matching version.
+pub use bytes;
 pub use config::RaftConfig;
 pub use error::{CampaignRefusal, Error, Result, StorageError};
 #[cfg(feature = "persistence")]

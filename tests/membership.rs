@@ -448,3 +448,28 @@ fn a_node_removed_by_an_uncommitted_change_still_campaigns_to_finish_it() {
     assert_eq!(h.applied[&2].last().unwrap().2, common::cmd("live"));
     assert!(!h.node(1).is_leader());
 }
+
+/// The configuration API: in effect (and its index), committed, and at any
+/// index the node holds.
+#[test]
+fn the_configuration_at_each_index_is_public() {
+    let mut h = elected(3);
+    join(&mut h, 4);
+    let bootstrap = h.node(1).membership().clone();
+    assert_eq!(h.node(1).membership_index(), 0);
+    h.isolate(2);
+    h.isolate(3);
+    change(&mut h, 1, MembershipChange::AddLearner(4)).unwrap();
+    let at = h.node(1).membership_index();
+    assert!(at > 0);
+    // Appended, not committed: in effect, but not the committed one.
+    assert!(h.node(1).membership().learners().contains(&4));
+    assert_eq!(h.node(1).committed_membership(), (0, &bootstrap));
+    assert_eq!(h.node(1).membership_at(at - 1), Some(&bootstrap));
+    assert_eq!(h.node(1).membership_at(at), Some(h.node(1).membership()));
+    assert_eq!(h.node(1).membership_at(at + 1), None, "past the last index");
+    h.heal();
+    h.tick_all(4);
+    assert_eq!(h.node(1).committed_membership().0, at);
+    assert_eq!(h.node(4).can_campaign(), Err(raft_io::CampaignRefusal::NotVoter));
+}

@@ -46,8 +46,8 @@ fn a_cluster_survives_a_leader_kill_and_a_restart_without_losing_acknowledged_wr
     // committed, and a linearizable read through it sees every acknowledged
     // write.
     let leader = cluster.wait_for_leader();
-    let (commit, _) = cluster.handle(leader).progress();
-    wait_until("the restarted node to catch up", || cluster.handle(first).progress().1 >= commit);
+    let commit = cluster.handle(leader).progress().commit;
+    wait_until("the restarted node to catch up", || cluster.handle(first).progress().applied >= commit);
     for i in 0..3 {
         let kv = cluster.read_all(i).unwrap();
         for (k, v) in &acked {
@@ -55,8 +55,10 @@ fn a_cluster_survives_a_leader_kill_and_a_restart_without_losing_acknowledged_wr
         }
     }
     // Convergence: once every node applied the same index, all states agree.
-    let (commit, _) = cluster.handle(leader).progress();
-    wait_until("every node to apply the leader's commit", || (0..3).all(|i| cluster.handle(i).progress().1 >= commit));
+    let commit = cluster.handle(leader).progress().commit;
+    wait_until("every node to apply the leader's commit", || {
+        (0..3).all(|i| cluster.handle(i).progress().applied >= commit)
+    });
     let states: Vec<_> = (0..3).map(|i| cluster.handle(i).read(|kv: &net_support::Kv| kv.clone()).unwrap()).collect();
     let last = states.iter().map(|s| s.applied).max().unwrap();
     wait_until("identical applied indexes", || {
@@ -85,8 +87,8 @@ fn a_node_restarted_after_compaction_catches_up_from_a_snapshot() {
     let leader = cluster.wait_for_leader();
     wait_until("the leader to compact", || cluster.handle(leader).status().unwrap().snapshot_index > 16);
     cluster.restart(down);
-    let (commit, _) = cluster.handle(leader).progress();
-    wait_until("the restarted node to catch up", || cluster.handle(down).progress().1 >= commit);
+    let commit = cluster.handle(leader).progress().commit;
+    wait_until("the restarted node to catch up", || cluster.handle(down).progress().applied >= commit);
     let kv = cluster.read_all(down).unwrap();
     for (k, v) in &acked {
         assert_eq!(kv.map.get(k), Some(v), "lost acknowledged write {k}");

@@ -115,22 +115,34 @@ impl<L: RaftLog> RaftNode<L> {
     /// that leader; move leadership with `TransferLeadership` instead) and
     /// a node whose term is exhausted.
     pub(super) fn campaign_now(&mut self) -> Result<()> {
-        let refusal = if self.role == Role::Leader {
-            Some(CampaignRefusal::AlreadyLeader)
+        self.can_campaign().map_err(Error::CannotCampaign)?;
+        self.start_election(false)
+    }
+
+    /// Whether [`Event::Campaign`](super::Event::Campaign) would start an
+    /// election now, and if not, why.
+    ///
+    /// ```
+    /// use raft_io::{CampaignRefusal, RaftConfig, RaftNode};
+    ///
+    /// let voter = RaftNode::new(RaftConfig::new(1, [1, 2, 3])).unwrap();
+    /// assert_eq!(voter.can_campaign(), Ok(()));
+    /// let joiner = RaftNode::new(RaftConfig::joining(4)).unwrap();
+    /// assert_eq!(joiner.can_campaign(), Err(CampaignRefusal::NotVoter));
+    /// ```
+    pub fn can_campaign(&self) -> std::result::Result<(), CampaignRefusal> {
+        if self.role == Role::Leader {
+            Err(CampaignRefusal::AlreadyLeader)
         } else if self.removed.is_some() {
-            Some(CampaignRefusal::Removed)
+            Err(CampaignRefusal::Removed)
         } else if !self.promotable() {
-            Some(CampaignRefusal::NotVoter)
+            Err(CampaignRefusal::NotVoter)
         } else if self.term >= MAX_TERM {
-            Some(CampaignRefusal::TermExhausted)
+            Err(CampaignRefusal::TermExhausted)
         } else if self.in_lease() {
-            Some(CampaignRefusal::LeaderLease)
+            Err(CampaignRefusal::LeaderLease)
         } else {
-            None
-        };
-        match refusal {
-            Some(why) => Err(Error::CannotCampaign(why)),
-            None => self.start_election(false),
+            Ok(())
         }
     }
 

@@ -48,6 +48,26 @@ impl<L: RaftLog> RaftNode<L> {
         self.configs.effective()
     }
 
+    /// The index of the configuration in effect: its entry's, or the
+    /// snapshot's when it came with the snapshot.
+    pub fn membership_index(&self) -> Index {
+        self.configs.effective_index()
+    }
+
+    /// The latest committed configuration and its index.
+    pub fn committed_membership(&self) -> (Index, &Membership) {
+        self.configs.committed(self.commit)
+    }
+
+    /// The configuration in effect at `index`, for any index this node
+    /// holds or its snapshot covers the end of (`None` below the snapshot
+    /// index, whose configurations were compacted away, and past the last
+    /// index).
+    pub fn membership_at(&self, index: Index) -> Option<&Membership> {
+        let snapshot = self.log.snapshot_meta().index;
+        (snapshot..=self.log.last_index()).contains(&index).then(|| self.configs.at(index))
+    }
+
     /// The index of the committed configuration that removed this node,
     /// once a member told it so ([`Action::Removed`](super::Action::Removed)).
     /// A removed node never campaigns again.

@@ -50,6 +50,16 @@ pub(crate) fn role_code(role: Role) -> u64 {
     }
 }
 
+/// How far a node has come, as of the driver's last turn
+/// ([`RaftHandle::progress`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LogProgress {
+    /// The highest index known committed.
+    pub commit: Index,
+    /// The highest index applied to the state machine.
+    pub applied: Index,
+}
+
 /// State shared by every handle and the driver thread.
 pub(crate) struct Shared<S: StateMachine> {
     pub(crate) id: NodeId,
@@ -276,9 +286,9 @@ impl<S: StateMachine> RaftHandle<S> {
     }
 
     /// The commit and applied indexes as of the driver's last turn.
-    pub fn progress(&self) -> (u64, u64) {
+    pub fn progress(&self) -> LogProgress {
         let o = &self.shared.observed;
-        (o.commit.load(Ordering::Acquire), o.applied.load(Ordering::Acquire))
+        LogProgress { commit: o.commit.load(Ordering::Acquire), applied: o.applied.load(Ordering::Acquire) }
     }
 
     /// The index of the committed configuration that removed this node, once

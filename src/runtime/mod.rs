@@ -88,7 +88,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 pub use error::{RuntimeError, StopReason};
-pub use handle::RaftHandle;
+pub use handle::{LogProgress, RaftHandle};
 pub use state_machine::StateMachine;
 
 use crate::log::RaftLog;
