@@ -24,7 +24,7 @@
 //!   reports [`Action::Removed`], until a newer configuration that includes
 //!   it reaches it (its id was added back).
 
-use super::{Action, RaftNode};
+use super::{Action, RaftNode, Why, observe};
 use crate::log::RaftLog;
 use crate::message::{Message, MessageBody, RemovalNotice};
 use crate::types::{MAX_TERM_JUMP, NodeId, Role};
@@ -72,6 +72,14 @@ impl<L: RaftLog> RaftNode<L> {
             return;
         }
         self.removed = Some(n.config_index);
+        observe!(
+            tracing::Level::WARN,
+            node = self.id,
+            term = self.term,
+            config_index = n.config_index,
+            "removed from the cluster"
+        );
+        self.because(Why::RemovalNotice);
         if self.role != Role::Follower {
             self.become_follower(self.term, None);
         }

@@ -12,7 +12,7 @@
 //!   from its leader within that time refuses (pre-)votes unless the request
 //!   comes from a leadership transfer (leader stickiness).
 
-use super::{Action, RaftNode};
+use super::{Action, RaftNode, Why, observe};
 use crate::error::{CampaignRefusal, Error, Result};
 use crate::log::RaftLog;
 use crate::message::{Message, MessageBody, VoteRequest, VoteResponse};
@@ -38,6 +38,7 @@ impl<L: RaftLog> RaftNode<L> {
         } else {
             self.election_elapsed = self.election_elapsed.saturating_add(n);
             if self.promotable() && self.election_elapsed >= self.election_timeout {
+                self.because(Why::ElectionTimeout);
                 self.start_election(false)?;
             }
             Ok(())
@@ -57,6 +58,7 @@ impl<L: RaftLog> RaftNode<L> {
             if self.cfg.check_quorum {
                 for _ in 0..windows.min(2) {
                     if !self.quorum_active() {
+                        self.because(Why::CheckQuorum);
                         self.become_follower(self.term, None);
                         return Ok(());
                     }
@@ -116,6 +118,7 @@ impl<L: RaftLog> RaftNode<L> {
     /// a node whose term is exhausted.
     pub(super) fn campaign_now(&mut self) -> Result<()> {
         self.can_campaign().map_err(Error::CannotCampaign)?;
+        self.because(Why::Campaign);
         self.start_election(false)
     }
 
@@ -148,6 +151,7 @@ impl<L: RaftLog> RaftNode<L> {
 
     pub(super) fn on_timeout_now(&mut self, from: crate::types::NodeId) -> Result<()> {
         if self.role != Role::Leader && self.leader == Some(from) && self.promotable() {
+            self.because(Why::TransferTarget);
             self.start_election(true)?;
         } else {
             self.drop_message();
@@ -162,6 +166,14 @@ impl<L: RaftLog> RaftNode<L> {
             // The next term would be one no node accepts (see `MAX_TERM`).
             return Ok(());
         }
+        observe!(
+            tracing::Level::DEBUG,
+            node = self.id,
+            term = self.term + 1,
+            pre_vote = self.cfg.pre_vote && !transfer,
+            transfer,
+            "election started"
+        );
         if self.cfg.pre_vote && !transfer {
             self.role = Role::PreCandidate;
             self.leader = None;
@@ -214,8 +226,12 @@ impl<L: RaftLog> RaftNode<L> {
                 self.campaign(false);
                 self.tally_votes()
             }
-            (VoteResult::Won, Role::Candidate) => self.become_leader(),
+            (VoteResult::Won, Role::Candidate) => {
+                self.because(Why::ElectionWon);
+                self.become_leader()
+            }
             (VoteResult::Lost, Role::PreCandidate | Role::Candidate) => {
+                self.because(Why::ElectionLost);
                 self.become_follower(self.term, None);
                 Ok(())
             }
@@ -280,6 +296,7 @@ impl<L: RaftLog> RaftNode<L> {
                         MessageBody::Append(_) | MessageBody::Heartbeat(_) | MessageBody::Snapshot(_) => Some(m.from),
                         _ => None,
                     };
+                    self.because(Why::HigherTerm);
                     self.become_follower(m.term, leader);
                 }
             }
@@ -304,6 +321,9 @@ impl<L: RaftLog> RaftNode<L> {
     /// Adopts `from` as the leader of the current term (on an append,
     /// heartbeat or snapshot chunk of this term).
     pub(super) fn follow(&mut self, from: NodeId) {
+        if self.role != Role::Follower || self.leader != Some(from) {
+            self.because(Why::LeaderFound);
+        }
         if self.role != Role::Follower {
             self.become_follower(self.term, Some(from));
         } else if self.leader != Some(from) {

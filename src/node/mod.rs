@@ -5,6 +5,7 @@
 mod admission;
 mod election;
 mod event;
+mod observe;
 mod persist;
 mod progress;
 mod read;
@@ -28,6 +29,7 @@ use crate::message::{Message, MessageBody};
 use crate::rng::{Rng, mix};
 use crate::types::{ENTRY_OVERHEAD, Entry, HardState, Index, LogIdentity, MAX_TERM, NodeId, Role, SnapshotMeta, Term};
 
+use observe::{Why, observe};
 use progress::Progress;
 use read::ReadState;
 use reconfig::{ConfigHistory, Transfer};
@@ -114,6 +116,9 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     /// Set when a member said a committed configuration (at this index)
     /// removed this node (admission.rs): it never campaigns again.
     removed: Option<Index>,
+    /// Why the role or leader last changed (observe.rs, feature `tracing`).
+    #[cfg(feature = "tracing")]
+    why: observe::Why,
 }
 
 impl RaftNode<MemoryLog> {
@@ -236,6 +241,8 @@ impl<L: RaftLog> RaftNode<L> {
             dropped_messages: 0,
             step_bytes: 0,
             removed: None,
+            #[cfg(feature = "tracing")]
+            why: observe::Why::Start,
             cfg: config,
             log,
         })
@@ -282,6 +289,7 @@ impl<L: RaftLog> RaftNode<L> {
         if let Err(e) = result {
             if matches!(e, Error::Storage(_)) {
                 self.halted = true;
+                observe!(tracing::Level::ERROR, node = self.id, term = self.term, error = %e, "storage failure: node halted");
             }
             self.out.clear();
             return Err(e);
@@ -318,6 +326,15 @@ impl<L: RaftLog> RaftNode<L> {
         let now = (self.role, self.term, self.leader);
         if now != self.reported {
             self.reported = now;
+            observe!(
+                tracing::Level::INFO,
+                node = self.id,
+                term = self.term,
+                role = ?self.role,
+                leader = ?self.leader,
+                reason = self.why.as_str(),
+                "role changed"
+            );
             self.out.push(Action::RoleChanged { role: self.role, term: self.term, leader: self.leader });
         }
     }

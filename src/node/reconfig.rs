@@ -12,7 +12,7 @@
 //! automatically once it commits.
 
 use super::progress::Progress;
-use super::{Action, RaftNode};
+use super::{Action, RaftNode, Why};
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
 use crate::membership::{Membership, MembershipChange};
@@ -247,6 +247,7 @@ impl<L: RaftLog> RaftNode<L> {
         if let Some(to) = successor {
             self.send_timeout_now(to);
         }
+        self.because(Why::RemovedFromConfig);
         self.become_follower(self.term, None);
     }
 

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::progress::{self, ProgressState};
-use super::{Action, RaftNode};
+use super::{Action, RaftNode, observe};
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
 use crate::membership::Membership;
@@ -114,6 +114,14 @@ impl<L: RaftLog> RaftNode<L> {
 
     /// Appends leader-created entries (no-op, configuration) and replicates.
     pub(super) fn append_leader_entry(&mut self, entry: Entry) -> Result<()> {
+        observe!(
+            tracing::Level::INFO,
+            node = self.id,
+            term = self.term,
+            index = entry.index,
+            kind = ?entry.kind,
+            "leader entry appended (configuration change or no-op)"
+        );
         self.uncommitted_bytes += entry.size();
         self.with_scratch(|node, batch| {
             batch.push(entry);
@@ -561,6 +569,14 @@ impl<L: RaftLog> RaftNode<L> {
                     EntryKind::Noop => {}
                     EntryKind::Config => {
                         if let Ok(membership) = Membership::decode(&e.data) {
+                            observe!(
+                                tracing::Level::INFO,
+                                node = self.id,
+                                term = self.term,
+                                index = e.index,
+                                membership = ?membership,
+                                "membership committed"
+                            );
                             self.out.push(Action::MembershipCommitted { index: e.index, membership });
                         }
                     }

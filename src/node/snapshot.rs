@@ -13,7 +13,7 @@
 use bytes::Bytes;
 
 use super::progress::{ProgressState, SnapshotSend};
-use super::{Action, RaftNode};
+use super::{Action, RaftNode, observe};
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
 use crate::message::{MessageBody, SnapshotAck, SnapshotChunk};
@@ -43,6 +43,7 @@ impl<L: RaftLog> RaftNode<L> {
         };
         let membership = self.configs.at(index).clone();
         debug_assert!(!membership.is_empty(), "a node that applied {index} knows its configuration");
+        observe!(tracing::Level::DEBUG, node = self.id, term = self.term, index, "snapshot taken; log compacted");
         self.install_snapshot_log(SnapshotMeta { index, term, membership }, Some(data))?;
         self.applied_bytes = 0;
         self.snapshot_hint_at = index;
@@ -67,6 +68,15 @@ impl<L: RaftLog> RaftNode<L> {
     pub(super) fn start_snapshot_send(&mut self, i: usize) -> Result<bool> {
         let index = self.log.snapshot_meta().index;
         let total_len = self.log.snapshot_len()?;
+        observe!(
+            tracing::Level::INFO,
+            node = self.id,
+            term = self.term,
+            to = self.peers[i].id,
+            index,
+            bytes = total_len,
+            "snapshot send started"
+        );
         self.peers[i].become_snapshot(SnapshotSend { index, total_len, next_offset: 0, acked: 0, sent_all: false });
         self.send_snapshot_chunks(i)
     }
@@ -231,6 +241,7 @@ impl<L: RaftLog> RaftNode<L> {
 
     fn install_received_snapshot(&mut self, meta: SnapshotMeta) -> Result<()> {
         let index = meta.index;
+        observe!(tracing::Level::INFO, node = self.id, term = self.term, index, "snapshot installed");
         self.install_snapshot_log(meta.clone(), None)?;
         self.commit = self.commit.max(index);
         self.applied = index;

@@ -315,7 +315,22 @@ impl Shared {
         self.shutdown.load(Ordering::Acquire)
     }
 
+    /// Reports a connection event to the hook, and (feature `tracing`) as a
+    /// `tracing` event: connects, accepts and closes at `info`, failures
+    /// and refusals at `warn`, each with the node and cluster ids.
     fn event(&self, event: impl FnOnce() -> NetEvent) {
+        #[cfg(feature = "tracing")]
+        let event = {
+            let e = event();
+            let (id, cluster) = (self.cfg.id, self.cfg.cluster_id);
+            match &e {
+                NetEvent::Connected { .. } | NetEvent::Accepted { .. } | NetEvent::InboundClosed { .. } => {
+                    tracing::info!(node = id, cluster, event = ?e, "transport connection")
+                }
+                _ => tracing::warn!(node = id, cluster, event = ?e, "transport connection trouble"),
+            }
+            move || e
+        };
         if let Some(hook) = &self.cfg.hook {
             hook(&event());
         }
