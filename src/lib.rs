@@ -207,6 +207,8 @@ pub mod runtime;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod sync;
+#[cfg(feature = "metrics")]
+pub mod telemetry;
 pub mod transport;
 pub mod types;
 
@@ -221,7 +223,8 @@ pub use log::{MemoryLog, RaftLog};
 pub use membership::{Membership, MembershipChange, MembershipError};
 pub use message::*;
 pub use node::{
-    Action, Actions, Event, PeerStatus, ProgressState, RaftNode, ReadFailure, ReadKind, Status, TransferOutcome,
+    Action, Actions, Event, NodeMetrics, PeerMetrics, PeerStatus, ProgressState, RaftNode, ReadFailure, ReadKind,
+    Status, TransferOutcome,
 };
 pub use transport::{MemoryTransport, RaftTransport, TransportError};
 pub use types::*;

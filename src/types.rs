@@ -138,9 +138,10 @@ pub struct LogIdentity {
 }
 
 /// The role a node plays in its current term.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Follows a leader (or waits for one).
+    #[default]
     Follower,
     /// Runs a pre-vote: asks whether it could win before disturbing anyone.
     PreCandidate,

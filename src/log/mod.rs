@@ -142,6 +142,14 @@ pub trait RaftLog {
     fn max_step_bytes(&self) -> u64 {
         u64::MAX
     }
+
+    /// Total time spent making writes durable, for a log that measures it
+    /// (`WalLog` times its fdatasync calls). Reported in
+    /// [`NodeMetrics::log_sync_time`](crate::NodeMetrics::log_sync_time); the
+    /// node itself never reads a clock. The default: not measured.
+    fn sync_time(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// Up to `max_len` bytes of `data` from `offset`: a

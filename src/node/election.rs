@@ -166,6 +166,7 @@ impl<L: RaftLog> RaftNode<L> {
             // The next term would be one no node accepts (see `MAX_TERM`).
             return Ok(());
         }
+        self.counters.elections += 1;
         observe!(
             tracing::Level::DEBUG,
             node = self.id,

@@ -3,6 +3,7 @@
 //! here; each concern of the protocol has its own file.
 
 mod admission;
+mod counters;
 mod election;
 mod event;
 mod observe;
@@ -14,6 +15,7 @@ mod replication;
 mod snapshot;
 mod status;
 
+pub use counters::{NodeMetrics, PeerMetrics};
 pub use event::{Action, Actions, Event};
 pub use progress::{PeerStatus, ProgressState};
 pub use read::{ReadFailure, ReadKind};
@@ -110,6 +112,8 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     scratch_ids: Vec<NodeId>,
     reported: (Role, Term, Option<NodeId>),
     dropped_messages: u64,
+    /// Monitoring counters (counters.rs).
+    counters: counters::Counters,
     /// Bytes of entries appended in this step (persist.rs), held within the
     /// log's [`RaftLog::max_step_bytes`].
     step_bytes: u64,
@@ -239,6 +243,7 @@ impl<L: RaftLog> RaftNode<L> {
             scratch_ids: Vec::new(),
             reported: (Role::Follower, hs.term, None),
             dropped_messages: 0,
+            counters: counters::Counters::default(),
             step_bytes: 0,
             removed: None,
             #[cfg(feature = "tracing")]
@@ -285,8 +290,12 @@ impl<L: RaftLog> RaftNode<L> {
         }
         self.out.clear();
         self.step_bytes = 0;
+        let proposal = matches!(event, Event::Propose(_) | Event::ProposeBatch(_));
         let result = self.handle(event).and_then(|()| self.finish_step());
         if let Err(e) = result {
+            if proposal {
+                self.counters.proposals_refused += 1;
+            }
             if matches!(e, Error::Storage(_)) {
                 self.halted = true;
                 observe!(tracing::Level::ERROR, node = self.id, term = self.term, error = %e, "storage failure: node halted");
@@ -325,6 +334,9 @@ impl<L: RaftLog> RaftNode<L> {
     fn report_role(&mut self) {
         let now = (self.role, self.term, self.leader);
         if now != self.reported {
+            if now.2 != self.reported.2 {
+                self.counters.leader_changes += 1;
+            }
             self.reported = now;
             observe!(
                 tracing::Level::INFO,
@@ -356,6 +368,7 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     fn on_message(&mut self, m: Message) -> Result<()> {
+        self.counters.messages_received += 1;
         if m.to != self.id || m.from == self.id || m.from == 0 || m.term > MAX_TERM || !self.admissible(&m) {
             self.drop_message();
             return Ok(());
@@ -411,6 +424,7 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     fn send_in(&mut self, to: NodeId, term: Term, body: MessageBody) {
+        self.counters.messages_sent += 1;
         self.out.push(Action::Send { to, message: Message { from: self.id, to, term, body } });
     }
 

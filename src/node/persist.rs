@@ -107,6 +107,7 @@ impl<L: RaftLog> RaftNode<L> {
             self.log.set_hard_state(hs)?;
         }
         if self.must_sync {
+            self.counters.log_syncs += 1;
             self.log.sync()?;
             self.must_sync = false;
         }

@@ -26,6 +26,7 @@ impl<L: RaftLog> RaftNode<L> {
                 (node.log.last_index() + 1, node.log.last_index() + batch.len() as u64, node.term);
             node.append_log(batch)?;
             node.uncommitted_bytes += bytes;
+            node.counters.proposals += last + 1 - first;
             node.out.push(Action::Proposed { first, last, term });
             Ok(())
         })?;

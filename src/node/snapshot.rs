@@ -47,6 +47,7 @@ impl<L: RaftLog> RaftNode<L> {
         self.install_snapshot_log(SnapshotMeta { index, term, membership }, Some(data))?;
         self.applied_bytes = 0;
         self.snapshot_hint_at = index;
+        self.counters.snapshots_taken += 1;
         Ok(())
     }
 
@@ -68,6 +69,7 @@ impl<L: RaftLog> RaftNode<L> {
     pub(super) fn start_snapshot_send(&mut self, i: usize) -> Result<bool> {
         let index = self.log.snapshot_meta().index;
         let total_len = self.log.snapshot_len()?;
+        self.counters.snapshots_sent += 1;
         observe!(
             tracing::Level::INFO,
             node = self.id,
@@ -117,6 +119,7 @@ impl<L: RaftLog> RaftNode<L> {
                 offset: s.next_offset,
                 data,
             };
+            self.counters.snapshot_bytes_sent += chunk.data.len() as u64;
             self.send(to, MessageBody::Snapshot(Box::new(chunk)));
             sent = true;
         }
@@ -227,6 +230,7 @@ impl<L: RaftLog> RaftNode<L> {
             return Ok(());
         }
         self.log.receive_snapshot_chunk(offset, &data)?;
+        self.counters.snapshot_bytes_received += data.len() as u64;
         let received = received + data.len() as u64;
         if let Some(inc) = self.incoming.as_mut() {
             inc.received = received;
@@ -241,6 +245,7 @@ impl<L: RaftLog> RaftNode<L> {
 
     fn install_received_snapshot(&mut self, meta: SnapshotMeta) -> Result<()> {
         let index = meta.index;
+        self.counters.snapshots_installed += 1;
         observe!(tracing::Level::INFO, node = self.id, term = self.term, index, "snapshot installed");
         self.install_snapshot_log(meta.clone(), None)?;
         self.commit = self.commit.max(index);

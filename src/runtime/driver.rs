@@ -182,6 +182,8 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                 (due, next_tick) = ticks_due(next_tick, now, tick);
                 self.step(if due == 1 { Event::Tick } else { Event::Ticks(due) });
                 add(&self.shared.counters.ticks, due);
+                #[cfg(feature = "metrics")]
+                self.publish_metrics(due);
                 self.expire(now);
                 if let Some((change, reply, deadline)) = self.deferred_change.take() {
                     self.change_membership(change, reply, deadline);
@@ -268,6 +270,7 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                 Request::Change { change, reply, deadline } => self.change_membership(change, reply, deadline),
                 Request::Transfer { to, reply, deadline } => self.transfer(to, reply, deadline),
                 Request::Status { reply } => reply.send(Ok(self.node.status())),
+                Request::Metrics { reply } => reply.send(Ok(self.node.metrics())),
             }
         }
         self.incoming = incoming;
@@ -542,6 +545,17 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
             } else {
                 RuntimeError::Timeout
             }));
+        }
+    }
+
+    /// Feature `metrics`: publishes the node's metrics and the runtime's
+    /// counters through the `metrics` facade once every 10 ticks.
+    #[cfg(feature = "metrics")]
+    fn publish_metrics(&mut self, due: u64) {
+        let before = self.shared.counters.snapshot().ticks.saturating_sub(due);
+        if before / 10 != (before + due) / 10 {
+            crate::telemetry::publish_node(&self.node.metrics());
+            crate::telemetry::publish_runtime(self.node.id(), &self.shared.counters.snapshot());
         }
     }
 

@@ -11,7 +11,7 @@ use super::requests::{Signal, Submissions, oneshot};
 use super::{Counters, RuntimeError, RuntimeStats, StateMachine, StopReason};
 use crate::error::Error;
 use crate::membership::{Membership, MembershipChange};
-use crate::node::{ReadKind, Status};
+use crate::node::{NodeMetrics, ReadKind, Status};
 use crate::sync::lock;
 use crate::types::{Index, NodeId, Role};
 
@@ -26,6 +26,7 @@ pub(crate) enum Request<S: StateMachine> {
     Change { change: MembershipChange, reply: super::requests::Reply<Membership>, deadline: Option<Instant> },
     Transfer { to: NodeId, reply: super::requests::Reply<()>, deadline: Option<Instant> },
     Status { reply: super::requests::Reply<Status> },
+    Metrics { reply: super::requests::Reply<NodeMetrics> },
 }
 
 /// What the driver publishes after every turn, for cheap observation.
@@ -254,6 +255,20 @@ impl<S: StateMachine> RaftHandle<S> {
         let deadline = self.deadline();
         let (reply, waiter) = oneshot();
         self.submit(Request::Status { reply })?;
+        waiter.wait(deadline)
+    }
+
+    /// The node's counters and gauges ([`NodeMetrics`]), taken on the
+    /// driver thread. With feature `metrics` the runtime also publishes
+    /// them through the `metrics` facade every 10 ticks.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::ShuttingDown`], [`RuntimeError::Timeout`].
+    pub fn metrics(&self) -> Result<NodeMetrics, RuntimeError> {
+        let deadline = self.deadline();
+        let (reply, waiter) = oneshot();
+        self.submit(Request::Metrics { reply })?;
         waiter.wait(deadline)
     }
 

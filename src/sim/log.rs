@@ -247,6 +247,10 @@ impl RaftLog for SimLog {
     fn max_step_bytes(&self) -> u64 {
         self.inner().max_step_bytes()
     }
+
+    fn sync_time(&self) -> Option<std::time::Duration> {
+        self.inner().sync_time()
+    }
 }
 
 /// A digest of one entry's content (term, index, kind and data).

@@ -578,6 +578,10 @@ impl RaftLog for WalLog {
     /// What one record can hold after its fixed parts (header, identity,
     /// hard state, snapshot metadata with the current membership).
     /// [`Entry::size`] bounds an entry's bytes in a record from above.
+    fn sync_time(&self) -> Option<std::time::Duration> {
+        Some(self.stats.sync_time)
+    }
+
     fn max_step_bytes(&self) -> u64 {
         u64::from(self.meta.max_record_size).saturating_sub(self.step_overhead())
     }

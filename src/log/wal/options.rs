@@ -69,4 +69,6 @@ pub struct WalStats {
     pub checkpoints: u64,
     /// WAL prefixes dropped after a checkpoint.
     pub compactions: u64,
+    /// Time spent in the WAL's fdatasync calls.
+    pub sync_time: std::time::Duration,
 }

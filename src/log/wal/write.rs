@@ -65,7 +65,9 @@ impl WalLog {
             }
         }
         let lsn = self.wal.append(&self.buf).map_err(wal_error)?;
+        let started = std::time::Instant::now();
         self.wal.sync().map_err(wal_error)?;
+        self.stats.sync_time += started.elapsed();
         self.stats.records += 1;
         self.stats.syncs += 1;
         let segment = self.wal.len().saturating_sub(1) / self.meta.segment_size;

@@ -1,0 +1,93 @@
+//! Publishing [`NodeMetrics`] and [`RuntimeStats`](crate::runtime::RuntimeStats)
+//! through the `metrics` crate facade (feature `metrics`): whatever
+//! recorder the application installed (a Prometheus exporter, say) receives
+//! them under the names below, each labelled `node="<id>"` (per-follower
+//! gauges also `peer="<id>"`). The threaded runtime calls these every 10
+//! ticks; an application driving a [`RaftNode`](crate::RaftNode) itself calls
+//! [`publish_node`] when it likes.
+//!
+//! | name | kind | meaning |
+//! |---|---|---|
+//! | `raft_term` | gauge | current term |
+//! | `raft_role` | gauge | 0 follower, 1 pre-candidate, 2 candidate, 3 leader |
+//! | `raft_leader` | gauge | the known leader's id (0: none) |
+//! | `raft_commit_index`, `raft_applied_index`, `raft_last_index`, `raft_snapshot_index` | gauge | log positions |
+//! | `raft_proposals_total`, `raft_proposals_refused_total` | counter | entries proposed; proposals refused |
+//! | `raft_leader_changes_total`, `raft_elections_total` | counter | leader changes seen; elections started |
+//! | `raft_messages_received_total`, `raft_messages_sent_total`, `raft_messages_dropped_total` | counter | messages |
+//! | `raft_log_syncs_total`, `raft_log_sync_seconds_total` | counter | syncs and their time (when the log measures it) |
+//! | `raft_snapshots_sent_total`, `raft_snapshot_bytes_sent_total`, `raft_snapshots_installed_total`, `raft_snapshot_bytes_received_total`, `raft_snapshots_taken_total` | counter | snapshots |
+//! | `raft_peer_match_index`, `raft_peer_lag` | gauge (leader, per `peer`) | a follower's match index and how far it is behind |
+//! | `raft_runtime_steps_total`, `raft_runtime_ticks_total`, `raft_runtime_batches_total`, `raft_runtime_applied_total`, `raft_runtime_reads_total` | counter | runtime (feature `net`) |
+
+use metrics::{counter, gauge};
+
+use crate::node::NodeMetrics;
+use crate::types::Role;
+
+/// Publishes `m` through the installed `metrics` recorder.
+pub fn publish_node(m: &NodeMetrics) {
+    let node = m.node.to_string();
+    let role = match m.role {
+        Role::Follower => 0.0,
+        Role::PreCandidate => 1.0,
+        Role::Candidate => 2.0,
+        Role::Leader => 3.0,
+    };
+    let gauges = [
+        ("raft_term", m.term as f64),
+        ("raft_role", role),
+        ("raft_leader", m.leader.unwrap_or(0) as f64),
+        ("raft_commit_index", m.commit_index as f64),
+        ("raft_applied_index", m.applied_index as f64),
+        ("raft_last_index", m.last_index as f64),
+        ("raft_snapshot_index", m.snapshot_index as f64),
+    ];
+    for (name, value) in gauges {
+        gauge!(name, "node" => node.clone()).set(value);
+    }
+    let counters = [
+        ("raft_proposals_total", m.proposals),
+        ("raft_proposals_refused_total", m.proposals_refused),
+        ("raft_leader_changes_total", m.leader_changes),
+        ("raft_elections_total", m.elections),
+        ("raft_messages_received_total", m.messages_received),
+        ("raft_messages_sent_total", m.messages_sent),
+        ("raft_messages_dropped_total", m.dropped_messages),
+        ("raft_log_syncs_total", m.log_syncs),
+        ("raft_snapshots_sent_total", m.snapshots_sent),
+        ("raft_snapshot_bytes_sent_total", m.snapshot_bytes_sent),
+        ("raft_snapshots_installed_total", m.snapshots_installed),
+        ("raft_snapshot_bytes_received_total", m.snapshot_bytes_received),
+        ("raft_snapshots_taken_total", m.snapshots_taken),
+    ];
+    for (name, value) in counters {
+        counter!(name, "node" => node.clone()).absolute(value);
+    }
+    if let Some(t) = m.log_sync_time {
+        // A counter of seconds, as Prometheus names it; kept as a gauge so
+        // the fraction survives.
+        gauge!("raft_log_sync_seconds_total", "node" => node.clone()).set(t.as_secs_f64());
+    }
+    for p in &m.peers {
+        let peer = p.id.to_string();
+        gauge!("raft_peer_match_index", "node" => node.clone(), "peer" => peer.clone()).set(p.match_index as f64);
+        gauge!("raft_peer_lag", "node" => node.clone(), "peer" => peer).set(p.lag as f64);
+    }
+}
+
+/// Publishes a runtime's counters through the installed `metrics` recorder.
+#[cfg(feature = "net")]
+pub fn publish_runtime(node: crate::types::NodeId, s: &crate::runtime::RuntimeStats) {
+    let node = node.to_string();
+    let counters = [
+        ("raft_runtime_steps_total", s.steps),
+        ("raft_runtime_ticks_total", s.ticks),
+        ("raft_runtime_batches_total", s.batches),
+        ("raft_runtime_applied_total", s.applied),
+        ("raft_runtime_reads_total", s.reads),
+    ];
+    for (name, value) in counters {
+        counter!(name, "node" => node.clone()).absolute(value);
+    }
+}
