@@ -60,17 +60,20 @@ fn a_scrape_finds_the_documented_series() {
     let me = format!("node=\"{}\"", leader.id());
     let metrics = leader.metrics().unwrap();
     assert!(metrics.proposals >= 50 && metrics.peers.len() == 2, "{metrics:?}");
-    // Published every 10 ticks: wait until a scrape shows the proposals.
+    // Published every 10 ticks: wait until a scrape shows the proposals
+    // committed (a publication may fall between an append and its commit).
     let mut body = String::new();
+    let commit = metrics.commit_index as f64;
     wait("the proposals in a scrape", || {
         let (status, b) = prometheus_http::get(addr, "/metrics").unwrap();
         assert!(status.contains("200"), "{status}");
         body = b;
         prometheus_http::value(&body, "raft_proposals_total", &me).is_some_and(|v| v >= 50.0)
+            && prometheus_http::value(&body, "raft_commit_index", &me).is_some_and(|c| c >= commit)
     });
     assert_eq!(prometheus_http::value(&body, "raft_role", &me), Some(3.0), "leader");
     assert_eq!(prometheus_http::value(&body, "raft_term", &me), Some(leader.term() as f64));
-    assert!(prometheus_http::value(&body, "raft_commit_index", &me).is_some_and(|c| c >= 51.0));
+    assert!(commit >= 51.0, "{metrics:?}");
     for name in
         ["raft_leader_changes_total", "raft_elections_total", "raft_messages_sent_total", "raft_log_syncs_total"]
     {

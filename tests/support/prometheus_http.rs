@@ -32,25 +32,34 @@ pub fn serve(
 
 fn answer(mut stream: TcpStream, render: &impl Fn() -> String) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    // The request line, then every header up to the blank line (at most
+    // 8 KiB in all): closing with unread bytes would reset the connection.
+    let mut reader = BufReader::new(&stream).take(8 << 10);
     let mut line = String::new();
-    BufReader::new(&stream).take(8 << 10).read_line(&mut line)?;
+    reader.read_line(&mut line)?;
+    let mut header = String::new();
+    while reader.read_line(&mut header)? > 0 && header != "\r\n" {
+        header.clear();
+    }
     let (status, body) = match line.split_whitespace().collect::<Vec<_>>()[..] {
         ["GET", "/metrics", _] => ("200 OK", render()),
         ["GET", _, _] => ("404 Not Found", "not found\n".to_owned()),
         _ => ("400 Bad Request", "bad request\n".to_owned()),
     };
-    write!(
-        stream,
+    let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    )
+    );
+    stream.write_all(response.as_bytes())?;
+    stream.shutdown(std::net::Shutdown::Write)
 }
 
 /// `GET path` on `addr`: the status line and the body.
 pub fn get(addr: SocketAddr, path: &str) -> io::Result<(String, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
