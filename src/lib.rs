@@ -175,6 +175,9 @@
 //! one thread under seeded faults and checks Raft's five safety properties
 //! after every event, with your state machine. See its documentation.
 #![forbid(unsafe_code)]
+// docs.rs builds with `--cfg docsrs` on nightly: every feature-gated item
+// gets its feature badge.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
