@@ -2,8 +2,11 @@
 //! one process, interleaved; prints a table of medians.
 //!
 //! ```text
-//! cargo run --release -- [--reps N] [--scale F] [--only W2,W3]
+//! cargo run --release -- [--reps N] [--scale F] [--only W2,W3] [--profile]
 //! ```
+//!
+//! `--profile` runs raft-io alone (for `perf record` or callgrind) and
+//! prints no ratios.
 //!
 //! The rules (docs/BENCHMARKS.md, "Against the peers"): one thread drives
 //! every node; creating the nodes and electing a leader is untimed; the clock
@@ -54,11 +57,13 @@ fn main() {
     let mut reps = 5usize;
     let mut scale = 1.0f64;
     let mut only: Option<Vec<String>> = None;
+    let mut subjects = SUBJECTS.len();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--reps" => reps = args.next().and_then(|v| v.parse().ok()).expect("--reps N"),
             "--scale" => scale = args.next().and_then(|v| v.parse().ok()).expect("--scale F"),
+            "--profile" => subjects = 1,
             "--only" => only = Some(args.next().expect("--only W1,W2").split(',').map(String::from).collect()),
             _ => panic!("unknown argument {a}"),
         }
@@ -71,12 +76,15 @@ fn main() {
     let mut results = vec![vec![Vec::<Stats>::new(); SUBJECTS.len()]; workloads.len()];
     for rep in 0..reps {
         for (wi, w) in workloads.iter().enumerate() {
-            for k in 0..SUBJECTS.len() {
-                let s = (k + rep) % SUBJECTS.len();
+            for k in 0..subjects {
+                let s = (k + rep) % subjects;
                 results[wi][s].push(run_one(s, w));
             }
         }
         eprintln!("rep {}/{reps} done", rep + 1);
+    }
+    if subjects == 1 {
+        return;
     }
     println!("{reps} interleaved repetitions; medians; ratios are medians of per-repetition ratios");
     println!();
