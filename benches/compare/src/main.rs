@@ -84,6 +84,10 @@ fn main() {
         eprintln!("rep {}/{reps} done", rep + 1);
     }
     if subjects == 1 {
+        for (wi, w) in workloads.iter().enumerate() {
+            let rates = results[wi][0].iter().map(|st| w.entries as f64 / st.elapsed.as_secs_f64() / 1e6);
+            println!("{} raft-io alone: {:.3} M entries/s (median)", w.name, median(rates.collect()));
+        }
         return;
     }
     println!("{reps} interleaved repetitions; medians; ratios are medians of per-repetition ratios");

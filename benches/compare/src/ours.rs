@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use raft_io::framing::{self, DecodeLimits};
 use raft_io::{Action, Event, Message, RaftConfig, RaftNode};
 
@@ -19,6 +19,8 @@ pub struct Ours {
     delivered: u64,
     codec: bool,
     limits: DecodeLimits,
+    /// The sender's write buffer, reused for every frame (as a transport does).
+    wbuf: BytesMut,
 }
 
 impl Ours {
@@ -39,8 +41,11 @@ impl Ours {
         while let Some(m) = self.queue.pop_front() {
             self.delivered += 1;
             let m = if self.codec {
-                let frame = framing::encode(&m);
-                let read: &[u8] = &frame; // what a socket read hands over
+                self.wbuf.clear();
+                framing::encode_into(&m, &mut self.wbuf);
+                drop(m);
+                let read: &[u8] = &self.wbuf; // what a socket read hands over
+                // One copy of the frame: the decoded entries are slices of it.
                 framing::decode(&Bytes::copy_from_slice(read), &self.limits).expect("decode")
             } else {
                 m
@@ -88,6 +93,7 @@ impl Subject for Ours {
             delivered: 0,
             codec: false,
             limits: DecodeLimits::default(),
+            wbuf: BytesMut::new(),
         };
         c.carry_out(0, Event::Campaign);
         c.drain();

@@ -22,6 +22,8 @@ pub struct RaftRs {
     applied: Vec<u64>,
     delivered: u64,
     codec: bool,
+    /// The sender's write buffer, reused for every message.
+    wbuf: Vec<u8>,
 }
 
 fn logger() -> slog::Logger {
@@ -68,8 +70,10 @@ impl RaftRs {
         while let Some(m) = self.queue.pop_front() {
             self.delivered += 1;
             let m = if self.codec {
-                let frame = m.write_to_bytes().expect("encode");
-                Message::parse_from_bytes(&frame).expect("decode")
+                self.wbuf.clear();
+                m.write_to_vec(&mut self.wbuf).expect("encode");
+                drop(m);
+                Message::parse_from_bytes(&self.wbuf).expect("decode")
             } else {
                 m
             };
@@ -116,8 +120,14 @@ impl Subject for RaftRs {
                 RawNode::new(&cfg, store, &logger()).expect("node")
             })
             .collect();
-        let mut c =
-            RaftRs { nodes, queue: VecDeque::new(), applied: vec![0; w.nodes as usize], delivered: 0, codec: false };
+        let mut c = RaftRs {
+            nodes,
+            queue: VecDeque::new(),
+            applied: vec![0; w.nodes as usize],
+            delivered: 0,
+            codec: false,
+            wbuf: Vec::new(),
+        };
         c.nodes[0].campaign().expect("campaign");
         c.on_ready(0);
         c.drain();
