@@ -12,6 +12,7 @@
 
 use bytes::{Bytes, BytesMut};
 
+use super::chunked::Chunked;
 use super::{RaftLog, entry_offsets, fitting};
 use crate::error::StorageError;
 use crate::membership::Membership;
@@ -38,7 +39,8 @@ pub struct MemoryLog {
     hard: HardState,
     snapshot: SnapshotMeta,
     snapshot_data: Bytes,
-    entries: Vec<Entry>,
+    /// The live entries, in chunks: appends never move stored entries.
+    entries: Chunked,
     receiving: Option<Receiving>,
     synced: Synced,
     /// Live entries with an index at or below `stable` are durable and
@@ -77,9 +79,12 @@ impl MemoryLog {
         Self::default()
     }
 
-    /// An empty log with room for `entries` entries before it reallocates.
+    /// An empty log with room for `entries` entries before it allocates
+    /// storage for more. (Entries are stored in fixed-size chunks, so a
+    /// log that outgrows its room allocates chunks but never moves an
+    /// entry it holds.)
     pub fn with_capacity(entries: usize) -> Self {
-        Self { entries: Vec::with_capacity(entries), ..Self::default() }
+        Self { entries: Chunked::with_capacity(entries), ..Self::default() }
     }
 
     /// An empty log whose initial configuration (the snapshot at index 0) is
@@ -100,12 +105,14 @@ impl MemoryLog {
         entries.extend(self.durable_back.iter().cloned());
         debug_assert!(entries.first().is_none_or(|e| e.index == s.snapshot.index + 1));
         let stable = entries.last().map_or(s.snapshot.index, |e| e.index);
+        let mut stored = Chunked::default();
+        stored.append(&mut entries);
         MemoryLog {
             identity: s.identity,
             hard: s.hard,
             snapshot: s.snapshot.clone(),
             snapshot_data: s.snapshot_data.clone(),
-            entries,
+            entries: stored,
             receiving: None,
             synced: s.clone(),
             stable,
@@ -151,10 +158,16 @@ impl MemoryLog {
     /// Moves the first `drop` live entries out of the log, keeping aside
     /// those a crash would still find.
     fn move_prefix_aside(&mut self, drop: usize) {
-        // Drain in place: the log vector keeps its capacity (no regrowth
-        // after every compaction), and so does `durable_front` across syncs.
-        let durable = self.entries[..drop].partition_point(|e| e.index <= self.stable);
-        self.durable_front.extend(self.entries.drain(..drop).take(durable));
+        // Emptied chunks are freed from the front; `durable_front` keeps its
+        // capacity across syncs.
+        let (stable, front) = (self.stable, &mut self.durable_front);
+        self.entries.drain_front(drop, |e| {
+            let durable = e.index <= stable;
+            if durable {
+                front.push(e);
+            }
+            durable
+        });
     }
 
     /// Moves live entries that are durable out of `removed` into `to`.
@@ -205,8 +218,16 @@ impl RaftLog for MemoryLog {
     }
 
     fn entries(&self, lo: Index, hi: Index, max_bytes: u64, out: &mut Vec<Entry>) -> Result<(), StorageError> {
-        let range = &self.entries[entry_offsets(lo, hi, self.snapshot.index, self.last_index())?];
-        out.extend_from_slice(&range[..fitting(range.iter(), max_bytes)]);
+        let range = entry_offsets(lo, hi, self.snapshot.index, self.last_index())?;
+        if let Some(slice) = self.entries.contiguous(range.start, range.end) {
+            out.extend_from_slice(&slice[..fitting(slice.iter(), max_bytes)]);
+            return Ok(());
+        }
+        let n = fitting(self.entries.range(range.start, range.end), max_bytes);
+        out.reserve(n);
+        for slice in self.entries.slices(range.start, range.start + n) {
+            out.extend_from_slice(slice);
+        }
         Ok(())
     }
 

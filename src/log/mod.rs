@@ -8,6 +8,7 @@
 //! durable together in `sync` (that is how `WalLog` writes one record per
 //! step).
 
+mod chunked;
 mod memory;
 #[cfg(feature = "persistence")]
 pub mod wal;

@@ -73,6 +73,10 @@ impl<L: RaftLog> RaftNode<L> {
             self.heartbeat_elapsed = 0;
             self.broadcast_heartbeat()?;
         }
+        // A commit index no append or heartbeat has carried yet goes out
+        // now: followers learn it on the next append or within a tick
+        // (PROTOCOL.md §4.3).
+        self.notify_commit();
         Ok(())
     }
 

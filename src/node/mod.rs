@@ -307,8 +307,9 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     /// Everything a step does after handling its event, in order: commit,
-    /// apply, automatic leader actions, commit notifications, then the one
-    /// persistence point of the step.
+    /// apply, automatic leader actions, then the one persistence point of
+    /// the step. (Commit notifications wait for the leader's next tick:
+    /// `tick_leader`.)
     fn finish_step(&mut self) -> Result<()> {
         loop {
             if self.role == Role::Leader {
@@ -323,7 +324,6 @@ impl<L: RaftLog> RaftNode<L> {
             self.step_down_if_removed();
         }
         if self.role == Role::Leader {
-            self.notify_commit();
             self.start_read_round()?;
         }
         self.release_reads();

@@ -1,0 +1,115 @@
+//! raft-io against raft-rs 0.7 and raft-io 1.0, on the same workloads, in
+//! one process, interleaved; prints a table of medians.
+//!
+//! ```text
+//! cargo run --release -- [--reps N] [--scale F] [--only W2,W3] [--profile]
+//! ```
+//!
+//! `--profile` runs raft-io alone (for `perf record` or callgrind) and
+//! prints no ratios.
+//!
+//! The rules (docs/BENCHMARKS.md, "Against the peers"): one thread drives
+//! every node; creating the nodes and electing a leader is untimed; the clock
+//! runs from the first proposal until every node has applied every entry;
+//! every command is a fresh buffer; messages are delivered one at a time, in
+//! the order sent, until none is in flight, then the next round begins; no
+//! ticks during the proposals (after the last round, every node is ticked
+//! until the followers have applied everything, for libraries that tell
+//! followers the commit index only on the next message); a fresh in-memory
+//! log per run and no compaction; heartbeat 3 ticks, election timeout
+//! 10..=20 ticks, at most 64 entries per message, check-quorum off.
+
+mod alloc;
+mod old;
+mod ours;
+mod raftrs;
+mod workload;
+
+use std::time::Duration;
+
+use workload::{Stats, Subject, Workload};
+
+#[global_allocator]
+static GLOBAL: alloc::Counting = alloc::Counting;
+
+const SUBJECTS: [&str; 3] = ["raft-io 0.8", "raft-rs 0.7", "raft-io 1.0"];
+
+fn run_one(subject: usize, w: &Workload) -> Stats {
+    fn go<S: Subject>(w: &Workload) -> Stats {
+        debug_assert!(!S::NAME.is_empty());
+        let mut s = S::setup(w);
+        s.run(w)
+    }
+    match subject {
+        0 => go::<ours::Ours>(w),
+        1 => go::<raftrs::RaftRs>(w),
+        _ => go::<old::Old>(w),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
+fn main() {
+    let mut reps = 5usize;
+    let mut scale = 1.0f64;
+    let mut only: Option<Vec<String>> = None;
+    let mut subjects = SUBJECTS.len();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--reps" => reps = args.next().and_then(|v| v.parse().ok()).expect("--reps N"),
+            "--scale" => scale = args.next().and_then(|v| v.parse().ok()).expect("--scale F"),
+            "--profile" => subjects = 1,
+            "--only" => only = Some(args.next().expect("--only W1,W2").split(',').map(String::from).collect()),
+            _ => panic!("unknown argument {a}"),
+        }
+    }
+    let workloads: Vec<Workload> = workload::all(scale)
+        .into_iter()
+        .filter(|w| only.as_ref().is_none_or(|o| o.iter().any(|n| n == w.name)))
+        .collect();
+    // results[w][subject][rep]
+    let mut results = vec![vec![Vec::<Stats>::new(); SUBJECTS.len()]; workloads.len()];
+    for rep in 0..reps {
+        for (wi, w) in workloads.iter().enumerate() {
+            for k in 0..subjects {
+                let s = (k + rep) % subjects;
+                results[wi][s].push(run_one(s, w));
+            }
+        }
+        eprintln!("rep {}/{reps} done", rep + 1);
+    }
+    if subjects == 1 {
+        for (wi, w) in workloads.iter().enumerate() {
+            let rates = results[wi][0].iter().map(|st| w.entries as f64 / st.elapsed.as_secs_f64() / 1e6);
+            println!("{} raft-io alone: {:.3} M entries/s (median)", w.name, median(rates.collect()));
+        }
+        return;
+    }
+    println!("{reps} interleaved repetitions; medians; ratios are medians of per-repetition ratios");
+    println!();
+    println!(
+        "| workload | entries | library | M entries/s | raft-io 0.8 / this | allocs/entry | messages/entry | tail ticks |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (wi, w) in workloads.iter().enumerate() {
+        let rate = |st: &Stats| w.entries as f64 / st.elapsed.as_secs_f64() / 1e6;
+        for (s, name) in SUBJECTS.iter().enumerate() {
+            let runs = &results[wi][s];
+            let m = median(runs.iter().map(rate).collect());
+            let ratio = median((0..reps).map(|r| rate(&results[wi][0][r]) / rate(&runs[r])).collect());
+            let allocs = median(runs.iter().map(|st| st.allocs as f64 / w.entries as f64).collect());
+            let msgs = median(runs.iter().map(|st| st.messages as f64 / w.entries as f64).collect());
+            let ticks = median(runs.iter().map(|st| st.tail_ticks as f64).collect());
+            let ratio = if s == 0 { "—".to_string() } else { format!("{ratio:.2}x") };
+            println!("| {} | {} | {name} | {m:.2} | {ratio} | {allocs:.3} | {msgs:.3} | {ticks} |", w.name, w.entries);
+        }
+    }
+    let total: Duration = results.iter().flatten().flatten().map(|s| s.elapsed).sum();
+    println!();
+    println!("timed total {:.1} s", total.as_secs_f64());
+}

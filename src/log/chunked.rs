@@ -1,0 +1,261 @@
+//! [`Chunked`]: the entry storage behind [`MemoryLog`](super::MemoryLog).
+//!
+//! A log that grows by appends in one vector reallocates as it grows: each
+//! doubling copies every entry it holds and touches fresh memory for all of
+//! them. Chunked storage keeps entries in fixed-size chunks instead, so an
+//! append never moves an entry that is already stored, and a compaction
+//! frees whole chunks from the front.
+
+use std::collections::VecDeque;
+
+use crate::types::Entry;
+
+/// Entries per chunk: 1024 entries of 56 bytes, 56 KiB, below the size at
+/// which the system allocator maps (and unmaps) memory for each chunk.
+const CHUNK: usize = 1024;
+
+/// A sequence of entries in fixed-size chunks. Every chunk except the first
+/// and the last holds exactly [`CHUNK`] entries; the first may hold fewer
+/// (entries were removed from the front), the last may hold fewer (not yet
+/// filled). Chunks emptied by a compaction or a truncation are kept for
+/// reuse, as a vector keeps its capacity.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Chunked {
+    chunks: VecDeque<Vec<Entry>>,
+    len: usize,
+    /// Empty chunks, ready for appends.
+    spare: Vec<Vec<Entry>>,
+}
+
+impl Chunked {
+    /// Storage with room for `entries` entries before it allocates.
+    pub(crate) fn with_capacity(entries: usize) -> Self {
+        let n = entries.div_ceil(CHUNK);
+        Self { chunks: VecDeque::with_capacity(n), len: 0, spare: (0..n).map(|_| Vec::with_capacity(CHUNK)).collect() }
+    }
+
+    /// An empty chunk: a spare one, or a new one.
+    fn new_chunk(&mut self) -> Vec<Entry> {
+        self.spare.pop().unwrap_or_else(|| Vec::with_capacity(CHUNK))
+    }
+
+    /// Number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there is no entry.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Chunk and offset of position `p` (which must be below `len`).
+    fn locate(&self, p: usize) -> (usize, usize) {
+        let first = self.chunks[0].len();
+        if p < first {
+            (0, p)
+        } else {
+            let q = p - first;
+            (1 + q / CHUNK, q % CHUNK)
+        }
+    }
+
+    /// The entry at position `p`, if any.
+    pub(crate) fn get(&self, p: usize) -> Option<&Entry> {
+        if p >= self.len {
+            return None;
+        }
+        let (c, o) = self.locate(p);
+        Some(&self.chunks[c][o])
+    }
+
+    /// The entries at positions `lo..hi` (which must be within `len`) as
+    /// one slice, when they are stored in one chunk (or the range is empty).
+    pub(crate) fn contiguous(&self, lo: usize, hi: usize) -> Option<&[Entry]> {
+        if lo >= hi {
+            return Some(&[]);
+        }
+        let (c, o) = self.locate(lo);
+        self.chunks[c].get(o..o + (hi - lo))
+    }
+
+    /// The entries at positions `lo..hi` (which must be within `len`), in
+    /// order, as contiguous slices.
+    pub(crate) fn slices(&self, lo: usize, hi: usize) -> impl Iterator<Item = &[Entry]> {
+        let (mut c, mut o) = if lo < hi { self.locate(lo) } else { (0, 0) };
+        let mut left = hi.saturating_sub(lo);
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            let chunk = &self.chunks[c];
+            let n = (chunk.len() - o).min(left);
+            let s = &chunk[o..o + n];
+            left -= n;
+            (c, o) = (c + 1, 0);
+            Some(s)
+        })
+    }
+
+    /// The entries at positions `lo..hi` (which must be within `len`), in
+    /// order, one by one.
+    pub(crate) fn range(&self, lo: usize, hi: usize) -> impl ExactSizeIterator<Item = &Entry> {
+        ExactLen { inner: self.slices(lo, hi).flatten(), left: hi.saturating_sub(lo) }
+    }
+
+    /// Every entry, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.chunks.iter().flatten()
+    }
+
+    /// Moves every entry of `entries` to the end, leaving it empty.
+    pub(crate) fn append(&mut self, entries: &mut Vec<Entry>) {
+        self.len += entries.len();
+        if let Some(last) = self.chunks.back_mut() {
+            if CHUNK - last.len() >= entries.len() {
+                // The common case: one copy of the batch into the last chunk.
+                last.append(entries);
+                return;
+            }
+        }
+        let mut rest = entries.drain(..);
+        while rest.len() > 0 {
+            match self.chunks.back_mut() {
+                Some(last) if last.len() < CHUNK => {
+                    let room = CHUNK - last.len();
+                    last.extend(rest.by_ref().take(room));
+                }
+                _ => {
+                    let chunk = self.new_chunk();
+                    self.chunks.push_back(chunk);
+                }
+            }
+        }
+    }
+
+    /// Removes the entries from position `at` on and returns them in order.
+    pub(crate) fn split_off(&mut self, at: usize) -> Vec<Entry> {
+        if at >= self.len {
+            return Vec::new();
+        }
+        let (c, o) = self.locate(at);
+        let mut removed = self.chunks[c].split_off(o);
+        for mut chunk in self.chunks.drain(c + 1..) {
+            removed.append(&mut chunk);
+            self.spare.push(chunk);
+        }
+        if self.chunks[c].is_empty() {
+            if let Some(chunk) = self.chunks.pop_back() {
+                self.spare.push(chunk);
+            }
+        }
+        self.len = at;
+        removed
+    }
+
+    /// Removes the first `n` entries (at most `len`), passing them in order
+    /// to `keep`, which may stop taking them (the rest are dropped).
+    pub(crate) fn drain_front(&mut self, n: usize, mut keep: impl FnMut(Entry) -> bool) {
+        let mut left = n.min(self.len);
+        self.len -= left;
+        let mut keeping = true;
+        while left > 0 {
+            let first = &mut self.chunks[0];
+            let k = first.len().min(left);
+            for e in first.drain(..k) {
+                keeping = keeping && keep(e);
+            }
+            left -= k;
+            if first.is_empty() {
+                if let Some(chunk) = self.chunks.pop_front() {
+                    self.spare.push(chunk);
+                }
+            }
+        }
+    }
+}
+
+/// An iterator of known length.
+struct ExactLen<I> {
+    inner: I,
+    left: usize,
+}
+
+impl<I: Iterator> Iterator for ExactLen<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.inner.next()?;
+        self.left -= 1;
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for ExactLen<I> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(index: u64) -> Entry {
+        Entry::normal(1, index, bytes::Bytes::from_static(b"x"))
+    }
+
+    fn indexes(c: &Chunked) -> Vec<u64> {
+        c.iter().map(|e| e.index).collect()
+    }
+
+    #[test]
+    fn matches_a_vector_across_chunk_boundaries() {
+        for c in [Chunked::default(), Chunked::with_capacity(3000)] {
+            matches_a_vector(c);
+        }
+    }
+
+    fn matches_a_vector(mut c: Chunked) {
+        let mut model: Vec<u64> = Vec::new();
+        let mut next = 1;
+        for (push, cut, front) in
+            [(1500, 1200, 100), (3000, 4000, 2000), (10, 1, 0), (2048, 2000, 1023), (5000, 4100, 1)]
+        {
+            let mut batch: Vec<Entry> = (next..next + push).map(e).collect();
+            model.extend(next..next + push);
+            next += push;
+            c.append(&mut batch);
+            assert!(batch.is_empty());
+            let cut = cut.min(model.len());
+            let removed: Vec<u64> = c.split_off(cut).iter().map(|x| x.index).collect();
+            assert_eq!(removed, model[cut..].to_vec());
+            model.truncate(cut);
+            let mut kept = Vec::new();
+            c.drain_front(front, |x| {
+                kept.push(x.index);
+                kept.len() < 5
+            });
+            let front = front.min(model.len());
+            assert_eq!(kept, model[..front.min(5)].to_vec());
+            model.drain(..front);
+            assert_eq!(indexes(&c), model);
+            assert_eq!(c.len(), model.len());
+            assert_eq!(c.is_empty(), model.is_empty());
+            for p in [0, 1, 1023, 1024, 1025, 2049, model.len().saturating_sub(1), model.len()] {
+                assert_eq!(c.get(p).map(|x| x.index), model.get(p).copied());
+            }
+            let n = model.len();
+            for (lo, hi) in [(0, n), (3, 1030), (1024, 1024), (n / 2, n), (n.saturating_sub(1), n)] {
+                let (lo, hi) = (lo.min(n), hi.min(n).max(lo.min(n)));
+                let got: Vec<u64> = c.slices(lo, hi).flatten().map(|x| x.index).collect();
+                assert_eq!(got, model[lo..hi].to_vec());
+                assert_eq!(c.range(lo, hi).len(), hi - lo);
+                if let Some(one) = c.contiguous(lo, hi) {
+                    assert!(one.iter().map(|x| x.index).eq(model[lo..hi].iter().copied()));
+                }
+                assert!(c.range(lo, hi).map(|x| x.index).eq(model[lo..hi].iter().copied()));
+            }
+        }
+    }
+}
