@@ -5,6 +5,8 @@
 mod admission;
 mod election;
 mod event;
+#[cfg(feature = "sim")]
+mod fingerprint;
 mod persist;
 mod progress;
 mod read;
