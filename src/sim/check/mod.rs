@@ -14,6 +14,7 @@
 
 mod chain;
 mod config_rules;
+mod electable;
 mod election_safety;
 mod leader_append_only;
 mod leader_completeness;
@@ -30,6 +31,7 @@ use crate::types::{Index, NodeId, Role, Term};
 
 use chain::Chain;
 pub(crate) use config_rules::{ConfigRules, StepView};
+pub(crate) use electable::Electable;
 use election_safety::ElectionSafety;
 use leader_append_only::LeaderAppendOnly;
 use leader_completeness::LeaderCompleteness;

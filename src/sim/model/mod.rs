@@ -28,7 +28,32 @@ pub use clients::{KEY, RegisterClients};
 pub use replay::{ReplayError, ReplayFailure, ReplayReport, panic_message, replay};
 pub use script::{MessageRef, ModelCluster, ModelScript, ModelStep, ScriptError, command, message_digest};
 
+/// Whether `message` can no longer change its receiver, whose term is
+/// `receiver_term`: a reply, a transfer order or a forwarded read of an
+/// earlier term. A node drops such a message without answering, and since
+/// a node's term never decreases (a term change is synced before the step
+/// that made it returns, so crashes keep it), it would drop it at any later
+/// time too. Delivering it is the same as losing it, so a model checker may
+/// remove it from the network at once; [`replay`] does the same after every
+/// step, so that the network capacity counts the same messages.
+pub fn is_stale(message: &Message, receiver_term: Term) -> bool {
+    message.term < receiver_term
+        && matches!(
+            message.body,
+            MessageBody::PreVoteResponse(_)
+                | MessageBody::VoteResponse(_)
+                | MessageBody::AppendResponse(_)
+                | MessageBody::HeartbeatResponse(_)
+                | MessageBody::SnapshotResponse(_)
+                | MessageBody::TimeoutNow
+                | MessageBody::ReadIndex(_)
+                | MessageBody::ReadIndexResponse(_)
+        )
+}
+
 use crate::error::Error;
+use crate::message::{Message, MessageBody};
+use crate::types::Term;
 
 /// Whether `error`, returned for a client request (a proposal, a read, a
 /// membership change, a forced election), is an expected refusal — the node

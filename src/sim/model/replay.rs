@@ -1,6 +1,7 @@
 //! [`replay`]: runs a [`ModelScript`] step by step on real nodes, under the
-//! simulator's five safety checkers, the configuration rules and the
-//! linearizability checker, and reports the first step that breaks one.
+//! simulator's five safety checkers, the configuration rules, the
+//! inductive form of Leader Completeness and the linearizability checker,
+//! and reports the first step that breaks one.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -8,13 +9,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use bytes::Bytes;
 
 use super::script::{MessageRef, ModelCluster, ModelScript, ModelStep, command};
-use super::{RegisterClients, expected_refusal};
+use super::{RegisterClients, expected_refusal, is_stale};
 use crate::config::RaftConfig;
 use crate::error::Error;
 use crate::log::MemoryLog;
 use crate::message::{Message, MessageBody};
 use crate::node::{Action, Event, RaftNode};
-use crate::sim::check::{Checker, ConfigRules, NodeView, StepView, Violation};
+use crate::sim::check::{Checker, ConfigRules, Electable, NodeView, StepView, Violation};
 use crate::sim::{HashChain, SimBackend, SimLog, StateMachine};
 use crate::types::{NodeId, ReadId};
 
@@ -72,8 +73,9 @@ pub enum ReplayError {
 /// Replays `script`: nodes on [`SimLog`]s over in-memory logs (a crash
 /// keeps what they synced), a network that holds what was sent until a step
 /// delivers, duplicates or drops it (and loses what is sent while it holds
-/// `capacity` messages), a one-byte register per node, and the clients'
-/// history. After every step the simulator's checkers judge the node that
+/// `capacity` messages; messages no receiver can act on any more are
+/// removed after every step, see [`is_stale`]), a one-byte register per
+/// node, and the clients' history. After every step the simulator's checkers judge the node that
 /// stepped; the replay stops at the first broken property.
 ///
 /// ```
@@ -89,6 +91,7 @@ pub fn replay(script: &ModelScript) -> Result<ReplayReport, ReplayError> {
     for (i, step) in script.steps.iter().enumerate() {
         let number = i + 1;
         let outcome = run.step(step).map_err(|reason| ReplayError::Step { step: number, reason })?;
+        run.collect_stale();
         let failure = outcome.map(|(property, detail)| ReplayFailure { step: number, property, detail });
         if failure.is_some() {
             return Ok(ReplayReport { steps_run: number, failure, clients: run.clients });
@@ -111,6 +114,7 @@ struct Run {
     network: Vec<Message>,
     checker: Checker,
     rules: ConfigRules,
+    electable: Electable,
     clients: RegisterClients,
     next_read: ReadId,
 }
@@ -130,6 +134,7 @@ impl Run {
             network: Vec::new(),
             checker: Checker::default(),
             rules: ConfigRules::default(),
+            electable: Electable::default(),
             clients: RegisterClients::new(),
             next_read: 1,
         };
@@ -144,6 +149,13 @@ impl Run {
             run.nodes.push(Slot { id, config, raft, sm: HashChain::default(), value: None });
         }
         Ok(run)
+    }
+
+    /// Removes the messages no receiver can act on any more ([`is_stale`]).
+    fn collect_stale(&mut self) {
+        let nodes = &self.nodes;
+        let term = |id: NodeId| nodes.iter().find(|n| n.id == id).map_or(0, |n| n.raft.term());
+        self.network.retain(|m| !is_stale(m, term(m.to)));
     }
 
     fn slot(&self, id: NodeId) -> Result<usize, String> {
@@ -305,7 +317,12 @@ impl Run {
             return Some(v);
         }
         let step = StepView { id: view.id, before, role: view.role, term: view.term, commit: view.commit };
-        self.rules.check(step, slot.raft.log()).err()
+        if let Err(v) = self.rules.check(step, slot.raft.log()) {
+            return Some(v);
+        }
+        self.electable.learn(&slot.raft);
+        let nodes: Vec<&RaftNode<SimLog>> = self.nodes.iter().map(|n| &n.raft).collect();
+        self.electable.check(&nodes).err()
     }
 }
 
