@@ -43,7 +43,10 @@ fn aimed_at(mutant: Mutant) -> (Params, &'static [&'static str]) {
             let mut p = three("read-index-without-quorum", 2);
             p.proposals = 1;
             p.reads = 1;
-            p.cluster.capacity = std::env::var("CAP").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+            // A network of four messages: the shortest stale read then
+            // takes 14 steps (about 2 million states); with eight it lies
+            // deeper than a CI run should go.
+            p.cluster.capacity = 4;
             (p, &["Linearizability"])
         }
         Mutant::EarlyMembershipChange => {
@@ -67,7 +70,10 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn bites(mutant: Mutant) {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let (params, expected) = aimed_at(mutant);
+    let (mut params, expected) = aimed_at(mutant);
+    // The search stops at the first violation, far below the estimate of
+    // the whole space; RAFT_IO_MODEL_MAX_STATES still bounds it.
+    params.limit = f64::INFINITY;
     mutants::set(Some(mutant));
     let outcome = run(params, 1);
     mutants::set(None);

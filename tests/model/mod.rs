@@ -258,6 +258,9 @@ pub struct Outcome {
     pub generated: usize,
     pub max_depth: usize,
     pub seconds: f64,
+    /// Whether every reachable state was explored (the state cap,
+    /// `RAFT_IO_MODEL_MAX_STATES`, was not reached).
+    pub exhaustive: bool,
     pub failure: Option<Failure>,
     /// The `sometimes` properties an example was found for.
     pub examples: Vec<&'static str>,
@@ -267,8 +270,13 @@ impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "model {}: {} distinct states ({} generated), depth {}, {:.1} s",
-            self.name, self.states, self.generated, self.max_depth, self.seconds
+            "model {}: {} distinct states ({} generated), depth {}, {:.1} s{}",
+            self.name,
+            self.states,
+            self.generated,
+            self.max_depth,
+            self.seconds,
+            if self.exhaustive { "" } else { " (state cap reached: not exhaustive)" }
         )?;
         if let Some(x) = &self.failure {
             write!(f, "; {} violated at depth {}: {}", x.property, x.script.steps.len(), x.detail)?;
@@ -332,6 +340,7 @@ pub fn run(params: Params, threads: usize) -> Result<Outcome, ParamsError> {
         generated: checker.state_count(),
         max_depth: checker.max_depth(),
         seconds,
+        exhaustive: checker.state_count() < cap,
         failure,
         examples,
     })
