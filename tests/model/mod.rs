@@ -303,19 +303,27 @@ fn quiet_checker_panics() {
 /// first broken property. With one thread the counterexample is a shortest
 /// one.
 pub fn run(params: Params, threads: usize) -> Result<Outcome, ParamsError> {
+    explore(params, threads, false)
+}
+
+/// Like [`run`], depth-first: the same states and verdicts, but only the
+/// current path and its pending siblings are kept (breadth-first keeps the
+/// whole frontier, about 1.5 KB a state), so larger spaces fit in memory;
+/// counterexamples are not the shortest.
+pub fn run_depth_first(params: Params, threads: usize) -> Result<Outcome, ParamsError> {
+    explore(params, threads, true)
+}
+
+fn explore(params: Params, threads: usize, depth_first: bool) -> Result<Outcome, ParamsError> {
     quiet_checker_panics();
     let name = params.name;
     let cluster = params.cluster.clone();
     let model = RaftModel::new(params)?;
     let started = Instant::now();
     let cap = std::env::var("RAFT_IO_MODEL_MAX_STATES").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000_000);
-    let checker = model
-        .checker()
-        .threads(threads)
-        .finish_when(HasDiscoveries::AnyFailures)
-        .target_state_count(cap)
-        .spawn_bfs()
-        .join();
+    let builder = model.checker().threads(threads).finish_when(HasDiscoveries::AnyFailures).target_state_count(cap);
+    let checker: Box<dyn Checker<RaftModel>> =
+        if depth_first { Box::new(builder.spawn_dfs().join()) } else { Box::new(builder.spawn_bfs().join()) };
     let seconds = started.elapsed().as_secs_f64();
     let mut failure: Option<Failure> = None;
     let mut examples = Vec::new();
