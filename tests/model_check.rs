@@ -65,6 +65,13 @@ fn config(name: &str) -> Params {
             p.timeouts = 2;
             p
         }
+        // Two elections with pre-vote.
+        "pre-vote" => {
+            let mut p = three("pre-vote");
+            p.timeouts = 2;
+            p.cluster.pre_vote = true;
+            p
+        }
         // An election, a write, a crash-restart.
         "crash" => {
             let mut p = three("crash");
@@ -154,7 +161,7 @@ fn small_configurations() {
 #[test]
 #[cfg_attr(debug_assertions, ignore = "release only: .ci/run runs it")]
 fn elections_and_faults() {
-    release(&["read", "elections", "crash", "faults"]);
+    release(&["read", "elections", "pre-vote", "crash", "faults"]);
 }
 
 #[test]
