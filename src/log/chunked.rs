@@ -259,3 +259,14 @@ mod tests {
         }
     }
 }
+
+impl std::hash::Hash for Chunked {
+    /// Hashes like the vector of its entries would (length, then each), so
+    /// two logs with equal entries hash alike however they are chunked.
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.len().hash(h);
+        for e in self.iter() {
+            e.hash(h);
+        }
+    }
+}

@@ -10,6 +10,9 @@
 //! snapshot install that removes *durable* entries before they are
 //! superseded by a sync keeps those entries aside.
 
+#[cfg(feature = "sim")]
+mod fingerprint;
+
 use bytes::{Bytes, BytesMut};
 
 use super::chunked::Chunked;

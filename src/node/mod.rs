@@ -6,6 +6,8 @@ mod admission;
 mod counters;
 mod election;
 mod event;
+#[cfg(feature = "sim")]
+mod fingerprint;
 mod observe;
 mod persist;
 mod progress;

@@ -60,6 +60,7 @@ mod faults;
 mod kv;
 pub mod linearizability;
 mod log;
+pub mod model;
 mod network;
 mod outcome;
 mod pause;

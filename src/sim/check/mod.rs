@@ -13,6 +13,8 @@
 //! check costs time proportional to what changed, not to the log length.
 
 mod chain;
+mod config_rules;
+mod electable;
 mod election_safety;
 mod leader_append_only;
 mod leader_completeness;
@@ -28,6 +30,8 @@ use super::log::{LogChange, SimLog};
 use crate::types::{Index, NodeId, Role, Term};
 
 use chain::Chain;
+pub(crate) use config_rules::{ConfigRules, StepView};
+pub(crate) use electable::Electable;
 use election_safety::ElectionSafety;
 use leader_append_only::LeaderAppendOnly;
 use leader_completeness::LeaderCompleteness;

@@ -1,0 +1,41 @@
+//! Hashing a [`MemoryLog`]'s complete state for the node fingerprint of
+//! model checking (feature `sim`; see `RaftNode::fingerprint`): the live
+//! contents, the durable image and every flag that decides what a later
+//! sync or crash keeps. Only the sync counters are left out: nothing reads
+//! them back.
+
+use std::hash::{Hash, Hasher};
+
+use super::{MemoryLog, Receiving, Synced};
+
+impl MemoryLog {
+    pub(crate) fn hash_state(&self, h: &mut impl Hasher) {
+        let Self {
+            identity,
+            hard,
+            snapshot,
+            snapshot_data,
+            entries,
+            receiving,
+            synced,
+            stable,
+            durable_front,
+            durable_back,
+            dirty,
+            snapshot_dirty,
+            sync_calls: _,
+            effective_syncs: _,
+        } = self;
+        (identity, hard, snapshot, snapshot_data, entries).hash(h);
+        match receiving {
+            None => h.write_u8(0),
+            Some(Receiving { meta, total_len, buf }) => {
+                h.write_u8(1);
+                (meta, total_len, &buf[..]).hash(h);
+            }
+        }
+        let Synced { identity, hard, snapshot, snapshot_data } = synced;
+        (identity, hard, snapshot, snapshot_data).hash(h);
+        (stable, durable_front, durable_back, dirty, snapshot_dirty).hash(h);
+    }
+}

@@ -1,0 +1,355 @@
+//! An exhaustive model of a small cluster of real `RaftNode`s, explored
+//! breadth-first by `stateright`'s checker (`docs/TESTING.md`, "Model
+//! checking"). Shared by `tests/model_check.rs` and
+//! `tests/model_mutants.rs`.
+//!
+//! The model implements `stateright::Model` directly rather than through
+//! stateright's actor framework: the actor network either keeps every
+//! delivered message forever (a duplicating set) or never duplicates, its
+//! crashes restore an explicitly saved copy and come back as separate
+//! actions, and its timers fire from any state. Here a node crashes and
+//! restarts in one step from exactly what its `MemoryLog` synced, every
+//! fault and client action has its own budget, and the network is a
+//! bounded multiset whose deliveries, duplicates and drops are the same
+//! steps the replay runs (`raft_io::sim::model`).
+
+#![allow(dead_code)]
+
+pub mod params;
+mod props;
+pub mod state;
+mod step;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Once};
+use std::time::Instant;
+
+use raft_io::sim::model::{ModelScript, ModelStep, expected_refusal};
+use raft_io::{Action, Event, MembershipChange, MemoryLog, Message, NodeId, RaftConfig, RaftNode, ReadKind, Role};
+use stateright::{Checker, HasDiscoveries, Model, Property};
+
+pub use params::{ChangePlan, Params, ParamsError};
+use state::{Budget, Ghost, Node, State};
+
+/// The model of one configuration.
+pub struct RaftModel {
+    pub params: Params,
+    configs: Vec<(NodeId, RaftConfig)>,
+}
+
+impl RaftModel {
+    pub fn new(params: Params) -> Result<Self, ParamsError> {
+        params.validate()?;
+        let configs = params.cluster.ids().map(|id| (id, params.cluster.raft_config(id))).collect();
+        Ok(Self { params, configs })
+    }
+
+    fn config(&self, id: NodeId) -> RaftConfig {
+        self.configs.iter().find(|(i, _)| *i == id).map(|(_, c)| c.clone()).unwrap_or_else(|| RaftConfig::single(id))
+    }
+}
+
+impl Model for RaftModel {
+    type State = State;
+    type Action = ModelStep;
+
+    fn init_states(&self) -> Vec<State> {
+        let p = &self.params;
+        let mut nodes = Vec::new();
+        let mut ids: Vec<NodeId> = p.cluster.ids().collect();
+        ids.sort_unstable();
+        for id in ids {
+            match RaftNode::new(self.config(id)) {
+                Ok(raft) => nodes.push(Arc::new(Node::new(raft, None))),
+                // Validated in `RaftModel::new`.
+                Err(_) => return Vec::new(),
+            }
+        }
+        let changes = match p.change {
+            None => 0,
+            Some(ChangePlan::AddAndPromote(_)) => 2,
+            Some(ChangePlan::Remove(_)) => 1,
+        };
+        let budget = Budget {
+            ticks: p.ticks,
+            timeouts: p.timeouts,
+            crashes: p.crashes,
+            drops: p.drops,
+            duplicates: p.duplicates,
+            proposals: p.proposals,
+            reads: p.reads,
+            changes,
+        };
+        vec![State {
+            nodes,
+            net: Vec::new(),
+            budget,
+            clients: Default::default(),
+            ghost: Ghost::default(),
+            next_value: 1,
+            next_read: 1,
+            broken: None,
+        }]
+    }
+
+    fn actions(&self, s: &State, actions: &mut Vec<ModelStep>) {
+        if s.broken.is_some() {
+            return;
+        }
+        let b = s.budget;
+        for (k, m) in s.net.iter().enumerate() {
+            if k > 0 && s.net[k - 1].key() == m.key() {
+                continue;
+            }
+            let r = step::reference(m);
+            actions.push(ModelStep::Deliver(r));
+            if b.duplicates > 0 {
+                actions.push(ModelStep::Duplicate(r));
+            }
+            if b.drops > 0 {
+                actions.push(ModelStep::Drop(r));
+            }
+        }
+        for n in &s.nodes {
+            let (id, raft) = (n.id(), &n.raft);
+            if b.ticks > 0 {
+                actions.push(ModelStep::Tick(id));
+            }
+            if b.timeouts > 0 && !raft.is_leader() {
+                actions.push(ModelStep::Timeout(id));
+            }
+            if b.crashes > 0 {
+                actions.push(ModelStep::Crash(id));
+            }
+            if b.proposals > 0 && raft.is_leader() {
+                actions.push(ModelStep::Propose { node: id, value: s.next_value });
+            }
+            if b.reads > 0 && (raft.is_leader() || raft.leader().is_some()) {
+                actions.push(ModelStep::Read { node: id, kind: ReadKind::Index });
+                if self.params.cluster.lease_reads {
+                    actions.push(ModelStep::Read { node: id, kind: ReadKind::Lease });
+                }
+            }
+            if b.changes > 0 && raft.is_leader() {
+                let m = raft.membership();
+                let change = match self.params.change {
+                    Some(ChangePlan::AddAndPromote(x)) if !m.contains(x) => Some(MembershipChange::AddLearner(x)),
+                    Some(ChangePlan::AddAndPromote(x)) if m.is_learner(x) => Some(MembershipChange::Promote(x)),
+                    Some(ChangePlan::Remove(x)) if m.is_voter(x) => Some(MembershipChange::Remove(x)),
+                    _ => None,
+                };
+                if let Some(change) = change {
+                    actions.push(ModelStep::Change { node: id, change });
+                }
+            }
+        }
+    }
+
+    fn next_state(&self, last: &State, action: ModelStep) -> Option<State> {
+        self.transition(last, action)
+    }
+
+    fn within_boundary(&self, s: &State) -> bool {
+        s.broken.is_some()
+            || s.nodes
+                .iter()
+                .all(|n| n.raft.term() <= self.params.max_term && n.raft.last_index() <= self.params.max_log)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        let mut props = vec![
+            Property::<Self>::always("Election Safety", |_, s| s.broken_property() != Some("Election Safety")),
+            Property::<Self>::always("Leader Append-Only", |_, s| s.broken_property() != Some("Leader Append-Only")),
+            Property::<Self>::always("Log Matching", |_, s| s.broken_property() != Some("Log Matching")),
+            Property::<Self>::always("Leader Completeness", |_, s| s.broken_property() != Some("Leader Completeness")),
+            Property::<Self>::always("State Machine Safety", |_, s| {
+                s.broken_property() != Some("State Machine Safety")
+            }),
+            Property::<Self>::always("Configuration rules", |_, s| s.broken_property() != Some("Configuration rules")),
+            Property::<Self>::always("Linearizability", |_, s| s.broken_property() != Some("Linearizability")),
+            Property::<Self>::always("No unexpected error", |_, s| s.broken_property() != Some("No unexpected error")),
+            Property::<Self>::always("No panic", |_, s| s.broken_property() != Some("No panic")),
+            Property::<Self>::sometimes("a leader is elected", |_, s| s.nodes.iter().any(|n| n.raft.is_leader())),
+            Property::<Self>::sometimes("an entry commits", |_, s| !s.ghost.committed.is_empty()),
+        ];
+        if self.params.liveness {
+            props.push(Property::<Self>::always("Leader after healing", live_after_healing));
+        }
+        if self.params.proposals > 0 {
+            props.push(Property::<Self>::sometimes("a write is applied", |_, s| !s.ghost.applied.is_empty()));
+        }
+        if self.params.reads > 0 {
+            props.push(Property::<Self>::sometimes("a read completes", |_, s| s.clients.has_reads()));
+        }
+        if self.params.change.is_some() {
+            props.push(Property::<Self>::sometimes("the change is made", |_, s| s.budget.changes == 0));
+        }
+        props
+    }
+}
+
+/// Bounded liveness: once faults stop — every node ticks in turn and every
+/// message is delivered in order, nothing lost — a leader is elected and
+/// every voter of its configuration follows it, within a number of rounds.
+fn live_after_healing(model: &RaftModel, s: &State) -> bool {
+    if s.broken.is_some() {
+        return true;
+    }
+    let mut nodes: Vec<RaftNode<MemoryLog>> = s.nodes.iter().map(|n| n.raft.clone()).collect();
+    let mut queue: VecDeque<Message> = s.net.iter().map(|m| (*m.message).clone()).collect();
+    let rounds = 10 * model.params.cluster.election_timeout.1 + 10;
+    let step = |nodes: &mut Vec<RaftNode<MemoryLog>>, queue: &mut VecDeque<Message>, k: usize, e: Event| {
+        let mut out = Vec::new();
+        match nodes[k].step_into(e, &mut out) {
+            Ok(()) => {}
+            Err(e) if expected_refusal(&e) => {}
+            Err(_) => return false,
+        }
+        queue.extend(out.into_iter().filter_map(|a| match a {
+            Action::Send { message, .. } => Some(message),
+            _ => None,
+        }));
+        true
+    };
+    for _ in 0..rounds {
+        for k in 0..nodes.len() {
+            if !step(&mut nodes, &mut queue, k, Event::Tick) {
+                return false;
+            }
+            let mut budget = 1_000;
+            while let Some(m) = queue.pop_front() {
+                budget -= 1;
+                if budget == 0 {
+                    return false;
+                }
+                let Some(to) = nodes.iter().position(|n| n.id() == m.to) else { continue };
+                if !step(&mut nodes, &mut queue, to, Event::Message(m)) {
+                    return false;
+                }
+            }
+        }
+        let leader = nodes.iter().filter(|n| n.role() == Role::Leader).max_by_key(|n| n.term());
+        if let Some(l) = leader {
+            let follows =
+                |n: &RaftNode<MemoryLog>| n.id() == l.id() || (n.leader() == Some(l.id()) && n.term() == l.term());
+            if nodes.iter().filter(|n| l.membership().is_voter(n.id())).all(follows) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// A property broken, with the shortest path found to it as a script.
+#[derive(Debug)]
+pub struct Failure {
+    pub property: &'static str,
+    pub detail: String,
+    pub script: ModelScript,
+}
+
+/// What one exhaustive run found.
+#[derive(Debug)]
+pub struct Outcome {
+    pub name: &'static str,
+    /// Distinct states.
+    pub states: usize,
+    /// States generated, duplicates included.
+    pub generated: usize,
+    pub max_depth: usize,
+    pub seconds: f64,
+    /// Whether every reachable state was explored (the state cap,
+    /// `RAFT_IO_MODEL_MAX_STATES`, was not reached).
+    pub exhaustive: bool,
+    pub failure: Option<Failure>,
+    /// The `sometimes` properties an example was found for.
+    pub examples: Vec<&'static str>,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "model {}: {} distinct states ({} generated), depth {}, {:.1} s{}",
+            self.name,
+            self.states,
+            self.generated,
+            self.max_depth,
+            self.seconds,
+            if self.exhaustive { "" } else { " (state cap reached: not exhaustive)" }
+        )?;
+        if let Some(x) = &self.failure {
+            write!(f, "; {} violated at depth {}: {}", x.property, x.script.steps.len(), x.detail)?;
+        }
+        Ok(())
+    }
+}
+
+/// Panics inside a checker thread are caught and become a "No panic"
+/// violation; this keeps their messages off the test output.
+fn quiet_checker_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !std::thread::current().name().is_some_and(|n| n.starts_with("checker-")) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Explores `params` breadth-first on `threads` threads, stopping at the
+/// first broken property. With one thread the counterexample is a shortest
+/// one.
+pub fn run(params: Params, threads: usize) -> Result<Outcome, ParamsError> {
+    explore(params, threads, false)
+}
+
+/// Like [`run`], depth-first: the same states and verdicts, but only the
+/// current path and its pending siblings are kept (breadth-first keeps the
+/// whole frontier, about 1.5 KB a state), so larger spaces fit in memory;
+/// counterexamples are not the shortest.
+pub fn run_depth_first(params: Params, threads: usize) -> Result<Outcome, ParamsError> {
+    explore(params, threads, true)
+}
+
+fn explore(params: Params, threads: usize, depth_first: bool) -> Result<Outcome, ParamsError> {
+    quiet_checker_panics();
+    let name = params.name;
+    let cluster = params.cluster.clone();
+    let model = RaftModel::new(params)?;
+    let started = Instant::now();
+    let cap = std::env::var("RAFT_IO_MODEL_MAX_STATES").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000_000);
+    let builder = model.checker().threads(threads).finish_when(HasDiscoveries::AnyFailures).target_state_count(cap);
+    let checker: Box<dyn Checker<RaftModel>> =
+        if depth_first { Box::new(builder.spawn_dfs().join()) } else { Box::new(builder.spawn_bfs().join()) };
+    let seconds = started.elapsed().as_secs_f64();
+    let mut failure: Option<Failure> = None;
+    let mut examples = Vec::new();
+    for property in checker.model().properties() {
+        let Some(path) = checker.discovery(property.name) else { continue };
+        if !property.expectation.discovery_is_failure() {
+            examples.push(property.name);
+            continue;
+        }
+        let last = path.last_state().clone();
+        let steps = path.into_actions();
+        if failure.as_ref().is_some_and(|f| f.script.steps.len() <= steps.len()) {
+            continue;
+        }
+        let detail = last.broken.as_ref().map_or_else(|| "(liveness)".to_owned(), |b| b.1.clone());
+        failure =
+            Some(Failure { property: property.name, detail, script: ModelScript { cluster: cluster.clone(), steps } });
+    }
+    Ok(Outcome {
+        name,
+        states: checker.unique_state_count(),
+        generated: checker.state_count(),
+        max_depth: checker.max_depth(),
+        seconds,
+        exhaustive: checker.state_count() < cap,
+        failure,
+        examples,
+    })
+}

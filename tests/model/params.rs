@@ -1,0 +1,171 @@
+//! The parameters of one model configuration: the cluster, the budgets of
+//! each kind of action, and the bounds. Validated before a run: a
+//! configuration whose state space would explode is refused with an
+//! estimate of its size.
+
+use std::fmt;
+
+use raft_io::NodeId;
+use raft_io::sim::model::ModelCluster;
+
+/// The one membership change a configuration may make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangePlan {
+    /// Add the joining node as a learner, then promote it.
+    AddAndPromote(NodeId),
+    /// Remove a voter.
+    Remove(NodeId),
+}
+
+/// One model configuration.
+#[derive(Clone, Debug)]
+pub struct Params {
+    /// A name for reports.
+    pub name: &'static str,
+    /// The nodes and their Raft configuration.
+    pub cluster: ModelCluster,
+    /// Ticks, all nodes together.
+    pub ticks: u8,
+    /// Election timeouts fired directly (`Event::Campaign`).
+    pub timeouts: u8,
+    /// Crash-restarts.
+    pub crashes: u8,
+    /// Messages lost.
+    pub drops: u8,
+    /// Messages delivered twice.
+    pub duplicates: u8,
+    /// Client writes accepted.
+    pub proposals: u8,
+    /// Client reads issued.
+    pub reads: u8,
+    /// The membership change, if any.
+    pub change: Option<ChangePlan>,
+    /// States where a node's term exceeds this are not explored.
+    pub max_term: u64,
+    /// States where a log holds more entries than this are not explored.
+    pub max_log: u64,
+    /// Check the bounded liveness property (costly: a fault-free run from
+    /// every state).
+    pub liveness: bool,
+    /// The largest estimated state count accepted.
+    pub limit: f64,
+}
+
+/// A configuration refused before it runs.
+#[derive(Debug, PartialEq)]
+pub enum ParamsError {
+    /// A value out of range.
+    Invalid(String),
+    /// The estimated state space is larger than the limit.
+    TooLarge {
+        /// The estimate.
+        estimate: f64,
+        /// The limit.
+        limit: f64,
+    },
+}
+
+impl fmt::Display for ParamsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid(why) => write!(f, "invalid model parameters: {why}"),
+            Self::TooLarge { estimate, limit } => write!(
+                f,
+                "the model would explore about {estimate:.1e} states, over the limit of {limit:.1e}: lower a \
+                 budget (ticks, timeouts, crashes, drops, duplicates, proposals, reads), the node count or the \
+                 network capacity, or raise the limit (RAFT_IO_MODEL_LIMIT)"
+            ),
+        }
+    }
+}
+
+impl Params {
+    /// A configuration of `voters` with every budget at zero.
+    pub fn new(name: &'static str, voters: impl IntoIterator<Item = NodeId>) -> Self {
+        Self {
+            name,
+            cluster: ModelCluster::new(voters),
+            ticks: 0,
+            timeouts: 0,
+            crashes: 0,
+            drops: 0,
+            duplicates: 0,
+            proposals: 0,
+            reads: 0,
+            change: None,
+            max_term: 8,
+            max_log: 8,
+            liveness: false,
+            limit: std::env::var("RAFT_IO_MODEL_LIMIT").ok().and_then(|v| v.parse().ok()).unwrap_or(3e7),
+        }
+    }
+
+    /// A rough estimate of the number of distinct states, from factors
+    /// measured on the configurations of `docs/TESTING.md`: each budgeted
+    /// action multiplies the space (an election by about 60, a write by 9,
+    /// a read by 23, and a write with a read by 15 more, since the read may
+    /// fall anywhere in the write's exchanges), and a larger network or
+    /// cluster multiplies it again. An order of magnitude, not a bound.
+    pub fn estimate(&self) -> f64 {
+        let pow = |base: f64, n: u8| base.powi(i32::from(n));
+        let c = &self.cluster;
+        let nodes = c.ids().count() as f64;
+        let mut e = 25.0
+            * pow(60.0, self.timeouts)
+            * pow(3.0, self.ticks)
+            * pow(9.0, self.proposals)
+            * pow(23.0, self.reads)
+            * pow(10.0, self.crashes)
+            * pow(5.0, self.drops)
+            * pow(5.0, self.duplicates);
+        if self.proposals > 0 && self.reads > 0 {
+            e *= 15.0;
+        }
+        e *= match self.change {
+            None => 1.0,
+            Some(ChangePlan::AddAndPromote(_)) => 27.0,
+            Some(ChangePlan::Remove(_)) => 5.0,
+        };
+        let exchanges = f64::from(self.timeouts) + f64::from(self.ticks) / 3.0 + f64::from(self.proposals + self.reads);
+        e * (c.capacity as f64 / 4.0).max(1.0).powf(2.0 * exchanges) * (nodes / 3.0).max(1.0).powi(6)
+    }
+
+    /// Refuses parameters out of range and configurations estimated above
+    /// the limit.
+    pub fn validate(&self) -> Result<(), ParamsError> {
+        let invalid = |why: String| Err(ParamsError::Invalid(why));
+        let c = &self.cluster;
+        let nodes = c.ids().count();
+        if !(1..=5).contains(&nodes) {
+            return invalid(format!("{nodes} nodes: the model runs 1 to 5"));
+        }
+        if c.capacity == 0 || c.capacity > 16 {
+            return invalid(format!("network capacity {}: must be 1 to 16", c.capacity));
+        }
+        for id in c.ids() {
+            if let Err(e) = c.raft_config(id).validate() {
+                return invalid(format!("node {id}: {e}"));
+            }
+        }
+        if self.ticks > 0 && self.timeouts > 0 {
+            return invalid("a configuration is either timed (ticks) or untimed (timeouts), not both".into());
+        }
+        match self.change {
+            Some(ChangePlan::AddAndPromote(id)) if !c.joining.contains(&id) => {
+                return invalid(format!("node {id} is added but is not a joining node"));
+            }
+            Some(ChangePlan::Remove(id)) if !c.voters.contains(&id) => {
+                return invalid(format!("node {id} is removed but is not a voter"));
+            }
+            _ => {}
+        }
+        if self.max_term == 0 || self.max_log == 0 {
+            return invalid("max_term and max_log must be at least 1".into());
+        }
+        let estimate = self.estimate();
+        if estimate > self.limit {
+            return Err(ParamsError::TooLarge { estimate, limit: self.limit });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,249 @@
+//! Exhaustive model checking of real nodes: every configuration below is
+//! explored breadth-first to the end of its bounded state space, and every
+//! property of `tests/model/props.rs` must hold in every state (see
+//! `docs/TESTING.md`, "Model checking", for the figures).
+//!
+//! `cargo test --all-features` (debug) runs the smallest configuration; the
+//! others run in release in CI:
+//! `cargo test --release --features sim --test model_check`.
+//! The deep run:
+//! `cargo test --release --features sim --test model_check deep -- --ignored --nocapture`.
+
+#![cfg(feature = "sim")]
+
+mod model;
+
+use model::{ChangePlan, Params, ParamsError, run, run_depth_first};
+
+fn explore(params: Params) -> model::Outcome {
+    let outcome = run(params, 2).unwrap_or_else(|e| panic!("{e}"));
+    println!("{outcome}");
+    if let Some(f) = &outcome.failure {
+        panic!("{} violated: {}\ncounterexample:\n{}", f.property, f.detail, f.script);
+    }
+    assert!(outcome.exhaustive, "{outcome}");
+    outcome
+}
+
+/// Three voters, four entries per append, a network of four messages.
+fn three(name: &'static str) -> Params {
+    let mut p = Params::new(name, [1, 2, 3]);
+    p.cluster.max_entries = 4;
+    p.cluster.capacity = 4;
+    p
+}
+
+/// The configurations, by name.
+fn config(name: &str) -> Params {
+    match name {
+        // One election and a write.
+        "write" => {
+            let mut p = three("write");
+            p.timeouts = 1;
+            p.proposals = 1;
+            p
+        }
+        // One election and a read (ReadIndex, at any node).
+        "read" => {
+            let mut p = three("read");
+            p.timeouts = 1;
+            p.reads = 1;
+            p
+        }
+        // One election, a write and a read: the linearizability check
+        // has something to judge.
+        "write-read" => {
+            let mut p = three("write-read");
+            p.timeouts = 1;
+            p.proposals = 1;
+            p.reads = 1;
+            p
+        }
+        // Two elections.
+        "elections" => {
+            let mut p = three("elections");
+            p.timeouts = 2;
+            p
+        }
+        // Two elections with pre-vote.
+        "pre-vote" => {
+            let mut p = three("pre-vote");
+            p.timeouts = 2;
+            p.cluster.pre_vote = true;
+            p
+        }
+        // An election, a write, a crash-restart.
+        "crash" => {
+            let mut p = three("crash");
+            p.timeouts = 1;
+            p.proposals = 1;
+            p.crashes = 1;
+            p
+        }
+        // An election and a write, with a lost and a duplicated message.
+        "faults" => {
+            let mut p = three("faults");
+            p.timeouts = 1;
+            p.proposals = 1;
+            p.drops = 1;
+            p.duplicates = 1;
+            p
+        }
+        // Real time: ticks drive elections and heartbeats, with pre-vote,
+        // check-quorum and lease reads.
+        "timed" => {
+            let mut p = three("timed");
+            p.ticks = 6;
+            p.cluster.pre_vote = true;
+            p.cluster.check_quorum = true;
+            p.cluster.lease_reads = true;
+            p.cluster.election_timeout = (3, 4);
+            p.cluster.lease_drift = 1;
+            p.reads = 1;
+            p
+        }
+        // A joining node added as a learner, then promoted.
+        "add" => {
+            let mut p = three("add");
+            p.cluster.joining = vec![4];
+            p.timeouts = 1;
+            p.change = Some(ChangePlan::AddAndPromote(4));
+            p
+        }
+        // A voter removed, then a second election.
+        "remove" => {
+            let mut p = three("remove");
+            p.timeouts = 2;
+            p.change = Some(ChangePlan::Remove(3));
+            p
+        }
+        // Bounded liveness from every state: a leader after healing.
+        "liveness" => {
+            let mut p = three("liveness");
+            p.timeouts = 1;
+            p.crashes = 1;
+            p.drops = 1;
+            p.liveness = true;
+            p
+        }
+        // The deep run: three elections; nine ticks of real time.
+        "deep-elections" => {
+            let mut p = three("deep-elections");
+            p.timeouts = 3;
+            p
+        }
+        "deep-timed" => {
+            let mut p = config("timed");
+            p.name = "deep-timed";
+            p.ticks = 9;
+            p
+        }
+        other => panic!("no configuration {other}"),
+    }
+}
+
+/// Runs the named configurations, release only.
+fn release(names: &[&str]) {
+    for name in names {
+        explore(config(name));
+    }
+}
+
+#[test]
+fn small_configurations() {
+    // Cheap enough for debug builds (`cargo test --all-features`).
+    let o = explore(config("liveness"));
+    assert!(o.examples.contains(&"a leader is elected"), "{:?}", o.examples);
+    let o = explore(config("write"));
+    assert!(o.examples.contains(&"a write is applied"), "{:?}", o.examples);
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only: .ci/run runs it")]
+fn elections_and_faults() {
+    release(&["read", "elections", "pre-vote", "crash", "faults"]);
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only: .ci/run runs it")]
+fn timed_with_pre_vote_check_quorum_and_leases() {
+    release(&["timed"]);
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only: .ci/run runs it")]
+fn membership_changes() {
+    release(&["add", "remove"]);
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only: .ci/run runs it")]
+fn writes_and_reads_are_linearizable() {
+    let o = explore(config("write-read"));
+    assert!(o.examples.contains(&"a read completes"), "{:?}", o.examples);
+}
+
+/// The deep run (`docs/TESTING.md`): larger budgets, explored depth-first
+/// (the breadth-first frontier of these spaces outgrows the memory).
+#[test]
+#[ignore = "deep run: minutes to hours, see docs/TESTING.md"]
+fn deep() {
+    let only = std::env::var("RAFT_IO_MODEL_DEEP").ok();
+    for name in ["deep-elections", "deep-timed"] {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
+        let mut p = config(name);
+        p.limit = f64::INFINITY;
+        let outcome = run_depth_first(p, 2).unwrap_or_else(|e| panic!("{e}"));
+        println!("{outcome}");
+        if let Some(f) = &outcome.failure {
+            panic!("{} violated: {}\ncounterexample:\n{}", f.property, f.detail, f.script);
+        }
+        assert!(outcome.exhaustive, "{outcome}");
+    }
+}
+
+#[test]
+fn parameters_that_would_explode_are_refused_with_an_estimate() {
+    let mut p = config("write-read");
+    p.timeouts = 3;
+    p.crashes = 2;
+    let err = run(p, 1).unwrap_err();
+    assert!(matches!(err, ParamsError::TooLarge { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("would explore about") && text.contains("states"), "{text}");
+    let mut p = config("write");
+    p.ticks = 2;
+    assert!(matches!(run(p, 1).unwrap_err(), ParamsError::Invalid(_)));
+    let mut p = config("write");
+    p.change = Some(ChangePlan::Remove(7));
+    assert!(run(p, 1).unwrap_err().to_string().contains("not a voter"));
+    let mut p = config("write");
+    p.cluster.capacity = 0;
+    assert!(matches!(run(p, 1).unwrap_err(), ParamsError::Invalid(_)));
+    let mut p = config("write");
+    p.cluster.heartbeat = 9;
+    assert!(run(p, 1).unwrap_err().to_string().contains("heartbeat"));
+}
+
+#[test]
+fn replays_of_correct_runs_break_nothing_and_bad_scripts_are_refused() {
+    use raft_io::sim::model::{ModelScript, ModelStep, ReplayError, replay};
+    // A path the model explores: an election, a write, its replication.
+    let mut script = ModelScript { cluster: config("write").cluster, steps: vec![ModelStep::Timeout(1)] };
+    let report = replay(&script).unwrap();
+    assert!(report.failure.is_none());
+    script.steps.push(ModelStep::Tick(9));
+    assert!(matches!(replay(&script), Err(ReplayError::Step { step: 2, .. })));
+}
+
+#[test]
+#[ignore = "measurement helper: MODEL=<name>"]
+fn probe() {
+    let name = std::env::var("MODEL").unwrap_or_else(|_| "write".into());
+    let mut p = config(&name);
+    p.limit = f64::INFINITY;
+    let o = run(p, 2).unwrap();
+    println!("{o} estimate {:.1e}", config(&name).estimate());
+}
