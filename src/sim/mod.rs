@@ -59,6 +59,7 @@ mod check;
 mod clients;
 mod cluster;
 mod faults;
+mod fragile;
 mod kv;
 pub mod linearizability;
 mod log;
