@@ -2,24 +2,26 @@
 //! of the protocol, where a subtle bug shows and random faults rarely land.
 //!
 //! Between ordinary rounds (proposals, snapshots, a crash or a restart now
-//! and then), a round plays one *moment*: a short scripted scene whose
-//! nodes, sizes and timings are drawn from the seed, and whose faults fire
-//! on what the cluster does (a leader elected, a commit index moving, a vote
-//! granted), not on a clock. Client rounds run on every tick of a scene, so
-//! reads and writes land inside the windows the scene opens.
+//! and then), one round in ten plays a *moment*: the cluster is healed and
+//! settled under a leader, then a short scripted scene runs, whose nodes,
+//! sizes and timings are drawn from the seed, and whose faults fire on what
+//! the cluster does (a leader elected, a commit index moving, a vote
+//! granted), not on a clock. The moment is drawn among those the cluster's
+//! shape allows (its voter count, durable mode). Client rounds run on every
+//! tick of a scene, so reads and writes land inside the windows it opens.
 //!
 //! | moment | the scene | the bug it aims at |
 //! |---|---|---|
 //! | `Figure8` | a leader replicates a burst to one follower and crashes; the next leader is cut off right after its election; the burst's holder leads and catches the others up; it is cut off the moment its commit index moves, and the second leader returns | committing an entry of an earlier term by counting replicas (the Raft paper's Figure 8) |
 //! | `VoterRestart` | the leader crashes, two nodes cut off from each other campaign at once, and every node that grants a vote crashes and restarts at once, no longer hearing from that candidate | a vote forgotten across a restart |
-//! | `EarlyReconfig` | (four voters) a leader cut off appends a removal and crashes; the next leader is asked to remove another node the moment it is elected | a configuration change before the new leader's first commit |
+//! | `EarlyReconfig` | (four voters; with three, a fourth is added for a later round) a leader cut off appends a removal and crashes; the next leader is asked to remove another node the moment it is elected | a configuration change before the new leader's first commit |
 //! | `SkewedLease` | the leader's clock runs slow and the others' fast; the leader is cut off; clients read on both sides | a lease outliving the election timeout |
 //! | `CutOffFollower` | a follower stops hearing a live leader (one-way) and campaigns; the moment any node takes a newer term, the old leader stops hearing anyone | votes granted while a leader is known alive (no stickiness) |
 //! | `SnapshotInstall` | a follower is down while the leader compacts; it restarts into a snapshot install on a network that duplicates and holds messages; then the leader changes | a snapshot installed behind what a node applied |
 //! | `DamagedSnapshot` | (durable mode) a down node's snapshot file loses a bit before it restarts | a snapshot file served without checking its checksum |
 //!
 //! Some windows need a suitable configuration to open: `Figure8` needs
-//! catch-up to take several appends (a burst of 8 to 32 entries against a
+//! catch-up to take several appends (a burst of 4 to 33 entries against a
 //! small `max_entries_per_message` or `max_message_bytes`), `VoterRestart`
 //! needs lease reads off (a restarted node otherwise refuses votes for an
 //! election timeout), `SkewedLease` and `CutOffFollower` need lease reads
@@ -66,7 +68,7 @@ const MOMENTS: [Moment; 7] = [
 ];
 
 /// Runs `ticks` ticks, with a client round before each.
-pub(super) fn ticks<S: StateMachine>(cluster: &mut Cluster<S>, clients: Clients<'_, S>, ticks: u64) {
+fn ticks<S: StateMachine>(cluster: &mut Cluster<S>, clients: Clients<'_, S>, ticks: u64) {
     for _ in 0..ticks {
         clients(cluster);
         cluster.run_ticks(1);
@@ -76,7 +78,7 @@ pub(super) fn ticks<S: StateMachine>(cluster: &mut Cluster<S>, clients: Clients<
 /// Runs until `done` holds (checked after every event), for at most
 /// `max_ticks` ticks, with a client round before each tick. Returns whether
 /// `done` held.
-pub(super) fn until<S: StateMachine>(
+fn until<S: StateMachine>(
     cluster: &mut Cluster<S>,
     clients: Clients<'_, S>,
     max_ticks: u64,
@@ -131,8 +133,8 @@ impl Chaos {
         let voters = Self::voters(cluster, leader).len();
         let lost = cluster.ids().iter().any(|&id| cluster.is_lost(id));
         let fits = |m: &Moment| match m {
-            Moment::Figure8 | Moment::VoterRestart => voters >= 5,
-            Moment::EarlyReconfig => voters == 3 || voters == 4,
+            Moment::Figure8 | Moment::VoterRestart => voters >= 5 && !lost,
+            Moment::EarlyReconfig => (voters == 3 || voters == 4) && !lost,
             Moment::SkewedLease | Moment::CutOffFollower => voters >= 3,
             Moment::SnapshotInstall => voters >= 2,
             Moment::DamagedSnapshot => cluster.is_durable() && voters >= 3 && !lost,
@@ -159,7 +161,7 @@ impl Chaos {
 
     /// Heals, restarts every down node and waits for a leader that has
     /// committed in its term, whose configuration is plain (no learners,
-    /// not joint) with every voter up. Returns it.
+    /// not joint) with every voter up (or lost for good). Returns it.
     fn settle<S: StateMachine>(&mut self, cluster: &mut Cluster<S>, clients: Clients<'_, S>) -> Option<NodeId> {
         cluster.heal();
         cluster.resolve_pending_crashes();
@@ -170,11 +172,13 @@ impl Chaos {
         let leader = cluster.leader().filter(|&l| cluster.leader_ready(l))?;
         let config = cluster.node(leader)?.membership();
         let plain = !config.is_joint() && config.learners().is_empty();
-        (plain && config.voters().iter().all(|&v| cluster.is_up(v))).then_some(leader)
+        (plain && config.voters().iter().all(|&v| cluster.is_up(v) || cluster.is_lost(v))).then_some(leader)
     }
 
+    /// The voters of `leader`'s configuration, but those lost for good.
     fn voters<S: StateMachine>(cluster: &Cluster<S>, leader: NodeId) -> Vec<NodeId> {
-        cluster.node(leader).map(|n| n.membership().voters().to_vec()).unwrap_or_default()
+        let voters = cluster.node(leader).map(|n| n.membership().voters().to_vec()).unwrap_or_default();
+        voters.into_iter().filter(|&v| !cluster.is_lost(v)).collect()
     }
 
     /// A random element of `from` other than those in `not`.
@@ -183,7 +187,7 @@ impl Chaos {
         (!rest.is_empty()).then(|| rest[self.rng.range(0, rest.len() as u64) as usize])
     }
 
-    /// The Raft paper's Figure 8, with five or more voters. A commits a
+    /// The Raft paper's Figure 8, with five or more voters. A replicates a
     /// burst to B only; C (elected without it) keeps its no-op to itself;
     /// B leads and catches the others up append by append: an entry of A's
     /// term is then on a majority before B's own no-op is. If B counted
