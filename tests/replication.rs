@@ -196,19 +196,39 @@ fn a_follower_10000_entries_behind_catches_up() {
 #[test]
 fn commit_needs_an_entry_of_the_current_term() {
     // n1 (term 2 log) cannot commit index 2 (term 1) by counting replicas;
-    // it commits it only with its own no-op of the new term.
+    // it commits it only with its own no-op of the new term. One entry per
+    // append, so that n3 can acknowledge index 2 without the no-op (index
+    // 3); n1's appends to n2, and the no-op to n3, are held back.
     let voters = [1, 2, 3];
     let mut h = Harness::empty();
     for id in 1..=3 {
         let terms: &[u64] = if id == 3 { &[1] } else { &[1, 1] };
-        h.add(id, RaftConfig::new(id, voters).seed(id), log_with_terms(id, &voters, terms, 1));
+        let config = RaftConfig::new(id, voters).seed(id).max_entries_per_message(1);
+        h.add(id, config, log_with_terms(id, &voters, terms, 1));
     }
     h.step(1, Event::Campaign).unwrap();
-    h.deliver_all();
+    let carries_noop =
+        |m: &Message| matches!(&m.body, MessageBody::Append(a) if a.entries.iter().any(|e| e.index == 3));
+    let mut held = Vec::new();
+    while let Some(m) = h.queue.pop_front() {
+        let to_n2 = m.from == 1 && m.to == 2 && matches!(m.body, MessageBody::Append(_));
+        let noop_to_n3 = m.from == 1 && m.to == 3 && carries_noop(&m) && h.node(3).log().term(2).is_some();
+        if to_n2 || noop_to_n3 {
+            held.push(m);
+        } else {
+            h.deliver(m);
+        }
+        assert!(h.node(1).commit_index() < 2, "index 2 of term 1 committed by counting replicas");
+    }
     assert!(h.node(1).is_leader());
-    let leader = h.node(1);
-    assert_eq!(leader.log().term(3), Some(2), "no-op of term 2 at index 3");
-    assert_eq!(leader.commit_index(), 3);
+    assert_eq!(h.node(1).log().term(3), Some(2), "no-op of term 2 at index 3");
+    assert_eq!(h.node(3).log().term(2), Some(1), "n3 acknowledged index 2: with n1, a majority holds it");
+    assert_eq!(h.node(3).log().term(3), None);
+    assert_eq!(h.node(1).commit_index(), 0, "still nothing committed");
+    // The no-op reaches a majority: index 2 commits with it.
+    h.queue.extend(held);
+    h.deliver_all();
+    assert_eq!(h.node(1).commit_index(), 3);
 }
 
 #[test]

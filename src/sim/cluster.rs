@@ -68,7 +68,7 @@ pub(super) struct SimNode<S> {
 }
 
 /// A simulated cluster: N nodes in one thread over a seeded network, with
-/// the five safety checkers run after every event (see the
+/// the safety checkers run after every event (see the
 /// [module documentation](crate::sim)).
 pub struct Cluster<S: StateMachine = HashChain> {
     pub(super) cfg: SimConfig,
@@ -419,8 +419,18 @@ impl<S: StateMachine> Cluster<S> {
         let Some(event) = self.hold_if_paused(i, event) else { return Ok(()) };
         let Some(node) = self.nodes[i].node.as_mut() else { return Ok(()) };
         let before = (node.role(), node.term());
+        // A snapshot the state machine took: its bytes, for Snapshot
+        // Integrity (registered even if the step fails: a crash inside it
+        // may leave the file on disk).
+        let taken = match (&event, self.checker.is_some()) {
+            (Event::Snapshot { index, data }, true) => Some((*index, data.clone())),
+            _ => None,
+        };
         let mut actions = std::mem::take(&mut self.actions);
         let result = node.step_into(event, &mut actions);
+        if let (Some((index, data)), Some(c)) = (taken, self.checker.as_mut()) {
+            c.snapshot_taken(index, &data);
+        }
         if result.is_err() && node.log().crashed() {
             // Durable mode: the node died inside the step; nothing it did
             // in the step leaves it, and the event dies with it.
@@ -464,6 +474,11 @@ impl<S: StateMachine> Cluster<S> {
             Action::RestoreSnapshot { meta, data } => {
                 self.stats.restores += 1;
                 self.note(format!("n{id}: restore snapshot at {} (term {})", meta.index, meta.term));
+                if let Some(c) = self.checker.as_mut() {
+                    if let Err(v) = c.restoring(id, meta.index, &data) {
+                        self.fail(v);
+                    }
+                }
                 self.nodes[i].sm.restore(&data);
                 let digest = self.nodes[i].sm.digest();
                 if let Some(c) = self.checker.as_mut() {

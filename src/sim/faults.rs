@@ -84,6 +84,11 @@ impl<S: StateMachine> Cluster<S> {
         }
     }
 
+    /// Node `id`'s tick rate (ticks per [`TICK`] of simulated time).
+    pub fn tick_rate(&self, id: NodeId) -> Option<f64> {
+        self.slot(id).map(|i| TICK as f64 / self.nodes[i].period as f64)
+    }
+
     /// Crashes node `id`: it stops, and its log keeps only what it synced.
     pub fn crash(&mut self, id: NodeId) {
         let Some(i) = self.slot(id) else { return };
@@ -159,6 +164,50 @@ impl<S: StateMachine> Cluster<S> {
             }
             Err(e) => panic!("restart of node {id} failed: {e} (seed {})", self.cfg.seed),
         }
+    }
+
+    /// Durable mode: a failing disk damages down node `id`'s snapshot file
+    /// (one bit flipped, its length unchanged), then the node's log is
+    /// reopened as its restart would reopen it. A log that checks its
+    /// snapshot file refuses to open: the node is then lost for good (it
+    /// never restarts; an operator would have to replace it) and this
+    /// returns `Some(false)`. `Some(true)`: the log opened on the damaged
+    /// file, and the node restarts on it (the checkers must then catch any
+    /// damaged state it serves). `None`: nothing was damaged (the node is up
+    /// or has no snapshot file, or the cluster is not durable).
+    pub fn damage_snapshot(&mut self, id: NodeId) -> Option<bool> {
+        #[cfg(feature = "persistence")]
+        {
+            let i = self.slot(id)?;
+            let log = self.nodes[i].down.take()?;
+            match log.damage_snapshot() {
+                Ok((log, damaged)) => {
+                    self.nodes[i].down = Some(log);
+                    if damaged {
+                        self.stats.damaged_snapshots += 1;
+                        self.note(format!("n{id}: snapshot file damaged; its log opened anyway"));
+                    }
+                    damaged.then_some(true)
+                }
+                Err(e) => {
+                    self.stats.damaged_snapshots += 1;
+                    self.stats.refused_restarts += 1;
+                    self.note(format!("n{id}: snapshot file damaged; its log refused to open ({e}): lost"));
+                    Some(false)
+                }
+            }
+        }
+        #[cfg(not(feature = "persistence"))]
+        {
+            let _ = id;
+            None
+        }
+    }
+
+    /// Whether node `id` is lost for good (its log refused to open after
+    /// [`damage_snapshot`](Self::damage_snapshot)).
+    pub fn is_lost(&self, id: NodeId) -> bool {
+        self.slot(id).is_some_and(|i| self.nodes[i].node.is_none() && self.nodes[i].down.is_none())
     }
 
     /// Whether node `id` is up.

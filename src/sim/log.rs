@@ -102,6 +102,24 @@ impl SimLog {
         }
     }
 
+    /// Durable mode: flips a bit of the log's snapshot file and reopens it
+    /// (see `SimWal::damage_snapshot`). `Ok((log, true))`: the reopened log
+    /// accepted the damaged file; `Ok((log, false))`: there was nothing to
+    /// damage (no snapshot file, or a log in memory); `Err`: the reopened log
+    /// refused to open.
+    #[cfg(feature = "persistence")]
+    pub(crate) fn damage_snapshot(self) -> Result<(SimLog, bool), StorageError> {
+        let journaling = self.journaling;
+        match self.backend {
+            SimBackend::Wal(w) => match w.damage_snapshot() {
+                wal::Damage::NoFile(w) => Ok((SimLog::new(SimBackend::Wal(w), journaling), false)),
+                wal::Damage::Accepted(w) => Ok((SimLog::new(SimBackend::Wal(w), journaling), true)),
+                wal::Damage::Refused(e) => Err(e),
+            },
+            backend => Ok((SimLog::new(backend, journaling), false)),
+        }
+    }
+
     /// Whether a crash armed by `Cluster::crash_mid_write` has yet to happen.
     pub(crate) fn crash_pending(&self) -> bool {
         match &self.backend {

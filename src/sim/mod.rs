@@ -6,8 +6,10 @@
 //! partitioned in any way (also one-way). Nodes crash and restart from what
 //! their log had synced, tick at their own rates, and drive a
 //! [`StateMachine`] of your choice. After every delivered event the
-//! simulator checks the five safety properties of Raft, each in its own
-//! checker; on a violation it panics with the seed and the recent trace. A
+//! simulator checks the five safety properties of Raft, and that each node
+//! applies in log order and restores only snapshots a state machine took,
+//! each property in its own checker; on a violation it panics with the seed
+//! and the recent trace. A
 //! run is a function of its seed and the calls made: replaying them
 //! reproduces it exactly.
 //!
@@ -57,6 +59,7 @@ mod check;
 mod clients;
 mod cluster;
 mod faults;
+mod fragile;
 mod kv;
 pub mod linearizability;
 mod log;

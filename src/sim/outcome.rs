@@ -44,6 +44,11 @@ pub struct SimStats {
     pub config_commits: u64,
     /// Index of the latest committed configuration entry.
     pub last_config_index: Index,
+    /// Snapshot files damaged by [`Cluster::damage_snapshot`].
+    pub damaged_snapshots: u64,
+    /// Restarts refused because the node's log did not open (the node is
+    /// lost for good).
+    pub refused_restarts: u64,
 }
 
 /// The outcome of a read issued through [`Cluster::read`].

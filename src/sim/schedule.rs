@@ -33,11 +33,21 @@ pub enum FaultProfile {
     Pauses,
     /// Everything at once.
     Everything,
+    /// Scenes aimed at the fragile moments of the protocol — a leader
+    /// crashing right after replicating to a minority, elections while
+    /// entries are partly replicated (the Raft paper's Figure 8), a voter
+    /// restarting right after its vote, a configuration change at a new
+    /// leader's first step, lease reads across leader changes on skewed
+    /// clocks, snapshot installs around leader changes, damaged snapshot
+    /// files in durable mode — between ordinary rounds, on a lossy network.
+    /// Client rounds run on every tick of a scene. See the `fragile`
+    /// module of the simulator's source for each scene.
+    Fragile,
 }
 
 impl FaultProfile {
     /// Every profile, for soak runs.
-    pub const ALL: [FaultProfile; 8] = [
+    pub const ALL: [FaultProfile; 9] = [
         Self::Calm,
         Self::Lossy,
         Self::Partitions,
@@ -46,6 +56,7 @@ impl FaultProfile {
         Self::BuggyPeers,
         Self::Pauses,
         Self::Everything,
+        Self::Fragile,
     ];
 
     fn partitions(self) -> bool {
@@ -68,7 +79,7 @@ impl FaultProfile {
         matches!(self, Self::BuggyPeers | Self::Everything)
     }
 
-    fn network(self) -> NetworkFaults {
+    pub(super) fn network(self) -> NetworkFaults {
         match self {
             Self::Calm => NetworkFaults::reliable(),
             _ => NetworkFaults::lossy(),
@@ -77,13 +88,13 @@ impl FaultProfile {
 }
 
 /// The most nodes a membership-churn schedule grows the cluster to.
-const MAX_NODES: usize = 9;
+pub(super) const MAX_NODES: usize = 9;
 
 /// A seeded fault schedule.
 #[derive(Clone, Debug)]
 pub struct Chaos {
-    profile: FaultProfile,
-    rng: Rng,
+    pub(super) profile: FaultProfile,
+    pub(super) rng: Rng,
     proposed: u64,
 }
 
@@ -114,7 +125,11 @@ impl Chaos {
     ) {
         cluster.set_network(self.profile.network());
         for _ in 0..rounds {
-            self.round(cluster);
+            if self.profile == FaultProfile::Fragile {
+                self.fragile_round(cluster, &mut each_round);
+            } else {
+                self.round(cluster);
+            }
             each_round(cluster);
             let ticks = self.rng.range(1, 8);
             cluster.run_ticks(ticks);
@@ -215,7 +230,7 @@ impl Chaos {
         }
     }
 
-    fn propose<S: StateMachine>(&mut self, cluster: &mut Cluster<S>, ids: &[NodeId]) {
+    pub(super) fn propose<S: StateMachine>(&mut self, cluster: &mut Cluster<S>, ids: &[NodeId]) {
         // Usually to the leader, sometimes to anyone (who refuses).
         let target = match cluster.leader() {
             Some(l) if self.rng.chance(0.9) => l,
@@ -272,7 +287,7 @@ impl Chaos {
         }
     }
 
-    fn command(&mut self) -> Bytes {
+    pub(super) fn command(&mut self) -> Bytes {
         self.proposed += 1;
         Bytes::from(format!("cmd-{}", self.proposed))
     }

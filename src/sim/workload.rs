@@ -21,12 +21,13 @@ use crate::node::ReadKind;
 use crate::rng::Rng;
 use crate::types::{NodeId, ReadId};
 
-/// Clients of a workload: the most operations outstanding at once.
+/// Clients of a workload by default: the most operations outstanding at
+/// once.
 const CLIENTS: usize = 6;
 
-/// How long a client waits for an outcome before it gives up, in
-/// simulated time (60 ticks).
-const GIVE_UP: u64 = 60 * super::TICK;
+/// How long a client waits for an outcome before it gives up, by default,
+/// in ticks.
+const GIVE_UP_TICKS: u64 = 60;
 
 /// What a client waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +56,8 @@ pub struct KvWorkload {
     read_outcomes_seen: usize,
     write_outcomes_seen: usize,
     issued: u64,
+    /// How long a client waits before it gives up, in simulated time.
+    give_up: u64,
 }
 
 impl KvWorkload {
@@ -76,7 +79,24 @@ impl KvWorkload {
             read_outcomes_seen: 0,
             write_outcomes_seen: 0,
             issued: 0,
+            give_up: GIVE_UP_TICKS * super::TICK,
         }
+    }
+
+    /// `n` clients (at least one; default 6): the most operations
+    /// outstanding at once.
+    pub fn clients(mut self, n: usize) -> Self {
+        self.clients = vec![None; n.max(1)];
+        self
+    }
+
+    /// How many ticks a client waits for an outcome before it gives up and
+    /// moves on (default 60). A write given up on keeps an unknown outcome
+    /// unless it is resolved later. Impatient clients keep issuing through
+    /// leader changes, when many requests hang on a deposed leader.
+    pub fn patience(mut self, ticks: u64) -> Self {
+        self.give_up = ticks.max(1) * super::TICK;
+        self
     }
 
     /// A deliberately broken read path, for testing the checker: reads are
@@ -146,10 +166,15 @@ impl KvWorkload {
             }
             _ => {
                 // Leader reads go to any node that believes it leads — a
-                // deposed leader that has not noticed yet included.
+                // deposed leader that has not noticed yet included, and
+                // preferred (its reads are the ones that could be stale).
                 let leaders: Vec<NodeId> =
                     ids.iter().copied().filter(|&id| cluster.node(id).is_some_and(|n| n.is_leader())).collect();
-                let believer = (!leaders.is_empty()).then(|| leaders[self.rng.range(0, leaders.len() as u64) as usize]);
+                let deposed = leaders.iter().copied().min_by_key(|&id| cluster.node(id).map_or(0, |n| n.term()));
+                let believer = match deposed {
+                    Some(old) if leaders.len() > 1 && self.rng.chance(0.75) => Some(old),
+                    _ => (!leaders.is_empty()).then(|| leaders[self.rng.range(0, leaders.len() as u64) as usize]),
+                };
                 let (node, kind) = match (believer, self.rng.range(0, 3)) {
                     (Some(leader), 0) => (leader, ReadKind::Index),
                     (Some(leader), 1) if self.lease => (leader, ReadKind::Lease),
@@ -188,7 +213,7 @@ impl KvWorkload {
         self.write_outcomes_seen = cluster.write_outcomes().len();
         let now = cluster.now();
         for slot in &mut self.clients {
-            if slot.is_some_and(|(_, since)| now.saturating_sub(since) > GIVE_UP) {
+            if slot.is_some_and(|(_, since)| now.saturating_sub(since) > self.give_up) {
                 *slot = None;
             }
         }

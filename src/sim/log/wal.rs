@@ -159,6 +159,58 @@ impl SimWal {
     }
 }
 
+/// What [`SimWal::damage_snapshot`] found.
+#[derive(Debug)]
+pub(crate) enum Damage {
+    /// The log has no snapshot file: nothing was damaged.
+    NoFile(SimWal),
+    /// A byte of the file was flipped and the reopened log accepted it.
+    Accepted(SimWal),
+    /// A byte of the file was flipped and the reopened log refused to open
+    /// (the directory is gone with the dropped log).
+    Refused(StorageError),
+}
+
+impl SimWal {
+    /// A failing disk: flips one bit of the log's snapshot file (its length
+    /// unchanged) while the node is down, then reopens the directory, as
+    /// the node's restart would. A log that checks its snapshot refuses to
+    /// open.
+    pub(crate) fn damage_snapshot(self) -> Damage {
+        let Some(path) = snapshot_file(&self.dir.0) else { return Damage::NoFile(self) };
+        let Self { log, faults, dir, mut rng, node, seed, armed, crashes, torn_writes, lost_bytes } = self;
+        faults.crash_now();
+        drop(log);
+        if let Err(e) = faults.lose_unsynced(0) {
+            panic!("raft-io simulator: node {node}: cannot reset the fault injector: {e}\n  seed: {seed}");
+        }
+        let flipped = std::fs::read(&path).map(|mut data| {
+            if !data.is_empty() {
+                let at = rng.range(0, data.len() as u64) as usize;
+                data[at] ^= 1 << rng.range(0, 8);
+            }
+            std::fs::write(&path, data)
+        });
+        if let Err(e) | Ok(Err(e)) = flipped {
+            panic!("raft-io simulator: node {node}: cannot damage {}: {e}\n  seed: {seed}", path.display());
+        }
+        match open(&dir.0, &faults) {
+            Ok(log) => {
+                Damage::Accepted(Self { log, faults, dir, rng, node, seed, armed, crashes, torn_writes, lost_bytes })
+            }
+            Err(e) => Damage::Refused(e),
+        }
+    }
+}
+
+/// The newest snapshot file in `dir`, if any (`snapshot-<id>.snap`).
+fn snapshot_file(dir: &Path) -> Option<PathBuf> {
+    let names =
+        std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned());
+    let newest = names.filter(|n| n.starts_with("snapshot-") && n.ends_with(".snap")).max()?;
+    Some(dir.join(newest))
+}
+
 fn open(dir: &Path, faults: &FaultInjector) -> Result<WalLog, StorageError> {
     WalLog::open_with(dir, WalOptions::new().segment_size(SEGMENT).fault_injector(faults.clone()))
 }
