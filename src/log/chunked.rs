@@ -197,6 +197,17 @@ impl<I: Iterator> Iterator for ExactLen<I> {
 
 impl<I: Iterator> ExactSizeIterator for ExactLen<I> {}
 
+impl std::hash::Hash for Chunked {
+    /// Hashes like the vector of its entries would (length, then each), so
+    /// two logs with equal entries hash alike however they are chunked.
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.len().hash(h);
+        for e in self.iter() {
+            e.hash(h);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,17 +267,6 @@ mod tests {
                 }
                 assert!(c.range(lo, hi).map(|x| x.index).eq(model[lo..hi].iter().copied()));
             }
-        }
-    }
-}
-
-impl std::hash::Hash for Chunked {
-    /// Hashes like the vector of its entries would (length, then each), so
-    /// two logs with equal entries hash alike however they are chunked.
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.len().hash(h);
-        for e in self.iter() {
-            e.hash(h);
         }
     }
 }
