@@ -22,11 +22,12 @@
 //!
 //! Some windows need a suitable configuration to open: `Figure8` needs
 //! catch-up to take several appends (a burst of 4 to 33 entries against a
-//! small `max_entries_per_message` or `max_message_bytes`), `VoterRestart`
-//! needs lease reads off (a restarted node otherwise refuses votes for an
-//! election timeout), `SkewedLease` and `CutOffFollower` need lease reads
-//! on and clients issuing them, `DamagedSnapshot` needs durable mode.
-//! Without them the scenes still run: correct code must survive every one.
+//! small `max_entries_per_message` or `max_message_bytes`); `VoterRestart`
+//! opens wide only with lease reads off (a restarted node otherwise
+//! refuses votes for an election timeout); `SkewedLease` and
+//! `CutOffFollower` need lease reads on and clients issuing them;
+//! `DamagedSnapshot` needs durable mode. Without them the scenes still run:
+//! correct code must survive every one.
 
 use bytes::Bytes;
 
