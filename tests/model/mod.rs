@@ -277,7 +277,7 @@ impl std::fmt::Display for Outcome {
             self.generated,
             self.max_depth,
             self.seconds,
-            if self.exhaustive { "" } else { " (state cap reached: not exhaustive)" }
+            if self.exhaustive { "" } else { " (stopped by the state cap or the time limit: not exhaustive)" }
         )?;
         if let Some(x) = &self.failure {
             write!(f, "; {} violated at depth {}: {}", x.property, x.script.steps.len(), x.detail)?;
