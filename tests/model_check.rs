@@ -5,7 +5,7 @@
 //!
 //! `cargo test --all-features` (debug) runs the smallest configuration; the
 //! others run in release in CI:
-//! `cargo test --release --features sim --test model_check`.
+//! `cargo test --release --features sim --test model_check -- --test-threads 1`.
 //! The deep run:
 //! `cargo test --release --features sim --test model_check deep -- --ignored --nocapture`.
 

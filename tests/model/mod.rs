@@ -258,8 +258,9 @@ pub struct Outcome {
     pub generated: usize,
     pub max_depth: usize,
     pub seconds: f64,
-    /// Whether every reachable state was explored (the state cap,
-    /// `RAFT_IO_MODEL_MAX_STATES`, was not reached).
+    /// Whether every reachable state was explored (neither the state cap,
+    /// `RAFT_IO_MODEL_MAX_STATES`, nor the time limit,
+    /// `RAFT_IO_MODEL_SECONDS`, was reached).
     pub exhaustive: bool,
     pub failure: Option<Failure>,
     /// The `sometimes` properties an example was found for.
@@ -276,7 +277,7 @@ impl std::fmt::Display for Outcome {
             self.generated,
             self.max_depth,
             self.seconds,
-            if self.exhaustive { "" } else { " (state cap reached: not exhaustive)" }
+            if self.exhaustive { "" } else { " (stopped by the state cap or the time limit: not exhaustive)" }
         )?;
         if let Some(x) = &self.failure {
             write!(f, "; {} violated at depth {}: {}", x.property, x.script.steps.len(), x.detail)?;
@@ -321,7 +322,12 @@ fn explore(params: Params, threads: usize, depth_first: bool) -> Result<Outcome,
     let model = RaftModel::new(params)?;
     let started = Instant::now();
     let cap = std::env::var("RAFT_IO_MODEL_MAX_STATES").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000_000);
-    let builder = model.checker().threads(threads).finish_when(HasDiscoveries::AnyFailures).target_state_count(cap);
+    let mut builder = model.checker().threads(threads).finish_when(HasDiscoveries::AnyFailures).target_state_count(cap);
+    // A time limit for deep runs: a run stopped by it is not exhaustive.
+    let limit = std::env::var("RAFT_IO_MODEL_SECONDS").ok().and_then(|v| v.parse::<u64>().ok());
+    if let Some(secs) = limit {
+        builder = builder.timeout(std::time::Duration::from_secs(secs));
+    }
     let checker: Box<dyn Checker<RaftModel>> =
         if depth_first { Box::new(builder.spawn_dfs().join()) } else { Box::new(builder.spawn_bfs().join()) };
     let seconds = started.elapsed().as_secs_f64();
@@ -348,7 +354,7 @@ fn explore(params: Params, threads: usize, depth_first: bool) -> Result<Outcome,
         generated: checker.state_count(),
         max_depth: checker.max_depth(),
         seconds,
-        exhaustive: checker.state_count() < cap,
+        exhaustive: checker.state_count() < cap && limit.is_none_or(|l| seconds < l as f64),
         failure,
         examples,
     })
