@@ -61,9 +61,7 @@ pub fn publish_node(m: &NodeMetrics) {
         ("raft_snapshot_bytes_received_total", m.snapshot_bytes_received),
         ("raft_snapshots_taken_total", m.snapshots_taken),
     ];
-    for (name, value) in counters {
-        counter!(name, "node" => node.clone()).absolute(value);
-    }
+    set_counters(&node, &counters);
     if let Some(t) = m.log_sync_time {
         // A counter of seconds, as Prometheus names it; kept as a gauge so
         // the fraction survives.
@@ -87,7 +85,12 @@ pub fn publish_runtime(node: crate::types::NodeId, s: &crate::runtime::RuntimeSt
         ("raft_runtime_applied_total", s.applied),
         ("raft_runtime_reads_total", s.reads),
     ];
-    for (name, value) in counters {
-        counter!(name, "node" => node.clone()).absolute(value);
+    set_counters(&node, &counters);
+}
+
+/// Sets each counter, labelled with `node`, to its absolute value.
+fn set_counters(node: &str, counters: &[(&'static str, u64)]) {
+    for &(name, value) in counters {
+        counter!(name, "node" => node.to_owned()).absolute(value);
     }
 }
