@@ -53,6 +53,7 @@ pub struct RaftConfig {
     pub(crate) auto_promote_distance: Option<u64>,
     pub(crate) applied: Index,
     pub(crate) joining: bool,
+    pub(crate) async_storage: bool,
 }
 
 impl RaftConfig {
@@ -86,6 +87,7 @@ impl RaftConfig {
             auto_promote_distance: None,
             applied: 0,
             joining: false,
+            async_storage: false,
         }
     }
 
@@ -246,8 +248,26 @@ impl RaftConfig {
         self
     }
 
+    /// The asynchronous storage mode (default off): a step hands its
+    /// writes to the log with [`RaftLog::submit`](crate::RaftLog::submit)
+    /// and returns without waiting for them; the embedder reports each
+    /// durable write with [`Event::Persisted`](crate::Event::Persisted).
+    /// Messages that promise durable state wait inside the node until the
+    /// writes they depend on are reported; a leader sends its appends at
+    /// once and counts itself toward a commit only for entries it has made
+    /// durable (`docs/PROTOCOL.md` §5.1).
+    pub fn async_storage(mut self, on: bool) -> Self {
+        self.async_storage = on;
+        self
+    }
+
     // Getters: one per setting, each named `get_` + the setting (the bare
     // names are the chainable setters).
+
+    /// Whether the asynchronous storage mode is on.
+    pub fn get_async_storage(&self) -> bool {
+        self.async_storage
+    }
 
     /// This node's id.
     pub fn get_id(&self) -> NodeId {

@@ -130,6 +130,34 @@ pub enum Error {
     /// An earlier storage failure halted this node.
     #[error("node halted after a storage failure; reopen the log")]
     Halted,
+    /// An [`Event::Persisted`](crate::Event::Persisted) named a write this
+    /// node cannot take as complete. Nothing changed.
+    #[error("completion of {token} refused: {reason}")]
+    BadCompletion {
+        /// The token reported.
+        token: crate::log::WriteToken,
+        /// Why it was refused.
+        reason: CompletionRefusal,
+    },
+}
+
+/// Why a node refused a write completion ([`Error::BadCompletion`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompletionRefusal {
+    /// The node runs in the synchronous storage mode: it issues no tokens.
+    #[error("the node is not in the asynchronous storage mode")]
+    NotAsync,
+    /// The token comes from another run of the node (before a restart) or
+    /// from another node.
+    #[error("the token belongs to another run of the node")]
+    OtherEpoch,
+    /// The node never submitted a write with this number.
+    #[error("no such write was submitted")]
+    NotSubmitted,
+    /// This write (or a later one, which covers it) was reported already.
+    #[error("the write was reported complete already")]
+    AlreadyReported,
 }
 
 impl Error {

@@ -219,10 +219,10 @@ pub mod types;
 /// entry and snapshot: re-exported so users need not pin a matching version.
 pub use bytes;
 pub use config::RaftConfig;
-pub use error::{CampaignRefusal, Error, Result, StorageError};
+pub use error::{CampaignRefusal, CompletionRefusal, Error, Result, StorageError};
 #[cfg(feature = "persistence")]
 pub use log::WalLog;
-pub use log::{MemoryLog, RaftLog};
+pub use log::{MemoryLog, RaftLog, Submitted, WriteToken};
 pub use membership::{Membership, MembershipChange, MembershipError};
 pub use message::*;
 pub use node::{

@@ -36,11 +36,17 @@ pub enum Mutant {
     SnapshotCrcUnchecked,
     /// A follower appends without checking the entry before the new ones.
     SkipConsistencyCheck,
+    /// Asynchronous storage: every message leaves at once, before the
+    /// writes it promises are durable.
+    HoldNothing,
+    /// Asynchronous storage: a leader counts its whole log toward a commit,
+    /// durable or not.
+    CountUndurableSelf,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 10] = [
+    pub const ALL: [Mutant; 12] = [
         Self::CommitPreviousTerm,
         Self::VoteWithoutLogCheck,
         Self::ForgetVoteOnRestart,
@@ -51,6 +57,8 @@ impl Mutant {
         Self::SnapshotBackwards,
         Self::SnapshotCrcUnchecked,
         Self::SkipConsistencyCheck,
+        Self::HoldNothing,
+        Self::CountUndurableSelf,
     ];
 }
 

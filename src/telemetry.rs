@@ -12,10 +12,12 @@
 //! | `raft_role` | gauge | 0 follower, 1 pre-candidate, 2 candidate, 3 leader |
 //! | `raft_leader` | gauge | the known leader's id (0: none) |
 //! | `raft_commit_index`, `raft_applied_index`, `raft_last_index`, `raft_snapshot_index` | gauge | log positions |
+//! | `raft_writes_pending`, `raft_messages_held` | gauge | asynchronous storage: writes in flight; messages waiting for them |
 //! | `raft_proposals_total`, `raft_proposals_refused_total` | counter | entries proposed; proposals refused |
 //! | `raft_leader_changes_total`, `raft_elections_total` | counter | leader changes seen; elections started |
 //! | `raft_messages_received_total`, `raft_messages_sent_total`, `raft_messages_dropped_total` | counter | messages |
-//! | `raft_log_syncs_total`, `raft_log_sync_seconds_total` | counter | syncs and their time (when the log measures it) |
+//! | `raft_log_syncs_total`, `raft_log_sync_seconds_total` | counter | syncs (or asynchronous writes submitted) and their time (when the log measures it) |
+//! | `raft_log_fsyncs_total` | counter | fsyncs the log made (when it counts them) |
 //! | `raft_snapshots_sent_total`, `raft_snapshot_bytes_sent_total`, `raft_snapshots_installed_total`, `raft_snapshot_bytes_received_total`, `raft_snapshots_taken_total` | counter | snapshots |
 //! | `raft_peer_match_index`, `raft_peer_lag` | gauge (leader, per `peer`) | a follower's match index and how far it is behind |
 //! | `raft_runtime_steps_total`, `raft_runtime_ticks_total`, `raft_runtime_batches_total`, `raft_runtime_applied_total`, `raft_runtime_reads_total` | counter | runtime (feature `net`) |
@@ -42,6 +44,8 @@ pub fn publish_node(m: &NodeMetrics) {
         ("raft_applied_index", m.applied_index as f64),
         ("raft_last_index", m.last_index as f64),
         ("raft_snapshot_index", m.snapshot_index as f64),
+        ("raft_writes_pending", m.writes_pending as f64),
+        ("raft_messages_held", m.messages_held as f64),
     ];
     for (name, value) in gauges {
         gauge!(name, "node" => node.clone()).set(value);
@@ -62,6 +66,9 @@ pub fn publish_node(m: &NodeMetrics) {
         ("raft_snapshots_taken_total", m.snapshots_taken),
     ];
     set_counters(&node, &counters);
+    if let Some(n) = m.log_fsyncs {
+        counter!("raft_log_fsyncs_total", "node" => node.clone()).absolute(n);
+    }
     if let Some(t) = m.log_sync_time {
         // A counter of seconds, as Prometheus names it; kept as a gauge so
         // the fraction survives.

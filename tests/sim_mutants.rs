@@ -40,13 +40,17 @@ struct Campaign {
     nodes: usize,
     lease: bool,
     durable: bool,
+    /// The asynchronous storage mode (PROTOCOL.md §5.1).
+    asynchronous: bool,
 }
 
-const CAMPAIGNS: [Campaign; 4] = [
-    Campaign { name: "5 nodes, lease reads", nodes: 5, lease: true, durable: false },
-    Campaign { name: "5 nodes, no lease", nodes: 5, lease: false, durable: false },
-    Campaign { name: "4 nodes, no lease", nodes: 4, lease: false, durable: false },
-    Campaign { name: "3 nodes, durable, lease reads", nodes: 3, lease: true, durable: true },
+const CAMPAIGNS: [Campaign; 6] = [
+    Campaign { name: "5 nodes, lease reads", nodes: 5, lease: true, durable: false, asynchronous: false },
+    Campaign { name: "5 nodes, no lease", nodes: 5, lease: false, durable: false, asynchronous: false },
+    Campaign { name: "4 nodes, no lease", nodes: 4, lease: false, durable: false, asynchronous: false },
+    Campaign { name: "3 nodes, durable, lease reads", nodes: 3, lease: true, durable: true, asynchronous: false },
+    Campaign { name: "5 nodes, async storage, lease reads", nodes: 5, lease: true, durable: false, asynchronous: true },
+    Campaign { name: "3 nodes, durable, async storage", nodes: 3, lease: false, durable: true, asynchronous: true },
 ];
 
 /// How a run ended.
@@ -70,11 +74,13 @@ enum Outcome {
 fn config(c: Campaign, seed: u64) -> SimConfig {
     let lease = c.lease;
     let snapshot_every = if c.durable { 20 } else { 40 };
-    SimConfig::new(c.nodes).seed(seed).tick_skew(0.1).durable(c.durable).configure(move |r| {
-        // Small appends: catching a follower up takes several (Figure 8).
-        let r = r.read_timeout_ticks(30).snapshot_entries(snapshot_every).max_entries_per_message(4);
-        if lease { r.lease_reads(true).lease_drift_ticks(3) } else { r }
-    })
+    SimConfig::new(c.nodes).seed(seed).tick_skew(0.1).durable(c.durable).async_storage(c.asynchronous).configure(
+        move |r| {
+            // Small appends: catching a follower up takes several (Figure 8).
+            let r = r.read_timeout_ticks(30).snapshot_entries(snapshot_every).max_entries_per_message(4);
+            if lease { r.lease_reads(true).lease_drift_ticks(3) } else { r }
+        },
+    )
 }
 
 /// One run: the fragile schedule with clients, then healing and a final

@@ -7,9 +7,18 @@
 //! An implementation may therefore buffer every write of a step and make them
 //! durable together in `sync` (that is how `WalLog` writes one record per
 //! step).
+//!
+//! In the asynchronous storage mode ([`RaftConfig::async_storage`]) the node
+//! calls [`RaftLog::submit`] instead of `sync`: the log starts making the
+//! step's mutations durable and returns at once, and the embedder reports
+//! completion with [`Event::Persisted`] (`docs/PROTOCOL.md` §5.1).
+//!
+//! [`RaftConfig::async_storage`]: crate::RaftConfig::async_storage
+//! [`Event::Persisted`]: crate::Event::Persisted
 
 mod chunked;
 mod memory;
+mod submit;
 #[cfg(feature = "persistence")]
 pub mod wal;
 
@@ -17,6 +26,7 @@ pub mod wal;
 pub(crate) mod conformance;
 
 pub use memory::MemoryLog;
+pub use submit::{Submitted, WriteToken};
 #[cfg(feature = "persistence")]
 pub use wal::{WalLog, WalOptions};
 
@@ -127,6 +137,60 @@ pub trait RaftLog {
     /// Makes every mutation so far durable.
     fn sync(&mut self) -> Result<(), StorageError>;
 
+    /// Asynchronous storage mode: starts making every mutation so far
+    /// durable as the write `token`, and returns without waiting for it.
+    ///
+    /// Writes become durable in the order they were submitted, each
+    /// atomically (a crash leaves the log as of some completed write, or
+    /// later, never with a completed write missing). A log that answers
+    /// [`Submitted::Pending`] must later tell the embedder that the write is
+    /// durable (or failed), however it chooses (`WalLog` calls a
+    /// notifier from its storage thread); the embedder passes that to the
+    /// node as [`Event::Persisted`](crate::Event::Persisted), and the node
+    /// then calls [`persisted`](Self::persisted). Reads keep seeing every
+    /// mutation at once, durable or not.
+    ///
+    /// The default syncs and answers [`Submitted::Durable`], so every log
+    /// works in the asynchronous mode, without its benefit.
+    fn submit(&mut self, token: WriteToken) -> Result<Submitted, StorageError> {
+        let _ = token;
+        self.sync()?;
+        Ok(Submitted::Durable)
+    }
+
+    /// Asynchronous storage mode, for a driver that learns completions from
+    /// the log (the threaded runtime does): asks the log to call `notify`
+    /// with the latest durable token whenever writes become durable, from
+    /// any thread. Returns `Ok(false)` when the log does not (the default):
+    /// the driver then reports each token itself, once per turn, and the
+    /// log makes the writes durable in [`persisted`](Self::persisted).
+    /// `WalLog` starts its sync thread and returns `Ok(true)`.
+    fn notify_completions(&mut self, notify: Box<dyn Fn(WriteToken) + Send + 'static>) -> Result<bool, StorageError> {
+        let _ = notify;
+        Ok(false)
+    }
+
+    /// A number that differs between two opens of the same durable log (a
+    /// value drawn at open, or a count of opens), mixed into the
+    /// [`WriteToken`]s of the node running on it so that a completion
+    /// reported for a write made before a restart is refused. The default,
+    /// 0, leaves that to the node's seed and recovered state.
+    fn instance(&self) -> u64 {
+        0
+    }
+
+    /// Asynchronous storage mode: the embedder reported the write `token`
+    /// (and every earlier one) durable. The log does what waits for
+    /// durability (`WalLog` drops the WAL prefix behind a durable
+    /// checkpoint) and returns the write's error if it failed: the node then
+    /// halts as after a failed [`sync`](Self::sync). The node calls this
+    /// once per reported token, in increasing order, and only for tokens it
+    /// submitted and has not seen reported. The default does nothing.
+    fn persisted(&mut self, token: WriteToken) -> Result<(), StorageError> {
+        let _ = token;
+        Ok(())
+    }
+
     /// The most entry bytes (summed [`Entry::size`]) one sync may make
     /// durable: a log that writes each sync's mutations as one record of
     /// bounded size says how much fits (the default: no limit).
@@ -149,6 +213,14 @@ pub trait RaftLog {
     /// [`NodeMetrics::log_sync_time`](crate::NodeMetrics::log_sync_time); the
     /// node itself never reads a clock. The default: not measured.
     fn sync_time(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// How many times the log made writes durable (fsyncs), for a log that
+    /// counts them (`WalLog` does, its sync thread's included). Reported in
+    /// [`NodeMetrics::log_fsyncs`](crate::NodeMetrics::log_fsyncs). The
+    /// default: not counted.
+    fn fsyncs(&self) -> Option<u64> {
         None
     }
 }

@@ -61,8 +61,18 @@ pub struct NodeMetrics {
     pub messages_sent: u64,
     /// Counter: messages dropped as invalid, foreign or stale.
     pub dropped_messages: u64,
-    /// Counter: calls to [`RaftLog::sync`].
+    /// Counter: calls to [`RaftLog::sync`] (or, in the asynchronous storage
+    /// mode, [`RaftLog::submit`]).
     pub log_syncs: u64,
+    /// Gauge: asynchronous storage mode, writes submitted and not yet
+    /// reported durable.
+    pub writes_pending: u64,
+    /// Gauge: asynchronous storage mode, messages waiting for writes.
+    pub messages_held: u64,
+    /// Counter: fsyncs the log made, when it counts them
+    /// ([`RaftLog::fsyncs`]): in the asynchronous storage mode one fsync
+    /// may cover the writes of many steps.
+    pub log_fsyncs: Option<u64>,
     /// Counter: time spent in [`RaftLog::sync`], when the log measures it
     /// ([`RaftLog::sync_time`]; `None` for `MemoryLog`).
     pub log_sync_time: Option<std::time::Duration>,
@@ -124,6 +134,9 @@ impl<L: RaftLog> RaftNode<L> {
             messages_sent: c.messages_sent,
             dropped_messages: self.dropped_messages,
             log_syncs: c.log_syncs,
+            writes_pending: self.durability.writes_pending() as u64,
+            messages_held: self.durability.messages_held() as u64,
+            log_fsyncs: self.log.fsyncs(),
             log_sync_time: self.log.sync_time(),
             snapshots_sent: c.snapshots_sent,
             snapshot_bytes_sent: c.snapshot_bytes_sent,

@@ -68,6 +68,13 @@ impl<L: RaftLog> RaftNode<L> {
                 }
             }
         }
+        if self.disk_stalled() {
+            // It could go on replicating but never apply or answer: let a
+            // node with a working disk lead (PROTOCOL.md §5.1).
+            self.because(Why::DiskStalled);
+            self.become_follower(self.term, None);
+            return Ok(());
+        }
         self.check_transfer_timeout();
         if self.heartbeat_elapsed >= self.cfg.heartbeat_interval {
             self.heartbeat_elapsed = 0;

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use super::{ReadFailure, ReadKind, TransferOutcome};
+use crate::log::WriteToken;
 use crate::membership::{Membership, MembershipChange};
 use crate::message::Message;
 use crate::types::{Index, NodeId, ReadId, Role, SnapshotMeta, Term};
@@ -55,6 +56,14 @@ pub enum Event {
         /// The serialized application state.
         data: Bytes,
     },
+    /// Asynchronous storage mode: the log made the write `token` durable,
+    /// and every write submitted before it (completions are cumulative, so
+    /// reporting only the latest of several is enough). The node releases
+    /// what waited for them. A token the node did not submit, from before a
+    /// restart, or reported already is refused with
+    /// [`Error::BadCompletion`](crate::Error::BadCompletion), changing
+    /// nothing; a write the log failed halts the node.
+    Persisted(WriteToken),
     /// Start an election now. Refused with
     /// [`Error::CannotCampaign`](crate::Error::CannotCampaign), changing
     /// nothing, when the node may not campaign (see
@@ -159,6 +168,14 @@ pub enum Action {
     Removed {
         /// Index of the configuration that removed it.
         config_index: Index,
+    },
+    /// Asynchronous storage mode: the step's mutations went to the log as
+    /// the write `token`, which is not durable yet. Report it with
+    /// [`Event::Persisted`] once the log says it is (how a log says so is
+    /// its own: `WalLog` calls the notifier it was given).
+    WriteSubmitted {
+        /// The write's token.
+        token: WriteToken,
     },
     /// A leadership transfer ended without this node seeing the target win.
     TransferEnded {

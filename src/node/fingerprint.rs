@@ -64,6 +64,7 @@ impl<L: RaftLog + Clone> Clone for RaftNode<L> {
             snapshot_hint_at: self.snapshot_hint_at,
             applied_bytes: self.applied_bytes,
             must_sync: self.must_sync,
+            durability: self.durability.clone(),
             halted: self.halted,
             out: self.out.clone(),
             scratch: Vec::new(),
@@ -133,6 +134,7 @@ impl RaftNode<MemoryLog> {
             snapshot_hint_at,
             applied_bytes,
             must_sync,
+            durability,
             halted,
             out,
             scratch: _,
@@ -162,6 +164,7 @@ impl RaftNode<MemoryLog> {
         hash_debug(h, transfer);
         hash_debug(h, reads);
         hash_debug(h, incoming);
+        hash_debug(h, durability);
         (restore_pending, snapshot_hint_at, applied_bytes, must_sync, halted).hash(h);
         // Drained by every step; hashed in case a caller left actions in it.
         out.len().hash(h);

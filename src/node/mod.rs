@@ -4,6 +4,7 @@
 
 mod admission;
 mod counters;
+mod durability;
 mod election;
 mod event;
 #[cfg(feature = "sim")]
@@ -107,6 +108,8 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
 
     // Per-step bookkeeping (persist.rs).
     must_sync: bool,
+    /// The asynchronous storage mode's writes in flight (durability.rs).
+    durability: durability::Durability,
     halted: bool,
     out: Vec<Action>,
     scratch: Vec<Entry>,
@@ -238,6 +241,13 @@ impl<L: RaftLog> RaftNode<L> {
             snapshot_hint_at: applied,
             applied_bytes: 0,
             must_sync: false,
+            durability: durability::Durability::new(
+                config.async_storage,
+                mix(mix(read_salt, 0x5752_4954_4553), log.instance()),
+                last,
+                hs.term,
+                hs.vote,
+            ),
             halted: false,
             out: Vec::new(),
             scratch: Vec::new(),
@@ -330,7 +340,9 @@ impl<L: RaftLog> RaftNode<L> {
         }
         self.release_reads();
         self.report_role();
-        self.persist()
+        self.persist()?;
+        self.hold_messages();
+        Ok(())
     }
 
     fn report_role(&mut self) {
@@ -365,6 +377,7 @@ impl<L: RaftLog> RaftNode<L> {
             Event::ChangeMembership(change) => self.change_membership(change),
             Event::TransferLeadership(to) => self.transfer_leadership(to),
             Event::Snapshot { index, data } => self.snapshot_taken(index, data),
+            Event::Persisted(token) => self.on_persisted(token),
             Event::Campaign => self.campaign_now(),
         }
     }

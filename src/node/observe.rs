@@ -34,6 +34,9 @@ pub(super) enum Why {
     LeaderFound,
     /// Check-quorum: no quorum answered it within an election timeout.
     CheckQuorum,
+    /// Asynchronous storage: its writes made no progress for an election
+    /// timeout.
+    DiskStalled,
     /// The configuration that removed it committed.
     RemovedFromConfig,
     /// A member told it that a committed configuration removed it.
@@ -53,6 +56,7 @@ impl Why {
             Why::HigherTerm => "higher term",
             Why::LeaderFound => "leader found",
             Why::CheckQuorum => "check-quorum",
+            Why::DiskStalled => "disk stalled",
             Why::RemovedFromConfig => "removed from the configuration",
             Why::RemovalNotice => "removal notice",
         }

@@ -10,7 +10,9 @@
 //! * a step appends at most [`RaftLog::max_step_bytes`] of entries, so
 //!   its writes always fit what one sync can make durable;
 //! * a dirty step calls [`RaftLog::sync`] exactly once, after handling its
-//!   event and before returning any action; a clean step never calls it.
+//!   event and before returning any action; a clean step never calls it;
+//! * in the asynchronous mode a dirty step calls [`RaftLog::submit`]
+//!   instead, and durability.rs holds back what must wait for the write.
 
 use bytes::Bytes;
 
@@ -57,6 +59,7 @@ impl<L: RaftLog> RaftNode<L> {
         debug_assert!(from > self.commit, "never truncate committed entries");
         let before = self.config_mark();
         self.log.truncate(from)?;
+        self.durability.cap(from - 1);
         self.configs.truncate(from);
         self.must_sync = true;
         self.on_config_maybe_changed(before);
@@ -67,6 +70,11 @@ impl<L: RaftLog> RaftNode<L> {
     /// from the leader) and recomputes the configuration.
     pub(super) fn install_snapshot_log(&mut self, meta: SnapshotMeta, data: Option<Bytes>) -> Result<()> {
         let before = self.config_mark();
+        // Entries the snapshot drops may have been durable; what matches
+        // the committed history (through the commit index) stays so.
+        if self.log.term(meta.index) != Some(meta.term) {
+            self.durability.cap(self.commit);
+        }
         match data {
             Some(data) => self.log.install_snapshot(meta.clone(), data)?,
             None => self.log.finish_snapshot_receive()?,
@@ -108,7 +116,11 @@ impl<L: RaftLog> RaftNode<L> {
         }
         if self.must_sync {
             self.counters.log_syncs += 1;
-            self.log.sync()?;
+            if self.cfg.async_storage {
+                self.submit_write()?;
+            } else {
+                self.log.sync()?;
+            }
             self.must_sync = false;
         }
         Ok(())

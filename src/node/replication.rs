@@ -496,7 +496,12 @@ impl<L: RaftLog> RaftNode<L> {
     pub(super) fn maybe_commit(&mut self) {
         // Synchronous persistence: our own log is durable by the end of the
         // step, before anything leaves, so the leader counts its last index.
-        let own = self.log.last_index();
+        // Asynchronous: only what its log reported durable.
+        let own = if mutant!(CountUndurableSelf) {
+            self.log.last_index()
+        } else {
+            self.durability.durable_index(self.log.last_index())
+        };
         let me = self.id;
         let peers = &self.peers;
         let candidate = self.configs.effective().committed_index(
@@ -542,7 +547,9 @@ impl<L: RaftLog> RaftNode<L> {
 
     /// Hands committed entries to the state machine, in order.
     pub(super) fn apply_committed(&mut self) -> Result<()> {
-        if self.restore_pending {
+        // A received snapshot is restored once it is durable (at once in
+        // the synchronous mode).
+        if self.restore_pending && self.apply_limit() >= self.log.snapshot_meta().index {
             self.restore_pending = false;
             let meta = self.log.snapshot_meta().clone();
             let data = self.log.snapshot_data()?;
@@ -555,9 +562,10 @@ impl<L: RaftLog> RaftNode<L> {
 
     fn apply_batches(&mut self, batch: &mut Vec<Entry>) -> Result<()> {
         const APPLY_CHUNK: u64 = 1024;
-        while self.applied < self.commit {
+        let limit = self.apply_limit();
+        while self.applied < limit {
             let lo = self.applied + 1;
-            let hi = self.commit.min(self.applied + APPLY_CHUNK) + 1;
+            let hi = limit.min(self.applied + APPLY_CHUNK) + 1;
             batch.clear();
             self.log.entries(lo, hi, u64::MAX, batch)?;
             for e in batch.drain(..) {

@@ -131,6 +131,14 @@ impl<L: RaftLog> RaftNode<L> {
         &mut self.log
     }
 
+    /// The log, mutably: for controls of the log itself, such as switching a
+    /// `WalLog` to its sync thread (`WalLog::start_sync_thread`) or a test
+    /// log's fault switches. Never change the log's contents
+    /// through it: the node's view of its log would no longer be true.
+    pub fn log_mut(&mut self) -> &mut L {
+        &mut self.log
+    }
+
     /// Gives the log back (for example, to simulate a restart).
     pub fn into_log(self) -> L {
         self.log

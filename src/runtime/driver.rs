@@ -49,6 +49,8 @@ where
 {
     let signal = Arc::new(Signal::default());
     let wakes = transport.set_waker(Waker(Arc::clone(&signal)));
+    let mut node = node;
+    let durability = super::storage::attach(&mut node, &signal)?;
     let shared = Arc::new(Shared {
         id: node.id(),
         submissions: Submissions::new(options.max_pending),
@@ -81,6 +83,7 @@ where
         deferred_change: None,
         transfers: Vec::new(),
         snapshot_wanted: false,
+        durability,
         halted: None,
     };
     driver.publish();
@@ -158,6 +161,8 @@ struct Driver<S: StateMachine, L: RaftLog, T> {
     deferred_change: Option<(MembershipChange, Reply<Membership>, Option<Instant>)>,
     transfers: Vec<PendingTransfer>,
     snapshot_wanted: bool,
+    /// How write completions reach the node (storage.rs).
+    durability: super::storage::Durability,
     /// The node halted on a storage failure: the runtime stops.
     halted: Option<Arc<Error>>,
 }
@@ -169,8 +174,10 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
         while !self.shared.submissions.is_closed() && self.halted.is_none() {
             // Messages first: after a stall, the leader's heartbeats that
             // waited in the inbox reset the election timer before the
-            // missed ticks are counted.
-            let mut busy = self.receive();
+            // missed ticks are counted. Completed writes before both: they
+            // release acknowledgements and let the leader commit.
+            let mut busy = self.persisted();
+            busy |= self.receive();
             let now = Instant::now();
             if now >= next_tick {
                 // Every tick that came due, in one step: the node's clock
@@ -190,6 +197,7 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                 }
             }
             busy |= self.serve_requests();
+            self.report_own_writes();
             self.publish();
             if !busy && self.halted.is_none() {
                 let until_tick = next_tick.saturating_duration_since(Instant::now());
@@ -200,6 +208,23 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
             }
         }
         self.stop();
+    }
+
+    /// Steps the latest write completion the log posted, if any.
+    fn persisted(&mut self) -> bool {
+        let super::storage::Durability::Notified(completions) = &self.durability else { return false };
+        let Some(token) = completions.take() else { return false };
+        self.step(Event::Persisted(token));
+        true
+    }
+
+    /// A log without a notifier: reports the turn's latest write (the log
+    /// makes it durable in `persisted`, one sync for the turn).
+    fn report_own_writes(&mut self) {
+        let super::storage::Durability::Reported(latest) = &mut self.durability else { return };
+        if let Some(token) = latest.take() {
+            self.step(Event::Persisted(token));
+        }
     }
 
     /// Steps every message the transport has (up to the per-turn cap) in one
@@ -417,6 +442,12 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
             Action::SnapshotWanted { .. } => self.snapshot_wanted = true,
             // Published with the rest of the node's state (`publish`).
             Action::Removed { .. } => {}
+            // Reported by the log's notifier, or by the driver (storage.rs).
+            Action::WriteSubmitted { token } => {
+                if let super::storage::Durability::Reported(latest) = &mut self.durability {
+                    *latest = Some(token);
+                }
+            }
             Action::RestoreSnapshot { meta, data } => {
                 self.sm.restore(&data);
                 // Proposals the snapshot covers: outcome unknown here.

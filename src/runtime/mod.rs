@@ -80,6 +80,7 @@ mod error;
 mod handle;
 mod requests;
 mod state_machine;
+mod storage;
 mod sync;
 #[cfg(all(test, not(loom)))]
 mod tests;

@@ -30,6 +30,12 @@ pub(super) enum Due {
     Deliver(u32),
     /// A paused node's driver resumes (pause.rs).
     Resume(NodeId),
+    /// A write of node `id`'s run `run` is reported durable (disk.rs).
+    Persist {
+        id: NodeId,
+        run: u64,
+        token: crate::log::WriteToken,
+    },
 }
 
 pub(super) struct Scheduled {
@@ -65,6 +71,8 @@ pub(super) struct SimNode<S> {
     pub(super) period: u64,
     /// Set while the node's driver is paused (pause.rs).
     pub(super) pause: Option<Pause>,
+    /// Its disk, in the asynchronous storage mode (disk.rs).
+    pub(super) disk: super::disk::Disk,
 }
 
 /// A simulated cluster: N nodes in one thread over a seeded network, with
@@ -155,7 +163,9 @@ impl<S: StateMachine> Cluster<S> {
 
     pub(super) fn spawn(&mut self, id: NodeId, raft: RaftConfig) {
         let raft = (self.cfg.configure)(raft.seed(mix(self.cfg.seed, id)));
+        let raft = if self.cfg.async_storage { raft.async_storage(true) } else { raft };
         let log = SimLog::for_node(self.cfg.durable, self.cfg.seed, id, self.cfg.checks);
+        let log = if raft.get_async_storage() { log.with_async_writes() } else { log };
         let node = RaftNode::with_log(raft.clone(), log).unwrap_or_else(|e| panic!("node {id}: {e}"));
         let skew = self.cfg.tick_skew;
         let factor = 1.0 + skew * (2.0 * (self.rng.next_u64() as f64 / u64::MAX as f64) - 1.0);
@@ -165,7 +175,19 @@ impl<S: StateMachine> Cluster<S> {
             let _ = c.restart(id, node.log());
         }
         let pos = self.nodes.partition_point(|n| n.id < id);
-        self.nodes.insert(pos, SimNode { id, config: raft, node: Some(node), down: None, sm, period, pause: None });
+        self.nodes.insert(
+            pos,
+            SimNode {
+                id,
+                config: raft,
+                node: Some(node),
+                down: None,
+                sm,
+                period,
+                pause: None,
+                disk: super::disk::Disk::default(),
+            },
+        );
         self.schedule(period, Due::Tick(id));
     }
 
@@ -283,6 +305,7 @@ impl<S: StateMachine> Cluster<S> {
                 }
             }
             Due::Resume(id) => self.resume(id),
+            Due::Persist { id, run, token } => self.disk_complete(id, run, token),
             Due::Deliver(slot) => {
                 let Some(first) = self.take_message(slot) else { return true };
                 let to = first.to;
@@ -500,6 +523,7 @@ impl<S: StateMachine> Cluster<S> {
             }
             Action::ReadFailed { id: read, reason } => self.read_refused(id, read, reason),
             Action::Proposed { last, term, .. } => self.last_proposed = Some((last, term)),
+            Action::WriteSubmitted { token } => self.disk_submitted(i, token),
             Action::RoleChanged { role: Role::Leader, term, .. } => {
                 self.stats.elections += 1;
                 self.trace.push(TraceEvent::Leader { at: self.now, node: id, term });

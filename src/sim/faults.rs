@@ -97,6 +97,7 @@ impl<S: StateMachine> Cluster<S> {
         self.note(format!("crash n{id}"));
         // A pause ends with the process; what waited for it is lost.
         self.nodes[i].pause = None;
+        self.disk_crashed(i);
         self.nodes[i].down = Some(node.into_log().crash());
     }
 
@@ -115,6 +116,12 @@ impl<S: StateMachine> Cluster<S> {
         if let Some(node) = self.nodes[i].node.as_mut() {
             node.log_mut_for_sim().arm_crash();
         }
+    }
+
+    /// Whether nodes run in the asynchronous storage mode
+    /// ([`SimConfig::async_storage`](super::SimConfig::async_storage)).
+    pub fn is_async(&self) -> bool {
+        self.cfg.async_storage
     }
 
     /// Whether nodes run on real `WalLog`s ([`SimConfig::durable`](super::SimConfig)).

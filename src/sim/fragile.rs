@@ -19,6 +19,7 @@
 //! | `CutOffFollower` | a follower stops hearing a live leader (one-way) and campaigns; the moment any node takes a newer term, the old leader stops hearing anyone | votes granted while a leader is known alive (no stickiness) |
 //! | `SnapshotInstall` | a follower is down while the leader compacts; it restarts into a snapshot install on a network that duplicates and holds messages; then the leader changes | a snapshot installed behind what a node applied |
 //! | `DamagedSnapshot` | (durable mode) a down node's snapshot file loses a bit before it restarts | a snapshot file served without checking its checksum |
+//! | `PowerCut` | (asynchronous storage) the disks of the leader and of all followers but `quorum - 2` stall; the leader proposes a burst; the moment its commit index moves, every node with a write in flight loses power at once and restarts | an acknowledgement sent before the write it promises is durable, or a leader counting its own undurable entries |
 //!
 //! Some windows need a suitable configuration to open: `Figure8` needs
 //! catch-up to take several appends (a burst of 4 to 33 entries against a
@@ -56,9 +57,10 @@ enum Moment {
     CutOffFollower,
     SnapshotInstall,
     DamagedSnapshot,
+    PowerCut,
 }
 
-const MOMENTS: [Moment; 7] = [
+const MOMENTS: [Moment; 8] = [
     Moment::Figure8,
     Moment::VoterRestart,
     Moment::EarlyReconfig,
@@ -66,6 +68,7 @@ const MOMENTS: [Moment; 7] = [
     Moment::CutOffFollower,
     Moment::SnapshotInstall,
     Moment::DamagedSnapshot,
+    Moment::PowerCut,
 ];
 
 /// Runs `ticks` ticks, with a client round before each.
@@ -139,6 +142,7 @@ impl Chaos {
             Moment::SkewedLease | Moment::CutOffFollower => voters >= 3,
             Moment::SnapshotInstall => voters >= 2,
             Moment::DamagedSnapshot => cluster.is_durable() && voters >= 3 && !lost,
+            Moment::PowerCut => cluster.is_async() && voters >= 3 && !lost,
         };
         let fitting: Vec<Moment> = MOMENTS.into_iter().filter(fits).collect();
         if fitting.is_empty() {
@@ -154,6 +158,7 @@ impl Chaos {
             Moment::CutOffFollower => self.cut_off_follower(cluster, clients, leader),
             Moment::SnapshotInstall => self.snapshot_install(cluster, clients, leader),
             Moment::DamagedSnapshot => self.damaged_snapshot(cluster, clients, leader),
+            Moment::PowerCut => self.power_cut(cluster, clients, leader),
         }
         cluster.note(format!("fragile moment {moment:?} ends"));
         cluster.heal();
@@ -411,5 +416,50 @@ impl Chaos {
         ticks(cluster, clients, 5);
         cluster.restart(f);
         ticks(cluster, clients, 20);
+    }
+
+    /// Asynchronous storage: the disks of the leader and of all but a
+    /// quorum-less-two of the followers stall; the leader proposes a burst;
+    /// the moment its commit index moves (or just before the disks come
+    /// back), every node with a write in flight loses power and restarts.
+    /// Correct code cannot commit in that window — only `quorum - 1` nodes
+    /// can make the burst durable — so nothing committed is lost. If
+    /// acknowledgements left before their writes were durable, or the
+    /// leader counted its own unwritten entries, the burst commits, is gone
+    /// from a majority after the cut, and a node without it can win the
+    /// next election.
+    fn power_cut<S: StateMachine>(&mut self, cluster: &mut Cluster<S>, clients: Clients<'_, S>, l: NodeId) {
+        let voters = Self::voters(cluster, l);
+        let quorum = voters.len() / 2 + 1;
+        let mut fast: Vec<NodeId> = Vec::new();
+        while fast.len() + 1 < quorum {
+            let mut not = fast.clone();
+            not.push(l);
+            let Some(f) = self.other(&voters, &not) else { return };
+            fast.push(f);
+        }
+        let stall = self.rng.range(8, 20);
+        for &v in voters.iter().filter(|v| !fast.contains(v)) {
+            cluster.stall_disk(v, stall);
+        }
+        let commit = cluster.node(l).map_or(0, |n| n.commit_index());
+        let batch: Vec<Bytes> = (0..self.rng.range(1, 6)).map(|_| self.command()).collect();
+        if cluster.propose_batch(l, batch).is_err() {
+            return;
+        }
+        cluster.run_until(stall - 2, |c| c.node(l).is_none_or(|n| n.commit_index() > commit));
+        let writing: Vec<NodeId> = cluster
+            .ids()
+            .into_iter()
+            .filter(|&id| cluster.node(id).is_some_and(|n| n.metrics().writes_pending > 0))
+            .collect();
+        cluster.note(format!("power cut: {writing:?} had writes in flight"));
+        for &id in &writing {
+            cluster.crash(id);
+        }
+        for &id in &writing {
+            cluster.restart(id);
+        }
+        ticks(cluster, clients, 30);
     }
 }

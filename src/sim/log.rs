@@ -12,11 +12,13 @@ mod wal;
 #[cfg(feature = "persistence")]
 pub use wal::SimWal;
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 
 use super::state_machine::fnv1a;
 use crate::error::StorageError;
-use crate::log::{MemoryLog, RaftLog};
+use crate::log::{MemoryLog, RaftLog, Submitted, WriteToken};
 use crate::types::{Entry, HardState, Index, LogIdentity, NodeId, SnapshotMeta, Term};
 
 /// A change to a simulated node's log, as the checkers see it.
@@ -58,12 +60,50 @@ pub struct SimLog {
     journaling: bool,
     /// The (index, term) of the snapshot being received.
     receiving: Option<(Index, Term)>,
+    /// Asynchronous storage mode on a `MemoryLog`: what each write in
+    /// flight will make durable, and what is durable (images.rs).
+    images: Option<Images>,
+    /// How many crashes this log went through ([`RaftLog::instance`]).
+    instance: u64,
+}
+
+/// The asynchronous mode's model of durability on a `MemoryLog`: each
+/// write submitted is an image of the log as of its submission; reporting
+/// it makes that image (not the log as it is now) what survives a crash.
+#[derive(Debug)]
+struct Images {
+    pending: VecDeque<(u64, MemoryLog)>,
+    durable: MemoryLog,
 }
 
 impl SimLog {
     /// A simulated log over `backend`.
     pub fn new(backend: SimBackend, journaling: bool) -> Self {
-        Self { backend, journal: Vec::new(), digests: Vec::new(), journaling, receiving: None }
+        Self {
+            backend,
+            journal: Vec::new(),
+            digests: Vec::new(),
+            journaling,
+            receiving: None,
+            images: None,
+            instance: 0,
+        }
+    }
+
+    /// Switches the asynchronous storage model on: writes submitted are
+    /// durable only once reported ([`RaftLog::persisted`]), and a crash
+    /// loses every write not reported. (On a `WalLog` the log itself does
+    /// this: its writes are synced when reported.)
+    pub(crate) fn with_async_writes(mut self) -> Self {
+        #[cfg(feature = "persistence")]
+        if let SimBackend::Wal(w) = &mut self.backend {
+            w.log_mut().defer_syncs();
+            return self;
+        }
+        if let SimBackend::Memory(m) = &self.backend {
+            self.images = Some(Images { pending: VecDeque::new(), durable: m.durable() });
+        }
+        self
     }
 
     /// A fresh log for node `node` of the simulation seeded `seed`: on a
@@ -84,12 +124,24 @@ impl SimLog {
 
     /// What survives a crash right now, as a fresh log.
     pub(crate) fn crash(self) -> SimLog {
-        let backend = match self.backend {
-            SimBackend::Memory(m) => SimBackend::Memory(m.durable()),
+        let asynchronous = self.images.is_some() || self.wal_async();
+        let backend = match (self.backend, self.images) {
+            (SimBackend::Memory(_), Some(images)) => SimBackend::Memory(images.durable),
+            (SimBackend::Memory(m), None) => SimBackend::Memory(m.durable()),
             #[cfg(feature = "persistence")]
-            SimBackend::Wal(w) => SimBackend::Wal(w.crash()),
+            (SimBackend::Wal(w), _) => SimBackend::Wal(w.crash()),
         };
-        SimLog::new(backend, self.journaling)
+        let mut log = SimLog::new(backend, self.journaling);
+        log.instance = self.instance + 1;
+        if asynchronous { log.with_async_writes() } else { log }
+    }
+
+    fn wal_async(&self) -> bool {
+        match &self.backend {
+            #[cfg(feature = "persistence")]
+            SimBackend::Wal(w) => w.log().is_async(),
+            _ => false,
+        }
     }
 
     /// Durable mode: makes one of the node's next durable operations fail
@@ -259,7 +311,35 @@ impl RaftLog for SimLog {
     }
 
     fn sync(&mut self) -> Result<(), StorageError> {
-        self.inner_mut().sync()
+        self.inner_mut().sync()?;
+        if let (Some(images), SimBackend::Memory(m)) = (self.images.as_mut(), &self.backend) {
+            images.pending.clear();
+            images.durable = m.durable();
+        }
+        Ok(())
+    }
+
+    fn submit(&mut self, token: WriteToken) -> Result<Submitted, StorageError> {
+        let Some(images) = self.images.as_mut() else { return self.inner_mut().submit(token) };
+        let SimBackend::Memory(m) = &self.backend else { return Ok(Submitted::Durable) };
+        let mut image = m.clone();
+        image.sync()?;
+        images.pending.push_back((token.seq(), image));
+        Ok(Submitted::Pending)
+    }
+
+    fn persisted(&mut self, token: WriteToken) -> Result<(), StorageError> {
+        let Some(images) = self.images.as_mut() else { return self.inner_mut().persisted(token) };
+        while images.pending.front().is_some_and(|(seq, _)| *seq <= token.seq()) {
+            if let Some((_, image)) = images.pending.pop_front() {
+                images.durable = image;
+            }
+        }
+        Ok(())
+    }
+
+    fn instance(&self) -> u64 {
+        self.instance
     }
 
     fn max_step_bytes(&self) -> u64 {
@@ -268,6 +348,10 @@ impl RaftLog for SimLog {
 
     fn sync_time(&self) -> Option<std::time::Duration> {
         self.inner().sync_time()
+    }
+
+    fn fsyncs(&self) -> Option<u64> {
+        self.inner().fsyncs()
     }
 }
 

@@ -58,6 +58,7 @@
 mod check;
 mod clients;
 mod cluster;
+mod disk;
 mod faults;
 mod fragile;
 mod kv;
@@ -115,6 +116,7 @@ pub struct SimConfig {
     pub(super) keep_messages: usize,
     pub(super) bursts: bool,
     pub(super) durable: bool,
+    pub(super) async_storage: bool,
     pub(super) configure: Configure,
 }
 
@@ -132,6 +134,7 @@ impl std::fmt::Debug for SimConfig {
             .field("keep_messages", &self.keep_messages)
             .field("bursts", &self.bursts)
             .field("durable", &self.durable)
+            .field("async_storage", &self.async_storage)
             .finish_non_exhaustive()
     }
 }
@@ -152,6 +155,7 @@ impl SimConfig {
             keep_messages: 0,
             bursts: true,
             durable: false,
+            async_storage: false,
             configure: Arc::new(|c| c),
         }
     }
@@ -229,6 +233,17 @@ impl SimConfig {
     #[cfg(feature = "persistence")]
     pub fn durable(mut self, on: bool) -> Self {
         self.durable = on;
+        self
+    }
+
+    /// The asynchronous storage mode (default off): every node runs with
+    /// [`RaftConfig::async_storage`] on, and a simulated disk reports each
+    /// write durable after a random delay, in order, sometimes several at
+    /// once (module `disk`). A crash loses every write not yet reported
+    /// (on a `WalLog`: every byte not synced, which reporting does).
+    /// [`Cluster::stall_disk`] stalls a node's disk.
+    pub fn async_storage(mut self, on: bool) -> Self {
+        self.async_storage = on;
         self
     }
 

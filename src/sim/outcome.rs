@@ -49,6 +49,10 @@ pub struct SimStats {
     /// Restarts refused because the node's log did not open (the node is
     /// lost for good).
     pub refused_restarts: u64,
+    /// Asynchronous storage mode: write completions reported to nodes.
+    pub write_completions: u64,
+    /// Asynchronous storage mode: disk stalls injected.
+    pub disk_stalls: u64,
 }
 
 /// The outcome of a read issued through [`Cluster::read`].

@@ -86,7 +86,9 @@ impl<S: StateMachine> Cluster<S> {
         let Some(p) = self.nodes[i].pause.as_mut() else { return Some(event) };
         match event {
             Event::Message(_) | Event::Messages(_) if p.inbox == PauseInbox::Kept => p.waiting.push(event),
-            Event::Read { .. } => p.waiting.push(event),
+            // The disk finished while the process was stopped: the node
+            // learns it when it runs again.
+            Event::Read { .. } | Event::Persisted(_) => p.waiting.push(event),
             _ => {}
         }
         None
@@ -103,12 +105,18 @@ impl<S: StateMachine> Cluster<S> {
         let Some(pause) = self.nodes[i].pause.take() else { return };
         self.note(format!("resume n{id} after {} ticks", pause.missed));
         let (mut messages, mut reads): (Vec<Message>, Vec<Event>) = (Vec::new(), Vec::new());
+        let mut persisted = None;
         for event in pause.waiting {
             match event {
                 Event::Message(m) => messages.push(m),
                 Event::Messages(ms) => messages.extend(ms),
+                // Cumulative: the latest covers the others.
+                Event::Persisted(token) => persisted = Some(token),
                 other => reads.push(other),
             }
+        }
+        if let Some(token) = persisted {
+            self.expect_ok(id, Event::Persisted(token));
         }
         if !messages.is_empty() {
             self.expect_ok(id, Event::Messages(messages));

@@ -139,6 +139,16 @@ impl Chaos {
     fn round<S: StateMachine>(&mut self, cluster: &mut Cluster<S>) {
         let ids = cluster.ids();
         let pick = |rng: &mut Rng| ids[rng.range(0, ids.len() as u64) as usize];
+        if cluster.is_async() && self.rng.chance(0.03) {
+            // A disk that stalls, usually the leader's: past an election
+            // timeout it must step down (PROTOCOL.md §5.1).
+            let victim = match cluster.leader() {
+                Some(leader) if self.rng.chance(0.7) => leader,
+                _ => pick(&mut self.rng),
+            };
+            let ticks = self.rng.range(2, 50);
+            cluster.stall_disk(victim, ticks);
+        }
         let roll = self.rng.range(0, 100);
         match roll {
             40..=44 if self.profile.pauses() => {

@@ -76,6 +76,7 @@
 //! failed sync and a later one could report success for lost data. Drop the
 //! log and reopen it; recovery decides what survived.
 
+mod async_writes;
 mod codec;
 mod faults;
 mod fsio;
@@ -162,7 +163,7 @@ enum SnapData {
 pub struct WalLog {
     dir: PathBuf,
     wal_dir: PathBuf,
-    wal: Wal<Store>,
+    wal: Arc<Wal<Store>>,
     shared: Arc<Shared>,
     meta: Meta,
 
@@ -199,6 +200,10 @@ pub struct WalLog {
     /// Snapshot files to delete once the next record is durable.
     orphans: Vec<u64>,
     buf: Vec<u8>,
+    /// The asynchronous storage mode, when on (async_writes.rs).
+    async_writes: Option<async_writes::AsyncWrites>,
+    /// Drawn at open ([`RaftLog::instance`]).
+    instance: u64,
     halted: Option<String>,
     report: RecoveryReport,
     stats: WalStats,
@@ -256,7 +261,8 @@ impl WalLog {
 
     /// Counters of what was written since the log was opened.
     pub fn stats(&self) -> WalStats {
-        self.stats
+        let (syncs, time) = self.thread_syncs();
+        WalStats { syncs: self.stats.syncs + syncs, sync_time: self.stats.sync_time + time, ..self.stats }
     }
 
     /// The log directory.
@@ -275,10 +281,12 @@ impl WalLog {
     /// report a failure.
     pub fn close(mut self) -> Result<(), StorageError> {
         self.check_halted()?;
+        self.finish_async().map_err(|e| self.halt(e))?;
         if self.hard != self.durable_hard || self.has_unsynced_changes() {
             self.write_record().map_err(|e| self.halt(e))?;
         }
-        self.record_synced_end().map_err(|e| self.halt(e))
+        let end = self.wal.len();
+        self.record_synced_end(end).map_err(|e| self.halt(e))
     }
 
     /// Whether a `sync` now would write a record.
@@ -380,8 +388,9 @@ impl WalLog {
 /// open accepts.
 impl Drop for WalLog {
     fn drop(&mut self) {
-        if self.halted.is_none() {
-            let _ = self.record_synced_end();
+        if self.halted.is_none() && self.finish_async().is_ok() {
+            let end = self.wal.len();
+            let _ = self.record_synced_end(end);
         }
     }
 }
@@ -579,7 +588,11 @@ impl RaftLog for WalLog {
     /// hard state, snapshot metadata with the current membership).
     /// [`Entry::size`] bounds an entry's bytes in a record from above.
     fn sync_time(&self) -> Option<std::time::Duration> {
-        Some(self.stats.sync_time)
+        Some(self.stats().sync_time)
+    }
+
+    fn fsyncs(&self) -> Option<u64> {
+        Some(self.stats().syncs)
     }
 
     fn max_step_bytes(&self) -> u64 {
@@ -592,5 +605,31 @@ impl RaftLog for WalLog {
             return Ok(());
         }
         self.write_record().map_err(|e| self.halt(e))
+    }
+
+    fn submit(&mut self, token: crate::log::WriteToken) -> Result<crate::log::Submitted, StorageError> {
+        match self.submit_async(token) {
+            Some(result) => result,
+            None => {
+                self.sync()?;
+                Ok(crate::log::Submitted::Durable)
+            }
+        }
+    }
+
+    fn persisted(&mut self, token: crate::log::WriteToken) -> Result<(), StorageError> {
+        self.persisted_async(token)
+    }
+
+    fn instance(&self) -> u64 {
+        self.instance
+    }
+
+    fn notify_completions(
+        &mut self,
+        notify: Box<dyn Fn(crate::log::WriteToken) + Send + 'static>,
+    ) -> Result<bool, StorageError> {
+        self.start_sync_thread(notify)?;
+        Ok(true)
     }
 }

@@ -473,7 +473,7 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
         dir: dir.to_path_buf(),
         wal_dir,
         dir_synced_segment: wal.len().saturating_sub(1) / segment_size,
-        wal,
+        wal: Arc::new(wal),
         shared,
         meta,
         identity: state.identity,
@@ -496,6 +496,8 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
         next_snap_id,
         orphans: Vec::new(),
         buf: Vec::new(),
+        async_writes: None,
+        instance: open_instance(),
         halted: None,
         report,
         stats,
@@ -575,4 +577,16 @@ mod tests {
             }
         }
     }
+}
+
+/// A value that differs between opens ([`RaftLog::instance`]): the process,
+/// the time, and the standard library's per-process random hash keys.
+fn open_instance() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(t.as_nanos());
+    }
+    h.finish()
 }

@@ -6,6 +6,21 @@ use wal_db::Lsn;
 use super::meta::{META_FILE, Meta, MetaState};
 use super::record;
 use super::{SnapData, WalLog, fsio, snapshot_file, wal_error};
+
+/// A record appended to the WAL, and what must wait until it is durable.
+#[derive(Debug, Default)]
+pub(super) struct Written {
+    /// The WAL's end after the record.
+    pub(super) end: u64,
+    /// The record's LSN, when it is a checkpoint (the WAL prefix before it
+    /// is dropped once it is durable).
+    pub(super) checkpoint: Option<u64>,
+    /// Whether the record started a new segment (the WAL directory must
+    /// be synced with it).
+    pub(super) rolled: bool,
+    /// Snapshot files the record replaced, deleted once it is durable.
+    pub(super) orphans: Vec<u64>,
+}
 use crate::error::StorageError;
 use crate::log::RaftLog;
 
@@ -23,6 +38,16 @@ impl WalLog {
     /// Writes everything changed since the last sync as one record, syncs
     /// it, and compacts when the record is a checkpoint.
     pub(super) fn write_record(&mut self) -> Result<(), StorageError> {
+        let written = self.append_record()?;
+        self.sync_wal(written.rolled)?;
+        self.after_durable(written)
+    }
+
+    /// Encodes everything changed since the last record as one record (a
+    /// checkpoint when the snapshot advanced or the WAL holds too much
+    /// garbage) and appends it to the WAL, unsynced. From here on the
+    /// record is the base the next one is encoded against.
+    pub(super) fn append_record(&mut self) -> Result<Written, StorageError> {
         let file = match &self.snap_data {
             SnapData::File(f) => *f,
             SnapData::Pending(data) => {
@@ -65,16 +90,10 @@ impl WalLog {
             }
         }
         let lsn = self.wal.append(&self.buf).map_err(wal_error)?;
-        let started = std::time::Instant::now();
-        self.wal.sync().map_err(wal_error)?;
-        self.stats.sync_time += started.elapsed();
         self.stats.records += 1;
-        self.stats.syncs += 1;
         let segment = self.wal.len().saturating_sub(1) / self.meta.segment_size;
         let rolled = segment > self.dir_synced_segment;
         if rolled {
-            // wal-db never fsyncs the directory after creating a segment.
-            fsio::fsync_dir(&self.wal_dir, self.faults())?;
             self.dir_synced_segment = segment;
         }
 
@@ -86,32 +105,55 @@ impl WalLog {
         self.snap_dirty = false;
         self.entries_dirty = false;
         self.unstable_bytes = 0;
+        let mut orphans = std::mem::take(&mut self.orphans);
         if old_file.id != 0 && old_file.id != file.id {
-            self.orphans.push(old_file.id);
-        }
-        for id in std::mem::take(&mut self.orphans) {
-            // A leftover is harmless: the next open removes it.
-            fsio::remove_file(&self.dir.join(snapshot_file::file_name(id)), self.faults())?;
+            orphans.push(old_file.id);
         }
         if checkpoint {
             self.stats.checkpoints += 1;
             self.checkpoint_snap = self.snap.index;
             self.garbage_floor = 0;
-            self.compact(lsn.get())?;
-        } else if rolled {
-            // The new segment holds synced records now: record it, so that
-            // its loss is told from a torn tail (a compaction records it too).
-            self.record_synced_end()?;
+        }
+        Ok(Written { end: self.wal.len(), checkpoint: checkpoint.then(|| lsn.get()), rolled, orphans })
+    }
+
+    /// Makes every record appended so far durable: one wal-db sync, and a
+    /// sync of the WAL directory when a record started a new segment
+    /// (wal-db never fsyncs the directory after creating one).
+    pub(super) fn sync_wal(&mut self, rolled: bool) -> Result<(), StorageError> {
+        let started = std::time::Instant::now();
+        self.wal.sync().map_err(wal_error)?;
+        self.stats.sync_time += started.elapsed();
+        self.stats.syncs += 1;
+        if rolled {
+            fsio::fsync_dir(&self.wal_dir, self.faults())?;
         }
         Ok(())
     }
 
-    /// Records in the meta file that the WAL is synced to its end, if it
-    /// has grown since that was last recorded. Called only where the whole
-    /// WAL is synced: after a step that started a new segment, and when
-    /// the log is closed.
-    pub(super) fn record_synced_end(&mut self) -> Result<(), StorageError> {
-        let end = self.wal.len();
+    /// What waits for a record to be durable: deleting the snapshot files
+    /// it replaced, dropping the WAL prefix behind a checkpoint, recording
+    /// the synced end after a new segment.
+    pub(super) fn after_durable(&mut self, written: Written) -> Result<(), StorageError> {
+        for id in written.orphans {
+            // A leftover is harmless: the next open removes it.
+            fsio::remove_file(&self.dir.join(snapshot_file::file_name(id)), self.faults())?;
+        }
+        if let Some(head) = written.checkpoint {
+            self.compact(head, written.end)?;
+        } else if written.rolled {
+            // The new segment holds synced records now: record it, so that
+            // its loss is told from a torn tail (a compaction records it too).
+            self.record_synced_end(written.end)?;
+        }
+        Ok(())
+    }
+
+    /// Records in the meta file that the WAL is synced up to `end`, if it
+    /// has grown since that was last recorded. Called only where the WAL is
+    /// synced that far: after a record that started a new segment is
+    /// durable, and when the log is closed.
+    pub(super) fn record_synced_end(&mut self, end: u64) -> Result<(), StorageError> {
         if end <= self.meta.synced_end {
             return Ok(());
         }
@@ -121,11 +163,12 @@ impl WalLog {
         Ok(())
     }
 
-    /// Drops the WAL prefix before the durable checkpoint at `head`.
-    fn compact(&mut self, head: u64) -> Result<(), StorageError> {
+    /// Drops the WAL prefix before the durable checkpoint at `head`; the
+    /// WAL is synced through `synced` (the checkpoint's end, or later).
+    fn compact(&mut self, head: u64, synced: u64) -> Result<(), StorageError> {
         let faults = self.shared.faults.clone();
-        // The checkpoint at `head` ends the WAL and is synced.
-        let mut meta = Meta { state: MetaState::Compacting, head, synced_end: self.wal.len(), ..self.meta };
+        let synced_end = synced.max(self.meta.synced_end);
+        let mut meta = Meta { state: MetaState::Compacting, head, synced_end, ..self.meta };
         fsio::write_atomic(&self.dir, META_FILE, &meta.encode(), faults.as_ref())?;
         let got = self.wal.truncate_before(Lsn::new(head)).map_err(wal_error)?;
         if got.get() != head {

@@ -1,0 +1,336 @@
+//! The asynchronous storage contract at the node (`docs/PROTOCOL.md` §5.1),
+//! driven by hand on a custom `RaftLog` that supports the mode: which
+//! messages wait for which writes, how a leader counts itself, what a
+//! stalled disk does, and how bad completions are refused.
+//!
+//! `AsyncMemLog` is also the worked example of a user log in the mode: a
+//! `MemoryLog` whose submitted writes become durable only when reported,
+//! so a crash keeps exactly the reported ones.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use raft_io::{
+    Action, CompletionRefusal, Entry, Error, Event, HardState, Index, LogIdentity, MemoryLog, Message, MessageBody,
+    NodeId, RaftConfig, RaftLog, RaftNode, Role, SnapshotMeta, StorageError, Submitted, Term, WriteToken, bytes::Bytes,
+};
+
+/// A `MemoryLog` in the asynchronous mode: each submitted write is an image
+/// of the log, made durable when the node reports it.
+#[derive(Debug, Default)]
+struct AsyncMemLog {
+    live: MemoryLog,
+    pending: VecDeque<(u64, MemoryLog)>,
+    durable: MemoryLog,
+    fail_next: bool,
+    instance: u64,
+}
+
+impl AsyncMemLog {
+    /// What a crash leaves: the last reported write.
+    fn crash(self) -> Self {
+        Self { live: self.durable.clone(), durable: self.durable, instance: self.instance + 1, ..Self::default() }
+    }
+}
+
+impl RaftLog for AsyncMemLog {
+    fn identity(&self) -> Option<LogIdentity> {
+        self.live.identity()
+    }
+    fn set_identity(&mut self, identity: LogIdentity) -> Result<(), StorageError> {
+        self.live.set_identity(identity)
+    }
+    fn hard_state(&self) -> HardState {
+        self.live.hard_state()
+    }
+    fn set_hard_state(&mut self, state: HardState) -> Result<(), StorageError> {
+        self.live.set_hard_state(state)
+    }
+    fn snapshot_meta(&self) -> &SnapshotMeta {
+        self.live.snapshot_meta()
+    }
+    fn last_index(&self) -> Index {
+        self.live.last_index()
+    }
+    fn term(&self, index: Index) -> Option<Term> {
+        self.live.term(index)
+    }
+    fn entries(&self, lo: Index, hi: Index, max: u64, out: &mut Vec<Entry>) -> Result<(), StorageError> {
+        self.live.entries(lo, hi, max, out)
+    }
+    fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError> {
+        self.live.append(entries)
+    }
+    fn truncate(&mut self, from: Index) -> Result<(), StorageError> {
+        self.live.truncate(from)
+    }
+    fn snapshot_data(&self) -> Result<Bytes, StorageError> {
+        self.live.snapshot_data()
+    }
+    fn install_snapshot(&mut self, meta: SnapshotMeta, data: Bytes) -> Result<(), StorageError> {
+        self.live.install_snapshot(meta, data)
+    }
+    fn begin_snapshot_receive(&mut self, meta: &SnapshotMeta, total_len: u64) -> Result<(), StorageError> {
+        self.live.begin_snapshot_receive(meta, total_len)
+    }
+    fn receive_snapshot_chunk(&mut self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        self.live.receive_snapshot_chunk(offset, data)
+    }
+    fn finish_snapshot_receive(&mut self) -> Result<(), StorageError> {
+        self.live.finish_snapshot_receive()
+    }
+    fn sync(&mut self) -> Result<(), StorageError> {
+        self.live.sync()?;
+        self.pending.clear();
+        self.durable = self.live.clone();
+        Ok(())
+    }
+    fn submit(&mut self, token: WriteToken) -> Result<Submitted, StorageError> {
+        let mut image = self.live.clone();
+        image.sync()?;
+        self.pending.push_back((token.seq(), image));
+        Ok(Submitted::Pending)
+    }
+    fn persisted(&mut self, token: WriteToken) -> Result<(), StorageError> {
+        if std::mem::take(&mut self.fail_next) {
+            return Err(StorageError::Io { context: "test write".into(), source: std::io::Error::other("disk gone") });
+        }
+        while self.pending.front().is_some_and(|(seq, _)| *seq <= token.seq()) {
+            if let Some((_, image)) = self.pending.pop_front() {
+                self.durable = image;
+            }
+        }
+        Ok(())
+    }
+    fn instance(&self) -> u64 {
+        self.instance
+    }
+}
+
+/// Three nodes in the asynchronous mode, driven by hand: messages are
+/// queued, write completions are queued per node and reported on demand.
+struct Harness {
+    nodes: BTreeMap<NodeId, RaftNode<AsyncMemLog>>,
+    inbox: VecDeque<Message>,
+    writes: BTreeMap<NodeId, Vec<WriteToken>>,
+    applied: BTreeMap<NodeId, Vec<Index>>,
+}
+
+fn config(id: NodeId) -> RaftConfig {
+    RaftConfig::new(id, [1, 2, 3]).election_timeout(10, 20).heartbeat_interval(3).seed(7).async_storage(true)
+}
+
+impl Harness {
+    fn new() -> Self {
+        let nodes = (1..=3).map(|id| (id, RaftNode::with_log(config(id), AsyncMemLog::default()).unwrap())).collect();
+        Self { nodes, inbox: VecDeque::new(), writes: BTreeMap::new(), applied: BTreeMap::new() }
+    }
+
+    fn step(&mut self, id: NodeId, event: Event) -> Result<(), Error> {
+        let node = self.nodes.get_mut(&id).unwrap();
+        let actions: Vec<Action> = node.step(event)?.collect();
+        for a in actions {
+            match a {
+                Action::Send { message, .. } => self.inbox.push_back(message),
+                Action::WriteSubmitted { token } => self.writes.entry(id).or_default().push(token),
+                Action::Apply { index, .. } => self.applied.entry(id).or_default().push(index),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports node `id`'s latest write (covering every earlier one).
+    fn complete(&mut self, id: NodeId) {
+        if let Some(token) = self.writes.get_mut(&id).and_then(|w| w.drain(..).last()) {
+            self.step(id, Event::Persisted(token)).unwrap();
+        }
+    }
+
+    /// Delivers every queued message (and whatever they cause), completing
+    /// writes of the nodes in `disks_ok` after each delivery.
+    fn settle(&mut self, disks_ok: &[NodeId]) {
+        for _ in 0..10_000 {
+            for &id in disks_ok {
+                self.complete(id);
+            }
+            let Some(m) = self.inbox.pop_front() else { return };
+            if self.nodes.contains_key(&m.to) {
+                self.step(m.to, Event::Message(m)).unwrap();
+            }
+        }
+        panic!("did not settle");
+    }
+
+    fn sent(&self, from: NodeId) -> Vec<&'static str> {
+        self.inbox.iter().filter(|m| m.from == from).map(|m| m.body.name()).collect()
+    }
+
+    fn elect_1(&mut self) {
+        self.step(1, Event::Campaign).unwrap();
+        self.settle(&[1, 2, 3]);
+        assert!(self.nodes[&1].is_leader());
+        self.settle(&[1, 2, 3]);
+    }
+}
+
+#[test]
+fn vote_requests_and_grants_wait_for_the_vote_to_be_durable() {
+    let mut h = Harness::new();
+    h.step(1, Event::Campaign).unwrap();
+    // Pre-votes promise nothing: they leave at once.
+    assert!(h.sent(1).iter().all(|k| *k == "PreVote"), "{:?}", h.sent(1));
+    h.settle(&[2, 3]); // node 1's disk does not report
+    assert_eq!(h.nodes[&1].role(), Role::Candidate);
+    assert!(h.inbox.is_empty(), "the vote requests wait for the candidate's own vote to be durable");
+    h.complete(1);
+    assert_eq!(h.sent(1), vec!["Vote", "Vote"]);
+    // Node 2 grants, but only once its vote is durable.
+    let m = h.inbox.pop_front().unwrap();
+    h.step(2, Event::Message(m)).unwrap();
+    assert!(h.sent(2).is_empty(), "a vote grant waits for the vote to be durable");
+    assert_eq!(h.nodes[&2].metrics().messages_held, 1);
+    h.complete(2);
+    assert_eq!(h.sent(2), vec!["VoteResponse"]);
+}
+
+#[test]
+fn a_leader_replicates_before_its_own_write_and_commits_with_a_quorum_of_others() {
+    let mut h = Harness::new();
+    h.elect_1();
+    let before = h.nodes[&1].commit_index();
+    h.step(1, Event::Propose(Bytes::from_static(b"x"))).unwrap();
+    // The appends left in the proposal's step, before the leader's write.
+    assert_eq!(h.sent(1), vec!["Append", "Append"]);
+    assert_eq!(h.writes[&1].len(), 1);
+    // Followers write and acknowledge; the leader's disk stays silent.
+    h.settle(&[2, 3]);
+    let leader = &h.nodes[&1];
+    assert_eq!(leader.commit_index(), before + 1, "committed by the two followers");
+    assert_eq!(leader.last_applied(), before, "applied only once durable here too");
+    h.complete(1);
+    assert_eq!(h.nodes[&1].last_applied(), before + 1);
+}
+
+#[test]
+fn a_leader_does_not_count_itself_before_its_write_is_durable() {
+    let mut h = Harness::new();
+    h.elect_1();
+    let before = h.nodes[&1].commit_index();
+    h.step(1, Event::Propose(Bytes::from_static(b"x"))).unwrap();
+    // Only node 2 writes; the leader and node 3 stay silent.
+    h.settle(&[2]);
+    assert_eq!(h.nodes[&1].commit_index(), before, "one durable copy of three is no quorum");
+    h.complete(1);
+    assert_eq!(h.nodes[&1].commit_index(), before + 1, "the leader's own durable copy makes two");
+}
+
+#[test]
+fn an_acknowledgement_waits_for_the_entries_it_promises() {
+    let mut h = Harness::new();
+    h.elect_1();
+    h.step(1, Event::Propose(Bytes::from_static(b"x"))).unwrap();
+    let m = h.inbox.pop_front().unwrap();
+    let to = m.to;
+    h.step(to, Event::Message(m)).unwrap();
+    assert!(h.sent(to).is_empty(), "no AppendResponse before the follower's write is durable");
+    h.complete(to);
+    assert_eq!(h.sent(to), vec!["AppendResponse"]);
+}
+
+#[test]
+fn a_crash_loses_unreported_writes_and_nothing_acknowledged() {
+    let mut h = Harness::new();
+    h.elect_1();
+    let last = h.nodes[&2].last_index();
+    h.step(1, Event::Propose(Bytes::from_static(b"lost"))).unwrap();
+    let m = h.inbox.iter().position(|m| m.to == 2).map(|k| h.inbox.remove(k).unwrap()).unwrap();
+    h.step(2, Event::Message(m)).unwrap();
+    assert_eq!(h.nodes[&2].last_index(), last + 1);
+    // Node 2 crashes before its write is reported: the entry is gone, and
+    // it never acknowledged it.
+    let node = h.nodes.remove(&2).unwrap();
+    let log = node.into_log().crash();
+    assert_eq!(log.last_index(), last);
+    assert!(h.sent(2).is_empty());
+    let stale = h.writes.remove(&2).unwrap_or_default();
+    let restarted = RaftNode::with_log(config(2), log).unwrap();
+    h.nodes.insert(2, restarted);
+    // A completion from before the restart is refused and changes nothing.
+    for token in stale {
+        let err = h.step(2, Event::Persisted(token)).unwrap_err();
+        assert!(
+            matches!(err, Error::BadCompletion { reason: CompletionRefusal::OtherEpoch, .. }),
+            "{err}"
+        );
+    }
+    assert_eq!(h.nodes[&2].last_index(), last);
+}
+
+#[test]
+fn bad_completions_are_refused_and_change_nothing() {
+    let mut h = Harness::new();
+    h.elect_1();
+    h.step(1, Event::Propose(Bytes::from_static(b"x"))).unwrap();
+    let token = *h.writes[&1].last().unwrap();
+    let status = format!("{:?}", h.nodes[&1].status());
+    let never = WriteToken::new(token.epoch(), token.seq() + 5);
+    let refused = |h: &mut Harness, t: WriteToken| match h.step(1, Event::Persisted(t)) {
+        Err(Error::BadCompletion { reason, .. }) => reason,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert_eq!(refused(&mut h, never), CompletionRefusal::NotSubmitted);
+    assert_eq!(refused(&mut h, WriteToken::new(token.epoch(), 0)), CompletionRefusal::NotSubmitted);
+    assert_eq!(refused(&mut h, WriteToken::new(token.epoch() ^ 1, token.seq())), CompletionRefusal::OtherEpoch);
+    assert_eq!(format!("{:?}", h.nodes[&1].status()), status, "refusals change nothing");
+    h.step(1, Event::Persisted(token)).unwrap();
+    assert_eq!(refused(&mut h, token), CompletionRefusal::AlreadyReported);
+    let earlier = WriteToken::new(token.epoch(), token.seq() - 1);
+    assert_eq!(refused(&mut h, earlier), CompletionRefusal::AlreadyReported, "covered by a later report");
+
+    // A node in the synchronous mode issues no tokens.
+    let mut sync = RaftNode::new(RaftConfig::single(1)).unwrap();
+    let err = sync.step(Event::Persisted(token)).unwrap_err();
+    assert!(matches!(err, Error::BadCompletion { reason: CompletionRefusal::NotAsync, .. }));
+}
+
+#[test]
+fn a_failed_write_halts_the_node() {
+    let mut h = Harness::new();
+    h.elect_1();
+    h.step(1, Event::Propose(Bytes::from_static(b"x"))).unwrap();
+    let token = *h.writes[&1].last().unwrap();
+    h.nodes.get_mut(&1).unwrap().log_mut().fail_next = true;
+    let err = h.step(1, Event::Persisted(token)).unwrap_err();
+    assert!(matches!(err, Error::Storage(_)), "{err}");
+    assert!(matches!(h.step(1, Event::Tick), Err(Error::Halted)));
+}
+
+#[test]
+fn a_leader_whose_disk_stalls_steps_down_and_a_stalled_follower_stops_acknowledging() {
+    let mut h = Harness::new();
+    h.elect_1();
+    h.step(1, Event::Propose(Bytes::from_static(b"x"))).unwrap();
+    // Node 1's disk never reports. It keeps leading for an election timeout.
+    for _ in 0..20 {
+        h.step(1, Event::Tick).unwrap();
+        h.settle(&[2, 3]);
+        assert!(h.nodes[&1].is_leader());
+    }
+    h.step(1, Event::Tick).unwrap();
+    assert!(!h.nodes[&1].is_leader(), "more than an election timeout with writes pending: step down");
+
+    // A follower with a stalled disk: its acknowledgements stop.
+    let mut h = Harness::new();
+    h.elect_1();
+    let matched = |h: &Harness| h.nodes[&1].status().peers.iter().find(|p| p.id == 3).map(|p| p.matched).unwrap();
+    let before = matched(&h);
+    for k in 0..5 {
+        h.step(1, Event::Propose(Bytes::from(format!("c{k}")))).unwrap();
+        h.settle(&[1, 2]);
+    }
+    assert_eq!(matched(&h), before, "node 3 acknowledged nothing while its disk was stalled");
+    assert_eq!(h.nodes[&1].commit_index(), h.nodes[&1].last_index(), "nodes 1 and 2 carried on");
+    h.complete(3);
+    h.settle(&[1, 2, 3]);
+    assert_eq!(matched(&h), h.nodes[&1].last_index(), "it catches up once its disk reports");
+}

@@ -1,0 +1,92 @@
+//! The simulator in the asynchronous storage mode (`docs/PROTOCOL.md`
+//! §5.1): every fault profile, with write completions delayed, batched and
+//! lost in crashes, disks that stall, on `MemoryLog` and on real `WalLog`
+//! files. The five safety properties are checked after every event, and
+//! liveness after the faults heal.
+//!
+//! * `RAFT_IO_SEEDS=N` runs N seeds per size and profile (default 4).
+//! * `RAFT_IO_SEED=S RAFT_IO_NODES=N RAFT_IO_PROFILE=P [RAFT_IO_DURABLE=1]`
+//!   replays one run (`cargo test --all-features --test sim_async replay`).
+#![cfg(feature = "sim")]
+
+use raft_io::sim::{Chaos, Cluster, FaultProfile, SimConfig};
+
+const ROUNDS: usize = 300;
+const LIVENESS_TICKS: u64 = 1_500;
+
+fn env(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|s| s.parse().ok())
+}
+
+fn profile_named(name: &str) -> FaultProfile {
+    FaultProfile::ALL
+        .into_iter()
+        .find(|p| format!("{p:?}").eq_ignore_ascii_case(name))
+        .unwrap_or(FaultProfile::Everything)
+}
+
+fn config(nodes: usize, seed: u64, durable: bool) -> SimConfig {
+    let config = SimConfig::new(nodes).seed(seed).tick_skew(0.2).async_storage(true);
+    #[cfg(feature = "persistence")]
+    let config = config.durable(durable);
+    #[cfg(not(feature = "persistence"))]
+    let _ = durable;
+    config
+}
+
+/// One run; returns the write completions reported and the disk stalls.
+fn run(nodes: usize, seed: u64, profile: FaultProfile, durable: bool) -> (u64, u64) {
+    let mut cluster = Cluster::new(config(nodes, seed, durable));
+    let mut chaos = Chaos::new(profile, seed);
+    chaos.run(&mut cluster, ROUNDS);
+    assert!(
+        chaos.heal_and_check_liveness(&mut cluster, LIVENESS_TICKS),
+        "liveness: no commit within {LIVENESS_TICKS} ticks after healing\n  replay: RAFT_IO_SEED={seed} \
+         RAFT_IO_NODES={nodes} RAFT_IO_PROFILE={profile:?} RAFT_IO_DURABLE={} cargo test --all-features --test \
+         sim_async replay\n{}",
+        u8::from(durable),
+        cluster.trace()
+    );
+    let stats = cluster.stats();
+    (stats.write_completions, stats.disk_stalls)
+}
+
+#[test]
+fn replay() {
+    let Some(seed) = env("RAFT_IO_SEED") else { return };
+    let nodes = env("RAFT_IO_NODES").unwrap_or(3) as usize;
+    let profile = std::env::var("RAFT_IO_PROFILE").map_or(FaultProfile::Everything, |p| profile_named(&p));
+    println!("{:?}", run(nodes, seed, profile, env("RAFT_IO_DURABLE") == Some(1)));
+}
+
+#[test]
+fn every_profile_in_async_mode_is_safe_and_live() {
+    let seeds = env("RAFT_IO_SEEDS").unwrap_or(4);
+    let (mut runs, mut completions, mut stalls) = (0, 0, 0);
+    for nodes in [1, 3, 5] {
+        for profile in FaultProfile::ALL {
+            for k in 0..seeds {
+                let seed = k * 7919 + nodes as u64;
+                let (c, s) = run(nodes, seed, profile, false);
+                runs += 1;
+                completions += c;
+                stalls += s;
+            }
+        }
+    }
+    println!("async mode: {runs} runs, {completions} write completions, {stalls} disk stalls");
+    assert!(completions > 0 && stalls > 0, "the async mode and its faults were exercised");
+}
+
+#[cfg(feature = "persistence")]
+#[test]
+fn crashes_in_async_mode_on_real_wal_files_are_safe_and_live() {
+    let seeds = env("RAFT_IO_SEEDS").unwrap_or(4);
+    for nodes in [3, 5] {
+        for profile in [FaultProfile::Crashes, FaultProfile::Everything] {
+            for k in 0..seeds {
+                run(nodes, k * 7919 + nodes as u64, profile, true);
+            }
+        }
+    }
+}
