@@ -88,7 +88,12 @@ fn start_cluster(dir: &Path, asynchronous: bool) -> Vec<RaftHandle<Counter>> {
 }
 
 /// `clients` threads propose in a closed loop for `run`.
-fn propose_load(handles: &[RaftHandle<Counter>], leader: &RaftHandle<Counter>, clients: usize, run: Duration) -> Sample {
+fn propose_load(
+    handles: &[RaftHandle<Counter>],
+    leader: &RaftHandle<Counter>,
+    clients: usize,
+    run: Duration,
+) -> Sample {
     let syncs = |hs: &[RaftHandle<Counter>]| {
         hs.iter().map(|h| h.metrics().ok().and_then(|m| m.log_fsyncs).unwrap_or(0)).sum::<u64>()
     };

@@ -10,8 +10,8 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use raft_io::{
-    Action, CompletionRefusal, Entry, Error, Event, HardState, Index, LogIdentity, MemoryLog, Message, MessageBody,
-    NodeId, RaftConfig, RaftLog, RaftNode, Role, SnapshotMeta, StorageError, Submitted, Term, WriteToken, bytes::Bytes,
+    Action, CompletionRefusal, Entry, Error, Event, HardState, Index, LogIdentity, MemoryLog, Message, NodeId,
+    RaftConfig, RaftLog, RaftNode, Role, SnapshotMeta, StorageError, Submitted, Term, WriteToken, bytes::Bytes,
 };
 
 /// A `MemoryLog` in the asynchronous mode: each submitted write is an image
@@ -141,7 +141,7 @@ impl Harness {
 
     /// Reports node `id`'s latest write (covering every earlier one).
     fn complete(&mut self, id: NodeId) {
-        if let Some(token) = self.writes.get_mut(&id).and_then(|w| w.drain(..).last()) {
+        if let Some(token) = self.writes.get_mut(&id).and_then(|w| w.drain(..).next_back()) {
             self.step(id, Event::Persisted(token)).unwrap();
         }
     }
@@ -258,10 +258,7 @@ fn a_crash_loses_unreported_writes_and_nothing_acknowledged() {
     // A completion from before the restart is refused and changes nothing.
     for token in stale {
         let err = h.step(2, Event::Persisted(token)).unwrap_err();
-        assert!(
-            matches!(err, Error::BadCompletion { reason: CompletionRefusal::OtherEpoch, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, Error::BadCompletion { reason: CompletionRefusal::OtherEpoch, .. }), "{err}");
     }
     assert_eq!(h.nodes[&2].last_index(), last);
 }

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::RaftLog;
+use super::{RaftLog, Submitted, WriteToken};
 use crate::membership::Membership;
 use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
 
@@ -35,6 +35,41 @@ pub(crate) fn run_all<L: RaftLog>(make: impl Fn() -> L) {
     snapshot_keeps_a_matching_suffix(make());
     snapshot_drops_a_conflicting_log(make());
     streamed_snapshot(make());
+    async_writes(make());
+}
+
+/// The asynchronous storage mode (`docs/PROTOCOL.md` §5.1): a log answers
+/// every `submit` with `Durable` or `Pending`, reads see every mutation at
+/// once whatever is in flight, and `persisted` for submitted tokens, in
+/// order and cumulatively, succeeds and changes nothing a read sees. (What
+/// survives a crash is checked per log: `WalLog`'s crash tests and the
+/// simulator.)
+fn async_writes<L: RaftLog>(mut log: L) {
+    let token = |seq| WriteToken::new(7, seq);
+    fill(&mut log, &[1, 1]);
+    let first = log.submit(token(1)).unwrap();
+    assert!(matches!(first, Submitted::Durable | Submitted::Pending));
+    fill(&mut log, &[2, 2]);
+    log.set_hard_state(HardState { term: 2, vote: Some(1), commit: 1 }).unwrap();
+    log.submit(token(2)).unwrap();
+    // A truncation of entries still in flight, then their replacement.
+    log.truncate(4).unwrap();
+    fill(&mut log, &[3]);
+    log.submit(token(3)).unwrap();
+    // A write with nothing new still takes its place in the order.
+    log.submit(token(4)).unwrap();
+    let view = |log: &L| (all(log).iter().map(|e| (e.index, e.term)).collect::<Vec<_>>(), log.hard_state());
+    let before = view(&log);
+    assert_eq!(before.0, vec![(1, 1), (2, 1), (3, 2), (4, 3)]);
+    assert_eq!(before.1.vote, Some(1));
+    log.persisted(token(2)).unwrap();
+    assert_eq!(view(&log), before, "a completion changes nothing a read sees");
+    log.persisted(token(4)).unwrap();
+    assert_eq!(view(&log), before);
+    // Back to synchronous use: sync covers everything.
+    fill(&mut log, &[3]);
+    log.sync().unwrap();
+    assert_eq!(log.last_index(), 5);
 }
 
 fn empty_log<L: RaftLog>(log: L) {

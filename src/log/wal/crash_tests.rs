@@ -407,3 +407,113 @@ fn a_failed_sync_at_open_repairs_nothing() {
     assert!(faults.recorded()[0].starts_with("fsync of file"), "{:?}", faults.recorded());
     assert_eq!(super::tests::tree(dir), before, "no repair after a failed sync");
 }
+
+/// The asynchronous mode with deferred syncs: each `Sync` of a run is a
+/// [`RaftLog::submit`], and every other one is reported at once
+/// ([`RaftLog::persisted`]), so a crash finds writes in flight. Returns the
+/// images the log may recover to: the last reported write's, or any later
+/// submitted one's (their records may have reached the disk unsynced).
+fn run_until_crash_async(dir: &Path, faults: &FaultInjector, calls: &[Call]) -> Vec<Image> {
+    use crate::log::WriteToken;
+    let mut model = MemoryLog::new();
+    let mut ok = vec![image(&model)];
+    let mut log = match WalLog::open_with(dir, options(faults)) {
+        Ok(log) => log,
+        Err(e) => {
+            assert!(faults.has_crashed(), "open failed without a crash: {e}");
+            return ok;
+        }
+    };
+    log.defer_syncs();
+    let mut seq = 0;
+    for call in calls {
+        apply(&mut model, call).unwrap();
+        let result = match call {
+            Call::Sync => {
+                seq += 1;
+                model.sync().unwrap();
+                ok.push(image(&model.durable()));
+                let token = WriteToken::new(0, seq);
+                log.submit(token).and_then(|s| {
+                    assert_eq!(s, crate::log::Submitted::Pending);
+                    if seq % 2 == 0 {
+                        log.persisted(token)?;
+                        // Reported: nothing before it may be lost any more.
+                        ok.drain(..ok.len() - 1);
+                    }
+                    Ok(())
+                })
+            }
+            other => apply(&mut log, other),
+        };
+        if let Err(e) = result {
+            assert!(faults.has_crashed(), "{call:?} failed without a crash: {e}");
+            return ok;
+        }
+    }
+    ok
+}
+
+/// [`crash_and_check`] for the asynchronous mode.
+fn crash_and_check_async(calls: &[Call], op: u64, tear: u64) {
+    let root = temp();
+    let dir = root.path().join("log");
+    let faults = FaultInjector::new();
+    faults.crash_after(op);
+    let ok = run_until_crash_async(&dir, &faults, calls);
+    if !faults.has_crashed() {
+        faults.crash_now();
+    }
+    let (synced, written) = faults.watermarks();
+    let unsynced = written.saturating_sub(synced);
+    let keep = tear.min(unsynced);
+    let trial = root.path().join("trial");
+    copy_dir(&dir, &trial);
+    if keep < unsynced {
+        let store = SegmentedStore::open(trial.join("wal"), SEGMENT).unwrap();
+        store.truncate(synced + keep).unwrap();
+    }
+    let log = WalLog::open_with(&trial, WalOptions::new().segment_size(SEGMENT))
+        .unwrap_or_else(|e| panic!("async: crash at op {op}, {keep} of {unsynced} unsynced bytes kept: {e}"));
+    let got = image(&log);
+    assert!(
+        ok.contains(&got),
+        "async: crash at op {op}, {keep} of {unsynced} unsynced bytes kept:\n got {got:?}\n want one of {ok:?}"
+    );
+}
+
+#[test]
+fn every_crash_point_of_a_scripted_run_in_async_mode_keeps_every_reported_write() {
+    let calls = scripted();
+    let total = {
+        let root = temp();
+        let faults = FaultInjector::new();
+        run_until_crash_async(&root.path().join("log"), &faults, &calls);
+        faults.operations()
+    };
+    assert!(total > 40, "{total} operations");
+    for op in 0..total {
+        for tear in [0, 5, 1 << 20] {
+            crash_and_check_async(&calls, op, tear);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: if soak() { 2000 } else { 48 },
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Random runs in the asynchronous mode, crashed at a random operation
+    /// with a random tear, recover a write at or after the last reported.
+    #[test]
+    fn random_async_runs_keep_every_reported_write(
+        gens in proptest::collection::vec(gen_call(), 1..40),
+        op in 0u64..400,
+        tear in 0u64..2000,
+    ) {
+        crash_and_check_async(&resolve_all(&gens), op, tear);
+    }
+}

@@ -544,6 +544,18 @@ fn open_error(e: WalError, wal_dir: &Path, segment_size: u64) -> StorageError {
     }
 }
 
+/// A value that differs between opens ([`RaftLog::instance`]): the process,
+/// the time, and the standard library's per-process random hash keys.
+fn open_instance() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(t.as_nanos());
+    }
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -577,16 +589,4 @@ mod tests {
             }
         }
     }
-}
-
-/// A value that differs between opens ([`RaftLog::instance`]): the process,
-/// the time, and the standard library's per-process random hash keys.
-fn open_instance() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        h.write_u128(t.as_nanos());
-    }
-    h.finish()
 }

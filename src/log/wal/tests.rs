@@ -78,6 +78,88 @@ fn conforms_with_tiny_segments() {
 }
 
 #[test]
+fn conforms_in_the_asynchronous_modes() {
+    let root = temp();
+    let n = AtomicU64::new(0);
+    conformance::run_all(|| {
+        let dir = root.path().join(n.fetch_add(1, Ordering::Relaxed).to_string());
+        let mut log = WalLog::open(dir).unwrap();
+        log.defer_syncs();
+        log
+    });
+    conformance::run_all(|| {
+        let dir = root.path().join(n.fetch_add(1, Ordering::Relaxed).to_string());
+        let mut log = WalLog::open(dir).unwrap();
+        log.start_sync_thread(|_| {}).unwrap();
+        log
+    });
+}
+
+/// Writes submitted to the sync thread faster than it syncs share fsyncs;
+/// the notifier gets the latest token; everything reported survives.
+#[test]
+fn the_sync_thread_reports_writes_durable_and_shares_fsyncs() {
+    use crate::log::WriteToken;
+    use std::sync::mpsc;
+    let root = temp();
+    let dir = root.path().join("log");
+    let mut log = WalLog::open(&dir).unwrap();
+    let (tx, rx) = mpsc::channel::<WriteToken>();
+    let tx = std::sync::Mutex::new(tx);
+    log.start_sync_thread(move |t| {
+        let _ = tx.lock().map(|tx| tx.send(t));
+    })
+    .unwrap();
+    let syncs_before = log.stats().syncs;
+    const N: u64 = 300;
+    for seq in 1..=N {
+        log.append(&mut vec![Entry::normal(1, seq, Bytes::from(vec![seq as u8; 16]))]).unwrap();
+        assert_eq!(log.submit(WriteToken::new(0, seq)).unwrap(), crate::log::Submitted::Pending);
+    }
+    let mut latest = 0;
+    let mut reports = 0;
+    while latest < N {
+        let t = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the sync thread reports");
+        assert!(t.seq() > latest, "reports only move forward");
+        latest = t.seq();
+        reports += 1;
+        log.persisted(t).unwrap();
+    }
+    let syncs = log.stats().syncs - syncs_before;
+    println!("{N} writes: {syncs} fsyncs, {reports} reports");
+    assert!(syncs <= N && reports as u64 == syncs.min(reports as u64));
+    drop(log);
+    let log = WalLog::open(&dir).unwrap();
+    assert_eq!(log.last_index(), N);
+}
+
+/// A sync that fails on the sync thread halts the log when the failed
+/// write is reported.
+#[test]
+fn a_failed_sync_on_the_sync_thread_halts_the_log() {
+    use crate::log::WriteToken;
+    use std::sync::mpsc;
+    let root = temp();
+    let faults = FaultInjector::new();
+    let mut log = WalLog::open_with(root.path().join("log"), WalOptions::new().fault_injector(faults.clone())).unwrap();
+    let (tx, rx) = mpsc::channel::<WriteToken>();
+    let tx = std::sync::Mutex::new(tx);
+    log.start_sync_thread(move |t| {
+        let _ = tx.lock().map(|tx| tx.send(t));
+    })
+    .unwrap();
+    faults.fail_next_sync();
+    log.append(&mut vec![Entry::normal(1, 1, Bytes::from_static(b"x"))]).unwrap();
+    let token = WriteToken::new(0, 1);
+    log.submit(token).unwrap();
+    let reported = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("reported even when it failed");
+    assert_eq!(reported, token);
+    let err = log.persisted(token).unwrap_err();
+    assert!(matches!(err, StorageError::Io { .. }), "{err}");
+    assert!(matches!(log.sync(), Err(StorageError::Halted { .. })));
+}
+
+#[test]
 fn a_fresh_log_is_created_and_reported() {
     let root = temp();
     let dir = root.path().join("a/b");
