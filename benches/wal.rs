@@ -22,6 +22,10 @@
 //!   each message alone, once stepping the messages waiting in a node's
 //!   inbox as one `Event::Messages` (group commit on the followers).
 //!
+//! * `wal_async` (printed next, not criterion): the asynchronous storage
+//!   mode against the synchronous one, batch 64, thread per node, one batch
+//!   per step, alternating with the three-writer ceiling; fsyncs per batch.
+//!
 //! Temp dirs are made under `RAFT_IO_BENCH_DIR` if set, else the system temp
 //! dir; it must be on the disk you mean to measure (not tmpfs).
 //!
@@ -324,6 +328,62 @@ fn cluster_paired() {
     }
 }
 
+/// The asynchronous storage mode against the synchronous one, batch 64,
+/// a thread per node, one batch per step (no proposal grouping), queued
+/// messages as one step, alternating with the three-writer ceiling (three
+/// raw wal-db writers at once, one sync per record). In the synchronous
+/// mode every node fsyncs every batch, so the ceiling bounds it; in the
+/// asynchronous mode one fsync covers the writes of every step made while
+/// the previous one ran.
+fn async_paired() {
+    let rounds = std::env::var("RAFT_IO_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    let window: usize = std::env::var("RAFT_IO_BENCH_WINDOW").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    const PER_ROUND: usize = 50;
+    const BATCH: usize = 64;
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| bench_dir()).collect();
+    let wals: Vec<Wal<wal_db::SegmentedStore>> =
+        dirs.iter().map(|d| Wal::open_segmented(d.path(), SEGMENT).unwrap()).collect();
+    let record = vec![0x5a; step_record_len(BATCH)];
+    let mut raw3 = || raw3_round(&wals, &record, PER_ROUND);
+    let group = cluster::Group::Messages;
+    let sync = cluster::Sequential::new(&base_dir(), ENTRY);
+    let sync_syncs = sync.syncs();
+    let mut sync = sync.into_threaded(window, group);
+    let asy = cluster::Sequential::new_async(&base_dir(), ENTRY);
+    let async_syncs = asy.syncs();
+    let mut asy = asy.into_threaded_async(window, group);
+    let (mut sync_batches, mut async_batches) = (0usize, 0usize);
+    let mut run_sync = || {
+        sync_batches += PER_ROUND;
+        sync.round(BATCH, PER_ROUND)
+    };
+    let mut run_async = || {
+        async_batches += PER_ROUND;
+        asy.round(BATCH, PER_ROUND)
+    };
+    let v = alternate(rounds, &mut [&mut raw3, &mut run_sync, &mut run_async]);
+    let sync_fsyncs = (sync.stop() - sync_syncs) as f64 / sync_batches as f64;
+    let async_fsyncs = (asy.stop() - async_syncs) as f64 / async_batches as f64;
+    let ratio = |a: &[f64], b: &[f64]| median(a.iter().zip(b).map(|(x, y)| y / x).collect());
+    let per_s = |v: &[f64]| BATCH as f64 / median(v.to_vec());
+    println!();
+    println!(
+        "| 3 nodes, batch 64 × 16 B, thread per node, {window} batches in flight | entries/s | fsyncs per batch (3 nodes) | vs three-writer ceiling |"
+    );
+    println!("|---|---|---|---|");
+    println!(
+        "| three raw writers at once (ceiling: every node fsyncs every batch) | {:.0} | 3.00 | 100% |",
+        per_s(&v[0])
+    );
+    println!("| synchronous storage | {:.0} | {sync_fsyncs:.2} | {:.0}% |", per_s(&v[1]), ratio(&v[1], &v[0]) * 100.0);
+    println!(
+        "| asynchronous storage | {:.0} | {async_fsyncs:.2} | {:.0}% |",
+        per_s(&v[2]),
+        ratio(&v[2], &v[0]) * 100.0
+    );
+    println!("async/sync (median of per-round ratios): {:.2}x", ratio(&v[2], &v[1]));
+}
+
 criterion_group!(benches, append_sync, recovery);
 
 fn main() {
@@ -335,6 +395,9 @@ fn main() {
     }
     if bench && filter.is_none_or(|f| "wal_cluster".contains(f.as_str())) {
         cluster_paired();
+    }
+    if bench && filter.is_none_or(|f| "wal_async".contains(f.as_str())) {
+        async_paired();
     }
     benches();
     Criterion::default().configure_from_args().final_summary();

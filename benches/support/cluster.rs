@@ -12,6 +12,9 @@
 //!   one `Event::Messages` (one fsync for all of them: group commit on the
 //!   followers), or also runs of proposals as one `ProposeBatch` (group
 //!   commit on the leader, as a runtime does with concurrent clients).
+//!   [`Threaded`] also runs in the asynchronous storage mode
+//!   ([`Sequential::into_threaded_async`]): each `WalLog` syncs on its own
+//!   sync thread, which reports completions to its node's inbox.
 
 /// What a threaded node steps together of what waits in its inbox.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,8 +37,8 @@ use raft_io::{Action, Event, Index, Message, NodeId, RaftConfig, RaftNode, WalLo
 
 const NODES: u64 = 3;
 
-fn config(id: NodeId) -> RaftConfig {
-    RaftConfig::new(id, 1..=NODES).seed(id)
+fn config(id: NodeId, asynchronous: bool) -> RaftConfig {
+    RaftConfig::new(id, 1..=NODES).seed(id).async_storage(asynchronous)
 }
 
 fn batch_of(batch: usize, data: &Bytes) -> Vec<Bytes> {
@@ -53,11 +56,25 @@ pub struct Sequential {
 impl Sequential {
     /// Three fresh nodes under `base`, node 1 elected.
     pub fn new(base: &Path, entry: usize) -> Self {
+        Self::with_mode(base, entry, false)
+    }
+
+    /// Three fresh nodes under `base` configured for the asynchronous
+    /// storage mode (their logs stay synchronous until
+    /// [`into_threaded_async`](Self::into_threaded_async)), node 1 elected.
+    pub fn new_async(base: &Path, entry: usize) -> Self {
+        Self::with_mode(base, entry, true)
+    }
+
+    fn with_mode(base: &Path, entry: usize, asynchronous: bool) -> Self {
         let dirs: Vec<tempfile::TempDir> = (0..NODES)
             .map(|_| tempfile::Builder::new().prefix("raft-io-bench-node-").tempdir_in(base).unwrap())
             .collect();
         let nodes = (1..=NODES)
-            .map(|id| RaftNode::with_log(config(id), WalLog::open(dirs[id as usize - 1].path()).unwrap()).unwrap())
+            .map(|id| {
+                let log = WalLog::open(dirs[id as usize - 1].path()).unwrap();
+                RaftNode::with_log(config(id, asynchronous), log).unwrap()
+            })
             .collect();
         let mut c = Self { _dirs: dirs, nodes, queue: VecDeque::new(), data: Bytes::from(vec![0x5a; entry]) };
         c.step(1, Event::Campaign);
@@ -106,7 +123,13 @@ impl Sequential {
 
     /// Moves the (elected) nodes onto threads.
     pub fn into_threaded(self, window: usize, group: Group) -> Threaded {
-        Threaded::start(self, window, group)
+        Threaded::start(self, window, group, false)
+    }
+
+    /// Moves the (elected) nodes onto threads, each log syncing on its sync
+    /// thread (the nodes must come from [`new_async`](Self::new_async)).
+    pub fn into_threaded_async(self, window: usize, group: Group) -> Threaded {
+        Threaded::start(self, window, group, true)
     }
 }
 
@@ -130,14 +153,22 @@ pub struct Threaded {
 }
 
 impl Threaded {
-    fn start(seq: Sequential, window: usize, group: Group) -> Self {
+    fn start(seq: Sequential, window: usize, group: Group, asynchronous: bool) -> Self {
         let Sequential { _dirs, nodes, queue, data } = seq;
         assert!(queue.is_empty());
         let last = nodes[0].last_index();
         let (senders, receivers): (Vec<Sender<In>>, Vec<Receiver<In>>) = (0..NODES).map(|_| channel()).unzip();
         let (applied_tx, applied) = channel();
         let mut handles = Vec::new();
-        for (node, inbox) in nodes.into_iter().zip(receivers) {
+        for (mut node, inbox) in nodes.into_iter().zip(receivers) {
+            if asynchronous {
+                let own = std::sync::Mutex::new(senders[node.id() as usize - 1].clone());
+                node.log_mut()
+                    .start_sync_thread(move |t| {
+                        let _ = own.lock().map(|tx| tx.send(In::Step(Event::Persisted(t))));
+                    })
+                    .unwrap();
+            }
             let peers = senders.clone();
             let report = (node.id() == 1).then(|| applied_tx.clone());
             handles.push(std::thread::spawn(move || run_node(node, inbox, peers, report, group)));
@@ -164,7 +195,7 @@ impl Threaded {
         t.elapsed().as_secs_f64() / n as f64
     }
 
-    /// Stops the threads; returns the WAL syncs of every node.
+    /// Stops the threads; returns the WAL syncs (fsyncs) of every node.
     pub fn stop(self) -> u64 {
         for inbox in &self.inboxes {
             let _ = inbox.send(In::Stop);
