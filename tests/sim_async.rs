@@ -4,12 +4,13 @@
 //! files. The five safety properties are checked after every event, and
 //! liveness after the faults heal.
 //!
-//! * `RAFT_IO_SEEDS=N` runs N seeds per size and profile (default 4).
+//! * `RAFT_IO_SEEDS=N` runs N seeds per size (1 to 7) and profile
+//!   (default 2; 4 per shape on real files).
 //! * `RAFT_IO_SEED=S RAFT_IO_NODES=N RAFT_IO_PROFILE=P [RAFT_IO_DURABLE=1]`
 //!   replays one run (`cargo test --all-features --test sim_async replay`).
 #![cfg(feature = "sim")]
 
-use raft_io::sim::{Chaos, Cluster, FaultProfile, SimConfig};
+use raft_io::sim::{Chaos, Cluster, FaultProfile, KvStore, KvWorkload, SimConfig};
 
 const ROUNDS: usize = 300;
 const LIVENESS_TICKS: u64 = 1_500;
@@ -61,9 +62,9 @@ fn replay() {
 
 #[test]
 fn every_profile_in_async_mode_is_safe_and_live() {
-    let seeds = env("RAFT_IO_SEEDS").unwrap_or(4);
+    let seeds = env("RAFT_IO_SEEDS").unwrap_or(2);
     let (mut runs, mut completions, mut stalls) = (0, 0, 0);
-    for nodes in [1, 3, 5] {
+    for nodes in 1..=7 {
         for profile in FaultProfile::ALL {
             for k in 0..seeds {
                 let seed = k * 7919 + nodes as u64;
@@ -89,4 +90,44 @@ fn crashes_in_async_mode_on_real_wal_files_are_safe_and_live() {
             }
         }
     }
+}
+
+/// Key-value clients (writes, compare-and-set, ReadIndex, lease and
+/// follower reads) in the asynchronous mode: every history linearizable.
+#[test]
+fn reads_and_writes_stay_linearizable_in_async_mode() {
+    let seeds = env("RAFT_IO_SEEDS").unwrap_or(2);
+    let mut operations = 0;
+    for k in 0..seeds * 2 {
+        for nodes in [3, 5] {
+            for (profile, lease) in [
+                (FaultProfile::Crashes, true),
+                (FaultProfile::Pauses, true),
+                (FaultProfile::Everything, true),
+                (FaultProfile::Everything, false),
+            ] {
+                let seed = k * 101 + nodes as u64;
+                let config = SimConfig::new(nodes).seed(seed).tick_skew(0.1).async_storage(true).configure(move |c| {
+                    let c = c.read_timeout_ticks(30).snapshot_entries(40);
+                    if lease { c.lease_reads(true).lease_drift_ticks(3) } else { c.check_quorum(false) }
+                });
+                let mut c = Cluster::with_state_machines(config, |_| KvStore::default());
+                let mut chaos = Chaos::new(profile, seed);
+                let mut clients = KvWorkload::new(seed, 3, lease);
+                chaos.run_with(&mut c, 250, |c| clients.round(c));
+                assert!(chaos.heal_and_check_liveness(&mut c, 1_500), "seed {seed} {nodes} {profile:?}: not live");
+                c.run_ticks(40);
+                let history = clients.history(&c);
+                operations += history.len();
+                if let Err(e) = history.check() {
+                    panic!(
+                        "seed {seed}, {nodes} nodes, {profile:?}, lease {lease}: not linearizable\n{e}\n{}",
+                        c.trace()
+                    );
+                }
+            }
+        }
+    }
+    println!("async mode: {operations} operations checked");
+    assert!(operations > 100);
 }
