@@ -331,3 +331,32 @@ fn a_leader_whose_disk_stalls_steps_down_and_a_stalled_follower_stops_acknowledg
     h.settle(&[1, 2, 3]);
     assert_eq!(matched(&h), h.nodes[&1].last_index(), "it catches up once its disk reports");
 }
+
+/// A single voter wins its election at once; it must not lead before its
+/// vote is durable, or after a crash it could lead the same term again
+/// with another log (found by the soak: Log Matching, seed 55434).
+#[test]
+fn a_lone_voter_takes_office_only_once_its_vote_is_durable() {
+    let config = RaftConfig::single(1).async_storage(true);
+    let mut node = RaftNode::with_log(config.clone(), AsyncMemLog::default()).unwrap();
+    let actions: Vec<Action> = node.step(Event::Campaign).unwrap().collect();
+    assert_eq!(node.role(), Role::Candidate, "won, but its vote is not durable yet");
+    let token = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::WriteSubmitted { token } => Some(*token),
+            _ => None,
+        })
+        .unwrap();
+    // A crash now: it comes back in the old term, having led nothing.
+    let crashed = RaftNode::with_log(config.clone(), AsyncMemLog::default().crash()).unwrap();
+    assert_eq!(crashed.term(), 0);
+    node.step(Event::Persisted(token)).unwrap().for_each(drop);
+    assert!(node.is_leader());
+    assert_eq!(node.log().durable.hard_state().vote, Some(1));
+
+    // A log that makes writes durable at `submit` (the default): at once.
+    let mut node = RaftNode::new(config).unwrap();
+    node.step(Event::Campaign).unwrap().for_each(drop);
+    assert!(node.is_leader());
+}

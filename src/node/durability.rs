@@ -56,6 +56,9 @@ pub(super) struct Durability {
     /// The tick of the last progress: the first write submitted while none
     /// was pending, or the latest completion.
     progress_tick: u64,
+    /// A candidate won before its vote was durable: it becomes leader once
+    /// it is.
+    win_deferred: bool,
 }
 
 impl Durability {
@@ -71,7 +74,18 @@ impl Durability {
             durable_vote: (term, vote),
             held: VecDeque::new(),
             progress_tick: 0,
+            win_deferred: false,
         }
+    }
+
+    /// A candidate won while its vote was not durable yet.
+    pub(super) fn defer_win(&mut self) {
+        self.win_deferred = true;
+    }
+
+    /// A new candidacy: any deferred win is void.
+    pub(super) fn clear_win(&mut self) {
+        self.win_deferred = false;
     }
 
     /// Whether writes are in flight.
@@ -193,6 +207,24 @@ impl<L: RaftLog> RaftNode<L> {
             }
         }
         Ok(())
+    }
+
+    /// Whether the node's term and vote are durable (always, in the
+    /// synchronous mode, by the end of the step that set them).
+    pub(super) fn vote_is_durable(&self) -> bool {
+        !self.durability.on || self.durability.durable_vote == (self.term, self.vote)
+    }
+
+    /// After a step's write was submitted (or reported): a candidate whose
+    /// win waited for its vote takes office now that the vote is durable.
+    /// Returns whether it did.
+    pub(super) fn take_deferred_win(&mut self) -> Result<bool> {
+        if !self.durability.win_deferred || self.role != Role::Candidate || !self.vote_is_durable() {
+            return Ok(false);
+        }
+        self.durability.win_deferred = false;
+        self.tally_votes()?;
+        Ok(self.role == Role::Leader)
     }
 
     /// Whether this node's writes made no progress for an election timeout

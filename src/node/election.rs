@@ -199,6 +199,7 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     fn campaign(&mut self, transfer: bool) {
+        self.durability.clear_win();
         self.term += 1;
         self.vote = Some(self.id);
         self.role = Role::Candidate;
@@ -227,7 +228,7 @@ impl<L: RaftLog> RaftNode<L> {
         self.scratch_ids = voters;
     }
 
-    fn tally_votes(&mut self) -> Result<()> {
+    pub(super) fn tally_votes(&mut self) -> Result<()> {
         let votes = &self.votes;
         let result = self
             .configs
@@ -239,6 +240,13 @@ impl<L: RaftLog> RaftNode<L> {
                 self.tally_votes()
             }
             (VoteResult::Won, Role::Candidate) => {
+                if !self.vote_is_durable() {
+                    // Asynchronous storage: a leader must be one whose vote
+                    // survives a crash, or it could lead this term twice
+                    // (a single voter wins before any message could wait).
+                    self.durability.defer_win();
+                    return Ok(());
+                }
                 self.because(Why::ElectionWon);
                 self.become_leader()
             }

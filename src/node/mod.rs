@@ -341,6 +341,11 @@ impl<L: RaftLog> RaftNode<L> {
         self.release_reads();
         self.report_role();
         self.persist()?;
+        if self.take_deferred_win()? {
+            // Its no-op and first appends, in a write of their own.
+            self.report_role();
+            self.persist()?;
+        }
         self.hold_messages();
         Ok(())
     }
