@@ -200,6 +200,7 @@ pub mod framing;
 pub mod log;
 pub mod membership;
 pub mod message;
+pub mod multi;
 #[cfg(raft_io_mutants)]
 pub mod mutants;
 mod node;

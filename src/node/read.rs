@@ -115,6 +115,11 @@ impl ReadState {
         Self { next_wire: salt, ..Self::default() }
     }
 
+    /// Whether no read waits for anything.
+    pub(super) fn is_idle(&self) -> bool {
+        self.confirming.is_empty() && self.ready.is_empty() && self.forwarded.is_empty()
+    }
+
     /// Starts a heartbeat round sent at `tick`; returns its number.
     pub(super) fn next_round(&mut self, tick: u64) -> u64 {
         self.round += 1;

@@ -1,6 +1,6 @@
 //! Read-only views of a node: accessors and [`Status`].
 
-use super::{PeerStatus, RaftNode};
+use super::{PeerStatus, ProgressState, RaftNode};
 use crate::config::RaftConfig;
 use crate::log::RaftLog;
 use crate::membership::Membership;
@@ -137,6 +137,42 @@ impl<L: RaftLog> RaftNode<L> {
     /// through it: the node's view of its log would no longer be true.
     pub fn log_mut(&mut self) -> &mut L {
         &mut self.log
+    }
+
+    /// Whether this node could stop ticking without anyone noticing
+    /// (multi-group quiescence, `docs/PROTOCOL.md` §10): as a leader,
+    /// everything is committed and applied, every member of the
+    /// configuration holds the whole log and has been told the commit
+    /// index, no read, transfer, configuration change or snapshot stream is
+    /// in flight, and no write waits to be durable; as a follower, it
+    /// knows its leader, has applied everything it holds, and that is the
+    /// commit index.
+    pub fn is_quiescable(&self) -> bool {
+        let last = self.log.last_index();
+        let settled = self.commit == last
+            && self.applied == last
+            && !self.restore_pending
+            && self.incoming.is_none()
+            && self.durability.writes_pending() == 0
+            && self.reads.is_idle()
+            && !self.halted;
+        match self.role {
+            Role::Leader => {
+                settled
+                    && self.transfer.is_none()
+                    && !self.configs.effective().is_joint()
+                    && self.configs.effective_index() <= self.commit
+                    && self.log.term(last) == Some(self.term)
+                    && self.peers.iter().all(|p| {
+                        p.matched == last
+                            && p.commit_sent >= last
+                            && p.state == ProgressState::Replicate
+                            && p.inflights.len() == 0
+                    })
+            }
+            Role::Follower => settled && self.leader.is_some(),
+            _ => false,
+        }
     }
 
     /// Gives the log back (for example, to simulate a restart).

@@ -3,9 +3,15 @@
 //! higher-numbered terms.
 //!
 //! The checker keeps the prefix hash of the longest committed prefix any
-//! node reported. Whenever a node becomes leader of a new term, its log must
-//! extend that prefix. Every node's log must also agree with it up to the
-//! node's own commit index (committed entries never change).
+//! node reported, and for each index the term in which it was first seen
+//! committed (by the leader that committed it: followers learn a commit
+//! index only from a leader, and every step is checked). Whenever a node
+//! becomes leader of a new term `T`, its log must extend the prefix
+//! committed in terms below `T` — not entries committed in `T` or later: a
+//! node can still win an older term through votes delayed past a newer
+//! term's commits, and that breaks nothing. Every node's log must also agree
+//! with the committed prefix up to the node's own commit index (committed
+//! entries never change).
 
 use std::collections::BTreeSet;
 
@@ -18,12 +24,15 @@ use crate::types::{Index, NodeId, Role, Term};
 pub(crate) struct LeaderCompleteness {
     /// `committed[i]`: prefix hash of the committed log through index `i`.
     committed: Vec<u64>,
+    /// `terms[i]`: the term in which index `i` was first seen committed
+    /// (non-decreasing in `i`).
+    terms: Vec<Term>,
     checked: BTreeSet<(NodeId, Term)>,
 }
 
 impl Default for LeaderCompleteness {
     fn default() -> Self {
-        Self { committed: vec![0], checked: BTreeSet::new() }
+        Self { committed: vec![0], terms: vec![0], checked: BTreeSet::new() }
     }
 }
 
@@ -47,13 +56,18 @@ impl LeaderCompleteness {
         let mut next = self.committed_index() + 1;
         while next <= view.commit {
             match chain.hash_at(next) {
-                Some(h) => self.committed.push(h),
+                Some(h) => {
+                    self.committed.push(h);
+                    let last = self.terms.last().copied().unwrap_or(0);
+                    self.terms.push(view.term.max(last));
+                }
                 None => break,
             }
             next += 1;
         }
         if view.role == Role::Leader && self.checked.insert((view.id, view.term)) {
-            let c = self.committed_index();
+            // The prefix committed in terms before this one.
+            let c = (self.terms.partition_point(|&t| t < view.term) as Index).saturating_sub(1);
             let holds = c < chain.base_index() || chain.hash_at(c) == Some(self.committed[c as usize]);
             if !holds {
                 return Err(Violation::new(

@@ -1,0 +1,316 @@
+//! [`MultiNode`]: the groups, routing, and the host's clock.
+
+use std::collections::BTreeMap;
+
+use super::quiesce::Quiet;
+use super::{Envelope, EnvelopeBody, GroupId, MultiError};
+use crate::config::RaftConfig;
+use crate::log::RaftLog;
+use crate::node::{Action, Event, RaftNode};
+use crate::types::NodeId;
+
+/// The host's own settings, in ticks of its clock (the same ticks the
+/// groups count).
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    pub(super) node: NodeId,
+    pub(super) ping_interval: u64,
+    pub(super) peer_timeout: u64,
+    pub(super) quiesce_after: u64,
+    pub(super) quiescence: bool,
+}
+
+impl HostConfig {
+    /// A host for node `node`: a ping every 3 ticks, a peer silent for 10
+    /// ticks is down, a group idle for 6 ticks quiesces.
+    pub fn new(node: NodeId) -> Self {
+        Self { node, ping_interval: 3, peer_timeout: 10, quiesce_after: 6, quiescence: true }
+    }
+
+    /// Ticks between two pings to each peer (at least 1).
+    pub fn ping_interval(mut self, ticks: u64) -> Self {
+        self.ping_interval = ticks.max(1);
+        self
+    }
+
+    /// Ticks of silence after which a peer is considered down (use the
+    /// groups' minimum election timeout; at least 2 pings).
+    pub fn peer_timeout(mut self, ticks: u64) -> Self {
+        self.peer_timeout = ticks;
+        self
+    }
+
+    /// Ticks a leader's group must stay idle before it quiesces.
+    pub fn quiesce_after(mut self, ticks: u64) -> Self {
+        self.quiesce_after = ticks.max(1);
+        self
+    }
+
+    /// Whether idle groups quiesce at all (default on; off: every group
+    /// ticks and heartbeats, for comparison).
+    pub fn quiescence(mut self, on: bool) -> Self {
+        self.quiescence = on;
+        self
+    }
+
+    /// This host's node.
+    pub fn get_node(&self) -> NodeId {
+        self.node
+    }
+}
+
+/// What the embedder must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HostAction {
+    /// Send `envelope` to node `envelope.to`.
+    Send(Envelope),
+    /// Carry out `action` for `group`, exactly as for a lone node (its
+    /// `Action::Send`s come as [`HostAction::Send`] instead).
+    Group {
+        /// The group.
+        group: GroupId,
+        /// The action.
+        action: Action,
+    },
+}
+
+/// Counters of the host.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostStats {
+    /// Groups on this node.
+    pub groups: u64,
+    /// Of them, quiesced now.
+    pub quiesced: u64,
+    /// Group steps made (ticks included).
+    pub steps: u64,
+    /// Envelopes for a group this node does not host, dropped.
+    pub unknown_group_dropped: u64,
+    /// Envelopes not addressed to this node, dropped.
+    pub misaddressed_dropped: u64,
+    /// Groups woken because their leader's node went silent.
+    pub woken_by_peer_loss: u64,
+    /// Times a group quiesced.
+    pub quiesces: u64,
+    /// Times a group woke.
+    pub wakes: u64,
+}
+
+pub(super) struct Group<L: RaftLog> {
+    pub(super) node: RaftNode<L>,
+    pub(super) quiet: Quiet,
+}
+
+/// A host of many Raft groups (see the [module docs](super)).
+///
+/// ```
+/// use raft_io::multi::{HostAction, HostConfig, MultiNode};
+/// use raft_io::{Action, Event, MemoryLog, RaftConfig};
+///
+/// let mut host = MultiNode::new(HostConfig::new(1));
+/// host.create_group(7, RaftConfig::single(1), MemoryLog::new())?;
+/// host.step(7, Event::Campaign)?;
+/// host.step(7, Event::Propose("x".into()))?;
+/// let applied = host
+///     .drain_actions()
+///     .filter(|a| matches!(a, HostAction::Group { group: 7, action: Action::Apply { .. } }))
+///     .count();
+/// assert_eq!(applied, 1);
+/// # Ok::<(), raft_io::multi::MultiError>(())
+/// ```
+pub struct MultiNode<L: RaftLog> {
+    pub(super) cfg: HostConfig,
+    pub(super) groups: BTreeMap<GroupId, Group<L>>,
+    /// The tick at which each peer was last heard from.
+    pub(super) peers: BTreeMap<NodeId, u64>,
+    pub(super) ticks: u64,
+    pub(super) out: Vec<HostAction>,
+    pub(super) scratch: Vec<Action>,
+    pub(super) stats: HostStats,
+}
+
+impl<L: RaftLog> MultiNode<L> {
+    /// A host with no groups.
+    pub fn new(config: HostConfig) -> Self {
+        Self {
+            cfg: config,
+            groups: BTreeMap::new(),
+            peers: BTreeMap::new(),
+            ticks: 0,
+            out: Vec::new(),
+            scratch: Vec::new(),
+            stats: HostStats::default(),
+        }
+    }
+
+    /// This host's node id.
+    pub fn id(&self) -> NodeId {
+        self.cfg.node
+    }
+
+    /// Creates group `group` with a node on `log` (fresh or recovered, as
+    /// [`RaftNode::with_log`]). Refused for group 0, an existing group, or
+    /// a configuration for another node.
+    pub fn create_group(&mut self, group: GroupId, config: RaftConfig, log: L) -> Result<(), MultiError> {
+        if group == 0 {
+            return Err(MultiError::InvalidGroup);
+        }
+        if self.groups.contains_key(&group) {
+            return Err(MultiError::GroupExists(group));
+        }
+        if config.get_id() != self.cfg.node {
+            return Err(MultiError::WrongNode { group, config_node: config.get_id(), node: self.cfg.node });
+        }
+        let node = RaftNode::with_log(config, log).map_err(|source| MultiError::Node { group, source })?;
+        for id in node.membership().members() {
+            if id != self.cfg.node {
+                self.peers.entry(id).or_insert(self.ticks);
+            }
+        }
+        self.groups.insert(group, Group { node, quiet: Quiet::default() });
+        self.stats.groups = self.groups.len() as u64;
+        Ok(())
+    }
+
+    /// Removes group `group` and returns its node (with its log), whatever
+    /// it was doing: a snapshot being sent or received is abandoned (its
+    /// peers see the stream stop, as if this node crashed).
+    pub fn remove_group(&mut self, group: GroupId) -> Result<RaftNode<L>, MultiError> {
+        let removed = self.groups.remove(&group).ok_or(MultiError::UnknownGroup(group))?;
+        self.stats.groups = self.groups.len() as u64;
+        if removed.quiet.is_quiesced() {
+            self.stats.quiesced = self.stats.quiesced.saturating_sub(1);
+        }
+        Ok(removed.node)
+    }
+
+    /// Group `group`'s node.
+    pub fn group(&self, group: GroupId) -> Option<&RaftNode<L>> {
+        self.groups.get(&group).map(|g| &g.node)
+    }
+
+    /// Group `group`'s node, mutably (for controls of its log; never step
+    /// it directly, or the host's view of it goes stale).
+    pub fn group_mut(&mut self, group: GroupId) -> Option<&mut RaftNode<L>> {
+        self.groups.get_mut(&group).map(|g| &mut g.node)
+    }
+
+    /// The groups on this node, in order.
+    pub fn group_ids(&self) -> impl Iterator<Item = GroupId> + '_ {
+        self.groups.keys().copied()
+    }
+
+    /// Whether group `group` is quiesced here.
+    pub fn is_quiesced(&self, group: GroupId) -> bool {
+        self.groups.get(&group).is_some_and(|g| g.quiet.is_quiesced())
+    }
+
+    /// The host's counters.
+    pub fn stats(&self) -> HostStats {
+        self.stats
+    }
+
+    /// The host's clock, in ticks.
+    pub fn ticks(&self) -> u64 {
+        self.ticks
+    }
+
+    /// Steps group `group` with a local event (a proposal, read,
+    /// membership change, transfer, snapshot, write completion, campaign).
+    /// A quiesced group wakes first. The group's actions (and the
+    /// envelopes they send) are queued for [`drain_actions`](Self::drain_actions).
+    pub fn step(&mut self, group: GroupId, event: Event) -> Result<(), MultiError> {
+        if group == 0 {
+            return Err(MultiError::InvalidGroup);
+        }
+        if !self.groups.contains_key(&group) {
+            return Err(MultiError::UnknownGroup(group));
+        }
+        let wake = !matches!(event, Event::Persisted(_));
+        if wake {
+            self.wake(group, false)?;
+        }
+        self.step_group(group, event)
+    }
+
+    /// Takes an envelope from another host: a group message is stepped on
+    /// its group (waking it), a quiescence notice may quiesce it, and any
+    /// envelope counts as a sign of life of its sender. An envelope for a
+    /// group this node does not host, or addressed to another node, is
+    /// dropped and counted; it is never an error.
+    pub fn receive(&mut self, envelope: Envelope) {
+        if envelope.to != self.cfg.node || envelope.from == self.cfg.node {
+            self.stats.misaddressed_dropped += 1;
+            return;
+        }
+        if let Some(seen) = self.peers.get_mut(&envelope.from) {
+            *seen = self.ticks;
+        }
+        match envelope.body {
+            EnvelopeBody::Ping => {}
+            EnvelopeBody::Quiesce { group, term, commit } => self.on_quiesce(envelope.from, group, term, commit),
+            EnvelopeBody::Raft { group, message } => {
+                if group == 0 || !self.groups.contains_key(&group) {
+                    self.stats.unknown_group_dropped += 1;
+                    return;
+                }
+                // A message from outside is no error of ours: a refusal is
+                // the node's business (it drops what it does not want).
+                if self.wake(group, true).is_ok() {
+                    let _ = self.step_group(group, Event::Message(message));
+                }
+            }
+        }
+    }
+
+    /// One tick of the host's clock: every group that is not quiesced
+    /// ticks; idle led groups quiesce; pings go out; peers silent too long
+    /// wake the quiesced groups they lead here.
+    pub fn tick(&mut self) -> Result<(), MultiError> {
+        self.ticks += 1;
+        let ids: Vec<GroupId> = self.groups.iter().filter(|(_, g)| !g.quiet.is_quiesced()).map(|(&id, _)| id).collect();
+        for group in ids {
+            self.step_group(group, Event::Tick)?;
+            self.maybe_quiesce(group);
+        }
+        self.liveness()?;
+        Ok(())
+    }
+
+    /// Moves the actions queued so far out, in order.
+    pub fn drain_actions(&mut self) -> std::vec::Drain<'_, HostAction> {
+        self.out.drain(..)
+    }
+
+    /// Steps one group and queues its actions, tagged.
+    pub(super) fn step_group(&mut self, group: GroupId, event: Event) -> Result<(), MultiError> {
+        let Some(g) = self.groups.get_mut(&group) else { return Err(MultiError::UnknownGroup(group)) };
+        self.stats.steps += 1;
+        let mut actions = std::mem::take(&mut self.scratch);
+        let result = g.node.step_into(event, &mut actions);
+        if result.is_ok() && !actions.is_empty() {
+            g.quiet.activity(self.ticks);
+        }
+        let me = self.cfg.node;
+        for action in actions.drain(..) {
+            match action {
+                Action::Send { to, message } => self.out.push(HostAction::Send(Envelope {
+                    from: me,
+                    to,
+                    body: EnvelopeBody::Raft { group, message },
+                })),
+                Action::MembershipChanged { ref membership, .. } => {
+                    for id in membership.members() {
+                        if id != me {
+                            self.peers.entry(id).or_insert(self.ticks);
+                        }
+                    }
+                    self.out.push(HostAction::Group { group, action });
+                }
+                action => self.out.push(HostAction::Group { group, action }),
+            }
+        }
+        self.scratch = actions;
+        result.map_err(|source| MultiError::Node { group, source })
+    }
+}

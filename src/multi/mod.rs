@@ -1,0 +1,39 @@
+//! Many Raft groups in one process (`docs/PROTOCOL.md` §10): the
+//! [`MultiNode`] host, sans-I/O like [`RaftNode`](crate::RaftNode).
+//!
+//! A host owns one [`RaftNode`](crate::RaftNode) per group this node is a
+//! replica of, keyed by [`GroupId`]. It takes events addressed to a group
+//! ([`MultiNode::step`]), envelopes from other hosts
+//! ([`MultiNode::receive`]) and its own clock ([`MultiNode::tick`]), and
+//! returns [`HostAction`]s: each group's actions tagged with the group, and
+//! [`Envelope`]s to send. A group inside the host is exactly a lone
+//! `RaftNode` with the same configuration; the host adds three things around
+//! the groups, never inside them:
+//!
+//! * **quiescence**: a group with nothing to do stops ticking on every
+//!   replica (no timers, no heartbeats) until something addresses it;
+//! * **liveness per peer**: one ping per pair of nodes per heartbeat
+//!   interval, however many groups; a peer silent for `peer_timeout` ticks
+//!   wakes every quiesced group it leads here, which then elects a new
+//!   leader;
+//! * **leadership balancing** ([`MultiNode::rebalance`]).
+//!
+//! Writes: run every group in the asynchronous storage mode on one shared
+//! log (`raft_io::log::shared`, feature `persistence`) and make a host
+//! turn's writes durable with one fsync before reporting them with
+//! [`MultiNode::step`]`(group, Event::Persisted(token))`.
+
+mod balance;
+mod envelope;
+mod error;
+mod host;
+mod quiesce;
+
+pub use balance::plan_transfers;
+pub use envelope::{Envelope, EnvelopeBody};
+pub use error::MultiError;
+pub use host::{HostAction, HostConfig, HostStats, MultiNode};
+
+/// Identifies a Raft group across the nodes that replicate it. 0 is
+/// invalid.
+pub type GroupId = u64;

@@ -1,0 +1,155 @@
+//! Quiescence and liveness (`docs/PROTOCOL.md` §10).
+//!
+//! Rules:
+//! * a group whose leader here has been [`RaftNode::is_quiescable`] for
+//!   `quiesce_after` consecutive ticks quiesces: the host stops ticking it
+//!   and sends every other member a `Quiesce` notice with the leader's term
+//!   and commit index;
+//! * a follower quiesces on a notice from the leader it follows, in that
+//!   term, when it is quiescable itself and its commit index is the
+//!   notice's; otherwise it keeps ticking (and, hearing nothing, campaigns:
+//!   its pre-vote wakes the group);
+//! * any event or group message wakes a quiesced group. A woken leader first
+//!   steps `Ticks(min(elapsed, election_timeout_min))`: its lease is then
+//!   over (a quiesced leader holds no lease: the first lease read after a
+//!   wake waits for a heartbeat round), one check-quorum window ends on the
+//!   activity seen before it quiesced, and a heartbeat round leaves at once.
+//!   A woken follower steps nothing extra: its election timer and its
+//!   leader's lease resume where they stopped, so it still refuses votes
+//!   from a node that cannot hear a live leader;
+//! * liveness is per peer: a ping per pair of nodes per `ping_interval`,
+//!   and any envelope counts. A peer silent for `peer_timeout` ticks wakes
+//!   every quiesced group here whose leader it is, with the whole elapsed
+//!   time (`Ticks(elapsed)`): their election timers fire and they elect a
+//!   new leader within an election timeout.
+//!
+//! [`RaftNode::is_quiescable`]: crate::RaftNode::is_quiescable
+
+use super::host::MultiNode;
+use super::{Envelope, EnvelopeBody, GroupId, MultiError};
+use crate::log::RaftLog;
+use crate::node::Event;
+use crate::types::{Index, NodeId, Role, Term};
+
+/// A group's quiescence state on this host.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Quiet {
+    /// The tick at which it quiesced, while it is.
+    since: Option<u64>,
+    /// The tick since which its leader here has been quiescable.
+    idle_since: Option<u64>,
+}
+
+impl Quiet {
+    pub(super) fn is_quiesced(&self) -> bool {
+        self.since.is_some()
+    }
+
+    pub(super) fn activity(&mut self, _tick: u64) {}
+}
+
+impl<L: RaftLog> MultiNode<L> {
+    /// After a tick of `group`: a leader idle long enough quiesces it.
+    pub(super) fn maybe_quiesce(&mut self, group: GroupId) {
+        if !self.cfg.quiescence {
+            return;
+        }
+        let (ticks, after, me) = (self.ticks, self.cfg.quiesce_after, self.cfg.node);
+        let Some(g) = self.groups.get_mut(&group) else { return };
+        if g.node.role() != Role::Leader || !g.node.is_quiescable() {
+            g.quiet.idle_since = None;
+            return;
+        }
+        let since = *g.quiet.idle_since.get_or_insert(ticks);
+        if ticks.saturating_sub(since) < after {
+            return;
+        }
+        g.quiet = Quiet { since: Some(ticks), idle_since: None };
+        let (term, commit) = (g.node.term(), g.node.commit_index());
+        let members: Vec<NodeId> = g.node.membership().members().filter(|&id| id != me).collect();
+        self.stats.quiesces += 1;
+        self.stats.quiesced += 1;
+        for to in members {
+            self.out.push(super::HostAction::Send(Envelope {
+                from: me,
+                to,
+                body: EnvelopeBody::Quiesce { group, term, commit },
+            }));
+        }
+    }
+
+    /// A leader's quiescence notice.
+    pub(super) fn on_quiesce(&mut self, from: NodeId, group: GroupId, term: Term, commit: Index) {
+        if !self.cfg.quiescence {
+            return;
+        }
+        let ticks = self.ticks;
+        let Some(g) = self.groups.get_mut(&group) else {
+            self.stats.unknown_group_dropped += 1;
+            return;
+        };
+        let n = &g.node;
+        let agrees = n.role() == Role::Follower
+            && n.term() == term
+            && n.leader() == Some(from)
+            && n.commit_index() == commit
+            && n.is_quiescable();
+        if agrees && !g.quiet.is_quiesced() {
+            g.quiet = Quiet { since: Some(ticks), idle_since: None };
+            self.stats.quiesces += 1;
+            self.stats.quiesced += 1;
+        }
+    }
+
+    /// Wakes `group` if it is quiesced (see the module rules).
+    pub(super) fn wake(&mut self, group: GroupId, _by_message: bool) -> Result<(), MultiError> {
+        let ticks = self.ticks;
+        let Some(g) = self.groups.get_mut(&group) else { return Err(MultiError::UnknownGroup(group)) };
+        let Some(since) = g.quiet.since.take() else { return Ok(()) };
+        self.stats.wakes += 1;
+        self.stats.quiesced = self.stats.quiesced.saturating_sub(1);
+        let elapsed = ticks.saturating_sub(since);
+        if g.node.role() == Role::Leader && elapsed > 0 {
+            let lease_end = g.node.config().get_election_timeout().0;
+            self.step_group(group, Event::Ticks(elapsed.min(lease_end)))?;
+        }
+        Ok(())
+    }
+
+    /// Pings, and wakes the quiesced groups led by a peer gone silent.
+    pub(super) fn liveness(&mut self) -> Result<(), MultiError> {
+        let (ticks, me) = (self.ticks, self.cfg.node);
+        if ticks % self.cfg.ping_interval == 0 {
+            for &to in self.peers.keys() {
+                self.out.push(super::HostAction::Send(Envelope { from: me, to, body: EnvelopeBody::Ping }));
+            }
+        }
+        let timeout = self.cfg.peer_timeout;
+        let silent: Vec<NodeId> =
+            self.peers.iter().filter(|&(_, &seen)| ticks.saturating_sub(seen) > timeout).map(|(&id, _)| id).collect();
+        if silent.is_empty() {
+            return Ok(());
+        }
+        let orphaned: Vec<(GroupId, u64)> = self
+            .groups
+            .iter()
+            .filter_map(|(&id, g)| {
+                let since = g.quiet.since?;
+                let leader = g.node.leader()?;
+                silent.contains(&leader).then_some((id, ticks.saturating_sub(since)))
+            })
+            .collect();
+        for (group, elapsed) in orphaned {
+            if let Some(g) = self.groups.get_mut(&group) {
+                g.quiet.since = None;
+            }
+            self.stats.quiesced = self.stats.quiesced.saturating_sub(1);
+            self.stats.wakes += 1;
+            self.stats.woken_by_peer_loss += 1;
+            if elapsed > 0 {
+                self.step_group(group, Event::Ticks(elapsed))?;
+            }
+        }
+        Ok(())
+    }
+}
