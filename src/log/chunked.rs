@@ -3,8 +3,10 @@
 //! A log that grows by appends in one vector reallocates as it grows: each
 //! doubling copies every entry it holds and touches fresh memory for all of
 //! them. Chunked storage keeps entries in fixed-size chunks instead, so an
-//! append never moves an entry that is already stored, and a compaction
-//! frees whole chunks from the front.
+//! append never moves an entry that is already stored in a full-size chunk,
+//! and a compaction frees whole chunks from the front. A log's first chunk
+//! starts small and grows to full size (doubling), so that a log of a few
+//! entries — an idle group of many — costs a few entries, not a chunk.
 
 use std::collections::VecDeque;
 
@@ -34,9 +36,24 @@ impl Chunked {
         Self { chunks: VecDeque::with_capacity(n), len: 0, spare: (0..n).map(|_| Vec::with_capacity(CHUNK)).collect() }
     }
 
-    /// An empty chunk: a spare one, or a new one.
+    /// An empty chunk: a spare one, or a new one (small while it is the
+    /// log's only chunk: it grows on demand).
     fn new_chunk(&mut self) -> Vec<Entry> {
-        self.spare.pop().unwrap_or_else(|| Vec::with_capacity(CHUNK))
+        match self.spare.pop() {
+            Some(chunk) => chunk,
+            None if self.chunks.is_empty() => Vec::new(),
+            None => Vec::with_capacity(CHUNK),
+        }
+    }
+
+    /// Makes room for `n` more entries in `chunk` (which holds at most
+    /// `CHUNK - n`), growing a small chunk by doubling up to `CHUNK`.
+    fn room(chunk: &mut Vec<Entry>, n: usize) {
+        let need = chunk.len() + n;
+        if chunk.capacity() < need {
+            let want = need.next_power_of_two().clamp(4, CHUNK).max(need);
+            chunk.reserve_exact(want - chunk.len());
+        }
     }
 
     /// Number of entries.
@@ -114,6 +131,7 @@ impl Chunked {
         if let Some(last) = self.chunks.back_mut() {
             if CHUNK - last.len() >= entries.len() {
                 // The common case: one copy of the batch into the last chunk.
+                Self::room(last, entries.len());
                 last.append(entries);
                 return;
             }
@@ -122,7 +140,8 @@ impl Chunked {
         while rest.len() > 0 {
             match self.chunks.back_mut() {
                 Some(last) if last.len() < CHUNK => {
-                    let room = CHUNK - last.len();
+                    let room = (CHUNK - last.len()).min(rest.len());
+                    Self::room(last, room);
                     last.extend(rest.by_ref().take(room));
                 }
                 _ => {

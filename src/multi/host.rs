@@ -121,6 +121,9 @@ pub(super) struct Group<L: RaftLog> {
 pub struct MultiNode<L: RaftLog> {
     pub(super) cfg: HostConfig,
     pub(super) groups: BTreeMap<GroupId, Group<L>>,
+    /// The groups not quiesced: the only ones a tick steps, so an idle
+    /// group costs nothing per tick.
+    pub(super) awake: std::collections::BTreeSet<GroupId>,
     /// The tick at which each peer was last heard from.
     pub(super) peers: BTreeMap<NodeId, u64>,
     pub(super) ticks: u64,
@@ -135,6 +138,7 @@ impl<L: RaftLog> MultiNode<L> {
         Self {
             cfg: config,
             groups: BTreeMap::new(),
+            awake: std::collections::BTreeSet::new(),
             peers: BTreeMap::new(),
             ticks: 0,
             out: Vec::new(),
@@ -168,6 +172,7 @@ impl<L: RaftLog> MultiNode<L> {
             }
         }
         self.groups.insert(group, Group { node, quiet: Quiet::default() });
+        self.awake.insert(group);
         self.stats.groups = self.groups.len() as u64;
         Ok(())
     }
@@ -177,6 +182,7 @@ impl<L: RaftLog> MultiNode<L> {
     /// peers see the stream stop, as if this node crashed).
     pub fn remove_group(&mut self, group: GroupId) -> Result<RaftNode<L>, MultiError> {
         let removed = self.groups.remove(&group).ok_or(MultiError::UnknownGroup(group))?;
+        self.awake.remove(&group);
         self.stats.groups = self.groups.len() as u64;
         if removed.quiet.is_quiesced() {
             self.stats.quiesced = self.stats.quiesced.saturating_sub(1);
@@ -268,7 +274,7 @@ impl<L: RaftLog> MultiNode<L> {
     /// wake the quiesced groups they lead here.
     pub fn tick(&mut self) -> Result<(), MultiError> {
         self.ticks += 1;
-        let ids: Vec<GroupId> = self.groups.iter().filter(|(_, g)| !g.quiet.is_quiesced()).map(|(&id, _)| id).collect();
+        let ids: Vec<GroupId> = self.awake.iter().copied().collect();
         for group in ids {
             self.step_group(group, Event::Tick)?;
             self.maybe_quiesce(group);
@@ -288,9 +294,6 @@ impl<L: RaftLog> MultiNode<L> {
         self.stats.steps += 1;
         let mut actions = std::mem::take(&mut self.scratch);
         let result = g.node.step_into(event, &mut actions);
-        if result.is_ok() && !actions.is_empty() {
-            g.quiet.activity(self.ticks);
-        }
         let me = self.cfg.node;
         for action in actions.drain(..) {
             match action {

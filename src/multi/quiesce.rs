@@ -44,8 +44,6 @@ impl Quiet {
     pub(super) fn is_quiesced(&self) -> bool {
         self.since.is_some()
     }
-
-    pub(super) fn activity(&mut self, _tick: u64) {}
 }
 
 impl<L: RaftLog> MultiNode<L> {
@@ -65,7 +63,9 @@ impl<L: RaftLog> MultiNode<L> {
             return;
         }
         g.quiet = Quiet { since: Some(ticks), idle_since: None };
+        g.node.release_buffers();
         let (term, commit) = (g.node.term(), g.node.commit_index());
+        self.awake.remove(&group);
         let members: Vec<NodeId> = g.node.membership().members().filter(|&id| id != me).collect();
         self.stats.quiesces += 1;
         self.stats.quiesced += 1;
@@ -96,6 +96,8 @@ impl<L: RaftLog> MultiNode<L> {
             && n.is_quiescable();
         if agrees && !g.quiet.is_quiesced() {
             g.quiet = Quiet { since: Some(ticks), idle_since: None };
+            g.node.release_buffers();
+            self.awake.remove(&group);
             self.stats.quiesces += 1;
             self.stats.quiesced += 1;
         }
@@ -106,6 +108,7 @@ impl<L: RaftLog> MultiNode<L> {
         let ticks = self.ticks;
         let Some(g) = self.groups.get_mut(&group) else { return Err(MultiError::UnknownGroup(group)) };
         let Some(since) = g.quiet.since.take() else { return Ok(()) };
+        self.awake.insert(group);
         self.stats.wakes += 1;
         self.stats.quiesced = self.stats.quiesced.saturating_sub(1);
         let elapsed = ticks.saturating_sub(since);
@@ -143,6 +146,7 @@ impl<L: RaftLog> MultiNode<L> {
             if let Some(g) = self.groups.get_mut(&group) {
                 g.quiet.since = None;
             }
+            self.awake.insert(group);
             self.stats.quiesced = self.stats.quiesced.saturating_sub(1);
             self.stats.wakes += 1;
             self.stats.woken_by_peer_loss += 1;

@@ -175,6 +175,18 @@ impl<L: RaftLog> RaftNode<L> {
         }
     }
 
+    /// Frees the capacity the node keeps between steps for reuse (its
+    /// action, entry and index buffers). A host calls it when a group goes
+    /// idle, so that thousands of quiesced groups cost their state, not
+    /// their peak buffers; the next steps grow them again.
+    pub fn release_buffers(&mut self) {
+        self.out = Vec::new();
+        self.scratch = Vec::new();
+        self.scratch_index = Vec::new();
+        self.scratch_ids = Vec::new();
+        self.votes = Vec::new();
+    }
+
     /// Gives the log back (for example, to simulate a restart).
     pub fn into_log(self) -> L {
         self.log

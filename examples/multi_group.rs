@@ -1,0 +1,157 @@
+//! Many groups per process (`raft_io::multi`, docs/PROTOCOL.md §10): what
+//! idle groups cost with and without quiescence.
+//!
+//! Three hosts (nodes 1, 2, 3) in one process, each a replica of every
+//! group, on `MemoryLog`s, envelopes delivered in memory. Leaders are
+//! elected and every group commits its no-op; then the groups sit idle.
+//!
+//! * **CPU**: the hosts run `TICKS` ticks back to back (with every envelope
+//!   delivered), and the CPU time per tick is expressed as a share of one
+//!   core at a 10 ms tick (the threaded runtime's default): the CPU an idle
+//!   process of 3 nodes would use.
+//! * **Memory**: bytes allocated (a counting allocator) by creating the
+//!   groups and running them to idle, per group replica, less the log data
+//!   (entries and their commands).
+//!
+//! Run: `cargo run --release --example multi_group [-- GROUPS]` (default
+//! 10 000). The last line has the form
+//! `multi-group: 10000 idle groups 0.4% cpu 2.1 KiB/replica`.
+
+#[path = "../tests/support/counting_alloc.rs"]
+mod counting_alloc;
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use counting_alloc::{CountingAllocator, live_bytes};
+use raft_io::multi::{Envelope, GroupId, HostAction, HostConfig, MultiNode};
+use raft_io::{MemoryLog, NodeId, RaftConfig};
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+const IDS: [NodeId; 3] = [1, 2, 3];
+const TICK_MS: f64 = 10.0;
+const TICKS: u64 = 300;
+
+struct Hosts {
+    hosts: Vec<MultiNode<MemoryLog>>,
+    queue: VecDeque<Envelope>,
+    envelopes: u64,
+}
+
+impl Hosts {
+    fn new(groups: u64, quiescence: bool) -> Self {
+        let hosts = IDS
+            .iter()
+            .map(|&id| {
+                let mut host = MultiNode::new(
+                    HostConfig::new(id).ping_interval(3).peer_timeout(10).quiesce_after(6).quiescence(quiescence),
+                );
+                for g in 1..=groups {
+                    let config = RaftConfig::new(id, IDS).election_timeout(10, 20).heartbeat_interval(3).seed(g);
+                    host.create_group(g, config, MemoryLog::new()).expect("group");
+                }
+                host
+            })
+            .collect();
+        Self { hosts, queue: VecDeque::new(), envelopes: 0 }
+    }
+
+    fn collect(&mut self, i: usize) {
+        for a in self.hosts[i].drain_actions() {
+            if let HostAction::Send(e) = a {
+                self.queue.push_back(e);
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        for i in 0..self.hosts.len() {
+            self.hosts[i].tick().expect("tick");
+            self.collect(i);
+        }
+        while let Some(e) = self.queue.pop_front() {
+            self.envelopes += 1;
+            let i = (e.to - 1) as usize;
+            self.hosts[i].receive(e);
+            self.collect(i);
+        }
+    }
+
+    fn settled(&self, groups: u64, quiescence: bool) -> bool {
+        (1..=groups).all(|g: GroupId| {
+            let led = self.hosts.iter().any(|h| h.group(g).is_some_and(|n| n.is_leader() && n.commit_index() >= 1));
+            led && (!quiescence || self.hosts.iter().all(|h| h.is_quiesced(g)))
+        })
+    }
+
+    fn log_bytes(&self) -> i64 {
+        let per_entry = std::mem::size_of::<raft_io::Entry>() as i64;
+        self.hosts
+            .iter()
+            .flat_map(|h| h.group_ids().map(move |g| h.group(g).map_or(0, |n| n.last_index() as i64 * per_entry)))
+            .sum()
+    }
+}
+
+/// The calling thread's CPU time, in nanoseconds (Linux; `None`
+/// elsewhere).
+fn cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+struct Idle {
+    cpu_percent: f64,
+    bytes_per_replica: f64,
+    envelopes_per_tick: f64,
+}
+
+fn idle(groups: u64, quiescence: bool) -> Idle {
+    let before = live_bytes();
+    let mut hosts = Hosts::new(groups, quiescence);
+    let mut n = 0;
+    while !hosts.settled(groups, quiescence) {
+        hosts.tick();
+        n += 1;
+        assert!(n < 2_000, "the groups did not settle");
+    }
+    let bytes = (live_bytes() - before - hosts.log_bytes()) as f64;
+    let (envelopes, wall, cpu) = (hosts.envelopes, Instant::now(), cpu_ns());
+    for _ in 0..TICKS {
+        hosts.tick();
+    }
+    let per_tick_ns = match (cpu, cpu_ns()) {
+        (Some(a), Some(b)) => (b - a) as f64 / TICKS as f64,
+        _ => wall.elapsed().as_nanos() as f64 / TICKS as f64,
+    };
+    Idle {
+        cpu_percent: per_tick_ns / (TICK_MS * 1e6) * 100.0,
+        bytes_per_replica: bytes / (groups as f64 * IDS.len() as f64),
+        envelopes_per_tick: (hosts.envelopes - envelopes) as f64 / TICKS as f64,
+    }
+}
+
+fn main() {
+    let groups: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    println!("{groups} groups × 3 replicas in one process, MemoryLog; CPU at a {TICK_MS} ms tick\n");
+    let quiet = idle(groups, true);
+    let busy = idle(groups, false);
+    println!(
+        "| idle groups | CPU (3 nodes, share of one core) | bytes per group replica (beyond log data) | envelopes per tick (3 nodes) |"
+    );
+    println!("|---|---|---|---|");
+    for (name, r) in [("quiesced", &quiet), ("not quiesced", &busy)] {
+        println!(
+            "| {groups} {name} | {:.3}% | {:.0} | {:.1} |",
+            r.cpu_percent, r.bytes_per_replica, r.envelopes_per_tick
+        );
+    }
+    println!();
+    println!(
+        "multi-group: {groups} idle groups {:.2}% cpu {:.1} KiB/replica",
+        quiet.cpu_percent,
+        quiet.bytes_per_replica / 1024.0
+    );
+}
