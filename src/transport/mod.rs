@@ -13,6 +13,8 @@ pub mod tcp;
 pub use memory::MemoryTransport;
 #[cfg(feature = "net")]
 pub use tcp::{NetEvent, Refusal, TcpConfig, TcpHandle, TcpStats, TcpTransport};
+#[cfg(feature = "tls")]
+pub use tcp::tls;
 
 use crate::message::Message;
 use crate::types::NodeId;
