@@ -11,10 +11,10 @@ mod memory;
 pub mod tcp;
 
 pub use memory::MemoryTransport;
-#[cfg(feature = "net")]
-pub use tcp::{NetEvent, Refusal, TcpConfig, TcpHandle, TcpStats, TcpTransport};
 #[cfg(feature = "tls")]
 pub use tcp::tls;
+#[cfg(feature = "net")]
+pub use tcp::{NetEvent, Refusal, TcpConfig, TcpHandle, TcpStats, TcpTransport};
 
 use crate::message::Message;
 use crate::types::NodeId;

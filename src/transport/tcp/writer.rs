@@ -170,8 +170,9 @@ fn dial(shared: &Shared, peer: &Peer) -> Result<Link, DialError> {
     let deadline = Instant::now() + cfg.handshake_timeout;
     #[cfg(feature = "tls")]
     let mut link = match &shared.tls {
-        Some(tls) => tls::connect(&tls.current(), stream, addr, cfg.cluster_id, peer.id, deadline)
-            .map_err(DialError::Refused)?,
+        Some(tls) => {
+            tls::connect(&tls.current(), stream, addr, cfg.cluster_id, peer.id, deadline).map_err(DialError::Refused)?
+        }
         None => Link::plain(stream),
     };
     #[cfg(not(feature = "tls"))]

@@ -185,7 +185,7 @@ impl TlsConfig {
         let key = PrivateKeyDer::try_from(key).map_err(|reason| TlsConfigError::MalformedKey {
             origin: "in-memory private key".into(),
             reason: reason.into(),
-        })?;
+        });
         Self::assemble(
             (trust, "in-memory trust set".into()),
             (chain, "in-memory certificate chain".into()),
@@ -212,14 +212,14 @@ impl TlsConfig {
         let der = PrivateKeyDer::from_pem_slice(key.bytes).map_err(|e| match e {
             rustls::pki_types::pem::Error::NoItemsFound => TlsConfigError::NoKey { origin: key.origin.clone() },
             e => TlsConfigError::MalformedKey { origin: key.origin.clone(), reason: e.to_string() },
-        })?;
+        });
         Self::assemble((roots, trust.origin), (certs, chain.origin), (der, key.origin))
     }
 
     fn assemble(
         (roots, trust_origin): (Vec<CertificateDer<'static>>, String),
         (chain, chain_origin): (Vec<CertificateDer<'static>>, String),
-        (key, key_origin): (PrivateKeyDer<'static>, String),
+        (key, key_origin): (Result<PrivateKeyDer<'static>, TlsConfigError>, String),
     ) -> Result<Self, TlsConfigError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         // Trust set.
@@ -243,6 +243,7 @@ impl TlsConfig {
         let identity = identity::identity_of(leaf)
             .map_err(|reason| TlsConfigError::NoIdentity { origin: chain_origin.clone(), reason })?;
         // The key, and that it is the certificate's.
+        let key = key?;
         let signing = provider
             .key_provider
             .load_private_key(key.clone_key())

@@ -254,7 +254,10 @@ mod tests {
 
     #[test]
     fn the_identity_is_read_from_the_certificate() {
-        let der = cert_with(vec![rcgen::SanType::DnsName("n2.example".try_into().unwrap()), uri("raft-io://cluster/7/node/2")]);
+        let der = cert_with(vec![
+            rcgen::SanType::DnsName("n2.example".try_into().unwrap()),
+            uri("raft-io://cluster/7/node/2"),
+        ]);
         assert_eq!(identity_of(&der), Ok(NodeIdentity::new(7, 2)));
         assert_eq!(identity_of(&cert_with(vec![])), Err(IdentityError::Missing));
         assert_eq!(identity_of(&cert_with(vec![uri("raft-io://cluster/7/node/x")])), Err(IdentityError::Missing));
