@@ -415,11 +415,11 @@ fn certificates_and_trust_rotate_at_run_time_without_dropping_connections() {
     for i in 0..3 {
         c.tcp(i).rotate_tls(material(&[&old, &new], &old.node(CLUSTER, i as NodeId + 1))).unwrap();
     }
-    for i in 0..3 {
-        c.tcp(i).rotate_tls(material(&[&old, &new], &new_certs[i])).unwrap();
+    for (i, cert) in new_certs.iter().enumerate() {
+        c.tcp(i).rotate_tls(material(&[&old, &new], cert)).unwrap();
     }
-    for i in 0..3 {
-        c.tcp(i).rotate_tls(material(&[&new], &new_certs[i])).unwrap();
+    for (i, cert) in new_certs.iter().enumerate() {
+        c.tcp(i).rotate_tls(material(&[&new], cert)).unwrap();
     }
     // Connections opened before rotation are still the ones in use.
     c.under_attack(|| {
@@ -429,8 +429,8 @@ fn certificates_and_trust_rotate_at_run_time_without_dropping_connections() {
         assert_eq!(rogue(c.addr(0), Some(rogue_tls(Some(&stale))), 2, 1), Outcome::Closed);
         c.wait_refused(0, Refusal::Tls(TlsFailure::UnknownIssuer));
     });
-    for i in 0..3 {
-        assert_eq!(c.tcp(i).stats().connects, connects[i], "node {} redialled on rotation", i + 1);
+    for (i, &before) in connects.iter().enumerate() {
+        assert_eq!(c.tcp(i).stats().connects, before, "node {} redialled on rotation", i + 1);
     }
     // New connections present the new certificate: node 1 redials its
     // peers, who now trust the new CA alone.
