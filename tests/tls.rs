@@ -148,9 +148,15 @@ impl TlsCluster {
                 }
                 acked
             });
-            attack();
+            // The writer stops even if the attack fails, so a failure is
+            // reported instead of hanging.
+            let attacked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(attack));
             stop.store(true, Ordering::Release);
-            writer.join().unwrap()
+            let acked = writer.join().unwrap();
+            if let Err(panic) = attacked {
+                std::panic::resume_unwind(panic);
+            }
+            acked
         });
         assert!(acked.len() >= 20, "the cluster kept committing: {} of 20+ writes acknowledged", acked.len());
         for i in 0..3 {
