@@ -21,11 +21,31 @@
 //! The byte layout (handshake, length prefix, keepalive) is normative in
 //! `docs/PROTOCOL.md`, "TCP transport".
 //!
+//! # Security: plaintext or mutual TLS
+//!
+//! By default the transport is **plaintext, and authenticates nothing**.
+//! The handshake's cluster id and node ids are numbers anyone can send:
+//! whoever can reach a node's port can claim to be any configured peer and
+//! then send any message (an AppendEntries in a higher term with commands
+//! of their choosing, which followers accept and apply), and whoever is on
+//! the path can read and change every message (the frame checksum catches
+//! accidents, not an attacker). Use plaintext for tests, one machine, or a
+//! network where every host is trusted.
+//!
+//! With feature `tls`, [`TcpConfig::tls`] runs every connection over
+//! mutually authenticated TLS 1.3, each certificate naming its node and
+//! cluster, checked against the handshake before any message is read: see
+//! [`tls`] and `SECURITY.md` (the threat model: what TLS protects against,
+//! and what it does not).
+//!
 //! # Bad input
 //!
 //! Nothing a peer sends can panic the process or block it forever: a wrong
 //! magic, version, cluster id or node id closes the connection at the
-//! handshake ([`TcpStats::handshake_refusals`]); a length prefix above
+//! handshake ([`TcpStats::handshake_refusals`]); at most
+//! [`TcpConfig::max_pending_handshakes`] connections may be in their
+//! handshake at once, each for at most [`TcpConfig::handshake_timeout`]; a
+//! length prefix above
 //! [`DecodeLimits::max_frame_bytes`] resets the connection before anything
 //! is allocated for it; a frame that fails to decode is dropped
 //! ([`TcpStats::decode_errors`]) and the connection stays (its framing is
