@@ -16,8 +16,11 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
 
+/// An event's level and fields (the message under "message").
+type Captured = (Level, BTreeMap<String, String>);
+
 #[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<(Level, BTreeMap<String, String>)>>>);
+struct Capture(Arc<Mutex<Vec<Captured>>>);
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
 
