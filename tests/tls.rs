@@ -597,3 +597,32 @@ fn silent_connections_are_cut_off_and_cannot_take_every_slot() {
     wait_until("the next one to get the freed slot (and be cut off too)", || node.stats().handshake_refusals == 2);
     assert_eq!(node.stats().handshakes_over_limit, 0);
 }
+
+// ---------------------------------------------------------------------------
+// Plaintext and TLS do not mix.
+
+#[test]
+fn a_tls_node_and_a_plaintext_node_refuse_each_other() {
+    let ca = Ca::new("cluster CA");
+    let plain_events: Events = Arc::default();
+    let log = Arc::clone(&plain_events);
+    let plain = TcpTransport::bind(
+        TcpConfig::new(2, loopback()).cluster_id(CLUSTER).on_event(move |e| log.lock().unwrap().push(e.clone())),
+    )
+    .unwrap();
+    let tls = TcpTransport::bind(
+        TcpConfig::new(1, loopback())
+            .cluster_id(CLUSTER)
+            .tls(material(&[&ca], &ca.node(CLUSTER, 1)))
+            .peer(2, plain.local_addr()),
+    )
+    .unwrap();
+    plain.add_peer(1, tls.local_addr()).unwrap();
+    // The TLS node's ClientHello is not a raft-io hello; the plaintext
+    // node's hello is not TLS.
+    wait_until("the plaintext node to refuse the TLS dialer", || {
+        plain_events.lock().unwrap().iter().any(|e| matches!(e, NetEvent::Refused { reason: Refusal::BadMagic, .. }))
+    });
+    wait_until("the TLS node to refuse the plaintext dialer", || tls.stats().tls_failures >= 1);
+    assert_eq!(tls.stats().connects + plain.stats().connects, 0);
+}

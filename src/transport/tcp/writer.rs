@@ -171,7 +171,10 @@ fn dial(shared: &Shared, peer: &Peer) -> Result<Link, DialError> {
     #[cfg(feature = "tls")]
     let mut link = match &shared.tls {
         Some(tls) => {
-            tls::connect(&tls.current(), stream, addr, cfg.cluster_id, peer.id, deadline).map_err(DialError::Refused)?
+            tls::connect(&tls.current(), stream, addr, cfg.cluster_id, peer.id, deadline).map_err(|e| match e {
+                tls::ConnectError::Refused(reason) => DialError::Refused(reason),
+                tls::ConnectError::Io(e) => DialError::Io(e),
+            })?
         }
         None => Link::plain(stream),
     };

@@ -20,7 +20,8 @@ use crate::types::NodeId;
 pub const URI_PREFIX: &str = "raft-io://cluster/";
 
 /// A node's identity as its certificate states it: a cluster id and a node
-/// id. See the [module docs](self) for the encoding.
+/// id, stated by one URI subject alternative name of the form
+/// [`uri`](Self::uri) writes (see the [`tls`](super) module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct NodeIdentity {
     /// The cluster id ([`RaftConfig::cluster_id`](crate::RaftConfig::cluster_id)).

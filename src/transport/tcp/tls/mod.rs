@@ -51,7 +51,7 @@ use super::handshake::Refusal;
 use super::link::Link;
 
 /// Why a TLS handshake failed. Carried by
-/// [`Refusal::Tls`](super::Refusal::Tls).
+/// [`Refusal::Tls`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsFailure {
@@ -103,23 +103,10 @@ pub(crate) fn failure_in(error: &io::Error) -> Option<TlsFailure> {
     error.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()).map(TlsFailure::of)
 }
 
-/// A handshake error as a refusal: a TLS failure, or (timeouts, resets,
-/// EOF) an incomplete handshake.
-fn refusal(error: &io::Error) -> Refusal {
-    failure_in(error).map_or(Refusal::Incomplete, Refusal::Tls)
-}
-
-/// Runs the TLS handshake on `link` to completion by `deadline`, then reads
-/// the peer's identity from its certificate.
-fn complete(link: &mut Link, deadline: Instant) -> Result<Result<NodeIdentity, IdentityError>, Refusal> {
-    link.set_deadline(Some(deadline));
-    link.complete_tls_handshake().map_err(|e| refusal(&e))?;
-    let leaf = link.peer_certificate().ok_or(Refusal::Tls(TlsFailure::NoCertificate))?;
-    Ok(identity::identity_of(leaf))
-}
-
-/// The acceptor's TLS handshake: the link and the identity the dialer's
-/// certificate states (checked against its hello by the caller).
+/// The acceptor's TLS handshake, to completion by `deadline`: the link and
+/// the identity the dialer's certificate states (checked against its hello
+/// by the caller). A socket failure or timeout is
+/// [`Refusal::Incomplete`], as for a plaintext hello.
 pub(crate) fn accept(
     tls: &TlsConfig,
     tcp: TcpStream,
@@ -127,8 +114,21 @@ pub(crate) fn accept(
 ) -> Result<(Link, Result<NodeIdentity, IdentityError>), Refusal> {
     let conn = rustls::ServerConnection::new(tls.server()).map_err(|e| Refusal::Tls(TlsFailure::of(&e)))?;
     let mut link = Link::tls(tcp, conn.into());
-    let identity = complete(&mut link, deadline)?;
+    link.set_deadline(Some(deadline));
+    link.complete_tls_handshake().map_err(|e| failure_in(&e).map_or(Refusal::Incomplete, Refusal::Tls))?;
+    // rustls already refused a dialer without a certificate; checked again
+    // here so that no path reads a hello from an unauthenticated peer.
+    let leaf = link.peer_certificate().ok_or(Refusal::Tls(TlsFailure::NoCertificate))?;
+    let identity = identity::identity_of(leaf);
     Ok((link, identity))
+}
+
+/// Why the dialer's TLS handshake did not give a link.
+pub(crate) enum ConnectError {
+    /// TLS or the identity check refused the acceptor (or it refused us).
+    Refused(Refusal),
+    /// The socket failed, closed or timed out.
+    Io(io::Error),
 }
 
 /// The dialer's TLS handshake with node `peer` of cluster `cluster_id` at
@@ -140,14 +140,22 @@ pub(crate) fn connect(
     cluster_id: u64,
     peer: crate::types::NodeId,
     deadline: Instant,
-) -> Result<Link, Refusal> {
+) -> Result<Link, ConnectError> {
+    let refused = |reason| ConnectError::Refused(reason);
     // The name is not checked (the identity below is) and not sent (SNI
     // is off); rustls needs one.
     let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
-    let conn = rustls::ClientConnection::new(tls.client(), name).map_err(|e| Refusal::Tls(TlsFailure::of(&e)))?;
+    let conn =
+        rustls::ClientConnection::new(tls.client(), name).map_err(|e| refused(Refusal::Tls(TlsFailure::of(&e))))?;
     let mut link = Link::tls(tcp, conn.into());
-    let identity = complete(&mut link, deadline)?.map_err(Refusal::Identity)?;
-    identity::check(identity, cluster_id, peer).map_err(Refusal::Identity)?;
+    link.set_deadline(Some(deadline));
+    link.complete_tls_handshake().map_err(|e| match failure_in(&e) {
+        Some(failure) => refused(Refusal::Tls(failure)),
+        None => ConnectError::Io(e),
+    })?;
+    let leaf = link.peer_certificate().ok_or(refused(Refusal::Tls(TlsFailure::NoCertificate)))?;
+    let identity = identity::identity_of(leaf).map_err(|e| refused(Refusal::Identity(e)))?;
+    identity::check(identity, cluster_id, peer).map_err(|e| refused(Refusal::Identity(e)))?;
     Ok(link)
 }
 
