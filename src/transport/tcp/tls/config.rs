@@ -174,7 +174,8 @@ impl TlsConfig {
     }
 
     /// The same from DER: trusted root certificates, the chain (the node's
-    /// certificate first), and the private key (PKCS#8).
+    /// certificate first), and the private key (PKCS#8, PKCS#1 or SEC1,
+    /// recognised by its content).
     ///
     /// # Errors
     ///

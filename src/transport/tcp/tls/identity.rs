@@ -174,7 +174,7 @@ fn element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 }
 
 /// The contents of `input`'s single element if it has tag `tag`.
-fn expect(input: &[u8], tag: u8) -> Option<&[u8]> {
+fn contents_of(input: &[u8], tag: u8) -> Option<&[u8]> {
     match element(input)? {
         (t, contents, _) if t == tag => Some(contents),
         _ => None,
@@ -194,13 +194,13 @@ fn elements(mut input: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
 /// Every URI subject alternative name of a certificate; `None` if the
 /// certificate cannot be read as far as its extensions.
 fn uri_sans(cert_der: &[u8]) -> Option<Vec<&[u8]>> {
-    let cert = expect(cert_der, SEQUENCE)?;
-    let tbs = expect(cert, SEQUENCE)?;
+    let cert = contents_of(cert_der, SEQUENCE)?;
+    let tbs = contents_of(cert, SEQUENCE)?;
     let mut uris = Vec::new();
     let Some((_, extensions)) = elements(tbs).find(|&(tag, _)| tag == EXTENSIONS) else {
         return Some(uris);
     };
-    for (tag, extension) in elements(expect(extensions, SEQUENCE)?) {
+    for (tag, extension) in elements(contents_of(extensions, SEQUENCE)?) {
         if tag != SEQUENCE {
             continue;
         }
@@ -213,7 +213,7 @@ fn uri_sans(cert_der: &[u8]) -> Option<Vec<&[u8]>> {
             value = parts.next();
         }
         let Some((OCTET_STRING, names)) = value else { return None };
-        uris.extend(elements(expect(names, SEQUENCE)?).filter(|&(t, _)| t == URI_NAME).map(|(_, uri)| uri));
+        uris.extend(elements(contents_of(names, SEQUENCE)?).filter(|&(t, _)| t == URI_NAME).map(|(_, uri)| uri));
     }
     Some(uris)
 }
