@@ -626,3 +626,24 @@ fn a_tls_node_and_a_plaintext_node_refuse_each_other() {
     wait_until("the TLS node to refuse the plaintext dialer", || tls.stats().tls_failures >= 1);
     assert_eq!(tls.stats().connects + plain.stats().connects, 0);
 }
+
+#[test]
+fn material_loads_alike_from_pem_and_der_and_never_prints_its_key() {
+    use rustls::pki_types::pem::PemObject;
+    let ca = Ca::new("cluster CA");
+    let cert = ca.node(CLUSTER, 3);
+    let from_pem = material(&[&ca], &cert);
+    let der = |pem: &str| rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap().to_vec();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(cert.key.as_bytes()).unwrap();
+    let from_der = TlsConfig::from_der(vec![der(&ca.pem())], vec![der(&cert.cert)], key.secret_der().to_vec()).unwrap();
+    assert_eq!(from_pem.identity(), NodeIdentity::new(CLUSTER, 3));
+    assert_eq!(from_der.identity(), from_pem.identity());
+    let shown = format!("{from_der:?}");
+    assert!(shown.contains("node_id: 3") && !shown.contains("PRIVATE"), "{shown}");
+    // A DER key of another certificate is refused as from PEM.
+    let other = ca.node(CLUSTER, 2);
+    let other_key = rustls::pki_types::PrivateKeyDer::from_pem_slice(other.key.as_bytes()).unwrap();
+    let err =
+        TlsConfig::from_der(vec![der(&ca.pem())], vec![der(&cert.cert)], other_key.secret_der().to_vec()).unwrap_err();
+    assert!(matches!(err, TlsConfigError::KeyMismatch { .. }), "{err}");
+}
