@@ -8,6 +8,12 @@
 //! every node, and prints a summary with throughput and latency.
 //!
 //! Run: `cargo run --release --example kv_cluster --features net,persistence`
+//!
+//! With `-- --tls` (and feature `tls`) every connection runs over mutually
+//! authenticated TLS: the example makes a CA and one certificate per node
+//! (rcgen), writes them as PEM files beside the logs, and loads them with
+//! `TlsConfig::from_pem_files`:
+//! `cargo run --release --example kv_cluster --features net,persistence,tls -- --tls`
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,6 +26,10 @@ use bytes::Bytes;
 use raft_io::runtime::{RaftHandle, Runtime, RuntimeError, StateMachine};
 use raft_io::transport::{TcpConfig, TcpHandle, TcpTransport};
 use raft_io::{NodeId, RaftConfig, RaftNode, WalLog};
+
+#[cfg(feature = "tls")]
+#[path = "common/tls_certs.rs"]
+mod tls_certs;
 
 const CLUSTER_ID: u64 = 0x6b765f636c757374;
 const IDS: [NodeId; 3] = [1, 2, 3];
@@ -64,10 +74,28 @@ struct Node {
     tcp: Option<TcpHandle>,
 }
 
-fn start(node: &mut Node, listener: Option<TcpTransport>, peers: &[(NodeId, SocketAddr)]) -> Result<(), String> {
+/// The transport configuration of node `id`: plaintext, or TLS with the
+/// certificates under `certs`.
+fn transport_config(id: NodeId, addr: SocketAddr, certs: Option<&Path>) -> Result<TcpConfig, String> {
+    let config = TcpConfig::new(id, addr).cluster_id(CLUSTER_ID);
+    match certs {
+        None => Ok(config),
+        #[cfg(feature = "tls")]
+        Some(dir) => Ok(config.tls(tls_certs::load(dir, id)?)),
+        #[cfg(not(feature = "tls"))]
+        Some(_) => Err("--tls needs feature tls".into()),
+    }
+}
+
+fn start(
+    node: &mut Node,
+    listener: Option<TcpTransport>,
+    peers: &[(NodeId, SocketAddr)],
+    certs: Option<&Path>,
+) -> Result<(), String> {
     let transport = match listener {
         Some(t) => t,
-        None => TcpTransport::bind(TcpConfig::new(node.id, node.addr).cluster_id(CLUSTER_ID))
+        None => TcpTransport::bind(transport_config(node.id, node.addr, certs)?)
             .map_err(|e| format!("bind {}: {e}", node.addr))?,
     };
     for &(id, addr) in peers.iter().filter(|(id, _)| *id != node.id) {
@@ -180,20 +208,27 @@ fn up(nodes: &[Node]) -> Vec<RaftHandle<KvStore>> {
     nodes.iter().filter_map(|n| n.handle.clone()).collect()
 }
 
-fn run(base: &Path) -> Result<(), String> {
+fn run(base: &Path, tls: bool) -> Result<(), String> {
+    let certs = tls.then(|| base.join("tls"));
+    let certs = certs.as_deref();
+    #[cfg(feature = "tls")]
+    if let Some(dir) = certs {
+        tls_certs::write_cluster_certs(dir, CLUSTER_ID, &IDS)?;
+        println!("mutual TLS: CA and node certificates in {}", dir.display());
+    }
     // Bind every listener on an OS-chosen port first, so each node knows
     // the others' addresses before it starts.
     let loopback: SocketAddr = "127.0.0.1:0".parse().map_err(|_| "address")?;
     let mut listeners = Vec::new();
     let mut nodes = Vec::new();
     for id in IDS {
-        let t = TcpTransport::bind(TcpConfig::new(id, loopback).cluster_id(CLUSTER_ID)).map_err(|e| e.to_string())?;
+        let t = TcpTransport::bind(transport_config(id, loopback, certs)?).map_err(|e| e.to_string())?;
         nodes.push(Node { id, addr: t.local_addr(), dir: base.join(format!("node-{id}")), handle: None, tcp: None });
         listeners.push(t);
     }
     let peers: Vec<(NodeId, SocketAddr)> = nodes.iter().map(|n| (n.id, n.addr)).collect();
     for (node, t) in nodes.iter_mut().zip(listeners) {
-        start(node, Some(t), &peers)?;
+        start(node, Some(t), &peers, certs)?;
         println!("node {} listening on {}, log in {}", node.id, node.addr, node.dir.display());
     }
 
@@ -225,7 +260,7 @@ fn run(base: &Path) -> Result<(), String> {
 
     // Restart the stopped node from its log; it catches up.
     println!("\nrestarting node {leader} from its log");
-    start(&mut nodes[stopped], None, &peers)?;
+    start(&mut nodes[stopped], None, &peers, certs)?;
     let restarted = nodes[stopped].handle.clone().ok_or("restarted")?;
     let leader_handle = up(&nodes).into_iter().find(|h| h.id() == new_leader).ok_or("leader handle")?;
     let target = leader_handle.progress().commit;
@@ -272,14 +307,15 @@ fn run(base: &Path) -> Result<(), String> {
     for n in &nodes {
         if let Some(t) = n.tcp.as_ref().map(TcpHandle::stats) {
             println!(
-                "  node {} transport     {} msgs sent, {} received, {} reconnects, {} dropped (queue full {}, peer unreachable {})",
+                "  node {} transport     {} msgs sent, {} received, {} reconnects, {} dropped (queue full {}, peer unreachable {}), {} handshakes refused",
                 n.id,
                 t.messages_sent,
                 t.messages_received,
                 t.reconnects,
                 t.dropped_queue_full + t.dropped_unreachable,
                 t.dropped_queue_full,
-                t.dropped_unreachable
+                t.dropped_unreachable,
+                t.handshake_refusals
             );
         }
     }
@@ -291,7 +327,8 @@ fn run(base: &Path) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let base = std::env::temp_dir().join(format!("raft-io-kv-cluster-{}", std::process::id()));
-    let result = run(&base);
+    let tls = std::env::args().skip(1).any(|a| a == "--tls");
+    let result = run(&base, tls);
     let _ = std::fs::remove_dir_all(&base);
     match result {
         Ok(()) => ExitCode::SUCCESS,

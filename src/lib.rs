@@ -169,6 +169,13 @@
 //! kv_cluster --features net,persistence` runs a three-node cluster with its
 //! logs on disk.
 //!
+//! The TCP transport is plaintext unless told otherwise, and plaintext
+//! authenticates nothing: anyone who can reach a node's port can pose as a
+//! peer. With feature `tls`, `TcpConfig::tls` runs it over mutually
+//! authenticated TLS, each certificate naming its node and cluster (add
+//! `,tls` to the features and `-- --tls` to the command above). See
+//! `SECURITY.md` for the threat model.
+//!
 //! # Testing your application
 //!
 //! With feature `sim`, `raft_io::sim::Cluster` runs a whole cluster in

@@ -11,6 +11,8 @@ mod memory;
 pub mod tcp;
 
 pub use memory::MemoryTransport;
+#[cfg(feature = "tls")]
+pub use tcp::tls;
 #[cfg(feature = "net")]
 pub use tcp::{NetEvent, Refusal, TcpConfig, TcpHandle, TcpStats, TcpTransport};
 

@@ -113,6 +113,26 @@ impl Cluster {
         c
     }
 
+    /// A cluster of nodes 1..=n on transports bound by the caller (node
+    /// `i + 1` on `transports[i]`, with the cluster id [`CLUSTER`]), for
+    /// configurations a `fn` cannot make (TLS material). `restart` rebinds
+    /// without them.
+    pub fn from_transports(transports: Vec<TcpTransport>) -> Self {
+        let ids: Vec<NodeId> = (1..=transports.len() as u64).collect();
+        let mut c = Cluster {
+            dirs: ids.iter().map(|_| tempfile::tempdir().unwrap()).collect(),
+            addrs: transports.iter().map(TcpTransport::local_addr).collect(),
+            nodes: ids.iter().map(|_| None).collect(),
+            ids,
+            tcp_config: |c| c,
+            raft_config: |c| c,
+        };
+        for (i, t) in transports.into_iter().enumerate() {
+            c.launch(i, t);
+        }
+        c
+    }
+
     fn launch(&mut self, i: usize, transport: TcpTransport) {
         for (j, &peer) in self.ids.iter().enumerate() {
             if j != i {

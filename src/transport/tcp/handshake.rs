@@ -38,6 +38,24 @@ impl Read for ReadBy<'_> {
     }
 }
 
+impl Write for ReadBy<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "handshake not complete within its timeout"));
+        }
+        self.stream.set_write_timeout(Some(left))?;
+        (&mut &*self.stream).write(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => io::Error::new(io::ErrorKind::TimedOut, e),
+            _ => e,
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The four bytes every connection starts with.
 pub(crate) const MAGIC: [u8; 4] = *b"RFIO";
 /// The transport protocol version this build speaks. Version 2 (raft-io
@@ -89,6 +107,28 @@ pub enum Refusal {
     /// The acceptor has too many connections open.
     #[error("too many connections")]
     TooManyConnections,
+    /// The acceptor has too many connections still in their handshake
+    /// ([`TcpConfig::max_pending_handshakes`](super::TcpConfig::max_pending_handshakes)).
+    /// Closed at once, without a reply.
+    #[error("too many handshakes in progress")]
+    TooManyHandshakes,
+    /// The TLS handshake failed (feature `tls`): no certificate, an
+    /// untrusted or expired one, or no TLS at all. Closed without a
+    /// raft-io reply (TLS reports it with an alert).
+    #[cfg(feature = "tls")]
+    #[error("TLS handshake failed: {0}")]
+    Tls(super::tls::TlsFailure),
+    /// The peer's certificate does not name the node it claims in its hello
+    /// (inbound) or the node we dialed (outbound), or names another cluster
+    /// (feature `tls`). Reply status 6.
+    #[cfg(feature = "tls")]
+    #[error("certificate identity refused: {0}")]
+    Identity(super::tls::IdentityError),
+    /// The acceptor refused our certificate's identity for the node id and
+    /// cluster our hello named (reply status 6, feature `tls`).
+    #[cfg(feature = "tls")]
+    #[error("the peer refused our certificate's identity")]
+    IdentityRejected,
     /// The connection closed, failed or stalled past the handshake timeout
     /// before a complete hello arrived.
     #[error("incomplete hello")]
@@ -102,11 +142,15 @@ impl Refusal {
     fn status(self) -> u16 {
         match self {
             Refusal::BadMagic | Refusal::Incomplete | Refusal::Unknown(_) => 0xffff,
+            #[cfg(feature = "tls")]
+            Refusal::Tls(_) => 0xffff,
             Refusal::UnsupportedVersion(_) => 1,
             Refusal::WrongCluster { .. } => 2,
             Refusal::WrongNode { .. } => 3,
             Refusal::UnknownPeer(_) => 4,
-            Refusal::TooManyConnections => 5,
+            Refusal::TooManyConnections | Refusal::TooManyHandshakes => 5,
+            #[cfg(feature = "tls")]
+            Refusal::Identity(_) | Refusal::IdentityRejected => 6,
         }
     }
 }
@@ -203,6 +247,8 @@ pub(crate) fn read_reply(r: &mut impl Read, hello: &Hello) -> Result<Result<(), 
         3 => Refusal::WrongNode { expected: node, found: hello.to },
         4 => Refusal::UnknownPeer(hello.from),
         5 => Refusal::TooManyConnections,
+        #[cfg(feature = "tls")]
+        6 => Refusal::IdentityRejected,
         other => Refusal::Unknown(other),
     };
     Ok(Err(refusal))

@@ -21,11 +21,31 @@
 //! The byte layout (handshake, length prefix, keepalive) is normative in
 //! `docs/PROTOCOL.md`, "TCP transport".
 //!
+//! # Security: plaintext or mutual TLS
+//!
+//! By default the transport is **plaintext, and authenticates nothing**.
+//! The handshake's cluster id and node ids are numbers anyone can send:
+//! whoever can reach a node's port can claim to be any configured peer and
+//! then send any message (an AppendEntries in a higher term with commands
+//! of their choosing, which followers accept and apply), and whoever is on
+//! the path can read and change every message (the frame checksum catches
+//! accidents, not an attacker). Use plaintext for tests, one machine, or a
+//! network where every host is trusted.
+//!
+//! With feature `tls`, [`TcpConfig::tls`] runs every connection over
+//! mutually authenticated TLS 1.3, each certificate naming its node and
+//! cluster, checked against the handshake before any message is read: see
+//! [`tls`] and `SECURITY.md` (the threat model: what TLS protects against,
+//! and what it does not).
+//!
 //! # Bad input
 //!
 //! Nothing a peer sends can panic the process or block it forever: a wrong
 //! magic, version, cluster id or node id closes the connection at the
-//! handshake ([`TcpStats::handshake_refusals`]); a length prefix above
+//! handshake ([`TcpStats::handshake_refusals`]); at most
+//! [`TcpConfig::max_pending_handshakes`] connections may be in their
+//! handshake at once, each for at most [`TcpConfig::handshake_timeout`]; a
+//! length prefix above
 //! [`DecodeLimits::max_frame_bytes`] resets the connection before anything
 //! is allocated for it; a frame that fails to decode is dropped
 //! ([`TcpStats::decode_errors`]) and the connection stays (its framing is
@@ -65,8 +85,11 @@
 mod backoff;
 mod frame;
 mod handshake;
+mod link;
 mod reader;
 mod stats;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod writer;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -108,6 +131,9 @@ pub struct TcpConfig {
     backoff_initial: Duration,
     backoff_max: Duration,
     max_connections: usize,
+    max_pending_handshakes: usize,
+    #[cfg(feature = "tls")]
+    tls: Option<tls::TlsConfig>,
     hook: Option<Hook>,
 }
 
@@ -121,6 +147,7 @@ impl std::fmt::Debug for TcpConfig {
             .field("queue_capacity", &self.queue_capacity)
             .field("queue_bytes", &self.queue_bytes)
             .field("limits", &self.limits)
+            .field("tls", &self.tls_identity())
             .finish_non_exhaustive()
     }
 }
@@ -133,7 +160,8 @@ impl TcpConfig {
     /// 8192 messages and 64 MiB, [`DecodeLimits::default`], connect timeout 1 s,
     /// handshake timeout 2 s, write timeout 2 s, idle timeout 10 s with a
     /// keepalive every second, reconnect backoff from 20 ms doubling to 1 s,
-    /// 64 inbound connections.
+    /// 64 inbound connections of which at most 16 in their handshake,
+    /// plaintext (no TLS).
     pub fn new(id: NodeId, listen: SocketAddr) -> Self {
         Self {
             id,
@@ -153,6 +181,9 @@ impl TcpConfig {
             backoff_initial: Duration::from_millis(20),
             backoff_max: Duration::from_secs(1),
             max_connections: 64,
+            max_pending_handshakes: 16,
+            #[cfg(feature = "tls")]
+            tls: None,
             hook: None,
         }
     }
@@ -253,6 +284,40 @@ impl TcpConfig {
         self
     }
 
+    /// Most inbound connections still in their handshake at once; more are
+    /// closed at once and counted
+    /// ([`TcpStats::handshakes_over_limit`]). Keep it below
+    /// [`max_connections`](Self::max_connections): connections that never
+    /// finish their handshake (each cut off after
+    /// [`handshake_timeout`](Self::handshake_timeout)) then cannot take the
+    /// slots of established peers.
+    pub fn max_pending_handshakes(mut self, n: usize) -> Self {
+        self.max_pending_handshakes = n.max(1);
+        self
+    }
+
+    /// Runs every connection over mutually authenticated TLS with this
+    /// material (feature `tls`; see [`tls`]). The certificate must name this
+    /// node and cluster ([`tls::NodeIdentity`]), or
+    /// [`TcpTransport::bind`] refuses it. Without this call the transport
+    /// is plaintext: see the [module docs](self) for what that does not
+    /// protect against.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: tls::TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    #[cfg(feature = "tls")]
+    fn tls_identity(&self) -> Option<tls::NodeIdentity> {
+        self.tls.as_ref().map(tls::TlsConfig::identity)
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn tls_identity(&self) -> Option<()> {
+        None
+    }
+
     /// Calls `hook` for every connection event (connected, refused, decode
     /// error, ...), from the transport's threads. Keep it short; use it to
     /// log. It must not block, and must not call back into the transport or
@@ -293,6 +358,8 @@ struct Inbox {
 #[derive(Default)]
 struct Conns {
     next: u64,
+    /// Of `open`, how many are still in their handshake.
+    handshaking: usize,
     open: HashMap<u64, TcpStream>,
     by_peer: HashMap<NodeId, u64>,
 }
@@ -305,6 +372,8 @@ struct Shared {
     inbox: Inbox,
     conns: Mutex<Conns>,
     counters: Counters,
+    #[cfg(feature = "tls")]
+    tls: Option<tls::TlsState>,
     shutdown: AtomicBool,
     acceptor: Mutex<Option<JoinHandle<()>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -334,6 +403,11 @@ impl Shared {
         if let Some(hook) = &self.cfg.hook {
             hook(&event());
         }
+    }
+
+    #[cfg(feature = "tls")]
+    fn rotate_tls(&self, material: tls::TlsConfig) -> Result<(), tls::TlsConfigError> {
+        self.tls.as_ref().ok_or(tls::TlsConfigError::NotTls)?.rotate(material)
     }
 
     fn is_peer(&self, id: NodeId) -> bool {
@@ -444,12 +518,25 @@ impl TcpTransport {
     ///
     /// # Errors
     ///
-    /// Node id 0 ([`io::ErrorKind::InvalidInput`]), or the listener could
-    /// not be bound, or a thread could not be spawned.
+    /// Node id 0, or (feature `tls`) a certificate that does not name this
+    /// node and cluster ([`io::ErrorKind::InvalidInput`], wrapping the
+    /// [`tls::TlsConfigError`]), or the listener could not be bound, or a
+    /// thread could not be spawned.
     pub fn bind(config: TcpConfig) -> io::Result<Self> {
         if config.id == 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "node id 0 is reserved"));
         }
+        #[cfg(feature = "tls")]
+        let tls = match &config.tls {
+            Some(material) => {
+                let expected = tls::NodeIdentity::new(config.cluster_id, config.id);
+                Some(
+                    tls::TlsState::new(expected, material.clone())
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+                )
+            }
+            None => None,
+        };
         let listener = TcpListener::bind(config.listen)?;
         let local_addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
@@ -466,6 +553,8 @@ impl TcpTransport {
             peers: Mutex::new(BTreeMap::new()),
             conns: Mutex::new(Conns::default()),
             counters: Counters::default(),
+            #[cfg(feature = "tls")]
+            tls,
             shutdown: AtomicBool::new(false),
             acceptor: Mutex::new(None),
             threads: Mutex::new(Vec::new()),
@@ -525,6 +614,23 @@ impl TcpTransport {
     /// and it may no longer connect.
     pub fn remove_peer(&self, id: NodeId) {
         self.shared.remove_peer(id);
+    }
+
+    /// Replaces the TLS material (feature `tls`): connections opened from
+    /// now on, both ways, present the new certificate and check peers
+    /// against the new trust set; connections already open keep the
+    /// material they were opened with until they end. To move to a new CA
+    /// without downtime, first give every node a trust set holding both
+    /// CAs, then new certificates, then the new CA alone (`SECURITY.md`).
+    ///
+    /// # Errors
+    ///
+    /// [`tls::TlsConfigError::WrongIdentity`] if the certificate names
+    /// another node or cluster, [`tls::TlsConfigError::NotTls`] if the
+    /// transport was bound without TLS. The material in force is kept.
+    #[cfg(feature = "tls")]
+    pub fn rotate_tls(&self, tls: tls::TlsConfig) -> Result<(), tls::TlsConfigError> {
+        self.shared.rotate_tls(tls)
     }
 
     /// Calls `waker` (from a reader thread) every time a message is queued
@@ -613,6 +719,16 @@ impl TcpHandle {
     /// The peer's writer thread could not be spawned.
     pub fn add_peer(&self, id: NodeId, addr: SocketAddr) -> std::io::Result<()> {
         self.shared.add_peer(id, addr)
+    }
+
+    /// See [`TcpTransport::rotate_tls`].
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpTransport::rotate_tls`].
+    #[cfg(feature = "tls")]
+    pub fn rotate_tls(&self, tls: tls::TlsConfig) -> Result<(), tls::TlsConfigError> {
+        self.shared.rotate_tls(tls)
     }
 
     /// See [`TcpTransport::remove_peer`].

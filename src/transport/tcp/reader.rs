@@ -1,14 +1,17 @@
 //! The inbound side: the accept loop, and one reader thread per accepted
 //! connection (handshake, then frames into the node's inbox).
 
-use std::io::{BufReader, ErrorKind, Read};
+use std::io::{BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::frame::{PREFIX, StreamError, read_frame};
-use super::handshake::{HELLO_LEN, Hello, ReadBy, Refusal, write_reply};
+use super::handshake::{HELLO_LEN, Hello, Refusal, write_reply};
+use super::link::Link;
 use super::stats::{NetEvent, add};
+#[cfg(feature = "tls")]
+use super::tls;
 use super::{Shared, lock};
 use crate::framing;
 use crate::types::NodeId;
@@ -36,15 +39,23 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, addr: SocketAddr) {
     }
     let id = {
         let mut conns = lock(&shared.conns);
-        if conns.open.len() >= shared.cfg.max_connections {
-            add(&shared.counters.connections_over_limit, 1);
+        let over = if conns.open.len() >= shared.cfg.max_connections {
+            Some((&shared.counters.connections_over_limit, Refusal::TooManyConnections))
+        } else if conns.handshaking >= shared.cfg.max_pending_handshakes {
+            Some((&shared.counters.handshakes_over_limit, Refusal::TooManyHandshakes))
+        } else {
+            None
+        };
+        if let Some((counter, reason)) = over {
+            add(counter, 1);
             drop(conns);
-            shared.event(|| NetEvent::Refused { addr, reason: Refusal::TooManyConnections });
+            shared.event(|| NetEvent::Refused { addr, reason });
             let _ = stream.shutdown(Shutdown::Both);
             return;
         }
         let Ok(clone) = stream.try_clone() else { return };
         conns.next += 1;
+        conns.handshaking += 1;
         let id = conns.next;
         conns.open.insert(id, clone);
         id
@@ -52,7 +63,7 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, addr: SocketAddr) {
     let s = Arc::clone(shared);
     let name = format!("raft-io-tcp-{}-conn-{id}", shared.cfg.id);
     let spawned = shared.spawn(name, move || {
-        let peer = serve(&s, &stream, addr, id);
+        let peer = serve(&s, stream, addr, id);
         let mut conns = lock(&s.conns);
         conns.open.remove(&id);
         if let Some(peer) = peer {
@@ -62,24 +73,32 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, addr: SocketAddr) {
         }
     });
     if spawned.is_err() {
-        if let Some(stream) = lock(&shared.conns).open.remove(&id) {
+        let mut conns = lock(&shared.conns);
+        conns.handshaking -= 1;
+        if let Some(stream) = conns.open.remove(&id) {
             let _ = stream.shutdown(Shutdown::Both);
         }
     }
 }
 
 /// Runs one inbound connection; returns the peer once the handshake passed.
-fn serve(shared: &Shared, stream: &TcpStream, addr: SocketAddr, conn: u64) -> Option<NodeId> {
+fn serve(shared: &Shared, stream: TcpStream, addr: SocketAddr, conn: u64) -> Option<NodeId> {
     let cfg = &shared.cfg;
-    let peer = match handshake(shared, stream) {
-        Ok(peer) => peer,
+    let shaken = handshake(shared, stream);
+    lock(&shared.conns).handshaking -= 1;
+    let (peer, mut link) = match shaken {
+        Ok(done) => done,
         Err(reason) => {
             add(&shared.counters.handshake_refusals, 1);
+            count_refusal(shared, reason);
             shared.event(|| NetEvent::Refused { addr, reason });
-            let _ = stream.shutdown(Shutdown::Both);
+            if let Some(stream) = lock(&shared.conns).open.get(&conn) {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
             return None;
         }
     };
+    let stream = link.tcp();
     {
         // The newest connection from a peer wins: the older one is
         // half-open (the peer restarted or reconnected).
@@ -99,41 +118,75 @@ fn serve(shared: &Shared, stream: &TcpStream, addr: SocketAddr, conn: u64) -> Op
         }
     }
     shared.event(|| NetEvent::Accepted { peer, addr });
-    if stream.set_read_timeout(Some(cfg.idle_timeout)).is_err() {
+    let timeouts = stream
+        .set_read_timeout(Some(cfg.idle_timeout))
+        .and_then(|()| stream.set_write_timeout(Some(cfg.write_timeout)));
+    if timeouts.is_err() {
+        let _ = stream.shutdown(Shutdown::Both);
         return Some(peer);
     }
-    let reason = read_frames(shared, stream, peer);
+    link.set_deadline(None);
+    let reason = read_frames(shared, &mut link, peer);
     if !shared.is_shutdown() {
         shared.event(|| NetEvent::InboundClosed { peer, reason });
     }
-    let _ = stream.shutdown(Shutdown::Both);
+    let _ = link.tcp().shutdown(Shutdown::Both);
     Some(peer)
 }
 
-/// Reads and checks the hello, answers it; the peer's id if accepted.
-fn handshake(shared: &Shared, mut stream: &TcpStream) -> Result<NodeId, Refusal> {
+/// Counts the TLS and identity refusals apart (feature `tls`).
+fn count_refusal(shared: &Shared, reason: Refusal) {
+    #[cfg(feature = "tls")]
+    match reason {
+        Refusal::Tls(_) => add(&shared.counters.tls_failures, 1),
+        Refusal::Identity(_) => add(&shared.counters.identity_refusals, 1),
+        _ => {}
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = (shared, reason);
+}
+
+/// Runs the TLS handshake if configured, then reads and checks the hello
+/// and answers it; the peer's id and the link if accepted. Everything up to
+/// the reply must be done within one `handshake_timeout`.
+fn handshake(shared: &Shared, stream: TcpStream) -> Result<(NodeId, Link), Refusal> {
     let cfg = &shared.cfg;
-    stream.set_read_timeout(Some(cfg.handshake_timeout)).map_err(|_| Refusal::Incomplete)?;
-    stream.set_write_timeout(Some(cfg.handshake_timeout)).map_err(|_| Refusal::Incomplete)?;
-    let _ = stream.set_nodelay(true);
-    let mut bytes = [0u8; HELLO_LEN];
     let deadline = Instant::now() + cfg.handshake_timeout;
-    ReadBy { stream, deadline }.read_exact(&mut bytes).map_err(|_| Refusal::Incomplete)?;
+    let _ = stream.set_nodelay(true);
+    #[cfg(feature = "tls")]
+    let (mut link, certified) = match &shared.tls {
+        Some(tls) => {
+            let (link, certified) = tls::accept(&tls.current(), stream, deadline)?;
+            (link, Some(certified))
+        }
+        None => (Link::plain(stream), None),
+    };
+    #[cfg(not(feature = "tls"))]
+    let mut link = Link::plain(stream);
+    link.set_deadline(Some(deadline));
+    let mut bytes = [0u8; HELLO_LEN];
+    link.read_exact(&mut bytes).map_err(|_| Refusal::Incomplete)?;
     let hello = Hello::decode(&bytes)?;
-    match hello.check(cfg.cluster_id, cfg.id, |id| shared.is_peer(id)) {
+    #[allow(unused_mut)]
+    let mut checked = hello.check(cfg.cluster_id, cfg.id, |id| shared.is_peer(id));
+    #[cfg(feature = "tls")]
+    if let (Ok(()), Some(certified)) = (checked, certified) {
+        checked = tls::check_claim(certified, cfg.cluster_id, hello.from);
+    }
+    match checked {
         Ok(()) => {
-            write_reply(&mut stream, cfg.id, None).map_err(|_| Refusal::Incomplete)?;
-            Ok(hello.from)
+            write_reply(&mut link, cfg.id, None).and_then(|()| link.flush()).map_err(|_| Refusal::Incomplete)?;
+            Ok((hello.from, link))
         }
         Err(reason) => {
-            let _ = write_reply(&mut stream, cfg.id, Some(reason));
+            let _ = write_reply(&mut link, cfg.id, Some(reason)).and_then(|()| link.flush());
             Err(reason)
         }
     }
 }
 
 /// Reads frames until the connection ends; returns why it ended.
-fn read_frames(shared: &Shared, stream: &TcpStream, peer: NodeId) -> String {
+fn read_frames(shared: &Shared, stream: &mut Link, peer: NodeId) -> String {
     let cfg = &shared.cfg;
     let counters = &shared.counters;
     let mut reader = BufReader::with_capacity(64 << 10, stream);

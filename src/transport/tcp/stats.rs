@@ -47,12 +47,27 @@ pub struct TcpStats {
     /// Outbound connection attempts that failed (connect, I/O or refusal).
     pub connect_failures: u64,
     /// Inbound connections refused at the handshake (wrong magic, version,
-    /// cluster id or node id, unknown peer).
+    /// cluster id or node id, unknown peer; with TLS, a failed TLS handshake
+    /// or a certificate that does not match the hello).
     pub handshake_refusals: u64,
     /// Outbound handshakes the peer refused.
     pub handshakes_rejected: u64,
     /// Inbound connections refused because `max_connections` were open.
     pub connections_over_limit: u64,
+    /// Inbound connections closed at once because `max_pending_handshakes`
+    /// connections were still in their handshake.
+    pub handshakes_over_limit: u64,
+    /// Connections, inbound or outbound, whose TLS handshake failed (feature
+    /// `tls`): no certificate, an untrusted or expired one, or no TLS at
+    /// all. Inbound ones count in `handshake_refusals` too, outbound ones in
+    /// `connect_failures` (and in `handshakes_rejected` when the peer
+    /// refused our certificate).
+    pub tls_failures: u64,
+    /// Connections, inbound or outbound, refused because the peer's
+    /// certificate did not name the node it claimed or was dialed as, in
+    /// this cluster (feature `tls`). Inbound ones count in
+    /// `handshake_refusals` too, outbound ones in `connect_failures`.
+    pub identity_refusals: u64,
     /// Inbound connections closed on an oversized length prefix, an idle
     /// timeout (half-open peer) or an I/O error.
     pub inbound_resets: u64,
@@ -93,6 +108,15 @@ pub enum NetEvent {
         /// The peer.
         peer: NodeId,
         /// Why, as reported by the peer.
+        reason: Refusal,
+    },
+    /// We refused the peer we dialed: its TLS handshake or its
+    /// certificate's identity failed our checks (feature `tls`); the
+    /// transport retries after a backoff.
+    Untrusted {
+        /// The peer.
+        peer: NodeId,
+        /// Why.
         reason: Refusal,
     },
     /// An outbound connection broke (write error or timeout).
@@ -155,6 +179,9 @@ pub(crate) struct Counters {
     pub(crate) handshake_refusals: AtomicU64,
     pub(crate) handshakes_rejected: AtomicU64,
     pub(crate) connections_over_limit: AtomicU64,
+    pub(crate) handshakes_over_limit: AtomicU64,
+    pub(crate) tls_failures: AtomicU64,
+    pub(crate) identity_refusals: AtomicU64,
     pub(crate) inbound_resets: AtomicU64,
     pub(crate) outbound_resets: AtomicU64,
     pub(crate) backoff_waits: AtomicU64,
@@ -187,6 +214,9 @@ impl Counters {
             handshake_refusals: g(&self.handshake_refusals),
             handshakes_rejected: g(&self.handshakes_rejected),
             connections_over_limit: g(&self.connections_over_limit),
+            handshakes_over_limit: g(&self.handshakes_over_limit),
+            tls_failures: g(&self.tls_failures),
+            identity_refusals: g(&self.identity_refusals),
             inbound_resets: g(&self.inbound_resets),
             outbound_resets: g(&self.outbound_resets),
             backoff_waits: g(&self.backoff_waits),

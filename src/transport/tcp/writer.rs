@@ -11,8 +11,11 @@ use bytes::BytesMut;
 
 use super::backoff::Backoff;
 use super::frame::{PREFIX, append_frame, append_keepalive};
-use super::handshake::{Hello, ReadBy, Refusal, read_reply};
+use super::handshake::{Hello, Refusal, read_reply};
+use super::link::Link;
 use super::stats::{NetEvent, add};
+#[cfg(feature = "tls")]
+use super::tls;
 use super::{Shared, TcpConfig, lock};
 use crate::framing;
 use crate::message::Message;
@@ -152,16 +155,11 @@ enum DialError {
     Refused(Refusal),
 }
 
-fn dial(shared: &Shared, peer: &Peer) -> Result<TcpStream, DialError> {
+fn dial(shared: &Shared, peer: &Peer) -> Result<Link, DialError> {
     let cfg = &shared.cfg;
     let addr = *lock(&peer.addr);
     let stream = TcpStream::connect_timeout(&addr, cfg.connect_timeout).map_err(DialError::Io)?;
-    let setup = |s: &TcpStream| -> std::io::Result<()> {
-        s.set_nodelay(true)?;
-        s.set_read_timeout(Some(cfg.handshake_timeout))?;
-        s.set_write_timeout(Some(cfg.handshake_timeout))
-    };
-    setup(&stream).map_err(DialError::Io)?;
+    stream.set_nodelay(true).map_err(DialError::Io)?;
     // Registered before the handshake, so `close` can cut a handshake with
     // a slow peer short instead of waiting out its timeout.
     *lock(&peer.stream) = stream.try_clone().ok();
@@ -170,13 +168,47 @@ fn dial(shared: &Shared, peer: &Peer) -> Result<TcpStream, DialError> {
         return Err(DialError::Io(std::io::Error::new(std::io::ErrorKind::Interrupted, "peer closed")));
     }
     let deadline = Instant::now() + cfg.handshake_timeout;
+    #[cfg(feature = "tls")]
+    let mut link = match &shared.tls {
+        Some(tls) => {
+            tls::connect(&tls.current(), stream, addr, cfg.cluster_id, peer.id, deadline).map_err(|e| match e {
+                tls::ConnectError::Refused(reason) => DialError::Refused(reason),
+                tls::ConnectError::Io(e) => DialError::Io(e),
+            })?
+        }
+        None => Link::plain(stream),
+    };
+    #[cfg(not(feature = "tls"))]
+    let mut link = Link::plain(stream);
+    link.set_deadline(Some(deadline));
     let hello = Hello::new(cfg.cluster_id, cfg.id, peer.id);
-    (&stream).write_all(&hello.encode()).map_err(DialError::Io)?;
-    read_reply(&mut ReadBy { stream: &stream, deadline }, &hello)
-        .map_err(DialError::Io)?
-        .map_err(DialError::Refused)?;
-    stream.set_write_timeout(Some(cfg.write_timeout)).map_err(DialError::Io)?;
-    Ok(stream)
+    let io_error = |e: std::io::Error| {
+        #[cfg(feature = "tls")]
+        if let Some(failure) = tls::failure_in(&e) {
+            return DialError::Refused(Refusal::Tls(failure));
+        }
+        DialError::Io(e)
+    };
+    link.write_all(&hello.encode()).and_then(|()| link.flush()).map_err(io_error)?;
+    read_reply(&mut link, &hello).map_err(io_error)?.map_err(DialError::Refused)?;
+    link.set_deadline(None);
+    link.tcp().set_write_timeout(Some(cfg.write_timeout)).map_err(DialError::Io)?;
+    Ok(link)
+}
+
+/// Whether a refusal was ours (the peer failed our TLS or identity checks)
+/// rather than the peer's.
+fn refused_by_us(reason: Refusal) -> bool {
+    #[cfg(feature = "tls")]
+    {
+        matches!(reason, Refusal::Identity(_))
+            || matches!(reason, Refusal::Tls(f) if f != tls::TlsFailure::RefusedByPeer)
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = reason;
+        false
+    }
 }
 
 /// The writer thread of one peer.
@@ -188,8 +220,8 @@ pub(crate) fn run(shared: Arc<Shared>, peer: Arc<Peer>) {
     let mut batch = Vec::new();
     let mut buf = BytesMut::with_capacity(64 << 10);
     while !peer.is_closed() && !shared.is_shutdown() {
-        let stream = match dial(&shared, &peer) {
-            Ok(stream) => stream,
+        let mut link = match dial(&shared, &peer) {
+            Ok(link) => link,
             Err(e) => {
                 *lock(&peer.stream) = None;
                 add(&counters.connect_failures, 1);
@@ -198,8 +230,18 @@ pub(crate) fn run(shared: Arc<Shared>, peer: Arc<Peer>) {
                         shared.event(|| NetEvent::ConnectFailed { peer: peer.id, error: error.to_string() })
                     }
                     DialError::Refused(reason) => {
-                        add(&counters.handshakes_rejected, 1);
-                        shared.event(|| NetEvent::Rejected { peer: peer.id, reason });
+                        #[cfg(feature = "tls")]
+                        match reason {
+                            Refusal::Tls(_) => add(&counters.tls_failures, 1),
+                            Refusal::Identity(_) => add(&counters.identity_refusals, 1),
+                            _ => {}
+                        }
+                        if refused_by_us(reason) {
+                            shared.event(|| NetEvent::Untrusted { peer: peer.id, reason });
+                        } else {
+                            add(&counters.handshakes_rejected, 1);
+                            shared.event(|| NetEvent::Rejected { peer: peer.id, reason });
+                        }
                     }
                 }
                 lost = true;
@@ -217,11 +259,11 @@ pub(crate) fn run(shared: Arc<Shared>, peer: Arc<Peer>) {
         shared.event(|| NetEvent::Connected { peer: peer.id, addr });
         if peer.is_closed() {
             // Closed while dialing, maybe before the stream was registered.
-            let _ = stream.shutdown(Shutdown::Both);
+            let _ = link.tcp().shutdown(Shutdown::Both);
             break;
         }
-        let served = serve(&shared, &peer, &stream, &mut batch, &mut buf);
-        let _ = stream.shutdown(Shutdown::Both);
+        let served = serve(&shared, &peer, &mut link, &mut batch, &mut buf);
+        let _ = link.tcp().shutdown(Shutdown::Both);
         *lock(&peer.stream) = None;
         if buf.capacity() > KEEP_BUFFER {
             buf = BytesMut::with_capacity(64 << 10);
@@ -251,7 +293,7 @@ fn back_off(shared: &Shared, peer: &Peer, delay: Duration) {
 fn serve(
     shared: &Shared,
     peer: &Peer,
-    stream: &TcpStream,
+    stream: &mut Link,
     batch: &mut Vec<Message>,
     buf: &mut BytesMut,
 ) -> std::io::Result<()> {
@@ -290,8 +332,9 @@ fn serve(
     Ok(())
 }
 
-fn flush(shared: &Shared, mut stream: &TcpStream, buf: &mut BytesMut, pending: &mut u64) -> std::io::Result<()> {
+fn flush(shared: &Shared, stream: &mut Link, buf: &mut BytesMut, pending: &mut u64) -> std::io::Result<()> {
     stream.write_all(buf)?;
+    stream.flush()?;
     add(&shared.counters.bytes_sent, buf.len() as u64);
     add(&shared.counters.messages_sent, *pending);
     *pending = 0;

@@ -1,0 +1,341 @@
+//! [`TlsConfig`]: a node's TLS material, checked once when it is loaded,
+//! and the rustls client and server configurations built from it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::verify_server_cert_signed_by_trust_anchor;
+use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+
+use super::identity::{self, IdentityError, NodeIdentity};
+
+/// Why TLS material was refused. Every variant about material names where
+/// it came from: the file's path, or `in-memory ...` for material given as
+/// bytes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsConfigError {
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The trust set holds no certificate: no peer could ever be accepted.
+    #[error("{origin}: empty trust set (no CA certificate found)")]
+    EmptyTrustSet {
+        /// Where the trust set came from.
+        origin: String,
+    },
+    /// The certificate chain holds no certificate.
+    #[error("{origin}: no certificate found")]
+    NoCertificate {
+        /// Where the chain came from.
+        origin: String,
+    },
+    /// A certificate (or its PEM armour) could not be parsed.
+    #[error("{origin}: malformed certificate: {reason}")]
+    MalformedCertificate {
+        /// Where it came from.
+        origin: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No private key was found.
+    #[error("{origin}: no private key found")]
+    NoKey {
+        /// Where the key was looked for.
+        origin: String,
+    },
+    /// The private key could not be parsed or is of an unsupported kind.
+    #[error("{origin}: malformed or unsupported private key: {reason}")]
+    MalformedKey {
+        /// Where it came from.
+        origin: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The private key is not the key of the chain's first certificate.
+    #[error("{key}: the private key does not match the certificate in {chain}")]
+    KeyMismatch {
+        /// Where the chain came from.
+        chain: String,
+        /// Where the key came from.
+        key: String,
+    },
+    /// The node's certificate names no raft-io node (or more than one).
+    #[error("{origin}: {reason}")]
+    NoIdentity {
+        /// Where the chain came from.
+        origin: String,
+        /// What is missing.
+        reason: IdentityError,
+    },
+    /// The node's certificate names another node or cluster than the
+    /// transport it is given to.
+    #[error("the certificate is for {certified}, but this transport is {expected}")]
+    WrongIdentity {
+        /// The transport's node and cluster.
+        expected: NodeIdentity,
+        /// What the certificate names.
+        certified: NodeIdentity,
+    },
+    /// TLS material was given to a transport that was bound without TLS.
+    #[error("this transport was bound without TLS; it cannot switch to TLS at run time")]
+    NotTls,
+    /// rustls refused to build a configuration from the material.
+    #[error("TLS configuration refused: {reason}")]
+    Rustls {
+        /// rustls's error, as text.
+        reason: String,
+    },
+}
+
+/// A node's TLS material: the trusted roots (the CA set peers' certificates
+/// must lead to), the node's certificate chain (its own certificate first)
+/// and its private key. Checked when built, so a transport never starts
+/// with material that cannot work: a malformed certificate or key, a key
+/// that does not match the certificate, an empty trust set, or a
+/// certificate without a raft-io identity are refused here, with the file
+/// (or in-memory source) and the reason.
+///
+/// Cheap to clone (the rustls configurations are shared). Give it to
+/// [`TcpConfig::tls`](crate::transport::TcpConfig::tls), or to
+/// [`TcpTransport::rotate_tls`](crate::transport::TcpTransport::rotate_tls)
+/// to replace the material of a running transport.
+#[derive(Clone)]
+pub struct TlsConfig {
+    identity: NodeIdentity,
+    server: Arc<ServerConfig>,
+    client: Arc<ClientConfig>,
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("TlsConfig").field("identity", &self.identity).finish_non_exhaustive()
+    }
+}
+
+/// Bytes and where they came from.
+struct Source<'a> {
+    bytes: &'a [u8],
+    origin: String,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsConfigError> {
+    std::fs::read(path).map_err(|source| TlsConfigError::Read { path: path.to_path_buf(), source })
+}
+
+impl TlsConfig {
+    /// Loads PEM files: `trust` holds one or more CA certificates (the
+    /// trusted roots), `chain` the node's certificate followed by any
+    /// intermediates, `key` its private key (PKCS#8, PKCS#1 or SEC1).
+    ///
+    /// # Errors
+    ///
+    /// A file that cannot be read, or any refusal of
+    /// [`from_pem`](Self::from_pem), naming the file.
+    pub fn from_pem_files(
+        trust: impl AsRef<Path>,
+        chain: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<Self, TlsConfigError> {
+        let (trust, chain, key) = (trust.as_ref(), chain.as_ref(), key.as_ref());
+        let (t, c, k) = (read(trust)?, read(chain)?, read(key)?);
+        Self::build(
+            Source { bytes: &t, origin: trust.display().to_string() },
+            Source { bytes: &c, origin: chain.display().to_string() },
+            Source { bytes: &k, origin: key.display().to_string() },
+        )
+    }
+
+    /// The same from PEM text in memory.
+    ///
+    /// # Errors
+    ///
+    /// [`TlsConfigError`]: an empty trust set, no certificate or key, a
+    /// malformed certificate or key, a key that does not match the
+    /// certificate, a certificate without a raft-io identity.
+    pub fn from_pem(trust: &[u8], chain: &[u8], key: &[u8]) -> Result<Self, TlsConfigError> {
+        Self::build(
+            Source { bytes: trust, origin: "in-memory trust set".into() },
+            Source { bytes: chain, origin: "in-memory certificate chain".into() },
+            Source { bytes: key, origin: "in-memory private key".into() },
+        )
+    }
+
+    /// The same from DER: trusted root certificates, the chain (the node's
+    /// certificate first), and the private key (PKCS#8, PKCS#1 or SEC1,
+    /// recognised by its content).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_pem`](Self::from_pem).
+    pub fn from_der(trust: Vec<Vec<u8>>, chain: Vec<Vec<u8>>, key: Vec<u8>) -> Result<Self, TlsConfigError> {
+        let trust: Vec<CertificateDer<'static>> = trust.into_iter().map(CertificateDer::from).collect();
+        let chain: Vec<CertificateDer<'static>> = chain.into_iter().map(CertificateDer::from).collect();
+        let key = PrivateKeyDer::try_from(key).map_err(|reason| TlsConfigError::MalformedKey {
+            origin: "in-memory private key".into(),
+            reason: reason.into(),
+        });
+        Self::assemble(
+            (trust, "in-memory trust set".into()),
+            (chain, "in-memory certificate chain".into()),
+            (key, "in-memory private key".into()),
+        )
+    }
+
+    /// The node and cluster the certificate names.
+    pub fn identity(&self) -> NodeIdentity {
+        self.identity
+    }
+
+    pub(crate) fn server(&self) -> Arc<ServerConfig> {
+        Arc::clone(&self.server)
+    }
+
+    pub(crate) fn client(&self) -> Arc<ClientConfig> {
+        Arc::clone(&self.client)
+    }
+
+    fn build(trust: Source<'_>, chain: Source<'_>, key: Source<'_>) -> Result<Self, TlsConfigError> {
+        let roots = certificates(&trust)?;
+        let certs = certificates(&chain)?;
+        let der = PrivateKeyDer::from_pem_slice(key.bytes).map_err(|e| match e {
+            rustls::pki_types::pem::Error::NoItemsFound => TlsConfigError::NoKey { origin: key.origin.clone() },
+            e => TlsConfigError::MalformedKey { origin: key.origin.clone(), reason: e.to_string() },
+        });
+        Self::assemble((roots, trust.origin), (certs, chain.origin), (der, key.origin))
+    }
+
+    fn assemble(
+        (roots, trust_origin): (Vec<CertificateDer<'static>>, String),
+        (chain, chain_origin): (Vec<CertificateDer<'static>>, String),
+        (key, key_origin): (Result<PrivateKeyDer<'static>, TlsConfigError>, String),
+    ) -> Result<Self, TlsConfigError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        // Trust set.
+        if roots.is_empty() {
+            return Err(TlsConfigError::EmptyTrustSet { origin: trust_origin });
+        }
+        let mut store = RootCertStore::empty();
+        for root in roots {
+            store.add(root).map_err(|e| TlsConfigError::MalformedCertificate {
+                origin: trust_origin.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        let roots = Arc::new(store);
+        // The node's chain and its identity.
+        let leaf = chain.first().ok_or_else(|| TlsConfigError::NoCertificate { origin: chain_origin.clone() })?;
+        ParsedCertificate::try_from(leaf).map_err(|e| TlsConfigError::MalformedCertificate {
+            origin: chain_origin.clone(),
+            reason: e.to_string(),
+        })?;
+        let identity = identity::identity_of(leaf)
+            .map_err(|reason| TlsConfigError::NoIdentity { origin: chain_origin.clone(), reason })?;
+        // The key, and that it is the certificate's.
+        let key = key?;
+        let signing = provider
+            .key_provider
+            .load_private_key(key.clone_key())
+            .map_err(|e| TlsConfigError::MalformedKey { origin: key_origin.clone(), reason: e.to_string() })?;
+        match CertifiedKey::new(chain.clone(), signing).keys_match() {
+            Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+            Err(rustls::Error::InconsistentKeys(_)) => {
+                return Err(TlsConfigError::KeyMismatch { chain: chain_origin, key: key_origin });
+            }
+            Err(e) => return Err(TlsConfigError::MalformedCertificate { origin: chain_origin, reason: e.to_string() }),
+        }
+        let rustls_error = |e: &dyn std::fmt::Display| TlsConfigError::Rustls { reason: e.to_string() };
+        // Acceptor: client certificates required, from the trusted roots.
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::clone(&roots), Arc::clone(&provider))
+            .build()
+            .map_err(|e| rustls_error(&e))?;
+        let mut server = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| rustls_error(&e))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain.clone(), key.clone_key())
+            .map_err(|e| rustls_error(&e))?;
+        server.send_tls13_tickets = 0;
+        server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        // Dialer: the acceptor's chain is verified by `PeerVerifier`; its
+        // identity after the handshake.
+        let peer_verifier = PeerVerifier { roots, algorithms: provider.signature_verification_algorithms };
+        let mut client = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| rustls_error(&e))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(peer_verifier))
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| rustls_error(&e))?;
+        client.enable_sni = false;
+        client.resumption = rustls::client::Resumption::disabled();
+        Ok(Self { identity, server: Arc::new(server), client: Arc::new(client) })
+    }
+}
+
+/// Every PEM certificate in `source` (other PEM sections are skipped).
+fn certificates(source: &Source<'_>) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+    CertificateDer::pem_slice_iter(source.bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsConfigError::MalformedCertificate { origin: source.origin.clone(), reason: e.to_string() })
+}
+
+/// The dialer's check of the acceptor's certificate: the full webpki chain
+/// verification against the trusted roots (signatures, validity period,
+/// key usage), as rustls's own verifier does, but without its DNS-name
+/// match: a node is identified by the raft-io URI in its certificate,
+/// which the transport checks right after the handshake.
+#[derive(Debug)]
+struct PeerVerifier {
+    roots: Arc<RootCertStore>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for PeerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let cert = ParsedCertificate::try_from(end_entity)?;
+        verify_server_cert_signed_by_trust_anchor(&cert, &self.roots, intermediates, now, self.algorithms.all)?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}

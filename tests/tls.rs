@@ -1,0 +1,649 @@
+//! Mutual TLS on loopback (feature `tls`): a three-node cluster with
+//! WalLog, its certificates made here with rcgen, attacked by impostors
+//! (no certificate, another CA, an expired certificate, a valid certificate
+//! for node 3 claiming node 2, a certificate of another cluster, a rogue
+//! plaintext client) while it keeps committing; certificate rotation at
+//! run time; bad material refused at configuration time; the handshake
+//! bounded in time and number.
+#![cfg(all(feature = "tls", feature = "persistence"))]
+
+mod net_support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use net_support::{CLUSTER, Cluster, loopback, wait_until};
+use raft_io::transport::tls::{IdentityError, NodeIdentity, TlsConfig, TlsConfigError, TlsFailure};
+use raft_io::transport::{NetEvent, Refusal, TcpConfig, TcpHandle, TcpTransport};
+use raft_io::{AppendEntries, Entry, EntryKind, Message, MessageBody, NodeId, framing};
+
+// ---------------------------------------------------------------------------
+// Certificates, made at run time.
+
+/// A certificate authority.
+struct Ca {
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+/// A node's certificate and key, PEM.
+#[derive(Clone)]
+struct NodeCert {
+    cert: String,
+    key: String,
+}
+
+impl Ca {
+    fn new(name: &str) -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let issuer = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap();
+        Self { issuer }
+    }
+
+    fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A certificate naming node `node` of `cluster`.
+    fn node(&self, cluster: u64, node: NodeId) -> NodeCert {
+        self.issue(Some(NodeIdentity::new(cluster, node).uri()), false)
+    }
+
+    /// A certificate with the given URI SAN (if any), expired if asked.
+    fn issue(&self, uri: Option<String>, expired: bool) -> NodeCert {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, "raft-io node");
+        if let Some(uri) = uri {
+            params.subject_alt_names = vec![rcgen::SanType::URI(uri.try_into().unwrap())];
+        }
+        params.extended_key_usages =
+            vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth, rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        NodeCert { cert: cert.pem(), key: key.serialize_pem() }
+    }
+}
+
+/// TLS material trusting `cas`, presenting `cert`.
+fn material(cas: &[&Ca], cert: &NodeCert) -> TlsConfig {
+    let trust: String = cas.iter().map(|ca| ca.pem()).collect();
+    TlsConfig::from_pem(trust.as_bytes(), cert.cert.as_bytes(), cert.key.as_bytes()).unwrap()
+}
+
+// ---------------------------------------------------------------------------
+// The cluster.
+
+type Events = Arc<Mutex<Vec<NetEvent>>>;
+
+struct TlsCluster {
+    cluster: Cluster,
+    events: Vec<Events>,
+}
+
+impl TlsCluster {
+    /// Nodes 1..=3 with certificates from `ca`, trusting `ca` alone.
+    fn start(ca: &Ca) -> Self {
+        let mut events = Vec::new();
+        let transports = (1..=3)
+            .map(|id| {
+                let log: Events = Arc::default();
+                events.push(Arc::clone(&log));
+                let config = TcpConfig::new(id, loopback())
+                    .cluster_id(CLUSTER)
+                    .tls(material(&[ca], &ca.node(CLUSTER, id)))
+                    .on_event(move |e| log.lock().unwrap().push(e.clone()));
+                TcpTransport::bind(config).unwrap()
+            })
+            .collect();
+        let cluster = Cluster::from_transports(transports);
+        cluster.wait_for_leader();
+        Self { cluster, events }
+    }
+
+    fn tcp(&self, i: usize) -> &TcpHandle {
+        &self.cluster.nodes[i].as_ref().unwrap().tcp
+    }
+
+    fn addr(&self, i: usize) -> SocketAddr {
+        self.cluster.addrs[i]
+    }
+
+    /// Waits for node `i` to report an inbound refusal for `reason`.
+    fn wait_refused(&self, i: usize, reason: Refusal) {
+        wait_until(&format!("node {} to refuse with {reason:?}", i + 1), || {
+            self.events[i]
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|e| matches!(e, NetEvent::Refused { reason: r, .. } if *r == reason))
+        });
+    }
+
+    /// Runs `attack` while a client keeps writing (at least 20 writes, the
+    /// last ones after the attack), then checks that every acknowledged
+    /// write is on every node, that no node applied the impostors'
+    /// command, and that no node took their term.
+    fn under_attack(&self, attack: impl FnOnce()) {
+        let stop = AtomicBool::new(false);
+        let acked = std::thread::scope(|s| {
+            let writer = s.spawn(|| {
+                let mut acked = Vec::new();
+                let mut i = 0;
+                while !stop.load(Ordering::Acquire) || i < 20 {
+                    let key = format!("w{i}");
+                    if self.cluster.put(&key, "v").is_ok() {
+                        acked.push(key);
+                    }
+                    i += 1;
+                }
+                acked
+            });
+            // The writer stops even if the attack fails, so a failure is
+            // reported instead of hanging.
+            let attacked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(attack));
+            stop.store(true, Ordering::Release);
+            let acked = writer.join().unwrap();
+            if let Err(panic) = attacked {
+                std::panic::resume_unwind(panic);
+            }
+            acked
+        });
+        assert!(acked.len() >= 20, "the cluster kept committing: {} of 20+ writes acknowledged", acked.len());
+        for i in 0..3 {
+            let kv = self.cluster.read_all(i).unwrap();
+            for key in &acked {
+                assert!(kv.map.contains_key(key), "node {} lost {key}", i + 1);
+            }
+            assert!(!kv.map.contains_key("evil"), "node {} applied an impostor's command", i + 1);
+            let term = self.cluster.handle(i).status().unwrap().term;
+            assert!(term < ROGUE_TERM, "node {} took the impostor's term", i + 1);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Rogue peers, written with rustls directly.
+
+const ROGUE_TERM: u64 = 1_000_000;
+
+/// A rogue's TLS client: presents `cert` (or nothing), trusts anything.
+fn rogue_tls(cert: Option<&NodeCert>) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(TrustAnything(provider)));
+    let config = match cert {
+        None => builder.with_no_client_auth(),
+        Some(c) => {
+            let chain = rustls::pki_types::CertificateDer::pem_slice_iter(c.cert.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(c.key.as_bytes()).unwrap();
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+    };
+    Arc::new(config)
+}
+
+#[derive(Debug)]
+struct TrustAnything(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for TrustAnything {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// What a rogue got back.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// A raft-io reply with this status (0: accepted).
+    Reply(u16),
+    /// No reply: the connection failed or closed.
+    Closed,
+}
+
+/// Connects to `addr` (over TLS with `tls`, else in plaintext), sends a
+/// hello from `from` to `to` of [`CLUSTER`] and, without waiting, a
+/// well-formed AppendEntries in term [`ROGUE_TERM`] carrying `evil=1` and
+/// committing it; returns what came back.
+fn rogue(addr: SocketAddr, tls: Option<Arc<rustls::ClientConfig>>, from: NodeId, to: NodeId) -> Outcome {
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    tcp.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut bytes = Vec::from(*b"RFIO");
+    bytes.extend_from_slice(&2u16.to_be_bytes());
+    bytes.extend_from_slice(&0u16.to_be_bytes());
+    bytes.extend_from_slice(&CLUSTER.to_be_bytes());
+    bytes.extend_from_slice(&from.to_be_bytes());
+    bytes.extend_from_slice(&to.to_be_bytes());
+    let append = Message {
+        from,
+        to,
+        term: ROGUE_TERM,
+        body: MessageBody::Append(AppendEntries {
+            prev_log_index: 0,
+            prev_log_term: 0,
+            leader_commit: 1,
+            entries: vec![Entry { term: ROGUE_TERM, index: 1, kind: EntryKind::Normal, data: Bytes::from("evil=1") }],
+        }),
+    };
+    let frame = framing::encode(&append);
+    bytes.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(&frame);
+    let exchange = |s: &mut dyn ReadWrite| {
+        // Writes may fail once the node closes: what counts is the reply.
+        let _ = s.write_all(&bytes).and_then(|()| s.flush());
+        let mut reply = [0u8; 16];
+        match s.read_exact(&mut reply) {
+            Ok(()) if &reply[0..4] == b"RFIO" => Outcome::Reply(u16::from_be_bytes([reply[6], reply[7]])),
+            _ => Outcome::Closed,
+        }
+    };
+    match tls {
+        None => exchange(&mut { tcp }),
+        Some(config) => {
+            let name = rustls::pki_types::ServerName::try_from("raft-io.invalid").unwrap();
+            let conn = rustls::ClientConnection::new(config, name).unwrap();
+            exchange(&mut rustls::StreamOwned::new(conn, tcp))
+        }
+    }
+}
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+// ---------------------------------------------------------------------------
+// Impostors.
+
+#[test]
+fn a_peer_without_a_certificate_is_refused() {
+    let ca = Ca::new("cluster CA");
+    let c = TlsCluster::start(&ca);
+    c.under_attack(|| {
+        assert_eq!(rogue(c.addr(0), Some(rogue_tls(None)), 2, 1), Outcome::Closed);
+        c.wait_refused(0, Refusal::Tls(TlsFailure::NoCertificate));
+    });
+    let stats = c.tcp(0).stats();
+    assert!(stats.tls_failures >= 1 && stats.handshake_refusals >= 1, "{stats:?}");
+    c.cluster.shutdown();
+}
+
+#[test]
+fn a_certificate_from_another_ca_is_refused() {
+    let ca = Ca::new("cluster CA");
+    let other = Ca::new("another CA");
+    let c = TlsCluster::start(&ca);
+    c.under_attack(|| {
+        let forged = other.node(CLUSTER, 2);
+        assert_eq!(rogue(c.addr(0), Some(rogue_tls(Some(&forged))), 2, 1), Outcome::Closed);
+        c.wait_refused(0, Refusal::Tls(TlsFailure::UnknownIssuer));
+    });
+    assert!(c.tcp(0).stats().tls_failures >= 1);
+    c.cluster.shutdown();
+}
+
+#[test]
+fn an_expired_certificate_is_refused() {
+    let ca = Ca::new("cluster CA");
+    let c = TlsCluster::start(&ca);
+    c.under_attack(|| {
+        let expired = ca.issue(Some(NodeIdentity::new(CLUSTER, 2).uri()), true);
+        assert_eq!(rogue(c.addr(0), Some(rogue_tls(Some(&expired))), 2, 1), Outcome::Closed);
+        c.wait_refused(0, Refusal::Tls(TlsFailure::Expired));
+    });
+    assert!(c.tcp(0).stats().tls_failures >= 1);
+    c.cluster.shutdown();
+}
+
+#[test]
+fn a_valid_certificate_for_node_3_claiming_node_2_is_refused_before_any_message_is_read() {
+    let ca = Ca::new("cluster CA");
+    let c = TlsCluster::start(&ca);
+    c.under_attack(|| {
+        // Node 3's own, valid certificate; the hello says node 2.
+        let node3 = ca.node(CLUSTER, 3);
+        assert_eq!(rogue(c.addr(0), Some(rogue_tls(Some(&node3))), 2, 1), Outcome::Reply(6));
+        c.wait_refused(0, Refusal::Identity(IdentityError::WrongNode { claimed: 2, certified: 3 }));
+        // A valid certificate for node 2, of another cluster.
+        let elsewhere = ca.node(CLUSTER + 1, 2);
+        assert_eq!(rogue(c.addr(0), Some(rogue_tls(Some(&elsewhere))), 2, 1), Outcome::Reply(6));
+        c.wait_refused(0, Refusal::Identity(IdentityError::WrongCluster { expected: CLUSTER, certified: CLUSTER + 1 }));
+        // A certificate from the right CA that names no node.
+        let anonymous = ca.issue(None, false);
+        assert_eq!(rogue(c.addr(0), Some(rogue_tls(Some(&anonymous))), 2, 1), Outcome::Reply(6));
+        c.wait_refused(0, Refusal::Identity(IdentityError::Missing));
+    });
+    let stats = c.tcp(0).stats();
+    assert!(stats.identity_refusals >= 3, "{stats:?}");
+    assert_eq!(stats.decode_errors + stats.misaddressed, 0, "no frame of the impostors was read");
+    c.cluster.shutdown();
+}
+
+#[test]
+fn a_rogue_plaintext_client_sending_append_entries_to_a_tls_node_changes_nothing() {
+    let ca = Ca::new("cluster CA");
+    let c = TlsCluster::start(&ca);
+    c.under_attack(|| {
+        for target in 0..3 {
+            let from = if target == 0 { 2 } else { 1 };
+            assert_eq!(rogue(c.addr(target), None, from, target as NodeId + 1), Outcome::Closed);
+            c.wait_refused(target, Refusal::Tls(TlsFailure::NotTls));
+        }
+    });
+    c.cluster.shutdown();
+}
+
+#[test]
+fn a_dialer_refuses_an_acceptor_whose_certificate_names_another_node() {
+    let ca = Ca::new("cluster CA");
+    let c = TlsCluster::start(&ca);
+    // Node 1 is told that peer 2 lives at node 3's address: node 3's
+    // certificate does not name node 2, so node 1 refuses it before saying
+    // anything (node 3 never sees a hello for node 2).
+    c.tcp(0).remove_peer(2);
+    c.tcp(0).add_peer(2, c.addr(2)).unwrap();
+    let untrusted = |e: &NetEvent| {
+        matches!(
+            e,
+            NetEvent::Untrusted {
+                peer: 2,
+                reason: Refusal::Identity(IdentityError::WrongNode { claimed: 2, certified: 3 })
+            }
+        )
+    };
+    wait_until("node 1 to refuse node 3 as node 2", || c.events[0].lock().unwrap().iter().any(untrusted));
+    assert!(c.tcp(0).stats().identity_refusals >= 1);
+    // Pointed back at the real node 2, it connects again.
+    let connects = c.tcp(0).stats().connects;
+    c.tcp(0).remove_peer(2);
+    c.tcp(0).add_peer(2, c.addr(1)).unwrap();
+    wait_until("node 1 to reconnect to node 2", || c.tcp(0).stats().connects > connects);
+    assert!(c.cluster.put("after", "redirect").is_ok());
+    c.cluster.shutdown();
+}
+
+// ---------------------------------------------------------------------------
+// Rotation.
+
+#[test]
+fn certificates_and_trust_rotate_at_run_time_without_dropping_connections() {
+    let old = Ca::new("old CA");
+    let new = Ca::new("new CA");
+    let c = TlsCluster::start(&old);
+    assert!(c.cluster.put("before", "rotation").is_ok());
+    let connects: Vec<u64> = (0..3).map(|i| c.tcp(i).stats().connects).collect();
+    let new_certs: Vec<NodeCert> = (1..=3).map(|id| new.node(CLUSTER, id)).collect();
+    // Trust both CAs, switch to the new certificates, then trust the new
+    // CA alone: at every step each pair of nodes trusts each other.
+    for i in 0..3 {
+        c.tcp(i).rotate_tls(material(&[&old, &new], &old.node(CLUSTER, i as NodeId + 1))).unwrap();
+    }
+    for (i, cert) in new_certs.iter().enumerate() {
+        c.tcp(i).rotate_tls(material(&[&old, &new], cert)).unwrap();
+    }
+    for (i, cert) in new_certs.iter().enumerate() {
+        c.tcp(i).rotate_tls(material(&[&new], cert)).unwrap();
+    }
+    // Connections opened before rotation are still the ones in use.
+    c.under_attack(|| {
+        // New connections use the new trust set: a valid certificate of
+        // the old CA no longer gets in.
+        let stale = old.node(CLUSTER, 2);
+        assert_eq!(rogue(c.addr(0), Some(rogue_tls(Some(&stale))), 2, 1), Outcome::Closed);
+        c.wait_refused(0, Refusal::Tls(TlsFailure::UnknownIssuer));
+    });
+    for (i, &before) in connects.iter().enumerate() {
+        assert_eq!(c.tcp(i).stats().connects, before, "node {} redialled on rotation", i + 1);
+    }
+    // New connections present the new certificate: node 1 redials its
+    // peers, who now trust the new CA alone.
+    for peer in [2, 3] {
+        c.tcp(0).remove_peer(peer);
+        c.tcp(0).add_peer(peer, c.addr(peer as usize - 1)).unwrap();
+    }
+    wait_until("node 1 to reconnect with its new certificate", || c.tcp(0).stats().connects >= connects[0] + 2);
+    c.under_attack(|| {});
+    // Material for another node is refused, and the material in force kept.
+    let err = c.tcp(0).rotate_tls(material(&[&new], &new_certs[1])).unwrap_err();
+    assert!(matches!(err, TlsConfigError::WrongIdentity { .. }), "{err}");
+    assert!(c.cluster.put("after", "rotation").is_ok());
+    c.cluster.shutdown();
+}
+
+#[test]
+fn a_plaintext_transport_cannot_be_rotated_and_bind_checks_the_identity() {
+    let ca = Ca::new("cluster CA");
+    let plain = TcpTransport::bind(TcpConfig::new(1, loopback()).cluster_id(CLUSTER)).unwrap();
+    let err = plain.rotate_tls(material(&[&ca], &ca.node(CLUSTER, 1))).unwrap_err();
+    assert!(matches!(err, TlsConfigError::NotTls), "{err}");
+    let wrong = TcpConfig::new(1, loopback()).cluster_id(CLUSTER).tls(material(&[&ca], &ca.node(CLUSTER, 2)));
+    let err = TcpTransport::bind(wrong).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("raft-io://cluster/27510/node/2"), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// Bad material, refused at configuration time.
+
+#[test]
+fn bad_material_is_refused_at_configuration_time_naming_the_file_and_the_reason() {
+    let ca = Ca::new("cluster CA");
+    let good = ca.node(CLUSTER, 1);
+    let other = ca.node(CLUSTER, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let ca_pem = file("ca.pem", &ca.pem());
+    let cert = file("node.pem", &good.cert);
+    let key = file("node.key", &good.key);
+    assert_eq!(TlsConfig::from_pem_files(&ca_pem, &cert, &key).unwrap().identity(), NodeIdentity::new(CLUSTER, 1));
+
+    let garbage_der = |label: &str| format!("-----BEGIN {label}-----\nAAECAwQFBgcICQ==\n-----END {label}-----\n");
+    let cases: Vec<(&str, std::path::PathBuf, std::path::PathBuf, std::path::PathBuf, &str)> = vec![
+        ("unreadable trust set", dir.path().join("missing.pem"), cert.clone(), key.clone(), "missing.pem"),
+        ("a directory as the key", ca_pem.clone(), cert.clone(), dir.path().to_path_buf(), ""),
+        ("empty trust set", file("empty.pem", ""), cert.clone(), key.clone(), "empty.pem"),
+        ("trust set of keys only", file("keys.pem", &good.key), cert.clone(), key.clone(), "keys.pem"),
+        (
+            "broken PEM",
+            file("broken.pem", "-----BEGIN CERTIFICATE-----\n!!!\n"),
+            cert.clone(),
+            key.clone(),
+            "broken.pem",
+        ),
+        ("garbage CA", file("bad-ca.pem", &garbage_der("CERTIFICATE")), cert.clone(), key.clone(), "bad-ca.pem"),
+        ("no certificate", ca_pem.clone(), file("nocert.pem", &good.key), key.clone(), "nocert.pem"),
+        (
+            "garbage certificate",
+            ca_pem.clone(),
+            file("bad-cert.pem", &garbage_der("CERTIFICATE")),
+            key.clone(),
+            "bad-cert.pem",
+        ),
+        ("no key", ca_pem.clone(), cert.clone(), file("nokey.pem", &good.cert), "nokey.pem"),
+        ("garbage key", ca_pem.clone(), cert.clone(), file("bad.key", &garbage_der("PRIVATE KEY")), "bad.key"),
+        ("key of another certificate", ca_pem.clone(), cert.clone(), file("other.key", &other.key), "other.key"),
+        (
+            "certificate without identity",
+            ca_pem.clone(),
+            file("anon.pem", &ca.issue(None, false).cert),
+            key.clone(),
+            "anon.pem",
+        ),
+    ];
+    for (what, trust, chain, key, named) in cases {
+        let err = TlsConfig::from_pem_files(&trust, &chain, &key).map(|c| c.identity()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(named), "{what}: {text:?} does not name {named}");
+        let kind_ok = match what {
+            "unreadable trust set" | "a directory as the key" => matches!(err, TlsConfigError::Read { .. }),
+            "empty trust set" | "trust set of keys only" => matches!(err, TlsConfigError::EmptyTrustSet { .. }),
+            "broken PEM" | "garbage CA" | "garbage certificate" => {
+                matches!(err, TlsConfigError::MalformedCertificate { .. })
+            }
+            "no certificate" => matches!(err, TlsConfigError::NoCertificate { .. }),
+            "no key" => matches!(err, TlsConfigError::NoKey { .. }),
+            "garbage key" => matches!(err, TlsConfigError::MalformedKey { .. }),
+            "key of another certificate" => matches!(err, TlsConfigError::KeyMismatch { .. }),
+            "certificate without identity" => matches!(err, TlsConfigError::NoIdentity { .. }),
+            _ => false,
+        };
+        assert!(kind_ok, "{what}: unexpected {err:?}");
+    }
+    // In memory, the same checks, named as in-memory sources.
+    let err = TlsConfig::from_pem(b"", good.cert.as_bytes(), good.key.as_bytes()).unwrap_err();
+    assert!(matches!(err, TlsConfigError::EmptyTrustSet { .. }) && err.to_string().contains("in-memory trust set"));
+    let err = TlsConfig::from_der(vec![], vec![], vec![1, 2, 3]).unwrap_err();
+    assert!(matches!(err, TlsConfigError::EmptyTrustSet { .. }), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// Slots: the handshake is bounded in time and in number.
+
+#[test]
+fn silent_connections_are_cut_off_and_cannot_take_every_slot() {
+    let ca = Ca::new("cluster CA");
+    let events: Events = Arc::default();
+    let log = Arc::clone(&events);
+    let config = TcpConfig::new(1, loopback())
+        .cluster_id(CLUSTER)
+        .tls(material(&[&ca], &ca.node(CLUSTER, 1)))
+        .max_pending_handshakes(2)
+        .handshake_timeout(Duration::from_secs(3600))
+        .on_event(move |e| log.lock().unwrap().push(e.clone()));
+    let node = TcpTransport::bind(config).unwrap();
+    // Two connections that never speak hold the two handshake slots; the
+    // third is closed at once.
+    let silent: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(node.local_addr()).unwrap()).collect();
+    let mut third = TcpStream::connect(node.local_addr()).unwrap();
+    third.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    assert_eq!(third.read(&mut [0u8; 16]).unwrap_or(0), 0, "closed without a reply");
+    wait_until("the third handshake to be refused", || node.stats().handshakes_over_limit == 1);
+    assert!(
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, NetEvent::Refused { reason: Refusal::TooManyHandshakes, .. }))
+    );
+    drop(silent);
+    drop(node);
+
+    // With a short handshake timeout, a silent connection is cut off and
+    // counted, and its slot freed.
+    let events: Events = Arc::default();
+    let log = Arc::clone(&events);
+    let config = TcpConfig::new(1, loopback())
+        .cluster_id(CLUSTER)
+        .tls(material(&[&ca], &ca.node(CLUSTER, 1)))
+        .max_pending_handshakes(1)
+        .handshake_timeout(Duration::from_millis(50))
+        .on_event(move |e| log.lock().unwrap().push(e.clone()));
+    let node = TcpTransport::bind(config).unwrap();
+    let mut slow = TcpStream::connect(node.local_addr()).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    assert_eq!(slow.read(&mut [0u8; 16]).unwrap_or(0), 0, "cut off");
+    wait_until("the silent handshake to be refused", || node.stats().handshake_refusals == 1);
+    assert!(events.lock().unwrap().iter().any(|e| matches!(e, NetEvent::Refused { reason: Refusal::Incomplete, .. })));
+    let mut next = TcpStream::connect(node.local_addr()).unwrap();
+    next.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    assert_eq!(next.read(&mut [0u8; 16]).unwrap_or(0), 0);
+    wait_until("the next one to get the freed slot (and be cut off too)", || node.stats().handshake_refusals == 2);
+    assert_eq!(node.stats().handshakes_over_limit, 0);
+}
+
+// ---------------------------------------------------------------------------
+// Plaintext and TLS do not mix.
+
+#[test]
+fn a_tls_node_and_a_plaintext_node_refuse_each_other() {
+    let ca = Ca::new("cluster CA");
+    let plain_events: Events = Arc::default();
+    let log = Arc::clone(&plain_events);
+    let plain = TcpTransport::bind(
+        TcpConfig::new(2, loopback()).cluster_id(CLUSTER).on_event(move |e| log.lock().unwrap().push(e.clone())),
+    )
+    .unwrap();
+    let tls = TcpTransport::bind(
+        TcpConfig::new(1, loopback())
+            .cluster_id(CLUSTER)
+            .tls(material(&[&ca], &ca.node(CLUSTER, 1)))
+            .peer(2, plain.local_addr()),
+    )
+    .unwrap();
+    plain.add_peer(1, tls.local_addr()).unwrap();
+    // The TLS node's ClientHello is not a raft-io hello; the plaintext
+    // node's hello is not TLS.
+    wait_until("the plaintext node to refuse the TLS dialer", || {
+        plain_events.lock().unwrap().iter().any(|e| matches!(e, NetEvent::Refused { reason: Refusal::BadMagic, .. }))
+    });
+    wait_until("the TLS node to refuse the plaintext dialer", || tls.stats().tls_failures >= 1);
+    assert_eq!(tls.stats().connects + plain.stats().connects, 0);
+}
+
+#[test]
+fn material_loads_alike_from_pem_and_der_and_never_prints_its_key() {
+    use rustls::pki_types::pem::PemObject;
+    let ca = Ca::new("cluster CA");
+    let cert = ca.node(CLUSTER, 3);
+    let from_pem = material(&[&ca], &cert);
+    let der = |pem: &str| rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap().to_vec();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(cert.key.as_bytes()).unwrap();
+    let from_der = TlsConfig::from_der(vec![der(&ca.pem())], vec![der(&cert.cert)], key.secret_der().to_vec()).unwrap();
+    assert_eq!(from_pem.identity(), NodeIdentity::new(CLUSTER, 3));
+    assert_eq!(from_der.identity(), from_pem.identity());
+    let shown = format!("{from_der:?}");
+    assert!(shown.contains("node_id: 3") && !shown.contains("PRIVATE"), "{shown}");
+    // A DER key of another certificate is refused as from PEM.
+    let other = ca.node(CLUSTER, 2);
+    let other_key = rustls::pki_types::PrivateKeyDer::from_pem_slice(other.key.as_bytes()).unwrap();
+    let err =
+        TlsConfig::from_der(vec![der(&ca.pem())], vec![der(&cert.cert)], other_key.secret_der().to_vec()).unwrap_err();
+    assert!(matches!(err, TlsConfigError::KeyMismatch { .. }), "{err}");
+}
