@@ -65,6 +65,7 @@ mod kv;
 pub mod linearizability;
 mod log;
 pub mod model;
+mod multi;
 mod network;
 mod outcome;
 mod pause;
@@ -80,6 +81,7 @@ pub use kv::KvStore;
 #[cfg(feature = "persistence")]
 pub use log::SimWal;
 pub use log::{SimBackend, SimLog};
+pub use multi::{MultiCluster, MultiSimConfig, MultiSimStats};
 pub use network::NetworkFaults;
 pub use outcome::{ReadOutcome, Replay, SimStats, WriteOutcome, WriteTicket};
 pub use pause::PauseInbox;

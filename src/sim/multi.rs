@@ -1,0 +1,581 @@
+//! [`MultiCluster`]: the simulator with many Raft groups per node, each
+//! node a [`MultiNode`] host (`docs/PROTOCOL.md` §10).
+//!
+//! Every node hosts a replica of every group. The network (loss,
+//! duplication, delays, partitions) applies per pair of nodes, to every
+//! envelope whatever its group; a crash takes down every group replica of
+//! the node at once. In the asynchronous storage mode a node's writes of
+//! all groups are made durable together, one flush per node after a
+//! random delay, as a shared WAL's single fsync per host turn makes them:
+//! a crash loses every write not yet flushed, of every group. The five
+//! safety properties are checked per group after every event, with one
+//! [`HashChain`] state machine per group replica; liveness after healing
+//! means every group elects a leader and commits.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+
+use super::check::{Checker, NodeView};
+use super::network::Network;
+use super::{HashChain, NetworkFaults, SimLog, StateMachine, TICK, Violation};
+use crate::config::RaftConfig;
+use crate::log::{RaftLog, WriteToken};
+use crate::message::MessageBody;
+use crate::multi::{Envelope, EnvelopeBody, GroupId, HostAction, HostConfig, MultiNode};
+use crate::node::{Action, Event};
+use crate::rng::{Rng, mix};
+use crate::types::{NodeId, Role, Term};
+
+/// How to build a [`MultiCluster`].
+#[derive(Clone, Debug)]
+pub struct MultiSimConfig {
+    nodes: usize,
+    groups: u64,
+    seed: u64,
+    network: NetworkFaults,
+    async_storage: bool,
+    quiescence: bool,
+}
+
+impl MultiSimConfig {
+    /// `nodes` nodes (1 to 7) each hosting all of `groups` groups (at least
+    /// 1), a reliable network, seed 0, synchronous storage, quiescence on.
+    pub fn new(nodes: usize, groups: u64) -> Self {
+        Self {
+            nodes: nodes.clamp(1, 7),
+            groups: groups.max(1),
+            seed: 0,
+            network: NetworkFaults::reliable(),
+            async_storage: false,
+            quiescence: true,
+        }
+    }
+
+    /// The seed every random choice derives from.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Network fault rates, per pair of nodes.
+    pub fn network(mut self, faults: NetworkFaults) -> Self {
+        self.network = faults;
+        self
+    }
+
+    /// Every group in the asynchronous storage mode, a node's writes
+    /// flushed together (default off).
+    pub fn async_storage(mut self, on: bool) -> Self {
+        self.async_storage = on;
+        self
+    }
+
+    /// Whether idle groups quiesce (default on).
+    pub fn quiescence(mut self, on: bool) -> Self {
+        self.quiescence = on;
+        self
+    }
+}
+
+/// What happened in a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MultiSimStats {
+    /// Envelopes delivered.
+    pub delivered: u64,
+    /// Node crashes (each takes down every group replica on the node).
+    pub crashes: u64,
+    /// Flushes: one per node per batch of writes of all its groups.
+    pub flushes: u64,
+    /// Write completions reported to groups by those flushes.
+    pub completions: u64,
+    /// Times a group quiesced, summed over the nodes.
+    pub quiesces: u64,
+    /// Times a group woke, summed over the nodes.
+    pub wakes: u64,
+    /// Groups woken because their leader's node went silent.
+    pub woken_by_peer_loss: u64,
+}
+
+#[derive(Clone, Copy)]
+enum Due {
+    Tick(NodeId),
+    Deliver(u32),
+    Flush { node: NodeId, run: u64 },
+}
+
+struct Slot {
+    id: NodeId,
+    host: Option<MultiNode<SimLog>>,
+    down: BTreeMap<GroupId, SimLog>,
+    sms: BTreeMap<GroupId, HashChain>,
+    /// Bumped at each crash: flushes of an earlier run are void.
+    run: u64,
+    /// The latest write of each group waiting for the node's next flush.
+    writes: BTreeMap<GroupId, WriteToken>,
+    flush_due: bool,
+    /// Each group's (role, term) as of its last check.
+    seen: BTreeMap<GroupId, (Role, Term)>,
+    /// Host counters of earlier runs.
+    past: crate::multi::HostStats,
+}
+
+/// Many groups per node, under faults (see the [module docs](self)).
+pub struct MultiCluster {
+    cfg: MultiSimConfig,
+    slots: Vec<Slot>,
+    queue: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    dues: Vec<Due>,
+    envelopes: Vec<Option<Envelope>>,
+    seq: u64,
+    now: u64,
+    net: Network,
+    rng: Rng,
+    checkers: BTreeMap<GroupId, Checker>,
+    stats: MultiSimStats,
+}
+
+fn group_config(id: NodeId, group: GroupId, nodes: usize, seed: u64, asynchronous: bool) -> RaftConfig {
+    RaftConfig::new(id, 1..=nodes as NodeId)
+        .election_timeout(10, 20)
+        .heartbeat_interval(3)
+        .seed(mix(seed, group.rotate_left(17) ^ id))
+        .snapshot_entries(30)
+        .async_storage(asynchronous)
+}
+
+impl MultiCluster {
+    /// A cluster: every node up, hosting every group.
+    pub fn new(cfg: MultiSimConfig) -> Self {
+        let mut c = Self {
+            net: Network::new(mix(cfg.seed, 0x6d75_6c74), cfg.network),
+            rng: Rng::new(mix(cfg.seed, 0x6d63_6c75)),
+            slots: Vec::new(),
+            queue: BinaryHeap::new(),
+            dues: Vec::new(),
+            envelopes: Vec::new(),
+            seq: 0,
+            now: 0,
+            checkers: (1..=cfg.groups).map(|g| (g, Checker::default())).collect(),
+            stats: MultiSimStats::default(),
+            cfg,
+        };
+        for id in 1..=c.cfg.nodes as NodeId {
+            let logs = (1..=c.cfg.groups).map(|g| (g, c.fresh_log(id))).collect();
+            c.slots.push(Slot {
+                id,
+                host: None,
+                down: logs,
+                sms: BTreeMap::new(),
+                run: 0,
+                writes: BTreeMap::new(),
+                flush_due: false,
+                seen: BTreeMap::new(),
+                past: Default::default(),
+            });
+            c.restart(id);
+            let first = 1 + c.rng.range(0, TICK);
+            c.schedule(first, Due::Tick(id));
+        }
+        c
+    }
+
+    fn fresh_log(&self, id: NodeId) -> SimLog {
+        let log = SimLog::for_node(false, self.cfg.seed, id, true);
+        if self.cfg.async_storage { log.with_async_writes() } else { log }
+    }
+
+    fn slot(&self, id: NodeId) -> Option<usize> {
+        self.slots.iter().position(|s| s.id == id)
+    }
+
+    fn schedule(&mut self, after: u64, due: Due) {
+        self.seq += 1;
+        let k = self.dues.len() as u32;
+        self.dues.push(due);
+        self.queue.push(Reverse((self.now + after, self.seq, k)));
+    }
+
+    /// The node ids.
+    pub fn ids(&self) -> Vec<NodeId> {
+        self.slots.iter().map(|s| s.id).collect()
+    }
+
+    /// Node `id`'s host, while it is up.
+    pub fn host(&self, id: NodeId) -> Option<&MultiNode<SimLog>> {
+        self.slot(id).and_then(|i| self.slots[i].host.as_ref())
+    }
+
+    /// The leader of `group` as the up nodes see it (the highest term's).
+    pub fn leader(&self, group: GroupId) -> Option<NodeId> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.host.as_ref()?.group(group).filter(|n| n.is_leader()).map(|n| (n.term(), s.id)))
+            .max()
+            .map(|(_, id)| id)
+    }
+
+    /// Simulated time.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// What the run went through (host counters summed over the nodes'
+    /// runs).
+    pub fn stats(&self) -> MultiSimStats {
+        let mut s = self.stats;
+        for slot in &self.slots {
+            let h = slot.host.as_ref().map(|h| h.stats()).unwrap_or_default();
+            s.quiesces += slot.past.quiesces + h.quiesces;
+            s.wakes += slot.past.wakes + h.wakes;
+            s.woken_by_peer_loss += slot.past.woken_by_peer_loss + h.woken_by_peer_loss;
+        }
+        s
+    }
+
+    /// Processes the next scheduled event; false when nothing is left.
+    pub fn step(&mut self) -> Result<bool, Violation> {
+        let Some(Reverse((at, _, k))) = self.queue.pop() else { return Ok(false) };
+        self.now = at;
+        match self.dues[k as usize] {
+            Due::Tick(id) => {
+                self.schedule(TICK, Due::Tick(id));
+                if let Some(i) = self.slot(id) {
+                    if let Some(h) = self.slots[i].host.as_mut() {
+                        h.tick().map_err(|e| Violation::new("Host", format!("node {id}: tick failed: {e}")))?;
+                        self.carry_out(i)?;
+                    }
+                }
+            }
+            Due::Deliver(e) => {
+                let Some(env) = self.envelopes.get_mut(e as usize).and_then(Option::take) else { return Ok(true) };
+                let Some(i) = self.slot(env.to) else { return Ok(true) };
+                if self.slots[i].host.is_some() && self.net.connected(env.from, env.to) {
+                    self.stats.delivered += 1;
+                    if let Some(h) = self.slots[i].host.as_mut() {
+                        h.receive(env);
+                    }
+                    self.carry_out(i)?;
+                }
+            }
+            Due::Flush { node, run } => self.flush(node, run)?,
+        }
+        Ok(true)
+    }
+
+    /// Runs for `ticks` ticks of simulated time.
+    pub fn run_ticks(&mut self, ticks: u64) -> Result<(), Violation> {
+        let end = self.now + ticks * TICK;
+        while self.queue.peek().is_some_and(|Reverse((at, ..))| *at <= end) {
+            self.step()?;
+        }
+        self.now = self.now.max(end);
+        Ok(())
+    }
+
+    /// Proposes `command` to `group` at its leader; false if it has none
+    /// (or it refused).
+    pub fn propose(&mut self, group: GroupId, command: bytes::Bytes) -> Result<bool, Violation> {
+        let Some(leader) = self.leader(group) else { return Ok(false) };
+        let Some(i) = self.slot(leader) else { return Ok(false) };
+        let accepted = self.slots[i].host.as_mut().is_some_and(|h| h.step(group, Event::Propose(command)).is_ok());
+        self.carry_out(i)?;
+        Ok(accepted)
+    }
+
+    /// Crashes node `id`: every group replica on it stops, and each log
+    /// keeps only what was made durable (flushed).
+    pub fn crash(&mut self, id: NodeId) {
+        let Some(i) = self.slot(id) else { return };
+        let Some(mut host) = self.slots[i].host.take() else { return };
+        self.stats.crashes += 1;
+        let s = host.stats();
+        let past = &mut self.slots[i].past;
+        past.quiesces += s.quiesces;
+        past.wakes += s.wakes;
+        past.woken_by_peer_loss += s.woken_by_peer_loss;
+        let groups: Vec<GroupId> = host.group_ids().collect();
+        for g in groups {
+            if let Ok(node) = host.remove_group(g) {
+                self.slots[i].down.insert(g, node.into_log().crash());
+            }
+        }
+        let slot = &mut self.slots[i];
+        slot.run += 1;
+        slot.writes.clear();
+        slot.flush_due = false;
+        slot.sms.clear();
+    }
+
+    /// Restarts a crashed node from its logs, with fresh state machines.
+    pub fn restart(&mut self, id: NodeId) {
+        let Some(i) = self.slot(id) else { return };
+        if self.slots[i].host.is_some() {
+            return;
+        }
+        let (nodes, seed, asynchronous) = (self.cfg.nodes, self.cfg.seed, self.cfg.async_storage);
+        let host_cfg =
+            HostConfig::new(id).ping_interval(3).peer_timeout(10).quiesce_after(6).quiescence(self.cfg.quiescence);
+        let mut host = MultiNode::new(host_cfg);
+        let logs = std::mem::take(&mut self.slots[i].down);
+        for (g, log) in logs {
+            if let Some(c) = self.checkers.get_mut(&g) {
+                let _ = c.restart(id, &log);
+            }
+            host.create_group(g, group_config(id, g, nodes, seed, asynchronous), log).unwrap_or_else(|e| {
+                panic!("raft-io multi simulator: node {id} group {g} failed to restart: {e} (seed {seed})")
+            });
+            self.slots[i].sms.insert(g, HashChain::default());
+            self.slots[i].seen.insert(g, (Role::Follower, 0));
+        }
+        self.slots[i].host = Some(host);
+    }
+
+    /// Whether node `id` is up.
+    pub fn is_up(&self, id: NodeId) -> bool {
+        self.host(id).is_some()
+    }
+
+    /// Splits the nodes into the given sides (one-way blocks between them).
+    pub fn partition(&mut self, sides: &[&[NodeId]]) {
+        let ids = self.ids();
+        self.net.partition(&ids, sides);
+    }
+
+    /// Heals every partition.
+    pub fn heal(&mut self) {
+        self.net.heal();
+    }
+
+    /// Sets the network's fault rates.
+    pub fn set_network(&mut self, faults: NetworkFaults) {
+        self.net.faults = faults;
+    }
+
+    /// Carries out what node slot `i`'s host asked, then checks its groups.
+    fn carry_out(&mut self, i: usize) -> Result<(), Violation> {
+        let id = self.slots[i].id;
+        let Some(host) = self.slots[i].host.as_mut() else { return Ok(()) };
+        let actions: Vec<HostAction> = host.drain_actions().collect();
+        for a in actions {
+            match a {
+                HostAction::Send(env) => {
+                    if let EnvelopeBody::Raft { group, message } = &env.body {
+                        let leads = matches!(
+                            message.body,
+                            MessageBody::Append(_) | MessageBody::Heartbeat(_) | MessageBody::Snapshot(_)
+                        );
+                        if let (true, Some(c)) = (leads, self.checkers.get_mut(group)) {
+                            c.led(message.from, message.term).map_err(|v| in_group(*group, v))?;
+                        }
+                    }
+                    self.route(env);
+                }
+                HostAction::Group { group, action } => self.group_action(i, id, group, action)?,
+            }
+        }
+        self.check(i)
+    }
+
+    fn group_action(&mut self, i: usize, id: NodeId, group: GroupId, action: Action) -> Result<(), Violation> {
+        match action {
+            Action::Apply { index, term, command } => {
+                if let Some(c) = self.checkers.get_mut(&group) {
+                    c.applied(id, index, term, &command).map_err(|v| in_group(group, v))?;
+                }
+                if let Some(sm) = self.slots[i].sms.get_mut(&group) {
+                    sm.apply(index, &command);
+                }
+            }
+            Action::RestoreSnapshot { meta, data } => {
+                if let Some(c) = self.checkers.get_mut(&group) {
+                    c.restoring(id, meta.index, &data).map_err(|v| in_group(group, v))?;
+                }
+                let digest = self.slots[i].sms.get_mut(&group).map_or(0, |sm| {
+                    sm.restore(&data);
+                    sm.digest()
+                });
+                if let Some(c) = self.checkers.get_mut(&group) {
+                    c.restored(id, meta.index, digest).map_err(|v| in_group(group, v))?;
+                }
+            }
+            Action::SnapshotWanted { applied } => {
+                let data = self.slots[i].sms.get(&group).map(StateMachine::snapshot).unwrap_or_default();
+                if let Some(c) = self.checkers.get_mut(&group) {
+                    c.snapshot_taken(applied, &data);
+                }
+                if let Some(h) = self.slots[i].host.as_mut() {
+                    let _ = h.step(group, Event::Snapshot { index: applied, data });
+                }
+            }
+            Action::WriteSubmitted { token } => {
+                self.slots[i].writes.insert(group, token);
+                if !self.slots[i].flush_due {
+                    self.slots[i].flush_due = true;
+                    let (node, run) = (id, self.slots[i].run);
+                    let delay = self.rng.range(0, 2 * TICK);
+                    self.schedule(delay, Due::Flush { node, run });
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// One flush of node `node`'s writes of every group: each group is told
+    /// its latest write is durable.
+    fn flush(&mut self, node: NodeId, run: u64) -> Result<(), Violation> {
+        let Some(i) = self.slot(node) else { return Ok(()) };
+        if self.slots[i].run != run || self.slots[i].host.is_none() {
+            return Ok(());
+        }
+        self.slots[i].flush_due = false;
+        let writes = std::mem::take(&mut self.slots[i].writes);
+        self.stats.flushes += 1;
+        for (group, token) in writes {
+            self.stats.completions += 1;
+            if let Some(h) = self.slots[i].host.as_mut() {
+                h.step(group, Event::Persisted(token)).map_err(|e| {
+                    Violation::new("Host", format!("node {node} group {group}: completion refused: {e}"))
+                })?;
+            }
+        }
+        self.carry_out(i)
+    }
+
+    fn route(&mut self, env: Envelope) {
+        let (from, to) = (env.from, env.to);
+        for delay in self.net.route(from, to).into_iter().flatten() {
+            let k = self.envelopes.len() as u32;
+            self.envelopes.push(Some(env.clone()));
+            self.schedule(delay, Due::Deliver(k));
+        }
+    }
+
+    /// The five properties for every group of node slot `i`.
+    fn check(&mut self, i: usize) -> Result<(), Violation> {
+        let slot = &mut self.slots[i];
+        let Some(host) = slot.host.as_mut() else { return Ok(()) };
+        let groups: Vec<GroupId> = host.group_ids().collect();
+        for g in groups {
+            let (Some(checker), Some(node)) = (self.checkers.get_mut(&g), host.group_mut(g)) else { continue };
+            let view = NodeView {
+                id: slot.id,
+                role: node.role(),
+                term: node.term(),
+                commit: node.commit_index(),
+                applied: node.last_applied(),
+                digest: slot.sms.get(&g).map_or(0, StateMachine::digest),
+            };
+            let before = slot.seen.insert(g, (view.role, view.term)).unwrap_or((Role::Follower, 0));
+            node.log_mut()
+                .drain_journal(|changes, digests| checker.after_step(before, view, changes, digests))
+                .map_err(|v| in_group(g, v))?;
+        }
+        Ok(())
+    }
+
+    /// Heals everything, restarts every node, then runs until every group
+    /// has a leader that committed a new entry on every node, for at most
+    /// `max_ticks`. Returns whether it did.
+    pub fn heal_and_check_liveness(&mut self, max_ticks: u64) -> Result<bool, Violation> {
+        self.heal();
+        self.set_network(NetworkFaults::reliable());
+        for id in self.ids() {
+            self.restart(id);
+        }
+        let deadline = self.now + max_ticks * TICK;
+        let mut pending: Vec<GroupId> = (1..=self.cfg.groups).collect();
+        while self.now < deadline && !pending.is_empty() {
+            let mut left = Vec::new();
+            for g in pending {
+                let Some(l) = self.leader(g) else {
+                    left.push(g);
+                    continue;
+                };
+                let target = self.host(l).and_then(|h| h.group(g)).map_or(0, |n| n.last_index() + 1);
+                let term = self.host(l).and_then(|h| h.group(g)).map_or(0, |n| n.term());
+                if !self.propose(g, bytes::Bytes::from(format!("live-{g}")))? {
+                    left.push(g);
+                    continue;
+                }
+                let mut done = false;
+                for _ in 0..60 {
+                    self.run_ticks(1)?;
+                    done = self.ids().iter().all(|&id| {
+                        self.host(id)
+                            .and_then(|h| h.group(g))
+                            .is_some_and(|n| n.last_applied() >= target && n.log().term(target) == Some(term))
+                    });
+                    if done {
+                        break;
+                    }
+                }
+                if !done {
+                    left.push(g);
+                }
+            }
+            pending = left;
+            if !pending.is_empty() {
+                self.run_ticks(1)?;
+            }
+        }
+        Ok(pending.is_empty())
+    }
+
+    /// A random fault schedule of `rounds` rounds: proposals to random
+    /// groups, partitions, heals, crashes and restarts, power cuts (every
+    /// node at once), lossy periods and idle stretches (where groups
+    /// quiesce).
+    pub fn chaos(&mut self, rounds: usize) -> Result<(), Violation> {
+        let ids = self.ids();
+        for _ in 0..rounds {
+            match self.rng.range(0, 100) {
+                0..=39 => {
+                    for _ in 0..self.rng.range(1, 6) {
+                        let g = 1 + self.rng.range(0, self.cfg.groups);
+                        let n = self.rng.next_u64();
+                        self.propose(g, bytes::Bytes::from(format!("c{n:x}")))?;
+                    }
+                }
+                40..=49 if ids.len() > 1 => {
+                    let cut = 1 + self.rng.range(0, ids.len() as u64 - 1) as usize;
+                    let (a, b) = ids.split_at(cut);
+                    self.partition(&[a, b]);
+                }
+                50..=59 => self.heal(),
+                60..=66 => {
+                    let id = ids[self.rng.range(0, ids.len() as u64) as usize];
+                    self.crash(id);
+                }
+                67..=76 => {
+                    let id = ids[self.rng.range(0, ids.len() as u64) as usize];
+                    self.restart(id);
+                }
+                77..=79 => {
+                    // A power cut: every node at once loses what it had not
+                    // flushed, then comes back.
+                    for &id in &ids {
+                        self.crash(id);
+                    }
+                    for &id in &ids {
+                        self.restart(id);
+                    }
+                }
+                80..=81 => self.set_network(NetworkFaults::lossy()),
+                82..=86 => self.set_network(NetworkFaults::reliable()),
+                _ => {
+                    // An idle stretch: groups quiesce, then wake.
+                    let idle = self.rng.range(10, 40);
+                    self.run_ticks(idle)?;
+                }
+            }
+            let t = self.rng.range(1, 4);
+            self.run_ticks(t)?;
+        }
+        Ok(())
+    }
+}
+
+fn in_group(group: GroupId, v: Violation) -> Violation {
+    Violation::new(v.property, format!("group {group}: {}", v.detail))
+}
