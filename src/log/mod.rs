@@ -164,7 +164,10 @@ pub trait RaftLog {
     /// any thread. Returns `Ok(false)` when the log does not (the default):
     /// the driver then reports each token itself, once per turn, and the
     /// log makes the writes durable in [`persisted`](Self::persisted).
-    /// `WalLog` starts its sync thread and returns `Ok(true)`.
+    /// `WalLog` defers its syncs to the driver's reports and returns
+    /// `Ok(false)` (one sync per driver turn, after the turn's messages
+    /// left), or, opened with `WalOptions::sync_thread(true)`, starts its
+    /// sync thread and returns `Ok(true)`.
     fn notify_completions(&mut self, notify: Box<dyn Fn(WriteToken) + Send + 'static>) -> Result<bool, StorageError> {
         let _ = notify;
         Ok(false)

@@ -1,13 +1,18 @@
 //! The asynchronous storage mode in the threaded runtime
-//! (`RaftConfig::async_storage`, `docs/PROTOCOL.md` §5.1): the driver never
-//! waits for the disk. A log that reports its own completions (`WalLog`'s
-//! sync thread, through [`RaftLog::notify_completions`]) posts the latest
-//! durable token here and wakes the driver, which steps it as
-//! `Event::Persisted` at the top of its next turn; one fsync of the sync
-//! thread covers every write submitted while the previous one ran (group
-//! commit across overlapping steps). A log that does not is reported the
-//! turn's latest token at the end of the turn, and makes it durable in
-//! `RaftLog::persisted`, on the driver thread: one sync per turn.
+//! (`RaftConfig::async_storage`, `docs/PROTOCOL.md` §5.1): a step never
+//! waits for the disk. Two engines, as the log chooses
+//! ([`RaftLog::notify_completions`]):
+//!
+//! * the log reports its own completions (`WalLog` opened with
+//!   `WalOptions::sync_thread(true)`): its sync thread posts the latest
+//!   durable token here and wakes the driver, which steps it as
+//!   `Event::Persisted` at the top of its next turn; one fsync covers every
+//!   write submitted while the previous one ran;
+//! * otherwise (`WalLog`'s default) the driver reports the turn's latest
+//!   token at the end of the turn, after the turn's messages were sent,
+//!   and the log makes every write of the turn durable in
+//!   `RaftLog::persisted`: one fsync per turn on the driver thread, with
+//!   the leader's appends already on their way.
 
 use std::sync::{Arc, Mutex};
 

@@ -133,6 +133,11 @@ impl WalLog {
         }
     }
 
+    /// Whether the log syncs on a sync thread.
+    pub(super) fn has_sync_thread(&self) -> bool {
+        matches!(self.async_writes.as_ref().map(|a| &a.engine), Some(Engine::Thread(_)))
+    }
+
     /// Whether the log is in an asynchronous mode.
     pub fn is_async(&self) -> bool {
         self.async_writes.is_some()

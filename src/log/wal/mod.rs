@@ -204,6 +204,10 @@ pub struct WalLog {
     async_writes: Option<async_writes::AsyncWrites>,
     /// Drawn at open ([`RaftLog::instance`]).
     instance: u64,
+    /// [`WalOptions::sync_thread`].
+    prefer_sync_thread: bool,
+    /// The WAL's end as of the last sync made on this thread.
+    synced_to: u64,
     halted: Option<String>,
     report: RecoveryReport,
     stats: WalStats,
@@ -629,7 +633,20 @@ impl RaftLog for WalLog {
         &mut self,
         notify: Box<dyn Fn(crate::log::WriteToken) + Send + 'static>,
     ) -> Result<bool, StorageError> {
-        self.start_sync_thread(notify)?;
-        Ok(true)
+        if self.is_async() {
+            // Deferred syncs (`defer_syncs`): the driver reports the tokens
+            // itself. (A sync thread started with a notifier of the
+            // embedder's own is refused by `start_sync_thread`.)
+            if self.has_sync_thread() {
+                return Err(StorageError::InvalidWrite("the log's sync thread reports to another notifier".into()));
+            }
+            return Ok(false);
+        }
+        if self.prefer_sync_thread {
+            self.start_sync_thread(notify)?;
+            return Ok(true);
+        }
+        self.defer_syncs();
+        Ok(false)
     }
 }

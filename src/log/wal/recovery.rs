@@ -498,6 +498,8 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
         buf: Vec::new(),
         async_writes: None,
         instance: open_instance(),
+        prefer_sync_thread: options.sync_thread,
+        synced_to: 0,
         halted: None,
         report,
         stats,

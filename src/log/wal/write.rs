@@ -121,8 +121,15 @@ impl WalLog {
     /// sync of the WAL directory when a record started a new segment
     /// (wal-db never fsyncs the directory after creating one).
     pub(super) fn sync_wal(&mut self, rolled: bool) -> Result<(), StorageError> {
+        let end = self.wal.len();
+        if end <= self.synced_to && !rolled {
+            // Nothing appended since the last sync (a write with nothing
+            // new, or one a later sync covered): no fsync to make.
+            return Ok(());
+        }
         let started = std::time::Instant::now();
         self.wal.sync().map_err(wal_error)?;
+        self.synced_to = end;
         self.stats.sync_time += started.elapsed();
         self.stats.syncs += 1;
         if rolled {
