@@ -131,3 +131,32 @@ fn reads_and_writes_stay_linearizable_in_async_mode() {
     println!("async mode: {operations} operations checked");
     assert!(operations > 100);
 }
+
+/// A leader whose disk stalls steps down within an election timeout of
+/// the stall (its writes make no progress), and the cluster fails over to
+/// a leader that commits; a stalled follower stops acknowledging, and the
+/// others commit without it.
+#[test]
+fn a_stalled_disk_does_not_keep_the_cluster_from_failing_over() {
+    for seed in 0..4 {
+        let mut c = Cluster::new(SimConfig::new(3).seed(seed).async_storage(true));
+        let old = c.elect(200).expect("a leader");
+        c.stall_disk(old, 1_000);
+        let _ = c.propose(old, raft_io::bytes::Bytes::from_static(b"stuck"));
+        // Election timeout 10..=20 ticks: the stall is noticed after 20
+        // ticks, and the others elect within another timeout or two.
+        let failed_over = c.run_until(100, |c| c.leader().is_some_and(|l| l != old && c.leader_ready(l)));
+        assert!(failed_over, "seed {seed}: no failover from the stalled leader {old}\n{}", c.trace());
+        assert!(!c.node(old).is_some_and(|n| n.is_leader()), "seed {seed}: the stalled node still leads");
+        let new = c.leader().expect("a leader");
+        let before = c.node(new).map_or(0, |n| n.commit_index());
+        let _ = c.propose(new, raft_io::bytes::Bytes::from_static(b"after"));
+        assert!(
+            c.run_until(50, |c| c.node(new).is_some_and(|n| n.commit_index() > before)),
+            "seed {seed}: the new leader commits"
+        );
+        // The stalled node acknowledged nothing meanwhile.
+        let m = c.node(old).map(|n| n.metrics()).expect("up");
+        assert!(m.writes_pending > 0 && m.messages_held > 0, "seed {seed}: {m:?}");
+    }
+}
