@@ -318,3 +318,49 @@ fn a_quiesced_leader_woken_by_a_lease_read_holds_no_lease() {
         "stale lease read served"
     );
 }
+
+/// Removing a group while a snapshot streams to it (on the receiving
+/// node) or from it (on the sending one) is safe: nothing panics, the
+/// other groups go on, and what arrives for the removed group is dropped
+/// and counted.
+#[test]
+fn removing_a_group_with_a_snapshot_in_flight_is_safe() {
+    let mut net = Net::new(3, true);
+    assert!(net.run_until(200, |n| (1..=3).all(|g| n.leader(g).is_some())));
+    let g = 1;
+    let l = net.leader(g).unwrap();
+    let f = IDS.into_iter().find(|&id| id != l).unwrap();
+    net.cut.insert(f);
+    for k in 0..40 {
+        net.step(l, g, Event::Propose(format!("e{k}").into())).unwrap();
+    }
+    net.run_until(5, |_| false);
+    let applied = net.hosts[&l].group(g).unwrap().last_applied();
+    net.step(l, g, Event::Snapshot { index: applied, data: vec![7u8; 200_000].into() }).unwrap();
+    net.cut.remove(&f);
+    // Let the stream start, then remove the group on the receiver.
+    let mut chunks = 0;
+    for _ in 0..50 {
+        net.tick();
+        chunks = net.hosts[&f].group(g).map_or(0, |n| n.metrics().snapshot_bytes_received);
+        if chunks > 0 {
+            break;
+        }
+    }
+    assert!(chunks > 0, "the stream started");
+    net.hosts.get_mut(&f).unwrap().remove_group(g).unwrap();
+    net.run_until(30, |_| false);
+    assert!(net.hosts[&f].stats().unknown_group_dropped > 0, "what kept arriving was dropped and counted");
+    // And on the sender.
+    net.hosts.get_mut(&l).unwrap().remove_group(g).unwrap();
+    net.run_until(30, |_| false);
+    for other in [2, 3] {
+        let leader = net.leader(other).unwrap();
+        let last = net.hosts[&leader].group(other).unwrap().last_index();
+        net.step(leader, other, Event::Propose("still".into())).unwrap();
+        assert!(
+            net.run_until(20, |n| n.hosts[&leader].group(other).unwrap().commit_index() > last),
+            "group {other} goes on"
+        );
+    }
+}
