@@ -10,9 +10,10 @@
 //!   is durable: a truncation or a snapshot install that drops entries caps
 //!   it, and the writes still in flight, below the entries it removed;
 //! * a message leaves at once only when it promises nothing about durable
-//!   state: pre-votes and their answers, and a leader's appends, heartbeats,
-//!   snapshot chunks, `TimeoutNow` and read answers in its term once the
-//!   term and vote that made it leader are durable. Every other message of a
+//!   state: pre-votes and their answers, heartbeat answers, forwarded
+//!   reads, and a leader's appends, heartbeats, snapshot chunks,
+//!   `TimeoutNow` and read answers in its term once the term and vote that
+//!   made it leader are durable. Every other message of a
 //!   step waits for the latest write submitted by the end of that step;
 //! * entries are applied, and a received snapshot restored, only once
 //!   durable; a leader counts itself toward a commit only through
@@ -244,7 +245,15 @@ impl<L: RaftLog> RaftNode<L> {
 /// Whether `m` may leave before the writes of its step are durable.
 fn sends_at_once(m: &Message, leader_free: bool, term: Term) -> bool {
     match m.body {
-        MessageBody::PreVote(_) | MessageBody::PreVoteResponse(_) => true,
+        // They promise nothing durable: a pre-vote binds no one; a
+        // heartbeat answer says only that the sender has seen no higher
+        // term (a restart voids a follower's stickiness anyway, and lease
+        // reads wait out a restarted node's vote cooldown); a forwarded
+        // read asks.
+        MessageBody::PreVote(_)
+        | MessageBody::PreVoteResponse(_)
+        | MessageBody::HeartbeatResponse(_)
+        | MessageBody::ReadIndex(_) => true,
         MessageBody::Append(_)
         | MessageBody::Heartbeat(_)
         | MessageBody::Snapshot(_)
