@@ -1,5 +1,6 @@
 //! The replicated log's storage: the [`RaftLog`] trait, the in-memory
-//! [`MemoryLog`] and, with feature `persistence`, the durable `WalLog`.
+//! [`MemoryLog`] and, with feature `persistence`, the durable `WalLog` and
+//! the shared WAL of many groups (`shared::SharedWal`).
 //!
 //! A [`RaftNode`](crate::RaftNode) owns its log. Within one `step` it reads
 //! and mutates the log through this trait, then calls [`RaftLog::sync`] at
@@ -19,6 +20,8 @@
 mod chunked;
 mod memory;
 mod submit;
+#[cfg(feature = "persistence")]
+pub mod shared;
 #[cfg(feature = "persistence")]
 pub mod wal;
 
