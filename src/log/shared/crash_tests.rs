@@ -53,6 +53,9 @@ enum Call {
     Submit(GroupId),
     /// `sync` on a group (stage and flush).
     Sync(GroupId),
+    /// `persisted` of the group's latest submitted token, by a driver that
+    /// reports tokens itself (the group log flushes what is staged).
+    Persisted(GroupId),
     Flush,
     Checkpoint,
 }
@@ -128,9 +131,11 @@ fn run_until_crash(dir: &Path, faults: &FaultInjector, calls: &[Call]) -> BTreeM
         }
     };
     let mut logs: BTreeMap<GroupId, GroupLog> = BTreeMap::new();
-    for call in calls {
+    let mut tokens: BTreeMap<GroupId, WriteToken> = BTreeMap::new();
+    for (seq, call) in (1..).zip(calls) {
         // Model first.
-        let flushes = matches!(call, Call::Flush | Call::Checkpoint | Call::Sync(_) | Call::Remove(_));
+        let flushes =
+            matches!(call, Call::Flush | Call::Checkpoint | Call::Sync(_) | Call::Remove(_) | Call::Persisted(_));
         match call {
             Call::Create(id) => {
                 let g = m.get_mut(id).unwrap();
@@ -143,7 +148,7 @@ fn run_until_crash(dir: &Path, faults: &FaultInjector, calls: &[Call]) -> BTreeM
                 let g = m.get_mut(id).unwrap();
                 g.pending = Some(Some(image(g.log.as_ref().unwrap())));
             }
-            Call::Flush | Call::Checkpoint => {}
+            Call::Flush | Call::Checkpoint | Call::Persisted(_) => {}
         }
         // Then the log.
         let result = match call {
@@ -155,8 +160,12 @@ fn run_until_crash(dir: &Path, faults: &FaultInjector, calls: &[Call]) -> BTreeM
                 wal.remove_group(*id)
             }
             Call::On(id, on) => apply(logs.get_mut(id).unwrap(), on),
-            Call::Submit(id) => logs.get_mut(id).unwrap().submit(WriteToken::new(1, 1)).map(drop),
+            Call::Submit(id) => {
+                tokens.insert(*id, WriteToken::new(1, seq));
+                logs.get_mut(id).unwrap().submit(WriteToken::new(1, seq)).map(drop)
+            }
             Call::Sync(id) => logs.get_mut(id).unwrap().sync(),
+            Call::Persisted(id) => logs.get_mut(id).unwrap().persisted(tokens[id]),
             Call::Flush => wal.flush().map(drop),
             Call::Checkpoint => wal.checkpoint(),
         };
@@ -301,7 +310,8 @@ fn scripted() -> Vec<Call> {
         Submit(2),
         Remove(1),
         On(3, self::On::Append(entries(21, 3, 3, 5))),
-        Sync(3),
+        Submit(3),
+        Persisted(3),
         On(2, self::On::Snapshot(meta(6, 2), Bytes::new())),
         Submit(2),
         Flush,
@@ -317,7 +327,9 @@ fn scripted() -> Vec<Call> {
         Flush,
         On(1, self::On::Append(entries(3, 4, 8, 60))),
         Submit(1),
-        Flush,
+        Persisted(1),
+        On(1, self::On::Append(entries(11, 4, 1, 5))),
+        Sync(1),
     ]
 }
 
