@@ -106,19 +106,34 @@ fn is_new(dir: &Path) -> Result<bool, StorageError> {
     }
 }
 
-/// Opens (or creates) the shared WAL in `dir`.
+/// Opens (or creates) the shared WAL in `dir`, holding its lock.
+///
+/// As `WalLog` does: the lock is taken first when the directory has a lock
+/// file; when it has none, the read-only checks run first, so that a
+/// refused open creates nothing, and the open starts over under the lock
+/// at the first write it needs.
 pub(super) fn open(dir: &Path, options: &SharedWalOptions) -> Result<Inner, StorageError> {
+    let mut lock = DirLock::existing(dir)?;
+    loop {
+        let had_lock = lock.is_some();
+        match open_locked(dir, options, lock.take()) {
+            Ok(Some(inner)) => return Ok(inner),
+            Ok(None) => lock = Some(DirLock::create(dir, options.faults.as_ref())?),
+            // Checks made without the lock may have seen another open at
+            // work: report that, not what it looked like.
+            Err(_) if !had_lock && DirLock::held_elsewhere(dir) => {
+                return Err(StorageError::Locked { path: dir.display().to_string() });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One pass of [`open`]: with `lock` held, or (`None`) only until the
+/// first write would be needed (then `Ok(None)`).
+fn open_locked(dir: &Path, options: &SharedWalOptions, lock: Option<DirLock>) -> Result<Option<Inner>, StorageError> {
     let faults = options.faults.clone();
     let f = faults.as_ref();
-    // The lock first; a directory that is neither new nor a shared WAL is
-    // refused before anything (a lock file) is created in it.
-    let lock = match DirLock::existing(dir)? {
-        Some(lock) => lock,
-        None => {
-            is_new(dir)?;
-            DirLock::create(dir, f)?
-        }
-    };
     let mut report = SharedRecoveryReport::default();
 
     // 1. The meta file.
@@ -126,6 +141,9 @@ pub(super) fn open(dir: &Path, options: &SharedWalOptions) -> Result<Inner, Stor
     let mut meta = match read_optional(&meta_path)? {
         None => {
             is_new(dir)?;
+            if lock.is_none() {
+                return Ok(None);
+            }
             let tmp = dir.join(format!("{}.tmp", SHARED_META.name));
             if tmp.exists() {
                 fsio::remove_file(&tmp, f)?;
@@ -175,6 +193,9 @@ pub(super) fn open(dir: &Path, options: &SharedWalOptions) -> Result<Inner, Stor
             if meta.state != MetaState::Creating {
                 return Err(corrupt(sub.display().to_string(), "the directory is missing"));
             }
+            if lock.is_none() {
+                return Ok(None);
+            }
             fsio::create_dir(sub, f)?;
         }
     }
@@ -215,6 +236,7 @@ pub(super) fn open(dir: &Path, options: &SharedWalOptions) -> Result<Inner, Stor
     }
 
     // ---- Every check passed. From here on, repairs may write. ----
+    let Some(lock) = lock else { return Ok(None) };
     // First make durable what a crashed process may have left unsynced.
     sync_segments(&wal_dir, segment_size, meta.head, f)?;
     for (id, g) in &state.groups {
@@ -271,7 +293,7 @@ pub(super) fn open(dir: &Path, options: &SharedWalOptions) -> Result<Inner, Stor
         })
         .collect();
     let files = Files { dir: dir.to_path_buf(), wal_dir, groups_dir, wal: opened.wal, shared: opened.shared, _lock: lock };
-    Ok(Inner::new(files, meta, groups, report, stats, open_instance()))
+    Ok(Some(Inner::new(files, meta, groups, report, stats, open_instance())))
 }
 
 /// Removes temporaries, the snapshot directories of groups that do not
