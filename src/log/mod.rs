@@ -19,9 +19,9 @@
 
 mod chunked;
 mod memory;
-mod submit;
 #[cfg(feature = "persistence")]
 pub mod shared;
+mod submit;
 #[cfg(feature = "persistence")]
 pub mod wal;
 

@@ -120,7 +120,8 @@ fn options(faults: &FaultInjector) -> SharedWalOptions {
 /// Runs `calls` until the injected crash; returns, per group, the states
 /// it may recover to.
 fn run_until_crash(dir: &Path, faults: &FaultInjector, calls: &[Call]) -> BTreeMap<GroupId, Vec<Option<Image>>> {
-    let ids: Vec<GroupId> = calls.iter().filter_map(|c| if let Call::Create(id) = c { Some(*id) } else { None }).collect();
+    let ids: Vec<GroupId> =
+        calls.iter().filter_map(|c| if let Call::Create(id) = c { Some(*id) } else { None }).collect();
     let mut m = models(&ids);
     let done = |m: BTreeMap<GroupId, Model>| m.into_iter().map(|(id, g)| (id, g.ok)).collect();
     let wal = match SharedWal::open_with(dir, options(faults)) {

@@ -201,14 +201,8 @@ impl Inner {
         let incarnation = self.next_incarnation;
         self.next_incarnation += 1;
         self.removed.remove(&id);
-        let slot = Slot {
-            image,
-            incarnation,
-            checked_out: true,
-            next_snap_id: 1,
-            staged_token: None,
-            durable_token: None,
-        };
+        let slot =
+            Slot { image, incarnation, checked_out: true, next_snap_id: 1, staged_token: None, durable_token: None };
         self.groups.insert(id, slot);
         Ok(incarnation)
     }
@@ -250,7 +244,9 @@ impl Inner {
         let applied = slot.image.apply(step);
         let after = slot.image.live_bytes;
         applied.map_err(|reason| {
-            self.halt(StorageError::InvalidWrite(format!("group {id}: a staged step breaks the replay rules: {reason}")))
+            self.halt(StorageError::InvalidWrite(format!(
+                "group {id}: a staged step breaks the replay rules: {reason}"
+            )))
         })?;
         self.live_bytes = self.live_bytes.saturating_sub(before).saturating_add(after);
         self.staged_files.extend(replaced);

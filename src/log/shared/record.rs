@@ -108,10 +108,7 @@ pub(crate) fn encode_batch(buf: &mut Vec<u8>, count: u64, ops: &[u8]) {
 
 /// Encodes a checkpoint of `groups` (by increasing id) into `buf` (cleared
 /// first).
-pub(crate) fn encode_checkpoint<'a>(
-    buf: &mut Vec<u8>,
-    groups: impl ExactSizeIterator<Item = (GroupId, &'a Replayed)>,
-) {
+pub(crate) fn encode_checkpoint<'a>(buf: &mut Vec<u8>, groups: impl ExactSizeIterator<Item = (GroupId, &'a Replayed)>) {
     buf.clear();
     buf.push(FORMAT_VERSION);
     buf.push(KIND_CHECKPOINT);
@@ -212,17 +209,17 @@ mod tests {
         assert_eq!(
             hex(&buf),
             concat!(
-                "0111",   // version 1, kind batch
-                "03",     // 3 operations
-                "0701",   // group 7: create
-                "0702",   // group 7: step
-                "0b",     // flags: identity, hard, batch
-                "0102",   // identity: cluster 1, node 2
-                "030200", // hard: term 3, vote 2, commit 0
-                "01",     // batch from index 1
-                "01",     // 1 entry
+                "0111",       // version 1, kind batch
+                "03",         // 3 operations
+                "0701",       // group 7: create
+                "0702",       // group 7: step
+                "0b",         // flags: identity, hard, batch
+                "0102",       // identity: cluster 1, node 2
+                "030200",     // hard: term 3, vote 2, commit 0
+                "01",         // batch from index 1
+                "01",         // 1 entry
                 "0300026162", // term 3, normal, "ab"
-                "ac0203", // group 300: remove
+                "ac0203",     // group 300: remove
             )
         );
         let want = SharedRecord::Batch(vec![(7, Op::Create), (7, Op::Step(step)), (300, Op::Remove)]);

@@ -59,7 +59,8 @@ impl State {
                             self.groups.insert(id, g);
                         }
                         Op::Step(step) => {
-                            let g = self.groups.get_mut(&id).ok_or_else(|| format!("a step names unknown group {id}"))?;
+                            let g =
+                                self.groups.get_mut(&id).ok_or_else(|| format!("a step names unknown group {id}"))?;
                             g.apply(step).map_err(|r| format!("group {id}: {r}"))?;
                         }
                         Op::Remove => {
@@ -292,7 +293,8 @@ fn open_locked(dir: &Path, options: &SharedWalOptions, lock: Option<DirLock>) ->
             (id, slot)
         })
         .collect();
-    let files = Files { dir: dir.to_path_buf(), wal_dir, groups_dir, wal: opened.wal, shared: opened.shared, _lock: lock };
+    let files =
+        Files { dir: dir.to_path_buf(), wal_dir, groups_dir, wal: opened.wal, shared: opened.shared, _lock: lock };
     Ok(Some(Inner::new(files, meta, groups, report, stats, open_instance())))
 }
 

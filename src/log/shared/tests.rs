@@ -366,3 +366,27 @@ fn a_record_naming_an_unknown_group_is_refused() {
     let err = SharedWal::open(root.path()).unwrap_err();
     assert!(matches!(&err, StorageError::Corrupt { reason, .. } if reason.contains("unknown group 99")), "{err}");
 }
+
+/// A failed sync halts every group of the log: the flush reports no token,
+/// and every later write of every group fails with `Halted` until the log
+/// is reopened.
+#[test]
+fn a_failed_sync_halts_every_group_and_reports_no_token() {
+    let root = temp();
+    let faults = crate::log::wal::FaultInjector::new();
+    let wal = SharedWal::open_with(root.path(), SharedWalOptions::new().fault_injector(faults.clone())).unwrap();
+    let mut a = wal.create_group(1).unwrap();
+    let mut b = wal.create_group(2).unwrap();
+    append(&mut a, 1, 1, 4);
+    a.submit(WriteToken::new(1, 1)).unwrap();
+    faults.fail_next_sync();
+    assert!(matches!(wal.flush(), Err(StorageError::Io { .. })));
+    assert!(matches!(wal.flush(), Err(StorageError::Halted { .. })), "no token, ever");
+    assert!(matches!(a.persisted(WriteToken::new(1, 1)), Err(StorageError::Halted { .. })));
+    assert!(matches!(b.append(&mut vec![e(1, 1, 4)]), Err(StorageError::Halted { .. })));
+    assert!(matches!(b.sync(), Err(StorageError::Halted { .. })));
+    assert!(matches!(wal.create_group(3), Err(StorageError::Halted { .. })));
+    drop((a, b, wal));
+    let wal = SharedWal::open(root.path()).unwrap();
+    assert!(wal.groups().len() <= 2);
+}

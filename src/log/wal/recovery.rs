@@ -59,7 +59,6 @@ pub struct TornTail {
     pub segment: PathBuf,
 }
 
-
 /// Indexes and terms above this are refused as corrupt, so that no
 /// arithmetic on values read from disk can overflow (the node adds to
 /// terms when it campaigns; see [`MAX_TERM`]).

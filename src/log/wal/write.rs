@@ -160,7 +160,16 @@ impl WalLog {
     /// WAL is synced through `synced` (the checkpoint's end, or later).
     fn compact(&mut self, head: u64, synced: u64) -> Result<(), StorageError> {
         let faults = self.shared.faults.clone();
-        wal_files::compact(&self.wal, &self.dir, &self.wal_dir, &mut self.meta, WAL_META, head, synced, faults.as_ref())?;
+        wal_files::compact(
+            &self.wal,
+            &self.dir,
+            &self.wal_dir,
+            &mut self.meta,
+            WAL_META,
+            head,
+            synced,
+            faults.as_ref(),
+        )?;
         self.stats.compactions += 1;
         Ok(())
     }
