@@ -133,10 +133,22 @@ fn run_until_crash(dir: &Path, faults: &FaultInjector, calls: &[Call]) -> BTreeM
     };
     let mut logs: BTreeMap<GroupId, GroupLog> = BTreeMap::new();
     let mut tokens: BTreeMap<GroupId, WriteToken> = BTreeMap::new();
+    let mut unflushed = std::collections::BTreeSet::new();
     for (seq, call) in (1..).zip(calls) {
         // Model first.
-        let flushes =
-            matches!(call, Call::Flush | Call::Checkpoint | Call::Sync(_) | Call::Remove(_) | Call::Persisted(_));
+        // `persisted` flushes only when the group's token is still staged.
+        let flushes = match call {
+            Call::Flush | Call::Checkpoint | Call::Sync(_) | Call::Remove(_) => true,
+            Call::Persisted(id) => unflushed.contains(id),
+            _ => false,
+        };
+        match call {
+            Call::Submit(id) => {
+                unflushed.insert(*id);
+            }
+            _ if flushes => unflushed.clear(),
+            _ => {}
+        }
         match call {
             Call::Create(id) => {
                 let g = m.get_mut(id).unwrap();
@@ -374,4 +386,128 @@ fn the_scripted_run_checkpoints_and_compacts() {
     .0
     .head;
     assert!(head > 2 * SEGMENT, "the WAL was compacted (head {head})");
+}
+
+/// A random call, resolved against the model into a valid [`Call`].
+#[derive(Clone, Debug)]
+enum Gen {
+    Append { n: u8, bump: bool, len: u8 },
+    Truncate { back: u8 },
+    Snapshot { ahead: u8, matching: bool },
+    Receive { ahead: u8, chunk: u8 },
+    Hard { vote: Option<u64> },
+    Submit,
+    Sync,
+    Persisted,
+    Flush,
+    Checkpoint,
+    Remove,
+}
+
+fn gen_call() -> impl proptest::strategy::Strategy<Value = (GroupId, Gen)> {
+    use proptest::prelude::*;
+    let kind = prop_oneof![
+        5 => (1u8..6, any::<bool>(), 0u8..80).prop_map(|(n, bump, len)| Gen::Append { n, bump, len }),
+        1 => (0u8..6).prop_map(|back| Gen::Truncate { back }),
+        1 => (0u8..8, any::<bool>()).prop_map(|(ahead, matching)| Gen::Snapshot { ahead, matching }),
+        1 => (0u8..12, 1u8..100).prop_map(|(ahead, chunk)| Gen::Receive { ahead, chunk }),
+        1 => proptest::option::of(1u64..4).prop_map(|vote| Gen::Hard { vote }),
+        4 => Just(Gen::Submit),
+        1 => Just(Gen::Sync),
+        1 => Just(Gen::Persisted),
+        3 => Just(Gen::Flush),
+        1 => Just(Gen::Checkpoint),
+        1 => Just(Gen::Remove),
+    ];
+    (1u64..4, kind)
+}
+
+/// Resolves random calls into a valid script: a call on a group that does
+/// not exist creates it instead; `Persisted` follows a `Submit`.
+fn resolve_all(gens: &[(GroupId, Gen)]) -> Vec<Call> {
+    let mut logs: BTreeMap<GroupId, MemoryLog> = BTreeMap::new();
+    let mut submitted: BTreeMap<GroupId, bool> = BTreeMap::new();
+    let mut calls = Vec::new();
+    for (id, g) in gens {
+        let id = *id;
+        match g {
+            Gen::Flush => {
+                calls.push(Call::Flush);
+                continue;
+            }
+            Gen::Checkpoint => {
+                calls.push(Call::Checkpoint);
+                continue;
+            }
+            _ => {}
+        }
+        let Some(log) = logs.get_mut(&id) else {
+            logs.insert(id, MemoryLog::new());
+            calls.push(Call::Create(id));
+            continue;
+        };
+        let last = log.last_index();
+        let last_term = log.term(last).unwrap_or(0);
+        let snap = log.snapshot_meta().index;
+        let on = match *g {
+            Gen::Append { n, bump, len } => {
+                On::Append(entries(last + 1, last_term + u64::from(bump), u64::from(n), usize::from(len)))
+            }
+            Gen::Truncate { back } => On::Truncate(last.saturating_sub(u64::from(back)).max(snap + 1)),
+            Gen::Snapshot { ahead, matching } => {
+                let index = snap + u64::from(ahead);
+                let term = if matching { log.term(index).unwrap_or(last_term + 1) } else { last_term + 1 };
+                On::Snapshot(meta(index, term), snapshot_data(index, term))
+            }
+            Gen::Receive { ahead, chunk } => {
+                let (index, term) = (snap + u64::from(ahead), last_term + 1);
+                On::Receive(meta(index, term), snapshot_data(index, term), usize::from(chunk))
+            }
+            Gen::Hard { vote } => {
+                let h = log.hard_state();
+                On::Hard(HardState { term: h.term + 1, vote, commit: last })
+            }
+            Gen::Submit => {
+                submitted.insert(id, true);
+                calls.push(Call::Submit(id));
+                continue;
+            }
+            Gen::Persisted if submitted.get(&id) == Some(&true) => {
+                calls.push(Call::Persisted(id));
+                continue;
+            }
+            Gen::Sync | Gen::Persisted => {
+                calls.push(Call::Sync(id));
+                continue;
+            }
+            Gen::Remove => {
+                logs.remove(&id);
+                submitted.remove(&id);
+                calls.push(Call::Remove(id));
+                continue;
+            }
+            Gen::Flush | Gen::Checkpoint => continue,
+        };
+        apply(log, &on).unwrap();
+        calls.push(Call::On(id, on));
+    }
+    calls
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: if soak() { 1000 } else { 24 },
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Random multi-group runs crashed at a random durable operation, torn
+    /// four ways: every group recovers a state it may have.
+    #[test]
+    fn random_multi_group_runs_keep_every_group_s_durable_writes(
+        gens in proptest::collection::vec(gen_call(), 1..50),
+        op in 0u64..300,
+    ) {
+        crash_and_check(&resolve_all(&gens), op);
+    }
 }
