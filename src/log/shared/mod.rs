@@ -68,6 +68,12 @@
 //! once), then deletes the group's snapshot directory; the next checkpoint
 //! leaves the group out, reclaiming its WAL space.
 //!
+//! A checkpoint is one record, so it must fit `max_record_size` (64 MiB by
+//! default): while the live entries of all groups together exceed it, no
+//! checkpoint is written and the WAL is not compacted (it keeps growing
+//! until snapshots shrink the live entries). Size the record limit, or the
+//! groups' snapshot thresholds, accordingly.
+//!
 //! # Failures
 //!
 //! Any failed write or sync halts the whole log: every later write of every
