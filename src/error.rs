@@ -349,4 +349,44 @@ pub enum StorageError {
         /// The first failure.
         cause: String,
     },
+    /// A group of a shared WAL (`log::shared`, feature `persistence`)
+    /// cannot be used as asked: its id is 0, it does not exist, it exists
+    /// already, it was removed, or another handle has it. Nothing was
+    /// changed.
+    #[error("group {group}: {problem}")]
+    Group {
+        /// The group id asked for.
+        group: u64,
+        /// What is wrong with it.
+        problem: GroupProblem,
+    },
+}
+
+/// Why a group of a shared WAL was refused ([`StorageError::Group`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GroupProblem {
+    /// Group id 0 is reserved.
+    InvalidId,
+    /// No group has this id (it was never created, or was removed before
+    /// the log was opened).
+    Unknown,
+    /// A group with this id exists already.
+    Exists,
+    /// The group was removed; the handle is dead.
+    Removed,
+    /// Another handle to the group is alive.
+    InUse,
+}
+
+impl std::fmt::Display for GroupProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GroupProblem::InvalidId => "group id 0 is reserved",
+            GroupProblem::Unknown => "no such group",
+            GroupProblem::Exists => "the group exists already",
+            GroupProblem::Removed => "the group was removed",
+            GroupProblem::InUse => "another handle to the group is alive",
+        })
+    }
 }

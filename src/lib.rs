@@ -227,7 +227,7 @@ pub mod types;
 /// entry and snapshot: re-exported so users need not pin a matching version.
 pub use bytes;
 pub use config::RaftConfig;
-pub use error::{CampaignRefusal, CompletionRefusal, Error, Result, StorageError};
+pub use error::{CampaignRefusal, CompletionRefusal, Error, GroupProblem, Result, StorageError};
 #[cfg(feature = "persistence")]
 pub use log::WalLog;
 pub use log::{MemoryLog, RaftLog, Submitted, WriteToken};

@@ -1,5 +1,6 @@
 //! The replicated log's storage: the [`RaftLog`] trait, the in-memory
-//! [`MemoryLog`] and, with feature `persistence`, the durable `WalLog`.
+//! [`MemoryLog`] and, with feature `persistence`, the durable `WalLog` and
+//! the shared WAL of many groups (`shared::SharedWal`).
 //!
 //! A [`RaftNode`](crate::RaftNode) owns its log. Within one `step` it reads
 //! and mutates the log through this trait, then calls [`RaftLog::sync`] at
@@ -18,6 +19,8 @@
 
 mod chunked;
 mod memory;
+#[cfg(feature = "persistence")]
+pub mod shared;
 mod submit;
 #[cfg(feature = "persistence")]
 pub mod wal;

@@ -11,6 +11,21 @@ pub(crate) const WAL_DIR: &str = "wal";
 pub(crate) const HEAD_MARKER: &str = "head";
 
 const MAGIC: [u8; 8] = *b"RAFTIOWL";
+
+/// A kind of meta file: its name in the log directory and the magic it
+/// starts with. `WalLog` writes [`WAL_META`]; the shared WAL
+/// (`log::shared`) writes the same layout under another name and magic, so
+/// that neither log opens the other's directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MetaFile {
+    /// The file name inside the log directory.
+    pub(crate) name: &'static str,
+    /// The 8 bytes the file starts with.
+    pub(crate) magic: [u8; 8],
+}
+
+/// `WalLog`'s meta file, `raftlog.meta`.
+pub(crate) const WAL_META: MetaFile = MetaFile { name: META_FILE, magic: MAGIC };
 /// Version of the meta file layout this build writes. It reads version 1
 /// too (see [`Meta::decode_versioned`]).
 pub(crate) const META_VERSION: u32 = 2;
@@ -63,8 +78,13 @@ impl Meta {
     /// bytes, head u64, synced end u64, CRC-32C of the preceding 48 bytes as
     /// u32. Little-endian.
     pub(crate) fn encode(&self) -> [u8; META_LEN] {
+        self.encode_as(WAL_META)
+    }
+
+    /// [`encode`](Self::encode) with the magic of `file`.
+    pub(crate) fn encode_as(&self, file: MetaFile) -> [u8; META_LEN] {
         let mut b = [0u8; META_LEN];
-        b[0..8].copy_from_slice(&MAGIC);
+        b[0..8].copy_from_slice(&file.magic);
         b[8..12].copy_from_slice(&META_VERSION.to_le_bytes());
         b[12] = self.state as u8;
         b[16..24].copy_from_slice(&self.segment_size.to_le_bytes());
@@ -86,7 +106,13 @@ impl Meta {
     /// it records no synced end, which then reads as `head` (nothing is
     /// known to be synced past the head record).
     pub(crate) fn decode_versioned(b: &[u8]) -> Result<(Meta, u32), MetaError> {
-        if b.len() < 12 || b[0..8] != MAGIC {
+        Self::decode_as(b, WAL_META)
+    }
+
+    /// [`decode_versioned`](Self::decode_versioned) for a meta file of
+    /// kind `file` (its magic).
+    pub(crate) fn decode_as(b: &[u8], file: MetaFile) -> Result<(Meta, u32), MetaError> {
+        if b.len() < 12 || b[0..8] != file.magic {
             return Err(MetaError::NotOurs);
         }
         let version = u32_at(b, 8);

@@ -77,18 +77,19 @@
 //! log and reopen it; recovery decides what survived.
 
 mod async_writes;
-mod codec;
-mod faults;
-mod fsio;
-mod lock;
-mod meta;
+pub(crate) mod codec;
+pub(crate) mod faults;
+pub(crate) mod fsio;
+pub(crate) mod lock;
+pub(crate) mod meta;
 mod options;
-mod record;
-mod recovery;
-mod segments;
-mod snapshot_file;
-mod store;
-mod tail;
+pub(crate) mod record;
+pub(crate) mod recovery;
+pub(crate) mod segments;
+pub(crate) mod snapshot_file;
+pub(crate) mod store;
+pub(crate) mod tail;
+pub(crate) mod wal_files;
 mod write;
 
 #[cfg(test)]
@@ -399,7 +400,7 @@ impl Drop for WalLog {
     }
 }
 
-fn wal_error(e: WalError) -> StorageError {
+pub(crate) fn wal_error(e: WalError) -> StorageError {
     match e {
         WalError::Io { context, source } => StorageError::Io { context: context.to_string(), source },
         WalError::RecordTooLarge { len, max } => {

@@ -81,6 +81,20 @@ pub(crate) fn encode_checkpoint<'a>(
     buf.clear();
     buf.push(FORMAT_VERSION);
     buf.push(KIND_CHECKPOINT);
+    put_checkpoint_body(buf, identity, hard, snapshot, file, entries);
+}
+
+/// Appends a checkpoint's body (everything after the version and kind
+/// bytes) to `buf`. The shared WAL (`log::shared`) writes each group's
+/// state in this encoding.
+pub(crate) fn put_checkpoint_body<'a>(
+    buf: &mut Vec<u8>,
+    identity: Option<LogIdentity>,
+    hard: &HardState,
+    snapshot: &SnapshotMeta,
+    file: FileRef,
+    entries: impl ExactSizeIterator<Item = &'a Entry>,
+) {
     match identity {
         None => buf.push(0),
         Some(id) => {
@@ -104,6 +118,19 @@ pub(crate) fn encode_step<'a, I: ExactSizeIterator<Item = &'a Entry>>(
     buf.clear();
     buf.push(FORMAT_VERSION);
     buf.push(KIND_STEP);
+    put_step_body(buf, identity, hard, snapshot, entries);
+}
+
+/// Appends a step's body (everything after the version and kind bytes) to
+/// `buf`. The shared WAL (`log::shared`) writes each group's step in this
+/// encoding.
+pub(crate) fn put_step_body<'a, I: ExactSizeIterator<Item = &'a Entry>>(
+    buf: &mut Vec<u8>,
+    identity: Option<LogIdentity>,
+    hard: Option<&HardState>,
+    snapshot: Option<(&SnapshotMeta, FileRef)>,
+    entries: Option<(Index, I)>,
+) {
     let mut flags = 0;
     flags |= if identity.is_some() { STEP_IDENTITY } else { 0 };
     flags |= if hard.is_some() { STEP_HARD } else { 0 };
@@ -175,41 +202,47 @@ pub(crate) fn decode(payload: &Bytes) -> Result<Record, DecodeError> {
         return Err(DecodeError("unsupported record format version"));
     }
     let record = match r.u8()? {
-        KIND_CHECKPOINT => {
-            let identity = match r.u8()? {
-                0 => None,
-                1 => Some(identity(&mut r)?),
-                _ => return Err(DecodeError("invalid identity flag")),
-            };
-            let hard = hard(&mut r)?;
-            let (snapshot, file) = snapshot(&mut r)?;
-            let first = snapshot.index.checked_add(1).ok_or(DecodeError("snapshot index overflows"))?;
-            let entries = entries(&mut r, first)?;
-            Record::Checkpoint { identity, hard, snapshot, file, entries }
-        }
-        KIND_STEP => {
-            let flags = r.u8()?;
-            if flags & !STEP_KNOWN != 0 {
-                return Err(DecodeError("unknown step flags"));
-            }
-            let identity = if flags & STEP_IDENTITY != 0 { Some(identity(&mut r)?) } else { None };
-            let hard = if flags & STEP_HARD != 0 { Some(hard(&mut r)?) } else { None };
-            let snapshot = if flags & STEP_SNAPSHOT != 0 { Some(snapshot(&mut r)?) } else { None };
-            let entries = if flags & STEP_ENTRIES != 0 {
-                let from = r.varint()?;
-                if from == 0 {
-                    return Err(DecodeError("entry batch starts at index 0"));
-                }
-                Some((from, entries(&mut r, from)?))
-            } else {
-                None
-            };
-            Record::Step { identity, hard, snapshot, entries }
-        }
+        KIND_CHECKPOINT => decode_checkpoint_body(&mut r)?,
+        KIND_STEP => decode_step_body(&mut r)?,
         _ => return Err(DecodeError("unknown record kind")),
     };
     r.finish()?;
     Ok(record)
+}
+
+/// Reads a checkpoint's body (see [`put_checkpoint_body`]).
+pub(crate) fn decode_checkpoint_body(r: &mut Reader<'_>) -> Result<Record, DecodeError> {
+    let identity = match r.u8()? {
+        0 => None,
+        1 => Some(identity(r)?),
+        _ => return Err(DecodeError("invalid identity flag")),
+    };
+    let hard = hard(r)?;
+    let (snapshot, file) = snapshot(r)?;
+    let first = snapshot.index.checked_add(1).ok_or(DecodeError("snapshot index overflows"))?;
+    let entries = entries(r, first)?;
+    Ok(Record::Checkpoint { identity, hard, snapshot, file, entries })
+}
+
+/// Reads a step's body (see [`put_step_body`]).
+pub(crate) fn decode_step_body(r: &mut Reader<'_>) -> Result<Record, DecodeError> {
+    let flags = r.u8()?;
+    if flags & !STEP_KNOWN != 0 {
+        return Err(DecodeError("unknown step flags"));
+    }
+    let identity = if flags & STEP_IDENTITY != 0 { Some(identity(r)?) } else { None };
+    let hard = if flags & STEP_HARD != 0 { Some(hard(r)?) } else { None };
+    let snapshot = if flags & STEP_SNAPSHOT != 0 { Some(snapshot(r)?) } else { None };
+    let entries = if flags & STEP_ENTRIES != 0 {
+        let from = r.varint()?;
+        if from == 0 {
+            return Err(DecodeError("entry batch starts at index 0"));
+        }
+        Some((from, entries(r, from)?))
+    } else {
+        None
+    };
+    Ok(Record::Step { identity, hard, snapshot, entries })
 }
 
 fn identity(r: &mut Reader<'_>) -> Result<LogIdentity, DecodeError> {

@@ -9,17 +9,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use wal_db::{Lsn, OpenPolicy, SegmentedStore, Wal, WalConfig, WalError, WalStore};
 
-use super::faults::{FaultInjector, guarded};
+use super::faults::FaultInjector;
 use super::fsio::{self, io_err, list, read_optional, write_atomic};
 use super::lock::{self, DirLock, LOCK_FILE};
-use super::meta::{HEAD_MARKER, META_FILE, META_VERSION, Marker, Meta, MetaError, MetaState, WAL_DIR, parse_marker};
+use super::meta::{META_FILE, META_VERSION, Meta, MetaError, MetaState, WAL_DIR, WAL_META};
 use super::record::{self, FORMAT_VERSION, FileRef, Record, entry_len};
-use super::segments::{check_synced, list_segments, locate, present_runs, segment_name, segment_path};
+use super::segments::locate;
 use super::snapshot_file;
-use super::store::{Shared, Store};
-use super::tail;
+use super::tail::WAL_RECORDS;
+use super::wal_files::{check_marker, corrupt, open_error, open_strict, repair, sync_segments};
 use super::{SnapData, WalLog, WalOptions, WalStats, wal_error};
 use crate::error::StorageError;
 use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta};
@@ -60,29 +59,28 @@ pub struct TornTail {
     pub segment: PathBuf,
 }
 
-fn corrupt(location: impl Into<String>, reason: impl Into<String>) -> StorageError {
-    StorageError::Corrupt { location: location.into(), reason: reason.into() }
-}
-
 /// Indexes and terms above this are refused as corrupt, so that no
 /// arithmetic on values read from disk can overflow (the node adds to
 /// terms when it campaigns; see [`MAX_TERM`]).
 const LIMIT: u64 = crate::types::MAX_TERM;
 
-/// The state rebuilt from the WAL.
-struct Replayed {
-    identity: Option<LogIdentity>,
-    hard: HardState,
-    snap: SnapshotMeta,
-    file: FileRef,
-    entries: VecDeque<Entry>,
-    records: u64,
-    checkpoint_snap: Index,
+/// The state rebuilt from the WAL (for the shared WAL: one group's).
+#[derive(Clone, Debug)]
+pub(crate) struct Replayed {
+    pub(crate) identity: Option<LogIdentity>,
+    pub(crate) hard: HardState,
+    pub(crate) snap: SnapshotMeta,
+    pub(crate) file: FileRef,
+    pub(crate) entries: VecDeque<Entry>,
+    pub(crate) records: u64,
+    pub(crate) checkpoint_snap: Index,
+    /// Exact record bytes of the live entries ([`entry_len`]).
+    pub(crate) live_bytes: u64,
 }
 
 impl Replayed {
     /// The state before the first record: nothing.
-    fn empty() -> Self {
+    pub(crate) fn empty() -> Self {
         Replayed {
             identity: None,
             hard: HardState::default(),
@@ -91,12 +89,15 @@ impl Replayed {
             entries: VecDeque::new(),
             records: 0,
             checkpoint_snap: 0,
+            live_bytes: 0,
         }
     }
 }
 
 impl Replayed {
-    fn apply(&mut self, record: Record) -> Result<(), &'static str> {
+    /// Applies one record by the replay rules (`docs/PROTOCOL.md`, "WAL
+    /// format", Replay), or says which rule it breaks.
+    pub(crate) fn apply(&mut self, record: Record) -> Result<(), &'static str> {
         match record {
             Record::Checkpoint { identity, hard, snapshot, file, entries } => {
                 if self.records == 0 || identity == self.identity || self.identity.is_none() {
@@ -111,6 +112,7 @@ impl Replayed {
                 self.checkpoint_snap = snapshot.index;
                 self.snap = snapshot;
                 self.file = file;
+                self.live_bytes = entries.iter().map(entry_len).sum();
                 self.entries = VecDeque::from(entries);
             }
             Record::Step { identity, hard, snapshot, entries } => {
@@ -137,7 +139,10 @@ impl Replayed {
                     if batch.iter().any(|e| e.term > LIMIT) {
                         return Err("an index or term is out of range");
                     }
-                    self.entries.truncate((from - self.snap.index - 1) as usize);
+                    let cut = (from - self.snap.index - 1) as usize;
+                    let removed: u64 = self.entries.drain(cut..).map(|e| entry_len(&e)).sum();
+                    let added: u64 = batch.iter().map(entry_len).sum();
+                    self.live_bytes = self.live_bytes.saturating_sub(removed).saturating_add(added);
                     self.entries.extend(batch);
                 }
             }
@@ -164,7 +169,8 @@ impl Replayed {
         };
         let drop =
             if keep { ((meta.index - self.snap.index) as usize).min(self.entries.len()) } else { self.entries.len() };
-        self.entries.drain(..drop);
+        let removed: u64 = self.entries.drain(..drop).map(|e| entry_len(&e)).sum();
+        self.live_bytes = self.live_bytes.saturating_sub(removed);
         self.snap = meta;
         self.file = file;
         Ok(())
@@ -296,68 +302,12 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
         }
         fsio::create_dir(&wal_dir, f)?;
     }
-    let marker_path = wal_dir.join(HEAD_MARKER);
-    let marker = parse_marker(read_optional(&marker_path)?.as_deref());
-    if meta.state != MetaState::Compacting {
-        let ok = match marker {
-            Marker::Absent => meta.head == 0,
-            Marker::Head(h) => h == meta.head,
-            Marker::Corrupt => false,
-        };
-        if !ok {
-            let found = match marker {
-                Marker::Absent => "missing".to_string(),
-                Marker::Corrupt => "corrupt".to_string(),
-                Marker::Head(h) => format!("at offset {h}"),
-            };
-            return Err(corrupt(
-                marker_path.display().to_string(),
-                format!("the segment head marker is {found}, but {META_FILE} records head {}", meta.head),
-            ));
-        }
-    }
+    check_marker(&wal_dir, &meta, WAL_META)?;
 
     // 4. wal-db's strict open over our store (which writes nothing yet).
     let segment_size = meta.segment_size;
-    let seg = Arc::new(SegmentedStore::open(&wal_dir, segment_size).map_err(wal_error)?);
-    let written = seg.len().map_err(wal_error)?;
-    let segments = list_segments(&wal_dir)?;
-    // Every segment that holds records the meta file records as synced
-    // must be there in full: a missing one is lost data, not a torn tail.
-    check_synced(&segments, &wal_dir, segment_size, meta.head, meta.synced_end)?;
-    let present = present_runs(&segments, segment_size, written);
-    let shared = Shared::new(meta.head, faults.clone());
-    let config = WalConfig::new().with_max_record_size(options.max_record_size).with_open_policy(OpenPolicy::Strict);
-    let open_wal = || Wal::with_store_and_config(Store::new(Arc::clone(&seg), Arc::clone(&shared)), config);
-    let wal = match open_wal() {
-        Ok(wal) => wal,
-        // wal-db's strict scan refused a damaged record because it found
-        // what looks like an intact frame after it, or could not read past
-        // it. With one record per sync only the last record can be torn, so
-        // unless an intact raft-io record follows it (then it is damage in
-        // the middle, refused), it is the torn tail (see `tail`). wal-db
-        // reopens the WAL as if it ended at the record (the cut itself
-        // waits, like any repair).
-        Err(WalError::Corruption { offset, .. })
-            if !tail::intact_record_after(&seg, &present, offset, options.max_record_size).map_err(wal_error)? =>
-        {
-            shared.cut_at(offset);
-            open_wal().map_err(|e| open_error(e, &wal_dir, segment_size))?
-        }
-        Err(e) => return Err(open_error(e, &wal_dir, segment_size)),
-    };
-    // Intact records must reach the synced end: a record below it that is
-    // damaged or missing was synced, so it is lost data, not a torn tail.
-    if wal.len() < meta.synced_end {
-        return Err(StorageError::SyncedDataLost {
-            location: locate(&wal_dir, segment_size, wal.len()),
-            synced_end: meta.synced_end,
-            reason: format!(
-                "the intact records end here, {} bytes short (a damaged or missing record)",
-                meta.synced_end - wal.len()
-            ),
-        });
-    }
+    let opened = open_strict(&wal_dir, &meta, options.max_record_size, faults.clone(), &WAL_RECORDS)?;
+    let wal = &opened.wal;
 
     // 5. Replay.
     let mut state = Replayed::empty();
@@ -398,32 +348,9 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
     // cache: the data just validated is about to be served and repaired
     // around (a cut, a removed orphan), and must not vanish in a power loss.
     sync_existing(dir, &wal_dir, segment_size, meta.head, state.file, f)?;
-    let cut = shared.finish_open();
-    if let Some(cut) = cut {
-        guarded(f, "cut of a torn tail", || seg.truncate(cut).and_then(|()| seg.sync()).map_err(io::Error::other))
-            .map_err(|e| io_err("cutting the torn tail of", &wal_dir, e))?;
-        report.torn_tail = Some(TornTail {
-            offset: cut,
-            bytes: written.saturating_sub(cut),
-            segment: segment_path(&wal_dir, segment_size, cut),
-        });
-    }
-    if let Some(faults) = &faults {
-        faults.attach(wal_dir.clone(), segment_size, wal.len());
-    }
-    if meta.state == MetaState::Compacting {
-        // The marker may be absent, torn or old; our head is authoritative
-        // (it was written only after the checkpoint there was durable).
-        let got = wal.truncate_before(Lsn::new(meta.head)).map_err(wal_error)?;
-        if got.get() != meta.head {
-            return Err(corrupt(marker_path.display().to_string(), "wal-db refused the recorded head"));
-        }
-        fsio::fsync_dir(&wal_dir, f)?;
-        meta.state = MetaState::Ready;
-        meta.synced_end = wal.len(); // all of it was synced above
-        write_atomic(dir, META_FILE, &meta.encode(), f)?;
-        report.completed_compaction = true;
-    }
+    let (torn, completed) = repair(&opened, dir, &wal_dir, &mut meta, WAL_META, f)?;
+    report.torn_tail = torn;
+    report.completed_compaction = completed;
     let mut stats = WalStats::default();
     if state.records == 0 {
         // A fresh log: its first record is an empty checkpoint (the anchor).
@@ -466,15 +393,15 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
 
     report.records = state.records;
     report.entries = state.entries.len() as u64;
-    let live_bytes: u64 = state.entries.iter().map(entry_len).sum();
+    let live_bytes = state.live_bytes;
     let last = state.snap.index + state.entries.len() as Index;
     Ok(Opening::Done(Box::new(WalLog {
         _lock: lock,
         dir: dir.to_path_buf(),
         wal_dir,
         dir_synced_segment: wal.len().saturating_sub(1) / segment_size,
-        wal: Arc::new(wal),
-        shared,
+        wal: Arc::new(opened.wal),
+        shared: opened.shared,
         meta,
         identity: state.identity,
         hard: state.hard,
@@ -520,10 +447,7 @@ fn sync_existing(
     file: FileRef,
     f: Option<&FaultInjector>,
 ) -> Result<(), StorageError> {
-    let head_segment = head / segment_size;
-    for s in list_segments(wal_dir)?.iter().filter(|s| s.index >= head_segment) {
-        fsio::fsync_file(&wal_dir.join(segment_name(s.index)), f)?;
-    }
+    sync_segments(wal_dir, segment_size, head, f)?;
     if file.id != 0 {
         fsio::fsync_file(&dir.join(snapshot_file::file_name(file.id)), f)?;
     }
@@ -535,20 +459,9 @@ fn not_a_log(dir: &Path, reason: impl Into<String>) -> StorageError {
     StorageError::NotALog { path: dir.display().to_string(), reason: reason.into() }
 }
 
-/// Maps a wal-db open error to one that names the segment file and byte.
-fn open_error(e: WalError, wal_dir: &Path, segment_size: u64) -> StorageError {
-    match e {
-        WalError::Corruption { offset, reason } => corrupt(
-            locate(wal_dir, segment_size, offset),
-            format!("{reason} (a damaged record followed by more data, or a missing segment); nothing was changed"),
-        ),
-        other => wal_error(other),
-    }
-}
-
 /// A value that differs between opens ([`RaftLog::instance`]): the process,
 /// the time, and the standard library's per-process random hash keys.
-fn open_instance() -> u64 {
+pub(crate) fn open_instance() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());

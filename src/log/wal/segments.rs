@@ -26,7 +26,7 @@ pub(super) fn segment_path(wal_dir: &Path, segment_size: u64, offset: u64) -> Pa
 }
 
 /// Names a WAL offset: segment file, byte within it, and the offset.
-pub(super) fn locate(wal_dir: &Path, segment_size: u64, offset: u64) -> String {
+pub(crate) fn locate(wal_dir: &Path, segment_size: u64, offset: u64) -> String {
     format!(
         "{} byte {} (WAL offset {offset})",
         segment_path(wal_dir, segment_size, offset).display(),

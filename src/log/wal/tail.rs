@@ -27,6 +27,26 @@ use wal_db::{SegmentedStore, WalStore};
 
 use super::record::{self, FORMAT_VERSION, KIND_CHECKPOINT, KIND_STEP};
 
+/// What an intact record of one log format looks like to the tail rule:
+/// the version byte and kind bytes its payload starts with, and a full
+/// decode. `WalLog` and the shared WAL (`log::shared`) differ only here.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RecordShape {
+    /// The version byte every record payload starts with.
+    pub(crate) version: u8,
+    /// The kind bytes that may follow it.
+    pub(crate) kinds: &'static [u8],
+    /// Whether a payload decodes as a record of the format.
+    pub(crate) decodes: fn(&Bytes) -> bool,
+}
+
+/// `WalLog`'s records (see [`record`]).
+pub(crate) const WAL_RECORDS: RecordShape = RecordShape {
+    version: FORMAT_VERSION,
+    kinds: &[KIND_CHECKPOINT, KIND_STEP],
+    decodes: |payload| record::decode(payload).is_ok(),
+};
+
 /// Bytes of a wal-db frame header: CRC-32C u32, then the payload length u32.
 const FRAME_HEADER: u64 = 8;
 /// Bytes scanned per read.
@@ -37,16 +57,18 @@ const PROBE: usize = FRAME_HEADER as usize + 2;
 
 /// Whether an intact raft-io record starts anywhere after the damaged
 /// record at `offset`, within the runs of bytes on disk `present` (as
-/// [`present_runs`](super::segments::present_runs) gives them).
-pub(super) fn intact_record_after(
+/// [`present_runs`](super::segments::present_runs) gives them), for
+/// records of `shape`.
+pub(crate) fn intact_record_after(
     seg: &SegmentedStore,
     present: &[(u64, u64)],
     offset: u64,
     max_record_size: u32,
+    shape: &RecordShape,
 ) -> wal_db::Result<bool> {
     let from = offset.saturating_add(FRAME_HEADER);
     for &(start, end) in present {
-        if end > from && intact_record_in(seg, start.max(from), end, max_record_size)? {
+        if end > from && intact_record_in(seg, start.max(from), end, max_record_size, shape)? {
             return Ok(true);
         }
     }
@@ -55,7 +77,13 @@ pub(super) fn intact_record_after(
 
 /// Whether an intact raft-io record lies in the run `[start, end)` of bytes
 /// on disk.
-fn intact_record_in(seg: &SegmentedStore, start: u64, end: u64, max_record_size: u32) -> wal_db::Result<bool> {
+fn intact_record_in(
+    seg: &SegmentedStore,
+    start: u64,
+    end: u64,
+    max_record_size: u32,
+    shape: &RecordShape,
+) -> wal_db::Result<bool> {
     let mut pos = start;
     let mut window = Vec::new();
     while end.saturating_sub(pos) >= PROBE as u64 {
@@ -64,7 +92,7 @@ fn intact_record_in(seg: &SegmentedStore, start: u64, end: u64, max_record_size:
         let positions = (window.len() + 1 - PROBE).min(WINDOW);
         for i in 0..positions {
             let b = &window[i..i + PROBE];
-            if b[8] != FORMAT_VERSION || (b[9] != KIND_CHECKPOINT && b[9] != KIND_STEP) {
+            if b[8] != shape.version || !shape.kinds.contains(&b[9]) {
                 continue;
             }
             let len = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
@@ -78,7 +106,7 @@ fn intact_record_in(seg: &SegmentedStore, start: u64, end: u64, max_record_size:
             read_region(seg, at + FRAME_HEADER, len as usize, &mut payload)?;
             let mut digest = crc32c::crc32c(&b[4..8]);
             digest = crc32c::crc32c_append(digest, &payload);
-            if digest == crc && record::decode(&Bytes::from(payload)).is_ok() {
+            if digest == crc && (shape.decodes)(&Bytes::from(payload)) {
                 return Ok(true);
             }
         }

@@ -1,11 +1,9 @@
 //! The write path: one record and one sync per step, and compaction after
 //! a checkpoint.
 
-use wal_db::Lsn;
-
-use super::meta::{META_FILE, Meta, MetaState};
+use super::meta::WAL_META;
 use super::record;
-use super::{SnapData, WalLog, fsio, snapshot_file, wal_error};
+use super::{SnapData, WalLog, fsio, snapshot_file, wal_error, wal_files};
 
 /// A record appended to the WAL, and what must wait until it is durable.
 #[derive(Debug, Default)]
@@ -161,33 +159,24 @@ impl WalLog {
     /// synced that far: after a record that started a new segment is
     /// durable, and when the log is closed.
     pub(super) fn record_synced_end(&mut self, end: u64) -> Result<(), StorageError> {
-        if end <= self.meta.synced_end {
-            return Ok(());
-        }
-        let meta = Meta { synced_end: end, ..self.meta };
-        fsio::write_atomic(&self.dir, META_FILE, &meta.encode(), self.faults())?;
-        self.meta = meta;
-        Ok(())
+        let faults = self.shared.faults.clone();
+        wal_files::record_synced_end(&self.dir, &mut self.meta, WAL_META, end, faults.as_ref())
     }
 
     /// Drops the WAL prefix before the durable checkpoint at `head`; the
     /// WAL is synced through `synced` (the checkpoint's end, or later).
     fn compact(&mut self, head: u64, synced: u64) -> Result<(), StorageError> {
         let faults = self.shared.faults.clone();
-        let synced_end = synced.max(self.meta.synced_end);
-        let mut meta = Meta { state: MetaState::Compacting, head, synced_end, ..self.meta };
-        fsio::write_atomic(&self.dir, META_FILE, &meta.encode(), faults.as_ref())?;
-        let got = self.wal.truncate_before(Lsn::new(head)).map_err(wal_error)?;
-        if got.get() != head {
-            return Err(StorageError::Corrupt {
-                location: self.wal_dir.display().to_string(),
-                reason: format!("wal-db moved the head to {} instead of {head}", got.get()),
-            });
-        }
-        fsio::fsync_dir(&self.wal_dir, faults.as_ref())?;
-        meta.state = MetaState::Ready;
-        fsio::write_atomic(&self.dir, META_FILE, &meta.encode(), faults.as_ref())?;
-        self.meta = meta;
+        wal_files::compact(
+            &self.wal,
+            &self.dir,
+            &self.wal_dir,
+            &mut self.meta,
+            WAL_META,
+            head,
+            synced,
+            faults.as_ref(),
+        )?;
         self.stats.compactions += 1;
         Ok(())
     }

@@ -1,0 +1,427 @@
+//! What every group of a shared WAL shares, behind one mutex: the WAL, the
+//! staging area of the next record, the staged image of every live group
+//! (what replaying the WAL plus the staged operations gives), and the
+//! flush that writes and syncs them, with checkpoints and compaction.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wal_db::Wal;
+
+use super::GroupId;
+use super::options::{SharedRecoveryReport, SharedWalStats};
+use super::record::{self, BATCH_HEADER_MAX, Op};
+use crate::error::{GroupProblem, StorageError};
+use crate::log::WriteToken;
+use crate::log::wal::FaultInjector;
+use crate::log::wal::fsio;
+use crate::log::wal::lock::DirLock;
+use crate::log::wal::meta::{Meta, MetaFile};
+use crate::log::wal::record::Record;
+use crate::log::wal::recovery::Replayed;
+use crate::log::wal::store::{Shared, Store};
+use crate::log::wal::{wal_error, wal_files};
+
+/// The shared WAL's meta file: `WalLog`'s layout under its own name and
+/// magic.
+pub(super) const SHARED_META: MetaFile = MetaFile { name: "sharedwal.meta", magic: *b"RAFTIOSW" };
+/// The directory holding one snapshot directory per group.
+pub(super) const GROUPS_DIR: &str = "groups";
+/// What a group adds to a checkpoint besides its entries, for deciding
+/// when one is due (an estimate; membership lists are usually short).
+const GROUP_OVERHEAD: u64 = 64;
+
+/// The name of group `id`'s snapshot directory inside [`GROUPS_DIR`].
+pub(super) fn group_dir_name(id: GroupId) -> String {
+    format!("{id:020}")
+}
+
+/// One live group.
+#[derive(Debug)]
+pub(super) struct Slot {
+    /// The group's state as the WAL plus the staged operations hold it.
+    pub(super) image: Replayed,
+    /// Tells this group from an earlier one with the same id (removed and
+    /// created again): a handle of the earlier one is dead.
+    pub(super) incarnation: u64,
+    /// Whether a [`GroupLog`](super::GroupLog) handle is alive.
+    pub(super) checked_out: bool,
+    /// The next snapshot file id.
+    pub(super) next_snap_id: u64,
+    /// The latest token staged and not yet durable.
+    pub(super) staged_token: Option<WriteToken>,
+    /// The latest token made durable.
+    pub(super) durable_token: Option<WriteToken>,
+}
+
+/// The parts of [`Inner`] fixed at open.
+#[derive(Debug)]
+pub(super) struct Files {
+    pub(super) dir: PathBuf,
+    pub(super) wal_dir: PathBuf,
+    pub(super) groups_dir: PathBuf,
+    pub(super) wal: Wal<Store>,
+    pub(super) shared: Arc<Shared>,
+    /// Held for the log's lifetime.
+    pub(super) _lock: DirLock,
+}
+
+/// See the [module docs](self).
+#[derive(Debug)]
+pub(super) struct Inner {
+    pub(super) files: Files,
+    pub(super) meta: Meta,
+    pub(super) groups: BTreeMap<GroupId, Slot>,
+    /// Groups removed since the log was opened (and not created again).
+    pub(super) removed: HashSet<GroupId>,
+    /// Sum of the live groups' entry bytes.
+    pub(super) live_bytes: u64,
+    staged_ops: Vec<u8>,
+    staged_count: u64,
+    staged_tokens: Vec<(GroupId, WriteToken)>,
+    /// Snapshot files replaced by staged operations: deleted once durable.
+    staged_files: Vec<PathBuf>,
+    /// Snapshot directories of groups removed by staged operations.
+    staged_dirs: Vec<PathBuf>,
+    /// Tokens made durable and not yet returned by `SharedWal::flush`.
+    durable: Vec<(GroupId, WriteToken)>,
+    next_incarnation: u64,
+    /// No garbage checkpoint below this WAL span (raised after a checkpoint
+    /// was too large to write).
+    garbage_floor: u64,
+    dir_synced_segment: u64,
+    halted: Option<String>,
+    pub(super) stats: SharedWalStats,
+    pub(super) report: SharedRecoveryReport,
+    pub(super) instance: u64,
+    buf: Vec<u8>,
+}
+
+impl Inner {
+    pub(super) fn new(
+        files: Files,
+        meta: Meta,
+        groups: BTreeMap<GroupId, Slot>,
+        report: SharedRecoveryReport,
+        stats: SharedWalStats,
+        instance: u64,
+    ) -> Self {
+        let live_bytes = groups.values().map(|s| s.image.live_bytes).sum();
+        let next_incarnation = groups.len() as u64 + 1;
+        let dir_synced_segment = files.wal.len().saturating_sub(1) / meta.segment_size;
+        Inner {
+            files,
+            meta,
+            groups,
+            removed: HashSet::new(),
+            live_bytes,
+            staged_ops: Vec::new(),
+            staged_count: 0,
+            staged_tokens: Vec::new(),
+            staged_files: Vec::new(),
+            staged_dirs: Vec::new(),
+            durable: Vec::new(),
+            next_incarnation,
+            garbage_floor: 0,
+            dir_synced_segment,
+            halted: None,
+            stats,
+            report,
+            instance,
+            buf: Vec::new(),
+        }
+    }
+
+    pub(super) fn faults(&self) -> Option<&FaultInjector> {
+        self.files.shared.faults.as_ref()
+    }
+
+    /// Group `id`'s snapshot directory.
+    pub(super) fn group_dir(&self, id: GroupId) -> PathBuf {
+        self.files.groups_dir.join(group_dir_name(id))
+    }
+
+    pub(super) fn check_halted(&self) -> Result<(), StorageError> {
+        match &self.halted {
+            Some(cause) => Err(StorageError::Halted { cause: cause.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    /// Halts every group on an error that may have left the disk out of
+    /// step with memory; returns the error.
+    pub(super) fn halt(&mut self, e: StorageError) -> StorageError {
+        let harmless = matches!(
+            e,
+            StorageError::InvalidWrite(_)
+                | StorageError::Compacted { .. }
+                | StorageError::Unavailable { .. }
+                | StorageError::Group { .. }
+        );
+        if !harmless && self.halted.is_none() {
+            self.halted = Some(e.to_string());
+        }
+        e
+    }
+
+    /// The live group `id` of `incarnation` (that is, a handle's own group).
+    pub(super) fn slot(&mut self, id: GroupId, incarnation: u64) -> Result<&mut Slot, StorageError> {
+        match self.groups.get_mut(&id) {
+            Some(slot) if slot.incarnation == incarnation => Ok(slot),
+            _ => Err(StorageError::Group { group: id, problem: GroupProblem::Removed }),
+        }
+    }
+
+    /// Why group `id` cannot be handed out, if it cannot.
+    pub(super) fn absent(&self, id: GroupId) -> StorageError {
+        let problem = if id == 0 {
+            GroupProblem::InvalidId
+        } else if self.removed.contains(&id) {
+            GroupProblem::Removed
+        } else {
+            GroupProblem::Unknown
+        };
+        StorageError::Group { group: id, problem }
+    }
+
+    /// Stages the creation of group `id`, which must not exist; returns its
+    /// incarnation.
+    pub(super) fn create(&mut self, id: GroupId) -> Result<u64, StorageError> {
+        self.check_halted()?;
+        if id == 0 {
+            return Err(StorageError::Group { group: id, problem: GroupProblem::InvalidId });
+        }
+        if self.groups.contains_key(&id) {
+            return Err(StorageError::Group { group: id, problem: GroupProblem::Exists });
+        }
+        self.stage(id, &Op::Create)?;
+        let mut image = Replayed::empty();
+        image.apply(record::empty_group()).map_err(|r| StorageError::InvalidWrite(r.into()))?;
+        let incarnation = self.next_incarnation;
+        self.next_incarnation += 1;
+        self.removed.remove(&id);
+        let slot =
+            Slot { image, incarnation, checked_out: true, next_snap_id: 1, staged_token: None, durable_token: None };
+        self.groups.insert(id, slot);
+        Ok(incarnation)
+    }
+
+    /// Stages the removal of group `id` and flushes it; then the group's
+    /// snapshot directory is deleted.
+    pub(super) fn remove(&mut self, id: GroupId) -> Result<(), StorageError> {
+        self.check_halted()?;
+        if !self.groups.contains_key(&id) {
+            return Err(self.absent(id));
+        }
+        self.stage(id, &Op::Remove)?;
+        if let Some(slot) = self.groups.remove(&id) {
+            self.live_bytes = self.live_bytes.saturating_sub(slot.image.live_bytes);
+        }
+        self.staged_tokens.retain(|(g, _)| *g != id);
+        self.removed.insert(id);
+        let dir = self.group_dir(id);
+        self.staged_dirs.push(dir);
+        self.flush(false)
+    }
+
+    /// Stages a step of group `id` (of `incarnation`) and applies it to the
+    /// group's image; `replaced` are snapshot files to delete once it is
+    /// durable.
+    pub(super) fn stage_step(
+        &mut self,
+        id: GroupId,
+        incarnation: u64,
+        step: Record,
+        replaced: Vec<PathBuf>,
+    ) -> Result<(), StorageError> {
+        self.slot(id, incarnation)?;
+        let op = Op::Step(step);
+        self.stage(id, &op)?;
+        let Op::Step(step) = op else { return Ok(()) };
+        let slot = self.slot(id, incarnation)?;
+        let before = slot.image.live_bytes;
+        let applied = slot.image.apply(step);
+        let after = slot.image.live_bytes;
+        applied.map_err(|reason| {
+            self.halt(StorageError::InvalidWrite(format!(
+                "group {id}: a staged step breaks the replay rules: {reason}"
+            )))
+        })?;
+        self.live_bytes = self.live_bytes.saturating_sub(before).saturating_add(after);
+        self.staged_files.extend(replaced);
+        Ok(())
+    }
+
+    /// Stages `token` of group `id`: the next flush reports it durable.
+    pub(super) fn stage_token(&mut self, id: GroupId, incarnation: u64, token: WriteToken) -> Result<(), StorageError> {
+        self.slot(id, incarnation)?.staged_token = Some(token);
+        self.staged_tokens.push((id, token));
+        Ok(())
+    }
+
+    /// Appends `op` to the staging area; when the batch would outgrow the
+    /// maximum record size, the operations staged so far are flushed
+    /// first.
+    fn stage(&mut self, id: GroupId, op: &Op) -> Result<(), StorageError> {
+        let mark = self.staged_ops.len();
+        record::put_op(&mut self.staged_ops, id, op);
+        let max = u64::from(self.meta.max_record_size);
+        let op_len = (self.staged_ops.len() - mark) as u64;
+        if BATCH_HEADER_MAX + op_len > max {
+            self.staged_ops.truncate(mark);
+            return Err(StorageError::InvalidWrite(format!(
+                "group {id}: an operation of {op_len} bytes exceeds max_record_size {max}"
+            )));
+        }
+        if BATCH_HEADER_MAX + self.staged_ops.len() as u64 > max {
+            self.staged_ops.truncate(mark);
+            self.flush(false)?;
+            record::put_op(&mut self.staged_ops, id, op);
+        }
+        self.staged_count += 1;
+        Ok(())
+    }
+
+    /// Takes the tokens made durable since the last call.
+    pub(super) fn take_durable(&mut self) -> Vec<(GroupId, WriteToken)> {
+        std::mem::take(&mut self.durable)
+    }
+
+    /// Whether the WAL holds so much more than the live groups that
+    /// rewriting them as a checkpoint pays off (as `WalLog` decides it:
+    /// past two segments plus eight times the live bytes, so the rewrite
+    /// costs amortized O(1) per byte written).
+    fn garbage_due(&self, span: u64) -> bool {
+        let live = self.live_bytes.saturating_add((self.groups.len() as u64).saturating_mul(GROUP_OVERHEAD));
+        let limit = self.meta.segment_size.saturating_mul(2).saturating_add(live.saturating_mul(8));
+        span >= limit && span >= self.garbage_floor
+    }
+
+    /// Bytes the WAL spans from its head to its end.
+    pub(super) fn wal_bytes(&self) -> u64 {
+        self.files.wal.len().saturating_sub(self.files.shared.head())
+    }
+
+    /// Writes everything staged by every group as one record (a checkpoint
+    /// of every live group instead, when one is due or `checkpoint` asks
+    /// for it), makes it durable with one sync, and does what waited for
+    /// it. Any failure halts the log.
+    pub(super) fn flush(&mut self, checkpoint: bool) -> Result<(), StorageError> {
+        self.check_halted()?;
+        self.write_and_sync(checkpoint).map_err(|e| self.halt(e))
+    }
+
+    fn write_and_sync(&mut self, force: bool) -> Result<(), StorageError> {
+        let span = self.wal_bytes();
+        let max = u64::from(self.meta.max_record_size);
+        let mut checkpoint = false;
+        if force || (self.staged_count > 0 && self.garbage_due(span)) {
+            record::encode_checkpoint(&mut self.buf, self.groups.iter().map(|(id, s)| (*id, &s.image)));
+            checkpoint = self.buf.len() as u64 <= max;
+            if !checkpoint {
+                // Too big to rewrite now: do not retry on every flush.
+                self.garbage_floor = span.saturating_mul(2);
+            }
+        }
+        if !checkpoint {
+            if self.staged_count == 0 {
+                // Nothing to write: every staged token's writes are in
+                // records already synced.
+                self.complete_tokens();
+                return Ok(());
+            }
+            record::encode_batch(&mut self.buf, self.staged_count, &self.staged_ops);
+        }
+        let wal = &self.files.wal;
+        let lsn = wal.append(&self.buf).map_err(wal_error)?;
+        self.stats.records += 1;
+        self.stats.operations += self.staged_count;
+        self.staged_ops.clear();
+        self.staged_count = 0;
+        let end = wal.len();
+        let segment = end.saturating_sub(1) / self.meta.segment_size;
+        let rolled = segment > self.dir_synced_segment;
+        if rolled {
+            self.dir_synced_segment = segment;
+        }
+        let started = std::time::Instant::now();
+        wal.sync().map_err(wal_error)?;
+        self.stats.sync_time += started.elapsed();
+        self.stats.syncs += 1;
+        if rolled {
+            fsio::fsync_dir(&self.files.wal_dir, self.faults())?;
+        }
+        // Durable from here on.
+        self.complete_tokens();
+        self.after_durable(checkpoint.then(|| lsn.get()), end, rolled)
+    }
+
+    /// Reports every staged token durable.
+    fn complete_tokens(&mut self) {
+        for (id, token) in self.staged_tokens.drain(..) {
+            if let Some(slot) = self.groups.get_mut(&id) {
+                if slot.staged_token == Some(token) {
+                    slot.staged_token = None;
+                }
+                slot.durable_token = Some(token);
+            }
+            self.durable.push((id, token));
+        }
+    }
+
+    /// What waits for a record to be durable: deleting the snapshot files
+    /// and directories it made garbage, dropping the WAL prefix behind a
+    /// checkpoint at `checkpoint`, recording the synced end after a new
+    /// segment.
+    fn after_durable(&mut self, checkpoint: Option<u64>, end: u64, rolled: bool) -> Result<(), StorageError> {
+        let faults = self.files.shared.faults.clone();
+        let f = faults.as_ref();
+        for path in std::mem::take(&mut self.staged_files) {
+            fsio::remove_file(&path, f)?;
+        }
+        let dirs = std::mem::take(&mut self.staged_dirs);
+        for dir in &dirs {
+            remove_group_dir(dir, f)?;
+        }
+        if !dirs.is_empty() {
+            fsio::fsync_dir(&self.files.groups_dir, f)?;
+        }
+        let files = &self.files;
+        if let Some(head) = checkpoint {
+            wal_files::compact(&files.wal, &files.dir, &files.wal_dir, &mut self.meta, SHARED_META, head, end, f)?;
+            self.stats.checkpoints += 1;
+            self.stats.compactions += 1;
+            self.garbage_floor = 0;
+        } else if rolled {
+            wal_files::record_synced_end(&files.dir, &mut self.meta, SHARED_META, end, f)?;
+        }
+        Ok(())
+    }
+
+    /// At a clean close (or drop): records the synced end, unless halted.
+    pub(super) fn close(&mut self) -> Result<(), StorageError> {
+        self.check_halted()?;
+        let end = self.files.wal.len();
+        let faults = self.files.shared.faults.clone();
+        wal_files::record_synced_end(&self.files.dir, &mut self.meta, SHARED_META, end, faults.as_ref())
+            .map_err(|e| self.halt(e))
+    }
+}
+
+/// Deletes a group's snapshot directory: its files, then itself. A missing
+/// directory is fine (the group never wrote a snapshot).
+pub(super) fn remove_group_dir(dir: &Path, faults: Option<&FaultInjector>) -> Result<(), StorageError> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    for name in fsio::list(dir)? {
+        fsio::remove_file(&dir.join(name), faults)?;
+    }
+    let what = format!("rmdir {}", dir.display());
+    crate::log::wal::faults::guarded(faults, &what, || match std::fs::remove_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    })
+    .map_err(|e| fsio::io_err("removing directory", dir, e))
+}

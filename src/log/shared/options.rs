@@ -1,0 +1,89 @@
+//! [`SharedWalOptions`], how a [`SharedWal`](super::SharedWal) is opened;
+//! [`SharedWalStats`], what it wrote since; and [`SharedRecoveryReport`],
+//! what its open found and repaired.
+
+use std::path::PathBuf;
+
+use crate::log::wal::{FaultInjector, TornTail};
+
+/// Options for [`SharedWal::open_with`](super::SharedWal::open_with).
+#[derive(Clone, Debug)]
+pub struct SharedWalOptions {
+    pub(super) segment_size: u64,
+    pub(super) max_record_size: u32,
+    pub(super) faults: Option<FaultInjector>,
+}
+
+impl Default for SharedWalOptions {
+    fn default() -> Self {
+        Self { segment_size: 16 << 20, max_record_size: 64 << 20, faults: None }
+    }
+}
+
+impl SharedWalOptions {
+    /// Defaults: 16 MiB segments, 64 MiB maximum record size.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Size of a WAL segment file (used when the log is created; an
+    /// existing log keeps its own). Zero is raised to 1.
+    pub fn segment_size(mut self, bytes: u64) -> Self {
+        self.segment_size = bytes.max(1);
+        self
+    }
+
+    /// The largest WAL record: the most bytes one flush (every group's
+    /// writes together) or one checkpoint may take. An existing log refuses
+    /// to open with a lower limit than it was written with.
+    pub fn max_record_size(mut self, bytes: u32) -> Self {
+        self.max_record_size = bytes;
+        self
+    }
+
+    /// Routes every durable operation through `faults` (crash testing).
+    pub fn fault_injector(mut self, faults: FaultInjector) -> Self {
+        self.faults = Some(faults);
+        self
+    }
+}
+
+/// Counters of what a [`SharedWal`](super::SharedWal) wrote since it was
+/// opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SharedWalStats {
+    /// WAL records written (batches and checkpoints).
+    pub records: u64,
+    /// WAL fdatasyncs: one per flush that wrote something.
+    pub syncs: u64,
+    /// Of the records, how many were checkpoints.
+    pub checkpoints: u64,
+    /// WAL prefixes dropped after a checkpoint.
+    pub compactions: u64,
+    /// Group operations written (creations, steps, removals).
+    pub operations: u64,
+    /// Time spent in the WAL's fdatasync calls.
+    pub sync_time: std::time::Duration,
+}
+
+/// What [`SharedWal::open`](super::SharedWal::open) found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SharedRecoveryReport {
+    /// The directory held no log, so a fresh one was created.
+    pub created: bool,
+    /// WAL records replayed.
+    pub records: u64,
+    /// Live groups recovered.
+    pub groups: u64,
+    /// An incomplete last record (a crash mid-write) that was cut.
+    pub torn_tail: Option<TornTail>,
+    /// A creation interrupted by a crash was completed.
+    pub completed_creation: bool,
+    /// A compaction interrupted by a crash was completed.
+    pub completed_compaction: bool,
+    /// Orphaned files and directories removed (temporaries, superseded
+    /// snapshots, the snapshot directories of removed groups).
+    pub removed_files: Vec<PathBuf>,
+}

@@ -1,0 +1,278 @@
+//! The shared WAL's record codec. The layout is normative:
+//! `docs/PROTOCOL.md` ("Shared WAL format") describes it and the
+//! golden-byte tests below freeze it.
+//!
+//! Each wal-db record payload is one of two kinds:
+//!
+//! * a **checkpoint** holds the whole durable state of every live group
+//!   (each in `WalLog`'s checkpoint body encoding). The record at the head
+//!   of the WAL is always one; groups it does not name do not exist.
+//! * a **batch** holds what one flush wrote: a sequence of group
+//!   operations (create, step, remove), each naming its group. A step's
+//!   body is `WalLog`'s step body encoding.
+
+use bytes::Bytes;
+
+use super::GroupId;
+use crate::log::wal::codec::{DecodeError, Reader, put_varint};
+use crate::log::wal::record::{
+    FileRef, Record, decode_checkpoint_body, decode_step_body, put_checkpoint_body, put_step_body,
+};
+use crate::log::wal::recovery::Replayed;
+use crate::log::wal::tail::RecordShape;
+
+/// Version byte that starts every record payload.
+pub(crate) const FORMAT_VERSION: u8 = 1;
+/// Kind byte of a checkpoint record (distinct from `WalLog`'s kinds, so
+/// that neither log's tail rule takes the other's record for its own).
+pub(crate) const KIND_CHECKPOINT: u8 = 16;
+/// Kind byte of a batch record.
+pub(crate) const KIND_BATCH: u8 = 17;
+
+/// Operation tag: the group is created (empty).
+const OP_CREATE: u8 = 1;
+/// Operation tag: a step of the group (`WalLog`'s step body follows).
+const OP_STEP: u8 = 2;
+/// Operation tag: the group is removed.
+const OP_REMOVE: u8 = 3;
+
+/// Bytes of a batch record besides its operations: version, kind and the
+/// operation count (at most 10).
+pub(crate) const BATCH_HEADER_MAX: u64 = 12;
+/// Bytes of an operation besides its step body: group id (at most 10) and
+/// tag.
+pub(crate) const OP_HEADER_MAX: u64 = 11;
+
+/// The shared WAL's records, for the tail rule.
+pub(crate) const SHARED_RECORDS: RecordShape = RecordShape {
+    version: FORMAT_VERSION,
+    kinds: &[KIND_CHECKPOINT, KIND_BATCH],
+    decodes: |payload| decode(payload).is_ok(),
+};
+
+/// One operation of a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// The group is created, empty.
+    Create,
+    /// A step of the group: always a [`Record::Step`].
+    Step(Record),
+    /// The group is removed.
+    Remove,
+}
+
+/// A decoded record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum SharedRecord {
+    /// Every live group's state (each a [`Record::Checkpoint`]), by
+    /// increasing group id.
+    Checkpoint(Vec<(GroupId, Record)>),
+    /// Operations in the order they apply.
+    Batch(Vec<(GroupId, Op)>),
+}
+
+/// Appends operation `op` on `group` to `buf` (a batch's operations).
+pub(crate) fn put_op(buf: &mut Vec<u8>, group: GroupId, op: &Op) {
+    put_varint(buf, group);
+    match op {
+        Op::Create => buf.push(OP_CREATE),
+        Op::Remove => buf.push(OP_REMOVE),
+        Op::Step(record) => {
+            buf.push(OP_STEP);
+            if let Record::Step { identity, hard, snapshot, entries } = record {
+                put_step_body(
+                    buf,
+                    *identity,
+                    hard.as_ref(),
+                    snapshot.as_ref().map(|(meta, file)| (meta, *file)),
+                    entries.as_ref().map(|(from, es)| (*from, es.iter())),
+                );
+            } else {
+                // Not reachable: only steps are staged as operations. An
+                // empty step keeps the encoding valid all the same.
+                put_step_body::<std::slice::Iter<'_, crate::types::Entry>>(buf, None, None, None, None);
+            }
+        }
+    }
+}
+
+/// Encodes a batch of `count` operations, already encoded in `ops` by
+/// [`put_op`], into `buf` (cleared first).
+pub(crate) fn encode_batch(buf: &mut Vec<u8>, count: u64, ops: &[u8]) {
+    buf.clear();
+    buf.push(FORMAT_VERSION);
+    buf.push(KIND_BATCH);
+    put_varint(buf, count);
+    buf.extend_from_slice(ops);
+}
+
+/// Encodes a checkpoint of `groups` (by increasing id) into `buf` (cleared
+/// first).
+pub(crate) fn encode_checkpoint<'a>(buf: &mut Vec<u8>, groups: impl ExactSizeIterator<Item = (GroupId, &'a Replayed)>) {
+    buf.clear();
+    buf.push(FORMAT_VERSION);
+    buf.push(KIND_CHECKPOINT);
+    put_varint(buf, groups.len() as u64);
+    for (id, g) in groups {
+        put_varint(buf, id);
+        put_checkpoint_body(buf, g.identity, &g.hard, &g.snap, g.file, g.entries.iter());
+    }
+}
+
+/// The empty state of a new group, as a checkpoint to replay.
+pub(crate) fn empty_group() -> Record {
+    Record::Checkpoint {
+        identity: None,
+        hard: Default::default(),
+        snapshot: Default::default(),
+        file: FileRef::EMPTY,
+        entries: Vec::new(),
+    }
+}
+
+/// Decodes a record payload whose version byte is [`FORMAT_VERSION`].
+pub(crate) fn decode(payload: &Bytes) -> Result<SharedRecord, DecodeError> {
+    let mut r = Reader::new(payload);
+    if r.u8()? != FORMAT_VERSION {
+        return Err(DecodeError("unsupported record format version"));
+    }
+    let record = match r.u8()? {
+        KIND_CHECKPOINT => {
+            let count = r.len()?;
+            // A group takes at least 20 bytes; refuse a count the record
+            // cannot hold before allocating for it.
+            if count > r.remaining() / 20 {
+                return Err(DecodeError("group count exceeds the record"));
+            }
+            let mut groups = Vec::with_capacity(count);
+            let mut previous = 0;
+            for _ in 0..count {
+                let id = r.varint()?;
+                if id <= previous {
+                    return Err(DecodeError("group ids of a checkpoint are not increasing from 1"));
+                }
+                previous = id;
+                groups.push((id, decode_checkpoint_body(&mut r)?));
+            }
+            SharedRecord::Checkpoint(groups)
+        }
+        KIND_BATCH => {
+            let count = r.len()?;
+            if count > r.remaining() / 2 {
+                return Err(DecodeError("operation count exceeds the record"));
+            }
+            let mut ops = Vec::with_capacity(count);
+            for _ in 0..count {
+                let id = r.varint()?;
+                if id == 0 {
+                    return Err(DecodeError("an operation names group 0"));
+                }
+                let op = match r.u8()? {
+                    OP_CREATE => Op::Create,
+                    OP_STEP => Op::Step(decode_step_body(&mut r)?),
+                    OP_REMOVE => Op::Remove,
+                    _ => return Err(DecodeError("unknown operation")),
+                };
+                ops.push((id, op));
+            }
+            SharedRecord::Batch(ops)
+        }
+        _ => return Err(DecodeError("unknown record kind")),
+    };
+    r.finish()?;
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Entry, HardState, LogIdentity};
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn golden_batch() {
+        let step = Record::Step {
+            identity: Some(LogIdentity { cluster_id: 1, node_id: 2 }),
+            hard: Some(HardState { term: 3, vote: Some(2), commit: 0 }),
+            snapshot: None,
+            entries: Some((1, vec![Entry::normal(3, 1, Bytes::from_static(b"ab"))])),
+        };
+        let mut ops = Vec::new();
+        put_op(&mut ops, 7, &Op::Create);
+        put_op(&mut ops, 7, &Op::Step(step.clone()));
+        put_op(&mut ops, 300, &Op::Remove);
+        let mut buf = Vec::new();
+        encode_batch(&mut buf, 3, &ops);
+        assert_eq!(
+            hex(&buf),
+            concat!(
+                "0111",       // version 1, kind batch
+                "03",         // 3 operations
+                "0701",       // group 7: create
+                "0702",       // group 7: step
+                "0b",         // flags: identity, hard, batch
+                "0102",       // identity: cluster 1, node 2
+                "030200",     // hard: term 3, vote 2, commit 0
+                "01",         // batch from index 1
+                "01",         // 1 entry
+                "0300026162", // term 3, normal, "ab"
+                "ac0203",     // group 300: remove
+            )
+        );
+        let want = SharedRecord::Batch(vec![(7, Op::Create), (7, Op::Step(step)), (300, Op::Remove)]);
+        assert_eq!(decode(&Bytes::from(buf)).unwrap(), want);
+    }
+
+    #[test]
+    fn golden_checkpoint() {
+        let mut g = Replayed::empty();
+        g.apply(empty_group()).unwrap();
+        let mut buf = Vec::new();
+        encode_checkpoint(&mut buf, [(5, &g)].into_iter());
+        assert_eq!(
+            hex(&buf),
+            concat!(
+                "0110", // version 1, kind checkpoint
+                "01",   // 1 group
+                "05",   // group 5
+                "00",   // no identity
+                "000000", "0000", "0d", "01", "00000000", "00000000", "00000000", "0000", "00000000", "00",
+            )
+        );
+        assert_eq!(decode(&Bytes::from(buf.clone())).unwrap(), SharedRecord::Checkpoint(vec![(5, empty_group())]));
+        encode_checkpoint(&mut buf, [].into_iter());
+        assert_eq!(hex(&buf), "011000");
+    }
+
+    #[test]
+    fn bad_group_ids_and_every_truncation_are_refused() {
+        let mut ops = Vec::new();
+        put_op(&mut ops, 0, &Op::Create);
+        let mut buf = Vec::new();
+        encode_batch(&mut buf, 1, &ops);
+        assert_eq!(decode(&Bytes::from(buf.clone())), Err(DecodeError("an operation names group 0")));
+
+        let g = {
+            let mut g = Replayed::empty();
+            g.apply(empty_group()).unwrap();
+            g
+        };
+        encode_checkpoint(&mut buf, [(5, &g), (5, &g)].into_iter());
+        assert!(decode(&Bytes::from(buf.clone())).is_err(), "duplicate group in a checkpoint");
+        encode_checkpoint(&mut buf, [(0, &g)].into_iter());
+        assert!(decode(&Bytes::from(buf.clone())).is_err(), "group 0 in a checkpoint");
+
+        ops.clear();
+        put_op(&mut ops, 9, &Op::Step(Record::Step { identity: None, hard: None, snapshot: None, entries: None }));
+        encode_batch(&mut buf, 1, &ops);
+        for cut in 0..buf.len() {
+            assert!(decode(&Bytes::copy_from_slice(&buf[..cut])).is_err(), "prefix of {cut} bytes");
+        }
+        let mut tagged = buf.clone();
+        tagged[4] = 9;
+        assert_eq!(decode(&Bytes::from(tagged)), Err(DecodeError("unknown operation")));
+    }
+}

@@ -1,0 +1,353 @@
+//! Opening a shared WAL directory: validate everything (the meta file, the
+//! WAL with `WalLog`'s tail rule and synced-end check, every record by the
+//! replay rules, every group's snapshot file), then sync what a crashed
+//! process may have left unsynced, then repair (a torn last record, an
+//! interrupted creation or compaction, orphaned files and the snapshot
+//! directories of removed groups).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+
+use bytes::Bytes;
+
+use super::GroupId;
+use super::inner::{Files, GROUPS_DIR, Inner, SHARED_META, Slot, group_dir_name, remove_group_dir};
+use super::options::{SharedRecoveryReport, SharedWalOptions, SharedWalStats};
+use super::record::{self, FORMAT_VERSION, Op, SHARED_RECORDS, SharedRecord};
+use crate::error::StorageError;
+use crate::log::wal::FaultInjector;
+use crate::log::wal::fsio::{self, list, read_optional, write_atomic};
+use crate::log::wal::lock::{DirLock, LOCK_FILE};
+use crate::log::wal::meta::{META_VERSION, Meta, MetaError, MetaState, WAL_DIR};
+use crate::log::wal::recovery::{Replayed, open_instance};
+use crate::log::wal::segments::locate;
+use crate::log::wal::snapshot_file;
+use crate::log::wal::wal_error;
+use crate::log::wal::wal_files::{check_marker, corrupt, open_error, open_strict, repair, sync_segments};
+
+/// The groups rebuilt from the WAL.
+struct State {
+    groups: BTreeMap<GroupId, Replayed>,
+    records: u64,
+}
+
+impl State {
+    fn apply(&mut self, record: SharedRecord) -> Result<(), String> {
+        match record {
+            SharedRecord::Checkpoint(groups) => {
+                let mut rebuilt = BTreeMap::new();
+                for (id, state) in groups {
+                    let mut g = Replayed::empty();
+                    g.apply(state).map_err(|r| format!("group {id}: {r}"))?;
+                    rebuilt.insert(id, g);
+                }
+                self.groups = rebuilt;
+            }
+            SharedRecord::Batch(ops) => {
+                if self.records == 0 {
+                    return Err("the record at the WAL head is not a checkpoint".into());
+                }
+                for (id, op) in ops {
+                    match op {
+                        Op::Create => {
+                            if self.groups.contains_key(&id) {
+                                return Err(format!("group {id} is created twice"));
+                            }
+                            let mut g = Replayed::empty();
+                            g.apply(record::empty_group()).map_err(|r| format!("group {id}: {r}"))?;
+                            self.groups.insert(id, g);
+                        }
+                        Op::Step(step) => {
+                            let g =
+                                self.groups.get_mut(&id).ok_or_else(|| format!("a step names unknown group {id}"))?;
+                            g.apply(step).map_err(|r| format!("group {id}: {r}"))?;
+                        }
+                        Op::Remove => {
+                            self.groups.remove(&id).ok_or_else(|| format!("a removal names unknown group {id}"))?;
+                        }
+                    }
+                }
+            }
+        }
+        self.records += 1;
+        Ok(())
+    }
+}
+
+fn not_a_log(dir: &Path, reason: impl Into<String>) -> StorageError {
+    StorageError::NotALog { path: dir.display().to_string(), reason: reason.into() }
+}
+
+/// Whether `dir` may become a new shared WAL: it does not exist, or holds
+/// nothing but a lock file and a temporary meta file.
+fn is_new(dir: &Path) -> Result<bool, StorageError> {
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+            Err(not_a_log(dir, "a component of its path is not a directory"))
+        }
+        Err(e) => Err(fsio::io_err("reading metadata of", dir, e)),
+        Ok(m) if !m.is_dir() => Err(not_a_log(dir, "it is not a directory")),
+        Ok(_) => {
+            let tmp = format!("{}.tmp", SHARED_META.name);
+            let mut names = list(dir)?;
+            names.retain(|n| n != LOCK_FILE && *n != tmp);
+            if names.iter().any(|n| n == SHARED_META.name) {
+                return Ok(false);
+            }
+            if let Some(first) = names.iter().min() {
+                return Err(not_a_log(
+                    dir,
+                    format!("the directory is not empty (it holds {first:?}) and has no {}", SHARED_META.name),
+                ));
+            }
+            Ok(true)
+        }
+    }
+}
+
+/// Opens (or creates) the shared WAL in `dir`, holding its lock.
+///
+/// As `WalLog` does: the lock is taken first when the directory has a lock
+/// file; when it has none, the read-only checks run first, so that a
+/// refused open creates nothing, and the open starts over under the lock
+/// at the first write it needs.
+pub(super) fn open(dir: &Path, options: &SharedWalOptions) -> Result<Inner, StorageError> {
+    let mut lock = DirLock::existing(dir)?;
+    loop {
+        let had_lock = lock.is_some();
+        match open_locked(dir, options, lock.take()) {
+            Ok(Some(inner)) => return Ok(inner),
+            Ok(None) => lock = Some(DirLock::create(dir, options.faults.as_ref())?),
+            // Checks made without the lock may have seen another open at
+            // work: report that, not what it looked like.
+            Err(_) if !had_lock && DirLock::held_elsewhere(dir) => {
+                return Err(StorageError::Locked { path: dir.display().to_string() });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One pass of [`open`]: with `lock` held, or (`None`) only until the
+/// first write would be needed (then `Ok(None)`).
+fn open_locked(dir: &Path, options: &SharedWalOptions, lock: Option<DirLock>) -> Result<Option<Inner>, StorageError> {
+    let faults = options.faults.clone();
+    let f = faults.as_ref();
+    let mut report = SharedRecoveryReport::default();
+
+    // 1. The meta file.
+    let meta_path = dir.join(SHARED_META.name);
+    let mut meta = match read_optional(&meta_path)? {
+        None => {
+            is_new(dir)?;
+            if lock.is_none() {
+                return Ok(None);
+            }
+            let tmp = dir.join(format!("{}.tmp", SHARED_META.name));
+            if tmp.exists() {
+                fsio::remove_file(&tmp, f)?;
+                report.removed_files.push(tmp);
+            }
+            let meta = Meta {
+                state: MetaState::Creating,
+                segment_size: options.segment_size,
+                max_record_size: options.max_record_size,
+                head: 0,
+                synced_end: 0,
+            };
+            write_atomic(dir, SHARED_META.name, &meta.encode_as(SHARED_META), f)?;
+            report.created = true;
+            meta
+        }
+        Some(bytes) => match Meta::decode_as(&bytes, SHARED_META) {
+            Ok((meta, META_VERSION)) => meta,
+            Ok((_, found)) | Err(MetaError::Version(found)) => {
+                return Err(StorageError::UnsupportedFormat {
+                    location: meta_path.display().to_string(),
+                    found,
+                    supported: META_VERSION,
+                });
+            }
+            Err(MetaError::NotOurs) => {
+                return Err(not_a_log(dir, format!("{} is not a shared WAL meta file", meta_path.display())));
+            }
+            Err(MetaError::Corrupt(reason)) => return Err(corrupt(meta_path.display().to_string(), reason)),
+        },
+    };
+
+    // 2. The record size limit may only grow.
+    if options.max_record_size < meta.max_record_size {
+        return Err(StorageError::RecordLimitLowered {
+            path: dir.display().to_string(),
+            stored: meta.max_record_size,
+            requested: options.max_record_size,
+        });
+    }
+
+    // 3. The WAL and group directories, and wal-db's head marker.
+    let wal_dir = dir.join(WAL_DIR);
+    let groups_dir = dir.join(GROUPS_DIR);
+    for sub in [&wal_dir, &groups_dir] {
+        if !sub.is_dir() {
+            if meta.state != MetaState::Creating {
+                return Err(corrupt(sub.display().to_string(), "the directory is missing"));
+            }
+            if lock.is_none() {
+                return Ok(None);
+            }
+            fsio::create_dir(sub, f)?;
+        }
+    }
+    check_marker(&wal_dir, &meta, SHARED_META)?;
+
+    // 4. wal-db's strict open with the tail rule and the synced end.
+    let segment_size = meta.segment_size;
+    let opened = open_strict(&wal_dir, &meta, options.max_record_size, faults.clone(), &SHARED_RECORDS)?;
+
+    // 5. Replay.
+    let mut state = State { groups: BTreeMap::new(), records: 0 };
+    for item in opened.wal.iter().map_err(wal_error)? {
+        let rec = item.map_err(|e| open_error(e, &wal_dir, segment_size))?;
+        let lsn = rec.lsn().get();
+        let payload = Bytes::from(rec.into_data());
+        match payload.first().copied() {
+            Some(FORMAT_VERSION) => {}
+            found => {
+                return Err(StorageError::UnsupportedFormat {
+                    location: locate(&wal_dir, segment_size, lsn),
+                    found: found.map_or(0, u32::from),
+                    supported: u32::from(FORMAT_VERSION),
+                });
+            }
+        }
+        let decoded = record::decode(&payload)
+            .map_err(|e| corrupt(locate(&wal_dir, segment_size, lsn), format!("undecodable record: {}", e.0)))?;
+        state.apply(decoded).map_err(|reason| corrupt(locate(&wal_dir, segment_size, lsn), reason))?;
+    }
+    if state.records == 0 && meta.state != MetaState::Creating {
+        return Err(corrupt(
+            locate(&wal_dir, segment_size, meta.head),
+            "no record at the WAL head: segments are missing or empty",
+        ));
+    }
+    for (id, g) in &state.groups {
+        snapshot_file::verify(&groups_dir.join(group_dir_name(*id)), g.file)?;
+    }
+
+    // ---- Every check passed. From here on, repairs may write. ----
+    let Some(lock) = lock else { return Ok(None) };
+    // First make durable what a crashed process may have left unsynced.
+    sync_segments(&wal_dir, segment_size, meta.head, f)?;
+    for (id, g) in &state.groups {
+        if g.file.id != 0 {
+            let group_dir = groups_dir.join(group_dir_name(*id));
+            fsio::fsync_file(&group_dir.join(snapshot_file::file_name(g.file.id)), f)?;
+            fsio::fsync_dir(&group_dir, f)?;
+        }
+    }
+    fsio::fsync_dir(&wal_dir, f)?;
+    fsio::fsync_dir(&groups_dir, f)?;
+    fsio::fsync_dir(dir, f)?;
+    let (torn, completed) = repair(&opened, dir, &wal_dir, &mut meta, SHARED_META, f)?;
+    report.torn_tail = torn;
+    report.completed_compaction = completed;
+    let mut stats = SharedWalStats::default();
+    if state.records == 0 {
+        // A fresh log: its first record is a checkpoint of no group.
+        let mut buf = Vec::new();
+        record::encode_checkpoint(&mut buf, std::iter::empty());
+        let _anchor = opened.wal.append(&buf).map_err(wal_error)?;
+        opened.wal.sync().map_err(wal_error)?;
+        stats.records += 1;
+        stats.syncs += 1;
+        stats.checkpoints += 1;
+    }
+    fsio::fsync_dir(&wal_dir, f)?;
+    if meta.state == MetaState::Creating || options.max_record_size > meta.max_record_size {
+        report.completed_creation = meta.state == MetaState::Creating && !report.created;
+        meta.state = MetaState::Ready;
+        meta.max_record_size = options.max_record_size;
+        meta.synced_end = opened.wal.len();
+        write_atomic(dir, SHARED_META.name, &meta.encode_as(SHARED_META), f)?;
+    }
+
+    let next_snap_ids = remove_orphans(dir, &groups_dir, &state.groups, f, &mut report)?;
+    report.records = state.records;
+    report.groups = state.groups.len() as u64;
+    let groups = state
+        .groups
+        .into_iter()
+        .enumerate()
+        .map(|(n, (id, image))| {
+            let next_snap_id = next_snap_ids.get(&id).copied().unwrap_or(1).max(image.file.id + 1);
+            let slot = Slot {
+                image,
+                incarnation: n as u64 + 1,
+                checked_out: false,
+                next_snap_id,
+                staged_token: None,
+                durable_token: None,
+            };
+            (id, slot)
+        })
+        .collect();
+    let files =
+        Files { dir: dir.to_path_buf(), wal_dir, groups_dir, wal: opened.wal, shared: opened.shared, _lock: lock };
+    Ok(Some(Inner::new(files, meta, groups, report, stats, open_instance())))
+}
+
+/// Removes temporaries, the snapshot directories of groups that do not
+/// exist, and snapshot files no live group refers to. Returns, per live
+/// group, the snapshot file id after the highest found.
+fn remove_orphans(
+    dir: &Path,
+    groups_dir: &Path,
+    groups: &BTreeMap<GroupId, Replayed>,
+    f: Option<&FaultInjector>,
+    report: &mut SharedRecoveryReport,
+) -> Result<BTreeMap<GroupId, u64>, StorageError> {
+    for name in list(dir)? {
+        if name.ends_with(".tmp") {
+            let path = dir.join(&name);
+            fsio::remove_file(&path, f)?;
+            report.removed_files.push(path);
+        }
+    }
+    let mut next = BTreeMap::new();
+    for name in list(groups_dir)? {
+        let path = groups_dir.join(&name);
+        let live = name.parse::<GroupId>().ok().filter(|id| name == group_dir_name(*id)).and_then(|id| {
+            let g = groups.get(&id)?;
+            Some((id, g))
+        });
+        let Some((id, g)) = live.filter(|_| path.is_dir()) else {
+            if path.is_dir() {
+                remove_group_dir(&path, f)?;
+            } else {
+                fsio::remove_file(&path, f)?;
+            }
+            report.removed_files.push(path);
+            continue;
+        };
+        let mut highest = g.file.id;
+        for file in list(&path)? {
+            let orphan = match snapshot_file::parse_name(&file) {
+                Some(n) => {
+                    highest = highest.max(n);
+                    n != g.file.id
+                }
+                None => true,
+            };
+            if orphan {
+                let p = path.join(&file);
+                fsio::remove_file(&p, f)?;
+                report.removed_files.push(p);
+            }
+        }
+        next.insert(id, highest.saturating_add(1));
+    }
+    fsio::fsync_dir(groups_dir, f)?;
+    Ok(next)
+}
