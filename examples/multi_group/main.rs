@@ -1,5 +1,6 @@
 //! Many groups per process (`raft_io::multi`, docs/PROTOCOL.md §10): what
-//! idle groups cost with and without quiescence.
+//! idle groups cost with and without quiescence, and what active groups
+//! commit on one shared WAL against one `WalLog` per group.
 //!
 //! Three hosts (nodes 1, 2, 3) in one process, each a replica of every
 //! group, on `MemoryLog`s, envelopes delivered in memory. Leaders are
@@ -13,11 +14,22 @@
 //!   groups and running them to idle, per group replica, less the log data
 //!   (entries and their commands).
 //!
-//! Run: `cargo run --release --example multi_group [-- GROUPS]` (default
-//! 10 000). The last line has the form
-//! `multi-group: 10000 idle groups 0.4% cpu 2.1 KiB/replica`.
+//! * **Active**: three processes (a thread each, envelopes over channels),
+//!   `ACTIVE` groups led evenly by the three, 16-byte commands proposed in
+//!   batches of 32 per group per turn (at most 4 batches in flight per
+//!   group); each process either keeps all its groups on one `SharedWal`
+//!   (asynchronous storage: one flush, one fdatasync, per turn for every
+//!   group) or gives each group its own `WalLog` (one fdatasync per group
+//!   step). Entries applied on the leaders per second, the two layouts
+//!   alternating, medians.
+//!
+//! Run: `cargo run --release --example multi_group --features persistence
+//! [-- IDLE [ACTIVE [SECONDS [ROUNDS]]]]` (defaults 10 000 idle groups,
+//! 1 000 active, 3 s, 3 rounds). Logs go under `RAFT_IO_BENCH_DIR` if set,
+//! else the temp dir. The last line has the form
+//! `multi-group: 10000 idle groups 0.4% cpu 2.1 KiB/replica; 1000 active groups 1.35M entries/s shared WAL, 12.7x one WAL per group`.
 
-#[path = "../tests/support/counting_alloc.rs"]
+#[path = "../../tests/support/counting_alloc.rs"]
 mod counting_alloc;
 
 use std::collections::VecDeque;
@@ -133,8 +145,14 @@ fn idle(groups: u64, quiescence: bool) -> Idle {
     }
 }
 
+mod active;
+
 fn main() {
-    let groups: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let arg = |n: usize| std::env::args().nth(n).and_then(|s| s.parse::<f64>().ok());
+    let groups = arg(1).map_or(10_000, |v| v as u64);
+    let active_groups = arg(2).map_or(1_000, |v| v as u64);
+    let seconds = arg(3).unwrap_or(3.0);
+    let rounds = arg(4).map_or(3, |v| v as usize).max(1);
     println!("{groups} groups × 3 replicas in one process, MemoryLog; CPU at a {TICK_MS} ms tick\n");
     let quiet = idle(groups, true);
     let busy = idle(groups, false);
@@ -148,10 +166,13 @@ fn main() {
             r.cpu_percent, r.bytes_per_replica, r.envelopes_per_tick
         );
     }
+    let (shared, per_group) = active::compare(active_groups, std::time::Duration::from_secs_f64(seconds), rounds);
     println!();
     println!(
-        "multi-group: {groups} idle groups {:.2}% cpu {:.1} KiB/replica",
+        "multi-group: {groups} idle groups {:.2}% cpu {:.1} KiB/replica; {active_groups} active groups {:.2}M entries/s shared WAL, {:.1}x one WAL per group",
         quiet.cpu_percent,
-        quiet.bytes_per_replica / 1024.0
+        quiet.bytes_per_replica / 1024.0,
+        shared / 1e6,
+        shared / per_group.max(f64::MIN_POSITIVE)
     );
 }
