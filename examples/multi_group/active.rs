@@ -107,10 +107,10 @@ impl<S: Storage> Process<S> {
                         let _ = tx.send(env);
                     }
                 }
-                HostAction::Group { group, action: Action::Apply { .. } } => {
-                    if self.host.group(group).is_some_and(|n| n.leader() == Some(me)) {
-                        applied += 1;
-                    }
+                HostAction::Group { group, action: Action::Apply { .. } }
+                    if self.host.group(group).is_some_and(|n| n.leader() == Some(me)) =>
+                {
+                    applied += 1;
                 }
                 _ => {}
             }
