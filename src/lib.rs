@@ -209,6 +209,7 @@ mod rng;
 pub mod runtime;
 #[cfg(feature = "sim")]
 pub mod sim;
+mod state_machine;
 mod sync;
 #[cfg(feature = "metrics")]
 pub mod telemetry;
@@ -229,6 +230,7 @@ pub use node::{
     Action, Actions, Event, NodeMetrics, PeerMetrics, PeerStatus, ProgressState, RaftNode, ReadFailure, ReadKind,
     Status, TransferOutcome,
 };
+pub use state_machine::StateMachine;
 pub use transport::{MemoryTransport, RaftTransport, TransportError};
 pub use types::*;
 

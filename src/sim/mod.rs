@@ -24,6 +24,7 @@
 //! struct Counter(u64);
 //!
 //! impl StateMachine for Counter {
+//!     type Output = ();
 //!     fn apply(&mut self, _index: u64, command: &Bytes) {
 //!         self.0 += u64::from(command[0]);
 //!     }
@@ -71,6 +72,7 @@ mod schedule;
 mod script;
 mod state_machine;
 mod trace;
+mod user;
 mod workload;
 
 pub use check::Violation;
@@ -87,6 +89,7 @@ pub use schedule::{Chaos, FaultProfile};
 pub use script::ByteScript;
 pub use state_machine::{HashChain, StateMachine};
 pub use trace::{Trace, TraceEvent};
+pub use user::{Failure, NodeState};
 pub use workload::KvWorkload;
 
 /// The simulator's seeded random generator (SplitMix64).
@@ -115,6 +118,7 @@ pub struct SimConfig {
     pub(super) keep_messages: usize,
     pub(super) bursts: bool,
     pub(super) durable: bool,
+    pub(super) panic_on_violation: bool,
     pub(super) configure: Configure,
 }
 
@@ -132,6 +136,7 @@ impl std::fmt::Debug for SimConfig {
             .field("keep_messages", &self.keep_messages)
             .field("bursts", &self.bursts)
             .field("durable", &self.durable)
+            .field("panic_on_violation", &self.panic_on_violation)
             .finish_non_exhaustive()
     }
 }
@@ -152,6 +157,7 @@ impl SimConfig {
             keep_messages: 0,
             bursts: true,
             durable: false,
+            panic_on_violation: true,
             configure: Arc::new(|c| c),
         }
     }
@@ -230,6 +236,19 @@ impl SimConfig {
     pub fn durable(mut self, on: bool) -> Self {
         self.durable = on;
         self
+    }
+
+    /// Whether a violation panics with its report (default on), or is kept
+    /// as a [`Failure`] value for [`Cluster::failure`] while the cluster
+    /// stops (off; [`Simulation`] runs turn it off).
+    pub fn panic_on_violation(mut self, on: bool) -> Self {
+        self.panic_on_violation = on;
+        self
+    }
+
+    /// The number of nodes.
+    pub fn get_nodes(&self) -> usize {
+        self.nodes
     }
 
     /// Adjusts every node's [`RaftConfig`] (its id, voters and seed are set
