@@ -201,8 +201,8 @@ impl Chaos {
             cluster.block(a, v);
         }
         for _ in 0..self.rng.range(1, 4) {
-            let batch: Vec<Bytes> = (0..self.rng.range(4, 12)).map(|_| self.command()).collect();
-            if cluster.propose_batch(a, batch).is_err() {
+            let batch: Vec<Bytes> = (0..self.rng.range(4, 12)).filter_map(|_| self.command()).collect();
+            if batch.is_empty() || cluster.propose_batch(a, batch).is_err() {
                 return;
             }
         }
@@ -378,8 +378,10 @@ impl Chaos {
         let Some(f) = self.other(&voters, &[l]) else { return };
         cluster.crash(f);
         for _ in 0..self.rng.range(2, 6) {
-            let batch: Vec<Bytes> = (0..self.rng.range(1, 5)).map(|_| self.command()).collect();
-            let _ = cluster.propose_batch(l, batch);
+            let batch: Vec<Bytes> = (0..self.rng.range(1, 5)).filter_map(|_| self.command()).collect();
+            if !batch.is_empty() {
+                let _ = cluster.propose_batch(l, batch);
+            }
             ticks(cluster, clients, 2);
         }
         cluster.snapshot(l);

@@ -174,8 +174,11 @@ impl<M: Model> Search<'_, M> {
         }
         // Nothing invoked after the earliest pending completion may come
         // before that operation.
-        let horizon =
-            (0..self.calls.len()).filter(|&i| pending(i)).filter_map(|i| self.calls[i].completed).min().unwrap_or(u64::MAX);
+        let horizon = (0..self.calls.len())
+            .filter(|&i| pending(i))
+            .filter_map(|i| self.calls[i].completed)
+            .min()
+            .unwrap_or(u64::MAX);
         for k in 0..self.order.len() {
             let i = self.order[k];
             let call = &self.calls[i];
@@ -263,10 +266,7 @@ mod tests {
             Call::completed(Op::Read, Out::Balances([6, 4]), 8, 9),
         ];
         assert_eq!(check_calls(&Bank, &late, 1_000), Verdict::Linearizable);
-        let early = [
-            Call::completed(Op::Read, Out::Balances([6, 4]), 0, 1),
-            Call::unknown(Op::Move(0, 1, 4), 5),
-        ];
+        let early = [Call::completed(Op::Read, Out::Balances([6, 4]), 0, 1), Call::unknown(Op::Move(0, 1, 4), 5)];
         assert!(matches!(check_calls(&Bank, &early, 1_000), Verdict::NotLinearizable { .. }));
     }
 
@@ -274,7 +274,8 @@ mod tests {
     fn the_budget_gives_unknown() {
         // Forty concurrent transfers of 1 and a read that no order explains:
         // deciding it needs far more than 50 states.
-        let mut calls: Vec<Call<Op, Out>> = (0..40).map(|i| Call::completed(Op::Move(0, 1, 1), Out::Done, i, 100)).collect();
+        let mut calls: Vec<Call<Op, Out>> =
+            (0..40).map(|i| Call::completed(Op::Move(0, 1, 1), Out::Done, i, 100)).collect();
         calls.push(Call::completed(Op::Read, Out::Balances([5, 5]), 200, 201));
         assert_eq!(check_calls(&Bank, &calls, 50), Verdict::Unknown { explored: 51 });
     }
