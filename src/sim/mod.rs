@@ -57,6 +57,7 @@
 //! ```
 
 mod check;
+mod checked;
 mod clients;
 mod cluster;
 mod faults;
@@ -68,14 +69,17 @@ pub mod model;
 mod network;
 mod outcome;
 mod pause;
+mod replay;
 mod schedule;
 mod script;
+mod simulation;
 mod state_machine;
 mod trace;
 mod user;
 mod workload;
 
 pub use check::Violation;
+pub use checked::Workload;
 pub use cluster::Cluster;
 pub use kv::KvStore;
 #[cfg(feature = "persistence")]
@@ -84,6 +88,8 @@ pub use log::{SimBackend, SimLog};
 pub use network::NetworkFaults;
 pub use outcome::{ReadOutcome, Replay, SimStats, WriteOutcome, WriteTicket};
 pub use pause::PauseInbox;
+pub use replay::{MAX_SCENARIO_NODES, MAX_SCENARIO_ROUNDS, REPLAY_ENV, Scenario, ScenarioError};
+pub use simulation::{Report, SimError, Simulation};
 
 pub use schedule::{Chaos, FaultProfile};
 pub use script::ByteScript;
