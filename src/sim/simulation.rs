@@ -86,6 +86,17 @@ pub struct Simulation<W: Workload> {
     patience: u64,
 }
 
+impl<W: Workload> std::fmt::Debug for Simulation<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulation")
+            .field("invariant", &self.invariant.is_some())
+            .field("budget", &self.budget)
+            .field("clients", &self.clients)
+            .field("patience", &self.patience)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<W: Workload + 'static> Simulation<W>
 where
     W::Op: Clone + Debug,
