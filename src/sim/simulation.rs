@@ -58,6 +58,8 @@ impl SimError {
 }
 
 type Invariant<S> = Arc<dyn Fn(&S, NodeId, Index) -> Result<(), String>>;
+type CommandFormat = Arc<dyn Fn(&Bytes) -> String>;
+type StateFormat<S> = Arc<dyn Fn(&S) -> String>;
 
 /// A user state machine, its clients and model, and its invariant, run
 /// under the simulator's fault schedules.
@@ -78,8 +80,8 @@ pub struct Simulation<W: Workload> {
     machine: Arc<dyn Fn(NodeId) -> W::Machine>,
     workload: Arc<dyn Fn(u64) -> W>,
     invariant: Option<Invariant<W::Machine>>,
-    commands: Option<Arc<dyn Fn(&Bytes) -> String>>,
-    states: Option<Arc<dyn Fn(&W::Machine) -> String>>,
+    commands: Option<CommandFormat>,
+    states: Option<StateFormat<W::Machine>>,
     configure: Arc<dyn Fn(SimConfig) -> SimConfig>,
     budget: u64,
     clients: usize,
@@ -211,7 +213,7 @@ where
         let result = catch_unwind(AssertUnwindSafe(|| self.run_in(scenario, &mut cluster)));
         let failure = match result {
             Ok(Ok(report)) => return Ok(report),
-            Ok(Err(failure)) => failure,
+            Ok(Err(failure)) => *failure,
             Err(panic) => {
                 let violation = Violation::new(Violation::USER_PANIC, panic_message(panic.as_ref()));
                 match cluster.as_ref() {
@@ -235,7 +237,7 @@ where
         (self.configure)(config).panic_on_violation(false)
     }
 
-    fn run_in(&self, scenario: &Scenario, slot: &mut Option<Cluster<W::Machine>>) -> Result<Report, Failure> {
+    fn run_in(&self, scenario: &Scenario, slot: &mut Option<Cluster<W::Machine>>) -> Result<Report, Box<Failure>> {
         let machine = self.machine.clone();
         let cluster = slot.insert(Cluster::with_state_machines(self.config(scenario), move |id| machine(id)));
         cluster.set_replay_line(scenario.replay_line());
@@ -253,33 +255,33 @@ where
         for _ in 0..scenario.rounds {
             chaos.run_with(cluster, 1, |c| clients.round(c));
             if let Some(f) = cluster.take_failure() {
-                return Err(f);
+                return Err(Box::new(f));
             }
         }
         let live = chaos.heal_and_check_liveness(cluster, LIVENESS_TICKS);
         if let Some(f) = cluster.take_failure() {
-            return Err(f);
+            return Err(Box::new(f));
         }
         if !live {
             let v = Violation::new(Violation::LIVENESS, format!("no commit within {LIVENESS_TICKS} ticks of healing"));
-            return Err(cluster.report(v, None, None));
+            return Err(Box::new(cluster.report(v, None, None)));
         }
         cluster.run_ticks(40);
         let history = clients.history(cluster);
         if let Some(f) = cluster.take_failure() {
-            return Err(f);
+            return Err(Box::new(f));
         }
         let model = &clients.workload;
         let verdict = match catch_unwind(AssertUnwindSafe(|| check_calls(model, &history, self.budget))) {
             Ok(verdict) => verdict,
             Err(panic) => {
                 let detail = format!("the model panicked: {}", panic_message(panic.as_ref()));
-                return Err(cluster.report(Violation::new(Violation::USER_PANIC, detail), None, None));
+                return Err(Box::new(cluster.report(Violation::new(Violation::USER_PANIC, detail), None, None)));
             }
         };
         if let Verdict::NotLinearizable { deepest } = &verdict {
             let detail = explain(&history, deepest);
-            return Err(cluster.report(Violation::new(Violation::LINEARIZABILITY, detail), None, None));
+            return Err(Box::new(cluster.report(Violation::new(Violation::LINEARIZABILITY, detail), None, None)));
         }
         Ok(Report { scenario: *scenario, operations: history.len(), linearizability: verdict, stats: cluster.stats() })
     }

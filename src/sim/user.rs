@@ -17,11 +17,17 @@ use crate::types::{Index, NodeId, Term};
 /// it applied through; `Err` reports a violation.
 pub(super) type Invariant<S> = Box<dyn FnMut(&S, NodeId, Index) -> Result<(), String>>;
 
+/// Renders a command for the trace.
+pub(super) type CommandFormat = Box<dyn Fn(&Bytes) -> String>;
+
+/// Renders a state machine for failure reports.
+pub(super) type StateFormat<S> = Box<dyn Fn(&S) -> String>;
+
 /// The user's hooks on a cluster.
 pub(super) struct Hooks<S> {
     pub(super) invariant: Option<Invariant<S>>,
-    pub(super) commands: Option<Box<dyn Fn(&Bytes) -> String>>,
-    pub(super) states: Option<Box<dyn Fn(&S) -> String>>,
+    pub(super) commands: Option<CommandFormat>,
+    pub(super) states: Option<StateFormat<S>>,
     /// The line that replays this run, for failure reports.
     pub(super) replay: Option<String>,
 }
