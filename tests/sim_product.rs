@@ -416,3 +416,15 @@ fn chaos_proposes_only_what_the_users_generator_makes() {
     assert!(!cluster.trace().to_string().contains("FOREIGN"));
     assert!(cluster.read_outcomes().iter().any(|r| r.value.is_some()), "user reads were answered");
 }
+
+/// Durable mode (nodes on real `WalLog`s, torn writes at crashes) is part
+/// of the scenario line, and replays exactly too.
+#[cfg(feature = "persistence")]
+#[test]
+fn a_durable_scenario_replays_from_its_line() {
+    let sim = simulation(Bug::KeepsRefusedCredit);
+    let scenario = Scenario::new(FaultProfile::Crashes, 3, 80, 3).unwrap().durable(true).unwrap();
+    let failure = sim.run(&scenario).unwrap_err().failure().cloned().expect("the bug caught");
+    assert_eq!(failure.replay, "RAFT_IO_REPLAY='profile=crashes nodes=3 rounds=80 seed=3 durable=true'");
+    assert_eq!(sim.replay(&failure.replay).unwrap_err().failure(), Some(&failure));
+}

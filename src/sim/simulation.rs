@@ -62,20 +62,9 @@ type CommandFormat = Arc<dyn Fn(&Bytes) -> String>;
 type StateFormat<S> = Arc<dyn Fn(&S) -> String>;
 
 /// A user state machine, its clients and model, and its invariant, run
-/// under the simulator's fault schedules.
-///
-/// ```no_run
-/// # use raft_io::sim::{Simulation, Workload, FaultProfile};
-/// # fn demo<W: Workload + 'static>(machine: impl Fn(u64) -> W::Machine + 'static, workload: impl Fn(u64) -> W + 'static)
-/// # where W::Op: Clone + std::fmt::Debug, W::Output: Clone + std::fmt::Debug {
-/// let sim = Simulation::new(machine, workload).invariant(|_sm, _node, _index| Ok(()));
-/// // Every profile, 3 nodes, 200 rounds, seeds 0..4 (or only RAFT_IO_REPLAY's
-/// // scenario if it is set); the first failure prints its replay line.
-/// if let Err(e) = sim.run_all(&raft_io::sim::FaultProfile::ALL, 3, 200, 0..4) {
-///     panic!("{e}");
-/// }
-/// # }
-/// ```
+/// under the simulator's fault schedules (see the
+/// [module documentation](super) for an example, and
+/// `examples/bank_under_faults.rs`).
 pub struct Simulation<W: Workload> {
     machine: Arc<dyn Fn(NodeId) -> W::Machine>,
     workload: Arc<dyn Fn(u64) -> W>,
@@ -215,7 +204,12 @@ where
             Ok(Ok(report)) => return Ok(report),
             Ok(Err(failure)) => *failure,
             Err(panic) => {
-                let violation = Violation::new(Violation::USER_PANIC, panic_message(panic.as_ref()));
+                let detail = format!(
+                    "a panic during the run (in the state machine, a generator, a formatter or the workload's \
+                     encoding — or a simulator bug): {}",
+                    panic_message(panic.as_ref())
+                );
+                let violation = Violation::new(Violation::USER_PANIC, detail);
                 match cluster.as_ref() {
                     Some(c) => c.report(violation, None, None),
                     None => bare_failure(violation, scenario),
