@@ -7,7 +7,7 @@ use bytes::Bytes;
 use crate::types::Index;
 
 /// The application state Raft replicates. Whoever drives the node — the
-/// threaded [runtime](crate) (feature `net`), the simulator's `Cluster`
+/// threaded `runtime` (feature `net`), the simulator's `Cluster`
 /// (feature `sim`) or your own loop — calls it in log order:
 /// [`apply`](Self::apply) for every committed command,
 /// [`restore`](Self::restore) when the node installs a snapshot,
