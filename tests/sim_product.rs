@@ -258,6 +258,18 @@ fn a_correct_bank_passes_every_profile_with_a_checked_history() {
     assert!(reports.iter().map(|r| r.operations).sum::<usize>() > 500);
 }
 
+/// Five nodes, so every fragile scene fits (Figure 8 needs five voters);
+/// the clients' writes make the scenes' bursts.
+#[test]
+fn a_correct_bank_passes_the_fragile_scenes_on_five_nodes() {
+    let reports =
+        simulation(Bug::None).run_all(&[FaultProfile::Fragile], 5, 150, 0..3).unwrap_or_else(|e| panic!("{e}"));
+    for r in &reports {
+        println!("{}: {} operations, {:?}, {:?}", r.scenario, r.operations, r.linearizability, r.stats);
+        assert_eq!(r.linearizability, Verdict::Linearizable, "{}", r.scenario);
+    }
+}
+
 #[test]
 fn refusals_reach_simulated_clients_as_apply_outputs() {
     let mut cluster = Cluster::with_state_machines(SimConfig::new(3).seed(4), |id| Bank::new(id, Bug::None));
@@ -427,4 +439,19 @@ fn a_durable_scenario_replays_from_its_line() {
     let failure = sim.run(&scenario).unwrap_err().failure().cloned().expect("the bug caught");
     assert_eq!(failure.replay, "RAFT_IO_REPLAY='profile=crashes nodes=3 rounds=80 seed=3 durable=true'");
     assert_eq!(sim.replay(&failure.replay).unwrap_err().failure(), Some(&failure));
+}
+
+/// A state machine that panics (here: node 3's, when it is built) is a user
+/// failure with the replay line, not a crash of the simulator.
+#[test]
+fn a_panicking_state_machine_is_a_user_failure_with_a_replay_line() {
+    let sim = Simulation::new(
+        |node| if node == 3 { panic!("no bank for node 3") } else { Bank::new(node, Bug::None) },
+        |_| Clients { panicky: false },
+    );
+    let err = sim.run(&Scenario::new(FaultProfile::Calm, 3, 10, 5).unwrap()).unwrap_err();
+    let failure = err.failure().unwrap();
+    assert_eq!(failure.violation.property, Violation::USER_PANIC);
+    assert!(failure.violation.detail.contains("no bank for node 3"), "{}", failure.violation.detail);
+    assert_eq!(failure.replay, "RAFT_IO_REPLAY='profile=calm nodes=3 rounds=10 seed=5'");
 }
