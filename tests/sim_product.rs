@@ -455,3 +455,13 @@ fn a_panicking_state_machine_is_a_user_failure_with_a_replay_line() {
     assert!(failure.violation.detail.contains("no bank for node 3"), "{}", failure.violation.detail);
     assert_eq!(failure.replay, "RAFT_IO_REPLAY='profile=calm nodes=3 rounds=10 seed=5'");
 }
+
+/// A search budget too small to decide the history gives a clear "unknown"
+/// in the report, not a pass and not a failure.
+#[test]
+fn a_search_budget_that_runs_out_reports_unknown() {
+    let sim = simulation(Bug::None).search_budget(3).unwrap();
+    let report = sim.run(&Scenario::new(FaultProfile::Lossy, 3, 60, 1).unwrap()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.operations > 3);
+    assert_eq!(report.linearizability, Verdict::Unknown { explored: 4 });
+}
