@@ -24,7 +24,7 @@ mod model;
 
 pub use model::{Call, Model, Verdict, check_calls};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use bytes::Bytes;
@@ -160,46 +160,56 @@ fn prune_invisible_unknowns(ops: &mut Vec<&Operation>) {
 }
 
 /// The register model of one key: the built-in instance of [`Model`].
+/// Values are numbered (0: absent) so that the search hashes small states.
 struct Register;
 
-/// An operation on one key, as the register model sees it.
+/// An operation on one key, as the register model sees it (values by
+/// number).
 enum RegisterOp {
-    Put(Bytes),
-    Cas(Option<Bytes>, Bytes),
+    Put(u32),
+    Cas(u32, u32),
     Get,
 }
 
 impl Model for Register {
-    type State = Option<Bytes>;
+    type State = u32;
     type Op = RegisterOp;
-    /// What a read saw (writes return `None`).
-    type Output = Option<Bytes>;
+    /// The value a read saw (writes return 0).
+    type Output = u32;
 
-    fn init(&self) -> Option<Bytes> {
-        None
+    fn init(&self) -> u32 {
+        0
     }
 
-    fn step(&self, state: &Option<Bytes>, op: &RegisterOp) -> (Option<Bytes>, Option<Bytes>) {
-        match op {
-            RegisterOp::Put(v) => (Some(v.clone()), None),
-            RegisterOp::Cas(expected, new) if state == expected => (Some(new.clone()), None),
-            RegisterOp::Cas(..) => (state.clone(), None),
-            RegisterOp::Get => (state.clone(), state.clone()),
+    fn step(&self, &state: &u32, op: &RegisterOp) -> (u32, u32) {
+        match *op {
+            RegisterOp::Put(v) => (v, 0),
+            RegisterOp::Cas(expected, new) if state == expected => (new, 0),
+            RegisterOp::Cas(..) => (state, 0),
+            RegisterOp::Get => (state, state),
         }
     }
 }
 
 /// One key's operations as calls of the register model.
-fn register_calls(ops: &[&Operation]) -> Vec<Call<RegisterOp, Option<Bytes>>> {
+fn register_calls(ops: &[&Operation]) -> Vec<Call<RegisterOp, u32>> {
+    let mut values: HashMap<Bytes, u32> = HashMap::new();
+    let mut number = |v: &Option<Bytes>| match v {
+        None => 0,
+        Some(b) => {
+            let next = values.len() as u32 + 1;
+            *values.entry(b.clone()).or_insert(next)
+        }
+    };
     ops.iter()
         .map(|o| {
             let (op, output) = match &o.op {
-                KvOp::Put(v) => (RegisterOp::Put(v.clone()), None),
-                KvOp::Cas { expected, new } => (RegisterOp::Cas(expected.clone(), new.clone()), None),
-                KvOp::Get(seen) => (RegisterOp::Get, seen.clone()),
+                KvOp::Put(v) => (RegisterOp::Put(number(&Some(v.clone()))), 0),
+                KvOp::Cas { expected, new } => (RegisterOp::Cas(number(expected), number(&Some(new.clone()))), 0),
+                KvOp::Get(seen) => (RegisterOp::Get, number(seen)),
             };
-            // A write's output is known (`None`) once it completed.
-            let output = if o.completed.is_some() { Some(output) } else { None };
+            // A write's output is known (0) once it completed.
+            let output = o.completed.map(|_| output);
             Call { op, output, invoked: o.invoked, completed: o.completed }
         })
         .collect()
