@@ -104,7 +104,7 @@ where
             commands: None,
             states: None,
             configure: Arc::new(|c| c),
-            budget: 2_000_000,
+            budget: 1_000_000,
             clients: 4,
             patience: 40,
         }
@@ -140,7 +140,9 @@ where
     }
 
     /// The most search states the linearizability check visits before it
-    /// reports [`Verdict::Unknown`] (default 2 000 000). Refused if 0.
+    /// reports [`Verdict::Unknown`] (default 1 000 000). Memory grows with
+    /// the states visited (each keeps the set of operations placed and a
+    /// model state), so the budget bounds it too. Refused if 0.
     pub fn search_budget(mut self, states: u64) -> Result<Self, ScenarioError> {
         if states == 0 {
             return Err(ScenarioError::OutOfRange { key: "search_budget", value: 0, min: 1, max: u64::MAX });
