@@ -162,7 +162,7 @@
 //! With feature `net`, you need not write the driver loop yourself:
 //! `transport::TcpTransport` carries messages over TCP (std::net and
 //! threads, no async runtime), and `runtime::Runtime` drives a node, its log,
-//! the transport and your `runtime::StateMachine` on a thread of its own,
+//! the transport and your [`StateMachine`] on a thread of its own,
 //! with group commit. Its cloneable `runtime::RaftHandle` proposes (and
 //! returns the applied result), reads linearizably, changes the membership
 //! and shuts down, from any thread. `cargo run --release --example
@@ -180,7 +180,11 @@
 //!
 //! With feature `sim`, `raft_io::sim::Cluster` runs a whole cluster in
 //! one thread under seeded faults and checks Raft's five safety properties
-//! after every event, with your state machine. See its documentation.
+//! after every event, with your state machine — the same [`StateMachine`]
+//! the runtime drives. `raft_io::sim::Simulation` adds your invariant
+//! (checked after every apply and restore on every node), your clients and
+//! a sequential model their history must agree with, and a one-line replay
+//! of any failure. See its documentation and `examples/bank_under_faults.rs`.
 #![forbid(unsafe_code)]
 // docs.rs builds with `--cfg docsrs` on nightly: every feature-gated item
 // gets its feature badge.
@@ -217,6 +221,7 @@ mod rng;
 pub mod runtime;
 #[cfg(feature = "sim")]
 pub mod sim;
+mod state_machine;
 mod sync;
 #[cfg(feature = "metrics")]
 pub mod telemetry;
@@ -237,6 +242,7 @@ pub use node::{
     Action, Actions, Event, NodeMetrics, PeerMetrics, PeerStatus, ProgressState, RaftNode, ReadFailure, ReadKind,
     Status, TransferOutcome,
 };
+pub use state_machine::StateMachine;
 pub use transport::{MemoryTransport, RaftTransport, TransportError};
 pub use types::*;
 

@@ -70,7 +70,7 @@ fn everything_at_once_on_durable_logs() {
                 .tick_skew(0.1)
                 .configure(|c| c.lease_reads(true).snapshot_entries(30).max_message_bytes(512));
             let mut cluster = Cluster::with_state_machines(config, |_| KvStore::default());
-            let mut chaos = Chaos::new(FaultProfile::Everything, seed);
+            let mut chaos = Chaos::new(FaultProfile::Everything, seed).with_filler();
             let mut clients = KvWorkload::new(seed, 3, true);
             chaos.run_with(&mut cluster, 200, |c| clients.round(c));
             assert!(

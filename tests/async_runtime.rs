@@ -90,7 +90,9 @@ fn run(thread: bool) {
     let fsyncs = m.log_fsyncs.unwrap() - before.log_fsyncs.unwrap();
     let writes = m.log_syncs - before.log_syncs;
     println!("leader: {writes} writes submitted, {fsyncs} fsyncs for {total} proposals (sync thread: {thread})");
-    assert!(fsyncs <= writes, "one fsync covers one or more writes");
+    // (A write submitted before the first snapshot may be synced after it:
+    // one fsync more than the writes counted.)
+    assert!(fsyncs <= writes + 1, "one fsync covers one or more writes");
 
     // Every node stops and starts again from its directory (writes in
     // flight at the stop are made durable by the clean close).

@@ -23,7 +23,7 @@ fn profile_named(name: &str) -> FaultProfile {
 fn run(nodes: usize, seed: u64, profile: FaultProfile) {
     let config = SimConfig::new(nodes).seed(seed).tick_skew(0.2).keep_messages(64);
     let mut cluster = Cluster::new(config);
-    let mut chaos = Chaos::new(profile, seed);
+    let mut chaos = Chaos::new(profile, seed).with_filler();
     chaos.run(&mut cluster, ROUNDS);
     assert!(
         chaos.heal_and_check_liveness(&mut cluster, LIVENESS_TICKS),

@@ -41,7 +41,7 @@ fn reads_of_every_kind_are_linearizable_under_faults() {
                 (FaultProfile::Everything, false),
             ] {
                 let mut c = cluster(nodes, seed * 101 + nodes as u64, lease);
-                let mut chaos = Chaos::new(profile, seed);
+                let mut chaos = Chaos::new(profile, seed).with_filler();
                 let mut clients = KvWorkload::new(seed, 3, lease);
                 chaos.run_with(&mut c, 250, |c| clients.round(c));
                 assert!(
@@ -73,7 +73,7 @@ fn lease_reads_stay_linearizable_across_process_pauses() {
     let (mut operations, mut pauses) = (0, 0);
     for seed in 0..seeds() * 4 {
         let mut c = cluster(3, seed, true);
-        let mut chaos = Chaos::new(FaultProfile::Pauses, seed);
+        let mut chaos = Chaos::new(FaultProfile::Pauses, seed).with_filler();
         let mut clients = KvWorkload::new(seed, 3, true);
         chaos.run_with(&mut c, 250, |c| clients.round(c));
         assert!(chaos.heal_and_check_liveness(&mut c, 1_500), "seed {seed}: not live");
@@ -174,7 +174,7 @@ fn every_read_ends_in_exactly_one_outcome() {
     let (mut issued, mut served, mut lost) = (0, 0, 0);
     for seed in 0..seeds() {
         let mut c = cluster(5, seed, true);
-        let mut chaos = Chaos::new(FaultProfile::Everything, seed);
+        let mut chaos = Chaos::new(FaultProfile::Everything, seed).with_filler();
         let mut reads = Reads::new(seed);
         chaos.run_with(&mut c, 200, |c| reads.round(c));
         assert!(chaos.heal_and_check_liveness(&mut c, 1_500), "seed {seed}: not live");
@@ -210,7 +210,7 @@ fn a_stale_local_read_path_is_caught_by_the_checker() {
     let mut caught = 0;
     for seed in 0..seeds().max(8) {
         let mut c = cluster(5, seed, false);
-        let mut chaos = Chaos::new(FaultProfile::Partitions, seed);
+        let mut chaos = Chaos::new(FaultProfile::Partitions, seed).with_filler();
         let mut clients = KvWorkload::new(seed, 2, false).with_stale_local_reads();
         chaos.run_with(&mut c, 250, |c| clients.round(c));
         if clients.history(&c).check().is_err() {

@@ -38,7 +38,7 @@ fn config(nodes: usize, seed: u64, durable: bool) -> SimConfig {
 /// One run; returns the write completions reported and the disk stalls.
 fn run(nodes: usize, seed: u64, profile: FaultProfile, durable: bool) -> (u64, u64) {
     let mut cluster = Cluster::new(config(nodes, seed, durable));
-    let mut chaos = Chaos::new(profile, seed);
+    let mut chaos = Chaos::new(profile, seed).with_filler();
     chaos.run(&mut cluster, ROUNDS);
     assert!(
         chaos.heal_and_check_liveness(&mut cluster, LIVENESS_TICKS),
@@ -112,7 +112,7 @@ fn reads_and_writes_stay_linearizable_in_async_mode() {
                     if lease { c.lease_reads(true).lease_drift_ticks(3) } else { c.check_quorum(false) }
                 });
                 let mut c = Cluster::with_state_machines(config, |_| KvStore::default());
-                let mut chaos = Chaos::new(profile, seed);
+                let mut chaos = Chaos::new(profile, seed).with_filler();
                 let mut clients = KvWorkload::new(seed, 3, lease);
                 chaos.run_with(&mut c, 250, |c| clients.round(c));
                 assert!(chaos.heal_and_check_liveness(&mut c, 1_500), "seed {seed} {nodes} {profile:?}: not live");

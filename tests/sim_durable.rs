@@ -45,7 +45,7 @@ fn run(nodes: usize, seed: u64, profile: FaultProfile) -> Totals {
     println!("durable run: RAFT_IO_SEED={seed} RAFT_IO_NODES={nodes} RAFT_IO_PROFILE={profile:?}");
     let config = SimConfig::new(nodes).seed(seed).tick_skew(0.2).durable(true).configure(|c| c.snapshot_entries(30));
     let mut cluster = Cluster::new(config);
-    let mut chaos = Chaos::new(profile, seed);
+    let mut chaos = Chaos::new(profile, seed).with_filler();
     let mut rng = Rng::new(seed ^ 0xD15C);
     chaos.run_with(&mut cluster, rounds, |c| {
         if rng.chance(0.1) {
@@ -155,7 +155,7 @@ fn a_durable_run_replays_exactly() {
     let once = || {
         let config = SimConfig::new(3).seed(5).durable(true);
         let mut cluster = Cluster::new(config);
-        let mut chaos = Chaos::new(FaultProfile::Crashes, 5);
+        let mut chaos = Chaos::new(FaultProfile::Crashes, 5).with_filler();
         let mut k = 0;
         chaos.run_with(&mut cluster, 60, |c| {
             k += 1;

@@ -87,7 +87,7 @@ fn config(c: Campaign, seed: u64) -> SimConfig {
 /// linearizability check. Safety checkers panic; the panic is caught here.
 fn run(c: Campaign, seed: u64) -> Outcome {
     let mut cluster = Cluster::with_state_machines(config(c, seed), |_| KvStore::default());
-    let mut chaos = Chaos::new(FaultProfile::Fragile, seed);
+    let mut chaos = Chaos::new(FaultProfile::Fragile, seed).with_filler();
     let mut clients = KvWorkload::new(seed, 3, c.lease).clients(8).patience(10);
     let mut moments: Vec<(u64, String)> = Vec::new();
     let mut round = 0;

@@ -52,7 +52,7 @@ fn chaos_with_frequent_snapshots_is_safe_and_installs_happen() {
                     .tick_skew(0.2)
                     .configure(|c| c.snapshot_entries(15).max_message_bytes(256));
                 let mut cluster = Cluster::with_state_machines(config, |_| KvStore::default());
-                let mut chaos = Chaos::new(profile, seed);
+                let mut chaos = Chaos::new(profile, seed).with_filler();
                 chaos.run(&mut cluster, 300);
                 assert!(
                     chaos.heal_and_check_liveness(&mut cluster, 1_500),

@@ -28,6 +28,7 @@ const IDS: [NodeId; 3] = [1, 2, 3];
 pub struct Count(pub u64);
 
 impl StateMachine for Count {
+    type Output = ();
     fn apply(&mut self, _index: Index, command: &Bytes) {
         self.0 += command.len() as u64;
     }

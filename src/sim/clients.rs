@@ -51,9 +51,18 @@ impl<S: StateMachine> Cluster<S> {
     /// index (committed if the entry there is ours, lost otherwise). A
     /// ticket that never resolves (the node crashed or the index was covered
     /// by a snapshot) has an unknown outcome.
+    ///
+    /// What the state machine's [`apply`](StateMachine::apply) returned for
+    /// a committed write — a result or a refusal, as a real client hears it
+    /// — is kept for [`write_output`](Self::write_output) (from the first
+    /// node that applied it; State Machine Safety makes every node's the
+    /// same).
     pub fn submit(&mut self, id: NodeId, command: Bytes) -> Result<WriteTicket> {
         self.last_proposed = None;
-        self.step_node(id, Event::Propose(command))?;
+        self.capture = Some(Vec::new());
+        let stepped = self.step_node(id, Event::Propose(command));
+        let captured = self.capture.take().unwrap_or_default();
+        stepped?;
         // The index comes from `Action::Proposed`: the same step may append
         // more after the command (a configuration the leader adds itself).
         let Some((index, term)) = self.last_proposed.take() else {
@@ -65,6 +74,9 @@ impl<S: StateMachine> Cluster<S> {
         let ticket = WriteTicket { id: self.next_ticket, node: id, index, term };
         // A single-node cluster may already have applied it.
         if applied >= index {
+            if let Some((_, _, output)) = captured.into_iter().find(|&(i, t, _)| (i, t) == (index, term)) {
+                self.outputs.insert(ticket.id, output);
+            }
             self.writes.push(WriteOutcome { ticket, committed: true, at: self.now });
         } else {
             self.tickets.push(ticket);
@@ -102,6 +114,29 @@ impl<S: StateMachine> Cluster<S> {
             writes.push(WriteOutcome { ticket: *t, committed, at: now });
             false
         });
+    }
+
+    /// Keeps the output of the command applied at `index` in `term` if a
+    /// tracked write waits for it (the first apply wins).
+    pub(super) fn keep_output(&mut self, index: Index, term: crate::types::Term, output: S::Output) {
+        if let Some(t) = self.tickets.iter().find(|t| t.index == index && t.term == term) {
+            self.outputs.entry(t.id).or_insert(output);
+        } else if let Some(captured) = self.capture.as_mut() {
+            captured.push((index, term, output));
+        }
+    }
+
+    /// What applying the committed write of ticket `ticket` returned (see
+    /// [`submit`](Self::submit)); `None` until it committed, or if it was
+    /// lost.
+    pub fn write_output(&self, ticket: u64) -> Option<&S::Output> {
+        self.outputs.get(&ticket)
+    }
+
+    /// Takes the output of ticket `ticket` (see
+    /// [`write_output`](Self::write_output)), freeing its memory.
+    pub fn take_write_output(&mut self, ticket: u64) -> Option<S::Output> {
+        self.outputs.remove(&ticket)
     }
 
     /// Outcomes of writes submitted with [`submit`](Self::submit), in order.

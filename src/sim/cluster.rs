@@ -9,8 +9,8 @@ use bytes::Bytes;
 use super::check::{Checker, NodeView};
 use super::network::Network;
 use super::{
-    HashChain, ReadOutcome, SimConfig, SimLog, SimStats, StateMachine, TICK, Trace, TraceEvent, Violation,
-    WriteOutcome, WriteTicket,
+    HashChain, ReadOutcome, SimConfig, SimLog, SimStats, StateMachine, TICK, Trace, TraceEvent, WriteOutcome,
+    WriteTicket,
 };
 use crate::config::RaftConfig;
 use crate::error::Result;
@@ -106,6 +106,17 @@ pub struct Cluster<S: StateMachine = HashChain> {
     pub(super) writes: Vec<WriteOutcome>,
     pub(super) next_ticket: u64,
     pub(super) stats: SimStats,
+    /// The user's invariant and formatters (user.rs).
+    pub(super) hooks: super::user::Hooks<S>,
+    /// The first violation, when violations are returned, not panicked.
+    pub(super) failure: Option<Box<super::Failure>>,
+    /// Set once a failure was taken: the cluster stays stopped.
+    pub(super) halted: bool,
+    /// Apply outputs of tracked writes, by ticket id (clients.rs).
+    pub(super) outputs: std::collections::HashMap<u64, S::Output>,
+    /// While a write is being submitted: outputs of entries applied in that
+    /// step (a single node applies at once), by index and term.
+    pub(super) capture: Option<Vec<(crate::types::Index, crate::types::Term, S::Output)>>,
 }
 
 impl Cluster<HashChain> {
@@ -145,6 +156,11 @@ impl<S: StateMachine> Cluster<S> {
             writes: Vec::new(),
             next_ticket: 0,
             stats: SimStats::default(),
+            hooks: super::user::Hooks::default(),
+            failure: None,
+            halted: false,
+            outputs: std::collections::HashMap::new(),
+            capture: None,
         };
         for &id in &ids {
             let raft = RaftConfig::new(id, ids.iter().copied());
@@ -292,7 +308,12 @@ impl<S: StateMachine> Cluster<S> {
 
     /// Processes the next scheduled event. Returns false if nothing is
     /// scheduled (never, while any node is up: nodes tick forever).
+    /// Returns false as well once the cluster stopped on a failure
+    /// ([`failure`](Self::failure)).
     pub fn step(&mut self) -> bool {
+        if self.halted() {
+            return false;
+        }
         let Some(Reverse(next)) = self.queue.pop() else { return false };
         self.now = next.at;
         match next.due {
@@ -396,10 +417,12 @@ impl<S: StateMachine> Cluster<S> {
     /// Runs until simulated time has advanced by `ticks` ticks.
     pub fn run_ticks(&mut self, ticks: u64) {
         let end = self.now + ticks * TICK;
-        while self.queue.peek().is_some_and(|Reverse(s)| s.at <= end) {
+        while !self.halted() && self.queue.peek().is_some_and(|Reverse(s)| s.at <= end) {
             self.step();
         }
-        self.now = self.now.max(end);
+        if !self.halted() {
+            self.now = self.now.max(end);
+        }
     }
 
     /// Runs until `done` holds, checking after each event, for at most
@@ -407,7 +430,7 @@ impl<S: StateMachine> Cluster<S> {
     pub fn run_until(&mut self, max_ticks: u64, mut done: impl FnMut(&Self) -> bool) -> bool {
         let end = self.now + max_ticks * TICK;
         while !done(self) {
-            if self.queue.peek().is_none_or(|Reverse(s)| s.at > end) {
+            if self.halted() || self.queue.peek().is_none_or(|Reverse(s)| s.at > end) {
                 return false;
             }
             self.step();
@@ -438,6 +461,9 @@ impl<S: StateMachine> Cluster<S> {
     }
 
     pub(super) fn step_one(&mut self, id: NodeId, event: Event) -> Result<()> {
+        if self.halted() {
+            return Ok(());
+        }
         let Some(i) = self.slot(id) else { return Ok(()) };
         let Some(event) = self.hold_if_paused(i, event) else { return Ok(()) };
         let Some(node) = self.nodes[i].node.as_mut() else { return Ok(()) };
@@ -486,29 +512,30 @@ impl<S: StateMachine> Cluster<S> {
                 self.resolve_tickets(index, term);
                 if let Some(c) = self.checker.as_mut() {
                     if let Err(v) = c.applied(id, index, term, &command) {
-                        self.fail(v);
+                        self.fail(v, Some(id), Some(index));
                     }
                 }
-                self.nodes[i].sm.apply(index, &command);
-                if self.trace.enabled() {
-                    self.trace.push(TraceEvent::Apply { at: self.now, node: id, index, term });
-                }
+                self.trace_apply(id, index, term, &command);
+                let output = self.nodes[i].sm.apply(index, &command);
+                self.keep_output(index, term, output);
+                self.check_invariant(i, index);
             }
             Action::RestoreSnapshot { meta, data } => {
                 self.stats.restores += 1;
                 self.note(format!("n{id}: restore snapshot at {} (term {})", meta.index, meta.term));
                 if let Some(c) = self.checker.as_mut() {
                     if let Err(v) = c.restoring(id, meta.index, &data) {
-                        self.fail(v);
+                        self.fail(v, Some(id), Some(meta.index));
                     }
                 }
                 self.nodes[i].sm.restore(&data);
                 let digest = self.nodes[i].sm.digest();
                 if let Some(c) = self.checker.as_mut() {
                     if let Err(v) = c.restored(id, meta.index, digest) {
-                        self.fail(v);
+                        self.fail(v, Some(id), Some(meta.index));
                     }
                 }
+                self.check_invariant(i, meta.index);
             }
             Action::SnapshotWanted { applied } if self.cfg.snapshots => {
                 self.stats.snapshots += 1;
@@ -559,7 +586,7 @@ impl<S: StateMachine> Cluster<S> {
         }
         if let Some(c) = self.checker.as_mut() {
             if let Err(v) = c.led(message.from, message.term) {
-                self.fail(v);
+                self.fail(v, Some(message.from), None);
             }
         }
     }
@@ -579,18 +606,8 @@ impl<S: StateMachine> Cluster<S> {
         let log = node.log_mut_for_sim();
         let result = log.drain_journal(|changes, digests| checker.after_step(before, view, changes, digests));
         if let Err(v) = result {
-            self.fail(v);
+            self.fail(v, Some(view.id), Some(view.applied));
         }
-    }
-
-    /// Panics with the violation, the seed and the recent trace.
-    pub(super) fn fail(&self, v: Violation) -> ! {
-        panic!(
-            "raft-io simulator: {v}\n  seed: {seed} (replay: RAFT_IO_SEED={seed})\n  time: {now}\n  recent events:\n{trace}",
-            seed = self.cfg.seed,
-            now = self.now,
-            trace = self.trace
-        )
     }
 
     /// Adds a note to the trace.

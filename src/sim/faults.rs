@@ -160,7 +160,7 @@ impl<S: StateMachine> Cluster<S> {
         self.note(format!("restart n{id}"));
         if let Some(c) = self.checker.as_mut() {
             if let Err(v) = c.restart(id, &log) {
-                self.fail(v);
+                self.fail(v, Some(id), None);
             }
         }
         let config = self.nodes[i].config.clone();

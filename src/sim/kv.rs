@@ -79,6 +79,8 @@ impl KvStore {
 }
 
 impl StateMachine for KvStore {
+    type Output = ();
+
     fn apply(&mut self, index: Index, command: &Bytes) {
         self.applied = index;
         self.digest = fnv1a(self.digest, command);

@@ -11,11 +11,20 @@
 //! single order that respects real time (an operation that completed before
 //! another was invoked comes first) and in which each read returns the value
 //! the register holds at that point. Linearizability is local, so each key
-//! is checked on its own, by a depth-first search over the operations that
-//! may come next, memoizing (set of operations done, register value) to
-//! stay tractable.
+//! is checked on its own, as an instance of the checker for any sequential
+//! model ([`Model`], [`check_calls`]) with a register as the model.
+//!
+//! For your own state machine, state its sequential behaviour as a
+//! [`Model`] and check histories of [`Call`]s with [`check_calls`] (a search
+//! budget turns an undecidable-in-practice history into
+//! [`Verdict::Unknown`]), or let [`Simulation`](super::Simulation) record
+//! and check them for you.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod model;
+
+pub use model::{Call, Model, Verdict, check_calls};
+
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use bytes::Bytes;
@@ -111,7 +120,8 @@ impl History {
         }
         for (key, mut ops) in by_key {
             prune_invisible_unknowns(&mut ops);
-            if !KeySearch::new(&ops).run() {
+            let verdict = check_calls(&Register, &register_calls(&ops), u64::MAX);
+            if matches!(verdict, Verdict::NotLinearizable { .. }) {
                 return Err(NotLinearizable { key: key.to_owned(), operations: ops.into_iter().cloned().collect() });
             }
         }
@@ -149,98 +159,60 @@ fn prune_invisible_unknowns(ops: &mut Vec<&Operation>) {
     });
 }
 
-/// The search over one key's operations.
-struct KeySearch {
-    ops: Vec<SearchOp>,
-    visited: HashSet<(Vec<u64>, u32)>,
-}
+/// The register model of one key: the built-in instance of [`Model`].
+/// Values are numbered (0: absent) so that the search hashes small states.
+struct Register;
 
-struct SearchOp {
-    invoked: u64,
-    completed: Option<u64>,
-    kind: Kind,
-}
-
-enum Kind {
+/// An operation on one key, as the register model sees it (values by
+/// number).
+enum RegisterOp {
     Put(u32),
     Cas(u32, u32),
-    Get(u32),
+    Get,
 }
 
-impl KeySearch {
-    fn new(ops: &[&Operation]) -> Self {
-        // Every distinct value, numbered (0 = absent).
-        let mut values = HashMap::new();
-        let id = |v: &Option<Bytes>, values: &mut HashMap<Bytes, u32>| -> u32 {
-            match v {
-                None => 0,
-                Some(b) => {
-                    let next = values.len() as u32 + 1;
-                    *values.entry(b.clone()).or_insert(next)
-                }
-            }
-        };
-        let ops = ops
-            .iter()
-            .map(|o| SearchOp {
-                invoked: o.invoked,
-                completed: o.completed,
-                kind: match &o.op {
-                    KvOp::Put(v) => Kind::Put(id(&Some(v.clone()), &mut values)),
-                    KvOp::Cas { expected, new } => {
-                        Kind::Cas(id(expected, &mut values), id(&Some(new.clone()), &mut values))
-                    }
-                    KvOp::Get(v) => Kind::Get(id(v, &mut values)),
-                },
-            })
-            .collect();
-        Self { ops, visited: HashSet::new() }
+impl Model for Register {
+    type State = u32;
+    type Op = RegisterOp;
+    /// The value a read saw (writes return 0).
+    type Output = u32;
+
+    fn init(&self) -> u32 {
+        0
     }
 
-    fn run(&mut self) -> bool {
-        let done = vec![0u64; self.ops.len().div_ceil(64)];
-        self.search(done, 0)
-    }
-
-    fn is_done(done: &[u64], i: usize) -> bool {
-        done[i / 64] & (1 << (i % 64)) != 0
-    }
-
-    fn search(&mut self, done: Vec<u64>, state: u32) -> bool {
-        // Every operation with a known outcome linearized: success (the
-        // unknown ones may simply never have happened).
-        let pending_known = (0..self.ops.len()).any(|i| !Self::is_done(&done, i) && self.ops[i].completed.is_some());
-        if !pending_known {
-            return true;
+    fn step(&self, &state: &u32, op: &RegisterOp) -> (u32, u32) {
+        match *op {
+            RegisterOp::Put(v) => (v, 0),
+            RegisterOp::Cas(expected, new) if state == expected => (new, 0),
+            RegisterOp::Cas(..) => (state, 0),
+            RegisterOp::Get => (state, state),
         }
-        if !self.visited.insert((done.clone(), state)) {
-            return false;
+    }
+}
+
+/// One key's operations as calls of the register model.
+fn register_calls(ops: &[&Operation]) -> Vec<Call<RegisterOp, u32>> {
+    let mut values: HashMap<Bytes, u32> = HashMap::new();
+    let mut number = |v: &Option<Bytes>| match v {
+        None => 0,
+        Some(b) => {
+            let next = values.len() as u32 + 1;
+            *values.entry(b.clone()).or_insert(next)
         }
-        // The earliest completion among operations not yet placed: nothing
-        // invoked after it may come before it.
-        let horizon = (0..self.ops.len())
-            .filter(|&i| !Self::is_done(&done, i))
-            .filter_map(|i| self.ops[i].completed)
-            .min()
-            .unwrap_or(u64::MAX);
-        for i in 0..self.ops.len() {
-            if Self::is_done(&done, i) || self.ops[i].invoked > horizon {
-                continue;
-            }
-            let next = match self.ops[i].kind {
-                Kind::Put(v) => Some(v),
-                Kind::Cas(expected, new) => Some(if state == expected { new } else { state }),
-                Kind::Get(seen) => (seen == state).then_some(state),
+    };
+    ops.iter()
+        .map(|o| {
+            let (op, output) = match &o.op {
+                KvOp::Put(v) => (RegisterOp::Put(number(&Some(v.clone()))), 0),
+                KvOp::Cas { expected, new } => (RegisterOp::Cas(number(expected), number(&Some(new.clone()))), 0),
+                KvOp::Get(seen) => (RegisterOp::Get, number(seen)),
             };
-            let Some(next) = next else { continue };
-            let mut after = done.clone();
-            after[i / 64] |= 1 << (i % 64);
-            if self.search(after, next) {
-                return true;
-            }
-        }
-        false
-    }
+            // A write's output is known (0) once it completed.
+            let output = o.completed.map(|_| output);
+            Call { op, output, invoked: o.invoked, completed: o.completed }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -8,12 +8,84 @@
 //! [`StateMachine`] of your choice. After every delivered event the
 //! simulator checks the five safety properties of Raft, and that each node
 //! applies in log order and restores only snapshots a state machine took,
-//! each property in its own checker; on a violation it panics with the seed
-//! and the recent trace. A
-//! run is a function of its seed and the calls made: replaying them
-//! reproduces it exactly.
+//! each property in its own checker; on a violation it panics with a
+//! [`Failure`] report (or keeps it as a value, with
+//! [`SimConfig::panic_on_violation`] off). A run is a function of its seed
+//! and the calls made: replaying them reproduces it exactly.
 //!
-//! # Testing your own state machine
+//! The [`StateMachine`] is the crate's one trait, the same the threaded
+//! runtime drives: the state machine you ship is the one you test.
+//!
+//! # A user's state machine, invariant and model: [`Simulation`]
+//!
+//! [`Simulation`] runs your state machine under the fault profiles with
+//! clients drawn from your [`Workload`] (command and read generators, and
+//! a sequential [`Model`](linearizability::Model) that must explain every
+//! output they see), your invariant checked after every apply and restore
+//! on every node. A failure comes back as a value and prints one line that
+//! replays it (`RAFT_IO_REPLAY='profile=… nodes=… rounds=… seed=…'`, read
+//! back by [`Simulation::run_all`]); `examples/bank_under_faults.rs` is a
+//! complete example.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use raft_io::StateMachine;
+//! use raft_io::sim::linearizability::Model;
+//! use raft_io::sim::{FaultProfile, Rng, Scenario, Simulation, Workload};
+//!
+//! /// A register that refuses values over 100.
+//! #[derive(Default)]
+//! struct Register(u8);
+//!
+//! impl StateMachine for Register {
+//!     type Output = Result<(), String>;
+//!     fn apply(&mut self, _index: u64, command: &Bytes) -> Self::Output {
+//!         match command.first() {
+//!             Some(&v) if v <= 100 => { self.0 = v; Ok(()) }
+//!             _ => Err("too large".into()),
+//!         }
+//!     }
+//!     fn snapshot(&self) -> Bytes { Bytes::copy_from_slice(&[self.0]) }
+//!     fn restore(&mut self, data: &Bytes) { self.0 = data.first().copied().unwrap_or(0); }
+//!     fn query(&self, _query: &[u8]) -> Option<Bytes> { Some(self.snapshot()) }
+//! }
+//!
+//! /// Clients writing random values and reading; the model of the register.
+//! struct Clients;
+//! impl Model for Clients {
+//!     type State = u8;
+//!     type Op = Option<u8>; // Some(v): write v; None: read
+//!     type Output = Result<Option<u8>, String>;
+//!     fn init(&self) -> u8 { 0 }
+//!     fn step(&self, s: &u8, op: &Option<u8>) -> (u8, Self::Output) {
+//!         match *op {
+//!             Some(v) if v <= 100 => (v, Ok(None)),
+//!             Some(_) => (*s, Err("too large".into())),
+//!             None => (*s, Ok(Some(*s))),
+//!         }
+//!     }
+//! }
+//! impl Workload for Clients {
+//!     type Machine = Register;
+//!     fn write(&mut self, rng: &mut Rng) -> Option<u8> { Some(rng.range(0, 120) as u8) }
+//!     fn read(&mut self, _rng: &mut Rng) -> Option<Option<u8>> { Some(None) }
+//!     fn encode(&self, op: &Option<u8>) -> Bytes { op.map_or(Bytes::new(), |v| Bytes::copy_from_slice(&[v])) }
+//!     fn write_output(&self, _op: &Option<u8>, out: &Result<(), String>) -> Self::Output {
+//!         out.clone().map(|()| None)
+//!     }
+//!     fn read_output(&self, _op: &Option<u8>, answer: Option<&Bytes>) -> Self::Output {
+//!         Ok(answer.and_then(|b| b.first().copied()))
+//!     }
+//! }
+//!
+//! let sim = Simulation::new(|_node| Register::default(), |_seed| Clients)
+//!     .invariant(|r, _node, _index| if r.0 <= 100 { Ok(()) } else { Err(format!("{} > 100", r.0)) });
+//! let report = sim.run(&Scenario::new(FaultProfile::Crashes, 3, 60, 7)?)?;
+//! assert!(report.operations > 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Driving a cluster yourself
 //!
 //! ```
 //! use bytes::Bytes;
@@ -24,6 +96,7 @@
 //! struct Counter(u64);
 //!
 //! impl StateMachine for Counter {
+//!     type Output = ();
 //!     fn apply(&mut self, _index: u64, command: &Bytes) {
 //!         self.0 += u64::from(command[0]);
 //!     }
@@ -56,6 +129,7 @@
 //! ```
 
 mod check;
+mod checked;
 mod clients;
 mod cluster;
 mod disk;
@@ -69,13 +143,17 @@ mod multi;
 mod network;
 mod outcome;
 mod pause;
+mod replay;
 mod schedule;
 mod script;
+mod simulation;
 mod state_machine;
 mod trace;
+mod user;
 mod workload;
 
 pub use check::Violation;
+pub use checked::Workload;
 pub use cluster::Cluster;
 pub use kv::KvStore;
 #[cfg(feature = "persistence")]
@@ -85,11 +163,14 @@ pub use multi::{MultiCluster, MultiSimConfig, MultiSimStats};
 pub use network::NetworkFaults;
 pub use outcome::{ReadOutcome, Replay, SimStats, WriteOutcome, WriteTicket};
 pub use pause::PauseInbox;
+pub use replay::{MAX_SCENARIO_NODES, MAX_SCENARIO_ROUNDS, REPLAY_ENV, Scenario, ScenarioError};
+pub use simulation::{Report, SimError, Simulation};
 
 pub use schedule::{Chaos, FaultProfile};
 pub use script::ByteScript;
 pub use state_machine::{HashChain, StateMachine};
 pub use trace::{Trace, TraceEvent};
+pub use user::{Failure, NodeState};
 pub use workload::KvWorkload;
 
 /// The simulator's seeded random generator (SplitMix64).
@@ -119,6 +200,7 @@ pub struct SimConfig {
     pub(super) bursts: bool,
     pub(super) durable: bool,
     pub(super) async_storage: bool,
+    pub(super) panic_on_violation: bool,
     pub(super) configure: Configure,
 }
 
@@ -137,6 +219,7 @@ impl std::fmt::Debug for SimConfig {
             .field("bursts", &self.bursts)
             .field("durable", &self.durable)
             .field("async_storage", &self.async_storage)
+            .field("panic_on_violation", &self.panic_on_violation)
             .finish_non_exhaustive()
     }
 }
@@ -158,6 +241,7 @@ impl SimConfig {
             bursts: true,
             durable: false,
             async_storage: false,
+            panic_on_violation: true,
             configure: Arc::new(|c| c),
         }
     }
@@ -247,6 +331,19 @@ impl SimConfig {
     pub fn async_storage(mut self, on: bool) -> Self {
         self.async_storage = on;
         self
+    }
+
+    /// Whether a violation panics with its report (default on), or is kept
+    /// as a [`Failure`] value for [`Cluster::failure`] while the cluster
+    /// stops (off; [`Simulation`] runs turn it off).
+    pub fn panic_on_violation(mut self, on: bool) -> Self {
+        self.panic_on_violation = on;
+        self
+    }
+
+    /// The number of nodes.
+    pub fn get_nodes(&self) -> usize {
+        self.nodes
     }
 
     /// Adjusts every node's [`RaftConfig`] (its id, voters and seed are set

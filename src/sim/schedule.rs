@@ -1,6 +1,15 @@
 //! Random fault schedules: [`Chaos`] drives a [`Cluster`] through
 //! proposals, partitions, crashes and network trouble drawn from a seed, then
 //! heals everything and checks liveness.
+//!
+//! The commands `Chaos` proposes and the reads it issues come from
+//! generators you give it ([`Chaos::commands`], [`Chaos::reads`]); without
+//! one it proposes nothing (faults only) unless you opt into the library's
+//! filler commands `cmd-1`, `cmd-2`, ... with [`Chaos::with_filler`] — fine
+//! for state machines that accept any bytes ([`HashChain`](super::HashChain)),
+//! wrong for one that parses its commands.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -90,18 +99,96 @@ impl FaultProfile {
 /// The most nodes a membership-churn schedule grows the cluster to.
 pub(super) const MAX_NODES: usize = 9;
 
+/// A user generator of commands or read queries, drawing from its own
+/// seeded generator.
+pub(super) type Generator = Arc<dyn Fn(&mut Rng) -> Bytes + Send + Sync>;
+
 /// A seeded fault schedule.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Chaos {
     pub(super) profile: FaultProfile,
     pub(super) rng: Rng,
     proposed: u64,
+    /// The user's command generator.
+    commands: Option<Generator>,
+    /// The user's read-query generator.
+    reads: Option<Generator>,
+    /// Whether to propose the library's `cmd-{n}` filler commands when no
+    /// generator is given.
+    filler: bool,
+    /// What the generators draw from (apart from the fault schedule's
+    /// generator, so a workload does not shift the faults).
+    workload_rng: Rng,
+    next_read: crate::types::ReadId,
+}
+
+impl std::fmt::Debug for Chaos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chaos")
+            .field("profile", &self.profile)
+            .field("proposed", &self.proposed)
+            .field("commands", &self.commands.is_some())
+            .field("reads", &self.reads.is_some())
+            .field("filler", &self.filler)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Chaos {
-    /// A schedule of `profile` faults drawn from `seed`.
+    /// A schedule of `profile` faults drawn from `seed`. It proposes no
+    /// command of its own: give it a generator ([`commands`](Self::commands))
+    /// or opt into filler commands ([`with_filler`](Self::with_filler)).
     pub fn new(profile: FaultProfile, seed: u64) -> Self {
-        Self { profile, rng: Rng::new(seed ^ 0xC4A0_5EED), proposed: 0 }
+        Self {
+            profile,
+            rng: Rng::new(seed ^ 0xC4A0_5EED),
+            proposed: 0,
+            commands: None,
+            reads: None,
+            filler: false,
+            workload_rng: Rng::new(seed ^ 0x0C0D_E6E2),
+            next_read: 1 << 48,
+        }
+    }
+
+    /// Proposes the commands `generate` draws (from a generator seeded by
+    /// the schedule's seed) wherever the schedule proposes: in proposal
+    /// rounds (to the leader, sometimes to a follower that refuses), in the
+    /// bursts of the fragile scenes, and once after healing for the
+    /// liveness check.
+    ///
+    /// ```
+    /// use raft_io::sim::{Chaos, Cluster, FaultProfile, SimConfig};
+    ///
+    /// let mut cluster = Cluster::new(SimConfig::new(3).seed(7));
+    /// let mut chaos = Chaos::new(FaultProfile::Lossy, 7)
+    ///     .commands(|rng| format!("add {}", rng.range(1, 10)).into());
+    /// chaos.run(&mut cluster, 50);
+    /// assert!(chaos.proposed() > 0);
+    /// assert!(chaos.heal_and_check_liveness(&mut cluster, 1_000));
+    /// ```
+    pub fn commands(mut self, generate: impl Fn(&mut Rng) -> Bytes + Send + Sync + 'static) -> Self {
+        self.commands = Some(Arc::new(generate));
+        self
+    }
+
+    /// Issues a read with a query `generate` draws after each proposal
+    /// round, on a random node (the leader, usually), through
+    /// [`Cluster::read_query`] (answered by
+    /// [`StateMachine::query`]; outcomes in [`Cluster::read_outcomes`]).
+    pub fn reads(mut self, generate: impl Fn(&mut Rng) -> Bytes + Send + Sync + 'static) -> Self {
+        self.reads = Some(Arc::new(generate));
+        self
+    }
+
+    /// Opts into the library's filler commands `cmd-1`, `cmd-2`, ... when
+    /// no command generator is given (what `Chaos` proposed before user
+    /// generators existed; the library's own tests use them with
+    /// [`HashChain`](super::HashChain) and [`KvStore`](super::KvStore),
+    /// which accept any bytes).
+    pub fn with_filler(mut self) -> Self {
+        self.filler = true;
+        self
     }
 
     /// Commands proposed so far.
@@ -247,8 +334,23 @@ impl Chaos {
             _ => ids[self.rng.range(0, ids.len() as u64) as usize],
         };
         let n = self.rng.range(1, 4);
-        let batch: Vec<Bytes> = (0..n).map(|_| self.command()).collect();
-        let _ = cluster.propose_batch(target, batch);
+        let batch: Vec<Bytes> = (0..n).filter_map(|_| self.command()).collect();
+        if !batch.is_empty() {
+            let _ = cluster.propose_batch(target, batch);
+        }
+        self.read(cluster, ids);
+    }
+
+    /// A read with a user query on a random node (the leader, usually).
+    fn read<S: StateMachine>(&mut self, cluster: &mut Cluster<S>, ids: &[NodeId]) {
+        let Some(generate) = self.reads.clone() else { return };
+        let query = generate(&mut self.workload_rng);
+        let node = match cluster.leader() {
+            Some(l) if self.workload_rng.chance(0.7) => l,
+            _ => ids[self.workload_rng.range(0, ids.len() as u64) as usize],
+        };
+        self.next_read += 1;
+        let _ = cluster.read_query(node, self.next_read, crate::node::ReadKind::Index, query);
     }
 
     /// One random membership change on the leader: add a new node (as a
@@ -297,14 +399,23 @@ impl Chaos {
         }
     }
 
-    pub(super) fn command(&mut self) -> Bytes {
+    /// The next command to propose: the user's, the filler, or none.
+    pub(super) fn command(&mut self) -> Option<Bytes> {
+        let command = match &self.commands {
+            Some(generate) => generate(&mut self.workload_rng),
+            None if self.filler => Bytes::from(format!("cmd-{}", self.proposed + 1)),
+            None => return None,
+        };
         self.proposed += 1;
-        Bytes::from(format!("cmd-{}", self.proposed))
+        Some(command)
     }
 
     /// Heals every fault (network, partitions, crashed nodes), then checks
     /// liveness: within `max_ticks` a leader is elected and a new command
     /// commits and is applied on every member. Returns whether it did.
+    /// Without a command generator or filler, the leader's last entry (its
+    /// no-op, after an election) stands in for the new command: it must be
+    /// committed by the leader's term and applied on every member.
     pub fn heal_and_check_liveness<S: StateMachine>(&mut self, cluster: &mut Cluster<S>, max_ticks: u64) -> bool {
         cluster.heal();
         cluster.set_network(NetworkFaults::reliable());
@@ -319,13 +430,16 @@ impl Chaos {
         }
         // Propose until a command of the current leader's term is applied on
         // every member (a leader change may lose a proposal; then retry).
-        while ticks_left(cluster) > 0 {
+        while !cluster.halted() && ticks_left(cluster) > 0 {
             let Some(leader) = cluster.leader() else {
                 cluster.run_ticks(1);
                 continue;
             };
-            let command = self.command();
-            if cluster.propose(leader, command).is_err() {
+            let ready = match self.command() {
+                Some(command) => cluster.propose(leader, command).is_ok(),
+                None => cluster.leader_ready(leader),
+            };
+            if !ready {
                 cluster.run_ticks(1);
                 continue;
             }

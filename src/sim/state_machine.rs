@@ -1,37 +1,12 @@
-//! The application side of a simulated node: the [`StateMachine`] trait the
-//! simulator drives, and [`HashChain`], a state machine whose whole state is
-//! a digest of every command it applied.
+//! The application side of a simulated node: the crate's one
+//! [`StateMachine`] trait (shared with the runtime), and [`HashChain`], a
+//! state machine whose whole state is a digest of every command it applied.
 
 use bytes::Bytes;
 
+pub use crate::state_machine::StateMachine;
+pub(crate) use crate::state_machine::fnv1a;
 use crate::types::Index;
-
-/// An application state machine under test. The simulator applies committed
-/// commands in order, takes snapshots when the node asks for them, restores
-/// snapshots the node receives, and compares [`digest`](Self::digest)s
-/// across nodes at equal applied indexes (State Machine Safety on
-/// application state).
-pub trait StateMachine {
-    /// Applies the command committed at `index`.
-    fn apply(&mut self, index: Index, command: &Bytes);
-
-    /// Serializes the whole state.
-    fn snapshot(&self) -> Bytes;
-
-    /// Replaces the whole state with a snapshot taken by
-    /// [`snapshot`](Self::snapshot) (possibly on another node).
-    fn restore(&mut self, data: &Bytes);
-
-    /// A digest of the state: equal states must have equal digests.
-    fn digest(&self) -> u64;
-
-    /// Answers an application query against the current state, for reads
-    /// issued with [`Cluster::read_query`](super::Cluster::read_query). The
-    /// default answers nothing.
-    fn query(&self, _query: &[u8]) -> Option<Bytes> {
-        None
-    }
-}
 
 /// A state machine whose state is a running hash of the commands applied,
 /// so any divergence in content or order shows in its digest.
@@ -50,6 +25,8 @@ impl HashChain {
 }
 
 impl StateMachine for HashChain {
+    type Output = ();
+
     fn apply(&mut self, _index: Index, command: &Bytes) {
         self.digest = fnv1a(self.digest, command);
         self.applied += 1;
@@ -71,16 +48,6 @@ impl StateMachine for HashChain {
     fn digest(&self) -> u64 {
         self.digest
     }
-}
-
-/// FNV-1a over `bytes`, continuing from `seed`.
-pub(crate) fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
-    let mut h = seed ^ 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01B3);
-    }
-    h
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use crate::types::{Index, NodeId, Term};
 
 /// One thing that happened in a simulation.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TraceEvent {
     /// A node ticked.
     Tick {
@@ -55,6 +56,20 @@ pub enum TraceEvent {
         /// Entry term.
         term: Term,
     },
+    /// A node applied a command, summarized by the formatter of
+    /// [`Cluster::summarize_commands`](super::Cluster::summarize_commands).
+    Command {
+        /// Simulated time.
+        at: u64,
+        /// The node.
+        node: NodeId,
+        /// Entry index.
+        index: Index,
+        /// Entry term.
+        term: Term,
+        /// The command, summarized.
+        summary: String,
+    },
 }
 
 impl fmt::Display for TraceEvent {
@@ -65,6 +80,9 @@ impl fmt::Display for TraceEvent {
             Self::Leader { at, node, term } => write!(f, "{at:>10} LEADER n{node} term {term}"),
             Self::Note { at, what } => write!(f, "{at:>10} ** {what}"),
             Self::Apply { at, node, index, term } => write!(f, "{at:>10} apply  n{node} {index}@t{term}"),
+            Self::Command { at, node, index, term, summary } => {
+                write!(f, "{at:>10} apply  n{node} {index}@t{term} {summary}")
+            }
         }
     }
 }

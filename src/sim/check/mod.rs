@@ -66,8 +66,20 @@ impl fmt::Display for Violation {
 }
 
 impl Violation {
-    pub(crate) fn new(property: &'static str, detail: String) -> Self {
-        Self { property, detail }
+    /// The property of a user invariant ([`Cluster::set_invariant`](crate::sim::Cluster::set_invariant)).
+    pub const USER_INVARIANT: &'static str = "User invariant";
+    /// The property of a client history that the user's model cannot
+    /// explain ([`Simulation`](crate::sim::Simulation) runs).
+    pub const LINEARIZABILITY: &'static str = "Linearizability";
+    /// The property of a cluster that did not recover after healing.
+    pub const LIVENESS: &'static str = "Liveness";
+    /// User code (state machine, generator, formatter or model) panicked
+    /// during a [`Simulation`](crate::sim::Simulation) run.
+    pub const USER_PANIC: &'static str = "User code panicked";
+
+    /// A violation of `property`, with what was observed.
+    pub fn new(property: &'static str, detail: impl Into<String>) -> Self {
+        Self { property, detail: detail.into() }
     }
 }
 

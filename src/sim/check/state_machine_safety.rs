@@ -58,7 +58,10 @@ impl StateMachineSafety {
         if d != digest {
             return Err(Violation::new(
                 "State Machine Safety",
-                format!("state machines of nodes {first} and {node} differ after applying through index {index}"),
+                format!(
+                    "state machines of nodes {first} and {node} differ after applying through index {index} \
+                     (digests {d:#018x} and {digest:#018x})"
+                ),
             ));
         }
         Ok(())

@@ -1,0 +1,196 @@
+//! [`Workload`]: your clients and your model in one trait, and the
+//! simulated clients that drive a cluster with it and record a history of
+//! [`Call`]s for the linearizability checker.
+//!
+//! Each round issues one to three operations from a fixed number of
+//! clients, each with at most one operation outstanding: writes
+//! ([`Workload::write`]) are submitted on the leader and answered with
+//! what the state machine's `apply` returned (results and refusals alike);
+//! reads ([`Workload::read`]) go through ReadIndex on the leader or on any
+//! node and are answered by [`StateMachine::query`] at the moment the read
+//! is released. A client gives up on an operation that takes too long; a
+//! write given up on, or still pending at the end, has an unknown outcome.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use super::Cluster;
+use super::linearizability::{Call, Model};
+use crate::StateMachine;
+use crate::node::ReadKind;
+use crate::rng::Rng;
+use crate::types::{NodeId, ReadId};
+
+/// Your clients and the sequential model that explains what they see: the
+/// simulator draws operations from it, encodes them for your state
+/// machine, decodes what comes back, and checks the history against the
+/// model ([`Model::step`]).
+///
+/// See `examples/bank_under_faults.rs` for a complete one.
+pub trait Workload: Model {
+    /// The state machine under test.
+    type Machine: StateMachine;
+
+    /// Draws a write (a command generator).
+    fn write(&mut self, rng: &mut Rng) -> Self::Op;
+
+    /// Draws a read, or `None` if the workload has none (a read
+    /// generator). Default: none.
+    fn read(&mut self, _rng: &mut Rng) -> Option<Self::Op> {
+        None
+    }
+
+    /// The bytes of an operation: the command of a write, the query of a
+    /// read.
+    fn encode(&self, op: &Self::Op) -> Bytes;
+
+    /// What a committed write returned, as the model states outputs.
+    fn write_output(&self, op: &Self::Op, output: &<Self::Machine as StateMachine>::Output) -> Self::Output;
+
+    /// What a read returned ([`StateMachine::query`]'s answer), as the
+    /// model states outputs.
+    fn read_output(&self, op: &Self::Op, answer: Option<&Bytes>) -> Self::Output;
+}
+
+/// What a client waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waiting {
+    Read(NodeId, ReadId),
+    Write(u64),
+}
+
+/// Simulated clients driving a [`Workload`] and recording its history.
+pub(super) struct Clients<W: Workload> {
+    pub(super) workload: W,
+    rng: Rng,
+    history: Vec<Call<W::Op, W::Output>>,
+    reads: BTreeMap<(NodeId, ReadId), (usize, W::Op, u64)>,
+    writes: BTreeMap<u64, (usize, W::Op, u64)>,
+    clients: Vec<Option<(Waiting, u64)>>,
+    next_read: ReadId,
+    reads_seen: usize,
+    writes_seen: usize,
+    give_up: u64,
+}
+
+impl<W: Workload> Clients<W>
+where
+    W::Op: Clone,
+{
+    /// `clients` clients of `workload`, drawing from `seed`, giving up after
+    /// `patience` ticks.
+    pub(super) fn new(workload: W, seed: u64, clients: usize, patience: u64) -> Self {
+        Self {
+            workload,
+            rng: Rng::new(seed ^ 0x636c_6965_6e74),
+            history: Vec::new(),
+            reads: BTreeMap::new(),
+            writes: BTreeMap::new(),
+            clients: vec![None; clients.max(1)],
+            next_read: 1 << 40,
+            reads_seen: 0,
+            writes_seen: 0,
+            give_up: patience.max(1) * super::TICK,
+        }
+    }
+
+    /// Issues one to three operations, then collects outcomes.
+    pub(super) fn round(&mut self, cluster: &mut Cluster<W::Machine>) {
+        for _ in 0..self.rng.range(1, 4) {
+            self.issue(cluster);
+        }
+        self.collect(cluster);
+    }
+
+    fn issue(&mut self, cluster: &mut Cluster<W::Machine>) {
+        let Some(client) = self.clients.iter().position(Option::is_none) else { return };
+        let now = cluster.now();
+        let ids = cluster.ids();
+        let read = if self.rng.chance(0.4) { self.workload.read(&mut self.rng) } else { None };
+        match read {
+            None => {
+                let Some(leader) = cluster.leader() else { return };
+                let op = self.workload.write(&mut self.rng);
+                match cluster.submit(leader, self.workload.encode(&op)) {
+                    Ok(ticket) => {
+                        self.writes.insert(ticket.id, (client, op, now));
+                        self.clients[client] = Some((Waiting::Write(ticket.id), now));
+                    }
+                    // The node died inside the step: the write may still
+                    // take effect. Its outcome is unknown.
+                    Err(crate::error::Error::Halted) => self.history.push(Call::unknown(op, now)),
+                    // Refused: nothing was appended.
+                    Err(_) => {}
+                }
+            }
+            Some(op) => {
+                let node = match cluster.leader() {
+                    Some(l) if self.rng.chance(0.6) => l,
+                    _ => ids[self.rng.range(0, ids.len() as u64) as usize],
+                };
+                self.next_read += 1;
+                let id = self.next_read;
+                if cluster.read_query(node, id, ReadKind::Index, self.workload.encode(&op)).is_ok() {
+                    self.reads.insert((node, id), (client, op, now));
+                    self.clients[client] = Some((Waiting::Read(node, id), now));
+                }
+            }
+        }
+    }
+
+    /// Moves the outcomes that arrived into the history, and lets clients
+    /// give up on operations that took too long.
+    pub(super) fn collect(&mut self, cluster: &mut Cluster<W::Machine>) {
+        let fresh = cluster.read_outcomes().len();
+        for k in self.reads_seen..fresh {
+            let outcome = &cluster.read_outcomes()[k];
+            let Some((client, op, invoked)) = self.reads.remove(&(outcome.node, outcome.id)) else { continue };
+            self.release(client, Waiting::Read(outcome.node, outcome.id));
+            if outcome.result.is_ok() {
+                let output = self.workload.read_output(&op, outcome.value.as_ref());
+                self.history.push(Call::completed(op, output, invoked, outcome.at));
+            }
+        }
+        self.reads_seen = fresh;
+        let fresh = cluster.write_outcomes().len();
+        for k in self.writes_seen..fresh {
+            let outcome = cluster.write_outcomes()[k];
+            let Some((client, op, invoked)) = self.writes.remove(&outcome.ticket.id) else { continue };
+            self.release(client, Waiting::Write(outcome.ticket.id));
+            if !outcome.committed {
+                continue;
+            }
+            let output = cluster.take_write_output(outcome.ticket.id).map(|o| self.workload.write_output(&op, &o));
+            // Committed without an output (it cannot happen; if it did, the
+            // output is not constrained).
+            self.history.push(Call { op, output, invoked, completed: Some(outcome.at) });
+        }
+        self.writes_seen = fresh;
+        let now = cluster.now();
+        for slot in &mut self.clients {
+            if slot.is_some_and(|(_, since)| now.saturating_sub(since) > self.give_up) {
+                *slot = None;
+            }
+        }
+    }
+
+    fn release(&mut self, client: usize, what: Waiting) {
+        if self.clients[client].is_some_and(|(w, _)| w == what) {
+            self.clients[client] = None;
+        }
+    }
+
+    /// The history so far, with every write still pending as unknown.
+    pub(super) fn history(&mut self, cluster: &mut Cluster<W::Machine>) -> Vec<Call<W::Op, W::Output>>
+    where
+        W::Output: Clone,
+    {
+        self.collect(cluster);
+        let mut history = self.history.clone();
+        for (_, op, invoked) in self.writes.values() {
+            history.push(Call::unknown(op.clone(), *invoked));
+        }
+        history
+    }
+}
