@@ -97,6 +97,9 @@ mod crash_tests;
 #[cfg(test)]
 mod node_tests;
 
+#[cfg(test)]
+mod node_crash_tests;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 

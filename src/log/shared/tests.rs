@@ -390,3 +390,62 @@ fn a_failed_sync_halts_every_group_and_reports_no_token() {
     let wal = SharedWal::open(root.path()).unwrap();
     assert!(wal.groups().len() <= 2);
 }
+
+/// Copies the files of `from` into `to` (a log still open: the copy is
+/// what a crash at this moment leaves, minus nothing, since every record
+/// was synced).
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let dest = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &dest);
+        } else {
+            fs::copy(&path, &dest).unwrap();
+        }
+    }
+}
+
+/// Damage to a record in the middle of the WAL (another group's synced
+/// record follows it) is refused, never cut as a torn tail — even above
+/// the synced end the meta file records (an unclean shutdown in the last
+/// segment) — while damage to the last record alone is a torn tail that
+/// costs the other groups nothing.
+#[test]
+fn damage_in_the_middle_is_refused_and_only_the_last_record_is_a_torn_tail() {
+    let root = temp();
+    let live = root.path().join("live");
+    let wal = SharedWal::open(&live).unwrap();
+    let mut a = wal.create_group(1).unwrap();
+    let mut b = wal.create_group(2).unwrap();
+    append(&mut a, 1, 2, 50);
+    a.sync().unwrap();
+    let middle = wal.wal_bytes();
+    append(&mut b, 1, 2, 50);
+    b.sync().unwrap();
+    let end = wal.wal_bytes();
+    // The copies are what an unclean shutdown leaves: the meta file's
+    // synced end is still at the creation's end.
+    let (damaged, torn) = (root.path().join("damaged"), root.path().join("torn"));
+    copy_dir(&live, &damaged);
+    copy_dir(&live, &torn);
+    drop((a, b, wal));
+
+    let segment = |dir: &Path| dir.join("wal").join(format!("{:020}.wal", 0));
+    // A byte of group 1's record (the second-to-last) flipped.
+    let mut bytes = fs::read(segment(&damaged)).unwrap();
+    bytes[(middle - 20) as usize] ^= 0x01;
+    fs::write(segment(&damaged), &bytes).unwrap();
+    let err = SharedWal::open(&damaged).expect_err("damage followed by an intact record is refused");
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+
+    // The last record (group 2's) cut short: a torn tail; group 1 keeps
+    // its synced entries.
+    let bytes = fs::read(segment(&torn)).unwrap();
+    fs::write(segment(&torn), &bytes[..(end - 10) as usize]).unwrap();
+    let wal = SharedWal::open(&torn).unwrap();
+    assert!(wal.recovery_report().torn_tail.is_some());
+    assert_eq!(wal.group(1).unwrap().last_index(), 2);
+    assert_eq!(wal.group(2).unwrap().last_index(), 0);
+}
