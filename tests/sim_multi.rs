@@ -3,7 +3,8 @@
 //! a crash takes down every group replica of a node and loses every write
 //! not yet flushed (in the asynchronous mode); quiescence and wake-ups
 //! under faults; the five properties checked per group after every event,
-//! and liveness of every group after healing.
+//! every group's client history (register writes, ReadIndex reads)
+//! checked for linearizability, and liveness of every group after healing.
 //!
 //! * `RAFT_IO_SEEDS=N` runs N seeds per shape (default 3).
 //! * `RAFT_IO_SEED=S RAFT_IO_NODES=N RAFT_IO_GROUPS=G RAFT_IO_ASYNC=0|1`
@@ -11,6 +12,9 @@
 #![cfg(feature = "sim")]
 
 use raft_io::sim::{MultiCluster, MultiSimConfig, MultiSimStats};
+
+static OPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static UNDECIDED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn env(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|s| s.parse().ok())
@@ -31,6 +35,10 @@ fn run(nodes: usize, groups: u64, seed: u64, asynchronous: bool) -> MultiSimStat
         Ok(false) => panic!("liveness: not every group committed after healing\n  {replay}"),
         Err(v) => panic!("{v}\n  {replay}"),
     }
+    let (operations, unknown) = c.check_histories().unwrap_or_else(|v| panic!("{v}\n  {replay}"));
+    assert!(operations > 0, "{replay}");
+    OPS.fetch_add(operations as u64, std::sync::atomic::Ordering::Relaxed);
+    UNDECIDED.fetch_add(unknown as u64, std::sync::atomic::Ordering::Relaxed);
     c.stats()
 }
 
@@ -66,7 +74,11 @@ fn many_groups_per_node_are_safe_and_live_under_faults() {
             }
         }
     }
-    println!("{runs} runs of 8 groups: {total:?}");
+    let ops = OPS.load(std::sync::atomic::Ordering::Relaxed);
+    let undecided = UNDECIDED.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "{runs} runs of 8 groups: {total:?}; {ops} register operations checked, {undecided} group histories undecided"
+    );
     assert!(total.crashes > 0 && total.quiesces > 0 && total.wakes > 0, "faults and quiescence were exercised");
     assert!(total.completions > total.flushes, "one flush covers the writes of several groups");
 }

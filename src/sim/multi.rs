@@ -9,22 +9,99 @@
 //! random delay, as a shared WAL's single fsync per host turn makes them:
 //! a crash loses every write not yet flushed, of every group. The five
 //! safety properties are checked per group after every event, with one
-//! [`HashChain`] state machine per group replica; liveness after healing
+//! state machine per group replica (a [`HashChain`] of every command, and
+//! the last command as a register's value); clients write and read (with
+//! ReadIndex) every group's register, and every group's history is checked
+//! for linearizability against the register model; liveness after healing
 //! means every group elects a leader and commits.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
 use super::check::{Checker, NodeView};
+use super::linearizability::{Call, Model, Verdict, check_calls};
 use super::network::Network;
 use super::{HashChain, NetworkFaults, SimLog, StateMachine, TICK, Violation};
 use crate::config::RaftConfig;
 use crate::log::{RaftLog, WriteToken};
 use crate::message::MessageBody;
 use crate::multi::{Envelope, EnvelopeBody, GroupId, HostAction, HostConfig, MultiNode};
+use crate::node::ReadKind;
 use crate::node::{Action, Event};
 use crate::rng::{Rng, mix};
-use crate::types::{NodeId, Role, Term};
+use crate::types::{Index, NodeId, ReadId, Role, Term};
+
+/// A group replica's state machine: a hash chain of every command (for
+/// State Machine Safety) and the last command (a register).
+#[derive(Clone, Debug, Default)]
+struct Register {
+    chain: HashChain,
+    value: u64,
+}
+
+impl Register {
+    fn apply(&mut self, index: Index, command: &bytes::Bytes) {
+        self.chain.apply(index, command);
+        self.value = value_of(command);
+    }
+
+    fn snapshot(&self) -> bytes::Bytes {
+        let mut out = self.value.to_be_bytes().to_vec();
+        out.extend_from_slice(&self.chain.snapshot());
+        out.into()
+    }
+
+    fn restore(&mut self, data: &bytes::Bytes) {
+        let (head, rest) = data.split_at(data.len().min(8));
+        self.value = head.try_into().map(u64::from_be_bytes).unwrap_or(0);
+        self.chain.restore(&data.slice(data.len() - rest.len()..));
+    }
+
+    fn digest(&self) -> u64 {
+        mix(self.chain.digest(), self.value)
+    }
+}
+
+/// The value a command writes: its 8 bytes (0 for anything else).
+fn value_of(command: &[u8]) -> u64 {
+    command.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
+/// The register model of every group.
+struct RegisterModel;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RegOp {
+    Write(u64),
+    Read,
+}
+
+impl Model for RegisterModel {
+    type State = u64;
+    type Op = RegOp;
+    type Output = u64;
+    fn init(&self) -> u64 {
+        0
+    }
+    fn step(&self, state: &u64, op: &RegOp) -> (u64, u64) {
+        match *op {
+            RegOp::Write(v) => (v, v),
+            RegOp::Read => (*state, *state),
+        }
+    }
+}
+
+/// A client operation not yet resolved.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    group: GroupId,
+    op: RegOp,
+    invoked: u64,
+    /// A write: the index and term it was appended at, once known.
+    at: Option<(Index, Term)>,
+    /// A read: the node and read id it was issued as.
+    read: Option<(NodeId, ReadId)>,
+}
 
 /// How to build a [`MultiCluster`].
 #[derive(Clone, Debug)]
@@ -107,7 +184,7 @@ struct Slot {
     id: NodeId,
     host: Option<MultiNode<SimLog>>,
     down: BTreeMap<GroupId, SimLog>,
-    sms: BTreeMap<GroupId, HashChain>,
+    sms: BTreeMap<GroupId, Register>,
     /// Bumped at each crash: flushes of an earlier run are void.
     run: u64,
     /// The latest write of each group waiting for the node's next flush.
@@ -132,6 +209,11 @@ pub struct MultiCluster {
     rng: Rng,
     checkers: BTreeMap<GroupId, Checker>,
     stats: MultiSimStats,
+    /// Client operations in flight, and each group's resolved history.
+    pending: Vec<Pending>,
+    histories: BTreeMap<GroupId, Vec<Call<RegOp, u64>>>,
+    next_value: u64,
+    next_read: ReadId,
 }
 
 fn group_config(id: NodeId, group: GroupId, nodes: usize, seed: u64, asynchronous: bool) -> RaftConfig {
@@ -157,6 +239,10 @@ impl MultiCluster {
             now: 0,
             checkers: (1..=cfg.groups).map(|g| (g, Checker::default())).collect(),
             stats: MultiSimStats::default(),
+            pending: Vec::new(),
+            histories: BTreeMap::new(),
+            next_value: 0,
+            next_read: 0,
             cfg,
         };
         for id in 1..=c.cfg.nodes as NodeId {
@@ -272,14 +358,109 @@ impl MultiCluster {
         Ok(())
     }
 
-    /// Proposes `command` to `group` at its leader; false if it has none
-    /// (or it refused).
-    pub fn propose(&mut self, group: GroupId, command: bytes::Bytes) -> Result<bool, Violation> {
+    /// A client writes a fresh value to `group`'s register at its leader;
+    /// false if it has none (or it refused). The write enters the group's
+    /// history.
+    pub fn write(&mut self, group: GroupId) -> Result<bool, Violation> {
         let Some(leader) = self.leader(group) else { return Ok(false) };
         let Some(i) = self.slot(leader) else { return Ok(false) };
-        let accepted = self.slots[i].host.as_mut().is_some_and(|h| h.step(group, Event::Propose(command)).is_ok());
+        self.next_value += 1;
+        let value = self.next_value;
+        let command = bytes::Bytes::copy_from_slice(&value.to_be_bytes());
+        let Some(host) = self.slots[i].host.as_mut() else { return Ok(false) };
+        if host.step(group, Event::Propose(command)).is_err() {
+            self.carry_out(i)?;
+            return Ok(false);
+        }
+        // The node's `Proposed` action (carried out below) gives its place.
+        let at = host.group(group).map(|n| (n.last_index(), n.term()));
+        self.pending.push(Pending { group, op: RegOp::Write(value), invoked: self.now, at, read: None });
         self.carry_out(i)?;
-        Ok(accepted)
+        Ok(true)
+    }
+
+    /// A client reads `group`'s register at its leader (ReadIndex); false if
+    /// it has none (or it refused). A read that completes enters the
+    /// history.
+    pub fn read(&mut self, group: GroupId) -> Result<bool, Violation> {
+        let Some(leader) = self.leader(group) else { return Ok(false) };
+        let Some(i) = self.slot(leader) else { return Ok(false) };
+        self.next_read += 1;
+        let id = self.next_read;
+        let Some(host) = self.slots[i].host.as_mut() else { return Ok(false) };
+        let ok = host.step(group, Event::Read { id, kind: ReadKind::Index }).is_ok();
+        if ok {
+            self.pending.push(Pending {
+                group,
+                op: RegOp::Read,
+                invoked: self.now,
+                at: None,
+                read: Some((leader, id)),
+            });
+        }
+        self.carry_out(i)?;
+        Ok(ok)
+    }
+
+    /// Every group's history, checked against the register model (the
+    /// writes still unresolved may or may not have happened). Returns the
+    /// operations checked and the groups the search budget left undecided.
+    pub fn check_histories(&mut self) -> Result<(usize, usize), Violation> {
+        let (mut operations, mut unknown) = (0, 0);
+        for g in 1..=self.cfg.groups {
+            let mut calls = self.histories.get(&g).cloned().unwrap_or_default();
+            for p in self.pending.iter().filter(|p| p.group == g) {
+                if let RegOp::Write(_) = p.op {
+                    calls.push(Call::unknown(p.op, p.invoked));
+                }
+            }
+            operations += calls.len();
+            match check_calls(&RegisterModel, &calls, 200_000) {
+                Verdict::Linearizable => {}
+                Verdict::Unknown { .. } => unknown += 1,
+                Verdict::NotLinearizable { deepest } => {
+                    return Err(Violation::new(
+                        "Linearizability",
+                        format!(
+                            "group {g}: no order of its {} operations fits a register (deepest valid prefix {deepest:?})",
+                            calls.len()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok((operations, unknown))
+    }
+
+    /// A write proposed through [`write`](Self::write) was applied at
+    /// `index` with `term` on some node: resolve it (or drop it, if another
+    /// term's entry took its index: it never happened).
+    fn resolve_writes(&mut self, group: GroupId, index: Index, term: Term) {
+        let now = self.now;
+        let mut k = 0;
+        while k < self.pending.len() {
+            let p = self.pending[k];
+            if p.group == group && p.at.is_some_and(|(i, _)| i == index) {
+                self.pending.swap_remove(k);
+                if let (RegOp::Write(v), Some((_, t))) = (p.op, p.at) {
+                    if t == term {
+                        self.histories.entry(group).or_default().push(Call::completed(p.op, v, p.invoked, now));
+                    }
+                }
+                continue;
+            }
+            k += 1;
+        }
+    }
+
+    /// A read finished on `node`: with the value its register holds now, or
+    /// failed (no effect, dropped).
+    fn resolve_read(&mut self, node: NodeId, group: GroupId, id: ReadId, value: Option<u64>) {
+        let Some(k) = self.pending.iter().position(|p| p.read == Some((node, id)) && p.group == group) else { return };
+        let p = self.pending.swap_remove(k);
+        if let Some(v) = value {
+            self.histories.entry(group).or_default().push(Call::completed(RegOp::Read, v, p.invoked, self.now));
+        }
     }
 
     /// Crashes node `id`: every group replica on it stops, and each log
@@ -324,7 +505,7 @@ impl MultiCluster {
             host.create_group(g, group_config(id, g, nodes, seed, asynchronous), log).unwrap_or_else(|e| {
                 panic!("raft-io multi simulator: node {id} group {g} failed to restart: {e} (seed {seed})")
             });
-            self.slots[i].sms.insert(g, HashChain::default());
+            self.slots[i].sms.insert(g, Register::default());
             self.slots[i].seen.insert(g, (Role::Follower, 0));
         }
         self.slots[i].host = Some(host);
@@ -385,7 +566,13 @@ impl MultiCluster {
                 if let Some(sm) = self.slots[i].sms.get_mut(&group) {
                     sm.apply(index, &command);
                 }
+                self.resolve_writes(group, index, term);
             }
+            Action::ReadReady { id: read, .. } => {
+                let value = self.slots[i].sms.get(&group).map_or(0, |sm| sm.value);
+                self.resolve_read(id, group, read, Some(value));
+            }
+            Action::ReadFailed { id: read, .. } => self.resolve_read(id, group, read, None),
             Action::RestoreSnapshot { meta, data } => {
                 if let Some(c) = self.checkers.get_mut(&group) {
                     c.restoring(id, meta.index, &data).map_err(|v| in_group(group, v))?;
@@ -399,7 +586,7 @@ impl MultiCluster {
                 }
             }
             Action::SnapshotWanted { applied } => {
-                let data = self.slots[i].sms.get(&group).map(StateMachine::snapshot).unwrap_or_default();
+                let data = self.slots[i].sms.get(&group).map(Register::snapshot).unwrap_or_default();
                 if let Some(c) = self.checkers.get_mut(&group) {
                     c.snapshot_taken(applied, &data);
                 }
@@ -464,7 +651,7 @@ impl MultiCluster {
                 term: node.term(),
                 commit: node.commit_index(),
                 applied: node.last_applied(),
-                digest: slot.sms.get(&g).map_or(0, StateMachine::digest),
+                digest: slot.sms.get(&g).map_or(0, Register::digest),
             };
             let before = slot.seen.insert(g, (view.role, view.term)).unwrap_or((Role::Follower, 0));
             node.log_mut()
@@ -494,7 +681,7 @@ impl MultiCluster {
                 };
                 let target = self.host(l).and_then(|h| h.group(g)).map_or(0, |n| n.last_index() + 1);
                 let term = self.host(l).and_then(|h| h.group(g)).map_or(0, |n| n.term());
-                if !self.propose(g, bytes::Bytes::from(format!("live-{g}")))? {
+                if !self.write(g)? {
                     left.push(g);
                     continue;
                 }
@@ -533,8 +720,11 @@ impl MultiCluster {
                 0..=39 => {
                     for _ in 0..self.rng.range(1, 6) {
                         let g = 1 + self.rng.range(0, self.cfg.groups);
-                        let n = self.rng.next_u64();
-                        self.propose(g, bytes::Bytes::from(format!("c{n:x}")))?;
+                        if self.rng.chance(0.6) {
+                            self.write(g)?;
+                        } else {
+                            self.read(g)?;
+                        }
                     }
                 }
                 40..=49 if ids.len() > 1 => {
