@@ -124,6 +124,66 @@ fn base_dir() -> PathBuf {
     base.join(format!("raft-io-multi-group-{}", std::process::id()))
 }
 
+/// The wake-up measurement: `groups` groups on shared WALs, quiescence on,
+/// all quiesced; then, one at a time, a write to a quiesced group, timed
+/// until its leader applied it (turns run back to back, no tick in
+/// between). Returns the median and the largest latency, in milliseconds,
+/// and the ticks that passed (none: no heartbeat is waited for).
+pub fn wake_up(groups: u64, samples: usize) -> (f64, f64, u64) {
+    let dir = base_dir().join("wake");
+    let (senders, receivers): (Vec<Sender<Envelope>>, Vec<Receiver<Envelope>>) = IDS.iter().map(|_| channel()).unzip();
+    let applied = Arc::new(AtomicU64::new(0));
+    let mut procs: Vec<Process<Shared>> = IDS
+        .iter()
+        .zip(receivers)
+        .map(|(&id, inbox)| {
+            let mut host = MultiNode::new(HostConfig::new(id));
+            let wal = SharedWal::open(dir.join(format!("n{id}"))).expect("open shared WAL");
+            for g in 1..=groups {
+                let log = wal.create_group(g).expect("group");
+                host.create_group(g, config(id, g, true), log).expect("create");
+            }
+            let peers = IDS.iter().zip(&senders).filter(|(p, _)| **p != id).map(|(p, tx)| (*p, tx.clone())).collect();
+            Process { host, storage: Shared(wal), inbox, peers, applied: Arc::clone(&applied), data: Bytes::new() }
+        })
+        .collect();
+    let quiet = |procs: &[Process<Shared>]| (1..=groups).all(|g| procs.iter().all(|p| p.host.is_quiesced(g)));
+    let mut turns = 0;
+    while !quiet(&procs) {
+        for p in procs.iter_mut() {
+            p.turn(false, true);
+        }
+        turns += 1;
+        assert!(turns < 20_000, "the groups did not quiesce");
+    }
+    let ticks_before = procs[0].host.ticks();
+    let mut latencies = Vec::new();
+    for k in 0..samples {
+        let g = 1 + (k as u64 * 7919) % groups;
+        let Some(i) = procs.iter().position(|p| p.host.group(g).is_some_and(|n| n.is_leader())) else { continue };
+        let target = procs[i].host.group(g).map_or(0, |n| n.last_index() + 1);
+        let t = Instant::now();
+        let _ = procs[i].host.step(g, Event::Propose(Bytes::from_static(b"wake")));
+        while procs[i].host.group(g).is_some_and(|n| n.last_applied() < target) {
+            for p in procs.iter_mut() {
+                p.turn(false, false);
+            }
+        }
+        latencies.push(t.elapsed().as_secs_f64() * 1e3);
+        // Let it quiesce again before the next sample.
+        while !quiet(&procs) {
+            for p in procs.iter_mut() {
+                p.turn(false, true);
+            }
+        }
+    }
+    let ticks = procs[0].host.ticks() - ticks_before;
+    drop(procs);
+    let _ = std::fs::remove_dir_all(&dir);
+    let max = latencies.iter().copied().fold(0.0, f64::max);
+    (median(latencies), max, ticks)
+}
+
 /// Builds the three processes, elects a leader per group (evenly spread),
 /// then runs them on threads for `run`: entries applied per second, and
 /// fsyncs per second over the three.
