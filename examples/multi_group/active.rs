@@ -80,24 +80,20 @@ impl<S: Storage> Process<S> {
         if tick {
             self.host.tick().expect("tick");
         }
+        let led: std::collections::BTreeSet<GroupId> =
+            self.host.group_ids().filter(|&g| self.host.group(g).is_some_and(|n| n.is_leader())).collect();
         if propose {
-            let led: Vec<GroupId> = self
-                .host
-                .group_ids()
-                .filter(|&g| {
-                    self.host
-                        .group(g)
-                        .is_some_and(|n| n.is_leader() && n.last_index() - n.last_applied() < IN_FLIGHT * BATCH as u64)
-                })
-                .collect();
-            for g in led {
-                let _ = self.host.step(g, Event::ProposeBatch(vec![self.data.clone(); BATCH]));
+            for &g in &led {
+                let room =
+                    self.host.group(g).is_some_and(|n| n.last_index() - n.last_applied() < IN_FLIGHT * BATCH as u64);
+                if room {
+                    let _ = self.host.step(g, Event::ProposeBatch(vec![self.data.clone(); BATCH]));
+                }
             }
         }
         for (g, token) in self.storage.flush() {
             let _ = self.host.step(g, Event::Persisted(token));
         }
-        let me = self.host.id();
         let actions: Vec<HostAction> = self.host.drain_actions().collect();
         let mut applied = 0;
         for a in actions {
@@ -107,11 +103,7 @@ impl<S: Storage> Process<S> {
                         let _ = tx.send(env);
                     }
                 }
-                HostAction::Group { group, action: Action::Apply { .. } }
-                    if self.host.group(group).is_some_and(|n| n.leader() == Some(me)) =>
-                {
-                    applied += 1;
-                }
+                HostAction::Group { group, action: Action::Apply { .. } } if led.contains(&group) => applied += 1,
                 _ => {}
             }
         }
