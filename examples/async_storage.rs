@@ -18,38 +18,15 @@
 //! `RAFT_IO_BENCH_DIR` if set, else the system temp dir: it must be on the
 //! disk you mean to measure (not tmpfs).
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+#[path = "support/loopback.rs"]
+mod loopback;
 
-use bytes::Bytes;
+use std::path::Path;
+use std::time::Duration;
+
+use loopback::{leader, median, propose_load, start_cluster};
 use raft_io::log::WalOptions;
-use raft_io::runtime::{RaftHandle, Runtime, RuntimeError, StateMachine};
-use raft_io::transport::{TcpConfig, TcpTransport};
-use raft_io::{RaftConfig, RaftNode, WalLog};
-
-const IDS: [u64; 3] = [1, 2, 3];
-const COMMAND: usize = 16;
-
-/// Counts applied commands; returns the index.
-#[derive(Default)]
-struct Counter(u64);
-
-impl StateMachine for Counter {
-    type Output = u64;
-    fn apply(&mut self, index: u64, _command: &Bytes) -> u64 {
-        self.0 += 1;
-        index
-    }
-    fn snapshot(&self) -> Bytes {
-        Bytes::copy_from_slice(&self.0.to_be_bytes())
-    }
-    fn restore(&mut self, data: &Bytes) {
-        self.0 = data.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
-    }
-}
+use raft_io::runtime::RaftHandle;
 
 /// One measurement: throughput and latency percentiles.
 #[derive(Clone, Copy, Debug, Default)]
@@ -58,11 +35,6 @@ struct Sample {
     p50_us: f64,
     p99_us: f64,
     fsyncs_per_op: f64,
-}
-
-fn base_dir() -> PathBuf {
-    let base = std::env::var_os("RAFT_IO_BENCH_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    base.join(format!("raft-io-async-storage-{}", std::process::id()))
 }
 
 /// The storage modes compared.
@@ -85,103 +57,34 @@ impl Mode {
     }
 }
 
-fn start_cluster(dir: &Path, mode: Mode) -> Vec<RaftHandle<Counter>> {
-    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("address");
-    let transports: Vec<TcpTransport> =
-        IDS.iter().map(|&id| TcpTransport::bind(TcpConfig::new(id, loopback)).expect("bind")).collect();
-    let addrs: Vec<SocketAddr> = transports.iter().map(TcpTransport::local_addr).collect();
-    transports
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| {
-            for (j, &peer) in IDS.iter().enumerate() {
-                if j != i {
-                    t.add_peer(peer, addrs[j]).expect("add peer");
-                }
-            }
-            let id = IDS[i];
-            let options = WalOptions::new().sync_thread(mode == Mode::AsyncThread);
-            let log = WalLog::open_with(dir.join(format!("node-{id}")), options).expect("open log");
-            let config = RaftConfig::new(id, IDS).seed(id).async_storage(mode != Mode::Sync);
-            let node = RaftNode::with_log(config, log).expect("node");
-            Runtime::new(node, t, Counter::default()).start().expect("start")
-        })
-        .collect()
-}
-
-/// `clients` threads propose in a closed loop for `run`.
-fn propose_load(
-    handles: &[RaftHandle<Counter>],
-    leader: &RaftHandle<Counter>,
-    clients: usize,
-    run: Duration,
-) -> Sample {
-    let syncs = |hs: &[RaftHandle<Counter>]| {
+/// `clients` clients for `run`, with the fsyncs the three nodes made.
+fn measure(handles: &[RaftHandle<loopback::Counter>], clients: usize, run: Duration) -> Sample {
+    let syncs = |hs: &[RaftHandle<loopback::Counter>]| {
         hs.iter().map(|h| h.metrics().ok().and_then(|m| m.log_fsyncs).unwrap_or(0)).sum::<u64>()
     };
-    let syncs_before = syncs(handles);
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..clients)
-        .map(|c| {
-            let (h, stop) = (leader.clone(), Arc::clone(&stop));
-            std::thread::spawn(move || {
-                let command = Bytes::from(vec![c as u8; COMMAND]);
-                let mut lat = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    let t = Instant::now();
-                    match h.propose(command.clone()) {
-                        Ok(_) => lat.push(t.elapsed()),
-                        // A loaded machine may see a leader change: the
-                        // load measures the leader it started with.
-                        Err(RuntimeError::Busy) => std::thread::yield_now(),
-                        Err(e) if e.is_retryable() => std::thread::sleep(Duration::from_millis(1)),
-                        Err(e) => panic!("propose failed: {e}"),
-                    }
-                }
-                lat
-            })
-        })
-        .collect();
-    std::thread::sleep(run);
-    stop.store(true, Ordering::Relaxed);
-    let mut latencies = Vec::new();
-    for w in workers {
-        latencies.extend(w.join().expect("client"));
-    }
-    let elapsed = started.elapsed();
-    latencies.sort_unstable();
-    let pct = |p: f64| {
-        if latencies.is_empty() {
-            return 0.0;
-        }
-        latencies[((latencies.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e6
-    };
-    let fsyncs = syncs(handles) - syncs_before;
+    let before = syncs(handles);
+    let load = propose_load(&leader(handles), clients, run);
+    let fsyncs = syncs(handles) - before;
     Sample {
-        rate: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50_us: pct(0.5),
-        p99_us: pct(0.99),
-        fsyncs_per_op: fsyncs as f64 / latencies.len().max(1) as f64,
+        rate: load.rate(),
+        p50_us: load.percentile_us(0.5),
+        p99_us: load.percentile_us(0.99),
+        fsyncs_per_op: fsyncs as f64 / load.latencies.len().max(1) as f64,
     }
 }
 
 /// One round of one mode: a fresh cluster, 1 client, then 64.
 fn round(base: &Path, mode: Mode, run: Duration, k: usize) -> (Sample, Sample) {
     let dir = base.join(format!("{mode:?}-{k}"));
-    let handles = start_cluster(&dir, mode);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let leader = loop {
-        if let Some(h) = handles.iter().find(|h| h.is_leader()) {
-            break h.clone();
-        }
-        assert!(Instant::now() < deadline, "no leader");
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let handles = start_cluster(
+        &dir,
+        || WalOptions::new().sync_thread(mode == Mode::AsyncThread),
+        |c| c.async_storage(mode != Mode::Sync),
+    );
     // Warm up: connections established, the leader's no-op committed.
-    let _ = propose_load(&handles, &leader, 8, Duration::from_millis(300));
-    let one = propose_load(&handles, &leader, 1, run);
-    let many = propose_load(&handles, &leader, 64, run);
+    let _ = measure(&handles, 8, Duration::from_millis(300));
+    let one = measure(&handles, 1, run);
+    let many = measure(&handles, 64, run);
     for h in &handles {
         h.shutdown();
     }
@@ -189,17 +92,12 @@ fn round(base: &Path, mode: Mode, run: Duration, k: usize) -> (Sample, Sample) {
     (one, many)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
-}
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let seconds: f64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(2.0);
     let rounds: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(3).max(1);
     let run = Duration::from_secs_f64(seconds);
-    let base = base_dir();
+    let base = loopback::bench_dir("raft-io-async-storage");
     std::fs::create_dir_all(&base).expect("bench dir");
     println!("logs under {} ({seconds} s per measurement, {rounds} rounds, modes interleaved)", base.display());
 

@@ -17,37 +17,20 @@ mod tls_certs;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use raft_io::runtime::{RaftHandle, Runtime, RuntimeError, StateMachine};
+use raft_io::runtime::{RaftHandle, Runtime};
 use raft_io::transport::{TcpConfig, TcpHandle, TcpTransport};
 use raft_io::{RaftConfig, RaftNode, WalLog};
 
 const IDS: [u64; 3] = [1, 2, 3];
+#[path = "support/loopback.rs"]
+mod loopback;
+
+use loopback::Counter;
+
 const CLUSTER_ID: u64 = 0x746c73;
 const CLIENTS: usize = 64;
-const COMMAND: usize = 16;
-
-/// Counts applied commands.
-#[derive(Default)]
-struct Counter(u64);
-
-impl StateMachine for Counter {
-    type Output = u64;
-    fn apply(&mut self, index: u64, _command: &Bytes) -> u64 {
-        self.0 += 1;
-        index
-    }
-    fn snapshot(&self) -> Bytes {
-        Bytes::copy_from_slice(&self.0.to_be_bytes())
-    }
-    fn restore(&mut self, data: &Bytes) {
-        self.0 = data.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
-    }
-}
 
 struct Cluster {
     name: &'static str,
@@ -101,32 +84,7 @@ impl Cluster {
     /// Proposals per second from `CLIENTS` clients in a closed loop.
     fn measure(&self, run: Duration) -> Result<f64, String> {
         let leader = self.leader()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let started = Instant::now();
-        let workers: Vec<_> = (0..CLIENTS)
-            .map(|c| {
-                let (h, stop) = (leader.clone(), Arc::clone(&stop));
-                std::thread::spawn(move || {
-                    let command = Bytes::from(vec![c as u8; COMMAND]);
-                    let mut done = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        match h.propose(command.clone()) {
-                            Ok(_) => done += 1,
-                            Err(RuntimeError::Busy) => std::thread::yield_now(),
-                            Err(e) => return Err(e.to_string()),
-                        }
-                    }
-                    Ok(done)
-                })
-            })
-            .collect();
-        std::thread::sleep(run);
-        stop.store(true, Ordering::Relaxed);
-        let mut total = 0;
-        for w in workers {
-            total += w.join().map_err(|_| "client panicked")??;
-        }
-        Ok(total as f64 / started.elapsed().as_secs_f64())
+        Ok(loopback::propose_load(&leader, CLIENTS, run).rate())
     }
 
     fn shutdown(self) {
