@@ -196,7 +196,8 @@ struct Slot {
     past: crate::multi::HostStats,
 }
 
-/// Many groups per node, under faults (see the [module docs](self)).
+/// Many groups per node, under faults: every node a `MultiNode` host of
+/// every group, the safety checkers and linearizability per group.
 pub struct MultiCluster {
     cfg: MultiSimConfig,
     slots: Vec<Slot>,
