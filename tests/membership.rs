@@ -132,7 +132,7 @@ fn bad_changes_are_refused_and_leave_the_configuration_unchanged() {
         }
         assert_eq!(h.node(1).membership(), &before3);
     }
-    assert!(matches!(change(&mut h, 2, MembershipChange::AddLearner(7)), Err(Error::NotLeader { leader: Some(1) })));
+    assert!(matches!(change(&mut h, 2, MembershipChange::AddLearner(7)), Err(Error::NotLeader { leader: Some(1), .. })));
     assert!(matches!(h.step(1, Event::TransferLeadership(9)), Err(Error::InvalidTransferTarget(9))));
     assert_eq!(before.voters(), &[1]);
     assert_eq!(last, 1);
@@ -417,7 +417,7 @@ fn a_joining_node_never_invents_a_configuration() {
     assert!(!h.queue.iter().any(|m| m.from == 4));
     assert_eq!(h.node(4).term(), 0);
     // Reads and proposals on it are refused with a reason.
-    assert!(matches!(h.propose(4, "x"), Err(Error::NotLeader { leader: None })));
+    assert!(matches!(h.propose(4, "x"), Err(Error::NotLeader { leader: None, .. })));
     assert!(matches!(h.step(4, Event::Read { id: 1, kind: raft_io::ReadKind::Index }), Err(Error::NotMember(4))));
 }
 

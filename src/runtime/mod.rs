@@ -89,6 +89,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 pub use error::{RuntimeError, StopReason};
+pub use crate::transport::tcp::{address_bytes, address_of};
 pub use handle::{LogProgress, RaftHandle};
 pub use state_machine::StateMachine;
 
@@ -120,6 +121,18 @@ pub trait Transport: RaftTransport + Send + 'static {
     fn identity(&self) -> Option<(NodeId, u64)> {
         None
     }
+
+    /// Called with the configuration in effect when the runtime starts and
+    /// whenever the node reports another
+    /// ([`Action::MembershipChanged`](crate::Action::MembershipChanged),
+    /// [`Action::MembershipCommitted`](crate::Action::MembershipCommitted)):
+    /// a transport that can reach members by their replicated addresses
+    /// ([`Membership::address`](crate::Membership::address)) updates its
+    /// peers here. The default does nothing; [`TcpTransport`](crate::transport::TcpTransport)
+    /// calls [`learn_peers`](crate::transport::TcpTransport::learn_peers).
+    fn configuration(&mut self, membership: &crate::Membership) {
+        let _ = membership;
+    }
 }
 
 #[cfg(feature = "net")]
@@ -135,6 +148,13 @@ impl Transport for crate::transport::TcpTransport {
 
     fn identity(&self) -> Option<(NodeId, u64)> {
         Some((self.id(), self.cluster_id()))
+    }
+
+    fn configuration(&mut self, membership: &crate::Membership) {
+        // A member whose address does not parse stays unreachable by
+        // address (wire it by hand); a writer thread that could not be
+        // spawned is retried with the next configuration.
+        let _ = self.learn_peers(membership);
     }
 }
 

@@ -17,8 +17,25 @@ use super::codec::{DecodeError, Reader, put_varint, varint_len};
 use crate::membership::Membership;
 use crate::types::{Entry, EntryKind, HardState, Index, LogIdentity, SnapshotMeta};
 
-/// Version byte that starts every record payload.
-pub(crate) const FORMAT_VERSION: u8 = 1;
+/// Version byte of a record that holds a configuration with addresses
+/// (membership blob version 2, in its snapshot or in a configuration
+/// entry): the newest this build reads and writes.
+pub(crate) const FORMAT_VERSION: u8 = 2;
+/// Version byte of every other record, byte for byte as raft-io 0.8 wrote
+/// it (an older build keeps opening a log whose configurations carry no
+/// address, and refuses one that holds a version 2 record).
+pub(crate) const FORMAT_V1: u8 = 1;
+
+/// Whether `version` is a record version this build reads.
+pub(crate) fn known_version(version: u8) -> bool {
+    version == FORMAT_V1 || version == FORMAT_VERSION
+}
+
+/// Whether a configuration blob (a snapshot's membership or a
+/// configuration entry's data) needs record version 2.
+fn needs_v2(blob: &[u8]) -> bool {
+    blob.first().is_some_and(|&v| v != crate::membership::MEMBERSHIP_FORMAT_V1)
+}
 /// Kind byte of a checkpoint record.
 pub(crate) const KIND_CHECKPOINT: u8 = 1;
 /// Kind byte of a step record.
@@ -79,7 +96,7 @@ pub(crate) fn encode_checkpoint<'a>(
     entries: impl ExactSizeIterator<Item = &'a Entry>,
 ) {
     buf.clear();
-    buf.push(FORMAT_VERSION);
+    buf.push(FORMAT_V1);
     buf.push(KIND_CHECKPOINT);
     match identity {
         None => buf.push(0),
@@ -89,8 +106,10 @@ pub(crate) fn encode_checkpoint<'a>(
         }
     }
     put_hard(buf, hard);
-    put_snapshot(buf, snapshot, file);
-    put_entries(buf, entries);
+    let v2 = put_snapshot(buf, snapshot, file) | put_entries(buf, entries);
+    if v2 {
+        buf[0] = FORMAT_VERSION;
+    }
 }
 
 /// Encodes a step record into `buf` (cleared first).
@@ -102,7 +121,7 @@ pub(crate) fn encode_step<'a, I: ExactSizeIterator<Item = &'a Entry>>(
     entries: Option<(Index, I)>,
 ) {
     buf.clear();
-    buf.push(FORMAT_VERSION);
+    buf.push(FORMAT_V1);
     buf.push(KIND_STEP);
     let mut flags = 0;
     flags |= if identity.is_some() { STEP_IDENTITY } else { 0 };
@@ -116,12 +135,16 @@ pub(crate) fn encode_step<'a, I: ExactSizeIterator<Item = &'a Entry>>(
     if let Some(hard) = hard {
         put_hard(buf, hard);
     }
+    let mut v2 = false;
     if let Some((meta, file)) = snapshot {
-        put_snapshot(buf, meta, file);
+        v2 |= put_snapshot(buf, meta, file);
     }
     if let Some((from, entries)) = entries {
         put_varint(buf, from);
-        put_entries(buf, entries);
+        v2 |= put_entries(buf, entries);
+    }
+    if v2 {
+        buf[0] = FORMAT_VERSION;
     }
 }
 
@@ -141,7 +164,8 @@ fn put_hard(buf: &mut Vec<u8>, hard: &HardState) {
     put_varint(buf, hard.commit);
 }
 
-fn put_snapshot(buf: &mut Vec<u8>, meta: &SnapshotMeta, file: FileRef) {
+/// Writes the snapshot part; returns whether it needs record version 2.
+fn put_snapshot(buf: &mut Vec<u8>, meta: &SnapshotMeta, file: FileRef) -> bool {
     put_varint(buf, meta.index);
     put_varint(buf, meta.term);
     let membership = meta.membership.encode();
@@ -150,16 +174,22 @@ fn put_snapshot(buf: &mut Vec<u8>, meta: &SnapshotMeta, file: FileRef) {
     put_varint(buf, file.id);
     put_varint(buf, file.len);
     buf.extend_from_slice(&file.crc.to_le_bytes());
+    needs_v2(&membership)
 }
 
-fn put_entries<'a>(buf: &mut Vec<u8>, entries: impl ExactSizeIterator<Item = &'a Entry>) {
+/// Writes the entries; returns whether one needs record version 2 (a
+/// configuration entry whose blob is not version 1).
+fn put_entries<'a>(buf: &mut Vec<u8>, entries: impl ExactSizeIterator<Item = &'a Entry>) -> bool {
     put_varint(buf, entries.len() as u64);
+    let mut v2 = false;
     for e in entries {
         put_varint(buf, e.term);
         buf.push(e.kind.to_u8());
         put_varint(buf, e.data.len() as u64);
         buf.extend_from_slice(&e.data);
+        v2 |= e.kind == EntryKind::Config && needs_v2(&e.data);
     }
+    v2
 }
 
 /// The version byte of a payload, if it has one.
@@ -167,24 +197,46 @@ pub(crate) fn version(payload: &[u8]) -> Option<u8> {
     payload.first().copied()
 }
 
-/// Decodes a record payload whose version byte is [`FORMAT_VERSION`].
-/// Entry data are zero-copy slices of `payload`.
+/// Decodes a record payload of version 1 or 2 ([`known_version`]). A
+/// version 1 record must not hold a configuration with addresses (it
+/// could not have been written by a build that knows them, and a build
+/// that does not would misread it). Entry data are zero-copy slices of
+/// `payload`.
 pub(crate) fn decode(payload: &Bytes) -> Result<Record, DecodeError> {
     let mut r = Reader::new(payload);
-    if r.u8()? != FORMAT_VERSION {
+    let version = r.u8()?;
+    if !known_version(version) {
         return Err(DecodeError("unsupported record format version"));
     }
+    let record = decode_body(&mut r)?;
+    r.finish()?;
+    if version == FORMAT_V1 && record_needs_v2(&record) {
+        return Err(DecodeError("a version 1 record holds a configuration with addresses"));
+    }
+    Ok(record)
+}
+
+fn record_needs_v2(record: &Record) -> bool {
+    let (snapshot, entries) = match record {
+        Record::Checkpoint { snapshot, entries, .. } => (Some(snapshot), Some(entries)),
+        Record::Step { snapshot, entries, .. } => (snapshot.as_ref().map(|(s, _)| s), entries.as_ref().map(|(_, e)| e)),
+    };
+    snapshot.is_some_and(|s| s.membership.addresses().next().is_some())
+        || entries.is_some_and(|es| es.iter().any(|e| e.kind == EntryKind::Config && needs_v2(&e.data)))
+}
+
+fn decode_body(r: &mut Reader<'_>) -> Result<Record, DecodeError> {
     let record = match r.u8()? {
         KIND_CHECKPOINT => {
             let identity = match r.u8()? {
                 0 => None,
-                1 => Some(identity(&mut r)?),
+                1 => Some(identity(r)?),
                 _ => return Err(DecodeError("invalid identity flag")),
             };
-            let hard = hard(&mut r)?;
-            let (snapshot, file) = snapshot(&mut r)?;
+            let hard = hard(r)?;
+            let (snapshot, file) = snapshot(r)?;
             let first = snapshot.index.checked_add(1).ok_or(DecodeError("snapshot index overflows"))?;
-            let entries = entries(&mut r, first)?;
+            let entries = entries(r, first)?;
             Record::Checkpoint { identity, hard, snapshot, file, entries }
         }
         KIND_STEP => {
@@ -192,15 +244,15 @@ pub(crate) fn decode(payload: &Bytes) -> Result<Record, DecodeError> {
             if flags & !STEP_KNOWN != 0 {
                 return Err(DecodeError("unknown step flags"));
             }
-            let identity = if flags & STEP_IDENTITY != 0 { Some(identity(&mut r)?) } else { None };
-            let hard = if flags & STEP_HARD != 0 { Some(hard(&mut r)?) } else { None };
-            let snapshot = if flags & STEP_SNAPSHOT != 0 { Some(snapshot(&mut r)?) } else { None };
+            let identity = if flags & STEP_IDENTITY != 0 { Some(identity(r)?) } else { None };
+            let hard = if flags & STEP_HARD != 0 { Some(hard(r)?) } else { None };
+            let snapshot = if flags & STEP_SNAPSHOT != 0 { Some(snapshot(r)?) } else { None };
             let entries = if flags & STEP_ENTRIES != 0 {
                 let from = r.varint()?;
                 if from == 0 {
                     return Err(DecodeError("entry batch starts at index 0"));
                 }
-                Some((from, entries(&mut r, from)?))
+                Some((from, entries(r, from)?))
             } else {
                 None
             };
@@ -208,7 +260,6 @@ pub(crate) fn decode(payload: &Bytes) -> Result<Record, DecodeError> {
         }
         _ => return Err(DecodeError("unknown record kind")),
     };
-    r.finish()?;
     Ok(record)
 }
 
@@ -406,7 +457,7 @@ mod tests {
 
     #[test]
     fn unknown_kinds_versions_and_flags_are_refused() {
-        for bad in [&[2u8, 1][..], &[1, 9], &[1, 2, 0x10], &[1, 2, 8, 0, 0]] {
+        for bad in [&[3u8, 1][..], &[0, 1], &[1, 9], &[1, 2, 0x10], &[1, 2, 8, 0, 0]] {
             assert!(decode(&Bytes::copy_from_slice(bad)).is_err(), "{bad:?}");
         }
         let huge_count = [1u8, 2, 8, 1, 0xff, 0xff, 0xff, 0xff, 0x0f];

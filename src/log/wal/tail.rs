@@ -25,7 +25,7 @@
 use bytes::Bytes;
 use wal_db::{SegmentedStore, WalStore};
 
-use super::record::{self, FORMAT_VERSION, KIND_CHECKPOINT, KIND_STEP};
+use super::record::{self, KIND_CHECKPOINT, KIND_STEP};
 
 /// Bytes of a wal-db frame header: CRC-32C u32, then the payload length u32.
 const FRAME_HEADER: u64 = 8;
@@ -64,7 +64,7 @@ fn intact_record_in(seg: &SegmentedStore, start: u64, end: u64, max_record_size:
         let positions = (window.len() + 1 - PROBE).min(WINDOW);
         for i in 0..positions {
             let b = &window[i..i + PROBE];
-            if b[8] != FORMAT_VERSION || (b[9] != KIND_CHECKPOINT && b[9] != KIND_STEP) {
+            if !record::known_version(b[8]) || (b[9] != KIND_CHECKPOINT && b[9] != KIND_STEP) {
                 continue;
             }
             let len = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);

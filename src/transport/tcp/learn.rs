@@ -1,0 +1,103 @@
+//! Peers learned from the replicated configuration: a member's address
+//! ([`Membership::address`]) read as a socket address, and the transport's
+//! peer set kept in line with the configuration in effect.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+
+use super::{Shared, TcpTransport};
+use crate::membership::Membership;
+use crate::sync::lock;
+use crate::types::NodeId;
+
+/// A member's address as the TCP transport and the runtime read it: the
+/// UTF-8 text of a socket address (`"10.0.0.7:7001"`, `"[::1]:7001"`), as
+/// [`address_bytes`] writes it. No name is resolved: anything else (a host
+/// name, bytes that are not UTF-8) is `None`.
+pub fn address_of(address: &Bytes) -> Option<SocketAddr> {
+    std::str::from_utf8(address).ok()?.parse().ok()
+}
+
+/// The address bytes of `addr` for the replicated configuration
+/// ([`MembershipChange::AddVoterAt`](crate::MembershipChange::AddVoterAt),
+/// [`Membership::with_address`]): its text, which [`address_of`] reads back.
+pub fn address_bytes(addr: SocketAddr) -> Bytes {
+    Bytes::from(addr.to_string())
+}
+
+/// The peers [`TcpTransport::learn_peers`] learned so far, by id.
+pub(super) type Learned = BTreeMap<NodeId, SocketAddr>;
+
+impl TcpTransport {
+    /// Brings the peers learned from configurations in line with
+    /// `membership` (the configuration in effect): every other member whose
+    /// address parses ([`address_of`]) becomes a peer at that address (or
+    /// moves there), and every peer learned this way earlier that is no
+    /// longer a member is removed ([`remove_peer`](Self::remove_peer)).
+    /// Peers added by hand ([`add_peer`](Self::add_peer),
+    /// [`TcpConfig::peer`](super::TcpConfig::peer)) are never removed here,
+    /// though a configuration address replaces theirs. The runtime calls
+    /// this at start and for every configuration the node reports, so a
+    /// cluster whose configuration carries addresses needs no wiring after
+    /// bootstrap.
+    ///
+    /// A peer learned this way is checked at the handshake (and under TLS
+    /// against its certificate) exactly like one added by hand: the
+    /// address says where to dial, never who answers.
+    ///
+    /// Returns the members whose address does not parse (they are not
+    /// added; the membership change that gave it was refused nowhere, as
+    /// the core keeps addresses opaque).
+    ///
+    /// # Errors
+    ///
+    /// A new peer's writer thread could not be spawned; peers handled
+    /// before it are in place, and a later call retries the rest.
+    pub fn learn_peers(&self, membership: &Membership) -> std::io::Result<Vec<NodeId>> {
+        learn(&self.shared, membership)
+    }
+}
+
+fn learn(shared: &std::sync::Arc<Shared>, membership: &Membership) -> std::io::Result<Vec<NodeId>> {
+    let me = shared.cfg.id;
+    let mut learned = lock(&shared.learned);
+    let mut unusable = Vec::new();
+    for (id, bytes) in membership.addresses() {
+        if id == me {
+            continue;
+        }
+        let Some(addr) = address_of(bytes) else {
+            unusable.push(id);
+            continue;
+        };
+        if learned.get(&id) != Some(&addr) {
+            shared.add_peer(id, addr)?;
+            learned.insert(id, addr);
+        }
+    }
+    let gone: Vec<NodeId> = learned.keys().copied().filter(|&id| !membership.contains(id)).collect();
+    for id in gone {
+        learned.remove(&id);
+        shared.remove_peer(id);
+    }
+    Ok(unusable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_socket_addresses_in_text() {
+        let v4: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        let v6: SocketAddr = "[::1]:7001".parse().unwrap();
+        for addr in [v4, v6] {
+            assert_eq!(address_of(&address_bytes(addr)), Some(addr));
+        }
+        for bad in [&b"localhost:7001"[..], b"127.0.0.1", b"\xff\xfe", b"1.2.3.4:99999"] {
+            assert_eq!(address_of(&Bytes::copy_from_slice(bad)), None, "{bad:?}");
+        }
+    }
+}
