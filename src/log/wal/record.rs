@@ -456,6 +456,34 @@ mod tests {
     }
 
     #[test]
+    fn a_configuration_with_addresses_makes_a_version_2_record_and_only_then() {
+        let addressed = Membership::new([1, 2], []).unwrap().with_address(2, "10.0.0.2:7002").unwrap();
+        let hard = HardState::default();
+        let mut buf = Vec::new();
+        // Without an address anywhere: version 1, as 0.8 wrote it.
+        encode_step(&mut buf, None, Some(&hard), Some((&meta(), FileRef::EMPTY)), Some((6, sample_entries().iter())));
+        assert_eq!(buf[0], FORMAT_V1);
+        // A snapshot whose configuration carries one: version 2.
+        let snap = SnapshotMeta { membership: addressed.clone(), ..meta() };
+        encode_step(&mut buf, None, None, Some((&snap, FileRef::EMPTY)), None::<(Index, std::slice::Iter<'_, Entry>)>);
+        assert_eq!(buf[0], FORMAT_VERSION);
+        let Record::Step { snapshot: Some((back, _)), .. } = decoded(&buf) else { panic!("a step") };
+        assert_eq!(back.membership, addressed);
+        // A configuration entry that carries one: version 2.
+        let entries = [Entry::normal(1, 6, "x".into()), Entry::config(1, 7, &addressed)];
+        encode_checkpoint(&mut buf, None, &hard, &meta(), FileRef::EMPTY, entries.iter());
+        assert_eq!(buf[0], FORMAT_VERSION);
+        assert!(matches!(decoded(&buf), Record::Checkpoint { entries: ref e, .. } if e[..] == entries[..]));
+        // The same bytes labelled version 1 are refused: a build that knows
+        // only version 1 must never have written them.
+        buf[0] = FORMAT_V1;
+        assert!(decode(&Bytes::copy_from_slice(&buf)).is_err());
+        encode_step(&mut buf, None, None, Some((&snap, FileRef::EMPTY)), None::<(Index, std::slice::Iter<'_, Entry>)>);
+        buf[0] = FORMAT_V1;
+        assert!(decode(&Bytes::copy_from_slice(&buf)).is_err());
+    }
+
+    #[test]
     fn unknown_kinds_versions_and_flags_are_refused() {
         for bad in [&[3u8, 1][..], &[0, 1], &[1, 9], &[1, 2, 0x10], &[1, 2, 8, 0, 0]] {
             assert!(decode(&Bytes::copy_from_slice(bad)).is_err(), "{bad:?}");
