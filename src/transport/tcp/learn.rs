@@ -33,12 +33,14 @@ pub(super) type Learned = BTreeMap<NodeId, SocketAddr>;
 impl TcpTransport {
     /// Brings the peers learned from configurations in line with
     /// `membership` (the configuration in effect): every other member whose
-    /// address parses ([`address_of`]) becomes a peer at that address (or
-    /// moves there), and every peer learned this way earlier that is no
+    /// address parses ([`address_of`]) becomes a peer at that address (a
+    /// peer known at another address is disconnected and redialed there),
+    /// and every peer learned this way earlier that is no
     /// longer a member is removed ([`remove_peer`](Self::remove_peer)).
     /// Peers added by hand ([`add_peer`](Self::add_peer),
     /// [`TcpConfig::peer`](super::TcpConfig::peer)) are never removed here,
-    /// though a configuration address replaces theirs. The runtime calls
+    /// though a configuration address replaces theirs. The empty
+    /// configuration (of a node still joining) changes nothing. The runtime calls
     /// this at start and for every configuration the node reports, so a
     /// cluster whose configuration carries addresses needs no wiring after
     /// bootstrap.
@@ -61,6 +63,11 @@ impl TcpTransport {
 }
 
 fn learn(shared: &std::sync::Arc<Shared>, membership: &Membership) -> std::io::Result<Vec<NodeId>> {
+    // A joining node knows no configuration yet: that says nothing about
+    // who its peers are (the ones it was given stay).
+    if membership.is_empty() {
+        return Ok(Vec::new());
+    }
     let me = shared.cfg.id;
     let mut learned = lock(&shared.learned);
     let mut unusable = Vec::new();
@@ -72,10 +79,19 @@ fn learn(shared: &std::sync::Arc<Shared>, membership: &Membership) -> std::io::R
             unusable.push(id);
             continue;
         };
-        if learned.get(&id) != Some(&addr) {
-            shared.add_peer(id, addr)?;
-            learned.insert(id, addr);
+        let current = lock(&shared.peers).get(&id).map(|p| p.addr());
+        match current {
+            Some(a) if a == addr => {}
+            // Moved: the open connection leads to the old address, so it is
+            // closed (queued messages dropped, as Raft tolerates) and the
+            // peer redialed at the new one.
+            Some(_) => {
+                shared.remove_peer(id);
+                shared.add_peer(id, addr)?;
+            }
+            None => shared.add_peer(id, addr)?,
         }
+        learned.insert(id, addr);
     }
     let gone: Vec<NodeId> = learned.keys().copied().filter(|&id| !membership.contains(id)).collect();
     for id in gone {
