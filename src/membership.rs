@@ -333,8 +333,8 @@ impl Membership {
                 }
                 let voter = matches!(change, MembershipChange::AddVoter(_) | MembershipChange::AddVoterAt { .. });
                 insert_sorted(if voter { &mut next.voters } else { &mut next.learners }, id);
-                if let MembershipChange::AddVoterAt { ref address, .. } | MembershipChange::AddLearnerAt { ref address, .. } =
-                    *change
+                if let MembershipChange::AddVoterAt { ref address, .. }
+                | MembershipChange::AddLearnerAt { ref address, .. } = *change
                 {
                     check_address(id, address)?;
                     next.addresses.insert(id, address.clone());
@@ -408,7 +408,7 @@ impl Membership {
     /// many `u64` little-endian ids; in version 2, then the addresses.
     ///
     /// A configuration without any address is written at version 1
-    /// ([`MEMBERSHIP_FORMAT_V1`]), byte for byte as raft-io 0.8 wrote it;
+    /// ([`MEMBERSHIP_FORMAT_V1`]), byte for byte as raft-io 0.7 wrote it;
     /// one with addresses at version 2 ([`MEMBERSHIP_FORMAT`]), which adds a
     /// `u32` count of addresses and, for each, the member's `u64` id, a
     /// `u16` length and the address bytes, in ascending id order.
@@ -548,7 +548,7 @@ impl Sets {
 pub const MEMBERSHIP_FORMAT: u8 = 2;
 
 /// Version byte of the configuration encoding without addresses (version
-/// 1, as raft-io 0.8 wrote it), still written for a configuration without
+/// 1, as raft-io 0.7 wrote it), still written for a configuration without
 /// any address.
 pub const MEMBERSHIP_FORMAT_V1: u8 = 1;
 
@@ -725,7 +725,7 @@ mod tests {
         assert_eq!(bytes[0], MEMBERSHIP_FORMAT_V1);
         let mut v1 = vec![1, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0];
         v1.extend_from_slice(&[1, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(&bytes[..], &v1[..], "the 0.8 bytes, unchanged");
+        assert_eq!(&bytes[..], &v1[..], "the version 1 bytes, unchanged");
         assert_eq!(Membership::decode(&v1).unwrap(), c);
     }
 

@@ -71,7 +71,14 @@ struct Node {
 
 impl Node {
     fn new(id: u64, base: &Path) -> Self {
-        Node { id, raft: free_addr(), client: free_addr(), dir: base.join(format!("node-{id}")), args: Vec::new(), child: None }
+        Node {
+            id,
+            raft: free_addr(),
+            client: free_addr(),
+            dir: base.join(format!("node-{id}")),
+            args: Vec::new(),
+            child: None,
+        }
     }
 
     fn start(&mut self, bin: &Path, how: &[String]) {

@@ -132,7 +132,10 @@ fn bad_changes_are_refused_and_leave_the_configuration_unchanged() {
         }
         assert_eq!(h.node(1).membership(), &before3);
     }
-    assert!(matches!(change(&mut h, 2, MembershipChange::AddLearner(7)), Err(Error::NotLeader { leader: Some(1), .. })));
+    assert!(matches!(
+        change(&mut h, 2, MembershipChange::AddLearner(7)),
+        Err(Error::NotLeader { leader: Some(1), .. })
+    ));
     assert!(matches!(h.step(1, Event::TransferLeadership(9)), Err(Error::InvalidTransferTarget(9))));
     assert_eq!(before.voters(), &[1]);
     assert_eq!(last, 1);

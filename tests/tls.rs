@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use net_support::{CLUSTER, Cluster, loopback, wait_until};
+use raft_io::runtime::address_bytes;
 use raft_io::transport::tls::{IdentityError, NodeIdentity, TlsConfig, TlsConfigError, TlsFailure};
 use raft_io::transport::{NetEvent, Refusal, TcpConfig, TcpHandle, TcpTransport};
-use raft_io::runtime::address_bytes;
 use raft_io::{AppendEntries, Entry, EntryKind, MembershipChange, Message, MessageBody, NodeId, framing};
 
 // ---------------------------------------------------------------------------

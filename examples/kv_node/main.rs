@@ -90,7 +90,12 @@ fn run(args: &Args) -> Result<(), String> {
 
 /// While this node leads, makes sure the replicated directory holds its
 /// client address (so followers can redirect clients here).
-fn register_when_leading(handle: raft_io::runtime::RaftHandle<Store>, dir: store::Directory, id: NodeId, client: SocketAddr) {
+fn register_when_leading(
+    handle: raft_io::runtime::RaftHandle<Store>,
+    dir: store::Directory,
+    id: NodeId,
+    client: SocketAddr,
+) {
     let client = client.to_string();
     std::thread::spawn(move || {
         while handle.is_running() {

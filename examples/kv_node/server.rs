@@ -125,7 +125,9 @@ impl Server {
         let raft = raft.map_or_else(String::new, |a| format!(", raft {a}"));
         match self.client_addr(leader) {
             Some(addr) => format!("REDIRECT {addr} (node {leader} leads{raft})"),
-            None => format!("ERR not the leader; node {leader} leads{raft}, its client address is not known yet; retry"),
+            None => {
+                format!("ERR not the leader; node {leader} leads{raft}, its client address is not known yet; retry")
+            }
         }
     }
 

@@ -30,7 +30,8 @@
 //! Every request ends in exactly one result; none waits forever (see
 //! [`RuntimeError`]). A proposal returns once its command is committed
 //! **and applied** on this node, with the apply output. On a follower it
-//! fails at once with [`RuntimeError::NotLeader`] and the leader's id.
+//! fails at once with [`RuntimeError::NotLeader`], the leader's id and,
+//! when the replicated configuration gives one, its address.
 //! When this node loses leadership, its pending proposals fail with
 //! [`RuntimeError::LeadershipLost`] (outcome unknown: the command may
 //! still commit under the next leader). Shutdown fails everything pending
@@ -88,8 +89,8 @@ mod tests;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-pub use error::{RuntimeError, StopReason};
 pub use crate::transport::tcp::{address_bytes, address_of};
+pub use error::{RuntimeError, StopReason};
 pub use handle::{LogProgress, RaftHandle};
 pub use state_machine::StateMachine;
 

@@ -22,8 +22,8 @@ use crate::types::{Entry, EntryKind, HardState, Index, LogIdentity, SnapshotMeta
 /// entry): the newest this build reads and writes.
 pub(crate) const FORMAT_VERSION: u8 = 2;
 /// Version byte of every other record, byte for byte as raft-io 0.8 wrote
-/// it (an older build keeps opening a log whose configurations carry no
-/// address, and refuses one that holds a version 2 record).
+/// it (an older build refuses a log that holds a version 2 record
+/// rather than misread the configuration in it).
 pub(crate) const FORMAT_V1: u8 = 1;
 
 /// Whether `version` is a record version this build reads.
@@ -460,7 +460,7 @@ mod tests {
         let addressed = Membership::new([1, 2], []).unwrap().with_address(2, "10.0.0.2:7002").unwrap();
         let hard = HardState::default();
         let mut buf = Vec::new();
-        // Without an address anywhere: version 1, as 0.8 wrote it.
+        // Without an address anywhere: version 1, as before addresses.
         encode_step(&mut buf, None, Some(&hard), Some((&meta(), FileRef::EMPTY)), Some((6, sample_entries().iter())));
         assert_eq!(buf[0], FORMAT_V1);
         // A snapshot whose configuration carries one: version 2.
