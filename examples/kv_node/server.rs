@@ -87,7 +87,14 @@ impl Server {
                 let change = MembershipChange::AddVoterAt { id, address: address_bytes(addr) };
                 match self.leader_only(|| h.change_membership(change)) {
                     Ok(m) => format!("OK {}", members(&m)),
-                    Err(reply) => reply,
+                    // Idempotent: a join whose reply was lost (its outcome
+                    // unknown to the joiner) is answered alike when repeated.
+                    Err(reply) => match h.status() {
+                        Ok(s) if s.membership.address(id) == Some(&address_bytes(addr)) => {
+                            format!("OK {}", members(&s.membership))
+                        }
+                        _ => reply,
+                    },
                 }
             }
             Request::Remove(id) => match self.leader_only(|| h.change_membership(MembershipChange::Remove(id))) {
