@@ -9,8 +9,8 @@
 //! Each member may carry an **address**: opaque bytes to the core (at most
 //! [`MAX_ADDRESS_LEN`]), replicated with the configuration so that a
 //! transport can learn where its peers are from the log itself. The runtime
-//! reads them as socket addresses written in text (`"10.0.0.7:7001"`, see
-//! [`runtime::address_of`](crate::runtime::address_of) with feature `net`).
+//! reads them as socket addresses written in text (`"10.0.0.7:7001"`; see
+//! `runtime::address_of`, feature `net`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -328,7 +328,10 @@ fn a_bad_command_line_is_refused_naming_the_flag() {
     let data = tmp.path().join("never");
     let cases: [(&[&str], &str); 4] = [
         (&["--id", "1", "--raft", "nowhere", "--client", "127.0.0.1:1", "--join", "127.0.0.1:2"], "--raft"),
-        (&["--id", "1", "--raft", "127.0.0.1:1", "--client", "127.0.0.1:2", "--bootstrap", "1=127.0.0.1:1,2=x"], "--bootstrap"),
+        (
+            &["--id", "1", "--raft", "127.0.0.1:1", "--client", "127.0.0.1:2", "--bootstrap", "1=127.0.0.1:1,2=x"],
+            "--bootstrap",
+        ),
         (&["--id", "0", "--raft", "127.0.0.1:1", "--client", "127.0.0.1:2", "--join", "127.0.0.1:3"], "--id"),
         (&["--id", "1", "--raft", "127.0.0.1:1", "--client", "127.0.0.1:2", "--frobnicate"], "--frobnicate"),
     ];
