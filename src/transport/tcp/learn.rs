@@ -116,4 +116,22 @@ mod tests {
             assert_eq!(address_of(&Bytes::copy_from_slice(bad)), None, "{bad:?}");
         }
     }
+
+    #[test]
+    fn a_member_whose_address_does_not_parse_is_reported_and_not_dialed() {
+        let t = TcpTransport::bind(super::super::TcpConfig::new(1, "127.0.0.1:0".parse().unwrap())).unwrap();
+        let m = Membership::new([1, 2, 3], []).unwrap();
+        let m = m.with_address(2, "node-2.example:7001").unwrap().with_address(3, "127.0.0.1:9").unwrap();
+        let m = m.with_address(1, "not even an address").unwrap();
+        assert_eq!(t.learn_peers(&m).unwrap(), vec![2], "node 2's is a name; its own is never dialed");
+        assert_eq!(t.handle().peers(), vec![(3, "127.0.0.1:9".parse().unwrap())]);
+        // The empty configuration of a joining node changes nothing.
+        assert!(t.learn_peers(&Membership::empty()).unwrap().is_empty());
+        assert_eq!(t.handle().peers().len(), 1);
+        // Node 3 leaves: dropped.
+        let m = m.apply(&crate::MembershipChange::Remove(3)).unwrap();
+        t.learn_peers(&m).unwrap();
+        assert!(t.handle().peers().is_empty());
+        t.shutdown();
+    }
 }
