@@ -76,6 +76,13 @@ fn learn(shared: &std::sync::Arc<Shared>, membership: &Membership) -> std::io::R
             continue;
         }
         let Some(addr) = address_of(bytes) else {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(
+                node = me,
+                cluster = shared.cfg.cluster_id,
+                peer = id,
+                "member address is not a socket address; not dialed"
+            );
             unusable.push(id);
             continue;
         };
@@ -91,12 +98,18 @@ fn learn(shared: &std::sync::Arc<Shared>, membership: &Membership) -> std::io::R
             }
             None => shared.add_peer(id, addr)?,
         }
+        #[cfg(feature = "tracing")]
+        if learned.get(&id) != Some(&addr) {
+            tracing::info!(node = me, cluster = shared.cfg.cluster_id, peer = id, %addr, "peer learned from the configuration");
+        }
         learned.insert(id, addr);
     }
     let gone: Vec<NodeId> = learned.keys().copied().filter(|&id| !membership.contains(id)).collect();
     for id in gone {
         learned.remove(&id);
         shared.remove_peer(id);
+        #[cfg(feature = "tracing")]
+        tracing::info!(node = me, cluster = shared.cfg.cluster_id, peer = id, "peer dropped: no longer a member");
     }
     Ok(unusable)
 }
