@@ -7,8 +7,9 @@
 //! clear error and changes nothing.
 //!
 //! The example binary is the one `cargo test` builds next to this test
-//! (`target/<profile>/examples/kv_node`); when it is missing (this test run
-//! alone), it is built first with the same features.
+//! (`target/<profile>/examples/kv_node`); the test runs `cargo build
+//! --example kv_node` with the same features first, so it is never stale
+//! (a no-op when `cargo test` just built it).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -20,7 +21,8 @@ use std::time::{Duration, Instant};
 /// Generous: a loaded CI machine, debug builds, elections after a kill.
 const DEADLINE: Duration = Duration::from_secs(90);
 
-fn features() -> String {
+/// The features this test was built with: `None` for all of them.
+fn features() -> Option<String> {
     let all = [
         ("net", cfg!(feature = "net")),
         ("persistence", cfg!(feature = "persistence")),
@@ -30,27 +32,59 @@ fn features() -> String {
         ("metrics", cfg!(feature = "metrics")),
         ("tls", cfg!(feature = "tls")),
     ];
-    all.iter().filter(|(_, on)| *on).map(|(f, _)| *f).collect::<Vec<_>>().join(",")
+    if all.iter().all(|(_, on)| *on) {
+        return None;
+    }
+    Some(all.iter().filter(|(_, on)| *on).map(|(f, _)| *f).collect::<Vec<_>>().join(","))
 }
 
-/// `target/<profile>/examples/kv_node`, built if missing.
+/// `target/<profile>/examples/kv_node`, brought up to date with
+/// `cargo build --example kv_node` (same features, same target directory
+/// and profile: a no-op after `cargo test`, which builds it). If that build
+/// cannot run (no cargo at hand) an existing binary is used as it is.
 fn binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");
     let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
     let bin = profile_dir.join("examples").join("kv_node");
-    if bin.exists() {
-        return bin;
-    }
     let target = profile_dir.parent().expect("target dir");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
-    build.args(["build", "--example", "kv_node", "--features", &features()]);
+    // Without the variables cargo set for this test's run: a build script
+    // that watches one (ring watches CARGO_MANIFEST_DIR) would otherwise be
+    // rerun here, and again by the next `cargo test`.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        let set_for_tests = ["CARGO_PKG_", "CARGO_BIN_EXE_"].iter().any(|p| name.starts_with(p))
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ]
+            .contains(&name.as_str());
+        if set_for_tests {
+            build.env_remove(&name);
+        }
+    }
+    build.args(["build", "--example", "kv_node"]);
+    // The flags of the run that built this test, so nothing is rebuilt
+    // (`--all-features` and the same list spelled out do not share builds).
+    match features() {
+        Some(list) => build.args(["--features", &list]),
+        None => build.arg("--all-features"),
+    };
     build.arg("--target-dir").arg(target);
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         build.arg("--release");
     }
-    let status = build.current_dir(env!("CARGO_MANIFEST_DIR")).status().expect("run cargo build");
-    assert!(status.success(), "cargo build --example kv_node failed");
+    let built = build.current_dir(env!("CARGO_MANIFEST_DIR")).status().map(|s| s.success());
+    match built {
+        Ok(true) => {}
+        _ if bin.exists() => eprintln!("cargo build --example kv_node failed ({built:?}); using {}", bin.display()),
+        _ => panic!("cargo build --example kv_node failed ({built:?}) and {} is missing", bin.display()),
+    }
     assert!(bin.exists(), "{} missing after the build", bin.display());
     bin
 }
