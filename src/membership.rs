@@ -748,6 +748,26 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_version_2_example() {
+        let c = m(&[1, 2], &[]).with_address(2, "10.0.0.2:7002").unwrap();
+        let hex: String = c.encode().iter().map(|b| format!("{b:02x}")).collect();
+        let doc = concat!(
+            "02",
+            "02000000",
+            "0100000000000000",
+            "0200000000000000",
+            "00000000",
+            "00000000",
+            "01000000",
+            "0200000000000000",
+            "0d00",
+            "31302e302e302e323a37303032"
+        );
+        assert_eq!(hex, doc, "docs/PROTOCOL.md, \"Membership blob\"");
+        assert_eq!(c.encoded_len(), 56);
+    }
+
+    #[test]
     fn version_2_refuses_what_is_not_canonical_or_valid() {
         let good = addressed().encode();
         for cut in 0..good.len() {
