@@ -277,9 +277,18 @@ fn check_all(node: &Node, acked: &BTreeMap<String, Option<String>>) {
     }
 }
 
+/// The ids in the configuration in effect on the node at `client`.
+fn members(client: SocketAddr) -> Vec<u64> {
+    let reply = ask_once(client, "MEMBERS").expect("MEMBERS");
+    let list = reply.strip_prefix("MEMBERS ").unwrap_or_else(|| panic!("unexpected reply {reply:?}"));
+    list.split(',').filter_map(|m| m.split_once('=')).map(|(id, _)| id.parse().expect("an id")).collect()
+}
+
 fn bad_input_changes_nothing(nodes: &[SocketAddr]) {
     let leader = leader_client(nodes);
     let follower = *nodes.iter().find(|&&n| n != leader).expect("a follower");
+    let before = members(leader);
+    assert_eq!(before, vec![1, 2, 3]);
     let mut c = Conn::open(leader).expect("connect");
     assert!(c.ask("FROB x").unwrap().starts_with("ERR unknown command"));
     assert!(c.ask("PUT lonely").unwrap().starts_with("ERR malformed request"));
@@ -295,8 +304,9 @@ fn bad_input_changes_nothing(nodes: &[SocketAddr]) {
     drop(s);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(c.ask("GET half-sent").unwrap(), "NOTFOUND");
-    // The connection still serves after all of it.
+    // The connection still serves after all of it, and no join took effect.
     assert!(c.ask("LEADER").unwrap().starts_with("LEADER "));
+    assert_eq!(members(leader), before);
 }
 
 #[test]
@@ -329,6 +339,12 @@ fn three_processes_survive_sigkill_restart_and_membership_changes() {
     fourth.start(&bin, &["--join".into(), nodes[0].client.to_string()]);
     nodes.push(fourth);
     write_keys(&clients(&nodes), "d", 10, &mut acked);
+    // Its join runs in its own process: wait for it to take effect.
+    let give_up = Instant::now() + DEADLINE;
+    while members(leader_client(&clients(&nodes))) != vec![1, 2, 3, 4] {
+        assert!(Instant::now() < give_up, "node 4 never joined");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // Remove a node that is not the leader, then stop its process.
     let leader = leader_client(&clients(&nodes));
@@ -338,6 +354,9 @@ fn three_processes_survive_sigkill_restart_and_membership_changes() {
     while leader_request(&clients(&nodes), &format!("REMOVE {gone_id}")).is_none() {}
     nodes[gone].kill();
     nodes.remove(gone);
+    let mut left: Vec<u64> = nodes.iter().map(|n| n.id).collect();
+    left.sort_unstable();
+    assert_eq!(members(leader_client(&clients(&nodes))), left, "node {gone_id} removed");
     write_keys(&clients(&nodes), "e", 10, &mut acked);
     for k in ["a-000", "b-001", "e-002"] {
         match leader_request(&clients(&nodes), &format!("DEL {k}")) {

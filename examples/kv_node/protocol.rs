@@ -9,6 +9,7 @@
 //! | `JOIN <id> <raft ip:port>` | `OK <id>=<raft ip:port>,...` (the members and their raft addresses) |
 //! | `REMOVE <id>` | `OK` |
 //! | `LEADER` | `LEADER <id> <client ip:port or ?>` |
+//! | `MEMBERS` | `MEMBERS <id>=<raft ip:port>,...` (the configuration in effect on this node) |
 //!
 //! A write, `JOIN` or `REMOVE` sent to a node that is not the leader is
 //! answered `REDIRECT <leader's client ip:port>` (nothing changed); every
@@ -32,6 +33,7 @@ pub enum Request {
     Join(NodeId, SocketAddr),
     Remove(NodeId),
     Leader,
+    Members,
 }
 
 /// Parses one request line (without its newline). The error is the reply.
@@ -56,13 +58,15 @@ pub fn parse(line: &str) -> Result<Request, String> {
         }
         ("REMOVE", [id]) => Ok(Request::Remove(node_id(id)?)),
         ("LEADER", []) => Ok(Request::Leader),
+        ("MEMBERS", []) => Ok(Request::Members),
         ("GET" | "DEL", _) => Err(format!("ERR malformed request: usage {command} <key>")),
         ("PUT", _) => Err("ERR malformed request: usage PUT <key> <value>".into()),
         ("JOIN", _) => Err("ERR malformed request: usage JOIN <id> <ip:port>".into()),
         ("REMOVE", _) => Err("ERR malformed request: usage REMOVE <id>".into()),
         ("LEADER", _) => Err("ERR malformed request: usage LEADER".into()),
+        ("MEMBERS", _) => Err("ERR malformed request: usage MEMBERS".into()),
         ("", _) => Err("ERR empty request".into()),
-        (other, _) => Err(format!("ERR unknown command {other:?} (GET, PUT, DEL, JOIN, REMOVE, LEADER)")),
+        (other, _) => Err(format!("ERR unknown command {other:?} (GET, PUT, DEL, JOIN, REMOVE, LEADER, MEMBERS)")),
     }
 }
 

@@ -101,6 +101,10 @@ impl Server {
                 Ok(_) => "OK".into(),
                 Err(reply) => reply,
             },
+            Request::Members => match h.status() {
+                Ok(s) => format!("MEMBERS {}", members(&s.membership)),
+                Err(e) => self.error(e),
+            },
             Request::Leader => match h.leader() {
                 Some(id) => format!("LEADER {id} {}", self.client_addr(id).unwrap_or_else(|| "?".into())),
                 None => "ERR no leader known; retry".into(),
