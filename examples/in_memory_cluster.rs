@@ -68,5 +68,5 @@ fn main() -> Result<(), raft_io::Error> {
             return Ok(());
         }
     }
-    Err(raft_io::Error::NotLeader { leader: None })
+    Err(raft_io::Error::NotLeader { leader: None, leader_address: None })
 }

@@ -123,7 +123,7 @@ fn put(nodes: &[RaftHandle<KvStore>], key: &str, value: &str) -> Result<Duration
         let started = Instant::now();
         match nodes[at].propose(command.clone()) {
             Ok(_) => return Ok(started.elapsed()),
-            Err(RuntimeError::NotLeader { leader }) | Err(RuntimeError::LeadershipLost { leader })
+            Err(RuntimeError::NotLeader { leader, .. }) | Err(RuntimeError::LeadershipLost { leader })
                 if Instant::now() < give_up && !matches!(leader, Some(l) if nodes.iter().all(|h| h.id() != l)) =>
             {
                 match leader.and_then(|l| nodes.iter().position(|h| h.id() == l)) {

@@ -34,6 +34,7 @@ pub struct RaftConfig {
     pub(crate) cluster_id: u64,
     pub(crate) voters: Vec<NodeId>,
     pub(crate) learners: Vec<NodeId>,
+    pub(crate) addresses: Vec<(NodeId, bytes::Bytes)>,
     pub(crate) election_timeout_min: u64,
     pub(crate) election_timeout_max: u64,
     pub(crate) heartbeat_interval: u64,
@@ -68,6 +69,7 @@ impl RaftConfig {
             cluster_id: 0,
             voters: voters.into_iter().collect(),
             learners: Vec::new(),
+            addresses: Vec::new(),
             election_timeout_min: 10,
             election_timeout_max: 20,
             heartbeat_interval: 2,
@@ -102,6 +104,23 @@ impl RaftConfig {
     /// snapshot) once a member adds it.
     pub fn joining(id: NodeId) -> Self {
         Self { joining: true, ..Self::new(id, []) }
+    }
+
+    /// Addresses of the initial members of a new cluster, replicated with
+    /// the bootstrap configuration (default: none): every member learns
+    /// every other's from its log ([`Membership::address`]), and so does a
+    /// node that joins later. Each id must be an initial voter or learner
+    /// and each address 1 to [`MAX_ADDRESS_LEN`](crate::membership::MAX_ADDRESS_LEN)
+    /// bytes ([`validate`](Self::validate) names `addresses` otherwise).
+    /// Like the voter list, every founder must be given the same.
+    pub fn addresses(mut self, addresses: impl IntoIterator<Item = (NodeId, bytes::Bytes)>) -> Self {
+        self.addresses = addresses.into_iter().collect();
+        self
+    }
+
+    /// The addresses of the bootstrap configuration's members.
+    pub fn get_addresses(&self) -> &[(NodeId, bytes::Bytes)] {
+        &self.addresses
     }
 
     /// Initial learners of a new cluster (default: none).
@@ -391,9 +410,12 @@ impl RaftConfig {
         if self.joining {
             return Ok(None);
         }
-        Membership::new(self.voters.iter().copied(), self.learners.iter().copied())
-            .map(Some)
-            .map_err(|e| invalid("voters", e.to_string()))
+        let mut m = Membership::new(self.voters.iter().copied(), self.learners.iter().copied())
+            .map_err(|e| invalid("voters", e.to_string()))?;
+        for (id, address) in &self.addresses {
+            m = m.with_address(*id, address.clone()).map_err(|e| invalid("addresses", e.to_string()))?;
+        }
+        Ok(Some(m))
     }
 
     /// Checks every field; the error names the first invalid one.
@@ -401,7 +423,7 @@ impl RaftConfig {
         if self.id == 0 {
             return Err(invalid("id", "node id 0 is reserved".into()));
         }
-        if self.joining && !(self.voters.is_empty() && self.learners.is_empty()) {
+        if self.joining && !(self.voters.is_empty() && self.learners.is_empty() && self.addresses.is_empty()) {
             return Err(invalid("voters", "a joining node learns its configuration from the cluster".into()));
         }
         if let Some(m) = self.bootstrap_membership()? {

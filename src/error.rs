@@ -21,11 +21,16 @@ pub enum Error {
         reason: String,
     },
     /// The request needs the leader; `leader` is the leader this node knows
-    /// of, if any, as a hint to redirect.
+    /// of, if any, as a hint to redirect, and `leader_address` the address
+    /// the configuration in effect gives it, if any (opaque bytes; see
+    /// [`Membership::address`](crate::Membership::address)).
     #[error("not the leader (leader hint: {leader:?})")]
     NotLeader {
         /// The known leader, if any.
         leader: Option<NodeId>,
+        /// The known leader's address in the configuration in effect, if
+        /// the leader is known and carries one.
+        leader_address: Option<bytes::Bytes>,
     },
     /// Proposals are refused while a leadership transfer is pending.
     #[error("leadership transfer to {to} is pending")]
@@ -169,7 +174,7 @@ impl Error {
     /// ```
     /// use raft_io::Error;
     /// assert!(Error::Halted.is_fatal());
-    /// assert!(!Error::NotLeader { leader: Some(2) }.is_fatal());
+    /// assert!(!Error::NotLeader { leader: Some(2), leader_address: None }.is_fatal());
     /// ```
     pub fn is_fatal(&self) -> bool {
         matches!(
@@ -191,7 +196,7 @@ impl Error {
     ///
     /// ```
     /// use raft_io::Error;
-    /// assert!(Error::NotLeader { leader: None }.is_retryable());
+    /// assert!(Error::NotLeader { leader: None, leader_address: None }.is_retryable());
     /// assert!(!Error::EmptyProposal.is_retryable());
     /// ```
     pub fn is_retryable(&self) -> bool {

@@ -5,7 +5,14 @@
 //! A [`Membership`] is a complete configuration. Configuration entries in the
 //! log carry a whole `Membership` (never a delta), so any node can take the
 //! configuration in effect from the latest configuration entry it holds.
+//!
+//! Each member may carry an **address**: opaque bytes to the core (at most
+//! [`MAX_ADDRESS_LEN`]), replicated with the configuration so that a
+//! transport can learn where its peers are from the log itself. The runtime
+//! reads them as socket addresses written in text (`"10.0.0.7:7001"`; see
+//! `runtime::address_of`, feature `net`).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -25,6 +32,9 @@ use crate::types::{Index, NodeId};
 /// `outgoing` and `learners` at once (a voter being demoted by a joint
 /// change), but never in `voters` and `learners` at once.
 ///
+/// Members may carry an address ([`address`](Self::address)); only members
+/// do: removing a node drops its address.
+///
 /// A `Membership` is immutable and shared: cloning it is a reference-count
 /// increment, and it is one pointer wide.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -35,7 +45,14 @@ struct Sets {
     voters: Vec<NodeId>,
     learners: Vec<NodeId>,
     outgoing: Vec<NodeId>,
+    /// Addresses of members (never of a non-member), each
+    /// `1..=MAX_ADDRESS_LEN` bytes.
+    addresses: BTreeMap<NodeId, Bytes>,
 }
+
+/// The longest address a member may carry, in bytes (a DNS name of 253
+/// characters and a port fit).
+pub const MAX_ADDRESS_LEN: usize = 255;
 
 /// Why a configuration or a configuration change is not acceptable.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +88,14 @@ pub enum MembershipError {
     /// Encoded configuration bytes are malformed.
     #[error("malformed configuration bytes: {0}")]
     Malformed(&'static str),
+    /// An address is empty or longer than [`MAX_ADDRESS_LEN`] bytes.
+    #[error("the address of node {id} is {len} bytes; it must be 1 to 255")]
+    InvalidAddress {
+        /// The node the address was given for.
+        id: NodeId,
+        /// The length of the address given.
+        len: usize,
+    },
 }
 
 /// A configuration change a leader can be asked to make
@@ -80,18 +105,49 @@ pub enum MembershipError {
 /// single-server change). [`MembershipChange::Replace`] that alters more than
 /// one voter goes through a joint configuration, which the leader leaves
 /// automatically once the joint entry commits.
+///
+/// A node added with its address ([`AddVoterAt`](Self::AddVoterAt),
+/// [`AddLearnerAt`](Self::AddLearnerAt)) is reachable by every member as
+/// soon as the configuration entry reaches it: a transport that learns
+/// peers from the configuration (the runtime's) needs no other wiring.
+/// [`SetAddress`](Self::SetAddress) moves a member (or gives one its
+/// first address) without changing any role.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum MembershipChange {
-    /// Add a new node as a voter.
+    /// Add a new node as a voter, without an address.
     AddVoter(NodeId),
-    /// Add a new node as a learner.
+    /// Add a new node as a learner, without an address.
     AddLearner(NodeId),
-    /// Make a learner a voter.
+    /// Add a new node as a voter reachable at `address`.
+    AddVoterAt {
+        /// The node to add.
+        id: NodeId,
+        /// Its address (1 to [`MAX_ADDRESS_LEN`] bytes).
+        address: Bytes,
+    },
+    /// Add a new node as a learner reachable at `address`.
+    AddLearnerAt {
+        /// The node to add.
+        id: NodeId,
+        /// Its address (1 to [`MAX_ADDRESS_LEN`] bytes).
+        address: Bytes,
+    },
+    /// Set (`Some`) or clear (`None`) the address of a member; roles are
+    /// unchanged, so it is a single-server change with no voter altered.
+    SetAddress {
+        /// The member.
+        id: NodeId,
+        /// Its new address, or `None` to forget it.
+        address: Option<Bytes>,
+    },
+    /// Make a learner a voter (its address, if any, is kept).
     Promote(NodeId),
-    /// Remove a voter or learner.
+    /// Remove a voter or learner, and its address.
     Remove(NodeId),
     /// Move to exactly this set of voters and learners, through a joint
-    /// configuration if more than one voter changes.
+    /// configuration if more than one voter changes. Members that stay keep
+    /// their addresses; a node that leaves loses its address (once the
+    /// joint configuration is left, for an outgoing voter).
     Replace {
         /// The voters of the target configuration.
         voters: Vec<NodeId>,
@@ -107,7 +163,38 @@ impl Membership {
         voters: impl IntoIterator<Item = NodeId>,
         learners: impl IntoIterator<Item = NodeId>,
     ) -> Result<Self, MembershipError> {
-        Self::build(Sets { voters: sorted(voters)?, learners: sorted(learners)?, outgoing: Vec::new() })
+        Self::build(Sets {
+            voters: sorted(voters)?,
+            learners: sorted(learners)?,
+            outgoing: Vec::new(),
+            addresses: BTreeMap::new(),
+        })
+    }
+
+    /// This configuration with `address` given to member `id` (replacing
+    /// any address it had): how a bootstrap configuration gets its
+    /// addresses. Refused for a non-member
+    /// ([`NotMember`](MembershipError::NotMember)) and for an address that
+    /// is empty or longer than [`MAX_ADDRESS_LEN`].
+    pub fn with_address(&self, id: NodeId, address: impl Into<Bytes>) -> Result<Self, MembershipError> {
+        let address = address.into();
+        check_address(id, &address)?;
+        if !self.contains(id) {
+            return Err(MembershipError::NotMember(id));
+        }
+        let mut next = (*self.0).clone();
+        next.addresses.insert(id, address);
+        Self::build(next)
+    }
+
+    /// The address member `id` carries, if any.
+    pub fn address(&self, id: NodeId) -> Option<&Bytes> {
+        self.0.addresses.get(&id)
+    }
+
+    /// Every member that carries an address, with it, in ascending id order.
+    pub fn addresses(&self) -> impl Iterator<Item = (NodeId, &Bytes)> + '_ {
+        self.0.addresses.iter().map(|(&id, a)| (id, a))
     }
 
     /// The empty configuration of a node that has not yet learned one (a
@@ -129,7 +216,12 @@ impl Membership {
         learners: impl IntoIterator<Item = NodeId>,
         outgoing: impl IntoIterator<Item = NodeId>,
     ) -> Result<Self, MembershipError> {
-        Self::build(Sets { voters: sorted(incoming)?, learners: sorted(learners)?, outgoing: sorted(outgoing)? })
+        Self::build(Sets {
+            voters: sorted(incoming)?,
+            learners: sorted(learners)?,
+            outgoing: sorted(outgoing)?,
+            addresses: BTreeMap::new(),
+        })
     }
 
     /// The (incoming) voters.
@@ -181,8 +273,17 @@ impl Membership {
     /// The configuration with the joint part dropped: what the leader
     /// proposes to leave a joint configuration. Outgoing voters that are
     /// learners in the new configuration stay learners.
+    /// Addresses of the outgoing voters that are not members any more are
+    /// dropped.
     pub fn leave_joint(&self) -> Self {
-        Self(Arc::new(Sets { voters: self.0.voters.clone(), learners: self.0.learners.clone(), outgoing: Vec::new() }))
+        let mut next = Sets {
+            voters: self.0.voters.clone(),
+            learners: self.0.learners.clone(),
+            outgoing: Vec::new(),
+            addresses: self.0.addresses.clone(),
+        };
+        next.prune_addresses();
+        Self(Arc::new(next))
     }
 
     /// Counts votes under this configuration (joint rule when joint).
@@ -220,16 +321,41 @@ impl Membership {
         }
         let mut next: Sets = (*self.0).clone();
         match *change {
-            MembershipChange::AddVoter(id) | MembershipChange::AddLearner(id) => {
+            MembershipChange::AddVoter(id)
+            | MembershipChange::AddLearner(id)
+            | MembershipChange::AddVoterAt { id, .. }
+            | MembershipChange::AddLearnerAt { id, .. } => {
                 if id == 0 {
                     return Err(MembershipError::ZeroId);
                 }
                 if self.contains(id) {
                     return Err(MembershipError::AlreadyMember(id));
                 }
-                let list =
-                    if matches!(change, MembershipChange::AddVoter(_)) { &mut next.voters } else { &mut next.learners };
-                insert_sorted(list, id);
+                let voter = matches!(change, MembershipChange::AddVoter(_) | MembershipChange::AddVoterAt { .. });
+                insert_sorted(if voter { &mut next.voters } else { &mut next.learners }, id);
+                if let MembershipChange::AddVoterAt { ref address, .. }
+                | MembershipChange::AddLearnerAt { ref address, .. } = *change
+                {
+                    check_address(id, address)?;
+                    next.addresses.insert(id, address.clone());
+                }
+            }
+            MembershipChange::SetAddress { id, ref address } => {
+                if !self.contains(id) {
+                    return Err(MembershipError::NotMember(id));
+                }
+                if self.address(id) == address.as_ref() {
+                    return Err(MembershipError::Unchanged);
+                }
+                match address {
+                    Some(address) => {
+                        check_address(id, address)?;
+                        next.addresses.insert(id, address.clone());
+                    }
+                    None => {
+                        next.addresses.remove(&id);
+                    }
+                }
             }
             MembershipChange::Promote(id) => {
                 if !self.is_learner(id) {
@@ -248,6 +374,7 @@ impl Membership {
                 }
                 next.voters.retain(|&v| v != id);
                 next.learners.retain(|&l| l != id);
+                next.addresses.remove(&id);
                 if next.voters.is_empty() {
                     return Err(MembershipError::NoVoters);
                 }
@@ -257,36 +384,51 @@ impl Membership {
                 if target.0.voters.is_empty() {
                     return Err(MembershipError::NoVoters);
                 }
-                if target == *self {
+                if target.0.voters == self.0.voters && target.0.learners == self.0.learners {
                     return Err(MembershipError::Unchanged);
                 }
                 let changed = symmetric_difference(&self.0.voters, &target.0.voters);
-                next = if changed <= 1 {
-                    (*target.0).clone()
-                } else {
-                    Sets {
-                        voters: target.0.voters.clone(),
-                        learners: target.0.learners.clone(),
-                        outgoing: self.0.voters.clone(),
-                    }
+                let outgoing = if changed <= 1 { Vec::new() } else { self.0.voters.clone() };
+                next = Sets {
+                    voters: target.0.voters.clone(),
+                    learners: target.0.learners.clone(),
+                    outgoing,
+                    addresses: self.0.addresses.clone(),
                 };
+                next.prune_addresses();
             }
         }
         Self::build(next)
     }
 
     /// Encodes the configuration for a [`EntryKind::Config`](crate::EntryKind::Config)
-    /// entry and for snapshot metadata (format in `docs/PROTOCOL.md`):
-    /// a version byte (1), then the voters, learners and outgoing lists, each
-    /// as a `u32` little-endian count followed by that many `u64`
-    /// little-endian ids.
+    /// entry and for snapshot metadata (format in `docs/PROTOCOL.md`,
+    /// "Membership blob"): a version byte, then the voters, learners and
+    /// outgoing lists, each as a `u32` little-endian count followed by that
+    /// many `u64` little-endian ids; in version 2, then the addresses.
+    ///
+    /// A configuration without any address is written at version 1
+    /// ([`MEMBERSHIP_FORMAT_V1`]), byte for byte as raft-io 0.7 wrote it;
+    /// one with addresses at version 2 ([`MEMBERSHIP_FORMAT`]), which adds a
+    /// `u32` count of addresses and, for each, the member's `u64` id, a
+    /// `u16` length and the address bytes, in ascending id order.
     pub fn encode(&self) -> Bytes {
         let mut buf = BytesMut::with_capacity(self.encoded_len());
-        buf.put_u8(MEMBERSHIP_FORMAT);
+        let with_addresses = !self.0.addresses.is_empty();
+        buf.put_u8(if with_addresses { MEMBERSHIP_FORMAT } else { MEMBERSHIP_FORMAT_V1 });
         for list in [&self.0.voters, &self.0.learners, &self.0.outgoing] {
             buf.put_u32_le(list.len() as u32);
             for &id in list {
                 buf.put_u64_le(id);
+            }
+        }
+        if with_addresses {
+            buf.put_u32_le(self.0.addresses.len() as u32);
+            for (&id, address) in &self.0.addresses {
+                buf.put_u64_le(id);
+                // At most MAX_ADDRESS_LEN (checked when it was set).
+                buf.put_u16_le(address.len() as u16);
+                buf.put_slice(address);
             }
         }
         buf.freeze()
@@ -294,14 +436,22 @@ impl Membership {
 
     /// The length of [`encode`](Self::encode)'s output.
     pub fn encoded_len(&self) -> usize {
-        1 + 12 + 8 * (self.0.voters.len() + self.0.learners.len() + self.0.outgoing.len())
+        let lists = 1 + 12 + 8 * (self.0.voters.len() + self.0.learners.len() + self.0.outgoing.len());
+        if self.0.addresses.is_empty() {
+            return lists;
+        }
+        lists + 4 + self.0.addresses.values().map(|a| 10 + a.len()).sum::<usize>()
     }
 
-    /// Decodes and validates bytes produced by [`encode`](Self::encode).
-    /// Never panics and never allocates more than the input can hold.
+    /// Decodes and validates bytes produced by [`encode`](Self::encode), of
+    /// either version. Only the canonical form is accepted: version 2 must
+    /// carry at least one address (a configuration without one is written
+    /// at version 1), in strictly ascending id order, each of a member and
+    /// 1 to [`MAX_ADDRESS_LEN`] bytes long. Never panics and never
+    /// allocates more than the input can hold.
     pub fn decode(mut bytes: &[u8]) -> Result<Self, MembershipError> {
         let version = take::<1>(&mut bytes)?[0];
-        if version != MEMBERSHIP_FORMAT {
+        if version != MEMBERSHIP_FORMAT_V1 && version != MEMBERSHIP_FORMAT {
             return Err(MembershipError::Malformed("unknown format version"));
         }
         let mut lists: [Vec<NodeId>; 3] = Default::default();
@@ -315,12 +465,49 @@ impl Membership {
                 list.push(u64::from_le_bytes(take::<8>(&mut bytes)?));
             }
         }
+        let addresses = if version == MEMBERSHIP_FORMAT { decode_addresses(&mut bytes)? } else { BTreeMap::new() };
         if !bytes.is_empty() {
             return Err(MembershipError::Malformed("trailing bytes"));
         }
         let [voters, learners, outgoing] = lists;
-        Self::build(Sets { voters, learners, outgoing })
+        Self::build(Sets { voters, learners, outgoing, addresses })
     }
+}
+
+/// The address list of a version-2 blob.
+fn decode_addresses(bytes: &mut &[u8]) -> Result<BTreeMap<NodeId, Bytes>, MembershipError> {
+    let n = u32::from_le_bytes(take::<4>(bytes)?) as usize;
+    if n == 0 {
+        return Err(MembershipError::Malformed("version 2 without an address (not canonical)"));
+    }
+    // Each address takes at least 11 bytes: checked before the loop, so a
+    // huge count costs nothing.
+    if n > bytes.len() / 11 {
+        return Err(MembershipError::Malformed("count exceeds the bytes present"));
+    }
+    let mut out = BTreeMap::new();
+    let mut last = 0;
+    for _ in 0..n {
+        let id = u64::from_le_bytes(take::<8>(bytes)?);
+        if id <= last {
+            return Err(MembershipError::Malformed("addresses not in strictly ascending id order"));
+        }
+        last = id;
+        let len = usize::from(u16::from_le_bytes(take::<2>(bytes)?));
+        let Some((address, rest)) = bytes.split_at_checked(len) else {
+            return Err(MembershipError::Malformed("truncated"));
+        };
+        *bytes = rest;
+        out.insert(id, Bytes::copy_from_slice(address));
+    }
+    Ok(out)
+}
+
+fn check_address(id: NodeId, address: &Bytes) -> Result<(), MembershipError> {
+    if address.is_empty() || address.len() > MAX_ADDRESS_LEN {
+        return Err(MembershipError::InvalidAddress { id, len: address.len() });
+    }
+    Ok(())
 }
 
 impl Sets {
@@ -336,12 +523,34 @@ impl Sets {
         if let Some(&id) = self.learners.iter().find(|id| self.voters.binary_search(id).is_ok()) {
             return Err(MembershipError::VoterAndLearner(id));
         }
+        for (&id, address) in &self.addresses {
+            if !self.is_member(id) {
+                return Err(MembershipError::NotMember(id));
+            }
+            check_address(id, address)?;
+        }
         Ok(())
+    }
+
+    fn is_member(&self, id: NodeId) -> bool {
+        [&self.voters, &self.learners, &self.outgoing].iter().any(|l| l.binary_search(&id).is_ok())
+    }
+
+    /// Drops the addresses of nodes that are not members.
+    fn prune_addresses(&mut self) {
+        let members = [&self.voters, &self.learners, &self.outgoing];
+        self.addresses.retain(|id, _| members.iter().any(|l| l.binary_search(id).is_ok()));
     }
 }
 
-/// Version byte of the configuration encoding.
-pub const MEMBERSHIP_FORMAT: u8 = 1;
+/// Version byte of the configuration encoding this build writes when a
+/// member carries an address (version 2; it reads versions 1 and 2).
+pub const MEMBERSHIP_FORMAT: u8 = 2;
+
+/// Version byte of the configuration encoding without addresses (version
+/// 1, as raft-io 0.7 wrote it), still written for a configuration without
+/// any address.
+pub const MEMBERSHIP_FORMAT_V1: u8 = 1;
 
 fn take<const N: usize>(bytes: &mut &[u8]) -> Result<[u8; N], MembershipError> {
     let Some((head, rest)) = bytes.split_first_chunk::<N>() else {
@@ -495,17 +704,161 @@ mod tests {
         let mut trailing = good.to_vec();
         trailing.push(0);
         assert!(Membership::decode(&trailing).is_err());
-        let mut huge = vec![MEMBERSHIP_FORMAT];
+        let mut huge = vec![MEMBERSHIP_FORMAT_V1];
         huge.extend_from_slice(&u32::MAX.to_le_bytes());
         assert!(Membership::decode(&huge).is_err());
-        let mut unsorted = vec![MEMBERSHIP_FORMAT, 2, 0, 0, 0];
+        let mut unsorted = vec![MEMBERSHIP_FORMAT_V1, 2, 0, 0, 0];
         unsorted.extend_from_slice(&2u64.to_le_bytes());
         unsorted.extend_from_slice(&1u64.to_le_bytes());
         unsorted.extend_from_slice(&[0; 8]);
         assert!(Membership::decode(&unsorted).is_err());
     }
 
+    fn addressed() -> Membership {
+        m(&[1, 2], &[3]).with_address(1, "10.0.0.1:7001").unwrap().with_address(3, "h3:7").unwrap()
+    }
+
+    #[test]
+    fn a_configuration_without_addresses_is_written_at_version_1_as_before() {
+        let c = m(&[1, 2], &[3]);
+        let bytes = c.encode();
+        assert_eq!(bytes[0], MEMBERSHIP_FORMAT_V1);
+        let mut v1 = vec![1, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0];
+        v1.extend_from_slice(&[1, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&bytes[..], &v1[..], "the version 1 bytes, unchanged");
+        assert_eq!(Membership::decode(&v1).unwrap(), c);
+    }
+
+    #[test]
+    fn addresses_are_written_at_version_2_and_read_back() {
+        let c = addressed();
+        let bytes = c.encode();
+        assert_eq!(bytes[0], MEMBERSHIP_FORMAT);
+        assert_eq!(bytes.len(), c.encoded_len());
+        let mut tail = vec![2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 13, 0];
+        tail.extend_from_slice(b"10.0.0.1:7001");
+        tail.extend_from_slice(&[3, 0, 0, 0, 0, 0, 0, 0, 4, 0]);
+        tail.extend_from_slice(b"h3:7");
+        assert!(bytes.ends_with(&tail), "{bytes:?}");
+        let back = Membership::decode(&bytes).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(back.address(1).map(|a| &a[..]), Some(&b"10.0.0.1:7001"[..]));
+        assert_eq!(back.address(2), None);
+        assert_eq!(back.addresses().map(|(id, _)| id).collect::<Vec<_>>(), vec![1, 3]);
+    }
+
+    #[test]
+    fn the_documented_version_2_example() {
+        let c = m(&[1, 2], &[]).with_address(2, "10.0.0.2:7002").unwrap();
+        let hex: String = c.encode().iter().map(|b| format!("{b:02x}")).collect();
+        let doc = concat!(
+            "02",
+            "02000000",
+            "0100000000000000",
+            "0200000000000000",
+            "00000000",
+            "00000000",
+            "01000000",
+            "0200000000000000",
+            "0d00",
+            "31302e302e302e323a37303032"
+        );
+        assert_eq!(hex, doc, "docs/PROTOCOL.md, \"Membership blob\"");
+        assert_eq!(c.encoded_len(), 56);
+    }
+
+    #[test]
+    fn version_2_refuses_what_is_not_canonical_or_valid() {
+        let good = addressed().encode();
+        for cut in 0..good.len() {
+            assert!(Membership::decode(&good[..cut]).is_err(), "prefix {cut}");
+        }
+        let lists = &m(&[1, 2], &[3]).encode()[1..];
+        let blob = |addrs: &[(u64, &[u8])], count: u32| {
+            let mut b = vec![MEMBERSHIP_FORMAT];
+            b.extend_from_slice(lists);
+            b.extend_from_slice(&count.to_le_bytes());
+            for (id, a) in addrs {
+                b.extend_from_slice(&id.to_le_bytes());
+                b.extend_from_slice(&(a.len() as u16).to_le_bytes());
+                b.extend_from_slice(a);
+            }
+            b
+        };
+        assert!(Membership::decode(&blob(&[(1, b"a")], 1)).is_ok());
+        let refused: [(&str, Vec<u8>); 6] = [
+            ("no address at version 2", blob(&[], 0)),
+            ("not ascending", blob(&[(2, b"a"), (1, b"b")], 2)),
+            ("twice", blob(&[(1, b"a"), (1, b"b")], 2)),
+            ("not a member", blob(&[(9, b"a")], 1)),
+            ("empty address", blob(&[(1, b"")], 1)),
+            ("huge count", blob(&[(1, b"a")], u32::MAX)),
+        ];
+        for (what, bytes) in refused {
+            assert!(Membership::decode(&bytes).is_err(), "{what}");
+        }
+        let long = vec![b'x'; MAX_ADDRESS_LEN + 1];
+        assert!(Membership::decode(&blob(&[(1, &long)], 1)).is_err(), "too long");
+        assert!(Membership::decode(&blob(&[(1, &long[1..])], 1)).is_ok(), "longest");
+        let mut v3 = good.to_vec();
+        v3[0] = 3;
+        assert!(Membership::decode(&v3).is_err(), "unknown version");
+    }
+
+    #[test]
+    fn changes_carry_addresses() {
+        let c = addressed();
+        let add = MembershipChange::AddVoterAt { id: 4, address: "h4:1".into() };
+        let four = c.apply(&add).unwrap();
+        assert!(four.voters().contains(&4));
+        assert_eq!(four.address(4).map(|a| &a[..]), Some(&b"h4:1"[..]));
+        assert_eq!(four.address(1), c.address(1), "others keep theirs");
+        let learner = c.apply(&MembershipChange::AddLearnerAt { id: 5, address: "h5:1".into() }).unwrap();
+        assert!(learner.is_learner(5) && learner.address(5).is_some());
+        let promoted = c.apply(&MembershipChange::Promote(3)).unwrap();
+        assert_eq!(promoted.address(3), c.address(3));
+        let removed = c.apply(&MembershipChange::Remove(3)).unwrap();
+        assert_eq!(removed.address(3), None);
+        let moved = c.apply(&MembershipChange::SetAddress { id: 2, address: Some("h2:9".into()) }).unwrap();
+        assert_eq!(moved.address(2).map(|a| &a[..]), Some(&b"h2:9"[..]));
+        assert_eq!((moved.voters(), moved.learners()), (c.voters(), c.learners()));
+        let cleared = c.apply(&MembershipChange::SetAddress { id: 1, address: None }).unwrap();
+        assert_eq!(cleared.address(1), None);
+        // Refusals.
+        let empty = MembershipChange::AddVoterAt { id: 4, address: Bytes::new() };
+        assert_eq!(c.apply(&empty), Err(MembershipError::InvalidAddress { id: 4, len: 0 }));
+        let long = MembershipChange::AddLearnerAt { id: 4, address: vec![b'x'; 256].into() };
+        assert_eq!(c.apply(&long), Err(MembershipError::InvalidAddress { id: 4, len: 256 }));
+        let stranger = MembershipChange::SetAddress { id: 9, address: Some("x".into()) };
+        assert_eq!(c.apply(&stranger), Err(MembershipError::NotMember(9)));
+        let same = MembershipChange::SetAddress { id: 1, address: Some("10.0.0.1:7001".into()) };
+        assert_eq!(c.apply(&same), Err(MembershipError::Unchanged));
+        assert_eq!(c.with_address(9, "x"), Err(MembershipError::NotMember(9)));
+        // A joint replacement keeps the outgoing voters' addresses until it is left.
+        let joint = c.apply(&MembershipChange::Replace { voters: vec![4, 5], learners: vec![3] }).unwrap();
+        assert!(joint.is_joint());
+        assert!(joint.address(1).is_some() && joint.address(3).is_some());
+        let left = joint.leave_joint();
+        assert_eq!(left.address(1), None);
+        assert!(left.address(3).is_some());
+    }
+
     proptest! {
+        #[test]
+        fn encode_decode_round_trips_with_addresses(v in proptest::collection::btree_set(1u64..50, 1..6),
+                                                    pick in proptest::collection::vec(any::<bool>(), 6),
+                                                    len in 1usize..=MAX_ADDRESS_LEN) {
+            let mut c = Membership::new(v.iter().copied(), []).unwrap();
+            for (id, keep) in v.iter().zip(pick) {
+                if keep {
+                    c = c.with_address(*id, vec![b'a'; len]).unwrap();
+                }
+            }
+            let bytes = c.encode();
+            prop_assert_eq!(bytes.len(), c.encoded_len());
+            prop_assert_eq!(Membership::decode(&bytes).unwrap(), c);
+        }
+
         #[test]
         fn encode_decode_round_trips(v in proptest::collection::btree_set(1u64..50, 0..6),
                                      l in proptest::collection::btree_set(50u64..100, 0..4),

@@ -245,7 +245,7 @@ fn bad_proposals_are_refused_and_append_nothing() {
     assert_eq!(h.node(1).last_index(), last, "nothing appended");
     // Followers refuse with a redirect hint.
     let mut h3 = elected();
-    assert!(matches!(h3.propose(2, "x"), Err(Error::NotLeader { leader: Some(1) })));
+    assert!(matches!(h3.propose(2, "x"), Err(Error::NotLeader { leader: Some(1), .. })));
 }
 
 #[test]

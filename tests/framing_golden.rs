@@ -78,6 +78,40 @@ fn every_kind_matches_its_fixture_both_ways() {
     }
 }
 
+/// Membership blob version 2 (member addresses), inside a configuration
+/// entry and a snapshot chunk: frozen both ways like the others. The same
+/// messages without addresses are the version 1 blobs of `append.bin` and
+/// `snapshot.bin`, which this build still writes and reads unchanged.
+#[test]
+fn configurations_with_addresses_match_their_fixtures_both_ways() {
+    let dir = fixture_dir().join("membership2");
+    if blessing() {
+        std::fs::create_dir_all(&dir).expect("fixture dir");
+    }
+    let mut names = Vec::new();
+    for (name, message) in wire_samples::addressed_samples() {
+        let path = dir.join(format!("{name}.bin"));
+        let encoded = framing::encode(&message);
+        if blessing() {
+            std::fs::write(&path, &encoded).expect("write fixture");
+        }
+        let fixture = Bytes::from(read(&path));
+        assert_eq!(encoded, fixture, "{name}: encoding differs from the committed fixture");
+        let decoded = framing::decode(&fixture, &DecodeLimits::default())
+            .unwrap_or_else(|e| panic!("{name}: fixture does not decode: {e}"));
+        assert_eq!(decoded, message, "{name}: fixture decodes to a different message");
+        names.push(format!("{name}.bin"));
+    }
+    names.sort();
+    assert_eq!(files_in(&dir), names);
+    // The blob inside starts with version 2 and ends with the addresses.
+    let blob = wire_samples::addressed_membership().encode();
+    assert_eq!(blob[0], 2);
+    assert!(blob.ends_with(b"node-3.example:7001"));
+    let snapshot = read(&dir.join("snapshot_with_addresses.bin"));
+    assert!(snapshot.windows(blob.len()).any(|w| w == &blob[..]), "the snapshot carries the blob as is");
+}
+
 #[test]
 fn there_is_one_fixture_per_message_kind_and_no_other() {
     let mut expected: Vec<String> = wire_samples::samples().iter().map(|(n, _)| format!("{n}.bin")).collect();

@@ -132,7 +132,10 @@ fn bad_changes_are_refused_and_leave_the_configuration_unchanged() {
         }
         assert_eq!(h.node(1).membership(), &before3);
     }
-    assert!(matches!(change(&mut h, 2, MembershipChange::AddLearner(7)), Err(Error::NotLeader { leader: Some(1) })));
+    assert!(matches!(
+        change(&mut h, 2, MembershipChange::AddLearner(7)),
+        Err(Error::NotLeader { leader: Some(1), .. })
+    ));
     assert!(matches!(h.step(1, Event::TransferLeadership(9)), Err(Error::InvalidTransferTarget(9))));
     assert_eq!(before.voters(), &[1]);
     assert_eq!(last, 1);
@@ -417,7 +420,7 @@ fn a_joining_node_never_invents_a_configuration() {
     assert!(!h.queue.iter().any(|m| m.from == 4));
     assert_eq!(h.node(4).term(), 0);
     // Reads and proposals on it are refused with a reason.
-    assert!(matches!(h.propose(4, "x"), Err(Error::NotLeader { leader: None })));
+    assert!(matches!(h.propose(4, "x"), Err(Error::NotLeader { leader: None, .. })));
     assert!(matches!(h.step(4, Event::Read { id: 1, kind: raft_io::ReadKind::Index }), Err(Error::NotMember(4))));
 }
 
@@ -472,4 +475,45 @@ fn the_configuration_at_each_index_is_public() {
     h.tick_all(4);
     assert_eq!(h.node(1).committed_membership().0, at);
     assert_eq!(h.node(4).can_campaign(), Err(raft_io::CampaignRefusal::NotVoter));
+}
+
+#[test]
+fn addresses_replicate_with_the_configuration_and_name_the_leader_in_redirects() {
+    let addr = |id: u64| bytes::Bytes::from(format!("10.0.0.{id}:7001"));
+    let mut h = Harness::new(3, |c| c.addresses((1..=3).map(|id| (id, addr(id)))));
+    h.campaign(1);
+    h.tick_all(1);
+    match h.propose(2, "x") {
+        Err(Error::NotLeader { leader: Some(1), leader_address }) => assert_eq!(leader_address, Some(addr(1))),
+        other => panic!("expected a redirect to node 1 at its address, got {other:?}"),
+    }
+    assert_eq!(h.node(2).leader_address(), Some(&addr(1)));
+    // Added with its address: every member, and the joiner itself, knows it.
+    join(&mut h, 4);
+    change(&mut h, 1, MembershipChange::AddVoterAt { id: 4, address: addr(4) }).unwrap();
+    h.deliver_all();
+    h.tick_all(2);
+    for id in 1..=4 {
+        let m = h.node(id).membership();
+        assert!(m.voters().contains(&4), "node {id}");
+        assert_eq!(m.addresses().collect::<Vec<_>>().len(), 4, "node {id} knows every address");
+        assert_eq!(m.address(4), Some(&addr(4)), "node {id}");
+    }
+    // Moved, then refused when the address is no address at all.
+    change(&mut h, 1, MembershipChange::SetAddress { id: 2, address: Some(addr(9)) }).unwrap();
+    h.deliver_all();
+    h.tick_all(2);
+    assert_eq!(h.node(3).membership().address(2), Some(&addr(9)));
+    let before = h.node(1).membership().clone();
+    let empty = MembershipChange::AddLearnerAt { id: 5, address: bytes::Bytes::new() };
+    assert!(matches!(
+        change(&mut h, 1, empty),
+        Err(Error::Membership(MembershipError::InvalidAddress { id: 5, len: 0 }))
+    ));
+    assert_eq!(h.node(1).membership(), &before, "nothing changed");
+    // Removed: its address goes with it.
+    change(&mut h, 1, MembershipChange::Remove(3)).unwrap();
+    h.deliver_all();
+    h.tick_all(2);
+    assert_eq!(h.node(1).membership().address(3), None);
 }

@@ -107,7 +107,7 @@ fn concurrent_proposals_share_batches_and_followers_read_them() {
     assert_eq!(n, 640);
     assert_eq!(
         cluster.handle(follower).propose("x=1").map(drop).unwrap_err().to_string(),
-        RuntimeError::NotLeader { leader: Some(cluster.ids[leader]) }.to_string()
+        RuntimeError::NotLeader { leader: Some(cluster.ids[leader]), leader_addr: None }.to_string()
     );
     cluster.shutdown();
 }

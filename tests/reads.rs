@@ -221,7 +221,7 @@ fn reads_are_refused_with_a_reason() {
     // A candidate knows no leader to ask.
     let mut h = Harness::new(3, |c| c.pre_vote(false));
     h.step(2, Event::Campaign).unwrap();
-    assert!(matches!(read(&mut h, 2, 1, ReadKind::Index), Err(Error::NotLeader { leader: None })));
+    assert!(matches!(read(&mut h, 2, 1, ReadKind::Index), Err(Error::NotLeader { leader: None, .. })));
 }
 
 #[test]

@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use net_support::{CLUSTER, Cluster, loopback, wait_until};
+use raft_io::runtime::address_bytes;
 use raft_io::transport::tls::{IdentityError, NodeIdentity, TlsConfig, TlsConfigError, TlsFailure};
 use raft_io::transport::{NetEvent, Refusal, TcpConfig, TcpHandle, TcpTransport};
-use raft_io::{AppendEntries, Entry, EntryKind, Message, MessageBody, NodeId, framing};
+use raft_io::{AppendEntries, Entry, EntryKind, MembershipChange, Message, MessageBody, NodeId, framing};
 
 // ---------------------------------------------------------------------------
 // Certificates, made at run time.
@@ -402,6 +403,55 @@ fn a_dialer_refuses_an_acceptor_whose_certificate_names_another_node() {
     c.tcp(0).add_peer(2, c.addr(1)).unwrap();
     wait_until("node 1 to reconnect to node 2", || c.tcp(0).stats().connects > connects);
     assert!(c.cluster.put("after", "redirect").is_ok());
+    c.cluster.shutdown();
+}
+
+/// A peer learned from the replicated configuration is checked like one
+/// wired by hand: the configuration says where to dial, the certificate
+/// says who answers. Told (by a committed `SetAddress`) that node 2 lives
+/// at node 3's address, the other nodes refuse node 3 as node 2; set back,
+/// they reconnect.
+#[test]
+fn a_peer_learned_from_the_configuration_is_held_to_its_certificate() {
+    let ca = Ca::new("cluster CA");
+    let c = TlsCluster::start(&ca);
+    let mut leader = c.cluster.wait_for_leader();
+    if leader == 1 {
+        // Not node 2 itself: it would lose its followers with its address.
+        c.cluster.handle(1).transfer_leadership(1).unwrap();
+        leader = c.cluster.wait_for_leader();
+    }
+    let wrong = MembershipChange::SetAddress { id: 2, address: Some(address_bytes(c.addr(2))) };
+    c.cluster.handle(leader).change_membership(wrong).unwrap();
+    let untrusted = |e: &NetEvent| {
+        matches!(
+            e,
+            NetEvent::Untrusted {
+                peer: 2,
+                reason: Refusal::Identity(IdentityError::WrongNode { claimed: 2, certified: 3 })
+            }
+        )
+    };
+    wait_until("a node to refuse node 3 as node 2", || {
+        [0, 2].iter().any(|&i| c.events[i].lock().unwrap().iter().any(untrusted))
+    });
+    // Set back (through whichever node leads now), the cluster is whole.
+    let right = MembershipChange::SetAddress { id: 2, address: Some(address_bytes(c.addr(1))) };
+    wait_until("the address to be set back", || {
+        let l = c.cluster.wait_for_leader();
+        c.cluster.handle(l).change_membership(right.clone()).is_ok()
+    });
+    for i in [0, 2] {
+        wait_until("node 2 at its own address again", || {
+            c.tcp(i).peers().iter().any(|&(id, a)| id == 2 && a == c.addr(1))
+        });
+    }
+    assert!(c.cluster.put("after", "set back").is_ok());
+    // Node 2 serves linearizable reads again (retried while its links are
+    // redialed after the move back).
+    wait_until("a read through node 2", || {
+        c.cluster.read_all(1).is_ok_and(|kv| kv.map.get("after").map(String::as_str) == Some("set back"))
+    });
     c.cluster.shutdown();
 }
 

@@ -15,12 +15,105 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use raft_io::log::WalOptions;
-use raft_io::{Entry, HardState, LogIdentity, Membership, RaftLog, SnapshotMeta, WalLog};
+use raft_io::{Entry, HardState, LogIdentity, Membership, MembershipChange, RaftLog, SnapshotMeta, WalLog};
 
 const SEGMENT: u64 = 128;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wal")
+}
+
+/// A log whose configurations carry member addresses (WAL record version 2
+/// where a configuration has addresses, version 1 elsewhere).
+fn fixture_addresses() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wal-addresses")
+}
+
+fn addressed_members() -> Membership {
+    let m = Membership::new([1, 2, 3], []).unwrap();
+    let m = m.with_address(1, "127.0.0.1:7001").unwrap().with_address(2, "127.0.0.1:7002").unwrap();
+    m.with_address(3, "[::1]:7003").unwrap()
+}
+
+fn with_fourth() -> Membership {
+    addressed_members().apply(&MembershipChange::AddVoterAt { id: 4, address: "127.0.0.1:7004".into() }).unwrap()
+}
+
+/// The run that wrote the addresses fixture: a bootstrap configuration
+/// with addresses (a version 2 step), a step of plain entries (version 1),
+/// a step with a configuration entry adding node 4 at its address
+/// (version 2).
+fn write_addresses(dir: &Path) {
+    let mut log = WalLog::open_with(dir, WalOptions::new().segment_size(SEGMENT)).unwrap();
+    log.set_identity(LogIdentity { cluster_id: 7, node_id: 1 }).unwrap();
+    log.install_snapshot(SnapshotMeta { index: 0, term: 0, membership: addressed_members() }, Default::default())
+        .unwrap();
+    log.sync().unwrap();
+    log.set_hard_state(HardState { term: 1, vote: Some(1), commit: 0 }).unwrap();
+    log.append(&mut vec![Entry::noop(1, 1), cmd(2), cmd(3)]).unwrap();
+    log.sync().unwrap();
+    log.append(&mut vec![Entry::config(1, 4, &with_fourth()), cmd(5)]).unwrap();
+    log.set_hard_state(HardState { term: 1, vote: Some(1), commit: 3 }).unwrap();
+    log.sync().unwrap();
+}
+
+/// The first byte of each record of the addresses fixture: its version.
+fn record_versions(dir: &Path) -> Vec<u8> {
+    let log = WalLog::open(dir).unwrap();
+    assert_eq!(log.recovery_report().records, 4);
+    drop(log);
+    let mut wal = Vec::new();
+    let mut names: Vec<PathBuf> = fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+        .collect();
+    names.sort();
+    for p in names {
+        let mut bytes = fs::read(&p).unwrap();
+        bytes.resize(SEGMENT as usize, 0);
+        wal.extend_from_slice(&bytes);
+    }
+    let mut versions = Vec::new();
+    let mut at = 0;
+    while at + 8 < wal.len() {
+        let len = u32::from_le_bytes(wal[at + 4..at + 8].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        versions.push(wal[at + 8]);
+        at += 8 + len;
+    }
+    versions
+}
+
+#[test]
+fn this_build_writes_the_addresses_fixture_byte_for_byte_and_reads_it_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("wal");
+    write_addresses(&dir);
+    if std::env::var_os("RAFT_IO_REGEN_FIXTURE").is_some() {
+        let _ = fs::remove_dir_all(fixture_addresses());
+        copy(&dir, &fixture_addresses());
+    }
+    let written = tree(&dir);
+    let committed = tree(&fixture_addresses());
+    assert_eq!(written.keys().collect::<Vec<_>>(), committed.keys().collect::<Vec<_>>());
+    for (name, bytes) in &written {
+        assert!(bytes == &committed[name], "{name} differs from the committed fixture");
+    }
+    let copy_dir = tmp.path().join("copy");
+    copy(&fixture_addresses(), &copy_dir);
+    // The empty checkpoint of the creation, the bootstrap snapshot, the
+    // plain entries, the configuration entry.
+    assert_eq!(record_versions(&copy_dir), vec![1, 2, 1, 2], "version 2 only where a configuration has addresses");
+    let log = WalLog::open(&copy_dir).unwrap();
+    assert_eq!(log.snapshot_meta().membership, addressed_members());
+    assert_eq!(log.snapshot_meta().membership.address(3).map(|a| &a[..]), Some(&b"[::1]:7003"[..]));
+    let mut got = Vec::new();
+    log.entries(1, 6, u64::MAX, &mut got).unwrap();
+    assert_eq!(got.len(), 5);
+    assert_eq!(Membership::decode(&got[3].data).unwrap(), with_fourth());
 }
 
 /// The same log with the version 1 meta file that builds before meta file

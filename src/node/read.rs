@@ -185,7 +185,7 @@ impl<L: RaftLog> RaftNode<L> {
                 self.send(leader, MessageBody::ReadIndex(ReadIndexRequest { id: wire }));
                 Ok(())
             }
-            _ => Err(Error::NotLeader { leader: self.leader }),
+            _ => Err(self.not_leader()),
         }
     }
 

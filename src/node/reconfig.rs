@@ -147,7 +147,7 @@ impl<L: RaftLog> RaftNode<L> {
 
     pub(super) fn transfer_leadership(&mut self, to: NodeId) -> Result<()> {
         if self.role != Role::Leader {
-            return Err(Error::NotLeader { leader: self.leader });
+            return Err(self.not_leader());
         }
         if to == self.id {
             return Ok(());

@@ -47,7 +47,7 @@ impl<L: RaftLog> RaftNode<L> {
 
     pub(super) fn check_can_propose(&self) -> Result<()> {
         if self.role != Role::Leader {
-            return Err(Error::NotLeader { leader: self.leader });
+            return Err(self.not_leader());
         }
         if let Some(t) = self.transfer {
             return Err(Error::TransferPending { to: t.to });

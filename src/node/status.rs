@@ -54,6 +54,18 @@ impl<L: RaftLog> RaftNode<L> {
         self.configs.effective_index()
     }
 
+    /// The address the configuration in effect gives the leader this node
+    /// knows, if it knows one and the leader carries an address.
+    pub fn leader_address(&self) -> Option<&bytes::Bytes> {
+        self.leader.and_then(|id| self.configs.effective().address(id))
+    }
+
+    /// [`Error::NotLeader`](crate::Error::NotLeader) with what this node
+    /// knows of the leader.
+    pub(super) fn not_leader(&self) -> crate::Error {
+        crate::Error::NotLeader { leader: self.leader, leader_address: self.leader_address().cloned() }
+    }
+
     /// The latest committed configuration and its index.
     pub fn committed_membership(&self) -> (Index, &Membership) {
         self.configs.committed(self.commit)

@@ -49,6 +49,9 @@ where
 {
     let signal = Arc::new(Signal::default());
     let wakes = transport.set_waker(Waker(Arc::clone(&signal)));
+    // Peers from the configuration the node recovered (a restart needs no
+    // wiring either).
+    transport.configuration(node.membership());
     let mut node = node;
     let durability = super::storage::attach(&mut node, &signal)?;
     let shared = Arc::new(Shared {
@@ -426,12 +429,16 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                 }
             }
             Action::RoleChanged { role, leader, .. } => self.role_changed(role, leader),
-            Action::MembershipChanged { index, .. } => {
+            Action::MembershipChanged { index, membership } => {
+                self.transport.configuration(&membership);
                 if let Some(c) = self.change.as_mut().filter(|c| c.index == 0) {
                     c.index = index;
                 }
             }
             Action::MembershipCommitted { index, membership } => {
+                // The configuration in effect (a later one may already be
+                // appended): what the transport must reach now.
+                self.transport.configuration(self.node.membership());
                 let done = self.change.as_ref().is_some_and(|c| c.index != 0 && index >= c.index);
                 if done && !membership.is_joint() {
                     if let Some(c) = self.change.take() {

@@ -20,11 +20,17 @@ use crate::types::NodeId;
 #[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
-    /// This node is not the leader; send the request to `leader` (if known).
-    #[error("not the leader (leader hint: {leader:?})")]
+    /// This node is not the leader; send the request to `leader` (if known),
+    /// at `leader_addr` when the replicated configuration gives the leader
+    /// an address ([`MembershipChange::AddVoterAt`](crate::MembershipChange::AddVoterAt)).
+    #[error("not the leader (leader hint: {leader:?} at {leader_addr:?})")]
     NotLeader {
         /// The leader this node knows of.
         leader: Option<NodeId>,
+        /// The leader's raft address, when the configuration in effect
+        /// carries one that parses as a socket address
+        /// ([`address_of`](super::address_of)).
+        leader_addr: Option<std::net::SocketAddr>,
     },
     /// This node lost leadership while the request was pending. For a
     /// proposal the outcome is unknown.
@@ -66,7 +72,9 @@ impl RuntimeError {
     /// Maps an error returned by [`RaftNode::step`](crate::RaftNode::step).
     pub(crate) fn from_node(error: Error) -> Self {
         match error {
-            Error::NotLeader { leader } => RuntimeError::NotLeader { leader },
+            Error::NotLeader { leader, leader_address } => {
+                RuntimeError::NotLeader { leader, leader_addr: leader_address.as_ref().and_then(super::address_of) }
+            }
             Error::Busy { .. } => RuntimeError::Busy,
             e @ (Error::Storage(_) | Error::Halted) => RuntimeError::Halted(Arc::new(e)),
             e => RuntimeError::Refused(Arc::new(e)),

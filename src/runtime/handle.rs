@@ -215,8 +215,14 @@ impl<S: StateMachine> RaftHandle<S> {
     /// configuration once it is committed (for a change through a joint
     /// configuration, once the final one is).
     ///
-    /// Adding a node needs its address in the transport too (for TCP,
-    /// [`TcpHandle::add_peer`](crate::transport::TcpHandle::add_peer) on
+    /// Add a node with its address
+    /// ([`MembershipChange::AddVoterAt`], [`MembershipChange::AddLearnerAt`])
+    /// and every member's transport learns it from the configuration (for
+    /// TCP, [`TcpTransport::learn_peers`](crate::transport::TcpTransport::learn_peers),
+    /// which the runtime calls); give the new node's transport the
+    /// configuration returned here before starting it. A node added
+    /// without an address must be wired by hand
+    /// ([`TcpHandle::add_peer`](crate::transport::TcpHandle::add_peer) on
     /// every member).
     ///
     /// # Errors

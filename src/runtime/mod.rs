@@ -30,7 +30,8 @@
 //! Every request ends in exactly one result; none waits forever (see
 //! [`RuntimeError`]). A proposal returns once its command is committed
 //! **and applied** on this node, with the apply output. On a follower it
-//! fails at once with [`RuntimeError::NotLeader`] and the leader's id.
+//! fails at once with [`RuntimeError::NotLeader`], the leader's id and,
+//! when the replicated configuration gives one, its address.
 //! When this node loses leadership, its pending proposals fail with
 //! [`RuntimeError::LeadershipLost`] (outcome unknown: the command may
 //! still commit under the next leader). Shutdown fails everything pending
@@ -88,6 +89,7 @@ mod tests;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+pub use crate::transport::tcp::{address_bytes, address_of};
 pub use error::{RuntimeError, StopReason};
 pub use handle::{LogProgress, RaftHandle};
 pub use state_machine::StateMachine;
@@ -120,6 +122,18 @@ pub trait Transport: RaftTransport + Send + 'static {
     fn identity(&self) -> Option<(NodeId, u64)> {
         None
     }
+
+    /// Called with the configuration in effect when the runtime starts and
+    /// whenever the node reports another
+    /// ([`Action::MembershipChanged`](crate::Action::MembershipChanged),
+    /// [`Action::MembershipCommitted`](crate::Action::MembershipCommitted)):
+    /// a transport that can reach members by their replicated addresses
+    /// ([`Membership::address`](crate::Membership::address)) updates its
+    /// peers here. The default does nothing; [`TcpTransport`](crate::transport::TcpTransport)
+    /// calls [`learn_peers`](crate::transport::TcpTransport::learn_peers).
+    fn configuration(&mut self, membership: &crate::Membership) {
+        let _ = membership;
+    }
 }
 
 #[cfg(feature = "net")]
@@ -135,6 +149,13 @@ impl Transport for crate::transport::TcpTransport {
 
     fn identity(&self) -> Option<(NodeId, u64)> {
         Some((self.id(), self.cluster_id()))
+    }
+
+    fn configuration(&mut self, membership: &crate::Membership) {
+        // A member whose address does not parse stays unreachable by
+        // address (wire it by hand); a writer thread that could not be
+        // spawned is retried with the next configuration.
+        let _ = self.learn_peers(membership);
     }
 }
 

@@ -271,7 +271,7 @@ fn errors_say_whether_to_retry() {
     use crate::error::{CampaignRefusal, Error};
     use std::sync::Arc;
     let retry = [
-        Error::NotLeader { leader: Some(2) },
+        Error::NotLeader { leader: Some(2), leader_address: None },
         Error::TransferPending { to: 2 },
         Error::Busy { uncommitted: 1, proposed: 1, limit: 1 },
         Error::ChangeInProgress { index: 3 },

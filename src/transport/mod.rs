@@ -14,7 +14,7 @@ pub use memory::MemoryTransport;
 #[cfg(feature = "tls")]
 pub use tcp::tls;
 #[cfg(feature = "net")]
-pub use tcp::{NetEvent, Refusal, TcpConfig, TcpHandle, TcpStats, TcpTransport};
+pub use tcp::{NetEvent, Refusal, TcpConfig, TcpHandle, TcpStats, TcpTransport, address_bytes, address_of};
 
 use crate::message::Message;
 use crate::types::NodeId;

@@ -208,12 +208,12 @@ impl Cluster {
             assert!(Instant::now() < deadline, "could not write {key}");
             let result = match &self.nodes[at] {
                 Some(n) => n.handle.propose(command.clone()),
-                None => Err(RuntimeError::NotLeader { leader: None }),
+                None => Err(RuntimeError::NotLeader { leader: None, leader_addr: None }),
             };
             match result {
                 Err(e @ (RuntimeError::NotLeader { .. } | RuntimeError::ShuttingDown)) => {
                     let leader = match e {
-                        RuntimeError::NotLeader { leader } => leader,
+                        RuntimeError::NotLeader { leader, .. } => leader,
                         _ => None,
                     };
                     at = leader

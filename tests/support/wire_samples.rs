@@ -139,3 +139,48 @@ pub fn heartbeat() -> Message {
 pub fn vote() -> Message {
     message(1, 2, 4, MessageBody::Vote(VoteRequest { last_log_index: 100_000, last_log_term: 3, transfer: false }))
 }
+
+/// A configuration whose members carry addresses (membership blob version
+/// 2): voters {1,2,3} at IPv4, IPv6 and a host name, learner 4 without one.
+pub fn addressed_membership() -> Membership {
+    let m = Membership::new([1, 2, 3], [4]).expect("valid membership");
+    let m = m.with_address(1, "10.0.0.1:7001").expect("address");
+    let m = m.with_address(2, "[2001:db8::2]:7001").expect("address");
+    m.with_address(3, "node-3.example:7001").expect("address")
+}
+
+/// `(fixture name, message)` of the messages that carry a configuration
+/// with addresses (membership blob version 2), in
+/// `tests/fixtures/wire/membership2/`.
+pub fn addressed_samples() -> Vec<(&'static str, Message)> {
+    vec![
+        (
+            "append_config_with_addresses",
+            message(
+                1,
+                2,
+                7,
+                MessageBody::Append(AppendEntries {
+                    prev_log_index: 43,
+                    prev_log_term: 7,
+                    leader_commit: 43,
+                    entries: vec![Entry::config(7, 44, &addressed_membership())],
+                }),
+            ),
+        ),
+        (
+            "snapshot_with_addresses",
+            message(
+                1,
+                4,
+                9,
+                MessageBody::Snapshot(Box::new(SnapshotChunk {
+                    meta: SnapshotMeta { index: 1000, term: 9, membership: addressed_membership() },
+                    total_len: 20,
+                    offset: 0,
+                    data: Bytes::from_static(b"snapshot chunk bytes"),
+                })),
+            ),
+        ),
+    ]
+}

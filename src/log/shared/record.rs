@@ -45,7 +45,7 @@ pub(crate) const OP_HEADER_MAX: u64 = 11;
 
 /// The shared WAL's records, for the tail rule.
 pub(crate) const SHARED_RECORDS: RecordShape = RecordShape {
-    version: FORMAT_VERSION,
+    versions: &[FORMAT_VERSION],
     kinds: &[KIND_CHECKPOINT, KIND_BATCH],
     decodes: |payload| decode(payload).is_ok(),
 };

@@ -17,8 +17,25 @@ use super::codec::{DecodeError, Reader, put_varint, varint_len};
 use crate::membership::Membership;
 use crate::types::{Entry, EntryKind, HardState, Index, LogIdentity, SnapshotMeta};
 
-/// Version byte that starts every record payload.
-pub(crate) const FORMAT_VERSION: u8 = 1;
+/// Version byte of a record that holds a configuration with addresses
+/// (membership blob version 2, in its snapshot or in a configuration
+/// entry): the newest this build reads and writes.
+pub(crate) const FORMAT_VERSION: u8 = 2;
+/// Version byte of every other record, byte for byte as raft-io 0.8 wrote
+/// it (an older build refuses a log that holds a version 2 record
+/// rather than misread the configuration in it).
+pub(crate) const FORMAT_V1: u8 = 1;
+
+/// Whether `version` is a record version this build reads.
+pub(crate) fn known_version(version: u8) -> bool {
+    version == FORMAT_V1 || version == FORMAT_VERSION
+}
+
+/// Whether a configuration blob (a snapshot's membership or a
+/// configuration entry's data) needs record version 2.
+fn needs_v2(blob: &[u8]) -> bool {
+    blob.first().is_some_and(|&v| v != crate::membership::MEMBERSHIP_FORMAT_V1)
+}
 /// Kind byte of a checkpoint record.
 pub(crate) const KIND_CHECKPOINT: u8 = 1;
 /// Kind byte of a step record.
@@ -79,14 +96,17 @@ pub(crate) fn encode_checkpoint<'a>(
     entries: impl ExactSizeIterator<Item = &'a Entry>,
 ) {
     buf.clear();
-    buf.push(FORMAT_VERSION);
+    buf.push(FORMAT_V1);
     buf.push(KIND_CHECKPOINT);
-    put_checkpoint_body(buf, identity, hard, snapshot, file, entries);
+    if put_checkpoint_body(buf, identity, hard, snapshot, file, entries) {
+        buf[0] = FORMAT_VERSION;
+    }
 }
 
 /// Appends a checkpoint's body (everything after the version and kind
-/// bytes) to `buf`. The shared WAL (`log::shared`) writes each group's
-/// state in this encoding.
+/// bytes) to `buf`; returns whether it holds a configuration with
+/// addresses (record version 2). The shared WAL (`log::shared`) writes each
+/// group's state in this encoding.
 pub(crate) fn put_checkpoint_body<'a>(
     buf: &mut Vec<u8>,
     identity: Option<LogIdentity>,
@@ -94,7 +114,7 @@ pub(crate) fn put_checkpoint_body<'a>(
     snapshot: &SnapshotMeta,
     file: FileRef,
     entries: impl ExactSizeIterator<Item = &'a Entry>,
-) {
+) -> bool {
     match identity {
         None => buf.push(0),
         Some(id) => {
@@ -103,8 +123,8 @@ pub(crate) fn put_checkpoint_body<'a>(
         }
     }
     put_hard(buf, hard);
-    put_snapshot(buf, snapshot, file);
-    put_entries(buf, entries);
+    let v2 = put_snapshot(buf, snapshot, file);
+    put_entries(buf, entries) || v2
 }
 
 /// Encodes a step record into `buf` (cleared first).
@@ -116,21 +136,24 @@ pub(crate) fn encode_step<'a, I: ExactSizeIterator<Item = &'a Entry>>(
     entries: Option<(Index, I)>,
 ) {
     buf.clear();
-    buf.push(FORMAT_VERSION);
+    buf.push(FORMAT_V1);
     buf.push(KIND_STEP);
-    put_step_body(buf, identity, hard, snapshot, entries);
+    if put_step_body(buf, identity, hard, snapshot, entries) {
+        buf[0] = FORMAT_VERSION;
+    }
 }
 
 /// Appends a step's body (everything after the version and kind bytes) to
-/// `buf`. The shared WAL (`log::shared`) writes each group's step in this
-/// encoding.
+/// `buf`; returns whether it holds a configuration with addresses (record
+/// version 2). The shared WAL (`log::shared`) writes each group's step in
+/// this encoding.
 pub(crate) fn put_step_body<'a, I: ExactSizeIterator<Item = &'a Entry>>(
     buf: &mut Vec<u8>,
     identity: Option<LogIdentity>,
     hard: Option<&HardState>,
     snapshot: Option<(&SnapshotMeta, FileRef)>,
     entries: Option<(Index, I)>,
-) {
+) -> bool {
     let mut flags = 0;
     flags |= if identity.is_some() { STEP_IDENTITY } else { 0 };
     flags |= if hard.is_some() { STEP_HARD } else { 0 };
@@ -143,13 +166,15 @@ pub(crate) fn put_step_body<'a, I: ExactSizeIterator<Item = &'a Entry>>(
     if let Some(hard) = hard {
         put_hard(buf, hard);
     }
+    let mut v2 = false;
     if let Some((meta, file)) = snapshot {
-        put_snapshot(buf, meta, file);
+        v2 |= put_snapshot(buf, meta, file);
     }
     if let Some((from, entries)) = entries {
         put_varint(buf, from);
-        put_entries(buf, entries);
+        v2 |= put_entries(buf, entries);
     }
+    v2
 }
 
 /// Bytes `entry` takes in a record (exact).
@@ -168,7 +193,8 @@ fn put_hard(buf: &mut Vec<u8>, hard: &HardState) {
     put_varint(buf, hard.commit);
 }
 
-fn put_snapshot(buf: &mut Vec<u8>, meta: &SnapshotMeta, file: FileRef) {
+/// Writes the snapshot part; returns whether it needs record version 2.
+fn put_snapshot(buf: &mut Vec<u8>, meta: &SnapshotMeta, file: FileRef) -> bool {
     put_varint(buf, meta.index);
     put_varint(buf, meta.term);
     let membership = meta.membership.encode();
@@ -177,16 +203,22 @@ fn put_snapshot(buf: &mut Vec<u8>, meta: &SnapshotMeta, file: FileRef) {
     put_varint(buf, file.id);
     put_varint(buf, file.len);
     buf.extend_from_slice(&file.crc.to_le_bytes());
+    needs_v2(&membership)
 }
 
-fn put_entries<'a>(buf: &mut Vec<u8>, entries: impl ExactSizeIterator<Item = &'a Entry>) {
+/// Writes the entries; returns whether one needs record version 2 (a
+/// configuration entry whose blob is not version 1).
+fn put_entries<'a>(buf: &mut Vec<u8>, entries: impl ExactSizeIterator<Item = &'a Entry>) -> bool {
     put_varint(buf, entries.len() as u64);
+    let mut v2 = false;
     for e in entries {
         put_varint(buf, e.term);
         buf.push(e.kind.to_u8());
         put_varint(buf, e.data.len() as u64);
         buf.extend_from_slice(&e.data);
+        v2 |= e.kind == EntryKind::Config && needs_v2(&e.data);
     }
+    v2
 }
 
 /// The version byte of a payload, if it has one.
@@ -194,11 +226,15 @@ pub(crate) fn version(payload: &[u8]) -> Option<u8> {
     payload.first().copied()
 }
 
-/// Decodes a record payload whose version byte is [`FORMAT_VERSION`].
-/// Entry data are zero-copy slices of `payload`.
+/// Decodes a record payload of version 1 or 2 ([`known_version`]). A
+/// version 1 record must not hold a configuration with addresses (it
+/// could not have been written by a build that knows them, and a build
+/// that does not would misread it). Entry data are zero-copy slices of
+/// `payload`.
 pub(crate) fn decode(payload: &Bytes) -> Result<Record, DecodeError> {
     let mut r = Reader::new(payload);
-    if r.u8()? != FORMAT_VERSION {
+    let version = r.u8()?;
+    if !known_version(version) {
         return Err(DecodeError("unsupported record format version"));
     }
     let record = match r.u8()? {
@@ -207,7 +243,19 @@ pub(crate) fn decode(payload: &Bytes) -> Result<Record, DecodeError> {
         _ => return Err(DecodeError("unknown record kind")),
     };
     r.finish()?;
+    if version == FORMAT_V1 && record_needs_v2(&record) {
+        return Err(DecodeError("a version 1 record holds a configuration with addresses"));
+    }
     Ok(record)
+}
+
+fn record_needs_v2(record: &Record) -> bool {
+    let (snapshot, entries) = match record {
+        Record::Checkpoint { snapshot, entries, .. } => (Some(snapshot), Some(entries)),
+        Record::Step { snapshot, entries, .. } => (snapshot.as_ref().map(|(s, _)| s), entries.as_ref().map(|(_, e)| e)),
+    };
+    snapshot.is_some_and(|s| s.membership.addresses().next().is_some())
+        || entries.is_some_and(|es| es.iter().any(|e| e.kind == EntryKind::Config && needs_v2(&e.data)))
 }
 
 /// Reads a checkpoint's body (see [`put_checkpoint_body`]).
@@ -438,8 +486,36 @@ mod tests {
     }
 
     #[test]
+    fn a_configuration_with_addresses_makes_a_version_2_record_and_only_then() {
+        let addressed = Membership::new([1, 2], []).unwrap().with_address(2, "10.0.0.2:7002").unwrap();
+        let hard = HardState::default();
+        let mut buf = Vec::new();
+        // Without an address anywhere: version 1, as before addresses.
+        encode_step(&mut buf, None, Some(&hard), Some((&meta(), FileRef::EMPTY)), Some((6, sample_entries().iter())));
+        assert_eq!(buf[0], FORMAT_V1);
+        // A snapshot whose configuration carries one: version 2.
+        let snap = SnapshotMeta { membership: addressed.clone(), ..meta() };
+        encode_step(&mut buf, None, None, Some((&snap, FileRef::EMPTY)), None::<(Index, std::slice::Iter<'_, Entry>)>);
+        assert_eq!(buf[0], FORMAT_VERSION);
+        let Record::Step { snapshot: Some((back, _)), .. } = decoded(&buf) else { panic!("a step") };
+        assert_eq!(back.membership, addressed);
+        // A configuration entry that carries one: version 2.
+        let entries = [Entry::normal(1, 6, "x".into()), Entry::config(1, 7, &addressed)];
+        encode_checkpoint(&mut buf, None, &hard, &meta(), FileRef::EMPTY, entries.iter());
+        assert_eq!(buf[0], FORMAT_VERSION);
+        assert!(matches!(decoded(&buf), Record::Checkpoint { entries: ref e, .. } if e[..] == entries[..]));
+        // The same bytes labelled version 1 are refused: a build that knows
+        // only version 1 must never have written them.
+        buf[0] = FORMAT_V1;
+        assert!(decode(&Bytes::copy_from_slice(&buf)).is_err());
+        encode_step(&mut buf, None, None, Some((&snap, FileRef::EMPTY)), None::<(Index, std::slice::Iter<'_, Entry>)>);
+        buf[0] = FORMAT_V1;
+        assert!(decode(&Bytes::copy_from_slice(&buf)).is_err());
+    }
+
+    #[test]
     fn unknown_kinds_versions_and_flags_are_refused() {
-        for bad in [&[2u8, 1][..], &[1, 9], &[1, 2, 0x10], &[1, 2, 8, 0, 0]] {
+        for bad in [&[3u8, 1][..], &[0, 1], &[1, 9], &[1, 2, 0x10], &[1, 2, 8, 0, 0]] {
             assert!(decode(&Bytes::copy_from_slice(bad)).is_err(), "{bad:?}");
         }
         let huge_count = [1u8, 2, 8, 1, 0xff, 0xff, 0xff, 0xff, 0x0f];

@@ -316,7 +316,7 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
         let lsn = rec.lsn().get();
         let payload = Bytes::from(rec.into_data());
         match record::version(&payload) {
-            Some(FORMAT_VERSION) => {}
+            Some(v) if record::known_version(v) => {}
             found => {
                 return Err(StorageError::UnsupportedFormat {
                     location: locate(&wal_dir, segment_size, lsn),

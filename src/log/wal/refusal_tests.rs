@@ -225,12 +225,12 @@ fn a_record_of_an_unknown_format_version_is_refused() {
     let head = fs::read(root.path().join("wal/head")).unwrap();
     drop(store);
     let wal = Wal::open_segmented(root.path().join("wal"), 1024).unwrap();
-    let lsn = wal.append(&[2, 1, 0]).unwrap();
+    let lsn = wal.append(&[3, 1, 0]).unwrap();
     wal.sync().unwrap();
     drop(wal);
     assert_eq!(fs::read(root.path().join("wal/head")).unwrap(), head);
     let err = refused(root.path());
-    assert!(matches!(err, StorageError::UnsupportedFormat { found: 2, supported: 1, .. }), "{err}");
+    assert!(matches!(err, StorageError::UnsupportedFormat { found: 3, supported: 2, .. }), "{err}");
     assert!(err.to_string().contains(&format!("WAL offset {}", lsn.get())), "{err}");
 }
 

@@ -25,15 +25,15 @@
 use bytes::Bytes;
 use wal_db::{SegmentedStore, WalStore};
 
-use super::record::{self, FORMAT_VERSION, KIND_CHECKPOINT, KIND_STEP};
+use super::record::{self, KIND_CHECKPOINT, KIND_STEP};
 
 /// What an intact record of one log format looks like to the tail rule:
-/// the version byte and kind bytes its payload starts with, and a full
+/// the version bytes and kind bytes its payload may start with, and a full
 /// decode. `WalLog` and the shared WAL (`log::shared`) differ only here.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RecordShape {
-    /// The version byte every record payload starts with.
-    pub(crate) version: u8,
+    /// The version bytes a record payload may start with.
+    pub(crate) versions: &'static [u8],
     /// The kind bytes that may follow it.
     pub(crate) kinds: &'static [u8],
     /// Whether a payload decodes as a record of the format.
@@ -42,7 +42,7 @@ pub(crate) struct RecordShape {
 
 /// `WalLog`'s records (see [`record`]).
 pub(crate) const WAL_RECORDS: RecordShape = RecordShape {
-    version: FORMAT_VERSION,
+    versions: &[record::FORMAT_V1, record::FORMAT_VERSION],
     kinds: &[KIND_CHECKPOINT, KIND_STEP],
     decodes: |payload| record::decode(payload).is_ok(),
 };
@@ -92,7 +92,7 @@ fn intact_record_in(
         let positions = (window.len() + 1 - PROBE).min(WINDOW);
         for i in 0..positions {
             let b = &window[i..i + PROBE];
-            if b[8] != shape.version || !shape.kinds.contains(&b[9]) {
+            if !shape.versions.contains(&b[8]) || !shape.kinds.contains(&b[9]) {
                 continue;
             }
             let len = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);

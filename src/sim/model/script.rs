@@ -252,6 +252,18 @@ impl fmt::Display for ModelStep {
                 MembershipChange::AddVoter(id) => write!(f, "change {node} add-voter {id}"),
                 MembershipChange::AddLearner(id) => write!(f, "change {node} add-learner {id}"),
                 MembershipChange::Promote(id) => write!(f, "change {node} promote {id}"),
+                // The model never makes these (scripts carry no addresses);
+                // shown for a reader, not parsed back.
+                MembershipChange::AddVoterAt { id, address } => {
+                    write!(f, "change {node} add-voter {id} at {}", String::from_utf8_lossy(address))
+                }
+                MembershipChange::AddLearnerAt { id, address } => {
+                    write!(f, "change {node} add-learner {id} at {}", String::from_utf8_lossy(address))
+                }
+                MembershipChange::SetAddress { id, address } => match address {
+                    Some(a) => write!(f, "change {node} set-address {id} {}", String::from_utf8_lossy(a)),
+                    None => write!(f, "change {node} set-address {id} none"),
+                },
                 MembershipChange::Remove(id) => write!(f, "change {node} remove {id}"),
                 MembershipChange::Replace { voters, learners } => {
                     write!(f, "change {node} replace{} /{}", ids(voters), ids(learners))

@@ -85,6 +85,7 @@
 mod backoff;
 mod frame;
 mod handshake;
+mod learn;
 mod link;
 mod reader;
 mod stats;
@@ -101,6 +102,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use handshake::Refusal;
+pub use learn::{address_bytes, address_of};
 pub use stats::{NetEvent, TcpStats};
 
 use self::stats::{Counters, Hook, add};
@@ -377,6 +379,8 @@ struct Shared {
     shutdown: AtomicBool,
     acceptor: Mutex<Option<JoinHandle<()>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Peers learned from configurations (`learn.rs`).
+    learned: Mutex<learn::Learned>,
 }
 
 impl Shared {
@@ -558,6 +562,7 @@ impl TcpTransport {
             shutdown: AtomicBool::new(false),
             acceptor: Mutex::new(None),
             threads: Mutex::new(Vec::new()),
+            learned: Mutex::new(BTreeMap::new()),
         });
         let transport = TcpTransport { shared: Arc::clone(&shared) };
         let acceptor = {
@@ -734,6 +739,12 @@ impl TcpHandle {
     /// See [`TcpTransport::remove_peer`].
     pub fn remove_peer(&self, id: NodeId) {
         self.shared.remove_peer(id);
+    }
+
+    /// The peers and the addresses they are dialed at, by id (those added
+    /// by hand and those learned from configurations alike).
+    pub fn peers(&self) -> Vec<(NodeId, SocketAddr)> {
+        lock(&self.shared.peers).iter().map(|(&id, p)| (id, p.addr())).collect()
     }
 
     /// Messages queued for `peer` and not yet written (`None` for an unknown

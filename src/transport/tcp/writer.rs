@@ -70,6 +70,10 @@ impl Peer {
         *lock(&self.addr) = addr;
     }
 
+    pub(crate) fn addr(&self) -> SocketAddr {
+        *lock(&self.addr)
+    }
+
     pub(crate) fn queued(&self) -> usize {
         lock(&self.queue).messages.len()
     }

@@ -1,0 +1,158 @@
+//! The client server of `kv_node`: a thread per connection, one reply line
+//! per request line.
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::PoisonError;
+
+use raft_io::runtime::{RaftHandle, RuntimeError, address_bytes};
+use raft_io::{Membership, MembershipChange, NodeId};
+
+use crate::protocol::{self, MAX_LINE, Request};
+use crate::store::{self, Directory, Store};
+
+/// What a connection handler needs.
+#[derive(Clone)]
+pub struct Server {
+    pub handle: RaftHandle<Store>,
+    pub directory: Directory,
+}
+
+impl Server {
+    /// Accepts connections until the listener fails.
+    pub fn serve(self, listener: TcpListener) {
+        for stream in listener.incoming() {
+            match stream {
+                Ok(stream) => {
+                    let server = self.clone();
+                    std::thread::spawn(move || server.connection(stream));
+                }
+                Err(e) => eprintln!("kv_node: accept: {e}"),
+            }
+        }
+    }
+
+    fn connection(&self, stream: TcpStream) {
+        let peer = stream.peer_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string());
+        let Ok(write_half) = stream.try_clone() else { return };
+        let mut out = std::io::BufWriter::new(write_half);
+        let mut reader = BufReader::new(stream);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            // At most MAX_LINE bytes: a client cannot make the node buffer more.
+            let read = (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut line);
+            let reply = match read {
+                Ok(0) => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    eprintln!("kv_node: client {peer}: {e}");
+                    return;
+                }
+                Ok(_) if line.last() != Some(&b'\n') && line.len() < MAX_LINE => {
+                    // The client went away mid-request: nothing was done.
+                    eprintln!("kv_node: client {peer} disconnected mid-request ({} bytes); ignored", line.len());
+                    return;
+                }
+                Ok(_) if line.last() != Some(&b'\n') => {
+                    let _ = writeln!(out, "ERR request line longer than {MAX_LINE} bytes; closing");
+                    let _ = out.flush();
+                    return;
+                }
+                Ok(_) => match std::str::from_utf8(&line[..line.len() - 1]) {
+                    Err(_) => "ERR malformed request: not UTF-8".to_owned(),
+                    Ok(text) => match protocol::parse(text) {
+                        Err(reply) => reply,
+                        Ok(request) => self.execute(request),
+                    },
+                },
+            };
+            if writeln!(out, "{reply}").and_then(|()| out.flush()).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn execute(&self, request: Request) -> String {
+        let h = &self.handle;
+        match request {
+            Request::Get(key) => match h.read(move |s: &Store| s.map.get(&key).cloned()) {
+                Ok(Some(v)) => format!("VALUE {v}"),
+                Ok(None) => "NOTFOUND".into(),
+                Err(e) => self.error(e),
+            },
+            Request::Put(key, value) => self.write(|| h.propose(store::put(&key, &value)).map(drop)),
+            Request::Del(key) => self.write(|| h.propose(store::delete(&key)).map(drop)),
+            Request::Join(id, addr) => {
+                let change = MembershipChange::AddVoterAt { id, address: address_bytes(addr) };
+                match self.leader_only(|| h.change_membership(change)) {
+                    Ok(m) => format!("OK {}", members(&m)),
+                    // Idempotent: a join whose reply was lost (its outcome
+                    // unknown to the joiner) is answered alike when repeated.
+                    Err(reply) => match h.status() {
+                        Ok(s) if s.membership.address(id) == Some(&address_bytes(addr)) => {
+                            format!("OK {}", members(&s.membership))
+                        }
+                        _ => reply,
+                    },
+                }
+            }
+            Request::Remove(id) => match self.leader_only(|| h.change_membership(MembershipChange::Remove(id))) {
+                Ok(_) => "OK".into(),
+                Err(reply) => reply,
+            },
+            Request::Members => match h.status() {
+                Ok(s) => format!("MEMBERS {}", members(&s.membership)),
+                Err(e) => self.error(e),
+            },
+            Request::Leader => match h.leader() {
+                Some(id) => format!("LEADER {id} {}", self.client_addr(id).unwrap_or_else(|| "?".into())),
+                None => "ERR no leader known; retry".into(),
+            },
+        }
+    }
+
+    fn write(&self, f: impl FnOnce() -> Result<(), RuntimeError>) -> String {
+        match self.leader_only(f) {
+            Ok(()) => "OK".into(),
+            Err(reply) => reply,
+        }
+    }
+
+    /// Runs a leader-only request; a follower answers with a redirect
+    /// before trying (the handle would refuse it anyway).
+    fn leader_only<T>(&self, f: impl FnOnce() -> Result<T, RuntimeError>) -> Result<T, String> {
+        if let Some(leader) = self.handle.leader().filter(|&l| l != self.handle.id()) {
+            return Err(self.redirect(leader, None));
+        }
+        f().map_err(|e| self.error(e))
+    }
+
+    fn client_addr(&self, id: NodeId) -> Option<String> {
+        self.directory.lock().unwrap_or_else(PoisonError::into_inner).get(&id).cloned()
+    }
+
+    fn redirect(&self, leader: NodeId, raft: Option<std::net::SocketAddr>) -> String {
+        let raft = raft.map_or_else(String::new, |a| format!(", raft {a}"));
+        match self.client_addr(leader) {
+            Some(addr) => format!("REDIRECT {addr} (node {leader} leads{raft})"),
+            None => {
+                format!("ERR not the leader; node {leader} leads{raft}, its client address is not known yet; retry")
+            }
+        }
+    }
+
+    fn error(&self, e: RuntimeError) -> String {
+        match e {
+            RuntimeError::NotLeader { leader: Some(l), leader_addr } => self.redirect(l, leader_addr),
+            RuntimeError::NotLeader { leader: None, .. } => "ERR no leader known; retry".into(),
+            e if e.outcome_unknown() => format!("ERR outcome unknown: {e}"),
+            e => format!("ERR {e}"),
+        }
+    }
+}
+
+/// `id=raft address` of every member that has one, comma-separated.
+fn members(m: &Membership) -> String {
+    m.addresses().map(|(id, a)| format!("{id}={}", String::from_utf8_lossy(a))).collect::<Vec<_>>().join(",")
+}

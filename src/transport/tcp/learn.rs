@@ -1,0 +1,150 @@
+//! Peers learned from the replicated configuration: a member's address
+//! ([`Membership::address`]) read as a socket address, and the transport's
+//! peer set kept in line with the configuration in effect.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+
+use super::{Shared, TcpTransport};
+use crate::membership::Membership;
+use crate::sync::lock;
+use crate::types::NodeId;
+
+/// A member's address as the TCP transport and the runtime read it: the
+/// UTF-8 text of a socket address (`"10.0.0.7:7001"`, `"[::1]:7001"`), as
+/// [`address_bytes`] writes it. No name is resolved: anything else (a host
+/// name, bytes that are not UTF-8) is `None`.
+pub fn address_of(address: &Bytes) -> Option<SocketAddr> {
+    std::str::from_utf8(address).ok()?.parse().ok()
+}
+
+/// The address bytes of `addr` for the replicated configuration
+/// ([`MembershipChange::AddVoterAt`](crate::MembershipChange::AddVoterAt),
+/// [`Membership::with_address`]): its text, which [`address_of`] reads back.
+pub fn address_bytes(addr: SocketAddr) -> Bytes {
+    Bytes::from(addr.to_string())
+}
+
+/// The peers [`TcpTransport::learn_peers`] learned so far, by id.
+pub(super) type Learned = BTreeMap<NodeId, SocketAddr>;
+
+impl TcpTransport {
+    /// Brings the peers learned from configurations in line with
+    /// `membership` (the configuration in effect): every other member whose
+    /// address parses ([`address_of`]) becomes a peer at that address (a
+    /// peer known at another address is disconnected and redialed there),
+    /// and every peer learned this way earlier that is no
+    /// longer a member is removed ([`remove_peer`](Self::remove_peer)).
+    /// Peers added by hand ([`add_peer`](Self::add_peer),
+    /// [`TcpConfig::peer`](super::TcpConfig::peer)) are never removed here,
+    /// though a configuration address replaces theirs. The empty
+    /// configuration (of a node still joining) changes nothing. The runtime calls
+    /// this at start and for every configuration the node reports, so a
+    /// cluster whose configuration carries addresses needs no wiring after
+    /// bootstrap.
+    ///
+    /// A peer learned this way is checked at the handshake (and under TLS
+    /// against its certificate) exactly like one added by hand: the
+    /// address says where to dial, never who answers.
+    ///
+    /// Returns the members whose address does not parse (they are not
+    /// added; the membership change that gave it was refused nowhere, as
+    /// the core keeps addresses opaque).
+    ///
+    /// # Errors
+    ///
+    /// A new peer's writer thread could not be spawned; peers handled
+    /// before it are in place, and a later call retries the rest.
+    pub fn learn_peers(&self, membership: &Membership) -> std::io::Result<Vec<NodeId>> {
+        learn(&self.shared, membership)
+    }
+}
+
+fn learn(shared: &std::sync::Arc<Shared>, membership: &Membership) -> std::io::Result<Vec<NodeId>> {
+    // A joining node knows no configuration yet: that says nothing about
+    // who its peers are (the ones it was given stay).
+    if membership.is_empty() {
+        return Ok(Vec::new());
+    }
+    let me = shared.cfg.id;
+    let mut learned = lock(&shared.learned);
+    let mut unusable = Vec::new();
+    for (id, bytes) in membership.addresses() {
+        if id == me {
+            continue;
+        }
+        let Some(addr) = address_of(bytes) else {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(
+                node = me,
+                cluster = shared.cfg.cluster_id,
+                peer = id,
+                "member address is not a socket address; not dialed"
+            );
+            unusable.push(id);
+            continue;
+        };
+        let current = lock(&shared.peers).get(&id).map(|p| p.addr());
+        match current {
+            Some(a) if a == addr => {}
+            // Moved: the open connection leads to the old address, so it is
+            // closed (queued messages dropped, as Raft tolerates) and the
+            // peer redialed at the new one.
+            Some(_) => {
+                shared.remove_peer(id);
+                shared.add_peer(id, addr)?;
+            }
+            None => shared.add_peer(id, addr)?,
+        }
+        #[cfg(feature = "tracing")]
+        if learned.get(&id) != Some(&addr) {
+            tracing::info!(node = me, cluster = shared.cfg.cluster_id, peer = id, %addr, "peer learned from the configuration");
+        }
+        learned.insert(id, addr);
+    }
+    let gone: Vec<NodeId> = learned.keys().copied().filter(|&id| !membership.contains(id)).collect();
+    for id in gone {
+        learned.remove(&id);
+        shared.remove_peer(id);
+        #[cfg(feature = "tracing")]
+        tracing::info!(node = me, cluster = shared.cfg.cluster_id, peer = id, "peer dropped: no longer a member");
+    }
+    Ok(unusable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_socket_addresses_in_text() {
+        let v4: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        let v6: SocketAddr = "[::1]:7001".parse().unwrap();
+        for addr in [v4, v6] {
+            assert_eq!(address_of(&address_bytes(addr)), Some(addr));
+        }
+        for bad in [&b"localhost:7001"[..], b"127.0.0.1", b"\xff\xfe", b"1.2.3.4:99999"] {
+            assert_eq!(address_of(&Bytes::copy_from_slice(bad)), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_member_whose_address_does_not_parse_is_reported_and_not_dialed() {
+        let t = TcpTransport::bind(super::super::TcpConfig::new(1, "127.0.0.1:0".parse().unwrap())).unwrap();
+        let m = Membership::new([1, 2, 3], []).unwrap();
+        let m = m.with_address(2, "node-2.example:7001").unwrap().with_address(3, "127.0.0.1:9").unwrap();
+        let m = m.with_address(1, "not even an address").unwrap();
+        assert_eq!(t.learn_peers(&m).unwrap(), vec![2], "node 2's is a name; its own is never dialed");
+        assert_eq!(t.handle().peers(), vec![(3, "127.0.0.1:9".parse().unwrap())]);
+        // The empty configuration of a joining node changes nothing.
+        assert!(t.learn_peers(&Membership::empty()).unwrap().is_empty());
+        assert_eq!(t.handle().peers().len(), 1);
+        // Node 3 leaves: dropped.
+        let m = m.apply(&crate::MembershipChange::Remove(3)).unwrap();
+        t.learn_peers(&m).unwrap();
+        assert!(t.handle().peers().is_empty());
+        t.shutdown();
+    }
+}

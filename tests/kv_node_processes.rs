@@ -1,0 +1,398 @@
+#![cfg(all(unix, feature = "net", feature = "persistence"))]
+//! One process per node: three `kv_node` processes (examples/kv_node) on
+//! loopback ports, a client writing through them, the leader killed with
+//! SIGKILL and restarted from its directory, a fourth node added at run time
+//! by address and another removed; every acknowledged write must then be
+//! read back, linearizably, from every member. Bad client input gets a
+//! clear error and changes nothing.
+//!
+//! The example binary is the one `cargo test` builds next to this test
+//! (`target/<profile>/examples/kv_node`); the test runs `cargo build
+//! --example kv_node` with the same features first, so it is never stale
+//! (a no-op when `cargo test` just built it).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Generous: a loaded CI machine, debug builds, elections after a kill.
+const DEADLINE: Duration = Duration::from_secs(90);
+
+/// The features this test was built with: `None` for all of them.
+fn features() -> Option<String> {
+    let all = [
+        ("net", cfg!(feature = "net")),
+        ("persistence", cfg!(feature = "persistence")),
+        ("framing", cfg!(feature = "framing")),
+        ("sim", cfg!(feature = "sim")),
+        ("tracing", cfg!(feature = "tracing")),
+        ("metrics", cfg!(feature = "metrics")),
+        ("tls", cfg!(feature = "tls")),
+    ];
+    if all.iter().all(|(_, on)| *on) {
+        return None;
+    }
+    Some(all.iter().filter(|(_, on)| *on).map(|(f, _)| *f).collect::<Vec<_>>().join(","))
+}
+
+/// `target/<profile>/examples/kv_node`, brought up to date with
+/// `cargo build --example kv_node` (same features, same target directory
+/// and profile: a no-op after `cargo test`, which builds it). If that build
+/// cannot run (no cargo at hand) an existing binary is used as it is.
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join("examples").join("kv_node");
+    let target = profile_dir.parent().expect("target dir");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    // Without the variables cargo set for this test's run: a build script
+    // that watches one (ring watches CARGO_MANIFEST_DIR) would otherwise be
+    // rerun here, and again by the next `cargo test`.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        let set_for_tests = ["CARGO_PKG_", "CARGO_BIN_EXE_"].iter().any(|p| name.starts_with(p))
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ]
+            .contains(&name.as_str());
+        if set_for_tests {
+            build.env_remove(&name);
+        }
+    }
+    build.args(["build", "--example", "kv_node"]);
+    // The flags of the run that built this test, so nothing is rebuilt
+    // (`--all-features` and the same list spelled out do not share builds).
+    match features() {
+        Some(list) => build.args(["--features", &list]),
+        None => build.arg("--all-features"),
+    };
+    build.arg("--target-dir").arg(target);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    let built = build.current_dir(env!("CARGO_MANIFEST_DIR")).status().map(|s| s.success());
+    match built {
+        Ok(true) => {}
+        _ if bin.exists() => eprintln!("cargo build --example kv_node failed ({built:?}); using {}", bin.display()),
+        _ => panic!("cargo build --example kv_node failed ({built:?}) and {} is missing", bin.display()),
+    }
+    assert!(bin.exists(), "{} missing after the build", bin.display());
+    bin
+}
+
+fn free_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+struct Node {
+    id: u64,
+    raft: SocketAddr,
+    client: SocketAddr,
+    dir: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Node {
+    fn new(id: u64, base: &Path) -> Self {
+        Node {
+            id,
+            raft: free_addr(),
+            client: free_addr(),
+            dir: base.join(format!("node-{id}")),
+            args: Vec::new(),
+            child: None,
+        }
+    }
+
+    fn start(&mut self, bin: &Path, how: &[String]) {
+        self.args = vec![
+            "--id".into(),
+            self.id.to_string(),
+            "--raft".into(),
+            self.raft.to_string(),
+            "--client".into(),
+            self.client.to_string(),
+            "--data".into(),
+            self.dir.display().to_string(),
+        ];
+        self.args.extend(how.iter().cloned());
+        self.restart(bin);
+    }
+
+    fn restart(&mut self, bin: &Path) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.with_extension("log"))
+            .expect("process log");
+        let child = Command::new(bin)
+            .args(&self.args)
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start kv_node");
+        self.child = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SIGKILL on unix: no clean close of anything.
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A client connection to one node.
+struct Conn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Conn {
+    fn open(addr: SocketAddr) -> std::io::Result<Conn> {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(Conn { reader: BufReader::new(s.try_clone()?), writer: s })
+    }
+
+    fn ask(&mut self, request: &str) -> std::io::Result<String> {
+        writeln!(self.writer, "{request}")?;
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(line.trim_end().to_owned())
+    }
+}
+
+fn ask_once(addr: SocketAddr, request: &str) -> std::io::Result<String> {
+    Conn::open(addr)?.ask(request)
+}
+
+/// Sends a leader-only request, following redirects and retrying errors
+/// that leave nothing done, until `OK...`. `None` when the outcome is
+/// unknown (the request may or may not have taken effect).
+fn leader_request(nodes: &[SocketAddr], request: &str) -> Option<String> {
+    let give_up = Instant::now() + DEADLINE;
+    let mut at = nodes[0];
+    let mut next = 0;
+    while Instant::now() < give_up {
+        match ask_once(at, request) {
+            Ok(r) if r.starts_with("OK") => return Some(r),
+            Ok(r) if r.starts_with("REDIRECT ") => {
+                at = r["REDIRECT ".len()..].split_whitespace().next().and_then(|a| a.parse().ok()).unwrap_or(at);
+                continue;
+            }
+            Ok(r) if r.starts_with("ERR outcome unknown") => return None,
+            // A removal repeated after an unknown outcome: already done.
+            Ok(r) if request.starts_with("REMOVE ") && r.contains("is not a member") => return Some(r),
+            // Nothing done: no leader known, refused for now, node down.
+            Ok(_) | Err(_) => {
+                next = (next + 1) % nodes.len();
+                at = nodes[next];
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{request:?}: no leader accepted it within {DEADLINE:?}");
+}
+
+/// Writes `count` distinct keys; returns those acknowledged.
+fn write_keys(nodes: &[SocketAddr], phase: &str, count: usize, acked: &mut BTreeMap<String, Option<String>>) {
+    for i in 0..count {
+        let (k, v) = (format!("{phase}-{i:03}"), format!("value {phase} {i}"));
+        if leader_request(nodes, &format!("PUT {k} {v}")).is_some() {
+            acked.insert(k, Some(v));
+        }
+    }
+}
+
+fn leader_client(nodes: &[SocketAddr]) -> SocketAddr {
+    let give_up = Instant::now() + DEADLINE;
+    while Instant::now() < give_up {
+        for &n in nodes {
+            if let Ok(r) = ask_once(n, "LEADER") {
+                let parts: Vec<&str> = r.split_whitespace().collect();
+                if let ["LEADER", _, addr] = parts.as_slice() {
+                    if let Ok(a) = addr.parse() {
+                        return a;
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no leader with a known client address within {DEADLINE:?}");
+}
+
+/// Every acknowledged write, read through `node` (a linearizable read).
+fn check_all(node: &Node, acked: &BTreeMap<String, Option<String>>) {
+    let give_up = Instant::now() + DEADLINE;
+    let mut conn = None;
+    for (k, v) in acked {
+        loop {
+            assert!(Instant::now() < give_up, "node {}: could not read {k}", node.id);
+            if conn.is_none() {
+                conn = Conn::open(node.client).ok();
+            }
+            let reply = match conn.as_mut().map(|c| c.ask(&format!("GET {k}"))) {
+                Some(Ok(r)) => r,
+                _ => {
+                    conn = None;
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            };
+            match (reply.strip_prefix("VALUE "), reply.as_str(), v) {
+                (Some(got), _, Some(want)) => {
+                    assert_eq!(got, want, "node {}: key {k}", node.id);
+                    break;
+                }
+                (None, "NOTFOUND", None) => break,
+                (None, "NOTFOUND", Some(want)) => panic!("node {}: acknowledged {k}={want} not found", node.id),
+                (Some(got), _, None) => panic!("node {}: deleted {k} reads {got:?}", node.id),
+                // No leader known yet (a node that just joined): retry.
+                (None, _, _) if reply.starts_with("ERR") => std::thread::sleep(Duration::from_millis(100)),
+                _ => panic!("node {}: unexpected reply {reply:?}", node.id),
+            }
+        }
+    }
+}
+
+/// The ids in the configuration in effect on the node at `client`.
+fn members(client: SocketAddr) -> Vec<u64> {
+    let reply = ask_once(client, "MEMBERS").expect("MEMBERS");
+    let list = reply.strip_prefix("MEMBERS ").unwrap_or_else(|| panic!("unexpected reply {reply:?}"));
+    list.split(',').filter_map(|m| m.split_once('=')).map(|(id, _)| id.parse().expect("an id")).collect()
+}
+
+fn bad_input_changes_nothing(nodes: &[SocketAddr]) {
+    let leader = leader_client(nodes);
+    let follower = *nodes.iter().find(|&&n| n != leader).expect("a follower");
+    let before = members(leader);
+    assert_eq!(before, vec![1, 2, 3]);
+    let mut c = Conn::open(leader).expect("connect");
+    assert!(c.ask("FROB x").unwrap().starts_with("ERR unknown command"));
+    assert!(c.ask("PUT lonely").unwrap().starts_with("ERR malformed request"));
+    assert!(c.ask("").unwrap().starts_with("ERR empty request"));
+    assert!(c.ask("JOIN 9 nowhere:port").unwrap().starts_with("ERR bad address"));
+    assert_eq!(c.ask("GET lonely").unwrap(), "NOTFOUND");
+    // A join sent to a follower: redirected, nothing changed.
+    let r = ask_once(follower, &format!("JOIN 9 {}", free_addr())).unwrap();
+    assert!(r.starts_with("REDIRECT ") || r.starts_with("ERR not the leader"), "{r}");
+    // A client that disconnects mid-request: nothing done.
+    let mut s = TcpStream::connect(leader).unwrap();
+    s.write_all(b"PUT half-sent value").unwrap();
+    drop(s);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(c.ask("GET half-sent").unwrap(), "NOTFOUND");
+    // The connection still serves after all of it, and no join took effect.
+    assert!(c.ask("LEADER").unwrap().starts_with("LEADER "));
+    assert_eq!(members(leader), before);
+}
+
+#[test]
+fn three_processes_survive_sigkill_restart_and_membership_changes() {
+    let bin = binary();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut nodes: Vec<Node> = (1..=3).map(|id| Node::new(id, tmp.path())).collect();
+    let bootstrap = nodes.iter().map(|n| format!("{}={}", n.id, n.raft)).collect::<Vec<_>>().join(",");
+    for n in &mut nodes {
+        n.start(&bin, &["--bootstrap".into(), bootstrap.clone()]);
+    }
+    let clients = |nodes: &[Node]| nodes.iter().filter(|n| n.child.is_some()).map(|n| n.client).collect::<Vec<_>>();
+
+    let mut acked = BTreeMap::new();
+    write_keys(&clients(&nodes), "a", 20, &mut acked);
+    bad_input_changes_nothing(&clients(&nodes));
+
+    // SIGKILL the leader; writes go on through the other two.
+    let leader = leader_client(&clients(&nodes));
+    let killed = nodes.iter().position(|n| n.client == leader).expect("leader is one of ours");
+    nodes[killed].kill();
+    write_keys(&clients(&nodes), "b", 20, &mut acked);
+
+    // Restart it from its directory, with the same command line.
+    nodes[killed].restart(&bin);
+    write_keys(&clients(&nodes), "c", 10, &mut acked);
+
+    // A fourth node, added at run time by address through any member.
+    let mut fourth = Node::new(4, tmp.path());
+    fourth.start(&bin, &["--join".into(), nodes[0].client.to_string()]);
+    nodes.push(fourth);
+    write_keys(&clients(&nodes), "d", 10, &mut acked);
+    // Its join runs in its own process: wait for it to take effect.
+    let give_up = Instant::now() + DEADLINE;
+    while members(leader_client(&clients(&nodes))) != vec![1, 2, 3, 4] {
+        assert!(Instant::now() < give_up, "node 4 never joined");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Remove a node that is not the leader, then stop its process.
+    let leader = leader_client(&clients(&nodes));
+    let gone = nodes.iter().position(|n| n.client != leader && n.id != 4).expect("a follower");
+    let gone_id = nodes[gone].id;
+    // Repeated until known done (a timeout leaves the outcome unknown).
+    while leader_request(&clients(&nodes), &format!("REMOVE {gone_id}")).is_none() {}
+    nodes[gone].kill();
+    nodes.remove(gone);
+    let mut left: Vec<u64> = nodes.iter().map(|n| n.id).collect();
+    left.sort_unstable();
+    assert_eq!(members(leader_client(&clients(&nodes))), left, "node {gone_id} removed");
+    write_keys(&clients(&nodes), "e", 10, &mut acked);
+    for k in ["a-000", "b-001", "e-002"] {
+        match leader_request(&clients(&nodes), &format!("DEL {k}")) {
+            Some(_) => acked.insert(k.to_owned(), None),
+            // Outcome unknown: the key may or may not be there; not checked.
+            None => acked.remove(k),
+        };
+    }
+    assert!(acked.len() >= 40, "most writes acknowledged: {}", acked.len());
+
+    for n in &nodes {
+        check_all(n, &acked);
+    }
+}
+
+/// A command line that cannot be used is refused before anything starts,
+/// with the flag named and exit status 2.
+#[test]
+fn a_bad_command_line_is_refused_naming_the_flag() {
+    let bin = binary();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("never");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--id", "1", "--raft", "nowhere", "--client", "127.0.0.1:1", "--join", "127.0.0.1:2"], "--raft"),
+        (
+            &["--id", "1", "--raft", "127.0.0.1:1", "--client", "127.0.0.1:2", "--bootstrap", "1=127.0.0.1:1,2=x"],
+            "--bootstrap",
+        ),
+        (&["--id", "0", "--raft", "127.0.0.1:1", "--client", "127.0.0.1:2", "--join", "127.0.0.1:3"], "--id"),
+        (&["--id", "1", "--raft", "127.0.0.1:1", "--client", "127.0.0.1:2", "--frobnicate"], "--frobnicate"),
+    ];
+    for (args, named) in cases {
+        let out = Command::new(&bin).args(args).arg("--data").arg(&data).output().expect("run kv_node");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(named), "{args:?}: {err}");
+    }
+    assert!(!data.exists(), "nothing was created");
+}
