@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -17,9 +17,10 @@ use super::meta::{META_FILE, META_VERSION, Meta, MetaError, MetaState, WAL_DIR, 
 use super::record::{self, FORMAT_VERSION, FileRef, Record, entry_len};
 use super::segments::locate;
 use super::snapshot_file;
+use super::state::LogState;
 use super::tail::WAL_RECORDS;
 use super::wal_files::{check_marker, corrupt, open_error, open_strict, repair, sync_segments};
-use super::{SnapData, WalLog, WalOptions, WalStats, wal_error};
+use super::{WalLog, WalOptions, WalStats, wal_error};
 use crate::error::StorageError;
 use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta};
 
@@ -393,8 +394,6 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
 
     report.records = state.records;
     report.entries = state.entries.len() as u64;
-    let live_bytes = state.live_bytes;
-    let last = state.snap.index + state.entries.len() as Index;
     Ok(Opening::Done(Box::new(WalLog {
         _lock: lock,
         dir: dir.to_path_buf(),
@@ -403,25 +402,10 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
         wal: Arc::new(opened.wal),
         shared: opened.shared,
         meta,
-        identity: state.identity,
-        hard: state.hard,
-        snap: state.snap,
-        snap_data: SnapData::File(state.file),
-        snap_verified: Mutex::new(None),
-        entries: state.entries,
-        receiving: None,
-        durable_identity: state.identity,
-        durable_hard: state.hard,
-        durable_file: state.file,
-        snap_dirty: false,
-        entries_dirty: false,
-        stable: last,
-        unstable_bytes: 0,
-        live_bytes,
+        state: LogState::new(state.identity, state.hard, state.snap, state.file, state.entries, state.live_bytes),
         checkpoint_snap: state.checkpoint_snap,
         garbage_floor: 0,
         next_snap_id,
-        orphans: Vec::new(),
         buf: Vec::new(),
         async_writes: None,
         instance: open_instance(),
