@@ -23,25 +23,12 @@ use super::tests::temp;
 use super::*;
 use crate::log::MemoryLog;
 use crate::log::wal::FaultInjector;
-use crate::membership::Membership;
-use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
+use crate::log::wal::crash_support::{Image, SEGMENT, apply, copy_dir, entries, image, keeps, meta, soak};
+use crate::types::{Entry, HardState, Index, LogIdentity, Term};
 
-const SEGMENT: u64 = 256;
-
-fn soak() -> bool {
-    std::env::var_os("RAFT_IO_SOAK").is_some()
-}
-
-/// A call on one group's log.
-#[derive(Clone, Debug)]
-enum On {
-    Identity(LogIdentity),
-    Hard(HardState),
-    Append(Vec<Entry>),
-    Truncate(Index),
-    Snapshot(SnapshotMeta, Bytes),
-    Receive(SnapshotMeta, Bytes, usize),
-}
+// A call on one group's log. (Its `Sync` is not used: a run syncs a group
+// with the host's `Call::Sync`, which the model follows.)
+use crate::log::wal::crash_support::Call as On;
 
 /// A call of the scripted host.
 #[derive(Clone, Debug)]
@@ -58,46 +45,6 @@ enum Call {
     Persisted(GroupId),
     Flush,
     Checkpoint,
-}
-
-fn apply(log: &mut impl RaftLog, call: &On) -> Result<(), StorageError> {
-    match call {
-        On::Identity(id) => log.set_identity(*id),
-        On::Hard(h) => log.set_hard_state(*h),
-        On::Append(es) => log.append(&mut es.clone()),
-        On::Truncate(from) => log.truncate(*from),
-        On::Snapshot(meta, data) => log.install_snapshot(meta.clone(), data.clone()),
-        On::Receive(meta, data, chunk) => {
-            log.begin_snapshot_receive(meta, data.len() as u64)?;
-            for (k, part) in data.chunks(*chunk).enumerate() {
-                log.receive_snapshot_chunk((k * chunk) as u64, part)?;
-            }
-            log.finish_snapshot_receive()
-        }
-    }
-}
-
-/// Everything a restarted node reads from its group's log.
-#[derive(Clone, Debug, PartialEq)]
-struct Image {
-    identity: Option<LogIdentity>,
-    hard: HardState,
-    snapshot: SnapshotMeta,
-    data: (usize, u32),
-    entries: Vec<(Index, Term, usize, u32)>,
-}
-
-fn image(log: &impl RaftLog) -> Image {
-    let mut entries = Vec::new();
-    log.entries(log.first_index(), log.last_index() + 1, u64::MAX, &mut entries).unwrap();
-    let data = log.snapshot_data().unwrap();
-    Image {
-        identity: log.identity(),
-        hard: log.hard_state(),
-        snapshot: log.snapshot_meta().clone(),
-        data: (data.len(), crc32c::crc32c(&data)),
-        entries: entries.iter().map(|e| (e.index, e.term, e.data.len(), crc32c::crc32c(&e.data))).collect(),
-    }
 }
 
 /// A group's model: its log, what it may recover to (`None`: absent), and
@@ -210,31 +157,6 @@ fn run_until_crash(dir: &Path, faults: &FaultInjector, calls: &[Call]) -> BTreeM
     done(m)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    if !from.exists() {
-        return;
-    }
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let dest = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &dest);
-        } else {
-            fs::copy(&path, &dest).unwrap();
-        }
-    }
-}
-
-fn keeps(unsynced: u64) -> Vec<u64> {
-    if soak() {
-        return (0..=unsynced).collect();
-    }
-    let mut v = vec![0, 5.min(unsynced), unsynced / 2, unsynced];
-    v.dedup();
-    v
-}
-
 /// Crashes a run of `calls` at operation `op`, then checks every group's
 /// recovery at every tear point.
 fn crash_and_check(calls: &[Call], op: u64) {
@@ -274,14 +196,6 @@ fn crash_and_check(calls: &[Call], op: u64) {
         let wal = SharedWal::open(&trial).unwrap_or_else(|e| panic!("{at}, reopened: {e}"));
         assert_eq!(wal.group(id).unwrap().last_index(), 1);
     }
-}
-
-fn entries(first: Index, term: Term, n: u64, len: usize) -> Vec<Entry> {
-    (first..first + n).map(|i| Entry::normal(term, i, Bytes::from(vec![i as u8; len]))).collect()
-}
-
-fn meta(index: Index, term: Term) -> SnapshotMeta {
-    SnapshotMeta { index, term, membership: Membership::new([1, 2, 3], []).unwrap() }
 }
 
 fn snapshot_data(index: Index, term: Term) -> Bytes {

@@ -97,6 +97,9 @@ mod write;
 mod tests;
 
 #[cfg(test)]
+pub(crate) mod crash_support;
+
+#[cfg(test)]
 mod crash_tests;
 
 #[cfg(test)]
