@@ -8,18 +8,15 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::faults::FaultInjector;
 use super::fsio::{self, io_err, list, read_optional, write_atomic};
 use super::lock::{self, DirLock, LOCK_FILE};
 use super::meta::{META_FILE, META_VERSION, Meta, MetaError, MetaState, WAL_DIR, WAL_META};
 use super::record::{self, FORMAT_VERSION, FileRef, Record, entry_len};
-use super::segments::locate;
 use super::snapshot_file;
 use super::state::LogState;
 use super::tail::WAL_RECORDS;
-use super::wal_files::{check_marker, corrupt, open_error, open_strict, repair, sync_segments};
+use super::wal_files::{check_marker, corrupt, open_strict, repair, replay, sync_segments};
 use super::{WalLog, WalOptions, WalStats, wal_error};
 use crate::error::StorageError;
 use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta};
@@ -312,30 +309,7 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
 
     // 5. Replay.
     let mut state = Replayed::empty();
-    for item in wal.iter().map_err(wal_error)? {
-        let rec = item.map_err(|e| open_error(e, &wal_dir, segment_size))?;
-        let lsn = rec.lsn().get();
-        let payload = Bytes::from(rec.into_data());
-        match record::version(&payload) {
-            Some(FORMAT_VERSION) => {}
-            found => {
-                return Err(StorageError::UnsupportedFormat {
-                    location: locate(&wal_dir, segment_size, lsn),
-                    found: found.map_or(0, u32::from),
-                    supported: u32::from(FORMAT_VERSION),
-                });
-            }
-        }
-        let decoded = record::decode(&payload)
-            .map_err(|e| corrupt(locate(&wal_dir, segment_size, lsn), format!("undecodable record: {}", e.0)))?;
-        state.apply(decoded).map_err(|reason| corrupt(locate(&wal_dir, segment_size, lsn), reason))?;
-    }
-    if state.records == 0 && meta.state != MetaState::Creating {
-        return Err(corrupt(
-            locate(&wal_dir, segment_size, meta.head),
-            "no record at the WAL head: segments are missing or empty",
-        ));
-    }
+    replay(wal, &wal_dir, &meta, FORMAT_VERSION, record::version, record::decode, |r| state.apply(r))?;
     snapshot_file::verify(dir, state.file)?;
     if let (Some(found), Some(expected)) = (state.identity, options.expect_identity) {
         if found != expected {
@@ -457,6 +431,8 @@ pub(crate) fn open_instance() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
     use proptest::prelude::*;
 
