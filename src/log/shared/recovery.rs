@@ -21,7 +21,9 @@ use crate::log::wal::meta::{META_VERSION, Meta, MetaError, MetaState, WAL_DIR};
 use crate::log::wal::recovery::{Replayed, open_instance};
 use crate::log::wal::snapshot_file;
 use crate::log::wal::wal_error;
-use crate::log::wal::wal_files::{check_marker, corrupt, open_strict, repair, replay, sync_segments};
+use crate::log::wal::wal_files::{
+    check_marker, check_record_limit, corrupt, open_strict, repair, replay, sync_segments,
+};
 
 /// The groups rebuilt from the WAL.
 struct State {
@@ -175,13 +177,7 @@ fn open_locked(dir: &Path, options: &SharedWalOptions, lock: Option<DirLock>) ->
     };
 
     // 2. The record size limit may only grow.
-    if options.max_record_size < meta.max_record_size {
-        return Err(StorageError::RecordLimitLowered {
-            path: dir.display().to_string(),
-            stored: meta.max_record_size,
-            requested: options.max_record_size,
-        });
-    }
+    check_record_limit(dir, &meta, options.max_record_size)?;
 
     // 3. The WAL and group directories, and wal-db's head marker.
     let wal_dir = dir.join(WAL_DIR);

@@ -16,7 +16,7 @@ use super::record::{self, FORMAT_VERSION, FileRef, Record, entry_len};
 use super::snapshot_file;
 use super::state::LogState;
 use super::tail::WAL_RECORDS;
-use super::wal_files::{check_marker, corrupt, open_strict, repair, replay, sync_segments};
+use super::wal_files::{check_marker, check_record_limit, corrupt, open_strict, repair, replay, sync_segments};
 use super::{WalLog, WalOptions, WalStats, wal_error};
 use crate::error::StorageError;
 use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta};
@@ -281,13 +281,7 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
     })?;
 
     // 2. The record size limit may only grow.
-    if options.max_record_size < meta.max_record_size {
-        return Err(StorageError::RecordLimitLowered {
-            path: dir.display().to_string(),
-            stored: meta.max_record_size,
-            requested: options.max_record_size,
-        });
-    }
+    check_record_limit(dir, &meta, options.max_record_size)?;
 
     // 3. The WAL directory and wal-db's head marker.
     let wal_dir = dir.join(WAL_DIR);

@@ -182,6 +182,19 @@ pub(crate) fn repair(
     Ok((torn, completed))
 }
 
+/// Refuses a record size limit (`requested`) lower than the one in the
+/// meta file `meta` of the log in `dir`: the limit may only grow.
+pub(crate) fn check_record_limit(dir: &Path, meta: &Meta, requested: u32) -> Result<(), StorageError> {
+    if requested < meta.max_record_size {
+        return Err(StorageError::RecordLimitLowered {
+            path: dir.display().to_string(),
+            stored: meta.max_record_size,
+            requested,
+        });
+    }
+    Ok(())
+}
+
 /// Replays every record of `wal` (in `wal_dir`, the meta file `meta`'s):
 /// each must carry format version `supported` (read by `version`), decode
 /// by `decode` and apply by `apply`; otherwise the error names the record.
