@@ -23,7 +23,9 @@ use super::tests::temp;
 use super::*;
 use crate::log::MemoryLog;
 use crate::log::wal::FaultInjector;
-use crate::log::wal::crash_support::{Image, SEGMENT, apply, copy_dir, entries, image, keeps, meta, soak};
+use crate::log::wal::crash_support::{
+    Image, LogGen, SEGMENT, apply, copy_dir, entries, image, keeps, meta, resolve, soak,
+};
 use crate::types::{Entry, HardState, Index, LogIdentity, Term};
 
 // A call on one group's log. (Its `Sync` is not used: a run syncs a group
@@ -305,11 +307,7 @@ fn the_scripted_run_checkpoints_and_compacts() {
 /// A random call, resolved against the model into a valid [`Call`].
 #[derive(Clone, Debug)]
 enum Gen {
-    Append { n: u8, bump: bool, len: u8 },
-    Truncate { back: u8 },
-    Snapshot { ahead: u8, matching: bool },
-    Receive { ahead: u8, chunk: u8 },
-    Hard { vote: Option<u64> },
+    Log(LogGen),
     Submit,
     Sync,
     Persisted,
@@ -321,11 +319,11 @@ enum Gen {
 fn gen_call() -> impl proptest::strategy::Strategy<Value = (GroupId, Gen)> {
     use proptest::prelude::*;
     let kind = prop_oneof![
-        5 => (1u8..6, any::<bool>(), 0u8..80).prop_map(|(n, bump, len)| Gen::Append { n, bump, len }),
-        1 => (0u8..6).prop_map(|back| Gen::Truncate { back }),
-        1 => (0u8..8, any::<bool>()).prop_map(|(ahead, matching)| Gen::Snapshot { ahead, matching }),
-        1 => (0u8..12, 1u8..100).prop_map(|(ahead, chunk)| Gen::Receive { ahead, chunk }),
-        1 => proptest::option::of(1u64..4).prop_map(|vote| Gen::Hard { vote }),
+        5 => (1u8..6, any::<bool>(), 0u8..80).prop_map(|(n, bump, len)| Gen::Log(LogGen::Append { n, bump, len })),
+        1 => (0u8..6).prop_map(|back| Gen::Log(LogGen::Truncate { back })),
+        1 => (0u8..8, any::<bool>()).prop_map(|(ahead, matching)| Gen::Log(LogGen::Snapshot { ahead, matching })),
+        1 => (0u8..12, 1u8..100).prop_map(|(ahead, chunk)| Gen::Log(LogGen::Receive { ahead, chunk })),
+        1 => proptest::option::of(1u64..4).prop_map(|vote| Gen::Log(LogGen::Hard { vote })),
         4 => Just(Gen::Submit),
         1 => Just(Gen::Sync),
         1 => Just(Gen::Persisted),
@@ -360,27 +358,8 @@ fn resolve_all(gens: &[(GroupId, Gen)]) -> Vec<Call> {
             calls.push(Call::Create(id));
             continue;
         };
-        let last = log.last_index();
-        let last_term = log.term(last).unwrap_or(0);
-        let snap = log.snapshot_meta().index;
-        let on = match *g {
-            Gen::Append { n, bump, len } => {
-                On::Append(entries(last + 1, last_term + u64::from(bump), u64::from(n), usize::from(len)))
-            }
-            Gen::Truncate { back } => On::Truncate(last.saturating_sub(u64::from(back)).max(snap + 1)),
-            Gen::Snapshot { ahead, matching } => {
-                let index = snap + u64::from(ahead);
-                let term = if matching { log.term(index).unwrap_or(last_term + 1) } else { last_term + 1 };
-                On::Snapshot(meta(index, term), snapshot_data(index, term))
-            }
-            Gen::Receive { ahead, chunk } => {
-                let (index, term) = (snap + u64::from(ahead), last_term + 1);
-                On::Receive(meta(index, term), snapshot_data(index, term), usize::from(chunk))
-            }
-            Gen::Hard { vote } => {
-                let h = log.hard_state();
-                On::Hard(HardState { term: h.term + 1, vote, commit: last })
-            }
+        let on = match g {
+            Gen::Log(g) => resolve(&*log, g, snapshot_data),
             Gen::Submit => {
                 submitted.insert(id, true);
                 calls.push(Call::Submit(id));

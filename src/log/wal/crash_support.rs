@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::error::StorageError;
 use crate::log::RaftLog;
 use crate::membership::Membership;
-use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
+use crate::types::{Entry, HardState, Index, LogIdentity, NodeId, SnapshotMeta, Term};
 
 /// The WAL segment size of the crash tests (small, so that records span
 /// segments).
@@ -51,6 +51,43 @@ pub(crate) fn apply(log: &mut impl RaftLog, call: &Call) -> Result<(), StorageEr
             log.finish_snapshot_receive()
         }
         Call::Sync => log.sync(),
+    }
+}
+
+/// A random call on a log, made valid for the log's state by [`resolve`].
+#[derive(Clone, Debug)]
+pub(crate) enum LogGen {
+    Append { n: u8, bump: bool, len: u8 },
+    Truncate { back: u8 },
+    Snapshot { ahead: u8, matching: bool },
+    Receive { ahead: u8, chunk: u8 },
+    Hard { vote: Option<NodeId> },
+}
+
+/// The call `g` stands for on `log` (its model) as it is now; snapshots
+/// carry `snapshot_data(index, term)`.
+pub(crate) fn resolve(log: &impl RaftLog, g: &LogGen, snapshot_data: fn(Index, Term) -> Bytes) -> Call {
+    let last = log.last_index();
+    let last_term = log.term(last).unwrap_or(0);
+    let snap = log.snapshot_meta().index;
+    match *g {
+        LogGen::Append { n, bump, len } => {
+            Call::Append(entries(last + 1, last_term + u64::from(bump), u64::from(n), usize::from(len)))
+        }
+        LogGen::Truncate { back } => Call::Truncate(last.saturating_sub(u64::from(back)).max(snap + 1)),
+        LogGen::Snapshot { ahead, matching } => {
+            let index = snap + u64::from(ahead);
+            let term = if matching { log.term(index).unwrap_or(last_term + 1) } else { last_term + 1 };
+            Call::Snapshot(meta(index, term), snapshot_data(index, term))
+        }
+        LogGen::Receive { ahead, chunk } => {
+            let (index, term) = (snap + u64::from(ahead), last_term + 1);
+            Call::Receive(meta(index, term), snapshot_data(index, term), usize::from(chunk))
+        }
+        LogGen::Hard { vote } => {
+            let h = log.hard_state();
+            Call::Hard(HardState { term: h.term + 1, vote, commit: last })
+        }
     }
 }
 

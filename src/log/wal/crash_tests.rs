@@ -15,11 +15,10 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use wal_db::{SegmentedStore, WalStore};
 
-use super::crash_support::{Call, Image, SEGMENT, apply, copy_dir, entries, image, keeps, meta, soak};
+use super::crash_support::{self, Call, Image, LogGen, SEGMENT, apply, copy_dir, entries, image, keeps, meta, soak};
 use super::tests::temp;
 use super::*;
 use crate::log::MemoryLog;
-use crate::types::NodeId;
 
 /// Snapshot data determined by its index and term (a snapshot is a
 /// function of the log prefix it covers; `MemoryLog` compares snapshots by
@@ -155,47 +154,24 @@ fn every_crash_point_of_a_scripted_run_recovers_every_synced_write() {
 /// A random call valid for `log`'s current state.
 #[derive(Clone, Debug)]
 enum Gen {
-    Append { n: u8, bump: bool, len: u8 },
-    Truncate { back: u8 },
-    Snapshot { ahead: u8, matching: bool },
-    Receive { ahead: u8, chunk: u8 },
-    Hard { vote: Option<NodeId> },
+    Log(LogGen),
     Sync,
 }
 
 fn gen_call() -> impl Strategy<Value = Gen> {
     prop_oneof![
-        4 => (1u8..8, any::<bool>(), 0u8..100).prop_map(|(n, bump, len)| Gen::Append { n, bump, len }),
-        1 => (0u8..10).prop_map(|back| Gen::Truncate { back }),
-        1 => (0u8..12, any::<bool>()).prop_map(|(ahead, matching)| Gen::Snapshot { ahead, matching }),
-        1 => (0u8..20, 1u8..200).prop_map(|(ahead, chunk)| Gen::Receive { ahead, chunk }),
-        1 => proptest::option::of(1u64..4).prop_map(|vote| Gen::Hard { vote }),
+        4 => (1u8..8, any::<bool>(), 0u8..100).prop_map(|(n, bump, len)| Gen::Log(LogGen::Append { n, bump, len })),
+        1 => (0u8..10).prop_map(|back| Gen::Log(LogGen::Truncate { back })),
+        1 => (0u8..12, any::<bool>()).prop_map(|(ahead, matching)| Gen::Log(LogGen::Snapshot { ahead, matching })),
+        1 => (0u8..20, 1u8..200).prop_map(|(ahead, chunk)| Gen::Log(LogGen::Receive { ahead, chunk })),
+        1 => proptest::option::of(1u64..4).prop_map(|vote| Gen::Log(LogGen::Hard { vote })),
         4 => Just(Gen::Sync),
     ]
 }
 
 fn resolve(log: &MemoryLog, g: &Gen) -> Call {
-    let last = log.last_index();
-    let last_term = log.term(last).unwrap_or(0);
-    let snap = log.snapshot_meta().index;
-    match *g {
-        Gen::Append { n, bump, len } => {
-            Call::Append(entries(last + 1, last_term + u64::from(bump), u64::from(n), usize::from(len)))
-        }
-        Gen::Truncate { back } => Call::Truncate(last.saturating_sub(u64::from(back)).max(snap + 1)),
-        Gen::Snapshot { ahead, matching } => {
-            let index = snap + u64::from(ahead);
-            let term = if matching { log.term(index).unwrap_or(last_term + 1) } else { last_term + 1 };
-            Call::Snapshot(meta(index, term), snapshot_data(index, term))
-        }
-        Gen::Receive { ahead, chunk } => {
-            let (index, term) = (snap + u64::from(ahead), last_term + 1);
-            Call::Receive(meta(index, term), snapshot_data(index, term), usize::from(chunk))
-        }
-        Gen::Hard { vote } => {
-            let h = log.hard_state();
-            Call::Hard(HardState { term: h.term + 1, vote, commit: last })
-        }
+    match g {
+        Gen::Log(g) => crash_support::resolve(log, g, snapshot_data),
         Gen::Sync => Call::Sync,
     }
 }
