@@ -23,25 +23,14 @@ use super::tests::temp;
 use super::*;
 use crate::log::MemoryLog;
 use crate::log::wal::FaultInjector;
-use crate::membership::Membership;
-use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
+use crate::log::wal::crash_support::{
+    Image, LogGen, SEGMENT, apply, copy_dir, entries, image, keeps, meta, resolve, soak,
+};
+use crate::types::{Entry, HardState, Index, LogIdentity, Term};
 
-const SEGMENT: u64 = 256;
-
-fn soak() -> bool {
-    std::env::var_os("RAFT_IO_SOAK").is_some()
-}
-
-/// A call on one group's log.
-#[derive(Clone, Debug)]
-enum On {
-    Identity(LogIdentity),
-    Hard(HardState),
-    Append(Vec<Entry>),
-    Truncate(Index),
-    Snapshot(SnapshotMeta, Bytes),
-    Receive(SnapshotMeta, Bytes, usize),
-}
+// A call on one group's log. (Its `Sync` is not used: a run syncs a group
+// with the host's `Call::Sync`, which the model follows.)
+use crate::log::wal::crash_support::Call as On;
 
 /// A call of the scripted host.
 #[derive(Clone, Debug)]
@@ -58,46 +47,6 @@ enum Call {
     Persisted(GroupId),
     Flush,
     Checkpoint,
-}
-
-fn apply(log: &mut impl RaftLog, call: &On) -> Result<(), StorageError> {
-    match call {
-        On::Identity(id) => log.set_identity(*id),
-        On::Hard(h) => log.set_hard_state(*h),
-        On::Append(es) => log.append(&mut es.clone()),
-        On::Truncate(from) => log.truncate(*from),
-        On::Snapshot(meta, data) => log.install_snapshot(meta.clone(), data.clone()),
-        On::Receive(meta, data, chunk) => {
-            log.begin_snapshot_receive(meta, data.len() as u64)?;
-            for (k, part) in data.chunks(*chunk).enumerate() {
-                log.receive_snapshot_chunk((k * chunk) as u64, part)?;
-            }
-            log.finish_snapshot_receive()
-        }
-    }
-}
-
-/// Everything a restarted node reads from its group's log.
-#[derive(Clone, Debug, PartialEq)]
-struct Image {
-    identity: Option<LogIdentity>,
-    hard: HardState,
-    snapshot: SnapshotMeta,
-    data: (usize, u32),
-    entries: Vec<(Index, Term, usize, u32)>,
-}
-
-fn image(log: &impl RaftLog) -> Image {
-    let mut entries = Vec::new();
-    log.entries(log.first_index(), log.last_index() + 1, u64::MAX, &mut entries).unwrap();
-    let data = log.snapshot_data().unwrap();
-    Image {
-        identity: log.identity(),
-        hard: log.hard_state(),
-        snapshot: log.snapshot_meta().clone(),
-        data: (data.len(), crc32c::crc32c(&data)),
-        entries: entries.iter().map(|e| (e.index, e.term, e.data.len(), crc32c::crc32c(&e.data))).collect(),
-    }
 }
 
 /// A group's model: its log, what it may recover to (`None`: absent), and
@@ -210,31 +159,6 @@ fn run_until_crash(dir: &Path, faults: &FaultInjector, calls: &[Call]) -> BTreeM
     done(m)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    if !from.exists() {
-        return;
-    }
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let dest = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &dest);
-        } else {
-            fs::copy(&path, &dest).unwrap();
-        }
-    }
-}
-
-fn keeps(unsynced: u64) -> Vec<u64> {
-    if soak() {
-        return (0..=unsynced).collect();
-    }
-    let mut v = vec![0, 5.min(unsynced), unsynced / 2, unsynced];
-    v.dedup();
-    v
-}
-
 /// Crashes a run of `calls` at operation `op`, then checks every group's
 /// recovery at every tear point.
 fn crash_and_check(calls: &[Call], op: u64) {
@@ -274,14 +198,6 @@ fn crash_and_check(calls: &[Call], op: u64) {
         let wal = SharedWal::open(&trial).unwrap_or_else(|e| panic!("{at}, reopened: {e}"));
         assert_eq!(wal.group(id).unwrap().last_index(), 1);
     }
-}
-
-fn entries(first: Index, term: Term, n: u64, len: usize) -> Vec<Entry> {
-    (first..first + n).map(|i| Entry::normal(term, i, Bytes::from(vec![i as u8; len]))).collect()
-}
-
-fn meta(index: Index, term: Term) -> SnapshotMeta {
-    SnapshotMeta { index, term, membership: Membership::new([1, 2, 3], []).unwrap() }
 }
 
 fn snapshot_data(index: Index, term: Term) -> Bytes {
@@ -391,11 +307,7 @@ fn the_scripted_run_checkpoints_and_compacts() {
 /// A random call, resolved against the model into a valid [`Call`].
 #[derive(Clone, Debug)]
 enum Gen {
-    Append { n: u8, bump: bool, len: u8 },
-    Truncate { back: u8 },
-    Snapshot { ahead: u8, matching: bool },
-    Receive { ahead: u8, chunk: u8 },
-    Hard { vote: Option<u64> },
+    Log(LogGen),
     Submit,
     Sync,
     Persisted,
@@ -407,11 +319,11 @@ enum Gen {
 fn gen_call() -> impl proptest::strategy::Strategy<Value = (GroupId, Gen)> {
     use proptest::prelude::*;
     let kind = prop_oneof![
-        5 => (1u8..6, any::<bool>(), 0u8..80).prop_map(|(n, bump, len)| Gen::Append { n, bump, len }),
-        1 => (0u8..6).prop_map(|back| Gen::Truncate { back }),
-        1 => (0u8..8, any::<bool>()).prop_map(|(ahead, matching)| Gen::Snapshot { ahead, matching }),
-        1 => (0u8..12, 1u8..100).prop_map(|(ahead, chunk)| Gen::Receive { ahead, chunk }),
-        1 => proptest::option::of(1u64..4).prop_map(|vote| Gen::Hard { vote }),
+        5 => (1u8..6, any::<bool>(), 0u8..80).prop_map(|(n, bump, len)| Gen::Log(LogGen::Append { n, bump, len })),
+        1 => (0u8..6).prop_map(|back| Gen::Log(LogGen::Truncate { back })),
+        1 => (0u8..8, any::<bool>()).prop_map(|(ahead, matching)| Gen::Log(LogGen::Snapshot { ahead, matching })),
+        1 => (0u8..12, 1u8..100).prop_map(|(ahead, chunk)| Gen::Log(LogGen::Receive { ahead, chunk })),
+        1 => proptest::option::of(1u64..4).prop_map(|vote| Gen::Log(LogGen::Hard { vote })),
         4 => Just(Gen::Submit),
         1 => Just(Gen::Sync),
         1 => Just(Gen::Persisted),
@@ -446,27 +358,8 @@ fn resolve_all(gens: &[(GroupId, Gen)]) -> Vec<Call> {
             calls.push(Call::Create(id));
             continue;
         };
-        let last = log.last_index();
-        let last_term = log.term(last).unwrap_or(0);
-        let snap = log.snapshot_meta().index;
-        let on = match *g {
-            Gen::Append { n, bump, len } => {
-                On::Append(entries(last + 1, last_term + u64::from(bump), u64::from(n), usize::from(len)))
-            }
-            Gen::Truncate { back } => On::Truncate(last.saturating_sub(u64::from(back)).max(snap + 1)),
-            Gen::Snapshot { ahead, matching } => {
-                let index = snap + u64::from(ahead);
-                let term = if matching { log.term(index).unwrap_or(last_term + 1) } else { last_term + 1 };
-                On::Snapshot(meta(index, term), snapshot_data(index, term))
-            }
-            Gen::Receive { ahead, chunk } => {
-                let (index, term) = (snap + u64::from(ahead), last_term + 1);
-                On::Receive(meta(index, term), snapshot_data(index, term), usize::from(chunk))
-            }
-            Gen::Hard { vote } => {
-                let h = log.hard_state();
-                On::Hard(HardState { term: h.term + 1, vote, commit: last })
-            }
+        let on = match g {
+            Gen::Log(g) => resolve(&*log, g, snapshot_data),
             Gen::Submit => {
                 submitted.insert(id, true);
                 calls.push(Call::Submit(id));

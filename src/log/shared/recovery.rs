@@ -9,8 +9,6 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
-use bytes::Bytes;
-
 use super::GroupId;
 use super::inner::{Files, GROUPS_DIR, Inner, SHARED_META, Slot, group_dir_name, remove_group_dir};
 use super::options::{SharedRecoveryReport, SharedWalOptions, SharedWalStats};
@@ -21,10 +19,11 @@ use crate::log::wal::fsio::{self, list, read_optional, write_atomic};
 use crate::log::wal::lock::{DirLock, LOCK_FILE};
 use crate::log::wal::meta::{META_VERSION, Meta, MetaError, MetaState, WAL_DIR};
 use crate::log::wal::recovery::{Replayed, open_instance};
-use crate::log::wal::segments::locate;
 use crate::log::wal::snapshot_file;
 use crate::log::wal::wal_error;
-use crate::log::wal::wal_files::{check_marker, corrupt, open_error, open_strict, repair, sync_segments};
+use crate::log::wal::wal_files::{
+    check_marker, check_record_limit, corrupt, open_strict, repair, replay, sync_segments,
+};
 
 /// The groups rebuilt from the WAL.
 struct State {
@@ -178,13 +177,7 @@ fn open_locked(dir: &Path, options: &SharedWalOptions, lock: Option<DirLock>) ->
     };
 
     // 2. The record size limit may only grow.
-    if options.max_record_size < meta.max_record_size {
-        return Err(StorageError::RecordLimitLowered {
-            path: dir.display().to_string(),
-            stored: meta.max_record_size,
-            requested: options.max_record_size,
-        });
-    }
+    check_record_limit(dir, &meta, options.max_record_size)?;
 
     // 3. The WAL and group directories, and wal-db's head marker.
     let wal_dir = dir.join(WAL_DIR);
@@ -208,30 +201,8 @@ fn open_locked(dir: &Path, options: &SharedWalOptions, lock: Option<DirLock>) ->
 
     // 5. Replay.
     let mut state = State { groups: BTreeMap::new(), records: 0 };
-    for item in opened.wal.iter().map_err(wal_error)? {
-        let rec = item.map_err(|e| open_error(e, &wal_dir, segment_size))?;
-        let lsn = rec.lsn().get();
-        let payload = Bytes::from(rec.into_data());
-        match payload.first().copied() {
-            Some(FORMAT_VERSION) => {}
-            found => {
-                return Err(StorageError::UnsupportedFormat {
-                    location: locate(&wal_dir, segment_size, lsn),
-                    found: found.map_or(0, u32::from),
-                    supported: u32::from(FORMAT_VERSION),
-                });
-            }
-        }
-        let decoded = record::decode(&payload)
-            .map_err(|e| corrupt(locate(&wal_dir, segment_size, lsn), format!("undecodable record: {}", e.0)))?;
-        state.apply(decoded).map_err(|reason| corrupt(locate(&wal_dir, segment_size, lsn), reason))?;
-    }
-    if state.records == 0 && meta.state != MetaState::Creating {
-        return Err(corrupt(
-            locate(&wal_dir, segment_size, meta.head),
-            "no record at the WAL head: segments are missing or empty",
-        ));
-    }
+    let version = |payload: &[u8]| payload.first().copied();
+    replay(&opened.wal, &wal_dir, &meta, &[FORMAT_VERSION], version, record::decode, |r| state.apply(r))?;
     for (id, g) in &state.groups {
         snapshot_file::verify(&groups_dir.join(group_dir_name(*id)), g.file)?;
     }

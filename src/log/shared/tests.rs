@@ -9,6 +9,7 @@ use std::path::Path;
 use bytes::Bytes;
 
 use super::*;
+use crate::log::wal::crash_support::copy_dir;
 use crate::log::{Submitted, conformance};
 use crate::types::{Entry, HardState, Index, SnapshotMeta, Term};
 
@@ -391,22 +392,6 @@ fn a_failed_sync_halts_every_group_and_reports_no_token() {
     assert!(wal.groups().len() <= 2);
 }
 
-/// Copies the files of `from` into `to` (a log still open: the copy is
-/// what a crash at this moment leaves, minus nothing, since every record
-/// was synced).
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let dest = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &dest);
-        } else {
-            fs::copy(&path, &dest).unwrap();
-        }
-    }
-}
-
 /// Damage to a record in the middle of the WAL (another group's synced
 /// record follows it) is refused, never cut as a torn tail — even above
 /// the synced end the meta file records (an unclean shutdown in the last
@@ -425,8 +410,9 @@ fn damage_in_the_middle_is_refused_and_only_the_last_record_is_a_torn_tail() {
     append(&mut b, 1, 2, 50);
     b.sync().unwrap();
     let end = wal.wal_bytes();
-    // The copies are what an unclean shutdown leaves: the meta file's
-    // synced end is still at the creation's end.
+    // The copies (of a log still open) are what an unclean shutdown
+    // leaves: every record was synced, but the meta file's synced end is
+    // still at the creation's end.
     let (damaged, torn) = (root.path().join("damaged"), root.path().join("torn"));
     copy_dir(&live, &damaged);
     copy_dir(&live, &torn);

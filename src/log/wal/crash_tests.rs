@@ -15,71 +15,10 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use wal_db::{SegmentedStore, WalStore};
 
+use super::crash_support::{self, Call, Image, LogGen, SEGMENT, apply, copy_dir, entries, image, keeps, meta, soak};
 use super::tests::temp;
 use super::*;
 use crate::log::MemoryLog;
-use crate::membership::Membership;
-use crate::types::NodeId;
-
-const SEGMENT: u64 = 256;
-
-fn soak() -> bool {
-    std::env::var_os("RAFT_IO_SOAK").is_some()
-}
-
-/// A concrete call on a log.
-#[derive(Clone, Debug)]
-enum Call {
-    Identity(LogIdentity),
-    Hard(HardState),
-    Append(Vec<Entry>),
-    Truncate(Index),
-    Snapshot(SnapshotMeta, Bytes),
-    Receive(SnapshotMeta, Bytes, usize),
-    Sync,
-}
-
-fn apply(log: &mut impl RaftLog, call: &Call) -> Result<(), StorageError> {
-    match call {
-        Call::Identity(id) => log.set_identity(*id),
-        Call::Hard(h) => log.set_hard_state(*h),
-        Call::Append(es) => log.append(&mut es.clone()),
-        Call::Truncate(from) => log.truncate(*from),
-        Call::Snapshot(meta, data) => log.install_snapshot(meta.clone(), data.clone()),
-        Call::Receive(meta, data, chunk) => {
-            log.begin_snapshot_receive(meta, data.len() as u64)?;
-            for (k, part) in data.chunks(*chunk).enumerate() {
-                log.receive_snapshot_chunk((k * chunk) as u64, part)?;
-            }
-            log.finish_snapshot_receive()
-        }
-        Call::Sync => log.sync(),
-    }
-}
-
-/// Everything a restarted node reads from its log (data as length and
-/// checksum, to keep failure messages short).
-#[derive(Clone, Debug, PartialEq)]
-struct Image {
-    identity: Option<LogIdentity>,
-    hard: HardState,
-    snapshot: SnapshotMeta,
-    data: (usize, u32),
-    entries: Vec<(Index, Term, usize, u32)>,
-}
-
-fn image(log: &impl RaftLog) -> Image {
-    let mut entries = Vec::new();
-    log.entries(log.first_index(), log.last_index() + 1, u64::MAX, &mut entries).unwrap();
-    let data = log.snapshot_data().unwrap();
-    Image {
-        identity: log.identity(),
-        hard: log.hard_state(),
-        snapshot: log.snapshot_meta().clone(),
-        data: (data.len(), crc32c::crc32c(&data)),
-        entries: entries.iter().map(|e| (e.index, e.term, e.data.len(), crc32c::crc32c(&e.data))).collect(),
-    }
-}
 
 /// Snapshot data determined by its index and term (a snapshot is a
 /// function of the log prefix it covers; `MemoryLog` compares snapshots by
@@ -116,33 +55,6 @@ fn run_until_crash(dir: &Path, faults: &FaultInjector, calls: &[Call]) -> Vec<Im
         }
     }
     vec![image(&model.durable())]
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    if !from.exists() {
-        return; // the crash came before the directory was made
-    }
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let dest = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &dest);
-        } else {
-            fs::copy(&path, &dest).unwrap();
-        }
-    }
-}
-
-/// Tear points within `unsynced` bytes.
-fn keeps(unsynced: u64) -> Vec<u64> {
-    if soak() {
-        return (0..=unsynced).collect();
-    }
-    // None, a torn frame header, a torn payload, everything.
-    let mut v = vec![0, 5.min(unsynced), unsynced / 2, unsynced];
-    v.dedup();
-    v
 }
 
 /// Crashes a run of `calls` at operation `op`, then checks recovery for
@@ -184,14 +96,6 @@ fn crash_and_check(calls: &[Call], op: u64, tear: Option<u64>) {
         drop(log);
         assert_eq!(WalLog::open(&trial).unwrap().last_index(), next);
     }
-}
-
-fn entries(first: Index, term: Term, n: u64, len: usize) -> Vec<Entry> {
-    (first..first + n).map(|i| Entry::normal(term, i, Bytes::from(vec![i as u8; len]))).collect()
-}
-
-fn meta(index: Index, term: Term) -> SnapshotMeta {
-    SnapshotMeta { index, term, membership: Membership::new([1, 2, 3], []).unwrap() }
 }
 
 /// A run touching every kind of record: identity, hard state, appends,
@@ -250,47 +154,24 @@ fn every_crash_point_of_a_scripted_run_recovers_every_synced_write() {
 /// A random call valid for `log`'s current state.
 #[derive(Clone, Debug)]
 enum Gen {
-    Append { n: u8, bump: bool, len: u8 },
-    Truncate { back: u8 },
-    Snapshot { ahead: u8, matching: bool },
-    Receive { ahead: u8, chunk: u8 },
-    Hard { vote: Option<NodeId> },
+    Log(LogGen),
     Sync,
 }
 
 fn gen_call() -> impl Strategy<Value = Gen> {
     prop_oneof![
-        4 => (1u8..8, any::<bool>(), 0u8..100).prop_map(|(n, bump, len)| Gen::Append { n, bump, len }),
-        1 => (0u8..10).prop_map(|back| Gen::Truncate { back }),
-        1 => (0u8..12, any::<bool>()).prop_map(|(ahead, matching)| Gen::Snapshot { ahead, matching }),
-        1 => (0u8..20, 1u8..200).prop_map(|(ahead, chunk)| Gen::Receive { ahead, chunk }),
-        1 => proptest::option::of(1u64..4).prop_map(|vote| Gen::Hard { vote }),
+        4 => (1u8..8, any::<bool>(), 0u8..100).prop_map(|(n, bump, len)| Gen::Log(LogGen::Append { n, bump, len })),
+        1 => (0u8..10).prop_map(|back| Gen::Log(LogGen::Truncate { back })),
+        1 => (0u8..12, any::<bool>()).prop_map(|(ahead, matching)| Gen::Log(LogGen::Snapshot { ahead, matching })),
+        1 => (0u8..20, 1u8..200).prop_map(|(ahead, chunk)| Gen::Log(LogGen::Receive { ahead, chunk })),
+        1 => proptest::option::of(1u64..4).prop_map(|vote| Gen::Log(LogGen::Hard { vote })),
         4 => Just(Gen::Sync),
     ]
 }
 
 fn resolve(log: &MemoryLog, g: &Gen) -> Call {
-    let last = log.last_index();
-    let last_term = log.term(last).unwrap_or(0);
-    let snap = log.snapshot_meta().index;
-    match *g {
-        Gen::Append { n, bump, len } => {
-            Call::Append(entries(last + 1, last_term + u64::from(bump), u64::from(n), usize::from(len)))
-        }
-        Gen::Truncate { back } => Call::Truncate(last.saturating_sub(u64::from(back)).max(snap + 1)),
-        Gen::Snapshot { ahead, matching } => {
-            let index = snap + u64::from(ahead);
-            let term = if matching { log.term(index).unwrap_or(last_term + 1) } else { last_term + 1 };
-            Call::Snapshot(meta(index, term), snapshot_data(index, term))
-        }
-        Gen::Receive { ahead, chunk } => {
-            let (index, term) = (snap + u64::from(ahead), last_term + 1);
-            Call::Receive(meta(index, term), snapshot_data(index, term), usize::from(chunk))
-        }
-        Gen::Hard { vote } => {
-            let h = log.hard_state();
-            Call::Hard(HardState { term: h.term + 1, vote, commit: last })
-        }
+    match g {
+        Gen::Log(g) => crash_support::resolve(log, g, snapshot_data),
         Gen::Sync => Call::Sync,
     }
 }

@@ -87,6 +87,7 @@ pub(crate) mod record;
 pub(crate) mod recovery;
 pub(crate) mod segments;
 pub(crate) mod snapshot_file;
+pub(crate) mod state;
 pub(crate) mod store;
 pub(crate) mod tail;
 pub(crate) mod wal_files;
@@ -94,6 +95,9 @@ mod write;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+pub(crate) mod crash_support;
 
 #[cfg(test)]
 mod crash_tests;
@@ -107,10 +111,8 @@ mod loss_tests;
 #[cfg(test)]
 mod tail_rule_tests;
 
-use std::collections::VecDeque;
-use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use wal_db::{Wal, WalError};
@@ -120,22 +122,12 @@ pub use options::{WalOptions, WalStats};
 pub use recovery::{RecoveryReport, TornTail};
 
 use self::meta::Meta;
-use self::record::{ENTRY_HEADER_MAX, FileRef, entry_len};
 use self::snapshot_file::Receiver;
+use self::state::{LogState, SnapData};
 use self::store::{Shared, Store};
-use super::{RaftLog, chunk_of, entry_offsets, fitting};
+use super::RaftLog;
 use crate::error::StorageError;
-use crate::sync::lock;
 use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
-
-/// Where the latest snapshot's data is.
-#[derive(Clone, Debug)]
-enum SnapData {
-    /// Installed from memory; written to a file by the next `sync`.
-    Pending(Bytes),
-    /// In a durable file (referenced by the WAL once synced).
-    File(FileRef),
-}
 
 /// A durable [`RaftLog`] on a segmented wal-db log. See the
 /// [module docs](self).
@@ -168,28 +160,9 @@ pub struct WalLog {
     shared: Arc<Shared>,
     meta: Meta,
 
-    identity: Option<LogIdentity>,
-    hard: HardState,
-    snap: SnapshotMeta,
-    snap_data: SnapData,
-    /// The snapshot file whose checksum was verified since the log was
-    /// opened: chunks are served only from a verified file.
-    snap_verified: Mutex<Option<FileRef>>,
-    entries: VecDeque<Entry>,
-    receiving: Option<Receiver>,
-
-    durable_identity: Option<LogIdentity>,
-    durable_hard: HardState,
-    durable_file: FileRef,
-    snap_dirty: bool,
-    entries_dirty: bool,
-    /// Live entries at or below `stable` are durable and unchanged since
-    /// the last sync.
-    stable: Index,
-    /// Exact record bytes of the entries after `max(stable, snapshot)`.
-    unstable_bytes: u64,
-    /// Exact record bytes of every live entry.
-    live_bytes: u64,
+    /// The entries, hard state, snapshot and identity, and what of them
+    /// the WAL holds durably.
+    state: LogState,
     /// Snapshot index of the latest checkpoint record.
     checkpoint_snap: Index,
     /// No garbage checkpoint below this WAL span (raised after a checkpoint
@@ -198,8 +171,6 @@ pub struct WalLog {
     /// Highest segment whose directory entry is known durable.
     dir_synced_segment: u64,
     next_snap_id: u64,
-    /// Snapshot files to delete once the next record is durable.
-    orphans: Vec<u64>,
     buf: Vec<u8>,
     /// The asynchronous storage mode, when on (async_writes.rs).
     async_writes: Option<async_writes::AsyncWrites>,
@@ -287,7 +258,7 @@ impl WalLog {
     pub fn close(mut self) -> Result<(), StorageError> {
         self.check_halted()?;
         self.finish_async().map_err(|e| self.halt(e))?;
-        if self.hard != self.durable_hard || self.has_unsynced_changes() {
+        if self.state.hard != self.state.durable_hard || self.has_unsynced_changes() {
             self.write_record().map_err(|e| self.halt(e))?;
         }
         let end = self.wal.len();
@@ -296,8 +267,7 @@ impl WalLog {
 
     /// Whether a `sync` now would write a record.
     pub fn has_unsynced_changes(&self) -> bool {
-        let hard = self.hard.term != self.durable_hard.term || self.hard.vote != self.durable_hard.vote;
-        hard || self.identity != self.durable_identity || self.snap_dirty || self.entries_dirty
+        self.state.has_unsynced_changes()
     }
 
     fn check_halted(&self) -> Result<(), StorageError> {
@@ -320,70 +290,19 @@ impl WalLog {
         e
     }
 
-    /// Checks snapshot file `f`'s length and CRC-32C once (the first time a
-    /// chunk of it is served), so a damaged file is an error, never bytes.
-    fn verify_snapshot(&self, f: FileRef) -> Result<(), StorageError> {
-        let mut verified = lock(&self.snap_verified);
-        if *verified != Some(f) {
-            snapshot_file::verify(&self.dir, f)?;
-            *verified = Some(f);
-        }
-        Ok(())
-    }
-
     fn faults(&self) -> Option<&FaultInjector> {
         self.shared.faults.as_ref()
     }
 
-    fn offset(&self, index: Index) -> usize {
-        (index - self.snap.index - 1) as usize
-    }
-
-    /// The first index a step record must (re)write.
-    fn unstable_from(&self) -> Index {
-        self.stable.max(self.snap.index) + 1
-    }
-
-    /// Removes the live entries at offsets `range` (a prefix or a suffix),
-    /// taking their bytes off `live_bytes`, and off `unstable_bytes` for
-    /// those not durable yet (above `stable`).
-    fn remove_entries(&mut self, range: impl RangeBounds<usize>) {
-        for e in self.entries.drain(range) {
-            let len = entry_len(&e);
-            self.live_bytes = self.live_bytes.saturating_sub(len);
-            if e.index > self.stable {
-                self.unstable_bytes = self.unstable_bytes.saturating_sub(len);
-            }
-        }
-    }
-
     /// An upper bound of a step record's bytes besides its entries.
     fn step_overhead(&self) -> u64 {
-        96 + self.snap.membership.encoded_len() as u64
+        96 + self.state.snap.membership.encoded_len() as u64
     }
 
     fn alloc_snapshot_id(&mut self) -> u64 {
         let id = self.next_snap_id;
         self.next_snap_id += 1;
         id
-    }
-
-    fn install(&mut self, meta: SnapshotMeta, data: SnapData) {
-        let keep = self.term(meta.index) == Some(meta.term);
-        let drop = if keep { self.offset(meta.index + 1).min(self.entries.len()) } else { self.entries.len() };
-        self.remove_entries(..drop);
-        if !keep {
-            self.stable = self.stable.min(meta.index);
-        }
-        if let SnapData::File(old) = &self.snap_data {
-            if old.id != 0 && old.id != self.durable_file.id {
-                self.orphans.push(old.id);
-            }
-        }
-        self.snap = meta;
-        self.snap_data = data;
-        self.snap_dirty = true;
-        self.entries_dirty = true;
     }
 }
 
@@ -415,177 +334,97 @@ pub(crate) fn wal_error(e: WalError) -> StorageError {
 
 impl RaftLog for WalLog {
     fn identity(&self) -> Option<LogIdentity> {
-        self.identity
+        self.state.identity
     }
 
     fn set_identity(&mut self, identity: LogIdentity) -> Result<(), StorageError> {
         self.check_halted()?;
-        match self.identity {
-            Some(id) if id != identity => Err(StorageError::InvalidWrite(format!(
+        self.state.set_identity(identity).map_err(|id| {
+            StorageError::InvalidWrite(format!(
                 "the log already belongs to cluster {} node {}",
                 id.cluster_id, id.node_id
-            ))),
-            _ => {
-                self.identity = Some(identity);
-                Ok(())
-            }
-        }
+            ))
+        })
     }
 
     fn hard_state(&self) -> HardState {
-        self.hard
+        self.state.hard
     }
 
     fn set_hard_state(&mut self, state: HardState) -> Result<(), StorageError> {
         self.check_halted()?;
-        self.hard = state;
+        self.state.hard = state;
         Ok(())
     }
 
     fn snapshot_meta(&self) -> &SnapshotMeta {
-        &self.snap
+        &self.state.snap
     }
 
     fn last_index(&self) -> Index {
-        self.snap.index + self.entries.len() as Index
+        self.state.last_index()
     }
 
     fn term(&self, index: Index) -> Option<Term> {
-        if index == self.snap.index {
-            return Some(self.snap.term);
-        }
-        if index < self.snap.index {
-            return None;
-        }
-        self.entries.get(self.offset(index)).map(|e| e.term)
+        self.state.term(index)
     }
 
     fn entries(&self, lo: Index, hi: Index, max_bytes: u64, out: &mut Vec<Entry>) -> Result<(), StorageError> {
-        let range = entry_offsets(lo, hi, self.snap.index, self.last_index())?;
-        let take = fitting(self.entries.range(range.clone()), max_bytes);
-        out.extend(self.entries.range(range.start..range.start + take).cloned());
-        Ok(())
+        self.state.entries(lo, hi, max_bytes, out)
     }
 
     fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError> {
         self.check_halted()?;
-        let mut added = 0u64;
-        for (expected, e) in (self.last_index() + 1..).zip(entries.iter()) {
-            if e.index != expected {
-                return Err(StorageError::InvalidWrite(format!(
-                    "append of index {} where {} was expected",
-                    e.index, expected
-                )));
-            }
-            added += e.data.len() as u64 + ENTRY_HEADER_MAX;
-        }
-        let bound = self.step_overhead() + self.unstable_bytes + added;
-        if bound > u64::from(self.meta.max_record_size) {
-            return Err(StorageError::InvalidWrite(format!(
-                "this step would write up to {bound} bytes, over max_record_size {}",
-                self.meta.max_record_size
-            )));
-        }
-        if entries.is_empty() {
-            return Ok(());
-        }
-        for e in entries.drain(..) {
-            let len = entry_len(&e);
-            self.live_bytes += len;
-            self.unstable_bytes += len;
-            self.entries.push_back(e);
-        }
-        self.entries_dirty = true;
-        Ok(())
+        let overhead = self.step_overhead();
+        self.state.append(entries, overhead, self.meta.max_record_size)
     }
 
     fn truncate(&mut self, from: Index) -> Result<(), StorageError> {
         self.check_halted()?;
-        if from <= self.snap.index {
-            return Err(StorageError::InvalidWrite(format!(
-                "truncate from {from} at or below the snapshot index {}",
-                self.snap.index
-            )));
-        }
-        if from > self.last_index() {
-            return Ok(());
-        }
-        self.remove_entries(self.offset(from)..);
-        self.stable = self.stable.min(from - 1);
-        self.entries_dirty = true;
-        Ok(())
+        self.state.truncate(from)
     }
 
     fn snapshot_data(&self) -> Result<Bytes, StorageError> {
-        match &self.snap_data {
-            SnapData::Pending(data) => Ok(data.clone()),
-            SnapData::File(f) => snapshot_file::read_all(&self.dir, *f),
-        }
+        self.state.snapshot_data(&self.dir)
     }
 
     fn snapshot_len(&self) -> Result<u64, StorageError> {
-        Ok(match &self.snap_data {
-            SnapData::Pending(data) => data.len() as u64,
-            SnapData::File(f) => f.len,
-        })
+        self.state.snapshot_len()
     }
 
     fn snapshot_chunk(&self, offset: u64, max_len: u64) -> Result<Bytes, StorageError> {
-        match &self.snap_data {
-            SnapData::Pending(data) => Ok(chunk_of(data, offset, max_len)),
-            SnapData::File(f) => {
-                self.verify_snapshot(*f)?;
-                snapshot_file::read_range(&self.dir, *f, offset, max_len)
-            }
-        }
+        self.state.snapshot_chunk(&self.dir, offset, max_len)
     }
 
     fn install_snapshot(&mut self, meta: SnapshotMeta, data: Bytes) -> Result<(), StorageError> {
         self.check_halted()?;
-        if meta.index < self.snap.index {
-            return Err(StorageError::InvalidWrite(format!(
-                "snapshot at {} is older than the current one at {}",
-                meta.index, self.snap.index
-            )));
-        }
-        self.install(meta, SnapData::Pending(data));
-        Ok(())
+        self.state.install_snapshot(meta, data)
     }
 
     fn begin_snapshot_receive(&mut self, meta: &SnapshotMeta, total_len: u64) -> Result<(), StorageError> {
         self.check_halted()?;
-        self.receiving = None;
+        self.state.receiving = None;
         let r = Receiver::begin(&self.dir, meta, total_len, self.faults()).map_err(|e| self.halt(e))?;
-        self.receiving = Some(r);
+        self.state.receiving = Some(r);
         Ok(())
     }
 
     fn receive_snapshot_chunk(&mut self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
         self.check_halted()?;
         let faults = self.shared.faults.clone();
-        let Some(r) = self.receiving.as_mut() else {
-            return Err(StorageError::InvalidWrite("no snapshot is being received".into()));
-        };
+        let r = self.state.receiving()?;
         let res = r.chunk(&self.dir, offset, data, faults.as_ref());
         res.map_err(|e| self.halt(e))
     }
 
     fn finish_snapshot_receive(&mut self) -> Result<(), StorageError> {
         self.check_halted()?;
-        let Some(r) = self.receiving.take() else {
-            return Err(StorageError::InvalidWrite("no snapshot is being received".into()));
-        };
-        if r.meta.index < self.snap.index {
-            return Err(StorageError::InvalidWrite(format!(
-                "snapshot at {} is older than the current one at {}",
-                r.meta.index, self.snap.index
-            )));
-        }
+        let r = self.state.take_received()?;
         let meta = r.meta.clone();
         let id = self.alloc_snapshot_id();
         let faults = self.shared.faults.clone();
         let file = r.finish(&self.dir, id, faults.as_ref()).map_err(|e| self.halt(e))?;
-        self.install(meta, SnapData::File(file));
+        self.state.install(meta, SnapData::File(file));
         Ok(())
     }
 

@@ -6,20 +6,18 @@ use std::collections::VecDeque;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-
-use bytes::Bytes;
+use std::sync::Arc;
 
 use super::faults::FaultInjector;
 use super::fsio::{self, io_err, list, read_optional, write_atomic};
 use super::lock::{self, DirLock, LOCK_FILE};
 use super::meta::{META_FILE, META_VERSION, Meta, MetaError, MetaState, WAL_DIR, WAL_META};
 use super::record::{self, FORMAT_VERSION, FileRef, Record, entry_len};
-use super::segments::locate;
 use super::snapshot_file;
+use super::state::LogState;
 use super::tail::WAL_RECORDS;
-use super::wal_files::{check_marker, corrupt, open_error, open_strict, repair, sync_segments};
-use super::{SnapData, WalLog, WalOptions, WalStats, wal_error};
+use super::wal_files::{check_marker, check_record_limit, corrupt, open_strict, repair, replay, sync_segments};
+use super::{WalLog, WalOptions, WalStats, wal_error};
 use crate::error::StorageError;
 use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta};
 
@@ -283,13 +281,7 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
     })?;
 
     // 2. The record size limit may only grow.
-    if options.max_record_size < meta.max_record_size {
-        return Err(StorageError::RecordLimitLowered {
-            path: dir.display().to_string(),
-            stored: meta.max_record_size,
-            requested: options.max_record_size,
-        });
-    }
+    check_record_limit(dir, &meta, options.max_record_size)?;
 
     // 3. The WAL directory and wal-db's head marker.
     let wal_dir = dir.join(WAL_DIR);
@@ -311,30 +303,8 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
 
     // 5. Replay.
     let mut state = Replayed::empty();
-    for item in wal.iter().map_err(wal_error)? {
-        let rec = item.map_err(|e| open_error(e, &wal_dir, segment_size))?;
-        let lsn = rec.lsn().get();
-        let payload = Bytes::from(rec.into_data());
-        match record::version(&payload) {
-            Some(v) if record::known_version(v) => {}
-            found => {
-                return Err(StorageError::UnsupportedFormat {
-                    location: locate(&wal_dir, segment_size, lsn),
-                    found: found.map_or(0, u32::from),
-                    supported: u32::from(FORMAT_VERSION),
-                });
-            }
-        }
-        let decoded = record::decode(&payload)
-            .map_err(|e| corrupt(locate(&wal_dir, segment_size, lsn), format!("undecodable record: {}", e.0)))?;
-        state.apply(decoded).map_err(|reason| corrupt(locate(&wal_dir, segment_size, lsn), reason))?;
-    }
-    if state.records == 0 && meta.state != MetaState::Creating {
-        return Err(corrupt(
-            locate(&wal_dir, segment_size, meta.head),
-            "no record at the WAL head: segments are missing or empty",
-        ));
-    }
+    let versions = [record::FORMAT_V1, FORMAT_VERSION];
+    replay(wal, &wal_dir, &meta, &versions, record::version, record::decode, |r| state.apply(r))?;
     snapshot_file::verify(dir, state.file)?;
     if let (Some(found), Some(expected)) = (state.identity, options.expect_identity) {
         if found != expected {
@@ -393,8 +363,6 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
 
     report.records = state.records;
     report.entries = state.entries.len() as u64;
-    let live_bytes = state.live_bytes;
-    let last = state.snap.index + state.entries.len() as Index;
     Ok(Opening::Done(Box::new(WalLog {
         _lock: lock,
         dir: dir.to_path_buf(),
@@ -403,25 +371,10 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
         wal: Arc::new(opened.wal),
         shared: opened.shared,
         meta,
-        identity: state.identity,
-        hard: state.hard,
-        snap: state.snap,
-        snap_data: SnapData::File(state.file),
-        snap_verified: Mutex::new(None),
-        entries: state.entries,
-        receiving: None,
-        durable_identity: state.identity,
-        durable_hard: state.hard,
-        durable_file: state.file,
-        snap_dirty: false,
-        entries_dirty: false,
-        stable: last,
-        unstable_bytes: 0,
-        live_bytes,
+        state: LogState::new(state.identity, state.hard, state.snap, state.file, state.entries, state.live_bytes),
         checkpoint_snap: state.checkpoint_snap,
         garbage_floor: 0,
         next_snap_id,
-        orphans: Vec::new(),
         buf: Vec::new(),
         async_writes: None,
         instance: open_instance(),
@@ -473,6 +426,8 @@ pub(crate) fn open_instance() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
     use proptest::prelude::*;
 

@@ -12,6 +12,9 @@ use std::sync::Arc;
 
 use wal_db::{Lsn, OpenPolicy, SegmentedStore, Wal, WalConfig, WalError, WalStore};
 
+use bytes::Bytes;
+
+use super::codec::DecodeError;
 use super::faults::{FaultInjector, guarded};
 use super::fsio::{self, io_err, read_optional, write_atomic};
 use super::meta::{HEAD_MARKER, Marker, Meta, MetaFile, MetaState, parse_marker};
@@ -177,6 +180,62 @@ pub(crate) fn repair(
         completed = true;
     }
     Ok((torn, completed))
+}
+
+/// Refuses a record size limit (`requested`) lower than the one in the
+/// meta file `meta` of the log in `dir`: the limit may only grow.
+pub(crate) fn check_record_limit(dir: &Path, meta: &Meta, requested: u32) -> Result<(), StorageError> {
+    if requested < meta.max_record_size {
+        return Err(StorageError::RecordLimitLowered {
+            path: dir.display().to_string(),
+            stored: meta.max_record_size,
+            requested,
+        });
+    }
+    Ok(())
+}
+
+/// Replays every record of `wal` (in `wal_dir`, the meta file `meta`'s):
+/// each must carry format version `supported` (read by `version`), decode
+/// by `decode` and apply by `apply`; otherwise the error names the record.
+/// A WAL without a record is refused unless its creation was interrupted.
+pub(crate) fn replay<R, E: Into<String>>(
+    wal: &Wal<Store>,
+    wal_dir: &Path,
+    meta: &Meta,
+    supported: &[u8],
+    version: impl Fn(&[u8]) -> Option<u8>,
+    decode: impl Fn(&Bytes) -> Result<R, DecodeError>,
+    mut apply: impl FnMut(R) -> Result<(), E>,
+) -> Result<(), StorageError> {
+    let segment_size = meta.segment_size;
+    let mut records = 0u64;
+    for item in wal.iter().map_err(wal_error)? {
+        let rec = item.map_err(|e| open_error(e, wal_dir, segment_size))?;
+        let lsn = rec.lsn().get();
+        let payload = Bytes::from(rec.into_data());
+        match version(&payload) {
+            Some(v) if supported.contains(&v) => {}
+            found => {
+                return Err(StorageError::UnsupportedFormat {
+                    location: locate(wal_dir, segment_size, lsn),
+                    found: found.map_or(0, u32::from),
+                    supported: supported.iter().copied().max().map_or(0, u32::from),
+                });
+            }
+        }
+        let decoded = decode(&payload)
+            .map_err(|e| corrupt(locate(wal_dir, segment_size, lsn), format!("undecodable record: {}", e.0)))?;
+        apply(decoded).map_err(|reason| corrupt(locate(wal_dir, segment_size, lsn), reason))?;
+        records += 1;
+    }
+    if records == 0 && meta.state != MetaState::Creating {
+        return Err(corrupt(
+            locate(wal_dir, segment_size, meta.head),
+            "no record at the WAL head: segments are missing or empty",
+        ));
+    }
+    Ok(())
 }
 
 /// Maps a wal-db open error to one that names the segment file and byte.

@@ -3,7 +3,8 @@
 
 use super::meta::WAL_META;
 use super::record;
-use super::{SnapData, WalLog, fsio, snapshot_file, wal_error, wal_files};
+use super::state::SnapData;
+use super::{WalLog, fsio, snapshot_file, wal_error, wal_files};
 
 /// A record appended to the WAL, and what must wait until it is durable.
 #[derive(Debug, Default)]
@@ -20,7 +21,6 @@ pub(super) struct Written {
     pub(super) orphans: Vec<u64>,
 }
 use crate::error::StorageError;
-use crate::log::RaftLog;
 
 impl WalLog {
     /// Whether the WAL holds so much more than the live entries (dead
@@ -29,7 +29,7 @@ impl WalLog {
     /// times the live bytes, which keeps the rewrite cost amortized O(1)
     /// per byte written.
     pub(super) fn garbage_due(&self, span: u64) -> bool {
-        let limit = self.meta.segment_size.saturating_mul(2).saturating_add(self.live_bytes.saturating_mul(8));
+        let limit = self.meta.segment_size.saturating_mul(2).saturating_add(self.state.live_bytes.saturating_mul(8));
         span >= limit && span >= self.garbage_floor
     }
 
@@ -46,39 +46,47 @@ impl WalLog {
     /// garbage) and appends it to the WAL, unsynced. From here on the
     /// record is the base the next one is encoded against.
     pub(super) fn append_record(&mut self) -> Result<Written, StorageError> {
-        let file = match &self.snap_data {
+        let file = match &self.state.snap_data {
             SnapData::File(f) => *f,
             SnapData::Pending(data) => {
                 let data = data.clone();
                 let id = if data.is_empty() { 0 } else { self.alloc_snapshot_id() };
                 let file = snapshot_file::write(&self.dir, id, &data, self.faults())?;
-                self.snap_data = SnapData::File(file);
+                self.state.snap_data = SnapData::File(file);
                 file
             }
         };
         let max = u64::from(self.meta.max_record_size);
         let span = self.wal_bytes();
-        let snapshot_advanced = self.snap_dirty && self.snap.index > self.checkpoint_snap;
+        let state = &self.state;
+        let snapshot_advanced = state.snap_dirty && state.snap.index > self.checkpoint_snap;
         let mut checkpoint = false;
         if snapshot_advanced || self.garbage_due(span) {
-            record::encode_checkpoint(&mut self.buf, self.identity, &self.hard, &self.snap, file, self.entries.iter());
+            record::encode_checkpoint(
+                &mut self.buf,
+                state.identity,
+                &state.hard,
+                &state.snap,
+                file,
+                state.entries.iter(),
+            );
             checkpoint = self.buf.len() as u64 <= max;
             if !checkpoint {
                 // Too big to rewrite now: keep the history until the next
                 // snapshot, and do not retry on every sync.
-                self.checkpoint_snap = self.snap.index;
+                self.checkpoint_snap = state.snap.index;
                 self.garbage_floor = span.saturating_mul(2);
             }
         }
         if !checkpoint {
-            let from = self.unstable_from();
-            let skip = self.offset(from).min(self.entries.len());
+            let from = state.unstable_from();
+            let skip = state.offset(from).min(state.entries.len());
             record::encode_step(
                 &mut self.buf,
-                (self.identity != self.durable_identity).then_some(self.identity).flatten(),
-                (self.hard != self.durable_hard).then_some(&self.hard),
-                self.snap_dirty.then_some((&self.snap, file)),
-                self.entries_dirty.then(|| (from, self.entries.range(skip..))),
+                (state.identity != state.durable_identity).then_some(state.identity).flatten(),
+                (state.hard != state.durable_hard).then_some(&state.hard),
+                state.snap_dirty.then_some((&state.snap, file)),
+                state.entries_dirty.then(|| (from, state.entries.range(skip..))),
             );
             if self.buf.len() as u64 > max {
                 return Err(StorageError::InvalidWrite(format!(
@@ -95,21 +103,11 @@ impl WalLog {
             self.dir_synced_segment = segment;
         }
 
-        let old_file = self.durable_file;
-        self.durable_identity = self.identity;
-        self.durable_hard = self.hard;
-        self.durable_file = file;
-        self.stable = self.last_index();
-        self.snap_dirty = false;
-        self.entries_dirty = false;
-        self.unstable_bytes = 0;
-        let mut orphans = std::mem::take(&mut self.orphans);
-        if old_file.id != 0 && old_file.id != file.id {
-            orphans.push(old_file.id);
-        }
+        let orphans = self.state.take_replaced(file);
+        self.state.mark_written(file);
         if checkpoint {
             self.stats.checkpoints += 1;
-            self.checkpoint_snap = self.snap.index;
+            self.checkpoint_snap = self.state.snap.index;
             self.garbage_floor = 0;
         }
         Ok(Written { end: self.wal.len(), checkpoint: checkpoint.then(|| lsn.get()), rolled, orphans })
