@@ -292,6 +292,10 @@ impl<L: RaftLog> MultiNode<L> {
     pub(super) fn step_group(&mut self, group: GroupId, event: Event) -> Result<(), MultiError> {
         let Some(g) = self.groups.get_mut(&group) else { return Err(MultiError::UnknownGroup(group)) };
         self.stats.steps += 1;
+        // Every event a group's node emits carries its group (feature
+        // `tracing`; nothing is compiled in without it).
+        #[cfg(feature = "tracing")]
+        let _span = tracing::info_span!("raft_group", group).entered();
         let mut actions = std::mem::take(&mut self.scratch);
         let result = g.node.step_into(event, &mut actions);
         let me = self.cfg.node;
