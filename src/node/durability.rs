@@ -54,6 +54,10 @@ pub(super) struct Durability {
     durable_index: Index,
     durable_vote: (Term, Option<NodeId>),
     held: VecDeque<(u64, Message)>,
+    /// Messages a completion released in this step: they leave with the
+    /// step's actions, after the step's own are held (`hold_messages`),
+    /// never held again for a later write.
+    released: Vec<Message>,
     /// The tick of the last progress: the first write submitted while none
     /// was pending, or the latest completion.
     progress_tick: u64,
@@ -74,6 +78,7 @@ impl Durability {
             durable_index: last_index,
             durable_vote: (term, vote),
             held: VecDeque::new(),
+            released: Vec::new(),
             progress_tick: 0,
             win_deferred: false,
         }
@@ -149,8 +154,15 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     /// After a step: moves the messages that must wait for a write out of
-    /// the step's actions, in order.
+    /// the step's actions, in order; then adds those a completion released.
     pub(super) fn hold_messages(&mut self) {
+        self.hold_step_messages();
+        for message in self.durability.released.drain(..) {
+            self.out.push(Action::Send { to: message.to, message });
+        }
+    }
+
+    fn hold_step_messages(&mut self) {
         let d = &self.durability;
         if !d.on || d.pending.is_empty() || mutant!(HoldNothing) {
             return;
@@ -166,7 +178,10 @@ impl<L: RaftLog> RaftNode<L> {
                 return true;
             }
             if held.len() < MAX_HELD {
-                held.push_back((seq, message.clone()));
+                // Moved out (the action is dropped): a placeholder without
+                // a payload takes its place.
+                let placeholder = Message { from: 0, to: 0, term: 0, body: MessageBody::TimeoutNow };
+                held.push_back((seq, std::mem::replace(message, placeholder)));
             } else {
                 dropped += 1;
             }
@@ -204,7 +219,7 @@ impl<L: RaftLog> RaftNode<L> {
         }
         while d.held.front().is_some_and(|(seq, _)| *seq <= token.seq()) {
             if let Some((_, message)) = d.held.pop_front() {
-                self.out.push(Action::Send { to: message.to, message });
+                d.released.push(message);
             }
         }
         Ok(())
