@@ -15,93 +15,24 @@
 //! for linearizability against the register model; liveness after healing
 //! means every group elects a leader and commits.
 
+mod clients;
+mod schedule;
+
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
 use super::check::{Checker, NodeView};
-use super::linearizability::{Call, Model, Verdict, check_calls};
+use super::linearizability::Call;
 use super::network::Network;
-use super::{HashChain, NetworkFaults, SimLog, StateMachine, TICK, Violation};
+use super::{NetworkFaults, SimLog, TICK, Violation};
 use crate::config::RaftConfig;
-use crate::log::{RaftLog, WriteToken};
+use crate::log::WriteToken;
 use crate::message::MessageBody;
 use crate::multi::{Envelope, EnvelopeBody, GroupId, HostAction, HostConfig, MultiNode};
-use crate::node::ReadKind;
 use crate::node::{Action, Event};
 use crate::rng::{Rng, mix};
-use crate::types::{Index, NodeId, ReadId, Role, Term};
-
-/// A group replica's state machine: a hash chain of every command (for
-/// State Machine Safety) and the last command (a register).
-#[derive(Clone, Debug, Default)]
-struct Register {
-    chain: HashChain,
-    value: u64,
-}
-
-impl Register {
-    fn apply(&mut self, index: Index, command: &bytes::Bytes) {
-        self.chain.apply(index, command);
-        self.value = value_of(command);
-    }
-
-    fn snapshot(&self) -> bytes::Bytes {
-        let mut out = self.value.to_be_bytes().to_vec();
-        out.extend_from_slice(&self.chain.snapshot());
-        out.into()
-    }
-
-    fn restore(&mut self, data: &bytes::Bytes) {
-        let (head, rest) = data.split_at(data.len().min(8));
-        self.value = head.try_into().map(u64::from_be_bytes).unwrap_or(0);
-        self.chain.restore(&data.slice(data.len() - rest.len()..));
-    }
-
-    fn digest(&self) -> u64 {
-        mix(self.chain.digest(), self.value)
-    }
-}
-
-/// The value a command writes: its 8 bytes (0 for anything else).
-fn value_of(command: &[u8]) -> u64 {
-    command.try_into().map(u64::from_be_bytes).unwrap_or(0)
-}
-
-/// The register model of every group.
-struct RegisterModel;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum RegOp {
-    Write(u64),
-    Read,
-}
-
-impl Model for RegisterModel {
-    type State = u64;
-    type Op = RegOp;
-    type Output = u64;
-    fn init(&self) -> u64 {
-        0
-    }
-    fn step(&self, state: &u64, op: &RegOp) -> (u64, u64) {
-        match *op {
-            RegOp::Write(v) => (v, v),
-            RegOp::Read => (*state, *state),
-        }
-    }
-}
-
-/// A client operation not yet resolved.
-#[derive(Clone, Copy, Debug)]
-struct Pending {
-    group: GroupId,
-    op: RegOp,
-    invoked: u64,
-    /// A write: the index and term it was appended at, once known.
-    at: Option<(Index, Term)>,
-    /// A read: the node and read id it was issued as.
-    read: Option<(NodeId, ReadId)>,
-}
+use crate::types::{NodeId, ReadId, Role, Term};
+use clients::{Pending, RegOp, Register};
 
 /// How to build a [`MultiCluster`].
 #[derive(Clone, Debug)]
@@ -359,111 +290,6 @@ impl MultiCluster {
         Ok(())
     }
 
-    /// A client writes a fresh value to `group`'s register at its leader;
-    /// false if it has none (or it refused). The write enters the group's
-    /// history.
-    pub fn write(&mut self, group: GroupId) -> Result<bool, Violation> {
-        let Some(leader) = self.leader(group) else { return Ok(false) };
-        let Some(i) = self.slot(leader) else { return Ok(false) };
-        self.next_value += 1;
-        let value = self.next_value;
-        let command = bytes::Bytes::copy_from_slice(&value.to_be_bytes());
-        let Some(host) = self.slots[i].host.as_mut() else { return Ok(false) };
-        if host.step(group, Event::Propose(command)).is_err() {
-            self.carry_out(i)?;
-            return Ok(false);
-        }
-        // The node's `Proposed` action (carried out below) gives its place.
-        let at = host.group(group).map(|n| (n.last_index(), n.term()));
-        self.pending.push(Pending { group, op: RegOp::Write(value), invoked: self.now, at, read: None });
-        self.carry_out(i)?;
-        Ok(true)
-    }
-
-    /// A client reads `group`'s register at its leader (ReadIndex); false if
-    /// it has none (or it refused). A read that completes enters the
-    /// history.
-    pub fn read(&mut self, group: GroupId) -> Result<bool, Violation> {
-        let Some(leader) = self.leader(group) else { return Ok(false) };
-        let Some(i) = self.slot(leader) else { return Ok(false) };
-        self.next_read += 1;
-        let id = self.next_read;
-        let Some(host) = self.slots[i].host.as_mut() else { return Ok(false) };
-        let ok = host.step(group, Event::Read { id, kind: ReadKind::Index }).is_ok();
-        if ok {
-            self.pending.push(Pending {
-                group,
-                op: RegOp::Read,
-                invoked: self.now,
-                at: None,
-                read: Some((leader, id)),
-            });
-        }
-        self.carry_out(i)?;
-        Ok(ok)
-    }
-
-    /// Every group's history, checked against the register model (the
-    /// writes still unresolved may or may not have happened). Returns the
-    /// operations checked and the groups the search budget left undecided.
-    pub fn check_histories(&mut self) -> Result<(usize, usize), Violation> {
-        let (mut operations, mut unknown) = (0, 0);
-        for g in 1..=self.cfg.groups {
-            let mut calls = self.histories.get(&g).cloned().unwrap_or_default();
-            for p in self.pending.iter().filter(|p| p.group == g) {
-                if let RegOp::Write(_) = p.op {
-                    calls.push(Call::unknown(p.op, p.invoked));
-                }
-            }
-            operations += calls.len();
-            match check_calls(&RegisterModel, &calls, 200_000) {
-                Verdict::Linearizable => {}
-                Verdict::Unknown { .. } => unknown += 1,
-                Verdict::NotLinearizable { deepest } => {
-                    return Err(Violation::new(
-                        "Linearizability",
-                        format!(
-                            "group {g}: no order of its {} operations fits a register (deepest valid prefix {deepest:?})",
-                            calls.len()
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok((operations, unknown))
-    }
-
-    /// A write proposed through [`write`](Self::write) was applied at
-    /// `index` with `term` on some node: resolve it (or drop it, if another
-    /// term's entry took its index: it never happened).
-    fn resolve_writes(&mut self, group: GroupId, index: Index, term: Term) {
-        let now = self.now;
-        let mut k = 0;
-        while k < self.pending.len() {
-            let p = self.pending[k];
-            if p.group == group && p.at.is_some_and(|(i, _)| i == index) {
-                self.pending.swap_remove(k);
-                if let (RegOp::Write(v), Some((_, t))) = (p.op, p.at) {
-                    if t == term {
-                        self.histories.entry(group).or_default().push(Call::completed(p.op, v, p.invoked, now));
-                    }
-                }
-                continue;
-            }
-            k += 1;
-        }
-    }
-
-    /// A read finished on `node`: with the value its register holds now, or
-    /// failed (no effect, dropped).
-    fn resolve_read(&mut self, node: NodeId, group: GroupId, id: ReadId, value: Option<u64>) {
-        let Some(k) = self.pending.iter().position(|p| p.read == Some((node, id)) && p.group == group) else { return };
-        let p = self.pending.swap_remove(k);
-        if let Some(v) = value {
-            self.histories.entry(group).or_default().push(Call::completed(RegOp::Read, v, p.invoked, self.now));
-        }
-    }
-
     /// Crashes node `id`: every group replica on it stops, and each log
     /// keeps only what was made durable (flushed).
     pub fn crash(&mut self, id: NodeId) {
@@ -658,110 +484,6 @@ impl MultiCluster {
             node.log_mut()
                 .drain_journal(|changes, digests| checker.after_step(before, view, changes, digests))
                 .map_err(|v| in_group(g, v))?;
-        }
-        Ok(())
-    }
-
-    /// Heals everything, restarts every node, then runs until every group
-    /// has a leader that committed a new entry on every node, for at most
-    /// `max_ticks`. Returns whether it did.
-    pub fn heal_and_check_liveness(&mut self, max_ticks: u64) -> Result<bool, Violation> {
-        self.heal();
-        self.set_network(NetworkFaults::reliable());
-        for id in self.ids() {
-            self.restart(id);
-        }
-        let deadline = self.now + max_ticks * TICK;
-        let mut pending: Vec<GroupId> = (1..=self.cfg.groups).collect();
-        while self.now < deadline && !pending.is_empty() {
-            let mut left = Vec::new();
-            for g in pending {
-                let Some(l) = self.leader(g) else {
-                    left.push(g);
-                    continue;
-                };
-                let target = self.host(l).and_then(|h| h.group(g)).map_or(0, |n| n.last_index() + 1);
-                let term = self.host(l).and_then(|h| h.group(g)).map_or(0, |n| n.term());
-                if !self.write(g)? {
-                    left.push(g);
-                    continue;
-                }
-                let mut done = false;
-                for _ in 0..60 {
-                    self.run_ticks(1)?;
-                    done = self.ids().iter().all(|&id| {
-                        self.host(id)
-                            .and_then(|h| h.group(g))
-                            .is_some_and(|n| n.last_applied() >= target && n.log().term(target) == Some(term))
-                    });
-                    if done {
-                        break;
-                    }
-                }
-                if !done {
-                    left.push(g);
-                }
-            }
-            pending = left;
-            if !pending.is_empty() {
-                self.run_ticks(1)?;
-            }
-        }
-        Ok(pending.is_empty())
-    }
-
-    /// A random fault schedule of `rounds` rounds: proposals to random
-    /// groups, partitions, heals, crashes and restarts, power cuts (every
-    /// node at once), lossy periods and idle stretches (where groups
-    /// quiesce).
-    pub fn chaos(&mut self, rounds: usize) -> Result<(), Violation> {
-        let ids = self.ids();
-        for _ in 0..rounds {
-            match self.rng.range(0, 100) {
-                0..=39 => {
-                    for _ in 0..self.rng.range(1, 6) {
-                        let g = 1 + self.rng.range(0, self.cfg.groups);
-                        if self.rng.chance(0.6) {
-                            self.write(g)?;
-                        } else {
-                            self.read(g)?;
-                        }
-                    }
-                }
-                40..=49 if ids.len() > 1 => {
-                    let cut = 1 + self.rng.range(0, ids.len() as u64 - 1) as usize;
-                    let (a, b) = ids.split_at(cut);
-                    self.partition(&[a, b]);
-                }
-                50..=59 => self.heal(),
-                60..=66 => {
-                    let id = ids[self.rng.range(0, ids.len() as u64) as usize];
-                    self.crash(id);
-                }
-                67..=76 => {
-                    let id = ids[self.rng.range(0, ids.len() as u64) as usize];
-                    self.restart(id);
-                }
-                77..=79 => {
-                    // A power cut: every node at once loses what it had not
-                    // flushed, then comes back.
-                    for &id in &ids {
-                        self.crash(id);
-                    }
-                    for &id in &ids {
-                        self.restart(id);
-                    }
-                }
-                80..=81 => self.set_network(NetworkFaults::lossy()),
-                82..=86 => self.set_network(NetworkFaults::reliable()),
-                _ => {
-                    // An idle stretch: groups quiesce, then wake.
-                    let idle = self.rng.range(10, 40);
-                    self.run_ticks(idle)?;
-                }
-            }
-            let t = self.rng.range(1, 4);
-            self.run_ticks(t)?;
         }
         Ok(())
     }
