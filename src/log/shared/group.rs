@@ -149,7 +149,9 @@ impl GroupLog {
             identity: (state.identity != state.durable_identity).then_some(state.identity).flatten(),
             hard: (state.hard != state.durable_hard).then_some(state.hard),
             snapshot: state.snap_dirty.then(|| (state.snap.clone(), file)),
-            entries: state.entries_dirty.then(|| (from, state.entries.range(skip..).cloned().collect())),
+            entries: state
+                .entries_dirty
+                .then(|| (from, state.entries.range(skip, state.entries.len()).cloned().collect())),
         };
         let replaced: Vec<PathBuf> =
             self.state.take_replaced(file).into_iter().map(|id| self.dir.join(snapshot_file::file_name(id))).collect();

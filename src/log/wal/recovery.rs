@@ -2,7 +2,6 @@
 //! legitimately leaves (a torn last record, an interrupted creation or
 //! compaction, orphaned files), then rebuild the in-memory state in one pass.
 
-use std::collections::VecDeque;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -19,7 +18,8 @@ use super::tail::WAL_RECORDS;
 use super::wal_files::{check_marker, check_record_limit, corrupt, open_strict, repair, replay, sync_segments};
 use super::{WalLog, WalOptions, WalStats, wal_error};
 use crate::error::StorageError;
-use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta};
+use crate::log::chunked::Chunked;
+use crate::types::{HardState, Index, LogIdentity, SnapshotMeta};
 
 /// What [`WalLog::open`] found and did. Everything it repaired is listed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -69,7 +69,7 @@ pub(crate) struct Replayed {
     pub(crate) hard: HardState,
     pub(crate) snap: SnapshotMeta,
     pub(crate) file: FileRef,
-    pub(crate) entries: VecDeque<Entry>,
+    pub(crate) entries: Chunked,
     pub(crate) records: u64,
     pub(crate) checkpoint_snap: Index,
     /// Exact record bytes of the live entries ([`entry_len`]).
@@ -84,7 +84,7 @@ impl Replayed {
             hard: HardState::default(),
             snap: SnapshotMeta::default(),
             file: FileRef::EMPTY,
-            entries: VecDeque::new(),
+            entries: Chunked::default(),
             records: 0,
             checkpoint_snap: 0,
             live_bytes: 0,
@@ -111,7 +111,7 @@ impl Replayed {
                 self.snap = snapshot;
                 self.file = file;
                 self.live_bytes = entries.iter().map(entry_len).sum();
-                self.entries = VecDeque::from(entries);
+                self.entries = Chunked::from_vec(entries);
             }
             Record::Step { identity, hard, snapshot, entries } => {
                 if self.records == 0 {
@@ -138,10 +138,12 @@ impl Replayed {
                         return Err("an index or term is out of range");
                     }
                     let cut = (from - self.snap.index - 1) as usize;
-                    let removed: u64 = self.entries.drain(cut..).map(|e| entry_len(&e)).sum();
+                    let mut removed = 0;
+                    self.entries.truncate_with(cut, |e| removed += entry_len(&e));
                     let added: u64 = batch.iter().map(entry_len).sum();
                     self.live_bytes = self.live_bytes.saturating_sub(removed).saturating_add(added);
-                    self.entries.extend(batch);
+                    let mut batch = batch;
+                    self.entries.append(&mut batch);
                 }
             }
         }
@@ -167,7 +169,11 @@ impl Replayed {
         };
         let drop =
             if keep { ((meta.index - self.snap.index) as usize).min(self.entries.len()) } else { self.entries.len() };
-        let removed: u64 = self.entries.drain(..drop).map(|e| entry_len(&e)).sum();
+        let mut removed = 0;
+        self.entries.drain_front(drop, |e| {
+            removed += entry_len(&e);
+            true
+        });
         self.live_bytes = self.live_bytes.saturating_sub(removed);
         self.snap = meta;
         self.file = file;

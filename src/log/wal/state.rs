@@ -6,8 +6,6 @@
 //! calls [`LogState::mark_written`]. Where records go, and how a failure
 //! halts the log, stays with the owner.
 
-use std::collections::VecDeque;
-use std::ops::RangeBounds;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -16,6 +14,7 @@ use bytes::Bytes;
 use super::record::{ENTRY_HEADER_MAX, FileRef, entry_len};
 use super::snapshot_file::{self, Receiver};
 use crate::error::StorageError;
+use crate::log::chunked::Chunked;
 use crate::log::{chunk_of, entry_offsets, fitting};
 use crate::sync::lock;
 use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
@@ -40,7 +39,7 @@ pub(crate) struct LogState {
     /// The snapshot file whose checksum was verified since the log was
     /// opened: chunks are served only from a verified file.
     snap_verified: Mutex<Option<FileRef>>,
-    pub(crate) entries: VecDeque<Entry>,
+    pub(crate) entries: Chunked,
     pub(crate) receiving: Option<Receiver>,
 
     /// What the WAL holds (for a group: with the staging area): changes
@@ -68,7 +67,7 @@ impl LogState {
         hard: HardState,
         snap: SnapshotMeta,
         file: FileRef,
-        entries: VecDeque<Entry>,
+        entries: Chunked,
         live_bytes: u64,
     ) -> Self {
         let last = snap.index + entries.len() as Index;
@@ -107,23 +106,35 @@ impl LogState {
         self.stable.max(self.snap.index) + 1
     }
 
-    /// Removes the live entries at offsets `range` (a prefix or a suffix),
-    /// taking their bytes off `live_bytes`, and off `unstable_bytes` for
-    /// those not written yet (above `stable`).
-    fn remove_entries(&mut self, range: impl RangeBounds<usize>) {
-        for e in self.entries.drain(range) {
-            let len = entry_len(&e);
-            self.live_bytes = self.live_bytes.saturating_sub(len);
-            if e.index > self.stable {
-                self.unstable_bytes = self.unstable_bytes.saturating_sub(len);
-            }
+    /// Takes removed entry `e` off `live_bytes`, and off `unstable_bytes`
+    /// when it was not written yet (above `stable`).
+    fn forget(live_bytes: &mut u64, unstable_bytes: &mut u64, stable: Index, e: &Entry) {
+        let len = entry_len(e);
+        *live_bytes = live_bytes.saturating_sub(len);
+        if e.index > stable {
+            *unstable_bytes = unstable_bytes.saturating_sub(len);
         }
+    }
+
+    /// Removes the first `n` live entries.
+    fn remove_prefix(&mut self, n: usize) {
+        let (live, unstable, stable) = (&mut self.live_bytes, &mut self.unstable_bytes, self.stable);
+        self.entries.drain_front(n, |e| {
+            Self::forget(live, unstable, stable, &e);
+            true
+        });
+    }
+
+    /// Removes the live entries from offset `at` on.
+    fn remove_suffix(&mut self, at: usize) {
+        let (live, unstable, stable) = (&mut self.live_bytes, &mut self.unstable_bytes, self.stable);
+        self.entries.truncate_with(at, |e| Self::forget(live, unstable, stable, &e));
     }
 
     pub(crate) fn install(&mut self, meta: SnapshotMeta, data: SnapData) {
         let keep = self.term(meta.index) == Some(meta.term);
         let drop = if keep { self.offset(meta.index + 1).min(self.entries.len()) } else { self.entries.len() };
-        self.remove_entries(..drop);
+        self.remove_prefix(drop);
         if !keep {
             self.stable = self.stable.min(meta.index);
         }
@@ -194,8 +205,8 @@ impl LogState {
         out: &mut Vec<Entry>,
     ) -> Result<(), StorageError> {
         let range = entry_offsets(lo, hi, self.snap.index, self.last_index())?;
-        let take = fitting(self.entries.range(range.clone()), max_bytes);
-        out.extend(self.entries.range(range.start..range.start + take).cloned());
+        let take = fitting(self.entries.range(range.start, range.end), max_bytes);
+        out.extend(self.entries.range(range.start, range.start + take).cloned());
         Ok(())
     }
 
@@ -227,12 +238,10 @@ impl LogState {
         if entries.is_empty() {
             return Ok(());
         }
-        for e in entries.drain(..) {
-            let len = entry_len(&e);
-            self.live_bytes += len;
-            self.unstable_bytes += len;
-            self.entries.push_back(e);
-        }
+        let len: u64 = entries.iter().map(entry_len).sum();
+        self.live_bytes += len;
+        self.unstable_bytes += len;
+        self.entries.append(entries);
         self.entries_dirty = true;
         Ok(())
     }
@@ -247,7 +256,7 @@ impl LogState {
         if from > self.last_index() {
             return Ok(());
         }
-        self.remove_entries(self.offset(from)..);
+        self.remove_suffix(self.offset(from));
         self.stable = self.stable.min(from - 1);
         self.entries_dirty = true;
         Ok(())

@@ -86,7 +86,7 @@ impl WalLog {
                 (state.identity != state.durable_identity).then_some(state.identity).flatten(),
                 (state.hard != state.durable_hard).then_some(&state.hard),
                 state.snap_dirty.then_some((&state.snap, file)),
-                state.entries_dirty.then(|| (from, state.entries.range(skip..))),
+                state.entries_dirty.then(|| (from, state.entries.range(skip, state.entries.len()))),
             );
             if self.buf.len() as u64 > max {
                 return Err(StorageError::InvalidWrite(format!(
