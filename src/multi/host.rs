@@ -206,6 +206,11 @@ impl<L: RaftLog> MultiNode<L> {
         self.groups.keys().copied()
     }
 
+    /// The groups on this node with their nodes, in order of group id.
+    pub fn groups(&self) -> impl Iterator<Item = (GroupId, &RaftNode<L>)> + '_ {
+        self.groups.iter().map(|(&id, g)| (id, &g.node))
+    }
+
     /// Whether group `group` is quiesced here.
     pub fn is_quiesced(&self, group: GroupId) -> bool {
         self.groups.get(&group).is_some_and(|g| g.quiet.is_quiesced())
@@ -229,11 +234,8 @@ impl<L: RaftLog> MultiNode<L> {
         if group == 0 {
             return Err(MultiError::InvalidGroup);
         }
-        if !self.groups.contains_key(&group) {
-            return Err(MultiError::UnknownGroup(group));
-        }
-        let wake = !matches!(event, Event::Persisted(_));
-        if wake {
+        let Some(g) = self.groups.get(&group) else { return Err(MultiError::UnknownGroup(group)) };
+        if g.quiet.is_quiesced() && !matches!(event, Event::Persisted(_)) {
             self.wake(group, false)?;
         }
         self.step_group(group, event)
@@ -256,13 +258,13 @@ impl<L: RaftLog> MultiNode<L> {
             EnvelopeBody::Ping => {}
             EnvelopeBody::Quiesce { group, term, commit } => self.on_quiesce(envelope.from, group, term, commit),
             EnvelopeBody::Raft { group, message } => {
-                if group == 0 || !self.groups.contains_key(&group) {
+                let Some(g) = self.groups.get(&group) else {
                     self.stats.unknown_group_dropped += 1;
                     return;
-                }
+                };
                 // A message from outside is no error of ours: a refusal is
                 // the node's business (it drops what it does not want).
-                if self.wake(group, true).is_ok() {
+                if !g.quiet.is_quiesced() || self.wake(group, true).is_ok() {
                     let _ = self.step_group(group, Event::Message(message));
                 }
             }
@@ -290,34 +292,31 @@ impl<L: RaftLog> MultiNode<L> {
 
     /// Steps one group and queues its actions, tagged.
     pub(super) fn step_group(&mut self, group: GroupId, event: Event) -> Result<(), MultiError> {
-        let Some(g) = self.groups.get_mut(&group) else { return Err(MultiError::UnknownGroup(group)) };
-        self.stats.steps += 1;
+        let Self { cfg, groups, peers, ticks, out, scratch, stats, .. } = self;
+        let Some(g) = groups.get_mut(&group) else { return Err(MultiError::UnknownGroup(group)) };
+        stats.steps += 1;
         // Every event a group's node emits carries its group (feature
         // `tracing`; nothing is compiled in without it).
         #[cfg(feature = "tracing")]
         let _span = tracing::info_span!("raft_group", group).entered();
-        let mut actions = std::mem::take(&mut self.scratch);
-        let result = g.node.step_into(event, &mut actions);
-        let me = self.cfg.node;
-        for action in actions.drain(..) {
+        let result = g.node.step_into(event, scratch);
+        let me = cfg.node;
+        for action in scratch.drain(..) {
             match action {
-                Action::Send { to, message } => self.out.push(HostAction::Send(Envelope {
-                    from: me,
-                    to,
-                    body: EnvelopeBody::Raft { group, message },
-                })),
+                Action::Send { to, message } => {
+                    out.push(HostAction::Send(Envelope { from: me, to, body: EnvelopeBody::Raft { group, message } }))
+                }
                 Action::MembershipChanged { ref membership, .. } => {
                     for id in membership.members() {
                         if id != me {
-                            self.peers.entry(id).or_insert(self.ticks);
+                            peers.entry(id).or_insert(*ticks);
                         }
                     }
-                    self.out.push(HostAction::Group { group, action });
+                    out.push(HostAction::Group { group, action });
                 }
-                action => self.out.push(HostAction::Group { group, action }),
+                action => out.push(HostAction::Group { group, action }),
             }
         }
-        self.scratch = actions;
         result.map_err(|source| MultiError::Node { group, source })
     }
 }

@@ -225,9 +225,9 @@ impl Inner {
         self.flush(false)
     }
 
-    /// Stages a step of group `id` (of `incarnation`) and applies it to the
-    /// group's image; `replaced` are snapshot files to delete once it is
-    /// durable.
+    /// Stages a step of group `id` (of `incarnation`, whose slot the
+    /// caller checked under this lock) and applies it to the group's image;
+    /// `replaced` are snapshot files to delete once it is durable.
     pub(super) fn stage_step(
         &mut self,
         id: GroupId,
@@ -235,7 +235,6 @@ impl Inner {
         step: Record,
         replaced: Vec<PathBuf>,
     ) -> Result<(), StorageError> {
-        self.slot(id, incarnation)?;
         let op = Op::Step(step);
         self.stage(id, &op)?;
         let Op::Step(step) = op else { return Ok(()) };
