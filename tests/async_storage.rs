@@ -360,3 +360,31 @@ fn a_lone_voter_takes_office_only_once_its_vote_is_durable() {
     node.step(Event::Campaign).unwrap().for_each(drop);
     assert!(node.is_leader());
 }
+
+/// A new node's identity and bootstrap configuration are not synced on
+/// their own in the asynchronous mode: its first write carries them
+/// (PROTOCOL.md §5.1, "A new node's initialization"). A crash before that
+/// write leaves an empty log, which the restart initializes again.
+#[test]
+fn a_new_nodes_initialization_rides_in_its_first_write() {
+    let h = Harness::new();
+    let log = h.nodes[&2].log();
+    assert_eq!(log.durable.identity(), None, "no sync of its own at creation");
+    assert_eq!(log.live.identity(), Some(LogIdentity { cluster_id: 0, node_id: 2 }));
+
+    // A crash before the first write: an empty log, initialized again.
+    let again = RaftNode::with_log(config(2), AsyncMemLog::default().crash()).unwrap();
+    assert_eq!(again.log().live.identity(), Some(LogIdentity { cluster_id: 0, node_id: 2 }));
+    assert_eq!(again.membership().voters().len(), 3);
+
+    // Its first write (the vote it grants) carries the initialization.
+    let mut h = h;
+    h.step(1, Event::Campaign).unwrap();
+    h.settle(&[1, 2, 3]);
+    let durable = &h.nodes[&2].log().durable;
+    assert_eq!(durable.identity(), Some(LogIdentity { cluster_id: 0, node_id: 2 }));
+    assert_eq!(durable.snapshot_meta().membership.voters().len(), 3);
+    assert_eq!(durable.hard_state().vote, Some(1));
+    let restarted = RaftNode::with_log(config(2), h.nodes.remove(&2).unwrap().into_log().crash()).unwrap();
+    assert_eq!(restarted.term(), 1);
+}

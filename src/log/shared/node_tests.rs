@@ -157,3 +157,43 @@ fn groups_of_real_nodes_share_one_fsync_per_host_turn_and_survive_a_restart() {
         }
     }
 }
+
+/// Creating many groups' nodes in the asynchronous mode costs no fsync:
+/// each node's initialization waits for the next flush, which writes them
+/// all in one record (PROTOCOL.md §5.1, "A new node's initialization").
+#[test]
+fn creating_many_group_nodes_costs_one_fsync_for_all() {
+    let root = temp();
+    let dir = root.path().join("p1");
+    let wal = SharedWal::open(&dir).unwrap();
+    let syncs = wal.stats().syncs;
+    let nodes: Vec<RaftNode<GroupLog>> = (1..=200)
+        .map(|g| RaftNode::with_log(config(1, g).pre_vote(false), wal.create_group(g).unwrap()).unwrap())
+        .collect();
+    assert_eq!(wal.stats().syncs, syncs, "no fsync per new node");
+    // A crash now forgets the groups (their creation was never flushed).
+    drop(nodes);
+    drop(wal);
+    let wal = SharedWal::open(&dir).unwrap();
+    assert!(wal.group(1).is_err(), "an unflushed creation is forgotten");
+    let mut nodes: Vec<RaftNode<GroupLog>> = (1..=200)
+        .map(|g| RaftNode::with_log(config(1, g).pre_vote(false), wal.create_group(g).unwrap()).unwrap())
+        .collect();
+    // The first write of each node carries its initialization; one flush
+    // makes all of them durable.
+    for node in &mut nodes {
+        node.step(Event::Campaign).unwrap().for_each(drop);
+    }
+    let syncs = wal.stats().syncs;
+    let durable = wal.flush().unwrap();
+    assert_eq!(durable.len(), 200);
+    assert_eq!(wal.stats().syncs, syncs + 1, "one fsync for every group's first write");
+    drop(nodes);
+    drop(wal);
+    let wal = SharedWal::open(&dir).unwrap();
+    for g in 1..=200 {
+        let node = RaftNode::with_log(config(1, g).pre_vote(false), wal.group(g).unwrap()).unwrap();
+        assert_eq!(node.term(), 1, "group {g}");
+        assert_eq!(node.membership().voters().len(), 3, "group {g}");
+    }
+}
