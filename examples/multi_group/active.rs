@@ -64,51 +64,72 @@ impl Storage for PerGroup {
 struct Process<S: Storage> {
     host: MultiNode<S::Log>,
     storage: S,
-    inbox: Receiver<Envelope>,
-    peers: BTreeMap<NodeId, Sender<Envelope>>,
+    /// Each turn's envelopes from one peer arrive as one batch.
+    inbox: Receiver<Vec<Envelope>>,
+    peers: BTreeMap<NodeId, Sender<Vec<Envelope>>>,
     applied: Arc<AtomicU64>,
     data: Bytes,
+    /// The groups led here, in order (refreshed each turn).
+    led: Vec<GroupId>,
 }
 
 impl<S: Storage> Process<S> {
     /// One turn: take what arrived, propose where there is room, make the
-    /// turn's writes durable, report them, send what the groups sent.
+    /// turn's writes durable, report them, send what the groups sent (one
+    /// batch per peer).
     fn turn(&mut self, propose: bool, tick: bool) {
-        for env in self.inbox.try_iter() {
-            self.host.receive(env);
+        for batch in self.inbox.try_iter() {
+            for env in batch {
+                self.host.receive(env);
+            }
         }
         if tick {
             self.host.tick().expect("tick");
         }
-        let led: std::collections::BTreeSet<GroupId> =
-            self.host.group_ids().filter(|&g| self.host.group(g).is_some_and(|n| n.is_leader())).collect();
-        if propose {
-            for &g in &led {
-                let room =
-                    self.host.group(g).is_some_and(|n| n.last_index() - n.last_applied() < IN_FLIGHT * BATCH as u64);
-                if room {
-                    let _ = self.host.step(g, Event::ProposeBatch(vec![self.data.clone(); BATCH]));
+        self.led.clear();
+        let mut room = Vec::new();
+        for (g, n) in self.host.groups() {
+            if n.is_leader() {
+                self.led.push(g);
+                if n.last_index() - n.last_applied() < IN_FLIGHT * BATCH as u64 {
+                    room.push(g);
                 }
+            }
+        }
+        if propose {
+            for g in room {
+                let _ = self.host.step(g, Event::ProposeBatch(vec![self.data.clone(); BATCH]));
             }
         }
         for (g, token) in self.storage.flush() {
             let _ = self.host.step(g, Event::Persisted(token));
         }
-        let actions: Vec<HostAction> = self.host.drain_actions().collect();
+        let mut out: BTreeMap<NodeId, Vec<Envelope>> = BTreeMap::new();
         let mut applied = 0;
-        for a in actions {
+        for a in self.host.drain_actions() {
             match a {
-                HostAction::Send(env) => {
-                    if let Some(tx) = self.peers.get(&env.to) {
-                        let _ = tx.send(env);
-                    }
+                HostAction::Send(env) => out.entry(env.to).or_default().push(env),
+                HostAction::Group { group, action: Action::Apply { .. } } if self.led.binary_search(&group).is_ok() => {
+                    applied += 1
                 }
-                HostAction::Group { group, action: Action::Apply { .. } } if led.contains(&group) => applied += 1,
                 _ => {}
+            }
+        }
+        for (to, batch) in out {
+            if let Some(tx) = self.peers.get(&to) {
+                let _ = tx.send(batch);
             }
         }
         self.applied.fetch_add(applied, Ordering::Relaxed);
     }
+}
+
+/// One channel into each process; a message is one turn's envelopes for
+/// that process (from one sender).
+type Batches = (Vec<Sender<Vec<Envelope>>>, Vec<Receiver<Vec<Envelope>>>);
+
+fn channels() -> Batches {
+    IDS.iter().map(|_| channel()).unzip()
 }
 
 fn base_dir() -> PathBuf {
@@ -123,7 +144,7 @@ fn base_dir() -> PathBuf {
 /// and the ticks that passed (none: no heartbeat is waited for).
 pub fn wake_up(groups: u64, samples: usize) -> (f64, f64, u64) {
     let dir = base_dir().join("wake");
-    let (senders, receivers): (Vec<Sender<Envelope>>, Vec<Receiver<Envelope>>) = IDS.iter().map(|_| channel()).unzip();
+    let (senders, receivers) = channels();
     let applied = Arc::new(AtomicU64::new(0));
     let mut procs: Vec<Process<Shared>> = IDS
         .iter()
@@ -136,7 +157,15 @@ pub fn wake_up(groups: u64, samples: usize) -> (f64, f64, u64) {
                 host.create_group(g, config(id, g, true), log).expect("create");
             }
             let peers = IDS.iter().zip(&senders).filter(|(p, _)| **p != id).map(|(p, tx)| (*p, tx.clone())).collect();
-            Process { host, storage: Shared(wal), inbox, peers, applied: Arc::clone(&applied), data: Bytes::new() }
+            Process {
+                host,
+                storage: Shared(wal),
+                inbox,
+                peers,
+                applied: Arc::clone(&applied),
+                data: Bytes::new(),
+                led: Vec::new(),
+            }
         })
         .collect();
     let quiet = |procs: &[Process<Shared>]| (1..=groups).all(|g| procs.iter().all(|p| p.host.is_quiesced(g)));
@@ -184,7 +213,7 @@ fn measure<S: Storage>(
     run: Duration,
     make: &mut dyn FnMut(NodeId, &mut MultiNode<S::Log>) -> S,
 ) -> (f64, f64) {
-    let (senders, receivers): (Vec<Sender<Envelope>>, Vec<Receiver<Envelope>>) = IDS.iter().map(|_| channel()).unzip();
+    let (senders, receivers) = channels();
     let applied = Arc::new(AtomicU64::new(0));
     let mut procs: Vec<Process<S>> = IDS
         .iter()
@@ -200,6 +229,7 @@ fn measure<S: Storage>(
                 peers,
                 applied: Arc::clone(&applied),
                 data: Bytes::from_static(&[0x5a; 16]),
+                led: Vec::new(),
             }
         })
         .collect();

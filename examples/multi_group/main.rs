@@ -16,7 +16,8 @@
 //!
 //! * **Wake-up**: with every group quiesced on shared WALs, a write to one
 //!   group, timed until its leader applied it.
-//! * **Active**: three processes (a thread each, envelopes over channels),
+//! * **Active**: three processes (a thread each; each turn's envelopes for
+//!   a peer go over a channel as one batch),
 //!   `ACTIVE` groups led evenly by the three, 16-byte commands proposed in
 //!   batches of 32 per group per turn (at most 4 batches in flight per
 //!   group); each process either keeps all its groups on one `SharedWal`
