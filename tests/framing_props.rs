@@ -237,7 +237,7 @@ proptest! {
         max_frame_bytes in 0..512usize,
         max_entries in 0..8usize,
     ) {
-        let limits = DecodeLimits { max_frame_bytes, max_entries };
+        let limits = DecodeLimits { max_frame_bytes, max_entries, ..DecodeLimits::default() };
         let frame = framing::encode(&message);
         match framing::decode(&frame, &limits) {
             Ok(decoded) => prop_assert_eq!(decoded, message),

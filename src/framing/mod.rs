@@ -76,6 +76,7 @@
 //! assert_eq!(decoded, message);
 //! ```
 
+mod batch;
 mod decode;
 mod encode;
 mod error;
@@ -83,6 +84,9 @@ mod wire;
 
 use bytes::{Bytes, BytesMut};
 
+pub use batch::{
+    BATCH_FORMAT_VERSION, BatchEncodeError, decode_batch, encode_batch, encode_batch_into, encoded_batch_len,
+};
 pub use error::FrameError;
 pub use pack_io::SerialError;
 
@@ -112,6 +116,7 @@ pub const FORMAT_VERSION: u8 = 2;
 /// |---|---|---|
 /// | [`max_frame_bytes`](Self::max_frame_bytes) | 4 MiB | the frame a transport may hand over |
 /// | [`max_entries`](Self::max_entries) | 4096 | the entry vector: 4096 × 56 B (an in-memory `Entry`) = 224 KiB |
+/// | [`max_batch_items`](Self::max_batch_items) | 16384 | the item vector of a batch frame: 16384 × 112 B (an in-memory [`Envelope`](crate::multi::Envelope)) = 1.75 MiB |
 ///
 /// Set them at least as high as the senders' `max_message_bytes` (plus a
 /// few bytes of header per entry) and `max_entries_per_message`, or their
@@ -123,6 +128,10 @@ pub struct DecodeLimits {
     /// Most entries accepted in one AppendEntries
     /// ([`FrameError::TooManyEntries`] beyond).
     pub max_entries: usize,
+    /// Most items accepted in one batch frame ([`decode_batch`];
+    /// [`FrameError::TooManyItems`] beyond). The entry limit applies to each
+    /// AppendEntries item on its own.
+    pub max_batch_items: usize,
 }
 
 impl DecodeLimits {
@@ -130,11 +139,17 @@ impl DecodeLimits {
     pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 << 20;
     /// Default of [`max_entries`](Self::max_entries): 4096.
     pub const DEFAULT_MAX_ENTRIES: usize = 4096;
+    /// Default of [`max_batch_items`](Self::max_batch_items): 16384.
+    pub const DEFAULT_MAX_BATCH_ITEMS: usize = 16384;
 }
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        Self { max_frame_bytes: Self::DEFAULT_MAX_FRAME_BYTES, max_entries: Self::DEFAULT_MAX_ENTRIES }
+        Self {
+            max_frame_bytes: Self::DEFAULT_MAX_FRAME_BYTES,
+            max_entries: Self::DEFAULT_MAX_ENTRIES,
+            max_batch_items: Self::DEFAULT_MAX_BATCH_ITEMS,
+        }
     }
 }
 
