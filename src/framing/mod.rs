@@ -116,7 +116,7 @@ pub const FORMAT_VERSION: u8 = 2;
 /// |---|---|---|
 /// | [`max_frame_bytes`](Self::max_frame_bytes) | 4 MiB | the frame a transport may hand over |
 /// | [`max_entries`](Self::max_entries) | 4096 | the entry vector: 4096 × 56 B (an in-memory `Entry`) = 224 KiB |
-/// | [`max_batch_items`](Self::max_batch_items) | 16384 | the item vector of a batch frame: 16384 × 112 B (an in-memory [`Envelope`](crate::multi::Envelope)) = 1.75 MiB |
+/// | [`max_batch_items`](Self::max_batch_items) | 16384 | the item vector of a batch frame: 16384 × 96 B (an in-memory [`Envelope`](crate::multi::Envelope)) = 1.5 MiB |
 ///
 /// Set them at least as high as the senders' `max_message_bytes` (plus a
 /// few bytes of header per entry) and `max_entries_per_message`, or their
