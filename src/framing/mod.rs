@@ -1,9 +1,16 @@
 //! The wire format of [`Message`]: [`encode`] a message into a frame,
-//! [`decode`] a frame back into a message (feature `framing`).
+//! [`decode`] a frame back into a message (feature `framing`); and of the
+//! envelopes [`MultiNode`](crate::multi::MultiNode) hosts exchange:
+//! [`encode_batch`] every envelope of a host turn for one peer into one
+//! *batch frame*, [`decode_batch`] it back into envelopes.
 //!
-//! A *frame* is the bytes of exactly one message. Delimiting frames on a
+//! A *frame* is the bytes of exactly one message (format
+//! [`FORMAT_VERSION`]), or of one batch of envelopes between two nodes
+//! (format [`BATCH_FORMAT_VERSION`]; each decoder refuses the other's
+//! frames by name). Delimiting frames on a
 //! byte stream (a length prefix on TCP, one datagram, one queue item) is the
-//! transport's job; this module only turns one message into bytes and back.
+//! transport's job; this module only turns messages into bytes and back.
+//! Everything below holds for batch frames too.
 //! The byte layout of every message, and the rules for evolving it, are in
 //! `docs/PROTOCOL.md` ("Wire format"); the fixtures in
 //! `tests/fixtures/wire/` freeze it.
@@ -94,8 +101,10 @@ pub use pack_io::SerialError;
 use crate::membership::Membership;
 use crate::message::Message;
 
-/// The format byte every frame starts with. A frame with another value is
-/// refused with [`FrameError::UnsupportedFormat`]. It changes only for an
+/// The format byte every single-message frame starts with. [`decode`]
+/// refuses a batch frame ([`BATCH_FORMAT_VERSION`]) with
+/// [`FrameError::BatchFrame`] and any other value with
+/// [`FrameError::UnsupportedFormat`]. It changes only for an
 /// incompatible change of the envelope, which peers must negotiate first.
 ///
 /// Format 2 (raft-io 0.8) added the frame checksum. Format-1 frames (raft-io
