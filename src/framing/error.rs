@@ -51,7 +51,11 @@ pub enum FrameError {
     /// frame from a future, incompatible version, a format-1 frame (raft-io
     /// 0.7 and earlier, which carried no checksum), a frame whose format
     /// byte was corrupted, or not a raft-io frame at all.
-    #[error("unsupported frame format {version} (this build speaks format {})", super::FORMAT_VERSION)]
+    #[error(
+        "unsupported frame format {version} (this build speaks formats {} and {})",
+        super::FORMAT_VERSION,
+        super::BATCH_FORMAT_VERSION
+    )]
     UnsupportedFormat {
         /// The format byte found.
         version: u8,

@@ -75,12 +75,20 @@ fn write_frame<'a>(
     buf.resize(buf.len() + count_len, 0);
     let Some(tail) = buf.get_mut(items_at..) else { return Ok(()) };
     tail.rotate_right(count_len);
-    let mut count_bytes = BytesMut::with_capacity(count_len);
-    count_bytes.write_varint_u64(count).map_err(BatchEncodeError::Codec)?;
     if let Some(slot) = tail.get_mut(..count_len) {
-        slot.copy_from_slice(&count_bytes);
+        write_varint_into(count, slot);
     }
     Ok(())
+}
+
+/// Writes `value` as an unsigned LEB128 varint into `slot`, which is
+/// [`vlen`]`(value)` bytes long (the bytes pack-io writes for it).
+fn write_varint_into(mut value: u64, slot: &mut [u8]) {
+    for byte in slot.iter_mut() {
+        let low = (value & 0x7F) as u8;
+        value >>= 7;
+        *byte = if value == 0 { low } else { low | 0x80 };
+    }
 }
 
 /// Length of the format byte, the checksum, `from` and `to`.
