@@ -155,6 +155,23 @@ fn a_frame_over_the_size_limit_is_refused_first() {
     );
 }
 
+/// The checksum covers the format byte: a single-message frame whose format
+/// byte was damaged into 3 does not get past `decode_batch`'s checksum, nor
+/// a batch frame damaged into 2 past `decode`'s.
+#[test]
+fn a_format_byte_flipped_into_the_other_format_fails_the_checksum() {
+    let mut single =
+        framing::encode(&raft_io::Message { from: 1, to: 2, term: 4, body: raft_io::MessageBody::TimeoutNow }).to_vec();
+    single[0] ^= 1;
+    assert!(matches!(decode(&single), Err(FrameError::ChecksumMismatch { .. })));
+    let mut frame = batch(1, &PING);
+    frame[0] ^= 1;
+    assert!(matches!(
+        framing::decode(&Bytes::from(frame), &DecodeLimits::default()),
+        Err(FrameError::ChecksumMismatch { .. })
+    ));
+}
+
 #[test]
 fn other_formats_are_refused_by_name_or_as_unsupported() {
     let mut frame = batch(1, &PING);
