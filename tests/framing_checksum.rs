@@ -32,7 +32,8 @@ fn mismatch(frame: &[u8]) -> FrameError {
 }
 
 /// Every single-bit flip of every byte of every sample frame is refused: in
-/// the format byte as an unsupported format, anywhere else (the checksum
+/// the format byte as an unsupported format (or, 2 turned 3, as a batch
+/// frame), anywhere else (the checksum
 /// itself included) as a checksum mismatch. None decodes to any message.
 #[test]
 fn every_single_bit_flip_of_every_sample_is_refused() {
@@ -45,8 +46,12 @@ fn every_single_bit_flip_of_every_sample_is_refused() {
             for bit in 0..8 {
                 let mut damaged = frame.clone();
                 damaged[at] ^= 1 << bit;
-                let expected =
-                    if at == 0 { FrameError::UnsupportedFormat { version: damaged[0] } } else { mismatch(&damaged) };
+                let expected = match damaged[0] {
+                    // 2 -> 3: the batch format, refused by name.
+                    3 if at == 0 => FrameError::BatchFrame,
+                    version if at == 0 => FrameError::UnsupportedFormat { version },
+                    _ => mismatch(&damaged),
+                };
                 assert_eq!(decode(&damaged), Err(expected), "{name}: bit {bit} of byte {at} flipped");
                 flips += 1;
             }

@@ -104,7 +104,7 @@ fn an_empty_frame_or_one_cut_inside_its_checksum_is_truncated() {
 #[test]
 fn a_frame_of_another_format_is_refused() {
     let mut bytes = fixture("heartbeat");
-    for version in [0, 1, 3, 0xFF] {
+    for version in [0, 1, 4, 0xFF] {
         bytes[0] = version;
         assert_eq!(decode(&bytes), Err(FrameError::UnsupportedFormat { version }));
         // The format byte is checked first: a checksum that covers the new
@@ -112,6 +112,12 @@ fn a_frame_of_another_format_is_refused() {
         reseal(&mut bytes);
         assert_eq!(decode(&bytes), Err(FrameError::UnsupportedFormat { version }));
     }
+    // Format 3 is the batch frame, refused by name (read it with
+    // `decode_batch`; tests/framing_batch_golden.rs).
+    bytes[0] = 3;
+    assert_eq!(decode(&bytes), Err(FrameError::BatchFrame));
+    reseal(&mut bytes);
+    assert_eq!(decode(&bytes), Err(FrameError::BatchFrame));
 }
 
 #[test]

@@ -17,96 +17,14 @@
 #[path = "support/frame_check.rs"]
 mod frame_check;
 
+#[path = "support/message_strategies.rs"]
+mod message_strategies;
+
 use bytes::Bytes;
-use proptest::collection::{btree_set, vec};
+use message_strategies::message;
+use proptest::collection::vec;
 use proptest::prelude::*;
 use raft_io::framing::{self, DecodeLimits, FrameError};
-use raft_io::{
-    AppendEntries, AppendResponse, Entry, EntryKind, Heartbeat, HeartbeatResponse, Membership, Message, MessageBody,
-    ReadIndexRequest, ReadIndexResponse, SnapshotAck, SnapshotChunk, SnapshotMeta, VoteRequest, VoteResponse,
-};
-
-/// Any `u64`, biased towards the varint length boundaries.
-fn num() -> impl Strategy<Value = u64> {
-    prop_oneof![0..200u64, (0..64u32).prop_map(|s| 1u64 << s), (1..64u32).prop_map(|s| (1u64 << s) - 1), any::<u64>(),]
-}
-
-fn node_id() -> impl Strategy<Value = u64> {
-    prop_oneof![1..10u64, 1..=u64::MAX]
-}
-
-fn data() -> impl Strategy<Value = Bytes> {
-    prop_oneof![vec(any::<u8>(), 0..16), vec(any::<u8>(), 120..300)].prop_map(Bytes::from)
-}
-
-/// A valid membership: voters and learners drawn from disjoint ranges,
-/// sometimes joint.
-fn membership() -> impl Strategy<Value = Membership> {
-    (btree_set(1..50u64, 0..5), btree_set(50..100u64, 0..3), btree_set(1..u64::MAX, 0..4)).prop_map(
-        |(voters, learners, outgoing)| {
-            Membership::joint(voters, learners, outgoing).expect("disjoint, non-zero, sorted ids")
-        },
-    )
-}
-
-fn entry() -> impl Strategy<Value = Entry> {
-    prop_oneof![
-        (num(), num(), data()).prop_map(|(t, i, d)| Entry::normal(t, i, d)),
-        (num(), num(), data()).prop_map(|(t, i, d)| Entry { term: t, index: i, kind: EntryKind::Noop, data: d }),
-        (num(), num(), membership()).prop_map(|(t, i, m)| Entry::config(t, i, &m)),
-    ]
-}
-
-fn vote_request() -> impl Strategy<Value = VoteRequest> {
-    (num(), num(), any::<bool>()).prop_map(|(last_log_index, last_log_term, transfer)| VoteRequest {
-        last_log_index,
-        last_log_term,
-        transfer,
-    })
-}
-
-fn body() -> impl Strategy<Value = MessageBody> {
-    prop_oneof![
-        vote_request().prop_map(MessageBody::PreVote),
-        any::<bool>().prop_map(|granted| MessageBody::PreVoteResponse(VoteResponse { granted })),
-        vote_request().prop_map(MessageBody::Vote),
-        any::<bool>().prop_map(|granted| MessageBody::VoteResponse(VoteResponse { granted })),
-        (num(), num(), num(), vec(entry(), 0..12)).prop_map(
-            |(prev_log_index, prev_log_term, leader_commit, entries)| {
-                MessageBody::Append(AppendEntries { prev_log_index, prev_log_term, leader_commit, entries })
-            }
-        ),
-        (any::<bool>(), num(), num(), num()).prop_map(|(success, index, hint_term, hint_index)| {
-            MessageBody::AppendResponse(AppendResponse { success, index, hint_term, hint_index })
-        }),
-        (num(), num()).prop_map(|(commit, round)| MessageBody::Heartbeat(Heartbeat { commit, round })),
-        num().prop_map(|round| MessageBody::HeartbeatResponse(HeartbeatResponse { round })),
-        (num(), num(), membership(), num(), num(), data()).prop_map(
-            |(index, term, membership, total_len, offset, data)| {
-                MessageBody::Snapshot(Box::new(SnapshotChunk {
-                    meta: SnapshotMeta { index, term, membership },
-                    total_len,
-                    offset,
-                    data,
-                }))
-            }
-        ),
-        (num(), num(), any::<bool>()).prop_map(|(index, received, rejected)| {
-            MessageBody::SnapshotResponse(SnapshotAck { index, received, rejected })
-        }),
-        Just(MessageBody::TimeoutNow),
-        num().prop_map(|id| MessageBody::ReadIndex(ReadIndexRequest { id })),
-        (num(), num(), any::<bool>()).prop_map(|(id, index, ok)| MessageBody::ReadIndexResponse(ReadIndexResponse {
-            id,
-            index,
-            ok
-        })),
-    ]
-}
-
-fn message() -> impl Strategy<Value = Message> {
-    (node_id(), node_id(), num(), body()).prop_map(|(from, to, term, body)| Message { from, to, term, body })
-}
 
 /// One way to damage a frame.
 #[derive(Clone, Debug)]
@@ -237,7 +155,7 @@ proptest! {
         max_frame_bytes in 0..512usize,
         max_entries in 0..8usize,
     ) {
-        let limits = DecodeLimits { max_frame_bytes, max_entries };
+        let limits = DecodeLimits { max_frame_bytes, max_entries, ..DecodeLimits::default() };
         let frame = framing::encode(&message);
         match framing::decode(&frame, &limits) {
             Ok(decoded) => prop_assert_eq!(decoded, message),

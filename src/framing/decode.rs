@@ -7,7 +7,7 @@ use bytes::Bytes;
 use pack_io::{Config, Decode, Decoder, Deserialize};
 
 use super::wire::{CHECKSUM_LEN, MIN_ENTRY_BYTES, checksum, kind_name, read_body, read_bool, read_u64, tag};
-use super::{DecodeLimits, FORMAT_VERSION, FrameError};
+use super::{BATCH_FORMAT_VERSION, DecodeLimits, FORMAT_VERSION, FrameError};
 use crate::membership::Membership;
 use crate::message::{
     AppendEntries, AppendResponse, Heartbeat, HeartbeatResponse, Message, MessageBody, ReadIndexRequest,
@@ -17,6 +17,25 @@ use crate::types::{Entry, EntryKind, NodeId, SnapshotMeta};
 
 /// Decodes one frame. See [`super::decode`].
 pub(crate) fn decode(frame: &Bytes, limits: &DecodeLimits) -> Result<Message, FrameError> {
+    let mut dec = open(frame, limits, FORMAT_VERSION)?;
+    let from = read_node_id(&mut dec, "from")?;
+    let to = read_node_id(&mut dec, "to")?;
+    let term = read_u64(&mut dec)?;
+    let body = read_kind_and_body(&mut dec, frame, limits)?;
+    finish(&dec)?;
+    Ok(Message { from, to, term, body })
+}
+
+/// Opens `frame` for reading, checking in this order what every frame
+/// format shares: its length against the limit, its format byte (which must
+/// be `format`), and its checksum. Returns a canonical decoder positioned
+/// right after the checksum field.
+///
+/// A format byte naming raft-io's *other* frame format (a batch frame where
+/// a single message is expected, or the reverse) gets an error of its own
+/// ([`FrameError::BatchFrame`], [`FrameError::SingleMessageFrame`]), any
+/// other value [`FrameError::UnsupportedFormat`].
+pub(crate) fn open<'f>(frame: &'f Bytes, limits: &DecodeLimits, format: u8) -> Result<Decoder<'f>, FrameError> {
     if frame.len() > limits.max_frame_bytes {
         return Err(FrameError::TooLarge { len: frame.len(), max: limits.max_frame_bytes });
     }
@@ -25,56 +44,67 @@ pub(crate) fn decode(frame: &Bytes, limits: &DecodeLimits) -> Result<Message, Fr
     let config = Config::new().with_canonical(true).with_max_alloc(frame.len().max(1));
     let input: &[u8] = frame;
     let mut dec = Decoder::with_config(input, config)?;
-    let reader = Reader { frame, limits };
-
-    let format = dec.read_byte()?;
-    if format != FORMAT_VERSION {
-        return Err(FrameError::UnsupportedFormat { version: format });
+    let found = dec.read_byte()?;
+    if found != format {
+        return Err(match found {
+            BATCH_FORMAT_VERSION => FrameError::BatchFrame,
+            FORMAT_VERSION => FrameError::SingleMessageFrame,
+            version => FrameError::UnsupportedFormat { version },
+        });
     }
     // The checksum, before a single field is believed: a corrupted frame
     // must not become a message, however plausible its fields look.
-    let found = u32::from_le_bytes(<[u8; CHECKSUM_LEN]>::deserialize(&mut dec)?);
+    let stored = u32::from_le_bytes(<[u8; CHECKSUM_LEN]>::deserialize(&mut dec)?);
     let rest = input.get(1 + CHECKSUM_LEN..).unwrap_or_default();
-    let expected = checksum(format, rest);
-    if found != expected {
-        return Err(FrameError::ChecksumMismatch { expected, found });
+    let expected = checksum(found, rest);
+    if stored != expected {
+        return Err(FrameError::ChecksumMismatch { expected, found: stored });
     }
-    let from = read_node_id(&mut dec, "from")?;
-    let to = read_node_id(&mut dec, "to")?;
-    let term = read_u64(&mut dec)?;
-    let kind = read_u64(&mut dec)?;
-    let name = kind_name(kind);
-    let body = match kind {
-        tag::PRE_VOTE => MessageBody::PreVote(read_body(&mut dec, name, read_vote_request)?),
-        tag::PRE_VOTE_RESPONSE => MessageBody::PreVoteResponse(read_body(&mut dec, name, read_vote_response)?),
-        tag::VOTE => MessageBody::Vote(read_body(&mut dec, name, read_vote_request)?),
-        tag::VOTE_RESPONSE => MessageBody::VoteResponse(read_body(&mut dec, name, read_vote_response)?),
-        tag::APPEND => MessageBody::Append(read_body(&mut dec, name, |d| reader.append(d))?),
-        tag::APPEND_RESPONSE => MessageBody::AppendResponse(read_body(&mut dec, name, read_append_response)?),
-        tag::HEARTBEAT => MessageBody::Heartbeat(read_body(&mut dec, name, read_heartbeat)?),
-        tag::HEARTBEAT_RESPONSE => MessageBody::HeartbeatResponse(read_body(&mut dec, name, read_heartbeat_response)?),
-        tag::SNAPSHOT => MessageBody::Snapshot(Box::new(read_body(&mut dec, name, |d| reader.snapshot(d))?)),
-        tag::SNAPSHOT_RESPONSE => MessageBody::SnapshotResponse(read_body(&mut dec, name, read_snapshot_ack)?),
-        tag::TIMEOUT_NOW => {
-            read_body(&mut dec, name, |_| Ok(()))?;
-            MessageBody::TimeoutNow
-        }
-        tag::READ_INDEX => MessageBody::ReadIndex(read_body(&mut dec, name, read_read_index)?),
-        tag::READ_INDEX_RESPONSE => {
-            MessageBody::ReadIndexResponse(read_body(&mut dec, name, read_read_index_response)?)
-        }
-        tag::REMOVED => {
-            MessageBody::Removed(read_body(&mut dec, name, |d| Ok(RemovalNotice { config_index: read_u64(d)? }))?)
-        }
-        _ => return Err(FrameError::UnknownKind { tag: kind }),
-    };
-    if !dec.is_empty() {
-        return Err(FrameError::TrailingBytes { remaining: dec.remaining() });
-    }
-    Ok(Message { from, to, term, body })
+    Ok(dec)
 }
 
-fn read_node_id(dec: &mut Decoder<'_>, field: &'static str) -> Result<NodeId, FrameError> {
+/// Refuses bytes after the last value of a frame.
+pub(crate) fn finish(dec: &Decoder<'_>) -> Result<(), FrameError> {
+    if dec.is_empty() { Ok(()) } else { Err(FrameError::TrailingBytes { remaining: dec.remaining() }) }
+}
+
+/// Reads a message's kind tag and the versioned body of that kind: the one
+/// body codec, shared by single-message frames and the group messages of a
+/// batch frame. Entry data and snapshot chunks become slices of `frame`,
+/// which `dec` must be reading.
+pub(crate) fn read_kind_and_body(
+    dec: &mut Decoder<'_>,
+    frame: &Bytes,
+    limits: &DecodeLimits,
+) -> Result<MessageBody, FrameError> {
+    let reader = Reader { frame, limits };
+    let kind = read_u64(dec)?;
+    let name = kind_name(kind);
+    Ok(match kind {
+        tag::PRE_VOTE => MessageBody::PreVote(read_body(dec, name, read_vote_request)?),
+        tag::PRE_VOTE_RESPONSE => MessageBody::PreVoteResponse(read_body(dec, name, read_vote_response)?),
+        tag::VOTE => MessageBody::Vote(read_body(dec, name, read_vote_request)?),
+        tag::VOTE_RESPONSE => MessageBody::VoteResponse(read_body(dec, name, read_vote_response)?),
+        tag::APPEND => MessageBody::Append(read_body(dec, name, |d| reader.append(d))?),
+        tag::APPEND_RESPONSE => MessageBody::AppendResponse(read_body(dec, name, read_append_response)?),
+        tag::HEARTBEAT => MessageBody::Heartbeat(read_body(dec, name, read_heartbeat)?),
+        tag::HEARTBEAT_RESPONSE => MessageBody::HeartbeatResponse(read_body(dec, name, read_heartbeat_response)?),
+        tag::SNAPSHOT => MessageBody::Snapshot(Box::new(read_body(dec, name, |d| reader.snapshot(d))?)),
+        tag::SNAPSHOT_RESPONSE => MessageBody::SnapshotResponse(read_body(dec, name, read_snapshot_ack)?),
+        tag::TIMEOUT_NOW => {
+            read_body(dec, name, |_| Ok(()))?;
+            MessageBody::TimeoutNow
+        }
+        tag::READ_INDEX => MessageBody::ReadIndex(read_body(dec, name, read_read_index)?),
+        tag::READ_INDEX_RESPONSE => MessageBody::ReadIndexResponse(read_body(dec, name, read_read_index_response)?),
+        tag::REMOVED => {
+            MessageBody::Removed(read_body(dec, name, |d| Ok(RemovalNotice { config_index: read_u64(d)? }))?)
+        }
+        _ => return Err(FrameError::UnknownKind { tag: kind }),
+    })
+}
+
+pub(crate) fn read_node_id(dec: &mut Decoder<'_>, field: &'static str) -> Result<NodeId, FrameError> {
     match read_u64(dec)? {
         0 => Err(FrameError::ZeroNodeId { field }),
         id => Ok(id),

@@ -15,12 +15,12 @@ use crate::types::Entry;
 
 /// Exact length of the frame [`encode_into`] writes for `message`.
 pub(crate) fn encoded_len(message: &Message) -> usize {
-    header_len(message) + body(&message.body)
+    header_len(message) + kind_and_body_len(&message.body)
 }
 
 /// Length of everything before the body.
 fn header_len(message: &Message) -> usize {
-    1 + CHECKSUM_LEN + vlen(message.from) + vlen(message.to) + vlen(message.term) + vlen(kind_tag(&message.body))
+    1 + CHECKSUM_LEN + vlen(message.from) + vlen(message.to) + vlen(message.term)
 }
 
 /// Appends the frame for `message` to `out`, with a zero checksum for
@@ -31,8 +31,19 @@ fn write_message<E: Encode + ?Sized>(message: &Message, out: &mut E) -> pack_io:
     message.from.serialize(out)?;
     message.to.serialize(out)?;
     message.term.serialize(out)?;
-    out.write_varint_u64(kind_tag(&message.body))?;
-    match &message.body {
+    write_kind_and_body(&message.body, out)
+}
+
+/// Exact length of what [`write_kind_and_body`] writes for `body`.
+pub(crate) fn kind_and_body_len(body: &MessageBody) -> usize {
+    vlen(kind_tag(body)) + versioned_body_len(body)
+}
+
+/// Writes a message's kind tag and its versioned body: the one body codec,
+/// shared by single-message frames and the group messages of a batch frame.
+pub(crate) fn write_kind_and_body<E: Encode + ?Sized>(body: &MessageBody, out: &mut E) -> pack_io::Result<()> {
+    out.write_varint_u64(kind_tag(body))?;
+    match body {
         MessageBody::PreVote(b) | MessageBody::Vote(b) => write_body(b, out),
         MessageBody::PreVoteResponse(b) | MessageBody::VoteResponse(b) => write_body(b, out),
         MessageBody::Append(b) => write_body(b, out),
@@ -71,7 +82,7 @@ pub(crate) fn encode_into(message: &Message, buf: &mut BytesMut) {
 
 /// Writes the checksum of `frame` (format byte, checksum field, rest) into
 /// its checksum field. A frame too short to have one is left as it is.
-fn seal(frame: &mut [u8]) {
+pub(crate) fn seal(frame: &mut [u8]) {
     let Some((format, after)) = frame.split_first_mut() else { return };
     let Some((sum, rest)) = after.split_at_mut_checked(CHECKSUM_LEN) else { return };
     sum.copy_from_slice(&checksum(*format, rest).to_le_bytes());
@@ -96,7 +107,7 @@ fn kind_tag(body: &MessageBody) -> u64 {
     }
 }
 
-fn body(body: &MessageBody) -> usize {
+fn versioned_body_len(body: &MessageBody) -> usize {
     match body {
         MessageBody::PreVote(b) | MessageBody::Vote(b) => body_len(b),
         MessageBody::PreVoteResponse(b) | MessageBody::VoteResponse(b) => body_len(b),

@@ -4,7 +4,8 @@ use pack_io::SerialError;
 
 use crate::membership::MembershipError;
 
-/// Why [`decode`](super::decode) refused a frame.
+/// Why [`decode`](super::decode) or [`decode_batch`](super::decode_batch)
+/// refused a frame.
 ///
 /// Every variant means the same thing to a transport: drop the frame (Raft
 /// tolerates a lost message) and leave the node untouched. The variants exist
@@ -50,11 +51,27 @@ pub enum FrameError {
     /// frame from a future, incompatible version, a format-1 frame (raft-io
     /// 0.7 and earlier, which carried no checksum), a frame whose format
     /// byte was corrupted, or not a raft-io frame at all.
-    #[error("unsupported frame format {version} (this build speaks format {})", super::FORMAT_VERSION)]
+    #[error(
+        "unsupported frame format {version} (this build speaks formats {} and {})",
+        super::FORMAT_VERSION,
+        super::BATCH_FORMAT_VERSION
+    )]
     UnsupportedFormat {
         /// The format byte found.
         version: u8,
     },
+    /// [`decode`](super::decode) was handed a batch frame (format byte
+    /// [`BATCH_FORMAT_VERSION`](super::BATCH_FORMAT_VERSION)): read it with
+    /// [`decode_batch`](super::decode_batch). Checked with the format byte,
+    /// before the checksum.
+    #[error("frame format {} is a batch frame, not a single message", super::BATCH_FORMAT_VERSION)]
+    BatchFrame,
+    /// [`decode_batch`](super::decode_batch) was handed a single-message
+    /// frame (format byte [`FORMAT_VERSION`](super::FORMAT_VERSION)): read it
+    /// with [`decode`](super::decode). Checked with the format byte, before
+    /// the checksum.
+    #[error("frame format {} is a single-message frame, not a batch", super::FORMAT_VERSION)]
+    SingleMessageFrame,
     /// The frame's checksum does not match its bytes: the frame was
     /// corrupted (or forged without care) between the sender's encoder and
     /// this decoder. Checked right after the format byte, before any field
@@ -95,7 +112,30 @@ pub enum FrameError {
         /// The configured limit.
         max: usize,
     },
-    /// Bytes follow the message.
+    /// A batch frame declares more items than
+    /// [`DecodeLimits::max_batch_items`] (checked before anything is
+    /// allocated for them).
+    ///
+    /// [`DecodeLimits::max_batch_items`]: super::DecodeLimits::max_batch_items
+    #[error("{count} items exceed the limit of {max} per batch")]
+    TooManyItems {
+        /// The declared count.
+        count: u64,
+        /// The configured limit.
+        max: usize,
+    },
+    /// A batch item's kind tag names no item this build knows (group
+    /// message 0, quiescence notice 1, ping 2): an item kind added by a
+    /// newer version, or garbage.
+    #[error("unknown batch item kind {tag}")]
+    UnknownItemKind {
+        /// The tag found.
+        tag: u64,
+    },
+    /// A batch item names group 0, which is reserved (invalid).
+    #[error("a batch item names group 0, which is reserved")]
+    ZeroGroupId,
+    /// Bytes follow the message (or a batch frame's last item).
     #[error("{remaining} trailing byte(s) after the message")]
     TrailingBytes {
         /// How many.

@@ -1,9 +1,16 @@
 //! The wire format of [`Message`]: [`encode`] a message into a frame,
-//! [`decode`] a frame back into a message (feature `framing`).
+//! [`decode`] a frame back into a message (feature `framing`); and of the
+//! envelopes [`MultiNode`](crate::multi::MultiNode) hosts exchange:
+//! [`encode_batch`] every envelope of a host turn for one peer into one
+//! *batch frame*, [`decode_batch`] it back into envelopes.
 //!
-//! A *frame* is the bytes of exactly one message. Delimiting frames on a
+//! A *frame* is the bytes of exactly one message (format
+//! [`FORMAT_VERSION`]), or of one batch of envelopes between two nodes
+//! (format [`BATCH_FORMAT_VERSION`]; each decoder refuses the other's
+//! frames by name). Delimiting frames on a
 //! byte stream (a length prefix on TCP, one datagram, one queue item) is the
-//! transport's job; this module only turns one message into bytes and back.
+//! transport's job; this module only turns messages into bytes and back.
+//! Everything below holds for batch frames too.
 //! The byte layout of every message, and the rules for evolving it, are in
 //! `docs/PROTOCOL.md` ("Wire format"); the fixtures in
 //! `tests/fixtures/wire/` freeze it.
@@ -76,6 +83,7 @@
 //! assert_eq!(decoded, message);
 //! ```
 
+mod batch;
 mod decode;
 mod encode;
 mod error;
@@ -83,6 +91,9 @@ mod wire;
 
 use bytes::{Bytes, BytesMut};
 
+pub use batch::{
+    BATCH_FORMAT_VERSION, BatchEncodeError, decode_batch, encode_batch, encode_batch_into, encoded_batch_len,
+};
 pub use error::FrameError;
 pub use pack_io::SerialError;
 
@@ -90,8 +101,10 @@ pub use pack_io::SerialError;
 use crate::membership::Membership;
 use crate::message::Message;
 
-/// The format byte every frame starts with. A frame with another value is
-/// refused with [`FrameError::UnsupportedFormat`]. It changes only for an
+/// The format byte every single-message frame starts with. [`decode`]
+/// refuses a batch frame ([`BATCH_FORMAT_VERSION`]) with
+/// [`FrameError::BatchFrame`] and any other value with
+/// [`FrameError::UnsupportedFormat`]. It changes only for an
 /// incompatible change of the envelope, which peers must negotiate first.
 ///
 /// Format 2 (raft-io 0.8) added the frame checksum. Format-1 frames (raft-io
@@ -112,6 +125,7 @@ pub const FORMAT_VERSION: u8 = 2;
 /// |---|---|---|
 /// | [`max_frame_bytes`](Self::max_frame_bytes) | 4 MiB | the frame a transport may hand over |
 /// | [`max_entries`](Self::max_entries) | 4096 | the entry vector: 4096 × 56 B (an in-memory `Entry`) = 224 KiB |
+/// | [`max_batch_items`](Self::max_batch_items) | 16384 | the item vector of a batch frame: 16384 × 96 B (an in-memory [`Envelope`](crate::multi::Envelope)) = 1.5 MiB |
 ///
 /// Set them at least as high as the senders' `max_message_bytes` (plus a
 /// few bytes of header per entry) and `max_entries_per_message`, or their
@@ -123,6 +137,10 @@ pub struct DecodeLimits {
     /// Most entries accepted in one AppendEntries
     /// ([`FrameError::TooManyEntries`] beyond).
     pub max_entries: usize,
+    /// Most items accepted in one batch frame ([`decode_batch`];
+    /// [`FrameError::TooManyItems`] beyond). The entry limit applies to each
+    /// AppendEntries item on its own.
+    pub max_batch_items: usize,
 }
 
 impl DecodeLimits {
@@ -130,11 +148,17 @@ impl DecodeLimits {
     pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 << 20;
     /// Default of [`max_entries`](Self::max_entries): 4096.
     pub const DEFAULT_MAX_ENTRIES: usize = 4096;
+    /// Default of [`max_batch_items`](Self::max_batch_items): 16384.
+    pub const DEFAULT_MAX_BATCH_ITEMS: usize = 16384;
 }
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        Self { max_frame_bytes: Self::DEFAULT_MAX_FRAME_BYTES, max_entries: Self::DEFAULT_MAX_ENTRIES }
+        Self {
+            max_frame_bytes: Self::DEFAULT_MAX_FRAME_BYTES,
+            max_entries: Self::DEFAULT_MAX_ENTRIES,
+            max_batch_items: Self::DEFAULT_MAX_BATCH_ITEMS,
+        }
     }
 }
 

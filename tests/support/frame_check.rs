@@ -116,5 +116,5 @@ pub fn check_frame(frame: &[u8], limits: &DecodeLimits) {
 pub fn fuzz_one(data: &[u8]) {
     check(data, &DecodeLimits::default());
     let knob = usize::from(data.last().copied().unwrap_or(0));
-    check(data, &DecodeLimits { max_frame_bytes: knob * 4, max_entries: knob % 8 });
+    check(data, &DecodeLimits { max_frame_bytes: knob * 4, max_entries: knob % 8, ..DecodeLimits::default() });
 }
