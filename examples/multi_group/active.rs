@@ -205,14 +205,13 @@ pub fn wake_up(groups: u64, samples: usize) -> (f64, f64, u64) {
     (median(latencies), max, ticks)
 }
 
-/// Builds the three processes, elects a leader per group (evenly spread),
-/// then runs them on threads for `run`: entries applied per second, and
-/// fsyncs per second over the three.
-fn measure<S: Storage>(
+/// Builds the three processes and elects a leader per group (evenly
+/// spread: group g on node (g mod 3) + 1), untimed; returns them with the
+/// counter of entries their leaders apply.
+fn start<S: Storage>(
     groups: u64,
-    run: Duration,
     make: &mut dyn FnMut(NodeId, &mut MultiNode<S::Log>) -> S,
-) -> (f64, f64) {
+) -> (Vec<Process<S>>, Arc<AtomicU64>) {
     let (senders, receivers) = channels();
     let applied = Arc::new(AtomicU64::new(0));
     let mut procs: Vec<Process<S>> = IDS
@@ -233,7 +232,6 @@ fn measure<S: Storage>(
             }
         })
         .collect();
-    // Elections, untimed: group g campaigns on node (g mod 3) + 1.
     for g in 1..=groups {
         let i = (g % 3) as usize;
         let _ = procs[i].host.step(g, Event::Campaign);
@@ -252,8 +250,41 @@ fn measure<S: Storage>(
         turns += 1;
         assert!(turns < 20_000, "the groups did not elect");
     }
-    let fsyncs_before: u64 = procs.iter().map(|p| p.storage.fsyncs(&p.host)).sum();
     applied.store(0, Ordering::Relaxed);
+    (procs, applied)
+}
+
+/// CPU per entry, free of the scheduler: the three processes on shared
+/// WALs are stepped in turn by the calling thread for `turns` turns (a
+/// tick every 10th); returns the thread's CPU time (user and system, the
+/// fdatasyncs' included) per entry applied, in microseconds, and the
+/// entries. `None` where the thread's CPU time cannot be read.
+pub fn cpu_per_entry(groups: u64, turns: u64) -> Option<(f64, u64)> {
+    let dir = base_dir().join("cpu");
+    let (mut procs, applied) = start::<Shared>(groups, &mut |id, host| shared_groups(&dir, id, groups, host));
+    let before = super::cpu_ns()?;
+    for t in 0..turns {
+        for p in procs.iter_mut() {
+            p.turn(true, t % 10 == 9);
+        }
+    }
+    let cpu = super::cpu_ns()? - before;
+    let n = applied.load(Ordering::Relaxed);
+    drop(procs);
+    let _ = std::fs::remove_dir_all(&dir);
+    Some((cpu as f64 / 1e3 / n.max(1) as f64, n))
+}
+
+/// Builds the three processes, elects a leader per group, then runs them
+/// on threads for `run`: entries applied per second, and fsyncs per second
+/// over the three.
+fn measure<S: Storage>(
+    groups: u64,
+    run: Duration,
+    make: &mut dyn FnMut(NodeId, &mut MultiNode<S::Log>) -> S,
+) -> (f64, f64) {
+    let (procs, applied) = start::<S>(groups, make);
+    let fsyncs_before: u64 = procs.iter().map(|p| p.storage.fsyncs(&p.host)).sum();
     let stop = Arc::new(AtomicBool::new(false));
     let start = Arc::new(Barrier::new(IDS.len() + 1));
     let handles: Vec<_> = procs
@@ -284,15 +315,18 @@ fn measure<S: Storage>(
     (n as f64 / elapsed, (fsyncs - fsyncs_before) as f64 / elapsed)
 }
 
+/// Process `id`'s groups on one shared WAL under `dir`.
+fn shared_groups(dir: &Path, id: NodeId, groups: u64, host: &mut MultiNode<GroupLog>) -> Shared {
+    let wal = SharedWal::open(dir.join(format!("n{id}"))).expect("open shared WAL");
+    for g in 1..=groups {
+        let log = wal.create_group(g).expect("group");
+        host.create_group(g, config(id, g, true), log).expect("create");
+    }
+    Shared(wal)
+}
+
 fn shared(dir: &Path, groups: u64, run: Duration) -> (f64, f64) {
-    measure::<Shared>(groups, run, &mut |id, host| {
-        let wal = SharedWal::open(dir.join(format!("n{id}"))).expect("open shared WAL");
-        for g in 1..=groups {
-            let log = wal.create_group(g).expect("group");
-            host.create_group(g, config(id, g, true), log).expect("create");
-        }
-        Shared(wal)
-    })
+    measure::<Shared>(groups, run, &mut |id, host| shared_groups(dir, id, groups, host))
 }
 
 fn per_group(dir: &Path, groups: u64, run: Duration) -> (f64, f64) {

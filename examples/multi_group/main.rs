@@ -17,19 +17,23 @@
 //! * **Wake-up**: with every group quiesced on shared WALs, a write to one
 //!   group, timed until its leader applied it.
 //! * **Active**: three processes (a thread each; each turn's envelopes for
-//!   a peer go over a channel as one batch),
-//!   `ACTIVE` groups led evenly by the three, 16-byte commands proposed in
+//!   a peer go over a channel as one batch), `ACTIVE` groups led evenly by
+//!   the three, 16-byte commands proposed in
 //!   batches of 32 per group per turn (at most 4 batches in flight per
 //!   group); each process either keeps all its groups on one `SharedWal`
 //!   (asynchronous storage: one flush, one fdatasync, per turn for every
 //!   group) or gives each group its own `WalLog` (one fdatasync per group
 //!   step). Entries applied on the leaders per second, the two layouts
 //!   alternating, medians.
+//! * **CPU per entry**: the shared-WAL processes stepped in turn by one
+//!   thread for `CPU_TURNS` turns; that thread's CPU time (fdatasyncs
+//!   included) per entry applied. Unlike the throughput, it hardly depends
+//!   on what else the machine runs, so it compares builds.
 //!
 //! Run: `cargo run --release --example multi_group --features persistence
-//! [-- IDLE [ACTIVE [SECONDS [ROUNDS]]]]` (defaults 10 000 idle groups,
-//! 1 000 active, 3 s, 3 rounds). Logs go under `RAFT_IO_BENCH_DIR` if set,
-//! else the temp dir. The last line has the form
+//! [-- IDLE [ACTIVE [SECONDS [ROUNDS [CPU_TURNS]]]]]` (defaults 10 000 idle
+//! groups, 1 000 active, 3 s, 3 rounds, 100 turns). Logs go under
+//! `RAFT_IO_BENCH_DIR` if set, else the temp dir. The last line has the form
 //! `multi-group: 10000 idle groups 0.4% cpu 2.1 KiB/replica; 1000 active groups 1.35M entries/s shared WAL, 12.7x one WAL per group`.
 
 #[path = "../../tests/support/counting_alloc.rs"]
@@ -170,6 +174,13 @@ fn main() {
         );
     }
     let (shared, per_group) = active::compare(active_groups, std::time::Duration::from_secs_f64(seconds), rounds);
+    let cpu_turns = arg(5).map_or(100, |v| v as u64);
+    if let Some((us, entries)) = active::cpu_per_entry(active_groups, cpu_turns).filter(|_| cpu_turns > 0) {
+        println!();
+        println!(
+            "cpu: {us:.2} µs per entry applied, shared WAL ({active_groups} groups; one thread steps the three processes for {cpu_turns} turns, {entries} entries)"
+        );
+    }
     let (p50, max, _) = active::wake_up(active_groups, 20);
     println!();
     println!(
