@@ -19,13 +19,18 @@ mod wire_samples;
 #[path = "support/frame_check.rs"]
 mod frame_check;
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
 #[path = "support/batch_samples.rs"]
 mod batch_samples;
 
 #[path = "support/batch_check.rs"]
 mod batch_check;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use fixtures::{blessing, files_in, read};
 
 use bytes::Bytes;
 use raft_io::MessageBody;
@@ -44,25 +49,9 @@ fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/batch_decode")
 }
 
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The names of the regular files in `dir`, sorted.
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut found: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry"))
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    found.sort();
-    found
-}
-
 #[test]
 fn every_batch_matches_its_fixture_both_ways() {
-    let bless = std::env::var_os("RAFT_IO_BLESS").is_some_and(|v| v == "1");
+    let bless = blessing();
     let mut names = Vec::new();
     for (name, envelopes) in batch_samples::samples() {
         let path = batch_dir().join(format!("{name}.bin"));

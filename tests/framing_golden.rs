@@ -25,7 +25,12 @@ mod wire_samples;
 #[path = "support/frame_check.rs"]
 mod frame_check;
 
-use std::path::{Path, PathBuf};
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
+use std::path::PathBuf;
+
+use fixtures::{blessing, files_in, read};
 
 use bytes::Bytes;
 use raft_io::framing::{self, DecodeLimits, FrameError};
@@ -40,26 +45,6 @@ fn format_1_samples() -> Vec<(&'static str, raft_io::Message)> {
 
 fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wire")
-}
-
-fn blessing() -> bool {
-    std::env::var_os("RAFT_IO_BLESS").is_some_and(|v| v == "1")
-}
-
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The names of the regular files in `dir`, sorted.
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut found: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry"))
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    found.sort();
-    found
 }
 
 #[test]

@@ -133,6 +133,7 @@ impl Chunked {
     }
 
     /// Storage holding `entries`, in order.
+    #[cfg(feature = "persistence")]
     pub(crate) fn from_vec(mut entries: Vec<Entry>) -> Self {
         let mut c = Self::default();
         c.append(&mut entries);
@@ -146,11 +147,11 @@ impl Chunked {
             return;
         }
         let (c, o) = self.locate(at);
+        self.chunks[c].drain(o..).for_each(&mut gone);
         for mut chunk in self.chunks.drain(c + 1..) {
             chunk.drain(..).for_each(&mut gone);
             self.spare.push(chunk);
         }
-        self.chunks[c].drain(o..).for_each(&mut gone);
         if self.chunks[c].is_empty() {
             if let Some(chunk) = self.chunks.pop_back() {
                 self.spare.push(chunk);
@@ -188,21 +189,8 @@ impl Chunked {
 
     /// Removes the entries from position `at` on and returns them in order.
     pub(crate) fn split_off(&mut self, at: usize) -> Vec<Entry> {
-        if at >= self.len {
-            return Vec::new();
-        }
-        let (c, o) = self.locate(at);
-        let mut removed = self.chunks[c].split_off(o);
-        for mut chunk in self.chunks.drain(c + 1..) {
-            removed.append(&mut chunk);
-            self.spare.push(chunk);
-        }
-        if self.chunks[c].is_empty() {
-            if let Some(chunk) = self.chunks.pop_back() {
-                self.spare.push(chunk);
-            }
-        }
-        self.len = at;
+        let mut removed = Vec::with_capacity(self.len.saturating_sub(at));
+        self.truncate_with(at, |e| removed.push(e));
         removed
     }
 
@@ -280,6 +268,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "persistence")]
     #[test]
     fn from_vec_keeps_the_order() {
         let c = Chunked::from_vec((1..=3000).map(e).collect());
