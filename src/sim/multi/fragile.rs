@@ -1,0 +1,156 @@
+//! [`FaultProfile::Fragile`](crate::sim::FaultProfile::Fragile) with many
+//! groups per node: scenes aimed at the protocol's fragile moments, each
+//! played in every group that one node leads at once (a node's crash or
+//! partition hits all of them together).
+//!
+//! | Scene | What happens | Aimed at |
+//! |---|---|---|
+//! | early reconfiguration | (groups of four voters; a group of another size first gets a voter removed or added, for a later scene) node A, cut off, appends to each group it leads the removal of a voter D and crashes; in each group, the next leader W, the moment it is elected, is cut off from A and from another voter Z and asked to remove Z | a configuration change before a new leader's first commit |
+//! | minority crash | the leader's node, cut off with one follower, takes writes in every group it leads, then crashes | entries on a minority, elections while they are partly replicated |
+//! | power cut after a flush | writes to many groups, then every node crashes right after the next flush | a shared WAL's tail: what one flush made durable survives, the rest is lost in every group at once |
+
+use super::MultiCluster;
+use crate::membership::MembershipChange;
+use crate::multi::GroupId;
+use crate::sim::{TICK, Violation};
+use crate::types::{NodeId, Term};
+
+impl MultiCluster {
+    /// One scene, picked at random.
+    pub(super) fn fragile_scene(&mut self) -> Result<(), Violation> {
+        match self.rng.range(0, 3) {
+            0 => self.early_reconfig(),
+            1 => self.minority_crash(),
+            _ => self.flush_cut(),
+        }
+    }
+
+    /// The groups node `id` leads (as it sees them), and their voters.
+    fn led_by(&self, id: NodeId) -> Vec<(GroupId, Vec<NodeId>)> {
+        let Some(h) = self.host(id) else { return Vec::new() };
+        h.group_ids()
+            .filter_map(|g| h.group(g).filter(|n| n.is_leader()).map(|n| (g, n.membership().voters().to_vec())))
+            .collect()
+    }
+
+    /// A voter of `voters` not in `not`, at random.
+    fn other(&mut self, voters: &[NodeId], not: &[NodeId]) -> Option<NodeId> {
+        let left: Vec<NodeId> = voters.iter().copied().filter(|v| !not.contains(v)).collect();
+        (!left.is_empty()).then(|| left[self.rng.range(0, left.len() as u64) as usize])
+    }
+
+    /// The node of some group's leader.
+    fn some_leader(&mut self) -> Option<NodeId> {
+        let g = 1 + self.rng.range(0, self.cfg.groups);
+        self.leader(g).filter(|&l| !self.is_paused(l))
+    }
+
+    /// Runs event by event until `done` holds or `ticks` ticks passed.
+    fn until(
+        &mut self,
+        ticks: u64,
+        mut done: impl FnMut(&mut Self) -> Result<bool, Violation>,
+    ) -> Result<(), Violation> {
+        let end = self.now + ticks * TICK;
+        while self.now < end && !done(self)? {
+            if !self.step()? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn early_reconfig(&mut self) -> Result<(), Violation> {
+        let Some(a) = self.some_leader() else { return Ok(()) };
+        let ids = self.ids();
+        let mut scene: Vec<(GroupId, Vec<NodeId>)> = Vec::new();
+        for (g, voters) in self.led_by(a) {
+            if voters.len() == 4 {
+                scene.push((g, voters));
+            } else if voters.len() > 4 {
+                if let Some(v) = self.other(&voters, &[a]) {
+                    self.change_at(a, g, MembershipChange::Remove(v))?;
+                }
+            } else if let Some(v) = self.other(&ids, &voters) {
+                self.change_at(a, g, MembershipChange::AddVoter(v))?;
+            }
+        }
+        if scene.is_empty() {
+            return self.run_ticks(20);
+        }
+        let others: Vec<NodeId> = ids.iter().copied().filter(|&n| n != a).collect();
+        self.partition(&[&[a], &others]);
+        let mut pending: Vec<(GroupId, Vec<NodeId>, NodeId, Term)> = Vec::new();
+        for (g, voters) in scene {
+            let Some(d) = self.other(&voters, &[a]) else { continue };
+            if self.change_at(a, g, MembershipChange::Remove(d))? {
+                let term = self.host(a).and_then(|h| h.group(g)).map_or(0, |n| n.term());
+                pending.push((g, voters, d, term));
+            }
+        }
+        self.crash(a);
+        self.heal();
+        // The moment each group elects a new leader W, ask W for a change.
+        self.until(80, |c| {
+            let mut k = 0;
+            while k < pending.len() {
+                let (g, ref voters, d, term_a) = pending[k];
+                let w = c.leader(g).filter(|&w| w != a);
+                let term_w = w.and_then(|w| c.host(w)?.group(g)).map_or(0, |n| n.term());
+                let Some(w) = w.filter(|_| term_w > term_a) else {
+                    k += 1;
+                    continue;
+                };
+                let not = if w == d { vec![a, w] } else { vec![a, w, d] };
+                let voters = voters.clone();
+                pending.swap_remove(k);
+                let Some(z) = c.other(&voters, &not) else { continue };
+                c.net.block(w, z);
+                c.net.block(w, a);
+                c.change_at(w, g, MembershipChange::Remove(z))?;
+            }
+            Ok(pending.is_empty())
+        })?;
+        self.run_ticks(5)?;
+        self.restart(a);
+        self.run_ticks(60)?;
+        self.heal();
+        Ok(())
+    }
+
+    fn minority_crash(&mut self) -> Result<(), Violation> {
+        let Some(l) = self.some_leader() else { return Ok(()) };
+        let ids = self.ids();
+        let f = self.other(&ids, &[l]);
+        let (near, far): (Vec<NodeId>, Vec<NodeId>) = ids.iter().partition(|&&n| n == l || Some(n) == f);
+        self.partition(&[&near, &far]);
+        for (g, _) in self.led_by(l) {
+            for _ in 0..self.rng.range(1, 3) {
+                self.write(g)?;
+            }
+        }
+        let t = self.rng.range(1, 3);
+        self.run_ticks(t)?;
+        self.crash(l);
+        self.heal();
+        self.run_ticks(30)?;
+        self.restart(l);
+        Ok(())
+    }
+
+    fn flush_cut(&mut self) -> Result<(), Violation> {
+        for _ in 0..self.rng.range(3, 12) {
+            let g = 1 + self.rng.range(0, self.cfg.groups);
+            self.write(g)?;
+        }
+        if self.cfg.async_storage {
+            let flushes = self.stats.flushes;
+            self.until(5, |c| Ok(c.stats.flushes > flushes))?;
+        } else {
+            let t = self.rng.range(0, 2);
+            self.run_ticks(t)?;
+        }
+        self.power_cut();
+        Ok(())
+    }
+}
