@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | early reconfiguration | (groups of four voters; a group of another size first gets a voter removed or added, for a later scene) node A, cut off, appends to each group it leads the removal of a voter D and crashes; in each group, the next leader W, the moment it is elected, is cut off from A and from another voter Z and asked to remove Z | a configuration change before a new leader's first commit |
 //! | minority crash | the leader's node, cut off with one follower, takes writes in every group it leads, then crashes | entries on a minority, elections while they are partly replicated |
-//! | power cut after a flush | writes to many groups, then every node crashes right after the next flush | a shared WAL's tail: what one flush made durable survives, the rest is lost in every group at once |
+//! | power cut at a commit | writes to many groups, then every node crashes the moment a commit index moves anywhere (or, in the asynchronous mode, half the time right after the next flush) | a shared WAL's tail: what one flush made durable survives, the rest is lost in every group at once; an acknowledgement or a commit that ran ahead of the disk shows |
 
 use super::MultiCluster;
 use crate::membership::MembershipChange;
@@ -21,7 +21,7 @@ impl MultiCluster {
         match self.rng.range(0, 3) {
             0 => self.early_reconfig(),
             1 => self.minority_crash(),
-            _ => self.flush_cut(),
+            _ => self.power_cut_at_commit(),
         }
     }
 
@@ -138,18 +138,34 @@ impl MultiCluster {
         Ok(())
     }
 
-    fn flush_cut(&mut self) -> Result<(), Violation> {
+    /// The commit index of `group` at node `id`.
+    fn commit_at(&self, id: NodeId, group: GroupId) -> u64 {
+        self.host(id).and_then(|h| h.group(group)).map_or(0, |n| n.commit_index())
+    }
+
+    fn power_cut_at_commit(&mut self) -> Result<(), Violation> {
+        let mut written: Vec<(GroupId, NodeId, u64)> = Vec::new();
         for _ in 0..self.rng.range(3, 12) {
             let g = 1 + self.rng.range(0, self.cfg.groups);
-            self.write(g)?;
+            if let Some(l) = self.leader(g) {
+                let commit = self.commit_at(l, g);
+                if self.write(g)? {
+                    written.push((g, l, commit));
+                }
+            }
         }
-        if self.cfg.async_storage {
-            let flushes = self.stats.flushes;
-            self.until(5, |c| Ok(c.stats.flushes > flushes))?;
-        } else {
-            let t = self.rng.range(0, 2);
-            self.run_ticks(t)?;
-        }
+        // The moment one of those writes commits at its leader (in the
+        // asynchronous mode, half the time right after the next flush
+        // instead), every node loses power.
+        let flushes = self.stats.flushes;
+        let after_flush = self.cfg.async_storage && self.rng.chance(0.5);
+        self.until(5, |c| {
+            Ok(if after_flush {
+                c.stats.flushes > flushes
+            } else {
+                written.iter().any(|&(g, l, commit)| c.commit_at(l, g) > commit)
+            })
+        })?;
         self.power_cut();
         Ok(())
     }
