@@ -13,7 +13,12 @@
 //! the last command as a register's value); clients write and read (with
 //! ReadIndex) every group's register, and every group's history is checked
 //! for linearizability against the register model; liveness after healing
-//! means every group elects a leader and commits.
+//! means every group elects a leader and commits on every member of its
+//! configuration. The fault schedule is a
+//! [`FaultProfile`](crate::sim::FaultProfile) given its many-groups meaning
+//! ([`MultiCluster::chaos_profile`]): per-group membership churn,
+//! transfers and rebalancing, buggy peers' envelopes, host pauses, the
+//! fragile scenes in many groups at once.
 
 mod clients;
 mod config;
