@@ -35,7 +35,8 @@ const OLD: [FaultProfile; 4] =
     [FaultProfile::Calm, FaultProfile::Lossy, FaultProfile::Partitions, FaultProfile::Crashes];
 
 /// Mutants the new profiles must catch.
-const MUST_CATCH: [Mutant; 3] = [Mutant::EarlyMembershipChange, Mutant::HoldNothing, Mutant::CountUndurableSelf];
+const MUST_CATCH: [Mutant; 4] =
+    [Mutant::EarlyMembershipChange, Mutant::ForgetVoteOnRestart, Mutant::HoldNothing, Mutant::CountUndurableSelf];
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()

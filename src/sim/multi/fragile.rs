@@ -6,21 +6,25 @@
 //! | Scene | What happens | Aimed at |
 //! |---|---|---|
 //! | early reconfiguration | (groups of four voters; a group of another size first gets a voter removed or added, for a later scene) node A, cut off, appends to each group it leads the removal of a voter D and crashes; in each group, the next leader W, the moment it is elected, is cut off from A and from another voter Z and asked to remove Z | a configuration change before a new leader's first commit |
+//! | voter restart | the node of some group's leader crashes; the moment a node stands for election in that group another is made to, the two cut off from each other; every node that grants one of them a vote crashes at once (every group on it) and restarts, and hears no more from that candidate | a vote forgotten across a restart |
 //! | minority crash | the leader's node, cut off with one follower, takes writes in every group it leads, then crashes | entries on a minority, elections while they are partly replicated |
 //! | power cut at a commit | writes to many groups, then every node crashes the moment a commit index moves anywhere (or, in the asynchronous mode, half the time right after the next flush) | a shared WAL's tail: what one flush made durable survives, the rest is lost in every group at once; an acknowledgement or a commit that ran ahead of the disk shows |
 
 use super::MultiCluster;
+use crate::log::RaftLog;
 use crate::membership::MembershipChange;
 use crate::multi::GroupId;
+use crate::node::Event;
 use crate::sim::{TICK, Violation};
-use crate::types::{NodeId, Term};
+use crate::types::{NodeId, Role, Term};
 
 impl MultiCluster {
     /// One scene, picked at random.
     pub(super) fn fragile_scene(&mut self) -> Result<(), Violation> {
-        match self.rng.range(0, 3) {
+        match self.rng.range(0, 4) {
             0 => self.early_reconfig(),
             1 => self.minority_crash(),
+            2 => self.voter_restart(),
             _ => self.power_cut_at_commit(),
         }
     }
@@ -115,6 +119,55 @@ impl MultiCluster {
         self.restart(a);
         self.run_ticks(60)?;
         self.heal();
+        Ok(())
+    }
+
+    fn voter_restart(&mut self) -> Result<(), Violation> {
+        let Some(l) = self.some_leader() else { return Ok(()) };
+        let Some((g, voters)) = self.led_by(l).into_iter().next() else { return Ok(()) };
+        let term = self.host(l).and_then(|h| h.group(g)).map_or(0, |n| n.term());
+        self.crash(l);
+        let mut first = None;
+        self.until(40, |c| {
+            first = voters
+                .iter()
+                .copied()
+                .find(|&id| c.host(id).and_then(|h| h.group(g)).is_some_and(|n| n.role() == Role::Candidate));
+            Ok(first.is_some())
+        })?;
+        let Some(first) = first else { return Ok(()) };
+        let Some(second) = self.other(&voters, &[l, first]) else { return Ok(()) };
+        self.net.block(first, second);
+        self.net.block(second, first);
+        // (The second may still be inside the old leader's lease for a tick.)
+        for _ in 0..4 {
+            if self.step_at(second, g, Event::Campaign)? {
+                break;
+            }
+            self.run_ticks(1)?;
+        }
+        // (voter, term, candidate) of every vote already followed by a
+        // restart.
+        let mut restarted: Vec<(NodeId, Term, NodeId)> = Vec::new();
+        let vote = |c: &Self, id: NodeId| {
+            let hs = c.host(id)?.group(g)?.log().hard_state();
+            hs.vote.filter(|&v| v != id && hs.term > term).map(|v| (id, hs.term, v))
+        };
+        for _ in 0..30 {
+            let mut fresh = None;
+            self.until(1, |c| {
+                fresh = voters.iter().find_map(|&id| vote(c, id).filter(|v| !restarted.contains(v)));
+                Ok(fresh.is_some())
+            })?;
+            if let Some((voter, t, candidate)) = fresh {
+                restarted.push((voter, t, candidate));
+                self.crash(voter);
+                self.restart(voter);
+                self.net.block(candidate, voter);
+            }
+        }
+        self.heal();
+        self.restart(l);
         Ok(())
     }
 
