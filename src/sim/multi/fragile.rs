@@ -8,7 +8,7 @@
 //! | early reconfiguration | (groups of four voters; a group of another size first gets a voter removed or added, for a later scene) node A, cut off, appends to each group it leads the removal of a voter D and crashes; in each group, the next leader W, the moment it is elected, is cut off from A and from another voter Z and asked to remove Z | a configuration change before a new leader's first commit |
 //! | voter restart | the node of some group's leader crashes; the moment a node stands for election in that group another is made to, the two cut off from each other; every node that grants one of them a vote crashes at once (every group on it) and restarts, and hears no more from that candidate | a vote forgotten across a restart |
 //! | minority crash | the leader's node, cut off with one follower, takes writes in every group it leads, then crashes | entries on a minority, elections while they are partly replicated |
-//! | power cut at a commit | writes to many groups, then every node crashes the moment a commit index moves anywhere (or, in the asynchronous mode, half the time right after the next flush) | a shared WAL's tail: what one flush made durable survives, the rest is lost in every group at once; an acknowledgement or a commit that ran ahead of the disk shows |
+//! | power cut at a commit | writes to many groups, then every node crashes the moment one of those writes commits at its leader (or, in the asynchronous mode, half the time right after the next flush) | a shared WAL's tail: what one flush made durable survives, the rest is lost in every group at once; an acknowledgement or a commit that ran ahead of the disk shows |
 
 use super::MultiCluster;
 use crate::log::RaftLog;
