@@ -1,33 +1,52 @@
 //! The simulator with many groups per node (`raft_io::sim::MultiCluster`):
-//! every node a `MultiNode` host of every group; faults per pair of nodes;
-//! a crash takes down every group replica of a node and loses every write
-//! not yet flushed (in the asynchronous mode); quiescence and wake-ups
-//! under faults; the five properties checked per group after every event,
-//! every group's client history (register writes, ReadIndex reads)
-//! checked for linearizability, and liveness of every group after healing.
+//! every node a `MultiNode` host of every group, under every
+//! `FaultProfile` (partitions and loss per pair of nodes; crashes that take
+//! down every group replica of a node and lose every write not yet flushed;
+//! per-group membership churn, leadership transfers and rebalancing; buggy
+//! peers; host pauses; the fragile scenes in many groups at once);
+//! quiescence and wake-ups under each; the five properties checked per
+//! group after every event, every group's client history (register
+//! writes, ReadIndex reads) checked for linearizability, and liveness of
+//! every group after healing.
 //!
-//! * `RAFT_IO_SEEDS=N` runs N seeds per shape (default 3).
-//! * `RAFT_IO_SEED=S RAFT_IO_NODES=N RAFT_IO_GROUPS=G RAFT_IO_ASYNC=0|1`
-//!   replays one run (`cargo test --all-features --test sim_multi replay`).
+//! * `RAFT_IO_SEEDS=N` runs N seeds per profile and shape (default 1).
+//! * `RAFT_IO_PROFILE=P RAFT_IO_SEED=S RAFT_IO_NODES=N RAFT_IO_GROUPS=G
+//!   RAFT_IO_ASYNC=0|1` replays one run (`cargo test --all-features --test
+//!   sim_multi replay`).
 #![cfg(feature = "sim")]
 
-use raft_io::sim::{MultiCluster, MultiSimConfig, MultiSimStats};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
-static OPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-static UNDECIDED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+use raft_io::sim::{FaultProfile, MultiCluster, MultiSimConfig, MultiSimStats};
+
+static OPS: AtomicU64 = AtomicU64::new(0);
+static UNDECIDED: AtomicU64 = AtomicU64::new(0);
+
+const ROUNDS: usize = 150;
+const GROUPS: u64 = 8;
 
 fn env(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|s| s.parse().ok())
 }
 
-fn run(nodes: usize, groups: u64, seed: u64, asynchronous: bool) -> MultiSimStats {
+fn profile_from_env() -> FaultProfile {
+    let name = std::env::var("RAFT_IO_PROFILE").unwrap_or_else(|_| "Everything".to_owned());
+    FaultProfile::ALL
+        .into_iter()
+        .find(|p| format!("{p:?}").eq_ignore_ascii_case(&name))
+        .unwrap_or_else(|| panic!("RAFT_IO_PROFILE={name}: not a fault profile"))
+}
+
+fn run(profile: FaultProfile, nodes: usize, groups: u64, seed: u64, asynchronous: bool) -> MultiSimStats {
     let replay = format!(
-        "replay: RAFT_IO_SEED={seed} RAFT_IO_NODES={nodes} RAFT_IO_GROUPS={groups} RAFT_IO_ASYNC={} cargo test \
-         --all-features --test sim_multi replay",
+        "replay: RAFT_IO_PROFILE={profile:?} RAFT_IO_SEED={seed} RAFT_IO_NODES={nodes} RAFT_IO_GROUPS={groups} \
+         RAFT_IO_ASYNC={} cargo test --all-features --test sim_multi replay",
         u8::from(asynchronous)
     );
-    let mut c = MultiCluster::new(MultiSimConfig::new(nodes, groups).seed(seed).async_storage(asynchronous));
-    if let Err(v) = c.chaos(200) {
+    let cfg = MultiSimConfig::new(nodes, groups).seed(seed).async_storage(asynchronous).profile(profile);
+    let mut c = MultiCluster::new(cfg);
+    if let Err(v) = c.chaos(ROUNDS) {
         panic!("{v}\n  {replay}");
     }
     match c.heal_and_check_liveness(2_000) {
@@ -36,9 +55,9 @@ fn run(nodes: usize, groups: u64, seed: u64, asynchronous: bool) -> MultiSimStat
         Err(v) => panic!("{v}\n  {replay}"),
     }
     let (operations, unknown) = c.check_histories().unwrap_or_else(|v| panic!("{v}\n  {replay}"));
-    assert!(operations > 0, "{replay}");
-    OPS.fetch_add(operations as u64, std::sync::atomic::Ordering::Relaxed);
-    UNDECIDED.fetch_add(unknown as u64, std::sync::atomic::Ordering::Relaxed);
+    assert!(operations > 0, "no client operation: {replay}");
+    OPS.fetch_add(operations as u64, Ordering::Relaxed);
+    UNDECIDED.fetch_add(unknown as u64, Ordering::Relaxed);
     c.stats()
 }
 
@@ -46,8 +65,9 @@ fn run(nodes: usize, groups: u64, seed: u64, asynchronous: bool) -> MultiSimStat
 fn replay() {
     let Some(seed) = env("RAFT_IO_SEED") else { return };
     let stats = run(
+        profile_from_env(),
         env("RAFT_IO_NODES").unwrap_or(3) as usize,
-        env("RAFT_IO_GROUPS").unwrap_or(8),
+        env("RAFT_IO_GROUPS").unwrap_or(GROUPS),
         seed,
         env("RAFT_IO_ASYNC") == Some(1),
     );
@@ -55,30 +75,46 @@ fn replay() {
 }
 
 #[test]
-fn many_groups_per_node_are_safe_and_live_under_faults() {
-    let seeds = env("RAFT_IO_SEEDS").unwrap_or(3);
-    let mut total = MultiSimStats::default();
-    let mut runs = 0;
-    for nodes in [1, 3, 5] {
-        for asynchronous in [false, true] {
-            for k in 0..seeds {
-                let s = run(nodes, 8, k * 7919 + nodes as u64, asynchronous);
-                runs += 1;
-                total.crashes += s.crashes;
-                total.delivered += s.delivered;
-                total.flushes += s.flushes;
-                total.completions += s.completions;
-                total.quiesces += s.quiesces;
-                total.wakes += s.wakes;
-                total.woken_by_peer_loss += s.woken_by_peer_loss;
+fn many_groups_per_node_are_safe_and_live_under_every_fault_profile() {
+    let seeds = env("RAFT_IO_SEEDS").unwrap_or(1);
+    let started = Instant::now();
+    let (mut all, mut runs) = (MultiSimStats::default(), 0);
+    for profile in FaultProfile::ALL {
+        let t = Instant::now();
+        let mut total = MultiSimStats::default();
+        for nodes in [1, 3, 5] {
+            for asynchronous in [false, true] {
+                for k in 0..seeds {
+                    let s = run(profile, nodes, GROUPS, k * 7919 + nodes as u64, asynchronous);
+                    runs += 1;
+                    total.add(&s);
+                }
             }
         }
+        println!("{profile:?}: {} runs, {:.1?}: {total:?}", 6 * seeds, t.elapsed());
+        assert!(total.quiesces > 0 && total.wakes > 0, "{profile:?}: groups quiesced and woke");
+        let p = |list: &[FaultProfile]| list.contains(&profile);
+        use FaultProfile::*;
+        if p(&[Crashes, Everything, Fragile]) {
+            assert!(total.crashes > 0, "{profile:?}: nodes crashed");
+        }
+        if p(&[Membership, Everything]) {
+            assert!(total.membership_changes > 0 && total.transfers > 0, "{profile:?}: membership churned");
+        }
+        if p(&[BuggyPeers, Everything]) {
+            assert!(total.replayed > 0 && total.dropped > 0, "{profile:?}: buggy peers were heard and dropped");
+        }
+        if p(&[Pauses, Everything]) {
+            assert!(total.pauses > 0 && total.woken_by_peer_loss > 0, "{profile:?}: paused hosts went silent");
+        }
+        all.add(&total);
     }
-    let ops = OPS.load(std::sync::atomic::Ordering::Relaxed);
-    let undecided = UNDECIDED.load(std::sync::atomic::Ordering::Relaxed);
+    let ops = OPS.load(Ordering::Relaxed);
+    let undecided = UNDECIDED.load(Ordering::Relaxed);
     println!(
-        "{runs} runs of 8 groups: {total:?}; {ops} register operations checked, {undecided} group histories undecided"
+        "{runs} runs of {GROUPS} groups, {ROUNDS} rounds each, {:.1?}: {all:?}; {ops} register operations \
+         checked, {undecided} group histories undecided",
+        started.elapsed()
     );
-    assert!(total.crashes > 0 && total.quiesces > 0 && total.wakes > 0, "faults and quiescence were exercised");
-    assert!(total.completions > total.flushes, "one flush covers the writes of several groups");
+    assert!(all.completions > all.flushes, "one flush covers the writes of several groups");
 }

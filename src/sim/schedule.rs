@@ -68,23 +68,23 @@ impl FaultProfile {
         Self::Fragile,
     ];
 
-    fn partitions(self) -> bool {
+    pub(super) fn partitions(self) -> bool {
         matches!(self, Self::Partitions | Self::Everything)
     }
 
-    fn crashes(self) -> bool {
+    pub(super) fn crashes(self) -> bool {
         matches!(self, Self::Crashes | Self::Everything)
     }
 
-    fn membership(self) -> bool {
+    pub(super) fn membership(self) -> bool {
         matches!(self, Self::Membership | Self::Everything)
     }
 
-    fn pauses(self) -> bool {
+    pub(super) fn pauses(self) -> bool {
         matches!(self, Self::Pauses | Self::Everything)
     }
 
-    fn buggy_peers(self) -> bool {
+    pub(super) fn buggy_peers(self) -> bool {
         matches!(self, Self::BuggyPeers | Self::Everything)
     }
 

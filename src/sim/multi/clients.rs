@@ -87,7 +87,8 @@ impl MultiCluster {
     /// false if it has none (or it refused). The write enters the group's
     /// history.
     pub fn write(&mut self, group: GroupId) -> Result<bool, Violation> {
-        let Some(leader) = self.leader(group) else { return Ok(false) };
+        // A request to a paused host is lost (it is never proposed).
+        let Some(leader) = self.leader(group).filter(|&l| !self.is_paused(l)) else { return Ok(false) };
         let Some(i) = self.slot(leader) else { return Ok(false) };
         self.next_value += 1;
         let value = self.next_value;
@@ -108,7 +109,8 @@ impl MultiCluster {
     /// it has none (or it refused). A read that completes enters the
     /// history.
     pub fn read(&mut self, group: GroupId) -> Result<bool, Violation> {
-        let Some(leader) = self.leader(group) else { return Ok(false) };
+        // A request to a paused host is lost (it is never proposed).
+        let Some(leader) = self.leader(group).filter(|&l| !self.is_paused(l)) else { return Ok(false) };
         let Some(i) = self.slot(leader) else { return Ok(false) };
         self.next_read += 1;
         let id = self.next_read;

@@ -13,9 +13,18 @@
 //! the last command as a register's value); clients write and read (with
 //! ReadIndex) every group's register, and every group's history is checked
 //! for linearizability against the register model; liveness after healing
-//! means every group elects a leader and commits.
+//! means every group elects a leader and commits on every member of its
+//! configuration. The fault schedule is a
+//! [`FaultProfile`](crate::sim::FaultProfile) given its many-groups meaning
+//! ([`MultiCluster::chaos_profile`]): per-group membership churn,
+//! transfers and rebalancing, buggy peers' envelopes, host pauses, the
+//! fragile scenes in many groups at once.
 
 mod clients;
+mod config;
+mod faults;
+mod fragile;
+mod pause;
 mod schedule;
 
 use std::cmp::Reverse;
@@ -33,82 +42,18 @@ use crate::node::{Action, Event};
 use crate::rng::{Rng, mix};
 use crate::types::{NodeId, ReadId, Role, Term};
 use clients::{Pending, RegOp, Register};
+pub use config::{MultiSimConfig, MultiSimStats};
+use pause::HostPause;
 
-/// How to build a [`MultiCluster`].
-#[derive(Clone, Debug)]
-pub struct MultiSimConfig {
-    nodes: usize,
-    groups: u64,
-    seed: u64,
-    network: NetworkFaults,
-    async_storage: bool,
-    quiescence: bool,
-}
-
-impl MultiSimConfig {
-    /// `nodes` nodes (1 to 7) each hosting all of `groups` groups (at least
-    /// 1), a reliable network, seed 0, synchronous storage, quiescence on.
-    pub fn new(nodes: usize, groups: u64) -> Self {
-        Self {
-            nodes: nodes.clamp(1, 7),
-            groups: groups.max(1),
-            seed: 0,
-            network: NetworkFaults::reliable(),
-            async_storage: false,
-            quiescence: true,
-        }
-    }
-
-    /// The seed every random choice derives from.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// Network fault rates, per pair of nodes.
-    pub fn network(mut self, faults: NetworkFaults) -> Self {
-        self.network = faults;
-        self
-    }
-
-    /// Every group in the asynchronous storage mode, a node's writes
-    /// flushed together (default off).
-    pub fn async_storage(mut self, on: bool) -> Self {
-        self.async_storage = on;
-        self
-    }
-
-    /// Whether idle groups quiesce (default on).
-    pub fn quiescence(mut self, on: bool) -> Self {
-        self.quiescence = on;
-        self
-    }
-}
-
-/// What happened in a run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MultiSimStats {
-    /// Envelopes delivered.
-    pub delivered: u64,
-    /// Node crashes (each takes down every group replica on the node).
-    pub crashes: u64,
-    /// Flushes: one per node per batch of writes of all its groups.
-    pub flushes: u64,
-    /// Write completions reported to groups by those flushes.
-    pub completions: u64,
-    /// Times a group quiesced, summed over the nodes.
-    pub quiesces: u64,
-    /// Times a group woke, summed over the nodes.
-    pub wakes: u64,
-    /// Groups woken because their leader's node went silent.
-    pub woken_by_peer_loss: u64,
-}
+/// How many recently sent envelopes a buggy peer may replay.
+const RECENT: usize = 64;
 
 #[derive(Clone, Copy)]
 enum Due {
     Tick(NodeId),
     Deliver(u32),
     Flush { node: NodeId, run: u64 },
+    Resume(NodeId),
 }
 
 struct Slot {
@@ -125,6 +70,8 @@ struct Slot {
     seen: BTreeMap<GroupId, (Role, Term)>,
     /// Host counters of earlier runs.
     past: crate::multi::HostStats,
+    /// While the host is paused: what waits for it.
+    pause: Option<HostPause>,
 }
 
 /// Many groups per node, under faults: every node a `MultiNode` host of
@@ -146,6 +93,8 @@ pub struct MultiCluster {
     histories: BTreeMap<GroupId, Vec<Call<RegOp, u64>>>,
     next_value: u64,
     next_read: ReadId,
+    /// The envelopes sent lately (kept for buggy peers to replay).
+    recent: Vec<Envelope>,
 }
 
 fn group_config(id: NodeId, group: GroupId, nodes: usize, seed: u64, asynchronous: bool) -> RaftConfig {
@@ -175,6 +124,7 @@ impl MultiCluster {
             histories: BTreeMap::new(),
             next_value: 0,
             next_read: 0,
+            recent: Vec::new(),
             cfg,
         };
         for id in 1..=c.cfg.nodes as NodeId {
@@ -189,6 +139,7 @@ impl MultiCluster {
                 flush_due: false,
                 seen: BTreeMap::new(),
                 past: Default::default(),
+                pause: None,
             });
             c.restart(id);
             let first = 1 + c.rng.range(0, TICK);
@@ -246,6 +197,10 @@ impl MultiCluster {
             s.quiesces += slot.past.quiesces + h.quiesces;
             s.wakes += slot.past.wakes + h.wakes;
             s.woken_by_peer_loss += slot.past.woken_by_peer_loss + h.woken_by_peer_loss;
+            s.dropped += slot.past.unknown_group_dropped
+                + slot.past.misaddressed_dropped
+                + h.unknown_group_dropped
+                + h.misaddressed_dropped;
         }
         s
     }
@@ -257,7 +212,7 @@ impl MultiCluster {
         match self.dues[k as usize] {
             Due::Tick(id) => {
                 self.schedule(TICK, Due::Tick(id));
-                if let Some(i) = self.slot(id) {
+                if let Some(i) = self.slot(id).filter(|&i| !self.pause_tick(i)) {
                     if let Some(h) = self.slots[i].host.as_mut() {
                         h.tick().map_err(|e| Violation::new("Host", format!("node {id}: tick failed: {e}")))?;
                         self.carry_out(i)?;
@@ -268,14 +223,11 @@ impl MultiCluster {
                 let Some(env) = self.envelopes.get_mut(e as usize).and_then(Option::take) else { return Ok(true) };
                 let Some(i) = self.slot(env.to) else { return Ok(true) };
                 if self.slots[i].host.is_some() && self.net.connected(env.from, env.to) {
-                    self.stats.delivered += 1;
-                    if let Some(h) = self.slots[i].host.as_mut() {
-                        h.receive(env);
-                    }
-                    self.carry_out(i)?;
+                    self.deliver(i, env)?;
                 }
             }
             Due::Flush { node, run } => self.flush(node, run)?,
+            Due::Resume(id) => self.resume(id)?,
         }
         Ok(true)
     }
@@ -301,6 +253,10 @@ impl MultiCluster {
         past.quiesces += s.quiesces;
         past.wakes += s.wakes;
         past.woken_by_peer_loss += s.woken_by_peer_loss;
+        past.unknown_group_dropped += s.unknown_group_dropped;
+        past.misaddressed_dropped += s.misaddressed_dropped;
+        // A pause ends with the process; what waited for it is lost.
+        self.slots[i].pause = None;
         let groups: Vec<GroupId> = host.group_ids().collect();
         for g in groups {
             if let Ok(node) = host.remove_group(g) {
@@ -435,11 +391,28 @@ impl MultiCluster {
         Ok(())
     }
 
+    /// Hands envelope `env` to node slot `i`'s host (held or lost while it
+    /// is paused), and carries out what it asks.
+    fn deliver(&mut self, i: usize, env: Envelope) -> Result<(), Violation> {
+        let Some(env) = self.hold_if_paused(i, env) else { return Ok(()) };
+        self.stats.delivered += 1;
+        if let Some(h) = self.slots[i].host.as_mut() {
+            h.receive(env);
+        }
+        self.carry_out(i)
+    }
+
     /// One flush of node `node`'s writes of every group: each group is told
     /// its latest write is durable.
     fn flush(&mut self, node: NodeId, run: u64) -> Result<(), Violation> {
         let Some(i) = self.slot(node) else { return Ok(()) };
         if self.slots[i].run != run || self.slots[i].host.is_none() {
+            return Ok(());
+        }
+        if let Some(p) = self.slots[i].pause.as_mut() {
+            // The disk finished while the process was stopped: the host
+            // learns it when it runs again.
+            p.flush = true;
             return Ok(());
         }
         self.slots[i].flush_due = false;
@@ -458,6 +431,14 @@ impl MultiCluster {
 
     fn route(&mut self, env: Envelope) {
         let (from, to) = (env.from, env.to);
+        if self.cfg.profile.buggy_peers() {
+            if self.recent.len() == RECENT {
+                let k = (self.seq % RECENT as u64) as usize;
+                self.recent[k] = env.clone();
+            } else {
+                self.recent.push(env.clone());
+            }
+        }
         for delay in self.net.route(from, to).into_iter().flatten() {
             let k = self.envelopes.len() as u32;
             self.envelopes.push(Some(env.clone()));
