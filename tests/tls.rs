@@ -255,7 +255,7 @@ fn rogue(addr: SocketAddr, tls: Option<Arc<rustls::ClientConfig>>, from: NodeId,
     tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     tcp.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut bytes = Vec::from(*b"RFIO");
-    bytes.extend_from_slice(&2u16.to_be_bytes());
+    bytes.extend_from_slice(&3u16.to_be_bytes());
     bytes.extend_from_slice(&0u16.to_be_bytes());
     bytes.extend_from_slice(&CLUSTER.to_be_bytes());
     bytes.extend_from_slice(&from.to_be_bytes());
