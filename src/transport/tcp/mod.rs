@@ -1,5 +1,11 @@
 //! [`TcpTransport`]: [`Message`]s over TCP with `std::net` and threads, no
-//! async runtime (feature `net`).
+//! async runtime (feature `net`); and [`TcpGroupTransport`]: the
+//! [`Envelope`](crate::multi::Envelope)s of every group two
+//! [`MultiNode`](crate::multi::MultiNode) hosts share, over one connection
+//! per peer in batch frames, with a send budget shared fairly across groups.
+//! Both are one mechanism (what follows holds for both), generic over what
+//! a connection carries; the hello names it, and a transport refuses a
+//! connection of the other kind ([`Refusal::WrongKind`]).
 //!
 //! # Shape
 //!
