@@ -368,3 +368,28 @@ fn a_write_is_split_into_frames_the_receiver_accepts() {
     a.shutdown();
     b.shutdown();
 }
+
+/// A peer's burst for one group past the receiver's inbox: the inbox stays
+/// within its budget, the burst's group loses its newest envelopes
+/// (`dropped_inbox_full`), and the other groups' envelopes all wait for the
+/// node.
+#[test]
+fn an_inbound_burst_for_one_group_does_not_push_out_the_others() {
+    let cfg = TcpConfig::new(2, loopback()).cluster_id(CLUSTER).peer(9, loopback()).inbox_capacity(100);
+    let b = TcpGroupTransport::bind(cfg).unwrap();
+    let mut s = dial_raw(b.local_addr(), 1, 9, 2);
+    for frame in 0..10 {
+        let burst: Vec<Envelope> = (0..100).map(|i| heartbeat(9, 2, 1, frame * 100 + i)).collect();
+        write_frame(&mut s, &framing::encode_batch(9, 2, &burst).unwrap());
+    }
+    let others: Vec<Envelope> = (2..=11).map(|g| heartbeat(9, 2, g, 1)).collect();
+    write_frame(&mut s, &framing::encode_batch(9, 2, &others).unwrap());
+    // Every envelope is either waiting (at most 100) or dropped and counted.
+    wait_until("all 1010 envelopes handled", || b.stats().dropped_inbox_full == 1010 - 100);
+    let got: Vec<Envelope> = std::iter::from_fn(|| b.try_recv()).collect();
+    assert_eq!(got.len(), 100, "the inbox holds its budget");
+    for g in 2..=11 {
+        assert_eq!(got.iter().filter(|e| group_of(e) == g).count(), 1, "group {g}");
+    }
+    b.shutdown();
+}

@@ -141,14 +141,15 @@ impl Carrier for Batches {
     ) -> Result<u64, FrameError> {
         let envelopes = framing::decode_batch(frame, limits)?;
         // Every envelope of a batch has the frame's `from` and `to`.
-        let n = envelopes.len();
         if envelopes.first().is_some_and(|e| e.from != peer || e.to != me) {
-            return Ok(n as u64);
+            return Ok(envelopes.len() as u64);
         }
-        // The items share the frame's memory: each is charged its share.
-        let share = frame.len() / n.max(1);
+        // Each is charged its encoded length (they share the frame's
+        // memory), so a heartbeat beside a snapshot chunk counts as small.
+        let empty = empty_len(peer, me).unwrap_or(0);
         for envelope in envelopes {
-            deliver(envelope, share.max(1));
+            let len = framing::encoded_batch_len(peer, me, [&envelope]).unwrap_or(empty);
+            deliver(envelope, len.saturating_sub(empty).max(1));
         }
         Ok(0)
     }

@@ -140,6 +140,13 @@ impl<T> FairQueue<T> {
         }
     }
 
+    /// Takes the next item in round-robin order.
+    pub(crate) fn pop(&mut self) -> Option<T> {
+        let mut out = Vec::with_capacity(1);
+        self.take(&mut out, 1);
+        out.pop().map(|(item, _)| item)
+    }
+
     /// Drops everything; returns how many items that was.
     pub(crate) fn clear(&mut self) -> u64 {
         let n = self.items as u64;
@@ -181,7 +188,9 @@ mod tests {
         q.push(2, "b1", 1, 100, 1000);
         q.push(3, "c1", 1, 100, 1000);
         assert_eq!(taken(&mut q, 1), ["a1"], "at least one item");
-        assert_eq!(taken(&mut q, 1000), ["b1", "c1", "a2", "a3"]);
+        assert_eq!(q.pop(), Some("b1"));
+        assert_eq!(taken(&mut q, 1000), ["c1", "a2", "a3"]);
+        assert_eq!(q.pop(), None);
         assert_eq!(q.len(), 0);
     }
 

@@ -49,7 +49,12 @@ use crate::types::NodeId;
 ///   cannot starve the heartbeats, appends, quiescence notices and pings of
 ///   the others. Pings are a class of their own.
 ///
-/// Inbound, a batch frame is decoded whole within [`TcpConfig::limits`]; a
+/// Inbound, the inbox ([`TcpConfig::inbox_capacity`],
+/// [`TcpConfig::inbox_bytes`]) is shared across groups by the same rule
+/// (a burst of one group loses its own newest envelopes,
+/// [`TcpStats::dropped_inbox_full`]) and [`try_recv`](Self::try_recv)
+/// hands out one envelope per group in turn, each group's in order.
+/// A batch frame is decoded whole within [`TcpConfig::limits`]; a
 /// frame that fails (damaged bytes, a single-message frame) is dropped and
 /// counted ([`TcpStats::decode_errors`], and
 /// [`TcpStats::wrong_kind_frames`] for the latter) and the connection stays;

@@ -1,7 +1,7 @@
 //! The state one transport shares with its handles and threads, generic
 //! over what its connections carry ([`Carrier`]).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use super::carrier::{Carrier, Unsendable};
-use super::fair::Admit;
+use super::fair::{Admit, FairQueue};
 use super::stats::{Counters, add};
 #[cfg(feature = "tls")]
 use super::tls;
@@ -20,14 +20,13 @@ use crate::types::NodeId;
 
 pub(crate) type Waker = Arc<dyn Fn() + Send + Sync>;
 
-pub(crate) struct InboxQueue<T> {
-    pub(crate) messages: VecDeque<(T, usize)>,
-    pub(crate) bytes: usize,
-}
-
-/// Received items (with the frame bytes they hold) waiting for the node.
+/// Received items (with the frame bytes they hold) waiting for the node,
+/// kept per class (group) like an outbound queue: a peer's burst for one
+/// group evicts that group's newest items, not other groups' (see
+/// [`FairQueue`]), and [`Shared::try_recv`] takes one item per group in
+/// turn.
 pub(crate) struct Inbox<T> {
-    pub(crate) queue: Mutex<InboxQueue<T>>,
+    pub(crate) queue: Mutex<FairQueue<T>>,
     capacity: usize,
     max_bytes: usize,
     pub(crate) waker: Mutex<Option<Waker>>,
@@ -85,7 +84,7 @@ impl<C: Carrier> Shared<C> {
         let peers: Vec<(NodeId, SocketAddr)> = config.peers.iter().map(|(&id, &addr)| (id, addr)).collect();
         let shared = Arc::new(Shared {
             inbox: Inbox {
-                queue: Mutex::new(InboxQueue { messages: VecDeque::new(), bytes: 0 }),
+                queue: Mutex::new(FairQueue::default()),
                 capacity: config.inbox_capacity,
                 max_bytes: config.inbox_bytes,
                 waker: Mutex::new(None),
@@ -152,10 +151,7 @@ impl<C: Carrier> Shared<C> {
 
     /// The next item received, without blocking.
     pub(crate) fn try_recv(&self) -> Option<C::Item> {
-        let mut q = lock(&self.inbox.queue);
-        let (item, size) = q.messages.pop_front()?;
-        q.bytes -= size;
-        Some(item)
+        lock(&self.inbox.queue).pop()
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {
@@ -200,16 +196,19 @@ impl<C: Carrier> Shared<C> {
         Ok(())
     }
 
-    pub(crate) fn deliver(&self, message: C::Item, size: usize) {
+    pub(crate) fn deliver(&self, item: C::Item, size: usize) {
         {
             let mut q = lock(&self.inbox.queue);
-            let over_bytes = !q.messages.is_empty() && q.bytes.saturating_add(size) > self.inbox.max_bytes;
-            if q.messages.len() >= self.inbox.capacity || over_bytes {
-                add(&self.counters.dropped_inbox_full, 1);
-                return;
+            // A single item is always accepted into an empty inbox.
+            let max_bytes = if q.is_empty() { usize::MAX } else { self.inbox.max_bytes };
+            let class = C::class(&item);
+            match q.push(class, item, size, self.inbox.capacity, max_bytes) {
+                Admit::Queued { evicted } => add(&self.counters.dropped_inbox_full, evicted),
+                Admit::Refused { evicted } => {
+                    add(&self.counters.dropped_inbox_full, evicted + 1);
+                    return;
+                }
             }
-            q.bytes += size;
-            q.messages.push_back((message, size));
         }
         add(&self.counters.messages_received, 1);
         if let Some(waker) = lock(&self.inbox.waker).as_ref() {

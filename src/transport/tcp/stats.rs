@@ -33,7 +33,10 @@ pub struct TcpStats {
     /// Outbound messages dropped because their frame exceeds
     /// `max_frame_bytes` (the peer would refuse them).
     pub dropped_oversized: u64,
-    /// Inbound messages dropped because the node's inbox was full.
+    /// Inbound messages dropped because the node's inbox was full. The
+    /// inbox is shared fairly across groups like an outbound queue: those
+    /// refused (of a group over its share) and those evicted to make room
+    /// for a group within its share (after being counted received).
     pub dropped_inbox_full: u64,
     /// Queued items dropped to make room, when a peer's queue was full, for
     /// an item of a class within its fair share: the newest items of the
