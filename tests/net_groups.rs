@@ -393,3 +393,29 @@ fn an_inbound_burst_for_one_group_does_not_push_out_the_others() {
     }
     b.shutdown();
 }
+
+/// A host turn handed over with `send_batch` is queued per peer under one
+/// lock: the writer finds it whole and sends it as one batch frame.
+#[test]
+fn a_host_turn_leaves_as_one_frame() {
+    let b = TcpGroupTransport::bind(TcpConfig::new(2, loopback()).cluster_id(CLUSTER)).unwrap();
+    let a = TcpGroupTransport::bind(TcpConfig::new(1, loopback()).cluster_id(CLUSTER).peer(2, b.local_addr())).unwrap();
+    b.add_peer(1, a.local_addr()).unwrap();
+    a.send(heartbeat(1, 2, 1, 0)).unwrap();
+    wait_until("the connection", || b.try_recv().is_some());
+    for turn in 1..=5u64 {
+        let before = a.stats().frames_sent;
+        let mut envelopes: Vec<Envelope> = (1..=100).map(|g| heartbeat(1, 2, g, turn)).collect();
+        envelopes.push(Envelope { from: 1, to: 2, body: EnvelopeBody::Ping });
+        a.send_batch(envelopes).unwrap();
+        let mut got = 0;
+        wait_until("the turn", || {
+            got += std::iter::from_fn(|| b.try_recv()).count();
+            got == 101
+        });
+        wait_until("the counters", || a.stats().messages_sent == 1 + 101 * turn);
+        assert_eq!(a.stats().frames_sent - before, 1, "turn {turn}: one frame");
+    }
+    a.shutdown();
+    b.shutdown();
+}

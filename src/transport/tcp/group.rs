@@ -141,22 +141,16 @@ impl TcpGroupTransport {
     }
 
     /// Queues every envelope of a host turn ([`HostAction::Send`](crate::multi::HostAction::Send)),
-    /// whatever their peers; each peer's writer sends what it has queued in
-    /// one write. Every envelope is tried.
+    /// whatever their peers: each peer's envelopes are queued together, so
+    /// its writer, woken once, sends them in one write (one batch frame,
+    /// unless the receiver's limits demand more). Every envelope is tried.
     ///
     /// # Errors
     ///
-    /// The first error [`send`](Self::send) met; the envelopes it concerned
-    /// were dropped and counted, the others queued.
+    /// The first error [`send`](Self::send) would have met; the envelopes
+    /// concerned were dropped and counted, the others queued.
     pub fn send_batch(&self, envelopes: impl IntoIterator<Item = Envelope>) -> Result<(), TransportError> {
-        let mut first = Ok(());
-        for envelope in envelopes {
-            let sent = self.shared.send(envelope);
-            if first.is_ok() {
-                first = sent;
-            }
-        }
-        first
+        self.shared.send_all(envelopes)
     }
 
     /// The next envelope received, without blocking; hand it to

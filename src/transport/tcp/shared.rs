@@ -119,15 +119,34 @@ impl<C: Carrier> Shared<C> {
 
     /// Queues `item` for its peer, or says why not (each drop counted).
     pub(crate) fn send(&self, item: C::Item) -> Result<(), TransportError> {
+        self.send_all([item])
+    }
+
+    /// Queues `items`, each peer's under one lock (so its writer finds them
+    /// together); returns the first error met (every drop is counted).
+    pub(crate) fn send_all(&self, items: impl IntoIterator<Item = C::Item>) -> Result<(), TransportError> {
         if self.is_shutdown() {
             return Err(TransportError::Closed);
         }
-        let to = C::to(&item);
-        let Some(peer) = lock(&self.peers).get(&to).cloned() else {
-            add(&self.counters.dropped_unknown_peer, 1);
-            return Err(TransportError::UnknownPeer(to));
-        };
-        match peer.push(item, &self.cfg) {
+        let mut by_peer: BTreeMap<NodeId, Vec<C::Item>> = BTreeMap::new();
+        for item in items {
+            by_peer.entry(C::to(&item)).or_default().push(item);
+        }
+        let mut first = Ok(());
+        for (to, items) in by_peer {
+            let Some(peer) = lock(&self.peers).get(&to).cloned() else {
+                add(&self.counters.dropped_unknown_peer, items.len() as u64);
+                first = first.and(Err(TransportError::UnknownPeer(to)));
+                continue;
+            };
+            peer.push_all(items, &self.cfg, |push| first = first.clone().and(self.count(to, push)));
+        }
+        first
+    }
+
+    /// Counts what became of one item; the error to report, if any.
+    fn count(&self, to: NodeId, push: Push) -> Result<(), TransportError> {
+        match push {
             Push::Queued(Admit::Queued { evicted }) => {
                 add(&self.counters.dropped_over_share, evicted);
                 Ok(())

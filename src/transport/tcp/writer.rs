@@ -80,21 +80,45 @@ impl<C: Carrier> Peer<C> {
     /// Queues `item`, or says why not. An item whose frame would exceed the
     /// frame limit is dropped at once, as the peer would refuse it.
     pub(crate) fn push(&self, item: C::Item, cfg: &TcpConfig) -> Push {
-        let size = match C::size(&item, cfg.id, self.id, &cfg.limits) {
-            Ok(size) => size,
-            Err(why) => return Push::Unsendable(why),
-        };
-        let class = C::class(&item);
-        let mut q = lock(&self.queue);
-        if q.closed {
-            return Push::Closed;
+        let mut outcome = Push::Closed;
+        self.push_all([item], cfg, |push| outcome = push);
+        outcome
+    }
+
+    /// Queues `items` under one lock, so the writer, woken once, finds them
+    /// all (one write, as few frames as the limits allow); reports what
+    /// became of each to `report`, in order.
+    pub(crate) fn push_all(
+        &self,
+        items: impl IntoIterator<Item = C::Item>,
+        cfg: &TcpConfig,
+        mut report: impl FnMut(Push),
+    ) {
+        let mut sized = Vec::new();
+        for item in items {
+            match C::size(&item, cfg.id, self.id, &cfg.limits) {
+                Ok(size) => sized.push((C::class(&item), item, size)),
+                Err(why) => report(Push::Unsendable(why)),
+            }
         }
-        let admit = q.items.push(class, item, size, cfg.queue_capacity, cfg.queue_bytes);
+        if sized.is_empty() {
+            return;
+        }
+        let mut q = lock(&self.queue);
+        let mut queued = false;
+        for (class, item, size) in sized {
+            if q.closed {
+                report(Push::Closed);
+                continue;
+            }
+            let admit = q.items.push(class, item, size, cfg.queue_capacity, cfg.queue_bytes);
+            queued |= matches!(admit, Admit::Queued { .. });
+            report(Push::Queued(admit));
+        }
         drop(q);
-        if matches!(admit, Admit::Queued { .. }) {
+        if queued {
             self.ready.notify_one();
         }
-        Push::Queued(admit)
     }
 
     /// Stops the writer: drops the queue and closes the connection.
