@@ -359,8 +359,10 @@ fn a_write_is_split_into_frames_the_receiver_accepts() {
         got += std::iter::from_fn(|| b.try_recv()).count();
         got == 201
     });
-    let (sa, sb) = (a.stats(), b.stats());
-    assert!(sa.frames_sent >= 13, "200 items at 16 a frame, and the large one: {sa:?}");
+    // The writer counts after its write returns, maybe after the reader:
+    // 200 items at 16 a frame, and the large one, make 13 frames at least.
+    wait_until("the counters", || a.stats().messages_sent == 201 && a.stats().frames_sent >= 13);
+    let sb = b.stats();
     assert_eq!((sb.decode_errors, sb.inbound_resets), (0, 0));
     // One that fits in no frame is dropped when sent, alone.
     a.send(big_append(1, 2, 301, 1, 8000)).unwrap();
@@ -403,6 +405,7 @@ fn a_host_turn_leaves_as_one_frame() {
     b.add_peer(1, a.local_addr()).unwrap();
     a.send(heartbeat(1, 2, 1, 0)).unwrap();
     wait_until("the connection", || b.try_recv().is_some());
+    wait_until("its counters", || a.stats().messages_sent == 1 && a.stats().frames_sent == 1);
     for turn in 1..=5u64 {
         let before = a.stats().frames_sent;
         let mut envelopes: Vec<Envelope> = (1..=100).map(|g| heartbeat(1, 2, g, turn)).collect();
@@ -413,7 +416,7 @@ fn a_host_turn_leaves_as_one_frame() {
             got += std::iter::from_fn(|| b.try_recv()).count();
             got == 101
         });
-        wait_until("the counters", || a.stats().messages_sent == 1 + 101 * turn);
+        wait_until("the counters", || a.stats().messages_sent == 1 + 101 * turn && a.stats().frames_sent > before);
         assert_eq!(a.stats().frames_sent - before, 1, "turn {turn}: one frame");
     }
     a.shutdown();

@@ -337,8 +337,8 @@ fn serve<C: Carrier>(
             return Err(e);
         }
         add(&counters.bytes_sent, buf.len() as u64);
-        add(&counters.messages_sent, done.items);
         add(&counters.frames_sent, done.frames);
+        add(&counters.messages_sent, done.items);
     }
     Ok(())
 }
