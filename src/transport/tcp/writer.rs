@@ -77,17 +77,10 @@ impl<C: Carrier> Peer<C> {
         lock(&self.queue).items.len()
     }
 
-    /// Queues `item`, or says why not. An item whose frame would exceed the
-    /// frame limit is dropped at once, as the peer would refuse it.
-    pub(crate) fn push(&self, item: C::Item, cfg: &TcpConfig) -> Push {
-        let mut outcome = Push::Closed;
-        self.push_all([item], cfg, |push| outcome = push);
-        outcome
-    }
-
     /// Queues `items` under one lock, so the writer, woken once, finds them
     /// all (one write, as few frames as the limits allow); reports what
-    /// became of each to `report`, in order.
+    /// became of each to `report`. An item whose frame would exceed the
+    /// frame limit is dropped at once, as the peer would refuse it.
     pub(crate) fn push_all(
         &self,
         items: impl IntoIterator<Item = C::Item>,
