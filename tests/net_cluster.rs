@@ -125,7 +125,7 @@ fn a_peer_sending_garbage_is_disconnected_while_the_cluster_keeps_serving() {
     evil.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut hello = Vec::new();
     hello.extend_from_slice(b"RFIO");
-    hello.extend_from_slice(&2u16.to_be_bytes()); // transport version 2
+    hello.extend_from_slice(&3u16.to_be_bytes()); // transport version 3
     hello.extend_from_slice(&0u16.to_be_bytes());
     hello.extend_from_slice(&net_support::CLUSTER.to_be_bytes());
     hello.extend_from_slice(&peer.to_be_bytes());

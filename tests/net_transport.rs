@@ -28,8 +28,9 @@ fn ping(from: u64, to: u64) -> Message {
     Message { from, to, term: 1, body: MessageBody::TimeoutNow }
 }
 
-/// The transport version this build speaks (2: wire format 2, checksummed).
-const VERSION: u16 = 2;
+/// The transport version this build speaks (3: the hello names the
+/// connection's kind, 0 for single-message frames of wire format 2).
+const VERSION: u16 = 3;
 
 fn hello(cluster: u64, from: u64, to: u64) -> Vec<u8> {
     hello_at(VERSION, cluster, from, to)
@@ -86,6 +87,8 @@ fn a_wrong_cluster_id_or_node_id_is_refused_at_the_handshake() {
         (hello(5, 7, 1), Refusal::UnknownPeer(7)),
         // A raft-io 0.7 node (transport version 1, wire format 1).
         (hello_at(1, 5, 2, 1), Refusal::UnsupportedVersion(1)),
+        // A raft-io 0.8 build before batch connections (version 2).
+        (hello_at(2, 5, 2, 1), Refusal::UnsupportedVersion(2)),
         (b"definitely not a raft-io hello, 32+ bytes".to_vec(), Refusal::BadMagic),
     ];
     for (i, (bytes, reason)) in cases.iter().enumerate() {

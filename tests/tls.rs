@@ -255,7 +255,7 @@ fn rogue(addr: SocketAddr, tls: Option<Arc<rustls::ClientConfig>>, from: NodeId,
     tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     tcp.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut bytes = Vec::from(*b"RFIO");
-    bytes.extend_from_slice(&2u16.to_be_bytes());
+    bytes.extend_from_slice(&3u16.to_be_bytes());
     bytes.extend_from_slice(&0u16.to_be_bytes());
     bytes.extend_from_slice(&CLUSTER.to_be_bytes());
     bytes.extend_from_slice(&from.to_be_bytes());
@@ -696,4 +696,47 @@ fn material_loads_alike_from_pem_and_der_and_never_prints_its_key() {
     let err =
         TlsConfig::from_der(vec![der(&ca.pem())], vec![der(&cert.cert)], other_key.secret_der().to_vec()).unwrap_err();
     assert!(matches!(err, TlsConfigError::KeyMismatch { .. }), "{err}");
+}
+
+/// The group transport (batch connections) runs over the same mutual TLS:
+/// two nodes with certificates exchange envelopes of several groups over
+/// one connection each way; a node whose certificate is from another CA is
+/// refused at the TLS handshake.
+#[test]
+fn the_group_transport_runs_over_mutual_tls() {
+    use raft_io::multi::{Envelope, EnvelopeBody};
+    use raft_io::transport::TcpGroupTransport;
+
+    let ca = Ca::new("cluster CA");
+    let tls = |node| material(&[&ca], &ca.node(CLUSTER, node));
+    let b = TcpGroupTransport::bind(TcpConfig::new(2, loopback()).cluster_id(CLUSTER).tls(tls(2))).unwrap();
+    let a =
+        TcpGroupTransport::bind(TcpConfig::new(1, loopback()).cluster_id(CLUSTER).tls(tls(1)).peer(2, b.local_addr()))
+            .unwrap();
+    b.add_peer(1, a.local_addr()).unwrap();
+    let envelope = |group| {
+        let message = Message { from: 1, to: 2, term: 1, body: MessageBody::TimeoutNow };
+        Envelope { from: 1, to: 2, body: EnvelopeBody::Raft { group, message } }
+    };
+    a.send_batch((1..=20).map(envelope)).unwrap();
+    let mut got = 0;
+    wait_until("every envelope over TLS", || {
+        got += std::iter::from_fn(|| b.try_recv()).count();
+        got == 20
+    });
+    assert_eq!(a.stats().connects, 1);
+
+    let other = Ca::new("another CA");
+    let hour = Duration::from_secs(3600);
+    let impostor_tls = material(&[&other], &other.node(CLUSTER, 1));
+    let impostor = TcpGroupTransport::bind(
+        TcpConfig::new(1, loopback()).cluster_id(CLUSTER).tls(impostor_tls).peer(2, b.local_addr()).backoff(hour, hour),
+    )
+    .unwrap();
+    let _ = impostor.send(envelope(1));
+    wait_until("the impostor refused", || impostor.stats().tls_failures >= 1);
+    assert_eq!(impostor.stats().connects, 0);
+    impostor.shutdown();
+    a.shutdown();
+    b.shutdown();
 }

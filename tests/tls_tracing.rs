@@ -68,7 +68,7 @@ fn a_refused_tls_handshake_is_a_warn_event_with_its_reason() {
     // A plaintext hello to a TLS node.
     let mut rogue = TcpStream::connect(node.local_addr()).unwrap();
     rogue.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let _ = rogue.write_all(b"RFIO\x00\x02\x00\x00 and the rest of a plaintext hello");
+    let _ = rogue.write_all(b"RFIO\x00\x03\x00\x00 and the rest of a plaintext hello");
     let _ = rogue.read(&mut [0u8; 64]);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -14,7 +14,9 @@ pub use memory::MemoryTransport;
 #[cfg(feature = "tls")]
 pub use tcp::tls;
 #[cfg(feature = "net")]
-pub use tcp::{NetEvent, Refusal, TcpConfig, TcpHandle, TcpStats, TcpTransport, address_bytes, address_of};
+pub use tcp::{
+    NetEvent, Refusal, TcpConfig, TcpGroupTransport, TcpHandle, TcpStats, TcpTransport, address_bytes, address_of,
+};
 
 use crate::message::Message;
 use crate::types::NodeId;
@@ -33,6 +35,10 @@ pub enum TransportError {
     /// The transport is shut down.
     #[error("transport is closed")]
     Closed,
+    /// No peer would accept this item (an envelope not from this node to
+    /// the node named, or of group 0); it was dropped.
+    #[error("an item for {0} that no peer would accept; dropped")]
+    Invalid(NodeId),
 }
 
 /// Carries messages between nodes.

@@ -15,7 +15,8 @@ use super::{TcpStats, TcpTransport};
 use crate::framing::DecodeLimits;
 use crate::types::NodeId;
 
-/// Configuration of a [`TcpTransport`]: this node, where it listens, its
+/// Configuration of a [`TcpTransport`] or a
+/// [`TcpGroupTransport`](super::TcpGroupTransport): this node, where it listens, its
 /// peers' addresses, and the bounds and timeouts.
 #[derive(Clone)]
 pub struct TcpConfig {
@@ -107,7 +108,10 @@ impl TcpConfig {
         self
     }
 
-    /// Most messages queued for one peer; more are dropped and counted.
+    /// Most messages queued for one peer; more are dropped and counted. For
+    /// a [`TcpGroupTransport`](super::TcpGroupTransport), envelopes, the
+    /// budget shared fairly across groups (as is
+    /// [`queue_bytes`](Self::queue_bytes)).
     pub fn queue_capacity(mut self, messages: usize) -> Self {
         self.queue_capacity = messages.max(1);
         self

@@ -5,9 +5,6 @@ use std::io::{self, Read};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::framing;
-use crate::message::Message;
-
 /// Bytes of the length prefix.
 pub(crate) const PREFIX: usize = 4;
 
@@ -52,19 +49,6 @@ pub(crate) fn read_frame(r: &mut impl Read, max: usize) -> Result<Option<Bytes>,
     Ok(Some(Bytes::from(buf)))
 }
 
-/// Appends `message` as a length-prefixed frame. Returns `false` (and
-/// appends nothing) when the frame would exceed `max` bytes.
-pub(crate) fn append_frame(buf: &mut BytesMut, message: &Message, max: usize) -> bool {
-    let len = framing::encoded_len(message);
-    if len > max || len > u32::MAX as usize {
-        return false;
-    }
-    buf.reserve(PREFIX + len);
-    buf.put_u32(len as u32);
-    framing::encode_into(message, buf);
-    true
-}
-
 /// Appends a keepalive (an empty frame).
 pub(crate) fn append_keepalive(buf: &mut BytesMut) {
     buf.put_u32(0);
@@ -75,7 +59,9 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::message::MessageBody;
+    use crate::framing;
+    use crate::message::{Message, MessageBody};
+    use crate::transport::tcp::carrier::{Carrier, Messages};
 
     proptest! {
         /// Whatever a peer sends, reading frames and decoding them ends in
@@ -97,7 +83,7 @@ mod tests {
             }
             if let Ok(hello) = <[u8; super::super::handshake::HELLO_LEN]>::try_from(&bytes[..bytes.len().min(32)]) {
                 if let Ok(h) = super::super::handshake::Hello::decode(&hello) {
-                    let _ = h.check(1, 1, |_| true);
+                    let _ = h.check(1, 1, 0, |_| true);
                 }
             }
         }
@@ -107,9 +93,12 @@ mod tests {
     fn frames_round_trip_and_limits_hold() {
         let m = Message { from: 1, to: 2, term: 3, body: MessageBody::TimeoutNow };
         let mut buf = BytesMut::new();
-        assert!(append_frame(&mut buf, &m, 1 << 20));
+        let limits = framing::DecodeLimits::default();
+        let size = Messages::size(&m, 1, 2, &limits).unwrap();
+        Messages::append(1, 2, &[(m.clone(), size)], &limits, &mut buf);
         append_keepalive(&mut buf);
-        assert!(!append_frame(&mut buf, &m, 2), "an oversized frame is refused");
+        let tiny = framing::DecodeLimits { max_frame_bytes: 2, ..limits };
+        assert!(Messages::size(&m, 1, 2, &tiny).is_err(), "an oversized frame is refused");
         let mut r: &[u8] = &buf;
         let frame = read_frame(&mut r, 1 << 20).unwrap().unwrap();
         assert_eq!(framing::decode(&frame, &Default::default()).unwrap(), m);

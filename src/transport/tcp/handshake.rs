@@ -2,7 +2,7 @@
 //! 16-byte reply from the acceptor (`docs/PROTOCOL.md`, "TCP transport").
 //!
 //! ```text
-//! hello  = "RFIO" version:u16 reserved:u16 cluster_id:u64 from:u64 to:u64   (big-endian)
+//! hello  = "RFIO" version:u16 kind:u16     cluster_id:u64 from:u64 to:u64   (big-endian)
 //! reply  = "RFIO" version:u16 status:u16   node:u64                         (big-endian)
 //! ```
 
@@ -58,13 +58,19 @@ impl Write for ReadBy<'_> {
 
 /// The four bytes every connection starts with.
 pub(crate) const MAGIC: [u8; 4] = *b"RFIO";
-/// The transport protocol version this build speaks. Version 2 (raft-io
-/// 0.8) carries frames of wire format 2 (checksummed); version 1 (0.7)
-/// carried format 1, which this build refuses. Bumped with the wire format
-/// so that a 0.7 and a 0.8 node refuse each other at the handshake, with a
-/// typed [`Refusal::UnsupportedVersion`] on both sides, rather than
-/// exchanging frames neither can decode.
-pub(crate) const VERSION: u16 = 2;
+/// The transport protocol version this build speaks. Version 3 (raft-io
+/// 0.8) names in the hello what the connection carries ([`KIND_MESSAGES`]:
+/// single-message frames, format 2; [`KIND_BATCHES`]: batch frames, format
+/// 3). Version 2 (0.8 builds before batch connections) left that field
+/// reserved and ignored it, so a batch connection to such a node would have
+/// been misread: the version was bumped instead, and the two refuse each
+/// other at the handshake with a typed [`Refusal::UnsupportedVersion`].
+/// Version 1 (0.7) carried format 1, which this build refuses the same way.
+pub(crate) const VERSION: u16 = 3;
+/// Hello `kind`: a connection of single-message frames (`TcpTransport`).
+pub(crate) const KIND_MESSAGES: u16 = 0;
+/// Hello `kind`: a connection of batch frames (`TcpGroupTransport`).
+pub(crate) const KIND_BATCHES: u16 = 1;
 /// Length of the dialer's hello.
 pub(crate) const HELLO_LEN: usize = 32;
 /// Length of the acceptor's reply.
@@ -104,6 +110,18 @@ pub enum Refusal {
     /// The dialer's node id is not a configured peer of this node.
     #[error("unknown peer {0}")]
     UnknownPeer(NodeId),
+    /// The dialer asked for another kind of connection than the acceptor
+    /// serves: a `TcpGroupTransport` (batch frames, kind 1) dialing a
+    /// `TcpTransport` (single messages, kind 0), or the reverse, or a kind
+    /// this build does not know. Reply status 7.
+    #[error("wrong connection kind {found} (this node serves kind {expected})")]
+    WrongKind {
+        /// The kind this node serves (the acceptor's; when the dialer
+        /// learns of it from a refusal, the kind it sent).
+        expected: u16,
+        /// The kind the dialer asked for.
+        found: u16,
+    },
     /// The acceptor has too many connections open.
     #[error("too many connections")]
     TooManyConnections,
@@ -151,6 +169,7 @@ impl Refusal {
             Refusal::TooManyConnections | Refusal::TooManyHandshakes => 5,
             #[cfg(feature = "tls")]
             Refusal::Identity(_) | Refusal::IdentityRejected => 6,
+            Refusal::WrongKind { .. } => 7,
         }
     }
 }
@@ -159,20 +178,23 @@ impl Refusal {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Hello {
     pub(crate) version: u16,
+    /// What the connection carries: [`KIND_MESSAGES`] or [`KIND_BATCHES`].
+    pub(crate) kind: u16,
     pub(crate) cluster_id: u64,
     pub(crate) from: NodeId,
     pub(crate) to: NodeId,
 }
 
 impl Hello {
-    pub(crate) fn new(cluster_id: u64, from: NodeId, to: NodeId) -> Self {
-        Self { version: VERSION, cluster_id, from, to }
+    pub(crate) fn new(cluster_id: u64, from: NodeId, to: NodeId, kind: u16) -> Self {
+        Self { version: VERSION, kind, cluster_id, from, to }
     }
 
     pub(crate) fn encode(&self) -> [u8; HELLO_LEN] {
         let mut b = [0u8; HELLO_LEN];
         b[0..4].copy_from_slice(&MAGIC);
         b[4..6].copy_from_slice(&self.version.to_be_bytes());
+        b[6..8].copy_from_slice(&self.kind.to_be_bytes());
         b[8..16].copy_from_slice(&self.cluster_id.to_be_bytes());
         b[16..24].copy_from_slice(&self.from.to_be_bytes());
         b[24..32].copy_from_slice(&self.to.to_be_bytes());
@@ -186,17 +208,28 @@ impl Hello {
         }
         Ok(Self {
             version: u16::from_be_bytes([b[4], b[5]]),
+            kind: u16::from_be_bytes([b[6], b[7]]),
             cluster_id: u64_at(b, 8),
             from: u64_at(b, 16),
             to: u64_at(b, 24),
         })
     }
 
-    /// The acceptor's checks, in order: version, cluster, addressed node,
-    /// known dialer. `known` tells whether a node id is a configured peer.
-    pub(crate) fn check(&self, cluster_id: u64, me: NodeId, known: impl Fn(NodeId) -> bool) -> Result<(), Refusal> {
+    /// The acceptor's checks, in order: version, connection kind (`kind`
+    /// is the one this node serves), cluster, addressed node, known dialer.
+    /// `known` tells whether a node id is a configured peer.
+    pub(crate) fn check(
+        &self,
+        cluster_id: u64,
+        me: NodeId,
+        kind: u16,
+        known: impl Fn(NodeId) -> bool,
+    ) -> Result<(), Refusal> {
         if self.version != VERSION {
             return Err(Refusal::UnsupportedVersion(self.version));
+        }
+        if self.kind != kind {
+            return Err(Refusal::WrongKind { expected: kind, found: self.kind });
         }
         if self.cluster_id != cluster_id {
             return Err(Refusal::WrongCluster { expected: cluster_id, found: self.cluster_id });
@@ -249,6 +282,7 @@ pub(crate) fn read_reply(r: &mut impl Read, hello: &Hello) -> Result<Result<(), 
         5 => Refusal::TooManyConnections,
         #[cfg(feature = "tls")]
         6 => Refusal::IdentityRejected,
+        7 => Refusal::WrongKind { expected: hello.kind, found: hello.kind },
         other => Refusal::Unknown(other),
     };
     Ok(Err(refusal))
@@ -260,18 +294,27 @@ mod tests {
 
     #[test]
     fn hello_round_trips_and_is_checked_in_order() {
-        let hello = Hello::new(7, 2, 1);
+        let hello = Hello::new(7, 2, 1, KIND_MESSAGES);
         let decoded = Hello::decode(&hello.encode()).unwrap();
         assert_eq!(decoded, hello);
-        assert_eq!(decoded.check(7, 1, |id| id == 2), Ok(()));
-        assert_eq!(decoded.check(8, 1, |_| true), Err(Refusal::WrongCluster { expected: 8, found: 7 }));
-        assert_eq!(decoded.check(7, 3, |_| true), Err(Refusal::WrongNode { expected: 3, found: 1 }));
-        assert_eq!(decoded.check(7, 1, |_| false), Err(Refusal::UnknownPeer(2)));
+        let m = KIND_MESSAGES;
+        assert_eq!(decoded.check(7, 1, m, |id| id == 2), Ok(()));
+        assert_eq!(decoded.check(8, 1, m, |_| true), Err(Refusal::WrongCluster { expected: 8, found: 7 }));
+        assert_eq!(decoded.check(7, 3, m, |_| true), Err(Refusal::WrongNode { expected: 3, found: 1 }));
+        assert_eq!(decoded.check(7, 1, m, |_| false), Err(Refusal::UnknownPeer(2)));
         let future = Hello { version: 9, ..hello };
-        assert_eq!(future.check(7, 1, |_| true), Err(Refusal::UnsupportedVersion(9)));
-        // A raft-io 0.7 dialer (transport version 1, wire format 1).
-        let old = Hello { version: 1, ..hello };
-        assert_eq!(old.check(7, 1, |_| true), Err(Refusal::UnsupportedVersion(1)));
+        assert_eq!(future.check(7, 1, m, |_| true), Err(Refusal::UnsupportedVersion(9)));
+        // A raft-io 0.7 dialer (transport version 1, wire format 1), and a
+        // 0.8 build before batch connections (version 2, no kind).
+        for version in [1, 2] {
+            let old = Hello { version, ..hello };
+            assert_eq!(old.check(7, 1, m, |_| true), Err(Refusal::UnsupportedVersion(version)));
+        }
+        // A batch connection at a message node, and the reverse.
+        assert_eq!(decoded.check(7, 1, KIND_BATCHES, |_| true), Err(Refusal::WrongKind { expected: 1, found: 0 }));
+        let batches = Hello::new(7, 2, 1, KIND_BATCHES);
+        assert_eq!(batches.check(7, 1, KIND_BATCHES, |_| true), Ok(()));
+        assert_eq!(batches.check(7, 1, m, |_| true), Err(Refusal::WrongKind { expected: 0, found: 1 }));
         let mut garbage = hello.encode();
         garbage[0] = b'G';
         assert_eq!(Hello::decode(&garbage), Err(Refusal::BadMagic));
@@ -279,7 +322,7 @@ mod tests {
 
     #[test]
     fn replies_name_the_refusal() {
-        let hello = Hello::new(7, 2, 1);
+        let hello = Hello::new(7, 2, 1, KIND_MESSAGES);
         let mut buf = Vec::new();
         write_reply(&mut buf, 1, None).unwrap();
         assert_eq!(read_reply(&mut buf.as_slice(), &hello).unwrap(), Ok(()));
@@ -289,14 +332,17 @@ mod tests {
         buf.clear();
         write_reply(&mut buf, 1, Some(Refusal::UnknownPeer(2))).unwrap();
         assert_eq!(read_reply(&mut buf.as_slice(), &hello).unwrap(), Err(Refusal::UnknownPeer(2)));
+        buf.clear();
+        write_reply(&mut buf, 1, Some(Refusal::WrongKind { expected: 1, found: 0 })).unwrap();
+        assert_eq!(read_reply(&mut buf.as_slice(), &hello).unwrap(), Err(Refusal::WrongKind { expected: 0, found: 0 }));
         // What a raft-io 0.7 acceptor answers this build's hello: status 1
         // at its own version; and an "accepted" at version 1 is refused too.
-        for status in [1u16, 0] {
+        for (version, status) in [(1u16, 1u16), (1, 0), (2, 1), (2, 0)] {
             let mut old = Vec::from(MAGIC);
-            old.extend_from_slice(&1u16.to_be_bytes());
+            old.extend_from_slice(&version.to_be_bytes());
             old.extend_from_slice(&status.to_be_bytes());
             old.extend_from_slice(&1u64.to_be_bytes());
-            assert_eq!(read_reply(&mut old.as_slice(), &hello).unwrap(), Err(Refusal::UnsupportedVersion(1)));
+            assert_eq!(read_reply(&mut old.as_slice(), &hello).unwrap(), Err(Refusal::UnsupportedVersion(version)));
         }
         assert!(read_reply(&mut &buf[..5], &hello).is_err(), "a short reply is an I/O error");
     }
@@ -313,7 +359,7 @@ mod tests {
         let trickle = std::thread::spawn(move || {
             let mut s = TcpStream::connect(addr).unwrap();
             s.set_nodelay(true).unwrap();
-            for byte in Hello::new(7, 2, 1).encode() {
+            for byte in Hello::new(7, 2, 1, KIND_MESSAGES).encode() {
                 // The adversary's pacing: 20 ms per byte, 640 ms in all.
                 if s.write_all(&[byte]).is_err() {
                     return;

@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
-use super::{Shared, TcpTransport};
+use super::carrier::Carrier;
+use super::shared::Shared;
+use super::{TcpGroupTransport, TcpTransport};
 use crate::membership::Membership;
 use crate::sync::lock;
 use crate::types::NodeId;
@@ -62,7 +64,20 @@ impl TcpTransport {
     }
 }
 
-fn learn(shared: &std::sync::Arc<Shared>, membership: &Membership) -> std::io::Result<Vec<NodeId>> {
+impl TcpGroupTransport {
+    /// As [`TcpTransport::learn_peers`]: brings the peers learned from
+    /// configurations in line with `membership`. A host of many groups
+    /// passes the union of its groups' members, with their addresses.
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpTransport::learn_peers`].
+    pub fn learn_peers(&self, membership: &Membership) -> std::io::Result<Vec<NodeId>> {
+        learn(&self.shared, membership)
+    }
+}
+
+fn learn<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, membership: &Membership) -> std::io::Result<Vec<NodeId>> {
     // A joining node knows no configuration yet: that says nothing about
     // who its peers are (the ones it was given stay).
     if membership.is_empty() {

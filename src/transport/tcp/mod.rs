@@ -1,5 +1,11 @@
 //! [`TcpTransport`]: [`Message`]s over TCP with `std::net` and threads, no
-//! async runtime (feature `net`).
+//! async runtime (feature `net`); and [`TcpGroupTransport`]: the
+//! [`Envelope`](crate::multi::Envelope)s of every group two
+//! [`MultiNode`](crate::multi::MultiNode) hosts share, over one connection
+//! per peer in batch frames, with a send budget shared fairly across groups.
+//! Both are one mechanism (what follows holds for both), generic over what
+//! a connection carries; the hello names it, and a transport refuses a
+//! connection of the other kind ([`Refusal::WrongKind`]).
 //!
 //! # Shape
 //!
@@ -83,203 +89,47 @@
 //! ```
 
 mod backoff;
+mod batches;
+mod carrier;
 mod config;
+mod fair;
 mod frame;
+mod group;
+mod handle;
 mod handshake;
 mod learn;
 mod link;
 mod reader;
+mod shared;
 mod stats;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod writer;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub use config::TcpConfig;
+pub use group::TcpGroupTransport;
+pub use handle::TcpHandle;
 pub use handshake::Refusal;
 pub use learn::{address_bytes, address_of};
 pub use stats::{NetEvent, TcpStats};
 
-use self::stats::{Counters, add};
-use self::writer::{Peer, Push};
+use self::carrier::Messages;
+use self::shared::Shared;
 use super::{RaftTransport, TransportError};
 use crate::message::Message;
 use crate::types::NodeId;
 
 pub(crate) use crate::sync::lock;
 
-type Waker = Arc<dyn Fn() + Send + Sync>;
-
-#[derive(Default)]
-struct InboxQueue {
-    messages: VecDeque<(Message, usize)>,
-    bytes: usize,
-}
-
-/// Received messages (with their frame sizes) waiting for the node.
-struct Inbox {
-    queue: Mutex<InboxQueue>,
-    capacity: usize,
-    max_bytes: usize,
-    waker: Mutex<Option<Waker>>,
-}
-
-/// Inbound connections, for replacing a peer's older connection and for
-/// closing them all at shutdown.
-#[derive(Default)]
-struct Conns {
-    next: u64,
-    /// Of `open`, how many are still in their handshake.
-    handshaking: usize,
-    open: HashMap<u64, TcpStream>,
-    by_peer: HashMap<NodeId, u64>,
-}
-
-/// State shared by the transport, its handles and its threads.
-struct Shared {
-    cfg: TcpConfig,
-    local_addr: SocketAddr,
-    peers: Mutex<BTreeMap<NodeId, Arc<Peer>>>,
-    inbox: Inbox,
-    conns: Mutex<Conns>,
-    counters: Counters,
-    #[cfg(feature = "tls")]
-    tls: Option<tls::TlsState>,
-    shutdown: AtomicBool,
-    acceptor: Mutex<Option<JoinHandle<()>>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
-    /// Peers learned from configurations (`learn.rs`).
-    learned: Mutex<learn::Learned>,
-}
-
-impl Shared {
-    fn is_shutdown(&self) -> bool {
-        self.shutdown.load(Ordering::Acquire)
-    }
-
-    /// Reports a connection event to the hook, and (feature `tracing`) as a
-    /// `tracing` event: connects, accepts and closes at `info`, failures
-    /// and refusals at `warn`, each with the node and cluster ids.
-    fn event(&self, event: impl FnOnce() -> NetEvent) {
-        #[cfg(feature = "tracing")]
-        let event = {
-            let e = event();
-            let (id, cluster) = (self.cfg.id, self.cfg.cluster_id);
-            match &e {
-                NetEvent::Connected { .. } | NetEvent::Accepted { .. } | NetEvent::InboundClosed { .. } => {
-                    tracing::info!(node = id, cluster, event = ?e, "transport connection")
-                }
-                _ => tracing::warn!(node = id, cluster, event = ?e, "transport connection trouble"),
-            }
-            move || e
-        };
-        if let Some(hook) = &self.cfg.hook {
-            hook(&event());
-        }
-    }
-
-    #[cfg(feature = "tls")]
-    fn rotate_tls(&self, material: tls::TlsConfig) -> Result<(), tls::TlsConfigError> {
-        self.tls.as_ref().ok_or(tls::TlsConfigError::NotTls)?.rotate(material)
-    }
-
-    fn is_peer(&self, id: NodeId) -> bool {
-        lock(&self.peers).contains_key(&id)
-    }
-
-    fn spawn(&self, name: String, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
-        let handle = std::thread::Builder::new().name(name).spawn(f)?;
-        let mut threads = lock(&self.threads);
-        threads.retain(|t| !t.is_finished());
-        threads.push(handle);
-        Ok(())
-    }
-
-    fn deliver(&self, message: Message, size: usize) {
-        {
-            let mut q = lock(&self.inbox.queue);
-            let over_bytes = !q.messages.is_empty() && q.bytes.saturating_add(size) > self.inbox.max_bytes;
-            if q.messages.len() >= self.inbox.capacity || over_bytes {
-                add(&self.counters.dropped_inbox_full, 1);
-                return;
-            }
-            q.bytes += size;
-            q.messages.push_back((message, size));
-        }
-        add(&self.counters.messages_received, 1);
-        if let Some(waker) = lock(&self.inbox.waker).as_ref() {
-            waker();
-        }
-    }
-
-    fn add_peer(self: &Arc<Self>, id: NodeId, addr: SocketAddr) -> std::io::Result<()> {
-        if id == self.cfg.id || id == 0 || self.is_shutdown() {
-            return Ok(());
-        }
-        let mut peers = lock(&self.peers);
-        if let Some(peer) = peers.get(&id) {
-            peer.set_addr(addr);
-            return Ok(());
-        }
-        let peer = Arc::new(Peer::new(id, addr));
-        let (shared, p) = (Arc::clone(self), Arc::clone(&peer));
-        self.spawn(format!("raft-io-tcp-{}-to-{id}", self.cfg.id), move || writer::run(shared, p))?;
-        peers.insert(id, peer);
-        Ok(())
-    }
-
-    fn remove_peer(&self, id: NodeId) {
-        if let Some(peer) = lock(&self.peers).remove(&id) {
-            peer.close();
-        }
-        let conns = lock(&self.conns);
-        if let Some(stream) = conns.by_peer.get(&id).and_then(|c| conns.open.get(c)) {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
-    }
-
-    fn shutdown(&self) {
-        if self.shutdown.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        for peer in lock(&self.peers).values() {
-            peer.close();
-        }
-        for stream in lock(&self.conns).open.values() {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
-        let me = std::thread::current().id();
-        if let Some(acceptor) = lock(&self.acceptor).take() {
-            if acceptor.thread().id() != me {
-                let _ = acceptor.join();
-            }
-        }
-        // Readers accepted before the acceptor stopped are in the list too;
-        // close their streams again in case they registered meanwhile.
-        for stream in lock(&self.conns).open.values() {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
-        let threads = std::mem::take(&mut *lock(&self.threads));
-        for t in threads {
-            if t.thread().id() != me {
-                let _ = t.join();
-            }
-        }
-        *lock(&self.inbox.waker) = None;
-    }
-}
-
 /// Raft messages over TCP. See the [module docs](self).
 ///
 /// Dropping the transport shuts it down (as [`shutdown`](Self::shutdown)).
 pub struct TcpTransport {
-    shared: Arc<Shared>,
+    shared: Arc<Shared<Messages>>,
 }
 
 impl std::fmt::Debug for TcpTransport {
@@ -302,55 +152,7 @@ impl TcpTransport {
     /// [`tls::TlsConfigError`]), or the listener could not be bound, or a
     /// thread could not be spawned.
     pub fn bind(config: TcpConfig) -> io::Result<Self> {
-        if config.id == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "node id 0 is reserved"));
-        }
-        #[cfg(feature = "tls")]
-        let tls = match &config.tls {
-            Some(material) => {
-                let expected = tls::NodeIdentity::new(config.cluster_id, config.id);
-                Some(
-                    tls::TlsState::new(expected, material.clone())
-                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
-                )
-            }
-            None => None,
-        };
-        let listener = TcpListener::bind(config.listen)?;
-        let local_addr = listener.local_addr()?;
-        listener.set_nonblocking(true)?;
-        let peers: Vec<(NodeId, SocketAddr)> = config.peers.iter().map(|(&id, &addr)| (id, addr)).collect();
-        let shared = Arc::new(Shared {
-            inbox: Inbox {
-                queue: Mutex::new(InboxQueue::default()),
-                capacity: config.inbox_capacity,
-                max_bytes: config.inbox_bytes,
-                waker: Mutex::new(None),
-            },
-            cfg: config,
-            local_addr,
-            peers: Mutex::new(BTreeMap::new()),
-            conns: Mutex::new(Conns::default()),
-            counters: Counters::default(),
-            #[cfg(feature = "tls")]
-            tls,
-            shutdown: AtomicBool::new(false),
-            acceptor: Mutex::new(None),
-            threads: Mutex::new(Vec::new()),
-            learned: Mutex::new(BTreeMap::new()),
-        });
-        let transport = TcpTransport { shared: Arc::clone(&shared) };
-        let acceptor = {
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name(format!("raft-io-tcp-{}-accept", shared.cfg.id))
-                .spawn(move || reader::accept_loop(shared, listener))?
-        };
-        *lock(&shared.acceptor) = Some(acceptor);
-        for (id, addr) in peers {
-            shared.add_peer(id, addr)?;
-        }
-        Ok(transport)
+        Ok(TcpTransport { shared: Shared::bind(config)? })
     }
 
     /// The address the listener is bound to (with the port the OS chose
@@ -377,7 +179,7 @@ impl TcpTransport {
     /// A handle for adding peers and reading counters from other threads
     /// (for example after the transport was moved into a runtime).
     pub fn handle(&self) -> TcpHandle {
-        TcpHandle { shared: Arc::clone(&self.shared) }
+        TcpHandle::new(Arc::clone(&self.shared))
     }
 
     /// Adds a peer (or changes its address; the next connection uses it).
@@ -430,101 +232,16 @@ impl TcpTransport {
 
 impl RaftTransport for TcpTransport {
     fn send(&mut self, message: Message) -> Result<(), TransportError> {
-        let shared = &self.shared;
-        if shared.is_shutdown() {
-            return Err(TransportError::Closed);
-        }
-        let to = message.to;
-        let Some(peer) = lock(&shared.peers).get(&to).cloned() else {
-            add(&shared.counters.dropped_unknown_peer, 1);
-            return Err(TransportError::UnknownPeer(to));
-        };
-        match peer.push(message, &shared.cfg) {
-            Push::Queued => Ok(()),
-            Push::Oversized => {
-                add(&shared.counters.dropped_oversized, 1);
-                Ok(())
-            }
-            Push::Full => {
-                add(&shared.counters.dropped_queue_full, 1);
-                Err(TransportError::QueueFull(to))
-            }
-            Push::Closed => Err(TransportError::Closed),
-        }
+        self.shared.send(message)
     }
 
     fn try_recv(&mut self) -> Option<Message> {
-        let mut q = lock(&self.shared.inbox.queue);
-        let (message, size) = q.messages.pop_front()?;
-        q.bytes -= size;
-        Some(message)
+        self.shared.try_recv()
     }
 }
 
 impl Drop for TcpTransport {
     fn drop(&mut self) {
         self.shared.shutdown();
-    }
-}
-
-/// A cloneable handle on a [`TcpTransport`]: counters and peers, from any
-/// thread. It does not keep the transport running: once the transport is
-/// dropped or shut down, the handle only reads final counters.
-#[derive(Clone)]
-pub struct TcpHandle {
-    shared: Arc<Shared>,
-}
-
-impl std::fmt::Debug for TcpHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TcpHandle").field("id", &self.shared.cfg.id).finish_non_exhaustive()
-    }
-}
-
-impl TcpHandle {
-    /// The counters so far.
-    pub fn stats(&self) -> TcpStats {
-        self.shared.counters.snapshot()
-    }
-
-    /// The listener's address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.shared.local_addr
-    }
-
-    /// See [`TcpTransport::add_peer`].
-    ///
-    /// # Errors
-    ///
-    /// The peer's writer thread could not be spawned.
-    pub fn add_peer(&self, id: NodeId, addr: SocketAddr) -> std::io::Result<()> {
-        self.shared.add_peer(id, addr)
-    }
-
-    /// See [`TcpTransport::rotate_tls`].
-    ///
-    /// # Errors
-    ///
-    /// As [`TcpTransport::rotate_tls`].
-    #[cfg(feature = "tls")]
-    pub fn rotate_tls(&self, tls: tls::TlsConfig) -> Result<(), tls::TlsConfigError> {
-        self.shared.rotate_tls(tls)
-    }
-
-    /// See [`TcpTransport::remove_peer`].
-    pub fn remove_peer(&self, id: NodeId) {
-        self.shared.remove_peer(id);
-    }
-
-    /// The peers and the addresses they are dialed at, by id (those added
-    /// by hand and those learned from configurations alike).
-    pub fn peers(&self) -> Vec<(NodeId, SocketAddr)> {
-        lock(&self.shared.peers).iter().map(|(&id, p)| (id, p.addr())).collect()
-    }
-
-    /// Messages queued for `peer` and not yet written (`None` for an unknown
-    /// peer).
-    pub fn queued(&self, peer: NodeId) -> Option<usize> {
-        lock(&self.shared.peers).get(&peer).map(|p| p.queued())
     }
 }

@@ -6,14 +6,16 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::carrier::Carrier;
 use super::frame::{PREFIX, StreamError, read_frame};
 use super::handshake::{HELLO_LEN, Hello, Refusal, write_reply};
 use super::link::Link;
+use super::lock;
+use super::shared::Shared;
 use super::stats::{NetEvent, add};
 #[cfg(feature = "tls")]
 use super::tls;
-use super::{Shared, lock};
-use crate::framing;
+use crate::framing::FrameError;
 use crate::types::NodeId;
 
 /// How often the accept loop looks for new connections and for shutdown.
@@ -21,7 +23,7 @@ const ACCEPT_POLL: Duration = Duration::from_millis(10);
 
 /// Accepts connections until shutdown. The listener is non-blocking and
 /// polled, so shutdown never waits on a blocked `accept`.
-pub(crate) fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+pub(crate) fn accept_loop<C: Carrier>(shared: Arc<Shared<C>>, listener: TcpListener) {
     while !shared.is_shutdown() {
         match listener.accept() {
             Ok((stream, addr)) => admit(&shared, stream, addr),
@@ -33,7 +35,7 @@ pub(crate) fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
-fn admit(shared: &Arc<Shared>, stream: TcpStream, addr: SocketAddr) {
+fn admit<C: Carrier>(shared: &Arc<Shared<C>>, stream: TcpStream, addr: SocketAddr) {
     if stream.set_nonblocking(false).is_err() {
         return;
     }
@@ -82,7 +84,7 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, addr: SocketAddr) {
 }
 
 /// Runs one inbound connection; returns the peer once the handshake passed.
-fn serve(shared: &Shared, stream: TcpStream, addr: SocketAddr, conn: u64) -> Option<NodeId> {
+fn serve<C: Carrier>(shared: &Shared<C>, stream: TcpStream, addr: SocketAddr, conn: u64) -> Option<NodeId> {
     let cfg = &shared.cfg;
     let shaken = handshake(shared, stream);
     lock(&shared.conns).handshaking -= 1;
@@ -135,7 +137,7 @@ fn serve(shared: &Shared, stream: TcpStream, addr: SocketAddr, conn: u64) -> Opt
 }
 
 /// Counts the TLS and identity refusals apart (feature `tls`).
-fn count_refusal(shared: &Shared, reason: Refusal) {
+fn count_refusal<C: Carrier>(shared: &Shared<C>, reason: Refusal) {
     #[cfg(feature = "tls")]
     match reason {
         Refusal::Tls(_) => add(&shared.counters.tls_failures, 1),
@@ -149,7 +151,7 @@ fn count_refusal(shared: &Shared, reason: Refusal) {
 /// Runs the TLS handshake if configured, then reads and checks the hello
 /// and answers it; the peer's id and the link if accepted. Everything up to
 /// the reply must be done within one `handshake_timeout`.
-fn handshake(shared: &Shared, stream: TcpStream) -> Result<(NodeId, Link), Refusal> {
+fn handshake<C: Carrier>(shared: &Shared<C>, stream: TcpStream) -> Result<(NodeId, Link), Refusal> {
     let cfg = &shared.cfg;
     let deadline = Instant::now() + cfg.handshake_timeout;
     let _ = stream.set_nodelay(true);
@@ -168,7 +170,7 @@ fn handshake(shared: &Shared, stream: TcpStream) -> Result<(NodeId, Link), Refus
     link.read_exact(&mut bytes).map_err(|_| Refusal::Incomplete)?;
     let hello = Hello::decode(&bytes)?;
     #[allow(unused_mut)]
-    let mut checked = hello.check(cfg.cluster_id, cfg.id, |id| shared.is_peer(id));
+    let mut checked = hello.check(cfg.cluster_id, cfg.id, C::KIND, |id| shared.is_peer(id));
     #[cfg(feature = "tls")]
     if let (Ok(()), Some(certified)) = (checked, certified) {
         checked = tls::check_claim(certified, cfg.cluster_id, hello.from);
@@ -186,7 +188,7 @@ fn handshake(shared: &Shared, stream: TcpStream) -> Result<(NodeId, Link), Refus
 }
 
 /// Reads frames until the connection ends; returns why it ended.
-fn read_frames(shared: &Shared, stream: &mut Link, peer: NodeId) -> String {
+fn read_frames<C: Carrier>(shared: &Shared<C>, stream: &mut Link, peer: NodeId) -> String {
     let cfg = &shared.cfg;
     let counters = &shared.counters;
     let mut reader = BufReader::with_capacity(64 << 10, stream);
@@ -195,11 +197,15 @@ fn read_frames(shared: &Shared, stream: &mut Link, peer: NodeId) -> String {
             Ok(None) => add(&counters.bytes_received, PREFIX as u64),
             Ok(Some(frame)) => {
                 add(&counters.bytes_received, (PREFIX + frame.len()) as u64);
-                match framing::decode(&frame, &cfg.limits) {
-                    Ok(m) if m.from == peer && m.to == cfg.id => shared.deliver(m, frame.len()),
-                    Ok(_) => add(&counters.misaddressed, 1),
+                match C::decode(&frame, &cfg.limits, peer, cfg.id, &mut |item, size| shared.deliver(item, size)) {
+                    Ok(misaddressed) => add(&counters.misaddressed, misaddressed),
                     Err(error) => {
                         add(&counters.decode_errors, 1);
+                        // A frame of the other kind: a peer that does not
+                        // speak what its handshake announced.
+                        if matches!(error, FrameError::BatchFrame | FrameError::SingleMessageFrame) {
+                            add(&counters.wrong_kind_frames, 1);
+                        }
                         shared.event(|| NetEvent::DecodeError { peer, error });
                     }
                 }

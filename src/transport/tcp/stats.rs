@@ -9,14 +9,15 @@ use super::handshake::Refusal;
 use crate::framing::FrameError;
 use crate::types::NodeId;
 
-/// What a [`TcpTransport`](super::TcpTransport) did since it started. Every
+/// What a [`TcpTransport`](super::TcpTransport) or a
+/// [`TcpGroupTransport`](super::TcpGroupTransport) did since it started. Every
 /// dropped message and every refused or reset connection is counted here.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TcpStats {
-    /// Messages written to a socket.
+    /// Messages (envelopes, on a batch connection) written to a socket.
     pub messages_sent: u64,
-    /// Messages received, decoded and queued for the node.
+    /// Messages (envelopes) received, decoded and queued for the node.
     pub messages_received: u64,
     /// Bytes written (frames and their length prefixes, keepalives).
     pub bytes_sent: u64,
@@ -32,12 +33,35 @@ pub struct TcpStats {
     /// Outbound messages dropped because their frame exceeds
     /// `max_frame_bytes` (the peer would refuse them).
     pub dropped_oversized: u64,
-    /// Inbound messages dropped because the node's inbox was full.
+    /// Inbound messages dropped because the node's inbox was full. The
+    /// inbox is shared fairly across groups like an outbound queue: those
+    /// refused (of a group over its share) and those evicted to make room
+    /// for a group within its share (after being counted received).
     pub dropped_inbox_full: u64,
+    /// Queued items dropped to make room, when a peer's queue was full, for
+    /// an item of a class within its fair share: the newest items of the
+    /// class (group) furthest over its share (`TcpGroupTransport`; see
+    /// `docs/PROTOCOL.md`, "Batch connections").
+    pub dropped_over_share: u64,
+    /// Items refused because no peer would accept them (an envelope not
+    /// from this node to its peer, or of group 0): a bug of the sender,
+    /// never sent.
+    pub dropped_invalid: u64,
+    /// Frames written (a keepalive is not a frame). On a batch connection,
+    /// fewer than `messages_sent` unless the receiver's limits forced
+    /// splitting.
+    pub frames_sent: u64,
+    /// Inbound frames of the other kind than the connection's (a
+    /// single-message frame on a batch connection, or a batch frame on a
+    /// message connection): dropped, and counted in `decode_errors` too.
+    pub wrong_kind_frames: u64,
     /// Inbound frames that failed to decode (dropped; the connection stays).
     pub decode_errors: u64,
-    /// Inbound messages whose `from` or `to` did not match the handshake
-    /// (dropped).
+    /// Inbound messages (envelopes) whose `from` or `to` did not match the
+    /// handshake (dropped). Envelopes for a group this node does not host
+    /// are not counted here: the transport delivers them, and
+    /// [`MultiNode::receive`](crate::multi::MultiNode::receive) drops and
+    /// counts them (`HostStats::unknown_group_dropped`).
     pub misaddressed: u64,
     /// Outbound connections established (handshake accepted).
     pub connects: u64,
@@ -171,6 +195,10 @@ pub(crate) struct Counters {
     pub(crate) dropped_unknown_peer: AtomicU64,
     pub(crate) dropped_oversized: AtomicU64,
     pub(crate) dropped_inbox_full: AtomicU64,
+    pub(crate) dropped_over_share: AtomicU64,
+    pub(crate) dropped_invalid: AtomicU64,
+    pub(crate) frames_sent: AtomicU64,
+    pub(crate) wrong_kind_frames: AtomicU64,
     pub(crate) decode_errors: AtomicU64,
     pub(crate) misaddressed: AtomicU64,
     pub(crate) connects: AtomicU64,
@@ -206,6 +234,10 @@ impl Counters {
             dropped_unknown_peer: g(&self.dropped_unknown_peer),
             dropped_oversized: g(&self.dropped_oversized),
             dropped_inbox_full: g(&self.dropped_inbox_full),
+            dropped_over_share: g(&self.dropped_over_share),
+            dropped_invalid: g(&self.dropped_invalid),
+            frames_sent: g(&self.frames_sent),
+            wrong_kind_frames: g(&self.wrong_kind_frames),
             decode_errors: g(&self.decode_errors),
             misaddressed: g(&self.misaddressed),
             connects: g(&self.connects),

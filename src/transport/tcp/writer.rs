@@ -1,7 +1,7 @@
-//! One peer's outbound side: a bounded queue and the thread that dials the
-//! peer, handshakes, and writes queued messages as frames.
+//! One peer's outbound side: a bounded queue, shared fairly between groups
+//! ([`FairQueue`]), and the thread that dials the peer, handshakes, and
+//! writes queued items as frames.
 
-use std::collections::VecDeque;
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -10,57 +10,56 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use super::backoff::Backoff;
-use super::frame::{PREFIX, append_frame, append_keepalive};
+use super::carrier::{Carrier, Unsendable};
+use super::fair::{Admit, FairQueue};
+use super::frame::append_keepalive;
 use super::handshake::{Hello, Refusal, read_reply};
 use super::link::Link;
+use super::shared::Shared;
 use super::stats::{NetEvent, add};
 #[cfg(feature = "tls")]
 use super::tls;
-use super::{Shared, TcpConfig, lock};
-use crate::framing;
-use crate::message::Message;
+use super::{TcpConfig, lock};
 use crate::types::NodeId;
 
-/// Write to the socket once this much is buffered, so one batch of large
-/// messages does not build one huge buffer.
-const FLUSH_BYTES: usize = 256 << 10;
+/// One write takes at most this much of the queue (and at least one item):
+/// an item queued meanwhile waits for one write, not for everything queued
+/// before it.
+const WRITE_BYTES: usize = 256 << 10;
 /// A write buffer that grew past this is released after the write.
 const KEEP_BUFFER: usize = 1 << 20;
 
-#[derive(Default)]
-struct Queue {
-    messages: VecDeque<Message>,
-    bytes: usize,
+struct Queue<T> {
+    items: FairQueue<T>,
     closed: bool,
 }
 
-/// What [`Peer::push`] did with a message.
+/// What [`Peer::push`] did with an item.
 pub(crate) enum Push {
-    Queued,
-    /// Dropped: its frame exceeds the frame limit.
-    Oversized,
-    /// Refused: the queue is full.
-    Full,
+    /// Queued or refused by the fair queue.
+    Queued(Admit),
+    /// Dropped: it can never be sent.
+    Unsendable(Unsendable),
     /// Refused: the peer was removed or the transport shut down.
     Closed,
 }
 
 /// A peer's outbound queue and connection.
-pub(crate) struct Peer {
+pub(crate) struct Peer<C: Carrier> {
     id: NodeId,
     addr: Mutex<SocketAddr>,
-    queue: Mutex<Queue>,
+    queue: Mutex<Queue<C::Item>>,
     ready: Condvar,
     /// A clone of the live connection, so `close` can unblock a write.
     stream: Mutex<Option<TcpStream>>,
 }
 
-impl Peer {
+impl<C: Carrier> Peer<C> {
     pub(crate) fn new(id: NodeId, addr: SocketAddr) -> Self {
         Self {
             id,
             addr: Mutex::new(addr),
-            queue: Mutex::new(Queue::default()),
+            queue: Mutex::new(Queue { items: FairQueue::default(), closed: false }),
             ready: Condvar::new(),
             stream: Mutex::new(None),
         }
@@ -75,29 +74,44 @@ impl Peer {
     }
 
     pub(crate) fn queued(&self) -> usize {
-        lock(&self.queue).messages.len()
+        lock(&self.queue).items.len()
     }
 
-    /// Queues `message`, or says why not. A message whose frame exceeds the
+    /// Queues `items` under one lock, so the writer, woken once, finds them
+    /// all (one write, as few frames as the limits allow); reports what
+    /// became of each to `report`. An item whose frame would exceed the
     /// frame limit is dropped at once, as the peer would refuse it.
-    pub(crate) fn push(&self, message: Message, cfg: &TcpConfig) -> Push {
-        let len = framing::encoded_len(&message);
-        if len > cfg.limits.max_frame_bytes {
-            return Push::Oversized;
+    pub(crate) fn push_all(
+        &self,
+        items: impl IntoIterator<Item = C::Item>,
+        cfg: &TcpConfig,
+        mut report: impl FnMut(Push),
+    ) {
+        let mut sized = Vec::new();
+        for item in items {
+            match C::size(&item, cfg.id, self.id, &cfg.limits) {
+                Ok(size) => sized.push((C::class(&item), item, size)),
+                Err(why) => report(Push::Unsendable(why)),
+            }
         }
-        let size = len + PREFIX;
+        if sized.is_empty() {
+            return;
+        }
         let mut q = lock(&self.queue);
-        if q.closed {
-            return Push::Closed;
+        let mut queued = false;
+        for (class, item, size) in sized {
+            if q.closed {
+                report(Push::Closed);
+                continue;
+            }
+            let admit = q.items.push(class, item, size, cfg.queue_capacity, cfg.queue_bytes);
+            queued |= matches!(admit, Admit::Queued { .. });
+            report(Push::Queued(admit));
         }
-        if q.messages.len() >= cfg.queue_capacity || q.bytes.saturating_add(size) > cfg.queue_bytes {
-            return Push::Full;
-        }
-        q.bytes += size;
-        q.messages.push_back(message);
         drop(q);
-        self.ready.notify_one();
-        Push::Queued
+        if queued {
+            self.ready.notify_one();
+        }
     }
 
     /// Stops the writer: drops the queue and closes the connection.
@@ -105,8 +119,7 @@ impl Peer {
         {
             let mut q = lock(&self.queue);
             q.closed = true;
-            q.messages.clear();
-            q.bytes = 0;
+            q.items.clear();
         }
         self.ready.notify_all();
         if let Some(stream) = lock(&self.stream).as_ref() {
@@ -118,17 +131,13 @@ impl Peer {
         lock(&self.queue).closed
     }
 
-    /// Drops everything queued; returns how many messages that was.
+    /// Drops everything queued; returns how many items that was.
     fn discard(&self) -> u64 {
-        let mut q = lock(&self.queue);
-        let n = q.messages.len() as u64;
-        q.messages.clear();
-        q.bytes = 0;
-        n
+        lock(&self.queue).items.clear()
     }
 
     /// Locks the queue once `until` holds for it, or once `wait` has passed.
-    fn wait_for(&self, wait: Duration, until: impl Fn(&Queue) -> bool) -> MutexGuard<'_, Queue> {
+    fn wait_for(&self, wait: Duration, until: impl Fn(&Queue<C::Item>) -> bool) -> MutexGuard<'_, Queue<C::Item>> {
         let q = lock(&self.queue);
         match self.ready.wait_timeout_while(q, wait, |q| !until(q)) {
             Ok((q, _)) => q,
@@ -136,15 +145,15 @@ impl Peer {
         }
     }
 
-    /// Waits up to `wait` for messages and moves them all to `out`.
-    /// Returns `false` once the peer is closed.
-    fn take(&self, out: &mut Vec<Message>, wait: Duration) -> bool {
-        let mut q = self.wait_for(wait, |q| !q.messages.is_empty() || q.closed);
+    /// Waits up to `wait` for items and moves up to [`WRITE_BYTES`] of
+    /// them to `out`, one per class in turn. Returns `false` once the peer
+    /// is closed.
+    fn take(&self, out: &mut Vec<(C::Item, usize)>, wait: Duration) -> bool {
+        let mut q = self.wait_for(wait, |q| !q.items.is_empty() || q.closed);
         if q.closed {
             return false;
         }
-        out.extend(q.messages.drain(..));
-        q.bytes = 0;
+        q.items.take(out, WRITE_BYTES);
         true
     }
 
@@ -159,7 +168,7 @@ enum DialError {
     Refused(Refusal),
 }
 
-fn dial(shared: &Shared, peer: &Peer) -> Result<Link, DialError> {
+fn dial<C: Carrier>(shared: &Shared<C>, peer: &Peer<C>) -> Result<Link, DialError> {
     let cfg = &shared.cfg;
     let addr = *lock(&peer.addr);
     let stream = TcpStream::connect_timeout(&addr, cfg.connect_timeout).map_err(DialError::Io)?;
@@ -185,7 +194,7 @@ fn dial(shared: &Shared, peer: &Peer) -> Result<Link, DialError> {
     #[cfg(not(feature = "tls"))]
     let mut link = Link::plain(stream);
     link.set_deadline(Some(deadline));
-    let hello = Hello::new(cfg.cluster_id, cfg.id, peer.id);
+    let hello = Hello::new(cfg.cluster_id, cfg.id, peer.id, C::KIND);
     let io_error = |e: std::io::Error| {
         #[cfg(feature = "tls")]
         if let Some(failure) = tls::failure_in(&e) {
@@ -216,7 +225,7 @@ fn refused_by_us(reason: Refusal) -> bool {
 }
 
 /// The writer thread of one peer.
-pub(crate) fn run(shared: Arc<Shared>, peer: Arc<Peer>) {
+pub(crate) fn run<C: Carrier>(shared: Arc<Shared<C>>, peer: Arc<Peer<C>>) {
     let cfg = &shared.cfg;
     let counters = &shared.counters;
     let mut backoff = Backoff::new(cfg.backoff_initial, cfg.backoff_max);
@@ -285,63 +294,44 @@ pub(crate) fn run(shared: Arc<Shared>, peer: Arc<Peer>) {
 
 /// Waits `delay` before the next dial (counted in the statistics as the
 /// wait begins), unless the peer is closed first.
-fn back_off(shared: &Shared, peer: &Peer, delay: Duration) {
+fn back_off<C: Carrier>(shared: &Shared<C>, peer: &Peer<C>, delay: Duration) {
     add(&shared.counters.backoff_waits, 1);
     add(&shared.counters.backoff_wait_ms, u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
     peer.pause(delay);
 }
 
-/// Writes batches (or keepalives) until the peer is closed (`Ok`) or the
-/// connection fails (`Err`; the messages of the failed batch are counted
-/// as unreachable).
-fn serve(
-    shared: &Shared,
-    peer: &Peer,
+/// Writes what is queued (or keepalives) until the peer is closed (`Ok`)
+/// or the connection fails (`Err`; the items of the failed write are
+/// counted as unreachable). Each turn takes up to [`WRITE_BYTES`] of the
+/// queue, one item per class in turn, encodes it as frames within the
+/// receiver's limits ([`Carrier::append`]) and writes it at once.
+fn serve<C: Carrier>(
+    shared: &Shared<C>,
+    peer: &Peer<C>,
     stream: &mut Link,
-    batch: &mut Vec<Message>,
+    batch: &mut Vec<(C::Item, usize)>,
     buf: &mut BytesMut,
 ) -> std::io::Result<()> {
     let cfg = &shared.cfg;
     let counters = &shared.counters;
-    let max = cfg.limits.max_frame_bytes;
     while peer.take(batch, cfg.keepalive_interval) {
         buf.clear();
-        if batch.is_empty() {
+        let done = if batch.is_empty() {
             append_keepalive(buf);
-        }
-        let mut pending = 0u64;
-        let mut result = Ok(());
-        for message in batch.drain(..) {
-            if result.is_err() {
-                pending += 1;
-                continue;
-            }
-            if append_frame(buf, &message, max) {
-                pending += 1;
-            } else {
-                add(&counters.dropped_oversized, 1);
-            }
-            if buf.len() >= FLUSH_BYTES {
-                result = flush(shared, stream, buf, &mut pending);
-            }
-        }
-        if result.is_ok() && !buf.is_empty() {
-            result = flush(shared, stream, buf, &mut pending);
-        }
-        if let Err(e) = result {
-            add(&counters.dropped_unreachable, pending);
+            Default::default()
+        } else {
+            C::append(cfg.id, peer.id, batch, &cfg.limits, buf)
+        };
+        batch.clear();
+        add(&counters.dropped_invalid, done.invalid);
+        let written = stream.write_all(buf).and_then(|()| stream.flush());
+        if let Err(e) = written {
+            add(&counters.dropped_unreachable, done.items);
             return Err(e);
         }
+        add(&counters.bytes_sent, buf.len() as u64);
+        add(&counters.frames_sent, done.frames);
+        add(&counters.messages_sent, done.items);
     }
-    Ok(())
-}
-
-fn flush(shared: &Shared, stream: &mut Link, buf: &mut BytesMut, pending: &mut u64) -> std::io::Result<()> {
-    stream.write_all(buf)?;
-    stream.flush()?;
-    add(&shared.counters.bytes_sent, buf.len() as u64);
-    add(&shared.counters.messages_sent, *pending);
-    *pending = 0;
-    buf.clear();
     Ok(())
 }

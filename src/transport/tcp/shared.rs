@@ -1,0 +1,293 @@
+//! The state one transport shares with its handles and threads, generic
+//! over what its connections carry ([`Carrier`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use super::carrier::{Carrier, Unsendable};
+use super::fair::{Admit, FairQueue};
+use super::stats::{Counters, add};
+#[cfg(feature = "tls")]
+use super::tls;
+use super::writer::{Peer, Push};
+use super::{NetEvent, TcpConfig, learn, lock, reader, writer};
+use crate::transport::TransportError;
+use crate::types::NodeId;
+
+pub(crate) type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// Received items (with the frame bytes they hold) waiting for the node,
+/// kept per class (group) like an outbound queue: a peer's burst for one
+/// group evicts that group's newest items, not other groups' (see
+/// [`FairQueue`]), and [`Shared::try_recv`] takes one item per group in
+/// turn.
+pub(crate) struct Inbox<T> {
+    pub(crate) queue: Mutex<FairQueue<T>>,
+    capacity: usize,
+    max_bytes: usize,
+    pub(crate) waker: Mutex<Option<Waker>>,
+}
+
+/// Inbound connections, for replacing a peer's older connection and for
+/// closing them all at shutdown.
+#[derive(Default)]
+pub(crate) struct Conns {
+    pub(crate) next: u64,
+    /// Of `open`, how many are still in their handshake.
+    pub(crate) handshaking: usize,
+    pub(crate) open: HashMap<u64, TcpStream>,
+    pub(crate) by_peer: HashMap<NodeId, u64>,
+}
+
+/// State shared by the transport, its handles and its threads.
+pub(crate) struct Shared<C: Carrier> {
+    pub(crate) cfg: TcpConfig,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) peers: Mutex<BTreeMap<NodeId, Arc<Peer<C>>>>,
+    pub(crate) inbox: Inbox<C::Item>,
+    pub(crate) conns: Mutex<Conns>,
+    pub(crate) counters: Counters,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<tls::TlsState>,
+    shutdown: AtomicBool,
+    acceptor: Mutex<Option<JoinHandle<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Peers learned from configurations (`learn.rs`).
+    pub(crate) learned: Mutex<learn::Learned>,
+}
+
+impl<C: Carrier> Shared<C> {
+    /// Binds the listener, starts the accept thread and one writer thread
+    /// per configured peer.
+    pub(crate) fn bind(config: TcpConfig) -> io::Result<Arc<Self>> {
+        if config.id == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "node id 0 is reserved"));
+        }
+        #[cfg(feature = "tls")]
+        let tls = match &config.tls {
+            Some(material) => {
+                let expected = tls::NodeIdentity::new(config.cluster_id, config.id);
+                Some(
+                    tls::TlsState::new(expected, material.clone())
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+                )
+            }
+            None => None,
+        };
+        let listener = TcpListener::bind(config.listen)?;
+        let local_addr = listener.local_addr()?;
+        listener.set_nonblocking(true)?;
+        let peers: Vec<(NodeId, SocketAddr)> = config.peers.iter().map(|(&id, &addr)| (id, addr)).collect();
+        let shared = Arc::new(Shared {
+            inbox: Inbox {
+                queue: Mutex::new(FairQueue::default()),
+                capacity: config.inbox_capacity,
+                max_bytes: config.inbox_bytes,
+                waker: Mutex::new(None),
+            },
+            cfg: config,
+            local_addr,
+            peers: Mutex::new(BTreeMap::new()),
+            conns: Mutex::new(Conns::default()),
+            counters: Counters::default(),
+            #[cfg(feature = "tls")]
+            tls,
+            shutdown: AtomicBool::new(false),
+            acceptor: Mutex::new(None),
+            threads: Mutex::new(Vec::new()),
+            learned: Mutex::new(BTreeMap::new()),
+        });
+        let acceptor = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name(format!("raft-io-tcp-{}-accept", shared.cfg.id))
+                .spawn(move || reader::accept_loop(shared, listener))?
+        };
+        *lock(&shared.acceptor) = Some(acceptor);
+        for (id, addr) in peers {
+            if let Err(e) = shared.add_peer(id, addr) {
+                shared.shutdown();
+                return Err(e);
+            }
+        }
+        Ok(shared)
+    }
+
+    /// Queues `item` for its peer, or says why not (each drop counted).
+    pub(crate) fn send(&self, item: C::Item) -> Result<(), TransportError> {
+        self.send_all([item])
+    }
+
+    /// Queues `items`, each peer's under one lock (so its writer finds them
+    /// together); returns the first error met (every drop is counted).
+    pub(crate) fn send_all(&self, items: impl IntoIterator<Item = C::Item>) -> Result<(), TransportError> {
+        if self.is_shutdown() {
+            return Err(TransportError::Closed);
+        }
+        let mut by_peer: BTreeMap<NodeId, Vec<C::Item>> = BTreeMap::new();
+        for item in items {
+            by_peer.entry(C::to(&item)).or_default().push(item);
+        }
+        let mut first = Ok(());
+        for (to, items) in by_peer {
+            let Some(peer) = lock(&self.peers).get(&to).cloned() else {
+                add(&self.counters.dropped_unknown_peer, items.len() as u64);
+                first = first.and(Err(TransportError::UnknownPeer(to)));
+                continue;
+            };
+            peer.push_all(items, &self.cfg, |push| first = first.clone().and(self.count(to, push)));
+        }
+        first
+    }
+
+    /// Counts what became of one item; the error to report, if any.
+    fn count(&self, to: NodeId, push: Push) -> Result<(), TransportError> {
+        match push {
+            Push::Queued(Admit::Queued { evicted }) => {
+                add(&self.counters.dropped_over_share, evicted);
+                Ok(())
+            }
+            Push::Queued(Admit::Refused { evicted }) => {
+                add(&self.counters.dropped_over_share, evicted);
+                add(&self.counters.dropped_queue_full, 1);
+                Err(TransportError::QueueFull(to))
+            }
+            Push::Unsendable(Unsendable::Oversized) => {
+                add(&self.counters.dropped_oversized, 1);
+                Ok(())
+            }
+            Push::Unsendable(Unsendable::Invalid) => {
+                add(&self.counters.dropped_invalid, 1);
+                Err(TransportError::Invalid(to))
+            }
+            Push::Closed => Err(TransportError::Closed),
+        }
+    }
+
+    /// The next item received, without blocking.
+    pub(crate) fn try_recv(&self) -> Option<C::Item> {
+        lock(&self.inbox.queue).pop()
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Reports a connection event to the hook, and (feature `tracing`) as a
+    /// `tracing` event: connects, accepts and closes at `info`, failures
+    /// and refusals at `warn`, each with the node and cluster ids.
+    pub(crate) fn event(&self, event: impl FnOnce() -> NetEvent) {
+        #[cfg(feature = "tracing")]
+        let event = {
+            let e = event();
+            let (id, cluster) = (self.cfg.id, self.cfg.cluster_id);
+            match &e {
+                NetEvent::Connected { .. } | NetEvent::Accepted { .. } | NetEvent::InboundClosed { .. } => {
+                    tracing::info!(node = id, cluster, event = ?e, "transport connection")
+                }
+                _ => tracing::warn!(node = id, cluster, event = ?e, "transport connection trouble"),
+            }
+            move || e
+        };
+        if let Some(hook) = &self.cfg.hook {
+            hook(&event());
+        }
+    }
+
+    #[cfg(feature = "tls")]
+    pub(crate) fn rotate_tls(&self, material: tls::TlsConfig) -> Result<(), tls::TlsConfigError> {
+        self.tls.as_ref().ok_or(tls::TlsConfigError::NotTls)?.rotate(material)
+    }
+
+    pub(crate) fn is_peer(&self, id: NodeId) -> bool {
+        lock(&self.peers).contains_key(&id)
+    }
+
+    pub(crate) fn spawn(&self, name: String, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        let handle = std::thread::Builder::new().name(name).spawn(f)?;
+        let mut threads = lock(&self.threads);
+        threads.retain(|t| !t.is_finished());
+        threads.push(handle);
+        Ok(())
+    }
+
+    pub(crate) fn deliver(&self, item: C::Item, size: usize) {
+        {
+            let mut q = lock(&self.inbox.queue);
+            // A single item is always accepted into an empty inbox.
+            let max_bytes = if q.is_empty() { usize::MAX } else { self.inbox.max_bytes };
+            let class = C::class(&item);
+            match q.push(class, item, size, self.inbox.capacity, max_bytes) {
+                Admit::Queued { evicted } => add(&self.counters.dropped_inbox_full, evicted),
+                Admit::Refused { evicted } => {
+                    add(&self.counters.dropped_inbox_full, evicted + 1);
+                    return;
+                }
+            }
+        }
+        add(&self.counters.messages_received, 1);
+        if let Some(waker) = lock(&self.inbox.waker).as_ref() {
+            waker();
+        }
+    }
+
+    pub(crate) fn add_peer(self: &Arc<Self>, id: NodeId, addr: SocketAddr) -> std::io::Result<()> {
+        if id == self.cfg.id || id == 0 || self.is_shutdown() {
+            return Ok(());
+        }
+        let mut peers = lock(&self.peers);
+        if let Some(peer) = peers.get(&id) {
+            peer.set_addr(addr);
+            return Ok(());
+        }
+        let peer = Arc::new(Peer::new(id, addr));
+        let (shared, p) = (Arc::clone(self), Arc::clone(&peer));
+        self.spawn(format!("raft-io-tcp-{}-to-{id}", self.cfg.id), move || writer::run(shared, p))?;
+        peers.insert(id, peer);
+        Ok(())
+    }
+
+    pub(crate) fn remove_peer(&self, id: NodeId) {
+        if let Some(peer) = lock(&self.peers).remove(&id) {
+            peer.close();
+        }
+        let conns = lock(&self.conns);
+        if let Some(stream) = conns.by_peer.get(&id).and_then(|c| conns.open.get(c)) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    pub(crate) fn shutdown(&self) {
+        if self.shutdown.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for peer in lock(&self.peers).values() {
+            peer.close();
+        }
+        for stream in lock(&self.conns).open.values() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        let me = std::thread::current().id();
+        if let Some(acceptor) = lock(&self.acceptor).take() {
+            if acceptor.thread().id() != me {
+                let _ = acceptor.join();
+            }
+        }
+        // Readers accepted before the acceptor stopped are in the list too;
+        // close their streams again in case they registered meanwhile.
+        for stream in lock(&self.conns).open.values() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for t in threads {
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
+        }
+        *lock(&self.inbox.waker) = None;
+    }
+}
