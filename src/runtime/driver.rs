@@ -1,23 +1,23 @@
 //! The driver thread: ticks, messages and client requests in, batched
 //! steps, actions carried out at once.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::handle::{Observed, RaftHandle, ReadJob, Request, Shared, role_code};
+use super::handle::{Observed, RaftHandle, Request, Shared, role_code};
+use super::pending::Pending;
 use super::requests::{Reply, Signal, Submissions};
 use super::stats_add as add;
 use super::{Counters, RuntimeError, RuntimeOptions, StateMachine, StopReason, Transport, Waker};
 use crate::error::Error;
 use crate::log::RaftLog;
 use crate::membership::{Membership, MembershipChange};
-use crate::node::{Action, Event, RaftNode, TransferOutcome};
+use crate::node::{Action, Event, RaftNode};
 use crate::sync::lock;
-use crate::types::{ENTRY_OVERHEAD, Index, NodeId, ReadId, Role, Term};
+use crate::types::{ENTRY_OVERHEAD, NodeId, Role};
 
 /// How often the driver polls a transport that cannot wake it.
 const POLL: Duration = Duration::from_millis(1);
@@ -78,13 +78,7 @@ where
         actions: Vec::new(),
         incoming: Vec::new(),
         batch: Vec::new(),
-        batch_replies: Vec::new(),
-        proposals: VecDeque::new(),
-        reads: HashMap::new(),
-        next_read: 0,
-        change: None,
-        deferred_change: None,
-        transfers: Vec::new(),
+        pending: Pending::default(),
         snapshot_wanted: false,
         durability,
         halted: None,
@@ -112,34 +106,6 @@ where
     Ok(RaftHandle::new(shared))
 }
 
-struct PendingProposal<O> {
-    index: Index,
-    term: Term,
-    reply: Reply<O>,
-    deadline: Option<Instant>,
-}
-
-struct PendingRead<S> {
-    job: ReadJob<S>,
-    deadline: Option<Instant>,
-}
-
-struct PendingChange {
-    /// Index of the configuration entry once appended.
-    index: Index,
-    reply: Reply<Membership>,
-    deadline: Option<Instant>,
-}
-
-struct PendingTransfer {
-    to: NodeId,
-    reply: Reply<()>,
-    deadline: Option<Instant>,
-    /// The node reported the transfer ended by stepping down; waiting to
-    /// learn who leads now.
-    stepped_down: bool,
-}
-
 struct Driver<S: StateMachine, L: RaftLog, T> {
     node: RaftNode<L>,
     sm: S,
@@ -151,18 +117,11 @@ struct Driver<S: StateMachine, L: RaftLog, T> {
     actions: Vec<Action>,
     /// Requests taken from the queue this turn (reused).
     incoming: Vec<Request<S>>,
-    /// Commands of the batch being built, and their replies, in order.
+    /// Commands of the batch being built (their replies are in
+    /// `pending.batch_replies`), in order.
     batch: Vec<Bytes>,
-    batch_replies: Vec<(Reply<S::Output>, Option<Instant>)>,
-    /// Appended proposals by index, oldest first.
-    proposals: VecDeque<PendingProposal<S::Output>>,
-    reads: HashMap<ReadId, PendingRead<S>>,
-    next_read: ReadId,
-    change: Option<PendingChange>,
-    /// A change refused with `NotReady`, retried every tick until its
-    /// deadline.
-    deferred_change: Option<(MembershipChange, Reply<Membership>, Option<Instant>)>,
-    transfers: Vec<PendingTransfer>,
+    /// The requests taken and not yet answered.
+    pending: Pending<S>,
     snapshot_wanted: bool,
     /// How write completions reach the node (storage.rs).
     durability: super::storage::Durability,
@@ -194,8 +153,8 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                 add(&self.shared.counters.ticks, due);
                 #[cfg(feature = "metrics")]
                 self.publish_metrics(due);
-                self.expire(now);
-                if let Some((change, reply, deadline)) = self.deferred_change.take() {
+                self.pending.expire(now);
+                if let Some((change, reply, deadline)) = self.pending.deferred_change.take() {
                     self.change_membership(change, reply, deadline);
                 }
             }
@@ -283,16 +242,12 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                     }
                     batch_bytes += size;
                     self.batch.push(command);
-                    self.batch_replies.push((reply, deadline));
+                    self.pending.batch_replies.push((reply, deadline));
                 }
                 Request::Read { kind, job, deadline } => {
-                    self.next_read += 1;
-                    let id = self.next_read;
-                    self.reads.insert(id, PendingRead { job, deadline });
+                    let id = self.pending.add_read(job, deadline);
                     if let Err(e) = self.try_step(Event::Read { id, kind }) {
-                        if let Some(read) = self.reads.remove(&id) {
-                            (read.job)(Err(e));
-                        }
+                        self.pending.finish_read(id, Err(e));
                     }
                 }
                 Request::Change { change, reply, deadline } => self.change_membership(change, reply, deadline),
@@ -317,46 +272,19 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                 add(&c.proposals, n);
                 add(&c.batches, 1);
                 c.max_batch.fetch_max(n, Ordering::Relaxed);
-                // `Action::Proposed` took the replies; any left cannot be
-                // matched to an entry (cannot happen; fail them rather than
-                // strand them).
-                for (reply, _) in self.batch_replies.drain(..) {
-                    reply.send(Err(RuntimeError::OutcomeUnknown));
-                }
+                self.pending.batch_done(None);
             }
-            Err(error) => {
-                for (reply, _) in self.batch_replies.drain(..) {
-                    reply.send(Err(error.clone()));
-                }
-            }
+            Err(error) => self.pending.batch_done(Some(error)),
         }
     }
 
     fn change_membership(&mut self, change: MembershipChange, reply: Reply<Membership>, deadline: Option<Instant>) {
-        if self.change.is_some() || self.deferred_change.is_some() {
-            let index = self.change.as_ref().map_or(0, |c| c.index);
-            reply.send(Err(RuntimeError::Refused(Arc::new(Error::ChangeInProgress { index }))));
+        if !self.pending.begin_change(reply, deadline) {
             return;
         }
-        // Index 0 until the step reports the appended entry.
-        self.change = Some(PendingChange { index: 0, reply, deadline });
-        if let Err(error) = self.try_step(Event::ChangeMembership(change.clone())) {
-            if let Some(c) = self.change.take() {
-                if matches!(&error, RuntimeError::Refused(e) if matches!(**e, Error::NotReady)) {
-                    // A new leader that has not committed an entry of its
-                    // term yet: try again on the next tick.
-                    self.deferred_change = Some((change, c.reply, c.deadline));
-                } else {
-                    c.reply.send(Err(error));
-                }
-            }
-            return;
-        }
-        if self.change.as_ref().is_some_and(|c| c.index == 0) {
-            // Nothing appended: the configuration already is the target.
-            if let Some(c) = self.change.take() {
-                c.reply.send(Ok(self.node.membership().clone()));
-            }
+        match self.try_step(Event::ChangeMembership(change.clone())) {
+            Err(error) => self.pending.change_failed(change, error),
+            Ok(()) => self.pending.change_stepped(self.node.membership()),
         }
     }
 
@@ -364,7 +292,7 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
         match self.try_step(Event::TransferLeadership(to)) {
             Err(e) => reply.send(Err(e)),
             Ok(()) if to == self.node.id() || self.node.leader() == Some(to) => reply.send(Ok(())),
-            Ok(()) => self.transfers.push(PendingTransfer { to, reply, deadline, stepped_down: false }),
+            Ok(()) => self.pending.add_transfer(to, reply, deadline),
         }
     }
 
@@ -419,32 +347,19 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
             Action::Apply { index, term, command } => {
                 let output = self.sm.apply(index, &command);
                 add(&self.shared.counters.applied, 1);
-                self.applied(index, term, output);
+                self.pending.applied(index, term, output, self.node.leader());
             }
-            Action::Proposed { first, last, term } => {
-                let n = (last + 1).saturating_sub(first) as usize;
-                let take = n.min(self.batch_replies.len());
-                for (i, (reply, deadline)) in self.batch_replies.drain(..take).enumerate() {
-                    self.proposals.push_back(PendingProposal { index: first + i as u64, term, reply, deadline });
-                }
-            }
-            Action::RoleChanged { role, leader, .. } => self.role_changed(role, leader),
+            Action::Proposed { first, last, term } => self.pending.proposed(first, last, term),
+            Action::RoleChanged { role, leader, .. } => self.pending.role_changed(role, leader),
             Action::MembershipChanged { index, membership } => {
                 self.transport.configuration(&membership);
-                if let Some(c) = self.change.as_mut().filter(|c| c.index == 0) {
-                    c.index = index;
-                }
+                self.pending.membership_changed(index);
             }
             Action::MembershipCommitted { index, membership } => {
                 // The configuration in effect (a later one may already be
                 // appended): what the transport must reach now.
                 self.transport.configuration(self.node.membership());
-                let done = self.change.as_ref().is_some_and(|c| c.index != 0 && index >= c.index);
-                if done && !membership.is_joint() {
-                    if let Some(c) = self.change.take() {
-                        c.reply.send(Ok(membership));
-                    }
-                }
+                self.pending.membership_committed(index, membership);
             }
             Action::SnapshotWanted { .. } => self.snapshot_wanted = true,
             // Published with the rest of the node's state (`publish`).
@@ -458,46 +373,18 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
             Action::RestoreSnapshot { meta, data } => {
                 self.sm.restore(&data);
                 // Proposals the snapshot covers: outcome unknown here.
-                self.fail_proposals_through(meta.index, RuntimeError::OutcomeUnknown);
+                self.pending.fail_proposals_through(meta.index, RuntimeError::OutcomeUnknown);
             }
             Action::ReadReady { id, .. } => {
-                if let Some(read) = self.reads.remove(&id) {
+                if self.pending.finish_read(id, Ok(&self.sm)) {
                     add(&self.shared.counters.reads, 1);
-                    (read.job)(Ok(&self.sm));
                 }
             }
             Action::ReadFailed { id, reason } => {
-                if let Some(read) = self.reads.remove(&id) {
-                    (read.job)(Err(RuntimeError::from_read(reason, self.node.leader(), self.node.id())));
-                }
+                let error = RuntimeError::from_read(reason, self.node.leader(), self.node.id());
+                self.pending.finish_read(id, Err(error));
             }
-            Action::TransferEnded { to, outcome } => {
-                for t in self.transfers.iter_mut().filter(|t| t.to == to) {
-                    t.stepped_down = outcome == TransferOutcome::SteppedDown;
-                }
-                if outcome != TransferOutcome::SteppedDown {
-                    for t in self.take_transfers(|t| t.to == to) {
-                        t.reply.send(Err(RuntimeError::TransferFailed(outcome)));
-                    }
-                }
-            }
-        }
-    }
-
-    /// A command was applied: answer its proposer, or the proposers whose
-    /// entries were replaced.
-    fn applied(&mut self, index: Index, term: Term, output: S::Output) {
-        let leader = self.node.leader();
-        while let Some(front) = self.proposals.front() {
-            if front.index > index {
-                break;
-            }
-            let Some(p) = self.proposals.pop_front() else { break };
-            if p.index == index && p.term == term {
-                p.reply.send(Ok(output));
-                return;
-            }
-            p.reply.send(Err(RuntimeError::LeadershipLost { leader }));
+            Action::TransferEnded { to, outcome } => self.pending.transfer_ended(to, outcome),
         }
     }
 
@@ -506,84 +393,7 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
     /// lost.
     fn settle_lost_proposals(&mut self) {
         let lost = RuntimeError::LeadershipLost { leader: self.node.leader() };
-        self.fail_proposals_through(self.node.last_applied(), lost);
-    }
-
-    /// Fails the proposals at or below `index` with `error` (their outcome
-    /// is not what they asked for, or unknown here).
-    fn fail_proposals_through(&mut self, index: Index, error: RuntimeError) {
-        while self.proposals.front().is_some_and(|p| p.index <= index) {
-            if let Some(p) = self.proposals.pop_front() {
-                p.reply.send(Err(error.clone()));
-            }
-        }
-    }
-
-    /// Removes the pending transfers `which` selects and returns them (the
-    /// rest keep their order).
-    fn take_transfers(&mut self, which: impl Fn(&PendingTransfer) -> bool) -> Vec<PendingTransfer> {
-        if !self.transfers.iter().any(&which) {
-            return Vec::new();
-        }
-        let (taken, kept) = std::mem::take(&mut self.transfers).into_iter().partition(which);
-        self.transfers = kept;
-        taken
-    }
-
-    fn role_changed(&mut self, role: Role, leader: Option<NodeId>) {
-        if let Some(now) = leader {
-            for t in self.take_transfers(|t| t.to == now) {
-                t.reply.send(Ok(()));
-            }
-            if role != Role::Leader {
-                for t in self.transfers.drain(..) {
-                    t.reply.send(Err(RuntimeError::LeadershipLost { leader }));
-                }
-            }
-        }
-        if role != Role::Leader {
-            for p in self.proposals.drain(..) {
-                p.reply.send(Err(RuntimeError::LeadershipLost { leader }));
-            }
-            if let Some(c) = self.change.take() {
-                c.reply.send(Err(RuntimeError::LeadershipLost { leader }));
-            }
-        }
-    }
-
-    /// Fails requests past their deadline (checked once per tick).
-    fn expire(&mut self, now: Instant) {
-        let expired = |d: &Option<Instant>| d.is_some_and(|d| d <= now);
-        if self.proposals.iter().any(|p| expired(&p.deadline)) {
-            let (late, kept) = std::mem::take(&mut self.proposals).into_iter().partition(|p| expired(&p.deadline));
-            self.proposals = kept;
-            for p in late {
-                p.reply.send(Err(RuntimeError::Timeout));
-            }
-        }
-        let late: Vec<ReadId> = self.reads.iter().filter(|(_, r)| expired(&r.deadline)).map(|(&id, _)| id).collect();
-        for id in late {
-            if let Some(read) = self.reads.remove(&id) {
-                (read.job)(Err(RuntimeError::Timeout));
-            }
-        }
-        if self.change.as_ref().is_some_and(|c| expired(&c.deadline)) {
-            if let Some(c) = self.change.take() {
-                c.reply.send(Err(RuntimeError::Timeout));
-            }
-        }
-        if self.deferred_change.as_ref().is_some_and(|(_, _, d)| expired(d)) {
-            if let Some((_, reply, _)) = self.deferred_change.take() {
-                reply.send(Err(RuntimeError::Timeout));
-            }
-        }
-        for t in self.take_transfers(|t| expired(&t.deadline)) {
-            t.reply.send(Err(if t.stepped_down {
-                RuntimeError::LeadershipLost { leader: None }
-            } else {
-                RuntimeError::Timeout
-            }));
-        }
+        self.pending.fail_proposals_through(self.node.last_applied(), lost);
     }
 
     /// Feature `metrics`: publishes the node's metrics and the runtime's
@@ -616,24 +426,7 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
         };
         lock(&self.shared.stop_reason).get_or_insert(reason);
         drop(self.shared.submissions.close());
-        for (reply, _) in self.batch_replies.drain(..) {
-            reply.send(Err(error.clone()));
-        }
-        for p in self.proposals.drain(..) {
-            p.reply.send(Err(error.clone()));
-        }
-        for (_, read) in self.reads.drain() {
-            (read.job)(Err(error.clone()));
-        }
-        if let Some(c) = self.change.take() {
-            c.reply.send(Err(error.clone()));
-        }
-        if let Some((_, reply, _)) = self.deferred_change.take() {
-            reply.send(Err(error.clone()));
-        }
-        for t in self.transfers.drain(..) {
-            t.reply.send(Err(error.clone()));
-        }
+        self.pending.fail_all(&error);
         self.transport.close();
         self.shared.observed.role.store(role_code(Role::Follower), Ordering::Release);
         self.shared.observed.leader.store(0, Ordering::Release);

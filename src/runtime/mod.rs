@@ -79,6 +79,7 @@ mod catch_up_tests;
 mod driver;
 mod error;
 mod handle;
+mod pending;
 mod requests;
 mod state_machine;
 mod storage;
