@@ -66,6 +66,15 @@ pub enum RuntimeError {
     /// applied. It may have committed; check before retrying.
     #[error("the outcome is unknown: the entry was covered by a snapshot")]
     OutcomeUnknown,
+    /// No such group on this node: never created here, removed, or group
+    /// 0 (the many-groups runtime, `runtime::multi`, feature
+    /// `persistence`). A request that met it changed nothing.
+    #[error("no group {0} on this node")]
+    UnknownGroup(u64),
+    /// `MultiHandle::create_group` (feature `persistence`) for a group this
+    /// node hosts already.
+    #[error("group {0} exists already on this node")]
+    GroupExists(u64),
 }
 
 impl RuntimeError {

@@ -79,6 +79,8 @@ mod catch_up_tests;
 mod driver;
 mod error;
 mod handle;
+#[cfg(feature = "persistence")]
+pub mod multi;
 mod pending;
 mod requests;
 mod state_machine;

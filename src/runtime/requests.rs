@@ -80,6 +80,17 @@ impl<T> Waiter<T> {
         let mut value = wait_until(&self.slot.filled, lock(&self.slot.value), deadline, Option::is_some);
         value.take().unwrap_or(Err(RuntimeError::Timeout))
     }
+
+    /// Waits for the reply until `deadline` (`None`: however long) without
+    /// giving up the waiter: `None` when it has not come by then.
+    pub(crate) fn wait_by(&self, deadline: Option<Instant>) -> Option<Result<T, RuntimeError>> {
+        wait_until(&self.slot.filled, lock(&self.slot.value), deadline, Option::is_some).take()
+    }
+
+    /// Whether the reply has come.
+    pub(crate) fn is_ready(&self) -> bool {
+        lock(&self.slot.value).is_some()
+    }
 }
 
 /// Why a submission was refused.

@@ -1,0 +1,550 @@
+//! The many-groups driver thread: one turn steps every group that has
+//! something to do, makes the turn's writes durable with one flush of the
+//! shared WAL, reports them, and sends the turn's envelopes in one batch.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::group::{Effects, Hosted};
+use super::handle::{Counters, MultiHandle, MultiRequest, MultiShared};
+use super::snapshots::SnapshotGate;
+use super::{GroupTransport, MultiOptions, StateFactory};
+use crate::config::RaftConfig;
+use crate::error::Error;
+use crate::log::RaftLog;
+use crate::log::shared::{GroupLog, SharedWal};
+use crate::membership::{Membership, MembershipChange};
+use crate::multi::{Envelope, EnvelopeBody, GroupId, HostAction, MultiError, MultiNode};
+use crate::node::{Event, ReadKind};
+use crate::runtime::driver::ticks_due;
+use crate::runtime::requests::{Reply, Signal, Submissions};
+use crate::runtime::{RuntimeError, StateMachine, StopReason, Waker, stats_add as add};
+use crate::sync::lock;
+use crate::types::{ENTRY_OVERHEAD, NodeId};
+
+/// How often the driver polls a transport that cannot wake it.
+const POLL: Duration = Duration::from_millis(1);
+/// The most host ticks one turn steps after a stall.
+const MAX_TICKS_PER_TURN: u64 = 64;
+
+pub(super) struct Driver<S: StateMachine, T> {
+    host: MultiNode<GroupLog>,
+    wal: SharedWal,
+    transport: T,
+    groups: BTreeMap<GroupId, Hosted<S>>,
+    factory: StateFactory<S>,
+    shared: Arc<MultiShared<S>>,
+    options: MultiOptions,
+    wakes: bool,
+    /// The turn's envelopes, sent together at its end.
+    out: Vec<Envelope>,
+    gate: SnapshotGate,
+    /// Member addresses passed to the transport.
+    known: HashMap<NodeId, Bytes>,
+    actions: Vec<HostAction>,
+    incoming: Vec<MultiRequest<S>>,
+    /// The shared WAL failed: the runtime stops.
+    halted: Option<Arc<Error>>,
+}
+
+/// Starts the driver thread.
+pub(super) fn start<S: StateMachine, T: GroupTransport>(
+    host: MultiNode<GroupLog>,
+    wal: SharedWal,
+    mut transport: T,
+    factory: StateFactory<S>,
+    initial: Vec<(GroupId, RaftConfig)>,
+    options: MultiOptions,
+) -> std::io::Result<MultiHandle<S>> {
+    let signal = Arc::new(Signal::default());
+    let wakes = transport.set_waker(Waker(Arc::clone(&signal)));
+    let shared = Arc::new(MultiShared {
+        id: host.id(),
+        submissions: Submissions::new(options.max_pending),
+        signal,
+        counters: Counters::default(),
+        held: 0.into(),
+        request_timeout: options.request_timeout,
+        wal_stats: Mutex::new(wal.stats()),
+        driver: Mutex::new(None),
+        driver_thread: OnceLock::new(),
+        stopped: Mutex::new(false),
+        stop_reason: Mutex::new(None),
+        stopped_cv: Condvar::new(),
+    });
+    let mut driver = Driver {
+        host,
+        wal,
+        transport,
+        groups: BTreeMap::new(),
+        factory,
+        shared: Arc::clone(&shared),
+        gate: SnapshotGate::new(options.max_snapshot_streams, options.snapshot_idle_ticks),
+        options,
+        wakes,
+        out: Vec::new(),
+        known: HashMap::new(),
+        actions: Vec::new(),
+        incoming: Vec::new(),
+        halted: None,
+    };
+    for (group, config) in initial {
+        let sm = (driver.factory)(group);
+        driver.open_group(group, config, sm).map_err(|e| std::io::Error::other(format!("group {group}: {e}")))?;
+    }
+    driver.publish();
+    let guard = StopGuard(Arc::clone(&shared));
+    let join = std::thread::Builder::new().name(format!("raft-io-multi-{}", shared.id)).spawn(move || {
+        let _guard = guard;
+        let shared = Arc::clone(&driver.shared);
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run())) {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-string panic payload".to_owned());
+            lock(&shared.stop_reason).get_or_insert(StopReason::Panicked(msg));
+            std::panic::resume_unwind(panic);
+        }
+    })?;
+    let _ = shared.driver_thread.set(join.thread().id());
+    *lock(&shared.driver) = Some(join);
+    Ok(MultiHandle::new(shared))
+}
+
+impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
+    fn run(mut self) {
+        let tick = self.options.tick_interval;
+        let mut next_tick = Instant::now() + tick;
+        while !self.shared.submissions.is_closed() && self.halted.is_none() {
+            add(&self.shared.counters.turns, 1);
+            let mut busy = self.receive();
+            let now = Instant::now();
+            if now >= next_tick {
+                let due;
+                (due, next_tick) = ticks_due(next_tick, now, tick);
+                self.tick(due.min(MAX_TICKS_PER_TURN), now);
+            }
+            busy |= self.serve_requests();
+            // The turn's one flush: every group's staged writes, one fsync.
+            busy |= self.flush();
+            self.send();
+            self.publish();
+            if !busy && self.halted.is_none() {
+                let until_tick = next_tick.saturating_duration_since(Instant::now());
+                let wait = if self.wakes { until_tick } else { until_tick.min(POLL) };
+                if !wait.is_zero() {
+                    self.shared.signal.wait(Some(wait));
+                }
+            }
+        }
+        self.stop();
+    }
+
+    /// Hands every envelope received (up to the per-turn cap) to the host.
+    fn receive(&mut self) -> bool {
+        let mut n = 0u64;
+        while n < self.options.max_envelopes_per_turn as u64 {
+            let Some(envelope) = self.transport.try_recv() else { break };
+            self.host.receive(envelope);
+            n += 1;
+            // Carry out as they come: a burst of one group is stepped in
+            // order, its actions answered before the next.
+            self.carry_out();
+        }
+        add(&self.shared.counters.envelopes_in, n);
+        n > 0
+    }
+
+    /// `due` host ticks; then requests past their deadline fail and
+    /// deferred membership changes are retried.
+    fn tick(&mut self, due: u64, now: Instant) {
+        for _ in 0..due {
+            let result = self.host.tick();
+            self.carry_out();
+            if let Err(e) = result {
+                self.host_error(e);
+            }
+        }
+        add(&self.shared.counters.ticks, due);
+        self.gate.expire(self.host.ticks());
+        let mut retry = Vec::new();
+        for (&group, hosted) in self.groups.iter_mut() {
+            hosted.pending.expire(now);
+            if let Some(deferred) = hosted.pending.deferred_change.take() {
+                retry.push((group, deferred));
+            }
+        }
+        for (group, (change, reply, deadline)) in retry {
+            self.change_membership(group, change, reply, deadline);
+        }
+    }
+
+    /// One flush of the shared WAL for every group's staged writes, then
+    /// each group's latest durable token stepped as `Event::Persisted`.
+    /// Returns whether anything was reported.
+    fn flush(&mut self) -> bool {
+        let durable = match self.wal.flush() {
+            Ok(durable) => durable,
+            Err(e) => {
+                self.halted = Some(Arc::new(Error::Storage(e)));
+                return false;
+            }
+        };
+        // The latest token per group suffices.
+        let mut latest: BTreeMap<GroupId, crate::log::WriteToken> = BTreeMap::new();
+        for (group, token) in durable {
+            latest.insert(group, token);
+        }
+        let reported = !latest.is_empty();
+        for (group, token) in latest {
+            add(&self.shared.counters.persisted, 1);
+            // A group removed since its write was staged is gone: nothing
+            // to report.
+            let _ = self.try_step(group, Event::Persisted(token));
+        }
+        reported
+    }
+
+    /// Sends the turn's envelopes, one batch for every peer.
+    fn send(&mut self) {
+        if self.out.is_empty() {
+            return;
+        }
+        let out = std::mem::take(&mut self.out);
+        add(&self.shared.counters.envelopes_out, out.len() as u64);
+        self.transport.send_batch(out);
+    }
+
+    /// Takes queued requests (no more than the room left under
+    /// `max_pending`): proposals are batched per group, one step each.
+    fn serve_requests(&mut self) -> bool {
+        let held: usize = self.groups.values().map(|h| h.pending.len()).sum();
+        let room = self.options.max_pending.saturating_sub(held);
+        if room == 0 {
+            return false;
+        }
+        let mut incoming = std::mem::take(&mut self.incoming);
+        self.shared.submissions.drain(&mut incoming, room);
+        let busy = !incoming.is_empty();
+        let mut batched = BTreeSet::new();
+        for request in incoming.drain(..) {
+            match request {
+                MultiRequest::Propose { group, command, reply, deadline } => {
+                    if self.add_proposal(group, command, reply, deadline) {
+                        batched.insert(group);
+                    }
+                }
+                MultiRequest::Read { group, job, deadline } => {
+                    let Some(hosted) = self.groups.get_mut(&group) else {
+                        job(Err(RuntimeError::UnknownGroup(group)));
+                        continue;
+                    };
+                    let id = hosted.pending.add_read(job, deadline);
+                    if let Err(e) = self.try_step(group, Event::Read { id, kind: ReadKind::Index }) {
+                        if let Some(hosted) = self.groups.get_mut(&group) {
+                            hosted.pending.finish_read(id, Err(e));
+                        }
+                    }
+                }
+                MultiRequest::Change { group, change, reply, deadline } => {
+                    self.change_membership(group, change, reply, deadline)
+                }
+                MultiRequest::Transfer { group, to, reply, deadline } => self.transfer(group, to, reply, deadline),
+                MultiRequest::Status { group, reply } => {
+                    reply.send(self.host.group(group).map(|n| n.status()).ok_or(RuntimeError::UnknownGroup(group)))
+                }
+                MultiRequest::Create { group, config, reply } => {
+                    let sm = (self.factory)(group);
+                    reply.send(self.open_group(group, *config, sm));
+                }
+                MultiRequest::Remove { group, reply } => reply.send(self.remove_group(group)),
+                MultiRequest::Groups { reply } => reply.send(Ok(self.host.group_ids().collect())),
+            }
+        }
+        self.incoming = incoming;
+        for group in batched {
+            self.propose_batch(group);
+        }
+        busy
+    }
+
+    /// Adds a proposal to its group's batch (stepping the batch first when
+    /// it is full); returns whether the batch holds something to step.
+    fn add_proposal(
+        &mut self,
+        group: GroupId,
+        command: Bytes,
+        reply: Reply<S::Output>,
+        deadline: Option<Instant>,
+    ) -> bool {
+        let (Some(node), Some(hosted)) = (self.host.group(group), self.groups.get(&group)) else {
+            reply.send(Err(RuntimeError::UnknownGroup(group)));
+            return false;
+        };
+        // A bad command is refused alone: a batch is refused whole if any
+        // of its commands is.
+        if let Err(e) = node.check_command(&command) {
+            reply.send(Err(RuntimeError::from_node(e)));
+            return !hosted.batch.is_empty();
+        }
+        let step_max = usize::try_from(node.log().max_step_bytes()).unwrap_or(usize::MAX);
+        let limit = self.options.max_batch_bytes.min(step_max);
+        let size = command.len().saturating_add(ENTRY_OVERHEAD as usize);
+        let full = !hosted.batch.is_empty()
+            && (hosted.batch.len() >= self.options.max_batch || hosted.batch_bytes.saturating_add(size) > limit);
+        if full {
+            self.propose_batch(group);
+        }
+        let Some(hosted) = self.groups.get_mut(&group) else {
+            reply.send(Err(RuntimeError::UnknownGroup(group)));
+            return false;
+        };
+        hosted.batch_bytes = hosted.batch_bytes.saturating_add(size);
+        hosted.batch.push(command);
+        hosted.pending.batch_replies.push((reply, deadline));
+        true
+    }
+
+    fn propose_batch(&mut self, group: GroupId) {
+        let Some(hosted) = self.groups.get_mut(&group) else { return };
+        let commands = std::mem::take(&mut hosted.batch);
+        hosted.batch_bytes = 0;
+        if commands.is_empty() {
+            return;
+        }
+        let n = commands.len() as u64;
+        let result = self.try_step(group, Event::ProposeBatch(commands));
+        if result.is_ok() {
+            add(&self.shared.counters.proposals, n);
+        }
+        if let Some(hosted) = self.groups.get_mut(&group) {
+            hosted.pending.batch_done(result.err());
+        }
+    }
+
+    fn change_membership(
+        &mut self,
+        group: GroupId,
+        change: MembershipChange,
+        reply: Reply<Membership>,
+        deadline: Option<Instant>,
+    ) {
+        let Some(hosted) = self.groups.get_mut(&group) else {
+            reply.send(Err(RuntimeError::UnknownGroup(group)));
+            return;
+        };
+        if !hosted.pending.begin_change(reply, deadline) {
+            return;
+        }
+        let result = self.try_step(group, Event::ChangeMembership(change.clone()));
+        let (Some(hosted), Some(node)) = (self.groups.get_mut(&group), self.host.group(group)) else { return };
+        match result {
+            Err(error) => hosted.pending.change_failed(change, error),
+            Ok(()) => hosted.pending.change_stepped(node.membership()),
+        }
+    }
+
+    fn transfer(&mut self, group: GroupId, to: NodeId, reply: Reply<()>, deadline: Option<Instant>) {
+        let result = self.try_step(group, Event::TransferLeadership(to));
+        let (Some(hosted), Some(node)) = (self.groups.get_mut(&group), self.host.group(group)) else {
+            reply.send(Err(result.err().unwrap_or(RuntimeError::UnknownGroup(group))));
+            return;
+        };
+        match result {
+            Err(e) => reply.send(Err(e)),
+            Ok(()) if to == node.id() || node.leader() == Some(to) => reply.send(Ok(())),
+            Ok(()) => hosted.pending.add_transfer(to, reply, deadline),
+        }
+    }
+
+    /// Hosts `group` on its log in the shared WAL (recovered if the WAL
+    /// has it, created otherwise).
+    fn open_group(&mut self, group: GroupId, config: RaftConfig, sm: S) -> Result<(), RuntimeError> {
+        if group == 0 {
+            return Err(RuntimeError::UnknownGroup(0));
+        }
+        if self.groups.contains_key(&group) {
+            return Err(RuntimeError::GroupExists(group));
+        }
+        let existed = self.wal.contains(group);
+        let log = if existed { self.wal.group(group) } else { self.wal.create_group(group) };
+        let log = log.map_err(|e| RuntimeError::Refused(Arc::new(Error::Storage(e))))?;
+        let config = config.async_storage(true);
+        if let Err(e) = self.host.create_group(group, config, log) {
+            if !existed {
+                // Nothing of it was used: forget it again.
+                let _ = self.wal.remove_group(group);
+            }
+            return Err(match e {
+                MultiError::GroupExists(g) => RuntimeError::GroupExists(g),
+                MultiError::Node { source, .. } => RuntimeError::Refused(Arc::new(source)),
+                other => {
+                    RuntimeError::Refused(Arc::new(Error::InvalidConfig { field: "id", reason: other.to_string() }))
+                }
+            });
+        }
+        self.groups.insert(group, Hosted::new(sm));
+        self.shared.counters.groups.store(self.groups.len() as u64, Relaxed);
+        if let Some(node) = self.host.group(group) {
+            let membership = node.membership().clone();
+            self.learn(&membership);
+        }
+        Ok(())
+    }
+
+    fn remove_group(&mut self, group: GroupId) -> Result<(), RuntimeError> {
+        let node = self.host.remove_group(group).map_err(|_| RuntimeError::UnknownGroup(group))?;
+        // The group's log must be gone before the WAL forgets the group.
+        drop(node);
+        if let Some(mut hosted) = self.groups.remove(&group) {
+            hosted.pending.fail_all(&RuntimeError::UnknownGroup(group));
+        }
+        self.gate.forget(group);
+        self.shared.counters.groups.store(self.groups.len() as u64, Relaxed);
+        self.wal.remove_group(group).map_err(|e| {
+            let cause = Arc::new(Error::Storage(e));
+            self.halted = Some(Arc::clone(&cause));
+            RuntimeError::Halted(cause)
+        })
+    }
+
+    /// Passes new member addresses to the transport.
+    fn learn(&mut self, membership: &Membership) {
+        for (id, address) in membership.addresses() {
+            if id != self.host.id() && self.known.get(&id) != Some(address) {
+                self.known.insert(id, address.clone());
+                self.transport.learn_peer(id, address);
+            }
+        }
+    }
+
+    /// Steps `group`, carries out the actions; the error concerns the
+    /// event alone unless the WAL failed (then the runtime halts).
+    fn try_step(&mut self, group: GroupId, event: Event) -> Result<(), RuntimeError> {
+        let result = self.host.step(group, event);
+        self.carry_out();
+        result.map_err(|e| self.host_error(e))
+    }
+
+    /// Maps a host refusal; a storage failure halts the runtime.
+    fn host_error(&mut self, error: MultiError) -> RuntimeError {
+        match error {
+            MultiError::UnknownGroup(g) => RuntimeError::UnknownGroup(g),
+            MultiError::InvalidGroup => RuntimeError::UnknownGroup(0),
+            MultiError::GroupExists(g) => RuntimeError::GroupExists(g),
+            MultiError::Node { source, .. } if matches!(source, Error::Storage(_) | Error::Halted) => {
+                let cause = Arc::new(source);
+                self.halted = Some(Arc::clone(&cause));
+                RuntimeError::Halted(cause)
+            }
+            MultiError::Node { source, .. } => RuntimeError::from_node(source),
+            other => RuntimeError::Refused(Arc::new(Error::InvalidConfig { field: "id", reason: other.to_string() })),
+        }
+    }
+
+    /// Carries out the host's queued actions: envelopes join the turn's
+    /// batch (snapshot chunks through the gate), group actions reach their
+    /// group; snapshots the groups asked for are taken.
+    fn carry_out(&mut self) {
+        let mut actions = std::mem::take(&mut self.actions);
+        actions.extend(self.host.drain_actions());
+        let mut fx = Effects::default();
+        let mut touched = BTreeSet::new();
+        let mut memberships = Vec::new();
+        for action in actions.drain(..) {
+            match action {
+                HostAction::Send(envelope) => self.route(envelope),
+                HostAction::Group { group, action } => {
+                    let (Some(hosted), Some(node)) = (self.groups.get_mut(&group), self.host.group(group)) else {
+                        continue;
+                    };
+                    if let crate::Action::MembershipChanged { membership, .. }
+                    | crate::Action::MembershipCommitted { membership, .. } = &action
+                    {
+                        memberships.push(membership.clone());
+                    }
+                    hosted.act(node, action, &mut fx);
+                    touched.insert(group);
+                }
+            }
+        }
+        self.actions = actions;
+        add(&self.shared.counters.applied, fx.applied);
+        add(&self.shared.counters.reads, fx.reads);
+        for membership in memberships {
+            self.learn(&membership);
+        }
+        let mut snapshots = Vec::new();
+        for group in touched {
+            let (Some(hosted), Some(node)) = (self.groups.get_mut(&group), self.host.group(group)) else { continue };
+            hosted.settle(node);
+            if std::mem::take(&mut hosted.snapshot_wanted) {
+                snapshots.push((group, node.last_applied(), hosted.sm.snapshot()));
+            }
+        }
+        for (group, index, data) in snapshots {
+            add(&self.shared.counters.snapshots, 1);
+            // A refused snapshot (one raced ahead of it) is simply skipped.
+            let _ = self.try_step(group, Event::Snapshot { index, data });
+        }
+    }
+
+    /// An envelope for the turn's batch, unless it is a snapshot chunk the
+    /// per-node bound holds back.
+    fn route(&mut self, envelope: Envelope) {
+        if let EnvelopeBody::Raft { group, message } = &envelope.body {
+            if !self.gate.admit(*group, message, self.host.ticks()) {
+                self.shared.counters.held_back.store(self.gate.held_back, Relaxed);
+                return;
+            }
+        }
+        self.out.push(envelope);
+    }
+
+    fn publish(&self) {
+        let held: usize = self.groups.values().map(|h| h.pending.len()).sum();
+        self.shared.held.store(held, Relaxed);
+        *lock(&self.shared.wal_stats) = self.wal.stats();
+    }
+
+    /// Fails everything pending, closes the transport, drops the groups'
+    /// nodes and closes the shared WAL.
+    fn stop(&mut self) {
+        let (error, reason) = match &self.halted {
+            Some(cause) => (RuntimeError::Halted(Arc::clone(cause)), StopReason::Halted(Arc::clone(cause))),
+            None => (RuntimeError::ShuttingDown, StopReason::Shutdown),
+        };
+        lock(&self.shared.stop_reason).get_or_insert(reason);
+        drop(self.shared.submissions.close());
+        for hosted in self.groups.values_mut() {
+            hosted.pending.fail_all(&error);
+        }
+        // What the last turn produced still leaves (a leader's final
+        // appends); then the transport closes.
+        self.send();
+        self.transport.close();
+        let ids: Vec<GroupId> = self.host.group_ids().collect();
+        for group in ids {
+            let _ = self.host.remove_group(group);
+        }
+        if self.halted.is_none() {
+            let _ = self.wal.flush();
+        }
+    }
+}
+
+/// Marks the runtime stopped once the driver (with its groups and its WAL
+/// handle) is gone, on a normal exit and while unwinding from a panic.
+struct StopGuard<S: StateMachine>(Arc<MultiShared<S>>);
+
+impl<S: StateMachine> Drop for StopGuard<S> {
+    fn drop(&mut self) {
+        drop(self.0.submissions.close());
+        self.0.mark_stopped();
+    }
+}

@@ -1,0 +1,249 @@
+//! A threaded runtime hosting many Raft groups (features `net` and
+//! `persistence`): one driver thread owns a
+//! [`MultiNode`](crate::multi::MultiNode) host, a
+//! [`SharedWal`](crate::log::shared::SharedWal), a [`GroupTransport`]
+//! (such as [`TcpGroupTransport`](crate::transport::TcpGroupTransport))
+//! and one [`StateMachine`] per group; a cloneable [`MultiHandle`]
+//! addresses any group from any thread.
+//!
+//! # What the driver thread does
+//!
+//! Each turn of its loop it
+//! 1. hands every envelope received to the host (up to a cap per turn);
+//! 2. ticks the host when a tick is due (every missed tick after a stall,
+//!    up to 64), and fails requests past their deadline;
+//! 3. takes queued requests: each group's proposals become one
+//!    `ProposeBatch` step, reads, membership changes, transfers, status,
+//!    group creation and removal one step or operation each;
+//! 4. calls [`SharedWal::flush`](crate::log::shared::SharedWal::flush)
+//!    **once**: every group's staged writes in one record, one fsync; and
+//!    steps each group's latest durable token as `Event::Persisted`;
+//! 5. sends the turn's envelopes with **one**
+//!    [`GroupTransport::send_batch`] (one frame per peer on TCP).
+//!
+//! Actions are carried out as each step returns them: committed commands
+//! are applied to their group's state machine (answering their proposers
+//! with the output), confirmed reads run, snapshots are taken when a group
+//! asks. Every group runs in the asynchronous storage mode
+//! (`docs/PROTOCOL.md` §5.1): no message that depends on a write leaves
+//! before the flush that makes it durable, since every envelope leaves at
+//! the end of the turn.
+//!
+//! # Bounds
+//!
+//! * **Requests:** at most [`max_pending`](MultiRuntime::max_pending)
+//!   requests wait in the queue (more are refused with
+//!   [`RuntimeError::Busy`](super::RuntimeError::Busy)) and the driver takes no more while it holds
+//!   that many (proposals in flight, reads, changes, transfers): a node
+//!   holds at most twice `max_pending` requests.
+//! * **Snapshot streams:** at most
+//!   [`max_snapshot_streams`](MultiRuntime::max_snapshot_streams) groups'
+//!   snapshot transfers leave this node at once (per node, not per peer).
+//!   A chunk of one more stream is held back before the transport, as if
+//!   lost; its group resends it when it finds the stream stalled, so it
+//!   starts once another stream ends (last chunk sent) or goes idle
+//!   ([`snapshot_idle_ticks`](MultiRuntime::snapshot_idle_ticks)).
+//!   Snapshots received are not bounded here: each sender bounds its own.
+//!
+//! # Example: one node, two groups, on loopback
+//!
+//! ```
+//! use bytes::Bytes;
+//! use raft_io::log::shared::SharedWal;
+//! use raft_io::multi::HostConfig;
+//! use raft_io::runtime::StateMachine;
+//! use raft_io::runtime::multi::MultiRuntime;
+//! use raft_io::transport::{TcpConfig, TcpGroupTransport};
+//! use raft_io::RaftConfig;
+//!
+//! #[derive(Default)]
+//! struct Count(u64);
+//!
+//! impl StateMachine for Count {
+//!     type Output = u64;
+//!     fn apply(&mut self, _index: u64, _command: &Bytes) -> u64 {
+//!         self.0 += 1;
+//!         self.0
+//!     }
+//!     fn snapshot(&self) -> Bytes { Bytes::copy_from_slice(&self.0.to_le_bytes()) }
+//!     fn restore(&mut self, data: &Bytes) {
+//!         self.0 = data.as_ref().try_into().map(u64::from_le_bytes).unwrap_or(0);
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = std::env::temp_dir().join(format!("raft-io-doc-multi-{}", std::process::id()));
+//! # let _ = std::fs::remove_dir_all(&dir);
+//! let wal = SharedWal::open(&dir)?;
+//! let transport = TcpGroupTransport::bind(TcpConfig::new(1, "127.0.0.1:0".parse()?))?;
+//! let handle = MultiRuntime::new(HostConfig::new(1), wal, transport, |_group| Count::default())
+//!     .group(7, RaftConfig::single(1))
+//!     .start()?;
+//! handle.create_group(9, RaftConfig::single(1))?; // at run time
+//!
+//! for group in [7, 9] {
+//!     assert_eq!(handle.wait_for_leader(group, std::time::Duration::from_secs(10)), Some(1));
+//! }
+//! let ticket = handle.propose_async(7, "a")?; // in flight
+//! assert_eq!(handle.propose(9, "b")?, 1);
+//! assert_eq!(ticket.wait()?, 1);
+//! assert_eq!(handle.read(7, |c: &Count| c.0)?, 1);
+//! assert!(handle.propose(8, "c").is_err(), "no group 8");
+//! handle.shutdown();
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod driver;
+mod group;
+mod handle;
+mod snapshots;
+mod transport;
+
+use std::time::Duration;
+
+pub use handle::{MultiHandle, MultiStats, Ticket};
+pub use transport::GroupTransport;
+
+use super::StateMachine;
+use crate::config::RaftConfig;
+use crate::log::shared::SharedWal;
+use crate::multi::{GroupId, HostConfig, MultiNode};
+
+/// Makes a group's state machine, given its id (empty: a recovered group
+/// re-applies its log, after its snapshot).
+pub(crate) type StateFactory<S> = Box<dyn FnMut(GroupId) -> S + Send>;
+
+/// Tuning of a [`MultiRuntime`].
+#[derive(Clone, Debug)]
+pub(crate) struct MultiOptions {
+    pub(crate) tick_interval: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_pending: usize,
+    pub(crate) max_batch: usize,
+    pub(crate) max_batch_bytes: usize,
+    pub(crate) max_envelopes_per_turn: usize,
+    pub(crate) max_snapshot_streams: usize,
+    pub(crate) snapshot_idle_ticks: u64,
+}
+
+impl Default for MultiOptions {
+    fn default() -> Self {
+        Self {
+            tick_interval: Duration::from_millis(10),
+            request_timeout: Duration::from_secs(5),
+            max_pending: 65536,
+            max_batch: 4096,
+            max_batch_bytes: 4 << 20,
+            max_envelopes_per_turn: 8192,
+            max_snapshot_streams: 4,
+            snapshot_idle_ticks: 50,
+        }
+    }
+}
+
+/// Builds and starts a runtime of many groups. See the [module docs](self).
+pub struct MultiRuntime<S: StateMachine, T> {
+    host: HostConfig,
+    wal: SharedWal,
+    transport: T,
+    factory: StateFactory<S>,
+    groups: Vec<(GroupId, RaftConfig)>,
+    options: MultiOptions,
+}
+
+impl<S: StateMachine, T: GroupTransport> MultiRuntime<S, T> {
+    /// A runtime for the host `host` (its node id, pings, quiescence), on
+    /// the shared WAL `wal`, talking through `transport`, making each
+    /// group's state machine with `factory`; no group yet, default options.
+    pub fn new(
+        host: HostConfig,
+        wal: SharedWal,
+        transport: T,
+        factory: impl FnMut(GroupId) -> S + Send + 'static,
+    ) -> Self {
+        Self { host, wal, transport, factory: Box::new(factory), groups: Vec::new(), options: MultiOptions::default() }
+    }
+
+    /// Hosts `group` from the start with `config` (switched to the
+    /// asynchronous storage mode), on its log in the WAL: recovered if the
+    /// WAL has it, created otherwise. After a restart, name here every
+    /// group of [`SharedWal::groups`] to host (the others stay in the WAL,
+    /// untouched).
+    pub fn group(mut self, group: GroupId, config: RaftConfig) -> Self {
+        self.groups.push((group, config));
+        self
+    }
+
+    /// How often the host ticks (default 10 ms; clamped to between 100 µs
+    /// and an hour). Groups count their timeouts in these ticks.
+    pub fn tick_interval(mut self, interval: Duration) -> Self {
+        self.options.tick_interval = interval.clamp(Duration::from_micros(100), Duration::from_secs(3600));
+        self
+    }
+
+    /// How long a request may wait before it fails with
+    /// [`RuntimeError::Timeout`](super::RuntimeError::Timeout) (default 5 s); a handle can override it
+    /// ([`MultiHandle::with_timeout`]).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.options.request_timeout = timeout;
+        self
+    }
+
+    /// Most requests queued, and most held by the driver (default 65536;
+    /// at least 1); more are refused with [`RuntimeError::Busy`](super::RuntimeError::Busy).
+    pub fn max_pending(mut self, n: usize) -> Self {
+        self.options.max_pending = n.max(1);
+        self
+    }
+
+    /// Most proposals in one group's batch step (default 4096).
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.options.max_batch = n.max(1);
+        self
+    }
+
+    /// Most command bytes in one group's batch step (default 4 MiB; a
+    /// single larger command still goes alone).
+    pub fn max_batch_bytes(mut self, n: usize) -> Self {
+        self.options.max_batch_bytes = n.max(1);
+        self
+    }
+
+    /// Most groups' snapshot streams leaving this node at once (default 4;
+    /// at least 1). See the [module docs](self), "Bounds".
+    pub fn max_snapshot_streams(mut self, n: usize) -> Self {
+        self.options.max_snapshot_streams = n.max(1);
+        self
+    }
+
+    /// Ticks after which a snapshot stream that sent nothing frees its
+    /// place (default 50; at least 1).
+    pub fn snapshot_idle_ticks(mut self, ticks: u64) -> Self {
+        self.options.snapshot_idle_ticks = ticks.max(1);
+        self
+    }
+
+    /// Opens the groups named with [`group`](Self::group), starts the
+    /// driver thread and returns the first handle.
+    ///
+    /// # Errors
+    ///
+    /// A group could not be opened (its log, its configuration), or the
+    /// thread could not be spawned.
+    pub fn start(self) -> std::io::Result<MultiHandle<S>> {
+        let host = MultiNode::new(self.host);
+        driver::start(host, self.wal, self.transport, self.factory, self.groups, self.options)
+    }
+}
+
+impl<S: StateMachine, T> std::fmt::Debug for MultiRuntime<S, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MultiRuntime")
+            .field("node", &self.host.get_node())
+            .field("groups", &self.groups.len())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}

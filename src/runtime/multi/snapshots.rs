@@ -1,0 +1,112 @@
+//! [`SnapshotGate`]: at most `max` snapshot streams leave a node at once,
+//! whatever the number of groups.
+//!
+//! A stream is a `(group, peer)` pair the node's groups send snapshot
+//! chunks to. It is admitted with its first chunk when fewer than `max`
+//! streams are open; it closes when its last chunk (the one reaching the
+//! snapshot's length) leaves, or when no chunk of it left for `idle`
+//! ticks (its leader stepped down, its group was removed, its follower
+//! went away). A chunk of a stream that cannot be admitted is held back:
+//! dropped before the transport, as if lost on the wire. Its leader's
+//! group treats it so — it finds the stream stalled and resends from the
+//! last acknowledged offset — so a held-back stream starts once another
+//! ends, at the cost of its retransmission timeout.
+
+use std::collections::BTreeMap;
+
+use crate::message::{Message, MessageBody};
+use crate::multi::GroupId;
+use crate::types::NodeId;
+
+/// The open snapshot streams of one node.
+#[derive(Debug)]
+pub(crate) struct SnapshotGate {
+    max: usize,
+    idle: u64,
+    /// Open streams and the tick their last chunk left.
+    open: BTreeMap<(GroupId, NodeId), u64>,
+    /// Chunks held back so far.
+    pub(crate) held_back: u64,
+}
+
+impl SnapshotGate {
+    pub(crate) fn new(max: usize, idle: u64) -> Self {
+        Self { max: max.max(1), idle: idle.max(1), open: BTreeMap::new(), held_back: 0 }
+    }
+
+    /// Whether `message` of `group` may leave at tick `now` (anything but
+    /// a snapshot chunk may).
+    pub(crate) fn admit(&mut self, group: GroupId, message: &Message, now: u64) -> bool {
+        let MessageBody::Snapshot(chunk) = &message.body else { return true };
+        let key = (group, message.to);
+        if !self.open.contains_key(&key) && self.open.len() >= self.max {
+            self.held_back += 1;
+            return false;
+        }
+        let end = chunk.offset.saturating_add(chunk.data.len() as u64);
+        if end >= chunk.total_len {
+            self.open.remove(&key);
+        } else {
+            self.open.insert(key, now);
+        }
+        true
+    }
+
+    /// Closes the streams idle since before `now - idle`.
+    pub(crate) fn expire(&mut self, now: u64) {
+        let idle = self.idle;
+        self.open.retain(|_, last| now.saturating_sub(*last) <= idle);
+    }
+
+    /// Closes the streams of a removed group.
+    pub(crate) fn forget(&mut self, group: GroupId) {
+        self.open.retain(|(g, _), _| *g != group);
+    }
+
+    /// Streams open now.
+    #[cfg(test)]
+    pub(crate) fn open(&self) -> usize {
+        self.open.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::SnapshotChunk;
+
+    fn chunk(to: NodeId, offset: u64, len: usize, total: u64) -> Message {
+        let data = bytes::Bytes::from(vec![0u8; len]);
+        let body =
+            MessageBody::Snapshot(Box::new(SnapshotChunk { offset, total_len: total, data, ..Default::default() }));
+        Message { from: 1, to, term: 1, body }
+    }
+
+    #[test]
+    fn at_most_max_streams_and_a_finished_one_frees_its_place() {
+        let mut gate = SnapshotGate::new(2, 5);
+        assert!(gate.admit(1, &chunk(2, 0, 10, 30), 0));
+        assert!(gate.admit(2, &chunk(2, 0, 10, 30), 0));
+        assert!(!gate.admit(3, &chunk(2, 0, 10, 30), 0), "a third stream waits");
+        assert_eq!(gate.held_back, 1);
+        assert!(gate.admit(1, &chunk(2, 10, 10, 30), 1), "an open stream goes on");
+        assert!(gate.admit(1, &chunk(2, 20, 10, 30), 2), "its last chunk closes it");
+        assert_eq!(gate.open(), 1);
+        assert!(gate.admit(3, &chunk(2, 0, 10, 30), 3));
+        let heartbeat = Message { from: 1, to: 2, term: 1, body: MessageBody::TimeoutNow };
+        assert!(gate.admit(4, &heartbeat, 3), "other messages are never held");
+    }
+
+    #[test]
+    fn an_idle_stream_or_a_removed_group_closes() {
+        let mut gate = SnapshotGate::new(1, 5);
+        assert!(gate.admit(1, &chunk(2, 0, 10, 30), 0));
+        gate.expire(5);
+        assert_eq!(gate.open(), 1);
+        gate.expire(6);
+        assert_eq!(gate.open(), 0);
+        assert!(gate.admit(2, &chunk(3, 0, 10, 30), 6));
+        gate.forget(2);
+        assert_eq!(gate.open(), 0);
+    }
+}

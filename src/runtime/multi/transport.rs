@@ -1,0 +1,72 @@
+//! [`GroupTransport`]: what the many-groups driver needs from a transport
+//! of [`Envelope`]s.
+
+use bytes::Bytes;
+
+use super::super::Waker;
+use crate::multi::Envelope;
+use crate::transport::TcpGroupTransport;
+use crate::types::NodeId;
+
+/// A transport of [`Envelope`]s the [`MultiRuntime`](super::MultiRuntime)
+/// can drive: implemented by [`TcpGroupTransport`]; implement it for an
+/// in-process transport in tests.
+pub trait GroupTransport: Send + 'static {
+    /// Queues every envelope of one driver turn (called once per turn).
+    /// Failures are the transport's to count: Raft treats an envelope
+    /// that was not delivered as lost.
+    fn send_batch(&mut self, envelopes: Vec<Envelope>);
+
+    /// The next envelope received, without blocking.
+    fn try_recv(&mut self) -> Option<Envelope>;
+
+    /// Arranges for `waker.wake()` whenever an envelope arrives and returns
+    /// `true`; or returns `false` (the default) and the driver polls every
+    /// millisecond.
+    fn set_waker(&mut self, waker: Waker) -> bool {
+        let _ = waker;
+        false
+    }
+
+    /// A member of some group's configuration has the raft address
+    /// `address` ([`Membership::address`](crate::Membership::address)):
+    /// called once per member and address the driver has not passed before.
+    /// The default does nothing. Peers are never removed through this.
+    fn learn_peer(&mut self, id: NodeId, address: &Bytes) {
+        let _ = (id, address);
+    }
+
+    /// Called once when the runtime stops. The default does nothing.
+    fn close(&mut self) {}
+}
+
+impl GroupTransport for TcpGroupTransport {
+    fn send_batch(&mut self, envelopes: Vec<Envelope>) {
+        // Refusals are counted in `TcpStats`.
+        let _ = TcpGroupTransport::send_batch(self, envelopes);
+    }
+
+    fn try_recv(&mut self) -> Option<Envelope> {
+        TcpGroupTransport::try_recv(self)
+    }
+
+    fn set_waker(&mut self, waker: Waker) -> bool {
+        TcpGroupTransport::set_waker(self, move || waker.wake());
+        true
+    }
+
+    fn learn_peer(&mut self, id: NodeId, address: &Bytes) {
+        // An address that does not parse leaves the member to be wired by
+        // hand; a writer that could not be spawned is retried when the
+        // address is passed again (never, unless it changes).
+        if let Some(addr) = crate::transport::tcp::address_of(address) {
+            if id != self.id() {
+                let _ = self.add_peer(id, addr);
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,302 @@
+//! The runtime of many groups (`raft_io::runtime::multi`): three runtimes
+//! on loopback TCP, each hosting a replica of 20 groups on one shared WAL.
+//! Every group elects and serves writes and reads; one client thread keeps
+//! thousands of proposals in flight through tickets; a group is created and
+//! one removed at run time; one runtime restarts from its WAL directory
+//! with every acknowledged write still there; unknown groups and a full
+//! queue are typed errors. Outcomes never depend on timing: every wait
+//! polls with a generous deadline.
+#![cfg(all(feature = "net", feature = "persistence"))]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use raft_io::log::shared::SharedWal;
+use raft_io::multi::{GroupId, HostConfig};
+use raft_io::runtime::multi::{MultiHandle, MultiRuntime, Ticket};
+use raft_io::runtime::{RuntimeError, StateMachine};
+use raft_io::transport::{TcpConfig, TcpGroupTransport, TcpHandle};
+use raft_io::{NodeId, RaftConfig};
+
+const IDS: [NodeId; 3] = [1, 2, 3];
+const GROUPS: u64 = 20;
+
+/// Every command applied, in order; `apply` echoes the command with its
+/// position.
+#[derive(Default)]
+struct Log(Vec<Bytes>);
+
+impl StateMachine for Log {
+    type Output = (usize, Bytes);
+    fn apply(&mut self, _index: u64, command: &Bytes) -> (usize, Bytes) {
+        self.0.push(command.clone());
+        (self.0.len(), command.clone())
+    }
+    fn snapshot(&self) -> Bytes {
+        let mut out = Vec::new();
+        for c in &self.0 {
+            out.extend_from_slice(&(c.len() as u32).to_le_bytes());
+            out.extend_from_slice(c);
+        }
+        out.into()
+    }
+    fn restore(&mut self, data: &Bytes) {
+        self.0.clear();
+        let mut rest = &data[..];
+        while rest.len() >= 4 {
+            let n = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            let end = (4 + n).min(rest.len());
+            self.0.push(Bytes::copy_from_slice(&rest[4..end]));
+            rest = &rest[end..];
+        }
+    }
+}
+
+fn config(id: NodeId, group: GroupId) -> RaftConfig {
+    RaftConfig::new(id, IDS).election_timeout(20, 40).heartbeat_interval(3).seed(group * 7 + id)
+}
+
+fn host(id: NodeId) -> HostConfig {
+    HostConfig::new(id).peer_timeout(20)
+}
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !cond() {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn bind(id: NodeId) -> TcpGroupTransport {
+    TcpGroupTransport::bind(TcpConfig::new(id, "127.0.0.1:0".parse().unwrap()).cluster_id(11)).unwrap()
+}
+
+struct Node {
+    handle: MultiHandle<Log>,
+    tcp: TcpHandle,
+    addr: SocketAddr,
+}
+
+fn start(id: NodeId, dir: &std::path::Path, transport: TcpGroupTransport, groups: &[GroupId]) -> Node {
+    let wal = SharedWal::open(dir).unwrap();
+    let (tcp, addr) = (transport.handle(), transport.local_addr());
+    let mut runtime = MultiRuntime::new(host(id), wal, transport, |_| Log::default());
+    for &g in groups {
+        runtime = runtime.group(g, config(id, g));
+    }
+    Node { handle: runtime.start().unwrap(), tcp, addr }
+}
+
+/// The leader of `group`, once every node agrees on one.
+fn leader(nodes: &[Node], group: GroupId) -> usize {
+    let mut found = 0;
+    wait_until(&format!("a leader of group {group}"), || {
+        let leaders: Vec<Option<NodeId>> = nodes.iter().map(|n| n.handle.leader(group)).collect();
+        match leaders[0] {
+            Some(l) if leaders.iter().all(|x| *x == Some(l)) => {
+                let i = nodes.iter().position(|n| n.handle.id() == l).unwrap();
+                // The leader's own view must agree (it may have stepped down).
+                let ok = nodes[i].handle.status(group).is_ok_and(|s| s.leader == Some(l));
+                found = i;
+                ok
+            }
+            _ => false,
+        }
+    });
+    found
+}
+
+/// Proposes `command` to `group` until it is acknowledged, following the
+/// leader; returns the output.
+fn propose(nodes: &[Node], group: GroupId, command: &str) -> (usize, Bytes) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let i = leader(nodes, group);
+        match nodes[i].handle.propose(group, command.to_owned()) {
+            Ok(out) => return out,
+            Err(e) => assert!(e.is_retryable() && Instant::now() < deadline, "group {group}: {e}"),
+        }
+    }
+}
+
+/// A linearizable read of `group`'s log on node `i`, retried while the
+/// group changes leader.
+fn read_log(nodes: &[Node], i: usize, group: GroupId) -> Vec<Bytes> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match nodes[i].handle.read(group, |log: &Log| log.0.clone()) {
+            Ok(log) => return log,
+            Err(e) => {
+                assert!(e.is_retryable() && Instant::now() < deadline, "read of group {group}: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+#[test]
+fn many_groups_on_three_runtimes() {
+    let dirs: Vec<tempfile::TempDir> = IDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let transports: Vec<TcpGroupTransport> = IDS.iter().map(|&id| bind(id)).collect();
+    let addrs: Vec<SocketAddr> = transports.iter().map(|t| t.local_addr()).collect();
+    for (i, t) in transports.iter().enumerate() {
+        for (j, &addr) in addrs.iter().enumerate() {
+            if i != j {
+                t.add_peer(IDS[j], addr).unwrap();
+            }
+        }
+    }
+    let groups: Vec<GroupId> = (1..=GROUPS).collect();
+    let mut nodes: Vec<Node> =
+        IDS.iter().zip(transports).zip(&dirs).map(|((&id, t), dir)| start(id, dir.path(), t, &groups)).collect();
+
+    // Every group elects and serves a write and a read on each replica.
+    let mut acknowledged: BTreeMap<GroupId, Vec<Bytes>> = BTreeMap::new();
+    for &g in &groups {
+        let command = format!("g{g}-first");
+        let (_, echoed) = propose(&nodes, g, &command);
+        assert_eq!(echoed, command.as_bytes());
+        acknowledged.entry(g).or_default().push(Bytes::from(command));
+    }
+    for &g in &groups {
+        for i in 0..nodes.len() {
+            let log = read_log(&nodes, i, g);
+            assert!(log.contains(&Bytes::from(format!("g{g}-first"))), "group {g} on node {}", i + 1);
+        }
+    }
+
+    // One client thread, 2000 proposals in flight through tickets.
+    let leaders: BTreeMap<GroupId, usize> = groups.iter().map(|&g| (g, leader(&nodes, g))).collect();
+    let mut tickets: Vec<(GroupId, String, Ticket<(usize, Bytes)>)> = Vec::new();
+    let mut most_in_flight = 0;
+    for k in 0..2000u64 {
+        let g = 1 + k % GROUPS;
+        let command = format!("g{g}-t{k}");
+        let ticket = nodes[leaders[&g]].handle.propose_async(g, command.clone()).unwrap();
+        tickets.push((g, command, ticket));
+        if k % 100 == 99 {
+            most_in_flight = most_in_flight.max(tickets.iter().filter(|(_, _, t)| !t.is_ready()).count());
+        }
+    }
+    for (g, command, ticket) in tickets {
+        match ticket.wait() {
+            Ok((_, echoed)) => {
+                assert_eq!(echoed, command.as_bytes(), "group {g}: the output is the command's");
+                acknowledged.entry(g).or_default().push(Bytes::from(command));
+            }
+            // A leader change may fail some (outcome unknown): retried
+            // until acknowledged; the check below needs only acknowledged
+            // writes to be present.
+            Err(e) => {
+                assert!(e.is_retryable(), "group {g}: {e}");
+                propose(&nodes, g, &command);
+                acknowledged.entry(g).or_default().push(Bytes::from(command));
+            }
+        }
+    }
+    assert!(most_in_flight > 1, "one thread had {most_in_flight} proposal(s) in flight at most");
+
+    // A group created and one removed at run time.
+    for n in &nodes {
+        n.handle.create_group(GROUPS + 1, config(n.handle.id(), GROUPS + 1)).unwrap();
+    }
+    let (_, echoed) = propose(&nodes, GROUPS + 1, "new-group");
+    assert_eq!(echoed, "new-group".as_bytes());
+    acknowledged.entry(GROUPS + 1).or_default().push(Bytes::from_static(b"new-group"));
+    for n in &nodes {
+        n.handle.remove_group(5).unwrap();
+        assert!(matches!(n.handle.propose(5, "gone"), Err(RuntimeError::UnknownGroup(5))));
+        assert!(matches!(n.handle.status(5), Err(RuntimeError::UnknownGroup(5))));
+    }
+    acknowledged.remove(&5);
+
+    // One fsync per turn at most (group removals flush once each).
+    let mut proposals = 0;
+    for n in &nodes {
+        let s = n.handle.stats();
+        assert!(s.wal.syncs <= s.turns + 1, "{} syncs in {} turns", s.wal.syncs, s.turns);
+        assert!(s.persisted > 0, "writes are reported durable");
+        proposals += s.proposals;
+    }
+    assert!(proposals >= 2000 + GROUPS + 1, "{proposals} proposals accepted");
+
+    // Restart node 3 from its WAL directory, on a new port.
+    let committed: BTreeMap<GroupId, u64> =
+        acknowledged.keys().map(|&g| (g, nodes[2].handle.status(g).unwrap().commit)).collect();
+    let old = nodes.pop().unwrap();
+    old.handle.shutdown();
+    assert!(matches!(old.handle.propose(1, "late"), Err(RuntimeError::ShuttingDown)));
+    let hosted = SharedWal::open(dirs[2].path()).unwrap().groups();
+    let expected: Vec<GroupId> = acknowledged.keys().copied().collect();
+    assert_eq!(hosted, expected, "the WAL holds the live groups, not the removed one");
+    let transport = bind(3);
+    transport.add_peer(1, nodes[0].addr).unwrap();
+    transport.add_peer(2, nodes[1].addr).unwrap();
+    let restarted = start(3, dirs[2].path(), transport, &hosted);
+    for n in &nodes {
+        n.tcp.add_peer(3, restarted.addr).unwrap();
+    }
+    for (&g, &commit) in &committed {
+        let s = restarted.handle.status(g).unwrap();
+        assert!(s.last_index >= commit, "group {g} recovered {} of {commit} entries", s.last_index);
+    }
+    nodes.push(restarted);
+    for (&g, writes) in &acknowledged {
+        let log = read_log(&nodes, 2, g);
+        for w in writes {
+            assert!(log.contains(w), "group {g} lost the acknowledged {w:?} on the restarted node");
+        }
+    }
+    drop(old);
+    for n in &nodes {
+        n.handle.shutdown();
+    }
+}
+
+#[test]
+fn unknown_groups_bad_requests_and_a_full_queue_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = SharedWal::open(dir.path()).unwrap();
+    let handle = MultiRuntime::new(HostConfig::new(1), wal, bind(1), |_| Log::default())
+        .group(1, RaftConfig::single(1))
+        .max_pending(1)
+        .start()
+        .unwrap();
+    wait_until("a leader", || handle.leader(1) == Some(1));
+    assert!(matches!(handle.propose(2, "x"), Err(RuntimeError::UnknownGroup(2))));
+    assert!(matches!(handle.read(2, |l: &Log| l.0.len()), Err(RuntimeError::UnknownGroup(2))));
+    assert!(matches!(handle.status(2), Err(RuntimeError::UnknownGroup(2))));
+    assert!(matches!(handle.transfer_leadership(2, 1), Err(RuntimeError::UnknownGroup(2))));
+    assert!(matches!(handle.remove_group(2), Err(RuntimeError::UnknownGroup(2))));
+    assert!(matches!(handle.create_group(1, RaftConfig::single(1)), Err(RuntimeError::GroupExists(1))));
+    assert!(matches!(handle.create_group(0, RaftConfig::single(1)), Err(RuntimeError::UnknownGroup(0))));
+    assert!(matches!(handle.create_group(3, RaftConfig::single(2)), Err(RuntimeError::Refused(_))));
+    assert!(matches!(handle.propose(1, ""), Err(RuntimeError::Refused(_))));
+    assert_eq!(handle.groups().unwrap(), vec![1], "refused creations leave nothing behind");
+    assert_eq!(handle.propose(1, "a").unwrap().0, 1);
+
+    // A read query holds the driver thread: the queue (one place) fills,
+    // and the next request is refused at once.
+    let (entered_tx, entered) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let reader = handle.clone();
+    let read = std::thread::spawn(move || {
+        reader.read(1, move |l: &Log| {
+            entered_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+            l.0.len()
+        })
+    });
+    entered.recv().unwrap();
+    let queued = handle.propose_async(1, "b").unwrap();
+    assert!(matches!(handle.propose_async(1, "c"), Err(RuntimeError::Busy)));
+    release.send(()).unwrap();
+    assert_eq!(read.join().unwrap().unwrap(), 1);
+    assert_eq!(queued.wait().unwrap().0, 2);
+    handle.shutdown();
+    assert!(matches!(handle.propose(1, "late"), Err(RuntimeError::ShuttingDown)));
+}
