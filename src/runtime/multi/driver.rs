@@ -498,8 +498,10 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     /// per-node bound holds back.
     fn route(&mut self, envelope: Envelope) {
         if let EnvelopeBody::Raft { group, message } = &envelope.body {
-            if !self.gate.admit(*group, message, self.host.ticks()) {
-                self.shared.counters.held_back.store(self.gate.held_back, Relaxed);
+            let admitted = self.gate.admit(*group, message, self.host.ticks());
+            self.shared.counters.held_back.store(self.gate.held_back, Relaxed);
+            self.shared.counters.chunks_out.store(self.gate.admitted, Relaxed);
+            if !admitted {
                 return;
             }
         }

@@ -49,11 +49,7 @@ impl<S: StateMachine> Hosted<S> {
                 self.sm.restore(&data);
                 self.pending.fail_proposals_through(meta.index, RuntimeError::OutcomeUnknown);
             }
-            Action::ReadReady { id, .. } => {
-                if self.pending.finish_read(id, Ok(&self.sm)) {
-                    fx.reads += 1;
-                }
-            }
+            Action::ReadReady { id, .. } => fx.reads += u64::from(self.pending.finish_read(id, Ok(&self.sm))),
             Action::ReadFailed { id, reason } => {
                 let error = RuntimeError::from_read(reason, node.leader(), node.id());
                 self.pending.finish_read(id, Err(error));

@@ -58,6 +58,8 @@ pub struct MultiStats {
     /// Snapshot chunks held back by the per-node bound on snapshot streams
     /// ([`MultiRuntime::max_snapshot_streams`](super::MultiRuntime::max_snapshot_streams)).
     pub snapshot_chunks_held_back: u64,
+    /// Snapshot chunks sent (let through by that bound).
+    pub snapshot_chunks_sent: u64,
     /// Groups hosted now.
     pub groups: u64,
     /// Requests the driver holds now (proposals in flight included).
@@ -79,6 +81,7 @@ pub(crate) struct Counters {
     pub(crate) reads: AtomicU64,
     pub(crate) snapshots: AtomicU64,
     pub(crate) held_back: AtomicU64,
+    pub(crate) chunks_out: AtomicU64,
     pub(crate) groups: AtomicU64,
 }
 
@@ -397,6 +400,7 @@ impl<S: StateMachine> MultiHandle<S> {
             reads: c.reads.load(Relaxed),
             snapshots: c.snapshots.load(Relaxed),
             snapshot_chunks_held_back: c.held_back.load(Relaxed),
+            snapshot_chunks_sent: c.chunks_out.load(Relaxed),
             groups: c.groups.load(Relaxed),
             held_requests: self.shared.held.load(Relaxed) as u64,
             wal: *lock(&self.shared.wal_stats),

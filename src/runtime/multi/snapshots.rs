@@ -27,11 +27,13 @@ pub(crate) struct SnapshotGate {
     open: BTreeMap<(GroupId, NodeId), u64>,
     /// Chunks held back so far.
     pub(crate) held_back: u64,
+    /// Chunks let through so far.
+    pub(crate) admitted: u64,
 }
 
 impl SnapshotGate {
     pub(crate) fn new(max: usize, idle: u64) -> Self {
-        Self { max: max.max(1), idle: idle.max(1), open: BTreeMap::new(), held_back: 0 }
+        Self { max: max.max(1), idle: idle.max(1), open: BTreeMap::new(), held_back: 0, admitted: 0 }
     }
 
     /// Whether `message` of `group` may leave at tick `now` (anything but
@@ -49,6 +51,7 @@ impl SnapshotGate {
         } else {
             self.open.insert(key, now);
         }
+        self.admitted += 1;
         true
     }
 
