@@ -24,6 +24,9 @@ use raft_io::{NodeId, RaftConfig};
 const IDS: [NodeId; 3] = [1, 2, 3];
 const GROUPS: u64 = 20;
 
+/// What `Log::apply` returns: the command's position and the command.
+type Output = (usize, Bytes);
+
 /// Every command applied, in order; `apply` echoes the command with its
 /// position.
 #[derive(Default)]
@@ -171,7 +174,7 @@ fn many_groups_on_three_runtimes() {
 
     // One client thread, 2000 proposals in flight through tickets.
     let leaders: BTreeMap<GroupId, usize> = groups.iter().map(|&g| (g, leader(&nodes, g))).collect();
-    let mut tickets: Vec<(GroupId, String, Ticket<(usize, Bytes)>)> = Vec::new();
+    let mut tickets: Vec<(GroupId, String, Ticket<Output>)> = Vec::new();
     let mut most_in_flight = 0;
     for k in 0..2000u64 {
         let g = 1 + k % GROUPS;
@@ -222,7 +225,7 @@ fn many_groups_on_three_runtimes() {
         assert!(s.persisted > 0, "writes are reported durable");
         proposals += s.proposals;
     }
-    assert!(proposals >= 2000 + GROUPS + 1, "{proposals} proposals accepted");
+    assert!(proposals > 2000 + GROUPS, "{proposals} proposals accepted");
 
     // Restart node 3 from its WAL directory, on a new port.
     let committed: BTreeMap<GroupId, u64> =

@@ -78,7 +78,9 @@ impl<S: StateMachine> Default for Pending<S> {
 }
 
 impl<S: StateMachine> Pending<S> {
-    /// Requests held (batch, proposals, reads, change, transfers).
+    /// Requests held (batch, proposals, reads, change, transfers); the
+    /// many-groups driver bounds their total.
+    #[cfg(feature = "persistence")]
     pub(crate) fn len(&self) -> usize {
         self.batch_replies.len()
             + self.proposals.len()

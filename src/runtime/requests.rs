@@ -82,12 +82,15 @@ impl<T> Waiter<T> {
     }
 
     /// Waits for the reply until `deadline` (`None`: however long) without
-    /// giving up the waiter: `None` when it has not come by then.
+    /// giving up the waiter: `None` when it has not come by then (for
+    /// `runtime::multi::Ticket`).
+    #[cfg(feature = "persistence")]
     pub(crate) fn wait_by(&self, deadline: Option<Instant>) -> Option<Result<T, RuntimeError>> {
         wait_until(&self.slot.filled, lock(&self.slot.value), deadline, Option::is_some).take()
     }
 
     /// Whether the reply has come.
+    #[cfg(feature = "persistence")]
     pub(crate) fn is_ready(&self) -> bool {
         lock(&self.slot.value).is_some()
     }

@@ -1,7 +1,6 @@
 //! A threaded runtime hosting many Raft groups (features `net` and
-//! `persistence`): one driver thread owns a
-//! [`MultiNode`](crate::multi::MultiNode) host, a
-//! [`SharedWal`](crate::log::shared::SharedWal), a [`GroupTransport`]
+//! `persistence`): one driver thread owns a [`MultiNode`] host, a
+//! [`SharedWal`], a [`GroupTransport`]
 //! (such as [`TcpGroupTransport`](crate::transport::TcpGroupTransport))
 //! and one [`StateMachine`] per group; a cloneable [`MultiHandle`]
 //! addresses any group from any thread.
