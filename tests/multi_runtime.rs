@@ -1,8 +1,9 @@
 //! The runtime of many groups (`raft_io::runtime::multi`): three runtimes
 //! on loopback TCP, each hosting a replica of 20 groups on one shared WAL.
 //! Every group elects and serves writes and reads; one client thread keeps
-//! thousands of proposals in flight through tickets; a group is created and
-//! one removed at run time; one runtime restarts from its WAL directory
+//! thousands of proposals in flight through tickets; a group changes its
+//! membership and another its leader; a group is created and one removed
+//! at run time; one runtime restarts from its WAL directory
 //! with every acknowledged write still there; unknown groups and a full
 //! queue are typed errors. Outcomes never depend on timing: every wait
 //! polls with a generous deadline.
@@ -19,7 +20,7 @@ use raft_io::multi::{GroupId, HostConfig};
 use raft_io::runtime::multi::{MultiHandle, MultiRuntime, Ticket};
 use raft_io::runtime::{RuntimeError, StateMachine};
 use raft_io::transport::{TcpConfig, TcpGroupTransport, TcpHandle};
-use raft_io::{NodeId, RaftConfig};
+use raft_io::{MembershipChange, NodeId, RaftConfig};
 
 const IDS: [NodeId; 3] = [1, 2, 3];
 const GROUPS: u64 = 20;
@@ -126,6 +127,18 @@ fn propose(nodes: &[Node], group: GroupId, command: &str) -> (usize, Bytes) {
     }
 }
 
+/// Runs `request` on `group`'s leader until it succeeds, following the
+/// leader through retryable errors.
+fn retry<R>(nodes: &[Node], group: GroupId, request: impl Fn(&Node) -> Result<R, RuntimeError>) -> R {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match request(&nodes[leader(nodes, group)]) {
+            Ok(r) => return r,
+            Err(e) => assert!(e.is_retryable() && Instant::now() < deadline, "group {group}: {e}"),
+        }
+    }
+}
+
 /// A linearizable read of `group`'s log on node `i`, retried while the
 /// group changes leader.
 fn read_log(nodes: &[Node], i: usize, group: GroupId) -> Vec<Bytes> {
@@ -202,6 +215,19 @@ fn many_groups_on_three_runtimes() {
         }
     }
     assert!(most_in_flight > 1, "one thread had {most_in_flight} proposal(s) in flight at most");
+    eprintln!("one client thread: up to {most_in_flight} of 2000 proposals seen in flight at once");
+
+    // Membership and leadership, per group.
+    let learner = retry(&nodes, 2, |n| n.handle.change_membership(2, MembershipChange::AddLearner(9)));
+    assert!(learner.is_learner(9));
+    let back = retry(&nodes, 2, |n| n.handle.change_membership(2, MembershipChange::Remove(9)));
+    assert!(!back.contains(9) && back.voters().len() == 3);
+    let to = IDS[(leader(&nodes, 3) + 1) % IDS.len()];
+    wait_until("the transfer of group 3", || {
+        let i = leader(&nodes, 3);
+        IDS[i] == to || nodes[i].handle.transfer_leadership(3, to).is_ok()
+    });
+    wait_until("every node to see the new leader of group 3", || nodes.iter().all(|n| n.handle.leader(3) == Some(to)));
 
     // A group created and one removed at run time.
     for n in &nodes {
