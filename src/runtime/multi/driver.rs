@@ -530,12 +530,14 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         // appends); then the transport closes.
         self.send();
         self.transport.close();
+        // Everything staged is made durable before the groups' logs go
+        // (the WAL closes cleanly when its last handle is dropped).
+        if self.halted.is_none() {
+            let _ = self.wal.flush();
+        }
         let ids: Vec<GroupId> = self.host.group_ids().collect();
         for group in ids {
             let _ = self.host.remove_group(group);
-        }
-        if self.halted.is_none() {
-            let _ = self.wal.flush();
         }
     }
 }

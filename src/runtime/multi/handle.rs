@@ -444,3 +444,30 @@ impl<S: StateMachine> MultiHandle<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ticket_is_given_back_until_its_outcome_comes_then_yields_it_once() {
+        let (reply, waiter) = oneshot::<u32>();
+        let ticket = Ticket { waiter, deadline: None };
+        assert!(!ticket.is_ready());
+        let ticket = ticket.try_get().expect_err("not ready");
+        let ticket = ticket.wait_timeout(Duration::from_millis(1)).expect_err("still not ready");
+        reply.send(Ok(7));
+        assert!(ticket.is_ready());
+        assert_eq!(ticket.try_get().ok().map(Result::ok), Some(Some(7)));
+    }
+
+    #[test]
+    fn a_ticket_past_its_deadline_times_out_and_a_dropped_reply_means_shutdown() {
+        let (_reply, waiter) = oneshot::<u32>();
+        let late = Ticket { waiter, deadline: Some(Instant::now()) };
+        assert!(matches!(late.wait_timeout(Duration::from_secs(60)), Ok(Err(RuntimeError::Timeout))));
+        let (reply, waiter) = oneshot::<u32>();
+        drop(reply);
+        assert!(matches!(Ticket { waiter, deadline: None }.wait(), Err(RuntimeError::ShuttingDown)));
+    }
+}
