@@ -421,3 +421,50 @@ fn a_restarted_node_catches_up_through_bounded_snapshot_streams() {
         n.handle.shutdown();
     }
 }
+
+/// A figure, not a check (ignored by default; run with `--ignored
+/// --nocapture`): writes per second from ONE client thread over 20 groups
+/// led across three runtimes, blocking proposals against tickets.
+#[test]
+#[ignore]
+fn one_client_thread_blocking_against_tickets() {
+    let dirs: Vec<tempfile::TempDir> = IDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let transports: Vec<TcpGroupTransport> = IDS.iter().map(|&id| bind(id)).collect();
+    let addrs: Vec<SocketAddr> = transports.iter().map(|t| t.local_addr()).collect();
+    for (i, t) in transports.iter().enumerate() {
+        for (j, &addr) in addrs.iter().enumerate() {
+            if i != j {
+                t.add_peer(IDS[j], addr).unwrap();
+            }
+        }
+    }
+    let groups: Vec<GroupId> = (1..=GROUPS).collect();
+    let nodes: Vec<Node> =
+        IDS.iter().zip(transports).zip(&dirs).map(|((&id, t), dir)| start(id, dir.path(), t, &groups)).collect();
+    let leaders: BTreeMap<GroupId, usize> = groups.iter().map(|&g| (g, leader(&nodes, g))).collect();
+    let n = 4000u64;
+    let t = Instant::now();
+    for k in 0..n / 4 {
+        let g = 1 + k % GROUPS;
+        nodes[leaders[&g]].handle.propose(g, format!("b{k}")).unwrap();
+    }
+    let blocking = (n / 4) as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let tickets: Vec<Ticket<Output>> = (0..n)
+        .map(|k| {
+            let g = 1 + k % GROUPS;
+            nodes[leaders[&g]].handle.propose_async(g, format!("t{k}")).unwrap()
+        })
+        .collect();
+    for ticket in tickets {
+        ticket.wait().unwrap();
+    }
+    let async_rate = n as f64 / t.elapsed().as_secs_f64();
+    let syncs: u64 = nodes.iter().map(|n| n.handle.stats().wal.syncs).sum();
+    eprintln!(
+        "one client thread, {GROUPS} groups: blocking {blocking:.0} writes/s, tickets {async_rate:.0} writes/s ({syncs} fsyncs in all)"
+    );
+    for n in &nodes {
+        n.handle.shutdown();
+    }
+}
