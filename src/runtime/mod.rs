@@ -25,6 +25,10 @@
 //! Nothing is made durable outside the node's [`RaftLog`]: the runtime
 //! itself writes no file.
 //!
+//! Many groups per node: `runtime::multi` (feature `persistence` too)
+//! drives a `MultiNode` host on one shared WAL, with one fsync and one
+//! send batch per turn for every group.
+//!
 //! # Requests and their outcomes
 //!
 //! Every request ends in exactly one result; none waits forever (see
