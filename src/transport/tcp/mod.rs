@@ -38,10 +38,10 @@
 //! accidents, not an attacker). Use plaintext for tests, one machine, or a
 //! network where every host is trusted.
 //!
-//! With feature `tls`, [`TcpConfig::tls`] runs every connection over
+//! With feature `tls`, `TcpConfig::tls` runs every connection over
 //! mutually authenticated TLS 1.3, each certificate naming its node and
 //! cluster, checked against the handshake before any message is read: see
-//! [`tls`] and `SECURITY.md` (the threat model: what TLS protects against,
+//! the `tls` module and `SECURITY.md` (the threat model: what TLS protects against,
 //! and what it does not).
 //!
 //! # Bad input
@@ -149,7 +149,7 @@ impl TcpTransport {
     ///
     /// Node id 0, or (feature `tls`) a certificate that does not name this
     /// node and cluster ([`io::ErrorKind::InvalidInput`], wrapping the
-    /// [`tls::TlsConfigError`]), or the listener could not be bound, or a
+    /// `tls::TlsConfigError`), or the listener could not be bound, or a
     /// thread could not be spawned.
     pub fn bind(config: TcpConfig) -> io::Result<Self> {
         Ok(TcpTransport { shared: Shared::bind(config)? })
