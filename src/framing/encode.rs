@@ -203,15 +203,10 @@ impl WireBody for AppendEntries {
 
 /// An entry's header as written: `varint(term) varint(index) kind
 /// varint(data length)`, the same bytes as writing each field in turn.
+#[derive(Default)]
 struct EntryHead {
     buf: [u8; 31],
     len: usize,
-}
-
-impl Default for EntryHead {
-    fn default() -> Self {
-        Self { buf: [0; 31], len: 0 }
-    }
 }
 
 impl EntryHead {
