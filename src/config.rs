@@ -554,6 +554,8 @@ mod tests {
         assert_eq!(field_of(base().max_inflight(usize::MAX)), "max_inflight");
         assert_eq!(field_of(base().lease_reads(true).lease_drift_ticks(u64::MAX)), "lease_drift_ticks");
         assert_eq!(field_of(base().max_entries_per_message(0)), "max_entries_per_message");
+        assert_eq!(field_of(base().small_command_bytes(4097)), "small_command_bytes");
+        assert!(base().small_command_bytes(4096).validate().is_ok());
         assert_eq!(field_of(base().max_message_bytes(10)), "max_message_bytes");
         assert_eq!(field_of(base().max_uncommitted_bytes(0)), "max_uncommitted_bytes");
         assert_eq!(field_of(base().max_snapshot_bytes(0)), "max_snapshot_bytes");
