@@ -55,6 +55,7 @@ pub struct RaftConfig {
     pub(crate) applied: Index,
     pub(crate) joining: bool,
     pub(crate) async_storage: bool,
+    pub(crate) small_command_bytes: usize,
 }
 
 impl RaftConfig {
@@ -90,6 +91,7 @@ impl RaftConfig {
             applied: 0,
             joining: false,
             async_storage: false,
+            small_command_bytes: DEFAULT_SMALL_COMMAND_BYTES,
         }
     }
 
@@ -178,6 +180,21 @@ impl RaftConfig {
     /// Maximum entries in one AppendEntries (default 512).
     pub fn max_entries_per_message(mut self, n: usize) -> Self {
         self.max_entries_per_message = n;
+        self
+    }
+
+    /// Commands of at most `n` bytes (default 64; 0 turns it off, at most
+    /// 4 096) are copied, when proposed, into a block of 4 KiB the leader
+    /// shares among them, instead of being stored as the [`Bytes`](bytes::Bytes)
+    /// the driver handed over. A small command then costs no allocation of
+    /// its own in the node: a `Vec`-backed `Bytes` allocates a shared header
+    /// the first time it is cloned (into an AppendEntries or an
+    /// [`Action::Apply`](crate::Action::Apply)), which at 16 B commands was
+    /// the largest allocation per entry. The applied command's contents are
+    /// the same; it is a slice of the block, so a state machine that keeps
+    /// one keeps the block's 4 KiB alive (docs/PROTOCOL.md, "Small commands").
+    pub fn small_command_bytes(mut self, n: usize) -> Self {
+        self.small_command_bytes = n;
         self
     }
 
@@ -349,6 +366,11 @@ impl RaftConfig {
         self.max_entries_per_message
     }
 
+    /// The largest command copied into the leader's shared blocks (0: none).
+    pub fn get_small_command_bytes(&self) -> usize {
+        self.small_command_bytes
+    }
+
     /// The maximum message bytes (also the snapshot chunk size and the
     /// largest command).
     pub fn get_max_message_bytes(&self) -> u64 {
@@ -452,6 +474,9 @@ impl RaftConfig {
         if self.max_entries_per_message == 0 {
             return Err(invalid("max_entries_per_message", "must be at least 1".into()));
         }
+        if self.small_command_bytes > SMALL_COMMAND_BLOCK {
+            return Err(invalid("small_command_bytes", format!("must be at most {SMALL_COMMAND_BLOCK}")));
+        }
         if self.max_message_bytes < 64 {
             return Err(invalid("max_message_bytes", "must be at least 64".into()));
         }
@@ -481,6 +506,12 @@ impl RaftConfig {
 
 /// The largest inflight window: each follower's window is allocated up front.
 pub const MAX_INFLIGHT: usize = 1 << 16;
+
+/// The default of [`RaftConfig::small_command_bytes`].
+const DEFAULT_SMALL_COMMAND_BYTES: usize = 64;
+
+/// The size of the blocks small commands are copied into.
+pub(crate) const SMALL_COMMAND_BLOCK: usize = 4096;
 
 fn invalid(field: &'static str, reason: String) -> Error {
     Error::InvalidConfig { field, reason }
@@ -523,6 +554,8 @@ mod tests {
         assert_eq!(field_of(base().max_inflight(usize::MAX)), "max_inflight");
         assert_eq!(field_of(base().lease_reads(true).lease_drift_ticks(u64::MAX)), "lease_drift_ticks");
         assert_eq!(field_of(base().max_entries_per_message(0)), "max_entries_per_message");
+        assert_eq!(field_of(base().small_command_bytes(4097)), "small_command_bytes");
+        assert!(base().small_command_bytes(4096).validate().is_ok());
         assert_eq!(field_of(base().max_message_bytes(10)), "max_message_bytes");
         assert_eq!(field_of(base().max_uncommitted_bytes(0)), "max_uncommitted_bytes");
         assert_eq!(field_of(base().max_snapshot_bytes(0)), "max_snapshot_bytes");

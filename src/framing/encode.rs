@@ -185,12 +185,50 @@ impl WireBody for AppendEntries {
         self.leader_commit.serialize(out)?;
         out.write_varint_u64(self.entries.len() as u64)?;
         for entry in &self.entries {
-            entry.term.serialize(out)?;
-            entry.index.serialize(out)?;
-            entry.kind.to_u8().serialize(out)?;
-            entry.data.serialize(out)?;
+            // The entry's header (term, index, kind, data length) is built
+            // on the stack and written as one slice, then the data: two
+            // writes per entry instead of one per field (each a call into
+            // the buffer's copy routine).
+            let mut head = EntryHead::default();
+            head.varint(entry.term);
+            head.varint(entry.index);
+            head.byte(entry.kind.to_u8());
+            head.varint(entry.data.len() as u64);
+            out.write_bytes(head.as_slice())?;
+            out.write_bytes(&entry.data)?;
         }
         Ok(())
+    }
+}
+
+/// An entry's header as written: `varint(term) varint(index) kind
+/// varint(data length)`, the same bytes as writing each field in turn.
+#[derive(Default)]
+struct EntryHead {
+    buf: [u8; 31],
+    len: usize,
+}
+
+impl EntryHead {
+    fn byte(&mut self, b: u8) {
+        // Three varints of at most 10 bytes and one byte: never past 31.
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    /// Unsigned LEB128, as pack-io writes a `u64`.
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.byte((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 

@@ -12,7 +12,8 @@
 //!   `counters`, the log's sync counters) and the reason recorded for
 //!   `tracing`;
 //! * per-step temporaries that every step resets before use (`step_bytes`
-//!   and the scratch buffers);
+//!   and the scratch buffers), and the block small commands are copied
+//!   into (which bytes it holds never changes what the node does);
 //! * the random generator when the election timeout range holds a single
 //!   value (`election_timeout_max == election_timeout_min + 1`): every draw
 //!   then returns that value, so the generator's position changes nothing.
@@ -68,6 +69,7 @@ impl<L: RaftLog + Clone> Clone for RaftNode<L> {
             halted: self.halted,
             out: self.out.clone(),
             scratch: Vec::new(),
+            small_commands: bytes::BytesMut::new(),
             scratch_index: Vec::new(),
             scratch_ids: Vec::new(),
             reported: self.reported,
@@ -138,6 +140,7 @@ impl RaftNode<MemoryLog> {
             halted,
             out,
             scratch: _,
+            small_commands: _,
             scratch_index: _,
             scratch_ids: _,
             reported,

@@ -25,7 +25,7 @@ pub use read::{ReadFailure, ReadKind};
 pub use reconfig::TransferOutcome;
 pub use status::Status;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::config::RaftConfig;
 use crate::error::{Error, Result};
@@ -113,6 +113,8 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     halted: bool,
     out: Vec<Action>,
     scratch: Vec<Entry>,
+    /// The block small commands are copied into (replication.rs).
+    small_commands: BytesMut,
     scratch_index: Vec<Index>,
     scratch_ids: Vec<NodeId>,
     reported: (Role, Term, Option<NodeId>),
@@ -251,6 +253,7 @@ impl<L: RaftLog> RaftNode<L> {
             halted: false,
             out: Vec::new(),
             scratch: Vec::new(),
+            small_commands: BytesMut::new(),
             scratch_index: Vec::new(),
             scratch_ids: Vec::new(),
             reported: (Role::Follower, hs.term, None),

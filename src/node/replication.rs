@@ -1,10 +1,11 @@
 //! Log replication: proposals, AppendEntries on both sides, the conflict
 //! hint, heartbeats, commit, and applying committed entries.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::progress::{self, ProgressState};
 use super::{Action, RaftNode, observe};
+use crate::config::SMALL_COMMAND_BLOCK;
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
 use crate::membership::Membership;
@@ -84,12 +85,13 @@ impl<L: RaftLog> RaftNode<L> {
 
     /// Validates commands and turns them into entries; nothing is appended
     /// if any command is refused. Returns the batch's size in bytes.
-    fn build_batch(&self, commands: impl Iterator<Item = Bytes>, batch: &mut Vec<Entry>) -> Result<u64> {
+    fn build_batch(&mut self, commands: impl Iterator<Item = Bytes>, batch: &mut Vec<Entry>) -> Result<u64> {
         let mut index = self.log.last_index();
         let mut bytes = 0u64;
         for command in commands {
             self.check_command(&command)?;
             index += 1;
+            let command = self.pack_small(command);
             let e = Entry::normal(self.term, index, command);
             bytes += e.size();
             batch.push(e);
@@ -100,6 +102,23 @@ impl<L: RaftLog> RaftNode<L> {
         }
         self.check_uncommitted(bytes)?;
         Ok(bytes)
+    }
+
+    /// A command of at most `small_command_bytes` is copied into the
+    /// leader's current shared block (a fresh 4 KiB block when it has no
+    /// room left), so that cloning it later is a reference count, not an
+    /// allocation (PROTOCOL.md, "Small commands"); a larger one is kept as
+    /// it came.
+    fn pack_small(&mut self, command: Bytes) -> Bytes {
+        let n = command.len();
+        if n > self.cfg.small_command_bytes {
+            return command;
+        }
+        if self.small_commands.capacity() < n {
+            self.small_commands = BytesMut::with_capacity(SMALL_COMMAND_BLOCK);
+        }
+        self.small_commands.extend_from_slice(&command);
+        self.small_commands.split().freeze()
     }
 
     /// Backpressure: refuse `bytes` more if the uncommitted total would pass
