@@ -183,8 +183,9 @@ impl RaftConfig {
         self
     }
 
-    /// Commands of at most `n` bytes (default 64; 0 turns it off, at most
-    /// 4 096) are copied, when proposed, into a block of 4 KiB the leader
+    /// Commands of at most `n` bytes (opt-in: default 0, off; at most
+    /// 4 096; 64 is a good value) are copied, when proposed, into a block
+    /// of 4 KiB the leader
     /// shares among them, instead of being stored as the [`Bytes`](bytes::Bytes)
     /// the driver handed over. A small command then costs no allocation of
     /// its own in the node: a `Vec`-backed `Bytes` allocates a shared header
@@ -193,6 +194,10 @@ impl RaftConfig {
     /// the largest allocation per entry. The applied command's contents are
     /// the same; it is a slice of the block, so a state machine that keeps
     /// one keeps the block's 4 KiB alive (docs/PROTOCOL.md, "Small commands").
+    /// Off by default for that reason: a store that keeps, zero-copy, the
+    /// latest of many overwritten small values could hold a block per
+    /// value. Turn it on when commands are not kept past their apply (or
+    /// are copied out).
     pub fn small_command_bytes(mut self, n: usize) -> Self {
         self.small_command_bytes = n;
         self
@@ -508,7 +513,7 @@ impl RaftConfig {
 pub const MAX_INFLIGHT: usize = 1 << 16;
 
 /// The default of [`RaftConfig::small_command_bytes`].
-const DEFAULT_SMALL_COMMAND_BYTES: usize = 64;
+const DEFAULT_SMALL_COMMAND_BYTES: usize = 0;
 
 /// The size of the blocks small commands are copied into.
 pub(crate) const SMALL_COMMAND_BLOCK: usize = 4096;
@@ -534,6 +539,13 @@ mod tests {
         RaftConfig::single(9).validate().unwrap();
         RaftConfig::joining(4).validate().unwrap();
         RaftConfig::new(1, [1, 2]).lease_reads(true).validate().unwrap();
+    }
+
+    /// Small-command blocks are opt-in: an applied command kept by the
+    /// state machine would pin its block (PROTOCOL.md §4.5).
+    #[test]
+    fn small_command_blocks_are_off_by_default() {
+        assert_eq!(RaftConfig::new(1, [1, 2, 3]).get_small_command_bytes(), 0);
     }
 
     #[test]

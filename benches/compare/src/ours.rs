@@ -81,7 +81,10 @@ impl Subject for Ours {
                     .election_timeout(10, 20)
                     .heartbeat_interval(3)
                     .check_quorum(false)
-                    .max_entries_per_message(64);
+                    .max_entries_per_message(64)
+                    // Opt-in (PROTOCOL.md §4.5, "Small commands"): the
+                    // benchmark's state machine keeps no command.
+                    .small_command_bytes(64);
                 RaftNode::new(cfg).expect("node")
             })
             .collect();
