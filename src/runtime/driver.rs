@@ -88,18 +88,7 @@ where
     let join = std::thread::Builder::new().name(format!("raft-io-driver-{}", shared.id)).spawn(move || {
         let _guard = guard;
         let shared = Arc::clone(&driver.shared);
-        // A panic (of the state machine, a query, the transport) ends the
-        // driver; record why before the guard marks it stopped, then let it
-        // unwind as before.
-        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run())) {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a non-string panic payload".to_owned());
-            lock(&shared.stop_reason).get_or_insert(StopReason::Panicked(msg));
-            std::panic::resume_unwind(panic);
-        }
+        run_recording_panics(&shared.stop_reason, || driver.run());
     })?;
     let _ = shared.driver_thread.set(join.thread().id());
     *lock(&shared.driver) = Some(join);
@@ -438,6 +427,21 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
 /// panicking state machine). No request can be submitted any more, every
 /// one still held was answered by its `Reply`'s drop, and `shutdown`
 /// callers are released only now that the node and its log are closed.
+/// Runs a driver loop. A panic (of the state machine, a query, the
+/// transport) ends the driver: its message is recorded as the stop reason
+/// before the thread's guard marks it stopped, then it unwinds on.
+pub(crate) fn run_recording_panics(stop_reason: &Mutex<Option<StopReason>>, run: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+        let msg = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string panic payload".to_owned());
+        lock(stop_reason).get_or_insert(StopReason::Panicked(msg));
+        std::panic::resume_unwind(panic);
+    }
+}
+
 struct StopGuard<S: StateMachine>(Arc<Shared<S>>);
 
 impl<S: StateMachine> Drop for StopGuard<S> {

@@ -20,7 +20,7 @@ use crate::log::shared::{GroupLog, SharedWal};
 use crate::membership::{Membership, MembershipChange};
 use crate::multi::{Envelope, EnvelopeBody, GroupId, HostAction, MultiError, MultiNode};
 use crate::node::{Event, ReadKind};
-use crate::runtime::driver::ticks_due;
+use crate::runtime::driver::{run_recording_panics, ticks_due};
 use crate::runtime::requests::{Reply, Signal, Submissions};
 use crate::runtime::{RuntimeError, StateMachine, StopReason, Waker, stats_add as add};
 use crate::sync::lock;
@@ -101,15 +101,7 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
     let join = std::thread::Builder::new().name(format!("raft-io-multi-{}", shared.id)).spawn(move || {
         let _guard = guard;
         let shared = Arc::clone(&driver.shared);
-        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run())) {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a non-string panic payload".to_owned());
-            lock(&shared.stop_reason).get_or_insert(StopReason::Panicked(msg));
-            std::panic::resume_unwind(panic);
-        }
+        run_recording_panics(&shared.stop_reason, || driver.run());
     })?;
     let _ = shared.driver_thread.set(join.thread().id());
     *lock(&shared.driver) = Some(join);
