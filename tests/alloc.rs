@@ -177,3 +177,58 @@ fn a_small_command_costs_no_allocation_of_its_own() {
     assert!(off >= 3 * proposals, "without blocks: a header per command ({off})");
     assert!(on <= 2 * proposals + 2 * (proposals * 16 / 4096 + 1), "with blocks: {on}");
 }
+
+/// With small-command blocks on, what every node applies is exactly what
+/// was proposed, in order: commands of every size around the threshold
+/// (1 to 97 bytes), across many 4 KiB block boundaries, proposed one
+/// by one and in batches.
+#[test]
+fn small_command_blocks_apply_exactly_what_was_proposed() {
+    let mut nodes = cluster_with(|c| c.small_command_bytes(64));
+    let commands: Vec<Bytes> = (0..1500u32)
+        .map(|i| Bytes::from((0..=(i % 97) as usize).map(|k| (i as usize * 31 + k) as u8).collect::<Vec<u8>>()))
+        .collect();
+    let mut applied: Vec<Vec<Bytes>> = vec![Vec::new(); 3];
+    let mut inbox: Vec<Message> = Vec::new();
+    let mut take = |id: usize, actions: Vec<Action>, inbox: &mut Vec<Message>| {
+        for a in actions {
+            match a {
+                Action::Send { message, .. } => inbox.push(message),
+                Action::Apply { command, .. } => applied[id].push(command),
+                _ => {}
+            }
+        }
+    };
+    for (i, chunk) in commands.chunks(7).enumerate() {
+        let event = if i % 2 == 0 {
+            Event::ProposeBatch(chunk.to_vec())
+        } else {
+            for c in &chunk[..chunk.len() - 1] {
+                let actions: Vec<Action> = nodes[0].step(Event::Propose(c.clone())).unwrap().collect();
+                take(0, actions, &mut inbox);
+            }
+            Event::Propose(chunk[chunk.len() - 1].clone())
+        };
+        let actions: Vec<Action> = nodes[0].step(event).unwrap().collect();
+        take(0, actions, &mut inbox);
+        while let Some(m) = inbox.pop() {
+            let to = m.to as usize - 1;
+            let actions: Vec<Action> = nodes[to].step(Event::Message(m)).unwrap().collect();
+            take(to, actions, &mut inbox);
+        }
+    }
+    for _ in 0..5 {
+        for id in 0..3 {
+            let actions: Vec<Action> = nodes[id].step(Event::Tick).unwrap().collect();
+            take(id, actions, &mut inbox);
+        }
+        while let Some(m) = inbox.pop() {
+            let to = m.to as usize - 1;
+            let actions: Vec<Action> = nodes[to].step(Event::Message(m)).unwrap().collect();
+            take(to, actions, &mut inbox);
+        }
+    }
+    for (id, got) in applied.iter().enumerate() {
+        assert_eq!(got, &commands, "node {}", id + 1);
+    }
+}
