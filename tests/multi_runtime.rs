@@ -562,16 +562,10 @@ fn killed_with_writes_in_flight_every_acknowledged_write_survives_a_restart() {
         by_group.entry(g).or_default().push(command);
     }
     for (&g, writes) in &by_group {
-        for i in 0..nodes.len() {
+        for (i, id) in IDS.iter().enumerate() {
             let log: std::collections::HashSet<Bytes> = read_log(&nodes, i, g).into_iter().collect();
             let missing = writes.iter().filter(|w| !log.contains(*w)).count();
-            assert_eq!(
-                missing,
-                0,
-                "group {g} on node {}: {missing} of {} acknowledged writes lost",
-                IDS[i],
-                writes.len()
-            );
+            assert_eq!(missing, 0, "group {g} on node {id}: {missing} of {} acknowledged writes lost", writes.len());
         }
     }
     eprintln!(

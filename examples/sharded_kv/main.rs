@@ -58,7 +58,13 @@ fn parse_args() -> Result<Args, Error> {
         clients: arg(2, "64").parse()?,
         in_flight: arg(3, "64").parse()?,
     };
-    if args.groups == 0 || args.clients == 0 || args.in_flight == 0 || args.clients > 999 || !(args.seconds > 0.0) {
+    if args.groups == 0
+        || args.clients == 0
+        || args.in_flight == 0
+        || args.clients > 999
+        || !args.seconds.is_finite()
+        || args.seconds <= 0.0
+    {
         return Err("usage: sharded_kv [GROUPS [SECONDS [CLIENTS (1..=999) [IN_FLIGHT]]]], all positive".into());
     }
     Ok(args)
