@@ -75,6 +75,12 @@ pub enum RuntimeError {
     /// node hosts already.
     #[error("group {0} exists already on this node")]
     GroupExists(u64),
+    /// The runtime was killed while the request was pending
+    /// (`MultiHandle::kill`, feature `persistence`: stopped as in a crash,
+    /// without a final flush). For a proposal the outcome is unknown: it may
+    /// have been replicated and may still commit on the other replicas.
+    #[error("the runtime was killed; outcome unknown")]
+    Killed,
 }
 
 impl RuntimeError {
@@ -102,14 +108,20 @@ impl RuntimeError {
     /// Whether the outcome of a proposal that failed with this error is
     /// unknown (it may still commit).
     pub fn outcome_unknown(&self) -> bool {
-        matches!(self, RuntimeError::LeadershipLost { .. } | RuntimeError::Timeout | RuntimeError::OutcomeUnknown)
+        matches!(
+            self,
+            RuntimeError::LeadershipLost { .. }
+                | RuntimeError::Timeout
+                | RuntimeError::OutcomeUnknown
+                | RuntimeError::Killed
+        )
     }
 
     /// Whether the runtime has stopped for good ([`Halted`](Self::Halted),
-    /// [`ShuttingDown`](Self::ShuttingDown)): no request to it can succeed;
+    /// [`ShuttingDown`](Self::ShuttingDown), [`Killed`](Self::Killed)): no request to it can succeed;
     /// [`RaftHandle::stop_reason`](super::RaftHandle::stop_reason) says why.
     pub fn is_fatal(&self) -> bool {
-        matches!(self, RuntimeError::Halted(_) | RuntimeError::ShuttingDown)
+        matches!(self, RuntimeError::Halted(_) | RuntimeError::ShuttingDown | RuntimeError::Killed)
     }
 
     /// Whether the request may succeed if sent again, here or at the hinted
@@ -144,6 +156,9 @@ pub enum StopReason {
     /// The driver thread panicked (in the state machine, a read query or the
     /// transport); the message is the panic's, when it was a string.
     Panicked(String),
+    /// The runtime was killed (`MultiHandle::kill`, feature
+    /// `persistence`): stopped without a final flush, as in a crash.
+    Killed,
 }
 
 impl std::fmt::Display for StopReason {
@@ -152,6 +167,7 @@ impl std::fmt::Display for StopReason {
             StopReason::Shutdown => f.write_str("shut down"),
             StopReason::Halted(e) => write!(f, "halted: {e}"),
             StopReason::Panicked(msg) => write!(f, "the driver panicked: {msg}"),
+            StopReason::Killed => f.write_str("killed"),
         }
     }
 }

@@ -68,6 +68,7 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
         signal,
         counters: Counters::default(),
         held: 0.into(),
+        killed: false.into(),
         request_timeout: options.request_timeout,
         wal_stats: Mutex::new(wal.stats()),
         driver: Mutex::new(None),
@@ -112,7 +113,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     fn run(mut self) {
         let tick = self.options.tick_interval;
         let mut next_tick = Instant::now() + tick;
-        while !self.shared.submissions.is_closed() && self.halted.is_none() {
+        while !self.shared.submissions.is_closed() && self.halted.is_none() && !self.killed() {
             add(&self.shared.counters.turns, 1);
             let mut busy = self.receive();
             let now = Instant::now();
@@ -122,6 +123,10 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
                 self.tick(due.min(MAX_TICKS_PER_TURN), now);
             }
             busy |= self.serve_requests();
+            if self.killed() {
+                // Killed mid-turn: leave before the flush, as a crash would.
+                break;
+            }
             // The turn's one flush: every group's staged writes, one fsync.
             busy |= self.flush();
             self.send();
@@ -135,6 +140,11 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             }
         }
         self.stop();
+    }
+
+    /// [`MultiHandle::kill`] was called.
+    fn killed(&self) -> bool {
+        self.shared.killed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Hands every envelope received (up to the per-turn cap) to the host.
@@ -507,10 +517,13 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     }
 
     /// Fails everything pending, closes the transport, drops the groups'
-    /// nodes and closes the shared WAL.
+    /// nodes and closes the shared WAL. Killed: no final send nor flush
+    /// (what was staged since the last flush is lost, as in a crash).
     fn stop(&mut self) {
+        let killed = self.killed();
         let (error, reason) = match &self.halted {
             Some(cause) => (RuntimeError::Halted(Arc::clone(cause)), StopReason::Halted(Arc::clone(cause))),
+            None if killed => (RuntimeError::Killed, StopReason::Killed),
             None => (RuntimeError::ShuttingDown, StopReason::Shutdown),
         };
         lock(&self.shared.stop_reason).get_or_insert(reason);
@@ -518,14 +531,20 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         for hosted in self.groups.values_mut() {
             hosted.pending.fail_all(&error);
         }
-        // What the last turn produced still leaves (a leader's final
-        // appends); then the transport closes.
-        self.send();
-        self.transport.close();
-        // Everything staged is made durable before the groups' logs go
-        // (the WAL closes cleanly when its last handle is dropped).
-        if self.halted.is_none() {
-            let _ = self.wal.flush();
+        if killed {
+            // As a crash: nothing more leaves, nothing more is written.
+            self.out.clear();
+            self.transport.close();
+        } else {
+            // What the last turn produced still leaves (a leader's final
+            // appends); then the transport closes.
+            self.send();
+            self.transport.close();
+            // Everything staged is made durable before the groups' logs go
+            // (the WAL closes cleanly when its last handle is dropped).
+            if self.halted.is_none() {
+                let _ = self.wal.flush();
+            }
         }
         let ids: Vec<GroupId> = self.host.group_ids().collect();
         for group in ids {

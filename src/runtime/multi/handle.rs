@@ -1,7 +1,7 @@
 //! [`MultiHandle`]: the cloneable front of a running many-groups node, and
 //! [`Ticket`], a proposal to wait for later.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
@@ -93,6 +93,9 @@ pub(crate) struct MultiShared<S: StateMachine> {
     pub(crate) counters: Counters,
     /// Requests the driver holds (published every turn).
     pub(crate) held: AtomicUsize,
+    /// [`MultiHandle::kill`] was called: the driver leaves its loop at once,
+    /// without a final flush.
+    pub(crate) killed: AtomicBool,
     pub(crate) request_timeout: Duration,
     /// The shared WAL's counters as of the last turn (the handles hold no
     /// WAL handle: it closes with the driver).
@@ -442,6 +445,23 @@ impl<S: StateMachine> MultiHandle<S> {
         while !*stopped {
             stopped = self.shared.stopped_cv.wait(stopped).unwrap_or_else(PoisonError::into_inner);
         }
+    }
+
+    /// Stops the runtime as a crash would, to test recovery: the driver
+    /// thread leaves its loop at the end of its current step, with **no
+    /// final flush** (writes staged and not yet flushed are lost; nothing is
+    /// acknowledged before the flush that makes it durable, so no
+    /// acknowledged write is), no final send, and pending and later
+    /// requests fail with [`RuntimeError::Killed`] (later ones with
+    /// [`RuntimeError::ShuttingDown`]); the transport is closed and the
+    /// shared WAL handle dropped, which releases the directory's lock so a
+    /// new runtime can open it. Returns once the driver thread has exited
+    /// (at once from a read query on the driver thread).
+    /// [`stop_reason`](Self::stop_reason) is [`StopReason::Killed`] unless
+    /// the runtime had stopped already.
+    pub fn kill(&self) {
+        self.shared.killed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.shutdown();
     }
 }
 
