@@ -218,8 +218,8 @@ fn small_command_blocks_apply_exactly_what_was_proposed() {
         }
     }
     for _ in 0..5 {
-        for id in 0..3 {
-            let actions: Vec<Action> = nodes[id].step(Event::Tick).unwrap().collect();
+        for (id, node) in nodes.iter_mut().enumerate() {
+            let actions: Vec<Action> = node.step(Event::Tick).unwrap().collect();
             take(id, actions, &mut inbox);
         }
         while let Some(m) = inbox.pop() {
