@@ -1,8 +1,9 @@
 //! The driver thread: ticks, messages and client requests in, batched
 //! steps, actions carried out at once.
 
+use crate::runtime::life::DriverLife;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,7 +17,6 @@ use crate::error::Error;
 use crate::log::RaftLog;
 use crate::membership::{Membership, MembershipChange};
 use crate::node::{Action, Event, RaftNode};
-use crate::sync::lock;
 use crate::types::{ENTRY_OVERHEAD, NodeId, Role};
 
 /// How often the driver polls a transport that cannot wake it.
@@ -62,11 +62,7 @@ where
         observed: Observed::default(),
         request_timeout: options.request_timeout,
         read_kind: options.read_kind,
-        driver: Mutex::new(None),
-        driver_thread: OnceLock::new(),
-        stopped: Mutex::new(false),
-        stop_reason: Mutex::new(None),
-        stopped_cv: Condvar::new(),
+        life: DriverLife::default(),
     });
     let driver = Driver {
         node,
@@ -88,10 +84,9 @@ where
     let join = std::thread::Builder::new().name(format!("raft-io-driver-{}", shared.id)).spawn(move || {
         let _guard = guard;
         let shared = Arc::clone(&driver.shared);
-        run_recording_panics(&shared.stop_reason, || driver.run());
+        shared.life.run_recording_panics(|| driver.run());
     })?;
-    let _ = shared.driver_thread.set(join.thread().id());
-    *lock(&shared.driver) = Some(join);
+    shared.life.started(join);
     Ok(RaftHandle::new(shared))
 }
 
@@ -413,7 +408,7 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
             Some(cause) => (RuntimeError::Halted(Arc::clone(cause)), StopReason::Halted(Arc::clone(cause))),
             None => (RuntimeError::ShuttingDown, StopReason::Shutdown),
         };
-        lock(&self.shared.stop_reason).get_or_insert(reason);
+        self.shared.life.stopping(reason);
         drop(self.shared.submissions.close());
         self.pending.fail_all(&error);
         self.transport.close();
@@ -427,26 +422,11 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
 /// panicking state machine). No request can be submitted any more, every
 /// one still held was answered by its `Reply`'s drop, and `shutdown`
 /// callers are released only now that the node and its log are closed.
-/// Runs a driver loop. A panic (of the state machine, a query, the
-/// transport) ends the driver: its message is recorded as the stop reason
-/// before the thread's guard marks it stopped, then it unwinds on.
-pub(crate) fn run_recording_panics(stop_reason: &Mutex<Option<StopReason>>, run: impl FnOnce()) {
-    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
-        let msg = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a non-string panic payload".to_owned());
-        lock(stop_reason).get_or_insert(StopReason::Panicked(msg));
-        std::panic::resume_unwind(panic);
-    }
-}
-
 struct StopGuard<S: StateMachine>(Arc<Shared<S>>);
 
 impl<S: StateMachine> Drop for StopGuard<S> {
     fn drop(&mut self) {
         drop(self.0.submissions.close());
-        self.0.mark_stopped();
+        self.0.life.mark_stopped();
     }
 }

@@ -1,8 +1,7 @@
 //! [`RaftHandle`]: the cloneable, thread-safe front of a running node.
 
+use crate::runtime::life::DriverLife;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
-use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,7 +11,6 @@ use super::{Counters, RuntimeError, RuntimeStats, StateMachine, StopReason};
 use crate::error::Error;
 use crate::membership::{Membership, MembershipChange};
 use crate::node::{NodeMetrics, ReadKind, Status};
-use crate::sync::lock;
 use crate::types::{Index, NodeId, Role};
 
 /// A read job: runs on the driver thread against the state machine, or is
@@ -70,21 +68,11 @@ pub(crate) struct Shared<S: StateMachine> {
     pub(crate) observed: Observed,
     pub(crate) request_timeout: Duration,
     pub(crate) read_kind: ReadKind,
-    pub(crate) driver: Mutex<Option<JoinHandle<()>>>,
-    pub(crate) driver_thread: OnceLock<ThreadId>,
-    pub(crate) stopped: Mutex<bool>,
-    /// Why the driver stopped, once it has.
-    pub(crate) stop_reason: Mutex<Option<StopReason>>,
-    pub(crate) stopped_cv: Condvar,
+    /// The driver thread: its handle, whether and why it stopped.
+    pub(crate) life: DriverLife,
 }
 
-impl<S: StateMachine> Shared<S> {
-    /// Marks the driver stopped and wakes every `shutdown` caller.
-    pub(crate) fn mark_stopped(&self) {
-        *lock(&self.stopped) = true;
-        self.stopped_cv.notify_all();
-    }
-}
+impl<S: StateMachine> Shared<S> {}
 
 /// A handle on a running node: cloneable, `Send` and `Sync`; every method
 /// may be called from any thread. Requests block the calling thread until
@@ -341,13 +329,13 @@ impl<S: StateMachine> RaftHandle<S> {
     /// Whether the driver is still running: false once it stopped, for
     /// whatever reason ([`stop_reason`](Self::stop_reason)).
     pub fn is_running(&self) -> bool {
-        !*lock(&self.shared.stopped)
+        self.shared.life.is_running()
     }
 
     /// Why the runtime stopped: shut down, halted on a storage failure, or
     /// a panic of the driver thread. `None` while it runs.
     pub fn stop_reason(&self) -> Option<StopReason> {
-        lock(&self.shared.stop_reason).clone()
+        self.shared.life.stop_reason()
     }
 
     /// Stops the runtime: later requests fail with
@@ -358,17 +346,6 @@ impl<S: StateMachine> RaftHandle<S> {
     pub fn shutdown(&self) {
         drop(self.shared.submissions.close());
         self.shared.signal.notify();
-        if self.shared.driver_thread.get() == Some(&std::thread::current().id()) {
-            return;
-        }
-        let join = lock(&self.shared.driver).take();
-        if let Some(join) = join {
-            let _ = join.join();
-            return;
-        }
-        let mut stopped = lock(&self.shared.stopped);
-        while !*stopped {
-            stopped = self.shared.stopped_cv.wait(stopped).unwrap_or_else(PoisonError::into_inner);
-        }
+        self.shared.life.wait_stopped();
     }
 }

@@ -83,6 +83,7 @@ mod catch_up_tests;
 mod driver;
 mod error;
 mod handle;
+mod life;
 #[cfg(feature = "persistence")]
 pub mod multi;
 mod pending;

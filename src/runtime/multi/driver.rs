@@ -2,9 +2,10 @@
 //! something to do, makes the turn's writes durable with one flush of the
 //! shared WAL, reports them, and sends the turn's envelopes in one batch.
 
+use crate::runtime::life::DriverLife;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,7 +21,7 @@ use crate::log::shared::{GroupLog, SharedWal};
 use crate::membership::{Membership, MembershipChange};
 use crate::multi::{Envelope, EnvelopeBody, GroupId, HostAction, MultiError, MultiNode};
 use crate::node::{Event, ReadKind};
-use crate::runtime::driver::{run_recording_panics, ticks_due};
+use crate::runtime::driver::ticks_due;
 use crate::runtime::requests::{Reply, Signal, Submissions};
 use crate::runtime::{RuntimeError, StateMachine, StopReason, Waker, stats_add as add};
 use crate::sync::lock;
@@ -71,11 +72,7 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
         killed: false.into(),
         request_timeout: options.request_timeout,
         wal_stats: Mutex::new(wal.stats()),
-        driver: Mutex::new(None),
-        driver_thread: OnceLock::new(),
-        stopped: Mutex::new(false),
-        stop_reason: Mutex::new(None),
-        stopped_cv: Condvar::new(),
+        life: DriverLife::default(),
     });
     let mut driver = Driver {
         host,
@@ -102,10 +99,9 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
     let join = std::thread::Builder::new().name(format!("raft-io-multi-{}", shared.id)).spawn(move || {
         let _guard = guard;
         let shared = Arc::clone(&driver.shared);
-        run_recording_panics(&shared.stop_reason, || driver.run());
+        shared.life.run_recording_panics(|| driver.run());
     })?;
-    let _ = shared.driver_thread.set(join.thread().id());
-    *lock(&shared.driver) = Some(join);
+    shared.life.started(join);
     Ok(MultiHandle::new(shared))
 }
 
@@ -526,7 +522,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             None if killed => (RuntimeError::Killed, StopReason::Killed),
             None => (RuntimeError::ShuttingDown, StopReason::Shutdown),
         };
-        lock(&self.shared.stop_reason).get_or_insert(reason);
+        self.shared.life.stopping(reason);
         drop(self.shared.submissions.close());
         for hosted in self.groups.values_mut() {
             hosted.pending.fail_all(&error);
@@ -560,6 +556,6 @@ struct StopGuard<S: StateMachine>(Arc<MultiShared<S>>);
 impl<S: StateMachine> Drop for StopGuard<S> {
     fn drop(&mut self) {
         drop(self.0.submissions.close());
-        self.0.mark_stopped();
+        self.0.life.mark_stopped();
     }
 }

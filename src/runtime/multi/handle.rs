@@ -1,9 +1,9 @@
 //! [`MultiHandle`]: the cloneable front of a running many-groups node, and
 //! [`Ticket`], a proposal to wait for later.
 
+use crate::runtime::life::DriverLife;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
-use std::thread::{JoinHandle, ThreadId};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -100,20 +100,11 @@ pub(crate) struct MultiShared<S: StateMachine> {
     /// The shared WAL's counters as of the last turn (the handles hold no
     /// WAL handle: it closes with the driver).
     pub(crate) wal_stats: Mutex<SharedWalStats>,
-    pub(crate) driver: Mutex<Option<JoinHandle<()>>>,
-    pub(crate) driver_thread: OnceLock<ThreadId>,
-    pub(crate) stopped: Mutex<bool>,
-    pub(crate) stop_reason: Mutex<Option<StopReason>>,
-    pub(crate) stopped_cv: Condvar,
+    /// The driver thread: its handle, whether and why it stopped.
+    pub(crate) life: DriverLife,
 }
 
-impl<S: StateMachine> MultiShared<S> {
-    /// Marks the driver stopped and wakes every `shutdown` caller.
-    pub(crate) fn mark_stopped(&self) {
-        *lock(&self.stopped) = true;
-        self.stopped_cv.notify_all();
-    }
-}
+impl<S: StateMachine> MultiShared<S> {}
 
 /// A proposal in flight ([`MultiHandle::propose_async`]): wait for its
 /// outcome now, later, or poll it. Every ticket ends in exactly one
@@ -417,12 +408,12 @@ impl<S: StateMachine> MultiHandle<S> {
 
     /// Whether the driver is still running.
     pub fn is_running(&self) -> bool {
-        !*lock(&self.shared.stopped)
+        self.shared.life.is_running()
     }
 
     /// Why the runtime stopped; `None` while it runs.
     pub fn stop_reason(&self) -> Option<StopReason> {
-        lock(&self.shared.stop_reason).clone()
+        self.shared.life.stop_reason()
     }
 
     /// Stops the runtime: later and pending requests fail with
@@ -433,18 +424,7 @@ impl<S: StateMachine> MultiHandle<S> {
     pub fn shutdown(&self) {
         drop(self.shared.submissions.close());
         self.shared.signal.notify();
-        if self.shared.driver_thread.get() == Some(&std::thread::current().id()) {
-            return;
-        }
-        let join = lock(&self.shared.driver).take();
-        if let Some(join) = join {
-            let _ = join.join();
-            return;
-        }
-        let mut stopped = lock(&self.shared.stopped);
-        while !*stopped {
-            stopped = self.shared.stopped_cv.wait(stopped).unwrap_or_else(PoisonError::into_inner);
-        }
+        self.shared.life.wait_stopped();
     }
 
     /// Stops the runtime as a crash would, to test recovery: the driver
