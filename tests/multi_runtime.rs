@@ -79,6 +79,18 @@ fn bind(id: NodeId) -> TcpGroupTransport {
     TcpGroupTransport::bind(TcpConfig::new(id, "127.0.0.1:0".parse().unwrap()).cluster_id(11)).unwrap()
 }
 
+/// Makes every transport (of nodes `IDS`, in order) a peer of the others.
+fn connect(transports: &[TcpGroupTransport]) {
+    let addrs: Vec<SocketAddr> = transports.iter().map(|t| t.local_addr()).collect();
+    for (i, t) in transports.iter().enumerate() {
+        for (j, &addr) in addrs.iter().enumerate() {
+            if i != j {
+                t.add_peer(IDS[j], addr).unwrap();
+            }
+        }
+    }
+}
+
 struct Node {
     handle: MultiHandle<Log>,
     tcp: TcpHandle,
@@ -158,14 +170,7 @@ fn read_log(nodes: &[Node], i: usize, group: GroupId) -> Vec<Bytes> {
 fn many_groups_on_three_runtimes() {
     let dirs: Vec<tempfile::TempDir> = IDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
     let transports: Vec<TcpGroupTransport> = IDS.iter().map(|&id| bind(id)).collect();
-    let addrs: Vec<SocketAddr> = transports.iter().map(|t| t.local_addr()).collect();
-    for (i, t) in transports.iter().enumerate() {
-        for (j, &addr) in addrs.iter().enumerate() {
-            if i != j {
-                t.add_peer(IDS[j], addr).unwrap();
-            }
-        }
-    }
+    connect(&transports);
     let groups: Vec<GroupId> = (1..=GROUPS).collect();
     let mut nodes: Vec<Node> =
         IDS.iter().zip(transports).zip(&dirs).map(|((&id, t), dir)| start(id, dir.path(), t, &groups)).collect();
@@ -341,14 +346,7 @@ fn a_restarted_node_catches_up_through_bounded_snapshot_streams() {
         |id: NodeId, g: GroupId| config(id, g).snapshot_entries(20).max_message_bytes(256).max_inflight(2);
     let dirs: Vec<tempfile::TempDir> = IDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
     let transports: Vec<TcpGroupTransport> = IDS.iter().map(|&id| bind(id)).collect();
-    let addrs: Vec<SocketAddr> = transports.iter().map(|t| t.local_addr()).collect();
-    for (i, t) in transports.iter().enumerate() {
-        for (j, &addr) in addrs.iter().enumerate() {
-            if i != j {
-                t.add_peer(IDS[j], addr).unwrap();
-            }
-        }
-    }
+    connect(&transports);
     let start_bounded = |id: NodeId, dir: &std::path::Path, transport: TcpGroupTransport, groups: &[GroupId]| {
         let wal = SharedWal::open(dir).unwrap();
         let (tcp, addr) = (transport.handle(), transport.local_addr());
@@ -430,14 +428,7 @@ fn a_restarted_node_catches_up_through_bounded_snapshot_streams() {
 fn one_client_thread_blocking_against_tickets() {
     let dirs: Vec<tempfile::TempDir> = IDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
     let transports: Vec<TcpGroupTransport> = IDS.iter().map(|&id| bind(id)).collect();
-    let addrs: Vec<SocketAddr> = transports.iter().map(|t| t.local_addr()).collect();
-    for (i, t) in transports.iter().enumerate() {
-        for (j, &addr) in addrs.iter().enumerate() {
-            if i != j {
-                t.add_peer(IDS[j], addr).unwrap();
-            }
-        }
-    }
+    connect(&transports);
     let groups: Vec<GroupId> = (1..=GROUPS).collect();
     let nodes: Vec<Node> =
         IDS.iter().zip(transports).zip(&dirs).map(|((&id, t), dir)| start(id, dir.path(), t, &groups)).collect();
@@ -476,16 +467,6 @@ fn one_client_thread_blocking_against_tickets() {
 #[test]
 fn killed_with_writes_in_flight_every_acknowledged_write_survives_a_restart() {
     let dirs: Vec<tempfile::TempDir> = IDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
-    let connect = |transports: &[TcpGroupTransport]| {
-        let addrs: Vec<SocketAddr> = transports.iter().map(|t| t.local_addr()).collect();
-        for (i, t) in transports.iter().enumerate() {
-            for (j, &addr) in addrs.iter().enumerate() {
-                if i != j {
-                    t.add_peer(IDS[j], addr).unwrap();
-                }
-            }
-        }
-    };
     let groups: Vec<GroupId> = (1..=4).collect();
     let transports: Vec<TcpGroupTransport> = IDS.iter().map(|&id| bind(id)).collect();
     connect(&transports);

@@ -21,6 +21,18 @@ use crate::types::{ENTRY_OVERHEAD, NodeId, Role};
 
 /// How often the driver polls a transport that cannot wake it.
 const POLL: Duration = Duration::from_millis(1);
+
+/// An idle driver sleeps until its next tick, or until `signal` wakes it (a
+/// request, a write completion, or — when the transport can wake it
+/// (`wakes`) — an arriving message); a transport that cannot wake it is
+/// polled every [`POLL`].
+pub(crate) fn wait_for_work(signal: &Signal, next_tick: Instant, wakes: bool) {
+    let until_tick = next_tick.saturating_duration_since(Instant::now());
+    let wait = if wakes { until_tick } else { until_tick.min(POLL) };
+    if !wait.is_zero() {
+        signal.wait(Some(wait));
+    }
+}
 /// The ticks due at `now` when the next one was due at `next_tick` (every
 /// one of them, however long the stall), and when the one after them is
 /// due.
@@ -146,11 +158,7 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
             self.report_own_writes();
             self.publish();
             if !busy && self.halted.is_none() {
-                let until_tick = next_tick.saturating_duration_since(Instant::now());
-                let wait = if self.wakes { until_tick } else { until_tick.min(POLL) };
-                if !wait.is_zero() {
-                    self.shared.signal.wait(Some(wait));
-                }
+                wait_for_work(&self.shared.signal, next_tick, self.wakes);
             }
         }
         self.stop();

@@ -6,7 +6,7 @@ use crate::runtime::life::DriverLife;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -21,14 +21,12 @@ use crate::log::shared::{GroupLog, SharedWal};
 use crate::membership::{Membership, MembershipChange};
 use crate::multi::{Envelope, EnvelopeBody, GroupId, HostAction, MultiError, MultiNode};
 use crate::node::{Event, ReadKind};
-use crate::runtime::driver::ticks_due;
+use crate::runtime::driver::{ticks_due, wait_for_work};
 use crate::runtime::requests::{Reply, Signal, Submissions};
 use crate::runtime::{RuntimeError, StateMachine, StopReason, Waker, stats_add as add};
 use crate::sync::lock;
 use crate::types::{ENTRY_OVERHEAD, NodeId};
 
-/// How often the driver polls a transport that cannot wake it.
-const POLL: Duration = Duration::from_millis(1);
 /// The most host ticks one turn steps after a stall.
 const MAX_TICKS_PER_TURN: u64 = 64;
 
@@ -128,11 +126,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             self.send();
             self.publish();
             if !busy && self.halted.is_none() {
-                let until_tick = next_tick.saturating_duration_since(Instant::now());
-                let wait = if self.wakes { until_tick } else { until_tick.min(POLL) };
-                if !wait.is_zero() {
-                    self.shared.signal.wait(Some(wait));
-                }
+                wait_for_work(&self.shared.signal, next_tick, self.wakes);
             }
         }
         self.stop();
