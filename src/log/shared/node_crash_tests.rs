@@ -13,22 +13,13 @@ use std::path::Path;
 
 use bytes::Bytes;
 
+use super::node_tests::{PROCESSES, Process, config};
 use super::tests::temp;
 use super::*;
 use crate::log::wal::FaultInjector;
-use crate::{Action, Event, Message, NodeId, RaftConfig, RaftNode};
+use crate::{Action, Event, Message, NodeId, RaftNode};
 
 const GROUPS: u64 = 9;
-const PROCESSES: [NodeId; 3] = [1, 2, 3];
-
-fn config(p: NodeId, g: GroupId) -> RaftConfig {
-    RaftConfig::new(p, PROCESSES).election_timeout(10, 20).heartbeat_interval(3).seed(g * 10 + p).async_storage(true)
-}
-
-struct Process {
-    wal: SharedWal,
-    nodes: BTreeMap<GroupId, RaftNode<GroupLog>>,
-}
 
 #[derive(Default)]
 struct Cluster {

@@ -17,15 +17,17 @@ use super::*;
 use crate::{Action, Event, Message, NodeId, RaftConfig, RaftNode};
 
 const GROUPS: u64 = 20;
-const PROCESSES: [NodeId; 3] = [1, 2, 3];
+pub(super) const PROCESSES: [NodeId; 3] = [1, 2, 3];
 
-fn config(p: NodeId, g: GroupId) -> RaftConfig {
+/// A group's node configuration on process `p` (asynchronous storage).
+pub(super) fn config(p: NodeId, g: GroupId) -> RaftConfig {
     RaftConfig::new(p, PROCESSES).election_timeout(10, 20).heartbeat_interval(3).seed(g * 10 + p).async_storage(true)
 }
 
-struct Process {
-    wal: SharedWal,
-    nodes: BTreeMap<GroupId, RaftNode<GroupLog>>,
+/// A process: its shared WAL and one node per group.
+pub(super) struct Process {
+    pub(super) wal: SharedWal,
+    pub(super) nodes: BTreeMap<GroupId, RaftNode<GroupLog>>,
 }
 
 struct Cluster {
