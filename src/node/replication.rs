@@ -111,7 +111,7 @@ impl<L: RaftLog> RaftNode<L> {
     /// it came.
     fn pack_small(&mut self, command: Bytes) -> Bytes {
         let n = command.len();
-        if n > self.cfg.small_command_bytes {
+        if self.cfg.small_command_bytes == 0 || n > self.cfg.small_command_bytes {
             return command;
         }
         if self.small_commands.capacity() < n {
