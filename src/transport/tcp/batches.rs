@@ -72,6 +72,10 @@ pub(crate) fn split(empty: usize, sizes: impl IntoIterator<Item = usize>, limits
 impl Carrier for Batches {
     type Item = Envelope;
     const KIND: u16 = KIND_BATCHES;
+    // Every group's envelopes share these: a turn of thousands of groups
+    // sends thousands of envelopes to each peer at once.
+    const QUEUE_CAPACITY: usize = 1 << 16;
+    const INBOX_CAPACITY: usize = 1 << 17;
 
     fn to(item: &Envelope) -> NodeId {
         item.to

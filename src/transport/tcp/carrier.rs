@@ -40,6 +40,10 @@ pub(crate) trait Carrier: Send + Sync + 'static {
     type Item: Send + 'static;
     /// The hello's `kind` for this kind of connection.
     const KIND: u16;
+    /// Items queued per peer unless [`TcpConfig::queue_capacity`](super::TcpConfig::queue_capacity) says.
+    const QUEUE_CAPACITY: usize;
+    /// Items waiting in the inbox unless [`TcpConfig::inbox_capacity`](super::TcpConfig::inbox_capacity) says.
+    const INBOX_CAPACITY: usize;
 
     /// The peer the item goes to.
     fn to(item: &Self::Item) -> NodeId;
@@ -85,6 +89,8 @@ pub(crate) struct Messages;
 impl Carrier for Messages {
     type Item = Message;
     const KIND: u16 = KIND_MESSAGES;
+    const QUEUE_CAPACITY: usize = 1024;
+    const INBOX_CAPACITY: usize = 8192;
 
     fn to(item: &Message) -> NodeId {
         item.to

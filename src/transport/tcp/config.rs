@@ -24,9 +24,12 @@ pub struct TcpConfig {
     pub(super) cluster_id: u64,
     pub(super) listen: SocketAddr,
     pub(super) peers: BTreeMap<NodeId, SocketAddr>,
-    pub(super) queue_capacity: usize,
+    /// `None`: the default of the kind of connection
+    /// ([`Carrier::QUEUE_CAPACITY`](super::carrier::Carrier::QUEUE_CAPACITY)).
+    pub(super) queue_capacity: Option<usize>,
     pub(super) queue_bytes: usize,
-    pub(super) inbox_capacity: usize,
+    /// `None`: the default of the kind of connection.
+    pub(super) inbox_capacity: Option<usize>,
     pub(super) inbox_bytes: usize,
     pub(super) limits: DecodeLimits,
     pub(super) connect_timeout: Duration,
@@ -63,7 +66,11 @@ impl TcpConfig {
     /// [`TcpTransport::local_addr`]). Cluster id 0 and no peers until set.
     ///
     /// Defaults: queues of 1024 messages and 16 MiB per peer, an inbox of
-    /// 8192 messages and 64 MiB, [`DecodeLimits::default`], connect timeout 1 s,
+    /// 8192 messages and 64 MiB (for a
+    /// [`TcpGroupTransport`](super::TcpGroupTransport), which carries every
+    /// group: queues of 65 536 envelopes and an inbox of 131 072, so a turn
+    /// in which thousands of groups each send a message or two fits; the
+    /// byte budgets are the same), [`DecodeLimits::default`], connect timeout 1 s,
     /// handshake timeout 2 s, write timeout 2 s, idle timeout 10 s with a
     /// keepalive every second, reconnect backoff from 20 ms doubling to 1 s,
     /// 64 inbound connections of which at most 16 in their handshake,
@@ -74,9 +81,9 @@ impl TcpConfig {
             cluster_id: 0,
             listen,
             peers: BTreeMap::new(),
-            queue_capacity: 1024,
+            queue_capacity: None,
             queue_bytes: 16 << 20,
-            inbox_capacity: 8192,
+            inbox_capacity: None,
             inbox_bytes: 64 << 20,
             limits: DecodeLimits::default(),
             connect_timeout: Duration::from_secs(1),
@@ -113,7 +120,7 @@ impl TcpConfig {
     /// budget shared fairly across groups (as is
     /// [`queue_bytes`](Self::queue_bytes)).
     pub fn queue_capacity(mut self, messages: usize) -> Self {
-        self.queue_capacity = messages.max(1);
+        self.queue_capacity = Some(messages.max(1));
         self
     }
 
@@ -125,7 +132,7 @@ impl TcpConfig {
 
     /// Most received messages waiting for the node; more are dropped.
     pub fn inbox_capacity(mut self, messages: usize) -> Self {
-        self.inbox_capacity = messages.max(1);
+        self.inbox_capacity = Some(messages.max(1));
         self
     }
 

@@ -7,8 +7,10 @@
 //!   queued (the newcomer's included) is entitled to an equal share of the
 //!   budget. If the newcomer's class would exceed its share, the newcomer
 //!   is refused: the newest item of the class over its share. Otherwise the
-//!   newest items of the class furthest over its share are evicted until
-//!   the newcomer fits. A class within its share never loses an item to
+//!   newest items of a class over its share are evicted until the newcomer
+//!   fits: the class last evicted from while it still is over, else the
+//!   one furthest over (so a full queue costs a search of every class once
+//!   per burst, not once per item). A class within its share never loses an item to
 //!   another class, so one group's burst cannot push out the heartbeats of
 //!   the others.
 //! * **Round-robin.** [`FairQueue::take`] takes one item per class in turn
@@ -22,6 +24,9 @@ use std::collections::{HashMap, VecDeque};
 struct Class<T> {
     items: VecDeque<(T, usize)>,
     bytes: usize,
+    /// Its entry in the round-robin order (an entry of an earlier life of
+    /// the class, emptied and queued again since, is stale).
+    turn: u64,
 }
 
 /// What [`FairQueue::push`] did.
@@ -39,15 +44,23 @@ pub(crate) enum Admit {
 #[derive(Debug)]
 pub(crate) struct FairQueue<T> {
     classes: HashMap<u64, Class<T>>,
-    /// The non-empty classes, each once, in round-robin order.
-    order: VecDeque<u64>,
+    /// The non-empty classes, each once, in round-robin order, with their
+    /// `turn`; entries of classes emptied by eviction stay until reached
+    /// (or compacted), so an eviction costs no search of the order.
+    order: VecDeque<(u64, u64)>,
+    next_turn: u64,
     items: usize,
     bytes: usize,
+    /// The class last evicted from: tried first next time, while it is
+    /// still over its share, so a full queue does not search every class
+    /// for each item (a burst comes from one class, which keeps losing its
+    /// newest items until it is back within its share).
+    victim: Option<u64>,
 }
 
 impl<T> Default for FairQueue<T> {
     fn default() -> Self {
-        Self { classes: HashMap::new(), order: VecDeque::new(), items: 0, bytes: 0 }
+        Self { classes: HashMap::new(), order: VecDeque::new(), next_turn: 0, items: 0, bytes: 0, victim: None }
     }
 }
 
@@ -80,21 +93,30 @@ impl<T> FairQueue<T> {
             }
             // Within its share while the whole is over budget: some other
             // class is over its own. Evict that class's newest item.
-            let victim = self
-                .classes
-                .iter()
-                .filter(|&(&c, _)| c != class)
-                .max_by_key(|(_, c)| if items_over { (c.items.len(), c.bytes) } else { (c.bytes, c.items.len()) })
-                .map(|(&c, _)| c);
+            let over = |c: &Class<T>| {
+                if items_over { c.items.len() > share_items.max(1) } else { c.bytes > share_bytes }
+            };
+            let hinted = self.victim.filter(|&v| v != class && self.classes.get(&v).is_some_and(over));
+            let victim = hinted.or_else(|| {
+                self.classes
+                    .iter()
+                    .filter(|&(&c, _)| c != class)
+                    .max_by_key(|(_, c)| if items_over { (c.items.len(), c.bytes) } else { (c.bytes, c.items.len()) })
+                    .map(|(&c, _)| c)
+            });
             let Some(victim) = victim else { return Admit::Refused { evicted } };
+            self.victim = Some(victim);
             if self.pop_newest(victim).is_none() {
                 return Admit::Refused { evicted };
             }
             evicted += 1;
         }
-        let entry = self.classes.entry(class).or_insert_with(|| Class { items: VecDeque::new(), bytes: 0 });
-        if entry.items.is_empty() {
-            self.order.push_back(class);
+        let turn = self.next_turn;
+        let entry = self.classes.entry(class).or_insert_with(|| Class { items: VecDeque::new(), bytes: 0, turn });
+        if entry.turn == turn {
+            // A new class: its turn comes last.
+            self.next_turn += 1;
+            self.order.push_back((class, turn));
         }
         entry.items.push_back((item, size));
         entry.bytes += size;
@@ -111,7 +133,12 @@ impl<T> FairQueue<T> {
         self.bytes -= size;
         if c.items.is_empty() {
             self.classes.remove(&class);
-            self.order.retain(|&k| k != class);
+            // Its order entry is stale now; stale entries never outnumber
+            // the live ones for long.
+            if self.order.len() > 2 * self.classes.len() + 16 {
+                let classes = &self.classes;
+                self.order.retain(|(k, t)| classes.get(k).is_some_and(|c| c.turn == *t));
+            }
         }
         Some((item, size))
     }
@@ -121,8 +148,8 @@ impl<T> FairQueue<T> {
     pub(crate) fn take(&mut self, out: &mut Vec<(T, usize)>, max_bytes: usize) {
         let mut taken = 0usize;
         while taken < max_bytes || taken == 0 {
-            let Some(class) = self.order.pop_front() else { break };
-            let Some(c) = self.classes.get_mut(&class) else { continue };
+            let Some((class, turn)) = self.order.pop_front() else { break };
+            let Some(c) = self.classes.get_mut(&class).filter(|c| c.turn == turn) else { continue };
             let Some((item, size)) = c.items.pop_front() else {
                 self.classes.remove(&class);
                 continue;
@@ -131,7 +158,7 @@ impl<T> FairQueue<T> {
             if c.items.is_empty() {
                 self.classes.remove(&class);
             } else {
-                self.order.push_back(class);
+                self.order.push_back((class, turn));
             }
             self.items -= 1;
             self.bytes -= size;
@@ -152,6 +179,7 @@ impl<T> FairQueue<T> {
         let n = self.items as u64;
         self.classes.clear();
         self.order.clear();
+        self.victim = None;
         self.items = 0;
         self.bytes = 0;
         n
@@ -212,6 +240,43 @@ mod tests {
         let small = out.iter().filter(|(i, _)| *i == "heartbeat").count();
         assert_eq!(small, 2);
         assert_eq!(out.len(), 11);
+    }
+
+    #[test]
+    fn a_class_emptied_by_eviction_and_queued_again_gets_one_turn_per_round() {
+        let mut q = FairQueue::default();
+        assert_eq!(q.push(1, "big", 100, 10, 100), Admit::Queued { evicted: 0 });
+        // Class 2 is within its share (50 bytes): class 1's only item goes.
+        assert_eq!(q.push(2, "b1", 10, 10, 100), Admit::Queued { evicted: 1 });
+        q.push(1, "a1", 10, 10, 100);
+        q.push(1, "a2", 10, 10, 100);
+        q.push(2, "b2", 10, 10, 100);
+        q.push(3, "c1", 10, 10, 100);
+        // One item per class in turn; the stale entry of class 1's first
+        // life gives it no extra turn.
+        assert_eq!(taken(&mut q, 1000), ["b1", "a1", "c1", "b2", "a2"]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn evicting_from_many_classes_keeps_the_order_bounded() {
+        let mut q = FairQueue::default();
+        for round in 0..1000u64 {
+            // A big item of a fresh class fills the budget; a small one of
+            // the next evicts it: each eviction empties a class.
+            let big = 10_000 - q.bytes;
+            assert_eq!(q.push(round * 2, "big", big, 10_000, 10_000), Admit::Queued { evicted: 0 });
+            assert_eq!(q.push(round * 2 + 1, "small", 1, 10_000, 10_000), Admit::Queued { evicted: 1 });
+            // Every third small one goes too (as a newer item would evict it).
+            if round % 3 == 0 {
+                assert!(q.pop_newest(round * 2 + 1).is_some());
+            }
+        }
+        assert!(q.order.len() <= 2 * q.classes.len() + 16, "{} entries for {} classes", q.order.len(), q.classes.len());
+        let mut out = Vec::new();
+        q.take(&mut out, usize::MAX);
+        assert_eq!(out.len(), 666, "every small item left, each class once");
+        assert!(q.is_empty());
     }
 
     #[test]

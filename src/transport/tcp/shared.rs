@@ -85,7 +85,7 @@ impl<C: Carrier> Shared<C> {
         let shared = Arc::new(Shared {
             inbox: Inbox {
                 queue: Mutex::new(FairQueue::default()),
-                capacity: config.inbox_capacity,
+                capacity: config.inbox_capacity.unwrap_or(C::INBOX_CAPACITY),
                 max_bytes: config.inbox_bytes,
                 waker: Mutex::new(None),
             },

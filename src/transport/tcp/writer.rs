@@ -104,7 +104,8 @@ impl<C: Carrier> Peer<C> {
                 report(Push::Closed);
                 continue;
             }
-            let admit = q.items.push(class, item, size, cfg.queue_capacity, cfg.queue_bytes);
+            let admit =
+                q.items.push(class, item, size, cfg.queue_capacity.unwrap_or(C::QUEUE_CAPACITY), cfg.queue_bytes);
             queued |= matches!(admit, Admit::Queued { .. });
             report(Push::Queued(admit));
         }
