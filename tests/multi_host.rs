@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use raft_io::multi::{Envelope, EnvelopeBody, GroupId, HostAction, HostConfig, MultiError, MultiNode, plan_transfers};
-use raft_io::{Action, Event, MemoryLog, NodeId, RaftConfig};
+use raft_io::{Action, Event, MemoryLog, NodeId, RaftConfig, Role};
 
 const IDS: [NodeId; 3] = [1, 2, 3];
 
@@ -363,4 +363,32 @@ fn removing_a_group_with_a_snapshot_in_flight_is_safe() {
             "group {other} goes on"
         );
     }
+}
+
+/// A driver that finds many ticks due reports them at once
+/// (`MultiNode::advance`, PROTOCOL.md §8.4): every awake group steps once,
+/// its timers end where that many single ticks would leave them, and one
+/// round of pings goes out, so a slow turn costs no more than a quick one.
+#[test]
+fn advancing_many_ticks_at_once_steps_each_awake_group_once() {
+    let mut net = Net::new(20, false);
+    assert!(net.run_until(200, |n| (1..=20).all(|g| n.leader(g).is_some())));
+    let host = net.hosts.get_mut(&1).unwrap();
+    let (steps, ticks) = (host.stats().steps, host.ticks());
+    host.advance(50).unwrap();
+    assert_eq!(host.ticks(), ticks + 50);
+    assert_eq!(host.stats().steps - steps, 20, "one step per awake group, not one per group and tick");
+    let pings =
+        host.drain_actions().filter(|a| matches!(a, HostAction::Send(e) if e.body == EnvelopeBody::Ping)).count();
+    assert_eq!(pings, 2, "one round of pings to the two peers");
+    host.advance(0).unwrap();
+    assert_eq!(host.stats().steps - steps, 20, "advance(0) does nothing");
+
+    // The timers move by the whole gap: a follower that hears nothing for
+    // its longest election timeout campaigns after one advance.
+    let mut net = Net::new(1, false);
+    let host = net.hosts.get_mut(&2).unwrap();
+    assert_eq!(host.group(1).unwrap().role(), Role::Follower);
+    host.advance(21).unwrap();
+    assert_ne!(host.group(1).unwrap().role(), Role::Follower, "the election timer fired");
 }

@@ -273,15 +273,34 @@ impl<L: RaftLog> MultiNode<L> {
 
     /// One tick of the host's clock: every group that is not quiesced
     /// ticks; idle led groups quiesce; pings go out; peers silent too long
-    /// wake the quiesced groups they lead here.
+    /// wake the quiesced groups they lead here. The same as
+    /// [`advance(1)`](Self::advance).
     pub fn tick(&mut self) -> Result<(), MultiError> {
-        self.ticks += 1;
+        self.advance(1)
+    }
+
+    /// `n` ticks of the host's clock at once, as a driver reports the time
+    /// that passed while it was busy or paused (`docs/PROTOCOL.md` §8.4):
+    /// every group that is not quiesced steps one `Event::Ticks(n)` (its
+    /// timers end where `n` single ticks would leave them, with at most one
+    /// heartbeat round and one election), idle led groups quiesce, at most
+    /// one round of pings goes out, and peers silent too long wake the
+    /// quiesced groups they lead here. A turn that finds many ticks due
+    /// thus costs one step per awake group, not one per group and tick.
+    /// `advance(0)` does nothing.
+    pub fn advance(&mut self, n: u64) -> Result<(), MultiError> {
+        if n == 0 {
+            return Ok(());
+        }
+        let before = self.ticks;
+        self.ticks = self.ticks.saturating_add(n);
+        let event = if n == 1 { Event::Tick } else { Event::Ticks(n) };
         let ids: Vec<GroupId> = self.awake.iter().copied().collect();
         for group in ids {
-            self.step_group(group, Event::Tick)?;
+            self.step_group(group, event.clone())?;
             self.maybe_quiesce(group);
         }
-        self.liveness()?;
+        self.liveness(before)?;
         Ok(())
     }
 

@@ -119,10 +119,12 @@ impl<L: RaftLog> MultiNode<L> {
         Ok(())
     }
 
-    /// Pings, and wakes the quiesced groups led by a peer gone silent.
-    pub(super) fn liveness(&mut self) -> Result<(), MultiError> {
+    /// After the clock moved on from `before`: one round of pings if a
+    /// ping fell due since, and wakes the quiesced groups led by a peer
+    /// gone silent.
+    pub(super) fn liveness(&mut self, before: u64) -> Result<(), MultiError> {
         let (ticks, me) = (self.ticks, self.cfg.node);
-        if ticks % self.cfg.ping_interval == 0 {
+        if ticks / self.cfg.ping_interval != before / self.cfg.ping_interval {
             for &to in self.peers.keys() {
                 self.out.push(super::HostAction::Send(Envelope { from: me, to, body: EnvelopeBody::Ping }));
             }
