@@ -558,3 +558,45 @@ fn killed_with_writes_in_flight_every_acknowledged_write_survives_a_restart() {
         n.handle.shutdown();
     }
 }
+
+/// Requests that cannot complete end at their deadline, and the driver
+/// stops holding them: a group of two voters loses one, so a write on the
+/// other waits; it fails with `Timeout` and `held_requests` falls back to
+/// 0. The driver visits only groups that hold requests when it checks
+/// deadlines (an idle group costs a turn nothing); this shows it visits
+/// those.
+#[test]
+fn requests_a_group_cannot_complete_time_out_and_are_let_go() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let transports = [bind(1), bind(2)];
+    connect(&transports);
+    // No check-quorum: the leader keeps leading without its peer, so only
+    // the write's deadline can end it.
+    let config = |id: NodeId, g: GroupId| RaftConfig::new(id, [1, 2]).check_quorum(false).seed(g * 7 + id);
+    let handles: Vec<MultiHandle<Log>> = IDS[..2]
+        .iter()
+        .zip(transports)
+        .zip(&dirs)
+        .map(|((&id, t), dir)| {
+            let mut runtime = MultiRuntime::new(host(id), SharedWal::open(dir.path()).unwrap(), t, |_| Log::default());
+            for g in 1..=20 {
+                runtime = runtime.group(g, config(id, g));
+            }
+            runtime.start().unwrap()
+        })
+        .collect();
+    wait_until("a leader of group 7", || handles[0].leader(7).is_some_and(|l| handles[1].leader(7) == Some(l)));
+    let l = usize::from(handles[0].leader(7) == Some(2));
+    assert_eq!(handles[l].propose(7, "a").unwrap().0, 1);
+    handles[1 - l].kill();
+    let ticket = handles[l].with_timeout(Some(Duration::from_millis(200))).propose_async(7, "b").unwrap();
+    wait_until("the write held", || handles[l].stats().held_requests == 1);
+    let outcome = ticket.wait();
+    assert!(matches!(outcome, Err(RuntimeError::Timeout)), "{outcome:?}");
+    let let_go = Instant::now() + Duration::from_secs(10);
+    while handles[l].stats().held_requests != 0 {
+        assert!(Instant::now() < let_go, "the driver still holds {} requests", handles[l].stats().held_requests);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    handles[l].shutdown();
+}

@@ -27,14 +27,16 @@ use crate::runtime::{RuntimeError, StateMachine, StopReason, Waker, stats_add as
 use crate::sync::lock;
 use crate::types::{ENTRY_OVERHEAD, NodeId};
 
-/// The most host ticks one turn steps after a stall.
-const MAX_TICKS_PER_TURN: u64 = 64;
-
 pub(super) struct Driver<S: StateMachine, T> {
     host: MultiNode<GroupLog>,
     wal: SharedWal,
     transport: T,
     groups: BTreeMap<GroupId, Hosted<S>>,
+    /// The groups that may hold requests: every group a request was
+    /// addressed to since it last held none. Deadlines, retries and the
+    /// count of held requests visit these alone, so an idle group costs a
+    /// turn nothing.
+    holding: BTreeSet<GroupId>,
     factory: StateFactory<S>,
     shared: Arc<MultiShared<S>>,
     options: MultiOptions,
@@ -69,7 +71,7 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
         held: 0.into(),
         killed: false.into(),
         request_timeout: options.request_timeout,
-        wal_stats: Mutex::new(wal.stats()),
+        published: Mutex::new((wal.stats(), host.stats())),
         life: DriverLife::default(),
     });
     let mut driver = Driver {
@@ -77,6 +79,7 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
         wal,
         transport,
         groups: BTreeMap::new(),
+        holding: BTreeSet::new(),
         factory,
         shared: Arc::clone(&shared),
         gate: SnapshotGate::new(options.max_snapshot_streams, options.snapshot_idle_ticks),
@@ -114,7 +117,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             if now >= next_tick {
                 let due;
                 (due, next_tick) = ticks_due(next_tick, now, tick);
-                self.tick(due.min(MAX_TICKS_PER_TURN), now);
+                self.tick(due, now);
             }
             busy |= self.serve_requests();
             if self.killed() {
@@ -155,23 +158,27 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     /// `due` host ticks; then requests past their deadline fail and
     /// deferred membership changes are retried.
     fn tick(&mut self, due: u64, now: Instant) {
-        for _ in 0..due {
-            let result = self.host.tick();
-            self.carry_out();
-            if let Err(e) = result {
-                self.host_error(e);
-            }
+        // However many ticks fell due, one step per awake group: a slow
+        // turn costs no more ticking than a quick one (PROTOCOL.md §8.4).
+        let result = self.host.advance(due);
+        self.carry_out();
+        if let Err(e) = result {
+            self.host_error(e);
         }
         add(&self.shared.counters.ticks, due);
         self.gate.expire(self.host.ticks());
         let mut retry = Vec::new();
-        for (&group, hosted) in self.groups.iter_mut() {
+        let groups = &mut self.groups;
+        self.holding.retain(|group| {
+            let Some(hosted) = groups.get_mut(group) else { return false };
             hosted.pending.expire(now);
             if let Some(deferred) = hosted.pending.deferred_change.take() {
-                retry.push((group, deferred));
+                retry.push((*group, deferred));
             }
-        }
+            hosted.pending.len() > 0
+        });
         for (group, (change, reply, deadline)) in retry {
+            self.holding.insert(group);
             self.change_membership(group, change, reply, deadline);
         }
     }
@@ -215,8 +222,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     /// Takes queued requests (no more than the room left under
     /// `max_pending`): proposals are batched per group, one step each.
     fn serve_requests(&mut self) -> bool {
-        let held: usize = self.groups.values().map(|h| h.pending.len()).sum();
-        let room = self.options.max_pending.saturating_sub(held);
+        let room = self.options.max_pending.saturating_sub(self.held());
         if room == 0 {
             return false;
         }
@@ -225,6 +231,9 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         let busy = !incoming.is_empty();
         let mut batched = BTreeSet::new();
         for request in incoming.drain(..) {
+            if let Some(group) = request.group() {
+                self.holding.insert(group);
+            }
             match request {
                 MultiRequest::Propose { group, command, reply, deadline } => {
                     if self.add_proposal(group, command, reply, deadline) {
@@ -500,10 +509,14 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         self.out.push(envelope);
     }
 
+    /// Requests the groups hold now.
+    fn held(&self) -> usize {
+        self.holding.iter().filter_map(|g| self.groups.get(g)).map(|h| h.pending.len()).sum()
+    }
+
     fn publish(&self) {
-        let held: usize = self.groups.values().map(|h| h.pending.len()).sum();
-        self.shared.held.store(held, Relaxed);
-        *lock(&self.shared.wal_stats) = self.wal.stats();
+        self.shared.held.store(self.held(), Relaxed);
+        *lock(&self.shared.published) = (self.wal.stats(), self.host.stats());
     }
 
     /// Fails everything pending, closes the transport, drops the groups'

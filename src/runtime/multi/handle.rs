@@ -15,7 +15,7 @@ use crate::config::RaftConfig;
 use crate::error::Error;
 use crate::log::shared::SharedWalStats;
 use crate::membership::{Membership, MembershipChange};
-use crate::multi::GroupId;
+use crate::multi::{GroupId, HostStats};
 use crate::node::Status;
 use crate::sync::lock;
 use crate::types::NodeId;
@@ -30,6 +30,19 @@ pub(crate) enum MultiRequest<S: StateMachine> {
     Create { group: GroupId, config: Box<RaftConfig>, reply: Reply<()> },
     Remove { group: GroupId, reply: Reply<()> },
     Groups { reply: Reply<Vec<GroupId>> },
+}
+
+impl<S: StateMachine> MultiRequest<S> {
+    /// The group a request that may wait in the driver is for.
+    pub(crate) fn group(&self) -> Option<GroupId> {
+        match self {
+            Self::Propose { group, .. }
+            | Self::Read { group, .. }
+            | Self::Change { group, .. }
+            | Self::Transfer { group, .. } => Some(*group),
+            Self::Status { .. } | Self::Create { .. } | Self::Remove { .. } | Self::Groups { .. } => None,
+        }
+    }
 }
 
 /// What a [`MultiRuntime`](super::MultiRuntime) did since it started.
@@ -67,6 +80,9 @@ pub struct MultiStats {
     /// The shared WAL's counters: `syncs` is at most `turns` (one flush,
     /// hence at most one fsync, per turn; group removals flush too).
     pub wal: SharedWalStats,
+    /// The group host's counters as of the last turn: among them how many
+    /// groups are quiesced now, and how often groups quiesced and woke.
+    pub host: HostStats,
 }
 
 #[derive(Debug, Default)]
@@ -97,9 +113,9 @@ pub(crate) struct MultiShared<S: StateMachine> {
     /// without a final flush.
     pub(crate) killed: AtomicBool,
     pub(crate) request_timeout: Duration,
-    /// The shared WAL's counters as of the last turn (the handles hold no
-    /// WAL handle: it closes with the driver).
-    pub(crate) wal_stats: Mutex<SharedWalStats>,
+    /// The shared WAL's and the host's counters as of the last turn (the
+    /// handles hold no WAL handle: it closes with the driver).
+    pub(crate) published: Mutex<(SharedWalStats, HostStats)>,
     /// The driver thread: its handle, whether and why it stopped.
     pub(crate) life: DriverLife,
 }
@@ -383,6 +399,7 @@ impl<S: StateMachine> MultiHandle<S> {
     /// The runtime's counters.
     pub fn stats(&self) -> MultiStats {
         let c = &self.shared.counters;
+        let (wal, host) = *lock(&self.shared.published);
         MultiStats {
             turns: c.turns.load(Relaxed),
             ticks: c.ticks.load(Relaxed),
@@ -397,7 +414,8 @@ impl<S: StateMachine> MultiHandle<S> {
             snapshot_chunks_sent: c.chunks_out.load(Relaxed),
             groups: c.groups.load(Relaxed),
             held_requests: self.shared.held.load(Relaxed) as u64,
-            wal: *lock(&self.shared.wal_stats),
+            wal,
+            host,
         }
     }
 
