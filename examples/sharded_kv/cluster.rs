@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use raft_io::log::shared::SharedWal;
 use raft_io::multi::{GroupId, HostConfig, plan_transfers};
 use raft_io::runtime::multi::{MultiHandle, MultiRuntime};
-use raft_io::transport::{TcpConfig, TcpGroupTransport, TcpHandle};
+use raft_io::transport::{TcpConfig, TcpGroupTransport, TcpHandle, TcpStats};
 use raft_io::{NodeId, RaftConfig};
 
 use crate::kv::Kv;
@@ -32,6 +32,8 @@ struct Node {
 /// a generation bumped whenever a node goes or comes.
 pub struct Cluster {
     pub groups: u64,
+    /// Whether idle groups quiesce (the default; off for comparison).
+    quiescence: bool,
     dirs: Vec<PathBuf>,
     nodes: RwLock<Vec<Option<Node>>>,
     generation: AtomicU64,
@@ -39,7 +41,8 @@ pub struct Cluster {
     leaders: Vec<AtomicUsize>,
 }
 
-fn config(id: NodeId, group: GroupId) -> RaftConfig {
+/// Node `id`'s configuration of `group`.
+pub fn config(id: NodeId, group: GroupId) -> RaftConfig {
     RaftConfig::new(id, IDS).election_timeout(30, 60).heartbeat_interval(5).seed(group * 7 + id)
 }
 
@@ -47,10 +50,11 @@ fn bind(id: NodeId) -> Result<TcpGroupTransport, Error> {
     Ok(TcpGroupTransport::bind(TcpConfig::new(id, "127.0.0.1:0".parse()?).cluster_id(CLUSTER_ID))?)
 }
 
-fn start(id: NodeId, dir: &Path, transport: TcpGroupTransport, groups: u64) -> Result<Node, Error> {
+fn start(id: NodeId, dir: &Path, transport: TcpGroupTransport, groups: u64, quiescence: bool) -> Result<Node, Error> {
     let wal = SharedWal::open(dir)?;
     let (tcp, addr) = (transport.handle(), transport.local_addr());
-    let mut runtime = MultiRuntime::new(HostConfig::new(id).peer_timeout(30), wal, transport, |_| Kv::default());
+    let host = HostConfig::new(id).peer_timeout(30).quiescence(quiescence);
+    let mut runtime = MultiRuntime::new(host, wal, transport, |_| Kv::default());
     for g in 1..=groups {
         runtime = runtime.group(g, config(id, g));
     }
@@ -58,8 +62,9 @@ fn start(id: NodeId, dir: &Path, transport: TcpGroupTransport, groups: u64) -> R
 }
 
 impl Cluster {
-    /// Starts the three nodes, each on `base/node-<id>` (emptied first).
-    pub fn start(base: &Path, groups: u64) -> Result<Self, Error> {
+    /// Starts the three nodes, each on `base/node-<id>` (emptied first);
+    /// idle groups quiesce if `quiescence`.
+    pub fn start(base: &Path, groups: u64, quiescence: bool) -> Result<Self, Error> {
         let dirs: Vec<PathBuf> = IDS.iter().map(|id| base.join(format!("node-{id}"))).collect();
         for dir in &dirs {
             let _ = std::fs::remove_dir_all(dir);
@@ -76,15 +81,22 @@ impl Cluster {
         }
         let mut nodes = Vec::new();
         for ((&id, t), dir) in IDS.iter().zip(transports).zip(&dirs) {
-            nodes.push(Some(start(id, dir, t, groups)?));
+            nodes.push(Some(start(id, dir, t, groups, quiescence)?));
         }
         Ok(Self {
             groups,
+            quiescence,
             dirs,
             nodes: RwLock::new(nodes),
             generation: AtomicU64::new(0),
             leaders: (0..=groups).map(|_| AtomicUsize::new(0)).collect(),
         })
+    }
+
+    /// Every live node's transport counters (`None`: killed).
+    pub fn tcp_stats(&self) -> Vec<Option<TcpStats>> {
+        let nodes = self.nodes.read().unwrap_or_else(|e| e.into_inner());
+        nodes.iter().map(|n| n.as_ref().map(|n| n.tcp.stats())).collect()
     }
 
     /// Bumped whenever a node is killed or restarted.
@@ -129,7 +141,7 @@ impl Cluster {
                 other.tcp.add_peer(IDS[i], transport.local_addr())?;
             }
         }
-        nodes[i] = Some(start(IDS[i], &self.dirs[i], transport, self.groups)?);
+        nodes[i] = Some(start(IDS[i], &self.dirs[i], transport, self.groups, self.quiescence)?);
         self.generation.fetch_add(1, Relaxed);
         Ok(())
     }

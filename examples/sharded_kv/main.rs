@@ -94,7 +94,7 @@ fn run() -> Result<bool, Error> {
 
 fn run_in(args: &Args, base: &std::path::Path) -> Result<bool, Error> {
     let t = Instant::now();
-    let cluster = Arc::new(Cluster::start(base, args.groups)?);
+    let cluster = Arc::new(Cluster::start(base, args.groups, true)?);
     let led = cluster.balance(16)?;
     println!(
         "{} groups on 3 nodes (TCP loopback, a shared WAL each) elected and balanced in {:.1} s: nodes 1/2/3 lead {}/{}/{}",
@@ -160,10 +160,18 @@ fn run_in(args: &Args, base: &std::path::Path) -> Result<bool, Error> {
     let stats: Vec<String> = cluster
         .handles()
         .iter()
-        .flatten()
-        .map(|h| {
+        .zip(cluster.tcp_stats())
+        .filter_map(|(h, tcp)| Some((h.as_ref()?, tcp?)))
+        .map(|(h, tcp)| {
             let s = h.stats();
-            format!("node {}: {} applied, {} fsyncs", h.id(), s.applied, s.wal.syncs)
+            format!(
+                "node {}: {} applied, {} fsyncs, {} envelopes in {} frames sent",
+                h.id(),
+                s.applied,
+                s.wal.syncs,
+                s.envelopes_out,
+                tcp.frames_sent
+            )
         })
         .collect();
     println!("{}", stats.join("; "));

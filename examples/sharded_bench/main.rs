@@ -1,0 +1,350 @@
+//! The many-groups runtime over TCP, measured (features `net` and
+//! `persistence`): the sharded key-value store of `examples/sharded_kv`
+//! (its cluster, clients and state machine, shared) without the kill, run
+//! at several group counts in one process run, interleaved, then idle.
+//!
+//! * **Active**: 3 `MultiRuntime` nodes on loopback TCP, each on its own
+//!   shared WAL (real fdatasync, one disk), `GROUPS` groups with their
+//!   leaders balanced over the nodes, `CLIENTS` client threads each keeping
+//!   up to `IN_FLIGHT` writes in flight (`propose_async` tickets). For each
+//!   group count: writes acknowledged per second, their latency (p50,
+//!   p99), envelopes sent per write (every node's, summed) and the
+//!   process's CPU time per write (every thread: drivers, transports,
+//!   clients). The counts run in turn, `REPS` times; the table gives
+//!   medians, and each count's throughput against one group's.
+//! * **Idle**: the same cluster with `IDLE` groups (and with fewer, for
+//!   comparison), every group elected, balanced and then quiesced; what
+//!   crosses each node pair per second (bytes and frames, both ways summed
+//!   over the pair) and the process's CPU, while nothing is written. With
+//!   quiescence only the per-peer pings remain, so the traffic should not
+//!   grow with the number of groups; the same measurement without
+//!   quiescence (at the smallest count) shows what it saves.
+//!
+//! Run: `cargo run --release --example sharded_bench --features
+//! net,persistence [-- SECONDS [REPS [GROUPS,... [IDLE [CLIENTS
+//! [IN_FLIGHT]]]]]]` (defaults 5 s, 3 reps, `1,100,1000`, 10 000 idle
+//! groups, 64 clients, 64 in flight). Logs go under `RAFT_IO_BENCH_DIR` if
+//! set, else the temp dir. CPU time comes from `/proc/self/stat` (Linux;
+//! shown as `-` elsewhere). The last line has the form
+//! `sharded_bench: 1/100/1000 groups 196187/128958/46276 writes/s; 10000 idle groups 2.1 KiB/s per node pair (100: 2.1 KiB/s)`.
+
+#[allow(dead_code)]
+#[path = "../sharded_kv/clients.rs"]
+mod clients;
+#[allow(dead_code)]
+#[path = "../sharded_kv/cluster.rs"]
+mod cluster;
+#[allow(dead_code)]
+#[path = "../sharded_kv/kv.rs"]
+mod kv;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use cluster::{Cluster, Error, IDS};
+
+/// Idle groups are created this many at a time.
+const WAVE: u64 = 1000;
+
+struct Args {
+    seconds: f64,
+    reps: usize,
+    counts: Vec<u64>,
+    idle: u64,
+    clients: usize,
+    in_flight: usize,
+}
+
+const USAGE: &str =
+    "usage: sharded_bench [SECONDS [REPS [GROUPS,... [IDLE [CLIENTS (1..=999) [IN_FLIGHT]]]]]], all positive";
+
+fn parse_args() -> Result<Args, Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.to_owned());
+    let counts = arg(2, "1,100,1000").split(',').map(str::parse).collect::<Result<Vec<u64>, _>>()?;
+    let args = Args {
+        seconds: arg(0, "5").parse()?,
+        reps: arg(1, "3").parse()?,
+        counts,
+        idle: arg(3, "10000").parse()?,
+        clients: arg(4, "64").parse()?,
+        in_flight: arg(5, "64").parse()?,
+    };
+    let positive = args.reps > 0
+        && args.idle > 0
+        && args.clients > 0
+        && args.clients <= 999
+        && args.in_flight > 0
+        && !args.counts.is_empty()
+        && args.counts.iter().all(|&g| g > 0)
+        && args.seconds.is_finite()
+        && args.seconds > 0.0;
+    if !positive {
+        return Err(USAGE.into());
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sharded_bench: failed: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<(), Error> {
+    let args = parse_args()?;
+    let base = std::env::var_os("RAFT_IO_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("raft-io-sharded-bench-{}", std::process::id()));
+    let result = run_in(&args, &base);
+    let _ = std::fs::remove_dir_all(&base);
+    result
+}
+
+fn run_in(args: &Args, base: &Path) -> Result<(), Error> {
+    println!(
+        "3 nodes on loopback TCP, a shared WAL each; {} clients x {} in flight; {} s per run, {} reps, interleaved",
+        args.clients, args.in_flight, args.seconds, args.reps
+    );
+    let mut runs: Vec<Vec<Active>> = vec![Vec::new(); args.counts.len()];
+    for rep in 0..args.reps {
+        for (i, &groups) in args.counts.iter().enumerate() {
+            let r = active(args, &base.join(format!("active-{groups}-{rep}")), groups)?;
+            println!(
+                "  rep {rep}: {groups:>5} groups: {:>7.0} writes/s, p50 {:.1} ms, p99 {:.1} ms, {:.2} envelopes/write, {}",
+                r.rate,
+                r.p50,
+                r.p99,
+                r.envelopes_per_write,
+                cpu_text(r.cpu_us_per_write)
+            );
+            runs[i].push(r);
+        }
+    }
+    let medians: Vec<Active> = runs.iter().map(|r| Active::median(r)).collect();
+    println!();
+    println!("| groups | writes/s (median) | vs 1st row | p50 ms | p99 ms | envelopes per write | CPU per write |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for (&groups, m) in args.counts.iter().zip(&medians) {
+        println!(
+            "| {groups} | {:.0} | {:.2}x | {:.1} | {:.1} | {:.2} | {} |",
+            m.rate,
+            m.rate / medians[0].rate,
+            m.p50,
+            m.p99,
+            m.envelopes_per_write,
+            cpu_text(m.cpu_us_per_write)
+        );
+    }
+
+    let small = args.idle.min(100);
+    let idle_runs = [(small, true), (args.idle, true), (small, false)];
+    let mut idles = Vec::new();
+    for (groups, quiescence) in idle_runs {
+        let r = idle(args, &base.join(format!("idle-{groups}-{quiescence}")), groups, quiescence)?;
+        idles.push(r);
+    }
+    println!();
+    println!("| idle groups | quiescence | bytes/s per node pair | frames/s per node pair | CPU (share of one core) |");
+    println!("|---:|---|---:|---:|---:|");
+    for ((groups, quiescence), r) in idle_runs.iter().zip(&idles) {
+        println!(
+            "| {groups} | {} | {:.0} | {:.1} | {} |",
+            if *quiescence { "on" } else { "off" },
+            r.bytes_per_pair,
+            r.frames_per_pair,
+            r.cpu_percent.map_or_else(|| "-".to_owned(), |p| format!("{p:.2}%"))
+        );
+    }
+    let rates: Vec<String> = medians.iter().map(|m| format!("{:.0}", m.rate)).collect();
+    let counts: Vec<String> = args.counts.iter().map(u64::to_string).collect();
+    println!(
+        "sharded_bench: {} groups {} writes/s; {} idle groups {:.1} KiB/s per node pair ({small}: {:.1} KiB/s)",
+        counts.join("/"),
+        rates.join("/"),
+        args.idle,
+        idles[1].bytes_per_pair / 1024.0,
+        idles[0].bytes_per_pair / 1024.0
+    );
+    Ok(())
+}
+
+/// One active run's figures.
+#[derive(Clone, Copy)]
+struct Active {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+    envelopes_per_write: f64,
+    cpu_us_per_write: Option<f64>,
+}
+
+impl Active {
+    /// The median of each figure on its own.
+    fn median(runs: &[Active]) -> Active {
+        let med = |f: &dyn Fn(&Active) -> Option<f64>| median(runs.iter().filter_map(f).collect());
+        Active {
+            rate: med(&|r| Some(r.rate)).unwrap_or(0.0),
+            p50: med(&|r| Some(r.p50)).unwrap_or(0.0),
+            p99: med(&|r| Some(r.p99)).unwrap_or(0.0),
+            envelopes_per_write: med(&|r| Some(r.envelopes_per_write)).unwrap_or(0.0),
+            cpu_us_per_write: med(&|r| r.cpu_us_per_write),
+        }
+    }
+}
+
+/// The median of `v` (`None` if empty).
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+fn cpu_text(us: Option<f64>) -> String {
+    us.map_or_else(|| "-".to_owned(), |us| format!("{us:.1} µs"))
+}
+
+/// Starts a cluster of `groups` groups, balances it, writes for
+/// `args.seconds`, and stops it.
+fn active(args: &Args, dir: &Path, groups: u64) -> Result<Active, Error> {
+    let cluster = Arc::new(Cluster::start(dir, groups, true)?);
+    cluster.balance(16)?;
+    let out_before = envelopes_out(&cluster);
+    let cpu_before = process_cpu_seconds();
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let threads: Vec<_> = (0..args.clients)
+        .map(|c| {
+            let (cluster, stop, in_flight) = (Arc::clone(&cluster), Arc::clone(&stop), args.in_flight);
+            std::thread::Builder::new()
+                .name(format!("client-{c}"))
+                .spawn(move || clients::run(c, cluster, in_flight, stop, Duration::from_secs(60)))
+        })
+        .collect::<Result<_, _>>()?;
+    std::thread::sleep(Duration::from_secs_f64(args.seconds));
+    stop.store(true, Relaxed);
+    let stopped_at = started.elapsed();
+    let mut reports = Vec::new();
+    for t in threads {
+        reports.push(t.join().map_err(|_| "a client thread panicked")?);
+    }
+    let cpu = process_cpu_seconds().zip(cpu_before).map(|(after, before)| after - before);
+    let envelopes = envelopes_out(&cluster) - out_before;
+    cluster.shutdown();
+    let mut latencies = reports.first().map(|r| r.latencies.clone()).ok_or("no clients")?;
+    for r in reports.iter().skip(1) {
+        latencies.merge(&r.latencies);
+    }
+    let acked: u64 = reports.iter().map(|r| r.acked).sum();
+    if acked == 0 {
+        return Err(format!("{groups} groups: no write acknowledged").into());
+    }
+    Ok(Active {
+        rate: acked as f64 / stopped_at.as_secs_f64(),
+        p50: latencies.quantile_ms(0.50),
+        p99: latencies.quantile_ms(0.99),
+        envelopes_per_write: envelopes as f64 / acked as f64,
+        cpu_us_per_write: cpu.map(|s| s * 1e6 / acked as f64),
+    })
+}
+
+/// Envelopes every live node handed to its transport so far.
+fn envelopes_out(cluster: &Cluster) -> u64 {
+    cluster.handles().iter().flatten().map(|h| h.stats().envelopes_out).sum()
+}
+
+/// One idle measurement.
+struct Idle {
+    bytes_per_pair: f64,
+    frames_per_pair: f64,
+    cpu_percent: Option<f64>,
+}
+
+/// Starts `groups` groups, elects and balances them, waits until every
+/// group is quiesced on every node (if `quiescence`), then counts what
+/// crosses the wire in `args.seconds` with nothing written.
+fn idle(args: &Args, dir: &Path, groups: u64, quiescence: bool) -> Result<Idle, Error> {
+    let t = Instant::now();
+    // Groups come in waves, each quiesced before the next is created (as
+    // shards split over time): thousands of groups electing at once would
+    // measure an election storm, not an idle cluster.
+    let first = if quiescence { groups.min(WAVE) } else { groups };
+    let cluster = Cluster::start(dir, first, quiescence)?;
+    cluster.balance(16)?;
+    let mut created = first;
+    loop {
+        if quiescence {
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while cluster.handles().iter().flatten().any(|h| h.stats().host.quiesced < created) {
+                if Instant::now() > deadline {
+                    return Err(format!("{created} groups did not all quiesce within 300 s").into());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        if created == groups {
+            break;
+        }
+        let next = (created + WAVE).min(groups);
+        // At run time, on every node (not among the cluster's `groups`:
+        // no leader hints, no balancing).
+        for h in cluster.handles().into_iter().flatten() {
+            for g in created + 1..=next {
+                h.create_group(g, cluster::config(h.id(), g))?;
+            }
+        }
+        created = next;
+    }
+    // Settled: the last notices and acknowledgements are out.
+    std::thread::sleep(Duration::from_millis(500));
+    let settled = t.elapsed();
+    let (bytes, frames) = wire_totals(&cluster);
+    let cpu_before = process_cpu_seconds();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(args.seconds));
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds().zip(cpu_before).map(|(after, before)| after - before);
+    let (bytes_after, frames_after) = wire_totals(&cluster);
+    let quiesced: u64 = cluster.handles().iter().flatten().map(|h| h.stats().host.quiesced).sum();
+    cluster.shutdown();
+    // Node pairs: each unordered pair's traffic, both directions.
+    let pairs = (IDS.len() * (IDS.len() - 1) / 2) as f64;
+    let r = Idle {
+        bytes_per_pair: (bytes_after - bytes) as f64 / pairs / wall,
+        frames_per_pair: (frames_after - frames) as f64 / pairs / wall,
+        cpu_percent: cpu.map(|s| s / wall * 100.0),
+    };
+    println!(
+        "  idle: {groups:>5} groups, quiescence {}: settled in {:.1} s, {quiesced} group replicas quiesced at the end; {:.0} bytes/s and {:.1} frames/s per node pair",
+        if quiescence { "on" } else { "off" },
+        settled.as_secs_f64(),
+        r.bytes_per_pair,
+        r.frames_per_pair
+    );
+    Ok(r)
+}
+
+/// Bytes and frames every live node has sent so far.
+fn wire_totals(cluster: &Cluster) -> (u64, u64) {
+    cluster.tcp_stats().iter().flatten().fold((0, 0), |(b, f), s| (b + s.bytes_sent, f + s.frames_sent))
+}
+
+/// The CPU time (user and system) of this process so far, in seconds
+/// (Linux: `/proc/self/stat`, in ticks of 1/100 s).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name (which may hold spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are the 14th and 15th fields; `rest` starts at the 3rd.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
