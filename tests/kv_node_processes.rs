@@ -11,6 +11,9 @@
 //! --example kv_node` with the same features first, so it is never stale
 //! (a no-op when `cargo test` just built it).
 
+#[path = "support/example_binary.rs"]
+mod example_binary;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -20,74 +23,6 @@ use std::time::{Duration, Instant};
 
 /// Generous: a loaded CI machine, debug builds, elections after a kill.
 const DEADLINE: Duration = Duration::from_secs(90);
-
-/// The features this test was built with: `None` for all of them.
-fn features() -> Option<String> {
-    let all = [
-        ("net", cfg!(feature = "net")),
-        ("persistence", cfg!(feature = "persistence")),
-        ("framing", cfg!(feature = "framing")),
-        ("sim", cfg!(feature = "sim")),
-        ("tracing", cfg!(feature = "tracing")),
-        ("metrics", cfg!(feature = "metrics")),
-        ("tls", cfg!(feature = "tls")),
-    ];
-    if all.iter().all(|(_, on)| *on) {
-        return None;
-    }
-    Some(all.iter().filter(|(_, on)| *on).map(|(f, _)| *f).collect::<Vec<_>>().join(","))
-}
-
-/// `target/<profile>/examples/kv_node`, brought up to date with
-/// `cargo build --example kv_node` (same features, same target directory
-/// and profile: a no-op after `cargo test`, which builds it). If that build
-/// cannot run (no cargo at hand) an existing binary is used as it is.
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
-    let bin = profile_dir.join("examples").join("kv_node");
-    let target = profile_dir.parent().expect("target dir");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    // Without the variables cargo set for this test's run: a build script
-    // that watches one (ring watches CARGO_MANIFEST_DIR) would otherwise be
-    // rerun here, and again by the next `cargo test`.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy().into_owned();
-        let set_for_tests = ["CARGO_PKG_", "CARGO_BIN_EXE_"].iter().any(|p| name.starts_with(p))
-            || [
-                "CARGO_MANIFEST_DIR",
-                "CARGO_MANIFEST_PATH",
-                "CARGO_CRATE_NAME",
-                "CARGO_PRIMARY_PACKAGE",
-                "CARGO_TARGET_TMPDIR",
-                "CARGO_RUSTC_CURRENT_DIR",
-            ]
-            .contains(&name.as_str());
-        if set_for_tests {
-            build.env_remove(&name);
-        }
-    }
-    build.args(["build", "--example", "kv_node"]);
-    // The flags of the run that built this test, so nothing is rebuilt
-    // (`--all-features` and the same list spelled out do not share builds).
-    match features() {
-        Some(list) => build.args(["--features", &list]),
-        None => build.arg("--all-features"),
-    };
-    build.arg("--target-dir").arg(target);
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
-    }
-    let built = build.current_dir(env!("CARGO_MANIFEST_DIR")).status().map(|s| s.success());
-    match built {
-        Ok(true) => {}
-        _ if bin.exists() => eprintln!("cargo build --example kv_node failed ({built:?}); using {}", bin.display()),
-        _ => panic!("cargo build --example kv_node failed ({built:?}) and {} is missing", bin.display()),
-    }
-    assert!(bin.exists(), "{} missing after the build", bin.display());
-    bin
-}
 
 fn free_addr() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -311,7 +246,7 @@ fn bad_input_changes_nothing(nodes: &[SocketAddr]) {
 
 #[test]
 fn three_processes_survive_sigkill_restart_and_membership_changes() {
-    let bin = binary();
+    let bin = example_binary::binary("kv_node");
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut nodes: Vec<Node> = (1..=3).map(|id| Node::new(id, tmp.path())).collect();
     let bootstrap = nodes.iter().map(|n| format!("{}={}", n.id, n.raft)).collect::<Vec<_>>().join(",");
@@ -376,7 +311,7 @@ fn three_processes_survive_sigkill_restart_and_membership_changes() {
 /// with the flag named and exit status 2.
 #[test]
 fn a_bad_command_line_is_refused_naming_the_flag() {
-    let bin = binary();
+    let bin = example_binary::binary("kv_node");
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("never");
     let cases: [(&[&str], &str); 4] = [

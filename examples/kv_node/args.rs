@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use raft_io::NodeId;
 
+use crate::node_args::{addr, lists_self, node_id, peers};
+
 /// How the node finds its cluster.
 #[derive(Debug)]
 pub enum Start {
@@ -47,7 +49,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
             "--bootstrap" | "--join" if start.is_some() => {
                 return Err("give one of --bootstrap and --join, once".into());
             }
-            "--bootstrap" => start = Some(Start::Bootstrap(bootstrap(&value()?)?)),
+            "--bootstrap" => start = Some(Start::Bootstrap(peers(&value()?, "--bootstrap")?)),
             "--join" => start = Some(Start::Join(addr(&value()?, "--join")?)),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -61,39 +63,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         start: start.ok_or("one of --bootstrap and --join is required")?,
     };
     if let Start::Bootstrap(peers) = &args.start {
-        match peers.iter().find(|(id, _)| *id == args.id) {
-            None => return Err(format!("--bootstrap does not list this node ({})", args.id)),
-            Some((_, a)) if *a != args.raft => {
-                return Err(format!("--bootstrap gives node {} the address {a}, --raft says {}", args.id, args.raft));
-            }
-            Some(_) => {}
-        }
+        lists_self(peers, args.id, args.raft, "--bootstrap")?;
     }
     Ok(args)
-}
-
-fn node_id(text: &str, flag: &str) -> Result<NodeId, String> {
-    match text.parse::<NodeId>() {
-        Ok(0) => Err(format!("{flag}: node id 0 is reserved")),
-        Ok(id) => Ok(id),
-        Err(_) => Err(format!("{flag}: {text:?} is not a node id")),
-    }
-}
-
-/// A socket address (`ip:port`); names are not resolved.
-pub fn addr(text: &str, what: &str) -> Result<SocketAddr, String> {
-    text.parse().map_err(|_| format!("{what}: {text:?} is not an address of the form ip:port"))
-}
-
-fn bootstrap(text: &str) -> Result<Vec<(NodeId, SocketAddr)>, String> {
-    let mut out: Vec<(NodeId, SocketAddr)> = Vec::new();
-    for item in text.split(',') {
-        let (id, a) = item.split_once('=').ok_or_else(|| format!("--bootstrap: {item:?} is not id=ip:port"))?;
-        let id = node_id(id, "--bootstrap")?;
-        if out.iter().any(|(known, _)| *known == id) {
-            return Err(format!("--bootstrap: node {id} is listed twice"));
-        }
-        out.push((id, addr(a, "--bootstrap")?));
-    }
-    Ok(out)
 }

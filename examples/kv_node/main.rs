@@ -17,6 +17,10 @@
 //! `tests/kv_node_processes.rs` does all of this, with SIGKILL.
 
 mod args;
+#[path = "../support/line_server.rs"]
+mod line_server;
+#[path = "../support/node_args.rs"]
+mod node_args;
 mod protocol;
 mod server;
 mod store;
@@ -117,7 +121,7 @@ fn join(mut via: SocketAddr, id: NodeId, raft: SocketAddr) -> Result<Vec<(NodeId
             Ok(reply) if reply.starts_with("OK") => return members(&reply[2..]),
             Ok(reply) if reply.starts_with("REDIRECT ") => {
                 let target = reply["REDIRECT ".len()..].split_whitespace().next().unwrap_or("");
-                via = args::addr(target, "redirect")?;
+                via = node_args::addr(target, "redirect")?;
                 continue;
             }
             Ok(reply) if reply.contains("already a member") => return Err(format!("join refused: {reply}")),
@@ -151,7 +155,7 @@ fn members(list: &str) -> Result<Vec<(NodeId, SocketAddr)>, String> {
         .map(|item| {
             let (id, addr) = item.split_once('=').ok_or_else(|| format!("bad member {item:?} in the join reply"))?;
             let id = id.parse().map_err(|_| format!("bad member id {id:?} in the join reply"))?;
-            Ok((id, args::addr(addr, "join reply")?))
+            Ok((id, node_args::addr(addr, "join reply")?))
         })
         .collect()
 }

@@ -15,14 +15,11 @@
 //! answered `REDIRECT <leader's client ip:port>` (nothing changed); every
 //! other failure is `ERR <what happened>`, and says when the outcome is
 //! unknown (the request may still take effect). A request line longer
-//! than [`MAX_LINE`] bytes closes the connection after an `ERR`.
+//! than `line_server::MAX_LINE` bytes closes the connection after an `ERR`.
 
 use std::net::SocketAddr;
 
 use raft_io::NodeId;
-
-/// The longest request line, newline included.
-pub const MAX_LINE: usize = 4096;
 
 /// A parsed request.
 #[derive(Debug, PartialEq, Eq)]
@@ -36,9 +33,9 @@ pub enum Request {
     Members,
 }
 
-/// Parses one request line (without its newline). The error is the reply.
+/// Parses one request line (without its newline, nor a `\r` before it).
+/// The error is the reply.
 pub fn parse(line: &str) -> Result<Request, String> {
-    let line = line.strip_suffix('\r').unwrap_or(line);
     let (command, rest) = line.split_once(' ').unwrap_or((line, ""));
     let words: Vec<&str> = rest.split_whitespace().collect();
     match (command, words.as_slice()) {

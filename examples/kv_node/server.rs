@@ -1,14 +1,14 @@
 //! The client server of `kv_node`: a thread per connection, one reply line
 //! per request line.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::PoisonError;
 
 use raft_io::runtime::{RaftHandle, RuntimeError, address_bytes};
 use raft_io::{Membership, MembershipChange, NodeId};
 
-use crate::protocol::{self, MAX_LINE, Request};
+use crate::line_server;
+use crate::protocol::{self, Request};
 use crate::store::{self, Directory, Store};
 
 /// What a connection handler needs.
@@ -21,56 +21,10 @@ pub struct Server {
 impl Server {
     /// Accepts connections until the listener fails.
     pub fn serve(self, listener: TcpListener) {
-        for stream in listener.incoming() {
-            match stream {
-                Ok(stream) => {
-                    let server = self.clone();
-                    std::thread::spawn(move || server.connection(stream));
-                }
-                Err(e) => eprintln!("kv_node: accept: {e}"),
-            }
-        }
-    }
-
-    fn connection(&self, stream: TcpStream) {
-        let peer = stream.peer_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string());
-        let Ok(write_half) = stream.try_clone() else { return };
-        let mut out = std::io::BufWriter::new(write_half);
-        let mut reader = BufReader::new(stream);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            // At most MAX_LINE bytes: a client cannot make the node buffer more.
-            let read = (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut line);
-            let reply = match read {
-                Ok(0) => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    eprintln!("kv_node: client {peer}: {e}");
-                    return;
-                }
-                Ok(_) if line.last() != Some(&b'\n') && line.len() < MAX_LINE => {
-                    // The client went away mid-request: nothing was done.
-                    eprintln!("kv_node: client {peer} disconnected mid-request ({} bytes); ignored", line.len());
-                    return;
-                }
-                Ok(_) if line.last() != Some(&b'\n') => {
-                    let _ = writeln!(out, "ERR request line longer than {MAX_LINE} bytes; closing");
-                    let _ = out.flush();
-                    return;
-                }
-                Ok(_) => match std::str::from_utf8(&line[..line.len() - 1]) {
-                    Err(_) => "ERR malformed request: not UTF-8".to_owned(),
-                    Ok(text) => match protocol::parse(text) {
-                        Err(reply) => reply,
-                        Ok(request) => self.execute(request),
-                    },
-                },
-            };
-            if writeln!(out, "{reply}").and_then(|()| out.flush()).is_err() {
-                return;
-            }
-        }
+        line_server::serve(listener, "kv_node", move |line| match protocol::parse(line) {
+            Err(reply) => reply,
+            Ok(request) => self.execute(request),
+        });
     }
 
     fn execute(&self, request: Request) -> String {
