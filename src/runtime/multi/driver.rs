@@ -47,6 +47,8 @@ pub(super) struct Driver<S: StateMachine, T> {
     /// Member addresses passed to the transport.
     known: HashMap<NodeId, Bytes>,
     actions: Vec<HostAction>,
+    /// The turn's envelopes received, taken from the transport at once.
+    received: Vec<Envelope>,
     incoming: Vec<MultiRequest<S>>,
     /// The shared WAL failed: the runtime stops.
     halted: Option<Arc<Error>>,
@@ -88,6 +90,7 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
         out: Vec::new(),
         known: HashMap::new(),
         actions: Vec::new(),
+        received: Vec::new(),
         incoming: Vec::new(),
         halted: None,
     };
@@ -142,16 +145,16 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
 
     /// Hands every envelope received (up to the per-turn cap) to the host.
     fn receive(&mut self) -> bool {
-        let mut n = 0u64;
-        while n < self.options.max_envelopes_per_turn as u64 {
-            let Some(envelope) = self.transport.try_recv() else { break };
+        let mut received = std::mem::take(&mut self.received);
+        let n = self.transport.recv_many(&mut received, self.options.max_envelopes_per_turn);
+        for envelope in received.drain(..) {
             self.host.receive(envelope);
-            n += 1;
             // Carry out as they come: a burst of one group is stepped in
             // order, its actions answered before the next.
             self.carry_out();
         }
-        add(&self.shared.counters.envelopes_in, n);
+        self.received = received;
+        add(&self.shared.counters.envelopes_in, n as u64);
         n > 0
     }
 

@@ -20,6 +20,19 @@ pub trait GroupTransport: Send + 'static {
     /// The next envelope received, without blocking.
     fn try_recv(&mut self) -> Option<Envelope>;
 
+    /// Up to `max` envelopes received, appended to `out` without blocking;
+    /// returns how many. The default calls [`try_recv`](Self::try_recv)
+    /// until it has none; a transport with a locked inbox takes them all
+    /// under one lock.
+    fn recv_many(&mut self, out: &mut Vec<Envelope>, max: usize) -> usize {
+        let before = out.len();
+        while out.len() - before < max {
+            let Some(envelope) = self.try_recv() else { break };
+            out.push(envelope);
+        }
+        out.len() - before
+    }
+
     /// Arranges for `waker.wake()` whenever an envelope arrives and returns
     /// `true`; or returns `false` (the default) and the driver polls every
     /// millisecond.
@@ -48,6 +61,10 @@ impl GroupTransport for TcpGroupTransport {
 
     fn try_recv(&mut self) -> Option<Envelope> {
         TcpGroupTransport::try_recv(self)
+    }
+
+    fn recv_many(&mut self, out: &mut Vec<Envelope>, max: usize) -> usize {
+        self.try_recv_many(out, max)
     }
 
     fn set_waker(&mut self, waker: Waker) -> bool {

@@ -143,12 +143,12 @@ impl<T> FairQueue<T> {
         Some((item, size))
     }
 
-    /// Moves items to `out` (with their sizes), one per class in turn,
-    /// until `max_bytes` are taken (at least one item, if any is queued).
-    pub(crate) fn take(&mut self, out: &mut Vec<(T, usize)>, max_bytes: usize) {
-        let mut taken = 0usize;
-        while taken < max_bytes || taken == 0 {
-            let Some((class, turn)) = self.order.pop_front() else { break };
+    /// Moves items out one per class in turn, handing each (with its size)
+    /// to `out`, until `out` answers `false` or the queue is empty: the one
+    /// mechanism behind [`take`](Self::take), [`take_items`](Self::take_items)
+    /// and [`pop`](Self::pop).
+    fn drain_fair(&mut self, mut out: impl FnMut(T, usize) -> bool) {
+        while let Some((class, turn)) = self.order.pop_front() {
             let Some(c) = self.classes.get_mut(&class).filter(|c| c.turn == turn) else { continue };
             let Some((item, size)) = c.items.pop_front() else {
                 self.classes.remove(&class);
@@ -162,16 +162,44 @@ impl<T> FairQueue<T> {
             }
             self.items -= 1;
             self.bytes -= size;
+            if !out(item, size) {
+                break;
+            }
+        }
+    }
+
+    /// Moves items to `out` (with their sizes), one per class in turn,
+    /// until `max_bytes` are taken (at least one item, if any is queued).
+    pub(crate) fn take(&mut self, out: &mut Vec<(T, usize)>, max_bytes: usize) {
+        let mut taken = 0usize;
+        self.drain_fair(|item, size| {
             taken = taken.saturating_add(size.max(1));
             out.push((item, size));
+            taken < max_bytes
+        });
+    }
+
+    /// Moves up to `max` items to `out`, one per class in turn.
+    pub(crate) fn take_items(&mut self, out: &mut Vec<T>, max: usize) {
+        if max == 0 {
+            return;
         }
+        let mut taken = 0;
+        self.drain_fair(|item, _| {
+            out.push(item);
+            taken += 1;
+            taken < max
+        });
     }
 
     /// Takes the next item in round-robin order.
     pub(crate) fn pop(&mut self) -> Option<T> {
-        let mut out = Vec::with_capacity(1);
-        self.take(&mut out, 1);
-        out.pop().map(|(item, _)| item)
+        let mut next = None;
+        self.drain_fair(|item, _| {
+            next = Some(item);
+            false
+        });
+        next
     }
 
     /// Drops everything; returns how many items that was.
@@ -276,6 +304,22 @@ mod tests {
         let mut out = Vec::new();
         q.take(&mut out, usize::MAX);
         assert_eq!(out.len(), 666, "every small item left, each class once");
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn take_items_takes_at_most_that_many_in_turn() {
+        let mut q = FairQueue::default();
+        for (class, item) in [(1, "a1"), (1, "a2"), (2, "b1"), (3, "c1")] {
+            q.push(class, item, 10, 100, 1000);
+        }
+        let mut out = Vec::new();
+        q.take_items(&mut out, 0);
+        assert!(out.is_empty());
+        q.take_items(&mut out, 3);
+        assert_eq!(out, ["a1", "b1", "c1"]);
+        q.take_items(&mut out, 3);
+        assert_eq!(out, ["a1", "b1", "c1", "a2"]);
         assert!(q.is_empty());
     }
 

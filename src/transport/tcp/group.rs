@@ -159,6 +159,13 @@ impl TcpGroupTransport {
         self.shared.try_recv()
     }
 
+    /// Up to `max` envelopes received, appended to `out` without blocking
+    /// (one lock for all of them; in the same fair order as
+    /// [`try_recv`](Self::try_recv)); returns how many.
+    pub fn try_recv_many(&self, out: &mut Vec<Envelope>, max: usize) -> usize {
+        self.shared.try_recv_many(out, max)
+    }
+
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addr

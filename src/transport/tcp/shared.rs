@@ -173,6 +173,13 @@ impl<C: Carrier> Shared<C> {
         lock(&self.inbox.queue).pop()
     }
 
+    /// Up to `max` received items, under one lock; returns how many.
+    pub(crate) fn try_recv_many(&self, out: &mut Vec<C::Item>, max: usize) -> usize {
+        let before = out.len();
+        lock(&self.inbox.queue).take_items(out, max);
+        out.len() - before
+    }
+
     pub(crate) fn is_shutdown(&self) -> bool {
         self.shutdown.load(Ordering::Acquire)
     }
