@@ -13,45 +13,38 @@
 
 #[path = "support/example_binary.rs"]
 mod example_binary;
+#[path = "support/process.rs"]
+mod process;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use process::{Conn, Process, ask_once, free_addr};
 
 /// Generous: a loaded CI machine, debug builds, elections after a kill.
 const DEADLINE: Duration = Duration::from_secs(90);
-
-fn free_addr() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
-}
 
 struct Node {
     id: u64,
     raft: SocketAddr,
     client: SocketAddr,
     dir: PathBuf,
-    args: Vec<String>,
-    child: Option<Child>,
+    process: Process,
 }
 
 impl Node {
     fn new(id: u64, base: &Path) -> Self {
-        Node {
-            id,
-            raft: free_addr(),
-            client: free_addr(),
-            dir: base.join(format!("node-{id}")),
-            args: Vec::new(),
-            child: None,
-        }
+        let dir = base.join(format!("node-{id}"));
+        let process = Process::new(Vec::new(), &dir.with_extension("log"));
+        Node { id, raft: free_addr(), client: free_addr(), dir, process }
     }
 
     fn start(&mut self, bin: &Path, how: &[String]) {
-        self.args = vec![
+        self.process.args = vec![
             "--id".into(),
             self.id.to_string(),
             "--raft".into(),
@@ -61,65 +54,17 @@ impl Node {
             "--data".into(),
             self.dir.display().to_string(),
         ];
-        self.args.extend(how.iter().cloned());
+        self.process.args.extend(how.iter().cloned());
         self.restart(bin);
     }
 
     fn restart(&mut self, bin: &Path) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.with_extension("log"))
-            .expect("process log");
-        let child = Command::new(bin)
-            .args(&self.args)
-            .stdout(Stdio::from(log.try_clone().expect("log")))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start kv_node");
-        self.child = Some(child);
+        self.process.start(bin);
     }
 
     fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // SIGKILL on unix: no clean close of anything.
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill();
     }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A client connection to one node.
-struct Conn {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Conn {
-    fn open(addr: SocketAddr) -> std::io::Result<Conn> {
-        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        Ok(Conn { reader: BufReader::new(s.try_clone()?), writer: s })
-    }
-
-    fn ask(&mut self, request: &str) -> std::io::Result<String> {
-        writeln!(self.writer, "{request}")?;
-        let mut line = String::new();
-        if self.reader.read_line(&mut line)? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        Ok(line.trim_end().to_owned())
-    }
-}
-
-fn ask_once(addr: SocketAddr, request: &str) -> std::io::Result<String> {
-    Conn::open(addr)?.ask(request)
 }
 
 /// Sends a leader-only request, following redirects and retrying errors
@@ -253,7 +198,8 @@ fn three_processes_survive_sigkill_restart_and_membership_changes() {
     for n in &mut nodes {
         n.start(&bin, &["--bootstrap".into(), bootstrap.clone()]);
     }
-    let clients = |nodes: &[Node]| nodes.iter().filter(|n| n.child.is_some()).map(|n| n.client).collect::<Vec<_>>();
+    let clients =
+        |nodes: &[Node]| nodes.iter().filter(|n| n.process.is_running()).map(|n| n.client).collect::<Vec<_>>();
 
     let mut acked = BTreeMap::new();
     write_keys(&clients(&nodes), "a", 20, &mut acked);

@@ -392,3 +392,29 @@ fn advancing_many_ticks_at_once_steps_each_awake_group_once() {
     host.advance(21).unwrap();
     assert_ne!(host.group(1).unwrap().role(), Role::Follower, "the election timer fired");
 }
+
+/// A long gap reported at once does not make a peer heard during it look
+/// dead: an envelope received since the clock last moved counts as heard
+/// when it moves. A peer that stays silent through the next gap is
+/// declared dead, and the quiesced groups it leads wake.
+#[test]
+fn a_peer_heard_in_a_long_turn_is_alive_after_it() {
+    let mut net = Net::new(6, true);
+    assert!(net.run_until(400, |n| (1..=6).all(|g| IDS.iter().all(|id| n.hosts[id].is_quiesced(g)))));
+    let led: Vec<GroupId> = (1..=6).filter(|&g| net.leader(g) == Some(2)).collect();
+    let host = net.hosts.get_mut(&1).unwrap();
+    let woken = host.stats().woken_by_peer_loss;
+    // Node 2 and node 3 ping; then the turn turns out to have taken 25
+    // ticks (peer timeout 10).
+    for from in [2, 3] {
+        host.receive(Envelope { from, to: 1, body: EnvelopeBody::Ping });
+    }
+    host.advance(25).unwrap();
+    assert_eq!(host.stats().woken_by_peer_loss, woken, "both peers were heard at the end of the gap");
+    assert!((1..=6).all(|g| host.is_quiesced(g)));
+    // Only node 3 is heard in the next gap: node 2's groups wake.
+    host.receive(Envelope { from: 3, to: 1, body: EnvelopeBody::Ping });
+    host.advance(25).unwrap();
+    assert_eq!(host.stats().woken_by_peer_loss, woken + led.len() as u64, "node 2 led {led:?}");
+    assert!(led.iter().all(|&g| !host.is_quiesced(g)));
+}

@@ -589,8 +589,13 @@ fn requests_a_group_cannot_complete_time_out_and_are_let_go() {
     let l = usize::from(handles[0].leader(7) == Some(2));
     assert_eq!(handles[l].propose(7, "a").unwrap().0, 1);
     handles[1 - l].kill();
-    let ticket = handles[l].with_timeout(Some(Duration::from_millis(200))).propose_async(7, "b").unwrap();
+    // Long enough to see it held on a loaded machine (the count is
+    // published once per turn).
+    let ticket = handles[l].with_timeout(Some(Duration::from_secs(2))).propose_async(7, "b").unwrap();
     wait_until("the write held", || handles[l].stats().held_requests == 1);
+    let host = handles[l].stats().host;
+    assert_eq!(host.groups, 20, "the host's counters are published");
+    assert!(host.quiesced < 20, "group 7, with a write waiting, is not quiesced: {host:?}");
     let outcome = ticket.wait();
     assert!(matches!(outcome, Err(RuntimeError::Timeout)), "{outcome:?}");
     let let_go = Instant::now() + Duration::from_secs(10);

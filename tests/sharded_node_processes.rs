@@ -18,15 +18,19 @@
 
 #[path = "support/example_binary.rs"]
 mod example_binary;
+#[path = "support/process.rs"]
+mod process;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
+
+use process::{Conn, Process, ask_once, free_addr};
 
 /// Generous: a loaded CI machine, debug builds, elections after a kill.
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -47,19 +51,12 @@ const PHASES: [&str; 5] = [
     "after a restart of the first node and the down node with the third down",
 ];
 
-fn free_addr() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
-}
-
 /// One `sharded_node` process, restartable with the command line that
 /// started it.
 struct Node {
     id: u64,
     client: SocketAddr,
-    dir: PathBuf,
-    args: Vec<String>,
-    child: Option<Child>,
+    process: Process,
 }
 
 impl Node {
@@ -81,64 +78,16 @@ impl Node {
         ]
         .map(str::to_owned)
         .to_vec();
-        Node { id, client, dir, args, child: None }
+        Node { id, client, process: Process::new(args, &dir.with_extension("log")) }
     }
 
     fn start(&mut self, bin: &Path) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.with_extension("log"))
-            .expect("process log");
-        let child = Command::new(bin)
-            .args(&self.args)
-            .stdout(Stdio::from(log.try_clone().expect("log")))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start sharded_node");
-        self.child = Some(child);
+        self.process.start(bin);
     }
 
     fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // SIGKILL on unix: no clean close of anything.
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill();
     }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A client connection to one node.
-struct Conn {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Conn {
-    fn open(addr: SocketAddr) -> std::io::Result<Conn> {
-        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        Ok(Conn { reader: BufReader::new(s.try_clone()?), writer: s })
-    }
-
-    fn ask(&mut self, request: &str) -> std::io::Result<String> {
-        writeln!(self.writer, "{request}")?;
-        let mut line = String::new();
-        if self.reader.read_line(&mut line)? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        Ok(line.trim_end().to_owned())
-    }
-}
-
-fn ask_once(addr: SocketAddr, request: &str) -> std::io::Result<String> {
-    Conn::open(addr)?.ask(request)
 }
 
 /// Asks `request` of `addr` until `accept` takes the reply (errors and
@@ -411,7 +360,7 @@ fn three_processes_of_many_groups_survive_sigkill_of_a_leader_and_restart() {
         eprintln!("killed node {victim_id}, the leader of groups {victim_led:?} (leads: {led:?})");
 
         // The groups it led elect new leaders; every group takes writes.
-        let survivor = nodes.iter().find(|n| n.child.is_some()).expect("a survivor").client;
+        let survivor = nodes.iter().find(|n| n.process.is_running()).expect("a survivor").client;
         for &g in victim_led {
             let give_up = Instant::now() + DEADLINE;
             while leader_of(survivor, g) == victim_id {

@@ -159,6 +159,10 @@ fn main() {
     let groups = arg(1).map_or(10_000, |v| v as u64);
     let active_groups = arg(2).map_or(1_000, |v| v as u64);
     let seconds = arg(3).unwrap_or(3.0);
+    let Ok(seconds) = std::time::Duration::try_from_secs_f64(seconds) else {
+        eprintln!("multi_group: SECONDS must be a non-negative number of seconds, not {seconds}");
+        std::process::exit(2);
+    };
     let rounds = arg(4).map_or(3, |v| v as usize).max(1);
     println!("{groups} groups × 3 replicas in one process, MemoryLog; CPU at a {TICK_MS} ms tick\n");
     let quiet = idle(groups, true);
@@ -173,7 +177,7 @@ fn main() {
             r.cpu_percent, r.bytes_per_replica, r.envelopes_per_tick
         );
     }
-    let (shared, per_group) = active::compare(active_groups, std::time::Duration::from_secs_f64(seconds), rounds);
+    let (shared, per_group) = active::compare(active_groups, seconds, rounds);
     let cpu_turns = arg(5).map_or(100, |v| v as u64);
     if let Some((us, entries)) = active::cpu_per_entry(active_groups, cpu_turns).filter(|_| cpu_turns > 0) {
         println!();

@@ -62,8 +62,8 @@ fn parse_args() -> Result<Args, Error> {
         || args.clients == 0
         || args.in_flight == 0
         || args.clients > 999
-        || !args.seconds.is_finite()
         || args.seconds <= 0.0
+        || Duration::try_from_secs_f64(args.seconds).is_err()
     {
         return Err("usage: sharded_kv [GROUPS [SECONDS [CLIENTS (1..=999) [IN_FLIGHT]]]], all positive".into());
     }

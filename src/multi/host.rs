@@ -126,6 +126,9 @@ pub struct MultiNode<L: RaftLog> {
     pub(super) awake: std::collections::BTreeSet<GroupId>,
     /// The tick at which each peer was last heard from.
     pub(super) peers: BTreeMap<NodeId, u64>,
+    /// The peers heard since the clock last moved: heard at the end of the
+    /// next move, however far (a slow turn's envelopes are recent news).
+    pub(super) heard: Vec<NodeId>,
     pub(super) ticks: u64,
     pub(super) out: Vec<HostAction>,
     pub(super) scratch: Vec<Action>,
@@ -140,6 +143,7 @@ impl<L: RaftLog> MultiNode<L> {
             groups: BTreeMap::new(),
             awake: std::collections::BTreeSet::new(),
             peers: BTreeMap::new(),
+            heard: Vec::new(),
             ticks: 0,
             out: Vec::new(),
             scratch: Vec::new(),
@@ -253,6 +257,9 @@ impl<L: RaftLog> MultiNode<L> {
         }
         if let Some(seen) = self.peers.get_mut(&envelope.from) {
             *seen = self.ticks;
+            if !self.heard.contains(&envelope.from) {
+                self.heard.push(envelope.from);
+            }
         }
         match envelope.body {
             EnvelopeBody::Ping => {}

@@ -18,7 +18,9 @@
 //!   leader's lease resume where they stopped, so it still refuses votes
 //!   from a node that cannot hear a live leader;
 //! * liveness is per peer: a ping per pair of nodes per `ping_interval`,
-//!   and any envelope counts. A peer silent for `peer_timeout` ticks wakes
+//!   and any envelope counts (one received since the clock last moved
+//!   counts as heard when it next moves, however far). A peer silent for
+//!   `peer_timeout` ticks wakes
 //!   every quiesced group here whose leader it is, with the whole elapsed
 //!   time (`Ticks(elapsed)`): their election timers fire and they elect a
 //!   new leader within an election timeout.
@@ -124,6 +126,14 @@ impl<L: RaftLog> MultiNode<L> {
     /// gone silent.
     pub(super) fn liveness(&mut self, before: u64) -> Result<(), MultiError> {
         let (ticks, me) = (self.ticks, self.cfg.node);
+        // A peer heard since the clock last moved was heard at the end of
+        // the gap, not at its start: envelopes received in a slow turn
+        // (before the turn's ticks are reported) are recent news.
+        for id in self.heard.drain(..) {
+            if let Some(seen) = self.peers.get_mut(&id) {
+                *seen = ticks;
+            }
+        }
         if ticks / self.cfg.ping_interval != before / self.cfg.ping_interval {
             for &to in self.peers.keys() {
                 self.out.push(super::HostAction::Send(Envelope { from: me, to, body: EnvelopeBody::Ping }));

@@ -9,8 +9,10 @@
 //!
 //! Each turn of its loop it
 //! 1. hands every envelope received to the host (up to a cap per turn);
-//! 2. ticks the host when a tick is due (every missed tick after a stall,
-//!    up to 64), and fails requests past their deadline;
+//! 2. advances the host's clock by every tick that fell due since the last
+//!    turn, at once (`MultiNode::advance`: one step per awake group however
+//!    long the turn took), and fails requests past their deadline (only
+//!    groups holding requests are visited);
 //! 3. takes queued requests: each group's proposals become one
 //!    `ProposeBatch` step, reads, membership changes, transfers, status,
 //!    group creation and removal one step or operation each;

@@ -308,6 +308,26 @@ mod tests {
     }
 
     #[test]
+    fn the_class_last_evicted_from_loses_no_more_once_within_its_share() {
+        let mut q = FairQueue::default();
+        for size in [10, 10, 70] {
+            q.push(1, "a", size, 100, 100);
+        }
+        // Class 2 is within its share (50): class 1's newest item goes,
+        // and class 1 (20 bytes) is within its share again.
+        assert_eq!(q.push(2, "b", 20, 100, 100), Admit::Queued { evicted: 1 });
+        q.push(3, "c", 50, 100, 100);
+        q.push(3, "c", 10, 100, 100);
+        // Class 4 is within its share (25): the class over its share now
+        // is 3 (60 of 25), not 1, the last evicted from (20 of 25).
+        assert_eq!(q.push(4, "d", 10, 100, 100), Admit::Queued { evicted: 1 });
+        let mut out = Vec::new();
+        q.take(&mut out, usize::MAX);
+        assert_eq!(out.iter().filter(|(i, _)| *i == "a").count(), 2, "class 1 kept both its items");
+        assert_eq!(out.iter().filter(|(i, _)| *i == "c").count(), 1, "class 3 lost its newest");
+    }
+
+    #[test]
     fn take_items_takes_at_most_that_many_in_turn() {
         let mut q = FairQueue::default();
         for (class, item) in [(1, "a1"), (1, "a2"), (2, "b1"), (3, "c1")] {

@@ -42,8 +42,8 @@ use crate::types::NodeId;
 ///   ([`TcpConfig::queue_capacity`] envelopes and [`TcpConfig::queue_bytes`]
 ///   bytes) is kept per group and drained round-robin; when it is full, an
 ///   envelope of a group within its fair share (the budget divided among the
-///   groups with something queued) evicts the newest envelopes of the group
-///   furthest over its share ([`TcpStats::dropped_over_share`]), and an
+///   groups with something queued) evicts the newest envelopes of a group
+///   over its share ([`TcpStats::dropped_over_share`]), and an
 ///   envelope of a group over its share is refused
 ///   ([`TcpStats::dropped_queue_full`]). A group streaming snapshot chunks
 ///   cannot starve the heartbeats, appends, quiescence notices and pings of

@@ -39,8 +39,8 @@ pub struct TcpStats {
     /// for a group within its share (after being counted received).
     pub dropped_inbox_full: u64,
     /// Queued items dropped to make room, when a peer's queue was full, for
-    /// an item of a class within its fair share: the newest items of the
-    /// class (group) furthest over its share (`TcpGroupTransport`; see
+    /// an item of a class within its fair share: the newest items of a
+    /// class (group) over its share (`TcpGroupTransport`; see
     /// `docs/PROTOCOL.md`, "Batch connections").
     pub dropped_over_share: u64,
     /// Items refused because no peer would accept them (an envelope not
