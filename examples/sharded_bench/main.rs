@@ -26,7 +26,7 @@
 //! groups, 64 clients, 64 in flight). Logs go under `RAFT_IO_BENCH_DIR` if
 //! set, else the temp dir. CPU time comes from `/proc/self/stat` (Linux;
 //! shown as `-` elsewhere). The last line has the form
-//! `sharded_bench: 1/100/1000 groups 281250/147229/69056 writes/s; 10000 idle groups 1.0 KiB/s per node pair (100: 1.0 KiB/s)`.
+//! `sharded_bench: 1/100/1000 groups 240023/189425/57222 writes/s; 10000 idle groups 1.0 KiB/s per node pair (100: 1.0 KiB/s)`.
 
 #[allow(dead_code)]
 #[path = "../sharded_kv/clients.rs"]

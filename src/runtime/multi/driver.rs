@@ -181,7 +181,6 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             hosted.pending.len() > 0
         });
         for (group, (change, reply, deadline)) in retry {
-            self.holding.insert(group);
             self.change_membership(group, change, reply, deadline);
         }
     }
@@ -342,6 +341,9 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             reply.send(Err(RuntimeError::UnknownGroup(group)));
             return;
         };
+        // Held from here, first try or a deferred one retried (its group
+        // may have been let go while the change waited outside `pending`).
+        self.holding.insert(group);
         if !hosted.pending.begin_change(reply, deadline) {
             return;
         }
