@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use raft_io::NodeId;
 
-use crate::node_args::{addr, lists_self, node_id, peers};
+use crate::node_args::{addr, lists_self, parse_node, peers};
 
 /// How the node finds its cluster.
 #[derive(Debug)]
@@ -32,34 +32,24 @@ pub const USAGE: &str = "usage: kv_node --id <n> --raft <ip:port> --client <ip:p
 
 /// Parses `args` (without the program name). Every error names the flag.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
-    let mut it = args.into_iter();
-    let (mut id, mut raft, mut client, mut data, mut start) = (None, None, None, None, None);
-    let mut cluster_id = 0x6b76_6e6f_6465;
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--id" => id = Some(node_id(&value()?, "--id")?),
-            "--raft" => raft = Some(addr(&value()?, "--raft")?),
-            "--client" => client = Some(addr(&value()?, "--client")?),
-            "--data" => data = Some(PathBuf::from(value()?)),
-            "--cluster-id" => {
-                let v = value()?;
-                cluster_id = v.parse().map_err(|_| format!("--cluster-id: {v:?} is not a number"))?;
-            }
+    let mut start = None;
+    let node = parse_node(args, 0x6b76_6e6f_6465, |flag, value| {
+        match flag {
             "--bootstrap" | "--join" if start.is_some() => {
                 return Err("give one of --bootstrap and --join, once".into());
             }
             "--bootstrap" => start = Some(Start::Bootstrap(peers(&value()?, "--bootstrap")?)),
             "--join" => start = Some(Start::Join(addr(&value()?, "--join")?)),
-            other => return Err(format!("unknown argument {other:?}")),
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     let args = Args {
-        id: id.ok_or("--id is required")?,
-        raft: raft.ok_or("--raft is required")?,
-        client: client.ok_or("--client is required")?,
-        data: data.ok_or("--data is required")?,
-        cluster_id,
+        id: node.id,
+        raft: node.raft,
+        client: node.client,
+        data: node.data,
+        cluster_id: node.cluster_id,
         start: start.ok_or("one of --bootstrap and --join is required")?,
     };
     if let Start::Bootstrap(peers) = &args.start {

@@ -220,28 +220,14 @@ fn active(args: &Args, dir: &Path, groups: u64) -> Result<Active, Error> {
     let cpu_before = process_cpu_seconds();
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let threads: Vec<_> = (0..args.clients)
-        .map(|c| {
-            let (cluster, stop, in_flight) = (Arc::clone(&cluster), Arc::clone(&stop), args.in_flight);
-            std::thread::Builder::new()
-                .name(format!("client-{c}"))
-                .spawn(move || clients::run(c, cluster, in_flight, stop, Duration::from_secs(60)))
-        })
-        .collect::<Result<_, _>>()?;
+    let threads = clients::start(&cluster, args.clients, args.in_flight, &stop)?;
     std::thread::sleep(Duration::from_secs_f64(args.seconds));
     stop.store(true, Relaxed);
     let stopped_at = started.elapsed();
-    let mut reports = Vec::new();
-    for t in threads {
-        reports.push(t.join().map_err(|_| "a client thread panicked")?);
-    }
+    let (reports, latencies) = clients::finish(threads)?;
     let cpu = process_cpu_seconds().zip(cpu_before).map(|(after, before)| after - before);
     let envelopes = envelopes_out(&cluster) - out_before;
     cluster.shutdown();
-    let mut latencies = reports.first().map(|r| r.latencies.clone()).ok_or("no clients")?;
-    for r in reports.iter().skip(1) {
-        latencies.merge(&r.latencies);
-    }
     let acked: u64 = reports.iter().map(|r| r.acked).sum();
     if acked == 0 {
         return Err(format!("{groups} groups: no write acknowledged").into());

@@ -8,12 +8,13 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use raft_io::runtime::RuntimeError;
 use raft_io::runtime::multi::{MultiHandle, Ticket};
 
-use crate::cluster::{Cluster, IDS};
+use crate::cluster::{Cluster, Error, IDS};
 use crate::kv::{self, Kv, Output};
 
 /// Keys per client.
@@ -85,6 +86,38 @@ struct Write {
     group: u64,
     first_sent: Instant,
     state: State,
+}
+
+/// Starts `clients` client threads, each keeping up to `in_flight` writes
+/// in flight until `stop` (then draining them for at most a minute).
+pub fn start(
+    cluster: &Arc<Cluster>,
+    clients: usize,
+    in_flight: usize,
+    stop: &Arc<AtomicBool>,
+) -> std::io::Result<Vec<JoinHandle<Report>>> {
+    (0..clients)
+        .map(|c| {
+            let (cluster, stop) = (Arc::clone(cluster), Arc::clone(stop));
+            std::thread::Builder::new()
+                .name(format!("client-{c}"))
+                .spawn(move || run(c, cluster, in_flight, stop, Duration::from_secs(60)))
+        })
+        .collect()
+}
+
+/// Waits for the client threads: their reports, and every acknowledged
+/// write's latency in one histogram.
+pub fn finish(threads: Vec<JoinHandle<Report>>) -> Result<(Vec<Report>, Histogram), Error> {
+    let mut reports = Vec::new();
+    for t in threads {
+        reports.push(t.join().map_err(|_| "a client thread panicked")?);
+    }
+    let mut latencies = reports.first().map(|r| r.latencies.clone()).ok_or("no clients")?;
+    for r in reports.iter().skip(1) {
+        latencies.merge(&r.latencies);
+    }
+    Ok((reports, latencies))
 }
 
 /// Runs one client until `stop`, then until its writes in flight are

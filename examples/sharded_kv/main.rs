@@ -107,14 +107,7 @@ fn run_in(args: &Args, base: &std::path::Path) -> Result<bool, Error> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let threads: Vec<_> = (0..args.clients)
-        .map(|c| {
-            let (cluster, stop, in_flight) = (Arc::clone(&cluster), Arc::clone(&stop), args.in_flight);
-            std::thread::Builder::new()
-                .name(format!("client-{c}"))
-                .spawn(move || clients::run(c, cluster, in_flight, stop, Duration::from_secs(60)))
-        })
-        .collect::<Result<_, _>>()?;
+    let threads = clients::start(&cluster, args.clients, args.in_flight, &stop)?;
 
     let total = Duration::from_secs_f64(args.seconds);
     std::thread::sleep(total / 3);
@@ -134,14 +127,7 @@ fn run_in(args: &Args, base: &std::path::Path) -> Result<bool, Error> {
     std::thread::sleep(total.saturating_sub(started.elapsed()));
     stop.store(true, Relaxed);
     let stopped_at = started.elapsed();
-    let mut reports = Vec::new();
-    for t in threads {
-        reports.push(t.join().map_err(|_| "a client thread panicked")?);
-    }
-    let mut latencies = reports.first().map(|r| r.latencies.clone()).ok_or("no clients")?;
-    for r in reports.iter().skip(1) {
-        latencies.merge(&r.latencies);
-    }
+    let (reports, latencies) = clients::finish(threads)?;
     let acked: u64 = reports.iter().map(|r| r.acked).sum();
     let retries: u64 = reports.iter().map(|r| r.retries).sum();
     let unknown = reports.iter().flat_map(|r| &r.keys).filter(|k| k.unknown.is_some()).count();

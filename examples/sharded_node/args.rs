@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use raft_io::NodeId;
 
-use crate::node_args::{addr, lists_self, node_id, peers};
+use crate::node_args::{lists_self, parse_node, peers};
 
 /// The most groups a node hosts (`--groups`).
 pub const MAX_GROUPS: u64 = 10_000;
@@ -30,16 +30,9 @@ pub const USAGE: &str = "usage: sharded_node --id <n> --raft <ip:port> --client 
 
 /// Parses `args` (without the program name). Every error names the flag.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
-    let mut it = args.into_iter();
-    let (mut id, mut raft, mut client, mut data, mut list, mut groups) = (None, None, None, None, None, None);
-    let mut cluster_id = 0x7368_6172_6473;
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--id" => id = Some(node_id(&value()?, "--id")?),
-            "--raft" => raft = Some(addr(&value()?, "--raft")?),
-            "--client" => client = Some(addr(&value()?, "--client")?),
-            "--data" => data = Some(PathBuf::from(value()?)),
+    let (mut list, mut groups) = (None, None);
+    let node = parse_node(args, 0x7368_6172_6473, |flag, value| {
+        match flag {
             "--peers" => list = Some(peers(&value()?, "--peers")?),
             "--groups" => {
                 let v = value()?;
@@ -48,21 +41,18 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
                     _ => return Err(format!("--groups: {v:?} is not a number of groups from 1 to {MAX_GROUPS}")),
                 }
             }
-            "--cluster-id" => {
-                let v = value()?;
-                cluster_id = v.parse().map_err(|_| format!("--cluster-id: {v:?} is not a number"))?;
-            }
-            other => return Err(format!("unknown argument {other:?}")),
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     let args = Args {
-        id: id.ok_or("--id is required")?,
-        raft: raft.ok_or("--raft is required")?,
-        client: client.ok_or("--client is required")?,
-        data: data.ok_or("--data is required")?,
+        id: node.id,
+        raft: node.raft,
+        client: node.client,
+        data: node.data,
         peers: list.ok_or("--peers is required")?,
         groups: groups.ok_or("--groups is required")?,
-        cluster_id,
+        cluster_id: node.cluster_id,
     };
     lists_self(&args.peers, args.id, args.raft, "--peers")?;
     Ok(args)

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use raft_io::NodeId;
 
@@ -42,4 +43,53 @@ pub fn lists_self(peers: &[(NodeId, SocketAddr)], id: NodeId, raft: SocketAddr, 
         Some((_, a)) if *a != raft => Err(format!("{flag} gives node {id} the address {a}, --raft says {raft}")),
         Some(_) => Ok(()),
     }
+}
+
+/// The flags every node example takes.
+#[derive(Debug)]
+pub struct NodeFlags {
+    pub id: NodeId,
+    pub raft: SocketAddr,
+    pub client: SocketAddr,
+    pub data: PathBuf,
+    pub cluster_id: u64,
+}
+
+/// Reads the next flag's value.
+pub type Value<'a> = dyn FnMut() -> Result<String, String> + 'a;
+
+/// Parses a node's command line (without the program name): `--id`,
+/// `--raft`, `--client`, `--data` (required) and `--cluster-id` (default
+/// `cluster_id`) here, every other flag through `other(flag, value)`, which
+/// answers `Ok(false)` for a flag it does not know. Every error names the
+/// flag.
+pub fn parse_node(
+    args: impl IntoIterator<Item = String>,
+    cluster_id: u64,
+    mut other: impl FnMut(&str, &mut Value<'_>) -> Result<bool, String>,
+) -> Result<NodeFlags, String> {
+    let mut it = args.into_iter();
+    let (mut id, mut raft, mut client, mut data, mut cluster) = (None, None, None, None, cluster_id);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--id" => id = Some(node_id(&value()?, "--id")?),
+            "--raft" => raft = Some(addr(&value()?, "--raft")?),
+            "--client" => client = Some(addr(&value()?, "--client")?),
+            "--data" => data = Some(PathBuf::from(value()?)),
+            "--cluster-id" => {
+                let v = value()?;
+                cluster = v.parse().map_err(|_| format!("--cluster-id: {v:?} is not a number"))?;
+            }
+            known if other(known, &mut value)? => {}
+            unknown => return Err(format!("unknown argument {unknown:?}")),
+        }
+    }
+    Ok(NodeFlags {
+        id: id.ok_or("--id is required")?,
+        raft: raft.ok_or("--raft is required")?,
+        client: client.ok_or("--client is required")?,
+        data: data.ok_or("--data is required")?,
+        cluster_id: cluster,
+    })
 }
