@@ -68,11 +68,11 @@ where
     let durability = super::storage::attach(&mut node, &signal)?;
     let shared = Arc::new(Shared {
         id: node.id(),
-        submissions: Submissions::new(options.max_pending),
+        submissions: Submissions::new(options.common.max_pending),
         signal,
         counters: Counters::default(),
         observed: Observed::default(),
-        request_timeout: options.request_timeout,
+        request_timeout: options.common.request_timeout,
         read_kind: options.read_kind,
         life: DriverLife::default(),
     });
@@ -127,7 +127,7 @@ struct Driver<S: StateMachine, L: RaftLog, T> {
 
 impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
     fn run(mut self) {
-        let tick = self.options.tick_interval;
+        let tick = self.options.common.tick_interval;
         let mut next_tick = Instant::now() + tick;
         while !self.shared.submissions.is_closed() && self.halted.is_none() {
             // Messages first: after a stall, the leader's heartbeats that
@@ -207,11 +207,11 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
     /// a step; proposals are collected into one batch step.
     fn serve_requests(&mut self) -> bool {
         let mut incoming = std::mem::take(&mut self.incoming);
-        self.shared.submissions.drain(&mut incoming, self.options.max_batch.max(64));
+        self.shared.submissions.drain(&mut incoming, self.options.common.max_batch.max(64));
         let busy = !incoming.is_empty();
         let mut batch_bytes = 0usize;
         let step_max = usize::try_from(self.node.log().max_step_bytes()).unwrap_or(usize::MAX);
-        let limit = self.options.max_batch_bytes.min(step_max);
+        let limit = self.options.common.max_batch_bytes.min(step_max);
         for request in incoming.drain(..) {
             match request {
                 Request::Propose { command, reply, deadline } => {
@@ -227,7 +227,7 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                     // against the log when the node was built).
                     let size = command.len().saturating_add(ENTRY_OVERHEAD as usize);
                     if !self.batch.is_empty()
-                        && (self.batch.len() >= self.options.max_batch || batch_bytes + size > limit)
+                        && (self.batch.len() >= self.options.common.max_batch || batch_bytes + size > limit)
                     {
                         self.propose_batch();
                         batch_bytes = 0;

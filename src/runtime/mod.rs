@@ -86,6 +86,7 @@ mod handle;
 mod life;
 #[cfg(feature = "persistence")]
 pub mod multi;
+mod options;
 mod pending;
 mod requests;
 mod state_machine;
@@ -102,6 +103,7 @@ pub use error::{RuntimeError, StopReason};
 pub use handle::{LogProgress, RaftHandle};
 pub use state_machine::StateMachine;
 
+use self::options::CommonOptions;
 use crate::log::RaftLog;
 use crate::node::{RaftNode, ReadKind};
 use crate::transport::{MemoryTransport, RaftTransport};
@@ -189,26 +191,14 @@ impl std::fmt::Debug for Waker {
 /// Tuning of a [`Runtime`].
 #[derive(Clone, Debug)]
 pub struct RuntimeOptions {
-    tick_interval: Duration,
-    request_timeout: Duration,
-    max_batch: usize,
-    max_batch_bytes: usize,
-    max_pending: usize,
+    common: CommonOptions,
     max_messages_per_turn: usize,
     read_kind: ReadKind,
 }
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        Self {
-            tick_interval: Duration::from_millis(10),
-            request_timeout: Duration::from_secs(5),
-            max_batch: 4096,
-            max_batch_bytes: 4 << 20,
-            max_pending: 65536,
-            max_messages_per_turn: 4096,
-            read_kind: ReadKind::Index,
-        }
+        Self { common: CommonOptions::default(), max_messages_per_turn: 4096, read_kind: ReadKind::Index }
     }
 }
 
@@ -245,7 +235,7 @@ where
     /// election timeout of 10–20 ticks, a heartbeat every 2), a leader is
     /// elected within 100–200 ms of losing the last one.
     pub fn tick_interval(mut self, interval: Duration) -> Self {
-        self.options.tick_interval = interval.clamp(Duration::from_micros(100), Duration::from_secs(3600));
+        self.options.common.set_tick_interval(interval);
         self
     }
 
@@ -253,28 +243,28 @@ where
     /// [`RuntimeError::Timeout`] (default 5 s). A handle can override it
     /// with [`RaftHandle::with_timeout`].
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.options.request_timeout = timeout;
+        self.options.common.set_request_timeout(timeout);
         self
     }
 
     /// Most proposals in one batch step (default 4096); more wait for the
     /// next turn.
     pub fn max_batch(mut self, n: usize) -> Self {
-        self.options.max_batch = n.max(1);
+        self.options.common.set_max_batch(n);
         self
     }
 
     /// Most command bytes in one batch step (default 4 MiB; a single larger
     /// command still goes alone).
     pub fn max_batch_bytes(mut self, n: usize) -> Self {
-        self.options.max_batch_bytes = n.max(1);
+        self.options.common.set_max_batch_bytes(n);
         self
     }
 
     /// Most requests queued for the driver (default 65536); more fail at
     /// once with [`RuntimeError::Busy`].
     pub fn max_pending(mut self, n: usize) -> Self {
-        self.options.max_pending = n.max(1);
+        self.options.common.set_max_pending(n);
         self
     }
 

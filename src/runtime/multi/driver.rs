@@ -67,12 +67,12 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
     let wakes = transport.set_waker(Waker(Arc::clone(&signal)));
     let shared = Arc::new(MultiShared {
         id: host.id(),
-        submissions: Submissions::new(options.max_pending),
+        submissions: Submissions::new(options.common.max_pending),
         signal,
         counters: Counters::default(),
         held: 0.into(),
         killed: false.into(),
-        request_timeout: options.request_timeout,
+        request_timeout: options.common.request_timeout,
         published: Mutex::new((wal.stats(), host.stats())),
         life: DriverLife::default(),
     });
@@ -111,7 +111,7 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
 
 impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     fn run(mut self) {
-        let tick = self.options.tick_interval;
+        let tick = self.options.common.tick_interval;
         let mut next_tick = Instant::now() + tick;
         while !self.shared.submissions.is_closed() && self.halted.is_none() && !self.killed() {
             add(&self.shared.counters.turns, 1);
@@ -224,7 +224,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     /// Takes queued requests (no more than the room left under
     /// `max_pending`): proposals are batched per group, one step each.
     fn serve_requests(&mut self) -> bool {
-        let room = self.options.max_pending.saturating_sub(self.held());
+        let room = self.options.common.max_pending.saturating_sub(self.held());
         if room == 0 {
             return false;
         }
@@ -296,10 +296,10 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             return !hosted.batch.is_empty();
         }
         let step_max = usize::try_from(node.log().max_step_bytes()).unwrap_or(usize::MAX);
-        let limit = self.options.max_batch_bytes.min(step_max);
+        let limit = self.options.common.max_batch_bytes.min(step_max);
         let size = command.len().saturating_add(ENTRY_OVERHEAD as usize);
         let full = !hosted.batch.is_empty()
-            && (hosted.batch.len() >= self.options.max_batch || hosted.batch_bytes.saturating_add(size) > limit);
+            && (hosted.batch.len() >= self.options.common.max_batch || hosted.batch_bytes.saturating_add(size) > limit);
         if full {
             self.propose_batch(group);
         }

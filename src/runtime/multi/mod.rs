@@ -108,6 +108,7 @@ pub use handle::{MultiHandle, MultiStats, Ticket};
 pub use transport::GroupTransport;
 
 use super::StateMachine;
+use super::options::CommonOptions;
 use crate::config::RaftConfig;
 use crate::log::shared::SharedWal;
 use crate::multi::{GroupId, HostConfig, MultiNode};
@@ -119,11 +120,7 @@ pub(crate) type StateFactory<S> = Box<dyn FnMut(GroupId) -> S + Send>;
 /// Tuning of a [`MultiRuntime`].
 #[derive(Clone, Debug)]
 pub(crate) struct MultiOptions {
-    pub(crate) tick_interval: Duration,
-    pub(crate) request_timeout: Duration,
-    pub(crate) max_pending: usize,
-    pub(crate) max_batch: usize,
-    pub(crate) max_batch_bytes: usize,
+    pub(crate) common: CommonOptions,
     pub(crate) max_envelopes_per_turn: usize,
     pub(crate) max_snapshot_streams: usize,
     pub(crate) snapshot_idle_ticks: u64,
@@ -132,11 +129,7 @@ pub(crate) struct MultiOptions {
 impl Default for MultiOptions {
     fn default() -> Self {
         Self {
-            tick_interval: Duration::from_millis(10),
-            request_timeout: Duration::from_secs(5),
-            max_pending: 65536,
-            max_batch: 4096,
-            max_batch_bytes: 4 << 20,
+            common: CommonOptions::default(),
             max_envelopes_per_turn: 8192,
             max_snapshot_streams: 4,
             snapshot_idle_ticks: 50,
@@ -180,7 +173,7 @@ impl<S: StateMachine, T: GroupTransport> MultiRuntime<S, T> {
     /// How often the host ticks (default 10 ms; clamped to between 100 µs
     /// and an hour). Groups count their timeouts in these ticks.
     pub fn tick_interval(mut self, interval: Duration) -> Self {
-        self.options.tick_interval = interval.clamp(Duration::from_micros(100), Duration::from_secs(3600));
+        self.options.common.set_tick_interval(interval);
         self
     }
 
@@ -188,27 +181,27 @@ impl<S: StateMachine, T: GroupTransport> MultiRuntime<S, T> {
     /// [`RuntimeError::Timeout`](super::RuntimeError::Timeout) (default 5 s); a handle can override it
     /// ([`MultiHandle::with_timeout`]).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.options.request_timeout = timeout;
+        self.options.common.set_request_timeout(timeout);
         self
     }
 
     /// Most requests queued, and most held by the driver (default 65536;
     /// at least 1); more are refused with [`RuntimeError::Busy`](super::RuntimeError::Busy).
     pub fn max_pending(mut self, n: usize) -> Self {
-        self.options.max_pending = n.max(1);
+        self.options.common.set_max_pending(n);
         self
     }
 
     /// Most proposals in one group's batch step (default 4096).
     pub fn max_batch(mut self, n: usize) -> Self {
-        self.options.max_batch = n.max(1);
+        self.options.common.set_max_batch(n);
         self
     }
 
     /// Most command bytes in one group's batch step (default 4 MiB; a
     /// single larger command still goes alone).
     pub fn max_batch_bytes(mut self, n: usize) -> Self {
-        self.options.max_batch_bytes = n.max(1);
+        self.options.common.set_max_batch_bytes(n);
         self
     }
 
