@@ -9,7 +9,7 @@ use super::batches::Batches;
 use super::shared::Shared;
 #[cfg(feature = "tls")]
 use super::tls;
-use super::{TcpConfig, TcpHandle, TcpStats, lock};
+use super::{TcpConfig, TcpHandle, TcpStats};
 use crate::multi::Envelope;
 use crate::transport::TransportError;
 use crate::types::NodeId;
@@ -215,7 +215,7 @@ impl TcpGroupTransport {
     /// Calls `waker` (from a reader thread) every time an envelope is
     /// queued for [`try_recv`](Self::try_recv). Replaces any earlier waker.
     pub fn set_waker(&self, waker: impl Fn() + Send + Sync + 'static) {
-        *lock(&self.shared.inbox.waker) = Some(Arc::new(waker));
+        self.shared.set_waker(Arc::new(waker));
     }
 
     /// Stops every thread and closes every connection. Idempotent.

@@ -219,7 +219,7 @@ impl TcpTransport {
     /// for [`try_recv`](RaftTransport::try_recv), so a driver can sleep
     /// until there is work. Replaces any earlier waker.
     pub fn set_waker(&self, waker: impl Fn() + Send + Sync + 'static) {
-        *lock(&self.shared.inbox.waker) = Some(Arc::new(waker));
+        self.shared.set_waker(Arc::new(waker));
     }
 
     /// Stops every thread and closes every connection, then returns. Queued

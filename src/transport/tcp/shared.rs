@@ -173,6 +173,12 @@ impl<C: Carrier> Shared<C> {
         lock(&self.inbox.queue).pop()
     }
 
+    /// Calls `waker` whenever an item is queued in the inbox (replacing any
+    /// earlier one).
+    pub(crate) fn set_waker(&self, waker: Waker) {
+        *lock(&self.inbox.waker) = Some(waker);
+    }
+
     /// Up to `max` received items, under one lock; returns how many.
     pub(crate) fn try_recv_many(&self, out: &mut Vec<C::Item>, max: usize) -> usize {
         let before = out.len();
