@@ -132,6 +132,9 @@ pub struct MultiNode<L: RaftLog> {
     pub(super) ticks: u64,
     pub(super) out: Vec<HostAction>,
     pub(super) scratch: Vec<Action>,
+    /// The awake groups a tick steps, copied out (a group may quiesce as
+    /// it is stepped); kept between ticks.
+    pub(super) ticking: Vec<GroupId>,
     pub(super) stats: HostStats,
 }
 
@@ -147,6 +150,7 @@ impl<L: RaftLog> MultiNode<L> {
             ticks: 0,
             out: Vec::new(),
             scratch: Vec::new(),
+            ticking: Vec::new(),
             stats: HostStats::default(),
         }
     }
@@ -302,13 +306,17 @@ impl<L: RaftLog> MultiNode<L> {
         let before = self.ticks;
         self.ticks = self.ticks.saturating_add(n);
         let event = if n == 1 { Event::Tick } else { Event::Ticks(n) };
-        let ids: Vec<GroupId> = self.awake.iter().copied().collect();
-        for group in ids {
+        let mut ids = std::mem::take(&mut self.ticking);
+        ids.extend(self.awake.iter().copied());
+        let stepped = ids.iter().try_for_each(|&group| {
             self.step_group(group, event.clone())?;
             self.maybe_quiesce(group);
-        }
-        self.liveness(before)?;
-        Ok(())
+            Ok(())
+        });
+        ids.clear();
+        self.ticking = ids;
+        stepped?;
+        self.liveness(before)
     }
 
     /// Moves the actions queued so far out, in order.
