@@ -1,5 +1,7 @@
 //! [`GroupLog`]: one group's [`RaftLog`] on a shared WAL. Its entries, hard
-//! state, snapshot and identity live in the handle (reads never lock); its
+//! state, snapshot and identity are one state shared with the log (which
+//! writes checkpoints from it: there is no second copy); the handle locks
+//! it for each call (uncontended: the log only ever tries the lock). Its
 //! writes are staged into the shared staging area and made durable by the
 //! next flush, together with every other group's.
 
@@ -10,10 +12,9 @@ use bytes::Bytes;
 
 use super::GroupId;
 use super::inner::Inner;
-use super::record::{BATCH_HEADER_MAX, OP_HEADER_MAX};
+use super::record::{self, BATCH_HEADER_MAX, OP_HEADER_MAX};
 use crate::error::StorageError;
 use crate::log::wal::fsio;
-use crate::log::wal::record::Record;
 use crate::log::wal::snapshot_file::{self, Receiver};
 use crate::log::wal::state::{LogState, SnapData};
 use crate::log::{RaftLog, Submitted, WriteToken};
@@ -37,6 +38,10 @@ use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
 /// Once the group is removed, every call fails with
 /// [`StorageError::Group`] ([`GroupProblem::Removed`](crate::GroupProblem::Removed)).
 ///
+/// Dropping a handle stages what it changed since its last `sync` or
+/// `submit` (written by the next flush), so the group's next handle
+/// starts from a state the WAL holds or will hold.
+///
 /// [`SharedWal::create_group`]: super::SharedWal::create_group
 /// [`SharedWal::group`]: super::SharedWal::group
 /// [`SharedWal::flush`]: super::SharedWal::flush
@@ -52,31 +57,34 @@ pub struct GroupLog {
 
     /// The entries, hard state, snapshot and identity, and what of them
     /// the WAL (with the staging area) holds: changes are staged against
-    /// its durable marks.
-    state: LogState,
+    /// its durable marks. Shared with the log's slot for this group.
+    state: Arc<Mutex<LogState>>,
+    /// The snapshot's metadata, as in `state` (kept here too so that
+    /// [`RaftLog::snapshot_meta`] can lend it).
+    snap: SnapshotMeta,
 }
 
 impl GroupLog {
     /// A handle on group `id` of `wal`, whose slot the caller checked out.
     pub(super) fn new(wal: Arc<Mutex<Inner>>, inner: &Inner, id: GroupId) -> Option<Self> {
         let slot = inner.groups.get(&id)?;
-        let image = &slot.image;
+        let state = Arc::clone(&slot.state);
+        let snap = lock(&state).snap.clone();
         Some(GroupLog {
             id,
             incarnation: slot.incarnation,
             dir: inner.group_dir(id),
             max_record_size: inner.meta.max_record_size,
             instance: inner.instance ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-            state: LogState::new(
-                image.identity,
-                image.hard,
-                image.snap.clone(),
-                image.file,
-                image.entries.clone(),
-                image.live_bytes,
-            ),
+            state,
+            snap,
             wal,
         })
+    }
+
+    /// The group's state, locked for one call.
+    fn state(&self) -> MutexGuard<'_, LogState> {
+        lock(&self.state)
     }
 
     /// The group's id.
@@ -86,7 +94,7 @@ impl GroupLog {
 
     /// Whether a `sync` now would stage a step.
     pub fn has_unsynced_changes(&self) -> bool {
-        self.state.has_unsynced_changes()
+        self.state().has_unsynced_changes()
     }
 
     /// Locks the shared state, checking that the log has not halted and
@@ -109,7 +117,7 @@ impl GroupLog {
 
     /// An upper bound of a step's bytes in a batch besides its entries.
     fn step_overhead(&self) -> u64 {
-        96 + self.state.snap.membership.encoded_len() as u64 + OP_HEADER_MAX + BATCH_HEADER_MAX
+        96 + self.snap.membership.encoded_len() as u64 + OP_HEADER_MAX + BATCH_HEADER_MAX
     }
 
     /// Stages everything changed since the last staging as one step, and
@@ -119,17 +127,21 @@ impl GroupLog {
         let mut inner = lock(&wal);
         inner.check_halted()?;
         inner.slot(self.id, self.incarnation)?;
-        if self.has_unsynced_changes() {
-            self.stage_step(&mut inner).map_err(|e| inner.halt(e))?;
-        }
+        self.stage_changes(&mut inner).map_err(|e| inner.halt(e))?;
         if let Some(token) = token {
             inner.stage_token(self.id, self.incarnation, token)?;
         }
         Ok(())
     }
 
-    fn stage_step(&mut self, inner: &mut Inner) -> Result<(), StorageError> {
-        let file = match &self.state.snap_data {
+    /// Stages the state's changes since the last staging, if any, as one
+    /// step, encoded straight from the state.
+    fn stage_changes(&self, inner: &mut Inner) -> Result<(), StorageError> {
+        let mut state = self.state();
+        if !state.has_unsynced_changes() {
+            return Ok(());
+        }
+        let file = match &state.snap_data {
             SnapData::File(f) => *f,
             SnapData::Pending(data) => {
                 let data = data.clone();
@@ -138,25 +150,28 @@ impl GroupLog {
                     fsio::create_dir(&self.dir, inner.faults())?;
                 }
                 let file = snapshot_file::write(&self.dir, id, &data, inner.faults())?;
-                self.state.snap_data = SnapData::File(file);
+                state.snap_data = SnapData::File(file);
                 file
             }
         };
-        let state = &self.state;
-        let from = state.unstable_from();
-        let skip = state.offset(from).min(state.entries.len());
-        let step = Record::Step {
-            identity: (state.identity != state.durable_identity).then_some(state.identity).flatten(),
-            hard: (state.hard != state.durable_hard).then_some(state.hard),
-            snapshot: state.snap_dirty.then(|| (state.snap.clone(), file)),
-            entries: state
-                .entries_dirty
-                .then(|| (from, state.entries.range(skip, state.entries.len()).cloned().collect())),
-        };
         let replaced: Vec<PathBuf> =
-            self.state.take_replaced(file).into_iter().map(|id| self.dir.join(snapshot_file::file_name(id))).collect();
-        inner.stage_step(self.id, self.incarnation, step, replaced)?;
-        self.state.mark_written(file);
+            state.take_replaced(file).into_iter().map(|id| self.dir.join(snapshot_file::file_name(id))).collect();
+        let st = &*state;
+        let from = st.unstable_from();
+        let skip = st.offset(from).min(st.entries.len());
+        let group = self.id;
+        let put = |buf: &mut Vec<u8>| {
+            record::put_step_op(
+                buf,
+                group,
+                (st.identity != st.durable_identity).then_some(st.identity).flatten(),
+                (st.hard != st.durable_hard).then_some(&st.hard),
+                st.snap_dirty.then_some((&st.snap, file)),
+                st.entries_dirty.then(|| (from, st.entries.range(skip, st.entries.len()))),
+            );
+        };
+        inner.stage_step(self.id, self.incarnation, put, st.live_bytes, replaced)?;
+        state.mark_written(file);
         Ok(())
     }
 
@@ -168,10 +183,19 @@ impl GroupLog {
     }
 }
 
-/// Hands the group back: another handle may be made for it.
+/// Hands the group back: another handle may be made for it. What the
+/// handle changed since its last staging is staged now (best effort: a
+/// failure halts the log, as any failed write does).
 impl Drop for GroupLog {
     fn drop(&mut self) {
-        let mut inner = lock(&self.wal);
+        let wal = Arc::clone(&self.wal);
+        let mut inner = lock(&wal);
+        if inner.slot(self.id, self.incarnation).is_err() {
+            return;
+        }
+        if inner.check_halted().is_ok() {
+            let _ = self.stage_changes(&mut inner).map_err(|e| inner.halt(e));
+        }
         if let Ok(slot) = inner.slot(self.id, self.incarnation) {
             slot.checked_out = false;
         }
@@ -180,12 +204,12 @@ impl Drop for GroupLog {
 
 impl RaftLog for GroupLog {
     fn identity(&self) -> Option<LogIdentity> {
-        self.state.identity
+        self.state().identity
     }
 
     fn set_identity(&mut self, identity: LogIdentity) -> Result<(), StorageError> {
         self.check()?;
-        self.state.set_identity(identity).map_err(|id| {
+        self.state().set_identity(identity).map_err(|id| {
             StorageError::InvalidWrite(format!(
                 "group {} already belongs to cluster {} node {}",
                 self.id, id.cluster_id, id.node_id
@@ -194,76 +218,83 @@ impl RaftLog for GroupLog {
     }
 
     fn hard_state(&self) -> HardState {
-        self.state.hard
+        self.state().hard
     }
 
     fn set_hard_state(&mut self, state: HardState) -> Result<(), StorageError> {
         self.check()?;
-        self.state.hard = state;
+        self.state().hard = state;
         Ok(())
     }
 
     fn snapshot_meta(&self) -> &SnapshotMeta {
-        &self.state.snap
+        &self.snap
     }
 
     fn last_index(&self) -> Index {
-        self.state.last_index()
+        self.state().last_index()
     }
 
     fn term(&self, index: Index) -> Option<Term> {
-        self.state.term(index)
+        self.state().term(index)
     }
 
     fn entries(&self, lo: Index, hi: Index, max_bytes: u64, out: &mut Vec<Entry>) -> Result<(), StorageError> {
-        self.state.entries(lo, hi, max_bytes, out)
+        self.state().entries(lo, hi, max_bytes, out)
     }
 
     fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError> {
         self.check()?;
         let overhead = self.step_overhead();
-        self.state.append(entries, overhead, self.max_record_size)
+        self.state().append(entries, overhead, self.max_record_size)
     }
 
     fn truncate(&mut self, from: Index) -> Result<(), StorageError> {
         self.check()?;
-        self.state.truncate(from)
+        self.state().truncate(from)
     }
 
     fn snapshot_data(&self) -> Result<Bytes, StorageError> {
-        self.state.snapshot_data(&self.dir)
+        self.state().snapshot_data(&self.dir)
     }
 
     fn snapshot_len(&self) -> Result<u64, StorageError> {
-        self.state.snapshot_len()
+        self.state().snapshot_len()
     }
 
     fn snapshot_chunk(&self, offset: u64, max_len: u64) -> Result<Bytes, StorageError> {
-        self.state.snapshot_chunk(&self.dir, offset, max_len)
+        self.state().snapshot_chunk(&self.dir, offset, max_len)
     }
 
     fn install_snapshot(&mut self, meta: SnapshotMeta, data: Bytes) -> Result<(), StorageError> {
         self.check()?;
-        self.state.install_snapshot(meta, data)
+        let (installed, snap) = {
+            let mut state = self.state();
+            (state.install_snapshot(meta, data), state.snap.clone())
+        };
+        self.snap = snap;
+        installed
     }
 
     fn begin_snapshot_receive(&mut self, meta: &SnapshotMeta, total_len: u64) -> Result<(), StorageError> {
         let faults = self.inner()?.faults().cloned();
-        self.state.receiving = None;
+        self.state().receiving = None;
         let begun = (|| {
             if !self.dir.is_dir() {
                 fsio::create_dir(&self.dir, faults.as_ref())?;
             }
             Receiver::begin(&self.dir, meta, total_len, faults.as_ref())
         })();
-        self.state.receiving = Some(begun.map_err(|e| self.halt(e))?);
+        let begun = begun.map_err(|e| self.halt(e))?;
+        self.state().receiving = Some(begun);
         Ok(())
     }
 
     fn receive_snapshot_chunk(&mut self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
         let faults = self.inner()?.faults().cloned();
-        let r = self.state.receiving()?;
-        let res = r.chunk(&self.dir, offset, data, faults.as_ref());
+        let mut state = self.state();
+        let res = state.receiving()?.chunk(&self.dir, offset, data, faults.as_ref());
+        drop(state);
         res.map_err(|e| self.halt(e))
     }
 
@@ -272,13 +303,17 @@ impl RaftLog for GroupLog {
         let mut inner = lock(&wal);
         inner.check_halted()?;
         inner.slot(self.id, self.incarnation)?;
-        let r = self.state.take_received()?;
+        let r = self.state().take_received()?;
         let meta = r.meta.clone();
         let id = self.alloc_snapshot_id(&mut inner)?;
         let faults = inner.faults().cloned();
         let file = r.finish(&self.dir, id, faults.as_ref()).map_err(|e| inner.halt(e))?;
         drop(inner);
-        self.state.install(meta, SnapData::File(file));
+        self.snap = {
+            let mut state = self.state();
+            state.install(meta, SnapData::File(file));
+            state.snap.clone()
+        };
         Ok(())
     }
 

@@ -1,25 +1,27 @@
 //! What every group of a shared WAL shares, behind one mutex: the WAL, the
-//! staging area of the next record, the staged image of every live group
-//! (what replaying the WAL plus the staged operations gives), and the
-//! flush that writes and syncs them, with checkpoints and compaction.
+//! staging area of the next record, a reference to every live group's
+//! state (the one its handle reads and writes: there is no second copy),
+//! and the flush that writes and syncs them, with checkpoints and
+//! compaction.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use wal_db::Wal;
 
 use super::GroupId;
 use super::options::{SharedRecoveryReport, SharedWalStats};
-use super::record::{self, BATCH_HEADER_MAX, Op};
+use super::record::{self, BATCH_HEADER_MAX, GroupState, Op};
 use crate::error::{GroupProblem, StorageError};
 use crate::log::WriteToken;
+use crate::log::chunked::Chunked;
 use crate::log::wal::FaultInjector;
 use crate::log::wal::fsio;
 use crate::log::wal::lock::DirLock;
 use crate::log::wal::meta::{Meta, MetaFile};
-use crate::log::wal::record::Record;
-use crate::log::wal::recovery::Replayed;
+use crate::log::wal::record::FileRef;
+use crate::log::wal::state::{LogState, SnapData};
 use crate::log::wal::store::{Shared, Store};
 use crate::log::wal::{wal_error, wal_files};
 
@@ -40,8 +42,14 @@ pub(super) fn group_dir_name(id: GroupId) -> String {
 /// One live group.
 #[derive(Debug)]
 pub(super) struct Slot {
-    /// The group's state as the WAL plus the staged operations hold it.
-    pub(super) image: Replayed,
+    /// The group's entries, hard state, snapshot and identity, shared with
+    /// its [`GroupLog`](super::GroupLog): the handle locks it for every
+    /// call; the log only ever *tries* to lock it (for a checkpoint), so
+    /// the two never wait on each other.
+    pub(super) state: Arc<Mutex<LogState>>,
+    /// The group's live entry bytes as of its last staging (for deciding
+    /// when a checkpoint is due).
+    pub(super) staged_live: u64,
     /// Tells this group from an earlier one with the same id (removed and
     /// created again): a handle of the earlier one is dead.
     pub(super) incarnation: u64,
@@ -107,7 +115,7 @@ impl Inner {
         stats: SharedWalStats,
         instance: u64,
     ) -> Self {
-        let live_bytes = groups.values().map(|s| s.image.live_bytes).sum();
+        let live_bytes = groups.values().map(|s| s.staged_live).sum();
         let next_incarnation = groups.len() as u64 + 1;
         let dir_synced_segment = files.wal.len().saturating_sub(1) / meta.segment_size;
         Inner {
@@ -195,14 +203,20 @@ impl Inner {
         if self.groups.contains_key(&id) {
             return Err(StorageError::Group { group: id, problem: GroupProblem::Exists });
         }
-        self.stage(id, &Op::Create)?;
-        let mut image = Replayed::empty();
-        image.apply(record::empty_group()).map_err(|r| StorageError::InvalidWrite(r.into()))?;
+        self.stage(id, |buf| record::put_op(buf, id, &Op::Create))?;
+        let state = LogState::new(None, Default::default(), Default::default(), FileRef::EMPTY, Chunked::default(), 0);
         let incarnation = self.next_incarnation;
         self.next_incarnation += 1;
         self.removed.remove(&id);
-        let slot =
-            Slot { image, incarnation, checked_out: true, next_snap_id: 1, staged_token: None, durable_token: None };
+        let slot = Slot {
+            state: Arc::new(Mutex::new(state)),
+            staged_live: 0,
+            incarnation,
+            checked_out: true,
+            next_snap_id: 1,
+            staged_token: None,
+            durable_token: None,
+        };
         self.groups.insert(id, slot);
         Ok(incarnation)
     }
@@ -214,9 +228,9 @@ impl Inner {
         if !self.groups.contains_key(&id) {
             return Err(self.absent(id));
         }
-        self.stage(id, &Op::Remove)?;
+        self.stage(id, |buf| record::put_op(buf, id, &Op::Remove))?;
         if let Some(slot) = self.groups.remove(&id) {
-            self.live_bytes = self.live_bytes.saturating_sub(slot.image.live_bytes);
+            self.live_bytes = self.live_bytes.saturating_sub(slot.staged_live);
         }
         self.staged_tokens.retain(|(g, _)| *g != id);
         self.removed.insert(id);
@@ -226,28 +240,22 @@ impl Inner {
     }
 
     /// Stages a step of group `id` (of `incarnation`, whose slot the
-    /// caller checked under this lock) and applies it to the group's image;
-    /// `replaced` are snapshot files to delete once it is durable.
+    /// caller checked under this lock), encoded by `put` (called again
+    /// should the staging area be flushed first); `live_bytes` are the
+    /// group's live entry bytes with it; `replaced` are snapshot files to
+    /// delete once it is durable.
     pub(super) fn stage_step(
         &mut self,
         id: GroupId,
         incarnation: u64,
-        step: Record,
+        put: impl Fn(&mut Vec<u8>),
+        live_bytes: u64,
         replaced: Vec<PathBuf>,
     ) -> Result<(), StorageError> {
-        let op = Op::Step(step);
-        self.stage(id, &op)?;
-        let Op::Step(step) = op else { return Ok(()) };
+        self.stage(id, put)?;
         let slot = self.slot(id, incarnation)?;
-        let before = slot.image.live_bytes;
-        let applied = slot.image.apply(step);
-        let after = slot.image.live_bytes;
-        applied.map_err(|reason| {
-            self.halt(StorageError::InvalidWrite(format!(
-                "group {id}: a staged step breaks the replay rules: {reason}"
-            )))
-        })?;
-        self.live_bytes = self.live_bytes.saturating_sub(before).saturating_add(after);
+        let before = std::mem::replace(&mut slot.staged_live, live_bytes);
+        self.live_bytes = self.live_bytes.saturating_sub(before).saturating_add(live_bytes);
         self.staged_files.extend(replaced);
         Ok(())
     }
@@ -259,12 +267,12 @@ impl Inner {
         Ok(())
     }
 
-    /// Appends `op` to the staging area; when the batch would outgrow the
-    /// maximum record size, the operations staged so far are flushed
-    /// first.
-    fn stage(&mut self, id: GroupId, op: &Op) -> Result<(), StorageError> {
+    /// Appends the operation `put` encodes (on group `id`) to the staging
+    /// area; when the batch would outgrow the maximum record size, the
+    /// operations staged so far are flushed first.
+    fn stage(&mut self, id: GroupId, put: impl Fn(&mut Vec<u8>)) -> Result<(), StorageError> {
         let mark = self.staged_ops.len();
-        record::put_op(&mut self.staged_ops, id, op);
+        put(&mut self.staged_ops);
         let max = u64::from(self.meta.max_record_size);
         let op_len = (self.staged_ops.len() - mark) as u64;
         if BATCH_HEADER_MAX + op_len > max {
@@ -276,7 +284,7 @@ impl Inner {
         if BATCH_HEADER_MAX + self.staged_ops.len() as u64 > max {
             self.staged_ops.truncate(mark);
             self.flush(false)?;
-            record::put_op(&mut self.staged_ops, id, op);
+            put(&mut self.staged_ops);
         }
         self.staged_count += 1;
         Ok(())
@@ -315,8 +323,7 @@ impl Inner {
         let span = self.wal_bytes();
         let max = u64::from(self.meta.max_record_size);
         let mut checkpoint = false;
-        if force || (self.staged_count > 0 && self.garbage_due(span)) {
-            record::encode_checkpoint(&mut self.buf, self.groups.iter().map(|(id, s)| (*id, &s.image)));
+        if (force || (self.staged_count > 0 && self.garbage_due(span))) && self.encode_checkpoint() {
             checkpoint = self.buf.len() as u64 <= max;
             if !checkpoint {
                 // Too big to rewrite now: do not retry on every flush.
@@ -354,6 +361,38 @@ impl Inner {
         // Durable from here on.
         self.complete_tokens();
         self.after_durable(checkpoint.then(|| lsn.get()), end, rolled)
+    }
+
+    /// Encodes a checkpoint of every live group into `buf`, from the
+    /// groups' own states. Returns `false` (nothing encoded) when a group's
+    /// state is not exactly what the WAL and the staging area hold — its
+    /// handle is using it right now, or it has changes not staged yet —
+    /// since a checkpoint must hold what was staged, no more and no less;
+    /// the checkpoint then waits for a later flush.
+    fn encode_checkpoint(&mut self) -> bool {
+        let mut guards: Vec<(GroupId, MutexGuard<'_, LogState>)> = Vec::with_capacity(self.groups.len());
+        for (&id, slot) in &self.groups {
+            let state = match slot.state.try_lock() {
+                Ok(state) => state,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => return false,
+            };
+            if state.has_unsynced_changes() || !matches!(state.snap_data, SnapData::File(_)) {
+                return false;
+            }
+            guards.push((id, state));
+        }
+        record::encode_checkpoint(
+            &mut self.buf,
+            guards.iter().map(|(id, s)| {
+                let file = match s.snap_data {
+                    SnapData::File(f) => f,
+                    SnapData::Pending(_) => s.durable_file,
+                };
+                (*id, GroupState { identity: s.identity, hard: &s.hard, snap: &s.snap, file, entries: &s.entries })
+            }),
+        );
+        true
     }
 
     /// Reports every staged token durable.

@@ -63,7 +63,9 @@
 //! spans more than two segments plus eight times the live entries of every
 //! group (amortized as in `WalLog`), a flush writes a checkpoint of every
 //! live group instead of a batch; once it is durable the prefix before it
-//! is dropped. A group's snapshot drops its entries from the next
+//! is dropped. The checkpoint is written from the groups' own states (the
+//! log keeps no second copy of them), so it waits for a later flush while
+//! some group holds changes it has not staged. A group's snapshot drops its entries from the next
 //! checkpoint. [`SharedWal::remove_group`] writes a removal (flushed at
 //! once), then deletes the group's snapshot directory; the next checkpoint
 //! leaves the group out, reclaiming its WAL space.
@@ -220,7 +222,9 @@ impl SharedWal {
     /// batch, and drops the WAL prefix before it: reclaims the space of
     /// removed groups and compacted entries now rather than when the
     /// amortized rule says. Skipped (a plain flush) when the checkpoint
-    /// would exceed the maximum record size.
+    /// would exceed the maximum record size, or when some group holds
+    /// changes it has not staged (a checkpoint holds only what was
+    /// staged; see the module docs).
     pub fn checkpoint(&self) -> Result<(), StorageError> {
         lock(&self.inner).flush(true)
     }

@@ -14,12 +14,15 @@
 use bytes::Bytes;
 
 use super::GroupId;
+use crate::log::chunked::Chunked;
 use crate::log::wal::codec::{DecodeError, Reader, put_varint};
 use crate::log::wal::record::{
     FileRef, Record, decode_checkpoint_body, decode_step_body, put_checkpoint_body, put_step_body,
 };
+#[cfg(test)]
 use crate::log::wal::recovery::Replayed;
 use crate::log::wal::tail::RecordShape;
+use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta};
 
 /// Version byte that starts every record payload.
 pub(crate) const FORMAT_VERSION: u8 = 1;
@@ -73,26 +76,62 @@ pub(crate) enum SharedRecord {
 
 /// Appends operation `op` on `group` to `buf` (a batch's operations).
 pub(crate) fn put_op(buf: &mut Vec<u8>, group: GroupId, op: &Op) {
-    put_varint(buf, group);
     match op {
-        Op::Create => buf.push(OP_CREATE),
-        Op::Remove => buf.push(OP_REMOVE),
-        Op::Step(record) => {
-            buf.push(OP_STEP);
-            if let Record::Step { identity, hard, snapshot, entries } = record {
-                put_step_body(
-                    buf,
-                    *identity,
-                    hard.as_ref(),
-                    snapshot.as_ref().map(|(meta, file)| (meta, *file)),
-                    entries.as_ref().map(|(from, es)| (*from, es.iter())),
-                );
-            } else {
-                // Not reachable: only steps are staged as operations. An
-                // empty step keeps the encoding valid all the same.
-                put_step_body::<std::slice::Iter<'_, crate::types::Entry>>(buf, None, None, None, None);
-            }
+        Op::Create => {
+            put_varint(buf, group);
+            buf.push(OP_CREATE);
         }
+        Op::Remove => {
+            put_varint(buf, group);
+            buf.push(OP_REMOVE);
+        }
+        Op::Step(Record::Step { identity, hard, snapshot, entries }) => put_step_op(
+            buf,
+            group,
+            *identity,
+            hard.as_ref(),
+            snapshot.as_ref().map(|(meta, file)| (meta, *file)),
+            entries.as_ref().map(|(from, es)| (*from, es.iter())),
+        ),
+        Op::Step(_) => {
+            // Not reachable: only steps are staged as operations. An empty
+            // step keeps the encoding valid all the same.
+            put_step_op::<std::slice::Iter<'_, Entry>>(buf, group, None, None, None, None);
+        }
+    }
+}
+
+/// Appends a step of `group` to `buf` (a batch's operations), from its
+/// parts: a group stages its step straight from its own state, without
+/// copying the entries into a [`Record`] first.
+pub(crate) fn put_step_op<'a, I: ExactSizeIterator<Item = &'a Entry>>(
+    buf: &mut Vec<u8>,
+    group: GroupId,
+    identity: Option<LogIdentity>,
+    hard: Option<&HardState>,
+    snapshot: Option<(&SnapshotMeta, FileRef)>,
+    entries: Option<(Index, I)>,
+) {
+    put_varint(buf, group);
+    buf.push(OP_STEP);
+    put_step_body(buf, identity, hard, snapshot, entries);
+}
+
+/// One group's whole state, as a checkpoint holds it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GroupState<'a> {
+    pub(crate) identity: Option<LogIdentity>,
+    pub(crate) hard: &'a HardState,
+    pub(crate) snap: &'a SnapshotMeta,
+    pub(crate) file: FileRef,
+    pub(crate) entries: &'a Chunked,
+}
+
+#[cfg(test)]
+impl<'a> GroupState<'a> {
+    /// The state recovery rebuilt for a group.
+    pub(crate) fn of_replayed(g: &'a Replayed) -> Self {
+        GroupState { identity: g.identity, hard: &g.hard, snap: &g.snap, file: g.file, entries: &g.entries }
     }
 }
 
@@ -108,14 +147,17 @@ pub(crate) fn encode_batch(buf: &mut Vec<u8>, count: u64, ops: &[u8]) {
 
 /// Encodes a checkpoint of `groups` (by increasing id) into `buf` (cleared
 /// first).
-pub(crate) fn encode_checkpoint<'a>(buf: &mut Vec<u8>, groups: impl ExactSizeIterator<Item = (GroupId, &'a Replayed)>) {
+pub(crate) fn encode_checkpoint<'a>(
+    buf: &mut Vec<u8>,
+    groups: impl ExactSizeIterator<Item = (GroupId, GroupState<'a>)>,
+) {
     buf.clear();
     buf.push(FORMAT_VERSION);
     buf.push(KIND_CHECKPOINT);
     put_varint(buf, groups.len() as u64);
     for (id, g) in groups {
         put_varint(buf, id);
-        put_checkpoint_body(buf, g.identity, &g.hard, &g.snap, g.file, g.entries.iter());
+        put_checkpoint_body(buf, g.identity, g.hard, g.snap, g.file, g.entries.iter());
     }
 }
 
@@ -231,7 +273,7 @@ mod tests {
         let mut g = Replayed::empty();
         g.apply(empty_group()).unwrap();
         let mut buf = Vec::new();
-        encode_checkpoint(&mut buf, [(5, &g)].into_iter());
+        encode_checkpoint(&mut buf, [(5, GroupState::of_replayed(&g))].into_iter());
         assert_eq!(
             hex(&buf),
             concat!(
@@ -260,9 +302,9 @@ mod tests {
             g.apply(empty_group()).unwrap();
             g
         };
-        encode_checkpoint(&mut buf, [(5, &g), (5, &g)].into_iter());
+        encode_checkpoint(&mut buf, [(5, GroupState::of_replayed(&g)), (5, GroupState::of_replayed(&g))].into_iter());
         assert!(decode(&Bytes::from(buf.clone())).is_err(), "duplicate group in a checkpoint");
-        encode_checkpoint(&mut buf, [(0, &g)].into_iter());
+        encode_checkpoint(&mut buf, [(0, GroupState::of_replayed(&g))].into_iter());
         assert!(decode(&Bytes::from(buf.clone())).is_err(), "group 0 in a checkpoint");
 
         ops.clear();

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use super::GroupId;
 use super::inner::{Files, GROUPS_DIR, Inner, SHARED_META, Slot, group_dir_name, remove_group_dir};
@@ -20,6 +21,7 @@ use crate::log::wal::lock::{DirLock, LOCK_FILE};
 use crate::log::wal::meta::{META_VERSION, Meta, MetaError, MetaState, WAL_DIR};
 use crate::log::wal::recovery::{Replayed, open_instance};
 use crate::log::wal::snapshot_file;
+use crate::log::wal::state::LogState;
 use crate::log::wal::wal_error;
 use crate::log::wal::wal_files::{
     check_marker, check_record_limit, corrupt, open_strict, repair, replay, sync_segments,
@@ -253,8 +255,11 @@ fn open_locked(dir: &Path, options: &SharedWalOptions, lock: Option<DirLock>) ->
         .enumerate()
         .map(|(n, (id, image))| {
             let next_snap_id = next_snap_ids.get(&id).copied().unwrap_or(1).max(image.file.id + 1);
+            let state =
+                LogState::new(image.identity, image.hard, image.snap, image.file, image.entries, image.live_bytes);
             let slot = Slot {
-                image,
+                state: Arc::new(Mutex::new(state)),
+                staged_live: image.live_bytes,
                 incarnation: n as u64 + 1,
                 checked_out: false,
                 next_snap_id,

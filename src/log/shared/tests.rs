@@ -435,3 +435,60 @@ fn damage_in_the_middle_is_refused_and_only_the_last_record_is_a_torn_tail() {
     assert_eq!(wal.group(1).unwrap().last_index(), 2);
     assert_eq!(wal.group(2).unwrap().last_index(), 0);
 }
+
+/// A checkpoint holds exactly what was staged: while a group has changes
+/// it has not staged (or its handle is in use), the checkpoint waits for
+/// a later flush instead of writing them early; once staged, it is
+/// written and the WAL prefix dropped.
+#[test]
+fn a_checkpoint_waits_for_changes_not_yet_staged() {
+    let root = temp();
+    let wal = SharedWal::open(root.path()).unwrap();
+    let mut a = wal.create_group(1).unwrap();
+    let mut b = wal.create_group(2).unwrap();
+    append(&mut a, 1, 3, 8);
+    append(&mut b, 1, 3, 8);
+    a.sync().unwrap();
+    b.sync().unwrap();
+    // `b` appends without staging: no checkpoint may include that.
+    append(&mut b, 1, 2, 8);
+    let before = wal.stats().checkpoints;
+    wal.checkpoint().unwrap();
+    assert_eq!(wal.stats().checkpoints, before, "a checkpoint wrote changes nobody staged");
+    // Staged: the next checkpoint is written.
+    b.submit(WriteToken::new(1, 1)).unwrap();
+    wal.checkpoint().unwrap();
+    assert_eq!(wal.stats().checkpoints, before + 1);
+    // After a crash (no clean close), the WAL holds what was staged.
+    append(&mut a, 1, 4, 8);
+    let copy = root.path().with_extension("copy");
+    copy_dir(root.path(), &copy);
+    drop((a, b, wal));
+    let wal = SharedWal::open(&copy).unwrap();
+    assert_eq!(wal.group(1).unwrap().last_index(), 3, "unstaged entries of group 1 are not durable");
+    assert_eq!(wal.group(2).unwrap().last_index(), 5);
+    drop(wal);
+    let _ = fs::remove_dir_all(&copy);
+}
+
+/// Dropping a handle stages what it changed; the group's next handle
+/// starts from that state, and the next flush makes it durable.
+#[test]
+fn a_dropped_handle_s_changes_are_staged_for_the_next_handle() {
+    let root = temp();
+    let wal = SharedWal::open(root.path()).unwrap();
+    let mut g = wal.create_group(4).unwrap();
+    append(&mut g, 2, 3, 8);
+    g.set_hard_state(HardState { term: 2, vote: Some(1), commit: 1 }).unwrap();
+    drop(g);
+    let again = wal.group(4).unwrap();
+    assert_eq!(again.last_index(), 3);
+    assert_eq!(again.hard_state().vote, Some(1));
+    assert!(!again.has_unsynced_changes(), "the drop staged them");
+    wal.flush().unwrap();
+    drop((again, wal));
+    let wal = SharedWal::open(root.path()).unwrap();
+    let g = wal.group(4).unwrap();
+    assert_eq!(all(&g), (1..=3).map(|i| e(2, i, 8)).collect::<Vec<_>>());
+    assert_eq!(g.hard_state().term, 2);
+}
