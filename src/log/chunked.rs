@@ -127,6 +127,22 @@ impl Chunked {
         ExactLen { inner: self.slices(lo, hi).flatten(), left: hi.saturating_sub(lo) }
     }
 
+    /// Appends clones of the entries at positions `range` (within `len`)
+    /// to `out`, stopping before an entry that would take their total
+    /// size past `max_bytes` (at least one): [`RaftLog::entries`](super::RaftLog::entries)
+    /// for the logs stored here. Copies slice by slice, not entry by entry.
+    pub(crate) fn clone_into(&self, range: std::ops::Range<usize>, max_bytes: u64, out: &mut Vec<Entry>) {
+        if let Some(slice) = self.contiguous(range.start, range.end) {
+            out.extend_from_slice(&slice[..super::fitting(slice.iter(), max_bytes)]);
+            return;
+        }
+        let n = super::fitting(self.range(range.start, range.end), max_bytes);
+        out.reserve(n);
+        for slice in self.slices(range.start, range.start + n) {
+            out.extend_from_slice(slice);
+        }
+    }
+
     /// Every entry, in order.
     pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &Entry> {
         self.range(0, self.len)

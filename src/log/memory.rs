@@ -16,7 +16,7 @@ mod fingerprint;
 use bytes::{Bytes, BytesMut};
 
 use super::chunked::Chunked;
-use super::{RaftLog, entry_offsets, fitting};
+use super::{RaftLog, entry_offsets};
 use crate::error::StorageError;
 use crate::membership::Membership;
 use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
@@ -222,15 +222,7 @@ impl RaftLog for MemoryLog {
 
     fn entries(&self, lo: Index, hi: Index, max_bytes: u64, out: &mut Vec<Entry>) -> Result<(), StorageError> {
         let range = entry_offsets(lo, hi, self.snapshot.index, self.last_index())?;
-        if let Some(slice) = self.entries.contiguous(range.start, range.end) {
-            out.extend_from_slice(&slice[..fitting(slice.iter(), max_bytes)]);
-            return Ok(());
-        }
-        let n = fitting(self.entries.range(range.start, range.end), max_bytes);
-        out.reserve(n);
-        for slice in self.entries.slices(range.start, range.start + n) {
-            out.extend_from_slice(slice);
-        }
+        self.entries.clone_into(range, max_bytes, out);
         Ok(())
     }
 

@@ -15,7 +15,7 @@ use super::record::{ENTRY_HEADER_MAX, FileRef, entry_len};
 use super::snapshot_file::{self, Receiver};
 use crate::error::StorageError;
 use crate::log::chunked::Chunked;
-use crate::log::{chunk_of, entry_offsets, fitting};
+use crate::log::{chunk_of, entry_offsets};
 use crate::sync::lock;
 use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
 
@@ -205,8 +205,7 @@ impl LogState {
         out: &mut Vec<Entry>,
     ) -> Result<(), StorageError> {
         let range = entry_offsets(lo, hi, self.snap.index, self.last_index())?;
-        let take = fitting(self.entries.range(range.start, range.end), max_bytes);
-        out.extend(self.entries.range(range.start, range.start + take).cloned());
+        self.entries.clone_into(range, max_bytes, out);
         Ok(())
     }
 
