@@ -131,6 +131,7 @@ impl Chunked {
     /// to `out`, stopping before an entry that would take their total
     /// size past `max_bytes` (at least one): [`RaftLog::entries`](super::RaftLog::entries)
     /// for the logs stored here. Copies slice by slice, not entry by entry.
+    #[inline]
     pub(crate) fn clone_into(&self, range: std::ops::Range<usize>, max_bytes: u64, out: &mut Vec<Entry>) {
         if let Some(slice) = self.contiguous(range.start, range.end) {
             out.extend_from_slice(&slice[..super::fitting(slice.iter(), max_bytes)]);

@@ -513,6 +513,11 @@ impl<L: RaftLog> RaftNode<L> {
     /// Leader: advance the commit index to the largest index a quorum holds,
     /// if that entry is of the current term.
     pub(super) fn maybe_commit(&mut self) {
+        // No voter holds more than the leader's log (answers claiming more
+        // are dropped), so nothing past it can commit.
+        if self.commit >= self.log.last_index() {
+            return;
+        }
         // Synchronous persistence: our own log is durable by the end of the
         // step, before anything leaves, so the leader counts its last index.
         // Asynchronous: only what its log reported durable.
