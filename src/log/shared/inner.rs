@@ -323,11 +323,15 @@ impl Inner {
         let span = self.wal_bytes();
         let max = u64::from(self.meta.max_record_size);
         let mut checkpoint = false;
-        if (force || (self.staged_count > 0 && self.garbage_due(span))) && self.encode_checkpoint() {
-            checkpoint = self.buf.len() as u64 <= max;
-            if !checkpoint {
-                // Too big to rewrite now: do not retry on every flush.
-                self.garbage_floor = span.saturating_mul(2);
+        if force || (self.staged_count > 0 && self.garbage_due(span)) {
+            if self.encode_checkpoint() {
+                checkpoint = self.buf.len() as u64 <= max;
+                if !checkpoint {
+                    // Too big to rewrite now: do not retry on every flush.
+                    self.garbage_floor = span.saturating_mul(2);
+                }
+            } else {
+                self.stats.checkpoints_deferred += 1;
             }
         }
         if !checkpoint {

@@ -61,6 +61,12 @@ pub struct SharedWalStats {
     pub checkpoints: u64,
     /// WAL prefixes dropped after a checkpoint.
     pub compactions: u64,
+    /// Checkpoints that were due (or asked for) but waited for a later
+    /// flush, because some group held changes it had not staged, or its
+    /// handle was using its state at that moment. A count that keeps
+    /// growing while `checkpoints` does not means a group that changes its
+    /// log without `sync`/`submit` is holding compaction back.
+    pub checkpoints_deferred: u64,
     /// Group operations written (creations, steps, removals).
     pub operations: u64,
     /// Time spent in the WAL's fdatasync calls.

@@ -455,6 +455,7 @@ fn a_checkpoint_waits_for_changes_not_yet_staged() {
     let before = wal.stats().checkpoints;
     wal.checkpoint().unwrap();
     assert_eq!(wal.stats().checkpoints, before, "a checkpoint wrote changes nobody staged");
+    assert_eq!(wal.stats().checkpoints_deferred, 1);
     // Staged: the next checkpoint is written.
     b.submit(WriteToken::new(1, 1)).unwrap();
     wal.checkpoint().unwrap();
