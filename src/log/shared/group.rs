@@ -38,9 +38,12 @@ use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
 /// Once the group is removed, every call fails with
 /// [`StorageError::Group`] ([`GroupProblem::Removed`](crate::GroupProblem::Removed)).
 ///
-/// Dropping a handle stages what it changed since its last `sync` or
-/// `submit` (written by the next flush), so the group's next handle
-/// starts from a state the WAL holds or will hold.
+/// What a handle changed and did not stage (`sync` or `submit`) is not the
+/// group's once the handle is dropped: the group's next handle starts from
+/// what was staged, as after a crash (unless the dropped handle had
+/// installed a snapshot or truncated staged entries without staging that:
+/// then the next handle keeps its changes and stages them with its first
+/// `sync` or `submit`).
 ///
 /// [`SharedWal::create_group`]: super::SharedWal::create_group
 /// [`SharedWal::group`]: super::SharedWal::group
@@ -65,11 +68,17 @@ pub struct GroupLog {
 }
 
 impl GroupLog {
-    /// A handle on group `id` of `wal`, whose slot the caller checked out.
+    /// A handle on group `id` of `wal`, whose slot the caller checked out:
+    /// what an earlier handle changed and did not stage is forgotten first
+    /// (where memory still holds the staged state).
     pub(super) fn new(wal: Arc<Mutex<Inner>>, inner: &Inner, id: GroupId) -> Option<Self> {
         let slot = inner.groups.get(&id)?;
         let state = Arc::clone(&slot.state);
-        let snap = lock(&state).snap.clone();
+        let snap = {
+            let mut s = lock(&state);
+            s.discard_unwritten();
+            s.snap.clone()
+        };
         Some(GroupLog {
             id,
             incarnation: slot.incarnation,
@@ -183,19 +192,10 @@ impl GroupLog {
     }
 }
 
-/// Hands the group back: another handle may be made for it. What the
-/// handle changed since its last staging is staged now (best effort: a
-/// failure halts the log, as any failed write does).
+/// Hands the group back: another handle may be made for it.
 impl Drop for GroupLog {
     fn drop(&mut self) {
-        let wal = Arc::clone(&self.wal);
-        let mut inner = lock(&wal);
-        if inner.slot(self.id, self.incarnation).is_err() {
-            return;
-        }
-        if inner.check_halted().is_ok() {
-            let _ = self.stage_changes(&mut inner).map_err(|e| inner.halt(e));
-        }
+        let mut inner = lock(&self.wal);
         if let Ok(slot) = inner.slot(self.id, self.incarnation) {
             slot.checked_out = false;
         }

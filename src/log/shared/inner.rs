@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use wal_db::Wal;
 
@@ -21,7 +21,7 @@ use crate::log::wal::fsio;
 use crate::log::wal::lock::DirLock;
 use crate::log::wal::meta::{Meta, MetaFile};
 use crate::log::wal::record::FileRef;
-use crate::log::wal::state::{LogState, SnapData};
+use crate::log::wal::state::LogState;
 use crate::log::wal::store::{Shared, Store};
 use crate::log::wal::{wal_error, wal_files};
 
@@ -368,32 +368,33 @@ impl Inner {
     }
 
     /// Encodes a checkpoint of every live group into `buf`, from the
-    /// groups' own states. Returns `false` (nothing encoded) when a group's
-    /// state is not exactly what the WAL and the staging area hold — its
-    /// handle is using it right now, or it has changes not staged yet —
-    /// since a checkpoint must hold what was staged, no more and no less;
-    /// the checkpoint then waits for a later flush.
+    /// groups' own states: each as it was last staged (identity, hard
+    /// state, snapshot and entries as written — changes since are not
+    /// part of it, nor is a commit index not staged yet). Returns `false`
+    /// (nothing encoded) when some group's state cannot give that right
+    /// now: its handle is using it, or since its last staging it installed
+    /// a snapshot or truncated entries it had staged (memory no longer
+    /// holds them). The checkpoint then waits for a later flush; each
+    /// group's next staging clears the second case.
     fn encode_checkpoint(&mut self) -> bool {
-        let mut guards: Vec<(GroupId, MutexGuard<'_, LogState>)> = Vec::with_capacity(self.groups.len());
+        let mut guards: Vec<(GroupId, MutexGuard<'_, LogState>, usize)> = Vec::with_capacity(self.groups.len());
         for (&id, slot) in &self.groups {
-            let state = match slot.state.try_lock() {
-                Ok(state) => state,
-                Err(TryLockError::Poisoned(p)) => p.into_inner(),
-                Err(TryLockError::WouldBlock) => return false,
-            };
-            if state.has_unsynced_changes() || !matches!(state.snap_data, SnapData::File(_)) {
-                return false;
-            }
-            guards.push((id, state));
+            // A poisoned state may be half-changed: wait for its owner.
+            let Ok(state) = slot.state.try_lock() else { return false };
+            let Some(n) = state.written_entries() else { return false };
+            guards.push((id, state, n));
         }
         record::encode_checkpoint(
             &mut self.buf,
-            guards.iter().map(|(id, s)| {
-                let file = match s.snap_data {
-                    SnapData::File(f) => f,
-                    SnapData::Pending(_) => s.durable_file,
+            guards.iter().map(|(id, s, n)| {
+                let state = GroupState {
+                    identity: s.durable_identity,
+                    hard: &s.durable_hard,
+                    snap: &s.snap,
+                    file: s.durable_file,
+                    entries: s.entries.range(0, *n),
                 };
-                (*id, GroupState { identity: s.identity, hard: &s.hard, snap: &s.snap, file, entries: &s.entries })
+                (*id, state)
             }),
         );
         true

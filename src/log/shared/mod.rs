@@ -64,8 +64,9 @@
 //! group (amortized as in `WalLog`), a flush writes a checkpoint of every
 //! live group instead of a batch; once it is durable the prefix before it
 //! is dropped. The checkpoint is written from the groups' own states (the
-//! log keeps no second copy of them), so it waits for a later flush while
-//! some group holds changes it has not staged. A group's snapshot drops its entries from the next
+//! log keeps no second copy of them), each as last staged; it waits for a
+//! later flush while some group has truncated staged entries, or
+//! installed a snapshot, without staging that yet. A group's snapshot drops its entries from the next
 //! checkpoint. [`SharedWal::remove_group`] writes a removal (flushed at
 //! once), then deletes the group's snapshot directory; the next checkpoint
 //! leaves the group out, reclaiming its WAL space.
@@ -222,9 +223,8 @@ impl SharedWal {
     /// batch, and drops the WAL prefix before it: reclaims the space of
     /// removed groups and compacted entries now rather than when the
     /// amortized rule says. Skipped (a plain flush) when the checkpoint
-    /// would exceed the maximum record size, or when some group holds
-    /// changes it has not staged (a checkpoint holds only what was
-    /// staged; see the module docs).
+    /// would exceed the maximum record size, or when memory no longer
+    /// holds some group's staged state (see the module docs).
     pub fn checkpoint(&self) -> Result<(), StorageError> {
         lock(&self.inner).flush(true)
     }

@@ -62,10 +62,11 @@ pub struct SharedWalStats {
     /// WAL prefixes dropped after a checkpoint.
     pub compactions: u64,
     /// Checkpoints that were due (or asked for) but waited for a later
-    /// flush, because some group held changes it had not staged, or its
-    /// handle was using its state at that moment. A count that keeps
-    /// growing while `checkpoints` does not means a group that changes its
-    /// log without `sync`/`submit` is holding compaction back.
+    /// flush, because some group had truncated staged entries or installed
+    /// a snapshot without staging that yet, or its handle was using its
+    /// state at that moment. A count that keeps growing while
+    /// `checkpoints` does not means such a group never stages, and holds
+    /// compaction back.
     pub checkpoints_deferred: u64,
     /// Group operations written (creations, steps, removals).
     pub operations: u64,

@@ -14,7 +14,6 @@
 use bytes::Bytes;
 
 use super::GroupId;
-use crate::log::chunked::Chunked;
 use crate::log::wal::codec::{DecodeError, Reader, put_varint};
 use crate::log::wal::record::{
     FileRef, Record, decode_checkpoint_body, decode_step_body, put_checkpoint_body, put_step_body,
@@ -118,21 +117,20 @@ pub(crate) fn put_step_op<'a, I: ExactSizeIterator<Item = &'a Entry>>(
 }
 
 /// One group's whole state, as a checkpoint holds it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct GroupState<'a> {
+#[derive(Debug)]
+pub(crate) struct GroupState<'a, I> {
     pub(crate) identity: Option<LogIdentity>,
     pub(crate) hard: &'a HardState,
     pub(crate) snap: &'a SnapshotMeta,
     pub(crate) file: FileRef,
-    pub(crate) entries: &'a Chunked,
+    /// Its live entries, in order.
+    pub(crate) entries: I,
 }
 
+/// The state recovery rebuilt for a group.
 #[cfg(test)]
-impl<'a> GroupState<'a> {
-    /// The state recovery rebuilt for a group.
-    pub(crate) fn of_replayed(g: &'a Replayed) -> Self {
-        GroupState { identity: g.identity, hard: &g.hard, snap: &g.snap, file: g.file, entries: &g.entries }
-    }
+pub(crate) fn of_replayed(g: &Replayed) -> GroupState<'_, impl ExactSizeIterator<Item = &Entry>> {
+    GroupState { identity: g.identity, hard: &g.hard, snap: &g.snap, file: g.file, entries: g.entries.iter() }
 }
 
 /// Encodes a batch of `count` operations, already encoded in `ops` by
@@ -147,9 +145,9 @@ pub(crate) fn encode_batch(buf: &mut Vec<u8>, count: u64, ops: &[u8]) {
 
 /// Encodes a checkpoint of `groups` (by increasing id) into `buf` (cleared
 /// first).
-pub(crate) fn encode_checkpoint<'a>(
+pub(crate) fn encode_checkpoint<'a, I: ExactSizeIterator<Item = &'a Entry>>(
     buf: &mut Vec<u8>,
-    groups: impl ExactSizeIterator<Item = (GroupId, GroupState<'a>)>,
+    groups: impl ExactSizeIterator<Item = (GroupId, GroupState<'a, I>)>,
 ) {
     buf.clear();
     buf.push(FORMAT_VERSION);
@@ -157,7 +155,7 @@ pub(crate) fn encode_checkpoint<'a>(
     put_varint(buf, groups.len() as u64);
     for (id, g) in groups {
         put_varint(buf, id);
-        put_checkpoint_body(buf, g.identity, g.hard, g.snap, g.file, g.entries.iter());
+        put_checkpoint_body(buf, g.identity, g.hard, g.snap, g.file, g.entries);
     }
 }
 
@@ -273,7 +271,7 @@ mod tests {
         let mut g = Replayed::empty();
         g.apply(empty_group()).unwrap();
         let mut buf = Vec::new();
-        encode_checkpoint(&mut buf, [(5, GroupState::of_replayed(&g))].into_iter());
+        encode_checkpoint(&mut buf, [(5, of_replayed(&g))].into_iter());
         assert_eq!(
             hex(&buf),
             concat!(
@@ -285,7 +283,7 @@ mod tests {
             )
         );
         assert_eq!(decode(&Bytes::from(buf.clone())).unwrap(), SharedRecord::Checkpoint(vec![(5, empty_group())]));
-        encode_checkpoint(&mut buf, [].into_iter());
+        encode_checkpoint::<std::slice::Iter<'_, Entry>>(&mut buf, std::iter::empty());
         assert_eq!(hex(&buf), "011000");
     }
 
@@ -302,9 +300,9 @@ mod tests {
             g.apply(empty_group()).unwrap();
             g
         };
-        encode_checkpoint(&mut buf, [(5, GroupState::of_replayed(&g)), (5, GroupState::of_replayed(&g))].into_iter());
+        encode_checkpoint(&mut buf, [(5, of_replayed(&g)), (5, of_replayed(&g))].into_iter());
         assert!(decode(&Bytes::from(buf.clone())).is_err(), "duplicate group in a checkpoint");
-        encode_checkpoint(&mut buf, [(0, GroupState::of_replayed(&g))].into_iter());
+        encode_checkpoint(&mut buf, [(0, of_replayed(&g))].into_iter());
         assert!(decode(&Bytes::from(buf.clone())).is_err(), "group 0 in a checkpoint");
 
         ops.clear();

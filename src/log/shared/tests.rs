@@ -436,60 +436,98 @@ fn damage_in_the_middle_is_refused_and_only_the_last_record_is_a_torn_tail() {
     assert_eq!(wal.group(2).unwrap().last_index(), 0);
 }
 
-/// A checkpoint holds exactly what was staged: while a group has changes
-/// it has not staged (or its handle is in use), the checkpoint waits for
-/// a later flush instead of writing them early; once staged, it is
-/// written and the WAL prefix dropped.
+/// A checkpoint holds exactly what was staged, whatever the groups changed
+/// since (appends, hard state, a commit index): a crash right after it
+/// recovers the staged state. Only when memory no longer holds what a group
+/// staged (it truncated staged entries, or installed a snapshot, without
+/// staging that yet) does the checkpoint wait, and it is written once that
+/// group stages.
 #[test]
-fn a_checkpoint_waits_for_changes_not_yet_staged() {
+fn a_checkpoint_holds_what_was_staged_and_nothing_since() {
     let root = temp();
     let wal = SharedWal::open(root.path()).unwrap();
     let mut a = wal.create_group(1).unwrap();
     let mut b = wal.create_group(2).unwrap();
     append(&mut a, 1, 3, 8);
+    a.set_hard_state(HardState { term: 1, vote: Some(1), commit: 0 }).unwrap();
     append(&mut b, 1, 3, 8);
     a.sync().unwrap();
     b.sync().unwrap();
-    // `b` appends without staging: no checkpoint may include that.
+    // Changes nobody staged: appends, a new term and vote, a commit index.
+    append(&mut a, 1, 4, 8);
+    a.set_hard_state(HardState { term: 2, vote: Some(2), commit: 3 }).unwrap();
     append(&mut b, 1, 2, 8);
     let before = wal.stats().checkpoints;
     wal.checkpoint().unwrap();
-    assert_eq!(wal.stats().checkpoints, before, "a checkpoint wrote changes nobody staged");
-    assert_eq!(wal.stats().checkpoints_deferred, 1);
-    // Staged: the next checkpoint is written.
-    b.submit(WriteToken::new(1, 1)).unwrap();
-    wal.checkpoint().unwrap();
     assert_eq!(wal.stats().checkpoints, before + 1);
-    // After a crash (no clean close), the WAL holds what was staged.
-    append(&mut a, 1, 4, 8);
     let copy = root.path().with_extension("copy");
     copy_dir(root.path(), &copy);
-    drop((a, b, wal));
-    let wal = SharedWal::open(&copy).unwrap();
-    assert_eq!(wal.group(1).unwrap().last_index(), 3, "unstaged entries of group 1 are not durable");
-    assert_eq!(wal.group(2).unwrap().last_index(), 5);
-    drop(wal);
+    {
+        let wal = SharedWal::open(&copy).unwrap();
+        let a = wal.group(1).unwrap();
+        assert_eq!(a.last_index(), 3, "unstaged entries are not in the checkpoint");
+        assert_eq!(a.hard_state(), HardState { term: 1, vote: Some(1), commit: 0 });
+        assert_eq!(wal.group(2).unwrap().last_index(), 3);
+    }
     let _ = fs::remove_dir_all(&copy);
+
+    // `b` replaces an entry it staged (truncation, then an entry of a new
+    // term at the same index) and does not stage that: memory no longer
+    // holds the staged log, so the checkpoint waits.
+    b.truncate(3).unwrap();
+    append(&mut b, 2, 1, 8);
+    assert_eq!(b.last_index(), 3);
+    wal.checkpoint().unwrap();
+    assert_eq!(wal.stats().checkpoints, before + 1, "a checkpoint wrote a truncation nobody staged");
+    assert_eq!(wal.stats().checkpoints_deferred, 1);
+    b.submit(WriteToken::new(1, 1)).unwrap();
+    wal.checkpoint().unwrap();
+    assert_eq!(wal.stats().checkpoints, before + 2);
+    drop((a, b, wal));
 }
 
-/// Dropping a handle stages what it changed; the group's next handle
-/// starts from that state, and the next flush makes it durable.
+/// A group whose handle keeps changes it never stages does not hold back
+/// the compaction of the others (nor its own staged state).
 #[test]
-fn a_dropped_handle_s_changes_are_staged_for_the_next_handle() {
+fn an_idle_handle_with_unstaged_changes_does_not_block_compaction() {
+    let root = temp();
+    let wal = SharedWal::open_with(root.path(), SharedWalOptions::new().segment_size(8 << 10)).unwrap();
+    let mut idle = wal.create_group(1).unwrap();
+    let mut busy = wal.create_group(2).unwrap();
+    append(&mut idle, 1, 1, 8);
+    idle.sync().unwrap();
+    append(&mut idle, 1, 1, 8); // never staged
+    for round in 0..400u64 {
+        append(&mut busy, 1, 2, 100);
+        if round % 10 == 9 {
+            let at = busy.last_index() - 1;
+            let meta = SnapshotMeta { index: at, term: 1, membership: crate::Membership::new([1], []).unwrap() };
+            busy.install_snapshot(meta, Bytes::from(vec![1u8; 10])).unwrap();
+        }
+        busy.submit(WriteToken::new(1, round + 1)).unwrap();
+        wal.flush().unwrap();
+    }
+    let stats = wal.stats();
+    assert!(stats.compactions >= 3, "{stats:?} wal_bytes={}", wal.wal_bytes());
+    assert!(wal.wal_bytes() < 64 << 10, "{}", wal.wal_bytes());
+    assert_eq!(idle.last_index(), 2, "the handle keeps its own changes");
+}
+
+/// What a dropped handle changed and did not stage is forgotten, as a crash
+/// would: the group's next handle starts from what was staged.
+#[test]
+fn a_dropped_handle_s_unstaged_changes_are_forgotten() {
     let root = temp();
     let wal = SharedWal::open(root.path()).unwrap();
     let mut g = wal.create_group(4).unwrap();
     append(&mut g, 2, 3, 8);
     g.set_hard_state(HardState { term: 2, vote: Some(1), commit: 1 }).unwrap();
+    g.sync().unwrap();
+    append(&mut g, 2, 2, 8);
+    g.set_hard_state(HardState { term: 3, vote: None, commit: 3 }).unwrap();
     drop(g);
     let again = wal.group(4).unwrap();
-    assert_eq!(again.last_index(), 3);
-    assert_eq!(again.hard_state().vote, Some(1));
-    assert!(!again.has_unsynced_changes(), "the drop staged them");
-    wal.flush().unwrap();
-    drop((again, wal));
-    let wal = SharedWal::open(root.path()).unwrap();
-    let g = wal.group(4).unwrap();
-    assert_eq!(all(&g), (1..=3).map(|i| e(2, i, 8)).collect::<Vec<_>>());
-    assert_eq!(g.hard_state().term, 2);
+    assert_eq!(all(&again), (1..=3).map(|i| e(2, i, 8)).collect::<Vec<_>>());
+    assert_eq!(again.hard_state(), HardState { term: 2, vote: Some(1), commit: 1 });
+    assert!(!again.has_unsynced_changes());
 }

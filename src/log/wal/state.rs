@@ -52,6 +52,8 @@ pub(crate) struct LogState {
     /// Live entries at or below `stable` are written and unchanged since
     /// the last write.
     pub(crate) stable: Index,
+    /// The last index as of the last write.
+    written_last: Index,
     /// Exact record bytes of the entries after `max(stable, snapshot)`.
     pub(crate) unstable_bytes: u64,
     /// Exact record bytes of every live entry.
@@ -85,6 +87,7 @@ impl LogState {
             snap_dirty: false,
             entries_dirty: false,
             stable: last,
+            written_last: last,
             unstable_bytes: 0,
             live_bytes,
             orphans: Vec::new(),
@@ -167,9 +170,36 @@ impl LogState {
         self.durable_hard = self.hard;
         self.durable_file = file;
         self.stable = self.last_index();
+        self.written_last = self.stable;
         self.snap_dirty = false;
         self.entries_dirty = false;
         self.unstable_bytes = 0;
+    }
+
+    /// How many of the live entries the last write holds, when memory
+    /// still holds exactly what it wrote besides later changes: no
+    /// snapshot installed and no written entry truncated since. With the
+    /// durable marks (`durable_identity`, `durable_hard`, `durable_file`)
+    /// and `snap`, those entries are the state as written. `None` when
+    /// memory no longer holds it.
+    pub(crate) fn written_entries(&self) -> Option<usize> {
+        let n = self.written_last.checked_sub(self.snap.index)? as usize;
+        (!self.snap_dirty && self.stable == self.written_last && n <= self.entries.len()).then_some(n)
+    }
+
+    /// Forgets every change since the last write, as a crash would: the
+    /// entries appended since, and the identity and hard state as written.
+    /// Returns `false` (nothing changed) when memory no longer holds what
+    /// was written (see [`written_entries`](Self::written_entries)).
+    pub(crate) fn discard_unwritten(&mut self) -> bool {
+        let Some(n) = self.written_entries() else { return false };
+        self.remove_suffix(n);
+        self.identity = self.durable_identity;
+        self.hard = self.durable_hard;
+        self.entries_dirty = false;
+        self.unstable_bytes = 0;
+        self.receiving = None;
+        true
     }
 
     /// Sets the identity; the one the log already has when it differs.
