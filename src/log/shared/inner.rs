@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use wal_db::Wal;
 
@@ -379,8 +379,15 @@ impl Inner {
     fn encode_checkpoint(&mut self) -> bool {
         let mut guards: Vec<(GroupId, MutexGuard<'_, LogState>, usize)> = Vec::with_capacity(self.groups.len());
         for (&id, slot) in &self.groups {
-            // A poisoned state may be half-changed: wait for its owner.
-            let Ok(state) = slot.state.try_lock() else { return false };
+            // A handle that panicked holding its state leaves it poisoned
+            // for good; its durable marks change only when a write
+            // completes, and `written_entries` checks the entries, so it
+            // is used as it is rather than holding every checkpoint back.
+            let state = match slot.state.try_lock() {
+                Ok(state) => state,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => return false,
+            };
             let Some(n) = state.written_entries() else { return false };
             guards.push((id, state, n));
         }

@@ -531,3 +531,26 @@ fn a_dropped_handle_s_unstaged_changes_are_forgotten() {
     assert_eq!(again.hard_state(), HardState { term: 2, vote: Some(1), commit: 1 });
     assert!(!again.has_unsynced_changes());
 }
+
+/// A handle that panicked while holding its group's state leaves the lock
+/// poisoned for good: checkpoints still take that group as last staged
+/// instead of waiting forever.
+#[test]
+fn a_poisoned_group_state_does_not_hold_checkpoints_back() {
+    let root = temp();
+    let wal = SharedWal::open(root.path()).unwrap();
+    let mut g = wal.create_group(1).unwrap();
+    append(&mut g, 1, 3, 8);
+    g.sync().unwrap();
+    let state = std::sync::Arc::clone(&crate::sync::lock(&wal.inner).groups[&1].state);
+    let poisoner = std::thread::spawn(move || {
+        let _held = state.lock();
+        panic!("a handle's owner panicked holding the state (expected in this test)");
+    });
+    assert!(poisoner.join().is_err());
+    let before = wal.stats().checkpoints;
+    wal.checkpoint().unwrap();
+    assert_eq!(wal.stats().checkpoints, before + 1);
+    assert_eq!(wal.stats().checkpoints_deferred, 0);
+    assert_eq!(g.last_index(), 3, "the handle still reads its state");
+}
