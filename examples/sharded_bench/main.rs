@@ -38,7 +38,7 @@ mod cluster;
 #[path = "../sharded_kv/kv.rs"]
 mod kv;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -100,13 +100,7 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), Error> {
     let args = parse_args()?;
-    let base = std::env::var_os("RAFT_IO_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir)
-        .join(format!("raft-io-sharded-bench-{}", std::process::id()));
-    let result = run_in(&args, &base);
-    let _ = std::fs::remove_dir_all(&base);
-    result
+    cluster::in_scratch_dir("raft-io-sharded-bench", |base| run_in(&args, base))
 }
 
 fn run_in(args: &Args, base: &Path) -> Result<(), Error> {

@@ -22,6 +22,18 @@ const CLUSTER_ID: u64 = 16;
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// Runs `f` in a scratch directory named `name` (and the process id) under
+/// `RAFT_IO_BENCH_DIR`, or the temp dir, and removes the directory after.
+pub fn in_scratch_dir<T>(name: &str, f: impl FnOnce(&Path) -> Result<T, Error>) -> Result<T, Error> {
+    let base = std::env::var_os("RAFT_IO_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("{name}-{}", std::process::id()));
+    let result = f(&base);
+    let _ = std::fs::remove_dir_all(&base);
+    result
+}
+
 struct Node {
     handle: MultiHandle<Kv>,
     tcp: TcpHandle,

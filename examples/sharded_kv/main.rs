@@ -30,7 +30,6 @@ mod cluster;
 mod kv;
 mod verify;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -83,13 +82,7 @@ fn main() -> ExitCode {
 
 fn run() -> Result<bool, Error> {
     let args = parse_args()?;
-    let base = std::env::var_os("RAFT_IO_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir)
-        .join(format!("raft-io-sharded-kv-{}", std::process::id()));
-    let result = run_in(&args, &base);
-    let _ = std::fs::remove_dir_all(&base);
-    result
+    cluster::in_scratch_dir("raft-io-sharded-kv", |base| run_in(&args, base))
 }
 
 fn run_in(args: &Args, base: &std::path::Path) -> Result<bool, Error> {

@@ -26,6 +26,18 @@ pub(super) fn append(log: &mut impl RaftLog, term: Term, n: u64, len: usize) {
     log.append(&mut (first..first + n).map(|i| e(term, i, len)).collect()).unwrap();
 }
 
+/// One round of a busy group: two 100-byte entries, a snapshot every
+/// tenth round (keeping the last entry), then a submit.
+fn busy_round(g: &mut GroupLog, round: u64) {
+    append(g, 1, 2, 100);
+    if round % 10 == 9 {
+        let at = g.last_index() - 1;
+        let meta = SnapshotMeta { index: at, term: 1, membership: crate::Membership::new([1], []).unwrap() };
+        g.install_snapshot(meta, Bytes::from(vec![1u8; 10])).unwrap();
+    }
+    g.submit(WriteToken::new(1, round + 1)).unwrap();
+}
+
 fn all(log: &impl RaftLog) -> Vec<Entry> {
     let mut out = Vec::new();
     log.entries(log.first_index(), log.last_index() + 1, u64::MAX, &mut out).unwrap();
@@ -283,13 +295,7 @@ fn checkpoints_keep_the_wal_bounded() {
     let mut groups: Vec<GroupLog> = (1..=5).map(|id| wal.create_group(id).unwrap()).collect();
     for round in 0..200u64 {
         for g in &mut groups {
-            append(g, 1, 2, 100);
-            if round % 10 == 9 {
-                let at = g.last_index() - 1;
-                let meta = SnapshotMeta { index: at, term: 1, membership: crate::Membership::new([1], []).unwrap() };
-                g.install_snapshot(meta, Bytes::from(vec![1u8; 10])).unwrap();
-            }
-            g.submit(WriteToken::new(1, round + 1)).unwrap();
+            busy_round(g, round);
         }
         wal.flush().unwrap();
     }
@@ -498,13 +504,7 @@ fn an_idle_handle_with_unstaged_changes_does_not_block_compaction() {
     idle.sync().unwrap();
     append(&mut idle, 1, 1, 8); // never staged
     for round in 0..400u64 {
-        append(&mut busy, 1, 2, 100);
-        if round % 10 == 9 {
-            let at = busy.last_index() - 1;
-            let meta = SnapshotMeta { index: at, term: 1, membership: crate::Membership::new([1], []).unwrap() };
-            busy.install_snapshot(meta, Bytes::from(vec![1u8; 10])).unwrap();
-        }
-        busy.submit(WriteToken::new(1, round + 1)).unwrap();
+        busy_round(&mut busy, round);
         wal.flush().unwrap();
     }
     let stats = wal.stats();
