@@ -159,6 +159,12 @@ pub(crate) fn encode_checkpoint<'a, I: ExactSizeIterator<Item = &'a Entry>>(
     }
 }
 
+/// Encodes a checkpoint of no group into `buf` (cleared first): the first
+/// record of a new log.
+pub(crate) fn encode_empty_checkpoint(buf: &mut Vec<u8>) {
+    encode_checkpoint::<std::slice::Iter<'_, Entry>>(buf, std::iter::empty());
+}
+
 /// The empty state of a new group, as a checkpoint to replay.
 pub(crate) fn empty_group() -> Record {
     Record::Checkpoint {
@@ -283,7 +289,7 @@ mod tests {
             )
         );
         assert_eq!(decode(&Bytes::from(buf.clone())).unwrap(), SharedRecord::Checkpoint(vec![(5, empty_group())]));
-        encode_checkpoint::<std::slice::Iter<'_, Entry>>(&mut buf, std::iter::empty());
+        encode_empty_checkpoint(&mut buf);
         assert_eq!(hex(&buf), "011000");
     }
 

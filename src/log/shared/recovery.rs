@@ -230,7 +230,7 @@ fn open_locked(dir: &Path, options: &SharedWalOptions, lock: Option<DirLock>) ->
     if state.records == 0 {
         // A fresh log: its first record is a checkpoint of no group.
         let mut buf = Vec::new();
-        record::encode_checkpoint::<std::slice::Iter<'_, crate::types::Entry>>(&mut buf, std::iter::empty());
+        record::encode_empty_checkpoint(&mut buf);
         let _anchor = opened.wal.append(&buf).map_err(wal_error)?;
         opened.wal.sync().map_err(wal_error)?;
         stats.records += 1;

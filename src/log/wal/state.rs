@@ -189,17 +189,16 @@ impl LogState {
 
     /// Forgets every change since the last write, as a crash would: the
     /// entries appended since, and the identity and hard state as written.
-    /// Returns `false` (nothing changed) when memory no longer holds what
-    /// was written (see [`written_entries`](Self::written_entries)).
-    pub(crate) fn discard_unwritten(&mut self) -> bool {
-        let Some(n) = self.written_entries() else { return false };
+    /// Changes nothing when memory no longer holds what was written (see
+    /// [`written_entries`](Self::written_entries)).
+    pub(crate) fn discard_unwritten(&mut self) {
+        let Some(n) = self.written_entries() else { return };
         self.remove_suffix(n);
         self.identity = self.durable_identity;
         self.hard = self.durable_hard;
         self.entries_dirty = false;
         self.unstable_bytes = 0;
         self.receiving = None;
-        true
     }
 
     /// Sets the identity; the one the log already has when it differs.
