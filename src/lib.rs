@@ -205,6 +205,8 @@ macro_rules! mutant {
 }
 
 pub mod config;
+#[cfg(any(feature = "framing", feature = "persistence"))]
+mod crc;
 pub mod error;
 #[cfg(feature = "framing")]
 pub mod framing;

@@ -37,7 +37,7 @@ pub(crate) const CHECKSUM_LEN: usize = 4;
 /// by every byte after the checksum field — every byte of the frame but the
 /// checksum's own.
 pub(crate) fn checksum(format: u8, rest: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc32c::crc32c(&[format]), rest)
+    crate::crc::crc32c_append(crate::crc::crc32c(&[format]), rest)
 }
 
 /// The version every body is written at by this build. Each kind has its own

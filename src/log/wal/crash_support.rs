@@ -110,8 +110,8 @@ pub(crate) fn image(log: &impl RaftLog) -> Image {
         identity: log.identity(),
         hard: log.hard_state(),
         snapshot: log.snapshot_meta().clone(),
-        data: (data.len(), crc32c::crc32c(&data)),
-        entries: entries.iter().map(|e| (e.index, e.term, e.data.len(), crc32c::crc32c(&e.data))).collect(),
+        data: (data.len(), crate::crc::crc32c(&data)),
+        entries: entries.iter().map(|e| (e.index, e.term, e.data.len(), crate::crc::crc32c(&e.data))).collect(),
     }
 }
 

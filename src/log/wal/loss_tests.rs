@@ -211,7 +211,7 @@ fn after_a_crash_a_cut_at_a_record_boundary_past_the_recorded_end_opens_without_
 fn version_1(meta: &Meta) -> Vec<u8> {
     let mut b = meta.encode()[..40].to_vec();
     b[8..12].copy_from_slice(&1u32.to_le_bytes());
-    b.extend_from_slice(&crc32c::crc32c(&b).to_le_bytes());
+    b.extend_from_slice(&crate::crc::crc32c(&b).to_le_bytes());
     b
 }
 

@@ -91,7 +91,7 @@ impl Meta {
         b[24..28].copy_from_slice(&self.max_record_size.to_le_bytes());
         b[32..40].copy_from_slice(&self.head.to_le_bytes());
         b[40..48].copy_from_slice(&self.synced_end.to_le_bytes());
-        let crc = crc32c::crc32c(&b[..48]);
+        let crc = crate::crc::crc32c(&b[..48]);
         b[48..52].copy_from_slice(&crc.to_le_bytes());
         b
     }
@@ -124,7 +124,7 @@ impl Meta {
         if b.len() != len {
             return Err(MetaError::Corrupt("wrong length"));
         }
-        if crc32c::crc32c(&b[..len - 4]) != u32_at(b, len - 4) {
+        if crate::crc::crc32c(&b[..len - 4]) != u32_at(b, len - 4) {
             return Err(MetaError::Corrupt("checksum mismatch"));
         }
         if b[13..16] != [0; 3] || b[28..32] != [0; 4] {
@@ -165,7 +165,7 @@ pub(crate) fn parse_marker(bytes: Option<&[u8]>) -> Marker {
     if b.len() < 12 {
         return Marker::Corrupt;
     }
-    if crc32c::crc32c(&b[..8]) != u32_at(b, 8) {
+    if crate::crc::crc32c(&b[..8]) != u32_at(b, 8) {
         return Marker::Corrupt;
     }
     Marker::Head(u64_at(b, 0))
@@ -223,7 +223,7 @@ mod tests {
         {
             v1.extend((0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()));
         }
-        v1.extend_from_slice(&crc32c::crc32c(&v1).to_le_bytes());
+        v1.extend_from_slice(&crate::crc::crc32c(&v1).to_le_bytes());
         let want = Meta {
             state: MetaState::Ready,
             segment_size: 1 << 20,
@@ -260,7 +260,7 @@ mod tests {
     #[test]
     fn head_marker() {
         let mut b = 77u64.to_le_bytes().to_vec();
-        b.extend_from_slice(&crc32c::crc32c(&b).to_le_bytes());
+        b.extend_from_slice(&crate::crc::crc32c(&b).to_le_bytes());
         assert_eq!(parse_marker(Some(&b)), Marker::Head(77));
         assert_eq!(parse_marker(Some(&b[..11])), Marker::Corrupt);
         b[0] = 78;

@@ -177,7 +177,7 @@ fn a_lost_or_corrupt_head_marker_is_refused_not_trusted() {
     fs::write(&marker, &good[..7]).unwrap();
     assert!(refused(root.path()).to_string().contains("corrupt"));
     let mut other = 0u64.to_le_bytes().to_vec();
-    other.extend_from_slice(&crc32c::crc32c(&other).to_le_bytes());
+    other.extend_from_slice(&crate::crc::crc32c(&other).to_le_bytes());
     fs::write(&marker, &other).unwrap();
     assert!(refused(root.path()).to_string().contains("at offset 0"));
     fs::write(&marker, &good).unwrap();

@@ -40,7 +40,7 @@ pub(crate) fn write(dir: &Path, id: u64, data: &[u8], faults: Option<&FaultInjec
         return Ok(FileRef::EMPTY);
     }
     write_atomic(dir, &file_name(id), data, faults)?;
-    Ok(FileRef { id, len: data.len() as u64, crc: crc32c::crc32c(data) })
+    Ok(FileRef { id, len: data.len() as u64, crc: crate::crc::crc32c(data) })
 }
 
 fn corrupt(dir: &Path, r: FileRef, reason: impl Into<String>) -> StorageError {
@@ -77,7 +77,7 @@ pub(crate) fn verify(dir: &Path, r: FileRef) -> Result<(), StorageError> {
         if n == 0 {
             break;
         }
-        crc = crc32c::crc32c_append(crc, &buf[..n]);
+        crc = crate::crc::crc32c_append(crc, &buf[..n]);
     }
     if crc != r.crc && !mutant!(SnapshotCrcUnchecked) {
         return Err(corrupt(dir, r, "snapshot checksum mismatch"));
@@ -93,7 +93,7 @@ pub(crate) fn read_all(dir: &Path, r: FileRef) -> Result<Bytes, StorageError> {
     let mut f = open_checked(dir, r)?;
     let mut data = Vec::with_capacity(r.len as usize);
     f.read_to_end(&mut data).map_err(|e| io_err("reading snapshot", &dir.join(file_name(r.id)), e))?;
-    if data.len() as u64 != r.len || (crc32c::crc32c(&data) != r.crc && !mutant!(SnapshotCrcUnchecked)) {
+    if data.len() as u64 != r.len || (crate::crc::crc32c(&data) != r.crc && !mutant!(SnapshotCrcUnchecked)) {
         return Err(corrupt(dir, r, "snapshot checksum mismatch"));
     }
     Ok(Bytes::from(data))
@@ -168,7 +168,7 @@ impl Receiver {
         }
         guarded(faults, "write of a snapshot chunk", || self.file.write_all(data))
             .map_err(|e| io_err("writing", &dir.join(RECEIVING), e))?;
-        self.crc = crc32c::crc32c_append(self.crc, data);
+        self.crc = crate::crc::crc32c_append(self.crc, data);
         self.received += data.len() as u64;
         Ok(())
     }

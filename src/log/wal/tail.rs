@@ -104,8 +104,8 @@ fn intact_record_in(
             let crc = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             let mut payload = Vec::new();
             read_region(seg, at + FRAME_HEADER, len as usize, &mut payload)?;
-            let mut digest = crc32c::crc32c(&b[4..8]);
-            digest = crc32c::crc32c_append(digest, &payload);
+            let mut digest = crate::crc::crc32c(&b[4..8]);
+            digest = crate::crc::crc32c_append(digest, &payload);
             if digest == crc && (shape.decodes)(&Bytes::from(payload)) {
                 return Ok(true);
             }

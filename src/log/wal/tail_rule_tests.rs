@@ -44,7 +44,7 @@ fn valid_frame(payload: &[u8]) -> Vec<u8> {
     let len = (payload.len() as u32).to_le_bytes();
     let mut covered = len.to_vec();
     covered.extend_from_slice(payload);
-    let mut frame = crc32c::crc32c(&covered).to_le_bytes().to_vec();
+    let mut frame = crate::crc::crc32c(&covered).to_le_bytes().to_vec();
     frame.extend_from_slice(&covered);
     frame
 }
