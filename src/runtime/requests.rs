@@ -17,18 +17,19 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::error::RuntimeError;
-use super::sync::{Arc, Condvar, Mutex, lock, wait_until};
+use super::sync::{Arc, Mutex, Watched, lock};
 
-/// A one-shot slot.
-struct Slot<T> {
-    value: Mutex<Option<Result<T, RuntimeError>>>,
-    filled: Condvar,
-}
+/// A one-shot slot: empty until the reply comes.
+struct Slot<T>(Watched<Option<Result<T, RuntimeError>>>);
 
 impl<T> Slot<T> {
     fn fill(&self, value: Result<T, RuntimeError>) {
-        *lock(&self.value) = Some(value);
-        self.filled.notify_all();
+        self.0.update(|slot| *slot = Some(value));
+    }
+
+    /// Waits until the reply comes or `deadline` passes; takes the reply.
+    fn take_by(&self, deadline: Option<Instant>) -> Option<Result<T, RuntimeError>> {
+        self.0.wait_until(deadline, Option::is_some, Option::take)
     }
 }
 
@@ -46,7 +47,7 @@ pub(crate) struct Waiter<T> {
 
 /// A connected reply and waiter.
 pub(crate) fn oneshot<T>() -> (Reply<T>, Waiter<T>) {
-    let slot = Arc::new(Slot { value: Mutex::new(None), filled: Condvar::new() });
+    let slot = Arc::new(Slot(Watched::new(None)));
     (Reply { slot: Some(Arc::clone(&slot)) }, Waiter { slot })
 }
 
@@ -77,8 +78,7 @@ impl<T> Waiter<T> {
     /// Waits for the reply, or until `deadline` ([`RuntimeError::Timeout`]).
     /// `None` waits for the reply, which always comes (see the module docs).
     pub(crate) fn wait(self, deadline: Option<Instant>) -> Result<T, RuntimeError> {
-        let mut value = wait_until(&self.slot.filled, lock(&self.slot.value), deadline, Option::is_some);
-        value.take().unwrap_or(Err(RuntimeError::Timeout))
+        self.slot.take_by(deadline).unwrap_or(Err(RuntimeError::Timeout))
     }
 
     /// Waits for the reply until `deadline` (`None`: however long) without
@@ -86,13 +86,13 @@ impl<T> Waiter<T> {
     /// `runtime::multi::Ticket`).
     #[cfg(feature = "persistence")]
     pub(crate) fn wait_by(&self, deadline: Option<Instant>) -> Option<Result<T, RuntimeError>> {
-        wait_until(&self.slot.filled, lock(&self.slot.value), deadline, Option::is_some).take()
+        self.slot.take_by(deadline)
     }
 
     /// Whether the reply has come.
     #[cfg(feature = "persistence")]
     pub(crate) fn is_ready(&self) -> bool {
-        lock(&self.slot.value).is_some()
+        self.slot.0.with(|slot| slot.is_some())
     }
 }
 
@@ -170,25 +170,27 @@ impl<R> Submissions<R> {
 }
 
 /// Wakes the driver: a flag set by `notify` and consumed by `wait`, so a
-/// notification that arrives before the driver waits is not lost.
-#[derive(Default)]
-pub(crate) struct Signal {
-    flag: Mutex<bool>,
-    cv: Condvar,
+/// notification that arrives before the driver waits is not lost. A
+/// notification while the driver is busy (not waiting) costs no system
+/// call ([`Watched`]).
+pub(crate) struct Signal(Watched<bool>);
+
+impl Default for Signal {
+    fn default() -> Self {
+        Self(Watched::new(false))
+    }
 }
 
 impl Signal {
     pub(crate) fn notify(&self) {
-        *lock(&self.flag) = true;
-        self.cv.notify_one();
+        self.0.update(|notified| *notified = true);
     }
 
     /// Waits until notified or for `timeout` (`None`: until notified), then
     /// clears the flag.
     pub(crate) fn wait(&self, timeout: Option<Duration>) {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut flag = wait_until(&self.cv, lock(&self.flag), deadline, |notified| *notified);
-        *flag = false;
+        self.0.wait_until(deadline, |notified| *notified, |notified| *notified = false);
     }
 }
 

@@ -42,3 +42,65 @@ pub(crate) fn wait_until<'a, T>(
     }
     guard
 }
+
+/// A value behind a mutex, with a condition variable that is signalled only
+/// when some thread is waiting on it. A notification costs a system call
+/// whether or not anyone waits (`std`'s futex condition variable always
+/// wakes the kernel), and most of the runtime's notifications find no one
+/// waiting: a reply taken with `try_get` or after it came, a driver that is
+/// busy when a request is queued. Counting the waiters (under the same
+/// mutex as the value) makes those free.
+///
+/// No wake-up is lost: a waiter counts itself and looks at the value under
+/// the lock, and [`update`](Self::update) changes the value and reads the
+/// count under the lock, so either the waiter sees the new value before it
+/// waits, or the updater sees the waiter and wakes it. The loom model
+/// checks of `requests.rs` cover every interleaving of the two.
+pub(crate) struct Watched<T> {
+    state: Mutex<WatchedState<T>>,
+    changed: Condvar,
+}
+
+struct WatchedState<T> {
+    value: T,
+    waiters: usize,
+}
+
+impl<T> Watched<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self { state: Mutex::new(WatchedState { value, waiters: 0 }), changed: Condvar::new() }
+    }
+
+    /// Changes the value with `f`, then wakes every waiter, if there is one.
+    pub(crate) fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut state = lock(&self.state);
+        let out = f(&mut state.value);
+        let waiting = state.waiters > 0;
+        drop(state);
+        if waiting {
+            self.changed.notify_all();
+        }
+        out
+    }
+
+    /// Reads or changes the value without waking anyone.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        f(&mut lock(&self.state).value)
+    }
+
+    /// Waits until `done` holds for the value or `deadline` passes (`None`:
+    /// only until `done` holds), then hands the value to `then`, which
+    /// tells the two apart.
+    pub(crate) fn wait_until<R>(
+        &self,
+        deadline: Option<Instant>,
+        done: impl Fn(&T) -> bool,
+        then: impl FnOnce(&mut T) -> R,
+    ) -> R {
+        let mut state = lock(&self.state);
+        state.waiters += 1;
+        state = wait_until(&self.changed, state, deadline, |s| done(&s.value));
+        state.waiters -= 1;
+        then(&mut state.value)
+    }
+}
