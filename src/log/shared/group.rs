@@ -65,6 +65,28 @@ pub struct GroupLog {
     /// The snapshot's metadata, as in `state` (kept here too so that
     /// [`RaftLog::snapshot_meta`] can lend it).
     snap: SnapshotMeta,
+    /// The last index, its term and the hard state, as in `state`.
+    cached: Cached,
+}
+
+/// What a node asks of its log on nearly every step — the last index, the
+/// term at it, the hard state — kept by the handle so those calls take no
+/// lock. The handle is the only writer of its group's state (the log only
+/// reads it, for checkpoints), so every change passes through a handle
+/// method, which refreshes this; debug builds compare it with the state on
+/// every read.
+#[derive(Clone, Copy, Debug)]
+struct Cached {
+    last_index: Index,
+    last_term: Option<Term>,
+    hard: HardState,
+}
+
+impl Cached {
+    fn of(state: &LogState) -> Self {
+        let last_index = state.last_index();
+        Self { last_index, last_term: state.term(last_index), hard: state.hard }
+    }
 }
 
 impl GroupLog {
@@ -74,10 +96,10 @@ impl GroupLog {
     pub(super) fn new(wal: Arc<Mutex<Inner>>, inner: &Inner, id: GroupId) -> Option<Self> {
         let slot = inner.groups.get(&id)?;
         let state = Arc::clone(&slot.state);
-        let snap = {
+        let (snap, cached) = {
             let mut s = lock(&state);
             s.discard_unwritten();
-            s.snap.clone()
+            (s.snap.clone(), Cached::of(&s))
         };
         Some(GroupLog {
             id,
@@ -87,6 +109,7 @@ impl GroupLog {
             instance: inner.instance ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
             state,
             snap,
+            cached,
             wal,
         })
     }
@@ -94,6 +117,33 @@ impl GroupLog {
     /// The group's state, locked for one call.
     fn state(&self) -> MutexGuard<'_, LogState> {
         lock(&self.state)
+    }
+
+    /// Runs `f` on the group's state, then refreshes what the handle
+    /// caches of it (whatever `f` returned).
+    fn change<T>(&mut self, f: impl FnOnce(&mut LogState) -> T) -> T {
+        let mut state = lock(&self.state);
+        let out = f(&mut state);
+        self.cached = Cached::of(&state);
+        out
+    }
+
+    /// The cache, checked against the state in debug builds.
+    fn cached(&self) -> Cached {
+        #[cfg(debug_assertions)]
+        {
+            let state = self.state();
+            let now = Cached::of(&state);
+            debug_assert!(
+                (now.last_index, now.last_term, now.hard)
+                    == (self.cached.last_index, self.cached.last_term, self.cached.hard),
+                "group {}: cached {:?}, state {:?}",
+                self.id,
+                self.cached,
+                now
+            );
+        }
+        self.cached
     }
 
     /// The group's id.
@@ -218,12 +268,12 @@ impl RaftLog for GroupLog {
     }
 
     fn hard_state(&self) -> HardState {
-        self.state().hard
+        self.cached().hard
     }
 
     fn set_hard_state(&mut self, state: HardState) -> Result<(), StorageError> {
         self.check()?;
-        self.state().hard = state;
+        self.change(|s| s.hard = state);
         Ok(())
     }
 
@@ -232,10 +282,14 @@ impl RaftLog for GroupLog {
     }
 
     fn last_index(&self) -> Index {
-        self.state().last_index()
+        self.cached().last_index
     }
 
     fn term(&self, index: Index) -> Option<Term> {
+        let cached = self.cached();
+        if index == cached.last_index {
+            return cached.last_term;
+        }
         self.state().term(index)
     }
 
@@ -245,13 +299,13 @@ impl RaftLog for GroupLog {
 
     fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError> {
         self.check()?;
-        let overhead = self.step_overhead();
-        self.state().append(entries, overhead, self.max_record_size)
+        let (overhead, max) = (self.step_overhead(), self.max_record_size);
+        self.change(|s| s.append(entries, overhead, max))
     }
 
     fn truncate(&mut self, from: Index) -> Result<(), StorageError> {
         self.check()?;
-        self.state().truncate(from)
+        self.change(|s| s.truncate(from))
     }
 
     fn snapshot_data(&self) -> Result<Bytes, StorageError> {
@@ -268,10 +322,7 @@ impl RaftLog for GroupLog {
 
     fn install_snapshot(&mut self, meta: SnapshotMeta, data: Bytes) -> Result<(), StorageError> {
         self.check()?;
-        let (installed, snap) = {
-            let mut state = self.state();
-            (state.install_snapshot(meta, data), state.snap.clone())
-        };
+        let (installed, snap) = self.change(|s| (s.install_snapshot(meta, data), s.snap.clone()));
         self.snap = snap;
         installed
     }
@@ -309,11 +360,10 @@ impl RaftLog for GroupLog {
         let faults = inner.faults().cloned();
         let file = r.finish(&self.dir, id, faults.as_ref()).map_err(|e| inner.halt(e))?;
         drop(inner);
-        self.snap = {
-            let mut state = self.state();
-            state.install(meta, SnapData::File(file));
-            state.snap.clone()
-        };
+        self.snap = self.change(|s| {
+            s.install(meta, SnapData::File(file));
+            s.snap.clone()
+        });
         Ok(())
     }
 
