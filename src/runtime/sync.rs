@@ -5,9 +5,15 @@
 use std::time::Instant;
 
 #[cfg(all(test, loom))]
-pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+pub(crate) use loom::sync::{
+    Arc, Condvar, Mutex, MutexGuard,
+    atomic::{AtomicBool, Ordering},
+};
 #[cfg(not(all(test, loom)))]
-pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+pub(crate) use std::sync::{
+    Arc, Condvar, Mutex, MutexGuard,
+    atomic::{AtomicBool, Ordering},
+};
 
 /// Locks `m`, recovering the data if a thread panicked while holding it:
 /// every structure guarded here is consistent between statements.
@@ -81,11 +87,6 @@ impl<T> Watched<T> {
             self.changed.notify_all();
         }
         out
-    }
-
-    /// Reads or changes the value without waking anyone.
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        f(&mut lock(&self.state).value)
     }
 
     /// Waits until `done` holds for the value or `deadline` passes (`None`:
