@@ -182,13 +182,8 @@ impl<R> Submissions<R> {
 /// notification that arrives before the driver waits is not lost. A
 /// notification while the driver is busy (not waiting) costs no system
 /// call ([`Watched`]).
+#[derive(Default)]
 pub(crate) struct Signal(Watched<bool>);
-
-impl Default for Signal {
-    fn default() -> Self {
-        Self(Watched::new(false))
-    }
-}
 
 impl Signal {
     pub(crate) fn notify(&self) {

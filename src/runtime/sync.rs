@@ -72,21 +72,26 @@ struct WatchedState<T> {
     waiters: usize,
 }
 
+impl<T: Default> Default for Watched<T> {
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
 impl<T> Watched<T> {
     pub(crate) fn new(value: T) -> Self {
         Self { state: Mutex::new(WatchedState { value, waiters: 0 }), changed: Condvar::new() }
     }
 
     /// Changes the value with `f`, then wakes every waiter, if there is one.
-    pub(crate) fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+    pub(crate) fn update(&self, f: impl FnOnce(&mut T)) {
         let mut state = lock(&self.state);
-        let out = f(&mut state.value);
+        f(&mut state.value);
         let waiting = state.waiters > 0;
         drop(state);
         if waiting {
             self.changed.notify_all();
         }
-        out
     }
 
     /// Waits until `done` holds for the value or `deadline` passes (`None`:

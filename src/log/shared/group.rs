@@ -75,7 +75,7 @@ pub struct GroupLog {
 /// reads it, for checkpoints), so every change passes through a handle
 /// method, which refreshes this; debug builds compare it with the state on
 /// every read.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Cached {
     last_index: Index,
     last_term: Option<Term>,
@@ -131,18 +131,7 @@ impl GroupLog {
     /// The cache, checked against the state in debug builds.
     fn cached(&self) -> Cached {
         #[cfg(debug_assertions)]
-        {
-            let state = self.state();
-            let now = Cached::of(&state);
-            debug_assert!(
-                (now.last_index, now.last_term, now.hard)
-                    == (self.cached.last_index, self.cached.last_term, self.cached.hard),
-                "group {}: cached {:?}, state {:?}",
-                self.id,
-                self.cached,
-                now
-            );
-        }
+        debug_assert_eq!(self.cached, Cached::of(&self.state()), "group {}: cache against state", self.id);
         self.cached
     }
 
