@@ -22,6 +22,7 @@ pub(super) struct Counters {
     pub(super) snapshots_installed: u64,
     pub(super) snapshot_bytes_received: u64,
     pub(super) snapshots_taken: u64,
+    pub(super) heartbeats_skipped: u64,
 }
 
 /// A point-in-time view of a node's counters and gauges
@@ -86,6 +87,9 @@ pub struct NodeMetrics {
     pub snapshot_bytes_received: u64,
     /// Counter: application snapshots taken (log compactions).
     pub snapshots_taken: u64,
+    /// Counter: heartbeats a leader left out because the follower was sent
+    /// new entries in the same interval (`docs/PROTOCOL.md` §4.3).
+    pub heartbeats_skipped: u64,
     /// Gauges, leader only: each follower's match index and lag.
     pub peers: Vec<PeerMetrics>,
 }
@@ -143,6 +147,7 @@ impl<L: RaftLog> RaftNode<L> {
             snapshots_installed: c.snapshots_installed,
             snapshot_bytes_received: c.snapshot_bytes_received,
             snapshots_taken: c.snapshots_taken,
+            heartbeats_skipped: c.heartbeats_skipped,
             peers: self
                 .peers
                 .iter()

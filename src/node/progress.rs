@@ -114,6 +114,11 @@ pub(crate) struct Progress {
     pub(crate) acked_round: u64,
     /// The leader's tick when the latest answered round was sent (lease).
     pub(crate) acked_tick: u64,
+    /// The follower acknowledged new entries since the last heartbeat
+    /// round.
+    pub(crate) acked_since_round: bool,
+    /// New entries were sent to the follower since the last heartbeat round.
+    pub(crate) sent_since_round: bool,
     /// The snapshot being streamed, in state Snapshot.
     pub(crate) snapshot: Option<SnapshotSend>,
 }
@@ -137,6 +142,8 @@ impl Progress {
             stalled: 0,
             acked_round: 0,
             acked_tick: 0,
+            acked_since_round: false,
+            sent_since_round: false,
             snapshot: None,
         }
     }
@@ -183,6 +190,7 @@ impl Progress {
         self.matched = index;
         self.next = self.next.max(index + 1);
         self.stalled = 0;
+        self.acked_since_round = true;
         true
     }
 
@@ -194,6 +202,7 @@ impl Progress {
                 if last >= self.next {
                     self.next = last + 1;
                     self.inflights.push(last);
+                    self.sent_since_round = true;
                 }
             }
             ProgressState::Probe => self.probe_sent = true,

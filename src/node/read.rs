@@ -130,6 +130,11 @@ impl ReadState {
         self.round
     }
 
+    /// Whether no read waits for a heartbeat round to confirm it.
+    pub(super) fn nothing_confirming(&self) -> bool {
+        self.confirming.is_empty()
+    }
+
     /// When round `round` was sent, if remembered.
     pub(super) fn round_tick(&self, round: u64) -> Option<u64> {
         self.sent.iter().rev().find(|(r, _)| *r == round).map(|(_, t)| *t)

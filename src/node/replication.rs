@@ -416,16 +416,21 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     /// Leader: a heartbeat round to every follower. Each carries the commit
-    /// index capped at what the follower is known to hold.
+    /// index capped at what the follower is known to hold. A follower whose
+    /// heartbeat would be redundant gets none (see [`Self::may_skip_heartbeats`]).
     pub(super) fn broadcast_heartbeat(&mut self) -> Result<()> {
         let round = self.reads.next_round(self.ticks);
         self.assign_reads(round);
+        let may_skip = self.may_skip_heartbeats();
         let commit = self.commit;
         let mut resend = false;
         for i in 0..self.peers.len() {
             let pr = &mut self.peers[i];
+            let redundant =
+                may_skip && pr.state == ProgressState::Replicate && pr.acked_since_round && pr.sent_since_round;
+            pr.acked_since_round = false;
+            pr.sent_since_round = false;
             let safe_commit = commit.min(pr.matched);
-            pr.commit_sent = pr.commit_sent.max(safe_commit);
             let to = pr.id;
             // Retransmission: a follower that made no progress for a few
             // rounds with messages outstanding is probed again.
@@ -447,6 +452,14 @@ impl<L: RaftLog> RaftNode<L> {
                 }
                 _ => {}
             }
+            if redundant {
+                // The commit index stays unsent: the next append or commit
+                // notification carries it.
+                self.counters.heartbeats_skipped += 1;
+                continue;
+            }
+            let pr = &mut self.peers[i];
+            pr.commit_sent = pr.commit_sent.max(safe_commit);
             self.send(to, MessageBody::Heartbeat(Heartbeat { commit: safe_commit, round }));
         }
         if resend {
@@ -462,6 +475,22 @@ impl<L: RaftLog> RaftNode<L> {
             }
         }
         Ok(())
+    }
+
+    /// Whether this round may leave out followers that do not need it
+    /// (`docs/PROTOCOL.md` §4.3). A follower that acknowledged new entries
+    /// since the last round and was sent newer ones since is in touch, and
+    /// the append on its way resets its election timer as a heartbeat
+    /// would; the leader's commit index rides on that append. The round
+    /// still goes to every follower while a read waits for one (appends
+    /// carry no round), with lease reads (the lease is renewed by answered
+    /// rounds alone), and unless the minimum election timeout exceeds three
+    /// heartbeat intervals (a follower so served may hear from the leader
+    /// only every other interval, and an acknowledgement may be late).
+    fn may_skip_heartbeats(&self) -> bool {
+        self.reads.nothing_confirming()
+            && !self.cfg.lease_reads
+            && self.cfg.election_timeout_min > self.cfg.heartbeat_interval.saturating_mul(3)
     }
 
     /// Follower: a heartbeat resets the election timer (in `follow`) and may
