@@ -37,7 +37,7 @@ impl<L: RaftLog> RaftNode<L> {
             self.tick_leader(n)
         } else {
             self.election_elapsed = self.election_elapsed.saturating_add(n);
-            if self.promotable() && self.election_elapsed >= self.election_timeout {
+            if self.election_elapsed >= self.election_timeout && self.promotable() {
                 self.because(Why::ElectionTimeout);
                 self.start_election(false)?;
             }

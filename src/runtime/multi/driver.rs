@@ -47,6 +47,8 @@ pub(super) struct Driver<S: StateMachine, T> {
     /// Member addresses passed to the transport.
     known: HashMap<NodeId, Bytes>,
     actions: Vec<HostAction>,
+    /// Scratch for `carry_out`: the groups its actions reached.
+    touched: Vec<GroupId>,
     /// The turn's envelopes received, taken from the transport at once.
     received: Vec<Envelope>,
     incoming: Vec<MultiRequest<S>>,
@@ -90,6 +92,7 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
         out: Vec::new(),
         known: HashMap::new(),
         actions: Vec::new(),
+        touched: Vec::new(),
         received: Vec::new(),
         incoming: Vec::new(),
         halted: None,
@@ -460,7 +463,9 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         let mut actions = std::mem::take(&mut self.actions);
         actions.extend(self.host.drain_actions());
         let mut fx = Effects::default();
-        let mut touched = BTreeSet::new();
+        // The groups acted on, in order of first action (kept between calls:
+        // this runs once per envelope received).
+        let mut touched = std::mem::take(&mut self.touched);
         let mut memberships = Vec::new();
         for action in actions.drain(..) {
             match action {
@@ -475,7 +480,9 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
                         memberships.push(membership.clone());
                     }
                     hosted.act(node, action, &mut fx);
-                    touched.insert(group);
+                    if touched.last() != Some(&group) {
+                        touched.push(group);
+                    }
                 }
             }
         }
@@ -485,14 +492,18 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         for membership in memberships {
             self.learn(&membership);
         }
+        // A group's actions come together, so it is rarely listed twice.
+        touched.sort_unstable();
+        touched.dedup();
         let mut snapshots = Vec::new();
-        for group in touched {
+        for group in touched.drain(..) {
             let (Some(hosted), Some(node)) = (self.groups.get_mut(&group), self.host.group(group)) else { continue };
             hosted.settle(node);
             if std::mem::take(&mut hosted.snapshot_wanted) {
                 snapshots.push((group, node.last_applied(), hosted.sm.snapshot()));
             }
         }
+        self.touched = touched;
         for (group, index, data) in snapshots {
             add(&self.shared.counters.snapshots, 1);
             // A refused snapshot (one raced ahead of it) is simply skipped.
