@@ -16,7 +16,7 @@
 //! | `raft_proposals_total`, `raft_proposals_refused_total` | counter | entries proposed; proposals refused |
 //! | `raft_leader_changes_total`, `raft_elections_total` | counter | leader changes seen; elections started |
 //! | `raft_messages_received_total`, `raft_messages_sent_total`, `raft_messages_dropped_total` | counter | messages |
-//! | `raft_heartbeats_skipped_total` | counter | heartbeats a leader left out as redundant (a follower sent entries in the interval) |
+//! | `raft_heartbeats_skipped_total` | counter | heartbeats a leader left out as redundant (the follower acknowledged new entries and was sent newer ones since the previous round) |
 //! | `raft_log_syncs_total`, `raft_log_sync_seconds_total` | counter | syncs (or asynchronous writes submitted) and their time (when the log measures it) |
 //! | `raft_log_fsyncs_total` | counter | fsyncs the log made (when it counts them) |
 //! | `raft_snapshots_sent_total`, `raft_snapshot_bytes_sent_total`, `raft_snapshots_installed_total`, `raft_snapshot_bytes_received_total`, `raft_snapshots_taken_total` | counter | snapshots |

@@ -1,8 +1,8 @@
 //! Redundant heartbeats are left out (`docs/PROTOCOL.md` §4.3): a follower
 //! that, since the last round, acknowledged new entries and was sent newer
 //! ones gets no heartbeat; every other follower does, and the whole round
-//! goes out while a read waits for it, with lease reads, or with an election
-//! timeout too short for the rule.
+//! goes out while a read waits for it, with lease reads, with an election
+//! timeout too short for the rule, or after a gap longer than an interval.
 
 mod common;
 
@@ -117,6 +117,23 @@ fn the_election_timeout_must_exceed_three_heartbeat_intervals() {
     let mut h = settled(|c| c.election_timeout(7, 14).heartbeat_interval(2));
     load(&mut h);
     assert_eq!(round(&mut h), Vec::<NodeId>::new());
+}
+
+#[test]
+fn a_round_after_a_long_gap_goes_to_every_follower() {
+    // A leader stalled (or woken from quiescence) is stepped the time that
+    // passed at once: "since the previous round" is then too long ago.
+    let mut h = settled(|c| c);
+    load(&mut h);
+    h.clear_actions();
+    h.step(1, Event::Ticks(4)).unwrap();
+    assert_eq!(heartbeats_to(&h), vec![2, 3], "5 ticks after the last round, more than 2 intervals of 2");
+    // A slow turn's few ticks keep the rule.
+    let mut h = settled(|c| c);
+    load(&mut h);
+    h.clear_actions();
+    h.step(1, Event::Ticks(3)).unwrap();
+    assert_eq!(heartbeats_to(&h), Vec::<NodeId>::new(), "4 ticks after the last round");
 }
 
 #[test]

@@ -87,8 +87,9 @@ pub struct NodeMetrics {
     pub snapshot_bytes_received: u64,
     /// Counter: application snapshots taken (log compactions).
     pub snapshots_taken: u64,
-    /// Counter: heartbeats a leader left out because the follower was sent
-    /// new entries in the same interval (`docs/PROTOCOL.md` §4.3).
+    /// Counter: heartbeats a leader left out as redundant: the follower
+    /// acknowledged new entries and was sent newer ones since the previous
+    /// round (`docs/PROTOCOL.md` §4.3).
     pub heartbeats_skipped: u64,
     /// Gauges, leader only: each follower's match index and lag.
     pub peers: Vec<PeerMetrics>,

@@ -135,6 +135,11 @@ impl ReadState {
         self.confirming.is_empty()
     }
 
+    /// When the latest round of this term was sent, if any was.
+    pub(super) fn last_round_tick(&self) -> Option<u64> {
+        self.sent.back().map(|&(_, tick)| tick)
+    }
+
     /// When round `round` was sent, if remembered.
     pub(super) fn round_tick(&self, round: u64) -> Option<u64> {
         self.sent.iter().rev().find(|(r, _)| *r == round).map(|(_, t)| *t)

@@ -419,9 +419,18 @@ impl<L: RaftLog> RaftNode<L> {
     /// index capped at what the follower is known to hold. A follower whose
     /// heartbeat would be redundant gets none (see [`Self::may_skip_heartbeats`]).
     pub(super) fn broadcast_heartbeat(&mut self) -> Result<()> {
+        // Whether the previous round is at most two intervals old (a slow
+        // turn reporting a few ticks at once makes rounds a little further
+        // apart): the followers' flags cover "since the previous round",
+        // which after a long gap (a quiesced group woken, a stall reported
+        // as `Ticks(n)`) is too long ago.
+        let recent = self
+            .reads
+            .last_round_tick()
+            .is_some_and(|t| self.ticks.saturating_sub(t) <= self.cfg.heartbeat_interval.saturating_mul(2));
         let round = self.reads.next_round(self.ticks);
         self.assign_reads(round);
-        let may_skip = self.may_skip_heartbeats();
+        let may_skip = recent && self.may_skip_heartbeats();
         let commit = self.commit;
         let mut resend = false;
         for i in 0..self.peers.len() {

@@ -463,8 +463,8 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         let mut actions = std::mem::take(&mut self.actions);
         actions.extend(self.host.drain_actions());
         let mut fx = Effects::default();
-        // The groups acted on, in order of first action (kept between calls:
-        // this runs once per envelope received).
+        // The groups acted on, settled in id order (the list is kept between
+        // calls: this runs once per envelope received).
         let mut touched = std::mem::take(&mut self.touched);
         let mut memberships = Vec::new();
         for action in actions.drain(..) {
