@@ -419,26 +419,16 @@ impl<L: RaftLog> RaftNode<L> {
     /// index capped at what the follower is known to hold. A follower whose
     /// heartbeat would be redundant gets none (see [`Self::may_skip_heartbeats`]).
     pub(super) fn broadcast_heartbeat(&mut self) -> Result<()> {
-        // Whether the previous round is at most two intervals old (a slow
-        // turn reporting a few ticks at once makes rounds a little further
-        // apart): the followers' flags cover "since the previous round",
-        // which after a long gap (a quiesced group woken, a stall reported
-        // as `Ticks(n)`) is too long ago.
-        let recent = self
-            .reads
-            .last_round_tick()
-            .is_some_and(|t| self.ticks.saturating_sub(t) <= self.cfg.heartbeat_interval.saturating_mul(2));
+        // Asked before this round becomes the previous one.
+        let may_skip = self.may_skip_heartbeats();
         let round = self.reads.next_round(self.ticks);
         self.assign_reads(round);
-        let may_skip = recent && self.may_skip_heartbeats();
         let commit = self.commit;
         let mut resend = false;
         for i in 0..self.peers.len() {
             let pr = &mut self.peers[i];
-            let redundant =
-                may_skip && pr.state == ProgressState::Replicate && pr.acked_since_round && pr.sent_since_round;
-            pr.acked_since_round = false;
-            pr.sent_since_round = false;
+            let (acked, sent) = (std::mem::take(&mut pr.acked_since_round), std::mem::take(&mut pr.sent_since_round));
+            let redundant = may_skip && pr.state == ProgressState::Replicate && acked && sent;
             let safe_commit = commit.min(pr.matched);
             let to = pr.id;
             // Retransmission: a follower that made no progress for a few
@@ -486,20 +476,28 @@ impl<L: RaftLog> RaftNode<L> {
         Ok(())
     }
 
-    /// Whether this round may leave out followers that do not need it
+    /// Whether the next round may leave out followers that do not need it
     /// (`docs/PROTOCOL.md` §4.3). A follower that acknowledged new entries
-    /// since the last round and was sent newer ones since is in touch, and
-    /// the append on its way resets its election timer as a heartbeat
-    /// would; the leader's commit index rides on that append. The round
-    /// still goes to every follower while a read waits for one (appends
-    /// carry no round), with lease reads (the lease is renewed by answered
-    /// rounds alone), and unless the minimum election timeout exceeds three
-    /// heartbeat intervals (a follower so served may hear from the leader
-    /// only every other interval, and an acknowledgement may be late).
+    /// since the previous round and was sent newer ones since is in touch,
+    /// and the append sent to it resets its election timer as a heartbeat
+    /// would; the commit index goes with the next append or notification.
+    /// The round still goes to every follower while a read waits for one
+    /// (appends carry no round), with lease reads (the lease is renewed by
+    /// answered rounds alone), when the previous round is more than two
+    /// intervals old ("since the previous round" is then too long ago: a
+    /// quiesced group woken, a stall reported as `Ticks(n)`; a slow turn's
+    /// few ticks stay within), and unless the minimum election timeout
+    /// exceeds three heartbeat intervals (a follower so served may hear from
+    /// the leader only every other interval, and an acknowledgement may be
+    /// late).
     fn may_skip_heartbeats(&self) -> bool {
-        self.reads.nothing_confirming()
+        let interval = self.cfg.heartbeat_interval;
+        let recent =
+            self.reads.last_round_tick().is_some_and(|t| self.ticks.saturating_sub(t) <= interval.saturating_mul(2));
+        recent
+            && self.reads.nothing_confirming()
             && !self.cfg.lease_reads
-            && self.cfg.election_timeout_min > self.cfg.heartbeat_interval.saturating_mul(3)
+            && self.cfg.election_timeout_min > interval.saturating_mul(3)
     }
 
     /// Follower: a heartbeat resets the election timer (in `follow`) and may
