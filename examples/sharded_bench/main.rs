@@ -113,11 +113,12 @@ fn run_in(args: &Args, base: &Path) -> Result<(), Error> {
         for (i, &groups) in args.counts.iter().enumerate() {
             let r = active(args, &base.join(format!("active-{groups}-{rep}")), groups)?;
             println!(
-                "  rep {rep}: {groups:>5} groups: {:>7.0} writes/s, p50 {:.1} ms, p99 {:.1} ms, {:.2} envelopes/write, {}",
+                "  rep {rep}: {groups:>5} groups: {:>7.0} writes/s, p50 {:.1} ms, p99 {:.1} ms, {:.2} envelopes/write, {:.2} group steps/write, {}",
                 r.rate,
                 r.p50,
                 r.p99,
                 r.envelopes_per_write,
+                r.steps_per_write,
                 cpu_text(r.cpu_us_per_write)
             );
             runs[i].push(r);
@@ -125,16 +126,19 @@ fn run_in(args: &Args, base: &Path) -> Result<(), Error> {
     }
     let medians: Vec<Active> = runs.iter().map(|r| Active::median(r)).collect();
     println!();
-    println!("| groups | writes/s (median) | vs 1st row | p50 ms | p99 ms | envelopes per write | CPU per write |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| groups | writes/s (median) | vs 1st row | p50 ms | p99 ms | envelopes per write | group steps per write | CPU per write |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (&groups, m) in args.counts.iter().zip(&medians) {
         println!(
-            "| {groups} | {:.0} | {:.2}x | {:.1} | {:.1} | {:.2} | {} |",
+            "| {groups} | {:.0} | {:.2}x | {:.1} | {:.1} | {:.2} | {:.2} | {} |",
             m.rate,
             m.rate / medians[0].rate,
             m.p50,
             m.p99,
             m.envelopes_per_write,
+            m.steps_per_write,
             cpu_text(m.cpu_us_per_write)
         );
     }
@@ -178,6 +182,8 @@ struct Active {
     p50: f64,
     p99: f64,
     envelopes_per_write: f64,
+    /// Group steps (every node's, ticks and requests included) per write.
+    steps_per_write: f64,
     cpu_us_per_write: Option<f64>,
 }
 
@@ -190,6 +196,7 @@ impl Active {
             p50: med(&|r| Some(r.p50)).unwrap_or(0.0),
             p99: med(&|r| Some(r.p99)).unwrap_or(0.0),
             envelopes_per_write: med(&|r| Some(r.envelopes_per_write)).unwrap_or(0.0),
+            steps_per_write: med(&|r| Some(r.steps_per_write)).unwrap_or(0.0),
             cpu_us_per_write: med(&|r| r.cpu_us_per_write),
         }
     }
@@ -211,6 +218,7 @@ fn active(args: &Args, dir: &Path, groups: u64) -> Result<Active, Error> {
     let cluster = Arc::new(Cluster::start(dir, groups, true)?);
     cluster.balance(16)?;
     let out_before = envelopes_out(&cluster);
+    let steps_before = group_steps(&cluster);
     let cpu_before = process_cpu_seconds();
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -221,6 +229,7 @@ fn active(args: &Args, dir: &Path, groups: u64) -> Result<Active, Error> {
     let (reports, latencies) = clients::finish(threads)?;
     let cpu = process_cpu_seconds().zip(cpu_before).map(|(after, before)| after - before);
     let envelopes = envelopes_out(&cluster) - out_before;
+    let steps = group_steps(&cluster) - steps_before;
     cluster.shutdown();
     let acked: u64 = reports.iter().map(|r| r.acked).sum();
     if acked == 0 {
@@ -231,6 +240,7 @@ fn active(args: &Args, dir: &Path, groups: u64) -> Result<Active, Error> {
         p50: latencies.quantile_ms(0.50),
         p99: latencies.quantile_ms(0.99),
         envelopes_per_write: envelopes as f64 / acked as f64,
+        steps_per_write: steps as f64 / acked as f64,
         cpu_us_per_write: cpu.map(|s| s * 1e6 / acked as f64),
     })
 }
@@ -238,6 +248,11 @@ fn active(args: &Args, dir: &Path, groups: u64) -> Result<Active, Error> {
 /// Envelopes every live node handed to its transport so far.
 fn envelopes_out(cluster: &Cluster) -> u64 {
     cluster.handles().iter().flatten().map(|h| h.stats().envelopes_out).sum()
+}
+
+/// Group steps every live node's host made so far.
+fn group_steps(cluster: &Cluster) -> u64 {
+    cluster.handles().iter().flatten().map(|h| h.stats().host.steps).sum()
 }
 
 /// One idle measurement.

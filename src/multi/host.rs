@@ -6,6 +6,7 @@ use super::quiesce::Quiet;
 use super::{Envelope, EnvelopeBody, GroupId, MultiError};
 use crate::config::RaftConfig;
 use crate::log::RaftLog;
+use crate::message::Message;
 use crate::node::{Action, Event, RaftNode};
 use crate::types::NodeId;
 
@@ -135,6 +136,9 @@ pub struct MultiNode<L: RaftLog> {
     /// The awake groups a tick steps, copied out (a group may quiesce as
     /// it is stepped); kept between ticks.
     pub(super) ticking: Vec<GroupId>,
+    /// The group messages of a batch being received, with their arrival
+    /// order (`receive_all`); kept between batches.
+    pub(super) held: Vec<(GroupId, usize, Message)>,
     pub(super) stats: HostStats,
 }
 
@@ -151,6 +155,7 @@ impl<L: RaftLog> MultiNode<L> {
             out: Vec::new(),
             scratch: Vec::new(),
             ticking: Vec::new(),
+            held: Vec::new(),
             stats: HostStats::default(),
         }
     }
@@ -255,9 +260,60 @@ impl<L: RaftLog> MultiNode<L> {
     /// group this node does not host, or addressed to another node, is
     /// dropped and counted; it is never an error.
     pub fn receive(&mut self, envelope: Envelope) {
+        if let Some((group, message)) = self.admit(envelope) {
+            self.deliver(group, Event::Message(message), 1);
+        }
+    }
+
+    /// Takes a batch of envelopes, as a driver's turn reads them (the
+    /// vector is drained, its capacity kept). The same as
+    /// [`receive`](Self::receive) on each in order, except that the
+    /// messages of one group are stepped together, in the order they came,
+    /// as one [`Event::Messages`]: one step, one storage write and one set
+    /// of actions for the group, where a leader typically finds both
+    /// followers' answers in one turn. Groups are independent, so only the
+    /// order within a group is kept; a quiescence notice is handled after
+    /// every group message before it.
+    pub fn receive_all(&mut self, envelopes: &mut Vec<Envelope>) {
+        let mut held = std::mem::take(&mut self.held);
+        for envelope in envelopes.drain(..) {
+            if let EnvelopeBody::Quiesce { .. } = envelope.body {
+                // The notice must not overtake the messages before it.
+                self.step_held(&mut held);
+            }
+            if let Some((group, message)) = self.admit(envelope) {
+                held.push((group, held.len(), message));
+            }
+        }
+        self.step_held(&mut held);
+        self.held = held;
+    }
+
+    /// Steps the held group messages, each group's as one event.
+    fn step_held(&mut self, held: &mut Vec<(GroupId, usize, Message)>) {
+        // By group, then arrival: each group's messages in their order.
+        held.sort_unstable_by_key(|&(group, seq, _)| (group, seq));
+        let mut messages = held.drain(..).peekable();
+        while let Some((group, _, first)) = messages.next() {
+            if messages.peek().is_none_or(|(next, ..)| *next != group) {
+                self.deliver(group, Event::Message(first), 1);
+                continue;
+            }
+            let mut batch = vec![first];
+            while let Some((_, _, m)) = messages.next_if(|(next, ..)| *next == group) {
+                batch.push(m);
+            }
+            let n = batch.len() as u64;
+            self.deliver(group, Event::Messages(batch), n);
+        }
+    }
+
+    /// An envelope's common handling: dropped if misaddressed, its sender
+    /// heard, a notice acted on; a group message is returned.
+    fn admit(&mut self, envelope: Envelope) -> Option<(GroupId, Message)> {
         if envelope.to != self.cfg.node || envelope.from == self.cfg.node {
             self.stats.misaddressed_dropped += 1;
-            return;
+            return None;
         }
         if let Some(seen) = self.peers.get_mut(&envelope.from) {
             *seen = self.ticks;
@@ -266,19 +322,26 @@ impl<L: RaftLog> MultiNode<L> {
             }
         }
         match envelope.body {
-            EnvelopeBody::Ping => {}
-            EnvelopeBody::Quiesce { group, term, commit } => self.on_quiesce(envelope.from, group, term, commit),
-            EnvelopeBody::Raft { group, message } => {
-                let Some(g) = self.groups.get(&group) else {
-                    self.stats.unknown_group_dropped += 1;
-                    return;
-                };
-                // A message from outside is no error of ours: a refusal is
-                // the node's business (it drops what it does not want).
-                if !g.quiet.is_quiesced() || self.wake(group, true).is_ok() {
-                    let _ = self.step_group(group, Event::Message(message));
-                }
+            EnvelopeBody::Ping => None,
+            EnvelopeBody::Quiesce { group, term, commit } => {
+                self.on_quiesce(envelope.from, group, term, commit);
+                None
             }
+            EnvelopeBody::Raft { group, message } => Some((group, message)),
+        }
+    }
+
+    /// Steps `event`, carrying `n` messages from outside, on `group`
+    /// (waking it); dropped and counted if this node does not host it.
+    fn deliver(&mut self, group: GroupId, event: Event, n: u64) {
+        let Some(g) = self.groups.get(&group) else {
+            self.stats.unknown_group_dropped += n;
+            return;
+        };
+        // A message from outside is no error of ours: a refusal is the
+        // node's business (it drops what it does not want).
+        if !g.quiet.is_quiesced() || self.wake(group, true).is_ok() {
+            let _ = self.step_group(group, event);
         }
     }
 

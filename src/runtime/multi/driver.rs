@@ -150,12 +150,10 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     fn receive(&mut self) -> bool {
         let mut received = std::mem::take(&mut self.received);
         let n = self.transport.recv_many(&mut received, self.options.max_envelopes_per_turn);
-        for envelope in received.drain(..) {
-            self.host.receive(envelope);
-            // Carry out as they come: a burst of one group is stepped in
-            // order, its actions answered before the next.
-            self.carry_out();
-        }
+        // Each group's messages of the turn as one step (a leader usually
+        // has both followers' answers here), then their actions.
+        self.host.receive_all(&mut received);
+        self.carry_out();
         self.received = received;
         add(&self.shared.counters.envelopes_in, n as u64);
         n > 0
@@ -464,7 +462,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         actions.extend(self.host.drain_actions());
         let mut fx = Effects::default();
         // The groups acted on, settled in id order (the list is kept between
-        // calls: this runs once per envelope received).
+        // calls).
         let mut touched = std::mem::take(&mut self.touched);
         let mut memberships = Vec::new();
         for action in actions.drain(..) {

@@ -318,6 +318,6 @@ impl MultiCluster {
             return Ok(());
         }
         self.stats.replayed += 1;
-        self.deliver(i, env)
+        self.deliver_all(i, vec![env])
     }
 }

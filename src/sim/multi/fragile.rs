@@ -8,7 +8,7 @@
 //! | early reconfiguration | (groups of four voters; a group of another size first gets a voter removed or added, for a later scene) node A, cut off, appends to each group it leads the removal of a voter D and crashes; in each group, the next leader W, the moment it is elected, is cut off from A and from another voter Z and asked to remove Z | a configuration change before a new leader's first commit |
 //! | voter restart | the node of some group's leader crashes; the moment a node stands for election in that group another is made to, the two cut off from each other; every node that grants one of them a vote crashes at once (every group on it) and restarts, and hears no more from that candidate | a vote forgotten across a restart |
 //! | minority crash | the leader's node, cut off with one follower, takes writes in every group it leads, then crashes | entries on a minority, elections while they are partly replicated |
-//! | power cut at a commit | writes to many groups, then every node crashes the moment one of those writes commits at its leader (or, in the asynchronous mode, half the time right after the next flush) | a shared WAL's tail: what one flush made durable survives, the rest is lost in every group at once; an acknowledgement or a commit that ran ahead of the disk shows |
+//! | power cut at a commit | writes to many groups, then every node crashes the moment one of those writes commits at its leader (or, in the asynchronous mode, half of the other times right after the next flush); in the asynchronous mode, a third of the time the writes go to every group one node leads, that node first cut off from a minority of the nodes and given a disk slower than theirs, then left with that minority for 30 ticks after the cut | a shared WAL's tail: what one flush made durable survives, the rest is lost in every group at once; an acknowledgement or a commit that ran ahead of the disk shows |
 
 use super::MultiCluster;
 use crate::log::RaftLog;
@@ -197,21 +197,54 @@ impl MultiCluster {
     }
 
     fn power_cut_at_commit(&mut self) -> Result<(), Violation> {
+        // In the asynchronous mode, a third of the time the leader of the
+        // written groups is first cut off from a minority of the nodes and
+        // given the slowest disk, so that each commit needs the leader's own
+        // write, which is durable last: a commit counted before it is lost
+        // with the power, and the leader and the minority, left to
+        // themselves, elect without it.
+        let lagging = self.cfg.async_storage && self.rng.chance(1.0 / 3.0);
         let mut written: Vec<(GroupId, NodeId, u64)> = Vec::new();
-        for _ in 0..self.rng.range(3, 12) {
-            let g = 1 + self.rng.range(0, self.cfg.groups);
-            if let Some(l) = self.leader(g) {
+        // The leader and the minority cut off from it (lagging scene only).
+        let mut near: Vec<NodeId> = Vec::new();
+        if lagging {
+            let Some(l) = self.some_leader() else { return Ok(()) };
+            let ids = self.ids();
+            near.push(l);
+            for _ in 0..(ids.len() - 1) / 2 {
+                if let Some(b) = self.other(&ids, &near) {
+                    self.net.block(l, b);
+                    self.net.block(b, l);
+                    near.push(b);
+                }
+            }
+            // Its disk is the slowest: the followers' acknowledgements come
+            // before its own write is durable.
+            if let Some(i) = self.slot(l) {
+                self.slots[i].slow_disk = true;
+            }
+            for (g, _) in self.led_by(l) {
                 let commit = self.commit_at(l, g);
                 if self.write(g)? {
                     written.push((g, l, commit));
                 }
             }
+        } else {
+            for _ in 0..self.rng.range(3, 12) {
+                let g = 1 + self.rng.range(0, self.cfg.groups);
+                if let Some(l) = self.leader(g) {
+                    let commit = self.commit_at(l, g);
+                    if self.write(g)? {
+                        written.push((g, l, commit));
+                    }
+                }
+            }
         }
         // The moment one of those writes commits at its leader (in the
-        // asynchronous mode, half the time right after the next flush
-        // instead), every node loses power.
+        // asynchronous mode, half the other times right after the next
+        // flush instead), every node loses power.
         let flushes = self.stats.flushes;
-        let after_flush = self.cfg.async_storage && self.rng.chance(0.5);
+        let after_flush = self.cfg.async_storage && !lagging && self.rng.chance(0.5);
         self.until(5, |c| {
             Ok(if after_flush {
                 c.stats.flushes > flushes
@@ -220,6 +253,19 @@ impl MultiCluster {
             })
         })?;
         self.power_cut();
+        if lagging {
+            for slot in &mut self.slots {
+                slot.slow_disk = false;
+            }
+            // The leader and the minority by themselves for a while: they
+            // elect among them, safely only if no commit ran ahead of the
+            // leader's disk (what it had durable is then the committed
+            // prefix).
+            let far: Vec<NodeId> = self.ids().into_iter().filter(|id| !near.contains(id)).collect();
+            self.partition(&[&near, &far]);
+            self.run_ticks(30)?;
+            self.heal();
+        }
         Ok(())
     }
 }

@@ -72,6 +72,9 @@ struct Slot {
     past: crate::multi::HostStats,
     /// While the host is paused: what waits for it.
     pause: Option<HostPause>,
+    /// Its flushes take 3 to 4 ticks instead of up to 2: a disk slower
+    /// than its peers' (the power-cut scene of `Fragile`).
+    slow_disk: bool,
 }
 
 /// Many groups per node, under faults: every node a `MultiNode` host of
@@ -140,6 +143,7 @@ impl MultiCluster {
                 seen: BTreeMap::new(),
                 past: Default::default(),
                 pause: None,
+                slow_disk: false,
             });
             c.restart(id);
             let first = 1 + c.rng.range(0, TICK);
@@ -222,8 +226,21 @@ impl MultiCluster {
             Due::Deliver(e) => {
                 let Some(env) = self.envelopes.get_mut(e as usize).and_then(Option::take) else { return Ok(true) };
                 let Some(i) = self.slot(env.to) else { return Ok(true) };
-                if self.slots[i].host.is_some() && self.net.connected(env.from, env.to) {
-                    self.deliver(i, env)?;
+                // Everything else arriving at that node at the same instant
+                // comes with it, as one batch (as a driver's turn reads it).
+                let to = env.to;
+                let mut burst = vec![env];
+                while let Some(&Reverse((next_at, _, next))) = self.queue.peek() {
+                    let Due::Deliver(e) = self.dues[next as usize] else { break };
+                    if next_at != at || self.envelopes[e as usize].as_ref().is_some_and(|env| env.to != to) {
+                        break;
+                    }
+                    self.queue.pop();
+                    burst.extend(self.envelopes[e as usize].take());
+                }
+                burst.retain(|env| self.net.connected(env.from, env.to));
+                if self.slots[i].host.is_some() {
+                    self.deliver_all(i, burst)?;
                 }
             }
             Due::Flush { node, run } => self.flush(node, run)?,
@@ -382,7 +399,11 @@ impl MultiCluster {
                 if !self.slots[i].flush_due {
                     self.slots[i].flush_due = true;
                     let (node, run) = (id, self.slots[i].run);
-                    let delay = self.rng.range(0, 2 * TICK);
+                    let delay = if self.slots[i].slow_disk {
+                        self.rng.range(3 * TICK, 4 * TICK)
+                    } else {
+                        self.rng.range(0, 2 * TICK)
+                    };
                     self.schedule(delay, Due::Flush { node, run });
                 }
             }
@@ -391,13 +412,16 @@ impl MultiCluster {
         Ok(())
     }
 
-    /// Hands envelope `env` to node slot `i`'s host (held or lost while it
-    /// is paused), and carries out what it asks.
-    fn deliver(&mut self, i: usize, env: Envelope) -> Result<(), Violation> {
-        let Some(env) = self.hold_if_paused(i, env) else { return Ok(()) };
-        self.stats.delivered += 1;
+    /// Hands envelopes `envs` to node slot `i`'s host as one batch (held or
+    /// lost while it is paused), and carries out what it asks.
+    pub(super) fn deliver_all(&mut self, i: usize, envs: Vec<Envelope>) -> Result<(), Violation> {
+        let mut kept: Vec<Envelope> = envs.into_iter().filter_map(|env| self.hold_if_paused(i, env)).collect();
+        if kept.is_empty() {
+            return Ok(());
+        }
+        self.stats.delivered += kept.len() as u64;
         if let Some(h) = self.slots[i].host.as_mut() {
-            h.receive(env);
+            h.receive_all(&mut kept);
         }
         self.carry_out(i)
     }

@@ -90,9 +90,8 @@ impl MultiCluster {
         if pause.flush {
             self.flush(id, run)?;
         }
-        for env in pause.waiting {
-            self.deliver(i, env)?;
-        }
+        // What waited is read at once, as one batch.
+        self.deliver_all(i, pause.waiting)?;
         // The time that passed, reported at once (PROTOCOL.md §8.4), as
         // the threaded runtime does after a long turn.
         if let Some(h) = self.slots[i].host.as_mut() {

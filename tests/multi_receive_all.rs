@@ -1,0 +1,206 @@
+//! `MultiNode::receive_all` (PROTOCOL.md §10, "Batches received"): a
+//! batch of envelopes, as a driver's turn reads it, steps each group once
+//! with all of its messages in the order they came; a quiescence notice is
+//! handled after the group messages received before it; drops are counted
+//! per message as `receive` counts them.
+
+use raft_io::multi::{Envelope, EnvelopeBody, GroupId, HostAction, HostConfig, MultiNode};
+use raft_io::{Event, MemoryLog, MessageBody, NodeId, RaftConfig};
+
+const IDS: [NodeId; 3] = [1, 2, 3];
+
+/// Three hosts of `groups` groups; node 1 leads every group, everything
+/// applied everywhere, and the hosts' outboxes empty.
+fn cluster(groups: u64) -> Vec<MultiNode<MemoryLog>> {
+    let mut hosts: Vec<MultiNode<MemoryLog>> = IDS
+        .iter()
+        .map(|&id| {
+            let cfg = HostConfig::new(id).ping_interval(3).peer_timeout(10).quiesce_after(6);
+            let mut host = MultiNode::new(cfg);
+            for g in 1..=groups {
+                let rc = RaftConfig::new(id, IDS).election_timeout(10, 20).heartbeat_interval(3).seed(g * 31 + id);
+                host.create_group(g, rc, MemoryLog::new()).unwrap();
+            }
+            host
+        })
+        .collect();
+    for g in 1..=groups {
+        hosts[0].step(g, Event::Campaign).unwrap();
+    }
+    settle(&mut hosts);
+    for g in 1..=groups {
+        assert!(hosts[0].group(g).unwrap().is_leader(), "node 1 leads group {g}");
+    }
+    hosts
+}
+
+/// The envelopes host `i` wants sent (its other actions dropped).
+fn sent(hosts: &mut [MultiNode<MemoryLog>], i: usize) -> Vec<Envelope> {
+    hosts[i]
+        .drain_actions()
+        .filter_map(|a| match a {
+            HostAction::Send(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Delivers everything, one envelope at a time, until nothing is sent.
+fn settle(hosts: &mut [MultiNode<MemoryLog>]) {
+    loop {
+        let out: Vec<Envelope> = (0..hosts.len()).flat_map(|i| sent(hosts, i)).collect();
+        if out.is_empty() {
+            return;
+        }
+        for e in out {
+            let to = (e.to - 1) as usize;
+            hosts[to].receive(e);
+        }
+    }
+}
+
+fn is_group_message(e: &Envelope) -> bool {
+    matches!(e.body, EnvelopeBody::Raft { .. })
+}
+
+#[test]
+fn each_groups_messages_in_a_batch_are_one_step() {
+    let mut hosts = cluster(2);
+    for g in [1, 2] {
+        hosts[0].step(g, Event::Propose(format!("x{g}").into())).unwrap();
+    }
+    // The appends reach the followers; their answers come back in one
+    // batch, interleaved: g1 from 2, g2 from 2, g1 from 3, g2 from 3.
+    for e in sent(&mut hosts, 0) {
+        let to = (e.to - 1) as usize;
+        hosts[to].receive(e);
+    }
+    let mut answers: Vec<Envelope> = sent(&mut hosts, 1).into_iter().chain(sent(&mut hosts, 2)).collect();
+    answers.retain(is_group_message);
+    assert_eq!(answers.len(), 4, "{answers:?}");
+    let mut sequential = answers.clone();
+    let before = hosts[0].stats().steps;
+    hosts[0].receive_all(&mut answers);
+    assert!(answers.is_empty(), "drained");
+    assert_eq!(hosts[0].stats().steps - before, 2, "one step per group, not per message");
+    for g in [1, 2] {
+        assert_eq!(hosts[0].group(g).unwrap().commit_index(), 2, "group {g} committed its entry");
+    }
+    // The same answers one at a time: a step each.
+    let mut again = cluster(2);
+    for g in [1, 2] {
+        again[0].step(g, Event::Propose(format!("x{g}").into())).unwrap();
+    }
+    let _ = sent(&mut again, 0);
+    let before = again[0].stats().steps;
+    for e in sequential.drain(..) {
+        again[0].receive(e);
+    }
+    assert_eq!(again[0].stats().steps - before, 4);
+}
+
+#[test]
+fn a_groups_messages_keep_their_order_in_a_large_mixed_batch() {
+    // 40 groups, three appends each (pipelined: each depends on the one
+    // before), arriving at a follower interleaved across groups.
+    const GROUPS: u64 = 40;
+    let mut hosts = cluster(GROUPS);
+    let mut per_group: Vec<Vec<Envelope>> = vec![Vec::new(); GROUPS as usize];
+    for round in 0..3 {
+        for g in 1..=GROUPS {
+            hosts[0].step(g, Event::Propose(format!("g{g}-{round}").into())).unwrap();
+        }
+        for e in sent(&mut hosts, 0) {
+            if let EnvelopeBody::Raft { group, message } = &e.body {
+                if e.to == 2 && matches!(message.body, MessageBody::Append(_)) {
+                    per_group[(group - 1) as usize].push(e.clone());
+                }
+            }
+        }
+    }
+    let mut batch = Vec::new();
+    for round in 0..3 {
+        // Groups in a different order each round.
+        let mut order: Vec<usize> = (0..GROUPS as usize).collect();
+        order.rotate_left(round * 7);
+        if round == 1 {
+            order.reverse();
+        }
+        for i in order {
+            assert_eq!(per_group[i].len(), 3, "three appends for group {}", i + 1);
+            batch.push(per_group[i][round].clone());
+        }
+    }
+    let last_before: Vec<u64> = (1..=GROUPS).map(|g| hosts[1].group(g).unwrap().last_index()).collect();
+    let before = hosts[1].stats().steps;
+    hosts[1].receive_all(&mut batch);
+    assert_eq!(hosts[1].stats().steps - before, GROUPS, "one step per group");
+    for g in 1..=GROUPS {
+        let last = hosts[1].group(g).unwrap().last_index();
+        assert_eq!(last, last_before[(g - 1) as usize] + 3, "group {g}: all three appends taken, in order");
+    }
+}
+
+#[test]
+fn a_quiescence_notice_is_handled_after_the_messages_before_it() {
+    let mut hosts = cluster(1);
+    let group: GroupId = 1;
+    // Node 2 takes an entry; the leader commits it once both answer, and
+    // tells node 2 the commit index on a later tick.
+    hosts[0].step(group, Event::Propose("x".into())).unwrap();
+    for e in sent(&mut hosts, 0) {
+        let to = (e.to - 1) as usize;
+        hosts[to].receive(e);
+    }
+    for i in [1, 2] {
+        for e in sent(&mut hosts, i) {
+            hosts[0].receive(e);
+        }
+    }
+    let _ = sent(&mut hosts, 0);
+    let leader = hosts[0].group(group).unwrap();
+    let (term, commit) = (leader.term(), leader.commit_index());
+    assert!(hosts[1].group(group).unwrap().commit_index() < commit, "node 2 has not heard the commit yet");
+    let mut tells = None;
+    for _ in 0..10 {
+        hosts[0].tick().unwrap();
+        tells = sent(&mut hosts, 0).into_iter().find(|e| e.to == 2 && is_group_message(e));
+        if tells.is_some() {
+            break;
+        }
+    }
+    let tells = tells.expect("the leader tells node 2 the commit index");
+    let notice = Envelope { from: 1, to: 2, body: EnvelopeBody::Quiesce { group, term, commit } };
+    // The message, then the notice, in one batch: the notice must find node
+    // 2 holding the commit index it names, or it is ignored.
+    let mut batch = vec![tells, notice];
+    hosts[1].receive_all(&mut batch);
+    assert_eq!(hosts[1].group(group).unwrap().commit_index(), commit);
+    assert!(hosts[1].is_quiesced(group), "the notice was handled after the message before it");
+}
+
+#[test]
+fn drops_in_a_batch_are_counted_per_message() {
+    let mut hosts = cluster(1);
+    hosts[0].step(1, Event::Propose("x".into())).unwrap();
+    let out = sent(&mut hosts, 0);
+    let message = out
+        .iter()
+        .find_map(|e| match &e.body {
+            EnvelopeBody::Raft { message, .. } if e.to == 2 => Some(message.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let stray = |group: GroupId, to: NodeId| Envelope {
+        from: 1,
+        to,
+        body: EnvelopeBody::Raft { group, message: message.clone() },
+    };
+    let mut batch = vec![stray(9, 2), stray(9, 2), stray(9, 2), stray(1, 3), stray(1, 2)];
+    let before = hosts[1].stats();
+    hosts[1].receive_all(&mut batch);
+    let after = hosts[1].stats();
+    assert_eq!(after.unknown_group_dropped - before.unknown_group_dropped, 3);
+    assert_eq!(after.misaddressed_dropped - before.misaddressed_dropped, 1);
+    assert_eq!(after.steps - before.steps, 1, "the one good message is stepped");
+}
