@@ -1,8 +1,9 @@
 //! `MultiNode::receive_all` (PROTOCOL.md §10, "Batches received"): a
 //! batch of envelopes, as a driver's turn reads it, steps each group once
 //! with all of its messages in the order they came; a quiescence notice is
-//! handled after the group messages received before it; drops are counted
-//! per message as `receive` counts them.
+//! handled after its group's messages received before it and before those
+//! after it, and other groups' messages do not wait for it; drops are
+//! counted per message as `receive` counts them.
 
 use raft_io::multi::{Envelope, EnvelopeBody, GroupId, HostAction, HostConfig, MultiNode};
 use raft_io::{Event, MemoryLog, MessageBody, NodeId, RaftConfig};
@@ -177,6 +178,60 @@ fn a_quiescence_notice_is_handled_after_the_messages_before_it() {
     hosts[1].receive_all(&mut batch);
     assert_eq!(hosts[1].group(group).unwrap().commit_index(), commit);
     assert!(hosts[1].is_quiesced(group), "the notice was handled after the message before it");
+}
+
+#[test]
+fn a_quiescence_notice_is_not_held_behind_the_messages_after_it() {
+    let mut hosts = cluster(1);
+    let group: GroupId = 1;
+    hosts[0].step(group, Event::Propose("x".into())).unwrap();
+    settle(&mut hosts);
+    // Ticks until node 2 holds the leader's commit index too (before the
+    // group is idle long enough to quiesce).
+    for _ in 0..5 {
+        if hosts[1].group(group).unwrap().commit_index() == hosts[0].group(group).unwrap().commit_index() {
+            break;
+        }
+        hosts[0].tick().unwrap();
+        settle(&mut hosts);
+    }
+    let leader = hosts[0].group(group).unwrap();
+    let (term, commit) = (leader.term(), leader.commit_index());
+    assert_eq!(hosts[1].group(group).unwrap().commit_index(), commit);
+    assert!(!hosts[1].is_quiesced(group));
+    // A notice the follower agrees with, then the append of a new entry.
+    hosts[0].step(group, Event::Propose("y".into())).unwrap();
+    let append =
+        sent(&mut hosts, 0).into_iter().find(|e| e.to == 2 && is_group_message(e)).expect("the append of y to node 2");
+    let notice = Envelope { from: 1, to: 2, body: EnvelopeBody::Quiesce { group, term, commit } };
+    let (quiesces, last) = (hosts[1].stats().quiesces, hosts[1].group(group).unwrap().last_index());
+    hosts[1].receive_all(&mut vec![notice, append]);
+    // The notice came first: it quiesced the group, and the append woke it.
+    assert_eq!(hosts[1].stats().quiesces, quiesces + 1, "the notice was handled before the message after it");
+    assert!(!hosts[1].is_quiesced(group), "woken by the append");
+    assert_eq!(hosts[1].group(group).unwrap().last_index(), last + 1);
+}
+
+#[test]
+fn a_notice_steps_only_its_own_groups_messages_first() {
+    // Answers of groups 1 and 2, a notice for group 3 between them: still
+    // one step per group.
+    let mut hosts = cluster(3);
+    for g in [1, 2] {
+        hosts[0].step(g, Event::Propose(format!("x{g}").into())).unwrap();
+    }
+    for e in sent(&mut hosts, 0) {
+        let to = (e.to - 1) as usize;
+        hosts[to].receive(e);
+    }
+    let mut answers: Vec<Envelope> = sent(&mut hosts, 1).into_iter().chain(sent(&mut hosts, 2)).collect();
+    answers.retain(is_group_message);
+    assert_eq!(answers.len(), 4);
+    let notice = Envelope { from: 2, to: 1, body: EnvelopeBody::Quiesce { group: 3, term: 1, commit: 1 } };
+    answers.insert(2, notice);
+    let before = hosts[0].stats().steps;
+    hosts[0].receive_all(&mut answers);
+    assert_eq!(hosts[0].stats().steps - before, 2);
 }
 
 #[test]

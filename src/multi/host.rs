@@ -273,16 +273,22 @@ impl<L: RaftLog> MultiNode<L> {
     /// of actions for the group, where a leader typically finds both
     /// followers' answers in one turn. Groups are independent, so only the
     /// order within a group is kept; a quiescence notice is handled after
-    /// every group message before it.
+    /// the messages of its group received before it (its group is then
+    /// stepped again for messages after it).
     pub fn receive_all(&mut self, envelopes: &mut Vec<Envelope>) {
         let mut held = std::mem::take(&mut self.held);
-        for envelope in envelopes.drain(..) {
-            if let EnvelopeBody::Quiesce { .. } = envelope.body {
-                // The notice must not overtake the messages before it.
-                self.step_held(&mut held);
+        for (seq, envelope) in envelopes.drain(..).enumerate() {
+            if let EnvelopeBody::Quiesce { group, .. } = envelope.body {
+                // The notice must not overtake its group's messages before
+                // it (the other groups' wait: the notice concerns one group).
+                if held.iter().any(|&(g, ..)| g == group) {
+                    let (mut before, rest): (Vec<_>, Vec<_>) = held.drain(..).partition(|&(g, ..)| g == group);
+                    held = rest;
+                    self.step_held(&mut before);
+                }
             }
             if let Some((group, message)) = self.admit(envelope) {
-                held.push((group, held.len(), message));
+                held.push((group, seq, message));
             }
         }
         self.step_held(&mut held);

@@ -228,16 +228,24 @@ impl MultiCluster {
                 let Some(i) = self.slot(env.to) else { return Ok(true) };
                 // Everything else arriving at that node at the same instant
                 // comes with it, as one batch (as a driver's turn reads it).
+                // Deliveries to other nodes at that instant are set aside
+                // and put back with their places in the queue.
                 let to = env.to;
                 let mut burst = vec![env];
-                while let Some(&Reverse((next_at, _, next))) = self.queue.peek() {
+                let mut others = Vec::new();
+                while let Some(&Reverse((next_at, seq, next))) = self.queue.peek() {
                     let Due::Deliver(e) = self.dues[next as usize] else { break };
-                    if next_at != at || self.envelopes[e as usize].as_ref().is_some_and(|env| env.to != to) {
+                    if next_at != at {
                         break;
                     }
                     self.queue.pop();
-                    burst.extend(self.envelopes[e as usize].take());
+                    if self.envelopes[e as usize].as_ref().is_some_and(|env| env.to != to) {
+                        others.push(Reverse((next_at, seq, next)));
+                    } else {
+                        burst.extend(self.envelopes[e as usize].take());
+                    }
                 }
+                self.queue.extend(others);
                 burst.retain(|env| self.net.connected(env.from, env.to));
                 if self.slots[i].host.is_some() {
                     self.deliver_all(i, burst)?;
