@@ -64,21 +64,27 @@ fn is_group_message(e: &Envelope) -> bool {
     matches!(e.body, EnvelopeBody::Raft { .. })
 }
 
-#[test]
-fn each_groups_messages_in_a_batch_are_one_step() {
-    let mut hosts = cluster(2);
+/// A write in groups 1 and 2 on the leader, node 1; the appends reach the
+/// followers; their answers, interleaved as one batch would bring them:
+/// g1 from 2, g2 from 2, g1 from 3, g2 from 3.
+fn answers_of_groups_1_and_2(hosts: &mut [MultiNode<MemoryLog>]) -> Vec<Envelope> {
     for g in [1, 2] {
         hosts[0].step(g, Event::Propose(format!("x{g}").into())).unwrap();
     }
-    // The appends reach the followers; their answers come back in one
-    // batch, interleaved: g1 from 2, g2 from 2, g1 from 3, g2 from 3.
-    for e in sent(&mut hosts, 0) {
+    for e in sent(hosts, 0) {
         let to = (e.to - 1) as usize;
         hosts[to].receive(e);
     }
-    let mut answers: Vec<Envelope> = sent(&mut hosts, 1).into_iter().chain(sent(&mut hosts, 2)).collect();
+    let mut answers: Vec<Envelope> = sent(hosts, 1).into_iter().chain(sent(hosts, 2)).collect();
     answers.retain(is_group_message);
     assert_eq!(answers.len(), 4, "{answers:?}");
+    answers
+}
+
+#[test]
+fn each_groups_messages_in_a_batch_are_one_step() {
+    let mut hosts = cluster(2);
+    let mut answers = answers_of_groups_1_and_2(&mut hosts);
     let mut sequential = answers.clone();
     let before = hosts[0].stats().steps;
     hosts[0].receive_all(&mut answers);
@@ -217,16 +223,7 @@ fn a_notice_steps_only_its_own_groups_messages_first() {
     // Answers of groups 1 and 2, a notice for group 3 between them: still
     // one step per group.
     let mut hosts = cluster(3);
-    for g in [1, 2] {
-        hosts[0].step(g, Event::Propose(format!("x{g}").into())).unwrap();
-    }
-    for e in sent(&mut hosts, 0) {
-        let to = (e.to - 1) as usize;
-        hosts[to].receive(e);
-    }
-    let mut answers: Vec<Envelope> = sent(&mut hosts, 1).into_iter().chain(sent(&mut hosts, 2)).collect();
-    answers.retain(is_group_message);
-    assert_eq!(answers.len(), 4);
+    let mut answers = answers_of_groups_1_and_2(&mut hosts);
     let notice = Envelope { from: 2, to: 1, body: EnvelopeBody::Quiesce { group: 3, term: 1, commit: 1 } };
     answers.insert(2, notice);
     let before = hosts[0].stats().steps;
