@@ -2,7 +2,8 @@
 //! that, since the last round, acknowledged new entries and was sent newer
 //! ones gets no heartbeat; every other follower does, and the whole round
 //! goes out while a read waits for it, with lease reads, with an election
-//! timeout too short for the rule, or after a gap longer than an interval.
+//! timeout too short for the rule, or after a gap of more than two
+//! intervals since the previous round.
 
 mod common;
 

@@ -150,10 +150,12 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     fn receive(&mut self) -> bool {
         let mut received = std::mem::take(&mut self.received);
         let n = self.transport.recv_many(&mut received, self.options.max_envelopes_per_turn);
-        // Each group's messages of the turn as one step (a leader usually
-        // has both followers' answers here), then their actions.
-        self.host.receive_all(&mut received);
-        self.carry_out();
+        if n > 0 {
+            // Each group's messages of the turn as one step (a leader
+            // usually has both followers' answers here), then their actions.
+            self.host.receive_all(&mut received);
+            self.carry_out();
+        }
         self.received = received;
         add(&self.shared.counters.envelopes_in, n as u64);
         n > 0

@@ -196,6 +196,21 @@ impl MultiCluster {
         self.host(id).and_then(|h| h.group(group)).map_or(0, |n| n.commit_index())
     }
 
+    /// A write to `group`, led by `leader`; if taken, noted with the
+    /// leader's commit index before it.
+    fn write_noting(
+        &mut self,
+        group: GroupId,
+        leader: NodeId,
+        written: &mut Vec<(GroupId, NodeId, u64)>,
+    ) -> Result<(), Violation> {
+        let commit = self.commit_at(leader, group);
+        if self.write(group)? {
+            written.push((group, leader, commit));
+        }
+        Ok(())
+    }
+
     fn power_cut_at_commit(&mut self) -> Result<(), Violation> {
         // In the asynchronous mode, a third of the time the leader of the
         // written groups is first cut off from a minority of the nodes and
@@ -224,19 +239,13 @@ impl MultiCluster {
                 self.slots[i].slow_disk = true;
             }
             for (g, _) in self.led_by(l) {
-                let commit = self.commit_at(l, g);
-                if self.write(g)? {
-                    written.push((g, l, commit));
-                }
+                self.write_noting(g, l, &mut written)?;
             }
         } else {
             for _ in 0..self.rng.range(3, 12) {
                 let g = 1 + self.rng.range(0, self.cfg.groups);
                 if let Some(l) = self.leader(g) {
-                    let commit = self.commit_at(l, g);
-                    if self.write(g)? {
-                        written.push((g, l, commit));
-                    }
+                    self.write_noting(g, l, &mut written)?;
                 }
             }
         }
