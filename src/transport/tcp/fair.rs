@@ -17,8 +17,22 @@
 //!   (the classes in the order they became non-empty), so an item waits for
 //!   at most one item of each other class: a class with megabytes queued
 //!   delays the others by one of its items, not by all of them.
+//! * **No allocation per class.** A class's queue, emptied, is kept for the
+//!   next class that starts (at most [`SPARE_QUEUES`] of them, each of at
+//!   most [`SPARE_CAPACITY`] items): on a batch connection the classes are
+//!   groups, hundreds of which start and empty again on every turn of a
+//!   loaded node.
 
 use std::collections::{HashMap, VecDeque};
+
+/// Emptied class queues kept for reuse, at most.
+pub(crate) const SPARE_QUEUES: usize = 1024;
+
+/// A class queue with room for more items than this is not kept for reuse
+/// (a burst's large queue is given back): the spares hold at most
+/// `SPARE_QUEUES * SPARE_CAPACITY` items' room, about a megabyte of
+/// envelopes. A group usually has one to three envelopes per peer in a turn.
+pub(crate) const SPARE_CAPACITY: usize = 8;
 
 #[derive(Debug)]
 struct Class<T> {
@@ -56,11 +70,21 @@ pub(crate) struct FairQueue<T> {
     /// for each item (a burst comes from one class, which keeps losing its
     /// newest items until it is back within its share).
     victim: Option<u64>,
+    /// Emptied class queues, ready for the next class that starts.
+    spare: Vec<VecDeque<(T, usize)>>,
 }
 
 impl<T> Default for FairQueue<T> {
     fn default() -> Self {
-        Self { classes: HashMap::new(), order: VecDeque::new(), next_turn: 0, items: 0, bytes: 0, victim: None }
+        Self {
+            classes: HashMap::new(),
+            order: VecDeque::new(),
+            next_turn: 0,
+            items: 0,
+            bytes: 0,
+            victim: None,
+            spare: Vec::new(),
+        }
     }
 }
 
@@ -112,7 +136,12 @@ impl<T> FairQueue<T> {
             evicted += 1;
         }
         let turn = self.next_turn;
-        let entry = self.classes.entry(class).or_insert_with(|| Class { items: VecDeque::new(), bytes: 0, turn });
+        let spare = &mut self.spare;
+        let entry = self.classes.entry(class).or_insert_with(|| Class {
+            items: spare.pop().unwrap_or_default(),
+            bytes: 0,
+            turn,
+        });
         if entry.turn == turn {
             // A new class: its turn comes last.
             self.next_turn += 1;
@@ -132,7 +161,7 @@ impl<T> FairQueue<T> {
         self.items -= 1;
         self.bytes -= size;
         if c.items.is_empty() {
-            self.classes.remove(&class);
+            self.retire(class);
             // Its order entry is stale now; stale entries never outnumber
             // the live ones for long.
             if self.order.len() > 2 * self.classes.len() + 16 {
@@ -143,6 +172,15 @@ impl<T> FairQueue<T> {
         Some((item, size))
     }
 
+    /// Removes an emptied class, keeping its queue for reuse.
+    fn retire(&mut self, class: u64) {
+        let Some(c) = self.classes.remove(&class) else { return };
+        debug_assert!(c.items.is_empty());
+        if self.spare.len() < SPARE_QUEUES && c.items.capacity() <= SPARE_CAPACITY {
+            self.spare.push(c.items);
+        }
+    }
+
     /// Moves items out one per class in turn, handing each (with its size)
     /// to `out`, until `out` answers `false` or the queue is empty: the one
     /// mechanism behind [`take`](Self::take), [`take_items`](Self::take_items)
@@ -151,12 +189,12 @@ impl<T> FairQueue<T> {
         while let Some((class, turn)) = self.order.pop_front() {
             let Some(c) = self.classes.get_mut(&class).filter(|c| c.turn == turn) else { continue };
             let Some((item, size)) = c.items.pop_front() else {
-                self.classes.remove(&class);
+                self.retire(class);
                 continue;
             };
             c.bytes -= size;
             if c.items.is_empty() {
-                self.classes.remove(&class);
+                self.retire(class);
             } else {
                 self.order.push_back((class, turn));
             }
@@ -217,6 +255,14 @@ impl<T> FairQueue<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl<T> FairQueue<T> {
+        fn take_all_items(&mut self) -> usize {
+            let mut out = Vec::new();
+            self.take_items(&mut out, usize::MAX);
+            out.len()
+        }
+    }
 
     fn taken(q: &mut FairQueue<&'static str>, max_bytes: usize) -> Vec<&'static str> {
         let mut out = Vec::new();
@@ -341,6 +387,37 @@ mod tests {
         q.take_items(&mut out, 3);
         assert_eq!(out, ["a1", "b1", "c1", "a2"]);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn an_emptied_class_queue_serves_the_next_class() {
+        let mut q = FairQueue::default();
+        for item in ["a1", "a2", "a3"] {
+            q.push(1, item, 1, 100, 1000);
+        }
+        assert_eq!(taken(&mut q, 1000), ["a1", "a2", "a3"]);
+        assert_eq!(q.spare.len(), 1, "class 1's queue is kept");
+        let room = q.spare[0].capacity();
+        assert!(room >= 3);
+        q.push(2, "b1", 1, 100, 1000);
+        assert!(q.spare.is_empty(), "class 2 took it");
+        assert_eq!(q.classes[&2].items.capacity(), room);
+        // An eviction that empties a class keeps its queue too.
+        q.push(3, "c1", 80, 100, 100);
+        assert_eq!(q.push(2, "b2", 20, 100, 100), Admit::Queued { evicted: 1 });
+        assert_eq!(q.spare.len(), 1);
+        // A burst's large queue is given back, and the spares are bounded.
+        let mut q = FairQueue::default();
+        for _ in 0..=SPARE_CAPACITY {
+            q.push(1, "x", 1, 1000, 100_000);
+        }
+        assert_eq!(q.take_all_items(), SPARE_CAPACITY + 1);
+        assert!(q.spare.is_empty(), "a queue of {} items is not kept", SPARE_CAPACITY + 1);
+        for class in 0..(SPARE_QUEUES as u64 + 10) {
+            q.push(class, "x", 1, 100_000, 100_000);
+        }
+        q.take_all_items();
+        assert_eq!(q.spare.len(), SPARE_QUEUES);
     }
 
     #[test]
