@@ -427,3 +427,43 @@ fn a_host_turn_leaves_as_one_frame() {
     a.shutdown();
     b.shutdown();
 }
+
+/// A host turn for several peers, interleaved, and for a peer with no
+/// address: each known peer gets its envelopes in the order they were
+/// handed over (one after the other, however the turn mixed them), and
+/// the unknown peer's are counted and reported, not sent.
+#[test]
+fn a_turn_for_several_peers_reaches_each_in_order_and_counts_the_unknown() {
+    let bind = |id: u64| TcpGroupTransport::bind(TcpConfig::new(id, loopback()).cluster_id(CLUSTER)).unwrap();
+    let (b, c) = (bind(2), bind(3));
+    let cfg = TcpConfig::new(1, loopback()).cluster_id(CLUSTER).peer(2, b.local_addr()).peer(3, c.local_addr());
+    let a = TcpGroupTransport::bind(cfg).unwrap();
+    b.add_peer(1, a.local_addr()).unwrap();
+    c.add_peer(1, a.local_addr()).unwrap();
+    for turn in 1..=3u64 {
+        // Groups 1..=30 to peers 3, 9 (unknown), 2, 3, 9, 2, ...
+        let to = |g: u64| [3, 9, 2][(g % 3) as usize];
+        let envelopes: Vec<Envelope> = (1..=30).map(|g| heartbeat(1, to(g), g, turn)).collect();
+        assert_eq!(
+            a.send_batch(envelopes),
+            Err(raft_io::transport::TransportError::UnknownPeer(9)),
+            "turn {turn}: the unknown peer is reported"
+        );
+        assert_eq!(a.stats().dropped_unknown_peer, 10 * turn);
+        for (peer, id) in [(&b, 2), (&c, 3)] {
+            let mut got = Vec::new();
+            wait_until("the turn", || {
+                got.extend(std::iter::from_fn(|| peer.try_recv()));
+                got.len() == 10
+            });
+            let groups: Vec<GroupId> = got.iter().map(group_of).collect();
+            let want: Vec<GroupId> = (1..=30).filter(|&g| to(g) == id).collect();
+            assert_eq!(groups, want, "turn {turn}: peer {id}'s envelopes, in order");
+            assert!(got.iter().all(|e| e.to == id && e.from == 1));
+            assert_eq!(peer.stats().messages_received, 10 * turn, "peer {id} counts each envelope");
+        }
+    }
+    for t in [a, b, c] {
+        t.shutdown();
+    }
+}

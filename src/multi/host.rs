@@ -139,6 +139,9 @@ pub struct MultiNode<L: RaftLog> {
     /// The group messages of a batch being received, with their arrival
     /// order (`receive_all`); kept between batches.
     pub(super) held: Vec<(GroupId, usize, Message)>,
+    /// How many held messages each group has, in group order (`step_held`);
+    /// kept between batches.
+    pub(super) runs: Vec<usize>,
     pub(super) stats: HostStats,
 }
 
@@ -156,6 +159,7 @@ impl<L: RaftLog> MultiNode<L> {
             scratch: Vec::new(),
             ticking: Vec::new(),
             held: Vec::new(),
+            runs: Vec::new(),
             stats: HostStats::default(),
         }
     }
@@ -299,19 +303,26 @@ impl<L: RaftLog> MultiNode<L> {
     fn step_held(&mut self, held: &mut Vec<(GroupId, usize, Message)>) {
         // By group, then arrival: each group's messages in their order.
         held.sort_unstable_by_key(|&(group, seq, _)| (group, seq));
-        let mut messages = held.drain(..).peekable();
-        while let Some((group, _, first)) = messages.next() {
-            if messages.peek().is_none_or(|(next, ..)| *next != group) {
+        // Each group's count first, so its batch is allocated once, at
+        // its size.
+        let mut runs = std::mem::take(&mut self.runs);
+        runs.clear();
+        runs.extend(held.chunk_by(|a, b| a.0 == b.0).map(<[_]>::len));
+        let mut messages = held.drain(..);
+        for &n in &runs {
+            let Some((group, _, first)) = messages.next() else { break };
+            if n == 1 {
                 self.deliver(group, Event::Message(first), 1);
                 continue;
             }
-            let mut batch = vec![first];
-            while let Some((_, _, m)) = messages.next_if(|(next, ..)| *next == group) {
-                batch.push(m);
-            }
-            let n = batch.len() as u64;
-            self.deliver(group, Event::Messages(batch), n);
+            let mut batch = Vec::with_capacity(n);
+            batch.push(first);
+            batch.extend(messages.by_ref().take(n - 1).map(|(_, _, m)| m));
+            self.deliver(group, Event::Messages(batch), n as u64);
         }
+        debug_assert!(messages.next().is_none());
+        drop(messages);
+        self.runs = runs;
     }
 
     /// An envelope's common handling: dropped if misaddressed, its sender

@@ -290,9 +290,9 @@ impl Inner {
         Ok(())
     }
 
-    /// Takes the tokens made durable since the last call.
-    pub(super) fn take_durable(&mut self) -> Vec<(GroupId, WriteToken)> {
-        std::mem::take(&mut self.durable)
+    /// Moves the tokens made durable since the last call to `out`.
+    pub(super) fn take_durable(&mut self, out: &mut Vec<(GroupId, WriteToken)>) {
+        out.append(&mut self.durable);
     }
 
     /// Whether the WAL holds so much more than the live groups that

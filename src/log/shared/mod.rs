@@ -214,9 +214,23 @@ impl SharedWal {
     ///
     /// A write or sync error: the log halts, and no token is returned.
     pub fn flush(&self) -> Result<Vec<(GroupId, WriteToken)>, StorageError> {
+        let mut durable = Vec::new();
+        self.flush_into(&mut durable)?;
+        Ok(durable)
+    }
+
+    /// [`flush`](Self::flush), appending the tokens to `durable` instead
+    /// of returning a new vector: a driver that flushes every turn reuses
+    /// one vector.
+    ///
+    /// # Errors
+    ///
+    /// As [`flush`](Self::flush); nothing is appended then.
+    pub fn flush_into(&self, durable: &mut Vec<(GroupId, WriteToken)>) -> Result<(), StorageError> {
         let mut inner = lock(&self.inner);
         inner.flush(false)?;
-        Ok(inner.take_durable())
+        inner.take_durable(durable);
+        Ok(())
     }
 
     /// Flushes, writing a checkpoint of every live group instead of a

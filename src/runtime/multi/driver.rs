@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::durable::DurableTokens;
 use super::group::{Effects, Hosted};
 use super::handle::{Counters, MultiHandle, MultiRequest, MultiShared};
 use super::snapshots::SnapshotGate;
@@ -43,6 +44,10 @@ pub(super) struct Driver<S: StateMachine, T> {
     wakes: bool,
     /// The turn's envelopes, sent together at its end.
     out: Vec<Envelope>,
+    /// The tokens a flush made durable (`flush`); kept between turns.
+    durable: DurableTokens,
+    /// The groups a turn's requests gave a proposal (`serve_requests`).
+    batched: Vec<GroupId>,
     gate: SnapshotGate,
     /// Member addresses passed to the transport.
     known: HashMap<NodeId, Bytes>,
@@ -90,6 +95,8 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
         options,
         wakes,
         out: Vec::new(),
+        durable: DurableTokens::default(),
+        batched: Vec::new(),
         known: HashMap::new(),
         actions: Vec::new(),
         touched: Vec::new(),
@@ -192,25 +199,23 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     /// each group's latest durable token stepped as `Event::Persisted`.
     /// Returns whether anything was reported.
     fn flush(&mut self) -> bool {
-        let durable = match self.wal.flush() {
-            Ok(durable) => durable,
-            Err(e) => {
-                self.halted = Some(Arc::new(Error::Storage(e)));
-                return false;
-            }
-        };
-        // The latest token per group suffices.
-        let mut latest: BTreeMap<GroupId, crate::log::WriteToken> = BTreeMap::new();
-        for (group, token) in durable {
-            latest.insert(group, token);
+        let mut durable = std::mem::take(&mut self.durable);
+        durable.staged.clear();
+        if let Err(e) = self.wal.flush_into(&mut durable.staged) {
+            self.halted = Some(Arc::new(Error::Storage(e)));
+            self.durable = durable;
+            return false;
         }
-        let reported = !latest.is_empty();
-        for (group, token) in latest {
+        // The latest token per group suffices.
+        let mut reported = false;
+        for (group, token) in durable.latest() {
+            reported = true;
             add(&self.shared.counters.persisted, 1);
             // A group removed since its write was staged is gone: nothing
             // to report.
             let _ = self.try_step(group, Event::Persisted(token));
         }
+        self.durable = durable;
         reported
     }
 
@@ -219,9 +224,10 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         if self.out.is_empty() {
             return;
         }
-        let out = std::mem::take(&mut self.out);
-        add(&self.shared.counters.envelopes_out, out.len() as u64);
-        self.transport.send_batch(out);
+        add(&self.shared.counters.envelopes_out, self.out.len() as u64);
+        self.transport.send_batch(&mut self.out);
+        // Whatever a transport left is not sent again.
+        self.out.clear();
     }
 
     /// Takes queued requests (no more than the room left under
@@ -234,7 +240,9 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         let mut incoming = std::mem::take(&mut self.incoming);
         self.shared.submissions.drain(&mut incoming, room);
         let busy = !incoming.is_empty();
-        let mut batched = BTreeSet::new();
+        // The groups given a proposal, stepped in group order.
+        let mut batched = std::mem::take(&mut self.batched);
+        batched.clear();
         for request in incoming.drain(..) {
             if let Some(group) = request.group() {
                 self.holding.insert(group);
@@ -242,7 +250,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             match request {
                 MultiRequest::Propose { group, command, reply, deadline } => {
                     if self.add_proposal(group, command, reply, deadline) {
-                        batched.insert(group);
+                        batched.push(group);
                     }
                 }
                 MultiRequest::Read { group, job, deadline } => {
@@ -273,9 +281,12 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             }
         }
         self.incoming = incoming;
-        for group in batched {
+        batched.sort_unstable();
+        batched.dedup();
+        for &group in &batched {
             self.propose_batch(group);
         }
+        self.batched = batched;
         busy
     }
 

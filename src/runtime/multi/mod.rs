@@ -97,6 +97,7 @@
 //! ```
 
 mod driver;
+mod durable;
 mod group;
 mod handle;
 mod snapshots;

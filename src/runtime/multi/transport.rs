@@ -12,10 +12,12 @@ use crate::types::NodeId;
 /// can drive: implemented by [`TcpGroupTransport`]; implement it for an
 /// in-process transport in tests.
 pub trait GroupTransport: Send + 'static {
-    /// Queues every envelope of one driver turn (called once per turn).
-    /// Failures are the transport's to count: Raft treats an envelope
-    /// that was not delivered as lost.
-    fn send_batch(&mut self, envelopes: Vec<Envelope>);
+    /// Queues every envelope of one driver turn (called once per turn),
+    /// taking them all out of `envelopes`: the driver reuses the emptied
+    /// vector (its capacity) for the next turn. Failures are the
+    /// transport's to count: Raft treats an envelope that was not
+    /// delivered as lost.
+    fn send_batch(&mut self, envelopes: &mut Vec<Envelope>);
 
     /// The next envelope received, without blocking.
     fn try_recv(&mut self) -> Option<Envelope>;
@@ -54,9 +56,9 @@ pub trait GroupTransport: Send + 'static {
 }
 
 impl GroupTransport for TcpGroupTransport {
-    fn send_batch(&mut self, envelopes: Vec<Envelope>) {
+    fn send_batch(&mut self, envelopes: &mut Vec<Envelope>) {
         // Refusals are counted in `TcpStats`.
-        let _ = TcpGroupTransport::send_batch(self, envelopes);
+        let _ = TcpGroupTransport::send_batch(self, envelopes.drain(..));
     }
 
     fn try_recv(&mut self) -> Option<Envelope> {

@@ -192,12 +192,16 @@ fn read_frames<C: Carrier>(shared: &Shared<C>, stream: &mut Link, peer: NodeId) 
     let cfg = &shared.cfg;
     let counters = &shared.counters;
     let mut reader = BufReader::with_capacity(64 << 10, stream);
+    // A frame's items, handed to the inbox together (kept between frames).
+    let mut decoded = Vec::new();
     loop {
         match read_frame(&mut reader, cfg.limits.max_frame_bytes) {
             Ok(None) => add(&counters.bytes_received, PREFIX as u64),
             Ok(Some(frame)) => {
                 add(&counters.bytes_received, (PREFIX + frame.len()) as u64);
-                match C::decode(&frame, &cfg.limits, peer, cfg.id, &mut |item, size| shared.deliver(item, size)) {
+                let result = C::decode(&frame, &cfg.limits, peer, cfg.id, &mut |item, size| decoded.push((item, size)));
+                shared.deliver_all(&mut decoded);
+                match result {
                     Ok(misaddressed) => add(&counters.misaddressed, misaddressed),
                     Err(error) => {
                         add(&counters.decode_errors, 1);

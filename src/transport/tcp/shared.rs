@@ -43,12 +43,51 @@ pub(crate) struct Conns {
     pub(crate) by_peer: HashMap<NodeId, u64>,
 }
 
+/// [`Shared::send_all`]'s buffers, kept between calls: a loaded node sends
+/// a batch every turn, and sorting it by peer then allocates nothing.
+pub(crate) struct Outgoing<T> {
+    /// The batch not yet handed to its peers.
+    items: Vec<T>,
+    /// What one pass over `items` left for the peers after.
+    rest: Vec<T>,
+    /// One peer's items.
+    mine: Vec<T>,
+    /// The batch's peers, ascending.
+    peers: Vec<NodeId>,
+    /// One peer's items with their class and size ([`Peer::push_all`]).
+    sized: Vec<(u64, T, usize)>,
+}
+
+impl<T> Default for Outgoing<T> {
+    fn default() -> Self {
+        Self { items: Vec::new(), rest: Vec::new(), mine: Vec::new(), peers: Vec::new(), sized: Vec::new() }
+    }
+}
+
+impl<T> Outgoing<T> {
+    /// Items a buffer keeps room for between batches; a larger burst's
+    /// room is given back.
+    const KEEP: usize = 4096;
+
+    fn trim(&mut self) {
+        for v in [&mut self.items, &mut self.rest, &mut self.mine] {
+            if v.capacity() > Self::KEEP {
+                *v = Vec::new();
+            }
+        }
+        if self.sized.capacity() > Self::KEEP {
+            self.sized = Vec::new();
+        }
+    }
+}
+
 /// State shared by the transport, its handles and its threads.
 pub(crate) struct Shared<C: Carrier> {
     pub(crate) cfg: TcpConfig,
     pub(crate) local_addr: SocketAddr,
     pub(crate) peers: Mutex<BTreeMap<NodeId, Arc<Peer<C>>>>,
     pub(crate) inbox: Inbox<C::Item>,
+    outgoing: Mutex<Outgoing<C::Item>>,
     pub(crate) conns: Mutex<Conns>,
     pub(crate) counters: Counters,
     #[cfg(feature = "tls")]
@@ -89,6 +128,7 @@ impl<C: Carrier> Shared<C> {
                 max_bytes: config.inbox_bytes,
                 waker: Mutex::new(None),
             },
+            outgoing: Mutex::new(Outgoing::default()),
             cfg: config,
             local_addr,
             peers: Mutex::new(BTreeMap::new()),
@@ -128,19 +168,40 @@ impl<C: Carrier> Shared<C> {
         if self.is_shutdown() {
             return Err(TransportError::Closed);
         }
-        let mut by_peer: BTreeMap<NodeId, Vec<C::Item>> = BTreeMap::new();
-        for item in items {
-            by_peer.entry(C::to(&item)).or_default().push(item);
+        let mut outgoing = lock(&self.outgoing);
+        let Outgoing { items: batch, rest, mine, peers, sized } = &mut *outgoing;
+        batch.extend(items);
+        // A batch goes to a few peers: a pass over it per peer (but the
+        // last, which takes what is left) is cheaper than a map of per-peer
+        // vectors, and allocates nothing.
+        for item in batch.iter() {
+            let to = C::to(item);
+            if !peers.contains(&to) {
+                peers.push(to);
+            }
         }
+        peers.sort_unstable();
         let mut first = Ok(());
-        for (to, items) in by_peer {
+        for (k, &to) in peers.iter().enumerate() {
+            if k + 1 == peers.len() {
+                std::mem::swap(mine, batch);
+            } else {
+                for item in batch.drain(..) {
+                    if C::to(&item) == to { mine.push(item) } else { rest.push(item) }
+                }
+                std::mem::swap(batch, rest);
+            }
             let Some(peer) = lock(&self.peers).get(&to).cloned() else {
-                add(&self.counters.dropped_unknown_peer, items.len() as u64);
+                add(&self.counters.dropped_unknown_peer, mine.len() as u64);
+                mine.clear();
                 first = first.and(Err(TransportError::UnknownPeer(to)));
                 continue;
             };
-            peer.push_all(items, &self.cfg, |push| first = first.clone().and(self.count(to, push)));
+            peer.push_all(mine.drain(..), &self.cfg, sized, |push| first = first.clone().and(self.count(to, push)));
         }
+        debug_assert!(batch.is_empty() && rest.is_empty() && mine.is_empty());
+        peers.clear();
+        outgoing.trim();
         first
     }
 
@@ -228,21 +289,34 @@ impl<C: Carrier> Shared<C> {
         Ok(())
     }
 
-    pub(crate) fn deliver(&self, item: C::Item, size: usize) {
+    /// Queues a frame's items (with their sizes) in the inbox, taking them
+    /// out of `items`: under one lock, then one wake-up of the node, so the
+    /// node finds the frame whole and the reader does not contend with it
+    /// item by item.
+    pub(crate) fn deliver_all(&self, items: &mut Vec<(C::Item, usize)>) {
+        if items.is_empty() {
+            return;
+        }
+        let mut queued = 0;
         {
             let mut q = lock(&self.inbox.queue);
-            // A single item is always accepted into an empty inbox.
-            let max_bytes = if q.is_empty() { usize::MAX } else { self.inbox.max_bytes };
-            let class = C::class(&item);
-            match q.push(class, item, size, self.inbox.capacity, max_bytes) {
-                Admit::Queued { evicted } => add(&self.counters.dropped_inbox_full, evicted),
-                Admit::Refused { evicted } => {
-                    add(&self.counters.dropped_inbox_full, evicted + 1);
-                    return;
+            for (item, size) in items.drain(..) {
+                // A single item is always accepted into an empty inbox.
+                let max_bytes = if q.is_empty() { usize::MAX } else { self.inbox.max_bytes };
+                let class = C::class(&item);
+                match q.push(class, item, size, self.inbox.capacity, max_bytes) {
+                    Admit::Queued { evicted } => {
+                        add(&self.counters.dropped_inbox_full, evicted);
+                        queued += 1;
+                    }
+                    Admit::Refused { evicted } => add(&self.counters.dropped_inbox_full, evicted + 1),
                 }
             }
         }
-        add(&self.counters.messages_received, 1);
+        if queued == 0 {
+            return;
+        }
+        add(&self.counters.messages_received, queued);
         if let Some(waker) = lock(&self.inbox.waker).as_ref() {
             waker();
         }

@@ -81,13 +81,16 @@ impl<C: Carrier> Peer<C> {
     /// all (one write, as few frames as the limits allow); reports what
     /// became of each to `report`. An item whose frame would exceed the
     /// frame limit is dropped at once, as the peer would refuse it.
+    /// `sized` is the caller's buffer for the items' classes and sizes
+    /// (found before the lock is taken); it is left empty.
     pub(crate) fn push_all(
         &self,
         items: impl IntoIterator<Item = C::Item>,
         cfg: &TcpConfig,
+        sized: &mut Vec<(u64, C::Item, usize)>,
         mut report: impl FnMut(Push),
     ) {
-        let mut sized = Vec::new();
+        sized.clear();
         for item in items {
             match C::size(&item, cfg.id, self.id, &cfg.limits) {
                 Ok(size) => sized.push((C::class(&item), item, size)),
@@ -99,7 +102,7 @@ impl<C: Carrier> Peer<C> {
         }
         let mut q = lock(&self.queue);
         let mut queued = false;
-        for (class, item, size) in sized {
+        for (class, item, size) in sized.drain(..) {
             if q.closed {
                 report(Push::Closed);
                 continue;
