@@ -8,9 +8,10 @@
 //!   leaders balanced over the nodes, `CLIENTS` client threads each keeping
 //!   up to `IN_FLIGHT` writes in flight (`propose_async` tickets). For each
 //!   group count: writes acknowledged per second, their latency (p50,
-//!   p99), envelopes sent per write (every node's, summed) and the
-//!   process's CPU time per write (every thread: drivers, transports,
-//!   clients). The counts run in turn, `REPS` times; the table gives
+//!   p99), envelopes sent per write (every node's, summed), group steps
+//!   per write, and the process's allocations and CPU time per write
+//!   (every thread: drivers, transports, clients; allocations from a
+//!   counting global allocator, `counting.rs`). The counts run in turn, `REPS` times; the table gives
 //!   medians, and each count's throughput against one group's.
 //! * **Idle**: the same cluster with `IDLE` groups (and with fewer, for
 //!   comparison), every group elected, balanced and then quiesced; what
@@ -38,6 +39,8 @@ mod cluster;
 #[path = "../sharded_kv/kv.rs"]
 mod kv;
 
+mod counting;
+
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -45,6 +48,9 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use cluster::{Cluster, Error, IDS};
+
+#[global_allocator]
+static ALLOCATOR: counting::Counting = counting::Counting;
 
 /// Idle groups are created this many at a time.
 const WAVE: u64 = 1000;
@@ -113,12 +119,13 @@ fn run_in(args: &Args, base: &Path) -> Result<(), Error> {
         for (i, &groups) in args.counts.iter().enumerate() {
             let r = active(args, &base.join(format!("active-{groups}-{rep}")), groups)?;
             println!(
-                "  rep {rep}: {groups:>5} groups: {:>7.0} writes/s, p50 {:.1} ms, p99 {:.1} ms, {:.2} envelopes/write, {:.2} group steps/write, {}",
+                "  rep {rep}: {groups:>5} groups: {:>7.0} writes/s, p50 {:.1} ms, p99 {:.1} ms, {:.2} envelopes/write, {:.2} group steps/write, {:.2} allocations/write, {}",
                 r.rate,
                 r.p50,
                 r.p99,
                 r.envelopes_per_write,
                 r.steps_per_write,
+                r.allocs_per_write,
                 cpu_text(r.cpu_us_per_write)
             );
             runs[i].push(r);
@@ -127,18 +134,19 @@ fn run_in(args: &Args, base: &Path) -> Result<(), Error> {
     let medians: Vec<Active> = runs.iter().map(|r| Active::median(r)).collect();
     println!();
     println!(
-        "| groups | writes/s (median) | vs 1st row | p50 ms | p99 ms | envelopes per write | group steps per write | CPU per write |"
+        "| groups | writes/s (median) | vs 1st row | p50 ms | p99 ms | envelopes per write | group steps per write | allocations per write | CPU per write |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (&groups, m) in args.counts.iter().zip(&medians) {
         println!(
-            "| {groups} | {:.0} | {:.2}x | {:.1} | {:.1} | {:.2} | {:.2} | {} |",
+            "| {groups} | {:.0} | {:.2}x | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {} |",
             m.rate,
             m.rate / medians[0].rate,
             m.p50,
             m.p99,
             m.envelopes_per_write,
             m.steps_per_write,
+            m.allocs_per_write,
             cpu_text(m.cpu_us_per_write)
         );
     }
@@ -184,6 +192,8 @@ struct Active {
     envelopes_per_write: f64,
     /// Group steps (every node's, ticks and requests included) per write.
     steps_per_write: f64,
+    /// Allocations (every thread's: drivers, transports, clients) per write.
+    allocs_per_write: f64,
     cpu_us_per_write: Option<f64>,
 }
 
@@ -197,6 +207,7 @@ impl Active {
             p99: med(&|r| Some(r.p99)).unwrap_or(0.0),
             envelopes_per_write: med(&|r| Some(r.envelopes_per_write)).unwrap_or(0.0),
             steps_per_write: med(&|r| Some(r.steps_per_write)).unwrap_or(0.0),
+            allocs_per_write: med(&|r| Some(r.allocs_per_write)).unwrap_or(0.0),
             cpu_us_per_write: med(&|r| r.cpu_us_per_write),
         }
     }
@@ -220,6 +231,7 @@ fn active(args: &Args, dir: &Path, groups: u64) -> Result<Active, Error> {
     let out_before = envelopes_out(&cluster);
     let steps_before = group_steps(&cluster);
     let cpu_before = process_cpu_seconds();
+    let allocs_before = counting::count();
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let threads = clients::start(&cluster, args.clients, args.in_flight, &stop)?;
@@ -230,6 +242,7 @@ fn active(args: &Args, dir: &Path, groups: u64) -> Result<Active, Error> {
     let cpu = process_cpu_seconds().zip(cpu_before).map(|(after, before)| after - before);
     let envelopes = envelopes_out(&cluster) - out_before;
     let steps = group_steps(&cluster) - steps_before;
+    let allocs = counting::count() - allocs_before;
     cluster.shutdown();
     let acked: u64 = reports.iter().map(|r| r.acked).sum();
     if acked == 0 {
@@ -241,6 +254,7 @@ fn active(args: &Args, dir: &Path, groups: u64) -> Result<Active, Error> {
         p99: latencies.quantile_ms(0.99),
         envelopes_per_write: envelopes as f64 / acked as f64,
         steps_per_write: steps as f64 / acked as f64,
+        allocs_per_write: allocs as f64 / acked as f64,
         cpu_us_per_write: cpu.map(|s| s * 1e6 / acked as f64),
     })
 }
