@@ -187,6 +187,10 @@ fn handshake<C: Carrier>(shared: &Shared<C>, stream: TcpStream) -> Result<(NodeI
     }
 }
 
+/// Items of one frame whose room a reader keeps for the next frame (a
+/// frame of up to `max_batch_items` gives the rest back).
+const KEEP_DECODED: usize = 1024;
+
 /// Reads frames until the connection ends; returns why it ended.
 fn read_frames<C: Carrier>(shared: &Shared<C>, stream: &mut Link, peer: NodeId) -> String {
     let cfg = &shared.cfg;
@@ -201,6 +205,10 @@ fn read_frames<C: Carrier>(shared: &Shared<C>, stream: &mut Link, peer: NodeId) 
                 add(&counters.bytes_received, (PREFIX + frame.len()) as u64);
                 let result = C::decode(&frame, &cfg.limits, peer, cfg.id, &mut |item, size| decoded.push((item, size)));
                 shared.deliver_all(&mut decoded);
+                if decoded.capacity() > KEEP_DECODED {
+                    // A large frame's room is given back.
+                    decoded = Vec::new();
+                }
                 match result {
                     Ok(misaddressed) => add(&counters.misaddressed, misaddressed),
                     Err(error) => {
