@@ -170,6 +170,11 @@ impl<C: Carrier> Shared<C> {
         }
         let mut outgoing = lock(&self.outgoing);
         let Outgoing { items: batch, rest, mine, peers, sized } = &mut *outgoing;
+        // Empty unless a call panicked halfway: nothing of it is sent now.
+        for v in [&mut *batch, &mut *rest, &mut *mine] {
+            v.clear();
+        }
+        peers.clear();
         batch.extend(items);
         // A batch goes to a few peers: a pass over it per peer (but the
         // last, which takes what is left) is cheaper than a map of per-peer
