@@ -28,6 +28,10 @@ use crate::runtime::{RuntimeError, StateMachine, StopReason, Waker, stats_add as
 use crate::sync::lock;
 use crate::types::{ENTRY_OVERHEAD, NodeId};
 
+/// Envelopes' room the driver keeps between turns for the next turn's
+/// batch.
+const KEEP_OUT: usize = 16 << 10;
+
 pub(super) struct Driver<S: StateMachine, T> {
     host: MultiNode<GroupLog>,
     wal: SharedWal,
@@ -226,8 +230,12 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         }
         add(&self.shared.counters.envelopes_out, self.out.len() as u64);
         self.transport.send_batch(&mut self.out);
-        // Whatever a transport left is not sent again.
+        // Whatever a transport left is not sent again; a burst's room is
+        // given back.
         self.out.clear();
+        if self.out.capacity() > KEEP_OUT {
+            self.out = Vec::new();
+        }
     }
 
     /// Takes queued requests (no more than the room left under
