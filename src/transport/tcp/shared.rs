@@ -317,11 +317,13 @@ impl<C: Carrier> Shared<C> {
                     Admit::Refused { evicted } => add(&self.counters.dropped_inbox_full, evicted + 1),
                 }
             }
+            // Counted before the node can take them: whoever received an
+            // item finds it counted.
+            add(&self.counters.messages_received, queued);
         }
         if queued == 0 {
             return;
         }
-        add(&self.counters.messages_received, queued);
         if let Some(waker) = lock(&self.inbox.waker).as_ref() {
             waker();
         }
