@@ -5,7 +5,12 @@
 //! handshakes. Each case ends in a counted drop or refusal, never in
 //! unbounded memory or a disturbed group. Deterministic: where a queue's
 //! content matters, the peer holds the handshake until everything is queued.
+//! A per-thread counting allocator shows that a warm turn allocates nothing
+//! on the node's thread.
 #![cfg(feature = "net")]
+
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -18,6 +23,9 @@ use raft_io::framing::{self, DecodeLimits};
 use raft_io::multi::{Envelope, EnvelopeBody, GroupId, HostConfig, MultiNode};
 use raft_io::transport::{NetEvent, Refusal, TcpConfig, TcpGroupTransport, TcpTransport};
 use raft_io::{AppendEntries, Entry, Heartbeat, MemoryLog, Message, MessageBody, RaftConfig, RaftTransport};
+
+#[global_allocator]
+static GLOBAL: counting_alloc::CountingAllocator = counting_alloc::CountingAllocator;
 
 const CLUSTER: u64 = 7;
 
@@ -466,4 +474,37 @@ fn a_turn_for_several_peers_reaches_each_in_order_and_counts_the_unknown() {
     for t in [a, b, c] {
         t.shutdown();
     }
+}
+
+/// Once warm, handing a turn of envelopes for a hundred groups to
+/// `send_batch` and taking a turn in with `try_recv_many` allocate nothing
+/// on the node's thread (the transport's reader and writer threads are not
+/// counted): a group's queue in the peer queue and in the inbox is reused
+/// when the group starts again, and the transport sorts a turn by peer in
+/// buffers it keeps (docs/TESTING.md, "Buffers kept between turns").
+#[test]
+fn a_warm_turn_allocates_nothing_on_the_nodes_thread() {
+    let b = TcpGroupTransport::bind(TcpConfig::new(2, loopback()).cluster_id(CLUSTER)).unwrap();
+    let a = TcpGroupTransport::bind(TcpConfig::new(1, loopback()).cluster_id(CLUSTER).peer(2, b.local_addr())).unwrap();
+    b.add_peer(1, a.local_addr()).unwrap();
+    let mut turn_out: Vec<Envelope> = Vec::with_capacity(256);
+    let mut turn_in: Vec<Envelope> = Vec::with_capacity(1024);
+    let mut counts = Vec::new();
+    for turn in 0..40u64 {
+        turn_out.extend((1..=100).map(|g| heartbeat(1, 2, g, turn)));
+        let before = counting_alloc::allocations();
+        a.send_batch(turn_out.drain(..)).unwrap();
+        wait_until("the turn", || {
+            b.try_recv_many(&mut turn_in, 1024);
+            turn_in.len() >= 100
+        });
+        counts.push(counting_alloc::allocations() - before);
+        assert_eq!(turn_in.len(), 100, "turn {turn}: every envelope once");
+        turn_in.clear();
+    }
+    eprintln!("allocations per turn on the node's thread: {counts:?}");
+    // The first turns connect and size the queues and buffers.
+    assert!(counts[10..].iter().all(|&n| n == 0), "a warm turn allocates nothing: {counts:?}");
+    a.shutdown();
+    b.shutdown();
 }

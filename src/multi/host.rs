@@ -321,7 +321,6 @@ impl<L: RaftLog> MultiNode<L> {
             self.deliver(group, Event::Messages(batch), n as u64);
         }
         debug_assert!(messages.next().is_none());
-        drop(messages);
         self.runs = runs;
     }
 

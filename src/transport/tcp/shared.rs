@@ -205,7 +205,6 @@ impl<C: Carrier> Shared<C> {
             peer.push_all(mine.drain(..), &self.cfg, sized, |push| first = first.clone().and(self.count(to, push)));
         }
         debug_assert!(batch.is_empty() && rest.is_empty() && mine.is_empty());
-        peers.clear();
         outgoing.trim();
         first
     }
