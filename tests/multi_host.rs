@@ -35,9 +35,14 @@ fn group_config(id: NodeId, group: GroupId) -> RaftConfig {
 
 impl Net {
     fn new(groups: u64, quiescence: bool) -> Self {
+        Self::with_hosts(groups, |cfg| cfg.quiescence(quiescence))
+    }
+
+    /// `groups` groups on every host, each host configured by `host`.
+    fn with_hosts(groups: u64, host: impl Fn(HostConfig) -> HostConfig) -> Self {
         let mut hosts = BTreeMap::new();
         for id in IDS {
-            let cfg = HostConfig::new(id).ping_interval(3).peer_timeout(10).quiesce_after(6).quiescence(quiescence);
+            let cfg = host(HostConfig::new(id).ping_interval(3).peer_timeout(10).quiesce_after(6));
             let mut host = MultiNode::new(cfg);
             for g in 1..=groups {
                 host.create_group(g, group_config(id, g), MemoryLog::new()).unwrap();
@@ -417,4 +422,95 @@ fn a_peer_heard_in_a_long_turn_is_alive_after_it() {
     host.advance(25).unwrap();
     assert_eq!(host.stats().woken_by_peer_loss, woken + led.len() as u64, "node 2 led {led:?}");
     assert!(led.iter().all(|&g| !host.is_quiesced(g)));
+}
+
+/// Campaign pacing (PROTOCOL.md §10, "Campaign pacing"): 300 groups created at once on
+/// three hosts that let at most 8 campaign at a time. No host ever has
+/// more than 8 campaigning, elections were held back, and every group
+/// still elects a leader and quiesces.
+#[test]
+fn groups_created_together_campaign_a_few_at_a_time_and_all_settle() {
+    const GROUPS: u64 = 300;
+    const LIMIT: u64 = 8;
+    let mut net = Net::with_hosts(GROUPS, |cfg| cfg.max_campaigns(LIMIT as usize));
+    let mut most = 0;
+    let settled = |n: &Net| (1..=GROUPS).all(|g| IDS.iter().all(|id| n.hosts[id].is_quiesced(g)));
+    for _ in 0..3000 {
+        if settled(&net) {
+            break;
+        }
+        // Each host ticks; its campaigns are counted before any answer
+        // arrives (this network delivers a whole election in one round).
+        for id in IDS {
+            let host = net.hosts.get_mut(&id).unwrap();
+            host.tick().unwrap();
+            let campaigning = host.stats().campaigning;
+            let by_role =
+                host.groups().filter(|(_, n)| matches!(n.role(), Role::PreCandidate | Role::Candidate)).count() as u64;
+            most = most.max(by_role);
+            assert!(by_role <= LIMIT && campaigning <= LIMIT, "{by_role} campaigning on node {id}");
+            net.collect(id);
+        }
+        net.deliver();
+    }
+    assert!(settled(&net), "every group elected a leader and quiesced");
+    assert_eq!(most, LIMIT, "the limit was reached");
+    let held: u64 = net.hosts.values().map(|h| h.stats().campaigns_held).sum();
+    assert!(held > 0, "elections were held back");
+    assert!((1..=GROUPS).all(|g| net.leader(g).is_some()));
+}
+
+/// A group that cannot win (its host is cut off) does not keep the one
+/// campaign slot from a group that can: its round runs out, and while
+/// another group waits it lets that group go first.
+#[test]
+fn a_group_that_cannot_win_does_not_keep_the_slot() {
+    let mut net = Net::with_hosts(1, |cfg| cfg.max_campaigns(1));
+    net.cut.insert(1);
+    let host = net.hosts.get_mut(&1).unwrap();
+    // Group 1 (all three nodes) campaigns on node 1 and never wins.
+    for _ in 0..25 {
+        host.tick().unwrap();
+    }
+    assert_eq!(host.group(1).unwrap().role(), Role::PreCandidate);
+    assert_eq!(host.stats().campaigning, 1);
+    // Group 2 has node 1 as its only voter: it wins as soon as it campaigns.
+    host.create_group(2, RaftConfig::new(1, [1]).election_timeout(10, 20).seed(5), MemoryLog::new()).unwrap();
+    let mut ticks = 0;
+    while !host.group(2).unwrap().is_leader() {
+        assert!(ticks < 100, "group 2 never got the slot");
+        host.tick().unwrap();
+        ticks += 1;
+    }
+    assert!(host.stats().campaigns_held > 0, "group 2 waited for the slot");
+    // Group 1 gets the slot back and keeps trying.
+    for _ in 0..25 {
+        host.tick().unwrap();
+    }
+    assert_eq!(host.group(1).unwrap().role(), Role::PreCandidate);
+    assert_eq!(host.stats().campaigning, 1);
+}
+
+/// Slots go round: with one slot, two groups that cannot win (3 and 5)
+/// and one that can (4, created while they campaign), the one that can
+/// still gets the slot, whatever the group order puts first.
+#[test]
+fn slots_go_round_past_groups_that_cannot_win() {
+    let mut net = Net::with_hosts(0, |cfg| cfg.max_campaigns(1));
+    net.cut.insert(1);
+    let host = net.hosts.get_mut(&1).unwrap();
+    for g in [3, 5] {
+        host.create_group(g, group_config(1, g), MemoryLog::new()).unwrap();
+    }
+    for _ in 0..25 {
+        host.tick().unwrap();
+    }
+    host.create_group(4, RaftConfig::new(1, [1]).election_timeout(10, 20).seed(9), MemoryLog::new()).unwrap();
+    let mut ticks = 0;
+    while !host.group(4).unwrap().is_leader() {
+        assert!(ticks < 200, "group 4 never got the slot");
+        host.tick().unwrap();
+        ticks += 1;
+    }
+    assert_eq!(host.stats().campaigning, 1, "one of the others campaigns again");
 }

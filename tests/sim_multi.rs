@@ -11,8 +11,8 @@
 //!
 //! * `RAFT_IO_SEEDS=N` runs N seeds per profile and shape (default 1).
 //! * `RAFT_IO_PROFILE=P RAFT_IO_SEED=S RAFT_IO_NODES=N RAFT_IO_GROUPS=G
-//!   RAFT_IO_ASYNC=0|1` replays one run (`cargo test --all-features --test
-//!   sim_multi replay`).
+//!   RAFT_IO_ASYNC=0|1 [RAFT_IO_MAX_CAMPAIGNS=M]` replays one run (`cargo
+//!   test --all-features --test sim_multi replay`).
 #![cfg(feature = "sim")]
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,12 +39,27 @@ fn profile_from_env() -> FaultProfile {
 }
 
 fn run(profile: FaultProfile, nodes: usize, groups: u64, seed: u64, asynchronous: bool) -> MultiSimStats {
+    run_paced(profile, nodes, groups, seed, asynchronous, raft_io::multi::DEFAULT_MAX_CAMPAIGNS)
+}
+
+fn run_paced(
+    profile: FaultProfile,
+    nodes: usize,
+    groups: u64,
+    seed: u64,
+    asynchronous: bool,
+    max_campaigns: usize,
+) -> MultiSimStats {
     let replay = format!(
         "replay: RAFT_IO_PROFILE={profile:?} RAFT_IO_SEED={seed} RAFT_IO_NODES={nodes} RAFT_IO_GROUPS={groups} \
-         RAFT_IO_ASYNC={} cargo test --all-features --test sim_multi replay",
+         RAFT_IO_ASYNC={} RAFT_IO_MAX_CAMPAIGNS={max_campaigns} cargo test --all-features --test sim_multi replay",
         u8::from(asynchronous)
     );
-    let cfg = MultiSimConfig::new(nodes, groups).seed(seed).async_storage(asynchronous).profile(profile);
+    let cfg = MultiSimConfig::new(nodes, groups)
+        .seed(seed)
+        .async_storage(asynchronous)
+        .profile(profile)
+        .max_campaigns(max_campaigns);
     let mut c = MultiCluster::new(cfg);
     if let Err(v) = c.chaos(ROUNDS) {
         panic!("{v}\n  {replay}");
@@ -64,12 +79,13 @@ fn run(profile: FaultProfile, nodes: usize, groups: u64, seed: u64, asynchronous
 #[test]
 fn replay() {
     let Some(seed) = env("RAFT_IO_SEED") else { return };
-    let stats = run(
+    let stats = run_paced(
         profile_from_env(),
         env("RAFT_IO_NODES").unwrap_or(3) as usize,
         env("RAFT_IO_GROUPS").unwrap_or(GROUPS),
         seed,
         env("RAFT_IO_ASYNC") == Some(1),
+        env("RAFT_IO_MAX_CAMPAIGNS").map_or(raft_io::multi::DEFAULT_MAX_CAMPAIGNS, |m| m as usize),
     );
     println!("{stats:?}");
 }
@@ -117,4 +133,25 @@ fn many_groups_per_node_are_safe_and_live_under_every_fault_profile() {
         started.elapsed()
     );
     assert!(all.completions > all.flushes, "one flush covers the writes of several groups");
+}
+
+/// Campaign pacing under every fault profile: one campaign slot per node
+/// for 8 groups, so elections are held back whenever two groups of a node
+/// fall due together. Safety, linearizability and liveness after healing
+/// as in every run.
+#[test]
+fn paced_campaigns_are_safe_and_live_under_every_fault_profile() {
+    let seeds = env("RAFT_IO_SEEDS").unwrap_or(1);
+    let mut all = MultiSimStats::default();
+    for profile in FaultProfile::ALL {
+        for nodes in [3, 5] {
+            for asynchronous in [false, true] {
+                for k in 0..seeds {
+                    all.add(&run_paced(profile, nodes, GROUPS, k * 6007 + nodes as u64, asynchronous, 1));
+                }
+            }
+        }
+    }
+    println!("paced: {all:?}");
+    assert!(all.campaigns_held > 0, "elections were held back");
 }

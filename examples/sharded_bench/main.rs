@@ -52,8 +52,10 @@ use cluster::{Cluster, Error, IDS};
 #[global_allocator]
 static ALLOCATOR: counting::Counting = counting::Counting;
 
-/// Idle groups are created this many at a time.
-const WAVE: u64 = 1000;
+/// Idle clusters with at most this many groups get balanced leaders (a
+/// larger one keeps the leaders its elections gave it: moving thousands
+/// would measure transfers, not rest).
+const BALANCED: u64 = 1000;
 
 struct Args {
     seconds: f64,
@@ -276,40 +278,26 @@ struct Idle {
     cpu_percent: Option<f64>,
 }
 
-/// Starts `groups` groups, elects and balances them, waits until every
-/// group is quiesced on every node (if `quiescence`), then counts what
-/// crosses the wire in `args.seconds` with nothing written.
+/// Starts `groups` groups at once, balances their leaders if there are at
+/// most [`BALANCED`], waits until every group is quiesced on every node (if
+/// `quiescence`), then counts what crosses the wire in `args.seconds` with
+/// nothing written.
 fn idle(args: &Args, dir: &Path, groups: u64, quiescence: bool) -> Result<Idle, Error> {
     let t = Instant::now();
-    // Groups come in waves, each quiesced before the next is created (as
-    // shards split over time): thousands of groups electing at once would
-    // measure an election storm, not an idle cluster.
-    let first = if quiescence { groups.min(WAVE) } else { groups };
-    let cluster = Cluster::start(dir, first, quiescence)?;
-    cluster.balance(16)?;
-    let mut created = first;
-    loop {
-        if quiescence {
-            let deadline = Instant::now() + Duration::from_secs(300);
-            while cluster.handles().iter().flatten().any(|h| h.stats().host.quiesced < created) {
-                if Instant::now() > deadline {
-                    return Err(format!("{created} groups did not all quiesce within 300 s").into());
-                }
-                std::thread::sleep(Duration::from_millis(20));
+    // All at once, as a cluster restarted with every group: the hosts pace
+    // the campaigns (`HostConfig::max_campaigns`).
+    let cluster = Cluster::start(dir, groups, quiescence)?;
+    if groups <= BALANCED {
+        cluster.balance(16)?;
+    }
+    if quiescence {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while cluster.handles().iter().flatten().any(|h| h.stats().host.quiesced < groups) {
+            if Instant::now() > deadline {
+                return Err(format!("{groups} groups did not all quiesce within 300 s").into());
             }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        if created == groups {
-            break;
-        }
-        let next = (created + WAVE).min(groups);
-        // At run time, on every node (not among the cluster's `groups`:
-        // no leader hints, no balancing).
-        for h in cluster.handles().into_iter().flatten() {
-            for g in created + 1..=next {
-                h.create_group(g, cluster::config(h.id(), g))?;
-            }
-        }
-        created = next;
     }
     // Settled: the last notices and acknowledgements are out.
     std::thread::sleep(Duration::from_millis(500));
@@ -322,6 +310,7 @@ fn idle(args: &Args, dir: &Path, groups: u64, quiescence: bool) -> Result<Idle, 
     let cpu = process_cpu_seconds().zip(cpu_before).map(|(after, before)| after - before);
     let (bytes_after, frames_after) = wire_totals(&cluster);
     let quiesced: u64 = cluster.handles().iter().flatten().map(|h| h.stats().host.quiesced).sum();
+    let held: u64 = cluster.handles().iter().flatten().map(|h| h.stats().host.campaigns_held).sum();
     cluster.shutdown();
     // Node pairs: each unordered pair's traffic, both directions.
     let pairs = (IDS.len() * (IDS.len() - 1) / 2) as f64;
@@ -331,7 +320,7 @@ fn idle(args: &Args, dir: &Path, groups: u64, quiescence: bool) -> Result<Idle, 
         cpu_percent: cpu.map(|s| s / wall * 100.0),
     };
     println!(
-        "  idle: {groups:>5} groups, quiescence {}: settled in {:.1} s, {quiesced} group replicas quiesced at the end; {:.0} bytes/s and {:.1} frames/s per node pair",
+        "  idle: {groups:>5} groups, quiescence {}: started together, settled in {:.1} s ({held} elections held back), {quiesced} group replicas quiesced at the end; {:.0} bytes/s and {:.1} frames/s per node pair",
         if quiescence { "on" } else { "off" },
         settled.as_secs_f64(),
         r.bytes_per_pair,

@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use super::campaigns::{Campaigns, Grant};
 use super::quiesce::Quiet;
 use super::{Envelope, EnvelopeBody, GroupId, MultiError};
 use crate::config::RaftConfig;
 use crate::log::RaftLog;
 use crate::message::Message;
 use crate::node::{Action, Event, RaftNode};
-use crate::types::NodeId;
+use crate::types::{NodeId, Role};
 
 /// The host's own settings, in ticks of its clock (the same ticks the
 /// groups count).
@@ -19,13 +20,22 @@ pub struct HostConfig {
     pub(super) peer_timeout: u64,
     pub(super) quiesce_after: u64,
     pub(super) quiescence: bool,
+    pub(super) max_campaigns: usize,
 }
 
 impl HostConfig {
     /// A host for node `node`: a ping every 3 ticks, a peer silent for 10
-    /// ticks is down, a group idle for 6 ticks quiesces.
+    /// ticks is down, a group idle for 6 ticks quiesces, at most
+    /// [`DEFAULT_MAX_CAMPAIGNS`] groups campaign at once.
     pub fn new(node: NodeId) -> Self {
-        Self { node, ping_interval: 3, peer_timeout: 10, quiesce_after: 6, quiescence: true }
+        Self {
+            node,
+            ping_interval: 3,
+            peer_timeout: 10,
+            quiesce_after: 6,
+            quiescence: true,
+            max_campaigns: DEFAULT_MAX_CAMPAIGNS,
+        }
     }
 
     /// Ticks between two pings to each peer (at least 1).
@@ -54,11 +64,31 @@ impl HostConfig {
         self
     }
 
+    /// At most this many of the host's groups campaign at once (0: no
+    /// limit). A group whose election timer runs out while the limit is
+    /// reached waits, its timer expired, until a campaign ends
+    /// (`docs/PROTOCOL.md` §10, "Campaign pacing"): thousands of groups
+    /// that lose their leaders together then elect in turn instead of
+    /// overloading the node until none settles. `Event::Campaign` and
+    /// transfers are never held.
+    pub fn max_campaigns(mut self, groups: usize) -> Self {
+        self.max_campaigns = groups;
+        self
+    }
+
     /// This host's node.
     pub fn get_node(&self) -> NodeId {
         self.node
     }
 }
+
+/// [`HostConfig::max_campaigns`] unless set. An election takes a few
+/// milliseconds when the node is not overloaded, so 32 slots elect
+/// thousands of groups a second; on a 2-core machine hosting 10 000 groups
+/// on three nodes, 16 to 64 settle them in 3 to 8 s, while 128 or more let
+/// the campaigns and the new leaders' heartbeats outrun the cores and the
+/// groups never settle (docs/BENCHMARKS.md). 32 keeps a margin below that.
+pub const DEFAULT_MAX_CAMPAIGNS: usize = 32;
 
 /// What the embedder must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +125,11 @@ pub struct HostStats {
     pub quiesces: u64,
     /// Times a group woke.
     pub wakes: u64,
+    /// Campaign slots taken now: groups in a pre-vote or vote round.
+    pub campaigning: u64,
+    /// Ticks on which a group's election fell due and was held back
+    /// because [`HostConfig::max_campaigns`] groups were campaigning.
+    pub campaigns_held: u64,
 }
 
 pub(super) struct Group<L: RaftLog> {
@@ -142,6 +177,8 @@ pub struct MultiNode<L: RaftLog> {
     /// How many held messages each group has, in group order (`step_held`);
     /// kept between batches.
     pub(super) runs: Vec<usize>,
+    /// Campaign slots (`campaigns.rs`).
+    pub(super) campaigns: Campaigns,
     pub(super) stats: HostStats,
 }
 
@@ -149,7 +186,6 @@ impl<L: RaftLog> MultiNode<L> {
     /// A host with no groups.
     pub fn new(config: HostConfig) -> Self {
         Self {
-            cfg: config,
             groups: BTreeMap::new(),
             awake: std::collections::BTreeSet::new(),
             peers: BTreeMap::new(),
@@ -160,7 +196,9 @@ impl<L: RaftLog> MultiNode<L> {
             ticking: Vec::new(),
             held: Vec::new(),
             runs: Vec::new(),
+            campaigns: Campaigns::new(config.max_campaigns),
             stats: HostStats::default(),
+            cfg: config,
         }
     }
 
@@ -200,6 +238,7 @@ impl<L: RaftLog> MultiNode<L> {
     pub fn remove_group(&mut self, group: GroupId) -> Result<RaftNode<L>, MultiError> {
         let removed = self.groups.remove(&group).ok_or(MultiError::UnknownGroup(group))?;
         self.awake.remove(&group);
+        self.campaigns.removed(group);
         self.stats.groups = self.groups.len() as u64;
         if removed.quiet.is_quiesced() {
             self.stats.quiesced = self.stats.quiesced.saturating_sub(1);
@@ -235,7 +274,7 @@ impl<L: RaftLog> MultiNode<L> {
 
     /// The host's counters.
     pub fn stats(&self) -> HostStats {
-        self.stats
+        HostStats { campaigning: self.campaigns.running() as u64, ..self.stats }
     }
 
     /// The host's clock, in ticks.
@@ -255,7 +294,12 @@ impl<L: RaftLog> MultiNode<L> {
         if g.quiet.is_quiesced() && !matches!(event, Event::Persisted(_)) {
             self.wake(group, false)?;
         }
-        self.step_group(group, event)
+        match event {
+            // Ticks of one group are paced like the host's own.
+            Event::Tick => self.tick_group(group, 1),
+            Event::Ticks(n) if n > 0 => self.tick_group(group, n),
+            event => self.step_group(group, event),
+        }
     }
 
     /// Takes an envelope from another host: a group message is stepped on
@@ -384,11 +428,12 @@ impl<L: RaftLog> MultiNode<L> {
         }
         let before = self.ticks;
         self.ticks = self.ticks.saturating_add(n);
-        let event = if n == 1 { Event::Tick } else { Event::Ticks(n) };
+        self.campaigns.begin_tick();
         let mut ids = std::mem::take(&mut self.ticking);
         ids.extend(self.awake.iter().copied());
+        self.campaigns.rotate(&mut ids);
         let stepped = ids.iter().try_for_each(|&group| {
-            self.step_group(group, event.clone())?;
+            self.tick_group(group, n)?;
             self.maybe_quiesce(group);
             Ok(())
         });
@@ -403,9 +448,36 @@ impl<L: RaftLog> MultiNode<L> {
         self.out.drain(..)
     }
 
+    /// Steps `n` ticks of one group, holding its election back if it falls
+    /// due with no campaign slot free (`campaigns.rs`).
+    pub(super) fn tick_group(&mut self, group: GroupId, n: u64) -> Result<(), MultiError> {
+        let event = if n == 1 { Event::Tick } else { Event::Ticks(n) };
+        let due = self.groups.get(&group).is_some_and(|g| g.node.campaigns_within(n));
+        if !due {
+            return self.step_group(group, event);
+        }
+        let grant = self.campaigns.ask(group);
+        let hold = grant == Grant::Hold;
+        if hold {
+            self.stats.campaigns_held += 1;
+        }
+        if let Some(g) = self.groups.get_mut(&group) {
+            g.node.hold_campaign(hold);
+        }
+        let stepped = self.step_group(group, event);
+        if let Some(g) = self.groups.get_mut(&group) {
+            g.node.hold_campaign(false);
+            if !hold && matches!(g.node.role(), Role::Follower | Role::Leader) {
+                // Granted, but it did not campaign after all.
+                self.campaigns.role_changed(group, g.node.role());
+            }
+        }
+        stepped
+    }
+
     /// Steps one group and queues its actions, tagged.
     pub(super) fn step_group(&mut self, group: GroupId, event: Event) -> Result<(), MultiError> {
-        let Self { cfg, groups, peers, ticks, out, scratch, stats, .. } = self;
+        let Self { cfg, groups, peers, ticks, out, scratch, stats, campaigns, .. } = self;
         let Some(g) = groups.get_mut(&group) else { return Err(MultiError::UnknownGroup(group)) };
         stats.steps += 1;
         // Every event a group's node emits carries its group (feature
@@ -425,6 +497,10 @@ impl<L: RaftLog> MultiNode<L> {
                             peers.entry(id).or_insert(*ticks);
                         }
                     }
+                    out.push(HostAction::Group { group, action });
+                }
+                Action::RoleChanged { role, .. } => {
+                    campaigns.role_changed(group, role);
                     out.push(HostAction::Group { group, action });
                 }
                 action => out.push(HostAction::Group { group, action }),

@@ -7,7 +7,7 @@
 //! ([`MultiNode::receive`]) and its own clock ([`MultiNode::tick`]), and
 //! returns [`HostAction`]s: each group's actions tagged with the group, and
 //! [`Envelope`]s to send. A group inside the host is exactly a lone
-//! `RaftNode` with the same configuration; the host adds three things around
+//! `RaftNode` with the same configuration; the host adds four things around
 //! the groups, never inside them:
 //!
 //! * **quiescence**: a group with nothing to do stops ticking on every
@@ -16,6 +16,9 @@
 //!   interval, however many groups; a peer silent for `peer_timeout` ticks
 //!   wakes every quiesced group it leads here, which then elects a new
 //!   leader;
+//! * **campaign pacing**: at most [`HostConfig::max_campaigns`] groups
+//!   campaign at once, so thousands of groups that lose their leaders
+//!   together elect in turn instead of overloading the node;
 //! * **leadership balancing** ([`MultiNode::rebalance`]).
 //!
 //! Writes: run every group in the asynchronous storage mode on one shared
@@ -24,6 +27,7 @@
 //! [`MultiNode::step`]`(group, Event::Persisted(token))`.
 
 mod balance;
+mod campaigns;
 mod envelope;
 mod error;
 mod host;
@@ -32,7 +36,7 @@ mod quiesce;
 pub use balance::plan_transfers;
 pub use envelope::{Envelope, EnvelopeBody};
 pub use error::MultiError;
-pub use host::{HostAction, HostConfig, HostStats, MultiNode};
+pub use host::{DEFAULT_MAX_CAMPAIGNS, HostAction, HostConfig, HostStats, MultiNode};
 
 /// Identifies a Raft group across the nodes that replicate it. 0 is
 /// invalid.

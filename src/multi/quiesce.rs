@@ -163,7 +163,7 @@ impl<L: RaftLog> MultiNode<L> {
             self.stats.wakes += 1;
             self.stats.woken_by_peer_loss += 1;
             if elapsed > 0 {
-                self.step_group(group, Event::Ticks(elapsed))?;
+                self.tick_group(group, elapsed)?;
             }
         }
         Ok(())

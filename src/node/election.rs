@@ -37,12 +37,31 @@ impl<L: RaftLog> RaftNode<L> {
             self.tick_leader(n)
         } else {
             self.election_elapsed = self.election_elapsed.saturating_add(n);
-            if self.election_elapsed >= self.election_timeout && self.promotable() {
+            if self.election_elapsed >= self.election_timeout && !self.campaign_held && self.promotable() {
                 self.because(Why::ElectionTimeout);
                 self.start_election(false)?;
             }
             Ok(())
         }
+    }
+
+    /// Whether `n` more ticks would start an election here: a follower or
+    /// candidate whose election timer runs out by then and that may
+    /// campaign. A many-groups host asks before it ticks a group, to pace
+    /// campaigns (`multi::campaigns`).
+    pub(crate) fn campaigns_within(&self, n: u64) -> bool {
+        self.role != Role::Leader
+            && self.election_elapsed.saturating_add(n) >= self.election_timeout
+            && self.promotable()
+    }
+
+    /// While held, an election timer that runs out starts no election: the
+    /// timer stays expired (so the node grants votes as any node that lost
+    /// its leader does) and the first tick after the hold is lifted
+    /// campaigns. Only a timer is held back: `Event::Campaign` and a
+    /// transfer's `TimeoutNow` still campaign at once.
+    pub(crate) fn hold_campaign(&mut self, hold: bool) {
+        self.campaign_held = hold;
     }
 
     fn tick_leader(&mut self, n: u64) -> Result<()> {

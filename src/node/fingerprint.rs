@@ -11,6 +11,8 @@
 //! * counters that nothing reads back (`dropped_messages`, the monitoring
 //!   `counters`, the log's sync counters) and the reason recorded for
 //!   `tracing`;
+//! * the campaign hold, which a many-groups host sets only for the length
+//!   of one tick step and clears after it;
 //! * per-step temporaries that every step resets before use (`step_bytes`
 //!   and the scratch buffers), and the block small commands are copied
 //!   into (which bytes it holds never changes what the node does);
@@ -52,6 +54,7 @@ impl<L: RaftLog + Clone> Clone for RaftNode<L> {
             election_timeout: self.election_timeout,
             heartbeat_elapsed: self.heartbeat_elapsed,
             vote_cooldown: self.vote_cooldown,
+            campaign_held: self.campaign_held,
             leader_contact: self.leader_contact,
             lease_revoked_term: self.lease_revoked_term,
             votes: self.votes.clone(),
@@ -123,6 +126,7 @@ impl RaftNode<MemoryLog> {
             election_timeout,
             heartbeat_elapsed,
             vote_cooldown,
+            campaign_held: _,
             leader_contact,
             lease_revoked_term,
             votes,

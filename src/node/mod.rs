@@ -82,6 +82,9 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     heartbeat_elapsed: u64,
     /// Ticks after start during which votes are refused (lease safety).
     vote_cooldown: u64,
+    /// Set by a many-groups host while its campaign budget is spent: an
+    /// election timer that runs out starts nothing (`hold_campaign`).
+    campaign_held: bool,
     /// The tick at which this node last heard from a leader of its term.
     leader_contact: Option<u64>,
     /// The term in which this leader sent `TimeoutNow`: lease reads stay off
@@ -230,6 +233,7 @@ impl<L: RaftLog> RaftNode<L> {
             election_timeout,
             heartbeat_elapsed: 0,
             vote_cooldown,
+            campaign_held: false,
             leader_contact: None,
             lease_revoked_term: 0,
             votes: Vec::new(),

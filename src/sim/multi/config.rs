@@ -12,6 +12,7 @@ pub struct MultiSimConfig {
     pub(super) network: NetworkFaults,
     pub(super) async_storage: bool,
     pub(super) quiescence: bool,
+    pub(super) max_campaigns: usize,
     pub(super) profile: FaultProfile,
 }
 
@@ -28,6 +29,7 @@ impl MultiSimConfig {
             network: NetworkFaults::reliable(),
             async_storage: false,
             quiescence: true,
+            max_campaigns: crate::multi::DEFAULT_MAX_CAMPAIGNS,
             profile: FaultProfile::Everything,
         }
     }
@@ -54,6 +56,15 @@ impl MultiSimConfig {
     /// Whether idle groups quiesce (default on).
     pub fn quiescence(mut self, on: bool) -> Self {
         self.quiescence = on;
+        self
+    }
+
+    /// At most this many groups of a node campaign at once
+    /// ([`HostConfig::max_campaigns`](crate::multi::HostConfig::max_campaigns);
+    /// default [`DEFAULT_MAX_CAMPAIGNS`](crate::multi::DEFAULT_MAX_CAMPAIGNS)).
+    /// A small limit puts campaign pacing under the simulator's faults.
+    pub fn max_campaigns(mut self, groups: usize) -> Self {
+        self.max_campaigns = groups;
         self
     }
 
@@ -84,6 +95,9 @@ pub struct MultiSimStats {
     pub wakes: u64,
     /// Groups woken because their leader's node went silent.
     pub woken_by_peer_loss: u64,
+    /// Ticks on which a group's election fell due and was held back for a
+    /// campaign slot, summed over the nodes.
+    pub campaigns_held: u64,
     /// Host pauses (a node's host not stepped for a while).
     pub pauses: u64,
     /// Membership changes a group's leader accepted.
@@ -108,6 +122,7 @@ impl MultiSimStats {
         self.quiesces += other.quiesces;
         self.wakes += other.wakes;
         self.woken_by_peer_loss += other.woken_by_peer_loss;
+        self.campaigns_held += other.campaigns_held;
         self.pauses += other.pauses;
         self.membership_changes += other.membership_changes;
         self.transfers += other.transfers;

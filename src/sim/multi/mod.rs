@@ -201,6 +201,7 @@ impl MultiCluster {
             s.quiesces += slot.past.quiesces + h.quiesces;
             s.wakes += slot.past.wakes + h.wakes;
             s.woken_by_peer_loss += slot.past.woken_by_peer_loss + h.woken_by_peer_loss;
+            s.campaigns_held += slot.past.campaigns_held + h.campaigns_held;
             s.dropped += slot.past.unknown_group_dropped
                 + slot.past.misaddressed_dropped
                 + h.unknown_group_dropped
@@ -278,6 +279,7 @@ impl MultiCluster {
         past.quiesces += s.quiesces;
         past.wakes += s.wakes;
         past.woken_by_peer_loss += s.woken_by_peer_loss;
+        past.campaigns_held += s.campaigns_held;
         past.unknown_group_dropped += s.unknown_group_dropped;
         past.misaddressed_dropped += s.misaddressed_dropped;
         // A pause ends with the process; what waited for it is lost.
@@ -302,8 +304,12 @@ impl MultiCluster {
             return;
         }
         let (nodes, seed, asynchronous) = (self.cfg.nodes, self.cfg.seed, self.cfg.async_storage);
-        let host_cfg =
-            HostConfig::new(id).ping_interval(3).peer_timeout(10).quiesce_after(6).quiescence(self.cfg.quiescence);
+        let host_cfg = HostConfig::new(id)
+            .ping_interval(3)
+            .peer_timeout(10)
+            .quiesce_after(6)
+            .quiescence(self.cfg.quiescence)
+            .max_campaigns(self.cfg.max_campaigns);
         let mut host = MultiNode::new(host_cfg);
         let logs = std::mem::take(&mut self.slots[i].down);
         for (g, log) in logs {
