@@ -251,6 +251,17 @@ fn a_dead_leaders_quiesced_groups_elect_new_leaders() {
     );
     let woken: u64 = net.hosts.values().map(|h| h.stats().woken_by_peer_loss).sum();
     assert!(woken >= led.len() as u64);
+    // A silence is acted on once, however long it lasts; a peer heard
+    // again and lost again is a second silence.
+    net.run_until(100, |_| false);
+    let lost =
+        |n: &Net| IDS.iter().filter(|&&id| id != victim).map(|id| n.hosts[id].stats().peers_lost).collect::<Vec<_>>();
+    assert_eq!(lost(&net), [1, 1], "each survivor declared node {victim} down once");
+    net.down.remove(&victim);
+    net.run_until(20, |_| false);
+    net.down.insert(victim);
+    net.run_until(40, |_| false);
+    assert_eq!(lost(&net), [2, 2], "a second silence");
 }
 
 #[test]

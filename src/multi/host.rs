@@ -121,6 +121,9 @@ pub struct HostStats {
     pub misaddressed_dropped: u64,
     /// Groups woken because their leader's node went silent.
     pub woken_by_peer_loss: u64,
+    /// Times a peer was declared down (silent for `peer_timeout` ticks):
+    /// once per silence, however long it lasts.
+    pub peers_lost: u64,
     /// Times a group quiesced.
     pub quiesces: u64,
     /// Times a group woke.
@@ -162,6 +165,10 @@ pub struct MultiNode<L: RaftLog> {
     pub(super) awake: std::collections::BTreeSet<GroupId>,
     /// The tick at which each peer was last heard from.
     pub(super) peers: BTreeMap<NodeId, u64>,
+    /// Peers declared down whose quiesced groups were woken: their silence
+    /// is acted on once, not on every tick it lasts (a node removed from
+    /// every group stays silent for good).
+    pub(super) lost: std::collections::BTreeSet<NodeId>,
     /// The peers heard since the clock last moved: heard at the end of the
     /// next move, however far (a slow turn's envelopes are recent news).
     pub(super) heard: Vec<NodeId>,
@@ -189,6 +196,7 @@ impl<L: RaftLog> MultiNode<L> {
             groups: BTreeMap::new(),
             awake: std::collections::BTreeSet::new(),
             peers: BTreeMap::new(),
+            lost: std::collections::BTreeSet::new(),
             heard: Vec::new(),
             ticks: 0,
             out: Vec::new(),

@@ -23,7 +23,8 @@
 //!   `peer_timeout` ticks wakes
 //!   every quiesced group here whose leader it is, with the whole elapsed
 //!   time (`Ticks(elapsed)`): their election timers fire and they elect a
-//!   new leader within an election timeout.
+//!   new leader within an election timeout. A peer is declared down once
+//!   per silence: its groups cannot quiesce here again until it is heard.
 //!
 //! [`RaftNode::is_quiescable`]: crate::RaftNode::is_quiescable
 
@@ -133,6 +134,7 @@ impl<L: RaftLog> MultiNode<L> {
             if let Some(seen) = self.peers.get_mut(&id) {
                 *seen = ticks;
             }
+            self.lost.remove(&id);
         }
         if ticks / self.cfg.ping_interval != before / self.cfg.ping_interval {
             for &to in self.peers.keys() {
@@ -140,11 +142,21 @@ impl<L: RaftLog> MultiNode<L> {
             }
         }
         let timeout = self.cfg.peer_timeout;
-        let silent: Vec<NodeId> =
-            self.peers.iter().filter(|&(_, &seen)| ticks.saturating_sub(seen) > timeout).map(|(&id, _)| id).collect();
+        let lost = &self.lost;
+        let silent: Vec<NodeId> = self
+            .peers
+            .iter()
+            .filter(|&(id, &seen)| ticks.saturating_sub(seen) > timeout && !lost.contains(id))
+            .map(|(&id, _)| id)
+            .collect();
         if silent.is_empty() {
             return Ok(());
         }
+        // Newly silent: its quiesced groups wake now, once. None of its
+        // groups can quiesce here again before it is heard (a notice comes
+        // from the leader), so a silence that lasts needs no second scan.
+        self.stats.peers_lost += silent.len() as u64;
+        self.lost.extend(silent.iter().copied());
         let orphaned: Vec<(GroupId, u64)> = self
             .groups
             .iter()
