@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use raft_io::multi::{Envelope, EnvelopeBody, GroupId, HostAction, HostConfig, MultiError, MultiNode, plan_transfers};
-use raft_io::{Action, Event, MemoryLog, NodeId, RaftConfig, Role};
+use raft_io::{Action, Event, MembershipChange, MemoryLog, NodeId, RaftConfig, Role};
 
 const IDS: [NodeId; 3] = [1, 2, 3];
 
@@ -524,4 +524,40 @@ fn slots_go_round_past_groups_that_cannot_win() {
         ticks += 1;
     }
     assert_eq!(host.stats().campaigning, 1, "one of the others campaigns again");
+}
+
+/// A peer that no group here names any more is forgotten: no pings go to
+/// it. Removed from a group's configuration, or its last group removed
+/// from the host; a group that names it again brings it back.
+#[test]
+fn a_peer_no_group_names_gets_no_pings() {
+    let pings_to = |host: &mut MultiNode<MemoryLog>, to: NodeId, ticks: u64| {
+        let mut n = 0;
+        for _ in 0..ticks {
+            host.tick().unwrap();
+            n += host
+                .drain_actions()
+                .filter(|a| matches!(a, HostAction::Send(e) if e.body == EnvelopeBody::Ping && e.to == to))
+                .count();
+        }
+        n
+    };
+    // Node 3 leaves group 1's configuration.
+    let mut net = Net::new(1, false);
+    assert!(net.run_until(200, |n| n.leader(1).is_some()));
+    let leader = net.leader(1).unwrap();
+    let gone = IDS.into_iter().find(|&id| id != leader).unwrap();
+    net.step(leader, 1, Event::ChangeMembership(MembershipChange::Remove(gone))).unwrap();
+    assert!(net.run_until(50, |n| !n.hosts[&leader].group(1).unwrap().membership().contains(gone)));
+    let host = net.hosts.get_mut(&leader).unwrap();
+    assert_eq!(pings_to(host, gone, 12), 0, "node {gone} left the only group");
+
+    // The last group naming node 2 leaves the host; a new group names it again.
+    let mut host = MultiNode::new(HostConfig::new(1).ping_interval(3));
+    host.create_group(1, RaftConfig::new(1, [1, 2]), MemoryLog::new()).unwrap();
+    assert!(pings_to(&mut host, 2, 12) >= 3);
+    host.remove_group(1).unwrap();
+    assert_eq!(pings_to(&mut host, 2, 12), 0, "no group names node 2");
+    host.create_group(2, RaftConfig::new(1, [1, 2]), MemoryLog::new()).unwrap();
+    assert!(pings_to(&mut host, 2, 12) >= 3);
 }

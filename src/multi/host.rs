@@ -247,6 +247,7 @@ impl<L: RaftLog> MultiNode<L> {
         let removed = self.groups.remove(&group).ok_or(MultiError::UnknownGroup(group))?;
         self.awake.remove(&group);
         self.campaigns.removed(group);
+        self.forget_departed_peers();
         self.stats.groups = self.groups.len() as u64;
         if removed.quiet.is_quiesced() {
             self.stats.quiesced = self.stats.quiesced.saturating_sub(1);
@@ -494,6 +495,7 @@ impl<L: RaftLog> MultiNode<L> {
         let _span = tracing::info_span!("raft_group", group).entered();
         let result = g.node.step_into(event, scratch);
         let me = cfg.node;
+        let mut reconfigured = false;
         for action in scratch.drain(..) {
             match action {
                 Action::Send { to, message } => {
@@ -505,6 +507,7 @@ impl<L: RaftLog> MultiNode<L> {
                             peers.entry(id).or_insert(*ticks);
                         }
                     }
+                    reconfigured = true;
                     out.push(HostAction::Group { group, action });
                 }
                 Action::RoleChanged { role, .. } => {
@@ -514,6 +517,28 @@ impl<L: RaftLog> MultiNode<L> {
                 action => out.push(HostAction::Group { group, action }),
             }
         }
+        if reconfigured {
+            self.forget_departed_peers();
+        }
         result.map_err(|source| MultiError::Node { group, source })
+    }
+
+    /// Forgets the peers that no group here has in its configuration any
+    /// more: no pings go to them and their silence means nothing. A group
+    /// that names one again (a configuration rolled back, a group created)
+    /// brings it back.
+    pub(super) fn forget_departed_peers(&mut self) {
+        let mut departed: Vec<NodeId> = self.peers.keys().copied().collect();
+        for g in self.groups.values() {
+            if departed.is_empty() {
+                return;
+            }
+            let m = g.node.membership();
+            departed.retain(|&id| !m.contains(id));
+        }
+        for id in departed {
+            self.peers.remove(&id);
+            self.lost.remove(&id);
+        }
     }
 }
