@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use raft_io::multi::{Envelope, EnvelopeBody, GroupId, HostAction, HostConfig, MultiError, MultiNode, plan_transfers};
-use raft_io::{Action, Event, MembershipChange, MemoryLog, NodeId, RaftConfig, Role};
+use raft_io::{Action, Event, MembershipChange, MemoryLog, MessageBody, NodeId, RaftConfig, Role};
 
 const IDS: [NodeId; 3] = [1, 2, 3];
 
@@ -560,4 +560,71 @@ fn a_peer_no_group_names_gets_no_pings() {
     assert_eq!(pings_to(&mut host, 2, 12), 0, "no group names node 2");
     host.create_group(2, RaftConfig::new(1, [1, 2]), MemoryLog::new()).unwrap();
     assert!(pings_to(&mut host, 2, 12) >= 3);
+}
+
+/// Late news does not wake a quiesced group (PROTOCOL.md §10, "Waking"):
+/// a heartbeat sent before the leader quiesced and the answers to it,
+/// arriving after, are taken without waking anything. (Woken, a leader
+/// heartbeats, the answers come back after it quiesced again, and under
+/// load the groups never settle.) A heartbeat that brings news does wake.
+#[test]
+fn late_heartbeats_and_answers_do_not_wake_a_quiesced_group() {
+    let mut net = Net::new(1, true);
+    assert!(net.run_until(200, |n| n.leader(1).is_some()));
+    let is = |e: &Envelope, hb: bool| match &e.body {
+        EnvelopeBody::Raft { message, .. } => {
+            matches!(
+                (&message.body, hb),
+                (MessageBody::Heartbeat(_), true) | (MessageBody::HeartbeatResponse(_), false)
+            )
+        }
+        _ => false,
+    };
+    // Copies of a heartbeat and of an answer, taken off the wire.
+    let (mut heartbeat, mut answer) = (None, None);
+    for _ in 0..30 {
+        for id in IDS {
+            net.hosts.get_mut(&id).unwrap().tick().unwrap();
+            net.collect(id);
+        }
+        while let Some(e) = net.queue.pop_front() {
+            if heartbeat.is_none() && is(&e, true) {
+                heartbeat = Some(e.clone());
+            }
+            if answer.is_none() && is(&e, false) {
+                answer = Some(e.clone());
+            }
+            let to = e.to;
+            net.hosts.get_mut(&to).unwrap().receive(e);
+            net.collect(to);
+        }
+    }
+    let (heartbeat, answer) = (heartbeat.expect("a heartbeat"), answer.expect("an answer"));
+    assert!(net.run_until(400, |n| IDS.iter().all(|id| n.hosts[id].is_quiesced(1))));
+    let wakes = |n: &Net| IDS.iter().map(|id| n.hosts[id].stats().wakes).sum::<u64>();
+    let before = wakes(&net);
+    for late in [heartbeat.clone(), answer] {
+        let to = late.to;
+        net.hosts.get_mut(&to).unwrap().receive(late);
+        net.collect(to);
+        net.deliver();
+    }
+    assert_eq!(wakes(&net), before, "nothing woke");
+    assert!(IDS.iter().all(|id| net.hosts[id].is_quiesced(1)));
+    let quiet: u64 = IDS.iter().map(|id| net.hosts[id].stats().quiet_messages).sum();
+    assert!(quiet >= 3, "the heartbeat, its answer, and the late answer: {quiet}");
+    for _ in 0..50 {
+        net.tick();
+    }
+    assert_eq!(wakes(&net), before, "and nothing wakes later");
+
+    // From a node that is not the follower's leader, the same heartbeat
+    // wakes the group.
+    let EnvelopeBody::Raft { group, mut message } = heartbeat.body else { unreachable!() };
+    let leader = message.from;
+    let other = IDS.into_iter().find(|&id| id != leader && id != heartbeat.to).unwrap();
+    message.from = other;
+    let host = net.hosts.get_mut(&heartbeat.to).unwrap();
+    host.receive(Envelope { from: other, to: heartbeat.to, body: EnvelopeBody::Raft { group, message } });
+    assert!(!host.is_quiesced(1), "a heartbeat from a stranger wakes the group");
 }

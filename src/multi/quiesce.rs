@@ -28,10 +28,11 @@
 //!
 //! [`RaftNode::is_quiescable`]: crate::RaftNode::is_quiescable
 
-use super::host::MultiNode;
+use super::host::{HostAction, MultiNode};
 use super::{Envelope, EnvelopeBody, GroupId, MultiError};
 use crate::log::RaftLog;
-use crate::node::Event;
+use crate::message::{Message, MessageBody};
+use crate::node::{Event, RaftNode};
 use crate::types::{Index, NodeId, Role, Term};
 
 /// A group's quiescence state on this host.
@@ -103,6 +104,28 @@ impl<L: RaftLog> MultiNode<L> {
             self.awake.remove(&group);
             self.stats.quiesces += 1;
             self.stats.quiesced += 1;
+        }
+    }
+
+    /// Steps group messages that are quiet news (`is_quiet_news`) on a
+    /// quiesced group without waking it first; the group wakes after all
+    /// if they changed anything: its role, term or leader, whether it is
+    /// quiescable, or (a leader) it has something to send.
+    pub(super) fn step_quiesced(&mut self, group: GroupId, event: Event) {
+        let Some(g) = self.groups.get(&group) else { return };
+        let n = &g.node;
+        let before = (n.role(), n.term(), n.leader());
+        let mark = self.out.len();
+        let _ = self.step_group(group, event);
+        let Some(g) = self.groups.get(&group) else { return };
+        let n = &g.node;
+        let sent = self.out[mark..].iter().any(|a| matches!(a, HostAction::Send(_)));
+        let quiet =
+            n.is_quiescable() && (n.role(), n.term(), n.leader()) == before && !(before.0 == Role::Leader && sent);
+        if quiet {
+            self.stats.quiet_messages += 1;
+        } else {
+            let _ = self.wake(group, true);
         }
     }
 
@@ -179,5 +202,27 @@ impl<L: RaftLog> MultiNode<L> {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether `event` holds only messages a quiesced group can take without
+/// waking: for a leader, answers to its appends and heartbeats in its term
+/// (sent before the followers quiesced, arriving after); for a follower, a
+/// heartbeat or an empty append from its leader in its term (sent before
+/// the leader quiesced). Anything else wakes the group first.
+pub(super) fn is_quiet_news<L: RaftLog>(node: &RaftNode<L>, event: &Event) -> bool {
+    let quiet = |m: &Message| {
+        m.term == node.term()
+            && match (&m.body, node.role()) {
+                (MessageBody::AppendResponse(_) | MessageBody::HeartbeatResponse(_), Role::Leader) => true,
+                (MessageBody::Heartbeat(_), Role::Follower) => node.leader() == Some(m.from),
+                (MessageBody::Append(a), Role::Follower) => a.entries.is_empty() && node.leader() == Some(m.from),
+                _ => false,
+            }
+    };
+    match event {
+        Event::Message(m) => quiet(m),
+        Event::Messages(ms) => ms.iter().all(quiet),
+        _ => false,
     }
 }
