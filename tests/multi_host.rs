@@ -485,14 +485,7 @@ fn a_group_that_cannot_win_does_not_keep_the_slot() {
     }
     assert_eq!(host.group(1).unwrap().role(), Role::PreCandidate);
     assert_eq!(host.stats().campaigning, 1);
-    // Group 2 has node 1 as its only voter: it wins as soon as it campaigns.
-    host.create_group(2, RaftConfig::new(1, [1]).election_timeout(10, 20).seed(5), MemoryLog::new()).unwrap();
-    let mut ticks = 0;
-    while !host.group(2).unwrap().is_leader() {
-        assert!(ticks < 100, "group 2 never got the slot");
-        host.tick().unwrap();
-        ticks += 1;
-    }
+    elect_lone_group(host, 2, 5, 100);
     assert!(host.stats().campaigns_held > 0, "group 2 waited for the slot");
     // Group 1 gets the slot back and keeps trying.
     for _ in 0..25 {
@@ -500,6 +493,21 @@ fn a_group_that_cannot_win_does_not_keep_the_slot() {
     }
     assert_eq!(host.group(1).unwrap().role(), Role::PreCandidate);
     assert_eq!(host.stats().campaigning, 1);
+}
+
+/// Creates `group` on node 1's `host` with node 1 as its only voter (it
+/// wins as soon as it campaigns) and ticks until it leads, at most `max`
+/// ticks.
+fn elect_lone_group(host: &mut MultiNode<MemoryLog>, group: GroupId, seed: u64, max: u64) {
+    let config = RaftConfig::new(1, [1]).election_timeout(10, 20).seed(seed);
+    host.create_group(group, config, MemoryLog::new()).unwrap();
+    for _ in 0..max {
+        if host.group(group).unwrap().is_leader() {
+            return;
+        }
+        host.tick().unwrap();
+    }
+    assert!(host.group(group).unwrap().is_leader(), "group {group} never got a campaign slot");
 }
 
 /// Slots go round: with one slot, two groups that cannot win (3 and 5)
@@ -516,13 +524,7 @@ fn slots_go_round_past_groups_that_cannot_win() {
     for _ in 0..25 {
         host.tick().unwrap();
     }
-    host.create_group(4, RaftConfig::new(1, [1]).election_timeout(10, 20).seed(9), MemoryLog::new()).unwrap();
-    let mut ticks = 0;
-    while !host.group(4).unwrap().is_leader() {
-        assert!(ticks < 200, "group 4 never got the slot");
-        host.tick().unwrap();
-        ticks += 1;
-    }
+    elect_lone_group(host, 4, 9, 200);
     assert_eq!(host.stats().campaigning, 1, "one of the others campaigns again");
 }
 
