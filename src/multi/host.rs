@@ -412,7 +412,7 @@ impl<L: RaftLog> MultiNode<L> {
         // A message from outside is no error of ours: a refusal is the
         // node's business (it drops what it does not want).
         if g.quiet.is_quiesced() && super::quiesce::is_quiet_news(&g.node, &event) {
-            self.step_quiesced(group, event);
+            self.step_quiesced(group, event, n);
         } else if !g.quiet.is_quiesced() || self.wake(group, true).is_ok() {
             let _ = self.step_group(group, event);
         }

@@ -107,23 +107,23 @@ impl<L: RaftLog> MultiNode<L> {
         }
     }
 
-    /// Steps group messages that are quiet news (`is_quiet_news`) on a
+    /// Steps `n` group messages that are quiet news (`is_quiet_news`) on a
     /// quiesced group without waking it first; the group wakes after all
     /// if they changed anything: its role, term or leader, whether it is
     /// quiescable, or (a leader) it has something to send.
-    pub(super) fn step_quiesced(&mut self, group: GroupId, event: Event) {
+    pub(super) fn step_quiesced(&mut self, group: GroupId, event: Event, n: u64) {
         let Some(g) = self.groups.get(&group) else { return };
-        let n = &g.node;
-        let before = (n.role(), n.term(), n.leader());
+        let node = &g.node;
+        let before = (node.role(), node.term(), node.leader());
         let mark = self.out.len();
         let _ = self.step_group(group, event);
         let Some(g) = self.groups.get(&group) else { return };
-        let n = &g.node;
+        let node = &g.node;
         let sent = self.out[mark..].iter().any(|a| matches!(a, HostAction::Send(_)));
-        let quiet =
-            n.is_quiescable() && (n.role(), n.term(), n.leader()) == before && !(before.0 == Role::Leader && sent);
+        let now = (node.role(), node.term(), node.leader());
+        let quiet = node.is_quiescable() && now == before && !(before.0 == Role::Leader && sent);
         if quiet {
-            self.stats.quiet_messages += 1;
+            self.stats.quiet_messages += n;
         } else {
             let _ = self.wake(group, true);
         }
