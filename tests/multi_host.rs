@@ -630,3 +630,37 @@ fn late_heartbeats_and_answers_do_not_wake_a_quiesced_group() {
     host.receive(Envelope { from: other, to: heartbeat.to, body: EnvelopeBody::Raft { group, message } });
     assert!(!host.is_quiesced(1), "a heartbeat from a stranger wakes the group");
 }
+
+/// Slow turns (PROTOCOL.md §10, "Waking"): when every turn of every host
+/// takes four ticks, a leader quiesces in the same turn as it sends a
+/// heartbeat, and the answers arrive after. They are quiet news: the
+/// groups settle, and stay settled. (Woken by them, each leader would
+/// heartbeat again in the turn it next quiesces, and the groups would
+/// quiesce and wake forever.)
+#[test]
+fn groups_settle_when_every_turn_takes_several_ticks() {
+    const GROUPS: u64 = 50;
+    let mut net = Net::new(GROUPS, true);
+    let settled = |n: &Net| (1..=GROUPS).all(|g| IDS.iter().all(|id| n.hosts[id].is_quiesced(g)));
+    let turn = |net: &mut Net| {
+        for id in IDS {
+            net.hosts.get_mut(&id).unwrap().advance(4).unwrap();
+            net.collect(id);
+        }
+        net.deliver();
+    };
+    let mut turns = 0;
+    while !settled(&net) {
+        assert!(turns < 300, "not settled after {turns} turns of 4 ticks");
+        turn(&mut net);
+        turns += 1;
+    }
+    println!("settled after {turns} turns of 4 ticks");
+    let wakes = |n: &Net| IDS.iter().map(|id| n.hosts[id].stats().wakes).sum::<u64>();
+    let before = wakes(&net);
+    for _ in 0..50 {
+        turn(&mut net);
+    }
+    assert!(settled(&net));
+    assert_eq!(wakes(&net), before, "settled groups stay settled");
+}
