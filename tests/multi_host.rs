@@ -84,11 +84,18 @@ impl Net {
     }
 
     fn deliver(&mut self) {
+        self.deliver_watching(|_| {});
+    }
+
+    /// Delivers until nothing is in flight; `watch` sees each envelope
+    /// that goes through.
+    fn deliver_watching(&mut self, mut watch: impl FnMut(&Envelope)) {
         while let Some(e) = self.queue.pop_front() {
             let blocked = |n: &NodeId| self.down.contains(n) || self.cut.contains(n);
             if blocked(&e.to) || blocked(&e.from) {
                 continue;
             }
+            watch(&e);
             let to = e.to;
             self.hosts.get_mut(&to).unwrap().receive(e);
             self.collect(to);
@@ -96,14 +103,22 @@ impl Net {
     }
 
     fn tick(&mut self) {
+        self.advance_hosts(1, |_, _| {});
+        self.deliver();
+    }
+
+    /// Every running host's clock moves by `n` ticks at once; `look` sees
+    /// each host right after its move, before its actions leave.
+    fn advance_hosts(&mut self, n: u64, mut look: impl FnMut(NodeId, &MultiNode<MemoryLog>)) {
         for id in IDS {
             if self.down.contains(&id) {
                 continue;
             }
-            self.hosts.get_mut(&id).unwrap().tick().unwrap();
+            let host = self.hosts.get_mut(&id).unwrap();
+            host.advance(n).unwrap();
+            look(id, host);
             self.collect(id);
         }
-        self.deliver();
     }
 
     fn step(&mut self, id: NodeId, group: GroupId, event: Event) -> Result<(), MultiError> {
@@ -452,16 +467,13 @@ fn groups_created_together_campaign_a_few_at_a_time_and_all_settle() {
         }
         // Each host ticks; its campaigns are counted before any answer
         // arrives (this network delivers a whole election in one round).
-        for id in IDS {
-            let host = net.hosts.get_mut(&id).unwrap();
-            host.tick().unwrap();
+        net.advance_hosts(1, |id, host| {
             let campaigning = host.stats().campaigning;
             let by_role =
                 host.groups().filter(|(_, n)| matches!(n.role(), Role::PreCandidate | Role::Candidate)).count() as u64;
             most = most.max(by_role);
             assert!(by_role <= LIMIT && campaigning <= LIMIT, "{by_role} campaigning on node {id}");
-            net.collect(id);
-        }
+        });
         net.deliver();
     }
     assert!(settled(&net), "every group elected a leader and quiesced");
@@ -585,21 +597,15 @@ fn late_heartbeats_and_answers_do_not_wake_a_quiesced_group() {
     // Copies of a heartbeat and of an answer, taken off the wire.
     let (mut heartbeat, mut answer) = (None, None);
     for _ in 0..30 {
-        for id in IDS {
-            net.hosts.get_mut(&id).unwrap().tick().unwrap();
-            net.collect(id);
-        }
-        while let Some(e) = net.queue.pop_front() {
-            if heartbeat.is_none() && is(&e, true) {
+        net.advance_hosts(1, |_, _| {});
+        net.deliver_watching(|e| {
+            if heartbeat.is_none() && is(e, true) {
                 heartbeat = Some(e.clone());
             }
-            if answer.is_none() && is(&e, false) {
+            if answer.is_none() && is(e, false) {
                 answer = Some(e.clone());
             }
-            let to = e.to;
-            net.hosts.get_mut(&to).unwrap().receive(e);
-            net.collect(to);
-        }
+        });
     }
     let (heartbeat, answer) = (heartbeat.expect("a heartbeat"), answer.expect("an answer"));
     assert!(net.run_until(400, |n| IDS.iter().all(|id| n.hosts[id].is_quiesced(1))));
@@ -643,10 +649,7 @@ fn groups_settle_when_every_turn_takes_several_ticks() {
     let mut net = Net::new(GROUPS, true);
     let settled = |n: &Net| (1..=GROUPS).all(|g| IDS.iter().all(|id| n.hosts[id].is_quiesced(g)));
     let turn = |net: &mut Net| {
-        for id in IDS {
-            net.hosts.get_mut(&id).unwrap().advance(4).unwrap();
-            net.collect(id);
-        }
+        net.advance_hosts(4, |_, _| {});
         net.deliver();
     };
     let mut turns = 0;
