@@ -46,6 +46,8 @@ pub(super) struct Campaigns {
     running: BTreeSet<GroupId>,
     /// Groups whose election was held back since the clock last moved.
     held_now: u64,
+    /// Elections held back, ever (group ticks).
+    held: u64,
     /// Whether some group was held back when the clock last moved: a
     /// group whose round ran out then waits behind them.
     waiting: bool,
@@ -70,6 +72,11 @@ impl Campaigns {
     /// Slots held now.
     pub(super) fn running(&self) -> usize {
         self.running.len()
+    }
+
+    /// Elections held back so far, one per group and tick.
+    pub(super) fn held(&self) -> u64 {
+        self.held
     }
 
     /// Where the next tick's grants start: the groups after the cursor
@@ -99,6 +106,7 @@ impl Campaigns {
             Grant::Go
         } else {
             self.held_now += 1;
+            self.held += 1;
             Grant::Hold
         }
     }

@@ -9,7 +9,7 @@ use crate::config::RaftConfig;
 use crate::log::RaftLog;
 use crate::message::Message;
 use crate::node::{Action, Event, RaftNode};
-use crate::types::{NodeId, Role};
+use crate::types::NodeId;
 
 /// The host's own settings, in ticks of its clock (the same ticks the
 /// groups count).
@@ -285,7 +285,7 @@ impl<L: RaftLog> MultiNode<L> {
 
     /// The host's counters.
     pub fn stats(&self) -> HostStats {
-        HostStats { campaigning: self.campaigns.running() as u64, ..self.stats }
+        HostStats { campaigning: self.campaigns.running() as u64, campaigns_held: self.campaigns.held(), ..self.stats }
     }
 
     /// The host's clock, in ticks.
@@ -469,19 +469,16 @@ impl<L: RaftLog> MultiNode<L> {
         if !due {
             return self.step_group(group, event);
         }
-        let grant = self.campaigns.ask(group);
-        let hold = grant == Grant::Hold;
-        if hold {
-            self.stats.campaigns_held += 1;
-        }
+        let hold = self.campaigns.ask(group) == Grant::Hold;
         if let Some(g) = self.groups.get_mut(&group) {
             g.node.hold_campaign(hold);
         }
         let stepped = self.step_group(group, event);
         if let Some(g) = self.groups.get_mut(&group) {
             g.node.hold_campaign(false);
-            if !hold && matches!(g.node.role(), Role::Follower | Role::Leader) {
-                // Granted, but it did not campaign after all.
+            if !hold {
+                // The slot follows what the step made of it (a group that
+                // did not campaign after all gives it back).
                 self.campaigns.role_changed(group, g.node.role());
             }
         }
