@@ -22,8 +22,8 @@
 //!   back before asking again, and while other groups wait it lets them go
 //!   first: a group that cannot win (its voters unreachable) cannot keep a
 //!   slot from one that can;
-//! * slots go in group order from where the last tick's grants stopped, so
-//!   every waiting group is reached.
+//! * while groups wait, slots go in group order from where the last tick's
+//!   grants stopped, so every waiting group is reached.
 //!
 //! Holding an election back never breaks safety (a node that does not
 //! campaign is a slow node); `Event::Campaign` and `TimeoutNow` are never
@@ -79,11 +79,14 @@ impl Campaigns {
         self.held
     }
 
-    /// Where the next tick's grants start: the groups after the cursor
-    /// first, then the rest.
+    /// Where the next tick's grants start, while groups wait: the groups
+    /// after the cursor first, then the rest. With nobody waiting the
+    /// order does not matter, and the groups stay in group order.
     pub(super) fn rotate(&self, ids: &mut [GroupId]) {
-        let split = ids.partition_point(|&g| g <= self.cursor);
-        ids.rotate_left(split);
+        if self.waiting {
+            let split = ids.partition_point(|&g| g <= self.cursor);
+            ids.rotate_left(split);
+        }
     }
 
     /// A new tick begins: remember whether the last one held anything back.
@@ -169,6 +172,8 @@ mod tests {
         let mut c = Campaigns::new(1);
         c.begin_tick();
         assert_eq!(c.ask(5), Grant::Go);
+        assert_eq!(c.ask(7), Grant::Hold);
+        c.begin_tick();
         let mut ids = vec![1, 3, 5, 7, 9];
         c.rotate(&mut ids);
         assert_eq!(ids, [7, 9, 1, 3, 5]);
