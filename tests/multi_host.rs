@@ -565,6 +565,12 @@ fn a_peer_no_group_names_gets_no_pings() {
     assert!(net.run_until(50, |n| !n.hosts[&leader].group(1).unwrap().membership().contains(gone)));
     let host = net.hosts.get_mut(&leader).unwrap();
     assert_eq!(pings_to(host, gone, 12), 0, "node {gone} left the only group");
+    // The departure is reported once, for the driver to let the peer go.
+    let mut departed = Vec::new();
+    host.take_departed_peers(&mut departed);
+    assert_eq!(departed, [gone]);
+    host.take_departed_peers(&mut departed);
+    assert_eq!(departed, [gone], "reported once");
 
     // The last group naming node 2 leaves the host; a new group names it again.
     let mut host = MultiNode::new(HostConfig::new(1).ping_interval(3));
@@ -574,6 +580,13 @@ fn a_peer_no_group_names_gets_no_pings() {
     assert_eq!(pings_to(&mut host, 2, 12), 0, "no group names node 2");
     host.create_group(2, RaftConfig::new(1, [1, 2]), MemoryLog::new()).unwrap();
     assert!(pings_to(&mut host, 2, 12) >= 3);
+    // Named again before the driver asked: not reported as departed.
+    let mut departed = Vec::new();
+    host.take_departed_peers(&mut departed);
+    assert_eq!(departed, [], "node 2 is named again");
+    host.remove_group(2).unwrap();
+    host.take_departed_peers(&mut departed);
+    assert_eq!(departed, [2]);
 }
 
 /// Late news does not wake a quiesced group (PROTOCOL.md §10, "Waking"):

@@ -107,14 +107,15 @@ fn start(id: NodeId, dir: &std::path::Path, transport: TcpGroupTransport, groups
     Node { handle: runtime.start().unwrap(), tcp, addr }
 }
 
-/// The leader of `group`, once every node agrees on one.
+/// The leader of `group`, once every node of `nodes` agrees on one of them.
 fn leader(nodes: &[Node], group: GroupId) -> usize {
     let mut found = 0;
     wait_until(&format!("a leader of group {group}"), || {
         let leaders: Vec<Option<NodeId>> = nodes.iter().map(|n| n.handle.leader(group)).collect();
         match leaders[0] {
             Some(l) if leaders.iter().all(|x| *x == Some(l)) => {
-                let i = nodes.iter().position(|n| n.handle.id() == l).unwrap();
+                // A leader outside `nodes` (one just removed) is waited out.
+                let Some(i) = nodes.iter().position(|n| n.handle.id() == l) else { return false };
                 // The leader's own view must agree (it may have stepped down).
                 let ok = nodes[i].handle.status(group).is_ok_and(|s| s.leader == Some(l));
                 found = i;
@@ -604,4 +605,52 @@ fn requests_a_group_cannot_complete_time_out_and_are_let_go() {
         std::thread::sleep(Duration::from_millis(5));
     }
     handles[l].shutdown();
+}
+
+/// The peers node `i`'s transport has, by id.
+fn peer_ids(nodes: &[Node], i: usize) -> Vec<NodeId> {
+    nodes[i].tcp.peers().into_iter().map(|(id, _)| id).collect()
+}
+
+#[test]
+fn a_peer_no_group_names_any_more_leaves_the_transport_and_comes_back_when_named() {
+    let dirs: Vec<tempfile::TempDir> = IDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let transports: Vec<TcpGroupTransport> = IDS.iter().map(|&id| bind(id)).collect();
+    connect(&transports);
+    let nodes: Vec<Node> =
+        IDS.iter().zip(transports).zip(&dirs).map(|((&id, t), dir)| start(id, dir.path(), t, &[1, 2])).collect();
+    let address = raft_io::runtime::address_bytes(nodes[2].addr);
+
+    // Both groups give node 3 its address: nodes 1 and 2 learn it from
+    // their configurations (it was wired by hand before).
+    for g in [1, 2] {
+        let set = MembershipChange::SetAddress { id: 3, address: Some(address.clone()) };
+        retry(&nodes, g, |n| n.handle.change_membership(g, set.clone()));
+    }
+    // Group 1 removes node 3; group 2 still names it, so it stays a peer.
+    retry(&nodes, 1, |n| n.handle.change_membership(1, MembershipChange::Remove(3)));
+    let _ = propose(&nodes[..2], 1, "after the removal");
+    let _ = propose(&nodes, 2, "still three");
+    for i in 0..2 {
+        assert_eq!(peer_ids(&nodes, i), [IDS[1 - i], 3], "node {}: group 2 still names node 3", i + 1);
+    }
+
+    // Group 2 removes it too: no group of nodes 1 and 2 names node 3, so
+    // their transports let it go; the peer wired by hand alone stays.
+    retry(&nodes, 2, |n| n.handle.change_membership(2, MembershipChange::Remove(3)));
+    for i in 0..2 {
+        wait_until(&format!("node {} to drop node 3", i + 1), || peer_ids(&nodes, i) == [IDS[1 - i]]);
+    }
+    let _ = propose(&nodes[..2], 2, "two voters");
+
+    // Named again (with its address), it is a peer again.
+    let back = MembershipChange::AddLearnerAt { id: 3, address: address.clone() };
+    retry(&nodes[..2], 2, |n| n.handle.change_membership(2, back.clone()));
+    for i in 0..2 {
+        wait_until(&format!("node {} to learn node 3 again", i + 1), || peer_ids(&nodes, i) == [IDS[1 - i], 3]);
+        assert_eq!(nodes[i].tcp.peers().iter().find(|p| p.0 == 3).map(|p| p.1), Some(nodes[2].addr));
+    }
+    for node in nodes {
+        node.handle.shutdown();
+    }
 }

@@ -508,3 +508,28 @@ fn a_warm_turn_allocates_nothing_on_the_nodes_thread() {
     a.shutdown();
     b.shutdown();
 }
+
+/// A peer learned from a configuration is forgotten when asked; one added
+/// by hand is not (the many-groups runtime forgets the peers its groups no
+/// longer name, `tests/multi_runtime.rs`).
+#[test]
+fn only_learned_peers_are_forgotten() {
+    let net = TcpGroupTransport::bind(TcpConfig::new(1, loopback())).unwrap();
+    let (a, b): (SocketAddr, SocketAddr) = ("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
+    net.add_peer(2, a).unwrap();
+    net.learn_one_peer(3, b).unwrap();
+    net.learn_one_peer(1, b).unwrap();
+    let ids = |net: &TcpGroupTransport| net.handle().peers().into_iter().map(|p| p.0).collect::<Vec<_>>();
+    assert_eq!(ids(&net), [2, 3], "its own id is no peer");
+    assert!(!net.forget_learned_peer(2), "added by hand");
+    assert!(net.forget_learned_peer(3));
+    assert!(!net.forget_learned_peer(3), "forgotten once");
+    assert_eq!(ids(&net), [2]);
+    // A peer added by hand and then given an address by a configuration
+    // is learned: a later departure removes it.
+    net.learn_one_peer(2, b).unwrap();
+    assert_eq!(net.handle().peers(), [(2, b)], "moved to the configuration's address");
+    assert!(net.forget_learned_peer(2));
+    assert_eq!(ids(&net), []);
+    net.shutdown();
+}

@@ -171,6 +171,9 @@ pub struct MultiNode<L: RaftLog> {
     /// is acted on once, not on every tick it lasts (a node removed from
     /// every group stays silent for good).
     pub(super) lost: std::collections::BTreeSet<NodeId>,
+    /// Peers forgotten since the driver last asked
+    /// ([`take_departed_peers`](MultiNode::take_departed_peers)).
+    pub(super) departed: std::collections::BTreeSet<NodeId>,
     /// The peers heard since the clock last moved: heard at the end of the
     /// next move, however far (a slow turn's envelopes are recent news).
     pub(super) heard: Vec<NodeId>,
@@ -199,6 +202,7 @@ impl<L: RaftLog> MultiNode<L> {
             awake: std::collections::BTreeSet::new(),
             peers: BTreeMap::new(),
             lost: std::collections::BTreeSet::new(),
+            departed: std::collections::BTreeSet::new(),
             heard: Vec::new(),
             ticks: 0,
             out: Vec::new(),
@@ -540,6 +544,34 @@ impl<L: RaftLog> MultiNode<L> {
         for id in departed {
             self.peers.remove(&id);
             self.lost.remove(&id);
+            self.departed.insert(id);
         }
+    }
+
+    /// Moves to `out`, in id order, the peers that no group here names any
+    /// more and that no group has named again since: a driver that opened
+    /// a connection to one may close it (the many-groups runtime tells its
+    /// transport, [`GroupTransport::forget_peer`](crate::runtime::multi::GroupTransport::forget_peer)).
+    /// Each departure is reported once. Until they are taken, the departed
+    /// peers are kept, one entry per node id.
+    ///
+    /// ```
+    /// use raft_io::multi::{HostConfig, MultiNode};
+    /// use raft_io::{MemoryLog, RaftConfig};
+    ///
+    /// let mut host = MultiNode::new(HostConfig::new(1));
+    /// host.create_group(7, RaftConfig::new(1, [1, 2, 3]), MemoryLog::new())?;
+    /// host.remove_group(7)?;
+    /// let mut gone = Vec::new();
+    /// host.take_departed_peers(&mut gone);
+    /// assert_eq!(gone, [2, 3]);
+    /// host.take_departed_peers(&mut gone);
+    /// assert_eq!(gone, [2, 3], "reported once");
+    /// # Ok::<(), raft_io::multi::MultiError>(())
+    /// ```
+    pub fn take_departed_peers(&mut self, out: &mut Vec<NodeId>) {
+        let peers = &self.peers;
+        out.extend(self.departed.iter().copied().filter(|id| !peers.contains_key(id)));
+        self.departed.clear();
     }
 }

@@ -429,6 +429,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         let node = self.host.remove_group(group).map_err(|_| RuntimeError::UnknownGroup(group))?;
         // The group's log must be gone before the WAL forgets the group.
         drop(node);
+        self.forget_departed();
         if let Some(mut hosted) = self.groups.remove(&group) {
             hosted.pending.fail_all(&RuntimeError::UnknownGroup(group));
         }
@@ -439,6 +440,18 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             self.halted = Some(Arc::clone(&cause));
             RuntimeError::Halted(cause)
         })
+    }
+
+    /// Tells the transport about the peers it learned here that no group
+    /// names any more; learning one again will tell it again.
+    fn forget_departed(&mut self) {
+        let mut departed = Vec::new();
+        self.host.take_departed_peers(&mut departed);
+        for id in departed {
+            if self.known.remove(&id).is_some() {
+                self.transport.forget_peer(id);
+            }
+        }
     }
 
     /// Passes new member addresses to the transport.
@@ -508,8 +521,11 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         self.actions = actions;
         add(&self.shared.counters.applied, fx.applied);
         add(&self.shared.counters.reads, fx.reads);
-        for membership in memberships {
-            self.learn(&membership);
+        if !memberships.is_empty() {
+            for membership in memberships {
+                self.learn(&membership);
+            }
+            self.forget_departed();
         }
         // A group's actions come together, so it is rarely listed twice.
         touched.sort_unstable();

@@ -46,9 +46,18 @@ pub trait GroupTransport: Send + 'static {
     /// A member of some group's configuration has the raft address
     /// `address` ([`Membership::address`](crate::Membership::address)):
     /// called once per member and address the driver has not passed before.
-    /// The default does nothing. Peers are never removed through this.
+    /// The default does nothing.
     fn learn_peer(&mut self, id: NodeId, address: &Bytes) {
         let _ = (id, address);
+    }
+
+    /// No group of this node names `id` any more, which an earlier
+    /// [`learn_peer`](Self::learn_peer) introduced: the transport may let it
+    /// go (close its connection, drop what is queued for it). Called once
+    /// per departure; a group that names `id` again (with its address)
+    /// brings a new `learn_peer`. The default does nothing.
+    fn forget_peer(&mut self, id: NodeId) {
+        let _ = id;
     }
 
     /// Called once when the runtime stops. The default does nothing.
@@ -79,10 +88,13 @@ impl GroupTransport for TcpGroupTransport {
         // hand; a writer that could not be spawned is retried when the
         // address is passed again (never, unless it changes).
         if let Some(addr) = crate::transport::tcp::address_of(address) {
-            if id != self.id() {
-                let _ = self.add_peer(id, addr);
-            }
+            let _ = self.learn_one_peer(id, addr);
         }
+    }
+
+    fn forget_peer(&mut self, id: NodeId) {
+        // Only a peer learned from a configuration: one added by hand stays.
+        self.forget_learned_peer(id);
     }
 
     fn close(&mut self) {

@@ -77,6 +77,62 @@ impl TcpGroupTransport {
     }
 }
 
+impl TcpGroupTransport {
+    /// Learns one peer from a configuration: `id` becomes a peer at `addr`
+    /// (a peer known at another address is disconnected and redialed
+    /// there), remembered as learned, so that
+    /// [`forget_learned_peer`](Self::forget_learned_peer) may remove it.
+    /// This node's own id is ignored. The many-groups runtime calls it for
+    /// every member address of its groups' configurations.
+    ///
+    /// # Errors
+    ///
+    /// The peer's writer thread could not be spawned.
+    pub fn learn_one_peer(&self, id: NodeId, addr: SocketAddr) -> std::io::Result<()> {
+        if id == self.shared.cfg.id {
+            return Ok(());
+        }
+        let mut learned = lock(&self.shared.learned);
+        learn_one(&self.shared, id, addr)?;
+        learned.insert(id, addr);
+        Ok(())
+    }
+
+    /// Removes peer `id` ([`remove_peer`](Self::remove_peer)) if it was
+    /// learned from a configuration ([`learn_one_peer`](Self::learn_one_peer),
+    /// [`learn_peers`](Self::learn_peers)); a peer added by hand stays.
+    /// Returns whether it was removed.
+    pub fn forget_learned_peer(&self, id: NodeId) -> bool {
+        let removed = lock(&self.shared.learned).remove(&id).is_some();
+        if removed {
+            self.shared.remove_peer(id);
+            #[cfg(feature = "tracing")]
+            tracing::info!(
+                node = self.shared.cfg.id,
+                cluster = self.shared.cfg.cluster_id,
+                peer = id,
+                "peer dropped: no group names it"
+            );
+        }
+        removed
+    }
+}
+
+/// Makes `id` a peer at `addr`: added, or moved (its open connection leads
+/// to the old address, so it is closed, queued messages dropped as Raft
+/// tolerates, and the peer redialed at the new one).
+fn learn_one<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, id: NodeId, addr: SocketAddr) -> std::io::Result<()> {
+    let current = lock(&shared.peers).get(&id).map(|p| p.addr());
+    match current {
+        Some(a) if a == addr => Ok(()),
+        Some(_) => {
+            shared.remove_peer(id);
+            shared.add_peer(id, addr)
+        }
+        None => shared.add_peer(id, addr),
+    }
+}
+
 fn learn<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, membership: &Membership) -> std::io::Result<Vec<NodeId>> {
     // A joining node knows no configuration yet: that says nothing about
     // who its peers are (the ones it was given stay).
@@ -101,18 +157,7 @@ fn learn<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, membership: &Membership
             unusable.push(id);
             continue;
         };
-        let current = lock(&shared.peers).get(&id).map(|p| p.addr());
-        match current {
-            Some(a) if a == addr => {}
-            // Moved: the open connection leads to the old address, so it is
-            // closed (queued messages dropped, as Raft tolerates) and the
-            // peer redialed at the new one.
-            Some(_) => {
-                shared.remove_peer(id);
-                shared.add_peer(id, addr)?;
-            }
-            None => shared.add_peer(id, addr)?,
-        }
+        learn_one(shared, id, addr)?;
         #[cfg(feature = "tracing")]
         if learned.get(&id) != Some(&addr) {
             tracing::info!(node = me, cluster = shared.cfg.cluster_id, peer = id, %addr, "peer learned from the configuration");
