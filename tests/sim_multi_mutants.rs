@@ -85,7 +85,7 @@ fn many_groups_profiles_catch_mutants() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let seeds = env_u64("RAFT_IO_SEEDS").unwrap_or(4);
     let started = Instant::now();
-    let mut missed = Vec::new();
+    let (mut missed, mut misnamed) = (Vec::new(), Vec::new());
     for m in Mutant::ALL {
         mutants::set(Some(m));
         let (caught, first) = quietly(|| {
@@ -117,6 +117,11 @@ fn many_groups_profiles_catch_mutants() {
         println!("{m:?}: old profiles {old}, new profiles {new} [{}]", by.join(", "));
         if let Some(first) = first {
             println!("    first: {first}");
+            // Caught by the checker of the rule it breaks, in the step
+            // that breaks it.
+            if m == Mutant::EarlyMembershipChange && !first.starts_with("Configuration rules") {
+                misnamed.push(m);
+            }
         }
         if MUST_CATCH.contains(&m) && new == 0 {
             missed.push(m);
@@ -124,6 +129,7 @@ fn many_groups_profiles_catch_mutants() {
     }
     println!("total {:.1?}", started.elapsed());
     assert!(missed.is_empty(), "mutants the many-groups profiles missed within {seeds} seeds: {missed:?}");
+    assert!(misnamed.is_empty(), "caught first by another checker than the rule they break: {misnamed:?}");
 }
 
 /// Replays one run named by `RAFT_IO_MUTANT`, `RAFT_IO_PROFILE`,

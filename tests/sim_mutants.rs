@@ -212,7 +212,7 @@ fn every_mutant_is_caught_and_correct_code_passes() {
     );
     assert!(refused > 0 && refused == damaged, "every damaged snapshot file is refused by correct code");
 
-    let mut missed = Vec::new();
+    let (mut missed, mut misnamed) = (Vec::new(), Vec::new());
     for m in Mutant::ALL {
         mutants::set(Some(m));
         let t = Instant::now();
@@ -237,6 +237,11 @@ fn every_mutant_is_caught_and_correct_code_passes() {
             Some((seed, k, Outcome::Caught { by, round, moment, detail, .. })) => {
                 let moment = moment.unwrap_or_else(|| "-".to_owned());
                 let total: usize = catches.iter().sum();
+                // A mutant that breaks a rule one checker states is caught
+                // by that checker, in the step that breaks it.
+                if m == Mutant::EarlyMembershipChange && by != "Configuration rules" {
+                    misnamed.push((m, by.clone()));
+                }
                 println!(
                     "{m:?}: caught by {by} ({}, seed {seed} of {seeds}, round {round}, last moment {moment}) \
                      [{total}/{runs} runs, by campaign {catches:?}, {:.1?}]\n    {detail}\n    replay: {}",
@@ -253,6 +258,7 @@ fn every_mutant_is_caught_and_correct_code_passes() {
     }
     println!("total {:.1?}", started.elapsed());
     assert!(missed.is_empty(), "mutants the simulator missed within {seeds} seeds: {missed:?}");
+    assert!(misnamed.is_empty(), "caught by another checker than the rule they break: {misnamed:?}");
 }
 
 /// Replays one run named by `RAFT_IO_MUTANT`, `RAFT_IO_SEED` and

@@ -6,7 +6,7 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use bytes::Bytes;
 
-use super::check::{Checker, NodeView};
+use super::check::{Checker, NodeView, StepView};
 use super::network::Network;
 use super::{
     HashChain, ReadOutcome, SimConfig, SimLog, SimStats, StateMachine, TICK, Trace, TraceEvent, WriteOutcome,
@@ -467,7 +467,7 @@ impl<S: StateMachine> Cluster<S> {
         let Some(i) = self.slot(id) else { return Ok(()) };
         let Some(event) = self.hold_if_paused(i, event) else { return Ok(()) };
         let Some(node) = self.nodes[i].node.as_mut() else { return Ok(()) };
-        let before = (node.role(), node.term());
+        let before = (node.role(), node.term(), node.last_index());
         // A snapshot the state machine took: its bytes, for Snapshot
         // Integrity (registered even if the step fails: a crash inside it
         // may leave the file on disk).
@@ -591,7 +591,9 @@ impl<S: StateMachine> Cluster<S> {
         }
     }
 
-    pub(super) fn check(&mut self, i: usize, before: (Role, crate::types::Term)) {
+    /// The safety properties and the configuration rules after a step of
+    /// node slot `i`; `before` is its role, term and last index before it.
+    pub(super) fn check(&mut self, i: usize, before: (Role, crate::types::Term, crate::types::Index)) {
         let Some(checker) = self.checker.as_mut() else { return };
         let slot = &mut self.nodes[i];
         let Some(node) = slot.node.as_mut() else { return };
@@ -604,7 +606,12 @@ impl<S: StateMachine> Cluster<S> {
             digest: slot.sm.digest(),
         };
         let log = node.log_mut_for_sim();
-        let result = log.drain_journal(|changes, digests| checker.after_step(before, view, changes, digests));
+        let result = log
+            .drain_journal(|changes, digests| checker.after_step((before.0, before.1), view, changes, digests))
+            .and_then(|()| {
+                let step = StepView { id: view.id, before, role: view.role, term: view.term, commit: view.commit };
+                checker.config_rules(step, node.log())
+            });
         if let Err(v) = result {
             self.fail(v, Some(view.id), Some(view.applied));
         }

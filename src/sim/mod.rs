@@ -6,9 +6,10 @@
 //! partitioned in any way (also one-way). Nodes crash and restart from what
 //! their log had synced, tick at their own rates, and drive a
 //! [`StateMachine`] of your choice. After every delivered event the
-//! simulator checks the five safety properties of Raft, and that each node
+//! simulator checks the five safety properties of Raft, that each node
 //! applies in log order and restores only snapshots a state machine took,
-//! each property in its own checker; on a violation it panics with a
+//! and the two rules that keep membership changes safe, each property in
+//! its own checker; on a violation it panics with a
 //! [`Failure`] report (or keeps it as a value, with
 //! [`SimConfig::panic_on_violation`] off). A run is a function of its seed
 //! and the calls made: replaying them reproduces it exactly.

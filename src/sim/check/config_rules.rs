@@ -9,8 +9,8 @@
 //!    than one configuration entry above the highest commit index any node
 //!    has reported.
 //!
-//! Used by model-script replays (`sim::model::replay`); the random
-//! simulator does not run it.
+//! Run after every step by the random simulators (`Cluster`, per group in
+//! `MultiCluster`) and by model-script replays (`sim::model::replay`).
 
 use super::Violation;
 use crate::log::RaftLog;

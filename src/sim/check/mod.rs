@@ -17,6 +17,10 @@
 //! | Apply Order: a running node applies entries in log order, each once, and never restores a snapshot behind what it applied | `apply_order` |
 //! | Snapshot Integrity: a restored snapshot holds the bytes a state machine took at its index | `snapshot_integrity` |
 //!
+//! and the two configuration rules of single-server changes
+//! (`config_rules`), which read the stepped node's log above the commit
+//! index.
+//!
 //! Logs are followed incrementally through prefix hashes (`chain`), so a
 //! check costs time proportional to what changed, not to the log length.
 
@@ -105,6 +109,7 @@ pub(crate) struct Checker {
     state_machine: StateMachineSafety,
     apply_order: ApplyOrder,
     snapshots: SnapshotIntegrity,
+    rules: ConfigRules,
 }
 
 impl Checker {
@@ -138,6 +143,13 @@ impl Checker {
         self.state_machine.check_state(view)?;
         self.apply_order.check_state(view)?;
         Ok(())
+    }
+
+    /// The configuration rules, after a step of one node whose log is
+    /// `log` (`config_rules`): run after [`after_step`](Self::after_step),
+    /// which follows the log through its journal and cannot see it whole.
+    pub(crate) fn config_rules(&mut self, view: StepView, log: &impl crate::log::RaftLog) -> Result<(), Violation> {
+        self.rules.check(view, log)
     }
 
     /// A node sent a message only a leader of `term` sends (AppendEntries,

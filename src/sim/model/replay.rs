@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::log::MemoryLog;
 use crate::message::{Message, MessageBody};
 use crate::node::{Action, Event, RaftNode};
-use crate::sim::check::{Checker, ConfigRules, Electable, NodeView, StepView, Violation};
+use crate::sim::check::{Checker, Electable, NodeView, StepView, Violation};
 use crate::sim::{HashChain, SimBackend, SimLog, StateMachine};
 use crate::types::{NodeId, ReadId};
 
@@ -113,7 +113,6 @@ struct Run {
     nodes: Vec<Slot>,
     network: Vec<Message>,
     checker: Checker,
-    rules: ConfigRules,
     electable: Electable,
     clients: RegisterClients,
     next_read: ReadId,
@@ -133,7 +132,6 @@ impl Run {
             nodes: Vec::new(),
             network: Vec::new(),
             checker: Checker::default(),
-            rules: ConfigRules::default(),
             electable: Electable::default(),
             clients: RegisterClients::new(),
             next_read: 1,
@@ -317,7 +315,7 @@ impl Run {
             return Some(v);
         }
         let step = StepView { id: view.id, before, role: view.role, term: view.term, commit: view.commit };
-        if let Err(v) = self.rules.check(step, slot.raft.log()) {
+        if let Err(v) = self.checker.config_rules(step, slot.raft.log()) {
             return Some(v);
         }
         self.electable.learn(&slot.raft);

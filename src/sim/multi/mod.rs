@@ -30,7 +30,7 @@ mod schedule;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
-use super::check::{Checker, NodeView};
+use super::check::{Checker, NodeView, StepView};
 use super::linearizability::Call;
 use super::network::Network;
 use super::{NetworkFaults, SimLog, TICK, Violation};
@@ -40,7 +40,7 @@ use crate::message::MessageBody;
 use crate::multi::{Envelope, EnvelopeBody, GroupId, HostAction, HostConfig, MultiNode};
 use crate::node::{Action, Event};
 use crate::rng::{Rng, mix};
-use crate::types::{NodeId, ReadId, Role, Term};
+use crate::types::{Index, NodeId, ReadId, Role, Term};
 use clients::{Pending, RegOp, Register};
 pub use config::{MultiSimConfig, MultiSimStats};
 use pause::HostPause;
@@ -67,7 +67,7 @@ struct Slot {
     writes: BTreeMap<GroupId, WriteToken>,
     flush_due: bool,
     /// Each group's (role, term) as of its last check.
-    seen: BTreeMap<GroupId, (Role, Term)>,
+    seen: BTreeMap<GroupId, (Role, Term, Index)>,
     /// Host counters of earlier runs.
     past: crate::multi::HostStats,
     /// While the host is paused: what waits for it.
@@ -320,7 +320,7 @@ impl MultiCluster {
                 panic!("raft-io multi simulator: node {id} group {g} failed to restart: {e} (seed {seed})")
             });
             self.slots[i].sms.insert(g, Register::default());
-            self.slots[i].seen.insert(g, (Role::Follower, 0));
+            self.slots[i].seen.insert(g, (Role::Follower, 0, 0));
         }
         self.slots[i].host = Some(host);
     }
@@ -499,10 +499,13 @@ impl MultiCluster {
                 applied: node.last_applied(),
                 digest: slot.sms.get(&g).map_or(0, Register::digest),
             };
-            let before = slot.seen.insert(g, (view.role, view.term)).unwrap_or((Role::Follower, 0));
+            let now = (view.role, view.term, node.last_index());
+            let before = slot.seen.insert(g, now).unwrap_or((Role::Follower, 0, 0));
             node.log_mut()
-                .drain_journal(|changes, digests| checker.after_step(before, view, changes, digests))
+                .drain_journal(|changes, digests| checker.after_step((before.0, before.1), view, changes, digests))
                 .map_err(|v| in_group(g, v))?;
+            let step = StepView { id: view.id, before, role: view.role, term: view.term, commit: view.commit };
+            checker.config_rules(step, node.log()).map_err(|v| in_group(g, v))?;
         }
         Ok(())
     }
