@@ -611,6 +611,10 @@ impl<S: StateMachine> Cluster<S> {
             .and_then(|()| {
                 let step = StepView { id: view.id, before, role: view.role, term: view.term, commit: view.commit };
                 checker.config_rules(step, node.log())
+            })
+            .and_then(|()| {
+                let running: Vec<&RaftNode<SimLog>> = self.nodes.iter().filter_map(|s| s.node.as_ref()).collect();
+                checker.electable(&running)
             });
         if let Err(v) = result {
             self.fail(v, Some(view.id), Some(view.applied));

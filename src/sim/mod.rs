@@ -8,8 +8,9 @@
 //! [`StateMachine`] of your choice. After every delivered event the
 //! simulator checks the five safety properties of Raft, that each node
 //! applies in log order and restores only snapshots a state machine took,
-//! and the two rules that keep membership changes safe, each property in
-//! its own checker; on a violation it panics with a
+//! the two rules that keep membership changes safe, and that every node
+//! that could win an election holds every committed entry, each property
+//! in its own checker; on a violation it panics with a
 //! [`Failure`] report (or keeps it as a value, with
 //! [`SimConfig::panic_on_violation`] off). A run is a function of its seed
 //! and the calls made: replaying them reproduces it exactly.

@@ -41,6 +41,12 @@ impl LeaderCompleteness {
         self.committed.len() as Index - 1
     }
 
+    /// The longest committed prefix any node reported: its last index and
+    /// its prefix hash.
+    pub(crate) fn committed_prefix(&self) -> (Index, u64) {
+        (self.committed_index(), self.committed[self.committed.len() - 1])
+    }
+
     pub(crate) fn check(&mut self, view: NodeView, chain: &Chain) -> Result<(), Violation> {
         // Committed entries never change: the node agrees with the known
         // committed prefix as far as both reach.

@@ -17,9 +17,10 @@
 //! | Apply Order: a running node applies entries in log order, each once, and never restores a snapshot behind what it applied | `apply_order` |
 //! | Snapshot Integrity: a restored snapshot holds the bytes a state machine took at its index | `snapshot_integrity` |
 //!
-//! and the two configuration rules of single-server changes
-//! (`config_rules`), which read the stepped node's log above the commit
-//! index.
+//! and two checks that need more than the stepped node's journal: the two
+//! configuration rules of single-server changes (`config_rules`), which
+//! read the stepped node's log above the commit index, and the inductive
+//! form of Leader Completeness (`electable`), over every running node.
 //!
 //! Logs are followed incrementally through prefix hashes (`chain`), so a
 //! check costs time proportional to what changed, not to the log length.
@@ -46,7 +47,6 @@ use crate::types::{Index, NodeId, Role, Term};
 use apply_order::ApplyOrder;
 use chain::Chain;
 pub(crate) use config_rules::{ConfigRules, StepView};
-pub(crate) use electable::Electable;
 use election_safety::ElectionSafety;
 use leader_append_only::LeaderAppendOnly;
 use leader_completeness::LeaderCompleteness;
@@ -150,6 +150,17 @@ impl Checker {
     /// which follows the log through its journal and cannot see it whole.
     pub(crate) fn config_rules(&mut self, view: StepView, log: &impl crate::log::RaftLog) -> Result<(), Violation> {
         self.rules.check(view, log)
+    }
+
+    /// The inductive form of Leader Completeness over `nodes` (the running
+    /// nodes of one cluster or group, each already checked after its last
+    /// step): every node that could be elected now holds the committed
+    /// prefix (`electable`).
+    pub(crate) fn electable<L: crate::log::RaftLog>(
+        &self,
+        nodes: &[&crate::node::RaftNode<L>],
+    ) -> Result<(), Violation> {
+        electable::check(nodes, &self.chains, &self.completeness)
     }
 
     /// A node sent a message only a leader of `term` sends (AppendEntries,

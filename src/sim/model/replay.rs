@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::log::MemoryLog;
 use crate::message::{Message, MessageBody};
 use crate::node::{Action, Event, RaftNode};
-use crate::sim::check::{Checker, Electable, NodeView, StepView, Violation};
+use crate::sim::check::{Checker, NodeView, StepView, Violation};
 use crate::sim::{HashChain, SimBackend, SimLog, StateMachine};
 use crate::types::{NodeId, ReadId};
 
@@ -113,7 +113,6 @@ struct Run {
     nodes: Vec<Slot>,
     network: Vec<Message>,
     checker: Checker,
-    electable: Electable,
     clients: RegisterClients,
     next_read: ReadId,
 }
@@ -132,7 +131,6 @@ impl Run {
             nodes: Vec::new(),
             network: Vec::new(),
             checker: Checker::default(),
-            electable: Electable::default(),
             clients: RegisterClients::new(),
             next_read: 1,
         };
@@ -318,9 +316,8 @@ impl Run {
         if let Err(v) = self.checker.config_rules(step, slot.raft.log()) {
             return Some(v);
         }
-        self.electable.learn(&slot.raft);
         let nodes: Vec<&RaftNode<SimLog>> = self.nodes.iter().map(|n| &n.raft).collect();
-        self.electable.check(&nodes).err()
+        self.checker.electable(&nodes).err()
     }
 }
 

@@ -38,7 +38,7 @@ use crate::config::RaftConfig;
 use crate::log::WriteToken;
 use crate::message::MessageBody;
 use crate::multi::{Envelope, EnvelopeBody, GroupId, HostAction, HostConfig, MultiNode};
-use crate::node::{Action, Event};
+use crate::node::{Action, Event, RaftNode};
 use crate::rng::{Rng, mix};
 use crate::types::{Index, NodeId, ReadId, Role, Term};
 use clients::{Pending, RegOp, Register};
@@ -484,12 +484,14 @@ impl MultiCluster {
         }
     }
 
-    /// The five properties for every group of node slot `i`.
+    /// The safety properties and the configuration rules for every group
+    /// of node slot `i`, then the inductive form of Leader Completeness
+    /// over each of those groups' running replicas.
     fn check(&mut self, i: usize) -> Result<(), Violation> {
         let slot = &mut self.slots[i];
         let Some(host) = slot.host.as_mut() else { return Ok(()) };
         let groups: Vec<GroupId> = host.group_ids().collect();
-        for g in groups {
+        for &g in &groups {
             let (Some(checker), Some(node)) = (self.checkers.get_mut(&g), host.group_mut(g)) else { continue };
             let view = NodeView {
                 id: slot.id,
@@ -506,6 +508,12 @@ impl MultiCluster {
                 .map_err(|v| in_group(g, v))?;
             let step = StepView { id: view.id, before, role: view.role, term: view.term, commit: view.commit };
             checker.config_rules(step, node.log()).map_err(|v| in_group(g, v))?;
+        }
+        for g in groups {
+            let Some(checker) = self.checkers.get(&g) else { continue };
+            let replicas: Vec<&RaftNode<SimLog>> =
+                self.slots.iter().filter_map(|s| s.host.as_ref().and_then(|h| h.group(g))).collect();
+            checker.electable(&replicas).map_err(|v| in_group(g, v))?;
         }
         Ok(())
     }
