@@ -6,7 +6,7 @@ use bytes::BytesMut;
 use pack_io::{Encode, Serialize};
 
 use super::FORMAT_VERSION;
-use super::wire::{CHECKSUM_LEN, WireBody, body_len, bytes_len, checksum, tag, vlen, write_body};
+use super::wire::{CHECKSUM_LEN, Sink, WireBody, body_len, bytes_len, checksum, tag, vlen, write_body};
 use crate::message::{
     AppendEntries, AppendResponse, Heartbeat, HeartbeatResponse, Message, MessageBody, ReadIndexRequest,
     ReadIndexResponse, RemovalNotice, SnapshotAck, SnapshotChunk, VoteRequest, VoteResponse,
@@ -70,7 +70,7 @@ pub(crate) fn encode_into(message: &Message, buf: &mut BytesMut) {
     // pack-io's `Encode` for `BytesMut` has no failure path, and none of the
     // bodies reports one of its own, so this is always `Ok`. Should that
     // ever change, a partial frame must not be left behind.
-    if write_message(message, buf).is_err() {
+    if write_message(message, &mut Sink(buf)).is_err() {
         buf.truncate(start);
         return;
     }

@@ -6,9 +6,45 @@
 //! decoder of every kind go through [`write_body`] and [`read_body`], so the
 //! evolution rules of `docs/PROTOCOL.md` are implemented in one place.
 
+use bytes::{BufMut, BytesMut};
 use pack_io::{Decode, Decoder, Encode, varint_len};
 
 use super::FrameError;
+
+/// A `BytesMut` as what the encoders write to. pack-io writes a varint of
+/// two bytes or more through a small slice copy (a call to `memmove` per
+/// field: a third of the time of encoding a heartbeat); this sink writes
+/// it byte by byte. The bytes are the same.
+pub(crate) struct Sink<'a>(pub(crate) &'a mut BytesMut);
+
+impl Encode for Sink<'_> {
+    #[inline]
+    fn write_byte(&mut self, byte: u8) -> pack_io::Result<()> {
+        self.0.put_u8(byte);
+        Ok(())
+    }
+
+    #[inline]
+    fn write_bytes(&mut self, bytes: &[u8]) -> pack_io::Result<()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    #[inline]
+    fn reserve(&mut self, additional: usize) {
+        self.0.reserve(additional);
+    }
+
+    #[inline]
+    fn write_varint_u64(&mut self, mut value: u64) -> pack_io::Result<()> {
+        while value >= 0x80 {
+            self.0.put_u8((value as u8) | 0x80);
+            value >>= 7;
+        }
+        self.0.put_u8(value as u8);
+        Ok(())
+    }
+}
 
 /// Message-kind tags. Frozen: a tag is never reused or renumbered, and a new
 /// kind takes the next free number (see `docs/PROTOCOL.md`).
@@ -153,5 +189,36 @@ pub(crate) fn kind_name(tag: u64) -> &'static str {
         tag::READ_INDEX_RESPONSE => "ReadIndexResponse",
         tag::REMOVED => "Removed",
         _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use pack_io::Encode;
+    use proptest::prelude::*;
+
+    use super::Sink;
+
+    proptest! {
+        /// The sink writes the bytes pack-io writes, for every kind of write.
+        #[test]
+        fn the_sink_writes_what_pack_io_writes(values in proptest::collection::vec(any::<u64>(), 0..32), bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let mut ours = BytesMut::new();
+            // pack-io's own `Encode` for `BytesMut`.
+            let mut theirs = BytesMut::new();
+            for &v in &values {
+                // Small values too: most fields are one byte.
+                for v in [v, v >> 57, v >> 50, v >> 36] {
+                    Sink(&mut ours).write_varint_u64(v).unwrap();
+                    theirs.write_varint_u64(v).unwrap();
+                }
+            }
+            Sink(&mut ours).write_bytes(&bytes).unwrap();
+            theirs.write_bytes(&bytes).unwrap();
+            Sink(&mut ours).write_byte(7).unwrap();
+            theirs.write_byte(7).unwrap();
+            prop_assert_eq!(&ours[..], &theirs[..]);
+        }
     }
 }

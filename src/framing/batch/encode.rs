@@ -8,7 +8,7 @@ use pack_io::{Encode, Serialize};
 
 use super::{BATCH_FORMAT_VERSION, BatchEncodeError, item};
 use crate::framing::encode::{kind_and_body_len, seal, write_kind_and_body};
-use crate::framing::wire::{CHECKSUM_LEN, WireBody, body_len, vlen, write_body};
+use crate::framing::wire::{CHECKSUM_LEN, Sink, WireBody, body_len, vlen, write_body};
 use crate::multi::{Envelope, EnvelopeBody};
 use crate::types::{Index, NodeId, Term};
 
@@ -59,15 +59,16 @@ fn write_frame<'a>(
 ) -> Result<(), BatchEncodeError> {
     check_nodes(from, to)?;
     buf.reserve(header_len(from, to) + 1);
-    BATCH_FORMAT_VERSION.serialize(buf).map_err(BatchEncodeError::Codec)?;
-    [0u8; CHECKSUM_LEN].serialize(buf).map_err(BatchEncodeError::Codec)?;
-    from.serialize(buf).map_err(BatchEncodeError::Codec)?;
-    to.serialize(buf).map_err(BatchEncodeError::Codec)?;
+    let mut sink = Sink(buf);
+    BATCH_FORMAT_VERSION.serialize(&mut sink).map_err(BatchEncodeError::Codec)?;
+    [0u8; CHECKSUM_LEN].serialize(&mut sink).map_err(BatchEncodeError::Codec)?;
+    from.serialize(&mut sink).map_err(BatchEncodeError::Codec)?;
+    to.serialize(&mut sink).map_err(BatchEncodeError::Codec)?;
     let items_at = buf.len();
     let mut count = 0u64;
     for (index, envelope) in envelopes.into_iter().enumerate() {
         check(envelope, index, from, to)?;
-        write_item(&envelope.body, buf).map_err(BatchEncodeError::Codec)?;
+        write_item(&envelope.body, &mut Sink(buf)).map_err(BatchEncodeError::Codec)?;
         count += 1;
     }
     // Make room for the count in front of the items, then write it there.
