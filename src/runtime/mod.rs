@@ -169,7 +169,12 @@ impl Transport for crate::transport::TcpTransport {
     }
 }
 
-impl Transport for MemoryTransport {}
+impl Transport for MemoryTransport {
+    fn set_waker(&mut self, waker: Waker) -> bool {
+        MemoryTransport::set_waker(self, move || waker.wake());
+        true
+    }
+}
 
 /// Wakes a runtime's driver thread (see [`Transport::set_waker`]).
 #[derive(Clone)]

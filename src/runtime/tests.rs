@@ -292,3 +292,24 @@ fn errors_say_whether_to_retry() {
     assert!(RuntimeError::LeadershipLost { leader: None }.is_retryable());
     assert!(RuntimeError::OutcomeUnknown.outcome_unknown());
 }
+
+/// A runtime on `MemoryTransport` sleeps until a message arrives instead of
+/// polling: the transport takes the driver's waker and calls it on every
+/// message for its end.
+#[test]
+fn a_memory_transport_wakes_the_driver() {
+    use super::{Transport, Waker};
+    use crate::message::{Message, MessageBody};
+    use crate::transport::RaftTransport;
+    use std::sync::Arc;
+
+    let mut ends = MemoryTransport::cluster([1, 2]);
+    let signal = Arc::new(super::requests::Signal::default());
+    assert!(Transport::set_waker(&mut ends[1], Waker(Arc::clone(&signal))), "the driver would poll");
+    ends[0].send(Message { from: 1, to: 2, term: 1, body: MessageBody::TimeoutNow }).unwrap();
+    // Notified already: the wait returns at once (a lost wake-up would
+    // wait the whole minute).
+    let started = std::time::Instant::now();
+    signal.wait(Some(Duration::from_secs(60)));
+    assert!(started.elapsed() < Duration::from_secs(60), "the message did not wake the driver");
+}
