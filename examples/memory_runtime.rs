@@ -11,35 +11,22 @@
 use std::time::{Duration, Instant};
 
 use raft_io::bytes::Bytes;
-use raft_io::runtime::{RaftHandle, Runtime, StateMachine};
+use raft_io::runtime::{RaftHandle, Runtime};
 use raft_io::{MemoryTransport, RaftConfig, RaftNode};
 
-/// Counts the commands applied.
-#[derive(Default)]
-struct Count(u64);
-
-impl StateMachine for Count {
-    type Output = u64;
-    fn apply(&mut self, _index: u64, _command: &Bytes) -> u64 {
-        self.0 += 1;
-        self.0
-    }
-    fn snapshot(&self) -> Bytes {
-        Bytes::copy_from_slice(&self.0.to_be_bytes())
-    }
-    fn restore(&mut self, data: &Bytes) {
-        self.0 = data.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
-    }
-}
+#[path = "support/counter.rs"]
+mod counter;
+use counter::Counter;
 
 const IDS: [u64; 3] = [1, 2, 3];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proposals: u32 = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(2_000);
-    let mut handles: Vec<RaftHandle<Count>> = Vec::new();
+    let mut handles: Vec<RaftHandle<Counter>> = Vec::new();
     for (transport, id) in MemoryTransport::cluster(IDS).into_iter().zip(IDS) {
         let node = RaftNode::new(RaftConfig::new(id, IDS).seed(id).election_timeout(50, 100))?;
-        handles.push(Runtime::new(node, transport, Count::default()).tick_interval(Duration::from_millis(2)).start()?);
+        handles
+            .push(Runtime::new(node, transport, Counter::default()).tick_interval(Duration::from_millis(2)).start()?);
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     let leader = loop {
@@ -56,14 +43,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         leader.propose(Bytes::from_static(b"warm-up"))?;
     }
     let started = Instant::now();
-    let mut applied = 0;
+    let mut last = 0;
     for _ in 0..proposals {
-        applied = leader.propose(Bytes::from_static(b"write"))?;
+        last = leader.propose(Bytes::from_static(b"write"))?;
     }
     let each = started.elapsed().as_secs_f64() * 1e6 / f64::from(proposals);
     for h in &handles {
         h.shutdown();
     }
-    println!("memory_runtime: 3 nodes, {proposals} sequential proposals, {each:.1} us each, {applied} applied");
+    println!("memory_runtime: 3 nodes, {proposals} sequential proposals, {each:.1} us each, last at index {last}");
     Ok(())
 }

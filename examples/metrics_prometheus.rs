@@ -15,28 +15,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use metrics_exporter_prometheus::PrometheusBuilder;
-use raft_io::runtime::{Runtime, StateMachine};
+use raft_io::runtime::Runtime;
 use raft_io::{MemoryTransport, RaftConfig, RaftNode};
 
-/// Counts applied commands.
-#[derive(Default)]
-struct Counter(u64);
-
-impl StateMachine for Counter {
-    type Output = u64;
-    fn apply(&mut self, _index: u64, _command: &Bytes) -> u64 {
-        self.0 += 1;
-        self.0
-    }
-    fn snapshot(&self) -> Bytes {
-        Bytes::copy_from_slice(&self.0.to_be_bytes())
-    }
-    fn restore(&mut self, data: &Bytes) {
-        self.0 = data.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
-    }
-}
+#[path = "support/counter.rs"]
+mod counter;
+use counter::Counter;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let exporter = PrometheusBuilder::new().install_recorder()?;

@@ -11,30 +11,16 @@ use std::time::{Duration, Instant};
 
 use raft_io::bytes::Bytes;
 use raft_io::log::WalOptions;
-use raft_io::runtime::{RaftHandle, Runtime, RuntimeError, StateMachine};
+use raft_io::runtime::{RaftHandle, Runtime, RuntimeError};
 use raft_io::transport::{TcpConfig, TcpTransport};
 use raft_io::{RaftConfig, RaftNode, WalLog};
 
 /// The node ids of the cluster.
 pub const IDS: [u64; 3] = [1, 2, 3];
 
-/// Counts applied commands; returns the index (the cheapest useful apply).
-#[derive(Default)]
-pub struct Counter(pub u64);
-
-impl StateMachine for Counter {
-    type Output = u64;
-    fn apply(&mut self, index: u64, _command: &Bytes) -> u64 {
-        self.0 += 1;
-        index
-    }
-    fn snapshot(&self) -> Bytes {
-        Bytes::copy_from_slice(&self.0.to_be_bytes())
-    }
-    fn restore(&mut self, data: &Bytes) {
-        self.0 = data.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
-    }
-}
+#[path = "counter.rs"]
+mod counter;
+pub use counter::Counter;
 
 /// `<RAFT_IO_BENCH_DIR or the temp dir>/<name>-<pid>`: logs must be on the
 /// disk to measure (not tmpfs).
