@@ -591,8 +591,9 @@ impl<S: StateMachine> Cluster<S> {
         }
     }
 
-    /// The safety properties and the configuration rules after a step of
-    /// node slot `i`; `before` is its role, term and last index before it.
+    /// The safety properties, the configuration rules and the inductive
+    /// form of Leader Completeness after a step of node slot `i`; `before`
+    /// is its role, term and last index before the step.
     pub(super) fn check(&mut self, i: usize, before: (Role, crate::types::Term, crate::types::Index)) {
         let Some(checker) = self.checker.as_mut() else { return };
         let slot = &mut self.nodes[i];
