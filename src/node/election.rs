@@ -37,7 +37,7 @@ impl<L: RaftLog> RaftNode<L> {
             self.tick_leader(n)
         } else {
             self.election_elapsed = self.election_elapsed.saturating_add(n);
-            if self.election_elapsed >= self.election_timeout && !self.campaign_held && self.promotable() {
+            if self.timer_fires(self.election_elapsed) && !self.campaign_held {
                 self.because(Why::ElectionTimeout);
                 self.start_election(false)?;
             }
@@ -50,9 +50,14 @@ impl<L: RaftLog> RaftNode<L> {
     /// campaign. A many-groups host asks before it ticks a group, to pace
     /// campaigns (`multi::campaigns`).
     pub(crate) fn campaigns_within(&self, n: u64) -> bool {
-        self.role != Role::Leader
-            && self.election_elapsed.saturating_add(n) >= self.election_timeout
-            && self.promotable()
+        self.role != Role::Leader && self.timer_fires(self.election_elapsed.saturating_add(n))
+    }
+
+    /// Whether a non-leader whose election timer reads `elapsed` starts an
+    /// election (unless a host holds it back): the one rule `tick` and
+    /// `campaigns_within` share.
+    fn timer_fires(&self, elapsed: u64) -> bool {
+        elapsed >= self.election_timeout && self.promotable()
     }
 
     /// While held, an election timer that runs out starts no election: the

@@ -66,7 +66,7 @@ struct Slot {
     /// The latest write of each group waiting for the node's next flush.
     writes: BTreeMap<GroupId, WriteToken>,
     flush_due: bool,
-    /// Each group's (role, term) as of its last check.
+    /// Each group's role, term and last index as of its last check.
     seen: BTreeMap<GroupId, (Role, Term, Index)>,
     /// Host counters of earlier runs.
     past: crate::multi::HostStats,

@@ -75,9 +75,7 @@ impl TcpGroupTransport {
     pub fn learn_peers(&self, membership: &Membership) -> std::io::Result<Vec<NodeId>> {
         learn(&self.shared, membership)
     }
-}
 
-impl TcpGroupTransport {
     /// Learns one peer from a configuration: `id` becomes a peer at `addr`
     /// (a peer known at another address is disconnected and redialed
     /// there), remembered as learned, so that
