@@ -15,13 +15,9 @@
 //!   test --all-features --test sim_multi replay`).
 #![cfg(feature = "sim")]
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use raft_io::sim::{FaultProfile, MultiCluster, MultiSimConfig, MultiSimStats};
-
-static OPS: AtomicU64 = AtomicU64::new(0);
-static UNDECIDED: AtomicU64 = AtomicU64::new(0);
 
 const ROUNDS: usize = 150;
 const GROUPS: u64 = 8;
@@ -38,7 +34,15 @@ fn profile_from_env() -> FaultProfile {
         .unwrap_or_else(|| panic!("RAFT_IO_PROFILE={name}: not a fault profile"))
 }
 
-fn run(profile: FaultProfile, nodes: usize, groups: u64, seed: u64, asynchronous: bool) -> MultiSimStats {
+/// What one run went through, and its histories: register operations
+/// checked, and groups whose check ran out of budget.
+struct Ran {
+    stats: MultiSimStats,
+    operations: u64,
+    undecided: u64,
+}
+
+fn run(profile: FaultProfile, nodes: usize, groups: u64, seed: u64, asynchronous: bool) -> Ran {
     run_paced(profile, nodes, groups, seed, asynchronous, raft_io::multi::DEFAULT_MAX_CAMPAIGNS)
 }
 
@@ -49,7 +53,7 @@ fn run_paced(
     seed: u64,
     asynchronous: bool,
     max_campaigns: usize,
-) -> MultiSimStats {
+) -> Ran {
     let replay = format!(
         "replay: RAFT_IO_PROFILE={profile:?} RAFT_IO_SEED={seed} RAFT_IO_NODES={nodes} RAFT_IO_GROUPS={groups} \
          RAFT_IO_ASYNC={} RAFT_IO_MAX_CAMPAIGNS={max_campaigns} cargo test --all-features --test sim_multi replay",
@@ -71,15 +75,13 @@ fn run_paced(
     }
     let (operations, unknown) = c.check_histories().unwrap_or_else(|v| panic!("{v}\n  {replay}"));
     assert!(operations > 0, "no client operation: {replay}");
-    OPS.fetch_add(operations as u64, Ordering::Relaxed);
-    UNDECIDED.fetch_add(unknown as u64, Ordering::Relaxed);
-    c.stats()
+    Ran { stats: c.stats(), operations: operations as u64, undecided: unknown as u64 }
 }
 
 #[test]
 fn replay() {
     let Some(seed) = env("RAFT_IO_SEED") else { return };
-    let stats = run_paced(
+    let ran = run_paced(
         profile_from_env(),
         env("RAFT_IO_NODES").unwrap_or(3) as usize,
         env("RAFT_IO_GROUPS").unwrap_or(GROUPS),
@@ -87,23 +89,25 @@ fn replay() {
         env("RAFT_IO_ASYNC") == Some(1),
         env("RAFT_IO_MAX_CAMPAIGNS").map_or(raft_io::multi::DEFAULT_MAX_CAMPAIGNS, |m| m as usize),
     );
-    println!("{stats:?}");
+    println!("{:?}", ran.stats);
 }
 
 #[test]
 fn many_groups_per_node_are_safe_and_live_under_every_fault_profile() {
     let seeds = env("RAFT_IO_SEEDS").unwrap_or(1);
     let started = Instant::now();
-    let (mut all, mut runs) = (MultiSimStats::default(), 0);
+    let (mut all, mut runs, mut ops, mut undecided) = (MultiSimStats::default(), 0, 0, 0);
     for profile in FaultProfile::ALL {
         let t = Instant::now();
         let mut total = MultiSimStats::default();
         for nodes in [1, 3, 5] {
             for asynchronous in [false, true] {
                 for k in 0..seeds {
-                    let s = run(profile, nodes, GROUPS, k * 7919 + nodes as u64, asynchronous);
+                    let ran = run(profile, nodes, GROUPS, k * 7919 + nodes as u64, asynchronous);
                     runs += 1;
-                    total.add(&s);
+                    total.add(&ran.stats);
+                    ops += ran.operations;
+                    undecided += ran.undecided;
                 }
             }
         }
@@ -125,8 +129,6 @@ fn many_groups_per_node_are_safe_and_live_under_every_fault_profile() {
         }
         all.add(&total);
     }
-    let ops = OPS.load(Ordering::Relaxed);
-    let undecided = UNDECIDED.load(Ordering::Relaxed);
     println!(
         "{runs} runs of {GROUPS} groups, {ROUNDS} rounds each, {:.1?}: {all:?}; {ops} register operations \
          checked, {undecided} group histories undecided",
@@ -147,7 +149,7 @@ fn paced_campaigns_are_safe_and_live_under_every_fault_profile() {
         for nodes in [3, 5] {
             for asynchronous in [false, true] {
                 for k in 0..seeds {
-                    all.add(&run_paced(profile, nodes, GROUPS, k * 6007 + nodes as u64, asynchronous, 1));
+                    all.add(&run_paced(profile, nodes, GROUPS, k * 6007 + nodes as u64, asynchronous, 1).stats);
                 }
             }
         }
