@@ -144,6 +144,17 @@ impl Chunked {
         }
     }
 
+    /// Hands the entries at positions `range` (within `len`) to `f` by
+    /// reference, as contiguous slices in order:
+    /// [`RaftLog::visit_entries`](super::RaftLog::visit_entries) for the
+    /// logs stored here.
+    #[inline]
+    pub(crate) fn visit(&self, range: std::ops::Range<usize>, f: &mut dyn FnMut(&[Entry])) {
+        for slice in self.slices(range.start, range.end) {
+            f(slice);
+        }
+    }
+
     /// Every entry, in order.
     pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &Entry> {
         self.range(0, self.len)

@@ -30,6 +30,7 @@ pub(crate) fn run_all<L: RaftLog>(make: impl Fn() -> L) {
     append_and_read(make());
     append_must_be_contiguous(make());
     entries_respect_max_bytes(make());
+    visit_lends_what_entries_clones(make());
     truncate_removes_a_suffix(make());
     hard_state_and_identity(make());
     snapshot_keeps_a_matching_suffix(make());
@@ -119,6 +120,34 @@ fn entries_respect_max_bytes<L: RaftLog>(mut log: L) {
     out.clear();
     log.entries(4, 6, u64::MAX, &mut out).unwrap();
     assert_eq!(out.iter().map(|e| e.index).collect::<Vec<_>>(), vec![4, 5]);
+}
+
+/// The entries `lo..hi` as `visit_entries` lends them, one list per call
+/// of the visitor.
+fn visited<L: RaftLog>(log: &L, lo: Index, hi: Index) -> Result<Vec<Vec<Entry>>, super::StorageError> {
+    let mut seen = Vec::new();
+    log.visit_entries(lo, hi, &mut |s: &[Entry]| seen.push(s.to_vec()))?;
+    Ok(seen)
+}
+
+fn visit_lends_what_entries_clones<L: RaftLog>(mut log: L) {
+    // Past the chunk size of the in-memory storage, so a range spans
+    // chunks.
+    let terms: Vec<Term> = (0..2500).map(|k| 1 + k / 1000).collect();
+    fill(&mut log, &terms);
+    for (lo, hi) in [(1, 2501), (1, 2), (1000, 1100), (1020, 1030), (2048, 2501), (7, 7), (9, 3)] {
+        let mut want = Vec::new();
+        log.entries(lo, hi, u64::MAX, &mut want).unwrap();
+        let seen = visited(&log, lo, hi).unwrap();
+        assert!(seen.iter().all(|s| !s.is_empty()), "no empty slice is lent");
+        assert_eq!(seen.concat(), want, "{lo}..{hi}");
+    }
+    assert!(visited(&log, 2500, 2502).is_err(), "past the last index");
+    let meta = SnapshotMeta { index: 100, term: 1, membership: Membership::empty() };
+    log.install_snapshot(meta, Bytes::from_static(b"s")).unwrap();
+    log.sync().unwrap();
+    assert!(visited(&log, 100, 102).is_err(), "compacted");
+    assert_eq!(visited(&log, 101, 103).unwrap().concat(), vec![e(1, 101), e(1, 102)]);
 }
 
 fn truncate_removes_a_suffix<L: RaftLog>(mut log: L) {

@@ -226,6 +226,12 @@ impl RaftLog for MemoryLog {
         Ok(())
     }
 
+    fn visit_entries(&self, lo: Index, hi: Index, f: &mut dyn FnMut(&[Entry])) -> Result<(), StorageError> {
+        let range = entry_offsets(lo, hi, self.snapshot.index, self.last_index())?;
+        self.entries.visit(range, f);
+        Ok(())
+    }
+
     fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError> {
         for (expected, e) in (self.last_index() + 1..).zip(entries.iter()) {
             if e.index != expected {

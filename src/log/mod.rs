@@ -93,6 +93,23 @@ pub trait RaftLog {
     /// (but always at least one entry when `lo < hi`).
     fn entries(&self, lo: Index, hi: Index, max_bytes: u64, out: &mut Vec<Entry>) -> Result<(), StorageError>;
 
+    /// Hands the entries `lo..hi` to `f` by reference, in order, as one or
+    /// more contiguous slices (none when `lo >= hi`), with the checks of
+    /// [`entries`](RaftLog::entries): what [`RaftNode::visit_applied`]
+    /// reads. The default clones them through `entries`; a log that holds
+    /// its entries in memory overrides it to lend them without a clone
+    /// (every log of this crate does).
+    ///
+    /// [`RaftNode::visit_applied`]: crate::RaftNode::visit_applied
+    fn visit_entries(&self, lo: Index, hi: Index, f: &mut dyn FnMut(&[Entry])) -> Result<(), StorageError> {
+        let mut out = Vec::new();
+        self.entries(lo, hi, u64::MAX, &mut out)?;
+        if !out.is_empty() {
+            f(&out);
+        }
+        Ok(())
+    }
+
     /// Appends all of `entries`, draining the vector (its capacity is kept
     /// for reuse). The first entry's index is `last_index() + 1`.
     fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError>;

@@ -255,6 +255,10 @@ impl RaftLog for SimLog {
         self.inner().entries(lo, hi, max_bytes, out)
     }
 
+    fn visit_entries(&self, lo: Index, hi: Index, f: &mut dyn FnMut(&[Entry])) -> Result<(), StorageError> {
+        self.inner().visit_entries(lo, hi, f)
+    }
+
     fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError> {
         if self.journaling && !entries.is_empty() {
             self.digests.extend(entries.iter().map(|e| (e.index, e.term, entry_digest(e))));

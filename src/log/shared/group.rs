@@ -286,6 +286,10 @@ impl RaftLog for GroupLog {
         self.state().entries(lo, hi, max_bytes, out)
     }
 
+    fn visit_entries(&self, lo: Index, hi: Index, f: &mut dyn FnMut(&[Entry])) -> Result<(), StorageError> {
+        self.state().visit_entries(lo, hi, f)
+    }
+
     fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError> {
         self.check()?;
         let (overhead, max) = (self.step_overhead(), self.max_record_size);

@@ -373,6 +373,10 @@ impl RaftLog for WalLog {
         self.state.entries(lo, hi, max_bytes, out)
     }
 
+    fn visit_entries(&self, lo: Index, hi: Index, f: &mut dyn FnMut(&[Entry])) -> Result<(), StorageError> {
+        self.state.visit_entries(lo, hi, f)
+    }
+
     fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError> {
         self.check_halted()?;
         let overhead = self.step_overhead();

@@ -238,6 +238,12 @@ impl LogState {
         Ok(())
     }
 
+    pub(crate) fn visit_entries(&self, lo: Index, hi: Index, f: &mut dyn FnMut(&[Entry])) -> Result<(), StorageError> {
+        let range = entry_offsets(lo, hi, self.snap.index, self.last_index())?;
+        self.entries.visit(range, f);
+        Ok(())
+    }
+
     /// Appends `entries` (draining them), refused when they do not follow
     /// the last index or when a step of `overhead` bytes besides its
     /// entries could then exceed `max_record_size`.
