@@ -56,6 +56,7 @@ pub struct RaftConfig {
     pub(crate) joining: bool,
     pub(crate) async_storage: bool,
     pub(crate) small_command_bytes: usize,
+    pub(crate) apply_ranges: bool,
 }
 
 impl RaftConfig {
@@ -92,6 +93,7 @@ impl RaftConfig {
             joining: false,
             async_storage: false,
             small_command_bytes: DEFAULT_SMALL_COMMAND_BYTES,
+            apply_ranges: false,
         }
     }
 
@@ -200,6 +202,21 @@ impl RaftConfig {
     /// are copied out).
     pub fn small_command_bytes(mut self, n: usize) -> Self {
         self.small_command_bytes = n;
+        self
+    }
+
+    /// Committed commands are handed over by reference (opt-in: default
+    /// off). Instead of one [`Action::Apply`](crate::Action::Apply) per
+    /// command, each holding a clone of it (an atomic reference count taken
+    /// and later released), the node emits one
+    /// [`Action::ApplyRange`](crate::Action::ApplyRange) per run of
+    /// committed entries, and the driver reads the commands from the log
+    /// with [`RaftNode::visit_applied`](crate::RaftNode::visit_applied),
+    /// borrowed, before the node's next step. The runtime turns it on
+    /// for its nodes; a driver of its own turns it on when it carries out
+    /// every step's actions before the next step.
+    pub fn apply_ranges(mut self, on: bool) -> Self {
+        self.apply_ranges = on;
         self
     }
 
@@ -374,6 +391,12 @@ impl RaftConfig {
     /// The largest command copied into the leader's shared blocks (0: none).
     pub fn get_small_command_bytes(&self) -> usize {
         self.small_command_bytes
+    }
+
+    /// Whether committed commands are handed over as ranges
+    /// ([`RaftConfig::apply_ranges`]).
+    pub fn get_apply_ranges(&self) -> bool {
+        self.apply_ranges
     }
 
     /// The maximum message bytes (also the snapshot chunk size and the

@@ -132,6 +132,28 @@ pub enum Error {
     /// The log storage failed. The node halts: drop it and reopen the log.
     #[error("storage failure: {0}")]
     Storage(#[from] StorageError),
+    /// [`RaftNode::visit_applied`](crate::RaftNode::visit_applied) was asked
+    /// for entries past the applied index. Nothing was read.
+    #[error("entries {first}..={last} asked for, applied through {applied}")]
+    NotApplied {
+        /// The first index asked for.
+        first: Index,
+        /// The last index asked for.
+        last: Index,
+        /// The node's applied index.
+        applied: Index,
+    },
+    /// [`RaftNode::visit_applied`](crate::RaftNode::visit_applied) was asked
+    /// for entries the log no longer holds: a step taken since they were
+    /// applied compacted them away (a snapshot taken or installed). Nothing
+    /// was read; the node goes on.
+    #[error("entries from {first} asked for, the log holds entries from {first_held}")]
+    NotHeld {
+        /// The first index asked for.
+        first: Index,
+        /// The first index the log holds.
+        first_held: Index,
+    },
     /// An earlier storage failure halted this node.
     #[error("node halted after a storage failure; reopen the log")]
     Halted,

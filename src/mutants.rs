@@ -42,11 +42,14 @@ pub enum Mutant {
     /// Asynchronous storage: a leader counts its whole log toward a commit,
     /// durable or not.
     CountUndurableSelf,
+    /// `RaftNode::visit_applied` lends `first..last`, leaving out the last
+    /// command of every `Action::ApplyRange` (an off-by-one).
+    ApplyRangeShort,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 12] = [
+    pub const ALL: [Mutant; 13] = [
         Self::CommitPreviousTerm,
         Self::VoteWithoutLogCheck,
         Self::ForgetVoteOnRestart,
@@ -59,6 +62,7 @@ impl Mutant {
         Self::SkipConsistencyCheck,
         Self::HoldNothing,
         Self::CountUndurableSelf,
+        Self::ApplyRangeShort,
     ];
 }
 

@@ -224,7 +224,13 @@ impl<L: RaftLog> MultiNode<L> {
     /// Creates group `group` with a node on `log` (fresh or recovered, as
     /// [`RaftNode::with_log`]). Refused for group 0, an existing group, or
     /// a configuration for another node.
+    ///
+    /// A group's committed commands come as [`Action::Apply`]:
+    /// [`RaftConfig::apply_ranges`] is turned off, since the host queues a
+    /// group's actions across its steps until they are drained, and a
+    /// later step could compact a range away before it is read.
     pub fn create_group(&mut self, group: GroupId, config: RaftConfig, log: L) -> Result<(), MultiError> {
+        let config = config.apply_ranges(false);
         if group == 0 {
             return Err(MultiError::InvalidGroup);
         }

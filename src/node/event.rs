@@ -91,8 +91,21 @@ pub enum Action {
         /// The command as proposed.
         command: Bytes,
     },
+    /// Apply the committed commands at `first..=last` (the commands among
+    /// the entries there; the first and the last are commands), in order:
+    /// what [`Action::Apply`] would have carried for each of them, emitted
+    /// instead of it when [`RaftConfig::apply_ranges`](crate::RaftConfig::apply_ranges)
+    /// is on. Read them with [`RaftNode::visit_applied`](crate::RaftNode::visit_applied)
+    /// before the node's next step (a later step may compact them away).
+    ApplyRange {
+        /// Index of the first command.
+        first: Index,
+        /// Index of the last command.
+        last: Index,
+    },
     /// A proposal was appended at `first..=last` in `term`. It commits when
-    /// an [`Action::Apply`] for the same index and term arrives; if an entry
+    /// an [`Action::Apply`] for the same index and term arrives (or an
+    /// [`Action::ApplyRange`] over it, with the entry's term); if an entry
     /// with another term is applied at one of those indexes, the proposal
     /// was lost to a leader change.
     Proposed {
@@ -137,7 +150,7 @@ pub enum Action {
     },
     /// Replace the state machine's state with this snapshot (received from
     /// the leader, or found on restart). Entries after `meta.index` follow
-    /// as [`Action::Apply`].
+    /// as [`Action::Apply`] (or [`Action::ApplyRange`]).
     RestoreSnapshot {
         /// What the snapshot covers.
         meta: SnapshotMeta,

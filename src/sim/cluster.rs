@@ -6,7 +6,7 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use bytes::Bytes;
 
-use super::check::{Checker, NodeView, StepView};
+use super::check::{Checker, NodeView, StepView, Violation};
 use super::network::Network;
 use super::{
     HashChain, ReadOutcome, SimConfig, SimLog, SimStats, StateMachine, TICK, Trace, TraceEvent, WriteOutcome,
@@ -18,7 +18,7 @@ use crate::log::RaftLog;
 use crate::message::Message;
 use crate::node::{Action, Event, RaftNode};
 use crate::rng::{Rng, mix};
-use crate::types::{NodeId, ReadId, Role};
+use crate::types::{Index, NodeId, ReadId, Role, Term};
 
 use super::pause::Pause;
 
@@ -43,6 +43,10 @@ pub(super) struct Scheduled {
     pub(super) seq: u64,
     pub(super) due: Due,
 }
+
+/// Mixed with a run's seed to choose whether its nodes hand committed
+/// commands over as `ApplyRange` (`spawn`).
+const APPLY_RANGES_SALT: u64 = 0x6170_706c_7972_6e67;
 
 impl PartialEq for Scheduled {
     fn eq(&self, other: &Self) -> bool {
@@ -178,7 +182,11 @@ impl<S: StateMachine> Cluster<S> {
     }
 
     pub(super) fn spawn(&mut self, id: NodeId, raft: RaftConfig) {
-        let raft = (self.cfg.configure)(raft.seed(mix(self.cfg.seed, id)));
+        // Every node of a run applies the same way, by the seed: each of
+        // the two hand-overs (`Apply`, `ApplyRange`) runs under every fault
+        // (before the user's `configure`, which may choose).
+        let ranges = mix(self.cfg.seed, APPLY_RANGES_SALT) & 1 == 1;
+        let raft = (self.cfg.configure)(raft.seed(mix(self.cfg.seed, id)).apply_ranges(ranges));
         let raft = if self.cfg.async_storage { raft.async_storage(true) } else { raft };
         let log = SimLog::for_node(self.cfg.durable, self.cfg.seed, id, self.cfg.checks);
         let log = if raft.get_async_storage() { log.with_async_writes() } else { log };
@@ -498,6 +506,22 @@ impl<S: StateMachine> Cluster<S> {
         result
     }
 
+    /// Applies one committed command on node slot `i`: checked, traced,
+    /// applied, its output kept.
+    fn apply(&mut self, i: usize, index: Index, term: Term, command: &Bytes) {
+        let id = self.nodes[i].id;
+        self.resolve_tickets(index, term);
+        if let Some(c) = self.checker.as_mut() {
+            if let Err(v) = c.applied(id, index, term, command) {
+                self.fail(v, Some(id), Some(index));
+            }
+        }
+        self.trace_apply(id, index, term, command);
+        let output = self.nodes[i].sm.apply(index, command);
+        self.keep_output(index, term, output);
+        self.check_invariant(i, index);
+    }
+
     pub(super) fn carry_out(&mut self, i: usize, action: Action) {
         let id = self.nodes[i].id;
         if self.cfg.record && !matches!(action, Action::Send { .. }) {
@@ -508,17 +532,21 @@ impl<S: StateMachine> Cluster<S> {
                 self.check_sender(&message);
                 self.route(id, to, message);
             }
-            Action::Apply { index, term, command } => {
-                self.resolve_tickets(index, term);
-                if let Some(c) = self.checker.as_mut() {
-                    if let Err(v) = c.applied(id, index, term, &command) {
-                        self.fail(v, Some(id), Some(index));
-                    }
+            Action::Apply { index, term, command } => self.apply(i, index, term, &command),
+            Action::ApplyRange { first, last } => {
+                // The simulator copies the range out (it checks, then
+                // applies each command); a driver applies it in the visit.
+                let mut range = Vec::new();
+                let read = self.nodes[i].node.as_ref().map(|node| {
+                    node.visit_applied(first, last, |index, term, command| range.push((index, term, command.clone())))
+                });
+                if let Some(Err(e)) = read {
+                    let detail = format!("the applied range {first}..={last} could not be read: {e}");
+                    self.fail(Violation::new(Violation::APPLIED_RANGE, detail), Some(id), Some(first));
                 }
-                self.trace_apply(id, index, term, &command);
-                let output = self.nodes[i].sm.apply(index, &command);
-                self.keep_output(index, term, output);
-                self.check_invariant(i, index);
+                for (index, term, command) in range {
+                    self.apply(i, index, term, &command);
+                }
             }
             Action::RestoreSnapshot { meta, data } => {
                 self.stats.restores += 1;
@@ -606,9 +634,12 @@ impl<S: StateMachine> Cluster<S> {
             applied: node.last_applied(),
             digest: slot.sm.digest(),
         };
+        let result = checker.applied_all(view.id, view.applied, node.log());
         let log = node.log_mut_for_sim();
-        let result = log
-            .drain_journal(|changes, digests| checker.after_step((before.0, before.1), view, changes, digests))
+        let result = result
+            .and_then(|()| {
+                log.drain_journal(|changes, digests| checker.after_step((before.0, before.1), view, changes, digests))
+            })
             .and_then(|()| {
                 let step = StepView { id: view.id, before, role: view.role, term: view.term, commit: view.commit };
                 checker.config_rules(step, node.log())

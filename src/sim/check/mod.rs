@@ -80,6 +80,9 @@ impl Violation {
     /// User code (state machine, generator, formatter or model) panicked
     /// during a [`Simulation`](crate::sim::Simulation) run.
     pub const USER_PANIC: &'static str = "User code panicked";
+    /// The property of an [`Action::ApplyRange`](crate::Action::ApplyRange)
+    /// the node could not lend when its step's actions were carried out.
+    pub const APPLIED_RANGE: &'static str = "Applied range readable";
 
     /// A violation of `property`, with what was observed.
     pub fn new(property: &'static str, detail: impl Into<String>) -> Self {
@@ -150,6 +153,19 @@ impl Checker {
     /// which follows the log through its journal and cannot see it whole.
     pub(crate) fn config_rules(&mut self, view: StepView, log: &impl crate::log::RaftLog) -> Result<(), Violation> {
         self.rules.check(view, log)
+    }
+
+    /// Apply Order's completeness: the commands node `id` applied in its
+    /// last step are the command entries of `log` its applied index (now
+    /// `applied`) passed in the step. Run before [`after_step`](Self::after_step),
+    /// which records the new applied index.
+    pub(crate) fn applied_all(
+        &mut self,
+        id: NodeId,
+        applied: Index,
+        log: &impl crate::log::RaftLog,
+    ) -> Result<(), Violation> {
+        self.apply_order.check_complete(id, applied, log)
     }
 
     /// The inductive form of Leader Completeness over `nodes` (the running

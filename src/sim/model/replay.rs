@@ -305,6 +305,9 @@ impl Run {
             digest: slot.sm.digest(),
         };
         let checker = &mut self.checker;
+        if let Err(v) = checker.applied_all(view.id, view.applied, slot.raft.log()) {
+            return Some(v);
+        }
         let result = slot
             .raft
             .log_mut_for_sim()

@@ -510,6 +510,7 @@ impl MultiCluster {
             let now = (view.role, view.term, node.last_index(), view.commit);
             let before = slot.seen.insert(g, now).unwrap_or((Role::Follower, 0, 0, 0));
             let mut journaled = false;
+            checker.applied_all(view.id, view.applied, node.log()).map_err(|v| in_group(g, v))?;
             node.log_mut()
                 .drain_journal(|changes, digests| {
                     journaled = !changes.is_empty();
