@@ -12,7 +12,10 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use raft_io::sim::{Chaos, Cluster, FaultProfile, KvStore, SimConfig, StateMachine};
-use raft_io::{Action, Error, Event, Index, NodeId, RaftConfig, RaftNode, Term};
+use raft_io::{
+    Action, Entry, Error, Event, HardState, Index, LogIdentity, MemoryLog, NodeId, RaftConfig, RaftLog, RaftNode,
+    SnapshotMeta, StorageError, Term,
+};
 
 /// What reached one node's state machine, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -174,4 +177,92 @@ fn a_range_past_the_applied_index_or_compacted_is_refused() {
     assert!(!node.is_halted(), "reading halts nothing");
     node.step(Event::Propose(Bytes::from("c"))).unwrap();
     assert_eq!(node.last_applied(), 4);
+}
+
+/// A user's log that does not override `visit_entries` (the trait's
+/// default lends clones made by `entries`), and, with `lend_nothing`, whose
+/// `entries` wrongly returns nothing.
+struct UserLog {
+    inner: MemoryLog,
+    lend_nothing: bool,
+}
+
+impl RaftLog for UserLog {
+    fn identity(&self) -> Option<LogIdentity> {
+        self.inner.identity()
+    }
+    fn set_identity(&mut self, identity: LogIdentity) -> Result<(), StorageError> {
+        self.inner.set_identity(identity)
+    }
+    fn hard_state(&self) -> HardState {
+        self.inner.hard_state()
+    }
+    fn set_hard_state(&mut self, state: HardState) -> Result<(), StorageError> {
+        self.inner.set_hard_state(state)
+    }
+    fn snapshot_meta(&self) -> &SnapshotMeta {
+        self.inner.snapshot_meta()
+    }
+    fn last_index(&self) -> Index {
+        self.inner.last_index()
+    }
+    fn term(&self, index: Index) -> Option<Term> {
+        self.inner.term(index)
+    }
+    fn entries(&self, lo: Index, hi: Index, max_bytes: u64, out: &mut Vec<Entry>) -> Result<(), StorageError> {
+        if self.lend_nothing { Ok(()) } else { self.inner.entries(lo, hi, max_bytes, out) }
+    }
+    fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError> {
+        self.inner.append(entries)
+    }
+    fn truncate(&mut self, from: Index) -> Result<(), StorageError> {
+        self.inner.truncate(from)
+    }
+    fn snapshot_data(&self) -> Result<Bytes, StorageError> {
+        self.inner.snapshot_data()
+    }
+    fn install_snapshot(&mut self, meta: SnapshotMeta, data: Bytes) -> Result<(), StorageError> {
+        self.inner.install_snapshot(meta, data)
+    }
+    fn begin_snapshot_receive(&mut self, meta: &SnapshotMeta, total_len: u64) -> Result<(), StorageError> {
+        self.inner.begin_snapshot_receive(meta, total_len)
+    }
+    fn receive_snapshot_chunk(&mut self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        self.inner.receive_snapshot_chunk(offset, data)
+    }
+    fn finish_snapshot_receive(&mut self) -> Result<(), StorageError> {
+        self.inner.finish_snapshot_receive()
+    }
+    fn sync(&mut self) -> Result<(), StorageError> {
+        self.inner.sync()
+    }
+}
+
+/// The trait's default `visit_entries` serves both hand-overs; a log that
+/// lends nothing for entries it holds halts the node with a storage error
+/// instead of hanging it.
+#[test]
+fn a_log_without_its_own_visit_serves_ranges_and_a_log_lending_nothing_halts_the_node() {
+    for ranges in [false, true] {
+        let log = UserLog { inner: MemoryLog::new(), lend_nothing: false };
+        let mut node = RaftNode::with_log(RaftConfig::single(1).apply_ranges(ranges), log).unwrap();
+        node.step(Event::Campaign).unwrap();
+        let mut actions = Vec::new();
+        node.step_into(Event::ProposeBatch(vec![Bytes::from("a"), Bytes::from("b")]), &mut actions).unwrap();
+        let mut seen = Vec::new();
+        for action in actions {
+            match action {
+                Action::Apply { index, command, .. } => seen.push((index, command)),
+                Action::ApplyRange { first, last } => {
+                    node.visit_applied(first, last, |i, _, c| seen.push((i, c.clone()))).unwrap();
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(seen, [(2, Bytes::from("a")), (3, Bytes::from("b"))], "ranges {ranges}");
+    }
+    let log = UserLog { inner: MemoryLog::new(), lend_nothing: true };
+    let mut node = RaftNode::with_log(RaftConfig::single(1), log).unwrap();
+    assert!(matches!(node.step(Event::Campaign), Err(Error::Storage(StorageError::Unavailable { index: 1, .. }))));
+    assert!(node.is_halted());
 }

@@ -728,6 +728,12 @@ impl<L: RaftLog> RaftNode<L> {
                     }
                 }
             })?;
+            if self.applied < lo {
+                // A log that lent nothing for a range it holds: an error,
+                // not a loop.
+                let last = self.log.last_index();
+                return Err(crate::error::StorageError::Unavailable { index: lo, last }.into());
+            }
         }
         if let Some((first, last)) = run {
             self.out.push(Action::ApplyRange { first, last });
