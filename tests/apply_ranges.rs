@@ -26,6 +26,9 @@ enum Seen {
 
 type Journal = Arc<Mutex<Vec<(NodeId, Seen)>>>;
 
+/// The actions a cluster recorded, with the node of each.
+type Recorded = Vec<(NodeId, Action)>;
+
 /// A `KvStore` that also writes down everything it is handed.
 struct Recorder {
     id: NodeId,
@@ -58,7 +61,7 @@ impl StateMachine for Recorder {
 /// One run with the setting forced `ranges`: what every state machine
 /// saw, and the actions recorded (applies, ranges, committed memberships)
 /// if no node crashed (a restarted node starts its hand-overs over).
-fn run(seed: u64, profile: FaultProfile, ranges: bool) -> (Vec<(NodeId, Seen)>, Option<Vec<(NodeId, Action)>>) {
+fn run(seed: u64, profile: FaultProfile, ranges: bool) -> (Vec<(NodeId, Seen)>, Option<Recorded>) {
     let journal = Journal::default();
     let config = SimConfig::new(3)
         .seed(seed)
