@@ -199,7 +199,9 @@ impl RaftConfig {
     /// Off by default for that reason: a store that keeps, zero-copy, the
     /// latest of many overwritten small values could hold a block per
     /// value. Turn it on when commands are not kept past their apply (or
-    /// are copied out).
+    /// are copied out). A node with no peer that applies by range
+    /// ([`apply_ranges`](Self::apply_ranges)) never clones a command, and
+    /// copies none.
     pub fn small_command_bytes(mut self, n: usize) -> Self {
         self.small_command_bytes = n;
         self

@@ -232,3 +232,37 @@ fn small_command_blocks_apply_exactly_what_was_proposed() {
         assert_eq!(got, &commands, "node {}", id + 1);
     }
 }
+
+/// A node that will never clone a command — no peer to send it to, and
+/// commands handed over by range — keeps each as it came: no copy into a
+/// block, no allocation for it. With a peer, or with `Action::Apply`, a
+/// small command is copied into the block.
+#[test]
+fn a_lone_node_applying_by_range_copies_no_command() {
+    let applied_ptr = |config: RaftConfig| {
+        let mut node = RaftNode::new(config.small_command_bytes(64)).unwrap();
+        node.step(Event::Campaign).unwrap();
+        let command = Bytes::from(vec![7u8; 16]);
+        let proposed = command.as_ptr();
+        let mut actions = Vec::with_capacity(8);
+        let ((), allocs) = count_allocations(|| node.step_into(Event::Propose(command), &mut actions).unwrap());
+        let mut at = None;
+        for a in actions {
+            match a {
+                Action::Apply { command, .. } => at = Some(command.as_ptr()),
+                Action::ApplyRange { first, last } => {
+                    node.visit_applied(first, last, |_, _, c| at = Some(c.as_ptr())).unwrap();
+                }
+                _ => {}
+            }
+        }
+        (at.expect("applied") == proposed, allocs)
+    };
+    let (kept, allocs) = applied_ptr(RaftConfig::single(1).apply_ranges(true));
+    assert!(kept, "a lone node applying by range keeps the proposed buffer");
+    assert_eq!(allocs, 0, "and allocates nothing for it");
+    let (kept, _) = applied_ptr(RaftConfig::single(1));
+    assert!(!kept, "a lone node handing out Action::Apply copies a small command into a block");
+    let (kept, _) = applied_ptr(RaftConfig::single(1).learners([2]).apply_ranges(true));
+    assert!(!kept, "a node with a peer (a learner) copies it");
+}

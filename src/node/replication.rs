@@ -108,10 +108,12 @@ impl<L: RaftLog> RaftNode<L> {
     /// leader's current shared block (a fresh 4 KiB block when it has no
     /// room left), so that cloning it later is a reference count, not an
     /// allocation (PROTOCOL.md, "Small commands"); a larger one is kept as
-    /// it came.
+    /// it came, and so is every command of a node that will not clone it:
+    /// one with no peer to send it to that applies by range.
     fn pack_small(&mut self, command: Bytes) -> Bytes {
         let n = command.len();
-        if self.cfg.small_command_bytes == 0 || n > self.cfg.small_command_bytes {
+        let cloned = !self.peers.is_empty() || !self.cfg.apply_ranges;
+        if !cloned || self.cfg.small_command_bytes == 0 || n > self.cfg.small_command_bytes {
             return command;
         }
         if self.small_commands.capacity() < n {
