@@ -349,7 +349,9 @@ impl SimConfig {
     }
 
     /// Adjusts every node's [`RaftConfig`] (its id, voters and seed are set
-    /// by the simulator).
+    /// by the simulator, and so is [`RaftConfig::apply_ranges`], chosen by
+    /// the run's seed so that both ways of handing over committed commands
+    /// run under every fault; `f` may choose it instead).
     pub fn configure(mut self, f: impl Fn(RaftConfig) -> RaftConfig + Send + Sync + 'static) -> Self {
         self.configure = Arc::new(f);
         self
