@@ -214,9 +214,10 @@ impl RaftConfig {
     /// [`Action::ApplyRange`](crate::Action::ApplyRange) per run of
     /// committed entries, and the driver reads the commands from the log
     /// with [`RaftNode::visit_applied`](crate::RaftNode::visit_applied),
-    /// borrowed, before the node's next step. The runtime turns it on
-    /// for its nodes; a driver of its own turns it on when it carries out
-    /// every step's actions before the next step.
+    /// borrowed, before the node's next step. Both runtimes turn it on
+    /// for their nodes; a driver of its own turns it on when it carries
+    /// out every step's actions before the next step
+    /// ([`MultiNode`](crate::multi::MultiNode) sees to it for its groups).
     pub fn apply_ranges(mut self, on: bool) -> Self {
         self.apply_ranges = on;
         self

@@ -680,3 +680,58 @@ fn groups_settle_when_every_turn_takes_several_ticks() {
     assert!(settled(&net));
     assert_eq!(wakes(&net), before, "settled groups stay settled");
 }
+
+/// With `apply_ranges`, a group's committed commands come as
+/// `Action::ApplyRange`, read from the group's node after a drain. If the
+/// host steps the group again (or removes it) before its ranges are
+/// drained, it first turns them into `Action::Apply`s: a later step could
+/// compact a range away. Either way the same commands arrive, in order.
+#[test]
+fn queued_ranges_are_read_after_a_drain_or_turned_into_applies_before_the_next_step() {
+    let mut host = MultiNode::new(HostConfig::new(1));
+    host.create_group(7, RaftConfig::single(1).apply_ranges(true), MemoryLog::new()).unwrap();
+    host.step(7, Event::Campaign).unwrap();
+    host.drain_actions().for_each(drop);
+    // Drained after the step: a range, read from the group's node.
+    host.step(7, Event::ProposeBatch(vec!["a".into(), "b".into()])).unwrap();
+    let drained: Vec<HostAction> = host.drain_actions().collect();
+    let mut seen = Vec::new();
+    for a in drained {
+        match a {
+            HostAction::Group { group: 7, action: Action::ApplyRange { first, last } } => {
+                host.group(7).unwrap().visit_applied(first, last, |i, _, c| seen.push((i, c.clone()))).unwrap();
+            }
+            HostAction::Group { action: Action::Apply { .. }, .. } => panic!("an Apply where a range was wanted"),
+            _ => {}
+        }
+    }
+    assert_eq!(seen, [(2, "a".into()), (3, "b".into())]);
+    // Stepped again before a drain, then compacted: the first range was
+    // turned into applies before the next step, so nothing is lost.
+    host.step(7, Event::Propose("c".into())).unwrap();
+    host.step(7, Event::Propose("d".into())).unwrap();
+    host.step(7, Event::Snapshot { index: 5, data: "state".into() }).unwrap();
+    let mut seen = Vec::new();
+    let drained: Vec<HostAction> = host.drain_actions().collect();
+    for a in drained {
+        if let HostAction::Group { action, .. } = a {
+            match action {
+                Action::Apply { index, command, .. } => seen.push((index, command)),
+                Action::ApplyRange { .. } => panic!("a range left queued across a later step: {action:?}"),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(seen, [(4, "c".into()), (5, "d".into())]);
+    // Removing a group settles its queued ranges too.
+    host.step(7, Event::Propose("e".into())).unwrap();
+    host.remove_group(7).unwrap();
+    let applied: Vec<_> = host
+        .drain_actions()
+        .filter_map(|a| match a {
+            HostAction::Group { action: Action::Apply { index, .. }, .. } => Some(index),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(applied, [6]);
+}

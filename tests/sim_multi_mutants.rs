@@ -35,8 +35,13 @@ const OLD: [FaultProfile; 4] =
     [FaultProfile::Calm, FaultProfile::Lossy, FaultProfile::Partitions, FaultProfile::Crashes];
 
 /// Mutants the new profiles must catch.
-const MUST_CATCH: [Mutant; 4] =
-    [Mutant::EarlyMembershipChange, Mutant::ForgetVoteOnRestart, Mutant::HoldNothing, Mutant::CountUndurableSelf];
+const MUST_CATCH: [Mutant; 5] = [
+    Mutant::EarlyMembershipChange,
+    Mutant::ForgetVoteOnRestart,
+    Mutant::HoldNothing,
+    Mutant::CountUndurableSelf,
+    Mutant::ApplyRangeShort,
+];
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
@@ -124,6 +129,7 @@ fn many_groups_profiles_catch_mutants() {
             let expected = match m {
                 Mutant::EarlyMembershipChange => Some("Configuration rules violated"),
                 Mutant::CountUndurableSelf => Some("could be elected"),
+                Mutant::ApplyRangeShort => Some("commands it skipped"),
                 _ => None,
             };
             if expected.is_some_and(|e| !first.contains(e)) {

@@ -140,6 +140,8 @@ pub struct HostStats {
 pub(super) struct Group<L: RaftLog> {
     pub(super) node: RaftNode<L>,
     pub(super) quiet: Quiet,
+    /// An `Action::ApplyRange` of the group is queued, not yet drained.
+    pub(super) ranges_queued: bool,
 }
 
 /// A host of many Raft groups (see the [module docs](super)).
@@ -179,6 +181,8 @@ pub struct MultiNode<L: RaftLog> {
     pub(super) heard: Vec<NodeId>,
     pub(super) ticks: u64,
     pub(super) out: Vec<HostAction>,
+    /// The groups with an `Action::ApplyRange` queued since the last drain.
+    pub(super) unread: Vec<GroupId>,
     pub(super) scratch: Vec<Action>,
     /// The awake groups a tick steps, copied out (a group may quiesce as
     /// it is stepped); kept between ticks.
@@ -206,6 +210,7 @@ impl<L: RaftLog> MultiNode<L> {
             heard: Vec::new(),
             ticks: 0,
             out: Vec::new(),
+            unread: Vec::new(),
             scratch: Vec::new(),
             ticking: Vec::new(),
             held: Vec::new(),
@@ -225,12 +230,15 @@ impl<L: RaftLog> MultiNode<L> {
     /// [`RaftNode::with_log`]). Refused for group 0, an existing group, or
     /// a configuration for another node.
     ///
-    /// A group's committed commands come as [`Action::Apply`]:
-    /// [`RaftConfig::apply_ranges`] is turned off, since the host queues a
-    /// group's actions across its steps until they are drained, and a
-    /// later step could compact a range away before it is read.
+    /// With [`RaftConfig::apply_ranges`], the group's committed commands
+    /// come as [`Action::ApplyRange`]: read them with
+    /// [`group(group)`](Self::group)`.visit_applied(first, last, f)` after
+    /// [`drain_actions`](Self::drain_actions). The host queues actions
+    /// across steps, so before it steps a group again (or removes it) while
+    /// one of its ranges is still queued, it turns the range into
+    /// [`Action::Apply`]s (clones of the commands): a later step could
+    /// compact the range away before it is read.
     pub fn create_group(&mut self, group: GroupId, config: RaftConfig, log: L) -> Result<(), MultiError> {
-        let config = config.apply_ranges(false);
         if group == 0 {
             return Err(MultiError::InvalidGroup);
         }
@@ -246,7 +254,7 @@ impl<L: RaftLog> MultiNode<L> {
                 self.peers.entry(id).or_insert(self.ticks);
             }
         }
-        self.groups.insert(group, Group { node, quiet: Quiet::default() });
+        self.groups.insert(group, Group { node, quiet: Quiet::default(), ranges_queued: false });
         self.awake.insert(group);
         self.stats.groups = self.groups.len() as u64;
         Ok(())
@@ -256,6 +264,7 @@ impl<L: RaftLog> MultiNode<L> {
     /// it was doing: a snapshot being sent or received is abandoned (its
     /// peers see the stream stop, as if this node crashed).
     pub fn remove_group(&mut self, group: GroupId) -> Result<RaftNode<L>, MultiError> {
+        self.settle_ranges(group);
         let removed = self.groups.remove(&group).ok_or(MultiError::UnknownGroup(group))?;
         self.awake.remove(&group);
         self.campaigns.removed(group);
@@ -466,9 +475,54 @@ impl<L: RaftLog> MultiNode<L> {
         self.liveness(before)
     }
 
-    /// Moves the actions queued so far out, in order.
+    /// Moves the actions queued so far out, in order. An
+    /// [`Action::ApplyRange`] among them must be read (with
+    /// [`group`](Self::group)`.visit_applied`) before the host is called
+    /// again.
     pub fn drain_actions(&mut self) -> std::vec::Drain<'_, HostAction> {
+        for group in self.unread.drain(..) {
+            if let Some(g) = self.groups.get_mut(&group) {
+                g.ranges_queued = false;
+            }
+        }
         self.out.drain(..)
+    }
+
+    /// Turns `group`'s queued [`Action::ApplyRange`]s into
+    /// [`Action::Apply`]s (clones of the commands), in place: called before
+    /// the group is stepped again or removed, since that could compact a
+    /// range away before the driver reads it. Callers that mark a position
+    /// in the queue settle first (the queue grows here).
+    pub(super) fn settle_ranges(&mut self, group: GroupId) {
+        let Self { groups, out, .. } = self;
+        let Some(g) = groups.get_mut(&group) else { return };
+        if !std::mem::take(&mut g.ranges_queued) {
+            return;
+        }
+        let node = &g.node;
+        let mut settled = Vec::with_capacity(out.len());
+        for action in out.drain(..) {
+            match action {
+                HostAction::Group { group: of, action: Action::ApplyRange { first, last } } if of == group => {
+                    let mut applies = Vec::new();
+                    let read = node.visit_applied(first, last, |index, term, command| {
+                        applies.push(HostAction::Group {
+                            group,
+                            action: Action::Apply { index, term, command: command.clone() },
+                        });
+                    });
+                    // Unreachable: nothing stepped the group since. Were it
+                    // to fail, the range stays (the driver's read reports it).
+                    debug_assert!(read.is_ok(), "group {group}: queued range {first}..={last} unreadable");
+                    match read {
+                        Ok(()) => settled.append(&mut applies),
+                        Err(_) => settled.push(HostAction::Group { group, action: Action::ApplyRange { first, last } }),
+                    }
+                }
+                other => settled.push(other),
+            }
+        }
+        *out = settled;
     }
 
     /// Steps `n` ticks of one group, holding its election back if it falls
@@ -497,7 +551,8 @@ impl<L: RaftLog> MultiNode<L> {
 
     /// Steps one group and queues its actions, tagged.
     pub(super) fn step_group(&mut self, group: GroupId, event: Event) -> Result<(), MultiError> {
-        let Self { cfg, groups, peers, ticks, out, scratch, stats, campaigns, .. } = self;
+        self.settle_ranges(group);
+        let Self { cfg, groups, peers, ticks, out, unread, scratch, stats, campaigns, .. } = self;
         let Some(g) = groups.get_mut(&group) else { return Err(MultiError::UnknownGroup(group)) };
         stats.steps += 1;
         // Every event a group's node emits carries its group (feature
@@ -523,6 +578,12 @@ impl<L: RaftLog> MultiNode<L> {
                 }
                 Action::RoleChanged { role, .. } => {
                     campaigns.role_changed(group, role);
+                    out.push(HostAction::Group { group, action });
+                }
+                Action::ApplyRange { .. } => {
+                    if !std::mem::replace(&mut g.ranges_queued, true) {
+                        unread.push(group);
+                    }
                     out.push(HostAction::Group { group, action });
                 }
                 action => out.push(HostAction::Group { group, action }),

@@ -115,6 +115,8 @@ impl<L: RaftLog> MultiNode<L> {
         let Some(g) = self.groups.get(&group) else { return };
         let node = &g.node;
         let before = (node.role(), node.term(), node.leader());
+        // Before the mark: settling rewrites the queue.
+        self.settle_ranges(group);
         let mark = self.out.len();
         let _ = self.step_group(group, event);
         let Some(g) = self.groups.get(&group) else { return };

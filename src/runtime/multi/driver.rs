@@ -402,7 +402,9 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         let existed = self.wal.contains(group);
         let log = if existed { self.wal.group(group) } else { self.wal.create_group(group) };
         let log = log.map_err(|e| RuntimeError::Refused(Arc::new(Error::Storage(e))))?;
-        let config = config.async_storage(true);
+        // The driver carries out the host's actions after every call, so
+        // committed commands can be applied borrowed from the log.
+        let config = config.async_storage(true).apply_ranges(true);
         if let Err(e) = self.host.create_group(group, config, log) {
             if !existed {
                 // Nothing of it was used: forget it again.
@@ -521,6 +523,11 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         self.actions = actions;
         add(&self.shared.counters.applied, fx.applied);
         add(&self.shared.counters.reads, fx.reads);
+        if let Some(e) = fx.unreadable.take() {
+            // A range the host queued could not be read: the state machine
+            // would miss commands, so the runtime stops.
+            self.halted = Some(Arc::new(e));
+        }
         if !memberships.is_empty() {
             for membership in memberships {
                 self.learn(&membership);

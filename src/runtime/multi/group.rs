@@ -24,6 +24,8 @@ pub(super) struct Hosted<S: StateMachine> {
 pub(super) struct Effects {
     pub(super) applied: u64,
     pub(super) reads: u64,
+    /// Why an `Action::ApplyRange` could not be read (the runtime halts).
+    pub(super) unreadable: Option<crate::Error>,
 }
 
 impl<S: StateMachine> Hosted<S> {
@@ -39,6 +41,17 @@ impl<S: StateMachine> Hosted<S> {
                 let output = self.sm.apply(index, &command);
                 fx.applied += 1;
                 self.pending.applied(index, term, output, node.leader());
+            }
+            Action::ApplyRange { first, last } => {
+                let (sm, pending, leader) = (&mut self.sm, &mut self.pending, node.leader());
+                let read = node.visit_applied(first, last, |index, term, command| {
+                    let output = sm.apply(index, command);
+                    fx.applied += 1;
+                    pending.applied(index, term, output, leader);
+                });
+                if let Err(e) = read {
+                    fx.unreadable = Some(e);
+                }
             }
             Action::Proposed { first, last, term } => self.pending.proposed(first, last, term),
             Action::RoleChanged { role, leader, .. } => self.pending.role_changed(role, leader),

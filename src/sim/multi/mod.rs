@@ -27,6 +27,7 @@ mod fragile;
 mod pause;
 mod schedule;
 
+use bytes::Bytes;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
@@ -101,6 +102,8 @@ pub struct MultiCluster {
     recent: Vec<Envelope>,
 }
 
+/// Each group hands its committed commands over by range or not, as the
+/// run's seed and the group pick (the same on every node).
 fn group_config(id: NodeId, group: GroupId, nodes: usize, seed: u64, asynchronous: bool) -> RaftConfig {
     RaftConfig::new(id, 1..=nodes as NodeId)
         .election_timeout(10, 20)
@@ -108,6 +111,7 @@ fn group_config(id: NodeId, group: GroupId, nodes: usize, seed: u64, asynchronou
         .seed(mix(seed, group.rotate_left(17) ^ id))
         .snapshot_entries(30)
         .async_storage(asynchronous)
+        .apply_ranges(mix(seed ^ 0x6170_706c_7972_6e67, group) & 1 == 1)
 }
 
 impl MultiCluster {
@@ -372,16 +376,42 @@ impl MultiCluster {
         self.check(i)
     }
 
+    /// Applies one committed command of `group` on node slot `i`.
+    fn apply(
+        &mut self,
+        i: usize,
+        id: NodeId,
+        group: GroupId,
+        index: Index,
+        term: Term,
+        command: &Bytes,
+    ) -> Result<(), Violation> {
+        if let Some(c) = self.checkers.get_mut(&group) {
+            c.applied(id, index, term, command).map_err(|v| in_group(group, v))?;
+        }
+        if let Some(sm) = self.slots[i].sms.get_mut(&group) {
+            sm.apply(index, command);
+        }
+        self.resolve_writes(group, index, term);
+        Ok(())
+    }
+
     fn group_action(&mut self, i: usize, id: NodeId, group: GroupId, action: Action) -> Result<(), Violation> {
         match action {
-            Action::Apply { index, term, command } => {
-                if let Some(c) = self.checkers.get_mut(&group) {
-                    c.applied(id, index, term, &command).map_err(|v| in_group(group, v))?;
+            Action::Apply { index, term, command } => self.apply(i, id, group, index, term, &command)?,
+            Action::ApplyRange { first, last } => {
+                // Copied out, then checked and applied one by one.
+                let mut range = Vec::new();
+                let read = self.slots[i].host.as_ref().and_then(|h| h.group(group)).map(|node| {
+                    node.visit_applied(first, last, |index, term, command| range.push((index, term, command.clone())))
+                });
+                if let Some(Err(e)) = read {
+                    let detail = format!("the applied range {first}..={last} could not be read: {e}");
+                    return Err(in_group(group, Violation::new(Violation::APPLIED_RANGE, detail)));
                 }
-                if let Some(sm) = self.slots[i].sms.get_mut(&group) {
-                    sm.apply(index, &command);
+                for (index, term, command) in range {
+                    self.apply(i, id, group, index, term, &command)?;
                 }
-                self.resolve_writes(group, index, term);
             }
             Action::ReadReady { id: read, .. } => {
                 let value = self.slots[i].sms.get(&group).map_or(0, |sm| sm.value);
