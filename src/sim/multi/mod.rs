@@ -27,9 +27,10 @@ mod fragile;
 mod pause;
 mod schedule;
 
-use bytes::Bytes;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
+
+use bytes::Bytes;
 
 use super::check::{Checker, NodeView, StepView};
 use super::linearizability::Call;
