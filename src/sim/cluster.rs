@@ -6,7 +6,7 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use bytes::Bytes;
 
-use super::check::{Checker, NodeView, StepView, Violation};
+use super::check::{Checker, NodeView, Violation};
 use super::network::Network;
 use super::{
     HashChain, ReadOutcome, SimConfig, SimLog, SimStats, StateMachine, TICK, Trace, TraceEvent, WriteOutcome,
@@ -634,20 +634,10 @@ impl<S: StateMachine> Cluster<S> {
             applied: node.last_applied(),
             digest: slot.sm.digest(),
         };
-        let result = checker.applied_all(view.id, view.applied, node.log());
-        let log = node.log_mut_for_sim();
-        let result = result
-            .and_then(|()| {
-                log.drain_journal(|changes, digests| checker.after_step((before.0, before.1), view, changes, digests))
-            })
-            .and_then(|()| {
-                let step = StepView { id: view.id, before, role: view.role, term: view.term, commit: view.commit };
-                checker.config_rules(step, node.log())
-            })
-            .and_then(|()| {
-                let running: Vec<&RaftNode<SimLog>> = self.nodes.iter().filter_map(|s| s.node.as_ref()).collect();
-                checker.electable(&running)
-            });
+        let result = checker.node_stepped(node, before, view).and_then(|_| {
+            let running: Vec<&RaftNode<SimLog>> = self.nodes.iter().filter_map(|s| s.node.as_ref()).collect();
+            checker.electable(&running)
+        });
         if let Err(v) = result {
             self.fail(v, Some(view.id), Some(view.applied));
         }

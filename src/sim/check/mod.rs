@@ -46,7 +46,7 @@ use crate::types::{Index, NodeId, Role, Term};
 
 use apply_order::ApplyOrder;
 use chain::Chain;
-pub(crate) use config_rules::{ConfigRules, StepView};
+use config_rules::{ConfigRules, StepView};
 use election_safety::ElectionSafety;
 use leader_append_only::LeaderAppendOnly;
 use leader_completeness::LeaderCompleteness;
@@ -125,9 +125,32 @@ impl Checker {
         Ok(())
     }
 
+    /// Every check of one node's step that needs that node alone, in
+    /// order: Apply Order's completeness (before the new applied index is
+    /// recorded), the checks that follow the log through its journal
+    /// (`after_step`), and the configuration rules, which read the log
+    /// above the commit index. `before` is the node's role, term and last
+    /// index before the step. Returns whether the log changed.
+    pub(crate) fn node_stepped(
+        &mut self,
+        node: &mut crate::node::RaftNode<SimLog>,
+        before: (Role, Term, Index),
+        view: NodeView,
+    ) -> Result<bool, Violation> {
+        self.apply_order.check_complete(view.id, view.applied, node.log())?;
+        let mut journaled = false;
+        node.log_mut_for_sim().drain_journal(|changes, digests| {
+            journaled = !changes.is_empty();
+            self.after_step((before.0, before.1), view, changes, digests)
+        })?;
+        let step = StepView { id: view.id, before, role: view.role, term: view.term, commit: view.commit };
+        self.rules.check(step, node.log())?;
+        Ok(journaled)
+    }
+
     /// Checks one node after a step: `before` is its role and term before
     /// the step, `changes` what happened to its log.
-    pub(crate) fn after_step(
+    fn after_step(
         &mut self,
         before: (Role, Term),
         view: NodeView,
@@ -146,26 +169,6 @@ impl Checker {
         self.state_machine.check_state(view)?;
         self.apply_order.check_state(view)?;
         Ok(())
-    }
-
-    /// The configuration rules, after a step of one node whose log is
-    /// `log` (`config_rules`): run after [`after_step`](Self::after_step),
-    /// which follows the log through its journal and cannot see it whole.
-    pub(crate) fn config_rules(&mut self, view: StepView, log: &impl crate::log::RaftLog) -> Result<(), Violation> {
-        self.rules.check(view, log)
-    }
-
-    /// Apply Order's completeness: the commands node `id` applied in its
-    /// last step are the command entries of `log` its applied index (now
-    /// `applied`) passed in the step. Run before [`after_step`](Self::after_step),
-    /// which records the new applied index.
-    pub(crate) fn applied_all(
-        &mut self,
-        id: NodeId,
-        applied: Index,
-        log: &impl crate::log::RaftLog,
-    ) -> Result<(), Violation> {
-        self.apply_order.check_complete(id, applied, log)
     }
 
     /// The inductive form of Leader Completeness over `nodes` (the running

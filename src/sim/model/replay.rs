@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::log::MemoryLog;
 use crate::message::{Message, MessageBody};
 use crate::node::{Action, Event, RaftNode};
-use crate::sim::check::{Checker, NodeView, StepView, Violation};
+use crate::sim::check::{Checker, NodeView, Violation};
 use crate::sim::{HashChain, SimBackend, SimLog, StateMachine};
 use crate::types::{NodeId, ReadId};
 
@@ -304,19 +304,7 @@ impl Run {
             applied: slot.raft.last_applied(),
             digest: slot.sm.digest(),
         };
-        let checker = &mut self.checker;
-        if let Err(v) = checker.applied_all(view.id, view.applied, slot.raft.log()) {
-            return Some(v);
-        }
-        let result = slot
-            .raft
-            .log_mut_for_sim()
-            .drain_journal(|changes, digests| checker.after_step((before.0, before.1), view, changes, digests));
-        if let Err(v) = result {
-            return Some(v);
-        }
-        let step = StepView { id: view.id, before, role: view.role, term: view.term, commit: view.commit };
-        if let Err(v) = self.checker.config_rules(step, slot.raft.log()) {
+        if let Err(v) = self.checker.node_stepped(&mut slot.raft, before, view) {
             return Some(v);
         }
         let nodes: Vec<&RaftNode<SimLog>> = self.nodes.iter().map(|n| &n.raft).collect();

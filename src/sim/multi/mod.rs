@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use bytes::Bytes;
 
-use super::check::{Checker, NodeView, StepView};
+use super::check::{Checker, NodeView};
 use super::linearizability::Call;
 use super::network::Network;
 use super::{NetworkFaults, SimLog, TICK, Violation};
@@ -540,22 +540,8 @@ impl MultiCluster {
             };
             let now = (view.role, view.term, node.last_index(), view.commit);
             let before = slot.seen.insert(g, now).unwrap_or((Role::Follower, 0, 0, 0));
-            let mut journaled = false;
-            checker.applied_all(view.id, view.applied, node.log()).map_err(|v| in_group(g, v))?;
-            node.log_mut()
-                .drain_journal(|changes, digests| {
-                    journaled = !changes.is_empty();
-                    checker.after_step((before.0, before.1), view, changes, digests)
-                })
-                .map_err(|v| in_group(g, v))?;
-            let step = StepView {
-                id: view.id,
-                before: (before.0, before.1, before.2),
-                role: view.role,
-                term: view.term,
-                commit: view.commit,
-            };
-            checker.config_rules(step, node.log()).map_err(|v| in_group(g, v))?;
+            let journaled =
+                checker.node_stepped(node, (before.0, before.1, before.2), view).map_err(|v| in_group(g, v))?;
             if journaled || now != before {
                 changed.push(g);
             }
