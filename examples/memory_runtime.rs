@@ -28,16 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         handles
             .push(Runtime::new(node, transport, Counter::default()).tick_interval(Duration::from_millis(2)).start()?);
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let leader = loop {
-        if let Some(h) = handles.iter().find(|h| h.is_leader()) {
-            break h.clone();
-        }
-        if Instant::now() > deadline {
-            return Err("no leader within 60 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    };
+    let leader = counter::await_leader(&handles, Duration::from_secs(60)).ok_or("no leader within 60 s")?;
     // Warm up, then time one proposal at a time.
     for _ in 0..100 {
         leader.propose(Bytes::from_static(b"warm-up"))?;

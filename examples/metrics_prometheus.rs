@@ -13,7 +13,7 @@ mod prometheus_http;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusBuilder;
 use raft_io::runtime::Runtime;
@@ -40,16 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(Runtime::new(node, transport, Counter::default()).tick_interval(Duration::from_millis(2)).start()?)
         })
         .collect::<Result<_, Box<dyn std::error::Error>>>()?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let leader = loop {
-        if let Some(h) = handles.iter().find(|h| h.is_leader()) {
-            break h.clone();
-        }
-        if Instant::now() > deadline {
-            return Err("no leader elected".into());
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
+    let leader = counter::await_leader(&handles, Duration::from_secs(30)).ok_or("no leader elected")?;
     for i in 0..100 {
         leader.propose(format!("cmd-{i}"))?;
     }

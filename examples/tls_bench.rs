@@ -17,7 +17,7 @@ mod tls_certs;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use raft_io::runtime::{RaftHandle, Runtime};
 use raft_io::transport::{TcpConfig, TcpHandle, TcpTransport};
@@ -28,6 +28,7 @@ const IDS: [u64; 3] = [1, 2, 3];
 mod loopback;
 
 use loopback::Counter;
+use loopback::counter::await_leader;
 
 const CLUSTER_ID: u64 = 0x746c73;
 const CLIENTS: usize = 64;
@@ -69,16 +70,7 @@ impl Cluster {
     }
 
     fn leader(&self) -> Result<RaftHandle<Counter>, String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(h) = self.handles.iter().find(|h| h.is_leader()) {
-                return Ok(h.clone());
-            }
-            if Instant::now() > deadline {
-                return Err(format!("{}: no leader", self.name));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        await_leader(&self.handles, Duration::from_secs(30)).ok_or_else(|| format!("{}: no leader", self.name))
     }
 
     /// Proposals per second from `CLIENTS` clients in a closed loop.

@@ -1,11 +1,13 @@
 //! A counting state machine, the cheapest useful one, for the examples that
 //! measure or show the runtime rather than an application
 //! (`memory_runtime`, `metrics_prometheus`, and the TCP benchmarks through
-//! `loopback.rs`).
+//! `loopback.rs`), and how to wait for one of their runtimes to lead.
 #![allow(dead_code)]
 
+use std::time::{Duration, Instant};
+
 use raft_io::bytes::Bytes;
-use raft_io::runtime::StateMachine;
+use raft_io::runtime::{RaftHandle, StateMachine};
 
 /// Counts applied commands; a command's output is its log index.
 #[derive(Default)]
@@ -22,5 +24,20 @@ impl StateMachine for Counter {
     }
     fn restore(&mut self, data: &Bytes) {
         self.0 = data.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
+    }
+}
+
+/// The runtime among `handles` that leads, polled until `within` has
+/// passed (`None` then).
+pub fn await_leader(handles: &[RaftHandle<Counter>], within: Duration) -> Option<RaftHandle<Counter>> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(h) = handles.iter().find(|h| h.is_leader()) {
+            return Some(h.clone());
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }

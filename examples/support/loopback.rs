@@ -19,7 +19,7 @@ use raft_io::{RaftConfig, RaftNode, WalLog};
 pub const IDS: [u64; 3] = [1, 2, 3];
 
 #[path = "counter.rs"]
-mod counter;
+pub mod counter;
 pub use counter::Counter;
 
 /// `<RAFT_IO_BENCH_DIR or the temp dir>/<name>-<pid>`: logs must be on the
@@ -59,14 +59,7 @@ pub fn start_cluster(
 
 /// The node that leads, waiting up to 30 s.
 pub fn leader(handles: &[RaftHandle<Counter>]) -> RaftHandle<Counter> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(h) = handles.iter().find(|h| h.is_leader()) {
-            return h.clone();
-        }
-        assert!(Instant::now() < deadline, "no leader");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    counter::await_leader(handles, Duration::from_secs(30)).expect("no leader")
 }
 
 /// What a closed-loop load measured: each proposal's latency, and the
