@@ -3,6 +3,7 @@
 //! here; each concern of the protocol has its own file.
 
 mod admission;
+mod apply;
 mod counters;
 mod durability;
 mod election;

@@ -1,0 +1,150 @@
+//! Applying committed entries: handing them to the state machine in
+//! order, as `Action::Apply` clones or, with `RaftConfig::apply_ranges`, as
+//! `Action::ApplyRange` runs the driver reads borrowed
+//! (`docs/PROTOCOL.md` §4.6).
+
+use bytes::Bytes;
+
+use super::{Action, RaftNode, observe};
+use crate::error::{Error, Result};
+use crate::log::RaftLog;
+use crate::membership::Membership;
+use crate::types::{Entry, EntryKind, Index, Role, Term};
+
+impl<L: RaftLog> RaftNode<L> {
+    /// Lends the committed commands at `first..=last` (after an
+    /// [`Action::ApplyRange`], which names such a range) to `f`, in order,
+    /// with each entry's index and term; the no-op and configuration entries
+    /// in the range are skipped. Call it before the node's next step: a
+    /// later step may compact the entries away, and the range is then
+    /// refused with [`Error::NotHeld`]. A range past the applied index is
+    /// refused with [`Error::NotApplied`]; an empty one (`first > last`)
+    /// visits nothing. A refusal changes nothing.
+    ///
+    /// ```
+    /// use raft_io::{Action, Event, RaftConfig, RaftNode};
+    ///
+    /// let mut node: RaftNode = RaftNode::new(RaftConfig::new(1, [1]).apply_ranges(true)).unwrap();
+    /// node.step(Event::Campaign).unwrap();
+    /// let mut actions = Vec::new();
+    /// node.step_into(Event::ProposeBatch(vec!["a".into(), "b".into()]), &mut actions).unwrap();
+    /// let mut applied = Vec::new();
+    /// for action in actions.drain(..) {
+    ///     if let Action::ApplyRange { first, last } = action {
+    ///         node.visit_applied(first, last, |index, _term, command| applied.push((index, command.clone()))).unwrap();
+    ///     }
+    /// }
+    /// assert_eq!(applied, [(2, "a".into()), (3, "b".into())]);
+    /// ```
+    pub fn visit_applied(&self, first: Index, last: Index, mut f: impl FnMut(Index, Term, &Bytes)) -> Result<()> {
+        if first > last {
+            return Ok(());
+        }
+        if last > self.applied {
+            return Err(Error::NotApplied { first, last, applied: self.applied });
+        }
+        let first_held = self.log.first_index();
+        if first < first_held {
+            return Err(Error::NotHeld { first, first_held });
+        }
+        let end = if mutant!(ApplyRangeShort) { last } else { last + 1 };
+        self.log.visit_entries(first, end, &mut |entries: &[Entry]| {
+            for e in entries.iter().filter(|e| e.kind == EntryKind::Normal) {
+                f(e.index, e.term, &e.data);
+            }
+        })?;
+        Ok(())
+    }
+
+    /// Turns [`RaftConfig::apply_ranges`](crate::RaftConfig::apply_ranges)
+    /// on or off from the next step: for a driver that owns the node it
+    /// was handed and carries out every step's actions before the next
+    /// (the runtimes).
+    #[cfg(feature = "net")]
+    pub(crate) fn set_apply_ranges(&mut self, on: bool) {
+        self.cfg.apply_ranges = on;
+    }
+
+    /// Hands committed entries to the state machine, in order.
+    pub(super) fn apply_committed(&mut self) -> Result<()> {
+        // A received snapshot is restored once it is durable (at once in
+        // the synchronous mode).
+        if self.restore_pending && self.apply_limit() >= self.log.snapshot_meta().index {
+            self.restore_pending = false;
+            let meta = self.log.snapshot_meta().clone();
+            let data = self.log.snapshot_data()?;
+            self.out.push(Action::RestoreSnapshot { meta, data });
+        }
+        self.apply_entries()?;
+        self.maybe_request_snapshot();
+        Ok(())
+    }
+
+    /// Hands the entries `applied + 1..=apply_limit()` to the state
+    /// machine, reading them from the log by reference: one
+    /// [`Action::Apply`] per command (a clone of it), or, with
+    /// [`RaftConfig::apply_ranges`](crate::RaftConfig::apply_ranges), one
+    /// [`Action::ApplyRange`] per run of commands, broken by configuration
+    /// entries (no-ops do not break a run).
+    fn apply_entries(&mut self) -> Result<()> {
+        // Bounds what a log lending clones (the trait's default) holds at once.
+        const APPLY_CHUNK: u64 = 1024;
+        let limit = self.apply_limit();
+        let ranges = self.cfg.apply_ranges;
+        let mut run: Option<(Index, Index)> = None;
+        while self.applied < limit {
+            let lo = self.applied + 1;
+            let hi = limit.min(self.applied + APPLY_CHUNK) + 1;
+            let (log, out) = (&self.log, &mut self.out);
+            let (leader, term_start) = (self.role == Role::Leader, self.term_start);
+            let (applied, applied_bytes, uncommitted) =
+                (&mut self.applied, &mut self.applied_bytes, &mut self.uncommitted_bytes);
+            log.visit_entries(lo, hi, &mut |entries: &[Entry]| {
+                for e in entries {
+                    let size = e.size();
+                    if leader && e.index >= term_start {
+                        *uncommitted = uncommitted.saturating_sub(size);
+                    }
+                    *applied = e.index;
+                    *applied_bytes += size;
+                    match e.kind {
+                        EntryKind::Normal if ranges => match &mut run {
+                            Some((_, last)) => *last = e.index,
+                            None => run = Some((e.index, e.index)),
+                        },
+                        EntryKind::Normal => {
+                            out.push(Action::Apply { index: e.index, term: e.term, command: e.data.clone() });
+                        }
+                        EntryKind::Noop => {}
+                        EntryKind::Config => {
+                            if let Some((first, last)) = run.take() {
+                                out.push(Action::ApplyRange { first, last });
+                            }
+                            if let Ok(membership) = Membership::decode(&e.data) {
+                                observe!(
+                                    tracing::Level::INFO,
+                                    node = self.id,
+                                    term = self.term,
+                                    index = e.index,
+                                    membership = ?membership,
+                                    "membership committed"
+                                );
+                                out.push(Action::MembershipCommitted { index: e.index, membership });
+                            }
+                        }
+                    }
+                }
+            })?;
+            if self.applied < lo {
+                // A log that lent nothing for a range it holds: an error,
+                // not a loop.
+                let last = self.log.last_index();
+                return Err(crate::error::StorageError::Unavailable { index: lo, last }.into());
+            }
+        }
+        if let Some((first, last)) = run {
+            self.out.push(Action::ApplyRange { first, last });
+        }
+        Ok(())
+    }
+}
