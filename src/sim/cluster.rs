@@ -44,10 +44,6 @@ pub(super) struct Scheduled {
     pub(super) due: Due,
 }
 
-/// Mixed with a run's seed to choose whether its nodes hand committed
-/// commands over as `ApplyRange` (`spawn`).
-const APPLY_RANGES_SALT: u64 = 0x6170_706c_7972_6e67;
-
 impl PartialEq for Scheduled {
     fn eq(&self, other: &Self) -> bool {
         (self.at, self.seq) == (other.at, other.seq)
@@ -185,7 +181,7 @@ impl<S: StateMachine> Cluster<S> {
         // Every node of a run applies the same way, by the seed: each of
         // the two hand-overs (`Apply`, `ApplyRange`) runs under every fault
         // (before the user's `configure`, which may choose).
-        let ranges = mix(self.cfg.seed, APPLY_RANGES_SALT) & 1 == 1;
+        let ranges = mix(self.cfg.seed, super::APPLY_RANGES_SALT) & 1 == 1;
         let raft = (self.cfg.configure)(raft.seed(mix(self.cfg.seed, id)).apply_ranges(ranges));
         let raft = if self.cfg.async_storage { raft.async_storage(true) } else { raft };
         let log = SimLog::for_node(self.cfg.durable, self.cfg.seed, id, self.cfg.checks);

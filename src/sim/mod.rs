@@ -185,6 +185,11 @@ use crate::config::RaftConfig;
 /// Simulated time units per tick of a node ticking at rate 1.0.
 pub const TICK: u64 = 1_000;
 
+/// Mixed with a run's seed to choose whether its nodes (`Cluster`) or
+/// groups (`MultiCluster`) hand committed commands over as
+/// `Action::ApplyRange`, so that both hand-overs run under every fault.
+const APPLY_RANGES_SALT: u64 = 0x6170_706c_7972_6e67;
+
 pub(super) type Configure = Arc<dyn Fn(RaftConfig) -> RaftConfig + Send + Sync>;
 
 /// How to build a simulated cluster.

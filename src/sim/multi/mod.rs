@@ -112,7 +112,7 @@ fn group_config(id: NodeId, group: GroupId, nodes: usize, seed: u64, asynchronou
         .seed(mix(seed, group.rotate_left(17) ^ id))
         .snapshot_entries(30)
         .async_storage(asynchronous)
-        .apply_ranges(mix(seed ^ 0x6170_706c_7972_6e67, group) & 1 == 1)
+        .apply_ranges(mix(seed ^ super::APPLY_RANGES_SALT, group) & 1 == 1)
 }
 
 impl MultiCluster {
