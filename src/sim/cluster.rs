@@ -618,7 +618,7 @@ impl<S: StateMachine> Cluster<S> {
     /// The safety properties, the configuration rules and the inductive
     /// form of Leader Completeness after a step of node slot `i`; `before`
     /// is its role, term and last index before the step.
-    pub(super) fn check(&mut self, i: usize, before: (Role, crate::types::Term, crate::types::Index)) {
+    pub(super) fn check(&mut self, i: usize, before: (Role, Term, Index)) {
         let Some(checker) = self.checker.as_mut() else { return };
         let slot = &mut self.nodes[i];
         let Some(node) = slot.node.as_mut() else { return };
