@@ -60,36 +60,43 @@ pub fn joint_vote_result(incoming: VoteResult, outgoing: VoteResult) -> VoteResu
     }
 }
 
-/// Voter sets up to this size are sorted by insertion.
+/// Voter sets up to this size are sorted by insertion, on the stack.
 const SMALL: usize = 16;
 
 /// The largest index that a majority of `voters` has acknowledged, given each
-/// voter's acknowledged (matched) index. `scratch` is reused between calls so
-/// this does not allocate once warmed up.
+/// voter's acknowledged (matched) index. Voter sets of up to 16 are counted
+/// on the stack; a larger one uses `scratch`, which is reused between calls
+/// so this does not allocate once warmed up.
 ///
 /// An empty voter set yields `Index::MAX`, the neutral element of `min` for
 /// the joint rule.
 pub fn committed_index(voters: &[NodeId], mut matched: impl FnMut(NodeId) -> Index, scratch: &mut Vec<Index>) -> Index {
+    let need = majority(voters.len());
     if voters.is_empty() {
         return Index::MAX;
     }
-    scratch.clear();
-    scratch.extend(voters.iter().map(|&id| matched(id)));
-    // Sort descending; the majority-th largest value is acknowledged by a
-    // majority. Voter sets are small (3, 5, 7): an insertion sort beats
-    // the general sort's set-up there.
-    if scratch.len() <= SMALL {
-        for i in 1..scratch.len() {
+    if voters.len() <= SMALL {
+        let mut buf = [0 as Index; SMALL];
+        let held = &mut buf[..voters.len()];
+        for (slot, &id) in held.iter_mut().zip(voters) {
+            *slot = matched(id);
+        }
+        // Sort descending; the majority-th largest value is acknowledged
+        // by a majority. Voter sets are small (3, 5, 7): an insertion sort
+        // beats the general sort's set-up there.
+        for i in 1..held.len() {
             let mut j = i;
-            while j > 0 && scratch[j - 1] < scratch[j] {
-                scratch.swap(j - 1, j);
+            while j > 0 && held[j - 1] < held[j] {
+                held.swap(j - 1, j);
                 j -= 1;
             }
         }
-    } else {
-        scratch.sort_unstable_by(|a, b| b.cmp(a));
+        return held[need - 1];
     }
-    scratch[majority(voters.len()) - 1]
+    scratch.clear();
+    scratch.extend(voters.iter().map(|&id| matched(id)));
+    scratch.sort_unstable_by(|a, b| b.cmp(a));
+    scratch[need - 1]
 }
 
 #[cfg(test)]

@@ -84,13 +84,21 @@ impl Chunked {
         }
     }
 
-    /// The entry at position `p`, if any.
+    /// The entry at position `p`, if any. Positions in the last chunk (the
+    /// log's tail, where the node looks most) are found without dividing.
+    #[inline]
     pub(crate) fn get(&self, p: usize) -> Option<&Entry> {
         if p >= self.len {
             return None;
         }
-        let (c, o) = self.locate(p);
-        Some(&self.chunks[c][o])
+        let last = self.chunks.back()?;
+        match p.checked_sub(self.len - last.len()) {
+            Some(o) => last.get(o),
+            None => {
+                let (c, o) = self.locate(p);
+                Some(&self.chunks[c][o])
+            }
+        }
     }
 
     /// The entries at positions `lo..hi` (which must be within `len`) as
@@ -150,6 +158,18 @@ impl Chunked {
     /// logs stored here.
     #[inline]
     pub(crate) fn visit(&self, range: std::ops::Range<usize>, f: &mut dyn FnMut(&[Entry])) {
+        if range.is_empty() {
+            return;
+        }
+        // The common case, a range at the tail: one slice of the last chunk.
+        if let Some(last) = self.chunks.back() {
+            if let Some(o) = range.start.checked_sub(self.len - last.len()) {
+                if let Some(slice) = last.get(o..o + range.len()) {
+                    f(slice);
+                    return;
+                }
+            }
+        }
         for slice in self.slices(range.start, range.end) {
             f(slice);
         }

@@ -304,10 +304,16 @@ impl<L: RaftLog> RaftNode<L> {
 
     /// Like [`step`](Self::step), but moves the actions to the end of a
     /// buffer the caller owns (one bulk move, no per-action copy), which
-    /// suits drivers that carry out actions after releasing the node.
+    /// suits drivers that carry out actions after releasing the node. When
+    /// `out` is empty the two buffers trade places instead: nothing is
+    /// copied, and the node keeps `out`'s capacity for its next step.
     pub fn step_into(&mut self, event: Event, out: &mut Vec<Action>) -> Result<()> {
         self.run_step(event)?;
-        out.append(&mut self.out);
+        if out.is_empty() {
+            std::mem::swap(out, &mut self.out);
+        } else {
+            out.append(&mut self.out);
+        }
         Ok(())
     }
 
