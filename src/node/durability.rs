@@ -157,6 +157,9 @@ impl<L: RaftLog> RaftNode<L> {
     /// the step's actions, in order; then adds those a completion released.
     pub(super) fn hold_messages(&mut self) {
         self.hold_step_messages();
+        if self.durability.released.is_empty() {
+            return;
+        }
         for message in self.durability.released.drain(..) {
             self.out.push(Action::Send { to: message.to, message });
         }

@@ -289,6 +289,9 @@ impl<L: RaftLog> RaftNode<L> {
 
     /// End of step: confirmed reads whose index is applied are released.
     pub(super) fn release_reads(&mut self) {
+        if self.reads.ready.is_empty() {
+            return;
+        }
         let applied = self.applied;
         let out = &mut self.out;
         self.reads.ready.retain(|r| {
