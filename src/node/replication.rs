@@ -192,9 +192,12 @@ impl<L: RaftLog> RaftNode<L> {
         Ok(true)
     }
 
-    /// Sends peer `i` as much as its window allows.
+    /// Sends peer `i` as much as its window allows. A peer already sent
+    /// everything (`next` past the last index) gets nothing, and no look at
+    /// the log: its previous entry is then the last one or the snapshot's,
+    /// whose term is known, so no snapshot is due either.
     fn fill_window(&mut self, i: usize) -> Result<()> {
-        while self.send_append(i, false)? {}
+        while self.peers[i].next <= self.log.last_index() && self.send_append(i, false)? {}
         Ok(())
     }
 
