@@ -35,9 +35,11 @@ const OLD: [FaultProfile; 4] =
     [FaultProfile::Calm, FaultProfile::Lossy, FaultProfile::Partitions, FaultProfile::Crashes];
 
 /// Mutants the new profiles must catch.
-const MUST_CATCH: [Mutant; 5] = [
+const MUST_CATCH: [Mutant; 7] = [
     Mutant::EarlyMembershipChange,
     Mutant::ForgetVoteOnRestart,
+    Mutant::ReadIndexWithoutQuorum,
+    Mutant::LongLease,
     Mutant::HoldNothing,
     Mutant::CountUndurableSelf,
     Mutant::ApplyRangeShort,
@@ -130,6 +132,9 @@ fn many_groups_profiles_catch_mutants() {
                 Mutant::EarlyMembershipChange => Some("Configuration rules violated"),
                 Mutant::CountUndurableSelf => Some("could be elected"),
                 Mutant::ApplyRangeShort => Some("commands it skipped"),
+                // A deposed leader's read (the stale-lease scene of
+                // `Fragile`), after the new leader's write completed.
+                Mutant::ReadIndexWithoutQuorum | Mutant::LongLease => Some("Linearizability violated"),
                 _ => None,
             };
             if expected.is_some_and(|e| !first.contains(e)) {

@@ -190,6 +190,11 @@ pub const TICK: u64 = 1_000;
 /// `Action::ApplyRange`, so that both hand-overs run under every fault.
 const APPLY_RANGES_SALT: u64 = 0x6170_706c_7972_6e67;
 
+/// Mixed with a run's seed to pick, per group of a
+/// [`MultiCluster`](multi::MultiCluster), whether its nodes serve lease
+/// reads (its clients then read with [`ReadKind::Lease`](crate::ReadKind)).
+const LEASE_READS_SALT: u64 = 0x6c65_6173_6572_6473;
+
 pub(super) type Configure = Arc<dyn Fn(RaftConfig) -> RaftConfig + Send + Sync>;
 
 /// How to build a simulated cluster.

@@ -105,25 +105,31 @@ impl MultiCluster {
         Ok(true)
     }
 
-    /// A client reads `group`'s register at its leader (ReadIndex); false if
-    /// it has none (or it refused). A read that completes enters the
-    /// history.
+    /// A client reads `group`'s register at its leader (a lease read where
+    /// the run's seed gave the group lease reads, ReadIndex elsewhere);
+    /// false if it has none (or it refused). A read that completes enters
+    /// the history.
     pub fn read(&mut self, group: GroupId) -> Result<bool, Violation> {
+        let Some(leader) = self.leader(group) else { return Ok(false) };
+        self.read_at(group, leader)
+    }
+
+    /// A client reads `group`'s register at node `id`, whatever `id`
+    /// believes about its role (a client that reaches a leader its
+    /// followers can no longer hear); as [`read`](Self::read) otherwise.
+    pub(super) fn read_at(&mut self, group: GroupId, id: NodeId) -> Result<bool, Violation> {
         // A request to a paused host is lost (it is never proposed).
-        let Some(leader) = self.leader(group).filter(|&l| !self.is_paused(l)) else { return Ok(false) };
-        let Some(i) = self.slot(leader) else { return Ok(false) };
+        if self.is_paused(id) {
+            return Ok(false);
+        }
+        let Some(i) = self.slot(id) else { return Ok(false) };
         self.next_read += 1;
-        let id = self.next_read;
+        let read = self.next_read;
         let Some(host) = self.slots[i].host.as_mut() else { return Ok(false) };
-        let ok = host.step(group, Event::Read { id, kind: ReadKind::Index }).is_ok();
+        let kind = if super::lease_reads(self.cfg.seed, group) { ReadKind::Lease } else { ReadKind::Index };
+        let ok = host.step(group, Event::Read { id: read, kind }).is_ok();
         if ok {
-            self.pending.push(Pending {
-                group,
-                op: RegOp::Read,
-                invoked: self.now,
-                at: None,
-                read: Some((leader, id)),
-            });
+            self.pending.push(Pending { group, op: RegOp::Read, invoked: self.now, at: None, read: Some((id, read)) });
         }
         self.carry_out(i)?;
         Ok(ok)

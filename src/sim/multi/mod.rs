@@ -11,7 +11,8 @@
 //! safety properties are checked per group after every event, with one
 //! state machine per group replica (a [`HashChain`] of every command, and
 //! the last command as a register's value); clients write and read (with
-//! ReadIndex) every group's register, and every group's history is checked
+//! ReadIndex, or with the lease in the groups the seed gives lease reads)
+//! every group's register, and every group's history is checked
 //! for linearizability against the register model; liveness after healing
 //! means every group elects a leader and commits on every member of its
 //! configuration. The fault schedule is a
@@ -78,6 +79,9 @@ struct Slot {
     /// Its flushes take 3 to 4 ticks instead of up to 2: a disk slower
     /// than its peers' (the power-cut scene of `Fragile`).
     slow_disk: bool,
+    /// Its clock's rate: 1.0 ticks per [`TICK`] of simulated time, faster
+    /// or slower in the stale-lease scene of `Fragile` (clock drift).
+    tick_rate: f64,
 }
 
 /// Many groups per node, under faults: every node a `MultiNode` host of
@@ -103,8 +107,9 @@ pub struct MultiCluster {
     recent: Vec<Envelope>,
 }
 
-/// Each group hands its committed commands over by range or not, as the
-/// run's seed and the group pick (the same on every node).
+/// Each group hands its committed commands over by range or not, and
+/// serves lease reads or not, as the run's seed and the group pick (the
+/// same on every node).
 fn group_config(id: NodeId, group: GroupId, nodes: usize, seed: u64, asynchronous: bool) -> RaftConfig {
     RaftConfig::new(id, 1..=nodes as NodeId)
         .election_timeout(10, 20)
@@ -113,6 +118,12 @@ fn group_config(id: NodeId, group: GroupId, nodes: usize, seed: u64, asynchronou
         .snapshot_entries(30)
         .async_storage(asynchronous)
         .apply_ranges(mix(seed ^ super::APPLY_RANGES_SALT, group) & 1 == 1)
+        .lease_reads(lease_reads(seed, group))
+}
+
+/// Whether `group`'s nodes serve lease reads in the run of `seed`.
+fn lease_reads(seed: u64, group: GroupId) -> bool {
+    mix(seed ^ super::LEASE_READS_SALT, group) & 1 == 1
 }
 
 impl MultiCluster {
@@ -150,6 +161,7 @@ impl MultiCluster {
                 past: Default::default(),
                 pause: None,
                 slow_disk: false,
+                tick_rate: 1.0,
             });
             c.restart(id);
             let first = 1 + c.rng.range(0, TICK);
@@ -222,7 +234,8 @@ impl MultiCluster {
         self.now = at;
         match self.dues[k as usize] {
             Due::Tick(id) => {
-                self.schedule(TICK, Due::Tick(id));
+                let rate = self.slot(id).map_or(1.0, |i| self.slots[i].tick_rate);
+                self.schedule((TICK as f64 / rate) as u64, Due::Tick(id));
                 if let Some(i) = self.slot(id).filter(|&i| !self.pause_tick(i)) {
                     if let Some(h) = self.slots[i].host.as_mut() {
                         h.tick().map_err(|e| Violation::new("Host", format!("node {id}: tick failed: {e}")))?;
