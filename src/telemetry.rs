@@ -17,6 +17,7 @@
 //! | `raft_leader_changes_total`, `raft_elections_total` | counter | leader changes seen; elections started |
 //! | `raft_messages_received_total`, `raft_messages_sent_total`, `raft_messages_dropped_total` | counter | messages |
 //! | `raft_heartbeats_skipped_total` | counter | heartbeats a leader left out as redundant (the follower acknowledged new entries and was sent newer ones since the previous round) |
+//! | `raft_lease_reads_total` | counter | reads a leader answered from its lease, without a heartbeat round |
 //! | `raft_log_syncs_total`, `raft_log_sync_seconds_total` | counter | syncs (or asynchronous writes submitted) and their time (when the log measures it) |
 //! | `raft_log_fsyncs_total` | counter | fsyncs the log made (when it counts them) |
 //! | `raft_snapshots_sent_total`, `raft_snapshot_bytes_sent_total`, `raft_snapshots_installed_total`, `raft_snapshot_bytes_received_total`, `raft_snapshots_taken_total` | counter | snapshots |
@@ -60,6 +61,7 @@ pub fn publish_node(m: &NodeMetrics) {
         ("raft_messages_sent_total", m.messages_sent),
         ("raft_messages_dropped_total", m.dropped_messages),
         ("raft_heartbeats_skipped_total", m.heartbeats_skipped),
+        ("raft_lease_reads_total", m.lease_reads),
         ("raft_log_syncs_total", m.log_syncs),
         ("raft_snapshots_sent_total", m.snapshots_sent),
         ("raft_snapshot_bytes_sent_total", m.snapshot_bytes_sent),

@@ -20,7 +20,7 @@ use raft_io::multi::{GroupId, HostConfig};
 use raft_io::runtime::multi::{MultiHandle, MultiRuntime, Ticket};
 use raft_io::runtime::{RuntimeError, StateMachine};
 use raft_io::transport::{TcpConfig, TcpGroupTransport, TcpHandle};
-use raft_io::{MembershipChange, NodeId, RaftConfig};
+use raft_io::{MembershipChange, NodeId, RaftConfig, ReadKind};
 
 const IDS: [NodeId; 3] = [1, 2, 3];
 const GROUPS: u64 = 20;
@@ -287,6 +287,52 @@ fn many_groups_on_three_runtimes() {
         }
     }
     drop(old);
+    for n in &nodes {
+        n.handle.shutdown();
+    }
+}
+
+/// With `read_kind(Lease)`, a group whose configuration serves lease reads
+/// answers them from its leader's lease (counted in the group's metrics);
+/// a group without them confirms with ReadIndex. Every read at the leader
+/// returns the write acknowledged just before it.
+#[test]
+fn lease_reads_where_a_group_serves_them_and_read_index_elsewhere() {
+    const LEASE: GroupId = 1;
+    const INDEX: GroupId = 2;
+    let dirs: Vec<tempfile::TempDir> = IDS.iter().map(|_| tempfile::tempdir().unwrap()).collect();
+    let transports: Vec<TcpGroupTransport> = IDS.iter().map(|&id| bind(id)).collect();
+    connect(&transports);
+    let nodes: Vec<Node> = IDS
+        .iter()
+        .zip(transports)
+        .zip(&dirs)
+        .map(|((&id, transport), dir)| {
+            let wal = SharedWal::open(dir.path()).unwrap();
+            let (tcp, addr) = (transport.handle(), transport.local_addr());
+            let handle = MultiRuntime::new(host(id), wal, transport, |_| Log::default())
+                .group(LEASE, config(id, LEASE).lease_reads(true))
+                .group(INDEX, config(id, INDEX))
+                .read_kind(ReadKind::Lease)
+                .start()
+                .unwrap();
+            Node { handle, tcp, addr }
+        })
+        .collect();
+    for round in 0..20 {
+        for group in [LEASE, INDEX] {
+            let command = format!("{group}-{round}");
+            propose(&nodes, group, &command);
+            let log = read_log(&nodes, leader(&nodes, group), group);
+            assert_eq!(log.last(), Some(&Bytes::from(command)), "group {group}, round {round}");
+        }
+    }
+    let lease_reads = |group| nodes.iter().map(|n| n.handle.metrics(group).unwrap().lease_reads).sum::<u64>();
+    // (Each read follows a write its leader saw acknowledged moments
+    // before, well inside the lease of 18 ticks.)
+    assert!(lease_reads(LEASE) > 0, "no read of the lease group was answered from the lease");
+    assert_eq!(lease_reads(INDEX), 0, "the group without lease reads confirms with ReadIndex");
+    assert!(matches!(nodes[0].handle.metrics(9), Err(RuntimeError::UnknownGroup(9))));
     for n in &nodes {
         n.handle.shutdown();
     }

@@ -131,6 +131,11 @@ fn lease_reads_skip_the_round_trip_and_stop_before_a_new_leader_can_exist() {
     let actions = read(&mut h, 1, 1, ReadKind::Lease).unwrap();
     assert!(actions.contains(&Action::ReadReady { id: 1, index: 2 }), "served at once: {actions:?}");
     assert_eq!(h.sent("Heartbeat"), 0);
+    assert_eq!(h.node(1).metrics().lease_reads, 1, "counted as answered from the lease");
+    // A ReadIndex read is not, nor is a lease read the lease cannot answer.
+    read(&mut h, 1, 2, ReadKind::Index).unwrap();
+    assert_eq!(h.node(1).metrics().lease_reads, 1);
+    h.clear_actions();
     // Cut the leader off. Its lease lasts at most election_timeout_min -
     // drift ticks past the last answered round; the followers cannot elect
     // anyone before election_timeout_min ticks without hearing from it.

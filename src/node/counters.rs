@@ -23,6 +23,7 @@ pub(super) struct Counters {
     pub(super) snapshot_bytes_received: u64,
     pub(super) snapshots_taken: u64,
     pub(super) heartbeats_skipped: u64,
+    pub(super) lease_reads: u64,
 }
 
 /// A point-in-time view of a node's counters and gauges
@@ -91,6 +92,9 @@ pub struct NodeMetrics {
     /// acknowledged new entries and was sent newer ones since the previous
     /// round (`docs/PROTOCOL.md` §4.3).
     pub heartbeats_skipped: u64,
+    /// Counter: reads a leader answered from its lease, without a
+    /// heartbeat round (`docs/PROTOCOL.md` §8.2).
+    pub lease_reads: u64,
     /// Gauges, leader only: each follower's match index and lag.
     pub peers: Vec<PeerMetrics>,
 }
@@ -149,6 +153,7 @@ impl<L: RaftLog> RaftNode<L> {
             snapshot_bytes_received: c.snapshot_bytes_received,
             snapshots_taken: c.snapshots_taken,
             heartbeats_skipped: c.heartbeats_skipped,
+            lease_reads: c.lease_reads,
             peers: self
                 .peers
                 .iter()

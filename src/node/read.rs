@@ -177,6 +177,9 @@ impl<L: RaftLog> RaftNode<L> {
             (Role::Leader, _) => {
                 let unconfirmed = mutant!(ReadIndexWithoutQuorum) && kind == ReadKind::Index;
                 if (kind == ReadKind::Lease && self.lease_valid() || unconfirmed) && self.commit >= self.term_start {
+                    if kind == ReadKind::Lease {
+                        self.counters.lease_reads += 1;
+                    }
                     self.reads.ready.push(Ready { id, index: self.commit, deadline });
                 } else {
                     self.reads.confirming.push_back(Pending {

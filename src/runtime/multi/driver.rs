@@ -267,7 +267,8 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
                         continue;
                     };
                     let id = hosted.pending.add_read(job, deadline);
-                    if let Err(e) = self.try_step(group, Event::Read { id, kind: ReadKind::Index }) {
+                    let kind = self.read_kind(group);
+                    if let Err(e) = self.try_step(group, Event::Read { id, kind }) {
                         if let Some(hosted) = self.groups.get_mut(&group) {
                             hosted.pending.finish_read(id, Err(e));
                         }
@@ -279,6 +280,9 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
                 MultiRequest::Transfer { group, to, reply, deadline } => self.transfer(group, to, reply, deadline),
                 MultiRequest::Status { group, reply } => {
                     reply.send(self.host.group(group).map(|n| n.status()).ok_or(RuntimeError::UnknownGroup(group)))
+                }
+                MultiRequest::Metrics { group, reply } => {
+                    reply.send(self.host.group(group).map(|n| n.metrics()).ok_or(RuntimeError::UnknownGroup(group)))
                 }
                 MultiRequest::Create { group, config, reply } => {
                     let sm = (self.factory)(group);
@@ -464,6 +468,15 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
                 self.transport.learn_peer(id, address);
             }
         }
+    }
+
+    /// How a read of `group` is confirmed: by the lease where the runtime
+    /// reads with leases and the group's configuration serves them,
+    /// ReadIndex otherwise.
+    fn read_kind(&self, group: GroupId) -> ReadKind {
+        let lease = self.options.read_kind == ReadKind::Lease
+            && self.host.group(group).is_some_and(|n| n.config().get_lease_reads());
+        if lease { ReadKind::Lease } else { ReadKind::Index }
     }
 
     /// Steps `group`, carries out the actions; the error concerns the

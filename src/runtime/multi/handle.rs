@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::log::shared::SharedWalStats;
 use crate::membership::{Membership, MembershipChange};
 use crate::multi::{GroupId, HostStats};
-use crate::node::Status;
+use crate::node::{NodeMetrics, Status};
 use crate::sync::lock;
 use crate::types::NodeId;
 
@@ -27,6 +27,7 @@ pub(crate) enum MultiRequest<S: StateMachine> {
     Change { group: GroupId, change: MembershipChange, reply: Reply<Membership>, deadline: Option<Instant> },
     Transfer { group: GroupId, to: NodeId, reply: Reply<()>, deadline: Option<Instant> },
     Status { group: GroupId, reply: Reply<Status> },
+    Metrics { group: GroupId, reply: Reply<NodeMetrics> },
     Create { group: GroupId, config: Box<RaftConfig>, reply: Reply<()> },
     Remove { group: GroupId, reply: Reply<()> },
     Groups { reply: Reply<Vec<GroupId>> },
@@ -40,7 +41,11 @@ impl<S: StateMachine> MultiRequest<S> {
             | Self::Read { group, .. }
             | Self::Change { group, .. }
             | Self::Transfer { group, .. } => Some(*group),
-            Self::Status { .. } | Self::Create { .. } | Self::Remove { .. } | Self::Groups { .. } => None,
+            Self::Status { .. }
+            | Self::Metrics { .. }
+            | Self::Create { .. }
+            | Self::Remove { .. }
+            | Self::Groups { .. } => None,
         }
     }
 }
@@ -322,6 +327,20 @@ impl<S: StateMachine> MultiHandle<S> {
         let deadline = self.deadline();
         let (reply, waiter) = oneshot();
         self.submit(MultiRequest::Status { group, reply })?;
+        waiter.wait(deadline)
+    }
+
+    /// `group`'s [`NodeMetrics`] on this node (its counters and gauges:
+    /// messages, syncs, snapshots, reads answered from the lease, …),
+    /// taken on the driver thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`status`](Self::status).
+    pub fn metrics(&self, group: GroupId) -> Result<NodeMetrics, RuntimeError> {
+        let deadline = self.deadline();
+        let (reply, waiter) = oneshot();
+        self.submit(MultiRequest::Metrics { group, reply })?;
         waiter.wait(deadline)
     }
 

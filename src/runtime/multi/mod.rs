@@ -113,6 +113,7 @@ use super::options::CommonOptions;
 use crate::config::RaftConfig;
 use crate::log::shared::SharedWal;
 use crate::multi::{GroupId, HostConfig, MultiNode};
+use crate::node::ReadKind;
 
 /// Makes a group's state machine, given its id (empty: a recovered group
 /// re-applies its log, after its snapshot).
@@ -125,6 +126,7 @@ pub(crate) struct MultiOptions {
     pub(crate) max_envelopes_per_turn: usize,
     pub(crate) max_snapshot_streams: usize,
     pub(crate) snapshot_idle_ticks: u64,
+    pub(crate) read_kind: ReadKind,
 }
 
 impl Default for MultiOptions {
@@ -134,6 +136,7 @@ impl Default for MultiOptions {
             max_envelopes_per_turn: 8192,
             max_snapshot_streams: 4,
             snapshot_idle_ticks: 50,
+            read_kind: ReadKind::Index,
         }
     }
 }
@@ -217,6 +220,18 @@ impl<S: StateMachine, T: GroupTransport> MultiRuntime<S, T> {
     /// place (default 50; at least 1).
     pub fn snapshot_idle_ticks(mut self, ticks: u64) -> Self {
         self.options.snapshot_idle_ticks = ticks.max(1);
+        self
+    }
+
+    /// How [`MultiHandle::read`] confirms reads (default
+    /// [`ReadKind::Index`]). With [`ReadKind::Lease`], a group whose
+    /// configuration has `lease_reads` answers from its leader's lease
+    /// while it holds one, under that setting's clock assumption
+    /// (`docs/PROTOCOL.md` §8.2); the other groups confirm with ReadIndex.
+    /// A quiesced leader holds no lease: the first read after it wakes
+    /// waits for a heartbeat round (§10, "Waking").
+    pub fn read_kind(mut self, kind: ReadKind) -> Self {
+        self.options.read_kind = kind;
         self
     }
 
