@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use super::{Action, RaftNode, observe};
+use super::{Action, RaftNode, emit, observe};
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
 use crate::membership::Membership;
@@ -91,7 +91,12 @@ impl<L: RaftLog> RaftNode<L> {
         const APPLY_CHUNK: u64 = 1024;
         let limit = self.apply_limit();
         let ranges = self.cfg.apply_ranges;
-        let mut run: Option<(Index, Index)> = None;
+        // The run of commands not handed over yet, `run_first..=run_last`
+        // (none while `run_first` is 0: no entry has index 0). Two plain
+        // indexes, not an `Option` pair: the closure writes them one at a
+        // time, and reading them back as one wider value would wait for
+        // those writes to reach the cache (a store-forwarding stall).
+        let (mut run_first, mut run_last): (Index, Index) = (0, 0);
         while self.applied < limit {
             let lo = self.applied + 1;
             let hi = limit.min(self.applied + APPLY_CHUNK) + 1;
@@ -108,16 +113,19 @@ impl<L: RaftLog> RaftNode<L> {
                     *applied = e.index;
                     *applied_bytes += size;
                     match e.kind {
-                        EntryKind::Normal if ranges => match &mut run {
-                            Some((_, last)) => *last = e.index,
-                            None => run = Some((e.index, e.index)),
-                        },
+                        EntryKind::Normal if ranges => {
+                            if run_first == 0 {
+                                run_first = e.index;
+                            }
+                            run_last = e.index;
+                        }
                         EntryKind::Normal => {
                             out.push(Action::Apply { index: e.index, term: e.term, command: e.data.clone() });
                         }
                         EntryKind::Noop => {}
                         EntryKind::Config => {
-                            if let Some((first, last)) = run.take() {
+                            if run_first != 0 {
+                                let (first, last) = (std::mem::take(&mut run_first), run_last);
                                 out.push(Action::ApplyRange { first, last });
                             }
                             if let Ok(membership) = Membership::decode(&e.data) {
@@ -142,8 +150,9 @@ impl<L: RaftLog> RaftNode<L> {
                 return Err(crate::error::StorageError::Unavailable { index: lo, last }.into());
             }
         }
-        if let Some((first, last)) = run {
-            self.out.push(Action::ApplyRange { first, last });
+        if run_first != 0 {
+            let (first, last) = (run_first, run_last);
+            emit(&mut self.out, || Action::ApplyRange { first, last });
         }
         Ok(())
     }

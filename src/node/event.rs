@@ -226,3 +226,17 @@ impl Iterator for Actions<'_> {
 }
 
 impl ExactSizeIterator for Actions<'_> {}
+
+/// Appends the action `make` builds to `out`, built in the vector's own
+/// memory once there is room for it. `out.push(action)` builds the action
+/// on the stack, a field at a time, and then copies it in wider moves;
+/// such a copy, right after the writes, cannot take its bytes from them
+/// and waits for them to reach the cache (a store-forwarding stall). On the
+/// steps every entry takes (proposed, applied) that wait was a third
+/// of the step's time. Built from a closure inside `extend`, after the
+/// room is made, the action goes straight to its place (as rustc 1.95
+/// compiles it; docs/BENCHMARKS.md, "Less work per step").
+#[inline(always)]
+pub(super) fn emit(out: &mut Vec<Action>, make: impl FnOnce() -> Action) {
+    out.extend(std::iter::once_with(make));
+}

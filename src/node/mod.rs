@@ -20,6 +20,7 @@ mod snapshot;
 mod status;
 
 pub use counters::{NodeMetrics, PeerMetrics};
+use event::emit;
 pub use event::{Action, Actions, Event};
 pub use progress::{PeerStatus, ProgressState};
 pub use read::{ReadFailure, ReadKind};

@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::progress::{self, ProgressState};
-use super::{Action, RaftNode, observe};
+use super::{Action, RaftNode, emit, observe};
 use crate::config::SMALL_COMMAND_BLOCK;
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
@@ -28,7 +28,7 @@ impl<L: RaftLog> RaftNode<L> {
             node.append_log(batch)?;
             node.uncommitted_bytes += bytes;
             node.counters.proposals += last + 1 - first;
-            node.out.push(Action::Proposed { first, last, term });
+            emit(&mut node.out, || Action::Proposed { first, last, term });
             Ok(())
         })?;
         self.broadcast_append(false)
