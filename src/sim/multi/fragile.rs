@@ -8,7 +8,7 @@
 //! | early reconfiguration | (groups of four voters; a group of another size first gets a voter removed or added, for a later scene) node A, cut off, appends to each group it leads the removal of a voter D and crashes; in each group, the next leader W, the moment it is elected, is cut off from A and from another voter Z and asked to remove Z | a configuration change before a new leader's first commit |
 //! | voter restart | the node of some group's leader crashes; the moment a node stands for election in that group another is made to, the two cut off from each other; every node that grants one of them a vote crashes at once (every group on it) and restarts, and hears no more from that candidate | a vote forgotten across a restart |
 //! | minority crash | the leader's node, cut off with one follower, takes writes in every group it leads, then crashes | entries on a minority, elections while they are partly replicated |
-//! | stale lease | the node of some group's leader is cut off from every other node, its clock running 8–16 % slow and theirs as much fast (within the drift a lease tolerates); for 30 ticks each group it led takes a write at its leader (the node itself until a newer leader is elected) and a read at the node, every tick | a lease that outlives the followers' promise not to elect another leader serves a stale read (groups with lease reads) |
+//! | stale lease | the node of some group's leader is cut off from every other node, its clock running 4–10 % slow and theirs as much fast (within the lease's drift allowance, which covers up to 1/9 each way with election timeout 10 and drift 2); for 30 ticks each group it led takes a write at its leader (the node itself until a newer leader is elected) and a read at the node, every tick | a lease that outlives the followers' promise not to elect another leader serves a stale read (groups with lease reads) |
 //! | power cut at a commit | writes to many groups, then every node crashes the moment one of those writes commits at its leader (or, in the asynchronous mode, half of the other times right after the next flush); in the asynchronous mode, a third of the time the writes go to every group one node leads, that node first cut off from a minority of the nodes and given a disk slower than theirs, then left with that minority for 30 ticks after the cut | a shared WAL's tail: what one flush made durable survives, the rest is lost in every group at once; an acknowledgement or a commit that ran ahead of the disk shows |
 
 use super::MultiCluster;
@@ -205,8 +205,11 @@ impl MultiCluster {
         let others: Vec<NodeId> = self.ids().into_iter().filter(|&n| n != a).collect();
         self.partition(&[&[a], &others]);
         // The cut-off node's clock slow, the others' fast: their elections
-        // come as early, and its lease ends as late, as the drift allowed.
-        let skew = 0.08 + 0.08 * self.rng.next_u64() as f64 / u64::MAX as f64;
+        // come earlier, and its lease ends later, than on one clock. Within
+        // the lease's drift allowance: a lease of `min - drift` slow ticks
+        // ends before `min` fast ticks when (1 + skew) / (1 - skew) is at
+        // most min / (min - drift), 10 / 8 here, that is skew ≤ 1/9.
+        let skew = 0.04 + 0.06 * self.rng.next_u64() as f64 / u64::MAX as f64;
         for slot in &mut self.slots {
             slot.tick_rate = if slot.id == a { 1.0 - skew } else { 1.0 + skew };
         }
