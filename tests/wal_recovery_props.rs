@@ -80,7 +80,11 @@ fn run_against(data: &[u8], synced: &[Image]) -> Outcome {
     let (input, synced) = (data.to_vec(), synced.to_vec());
     let worker = std::thread::spawn(move || {
         let tmp = temp();
-        let _ = tx.send(check_against(&input, &scratch(tmp.path(), 0), &synced));
+        let outcome = check_against(&input, &scratch(tmp.path(), 0), &synced);
+        // Removed before the outcome goes: the test may end, and the
+        // process with it, as soon as the last outcome arrives.
+        drop(tmp);
+        let _ = tx.send(outcome);
     });
     match rx.recv_timeout(CASE_LIMIT) {
         Ok(outcome) => outcome,

@@ -201,6 +201,8 @@ pub fn wake_up(groups: u64, samples: usize) -> (f64, f64, u64) {
     let ticks = procs[0].host.ticks() - ticks_before;
     drop(procs);
     let _ = std::fs::remove_dir_all(&dir);
+    // The run's base directory too, once empty (`compare` removes it).
+    let _ = std::fs::remove_dir(base_dir());
     let max = latencies.iter().copied().fold(0.0, f64::max);
     (median(latencies), max, ticks)
 }
@@ -272,6 +274,7 @@ pub fn cpu_per_entry(groups: u64, turns: u64) -> Option<(f64, u64)> {
     let n = applied.load(Ordering::Relaxed);
     drop(procs);
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir(base_dir());
     Some((cpu as f64 / 1e3 / n.max(1) as f64, n))
 }
 
