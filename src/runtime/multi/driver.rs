@@ -53,6 +53,8 @@ pub(super) struct Driver<S: StateMachine, T> {
     /// The groups a turn's requests gave a proposal (`serve_requests`).
     batched: Vec<GroupId>,
     gate: SnapshotGate,
+    /// The snapshot streams this node's groups receive.
+    gate_in: SnapshotGate,
     /// Member addresses passed to the transport.
     known: HashMap<NodeId, Bytes>,
     actions: Vec<HostAction>,
@@ -96,6 +98,7 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
         factory,
         shared: Arc::clone(&shared),
         gate: SnapshotGate::new(options.max_snapshot_streams, options.snapshot_idle_ticks),
+        gate_in: SnapshotGate::new(options.max_snapshot_receives, options.snapshot_idle_ticks),
         options,
         wakes,
         out: Vec::new(),
@@ -162,6 +165,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         let mut received = std::mem::take(&mut self.received);
         let n = self.transport.recv_many(&mut received, self.options.max_envelopes_per_turn);
         if n > 0 {
+            self.admit_received(&mut received);
             // Each group's messages of the turn as one step (a leader
             // usually has both followers' answers here), then their actions.
             self.host.receive_all(&mut received);
@@ -170,6 +174,18 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         self.received = received;
         add(&self.shared.counters.envelopes_in, n as u64);
         n > 0
+    }
+
+    /// Drops the snapshot chunks of streams the receiving bound holds back
+    /// (as if lost on the wire; their leaders resend).
+    fn admit_received(&mut self, received: &mut Vec<Envelope>) {
+        let (gate, now) = (&mut self.gate_in, self.host.ticks());
+        received.retain(|envelope| match &envelope.body {
+            EnvelopeBody::Raft { group, message } => gate.admit(*group, envelope.from, message, now),
+            _ => true,
+        });
+        self.shared.counters.held_back_in.store(self.gate_in.held_back, Relaxed);
+        self.shared.counters.chunks_in.store(self.gate_in.admitted, Relaxed);
     }
 
     /// `due` host ticks; then requests past their deadline fail and
@@ -184,6 +200,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         }
         add(&self.shared.counters.ticks, due);
         self.gate.expire(self.host.ticks());
+        self.gate_in.expire(self.host.ticks());
         let mut retry = Vec::new();
         let groups = &mut self.groups;
         self.holding.retain(|group| {
@@ -440,6 +457,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             hosted.pending.fail_all(&RuntimeError::UnknownGroup(group));
         }
         self.gate.forget(group);
+        self.gate_in.forget(group);
         self.shared.counters.groups.store(self.groups.len() as u64, Relaxed);
         self.wal.remove_group(group).map_err(|e| {
             let cause = Arc::new(Error::Storage(e));
@@ -570,7 +588,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     /// per-node bound holds back.
     fn route(&mut self, envelope: Envelope) {
         if let EnvelopeBody::Raft { group, message } = &envelope.body {
-            let admitted = self.gate.admit(*group, message, self.host.ticks());
+            let admitted = self.gate.admit(*group, envelope.to, message, self.host.ticks());
             self.shared.counters.held_back.store(self.gate.held_back, Relaxed);
             self.shared.counters.chunks_out.store(self.gate.admitted, Relaxed);
             if !admitted {

@@ -78,6 +78,13 @@ pub struct MultiStats {
     pub snapshot_chunks_held_back: u64,
     /// Snapshot chunks sent (let through by that bound).
     pub snapshot_chunks_sent: u64,
+    /// Snapshot chunks received and dropped by the per-node bound on the
+    /// snapshot streams it receives
+    /// ([`MultiRuntime::max_snapshot_receives`](super::MultiRuntime::max_snapshot_receives)).
+    pub snapshot_chunks_refused: u64,
+    /// Snapshot chunks received and handed to the groups (let through by
+    /// that bound).
+    pub snapshot_chunks_received: u64,
     /// Groups hosted now.
     pub groups: u64,
     /// Requests the driver holds now (proposals in flight included).
@@ -103,6 +110,8 @@ pub(crate) struct Counters {
     pub(crate) snapshots: AtomicU64,
     pub(crate) held_back: AtomicU64,
     pub(crate) chunks_out: AtomicU64,
+    pub(crate) held_back_in: AtomicU64,
+    pub(crate) chunks_in: AtomicU64,
     pub(crate) groups: AtomicU64,
 }
 
@@ -431,6 +440,8 @@ impl<S: StateMachine> MultiHandle<S> {
             snapshots: c.snapshots.load(Relaxed),
             snapshot_chunks_held_back: c.held_back.load(Relaxed),
             snapshot_chunks_sent: c.chunks_out.load(Relaxed),
+            snapshot_chunks_refused: c.held_back_in.load(Relaxed),
+            snapshot_chunks_received: c.chunks_in.load(Relaxed),
             groups: c.groups.load(Relaxed),
             held_requests: self.shared.held.load(Relaxed) as u64,
             wal,

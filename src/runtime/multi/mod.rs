@@ -44,7 +44,11 @@
 //!   lost; its group resends it when it finds the stream stalled, so it
 //!   starts once another stream ends (last chunk sent) or goes idle
 //!   ([`snapshot_idle_ticks`](MultiRuntime::snapshot_idle_ticks)).
-//!   Snapshots received are not bounded here: each sender bounds its own.
+//!   The streams this node receives are bounded the same way, at
+//!   [`max_snapshot_receives`](MultiRuntime::max_snapshot_receives) (a
+//!   sender's own bound does not cover many senders, nor a faulty one): the
+//!   first chunk of one more stream is dropped before the host, as if lost,
+//!   and its leader resends it once the stream stalls.
 //!
 //! # Example: one node, two groups, on loopback
 //!
@@ -125,6 +129,7 @@ pub(crate) struct MultiOptions {
     pub(crate) common: CommonOptions,
     pub(crate) max_envelopes_per_turn: usize,
     pub(crate) max_snapshot_streams: usize,
+    pub(crate) max_snapshot_receives: usize,
     pub(crate) snapshot_idle_ticks: u64,
     pub(crate) read_kind: ReadKind,
 }
@@ -135,6 +140,7 @@ impl Default for MultiOptions {
             common: CommonOptions::default(),
             max_envelopes_per_turn: 8192,
             max_snapshot_streams: 4,
+            max_snapshot_receives: 16,
             snapshot_idle_ticks: 50,
             read_kind: ReadKind::Index,
         }
@@ -216,8 +222,15 @@ impl<S: StateMachine, T: GroupTransport> MultiRuntime<S, T> {
         self
     }
 
-    /// Ticks after which a snapshot stream that sent nothing frees its
-    /// place (default 50; at least 1).
+    /// Most groups' snapshot streams this node receives at once (default
+    /// 16; at least 1). See the [module docs](self), "Bounds".
+    pub fn max_snapshot_receives(mut self, n: usize) -> Self {
+        self.options.max_snapshot_receives = n.max(1);
+        self
+    }
+
+    /// Ticks after which a snapshot stream that passed no chunk frees its
+    /// place, in either direction (default 50; at least 1).
     pub fn snapshot_idle_ticks(mut self, ticks: u64) -> Self {
         self.options.snapshot_idle_ticks = ticks.max(1);
         self

@@ -1,16 +1,18 @@
-//! [`SnapshotGate`]: at most `max` snapshot streams leave a node at once,
-//! whatever the number of groups.
+//! [`SnapshotGate`]: at most `max` snapshot streams pass a node at once,
+//! whatever the number of groups: one gate for the streams its groups send,
+//! one for the streams they receive.
 //!
-//! A stream is a `(group, peer)` pair the node's groups send snapshot
-//! chunks to. It is admitted with its first chunk when fewer than `max`
-//! streams are open; it closes when its last chunk (the one reaching the
-//! snapshot's length) leaves, or when no chunk of it left for `idle`
-//! ticks (its leader stepped down, its group was removed, its follower
-//! went away). A chunk of a stream that cannot be admitted is held back:
-//! dropped before the transport, as if lost on the wire. Its leader's
-//! group treats it so — it finds the stream stalled and resends from the
-//! last acknowledged offset — so a held-back stream starts once another
-//! ends, at the cost of its retransmission timeout.
+//! A stream is a `(group, peer)` pair: the peer the node's group sends
+//! snapshot chunks to, or receives them from. It is admitted with its
+//! first chunk when fewer than `max` streams are open; it closes when its
+//! last chunk (the one reaching the snapshot's length) passes, or when no
+//! chunk of it passed for `idle` ticks (its leader stepped down, its group
+//! was removed, its follower went away). A chunk of a stream that cannot
+//! be admitted is held back: dropped before the transport (sending) or
+//! before the host (receiving), as if lost on the wire. Its leader's group
+//! treats it so — it finds the stream stalled and resends from the last
+//! acknowledged offset — so a held-back stream starts once another ends,
+//! at the cost of its retransmission timeout.
 
 use std::collections::BTreeMap;
 
@@ -36,11 +38,11 @@ impl SnapshotGate {
         Self { max: max.max(1), idle: idle.max(1), open: BTreeMap::new(), held_back: 0, admitted: 0 }
     }
 
-    /// Whether `message` of `group` may leave at tick `now` (anything but
-    /// a snapshot chunk may).
-    pub(crate) fn admit(&mut self, group: GroupId, message: &Message, now: u64) -> bool {
+    /// Whether `message` of `group`, to or from `peer`, may pass at tick
+    /// `now` (anything but a snapshot chunk may).
+    pub(crate) fn admit(&mut self, group: GroupId, peer: NodeId, message: &Message, now: u64) -> bool {
         let MessageBody::Snapshot(chunk) = &message.body else { return true };
-        let key = (group, message.to);
+        let key = (group, peer);
         if !self.open.contains_key(&key) && self.open.len() >= self.max {
             self.held_back += 1;
             return false;
@@ -88,27 +90,27 @@ mod tests {
     #[test]
     fn at_most_max_streams_and_a_finished_one_frees_its_place() {
         let mut gate = SnapshotGate::new(2, 5);
-        assert!(gate.admit(1, &chunk(2, 0, 10, 30), 0));
-        assert!(gate.admit(2, &chunk(2, 0, 10, 30), 0));
-        assert!(!gate.admit(3, &chunk(2, 0, 10, 30), 0), "a third stream waits");
+        assert!(gate.admit(1, 2, &chunk(2, 0, 10, 30), 0));
+        assert!(gate.admit(2, 2, &chunk(2, 0, 10, 30), 0));
+        assert!(!gate.admit(3, 2, &chunk(2, 0, 10, 30), 0), "a third stream waits");
         assert_eq!(gate.held_back, 1);
-        assert!(gate.admit(1, &chunk(2, 10, 10, 30), 1), "an open stream goes on");
-        assert!(gate.admit(1, &chunk(2, 20, 10, 30), 2), "its last chunk closes it");
+        assert!(gate.admit(1, 2, &chunk(2, 10, 10, 30), 1), "an open stream goes on");
+        assert!(gate.admit(1, 2, &chunk(2, 20, 10, 30), 2), "its last chunk closes it");
         assert_eq!(gate.open(), 1);
-        assert!(gate.admit(3, &chunk(2, 0, 10, 30), 3));
+        assert!(gate.admit(3, 2, &chunk(2, 0, 10, 30), 3));
         let heartbeat = Message { from: 1, to: 2, term: 1, body: MessageBody::TimeoutNow };
-        assert!(gate.admit(4, &heartbeat, 3), "other messages are never held");
+        assert!(gate.admit(4, 2, &heartbeat, 3), "other messages are never held");
     }
 
     #[test]
     fn an_idle_stream_or_a_removed_group_closes() {
         let mut gate = SnapshotGate::new(1, 5);
-        assert!(gate.admit(1, &chunk(2, 0, 10, 30), 0));
+        assert!(gate.admit(1, 2, &chunk(2, 0, 10, 30), 0));
         gate.expire(5);
         assert_eq!(gate.open(), 1);
         gate.expire(6);
         assert_eq!(gate.open(), 0);
-        assert!(gate.admit(2, &chunk(3, 0, 10, 30), 6));
+        assert!(gate.admit(2, 3, &chunk(3, 0, 10, 30), 6));
         gate.forget(2);
         assert_eq!(gate.open(), 0);
     }
