@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::apply::{apply_one, apply_range};
 use super::handle::{Observed, RaftHandle, Request, Shared, role_code};
 use super::pending::Pending;
 use super::requests::{Reply, Signal, Submissions};
@@ -340,23 +341,13 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                 Err(_) => add(&self.shared.counters.messages_refused, 1),
             },
             Action::Apply { index, term, command } => {
-                let output = self.sm.apply(index, &command);
+                apply_one(&mut self.sm, &mut self.pending, (index, term, &command), self.node.leader());
                 add(&self.shared.counters.applied, 1);
-                self.pending.applied(index, term, output, self.node.leader());
             }
             Action::ApplyRange { first, last } => {
-                let (sm, pending, counters) = (&mut self.sm, &mut self.pending, &self.shared.counters);
-                let leader = self.node.leader();
-                let read = self.node.visit_applied(first, last, |index, term, command| {
-                    let output = sm.apply(index, command);
-                    add(&counters.applied, 1);
-                    pending.applied(index, term, output, leader);
-                });
-                // Unreachable while the driver carries out each step's
-                // actions before the next; if it ever failed, the state
-                // machine would miss commands, so the runtime stops.
-                if let Err(e) = read {
-                    self.halted = Some(Arc::new(e));
+                match apply_range(&mut self.sm, &mut self.pending, &self.node, first, last) {
+                    Ok(n) => add(&self.shared.counters.applied, n),
+                    Err(e) => self.halted = Some(Arc::new(e)),
                 }
             }
             Action::Proposed { first, last, term } => self.pending.proposed(first, last, term),

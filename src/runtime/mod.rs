@@ -78,6 +78,7 @@
 //! # }
 //! ```
 
+mod apply;
 #[cfg(all(test, not(loom)))]
 mod catch_up_tests;
 mod driver;

@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use super::super::apply::{apply_one, apply_range};
 use super::super::pending::Pending;
 use super::super::{RuntimeError, StateMachine};
 use crate::log::RaftLog;
@@ -38,21 +39,14 @@ impl<S: StateMachine> Hosted<S> {
     pub(super) fn act<L: RaftLog>(&mut self, node: &RaftNode<L>, action: Action, fx: &mut Effects) {
         match action {
             Action::Apply { index, term, command } => {
-                let output = self.sm.apply(index, &command);
+                apply_one(&mut self.sm, &mut self.pending, (index, term, &command), node.leader());
                 fx.applied += 1;
-                self.pending.applied(index, term, output, node.leader());
             }
-            Action::ApplyRange { first, last } => {
-                let (sm, pending, leader) = (&mut self.sm, &mut self.pending, node.leader());
-                let read = node.visit_applied(first, last, |index, term, command| {
-                    let output = sm.apply(index, command);
-                    fx.applied += 1;
-                    pending.applied(index, term, output, leader);
-                });
-                if let Err(e) = read {
-                    fx.unreadable = Some(e);
-                }
-            }
+            Action::ApplyRange { first, last } => match apply_range(&mut self.sm, &mut self.pending, node, first, last)
+            {
+                Ok(n) => fx.applied += n,
+                Err(e) => fx.unreadable = Some(e),
+            },
             Action::Proposed { first, last, term } => self.pending.proposed(first, last, term),
             Action::RoleChanged { role, leader, .. } => self.pending.role_changed(role, leader),
             Action::MembershipChanged { index, .. } => self.pending.membership_changed(index),
