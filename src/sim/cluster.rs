@@ -6,7 +6,7 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use bytes::Bytes;
 
-use super::check::{Checker, NodeView, Violation};
+use super::check::{Checker, NodeView, applied_range};
 use super::network::Network;
 use super::{
     HashChain, ReadOutcome, SimConfig, SimLog, SimStats, StateMachine, TICK, Trace, TraceEvent, WriteOutcome,
@@ -532,16 +532,14 @@ impl<S: StateMachine> Cluster<S> {
             Action::ApplyRange { first, last } => {
                 // The simulator copies the range out (it checks, then
                 // applies each command); a driver applies it in the visit.
-                let mut range = Vec::new();
-                let read = self.nodes[i].node.as_ref().map(|node| {
-                    node.visit_applied(first, last, |index, term, command| range.push((index, term, command.clone())))
-                });
-                if let Some(Err(e)) = read {
-                    let detail = format!("the applied range {first}..={last} could not be read: {e}");
-                    self.fail(Violation::new(Violation::APPLIED_RANGE, detail), Some(id), Some(first));
-                }
-                for (index, term, command) in range {
-                    self.apply(i, index, term, &command);
+                match self.nodes[i].node.as_ref().map(|node| applied_range(node, first, last)) {
+                    Some(Ok(range)) => {
+                        for (index, term, command) in range {
+                            self.apply(i, index, term, &command);
+                        }
+                    }
+                    Some(Err(v)) => self.fail(v, Some(id), Some(first)),
+                    None => {}
                 }
             }
             Action::RestoreSnapshot { meta, data } => {

@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use bytes::Bytes;
 
-use super::check::{Checker, NodeView};
+use super::check::{Checker, NodeView, applied_range};
 use super::linearizability::Call;
 use super::network::Network;
 use super::{NetworkFaults, SimLog, TICK, Violation};
@@ -415,15 +415,9 @@ impl MultiCluster {
             Action::Apply { index, term, command } => self.apply(i, id, group, index, term, &command)?,
             Action::ApplyRange { first, last } => {
                 // Copied out, then checked and applied one by one.
-                let mut range = Vec::new();
-                let read = self.slots[i].host.as_ref().and_then(|h| h.group(group)).map(|node| {
-                    node.visit_applied(first, last, |index, term, command| range.push((index, term, command.clone())))
-                });
-                if let Some(Err(e)) = read {
-                    let detail = format!("the applied range {first}..={last} could not be read: {e}");
-                    return Err(in_group(group, Violation::new(Violation::APPLIED_RANGE, detail)));
-                }
-                for (index, term, command) in range {
+                let node = self.slots[i].host.as_ref().and_then(|h| h.group(group));
+                let range = node.map(|node| applied_range(node, first, last)).transpose();
+                for (index, term, command) in range.map_err(|v| in_group(group, v))?.unwrap_or_default() {
                     self.apply(i, id, group, index, term, &command)?;
                 }
             }
