@@ -72,8 +72,16 @@ const SMALL: usize = 16;
 /// the joint rule.
 pub fn committed_index(voters: &[NodeId], mut matched: impl FnMut(NodeId) -> Index, scratch: &mut Vec<Index>) -> Index {
     let need = majority(voters.len());
-    if voters.is_empty() {
-        return Index::MAX;
+    match *voters {
+        [] => return Index::MAX,
+        // The common sizes, without a buffer: one voter, and three, whose
+        // majority-th largest is the median.
+        [a] => return matched(a),
+        [a, b, c] => {
+            let (a, b, c) = (matched(a), matched(b), matched(c));
+            return a.min(b).max(a.max(b).min(c));
+        }
+        _ => {}
     }
     if voters.len() <= SMALL {
         let mut buf = [0 as Index; SMALL];
