@@ -149,6 +149,32 @@ pub struct Heartbeat {
     pub round: u64,
 }
 
+impl Heartbeat {
+    /// The round of a commit notice: rounds of a leader's heartbeats
+    /// start at 1, so round 0 marks a heartbeat that only carries a newer
+    /// commit index and is not answered (`docs/PROTOCOL.md` §4.3).
+    pub const COMMIT_NOTICE_ROUND: u64 = 0;
+
+    /// A commit notice: tells a follower that `commit` (the leader's commit
+    /// index capped at what the follower is known to hold) committed.
+    ///
+    /// ```
+    /// use raft_io::Heartbeat;
+    /// let notice = Heartbeat::commit_notice(42);
+    /// assert!(notice.is_commit_notice());
+    /// assert_eq!(notice.commit, 42);
+    /// assert!(!Heartbeat { commit: 42, round: 7 }.is_commit_notice());
+    /// ```
+    pub const fn commit_notice(commit: Index) -> Self {
+        Self { commit, round: Self::COMMIT_NOTICE_ROUND }
+    }
+
+    /// Whether this is a commit notice (round 0), which is not answered.
+    pub const fn is_commit_notice(&self) -> bool {
+        self.round == Self::COMMIT_NOTICE_ROUND
+    }
+}
+
 /// Answer to a [`Heartbeat`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct HeartbeatResponse {

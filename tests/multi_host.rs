@@ -602,12 +602,13 @@ fn late_heartbeats_and_answers_do_not_wake_a_quiesced_group() {
         EnvelopeBody::Raft { message, .. } => {
             matches!(
                 (&message.body, hb),
-                (MessageBody::Heartbeat(_), true) | (MessageBody::HeartbeatResponse(_), false)
-            )
+                (MessageBody::Heartbeat(hb), true) if !hb.is_commit_notice()
+            ) || matches!((&message.body, hb), (MessageBody::HeartbeatResponse(_), false))
         }
         _ => false,
     };
-    // Copies of a heartbeat and of an answer, taken off the wire.
+    // Copies of a heartbeat round (not a commit notice, which is not
+    // answered) and of an answer, taken off the wire.
     let (mut heartbeat, mut answer) = (None, None);
     for _ in 0..30 {
         net.advance_hosts(1, |_, _| {});

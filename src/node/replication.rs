@@ -512,7 +512,11 @@ impl<L: RaftLog> RaftNode<L> {
         if commit > self.commit {
             self.commit = commit;
         }
-        self.send(from, MessageBody::HeartbeatResponse(HeartbeatResponse { round: hb.round }));
+        // A commit notice is not answered: the leader learns nothing from
+        // an answer (the follower held `commit` when it was sent).
+        if !hb.is_commit_notice() {
+            self.send(from, MessageBody::HeartbeatResponse(HeartbeatResponse { round: hb.round }));
+        }
     }
 
     pub(super) fn on_heartbeat_response(&mut self, from: NodeId, r: HeartbeatResponse) -> Result<()> {
@@ -527,6 +531,11 @@ impl<L: RaftLog> RaftNode<L> {
         let tick = self.reads.round_tick(r.round);
         let pr = &mut self.peers[i];
         pr.recent_active = true;
+        if r.round == Heartbeat::COMMIT_NOTICE_ROUND {
+            // A follower of an earlier version answers commit notices too:
+            // a sign of life, not an answer to a round.
+            return Ok(());
+        }
         if r.round > pr.acked_round {
             pr.acked_round = r.round;
             if let Some(t) = tick {
@@ -581,11 +590,13 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     /// Leader, on a tick: tell followers that can use it about a newer
-    /// commit index that no append or heartbeat has carried yet, with an
-    /// empty AppendEntries at the index they are known to hold. Not sent in
-    /// the step that commits: under load the next append carries the
-    /// commit index anyway, and a notification per commit cost a message
-    /// and its answer per follower per entry at batch 1.
+    /// commit index that no append or heartbeat has carried yet, with a
+    /// commit notice: a heartbeat of round 0, carrying the commit index
+    /// capped at what the follower is known to hold, which the follower
+    /// takes and does not answer (`docs/PROTOCOL.md` §4.3). Not sent in the
+    /// step that commits: under load the next append carries the commit
+    /// index anyway, and a notification per commit cost a message and its
+    /// answer per follower per entry at batch 1.
     pub(super) fn notify_commit(&mut self) {
         let commit = self.commit;
         for i in 0..self.peers.len() {
@@ -597,16 +608,9 @@ impl<L: RaftLog> RaftNode<L> {
             if safe <= pr.commit_sent || pr.state != ProgressState::Replicate || pr.inflights.len() > 0 {
                 continue;
             }
-            let (to, prev) = (pr.id, pr.matched);
-            let Some(prev_term) = self.log.term(prev) else { continue };
+            let to = pr.id;
             self.peers[i].commit_sent = safe;
-            let body = AppendEntries {
-                prev_log_index: prev,
-                prev_log_term: prev_term,
-                leader_commit: commit,
-                entries: Vec::new(),
-            };
-            self.send(to, MessageBody::Append(body));
+            self.send(to, MessageBody::Heartbeat(Heartbeat::commit_notice(safe)));
         }
     }
 }
