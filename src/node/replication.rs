@@ -325,7 +325,9 @@ impl<L: RaftLog> RaftNode<L> {
         }
         debug_assert!(entries.first().is_none_or(|e| e.index == prev_log_index + 1));
         // Skip what we already hold; truncate from the first conflict.
-        let same = entries.iter().take_while(|e| self.log.term(e.index) == Some(e.term)).count();
+        // Entries past our last index are new: no term to look up.
+        let last = self.log.last_index();
+        let same = entries.iter().take_while(|e| e.index <= last && self.log.term(e.index) == Some(e.term)).count();
         if same < entries.len() {
             let conflict = entries[same].index;
             if conflict <= self.commit {
