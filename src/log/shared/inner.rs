@@ -104,6 +104,10 @@ pub(super) struct Inner {
     pub(super) report: SharedRecoveryReport,
     pub(super) instance: u64,
     buf: Vec<u8>,
+    /// Where each group starts in a checkpoint encoded in `buf`.
+    group_starts: Vec<usize>,
+    /// A checkpoint too large for one record, split into parts.
+    parts: Vec<Vec<u8>>,
 }
 
 impl Inner {
@@ -138,6 +142,8 @@ impl Inner {
             report,
             instance,
             buf: Vec::new(),
+            group_starts: Vec::new(),
+            parts: Vec::new(),
         }
     }
 
@@ -325,14 +331,19 @@ impl Inner {
         let mut checkpoint = false;
         if force || (self.staged_count > 0 && self.garbage_due(span)) {
             if self.encode_checkpoint() {
-                checkpoint = self.buf.len() as u64 <= max;
+                checkpoint = self.buf.len() as u64 <= max
+                    || record::split_checkpoint(&self.buf, &self.group_starts, max as usize, &mut self.parts);
                 if !checkpoint {
-                    // Too big to rewrite now: do not retry on every flush.
+                    // One group alone is too big to rewrite now: do not
+                    // retry on every flush.
                     self.garbage_floor = span.saturating_mul(2);
                 }
             } else {
                 self.stats.checkpoints_deferred += 1;
             }
+        }
+        if checkpoint && self.buf.len() as u64 > max {
+            return self.write_parts();
         }
         if !checkpoint {
             if self.staged_count == 0 {
@@ -367,6 +378,43 @@ impl Inner {
         self.after_durable(checkpoint.then(|| lsn.get()), end, rolled)
     }
 
+    /// Writes a checkpoint split into `parts`, each record synced before
+    /// the next is written (so, as with every other record, a crash can
+    /// tear only the last one written), then does what waited for it; the
+    /// WAL prefix is dropped up to the first part once the last is
+    /// durable. Recovery ignores a checkpoint whose last part is missing.
+    fn write_parts(&mut self) -> Result<(), StorageError> {
+        let mut head = None;
+        let mut rolled_any = false;
+        for part in &self.parts {
+            let wal = &self.files.wal;
+            let lsn = wal.append(part).map_err(wal_error)?;
+            head.get_or_insert(lsn.get());
+            self.stats.records += 1;
+            let segment = wal.len().saturating_sub(1) / self.meta.segment_size;
+            let rolled = segment > self.dir_synced_segment;
+            if rolled {
+                self.dir_synced_segment = segment;
+            }
+            let started = std::time::Instant::now();
+            wal.sync().map_err(wal_error)?;
+            self.stats.sync_time += started.elapsed();
+            self.stats.syncs += 1;
+            if rolled {
+                fsio::fsync_dir(&self.files.wal_dir, self.faults())?;
+                rolled_any = true;
+            }
+        }
+        self.stats.checkpoint_parts += self.parts.len() as u64;
+        self.stats.operations += self.staged_count;
+        self.staged_ops.clear();
+        self.staged_count = 0;
+        // Durable from here on.
+        self.complete_tokens();
+        let end = self.files.wal.len();
+        self.after_durable(head, end, rolled_any)
+    }
+
     /// Encodes a checkpoint of every live group into `buf`, from the
     /// groups' own states: each as it was last staged (identity, hard
     /// state, snapshot and entries as written — changes since are not
@@ -391,7 +439,7 @@ impl Inner {
             let Some(n) = state.written_entries() else { return false };
             guards.push((id, state, n));
         }
-        record::encode_checkpoint(
+        record::encode_checkpoint_marking(
             &mut self.buf,
             guards.iter().map(|(id, s, n)| {
                 let state = GroupState {
@@ -403,6 +451,7 @@ impl Inner {
                 };
                 (*id, state)
             }),
+            &mut self.group_starts,
         );
         true
     }

@@ -71,11 +71,12 @@
 //! once), then deletes the group's snapshot directory; the next checkpoint
 //! leaves the group out, reclaiming its WAL space.
 //!
-//! A checkpoint is one record, so it must fit `max_record_size` (64 MiB by
-//! default): while the live entries of all groups together exceed it, no
-//! checkpoint is written and the WAL is not compacted (it keeps growing
-//! until snapshots shrink the live entries). Size the record limit, or the
-//! groups' snapshot thresholds, accordingly.
+//! A checkpoint larger than `max_record_size` (64 MiB by default) is
+//! written as several records, whole groups in each, every one synced
+//! before the next; recovery ignores a checkpoint whose last part a crash
+//! cut off. Only one group's state alone must fit a record: a group whose
+//! live entries exceed it holds compaction back until its snapshot shrinks
+//! them. Size the record limit above the largest group's live entries.
 //!
 //! # Failures
 //!

@@ -34,8 +34,10 @@ impl SharedWalOptions {
     }
 
     /// The largest WAL record: the most bytes one flush (every group's
-    /// writes together) or one checkpoint may take. An existing log refuses
-    /// to open with a lower limit than it was written with.
+    /// writes together) may take. A checkpoint larger than this is written
+    /// as several records (each synced before the next), as long as every
+    /// group's own state fits one. An existing log refuses to open with a
+    /// lower limit than it was written with.
     pub fn max_record_size(mut self, bytes: u32) -> Self {
         self.max_record_size = bytes;
         self
@@ -55,10 +57,14 @@ impl SharedWalOptions {
 pub struct SharedWalStats {
     /// WAL records written (batches and checkpoints).
     pub records: u64,
-    /// WAL fdatasyncs: one per flush that wrote something.
+    /// WAL fdatasyncs: one per flush that wrote something (one per part
+    /// for a checkpoint written in parts).
     pub syncs: u64,
-    /// Of the records, how many were checkpoints.
+    /// Checkpoints written (each one record, or several parts).
     pub checkpoints: u64,
+    /// Of the records, how many were parts of checkpoints too large for
+    /// one record (`max_record_size`), written as several.
+    pub checkpoint_parts: u64,
     /// WAL prefixes dropped after a checkpoint.
     pub compactions: u64,
     /// Checkpoints that were due (or asked for) but waited for a later

@@ -2,11 +2,17 @@
 //! `docs/PROTOCOL.md` ("Shared WAL format") describes it and the
 //! golden-byte tests below freeze it.
 //!
-//! Each wal-db record payload is one of two kinds:
+//! Each wal-db record payload is one of three kinds:
 //!
 //! * a **checkpoint** holds the whole durable state of every live group
 //!   (each in `WalLog`'s checkpoint body encoding). The record at the head
-//!   of the WAL is always one; groups it does not name do not exist.
+//!   of the WAL is always one (or the first part of one); groups it does
+//!   not name do not exist.
+//! * a **checkpoint part**: a checkpoint too large for one record is
+//!   written as `parts` records in a row, part `1..=parts`, each holding
+//!   some of the groups (by increasing id across the parts), each synced
+//!   before the next is written. It takes effect once its last part is
+//!   read; one cut short by a crash is ignored.
 //! * a **batch** holds what one flush wrote: a sequence of group
 //!   operations (create, step, remove), each naming its group. A step's
 //!   body is `WalLog`'s step body encoding.
@@ -30,6 +36,11 @@ pub(crate) const FORMAT_VERSION: u8 = 1;
 pub(crate) const KIND_CHECKPOINT: u8 = 16;
 /// Kind byte of a batch record.
 pub(crate) const KIND_BATCH: u8 = 17;
+/// Kind byte of one part of a checkpoint written as several records.
+pub(crate) const KIND_CHECKPOINT_PART: u8 = 18;
+/// Bytes of a checkpoint part besides its groups: version, kind, part
+/// number, part count and group count (at most 10 each).
+pub(crate) const PART_HEADER_MAX: usize = 32;
 
 /// Operation tag: the group is created (empty).
 const OP_CREATE: u8 = 1;
@@ -48,7 +59,7 @@ pub(crate) const OP_HEADER_MAX: u64 = 11;
 /// The shared WAL's records, for the tail rule.
 pub(crate) const SHARED_RECORDS: RecordShape = RecordShape {
     versions: &[FORMAT_VERSION],
-    kinds: &[KIND_CHECKPOINT, KIND_BATCH],
+    kinds: &[KIND_CHECKPOINT, KIND_BATCH, KIND_CHECKPOINT_PART],
     decodes: |payload| decode(payload).is_ok(),
 };
 
@@ -69,6 +80,10 @@ pub(crate) enum SharedRecord {
     /// Every live group's state (each a [`Record::Checkpoint`]), by
     /// increasing group id.
     Checkpoint(Vec<(GroupId, Record)>),
+    /// Part `part` of `parts` (`1 <= part <= parts`, `parts >= 2`) of a
+    /// checkpoint written as several records: some of the groups, by
+    /// increasing id.
+    CheckpointPart { part: u64, parts: u64, groups: Vec<(GroupId, Record)> },
     /// Operations in the order they apply.
     Batch(Vec<(GroupId, Op)>),
 }
@@ -149,14 +164,62 @@ pub(crate) fn encode_checkpoint<'a, I: ExactSizeIterator<Item = &'a Entry>>(
     buf: &mut Vec<u8>,
     groups: impl ExactSizeIterator<Item = (GroupId, GroupState<'a, I>)>,
 ) {
+    encode_checkpoint_marking(buf, groups, &mut Vec::new());
+}
+
+/// As [`encode_checkpoint`], and records in `starts` (cleared first) where
+/// each group's encoding starts in `buf`, for [`split_checkpoint`].
+pub(crate) fn encode_checkpoint_marking<'a, I: ExactSizeIterator<Item = &'a Entry>>(
+    buf: &mut Vec<u8>,
+    groups: impl ExactSizeIterator<Item = (GroupId, GroupState<'a, I>)>,
+    starts: &mut Vec<usize>,
+) {
     buf.clear();
+    starts.clear();
     buf.push(FORMAT_VERSION);
     buf.push(KIND_CHECKPOINT);
     put_varint(buf, groups.len() as u64);
     for (id, g) in groups {
+        starts.push(buf.len());
         put_varint(buf, id);
         put_checkpoint_body(buf, g.identity, g.hard, g.snap, g.file, g.entries);
     }
+}
+
+/// Splits a checkpoint encoded by [`encode_checkpoint_marking`] (`buf`,
+/// its groups starting at `starts`) into checkpoint parts of at most `max`
+/// bytes each, in `parts` (cleared first; its buffers are reused): as many
+/// whole groups per part as fit, in order. Returns false, leaving `parts`
+/// empty, when one group alone does not fit a part.
+pub(crate) fn split_checkpoint(buf: &[u8], starts: &[usize], max: usize, parts: &mut Vec<Vec<u8>>) -> bool {
+    let room = max.saturating_sub(PART_HEADER_MAX);
+    let mut runs: Vec<(usize, usize, usize)> = Vec::new(); // (from, to, groups)
+    let ends = starts.iter().skip(1).copied().chain(std::iter::once(buf.len()));
+    for (&start, end) in starts.iter().zip(ends) {
+        if end - start > room {
+            parts.clear();
+            return false;
+        }
+        match runs.last_mut() {
+            Some((from, to, n)) if end - *from <= room => {
+                *to = end;
+                *n += 1;
+            }
+            _ => runs.push((start, end, 1)),
+        }
+    }
+    let count = runs.len() as u64;
+    parts.resize_with(runs.len(), Vec::new);
+    for (k, ((from, to, n), part)) in runs.into_iter().zip(parts.iter_mut()).enumerate() {
+        part.clear();
+        part.push(FORMAT_VERSION);
+        part.push(KIND_CHECKPOINT_PART);
+        put_varint(part, k as u64 + 1);
+        put_varint(part, count);
+        put_varint(part, n as u64);
+        part.extend_from_slice(&buf[from..to]);
+    }
+    true
 }
 
 /// Encodes a checkpoint of no group into `buf` (cleared first): the first
@@ -183,24 +246,13 @@ pub(crate) fn decode(payload: &Bytes) -> Result<SharedRecord, DecodeError> {
         return Err(DecodeError("unsupported record format version"));
     }
     let record = match r.u8()? {
-        KIND_CHECKPOINT => {
-            let count = r.len()?;
-            // A group takes at least 20 bytes; refuse a count the record
-            // cannot hold before allocating for it.
-            if count > r.remaining() / 20 {
-                return Err(DecodeError("group count exceeds the record"));
+        KIND_CHECKPOINT => SharedRecord::Checkpoint(decode_groups(&mut r)?),
+        KIND_CHECKPOINT_PART => {
+            let (part, parts) = (r.varint()?, r.varint()?);
+            if parts < 2 || part == 0 || part > parts {
+                return Err(DecodeError("a checkpoint part's number is out of range"));
             }
-            let mut groups = Vec::with_capacity(count);
-            let mut previous = 0;
-            for _ in 0..count {
-                let id = r.varint()?;
-                if id <= previous {
-                    return Err(DecodeError("group ids of a checkpoint are not increasing from 1"));
-                }
-                previous = id;
-                groups.push((id, decode_checkpoint_body(&mut r)?));
-            }
-            SharedRecord::Checkpoint(groups)
+            SharedRecord::CheckpointPart { part, parts, groups: decode_groups(&mut r)? }
         }
         KIND_BATCH => {
             let count = r.len()?;
@@ -227,6 +279,28 @@ pub(crate) fn decode(payload: &Bytes) -> Result<SharedRecord, DecodeError> {
     };
     r.finish()?;
     Ok(record)
+}
+
+/// A checkpoint's (or a part's) groups: a count, then each group's id
+/// (increasing from 1) and body.
+fn decode_groups(r: &mut Reader<'_>) -> Result<Vec<(GroupId, Record)>, DecodeError> {
+    let count = r.len()?;
+    // A group takes at least 20 bytes; refuse a count the record cannot
+    // hold before allocating for it.
+    if count > r.remaining() / 20 {
+        return Err(DecodeError("group count exceeds the record"));
+    }
+    let mut groups = Vec::with_capacity(count);
+    let mut previous = 0;
+    for _ in 0..count {
+        let id = r.varint()?;
+        if id <= previous {
+            return Err(DecodeError("group ids of a checkpoint are not increasing from 1"));
+        }
+        previous = id;
+        groups.push((id, decode_checkpoint_body(r)?));
+    }
+    Ok(groups)
 }
 
 #[cfg(test)]
@@ -291,6 +365,64 @@ mod tests {
         assert_eq!(decode(&Bytes::from(buf.clone())).unwrap(), SharedRecord::Checkpoint(vec![(5, empty_group())]));
         encode_empty_checkpoint(&mut buf);
         assert_eq!(hex(&buf), "011000");
+    }
+
+    #[test]
+    fn golden_checkpoint_parts() {
+        let mut g = Replayed::empty();
+        g.apply(empty_group()).unwrap();
+        let (mut buf, mut starts, mut parts) = (Vec::new(), Vec::new(), Vec::new());
+        encode_checkpoint_marking(&mut buf, [(5, of_replayed(&g)), (6, of_replayed(&g))].into_iter(), &mut starts);
+        let body = "0000000000000d0100000000000000000000000000000000000000";
+        // One group's encoding (its id and body) is 28 bytes: room for one
+        // group per part.
+        assert!(split_checkpoint(&buf, &starts, PART_HEADER_MAX + 28, &mut parts));
+        let hex_parts: Vec<String> = parts.iter().map(|p| hex(p)).collect();
+        assert_eq!(
+            hex_parts,
+            vec![
+                format!("0112{}{}{}{}{}", "01", "02", "01", "05", body), // version, kind part, part 1 of 2, 1 group, group 5
+                format!("0112{}{}{}{}{}", "02", "02", "01", "06", body),
+            ]
+        );
+        for (k, part) in parts.iter().enumerate() {
+            let want = SharedRecord::CheckpointPart {
+                part: k as u64 + 1,
+                parts: 2,
+                groups: vec![(5 + k as u64, empty_group())],
+            };
+            assert_eq!(decode(&Bytes::from(part.clone())).unwrap(), want);
+        }
+        // Room for both: one part. Room for neither: no split.
+        assert!(split_checkpoint(&buf, &starts, PART_HEADER_MAX + 56, &mut parts));
+        assert_eq!(parts.len(), 1);
+        assert!(!split_checkpoint(&buf, &starts, PART_HEADER_MAX + 27, &mut parts));
+        assert!(parts.is_empty());
+    }
+
+    #[test]
+    fn checkpoint_parts_out_of_range_are_refused() {
+        for (part, parts) in [(0u64, 2u64), (3, 2), (1, 1), (1, 0)] {
+            let mut buf = vec![FORMAT_VERSION, KIND_CHECKPOINT_PART];
+            put_varint(&mut buf, part);
+            put_varint(&mut buf, parts);
+            buf.push(0);
+            assert_eq!(
+                decode(&Bytes::from(buf)),
+                Err(DecodeError("a checkpoint part's number is out of range")),
+                "part {part} of {parts}"
+            );
+        }
+        let mut buf = vec![FORMAT_VERSION, KIND_CHECKPOINT_PART, 1, 2, 0];
+        assert_eq!(
+            decode(&Bytes::from(buf.clone())),
+            Ok(SharedRecord::CheckpointPart { part: 1, parts: 2, groups: vec![] })
+        );
+        for cut in 0..buf.len() {
+            assert!(decode(&Bytes::copy_from_slice(&buf[..cut])).is_err(), "prefix of {cut} bytes");
+        }
+        buf.push(0);
+        assert!(decode(&Bytes::from(buf)).is_err(), "trailing byte");
     }
 
     #[test]

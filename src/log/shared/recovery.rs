@@ -19,6 +19,7 @@ use crate::log::wal::FaultInjector;
 use crate::log::wal::fsio::{self, list, read_optional, write_atomic};
 use crate::log::wal::lock::{DirLock, LOCK_FILE};
 use crate::log::wal::meta::{META_VERSION, Meta, MetaError, MetaState, WAL_DIR};
+use crate::log::wal::record::Record;
 use crate::log::wal::recovery::{Replayed, open_instance};
 use crate::log::wal::snapshot_file;
 use crate::log::wal::state::LogState;
@@ -31,22 +32,63 @@ use crate::log::wal::wal_files::{
 struct State {
     groups: BTreeMap<GroupId, Replayed>,
     records: u64,
+    /// Whether a whole checkpoint has been read (the WAL head's).
+    based: bool,
+    /// A checkpoint written in parts, read up to some part: the next part
+    /// expected, the part count, and the groups so far.
+    parts: Option<(u64, u64, BTreeMap<GroupId, Replayed>)>,
+}
+
+/// `groups` of a checkpoint (or part) rebuilt, added to `into` (group ids
+/// increasing across the parts).
+fn rebuild(groups: Vec<(GroupId, Record)>, into: &mut BTreeMap<GroupId, Replayed>) -> Result<(), String> {
+    for (id, state) in groups {
+        if into.last_key_value().is_some_and(|(&last, _)| last >= id) {
+            return Err(format!("group {id} of a checkpoint part is not above the previous part's"));
+        }
+        let mut g = Replayed::empty();
+        g.apply(state).map_err(|r| format!("group {id}: {r}"))?;
+        into.insert(id, g);
+    }
+    Ok(())
 }
 
 impl State {
     fn apply(&mut self, record: SharedRecord) -> Result<(), String> {
+        if self.parts.is_some() && !matches!(record, SharedRecord::CheckpointPart { part, .. } if part > 1) {
+            // A checkpoint cut short by a crash between its parts: it
+            // never took effect (the WAL prefix is dropped only once its
+            // last part is durable). What follows it was written after a
+            // restart, against the state before it.
+            if !self.based {
+                return Err("the checkpoint at the WAL head is incomplete".into());
+            }
+            self.parts = None;
+        }
         match record {
             SharedRecord::Checkpoint(groups) => {
                 let mut rebuilt = BTreeMap::new();
-                for (id, state) in groups {
-                    let mut g = Replayed::empty();
-                    g.apply(state).map_err(|r| format!("group {id}: {r}"))?;
-                    rebuilt.insert(id, g);
-                }
+                rebuild(groups, &mut rebuilt)?;
                 self.groups = rebuilt;
+                self.based = true;
+            }
+            SharedRecord::CheckpointPart { part, parts, groups } => {
+                let (mut next, mut so_far) = match self.parts.take() {
+                    None if part == 1 => (1, BTreeMap::new()),
+                    Some((next, count, so_far)) if next == part && count == parts => (next, so_far),
+                    _ => return Err(format!("checkpoint part {part} of {parts} does not follow its previous part")),
+                };
+                rebuild(groups, &mut so_far)?;
+                next += 1;
+                if part == parts {
+                    self.groups = so_far;
+                    self.based = true;
+                } else {
+                    self.parts = Some((next, parts, so_far));
+                }
             }
             SharedRecord::Batch(ops) => {
-                if self.records == 0 {
+                if !self.based {
                     return Err("the record at the WAL head is not a checkpoint".into());
                 }
                 for (id, op) in ops {
@@ -202,9 +244,12 @@ fn open_locked(dir: &Path, options: &SharedWalOptions, lock: Option<DirLock>) ->
     let opened = open_strict(&wal_dir, &meta, options.max_record_size, faults.clone(), &SHARED_RECORDS)?;
 
     // 5. Replay.
-    let mut state = State { groups: BTreeMap::new(), records: 0 };
+    let mut state = State { groups: BTreeMap::new(), records: 0, based: false, parts: None };
     let version = |payload: &[u8]| payload.first().copied();
     replay(&opened.wal, &wal_dir, &meta, &[FORMAT_VERSION], version, record::decode, |r| state.apply(r))?;
+    if state.parts.is_some() && !state.based {
+        return Err(corrupt(wal_dir.display().to_string(), "the checkpoint at the WAL head is incomplete"));
+    }
     for (id, g) in &state.groups {
         snapshot_file::verify(&groups_dir.join(group_dir_name(*id)), g.file)?;
     }

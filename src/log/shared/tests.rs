@@ -312,6 +312,47 @@ fn checkpoints_keep_the_wal_bounded() {
     }
 }
 
+/// Live entries of all groups together far above the record size limit
+/// (each group's well below it): checkpoints are written in parts, and the
+/// WAL is compacted and stays bounded as it is with one-record checkpoints.
+#[test]
+fn a_wal_whose_live_state_exceeds_a_record_is_still_compacted() {
+    let root = temp();
+    let options = || SharedWalOptions::new().segment_size(8 << 10).max_record_size(8 << 10);
+    let wal = SharedWal::open_with(root.path(), options()).unwrap();
+    let mut groups: Vec<GroupLog> = (1..=16).map(|id| wal.create_group(id).unwrap()).collect();
+    let mut most = 0;
+    for round in 0..200u64 {
+        for g in &mut groups {
+            busy_round(g, round);
+        }
+        wal.flush().unwrap();
+        let live: u64 = groups.iter().map(|g| all(g).iter().map(|e| e.data.len() as u64).sum::<u64>()).sum();
+        most = most.max(live);
+        if round % 10 == 8 {
+            // The live entries are at their most, some 30 KiB: a
+            // checkpoint asked for now takes several records.
+            let before = wal.stats();
+            wal.checkpoint().unwrap();
+            let after = wal.stats();
+            assert_eq!(after.compactions, before.compactions + 1, "round {round}: {after:?}");
+            assert!(after.checkpoint_parts >= before.checkpoint_parts + 3, "round {round}: {after:?}");
+        }
+    }
+    assert!(most > 3 * (8 << 10), "live entries at most {most} B: several records' worth");
+    let stats = wal.stats();
+    assert!(stats.compactions >= 20, "{stats:?}");
+    assert!(wal.wal_bytes() < 256 << 10, "{}", wal.wal_bytes());
+    let images: Vec<_> = groups.iter().map(|g| (all(g), g.snapshot_meta().clone())).collect();
+    drop(groups);
+    drop(wal);
+    let wal = SharedWal::open_with(root.path(), options()).unwrap();
+    for (id, image) in (1..=16).zip(images) {
+        let g = wal.group(id).unwrap();
+        assert_eq!((all(&g), g.snapshot_meta().clone()), image, "group {id}");
+    }
+}
+
 /// Streamed snapshots land in the group's own directory and survive a
 /// reopen; a group's files never touch another's.
 #[test]
