@@ -192,8 +192,14 @@ fn crash_and_check(calls: &[Call], op: u64) {
             store.truncate(synced + keep).unwrap();
         }
         let at = format!("crash at op {op}, {keep} of {unsynced} unsynced bytes kept");
-        let wal = SharedWal::open_with(&trial, SharedWalOptions::new().segment_size(SEGMENT))
-            .unwrap_or_else(|e| panic!("{at}: {e}"));
+        let reopen = || {
+            let options = SharedWalOptions::new().segment_size(SEGMENT);
+            match MAX_RECORD.get() {
+                Some(max) => options.max_record_size(max),
+                None => options,
+            }
+        };
+        let wal = SharedWal::open_with(&trial, reopen()).unwrap_or_else(|e| panic!("{at}: {e}"));
         let mut recovered = BTreeMap::new();
         for (id, want) in &ok {
             let got = if wal.contains(*id) { Some(image(&wal.group(*id).unwrap())) } else { None };
@@ -203,21 +209,34 @@ fn crash_and_check(calls: &[Call], op: u64) {
         if n > 0 {
             continue;
         }
-        // The recovered log takes writes and survives another reopen, with
-        // every group as recovered (what the crash left after the last
-        // intact record, such as a checkpoint cut short between its parts,
-        // stays without effect once records follow it).
+        let check = |wal: &SharedWal, when: &str| {
+            for (id, got) in &recovered {
+                let again = if wal.contains(*id) { Some(image(&wal.group(*id).unwrap())) } else { None };
+                assert_eq!(&again, got, "{at}, {when}: group {id}");
+            }
+        };
+        // What the crash left after the last intact record (such as a
+        // checkpoint cut short between its parts) stays without effect
+        // whatever follows it: a write, then a checkpoint (in parts, with a
+        // small record limit), then a whole one (the default limit); every
+        // group reads back as recovered each time.
         let id = 77;
         let mut g = wal.create_group(id).unwrap();
         g.append(&mut vec![Entry::normal(1, 1, Bytes::from_static(b"after"))]).unwrap();
         g.sync().unwrap();
         drop((g, wal));
-        let wal = SharedWal::open(&trial).unwrap_or_else(|e| panic!("{at}, reopened: {e}"));
+        let wal = SharedWal::open_with(&trial, reopen()).unwrap_or_else(|e| panic!("{at}, after a write: {e}"));
         assert_eq!(wal.group(id).unwrap().last_index(), 1);
-        for (id, got) in recovered {
-            let again = if wal.contains(id) { Some(image(&wal.group(id).unwrap())) } else { None };
-            assert_eq!(again, got, "{at}, reopened: group {id}");
-        }
+        check(&wal, "after a write");
+        wal.checkpoint().unwrap_or_else(|e| panic!("{at}: checkpoint: {e}"));
+        drop(wal);
+        let wal = SharedWal::open(&trial).unwrap_or_else(|e| panic!("{at}, after a checkpoint: {e}"));
+        check(&wal, "after a checkpoint");
+        wal.checkpoint().unwrap_or_else(|e| panic!("{at}: whole checkpoint: {e}"));
+        drop(wal);
+        let wal = SharedWal::open(&trial).unwrap_or_else(|e| panic!("{at}, after a whole checkpoint: {e}"));
+        check(&wal, "after a whole checkpoint");
+        assert_eq!(wal.group(id).unwrap().last_index(), 1);
     }
 }
 

@@ -106,8 +106,8 @@ pub(super) struct Inner {
     buf: Vec<u8>,
     /// Where each group starts in a checkpoint encoded in `buf`.
     group_starts: Vec<usize>,
-    /// A checkpoint too large for one record, split into parts.
-    parts: Vec<Vec<u8>>,
+    /// A checkpoint too large for one record: its parts' runs of groups.
+    part_runs: Vec<record::PartRun>,
 }
 
 impl Inner {
@@ -143,7 +143,7 @@ impl Inner {
             instance,
             buf: Vec::new(),
             group_starts: Vec::new(),
-            parts: Vec::new(),
+            part_runs: Vec::new(),
         }
     }
 
@@ -332,7 +332,7 @@ impl Inner {
         if force || (self.staged_count > 0 && self.garbage_due(span)) {
             if self.encode_checkpoint() {
                 checkpoint = self.buf.len() as u64 <= max
-                    || record::split_checkpoint(&self.buf, &self.group_starts, max as usize, &mut self.parts);
+                    || record::split_checkpoint(&self.buf, &self.group_starts, max as usize, &mut self.part_runs);
                 if !checkpoint {
                     // One group alone is too big to rewrite now: do not
                     // retry on every flush.
@@ -386,9 +386,14 @@ impl Inner {
     fn write_parts(&mut self) -> Result<(), StorageError> {
         let mut head = None;
         let mut rolled_any = false;
-        for part in &self.parts {
+        // One part's bytes at a time (dropped after: this path is rare,
+        // and a part can be as large as a record).
+        let mut part = Vec::new();
+        let parts = self.part_runs.len() as u64;
+        for (k, run) in (1..).zip(&self.part_runs) {
+            record::encode_checkpoint_part(&mut part, &self.buf, *run, k, parts);
             let wal = &self.files.wal;
-            let lsn = wal.append(part).map_err(wal_error)?;
+            let lsn = wal.append(&part).map_err(wal_error)?;
             head.get_or_insert(lsn.get());
             self.stats.records += 1;
             let segment = wal.len().saturating_sub(1) / self.meta.segment_size;
@@ -405,7 +410,7 @@ impl Inner {
                 rolled_any = true;
             }
         }
-        self.stats.checkpoint_parts += self.parts.len() as u64;
+        self.stats.checkpoint_parts += parts;
         self.stats.operations += self.staged_count;
         self.staged_ops.clear();
         self.staged_count = 0;

@@ -74,9 +74,10 @@
 //! A checkpoint larger than `max_record_size` (64 MiB by default) is
 //! written as several records, whole groups in each, every one synced
 //! before the next; recovery ignores a checkpoint whose last part a crash
-//! cut off. Only one group's state alone must fit a record: a group whose
-//! live entries exceed it holds compaction back until its snapshot shrinks
-//! them. Size the record limit above the largest group's live entries.
+//! cut off. Only one group's state alone must fit a record (less a part's
+//! 32-byte header): a group whose live entries exceed that holds
+//! compaction back until its snapshot shrinks them. Size the record limit
+//! above the largest group's live entries.
 //!
 //! # Failures
 //!

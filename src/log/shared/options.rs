@@ -36,7 +36,8 @@ impl SharedWalOptions {
     /// The largest WAL record: the most bytes one flush (every group's
     /// writes together) may take. A checkpoint larger than this is written
     /// as several records (each synced before the next), as long as every
-    /// group's own state fits one. An existing log refuses to open with a
+    /// group's own state fits one with a part's header (32 bytes). An
+    /// existing log refuses to open with a
     /// lower limit than it was written with.
     pub fn max_record_size(mut self, bytes: u32) -> Self {
         self.max_record_size = bytes;

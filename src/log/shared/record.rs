@@ -186,40 +186,51 @@ pub(crate) fn encode_checkpoint_marking<'a, I: ExactSizeIterator<Item = &'a Entr
     }
 }
 
+/// One part of a checkpoint split by [`split_checkpoint`]: the groups
+/// encoded at `from..to` of the whole checkpoint, `groups` of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PartRun {
+    pub(crate) from: usize,
+    pub(crate) to: usize,
+    pub(crate) groups: u64,
+}
+
 /// Splits a checkpoint encoded by [`encode_checkpoint_marking`] (`buf`,
-/// its groups starting at `starts`) into checkpoint parts of at most `max`
-/// bytes each, in `parts` (cleared first; its buffers are reused): as many
-/// whole groups per part as fit, in order. Returns false, leaving `parts`
-/// empty, when one group alone does not fit a part.
-pub(crate) fn split_checkpoint(buf: &[u8], starts: &[usize], max: usize, parts: &mut Vec<Vec<u8>>) -> bool {
+/// its groups starting at `starts`) into the runs of parts of at most
+/// `max` bytes each, header included, in `runs` (cleared first): as many
+/// whole groups per part as fit, in order. Returns false, leaving `runs`
+/// empty, when one group alone does not fit a part (`max` less
+/// [`PART_HEADER_MAX`]).
+pub(crate) fn split_checkpoint(buf: &[u8], starts: &[usize], max: usize, runs: &mut Vec<PartRun>) -> bool {
+    runs.clear();
     let room = max.saturating_sub(PART_HEADER_MAX);
-    let mut runs: Vec<(usize, usize, usize)> = Vec::new(); // (from, to, groups)
     let ends = starts.iter().skip(1).copied().chain(std::iter::once(buf.len()));
     for (&start, end) in starts.iter().zip(ends) {
         if end - start > room {
-            parts.clear();
+            runs.clear();
             return false;
         }
         match runs.last_mut() {
-            Some((from, to, n)) if end - *from <= room => {
-                *to = end;
-                *n += 1;
+            Some(run) if end - run.from <= room => {
+                run.to = end;
+                run.groups += 1;
             }
-            _ => runs.push((start, end, 1)),
+            _ => runs.push(PartRun { from: start, to: end, groups: 1 }),
         }
     }
-    let count = runs.len() as u64;
-    parts.resize_with(runs.len(), Vec::new);
-    for (k, ((from, to, n), part)) in runs.into_iter().zip(parts.iter_mut()).enumerate() {
-        part.clear();
-        part.push(FORMAT_VERSION);
-        part.push(KIND_CHECKPOINT_PART);
-        put_varint(part, k as u64 + 1);
-        put_varint(part, count);
-        put_varint(part, n as u64);
-        part.extend_from_slice(&buf[from..to]);
-    }
     true
+}
+
+/// Encodes part `part` (from 1) of `parts`, holding the groups of `run` in
+/// the whole checkpoint `buf`, into `out` (cleared first).
+pub(crate) fn encode_checkpoint_part(out: &mut Vec<u8>, buf: &[u8], run: PartRun, part: u64, parts: u64) {
+    out.clear();
+    out.push(FORMAT_VERSION);
+    out.push(KIND_CHECKPOINT_PART);
+    put_varint(out, part);
+    put_varint(out, parts);
+    put_varint(out, run.groups);
+    out.extend_from_slice(&buf[run.from..run.to]);
 }
 
 /// Encodes a checkpoint of no group into `buf` (cleared first): the first
@@ -371,12 +382,20 @@ mod tests {
     fn golden_checkpoint_parts() {
         let mut g = Replayed::empty();
         g.apply(empty_group()).unwrap();
-        let (mut buf, mut starts, mut parts) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut buf, mut starts, mut runs) = (Vec::new(), Vec::new(), Vec::new());
         encode_checkpoint_marking(&mut buf, [(5, of_replayed(&g)), (6, of_replayed(&g))].into_iter(), &mut starts);
         let body = "0000000000000d0100000000000000000000000000000000000000";
         // One group's encoding (its id and body) is 28 bytes: room for one
         // group per part.
-        assert!(split_checkpoint(&buf, &starts, PART_HEADER_MAX + 28, &mut parts));
+        assert!(split_checkpoint(&buf, &starts, PART_HEADER_MAX + 28, &mut runs));
+        let parts: Vec<Vec<u8>> = (1..)
+            .zip(&runs)
+            .map(|(k, run)| {
+                let mut part = Vec::new();
+                encode_checkpoint_part(&mut part, &buf, *run, k, runs.len() as u64);
+                part
+            })
+            .collect();
         let hex_parts: Vec<String> = parts.iter().map(|p| hex(p)).collect();
         assert_eq!(
             hex_parts,
@@ -394,10 +413,10 @@ mod tests {
             assert_eq!(decode(&Bytes::from(part.clone())).unwrap(), want);
         }
         // Room for both: one part. Room for neither: no split.
-        assert!(split_checkpoint(&buf, &starts, PART_HEADER_MAX + 56, &mut parts));
-        assert_eq!(parts.len(), 1);
-        assert!(!split_checkpoint(&buf, &starts, PART_HEADER_MAX + 27, &mut parts));
-        assert!(parts.is_empty());
+        assert!(split_checkpoint(&buf, &starts, PART_HEADER_MAX + 56, &mut runs));
+        assert_eq!(runs.len(), 1);
+        assert!(!split_checkpoint(&buf, &starts, PART_HEADER_MAX + 27, &mut runs));
+        assert!(runs.is_empty());
     }
 
     #[test]

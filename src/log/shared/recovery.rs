@@ -372,3 +372,74 @@ fn remove_orphans(
     fsio::fsync_dir(groups_dir, f)?;
     Ok(next)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> State {
+        State { groups: BTreeMap::new(), records: 0, based: false, parts: None }
+    }
+
+    fn groups(ids: &[GroupId]) -> Vec<(GroupId, Record)> {
+        ids.iter().map(|&id| (id, record::empty_group())).collect()
+    }
+
+    fn part(part: u64, parts: u64, ids: &[GroupId]) -> SharedRecord {
+        SharedRecord::CheckpointPart { part, parts, groups: groups(ids) }
+    }
+
+    fn ids(s: &State) -> Vec<GroupId> {
+        s.groups.keys().copied().collect()
+    }
+
+    /// The replay rules of a checkpoint in parts (PROTOCOL.md, "Shared WAL
+    /// format", Replay 1–2), record by record, including the records a
+    /// checkpoint cut short may be followed by: a batch, a whole
+    /// checkpoint, a new first part.
+    #[test]
+    fn a_checkpoint_in_parts_takes_effect_at_its_last_part_and_one_cut_short_is_ignored() {
+        let mut s = state();
+        s.apply(part(1, 2, &[1, 2])).unwrap();
+        assert!(ids(&s).is_empty(), "not before its last part");
+        s.apply(part(2, 2, &[3])).unwrap();
+        assert_eq!(ids(&s), vec![1, 2, 3]);
+        // Cut short, then a batch: the batch applies to the state before.
+        s.apply(part(1, 3, &[1])).unwrap();
+        s.apply(SharedRecord::Batch(vec![(4, Op::Create)])).unwrap();
+        assert_eq!(ids(&s), vec![1, 2, 3, 4]);
+        // Cut short, then a whole checkpoint.
+        s.apply(part(1, 2, &[1])).unwrap();
+        s.apply(SharedRecord::Checkpoint(groups(&[7]))).unwrap();
+        assert_eq!(ids(&s), vec![7]);
+        // Cut short, then a new checkpoint in parts.
+        s.apply(part(1, 2, &[1])).unwrap();
+        s.apply(part(2, 2, &[2])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ids(&s), vec![1, 2], "the parts of one checkpoint");
+        s.apply(part(1, 3, &[5])).unwrap();
+        s.apply(part(2, 3, &[6])).unwrap();
+        s.apply(part(1, 2, &[8])).unwrap();
+        s.apply(part(2, 2, &[9])).unwrap();
+        assert_eq!(ids(&s), vec![8, 9]);
+        // Cut short at the end: without effect.
+        s.apply(part(1, 2, &[3])).unwrap();
+        assert_eq!(ids(&s), vec![8, 9]);
+    }
+
+    #[test]
+    fn parts_out_of_order_and_a_head_cut_short_are_refused() {
+        let refused = |records: Vec<SharedRecord>| {
+            let mut s = state();
+            records.into_iter().try_for_each(|r| s.apply(r)).is_err()
+        };
+        assert!(refused(vec![part(2, 2, &[1])]), "a second part first");
+        assert!(refused(vec![part(1, 3, &[1]), part(3, 3, &[2])]), "a part skipped");
+        assert!(refused(vec![part(1, 2, &[1]), part(2, 3, &[2])]), "another count");
+        assert!(refused(vec![part(1, 2, &[2]), part(2, 2, &[1])]), "group ids going down across parts");
+        assert!(refused(vec![part(1, 2, &[1]), SharedRecord::Batch(vec![(4, Op::Create)])]), "a head cut short");
+        assert!(refused(vec![part(1, 2, &[1]), part(1, 2, &[1])]), "a head cut short, then a part 1");
+        let mut s = state();
+        s.apply(part(1, 2, &[1])).unwrap();
+        assert!(s.parts.is_some() && !s.based, "the open refuses a head cut short at the end of the WAL");
+    }
+}
