@@ -354,14 +354,43 @@ impl Inner {
             }
             record::encode_batch(&mut self.buf, self.staged_count, &self.staged_ops);
         }
+        let buf = std::mem::take(&mut self.buf);
+        let written = self.append_synced(&buf);
+        self.buf = buf;
+        let (lsn, rolled) = written?;
+        self.staged_written(checkpoint.then_some(lsn), rolled)
+    }
+
+    /// Writes a checkpoint split into `part_runs`, each record synced
+    /// before the next is written (so, as with every other record, a crash
+    /// can tear only the last one written), then does what waited for it;
+    /// the WAL prefix is dropped up to the first part once the last is
+    /// durable. Recovery ignores a checkpoint whose last part is missing.
+    fn write_parts(&mut self) -> Result<(), StorageError> {
+        let (mut head, mut rolled_any) = (None, false);
+        // One part's bytes at a time (dropped after: this path is rare,
+        // and a part can be as large as a record).
+        let mut part = Vec::new();
+        let parts = self.part_runs.len() as u64;
+        for k in 1..=parts {
+            let run = self.part_runs[(k - 1) as usize];
+            record::encode_checkpoint_part(&mut part, &self.buf, run, k, parts);
+            let (lsn, rolled) = self.append_synced(&part)?;
+            head.get_or_insert(lsn);
+            rolled_any |= rolled;
+        }
+        self.stats.checkpoint_parts += parts;
+        self.staged_written(head, rolled_any)
+    }
+
+    /// Appends one record and makes it durable (with an fsync of `wal/`
+    /// when it started a segment). Returns its offset and whether it
+    /// started a segment.
+    fn append_synced(&mut self, record: &[u8]) -> Result<(u64, bool), StorageError> {
         let wal = &self.files.wal;
-        let lsn = wal.append(&self.buf).map_err(wal_error)?;
+        let lsn = wal.append(record).map_err(wal_error)?;
         self.stats.records += 1;
-        self.stats.operations += self.staged_count;
-        self.staged_ops.clear();
-        self.staged_count = 0;
-        let end = wal.len();
-        let segment = end.saturating_sub(1) / self.meta.segment_size;
+        let segment = wal.len().saturating_sub(1) / self.meta.segment_size;
         let rolled = segment > self.dir_synced_segment;
         if rolled {
             self.dir_synced_segment = segment;
@@ -373,51 +402,18 @@ impl Inner {
         if rolled {
             fsio::fsync_dir(&self.files.wal_dir, self.faults())?;
         }
-        // Durable from here on.
-        self.complete_tokens();
-        self.after_durable(checkpoint.then(|| lsn.get()), end, rolled)
+        Ok((lsn.get(), rolled))
     }
 
-    /// Writes a checkpoint split into `parts`, each record synced before
-    /// the next is written (so, as with every other record, a crash can
-    /// tear only the last one written), then does what waited for it; the
-    /// WAL prefix is dropped up to the first part once the last is
-    /// durable. Recovery ignores a checkpoint whose last part is missing.
-    fn write_parts(&mut self) -> Result<(), StorageError> {
-        let mut head = None;
-        let mut rolled_any = false;
-        // One part's bytes at a time (dropped after: this path is rare,
-        // and a part can be as large as a record).
-        let mut part = Vec::new();
-        let parts = self.part_runs.len() as u64;
-        for (k, run) in (1..).zip(&self.part_runs) {
-            record::encode_checkpoint_part(&mut part, &self.buf, *run, k, parts);
-            let wal = &self.files.wal;
-            let lsn = wal.append(&part).map_err(wal_error)?;
-            head.get_or_insert(lsn.get());
-            self.stats.records += 1;
-            let segment = wal.len().saturating_sub(1) / self.meta.segment_size;
-            let rolled = segment > self.dir_synced_segment;
-            if rolled {
-                self.dir_synced_segment = segment;
-            }
-            let started = std::time::Instant::now();
-            wal.sync().map_err(wal_error)?;
-            self.stats.sync_time += started.elapsed();
-            self.stats.syncs += 1;
-            if rolled {
-                fsio::fsync_dir(&self.files.wal_dir, self.faults())?;
-                rolled_any = true;
-            }
-        }
-        self.stats.checkpoint_parts += parts;
+    /// Everything staged is durable (in a batch, or in the checkpoint at
+    /// `checkpoint`): reports the staged tokens and does what waited.
+    fn staged_written(&mut self, checkpoint: Option<u64>, rolled: bool) -> Result<(), StorageError> {
         self.stats.operations += self.staged_count;
         self.staged_ops.clear();
         self.staged_count = 0;
-        // Durable from here on.
         self.complete_tokens();
         let end = self.files.wal.len();
-        self.after_durable(head, end, rolled_any)
+        self.after_durable(checkpoint, end, rolled)
     }
 
     /// Encodes a checkpoint of every live group into `buf`, from the

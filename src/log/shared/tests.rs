@@ -61,6 +61,20 @@ pub(super) fn dir_size(dir: &Path) -> u64 {
     total
 }
 
+/// Closes `wal` and its `groups` (ids from 1), reopens `dir` with
+/// `options`, and checks every group's entries and snapshot are as they
+/// were.
+fn reopens_the_same(dir: &Path, wal: SharedWal, groups: Vec<GroupLog>, options: SharedWalOptions) {
+    let images: Vec<_> = groups.iter().map(|g| (all(g), g.snapshot_meta().clone())).collect();
+    drop(groups);
+    drop(wal);
+    let wal = SharedWal::open_with(dir, options).unwrap();
+    for (id, image) in (1..).zip(images) {
+        let g = wal.group(id).unwrap();
+        assert_eq!((all(&g), g.snapshot_meta().clone()), image, "group {id}");
+    }
+}
+
 fn group_problem(r: Result<impl std::fmt::Debug, StorageError>) -> GroupProblem {
     match r {
         Err(StorageError::Group { problem, .. }) => problem,
@@ -302,14 +316,7 @@ fn checkpoints_keep_the_wal_bounded() {
     let stats = wal.stats();
     assert!(stats.compactions >= 3, "{stats:?}");
     assert!(wal.wal_bytes() < 64 << 10, "{}", wal.wal_bytes());
-    let images: Vec<_> = groups.iter().map(|g| (all(g), g.snapshot_meta().clone())).collect();
-    drop(groups);
-    drop(wal);
-    let wal = SharedWal::open(root.path()).unwrap();
-    for (id, image) in (1..=5).zip(images) {
-        let g = wal.group(id).unwrap();
-        assert_eq!((all(&g), g.snapshot_meta().clone()), image);
-    }
+    reopens_the_same(root.path(), wal, groups, SharedWalOptions::new());
 }
 
 /// Live entries of all groups together far above the record size limit
@@ -343,14 +350,7 @@ fn a_wal_whose_live_state_exceeds_a_record_is_still_compacted() {
     let stats = wal.stats();
     assert!(stats.compactions >= 20, "{stats:?}");
     assert!(wal.wal_bytes() < 256 << 10, "{}", wal.wal_bytes());
-    let images: Vec<_> = groups.iter().map(|g| (all(g), g.snapshot_meta().clone())).collect();
-    drop(groups);
-    drop(wal);
-    let wal = SharedWal::open_with(root.path(), options()).unwrap();
-    for (id, image) in (1..=16).zip(images) {
-        let g = wal.group(id).unwrap();
-        assert_eq!((all(&g), g.snapshot_meta().clone()), image, "group {id}");
-    }
+    reopens_the_same(root.path(), wal, groups, options());
 }
 
 /// Streamed snapshots land in the group's own directory and survive a
