@@ -152,7 +152,7 @@ pub struct Heartbeat {
 impl Heartbeat {
     /// The round of a commit notice: rounds of a leader's heartbeats
     /// start at 1, so round 0 marks a heartbeat that only carries a newer
-    /// commit index and is not answered (`docs/PROTOCOL.md` §4.3).
+    /// commit index and is not answered (`docs/PROTOCOL.md` §4.4).
     pub const COMMIT_NOTICE_ROUND: u64 = 0;
 
     /// A commit notice: tells a follower that `commit` (the leader's commit

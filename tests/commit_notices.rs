@@ -1,4 +1,4 @@
-//! Commit notices (`docs/PROTOCOL.md` §4.3): a leader tells a follower that
+//! Commit notices (`docs/PROTOCOL.md` §4.4): a leader tells a follower that
 //! holds everything it was sent about a newer commit index on its next tick,
 //! with a heartbeat of round 0 carrying the commit index capped at what the
 //! follower holds. The follower takes the index and does not answer; a

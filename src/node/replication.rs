@@ -595,7 +595,7 @@ impl<L: RaftLog> RaftNode<L> {
     /// commit index that no append or heartbeat has carried yet, with a
     /// commit notice: a heartbeat of round 0, carrying the commit index
     /// capped at what the follower is known to hold, which the follower
-    /// takes and does not answer (`docs/PROTOCOL.md` §4.3). Not sent in the
+    /// takes and does not answer (`docs/PROTOCOL.md` §4.4). Not sent in the
     /// step that commits: under load the next append carries the commit
     /// index anyway, and a notification per commit cost a message and its
     /// answer per follower per entry at batch 1.
