@@ -529,15 +529,15 @@ impl<L: RaftLog> RaftNode<L> {
             self.drop_message();
             return Ok(());
         };
-        let last = self.log.last_index();
-        let tick = self.reads.round_tick(r.round);
-        let pr = &mut self.peers[i];
-        pr.recent_active = true;
+        self.peers[i].recent_active = true;
         if r.round == Heartbeat::COMMIT_NOTICE_ROUND {
             // A follower of an earlier version answers commit notices too:
             // a sign of life, not an answer to a round.
             return Ok(());
         }
+        let last = self.log.last_index();
+        let tick = self.reads.round_tick(r.round);
+        let pr = &mut self.peers[i];
         if r.round > pr.acked_round {
             pr.acked_round = r.round;
             if let Some(t) = tick {

@@ -52,7 +52,8 @@ pub(super) struct Driver<S: StateMachine, T> {
     durable: DurableTokens,
     /// The groups a turn's requests gave a proposal (`serve_requests`).
     batched: Vec<GroupId>,
-    gate: SnapshotGate,
+    /// The snapshot streams this node's groups send.
+    gate_out: SnapshotGate,
     /// The snapshot streams this node's groups receive.
     gate_in: SnapshotGate,
     /// Member addresses passed to the transport.
@@ -97,7 +98,7 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
         holding: BTreeSet::new(),
         factory,
         shared: Arc::clone(&shared),
-        gate: SnapshotGate::new(options.max_snapshot_streams, options.snapshot_idle_ticks),
+        gate_out: SnapshotGate::new(options.max_snapshot_streams, options.snapshot_idle_ticks),
         gate_in: SnapshotGate::new(options.max_snapshot_receives, options.snapshot_idle_ticks),
         options,
         wakes,
@@ -199,7 +200,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             self.host_error(e);
         }
         add(&self.shared.counters.ticks, due);
-        self.gate.expire(self.host.ticks());
+        self.gate_out.expire(self.host.ticks());
         self.gate_in.expire(self.host.ticks());
         let mut retry = Vec::new();
         let groups = &mut self.groups;
@@ -456,7 +457,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         if let Some(mut hosted) = self.groups.remove(&group) {
             hosted.pending.fail_all(&RuntimeError::UnknownGroup(group));
         }
-        self.gate.forget(group);
+        self.gate_out.forget(group);
         self.gate_in.forget(group);
         self.shared.counters.groups.store(self.groups.len() as u64, Relaxed);
         self.wal.remove_group(group).map_err(|e| {
@@ -588,9 +589,9 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     /// per-node bound holds back.
     fn route(&mut self, envelope: Envelope) {
         if let EnvelopeBody::Raft { group, message } = &envelope.body {
-            let admitted = self.gate.admit(*group, envelope.to, message, self.host.ticks());
-            self.shared.counters.held_back.store(self.gate.held_back, Relaxed);
-            self.shared.counters.chunks_out.store(self.gate.admitted, Relaxed);
+            let admitted = self.gate_out.admit(*group, envelope.to, message, self.host.ticks());
+            self.shared.counters.held_back.store(self.gate_out.held_back, Relaxed);
+            self.shared.counters.chunks_out.store(self.gate_out.admitted, Relaxed);
             if !admitted {
                 return;
             }
