@@ -1,7 +1,10 @@
 //! The key-value state machine of one group, its commands, and how keys
 //! are hashed to groups.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use bytes::Bytes;
 use raft_io::multi::GroupId;
@@ -9,9 +12,118 @@ use raft_io::runtime::StateMachine;
 
 /// A group's keys and values. A put's output is the value it replaced,
 /// so every write is identifiable in what the group returns.
+///
+/// Every node applies every write of its groups, so this map is on the
+/// hot path three times per write. Two choices keep it cheap: a short key
+/// is held in the map's own slot (comparing it follows no pointer into an
+/// old command's buffer), and keys are hashed with a seeded multiply-fold
+/// hash rather than SipHash (the seed is random per map, as SipHash's
+/// keys are: iteration order differs between replicas either way).
 #[derive(Default)]
 pub struct Kv {
-    map: HashMap<Bytes, Bytes>,
+    map: HashMap<Key, Bytes, KeyHashing>,
+}
+
+/// Keys of at most this many bytes are held inline.
+const SHORT: usize = 22;
+
+/// A key: inline when short, else a slice of the command that put it.
+enum Key {
+    Short { len: u8, bytes: [u8; SHORT] },
+    Long(Bytes),
+}
+
+impl Key {
+    fn new(key: Bytes) -> Self {
+        if key.len() <= SHORT {
+            let mut bytes = [0; SHORT];
+            bytes[..key.len()].copy_from_slice(&key);
+            Key::Short { len: key.len() as u8, bytes }
+        } else {
+            Key::Long(key)
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Key::Short { len, bytes } => &bytes[..usize::from(*len)],
+            Key::Long(b) => b,
+        }
+    }
+}
+
+impl Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Key {}
+
+impl Hash for Key {
+    // As `[u8]` hashes, so that a map of `Key`s can be searched by `&[u8]`.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+/// Builds [`KeyHasher`]s with a seed drawn once per map.
+#[derive(Clone)]
+struct KeyHashing {
+    seed: u64,
+}
+
+impl Default for KeyHashing {
+    fn default() -> Self {
+        Self { seed: RandomState::new().hash_one(0x5eed_u64) }
+    }
+}
+
+impl BuildHasher for KeyHashing {
+    type Hasher = KeyHasher;
+
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(self.seed)
+    }
+}
+
+/// Folds each 8-byte word into the state with a 64×64→128-bit multiply.
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    fn mix(&mut self, word: u64) {
+        let p = u128::from(self.0 ^ word) * 0x9e37_79b9_7f4a_7c15_u128;
+        self.0 = (p as u64) ^ ((p >> 64) as u64);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.mix(u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.mix(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.mix(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl Kv {
@@ -45,14 +157,18 @@ impl StateMachine for Kv {
         if command.len() < 2 + n {
             return None;
         }
-        let key = command.slice(2..2 + n);
         let value = command.slice(2 + n..);
-        self.map.insert(key, value)
+        if let Some(old) = self.map.get_mut(&command[2..2 + n]) {
+            return Some(std::mem::replace(old, value));
+        }
+        self.map.insert(Key::new(command.slice(2..2 + n)), value);
+        None
     }
 
     fn snapshot(&self) -> Bytes {
         let mut out = Vec::new();
         for (k, v) in &self.map {
+            let k = k.as_slice();
             out.extend_from_slice(&(k.len() as u32).to_le_bytes());
             out.extend_from_slice(k);
             out.extend_from_slice(&(v.len() as u32).to_le_bytes());
@@ -73,7 +189,7 @@ impl StateMachine for Kv {
             Some(bytes)
         };
         while let (Some(k), Some(v)) = (field(&mut at), field(&mut at)) {
-            self.map.insert(k, v);
+            self.map.insert(Key::new(k), v);
         }
     }
 }
