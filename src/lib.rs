@@ -210,6 +210,7 @@ mod crc;
 pub mod error;
 #[cfg(feature = "framing")]
 pub mod framing;
+mod id_hash;
 pub mod log;
 pub mod membership;
 pub mod message;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::campaigns::{Campaigns, Grant};
 use super::quiesce::Quiet;
-use super::{Envelope, EnvelopeBody, GroupId, MultiError};
+use super::{Envelope, EnvelopeBody, GroupId, GroupMap, MultiError};
 use crate::config::RaftConfig;
 use crate::log::RaftLog;
 use crate::message::Message;
@@ -163,7 +163,7 @@ pub(super) struct Group<L: RaftLog> {
 /// ```
 pub struct MultiNode<L: RaftLog> {
     pub(super) cfg: HostConfig,
-    pub(super) groups: BTreeMap<GroupId, Group<L>>,
+    pub(super) groups: GroupMap<Group<L>>,
     /// The groups not quiesced: the only ones a tick steps, so an idle
     /// group costs nothing per tick.
     pub(super) awake: std::collections::BTreeSet<GroupId>,
@@ -202,7 +202,7 @@ impl<L: RaftLog> MultiNode<L> {
     /// A host with no groups.
     pub fn new(config: HostConfig) -> Self {
         Self {
-            groups: BTreeMap::new(),
+            groups: GroupMap::new(),
             awake: std::collections::BTreeSet::new(),
             peers: BTreeMap::new(),
             lost: std::collections::BTreeSet::new(),

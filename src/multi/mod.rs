@@ -30,12 +30,14 @@ mod balance;
 mod campaigns;
 mod envelope;
 mod error;
+mod group_map;
 mod host;
 mod quiesce;
 
 pub use balance::plan_transfers;
 pub use envelope::{Envelope, EnvelopeBody};
 pub use error::MultiError;
+pub(crate) use group_map::GroupMap;
 pub use host::{DEFAULT_MAX_CAMPAIGNS, HostAction, HostConfig, HostStats, MultiNode};
 
 /// Identifies a Raft group across the nodes that replicate it. 0 is

@@ -3,7 +3,7 @@
 //! shared WAL, reports them, and sends the turn's envelopes in one batch.
 
 use crate::runtime::life::DriverLife;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::log::RaftLog;
 use crate::log::shared::{GroupLog, SharedWal};
 use crate::membership::{Membership, MembershipChange};
-use crate::multi::{Envelope, EnvelopeBody, GroupId, HostAction, MultiError, MultiNode};
+use crate::multi::{Envelope, EnvelopeBody, GroupId, GroupMap, HostAction, MultiError, MultiNode};
 use crate::node::{Event, ReadKind};
 use crate::runtime::driver::{ticks_due, wait_for_work};
 use crate::runtime::requests::{Reply, Signal, Submissions};
@@ -36,7 +36,7 @@ pub(super) struct Driver<S: StateMachine, T> {
     host: MultiNode<GroupLog>,
     wal: SharedWal,
     transport: T,
-    groups: BTreeMap<GroupId, Hosted<S>>,
+    groups: GroupMap<Hosted<S>>,
     /// The groups that may hold requests: every group a request was
     /// addressed to since it last held none. Deadlines, retries and the
     /// count of held requests visit these alone, so an idle group costs a
@@ -94,7 +94,7 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
         host,
         wal,
         transport,
-        groups: BTreeMap::new(),
+        groups: GroupMap::new(),
         holding: BTreeSet::new(),
         factory,
         shared: Arc::clone(&shared),

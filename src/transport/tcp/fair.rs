@@ -25,6 +25,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::id_hash::SeededIds;
+
 /// Emptied class queues kept for reuse, at most.
 pub(crate) const SPARE_QUEUES: usize = 1024;
 
@@ -57,7 +59,8 @@ pub(crate) enum Admit {
 /// Items of several classes under one budget; see the [module docs](self).
 #[derive(Debug)]
 pub(crate) struct FairQueue<T> {
-    classes: HashMap<u64, Class<T>>,
+    /// Classes are group ids a peer chooses (an inbox's): seeded.
+    classes: HashMap<u64, Class<T>, SeededIds>,
     /// The non-empty classes, each once, in round-robin order, with their
     /// `turn`; entries of classes emptied by eviction stay until reached
     /// (or compacted), so an eviction costs no search of the order.
@@ -77,7 +80,7 @@ pub(crate) struct FairQueue<T> {
 impl<T> Default for FairQueue<T> {
     fn default() -> Self {
         Self {
-            classes: HashMap::new(),
+            classes: HashMap::default(),
             order: VecDeque::new(),
             next_turn: 0,
             items: 0,
