@@ -72,8 +72,8 @@ impl<V> GroupMap<V> {
     }
 
     /// The groups and their states, in increasing order of id.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&GroupId, &V)> + '_ {
-        self.order.iter().filter_map(|id| Some((id, self.slots.get(id)?)))
+    pub(crate) fn iter(&self) -> Iter<'_, V> {
+        Iter { order: self.order.iter(), slots: &self.slots }
     }
 
     /// The states, in increasing order of group id.
@@ -86,6 +86,45 @@ impl<V> GroupMap<V> {
     #[cfg(any(test, feature = "net"))]
     pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> + '_ {
         self.slots.values_mut()
+    }
+}
+
+/// The groups of a [`GroupMap`] and their states, in increasing order of
+/// id.
+pub(crate) struct Iter<'a, V> {
+    order: std::collections::btree_set::Iter<'a, GroupId>,
+    slots: &'a HashMap<GroupId, V, BuildHasherDefault<IdHasher>>,
+}
+
+impl<'a, V> Iterator for Iter<'a, V> {
+    type Item = (&'a GroupId, &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // Every id in the order has a slot (insert and remove keep both).
+        self.order.find_map(|id| Some((id, self.slots.get(id)?)))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, self.order.size_hint().1)
+    }
+}
+
+impl<'a, V> IntoIterator for &'a GroupMap<V> {
+    type Item = (&'a GroupId, &'a V);
+    type IntoIter = Iter<'a, V>;
+
+    fn into_iter(self) -> Iter<'a, V> {
+        self.iter()
+    }
+}
+
+impl<V> FromIterator<(GroupId, V)> for GroupMap<V> {
+    fn from_iter<I: IntoIterator<Item = (GroupId, V)>>(iter: I) -> Self {
+        let mut map = Self::new();
+        for (id, v) in iter {
+            map.insert(id, v);
+        }
+        map
     }
 }
 
@@ -118,5 +157,7 @@ mod tests {
         }
         assert_eq!(m.get(&(3 << 20)), Some(&((6 << 20) + 1)));
         assert_eq!(m.values().count(), 599);
+        let copy: GroupMap<u64> = m.iter().map(|(&k, &v)| (k, v)).collect();
+        assert_eq!((&copy).into_iter().map(|(&k, _)| k).collect::<Vec<_>>(), want);
     }
 }

@@ -4,7 +4,7 @@
 //! and the flush that writes and syncs them, with checkpoints and
 //! compaction.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
@@ -24,6 +24,7 @@ use crate::log::wal::record::FileRef;
 use crate::log::wal::state::LogState;
 use crate::log::wal::store::{Shared, Store};
 use crate::log::wal::{wal_error, wal_files};
+use crate::multi::GroupMap;
 
 /// The shared WAL's meta file: `WalLog`'s layout under its own name and
 /// magic.
@@ -80,7 +81,7 @@ pub(super) struct Files {
 pub(super) struct Inner {
     pub(super) files: Files,
     pub(super) meta: Meta,
-    pub(super) groups: BTreeMap<GroupId, Slot>,
+    pub(super) groups: GroupMap<Slot>,
     /// Groups removed since the log was opened (and not created again).
     pub(super) removed: HashSet<GroupId>,
     /// Sum of the live groups' entry bytes.
@@ -114,7 +115,7 @@ impl Inner {
     pub(super) fn new(
         files: Files,
         meta: Meta,
-        groups: BTreeMap<GroupId, Slot>,
+        groups: GroupMap<Slot>,
         report: SharedRecoveryReport,
         stats: SharedWalStats,
         instance: u64,
