@@ -39,6 +39,13 @@ fn a_put_returns_what_it_replaced_and_a_read_finds_the_latest() {
 }
 
 #[test]
+fn values_name_their_sequence_number() {
+    assert_eq!(&kv::value(0), b"v000000000000000");
+    assert_eq!(&kv::value(42), b"v000000000000042");
+    assert_eq!(&kv::value(123_456_789_012_345), b"v123456789012345");
+}
+
+#[test]
 fn a_malformed_command_changes_nothing() {
     let mut kv = Kv::default();
     put(&mut kv, b"k", "v");

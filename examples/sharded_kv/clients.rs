@@ -129,6 +129,7 @@ pub fn run(client: usize, cluster: Arc<Cluster>, in_flight: usize, stop: Arc<Ato
     let mut next_seq = vec![0u64; KEYS_PER_CLIENT];
     let mut free: VecDeque<usize> = (0..KEYS_PER_CLIENT).collect();
     let mut writes: Vec<Write> = Vec::with_capacity(in_flight);
+    let mut spare: Vec<Write> = Vec::with_capacity(in_flight);
     let mut latencies = Histogram::new();
     let (mut acked, mut retries) = (0u64, 0u64);
     let mut generation = cluster.generation();
@@ -164,13 +165,9 @@ pub fn run(client: usize, cluster: Arc<Cluster>, in_flight: usize, stop: Arc<Ato
             let Some(slot) = free.pop_front() else { break };
             next_seq[slot] += 1;
             let group = groups[slot];
-            let mut w = Write {
-                slot,
-                seq: next_seq[slot],
-                group,
-                first_sent: Instant::now(),
-                state: State::Retry { at: Instant::now(), node: 0 },
-            };
+            let now = Instant::now();
+            let mut w =
+                Write { slot, seq: next_seq[slot], group, first_sent: now, state: State::Retry { at: now, node: 0 } };
             let node = cluster.leader_hint(group);
             w.state = submit(&handles, &w, node, &keys);
             writes.push(w);
@@ -197,7 +194,9 @@ pub fn run(client: usize, cluster: Arc<Cluster>, in_flight: usize, stop: Arc<Ato
         } else {
             std::thread::sleep(Duration::from_millis(1));
         }
-        let mut kept = Vec::with_capacity(writes.len());
+        // The writes still in flight, gathered in the buffer kept from the
+        // last pass (no allocation per wake-up).
+        let mut kept = std::mem::take(&mut spare);
         for (j, mut w) in writes.drain(..).enumerate() {
             let (node, outcome) = match first.take() {
                 Some((k, node, outcome)) if k == j => (node, outcome),
@@ -247,7 +246,7 @@ pub fn run(client: usize, cluster: Arc<Cluster>, in_flight: usize, stop: Arc<Ato
                 }
             }
         }
-        writes = kept;
+        spare = std::mem::replace(&mut writes, kept);
     }
     // Writes still unacknowledged: their outcome is unknown.
     for w in writes {

@@ -209,7 +209,16 @@ pub fn key(client: usize, slot: usize) -> Vec<u8> {
     format!("c{client:03}-k{slot:04}").into_bytes()
 }
 
-/// The value of a client's `seq`-th write of a key (16 bytes).
-pub fn value(seq: u64) -> Vec<u8> {
-    format!("v{seq:015}").into_bytes()
+/// The value of a client's `seq`-th write of a key (16 bytes): `v` and
+/// `seq` in 15 decimal digits (its last 15 digits, were it longer),
+/// written without allocating (a client makes one per write).
+pub fn value(seq: u64) -> [u8; 16] {
+    let mut out = [b'0'; 16];
+    out[0] = b'v';
+    let mut n = seq;
+    for d in out[1..].iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out
 }

@@ -118,7 +118,7 @@ pub fn check(cluster: &Cluster, reports: &[Report], workers: usize) -> Outcome {
 /// value, or the one write after it whose outcome is unknown.
 fn present(rec: &KeyRecord, got: Option<&Bytes>) -> bool {
     let is = |seq: Option<u64>| match (seq, got) {
-        (Some(s), Some(v)) => v.as_ref() == kv::value(s).as_slice(),
+        (Some(s), Some(v)) => v.as_ref() == kv::value(s),
         (None, None) => true,
         _ => false,
     };
