@@ -121,14 +121,16 @@ fn run_in(args: &Args, base: &Path) -> Result<(), Error> {
         for (i, &groups) in args.counts.iter().enumerate() {
             let r = active(args, &base.join(format!("active-{groups}-{rep}")), groups)?;
             println!(
-                "  rep {rep}: {groups:>5} groups: {:>7.0} writes/s, p50 {:.1} ms, p99 {:.1} ms, {:.2} envelopes/write, {:.2} group steps/write, {:.2} allocations/write, {}",
+                "  rep {rep}: {groups:>5} groups: {:>7.0} writes/s, p50 {:.1} ms, p99 {:.1} ms, {:.2} envelopes/write, {:.2} group steps/write, {:.2} allocations/write, {}; per node {:.0} turns/s, {:.0} fsyncs/s",
                 r.rate,
                 r.p50,
                 r.p99,
                 r.envelopes_per_write,
                 r.steps_per_write,
                 r.allocs_per_write,
-                cpu_text(r.cpu_us_per_write)
+                cpu_text(r.cpu_us_per_write),
+                r.turns_per_second,
+                r.syncs_per_second
             );
             runs[i].push(r);
         }
@@ -197,6 +199,10 @@ struct Active {
     /// Allocations (every thread's: drivers, transports, clients) per write.
     allocs_per_write: f64,
     cpu_us_per_write: Option<f64>,
+    /// Driver turns per second, per node (the mean of the three).
+    turns_per_second: f64,
+    /// Shared-WAL fsyncs per second, per node.
+    syncs_per_second: f64,
 }
 
 impl Active {
@@ -211,6 +217,8 @@ impl Active {
             steps_per_write: med(&|r| Some(r.steps_per_write)).unwrap_or(0.0),
             allocs_per_write: med(&|r| Some(r.allocs_per_write)).unwrap_or(0.0),
             cpu_us_per_write: med(&|r| r.cpu_us_per_write),
+            turns_per_second: med(&|r| Some(r.turns_per_second)).unwrap_or(0.0),
+            syncs_per_second: med(&|r| Some(r.syncs_per_second)).unwrap_or(0.0),
         }
     }
 }
@@ -232,6 +240,7 @@ fn active(args: &Args, dir: &Path, groups: u64) -> Result<Active, Error> {
     cluster.balance(16)?;
     let out_before = envelopes_out(&cluster);
     let steps_before = group_steps(&cluster);
+    let turns_before = turns_and_syncs(&cluster);
     let cpu_before = process_cpu_seconds();
     let allocs_before = counting::count();
     let stop = Arc::new(AtomicBool::new(false));
@@ -244,9 +253,11 @@ fn active(args: &Args, dir: &Path, groups: u64) -> Result<Active, Error> {
     let cpu = process_cpu_seconds().zip(cpu_before).map(|(after, before)| after - before);
     let envelopes = envelopes_out(&cluster) - out_before;
     let steps = group_steps(&cluster) - steps_before;
+    let turns_after = turns_and_syncs(&cluster);
     let allocs = counting::count() - allocs_before;
     cluster.shutdown();
     let acked: u64 = reports.iter().map(|r| r.acked).sum();
+    let nodes = IDS.len() as f64;
     if acked == 0 {
         return Err(format!("{groups} groups: no write acknowledged").into());
     }
@@ -258,7 +269,15 @@ fn active(args: &Args, dir: &Path, groups: u64) -> Result<Active, Error> {
         steps_per_write: steps as f64 / acked as f64,
         allocs_per_write: allocs as f64 / acked as f64,
         cpu_us_per_write: cpu.map(|s| s * 1e6 / acked as f64),
+        turns_per_second: (turns_after.0 - turns_before.0) as f64 / nodes / stopped_at.as_secs_f64(),
+        syncs_per_second: (turns_after.1 - turns_before.1) as f64 / nodes / stopped_at.as_secs_f64(),
     })
+}
+
+/// Driver turns and shared-WAL fsyncs of every live node so far.
+fn turns_and_syncs(cluster: &Cluster) -> (u64, u64) {
+    let stats: Vec<_> = cluster.handles().iter().flatten().map(|h| h.stats()).collect();
+    (stats.iter().map(|s| s.turns).sum(), stats.iter().map(|s| s.wal.syncs).sum())
 }
 
 /// Envelopes every live node handed to its transport so far.
