@@ -391,10 +391,11 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
 
     /// Proposals at or below the applied index that no `Apply` answered
     /// (their index holds another leader's no-op or configuration entry):
-    /// lost.
+    /// lost. Then wakes the proposers answered by the step's applies.
     fn settle_lost_proposals(&mut self) {
         let lost = RuntimeError::LeadershipLost { leader: self.node.leader() };
         self.pending.fail_proposals_through(self.node.last_applied(), lost);
+        self.pending.wake();
     }
 
     /// Feature `metrics`: publishes the node's metrics and the runtime's

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::handle::ReadJob;
-use super::requests::Reply;
+use super::requests::{Reply, Wakeups};
 use super::{RuntimeError, StateMachine};
 use crate::error::Error;
 use crate::membership::{Membership, MembershipChange};
@@ -61,6 +61,9 @@ pub(crate) struct Pending<S: StateMachine> {
     pub(crate) change: Option<PendingChange>,
     pub(crate) deferred_change: Option<DeferredChange>,
     transfers: Vec<PendingTransfer>,
+    /// Proposers answered by [`applied`](Self::applied) and still to be
+    /// woken, by [`wake`](Self::wake).
+    woken: Wakeups<S::Output>,
 }
 
 impl<S: StateMachine> Default for Pending<S> {
@@ -73,6 +76,7 @@ impl<S: StateMachine> Default for Pending<S> {
             change: None,
             deferred_change: None,
             transfers: Vec::new(),
+            woken: Wakeups::default(),
         }
     }
 }
@@ -118,11 +122,31 @@ impl<S: StateMachine> Pending<S> {
             }
             let Some(p) = self.proposals.pop_front() else { break };
             if p.index == index && p.term == term {
-                p.reply.send(Ok(output));
+                // Woken with the rest of the driver's answers (`wake`).
+                p.reply.send_later(Ok(output), &mut self.woken);
                 return;
             }
             p.reply.send(Err(RuntimeError::LeadershipLost { leader }));
         }
+    }
+
+    /// Wakes the proposers [`applied`](Self::applied) answered since the
+    /// last call. A driver calls it once it has carried out a step's
+    /// actions.
+    pub(crate) fn wake(&mut self) {
+        self.woken.wake_all();
+    }
+
+    /// Callers waiting on the replies of appended proposals now.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn waiting_proposers(&self) -> usize {
+        self.proposals.iter().map(|p| p.reply.waiters()).sum()
+    }
+
+    /// Proposers answered and not woken yet.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn owed_wakeups(&self) -> usize {
+        self.woken.owed()
     }
 
     /// Fails the proposals at or below `index` with `error` (their outcome

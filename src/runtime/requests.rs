@@ -35,6 +35,14 @@ impl<T> Slot<T> {
         self.ready.store(true, Ordering::Release);
     }
 
+    /// As [`fill`](Self::fill), without waking the waiter; returns whether
+    /// one waits (and is owed a [`Watched::notify`]).
+    fn fill_quietly(&self, value: Result<T, RuntimeError>) -> bool {
+        let waiting = self.value.update_quietly(|slot| *slot = Some(value));
+        self.ready.store(true, Ordering::Release);
+        waiting
+    }
+
     /// Waits until the reply comes or `deadline` passes; takes the reply.
     fn take_by(&self, deadline: Option<Instant>) -> Option<Result<T, RuntimeError>> {
         self.value.wait_until(deadline, Option::is_some, Option::take)
@@ -65,6 +73,61 @@ impl<T> Reply<T> {
         if let Some(slot) = self.slot.take() {
             slot.fill(value);
         }
+    }
+}
+
+impl<T> Reply<T> {
+    /// Callers waiting on the reply now.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn waiters(&self) -> usize {
+        self.slot.as_ref().map_or(0, |slot| slot.value.waiters())
+    }
+
+    /// Completes the request, deferring the wake-up of a caller waiting on
+    /// it to `woken` (see [`Wakeups`]).
+    pub(crate) fn send_later(mut self, value: Result<T, RuntimeError>, woken: &mut Wakeups<T>) {
+        if let Some(slot) = self.slot.take() {
+            if slot.fill_quietly(value) {
+                woken.waiting.push(slot);
+            }
+        }
+    }
+}
+
+/// Callers whose replies came and who are still to be woken: a driver
+/// answers a turn's requests as it applies their commands and wakes their
+/// callers once, after the last ([`wake_all`](Self::wake_all)), so that a
+/// caller waiting on one of many requests wakes to find every answer of
+/// the turn, not the first of them. Dropping it wakes them too, so no
+/// caller is left asleep if the driver unwinds in between.
+pub(crate) struct Wakeups<T> {
+    waiting: Vec<Arc<Slot<T>>>,
+}
+
+impl<T> Default for Wakeups<T> {
+    fn default() -> Self {
+        Self { waiting: Vec::new() }
+    }
+}
+
+impl<T> Wakeups<T> {
+    /// Callers owed a wake-up.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn owed(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Wakes every caller owed a wake-up.
+    pub(crate) fn wake_all(&mut self) {
+        for slot in self.waiting.drain(..) {
+            slot.value.notify();
+        }
+    }
+}
+
+impl<T> Drop for Wakeups<T> {
+    fn drop(&mut self) {
+        self.wake_all();
     }
 }
 
@@ -229,6 +292,27 @@ mod tests {
     }
 
     #[test]
+    fn a_deferred_reply_is_there_at_once_and_its_waiter_is_woken_later() {
+        let (reply, waiter) = oneshot::<u32>();
+        let mut woken = Wakeups::default();
+        reply.send_later(Ok(7), &mut woken);
+        // No one was waiting: nothing is owed.
+        assert!(woken.waiting.is_empty());
+        assert!(waiter.slot.ready.load(Ordering::Acquire));
+        assert_eq!(waiter.wait(Some(Instant::now())).unwrap(), 7);
+
+        let (reply, waiter) = oneshot::<u32>();
+        let client = std::thread::spawn(move || waiter.wait(None));
+        while reply.waiters() == 0 {
+            std::thread::yield_now();
+        }
+        reply.send_later(Ok(8), &mut woken);
+        assert_eq!(woken.waiting.len(), 1, "the waiting client is owed a wake-up");
+        woken.wake_all();
+        assert_eq!(client.join().unwrap().unwrap(), 8);
+    }
+
+    #[test]
     fn a_notification_before_the_wait_is_kept() {
         let signal = Signal::default();
         signal.notify();
@@ -300,6 +384,36 @@ mod loom_tests {
             for reply in served {
                 reply.send(Ok(7));
             }
+            assert_eq!(c.join().unwrap().unwrap(), 7);
+        });
+    }
+
+    #[test]
+    fn a_wake_up_deferred_to_the_end_of_the_turn_is_not_lost() {
+        loom::model(|| {
+            let (reply, waiter) = oneshot::<u32>();
+            let (reply2, waiter2) = oneshot::<u32>();
+            // The client waits on its first request, then takes the second.
+            let c = thread::spawn(move || (waiter.wait(None), waiter2.wait(None)));
+            // The driver answers both in a turn and wakes the client after.
+            let mut woken = Wakeups::default();
+            reply.send_later(Ok(7), &mut woken);
+            reply2.send_later(Ok(8), &mut woken);
+            woken.wake_all();
+            let (a, b) = c.join().unwrap();
+            assert_eq!((a.unwrap(), b.unwrap()), (7, 8));
+        });
+    }
+
+    #[test]
+    fn a_driver_unwinding_before_the_wake_up_still_wakes() {
+        loom::model(|| {
+            let (reply, waiter) = oneshot::<u32>();
+            let c = thread::spawn(move || waiter.wait(None));
+            let mut woken = Wakeups::default();
+            reply.send_later(Ok(7), &mut woken);
+            // Dropped without `wake_all`, as when the driver unwinds.
+            drop(woken);
             assert_eq!(c.join().unwrap().unwrap(), 7);
         });
     }

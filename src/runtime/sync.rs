@@ -94,6 +94,29 @@ impl<T> Watched<T> {
         }
     }
 
+    /// Changes the value with `f` without waking anyone; returns whether
+    /// a thread waits on it, in which case the caller owes it a
+    /// [`notify`](Self::notify) (a deferred wake-up: the waiter counted
+    /// itself under the lock and sleeps until notified, so it sees the new
+    /// value once the notification comes).
+    pub(crate) fn update_quietly(&self, f: impl FnOnce(&mut T)) -> bool {
+        let mut state = lock(&self.state);
+        f(&mut state.value);
+        state.waiters > 0
+    }
+
+    /// Threads waiting now.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn waiters(&self) -> usize {
+        lock(&self.state).waiters
+    }
+
+    /// Wakes every waiter (after [`update_quietly`](Self::update_quietly)
+    /// said one waits).
+    pub(crate) fn notify(&self) {
+        self.changed.notify_all();
+    }
+
     /// Waits until `done` holds for the value or `deadline` passes (`None`:
     /// only until `done` holds), then hands the value to `then`, which
     /// tells the two apart.

@@ -69,9 +69,63 @@ impl<S: StateMachine> Hosted<S> {
     }
 
     /// Proposals at or below the applied index that no `Apply` answered
-    /// (another leader's entry took their index): lost.
+    /// (another leader's entry took their index): lost. Then wakes the
+    /// proposers answered since the last settle (once the turn's actions
+    /// are carried out, so a client wakes to all of its answers).
     pub(super) fn settle<L: RaftLog>(&mut self, node: &RaftNode<L>) {
         let lost = RuntimeError::LeadershipLost { leader: node.leader() };
         self.pending.fail_proposals_through(node.last_applied(), lost);
+        self.pending.wake();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::runtime::requests::oneshot;
+    use crate::{Event, RaftConfig, RaftNode};
+    use bytes::Bytes;
+
+    struct Len;
+
+    impl StateMachine for Len {
+        type Output = usize;
+        fn apply(&mut self, _index: u64, command: &Bytes) -> usize {
+            command.len()
+        }
+        fn snapshot(&self) -> Bytes {
+            Bytes::new()
+        }
+        fn restore(&mut self, _data: &Bytes) {}
+    }
+
+    #[test]
+    fn settling_a_group_wakes_the_proposers_its_applies_answered() {
+        let mut node: RaftNode = RaftNode::new(RaftConfig::new(1, [1]).apply_ranges(true)).unwrap();
+        node.step(Event::Campaign).unwrap().for_each(drop);
+        let mut hosted = Hosted::new(Len);
+        let (reply, waiter) = oneshot::<usize>();
+        hosted.pending.batch_replies.push((reply, None));
+        let actions: Vec<Action> = node.step(Event::Propose(Bytes::from_static(b"abc"))).unwrap().collect();
+        let client = std::thread::spawn(move || waiter.wait(None));
+        let mut fx = Effects::default();
+        let mut applies = Vec::new();
+        for action in actions {
+            match action {
+                Action::ApplyRange { .. } => applies.push(action),
+                other => hosted.act(&node, other, &mut fx),
+            }
+        }
+        while hosted.pending.waiting_proposers() == 0 {
+            std::thread::yield_now();
+        }
+        for action in applies {
+            hosted.act(&node, action, &mut fx);
+        }
+        assert_eq!(fx.applied, 1);
+        assert_eq!(hosted.pending.owed_wakeups(), 1, "the answer waits for the turn's end");
+        hosted.settle(&node);
+        assert_eq!(hosted.pending.owed_wakeups(), 0);
+        assert_eq!(client.join().unwrap().unwrap(), 3);
     }
 }
