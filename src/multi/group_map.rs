@@ -1,6 +1,6 @@
-//! [`GroupMap`]: the host's and the many-groups runtime's map from
-//! [`GroupId`] to a group's state, with a constant-time lookup and
-//! iteration in id order.
+//! [`GroupMap`]: the map from [`GroupId`] to a group's state of the host,
+//! the many-groups runtime and the shared WAL, with a constant-time lookup
+//! and iteration in id order.
 //!
 //! A host turn looks its groups up many times per write (each message
 //! delivered, each action carried out, each group settled), and with a

@@ -70,8 +70,9 @@ impl<S: StateMachine> Hosted<S> {
 
     /// Proposals at or below the applied index that no `Apply` answered
     /// (another leader's entry took their index): lost. Then wakes the
-    /// proposers answered since the last settle (once the turn's actions
-    /// are carried out, so a client wakes to all of its answers).
+    /// proposers answered since the last settle: the driver settles its
+    /// groups once it has carried out all the actions in hand, so a client
+    /// wakes once to every answer they held.
     pub(super) fn settle<L: RaftLog>(&mut self, node: &RaftNode<L>) {
         let lost = RuntimeError::LeadershipLost { leader: node.leader() };
         self.pending.fail_proposals_through(node.last_applied(), lost);
