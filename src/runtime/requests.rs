@@ -31,8 +31,9 @@ struct Slot<T> {
 
 impl<T> Slot<T> {
     fn fill(&self, value: Result<T, RuntimeError>) {
-        self.value.update(|slot| *slot = Some(value));
-        self.ready.store(true, Ordering::Release);
+        if self.fill_quietly(value) {
+            self.value.notify();
+        }
     }
 
     /// As [`fill`](Self::fill), without waking the waiter; returns whether

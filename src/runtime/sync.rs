@@ -85,12 +85,8 @@ impl<T> Watched<T> {
 
     /// Changes the value with `f`, then wakes every waiter, if there is one.
     pub(crate) fn update(&self, f: impl FnOnce(&mut T)) {
-        let mut state = lock(&self.state);
-        f(&mut state.value);
-        let waiting = state.waiters > 0;
-        drop(state);
-        if waiting {
-            self.changed.notify_all();
+        if self.update_quietly(f) {
+            self.notify();
         }
     }
 
