@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 
 use super::GroupId;
-use super::inner::Inner;
+use super::inner::{GroupCell, Inner};
 use super::record::{self, BATCH_HEADER_MAX, OP_HEADER_MAX};
 use crate::error::StorageError;
 use crate::log::wal::fsio;
@@ -60,8 +60,9 @@ pub struct GroupLog {
 
     /// The entries, hard state, snapshot and identity, and what of them
     /// the WAL (with the staging area) holds: changes are staged against
-    /// its durable marks. Shared with the log's slot for this group.
-    state: Arc<Mutex<LogState>>,
+    /// its durable marks. Shared with the log's slot for this group, with
+    /// the flag that lets a write go ahead without the log's lock.
+    cell: Arc<GroupCell>,
     /// The snapshot's metadata, as in `state` (kept here too so that
     /// [`RaftLog::snapshot_meta`] can lend it).
     snap: SnapshotMeta,
@@ -95,9 +96,9 @@ impl GroupLog {
     /// (where memory still holds the staged state).
     pub(super) fn new(wal: Arc<Mutex<Inner>>, inner: &Inner, id: GroupId) -> Option<Self> {
         let slot = inner.groups.get(&id)?;
-        let state = Arc::clone(&slot.state);
+        let cell = Arc::clone(&slot.cell);
         let (snap, cached) = {
-            let mut s = lock(&state);
+            let mut s = lock(&cell.state);
             s.discard_unwritten();
             (s.snap.clone(), Cached::of(&s))
         };
@@ -107,7 +108,7 @@ impl GroupLog {
             dir: inner.group_dir(id),
             max_record_size: inner.meta.max_record_size,
             instance: inner.instance ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-            state,
+            cell,
             snap,
             cached,
             wal,
@@ -116,13 +117,13 @@ impl GroupLog {
 
     /// The group's state, locked for one call.
     fn state(&self) -> MutexGuard<'_, LogState> {
-        lock(&self.state)
+        lock(&self.cell.state)
     }
 
     /// Runs `f` on the group's state, then refreshes what the handle
     /// caches of it (whatever `f` returned).
     fn change<T>(&mut self, f: impl FnOnce(&mut LogState) -> T) -> T {
-        let mut state = lock(&self.state);
+        let mut state = lock(&self.cell.state);
         let out = f(&mut state);
         self.cached = Cached::of(&state);
         out
@@ -154,7 +155,13 @@ impl GroupLog {
         Ok(inner)
     }
 
+    /// Fails if the log halted or the group was removed: without the
+    /// log's lock while the group's flag says neither happened (writes
+    /// check this on every step), else through the log, which says which.
     fn check(&self) -> Result<(), StorageError> {
+        if self.cell.is_live() {
+            return Ok(());
+        }
         self.inner().map(drop)
     }
 
@@ -170,24 +177,24 @@ impl GroupLog {
 
     /// Stages everything changed since the last staging as one step, and
     /// `token` after it.
-    fn stage(&mut self, token: Option<WriteToken>) -> Result<(), StorageError> {
-        let wal = Arc::clone(&self.wal);
-        let mut inner = lock(&wal);
-        inner.check_halted()?;
-        inner.slot(self.id, self.incarnation)?;
-        self.stage_changes(&mut inner).map_err(|e| inner.halt(e))?;
-        if let Some(token) = token {
-            inner.stage_token(self.id, self.incarnation, token)?;
+    fn stage(&self, token: Option<WriteToken>) -> Result<(), StorageError> {
+        let mut inner = lock(&self.wal);
+        if !self.cell.is_live() {
+            inner.check_halted()?;
+            inner.slot(self.id, self.incarnation)?;
         }
-        Ok(())
+        self.stage_changes(&mut inner, token).map_err(|e| inner.halt(e))
     }
 
     /// Stages the state's changes since the last staging, if any, as one
-    /// step, encoded straight from the state.
-    fn stage_changes(&self, inner: &mut Inner) -> Result<(), StorageError> {
+    /// step, encoded straight from the state; then `token`.
+    fn stage_changes(&self, inner: &mut Inner, token: Option<WriteToken>) -> Result<(), StorageError> {
         let mut state = self.state();
         if !state.has_unsynced_changes() {
-            return Ok(());
+            return match token {
+                Some(token) => inner.stage_token(self.id, self.incarnation, token),
+                None => Ok(()),
+            };
         }
         let file = match &state.snap_data {
             SnapData::File(f) => *f,
@@ -218,7 +225,7 @@ impl GroupLog {
                 st.entries_dirty.then(|| (from, st.entries.range(skip, st.entries.len()))),
             );
         };
-        inner.stage_step(self.id, self.incarnation, put, st.live_bytes, replaced)?;
+        inner.stage_step(self.id, self.incarnation, put, st.live_bytes, replaced, token)?;
         state.mark_written(file);
         Ok(())
     }
@@ -262,7 +269,8 @@ impl RaftLog for GroupLog {
 
     fn set_hard_state(&mut self, state: HardState) -> Result<(), StorageError> {
         self.check()?;
-        self.change(|s| s.hard = state);
+        self.state().hard = state;
+        self.cached.hard = state;
         Ok(())
     }
 
@@ -293,7 +301,16 @@ impl RaftLog for GroupLog {
     fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError> {
         self.check()?;
         let (overhead, max) = (self.step_overhead(), self.max_record_size);
-        self.change(|s| s.append(entries, overhead, max))
+        // The new last index and term are the batch's own (`LogState::append`
+        // checks that it follows on, and changes nothing when it refuses):
+        // no lookup in the log for the cache.
+        let last = entries.last().map(|e| (e.index, e.term));
+        self.state().append(entries, overhead, max)?;
+        if let Some((index, term)) = last {
+            self.cached.last_index = index;
+            self.cached.last_term = Some(term);
+        }
+        Ok(())
     }
 
     fn truncate(&mut self, from: Index) -> Result<(), StorageError> {

@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use wal_db::Wal;
@@ -40,14 +41,42 @@ pub(super) fn group_dir_name(id: GroupId) -> String {
     format!("{id:020}")
 }
 
+/// What a live group shares with its [`GroupLog`](super::GroupLog): its
+/// state, and whether its writes may go ahead without asking the log.
+#[derive(Debug)]
+pub(super) struct GroupCell {
+    /// True while the group is live and the log has not halted. A handle
+    /// whose flag is down takes the slow path (the log's lock and the
+    /// group's slot), which tells which of the two it was; a flag once
+    /// down stays down (a group created again gets a new cell).
+    live: AtomicBool,
+    /// The group's entries, hard state, snapshot and identity: the handle
+    /// locks it for every call; the log only ever *tries* to lock it (for
+    /// a checkpoint), so the two never wait on each other.
+    pub(super) state: Mutex<LogState>,
+}
+
+impl GroupCell {
+    pub(super) fn new(state: LogState) -> Arc<Self> {
+        Arc::new(GroupCell { live: AtomicBool::new(true), state: Mutex::new(state) })
+    }
+
+    /// Whether the group is live and the log has not halted, as far as
+    /// this handle can tell without the log's lock.
+    pub(super) fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
+    }
+
+    fn retire(&self) {
+        self.live.store(false, Ordering::Release);
+    }
+}
+
 /// One live group.
 #[derive(Debug)]
 pub(super) struct Slot {
-    /// The group's entries, hard state, snapshot and identity, shared with
-    /// its [`GroupLog`](super::GroupLog): the handle locks it for every
-    /// call; the log only ever *tries* to lock it (for a checkpoint), so
-    /// the two never wait on each other.
-    pub(super) state: Arc<Mutex<LogState>>,
+    /// The group's state, shared with its handle.
+    pub(super) cell: Arc<GroupCell>,
     /// The group's live entry bytes as of its last staging (for deciding
     /// when a checkpoint is due).
     pub(super) staged_live: u64,
@@ -176,6 +205,9 @@ impl Inner {
         );
         if !harmless && self.halted.is_none() {
             self.halted = Some(e.to_string());
+            for (_, slot) in &self.groups {
+                slot.cell.retire();
+            }
         }
         e
     }
@@ -216,7 +248,7 @@ impl Inner {
         self.next_incarnation += 1;
         self.removed.remove(&id);
         let slot = Slot {
-            state: Arc::new(Mutex::new(state)),
+            cell: GroupCell::new(state),
             staged_live: 0,
             incarnation,
             checked_out: true,
@@ -237,6 +269,7 @@ impl Inner {
         }
         self.stage(id, |buf| record::put_op(buf, id, &Op::Remove))?;
         if let Some(slot) = self.groups.remove(&id) {
+            slot.cell.retire();
             self.live_bytes = self.live_bytes.saturating_sub(slot.staged_live);
         }
         self.staged_tokens.retain(|(g, _)| *g != id);
@@ -246,11 +279,12 @@ impl Inner {
         self.flush(false)
     }
 
-    /// Stages a step of group `id` (of `incarnation`, whose slot the
-    /// caller checked under this lock), encoded by `put` (called again
-    /// should the staging area be flushed first); `live_bytes` are the
-    /// group's live entry bytes with it; `replaced` are snapshot files to
-    /// delete once it is durable.
+    /// Stages a step of group `id` (of `incarnation`, which the caller saw
+    /// live under this lock), encoded by `put` (called again should the
+    /// staging area be flushed first); `live_bytes` are the group's live
+    /// entry bytes with it; `replaced` are snapshot files to delete once it
+    /// is durable; `token`, if any, is staged after it (as
+    /// [`stage_token`](Self::stage_token) would: one lookup of the slot).
     pub(super) fn stage_step(
         &mut self,
         id: GroupId,
@@ -258,10 +292,15 @@ impl Inner {
         put: impl Fn(&mut Vec<u8>),
         live_bytes: u64,
         replaced: Vec<PathBuf>,
+        token: Option<WriteToken>,
     ) -> Result<(), StorageError> {
         self.stage(id, put)?;
         let slot = self.slot(id, incarnation)?;
         let before = std::mem::replace(&mut slot.staged_live, live_bytes);
+        if let Some(token) = token {
+            slot.staged_token = Some(token);
+            self.staged_tokens.push((id, token));
+        }
         self.live_bytes = self.live_bytes.saturating_sub(before).saturating_add(live_bytes);
         self.staged_files.extend(replaced);
         Ok(())
@@ -433,7 +472,7 @@ impl Inner {
             // for good; its durable marks change only when a write
             // completes, and `written_entries` checks the entries, so it
             // is used as it is rather than holding every checkpoint back.
-            let state = match slot.state.try_lock() {
+            let state = match slot.cell.state.try_lock() {
                 Ok(state) => state,
                 Err(TryLockError::Poisoned(p)) => p.into_inner(),
                 Err(TryLockError::WouldBlock) => return false,

@@ -8,10 +8,9 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use super::GroupId;
-use super::inner::{Files, GROUPS_DIR, Inner, SHARED_META, Slot, group_dir_name, remove_group_dir};
+use super::inner::{Files, GROUPS_DIR, GroupCell, Inner, SHARED_META, Slot, group_dir_name, remove_group_dir};
 use super::options::{SharedRecoveryReport, SharedWalOptions, SharedWalStats};
 use super::record::{self, FORMAT_VERSION, Op, SHARED_RECORDS, SharedRecord};
 use crate::error::StorageError;
@@ -303,7 +302,7 @@ fn open_locked(dir: &Path, options: &SharedWalOptions, lock: Option<DirLock>) ->
             let state =
                 LogState::new(image.identity, image.hard, image.snap, image.file, image.entries, image.live_bytes);
             let slot = Slot {
-                state: Arc::new(Mutex::new(state)),
+                cell: GroupCell::new(state),
                 staged_live: image.live_bytes,
                 incarnation: n as u64 + 1,
                 checked_out: false,

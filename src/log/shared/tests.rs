@@ -583,9 +583,9 @@ fn a_poisoned_group_state_does_not_hold_checkpoints_back() {
     let mut g = wal.create_group(1).unwrap();
     append(&mut g, 1, 3, 8);
     g.sync().unwrap();
-    let state = std::sync::Arc::clone(&crate::sync::lock(&wal.inner).groups.get(&1).expect("group 1").state);
+    let cell = std::sync::Arc::clone(&crate::sync::lock(&wal.inner).groups.get(&1).expect("group 1").cell);
     let poisoner = std::thread::spawn(move || {
-        let _held = state.lock();
+        let _held = cell.state.lock();
         panic!("a handle's owner panicked holding the state (expected in this test)");
     });
     assert!(poisoner.join().is_err());
