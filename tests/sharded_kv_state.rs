@@ -10,10 +10,10 @@
 mod kv;
 
 use bytes::Bytes;
-use kv::Kv;
+use kv::{Kv, Output};
 use raft_io::runtime::StateMachine;
 
-fn put(kv: &mut Kv, key: &[u8], value: &str) -> Option<Bytes> {
+fn put(kv: &mut Kv, key: &[u8], value: &str) -> Output {
     kv.apply(0, &kv::put(key, value.as_bytes()))
 }
 
@@ -70,4 +70,23 @@ fn a_snapshot_restores_every_key() {
         // A restored key is found again by a put, not added twice.
         assert_eq!(put(&mut restored, k, "w").as_deref(), Some(format!("v{i}").as_bytes()));
     }
+}
+
+/// Values of every length around the inline limit, and one far past it:
+/// each put returns the one before, whole.
+#[test]
+fn values_of_every_length_come_back_whole() {
+    let mut kv = Kv::default();
+    let mut values: Vec<Vec<u8>> = (0..=30).map(|n| (0..n).map(|i| b'a' + i as u8 % 26).collect()).collect();
+    values.push(vec![9; 300]);
+    let mut before: Option<Vec<u8>> = None;
+    for v in &values {
+        let out = kv.apply(0, &kv::put(b"key", v));
+        assert_eq!(out.as_deref(), before.as_deref(), "the put before {} bytes", v.len());
+        assert_eq!(kv.get(b"key").as_deref(), Some(&v[..]));
+        before = Some(v.clone());
+    }
+    let mut restored = Kv::default();
+    restored.restore(&kv.snapshot());
+    assert_eq!(restored.get(b"key").as_deref(), Some(&[9u8; 300][..]));
 }

@@ -14,59 +14,82 @@ use raft_io::runtime::StateMachine;
 /// so every write is identifiable in what the group returns.
 ///
 /// Every node applies every write of its groups, so this map is on the
-/// hot path three times per write. Two choices keep it cheap: a short key
-/// is held in the map's own slot (comparing it follows no pointer into an
-/// old command's buffer), and keys are hashed with a seeded multiply-fold
-/// hash rather than SipHash (the seed is random per map, as SipHash's
-/// keys are: iteration order differs between replicas either way).
+/// hot path three times per write. Three choices keep it cheap: a short
+/// key is held in the map's own slot (comparing it follows no pointer into
+/// an old command's buffer); so is a short value (a put neither counts a
+/// reference to its command's buffer nor releases the old value's, a
+/// buffer long out of the cache); and keys are hashed with a seeded
+/// multiply-fold hash rather than SipHash (the seed is random per map, as
+/// SipHash's keys are: iteration order differs between replicas either
+/// way).
 #[derive(Default)]
 pub struct Kv {
-    map: HashMap<Key, Bytes, KeyHashing>,
+    map: HashMap<Held, Held, KeyHashing>,
 }
 
-/// Keys of at most this many bytes are held inline.
+/// Keys and values of at most this many bytes are held inline.
 const SHORT: usize = 22;
 
-/// A key: inline when short, else a slice of the command that put it.
-enum Key {
+/// A key or a value: inline when short, else a slice of the command that
+/// put it.
+#[derive(Clone)]
+pub enum Held {
+    /// At most [`SHORT`] bytes, in place.
     Short { len: u8, bytes: [u8; SHORT] },
+    /// Longer: a slice of the command.
     Long(Bytes),
 }
 
-impl Key {
-    fn new(key: Bytes) -> Self {
-        if key.len() <= SHORT {
-            let mut bytes = [0; SHORT];
-            bytes[..key.len()].copy_from_slice(&key);
-            Key::Short { len: key.len() as u8, bytes }
-        } else {
-            Key::Long(key)
+impl Held {
+    /// `data[range]`: copied in when short, else sliced (no copy).
+    fn of(data: &Bytes, range: std::ops::Range<usize>) -> Self {
+        match data.get(range.clone()) {
+            Some(b) if b.len() <= SHORT => {
+                let mut bytes = [0; SHORT];
+                bytes[..b.len()].copy_from_slice(b);
+                Held::Short { len: b.len() as u8, bytes }
+            }
+            _ => Held::Long(data.slice(range)),
         }
     }
 
     fn as_slice(&self) -> &[u8] {
         match self {
-            Key::Short { len, bytes } => &bytes[..usize::from(*len)],
-            Key::Long(b) => b,
+            Held::Short { len, bytes } => &bytes[..usize::from(*len)],
+            Held::Long(b) => b,
         }
     }
 }
 
-impl Borrow<[u8]> for Key {
+impl std::ops::Deref for Held {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_slice()))
+    }
+}
+
+impl Borrow<[u8]> for Held {
     fn borrow(&self) -> &[u8] {
         self.as_slice()
     }
 }
 
-impl PartialEq for Key {
+impl PartialEq for Held {
     fn eq(&self, other: &Self) -> bool {
         self.as_slice() == other.as_slice()
     }
 }
 
-impl Eq for Key {}
+impl Eq for Held {}
 
-impl Hash for Key {
+impl Hash for Held {
     // As `[u8]` hashes, so that a map of `Key`s can be searched by `&[u8]`.
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.as_slice().hash(state);
@@ -129,7 +152,10 @@ impl Hasher for KeyHasher {
 impl Kv {
     /// The value of `key`, if any.
     pub fn get(&self, key: &[u8]) -> Option<Bytes> {
-        self.map.get(key).cloned()
+        self.map.get(key).map(|v| match v {
+            Held::Short { .. } => Bytes::copy_from_slice(v),
+            Held::Long(b) => b.clone(),
+        })
     }
 }
 
@@ -144,7 +170,7 @@ pub fn put(key: &[u8], value: &[u8]) -> Bytes {
 
 /// What a put returns: the value it replaced (`None`: the key was new, or
 /// the command was malformed and ignored).
-pub type Output = Option<Bytes>;
+pub type Output = Option<Held>;
 
 impl StateMachine for Kv {
     type Output = Output;
@@ -157,11 +183,11 @@ impl StateMachine for Kv {
         if command.len() < 2 + n {
             return None;
         }
-        let value = command.slice(2 + n..);
+        let value = Held::of(command, 2 + n..command.len());
         if let Some(old) = self.map.get_mut(&command[2..2 + n]) {
             return Some(std::mem::replace(old, value));
         }
-        self.map.insert(Key::new(command.slice(2..2 + n)), value);
+        self.map.insert(Held::of(command, 2..2 + n), value);
         None
     }
 
@@ -180,16 +206,16 @@ impl StateMachine for Kv {
     fn restore(&mut self, data: &Bytes) {
         self.map.clear();
         let mut at = 0;
-        let field = |at: &mut usize| -> Option<Bytes> {
+        let field = |at: &mut usize| -> Option<Held> {
             let len = data.get(*at..*at + 4)?;
             let n = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
             let start = *at + 4;
-            let bytes = data.get(start..start + n).map(|_| data.slice(start..start + n))?;
+            data.get(start..start + n)?;
             *at = start + n;
-            Some(bytes)
+            Some(Held::of(data, start..start + n))
         };
         while let (Some(k), Some(v)) = (field(&mut at), field(&mut at)) {
-            self.map.insert(Key::new(k), v);
+            self.map.insert(k, v);
         }
     }
 }

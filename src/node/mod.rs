@@ -306,15 +306,19 @@ impl<L: RaftLog> RaftNode<L> {
     /// Like [`step`](Self::step), but moves the actions to the end of a
     /// buffer the caller owns (one bulk move, no per-action copy), which
     /// suits drivers that carry out actions after releasing the node. When
-    /// `out` is empty the two buffers trade places instead: nothing is
-    /// copied, and the node keeps `out`'s capacity for its next step.
+    /// `out` is empty the step writes its actions straight into it instead
+    /// (nothing is moved, and the node's own buffer is not touched): a
+    /// driver stepping many nodes with one buffer writes every node's
+    /// actions into memory its cache already holds.
     pub fn step_into(&mut self, event: Event, out: &mut Vec<Action>) -> Result<()> {
-        self.run_step(event)?;
         if out.is_empty() {
             std::mem::swap(out, &mut self.out);
-        } else {
-            out.append(&mut self.out);
+            let result = self.run_step(event);
+            std::mem::swap(out, &mut self.out);
+            return result;
         }
+        self.run_step(event)?;
+        out.append(&mut self.out);
         Ok(())
     }
 
