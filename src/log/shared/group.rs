@@ -66,6 +66,10 @@ pub struct GroupLog {
     /// The snapshot's metadata, as in `state` (kept here too so that
     /// [`RaftLog::snapshot_meta`] can lend it).
     snap: SnapshotMeta,
+    /// [`step_overhead`](Self::step_overhead), which depends on `snap`'s
+    /// membership: asked on every append and by a driver for every
+    /// proposal, so worked out once per snapshot.
+    overhead: u64,
     /// The last index, its term and the hard state, as in `state`.
     cached: Cached,
 }
@@ -109,6 +113,7 @@ impl GroupLog {
             max_record_size: inner.meta.max_record_size,
             instance: inner.instance ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
             cell,
+            overhead: Self::overhead_of(&snap),
             snap,
             cached,
             wal,
@@ -172,7 +177,18 @@ impl GroupLog {
 
     /// An upper bound of a step's bytes in a batch besides its entries.
     fn step_overhead(&self) -> u64 {
-        96 + self.snap.membership.encoded_len() as u64 + OP_HEADER_MAX + BATCH_HEADER_MAX
+        debug_assert_eq!(self.overhead, Self::overhead_of(&self.snap));
+        self.overhead
+    }
+
+    fn overhead_of(snap: &SnapshotMeta) -> u64 {
+        96 + snap.membership.encoded_len() as u64 + OP_HEADER_MAX + BATCH_HEADER_MAX
+    }
+
+    /// Takes `snap` as the snapshot's metadata.
+    fn set_snap(&mut self, snap: SnapshotMeta) {
+        self.overhead = Self::overhead_of(&snap);
+        self.snap = snap;
     }
 
     /// Stages everything changed since the last staging as one step, and
@@ -333,7 +349,7 @@ impl RaftLog for GroupLog {
     fn install_snapshot(&mut self, meta: SnapshotMeta, data: Bytes) -> Result<(), StorageError> {
         self.check()?;
         let (installed, snap) = self.change(|s| (s.install_snapshot(meta, data), s.snap.clone()));
-        self.snap = snap;
+        self.set_snap(snap);
         installed
     }
 
@@ -370,10 +386,11 @@ impl RaftLog for GroupLog {
         let faults = inner.faults().cloned();
         let file = r.finish(&self.dir, id, faults.as_ref()).map_err(|e| inner.halt(e))?;
         drop(inner);
-        self.snap = self.change(|s| {
+        let snap = self.change(|s| {
             s.install(meta, SnapData::File(file));
             s.snap.clone()
         });
+        self.set_snap(snap);
         Ok(())
     }
 
