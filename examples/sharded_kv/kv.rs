@@ -90,7 +90,7 @@ impl PartialEq for Held {
 impl Eq for Held {}
 
 impl Hash for Held {
-    // As `[u8]` hashes, so that a map of `Key`s can be searched by `&[u8]`.
+    // As `[u8]` hashes, so that a map keyed by `Held` can be searched by `&[u8]`.
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.as_slice().hash(state);
     }
