@@ -152,17 +152,20 @@ impl GroupLog {
     }
 
     /// Locks the shared state, checking that the log has not halted and
-    /// the group was not removed.
+    /// the group was not removed: by the group's flag while it is up (then
+    /// neither happened), else through the log, which says which.
     fn inner(&self) -> Result<MutexGuard<'_, Inner>, StorageError> {
         let mut inner = lock(&self.wal);
-        inner.check_halted()?;
-        inner.slot(self.id, self.incarnation)?;
+        if !self.cell.is_live() {
+            inner.check_halted()?;
+            inner.slot(self.id, self.incarnation)?;
+        }
         Ok(inner)
     }
 
-    /// Fails if the log halted or the group was removed: without the
-    /// log's lock while the group's flag says neither happened (writes
-    /// check this on every step), else through the log, which says which.
+    /// Fails if the log halted or the group was removed, as
+    /// [`inner`](Self::inner) checks, without taking the log's lock while
+    /// the group's flag is up (writes check this on every step).
     fn check(&self) -> Result<(), StorageError> {
         if self.cell.is_live() {
             return Ok(());
@@ -194,11 +197,7 @@ impl GroupLog {
     /// Stages everything changed since the last staging as one step, and
     /// `token` after it.
     fn stage(&self, token: Option<WriteToken>) -> Result<(), StorageError> {
-        let mut inner = lock(&self.wal);
-        if !self.cell.is_live() {
-            inner.check_halted()?;
-            inner.slot(self.id, self.incarnation)?;
-        }
+        let mut inner = self.inner()?;
         self.stage_changes(&mut inner, token).map_err(|e| inner.halt(e))
     }
 
@@ -376,10 +375,7 @@ impl RaftLog for GroupLog {
     }
 
     fn finish_snapshot_receive(&mut self) -> Result<(), StorageError> {
-        let wal = Arc::clone(&self.wal);
-        let mut inner = lock(&wal);
-        inner.check_halted()?;
-        inner.slot(self.id, self.incarnation)?;
+        let mut inner = self.inner()?;
         let r = self.state().take_received()?;
         let meta = r.meta.clone();
         let id = self.alloc_snapshot_id(&mut inner)?;
