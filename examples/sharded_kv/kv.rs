@@ -41,16 +41,15 @@ pub enum Held {
 }
 
 impl Held {
-    /// `data[range]`: copied in when short, else sliced (no copy).
+    /// `data[range]` (a range the caller checked is within `data`): copied
+    /// in when short, else sliced (no copy).
     fn of(data: &Bytes, range: std::ops::Range<usize>) -> Self {
-        match data.get(range.clone()) {
-            Some(b) if b.len() <= SHORT => {
-                let mut bytes = [0; SHORT];
-                bytes[..b.len()].copy_from_slice(b);
-                Held::Short { len: b.len() as u8, bytes }
-            }
-            _ => Held::Long(data.slice(range)),
+        if range.len() > SHORT {
+            return Held::Long(data.slice(range));
         }
+        let mut bytes = [0; SHORT];
+        bytes[..range.len()].copy_from_slice(&data[range.clone()]);
+        Held::Short { len: range.len() as u8, bytes }
     }
 
     fn as_slice(&self) -> &[u8] {
