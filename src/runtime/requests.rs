@@ -75,9 +75,7 @@ impl<T> Reply<T> {
             slot.fill(value);
         }
     }
-}
 
-impl<T> Reply<T> {
     /// Callers waiting on the reply now.
     #[cfg(all(test, not(loom)))]
     pub(crate) fn waiters(&self) -> usize {
