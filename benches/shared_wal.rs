@@ -9,9 +9,10 @@
 //! whole turn. The groups are visited round-robin, so a group's state is
 //! as cold in the cache as a driver with that many groups finds it.
 //!
-//! Rounds of `TURNS` turns are timed; the medians of nanoseconds per group
-//! write (and per flush) are printed for 1, 100 and 1 000 groups. The logs
-//! grow (nothing is compacted); each round starts from fresh logs.
+//! Each round times [`WRITES`] group writes (as many turns as that takes);
+//! the medians of nanoseconds per group write, and per turn, are printed
+//! for 1, 100 and 1 000 groups. The logs grow (nothing is compacted); each
+//! round starts from fresh logs.
 //!
 //! Temp dirs are made under `RAFT_IO_BENCH_DIR` if set, else the system
 //! temp dir. To measure the CPU cost rather than the disk, point it at a
@@ -21,9 +22,12 @@
 //! shared_wal` (`RAFT_IO_BENCH_ROUNDS` sets the rounds, default 7;
 //! `RAFT_IO_BENCH_GROUPS` the group counts, default `1,100,1000`).
 
-use std::path::PathBuf;
+#[path = "support/bench_env.rs"]
+mod bench_env;
+
 use std::time::Instant;
 
+use bench_env::{base_dir, median};
 use bytes::Bytes;
 use raft_io::log::WriteToken;
 use raft_io::log::shared::{GroupLog, SharedWal};
@@ -31,10 +35,6 @@ use raft_io::{Entry, RaftLog};
 
 /// Writes timed per round, whatever the number of groups.
 const WRITES: u64 = 400_000;
-
-fn base_dir() -> PathBuf {
-    std::env::var_os("RAFT_IO_BENCH_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir)
-}
 
 /// One round at `groups` groups: nanoseconds per group write, and the
 /// turns made.
@@ -66,11 +66,6 @@ fn round(groups: u64) -> (f64, u64) {
     (elapsed.as_nanos() as f64 / (turns * groups) as f64, turns)
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
     let rounds: usize = std::env::var("RAFT_IO_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
     let counts: Vec<u64> = std::env::var("RAFT_IO_BENCH_GROUPS")
@@ -90,7 +85,7 @@ fn main() {
     println!("| groups | turns per round | ns per group write (median of {rounds}) | ns per turn |");
     println!("|---:|---:|---:|---:|");
     for (i, &groups) in counts.iter().enumerate() {
-        let ns = median(&mut per_write[i]);
+        let ns = median(std::mem::take(&mut per_write[i]));
         println!("| {groups} | {} | {ns:.0} | {:.0} |", turns[i], ns * groups as f64);
     }
 }

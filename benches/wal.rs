@@ -33,12 +33,14 @@
 //! `-- wal_paired` / `-- wal_cluster` for one table (`RAFT_IO_BENCH_ROUNDS`
 //! sets the rounds, default 30).
 
+#[path = "support/bench_env.rs"]
+mod bench_env;
 #[path = "support/cluster.rs"]
 mod cluster;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use bench_env::{base_dir, median};
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use raft_io::log::WalOptions;
@@ -231,11 +233,6 @@ fn raw3_round(wals: &[Wal<wal_db::SegmentedStore>], record: &[u8], n: usize) -> 
     t.elapsed().as_secs_f64() / n as f64
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// The comparison the acceptance bar is about: WalLog against the raw
 /// wal-db append+sync ceiling at the same batch, measured interleaved in
 /// the same run. Printed as a Markdown table.
@@ -258,10 +255,6 @@ fn paired() {
             median(ratios) * 100.0
         );
     }
-}
-
-fn base_dir() -> PathBuf {
-    std::env::var_os("RAFT_IO_BENCH_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir)
 }
 
 /// The cluster figures: entries committed per second by a 3-node cluster
