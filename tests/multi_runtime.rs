@@ -759,7 +759,7 @@ fn a_peer_no_group_names_any_more_leaves_the_transport_and_comes_back_when_named
     retry(&nodes[..2], 2, |n| n.handle.change_membership(2, back.clone()));
     for i in 0..2 {
         wait_until(&format!("node {} to learn node 3 again", i + 1), || peer_ids(&nodes, i) == [IDS[1 - i], 3]);
-        assert_eq!(nodes[i].tcp.peers().iter().find(|p| p.0 == 3).map(|p| p.1), Some(nodes[2].addr));
+        assert_eq!(nodes[i].tcp.peers().iter().find(|p| p.0 == 3).map(|p| p.1.clone()), Some(nodes[2].addr.into()));
     }
     for node in nodes {
         node.handle.shutdown();

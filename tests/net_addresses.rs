@@ -83,7 +83,7 @@ fn a_cluster_wired_only_by_its_configuration_runs_grows_shrinks_and_restarts() {
     match members[f].handle.as_ref().unwrap().propose("b=2") {
         Err(RuntimeError::NotLeader { leader: Some(id), leader_addr }) => {
             assert_eq!(id, members[l].id);
-            assert_eq!(leader_addr, Some(members[l].addr));
+            assert_eq!(leader_addr, Some(members[l].addr.into()));
         }
         other => panic!("expected a redirect with the leader's address, got {other:?}"),
     }

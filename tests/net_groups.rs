@@ -528,7 +528,7 @@ fn only_learned_peers_are_forgotten() {
     // A peer added by hand and then given an address by a configuration
     // is learned: a later departure removes it.
     net.learn_one_peer(2, b).unwrap();
-    assert_eq!(net.handle().peers(), [(2, b)], "moved to the configuration's address");
+    assert_eq!(net.handle().peers(), [(2, b.into())], "moved to the configuration's address");
     assert!(net.forget_learned_peer(2));
     assert_eq!(ids(&net), []);
     net.shutdown();

@@ -443,7 +443,7 @@ fn a_peer_learned_from_the_configuration_is_held_to_its_certificate() {
     });
     for i in [0, 2] {
         wait_until("node 2 at its own address again", || {
-            c.tcp(i).peers().iter().any(|&(id, a)| id == 2 && a == c.addr(1))
+            c.tcp(i).peers().iter().any(|(id, a)| *id == 2 && *a == c.addr(1))
         });
     }
     assert!(c.cluster.put("after", "set back").is_ok());

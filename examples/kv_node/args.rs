@@ -11,7 +11,7 @@ use crate::node_args::{addr, lists_self, parse_node, peers};
 #[derive(Debug)]
 pub enum Start {
     /// A founder of a new cluster: every founder's id and raft address.
-    Bootstrap(Vec<(NodeId, SocketAddr)>),
+    Bootstrap(Vec<(NodeId, raft_io::transport::PeerAddr)>),
     /// A new member: the client address of a running member to ask.
     Join(SocketAddr),
 }
@@ -28,7 +28,7 @@ pub struct Args {
 }
 
 pub const USAGE: &str = "usage: kv_node --id <n> --raft <ip:port> --client <ip:port> --data <dir> \
-(--bootstrap <id>=<ip:port>,... | --join <client ip:port of a member>) [--cluster-id <n>]";
+(--bootstrap <id>=<ip:port or host:port>,... | --join <client ip:port of a member>) [--cluster-id <n>]";
 
 /// Parses `args` (without the program name). Every error names the flag.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {

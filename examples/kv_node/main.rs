@@ -11,7 +11,9 @@
 //! cargo run --example kv_node --features net,persistence -- --id 3 --raft 127.0.0.1:7003 --client 127.0.0.1:8003 --data /tmp/kv3 --bootstrap 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003
 //! ```
 //!
-//! then talk to any of them (`nc 127.0.0.1 8001`: `PUT greeting hello`,
+//! (the `--bootstrap` addresses may be host names, `1=raft-1.example:7001`:
+//! each is looked up again whenever its node is dialed), then talk to any
+//! of them (`nc 127.0.0.1 8001`: `PUT greeting hello`,
 //! `GET greeting`), add a fourth with `--join 127.0.0.1:8001` instead of
 //! `--bootstrap`, and restart any node with the command that started it.
 //! `tests/kv_node_processes.rs` does all of this, with SIGKILL.
@@ -33,7 +35,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use raft_io::runtime::{Runtime, address_bytes};
-use raft_io::transport::{TcpConfig, TcpTransport};
+use raft_io::transport::{PeerAddr, TcpConfig, TcpTransport};
 use raft_io::{NodeId, RaftConfig, RaftNode, WalLog};
 
 use crate::args::{Args, Start};
@@ -61,7 +63,7 @@ fn run(args: &Args) -> Result<(), String> {
     let log = WalLog::open(&args.data).map_err(|e| format!("open the log in {}: {e}", args.data.display()))?;
     let config = match &args.start {
         Start::Bootstrap(peers) => RaftConfig::new(args.id, peers.iter().map(|(id, _)| *id))
-            .addresses(peers.iter().map(|&(id, a)| (id, address_bytes(a)))),
+            .addresses(peers.iter().map(|(id, a)| (*id, address_bytes(a.clone())))),
         Start::Join(_) => RaftConfig::joining(args.id),
     }
     .cluster_id(args.cluster_id)
@@ -114,7 +116,7 @@ fn register_when_leading(
 
 /// Sends `JOIN` to `via`, following redirects, until a leader adds this
 /// node; returns the members' raft addresses. Gives up after two minutes.
-fn join(mut via: SocketAddr, id: NodeId, raft: SocketAddr) -> Result<Vec<(NodeId, SocketAddr)>, String> {
+fn join(mut via: SocketAddr, id: NodeId, raft: SocketAddr) -> Result<Vec<(NodeId, PeerAddr)>, String> {
     let give_up = Instant::now() + Duration::from_secs(120);
     loop {
         match ask(via, &format!("JOIN {id} {raft}")) {
@@ -145,17 +147,11 @@ fn ask(addr: SocketAddr, request: &str) -> Result<String, String> {
     Ok(line.trim_end().to_owned())
 }
 
-/// Parses `1=ip:port,2=ip:port`.
-fn members(list: &str) -> Result<Vec<(NodeId, SocketAddr)>, String> {
+/// Parses `1=ip:port,2=host:port`.
+fn members(list: &str) -> Result<Vec<(NodeId, PeerAddr)>, String> {
     let list = list.trim();
     if list.is_empty() {
         return Ok(Vec::new());
     }
-    list.split(',')
-        .map(|item| {
-            let (id, addr) = item.split_once('=').ok_or_else(|| format!("bad member {item:?} in the join reply"))?;
-            let id = id.parse().map_err(|_| format!("bad member id {id:?} in the join reply"))?;
-            Ok((id, node_args::addr(addr, "join reply")?))
-        })
-        .collect()
+    node_args::peers(list, "join reply")
 }

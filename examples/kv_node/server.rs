@@ -86,7 +86,7 @@ impl Server {
         self.directory.lock().unwrap_or_else(PoisonError::into_inner).get(&id).cloned()
     }
 
-    fn redirect(&self, leader: NodeId, raft: Option<std::net::SocketAddr>) -> String {
+    fn redirect(&self, leader: NodeId, raft: Option<raft_io::transport::PeerAddr>) -> String {
         let raft = raft.map_or_else(String::new, |a| format!(", raft {a}"));
         match self.client_addr(leader) {
             Some(addr) => format!("REDIRECT {addr} (node {leader} leads{raft})"),

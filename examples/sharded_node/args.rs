@@ -19,14 +19,14 @@ pub struct Args {
     pub data: PathBuf,
     /// Every node (this one included) and its raft address: the voters of
     /// every group.
-    pub peers: Vec<(NodeId, SocketAddr)>,
+    pub peers: Vec<(NodeId, raft_io::transport::PeerAddr)>,
     /// The groups are `1..=groups`.
     pub groups: u64,
     pub cluster_id: u64,
 }
 
 pub const USAGE: &str = "usage: sharded_node --id <n> --raft <ip:port> --client <ip:port> --data <dir> \
---peers <id>=<ip:port>,... --groups <n> [--cluster-id <n>]";
+--peers <id>=<ip:port or host:port>,... --groups <n> [--cluster-id <n>]";
 
 /// Parses `args` (without the program name). Every error names the flag.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {

@@ -69,8 +69,8 @@ fn run(args: &Args) -> Result<(), String> {
     let wal = SharedWal::open(&args.data).map_err(|e| format!("open the WAL in {}: {e}", args.data.display()))?;
     let transport = TcpGroupTransport::bind(TcpConfig::new(args.id, args.raft).cluster_id(args.cluster_id))
         .map_err(|e| format!("listen on {}: {e}", args.raft))?;
-    for &(id, addr) in args.peers.iter().filter(|(id, _)| *id != args.id) {
-        transport.add_peer(id, addr).map_err(|e| format!("add peer {id}: {e}"))?;
+    for (id, addr) in args.peers.iter().filter(|(id, _)| *id != args.id) {
+        transport.add_peer(*id, addr.clone()).map_err(|e| format!("add peer {id}: {e}"))?;
     }
     let clients = TcpListener::bind(args.client).map_err(|e| format!("listen on {}: {e}", args.client))?;
     let voters: Vec<_> = args.peers.iter().map(|(id, _)| *id).collect();

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use raft_io::NodeId;
+use raft_io::transport::PeerAddr;
 
 /// A node id (not 0, which is reserved).
 pub fn node_id(text: &str, flag: &str) -> Result<NodeId, String> {
@@ -22,24 +23,28 @@ pub fn addr(text: &str, what: &str) -> Result<SocketAddr, String> {
     text.parse().map_err(|_| format!("{what}: {text:?} is not an address of the form ip:port"))
 }
 
-/// A list `id=ip:port,...`, each id once.
-pub fn peers(text: &str, flag: &str) -> Result<Vec<(NodeId, SocketAddr)>, String> {
-    let mut out: Vec<(NodeId, SocketAddr)> = Vec::new();
+/// A list `id=ip:port,...` or `id=host:port,...` (a host name is looked up
+/// at every dial), each id once.
+pub fn peers(text: &str, flag: &str) -> Result<Vec<(NodeId, PeerAddr)>, String> {
+    let mut out: Vec<(NodeId, PeerAddr)> = Vec::new();
     for item in text.split(',') {
-        let (id, a) = item.split_once('=').ok_or_else(|| format!("{flag}: {item:?} is not id=ip:port"))?;
+        let (id, a) = item.split_once('=').ok_or_else(|| format!("{flag}: {item:?} is not id=host:port"))?;
         let id = node_id(id, flag)?;
         if out.iter().any(|(known, _)| *known == id) {
             return Err(format!("{flag}: node {id} is listed twice"));
         }
-        out.push((id, addr(a, flag)?));
+        out.push((id, a.parse().map_err(|e| format!("{flag}: node {id}: {e}"))?));
     }
     Ok(out)
 }
 
-/// Checks that `peers` (given with `flag`) lists node `id` at `raft`.
-pub fn lists_self(peers: &[(NodeId, SocketAddr)], id: NodeId, raft: SocketAddr, flag: &str) -> Result<(), String> {
+/// Checks that `peers` (given with `flag`) lists node `id` at `raft`: that
+/// address, or a host name with its port (the name is this node's to
+/// give; it is not looked up here).
+pub fn lists_self(peers: &[(NodeId, PeerAddr)], id: NodeId, raft: SocketAddr, flag: &str) -> Result<(), String> {
     match peers.iter().find(|(known, _)| *known == id) {
         None => Err(format!("{flag} does not list this node ({id})")),
+        Some((_, a)) if a.host().is_some() && a.port() == raft.port() => Ok(()),
         Some((_, a)) if *a != raft => Err(format!("{flag} gives node {id} the address {a}, --raft says {raft}")),
         Some(_) => Ok(()),
     }

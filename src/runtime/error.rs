@@ -28,9 +28,9 @@ pub enum RuntimeError {
         /// The leader this node knows of.
         leader: Option<NodeId>,
         /// The leader's raft address, when the configuration in effect
-        /// carries one that parses as a socket address
-        /// ([`address_of`](super::address_of)).
-        leader_addr: Option<std::net::SocketAddr>,
+        /// carries one that parses: a socket address or a host name and
+        /// port ([`address_of`](super::address_of)).
+        leader_addr: Option<crate::transport::PeerAddr>,
     },
     /// This node lost leadership while the request was pending. For a
     /// proposal the outcome is unknown.

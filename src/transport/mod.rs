@@ -15,7 +15,8 @@ pub use memory::MemoryTransport;
 pub use tcp::tls;
 #[cfg(feature = "net")]
 pub use tcp::{
-    NetEvent, Refusal, TcpConfig, TcpGroupTransport, TcpHandle, TcpStats, TcpTransport, address_bytes, address_of,
+    AddrError, NetEvent, PeerAddr, Refusal, Resolve, SystemResolver, TcpConfig, TcpGroupTransport, TcpHandle, TcpStats,
+    TcpTransport, address_bytes, address_of,
 };
 
 use crate::message::Message;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::NetEvent;
+use super::addr::{PeerAddr, Resolve, SystemResolver};
 use super::stats::Hook;
 #[cfg(feature = "tls")]
 use super::tls;
@@ -23,7 +24,8 @@ pub struct TcpConfig {
     pub(super) id: NodeId,
     pub(super) cluster_id: u64,
     pub(super) listen: SocketAddr,
-    pub(super) peers: BTreeMap<NodeId, SocketAddr>,
+    pub(super) peers: BTreeMap<NodeId, PeerAddr>,
+    pub(super) resolver: Arc<dyn Resolve>,
     /// `None`: the default of the kind of connection
     /// ([`Carrier::QUEUE_CAPACITY`](super::carrier::Carrier::QUEUE_CAPACITY)).
     pub(super) queue_capacity: Option<usize>,
@@ -81,6 +83,7 @@ impl TcpConfig {
             cluster_id: 0,
             listen,
             peers: BTreeMap::new(),
+            resolver: Arc::new(SystemResolver),
             queue_capacity: None,
             queue_bytes: 16 << 20,
             inbox_capacity: None,
@@ -108,10 +111,21 @@ impl TcpConfig {
         self
     }
 
-    /// A peer and its address (adds or replaces). Only configured peers may
-    /// connect; this node's own id is ignored.
-    pub fn peer(mut self, id: NodeId, addr: SocketAddr) -> Self {
-        self.peers.insert(id, addr);
+    /// A peer and its address (adds or replaces): a [`SocketAddr`] or a
+    /// [`PeerAddr`] (a host name, looked up at every dial with the
+    /// [`resolver`](Self::resolver)). Only configured peers may connect;
+    /// this node's own id is ignored.
+    pub fn peer(mut self, id: NodeId, addr: impl Into<PeerAddr>) -> Self {
+        self.peers.insert(id, addr.into());
+        self
+    }
+
+    /// How peers addressed by host name are looked up, at every dial
+    /// (default: [`SystemResolver`], the system's `getaddrinfo`). See
+    /// [`Resolve`]: for a lookup with a timeout of its own, a cache, or a
+    /// service registry.
+    pub fn resolver(mut self, resolver: impl Resolve) -> Self {
+        self.resolver = Arc::new(resolver);
         self
     }
 

@@ -192,8 +192,8 @@ impl TcpGroupTransport {
     /// # Errors
     ///
     /// The peer's writer thread could not be spawned.
-    pub fn add_peer(&self, id: NodeId, addr: SocketAddr) -> io::Result<()> {
-        self.shared.add_peer(id, addr)
+    pub fn add_peer(&self, id: NodeId, addr: impl Into<super::PeerAddr>) -> io::Result<()> {
+        self.shared.add_peer(id, addr.into())
     }
 
     /// Removes a peer: its queue is dropped and its connections closed.

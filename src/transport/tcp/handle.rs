@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::addr::PeerAddr;
 use super::carrier::Carrier;
 use super::shared::Shared;
 #[cfg(feature = "tls")]
@@ -16,9 +17,9 @@ trait Control: Send + Sync {
     fn id(&self) -> NodeId;
     fn stats(&self) -> TcpStats;
     fn local_addr(&self) -> SocketAddr;
-    fn add_peer(self: Arc<Self>, id: NodeId, addr: SocketAddr) -> std::io::Result<()>;
+    fn add_peer(self: Arc<Self>, id: NodeId, addr: PeerAddr) -> std::io::Result<()>;
     fn remove_peer(&self, id: NodeId);
-    fn peers(&self) -> Vec<(NodeId, SocketAddr)>;
+    fn peers(&self) -> Vec<(NodeId, PeerAddr)>;
     fn queued(&self, peer: NodeId) -> Option<usize>;
     #[cfg(feature = "tls")]
     fn rotate_tls(&self, tls: tls::TlsConfig) -> Result<(), tls::TlsConfigError>;
@@ -37,7 +38,7 @@ impl<C: Carrier> Control for Shared<C> {
         self.local_addr
     }
 
-    fn add_peer(self: Arc<Self>, id: NodeId, addr: SocketAddr) -> std::io::Result<()> {
+    fn add_peer(self: Arc<Self>, id: NodeId, addr: PeerAddr) -> std::io::Result<()> {
         Shared::add_peer(&self, id, addr)
     }
 
@@ -45,7 +46,7 @@ impl<C: Carrier> Control for Shared<C> {
         Shared::remove_peer(self, id);
     }
 
-    fn peers(&self) -> Vec<(NodeId, SocketAddr)> {
+    fn peers(&self) -> Vec<(NodeId, PeerAddr)> {
         lock(&self.peers).iter().map(|(&id, p)| (id, p.addr())).collect()
     }
 
@@ -94,8 +95,8 @@ impl TcpHandle {
     /// # Errors
     ///
     /// The peer's writer thread could not be spawned.
-    pub fn add_peer(&self, id: NodeId, addr: SocketAddr) -> std::io::Result<()> {
-        Arc::clone(&self.shared).add_peer(id, addr)
+    pub fn add_peer(&self, id: NodeId, addr: impl Into<PeerAddr>) -> std::io::Result<()> {
+        Arc::clone(&self.shared).add_peer(id, addr.into())
     }
 
     /// See [`TcpTransport::rotate_tls`](super::TcpTransport::rotate_tls).
@@ -115,7 +116,7 @@ impl TcpHandle {
 
     /// The peers and the addresses they are dialed at, by id (those added
     /// by hand and those learned from configurations alike).
-    pub fn peers(&self) -> Vec<(NodeId, SocketAddr)> {
+    pub fn peers(&self) -> Vec<(NodeId, PeerAddr)> {
         self.shared.peers()
     }
 

@@ -1,12 +1,12 @@
 //! Peers learned from the replicated configuration: a member's address
-//! ([`Membership::address`]) read as a socket address, and the transport's
+//! ([`Membership::address`]) read as a [`PeerAddr`], and the transport's
 //! peer set kept in line with the configuration in effect.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 
 use bytes::Bytes;
 
+use super::addr::PeerAddr;
 use super::carrier::Carrier;
 use super::shared::Shared;
 use super::{TcpGroupTransport, TcpTransport};
@@ -15,22 +15,24 @@ use crate::sync::lock;
 use crate::types::NodeId;
 
 /// A member's address as the TCP transport and the runtime read it: the
-/// UTF-8 text of a socket address (`"10.0.0.7:7001"`, `"[::1]:7001"`), as
-/// [`address_bytes`] writes it. No name is resolved: anything else (a host
-/// name, bytes that are not UTF-8) is `None`.
-pub fn address_of(address: &Bytes) -> Option<SocketAddr> {
-    std::str::from_utf8(address).ok()?.parse().ok()
+/// UTF-8 text of a socket address (`"10.0.0.7:7001"`, `"[::1]:7001"`) or of
+/// a host name and port (`"raft-2.raft.svc:7001"`, looked up at every
+/// dial), as [`address_bytes`] writes it ([`PeerAddr`]'s text). Anything
+/// else (no port, a malformed name, bytes that are not UTF-8) is `None`.
+pub fn address_of(address: &Bytes) -> Option<PeerAddr> {
+    PeerAddr::from_bytes(address).ok()
 }
 
-/// The address bytes of `addr` for the replicated configuration
+/// The address bytes of `addr` (a [`SocketAddr`](std::net::SocketAddr) or
+/// a [`PeerAddr`]) for the replicated configuration
 /// ([`MembershipChange::AddVoterAt`](crate::MembershipChange::AddVoterAt),
 /// [`Membership::with_address`]): its text, which [`address_of`] reads back.
-pub fn address_bytes(addr: SocketAddr) -> Bytes {
-    Bytes::from(addr.to_string())
+pub fn address_bytes(addr: impl Into<PeerAddr>) -> Bytes {
+    Bytes::from(addr.into().to_string())
 }
 
 /// The peers [`TcpTransport::learn_peers`] learned so far, by id.
-pub(super) type Learned = BTreeMap<NodeId, SocketAddr>;
+pub(super) type Learned = BTreeMap<NodeId, PeerAddr>;
 
 impl TcpTransport {
     /// Brings the peers learned from configurations in line with
@@ -86,12 +88,13 @@ impl TcpGroupTransport {
     /// # Errors
     ///
     /// The peer's writer thread could not be spawned.
-    pub fn learn_one_peer(&self, id: NodeId, addr: SocketAddr) -> std::io::Result<()> {
+    pub fn learn_one_peer(&self, id: NodeId, addr: impl Into<PeerAddr>) -> std::io::Result<()> {
         if id == self.shared.cfg.id {
             return Ok(());
         }
+        let addr = addr.into();
         let mut learned = lock(&self.shared.learned);
-        learn_one(&self.shared, id, addr)?;
+        learn_one(&self.shared, id, addr.clone())?;
         learned.insert(id, addr);
         Ok(())
     }
@@ -119,7 +122,7 @@ impl TcpGroupTransport {
 /// Makes `id` a peer at `addr`: added, or moved (its open connection leads
 /// to the old address, so it is closed, queued messages dropped as Raft
 /// tolerates, and the peer redialed at the new one).
-fn learn_one<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, id: NodeId, addr: SocketAddr) -> std::io::Result<()> {
+fn learn_one<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, id: NodeId, addr: PeerAddr) -> std::io::Result<()> {
     let current = lock(&shared.peers).get(&id).map(|p| p.addr());
     match current {
         Some(a) if a == addr => Ok(()),
@@ -150,12 +153,12 @@ fn learn<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, membership: &Membership
                 node = me,
                 cluster = shared.cfg.cluster_id,
                 peer = id,
-                "member address is not a socket address; not dialed"
+                "member address is neither a socket address nor a host name and port; not dialed"
             );
             unusable.push(id);
             continue;
         };
-        learn_one(shared, id, addr)?;
+        learn_one(shared, id, addr.clone())?;
         #[cfg(feature = "tracing")]
         if learned.get(&id) != Some(&addr) {
             tracing::info!(node = me, cluster = shared.cfg.cluster_id, peer = id, %addr, "peer learned from the configuration");
@@ -177,13 +180,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn addresses_are_socket_addresses_in_text() {
-        let v4: SocketAddr = "127.0.0.1:7001".parse().unwrap();
-        let v6: SocketAddr = "[::1]:7001".parse().unwrap();
+    fn addresses_are_socket_addresses_or_names_in_text() {
+        let v4: std::net::SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        let v6: std::net::SocketAddr = "[::1]:7001".parse().unwrap();
         for addr in [v4, v6] {
-            assert_eq!(address_of(&address_bytes(addr)), Some(addr));
+            assert_eq!(address_of(&address_bytes(addr)), Some(PeerAddr::from(addr)));
         }
-        for bad in [&b"localhost:7001"[..], b"127.0.0.1", b"\xff\xfe", b"1.2.3.4:99999"] {
+        let name: PeerAddr = "localhost:7001".parse().unwrap();
+        assert_eq!(address_of(&address_bytes(name.clone())), Some(name));
+        for bad in [&b"node_2:7001"[..], b"127.0.0.1", b"\xff\xfe", b"1.2.3.4:99999", b"1.2.3:7001"] {
             assert_eq!(address_of(&Bytes::copy_from_slice(bad)), None, "{bad:?}");
         }
     }
@@ -191,11 +196,18 @@ mod tests {
     #[test]
     fn a_member_whose_address_does_not_parse_is_reported_and_not_dialed() {
         let t = TcpTransport::bind(super::super::TcpConfig::new(1, "127.0.0.1:0".parse().unwrap())).unwrap();
-        let m = Membership::new([1, 2, 3], []).unwrap();
-        let m = m.with_address(2, "node-2.example:7001").unwrap().with_address(3, "127.0.0.1:9").unwrap();
+        let m = Membership::new([1, 2, 3, 4], []).unwrap();
+        let m = m.with_address(2, "node_2.example:7001").unwrap().with_address(3, "127.0.0.1:9").unwrap();
+        let m = m.with_address(4, "node-4.example:7001").unwrap();
         let m = m.with_address(1, "not even an address").unwrap();
-        assert_eq!(t.learn_peers(&m).unwrap(), vec![2], "node 2's is a name; its own is never dialed");
-        assert_eq!(t.handle().peers(), vec![(3, "127.0.0.1:9".parse().unwrap())]);
+        assert_eq!(t.learn_peers(&m).unwrap(), vec![2], "node 2's is no host name; its own is never dialed");
+        assert_eq!(
+            t.handle().peers(),
+            vec![(3, "127.0.0.1:9".parse().unwrap()), (4, "node-4.example:7001".parse().unwrap())]
+        );
+        // Node 4 leaves.
+        let m = m.apply(&crate::MembershipChange::Remove(4)).unwrap();
+        t.learn_peers(&m).unwrap();
         // The empty configuration of a joining node changes nothing.
         assert!(t.learn_peers(&Membership::empty()).unwrap().is_empty());
         assert_eq!(t.handle().peers().len(), 1);

@@ -23,6 +23,10 @@
 //! * Each direction of a pair of nodes uses its own connection: a node
 //!   writes only on connections it dialed and reads only on ones it
 //!   accepted.
+//! * A peer is addressed by a socket address or by a host name
+//!   ([`PeerAddr`]); a name is looked up again at every dial, with the
+//!   [`Resolve`] of [`TcpConfig::resolver`], so a peer back at another IP
+//!   address under its name is reached there.
 //!
 //! The byte layout (handshake, length prefix, keepalive) is normative in
 //! `docs/PROTOCOL.md`, "TCP transport".
@@ -88,6 +92,7 @@
 //! # }
 //! ```
 
+mod addr;
 mod backoff;
 mod batches;
 mod carrier;
@@ -110,6 +115,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+pub use addr::{AddrError, PeerAddr, Resolve, SystemResolver};
 pub use config::TcpConfig;
 pub use group::TcpGroupTransport;
 pub use handle::TcpHandle;
@@ -183,13 +189,15 @@ impl TcpTransport {
     }
 
     /// Adds a peer (or changes its address; the next connection uses it).
+    /// `addr` is a [`SocketAddr`] or a [`PeerAddr`] (a host name is looked
+    /// up at every dial).
     ///
     /// # Errors
     ///
     /// The peer's writer thread could not be spawned (the peer is not
     /// added).
-    pub fn add_peer(&self, id: NodeId, addr: SocketAddr) -> std::io::Result<()> {
-        self.shared.add_peer(id, addr)
+    pub fn add_peer(&self, id: NodeId, addr: impl Into<PeerAddr>) -> std::io::Result<()> {
+        self.shared.add_peer(id, addr.into())
     }
 
     /// Removes a peer: its queue is dropped, its connections are closed,

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use super::addr::PeerAddr;
 use super::carrier::{Carrier, Unsendable};
 use super::fair::{Admit, FairQueue};
 use super::stats::{Counters, add};
@@ -120,7 +121,7 @@ impl<C: Carrier> Shared<C> {
         let listener = TcpListener::bind(config.listen)?;
         let local_addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
-        let peers: Vec<(NodeId, SocketAddr)> = config.peers.iter().map(|(&id, &addr)| (id, addr)).collect();
+        let peers: Vec<(NodeId, PeerAddr)> = config.peers.iter().map(|(&id, addr)| (id, addr.clone())).collect();
         let shared = Arc::new(Shared {
             inbox: Inbox {
                 queue: Mutex::new(FairQueue::default()),
@@ -328,7 +329,7 @@ impl<C: Carrier> Shared<C> {
         }
     }
 
-    pub(crate) fn add_peer(self: &Arc<Self>, id: NodeId, addr: SocketAddr) -> std::io::Result<()> {
+    pub(crate) fn add_peer(self: &Arc<Self>, id: NodeId, addr: PeerAddr) -> std::io::Result<()> {
         if id == self.cfg.id || id == 0 || self.is_shutdown() {
             return Ok(());
         }

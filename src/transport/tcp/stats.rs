@@ -70,6 +70,9 @@ pub struct TcpStats {
     pub reconnects: u64,
     /// Outbound connection attempts that failed (connect, I/O or refusal).
     pub connect_failures: u64,
+    /// Of those, attempts whose peer's host name could not be looked up
+    /// (the resolver failed or gave no address; [`PeerAddr`](super::PeerAddr)).
+    pub resolve_failures: u64,
     /// Inbound connections refused at the handshake (wrong magic, version,
     /// cluster id or node id, unknown peer; with TLS, a failed TLS handshake
     /// or a certificate that does not match the hello).
@@ -116,7 +119,8 @@ pub enum NetEvent {
     Connected {
         /// The peer.
         peer: NodeId,
-        /// Its address.
+        /// The address reached (for a peer addressed by name, the one of
+        /// its addresses that accepted).
         addr: SocketAddr,
     },
     /// An outbound connection attempt failed (before or during the
@@ -204,6 +208,7 @@ pub(crate) struct Counters {
     pub(crate) connects: AtomicU64,
     pub(crate) reconnects: AtomicU64,
     pub(crate) connect_failures: AtomicU64,
+    pub(crate) resolve_failures: AtomicU64,
     pub(crate) handshake_refusals: AtomicU64,
     pub(crate) handshakes_rejected: AtomicU64,
     pub(crate) connections_over_limit: AtomicU64,
@@ -243,6 +248,7 @@ impl Counters {
             connects: g(&self.connects),
             reconnects: g(&self.reconnects),
             connect_failures: g(&self.connect_failures),
+            resolve_failures: g(&self.resolve_failures),
             handshake_refusals: g(&self.handshake_refusals),
             handshakes_rejected: g(&self.handshakes_rejected),
             connections_over_limit: g(&self.connections_over_limit),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
+use super::addr::PeerAddr;
 use super::backoff::Backoff;
 use super::carrier::{Carrier, Unsendable};
 use super::fair::{Admit, FairQueue};
@@ -47,7 +48,7 @@ pub(crate) enum Push {
 /// A peer's outbound queue and connection.
 pub(crate) struct Peer<C: Carrier> {
     id: NodeId,
-    addr: Mutex<SocketAddr>,
+    addr: Mutex<PeerAddr>,
     queue: Mutex<Queue<C::Item>>,
     ready: Condvar,
     /// A clone of the live connection, so `close` can unblock a write.
@@ -55,7 +56,7 @@ pub(crate) struct Peer<C: Carrier> {
 }
 
 impl<C: Carrier> Peer<C> {
-    pub(crate) fn new(id: NodeId, addr: SocketAddr) -> Self {
+    pub(crate) fn new(id: NodeId, addr: PeerAddr) -> Self {
         Self {
             id,
             addr: Mutex::new(addr),
@@ -65,12 +66,12 @@ impl<C: Carrier> Peer<C> {
         }
     }
 
-    pub(crate) fn set_addr(&self, addr: SocketAddr) {
+    pub(crate) fn set_addr(&self, addr: PeerAddr) {
         *lock(&self.addr) = addr;
     }
 
-    pub(crate) fn addr(&self) -> SocketAddr {
-        *lock(&self.addr)
+    pub(crate) fn addr(&self) -> PeerAddr {
+        lock(&self.addr).clone()
     }
 
     pub(crate) fn queued(&self) -> usize {
@@ -168,14 +169,33 @@ impl<C: Carrier> Peer<C> {
 }
 
 enum DialError {
+    /// The peer's host name could not be looked up.
+    Resolve(std::io::Error),
     Io(std::io::Error),
     Refused(Refusal),
 }
 
-fn dial<C: Carrier>(shared: &Shared<C>, peer: &Peer<C>) -> Result<Link, DialError> {
+/// Connects to the peer: its socket address, or each address its name has
+/// now (looked up here, at every dial), in the resolver's order, until one
+/// accepts. Returns the stream and the address it reached.
+fn connect<C: Carrier>(shared: &Shared<C>, peer: &Peer<C>) -> Result<(TcpStream, SocketAddr), DialError> {
+    let targets = peer.addr().dial_targets(&*shared.cfg.resolver).map_err(DialError::Resolve)?;
+    let mut failure = None;
+    for addr in targets {
+        if peer.is_closed() {
+            break;
+        }
+        match TcpStream::connect_timeout(&addr, shared.cfg.connect_timeout) {
+            Ok(stream) => return Ok((stream, addr)),
+            Err(e) => failure = Some(e),
+        }
+    }
+    Err(DialError::Io(failure.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::Interrupted, "peer closed"))))
+}
+
+fn dial<C: Carrier>(shared: &Shared<C>, peer: &Peer<C>) -> Result<(Link, SocketAddr), DialError> {
     let cfg = &shared.cfg;
-    let addr = *lock(&peer.addr);
-    let stream = TcpStream::connect_timeout(&addr, cfg.connect_timeout).map_err(DialError::Io)?;
+    let (stream, addr) = connect(shared, peer)?;
     stream.set_nodelay(true).map_err(DialError::Io)?;
     // Registered before the handshake, so `close` can cut a handshake with
     // a slow peer short instead of waiting out its timeout.
@@ -210,7 +230,7 @@ fn dial<C: Carrier>(shared: &Shared<C>, peer: &Peer<C>) -> Result<Link, DialErro
     read_reply(&mut link, &hello).map_err(io_error)?.map_err(DialError::Refused)?;
     link.set_deadline(None);
     link.tcp().set_write_timeout(Some(cfg.write_timeout)).map_err(DialError::Io)?;
-    Ok(link)
+    Ok((link, addr))
 }
 
 /// Whether a refusal was ours (the peer failed our TLS or identity checks)
@@ -237,12 +257,20 @@ pub(crate) fn run<C: Carrier>(shared: Arc<Shared<C>>, peer: Arc<Peer<C>>) {
     let mut batch = Vec::new();
     let mut buf = BytesMut::with_capacity(64 << 10);
     while !peer.is_closed() && !shared.is_shutdown() {
-        let mut link = match dial(&shared, &peer) {
-            Ok(link) => link,
+        let (mut link, addr) = match dial(&shared, &peer) {
+            Ok(dialed) => dialed,
             Err(e) => {
                 *lock(&peer.stream) = None;
                 add(&counters.connect_failures, 1);
                 match e {
+                    DialError::Resolve(error) => {
+                        add(&counters.resolve_failures, 1);
+                        let name = peer.addr();
+                        shared.event(|| NetEvent::ConnectFailed {
+                            peer: peer.id,
+                            error: format!("looking up {name}: {error}"),
+                        })
+                    }
                     DialError::Io(error) => {
                         shared.event(|| NetEvent::ConnectFailed { peer: peer.id, error: error.to_string() })
                     }
@@ -272,7 +300,6 @@ pub(crate) fn run<C: Carrier>(shared: Arc<Shared<C>>, peer: Arc<Peer<C>>) {
             add(&counters.reconnects, 1);
         }
         let connected_at = Instant::now();
-        let addr = *lock(&peer.addr);
         shared.event(|| NetEvent::Connected { peer: peer.id, addr });
         if peer.is_closed() {
             // Closed while dialing, maybe before the stream was registered.
