@@ -684,8 +684,8 @@ fn groups_settle_when_every_turn_takes_several_ticks() {
 
 /// With `apply_ranges`, a group's committed commands come as
 /// `Action::ApplyRange`, read from the group's node after a drain. If the
-/// host steps the group again (or removes it) before its ranges are
-/// drained, it first turns them into `Action::Apply`s: a later step could
+/// host steps the group with a snapshot (or removes it) before its ranges
+/// are drained, it first turns them into `Action::Apply`s: that step could
 /// compact a range away. Either way the same commands arrive, in order.
 #[test]
 fn queued_ranges_are_read_after_a_drain_or_turned_into_applies_before_the_next_step() {
@@ -735,4 +735,43 @@ fn queued_ranges_are_read_after_a_drain_or_turned_into_applies_before_the_next_s
         })
         .collect();
     assert_eq!(applied, [6]);
+}
+
+/// A group's `ApplyRange`s not read yet stay ranges when the group is
+/// stepped again with an event that cannot drop applied entries (so a
+/// host stepped one envelope at a time never rewrites its queue for
+/// them); each is read after the drain, in order. (Before a snapshot they
+/// are settled: the test above.)
+#[test]
+fn queued_ranges_are_settled_only_before_a_step_that_could_drop_them() {
+    let mut host = MultiNode::new(HostConfig::new(1));
+    host.create_group(7, RaftConfig::new(1, [1]).apply_ranges(true), MemoryLog::new()).unwrap();
+    host.step(7, Event::Campaign).unwrap();
+    let _: Vec<HostAction> = host.drain_actions().collect();
+    let propose = |host: &mut MultiNode<MemoryLog>, c: &str| {
+        host.step(7, Event::Propose(bytes::Bytes::copy_from_slice(c.as_bytes()))).unwrap()
+    };
+    propose(&mut host, "a");
+    propose(&mut host, "b");
+    host.step(7, Event::Tick).unwrap();
+    propose(&mut host, "c");
+    let commands = |actions: &[HostAction], host: &MultiNode<MemoryLog>| {
+        let (mut ranges, mut seen) = (0, Vec::new());
+        for a in actions {
+            match a {
+                HostAction::Group { action: Action::ApplyRange { first, last }, .. } => {
+                    ranges += 1;
+                    let node = host.group(7).unwrap();
+                    node.visit_applied(*first, *last, |_, _, c| seen.push(c.clone())).unwrap();
+                }
+                HostAction::Group { action: Action::Apply { command, .. }, .. } => seen.push(command.clone()),
+                _ => {}
+            }
+        }
+        (ranges, seen)
+    };
+    let actions: Vec<HostAction> = host.drain_actions().collect();
+    let (ranges, seen) = commands(&actions, &host);
+    assert_eq!(ranges, 3, "each step's range left as it was queued");
+    assert_eq!(seen, ["a", "b", "c"]);
 }

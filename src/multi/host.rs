@@ -488,11 +488,23 @@ impl<L: RaftLog> MultiNode<L> {
         self.out.drain(..)
     }
 
+    /// Settles `group`'s queued ranges ([`settle_ranges`](Self::settle_ranges))
+    /// if stepping it with `event` could drop them from its log (a snapshot
+    /// installed: [`Event::may_drop_applied`]). Any other step leaves them
+    /// readable, so a host stepped one envelope at a time does not rewrite
+    /// its queue once per step of a group with a range in it.
+    pub(super) fn settle_before(&mut self, group: GroupId, event: &Event) {
+        if event.may_drop_applied() {
+            self.settle_ranges(group);
+        }
+    }
+
     /// Turns `group`'s queued [`Action::ApplyRange`]s into
     /// [`Action::Apply`]s (clones of the commands), in place: called before
-    /// the group is stepped again or removed, since that could compact a
-    /// range away before the driver reads it. Callers that mark a position
-    /// in the queue settle first (the queue grows here).
+    /// the group is removed, or stepped with an event that could compact a
+    /// range away before the driver reads it (`settle_before`). Callers
+    /// that mark a position in the queue settle first (the queue grows
+    /// here).
     pub(super) fn settle_ranges(&mut self, group: GroupId) {
         let Self { groups, out, .. } = self;
         let Some(g) = groups.get_mut(&group) else { return };
@@ -551,7 +563,7 @@ impl<L: RaftLog> MultiNode<L> {
 
     /// Steps one group and queues its actions, tagged.
     pub(super) fn step_group(&mut self, group: GroupId, event: Event) -> Result<(), MultiError> {
-        self.settle_ranges(group);
+        self.settle_before(group, &event);
         let Self { cfg, groups, peers, ticks, out, unread, scratch, stats, campaigns, .. } = self;
         let Some(g) = groups.get_mut(&group) else { return Err(MultiError::UnknownGroup(group)) };
         stats.steps += 1;

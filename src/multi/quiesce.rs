@@ -116,7 +116,7 @@ impl<L: RaftLog> MultiNode<L> {
         let node = &g.node;
         let before = (node.role(), node.term(), node.leader());
         // Before the mark: settling rewrites the queue.
-        self.settle_ranges(group);
+        self.settle_before(group, &event);
         let mark = self.out.len();
         let _ = self.step_group(group, event);
         let Some(g) = self.groups.get(&group) else { return };

@@ -71,6 +71,27 @@ pub enum Event {
     Campaign,
 }
 
+impl Event {
+    /// Whether a step of this event may install a snapshot, and so drop
+    /// entries from the front of the log, applied ones included: the
+    /// application's own snapshot ([`Event::Snapshot`]) or a leader's
+    /// snapshot stream ([`MessageBody::Snapshot`](crate::MessageBody::Snapshot),
+    /// whose last chunk installs it). No other event removes an entry at
+    /// or below the commit index (a follower truncates only entries above
+    /// it), so an [`Action::ApplyRange`] not read yet stays readable
+    /// through a step of any other event (checked in debug builds after
+    /// every step).
+    pub(crate) fn may_drop_applied(&self) -> bool {
+        let snapshot = |m: &Message| matches!(m.body, crate::message::MessageBody::Snapshot(_));
+        match self {
+            Event::Snapshot { .. } => true,
+            Event::Message(m) => snapshot(m),
+            Event::Messages(ms) => ms.iter().any(snapshot),
+            _ => false,
+        }
+    }
+}
+
 /// Something the driver must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

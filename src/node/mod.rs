@@ -329,7 +329,17 @@ impl<L: RaftLog> RaftNode<L> {
         self.out.clear();
         self.step_bytes = 0;
         let proposal = matches!(event, Event::Propose(_) | Event::ProposeBatch(_));
+        #[cfg(debug_assertions)]
+        let keeps_applied = (!event.may_drop_applied()).then(|| self.log.snapshot_meta().index);
         let result = self.handle(event).and_then(|()| self.finish_step());
+        #[cfg(debug_assertions)]
+        if let Some(before) = keeps_applied {
+            debug_assert_eq!(
+                self.log.snapshot_meta().index,
+                before,
+                "a step of an event that may not drop applied entries installed a snapshot (Event::may_drop_applied)"
+            );
+        }
         if let Err(e) = result {
             if proposal {
                 self.counters.proposals_refused += 1;
