@@ -18,7 +18,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use net_support::{CLUSTER, Cluster, loopback, wait_until};
 use raft_io::runtime::address_bytes;
-use raft_io::transport::tls::{IdentityError, NodeIdentity, TlsConfig, TlsConfigError, TlsFailure};
+use raft_io::transport::tls::{
+    IdentityError, NodeIdentity, Reload, TlsConfig, TlsConfigError, TlsFailure, TlsReloader,
+};
 use raft_io::transport::{NetEvent, Refusal, TcpConfig, TcpHandle, TcpTransport};
 use raft_io::{AppendEntries, Entry, EntryKind, MembershipChange, Message, MessageBody, NodeId, framing};
 
@@ -513,6 +515,74 @@ fn a_plaintext_transport_cannot_be_rotated_and_bind_checks_the_identity() {
     let err = TcpTransport::bind(wrong).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("raft-io://cluster/27510/node/2"), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// Reloading from files.
+
+/// Writes the trust set of `cas`, `cert` and `key` (PEM) into `dir`.
+fn write_files(dir: &std::path::Path, cas: &[&Ca], cert: &str, key: &str) {
+    let trust: String = cas.iter().map(|ca| ca.pem()).collect();
+    std::fs::write(dir.join("ca.pem"), trust).unwrap();
+    std::fs::write(dir.join("node.pem"), cert).unwrap();
+    std::fs::write(dir.join("node.key"), key).unwrap();
+}
+
+#[test]
+fn material_is_reloaded_from_its_files_when_they_change_and_kept_when_they_are_bad() {
+    let (old, new) = (Ca::new("old CA"), Ca::new("new CA"));
+    let dir = tempfile::tempdir().unwrap();
+    let mine = old.node(CLUSTER, 1);
+    write_files(dir.path(), &[&old], &mine.cert, &mine.key);
+    let files = |name: &str| dir.path().join(name);
+    let tls = TlsConfig::from_pem_files(files("ca.pem"), files("node.pem"), files("node.key")).unwrap();
+    let one = TcpTransport::bind(TcpConfig::new(1, loopback()).cluster_id(CLUSTER).tls(tls)).unwrap();
+    let mut reloader = TlsReloader::new(one.handle(), files("ca.pem"), files("node.pem"), files("node.key"));
+    assert_eq!(reloader.check().unwrap(), Reload::Unchanged, "the files it was built from");
+
+    // Node 2's certificate comes from the new CA: node 1 refuses it.
+    let two_cert = new.node(CLUSTER, 2);
+    let two =
+        TcpTransport::bind(TcpConfig::new(2, loopback()).cluster_id(CLUSTER).tls(material(&[&old, &new], &two_cert)))
+            .unwrap();
+    one.add_peer(2, two.local_addr()).unwrap();
+    two.add_peer(1, one.local_addr()).unwrap();
+    wait_until("node 1 to refuse node 2's certificate", || one.stats().tls_failures >= 1);
+    assert_eq!(two.stats().connects, 0);
+
+    // Half-written: a certificate with another key. Refused; nothing changes.
+    let renewed = old.node(CLUSTER, 1);
+    write_files(dir.path(), &[&old, &new], &renewed.cert, &mine.key);
+    let err = reloader.check().unwrap_err();
+    assert!(err.to_string().contains("node.pem") || err.to_string().contains("node.key"), "names the file: {err}");
+    assert!(reloader.check().is_err(), "still refused: bad files are never taken as loaded");
+    // The key arrives: the new trust set is in force, node 2 gets in.
+    write_files(dir.path(), &[&old, &new], &renewed.cert, &renewed.key);
+    assert_eq!(reloader.check().unwrap(), Reload::Rotated);
+    assert_eq!(reloader.check().unwrap(), Reload::Unchanged, "loaded once");
+    wait_until("node 2 to connect to node 1", || two.stats().connects >= 1);
+
+    // Material naming another node is refused by the transport and kept out.
+    let other = new.node(CLUSTER, 3);
+    write_files(dir.path(), &[&new], &other.cert, &other.key);
+    assert!(matches!(reloader.check().unwrap_err(), TlsConfigError::WrongIdentity { .. }));
+    // A file that disappears is a failed check, not a crash.
+    std::fs::remove_file(files("node.key")).unwrap();
+    assert!(matches!(reloader.check().unwrap_err(), TlsConfigError::Read { .. }));
+
+    // The watch thread does the same at an interval.
+    let next = new.node(CLUSTER, 1);
+    write_files(dir.path(), &[&old, &new], &next.cert, &next.key);
+    let watch = reloader.watch(Duration::from_millis(5)).unwrap();
+    wait_until("the watch to reload the files", || watch.stats().rotations == 1);
+    std::fs::write(files("node.key"), "not a key").unwrap();
+    wait_until("the watch to fail on a bad key", || watch.stats().failures >= 1);
+    let stats = watch.stats();
+    assert_eq!(stats.rotations, 1, "the bad key kept out: {stats:?}");
+    assert!(stats.last_error.is_some_and(|e| e.contains("node.key")), "names the file");
+    watch.stop();
+    one.shutdown();
+    two.shutdown();
 }
 
 // ---------------------------------------------------------------------------

@@ -80,6 +80,11 @@ impl TcpHandle {
         Self { shared }
     }
 
+    /// The transport's node id.
+    pub fn id(&self) -> NodeId {
+        self.shared.id()
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> TcpStats {
         self.shared.stats()

@@ -151,11 +151,23 @@ impl TlsConfig {
     ) -> Result<Self, TlsConfigError> {
         let (trust, chain, key) = (trust.as_ref(), chain.as_ref(), key.as_ref());
         let (t, c, k) = (read(trust)?, read(chain)?, read(key)?);
+        Self::from_read([(trust, &t), (chain, &c), (key, &k)])
+    }
+
+    /// Builds the material from the contents of the trust, chain and key
+    /// files already read, each error naming its file.
+    pub(super) fn from_read(files: [(&Path, &[u8]); 3]) -> Result<Self, TlsConfigError> {
+        let [(trust, t), (chain, c), (key, k)] = files;
         Self::build(
-            Source { bytes: &t, origin: trust.display().to_string() },
-            Source { bytes: &c, origin: chain.display().to_string() },
-            Source { bytes: &k, origin: key.display().to_string() },
+            Source { bytes: t, origin: trust.display().to_string() },
+            Source { bytes: c, origin: chain.display().to_string() },
+            Source { bytes: k, origin: key.display().to_string() },
         )
+    }
+
+    /// Reads one of the material's files.
+    pub(super) fn read_file(path: &Path) -> Result<Vec<u8>, TlsConfigError> {
+        read(path)
     }
 
     /// The same from PEM text in memory.

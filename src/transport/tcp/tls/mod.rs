@@ -37,6 +37,7 @@
 
 mod config;
 mod identity;
+mod reload;
 mod rotation;
 
 use std::io;
@@ -45,6 +46,7 @@ use std::time::Instant;
 
 pub use config::{TlsConfig, TlsConfigError};
 pub use identity::{IdentityError, NodeIdentity, URI_PREFIX};
+pub use reload::{Reload, TlsReloader, TlsWatch, TlsWatchStats};
 pub(crate) use rotation::TlsState;
 
 use super::handshake::Refusal;
