@@ -32,7 +32,17 @@ pub enum Reload {
 }
 
 /// Reloads a transport's TLS material from its trust, chain and key PEM
-/// files when their contents change. See the [module docs](self).
+/// files when their contents change.
+///
+/// A reload is [`TcpHandle::rotate_tls`]: new connections use the new
+/// material, open ones keep theirs, and material naming another node or
+/// cluster is refused. The files are compared by content, not by
+/// modification time, so a rewrite within the same second, a restored
+/// backup with an old time stamp and files that are symbolic links swapped
+/// at once (as Kubernetes mounts secrets) are all seen. Files caught
+/// half-written (a new certificate beside the old key) do not build: the
+/// check fails, the material in force is kept, and the next check tries
+/// again.
 ///
 /// ```no_run
 /// use std::time::Duration;
