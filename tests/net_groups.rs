@@ -11,12 +11,14 @@
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
+#[path = "support/loopback.rs"]
+mod loopback;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use raft_io::framing::{self, DecodeLimits};
@@ -24,22 +26,12 @@ use raft_io::multi::{Envelope, EnvelopeBody, GroupId, HostConfig, MultiNode};
 use raft_io::transport::{NetEvent, Refusal, TcpConfig, TcpGroupTransport, TcpTransport};
 use raft_io::{AppendEntries, Entry, Heartbeat, MemoryLog, Message, MessageBody, RaftConfig, RaftTransport};
 
+use loopback::{loopback, wait_until};
+
 #[global_allocator]
 static GLOBAL: counting_alloc::CountingAllocator = counting_alloc::CountingAllocator;
 
 const CLUSTER: u64 = 7;
-
-fn loopback() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
 
 fn heartbeat(from: u64, to: u64, group: GroupId, round: u64) -> Envelope {
     let message = Message { from, to, term: 1, body: MessageBody::Heartbeat(Heartbeat { commit: 0, round }) };

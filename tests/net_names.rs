@@ -4,27 +4,17 @@
 //! addresses are tried in order. Over real loopback sockets.
 #![cfg(feature = "net")]
 
+#[path = "support/loopback.rs"]
+mod loopback;
+
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use raft_io::transport::{NetEvent, PeerAddr, TcpConfig, TcpTransport};
 use raft_io::{Message, MessageBody, RaftTransport};
 
-fn loopback() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
-
-/// Waits for `cond` with a generous deadline (a hang guard, not a timing
-/// assertion).
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
+use loopback::{loopback, wait_until};
 
 fn ping(from: u64, to: u64, term: u64) -> Message {
     Message { from, to, term, body: MessageBody::TimeoutNow }

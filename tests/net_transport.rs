@@ -3,26 +3,19 @@
 //! and nothing blocks forever.
 #![cfg(feature = "net")]
 
+#[path = "support/loopback.rs"]
+mod loopback;
+
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use raft_io::transport::{NetEvent, Refusal, TcpConfig, TcpTransport};
 use raft_io::{AppendEntries, Entry, Message, MessageBody, RaftTransport, TransportError};
 
-fn loopback() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
+use loopback::{loopback, wait_until};
 
 fn ping(from: u64, to: u64) -> Message {
     Message { from, to, term: 1, body: MessageBody::TimeoutNow }

@@ -2,6 +2,9 @@
 //! disk: the harness of the `net_*` tests.
 #![allow(dead_code)]
 
+#[path = "../support/loopback.rs"]
+mod loopback;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -10,6 +13,8 @@ use bytes::Bytes;
 use raft_io::runtime::{RaftHandle, Runtime, RuntimeError, StateMachine};
 use raft_io::transport::{TcpConfig, TcpHandle, TcpTransport};
 use raft_io::{NodeId, RaftConfig, RaftNode, WalLog};
+
+pub use loopback::{loopback, wait_until};
 
 pub const CLUSTER: u64 = 0x6b76;
 
@@ -46,20 +51,6 @@ impl StateMachine for Kv {
             }
         }
     }
-}
-
-/// Waits for `cond` with a generous deadline (a hang guard, not a timing
-/// assertion).
-pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-pub fn loopback() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
 }
 
 pub struct Node {
