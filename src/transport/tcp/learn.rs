@@ -195,7 +195,10 @@ mod tests {
 
     #[test]
     fn a_member_whose_address_does_not_parse_is_reported_and_not_dialed() {
-        let t = TcpTransport::bind(super::super::TcpConfig::new(1, "127.0.0.1:0".parse().unwrap())).unwrap();
+        // Names are never looked up here (no DNS in a unit test).
+        let nowhere = |_: &str, _: u16| -> std::io::Result<Vec<std::net::SocketAddr>> { Ok(Vec::new()) };
+        let cfg = super::super::TcpConfig::new(1, "127.0.0.1:0".parse().unwrap()).resolver(nowhere);
+        let t = TcpTransport::bind(cfg).unwrap();
         let m = Membership::new([1, 2, 3, 4], []).unwrap();
         let m = m.with_address(2, "node_2.example:7001").unwrap().with_address(3, "127.0.0.1:9").unwrap();
         let m = m.with_address(4, "node-4.example:7001").unwrap();
