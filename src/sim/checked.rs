@@ -6,9 +6,11 @@
 //! clients, each with at most one operation outstanding: writes
 //! ([`Workload::write`]) are submitted on the leader and answered with
 //! what the state machine's `apply` returned (results and refusals alike);
-//! reads ([`Workload::read`]) go through ReadIndex on the leader or on any
-//! node and are answered by [`StateMachine::query`] at the moment the read
-//! is released. A client gives up on an operation that takes too long; a
+//! reads ([`Workload::read`]) go to the leader or to any node, half of them
+//! as lease reads ([`ReadKind::Lease`]: served from the leader's lease when
+//! the nodes have `lease_reads` on, else a ReadIndex as the other half),
+//! and are answered by [`StateMachine::query`] at the moment the read is
+//! released. A client gives up on an operation that takes too long; a
 //! write given up on, or still pending at the end, has an unknown outcome.
 
 use std::collections::BTreeMap;
@@ -64,6 +66,9 @@ enum Waiting {
 pub(super) struct Clients<W: Workload> {
     pub(super) workload: W,
     rng: Rng,
+    /// Draws each read's kind: a stream of its own, so that the choice
+    /// leaves every other draw of a seed as it was.
+    kinds: Rng,
     history: Vec<Call<W::Op, W::Output>>,
     reads: BTreeMap<(NodeId, ReadId), (usize, W::Op, u64)>,
     writes: BTreeMap<u64, (usize, W::Op, u64)>,
@@ -84,6 +89,7 @@ where
         Self {
             workload,
             rng: Rng::new(seed ^ 0x636c_6965_6e74),
+            kinds: Rng::new(seed ^ 0x6b69_6e64_7321),
             history: Vec::new(),
             reads: BTreeMap::new(),
             writes: BTreeMap::new(),
@@ -131,7 +137,8 @@ where
                 };
                 self.next_read += 1;
                 let id = self.next_read;
-                if cluster.read_query(node, id, ReadKind::Index, self.workload.encode(&op)).is_ok() {
+                let kind = if self.kinds.chance(0.5) { ReadKind::Lease } else { ReadKind::Index };
+                if cluster.read_query(node, id, kind, self.workload.encode(&op)).is_ok() {
                     self.reads.insert((node, id), (client, op, now));
                     self.clients[client] = Some((Waiting::Read(node, id), now));
                 }

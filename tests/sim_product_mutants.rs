@@ -1,0 +1,146 @@
+//! The simulator as a product bites on lease reads: a user's state machine
+//! run through `Simulation` with lease reads on, under
+//! `FaultProfile::Fragile` (its skewed-clock and cut-off-follower scenes),
+//! its checked clients issuing lease reads. With the `LongLease` mutant (a
+//! lease that outlives the election timeout) a stale read must be caught
+//! as a history the user's model cannot explain; with no mutant the very
+//! same runs pass.
+//!
+//! Built only with the mutants compiled in:
+//!
+//! ```sh
+//! RUSTFLAGS="--cfg raft_io_mutants" CARGO_TARGET_DIR=target/mutants \
+//!     cargo test --release --features sim,persistence --test sim_product_mutants -- --nocapture
+//! ```
+//!
+//! `RAFT_IO_SEEDS=N`: seeds to search (default 24).
+#![cfg(all(raft_io_mutants, feature = "sim"))]
+
+use raft_io::StateMachine;
+use raft_io::bytes::Bytes;
+use raft_io::mutants::{self, Mutant};
+use raft_io::sim::linearizability::Model;
+use raft_io::sim::{FaultProfile, Rng, Scenario, SimError, Simulation, Violation, Workload};
+
+/// A register: each write stores a number; a read returns the last one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Register(u64);
+
+impl StateMachine for Register {
+    type Output = ();
+
+    fn apply(&mut self, _index: u64, command: &Bytes) {
+        if let Ok(v) = <[u8; 8]>::try_from(command.as_ref()) {
+            self.0 = u64::from_le_bytes(v);
+        }
+    }
+
+    fn snapshot(&self) -> Bytes {
+        Bytes::copy_from_slice(&self.0.to_le_bytes())
+    }
+
+    fn restore(&mut self, data: &Bytes) {
+        self.0 = <[u8; 8]>::try_from(data.as_ref()).map_or(0, u64::from_le_bytes);
+    }
+
+    fn query(&self, _query: &[u8]) -> Option<Bytes> {
+        Some(self.snapshot())
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Write(u64),
+    Read,
+}
+
+/// Clients writing fresh numbers and reading them back, and the model.
+struct Clients {
+    next: u64,
+}
+
+impl Model for Clients {
+    type State = u64;
+    type Op = Op;
+    type Output = Option<u64>;
+
+    fn init(&self) -> u64 {
+        0
+    }
+
+    fn step(&self, state: &u64, op: &Op) -> (u64, Option<u64>) {
+        match *op {
+            Op::Write(v) => (v, None),
+            Op::Read => (*state, Some(*state)),
+        }
+    }
+}
+
+impl Workload for Clients {
+    type Machine = Register;
+
+    fn write(&mut self, _rng: &mut Rng) -> Op {
+        self.next += 1;
+        Op::Write(self.next)
+    }
+
+    fn read(&mut self, _rng: &mut Rng) -> Option<Op> {
+        Some(Op::Read)
+    }
+
+    fn encode(&self, op: &Op) -> Bytes {
+        match *op {
+            Op::Write(v) => Bytes::copy_from_slice(&v.to_le_bytes()),
+            Op::Read => Bytes::new(),
+        }
+    }
+
+    fn write_output(&self, _op: &Op, _output: &()) -> Option<u64> {
+        None
+    }
+
+    fn read_output(&self, _op: &Op, answer: Option<&Bytes>) -> Option<u64> {
+        answer.and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok()).map(u64::from_le_bytes)
+    }
+}
+
+fn simulation() -> Simulation<Clients> {
+    Simulation::new(|_| Register::default(), |_| Clients { next: 0 })
+        .configure(|c| c.configure(|r| r.lease_reads(true).lease_drift_ticks(3)))
+        .clients(8, 10)
+        .expect("clients")
+}
+
+fn seeds() -> u64 {
+    std::env::var("RAFT_IO_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(24)
+}
+
+/// The first seed whose run fails, with its failure.
+fn first_failure(sim: &Simulation<Clients>, seeds: u64) -> Option<(Scenario, raft_io::sim::Failure)> {
+    (0..seeds).find_map(|seed| {
+        let scenario = Scenario::new(FaultProfile::Fragile, 5, 250, seed).expect("scenario");
+        match sim.run(&scenario) {
+            Ok(_) => None,
+            Err(SimError::Failed(f)) => Some((scenario, *f)),
+            Err(e) => panic!("{scenario}: {e}"),
+        }
+    })
+}
+
+#[test]
+fn checked_clients_catch_a_lease_that_outlives_the_election_timeout() {
+    let sim = simulation();
+    let seeds = seeds();
+    mutants::set(None);
+    if let Some((scenario, failure)) = first_failure(&sim, seeds) {
+        panic!("correct code failed {scenario}: {}", failure.violation);
+    }
+    mutants::set(Some(Mutant::LongLease));
+    let caught = first_failure(&sim, seeds);
+    mutants::set(None);
+    let Some((scenario, failure)) = caught else {
+        panic!("LongLease not caught in {seeds} seeds");
+    };
+    println!("LongLease caught in {scenario}: {}", failure.violation);
+    assert_eq!(failure.violation.property, Violation::LINEARIZABILITY, "{}", failure.violation);
+}
