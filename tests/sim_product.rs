@@ -247,6 +247,21 @@ fn first_failure(sim: &Simulation<Clients>, profiles: &[FaultProfile]) -> raft_i
     panic!("the planted bug was not caught");
 }
 
+/// The asynchronous storage mode through the product: the user's
+/// configuration turns it on (`SimConfig::async_storage`), every profile
+/// runs with writes reported durable late and crashes that lose what was
+/// not (the `Fragile` power cut included), and the history stays
+/// linearizable.
+#[test]
+fn a_correct_bank_passes_every_profile_in_the_asynchronous_storage_mode() {
+    let sim = simulation(Bug::None).configure(|c| c.async_storage(true));
+    let reports = sim.run_all(&FaultProfile::ALL, 3, 100, 0..1).unwrap_or_else(|e| panic!("{e}"));
+    for r in &reports {
+        assert_eq!(r.linearizability, Verdict::Linearizable, "{}", r.scenario);
+    }
+    assert!(reports.iter().map(|r| r.operations).sum::<usize>() > 500);
+}
+
 #[test]
 fn a_correct_bank_passes_every_profile_with_a_checked_history() {
     let reports = simulation(Bug::None).run_all(&FaultProfile::ALL, 3, 100, 0..1).unwrap_or_else(|e| panic!("{e}"));

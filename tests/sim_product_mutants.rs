@@ -1,10 +1,16 @@
-//! The simulator as a product bites on lease reads: a user's state machine
-//! run through `Simulation` with lease reads on, under
-//! `FaultProfile::Fragile` (its skewed-clock and cut-off-follower scenes),
-//! its checked clients issuing lease reads. With the `LongLease` mutant (a
-//! lease that outlives the election timeout) a stale read must be caught
-//! as a history the user's model cannot explain; with no mutant the very
-//! same runs pass.
+//! The simulator as a product bites on what a user's configuration turns
+//! on: a user's state machine run through `Simulation` under
+//! `FaultProfile::Fragile`.
+//!
+//! * Lease reads on (the skewed-clock and cut-off-follower scenes), the
+//!   checked clients issuing lease reads: with the `LongLease` mutant (a
+//!   lease that outlives the election timeout) a stale read must be caught
+//!   as a history the user's model cannot explain.
+//! * The asynchronous storage mode on (the power-cut scene): with the
+//!   `HoldNothing` mutant (acknowledgements sent before the writes they
+//!   promise are durable) the loss of an acknowledged write must be caught.
+//!
+//! With no mutant the very same runs pass.
 //!
 //! Built only with the mutants compiled in:
 //!
@@ -20,7 +26,12 @@ use raft_io::StateMachine;
 use raft_io::bytes::Bytes;
 use raft_io::mutants::{self, Mutant};
 use raft_io::sim::linearizability::Model;
-use raft_io::sim::{FaultProfile, Rng, Scenario, SimError, Simulation, Violation, Workload};
+use std::sync::Mutex;
+
+use raft_io::sim::{FaultProfile, Rng, Scenario, SimConfig, SimError, Simulation, Violation, Workload};
+
+/// The mutant switch is process-wide: one test at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// A register: each write stores a number; a read returns the last one.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -104,9 +115,9 @@ impl Workload for Clients {
     }
 }
 
-fn simulation() -> Simulation<Clients> {
+fn simulation(configure: impl Fn(SimConfig) -> SimConfig + 'static) -> Simulation<Clients> {
     Simulation::new(|_| Register::default(), |_| Clients { next: 0 })
-        .configure(|c| c.configure(|r| r.lease_reads(true).lease_drift_ticks(3)))
+        .configure(configure)
         .clients(8, 10)
         .expect("clients")
 }
@@ -127,20 +138,35 @@ fn first_failure(sim: &Simulation<Clients>, seeds: u64) -> Option<(Scenario, raf
     })
 }
 
-#[test]
-fn checked_clients_catch_a_lease_that_outlives_the_election_timeout() {
-    let sim = simulation();
+/// Runs `sim` over the seeds with no mutant (every run must pass), then
+/// with `mutant` (some run must fail): returns that failure.
+fn caught(sim: &Simulation<Clients>, mutant: Mutant) -> raft_io::sim::Failure {
     let seeds = seeds();
     mutants::set(None);
-    if let Some((scenario, failure)) = first_failure(&sim, seeds) {
+    if let Some((scenario, failure)) = first_failure(sim, seeds) {
         panic!("correct code failed {scenario}: {}", failure.violation);
     }
-    mutants::set(Some(Mutant::LongLease));
-    let caught = first_failure(&sim, seeds);
+    mutants::set(Some(mutant));
+    let caught = first_failure(sim, seeds);
     mutants::set(None);
     let Some((scenario, failure)) = caught else {
-        panic!("LongLease not caught in {seeds} seeds");
+        panic!("{mutant:?} not caught in {seeds} seeds");
     };
-    println!("LongLease caught in {scenario}: {}", failure.violation);
+    println!("{mutant:?} caught in {scenario}: {}", failure.violation);
+    failure
+}
+
+#[test]
+fn checked_clients_catch_a_lease_that_outlives_the_election_timeout() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let sim = simulation(|c| c.configure(|r| r.lease_reads(true).lease_drift_ticks(3)));
+    let failure = caught(&sim, Mutant::LongLease);
     assert_eq!(failure.violation.property, Violation::LINEARIZABILITY, "{}", failure.violation);
+}
+
+#[test]
+fn the_asynchronous_mode_catches_acknowledgements_sent_before_the_write() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let failure = caught(&simulation(|c| c.async_storage(true)), Mutant::HoldNothing);
+    println!("caught by {}", failure.violation.property);
 }
