@@ -16,6 +16,7 @@ use raft_io::multi::{Envelope, GroupId, HostAction, HostConfig, MultiNode};
 use raft_io::{Action, Event, NodeId, RaftConfig, RaftLog, WalLog};
 
 const IDS: [NodeId; 3] = [1, 2, 3];
+/// Commands a leader proposes per group per turn (the throughput runs).
 const BATCH: usize = 32;
 const IN_FLIGHT: u64 = 4;
 const TICK: Duration = Duration::from_millis(10);
@@ -71,6 +72,8 @@ struct Process<S: Storage> {
     data: Bytes,
     /// The groups led here, in order (refreshed each turn).
     led: Vec<GroupId>,
+    /// Commands proposed per led group per turn.
+    batch: usize,
 }
 
 impl<S: Storage> Process<S> {
@@ -91,14 +94,14 @@ impl<S: Storage> Process<S> {
         for (g, n) in self.host.groups() {
             if n.is_leader() {
                 self.led.push(g);
-                if n.last_index() - n.last_applied() < IN_FLIGHT * BATCH as u64 {
+                if n.last_index() - n.last_applied() < IN_FLIGHT * self.batch as u64 {
                     room.push(g);
                 }
             }
         }
         if propose {
             for g in room {
-                let _ = self.host.step(g, Event::ProposeBatch(vec![self.data.clone(); BATCH]));
+                let _ = self.host.step(g, Event::ProposeBatch(vec![self.data.clone(); self.batch]));
             }
         }
         for (g, token) in self.storage.flush() {
@@ -165,6 +168,7 @@ pub fn wake_up(groups: u64, samples: usize) -> (f64, f64, u64) {
                 applied: Arc::clone(&applied),
                 data: Bytes::new(),
                 led: Vec::new(),
+                batch: BATCH,
             }
         })
         .collect();
@@ -231,6 +235,7 @@ fn start<S: Storage>(
                 applied: Arc::clone(&applied),
                 data: Bytes::from_static(&[0x5a; 16]),
                 led: Vec::new(),
+                batch: BATCH,
             }
         })
         .collect();
@@ -258,12 +263,16 @@ fn start<S: Storage>(
 
 /// CPU per entry, free of the scheduler: the three processes on shared
 /// WALs are stepped in turn by the calling thread for `turns` turns (a
-/// tick every 10th); returns the thread's CPU time (user and system, the
-/// fdatasyncs' included) per entry applied, in microseconds, and the
-/// entries. `None` where the thread's CPU time cannot be read.
-pub fn cpu_per_entry(groups: u64, turns: u64) -> Option<(f64, u64)> {
+/// tick every 10th), each leader proposing `batch` commands per group per
+/// turn; returns the thread's CPU time (user and system, the fdatasyncs'
+/// included) per entry applied, in microseconds, and the entries. `None`
+/// where the thread's CPU time cannot be read.
+pub fn cpu_per_entry(groups: u64, turns: u64, batch: usize) -> Option<(f64, u64)> {
     let dir = base_dir().join("cpu");
     let (mut procs, applied) = start::<Shared>(groups, &mut |id, host| shared_groups(&dir, id, groups, host));
+    for p in &mut procs {
+        p.batch = batch.max(1);
+    }
     let before = super::cpu_ns()?;
     for t in 0..turns {
         for p in procs.iter_mut() {

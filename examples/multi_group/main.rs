@@ -26,13 +26,17 @@
 //!   step). Entries applied on the leaders per second, the two layouts
 //!   alternating, medians.
 //! * **CPU per entry**: the shared-WAL processes stepped in turn by one
-//!   thread for `CPU_TURNS` turns; that thread's CPU time (fdatasyncs
-//!   included) per entry applied. Unlike the throughput, it hardly depends
-//!   on what else the machine runs, so it compares builds.
+//!   thread for `CPU_TURNS` turns, `CPU_BATCH` commands per group per turn;
+//!   that thread's CPU time (fdatasyncs included) per entry applied. Unlike
+//!   the throughput, it hardly depends on what else the machine runs, so it
+//!   compares builds. At `CPU_BATCH` 1 it is the cost of a group's whole
+//!   round (proposal, appends, answers, durability, apply) for one entry:
+//!   what a loaded many-groups runtime pays when each group gets about one
+//!   write per turn.
 //!
 //! Run: `cargo run --release --example multi_group --features persistence
-//! [-- IDLE [ACTIVE [SECONDS [ROUNDS [CPU_TURNS]]]]]` (defaults 10 000 idle
-//! groups, 1 000 active, 3 s, 3 rounds, 100 turns). Logs go under
+//! [-- IDLE [ACTIVE [SECONDS [ROUNDS [CPU_TURNS [CPU_BATCH]]]]]]` (defaults
+//! 10 000 idle groups, 1 000 active, 3 s, 3 rounds, 100 turns, 32). Logs go under
 //! `RAFT_IO_BENCH_DIR` if set, else the temp dir. The last line has the form
 //! `multi-group: 10000 idle groups 0.4% cpu 2.1 KiB/replica; 1000 active groups 1.35M entries/s shared WAL, 12.7x one WAL per group`.
 
@@ -179,10 +183,11 @@ fn main() {
     }
     let (shared, per_group) = active::compare(active_groups, seconds, rounds);
     let cpu_turns = arg(5).map_or(100, |v| v as u64);
-    if let Some((us, entries)) = active::cpu_per_entry(active_groups, cpu_turns).filter(|_| cpu_turns > 0) {
+    let cpu_batch = arg(6).map_or(32, |v| (v as usize).max(1));
+    if let Some((us, entries)) = active::cpu_per_entry(active_groups, cpu_turns, cpu_batch).filter(|_| cpu_turns > 0) {
         println!();
         println!(
-            "cpu: {us:.2} µs per entry applied, shared WAL ({active_groups} groups; one thread steps the three processes for {cpu_turns} turns, {entries} entries)"
+            "cpu: {us:.2} µs per entry applied, shared WAL ({active_groups} groups, {cpu_batch} per group per turn; one thread steps the three processes for {cpu_turns} turns, {entries} entries)"
         );
     }
     let (p50, max, _) = active::wake_up(active_groups, 20);
