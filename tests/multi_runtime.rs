@@ -76,8 +76,12 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// A peer that left every group's configuration is kept 300 ms, not the
+/// default 10 s, so that a test sees it go soon.
 fn bind(id: NodeId) -> TcpGroupTransport {
-    TcpGroupTransport::bind(TcpConfig::new(id, "127.0.0.1:0".parse().unwrap()).cluster_id(11)).unwrap()
+    let config =
+        TcpConfig::new(id, "127.0.0.1:0".parse().unwrap()).cluster_id(11).departed_grace(Duration::from_millis(300));
+    TcpGroupTransport::bind(config).unwrap()
 }
 
 /// Makes every transport (of nodes `IDS`, in order) a peer of the others.

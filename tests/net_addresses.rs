@@ -31,8 +31,9 @@ fn start(m: &mut Member, transport: TcpTransport, config: RaftConfig) {
     m.handle = Some(handle);
 }
 
+/// A departed peer is kept 3 s: ten election timeouts of these nodes.
 fn bind(id: NodeId, addr: SocketAddr) -> TcpTransport {
-    TcpTransport::bind(TcpConfig::new(id, addr).cluster_id(CLUSTER)).unwrap()
+    TcpTransport::bind(TcpConfig::new(id, addr).cluster_id(CLUSTER).departed_grace(Duration::from_secs(3))).unwrap()
 }
 
 fn leader(members: &[Member]) -> usize {
@@ -102,10 +103,15 @@ fn a_cluster_wired_only_by_its_configuration_runs_grows_shrinks_and_restarts() {
     assert!(peers_of(&members[l]).contains(&4), "the leader learned node 4 from the configuration");
     members.push(fourth);
 
-    // Remove a follower: every other member drops it as a peer.
+    // Remove a follower. It never receives the entry that removes it;
+    // when it campaigns, the members, which keep it as a peer for the
+    // grace, answer with a removal notice: it stops. Then every other
+    // member drops it as a peer.
     let gone = (l + 1) % 3;
     let gone_id = members[gone].id;
     lead.change_membership(MembershipChange::Remove(gone_id)).unwrap();
+    let removed = members[gone].handle.clone().unwrap();
+    wait_until("the removed node to be told", || removed.removed().is_some());
     for (i, m) in members.iter().enumerate() {
         if i != gone {
             wait_until("the removed node to be dropped", || !peers_of(m).contains(&gone_id));

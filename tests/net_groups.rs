@@ -506,7 +506,9 @@ fn a_warm_turn_allocates_nothing_on_the_nodes_thread() {
 /// longer name, `tests/multi_runtime.rs`).
 #[test]
 fn only_learned_peers_are_forgotten() {
-    let net = TcpGroupTransport::bind(TcpConfig::new(1, loopback())).unwrap();
+    // No grace: a forgotten peer goes at once (the grace has its own test,
+    // `transport::tcp::learn`).
+    let net = TcpGroupTransport::bind(TcpConfig::new(1, loopback()).departed_grace(Duration::ZERO)).unwrap();
     let (a, b): (SocketAddr, SocketAddr) = ("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
     net.add_peer(2, a).unwrap();
     net.learn_one_peer(3, b).unwrap();

@@ -41,6 +41,7 @@ pub struct TcpConfig {
     pub(super) keepalive_interval: Duration,
     pub(super) backoff_initial: Duration,
     pub(super) backoff_max: Duration,
+    pub(super) departed_grace: Duration,
     pub(super) max_connections: usize,
     pub(super) max_pending_handshakes: usize,
     #[cfg(feature = "tls")]
@@ -75,6 +76,7 @@ impl TcpConfig {
     /// byte budgets are the same), [`DecodeLimits::default`], connect timeout 1 s,
     /// handshake timeout 2 s, write timeout 2 s, idle timeout 10 s with a
     /// keepalive every second, reconnect backoff from 20 ms doubling to 1 s,
+    /// a peer that left the configuration kept 10 s,
     /// 64 inbound connections of which at most 16 in their handshake,
     /// plaintext (no TLS).
     pub fn new(id: NodeId, listen: SocketAddr) -> Self {
@@ -96,6 +98,7 @@ impl TcpConfig {
             keepalive_interval: Duration::from_secs(1),
             backoff_initial: Duration::from_millis(20),
             backoff_max: Duration::from_secs(1),
+            departed_grace: Duration::from_secs(10),
             max_connections: 64,
             max_pending_handshakes: 16,
             #[cfg(feature = "tls")]
@@ -204,6 +207,19 @@ impl TcpConfig {
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.backoff_initial = nonzero(initial);
         self.backoff_max = nonzero(max);
+        self
+    }
+
+    /// How long a peer learned from the configuration is kept after it left
+    /// it (default 10 s; zero: dropped at once): it is still dialed and its
+    /// connections still accepted, so that when the removed node, which
+    /// usually never hears of its removal, asks for votes, the members can
+    /// answer with a removal notice and it stops campaigning
+    /// (docs/PROTOCOL.md §7.2). A removed node campaigns within an election
+    /// timeout; keep the grace above that. Peers removed by hand
+    /// ([`TcpTransport::remove_peer`]) go at once.
+    pub fn departed_grace(mut self, grace: Duration) -> Self {
+        self.departed_grace = grace;
         self
     }
 

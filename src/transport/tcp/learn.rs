@@ -39,8 +39,10 @@ impl TcpTransport {
     /// `membership` (the configuration in effect): every other member whose
     /// address parses ([`address_of`]) becomes a peer at that address (a
     /// peer known at another address is disconnected and redialed there),
-    /// and every peer learned this way earlier that is no
-    /// longer a member is removed ([`remove_peer`](Self::remove_peer)).
+    /// and every peer learned this way earlier that is no longer a member
+    /// is removed once [`TcpConfig::departed_grace`](super::TcpConfig::departed_grace)
+    /// has passed (until then it is still dialed and accepted, so that it
+    /// can be told of its removal).
     /// Peers added by hand ([`add_peer`](Self::add_peer),
     /// [`TcpConfig::peer`](super::TcpConfig::peer)) are never removed here,
     /// though a configuration address replaces theirs. The empty
@@ -99,14 +101,16 @@ impl TcpGroupTransport {
         Ok(())
     }
 
-    /// Removes peer `id` ([`remove_peer`](Self::remove_peer)) if it was
-    /// learned from a configuration ([`learn_one_peer`](Self::learn_one_peer),
+    /// Removes peer `id`, once
+    /// [`TcpConfig::departed_grace`](super::TcpConfig::departed_grace) has
+    /// passed, if it was learned from a configuration
+    /// ([`learn_one_peer`](Self::learn_one_peer),
     /// [`learn_peers`](Self::learn_peers)); a peer added by hand stays.
-    /// Returns whether it was removed.
+    /// Returns whether it was learned (and so is let go).
     pub fn forget_learned_peer(&self, id: NodeId) -> bool {
         let removed = lock(&self.shared.learned).remove(&id).is_some();
         if removed {
-            self.shared.remove_peer(id);
+            self.shared.retire_peer(id);
             #[cfg(feature = "tracing")]
             tracing::info!(
                 node = self.shared.cfg.id,
@@ -125,7 +129,8 @@ impl TcpGroupTransport {
 fn learn_one<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, id: NodeId, addr: PeerAddr) -> std::io::Result<()> {
     let current = lock(&shared.peers).get(&id).map(|p| p.addr());
     match current {
-        Some(a) if a == addr => Ok(()),
+        // Kept: a peer let go after the grace is taken back.
+        Some(a) if a == addr => shared.add_peer(id, addr),
         Some(_) => {
             shared.remove_peer(id);
             shared.add_peer(id, addr)
@@ -168,9 +173,14 @@ fn learn<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, membership: &Membership
     let gone: Vec<NodeId> = learned.keys().copied().filter(|&id| !membership.contains(id)).collect();
     for id in gone {
         learned.remove(&id);
-        shared.remove_peer(id);
+        shared.retire_peer(id);
         #[cfg(feature = "tracing")]
-        tracing::info!(node = me, cluster = shared.cfg.cluster_id, peer = id, "peer dropped: no longer a member");
+        tracing::info!(
+            node = me,
+            cluster = shared.cfg.cluster_id,
+            peer = id,
+            "peer dropped (after the grace): no longer a member"
+        );
     }
     Ok(unusable)
 }
@@ -197,7 +207,9 @@ mod tests {
     fn a_member_whose_address_does_not_parse_is_reported_and_not_dialed() {
         // Names are never looked up here (no DNS in a unit test).
         let nowhere = |_: &str, _: u16| -> std::io::Result<Vec<std::net::SocketAddr>> { Ok(Vec::new()) };
-        let cfg = super::super::TcpConfig::new(1, "127.0.0.1:0".parse().unwrap()).resolver(nowhere);
+        let cfg = super::super::TcpConfig::new(1, "127.0.0.1:0".parse().unwrap())
+            .resolver(nowhere)
+            .departed_grace(std::time::Duration::ZERO);
         let t = TcpTransport::bind(cfg).unwrap();
         let m = Membership::new([1, 2, 3, 4], []).unwrap();
         let m = m.with_address(2, "node_2.example:7001").unwrap().with_address(3, "127.0.0.1:9").unwrap();
@@ -218,6 +230,32 @@ mod tests {
         let m = m.apply(&crate::MembershipChange::Remove(3)).unwrap();
         t.learn_peers(&m).unwrap();
         assert!(t.handle().peers().is_empty());
+        t.shutdown();
+    }
+
+    #[test]
+    fn a_departed_peer_is_kept_for_the_grace_and_taken_back_if_it_returns() {
+        let grace = std::time::Duration::from_millis(100);
+        let cfg = super::super::TcpConfig::new(1, "127.0.0.1:0".parse().unwrap()).departed_grace(grace);
+        let t = TcpTransport::bind(cfg).unwrap();
+        let m = Membership::new([1, 2], []).unwrap().with_address(2, "127.0.0.1:9").unwrap();
+        t.learn_peers(&m).unwrap();
+        let without = m.apply(&crate::MembershipChange::Remove(2)).unwrap();
+        let retiring = |t: &TcpTransport| lock(&t.shared.peers).get(&2).map(|p| p.retiring());
+        assert_eq!(retiring(&t), Some(false));
+        // It leaves and comes back within the grace: kept, and no longer to
+        // be let go.
+        t.learn_peers(&without).unwrap();
+        assert_eq!(retiring(&t), Some(true), "kept for the grace");
+        t.learn_peers(&m).unwrap();
+        assert_eq!(retiring(&t), Some(false), "taken back");
+        // It leaves for good: let go once the grace is over.
+        t.learn_peers(&without).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !t.handle().peers().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "never let go");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         t.shutdown();
     }
 }

@@ -345,6 +345,31 @@ impl<C: Carrier> Shared<C> {
         Ok(())
     }
 
+    /// Lets peer `id` go once [`TcpConfig::departed_grace`] has passed: it
+    /// left the configuration, and until then it is still dialed and
+    /// accepted, so that a member can answer its vote requests with a
+    /// removal notice. Adding it again keeps it.
+    pub(crate) fn retire_peer(&self, id: NodeId) {
+        let grace = self.cfg.departed_grace;
+        if grace.is_zero() {
+            return self.remove_peer(id);
+        }
+        if let Some(peer) = lock(&self.peers).get(&id) {
+            // Its writer checks at every wake-up (a keepalive interval at
+            // most while connected, a backoff wait while not).
+            peer.retire(std::time::Instant::now() + grace);
+        }
+    }
+
+    /// Removes `peer`, whose grace is over, if it is still the one under
+    /// its id.
+    pub(crate) fn remove_retired(&self, peer: &Arc<Peer<C>>) {
+        let current = lock(&self.peers).get(&peer.id()).is_some_and(|p| Arc::ptr_eq(p, peer));
+        if current {
+            self.remove_peer(peer.id());
+        }
+    }
+
     pub(crate) fn remove_peer(&self, id: NodeId) {
         if let Some(peer) = lock(&self.peers).remove(&id) {
             peer.close();

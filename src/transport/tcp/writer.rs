@@ -53,6 +53,10 @@ pub(crate) struct Peer<C: Carrier> {
     ready: Condvar,
     /// A clone of the live connection, so `close` can unblock a write.
     stream: Mutex<Option<TcpStream>>,
+    /// When a peer that left the configuration is let go
+    /// ([`Shared::retire_peer`]): until then it is dialed and accepted as
+    /// before, so that it can still be told it was removed.
+    retire_at: Mutex<Option<Instant>>,
 }
 
 impl<C: Carrier> Peer<C> {
@@ -63,11 +67,36 @@ impl<C: Carrier> Peer<C> {
             queue: Mutex::new(Queue { items: FairQueue::default(), closed: false }),
             ready: Condvar::new(),
             stream: Mutex::new(None),
+            retire_at: Mutex::new(None),
         }
     }
 
+    pub(crate) fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Sets the address to dial (the next connection uses it); a peer being
+    /// retired is kept after all.
     pub(crate) fn set_addr(&self, addr: PeerAddr) {
         *lock(&self.addr) = addr;
+        *lock(&self.retire_at) = None;
+    }
+
+    /// Lets the peer go at `at` (the writer removes it then), unless it is
+    /// added again before.
+    pub(crate) fn retire(&self, at: Instant) {
+        lock(&self.retire_at).get_or_insert(at);
+    }
+
+    /// Whether the peer is to be let go (its grace running).
+    #[cfg(test)]
+    pub(crate) fn retiring(&self) -> bool {
+        lock(&self.retire_at).is_some()
+    }
+
+    /// Whether the peer's time to go has come.
+    fn retire_due(&self) -> bool {
+        lock(&self.retire_at).is_some_and(|at| Instant::now() >= at)
     }
 
     pub(crate) fn addr(&self) -> PeerAddr {
@@ -257,6 +286,10 @@ pub(crate) fn run<C: Carrier>(shared: Arc<Shared<C>>, peer: Arc<Peer<C>>) {
     let mut batch = Vec::new();
     let mut buf = BytesMut::with_capacity(64 << 10);
     while !peer.is_closed() && !shared.is_shutdown() {
+        if peer.retire_due() {
+            shared.remove_retired(&peer);
+            break;
+        }
         let (mut link, addr) = match dial(&shared, &peer) {
             Ok(dialed) => dialed,
             Err(e) => {
@@ -346,6 +379,10 @@ fn serve<C: Carrier>(
     let cfg = &shared.cfg;
     let counters = &shared.counters;
     while peer.take(batch, cfg.keepalive_interval) {
+        if batch.is_empty() && peer.retire_due() {
+            // Its grace is over: the writer's loop lets it go.
+            return Ok(());
+        }
         buf.clear();
         let done = if batch.is_empty() {
             append_keepalive(buf);
