@@ -9,10 +9,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A loopback address nothing listens on (yet).
+/// A loopback address nothing listens on (yet), for a child process to
+/// bind later. Taken below the kernel's ephemeral range (32768 and up on
+/// Linux, 49152 and up on macOS): a port the OS hands out for port 0 or for
+/// an outgoing connection — which tests running in parallel make by the
+/// hundred — could otherwise be taken between this check and the child's
+/// bind. Each test process starts at its own place in 20000..30000.
 pub fn free_addr() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = (std::process::id() % 500) * 20;
+    for _ in 0..10_000 {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 10_000;
+        let port = u16::try_from(20_000 + offset).expect("below 30000");
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            return l.local_addr().expect("addr");
+        }
+    }
+    panic!("no free loopback port in 20000..30000");
 }
 
 /// One node process: its command line, where its output goes, and the
