@@ -3,7 +3,8 @@
 //! loopback ports, a client writing through them, the leader killed with
 //! SIGKILL and restarted from its directory, a fourth node added at run time
 //! by address and another removed (the three first are addressed by host
-//! name in the configuration, the fourth by IP address); every acknowledged write must then be
+//! name in the configuration and serve reads from the leader's lease, the
+//! fourth is addressed by IP address and reads by ReadIndex); every acknowledged write must then be
 //! read back, linearizably, from every member. Bad client input gets a
 //! clear error and changes nothing.
 //!
@@ -199,8 +200,10 @@ fn three_processes_survive_sigkill_restart_and_membership_changes() {
     // node learns its peers from the configuration by name and looks each
     // up at every dial (the fourth node joins by IP address).
     let bootstrap = nodes.iter().map(|n| format!("{}=localhost:{}", n.id, n.raft.port())).collect::<Vec<_>>().join(",");
+    // The founders serve reads from the leader's lease (a restarted one
+    // after its SIGKILL too); the fourth reads by ReadIndex.
     for n in &mut nodes {
-        n.start(&bin, &["--bootstrap".into(), bootstrap.clone()]);
+        n.start(&bin, &["--bootstrap".into(), bootstrap.clone(), "--lease-reads".into()]);
     }
     let clients =
         |nodes: &[Node]| nodes.iter().filter(|n| n.process.is_running()).map(|n| n.client).collect::<Vec<_>>();
@@ -255,6 +258,13 @@ fn three_processes_survive_sigkill_restart_and_membership_changes() {
     for n in &nodes {
         check_all(n, &acked);
     }
+    // The leader answered its share of those reads from its lease.
+    let lease_reads: u64 = clients(&nodes)
+        .iter()
+        .filter_map(|&c| ask_once(c, "STATS").ok())
+        .filter_map(|r| r.strip_prefix("STATS lease_reads=").and_then(|n| n.parse::<u64>().ok()))
+        .sum();
+    assert!(lease_reads > 0, "no read was served from a lease");
 }
 
 /// A command line that cannot be used is refused before anything starts,

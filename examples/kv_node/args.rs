@@ -25,16 +25,21 @@ pub struct Args {
     pub data: PathBuf,
     pub cluster_id: u64,
     pub start: Start,
+    /// Serve reads from the leader's lease (`--lease-reads`) rather than by
+    /// ReadIndex.
+    pub lease_reads: bool,
 }
 
 pub const USAGE: &str = "usage: kv_node --id <n> --raft <ip:port> --client <ip:port> --data <dir> \
-(--bootstrap <id>=<ip:port or host:port>,... | --join <client ip:port of a member>) [--cluster-id <n>]";
+(--bootstrap <id>=<ip:port or host:port>,... | --join <client ip:port of a member>) [--cluster-id <n>] [--lease-reads]";
 
 /// Parses `args` (without the program name). Every error names the flag.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut start = None;
+    let mut lease_reads = false;
     let node = parse_node(args, 0x6b76_6e6f_6465, |flag, value| {
         match flag {
+            "--lease-reads" => lease_reads = true,
             "--bootstrap" | "--join" if start.is_some() => {
                 return Err("give one of --bootstrap and --join, once".into());
             }
@@ -51,6 +56,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         data: node.data,
         cluster_id: node.cluster_id,
         start: start.ok_or("one of --bootstrap and --join is required")?,
+        lease_reads,
     };
     if let Start::Bootstrap(peers) = &args.start {
         lists_self(peers, args.id, args.raft, "--bootstrap")?;

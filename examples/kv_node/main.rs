@@ -16,6 +16,8 @@
 //! of them (`nc 127.0.0.1 8001`: `PUT greeting hello`,
 //! `GET greeting`), add a fourth with `--join 127.0.0.1:8001` instead of
 //! `--bootstrap`, and restart any node with the command that started it.
+//! `--lease-reads` serves reads from the leader's lease (no round trip to
+//! a quorum while it holds; docs/PROTOCOL.md §8) instead of by ReadIndex.
 //! `tests/kv_node_processes.rs` does all of this, with SIGKILL.
 
 mod args;
@@ -36,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use raft_io::runtime::{Runtime, address_bytes};
 use raft_io::transport::{PeerAddr, TcpConfig, TcpTransport};
-use raft_io::{NodeId, RaftConfig, RaftNode, WalLog};
+use raft_io::{NodeId, RaftConfig, RaftNode, ReadKind, WalLog};
 
 use crate::args::{Args, Start};
 use crate::server::Server;
@@ -66,6 +68,7 @@ fn run(args: &Args) -> Result<(), String> {
             .addresses(peers.iter().map(|(id, a)| (*id, address_bytes(a.clone())))),
         Start::Join(_) => RaftConfig::joining(args.id),
     }
+    .lease_reads(args.lease_reads)
     .cluster_id(args.cluster_id)
     .seed(args.id)
     .snapshot_entries(1000);
@@ -86,6 +89,7 @@ fn run(args: &Args) -> Result<(), String> {
     let handle = Runtime::new(node, transport, Store::new(Arc::clone(&directory)))
         .tick_interval(Duration::from_millis(10))
         .request_timeout(Duration::from_secs(5))
+        .read_kind(if args.lease_reads { ReadKind::Lease } else { ReadKind::Index })
         .start()
         .map_err(|e| format!("start the runtime: {e}"))?;
     register_when_leading(handle.clone(), Arc::clone(&directory), args.id, args.client);

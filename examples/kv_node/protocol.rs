@@ -10,6 +10,7 @@
 //! | `REMOVE <id>` | `OK` |
 //! | `LEADER` | `LEADER <id> <client ip:port or ?>` |
 //! | `MEMBERS` | `MEMBERS <id>=<raft ip:port>,...` (the configuration in effect on this node) |
+//! | `STATS` | `STATS lease_reads=<n>` (reads this node answered from its lease as leader) |
 //!
 //! A write, `JOIN` or `REMOVE` sent to a node that is not the leader is
 //! answered `REDIRECT <leader's client ip:port>` (nothing changed); every
@@ -31,6 +32,7 @@ pub enum Request {
     Remove(NodeId),
     Leader,
     Members,
+    Stats,
 }
 
 /// Parses one request line (without its newline, nor a `\r` before it).
@@ -56,14 +58,16 @@ pub fn parse(line: &str) -> Result<Request, String> {
         ("REMOVE", [id]) => Ok(Request::Remove(node_id(id)?)),
         ("LEADER", []) => Ok(Request::Leader),
         ("MEMBERS", []) => Ok(Request::Members),
+        ("STATS", []) => Ok(Request::Stats),
         ("GET" | "DEL", _) => Err(format!("ERR malformed request: usage {command} <key>")),
         ("PUT", _) => Err("ERR malformed request: usage PUT <key> <value>".into()),
         ("JOIN", _) => Err("ERR malformed request: usage JOIN <id> <ip:port>".into()),
         ("REMOVE", _) => Err("ERR malformed request: usage REMOVE <id>".into()),
         ("LEADER", _) => Err("ERR malformed request: usage LEADER".into()),
         ("MEMBERS", _) => Err("ERR malformed request: usage MEMBERS".into()),
+        ("STATS", _) => Err("ERR malformed request: usage STATS".into()),
         ("", _) => Err("ERR empty request".into()),
-        (other, _) => Err(format!("ERR unknown command {other:?} (GET, PUT, DEL, JOIN, REMOVE, LEADER, MEMBERS)")),
+        (other, _) => Err(format!("ERR unknown command {other:?} (GET, PUT, DEL, JOIN, REMOVE, LEADER, MEMBERS, STATS)")),
     }
 }
 

@@ -59,6 +59,10 @@ impl Server {
                 Ok(s) => format!("MEMBERS {}", members(&s.membership)),
                 Err(e) => self.error(e),
             },
+            Request::Stats => match h.metrics() {
+                Ok(m) => format!("STATS lease_reads={}", m.lease_reads),
+                Err(e) => self.error(e),
+            },
             Request::Leader => match h.leader() {
                 Some(id) => format!("LEADER {id} {}", self.client_addr(id).unwrap_or_else(|| "?".into())),
                 None => "ERR no leader known; retry".into(),
