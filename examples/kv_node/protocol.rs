@@ -67,7 +67,9 @@ pub fn parse(line: &str) -> Result<Request, String> {
         ("MEMBERS", _) => Err("ERR malformed request: usage MEMBERS".into()),
         ("STATS", _) => Err("ERR malformed request: usage STATS".into()),
         ("", _) => Err("ERR empty request".into()),
-        (other, _) => Err(format!("ERR unknown command {other:?} (GET, PUT, DEL, JOIN, REMOVE, LEADER, MEMBERS, STATS)")),
+        (other, _) => {
+            Err(format!("ERR unknown command {other:?} (GET, PUT, DEL, JOIN, REMOVE, LEADER, MEMBERS, STATS)"))
+        }
     }
 }
 
