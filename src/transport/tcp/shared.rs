@@ -361,19 +361,35 @@ impl<C: Carrier> Shared<C> {
         }
     }
 
-    /// Removes `peer`, whose grace is over, if it is still the one under
-    /// its id.
-    pub(crate) fn remove_retired(&self, peer: &Arc<Peer<C>>) {
-        let current = lock(&self.peers).get(&peer.id()).is_some_and(|p| Arc::ptr_eq(p, peer));
-        if current {
-            self.remove_peer(peer.id());
+    /// Removes `peer` if its grace is over — checked under the peers'
+    /// lock, which adding it again takes too, so a peer taken back at that
+    /// moment stays — and it is still the one under its id. Returns whether
+    /// its writer should stop: it was removed, or replaced.
+    pub(crate) fn remove_retired(&self, peer: &Arc<Peer<C>>) -> bool {
+        {
+            let mut peers = lock(&self.peers);
+            if !peers.get(&peer.id()).is_some_and(|p| Arc::ptr_eq(p, peer)) {
+                return true;
+            }
+            if !peer.retire_due() {
+                return false;
+            }
+            peers.remove(&peer.id());
         }
+        peer.close();
+        self.close_inbound(peer.id());
+        true
     }
 
     pub(crate) fn remove_peer(&self, id: NodeId) {
         if let Some(peer) = lock(&self.peers).remove(&id) {
             peer.close();
         }
+        self.close_inbound(id);
+    }
+
+    /// Closes the connection peer `id` opened to us, if any.
+    fn close_inbound(&self, id: NodeId) {
         let conns = lock(&self.conns);
         if let Some(stream) = conns.by_peer.get(&id).and_then(|c| conns.open.get(c)) {
             let _ = stream.shutdown(Shutdown::Both);

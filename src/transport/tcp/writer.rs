@@ -95,7 +95,7 @@ impl<C: Carrier> Peer<C> {
     }
 
     /// Whether the peer's time to go has come.
-    fn retire_due(&self) -> bool {
+    pub(crate) fn retire_due(&self) -> bool {
         lock(&self.retire_at).is_some_and(|at| Instant::now() >= at)
     }
 
@@ -286,8 +286,7 @@ pub(crate) fn run<C: Carrier>(shared: Arc<Shared<C>>, peer: Arc<Peer<C>>) {
     let mut batch = Vec::new();
     let mut buf = BytesMut::with_capacity(64 << 10);
     while !peer.is_closed() && !shared.is_shutdown() {
-        if peer.retire_due() {
-            shared.remove_retired(&peer);
+        if peer.retire_due() && shared.remove_retired(&peer) {
             break;
         }
         let (mut link, addr) = match dial(&shared, &peer) {
