@@ -131,7 +131,8 @@ struct Source<'a> {
     origin: String,
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, TlsConfigError> {
+/// Reads one of the material's files (an error names it).
+pub(super) fn read(path: &Path) -> Result<Vec<u8>, TlsConfigError> {
     std::fs::read(path).map_err(|source| TlsConfigError::Read { path: path.to_path_buf(), source })
 }
 
@@ -163,11 +164,6 @@ impl TlsConfig {
             Source { bytes: c, origin: chain.display().to_string() },
             Source { bytes: k, origin: key.display().to_string() },
         )
-    }
-
-    /// Reads one of the material's files.
-    pub(super) fn read_file(path: &Path) -> Result<Vec<u8>, TlsConfigError> {
-        read(path)
     }
 
     /// The same from PEM text in memory.

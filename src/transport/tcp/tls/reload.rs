@@ -19,6 +19,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::super::TcpHandle;
+use super::config::read;
 use super::{TlsConfig, TlsConfigError};
 use crate::sync::lock;
 
@@ -151,7 +152,7 @@ impl TlsReloader {
 
 fn read_all(paths: &[PathBuf; 3]) -> Result<[Vec<u8>; 3], TlsConfigError> {
     let [trust, chain, key] = paths;
-    Ok([TlsConfig::read_file(trust)?, TlsConfig::read_file(chain)?, TlsConfig::read_file(key)?])
+    Ok([read(trust)?, read(chain)?, read(key)?])
 }
 
 struct Shared {
