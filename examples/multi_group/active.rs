@@ -264,14 +264,14 @@ fn start<S: Storage>(
 /// CPU per entry, free of the scheduler: the three processes on shared
 /// WALs are stepped in turn by the calling thread for `turns` turns (a
 /// tick every 10th), each leader proposing `batch` commands per group per
-/// turn; returns the thread's CPU time (user and system, the fdatasyncs'
+/// turn (at least 1); returns the thread's CPU time (user and system, the fdatasyncs'
 /// included) per entry applied, in microseconds, and the entries. `None`
 /// where the thread's CPU time cannot be read.
 pub fn cpu_per_entry(groups: u64, turns: u64, batch: usize) -> Option<(f64, u64)> {
     let dir = base_dir().join("cpu");
     let (mut procs, applied) = start::<Shared>(groups, &mut |id, host| shared_groups(&dir, id, groups, host));
     for p in &mut procs {
-        p.batch = batch.max(1);
+        p.batch = batch;
     }
     let before = super::cpu_ns()?;
     for t in 0..turns {

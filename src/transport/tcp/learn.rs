@@ -127,16 +127,13 @@ impl TcpGroupTransport {
 /// to the old address, so it is closed, queued messages dropped as Raft
 /// tolerates, and the peer redialed at the new one).
 fn learn_one<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, id: NodeId, addr: PeerAddr) -> std::io::Result<()> {
-    let current = lock(&shared.peers).get(&id).map(|p| p.addr());
-    match current {
-        // Kept: a peer let go after the grace is taken back.
-        Some(a) if a == addr => shared.add_peer(id, addr),
-        Some(_) => {
-            shared.remove_peer(id);
-            shared.add_peer(id, addr)
-        }
-        None => shared.add_peer(id, addr),
+    let moved = lock(&shared.peers).get(&id).is_some_and(|p| p.addr() != addr);
+    if moved {
+        shared.remove_peer(id);
     }
+    // A peer known at this address is kept (taken back if its grace was
+    // running).
+    shared.add_peer(id, addr)
 }
 
 fn learn<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, membership: &Membership) -> std::io::Result<Vec<NodeId>> {
