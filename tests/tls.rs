@@ -7,6 +7,9 @@
 //! bounded in time and number.
 #![cfg(all(feature = "tls", feature = "persistence"))]
 
+#[allow(dead_code)]
+#[path = "support/certs.rs"]
+mod certs;
 mod net_support;
 
 use std::io::{Read, Write};
@@ -16,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use certs::{Ca, NodeCert};
 use net_support::{CLUSTER, Cluster, loopback, wait_until};
 use raft_io::runtime::address_bytes;
 use raft_io::transport::tls::{
@@ -23,59 +27,6 @@ use raft_io::transport::tls::{
 };
 use raft_io::transport::{NetEvent, Refusal, TcpConfig, TcpHandle, TcpTransport};
 use raft_io::{AppendEntries, Entry, EntryKind, MembershipChange, Message, MessageBody, NodeId, framing};
-
-// ---------------------------------------------------------------------------
-// Certificates, made at run time.
-
-/// A certificate authority.
-struct Ca {
-    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
-}
-
-/// A node's certificate and key, PEM.
-#[derive(Clone)]
-struct NodeCert {
-    cert: String,
-    key: String,
-}
-
-impl Ca {
-    fn new(name: &str) -> Self {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
-        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
-        let issuer = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap();
-        Self { issuer }
-    }
-
-    fn pem(&self) -> String {
-        self.issuer.pem()
-    }
-
-    /// A certificate naming node `node` of `cluster`.
-    fn node(&self, cluster: u64, node: NodeId) -> NodeCert {
-        self.issue(Some(NodeIdentity::new(cluster, node).uri()), false)
-    }
-
-    /// A certificate with the given URI SAN (if any), expired if asked.
-    fn issue(&self, uri: Option<String>, expired: bool) -> NodeCert {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, "raft-io node");
-        if let Some(uri) = uri {
-            params.subject_alt_names = vec![rcgen::SanType::URI(uri.try_into().unwrap())];
-        }
-        params.extended_key_usages =
-            vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth, rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-        if expired {
-            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
-        }
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        NodeCert { cert: cert.pem(), key: key.serialize_pem() }
-    }
-}
 
 /// TLS material trusting `cas`, presenting `cert`.
 fn material(cas: &[&Ca], cert: &NodeCert) -> TlsConfig {

@@ -5,15 +5,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::verify_server_cert_signed_by_trust_anchor;
 use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 
 use super::identity::{self, IdentityError, NodeIdentity};
+use super::revocation::{self, Revocations};
 
 /// Why TLS material was refused. Every variant about material names where
 /// it came from: the file's path, or `in-memory ...` for material given as
@@ -71,6 +71,22 @@ pub enum TlsConfigError {
         /// Where the key came from.
         key: String,
     },
+    /// A certificate revocation list source holds no CRL.
+    #[error("{origin}: no certificate revocation list found")]
+    NoCrl {
+        /// Where the lists were looked for.
+        origin: String,
+    },
+    /// A certificate revocation list (or its PEM armour) could not be
+    /// parsed, or is of a kind not supported (a delta CRL, an indirect CRL,
+    /// a partitioned one).
+    #[error("{origin}: malformed or unsupported certificate revocation list: {reason}")]
+    MalformedCrl {
+        /// Where it came from.
+        origin: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The node's certificate names no raft-io node (or more than one).
     #[error("{origin}: {reason}")]
     NoIdentity {
@@ -107,6 +123,10 @@ pub enum TlsConfigError {
 /// certificate without a raft-io identity are refused here, with the file
 /// (or in-memory source) and the reason.
 ///
+/// Certificates can be revoked before they expire with certificate
+/// revocation lists (CRLs) from their issuers: see
+/// [`with_crl_files`](Self::with_crl_files).
+///
 /// Cheap to clone (the rustls configurations are shared). Give it to
 /// [`TcpConfig::tls`](crate::transport::TcpConfig::tls), or to
 /// [`TcpTransport::rotate_tls`](crate::transport::TcpTransport::rotate_tls)
@@ -116,6 +136,17 @@ pub struct TlsConfig {
     identity: NodeIdentity,
     server: Arc<ServerConfig>,
     client: Arc<ClientConfig>,
+    /// What the configurations were built from, kept to build them again
+    /// with other revocation lists.
+    parts: Arc<Parts>,
+}
+
+/// The checked material a [`TlsConfig`] is built from.
+struct Parts {
+    roots: Arc<RootCertStore>,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    revocations: Revocations,
 }
 
 impl std::fmt::Debug for TlsConfig {
@@ -264,32 +295,128 @@ impl TlsConfig {
             }
             Err(e) => return Err(TlsConfigError::MalformedCertificate { origin: chain_origin, reason: e.to_string() }),
         }
+        Self::configure(identity, Parts { roots, chain, key, revocations: Revocations::default() })
+    }
+
+    /// Builds the rustls configurations from checked `parts`.
+    fn configure(identity: NodeIdentity, parts: Parts) -> Result<Self, TlsConfigError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let rustls_error = |e: &dyn std::fmt::Display| TlsConfigError::Rustls { reason: e.to_string() };
-        // Acceptor: client certificates required, from the trusted roots.
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::clone(&roots), Arc::clone(&provider))
-            .build()
-            .map_err(|e| rustls_error(&e))?;
+        // Acceptor: client certificates required, from the trusted roots,
+        // not revoked (`revocation.rs` has the rules).
+        let mut verifier = WebPkiClientVerifier::builder_with_provider(Arc::clone(&parts.roots), Arc::clone(&provider));
+        if parts.revocations.len() > 0 {
+            verifier = verifier.with_crls(parts.revocations.ders()).allow_unknown_revocation_status();
+        }
+        let verifier = verifier.build().map_err(|e| rustls_error(&e))?;
         let mut server = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| rustls_error(&e))?
             .with_client_cert_verifier(verifier)
-            .with_single_cert(chain.clone(), key.clone_key())
+            .with_single_cert(parts.chain.clone(), parts.key.clone_key())
             .map_err(|e| rustls_error(&e))?;
         server.send_tls13_tickets = 0;
         server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
         // Dialer: the acceptor's chain is verified by `PeerVerifier`; its
         // identity after the handshake.
-        let peer_verifier = PeerVerifier { roots, algorithms: provider.signature_verification_algorithms };
+        let peer_verifier = PeerVerifier {
+            roots: Arc::clone(&parts.roots),
+            algorithms: provider.signature_verification_algorithms,
+            revocations: parts.revocations.clone(),
+        };
         let mut client = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| rustls_error(&e))?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(peer_verifier))
-            .with_client_auth_cert(chain, key)
+            .with_client_auth_cert(parts.chain.clone(), parts.key.clone_key())
             .map_err(|e| rustls_error(&e))?;
         client.enable_sni = false;
         client.resumption = rustls::client::Resumption::disabled();
-        Ok(Self { identity, server: Arc::new(server), client: Arc::new(client) })
+        Ok(Self { identity, server: Arc::new(server), client: Arc::new(client), parts: Arc::new(parts) })
+    }
+
+    /// The same material checking peers' certificates against the
+    /// certificate revocation lists (CRLs) in `files`, PEM files of one or
+    /// more `X509 CRL` sections each (as `openssl ca -gencrl` writes them),
+    /// instead of the lists it had. No files: no lists.
+    ///
+    /// Both ends of every handshake check them: a dialer whose
+    /// certificate is revoked is refused by the acceptor, and an acceptor
+    /// whose certificate is revoked by the dialer, both counted as
+    /// [`TlsFailure::Revoked`](super::TlsFailure::Revoked). Every
+    /// certificate of a peer's chain is looked up in its issuer's lists;
+    /// one whose issuer has no list given is not refused for it; a list
+    /// past its next update still counts. A running transport takes new
+    /// lists with [`rotate_tls`](crate::transport::TcpTransport::rotate_tls)
+    /// (or a [`TlsReloader`](super::TlsReloader) watching the files).
+    ///
+    /// # Errors
+    ///
+    /// A file that cannot be read ([`TlsConfigError::Read`]), holds no CRL
+    /// ([`TlsConfigError::NoCrl`]) or a malformed or unsupported one
+    /// ([`TlsConfigError::MalformedCrl`]: delta, indirect and partitioned
+    /// lists are not supported), naming the file.
+    pub fn with_crl_files<P: AsRef<Path>>(self, files: impl IntoIterator<Item = P>) -> Result<Self, TlsConfigError> {
+        let mut read_files = Vec::new();
+        for file in files {
+            let path = file.as_ref().to_path_buf();
+            let bytes = read(&path)?;
+            read_files.push((path, bytes));
+        }
+        self.with_crls_read(read_files.iter().map(|(path, bytes)| (path.as_path(), bytes.as_slice())))
+    }
+
+    /// The same with lists from files already read, each error naming its
+    /// file.
+    pub(super) fn with_crls_read<'a>(
+        self,
+        files: impl IntoIterator<Item = (&'a Path, &'a [u8])>,
+    ) -> Result<Self, TlsConfigError> {
+        let mut lists = Vec::new();
+        for (path, bytes) in files {
+            lists.extend(revocation::from_pem(bytes, &path.display().to_string())?);
+        }
+        self.with_revocations(Revocations::parse(lists)?)
+    }
+
+    /// [`with_crl_files`](Self::with_crl_files) from PEM text in memory
+    /// holding one or more CRLs.
+    ///
+    /// # Errors
+    ///
+    /// [`TlsConfigError::NoCrl`], [`TlsConfigError::MalformedCrl`].
+    pub fn with_crls_pem(self, pem: &[u8]) -> Result<Self, TlsConfigError> {
+        let lists = revocation::from_pem(pem, "in-memory certificate revocation lists")?;
+        self.with_revocations(Revocations::parse(lists)?)
+    }
+
+    /// [`with_crl_files`](Self::with_crl_files) from DER, one list each
+    /// (none: no lists).
+    ///
+    /// # Errors
+    ///
+    /// [`TlsConfigError::MalformedCrl`].
+    pub fn with_crls_der(self, crls: Vec<Vec<u8>>) -> Result<Self, TlsConfigError> {
+        let origin = "in-memory certificate revocation list";
+        let lists = crls.into_iter().map(|der| (CertificateRevocationListDer::from(der), origin.to_owned())).collect();
+        self.with_revocations(Revocations::parse(lists)?)
+    }
+
+    /// How many certificate revocation lists the material checks peers
+    /// against.
+    pub fn crl_count(&self) -> usize {
+        self.parts.revocations.len()
+    }
+
+    fn with_revocations(self, revocations: Revocations) -> Result<Self, TlsConfigError> {
+        let parts = Parts {
+            roots: Arc::clone(&self.parts.roots),
+            chain: self.parts.chain.clone(),
+            key: self.parts.key.clone_key(),
+            revocations,
+        };
+        Self::configure(self.identity, parts)
     }
 }
 
@@ -302,13 +429,14 @@ fn certificates(source: &Source<'_>) -> Result<Vec<CertificateDer<'static>>, Tls
 
 /// The dialer's check of the acceptor's certificate: the full webpki chain
 /// verification against the trusted roots (signatures, validity period,
-/// key usage), as rustls's own verifier does, but without its DNS-name
-/// match: a node is identified by the raft-io URI in its certificate,
-/// which the transport checks right after the handshake.
+/// key usage) and the revocation lists, as rustls's own verifier does, but
+/// without its DNS-name match: a node is identified by the raft-io URI in
+/// its certificate, which the transport checks right after the handshake.
 #[derive(Debug)]
 struct PeerVerifier {
     roots: Arc<RootCertStore>,
     algorithms: WebPkiSupportedAlgorithms,
+    revocations: Revocations,
 }
 
 impl ServerCertVerifier for PeerVerifier {
@@ -320,9 +448,20 @@ impl ServerCertVerifier for PeerVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let cert = ParsedCertificate::try_from(end_entity)?;
-        verify_server_cert_signed_by_trust_anchor(&cert, &self.roots, intermediates, now, self.algorithms.all)?;
-        Ok(ServerCertVerified::assertion())
+        let cert = webpki::EndEntityCert::try_from(end_entity).map_err(revocation::rustls_error)?;
+        self.revocations.with_options(|revocation| {
+            cert.verify_for_usage(
+                self.algorithms.all,
+                &self.roots.roots,
+                intermediates,
+                now,
+                webpki::KeyUsage::server_auth(),
+                revocation,
+                None,
+            )
+            .map(|_| ServerCertVerified::assertion())
+            .map_err(revocation::rustls_error)
+        })
     }
 
     fn verify_tls12_signature(

@@ -38,6 +38,7 @@
 mod config;
 mod identity;
 mod reload;
+mod revocation;
 mod rotation;
 
 use std::io;
@@ -66,6 +67,11 @@ pub enum TlsFailure {
     /// The peer's certificate has expired or is not valid yet.
     #[error("the peer's certificate has expired or is not yet valid")]
     Expired,
+    /// The peer's certificate (or one of its chain) is revoked by a
+    /// certificate revocation list in force
+    /// ([`TlsConfig::with_crl_files`]).
+    #[error("the peer's certificate is revoked")]
+    Revoked,
     /// The peer's certificate is unusable otherwise (bad signature, wrong
     /// key usage, unparseable, ...).
     #[error("the peer's certificate is invalid")]
@@ -92,6 +98,7 @@ impl TlsFailure {
             rustls::Error::InvalidCertificate(
                 C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
             ) => TlsFailure::Expired,
+            rustls::Error::InvalidCertificate(C::Revoked) => TlsFailure::Revoked,
             rustls::Error::InvalidCertificate(_) => TlsFailure::BadCertificate,
             rustls::Error::AlertReceived(_) => TlsFailure::RefusedByPeer,
             rustls::Error::InvalidMessage(_) => TlsFailure::NotTls,

@@ -62,10 +62,13 @@ pub enum Reload {
 /// ```
 pub struct TlsReloader {
     handle: TcpHandle,
+    /// The trust set, the chain and the key.
     paths: [PathBuf; 3],
+    /// The revocation lists.
+    crls: Vec<PathBuf>,
     /// The files' contents as last put in force (`None`: unknown, so the
     /// next check that reads them loads them).
-    loaded: Option<[Vec<u8>; 3]>,
+    loaded: Option<Vec<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for TlsReloader {
@@ -82,12 +85,25 @@ impl TlsReloader {
     /// read now, the first check that reads all three puts them in force.
     pub fn new(handle: TcpHandle, trust: impl AsRef<Path>, chain: impl AsRef<Path>, key: impl AsRef<Path>) -> Self {
         let paths = [trust.as_ref().to_path_buf(), chain.as_ref().to_path_buf(), key.as_ref().to_path_buf()];
-        let loaded = read_all(&paths).ok();
-        Self { handle, paths, loaded }
+        let mut reloader = Self { handle, paths, crls: Vec::new(), loaded: None };
+        reloader.loaded = reloader.read_all().ok();
+        reloader
     }
 
-    /// Reads the three files and, if they differ from what was put in force
-    /// last, builds their material and rotates the transport to it.
+    /// Also watches the certificate revocation lists in `files` (PEM, as
+    /// [`TlsConfig::with_crl_files`] reads them): a change to any file,
+    /// these included, rebuilds the material with them. What the files
+    /// hold now is taken to be in force already (the transport's material
+    /// was built with these lists).
+    #[must_use]
+    pub fn crl_files<P: AsRef<Path>>(mut self, files: impl IntoIterator<Item = P>) -> Self {
+        self.crls = files.into_iter().map(|file| file.as_ref().to_path_buf()).collect();
+        self.loaded = self.read_all().ok();
+        self
+    }
+
+    /// Reads the files and, if they differ from what was put in force last,
+    /// builds their material and rotates the transport to it.
     ///
     /// # Errors
     ///
@@ -97,16 +113,26 @@ impl TlsReloader {
     /// ([`TlsConfigError::WrongIdentity`], [`TlsConfigError::NotTls`]):
     /// the material in force is kept, and the next check tries again.
     pub fn check(&mut self) -> Result<Reload, TlsConfigError> {
-        let contents = read_all(&self.paths)?;
+        let contents = self.read_all()?;
         if self.loaded.as_ref() == Some(&contents) {
             return Ok(Reload::Unchanged);
         }
+        let (keys, crls) = contents.split_at(3);
         let [trust, chain, key] = &self.paths;
-        let [t, c, k] = &contents;
-        let material = TlsConfig::from_read([(trust, t), (chain, c), (key, k)])?;
+        let mut material = TlsConfig::from_read([(trust, &keys[0]), (chain, &keys[1]), (key, &keys[2])])?;
+        if !crls.is_empty() {
+            material =
+                material.with_crls_read(self.crls.iter().map(PathBuf::as_path).zip(crls.iter().map(Vec::as_slice)))?;
+        }
         self.handle.rotate_tls(material)?;
         self.loaded = Some(contents);
         Ok(Reload::Rotated)
+    }
+
+    /// The contents of the trust, chain and key files, then of the
+    /// revocation lists.
+    fn read_all(&self) -> Result<Vec<Vec<u8>>, TlsConfigError> {
+        self.paths.iter().chain(&self.crls).map(|path| read(path)).collect()
     }
 
     /// Runs [`check`](Self::check) every `interval` (at least a millisecond)
@@ -148,11 +174,6 @@ impl TlsReloader {
         })?;
         Ok(TlsWatch { shared, thread: Some(thread) })
     }
-}
-
-fn read_all(paths: &[PathBuf; 3]) -> Result<[Vec<u8>; 3], TlsConfigError> {
-    let [trust, chain, key] = paths;
-    Ok([read(trust)?, read(chain)?, read(key)?])
 }
 
 struct Shared {

@@ -1,0 +1,117 @@
+//! Certificate revocation lists: parsed once, when material is loaded, and
+//! checked by both ends of every handshake.
+//!
+//! The rules, the same on both ends: every certificate of the peer's chain
+//! is looked up in the lists of its issuer; a certificate listed there is
+//! refused ([`TlsFailure::Revoked`](super::TlsFailure::Revoked)); a
+//! certificate whose issuer has no list given passes (its status is
+//! unknown, not revoked, so a trust set of several CAs can revoke through
+//! some of them); a list past its next-update time still counts (an
+//! operator who stops refreshing the lists keeps what they revoke). A list
+//! whose signature does not verify against its issuer fails the handshakes
+//! of that issuer's certificates.
+
+use std::sync::Arc;
+
+use rustls::CertificateError;
+use rustls::pki_types::CertificateRevocationListDer;
+use rustls::pki_types::pem::PemObject;
+use webpki::{
+    CertRevocationList, ExpirationPolicy, OwnedCertRevocationList, RevocationCheckDepth, RevocationOptions,
+    RevocationOptionsBuilder, UnknownStatusPolicy,
+};
+
+use super::TlsConfigError;
+
+/// The revocation lists in force (none by default), as DER for rustls's
+/// client verifier and parsed for the dialer's own check.
+#[derive(Clone, Default)]
+pub(super) struct Revocations {
+    ders: Vec<CertificateRevocationListDer<'static>>,
+    parsed: Arc<Vec<CertRevocationList<'static>>>,
+}
+
+impl std::fmt::Debug for Revocations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revocations").field("lists", &self.ders.len()).finish()
+    }
+}
+
+impl Revocations {
+    /// Parses `lists`: each one CRL and where it came from.
+    pub(super) fn parse(lists: Vec<(CertificateRevocationListDer<'static>, String)>) -> Result<Self, TlsConfigError> {
+        let mut parsed = Vec::with_capacity(lists.len());
+        let mut ders = Vec::with_capacity(lists.len());
+        for (der, origin) in lists {
+            let crl = OwnedCertRevocationList::from_der(&der)
+                .map_err(|e| TlsConfigError::MalformedCrl { origin, reason: e.to_string() })?;
+            parsed.push(CertRevocationList::from(crl));
+            ders.push(der);
+        }
+        Ok(Self { ders, parsed: Arc::new(parsed) })
+    }
+
+    /// How many lists are in force.
+    pub(super) fn len(&self) -> usize {
+        self.ders.len()
+    }
+
+    /// The lists, for rustls's client verifier.
+    pub(super) fn ders(&self) -> Vec<CertificateRevocationListDer<'static>> {
+        self.ders.clone()
+    }
+
+    /// Runs `check` with webpki's revocation options for these lists
+    /// (`None` when there are none), by the rules above.
+    pub(super) fn with_options<T>(&self, check: impl FnOnce(Option<RevocationOptions<'_>>) -> T) -> T {
+        let refs: Vec<&CertRevocationList<'_>> = self.parsed.iter().collect();
+        let options = RevocationOptionsBuilder::new(&refs).ok().map(|builder| {
+            builder
+                .with_depth(RevocationCheckDepth::Chain)
+                .with_status_policy(UnknownStatusPolicy::Allow)
+                .with_expiration_policy(ExpirationPolicy::Ignore)
+                .build()
+        });
+        check(options)
+    }
+}
+
+/// Every CRL in the PEM text `bytes` from `origin` (other PEM sections are
+/// skipped), each with its origin; at least one.
+pub(super) fn from_pem(
+    bytes: &[u8],
+    origin: &str,
+) -> Result<Vec<(CertificateRevocationListDer<'static>, String)>, TlsConfigError> {
+    let ders = CertificateRevocationListDer::pem_slice_iter(bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsConfigError::MalformedCrl { origin: origin.to_owned(), reason: e.to_string() })?;
+    if ders.is_empty() {
+        return Err(TlsConfigError::NoCrl { origin: origin.to_owned() });
+    }
+    Ok(ders.into_iter().map(|der| (der, origin.to_owned())).collect())
+}
+
+/// webpki's verdict on a certificate as rustls reports it (as rustls maps
+/// it for its own verifiers, so both ends of a handshake name a failure
+/// alike).
+pub(super) fn rustls_error(error: webpki::Error) -> rustls::Error {
+    use webpki::Error as E;
+    let certificate = match error {
+        E::BadDer | E::BadDerTime | E::TrailingData(_) => CertificateError::BadEncoding,
+        E::CertExpired { .. } => CertificateError::Expired,
+        E::CertNotValidYet { .. } | E::InvalidCertValidity => CertificateError::NotValidYet,
+        E::CertRevoked => CertificateError::Revoked,
+        E::UnknownIssuer => CertificateError::UnknownIssuer,
+        E::UnknownRevocationStatus => CertificateError::UnknownRevocationStatus,
+        E::CrlExpired { .. } => CertificateError::ExpiredRevocationList,
+        E::InvalidSignatureForPublicKey
+        | E::UnsupportedSignatureAlgorithmContext(_)
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_)
+        | E::InvalidCrlSignatureForPublicKey
+        | E::UnsupportedCrlSignatureAlgorithmContext(_)
+        | E::UnsupportedCrlSignatureAlgorithmForPublicKeyContext(_) => CertificateError::BadSignature,
+        E::RequiredEkuNotFoundContext(_) => CertificateError::InvalidPurpose,
+        other => CertificateError::Other(rustls::OtherError(Arc::new(other))),
+    };
+    rustls::Error::InvalidCertificate(certificate)
+}

@@ -1,0 +1,87 @@
+//! Certificates made at run time with rcgen for the TLS tests: a
+//! certificate authority, node certificates with known serial numbers, and
+//! the authority's certificate revocation lists.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use raft_io::NodeId;
+use raft_io::transport::tls::NodeIdentity;
+
+/// Serial numbers, unique within a test process.
+static SERIALS: AtomicU64 = AtomicU64::new(1);
+
+/// A certificate authority.
+pub struct Ca {
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+/// A node's certificate and key, PEM, and the certificate's serial number.
+#[derive(Clone)]
+pub struct NodeCert {
+    pub cert: String,
+    pub key: String,
+    pub serial: u64,
+}
+
+impl Ca {
+    pub fn new(name: &str) -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let issuer = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap();
+        Self { issuer }
+    }
+
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A certificate naming node `node` of `cluster`.
+    pub fn node(&self, cluster: u64, node: NodeId) -> NodeCert {
+        self.issue(Some(NodeIdentity::new(cluster, node).uri()), false)
+    }
+
+    /// A certificate with the given URI SAN (if any), expired if asked.
+    pub fn issue(&self, uri: Option<String>, expired: bool) -> NodeCert {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, "raft-io node");
+        if let Some(uri) = uri {
+            params.subject_alt_names = vec![rcgen::SanType::URI(uri.try_into().unwrap())];
+        }
+        params.extended_key_usages =
+            vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth, rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        }
+        let serial = SERIALS.fetch_add(1, Ordering::Relaxed);
+        params.serial_number = Some(rcgen::SerialNumber::from(serial));
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        NodeCert { cert: cert.pem(), key: key.serialize_pem(), serial }
+    }
+
+    /// The authority's certificate revocation list number `number`,
+    /// revoking `revoked` (PEM).
+    pub fn crl(&self, number: u64, revoked: &[&NodeCert]) -> String {
+        let revoked_certs = revoked
+            .iter()
+            .map(|cert| rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from(cert.serial),
+                revocation_time: rcgen::date_time_ymd(2024, 1, 1),
+                reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            })
+            .collect();
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2024, 1, 1),
+            next_update: rcgen::date_time_ymd(2124, 1, 1),
+            crl_number: rcgen::SerialNumber::from(number),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        params.signed_by(&self.issuer).unwrap().pem().unwrap()
+    }
+}

@@ -1,0 +1,164 @@
+//! Certificate revocation lists over mutual TLS on loopback (feature
+//! `tls`): a node whose certificate its CA revoked is refused by both ends
+//! of a handshake while the others keep connecting; lists are reloaded
+//! from their files with the rest of the material; bad lists are refused
+//! when the material is built, naming the file.
+#![cfg(feature = "tls")]
+
+#[allow(dead_code)]
+#[path = "support/certs.rs"]
+mod certs;
+#[path = "support/loopback.rs"]
+mod loopback;
+
+use std::sync::{Arc, Mutex};
+
+use certs::{Ca, NodeCert};
+use loopback::{loopback, wait_until};
+use raft_io::transport::tls::{Reload, TlsConfig, TlsConfigError, TlsFailure, TlsReloader};
+use raft_io::transport::{NetEvent, Refusal, TcpConfig, TcpTransport};
+
+const CLUSTER: u64 = 0x6372;
+
+type Events = Arc<Mutex<Vec<NetEvent>>>;
+
+/// A transport for node `id` presenting `cert`, trusting `ca`, checking
+/// the revocation lists `crls` (PEM, if any); its events in the returned
+/// log.
+fn node(id: u64, ca: &Ca, cert: &NodeCert, crls: Option<&str>) -> (TcpTransport, Events) {
+    let mut tls = TlsConfig::from_pem(ca.pem().as_bytes(), cert.cert.as_bytes(), cert.key.as_bytes()).unwrap();
+    if let Some(crls) = crls {
+        tls = tls.with_crls_pem(crls.as_bytes()).unwrap();
+    }
+    let events: Events = Arc::default();
+    let log = Arc::clone(&events);
+    let config = TcpConfig::new(id, loopback())
+        .cluster_id(CLUSTER)
+        .tls(tls)
+        .on_event(move |e| log.lock().unwrap().push(e.clone()));
+    (TcpTransport::bind(config).unwrap(), events)
+}
+
+fn saw(events: &Events, wanted: impl Fn(&NetEvent) -> bool) -> bool {
+    events.lock().unwrap().iter().any(wanted)
+}
+
+const REVOKED: Refusal = Refusal::Tls(TlsFailure::Revoked);
+
+#[test]
+fn a_revoked_certificate_is_refused_by_both_ends_and_the_others_keep_connecting() {
+    let ca = Ca::new("cluster CA");
+    let (one_cert, two_cert, three_cert) = (ca.node(CLUSTER, 1), ca.node(CLUSTER, 2), ca.node(CLUSTER, 3));
+    let crl = ca.crl(1, &[&three_cert]);
+    // Nodes 1 and 2 check the list; node 3, revoked, does not.
+    let (one, one_events) = node(1, &ca, &one_cert, Some(&crl));
+    let (two, _) = node(2, &ca, &two_cert, Some(&crl));
+    let (three, three_events) = node(3, &ca, &three_cert, None);
+    for (a, b) in [(&one, &two), (&one, &three), (&two, &three)] {
+        a.add_peer(b.id(), b.local_addr()).unwrap();
+        b.add_peer(a.id(), a.local_addr()).unwrap();
+    }
+    // As acceptor, node 1 refuses node 3's dial.
+    wait_until("node 1 to refuse node 3 as a dialer", || {
+        saw(&one_events, |e| matches!(e, NetEvent::Refused { reason, .. } if *reason == REVOKED))
+    });
+    // As dialer, node 1 refuses node 3 answering.
+    wait_until("node 1 to refuse node 3 as an acceptor", || {
+        saw(&one_events, |e| matches!(e, NetEvent::Untrusted { peer: 3, reason } if *reason == REVOKED))
+    });
+    // Node 3 sees the refusal of its certificate as the peer's alert.
+    wait_until("node 3 to be refused", || three.stats().tls_failures >= 1);
+    // Nodes 1 and 2 connect both ways, and nothing of node 3 gets in.
+    wait_until("nodes 1 and 2 to connect", || one.stats().connects >= 1 && two.stats().connects >= 1);
+    wait_until("node 2 to refuse node 3 as well", || two.stats().tls_failures >= 1);
+    assert_eq!(three.stats().connects, 0, "node 3 connected to no one");
+    assert!(one.stats().tls_failures >= 2, "{:?}", one.stats());
+    assert!(!saw(&three_events, |e| matches!(e, NetEvent::Connected { .. })), "node 3 connected to no one");
+    for t in [one, two, three] {
+        t.shutdown();
+    }
+}
+
+#[test]
+fn revocation_lists_are_reloaded_from_their_files_with_the_material() {
+    let ca = Ca::new("cluster CA");
+    let (one_cert, three_cert) = (ca.node(CLUSTER, 1), ca.node(CLUSTER, 3));
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name);
+    std::fs::write(file("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(file("node.pem"), &one_cert.cert).unwrap();
+    std::fs::write(file("node.key"), &one_cert.key).unwrap();
+    std::fs::write(file("ca.crl"), ca.crl(1, &[])).unwrap();
+    let tls = TlsConfig::from_pem_files(file("ca.pem"), file("node.pem"), file("node.key"))
+        .unwrap()
+        .with_crl_files([file("ca.crl")])
+        .unwrap();
+    assert_eq!(tls.crl_count(), 1);
+    let one = TcpTransport::bind(TcpConfig::new(1, loopback()).cluster_id(CLUSTER).tls(tls)).unwrap();
+    let mut reloader =
+        TlsReloader::new(one.handle(), file("ca.pem"), file("node.pem"), file("node.key")).crl_files([file("ca.crl")]);
+    assert_eq!(reloader.check().unwrap(), Reload::Unchanged, "the files it was built from");
+
+    // Nothing revoked yet: node 3 gets in.
+    let (three, _) = node(3, &ca, &three_cert, None);
+    one.add_peer(3, three.local_addr()).unwrap();
+    three.add_peer(1, one.local_addr()).unwrap();
+    wait_until("node 3 to connect to node 1", || three.stats().connects >= 1);
+
+    // The CA revokes node 3; the reload puts the new list in force, and
+    // node 3's next handshake is refused.
+    std::fs::write(file("ca.crl"), ca.crl(2, &[&three_cert])).unwrap();
+    assert_eq!(reloader.check().unwrap(), Reload::Rotated);
+    assert_eq!(reloader.check().unwrap(), Reload::Unchanged, "loaded once");
+    let failures = one.stats().tls_failures;
+    three.remove_peer(1);
+    three.add_peer(1, one.local_addr()).unwrap();
+    wait_until("node 1 to refuse node 3's next handshake", || one.stats().tls_failures > failures);
+    assert_eq!(three.stats().connects, 1, "no new connection");
+
+    // A list that does not parse is refused, naming its file, and the one
+    // in force is kept.
+    std::fs::write(file("ca.crl"), "-----BEGIN X509 CRL-----\nAAECAwQFBgcICQ==\n-----END X509 CRL-----\n").unwrap();
+    let err = reloader.check().unwrap_err();
+    assert!(matches!(err, TlsConfigError::MalformedCrl { .. }), "{err:?}");
+    assert!(err.to_string().contains("ca.crl"), "names the file: {err}");
+    one.shutdown();
+    three.shutdown();
+}
+
+#[test]
+fn bad_revocation_lists_are_refused_naming_the_file() {
+    let ca = Ca::new("cluster CA");
+    let cert = ca.node(CLUSTER, 1);
+    let material = || TlsConfig::from_pem(ca.pem().as_bytes(), cert.cert.as_bytes(), cert.key.as_bytes()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let good = file("good.crl", &ca.crl(1, &[]));
+    let empty = file("empty.crl", "");
+    let certificate = file("cert.crl", &cert.cert);
+    let garbage = file("garbage.crl", "-----BEGIN X509 CRL-----\nAAECAwQFBgcICQ==\n-----END X509 CRL-----\n");
+    let missing = dir.path().join("missing.crl");
+
+    let err = material().with_crl_files([&good, &empty]).unwrap_err();
+    assert!(matches!(err, TlsConfigError::NoCrl { .. }) && err.to_string().contains("empty.crl"), "{err}");
+    let err = material().with_crl_files([&certificate]).unwrap_err();
+    assert!(matches!(err, TlsConfigError::NoCrl { .. }) && err.to_string().contains("cert.crl"), "{err}");
+    let err = material().with_crl_files([&good, &garbage]).unwrap_err();
+    assert!(matches!(err, TlsConfigError::MalformedCrl { .. }) && err.to_string().contains("garbage.crl"), "{err}");
+    let err = material().with_crl_files([&missing]).unwrap_err();
+    assert!(matches!(err, TlsConfigError::Read { .. }) && err.to_string().contains("missing.crl"), "{err}");
+    let err = material().with_crls_der(vec![vec![1, 2, 3]]).unwrap_err();
+    assert!(matches!(err, TlsConfigError::MalformedCrl { .. }), "{err}");
+
+    // Several lists in one file and over several files; none clears them.
+    let two = ca.crl(2, &[]) + &Ca::new("another CA").crl(1, &[]);
+    let both = file("both.crl", &two);
+    let tls = material().with_crl_files([&good, &both]).unwrap();
+    assert_eq!(tls.crl_count(), 3);
+    assert_eq!(tls.with_crl_files(Vec::<std::path::PathBuf>::new()).unwrap().crl_count(), 0);
+    assert_eq!(material().with_crls_pem(two.as_bytes()).unwrap().crl_count(), 2);
+}
