@@ -79,10 +79,13 @@ fn a_revoked_certificate_is_refused_by_both_ends_and_the_others_keep_connecting(
     }
 }
 
+/// Lists reloaded from their files with the rest of the material: the
+/// connections a revoked node has open are closed at once, both ways, and
+/// it cannot open new ones; the other peers' connections stay open.
 #[test]
-fn revocation_lists_are_reloaded_from_their_files_with_the_material() {
+fn revocation_lists_are_reloaded_from_their_files_and_close_the_revoked_nodes_connections() {
     let ca = Ca::new("cluster CA");
-    let (one_cert, three_cert) = (ca.node(CLUSTER, 1), ca.node(CLUSTER, 3));
+    let (one_cert, two_cert, three_cert) = (ca.node(CLUSTER, 1), ca.node(CLUSTER, 2), ca.node(CLUSTER, 3));
     let dir = tempfile::tempdir().unwrap();
     let file = |name: &str| dir.path().join(name);
     std::fs::write(file("ca.pem"), ca.pem()).unwrap();
@@ -94,27 +97,48 @@ fn revocation_lists_are_reloaded_from_their_files_with_the_material() {
         .with_crl_files([file("ca.crl")])
         .unwrap();
     assert_eq!(tls.crl_count(), 1);
-    let one = TcpTransport::bind(TcpConfig::new(1, loopback()).cluster_id(CLUSTER).tls(tls)).unwrap();
+    let events: Events = Arc::default();
+    let log = Arc::clone(&events);
+    let config = TcpConfig::new(1, loopback())
+        .cluster_id(CLUSTER)
+        .tls(tls)
+        .on_event(move |e| log.lock().unwrap().push(e.clone()));
+    let one = TcpTransport::bind(config).unwrap();
     let mut reloader =
         TlsReloader::new(one.handle(), file("ca.pem"), file("node.pem"), file("node.key")).crl_files([file("ca.crl")]);
     assert_eq!(reloader.check().unwrap(), Reload::Unchanged, "the files it was built from");
 
-    // Nothing revoked yet: node 3 gets in.
+    // Nothing revoked yet: nodes 2 and 3 connect both ways with node 1.
+    let (two, _) = node(2, &ca, &two_cert, None);
     let (three, _) = node(3, &ca, &three_cert, None);
-    one.add_peer(3, three.local_addr()).unwrap();
-    three.add_peer(1, one.local_addr()).unwrap();
-    wait_until("node 3 to connect to node 1", || three.stats().connects >= 1);
+    for other in [&two, &three] {
+        one.add_peer(other.id(), other.local_addr()).unwrap();
+        other.add_peer(1, one.local_addr()).unwrap();
+    }
+    wait_until("nodes 2 and 3 to connect both ways with node 1", || {
+        one.stats().connects >= 2 && two.stats().connects >= 1 && three.stats().connects >= 1
+    });
+    let connects = one.stats().connects;
+    assert_eq!(one.stats().revoked_connections, 0);
 
-    // The CA revokes node 3; the reload puts the new list in force, and
-    // node 3's next handshake is refused.
+    // The CA revokes node 3; the reload puts the new list in force and
+    // closes node 3's connections, the one it dialed and the one node 1
+    // dialed; its next handshakes are refused.
     std::fs::write(file("ca.crl"), ca.crl(2, &[&three_cert])).unwrap();
     assert_eq!(reloader.check().unwrap(), Reload::Rotated);
     assert_eq!(reloader.check().unwrap(), Reload::Unchanged, "loaded once");
+    let revoked = |inbound: bool| {
+        let wanted = NetEvent::Revoked { peer: 3, inbound };
+        move |e: &NetEvent| *e == wanted
+    };
+    wait_until("node 3's connections to be closed", || saw(&events, revoked(true)) && saw(&events, revoked(false)));
+    assert_eq!(one.stats().revoked_connections, 2);
     let failures = one.stats().tls_failures;
-    three.remove_peer(1);
-    three.add_peer(1, one.local_addr()).unwrap();
     wait_until("node 1 to refuse node 3's next handshake", || one.stats().tls_failures > failures);
-    assert_eq!(three.stats().connects, 1, "no new connection");
+    assert_eq!(three.stats().connects, 1, "node 3 did not connect again");
+    // Node 2's connections were not touched.
+    assert_eq!(one.stats().connects, connects, "node 1 redialled no one successfully");
+    assert!(!saw(&events, |e| matches!(e, NetEvent::Revoked { peer: 2, .. })));
 
     // A list that does not parse is refused, naming its file, and the one
     // in force is kept.
@@ -122,8 +146,9 @@ fn revocation_lists_are_reloaded_from_their_files_with_the_material() {
     let err = reloader.check().unwrap_err();
     assert!(matches!(err, TlsConfigError::MalformedCrl { .. }), "{err:?}");
     assert!(err.to_string().contains("ca.crl"), "names the file: {err}");
-    one.shutdown();
-    three.shutdown();
+    for t in [one, two, three] {
+        t.shutdown();
+    }
 }
 
 #[test]

@@ -94,6 +94,18 @@ impl Link {
         };
         certs?.first().map(|c| c.as_ref())
     }
+
+    /// The peer's certificate chain, its own first (TLS, after the
+    /// handshake).
+    #[cfg(feature = "tls")]
+    pub(crate) fn peer_chain(&self) -> Option<Vec<rustls::pki_types::CertificateDer<'static>>> {
+        let conn = self.tls.as_deref()?;
+        let certs = match conn {
+            rustls::Connection::Client(c) => c.peer_certificates(),
+            rustls::Connection::Server(c) => c.peer_certificates(),
+        };
+        certs.map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
+    }
 }
 
 /// Reads plaintext from a TLS session, reading records from the socket as

@@ -209,7 +209,10 @@ impl TcpTransport {
     /// Replaces the TLS material (feature `tls`): connections opened from
     /// now on, both ways, present the new certificate and check peers
     /// against the new trust set; connections already open keep the
-    /// material they were opened with until they end. To move to a new CA
+    /// material they were opened with until they end, except those whose
+    /// peer's certificate the new material's revocation lists revoke: they
+    /// are closed at once (`TcpStats::revoked_connections`,
+    /// [`NetEvent::Revoked`]). To move to a new CA
     /// without downtime, first give every node a trust set holding both
     /// CAs, then new certificates, then the new CA alone (`SECURITY.md`).
     ///

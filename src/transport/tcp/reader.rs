@@ -68,6 +68,8 @@ fn admit<C: Carrier>(shared: &Arc<Shared<C>>, stream: TcpStream, addr: SocketAdd
         let peer = serve(&s, stream, addr, id);
         let mut conns = lock(&s.conns);
         conns.open.remove(&id);
+        #[cfg(feature = "tls")]
+        conns.chains.remove(&id);
         if let Some(peer) = peer {
             if conns.by_peer.get(&peer) == Some(&id) {
                 conns.by_peer.remove(&peer);
@@ -116,6 +118,16 @@ fn serve<C: Carrier>(shared: &Shared<C>, stream: TcpStream, addr: SocketAddr, co
         if let Some(old) = conns.by_peer.insert(peer, conn) {
             if let Some(old) = conns.open.get(&old) {
                 let _ = old.shutdown(Shutdown::Both);
+            }
+        }
+        #[cfg(feature = "tls")]
+        if let Some(chain) = link.peer_chain() {
+            conns.chains.insert(conn, (peer, chain.clone()));
+            drop(conns);
+            // Material put in force since the handshake may revoke it.
+            if shared.revoked_now(peer, &chain, true) {
+                let _ = stream.shutdown(Shutdown::Both);
+                return Some(peer);
             }
         }
     }

@@ -42,6 +42,11 @@ pub(crate) struct Conns {
     pub(crate) handshaking: usize,
     pub(crate) open: HashMap<u64, TcpStream>,
     pub(crate) by_peer: HashMap<NodeId, u64>,
+    /// The peer and its certificate chain of each open connection that
+    /// passed a TLS handshake, to close those that material put in force
+    /// later revokes.
+    #[cfg(feature = "tls")]
+    pub(crate) chains: HashMap<u64, (NodeId, Vec<rustls::pki_types::CertificateDer<'static>>)>,
 }
 
 /// [`Shared::send_all`]'s buffers, kept between calls: a loaded node sends
@@ -277,9 +282,53 @@ impl<C: Carrier> Shared<C> {
         }
     }
 
+    /// Puts `material` in force for new connections, and closes the open
+    /// ones whose peer's certificate it revokes.
     #[cfg(feature = "tls")]
     pub(crate) fn rotate_tls(&self, material: tls::TlsConfig) -> Result<(), tls::TlsConfigError> {
-        self.tls.as_ref().ok_or(tls::TlsConfigError::NotTls)?.rotate(material)
+        self.tls.as_ref().ok_or(tls::TlsConfigError::NotTls)?.rotate(material.clone())?;
+        let mut revoked = Vec::new();
+        {
+            let conns = lock(&self.conns);
+            for (conn, (peer, chain)) in &conns.chains {
+                if material.revokes(chain, true) {
+                    if let Some(stream) = conns.open.get(conn) {
+                        let _ = stream.shutdown(Shutdown::Both);
+                    }
+                    revoked.push((*peer, true));
+                }
+            }
+        }
+        for peer in lock(&self.peers).values() {
+            if peer.cut_if(|chain| material.revokes(chain, false)) {
+                revoked.push((peer.id(), false));
+            }
+        }
+        for (peer, inbound) in revoked {
+            add(&self.counters.revoked_connections, 1);
+            self.event(|| NetEvent::Revoked { peer, inbound });
+        }
+        Ok(())
+    }
+
+    /// Whether the material in force revokes `chain`, presented by a peer
+    /// that dialed us (`inbound`) or that we dialed; counted and reported
+    /// if so. A connection registers its chain first, then asks: a
+    /// rotation either finds the chain registered or was in force before
+    /// the question.
+    #[cfg(feature = "tls")]
+    pub(crate) fn revoked_now(
+        &self,
+        peer: NodeId,
+        chain: &[rustls::pki_types::CertificateDer<'static>],
+        inbound: bool,
+    ) -> bool {
+        let revoked = self.tls.as_ref().is_some_and(|tls| tls.current().revokes(chain, inbound));
+        if revoked {
+            add(&self.counters.revoked_connections, 1);
+            self.event(|| NetEvent::Revoked { peer, inbound });
+        }
+        revoked
     }
 
     pub(crate) fn is_peer(&self, id: NodeId) -> bool {

@@ -95,6 +95,10 @@ pub struct TcpStats {
     /// this cluster (feature `tls`). Inbound ones count in
     /// `handshake_refusals` too, outbound ones in `connect_failures`.
     pub identity_refusals: u64,
+    /// Open connections, inbound or outbound, closed because TLS material
+    /// put in force revokes the certificate their peer presented when they
+    /// opened (feature `tls`; see `TlsConfig::with_crl_files`).
+    pub revoked_connections: u64,
     /// Inbound connections closed on an oversized length prefix, an idle
     /// timeout (half-open peer) or an I/O error.
     pub inbound_resets: u64,
@@ -146,6 +150,15 @@ pub enum NetEvent {
         peer: NodeId,
         /// Why.
         reason: Refusal,
+    },
+    /// An open connection with `peer` was closed because TLS material put
+    /// in force revokes the certificate the peer presented (feature
+    /// `tls`).
+    Revoked {
+        /// The peer.
+        peer: NodeId,
+        /// Whether the peer had dialed us (else we had dialed it).
+        inbound: bool,
     },
     /// An outbound connection broke (write error or timeout).
     Disconnected {
@@ -215,6 +228,7 @@ pub(crate) struct Counters {
     pub(crate) handshakes_over_limit: AtomicU64,
     pub(crate) tls_failures: AtomicU64,
     pub(crate) identity_refusals: AtomicU64,
+    pub(crate) revoked_connections: AtomicU64,
     pub(crate) inbound_resets: AtomicU64,
     pub(crate) outbound_resets: AtomicU64,
     pub(crate) backoff_waits: AtomicU64,
@@ -255,6 +269,7 @@ impl Counters {
             handshakes_over_limit: g(&self.handshakes_over_limit),
             tls_failures: g(&self.tls_failures),
             identity_refusals: g(&self.identity_refusals),
+            revoked_connections: g(&self.revoked_connections),
             inbound_resets: g(&self.inbound_resets),
             outbound_resets: g(&self.outbound_resets),
             backoff_waits: g(&self.backoff_waits),

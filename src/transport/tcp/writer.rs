@@ -53,6 +53,10 @@ pub(crate) struct Peer<C: Carrier> {
     ready: Condvar,
     /// A clone of the live connection, so `close` can unblock a write.
     stream: Mutex<Option<TcpStream>>,
+    /// The certificate chain the peer presented on the live connection
+    /// (TLS), so material put in force later can revoke it.
+    #[cfg(feature = "tls")]
+    chain: Mutex<Option<Vec<rustls::pki_types::CertificateDer<'static>>>>,
     /// When a peer that left the configuration is let go
     /// ([`Shared::retire_peer`]): until then it is dialed and accepted as
     /// before, so that it can still be told it was removed.
@@ -67,6 +71,8 @@ impl<C: Carrier> Peer<C> {
             queue: Mutex::new(Queue { items: FairQueue::default(), closed: false }),
             ready: Condvar::new(),
             stream: Mutex::new(None),
+            #[cfg(feature = "tls")]
+            chain: Mutex::new(None),
             retire_at: Mutex::new(None),
         }
     }
@@ -163,6 +169,22 @@ impl<C: Carrier> Peer<C> {
 
     fn is_closed(&self) -> bool {
         lock(&self.queue).closed
+    }
+
+    /// Closes the live connection if its peer's certificate chain fails
+    /// `revoked`; returns whether it did. The writer then dials again,
+    /// under the material in force.
+    #[cfg(feature = "tls")]
+    pub(crate) fn cut_if(&self, revoked: impl Fn(&[rustls::pki_types::CertificateDer<'static>]) -> bool) -> bool {
+        let chain = lock(&self.chain);
+        let Some(chain) = chain.as_deref() else { return false };
+        if !revoked(chain) {
+            return false;
+        }
+        if let Some(stream) = lock(&self.stream).as_ref() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        true
     }
 
     /// Drops everything queued; returns how many items that was.
@@ -333,6 +355,14 @@ pub(crate) fn run<C: Carrier>(shared: Arc<Shared<C>>, peer: Arc<Peer<C>>) {
         }
         let connected_at = Instant::now();
         shared.event(|| NetEvent::Connected { peer: peer.id, addr });
+        #[cfg(feature = "tls")]
+        if let Some(chain) = link.peer_chain() {
+            *lock(&peer.chain) = Some(chain.clone());
+            // Material put in force since the handshake may revoke it.
+            if shared.revoked_now(peer.id, &chain, false) {
+                let _ = link.tcp().shutdown(Shutdown::Both);
+            }
+        }
         if peer.is_closed() {
             // Closed while dialing, maybe before the stream was registered.
             let _ = link.tcp().shutdown(Shutdown::Both);
@@ -341,6 +371,10 @@ pub(crate) fn run<C: Carrier>(shared: Arc<Shared<C>>, peer: Arc<Peer<C>>) {
         let served = serve(&shared, &peer, &mut link, &mut batch, &mut buf);
         let _ = link.tcp().shutdown(Shutdown::Both);
         *lock(&peer.stream) = None;
+        #[cfg(feature = "tls")]
+        {
+            *lock(&peer.chain) = None;
+        }
         if buf.capacity() > KEEP_BUFFER {
             buf = BytesMut::with_capacity(64 << 10);
         }

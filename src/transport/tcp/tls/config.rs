@@ -8,6 +8,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
@@ -139,6 +140,10 @@ pub struct TlsConfig {
     /// What the configurations were built from, kept to build them again
     /// with other revocation lists.
     parts: Arc<Parts>,
+    /// The two ends' certificate checks, to check open connections' peers
+    /// again when this material is put in force.
+    dialers: Arc<dyn ClientCertVerifier>,
+    acceptors: Arc<PeerVerifier>,
 }
 
 /// The checked material a [`TlsConfig`] is built from.
@@ -312,28 +317,54 @@ impl TlsConfig {
         let mut server = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| rustls_error(&e))?
-            .with_client_cert_verifier(verifier)
+            .with_client_cert_verifier(Arc::clone(&verifier))
             .with_single_cert(parts.chain.clone(), parts.key.clone_key())
             .map_err(|e| rustls_error(&e))?;
         server.send_tls13_tickets = 0;
         server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
         // Dialer: the acceptor's chain is verified by `PeerVerifier`; its
         // identity after the handshake.
-        let peer_verifier = PeerVerifier {
+        let peer_verifier = Arc::new(PeerVerifier {
             roots: Arc::clone(&parts.roots),
             algorithms: provider.signature_verification_algorithms,
             revocations: parts.revocations.clone(),
-        };
+        });
         let mut client = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| rustls_error(&e))?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(peer_verifier))
+            .with_custom_certificate_verifier(Arc::clone(&peer_verifier) as Arc<dyn ServerCertVerifier>)
             .with_client_auth_cert(parts.chain.clone(), parts.key.clone_key())
             .map_err(|e| rustls_error(&e))?;
         client.enable_sni = false;
         client.resumption = rustls::client::Resumption::disabled();
-        Ok(Self { identity, server: Arc::new(server), client: Arc::new(client), parts: Arc::new(parts) })
+        Ok(Self {
+            identity,
+            server: Arc::new(server),
+            client: Arc::new(client),
+            parts: Arc::new(parts),
+            dialers: verifier,
+            acceptors: peer_verifier,
+        })
+    }
+
+    /// Whether this material's revocation lists revoke the certificate
+    /// `chain` (the peer's own first) a peer presented when it opened a
+    /// connection: as dialer (`dialed_us`) or as acceptor.
+    pub(crate) fn revokes(&self, chain: &[CertificateDer<'static>], dialed_us: bool) -> bool {
+        let Some((end_entity, intermediates)) = chain.split_first() else { return false };
+        if self.parts.revocations.len() == 0 {
+            return false;
+        }
+        let now = UnixTime::now();
+        let verdict = if dialed_us {
+            self.dialers.verify_client_cert(end_entity, intermediates, now).map(|_| ())
+        } else {
+            // The name is not checked (`PeerVerifier`).
+            let name = ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+            self.acceptors.verify_server_cert(end_entity, intermediates, &name, &[], now).map(|_| ())
+        };
+        matches!(verdict, Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked)))
     }
 
     /// The same material checking peers' certificates against the

@@ -21,7 +21,9 @@
 //! `clientAuth`. Session resumption and session tickets are off: every
 //! connection is a full handshake, checked against the material in force
 //! when it starts. [`TcpTransport::rotate_tls`](super::TcpTransport::rotate_tls)
-//! replaces that material at run time; open connections keep theirs.
+//! replaces that material at run time; open connections keep theirs, except
+//! those whose peer's certificate the new revocation lists revoke, which are
+//! closed.
 //!
 //! What TLS protects against, and what it does not, is in `SECURITY.md`.
 //!

@@ -4,7 +4,8 @@
 //! [`TlsWatch`], a thread that checks them at an interval.
 //!
 //! A reload is [`rotate_tls`](super::super::TcpHandle::rotate_tls): new
-//! connections use the new material, open ones keep theirs, and material
+//! connections use the new material, open ones keep theirs (unless the new
+//! revocation lists revoke their peer), and material
 //! naming another node or cluster is refused. The files are compared by
 //! content, not by modification time, so a rewrite within the same second,
 //! a restored backup with an old time stamp and a directory whose files
@@ -36,7 +37,8 @@ pub enum Reload {
 /// files when their contents change.
 ///
 /// A reload is [`TcpHandle::rotate_tls`]: new connections use the new
-/// material, open ones keep theirs, and material naming another node or
+/// material, open ones keep theirs (unless the new revocation lists revoke
+/// their peer), and material naming another node or
 /// cluster is refused. The files are compared by content, not by
 /// modification time, so a rewrite within the same second, a restored
 /// backup with an old time stamp and files that are symbolic links swapped
