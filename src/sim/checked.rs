@@ -12,12 +12,20 @@
 //! and are answered by [`StateMachine::query`] at the moment the read is
 //! released. A client gives up on an operation that takes too long; a
 //! write given up on, or still pending at the end, has an unknown outcome.
+//!
+//! The scenes of [`FaultProfile::Fragile`](super::FaultProfile::Fragile)
+//! that propose a burst on a chosen node (the old leader of Figure 8, the
+//! leader of a snapshot install or of a power cut) propose the clients'
+//! writes: drawn from the workload (from a random stream of their own),
+//! proposed as one batch, tracked and checked like every other write, and
+//! waited for by no client.
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
 use super::Cluster;
+use super::fragile::SceneClients;
 use super::linearizability::{Call, Model};
 use crate::StateMachine;
 use crate::node::ReadKind;
@@ -69,14 +77,21 @@ pub(super) struct Clients<W: Workload> {
     /// Draws each read's kind: a stream of its own, so that the choice
     /// leaves every other draw of a seed as it was.
     kinds: Rng,
+    /// Draws the operations of the fragile scenes' bursts: a stream of its
+    /// own as well.
+    bursts: Rng,
     history: Vec<Call<W::Op, W::Output>>,
     reads: BTreeMap<(NodeId, ReadId), (usize, W::Op, u64)>,
-    writes: BTreeMap<u64, (usize, W::Op, u64)>,
+    /// Writes in flight by ticket: the client waiting (none for a burst's),
+    /// the operation, when it was invoked.
+    writes: BTreeMap<u64, (Option<usize>, W::Op, u64)>,
     clients: Vec<Option<(Waiting, u64)>>,
     next_read: ReadId,
     reads_seen: usize,
     writes_seen: usize,
     give_up: u64,
+    /// Writes proposed in bursts.
+    burst_writes: usize,
 }
 
 impl<W: Workload> Clients<W>
@@ -90,6 +105,7 @@ where
             workload,
             rng: Rng::new(seed ^ 0x636c_6965_6e74),
             kinds: Rng::new(seed ^ 0x6b69_6e64_7321),
+            bursts: Rng::new(seed ^ 0x6275_7273_7473),
             history: Vec::new(),
             reads: BTreeMap::new(),
             writes: BTreeMap::new(),
@@ -98,6 +114,7 @@ where
             reads_seen: 0,
             writes_seen: 0,
             give_up: patience.max(1) * super::TICK,
+            burst_writes: 0,
         }
     }
 
@@ -120,7 +137,7 @@ where
                 let op = self.workload.write(&mut self.rng);
                 match cluster.submit(leader, self.workload.encode(&op)) {
                     Ok(ticket) => {
-                        self.writes.insert(ticket.id, (client, op, now));
+                        self.writes.insert(ticket.id, (Some(client), op, now));
                         self.clients[client] = Some((Waiting::Write(ticket.id), now));
                     }
                     // The node died inside the step: the write may still
@@ -164,7 +181,9 @@ where
         for k in self.writes_seen..fresh {
             let outcome = cluster.write_outcomes()[k];
             let Some((client, op, invoked)) = self.writes.remove(&outcome.ticket.id) else { continue };
-            self.release(client, Waiting::Write(outcome.ticket.id));
+            if let Some(client) = client {
+                self.release(client, Waiting::Write(outcome.ticket.id));
+            }
             if !outcome.committed {
                 continue;
             }
@@ -188,6 +207,37 @@ where
         }
     }
 
+    /// Proposes `n` writes drawn from the workload on `node` as one batch
+    /// (a fragile scene's burst), tracked like the clients' own but waited
+    /// for by none of them. Returns `false` if the node refused them.
+    pub(super) fn burst(&mut self, cluster: &mut Cluster<W::Machine>, node: NodeId, n: u64) -> bool {
+        let now = cluster.now();
+        let ops: Vec<W::Op> = (0..n).map(|_| self.workload.write(&mut self.bursts)).collect();
+        let commands = ops.iter().map(|op| self.workload.encode(op)).collect();
+        match cluster.submit_batch(node, commands) {
+            Ok(tickets) => {
+                self.burst_writes += tickets.len();
+                for (ticket, op) in tickets.into_iter().zip(ops) {
+                    self.writes.insert(ticket.id, (None, op, now));
+                }
+                true
+            }
+            // The node died inside the step: the writes may still take
+            // effect. Their outcomes are unknown.
+            Err(crate::error::Error::Halted) => {
+                self.history.extend(ops.into_iter().map(|op| Call::unknown(op, now)));
+                false
+            }
+            // Refused: nothing was appended.
+            Err(_) => false,
+        }
+    }
+
+    /// Writes proposed in bursts so far.
+    pub(super) fn burst_writes(&self) -> usize {
+        self.burst_writes
+    }
+
     /// The history so far, with every write still pending as unknown.
     pub(super) fn history(&mut self, cluster: &mut Cluster<W::Machine>) -> Vec<Call<W::Op, W::Output>>
     where
@@ -199,5 +249,18 @@ where
             history.push(Call::unknown(op.clone(), *invoked));
         }
         history
+    }
+}
+
+impl<W: Workload> SceneClients<W::Machine> for Clients<W>
+where
+    W::Op: Clone,
+{
+    fn round(&mut self, cluster: &mut Cluster<W::Machine>) {
+        Clients::round(self, cluster);
+    }
+
+    fn burst(&mut self, cluster: &mut Cluster<W::Machine>, node: NodeId, n: u64) -> bool {
+        Clients::burst(self, cluster, node, n)
     }
 }

@@ -58,30 +58,65 @@ impl<S: StateMachine> Cluster<S> {
     /// node that applied it; State Machine Safety makes every node's the
     /// same).
     pub fn submit(&mut self, id: NodeId, command: Bytes) -> Result<WriteTicket> {
+        let tickets = self.submit_event(id, Event::Propose(command))?;
+        // One command, one ticket (none: the node died inside the step).
+        tickets.first().copied().ok_or(crate::error::Error::Halted)
+    }
+
+    /// Like [`submit`](Self::submit) for a batch proposed as one step (one
+    /// append, one sync): a ticket for each command, in order. An empty
+    /// batch proposes nothing.
+    ///
+    /// ```
+    /// use raft_io::sim::{Cluster, SimConfig};
+    ///
+    /// let mut cluster = Cluster::new(SimConfig::new(3).seed(1));
+    /// let leader = cluster.elect(1_000).unwrap();
+    /// let tickets = cluster.submit_batch(leader, vec!["a".into(), "b".into(), "c".into()]).unwrap();
+    /// assert_eq!(tickets.len(), 3);
+    /// assert_eq!(tickets[2].index, tickets[0].index + 2);
+    /// cluster.run_ticks(20);
+    /// let committed = cluster.write_outcomes().iter().filter(|o| o.committed).count();
+    /// assert_eq!(committed, 3);
+    /// assert!(cluster.submit_batch(leader, Vec::new()).unwrap().is_empty());
+    /// ```
+    pub fn submit_batch(&mut self, id: NodeId, commands: Vec<Bytes>) -> Result<Vec<WriteTicket>> {
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.submit_event(id, Event::ProposeBatch(commands))
+    }
+
+    /// Steps a proposal and tracks each command it appended.
+    fn submit_event(&mut self, id: NodeId, event: Event) -> Result<Vec<WriteTicket>> {
         self.last_proposed = None;
         self.capture = Some(Vec::new());
-        let stepped = self.step_node(id, Event::Propose(command));
-        let captured = self.capture.take().unwrap_or_default();
+        let stepped = self.step_node(id, event);
+        let mut captured = self.capture.take().unwrap_or_default();
         stepped?;
-        // The index comes from `Action::Proposed`: the same step may append
-        // more after the command (a configuration the leader adds itself).
-        let Some((index, term)) = self.last_proposed.take() else {
+        // The indexes come from `Action::Proposed`: the same step may append
+        // more after the commands (a configuration the leader adds itself).
+        let Some((first, last, term)) = self.last_proposed.take() else {
             // The node died inside the step (a crash in durable mode).
             return Err(crate::error::Error::Halted);
         };
         let applied = self.node(id).map_or(0, |n| n.last_applied());
-        self.next_ticket += 1;
-        let ticket = WriteTicket { id: self.next_ticket, node: id, index, term };
-        // A single-node cluster may already have applied it.
-        if applied >= index {
-            if let Some((_, _, output)) = captured.into_iter().find(|&(i, t, _)| (i, t) == (index, term)) {
-                self.outputs.insert(ticket.id, output);
+        let mut tickets = Vec::new();
+        for index in first..=last {
+            self.next_ticket += 1;
+            let ticket = WriteTicket { id: self.next_ticket, node: id, index, term };
+            // A single-node cluster may already have applied it.
+            if applied >= index {
+                if let Some(k) = captured.iter().position(|&(i, t, _)| (i, t) == (index, term)) {
+                    self.outputs.insert(ticket.id, captured.swap_remove(k).2);
+                }
+                self.writes.push(WriteOutcome { ticket, committed: true, at: self.now });
+            } else {
+                self.tickets.push(ticket);
             }
-            self.writes.push(WriteOutcome { ticket, committed: true, at: self.now });
-        } else {
-            self.tickets.push(ticket);
+            tickets.push(ticket);
         }
-        Ok(ticket)
+        Ok(tickets)
     }
 
     /// A node applied the command at `index` in `term`: remember it for the

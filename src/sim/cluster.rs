@@ -99,7 +99,7 @@ pub struct Cluster<S: StateMachine = HashChain> {
     pub(super) queries: Vec<(NodeId, ReadId, Bytes)>,
     pub(super) tickets: Vec<WriteTicket>,
     /// The last `Action::Proposed` carried out: (last index, term).
-    pub(super) last_proposed: Option<(crate::types::Index, crate::types::Term)>,
+    pub(super) last_proposed: Option<(crate::types::Index, crate::types::Index, crate::types::Term)>,
     /// The term of the command first applied at each index, once any write
     /// was submitted (for resolving tickets).
     pub(super) applied_terms: std::collections::HashMap<crate::types::Index, crate::types::Term>,
@@ -571,7 +571,7 @@ impl<S: StateMachine> Cluster<S> {
                 self.reads.push(ReadOutcome { node: id, id: read, result: Ok(index), at: self.now, digest, value });
             }
             Action::ReadFailed { id: read, reason } => self.read_refused(id, read, reason),
-            Action::Proposed { last, term, .. } => self.last_proposed = Some((last, term)),
+            Action::Proposed { first, last, term } => self.last_proposed = Some((first, last, term)),
             Action::WriteSubmitted { token } => self.disk_submitted(i, token),
             Action::RoleChanged { role: Role::Leader, term, .. } => {
                 self.stats.elections += 1;

@@ -44,8 +44,33 @@ use crate::types::{NodeId, Role};
 const FAST: NetworkFaults =
     NetworkFaults { loss: 0.0, duplicate: 0.0, min_delay: 100, max_delay: 500, hold: 0.0, max_hold: 0 };
 
-/// Client activity a scene runs on every tick.
-pub(super) type Clients<'a, S> = &'a mut dyn FnMut(&mut Cluster<S>);
+/// What the scenes ask of the clients.
+pub(super) trait SceneClients<S: StateMachine> {
+    /// The clients' activity before a tick.
+    fn round(&mut self, cluster: &mut Cluster<S>);
+
+    /// Proposes `n` of the clients' own writes on `node` as one batch,
+    /// tracked like their other writes (a [`Simulation`](super::Simulation)'s
+    /// checked clients). Returns `false` if the node refused them (clients
+    /// without writes of their own propose nothing, and return `true`).
+    fn burst(&mut self, cluster: &mut Cluster<S>, node: NodeId, n: u64) -> bool;
+}
+
+/// A closure's rounds, without writes of its own.
+pub(super) struct Rounds<F>(pub(super) F);
+
+impl<S: StateMachine, F: FnMut(&mut Cluster<S>)> SceneClients<S> for Rounds<F> {
+    fn round(&mut self, cluster: &mut Cluster<S>) {
+        (self.0)(cluster);
+    }
+
+    fn burst(&mut self, _cluster: &mut Cluster<S>, _node: NodeId, _n: u64) -> bool {
+        true
+    }
+}
+
+/// The clients a scene runs.
+pub(super) type Clients<'a, S> = &'a mut dyn SceneClients<S>;
 
 /// The scenes of [`FaultProfile::Fragile`](super::FaultProfile::Fragile).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,7 +99,7 @@ const MOMENTS: [Moment; 8] = [
 /// Runs `ticks` ticks, with a client round before each.
 fn ticks<S: StateMachine>(cluster: &mut Cluster<S>, clients: Clients<'_, S>, ticks: u64) {
     for _ in 0..ticks {
-        clients(cluster);
+        clients.round(cluster);
         cluster.run_ticks(1);
     }
 }
@@ -89,7 +114,7 @@ fn until<S: StateMachine>(
     mut done: impl FnMut(&Cluster<S>) -> bool,
 ) -> bool {
     for _ in 0..max_ticks {
-        clients(cluster);
+        clients.round(cluster);
         if cluster.run_until(1, &mut done) {
             return true;
         }
@@ -106,6 +131,25 @@ fn new_leader<S: StateMachine>(cluster: &Cluster<S>, term: u64, not: &[NodeId]) 
 }
 
 impl Chaos {
+    /// Proposes a burst of `n` commands on `node` as one batch: the
+    /// schedule's own commands, or without a command generator (a
+    /// [`Simulation`](super::Simulation), where every write is a checked
+    /// client's) the clients' writes. Returns `false` if the node refused
+    /// it.
+    fn burst<S: StateMachine>(
+        &mut self,
+        cluster: &mut Cluster<S>,
+        clients: Clients<'_, S>,
+        node: NodeId,
+        n: u64,
+    ) -> bool {
+        let batch: Vec<Bytes> = (0..n).filter_map(|_| self.command()).collect();
+        if batch.is_empty() {
+            return clients.burst(cluster, node, n);
+        }
+        cluster.propose_batch(node, batch).is_ok()
+    }
+
     /// One round of [`FaultProfile::Fragile`](super::FaultProfile::Fragile).
     pub(super) fn fragile_round<S: StateMachine>(&mut self, cluster: &mut Cluster<S>, clients: Clients<'_, S>) {
         let ids = cluster.ids();
@@ -206,11 +250,8 @@ impl Chaos {
             cluster.block(a, v);
         }
         for _ in 0..self.rng.range(1, 4) {
-            let batch: Vec<Bytes> = (0..self.rng.range(4, 12)).filter_map(|_| self.command()).collect();
-            // Without a command generator (a model-checked `Simulation`:
-            // every write is a client's), the clients' writes on `a` during
-            // the catch-up wait below make the burst.
-            if !batch.is_empty() && cluster.propose_batch(a, batch).is_err() {
+            let n = self.rng.range(4, 12);
+            if !self.burst(cluster, clients, a, n) {
                 return;
             }
         }
@@ -366,9 +407,9 @@ impl Chaos {
         let term = cluster.node(l).map_or(0, |n| n.term());
         cluster.set_network(FAST);
         // Quiet (no client writes), so F's log stays as long as the others'.
-        until(cluster, &mut |_| {}, 20, |c| c.converged());
+        until(cluster, &mut Rounds(|_: &mut Cluster<S>| {}), 20, |c| c.converged());
         cluster.block(l, f);
-        let newer = until(cluster, &mut |_| {}, 40, |c| {
+        let newer = until(cluster, &mut Rounds(|_: &mut Cluster<S>| {}), 40, |c| {
             c.ids().into_iter().any(|id| id != l && id != f && c.node(id).is_some_and(|n| n.term() > term))
         });
         if newer {
@@ -387,10 +428,8 @@ impl Chaos {
         let Some(f) = self.other(&voters, &[l]) else { return };
         cluster.crash(f);
         for _ in 0..self.rng.range(2, 6) {
-            let batch: Vec<Bytes> = (0..self.rng.range(1, 5)).filter_map(|_| self.command()).collect();
-            if !batch.is_empty() {
-                let _ = cluster.propose_batch(l, batch);
-            }
+            let n = self.rng.range(1, 5);
+            self.burst(cluster, clients, l, n);
             ticks(cluster, clients, 2);
         }
         cluster.snapshot(l);
@@ -449,10 +488,8 @@ impl Chaos {
             cluster.stall_disk(v, stall);
         }
         let commit = cluster.node(l).map_or(0, |n| n.commit_index());
-        // Without a command generator (a model-checked `Simulation`), the
-        // clients' writes during the wait make the burst.
-        let batch: Vec<Bytes> = (0..self.rng.range(1, 6)).filter_map(|_| self.command()).collect();
-        if !batch.is_empty() && cluster.propose_batch(l, batch).is_err() {
+        let n = self.rng.range(1, 6);
+        if !self.burst(cluster, clients, l, n) {
             return;
         }
         until(cluster, clients, stall - 2, |c| c.node(l).is_none_or(|n| n.commit_index() > commit));

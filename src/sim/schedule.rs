@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::fragile::{Rounds, SceneClients};
 use super::{Cluster, NetworkFaults, PauseInbox, Replay, StateMachine, TICK};
 use crate::membership::MembershipChange;
 use crate::rng::Rng;
@@ -208,16 +209,27 @@ impl Chaos {
         &mut self,
         cluster: &mut Cluster<S>,
         rounds: usize,
-        mut each_round: impl FnMut(&mut Cluster<S>),
+        each_round: impl FnMut(&mut Cluster<S>),
+    ) {
+        self.run_clients(cluster, rounds, &mut Rounds(each_round));
+    }
+
+    /// Like [`run_with`](Self::run_with) with `clients` that may also write
+    /// the fragile scenes' bursts.
+    pub(super) fn run_clients<S: StateMachine>(
+        &mut self,
+        cluster: &mut Cluster<S>,
+        rounds: usize,
+        clients: &mut dyn SceneClients<S>,
     ) {
         cluster.set_network(self.profile.network());
         for _ in 0..rounds {
             if self.profile == FaultProfile::Fragile {
-                self.fragile_round(cluster, &mut each_round);
+                self.fragile_round(cluster, clients);
             } else {
                 self.round(cluster);
             }
-            each_round(cluster);
+            clients.round(cluster);
             let ticks = self.rng.range(1, 8);
             cluster.run_ticks(ticks);
         }

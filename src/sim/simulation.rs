@@ -27,6 +27,9 @@ pub struct Report {
     pub scenario: Scenario,
     /// Client operations in the history (reads, writes, unknown outcomes).
     pub operations: usize,
+    /// Of the writes, those the `Fragile` scenes proposed in their bursts
+    /// (drawn from the workload and checked like the others).
+    pub burst_writes: usize,
     /// The linearizability verdict: [`Verdict::Linearizable`], or
     /// [`Verdict::Unknown`] when the search budget ran out (never
     /// `NotLinearizable`: that is a [`Failure`]).
@@ -249,7 +252,7 @@ where
         let mut chaos = Chaos::new(scenario.profile, scenario.seed);
         let mut clients = Clients::new((self.workload)(scenario.seed), scenario.seed, self.clients, self.patience);
         for _ in 0..scenario.rounds {
-            chaos.run_with(cluster, 1, |c| clients.round(c));
+            chaos.run_clients(cluster, 1, &mut clients);
             if let Some(f) = cluster.take_failure() {
                 return Err(Box::new(f));
             }
@@ -279,7 +282,13 @@ where
             let detail = explain(&history, deepest);
             return Err(Box::new(cluster.report(Violation::new(Violation::LINEARIZABILITY, detail), None, None)));
         }
-        Ok(Report { scenario: *scenario, operations: history.len(), linearizability: verdict, stats: cluster.stats() })
+        Ok(Report {
+            scenario: *scenario,
+            operations: history.len(),
+            burst_writes: clients.burst_writes(),
+            linearizability: verdict,
+            stats: cluster.stats(),
+        })
     }
 }
 
