@@ -21,6 +21,10 @@
 //! A failure prints `replay: RAFT_IO_REPLAY='profile=... seed=...'`; run the
 //! example again with that variable set (and the same arguments) to replay
 //! exactly that run.
+//!
+//! For a soak, `-- --seeds N` runs seeds `0..N` of every profile (default
+//! 2) and `-- --nodes N` sets the cluster size (default 3; five or more
+//! let every scene of the `Fragile` profile run, Figure 8 among them).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -232,13 +236,32 @@ impl Workload for Clients {
     }
 }
 
+/// The number after `--name` on the command line, if any.
+fn option(name: &str) -> Result<Option<u64>, String> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == name) {
+        None => Ok(None),
+        Some(i) => match args.get(i + 1).and_then(|v| v.parse().ok()) {
+            Some(n) => Ok(Some(n)),
+            None => Err(format!("{name} takes a number")),
+        },
+    }
+}
+
 fn main() -> ExitCode {
     let bug = std::env::args().any(|a| a == "--bug");
+    let (seeds, nodes) = match (option("--seeds"), option("--nodes")) {
+        (Ok(seeds), Ok(nodes)) => (seeds.unwrap_or(2), nodes.unwrap_or(3) as usize),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("bank_under_faults: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let simulation = Simulation::new(move |_node| Bank::new(bug), |_seed| Clients)
         .invariant(conserved)
         .summarize_commands(Bank::summarize)
         .describe_states(|bank| format!("{:?}", bank.balances));
-    match simulation.run_all(&FaultProfile::ALL, 3, 150, 0..2) {
+    match simulation.run_all(&FaultProfile::ALL, nodes, 150, 0..seeds) {
         Ok(reports) => {
             let operations: usize = reports.iter().map(|r| r.operations).sum();
             for r in &reports {

@@ -47,6 +47,11 @@ pub trait Workload: Model {
 
     /// Draws a read, or `None` if the workload has none (a read
     /// generator). Default: none.
+    ///
+    /// A read is answered by [`StateMachine::query`], which cannot change
+    /// the state machine, and the checker takes it for a query of the
+    /// model ([`Model::is_query`]): [`Model::step`] must leave every state
+    /// as it is for it.
     fn read(&mut self, _rng: &mut Rng) -> Option<Self::Op> {
         None
     }
@@ -80,7 +85,7 @@ pub(super) struct Clients<W: Workload> {
     /// Draws the operations of the fragile scenes' bursts: a stream of its
     /// own as well.
     bursts: Rng,
-    history: Vec<Call<W::Op, W::Output>>,
+    history: Vec<Call<Issued<W::Op>, W::Output>>,
     reads: BTreeMap<(NodeId, ReadId), (usize, W::Op, u64)>,
     /// Writes in flight by ticket: the client waiting (none for a burst's),
     /// the operation, when it was invoked.
@@ -142,7 +147,7 @@ where
                     }
                     // The node died inside the step: the write may still
                     // take effect. Its outcome is unknown.
-                    Err(crate::error::Error::Halted) => self.history.push(Call::unknown(op, now)),
+                    Err(crate::error::Error::Halted) => self.history.push(Call::unknown(Issued::write(op), now)),
                     // Refused: nothing was appended.
                     Err(_) => {}
                 }
@@ -173,7 +178,7 @@ where
             self.release(client, Waiting::Read(outcome.node, outcome.id));
             if outcome.result.is_ok() {
                 let output = self.workload.read_output(&op, outcome.value.as_ref());
-                self.history.push(Call::completed(op, output, invoked, outcome.at));
+                self.history.push(Call::completed(Issued::read(op), output, invoked, outcome.at));
             }
         }
         self.reads_seen = fresh;
@@ -190,7 +195,7 @@ where
             let output = cluster.take_write_output(outcome.ticket.id).map(|o| self.workload.write_output(&op, &o));
             // Committed without an output (it cannot happen; if it did, the
             // output is not constrained).
-            self.history.push(Call { op, output, invoked, completed: Some(outcome.at) });
+            self.history.push(Call { op: Issued::write(op), output, invoked, completed: Some(outcome.at) });
         }
         self.writes_seen = fresh;
         let now = cluster.now();
@@ -225,7 +230,7 @@ where
             // The node died inside the step: the writes may still take
             // effect. Their outcomes are unknown.
             Err(crate::error::Error::Halted) => {
-                self.history.extend(ops.into_iter().map(|op| Call::unknown(op, now)));
+                self.history.extend(ops.into_iter().map(|op| Call::unknown(Issued::write(op), now)));
                 false
             }
             // Refused: nothing was appended.
@@ -239,14 +244,14 @@ where
     }
 
     /// The history so far, with every write still pending as unknown.
-    pub(super) fn history(&mut self, cluster: &mut Cluster<W::Machine>) -> Vec<Call<W::Op, W::Output>>
+    pub(super) fn history(&mut self, cluster: &mut Cluster<W::Machine>) -> Vec<Call<Issued<W::Op>, W::Output>>
     where
         W::Output: Clone,
     {
         self.collect(cluster);
         let mut history = self.history.clone();
         for (_, op, invoked) in self.writes.values() {
-            history.push(Call::unknown(op.clone(), *invoked));
+            history.push(Call::unknown(Issued::write(op.clone()), *invoked));
         }
         history
     }
@@ -262,5 +267,58 @@ where
 
     fn burst(&mut self, cluster: &mut Cluster<W::Machine>, node: NodeId, n: u64) -> bool {
         Clients::burst(self, cluster, node, n)
+    }
+}
+
+/// An operation of a checked history, and whether the clients issued it as
+/// a read.
+#[derive(Clone)]
+pub(super) struct Issued<Op> {
+    pub(super) op: Op,
+    read: bool,
+}
+
+impl<Op> Issued<Op> {
+    fn read(op: Op) -> Self {
+        Self { op, read: true }
+    }
+
+    fn write(op: Op) -> Self {
+        Self { op, read: false }
+    }
+}
+
+impl<Op: std::fmt::Debug> std::fmt::Debug for Issued<Op> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.op.fmt(f)
+    }
+}
+
+/// The workload's model over [`Issued`] operations, where a read is a query
+/// ([`Model::is_query`]): the clients' reads are answered by
+/// [`StateMachine::query`], which cannot change the state machine, and a
+/// workload's model must leave its state as it is for them
+/// ([`Workload::read`]).
+pub(super) struct ReadsAreQueries<'a, M>(pub(super) &'a M);
+
+impl<M: Model> Model for ReadsAreQueries<'_, M> {
+    type State = M::State;
+    type Op = Issued<M::Op>;
+    type Output = M::Output;
+
+    fn init(&self) -> M::State {
+        self.0.init()
+    }
+
+    fn step(&self, state: &M::State, op: &Issued<M::Op>) -> (M::State, M::Output) {
+        self.0.step(state, &op.op)
+    }
+
+    fn part(&self, op: &Issued<M::Op>) -> Option<u64> {
+        self.0.part(&op.op)
+    }
+
+    fn is_query(&self, op: &Issued<M::Op>) -> bool {
+        op.read || self.0.is_query(&op.op)
     }
 }

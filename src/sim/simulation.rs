@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::checked::{Clients, Workload};
+use super::checked::{Clients, ReadsAreQueries, Workload};
 use super::linearizability::{Call, Verdict, check_calls};
 use super::replay::{Scenario, ScenarioError};
 use super::user::panic_message;
@@ -271,13 +271,14 @@ where
             return Err(Box::new(f));
         }
         let model = &clients.workload;
-        let verdict = match catch_unwind(AssertUnwindSafe(|| check_calls(model, &history, self.budget))) {
-            Ok(verdict) => verdict,
-            Err(panic) => {
-                let detail = format!("the model panicked: {}", panic_message(panic.as_ref()));
-                return Err(Box::new(cluster.report(Violation::new(Violation::USER_PANIC, detail), None, None)));
-            }
-        };
+        let verdict =
+            match catch_unwind(AssertUnwindSafe(|| check_calls(&ReadsAreQueries(model), &history, self.budget))) {
+                Ok(verdict) => verdict,
+                Err(panic) => {
+                    let detail = format!("the model panicked: {}", panic_message(panic.as_ref()));
+                    return Err(Box::new(cluster.report(Violation::new(Violation::USER_PANIC, detail), None, None)));
+                }
+            };
         if let Verdict::NotLinearizable { deepest } = &verdict {
             let detail = explain(&history, deepest);
             return Err(Box::new(cluster.report(Violation::new(Violation::LINEARIZABILITY, detail), None, None)));
