@@ -84,6 +84,8 @@ impl<V> GroupMap<V> {
     /// The states, to change, in no particular order (the same order for
     /// the same history of inserts and removals: the hash has no seed).
     #[cfg(any(test, feature = "net"))]
+    // Used by the many-groups runtime (feature `persistence`) and tests.
+    #[cfg_attr(not(feature = "persistence"), allow(dead_code))]
     pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> + '_ {
         self.slots.values_mut()
     }

@@ -100,6 +100,8 @@ impl SimLog {
             w.log_mut().defer_syncs();
             return self;
         }
+        // Without `persistence` the memory backend is the only one.
+        #[allow(irrefutable_let_patterns)]
         if let SimBackend::Memory(m) = &self.backend {
             self.images = Some(Images { pending: VecDeque::new(), durable: m.durable() });
         }
@@ -325,6 +327,8 @@ impl RaftLog for SimLog {
 
     fn submit(&mut self, token: WriteToken) -> Result<Submitted, StorageError> {
         let Some(images) = self.images.as_mut() else { return self.inner_mut().submit(token) };
+        // Without `persistence` the memory backend is the only one.
+        #[allow(irrefutable_let_patterns)]
         let SimBackend::Memory(m) = &self.backend else { return Ok(Submitted::Durable) };
         let mut image = m.clone();
         image.sync()?;
