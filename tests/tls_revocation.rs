@@ -136,8 +136,9 @@ fn revocation_lists_are_reloaded_from_their_files_and_close_the_revoked_nodes_co
     let failures = one.stats().tls_failures;
     wait_until("node 1 to refuse node 3's next handshake", || one.stats().tls_failures > failures);
     assert_eq!(three.stats().connects, 1, "node 3 did not connect again");
-    // Node 2's connections were not touched.
+    // Node 2's connections were not touched, either way.
     assert_eq!(one.stats().connects, connects, "node 1 redialled no one successfully");
+    assert_eq!(two.stats().connects, 1, "node 2 did not redial");
     assert!(!saw(&events, |e| matches!(e, NetEvent::Revoked { peer: 2, .. })));
 
     // A list that does not parse is refused, naming its file, and the one
@@ -149,6 +150,29 @@ fn revocation_lists_are_reloaded_from_their_files_and_close_the_revoked_nodes_co
     for t in [one, two, three] {
         t.shutdown();
     }
+}
+
+/// A trust set of two CAs with a list from one of them: the other CA's
+/// certificates have no list, so their status is unknown, not revoked, and
+/// they get in.
+#[test]
+fn a_certificate_whose_issuer_has_no_list_is_not_refused_for_it() {
+    let (a, b) = (Ca::new("CA a"), Ca::new("CA b"));
+    let trust = a.pem() + &b.pem();
+    let (one_cert, two_cert) = (a.node(CLUSTER, 1), b.node(CLUSTER, 2));
+    let tls = TlsConfig::from_pem(trust.as_bytes(), one_cert.cert.as_bytes(), one_cert.key.as_bytes())
+        .unwrap()
+        .with_crls_pem(a.crl(1, &[]).as_bytes())
+        .unwrap();
+    let one = TcpTransport::bind(TcpConfig::new(1, loopback()).cluster_id(CLUSTER).tls(tls)).unwrap();
+    let tls = TlsConfig::from_pem(trust.as_bytes(), two_cert.cert.as_bytes(), two_cert.key.as_bytes()).unwrap();
+    let two = TcpTransport::bind(TcpConfig::new(2, loopback()).cluster_id(CLUSTER).tls(tls)).unwrap();
+    one.add_peer(2, two.local_addr()).unwrap();
+    two.add_peer(1, one.local_addr()).unwrap();
+    wait_until("nodes 1 and 2 to connect both ways", || one.stats().connects >= 1 && two.stats().connects >= 1);
+    assert_eq!(one.stats().tls_failures, 0);
+    one.shutdown();
+    two.shutdown();
 }
 
 #[test]
@@ -179,8 +203,15 @@ fn bad_revocation_lists_are_refused_naming_the_file() {
     let err = material().with_crls_der(vec![vec![1, 2, 3]]).unwrap_err();
     assert!(matches!(err, TlsConfigError::MalformedCrl { .. }), "{err}");
 
-    // Several lists in one file and over several files; none clears them.
-    let two = ca.crl(2, &[]) + &Ca::new("another CA").crl(1, &[]);
+    // One list per issuer: a second would never be consulted.
+    let newer = file("newer.crl", &ca.crl(2, &[&cert]));
+    let err = material().with_crl_files([&good, &newer]).unwrap_err();
+    assert!(matches!(err, TlsConfigError::DuplicateCrlIssuer { .. }) && err.to_string().contains("newer.crl"), "{err}");
+
+    // Lists of several issuers, in one file and over several files; none
+    // clears them.
+    let (b, c) = (Ca::new("CA b"), Ca::new("CA c"));
+    let two = b.crl(1, &[]) + &c.crl(1, &[]);
     let both = file("both.crl", &two);
     let tls = material().with_crl_files([&good, &both]).unwrap();
     assert_eq!(tls.crl_count(), 3);

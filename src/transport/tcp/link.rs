@@ -98,13 +98,16 @@ impl Link {
     /// The peer's certificate chain, its own first (TLS, after the
     /// handshake).
     #[cfg(feature = "tls")]
-    pub(crate) fn peer_chain(&self) -> Option<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    pub(crate) fn peer_chain(&self) -> Option<super::tls::PeerChain> {
         let conn = self.tls.as_deref()?;
         let certs = match conn {
             rustls::Connection::Client(c) => c.peer_certificates(),
             rustls::Connection::Server(c) => c.peer_certificates(),
-        };
-        certs.map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
+        }?;
+        Some(super::tls::PeerChain {
+            certs: certs.iter().map(|c| c.clone().into_owned()).collect(),
+            at: rustls::pki_types::UnixTime::now(),
+        })
     }
 }
 

@@ -103,6 +103,18 @@ fn serve<C: Carrier>(shared: &Shared<C>, stream: TcpStream, addr: SocketAddr, co
         }
     };
     let stream = link.tcp();
+    #[cfg(feature = "tls")]
+    if let Some(chain) = link.peer_chain() {
+        // Registered first, then checked against the material in force: a
+        // rotation since the handshake either finds it registered or was
+        // in force before the check. Before it may replace the peer's
+        // older connection, which a revoked dialer must not close.
+        lock(&shared.conns).chains.insert(conn, (peer, chain.clone()));
+        if shared.revoked_now(peer, &chain, true) {
+            let _ = stream.shutdown(Shutdown::Both);
+            return Some(peer);
+        }
+    }
     {
         // The newest connection from a peer wins: the older one is
         // half-open (the peer restarted or reconnected).
@@ -118,16 +130,6 @@ fn serve<C: Carrier>(shared: &Shared<C>, stream: TcpStream, addr: SocketAddr, co
         if let Some(old) = conns.by_peer.insert(peer, conn) {
             if let Some(old) = conns.open.get(&old) {
                 let _ = old.shutdown(Shutdown::Both);
-            }
-        }
-        #[cfg(feature = "tls")]
-        if let Some(chain) = link.peer_chain() {
-            conns.chains.insert(conn, (peer, chain.clone()));
-            drop(conns);
-            // Material put in force since the handshake may revoke it.
-            if shared.revoked_now(peer, &chain, true) {
-                let _ = stream.shutdown(Shutdown::Both);
-                return Some(peer);
             }
         }
     }

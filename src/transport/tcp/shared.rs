@@ -46,7 +46,7 @@ pub(crate) struct Conns {
     /// passed a TLS handshake, to close those that material put in force
     /// later revokes.
     #[cfg(feature = "tls")]
-    pub(crate) chains: HashMap<u64, (NodeId, Vec<rustls::pki_types::CertificateDer<'static>>)>,
+    pub(crate) chains: HashMap<u64, (NodeId, tls::PeerChain)>,
 }
 
 /// [`Shared::send_all`]'s buffers, kept between calls: a loaded node sends
@@ -317,12 +317,7 @@ impl<C: Carrier> Shared<C> {
     /// rotation either finds the chain registered or was in force before
     /// the question.
     #[cfg(feature = "tls")]
-    pub(crate) fn revoked_now(
-        &self,
-        peer: NodeId,
-        chain: &[rustls::pki_types::CertificateDer<'static>],
-        inbound: bool,
-    ) -> bool {
+    pub(crate) fn revoked_now(&self, peer: NodeId, chain: &tls::PeerChain, inbound: bool) -> bool {
         let revoked = self.tls.as_ref().is_some_and(|tls| tls.current().revokes(chain, inbound));
         if revoked {
             add(&self.counters.revoked_connections, 1);

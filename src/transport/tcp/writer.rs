@@ -56,7 +56,7 @@ pub(crate) struct Peer<C: Carrier> {
     /// The certificate chain the peer presented on the live connection
     /// (TLS), so material put in force later can revoke it.
     #[cfg(feature = "tls")]
-    chain: Mutex<Option<Vec<rustls::pki_types::CertificateDer<'static>>>>,
+    chain: Mutex<Option<tls::PeerChain>>,
     /// When a peer that left the configuration is let go
     /// ([`Shared::retire_peer`]): until then it is dialed and accepted as
     /// before, so that it can still be told it was removed.
@@ -175,9 +175,9 @@ impl<C: Carrier> Peer<C> {
     /// `revoked`; returns whether it did. The writer then dials again,
     /// under the material in force.
     #[cfg(feature = "tls")]
-    pub(crate) fn cut_if(&self, revoked: impl Fn(&[rustls::pki_types::CertificateDer<'static>]) -> bool) -> bool {
+    pub(crate) fn cut_if(&self, revoked: impl Fn(&tls::PeerChain) -> bool) -> bool {
         let chain = lock(&self.chain);
-        let Some(chain) = chain.as_deref() else { return false };
+        let Some(chain) = chain.as_ref() else { return false };
         if !revoked(chain) {
             return false;
         }
@@ -349,20 +349,27 @@ pub(crate) fn run<C: Carrier>(shared: Arc<Shared<C>>, peer: Arc<Peer<C>>) {
                 continue;
             }
         };
+        #[cfg(feature = "tls")]
+        if let Some(chain) = link.peer_chain() {
+            // Registered first, then checked against the material in
+            // force: a rotation since the handshake either finds it
+            // registered or was in force before the check.
+            *lock(&peer.chain) = Some(chain.clone());
+            if shared.revoked_now(peer.id, &chain, false) {
+                let _ = link.tcp().shutdown(Shutdown::Both);
+                *lock(&peer.stream) = None;
+                *lock(&peer.chain) = None;
+                lost = true;
+                back_off(&shared, &peer, backoff.next_delay());
+                continue;
+            }
+        }
         add(&counters.connects, 1);
         if lost {
             add(&counters.reconnects, 1);
         }
         let connected_at = Instant::now();
         shared.event(|| NetEvent::Connected { peer: peer.id, addr });
-        #[cfg(feature = "tls")]
-        if let Some(chain) = link.peer_chain() {
-            *lock(&peer.chain) = Some(chain.clone());
-            // Material put in force since the handshake may revoke it.
-            if shared.revoked_now(peer.id, &chain, false) {
-                let _ = link.tcp().shutdown(Shutdown::Both);
-            }
-        }
         if peer.is_closed() {
             // Closed while dialing, maybe before the stream was registered.
             let _ = link.tcp().shutdown(Shutdown::Both);

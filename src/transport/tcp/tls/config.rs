@@ -88,6 +88,14 @@ pub enum TlsConfigError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Two certificate revocation lists name the same issuer: only the
+    /// first would be consulted, so the second is refused (give the
+    /// newest list of each issuer).
+    #[error("{origin}: a second certificate revocation list from the same issuer (give one list per issuer)")]
+    DuplicateCrlIssuer {
+        /// Where the second list came from.
+        origin: String,
+    },
     /// The node's certificate names no raft-io node (or more than one).
     #[error("{origin}: {reason}")]
     NoIdentity {
@@ -349,14 +357,16 @@ impl TlsConfig {
     }
 
     /// Whether this material's revocation lists revoke the certificate
-    /// `chain` (the peer's own first) a peer presented when it opened a
-    /// connection: as dialer (`dialed_us`) or as acceptor.
-    pub(crate) fn revokes(&self, chain: &[CertificateDer<'static>], dialed_us: bool) -> bool {
-        let Some((end_entity, intermediates)) = chain.split_first() else { return false };
+    /// chain a peer presented when it opened a connection: as dialer
+    /// (`dialed_us`) or as acceptor. Checked as of the handshake, so a
+    /// certificate that expired since is still found revoked (webpki
+    /// checks validity before revocation).
+    pub(crate) fn revokes(&self, chain: &super::PeerChain, dialed_us: bool) -> bool {
+        let Some((end_entity, intermediates)) = chain.certs.split_first() else { return false };
         if self.parts.revocations.len() == 0 {
             return false;
         }
-        let now = UnixTime::now();
+        let now = chain.at;
         let verdict = if dialed_us {
             self.dialers.verify_client_cert(end_entity, intermediates, now).map(|_| ())
         } else {
@@ -387,7 +397,8 @@ impl TlsConfig {
     /// A file that cannot be read ([`TlsConfigError::Read`]), holds no CRL
     /// ([`TlsConfigError::NoCrl`]) or a malformed or unsupported one
     /// ([`TlsConfigError::MalformedCrl`]: delta, indirect and partitioned
-    /// lists are not supported), naming the file.
+    /// lists are not supported), or a second list from the same issuer
+    /// ([`TlsConfigError::DuplicateCrlIssuer`]), naming the file.
     pub fn with_crl_files<P: AsRef<Path>>(self, files: impl IntoIterator<Item = P>) -> Result<Self, TlsConfigError> {
         let mut read_files = Vec::new();
         for file in files {

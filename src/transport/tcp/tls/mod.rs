@@ -74,6 +74,11 @@ pub enum TlsFailure {
     /// ([`TlsConfig::with_crl_files`]).
     #[error("the peer's certificate is revoked")]
     Revoked,
+    /// A certificate revocation list in force could not be used for the
+    /// peer's certificate: its signature does not verify against its
+    /// issuer, or the issuer may not sign lists (fail closed).
+    #[error("a certificate revocation list for the peer's certificate is unusable")]
+    RevocationList,
     /// The peer's certificate is unusable otherwise (bad signature, wrong
     /// key usage, unparseable, ...).
     #[error("the peer's certificate is invalid")]
@@ -101,12 +106,22 @@ impl TlsFailure {
                 C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
             ) => TlsFailure::Expired,
             rustls::Error::InvalidCertificate(C::Revoked) => TlsFailure::Revoked,
+            rustls::Error::InvalidCertRevocationList(_) => TlsFailure::RevocationList,
             rustls::Error::InvalidCertificate(_) => TlsFailure::BadCertificate,
             rustls::Error::AlertReceived(_) => TlsFailure::RefusedByPeer,
             rustls::Error::InvalidMessage(_) => TlsFailure::NotTls,
             _ => TlsFailure::Protocol,
         }
     }
+}
+
+/// The certificate chain a peer presented (its own first) and when its
+/// handshake ended, kept for the life of the connection so that material
+/// put in force later can revoke it.
+#[derive(Clone, Debug)]
+pub(crate) struct PeerChain {
+    pub(crate) certs: Vec<rustls::pki_types::CertificateDer<'static>>,
+    pub(crate) at: rustls::pki_types::UnixTime,
 }
 
 /// The TLS failure inside an I/O error that rustls raised, if it is one.

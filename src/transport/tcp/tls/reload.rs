@@ -85,6 +85,11 @@ impl TlsReloader {
     /// transport behind `handle`. What the files hold now is taken to be in
     /// force already (the transport was built from them); if one cannot be
     /// read now, the first check that reads all three puts them in force.
+    ///
+    /// The material it builds has the revocation lists of
+    /// [`crl_files`](Self::crl_files) and no others: a transport built
+    /// with lists needs a reloader given the same files, or its first
+    /// reload drops them.
     pub fn new(handle: TcpHandle, trust: impl AsRef<Path>, chain: impl AsRef<Path>, key: impl AsRef<Path>) -> Self {
         let paths = [trust.as_ref().to_path_buf(), chain.as_ref().to_path_buf(), key.as_ref().to_path_buf()];
         let mut reloader = Self { handle, paths, crls: Vec::new(), loaded: None };

@@ -9,7 +9,11 @@
 //! some of them); a list past its next-update time still counts (an
 //! operator who stops refreshing the lists keeps what they revoke). A list
 //! whose signature does not verify against its issuer fails the handshakes
-//! of that issuer's certificates.
+//! of that issuer's certificates (as an `InvalidCertRevocationList` error,
+//! [`TlsFailure::RevocationList`](super::TlsFailure::RevocationList)), as
+//! does a list whose issuer may not sign lists. One list per issuer: a
+//! second list with the same issuer name is refused when the material is
+//! built, since only the first would be consulted.
 
 use std::sync::Arc;
 
@@ -40,12 +44,19 @@ impl std::fmt::Debug for Revocations {
 impl Revocations {
     /// Parses `lists`: each one CRL and where it came from.
     pub(super) fn parse(lists: Vec<(CertificateRevocationListDer<'static>, String)>) -> Result<Self, TlsConfigError> {
-        let mut parsed = Vec::with_capacity(lists.len());
+        let mut parsed: Vec<CertRevocationList<'static>> = Vec::with_capacity(lists.len());
         let mut ders = Vec::with_capacity(lists.len());
         for (der, origin) in lists {
-            let crl = OwnedCertRevocationList::from_der(&der)
-                .map_err(|e| TlsConfigError::MalformedCrl { origin, reason: e.to_string() })?;
-            parsed.push(CertRevocationList::from(crl));
+            let crl = CertRevocationList::from(
+                OwnedCertRevocationList::from_der(&der)
+                    .map_err(|e| TlsConfigError::MalformedCrl { origin: origin.clone(), reason: e.to_string() })?,
+            );
+            // webpki consults the first list of a certificate's issuer
+            // only: a second one would be silently ignored.
+            if parsed.iter().any(|other| other.issuer() == crl.issuer()) {
+                return Err(TlsConfigError::DuplicateCrlIssuer { origin });
+            }
+            parsed.push(crl);
             ders.push(der);
         }
         Ok(Self { ders, parsed: Arc::new(parsed) })
@@ -106,10 +117,16 @@ pub(super) fn rustls_error(error: webpki::Error) -> rustls::Error {
         E::CrlExpired { .. } => CertificateError::ExpiredRevocationList,
         E::InvalidSignatureForPublicKey
         | E::UnsupportedSignatureAlgorithmContext(_)
-        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_)
-        | E::InvalidCrlSignatureForPublicKey
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => CertificateError::BadSignature,
+        // The list's fault, not the certificate's: as rustls reports it.
+        E::InvalidCrlSignatureForPublicKey
         | E::UnsupportedCrlSignatureAlgorithmContext(_)
-        | E::UnsupportedCrlSignatureAlgorithmForPublicKeyContext(_) => CertificateError::BadSignature,
+        | E::UnsupportedCrlSignatureAlgorithmForPublicKeyContext(_) => {
+            return rustls::Error::InvalidCertRevocationList(rustls::CertRevocationListError::BadSignature);
+        }
+        E::IssuerNotCrlSigner => {
+            return rustls::Error::InvalidCertRevocationList(rustls::CertRevocationListError::IssuerInvalidForCrl);
+        }
         E::RequiredEkuNotFoundContext(_) => CertificateError::InvalidPurpose,
         other => CertificateError::Other(rustls::OtherError(Arc::new(other))),
     };
