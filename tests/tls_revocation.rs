@@ -152,6 +152,33 @@ fn revocation_lists_are_reloaded_from_their_files_and_close_the_revoked_nodes_co
     }
 }
 
+/// The root's list revokes the intermediate authority that issued node
+/// 3's certificate: every certificate of a chain is checked, not only the
+/// node's own, so node 3 is refused though its own certificate is listed
+/// nowhere; node 2, issued by the root, gets in.
+#[test]
+fn a_revoked_intermediate_authority_takes_the_certificates_it_issued_with_it() {
+    let root = Ca::new("root CA");
+    let intermediate = root.intermediate("intermediate CA");
+    let crl = root.crl_revoking_ca(1, &intermediate) + &intermediate.crl(1, &[]);
+    let (one, one_events) = node(1, &root, &root.node(CLUSTER, 1), Some(&crl));
+    let (two, _) = node(2, &root, &root.node(CLUSTER, 2), None);
+    let (three, _) = node(3, &root, &intermediate.node(CLUSTER, 3), None);
+    for other in [&two, &three] {
+        one.add_peer(other.id(), other.local_addr()).unwrap();
+        other.add_peer(1, one.local_addr()).unwrap();
+    }
+    wait_until("node 1 to refuse node 3 both ways", || {
+        saw(&one_events, |e| matches!(e, NetEvent::Refused { reason, .. } if *reason == REVOKED))
+            && saw(&one_events, |e| matches!(e, NetEvent::Untrusted { peer: 3, reason } if *reason == REVOKED))
+    });
+    wait_until("node 2 to connect both ways", || two.stats().connects >= 1 && one.stats().connects >= 1);
+    assert_eq!(three.stats().connects, 0);
+    for t in [one, two, three] {
+        t.shutdown();
+    }
+}
+
 /// A trust set of two CAs with a list from one of them: the other CA's
 /// certificates have no list, so their status is unknown, not revoked, and
 /// they get in.

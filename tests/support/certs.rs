@@ -10,9 +10,13 @@ use raft_io::transport::tls::NodeIdentity;
 /// Serial numbers, unique within a test process.
 static SERIALS: AtomicU64 = AtomicU64::new(1);
 
-/// A certificate authority.
+/// A certificate authority: a root, or an intermediate with its serial
+/// number and the chain above it (its own certificate first, the root
+/// left out).
 pub struct Ca {
     issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+    serial: u64,
+    above: String,
 }
 
 /// A node's certificate and key, PEM, and the certificate's serial number.
@@ -25,12 +29,28 @@ pub struct NodeCert {
 
 impl Ca {
     pub fn new(name: &str) -> Self {
+        let (params, serial) = Self::params(name);
+        let issuer = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap();
+        Self { issuer, serial, above: String::new() }
+    }
+
+    /// An intermediate authority this one signs.
+    pub fn intermediate(&self, name: &str) -> Self {
+        let (params, serial) = Self::params(name);
+        let issuer =
+            rcgen::CertifiedIssuer::signed_by(params, rcgen::KeyPair::generate().unwrap(), &self.issuer).unwrap();
+        let above = issuer.pem() + &self.above;
+        Self { issuer, serial, above }
+    }
+
+    fn params(name: &str) -> (rcgen::CertificateParams, u64) {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         params.distinguished_name.push(rcgen::DnType::CommonName, name);
         params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
-        let issuer = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap();
-        Self { issuer }
+        let serial = SERIALS.fetch_add(1, Ordering::Relaxed);
+        params.serial_number = Some(rcgen::SerialNumber::from(serial));
+        (params, serial)
     }
 
     pub fn pem(&self) -> String {
@@ -59,16 +79,27 @@ impl Ca {
         params.serial_number = Some(rcgen::SerialNumber::from(serial));
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
-        NodeCert { cert: cert.pem(), key: key.serialize_pem(), serial }
+        // The chain: the node's certificate, then the intermediates above.
+        NodeCert { cert: cert.pem() + &self.above, key: key.serialize_pem(), serial }
     }
 
     /// The authority's certificate revocation list number `number`,
     /// revoking `revoked` (PEM).
     pub fn crl(&self, number: u64, revoked: &[&NodeCert]) -> String {
-        let revoked_certs = revoked
+        self.crl_of(number, &revoked.iter().map(|cert| cert.serial).collect::<Vec<_>>())
+    }
+
+    /// The authority's list number `number` revoking the intermediate
+    /// authority `revoked`, which it signed.
+    pub fn crl_revoking_ca(&self, number: u64, revoked: &Ca) -> String {
+        self.crl_of(number, &[revoked.serial])
+    }
+
+    fn crl_of(&self, number: u64, serials: &[u64]) -> String {
+        let revoked_certs = serials
             .iter()
-            .map(|cert| rcgen::RevokedCertParams {
-                serial_number: rcgen::SerialNumber::from(cert.serial),
+            .map(|&serial| rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from(serial),
                 revocation_time: rcgen::date_time_ymd(2024, 1, 1),
                 reason_code: Some(rcgen::RevocationReason::KeyCompromise),
                 invalidity_date: None,
