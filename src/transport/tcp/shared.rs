@@ -287,20 +287,27 @@ impl<C: Carrier> Shared<C> {
     #[cfg(feature = "tls")]
     pub(crate) fn rotate_tls(&self, material: tls::TlsConfig) -> Result<(), tls::TlsConfigError> {
         self.tls.as_ref().ok_or(tls::TlsConfigError::NotTls)?.rotate(material.clone())?;
+        // The chains are copied out and checked (signatures: the slow
+        // part) outside the locks that accepting and sending take. A
+        // connection registered after the copy checks itself against the
+        // material now in force (`revoked_now`).
+        let inbound: Vec<(u64, NodeId, tls::PeerChain)> =
+            lock(&self.conns).chains.iter().map(|(&conn, (peer, chain))| (conn, *peer, chain.clone())).collect();
+        let peers: Vec<Arc<Peer<C>>> = lock(&self.peers).values().cloned().collect();
         let mut revoked = Vec::new();
-        {
-            let conns = lock(&self.conns);
-            for (conn, (peer, chain)) in &conns.chains {
-                if material.revokes(chain, true) {
-                    if let Some(stream) = conns.open.get(conn) {
-                        let _ = stream.shutdown(Shutdown::Both);
-                    }
-                    revoked.push((*peer, true));
+        for (conn, peer, chain) in inbound {
+            if material.revokes(&chain, true) {
+                // Connection ids are never reused: still open, it is the
+                // one checked.
+                if let Some(stream) = lock(&self.conns).open.get(&conn) {
+                    let _ = stream.shutdown(Shutdown::Both);
+                    revoked.push((peer, true));
                 }
             }
         }
-        for peer in lock(&self.peers).values() {
-            if peer.cut_if(|chain| material.revokes(chain, false)) {
+        for peer in peers {
+            let Some(chain) = peer.chain() else { continue };
+            if material.revokes(&chain, false) && peer.cut_if_still(&chain) {
                 revoked.push((peer.id(), false));
             }
         }

@@ -171,14 +171,19 @@ impl<C: Carrier> Peer<C> {
         lock(&self.queue).closed
     }
 
-    /// Closes the live connection if its peer's certificate chain fails
-    /// `revoked`; returns whether it did. The writer then dials again,
-    /// under the material in force.
+    /// The certificate chain the peer presented on the live connection.
     #[cfg(feature = "tls")]
-    pub(crate) fn cut_if(&self, revoked: impl Fn(&tls::PeerChain) -> bool) -> bool {
+    pub(crate) fn chain(&self) -> Option<tls::PeerChain> {
+        lock(&self.chain).clone()
+    }
+
+    /// Closes the live connection if it is still the one that presented
+    /// `checked` (a chain found revoked); returns whether it did. The
+    /// writer then dials again, under the material in force.
+    #[cfg(feature = "tls")]
+    pub(crate) fn cut_if_still(&self, checked: &tls::PeerChain) -> bool {
         let chain = lock(&self.chain);
-        let Some(chain) = chain.as_ref() else { return false };
-        if !revoked(chain) {
+        if chain.as_ref() != Some(checked) {
             return false;
         }
         if let Some(stream) = lock(&self.stream).as_ref() {

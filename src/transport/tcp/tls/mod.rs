@@ -118,7 +118,7 @@ impl TlsFailure {
 /// The certificate chain a peer presented (its own first) and when its
 /// handshake ended, kept for the life of the connection so that material
 /// put in force later can revoke it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct PeerChain {
     pub(crate) certs: Vec<rustls::pki_types::CertificateDer<'static>>,
     pub(crate) at: rustls::pki_types::UnixTime,
