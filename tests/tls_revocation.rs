@@ -179,6 +179,28 @@ fn a_revoked_intermediate_authority_takes_the_certificates_it_issued_with_it() {
     }
 }
 
+/// A list that names the CA as its issuer but is signed by another key
+/// cannot be used: handshakes of that CA's certificates fail closed, on
+/// both ends, as `TlsFailure::RevocationList`.
+#[test]
+fn a_list_not_signed_by_its_issuer_fails_closed() {
+    let ca = Ca::new("cluster CA");
+    let forger = Ca::new("cluster CA");
+    let forged = forger.crl(1, &[]);
+    let (one, one_events) = node(1, &ca, &ca.node(CLUSTER, 1), Some(&forged));
+    let (two, _) = node(2, &ca, &ca.node(CLUSTER, 2), None);
+    one.add_peer(2, two.local_addr()).unwrap();
+    two.add_peer(1, one.local_addr()).unwrap();
+    let unusable = Refusal::Tls(TlsFailure::RevocationList);
+    wait_until("node 1 to refuse node 2 both ways", || {
+        saw(&one_events, |e| matches!(e, NetEvent::Refused { reason, .. } if *reason == unusable))
+            && saw(&one_events, |e| matches!(e, NetEvent::Untrusted { peer: 2, reason } if *reason == unusable))
+    });
+    assert_eq!(one.stats().connects + two.stats().connects, 0);
+    one.shutdown();
+    two.shutdown();
+}
+
 /// A trust set of two CAs with a list from one of them: the other CA's
 /// certificates have no list, so their status is unknown, not revoked, and
 /// they get in.
