@@ -425,9 +425,53 @@ impl TlsConfig {
     /// [`with_crl_files`](Self::with_crl_files) from PEM text in memory
     /// holding one or more CRLs.
     ///
+    /// ```
+    /// use raft_io::transport::tls::{NodeIdentity, TlsConfig, TlsConfigError};
+    ///
+    /// // A CA, node 1's certificate, and the CA's list revoking node 2's
+    /// // (made here with rcgen; any CA tooling writes the same PEM).
+    /// let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    /// ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    /// ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+    /// let ca = rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
+    /// let mut node = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    /// node.subject_alt_names = vec![rcgen::SanType::URI(NodeIdentity::new(7, 1).uri().try_into().unwrap())];
+    /// let key = rcgen::KeyPair::generate().unwrap();
+    /// let cert = node.signed_by(&key, &ca).unwrap();
+    /// let list = |number: u64| {
+    ///     rcgen::CertificateRevocationListParams {
+    ///         this_update: rcgen::date_time_ymd(2024, 1, 1),
+    ///         next_update: rcgen::date_time_ymd(2124, 1, 1),
+    ///         crl_number: rcgen::SerialNumber::from(number),
+    ///         issuing_distribution_point: None,
+    ///         revoked_certs: vec![rcgen::RevokedCertParams {
+    ///             serial_number: rcgen::SerialNumber::from(2u64),
+    ///             revocation_time: rcgen::date_time_ymd(2024, 1, 1),
+    ///             reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+    ///             invalidity_date: None,
+    ///         }],
+    ///         key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    ///     }
+    ///     .signed_by(&ca)
+    ///     .unwrap()
+    ///     .pem()
+    ///     .unwrap()
+    /// };
+    ///
+    /// let tls = TlsConfig::from_pem(ca.pem().as_bytes(), cert.pem().as_bytes(), key.serialize_pem().as_bytes())?;
+    /// let tls = tls.with_crls_pem(list(1).as_bytes())?;
+    /// assert_eq!(tls.crl_count(), 1);
+    /// // One list per issuer: the newest, not both.
+    /// let both = list(1) + &list(2);
+    /// let err = tls.with_crls_pem(both.as_bytes()).unwrap_err();
+    /// assert!(matches!(err, TlsConfigError::DuplicateCrlIssuer { .. }));
+    /// # Ok::<(), TlsConfigError>(())
+    /// ```
+    ///
     /// # Errors
     ///
-    /// [`TlsConfigError::NoCrl`], [`TlsConfigError::MalformedCrl`].
+    /// [`TlsConfigError::NoCrl`], [`TlsConfigError::MalformedCrl`],
+    /// [`TlsConfigError::DuplicateCrlIssuer`].
     pub fn with_crls_pem(self, pem: &[u8]) -> Result<Self, TlsConfigError> {
         let lists = revocation::from_pem(pem, "in-memory certificate revocation lists")?;
         self.with_revocations(Revocations::parse(lists)?)
