@@ -312,10 +312,16 @@ impl<C: Carrier> Shared<C> {
             }
         }
         for (peer, inbound) in revoked {
-            add(&self.counters.revoked_connections, 1);
-            self.event(|| NetEvent::Revoked { peer, inbound });
+            self.report_revoked(peer, inbound);
         }
         Ok(())
+    }
+
+    /// Counts and reports a connection closed for a revocation.
+    #[cfg(feature = "tls")]
+    fn report_revoked(&self, peer: NodeId, inbound: bool) {
+        add(&self.counters.revoked_connections, 1);
+        self.event(|| NetEvent::Revoked { peer, inbound });
     }
 
     /// Whether the material in force revokes `chain`, presented by a peer
@@ -327,8 +333,7 @@ impl<C: Carrier> Shared<C> {
     pub(crate) fn revoked_now(&self, peer: NodeId, chain: &tls::PeerChain, inbound: bool) -> bool {
         let revoked = self.tls.as_ref().is_some_and(|tls| tls.current().revokes(chain, inbound));
         if revoked {
-            add(&self.counters.revoked_connections, 1);
-            self.event(|| NetEvent::Revoked { peer, inbound });
+            self.report_revoked(peer, inbound);
         }
         revoked
     }

@@ -318,7 +318,7 @@ impl TlsConfig {
         // Acceptor: client certificates required, from the trusted roots,
         // not revoked (`revocation.rs` has the rules).
         let mut verifier = WebPkiClientVerifier::builder_with_provider(Arc::clone(&parts.roots), Arc::clone(&provider));
-        if parts.revocations.len() > 0 {
+        if !parts.revocations.is_empty() {
             verifier = verifier.with_crls(parts.revocations.ders()).allow_unknown_revocation_status();
         }
         let verifier = verifier.build().map_err(|e| rustls_error(&e))?;
@@ -363,7 +363,7 @@ impl TlsConfig {
     /// checks validity before revocation).
     pub(crate) fn revokes(&self, chain: &super::PeerChain, dialed_us: bool) -> bool {
         let Some((end_entity, intermediates)) = chain.certs.split_first() else { return false };
-        if self.parts.revocations.len() == 0 {
+        if self.parts.revocations.is_empty() {
             return false;
         }
         let now = chain.at;

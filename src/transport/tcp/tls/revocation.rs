@@ -67,6 +67,11 @@ impl Revocations {
         self.ders.len()
     }
 
+    /// Whether there are none.
+    pub(super) fn is_empty(&self) -> bool {
+        self.ders.is_empty()
+    }
+
     /// The lists, for rustls's client verifier.
     pub(super) fn ders(&self) -> Vec<CertificateRevocationListDer<'static>> {
         self.ders.clone()
