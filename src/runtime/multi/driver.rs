@@ -3,7 +3,7 @@
 //! shared WAL, reports them, and sends the turn's envelopes in one batch.
 
 use crate::runtime::life::DriverLife;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -17,6 +17,7 @@ use super::snapshots::SnapshotGate;
 use super::{GroupTransport, MultiOptions, StateFactory};
 use crate::config::RaftConfig;
 use crate::error::Error;
+use crate::id_hash::SeededIds;
 use crate::log::RaftLog;
 use crate::log::shared::{GroupLog, SharedWal};
 use crate::membership::{Membership, MembershipChange};
@@ -42,6 +43,12 @@ pub(super) struct Driver<S: StateMachine, T> {
     /// count of held requests visit these alone, so an idle group costs a
     /// turn nothing.
     holding: BTreeSet<GroupId>,
+    /// The requests the groups held at the last tick (counted there, where
+    /// every holding group is visited anyway) ...
+    held_at_tick: usize,
+    /// ... and the requests taken since: together an upper bound of what
+    /// the driver holds, known without visiting every group each turn.
+    taken_since_tick: usize,
     factory: StateFactory<S>,
     shared: Arc<MultiShared<S>>,
     options: MultiOptions,
@@ -52,6 +59,20 @@ pub(super) struct Driver<S: StateMachine, T> {
     durable: DurableTokens,
     /// The groups a turn's requests gave a proposal (`serve_requests`).
     batched: Vec<GroupId>,
+    /// The groups whose small batch waits for their round in flight
+    /// ([`MultiRuntime::coalesce_proposals`](super::MultiRuntime::coalesce_proposals)),
+    /// with when each began: oldest first, so the turn finds the waits
+    /// that ran out at the front (an entry whose group stopped waiting
+    /// since, or waits again from a later time, is skipped).
+    waiting: VecDeque<(Instant, GroupId)>,
+    /// The groups waiting now.
+    waiting_set: HashSet<GroupId, SeededIds>,
+    /// Waiting groups that received messages or a durability report since
+    /// the last turn's requests: the only ones whose round may have
+    /// committed (or whose leader may have stepped down).
+    recheck: Vec<GroupId>,
+    /// When the turn began.
+    now: Instant,
     /// The snapshot streams this node's groups send.
     gate_out: SnapshotGate,
     /// The snapshot streams this node's groups receive.
@@ -96,6 +117,8 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
         transport,
         groups: GroupMap::new(),
         holding: BTreeSet::new(),
+        held_at_tick: 0,
+        taken_since_tick: 0,
         factory,
         shared: Arc::clone(&shared),
         gate_out: SnapshotGate::new(options.max_snapshot_streams, options.snapshot_idle_ticks),
@@ -105,6 +128,10 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
         out: Vec::new(),
         durable: DurableTokens::default(),
         batched: Vec::new(),
+        waiting: VecDeque::new(),
+        waiting_set: HashSet::default(),
+        recheck: Vec::new(),
+        now: Instant::now(),
         known: HashMap::new(),
         actions: Vec::new(),
         touched: Vec::new(),
@@ -135,6 +162,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             add(&self.shared.counters.turns, 1);
             let mut busy = self.receive();
             let now = Instant::now();
+            self.now = now;
             if now >= next_tick {
                 let due;
                 (due, next_tick) = ticks_due(next_tick, now, tick);
@@ -181,8 +209,14 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     /// (as if lost on the wire; their leaders resend).
     fn admit_received(&mut self, received: &mut Vec<Envelope>) {
         let (gate, now) = (&mut self.gate_in, self.host.ticks());
+        let (waiting, recheck) = (&self.waiting_set, &mut self.recheck);
         received.retain(|envelope| match &envelope.body {
-            EnvelopeBody::Raft { group, message } => gate.admit(*group, envelope.from, message, now),
+            EnvelopeBody::Raft { group, message } => {
+                if waiting.contains(group) {
+                    recheck.push(*group);
+                }
+                gate.admit(*group, envelope.from, message, now)
+            }
             _ => true,
         });
         self.shared.counters.held_back_in.store(self.gate_in.held_back, Relaxed);
@@ -204,14 +238,18 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         self.gate_in.expire(self.host.ticks());
         let mut retry = Vec::new();
         let groups = &mut self.groups;
+        let mut held = 0;
         self.holding.retain(|group| {
             let Some(hosted) = groups.get_mut(group) else { return false };
             hosted.pending.expire(now);
             if let Some(deferred) = hosted.pending.deferred_change.take() {
                 retry.push((*group, deferred));
             }
+            held += hosted.pending.len();
             hosted.pending.len() > 0
         });
+        // The changes retried below count too.
+        (self.held_at_tick, self.taken_since_tick) = (held + retry.len(), 0);
         for (group, (change, reply, deadline)) in retry {
             self.change_membership(group, change, reply, deadline);
         }
@@ -232,6 +270,9 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         let mut reported = false;
         for (group, token) in durable.latest() {
             reported = true;
+            if self.waiting_set.contains(&group) {
+                self.recheck.push(group);
+            }
             add(&self.shared.counters.persisted, 1);
             // A group removed since its write was staged is gone: nothing
             // to report.
@@ -257,14 +298,15 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     }
 
     /// Takes queued requests (no more than the room left under
-    /// `max_pending`): proposals are batched per group, one step each.
+    /// `max_pending`): proposals are batched per group, one step each,
+    /// unless a small batch waits for its group's round in flight.
     fn serve_requests(&mut self) -> bool {
         let room = self.options.common.max_pending.saturating_sub(self.held());
-        if room == 0 {
-            return false;
-        }
         let mut incoming = std::mem::take(&mut self.incoming);
-        self.shared.submissions.drain(&mut incoming, room);
+        if room > 0 {
+            self.shared.submissions.drain(&mut incoming, room);
+            self.taken_since_tick += incoming.len();
+        }
         let busy = !incoming.is_empty();
         // The groups given a proposal, stepped in group order.
         let mut batched = std::mem::take(&mut self.batched);
@@ -311,13 +353,54 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             }
         }
         self.incoming = incoming;
+        // Waiting batches whose group was stepped, or whose wait ran out,
+        // are looked at again with the new ones.
+        batched.append(&mut self.recheck);
+        while let Some(&(since, group)) = self.waiting.front() {
+            if self.now.saturating_duration_since(since) < self.options.coalesce_wait {
+                break;
+            }
+            self.waiting.pop_front();
+            if self.groups.get(&group).is_some_and(|h| h.waiting_since == Some(since)) {
+                batched.push(group);
+            }
+        }
         batched.sort_unstable();
         batched.dedup();
         for &group in &batched {
-            self.propose_batch(group);
+            if !self.waits(group) {
+                self.propose_batch(group);
+            }
         }
         self.batched = batched;
         busy
+    }
+
+    /// Whether `group`'s batch waits for the round its leader has in
+    /// flight (entries appended and not yet committed): only while it holds
+    /// fewer than `coalesce_below` proposals and for at most
+    /// `coalesce_wait` since it began waiting. The proposals that arrive
+    /// meanwhile join it, and the group's next round carries them all: one
+    /// append and one answer per follower instead of one per turn.
+    fn waits(&mut self, group: GroupId) -> bool {
+        let (Some(node), Some(hosted)) = (self.host.group(group), self.groups.get_mut(&group)) else { return false };
+        let small = !hosted.batch.is_empty() && hosted.batch.len() < self.options.coalesce_below;
+        let in_flight = node.is_leader() && node.commit_index() < node.last_index();
+        if !(small && in_flight) {
+            if hosted.waiting_since.take().is_some() {
+                self.waiting_set.remove(&group);
+            }
+            return false;
+        }
+        match hosted.waiting_since {
+            Some(since) => self.now.saturating_duration_since(since) < self.options.coalesce_wait,
+            None => {
+                hosted.waiting_since = Some(self.now);
+                self.waiting.push_back((self.now, group));
+                self.waiting_set.insert(group);
+                true
+            }
+        }
     }
 
     /// Adds a proposal to its group's batch (stepping the batch first when
@@ -361,6 +444,9 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         let Some(hosted) = self.groups.get_mut(&group) else { return };
         let commands = std::mem::take(&mut hosted.batch);
         hosted.batch_bytes = 0;
+        if hosted.waiting_since.take().is_some() {
+            self.waiting_set.remove(&group);
+        }
         if commands.is_empty() {
             return;
         }
@@ -368,6 +454,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         let result = self.try_step(group, Event::ProposeBatch(commands));
         if result.is_ok() {
             add(&self.shared.counters.proposals, n);
+            add(&self.shared.counters.batches, 1);
         }
         if let Some(hosted) = self.groups.get_mut(&group) {
             hosted.pending.batch_done(result.err());
@@ -459,6 +546,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         }
         self.gate_out.forget(group);
         self.gate_in.forget(group);
+        self.waiting_set.remove(&group);
         self.shared.counters.groups.store(self.groups.len() as u64, Relaxed);
         self.wal.remove_group(group).map_err(|e| {
             let cause = Arc::new(Error::Storage(e));
@@ -599,9 +687,10 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         self.out.push(envelope);
     }
 
-    /// Requests the groups hold now.
+    /// Requests the groups hold, at most: those held at the last tick and
+    /// those taken since (most of which are usually answered by now).
     fn held(&self) -> usize {
-        self.holding.iter().filter_map(|g| self.groups.get(g)).map(|h| h.pending.len()).sum()
+        self.held_at_tick + self.taken_since_tick
     }
 
     fn publish(&self) {

@@ -18,6 +18,8 @@ pub(super) struct Hosted<S: StateMachine> {
     pub(super) batch: Vec<Bytes>,
     pub(super) batch_bytes: usize,
     pub(super) snapshot_wanted: bool,
+    /// When the batch began waiting for the group's round in flight.
+    pub(super) waiting_since: Option<std::time::Instant>,
 }
 
 /// What an action did that the driver counts.
@@ -31,7 +33,14 @@ pub(super) struct Effects {
 
 impl<S: StateMachine> Hosted<S> {
     pub(super) fn new(sm: S) -> Self {
-        Self { sm, pending: Pending::default(), batch: Vec::new(), batch_bytes: 0, snapshot_wanted: false }
+        Self {
+            sm,
+            pending: Pending::default(),
+            batch: Vec::new(),
+            batch_bytes: 0,
+            snapshot_wanted: false,
+            waiting_since: None,
+        }
     }
 
     /// Carries out one of the group's actions (its `Send`s were routed by

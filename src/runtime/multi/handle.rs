@@ -67,6 +67,10 @@ pub struct MultiStats {
     pub persisted: u64,
     /// Proposals the groups accepted.
     pub proposals: u64,
+    /// Batch steps those proposals went in (`proposals / batches` is the
+    /// mean batch; see
+    /// [`MultiRuntime::coalesce_proposals`](super::MultiRuntime::coalesce_proposals)).
+    pub batches: u64,
     /// Commands applied to the state machines.
     pub applied: u64,
     /// Reads served.
@@ -87,7 +91,9 @@ pub struct MultiStats {
     pub snapshot_chunks_received: u64,
     /// Groups hosted now.
     pub groups: u64,
-    /// Requests the driver holds now (proposals in flight included).
+    /// Requests the driver holds (proposals in flight included), counted
+    /// at each tick, with those it took since the last one counted as held
+    /// until the next.
     pub held_requests: u64,
     /// The shared WAL's counters: `syncs` is at most `turns` (one flush,
     /// hence at most one fsync, per turn; group removals flush too).
@@ -105,6 +111,7 @@ pub(crate) struct Counters {
     pub(crate) envelopes_out: AtomicU64,
     pub(crate) persisted: AtomicU64,
     pub(crate) proposals: AtomicU64,
+    pub(crate) batches: AtomicU64,
     pub(crate) applied: AtomicU64,
     pub(crate) reads: AtomicU64,
     pub(crate) snapshots: AtomicU64,
@@ -435,6 +442,7 @@ impl<S: StateMachine> MultiHandle<S> {
             envelopes_out: c.envelopes_out.load(Relaxed),
             persisted: c.persisted.load(Relaxed),
             proposals: c.proposals.load(Relaxed),
+            batches: c.batches.load(Relaxed),
             applied: c.applied.load(Relaxed),
             reads: c.reads.load(Relaxed),
             snapshots: c.snapshots.load(Relaxed),

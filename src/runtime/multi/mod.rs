@@ -14,8 +14,10 @@
 //!    long the turn took), and fails requests past their deadline (only
 //!    groups holding requests are visited);
 //! 3. takes queued requests: each group's proposals become one
-//!    `ProposeBatch` step, reads, membership changes, transfers, status,
-//!    group creation and removal one step or operation each;
+//!    `ProposeBatch` step (a small batch may first wait for its group's
+//!    round in flight: [`MultiRuntime::coalesce_proposals`]), reads,
+//!    membership changes, transfers, status, group creation and removal
+//!    one step or operation each;
 //! 4. calls [`SharedWal::flush`](crate::log::shared::SharedWal::flush)
 //!    **once**: every group's staged writes in one record, one fsync; and
 //!    steps each group's latest durable token as `Event::Persisted`;
@@ -132,6 +134,10 @@ pub(crate) struct MultiOptions {
     pub(crate) max_snapshot_receives: usize,
     pub(crate) snapshot_idle_ticks: u64,
     pub(crate) read_kind: ReadKind,
+    /// A batch of fewer proposals waits for its group's round in flight.
+    pub(crate) coalesce_below: usize,
+    /// For at most this long.
+    pub(crate) coalesce_wait: Duration,
 }
 
 impl Default for MultiOptions {
@@ -143,6 +149,8 @@ impl Default for MultiOptions {
             max_snapshot_receives: 16,
             snapshot_idle_ticks: 50,
             read_kind: ReadKind::Index,
+            coalesce_below: 32,
+            coalesce_wait: Duration::from_millis(10),
         }
     }
 }
@@ -245,6 +253,30 @@ impl<S: StateMachine, T: GroupTransport> MultiRuntime<S, T> {
     /// waits for a heartbeat round (§10, "Waking").
     pub fn read_kind(mut self, kind: ReadKind) -> Self {
         self.options.read_kind = kind;
+        self
+    }
+
+    /// Proposals coalesced behind the round in flight (default: batches
+    /// of fewer than 32 proposals, for at most 10 ms; `below` 0 turns it
+    /// off). A group whose leader already has entries on their way to a
+    /// quorum (appended, not yet committed) and whose batch of the turn
+    /// holds fewer than `below` proposals keeps the batch back, and
+    /// proposals arriving meanwhile join it, until that round commits, the
+    /// batch reaches `below`, or it has waited `max_wait` (looked at every
+    /// turn, and a driver with nothing else to do turns at least once a
+    /// tick). Then it is proposed as one step.
+    ///
+    /// With many groups each group sees a proposal or two per turn, and
+    /// every batch costs a round of its own: an append to each follower,
+    /// each follower's answer, and a step and a durability report on every
+    /// node. Waiting for the round in flight lets the next round carry
+    /// what came during this one: fewer, larger rounds for a proposal's
+    /// latency of at most one more round. Large batches never wait, so a
+    /// busy group keeps its rounds pipelined, and a group with nothing in
+    /// flight proposes at once. See docs/BENCHMARKS.md, "Sharded KV".
+    pub fn coalesce_proposals(mut self, below: usize, max_wait: Duration) -> Self {
+        self.options.coalesce_below = below;
+        self.options.coalesce_wait = max_wait;
         self
     }
 

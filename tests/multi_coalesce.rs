@@ -1,0 +1,269 @@
+//! Proposals coalesced behind the round in flight
+//! (`MultiRuntime::coalesce_proposals`): a runtime hosting one group of two
+//! members, its peer played by the test — a `RaftNode` whose messages the
+//! test relays by hand, so it decides when the round in flight commits.
+//! Outcomes never depend on timing: waits poll with a generous deadline,
+//! and "nothing was proposed" is checked after the driver has provably
+//! taken the requests (two turns later).
+#![cfg(all(feature = "net", feature = "persistence"))]
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use raft_io::log::shared::SharedWal;
+use raft_io::multi::{Envelope, EnvelopeBody, GroupId, HostConfig};
+use raft_io::runtime::StateMachine;
+use raft_io::runtime::multi::{GroupTransport, MultiHandle, MultiRuntime, Ticket};
+use raft_io::{Action, Event, MessageBody, RaftConfig, RaftNode};
+
+const GROUP: GroupId = 1;
+
+/// Counts what it applied.
+#[derive(Default)]
+struct Count(u64);
+
+impl StateMachine for Count {
+    type Output = u64;
+    fn apply(&mut self, _index: u64, _command: &Bytes) -> u64 {
+        self.0 += 1;
+        self.0
+    }
+    fn snapshot(&self) -> Bytes {
+        Bytes::copy_from_slice(&self.0.to_le_bytes())
+    }
+    fn restore(&mut self, data: &Bytes) {
+        self.0 = data.as_ref().try_into().map(u64::from_le_bytes).unwrap_or(0);
+    }
+}
+
+/// The runtime's wire: what it sends is kept for the test, what the test
+/// queues it receives.
+#[derive(Clone, Default)]
+struct Wire {
+    sent: Arc<Mutex<Vec<Envelope>>>,
+    inbox: Arc<Mutex<VecDeque<Envelope>>>,
+}
+
+impl GroupTransport for Wire {
+    fn send_batch(&mut self, envelopes: &mut Vec<Envelope>) {
+        self.sent.lock().unwrap().append(envelopes);
+    }
+    fn try_recv(&mut self) -> Option<Envelope> {
+        self.inbox.lock().unwrap().pop_front()
+    }
+}
+
+/// Node 1 (the runtime) and node 2 (the test's `RaftNode`).
+struct Pair {
+    handle: MultiHandle<Count>,
+    wire: Wire,
+    peer: RaftNode,
+    /// The commands of every append the runtime sent, one list per append.
+    appends: Vec<Vec<Bytes>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Pair {
+    fn start(below: usize, max_wait: Duration) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let wire = Wire::default();
+        // No check-quorum: the leader stays leader while the test holds
+        // its peer's answers back.
+        let config = RaftConfig::new(1, [1, 2]).election_timeout(3, 6).heartbeat_interval(2).check_quorum(false);
+        let handle = MultiRuntime::new(HostConfig::new(1), SharedWal::open(dir.path()).unwrap(), wire.clone(), |_| {
+            Count::default()
+        })
+        .coalesce_proposals(below, max_wait)
+        .group(GROUP, config)
+        .start()
+        .unwrap();
+        // Never ticked: the peer never campaigns.
+        let peer = RaftNode::new(RaftConfig::new(2, [1, 2]).election_timeout(1000, 2000)).unwrap();
+        let mut pair = Pair { handle, wire, peer, appends: Vec::new(), _dir: dir };
+        pair.until("node 1 leads", |p| {
+            p.relay();
+            p.handle.leader(GROUP) == Some(1)
+        });
+        pair
+    }
+
+    /// Takes what the runtime sent (noting its appends); returns the
+    /// group's messages.
+    fn take_sent(&mut self) -> Vec<raft_io::Message> {
+        let sent = std::mem::take(&mut *self.wire.sent.lock().unwrap());
+        let mut messages = Vec::new();
+        for envelope in sent {
+            if let EnvelopeBody::Raft { group: GROUP, message } = envelope.body {
+                if let MessageBody::Append(append) = &message.body {
+                    if !append.entries.is_empty() {
+                        self.appends.push(append.entries.iter().map(|e| e.data.clone()).collect());
+                    }
+                }
+                messages.push(message);
+            }
+        }
+        messages
+    }
+
+    /// Steps the peer with `messages` and queues its answers for node 1.
+    fn deliver(&mut self, messages: Vec<raft_io::Message>) {
+        for message in messages {
+            let answers: Vec<Action> = match self.peer.step(Event::Message(message)) {
+                Ok(actions) => actions.collect(),
+                Err(_) => continue,
+            };
+            let mut inbox = self.wire.inbox.lock().unwrap();
+            for action in answers {
+                if let Action::Send { to: 1, message } = action {
+                    inbox.push_back(Envelope { from: 2, to: 1, body: EnvelopeBody::Raft { group: GROUP, message } });
+                }
+            }
+        }
+    }
+
+    /// Relays everything sent so far both ways.
+    fn relay(&mut self) {
+        let messages = self.take_sent();
+        self.deliver(messages);
+    }
+
+    fn until(&mut self, what: &str, mut done: impl FnMut(&mut Self) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done(self) {
+            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Waits until the driver has begun two more turns: every request
+    /// queued before the call has then been taken.
+    fn two_turns(&mut self) {
+        let from = self.handle.stats().turns;
+        self.until("two driver turns", |p| p.handle.stats().turns >= from + 2);
+    }
+
+    fn last_index(&self) -> u64 {
+        self.handle.status(GROUP).unwrap().last_index
+    }
+
+    /// Proposes `command` and relays until it is applied.
+    fn write(&mut self, command: &'static str) {
+        let ticket = self.handle.propose_async(GROUP, command).unwrap();
+        let mut ticket = Some(ticket);
+        self.until("the write applied", |p| {
+            p.relay();
+            match ticket.take().map(Ticket::try_get) {
+                Some(Ok(outcome)) => {
+                    outcome.unwrap();
+                    true
+                }
+                Some(Err(t)) => {
+                    ticket = Some(t);
+                    false
+                }
+                None => true,
+            }
+        });
+    }
+
+    /// Proposes `command` and waits for the append carrying it, which is
+    /// not relayed: its round stays in flight. Returns what was sent.
+    fn held_round(&mut self, command: &'static str) -> Vec<raft_io::Message> {
+        let _ = self.handle.propose_async(GROUP, command).unwrap();
+        self.sent_with(command)
+    }
+
+    /// Waits for an append carrying `command` (not relayed). Returns what
+    /// was sent.
+    fn sent_with(&mut self, command: &'static str) -> Vec<raft_io::Message> {
+        let mut held = Vec::new();
+        self.until("the append sent", |p| {
+            held.extend(p.take_sent());
+            p.appends.iter().any(|a| a.iter().any(|c| c == command))
+        });
+        held
+    }
+}
+
+fn bytes(commands: &[&'static str]) -> Vec<Bytes> {
+    commands.iter().map(|c| Bytes::from_static(c.as_bytes())).collect()
+}
+
+/// While a round is in flight, small batches wait, and the proposals that
+/// come meanwhile join them; when the round commits they go out as one
+/// append, in the order they were proposed.
+#[test]
+fn proposals_wait_for_the_round_in_flight_and_leave_together() {
+    let mut pair = Pair::start(32, Duration::from_secs(3600));
+    pair.write("a");
+    let in_flight = pair.held_round("b");
+    let b_index = pair.last_index();
+    let batches = pair.handle.stats().batches;
+    let tickets: Vec<_> = ["c", "d", "e"]
+        .into_iter()
+        .map(|c| {
+            let ticket = pair.handle.propose_async(GROUP, c).unwrap();
+            // Each in a turn of its own, as clients' proposals come.
+            pair.two_turns();
+            ticket
+        })
+        .collect();
+    pair.two_turns();
+    assert_eq!(pair.last_index(), b_index, "nothing proposed while b's round is in flight");
+    assert_eq!(pair.handle.stats().batches, batches);
+    assert!(pair.take_sent().iter().all(|m| !matches!(&m.body, MessageBody::Append(a) if !a.entries.is_empty())));
+    // b's round commits: c, d and e leave as one batch, one append.
+    pair.deliver(in_flight);
+    let mut outcomes = Vec::new();
+    for ticket in tickets {
+        let mut ticket = Some(ticket);
+        pair.until("the held writes applied", |p| {
+            p.relay();
+            match ticket.take().map(Ticket::try_get) {
+                Some(Ok(outcome)) => {
+                    outcomes.push(outcome.unwrap());
+                    true
+                }
+                Some(Err(t)) => {
+                    ticket = Some(t);
+                    false
+                }
+                None => true,
+            }
+        });
+    }
+    assert_eq!(outcomes, [3, 4, 5], "applied in the order proposed");
+    assert_eq!(pair.handle.stats().batches, batches + 1, "one batch step");
+    assert!(pair.appends.contains(&bytes(&["c", "d", "e"])), "one append: {:?}", pair.appends);
+    pair.handle.shutdown();
+}
+
+/// A batch waits no longer than `max_wait`, nor once it holds `below`
+/// proposals, even if the round in flight never commits.
+#[test]
+fn a_waiting_batch_leaves_at_its_bound_or_its_size() {
+    let mut pair = Pair::start(32, Duration::from_millis(30));
+    pair.write("a");
+    let _in_flight = pair.held_round("b");
+    pair.held_round("c");
+
+    let mut pair = Pair::start(2, Duration::from_secs(3600));
+    pair.write("a");
+    let _in_flight = pair.held_round("b");
+    let _ = pair.handle.propose_async(GROUP, "c").unwrap();
+    pair.two_turns();
+    pair.held_round("d");
+    assert!(pair.appends.contains(&bytes(&["c", "d"])), "{:?}", pair.appends);
+}
+
+/// Turned off, each turn's batch is proposed at once, round in flight or
+/// not.
+#[test]
+fn turned_off_every_batch_is_proposed_at_once() {
+    let mut pair = Pair::start(0, Duration::from_secs(3600));
+    pair.write("a");
+    let _in_flight = pair.held_round("b");
+    pair.held_round("c");
+}
