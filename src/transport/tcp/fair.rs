@@ -17,6 +17,17 @@
 //!   (the classes in the order they became non-empty), so an item waits for
 //!   at most one item of each other class: a class with megabytes queued
 //!   delays the others by one of its items, not by all of them.
+//! * **Express lane.** While the queue is small (at most
+//!   [`EXPRESS_ITEMS`] items and [`EXPRESS_BYTES`] bytes) and within its
+//!   budget, items wait in one FIFO, with no per-class bookkeeping: a
+//!   take then moves all of them, so the order between classes cannot
+//!   delay anyone, and each class's items keep their order. An item that
+//!   would outgrow the lane, a take that could not move all of it, or a
+//!   single `pop`, first moves the lane's items into their classes, in
+//!   order: the queue is then exactly what pushing each item to its class
+//!   would have made, and everything above applies. A loaded node's turn
+//!   (hundreds of groups, one to three items each) thus costs a push and a
+//!   pop per item, not a class started and retired per group.
 //! * **No allocation per class.** A class's queue, emptied, is kept for the
 //!   next class that starts (at most [`SPARE_QUEUES`] of them, each of at
 //!   most [`SPARE_CAPACITY`] items): on a batch connection the classes are
@@ -35,6 +46,13 @@ pub(crate) const SPARE_QUEUES: usize = 1024;
 /// `SPARE_QUEUES * SPARE_CAPACITY` items' room, about a megabyte of
 /// envelopes. A group usually has one to three envelopes per peer in a turn.
 pub(crate) const SPARE_CAPACITY: usize = 8;
+
+/// Most items the express lane holds.
+pub(crate) const EXPRESS_ITEMS: usize = 4096;
+
+/// Most bytes the express lane holds: below a writer's take
+/// (`writer::WRITE_BYTES`), so a take moves the whole lane.
+pub(crate) const EXPRESS_BYTES: usize = 128 << 10;
 
 #[derive(Debug)]
 struct Class<T> {
@@ -75,6 +93,13 @@ pub(crate) struct FairQueue<T> {
     victim: Option<u64>,
     /// Emptied class queues, ready for the next class that starts.
     spare: Vec<VecDeque<(T, usize)>>,
+    /// The express lane (see the [module docs](self)): in use only while
+    /// no class holds anything, so at most one of the two holds items.
+    express: VecDeque<(u64, T, usize)>,
+    /// Whether the express lane is used (always, but in tests of the
+    /// classes' own bookkeeping and as the reference the lane is checked
+    /// against).
+    use_express: bool,
 }
 
 impl<T> Default for FairQueue<T> {
@@ -87,6 +112,8 @@ impl<T> Default for FairQueue<T> {
             bytes: 0,
             victim: None,
             spare: Vec::new(),
+            express: VecDeque::new(),
+            use_express: true,
         }
     }
 }
@@ -104,6 +131,16 @@ impl<T> FairQueue<T> {
     /// Queues `item` of `class`, taking `size` bytes of the budget, or
     /// refuses it (see the [module docs](self) for the rule).
     pub(crate) fn push(&mut self, class: u64, item: T, size: usize, max_items: usize, max_bytes: usize) -> Admit {
+        let bytes = self.bytes.saturating_add(size);
+        // Within the budget, and the lane in use with room for it.
+        let express = self.use_express && self.classes.is_empty() && self.express.len() < EXPRESS_ITEMS;
+        if express && self.items < max_items && bytes <= max_bytes.min(EXPRESS_BYTES) {
+            self.express.push_back((class, item, size));
+            self.items += 1;
+            self.bytes = bytes;
+            return Admit::Queued { evicted: 0 };
+        }
+        self.leave_express();
         let mut evicted = 0;
         loop {
             let items_over = self.items >= max_items;
@@ -138,6 +175,15 @@ impl<T> FairQueue<T> {
             }
             evicted += 1;
         }
+        self.enqueue(class, item, size);
+        self.items += 1;
+        self.bytes += size;
+        Admit::Queued { evicted }
+    }
+
+    /// Appends `item` to its class (started if new, its turn last); the
+    /// totals are the caller's.
+    fn enqueue(&mut self, class: u64, item: T, size: usize) {
         let turn = self.next_turn;
         let spare = &mut self.spare;
         let entry = self.classes.entry(class).or_insert_with(|| Class {
@@ -152,9 +198,28 @@ impl<T> FairQueue<T> {
         }
         entry.items.push_back((item, size));
         entry.bytes += size;
-        self.items += 1;
-        self.bytes += size;
-        Admit::Queued { evicted }
+    }
+
+    /// Moves the express lane's items into their classes, in order (the
+    /// classes are empty while the lane holds anything).
+    fn leave_express(&mut self) {
+        while let Some((class, item, size)) = self.express.pop_front() {
+            self.enqueue(class, item, size);
+        }
+    }
+
+    /// Moves the whole express lane to `out` if it holds items and `fits`
+    /// them (its length and bytes); returns whether it did.
+    fn take_express(&mut self, fits: impl FnOnce(usize, usize) -> bool, mut out: impl FnMut(T, usize)) -> bool {
+        if self.express.is_empty() || !fits(self.express.len(), self.bytes) {
+            return false;
+        }
+        for (_, item, size) in self.express.drain(..) {
+            out(item, size);
+        }
+        self.items = 0;
+        self.bytes = 0;
+        true
     }
 
     fn pop_newest(&mut self, class: u64) -> Option<(T, usize)> {
@@ -189,6 +254,7 @@ impl<T> FairQueue<T> {
     /// mechanism behind [`take`](Self::take), [`take_items`](Self::take_items)
     /// and [`pop`](Self::pop).
     fn drain_fair(&mut self, mut out: impl FnMut(T, usize) -> bool) {
+        self.leave_express();
         while let Some((class, turn)) = self.order.pop_front() {
             let Some(c) = self.classes.get_mut(&class).filter(|c| c.turn == turn) else { continue };
             let Some((item, size)) = c.items.pop_front() else {
@@ -212,6 +278,9 @@ impl<T> FairQueue<T> {
     /// Moves items to `out` (with their sizes), one per class in turn,
     /// until `max_bytes` are taken (at least one item, if any is queued).
     pub(crate) fn take(&mut self, out: &mut Vec<(T, usize)>, max_bytes: usize) {
+        if self.take_express(|_, bytes| bytes <= max_bytes, |item, size| out.push((item, size))) {
+            return;
+        }
         let mut taken = 0usize;
         self.drain_fair(|item, size| {
             taken = taken.saturating_add(size.max(1));
@@ -222,7 +291,7 @@ impl<T> FairQueue<T> {
 
     /// Moves up to `max` items to `out`, one per class in turn.
     pub(crate) fn take_items(&mut self, out: &mut Vec<T>, max: usize) {
-        if max == 0 {
+        if max == 0 || self.take_express(|n, _| n <= max, |item, _| out.push(item)) {
             return;
         }
         let mut taken = 0;
@@ -246,6 +315,7 @@ impl<T> FairQueue<T> {
     /// Drops everything; returns how many items that was.
     pub(crate) fn clear(&mut self) -> u64 {
         let n = self.items as u64;
+        self.express.clear();
         self.classes.clear();
         self.order.clear();
         self.victim = None;
@@ -260,6 +330,12 @@ mod tests {
     use super::*;
 
     impl<T> FairQueue<T> {
+        /// The queue without its express lane: the classes' own
+        /// bookkeeping, and the reference the lane is checked against.
+        fn classes_only() -> Self {
+            Self { use_express: false, ..Self::default() }
+        }
+
         fn take_all_items(&mut self) -> usize {
             let mut out = Vec::new();
             self.take_items(&mut out, usize::MAX);
@@ -394,7 +470,7 @@ mod tests {
 
     #[test]
     fn an_emptied_class_queue_serves_the_next_class() {
-        let mut q = FairQueue::default();
+        let mut q = FairQueue::classes_only();
         for item in ["a1", "a2", "a3"] {
             q.push(1, item, 1, 100, 1000);
         }
@@ -410,7 +486,7 @@ mod tests {
         assert_eq!(q.push(2, "b2", 20, 100, 100), Admit::Queued { evicted: 1 });
         assert_eq!(q.spare.len(), 1);
         // A burst's large queue is given back, and the spares are bounded.
-        let mut q = FairQueue::default();
+        let mut q = FairQueue::classes_only();
         for _ in 0..=SPARE_CAPACITY {
             q.push(1, "x", 1, 1000, 100_000);
         }
@@ -434,5 +510,118 @@ mod tests {
         assert_eq!(q.push(2, "y", 1, 4, 1000), Admit::Refused { evicted: 0 }, "2 of 4 is its share");
         assert_eq!(q.len(), 4);
         assert_eq!(q.clear(), 4);
+    }
+
+    #[test]
+    fn a_small_queue_is_one_fifo_taken_whole() {
+        let mut q = FairQueue::default();
+        for (class, item) in [(1, "a1"), (2, "b1"), (1, "a2"), (3, "c1"), (2, "b2")] {
+            assert_eq!(q.push(class, item, 10, 100, 1000), Admit::Queued { evicted: 0 });
+        }
+        assert!(q.classes.is_empty() && q.express.len() == 5, "no class started");
+        assert_eq!(q.len(), 5);
+        assert_eq!(taken(&mut q, 50), ["a1", "b1", "a2", "c1", "b2"], "all of it, as it came");
+        assert!(q.is_empty());
+        // A take that cannot move the whole lane takes in turn.
+        for (class, item) in [(1, "a1"), (1, "a2"), (2, "b1")] {
+            q.push(class, item, 10, 100, 1000);
+        }
+        assert_eq!(taken(&mut q, 20), ["a1", "b1"]);
+        assert!(q.express.is_empty(), "the lane went into its classes");
+        assert_eq!(taken(&mut q, 20), ["a2"]);
+        // An item the lane cannot hold sends it into the classes.
+        let mut q = FairQueue::default();
+        q.push(1, "a1", 10, 100, 1 << 20);
+        q.push(2, "chunk", EXPRESS_BYTES, 100, 1 << 20);
+        q.push(1, "a2", 10, 100, 1 << 20);
+        assert!(q.express.is_empty());
+        assert_eq!(taken(&mut q, 1), ["a1"]);
+        assert_eq!(q.pop(), Some("chunk"));
+        assert_eq!(q.pop(), Some("a2"));
+    }
+
+    /// One operation on a queue, for the equivalence property.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Push { class: u64, size: usize },
+        Take(usize),
+        TakeItems(usize),
+        Pop,
+        Clear,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            6 => (0u64..6, prop_oneof![1usize..64, 1usize..(EXPRESS_BYTES / 2)])
+                .prop_map(|(class, size)| Op::Push { class, size }),
+            1 => prop_oneof![1usize..200, Just(usize::MAX)].prop_map(Op::Take),
+            1 => (0usize..12).prop_map(Op::TakeItems),
+            1 => Just(Op::Pop),
+            1 => Just(Op::Clear),
+        ]
+    }
+
+    /// What a take moved: the same items in both queues, and each class's
+    /// in the same order (only the order between classes may differ, when
+    /// the lane is taken whole).
+    fn same_take(lane: &[u64], reference: &[u64]) -> bool {
+        let by_class = |taken: &[u64]| {
+            let mut m = std::collections::BTreeMap::<u64, Vec<u64>>::new();
+            for id in taken {
+                m.entry(id >> 32).or_default().push(*id);
+            }
+            m
+        };
+        by_class(lane) == by_class(reference)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: if std::env::var_os("RAFT_IO_SOAK").is_some() { 5000 } else { 256 },
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// The express lane changes nothing the queue promises: every push
+        /// is admitted or refused, evicting as many, as without it; takes
+        /// move the same items, each class's in order; and the counts agree.
+        #[test]
+        fn the_express_lane_keeps_every_promise_of_the_classes(
+            ops in proptest::collection::vec(op(), 1..300),
+            max_items in 1usize..40,
+            max_bytes in 64usize..(EXPRESS_BYTES * 2),
+        ) {
+            let (mut lane, mut reference) = (FairQueue::default(), FairQueue::classes_only());
+            for (seq, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Push { class, size } => {
+                        // Item ids carry their class, for `same_take`.
+                        let id = (class << 32) | seq as u64;
+                        proptest::prop_assert_eq!(
+                            lane.push(class, id, size, max_items, max_bytes),
+                            reference.push(class, id, size, max_items, max_bytes)
+                        );
+                    }
+                    Op::Take(max) => {
+                        let (mut a, mut b) = (Vec::new(), Vec::new());
+                        lane.take(&mut a, max);
+                        reference.take(&mut b, max);
+                        let ids = |v: Vec<(u64, usize)>| v.into_iter().map(|(i, _)| i).collect::<Vec<_>>();
+                        let (a, b) = (ids(a), ids(b));
+                        proptest::prop_assert!(same_take(&a, &b), "{:?} against {:?}", a, b);
+                    }
+                    Op::TakeItems(max) => {
+                        let (mut a, mut b) = (Vec::new(), Vec::new());
+                        lane.take_items(&mut a, max);
+                        reference.take_items(&mut b, max);
+                        proptest::prop_assert!(same_take(&a, &b), "{:?} against {:?}", a, b);
+                    }
+                    Op::Pop => proptest::prop_assert_eq!(lane.pop(), reference.pop()),
+                    Op::Clear => proptest::prop_assert_eq!(lane.clear(), reference.clear()),
+                }
+                proptest::prop_assert_eq!((lane.len(), lane.bytes), (reference.len(), reference.bytes));
+            }
+        }
     }
 }

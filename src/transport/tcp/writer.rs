@@ -27,6 +27,8 @@ use crate::types::NodeId;
 /// an item queued meanwhile waits for one write, not for everything queued
 /// before it.
 const WRITE_BYTES: usize = 256 << 10;
+// A take moves the fair queue's whole express lane.
+const _: () = assert!(super::fair::EXPRESS_BYTES <= WRITE_BYTES);
 /// A write buffer that grew past this is released after the write.
 const KEEP_BUFFER: usize = 1 << 20;
 
