@@ -70,8 +70,10 @@ impl Pair {
         let dir = tempfile::tempdir().unwrap();
         let wire = Wire::default();
         // No check-quorum: the leader stays leader while the test holds
-        // its peer's answers back.
-        let config = RaftConfig::new(1, [1, 2]).election_timeout(3, 6).heartbeat_interval(2).check_quorum(false);
+        // its peer's answers back; heartbeats far apart, so the leader
+        // keeps streaming to its peer (it probes a peer that answered no
+        // append for three heartbeat rounds).
+        let config = RaftConfig::new(1, [1, 2]).election_timeout(40, 80).heartbeat_interval(20).check_quorum(false);
         let handle = MultiRuntime::new(HostConfig::new(1), SharedWal::open(dir.path()).unwrap(), wire.clone(), |_| {
             Count::default()
         })
@@ -179,7 +181,7 @@ impl Pair {
     /// was sent.
     fn sent_with(&mut self, command: &'static str) -> Vec<raft_io::Message> {
         let mut held = Vec::new();
-        self.until("the append sent", |p| {
+        self.until(&format!("the append with {command} sent"), |p| {
             held.extend(p.take_sent());
             p.appends.iter().any(|a| a.iter().any(|c| c == command))
         });
@@ -241,13 +243,16 @@ fn proposals_wait_for_the_round_in_flight_and_leave_together() {
 }
 
 /// A batch waits no longer than `max_wait`, nor once it holds `below`
-/// proposals, even if the round in flight never commits.
+/// proposals, nor past a request's deadline, even if the round in flight
+/// never commits.
 #[test]
 fn a_waiting_batch_leaves_at_its_bound_or_its_size() {
     let mut pair = Pair::start(32, Duration::from_millis(30));
     pair.write("a");
     let _in_flight = pair.held_round("b");
-    pair.held_round("c");
+    let b_index = pair.last_index();
+    let _ = pair.handle.propose_async(GROUP, "c").unwrap();
+    pair.until("c proposed at its bound", |p| p.last_index() > b_index);
 
     let mut pair = Pair::start(2, Duration::from_secs(3600));
     pair.write("a");
@@ -256,6 +261,16 @@ fn a_waiting_batch_leaves_at_its_bound_or_its_size() {
     pair.two_turns();
     pair.held_round("d");
     assert!(pair.appends.contains(&bytes(&["c", "d"])), "{:?}", pair.appends);
+
+    // A request at its deadline stops the wait (and is answered as any
+    // proposal past its deadline: its outcome unknown).
+    let mut pair = Pair::start(32, Duration::from_secs(3600));
+    pair.write("a");
+    let _in_flight = pair.held_round("b");
+    let b_index = pair.last_index();
+    let ticket = pair.handle.with_timeout(Some(Duration::from_millis(50))).propose_async(GROUP, "c").unwrap();
+    pair.until("c proposed at its deadline", |p| p.last_index() > b_index);
+    assert!(matches!(ticket.wait(), Err(raft_io::runtime::RuntimeError::Timeout)));
 }
 
 /// Turned off, each turn's batch is proposed at once, round in flight or

@@ -239,9 +239,16 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         let mut retry = Vec::new();
         let groups = &mut self.groups;
         let mut held = 0;
+        let recheck = &mut self.recheck;
         self.holding.retain(|group| {
             let Some(hosted) = groups.get_mut(group) else { return false };
             hosted.pending.expire(now);
+            // A waiting batch with a request at its deadline is looked at
+            // again (`waits`).
+            let late = |(_, deadline): &(_, Option<Instant>)| deadline.is_some_and(|d| d <= now);
+            if hosted.waiting_since.is_some() && hosted.pending.batch_replies.iter().any(late) {
+                recheck.push(*group);
+            }
             if let Some(deferred) = hosted.pending.deferred_change.take() {
                 retry.push((*group, deferred));
             }
@@ -378,8 +385,9 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
 
     /// Whether `group`'s batch waits for the round its leader has in
     /// flight (entries appended and not yet committed): only while it holds
-    /// fewer than `coalesce_below` proposals and for at most
-    /// `coalesce_wait` since it began waiting. The proposals that arrive
+    /// fewer than `coalesce_below` proposals, for at most `coalesce_wait`
+    /// since it began waiting, and until one of its requests reaches its
+    /// deadline. The proposals that arrive
     /// meanwhile join it, and the group's next round carries them all: one
     /// append and one answer per follower instead of one per turn.
     fn waits(&mut self, group: GroupId) -> bool {
@@ -390,6 +398,12 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             if hosted.waiting_since.take().is_some() {
                 self.waiting_set.remove(&group);
             }
+            return false;
+        }
+        // A request whose deadline came is stepped now (to be answered
+        // `Timeout` at the next tick, as any proposal past its deadline).
+        let now = self.now;
+        if hosted.pending.batch_replies.iter().any(|(_, deadline)| deadline.is_some_and(|d| d <= now)) {
             return false;
         }
         match hosted.waiting_since {

@@ -262,9 +262,10 @@ impl<S: StateMachine, T: GroupTransport> MultiRuntime<S, T> {
     /// quorum (appended, not yet committed) and whose batch of the turn
     /// holds fewer than `below` proposals keeps the batch back, and
     /// proposals arriving meanwhile join it, until that round commits, the
-    /// batch reaches `below`, or it has waited `max_wait` (looked at every
-    /// turn, and a driver with nothing else to do turns at least once a
-    /// tick). Then it is proposed as one step.
+    /// batch reaches `below`, it has waited `max_wait`, or one of its
+    /// requests has reached its deadline (looked at every turn, and a
+    /// driver with nothing else to do turns at least once a tick). Then it
+    /// is proposed as one step.
     ///
     /// With many groups each group sees a proposal or two per turn, and
     /// every batch costs a round of its own: an append to each follower,
