@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use raft_io::log::shared::SharedWal;
 use raft_io::multi::{Envelope, EnvelopeBody, GroupId, HostConfig};
-use raft_io::runtime::StateMachine;
 use raft_io::runtime::multi::{GroupTransport, MultiHandle, MultiRuntime, Ticket};
+use raft_io::runtime::{RuntimeError, StateMachine};
 use raft_io::{Action, Event, MessageBody, RaftConfig, RaftNode};
 
 const GROUP: GroupId = 1;
@@ -81,8 +81,9 @@ impl Pair {
         .group(GROUP, config)
         .start()
         .unwrap();
-        // Never ticked: the peer never campaigns.
-        let peer = RaftNode::new(RaftConfig::new(2, [1, 2]).election_timeout(1000, 2000)).unwrap();
+        // Ticked only by a test that wants it to campaign, and then without
+        // a pre-vote (its vote request ends node 1's term).
+        let peer = RaftNode::new(RaftConfig::new(2, [1, 2]).election_timeout(1000, 2000).pre_vote(false)).unwrap();
         let mut pair = Pair { handle, wire, peer, appends: Vec::new(), _dir: dir };
         pair.until("node 1 leads", |p| {
             p.relay();
@@ -270,7 +271,7 @@ fn a_waiting_batch_leaves_at_its_bound_or_its_size() {
     let b_index = pair.last_index();
     let ticket = pair.handle.with_timeout(Some(Duration::from_millis(50))).propose_async(GROUP, "c").unwrap();
     pair.until("c proposed at its deadline", |p| p.last_index() > b_index);
-    assert!(matches!(ticket.wait(), Err(raft_io::runtime::RuntimeError::Timeout)));
+    assert!(matches!(ticket.wait(), Err(RuntimeError::Timeout)));
 }
 
 /// Turned off, each turn's batch is proposed at once, round in flight or
@@ -281,4 +282,37 @@ fn turned_off_every_batch_is_proposed_at_once() {
     pair.write("a");
     let _in_flight = pair.held_round("b");
     pair.held_round("c");
+}
+
+/// A waiting batch is never stranded: when its leader steps down, or the
+/// runtime stops, its proposals are answered.
+#[test]
+fn a_waiting_batch_is_answered_when_its_leader_steps_down_or_the_runtime_stops() {
+    let mut pair = Pair::start(32, Duration::from_secs(3600));
+    pair.write("a");
+    let _in_flight = pair.held_round("b");
+    let b_index = pair.last_index();
+    let ticket = pair.handle.propose_async(GROUP, "c").unwrap();
+    pair.two_turns();
+    assert_eq!(pair.last_index(), b_index, "c waits");
+    // The peer's election timeout passes and it campaigns: its vote
+    // request, of a later term, ends node 1's leadership (node 1 refuses
+    // the vote: the peer lacks b).
+    let campaign: Vec<Action> = pair.peer.step(Event::Ticks(2001)).unwrap().collect();
+    for action in campaign {
+        if let Action::Send { to: 1, message } = action {
+            let envelope = Envelope { from: 2, to: 1, body: EnvelopeBody::Raft { group: GROUP, message } };
+            pair.wire.inbox.lock().unwrap().push_back(envelope);
+        }
+    }
+    let outcome = ticket.wait();
+    assert!(matches!(outcome, Err(RuntimeError::NotLeader { .. })), "{outcome:?}");
+
+    let mut pair = Pair::start(32, Duration::from_secs(3600));
+    pair.write("a");
+    let _in_flight = pair.held_round("b");
+    let ticket = pair.handle.propose_async(GROUP, "c").unwrap();
+    pair.two_turns();
+    pair.handle.shutdown();
+    assert!(matches!(ticket.wait(), Err(RuntimeError::ShuttingDown)));
 }

@@ -57,7 +57,8 @@ pub(super) struct Driver<S: StateMachine, T> {
     out: Vec<Envelope>,
     /// The tokens a flush made durable (`flush`); kept between turns.
     durable: DurableTokens,
-    /// The groups a turn's requests gave a proposal (`serve_requests`).
+    /// The groups whose batch the turn looks at (`serve_requests`): those
+    /// its requests gave a proposal, and the waiting ones looked at again.
     batched: Vec<GroupId>,
     /// The groups whose small batch waits for their round in flight
     /// ([`MultiRuntime::coalesce_proposals`](super::MultiRuntime::coalesce_proposals)),
@@ -68,8 +69,9 @@ pub(super) struct Driver<S: StateMachine, T> {
     /// The groups waiting now.
     waiting_set: HashSet<GroupId, SeededIds>,
     /// Waiting groups that received messages or a durability report since
-    /// the last turn's requests: the only ones whose round may have
-    /// committed (or whose leader may have stepped down).
+    /// the last turn's requests (the only ones whose round may have
+    /// committed, or whose leader may have stepped down), and those a tick
+    /// found with a request at its deadline.
     recheck: Vec<GroupId>,
     /// When the turn began.
     now: Instant,
@@ -178,7 +180,12 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             self.send();
             self.publish();
             if !busy && self.halted.is_none() {
-                wait_for_work(&self.shared.signal, next_tick, self.wakes);
+                // Awake again when the oldest waiting batch's time is up.
+                let wake = match self.waiting.front() {
+                    Some(&(since, _)) => next_tick.min(since + self.options.coalesce_wait),
+                    None => next_tick,
+                };
+                wait_for_work(&self.shared.signal, wake, self.wakes);
             }
         }
         self.stop();
@@ -308,7 +315,12 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     /// `max_pending`): proposals are batched per group, one step each,
     /// unless a small batch waits for its group's round in flight.
     fn serve_requests(&mut self) -> bool {
-        let room = self.options.common.max_pending.saturating_sub(self.held());
+        let mut room = self.options.common.max_pending.saturating_sub(self.held());
+        if room == 0 {
+            // The bound may count requests answered since: count exactly.
+            self.count_held();
+            room = self.options.common.max_pending.saturating_sub(self.held());
+        }
         let mut incoming = std::mem::take(&mut self.incoming);
         if room > 0 {
             self.shared.submissions.drain(&mut incoming, room);
@@ -392,7 +404,11 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     /// append and one answer per follower instead of one per turn.
     fn waits(&mut self, group: GroupId) -> bool {
         let (Some(node), Some(hosted)) = (self.host.group(group), self.groups.get_mut(&group)) else { return false };
-        let small = !hosted.batch.is_empty() && hosted.batch.len() < self.options.coalesce_below;
+        let common = &self.options.common;
+        let small = !hosted.batch.is_empty()
+            && hosted.batch.len() < self.options.coalesce_below.min(common.max_batch)
+            && hosted.batch_bytes < common.max_batch_bytes / 2
+            && !self.options.coalesce_wait.is_zero();
         let in_flight = node.is_leader() && node.commit_index() < node.last_index();
         if !(small && in_flight) {
             if hosted.waiting_since.take().is_some() {
@@ -412,6 +428,12 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
                 hosted.waiting_since = Some(self.now);
                 self.waiting.push_back((self.now, group));
                 self.waiting_set.insert(group);
+                // Entries of waits that ended early stay until reached: with
+                // a long `coalesce_wait` they are dropped here instead.
+                if self.waiting.len() > 2 * self.waiting_set.len() + 16 {
+                    let groups = &self.groups;
+                    self.waiting.retain(|&(since, g)| groups.get(&g).is_some_and(|h| h.waiting_since == Some(since)));
+                }
                 true
             }
         }
@@ -501,6 +523,11 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     }
 
     fn transfer(&mut self, group: GroupId, to: NodeId, reply: Reply<()>, deadline: Option<Instant>) {
+        // Proposals that came before the transfer and still wait go first
+        // (once it is stepped, the leader refuses proposals).
+        if self.waiting_set.contains(&group) {
+            self.propose_batch(group);
+        }
         let result = self.try_step(group, Event::TransferLeadership(to));
         let (Some(hosted), Some(node)) = (self.groups.get_mut(&group), self.host.group(group)) else {
             reply.send(Err(result.err().unwrap_or(RuntimeError::UnknownGroup(group))));
@@ -701,10 +728,19 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         self.out.push(envelope);
     }
 
-    /// Requests the groups hold, at most: those held at the last tick and
-    /// those taken since (most of which are usually answered by now).
+    /// Requests the groups hold, at most: those held at the last count (a
+    /// tick's, or `count_held`'s) and those taken since (most of which are
+    /// usually answered by now).
     fn held(&self) -> usize {
         self.held_at_tick + self.taken_since_tick
+    }
+
+    /// Counts the requests the groups hold, exactly: when the bound says
+    /// the driver is full.
+    fn count_held(&mut self) {
+        let groups = &self.groups;
+        self.held_at_tick = self.holding.iter().filter_map(|g| groups.get(g)).map(|h| h.pending.len()).sum();
+        self.taken_since_tick = 0;
     }
 
     fn publish(&self) {

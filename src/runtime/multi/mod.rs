@@ -37,8 +37,10 @@
 //! * **Requests:** at most [`max_pending`](MultiRuntime::max_pending)
 //!   requests wait in the queue (more are refused with
 //!   [`RuntimeError::Busy`](super::RuntimeError::Busy)) and the driver takes no more while it holds
-//!   that many (proposals in flight, reads, changes, transfers): a node
-//!   holds at most twice `max_pending` requests.
+//!   that many (proposals in flight, reads, changes, transfers; counted
+//!   at each tick, the requests taken since counting as held until the
+//!   driver finds itself full and counts again): a node holds at most
+//!   twice `max_pending` requests.
 //! * **Snapshot streams:** at most
 //!   [`max_snapshot_streams`](MultiRuntime::max_snapshot_streams) groups'
 //!   snapshot transfers leave this node at once (per node, not per peer).
@@ -258,14 +260,17 @@ impl<S: StateMachine, T: GroupTransport> MultiRuntime<S, T> {
 
     /// Proposals coalesced behind the round in flight (default: batches
     /// of fewer than 32 proposals, for at most 10 ms; `below` 0 turns it
-    /// off). A group whose leader already has entries on their way to a
-    /// quorum (appended, not yet committed) and whose batch of the turn
-    /// holds fewer than `below` proposals keeps the batch back, and
-    /// proposals arriving meanwhile join it, until that round commits, the
-    /// batch reaches `below`, it has waited `max_wait`, or one of its
-    /// requests has reached its deadline (looked at every turn, and a
-    /// driver with nothing else to do turns at least once a tick). Then it
-    /// is proposed as one step.
+    /// off, as does a `max_wait` of zero). A group whose leader already has
+    /// entries on their way to a quorum (appended, not yet committed) and
+    /// whose batch of the turn holds fewer than `below` proposals (and
+    /// less than half of [`max_batch_bytes`](Self::max_batch_bytes)) keeps
+    /// the batch back, and proposals arriving meanwhile join it, until
+    /// everything the leader appended is committed, the batch reaches
+    /// `below`, it has waited `max_wait`, or one of its requests has
+    /// reached its deadline (a driver with nothing else to do wakes when the
+    /// oldest wait is up; deadlines are looked at every tick). Then it is
+    /// proposed as one step; a leadership transfer of the group proposes it
+    /// first.
     ///
     /// With many groups each group sees a proposal or two per turn, and
     /// every batch costs a round of its own: an append to each follower,

@@ -214,6 +214,7 @@ impl<T> FairQueue<T> {
         if self.express.is_empty() || !fits(self.express.len(), self.bytes) {
             return false;
         }
+        debug_assert!(self.classes.is_empty(), "the lane beside classes");
         for (_, item, size) in self.express.drain(..) {
             out(item, size);
         }
@@ -254,6 +255,7 @@ impl<T> FairQueue<T> {
     /// mechanism behind [`take`](Self::take), [`take_items`](Self::take_items)
     /// and [`pop`](Self::pop).
     fn drain_fair(&mut self, mut out: impl FnMut(T, usize) -> bool) {
+        debug_assert!(self.express.is_empty() || self.classes.is_empty(), "the lane beside classes");
         self.leave_express();
         while let Some((class, turn)) = self.order.pop_front() {
             let Some(c) = self.classes.get_mut(&class).filter(|c| c.turn == turn) else { continue };
