@@ -665,6 +665,10 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         for action in actions.drain(..) {
             match action {
                 HostAction::Send(envelope) => self.route(envelope),
+                // Nothing to carry out (the shared WAL's flush reports
+                // durability): the group is not even looked up, and a step
+                // that only wrote is not settled.
+                HostAction::Group { action: crate::Action::WriteSubmitted { .. }, .. } => {}
                 HostAction::Group { group, action } => {
                     let (Some(hosted), Some(node)) = (self.groups.get_mut(&group), self.host.group(group)) else {
                         continue;
