@@ -280,20 +280,28 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             self.durable = durable;
             return false;
         }
-        // The latest token per group suffices.
-        let mut reported = false;
+        // The latest token per group suffices. Every group's report is
+        // stepped, then their actions carried out together (a durability
+        // report drops nothing from a log, so the ranges it queues stay
+        // readable until then).
+        let mut reported = 0;
         for (group, token) in durable.latest() {
-            reported = true;
+            reported += 1;
             if self.waiting_set.contains(&group) {
                 self.recheck.push(group);
             }
-            add(&self.shared.counters.persisted, 1);
-            // A group removed since its write was staged is gone: nothing
-            // to report.
-            let _ = self.try_step(group, Event::Persisted(token));
+            if let Err(e) = self.host.step(group, Event::Persisted(token)) {
+                // A group removed since its write was staged is gone:
+                // nothing to report. A storage failure halts.
+                let _ = self.host_error(e);
+            }
         }
         self.durable = durable;
-        reported
+        if reported > 0 {
+            add(&self.shared.counters.persisted, reported);
+            self.carry_out();
+        }
+        reported > 0
     }
 
     /// Sends the turn's envelopes, one batch for every peer.
