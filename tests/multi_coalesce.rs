@@ -117,13 +117,28 @@ impl Pair {
                 Ok(actions) => actions.collect(),
                 Err(_) => continue,
             };
-            let mut inbox = self.wire.inbox.lock().unwrap();
-            for action in answers {
-                if let Action::Send { to: 1, message } = action {
-                    inbox.push_back(Envelope { from: 2, to: 1, body: EnvelopeBody::Raft { group: GROUP, message } });
-                }
+            self.send_to_node_1(answers);
+        }
+    }
+
+    /// Queues the peer's messages to node 1 among `actions`.
+    fn send_to_node_1(&self, actions: Vec<Action>) {
+        let mut inbox = self.wire.inbox.lock().unwrap();
+        for action in actions {
+            if let Action::Send { to: 1, message } = action {
+                inbox.push_back(Envelope { from: 2, to: 1, body: EnvelopeBody::Raft { group: GROUP, message } });
             }
         }
+    }
+
+    /// A pair where "a" is committed and "b"'s round is in flight (its
+    /// append held back); returns it, b's append and b's index.
+    fn round_in_flight(below: usize, max_wait: Duration) -> (Self, Vec<raft_io::Message>, u64) {
+        let mut pair = Pair::start(below, max_wait);
+        pair.write("a");
+        let in_flight = pair.held_round("b");
+        let b_index = pair.last_index();
+        (pair, in_flight, b_index)
     }
 
     /// Relays everything sent so far both ways.
@@ -199,10 +214,7 @@ fn bytes(commands: &[&'static str]) -> Vec<Bytes> {
 /// append, in the order they were proposed.
 #[test]
 fn proposals_wait_for_the_round_in_flight_and_leave_together() {
-    let mut pair = Pair::start(32, Duration::from_secs(3600));
-    pair.write("a");
-    let in_flight = pair.held_round("b");
-    let b_index = pair.last_index();
+    let (mut pair, in_flight, b_index) = Pair::round_in_flight(32, Duration::from_secs(3600));
     let batches = pair.handle.stats().batches;
     let tickets: Vec<_> = ["c", "d", "e"]
         .into_iter()
@@ -248,16 +260,11 @@ fn proposals_wait_for_the_round_in_flight_and_leave_together() {
 /// never commits.
 #[test]
 fn a_waiting_batch_leaves_at_its_bound_or_its_size() {
-    let mut pair = Pair::start(32, Duration::from_millis(30));
-    pair.write("a");
-    let _in_flight = pair.held_round("b");
-    let b_index = pair.last_index();
+    let (mut pair, _in_flight, b_index) = Pair::round_in_flight(32, Duration::from_millis(30));
     let _ = pair.handle.propose_async(GROUP, "c").unwrap();
     pair.until("c proposed at its bound", |p| p.last_index() > b_index);
 
-    let mut pair = Pair::start(2, Duration::from_secs(3600));
-    pair.write("a");
-    let _in_flight = pair.held_round("b");
+    let (mut pair, _in_flight, _) = Pair::round_in_flight(2, Duration::from_secs(3600));
     let _ = pair.handle.propose_async(GROUP, "c").unwrap();
     pair.two_turns();
     pair.held_round("d");
@@ -265,10 +272,7 @@ fn a_waiting_batch_leaves_at_its_bound_or_its_size() {
 
     // A request at its deadline stops the wait (and is answered as any
     // proposal past its deadline: its outcome unknown).
-    let mut pair = Pair::start(32, Duration::from_secs(3600));
-    pair.write("a");
-    let _in_flight = pair.held_round("b");
-    let b_index = pair.last_index();
+    let (mut pair, _in_flight, b_index) = Pair::round_in_flight(32, Duration::from_secs(3600));
     let ticket = pair.handle.with_timeout(Some(Duration::from_millis(50))).propose_async(GROUP, "c").unwrap();
     pair.until("c proposed at its deadline", |p| p.last_index() > b_index);
     assert!(matches!(ticket.wait(), Err(RuntimeError::Timeout)));
@@ -278,9 +282,7 @@ fn a_waiting_batch_leaves_at_its_bound_or_its_size() {
 /// not.
 #[test]
 fn turned_off_every_batch_is_proposed_at_once() {
-    let mut pair = Pair::start(0, Duration::from_secs(3600));
-    pair.write("a");
-    let _in_flight = pair.held_round("b");
+    let (mut pair, _in_flight, _) = Pair::round_in_flight(0, Duration::from_secs(3600));
     pair.held_round("c");
 }
 
@@ -288,10 +290,7 @@ fn turned_off_every_batch_is_proposed_at_once() {
 /// runtime stops, its proposals are answered.
 #[test]
 fn a_waiting_batch_is_answered_when_its_leader_steps_down_or_the_runtime_stops() {
-    let mut pair = Pair::start(32, Duration::from_secs(3600));
-    pair.write("a");
-    let _in_flight = pair.held_round("b");
-    let b_index = pair.last_index();
+    let (mut pair, _in_flight, b_index) = Pair::round_in_flight(32, Duration::from_secs(3600));
     let ticket = pair.handle.propose_async(GROUP, "c").unwrap();
     pair.two_turns();
     assert_eq!(pair.last_index(), b_index, "c waits");
@@ -299,18 +298,11 @@ fn a_waiting_batch_is_answered_when_its_leader_steps_down_or_the_runtime_stops()
     // request, of a later term, ends node 1's leadership (node 1 refuses
     // the vote: the peer lacks b).
     let campaign: Vec<Action> = pair.peer.step(Event::Ticks(2001)).unwrap().collect();
-    for action in campaign {
-        if let Action::Send { to: 1, message } = action {
-            let envelope = Envelope { from: 2, to: 1, body: EnvelopeBody::Raft { group: GROUP, message } };
-            pair.wire.inbox.lock().unwrap().push_back(envelope);
-        }
-    }
+    pair.send_to_node_1(campaign);
     let outcome = ticket.wait();
     assert!(matches!(outcome, Err(RuntimeError::NotLeader { .. })), "{outcome:?}");
 
-    let mut pair = Pair::start(32, Duration::from_secs(3600));
-    pair.write("a");
-    let _in_flight = pair.held_round("b");
+    let (mut pair, _in_flight, _) = Pair::round_in_flight(32, Duration::from_secs(3600));
     let ticket = pair.handle.propose_async(GROUP, "c").unwrap();
     pair.two_turns();
     pair.handle.shutdown();
