@@ -43,8 +43,9 @@ pub(super) struct Driver<S: StateMachine, T> {
     /// count of held requests visit these alone, so an idle group costs a
     /// turn nothing.
     holding: BTreeSet<GroupId>,
-    /// The requests the groups held at the last tick (counted there, where
-    /// every holding group is visited anyway) ...
+    /// The requests the groups held at the last count (at each tick, where
+    /// every holding group is visited anyway, and when the bound below says
+    /// the driver is full) ...
     held_at_tick: usize,
     /// ... and the requests taken since: together an upper bound of what
     /// the driver holds, known without visiting every group each turn.
@@ -407,9 +408,9 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     /// flight (entries appended and not yet committed): only while it holds
     /// fewer than `coalesce_below` proposals, for at most `coalesce_wait`
     /// since it began waiting, and until one of its requests reaches its
-    /// deadline. The proposals that arrive
-    /// meanwhile join it, and the group's next round carries them all: one
-    /// append and one answer per follower instead of one per turn.
+    /// deadline. The proposals that arrive meanwhile join it, and the
+    /// group's next round carries them all: one append and one answer per
+    /// follower instead of one per turn.
     fn waits(&mut self, group: GroupId) -> bool {
         let (Some(node), Some(hosted)) = (self.host.group(group), self.groups.get_mut(&group)) else { return false };
         let common = &self.options.common;

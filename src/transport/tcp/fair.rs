@@ -278,7 +278,8 @@ impl<T> FairQueue<T> {
     }
 
     /// Moves items to `out` (with their sizes), one per class in turn,
-    /// until `max_bytes` are taken (at least one item, if any is queued).
+    /// until `max_bytes` are taken (at least one item, if any is queued);
+    /// an express lane within `max_bytes` goes whole, in its order.
     pub(crate) fn take(&mut self, out: &mut Vec<(T, usize)>, max_bytes: usize) {
         if self.take_express(|_, bytes| bytes <= max_bytes, |item, size| out.push((item, size))) {
             return;
@@ -291,7 +292,8 @@ impl<T> FairQueue<T> {
         });
     }
 
-    /// Moves up to `max` items to `out`, one per class in turn.
+    /// Moves up to `max` items to `out`, one per class in turn (an express
+    /// lane of at most `max` items whole, in its order).
     pub(crate) fn take_items(&mut self, out: &mut Vec<T>, max: usize) {
         if max == 0 || self.take_express(|n, _| n <= max, |item, _| out.push(item)) {
             return;
