@@ -9,8 +9,9 @@
 //!   is refused: the newest item of the class over its share. Otherwise the
 //!   newest items of a class over its share are evicted until the newcomer
 //!   fits: the class last evicted from while it still is over, else the
-//!   one furthest over (so a full queue costs a search of every class once
-//!   per burst, not once per item). A class within its share never loses an item to
+//!   one furthest over, the lowest class of those equally far (so a full
+//!   queue costs a search of every class once per burst, not once per
+//!   item). A class within its share never loses an item to
 //!   another class, so one group's burst cannot push out the heartbeats of
 //!   the others.
 //! * **Round-robin.** [`FairQueue::take`] takes one item per class in turn
@@ -165,7 +166,12 @@ impl<T> FairQueue<T> {
                 self.classes
                     .iter()
                     .filter(|&(&c, _)| c != class)
-                    .max_by_key(|(_, c)| if items_over { (c.items.len(), c.bytes) } else { (c.bytes, c.items.len()) })
+                    // Ties go to the lowest class: the choice depends on the
+                    // queue's contents alone, not on the map's order.
+                    .max_by_key(|&(&id, c)| {
+                        let lowest = std::cmp::Reverse(id);
+                        if items_over { (c.items.len(), c.bytes, lowest) } else { (c.bytes, c.items.len(), lowest) }
+                    })
                     .map(|(&c, _)| c)
             });
             let Some(victim) = victim else { return Admit::Refused { evicted } };
@@ -514,6 +520,24 @@ mod tests {
         assert_eq!(q.push(2, "y", 1, 4, 1000), Admit::Refused { evicted: 0 }, "2 of 4 is its share");
         assert_eq!(q.len(), 4);
         assert_eq!(q.clear(), 4);
+    }
+
+    /// Found by the express lane's property test: two classes equally far
+    /// over their share were told apart by the hash map's order, which
+    /// differs between two queues of the same contents (each map is seeded
+    /// anew, so many queues are tried).
+    #[test]
+    fn of_classes_equally_far_over_the_lowest_loses_its_item() {
+        for (first, second) in [(4, 0), (0, 4)].into_iter().cycle().take(64) {
+            let mut q = FairQueue::classes_only();
+            q.push(first, "x", 33, 2, 1000);
+            q.push(second, "y", 33, 2, 1000);
+            assert_eq!(q.push(1, "z", 27, 2, 1000), Admit::Queued { evicted: 1 });
+            let mut out = Vec::new();
+            q.take(&mut out, usize::MAX);
+            let kept: Vec<_> = out.into_iter().map(|(i, _)| i).collect();
+            assert!(kept.contains(&if first == 4 { "x" } else { "y" }), "class 4 kept its item: {kept:?}");
+        }
     }
 
     #[test]
