@@ -70,10 +70,12 @@ impl Pair {
         let dir = tempfile::tempdir().unwrap();
         let wire = Wire::default();
         // No check-quorum: the leader stays leader while the test holds
-        // its peer's answers back; heartbeats far apart, so the leader
-        // keeps streaming to its peer (it probes a peer that answered no
-        // append for three heartbeat rounds).
-        let config = RaftConfig::new(1, [1, 2]).election_timeout(40, 80).heartbeat_interval(20).check_quorum(false);
+        // its peer's answers back. Heartbeats far apart, so the leader keeps
+        // streaming to its peer: it probes a peer that answered no append
+        // for three heartbeat rounds, here 1.35 s (10 ms ticks), far longer
+        // than any step of a test on a loaded machine; an election takes
+        // 0.5–1 s.
+        let config = RaftConfig::new(1, [1, 2]).election_timeout(50, 100).heartbeat_interval(45).check_quorum(false);
         let handle = MultiRuntime::new(HostConfig::new(1), SharedWal::open(dir.path()).unwrap(), wire.clone(), |_| {
             Count::default()
         })
