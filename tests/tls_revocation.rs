@@ -156,6 +156,30 @@ fn revocation_lists_are_reloaded_from_their_files_and_close_the_revoked_nodes_co
 /// 3's certificate: every certificate of a chain is checked, not only the
 /// node's own, so node 3 is refused though its own certificate is listed
 /// nowhere; node 2, issued by the root, gets in.
+/// A list past its next update still revokes what it names (an authority
+/// late with its next list must not let revoked nodes back in:
+/// SECURITY.md, "Revoking a certificate").
+#[test]
+fn a_list_past_its_next_update_still_revokes() {
+    let ca = Ca::new("cluster CA");
+    let (one_cert, two_cert) = (ca.node(CLUSTER, 1), ca.node(CLUSTER, 2));
+    let stale = ca.stale_crl(1, &[&two_cert]);
+    let (one, one_events) = node(1, &ca, &one_cert, Some(&stale));
+    let (two, _) = node(2, &ca, &two_cert, None);
+    one.add_peer(2, two.local_addr()).unwrap();
+    two.add_peer(1, one.local_addr()).unwrap();
+    wait_until("node 1 to refuse node 2 as a dialer", || {
+        saw(&one_events, |e| matches!(e, NetEvent::Refused { reason, .. } if *reason == REVOKED))
+    });
+    wait_until("node 1 to refuse node 2 as an acceptor", || {
+        saw(&one_events, |e| matches!(e, NetEvent::Untrusted { peer: 2, reason } if *reason == REVOKED))
+    });
+    assert_eq!(two.stats().connects, 0, "node 2 connected to no one");
+    for t in [one, two] {
+        t.shutdown();
+    }
+}
+
 #[test]
 fn a_revoked_intermediate_authority_takes_the_certificates_it_issued_with_it() {
     let root = Ca::new("root CA");

@@ -86,16 +86,23 @@ impl Ca {
     /// The authority's certificate revocation list number `number`,
     /// revoking `revoked` (PEM).
     pub fn crl(&self, number: u64, revoked: &[&NodeCert]) -> String {
-        self.crl_of(number, &revoked.iter().map(|cert| cert.serial).collect::<Vec<_>>())
+        self.crl_of(number, &revoked.iter().map(|cert| cert.serial).collect::<Vec<_>>(), 2124)
+    }
+
+    /// As [`crl`](Self::crl), but past its next update (due in 2024).
+    pub fn stale_crl(&self, number: u64, revoked: &[&NodeCert]) -> String {
+        self.crl_of(number, &revoked.iter().map(|cert| cert.serial).collect::<Vec<_>>(), 2024)
     }
 
     /// The authority's list number `number` revoking the intermediate
     /// authority `revoked`, which it signed.
     pub fn crl_revoking_ca(&self, number: u64, revoked: &Ca) -> String {
-        self.crl_of(number, &[revoked.serial])
+        self.crl_of(number, &[revoked.serial], 2124)
     }
 
-    fn crl_of(&self, number: u64, serials: &[u64]) -> String {
+    /// A list dated 2024-01-01, its next update due on December 31st of
+    /// `next_update_year`.
+    fn crl_of(&self, number: u64, serials: &[u64], next_update_year: i32) -> String {
         let revoked_certs = serials
             .iter()
             .map(|&serial| rcgen::RevokedCertParams {
@@ -107,7 +114,7 @@ impl Ca {
             .collect();
         let params = rcgen::CertificateRevocationListParams {
             this_update: rcgen::date_time_ymd(2024, 1, 1),
-            next_update: rcgen::date_time_ymd(2124, 1, 1),
+            next_update: rcgen::date_time_ymd(next_update_year, 12, 31),
             crl_number: rcgen::SerialNumber::from(number),
             issuing_distribution_point: None,
             revoked_certs,
