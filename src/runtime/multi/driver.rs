@@ -3,7 +3,7 @@
 //! shared WAL, reports them, and sends the turn's envelopes in one batch.
 
 use crate::runtime::life::DriverLife;
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -14,10 +14,10 @@ use super::durable::DurableTokens;
 use super::group::{Effects, Hosted};
 use super::handle::{Counters, MultiHandle, MultiRequest, MultiShared};
 use super::snapshots::SnapshotGate;
+use super::waiting::Waiting;
 use super::{GroupTransport, MultiOptions, StateFactory};
 use crate::config::RaftConfig;
 use crate::error::Error;
-use crate::id_hash::SeededIds;
 use crate::log::RaftLog;
 use crate::log::shared::{GroupLog, SharedWal};
 use crate::membership::{Membership, MembershipChange};
@@ -61,19 +61,8 @@ pub(super) struct Driver<S: StateMachine, T> {
     /// The groups whose batch the turn looks at (`serve_requests`): those
     /// its requests gave a proposal, and the waiting ones looked at again.
     batched: Vec<GroupId>,
-    /// The groups whose small batch waits for their round in flight
-    /// ([`MultiRuntime::coalesce_proposals`](super::MultiRuntime::coalesce_proposals)),
-    /// with when each began: oldest first, so the turn finds the waits
-    /// that ran out at the front (an entry whose group stopped waiting
-    /// since, or waits again from a later time, is skipped).
-    waiting: VecDeque<(Instant, GroupId)>,
-    /// The groups waiting now.
-    waiting_set: HashSet<GroupId, SeededIds>,
-    /// Waiting groups that received messages or a durability report since
-    /// the last turn's requests (the only ones whose round may have
-    /// committed, or whose leader may have stepped down), and those a tick
-    /// found with a request at its deadline.
-    recheck: Vec<GroupId>,
+    /// The groups whose small batch waits for their round in flight.
+    waiting: Waiting,
     /// When the turn began.
     now: Instant,
     /// The snapshot streams this node's groups send.
@@ -131,9 +120,7 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
         out: Vec::new(),
         durable: DurableTokens::default(),
         batched: Vec::new(),
-        waiting: VecDeque::new(),
-        waiting_set: HashSet::default(),
-        recheck: Vec::new(),
+        waiting: Waiting::default(),
         now: Instant::now(),
         known: HashMap::new(),
         actions: Vec::new(),
@@ -182,10 +169,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             self.publish();
             if !busy && self.halted.is_none() {
                 // Awake again when the oldest waiting batch's time is up.
-                let wake = match self.waiting.front() {
-                    Some(&(since, _)) => next_tick.min(since + self.options.coalesce_wait),
-                    None => next_tick,
-                };
+                let wake = self.waiting.next_due(self.options.coalesce_wait).map_or(next_tick, |d| d.min(next_tick));
                 wait_for_work(&self.shared.signal, wake, self.wakes);
             }
         }
@@ -217,12 +201,10 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     /// (as if lost on the wire; their leaders resend).
     fn admit_received(&mut self, received: &mut Vec<Envelope>) {
         let (gate, now) = (&mut self.gate_in, self.host.ticks());
-        let (waiting, recheck) = (&self.waiting_set, &mut self.recheck);
+        let waiting = &mut self.waiting;
         received.retain(|envelope| match &envelope.body {
             EnvelopeBody::Raft { group, message } => {
-                if waiting.contains(group) {
-                    recheck.push(*group);
-                }
+                waiting.news(*group);
                 gate.admit(*group, envelope.from, message, now)
             }
             _ => true,
@@ -247,15 +229,15 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         let mut retry = Vec::new();
         let groups = &mut self.groups;
         let mut held = 0;
-        let recheck = &mut self.recheck;
+        let waiting = &mut self.waiting;
         self.holding.retain(|group| {
             let Some(hosted) = groups.get_mut(group) else { return false };
             hosted.pending.expire(now);
             // A waiting batch with a request at its deadline is looked at
             // again (`waits`).
             let late = |(_, deadline): &(_, Option<Instant>)| deadline.is_some_and(|d| d <= now);
-            if hosted.waiting_since.is_some() && hosted.pending.batch_replies.iter().any(late) {
-                recheck.push(*group);
+            if hosted.pending.batch_replies.iter().any(late) {
+                waiting.news(*group);
             }
             if let Some(deferred) = hosted.pending.deferred_change.take() {
                 retry.push((*group, deferred));
@@ -288,9 +270,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         let mut reported = 0;
         for (group, token) in durable.latest() {
             reported += 1;
-            if self.waiting_set.contains(&group) {
-                self.recheck.push(group);
-            }
+            self.waiting.news(group);
             if let Err(e) = self.host.step(group, Event::Persisted(token)) {
                 // A group removed since its write was staged is gone:
                 // nothing to report. A storage failure halts.
@@ -383,16 +363,9 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         self.incoming = incoming;
         // Waiting batches whose group was stepped, or whose wait ran out,
         // are looked at again with the new ones.
-        batched.append(&mut self.recheck);
-        while let Some(&(since, group)) = self.waiting.front() {
-            if self.now.saturating_duration_since(since) < self.options.coalesce_wait {
-                break;
-            }
-            self.waiting.pop_front();
-            if self.groups.get(&group).is_some_and(|h| h.waiting_since == Some(since)) {
-                batched.push(group);
-            }
-        }
+        let groups = &self.groups;
+        let waits_since = |since, g| groups.get(&g).is_some_and(|h: &Hosted<S>| h.waiting_since == Some(since));
+        self.waiting.due(self.now, self.options.coalesce_wait, &mut batched, waits_since);
         batched.sort_unstable();
         batched.dedup();
         for &group in &batched {
@@ -421,7 +394,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         let in_flight = node.is_leader() && node.commit_index() < node.last_index();
         if !(small && in_flight) {
             if hosted.waiting_since.take().is_some() {
-                self.waiting_set.remove(&group);
+                self.waiting.stop(group);
             }
             return false;
         }
@@ -435,14 +408,9 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             Some(since) => self.now.saturating_duration_since(since) < self.options.coalesce_wait,
             None => {
                 hosted.waiting_since = Some(self.now);
-                self.waiting.push_back((self.now, group));
-                self.waiting_set.insert(group);
-                // Entries of waits that ended early stay until reached: with
-                // a long `coalesce_wait` they are dropped here instead.
-                if self.waiting.len() > 2 * self.waiting_set.len() + 16 {
-                    let groups = &self.groups;
-                    self.waiting.retain(|&(since, g)| groups.get(&g).is_some_and(|h| h.waiting_since == Some(since)));
-                }
+                let groups = &self.groups;
+                let waits_since = |since, g| groups.get(&g).is_some_and(|h: &Hosted<S>| h.waiting_since == Some(since));
+                self.waiting.start(group, self.now, waits_since);
                 true
             }
         }
@@ -490,7 +458,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         let commands = std::mem::take(&mut hosted.batch);
         hosted.batch_bytes = 0;
         if hosted.waiting_since.take().is_some() {
-            self.waiting_set.remove(&group);
+            self.waiting.stop(group);
         }
         if commands.is_empty() {
             return;
@@ -534,7 +502,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     fn transfer(&mut self, group: GroupId, to: NodeId, reply: Reply<()>, deadline: Option<Instant>) {
         // Proposals that came before the transfer and still wait go first
         // (once it is stepped, the leader refuses proposals).
-        if self.waiting_set.contains(&group) {
+        if self.waiting.contains(group) {
             self.propose_batch(group);
         }
         let result = self.try_step(group, Event::TransferLeadership(to));
@@ -596,7 +564,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         }
         self.gate_out.forget(group);
         self.gate_in.forget(group);
-        self.waiting_set.remove(&group);
+        self.waiting.stop(group);
         self.shared.counters.groups.store(self.groups.len() as u64, Relaxed);
         self.wal.remove_group(group).map_err(|e| {
             let cause = Arc::new(Error::Storage(e));

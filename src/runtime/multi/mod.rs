@@ -110,6 +110,7 @@ mod group;
 mod handle;
 mod snapshots;
 mod transport;
+mod waiting;
 
 use std::time::Duration;
 
