@@ -171,21 +171,22 @@ impl Pair {
     /// Proposes `command` and relays until it is applied.
     fn write(&mut self, command: &'static str) {
         let ticket = self.handle.propose_async(GROUP, command).unwrap();
-        let mut ticket = Some(ticket);
+        self.relay_until_applied(ticket);
+    }
+
+    /// Relays until `ticket`'s write is applied; its output.
+    fn relay_until_applied(&mut self, ticket: Ticket<u64>) -> u64 {
+        let (mut ticket, mut output) = (Some(ticket), None);
         self.until("the write applied", |p| {
             p.relay();
             match ticket.take().map(Ticket::try_get) {
-                Some(Ok(outcome)) => {
-                    outcome.unwrap();
-                    true
-                }
-                Some(Err(t)) => {
-                    ticket = Some(t);
-                    false
-                }
-                None => true,
+                Some(Ok(outcome)) => output = Some(outcome.unwrap()),
+                Some(Err(t)) => ticket = Some(t),
+                None => {}
             }
+            output.is_some()
         });
+        output.unwrap_or_default()
     }
 
     /// Proposes `command` and waits for the append carrying it, which is
@@ -233,24 +234,7 @@ fn proposals_wait_for_the_round_in_flight_and_leave_together() {
     assert!(pair.take_sent().iter().all(|m| !matches!(&m.body, MessageBody::Append(a) if !a.entries.is_empty())));
     // b's round commits: c, d and e leave as one batch, one append.
     pair.deliver(in_flight);
-    let mut outcomes = Vec::new();
-    for ticket in tickets {
-        let mut ticket = Some(ticket);
-        pair.until("the held writes applied", |p| {
-            p.relay();
-            match ticket.take().map(Ticket::try_get) {
-                Some(Ok(outcome)) => {
-                    outcomes.push(outcome.unwrap());
-                    true
-                }
-                Some(Err(t)) => {
-                    ticket = Some(t);
-                    false
-                }
-                None => true,
-            }
-        });
-    }
+    let outcomes: Vec<u64> = tickets.into_iter().map(|ticket| pair.relay_until_applied(ticket)).collect();
     assert_eq!(outcomes, [3, 4, 5], "applied in the order proposed");
     assert_eq!(pair.handle.stats().batches, batches + 1, "one batch step");
     assert!(pair.appends.contains(&bytes(&["c", "d", "e"])), "one append: {:?}", pair.appends);
