@@ -1,5 +1,6 @@
 //! The state handles share with the driver: the submission queue, one-shot
-//! reply slots, and the signal that wakes the driver. This is all the
+//! reply slots, queues of outcomes shared by many requests, and the signal
+//! that wakes the driver. This is all the
 //! cross-thread state of the runtime, and it is model-checked with loom
 //! (`RUSTFLAGS="--cfg loom" cargo test --release --features net --lib
 //! runtime::requests`).
@@ -50,11 +51,84 @@ impl<T> Slot<T> {
     }
 }
 
+/// Outcomes of many requests, each with its caller's tag, in the order
+/// they came: one queue a caller waits on for whichever of its requests
+/// ends first (`runtime::multi::Completions`), instead of one slot per
+/// request.
+pub(crate) struct Outcomes<T> {
+    state: Watched<OutcomeQueue<T>>,
+}
+
+struct OutcomeQueue<T> {
+    items: VecDeque<(u64, Result<T, RuntimeError>)>,
+    /// A wake-up is owed to a waiter (or was given, and the waiter has not
+    /// taken the queue since): later outcomes owe none of their own.
+    owed: bool,
+}
+
+impl<T> Default for Outcomes<T> {
+    fn default() -> Self {
+        Self { state: Watched::new(OutcomeQueue { items: VecDeque::new(), owed: false }) }
+    }
+}
+
+impl<T> Outcomes<T> {
+    fn push(&self, tag: u64, value: Result<T, RuntimeError>) {
+        if self.push_quietly(tag, value) {
+            self.state.notify();
+        }
+    }
+
+    /// Adds an outcome without waking anyone; returns whether a waiter is
+    /// owed a [`Watched::notify`] for it (only the first outcome a waiter
+    /// has not yet been woken for owes one).
+    fn push_quietly(&self, tag: u64, value: Result<T, RuntimeError>) -> bool {
+        self.state.update_deciding(|q, waiting| {
+            q.items.push_back((tag, value));
+            let owe = waiting && !q.owed;
+            q.owed |= owe;
+            owe
+        })
+    }
+
+    /// Moves every outcome to `out`, waiting until `deadline` (`None`:
+    /// however long) for the first if there is none; returns how many it
+    /// moved.
+    pub(crate) fn take_by(&self, deadline: Option<Instant>, out: &mut Vec<(u64, Result<T, RuntimeError>)>) -> usize {
+        self.state.wait_until(
+            deadline,
+            |q| !q.items.is_empty(),
+            |q| {
+                q.owed = false;
+                let n = q.items.len();
+                out.extend(q.items.drain(..));
+                n
+            },
+        )
+    }
+}
+
+/// Where a reply goes: its own slot, or a tagged place in a caller's
+/// queue of outcomes.
+enum Destination<T> {
+    Slot(Arc<Slot<T>>),
+    Queue(Arc<Outcomes<T>>, u64),
+}
+
+impl<T> Destination<T> {
+    fn fill(self, value: Result<T, RuntimeError>) {
+        match self {
+            Destination::Slot(slot) => slot.fill(value),
+            Destination::Queue(queue, tag) => queue.push(tag, value),
+        }
+    }
+}
+
 /// The driver's side of a one-shot reply. Completing it twice is
 /// impossible (`send` consumes it); dropping it unanswered completes it
 /// with [`RuntimeError::ShuttingDown`].
 pub(crate) struct Reply<T> {
-    slot: Option<Arc<Slot<T>>>,
+    to: Option<Destination<T>>,
 }
 
 /// The caller's side of a one-shot reply.
@@ -65,32 +139,56 @@ pub(crate) struct Waiter<T> {
 /// A connected reply and waiter.
 pub(crate) fn oneshot<T>() -> (Reply<T>, Waiter<T>) {
     let slot = Arc::new(Slot { value: Watched::new(None), ready: AtomicBool::new(false) });
-    (Reply { slot: Some(Arc::clone(&slot)) }, Waiter { slot })
+    (Reply { to: Some(Destination::Slot(Arc::clone(&slot))) }, Waiter { slot })
 }
 
 impl<T> Reply<T> {
+    /// A reply that lands in `queue` with `tag` (no slot of its own).
+    #[cfg_attr(not(feature = "persistence"), allow(dead_code))]
+    pub(crate) fn to_queue(queue: Arc<Outcomes<T>>, tag: u64) -> Self {
+        Self { to: Some(Destination::Queue(queue, tag)) }
+    }
+
+    /// Drops the reply unanswered, without the `Drop` answer: for a
+    /// request its caller was told was refused.
+    #[cfg_attr(not(feature = "persistence"), allow(dead_code))]
+    pub(crate) fn disarm(mut self) {
+        self.to = None;
+    }
+
     /// Completes the request.
     pub(crate) fn send(mut self, value: Result<T, RuntimeError>) {
-        if let Some(slot) = self.slot.take() {
-            slot.fill(value);
+        if let Some(to) = self.to.take() {
+            to.fill(value);
         }
     }
 
     /// Callers waiting on the reply now.
     #[cfg(all(test, not(loom)))]
     pub(crate) fn waiters(&self) -> usize {
-        self.slot.as_ref().map_or(0, |slot| slot.value.waiters())
+        match &self.to {
+            Some(Destination::Slot(slot)) => slot.value.waiters(),
+            Some(Destination::Queue(queue, _)) => queue.state.waiters(),
+            None => 0,
+        }
     }
 
     /// Completes the request, deferring the wake-up of a caller waiting on
     /// it to `woken` (see [`Wakeups`]).
     pub(crate) fn send_later(mut self, value: Result<T, RuntimeError>, woken: &mut Wakeups<T>) {
-        if let Some(slot) = self.slot.take() {
-            if slot.fill_quietly(value) {
-                woken.waiting.push(slot);
-            }
-        }
+        let owed = match self.to.take() {
+            Some(Destination::Slot(slot)) => slot.fill_quietly(value).then_some(Owed::Slot(slot)),
+            Some(Destination::Queue(queue, tag)) => queue.push_quietly(tag, value).then_some(Owed::Queue(queue)),
+            None => None,
+        };
+        woken.waiting.extend(owed);
     }
+}
+
+/// A caller owed a wake-up: the slot or the queue it waits on.
+enum Owed<T> {
+    Slot(Arc<Slot<T>>),
+    Queue(Arc<Outcomes<T>>),
 }
 
 /// Callers whose replies came and who are still to be woken: a driver
@@ -100,7 +198,7 @@ impl<T> Reply<T> {
 /// the turn, not the first of them. Dropping it wakes them too, so no
 /// caller is left asleep if the driver unwinds in between.
 pub(crate) struct Wakeups<T> {
-    waiting: Vec<Arc<Slot<T>>>,
+    waiting: Vec<Owed<T>>,
 }
 
 impl<T> Default for Wakeups<T> {
@@ -118,8 +216,11 @@ impl<T> Wakeups<T> {
 
     /// Wakes every caller owed a wake-up.
     pub(crate) fn wake_all(&mut self) {
-        for slot in self.waiting.drain(..) {
-            slot.value.notify();
+        for owed in self.waiting.drain(..) {
+            match owed {
+                Owed::Slot(slot) => slot.value.notify(),
+                Owed::Queue(queue) => queue.state.notify(),
+            }
         }
     }
 }
@@ -132,8 +233,8 @@ impl<T> Drop for Wakeups<T> {
 
 impl<T> Drop for Reply<T> {
     fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            slot.fill(Err(RuntimeError::ShuttingDown));
+        if let Some(to) = self.to.take() {
+            to.fill(Err(RuntimeError::ShuttingDown));
         }
     }
 }
@@ -204,12 +305,18 @@ impl<R> Submissions<R> {
     /// Queues `request`, or refuses it (and drops it, which answers any
     /// reply it holds).
     pub(crate) fn submit(&self, request: R) -> Result<(), Refused> {
+        self.submit_or_return(request).map_err(|(refused, _)| refused)
+    }
+
+    /// As [`submit`](Self::submit), giving a refused request back to the
+    /// caller instead of dropping it.
+    pub(crate) fn submit_or_return(&self, request: R) -> Result<(), (Refused, R)> {
         let mut q = lock(&self.queue);
         if q.closed {
-            return Err(Refused::Closed);
+            return Err((Refused::Closed, request));
         }
         if q.items.len() >= self.capacity {
-            return Err(Refused::Full);
+            return Err((Refused::Full, request));
         }
         q.items.push_back(request);
         Ok(())
@@ -309,6 +416,54 @@ mod tests {
         assert_eq!(woken.waiting.len(), 1, "the waiting client is owed a wake-up");
         woken.wake_all();
         assert_eq!(client.join().unwrap().unwrap(), 8);
+    }
+
+    /// Everything the queue holds now, without waiting.
+    fn taken<T>(queue: &Outcomes<T>) -> Vec<(u64, Result<T, RuntimeError>)> {
+        let mut out = Vec::new();
+        queue.take_by(Some(Instant::now()), &mut out);
+        out
+    }
+
+    #[test]
+    fn outcomes_land_in_their_queue_with_their_tags_and_a_dropped_reply_reports_shutdown() {
+        let queue = Arc::new(Outcomes::<u32>::default());
+        Reply::to_queue(Arc::clone(&queue), 5).send(Ok(50));
+        drop(Reply::to_queue(Arc::clone(&queue), 6));
+        // A refused request's reply is disarmed: no outcome.
+        Reply::to_queue(Arc::clone(&queue), 7).disarm();
+        let mut woken = Wakeups::default();
+        Reply::to_queue(Arc::clone(&queue), 8).send_later(Ok(80), &mut woken);
+        assert!(woken.waiting.is_empty(), "no one waits: no wake-up owed");
+        let out = taken(&queue);
+        let tags: Vec<u64> = out.iter().map(|(tag, _)| *tag).collect();
+        assert_eq!(tags, [5, 6, 8], "in the order they came, the disarmed one absent");
+        assert!(matches!(out[0].1, Ok(50)) && matches!(out[2].1, Ok(80)));
+        assert!(matches!(out[1].1, Err(RuntimeError::ShuttingDown)));
+        assert!(taken(&queue).is_empty(), "taken once");
+    }
+
+    #[test]
+    fn a_waiter_on_a_queue_is_owed_one_wake_up_for_many_outcomes() {
+        let queue = Arc::new(Outcomes::<u32>::default());
+        let q = Arc::clone(&queue);
+        let client = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            while out.len() < 3 {
+                q.take_by(None, &mut out);
+            }
+            out.into_iter().map(|(tag, v)| (tag, v.unwrap())).collect::<Vec<_>>()
+        });
+        while queue.state.waiters() == 0 {
+            std::thread::yield_now();
+        }
+        let mut woken = Wakeups::default();
+        for tag in 1..=3 {
+            Reply::to_queue(Arc::clone(&queue), tag).send_later(Ok(tag as u32 * 10), &mut woken);
+        }
+        assert_eq!(woken.waiting.len(), 1, "three outcomes, one wake-up");
+        woken.wake_all();
+        assert_eq!(client.join().unwrap(), [(1, 10), (2, 20), (3, 30)]);
     }
 
     #[test]
@@ -438,6 +593,37 @@ mod loom_tests {
                 let result = c.join().unwrap();
                 assert!(matches!(result, Ok(7) | Err(RuntimeError::ShuttingDown)), "{result:?}");
             }
+        });
+    }
+
+    #[test]
+    fn a_queue_waiter_sees_every_outcome_of_immediate_and_deferred_replies() {
+        loom::model(|| {
+            let queue = Arc::new(Outcomes::<u32>::default());
+            let (now, later, last) = (
+                Reply::to_queue(Arc::clone(&queue), 1),
+                Reply::to_queue(Arc::clone(&queue), 2),
+                Reply::to_queue(Arc::clone(&queue), 3),
+            );
+            let q = Arc::clone(&queue);
+            // The client waits (no timeout: a lost wake-up is a deadlock)
+            // until it holds all three outcomes, however they are split
+            // between its wake-ups.
+            let c = thread::spawn(move || {
+                let mut out = Vec::new();
+                while out.len() < 3 {
+                    q.take_by(None, &mut out);
+                }
+                out.into_iter().map(|(tag, v)| (tag, v.unwrap())).collect::<Vec<_>>()
+            });
+            // The driver: one answer at once, two deferred to the end of
+            // the turn (the second owing no wake-up of its own).
+            now.send(Ok(10));
+            let mut woken = Wakeups::default();
+            later.send_later(Ok(20), &mut woken);
+            last.send_later(Ok(30), &mut woken);
+            woken.wake_all();
+            assert_eq!(c.join().unwrap(), [(1, 10), (2, 20), (3, 30)]);
         });
     }
 

@@ -96,9 +96,21 @@ impl<T> Watched<T> {
     /// itself under the lock and sleeps until notified, so it sees the new
     /// value once the notification comes).
     pub(crate) fn update_quietly(&self, f: impl FnOnce(&mut T)) -> bool {
+        self.update_deciding(|value, waiting| {
+            f(value);
+            waiting
+        })
+    }
+
+    /// As [`update_quietly`](Self::update_quietly), with `f` told whether
+    /// a thread waits and deciding whether it is owed a
+    /// [`notify`](Self::notify) (one wake-up for many updates: an update
+    /// that finds one owed already need not owe another). The decision
+    /// is the caller's to keep: a waiter that is owed nothing sleeps on.
+    pub(crate) fn update_deciding(&self, f: impl FnOnce(&mut T, bool) -> bool) -> bool {
         let mut state = lock(&self.state);
-        f(&mut state.value);
-        state.waiters > 0
+        let waiting = state.waiters > 0;
+        f(&mut state.value, waiting)
     }
 
     /// Threads waiting now.

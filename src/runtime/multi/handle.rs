@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::super::handle::ReadJob;
 use super::super::requests::{Reply, Signal, Submissions, Waiter, oneshot};
 use super::super::{RuntimeError, StateMachine, StopReason};
+use super::completions::Completions;
 use crate::config::RaftConfig;
 use crate::error::Error;
 use crate::log::shared::SharedWalStats;
@@ -282,6 +283,66 @@ impl<S: StateMachine> MultiHandle<S> {
         let (reply, waiter) = oneshot();
         self.submit(MultiRequest::Propose { group, command, reply, deadline })?;
         Ok(Ticket { waiter, deadline })
+    }
+
+    /// Submits `command` to `group` without waiting, its outcome to land
+    /// in `completions` with `tag` (any number the caller chooses, e.g. the
+    /// index of its own record of the write): one thread keeps many
+    /// proposals in flight and waits for all of them in one place, with no
+    /// reply slot allocated per proposal. The outcome is what
+    /// [`propose`](Self::propose) would return.
+    ///
+    /// # Errors
+    ///
+    /// As [`propose_async`](Self::propose_async): a proposal refused here
+    /// has no outcome in `completions`.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # use raft_io::runtime::multi::{Completions, MultiHandle};
+    /// # use raft_io::runtime::StateMachine;
+    /// # fn writes<S: StateMachine>(node: &MultiHandle<S>) -> Result<(), raft_io::runtime::RuntimeError> {
+    /// let done = Completions::new();
+    /// for (tag, group) in [1, 2, 3].into_iter().enumerate() {
+    ///     node.propose_to(group, format!("put k{tag}"), &done, tag as u64)?;
+    /// }
+    /// let mut out = Vec::new();
+    /// while out.len() < 3 {
+    ///     done.wait_timeout(std::time::Duration::from_secs(1), &mut out);
+    /// }
+    /// for (tag, outcome) in out {
+    ///     println!("write {tag}: {}", if outcome.is_ok() { "applied" } else { "failed" });
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn propose_to(
+        &self,
+        group: GroupId,
+        command: impl Into<Bytes>,
+        completions: &Completions<S::Output>,
+        tag: u64,
+    ) -> Result<(), RuntimeError> {
+        let command = command.into();
+        if command.is_empty() {
+            return Err(RuntimeError::Refused(Arc::new(Error::EmptyProposal)));
+        }
+        let deadline = self.deadline();
+        let reply = Reply::to_queue(Arc::clone(&completions.outcomes), tag);
+        match self.shared.submissions.submit_or_return(MultiRequest::Propose { group, command, reply, deadline }) {
+            Ok(()) => {
+                self.shared.signal.notify();
+                Ok(())
+            }
+            Err((refused, request)) => {
+                // Refused here, so no outcome there.
+                if let MultiRequest::Propose { reply, .. } = request {
+                    reply.disarm();
+                }
+                Err(refused.into())
+            }
+        }
     }
 
     /// A linearizable read of `group` (ReadIndex: confirmed by a quorum of

@@ -104,6 +104,7 @@
 //! # }
 //! ```
 
+mod completions;
 mod driver;
 mod durable;
 mod group;
@@ -114,6 +115,7 @@ mod waiting;
 
 use std::time::Duration;
 
+pub use completions::{Completion, Completions};
 pub use handle::{MultiHandle, MultiStats, Ticket};
 pub use transport::GroupTransport;
 
