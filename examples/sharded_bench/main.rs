@@ -6,7 +6,8 @@
 //! * **Active**: 3 `MultiRuntime` nodes on loopback TCP, each on its own
 //!   shared WAL (real fdatasync, one disk), `GROUPS` groups with their
 //!   leaders balanced over the nodes, `CLIENTS` client threads each keeping
-//!   up to `IN_FLIGHT` writes in flight (`propose_async` tickets). For each
+//!   up to `IN_FLIGHT` writes in flight (`propose_to`, one `Completions`
+//!   queue per client). For each
 //!   group count: writes acknowledged per second, their latency (p50,
 //!   p99), envelopes sent per write (every node's, summed), group steps
 //!   per write, and the process's allocations and CPU time per write

@@ -1,5 +1,5 @@
 //! Client threads: each writes its own keys, keeping up to `in_flight`
-//! proposals (tickets) in flight to the groups' leaders, following
+//! proposals in flight (their outcomes gathered in one `Completions`) to the groups' leaders, following
 //! `NotLeader` hints and retrying every write until it is acknowledged
 //! (the same value again: a put is idempotent), one write per key at a
 //! time. It records each key's last acknowledged value and the latency of
@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use raft_io::runtime::RuntimeError;
-use raft_io::runtime::multi::{MultiHandle, Ticket};
+use raft_io::runtime::multi::{Completion, Completions, MultiHandle};
 
 use crate::cluster::{Cluster, Error, IDS};
 use crate::kv::{self, Kv, Output};
@@ -75,9 +75,11 @@ pub struct Report {
     pub retries: u64,
 }
 
+/// Where a write is: submitted (its outcome will come through the
+/// client's [`Completions`]), or to be submitted again at `at`.
 enum State {
-    Sent { ticket: Ticket<Output>, node: usize },
-    Retry { at: Instant, node: usize },
+    Sent,
+    Retry { at: Instant },
 }
 
 struct Write {
@@ -85,6 +87,8 @@ struct Write {
     seq: u64,
     group: u64,
     first_sent: Instant,
+    /// The node it was last sent to, or is to be sent to next.
+    node: usize,
     state: State,
 }
 
@@ -121,39 +125,55 @@ pub fn finish(threads: Vec<JoinHandle<Report>>) -> Result<(Vec<Report>, Histogra
 }
 
 /// Runs one client until `stop`, then until its writes in flight are
-/// acknowledged (at most `drain` longer).
+/// acknowledged (at most `drain` longer). Its writes sit in `in_flight`
+/// places; each is submitted with its place as the tag, and every outcome
+/// comes through one [`Completions`] queue, so one wait takes in whatever
+/// ended meanwhile.
 pub fn run(client: usize, cluster: Arc<Cluster>, in_flight: usize, stop: Arc<AtomicBool>, drain: Duration) -> Report {
     let keys: Vec<Vec<u8>> = (0..KEYS_PER_CLIENT).map(|s| kv::key(client, s)).collect();
     let groups: Vec<u64> = keys.iter().map(|k| kv::group_of(k, cluster.groups)).collect();
     let mut records = vec![KeyRecord::default(); KEYS_PER_CLIENT];
     let mut next_seq = vec![0u64; KEYS_PER_CLIENT];
     let mut free: VecDeque<usize> = (0..KEYS_PER_CLIENT).collect();
-    let mut writes: Vec<Write> = Vec::with_capacity(in_flight);
-    let mut spare: Vec<Write> = Vec::with_capacity(in_flight);
+    let mut places: Vec<Option<Write>> = (0..in_flight).map(|_| None).collect();
+    let mut open_places: Vec<usize> = (0..in_flight).rev().collect();
+    let (mut sent, mut retrying) = (0usize, 0usize);
+    let done: Completions<Output> = Completions::new();
+    let mut outcomes: Vec<Completion<Output>> = Vec::with_capacity(in_flight);
     let mut latencies = Histogram::new();
     let (mut acked, mut retries) = (0u64, 0u64);
     let mut generation = cluster.generation();
     let mut handles: Vec<Option<MultiHandle<Kv>>> = cluster.handles();
     let mut stopped_at: Option<Instant> = None;
 
-    let submit = |handles: &[Option<MultiHandle<Kv>>], w: &Write, node: usize, keys: &[Vec<u8>]| -> State {
-        let Some(h) = &handles[node] else {
-            return State::Retry { at: Instant::now() + Duration::from_millis(5), node: (node + 1) % IDS.len() };
+    // Submits the write in place `tag` to its node; on a refusal, it is
+    // retried later (on another node if this one is gone).
+    let submit = |handles: &[Option<MultiHandle<Kv>>], w: &mut Write, tag: usize, keys: &[Vec<u8>]| {
+        let outcome = match &handles[w.node] {
+            Some(h) => h.propose_to(w.group, kv::put(&keys[w.slot], &kv::value(w.seq)), &done, tag as u64),
+            None => Err(RuntimeError::ShuttingDown),
         };
-        let command = kv::put(&keys[w.slot], &kv::value(w.seq));
-        match h.propose_async(w.group, command) {
-            Ok(ticket) => State::Sent { ticket, node },
-            Err(RuntimeError::Busy) => State::Retry { at: Instant::now() + Duration::from_millis(1), node },
+        w.state = match outcome {
+            Ok(()) => State::Sent,
+            Err(RuntimeError::Busy) => State::Retry { at: Instant::now() + Duration::from_millis(1) },
             // Stopped (killed): another node.
-            Err(_) => State::Retry { at: Instant::now() + Duration::from_millis(5), node: (node + 1) % IDS.len() },
-        }
+            Err(_) => {
+                w.node = (w.node + 1) % IDS.len();
+                State::Retry { at: Instant::now() + Duration::from_millis(5) }
+            }
+        };
+    };
+    let counts = |w: &Write| match w.state {
+        State::Sent => (1, 0),
+        State::Retry { .. } => (0, 1),
     };
 
     loop {
         if stopped_at.is_none() && stop.load(Relaxed) {
             stopped_at = Some(Instant::now());
         }
-        if stopped_at.is_some_and(|t| t.elapsed() > drain) || (stopped_at.is_some() && writes.is_empty()) {
+        let idle = sent + retrying == 0;
+        if stopped_at.is_some_and(|t| t.elapsed() > drain) || (stopped_at.is_some() && idle) {
             break;
         }
         if cluster.generation() != generation {
@@ -161,95 +181,80 @@ pub fn run(client: usize, cluster: Arc<Cluster>, in_flight: usize, stop: Arc<Ato
             handles = cluster.handles();
         }
         // New writes, while running.
-        while stopped_at.is_none() && writes.len() < in_flight {
+        let now = Instant::now();
+        while stopped_at.is_none() && !open_places.is_empty() {
             let Some(slot) = free.pop_front() else { break };
+            let Some(tag) = open_places.pop() else { break };
             next_seq[slot] += 1;
             let group = groups[slot];
-            let now = Instant::now();
-            let mut w =
-                Write { slot, seq: next_seq[slot], group, first_sent: now, state: State::Retry { at: now, node: 0 } };
             let node = cluster.leader_hint(group);
-            w.state = submit(&handles, &w, node, &keys);
-            writes.push(w);
+            let mut w = Write { slot, seq: next_seq[slot], group, first_sent: now, node, state: State::Sent };
+            submit(&handles, &mut w, tag, &keys);
+            let (s, r) = counts(&w);
+            (sent, retrying) = (sent + s, retrying + r);
+            places[tag] = Some(w);
         }
         // Retries whose time came.
-        let now = Instant::now();
-        for w in writes.iter_mut() {
-            if let State::Retry { at, node } = w.state {
-                if at <= now {
-                    w.state = submit(&handles, w, node, &keys);
+        if retrying > 0 {
+            for (tag, place) in places.iter_mut().enumerate() {
+                let Some(w) = place else { continue };
+                if matches!(w.state, State::Retry { at } if at <= now) {
+                    submit(&handles, w, tag, &keys);
+                    if matches!(w.state, State::Sent) {
+                        (sent, retrying) = (sent + 1, retrying - 1);
+                    }
                 }
             }
         }
-        // Wait a little on the oldest ticket, then take every outcome in.
-        let mut first: Option<(usize, usize, Result<Output, RuntimeError>)> = None;
-        if let Some(j) = writes.iter().position(|w| matches!(w.state, State::Sent { .. })) {
-            let parked = State::Retry { at: now + Duration::from_secs(3600), node: 0 };
-            if let State::Sent { ticket, node } = std::mem::replace(&mut writes[j].state, parked) {
-                match ticket.wait_timeout(Duration::from_millis(20)) {
-                    Ok(outcome) => first = Some((j, node, outcome)),
-                    Err(ticket) => writes[j].state = State::Sent { ticket, node },
-                }
-            }
+        // Every outcome that came, waiting a little for the first.
+        if sent > 0 {
+            done.wait_timeout(Duration::from_millis(20), &mut outcomes);
         } else {
             std::thread::sleep(Duration::from_millis(1));
         }
-        // The writes still in flight, gathered in the buffer kept from the
-        // last pass (no allocation per wake-up).
-        let mut kept = std::mem::take(&mut spare);
-        for (j, mut w) in writes.drain(..).enumerate() {
-            let (node, outcome) = match first.take() {
-                Some((k, node, outcome)) if k == j => (node, outcome),
-                other => {
-                    first = other;
-                    match w.state {
-                        State::Sent { ticket, node } => match ticket.try_get() {
-                            Ok(outcome) => (node, outcome),
-                            Err(ticket) => {
-                                w.state = State::Sent { ticket, node };
-                                kept.push(w);
-                                continue;
-                            }
-                        },
-                        retry => {
-                            w.state = retry;
-                            kept.push(w);
-                            continue;
-                        }
-                    }
-                }
-            };
+        for (tag, outcome) in outcomes.drain(..) {
+            let tag = tag as usize;
+            let Some(w) = places.get_mut(tag).and_then(Option::as_mut) else { continue };
+            sent -= 1;
             match outcome {
                 Ok(_replaced) => {
                     latencies.record(w.first_sent.elapsed());
                     acked += 1;
                     records[w.slot].acked = Some(w.seq);
                     free.push_back(w.slot);
+                    places[tag] = None;
+                    open_places.push(tag);
                 }
                 Err(e) => {
                     retries += 1;
-                    let (delay, to) = match &e {
+                    retrying += 1;
+                    let delay = match &e {
                         RuntimeError::NotLeader { leader: Some(l), .. }
                         | RuntimeError::LeadershipLost { leader: Some(l) } => {
                             cluster.set_leader(w.group, *l);
-                            (0, cluster.leader_hint(w.group))
+                            w.node = cluster.leader_hint(w.group);
+                            0
                         }
                         RuntimeError::NotLeader { leader: None, .. }
-                        | RuntimeError::LeadershipLost { leader: None } => (5, node),
-                        RuntimeError::Busy => (1, node),
-                        RuntimeError::Timeout => (0, cluster.leader_hint(w.group)),
+                        | RuntimeError::LeadershipLost { leader: None } => 5,
+                        RuntimeError::Busy => 1,
+                        RuntimeError::Timeout => {
+                            w.node = cluster.leader_hint(w.group);
+                            0
+                        }
                         // Killed, shut down, or anything else: another node.
-                        _ => (5, (node + 1) % IDS.len()),
+                        _ => {
+                            w.node = (w.node + 1) % IDS.len();
+                            5
+                        }
                     };
-                    w.state = State::Retry { at: Instant::now() + Duration::from_millis(delay), node: to };
-                    kept.push(w);
+                    w.state = State::Retry { at: Instant::now() + Duration::from_millis(delay) };
                 }
             }
         }
-        spare = std::mem::replace(&mut writes, kept);
     }
     // Writes still unacknowledged: their outcome is unknown.
-    for w in writes {
+    for w in places.into_iter().flatten() {
         records[w.slot].unknown = Some(w.seq);
     }
     Report { client, keys: records, latencies, acked, retries }

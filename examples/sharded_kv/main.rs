@@ -7,7 +7,8 @@
 //! to groups. Once every group has elected, leaderships are moved
 //! (`plan_transfers`, `transfer_leadership`) so each node leads about a
 //! third. `CLIENTS` client threads write their own keys, each keeping up to
-//! `IN_FLIGHT` proposals in flight (`propose_async` tickets) to the groups'
+//! `IN_FLIGHT` proposals in flight (`propose_to`, their outcomes gathered
+//! in one `Completions` queue per client) to the groups'
 //! leaders, following `NotLeader` hints and retrying every write until it
 //! is acknowledged. A third of the way in, node 3 is **killed**
 //! (`MultiHandle::kill`: its driver stops without a final flush, as in a
