@@ -256,3 +256,73 @@ fn drops_in_a_batch_are_counted_per_message() {
     assert_eq!(after.misaddressed_dropped - before.misaddressed_dropped, 1);
     assert_eq!(after.steps - before.steps, 1, "the one good message is stepped");
 }
+
+#[test]
+fn notices_between_many_groups_messages_each_take_their_place() {
+    // Six groups; node 2 has each group's entry but not its commit index.
+    // The batch interleaves, for every group, the message that tells node
+    // 2 the commit index and a notice naming it: the notice after the
+    // message for groups 1-3 (so it quiesces them), before it for groups
+    // 4-6 (so it finds the commit index unknown and is ignored).
+    const GROUPS: u64 = 6;
+    let mut hosts = cluster(GROUPS);
+    for g in 1..=GROUPS {
+        hosts[0].step(g, Event::Propose(format!("x{g}").into())).unwrap();
+    }
+    for e in sent(&mut hosts, 0) {
+        let to = (e.to - 1) as usize;
+        hosts[to].receive(e);
+    }
+    for i in [1, 2] {
+        for e in sent(&mut hosts, i) {
+            hosts[0].receive(e);
+        }
+    }
+    let _ = sent(&mut hosts, 0);
+    let mut tells: Vec<Option<Envelope>> = vec![None; GROUPS as usize];
+    for _ in 0..10 {
+        hosts[0].tick().unwrap();
+        for e in sent(&mut hosts, 0) {
+            if let EnvelopeBody::Raft { group, .. } = e.body {
+                if e.to == 2 && tells[(group - 1) as usize].is_none() {
+                    tells[(group - 1) as usize] = Some(e);
+                }
+            }
+        }
+        if tells.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    let notice = |g: GroupId| {
+        let leader = hosts[0].group(g).unwrap();
+        assert!(hosts[1].group(g).unwrap().commit_index() < leader.commit_index(), "group {g}: commit not heard");
+        Envelope {
+            from: 1,
+            to: 2,
+            body: EnvelopeBody::Quiesce { group: g, term: leader.term(), commit: leader.commit_index() },
+        }
+    };
+    let tell = |g: GroupId| tells[(g - 1) as usize].clone().expect("the leader tells node 2 the commit index");
+    let mut batch = vec![
+        tell(1),
+        notice(4),
+        tell(2),
+        notice(1),
+        tell(4),
+        notice(2),
+        tell(3),
+        notice(5),
+        tell(5),
+        notice(3),
+        notice(6),
+        tell(6),
+    ];
+    let before = hosts[1].stats().steps;
+    hosts[1].receive_all(&mut batch);
+    assert_eq!(hosts[1].stats().steps - before, GROUPS, "one step per group's message");
+    for g in 1..=GROUPS {
+        let commit = hosts[0].group(g).unwrap().commit_index();
+        assert_eq!(hosts[1].group(g).unwrap().commit_index(), commit, "group {g} heard its commit index");
+        assert_eq!(hosts[1].is_quiesced(g), g <= 3, "group {g}: the notice took its place among the messages");
+    }
+}

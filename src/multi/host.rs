@@ -9,7 +9,7 @@ use crate::config::RaftConfig;
 use crate::log::RaftLog;
 use crate::message::Message;
 use crate::node::{Action, Event, RaftNode};
-use crate::types::NodeId;
+use crate::types::{Index, NodeId, Term};
 
 /// The host's own settings, in ticks of its clock (the same ticks the
 /// groups count).
@@ -187,15 +187,25 @@ pub struct MultiNode<L: RaftLog> {
     /// The awake groups a tick steps, copied out (a group may quiesce as
     /// it is stepped); kept between ticks.
     pub(super) ticking: Vec<GroupId>,
-    /// The group messages of a batch being received, with their arrival
-    /// order (`receive_all`); kept between batches.
-    pub(super) held: Vec<(GroupId, usize, Message)>,
-    /// How many held messages each group has, in group order (`step_held`);
-    /// kept between batches.
-    pub(super) runs: Vec<usize>,
+    /// The group messages and quiescence notices of a batch being
+    /// received, with their arrival order (`receive_all`); kept between
+    /// batches.
+    pub(super) held: Vec<(GroupId, usize, Held)>,
+    /// A group's messages in a row, in order (`step_held`); kept between
+    /// batches.
+    pub(super) run: Vec<Message>,
     /// Campaign slots (`campaigns.rs`).
     pub(super) campaigns: Campaigns,
     pub(super) stats: HostStats,
+}
+
+/// What an envelope from another host brings a group.
+pub(super) enum Held {
+    /// A Raft message.
+    Message(Message),
+    /// A quiescence notice from `from`, the group's leader in `term`,
+    /// whose commit index is `commit`.
+    Notice { from: NodeId, term: Term, commit: Index },
 }
 
 impl<L: RaftLog> MultiNode<L> {
@@ -214,7 +224,7 @@ impl<L: RaftLog> MultiNode<L> {
             scratch: Vec::new(),
             ticking: Vec::new(),
             held: Vec::new(),
-            runs: Vec::new(),
+            run: Vec::new(),
             campaigns: Campaigns::new(config.max_campaigns),
             stats: HostStats::default(),
             cfg: config,
@@ -338,8 +348,10 @@ impl<L: RaftLog> MultiNode<L> {
     /// group this node does not host, or addressed to another node, is
     /// dropped and counted; it is never an error.
     pub fn receive(&mut self, envelope: Envelope) {
-        if let Some((group, message)) = self.admit(envelope) {
-            self.deliver(group, Event::Message(message), 1);
+        match self.admit(envelope) {
+            Some((group, Held::Message(message))) => self.deliver(group, Event::Message(message), 1),
+            Some((group, Held::Notice { from, term, commit })) => self.on_quiesce(from, group, term, commit),
+            None => {}
         }
     }
 
@@ -351,56 +363,58 @@ impl<L: RaftLog> MultiNode<L> {
     /// of actions for the group, where a leader typically finds both
     /// followers' answers in one turn. Groups are independent, so only the
     /// order within a group is kept; a quiescence notice is handled after
-    /// the messages of its group received before it (its group is then
-    /// stepped again for messages after it).
+    /// the messages of its group received before it, and the messages
+    /// after it are stepped after it. The batch is sorted once by group:
+    /// `O(n log n)` however many notices it holds.
     pub fn receive_all(&mut self, envelopes: &mut Vec<Envelope>) {
         let mut held = std::mem::take(&mut self.held);
         for (seq, envelope) in envelopes.drain(..).enumerate() {
-            if let EnvelopeBody::Quiesce { group, .. } = envelope.body {
-                // The notice must not overtake its group's messages before
-                // it (the other groups' wait: the notice concerns one group).
-                if held.iter().any(|&(g, ..)| g == group) {
-                    let (mut before, rest): (Vec<_>, Vec<_>) = held.drain(..).partition(|&(g, ..)| g == group);
-                    held = rest;
-                    self.step_held(&mut before);
-                }
-            }
-            if let Some((group, message)) = self.admit(envelope) {
-                held.push((group, seq, message));
+            if let Some((group, item)) = self.admit(envelope) {
+                held.push((group, seq, item));
             }
         }
         self.step_held(&mut held);
         self.held = held;
     }
 
-    /// Steps the held group messages, each group's as one event.
-    fn step_held(&mut self, held: &mut Vec<(GroupId, usize, Message)>) {
-        // By group, then arrival: each group's messages in their order.
+    /// Steps the held items group by group: each group's messages in a row
+    /// as one event, a notice between them handled in its place.
+    fn step_held(&mut self, held: &mut Vec<(GroupId, usize, Held)>) {
+        // By group, then arrival: each group's items in their order.
         held.sort_unstable_by_key(|&(group, seq, _)| (group, seq));
-        // Each group's count first, so its batch is allocated once, at
-        // its size.
-        let mut runs = std::mem::take(&mut self.runs);
-        runs.clear();
-        runs.extend(held.chunk_by(|a, b| a.0 == b.0).map(<[_]>::len));
-        let mut messages = held.drain(..);
-        for &n in &runs {
-            let Some((group, _, first)) = messages.next() else { break };
-            if n == 1 {
-                self.deliver(group, Event::Message(first), 1);
-                continue;
+        let mut run = std::mem::take(&mut self.run);
+        let mut items = held.drain(..).peekable();
+        while let Some((group, _, item)) = items.next() {
+            match item {
+                Held::Message(message) => run.push(message),
+                Held::Notice { from, term, commit } => self.on_quiesce(from, group, term, commit),
             }
-            let mut batch = Vec::with_capacity(n);
-            batch.push(first);
-            batch.extend(messages.by_ref().take(n - 1).map(|(_, _, m)| m));
-            self.deliver(group, Event::Messages(batch), n as u64);
+            // The run ends at the group's last item or before a notice.
+            let ends = !matches!(items.peek(), Some((g, _, Held::Message(_))) if *g == group);
+            if ends && !run.is_empty() {
+                self.deliver_run(group, &mut run);
+            }
         }
-        debug_assert!(messages.next().is_none());
-        self.runs = runs;
+        self.run = run;
+    }
+
+    /// Steps `run` (a group's messages in a row) on `group`: one message as
+    /// [`Event::Message`], more as one [`Event::Messages`].
+    fn deliver_run(&mut self, group: GroupId, run: &mut Vec<Message>) {
+        let n = run.len() as u64;
+        if n > 1 {
+            // Allocated once, at the run's size (`run` keeps its room).
+            let mut batch = Vec::with_capacity(run.len());
+            batch.append(run);
+            self.deliver(group, Event::Messages(batch), n);
+        } else if let Some(message) = run.pop() {
+            self.deliver(group, Event::Message(message), 1);
+        }
     }
 
     /// An envelope's common handling: dropped if misaddressed, its sender
-    /// heard, a notice acted on; a group message is returned.
-    fn admit(&mut self, envelope: Envelope) -> Option<(GroupId, Message)> {
+    /// heard; a group message or a quiescence notice is returned.
+    fn admit(&mut self, envelope: Envelope) -> Option<(GroupId, Held)> {
         if envelope.to != self.cfg.node || envelope.from == self.cfg.node {
             self.stats.misaddressed_dropped += 1;
             return None;
@@ -414,10 +428,9 @@ impl<L: RaftLog> MultiNode<L> {
         match envelope.body {
             EnvelopeBody::Ping => None,
             EnvelopeBody::Quiesce { group, term, commit } => {
-                self.on_quiesce(envelope.from, group, term, commit);
-                None
+                Some((group, Held::Notice { from: envelope.from, term, commit }))
             }
-            EnvelopeBody::Raft { group, message } => Some((group, message)),
+            EnvelopeBody::Raft { group, message } => Some((group, Held::Message(message))),
         }
     }
 
