@@ -214,7 +214,11 @@ pub fn run(client: usize, cluster: Arc<Cluster>, in_flight: usize, stop: Arc<Ato
         }
         for (tag, outcome) in outcomes.drain(..) {
             let tag = tag as usize;
+            // Only a write sent has an outcome coming (exactly one).
             let Some(w) = places.get_mut(tag).and_then(Option::as_mut) else { continue };
+            if !matches!(w.state, State::Sent) {
+                continue;
+            }
             sent -= 1;
             match outcome {
                 Ok(_replaced) => {

@@ -73,8 +73,12 @@ impl<T> Default for Outcomes<T> {
 }
 
 impl<T> Outcomes<T> {
+    /// Adds an outcome and wakes a waiter at once, whatever wake-up
+    /// another driver may still owe it (that one comes at the end of the
+    /// other driver's turn).
     fn push(&self, tag: u64, value: Result<T, RuntimeError>) {
-        if self.push_quietly(tag, value) {
+        let waiting = self.state.update_quietly(|q| q.items.push_back((tag, value)));
+        if waiting {
             self.state.notify();
         }
     }
@@ -94,6 +98,7 @@ impl<T> Outcomes<T> {
     /// Moves every outcome to `out`, waiting until `deadline` (`None`:
     /// however long) for the first if there is none; returns how many it
     /// moved.
+    #[cfg_attr(not(feature = "persistence"), allow(dead_code))]
     pub(crate) fn take_by(&self, deadline: Option<Instant>, out: &mut Vec<(u64, Result<T, RuntimeError>)>) -> usize {
         self.state.wait_until(
             deadline,

@@ -22,7 +22,11 @@ use crate::runtime::sync::Arc;
 /// [`RuntimeError::Timeout`] (from the driver, at its first tick past the
 /// handle's timeout counted from the submission) and
 /// [`RuntimeError::ShuttingDown`] if its node stops first. A proposal
-/// `propose_to` refused has no outcome here.
+/// `propose_to` refused has no outcome here. Unlike a ticket, which times
+/// out on the caller's side, the timeout here is the driver's: a driver
+/// stuck inside a step (a state machine's `apply` that blocks, a disk that
+/// hangs an fsync) gives it only once it moves again; a caller that needs
+/// a bound regardless keeps its own deadline per tag.
 ///
 /// A clone shares the queue: what one clone takes, the others do not see.
 ///
