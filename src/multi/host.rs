@@ -132,6 +132,9 @@ pub struct HostStats {
     pub quiet_messages: u64,
     /// Campaign slots taken now: groups in a pre-vote or vote round.
     pub campaigning: u64,
+    /// Group ticks taken without a step: a quiet follower's, counted and
+    /// taken at its next step (`docs/PROTOCOL.md` §8.4).
+    pub ticks_deferred: u64,
     /// Ticks on which a group's election fell due and was held back
     /// because [`HostConfig::max_campaigns`] groups were campaigning.
     pub campaigns_held: u64,
@@ -553,6 +556,12 @@ impl<L: RaftLog> MultiNode<L> {
     /// Steps `n` ticks of one group, holding its election back if it falls
     /// due with no campaign slot free (`campaigns.rs`).
     pub(super) fn tick_group(&mut self, group: GroupId, n: u64) -> Result<(), MultiError> {
+        // A quiet follower counts the ticks without a step: they are taken
+        // at its next step (`RaftNode::defer_ticks`).
+        if self.groups.get_mut(&group).is_some_and(|g| g.node.defer_ticks(n)) {
+            self.stats.ticks_deferred += 1;
+            return Ok(());
+        }
         let event = if n == 1 { Event::Tick } else { Event::Ticks(n) };
         let due = self.groups.get(&group).is_some_and(|g| g.node.campaigns_within(n));
         if !due {

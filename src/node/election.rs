@@ -50,7 +50,48 @@ impl<L: RaftLog> RaftNode<L> {
     /// campaign. A many-groups host asks before it ticks a group, to pace
     /// campaigns (`multi::campaigns`).
     pub(crate) fn campaigns_within(&self, n: u64) -> bool {
-        self.role != Role::Leader && self.timer_fires(self.election_elapsed.saturating_add(n))
+        let elapsed = self.election_elapsed.saturating_add(self.owed_ticks);
+        self.role != Role::Leader && self.timer_fires(elapsed.saturating_add(n))
+    }
+
+    /// Takes `n` ticks without a step, if they can change nothing but this
+    /// node's clocks: they are counted and taken at the start of its next
+    /// step, before that step's event, so every step sees the timers as if
+    /// each tick had been stepped. Returns `false` (and takes none) when
+    /// they might act: then the caller steps `Event::Ticks(n)`, which takes
+    /// the deferred ones too. A many-groups host defers the ticks of its
+    /// quiet followers (`MultiNode::advance`), which otherwise cost a step
+    /// per group and tick for counting alone.
+    pub(crate) fn defer_ticks(&mut self, n: u64) -> bool {
+        if n > self.quiet_ticks() {
+            return false;
+        }
+        self.owed_ticks = self.owed_ticks.saturating_add(n);
+        true
+    }
+
+    /// How many more ticks (counting those deferred) can only advance this
+    /// node's clocks: a follower's, while its election timer runs, no read
+    /// waits on a deadline, nothing committed waits to be applied and no
+    /// snapshot to be restored. Nothing else a follower's tick does acts:
+    /// the vote cooldown and the leader's last contact are read by steps,
+    /// after the deferred ticks are taken. 0 for any other role.
+    fn quiet_ticks(&self) -> u64 {
+        if self.role != Role::Follower
+            || self.halted
+            || !self.reads.is_idle()
+            || self.restore_pending
+            || self.applied < self.apply_limit()
+        {
+            return 0;
+        }
+        let elapsed = self.election_elapsed.saturating_add(self.owed_ticks);
+        if !self.promotable() {
+            // Its timer starts nothing.
+            return u64::MAX - elapsed;
+        }
+        // `tick` campaigns once the timer reaches the timeout.
+        self.election_timeout.saturating_sub(elapsed.saturating_add(1))
     }
 
     /// Whether a non-leader whose election timer reads `elapsed` starts an

@@ -54,6 +54,7 @@ impl<L: RaftLog + Clone> Clone for RaftNode<L> {
             election_timeout: self.election_timeout,
             heartbeat_elapsed: self.heartbeat_elapsed,
             vote_cooldown: self.vote_cooldown,
+            owed_ticks: self.owed_ticks,
             campaign_held: self.campaign_held,
             leader_contact: self.leader_contact,
             lease_revoked_term: self.lease_revoked_term,
@@ -126,6 +127,7 @@ impl RaftNode<MemoryLog> {
             election_timeout,
             heartbeat_elapsed,
             vote_cooldown,
+            owed_ticks,
             campaign_held: _,
             leader_contact,
             lease_revoked_term,
@@ -162,7 +164,7 @@ impl RaftNode<MemoryLog> {
         if cfg.election_timeout_max > cfg.election_timeout_min + 1 {
             hash_debug(h, rng);
         }
-        (ticks, election_elapsed, election_timeout, heartbeat_elapsed, vote_cooldown).hash(h);
+        (ticks, election_elapsed, election_timeout, heartbeat_elapsed, vote_cooldown, owed_ticks).hash(h);
         (leader_contact, lease_revoked_term, votes, term_start, uncommitted_bytes).hash(h);
         peers.len().hash(h);
         for p in peers {

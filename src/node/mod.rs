@@ -84,6 +84,9 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     heartbeat_elapsed: u64,
     /// Ticks after start during which votes are refused (lease safety).
     vote_cooldown: u64,
+    /// Ticks a host deferred (`defer_ticks`): taken at the start of the
+    /// next step, before its event.
+    owed_ticks: u64,
     /// Set by a many-groups host while its campaign budget is spent: an
     /// election timer that runs out starts nothing (`hold_campaign`).
     campaign_held: bool,
@@ -235,6 +238,7 @@ impl<L: RaftLog> RaftNode<L> {
             election_timeout,
             heartbeat_elapsed: 0,
             vote_cooldown,
+            owed_ticks: 0,
             campaign_held: false,
             leader_contact: None,
             lease_revoked_term: 0,
@@ -328,6 +332,13 @@ impl<L: RaftLog> RaftNode<L> {
         }
         self.out.clear();
         self.step_bytes = 0;
+        // Ticks a host deferred happened before this event: taken first
+        // (they fire nothing; see `defer_ticks`).
+        let owed = std::mem::take(&mut self.owed_ticks);
+        if owed > 0 {
+            self.tick(owed)?;
+            debug_assert!(self.out.is_empty(), "deferred ticks acted: {:?}", self.out);
+        }
         let proposal = matches!(event, Event::Propose(_) | Event::ProposeBatch(_));
         #[cfg(debug_assertions)]
         let keeps_applied = (!event.may_drop_applied()).then(|| self.log.snapshot_meta().index);
