@@ -60,6 +60,22 @@ fn settle(hosts: &mut [MultiNode<MemoryLog>]) {
     }
 }
 
+/// Delivers node 1's appends to the followers and their answers back,
+/// then drops what node 1 sends next: its groups commit, and the followers
+/// have not heard the commit index yet.
+fn commit_unheard(hosts: &mut [MultiNode<MemoryLog>]) {
+    for e in sent(hosts, 0) {
+        let to = (e.to - 1) as usize;
+        hosts[to].receive(e);
+    }
+    for i in [1, 2] {
+        for e in sent(hosts, i) {
+            hosts[0].receive(e);
+        }
+    }
+    let _ = sent(hosts, 0);
+}
+
 fn is_group_message(e: &Envelope) -> bool {
     matches!(e.body, EnvelopeBody::Raft { .. })
 }
@@ -155,16 +171,7 @@ fn a_quiescence_notice_is_handled_after_the_messages_before_it() {
     // Node 2 takes an entry; the leader commits it once both answer, and
     // tells node 2 the commit index on a later tick.
     hosts[0].step(group, Event::Propose("x".into())).unwrap();
-    for e in sent(&mut hosts, 0) {
-        let to = (e.to - 1) as usize;
-        hosts[to].receive(e);
-    }
-    for i in [1, 2] {
-        for e in sent(&mut hosts, i) {
-            hosts[0].receive(e);
-        }
-    }
-    let _ = sent(&mut hosts, 0);
+    commit_unheard(&mut hosts);
     let leader = hosts[0].group(group).unwrap();
     let (term, commit) = (leader.term(), leader.commit_index());
     assert!(hosts[1].group(group).unwrap().commit_index() < commit, "node 2 has not heard the commit yet");
@@ -269,16 +276,7 @@ fn notices_between_many_groups_messages_each_take_their_place() {
     for g in 1..=GROUPS {
         hosts[0].step(g, Event::Propose(format!("x{g}").into())).unwrap();
     }
-    for e in sent(&mut hosts, 0) {
-        let to = (e.to - 1) as usize;
-        hosts[to].receive(e);
-    }
-    for i in [1, 2] {
-        for e in sent(&mut hosts, i) {
-            hosts[0].receive(e);
-        }
-    }
-    let _ = sent(&mut hosts, 0);
+    commit_unheard(&mut hosts);
     let mut tells: Vec<Option<Envelope>> = vec![None; GROUPS as usize];
     for _ in 0..10 {
         hosts[0].tick().unwrap();
