@@ -133,7 +133,7 @@ pub struct HostStats {
     /// Campaign slots taken now: groups in a pre-vote or vote round.
     pub campaigning: u64,
     /// Group ticks taken without a step: a quiet follower's, counted and
-    /// taken at its next step (`docs/PROTOCOL.md` §8.4).
+    /// taken at its next step (`docs/PROTOCOL.md` §10, "Deferred ticks").
     pub ticks_deferred: u64,
     /// Ticks on which a group's election fell due and was held back
     /// because [`HostConfig::max_campaigns`] groups were campaigning.

@@ -25,10 +25,9 @@ fn single_node_elects_itself_and_commits() {
 /// (copy B) acts exactly as one that steps every tick (copy A), fed the
 /// same messages, over random schedules of ticks, proposals, reads,
 /// deliveries and silences of the leader long enough for elections and
-/// read timeouts: every tick A
-/// steps while B defers is silent, and at every step both take, both emit
-/// the same actions and end in the same state (fingerprint). Seeds 1..=40,
-/// each printed on failure.
+/// read timeouts: every tick A steps while B defers is silent, and at
+/// every step both take, both emit the same actions and end in the same
+/// state (fingerprint). Seeds 1..=40, each printed on failure.
 #[cfg(feature = "sim")]
 #[test]
 fn deferred_ticks_act_as_stepped_ticks() {
@@ -73,20 +72,27 @@ fn deferred_ticks_run(seed: u64) {
             }
         }
     };
+    // A tick for nodes `range`; B defers its own when it may, and A's
+    // step of that tick must then be silent.
+    let mut tick = |nodes: &mut Vec<RaftNode>,
+                    b: &mut RaftNode,
+                    queue: &mut Vec<Message>,
+                    range: std::ops::Range<usize>,
+                    round: u64| {
+        for i in range {
+            if i == 1 && b.defer_ticks(1) {
+                let quiet: Vec<Action> = nodes[1].step(Event::Tick).map(Iterator::collect).unwrap_or_default();
+                assert!(quiet.is_empty(), "seed {seed} round {round}: a deferred tick acted: {quiet:?}");
+                deferred += 1;
+                continue;
+            }
+            step(nodes, b, queue, i, Event::Tick);
+        }
+    };
     for round in 0..600u64 {
         match next(10) {
             // A tick for every node; B defers its own when it may.
-            0..=4 => {
-                for i in 0..3 {
-                    if i == 1 && b.defer_ticks(1) {
-                        let quiet: Vec<Action> = nodes[1].step(Event::Tick).map(Iterator::collect).unwrap_or_default();
-                        assert!(quiet.is_empty(), "seed {seed} round {round}: a deferred tick acted: {quiet:?}");
-                        deferred += 1;
-                        continue;
-                    }
-                    step(&mut nodes, &mut b, &mut queue, i, Event::Tick);
-                }
-            }
+            0..=4 => tick(&mut nodes, &mut b, &mut queue, 0..3, round),
             // A read on node 2 (forwarded to its leader, or failing).
             5 if next(2) == 0 => {
                 step(&mut nodes, &mut b, &mut queue, 1, Event::Read { id: round, kind: ReadKind::Index })
@@ -100,16 +106,7 @@ fn deferred_ticks_run(seed: u64) {
             // Node 1 silent for a while (its messages lost, ticks going on).
             6 => {
                 for _ in 0..next(30) {
-                    for i in 1..3 {
-                        if i == 1 && b.defer_ticks(1) {
-                            let quiet: Vec<Action> =
-                                nodes[1].step(Event::Tick).map(Iterator::collect).unwrap_or_default();
-                            assert!(quiet.is_empty(), "seed {seed} round {round}: a deferred tick acted: {quiet:?}");
-                            deferred += 1;
-                            continue;
-                        }
-                        step(&mut nodes, &mut b, &mut queue, i, Event::Tick);
-                    }
+                    tick(&mut nodes, &mut b, &mut queue, 1..3, round);
                     queue.retain(|m| m.from != 1);
                 }
             }
