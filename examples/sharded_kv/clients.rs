@@ -1,5 +1,6 @@
 //! Client threads: each writes its own keys, keeping up to `in_flight`
-//! proposals in flight (their outcomes gathered in one `Completions`) to the groups' leaders, following
+//! proposals in flight to the groups' leaders (their outcomes gathered in
+//! one `Completions` queue per client), following
 //! `NotLeader` hints and retrying every write until it is acknowledged
 //! (the same value again: a put is idempotent), one write per key at a
 //! time. It records each key's last acknowledged value and the latency of
