@@ -558,12 +558,15 @@ impl<L: RaftLog> MultiNode<L> {
     pub(super) fn tick_group(&mut self, group: GroupId, n: u64) -> Result<(), MultiError> {
         // A quiet follower counts the ticks without a step: they are taken
         // at its next step (`RaftNode::defer_ticks`).
-        if self.groups.get_mut(&group).is_some_and(|g| g.node.defer_ticks(n)) {
-            self.stats.ticks_deferred += 1;
-            return Ok(());
+        let mut due = false;
+        if let Some(g) = self.groups.get_mut(&group) {
+            if g.node.defer_ticks(n) {
+                self.stats.ticks_deferred += 1;
+                return Ok(());
+            }
+            due = g.node.campaigns_within(n);
         }
         let event = if n == 1 { Event::Tick } else { Event::Ticks(n) };
-        let due = self.groups.get(&group).is_some_and(|g| g.node.campaigns_within(n));
         if !due {
             return self.step_group(group, event);
         }

@@ -127,6 +127,14 @@ impl<T> Destination<T> {
             Destination::Queue(queue, tag) => queue.push(tag, value),
         }
     }
+
+    /// Wakes whoever waits here (a wake-up deferred by `send_later`).
+    fn notify(&self) {
+        match self {
+            Destination::Slot(slot) => slot.value.notify(),
+            Destination::Queue(queue, _) => queue.state.notify(),
+        }
+    }
 }
 
 /// The driver's side of a one-shot reply. Completing it twice is
@@ -182,18 +190,14 @@ impl<T> Reply<T> {
     /// it to `woken` (see [`Wakeups`]).
     pub(crate) fn send_later(mut self, value: Result<T, RuntimeError>, woken: &mut Wakeups<T>) {
         let owed = match self.to.take() {
-            Some(Destination::Slot(slot)) => slot.fill_quietly(value).then_some(Owed::Slot(slot)),
-            Some(Destination::Queue(queue, tag)) => queue.push_quietly(tag, value).then_some(Owed::Queue(queue)),
+            Some(Destination::Slot(slot)) => slot.fill_quietly(value).then_some(Destination::Slot(slot)),
+            Some(Destination::Queue(queue, tag)) => {
+                queue.push_quietly(tag, value).then_some(Destination::Queue(queue, tag))
+            }
             None => None,
         };
         woken.waiting.extend(owed);
     }
-}
-
-/// A caller owed a wake-up: the slot or the queue it waits on.
-enum Owed<T> {
-    Slot(Arc<Slot<T>>),
-    Queue(Arc<Outcomes<T>>),
 }
 
 /// Callers whose replies came and who are still to be woken: a driver
@@ -203,7 +207,8 @@ enum Owed<T> {
 /// the turn, not the first of them. Dropping it wakes them too, so no
 /// caller is left asleep if the driver unwinds in between.
 pub(crate) struct Wakeups<T> {
-    waiting: Vec<Owed<T>>,
+    /// Where each caller owed a wake-up waits.
+    waiting: Vec<Destination<T>>,
 }
 
 impl<T> Default for Wakeups<T> {
@@ -222,10 +227,7 @@ impl<T> Wakeups<T> {
     /// Wakes every caller owed a wake-up.
     pub(crate) fn wake_all(&mut self) {
         for owed in self.waiting.drain(..) {
-            match owed {
-                Owed::Slot(slot) => slot.value.notify(),
-                Owed::Queue(queue) => queue.state.notify(),
-            }
+            owed.notify();
         }
     }
 }

@@ -237,7 +237,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             // A waiting batch with a request at its deadline is looked at
             // again (`waits`).
             let late = |(_, deadline): &(_, Option<Instant>)| deadline.is_some_and(|d| d <= now);
-            if hosted.pending.batch_replies.iter().any(late) {
+            if waiting.contains(*group) && hosted.pending.batch_replies.iter().any(late) {
                 waiting.news(*group);
             }
             if let Some(deferred) = hosted.pending.deferred_change.take() {
