@@ -1,6 +1,6 @@
 //! Proposals coalesced behind the round in flight
-//! (`MultiRuntime::coalesce_proposals`): a runtime hosting one group of two
-//! members, its peer played by the test — a `RaftNode` whose messages the
+//! (`MultiRuntime::coalesce_proposals`), and when a round's appends leave:
+//! a runtime hosting one group of two members, its peer played by the test — a `RaftNode` whose messages the
 //! test relays by hand, so it decides when the round in flight commits.
 //! Outcomes never depend on timing: waits poll with a generous deadline,
 //! and "nothing was proposed" is checked after the driver has provably
@@ -38,16 +38,37 @@ impl StateMachine for Count {
     }
 }
 
+/// How many records the shared WAL had written when an append left, and
+/// the append's commands.
+type Stamp = (u64, Vec<Bytes>);
+
 /// The runtime's wire: what it sends is kept for the test, what the test
 /// queues it receives.
 #[derive(Clone, Default)]
 struct Wire {
     sent: Arc<Mutex<Vec<Envelope>>>,
     inbox: Arc<Mutex<VecDeque<Envelope>>>,
+    /// The runtime's shared WAL, and a stamp for each append it sent
+    /// with entries.
+    wal: Option<SharedWal>,
+    stamps: Arc<Mutex<Vec<Stamp>>>,
 }
 
 impl GroupTransport for Wire {
     fn send_batch(&mut self, envelopes: &mut Vec<Envelope>) {
+        if let Some(wal) = &self.wal {
+            let records = wal.stats().records;
+            for envelope in envelopes.iter() {
+                if let EnvelopeBody::Raft { message, .. } = &envelope.body {
+                    if let MessageBody::Append(append) = &message.body {
+                        if !append.entries.is_empty() {
+                            let commands = append.entries.iter().map(|e| e.data.clone()).collect();
+                            self.stamps.lock().unwrap().push((records, commands));
+                        }
+                    }
+                }
+            }
+        }
         self.sent.lock().unwrap().append(envelopes);
     }
     fn try_recv(&mut self) -> Option<Envelope> {
@@ -68,7 +89,8 @@ struct Pair {
 impl Pair {
     fn start(below: usize, max_wait: Duration) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let wire = Wire::default();
+        let wal = SharedWal::open(dir.path()).unwrap();
+        let wire = Wire { wal: Some(wal.clone()), ..Wire::default() };
         // No check-quorum: the leader stays leader while the test holds
         // its peer's answers back. Heartbeats far apart, so the leader keeps
         // streaming to its peer: it probes a peer that answered no append
@@ -76,13 +98,11 @@ impl Pair {
         // than any step of a test on a loaded machine; an election takes
         // 0.5–1 s.
         let config = RaftConfig::new(1, [1, 2]).election_timeout(50, 100).heartbeat_interval(45).check_quorum(false);
-        let handle = MultiRuntime::new(HostConfig::new(1), SharedWal::open(dir.path()).unwrap(), wire.clone(), |_| {
-            Count::default()
-        })
-        .coalesce_proposals(below, max_wait)
-        .group(GROUP, config)
-        .start()
-        .unwrap();
+        let handle = MultiRuntime::new(HostConfig::new(1), wal, wire.clone(), |_| Count::default())
+            .coalesce_proposals(below, max_wait)
+            .group(GROUP, config)
+            .start()
+            .unwrap();
         // Ticked only by a test that wants it to campaign, and then without
         // a pre-vote (its vote request ends node 1's term).
         let peer = RaftNode::new(RaftConfig::new(2, [1, 2]).election_timeout(1000, 2000).pre_vote(false)).unwrap();
@@ -238,6 +258,29 @@ fn proposals_wait_for_the_round_in_flight_and_leave_together() {
     assert_eq!(outcomes, [3, 4, 5], "applied in the order proposed");
     assert_eq!(pair.handle.stats().batches, batches + 1, "one batch step");
     assert!(pair.appends.contains(&bytes(&["c", "d", "e"])), "one append: {:?}", pair.appends);
+    pair.handle.shutdown();
+}
+
+/// A round's appends leave in the turn that proposes it, before the
+/// turn's flush writes its entries to the leader's log: the leader's write
+/// and its followers' overlap, and a round waits for one fsync, not for
+/// the leader's and then a follower's.
+#[test]
+fn a_rounds_appends_leave_before_the_leaders_flush() {
+    let mut pair = Pair::start(32, Duration::from_secs(3600));
+    pair.write("a");
+    // Nothing is left to write: the runtime writes again only for b.
+    pair.two_turns();
+    let wal = pair.wire.wal.clone().unwrap();
+    let before = wal.stats().records;
+    pair.held_round("b");
+    let stamps = pair.wire.stamps.lock().unwrap().clone();
+    let b = bytes(&["b"]);
+    let Some((at, _)) = stamps.iter().find(|(_, commands)| *commands == b) else {
+        panic!("no append with b: {stamps:?}")
+    };
+    assert_eq!(*at, before, "b's append left before the flush that writes b");
+    pair.until("b written", |_| wal.stats().records > before);
     pair.handle.shutdown();
 }
 

@@ -1,6 +1,7 @@
 //! The many-groups driver thread: one turn steps every group that has
-//! something to do, makes the turn's writes durable with one flush of the
-//! shared WAL, reports them, and sends the turn's envelopes in one batch.
+//! something to do, sends what the steps sent in one batch, makes the
+//! turn's writes durable with one flush of the shared WAL, reports them,
+//! and sends what the reports released in a second batch.
 
 use crate::runtime::life::DriverLife;
 use std::collections::{BTreeSet, HashMap};
@@ -55,7 +56,8 @@ pub(super) struct Driver<S: StateMachine, T> {
     shared: Arc<MultiShared<S>>,
     options: MultiOptions,
     wakes: bool,
-    /// The turn's envelopes, sent together at its end.
+    /// The envelopes to send: what the turn's steps sent (sent before
+    /// the flush), then what its durability reports released (after).
     out: Vec<Envelope>,
     /// The tokens a flush made durable (`flush`); kept between turns.
     durable: DurableTokens,
@@ -164,7 +166,14 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
                 // Killed mid-turn: leave before the flush, as a crash would.
                 break;
             }
-            // The turn's one flush: every group's staged writes, one fsync.
+            // What the turn's steps sent leaves before the flush: a
+            // leader's appends reach its followers while its own write is
+            // being made durable, so a round waits for one fsync, not for
+            // the leader's and then a follower's (a node holds back what
+            // must wait for its write: `Event::Persisted` releases it).
+            self.send();
+            // The turn's one flush: every group's staged writes, one fsync;
+            // then what the durability reports released.
             busy |= self.flush();
             self.send();
             self.publish();
@@ -286,7 +295,8 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         reported > 0
     }
 
-    /// Sends the turn's envelopes, one batch for every peer.
+    /// Sends the envelopes queued since the last call, one batch for every
+    /// peer.
     fn send(&mut self) {
         if self.out.is_empty() {
             return;

@@ -18,19 +18,24 @@
 //!    round in flight: [`MultiRuntime::coalesce_proposals`]), reads,
 //!    membership changes, transfers, status, group creation and removal
 //!    one step or operation each;
-//! 4. calls [`SharedWal::flush`](crate::log::shared::SharedWal::flush)
+//! 4. sends what those steps sent with **one**
+//!    [`GroupTransport::send_batch`] (one frame per peer on TCP), before
+//!    the flush: a leader's appends reach its followers while its own
+//!    write is being made durable, so a round waits for one fsync, not for
+//!    the leader's and then a follower's;
+//! 5. calls [`SharedWal::flush`](crate::log::shared::SharedWal::flush)
 //!    **once**: every group's staged writes in one record, one fsync; and
 //!    steps each group's latest durable token as `Event::Persisted`;
-//! 5. sends the turn's envelopes with **one**
-//!    [`GroupTransport::send_batch`] (one frame per peer on TCP).
+//! 6. sends what those reports released (acknowledgements, votes) with a
+//!    second `send_batch`.
 //!
 //! Actions are carried out as each step returns them: committed commands
 //! are applied to their group's state machine (answering their proposers
 //! with the output), confirmed reads run, snapshots are taken when a group
 //! asks. Every group runs in the asynchronous storage mode
 //! (`docs/PROTOCOL.md` §5.1): no message that depends on a write leaves
-//! before the flush that makes it durable, since every envelope leaves at
-//! the end of the turn.
+//! before the flush that makes it durable, because the node itself holds
+//! such a message back until `Event::Persisted` reports that write.
 //!
 //! # Bounds
 //!
