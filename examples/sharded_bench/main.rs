@@ -12,7 +12,8 @@
 //!   p99), envelopes sent per write (every node's, summed), group steps
 //!   per write, and the process's allocations and CPU time per write
 //!   (every thread: drivers, transports, clients; allocations from a
-//!   counting global allocator, `counting.rs`). The counts run in turn, `REPS` times; the table gives
+//!   counting global allocator, `counting.rs`), and each run's line splits
+//!   the CPU of its writing seconds by kind of thread (`threads.rs`). The counts run in turn, `REPS` times; the table gives
 //!   medians, and each count's throughput against one group's.
 //! * **Idle**: the same cluster with `IDLE` groups (and with fewer, for
 //!   comparison), every group elected, balanced and then quiesced; what
@@ -41,6 +42,7 @@ mod cluster;
 mod kv;
 
 mod counting;
+mod threads;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -122,7 +124,7 @@ fn run_in(args: &Args, base: &Path) -> Result<(), Error> {
         for (i, &groups) in args.counts.iter().enumerate() {
             let r = active(args, &base.join(format!("active-{groups}-{rep}")), groups)?;
             println!(
-                "  rep {rep}: {groups:>5} groups: {:>7.0} writes/s, p50 {:.1} ms, p99 {:.1} ms, {:.2} envelopes/write, {:.2} group steps/write, {:.2} allocations/write, {}; per node {:.0} turns/s, {:.0} fsyncs/s",
+                "  rep {rep}: {groups:>5} groups: {:>7.0} writes/s, p50 {:.1} ms, p99 {:.1} ms, {:.2} envelopes/write, {:.2} group steps/write, {:.2} allocations/write, {} ({}); per node {:.0} turns/s, {:.0} fsyncs/s",
                 r.rate,
                 r.p50,
                 r.p99,
@@ -130,6 +132,7 @@ fn run_in(args: &Args, base: &Path) -> Result<(), Error> {
                 r.steps_per_write,
                 r.allocs_per_write,
                 cpu_text(r.cpu_us_per_write),
+                r.by_thread.map_or_else(|| "-".to_owned(), |t| t.shares()),
                 r.turns_per_second,
                 r.syncs_per_second
             );
@@ -200,6 +203,8 @@ struct Active {
     /// Allocations (every thread's: drivers, transports, clients) per write.
     allocs_per_write: f64,
     cpu_us_per_write: Option<f64>,
+    /// The CPU of the writing seconds by kind of thread.
+    by_thread: Option<threads::ThreadCpu>,
     /// Driver turns per second, per node (the mean of the three).
     turns_per_second: f64,
     /// Shared-WAL fsyncs per second, per node.
@@ -218,6 +223,7 @@ impl Active {
             steps_per_write: med(&|r| Some(r.steps_per_write)).unwrap_or(0.0),
             allocs_per_write: med(&|r| Some(r.allocs_per_write)).unwrap_or(0.0),
             cpu_us_per_write: med(&|r| r.cpu_us_per_write),
+            by_thread: None,
             turns_per_second: med(&|r| Some(r.turns_per_second)).unwrap_or(0.0),
             syncs_per_second: med(&|r| Some(r.syncs_per_second)).unwrap_or(0.0),
         }
@@ -245,9 +251,12 @@ fn active(args: &Args, dir: &Path, groups: u64) -> Result<Active, Error> {
     let cpu_before = process_cpu_seconds();
     let allocs_before = counting::count();
     let stop = Arc::new(AtomicBool::new(false));
+    let by_thread_before = threads::snapshot();
     let started = Instant::now();
     let threads = clients::start(&cluster, args.clients, args.in_flight, &stop)?;
     std::thread::sleep(Duration::from_secs_f64(args.seconds));
+    // Taken while the clients live (an ended thread is no longer listed).
+    let by_thread = threads::snapshot().zip(by_thread_before).map(|(now, before)| now.since(&before));
     stop.store(true, Relaxed);
     let stopped_at = started.elapsed();
     let (reports, latencies) = clients::finish(threads)?;
@@ -270,6 +279,7 @@ fn active(args: &Args, dir: &Path, groups: u64) -> Result<Active, Error> {
         steps_per_write: steps as f64 / acked as f64,
         allocs_per_write: allocs as f64 / acked as f64,
         cpu_us_per_write: cpu.map(|s| s * 1e6 / acked as f64),
+        by_thread,
         turns_per_second: (turns_after.0 - turns_before.0) as f64 / nodes / stopped_at.as_secs_f64(),
         syncs_per_second: (turns_after.1 - turns_before.1) as f64 / nodes / stopped_at.as_secs_f64(),
     })
