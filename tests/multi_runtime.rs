@@ -178,6 +178,7 @@ fn many_groups_on_three_runtimes() {
     let transports: Vec<TcpGroupTransport> = IDS.iter().map(|&id| bind(id)).collect();
     connect(&transports);
     let groups: Vec<GroupId> = (1..=GROUPS).collect();
+    let started = Instant::now();
     let mut nodes: Vec<Node> =
         IDS.iter().zip(transports).zip(&dirs).map(|((&id, t), dir)| start(id, dir.path(), t, &groups)).collect();
 
@@ -263,6 +264,16 @@ fn many_groups_on_three_runtimes() {
         proposals += s.proposals;
     }
     assert!(proposals > 2000 + GROUPS, "{proposals} proposals accepted");
+
+    // Every phase of the turns took some of each driver's time, and
+    // together no more than the driver has lived.
+    for n in &nodes {
+        let t = n.handle.stats().turn_times;
+        let phases = [t.receive, t.ticks, t.requests, t.send, t.flush, t.idle];
+        assert!(phases.iter().all(|p| !p.is_zero()), "a phase never counted: {t:?}");
+        let total: Duration = phases.iter().sum();
+        assert!(total <= started.elapsed(), "{total:?} of turns in {:?}: {t:?}", started.elapsed());
+    }
 
     // Restart node 3 from its WAL directory, on a new port.
     let committed: BTreeMap<GroupId, u64> =

@@ -13,7 +13,9 @@
 //!   per write, and the process's allocations and CPU time per write
 //!   (every thread: drivers, transports, clients; allocations from a
 //!   counting global allocator, `counting.rs`), and each run's line splits
-//!   the CPU of its writing seconds by kind of thread (`threads.rs`). The counts run in turn, `REPS` times; the table gives
+//!   the CPU of its writing seconds by kind of thread (`threads.rs`) and
+//!   the drivers' wall time per write by phase of their turns
+//!   (`MultiStats::turn_times`). The counts run in turn, `REPS` times; the table gives
 //!   medians, and each count's throughput against one group's.
 //! * **Idle**: the same cluster with `IDLE` groups (and with fewer, for
 //!   comparison), every group elected, balanced and then quiesced; what
@@ -136,6 +138,7 @@ fn run_in(args: &Args, base: &Path) -> Result<(), Error> {
                 r.turns_per_second,
                 r.syncs_per_second
             );
+            println!("    drivers' time per write in µs, the 3 nodes summed: {}", phases_text(&r.phases_us_per_write));
             runs[i].push(r);
         }
     }
@@ -205,6 +208,9 @@ struct Active {
     cpu_us_per_write: Option<f64>,
     /// The CPU of the writing seconds by kind of thread.
     by_thread: Option<threads::ThreadCpu>,
+    /// The drivers' wall time per write by phase of their turns, summed
+    /// over the nodes (`PHASES`).
+    phases_us_per_write: [f64; 7],
     /// Driver turns per second, per node (the mean of the three).
     turns_per_second: f64,
     /// Shared-WAL fsyncs per second, per node.
@@ -224,6 +230,7 @@ impl Active {
             allocs_per_write: med(&|r| Some(r.allocs_per_write)).unwrap_or(0.0),
             cpu_us_per_write: med(&|r| r.cpu_us_per_write),
             by_thread: None,
+            phases_us_per_write: std::array::from_fn(|i| med(&|r| Some(r.phases_us_per_write[i])).unwrap_or(0.0)),
             turns_per_second: med(&|r| Some(r.turns_per_second)).unwrap_or(0.0),
             syncs_per_second: med(&|r| Some(r.syncs_per_second)).unwrap_or(0.0),
         }
@@ -248,6 +255,7 @@ fn active(args: &Args, dir: &Path, groups: u64) -> Result<Active, Error> {
     let out_before = envelopes_out(&cluster);
     let steps_before = group_steps(&cluster);
     let turns_before = turns_and_syncs(&cluster);
+    let phases_before = driver_phases(&cluster);
     let cpu_before = process_cpu_seconds();
     let allocs_before = counting::count();
     let stop = Arc::new(AtomicBool::new(false));
@@ -264,6 +272,7 @@ fn active(args: &Args, dir: &Path, groups: u64) -> Result<Active, Error> {
     let envelopes = envelopes_out(&cluster) - out_before;
     let steps = group_steps(&cluster) - steps_before;
     let turns_after = turns_and_syncs(&cluster);
+    let phases_after = driver_phases(&cluster);
     let allocs = counting::count() - allocs_before;
     cluster.shutdown();
     let acked: u64 = reports.iter().map(|r| r.acked).sum();
@@ -280,9 +289,35 @@ fn active(args: &Args, dir: &Path, groups: u64) -> Result<Active, Error> {
         allocs_per_write: allocs as f64 / acked as f64,
         cpu_us_per_write: cpu.map(|s| s * 1e6 / acked as f64),
         by_thread,
+        phases_us_per_write: std::array::from_fn(|i| {
+            (phases_after[i] - phases_before[i]).as_secs_f64() * 1e6 / acked as f64
+        }),
         turns_per_second: (turns_after.0 - turns_before.0) as f64 / nodes / stopped_at.as_secs_f64(),
         syncs_per_second: (turns_after.1 - turns_before.1) as f64 / nodes / stopped_at.as_secs_f64(),
     })
+}
+
+/// The phases of `driver_phases`, named.
+const PHASES: [&str; 7] = ["receive", "ticks", "requests", "send", "flush", "of which fsync", "idle"];
+
+/// Every live node's driver time so far by phase of its turns, and the
+/// shared WAL's fsync time (part of `flush`), summed over the nodes.
+fn driver_phases(cluster: &Cluster) -> [Duration; 7] {
+    let mut sum = [Duration::ZERO; 7];
+    for s in cluster.handles().iter().flatten().map(|h| h.stats()) {
+        let t = s.turn_times;
+        for (at, d) in
+            [t.receive, t.ticks, t.requests, t.send, t.flush, s.wal.sync_time, t.idle].into_iter().enumerate()
+        {
+            sum[at] += d;
+        }
+    }
+    sum
+}
+
+/// The drivers' time per write by phase, as `receive 2.1, ticks 0.1, ...`.
+fn phases_text(us: &[f64; 7]) -> String {
+    PHASES.iter().zip(us).map(|(name, us)| format!("{name} {us:.2}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Driver turns and shared-WAL fsyncs of every live node so far.

@@ -15,6 +15,7 @@ use super::durable::DurableTokens;
 use super::group::{Effects, Hosted};
 use super::handle::{Counters, MultiHandle, MultiRequest, MultiShared};
 use super::snapshots::SnapshotGate;
+use super::turn_times::Phase;
 use super::waiting::Waiting;
 use super::{GroupTransport, MultiOptions, StateFactory};
 use crate::config::RaftConfig;
@@ -151,17 +152,28 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     fn run(mut self) {
         let tick = self.options.common.tick_interval;
         let mut next_tick = Instant::now() + tick;
+        let shared = Arc::clone(&self.shared);
+        // Each phase's end, and the time since the last one ended.
+        let mut mark = Instant::now();
+        let mut lap = |phase| {
+            let end = Instant::now();
+            shared.counters.turn_times.add(phase, end.saturating_duration_since(mark));
+            mark = end;
+            end
+        };
         while !self.shared.submissions.is_closed() && self.halted.is_none() && !self.killed() {
             add(&self.shared.counters.turns, 1);
             let mut busy = self.receive();
-            let now = Instant::now();
+            let now = lap(Phase::Receive);
             self.now = now;
             if now >= next_tick {
                 let due;
                 (due, next_tick) = ticks_due(next_tick, now, tick);
                 self.tick(due, now);
+                lap(Phase::Ticks);
             }
             busy |= self.serve_requests();
+            lap(Phase::Requests);
             if self.killed() {
                 // Killed mid-turn: leave before the flush, as a crash would.
                 break;
@@ -172,15 +184,19 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             // the leader's and then a follower's (a node holds back what
             // must wait for its write: `Event::Persisted` releases it).
             self.send();
+            lap(Phase::Send);
             // The turn's one flush: every group's staged writes, one fsync;
             // then what the durability reports released.
             busy |= self.flush();
+            lap(Phase::Flush);
             self.send();
             self.publish();
+            lap(Phase::Send);
             if !busy && self.halted.is_none() {
                 // Awake again when the oldest waiting batch's time is up.
                 let wake = self.waiting.next_due(self.options.coalesce_wait).map_or(next_tick, |d| d.min(next_tick));
                 wait_for_work(&self.shared.signal, wake, self.wakes);
+                lap(Phase::Idle);
             }
         }
         self.stop();

@@ -12,6 +12,7 @@ use super::super::handle::ReadJob;
 use super::super::requests::{Reply, Signal, Submissions, Waiter, oneshot};
 use super::super::{RuntimeError, StateMachine, StopReason};
 use super::completions::Completions;
+use super::turn_times::{TurnClock, TurnTimes};
 use crate::config::RaftConfig;
 use crate::error::Error;
 use crate::log::shared::SharedWalStats;
@@ -102,11 +103,14 @@ pub struct MultiStats {
     /// The group host's counters as of the last turn: among them how many
     /// groups are quiesced now, and how often groups quiesced and woke.
     pub host: HostStats,
+    /// The driver's wall time by phase of its turns.
+    pub turn_times: TurnTimes,
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) turns: AtomicU64,
+    pub(crate) turn_times: TurnClock,
     pub(crate) ticks: AtomicU64,
     pub(crate) envelopes_in: AtomicU64,
     pub(crate) envelopes_out: AtomicU64,
@@ -515,6 +519,7 @@ impl<S: StateMachine> MultiHandle<S> {
             held_requests: self.shared.held.load(Relaxed) as u64,
             wal,
             host,
+            turn_times: c.turn_times.read(),
         }
     }
 

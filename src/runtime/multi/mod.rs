@@ -116,6 +116,7 @@ mod group;
 mod handle;
 mod snapshots;
 mod transport;
+mod turn_times;
 mod waiting;
 
 use std::time::Duration;
@@ -123,6 +124,7 @@ use std::time::Duration;
 pub use completions::{Completion, Completions};
 pub use handle::{MultiHandle, MultiStats, Ticket};
 pub use transport::GroupTransport;
+pub use turn_times::TurnTimes;
 
 use super::StateMachine;
 use super::options::CommonOptions;
