@@ -1,7 +1,8 @@
 //! Proposals coalesced behind the round in flight
 //! (`MultiRuntime::coalesce_proposals`), and when a round's appends leave:
-//! a runtime hosting one group of two members, its peer played by the test — a `RaftNode` whose messages the
-//! test relays by hand, so it decides when the round in flight commits.
+//! a runtime hosting one group of two members, its peer played by the
+//! test — a `RaftNode` whose messages the test relays by hand, so it
+//! decides when the round in flight commits.
 //! Outcomes never depend on timing: waits poll with a generous deadline,
 //! and "nothing was proposed" is checked after the driver has provably
 //! taken the requests (two turns later).
