@@ -130,7 +130,7 @@ impl<S: StateMachine> RaftHandle<S> {
     }
 
     /// Requests submitted and not yet taken by the driver.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn queued_requests(&self) -> usize {
         self.shared.submissions.queued()
     }

@@ -344,7 +344,7 @@ impl<R> Submissions<R> {
     }
 
     /// Requests waiting in the queue.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn queued(&self) -> usize {
         lock(&self.queue).items.len()
     }
