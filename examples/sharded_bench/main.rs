@@ -400,14 +400,8 @@ fn wire_totals(cluster: &Cluster) -> (u64, u64) {
 }
 
 /// The CPU time (user and system) of this process so far, in seconds
-/// (Linux: `/proc/self/stat`, in ticks of 1/100 s).
+/// (Linux: `/proc/self/stat`).
 fn process_cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The fields after the command name (which may hold spaces).
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are the 14th and 15th fields; `rest` starts at the 3rd.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) as f64 / 100.0)
+    threads::parse(&stat).map(|(_, seconds, _)| seconds)
 }
