@@ -21,6 +21,9 @@ use crate::quorum::{self, VoteResult};
 use crate::types::{Index, NodeId};
 
 mod codec;
+mod shared;
+
+pub(crate) use shared::SharedConfigs;
 
 /// A cluster configuration.
 ///
@@ -159,6 +162,11 @@ pub enum MembershipChange {
 }
 
 impl Membership {
+    /// Whether `self` and `other` are the same copy (not only equal).
+    pub(crate) fn same_lists(&self, other: &Membership) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// A configuration of voters and learners (not joint). Ids are sorted and
     /// checked: no zero, no duplicate, no node in both lists.
     pub fn new(

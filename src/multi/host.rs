@@ -7,6 +7,7 @@ use super::quiesce::Quiet;
 use super::{Envelope, EnvelopeBody, GroupId, GroupMap, MultiError};
 use crate::config::RaftConfig;
 use crate::log::RaftLog;
+use crate::membership::SharedConfigs;
 use crate::message::Message;
 use crate::node::{Action, Event, RaftNode};
 use crate::types::{Index, NodeId, Term};
@@ -199,6 +200,9 @@ pub struct MultiNode<L: RaftLog> {
     pub(super) run: Vec<Message>,
     /// Campaign slots (`campaigns.rs`).
     pub(super) campaigns: Campaigns,
+    /// One copy of each configuration the groups hold: groups on the same
+    /// nodes read one configuration, which stays in the cache.
+    pub(super) configs: SharedConfigs,
     pub(super) stats: HostStats,
 }
 
@@ -229,6 +233,7 @@ impl<L: RaftLog> MultiNode<L> {
             held: Vec::new(),
             run: Vec::new(),
             campaigns: Campaigns::new(config.max_campaigns),
+            configs: SharedConfigs::default(),
             stats: HostStats::default(),
             cfg: config,
         }
@@ -261,7 +266,8 @@ impl<L: RaftLog> MultiNode<L> {
         if config.get_id() != self.cfg.node {
             return Err(MultiError::WrongNode { group, config_node: config.get_id(), node: self.cfg.node });
         }
-        let node = RaftNode::with_log(config, log).map_err(|source| MultiError::Node { group, source })?;
+        let mut node = RaftNode::with_log(config, log).map_err(|source| MultiError::Node { group, source })?;
+        node.share_configs(&mut self.configs);
         for id in node.membership().members() {
             if id != self.cfg.node {
                 self.peers.entry(id).or_insert(self.ticks);
@@ -589,7 +595,7 @@ impl<L: RaftLog> MultiNode<L> {
     /// Steps one group and queues its actions, tagged.
     pub(super) fn step_group(&mut self, group: GroupId, event: Event) -> Result<(), MultiError> {
         self.settle_before(group, &event);
-        let Self { cfg, groups, peers, ticks, out, unread, scratch, stats, campaigns, .. } = self;
+        let Self { cfg, groups, peers, ticks, out, unread, scratch, stats, campaigns, configs, .. } = self;
         let Some(g) = groups.get_mut(&group) else { return Err(MultiError::UnknownGroup(group)) };
         stats.steps += 1;
         // Every event a group's node emits carries its group (feature
@@ -627,6 +633,11 @@ impl<L: RaftLog> MultiNode<L> {
             }
         }
         if reconfigured {
+            // A configuration appended, truncated back or installed with a
+            // snapshot: the node holds a copy of its own. (A snapshot that
+            // brings the configuration already in effect leaves a copy
+            // unshared: correct, only not as cheap to read.)
+            g.node.share_configs(configs);
             self.forget_departed_peers();
         }
         result.map_err(|source| MultiError::Node { group, source })

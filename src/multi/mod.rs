@@ -7,7 +7,7 @@
 //! ([`MultiNode::receive`]) and its own clock ([`MultiNode::tick`]), and
 //! returns [`HostAction`]s: each group's actions tagged with the group, and
 //! [`Envelope`]s to send. A group inside the host is exactly a lone
-//! `RaftNode` with the same configuration; the host adds four things around
+//! `RaftNode` with the same configuration; the host adds five things around
 //! the groups, never inside them:
 //!
 //! * **quiescence**: a group with nothing to do stops ticking on every
@@ -19,7 +19,11 @@
 //! * **campaign pacing**: at most [`HostConfig::max_campaigns`] groups
 //!   campaign at once, so thousands of groups that lose their leaders
 //!   together elect in turn instead of overloading the node;
-//! * **leadership balancing** ([`MultiNode::rebalance`]).
+//! * **leadership balancing** ([`MultiNode::rebalance`]);
+//! * **one copy of each configuration**: groups whose configurations are
+//!   equal read one shared copy (when a group is created and when its
+//!   configuration changes), so checking a message's sender against a
+//!   cold group's configuration does not miss the cache.
 //!
 //! Writes: run every group in the asynchronous storage mode on one shared
 //! log (`raft_io::log::shared`, feature `persistence`) and make a host
@@ -33,6 +37,8 @@ mod error;
 mod group_map;
 mod host;
 mod quiesce;
+#[cfg(test)]
+mod shared_configs_tests;
 
 pub use balance::plan_transfers;
 pub use envelope::{Envelope, EnvelopeBody};

@@ -15,7 +15,7 @@ use super::progress::Progress;
 use super::{Action, RaftNode, Why};
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
-use crate::membership::{Membership, MembershipChange};
+use crate::membership::{Membership, MembershipChange, SharedConfigs};
 use crate::message::MessageBody;
 use crate::types::{Entry, EntryKind, Index, NodeId, Role};
 
@@ -116,6 +116,14 @@ impl ConfigHistory {
         }
     }
 
+    /// Makes every configuration held the pool's copy of it.
+    pub(super) fn share(&mut self, pool: &mut SharedConfigs) {
+        pool.share(&mut self.base);
+        for (_, m) in &mut self.entries {
+            pool.share(m);
+        }
+    }
+
     /// After a snapshot at `meta.index` is installed; `last_index` tells
     /// whether the log kept its suffix.
     pub(super) fn install_snapshot(&mut self, meta: &crate::types::SnapshotMeta, last_index: Index) {
@@ -130,6 +138,14 @@ impl ConfigHistory {
 }
 
 impl<L: RaftLog> RaftNode<L> {
+    /// Makes the configurations this node holds the copies in `pool`, so
+    /// that the groups of one host read one copy of a configuration they
+    /// share (a many-groups host calls it when a group starts and when its
+    /// configuration changes). Changes no configuration.
+    pub(crate) fn share_configs(&mut self, pool: &mut SharedConfigs) {
+        self.configs.share(pool);
+    }
+
     pub(super) fn change_membership(&mut self, change: MembershipChange) -> Result<()> {
         self.check_can_propose()?;
         if self.commit < self.term_start && !mutant!(EarlyMembershipChange) {
