@@ -8,15 +8,17 @@ use crate::log::RaftLog;
 use crate::types::{Index, NodeId, Role, Term};
 
 /// Counters a node keeps as it steps (all monotonic).
+/// Laid out in the order written: the counts of nearly every step first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub(super) struct Counters {
+    pub(super) messages_received: u64,
+    pub(super) messages_sent: u64,
     pub(super) proposals: u64,
+    pub(super) log_syncs: u64,
     pub(super) proposals_refused: u64,
     pub(super) leader_changes: u64,
     pub(super) elections: u64,
-    pub(super) messages_received: u64,
-    pub(super) messages_sent: u64,
-    pub(super) log_syncs: u64,
     pub(super) snapshots_sent: u64,
     pub(super) snapshot_bytes_sent: u64,
     pub(super) snapshots_installed: u64,

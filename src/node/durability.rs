@@ -43,27 +43,30 @@ struct Write {
     vote: Option<NodeId>,
 }
 
-/// The node's view of its asynchronous writes.
+/// The node's view of its asynchronous writes. Laid out in the order
+/// written (`repr(C)`): what a step reads whether or not a write is in
+/// flight comes first (see [`RaftNode`](super::RaftNode)).
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub(super) struct Durability {
     on: bool,
-    epoch: u64,
+    /// A candidate won before its vote was durable: it becomes leader once
+    /// it is.
+    win_deferred: bool,
+    durable_index: Index,
     submitted: u64,
     reported: u64,
+    epoch: u64,
+    /// The tick of the last progress: the first write submitted while none
+    /// was pending, or the latest completion.
+    progress_tick: u64,
     pending: VecDeque<Write>,
-    durable_index: Index,
-    durable_vote: (Term, Option<NodeId>),
     held: VecDeque<(u64, Message)>,
     /// Messages a completion released in this step: they leave with the
     /// step's actions, after the step's own are held (`hold_messages`),
     /// never held again for a later write.
     released: Vec<Message>,
-    /// The tick of the last progress: the first write submitted while none
-    /// was pending, or the latest completion.
-    progress_tick: u64,
-    /// A candidate won before its vote was durable: it becomes leader once
-    /// it is.
-    win_deferred: bool,
+    durable_vote: (Term, Option<NodeId>),
 }
 
 impl Durability {

@@ -60,81 +60,82 @@ use snapshot::Incoming;
 /// step syncs the log at most once, however many entries it appended, so
 /// batching proposals or messages into one step is how a driver gets group
 /// commit. The crate-level documentation is a tutorial.
+// The fields are laid out in the order written (`repr(C)`), the ones
+// nearly every step reads or writes first: a host with thousands of groups
+// finds a group's node cold in the cache, and each cache line a step
+// touches is a miss. Rarely used state (elections, snapshots, transfers,
+// scratch buffers) and the configuration's lists come last.
+#[repr(C)]
 pub struct RaftNode<L: RaftLog = MemoryLog> {
-    cfg: RaftConfig,
-    log: L,
+    // Read by nearly every step (and by a host's deferred tick).
     id: NodeId,
-
     // Persistent state, mirrored into the log's hard state (persist.rs).
     term: Term,
-    vote: Option<NodeId>,
     commit: Index,
-
     // Volatile state.
     applied: Index,
-    role: Role,
-    leader: Option<NodeId>,
-    configs: ConfigHistory,
-
     // Timers (election.rs).
-    rng: Rng,
     ticks: u64,
     election_elapsed: u64,
     election_timeout: u64,
     heartbeat_elapsed: u64,
-    /// Ticks after start during which votes are refused (lease safety).
-    vote_cooldown: u64,
     /// Ticks a host deferred (`defer_ticks`): taken at the start of the
     /// next step, before its event.
     owed_ticks: u64,
-    /// Set by a many-groups host while its campaign budget is spent: an
-    /// election timer that runs out starts nothing (`hold_campaign`).
-    campaign_held: bool,
-    /// The tick at which this node last heard from a leader of its term.
-    leader_contact: Option<u64>,
-    /// The term in which this leader sent `TimeoutNow`: lease reads stay off
-    /// for the rest of it (the target may win at any later time).
-    lease_revoked_term: Term,
-
-    // Elections (election.rs).
-    votes: Vec<(NodeId, bool)>,
-
-    // Leader state (replication.rs, reconfig.rs).
-    peers: Vec<Progress>,
-    term_start: Index,
-    uncommitted_bytes: u64,
-    transfer: Option<Transfer>,
-
-    // Reads (read.rs).
-    reads: ReadState,
-
-    // Snapshots (snapshot.rs).
-    incoming: Option<Incoming>,
-    restore_pending: bool,
-    snapshot_hint_at: Index,
-    applied_bytes: u64,
-
-    // Per-step bookkeeping (persist.rs).
-    must_sync: bool,
-    /// The asynchronous storage mode's writes in flight (durability.rs).
-    durability: durability::Durability,
-    halted: bool,
-    out: Vec<Action>,
-    scratch: Vec<Entry>,
-    /// The block small commands are copied into (replication.rs).
-    small_commands: BytesMut,
-    scratch_index: Vec<Index>,
-    scratch_ids: Vec<NodeId>,
-    reported: (Role, Term, Option<NodeId>),
-    dropped_messages: u64,
-    /// Monitoring counters (counters.rs).
-    counters: counters::Counters,
     /// Bytes of entries appended in this step (persist.rs), held within the
     /// log's [`RaftLog::max_step_bytes`].
     step_bytes: u64,
+    vote: Option<NodeId>,
+    leader: Option<NodeId>,
+    /// The tick at which this node last heard from a leader of its term.
+    leader_contact: Option<u64>,
+    configs: ConfigHistory,
+    // Leader state (replication.rs, reconfig.rs).
+    term_start: Index,
+    uncommitted_bytes: u64,
+    // Snapshots (snapshot.rs).
+    snapshot_hint_at: Index,
+    applied_bytes: u64,
+    role: Role,
+    halted: bool,
+    // Per-step bookkeeping (persist.rs).
+    must_sync: bool,
+    restore_pending: bool,
+    /// Set by a many-groups host while its campaign budget is spent: an
+    /// election timer that runs out starts nothing (`hold_campaign`).
+    campaign_held: bool,
+    reported: (Role, Term, Option<NodeId>),
+    out: Vec<Action>,
+    scratch: Vec<Entry>,
+    peers: Vec<Progress>,
+    /// Monitoring counters (counters.rs).
+    counters: counters::Counters,
+    /// The asynchronous storage mode's writes in flight (durability.rs).
+    durability: durability::Durability,
+    log: L,
+    // Reads (read.rs).
+    reads: ReadState,
+    /// The block small commands are copied into (replication.rs).
+    small_commands: BytesMut,
+    cfg: RaftConfig,
+
+    // Rarely read.
     /// Set when a member said a committed configuration (at this index)
     /// removed this node (admission.rs): it never campaigns again.
     removed: Option<Index>,
+    rng: Rng,
+    /// Ticks after start during which votes are refused (lease safety).
+    vote_cooldown: u64,
+    /// The term in which this leader sent `TimeoutNow`: lease reads stay off
+    /// for the rest of it (the target may win at any later time).
+    lease_revoked_term: Term,
+    // Elections (election.rs).
+    votes: Vec<(NodeId, bool)>,
+    transfer: Option<Transfer>,
+    incoming: Option<Incoming>,
+    scratch_index: Vec<Index>,
+    scratch_ids: Vec<NodeId>,
+    dropped_messages: u64,
     /// Why the role or leader last changed (observe.rs, feature `tracing`).
     #[cfg(feature = "tracing")]
     why: observe::Why,
@@ -508,5 +509,7 @@ impl<L: RaftLog> RaftNode<L> {
     }
 }
 
+#[cfg(test)]
+mod layout_tests;
 #[cfg(test)]
 mod tests;

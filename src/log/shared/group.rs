@@ -49,29 +49,31 @@ use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
 /// [`SharedWal::group`]: super::SharedWal::group
 /// [`SharedWal::flush`]: super::SharedWal::flush
 #[derive(Debug)]
+#[repr(C)]
 pub struct GroupLog {
-    wal: Arc<Mutex<Inner>>,
+    /// The last index, its term and the hard state, as in `state`. First:
+    /// read on nearly every step of a group whose state is cold in the
+    /// cache (the fields are laid out in the order written).
+    cached: Cached,
+    /// [`step_overhead`](Self::step_overhead), which depends on `snap`'s
+    /// membership: asked on every append and by a driver for every
+    /// proposal, so worked out once per snapshot.
+    overhead: u64,
+    max_record_size: u32,
     id: GroupId,
     incarnation: u64,
-    /// The group's snapshot directory.
-    dir: PathBuf,
-    max_record_size: u32,
     instance: u64,
-
+    wal: Arc<Mutex<Inner>>,
     /// The entries, hard state, snapshot and identity, and what of them
     /// the WAL (with the staging area) holds: changes are staged against
     /// its durable marks. Shared with the log's slot for this group, with
     /// the flag that lets a write go ahead without the log's lock.
     cell: Arc<GroupCell>,
+    /// The group's snapshot directory.
+    dir: PathBuf,
     /// The snapshot's metadata, as in `state` (kept here too so that
     /// [`RaftLog::snapshot_meta`] can lend it).
     snap: SnapshotMeta,
-    /// [`step_overhead`](Self::step_overhead), which depends on `snap`'s
-    /// membership: asked on every append and by a driver for every
-    /// proposal, so worked out once per snapshot.
-    overhead: u64,
-    /// The last index, its term and the hard state, as in `state`.
-    cached: Cached,
 }
 
 /// What a node asks of its log on nearly every step — the last index, the
