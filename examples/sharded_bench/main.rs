@@ -32,6 +32,12 @@
 //! set, else the temp dir. CPU time comes from `/proc/self/stat` (Linux;
 //! shown as `-` elsewhere). The last line has the form
 //! `sharded_bench: 1/100/1000 groups 240023/189425/57222 writes/s; 10000 idle groups 1.0 KiB/s per node pair (100: 1.0 KiB/s)`.
+//!
+//! Under valgrind (which runs the threads one at a time, some fifty times
+//! slower), set `SHARDED_TICK_MS=200`: the runtime's clock slows with the
+//! work, so leaders keep their groups instead of losing them to election
+//! timeouts, and the cache simulation sees the steady state
+//! (docs/BENCHMARKS.md, "Where the misses are"). Not for timing.
 
 #[allow(dead_code)]
 #[path = "../sharded_kv/clients.rs"]
