@@ -141,11 +141,14 @@ pub struct HostStats {
     pub campaigns_held: u64,
 }
 
+/// Laid out in the order written (`repr(C)`): a tick reads the quiescence
+/// state and the node's first bytes, which sit together.
+#[repr(C)]
 pub(super) struct Group<L: RaftLog> {
-    pub(super) node: RaftNode<L>,
     pub(super) quiet: Quiet,
     /// An `Action::ApplyRange` of the group is queued, not yet drained.
     pub(super) ranges_queued: bool,
+    pub(super) node: RaftNode<L>,
 }
 
 /// A host of many Raft groups (see the [module docs](super)).

@@ -55,6 +55,7 @@ impl<L: RaftLog + Clone> Clone for RaftNode<L> {
             heartbeat_elapsed: self.heartbeat_elapsed,
             vote_cooldown: self.vote_cooldown,
             owed_ticks: self.owed_ticks,
+            quiet_limit: self.quiet_limit,
             campaign_held: self.campaign_held,
             leader_contact: self.leader_contact,
             lease_revoked_term: self.lease_revoked_term,
@@ -128,6 +129,8 @@ impl RaftNode<MemoryLog> {
             heartbeat_elapsed,
             vote_cooldown,
             owed_ticks,
+            // Worked out from the rest after every step.
+            quiet_limit: _,
             campaign_held: _,
             leader_contact,
             lease_revoked_term,

@@ -25,6 +25,7 @@ fn the_fields_every_step_reads_lie_in_the_first_four_lines() {
         offset_of!(Node, election_timeout),
         offset_of!(Node, heartbeat_elapsed),
         offset_of!(Node, owed_ticks),
+        offset_of!(Node, quiet_limit),
         offset_of!(Node, step_bytes),
         offset_of!(Node, vote),
         offset_of!(Node, leader),
@@ -39,6 +40,16 @@ fn the_fields_every_step_reads_lie_in_the_first_four_lines() {
     ];
     for at in hot {
         assert!(at < 4 * 64, "a hot field at byte {at}");
+    }
+    // A host's tick of a quiet follower reads four fields (the deferral,
+    // then the role for quiescence): the first 25 bytes.
+    for at in [
+        offset_of!(Node, election_elapsed),
+        offset_of!(Node, owed_ticks),
+        offset_of!(Node, quiet_limit),
+        offset_of!(Node, role),
+    ] {
+        assert!(at < 25, "a field of a host's tick at byte {at}");
     }
     // The per-step buffers and the write tracking follow, before the log
     // and the rarely read state.

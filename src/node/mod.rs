@@ -67,7 +67,23 @@ use snapshot::Incoming;
 // scratch buffers) and the configuration's lists come last.
 #[repr(C)]
 pub struct RaftNode<L: RaftLog = MemoryLog> {
-    // Read by nearly every step (and by a host's deferred tick).
+    // What a host's deferred tick reads (`defer_ticks`), side by side.
+    election_elapsed: u64,
+    /// Ticks a host deferred (`defer_ticks`): taken at the start of the
+    /// next step, before its event.
+    owed_ticks: u64,
+    /// How far `election_elapsed + owed_ticks` may run on ticks that only
+    /// count (`defer_ticks`), as the last step left the node.
+    quiet_limit: u64,
+    // Read by nearly every step (the role by a host's tick too).
+    role: Role,
+    halted: bool,
+    // Per-step bookkeeping (persist.rs).
+    must_sync: bool,
+    restore_pending: bool,
+    /// Set by a many-groups host while its campaign budget is spent: an
+    /// election timer that runs out starts nothing (`hold_campaign`).
+    campaign_held: bool,
     id: NodeId,
     // Persistent state, mirrored into the log's hard state (persist.rs).
     term: Term,
@@ -76,12 +92,8 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     applied: Index,
     // Timers (election.rs).
     ticks: u64,
-    election_elapsed: u64,
     election_timeout: u64,
     heartbeat_elapsed: u64,
-    /// Ticks a host deferred (`defer_ticks`): taken at the start of the
-    /// next step, before its event.
-    owed_ticks: u64,
     /// Bytes of entries appended in this step (persist.rs), held within the
     /// log's [`RaftLog::max_step_bytes`].
     step_bytes: u64,
@@ -96,14 +108,6 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     // Snapshots (snapshot.rs).
     snapshot_hint_at: Index,
     applied_bytes: u64,
-    role: Role,
-    halted: bool,
-    // Per-step bookkeeping (persist.rs).
-    must_sync: bool,
-    restore_pending: bool,
-    /// Set by a many-groups host while its campaign budget is spent: an
-    /// election timer that runs out starts nothing (`hold_campaign`).
-    campaign_held: bool,
     reported: (Role, Term, Option<NodeId>),
     out: Vec<Action>,
     scratch: Vec<Entry>,
@@ -224,7 +228,7 @@ impl<L: RaftLog> RaftNode<L> {
             mix(config.seed, config.id),
             hs.term ^ last.rotate_left(21) ^ hs.commit.rotate_left(42) ^ snap_index.rotate_left(11),
         );
-        Ok(Self {
+        let mut node = Self {
             id: config.id,
             term: hs.term,
             vote: if mutant!(ForgetVoteOnRestart) { None } else { hs.vote },
@@ -240,6 +244,7 @@ impl<L: RaftLog> RaftNode<L> {
             heartbeat_elapsed: 0,
             vote_cooldown,
             owed_ticks: 0,
+            quiet_limit: 0,
             campaign_held: false,
             leader_contact: None,
             lease_revoked_term: 0,
@@ -276,7 +281,9 @@ impl<L: RaftLog> RaftNode<L> {
             why: observe::Why::Start,
             cfg: config,
             log,
-        })
+        };
+        node.refresh_quiet_limit();
+        Ok(node)
     }
 
     fn initialize(config: &RaftConfig, log: &mut L, identity: LogIdentity) -> Result<()> {
@@ -328,6 +335,12 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     fn run_step(&mut self, event: Event) -> Result<()> {
+        let result = self.run_event(event);
+        self.refresh_quiet_limit();
+        result
+    }
+
+    fn run_event(&mut self, event: Event) -> Result<()> {
         if self.halted {
             return Err(Error::Halted);
         }
