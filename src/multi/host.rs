@@ -271,6 +271,7 @@ impl<L: RaftLog> MultiNode<L> {
         }
         let mut node = RaftNode::with_log(config, log).map_err(|source| MultiError::Node { group, source })?;
         node.share_configs(&mut self.configs);
+        node.track_quiet_limit();
         for id in node.membership().members() {
             if id != self.cfg.node {
                 self.peers.entry(id).or_insert(self.ticks);

@@ -63,13 +63,19 @@ impl<L: RaftLog> RaftNode<L> {
     /// quiet followers (`MultiNode::advance`), which otherwise cost a step
     /// per group and tick for counting alone.
     ///
-    /// It reads only the clocks and the limit the last step left
+    /// Once [`track_quiet_limit`](Self::track_quiet_limit) was called, it
+    /// reads only the clocks and the limit the last step left
     /// (`quiet_limit`): a quiet follower of a host with thousands of groups
     /// is cold in the cache, and working the answer out afresh would read
     /// half a dozen cache lines of it for every tick.
     pub(crate) fn defer_ticks(&mut self, n: u64) -> bool {
-        let quiet = self.quiet_limit.saturating_sub(self.election_elapsed.saturating_add(self.owed_ticks));
-        debug_assert_eq!(quiet, self.quiet_ticks(), "the quiet limit is stale");
+        let quiet = if self.quiet_tracked {
+            let quiet = self.quiet_limit.saturating_sub(self.election_elapsed.saturating_add(self.owed_ticks));
+            debug_assert_eq!(quiet, self.quiet_ticks(), "the quiet limit is stale");
+            quiet
+        } else {
+            self.quiet_ticks()
+        };
         if n > quiet {
             return false;
         }
@@ -77,11 +83,20 @@ impl<L: RaftLog> RaftNode<L> {
         true
     }
 
+    /// From now on every step ends by working out the limit `defer_ticks`
+    /// reads, while the node's state is in the cache: for a host that
+    /// defers the ticks of many groups (`MultiNode` calls it for each). A
+    /// node whose ticks nobody defers does not pay for it.
+    pub(crate) fn track_quiet_limit(&mut self) {
+        self.quiet_tracked = true;
+        self.refresh_quiet_limit();
+    }
+
     /// Works out the limit `defer_ticks` reads: how far the election timer
     /// (with the ticks owed) may run with nothing but counting. Only a
-    /// step changes what it depends on, so every step ends with this (and
-    /// a new node starts with it); deferred ticks only move the timer
-    /// towards the limit.
+    /// step changes what it depends on, so every step of a tracked node
+    /// ends with this; deferred ticks only move the timer towards the
+    /// limit.
     pub(super) fn refresh_quiet_limit(&mut self) {
         self.quiet_limit = self.election_elapsed.saturating_add(self.owed_ticks).saturating_add(self.quiet_ticks());
     }

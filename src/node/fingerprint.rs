@@ -56,6 +56,7 @@ impl<L: RaftLog + Clone> Clone for RaftNode<L> {
             vote_cooldown: self.vote_cooldown,
             owed_ticks: self.owed_ticks,
             quiet_limit: self.quiet_limit,
+            quiet_tracked: self.quiet_tracked,
             campaign_held: self.campaign_held,
             leader_contact: self.leader_contact,
             lease_revoked_term: self.lease_revoked_term,
@@ -131,6 +132,7 @@ impl RaftNode<MemoryLog> {
             owed_ticks,
             // Worked out from the rest after every step.
             quiet_limit: _,
+            quiet_tracked: _,
             campaign_held: _,
             leader_contact,
             lease_revoked_term,

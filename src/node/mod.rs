@@ -84,6 +84,8 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     /// Set by a many-groups host while its campaign budget is spent: an
     /// election timer that runs out starts nothing (`hold_campaign`).
     campaign_held: bool,
+    /// Every step ends by working out `quiet_limit` (`track_quiet_limit`).
+    quiet_tracked: bool,
     id: NodeId,
     // Persistent state, mirrored into the log's hard state (persist.rs).
     term: Term,
@@ -228,7 +230,7 @@ impl<L: RaftLog> RaftNode<L> {
             mix(config.seed, config.id),
             hs.term ^ last.rotate_left(21) ^ hs.commit.rotate_left(42) ^ snap_index.rotate_left(11),
         );
-        let mut node = Self {
+        Ok(Self {
             id: config.id,
             term: hs.term,
             vote: if mutant!(ForgetVoteOnRestart) { None } else { hs.vote },
@@ -245,6 +247,7 @@ impl<L: RaftLog> RaftNode<L> {
             vote_cooldown,
             owed_ticks: 0,
             quiet_limit: 0,
+            quiet_tracked: false,
             campaign_held: false,
             leader_contact: None,
             lease_revoked_term: 0,
@@ -281,9 +284,7 @@ impl<L: RaftLog> RaftNode<L> {
             why: observe::Why::Start,
             cfg: config,
             log,
-        };
-        node.refresh_quiet_limit();
-        Ok(node)
+        })
     }
 
     fn initialize(config: &RaftConfig, log: &mut L, identity: LogIdentity) -> Result<()> {
@@ -334,13 +335,10 @@ impl<L: RaftLog> RaftNode<L> {
         Ok(())
     }
 
+    // Every way out of a step that may have changed the node ends with
+    // `end_step` (which keeps the quiet limit of `defer_ticks`): not a
+    // wrapper around the step, which would copy its result.
     fn run_step(&mut self, event: Event) -> Result<()> {
-        let result = self.run_event(event);
-        self.refresh_quiet_limit();
-        result
-    }
-
-    fn run_event(&mut self, event: Event) -> Result<()> {
         if self.halted {
             return Err(Error::Halted);
         }
@@ -350,7 +348,10 @@ impl<L: RaftLog> RaftNode<L> {
         // (they fire nothing; see `defer_ticks`).
         let owed = std::mem::take(&mut self.owed_ticks);
         if owed > 0 {
-            self.tick(owed)?;
+            if let Err(e) = self.tick(owed) {
+                self.end_step();
+                return Err(e);
+            }
             debug_assert!(self.out.is_empty(), "deferred ticks acted: {:?}", self.out);
         }
         let proposal = matches!(event, Event::Propose(_) | Event::ProposeBatch(_));
@@ -374,9 +375,20 @@ impl<L: RaftLog> RaftNode<L> {
                 observe!(tracing::Level::ERROR, node = self.id, term = self.term, error = %e, "storage failure: node halted");
             }
             self.out.clear();
+            self.end_step();
             return Err(e);
         }
+        self.end_step();
         Ok(())
+    }
+
+    /// The end of every step: a tracked node works out its quiet limit
+    /// (`track_quiet_limit`) while its state is in the cache.
+    #[inline]
+    fn end_step(&mut self) {
+        if self.quiet_tracked {
+            self.refresh_quiet_limit();
+        }
     }
 
     /// Everything a step does after handling its event, in order: commit,
