@@ -31,6 +31,8 @@ fn the_fields_every_step_reads_lie_in_the_first_four_lines() {
         offset_of!(Node, leader),
         offset_of!(Node, leader_contact),
         offset_of!(Node, configs),
+        offset_of!(Node, removed),
+        offset_of!(Node, vote_cooldown),
         offset_of!(Node, term_start),
         offset_of!(Node, role),
         offset_of!(Node, halted),

@@ -104,6 +104,12 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     /// The tick at which this node last heard from a leader of its term.
     leader_contact: Option<u64>,
     configs: ConfigHistory,
+    /// Set when a member said a committed configuration (at this index)
+    /// removed this node (admission.rs): it never campaigns again. Read
+    /// with the configuration, by every follower's tick.
+    removed: Option<Index>,
+    /// Ticks after start during which votes are refused (lease safety).
+    vote_cooldown: u64,
     // Leader state (replication.rs, reconfig.rs).
     term_start: Index,
     uncommitted_bytes: u64,
@@ -126,12 +132,7 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     cfg: RaftConfig,
 
     // Rarely read.
-    /// Set when a member said a committed configuration (at this index)
-    /// removed this node (admission.rs): it never campaigns again.
-    removed: Option<Index>,
     rng: Rng,
-    /// Ticks after start during which votes are refused (lease safety).
-    vote_cooldown: u64,
     /// The term in which this leader sent `TimeoutNow`: lease reads stay off
     /// for the rest of it (the target may win at any later time).
     lease_revoked_term: Term,
