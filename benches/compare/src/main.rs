@@ -2,11 +2,13 @@
 //! one process, interleaved; prints a table of medians.
 //!
 //! ```text
-//! cargo run --release -- [--reps N] [--scale F] [--only W2,W3] [--profile]
+//! cargo run --release -- [--reps N] [--scale F] [--only W2,W3] [--profile | --alone SUBJECT]
 //! ```
 //!
-//! `--profile` runs raft-io alone (for `perf record` or callgrind) and
-//! prints no ratios.
+//! `--profile` runs raft-io alone (for `perf record`, callgrind or
+//! cachegrind) and prints no ratios; `--alone raft-rs` or `--alone
+//! raft-io-1.0` runs that subject alone, to profile it the same way
+//! (`--alone raft-io` is `--profile`).
 //!
 //! The rules (docs/BENCHMARKS.md, "Against the peers"): one thread drives
 //! every node; creating the nodes and electing a leader is untimed; the clock
@@ -57,13 +59,22 @@ fn main() {
     let mut reps = 5usize;
     let mut scale = 1.0f64;
     let mut only: Option<Vec<String>> = None;
-    let mut subjects = SUBJECTS.len();
+    // One subject alone (profiling), or all of them interleaved.
+    let mut alone: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--reps" => reps = args.next().and_then(|v| v.parse().ok()).expect("--reps N"),
             "--scale" => scale = args.next().and_then(|v| v.parse().ok()).expect("--scale F"),
-            "--profile" => subjects = 1,
+            "--profile" => alone = Some(0),
+            "--alone" => {
+                alone = Some(match args.next().as_deref() {
+                    Some("raft-io") => 0,
+                    Some("raft-rs") => 1,
+                    Some("raft-io-1.0") => 2,
+                    other => panic!("--alone raft-io|raft-rs|raft-io-1.0, not {other:?}"),
+                })
+            }
             "--only" => only = Some(args.next().expect("--only W1,W2").split(',').map(String::from).collect()),
             _ => panic!("unknown argument {a}"),
         }
@@ -76,17 +87,23 @@ fn main() {
     let mut results = vec![vec![Vec::<Stats>::new(); SUBJECTS.len()]; workloads.len()];
     for rep in 0..reps {
         for (wi, w) in workloads.iter().enumerate() {
-            for k in 0..subjects {
-                let s = (k + rep) % subjects;
+            if let Some(s) = alone {
+                results[wi][s].push(run_one(s, w));
+                continue;
+            }
+            for k in 0..SUBJECTS.len() {
+                let s = (k + rep) % SUBJECTS.len();
                 results[wi][s].push(run_one(s, w));
             }
         }
         eprintln!("rep {}/{reps} done", rep + 1);
     }
-    if subjects == 1 {
+    if let Some(s) = alone {
         for (wi, w) in workloads.iter().enumerate() {
-            let rates = results[wi][0].iter().map(|st| w.entries as f64 / st.elapsed.as_secs_f64() / 1e6);
-            println!("{} raft-io alone: {:.3} M entries/s (median)", w.name, median(rates.collect()));
+            let rates = results[wi][s].iter().map(|st| w.entries as f64 / st.elapsed.as_secs_f64() / 1e6);
+            // raft-io's own line keeps the form earlier figures quote.
+            let name = if s == 0 { "raft-io" } else { SUBJECTS[s] };
+            println!("{} {name} alone: {:.3} M entries/s (median)", w.name, median(rates.collect()));
         }
         return;
     }
