@@ -63,19 +63,15 @@ impl<L: RaftLog> RaftNode<L> {
     /// quiet followers (`MultiNode::advance`), which otherwise cost a step
     /// per group and tick for counting alone.
     ///
-    /// Once [`track_quiet_limit`](Self::track_quiet_limit) was called, it
-    /// reads only the clocks and the limit the last step left
-    /// (`quiet_limit`): a quiet follower of a host with thousands of groups
-    /// is cold in the cache, and working the answer out afresh would read
-    /// half a dozen cache lines of it for every tick.
+    /// It reads only the clocks and the limit the last step left
+    /// (`quiet_limit`, kept once [`track_quiet_limit`](Self::track_quiet_limit)
+    /// was called; a node that does not track it defers nothing): a quiet
+    /// follower of a host with thousands of groups is cold in the cache,
+    /// and working the answer out afresh would read half a dozen cache
+    /// lines of it for every tick.
     pub(crate) fn defer_ticks(&mut self, n: u64) -> bool {
-        let quiet = if self.quiet_tracked {
-            let quiet = self.quiet_limit.saturating_sub(self.election_elapsed.saturating_add(self.owed_ticks));
-            debug_assert_eq!(quiet, self.quiet_ticks(), "the quiet limit is stale");
-            quiet
-        } else {
-            self.quiet_ticks()
-        };
+        let quiet = self.quiet_limit.saturating_sub(self.election_elapsed.saturating_add(self.owed_ticks));
+        debug_assert!(!self.quiet_tracked || quiet == self.quiet_ticks(), "the quiet limit is stale");
         if n > quiet {
             return false;
         }

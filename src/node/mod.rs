@@ -78,8 +78,9 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     // Read by nearly every step (the role by a host's tick too).
     role: Role,
     halted: bool,
-    // Per-step bookkeeping (persist.rs).
+    /// Per-step bookkeeping (persist.rs).
     must_sync: bool,
+    // Snapshots (snapshot.rs).
     restore_pending: bool,
     /// Set by a many-groups host while its campaign budget is spent: an
     /// election timer that runs out starts nothing (`hold_campaign`).
