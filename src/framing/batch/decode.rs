@@ -16,6 +16,19 @@ use crate::types::NodeId;
 
 /// Decodes one batch frame. See [`super::decode_batch`].
 pub(crate) fn decode(frame: &Bytes, limits: &DecodeLimits) -> Result<Vec<Envelope>, FrameError> {
+    decode_with(frame, limits, |envelope, _| envelope)
+}
+
+/// Decodes one batch frame into `item(envelope, length)` for each item, in
+/// order: `length` is the bytes the item took in the frame, which is what
+/// [`encoded_batch_len`](super::encoded_batch_len) adds for it (a receiver
+/// charging each envelope its share of the frame need not size it again).
+/// Nothing is returned unless the whole frame decodes.
+pub(crate) fn decode_with<T>(
+    frame: &Bytes,
+    limits: &DecodeLimits,
+    item: impl Fn(Envelope, usize) -> T,
+) -> Result<Vec<T>, FrameError> {
     let mut dec = open(frame, limits, BATCH_FORMAT_VERSION)?;
     let from = read_node_id(&mut dec, "from")?;
     let to = read_node_id(&mut dec, "to")?;
@@ -33,7 +46,9 @@ pub(crate) fn decode(frame: &Bytes, limits: &DecodeLimits) -> Result<Vec<Envelop
     let items = Items { frame, limits, from, to };
     let mut envelopes = Vec::with_capacity(count);
     for _ in 0..count {
-        envelopes.push(Envelope { from, to, body: items.read(&mut dec)? });
+        let before = dec.remaining();
+        let body = items.read(&mut dec)?;
+        envelopes.push(item(Envelope { from, to, body }, before - dec.remaining()));
     }
     finish(&dec)?;
     Ok(envelopes)

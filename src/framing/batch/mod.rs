@@ -148,3 +148,11 @@ pub fn encoded_batch_len<'a>(
 pub fn decode_batch(frame: &Bytes, limits: &DecodeLimits) -> Result<Vec<Envelope>, FrameError> {
     decode::decode(frame, limits)
 }
+
+/// [`decode_batch`], each envelope with the bytes its item took in the
+/// frame: what [`encoded_batch_len`] counts for it, so a receiver that
+/// charges each envelope its share of a frame reads it off the decoding
+/// instead of sizing every envelope again.
+pub(crate) fn decode_batch_sized(frame: &Bytes, limits: &DecodeLimits) -> Result<Vec<(Envelope, usize)>, FrameError> {
+    decode::decode_with(frame, limits, |envelope, len| (envelope, len))
+}

@@ -143,17 +143,16 @@ impl Carrier for Batches {
         me: NodeId,
         deliver: &mut dyn FnMut(Envelope, usize),
     ) -> Result<u64, FrameError> {
-        let envelopes = framing::decode_batch(frame, limits)?;
+        let envelopes = framing::decode_batch_sized(frame, limits)?;
         // Every envelope of a batch has the frame's `from` and `to`.
-        if envelopes.first().is_some_and(|e| e.from != peer || e.to != me) {
+        if envelopes.first().is_some_and(|(e, _)| e.from != peer || e.to != me) {
             return Ok(envelopes.len() as u64);
         }
-        // Each is charged its encoded length (they share the frame's
-        // memory), so a heartbeat beside a snapshot chunk counts as small.
-        let empty = empty_len(peer, me).unwrap_or(0);
-        for envelope in envelopes {
-            let len = framing::encoded_batch_len(peer, me, [&envelope]).unwrap_or(empty);
-            deliver(envelope, len.saturating_sub(empty).max(1));
+        // Each is charged the bytes its item took (they share the frame's
+        // memory), so a heartbeat beside a snapshot chunk counts as small:
+        // what `size` charged it on the sending side.
+        for (envelope, len) in envelopes {
+            deliver(envelope, len.max(1));
         }
         Ok(0)
     }
@@ -201,6 +200,46 @@ mod tests {
                 assert!(frames > 1);
             }
         }
+    }
+
+    /// The receiver charges each envelope the bytes its item took, read off
+    /// the decoding: for every kind of item it is what the sender charged.
+    #[test]
+    fn a_received_envelope_is_charged_what_its_sender_charged() {
+        use crate::message::{AppendEntries, AppendResponse};
+        use crate::types::Entry;
+        let append = |group: u64, n: u64, len: usize| {
+            let entries = (1..=n).map(|i| Entry::normal(7, 1000 + i, Bytes::from(vec![b'x'; len]))).collect();
+            let body = AppendEntries { prev_log_index: 1000, prev_log_term: 7, leader_commit: 999, entries };
+            let message = Message { from: 1, to: 2, term: 7, body: MessageBody::Append(body) };
+            Envelope { from: 1, to: 2, body: EnvelopeBody::Raft { group, message } }
+        };
+        let answer = Message {
+            from: 1,
+            to: 2,
+            term: 300,
+            body: MessageBody::AppendResponse(AppendResponse { success: true, index: 1 << 40, ..Default::default() }),
+        };
+        let items = vec![
+            heartbeat(1),
+            append(2, 0, 0),
+            append(3, 1, 16),
+            append(1 << 20, 64, 200),
+            Envelope { from: 1, to: 2, body: EnvelopeBody::Raft { group: 9, message: answer } },
+            Envelope { from: 1, to: 2, body: EnvelopeBody::Quiesce { group: 5, term: 3, commit: 1 << 30 } },
+            Envelope { from: 1, to: 2, body: EnvelopeBody::Ping },
+        ];
+        let limits = DecodeLimits::default();
+        let sized: Vec<(Envelope, usize)> =
+            items.iter().map(|e| (e.clone(), Batches::size(e, 1, 2, &limits).unwrap())).collect();
+        let mut buf = BytesMut::new();
+        assert_eq!(Batches::append(1, 2, &sized, &limits, &mut buf).frames, 1);
+        let mut r: &[u8] = &buf;
+        let frame = super::super::frame::read_frame(&mut r, limits.max_frame_bytes).unwrap().unwrap();
+        let mut got = Vec::new();
+        let refused = Batches::decode(&frame, &limits, 1, 2, &mut |e, len| got.push((e, len))).unwrap();
+        assert_eq!(refused, 0);
+        assert_eq!(got, sized);
     }
 
     #[test]
