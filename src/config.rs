@@ -31,26 +31,29 @@ use crate::types::{Index, NodeId};
 #[derive(Clone, Debug)]
 // Laid out in the order written: the settings a step reads come first, the
 // lists (read when the node starts) last, so that a cold node's step
-// touches few cache lines (see `RaftNode`).
+// touches few cache lines (see `RaftNode`). The first 64 bytes hold what
+// an apply (the hand-over, the snapshot policy), a leader's tick (its
+// timers, check-quorum) and an append to send (its limits) read; the next
+// 64 what proposals, reads and promotions read.
 #[repr(C)]
 pub struct RaftConfig {
+    pub(crate) apply_ranges: bool,
+    pub(crate) check_quorum: bool,
+    pub(crate) lease_reads: bool,
+    pub(crate) async_storage: bool,
+    pub(crate) pre_vote: bool,
+    pub(crate) joining: bool,
+    pub(crate) election_timeout_min: u64,
+    pub(crate) election_timeout_max: u64,
     pub(crate) heartbeat_interval: u64,
+    pub(crate) snapshot_entries: u64,
+    pub(crate) snapshot_bytes: u64,
     pub(crate) max_inflight: usize,
     pub(crate) max_entries_per_message: usize,
     pub(crate) max_message_bytes: u64,
     pub(crate) max_uncommitted_bytes: u64,
     pub(crate) small_command_bytes: usize,
-    pub(crate) snapshot_entries: u64,
-    pub(crate) snapshot_bytes: u64,
     pub(crate) read_timeout_ticks: u64,
-    pub(crate) pre_vote: bool,
-    pub(crate) check_quorum: bool,
-    pub(crate) lease_reads: bool,
-    pub(crate) async_storage: bool,
-    pub(crate) apply_ranges: bool,
-    pub(crate) joining: bool,
-    pub(crate) election_timeout_min: u64,
-    pub(crate) election_timeout_max: u64,
     pub(crate) lease_drift_ticks: u64,
     pub(crate) auto_promote_distance: Option<u64>,
     pub(crate) max_snapshot_bytes: u64,

@@ -63,7 +63,7 @@ use snapshot::Incoming;
 // The fields are laid out in the order written (`repr(C)`), the ones
 // nearly every step reads or writes first: a host with thousands of groups
 // finds a group's node cold in the cache, and each cache line a step
-// touches is a miss. Rarely used state (elections, snapshots, transfers,
+// touches is a miss. Rarely used state (elections, snapshots,
 // scratch buffers) and the configuration's lists come last.
 #[repr(C)]
 pub struct RaftNode<L: RaftLog = MemoryLog> {
@@ -119,6 +119,10 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     applied_bytes: u64,
     reported: (Role, Term, Option<NodeId>),
     out: Vec<Action>,
+    /// A leadership transfer in progress (reconfig.rs): looked at on every
+    /// leader tick and at the end of every leader step, so it sits beside
+    /// the output buffer those write, not with the rarely read state.
+    transfer: Option<Transfer>,
     scratch: Vec<Entry>,
     peers: Vec<Progress>,
     /// Monitoring counters (counters.rs).
@@ -139,7 +143,6 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     lease_revoked_term: Term,
     // Elections (election.rs).
     votes: Vec<(NodeId, bool)>,
-    transfer: Option<Transfer>,
     incoming: Option<Incoming>,
     scratch_index: Vec<Index>,
     scratch_ids: Vec<NodeId>,
