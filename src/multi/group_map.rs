@@ -8,6 +8,13 @@
 //! three or four nodes per lookup where a hash table reads one slot. The
 //! order of group ids is kept beside it, for the callers (and the
 //! deterministic simulator) that go through the groups in order.
+//!
+//! Each state lives in an allocation of its own, the table holding only
+//! ids and pointers: sixteen bytes a group, so a thousand groups' table
+//! stays in the cache and a lookup's probe reads no line of a cold
+//! group's state. The state is then where its type's alignment puts it (a
+//! host's group starts on a cache line: its layout is written for that),
+//! and growing the table moves pointers, not states.
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasherDefault;
@@ -18,7 +25,7 @@ use crate::id_hash::IdHasher;
 /// Groups by id: looked up by hashing, iterated in id order.
 #[derive(Debug)]
 pub(crate) struct GroupMap<V> {
-    slots: HashMap<GroupId, V, BuildHasherDefault<IdHasher>>,
+    slots: HashMap<GroupId, Box<V>, BuildHasherDefault<IdHasher>>,
     order: BTreeSet<GroupId>,
 }
 
@@ -46,24 +53,24 @@ impl<V> GroupMap<V> {
 
     /// The state of `group`.
     pub(crate) fn get(&self, group: &GroupId) -> Option<&V> {
-        self.slots.get(group)
+        self.slots.get(group).map(|v| &**v)
     }
 
     /// The state of `group`, to change.
     pub(crate) fn get_mut(&mut self, group: &GroupId) -> Option<&mut V> {
-        self.slots.get_mut(group)
+        self.slots.get_mut(group).map(|v| &mut **v)
     }
 
     /// Adds or replaces `group`'s state; returns the state it replaced.
     pub(crate) fn insert(&mut self, group: GroupId, value: V) -> Option<V> {
         self.order.insert(group);
-        self.slots.insert(group, value)
+        self.slots.insert(group, Box::new(value)).map(|v| *v)
     }
 
     /// Removes `group`; returns its state.
     pub(crate) fn remove(&mut self, group: &GroupId) -> Option<V> {
         self.order.remove(group);
-        self.slots.remove(group)
+        self.slots.remove(group).map(|v| *v)
     }
 
     /// The group ids, in increasing order.
@@ -87,7 +94,7 @@ impl<V> GroupMap<V> {
     // Used by the many-groups runtime (feature `persistence`) and tests.
     #[cfg_attr(not(feature = "persistence"), allow(dead_code))]
     pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> + '_ {
-        self.slots.values_mut()
+        self.slots.values_mut().map(|v| &mut **v)
     }
 }
 
@@ -95,7 +102,7 @@ impl<V> GroupMap<V> {
 /// id.
 pub(crate) struct Iter<'a, V> {
     order: std::collections::btree_set::Iter<'a, GroupId>,
-    slots: &'a HashMap<GroupId, V, BuildHasherDefault<IdHasher>>,
+    slots: &'a HashMap<GroupId, Box<V>, BuildHasherDefault<IdHasher>>,
 }
 
 impl<'a, V> Iterator for Iter<'a, V> {
@@ -103,7 +110,7 @@ impl<'a, V> Iterator for Iter<'a, V> {
 
     fn next(&mut self) -> Option<Self::Item> {
         // Every id in the order has a slot (insert and remove keep both).
-        self.order.find_map(|id| Some((id, self.slots.get(id)?)))
+        self.order.find_map(|id| Some((id, &**self.slots.get(id)?)))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -141,9 +141,12 @@ pub struct HostStats {
     pub campaigns_held: u64,
 }
 
-/// Laid out in the order written (`repr(C)`): a tick reads the quiescence
-/// state and the node's first bytes, which sit together.
-#[repr(C)]
+/// Laid out in the order written (`repr(C)`), on a cache line of its own
+/// (each group is an allocation of its own, `GroupMap`): a tick reads the
+/// quiescence state and the node's first 24 bytes, which fill the first
+/// line together, and a step reads the node's hot fields from the next
+/// line on (`multi::layout_tests`).
+#[repr(C, align(64))]
 pub(super) struct Group<L: RaftLog> {
     pub(super) quiet: Quiet,
     /// An `Action::ApplyRange` of the group is queued, not yet drained.

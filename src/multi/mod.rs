@@ -36,6 +36,8 @@ mod envelope;
 mod error;
 mod group_map;
 mod host;
+#[cfg(test)]
+mod layout_tests;
 mod quiesce;
 #[cfg(test)]
 mod shared_configs_tests;
