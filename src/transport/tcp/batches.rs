@@ -220,7 +220,7 @@ mod tests {
             term: 300,
             body: MessageBody::AppendResponse(AppendResponse { success: true, index: 1 << 40, ..Default::default() }),
         };
-        let items = vec![
+        let items = [
             heartbeat(1),
             append(2, 0, 0),
             append(3, 1, 16),
