@@ -91,6 +91,7 @@ mod wire;
 
 use bytes::{Bytes, BytesMut};
 
+#[cfg(feature = "net")]
 pub(crate) use batch::decode_batch_sized;
 pub use batch::{
     BATCH_FORMAT_VERSION, BatchEncodeError, decode_batch, encode_batch, encode_batch_into, encoded_batch_len,

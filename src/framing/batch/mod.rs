@@ -152,7 +152,8 @@ pub fn decode_batch(frame: &Bytes, limits: &DecodeLimits) -> Result<Vec<Envelope
 /// [`decode_batch`], each envelope with the bytes its item took in the
 /// frame: what [`encoded_batch_len`] counts for it, so a receiver that
 /// charges each envelope its share of a frame reads it off the decoding
-/// instead of sizing every envelope again.
+/// instead of sizing every envelope again (the TCP transport's readers).
+#[cfg(feature = "net")]
 pub(crate) fn decode_batch_sized(frame: &Bytes, limits: &DecodeLimits) -> Result<Vec<(Envelope, usize)>, FrameError> {
     decode::decode_with(frame, limits, |envelope, len| (envelope, len))
 }
