@@ -30,7 +30,8 @@ pub(super) struct Counters {
 
 /// A point-in-time view of a node's counters and gauges
 /// ([`RaftNode::metrics`]); with feature `metrics`, published under the
-/// names in `docs/API.md` ("Metrics").
+/// names the `telemetry` module's docs list (`raft_term`,
+/// `raft_proposals_total`, …).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NodeMetrics {

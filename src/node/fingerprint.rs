@@ -91,7 +91,8 @@ impl<L: RaftLog + Clone> Clone for RaftNode<L> {
 
 impl RaftNode<MemoryLog> {
     /// A 64-bit fingerprint of the node's complete state, log included (its
-    /// durable part too), for exhaustive model checking (feature `sim`):
+    /// durable part too), for exhaustive model checking (the crate's model
+    /// checker uses it with feature `sim`; the method needs no feature):
     /// equal states have equal fingerprints, and two different states share
     /// one only by a 64-bit hash collision. Stable within one build of the
     /// crate, not across builds.

@@ -12,9 +12,11 @@ use crate::types::NodeId;
 /// can drive: implemented by [`TcpGroupTransport`]; implement it for an
 /// in-process transport in tests.
 pub trait GroupTransport: Send + 'static {
-    /// Queues every envelope of one driver turn (called once per turn),
-    /// taking them all out of `envelopes`: the driver reuses the emptied
-    /// vector (its capacity) for the next turn. Failures are the
+    /// Queues a batch of envelopes, taking them all out of `envelopes`: the
+    /// driver reuses the emptied vector (its capacity) for the next batch.
+    /// Called at most twice per driver turn: with what the turn's steps
+    /// sent, before its flush, and with what the flush's durability reports
+    /// released, after it (each call only when there is something to send). Failures are the
     /// transport's to count: Raft treats an envelope that was not
     /// delivered as lost.
     fn send_batch(&mut self, envelopes: &mut Vec<Envelope>);

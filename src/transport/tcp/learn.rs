@@ -116,7 +116,7 @@ impl TcpGroupTransport {
                 node = self.shared.cfg.id,
                 cluster = self.shared.cfg.cluster_id,
                 peer = id,
-                "peer dropped: no group names it"
+                "peer retired: no group names it; dropped once the grace has passed"
             );
         }
         removed
@@ -176,7 +176,7 @@ fn learn<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, membership: &Membership
             node = me,
             cluster = shared.cfg.cluster_id,
             peer = id,
-            "peer dropped (after the grace): no longer a member"
+            "peer retired: no longer a member; dropped once the grace has passed"
         );
     }
     Ok(unusable)
