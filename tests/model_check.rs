@@ -22,6 +22,9 @@ fn explore(params: Params) -> model::Outcome {
         panic!("{} violated: {}\ncounterexample:\n{}", f.property, f.detail, f.script);
     }
     assert!(outcome.exhaustive, "{outcome}");
+    // Every state the configuration is meant to reach was reached: a
+    // model that never gets there checks nothing there.
+    assert!(outcome.missing.is_empty(), "{outcome}: never reached: {:?}", outcome.missing);
     outcome
 }
 
@@ -38,7 +41,7 @@ fn config(name: &str) -> Params {
     match name {
         // One election and a write.
         "write" => {
-            let mut p = three("write");
+            let mut p = three("write").commit_notices();
             p.timeouts = 1;
             p.proposals = 1;
             p
@@ -53,7 +56,7 @@ fn config(name: &str) -> Params {
         // One election, a write and a read: the linearizability check
         // has something to judge.
         "write-read" => {
-            let mut p = three("write-read");
+            let mut p = three("write-read").commit_notices();
             p.timeouts = 1;
             p.proposals = 1;
             p.reads = 1;
@@ -74,7 +77,7 @@ fn config(name: &str) -> Params {
         }
         // An election, a write, a crash-restart.
         "crash" => {
-            let mut p = three("crash");
+            let mut p = three("crash").commit_notices();
             p.timeouts = 1;
             p.proposals = 1;
             p.crashes = 1;
@@ -82,7 +85,7 @@ fn config(name: &str) -> Params {
         }
         // An election and a write, with a lost and a duplicated message.
         "faults" => {
-            let mut p = three("faults");
+            let mut p = three("faults").commit_notices();
             p.timeouts = 1;
             p.proposals = 1;
             p.drops = 1;
@@ -104,7 +107,7 @@ fn config(name: &str) -> Params {
         }
         // A joining node added as a learner, then promoted.
         "add" => {
-            let mut p = three("add");
+            let mut p = three("add").commit_notices();
             p.cluster.joining = vec![4];
             p.timeouts = 1;
             p.change = Some(ChangePlan::AddAndPromote(4));
@@ -112,7 +115,7 @@ fn config(name: &str) -> Params {
         }
         // A voter removed, then a second election.
         "remove" => {
-            let mut p = three("remove");
+            let mut p = three("remove").commit_notices();
             p.timeouts = 2;
             p.change = Some(ChangePlan::Remove(3));
             p

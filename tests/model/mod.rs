@@ -72,6 +72,7 @@ impl Model for RaftModel {
         };
         let budget = Budget {
             ticks: p.ticks,
+            leader_ticks: p.leader_ticks,
             timeouts: p.timeouts,
             crashes: p.crashes,
             drops: p.drops,
@@ -112,7 +113,7 @@ impl Model for RaftModel {
         }
         for n in &s.nodes {
             let (id, raft) = (n.id(), &n.raft);
-            if b.ticks > 0 {
+            if b.ticks > 0 || (b.leader_ticks > 0 && raft.is_leader()) {
                 actions.push(ModelStep::Tick(id));
             }
             if b.timeouts > 0 && !raft.is_leader() {
@@ -177,6 +178,16 @@ impl Model for RaftModel {
         }
         if self.params.proposals > 0 {
             props.push(Property::<Self>::sometimes("a write is applied", |_, s| !s.ghost.applied.is_empty()));
+            // The last write commits with no append after it to carry the
+            // commit index to the follower whose answer committed it: that
+            // follower learns it from a leader's tick (its commit notice or
+            // heartbeat) or a read's round. An untimed configuration without
+            // reads reaches this only with leader ticks
+            // (`Params::commit_notices`); without them, that follower never
+            // applies the write and nothing is checked there.
+            props.push(Property::<Self>::sometimes("every follower applies a write", |_, s| {
+                s.nodes.iter().all(|n| n.raft.is_leader() || n.value.is_some())
+            }));
         }
         if self.params.reads > 0 {
             props.push(Property::<Self>::sometimes("a read completes", |_, s| s.clients.has_reads()));
@@ -265,6 +276,9 @@ pub struct Outcome {
     pub failure: Option<Failure>,
     /// The `sometimes` properties an example was found for.
     pub examples: Vec<&'static str>,
+    /// The `sometimes` properties no explored state satisfied: what the
+    /// configuration was meant to reach and did not.
+    pub missing: Vec<&'static str>,
 }
 
 impl std::fmt::Display for Outcome {
@@ -333,8 +347,14 @@ fn explore(params: Params, threads: usize, depth_first: bool) -> Result<Outcome,
     let seconds = started.elapsed().as_secs_f64();
     let mut failure: Option<Failure> = None;
     let mut examples = Vec::new();
+    let mut missing = Vec::new();
     for property in checker.model().properties() {
-        let Some(path) = checker.discovery(property.name) else { continue };
+        let Some(path) = checker.discovery(property.name) else {
+            if !property.expectation.discovery_is_failure() {
+                missing.push(property.name);
+            }
+            continue;
+        };
         if !property.expectation.discovery_is_failure() {
             examples.push(property.name);
             continue;
@@ -357,5 +377,6 @@ fn explore(params: Params, threads: usize, depth_first: bool) -> Result<Outcome,
         exhaustive: checker.state_count() < cap && limit.is_none_or(|l| seconds < l as f64),
         failure,
         examples,
+        missing,
     })
 }

@@ -26,6 +26,15 @@ pub struct Params {
     pub cluster: ModelCluster,
     /// Ticks, all nodes together.
     pub ticks: u8,
+    /// Ticks of a leader in an untimed configuration. Commit notices wait
+    /// for the leader's tick (PROTOCOL.md §4.4), so without these an untimed
+    /// configuration never tells a follower that its last entries
+    /// committed: followers would never apply them, nor answer a read that
+    /// waits for them. With a heartbeat interval of two ticks
+    /// ([`commit_notices`](Self::commit_notices)), one such tick sends the
+    /// notices of what committed since the last, unanswered, and no
+    /// heartbeat.
+    pub leader_ticks: u8,
     /// Election timeouts fired directly (`Event::Campaign`).
     pub timeouts: u8,
     /// Crash-restarts.
@@ -72,7 +81,7 @@ impl fmt::Display for ParamsError {
             Self::TooLarge { estimate, limit } => write!(
                 f,
                 "the model would explore about {estimate:.1e} states, over the limit of {limit:.1e}: lower a \
-                 budget (ticks, timeouts, crashes, drops, duplicates, proposals, reads), the node count or the \
+                 budget (ticks, leader ticks, timeouts, crashes, drops, duplicates, proposals, reads), the node count or the \
                  network capacity, or raise the limit (RAFT_IO_MODEL_LIMIT)"
             ),
         }
@@ -86,6 +95,7 @@ impl Params {
             name,
             cluster: ModelCluster::new(voters),
             ticks: 0,
+            leader_ticks: 0,
             timeouts: 0,
             crashes: 0,
             drops: 0,
@@ -113,6 +123,7 @@ impl Params {
         let mut e = 25.0
             * pow(60.0, self.timeouts)
             * pow(3.0, self.ticks)
+            * pow(4.0, self.leader_ticks)
             * pow(9.0, self.proposals)
             * pow(23.0, self.reads)
             * pow(10.0, self.crashes)
@@ -126,8 +137,21 @@ impl Params {
             Some(ChangePlan::AddAndPromote(_)) => 27.0,
             Some(ChangePlan::Remove(_)) => 5.0,
         };
-        let exchanges = f64::from(self.timeouts) + f64::from(self.ticks) / 3.0 + f64::from(self.proposals + self.reads);
+        let exchanges = f64::from(self.timeouts)
+            + f64::from(self.ticks) / 3.0
+            + f64::from(self.leader_ticks)
+            + f64::from(self.proposals + self.reads);
         e * (c.capacity as f64 / 4.0).max(1.0).powf(2.0 * exchanges) * (nodes / 3.0).max(1.0).powi(6)
+    }
+
+    /// One leader tick that sends commit notices only: the heartbeat
+    /// interval is raised to two ticks (and the election timeout above it,
+    /// which an untimed configuration never reaches: only leaders tick).
+    pub fn commit_notices(mut self) -> Self {
+        self.leader_ticks = 1;
+        self.cluster.heartbeat = 2;
+        self.cluster.election_timeout = (3, 4);
+        self
     }
 
     /// Refuses parameters out of range and configurations estimated above
@@ -149,6 +173,11 @@ impl Params {
         }
         if self.ticks > 0 && self.timeouts > 0 {
             return invalid("a configuration is either timed (ticks) or untimed (timeouts), not both".into());
+        }
+        if self.ticks > 0 && self.leader_ticks > 0 {
+            return invalid(
+                "a timed configuration ticks its leaders already: leader ticks are for untimed ones".into(),
+            );
         }
         match self.change {
             Some(ChangePlan::AddAndPromote(id)) if !c.joining.contains(&id) => {

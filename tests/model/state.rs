@@ -55,6 +55,8 @@ impl InFlight {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Budget {
     pub ticks: u8,
+    /// Ticks a leader may take in an untimed configuration.
+    pub leader_ticks: u8,
     pub timeouts: u8,
     pub crashes: u8,
     pub drops: u8,

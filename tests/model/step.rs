@@ -75,8 +75,16 @@ impl RaftModel {
                 s.net.remove(find(&s.net, &m)?);
             }
             ModelStep::Tick(n) => {
-                s.budget.ticks = s.budget.ticks.checked_sub(1)?;
                 let i = s.slot(n)?;
+                if s.budget.ticks > 0 {
+                    s.budget.ticks -= 1;
+                } else if s.nodes[i].raft.is_leader() {
+                    // A leader's tick in an untimed configuration (its
+                    // commit notices).
+                    s.budget.leader_ticks = s.budget.leader_ticks.checked_sub(1)?;
+                } else {
+                    return None;
+                }
                 self.step_node(&mut s, i, Event::Tick, Request::Internal)?;
             }
             ModelStep::Timeout(n) => {
