@@ -27,10 +27,11 @@ pub struct Params {
     /// Ticks, all nodes together.
     pub ticks: u8,
     /// Ticks of a leader in an untimed configuration. Commit notices wait
-    /// for the leader's tick (PROTOCOL.md §4.4), so without these an untimed
-    /// configuration never tells a follower that its last entries
-    /// committed: followers would never apply them, nor answer a read that
-    /// waits for them. With a heartbeat interval of two ticks
+    /// for the leader's tick (PROTOCOL.md §4.4), so without these (or a
+    /// read, whose round carries the commit index) an untimed configuration
+    /// never tells the follower whose answer committed the last entry that
+    /// it committed: that follower never applies it. With a heartbeat
+    /// interval of two ticks
     /// ([`commit_notices`](Self::commit_notices)), one such tick sends the
     /// notices of what committed since the last, unanswered, and no
     /// heartbeat.

@@ -16,9 +16,9 @@ pub trait GroupTransport: Send + 'static {
     /// driver reuses the emptied vector (its capacity) for the next batch.
     /// Called at most twice per driver turn: with what the turn's steps
     /// sent, before its flush, and with what the flush's durability reports
-    /// released, after it (each call only when there is something to send). Failures are the
-    /// transport's to count: Raft treats an envelope that was not
-    /// delivered as lost.
+    /// released, after it (each call only when there is something to send).
+    /// Failures are the transport's to count: Raft treats an envelope that
+    /// was not delivered as lost.
     fn send_batch(&mut self, envelopes: &mut Vec<Envelope>);
 
     /// The next envelope received, without blocking.
