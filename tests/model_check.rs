@@ -46,6 +46,14 @@ fn config(name: &str) -> Params {
             p.proposals = 1;
             p
         }
+        // One election and two writes: a follower learns a commit from
+        // the next write's append, or from the leader's tick.
+        "two-writes" => {
+            let mut p = three("two-writes").commit_notices();
+            p.timeouts = 1;
+            p.proposals = 2;
+            p
+        }
         // One election and a read (ReadIndex, at any node).
         "read" => {
             let mut p = three("read");
@@ -165,6 +173,13 @@ fn small_configurations() {
 #[cfg_attr(debug_assertions, ignore = "release only: .ci/run runs it")]
 fn elections_and_faults() {
     release(&["read", "elections", "pre-vote", "crash", "faults"]);
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only: .ci/run runs it")]
+fn two_writes() {
+    let o = explore(config("two-writes"));
+    assert!(o.examples.contains(&"every follower applies a write"), "{:?}", o.examples);
 }
 
 #[test]
