@@ -320,6 +320,80 @@ fn shutdown_interrupts_a_handshake_with_a_peer_that_never_replies() {
     assert!(done.recv_timeout(Duration::from_secs(60)).is_ok(), "shutdown waited for the handshake timeout");
 }
 
+/// A listener whose accept queue is full: the kernel drops every further
+/// SYN, so a connect to it waits (retransmitting) until its own timeout, as
+/// with a peer behind a firewall that drops packets. A backlog of 0 holds
+/// one connection on Linux; the returned stream fills it.
+#[cfg(target_os = "linux")]
+fn syn_sink() -> (socket2::Socket, TcpStream, std::net::SocketAddr) {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener.bind(&loopback().into()).unwrap();
+    listener.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap().as_socket().unwrap();
+    let filler = TcpStream::connect(addr).unwrap();
+    // The sink works: a connect to it now waits out its timeout.
+    let probe = TcpStream::connect_timeout(&addr, Duration::from_millis(300));
+    assert_eq!(probe.err().map(|e| e.kind()), Some(std::io::ErrorKind::TimedOut), "the SYN sink accepted a connection");
+    (listener, filler, addr)
+}
+
+/// Sockets of this host still connecting (`SYN_SENT`) to `port` on
+/// 127.0.0.1, from `/proc/net/tcp`.
+#[cfg(target_os = "linux")]
+fn connecting_to(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let remote = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[2] == remote && f[3] == "02"
+        })
+        .count()
+}
+
+/// Shutting down while a dial waits on a peer that drops its SYNs cuts the
+/// connect short instead of waiting out the connect timeout (an hour
+/// here): the writer's socket is registered before it connects, and
+/// `close` shuts it down.
+#[cfg(target_os = "linux")]
+#[test]
+fn shutdown_interrupts_a_connect_to_a_peer_that_drops_syns() {
+    let (_listener, _filler, addr) = syn_sink();
+    let hour = Duration::from_secs(3600);
+    let t = TcpTransport::bind(TcpConfig::new(1, loopback()).peer(2, addr).connect_timeout(hour)).unwrap();
+    wait_until("the writer's connect to be under way", || connecting_to(addr.port()) > 0);
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        t.shutdown();
+        let _ = done_tx.send(());
+    });
+    // The bound only turns a hang into a failure.
+    assert!(done.recv_timeout(Duration::from_secs(60)).is_ok(), "shutdown waited for the connect timeout");
+    assert_eq!(connecting_to(addr.port()), 0, "the aborted connect left a socket behind");
+}
+
+/// Removing a peer while its writer waits on a connect ends that connect
+/// at once, and the transport's shutdown then has nothing to wait for.
+#[cfg(target_os = "linux")]
+#[test]
+fn removing_a_peer_interrupts_its_connect() {
+    let (_listener, _filler, addr) = syn_sink();
+    let hour = Duration::from_secs(3600);
+    let t = TcpTransport::bind(TcpConfig::new(1, loopback()).peer(2, addr).connect_timeout(hour)).unwrap();
+    wait_until("the writer's connect to be under way", || connecting_to(addr.port()) > 0);
+    t.remove_peer(2);
+    wait_until("the connect to be aborted", || connecting_to(addr.port()) == 0);
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        t.shutdown();
+        let _ = done_tx.send(());
+    });
+    assert!(done.recv_timeout(Duration::from_secs(60)).is_ok(), "shutdown waited for the removed peer's connect");
+}
+
 /// A raft-io 0.7 node (transport version 1, wire format 1) answers this
 /// build's hello with a version refusal at its own version: the dialer
 /// counts and reports `UnsupportedVersion(1)`, and not one frame crosses.

@@ -168,8 +168,10 @@ impl TcpConfig {
         self
     }
 
-    /// Time allowed to establish a TCP connection. (Every duration setter
-    /// clamps its value to between 1 ms and one day.)
+    /// Time allowed to establish a TCP connection (default 1 s). A
+    /// [`shutdown`](super::TcpTransport::shutdown) or a removal of the peer
+    /// ends a connect under way at once, whatever this is. (Every duration
+    /// setter clamps its value to between 1 ms and one day.)
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = nonzero(timeout);
         self

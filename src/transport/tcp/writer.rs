@@ -240,28 +240,49 @@ fn connect<C: Carrier>(shared: &Shared<C>, peer: &Peer<C>) -> Result<(TcpStream,
     let targets = peer.addr().dial_targets(&*shared.cfg.resolver).map_err(DialError::Resolve)?;
     let mut failure = None;
     for addr in targets {
-        if peer.is_closed() {
-            break;
-        }
-        match TcpStream::connect_timeout(&addr, shared.cfg.connect_timeout) {
+        match connect_one(peer, addr, shared.cfg.connect_timeout) {
             Ok(stream) => return Ok((stream, addr)),
             Err(e) => failure = Some(e),
         }
+        if peer.is_closed() {
+            break;
+        }
     }
-    Err(DialError::Io(failure.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::Interrupted, "peer closed"))))
+    Err(DialError::Io(failure.unwrap_or_else(closed_error)))
+}
+
+/// One connect, which [`Peer::close`] can cut short: the socket is made
+/// first and registered as the peer's stream before it connects, so a
+/// close (a shutdown, a removal) that comes while a peer drops our SYNs
+/// ends the wait at once instead of after `timeout` (a shutdown of a socket
+/// still connecting aborts the connect and wakes its wait).
+fn connect_one<C: Carrier>(peer: &Peer<C>, addr: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    *lock(&peer.stream) = Some(TcpStream::from(socket.try_clone()?));
+    // Registered, then checked: a close either finds it registered or came
+    // before the check.
+    if peer.is_closed() {
+        return Err(closed_error());
+    }
+    let connected = socket.connect_timeout(&addr.into(), timeout);
+    if connected.is_err() || peer.is_closed() {
+        *lock(&peer.stream) = None;
+        return Err(connected.err().unwrap_or_else(closed_error));
+    }
+    Ok(TcpStream::from(socket))
+}
+
+fn closed_error() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::Interrupted, "peer closed")
 }
 
 fn dial<C: Carrier>(shared: &Shared<C>, peer: &Peer<C>) -> Result<(Link, SocketAddr), DialError> {
     let cfg = &shared.cfg;
+    // The stream stays registered (by `connect_one`) through the
+    // handshake, so `close` can cut a handshake with a slow peer short
+    // instead of waiting out its timeout.
     let (stream, addr) = connect(shared, peer)?;
     stream.set_nodelay(true).map_err(DialError::Io)?;
-    // Registered before the handshake, so `close` can cut a handshake with
-    // a slow peer short instead of waiting out its timeout.
-    *lock(&peer.stream) = stream.try_clone().ok();
-    if peer.is_closed() {
-        let _ = stream.shutdown(Shutdown::Both);
-        return Err(DialError::Io(std::io::Error::new(std::io::ErrorKind::Interrupted, "peer closed")));
-    }
     let deadline = Instant::now() + cfg.handshake_timeout;
     #[cfg(feature = "tls")]
     let mut link = match &shared.tls {
