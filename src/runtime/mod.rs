@@ -194,9 +194,10 @@ impl std::fmt::Debug for Waker {
     }
 }
 
-/// Tuning of a [`Runtime`].
+/// Tuning of a [`Runtime`], filled by its builder's setters (each setter
+/// documents its default and bounds).
 #[derive(Clone, Debug)]
-pub struct RuntimeOptions {
+pub(crate) struct RuntimeOptions {
     common: CommonOptions,
     max_messages_per_turn: usize,
     read_kind: ReadKind,
@@ -225,7 +226,7 @@ where
     T: Transport,
 {
     /// A runtime for `node`, talking through `transport`, applying to
-    /// `state_machine`, with default [`RuntimeOptions`].
+    /// `state_machine`, with the default tuning (the setters below).
     ///
     /// The state machine must match the node's applied index: for a node
     /// recovered from a log, an empty state machine with the default
