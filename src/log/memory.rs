@@ -9,14 +9,21 @@
 //! log keeps a watermark of durable entries, and only a truncation or a
 //! snapshot install that removes *durable* entries before they are
 //! superseded by a sync keeps those entries aside.
+//!
+//! With [`MemoryLog::with_async_writes`] it also models the asynchronous
+//! storage mode (`docs/PROTOCOL.md` §5.1): each write submitted is an image
+//! of the log as of its submission, and a completion reported makes that
+//! image, not the log as it is now, what a crash leaves.
 
 #[cfg(feature = "sim")]
 mod fingerprint;
 
+use std::collections::VecDeque;
+
 use bytes::{Bytes, BytesMut};
 
 use super::chunked::Chunked;
-use super::{RaftLog, entry_offsets};
+use super::{RaftLog, Submitted, WriteToken, entry_offsets};
 use crate::error::StorageError;
 use crate::membership::Membership;
 use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
@@ -59,6 +66,17 @@ pub struct MemoryLog {
     snapshot_dirty: bool,
     sync_calls: u64,
     effective_syncs: u64,
+    /// The asynchronous storage mode ([`MemoryLog::with_async_writes`]).
+    deferred: Option<Box<Deferred>>,
+}
+
+/// The asynchronous mode's durability: what each write in flight will make
+/// durable (the log as of its submission, synced), oldest first, and what
+/// is durable now. Neither image is itself in the mode.
+#[derive(Clone, Debug)]
+struct Deferred {
+    pending: VecDeque<(WriteToken, MemoryLog)>,
+    durable: MemoryLog,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -99,9 +117,68 @@ impl MemoryLog {
         log
     }
 
+    /// Switches the asynchronous storage mode on (`docs/PROTOCOL.md` §5.1;
+    /// for a node whose configuration has
+    /// [`async_storage`](crate::RaftConfig::async_storage) on): a
+    /// [`submit`](RaftLog::submit) answers [`Submitted::Pending`] and makes
+    /// nothing durable; the write becomes durable when the node is told of
+    /// it ([`Event::Persisted`](crate::Event::Persisted), which calls
+    /// [`persisted`](RaftLog::persisted)), and then exactly as it was
+    /// submitted, whatever the log did since. A crash
+    /// ([`durable`](Self::durable)) loses every write not reported. The
+    /// embedder reports the writes in flight ([`pending_writes`](Self::pending_writes))
+    /// when it chooses, as a disk would finish them: this is how the
+    /// simulator and the model checker explore the mode. Already durable:
+    /// whatever the last [`sync`](RaftLog::sync) made durable. Calling it on
+    /// a log already in the mode changes nothing.
+    ///
+    /// ```
+    /// use raft_io::{Entry, MemoryLog, RaftLog, Submitted, WriteToken};
+    ///
+    /// let mut log = MemoryLog::new().with_async_writes();
+    /// log.append(&mut vec![Entry::normal(1, 1, "a".into())]).unwrap();
+    /// let write = WriteToken::new(0, 1);
+    /// assert_eq!(log.submit(write).unwrap(), Submitted::Pending);
+    /// log.append(&mut vec![Entry::normal(2, 1, "b".into())]).unwrap();
+    /// assert_eq!(log.durable().last_index(), 0, "not reported yet");
+    /// assert_eq!(log.pending_writes().collect::<Vec<_>>(), [write]);
+    /// log.persisted(write).unwrap();
+    /// assert_eq!(log.durable().last_index(), 1, "the write as submitted");
+    /// ```
+    pub fn with_async_writes(mut self) -> Self {
+        if self.deferred.is_none() {
+            let durable = self.synced_image();
+            self.deferred = Some(Box::new(Deferred { pending: VecDeque::new(), durable }));
+        }
+        self
+    }
+
+    /// Whether the log is in the asynchronous storage mode
+    /// ([`with_async_writes`](Self::with_async_writes)).
+    pub fn is_async(&self) -> bool {
+        self.deferred.is_some()
+    }
+
+    /// The writes submitted and not yet reported durable, oldest first
+    /// (none outside the asynchronous mode).
+    pub fn pending_writes(&self) -> impl Iterator<Item = WriteToken> + '_ {
+        self.deferred.iter().flat_map(|d| d.pending.iter().map(|(token, _)| *token))
+    }
+
     /// What a crash right now would leave: the state as of the last
-    /// successful [`sync`](RaftLog::sync).
+    /// successful [`sync`](RaftLog::sync) (in the asynchronous mode: as of
+    /// the last write reported durable, or a later sync), as a log in the
+    /// same mode.
     pub fn durable(&self) -> MemoryLog {
+        match &self.deferred {
+            Some(d) => d.durable.clone().with_async_writes(),
+            None => self.synced_image(),
+        }
+    }
+
+    /// The state as of the last successful sync, as a log out of the
+    /// asynchronous mode.
+    fn synced_image(&self) -> MemoryLog {
         let s = &self.synced;
         let mut entries: Vec<Entry> = self.durable_front.clone();
         entries.extend(self.entries.iter().take_while(|e| e.index <= self.stable).cloned());
@@ -125,7 +202,35 @@ impl MemoryLog {
             snapshot_dirty: false,
             sync_calls: 0,
             effective_syncs: 0,
+            deferred: None,
         }
+    }
+
+    /// What an effective sync does: the state as it is now becomes the
+    /// durable one.
+    fn make_durable(&mut self) {
+        self.effective_syncs += 1;
+        self.synced.identity = self.identity;
+        self.synced.hard = self.hard;
+        if self.snapshot_dirty {
+            self.synced.snapshot = self.snapshot.clone();
+            self.synced.snapshot_data = self.snapshot_data.clone();
+            self.snapshot_dirty = false;
+        }
+        self.stable = self.last_index();
+        self.durable_front.clear();
+        self.durable_back.clear();
+        self.dirty = false;
+    }
+
+    /// The log as it is now, synced and out of the asynchronous mode: what
+    /// a write submitted now makes durable.
+    fn write_image(&mut self) -> Result<MemoryLog, StorageError> {
+        let deferred = self.deferred.take();
+        let mut image = self.clone();
+        self.deferred = deferred;
+        image.sync()?;
+        Ok(image)
     }
 
     /// Whether any mutation happened since the last sync.
@@ -337,21 +442,40 @@ impl RaftLog for MemoryLog {
 
     fn sync(&mut self) -> Result<(), StorageError> {
         self.sync_calls += 1;
-        if !self.dirty {
-            return Ok(());
+        if self.dirty {
+            self.make_durable();
         }
-        self.effective_syncs += 1;
-        self.synced.identity = self.identity;
-        self.synced.hard = self.hard;
-        if self.snapshot_dirty {
-            self.synced.snapshot = self.snapshot.clone();
-            self.synced.snapshot_data = self.snapshot_data.clone();
-            self.snapshot_dirty = false;
+        if self.deferred.is_some() {
+            // Everything is durable now, writes in flight included.
+            let durable = self.synced_image();
+            if let Some(d) = &mut self.deferred {
+                d.pending.clear();
+                d.durable = durable;
+            }
         }
-        self.stable = self.last_index();
-        self.durable_front.clear();
-        self.durable_back.clear();
-        self.dirty = false;
+        Ok(())
+    }
+
+    fn submit(&mut self, token: WriteToken) -> Result<Submitted, StorageError> {
+        if self.deferred.is_none() {
+            self.sync()?;
+            return Ok(Submitted::Durable);
+        }
+        let image = self.write_image()?;
+        if let Some(d) = &mut self.deferred {
+            d.pending.push_back((token, image));
+        }
+        Ok(Submitted::Pending)
+    }
+
+    fn persisted(&mut self, token: WriteToken) -> Result<(), StorageError> {
+        if let Some(d) = &mut self.deferred {
+            while d.pending.front().is_some_and(|(t, _)| t.seq() <= token.seq()) {
+                if let Some((_, image)) = d.pending.pop_front() {
+                    d.durable = image;
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -443,31 +567,119 @@ mod tests {
             let mut log = MemoryLog::new();
             let mut model = Image::default();
             for op in ops {
-                match op {
-                    Op::Append(n, t) => {
-                        let last = log.last_index();
-                        let term = log.term(last).unwrap_or(0).max(t);
-                        let mut es: Vec<Entry> = (1..=n as u64).map(|k| e(term, last + k)).collect();
-                        log.append(&mut es).unwrap();
-                    }
-                    Op::Truncate(back) => {
-                        let from = log.last_index().saturating_sub(back as u64).max(log.snapshot_meta().index + 1);
-                        log.truncate(from).unwrap();
-                    }
-                    Op::Snapshot(ahead, matching) => {
-                        let index = log.snapshot_meta().index + ahead as u64;
-                        let term = if matching { log.term(index).unwrap_or(9) } else { 9 };
-                        let meta = SnapshotMeta { index, term, membership: Membership::empty() };
-                        log.install_snapshot(meta, Bytes::from_static(b"s")).unwrap();
-                    }
-                    Op::Hard(t) => log.set_hard_state(HardState { term: t, vote: None, commit: 0 }).unwrap(),
-                    Op::Sync => {
-                        log.sync().unwrap();
-                        model = image(&log);
-                    }
+                let sync = matches!(op, Op::Sync);
+                apply(&mut log, op);
+                if sync {
+                    model = image(&log);
                 }
                 prop_assert_eq!(image(&log.durable()), model.clone());
             }
         }
+
+        /// The asynchronous mode: a submitted write makes durable exactly
+        /// the log as it was at its submission, once reported (completions
+        /// are cumulative); a sync makes everything durable; a crash keeps
+        /// the durable image, still in the mode, with nothing in flight.
+        #[test]
+        fn async_writes_make_their_submitted_image_durable(
+            ops in proptest::collection::vec(async_op(), 1..60)
+        ) {
+            let mut log = MemoryLog::new().with_async_writes();
+            let mut durable = Image::default();
+            let mut pending: Vec<(WriteToken, Image)> = Vec::new();
+            let mut seq = 0;
+            for op in ops {
+                match op {
+                    AsyncOp::Log(Op::Sync) => {
+                        log.sync().unwrap();
+                        durable = image(&log);
+                        pending.clear();
+                    }
+                    AsyncOp::Log(op) => apply(&mut log, op),
+                    AsyncOp::Submit => {
+                        seq += 1;
+                        let token = WriteToken::new(7, seq);
+                        prop_assert_eq!(log.submit(token).unwrap(), Submitted::Pending);
+                        pending.push((token, image(&log)));
+                    }
+                    AsyncOp::Report(k) => {
+                        if let Some(&(token, _)) = pending.get(k as usize) {
+                            log.persisted(token).unwrap();
+                            durable = pending[k as usize].1.clone();
+                            pending.drain(..=k as usize);
+                        }
+                    }
+                    AsyncOp::Crash => {
+                        log = log.durable();
+                        prop_assert!(log.is_async());
+                        pending.clear();
+                    }
+                }
+                prop_assert_eq!(image(&log.durable()), durable.clone());
+                let tokens: Vec<WriteToken> = pending.iter().map(|(t, _)| *t).collect();
+                prop_assert_eq!(log.pending_writes().collect::<Vec<_>>(), tokens);
+            }
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum AsyncOp {
+        Log(Op),
+        Submit,
+        /// Report the `k`-th write in flight (and so every earlier one).
+        Report(u8),
+        Crash,
+    }
+
+    fn async_op() -> impl Strategy<Value = AsyncOp> {
+        prop_oneof![
+            5 => op().prop_map(AsyncOp::Log),
+            3 => Just(AsyncOp::Submit),
+            3 => (0u8..3).prop_map(AsyncOp::Report),
+            1 => Just(AsyncOp::Crash),
+        ]
+    }
+
+    /// Carries out one mutation of [`Op`] (not `Sync`) on `log`.
+    fn apply(log: &mut MemoryLog, op: Op) {
+        match op {
+            Op::Append(n, t) => {
+                let last = log.last_index();
+                let term = log.term(last).unwrap_or(0).max(t);
+                let mut es: Vec<Entry> = (1..=n as u64).map(|k| e(term, last + k)).collect();
+                log.append(&mut es).unwrap();
+            }
+            Op::Truncate(back) => {
+                let from = log.last_index().saturating_sub(back as u64).max(log.snapshot_meta().index + 1);
+                log.truncate(from).unwrap();
+            }
+            Op::Snapshot(ahead, matching) => {
+                let index = log.snapshot_meta().index + ahead as u64;
+                let term = if matching { log.term(index).unwrap_or(9) } else { 9 };
+                let meta = SnapshotMeta { index, term, membership: Membership::empty() };
+                log.install_snapshot(meta, Bytes::from_static(b"s")).unwrap();
+            }
+            Op::Hard(t) => log.set_hard_state(HardState { term: t, vote: None, commit: 0 }).unwrap(),
+            Op::Sync => log.sync().unwrap(),
+        }
+    }
+
+    #[cfg(feature = "sim")]
+    #[test]
+    fn async_mode_fingerprints_tell_writes_in_flight_apart() {
+        let mut a = MemoryLog::new().with_async_writes();
+        a.append(&mut vec![e(1, 1)]).unwrap();
+        let mut b = a.clone();
+        b.submit(WriteToken::new(0, 1)).unwrap();
+        let hash = |log: &MemoryLog| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            log.hash_state(&mut h);
+            std::hash::Hasher::finish(&h)
+        };
+        assert_ne!(hash(&a), hash(&b), "a write in flight is part of the state");
+        a.submit(WriteToken::new(0, 1)).unwrap();
+        assert_eq!(hash(&a), hash(&b));
+        b.persisted(WriteToken::new(0, 1)).unwrap();
+        assert_ne!(hash(&a), hash(&b), "so is what a report made durable");
     }
 }

@@ -12,8 +12,6 @@ mod wal;
 #[cfg(feature = "persistence")]
 pub use wal::SimWal;
 
-use std::collections::VecDeque;
-
 use bytes::Bytes;
 
 use super::state_machine::fnv1a;
@@ -60,34 +58,14 @@ pub struct SimLog {
     journaling: bool,
     /// The (index, term) of the snapshot being received.
     receiving: Option<(Index, Term)>,
-    /// Asynchronous storage mode on a `MemoryLog`: what each write in
-    /// flight will make durable, and what is durable (images.rs).
-    images: Option<Images>,
     /// How many crashes this log went through ([`RaftLog::instance`]).
     instance: u64,
-}
-
-/// The asynchronous mode's model of durability on a `MemoryLog`: each
-/// write submitted is an image of the log as of its submission; reporting
-/// it makes that image (not the log as it is now) what survives a crash.
-#[derive(Debug)]
-struct Images {
-    pending: VecDeque<(u64, MemoryLog)>,
-    durable: MemoryLog,
 }
 
 impl SimLog {
     /// A simulated log over `backend`.
     pub fn new(backend: SimBackend, journaling: bool) -> Self {
-        Self {
-            backend,
-            journal: Vec::new(),
-            digests: Vec::new(),
-            journaling,
-            receiving: None,
-            images: None,
-            instance: 0,
-        }
+        Self { backend, journal: Vec::new(), digests: Vec::new(), journaling, receiving: None, instance: 0 }
     }
 
     /// Switches the asynchronous storage model on: writes submitted are
@@ -95,17 +73,23 @@ impl SimLog {
     /// loses every write not reported. (On a `WalLog` the log itself does
     /// this: its writes are synced when reported.)
     pub(crate) fn with_async_writes(mut self) -> Self {
-        #[cfg(feature = "persistence")]
-        if let SimBackend::Wal(w) = &mut self.backend {
-            w.log_mut().defer_syncs();
-            return self;
-        }
-        // Without `persistence` the memory backend is the only one.
-        #[allow(irrefutable_let_patterns)]
-        if let SimBackend::Memory(m) = &self.backend {
-            self.images = Some(Images { pending: VecDeque::new(), durable: m.durable() });
+        match &mut self.backend {
+            SimBackend::Memory(m) => *m = std::mem::take(m).with_async_writes(),
+            #[cfg(feature = "persistence")]
+            SimBackend::Wal(w) => w.log_mut().defer_syncs(),
         }
         self
+    }
+
+    /// The writes submitted in the asynchronous mode and not reported
+    /// durable yet, oldest first (on a `MemoryLog`; none on a `WalLog`,
+    /// whose writes the simulator's disk tracks).
+    pub(crate) fn pending_writes(&self) -> Vec<WriteToken> {
+        match &self.backend {
+            SimBackend::Memory(m) => m.pending_writes().collect(),
+            #[cfg(feature = "persistence")]
+            SimBackend::Wal(_) => Vec::new(),
+        }
     }
 
     /// A fresh log for node `node` of the simulation seeded `seed`: on a
@@ -126,24 +110,23 @@ impl SimLog {
 
     /// What survives a crash right now, as a fresh log.
     pub(crate) fn crash(self) -> SimLog {
-        let asynchronous = self.images.is_some() || self.wal_async();
-        let backend = match (self.backend, self.images) {
-            (SimBackend::Memory(_), Some(images)) => SimBackend::Memory(images.durable),
-            (SimBackend::Memory(m), None) => SimBackend::Memory(m.durable()),
+        let backend = match self.backend {
+            // In the asynchronous mode too: the log as of its last reported
+            // write, still in the mode.
+            SimBackend::Memory(m) => SimBackend::Memory(m.durable()),
             #[cfg(feature = "persistence")]
-            (SimBackend::Wal(w), _) => SimBackend::Wal(w.crash()),
+            SimBackend::Wal(w) => {
+                let asynchronous = w.log().is_async();
+                let mut w = w.crash();
+                if asynchronous {
+                    w.log_mut().defer_syncs();
+                }
+                SimBackend::Wal(w)
+            }
         };
         let mut log = SimLog::new(backend, self.journaling);
         log.instance = self.instance + 1;
-        if asynchronous { log.with_async_writes() } else { log }
-    }
-
-    fn wal_async(&self) -> bool {
-        match &self.backend {
-            #[cfg(feature = "persistence")]
-            SimBackend::Wal(w) => w.log().is_async(),
-            _ => false,
-        }
+        log
     }
 
     /// Durable mode: makes one of the node's next durable operations fail
@@ -317,33 +300,15 @@ impl RaftLog for SimLog {
     }
 
     fn sync(&mut self) -> Result<(), StorageError> {
-        self.inner_mut().sync()?;
-        if let (Some(images), SimBackend::Memory(m)) = (self.images.as_mut(), &self.backend) {
-            images.pending.clear();
-            images.durable = m.durable();
-        }
-        Ok(())
+        self.inner_mut().sync()
     }
 
     fn submit(&mut self, token: WriteToken) -> Result<Submitted, StorageError> {
-        let Some(images) = self.images.as_mut() else { return self.inner_mut().submit(token) };
-        // Without `persistence` the memory backend is the only one.
-        #[allow(irrefutable_let_patterns)]
-        let SimBackend::Memory(m) = &self.backend else { return Ok(Submitted::Durable) };
-        let mut image = m.clone();
-        image.sync()?;
-        images.pending.push_back((token.seq(), image));
-        Ok(Submitted::Pending)
+        self.inner_mut().submit(token)
     }
 
     fn persisted(&mut self, token: WriteToken) -> Result<(), StorageError> {
-        let Some(images) = self.images.as_mut() else { return self.inner_mut().persisted(token) };
-        while images.pending.front().is_some_and(|(seq, _)| *seq <= token.seq()) {
-            if let Some((_, image)) = images.pending.pop_front() {
-                images.durable = image;
-            }
-        }
-        Ok(())
+        self.inner_mut().persisted(token)
     }
 
     fn instance(&self) -> u64 {

@@ -1,7 +1,8 @@
 //! Hashing a [`MemoryLog`]'s complete state for the node fingerprint of
 //! model checking (feature `sim`; see `RaftNode::fingerprint`): the live
-//! contents, the durable image and every flag that decides what a later
-//! sync or crash keeps. Only the sync counters are left out: nothing reads
+//! contents, the durable image, the writes in flight of the asynchronous
+//! mode and every flag that decides what a later sync, completion or crash
+//! keeps. Only the sync counters are left out: nothing reads
 //! them back.
 
 use std::hash::{Hash, Hasher};
@@ -25,6 +26,7 @@ impl MemoryLog {
             snapshot_dirty,
             sync_calls: _,
             effective_syncs: _,
+            deferred,
         } = self;
         (identity, hard, snapshot, snapshot_data, entries).hash(h);
         match receiving {
@@ -37,5 +39,17 @@ impl MemoryLog {
         let Synced { identity, hard, snapshot, snapshot_data } = synced;
         (identity, hard, snapshot, snapshot_data).hash(h);
         (stable, durable_front, durable_back, dirty, snapshot_dirty).hash(h);
+        match deferred {
+            None => h.write_u8(0),
+            Some(d) => {
+                h.write_u8(1);
+                d.pending.len().hash(h);
+                for (token, image) in &d.pending {
+                    token.hash(h);
+                    image.hash_state(h);
+                }
+                d.durable.hash_state(h);
+            }
+        }
     }
 }
