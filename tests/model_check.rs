@@ -128,6 +128,33 @@ fn config(name: &str) -> Params {
             p.change = Some(ChangePlan::Remove(3));
             p
         }
+        // Asynchronous storage: an election and a write, every write of
+        // every node finishing at any point after its step (or never).
+        "async-write" => {
+            let mut p = three("async-write").commit_notices();
+            p.cluster.async_storage = true;
+            p.timeouts = 1;
+            p.proposals = 1;
+            p
+        }
+        // Asynchronous storage with a crash: the writes in flight are lost.
+        "async-crash" => {
+            let mut p = three("async-crash").commit_notices();
+            p.cluster.async_storage = true;
+            p.timeouts = 1;
+            p.proposals = 1;
+            p.crashes = 1;
+            p
+        }
+        // Asynchronous storage, two elections and a crash: votes and terms
+        // that were not durable when a node crashed.
+        "async-elections" => {
+            let mut p = three("async-elections");
+            p.cluster.async_storage = true;
+            p.timeouts = 2;
+            p.crashes = 1;
+            p
+        }
         // Bounded liveness from every state: a leader after healing.
         "liveness" => {
             let mut p = three("liveness");
@@ -201,6 +228,16 @@ fn writes_and_reads_are_linearizable() {
     assert!(o.examples.contains(&"a read completes"), "{:?}", o.examples);
 }
 
+/// The asynchronous storage mode: writes finish when the model says, in
+/// every order against the messages, and a crash loses those in flight.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only: .ci/run runs it")]
+fn asynchronous_storage() {
+    let o = explore(config("async-write"));
+    assert!(o.examples.contains(&"every follower applies a write"), "{:?}", o.examples);
+    release(&["async-crash", "async-elections"]);
+}
+
 /// The deep run (`docs/TESTING.md`): larger budgets, explored depth-first
 /// (the breadth-first frontier of these spaces outgrows the memory).
 #[test]
@@ -254,6 +291,14 @@ fn replays_of_correct_runs_break_nothing_and_bad_scripts_are_refused() {
     assert!(report.failure.is_none());
     script.steps.push(ModelStep::Tick(9));
     assert!(matches!(replay(&script), Err(ReplayError::Step { step: 2, .. })));
+    // The asynchronous mode: the candidate's vote is a write in flight
+    // until a step reports it; a report of a write not in flight is refused.
+    let mut script = ModelScript { cluster: config("async-write").cluster, steps: vec![ModelStep::Timeout(1)] };
+    script.steps.push(ModelStep::Persist(1));
+    assert!(replay(&script).unwrap().failure.is_none());
+    script.steps.push(ModelStep::Persist(1));
+    let err = replay(&script).unwrap_err();
+    assert!(err.to_string().contains("no write in flight"), "{err}");
 }
 
 #[test]

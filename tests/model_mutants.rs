@@ -61,6 +61,23 @@ fn aimed_at(mutant: Mutant) -> (Params, &'static [&'static str]) {
             p.cluster.max_entries = 1;
             (p, &["Leader Completeness", "State Machine Safety"])
         }
+        Mutant::HoldNothing => {
+            // An acknowledgement (or a vote) sent before the write it
+            // promises is durable, then a crash that loses the write.
+            let mut p = three("hold-nothing", 2);
+            p.cluster.async_storage = true;
+            p.crashes = 1;
+            (p, &["Election Safety", "Leader Completeness", "State Machine Safety"])
+        }
+        Mutant::CountUndurableSelf => {
+            // A leader commits with its own unwritten entry, crashes and
+            // loses it: a node without the entry can then win.
+            let mut p = three("count-undurable-self", 2);
+            p.cluster.async_storage = true;
+            p.proposals = 1;
+            p.crashes = 1;
+            (p, &["Leader Completeness", "State Machine Safety"])
+        }
         other => panic!("no model configuration for {other:?}"),
     }
 }
@@ -121,4 +138,14 @@ fn early_membership_change() {
 #[test]
 fn commit_previous_term() {
     bites(Mutant::CommitPreviousTerm);
+}
+
+#[test]
+fn hold_nothing() {
+    bites(Mutant::HoldNothing);
+}
+
+#[test]
+fn count_undurable_self() {
+    bites(Mutant::CountUndurableSelf);
 }

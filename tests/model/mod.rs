@@ -44,6 +44,12 @@ impl RaftModel {
         Ok(Self { params, configs })
     }
 
+    /// An empty log, in the asynchronous storage mode if the cluster is.
+    fn fresh_log(&self) -> MemoryLog {
+        let log = MemoryLog::new();
+        if self.params.cluster.async_storage { log.with_async_writes() } else { log }
+    }
+
     fn config(&self, id: NodeId) -> RaftConfig {
         self.configs.iter().find(|(i, _)| *i == id).map(|(_, c)| c.clone()).unwrap_or_else(|| RaftConfig::single(id))
     }
@@ -59,7 +65,7 @@ impl Model for RaftModel {
         let mut ids: Vec<NodeId> = p.cluster.ids().collect();
         ids.sort_unstable();
         for id in ids {
-            match RaftNode::new(self.config(id)) {
+            match RaftNode::with_log(self.config(id), self.fresh_log()) {
                 Ok(raft) => nodes.push(Arc::new(Node::new(raft, None))),
                 // Validated in `RaftModel::new`.
                 Err(_) => return Vec::new(),
@@ -121,6 +127,11 @@ impl Model for RaftModel {
             }
             if b.crashes > 0 {
                 actions.push(ModelStep::Crash(id));
+            }
+            // The disk finishes the oldest write in flight (asynchronous
+            // storage mode): no budget, each write finishes once.
+            if raft.log().pending_writes().next().is_some() {
+                actions.push(ModelStep::Persist(id));
             }
             if b.proposals > 0 && raft.is_leader() {
                 actions.push(ModelStep::Propose { node: id, value: s.next_value });
@@ -210,16 +221,22 @@ fn live_after_healing(model: &RaftModel, s: &State) -> bool {
     let mut queue: VecDeque<Message> = s.net.iter().map(|m| (*m.message).clone()).collect();
     let rounds = 10 * model.params.cluster.election_timeout.1 + 10;
     let step = |nodes: &mut Vec<RaftNode<MemoryLog>>, queue: &mut VecDeque<Message>, k: usize, e: Event| {
-        let mut out = Vec::new();
-        match nodes[k].step_into(e, &mut out) {
-            Ok(()) => {}
-            Err(e) if expected_refusal(&e) => {}
-            Err(_) => return false,
+        let mut event = Some(e);
+        while let Some(e) = event.take() {
+            let mut out = Vec::new();
+            match nodes[k].step_into(e, &mut out) {
+                Ok(()) => {}
+                Err(e) if expected_refusal(&e) => {}
+                Err(_) => return false,
+            }
+            queue.extend(out.into_iter().filter_map(|a| match a {
+                Action::Send { message, .. } => Some(message),
+                _ => None,
+            }));
+            // A healthy disk (asynchronous storage mode): the step's
+            // writes finish at once, all reported by the last.
+            event = nodes[k].log().pending_writes().last().map(Event::Persisted);
         }
-        queue.extend(out.into_iter().filter_map(|a| match a {
-            Action::Send { message, .. } => Some(message),
-            _ => None,
-        }));
         true
     };
     for _ in 0..rounds {

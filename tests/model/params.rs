@@ -115,8 +115,9 @@ impl Params {
     /// measured on the configurations of `docs/TESTING.md`: each budgeted
     /// action multiplies the space (an election by about 60, a write by 9,
     /// a read by 23, and a write with a read by 15 more, since the read may
-    /// fall anywhere in the write's exchanges), and a larger network or
-    /// cluster multiplies it again. An order of magnitude, not a bound.
+    /// fall anywhere in the write's exchanges; the asynchronous storage mode
+    /// multiplies each election and write by 2.5 more), and a larger network
+    /// or cluster multiplies it again. An order of magnitude, not a bound.
     pub fn estimate(&self) -> f64 {
         let pow = |base: f64, n: u8| base.powi(i32::from(n));
         let c = &self.cluster;
@@ -132,6 +133,10 @@ impl Params {
             * pow(5.0, self.duplicates);
         if self.proposals > 0 && self.reads > 0 {
             e *= 15.0;
+        }
+        if c.async_storage {
+            // Each write may finish anywhere after its step.
+            e *= pow(2.5, self.timeouts + self.proposals);
         }
         e *= match self.change {
             None => 1.0,

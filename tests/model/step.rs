@@ -110,6 +110,11 @@ impl RaftModel {
                 let i = s.slot(node)?;
                 self.step_node(&mut s, i, Event::Read { id, kind }, Request::Read(id))?;
             }
+            ModelStep::Persist(n) => {
+                let i = s.slot(n)?;
+                let token = s.nodes[i].raft.log().pending_writes().next()?;
+                self.step_node(&mut s, i, Event::Persisted(token), Request::Internal)?;
+            }
             ModelStep::Change { node, change } => {
                 s.budget.changes = s.budget.changes.checked_sub(1)?;
                 let i = s.slot(node)?;

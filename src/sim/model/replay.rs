@@ -71,7 +71,8 @@ pub enum ReplayError {
 }
 
 /// Replays `script`: nodes on [`SimLog`]s over in-memory logs (a crash
-/// keeps what they synced), a network that holds what was sent until a step
+/// keeps what they synced; in the asynchronous storage mode, what their
+/// reported writes made durable), a network that holds what was sent until a step
 /// delivers, duplicates or drops it (and loses what is sent while it holds
 /// `capacity` messages; messages no receiver can act on any more are
 /// removed after every step, see [`is_stale`]), a one-byte register per
@@ -120,8 +121,9 @@ struct Run {
 /// A broken property: its name and what was seen.
 type Broken = Option<(String, String)>;
 
-fn log() -> SimLog {
-    SimLog::new(SimBackend::Memory(MemoryLog::new()), true)
+fn log(cluster: &ModelCluster) -> SimLog {
+    let log = SimLog::new(SimBackend::Memory(MemoryLog::new()), true);
+    if cluster.async_storage { log.with_async_writes() } else { log }
 }
 
 impl Run {
@@ -138,8 +140,8 @@ impl Run {
         ids.sort_unstable();
         for id in ids {
             let config = cluster.raft_config(id);
-            let raft =
-                RaftNode::with_log(config.clone(), log()).map_err(|error| ReplayError::Cluster { node: id, error })?;
+            let raft = RaftNode::with_log(config.clone(), log(cluster))
+                .map_err(|error| ReplayError::Cluster { node: id, error })?;
             // A fresh node's log holds nothing the checkers could object to.
             let _ = run.checker.restart(id, raft.log());
             run.nodes.push(Slot { id, config, raft, sm: HashChain::default(), value: None });
@@ -189,6 +191,12 @@ impl Run {
                 (self.slot(*node)?, Event::Read { id, kind: *kind }, None)
             }
             ModelStep::Change { node, change } => (self.slot(*node)?, Event::ChangeMembership(change.clone()), None),
+            ModelStep::Persist(n) => {
+                let i = self.slot(*n)?;
+                let pending = self.nodes[i].raft.log().pending_writes();
+                let token = *pending.first().ok_or_else(|| format!("node {n} has no write in flight"))?;
+                (i, Event::Persisted(token), None)
+            }
         };
         Ok(self.run(i, event, value))
     }
@@ -197,7 +205,8 @@ impl Run {
         let slot = &mut self.nodes[i];
         let id = slot.id;
         self.clients.crashed(id);
-        let placeholder = RaftNode::with_log(RaftConfig::single(id), log());
+        let placeholder =
+            RaftNode::with_log(RaftConfig::single(id), SimLog::new(SimBackend::Memory(MemoryLog::new()), false));
         let Ok(placeholder) = placeholder else { return broken("No unexpected error", "placeholder node".into()) };
         let log = std::mem::replace(&mut slot.raft, placeholder).into_log().crash();
         if let Err(v) = self.checker.restart(id, &log) {

@@ -1,6 +1,7 @@
 //! [`ModelScript`]: a cluster description and a list of explicit steps —
 //! deliveries, duplicates, drops, ticks, timeouts, crashes, proposals,
-//! reads and membership changes — with a text form that prints and parses.
+//! reads, membership changes and (in the asynchronous storage mode) writes
+//! reported durable — with a text form that prints and parses.
 //! The exhaustive model checker prints its counterexamples in this form, and
 //! [`replay`](super::replay) runs one on real nodes.
 
@@ -46,12 +47,17 @@ pub struct ModelCluster {
     pub capacity: usize,
     /// The seed of every node's generator.
     pub seed: u64,
+    /// The asynchronous storage mode ([`RaftConfig::async_storage`]): each
+    /// node's writes stay in flight until a [`ModelStep::Persist`] reports
+    /// them, and a crash loses those not reported.
+    pub async_storage: bool,
 }
 
 impl ModelCluster {
     /// Voters `voters`, no joining node, timeouts `2..3` ticks, heartbeats
     /// every tick, pre-vote and check-quorum off, no lease reads, one entry
-    /// per append, four appends in flight, a network of eight messages.
+    /// per append, four appends in flight, a network of eight messages,
+    /// synchronous storage.
     pub fn new(voters: impl IntoIterator<Item = NodeId>) -> Self {
         Self {
             voters: voters.into_iter().collect(),
@@ -66,6 +72,7 @@ impl ModelCluster {
             max_inflight: 4,
             capacity: 8,
             seed: 0,
+            async_storage: false,
         }
     }
 
@@ -90,6 +97,7 @@ impl ModelCluster {
             .max_entries_per_message(self.max_entries)
             .max_inflight(self.max_inflight)
             .seed(self.seed)
+            .async_storage(self.async_storage)
     }
 }
 
@@ -181,6 +189,10 @@ pub enum ModelStep {
         /// The change.
         change: MembershipChange,
     },
+    /// The oldest write a node has in flight becomes durable, and the node
+    /// is told ([`Event::Persisted`](crate::Event::Persisted)); asynchronous
+    /// storage mode only ([`ModelCluster::async_storage`]).
+    Persist(NodeId),
 }
 
 /// A cluster and the steps to run on it.
@@ -245,6 +257,7 @@ impl fmt::Display for ModelStep {
             Self::Tick(n) => write!(f, "tick {n}"),
             Self::Timeout(n) => write!(f, "timeout {n}"),
             Self::Crash(n) => write!(f, "crash {n}"),
+            Self::Persist(n) => write!(f, "persist {n}"),
             Self::Propose { node, value } => write!(f, "propose {node} {value}"),
             Self::Read { node, kind: ReadKind::Index } => write!(f, "read {node} index"),
             Self::Read { node, kind: ReadKind::Lease } => write!(f, "read {node} lease"),
@@ -289,6 +302,10 @@ impl fmt::Display for ModelScript {
         writeln!(f, "max-inflight {}", c.max_inflight)?;
         writeln!(f, "capacity {}", c.capacity)?;
         writeln!(f, "seed {}", c.seed)?;
+        if c.async_storage {
+            // Only when on: scripts of the synchronous mode print as before.
+            writeln!(f, "async-storage on")?;
+        }
         writeln!(f, "steps")?;
         for step in &self.steps {
             writeln!(f, "{step}")?;
@@ -342,6 +359,7 @@ impl FromStr for ModelScript {
                 "max-inflight" => cluster.max_inflight = one(rest).map_err(err)? as usize,
                 "capacity" => cluster.capacity = one(rest).map_err(err)? as usize,
                 "seed" => cluster.seed = one(rest).map_err(err)?,
+                "async-storage" => cluster.async_storage = switch(rest).map_err(err)?,
                 other => return Err(err(format!("unknown header line `{other}`"))),
             }
         }
@@ -401,6 +419,7 @@ fn parse_step(words: &[&str]) -> Result<ModelStep, String> {
         "tick" => ModelStep::Tick(node(1)?),
         "timeout" => ModelStep::Timeout(node(1)?),
         "crash" => ModelStep::Crash(node(1)?),
+        "persist" => ModelStep::Persist(node(1)?),
         "propose" => {
             let value = node(2)?;
             let value = u8::try_from(value).map_err(|_| format!("value {value} is not a byte"))?;
@@ -454,6 +473,7 @@ mod tests {
         let mut cluster = ModelCluster::new([1, 2, 3]);
         cluster.joining = vec![4];
         cluster.pre_vote = true;
+        cluster.async_storage = true;
         let script = ModelScript {
             cluster,
             steps: vec![
@@ -463,6 +483,7 @@ mod tests {
                 ModelStep::Drop(MessageRef::of(&vote)),
                 ModelStep::Tick(2),
                 ModelStep::Crash(3),
+                ModelStep::Persist(2),
                 ModelStep::Propose { node: 1, value: 7 },
                 ModelStep::Read { node: 2, kind: ReadKind::Lease },
                 ModelStep::Change { node: 1, change: MembershipChange::AddLearner(4) },
