@@ -139,7 +139,7 @@ impl MemoryLog {
     /// log.append(&mut vec![Entry::normal(1, 1, "a".into())]).unwrap();
     /// let write = WriteToken::new(0, 1);
     /// assert_eq!(log.submit(write).unwrap(), Submitted::Pending);
-    /// log.append(&mut vec![Entry::normal(2, 1, "b".into())]).unwrap();
+    /// log.append(&mut vec![Entry::normal(1, 2, "b".into())]).unwrap();
     /// assert_eq!(log.durable().last_index(), 0, "not reported yet");
     /// assert_eq!(log.pending_writes().collect::<Vec<_>>(), [write]);
     /// log.persisted(write).unwrap();
