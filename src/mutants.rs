@@ -45,11 +45,15 @@ pub enum Mutant {
     /// `RaftNode::visit_applied` lends `first..last`, leaving out the last
     /// command of every `Action::ApplyRange` (an off-by-one).
     ApplyRangeShort,
+    /// A joint configuration commits entries with a quorum of its incoming
+    /// voters alone, without one of the outgoing voters (the joint
+    /// consensus rule broken).
+    JointIgnoresOutgoing,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 13] = [
+    pub const ALL: [Mutant; 14] = [
         Self::CommitPreviousTerm,
         Self::VoteWithoutLogCheck,
         Self::ForgetVoteOnRestart,
@@ -63,6 +67,7 @@ impl Mutant {
         Self::HoldNothing,
         Self::CountUndurableSelf,
         Self::ApplyRangeShort,
+        Self::JointIgnoresOutgoing,
     ];
 }
 

@@ -121,6 +121,15 @@ fn config(name: &str) -> Params {
             p.change = Some(ChangePlan::AddAndPromote(4));
             p
         }
+        // Voter 3 replaced by joining node 4 in one change: through the
+        // joint configuration and out of it.
+        "replace" => {
+            let mut p = three("replace").commit_notices();
+            p.cluster.joining = vec![4];
+            p.timeouts = 1;
+            p.change = Some(ChangePlan::Replace { out: 3, into: 4 });
+            p
+        }
         // A voter removed, then a second election.
         "remove" => {
             let mut p = three("remove").commit_notices();
@@ -219,6 +228,8 @@ fn timed_with_pre_vote_check_quorum_and_leases() {
 #[cfg_attr(debug_assertions, ignore = "release only: .ci/run runs it")]
 fn membership_changes() {
     release(&["add", "remove"]);
+    let o = explore(config("replace"));
+    assert!(o.examples.contains(&"the joint configuration is left"), "{:?}", o.examples);
 }
 
 #[test]

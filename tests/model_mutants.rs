@@ -78,6 +78,17 @@ fn aimed_at(mutant: Mutant) -> (Params, &'static [&'static str]) {
             p.crashes = 1;
             (p, &["Leader Completeness", "State Machine Safety"])
         }
+        Mutant::JointIgnoresOutgoing => {
+            // Voter 3 replaced by joining node 4: the joint entry commits
+            // with nodes 1 and 4 alone, and 2 or 3 can then win without it.
+            let mut p = three("joint-ignores-outgoing", 2);
+            p.cluster.joining = vec![4];
+            p.cluster.capacity = 4;
+            // The leader first contacts a new voter at a heartbeat.
+            p.leader_ticks = 1;
+            p.change = Some(ChangePlan::Replace { out: 3, into: 4 });
+            (p, &["Leader Completeness", "State Machine Safety", "Configuration rules"])
+        }
         other => panic!("no model configuration for {other:?}"),
     }
 }
@@ -148,4 +159,9 @@ fn hold_nothing() {
 #[test]
 fn count_undurable_self() {
     bites(Mutant::CountUndurableSelf);
+}
+
+#[test]
+fn joint_ignores_outgoing() {
+    bites(Mutant::JointIgnoresOutgoing);
 }

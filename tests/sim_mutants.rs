@@ -244,7 +244,7 @@ fn every_mutant_is_caught_and_correct_code_passes() {
                 // just committed by counting replicas).
                 let expected = match m {
                     Mutant::EarlyMembershipChange => Some("Configuration rules violated"),
-                    Mutant::CommitPreviousTerm => Some("could be elected"),
+                    Mutant::CommitPreviousTerm | Mutant::JointIgnoresOutgoing => Some("could be elected"),
                     Mutant::ApplyRangeShort => Some("commands it skipped"),
                     _ => None,
                 };

@@ -318,6 +318,9 @@ impl Membership {
             return 0;
         }
         let incoming = quorum::committed_index(&self.0.voters, &mut matched, scratch);
+        if mutant!(JointIgnoresOutgoing) {
+            return incoming;
+        }
         let outgoing = quorum::committed_index(&self.0.outgoing, &mut matched, scratch);
         incoming.min(outgoing)
     }

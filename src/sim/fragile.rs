@@ -20,6 +20,7 @@
 //! | `SnapshotInstall` | a follower is down while the leader compacts; it restarts into a snapshot install on a network that duplicates and holds messages; then the leader changes | a snapshot installed behind what a node applied |
 //! | `DamagedSnapshot` | (durable mode) a down node's snapshot file loses a bit before it restarts | a snapshot file served without checking its checksum |
 //! | `PowerCut` | (asynchronous storage) the disks of the leader and of all followers but `quorum - 2` stall; the leader proposes a burst; the moment its commit index moves, every node with a write in flight loses power at once and restarts | an acknowledgement sent before the write it promises is durable, or a leader counting its own undurable entries |
+//! | `JointAlone` | the leader, cut off from everyone, is asked to replace every other voter at once (a joint configuration whose new half is the leader alone); the others elect a new leader, and the old one rejoins | a joint configuration committing with its new voters alone |
 //!
 //! Some windows need a suitable configuration to open: `Figure8` needs
 //! catch-up to take several appends (a burst of 4 to 33 entries against a
@@ -83,9 +84,10 @@ enum Moment {
     SnapshotInstall,
     DamagedSnapshot,
     PowerCut,
+    JointAlone,
 }
 
-const MOMENTS: [Moment; 8] = [
+const MOMENTS: [Moment; 9] = [
     Moment::Figure8,
     Moment::VoterRestart,
     Moment::EarlyReconfig,
@@ -94,6 +96,7 @@ const MOMENTS: [Moment; 8] = [
     Moment::SnapshotInstall,
     Moment::DamagedSnapshot,
     Moment::PowerCut,
+    Moment::JointAlone,
 ];
 
 /// Runs `ticks` ticks, with a client round before each.
@@ -187,6 +190,7 @@ impl Chaos {
             Moment::SnapshotInstall => voters >= 2,
             Moment::DamagedSnapshot => cluster.is_durable() && voters >= 3 && !lost,
             Moment::PowerCut => cluster.is_async() && voters >= 3 && !lost,
+            Moment::JointAlone => voters >= 3 && !lost,
         };
         let fitting: Vec<Moment> = MOMENTS.into_iter().filter(fits).collect();
         if fitting.is_empty() {
@@ -203,6 +207,7 @@ impl Chaos {
             Moment::SnapshotInstall => self.snapshot_install(cluster, clients, leader),
             Moment::DamagedSnapshot => self.damaged_snapshot(cluster, clients, leader),
             Moment::PowerCut => self.power_cut(cluster, clients, leader),
+            Moment::JointAlone => self.joint_alone(cluster, clients, leader),
         }
         cluster.note(format!("fragile moment {moment:?} ends"));
         cluster.heal();
@@ -377,6 +382,26 @@ impl Chaos {
         ticks(cluster, clients, 5);
         cluster.restart(a);
         ticks(cluster, clients, 60);
+    }
+
+    /// Leader A, cut off from every node, is asked to make itself the only
+    /// voter in one change: two or more voters change, so A appends a joint
+    /// configuration, whose old half needs a quorum of the voters A cannot
+    /// reach. Nothing may commit. The others elect a new leader without
+    /// the joint entry, and A, back, must give it up. A joint configuration
+    /// that committed with its new voters alone would commit at A at once,
+    /// and the others could then elect a leader without those entries.
+    fn joint_alone<S: StateMachine>(&mut self, cluster: &mut Cluster<S>, clients: Clients<'_, S>, a: NodeId) {
+        let term_a = cluster.node(a).map_or(0, |n| n.term());
+        cluster.isolate(a);
+        let alone = MembershipChange::Replace { voters: vec![a], learners: Vec::new() };
+        if cluster.change_membership(a, alone).is_err() {
+            return;
+        }
+        ticks(cluster, clients, 5);
+        until(cluster, clients, 80, |c| new_leader(c, term_a, &[a]).is_some());
+        cluster.heal();
+        ticks(cluster, clients, 20);
     }
 
     /// The leader's clock runs slow and the others' fast (8–16 % each way;

@@ -74,7 +74,7 @@ impl Model for RaftModel {
         let changes = match p.change {
             None => 0,
             Some(ChangePlan::AddAndPromote(_)) => 2,
-            Some(ChangePlan::Remove(_)) => 1,
+            Some(ChangePlan::Remove(_) | ChangePlan::Replace { .. }) => 1,
         };
         let budget = Budget {
             ticks: p.ticks,
@@ -148,6 +148,10 @@ impl Model for RaftModel {
                     Some(ChangePlan::AddAndPromote(x)) if !m.contains(x) => Some(MembershipChange::AddLearner(x)),
                     Some(ChangePlan::AddAndPromote(x)) if m.is_learner(x) => Some(MembershipChange::Promote(x)),
                     Some(ChangePlan::Remove(x)) if m.is_voter(x) => Some(MembershipChange::Remove(x)),
+                    Some(ChangePlan::Replace { out, into }) if m.is_voter(out) && !m.contains(into) => {
+                        let voters = m.voters().iter().copied().filter(|&v| v != out).chain([into]).collect();
+                        Some(MembershipChange::Replace { voters, learners: Vec::new() })
+                    }
                     _ => None,
                 };
                 if let Some(change) = change {
@@ -205,6 +209,17 @@ impl Model for RaftModel {
         }
         if self.params.change.is_some() {
             props.push(Property::<Self>::sometimes("the change is made", |_, s| s.budget.changes == 0));
+        }
+        if matches!(self.params.change, Some(ChangePlan::Replace { .. })) {
+            // The leader leaves the joint configuration by itself, once the
+            // joint entry commits: some node gets to the new one.
+            props.push(Property::<Self>::sometimes("the joint configuration is left", |model, s| {
+                let Some(ChangePlan::Replace { into, .. }) = model.params.change else { return false };
+                s.nodes.iter().any(|n| {
+                    let m = n.raft.membership();
+                    !m.is_joint() && m.is_voter(into)
+                })
+            }));
         }
         props
     }

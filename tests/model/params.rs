@@ -15,6 +15,15 @@ pub enum ChangePlan {
     AddAndPromote(NodeId),
     /// Remove a voter.
     Remove(NodeId),
+    /// Replace voter `out` by the joining node `into` in one change
+    /// (`MembershipChange::Replace`): two voters altered, so through a
+    /// joint configuration, which the leader leaves by itself.
+    Replace {
+        /// The voter that leaves.
+        out: NodeId,
+        /// The joining node that becomes a voter.
+        into: NodeId,
+    },
 }
 
 /// One model configuration.
@@ -142,6 +151,7 @@ impl Params {
             None => 1.0,
             Some(ChangePlan::AddAndPromote(_)) => 27.0,
             Some(ChangePlan::Remove(_)) => 5.0,
+            Some(ChangePlan::Replace { .. }) => 27.0,
         };
         let exchanges = f64::from(self.timeouts)
             + f64::from(self.ticks) / 3.0
@@ -191,6 +201,9 @@ impl Params {
             }
             Some(ChangePlan::Remove(id)) if !c.voters.contains(&id) => {
                 return invalid(format!("node {id} is removed but is not a voter"));
+            }
+            Some(ChangePlan::Replace { out, into }) if !c.voters.contains(&out) || !c.joining.contains(&into) => {
+                return invalid(format!("node {out} must be a voter and node {into} a joining node"));
             }
             _ => {}
         }
