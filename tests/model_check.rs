@@ -164,6 +164,21 @@ fn config(name: &str) -> Params {
             p.crashes = 1;
             p
         }
+        // One election and a leadership transfer to any other voter, at
+        // any point (the new leader's no-op commits in its term).
+        "transfer" => {
+            let mut p = three("transfer").commit_notices();
+            p.timeouts = 1;
+            p.transfers = 1;
+            p
+        }
+        // The same with a write, which the transfer may overtake.
+        "transfer-write" => {
+            let mut p = config("transfer");
+            p.name = "transfer-write";
+            p.proposals = 1;
+            p
+        }
         // Bounded liveness from every state: a leader after healing.
         "liveness" => {
             let mut p = three("liveness");
@@ -237,6 +252,18 @@ fn membership_changes() {
 fn writes_and_reads_are_linearizable() {
     let o = explore(config("write-read"));
     assert!(o.examples.contains(&"a read completes"), "{:?}", o.examples);
+}
+
+/// Leadership transfers, with and without a write in flight: the target
+/// must come to lead (a `sometimes` property), and every property holds on
+/// the way.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only: .ci/run runs it")]
+fn leadership_transfers() {
+    for name in ["transfer", "transfer-write"] {
+        let o = explore(config(name));
+        assert!(o.examples.contains(&"leadership is transferred"), "{name}: {:?}", o.examples);
+    }
 }
 
 /// The asynchronous storage mode: writes finish when the model says, in

@@ -86,6 +86,7 @@ impl Model for RaftModel {
             proposals: p.proposals,
             reads: p.reads,
             changes,
+            transfers: p.transfers,
         };
         vec![State {
             nodes,
@@ -140,6 +141,13 @@ impl Model for RaftModel {
                 actions.push(ModelStep::Read { node: id, kind: ReadKind::Index });
                 if self.params.cluster.lease_reads {
                     actions.push(ModelStep::Read { node: id, kind: ReadKind::Lease });
+                }
+            }
+            if b.transfers > 0 && raft.is_leader() {
+                for &to in raft.membership().voters() {
+                    if to != id {
+                        actions.push(ModelStep::Transfer { node: id, to });
+                    }
                 }
             }
             if b.changes > 0 && raft.is_leader() {
@@ -209,6 +217,18 @@ impl Model for RaftModel {
         }
         if self.params.change.is_some() {
             props.push(Property::<Self>::sometimes("the change is made", |_, s| s.budget.changes == 0));
+        }
+        if self.params.transfers > 0 {
+            // The target of the transfer leads: every transfer asked was
+            // to a node that was not leading, so a leader elected after
+            // the budget ran out in a configuration without a second
+            // timeout is the transfer's doing.
+            props.push(Property::<Self>::sometimes("leadership is transferred", |model, s| {
+                s.budget.transfers == 0
+                    && s.budget.timeouts == 0
+                    && model.params.timeouts == 1
+                    && s.nodes.iter().filter(|n| n.raft.is_leader()).any(|n| n.raft.term() >= 2)
+            }));
         }
         if matches!(self.params.change, Some(ChangePlan::Replace { .. })) {
             // The leader leaves the joint configuration by itself, once the

@@ -57,6 +57,8 @@ pub struct Params {
     pub proposals: u8,
     /// Client reads issued.
     pub reads: u8,
+    /// Leadership transfers asked of a leader.
+    pub transfers: u8,
     /// The membership change, if any.
     pub change: Option<ChangePlan>,
     /// States where a node's term exceeds this are not explored.
@@ -91,7 +93,7 @@ impl fmt::Display for ParamsError {
             Self::TooLarge { estimate, limit } => write!(
                 f,
                 "the model would explore about {estimate:.1e} states, over the limit of {limit:.1e}: lower a \
-                 budget (ticks, leader ticks, timeouts, crashes, drops, duplicates, proposals, reads), the node count or the \
+                 budget (ticks, leader ticks, timeouts, crashes, drops, duplicates, proposals, reads, transfers), the node count or the \
                  network capacity, or raise the limit (RAFT_IO_MODEL_LIMIT)"
             ),
         }
@@ -112,6 +114,7 @@ impl Params {
             duplicates: 0,
             proposals: 0,
             reads: 0,
+            transfers: 0,
             change: None,
             max_term: 8,
             max_log: 8,
@@ -139,7 +142,8 @@ impl Params {
             * pow(23.0, self.reads)
             * pow(10.0, self.crashes)
             * pow(5.0, self.drops)
-            * pow(5.0, self.duplicates);
+            * pow(5.0, self.duplicates)
+            * pow(30.0, self.transfers);
         if self.proposals > 0 && self.reads > 0 {
             e *= 15.0;
         }
@@ -156,7 +160,7 @@ impl Params {
         let exchanges = f64::from(self.timeouts)
             + f64::from(self.ticks) / 3.0
             + f64::from(self.leader_ticks)
-            + f64::from(self.proposals + self.reads);
+            + f64::from(self.proposals + self.reads + self.transfers);
         e * (c.capacity as f64 / 4.0).max(1.0).powf(2.0 * exchanges) * (nodes / 3.0).max(1.0).powi(6)
     }
 

@@ -65,6 +65,8 @@ pub struct Budget {
     pub reads: u8,
     /// Membership changes still to make (0, 1 or 2).
     pub changes: u8,
+    /// Leadership transfers still to ask for.
+    pub transfers: u8,
 }
 
 /// What the properties remember of the past.

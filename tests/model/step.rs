@@ -110,6 +110,11 @@ impl RaftModel {
                 let i = s.slot(node)?;
                 self.step_node(&mut s, i, Event::Read { id, kind }, Request::Read(id))?;
             }
+            ModelStep::Transfer { node, to } => {
+                s.budget.transfers = s.budget.transfers.checked_sub(1)?;
+                let i = s.slot(node)?;
+                self.step_node(&mut s, i, Event::TransferLeadership(to), Request::Other)?;
+            }
             ModelStep::Persist(n) => {
                 let i = s.slot(n)?;
                 let token = s.nodes[i].raft.log().pending_writes().next()?;

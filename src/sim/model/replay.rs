@@ -191,6 +191,7 @@ impl Run {
                 (self.slot(*node)?, Event::Read { id, kind: *kind }, None)
             }
             ModelStep::Change { node, change } => (self.slot(*node)?, Event::ChangeMembership(change.clone()), None),
+            ModelStep::Transfer { node, to } => (self.slot(*node)?, Event::TransferLeadership(*to), None),
             ModelStep::Persist(n) => {
                 let i = self.slot(*n)?;
                 let pending = self.nodes[i].raft.log().pending_writes();
@@ -227,7 +228,9 @@ impl Run {
             Event::Read { id, .. } => Some(*id),
             _ => None,
         };
-        let client = value.is_some() || read.is_some() || matches!(event, Event::ChangeMembership(_) | Event::Campaign);
+        let client = value.is_some()
+            || read.is_some()
+            || matches!(event, Event::ChangeMembership(_) | Event::Campaign | Event::TransferLeadership(_));
         let raft = &mut self.nodes[i].raft;
         let before = (raft.role(), raft.term(), raft.last_index());
         let mut actions = Vec::new();

@@ -1,7 +1,8 @@
 //! [`ModelScript`]: a cluster description and a list of explicit steps —
 //! deliveries, duplicates, drops, ticks, timeouts, crashes, proposals,
-//! reads, membership changes and (in the asynchronous storage mode) writes
-//! reported durable — with a text form that prints and parses.
+//! reads, membership changes, leadership transfers and (in the asynchronous
+//! storage mode) writes reported durable — with a text form that prints and
+//! parses.
 //! The exhaustive model checker prints its counterexamples in this form, and
 //! [`replay`](super::replay) runs one on real nodes.
 
@@ -189,6 +190,14 @@ pub enum ModelStep {
         /// The change.
         change: MembershipChange,
     },
+    /// A leadership transfer asked of a node
+    /// ([`Event::TransferLeadership`](crate::Event::TransferLeadership)).
+    Transfer {
+        /// The node (a leader, or the request is refused).
+        node: NodeId,
+        /// The voter it hands leadership to.
+        to: NodeId,
+    },
     /// The oldest write a node has in flight becomes durable, and the node
     /// is told ([`Event::Persisted`](crate::Event::Persisted)); asynchronous
     /// storage mode only ([`ModelCluster::async_storage`]).
@@ -258,6 +267,7 @@ impl fmt::Display for ModelStep {
             Self::Timeout(n) => write!(f, "timeout {n}"),
             Self::Crash(n) => write!(f, "crash {n}"),
             Self::Persist(n) => write!(f, "persist {n}"),
+            Self::Transfer { node, to } => write!(f, "transfer {node} {to}"),
             Self::Propose { node, value } => write!(f, "propose {node} {value}"),
             Self::Read { node, kind: ReadKind::Index } => write!(f, "read {node} index"),
             Self::Read { node, kind: ReadKind::Lease } => write!(f, "read {node} lease"),
@@ -420,6 +430,7 @@ fn parse_step(words: &[&str]) -> Result<ModelStep, String> {
         "timeout" => ModelStep::Timeout(node(1)?),
         "crash" => ModelStep::Crash(node(1)?),
         "persist" => ModelStep::Persist(node(1)?),
+        "transfer" => ModelStep::Transfer { node: node(1)?, to: node(2)? },
         "propose" => {
             let value = node(2)?;
             let value = u8::try_from(value).map_err(|_| format!("value {value} is not a byte"))?;
@@ -484,6 +495,7 @@ mod tests {
                 ModelStep::Tick(2),
                 ModelStep::Crash(3),
                 ModelStep::Persist(2),
+                ModelStep::Transfer { node: 1, to: 3 },
                 ModelStep::Propose { node: 1, value: 7 },
                 ModelStep::Read { node: 2, kind: ReadKind::Lease },
                 ModelStep::Change { node: 1, change: MembershipChange::AddLearner(4) },
