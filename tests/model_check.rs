@@ -36,6 +36,13 @@ fn three(name: &'static str) -> Params {
     p
 }
 
+/// `p` in the asynchronous storage mode, named `name`.
+fn asynchronous(mut p: Params, name: &'static str) -> Params {
+    p.name = name;
+    p.cluster.async_storage = true;
+    p
+}
+
 /// The configurations, by name.
 fn config(name: &str) -> Params {
     match name {
@@ -139,22 +146,9 @@ fn config(name: &str) -> Params {
         }
         // Asynchronous storage: an election and a write, every write of
         // every node finishing at any point after its step (or never).
-        "async-write" => {
-            let mut p = three("async-write").commit_notices();
-            p.cluster.async_storage = true;
-            p.timeouts = 1;
-            p.proposals = 1;
-            p
-        }
+        "async-write" => asynchronous(config("write"), "async-write"),
         // Asynchronous storage with a crash: the writes in flight are lost.
-        "async-crash" => {
-            let mut p = three("async-crash").commit_notices();
-            p.cluster.async_storage = true;
-            p.timeouts = 1;
-            p.proposals = 1;
-            p.crashes = 1;
-            p
-        }
+        "async-crash" => asynchronous(config("crash"), "async-crash"),
         // Asynchronous storage, two elections and a crash: votes and terms
         // that were not durable when a node crashed.
         "async-elections" => {

@@ -298,6 +298,18 @@ fn a_peer_that_accepts_then_drops_is_redialled_only_after_the_backoff() {
     assert_eq!((s.connects, s.connect_failures, s.outbound_resets), (1, 0, 1), "{s:?}");
 }
 
+/// Shuts `t` down on another thread and fails if that takes a minute: the
+/// bound only turns a hang (waiting out `what`, an hour in these tests)
+/// into a failure.
+fn shuts_down_promptly(t: TcpTransport, what: &str) {
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        t.shutdown();
+        let _ = done_tx.send(());
+    });
+    assert!(done.recv_timeout(Duration::from_secs(60)).is_ok(), "shutdown waited for {what}");
+}
+
 /// Shutting down while a dial waits for a peer's handshake reply cuts the
 /// handshake short instead of waiting out its timeout.
 #[test]
@@ -311,13 +323,7 @@ fn shutdown_interrupts_a_handshake_with_a_peer_that_never_replies() {
     let (mut silent, _) = listener.accept().unwrap();
     let mut hello = [0u8; 32];
     silent.read_exact(&mut hello).unwrap();
-    let (done_tx, done) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        t.shutdown();
-        let _ = done_tx.send(());
-    });
-    // The bound only turns a hang into a failure.
-    assert!(done.recv_timeout(Duration::from_secs(60)).is_ok(), "shutdown waited for the handshake timeout");
+    shuts_down_promptly(t, "the handshake timeout");
 }
 
 /// A listener whose accept queue is full: the kernel drops every further
@@ -365,13 +371,7 @@ fn shutdown_interrupts_a_connect_to_a_peer_that_drops_syns() {
     let hour = Duration::from_secs(3600);
     let t = TcpTransport::bind(TcpConfig::new(1, loopback()).peer(2, addr).connect_timeout(hour)).unwrap();
     wait_until("the writer's connect to be under way", || connecting_to(addr.port()) > 0);
-    let (done_tx, done) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        t.shutdown();
-        let _ = done_tx.send(());
-    });
-    // The bound only turns a hang into a failure.
-    assert!(done.recv_timeout(Duration::from_secs(60)).is_ok(), "shutdown waited for the connect timeout");
+    shuts_down_promptly(t, "the connect timeout");
     assert_eq!(connecting_to(addr.port()), 0, "the aborted connect left a socket behind");
 }
 
@@ -386,12 +386,7 @@ fn removing_a_peer_interrupts_its_connect() {
     wait_until("the writer's connect to be under way", || connecting_to(addr.port()) > 0);
     t.remove_peer(2);
     wait_until("the connect to be aborted", || connecting_to(addr.port()) == 0);
-    let (done_tx, done) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        t.shutdown();
-        let _ = done_tx.send(());
-    });
-    assert!(done.recv_timeout(Duration::from_secs(60)).is_ok(), "shutdown waited for the removed peer's connect");
+    shuts_down_promptly(t, "the removed peer's connect");
 }
 
 /// A raft-io 0.7 node (transport version 1, wire format 1) answers this
