@@ -152,9 +152,7 @@ fn config(name: &str) -> Params {
         // Asynchronous storage, two elections and a crash: votes and terms
         // that were not durable when a node crashed.
         "async-elections" => {
-            let mut p = three("async-elections");
-            p.cluster.async_storage = true;
-            p.timeouts = 2;
+            let mut p = asynchronous(config("elections"), "async-elections");
             p.crashes = 1;
             p
         }

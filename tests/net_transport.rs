@@ -360,6 +360,18 @@ fn connecting_to(port: u16) -> usize {
         .count()
 }
 
+/// A transport whose writer is connecting to a [`syn_sink`] (peer 2), with
+/// an hour's connect timeout; returned once the connect is under way,
+/// with the sink (kept alive) and its address.
+#[cfg(target_os = "linux")]
+fn dialing_a_syn_sink() -> ((socket2::Socket, TcpStream), TcpTransport, std::net::SocketAddr) {
+    let (listener, filler, addr) = syn_sink();
+    let hour = Duration::from_secs(3600);
+    let t = TcpTransport::bind(TcpConfig::new(1, loopback()).peer(2, addr).connect_timeout(hour)).unwrap();
+    wait_until("the writer's connect to be under way", || connecting_to(addr.port()) > 0);
+    ((listener, filler), t, addr)
+}
+
 /// Shutting down while a dial waits on a peer that drops its SYNs cuts the
 /// connect short instead of waiting out the connect timeout (an hour
 /// here): the writer's socket is registered before it connects, and
@@ -367,10 +379,7 @@ fn connecting_to(port: u16) -> usize {
 #[cfg(target_os = "linux")]
 #[test]
 fn shutdown_interrupts_a_connect_to_a_peer_that_drops_syns() {
-    let (_listener, _filler, addr) = syn_sink();
-    let hour = Duration::from_secs(3600);
-    let t = TcpTransport::bind(TcpConfig::new(1, loopback()).peer(2, addr).connect_timeout(hour)).unwrap();
-    wait_until("the writer's connect to be under way", || connecting_to(addr.port()) > 0);
+    let (_sink, t, addr) = dialing_a_syn_sink();
     shuts_down_promptly(t, "the connect timeout");
     assert_eq!(connecting_to(addr.port()), 0, "the aborted connect left a socket behind");
 }
@@ -380,10 +389,7 @@ fn shutdown_interrupts_a_connect_to_a_peer_that_drops_syns() {
 #[cfg(target_os = "linux")]
 #[test]
 fn removing_a_peer_interrupts_its_connect() {
-    let (_listener, _filler, addr) = syn_sink();
-    let hour = Duration::from_secs(3600);
-    let t = TcpTransport::bind(TcpConfig::new(1, loopback()).peer(2, addr).connect_timeout(hour)).unwrap();
-    wait_until("the writer's connect to be under way", || connecting_to(addr.port()) > 0);
+    let (_sink, t, addr) = dialing_a_syn_sink();
     t.remove_peer(2);
     wait_until("the connect to be aborted", || connecting_to(addr.port()) == 0);
     shuts_down_promptly(t, "the removed peer's connect");
