@@ -52,6 +52,22 @@ fn leader(handles: &[RaftHandle<Sum>]) -> RaftHandle<Sum> {
     }
 }
 
+/// A read through `h`, sent again while it fails with a retryable error:
+/// a follower that has not heard from the new leader yet (the commits above
+/// needed only one follower) answers `NotLeader` with no leader to name.
+fn read_when_it_knows_the_leader(h: &RaftHandle<Sum>) -> u64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match h.read(|s: &Sum| s.0) {
+            Ok(v) => return v,
+            Err(e) if e.is_retryable() && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => panic!("node {}: {e}", h.id()),
+        }
+    }
+}
+
 #[test]
 fn a_polled_in_memory_transport_replicates_and_reads() {
     let handles = memory_cluster();
@@ -59,7 +75,7 @@ fn a_polled_in_memory_transport_replicates_and_reads() {
     assert_eq!(leader.propose("abc").unwrap(), 3);
     assert_eq!(leader.propose("de").unwrap(), 5);
     for h in &handles {
-        assert_eq!(h.read(|s: &Sum| s.0).unwrap(), 5, "node {}", h.id());
+        assert_eq!(read_when_it_knows_the_leader(h), 5, "node {}", h.id());
     }
     assert!(matches!(leader.propose(""), Err(RuntimeError::Refused(_))));
     for h in &handles {
