@@ -147,6 +147,10 @@ fn config(name: &str) -> Params {
         // Asynchronous storage: an election and a write, every write of
         // every node finishing at any point after its step (or never).
         "async-write" => asynchronous(config("write"), "async-write"),
+        // The deep run: two writes in the asynchronous mode (writes of one
+        // node in flight together, finishing in order, against the
+        // messages).
+        "deep-async-two-writes" => asynchronous(config("two-writes"), "deep-async-two-writes"),
         // Asynchronous storage with a crash: the writes in flight are lost.
         "async-crash" => asynchronous(config("crash"), "async-crash"),
         // Asynchronous storage, two elections and a crash: votes and terms
@@ -274,7 +278,7 @@ fn asynchronous_storage() {
 #[ignore = "deep run: minutes to hours, see docs/TESTING.md"]
 fn deep() {
     let only = std::env::var("RAFT_IO_MODEL_DEEP").ok();
-    for name in ["deep-elections", "deep-timed"] {
+    for name in ["deep-elections", "deep-timed", "deep-async-two-writes"] {
         if only.as_deref().is_some_and(|o| o != name) {
             continue;
         }
