@@ -81,14 +81,14 @@ impl SimLog {
         self
     }
 
-    /// The writes submitted in the asynchronous mode and not reported
-    /// durable yet, oldest first (on a `MemoryLog`; none on a `WalLog`,
-    /// whose writes the simulator's disk tracks).
-    pub(crate) fn pending_writes(&self) -> Vec<WriteToken> {
+    /// The oldest write submitted in the asynchronous mode and not reported
+    /// durable yet (on a `MemoryLog`; none on a `WalLog`, whose writes the
+    /// simulator's disk tracks).
+    pub(crate) fn oldest_write_in_flight(&self) -> Option<WriteToken> {
         match &self.backend {
-            SimBackend::Memory(m) => m.pending_writes().collect(),
+            SimBackend::Memory(m) => m.pending_writes().next(),
             #[cfg(feature = "persistence")]
-            SimBackend::Wal(_) => Vec::new(),
+            SimBackend::Wal(_) => None,
         }
     }
 

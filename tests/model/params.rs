@@ -127,9 +127,10 @@ impl Params {
     /// measured on the configurations of `docs/TESTING.md`: each budgeted
     /// action multiplies the space (an election by about 60, a write by 9,
     /// a read by 23, and a write with a read by 15 more, since the read may
-    /// fall anywhere in the write's exchanges; the asynchronous storage mode
-    /// multiplies each election and write by 2.5 more), and a larger network
-    /// or cluster multiplies it again. An order of magnitude, not a bound.
+    /// fall anywhere in the write's exchanges; a leader tick by 4, a
+    /// transfer by 30; the asynchronous storage mode multiplies each
+    /// election and write by 2.5 more), and a larger network or cluster
+    /// multiplies it again. An order of magnitude, not a bound.
     pub fn estimate(&self) -> f64 {
         let pow = |base: f64, n: u8| base.powi(i32::from(n));
         let c = &self.cluster;

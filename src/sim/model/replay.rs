@@ -194,8 +194,8 @@ impl Run {
             ModelStep::Transfer { node, to } => (self.slot(*node)?, Event::TransferLeadership(*to), None),
             ModelStep::Persist(n) => {
                 let i = self.slot(*n)?;
-                let pending = self.nodes[i].raft.log().pending_writes();
-                let token = *pending.first().ok_or_else(|| format!("node {n} has no write in flight"))?;
+                let token = self.nodes[i].raft.log().oldest_write_in_flight();
+                let token = token.ok_or_else(|| format!("node {n} has no write in flight"))?;
                 (i, Event::Persisted(token), None)
             }
         };
