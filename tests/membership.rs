@@ -67,6 +67,30 @@ fn a_learner_replicates_and_applies_but_counts_in_no_quorum() {
     assert!(!h.queue.iter().any(|m| m.from == 4 && matches!(m.body.name(), "PreVote" | "Vote")));
 }
 
+/// The leader contacts a node the moment a configuration adds it: the
+/// configuration entry's own broadcast probes it, so the joiner holds the
+/// leader's whole log, and the leader its acknowledgement, with no tick
+/// (none waits for a heartbeat).
+#[test]
+fn a_node_added_to_the_configuration_is_contacted_at_once() {
+    for c in [MembershipChange::AddLearner(4), MembershipChange::AddVoter(4)] {
+        let mut h = elected(3);
+        h.propose(1, "x").unwrap();
+        h.deliver_all();
+        join(&mut h, 4);
+        change(&mut h, 1, c.clone()).unwrap();
+        assert!(
+            h.queue.iter().any(|m| m.from == 1 && m.to == 4),
+            "{c:?}: the step that appended the configuration sends the new node nothing"
+        );
+        h.deliver_all();
+        let last = h.node(1).last_index();
+        assert_eq!(h.node(4).last_index(), last, "{c:?}: the joiner caught up without a tick");
+        assert!(h.node(4).membership().contains(4), "{c:?}: and holds the configuration that adds it");
+        assert_eq!(h.node(1).commit_index(), last, "{c:?}: the configuration committed without a tick");
+    }
+}
+
 #[test]
 fn promotion_and_automatic_promotion() {
     let mut h = elected(3);

@@ -84,8 +84,6 @@ fn aimed_at(mutant: Mutant) -> (Params, &'static [&'static str]) {
             let mut p = three("joint-ignores-outgoing", 2);
             p.cluster.joining = vec![4];
             p.cluster.capacity = 4;
-            // The leader first contacts a new voter at a heartbeat.
-            p.leader_ticks = 1;
             p.change = Some(ChangePlan::Replace { out: 3, into: 4 });
             (p, &["Leader Completeness", "State Machine Safety", "Configuration rules"])
         }

@@ -287,7 +287,11 @@ impl<L: RaftLog> RaftNode<L> {
         let config = self.configs.effective();
         let me = self.id;
         self.peers.retain(|p| config.contains(p.id));
-        let next = self.log.last_index() + 1;
+        // A member new to the leader starts at the configuration entry that
+        // added it (just appended), not past the log: the entry's own
+        // broadcast then probes it at once, where starting past the log
+        // would leave it unheard of until the next heartbeat.
+        let next = self.configs.effective_index().clamp(self.log.first_index(), self.log.last_index() + 1);
         for id in config.members().filter(|&id| id != me) {
             if let Err(pos) = self.peers.binary_search_by_key(&id, |p| p.id) {
                 self.peers.insert(pos, Progress::new(id, next, self.cfg.max_inflight));
