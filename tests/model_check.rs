@@ -137,6 +137,19 @@ fn config(name: &str) -> Params {
             p.change = Some(ChangePlan::Replace { out: 3, into: 4 });
             p
         }
+        // A joining node added as a learner while any node may compact
+        // its log at its applied index: the leader streams its snapshot
+        // (or the initial, empty one) to the joiner, in every order
+        // against the write and the compaction.
+        "compact" => {
+            let mut p = three("compact");
+            p.cluster.joining = vec![4];
+            p.timeouts = 1;
+            p.proposals = 1;
+            p.compactions = 1;
+            p.change = Some(ChangePlan::AddLearner(4));
+            p
+        }
         // A voter removed, then a second election.
         "remove" => {
             let mut p = three("remove").commit_notices();
@@ -270,6 +283,18 @@ fn asynchronous_storage() {
     let o = explore(config("async-write"));
     assert!(o.examples.contains(&"every follower applies a write"), "{:?}", o.examples);
     release(&["async-crash", "async-elections"]);
+}
+
+/// Application snapshots: any node may compact its log at its applied
+/// index, and a joining node is sent the leader's snapshot (with the
+/// write's value in it when the leader compacted after applying it).
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only: .ci/run runs it")]
+fn compaction_and_snapshots() {
+    let o = explore(config("compact"));
+    for reached in ["a snapshot is sent", "a joining node restores a snapshot"] {
+        assert!(o.examples.contains(&reached), "{reached}: {:?}", o.examples);
+    }
 }
 
 /// The deep run (`docs/TESTING.md`): larger budgets, explored depth-first

@@ -87,6 +87,22 @@ fn aimed_at(mutant: Mutant) -> (Params, &'static [&'static str]) {
             p.change = Some(ChangePlan::Replace { out: 3, into: 4 });
             (p, &["Leader Completeness", "State Machine Safety", "Configuration rules"])
         }
+        Mutant::SnapshotBackwards => {
+            // A joining learner installs the leader's snapshot, commits
+            // the entry after it, and then a copy of the snapshot arrives:
+            // installed again, its applied index moves back. One voter, so
+            // that the learner's part is all the model explores.
+            let mut p = Params::new("snapshot-backwards", [1]);
+            p.timeouts = 1;
+            p.cluster.max_entries = 4;
+            p.cluster.joining = vec![4];
+            p.cluster.capacity = 4;
+            p.proposals = 1;
+            p.compactions = 1;
+            p.duplicates = 1;
+            p.change = Some(ChangePlan::AddLearner(4));
+            (p, &["Apply Order", "State Machine Safety"])
+        }
         other => panic!("no model configuration for {other:?}"),
     }
 }
@@ -117,6 +133,11 @@ fn bites(mutant: Mutant) {
     let report = report.expect("the counterexample replays");
     let seen = report.failure.unwrap_or_else(|| panic!("the replay of the {mutant:?} counterexample broke nothing"));
     println!("replay: {seen}");
+}
+
+#[test]
+fn snapshot_backwards() {
+    bites(Mutant::SnapshotBackwards);
 }
 
 #[test]

@@ -24,8 +24,12 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Once};
 use std::time::Instant;
 
+use raft_io::sim::HashChain;
 use raft_io::sim::model::{ModelScript, ModelStep, expected_refusal};
-use raft_io::{Action, Event, MembershipChange, MemoryLog, Message, NodeId, RaftConfig, RaftNode, ReadKind, Role};
+use raft_io::{
+    Action, Event, MembershipChange, MemoryLog, Message, MessageBody, NodeId, RaftConfig, RaftLog, RaftNode, ReadKind,
+    Role,
+};
 use stateright::{Checker, HasDiscoveries, Model, Property};
 
 pub use params::{ChangePlan, Params, ParamsError};
@@ -66,7 +70,7 @@ impl Model for RaftModel {
         ids.sort_unstable();
         for id in ids {
             match RaftNode::with_log(self.config(id), self.fresh_log()) {
-                Ok(raft) => nodes.push(Arc::new(Node::new(raft, None))),
+                Ok(raft) => nodes.push(Arc::new(Node::new(raft, None, HashChain::default()))),
                 // Validated in `RaftModel::new`.
                 Err(_) => return Vec::new(),
             }
@@ -74,7 +78,7 @@ impl Model for RaftModel {
         let changes = match p.change {
             None => 0,
             Some(ChangePlan::AddAndPromote(_)) => 2,
-            Some(ChangePlan::Remove(_) | ChangePlan::Replace { .. }) => 1,
+            Some(ChangePlan::AddLearner(_) | ChangePlan::Remove(_) | ChangePlan::Replace { .. }) => 1,
         };
         let budget = Budget {
             ticks: p.ticks,
@@ -87,6 +91,7 @@ impl Model for RaftModel {
             reads: p.reads,
             changes,
             transfers: p.transfers,
+            compactions: p.compactions,
         };
         vec![State {
             nodes,
@@ -134,6 +139,9 @@ impl Model for RaftModel {
             if raft.log().pending_writes().next().is_some() {
                 actions.push(ModelStep::Persist(id));
             }
+            if b.compactions > 0 && raft.last_applied() > raft.log().snapshot_meta().index {
+                actions.push(ModelStep::Compact(id));
+            }
             if b.proposals > 0 && raft.is_leader() {
                 actions.push(ModelStep::Propose { node: id, value: s.next_value });
             }
@@ -153,7 +161,9 @@ impl Model for RaftModel {
             if b.changes > 0 && raft.is_leader() {
                 let m = raft.membership();
                 let change = match self.params.change {
-                    Some(ChangePlan::AddAndPromote(x)) if !m.contains(x) => Some(MembershipChange::AddLearner(x)),
+                    Some(ChangePlan::AddAndPromote(x) | ChangePlan::AddLearner(x)) if !m.contains(x) => {
+                        Some(MembershipChange::AddLearner(x))
+                    }
                     Some(ChangePlan::AddAndPromote(x)) if m.is_learner(x) => Some(MembershipChange::Promote(x)),
                     Some(ChangePlan::Remove(x)) if m.is_voter(x) => Some(MembershipChange::Remove(x)),
                     Some(ChangePlan::Replace { out, into }) if m.is_voter(out) && !m.contains(into) => {
@@ -190,6 +200,7 @@ impl Model for RaftModel {
                 s.broken_property() != Some("State Machine Safety")
             }),
             Property::<Self>::always("Configuration rules", |_, s| s.broken_property() != Some("Configuration rules")),
+            Property::<Self>::always("Apply Order", |_, s| s.broken_property() != Some("Apply Order")),
             Property::<Self>::always("Linearizability", |_, s| s.broken_property() != Some("Linearizability")),
             Property::<Self>::always("No unexpected error", |_, s| s.broken_property() != Some("No unexpected error")),
             Property::<Self>::always("No panic", |_, s| s.broken_property() != Some("No panic")),
@@ -228,6 +239,22 @@ impl Model for RaftModel {
                     && s.budget.timeouts == 0
                     && model.params.timeouts == 1
                     && s.nodes.iter().filter(|n| n.raft.is_leader()).any(|n| n.raft.term() >= 2)
+            }));
+        }
+        if self.params.compactions > 0 {
+            // A follower that lacks what a leader compacted is sent its
+            // snapshot, and restores it.
+            props.push(Property::<Self>::sometimes("a snapshot is sent", |_, s| {
+                s.net.iter().any(|m| matches!(m.message.body, MessageBody::Snapshot(_)))
+            }));
+            // A joining node holds a value only from a leader's snapshot
+            // or entries after it: with one write, from the snapshot.
+            props.push(Property::<Self>::sometimes("a joining node restores a snapshot", |model, s| {
+                s.nodes.iter().any(|n| {
+                    model.params.cluster.joining.contains(&n.id())
+                        && n.raft.log().snapshot_meta().index > 0
+                        && n.value.is_some()
+                })
             }));
         }
         if matches!(self.params.change, Some(ChangePlan::Replace { .. })) {

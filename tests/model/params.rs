@@ -13,6 +13,8 @@ use raft_io::sim::model::ModelCluster;
 pub enum ChangePlan {
     /// Add the joining node as a learner, then promote it.
     AddAndPromote(NodeId),
+    /// Add the joining node as a learner (one change).
+    AddLearner(NodeId),
     /// Remove a voter.
     Remove(NodeId),
     /// Replace voter `out` by the joining node `into` in one change
@@ -59,6 +61,9 @@ pub struct Params {
     pub reads: u8,
     /// Leadership transfers asked of a leader.
     pub transfers: u8,
+    /// Application snapshots taken (each by any node, at its applied index,
+    /// compacting its log behind it).
+    pub compactions: u8,
     /// The membership change, if any.
     pub change: Option<ChangePlan>,
     /// States where a node's term exceeds this are not explored.
@@ -93,7 +98,7 @@ impl fmt::Display for ParamsError {
             Self::TooLarge { estimate, limit } => write!(
                 f,
                 "the model would explore about {estimate:.1e} states, over the limit of {limit:.1e}: lower a \
-                 budget (ticks, leader ticks, timeouts, crashes, drops, duplicates, proposals, reads, transfers), the node count or the \
+                 budget (ticks, leader ticks, timeouts, crashes, drops, duplicates, proposals, reads, transfers, compactions), the node count or the \
                  network capacity, or raise the limit (RAFT_IO_MODEL_LIMIT)"
             ),
         }
@@ -115,6 +120,7 @@ impl Params {
             proposals: 0,
             reads: 0,
             transfers: 0,
+            compactions: 0,
             change: None,
             max_term: 8,
             max_log: 8,
@@ -128,7 +134,7 @@ impl Params {
     /// action multiplies the space (an election by about 60, a write by 9,
     /// a read by 23, and a write with a read by 15 more, since the read may
     /// fall anywhere in the write's exchanges; a leader tick by 4, a
-    /// transfer by 30; the asynchronous storage mode multiplies each
+    /// transfer by 30, a compaction by 10; the asynchronous storage mode multiplies each
     /// election and write by 2.5 more), and a larger network or cluster
     /// multiplies it again. An order of magnitude, not a bound.
     pub fn estimate(&self) -> f64 {
@@ -144,7 +150,8 @@ impl Params {
             * pow(10.0, self.crashes)
             * pow(5.0, self.drops)
             * pow(5.0, self.duplicates)
-            * pow(30.0, self.transfers);
+            * pow(30.0, self.transfers)
+            * pow(10.0, self.compactions);
         if self.proposals > 0 && self.reads > 0 {
             e *= 15.0;
         }
@@ -155,6 +162,7 @@ impl Params {
         e *= match self.change {
             None => 1.0,
             Some(ChangePlan::AddAndPromote(_)) => 27.0,
+            Some(ChangePlan::AddLearner(_)) => 9.0,
             Some(ChangePlan::Remove(_)) => 5.0,
             Some(ChangePlan::Replace { .. }) => 27.0,
         };
@@ -201,7 +209,7 @@ impl Params {
             );
         }
         match self.change {
-            Some(ChangePlan::AddAndPromote(id)) if !c.joining.contains(&id) => {
+            Some(ChangePlan::AddAndPromote(id) | ChangePlan::AddLearner(id)) if !c.joining.contains(&id) => {
                 return invalid(format!("node {id} is added but is not a joining node"));
             }
             Some(ChangePlan::Remove(id)) if !c.voters.contains(&id) => {

@@ -7,11 +7,12 @@
 //! | property | how |
 //! |---|---|
 //! | Election Safety | the leader of each term (ghost), from roles and from leader-only messages sent |
-//! | Leader Append-Only | a node leading one term across a step keeps its log as a prefix |
+//! | Leader Append-Only | a node leading one term across a step keeps its log as a prefix (less what it compacted) |
 //! | Log Matching | any two logs that agree on an entry's term agree on every entry up to it |
 //! | Leader Completeness | a leader of term T holds every entry committed in a term below T (ghost: the committed log, with the term each entry was first reported committed in); and, the inductive form the paper's proof rests on, every node that could win an election now (its log is at least as up to date as every log of some quorum of its configuration) holds every committed entry |
 //! | State Machine Safety | every node's committed prefix agrees with the committed log; every applied entry matches the first applied at its index |
 //! | Configuration rules | a leader appends a configuration entry only once an entry of its term committed; no log holds two configuration entries above the committed index |
+//! | Apply Order | within a step, each command applied lies past the last one applied and a snapshot restored covers what was applied (`step.rs`); across steps, a node's applied index never moves back while it runs |
 //! | Linearizability | the clients' history, after every completed read |
 //! | No unexpected error / No panic | a tick or message never fails, a refusal is one of the expected kinds, no step panics |
 
@@ -65,7 +66,10 @@ pub fn applied(s: &mut State, node: NodeId, index: Index, term: Term, command: &
 /// Every check that follows a step of node `i`.
 pub fn after_step(s: &mut State, i: usize, before: &Before) {
     let raft = &s.nodes[i].raft;
-    let (id, role, term, commit) = (raft.id(), raft.role(), raft.term(), raft.commit_index());
+    let (id, role, term, commit, applied, last) =
+        (raft.id(), raft.role(), raft.term(), raft.commit_index(), raft.last_applied(), raft.last_index());
+    // The term at the commit index, also when a snapshot covers it.
+    let commit_term = raft.log().term(commit);
     let log = entries(raft);
     if role == Role::Leader {
         led(s, id, term);
@@ -74,12 +78,26 @@ pub fn after_step(s: &mut State, i: usize, before: &Before) {
     if let (Some(old), true) =
         (&before.entries, before.role == Role::Leader && role == Role::Leader && before.term == term)
     {
-        if log.len() < old.len() || log[..old.len()] != old[..] {
+        // Compaction removes a prefix the leader applied: what it still
+        // holds of the old log must be unchanged, and nothing past it gone.
+        let first = log.first().map_or(last + 1, |e| e.index);
+        let kept: Vec<&raft_io::Entry> = old.iter().filter(|e| e.index >= first).collect();
+        let changed = kept.len() > log.len() || kept.iter().zip(&log).any(|(o, n)| *o != n);
+        if changed || last < before.last {
             s.break_with("Leader Append-Only", format!("leader {id} of term {term} changed or removed entries"));
         }
     }
+    // Apply Order: a node's applied index never moves back while it runs
+    // (a snapshot it restores covers at least what it applied).
+    if applied < before.applied {
+        s.break_with(
+            "Apply Order",
+            format!("node {id}'s applied index moved back from {} to {applied}", before.applied),
+        );
+        return;
+    }
     committed(s, id, term, commit, &log);
-    config_rules(s, id, before, (role, term, commit), &log);
+    config_rules(s, id, before, (role, term, commit), commit_term, &log);
     log_matching(s, i, &log);
     leader_completeness(s);
     electable_complete(s);
@@ -109,11 +127,18 @@ fn committed(s: &mut State, id: NodeId, term: Term, commit: Index, log: &[Entry]
 }
 
 /// The configuration rules (see the module table).
-fn config_rules(s: &mut State, id: NodeId, before: &Before, after: (Role, Term, Index), log: &[Entry]) {
+fn config_rules(
+    s: &mut State,
+    id: NodeId,
+    before: &Before,
+    after: (Role, Term, Index),
+    commit_term: Option<Term>,
+    log: &[Entry],
+) {
     let (role, term, commit) = after;
     let led_throughout = before.role == Role::Leader && role == Role::Leader && before.term == term;
     if led_throughout {
-        let own_committed = log.iter().any(|e| e.index == commit && e.term == term);
+        let own_committed = commit_term == Some(term);
         let early = log.iter().find(|e| e.index > before.last && e.kind == EntryKind::Config && e.term == term);
         if let (Some(e), false) = (early, own_committed) {
             s.break_with(

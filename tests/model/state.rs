@@ -11,21 +11,26 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use raft_io::sim::HashChain;
 use raft_io::sim::model::{RegisterClients, message_digest};
 use raft_io::{Index, MemoryLog, Message, NodeId, RaftNode, Term};
 
-/// One node: the real node, its fingerprint, and its register.
+/// One node: the real node, its fingerprint, and its state machine: a
+/// register and a hash chain of what it applied (what its snapshots hold).
+/// The state machine is not part of the state's identity: it follows from
+/// the committed log the node applied, which the properties check.
 #[derive(Clone)]
 pub struct Node {
     pub raft: RaftNode<MemoryLog>,
     pub fp: u64,
     /// The value its state machine holds (the last write applied).
     pub value: Option<u8>,
+    pub sm: HashChain,
 }
 
 impl Node {
-    pub fn new(raft: RaftNode<MemoryLog>, value: Option<u8>) -> Self {
-        Self { fp: raft.fingerprint(), raft, value }
+    pub fn new(raft: RaftNode<MemoryLog>, value: Option<u8>, sm: HashChain) -> Self {
+        Self { fp: raft.fingerprint(), raft, value, sm }
     }
 
     pub fn id(&self) -> NodeId {
@@ -67,6 +72,8 @@ pub struct Budget {
     pub changes: u8,
     /// Leadership transfers still to ask for.
     pub transfers: u8,
+    /// Application snapshots still to take.
+    pub compactions: u8,
 }
 
 /// What the properties remember of the past.

@@ -6,8 +6,11 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use raft_io::sim::model::{MessageRef, ModelStep, command, expected_refusal, is_stale, panic_message};
-use raft_io::{Action, Entry, Event, MessageBody, RaftLog, RaftNode, Role};
+use raft_io::sim::model::{
+    MessageRef, ModelStep, command, expected_refusal, is_stale, panic_message, snapshot_data, snapshot_register,
+};
+use raft_io::sim::{HashChain, StateMachine};
+use raft_io::{Action, Entry, Event, Index, MessageBody, RaftLog, RaftNode, Role};
 
 use super::RaftModel;
 use super::props;
@@ -31,6 +34,7 @@ pub struct Before {
     pub role: Role,
     pub term: u64,
     pub last: u64,
+    pub applied: Index,
     /// The log, when the node led (Leader Append-Only).
     pub entries: Option<Vec<Entry>>,
 }
@@ -120,6 +124,17 @@ impl RaftModel {
                 let token = s.nodes[i].raft.log().pending_writes().next()?;
                 self.step_node(&mut s, i, Event::Persisted(token), Request::Internal)?;
             }
+            ModelStep::Compact(n) => {
+                s.budget.compactions = s.budget.compactions.checked_sub(1)?;
+                let i = s.slot(n)?;
+                let node = &s.nodes[i];
+                let index = node.raft.last_applied();
+                if index <= node.raft.log().snapshot_meta().index {
+                    return None;
+                }
+                let data = snapshot_data(&node.sm, node.value);
+                self.step_node(&mut s, i, Event::Snapshot { index, data }, Request::Internal)?;
+            }
             ModelStep::Change { node, change } => {
                 s.budget.changes = s.budget.changes.checked_sub(1)?;
                 let i = s.slot(node)?;
@@ -140,7 +155,7 @@ impl RaftModel {
         s.clients.crashed(id);
         let durable = node.raft.log().durable();
         match RaftNode::with_log(self.config(id), durable) {
-            Ok(raft) => s.nodes[i] = Arc::new(Node::new(raft, None)),
+            Ok(raft) => s.nodes[i] = Arc::new(Node::new(raft, None, HashChain::default())),
             Err(e) => s.break_with("No unexpected error", format!("node {id} failed to restart: {e}")),
         }
     }
@@ -150,11 +165,13 @@ impl RaftModel {
     fn step_node(&self, s: &mut State, i: usize, event: Event, request: Request) -> Option<()> {
         let mut raft = s.nodes[i].raft.clone();
         let mut value = s.nodes[i].value;
+        let mut sm = s.nodes[i].sm.clone();
         let id = raft.id();
         let before = Before {
             role: raft.role(),
             term: raft.term(),
             last: raft.last_index(),
+            applied: raft.last_applied(),
             entries: raft.is_leader().then(|| entries(&raft)),
         };
         let mut actions = Vec::new();
@@ -174,7 +191,25 @@ impl RaftModel {
             s.clients.read(id, read);
         }
         let mut completed_read = false;
+        // Apply Order within the step: each command applied past the last
+        // one, a snapshot restored at or past it.
+        let mut applied = before.applied;
         for action in actions {
+            match &action {
+                Action::Apply { index, .. } if *index <= applied => {
+                    s.break_with(
+                        "Apply Order",
+                        format!("node {id} applied index {index} again (applied through {applied})"),
+                    );
+                }
+                Action::RestoreSnapshot { meta, .. } if meta.index < applied => s.break_with(
+                    "Apply Order",
+                    format!("node {id} restored a snapshot at index {} after applying through {applied}", meta.index),
+                ),
+                Action::Apply { index, .. } => applied = *index,
+                Action::RestoreSnapshot { meta, .. } => applied = meta.index,
+                _ => {}
+            }
             match action {
                 Action::Send { message, .. } => {
                     if matches!(
@@ -188,9 +223,13 @@ impl RaftModel {
                 Action::Apply { index, term, command } => {
                     props::applied(s, id, index, term, &command);
                     value = command.first().copied();
+                    sm.apply(index, &command);
                     s.clients.applied(id, index, term);
                 }
-                Action::RestoreSnapshot { data, .. } => value = data.first().copied(),
+                Action::RestoreSnapshot { data, .. } => {
+                    value = snapshot_register(&data);
+                    sm.restore(&data);
+                }
                 Action::Proposed { first, term, .. } => {
                     if let Request::Write(v) = request {
                         s.clients.proposed(id, v, first, term);
@@ -204,7 +243,7 @@ impl RaftModel {
                 _ => {}
             }
         }
-        s.nodes[i] = Arc::new(Node::new(raft, value));
+        s.nodes[i] = Arc::new(Node::new(raft, value, sm));
         props::after_step(s, i, &before);
         if completed_read {
             if let Err(e) = s.clients.check() {

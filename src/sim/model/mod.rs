@@ -51,9 +51,38 @@ pub fn is_stale(message: &Message, receiver_term: Term) -> bool {
         )
 }
 
+use bytes::Bytes;
+
 use crate::error::Error;
 use crate::message::{Message, MessageBody};
+use crate::sim::{HashChain, StateMachine};
 use crate::types::Term;
+
+/// The snapshot a modelled node's state machine takes: its [`HashChain`]'s
+/// snapshot (16 bytes), then its register (the last value it applied), if
+/// it holds one. The model and [`replay`] both build snapshots with it, so
+/// the messages that carry one are the same byte for byte.
+///
+/// ```
+/// use raft_io::sim::HashChain;
+/// use raft_io::sim::model::{snapshot_data, snapshot_register};
+///
+/// let data = snapshot_data(&HashChain::default(), Some(7));
+/// assert_eq!(snapshot_register(&data), Some(7));
+/// assert_eq!(snapshot_register(&snapshot_data(&HashChain::default(), None)), None);
+/// ```
+pub fn snapshot_data(chain: &HashChain, register: Option<u8>) -> Bytes {
+    let mut data = chain.snapshot().to_vec();
+    data.extend(register);
+    data.into()
+}
+
+/// The register a snapshot built by [`snapshot_data`] holds (none in the
+/// empty snapshot a joining node receives from a leader that never took
+/// one).
+pub fn snapshot_register(data: &[u8]) -> Option<u8> {
+    data.get(16).copied()
+}
 
 /// Whether `error`, returned for a client request (a proposal, a read, a
 /// membership change, a forced election), is an expected refusal — the node

@@ -6,13 +6,11 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use bytes::Bytes;
-
 use super::script::{MessageRef, ModelCluster, ModelScript, ModelStep, command};
-use super::{RegisterClients, expected_refusal, is_stale};
+use super::{RegisterClients, expected_refusal, is_stale, snapshot_data, snapshot_register};
 use crate::config::RaftConfig;
 use crate::error::Error;
-use crate::log::MemoryLog;
+use crate::log::{MemoryLog, RaftLog};
 use crate::message::{Message, MessageBody};
 use crate::node::{Action, Event, RaftNode};
 use crate::sim::check::{Checker, NodeView, Violation};
@@ -136,6 +134,9 @@ impl Run {
             clients: RegisterClients::new(),
             next_read: 1,
         };
+        // The snapshot of a log that never took one, which a joining node
+        // receives: empty, at index 0.
+        run.checker.snapshot_taken(0, &[]);
         let mut ids: Vec<NodeId> = cluster.ids().collect();
         ids.sort_unstable();
         for id in ids {
@@ -197,6 +198,17 @@ impl Run {
                 let token = self.nodes[i].raft.log().oldest_write_in_flight();
                 let token = token.ok_or_else(|| format!("node {n} has no write in flight"))?;
                 (i, Event::Persisted(token), None)
+            }
+            ModelStep::Compact(n) => {
+                let i = self.slot(*n)?;
+                let slot = &self.nodes[i];
+                let index = slot.raft.last_applied();
+                if index <= slot.raft.log().snapshot_meta().index {
+                    return Err(format!("node {n} applied nothing past its snapshot"));
+                }
+                let data = snapshot_data(&slot.sm, slot.value);
+                self.checker.snapshot_taken(index, &data);
+                (i, Event::Snapshot { index, data }, None)
             }
         };
         Ok(self.run(i, event, value))
@@ -287,9 +299,12 @@ impl Run {
                 self.clients.applied(id, index, term);
             }
             Action::RestoreSnapshot { meta, data } => {
+                if let Err(v) = self.checker.restoring(id, meta.index, &data) {
+                    return Some(v);
+                }
                 let slot = &mut self.nodes[i];
                 slot.sm.restore(&data);
-                slot.value = register_of(&data);
+                slot.value = snapshot_register(&data);
                 if let Err(v) = self.checker.restored(id, meta.index, slot.sm.digest()) {
                     return Some(v);
                 }
@@ -322,12 +337,6 @@ impl Run {
         let nodes: Vec<&RaftNode<SimLog>> = self.nodes.iter().map(|n| &n.raft).collect();
         self.checker.electable(&nodes).err()
     }
-}
-
-/// The register a snapshot holds: its first byte, if any (the model takes
-/// no application snapshots, so only a joining node's empty one arrives).
-fn register_of(data: &Bytes) -> Option<u8> {
-    data.first().copied()
 }
 
 fn broken(property: &str, detail: String) -> Broken {

@@ -202,6 +202,11 @@ pub enum ModelStep {
     /// is told ([`Event::Persisted`](crate::Event::Persisted)); asynchronous
     /// storage mode only ([`ModelCluster::async_storage`]).
     Persist(NodeId),
+    /// A node's state machine takes a snapshot at its applied index and the
+    /// node compacts its log behind it
+    /// ([`Event::Snapshot`](crate::Event::Snapshot)), with the bytes
+    /// [`snapshot_data`](super::snapshot_data) builds.
+    Compact(NodeId),
 }
 
 /// A cluster and the steps to run on it.
@@ -267,6 +272,7 @@ impl fmt::Display for ModelStep {
             Self::Timeout(n) => write!(f, "timeout {n}"),
             Self::Crash(n) => write!(f, "crash {n}"),
             Self::Persist(n) => write!(f, "persist {n}"),
+            Self::Compact(n) => write!(f, "compact {n}"),
             Self::Transfer { node, to } => write!(f, "transfer {node} {to}"),
             Self::Propose { node, value } => write!(f, "propose {node} {value}"),
             Self::Read { node, kind: ReadKind::Index } => write!(f, "read {node} index"),
@@ -430,6 +436,7 @@ fn parse_step(words: &[&str]) -> Result<ModelStep, String> {
         "timeout" => ModelStep::Timeout(node(1)?),
         "crash" => ModelStep::Crash(node(1)?),
         "persist" => ModelStep::Persist(node(1)?),
+        "compact" => ModelStep::Compact(node(1)?),
         "transfer" => ModelStep::Transfer { node: node(1)?, to: node(2)? },
         "propose" => {
             let value = node(2)?;
@@ -495,6 +502,7 @@ mod tests {
                 ModelStep::Tick(2),
                 ModelStep::Crash(3),
                 ModelStep::Persist(2),
+                ModelStep::Compact(3),
                 ModelStep::Transfer { node: 1, to: 3 },
                 ModelStep::Propose { node: 1, value: 7 },
                 ModelStep::Read { node: 2, kind: ReadKind::Lease },
