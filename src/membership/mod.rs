@@ -118,6 +118,7 @@ pub enum MembershipError {
 /// [`SetAddress`](Self::SetAddress) moves a member (or gives one its
 /// first address) without changing any role.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum MembershipChange {
     /// Add a new node as a voter, without an address.
     AddVoter(NodeId),

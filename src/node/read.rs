@@ -34,6 +34,7 @@ use crate::types::{Index, NodeId, ReadId, Role};
 
 /// How a read is confirmed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ReadKind {
     /// ReadIndex: one heartbeat round trip to a quorum (batched). On a
     /// follower, forwarded to the leader.

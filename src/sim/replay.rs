@@ -22,6 +22,7 @@ pub const MAX_SCENARIO_ROUNDS: usize = 1_000_000;
 
 /// Why a scenario or a parameter was refused; each names what it refuses.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ScenarioError {
     /// The profile name is not one of [`FaultProfile::ALL`].
     #[error("unknown fault profile {0:?} (expected one of: {names})", names = profile_names())]

@@ -21,6 +21,7 @@ use crate::types::NodeId;
 
 /// Which faults a [`Chaos`] schedule injects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum FaultProfile {
     /// No faults: proposals only.
     Calm,

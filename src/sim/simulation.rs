@@ -40,6 +40,7 @@ pub struct Report {
 
 /// Why a [`Simulation`] run did not pass.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SimError {
     /// The scenario or a parameter was refused before anything ran.
     #[error("invalid scenario: {0}")]

@@ -140,6 +140,8 @@ impl RaftModel {
                 let i = s.slot(node)?;
                 self.step_node(&mut s, i, Event::ChangeMembership(change), Request::Other)?;
             }
+            // `ModelStep` may grow; `actions` offers only the steps above.
+            other => panic!("the model does not offer `{other}`"),
         }
         // Messages no receiver can act on any more are gone (as in the
         // replay): delivering them would only drop them.

@@ -155,6 +155,7 @@ pub fn message_digest(message: &Message) -> u64 {
 
 /// One step of a script.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ModelStep {
     /// Deliver an in-flight message (it leaves the network).
     Deliver(MessageRef),

@@ -26,6 +26,7 @@ use crate::sync::lock;
 
 /// What a [`TlsReloader::check`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reload {
     /// The files hold what was loaded last: nothing to do.
     Unchanged,
