@@ -237,6 +237,21 @@ fn read_region<S: WalStore>(seg: &S, pos: u64, len: usize, out: &mut Vec<u8>) ->
 }
 
 #[cfg(test)]
+/// Bytes a client could put in a command: a header every ten bytes
+/// that passes the quick look (version and kind bytes, a length that
+/// fits), each claiming `len` bytes after it; none checksums.
+pub(super) fn hostile(bytes: usize, len: u32) -> Vec<u8> {
+    let mut v = Vec::with_capacity(bytes);
+    while v.len() < bytes {
+        v.extend_from_slice(&[0xAA, 0xBB, 0xCC, 0xDD]);
+        v.extend_from_slice(&len.to_le_bytes());
+        v.extend_from_slice(&[record::FORMAT_V1, KIND_STEP]);
+    }
+    v.truncate(bytes);
+    v
+}
+
+#[cfg(test)]
 mod tests {
     use std::fs;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -250,7 +265,7 @@ mod tests {
     use super::super::record::{FORMAT_V1, KIND_STEP, encode_step};
     use super::super::tests::{append, temp};
     use super::super::{WalLog, WalOptions};
-    use super::{PROBE, RecordShape, WAL_RECORDS, intact_record_in};
+    use super::{PROBE, RecordShape, WAL_RECORDS, hostile, intact_record_in};
     use crate::crc::{crc32c, crc32c_append};
     use crate::log::RaftLog;
     use crate::types::Entry;
@@ -319,20 +334,6 @@ mod tests {
         let mut buf = Vec::new();
         encode_step(&mut buf, None, None, None, Some((index, std::iter::once(&e))));
         buf
-    }
-
-    /// Bytes a client could put in a command: a header every ten bytes
-    /// that passes the quick look (version and kind bytes, a length that
-    /// fits), each claiming `len` bytes after it; none checksums.
-    fn hostile(bytes: usize, len: u32) -> Vec<u8> {
-        let mut v = Vec::with_capacity(bytes);
-        while v.len() < bytes {
-            v.extend_from_slice(&[0xAA, 0xBB, 0xCC, 0xDD]);
-            v.extend_from_slice(&len.to_le_bytes());
-            v.extend_from_slice(&[FORMAT_V1, KIND_STEP]);
-        }
-        v.truncate(bytes);
-        v
     }
 
     /// Bytes where every position passes the quick look are scanned in

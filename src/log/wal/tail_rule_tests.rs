@@ -61,25 +61,34 @@ fn set_len(path: &Path, len: u64) {
     fs::OpenOptions::new().write(true).open(path).unwrap().set_len(len).unwrap();
 }
 
-/// The tail rule: a damaged last record is a torn tail even when its
-/// payload holds bytes that form an intact wal-db frame (wal-db's strict
-/// scan alone would find that "frame" and refuse the log as damaged
-/// mid-log): it is not a raft-io record.
-#[test]
-fn a_torn_last_record_whose_payload_holds_a_frame_is_a_torn_tail() {
+/// A log of entries 1..=5, synced, then entry 6 holding `entry` appended
+/// in a step that crashed during its sync, with the record's last 100
+/// bytes lost. Returns the directory, where the torn record starts and
+/// ends, and its segment.
+fn torn_sixth_entry(entry: Entry) -> (tempfile::TempDir, u64, u64, PathBuf) {
     let root = temp();
     let mut log = WalLog::open(root.path()).unwrap();
     append(&mut log, 1, 5);
     log.sync().unwrap();
     let start = log.wal.len();
     let before = meta_of(root.path());
-    log.append(&mut vec![entry_with_frame(6, 40, 300)]).unwrap();
+    log.append(&mut vec![entry]).unwrap();
     log.sync().unwrap();
     let end = log.wal.len();
     crash_in_last_step(log, &before);
-    // The crash kept the embedded frame but not the record's last 100 bytes.
     let segment = root.path().join(format!("wal/{:020}.wal", 0));
     set_len(&segment, end - 100);
+    (root, start, end, segment)
+}
+
+/// The tail rule: a damaged last record is a torn tail even when its
+/// payload holds bytes that form an intact wal-db frame (wal-db's strict
+/// scan alone would find that "frame" and refuse the log as damaged
+/// mid-log): it is not a raft-io record.
+#[test]
+fn a_torn_last_record_whose_payload_holds_a_frame_is_a_torn_tail() {
+    // The crash kept the embedded frame but not the record's last 100 bytes.
+    let (root, start, end, segment) = torn_sixth_entry(entry_with_frame(6, 40, 300));
 
     let log = WalLog::open(root.path()).expect("a torn tail, not mid-log damage");
     let torn = log.recovery_report().torn_tail.clone().expect("reported");
@@ -98,28 +107,12 @@ fn a_torn_last_record_whose_payload_holds_a_frame_is_a_torn_tail() {
 /// the square of the record's size.
 #[test]
 fn a_torn_record_whose_command_is_built_to_slow_the_scan_is_cut() {
-    let root = temp();
-    let mut log = WalLog::open(root.path()).unwrap();
-    append(&mut log, 1, 5);
-    log.sync().unwrap();
-    let start = log.wal.len();
-    let before = meta_of(root.path());
-    let mut hostile = Vec::with_capacity(2 << 20);
-    while hostile.len() < 2 << 20 {
-        hostile.extend_from_slice(&[0xAA, 0xBB, 0xCC, 0xDD]);
-        hostile.extend_from_slice(&200_000u32.to_le_bytes());
-        hostile.extend_from_slice(&[super::record::FORMAT_V1, super::record::KIND_STEP]);
-    }
+    let mut data = super::tail::hostile(2 << 20, 200_000);
     // And one intact wal-db frame, which makes wal-db's strict scan stop
     // at the torn record and leave the verdict to the tail rule.
-    hostile.extend(valid_frame(b"not a record"));
-    hostile.extend([0x66; 300]);
-    log.append(&mut vec![Entry::normal(1, 6, Bytes::from(hostile))]).unwrap();
-    log.sync().unwrap();
-    let end = log.wal.len();
-    crash_in_last_step(log, &before);
-    let segment = root.path().join(format!("wal/{:020}.wal", 0));
-    set_len(&segment, end - 100);
+    data.extend(valid_frame(b"not a record"));
+    data.extend([0x66; 300]);
+    let (root, start, _, segment) = torn_sixth_entry(Entry::normal(1, 6, Bytes::from(data)));
 
     let log = WalLog::open(root.path()).expect("a torn tail");
     assert!(log.recovery_report().torn_tail.is_some());
