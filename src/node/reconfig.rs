@@ -291,7 +291,9 @@ impl<L: RaftLog> RaftNode<L> {
         // added it (just appended), not past the log: the entry's own
         // broadcast then probes it at once, where starting past the log
         // would leave it unheard of until the next heartbeat.
-        let next = self.configs.effective_index().clamp(self.log.first_index(), self.log.last_index() + 1);
+        // (`max` then `min`, not `clamp`: a log whose first index passed its
+        // last must not panic here.)
+        let next = self.configs.effective_index().max(self.log.first_index()).max(1).min(self.log.last_index() + 1);
         for id in config.members().filter(|&id| id != me) {
             if let Err(pos) = self.peers.binary_search_by_key(&id, |p| p.id) {
                 self.peers.insert(pos, Progress::new(id, next, self.cfg.max_inflight));

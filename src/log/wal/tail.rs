@@ -236,10 +236,10 @@ fn read_region<S: WalStore>(seg: &S, pos: u64, len: usize, out: &mut Vec<u8>) ->
     Ok(())
 }
 
-#[cfg(test)]
 /// Bytes a client could put in a command: a header every ten bytes
 /// that passes the quick look (version and kind bytes, a length that
 /// fits), each claiming `len` bytes after it; none checksums.
+#[cfg(test)]
 pub(super) fn hostile(bytes: usize, len: u32) -> Vec<u8> {
     let mut v = Vec::with_capacity(bytes);
     while v.len() < bytes {
