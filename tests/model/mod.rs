@@ -247,15 +247,24 @@ impl Model for RaftModel {
             props.push(Property::<Self>::sometimes("a snapshot is sent", |_, s| {
                 s.net.iter().any(|m| matches!(m.message.body, MessageBody::Snapshot(_)))
             }));
+            // One compaction: two nodes holding a snapshot past index 0
+            // means one installed the other's.
+            if self.params.compactions == 1 {
+                props.push(Property::<Self>::sometimes("a snapshot is installed", |_, s| {
+                    s.nodes.iter().filter(|n| n.raft.log().snapshot_meta().index > 0).count() >= 2
+                }));
+            }
             // A joining node holds a value only from a leader's snapshot
             // or entries after it: with one write, from the snapshot.
-            props.push(Property::<Self>::sometimes("a joining node restores a snapshot", |model, s| {
-                s.nodes.iter().any(|n| {
-                    model.params.cluster.joining.contains(&n.id())
-                        && n.raft.log().snapshot_meta().index > 0
-                        && n.value.is_some()
-                })
-            }));
+            if !self.params.cluster.joining.is_empty() {
+                props.push(Property::<Self>::sometimes("a joining node restores a snapshot", |model, s| {
+                    s.nodes.iter().any(|n| {
+                        model.params.cluster.joining.contains(&n.id())
+                            && n.raft.log().snapshot_meta().index > 0
+                            && n.value.is_some()
+                    })
+                }));
+            }
         }
         if matches!(self.params.change, Some(ChangePlan::Replace { .. })) {
             // The leader leaves the joint configuration by itself, once the
