@@ -87,6 +87,15 @@ struct Pair {
     _dir: tempfile::TempDir,
 }
 
+/// The runtime stops before its directory is removed: dropping the handle
+/// does not wait for the driver, and a test that ended without a shutdown
+/// left its temporary directory behind (empty), one per test.
+impl Drop for Pair {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
+
 impl Pair {
     fn start(below: usize, max_wait: Duration) -> Self {
         let dir = tempfile::tempdir().unwrap();
