@@ -89,7 +89,8 @@ struct Pair {
 
 /// The runtime stops before its directory is removed: dropping the handle
 /// does not wait for the driver, and a test that ended without a shutdown
-/// left its temporary directory behind (empty), one per test.
+/// left its temporary directory behind, holding only the shared WAL's meta
+/// file (written by the WAL's close after the directory was removed).
 impl Drop for Pair {
     fn drop(&mut self) {
         self.handle.shutdown();
