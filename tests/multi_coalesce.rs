@@ -90,7 +90,8 @@ struct Pair {
 /// The runtime stops before its directory is removed: dropping the handle
 /// does not wait for the driver, and a test that ended without a shutdown
 /// left its temporary directory behind, holding only the shared WAL's meta
-/// file (written by the WAL's close after the directory was removed).
+/// file (the WAL closed while the directory was being removed, and wrote
+/// it there, so the removal failed).
 impl Drop for Pair {
     fn drop(&mut self) {
         self.handle.shutdown();
