@@ -12,14 +12,14 @@
 //! | Leader Completeness | a leader of term T holds every entry committed in a term below T (ghost: the committed log, with the term each entry was first reported committed in); and, the inductive form the paper's proof rests on, every node that could win an election now (its log is at least as up to date as every log of some quorum of its configuration) holds every committed entry |
 //! | State Machine Safety | every node's committed prefix agrees with the committed log; every applied entry matches the first applied at its index |
 //! | Configuration rules | a leader appends a configuration entry only once an entry of its term committed; no log holds two configuration entries above the committed index |
-//! | Apply Order | within a step, each command applied lies past the last one applied and a snapshot restored covers what was applied (`step.rs`); across steps, a node's applied index never moves back while it runs |
+//! | Apply Order | within a step, each command applied lies past the last one applied and a snapshot restored covers what was applied (`apply_order`, action by action); across steps, a node's applied index never moves back while it runs |
 //! | Linearizability | the clients' history, after every completed read |
 //! | No unexpected error / No panic | a tick or message never fails, a refusal is one of the expected kinds, no step panics |
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use bytes::Bytes;
-use raft_io::{Entry, EntryKind, Index, NodeId, RaftLog, Role, Term};
+use raft_io::{Action, Entry, EntryKind, Index, NodeId, RaftLog, Role, Term};
 
 use super::state::State;
 use super::step::{Before, entries};
@@ -61,6 +61,26 @@ pub fn applied(s: &mut State, node: NodeId, index: Index, term: Term, command: &
         ),
         _ => {}
     }
+}
+
+/// Apply Order within a step, action by action: each command `node`
+/// applies lies past the last one it applied (`applied`, which this
+/// advances), and a snapshot it restores covers at least that.
+pub fn apply_order(s: &mut State, node: NodeId, applied: &mut Index, action: &Action) {
+    let (index, restored) = match action {
+        Action::Apply { index, .. } => (*index, false),
+        Action::RestoreSnapshot { meta, .. } => (meta.index, true),
+        _ => return,
+    };
+    if !restored && index <= *applied {
+        s.break_with("Apply Order", format!("node {node} applied index {index} again (applied through {applied})"));
+    } else if restored && index < *applied {
+        s.break_with(
+            "Apply Order",
+            format!("node {node} restored a snapshot at index {index} after applying through {applied}"),
+        );
+    }
+    *applied = index;
 }
 
 /// Every check that follows a step of node `i`.

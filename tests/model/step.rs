@@ -193,25 +193,9 @@ impl RaftModel {
             s.clients.read(id, read);
         }
         let mut completed_read = false;
-        // Apply Order within the step: each command applied past the last
-        // one, a snapshot restored at or past it.
         let mut applied = before.applied;
         for action in actions {
-            match &action {
-                Action::Apply { index, .. } if *index <= applied => {
-                    s.break_with(
-                        "Apply Order",
-                        format!("node {id} applied index {index} again (applied through {applied})"),
-                    );
-                }
-                Action::RestoreSnapshot { meta, .. } if meta.index < applied => s.break_with(
-                    "Apply Order",
-                    format!("node {id} restored a snapshot at index {} after applying through {applied}", meta.index),
-                ),
-                Action::Apply { index, .. } => applied = *index,
-                Action::RestoreSnapshot { meta, .. } => applied = meta.index,
-                _ => {}
-            }
+            props::apply_order(s, id, &mut applied, &action);
             match action {
                 Action::Send { message, .. } => {
                     if matches!(
