@@ -113,6 +113,19 @@ fn check_order(actions: &[(NodeId, Action)], context: &str) -> usize {
     ranges
 }
 
+/// Each node's committed configurations, in the order reported.
+fn memberships(actions: &[(NodeId, Action)]) -> Vec<(NodeId, Index)> {
+    let mut seen: Vec<_> = actions
+        .iter()
+        .filter_map(|(id, a)| match a {
+            Action::MembershipCommitted { index, .. } => Some((*id, *index)),
+            _ => None,
+        })
+        .collect();
+    seen.sort_by_key(|&(id, _)| id);
+    seen
+}
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
@@ -123,9 +136,12 @@ fn compare(seed: u64, profile: FaultProfile) -> (usize, usize) {
     let context = format!(
         "replay: RAFT_IO_SEED={seed} RAFT_IO_PROFILE={profile:?} cargo test --features sim --test apply_ranges replay"
     );
-    let (by_apply, _) = run(seed, profile, false);
+    let (by_apply, applied) = run(seed, profile, false);
     let (by_range, actions) = run(seed, profile, true);
     assert!(by_apply == by_range, "{context}: the state machines saw different things");
+    if let (Some(a), Some(r)) = (&applied, &actions) {
+        assert_eq!(memberships(a), memberships(r), "{context}: the committed configurations differ");
+    }
     (by_range.len(), actions.map_or(0, |a| check_order(&a, &context)))
 }
 
@@ -180,6 +196,40 @@ fn a_range_past_the_applied_index_or_compacted_is_refused() {
     assert!(!node.is_halted(), "reading halts nothing");
     node.step(Event::Propose(Bytes::from("c"))).unwrap();
     assert_eq!(node.last_applied(), 4);
+}
+
+/// A range begins and ends at commands: the no-op a leader appends is in
+/// no range, and a configuration entry ends a run with its
+/// `MembershipCommitted` — also once the node hands runs of commands over
+/// without reading them (`docs/PROTOCOL.md` §4.6).
+#[test]
+fn ranges_begin_and_end_at_commands_and_a_configuration_entry_ends_one() {
+    let mut node: RaftNode = RaftNode::new(RaftConfig::single(1).apply_ranges(true)).unwrap();
+    let mut actions = Vec::new();
+    let mut step = |node: &mut RaftNode, event: Event| {
+        actions.clear();
+        node.step_into(event, &mut actions).unwrap();
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::ApplyRange { first, last } => Some((*first, *last, false)),
+                Action::MembershipCommitted { index, .. } => Some((*index, *index, true)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    // The no-op at 1, applied in the campaign's step: no range.
+    assert_eq!(step(&mut node, Event::Campaign), []);
+    assert_eq!(step(&mut node, Event::ProposeBatch(vec!["a".into(), "b".into()])), [(2, 3, false)]);
+    assert_eq!(step(&mut node, Event::Propose("c".into())), [(4, 4, false)]);
+    // The configuration entry at 5, applied in the step that appends it.
+    let change = raft_io::MembershipChange::AddLearner(2);
+    assert_eq!(step(&mut node, Event::ChangeMembership(change)), [(5, 5, true)]);
+    assert_eq!(step(&mut node, Event::Propose("d".into())), [(6, 6, false)]);
+    // A new term: its no-op is in no range either.
+    let mut node = RaftNode::with_log(RaftConfig::single(1).apply_ranges(true), node.log().durable()).unwrap();
+    assert_eq!(step(&mut node, Event::Campaign), [(2, 4, false), (5, 5, true), (6, 6, false)]);
+    assert_eq!(step(&mut node, Event::Propose("e".into())), [(8, 8, false)]);
 }
 
 /// A user's log that does not override `visit_entries` (the trait's

@@ -9,7 +9,7 @@ use super::{Action, RaftNode, emit, observe};
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
 use crate::membership::Membership;
-use crate::types::{Entry, EntryKind, Index, Role, Term};
+use crate::types::{Entry, EntryKind, Index, Term};
 
 impl<L: RaftLog> RaftNode<L> {
     /// Lends the committed commands at `first..=last` (after an
@@ -81,15 +81,36 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     /// Hands the entries `applied + 1..=apply_limit()` to the state
-    /// machine, reading them from the log by reference: one
-    /// [`Action::Apply`] per command (a clone of it), or, with
-    /// [`RaftConfig::apply_ranges`](crate::RaftConfig::apply_ranges), one
-    /// [`Action::ApplyRange`] per run of commands, broken by configuration
-    /// entries (no-ops do not break a run).
+    /// machine, in order: one [`Action::Apply`] per command (a clone of
+    /// it), or, with [`RaftConfig::apply_ranges`](crate::RaftConfig::apply_ranges),
+    /// one [`Action::ApplyRange`] per run of commands, broken by
+    /// configuration entries (no-ops do not break a run).
+    ///
+    /// A run known to hold commands only (nothing above `last_control`)
+    /// is handed over without reading the log, when no snapshot policy
+    /// counts applied bytes; otherwise the entries are read by reference.
     fn apply_entries(&mut self) -> Result<()> {
+        let limit = self.apply_limit();
+        if self.applied >= limit {
+            return Ok(());
+        }
+        if self.cfg.apply_ranges && self.cfg.snapshot_bytes == 0 && self.last_control <= self.applied {
+            let (first, last) = (self.applied + 1, limit);
+            self.applied = limit;
+            self.uncommitted.applied(limit);
+            emit(&mut self.out, || Action::ApplyRange { first, last });
+            return Ok(());
+        }
+        self.read_and_apply(limit)?;
+        self.uncommitted.applied(self.applied);
+        Ok(())
+    }
+
+    /// Applies through `limit`, reading each entry from the log by
+    /// reference (`apply_entries`).
+    fn read_and_apply(&mut self, limit: Index) -> Result<()> {
         // Bounds what a log lending clones (the trait's default) holds at once.
         const APPLY_CHUNK: u64 = 1024;
-        let limit = self.apply_limit();
         let ranges = self.cfg.apply_ranges;
         // The run of commands not handed over yet, `run_first..=run_last`
         // (none while `run_first` is 0: no entry has index 0). Two plain
@@ -101,17 +122,11 @@ impl<L: RaftLog> RaftNode<L> {
             let lo = self.applied + 1;
             let hi = limit.min(self.applied + APPLY_CHUNK) + 1;
             let (log, out) = (&self.log, &mut self.out);
-            let (leader, term_start) = (self.role == Role::Leader, self.term_start);
-            let (applied, applied_bytes, uncommitted) =
-                (&mut self.applied, &mut self.applied_bytes, &mut self.uncommitted_bytes);
+            let (applied, applied_bytes) = (&mut self.applied, &mut self.applied_bytes);
             log.visit_entries(lo, hi, &mut |entries: &[Entry]| {
                 for e in entries {
-                    let size = e.size();
-                    if leader && e.index >= term_start {
-                        *uncommitted = uncommitted.saturating_sub(size);
-                    }
                     *applied = e.index;
-                    *applied_bytes += size;
+                    *applied_bytes += e.size();
                     match e.kind {
                         EntryKind::Normal if ranges => {
                             if run_first == 0 {

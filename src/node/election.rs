@@ -457,7 +457,7 @@ impl<L: RaftLog> RaftNode<L> {
                 self.out.push(Action::TransferEnded { to: t.to, outcome: TransferOutcome::SteppedDown });
             }
             self.peers.clear();
-            self.uncommitted_bytes = 0;
+            self.uncommitted.clear();
         }
         if self.leader != leader {
             self.fail_forwarded_reads();
@@ -485,7 +485,8 @@ impl<L: RaftLog> RaftNode<L> {
         // The no-op commits every entry of earlier terms once it commits.
         let noop = Entry::noop(self.term, last + 1);
         self.term_start = noop.index;
-        self.uncommitted_bytes = noop.size();
+        // Room for a pipeline's worth of appends awaiting their apply.
+        self.uncommitted.start_term(noop.index, noop.size(), self.cfg.max_inflight.min(64));
         self.with_scratch(|node, batch| {
             batch.push(noop);
             node.append_log(batch)

@@ -18,7 +18,10 @@
 //!   into (which bytes it holds never changes what the node does);
 //! * the random generator when the election timeout range holds a single
 //!   value (`election_timeout_max == election_timeout_min + 1`): every draw
-//!   then returns that value, so the generator's position changes nothing.
+//!   then returns that value, so the generator's position changes nothing;
+//! * the bound on the last no-op or configuration entry (`last_control`)
+//!   when the node applies by `Action::Apply`: it is read only to apply by
+//!   range.
 //!
 //! State kept in sibling modules (progress, reads, configurations, a
 //! transfer, a snapshot being received) is hashed through its derived
@@ -63,13 +66,14 @@ impl<L: RaftLog + Clone> Clone for RaftNode<L> {
             votes: self.votes.clone(),
             peers: self.peers.clone(),
             term_start: self.term_start,
-            uncommitted_bytes: self.uncommitted_bytes,
+            uncommitted: self.uncommitted.clone(),
             transfer: self.transfer,
             reads: self.reads.clone(),
             incoming: self.incoming.clone(),
             restore_pending: self.restore_pending,
             snapshot_hint_at: self.snapshot_hint_at,
             applied_bytes: self.applied_bytes,
+            last_control: self.last_control,
             must_sync: self.must_sync,
             durability: self.durability.clone(),
             halted: self.halted,
@@ -140,13 +144,14 @@ impl RaftNode<MemoryLog> {
             votes,
             peers,
             term_start,
-            uncommitted_bytes,
+            uncommitted,
             transfer,
             reads,
             incoming,
             restore_pending,
             snapshot_hint_at,
             applied_bytes,
+            last_control,
             must_sync,
             durability,
             halted,
@@ -171,7 +176,7 @@ impl RaftNode<MemoryLog> {
             hash_debug(h, rng);
         }
         (ticks, election_elapsed, election_timeout, heartbeat_elapsed, vote_cooldown, owed_ticks).hash(h);
-        (leader_contact, lease_revoked_term, votes, term_start, uncommitted_bytes).hash(h);
+        (leader_contact, lease_revoked_term, votes, term_start, uncommitted).hash(h);
         peers.len().hash(h);
         for p in peers {
             hash_debug(h, p);
@@ -181,6 +186,10 @@ impl RaftNode<MemoryLog> {
         hash_debug(h, incoming);
         hash_debug(h, durability);
         (restore_pending, snapshot_hint_at, applied_bytes, must_sync, halted).hash(h);
+        // Read only to apply by range (see the module docs).
+        if cfg.apply_ranges {
+            last_control.hash(h);
+        }
         // Drained by every step; hashed in case a caller left actions in it.
         out.len().hash(h);
         for a in out {

@@ -4,6 +4,7 @@
 
 mod admission;
 mod apply;
+mod backpressure;
 mod counters;
 mod durability;
 mod election;
@@ -113,10 +114,12 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     vote_cooldown: u64,
     // Leader state (replication.rs, reconfig.rs).
     term_start: Index,
-    uncommitted_bytes: u64,
     // Snapshots (snapshot.rs).
     snapshot_hint_at: Index,
     applied_bytes: u64,
+    /// No entry above this index is a no-op or a configuration entry
+    /// (apply.rs): an upper bound, kept by every append and truncation.
+    last_control: Index,
     reported: (Role, Term, Option<NodeId>),
     out: Vec<Action>,
     /// A leadership transfer in progress (reconfig.rs): looked at on every
@@ -125,6 +128,8 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     transfer: Option<Transfer>,
     scratch: Vec<Entry>,
     peers: Vec<Progress>,
+    /// A leader's appends not applied yet (backpressure.rs).
+    uncommitted: backpressure::Uncommitted,
     /// Monitoring counters (counters.rs).
     counters: counters::Counters,
     /// The asynchronous storage mode's writes in flight (durability.rs).
@@ -259,13 +264,15 @@ impl<L: RaftLog> RaftNode<L> {
             votes: Vec::new(),
             peers: Vec::new(),
             term_start: 0,
-            uncommitted_bytes: 0,
+            uncommitted: backpressure::Uncommitted::default(),
             transfer: None,
             reads: ReadState::new(read_salt),
             incoming: None,
             restore_pending,
             snapshot_hint_at: applied,
             applied_bytes: 0,
+            // Not known without reading the log: everything held may be.
+            last_control: last,
             must_sync: false,
             durability: durability::Durability::new(
                 config.async_storage,

@@ -28,7 +28,13 @@ impl<L: RaftLog> RaftNode<L> {
         if entries.is_empty() {
             return Ok(());
         }
-        let configs = entries.iter().any(|e| e.kind == EntryKind::Config);
+        // One pass: the last control entry (no-op or configuration), and
+        // whether any is a configuration.
+        let mut configs = false;
+        for e in entries.iter().filter(|e| e.kind != EntryKind::Normal) {
+            self.last_control = e.index;
+            configs |= e.kind == EntryKind::Config;
+        }
         let before = configs.then(|| self.config_mark());
         for e in entries.iter().filter(|e| e.kind == EntryKind::Config) {
             // Validated by the caller (leader-built or checked on receipt).
@@ -59,6 +65,7 @@ impl<L: RaftLog> RaftNode<L> {
         debug_assert!(from > self.commit, "never truncate committed entries");
         let before = self.config_mark();
         self.log.truncate(from)?;
+        self.last_control = self.last_control.min(from - 1);
         self.durability.cap(from - 1);
         self.configs.truncate(from);
         self.must_sync = true;
@@ -80,6 +87,7 @@ impl<L: RaftLog> RaftNode<L> {
             None => self.log.finish_snapshot_receive()?,
         }
         self.configs.install_snapshot(&meta, self.log.last_index());
+        self.last_control = self.last_control.min(self.log.last_index());
         self.must_sync = true;
         self.on_config_maybe_changed(before);
         Ok(())

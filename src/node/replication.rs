@@ -26,7 +26,7 @@ impl<L: RaftLog> RaftNode<L> {
             let (first, last, term) =
                 (node.log.last_index() + 1, node.log.last_index() + batch.len() as u64, node.term);
             node.append_log(batch)?;
-            node.uncommitted_bytes += bytes;
+            node.uncommitted.appended(last, bytes);
             node.counters.proposals += last + 1 - first;
             emit(&mut node.out, || Action::Proposed { first, last, term });
             Ok(())
@@ -123,17 +123,6 @@ impl<L: RaftLog> RaftNode<L> {
         self.small_commands.split().freeze()
     }
 
-    /// Backpressure: refuse `bytes` more if the uncommitted total would pass
-    /// the limit. A leader with nothing uncommitted always accepts, so one
-    /// large batch cannot wedge it.
-    pub(super) fn check_uncommitted(&self, bytes: u64) -> Result<()> {
-        let limit = self.cfg.max_uncommitted_bytes;
-        if self.uncommitted_bytes > 0 && self.uncommitted_bytes.saturating_add(bytes) > limit {
-            return Err(Error::Busy { uncommitted: self.uncommitted_bytes, proposed: bytes, limit });
-        }
-        Ok(())
-    }
-
     /// Appends leader-created entries (no-op, configuration) and replicates.
     pub(super) fn append_leader_entry(&mut self, entry: Entry) -> Result<()> {
         observe!(
@@ -144,7 +133,7 @@ impl<L: RaftLog> RaftNode<L> {
             kind = ?entry.kind,
             "leader entry appended (configuration change or no-op)"
         );
-        self.uncommitted_bytes += entry.size();
+        self.uncommitted.appended(entry.index, entry.size());
         self.with_scratch(|node, batch| {
             batch.push(entry);
             node.append_log(batch)
