@@ -319,7 +319,7 @@ impl Membership {
             return 0;
         }
         let incoming = quorum::committed_index(&self.0.voters, &mut matched, scratch);
-        if mutant!(JointIgnoresOutgoing) {
+        if self.0.outgoing.is_empty() || mutant!(JointIgnoresOutgoing) {
             return incoming;
         }
         let outgoing = quorum::committed_index(&self.0.outgoing, &mut matched, scratch);

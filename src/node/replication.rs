@@ -575,7 +575,16 @@ impl<L: RaftLog> RaftNode<L> {
             },
             &mut self.scratch_index,
         );
-        if candidate > self.commit && (self.log.term(candidate) == Some(self.term) || mutant!(CommitPreviousTerm)) {
+        // Only an entry of this term commits by counting replicas (Raft
+        // §5.4.2): the leader's log holds this term's entries from the
+        // no-op at `term_start` to its end, every one appended by this
+        // leader (a leader never truncates), and only earlier terms' before.
+        if candidate <= self.commit {
+            return;
+        }
+        let ours = candidate >= self.term_start && candidate <= self.log.last_index();
+        debug_assert_eq!(ours, self.log.term(candidate) == Some(self.term), "this term's entries start at term_start");
+        if ours || mutant!(CommitPreviousTerm) {
             self.commit = candidate;
         }
     }
