@@ -219,6 +219,7 @@ pub mod multi;
 pub mod mutants;
 mod node;
 pub mod quorum;
+pub mod recovery;
 mod rng;
 #[cfg(feature = "net")]
 pub mod runtime;

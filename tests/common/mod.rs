@@ -224,6 +224,17 @@ impl Harness {
         }
     }
 
+    /// The synced log of crashed node `id`, to change offline (`None` if
+    /// it is not down).
+    pub fn crashed_log(&mut self, id: NodeId) -> Option<&mut MemoryLog> {
+        self.down.get_mut(&id)
+    }
+
+    /// Crashed node `id` is gone for good: its log is dropped.
+    pub fn destroy(&mut self, id: NodeId) {
+        self.down.remove(&id);
+    }
+
     pub fn restart(&mut self, id: NodeId) {
         if let Some(log) = self.down.remove(&id) {
             let config = self.configs[&id].clone();

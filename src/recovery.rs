@@ -1,0 +1,253 @@
+//! Recovering a cluster that lost a quorum for good (`docs/PROTOCOL.md`
+//! §7.4): an offline operation on one surviving node's log, done while
+//! the node is stopped.
+//!
+//! Raft makes progress only while a majority of the voters is up. When a
+//! majority is lost and cannot come back (disks destroyed, machines gone),
+//! the survivors can never elect a leader again. The way out is to choose a
+//! survivor, usually the one whose log is the most up to date
+//! ([`inspect`] each and compare [`LogSummary::last_term`], then
+//! [`LogSummary::last_index`]), and make it the only voter of a new
+//! configuration ([`force_voters`]): restarted, it elects itself, commits
+//! everything its log holds, and new members are then added the usual
+//! way, as joining nodes that fetch its snapshot.
+//!
+//! **This gives up Raft's guarantees for what the chosen log lacks.** An
+//! entry committed by the lost majority but missing from the survivor's
+//! log is lost, and entries the survivor holds that never committed are
+//! committed. And every node that is not recovered must never run again
+//! with its old state: wipe it and add it back as a new, joining node.
+//! Two old voters restarted together would still form a majority of the
+//! old configuration and elect a leader of their own.
+//!
+//! ```
+//! use raft_io::recovery;
+//! use raft_io::{Event, RaftConfig, RaftNode};
+//!
+//! // Node 1 of a three-node cluster whose nodes 2 and 3 are gone.
+//! let mut node = RaftNode::new(RaftConfig::new(1, [1, 2, 3])).unwrap();
+//! node.step(Event::Campaign).unwrap(); // refused votes never come
+//! let mut log = node.log().durable();
+//! assert_eq!(recovery::inspect(&log).unwrap().membership.voters(), [1, 2, 3]);
+//!
+//! let forced = recovery::force_voters(&mut log, &[1]).unwrap();
+//! assert_eq!(forced.membership.voters(), [1]);
+//!
+//! // Restarted on the recovered log, it leads alone.
+//! let mut node = RaftNode::with_log(RaftConfig::new(1, [1, 2, 3]), log).unwrap();
+//! node.step(Event::Campaign).unwrap();
+//! assert!(node.is_leader());
+//! ```
+
+use crate::error::StorageError;
+use crate::log::RaftLog;
+use crate::membership::{Membership, MembershipError};
+use crate::types::{Entry, EntryKind, HardState, Index, LogIdentity, MAX_TERM, NodeId, Term};
+
+/// Why a recovery was refused. A refusal writes nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecoveryError {
+    /// The log records no owner: it was never used by a node.
+    #[error("the log records no owner (it was never used by a node)")]
+    NoIdentity,
+    /// The new configuration has no voter.
+    #[error("the new configuration has no voter")]
+    NoVoters,
+    /// The log's own node is not among the new voters: it could not lead.
+    #[error("node {node}, whose log this is, is not among the new voters")]
+    NotAVoter {
+        /// The log's node.
+        node: NodeId,
+    },
+    /// The new voters do not make a valid configuration (a zero id, a
+    /// duplicate).
+    #[error("invalid configuration: {0}")]
+    Membership(#[from] MembershipError),
+    /// The log's term is already at [`MAX_TERM`]: no newer term is left.
+    #[error("the log's term {0} leaves no newer term")]
+    TermExhausted(Term),
+    /// A configuration entry in the log could not be decoded.
+    #[error("the configuration entry at index {index} is unreadable: {source}")]
+    CorruptConfiguration {
+        /// Its index.
+        index: Index,
+        /// Why it could not be decoded.
+        source: MembershipError,
+    },
+    /// The log refused a read or a write.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+}
+
+/// What a log holds, for choosing the survivor to recover from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogSummary {
+    /// The cluster and node the log belongs to (`None` for a log never
+    /// used by a node).
+    pub identity: Option<LogIdentity>,
+    /// The term, vote and commit index recorded.
+    pub hard_state: HardState,
+    /// The index of the snapshot the log starts after.
+    pub snapshot_index: Index,
+    /// The index of the last entry (the snapshot's for a log without one).
+    pub last_index: Index,
+    /// The term of the last entry (the snapshot's for a log without one):
+    /// the survivor with the highest `last_term`, then `last_index`, holds
+    /// every entry any survivor knows committed.
+    pub last_term: Term,
+    /// The configuration in effect: the last configuration entry in the
+    /// log, or the snapshot's.
+    pub membership: Membership,
+    /// Where it comes from: its entry's index, or the snapshot's.
+    pub membership_index: Index,
+}
+
+/// Reads what `log` holds (see [`LogSummary`]).
+///
+/// # Errors
+///
+/// [`RecoveryError::Storage`] if the log cannot be read,
+/// [`RecoveryError::CorruptConfiguration`] for a configuration entry that
+/// does not decode.
+pub fn inspect<L: RaftLog>(log: &L) -> Result<LogSummary, RecoveryError> {
+    let snapshot = log.snapshot_meta();
+    let last_index = log.last_index();
+    let last_term = log.term(last_index).ok_or(StorageError::Unavailable { index: last_index, last: last_index })?;
+    let (mut membership_index, mut membership) = (snapshot.index, snapshot.membership.clone());
+    let mut found: Option<Entry> = None;
+    log.visit_entries(snapshot.index + 1, last_index + 1, &mut |entries: &[Entry]| {
+        if let Some(e) = entries.iter().rev().find(|e| e.kind == EntryKind::Config) {
+            found = Some(e.clone());
+        }
+    })?;
+    if let Some(e) = found {
+        membership = Membership::decode(&e.data)
+            .map_err(|source| RecoveryError::CorruptConfiguration { index: e.index, source })?;
+        membership_index = e.index;
+    }
+    Ok(LogSummary {
+        identity: log.identity(),
+        hard_state: log.hard_state(),
+        snapshot_index: snapshot.index,
+        last_index,
+        last_term,
+        membership,
+        membership_index,
+    })
+}
+
+/// What [`force_voters`] wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Forced {
+    /// The configuration in effect before.
+    pub previous: Membership,
+    /// The configuration written: the new voters, no learners, each voter
+    /// keeping the address it had.
+    pub membership: Membership,
+    /// The index of the configuration entry written (one past the log's
+    /// last entry).
+    pub index: Index,
+    /// Its term: one past the log's term, which the hard state now records
+    /// (with no vote).
+    pub term: Term,
+}
+
+/// Makes `voters` the only voters of `log`'s cluster, as the log's node
+/// will see it once restarted on it: appends a configuration entry of
+/// `voters` (no learners; each keeps the address the configuration in
+/// effect gave it) one past the last entry, in a new term that the hard
+/// state records with no vote, and syncs. The log's node must be one of
+/// `voters`. Run it on a stopped node's log; see the [module
+/// docs](self) for what it gives up, and for the nodes that must then be
+/// wiped.
+///
+/// The entry's term is newer than every entry in any log of the old
+/// cluster the survivor knew of, so a stale node can never win an
+/// election against the recovered one, and one that follows it has its
+/// conflicting entries replaced.
+///
+/// # Errors
+///
+/// A refusal ([`RecoveryError::NoIdentity`], [`RecoveryError::NoVoters`],
+/// [`RecoveryError::NotAVoter`], [`RecoveryError::Membership`],
+/// [`RecoveryError::TermExhausted`]) writes nothing;
+/// [`RecoveryError::Storage`] from the write leaves what a failed write of
+/// the log leaves (reopen it and inspect).
+pub fn force_voters<L: RaftLog>(log: &mut L, voters: &[NodeId]) -> Result<Forced, RecoveryError> {
+    let identity = log.identity().ok_or(RecoveryError::NoIdentity)?;
+    if voters.is_empty() {
+        return Err(RecoveryError::NoVoters);
+    }
+    if !voters.contains(&identity.node_id) {
+        return Err(RecoveryError::NotAVoter { node: identity.node_id });
+    }
+    let summary = inspect(log)?;
+    let mut membership = Membership::new(voters.iter().copied(), [])?;
+    for (id, address) in summary.membership.addresses() {
+        if membership.is_voter(id) {
+            membership = membership.with_address(id, address.clone())?;
+        }
+    }
+    let hard = summary.hard_state;
+    let newest = hard.term.max(summary.last_term);
+    if newest >= MAX_TERM {
+        return Err(RecoveryError::TermExhausted(newest));
+    }
+    let term = newest + 1;
+    let index = summary.last_index + 1;
+    log.append(&mut vec![Entry::config(term, index, &membership)])?;
+    log.set_hard_state(HardState { term, vote: None, commit: hard.commit })?;
+    log.sync()?;
+    Ok(Forced { previous: summary.membership, membership, index, term })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::MemoryLog;
+
+    fn owned() -> MemoryLog {
+        let mut log = MemoryLog::new();
+        log.set_identity(LogIdentity { cluster_id: 7, node_id: 2 }).unwrap();
+        let base = Membership::new([1, 2, 3], [4]).unwrap().with_address(2, "b:1").unwrap();
+        log.install_snapshot(crate::SnapshotMeta { index: 0, term: 0, membership: base }, bytes::Bytes::new()).unwrap();
+        log.append(&mut vec![Entry::normal(1, 1, "a".into()), Entry::normal(3, 2, "b".into())]).unwrap();
+        log.set_hard_state(HardState { term: 4, vote: Some(3), commit: 1 }).unwrap();
+        log.sync().unwrap();
+        log
+    }
+
+    #[test]
+    fn a_refusal_writes_nothing() {
+        let mut log = owned();
+        let before = inspect(&log).unwrap();
+        assert!(matches!(force_voters(&mut log, &[]), Err(RecoveryError::NoVoters)));
+        assert!(matches!(force_voters(&mut log, &[1, 3]), Err(RecoveryError::NotAVoter { node: 2 })));
+        assert!(matches!(force_voters(&mut log, &[2, 0]), Err(RecoveryError::Membership(_))));
+        assert!(matches!(force_voters(&mut MemoryLog::new(), &[1]), Err(RecoveryError::NoIdentity)));
+        let mut exhausted = owned();
+        exhausted.set_hard_state(HardState { term: MAX_TERM, vote: None, commit: 1 }).unwrap();
+        assert!(matches!(force_voters(&mut exhausted, &[2]), Err(RecoveryError::TermExhausted(MAX_TERM))));
+        assert_eq!(inspect(&log).unwrap(), before);
+        assert!(!log.has_unsynced_changes());
+    }
+
+    #[test]
+    fn the_entry_is_in_a_new_term_past_the_last_and_keeps_the_voters_addresses() {
+        let mut log = owned();
+        let forced = force_voters(&mut log, &[2, 5]).unwrap();
+        assert_eq!((forced.index, forced.term), (3, 5));
+        assert_eq!(forced.previous.voters(), [1, 2, 3]);
+        assert_eq!(forced.membership.voters(), [2, 5]);
+        assert!(forced.membership.learners().is_empty());
+        assert_eq!(forced.membership.address(2).map(|a| &a[..]), Some(&b"b:1"[..]));
+        let after = log.durable();
+        assert_eq!(after.hard_state(), HardState { term: 5, vote: None, commit: 1 });
+        let summary = inspect(&after).unwrap();
+        assert_eq!((summary.last_index, summary.last_term, summary.membership_index), (3, 5, 3));
+        assert_eq!(summary.membership, forced.membership);
+    }
+}

@@ -1,0 +1,127 @@
+//! Recovering a cluster that lost a quorum for good (`raft_io::recovery`,
+//! PROTOCOL.md §7.4): the survivor with the most up-to-date log is made the
+//! only voter offline, restarted, leads alone with everything it held, and
+//! grows the cluster back with new nodes; an old node restarted by mistake
+//! never leads.
+
+mod common;
+
+use common::{Harness, cmd};
+use raft_io::recovery::{self, RecoveryError};
+use raft_io::{Action, Event, Index, MembershipChange, NodeId, RaftConfig, RaftLog, RaftNode, Role};
+
+/// The commands `id` applied, in order.
+fn applied(h: &Harness, id: NodeId) -> Vec<(Index, bytes::Bytes)> {
+    h.applied[&id].iter().map(|(i, _, c)| (*i, c.clone())).collect()
+}
+
+fn ticks_until_leader(h: &mut Harness, id: NodeId) {
+    for _ in 0..100 {
+        if h.node(id).role() == Role::Leader {
+            return;
+        }
+        h.tick_all(1);
+    }
+    panic!("node {id} never led");
+}
+
+#[test]
+fn the_most_up_to_date_survivor_leads_alone_keeps_its_log_and_grows_the_cluster_back() {
+    let mut h = Harness::new(3, |c| c);
+    h.elect(1);
+    h.propose(1, "a").unwrap();
+    h.propose(1, "b").unwrap();
+    h.deliver_all();
+    h.tick_all(4);
+    // "c" reaches node 1's log only: never committed.
+    h.isolate(1);
+    h.propose(1, "c").unwrap();
+    h.deliver_all();
+    for id in [1, 2, 3] {
+        h.crash(id);
+    }
+    h.heal();
+    // Choosing the survivor: node 1 holds the most.
+    let summaries: Vec<_> = [1, 2].iter().map(|&id| recovery::inspect(&*h.crashed_log(id).unwrap()).unwrap()).collect();
+    assert!((summaries[0].last_term, summaries[0].last_index) > (summaries[1].last_term, summaries[1].last_index));
+    assert_eq!(summaries[0].membership.voters(), [1, 2, 3]);
+    // Nodes 2 and 3 are gone; node 1 is made the only voter.
+    h.destroy(3);
+    let stale = h.crashed_log(2).unwrap().clone();
+    h.destroy(2);
+    let log = h.crashed_log(1).unwrap();
+    let last = log.last_index();
+    let forced = recovery::force_voters(log, &[1]).unwrap();
+    assert_eq!(forced.index, last + 1);
+    assert_eq!(forced.term, summaries[0].hard_state.term + 1);
+    assert!(!log.has_unsynced_changes(), "the recovery is synced");
+    h.restart(1);
+    ticks_until_leader(&mut h, 1);
+    assert_eq!(h.node(1).membership().voters(), [1]);
+    let mut seen = applied(&h, 1);
+    seen.retain(|(i, _)| *i > 0);
+    let commands: Vec<_> = seen.iter().map(|(_, c)| c.clone()).collect();
+    assert_eq!(&commands[commands.len() - 3..], [cmd("a"), cmd("b"), cmd("c")], "everything it held");
+    // It takes writes alone.
+    h.propose(1, "d").unwrap();
+    assert_eq!(applied(&h, 1).last().map(|(_, c)| c.clone()), Some(cmd("d")));
+    // A new node joins, catches up and becomes a voter.
+    h.add(4, RaftConfig::joining(4).seed(4), raft_io::MemoryLog::new());
+    h.step(1, Event::ChangeMembership(MembershipChange::AddLearner(4))).unwrap();
+    for _ in 0..60 {
+        h.tick_all(1);
+    }
+    h.step(1, Event::ChangeMembership(MembershipChange::Promote(4))).unwrap();
+    for _ in 0..20 {
+        h.tick_all(1);
+    }
+    assert_eq!(h.node(1).membership().voters(), [1, 4]);
+    let on_four: Vec<_> = applied(&h, 4).into_iter().map(|(_, c)| c).collect();
+    for c in ["a", "b", "c", "d"] {
+        assert!(on_four.contains(&cmd(c)), "node 4 applied {c}: {on_four:?}");
+    }
+    // Node 2's old log, restarted by mistake: it never leads, and it is
+    // told it was removed.
+    h.add(2, RaftConfig::new(2, [1, 2, 3]).seed(2 * 7919), stale);
+    for _ in 0..100 {
+        h.tick_all(1);
+        assert_ne!(h.node(2).role(), Role::Leader, "a stale node led");
+    }
+    assert!(h.actions.iter().any(|(id, a)| *id == 2 && matches!(a, Action::Removed { .. })));
+    assert_eq!(h.leader(), Some(1));
+}
+
+/// On a `WalLog`: the recovery is durable, and the node restarted on the
+/// reopened files leads alone.
+#[cfg(feature = "persistence")]
+#[test]
+fn a_recovered_wal_log_reopens_with_the_new_configuration() {
+    use raft_io::WalLog;
+    let dir = tempfile::tempdir().unwrap();
+    let config = || RaftConfig::new(1, [1, 2, 3]).seed(1);
+    {
+        let mut node = RaftNode::with_log(config(), WalLog::open(dir.path()).unwrap()).unwrap();
+        // Its vote requests are never answered.
+        node.step(Event::Campaign).unwrap();
+        for _ in 0..30 {
+            node.step(Event::Tick).unwrap();
+        }
+        assert!(!node.is_leader());
+    }
+    let forced = {
+        let mut log = WalLog::open(dir.path()).unwrap();
+        let refused = recovery::force_voters(&mut log, &[2, 3]);
+        assert!(matches!(refused, Err(RecoveryError::NotAVoter { node: 1 })), "{refused:?}");
+        recovery::force_voters(&mut log, &[1]).unwrap()
+    };
+    let log = WalLog::open(dir.path()).unwrap();
+    let summary = recovery::inspect(&log).unwrap();
+    assert_eq!((summary.membership_index, summary.last_term), (forced.index, forced.term));
+    assert_eq!(summary.membership.voters(), [1]);
+    let mut node = RaftNode::with_log(config(), log).unwrap();
+    node.step(Event::Campaign).unwrap();
+    assert!(node.is_leader());
+    let actions: Vec<_> = node.step(Event::Propose(cmd("x"))).unwrap().collect();
+    assert!(actions.iter().any(|a| matches!(a, Action::Apply { command, .. } if *command == cmd("x"))));
+    assert!(node.log().last_index() > forced.index);
+}
