@@ -6,7 +6,8 @@
 //! name in the configuration and serve reads from the leader's lease, the
 //! fourth is addressed by IP address and reads by ReadIndex); every acknowledged write must then be
 //! read back, linearizably, from every member. Bad client input gets a
-//! clear error and changes nothing.
+//! clear error and changes nothing. And a quorum lost for good is
+//! recovered from the survivor with `examples/force_voters`.
 //!
 //! The example binary is the one `cargo test` builds next to this test
 //! (`target/<profile>/examples/kv_node`); the test runs `cargo build
@@ -265,6 +266,61 @@ fn three_processes_survive_sigkill_restart_and_membership_changes() {
         .filter_map(|r| r.strip_prefix("STATS lease_reads=").and_then(|n| n.parse::<u64>().ok()))
         .sum();
     assert!(lease_reads > 0, "no read was served from a lease");
+}
+
+/// A quorum lost for good (`raft_io::recovery`, PROTOCOL.md §7.4): all
+/// three nodes SIGKILLed and two of their directories destroyed; the
+/// operator's tool (`examples/force_voters`) makes the survivor the only
+/// voter, and restarted with its usual command line it serves every
+/// acknowledged write, takes new ones, and a new node joins it and
+/// catches up.
+#[test]
+fn a_lost_quorum_is_recovered_from_the_survivor_with_the_operators_tool() {
+    let bin = example_binary::binary("kv_node");
+    let tool = example_binary::binary("force_voters");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut nodes: Vec<Node> = (1..=3).map(|id| Node::new(id, tmp.path())).collect();
+    let bootstrap = nodes.iter().map(|n| format!("{}={}", n.id, n.raft)).collect::<Vec<_>>().join(",");
+    for n in &mut nodes {
+        n.start(&bin, &["--bootstrap".into(), bootstrap.clone()]);
+    }
+    let clients = |nodes: &[Node]| nodes.iter().map(|n| n.client).collect::<Vec<_>>();
+    let mut acked = BTreeMap::new();
+    write_keys(&clients(&nodes), "a", 20, &mut acked);
+    for n in &mut nodes {
+        n.kill();
+    }
+    for n in &nodes[1..] {
+        std::fs::remove_dir_all(&n.dir).expect("destroy a node's directory");
+    }
+    let mut survivor = nodes.swap_remove(0);
+    let run = |args: &[&str]| {
+        let out = Command::new(&tool).args(args).output().expect("run force_voters");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let dir = survivor.dir.display().to_string();
+    let (code, shown) = run(&[&dir]);
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("voters [1, 2, 3]"), "{shown}");
+    assert_eq!(run(&[&dir, "2,3"]).0, Some(1), "the survivor must be a voter");
+    assert_eq!(run(&[&tmp.path().join("nowhere").display().to_string(), "1"]).0, Some(1));
+    let (code, shown) = run(&[&dir, "1"]);
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.lines().last().is_some_and(|l| l.starts_with("forced voters [1] at index")), "{shown}");
+
+    survivor.restart(&bin);
+    let nodes = vec![survivor];
+    check_all(&nodes[0], &acked);
+    write_keys(&clients(&nodes), "b", 10, &mut acked);
+    assert_eq!(members(nodes[0].client), vec![1]);
+    let mut fourth = Node::new(4, tmp.path());
+    fourth.start(&bin, &["--join".into(), nodes[0].client.to_string()]);
+    let give_up = Instant::now() + DEADLINE;
+    while members(nodes[0].client) != vec![1, 4] {
+        assert!(Instant::now() < give_up, "node 4 never joined");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    check_all(&fourth, &acked);
 }
 
 /// A command line that cannot be used is refused before anything starts,
