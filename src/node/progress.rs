@@ -295,6 +295,44 @@ mod tests {
         assert_eq!(f.len(), 0);
     }
 
+    proptest::proptest! {
+        /// The ring holds exactly what a plain queue would, whatever the
+        /// capacity and the order of pushes and releases.
+        #[test]
+        fn inflights_behave_as_a_queue(
+            capacity in 1usize..9,
+            ops in proptest::collection::vec((0u8..3, 0u64..40), 0..200),
+        ) {
+            let mut ring = Inflights::new(capacity);
+            let mut queue = std::collections::VecDeque::new();
+            let mut next_end = 0;
+            for (op, n) in ops {
+                match op {
+                    0 if !ring.is_full() => {
+                        next_end += n % 4 + 1;
+                        ring.push(next_end);
+                        queue.push_back(next_end);
+                    }
+                    1 => {
+                        let end = next_end.saturating_sub(n % 8);
+                        ring.free_to(end);
+                        while queue.front().is_some_and(|&e| e <= end) {
+                            queue.pop_front();
+                        }
+                    }
+                    _ => {
+                        ring.free_first();
+                        queue.pop_front();
+                    }
+                }
+                proptest::prop_assert_eq!(ring.len(), queue.len());
+                proptest::prop_assert_eq!(ring.is_full(), queue.len() == capacity);
+                let held: Vec<u64> = (0..ring.count).map(|k| ring.ends[(ring.start + k) % ring.ends.len()]).collect();
+                proptest::prop_assert_eq!(held, queue.iter().copied().collect::<Vec<_>>());
+            }
+        }
+    }
+
     #[test]
     fn probe_sends_one_at_a_time() {
         let mut p = Progress::new(2, 11, 4);
