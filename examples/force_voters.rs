@@ -1,6 +1,6 @@
 //! The operator's tool for a cluster that lost a quorum for good
 //! (`raft_io::recovery`, docs/PROTOCOL.md §7.4), on a stopped node's
-//! `WalLog` directory:
+//! directory: a `WalLog`'s, or a shared WAL's (every group in it):
 //!
 //! ```text
 //! cargo run --features persistence --example force_voters -- DIR          # what the log holds
@@ -14,8 +14,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use raft_io::log::shared::SharedWal;
 use raft_io::recovery::{self, LogSummary};
-use raft_io::{NodeId, WalLog};
+use raft_io::{NodeId, RaftLog, WalLog};
 
 const USAGE: &str = "usage: force_voters DIR [ID,...]";
 
@@ -33,22 +34,46 @@ fn show(what: &str, s: &LogSummary) {
     );
 }
 
+/// Shows `log` and, given `voters`, forces them; returns the line to end on.
+fn recover(what: &str, log: &mut impl RaftLog, voters: Option<&[NodeId]>) -> Result<Option<String>, String> {
+    show(what, &recovery::inspect(log).map_err(|e| format!("{what}: {e}"))?);
+    let Some(voters) = voters else { return Ok(None) };
+    let forced = recovery::force_voters(log, voters).map_err(|e| format!("{what}: {e}"))?;
+    show(what, &recovery::inspect(log).map_err(|e| format!("{what}: {e}"))?);
+    Ok(Some(format!("at index {} in term {}", forced.index, forced.term)))
+}
+
 fn run(dir: &Path, voters: Option<&str>) -> Result<(), String> {
-    // `WalLog::open` makes a new log where there is none: refuse a typo.
+    // Opening makes a new log where there is none: refuse a typo.
     if !dir.is_dir() {
         return Err(format!("{}: no such directory", dir.display()));
     }
-    let mut log = WalLog::open(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
-    let before = recovery::inspect(&log).map_err(|e| e.to_string())?;
-    show("before", &before);
-    let Some(voters) = voters else { return Ok(()) };
     let ids = voters
-        .split(',')
-        .map(|id| id.trim().parse::<NodeId>().map_err(|_| format!("not a node id: {id:?}\n{USAGE}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let forced = recovery::force_voters(&mut log, &ids).map_err(|e| e.to_string())?;
-    show("after", &recovery::inspect(&log).map_err(|e| e.to_string())?);
-    println!("forced voters {:?} at index {} in term {}", forced.membership.voters(), forced.index, forced.term);
+        .map(|v| {
+            v.split(',')
+                .map(|id| id.trim().parse::<NodeId>().map_err(|_| format!("not a node id: {id:?}\n{USAGE}")))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let ids = ids.as_deref();
+    let done = if dir.join("sharedwal.meta").exists() {
+        // A many-groups node: every group lost the same voters.
+        let wal = SharedWal::open(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
+        let mut groups = wal.groups();
+        groups.sort_unstable();
+        for &g in &groups {
+            let mut log = wal.group(g).map_err(|e| format!("group {g}: {e}"))?;
+            recover(&format!("group {g}"), &mut log, ids)?;
+        }
+        wal.close().map_err(|e| format!("close {}: {e}", dir.display()))?;
+        ids.map(|_| format!("in {} groups", groups.len()))
+    } else {
+        let mut log = WalLog::open(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
+        recover("log", &mut log, ids)?
+    };
+    if let (Some(ids), Some(done)) = (ids, done) {
+        println!("forced voters {ids:?} {done}");
+    }
     Ok(())
 }
 

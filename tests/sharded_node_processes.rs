@@ -11,7 +11,8 @@
 //! missed those writes. Every group must take writes in every phase, and
 //! every acknowledged write must then be read back, linearizably, from
 //! every group on every node. Bad client input and bad command lines get a
-//! clear error and change nothing.
+//! clear error and change nothing. And a quorum lost for good in every
+//! group is recovered from the survivor with `examples/force_voters`.
 //!
 //! The example binary is built as `tests/kv_node_processes.rs` builds
 //! `kv_node` (`support/example_binary.rs`).
@@ -414,6 +415,75 @@ fn three_processes_of_many_groups_survive_sigkill_of_a_leader_and_restart() {
 
 /// A command line that cannot be used is refused before anything starts,
 /// with the flag named and exit status 2.
+/// A quorum lost for good in every group (`raft_io::recovery`,
+/// PROTOCOL.md §7.4): all three nodes SIGKILLed and two directories
+/// destroyed; `examples/force_voters` makes the survivor the only voter of
+/// every group in its shared WAL, and restarted with its usual command
+/// line it leads every group, serves every acknowledged write and takes
+/// new ones.
+#[test]
+fn every_group_of_a_lost_quorum_is_recovered_from_the_survivor() {
+    let bin = example_binary::binary("sharded_node");
+    let tool = example_binary::binary("force_voters");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let rafts: Vec<(u64, SocketAddr)> = (1..=3).map(|id| (id, free_addr())).collect();
+    let peers = rafts.iter().map(|(id, a)| format!("{id}={a}")).collect::<Vec<_>>().join(",");
+    let mut nodes: Vec<Node> = rafts.iter().map(|&(id, raft)| Node::new(id, raft, &peers, tmp.path())).collect();
+    for n in &mut nodes {
+        n.start(&bin);
+    }
+    let clients: BTreeMap<u64, SocketAddr> = nodes.iter().map(|n| (n.id, n.client)).collect();
+    // A write through `addr`, following redirects, until acknowledged.
+    let put = |addr: SocketAddr, group: u64, key: &str| {
+        let mut at = addr;
+        loop {
+            let reply = ask_until(at, &format!("PUT {group} {key} v-{key}"), |r| {
+                (r == "OK" || r.starts_with("REDIRECT ")).then(|| r.to_owned())
+            });
+            match reply.strip_prefix("REDIRECT ").and_then(|id| id.parse::<u64>().ok()) {
+                Some(id) => at = clients.get(&id).copied().unwrap_or(addr),
+                None => return,
+            }
+        }
+    };
+    let mut acked: Vec<Vec<Acked>> = (1..=GROUPS).map(|_| Vec::new()).collect();
+    for g in 1..=GROUPS {
+        leader_of(nodes[0].client, g);
+        for k in 0..3 {
+            let key = format!("g{g}-a{k}");
+            put(nodes[0].client, g, &key);
+            acked[g as usize - 1].push(Acked { value: format!("v-{key}"), key, phase: 0 });
+        }
+    }
+    for n in &mut nodes {
+        n.kill();
+    }
+    for id in [2, 3] {
+        std::fs::remove_dir_all(tmp.path().join(format!("node-{id}"))).expect("destroy a node's directory");
+    }
+    let dir = tmp.path().join("node-1").display().to_string();
+    let out = Command::new(&tool).args([&dir, "1"]).output().expect("run force_voters");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{shown}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(shown.matches("voters [1, 2, 3]").count() as u64, GROUPS, "{shown}");
+    assert!(shown.lines().last().is_some_and(|l| l == format!("forced voters [1] in {GROUPS} groups")), "{shown}");
+
+    let survivor = &mut nodes[0];
+    survivor.start(&bin);
+    let client = survivor.client;
+    let give_up = Instant::now() + DEADLINE;
+    while leads(client).len() as u64 != GROUPS {
+        assert!(Instant::now() < give_up, "the survivor never led every group");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for g in 1..=GROUPS {
+        let key = format!("g{g}-b");
+        put(client, g, &key);
+        acked[g as usize - 1].push(Acked { value: format!("v-{key}"), key, phase: 1 });
+        check_group(1, client, g, &acked[g as usize - 1]);
+    }
+}
+
 #[test]
 fn a_bad_command_line_is_refused_naming_the_flag() {
     let bin = example_binary::binary("sharded_node");
