@@ -320,17 +320,23 @@ fn bad_input_changes_nothing(nodes: &[Node]) {
     assert!(c.ask("LEADS").expect("a reply").starts_with("LEADS"), "the connection still serves");
 }
 
+/// Three nodes, each naming the three as its peers, started.
+fn start_three(bin: &Path, base: &Path) -> Vec<Node> {
+    let rafts: Vec<(u64, SocketAddr)> = (1..=3).map(|id| (id, free_addr())).collect();
+    let peers = rafts.iter().map(|(id, a)| format!("{id}={a}")).collect::<Vec<_>>().join(",");
+    let mut nodes: Vec<Node> = rafts.iter().map(|&(id, raft)| Node::new(id, raft, &peers, base)).collect();
+    for n in &mut nodes {
+        n.start(bin);
+    }
+    nodes
+}
+
 #[test]
 fn three_processes_of_many_groups_survive_sigkill_of_a_leader_and_restart() {
     let started = Instant::now();
     let bin = example_binary::binary("sharded_node");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let rafts: Vec<(u64, SocketAddr)> = (1..=3).map(|id| (id, free_addr())).collect();
-    let peers = rafts.iter().map(|(id, a)| format!("{id}={a}")).collect::<Vec<_>>().join(",");
-    let mut nodes: Vec<Node> = rafts.iter().map(|&(id, raft)| Node::new(id, raft, &peers, tmp.path())).collect();
-    for n in &mut nodes {
-        n.start(&bin);
-    }
+    let mut nodes = start_three(&bin, tmp.path());
     for g in 1..=GROUPS {
         leader_of(nodes[0].client, g);
     }
@@ -426,12 +432,7 @@ fn every_group_of_a_lost_quorum_is_recovered_from_the_survivor() {
     let bin = example_binary::binary("sharded_node");
     let tool = example_binary::binary("force_voters");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let rafts: Vec<(u64, SocketAddr)> = (1..=3).map(|id| (id, free_addr())).collect();
-    let peers = rafts.iter().map(|(id, a)| format!("{id}={a}")).collect::<Vec<_>>().join(",");
-    let mut nodes: Vec<Node> = rafts.iter().map(|&(id, raft)| Node::new(id, raft, &peers, tmp.path())).collect();
-    for n in &mut nodes {
-        n.start(&bin);
-    }
+    let mut nodes = start_three(&bin, tmp.path());
     let clients: BTreeMap<u64, SocketAddr> = nodes.iter().map(|n| (n.id, n.client)).collect();
     // A write through `addr`, following redirects, until acknowledged.
     let put = |addr: SocketAddr, group: u64, key: &str| {
