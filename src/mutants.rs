@@ -49,11 +49,16 @@ pub enum Mutant {
     /// voters alone, without one of the outgoing voters (the joint
     /// consensus rule broken).
     JointIgnoresOutgoing,
+    /// A configuration entry does not raise the node's bound on its last
+    /// no-op or configuration entry: with `apply_ranges`, a run over it is
+    /// handed over without reading it, and without its
+    /// `Action::MembershipCommitted`.
+    UntrackedConfigEntry,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 14] = [
+    pub const ALL: [Mutant; 15] = [
         Self::CommitPreviousTerm,
         Self::VoteWithoutLogCheck,
         Self::ForgetVoteOnRestart,
@@ -68,6 +73,7 @@ impl Mutant {
         Self::CountUndurableSelf,
         Self::ApplyRangeShort,
         Self::JointIgnoresOutgoing,
+        Self::UntrackedConfigEntry,
     ];
 }
 

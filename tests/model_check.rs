@@ -36,6 +36,14 @@ fn three(name: &'static str) -> Params {
     p
 }
 
+/// `p` with committed commands handed over by range
+/// (`RaftConfig::apply_ranges`), named `name`.
+fn by_ranges(mut p: Params, name: &'static str) -> Params {
+    p.name = name;
+    p.cluster.apply_ranges = true;
+    p
+}
+
 /// `p` in the asynchronous storage mode, named `name`.
 fn asynchronous(mut p: Params, name: &'static str) -> Params {
     p.name = name;
@@ -137,6 +145,12 @@ fn config(name: &str) -> Params {
             p.change = Some(ChangePlan::Replace { out: 3, into: 4 });
             p
         }
+        // Commands handed over by range, read from the log: two writes
+        // (runs of commands handed over without a read), and a voter
+        // replaced through a joint configuration (configuration entries
+        // that end a run, or come alone).
+        "two-writes-ranges" => by_ranges(config("two-writes"), "two-writes-ranges"),
+        "replace-ranges" => by_ranges(config("replace"), "replace-ranges"),
         // A joining node added as a learner while any node may compact
         // its log at its applied index: the leader streams its snapshot
         // (or the initial, empty one) to the joiner, in every order
@@ -263,6 +277,17 @@ fn timed_with_pre_vote_check_quorum_and_leases() {
 fn membership_changes() {
     release(&["add", "remove"]);
     let o = explore(config("replace"));
+    assert!(o.examples.contains(&"the joint configuration is left"), "{:?}", o.examples);
+}
+
+/// Committed commands handed over by range: what the state machines see
+/// and the configurations reported are those of applying one by one.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only: .ci/run runs it")]
+fn applying_by_range() {
+    let o = explore(config("two-writes-ranges"));
+    assert!(o.examples.contains(&"every follower applies a write"), "{:?}", o.examples);
+    let o = explore(config("replace-ranges"));
     assert!(o.examples.contains(&"the joint configuration is left"), "{:?}", o.examples);
 }
 

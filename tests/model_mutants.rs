@@ -103,6 +103,17 @@ fn aimed_at(mutant: Mutant) -> (Params, &'static [&'static str]) {
             p.change = Some(ChangePlan::AddLearner(4));
             (p, &["Apply Order", "State Machine Safety"])
         }
+        Mutant::UntrackedConfigEntry => {
+            // One voter adds a learner while handing commands over by
+            // range: its configuration entry, applied in the step that
+            // appends it, goes unreported.
+            let mut p = Params::new("untracked-config-entry", [1]);
+            p.timeouts = 1;
+            p.cluster.joining = vec![4];
+            p.cluster.apply_ranges = true;
+            p.change = Some(ChangePlan::AddLearner(4));
+            (p, &["Apply Order"])
+        }
         other => panic!("no model configuration for {other:?}"),
     }
 }
@@ -183,4 +194,9 @@ fn count_undurable_self() {
 #[test]
 fn joint_ignores_outgoing() {
     bites(Mutant::JointIgnoresOutgoing);
+}
+
+#[test]
+fn untracked_config_entry() {
+    bites(Mutant::UntrackedConfigEntry);
 }

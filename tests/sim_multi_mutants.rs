@@ -35,7 +35,7 @@ const OLD: [FaultProfile; 4] =
     [FaultProfile::Calm, FaultProfile::Lossy, FaultProfile::Partitions, FaultProfile::Crashes];
 
 /// Mutants the new profiles must catch.
-const MUST_CATCH: [Mutant; 7] = [
+const MUST_CATCH: [Mutant; 8] = [
     Mutant::EarlyMembershipChange,
     Mutant::ForgetVoteOnRestart,
     Mutant::ReadIndexWithoutQuorum,
@@ -43,6 +43,7 @@ const MUST_CATCH: [Mutant; 7] = [
     Mutant::HoldNothing,
     Mutant::CountUndurableSelf,
     Mutant::ApplyRangeShort,
+    Mutant::UntrackedConfigEntry,
 ];
 
 fn env(name: &str) -> Option<String> {
@@ -131,7 +132,7 @@ fn many_groups_profiles_catch_mutants() {
             let expected = match m {
                 Mutant::EarlyMembershipChange => Some("Configuration rules violated"),
                 Mutant::CountUndurableSelf => Some("could be elected"),
-                Mutant::ApplyRangeShort => Some("commands it skipped"),
+                Mutant::ApplyRangeShort | Mutant::UntrackedConfigEntry => Some("it skipped"),
                 // A deposed leader's read (the stale-lease scene of
                 // `Fragile`), after the new leader's write completed.
                 Mutant::ReadIndexWithoutQuorum | Mutant::LongLease => Some("Linearizability violated"),

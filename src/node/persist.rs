@@ -32,8 +32,11 @@ impl<L: RaftLog> RaftNode<L> {
         // whether any is a configuration.
         let mut configs = false;
         for e in entries.iter().filter(|e| e.kind != EntryKind::Normal) {
-            self.last_control = e.index;
-            configs |= e.kind == EntryKind::Config;
+            let config = e.kind == EntryKind::Config;
+            if !(config && mutant!(UntrackedConfigEntry)) {
+                self.last_control = e.index;
+            }
+            configs |= config;
         }
         let before = configs.then(|| self.config_mark());
         for e in entries.iter().filter(|e| e.kind == EntryKind::Config) {

@@ -577,9 +577,16 @@ impl<S: StateMachine> Cluster<S> {
                 self.stats.elections += 1;
                 self.trace.push(TraceEvent::Leader { at: self.now, node: id, term });
             }
-            Action::MembershipCommitted { index, .. } if index > self.stats.last_config_index => {
-                self.stats.last_config_index = index;
-                self.stats.config_commits += 1;
+            Action::MembershipCommitted { index, .. } => {
+                if let Some(c) = self.checker.as_mut() {
+                    if let Err(v) = c.membership_committed(id, index) {
+                        self.fail(v, Some(id), Some(index));
+                    }
+                }
+                if index > self.stats.last_config_index {
+                    self.stats.last_config_index = index;
+                    self.stats.config_commits += 1;
+                }
             }
             _ => {}
         }

@@ -12,14 +12,14 @@
 //! | Leader Completeness | a leader of term T holds every entry committed in a term below T (ghost: the committed log, with the term each entry was first reported committed in); and, the inductive form the paper's proof rests on, every node that could win an election now (its log is at least as up to date as every log of some quorum of its configuration) holds every committed entry |
 //! | State Machine Safety | every node's committed prefix agrees with the committed log; every applied entry matches the first applied at its index |
 //! | Configuration rules | a leader appends a configuration entry only once an entry of its term committed; no log holds two configuration entries above the committed index |
-//! | Apply Order | within a step, each command applied lies past the last one applied and a snapshot restored covers what was applied (`apply_order`, action by action); across steps, a node's applied index never moves back while it runs |
+//! | Apply Order | within a step, each command applied lies past the last one applied and a snapshot restored covers what was applied (`apply_order`, action by action), and the commands applied and configurations reported committed are exactly the command and configuration entries the applied index passed (`apply_complete`; ranges are read from the log first); across steps, a node's applied index never moves back while it runs |
 //! | Linearizability | the clients' history, after every completed read |
 //! | No unexpected error / No panic | a tick or message never fails, a refusal is one of the expected kinds, no step panics |
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use bytes::Bytes;
-use raft_io::{Action, Entry, EntryKind, Index, NodeId, RaftLog, Role, Term};
+use raft_io::{Action, Entry, EntryKind, Index, MemoryLog, NodeId, RaftLog, RaftNode, Role, Term};
 
 use super::state::State;
 use super::step::{Before, entries};
@@ -81,6 +81,37 @@ pub fn apply_order(s: &mut State, node: NodeId, applied: &mut Index, action: &Ac
         );
     }
     *applied = index;
+}
+
+/// Apply Order's completeness after a step of `raft`: the indexes it
+/// handed over in the step (commands applied, configurations reported
+/// committed, in order, after the last snapshot restored) are exactly the
+/// command and configuration entries between `from` (the applied index
+/// before the step, or the snapshot restored) and its applied index now,
+/// as far as its log still holds them.
+pub fn apply_complete(s: &mut State, raft: &RaftNode<MemoryLog>, from: Index, handed: &[Index]) {
+    let (id, applied) = (raft.id(), raft.last_applied());
+    let lo = (from + 1).max(raft.log().first_index());
+    let mut expected = Vec::new();
+    if applied >= lo {
+        let read = raft.log().visit_entries(lo, applied + 1, &mut |entries: &[Entry]| {
+            expected.extend(entries.iter().filter(|e| e.kind != EntryKind::Noop).map(|e| e.index));
+        });
+        if let Err(e) = read {
+            s.break_with("Apply Order", format!("node {id} applied through {applied}, unreadable from {lo}: {e}"));
+            return;
+        }
+    }
+    let done: Vec<Index> = handed.iter().copied().filter(|&i| i >= lo).collect();
+    if done != expected {
+        s.break_with(
+            "Apply Order",
+            format!(
+                "node {id} took its applied index from {from} to {applied}; commands and configurations it \
+                 skipped or added: handed over {done:?}, the log holds {expected:?}"
+            ),
+        );
+    }
 }
 
 /// Every check that follows a step of node `i`.

@@ -39,6 +39,25 @@ pub struct Before {
     pub entries: Option<Vec<Entry>>,
 }
 
+/// `actions` with each `Action::ApplyRange` read from `raft`'s log, as a
+/// driver reads it before the node's next step: one `Action::Apply` per
+/// command (an unreadable range hands over nothing, which Apply Order's
+/// completeness then reports).
+fn read_ranges(raft: &RaftNode<raft_io::MemoryLog>, actions: Vec<Action>) -> Vec<Action> {
+    let mut out = Vec::with_capacity(actions.len());
+    for action in actions {
+        match action {
+            Action::ApplyRange { first, last } => {
+                let _ = raft.visit_applied(first, last, |index, term, command| {
+                    out.push(Action::Apply { index, term, command: command.clone() });
+                });
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 pub fn find(net: &[InFlight], m: &MessageRef) -> Option<usize> {
     net.iter().position(|x| x.digest == m.digest && x.message.from == m.from && x.message.to == m.to)
 }
@@ -194,8 +213,16 @@ impl RaftModel {
         }
         let mut completed_read = false;
         let mut applied = before.applied;
-        for action in actions {
+        // What the step handed over (Apply Order's completeness): from the
+        // applied index before it, or from the last snapshot restored.
+        let (mut from, mut handed) = (before.applied, Vec::new());
+        for action in read_ranges(&raft, actions) {
             props::apply_order(s, id, &mut applied, &action);
+            match &action {
+                Action::Apply { index, .. } | Action::MembershipCommitted { index, .. } => handed.push(*index),
+                Action::RestoreSnapshot { meta, .. } => (from, handed) = (meta.index, Vec::new()),
+                _ => {}
+            }
             match action {
                 Action::Send { message, .. } => {
                     if matches!(
@@ -229,6 +256,7 @@ impl RaftModel {
                 _ => {}
             }
         }
+        props::apply_complete(s, &raft, from, &handed);
         s.nodes[i] = Arc::new(Node::new(raft, value, sm));
         props::after_step(s, i, &before);
         if completed_read {

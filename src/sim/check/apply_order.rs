@@ -7,8 +7,10 @@
 //! starts over: the state machine is volatile.
 //!
 //! And none is skipped: after each step, the commands a node applied in it
-//! are exactly the `Normal` entries of its log between the applied index
-//! before the step (or the snapshot it restored in the step) and after it.
+//! and the configurations it reported committed
+//! (`Action::MembershipCommitted`) are exactly the `Normal` and `Config`
+//! entries of its log between the applied index before the step (or the
+//! snapshot it restored in the step) and after it.
 
 use std::collections::BTreeMap;
 
@@ -27,8 +29,8 @@ pub(crate) struct ApplyOrder {
 struct Position {
     applied: Index,
     last_command: Index,
-    /// The commands applied since the last `check_complete`, after the
-    /// last snapshot restored.
+    /// The commands applied and configurations reported since the last
+    /// `check_complete`, after the last snapshot restored.
     step_commands: Vec<Index>,
     /// A snapshot restored since the last `check_complete`.
     restored: Option<Index>,
@@ -42,11 +44,20 @@ impl ApplyOrder {
 
     /// A command applied at `index`.
     pub(crate) fn check_apply(&mut self, node: NodeId, index: Index) -> Result<(), Violation> {
+        self.handed_over(node, index, "applied")
+    }
+
+    /// A configuration entry at `index` reported committed.
+    pub(crate) fn check_config(&mut self, node: NodeId, index: Index) -> Result<(), Violation> {
+        self.handed_over(node, index, "reported the configuration at")
+    }
+
+    fn handed_over(&mut self, node: NodeId, index: Index, what: &str) -> Result<(), Violation> {
         let p = self.nodes.entry(node).or_default();
         if index <= p.last_command {
             return Err(Violation::new(
                 "Apply Order",
-                format!("node {node} applied index {index} after index {}", p.last_command),
+                format!("node {node} {what} index {index} after index {}", p.last_command),
             ));
         }
         p.last_command = index;
@@ -56,8 +67,9 @@ impl ApplyOrder {
 
     /// After a step of node `id` (before [`check_state`](Self::check_state)
     /// records it), whose applied index is now `applied` and whose log is
-    /// `log`: the commands it applied in the step are the command entries
-    /// its applied index passed, each once, none skipped.
+    /// `log`: the commands it applied and the configurations it reported in
+    /// the step are the command and configuration entries its applied index
+    /// passed, each once, none skipped.
     pub(crate) fn check_complete(&mut self, id: NodeId, applied: Index, log: &impl RaftLog) -> Result<(), Violation> {
         let p = self.nodes.entry(id).or_default();
         let from = p.restored.take().unwrap_or(p.applied);
@@ -70,7 +82,7 @@ impl ApplyOrder {
         let mut expected = Vec::new();
         if applied >= lo {
             let read = log.visit_entries(lo, applied + 1, &mut |entries: &[Entry]| {
-                expected.extend(entries.iter().filter(|e| e.kind == EntryKind::Normal).map(|e| e.index));
+                expected.extend(entries.iter().filter(|e| e.kind != EntryKind::Noop).map(|e| e.index));
             });
             if let Err(e) = read {
                 return Err(Violation::new(
@@ -87,8 +99,8 @@ impl ApplyOrder {
             Err(Violation::new(
                 "Apply Order",
                 format!(
-                    "node {id} took its applied index from {from} to {applied}; commands it skipped: {missed:?}, \
-                     applied outside that range: {extra:?} ({} applied, {} in the log)",
+                    "node {id} took its applied index from {from} to {applied}; commands and configurations it \
+                     skipped: {missed:?}, handed over outside that range: {extra:?} ({} handed over, {} in the log)",
                     done.len(),
                     expected.len()
                 ),

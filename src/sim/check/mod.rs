@@ -216,6 +216,12 @@ impl Checker {
         self.state_machine.check_apply(node, index, term, command)
     }
 
+    /// Checks a configuration entry a node reports committed
+    /// (`Action::MembershipCommitted`).
+    pub(crate) fn membership_committed(&mut self, node: NodeId, index: Index) -> Result<(), Violation> {
+        self.apply_order.check_config(node, index)
+    }
+
     /// A state machine took a snapshot `data` of its state at `index`.
     pub(crate) fn snapshot_taken(&mut self, index: Index, data: &[u8]) {
         self.snapshots.taken(index, data);

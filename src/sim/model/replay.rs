@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::log::{MemoryLog, RaftLog};
 use crate::message::{Message, MessageBody};
 use crate::node::{Action, Event, RaftNode};
-use crate::sim::check::{Checker, NodeView, Violation};
+use crate::sim::check::{Checker, NodeView, Violation, applied_range};
 use crate::sim::{HashChain, SimBackend, SimLog, StateMachine};
 use crate::types::{NodeId, ReadId};
 
@@ -257,8 +257,21 @@ impl Run {
             self.clients.read(id, read);
         }
         for action in actions {
-            if let Some(v) = self.carry_out(i, action, value) {
-                return Some((v.property.into(), v.detail));
+            // A range is read from the node's log before its next step,
+            // as a driver reads it: its commands are applied one by one.
+            let applies = match action {
+                Action::ApplyRange { first, last } => match applied_range(&self.nodes[i].raft, first, last) {
+                    Ok(range) => {
+                        range.into_iter().map(|(index, term, command)| Action::Apply { index, term, command }).collect()
+                    }
+                    Err(v) => return Some((v.property.into(), v.detail)),
+                },
+                other => vec![other],
+            };
+            for action in applies {
+                if let Some(v) = self.carry_out(i, action, value) {
+                    return Some((v.property.into(), v.detail));
+                }
             }
         }
         if let Some(v) = self.check(i, before) {
@@ -316,6 +329,7 @@ impl Run {
             }
             Action::ReadReady { id: read, .. } => self.clients.read_ready(id, read, self.nodes[i].value),
             Action::ReadFailed { id: read, .. } => self.clients.read_failed(id, read),
+            Action::MembershipCommitted { index, .. } => return self.checker.membership_committed(id, index).err(),
             _ => {}
         }
         None

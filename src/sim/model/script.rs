@@ -52,13 +52,18 @@ pub struct ModelCluster {
     /// node's writes stay in flight until a [`ModelStep::Persist`] reports
     /// them, and a crash loses those not reported.
     pub async_storage: bool,
+    /// Committed commands handed over by range
+    /// ([`RaftConfig::apply_ranges`]), read from the node's log (a run of
+    /// commands above its last no-op or configuration entry is handed over
+    /// without a read).
+    pub apply_ranges: bool,
 }
 
 impl ModelCluster {
     /// Voters `voters`, no joining node, timeouts `2..3` ticks, heartbeats
     /// every tick, pre-vote and check-quorum off, no lease reads, one entry
     /// per append, four appends in flight, a network of eight messages,
-    /// synchronous storage.
+    /// synchronous storage, commands applied one by one.
     pub fn new(voters: impl IntoIterator<Item = NodeId>) -> Self {
         Self {
             voters: voters.into_iter().collect(),
@@ -74,6 +79,7 @@ impl ModelCluster {
             capacity: 8,
             seed: 0,
             async_storage: false,
+            apply_ranges: false,
         }
     }
 
@@ -99,6 +105,7 @@ impl ModelCluster {
             .max_inflight(self.max_inflight)
             .seed(self.seed)
             .async_storage(self.async_storage)
+            .apply_ranges(self.apply_ranges)
     }
 }
 
@@ -323,6 +330,9 @@ impl fmt::Display for ModelScript {
             // Only when on: scripts of the synchronous mode print as before.
             writeln!(f, "async-storage on")?;
         }
+        if c.apply_ranges {
+            writeln!(f, "apply-ranges on")?;
+        }
         writeln!(f, "steps")?;
         for step in &self.steps {
             writeln!(f, "{step}")?;
@@ -377,6 +387,7 @@ impl FromStr for ModelScript {
                 "capacity" => cluster.capacity = one(rest).map_err(err)? as usize,
                 "seed" => cluster.seed = one(rest).map_err(err)?,
                 "async-storage" => cluster.async_storage = switch(rest).map_err(err)?,
+                "apply-ranges" => cluster.apply_ranges = switch(rest).map_err(err)?,
                 other => return Err(err(format!("unknown header line `{other}`"))),
             }
         }
@@ -493,6 +504,7 @@ mod tests {
         cluster.joining = vec![4];
         cluster.pre_vote = true;
         cluster.async_storage = true;
+        cluster.apply_ranges = true;
         let script = ModelScript {
             cluster,
             steps: vec![

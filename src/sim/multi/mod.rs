@@ -426,6 +426,11 @@ impl MultiCluster {
                 self.resolve_read(id, group, read, Some(value));
             }
             Action::ReadFailed { id: read, .. } => self.resolve_read(id, group, read, None),
+            Action::MembershipCommitted { index, .. } => {
+                if let Some(c) = self.checkers.get_mut(&group) {
+                    c.membership_committed(id, index).map_err(|v| in_group(group, v))?;
+                }
+            }
             Action::RestoreSnapshot { meta, data } => {
                 if let Some(c) = self.checkers.get_mut(&group) {
                     c.restoring(id, meta.index, &data).map_err(|v| in_group(group, v))?;
