@@ -34,19 +34,29 @@ fn show(what: &str, s: &LogSummary) {
     );
 }
 
-/// Shows `log` and, given `voters`, forces them; returns the line to end on.
-fn recover(what: &str, log: &mut impl RaftLog, voters: Option<&[NodeId]>) -> Result<Option<String>, String> {
+/// Shows `log` and, given `voters`, checks that it can force them
+/// (writing nothing).
+fn check(what: &str, log: &impl RaftLog, voters: Option<&[NodeId]>) -> Result<(), String> {
     show(what, &recovery::inspect(log).map_err(|e| format!("{what}: {e}"))?);
-    let Some(voters) = voters else { return Ok(None) };
+    if let Some(voters) = voters {
+        recovery::check_voters(log, voters).map_err(|e| format!("{what}: {e} (nothing written)"))?;
+    }
+    Ok(())
+}
+
+/// Forces `voters` on `log` (checked before); returns where.
+fn force(what: &str, log: &mut impl RaftLog, voters: &[NodeId]) -> Result<String, String> {
     let forced = recovery::force_voters(log, voters).map_err(|e| format!("{what}: {e}"))?;
     show(what, &recovery::inspect(log).map_err(|e| format!("{what}: {e}"))?);
-    Ok(Some(format!("at index {} in term {}", forced.index, forced.term)))
+    Ok(format!("at index {} in term {}", forced.index, forced.term))
 }
 
 fn run(dir: &Path, voters: Option<&str>) -> Result<(), String> {
-    // Opening makes a new log where there is none: refuse a typo.
-    if !dir.is_dir() {
-        return Err(format!("{}: no such directory", dir.display()));
+    // Opening makes a new log where there is none: only a directory that
+    // holds one is opened, even to look.
+    let shared = dir.join("sharedwal.meta").is_file();
+    if !shared && !dir.join("raftlog.meta").is_file() {
+        return Err(format!("{}: no log here (neither raftlog.meta nor sharedwal.meta)", dir.display()));
     }
     let ids = voters
         .map(|v| {
@@ -56,20 +66,33 @@ fn run(dir: &Path, voters: Option<&str>) -> Result<(), String> {
         })
         .transpose()?;
     let ids = ids.as_deref();
-    let done = if dir.join("sharedwal.meta").exists() {
-        // A many-groups node: every group lost the same voters.
+    let done = if shared {
+        // A many-groups node: every group lost the same voters. Every
+        // group is checked before any is changed.
         let wal = SharedWal::open(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
         let mut groups = wal.groups();
         groups.sort_unstable();
+        let mut logs = Vec::with_capacity(groups.len());
         for &g in &groups {
-            let mut log = wal.group(g).map_err(|e| format!("group {g}: {e}"))?;
-            recover(&format!("group {g}"), &mut log, ids)?;
+            let log = wal.group(g).map_err(|e| format!("group {g}: {e}"))?;
+            check(&format!("group {g}"), &log, ids)?;
+            logs.push((g, log));
         }
+        if let Some(ids) = ids {
+            for (g, log) in &mut logs {
+                force(&format!("group {g}"), log, ids)?;
+            }
+        }
+        drop(logs);
         wal.close().map_err(|e| format!("close {}: {e}", dir.display()))?;
         ids.map(|_| format!("in {} groups", groups.len()))
     } else {
         let mut log = WalLog::open(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
-        recover("log", &mut log, ids)?
+        check("log", &log, ids)?;
+        match ids {
+            Some(ids) => Some(force("log", &mut log, ids)?),
+            None => None,
+        }
     };
     if let (Some(ids), Some(done)) = (ids, done) {
         println!("forced voters {ids:?} {done}");

@@ -17,8 +17,10 @@
 //! log is lost, and entries the survivor holds that never committed are
 //! committed. And every node that is not recovered must never run again
 //! with its old state: wipe it and add it back as a new, joining node.
-//! Two old voters restarted together would still form a majority of the
-//! old configuration and elect a leader of their own.
+//! One old node restarted by mistake is refused by the recovered one (told
+//! it was removed); two old voters restarted together would still form a
+//! majority of the old configuration and could elect a leader of their
+//! own.
 //!
 //! ```
 //! use raft_io::recovery;
@@ -64,8 +66,9 @@ pub enum RecoveryError {
     /// duplicate).
     #[error("invalid configuration: {0}")]
     Membership(#[from] MembershipError),
-    /// The log's term is already at [`MAX_TERM`]: no newer term is left.
-    #[error("the log's term {0} leaves no newer term")]
+    /// The log's term leaves no room below [`MAX_TERM`] for a new term and
+    /// an election after it.
+    #[error("the log's term {0} leaves no room for a new term and an election")]
     TermExhausted(Term),
     /// A configuration entry in the log could not be decoded.
     #[error("the configuration entry at index {index} is unreadable: {source}")]
@@ -116,16 +119,21 @@ pub fn inspect<L: RaftLog>(log: &L) -> Result<LogSummary, RecoveryError> {
     let last_index = log.last_index();
     let last_term = log.term(last_index).ok_or(StorageError::Unavailable { index: last_index, last: last_index })?;
     let (mut membership_index, mut membership) = (snapshot.index, snapshot.membership.clone());
-    let mut found: Option<Entry> = None;
+    // Every configuration entry must decode, as a node restarting on the
+    // log requires; the last one is in effect.
+    let mut bad = None;
     log.visit_entries(snapshot.index + 1, last_index + 1, &mut |entries: &[Entry]| {
-        if let Some(e) = entries.iter().rev().find(|e| e.kind == EntryKind::Config) {
-            found = Some(e.clone());
+        for e in entries.iter().filter(|e| e.kind == EntryKind::Config) {
+            match Membership::decode(&e.data) {
+                Ok(m) => (membership_index, membership) = (e.index, m),
+                Err(source) => {
+                    bad.get_or_insert(RecoveryError::CorruptConfiguration { index: e.index, source });
+                }
+            }
         }
     })?;
-    if let Some(e) = found {
-        membership = Membership::decode(&e.data)
-            .map_err(|source| RecoveryError::CorruptConfiguration { index: e.index, source })?;
-        membership_index = e.index;
+    if let Some(bad) = bad {
+        return Err(bad);
     }
     Ok(LogSummary {
         identity: log.identity(),
@@ -138,7 +146,7 @@ pub fn inspect<L: RaftLog>(log: &L) -> Result<LogSummary, RecoveryError> {
     })
 }
 
-/// What [`force_voters`] wrote.
+/// What [`force_voters`] writes (or, from [`check_voters`], would write).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Forced {
@@ -164,19 +172,40 @@ pub struct Forced {
 /// docs](self) for what it gives up, and for the nodes that must then be
 /// wiped.
 ///
-/// The entry's term is newer than every entry in any log of the old
-/// cluster the survivor knew of, so a stale node can never win an
-/// election against the recovered one, and one that follows it has its
-/// conflicting entries replaced.
+/// With `voters` its own id alone, the restarted node elects itself. With
+/// more, it needs a majority of them: each must run on a log forced with
+/// the same voters (the most up-to-date then wins, and the others follow
+/// it), or be a new node added later. Forcing one survivor alone and
+/// adding every other node back as a new joining node is the simplest.
+///
+/// The new term is above every term the log holds, so the forced entry
+/// outranks the survivor's own history; it says nothing of the logs of the
+/// lost nodes, which may hold later terms: they must be wiped.
 ///
 /// # Errors
 ///
 /// A refusal ([`RecoveryError::NoIdentity`], [`RecoveryError::NoVoters`],
 /// [`RecoveryError::NotAVoter`], [`RecoveryError::Membership`],
-/// [`RecoveryError::TermExhausted`]) writes nothing;
-/// [`RecoveryError::Storage`] from the write leaves what a failed write of
-/// the log leaves (reopen it and inspect).
+/// [`RecoveryError::TermExhausted`], [`RecoveryError::CorruptConfiguration`])
+/// writes nothing; [`RecoveryError::Storage`] from the write leaves what a
+/// failed write of the log leaves (reopen it and inspect).
 pub fn force_voters<L: RaftLog>(log: &mut L, voters: &[NodeId]) -> Result<Forced, RecoveryError> {
+    let forced = check_voters(log, voters)?;
+    let commit = log.hard_state().commit;
+    log.append(&mut vec![Entry::config(forced.term, forced.index, &forced.membership)])?;
+    log.set_hard_state(HardState { term: forced.term, vote: None, commit })?;
+    log.sync()?;
+    Ok(forced)
+}
+
+/// What [`force_voters`] would write on `log`, or why it would refuse,
+/// writing nothing: to check every log (every group of a shared WAL)
+/// before changing any.
+///
+/// # Errors
+///
+/// As [`force_voters`]'s refusals.
+pub fn check_voters<L: RaftLog>(log: &L, voters: &[NodeId]) -> Result<Forced, RecoveryError> {
     let identity = log.identity().ok_or(RecoveryError::NoIdentity)?;
     if voters.is_empty() {
         return Err(RecoveryError::NoVoters);
@@ -191,17 +220,12 @@ pub fn force_voters<L: RaftLog>(log: &mut L, voters: &[NodeId]) -> Result<Forced
             membership = membership.with_address(id, address.clone())?;
         }
     }
-    let hard = summary.hard_state;
-    let newest = hard.term.max(summary.last_term);
-    if newest >= MAX_TERM {
+    let newest = summary.hard_state.term.max(summary.last_term);
+    // The new term, and a term after it for the node's first election.
+    if newest >= MAX_TERM - 1 {
         return Err(RecoveryError::TermExhausted(newest));
     }
-    let term = newest + 1;
-    let index = summary.last_index + 1;
-    log.append(&mut vec![Entry::config(term, index, &membership)])?;
-    log.set_hard_state(HardState { term, vote: None, commit: hard.commit })?;
-    log.sync()?;
-    Ok(Forced { previous: summary.membership, membership, index, term })
+    Ok(Forced { previous: summary.membership, membership, index: summary.last_index + 1, term: newest + 1 })
 }
 
 #[cfg(test)]
@@ -229,16 +253,30 @@ mod tests {
         assert!(matches!(force_voters(&mut log, &[2, 0]), Err(RecoveryError::Membership(_))));
         assert!(matches!(force_voters(&mut MemoryLog::new(), &[1]), Err(RecoveryError::NoIdentity)));
         let mut exhausted = owned();
-        exhausted.set_hard_state(HardState { term: MAX_TERM, vote: None, commit: 1 }).unwrap();
-        assert!(matches!(force_voters(&mut exhausted, &[2]), Err(RecoveryError::TermExhausted(MAX_TERM))));
+        exhausted.set_hard_state(HardState { term: MAX_TERM - 1, vote: None, commit: 1 }).unwrap();
+        assert!(matches!(force_voters(&mut exhausted, &[2]), Err(RecoveryError::TermExhausted(_))));
+        let mut damaged = owned();
+        damaged.append(&mut vec![Entry::config(3, 3, &Membership::new([2], []).unwrap())]).unwrap();
+        let mut bad = Entry::config(3, 4, &Membership::new([2], []).unwrap());
+        bad.data = bytes::Bytes::from_static(b"not a configuration");
+        damaged.append(&mut vec![bad, Entry::config(3, 5, &Membership::new([2], []).unwrap())]).unwrap();
+        damaged.sync().unwrap();
+        assert!(matches!(inspect(&damaged), Err(RecoveryError::CorruptConfiguration { index: 4, .. })));
+        assert!(matches!(force_voters(&mut damaged, &[2]), Err(RecoveryError::CorruptConfiguration { index: 4, .. })));
         assert_eq!(inspect(&log).unwrap(), before);
         assert!(!log.has_unsynced_changes());
+        let mut last_room = owned();
+        last_room.set_hard_state(HardState { term: MAX_TERM - 2, vote: None, commit: 1 }).unwrap();
+        assert_eq!(force_voters(&mut last_room, &[2]).unwrap().term, MAX_TERM - 1);
     }
 
     #[test]
     fn the_entry_is_in_a_new_term_past_the_last_and_keeps_the_voters_addresses() {
         let mut log = owned();
+        let planned = check_voters(&log, &[2, 5]).unwrap();
+        assert_eq!(log.last_index(), 2, "checking writes nothing");
         let forced = force_voters(&mut log, &[2, 5]).unwrap();
+        assert_eq!(forced, planned);
         assert_eq!((forced.index, forced.term), (3, 5));
         assert_eq!(forced.previous.voters(), [1, 2, 3]);
         assert_eq!(forced.membership.voters(), [2, 5]);

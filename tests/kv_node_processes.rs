@@ -304,6 +304,11 @@ fn a_lost_quorum_is_recovered_from_the_survivor_with_the_operators_tool() {
     assert!(shown.contains("voters [1, 2, 3]"), "{shown}");
     assert_eq!(run(&[&dir, "2,3"]).0, Some(1), "the survivor must be a voter");
     assert_eq!(run(&[&tmp.path().join("nowhere").display().to_string(), "1"]).0, Some(1));
+    // A directory without a log is refused, even to look, and left empty.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).expect("an empty directory");
+    assert_eq!(run(&[&empty.display().to_string()]).0, Some(1));
+    assert_eq!(std::fs::read_dir(&empty).expect("read it").count(), 0, "nothing created");
     let (code, shown) = run(&[&dir, "1"]);
     assert_eq!(code, Some(0), "{shown}");
     assert!(shown.lines().last().is_some_and(|l| l.starts_with("forced voters [1] at index")), "{shown}");

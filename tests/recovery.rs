@@ -1,7 +1,7 @@
 //! Recovering a cluster that lost a quorum for good (`raft_io::recovery`,
 //! PROTOCOL.md §7.4): the survivor with the most up-to-date log is made the
 //! only voter offline, restarted, leads alone with everything it held, and
-//! grows the cluster back with new nodes; an old node restarted by mistake
+//! grows the cluster back with new nodes; one old node restarted by mistake
 //! never leads.
 
 mod common;
