@@ -7,8 +7,8 @@
 mod common;
 
 use common::{Harness, cmd};
-use raft_io::recovery::{self, RecoveryError};
-use raft_io::{Action, Event, Index, MembershipChange, NodeId, RaftConfig, RaftLog, RaftNode, Role};
+use raft_io::recovery;
+use raft_io::{Action, Event, Index, MembershipChange, NodeId, RaftConfig, RaftLog, Role};
 
 /// The commands `id` applied, in order.
 fn applied(h: &Harness, id: NodeId) -> Vec<(Index, bytes::Bytes)> {
@@ -96,7 +96,8 @@ fn the_most_up_to_date_survivor_leads_alone_keeps_its_log_and_grows_the_cluster_
 #[cfg(feature = "persistence")]
 #[test]
 fn a_recovered_wal_log_reopens_with_the_new_configuration() {
-    use raft_io::WalLog;
+    use raft_io::recovery::RecoveryError;
+    use raft_io::{RaftNode, WalLog};
     let dir = tempfile::tempdir().unwrap();
     let config = || RaftConfig::new(1, [1, 2, 3]).seed(1);
     {
