@@ -42,9 +42,9 @@
 //! ```
 
 use crate::error::StorageError;
-use crate::log::RaftLog;
+use crate::log::{RaftLog, visit_configurations};
 use crate::membership::{Membership, MembershipError};
-use crate::types::{Entry, EntryKind, HardState, Index, LogIdentity, MAX_TERM, NodeId, Term};
+use crate::types::{Entry, HardState, Index, LogIdentity, MAX_TERM, NodeId, Term};
 
 /// Why a recovery was refused. A refusal writes nothing.
 #[derive(Debug, thiserror::Error)]
@@ -121,20 +121,12 @@ pub fn inspect<L: RaftLog>(log: &L) -> Result<LogSummary, RecoveryError> {
     let (mut membership_index, mut membership) = (snapshot.index, snapshot.membership.clone());
     // Every configuration entry must decode, as a node restarting on the
     // log requires; the last one is in effect.
-    let mut bad = None;
-    log.visit_entries(snapshot.index + 1, last_index + 1, &mut |entries: &[Entry]| {
-        for e in entries.iter().filter(|e| e.kind == EntryKind::Config) {
-            match Membership::decode(&e.data) {
-                Ok(m) => (membership_index, membership) = (e.index, m),
-                Err(source) => {
-                    bad.get_or_insert(RecoveryError::CorruptConfiguration { index: e.index, source });
-                }
-            }
-        }
+    visit_configurations(log, |e| {
+        let m = Membership::decode(&e.data)
+            .map_err(|source| RecoveryError::CorruptConfiguration { index: e.index, source })?;
+        (membership_index, membership) = (e.index, m);
+        Ok::<(), RecoveryError>(())
     })?;
-    if let Some(bad) = bad {
-        return Err(bad);
-    }
     Ok(LogSummary {
         identity: log.identity(),
         hard_state: log.hard_state(),

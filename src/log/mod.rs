@@ -248,6 +248,32 @@ pub trait RaftLog {
     }
 }
 
+/// Hands each configuration entry of `log`'s live entries to `f`, in
+/// order, reading them by reference in batches of bounded size (the
+/// trait's default `visit_entries` clones each batch); stops at the first
+/// error `f` returns. What a node's configuration history is rebuilt from,
+/// and what `recovery::inspect` reports.
+pub(crate) fn visit_configurations<L: RaftLog + ?Sized, E: From<StorageError>>(
+    log: &L,
+    mut f: impl FnMut(&Entry) -> Result<(), E>,
+) -> Result<(), E> {
+    const BATCH: Index = 4096;
+    let (mut lo, last) = (log.first_index(), log.last_index());
+    let mut failed = None;
+    while lo <= last && failed.is_none() {
+        let hi = (last + 1).min(lo + BATCH);
+        log.visit_entries(lo, hi, &mut |entries: &[Entry]| {
+            for e in entries.iter().filter(|e| e.kind == crate::types::EntryKind::Config) {
+                if failed.is_none() {
+                    failed = f(e).err();
+                }
+            }
+        })?;
+        lo = hi;
+    }
+    failed.map_or(Ok(()), Err)
+}
+
 /// Up to `max_len` bytes of `data` from `offset`: a
 /// [`snapshot_chunk`](RaftLog::snapshot_chunk) of snapshot data in memory.
 pub(crate) fn chunk_of(data: &Bytes, offset: u64, max_len: u64) -> Bytes {

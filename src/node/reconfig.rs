@@ -14,10 +14,10 @@
 use super::progress::Progress;
 use super::{Action, RaftNode, Why};
 use crate::error::{Error, Result};
-use crate::log::RaftLog;
+use crate::log::{RaftLog, visit_configurations};
 use crate::membership::{Membership, MembershipChange, SharedConfigs};
 use crate::message::MessageBody;
-use crate::types::{Entry, EntryKind, Index, NodeId, Role};
+use crate::types::{Entry, Index, NodeId, Role};
 
 /// How a leadership transfer ended, when it did not end with this node
 /// seeing the target win.
@@ -58,19 +58,12 @@ impl ConfigHistory {
     pub(super) fn recover<L: RaftLog>(log: &L) -> Result<Self> {
         let meta = log.snapshot_meta();
         let mut history = Self { base_index: meta.index, base: meta.membership.clone(), entries: Vec::new() };
-        let (mut lo, last) = (log.first_index(), log.last_index());
-        let mut batch = Vec::new();
-        while lo <= last {
-            let hi = (last + 1).min(lo + 4096);
-            batch.clear();
-            log.entries(lo, hi, u64::MAX, &mut batch)?;
-            for e in batch.iter().filter(|e| e.kind == EntryKind::Config) {
-                let m = Membership::decode(&e.data)
-                    .map_err(|err| Error::CorruptLog(format!("configuration entry {}: {err}", e.index)))?;
-                history.entries.push((e.index, m));
-            }
-            lo += batch.len().max(1) as u64;
-        }
+        visit_configurations(log, |e| {
+            let m = Membership::decode(&e.data)
+                .map_err(|err| Error::CorruptLog(format!("configuration entry {}: {err}", e.index)))?;
+            history.entries.push((e.index, m));
+            Ok::<(), Error>(())
+        })?;
         Ok(history)
     }
 
