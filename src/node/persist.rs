@@ -28,21 +28,21 @@ impl<L: RaftLog> RaftNode<L> {
         if entries.is_empty() {
             return Ok(());
         }
-        // One pass: the last control entry (no-op or configuration), and
-        // whether any is a configuration.
-        let mut configs = false;
+        // One pass over the control entries (no-ops and configurations):
+        // the last one's index, and each configuration into the history
+        // (marked before the first goes in).
+        let mut before = None;
         for e in entries.iter().filter(|e| e.kind != EntryKind::Normal) {
             let config = e.kind == EntryKind::Config;
             if !(config && mutant!(UntrackedConfigEntry)) {
                 self.last_control = e.index;
             }
-            configs |= config;
-        }
-        let before = configs.then(|| self.config_mark());
-        for e in entries.iter().filter(|e| e.kind == EntryKind::Config) {
-            // Validated by the caller (leader-built or checked on receipt).
-            if let Ok(m) = Membership::decode(&e.data) {
-                self.configs.push(e.index, m);
+            if config {
+                before.get_or_insert_with(|| self.config_mark());
+                // Validated by the caller (leader-built or checked on receipt).
+                if let Ok(m) = Membership::decode(&e.data) {
+                    self.configs.push(e.index, m);
+                }
             }
         }
         if self.log.max_step_bytes() != u64::MAX {
