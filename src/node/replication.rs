@@ -162,12 +162,14 @@ impl<L: RaftLog> RaftNode<L> {
             return self.start_snapshot_send(i);
         };
         let last = self.log.last_index();
-        let mut entries = Vec::new();
-        if next <= last {
+        let entries = if next <= last {
             let hi = (last + 1).min(next.saturating_add(self.cfg.max_entries_per_message as u64));
-            entries.reserve_exact((hi - next) as usize);
+            let mut entries = Vec::with_capacity((hi - next) as usize);
             self.log.entries(next, hi, self.cfg.max_message_bytes, &mut entries)?;
-        }
+            entries
+        } else {
+            Vec::new()
+        };
         if entries.is_empty() && !allow_empty {
             return Ok(false);
         }
