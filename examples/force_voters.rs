@@ -1,15 +1,23 @@
 //! The operator's tool for a cluster that lost a quorum for good
 //! (`raft_io::recovery`, docs/PROTOCOL.md §7.4), on a stopped node's
-//! directory: a `WalLog`'s, or a shared WAL's (every group in it):
+//! directory: a `WalLog`'s, or a shared WAL's (every group in it, or the
+//! groups named):
 //!
 //! ```text
 //! cargo run --features persistence --example force_voters -- DIR          # what the log holds
 //! cargo run --features persistence --example force_voters -- DIR 1[,2..]  # make these the only voters
+//! cargo run --features persistence --example force_voters -- DIR 1 --groups 3,7  # of these groups only
 //! ```
 //!
 //! Look at every survivor first and recover the one with the highest last
 //! term, then last index. Then restart it as usual: it leads alone. Every
 //! other old node must be wiped and added back as a new node.
+//!
+//! `--groups` is for a many-groups node whose lost peers held only some
+//! of its groups' quorums (groups placed on different sets of nodes): the
+//! groups named are forced, the others are left as they are and go on
+//! with their own members. Every group named must be in the WAL, and all
+//! of them are checked before any is changed.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -18,7 +26,7 @@ use raft_io::log::shared::SharedWal;
 use raft_io::recovery::{self, LogSummary};
 use raft_io::{NodeId, RaftLog, WalLog};
 
-const USAGE: &str = "usage: force_voters DIR [ID,...]";
+const USAGE: &str = "usage: force_voters DIR [ID,... [--groups G,...]]";
 
 fn show(what: &str, s: &LogSummary) {
     let node = s.identity.map_or("no owner".to_owned(), |i| format!("node {} of cluster {}", i.node_id, i.cluster_id));
@@ -51,32 +59,46 @@ fn force(what: &str, log: &mut impl RaftLog, voters: &[NodeId]) -> Result<String
     Ok(format!("at index {} in term {}", forced.index, forced.term))
 }
 
-fn run(dir: &Path, voters: Option<&str>) -> Result<(), String> {
+/// Node or group ids, comma-separated.
+fn parse_ids(list: &str, what: &str) -> Result<Vec<u64>, String> {
+    list.split(',')
+        .map(|id| id.trim().parse::<u64>().map_err(|_| format!("not a {what} id: {id:?}\n{USAGE}")))
+        .collect()
+}
+
+fn run(dir: &Path, voters: Option<&str>, only: Option<&str>) -> Result<(), String> {
     // Opening makes a new log where there is none: only a directory that
     // holds one is opened, even to look.
     let shared = dir.join("sharedwal.meta").is_file();
     if !shared && !dir.join("raftlog.meta").is_file() {
         return Err(format!("{}: no log here (neither raftlog.meta nor sharedwal.meta)", dir.display()));
     }
-    let ids = voters
-        .map(|v| {
-            v.split(',')
-                .map(|id| id.trim().parse::<NodeId>().map_err(|_| format!("not a node id: {id:?}\n{USAGE}")))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?;
+    let ids: Option<Vec<NodeId>> = voters.map(|v| parse_ids(v, "node")).transpose()?;
     let ids = ids.as_deref();
+    let only: Option<Vec<u64>> = only.map(|g| parse_ids(g, "group")).transpose()?;
+    if only.is_some() && !shared {
+        return Err(format!("{}: --groups is for a shared WAL, and this is one log", dir.display()));
+    }
     let done = if shared {
-        // A many-groups node: every group lost the same voters. Every
-        // group is checked before any is changed.
+        // A many-groups node: every group (or every group named) lost the
+        // same voters. Every group is shown, and every group to change is
+        // checked before any is changed.
         let wal = SharedWal::open(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
         let mut groups = wal.groups();
         groups.sort_unstable();
+        if let Some(missing) = only.iter().flatten().find(|g| groups.binary_search(g).is_err()) {
+            return Err(format!("group {missing} is not in {} (nothing written)", dir.display()));
+        }
+        let chosen = |g: &u64| only.as_ref().is_none_or(|o| o.contains(g));
         let mut logs = Vec::with_capacity(groups.len());
         for &g in &groups {
             let log = wal.group(g).map_err(|e| format!("group {g}: {e}"))?;
-            check(&format!("group {g}"), &log, ids)?;
-            logs.push((g, log));
+            if chosen(&g) {
+                check(&format!("group {g}"), &log, ids)?;
+                logs.push((g, log));
+            } else {
+                check(&format!("group {g} (left as it is)"), &log, None)?;
+            }
         }
         if let Some(ids) = ids {
             for (g, log) in &mut logs {
@@ -85,7 +107,7 @@ fn run(dir: &Path, voters: Option<&str>) -> Result<(), String> {
         }
         drop(logs);
         wal.close().map_err(|e| format!("close {}: {e}", dir.display()))?;
-        ids.map(|_| format!("in {} groups", groups.len()))
+        ids.map(|_| format!("in {} groups", groups.iter().filter(|g| chosen(g)).count()))
     } else {
         // One log: `force_voters` checks before it writes anything.
         let mut log = WalLog::open(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
@@ -103,15 +125,16 @@ fn run(dir: &Path, voters: Option<&str>) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (dir, voters) = match args.as_slice() {
-        [dir] => (dir, None),
-        [dir, voters] => (dir, Some(voters.as_str())),
+    let (dir, voters, only) = match args.as_slice() {
+        [dir] => (dir, None, None),
+        [dir, voters] => (dir, Some(voters.as_str()), None),
+        [dir, voters, flag, groups] if flag == "--groups" => (dir, Some(voters.as_str()), Some(groups.as_str())),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
         }
     };
-    match run(Path::new(dir), voters) {
+    match run(Path::new(dir), voters, only) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("force_voters: {e}");

@@ -424,9 +424,10 @@ fn three_processes_of_many_groups_survive_sigkill_of_a_leader_and_restart() {
 /// A quorum lost for good in every group (`raft_io::recovery`,
 /// PROTOCOL.md §7.4): all three nodes SIGKILLed and two directories
 /// destroyed; `examples/force_voters` makes the survivor the only voter of
-/// every group in its shared WAL, and restarted with its usual command
-/// line it leads every group, serves every acknowledged write and takes
-/// new ones.
+/// every group in its shared WAL (half of them, then the other half, with
+/// `--groups`: the groups not named are left as they are), and restarted
+/// with its usual command line it leads every group, serves every
+/// acknowledged write and takes new ones.
 #[test]
 fn every_group_of_a_lost_quorum_is_recovered_from_the_survivor() {
     let bin = example_binary::binary("sharded_node");
@@ -463,11 +464,36 @@ fn every_group_of_a_lost_quorum_is_recovered_from_the_survivor() {
         std::fs::remove_dir_all(tmp.path().join(format!("node-{id}"))).expect("destroy a node's directory");
     }
     let dir = tmp.path().join("node-1").display().to_string();
-    let out = Command::new(&tool).args([&dir, "1"]).output().expect("run force_voters");
-    let shown = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{shown}{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(shown.matches("voters [1, 2, 3]").count() as u64, GROUPS, "{shown}");
-    assert!(shown.lines().last().is_some_and(|l| l == format!("forced voters [1] in {GROUPS} groups")), "{shown}");
+    let tool_says = |args: &[&str]| {
+        let out = Command::new(&tool).arg(&dir).args(args).output().expect("run force_voters");
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code(), said)
+    };
+    // A group the WAL does not hold is refused before anything is written.
+    let (code, said) = tool_says(&["1", "--groups", "1,99"]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("group 99 is not in") && said.contains("nothing written"), "{said}");
+    // The first half of the groups, then the rest: a group not named is
+    // shown and left as it is.
+    let half = GROUPS / 2;
+    let first: Vec<String> = (1..=half).map(|g| g.to_string()).collect();
+    let (code, shown) = tool_says(&["1", "--groups", &first.join(",")]);
+    assert_eq!(code, Some(0), "{shown}");
+    assert_eq!(shown.matches("voters [1, 2, 3]").count() as u64, GROUPS, "every group shown before: {shown}");
+    assert_eq!(shown.matches("voters [1],").count() as u64, half, "the groups named forced: {shown}");
+    assert_eq!(shown.matches("(left as it is)").count() as u64, GROUPS - half, "{shown}");
+    assert!(shown.lines().last().is_some_and(|l| l == format!("forced voters [1] in {half} groups")), "{shown}");
+    let (code, shown) = tool_says(&[]);
+    assert_eq!(code, Some(0), "{shown}");
+    assert_eq!(shown.matches("voters [1],").count() as u64, half, "only the groups named changed: {shown}");
+    assert_eq!(shown.matches("voters [1, 2, 3]").count() as u64, GROUPS - half, "{shown}");
+    let rest: Vec<String> = (half + 1..=GROUPS).map(|g| g.to_string()).collect();
+    let (code, shown) = tool_says(&["1", "--groups", &rest.join(",")]);
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(
+        shown.lines().last().is_some_and(|l| l == format!("forced voters [1] in {} groups", GROUPS - half)),
+        "{shown}"
+    );
 
     let survivor = &mut nodes[0];
     survivor.start(&bin);
