@@ -303,6 +303,8 @@ fn a_lost_quorum_is_recovered_from_the_survivor_with_the_operators_tool() {
     assert_eq!(code, Some(0), "{shown}");
     assert!(shown.contains("voters [1, 2, 3]"), "{shown}");
     assert_eq!(run(&[&dir, "2,3"]).0, Some(1), "the survivor must be a voter");
+    assert_eq!(run(&[&dir, "1", "--groups", "1"]).0, Some(1), "--groups is for a shared WAL");
+    assert_eq!(run(&[&dir, "1", "--frobnicate", "1"]).0, Some(2), "a bad command line");
     assert_eq!(run(&[&tmp.path().join("nowhere").display().to_string(), "1"]).0, Some(1));
     // A directory without a log is refused, even to look, and left empty.
     let empty = tmp.path().join("empty");
