@@ -328,7 +328,9 @@ impl<L: RaftLog> RaftNode<L> {
             if conflict <= self.log.last_index() {
                 self.truncate_log(conflict)?;
             }
-            entries.drain(..same);
+            if same > 0 {
+                entries.drain(..same);
+            }
             self.append_log(&mut entries)?;
         }
         if leader_commit > self.commit {
