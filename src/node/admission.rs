@@ -42,7 +42,14 @@ impl<L: RaftLog> RaftNode<L> {
             | MessageBody::Snapshot(_)
             | MessageBody::Vote(_)
             | MessageBody::PreVote(_) => true,
-            _ => self.configs.knows(m.from),
+            // A leader's peers are the members of its configuration in
+            // effect (a follower has none): asked first, as every answer
+            // a leader receives comes from one of them.
+            _ => {
+                let peer = self.peer_index(m.from).is_some();
+                debug_assert!(!peer || self.configs.knows(m.from), "a peer outside every known configuration");
+                peer || self.configs.knows(m.from)
+            }
         }
     }
 

@@ -114,9 +114,6 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     vote_cooldown: u64,
     // Leader state (replication.rs, reconfig.rs).
     term_start: Index,
-    // Snapshots (snapshot.rs).
-    snapshot_hint_at: Index,
-    applied_bytes: u64,
     /// No entry above this index is a no-op or a configuration entry
     /// (apply.rs): an upper bound, kept by every append and truncation.
     last_control: Index,
@@ -126,6 +123,9 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     /// leader tick and at the end of every leader step, so it sits beside
     /// the output buffer those write, not with the rarely read state.
     transfer: Option<Transfer>,
+    // Snapshots (snapshot.rs): read when a snapshot policy is set.
+    snapshot_hint_at: Index,
+    applied_bytes: u64,
     scratch: Vec<Entry>,
     peers: Vec<Progress>,
     /// A leader's appends not applied yet (backpressure.rs).
@@ -228,7 +228,7 @@ impl<L: RaftLog> RaftNode<L> {
         } else {
             snap_index
         };
-        let configs = ConfigHistory::recover(&log)?;
+        let configs = ConfigHistory::recover(&log, config.id)?;
         let mut rng = Rng::new(mix(config.seed, config.id));
         let election_timeout = rng.range(config.election_timeout_min, config.election_timeout_max);
         let restore_pending = snap_index > 0 && config.applied < snap_index;
@@ -537,7 +537,7 @@ impl<L: RaftLog> RaftNode<L> {
         self.dropped_messages += 1;
     }
 
-    fn peer_index(&self, id: NodeId) -> Option<usize> {
+    pub(super) fn peer_index(&self, id: NodeId) -> Option<usize> {
         self.peers.binary_search_by_key(&id, |p| p.id).ok()
     }
 

@@ -50,21 +50,47 @@ pub(super) struct ConfigHistory {
     base_index: Index,
     base: Membership,
     entries: Vec<(Index, Membership)>,
+    /// The node whose history this is.
+    owner: NodeId,
+    /// Whether `owner` is a voter of the configuration in effect: asked at
+    /// the end of every leader step, kept here so that it is one load
+    /// (recomputed by every change of the configuration in effect).
+    owner_votes: bool,
 }
 
 impl ConfigHistory {
     /// Rebuilds the history from a log: the snapshot's configuration, then
     /// every configuration entry after it (one pass over the live log).
-    pub(super) fn recover<L: RaftLog>(log: &L) -> Result<Self> {
+    pub(super) fn recover<L: RaftLog>(log: &L, owner: NodeId) -> Result<Self> {
         let meta = log.snapshot_meta();
-        let mut history = Self { base_index: meta.index, base: meta.membership.clone(), entries: Vec::new() };
+        let mut history = Self {
+            base_index: meta.index,
+            base: meta.membership.clone(),
+            entries: Vec::new(),
+            owner,
+            owner_votes: false,
+        };
         visit_configurations(log, |e| {
             let m = Membership::decode(&e.data)
                 .map_err(|err| Error::CorruptLog(format!("configuration entry {}: {err}", e.index)))?;
             history.entries.push((e.index, m));
             Ok::<(), Error>(())
         })?;
+        history.changed();
         Ok(history)
+    }
+
+    /// After every change of the configuration in effect.
+    fn changed(&mut self) {
+        self.owner_votes = self.effective().is_voter(self.owner);
+    }
+
+    /// Whether the node whose history this is votes in the configuration
+    /// in effect.
+    #[inline]
+    pub(super) fn owner_votes(&self) -> bool {
+        debug_assert_eq!(self.owner_votes, self.effective().is_voter(self.owner));
+        self.owner_votes
     }
 
     #[inline]
@@ -101,12 +127,14 @@ impl ConfigHistory {
 
     pub(super) fn push(&mut self, index: Index, membership: Membership) {
         self.entries.push((index, membership));
+        self.changed();
     }
 
     pub(super) fn truncate(&mut self, from: Index) {
         while self.entries.last().is_some_and(|(i, _)| *i >= from) {
             self.entries.pop();
         }
+        self.changed();
     }
 
     /// Makes every configuration held the pool's copy of it.
@@ -127,6 +155,7 @@ impl ConfigHistory {
         }
         self.base_index = meta.index;
         self.base = meta.membership.clone();
+        self.changed();
     }
 }
 
@@ -247,10 +276,10 @@ impl<L: RaftLog> RaftNode<L> {
     /// Leader: once the configuration that removes it has committed, step
     /// down, handing leadership to the most up-to-date voter.
     pub(super) fn step_down_if_removed(&mut self) {
-        let config = self.configs.effective();
-        if config.is_voter(self.id) || self.configs.effective_index() > self.commit {
+        if self.configs.owner_votes() || self.configs.effective_index() > self.commit {
             return;
         }
+        let config = self.configs.effective();
         let last = self.log.last_index();
         let successor = self.peers.iter().find(|p| p.matched == last && config.is_voter(p.id)).map(|p| p.id);
         if let Some(to) = successor {
