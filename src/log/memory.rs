@@ -208,6 +208,7 @@ impl MemoryLog {
 
     /// What an effective sync does: the state as it is now becomes the
     /// durable one.
+    #[inline]
     fn make_durable(&mut self) {
         self.effective_syncs += 1;
         self.synced.identity = self.identity;
@@ -295,10 +296,12 @@ impl RaftLog for MemoryLog {
         Ok(())
     }
 
+    #[inline]
     fn hard_state(&self) -> HardState {
         self.hard
     }
 
+    #[inline]
     fn set_hard_state(&mut self, state: HardState) -> Result<(), StorageError> {
         if state != self.hard {
             self.hard = state;
@@ -311,10 +314,12 @@ impl RaftLog for MemoryLog {
         &self.snapshot
     }
 
+    #[inline]
     fn last_index(&self) -> Index {
         self.snapshot.index + self.entries.len() as Index
     }
 
+    #[inline]
     fn term(&self, index: Index) -> Option<Term> {
         if index == self.snapshot.index {
             return Some(self.snapshot.term);
@@ -440,6 +445,7 @@ impl RaftLog for MemoryLog {
         self.install_snapshot(r.meta, r.buf.freeze())
     }
 
+    #[inline]
     fn sync(&mut self) -> Result<(), StorageError> {
         self.sync_calls += 1;
         if self.dirty {

@@ -32,6 +32,7 @@ impl Uncommitted {
     }
 
     /// Counts an append ending at `last` of `bytes` bytes.
+    #[inline]
     pub(super) fn appended(&mut self, last: Index, bytes: u64) {
         debug_assert!(self.appends.back().is_none_or(|&(at, _)| at < last), "appends out of order");
         self.bytes += bytes;

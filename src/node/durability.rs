@@ -109,6 +109,7 @@ impl Durability {
 
     /// The index through which the log is durable as it reads now (the
     /// last index in the synchronous mode, where a step's end makes it so).
+    #[inline]
     pub(super) fn durable_index(&self, last_index: Index) -> Index {
         if self.on { self.durable_index.min(last_index) } else { last_index }
     }

@@ -435,24 +435,32 @@ impl<L: RaftLog> RaftNode<L> {
         Ok(())
     }
 
+    /// Reports a change of role, term or leader since the last report
+    /// (the check is on every step; the report, rare, is out of line).
+    #[inline]
     fn report_role(&mut self) {
         let now = (self.role, self.term, self.leader);
         if now != self.reported {
-            if now.2 != self.reported.2 {
-                self.counters.leader_changes += 1;
-            }
-            self.reported = now;
-            observe!(
-                tracing::Level::INFO,
-                node = self.id,
-                term = self.term,
-                role = ?self.role,
-                leader = ?self.leader,
-                reason = self.why.as_str(),
-                "role changed"
-            );
-            self.out.push(Action::RoleChanged { role: self.role, term: self.term, leader: self.leader });
+            self.role_changed(now);
         }
+    }
+
+    #[cold]
+    fn role_changed(&mut self, now: (Role, Term, Option<NodeId>)) {
+        if now.2 != self.reported.2 {
+            self.counters.leader_changes += 1;
+        }
+        self.reported = now;
+        observe!(
+            tracing::Level::INFO,
+            node = self.id,
+            term = self.term,
+            role = ?self.role,
+            leader = ?self.leader,
+            reason = self.why.as_str(),
+            "role changed"
+        );
+        self.out.push(Action::RoleChanged { role: self.role, term: self.term, leader: self.leader });
     }
 
     fn handle(&mut self, event: Event) -> Result<()> {

@@ -183,6 +183,7 @@ impl Progress {
     /// Records that the follower's log matches through `index`. Returns
     /// false for a stale acknowledgement (nothing new); `matched` never moves
     /// backwards.
+    #[inline]
     pub(crate) fn update_matched(&mut self, index: Index) -> bool {
         if index <= self.matched {
             return false;
@@ -196,6 +197,7 @@ impl Progress {
 
     /// Records that an AppendEntries was sent, carrying entries through
     /// `last` (equal to `next - 1` when it carried none).
+    #[inline]
     pub(crate) fn sent_entries(&mut self, last: Index) {
         match self.state {
             ProgressState::Replicate => {
