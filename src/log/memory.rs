@@ -336,6 +336,7 @@ impl RaftLog for MemoryLog {
         Ok(())
     }
 
+    #[inline]
     fn visit_entries(&self, lo: Index, hi: Index, f: &mut dyn FnMut(&[Entry])) -> Result<(), StorageError> {
         let range = entry_offsets(lo, hi, self.snapshot.index, self.last_index())?;
         self.entries.visit(range, f);
