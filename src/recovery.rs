@@ -22,6 +22,14 @@
 //! majority of the old configuration and could elect a leader of their
 //! own.
 //!
+//! When every node is lost, [`seed`] starts a new cluster from a backup
+//! of a state machine's snapshot (its data, and the index and term it was
+//! taken at): it writes the snapshot into a new, unused log, with a
+//! configuration the caller chooses; the node started on that log restores
+//! the snapshot into its state machine, elects itself, and new members
+//! join it and fetch the snapshot. Everything committed after the backup
+//! was taken is lost.
+//!
 //! ```
 //! use raft_io::recovery;
 //! use raft_io::{Event, RaftConfig, RaftNode};
@@ -41,10 +49,12 @@
 //! assert!(node.is_leader());
 //! ```
 
+use bytes::Bytes;
+
 use crate::error::StorageError;
 use crate::log::{RaftLog, visit_configurations};
 use crate::membership::{Membership, MembershipError};
-use crate::types::{Entry, HardState, Index, LogIdentity, MAX_TERM, NodeId, Term};
+use crate::types::{Entry, HardState, Index, LogIdentity, MAX_TERM, NodeId, SnapshotMeta, Term};
 
 /// Why a recovery was refused. A refusal writes nothing.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +87,20 @@ pub enum RecoveryError {
         index: Index,
         /// Why it could not be decoded.
         source: MembershipError,
+    },
+    /// [`seed`] was given a log that is in use (an owner, entries, a
+    /// snapshot or a hard state): a new cluster starts on a new log only.
+    #[error("the log is in use (seed a new, empty log)")]
+    InUse,
+    /// [`seed`] was given a snapshot at index 0, or in term 0 (a snapshot
+    /// of a state machine that applied anything is at index 1 or more, in
+    /// term 1 or more).
+    #[error("a backup must be of a snapshot at index 1 or more, in term 1 or more (given index {index}, term {term})")]
+    NotASnapshot {
+        /// The index given.
+        index: Index,
+        /// The term given.
+        term: Term,
     },
     /// The log refused a read or a write.
     #[error("storage: {0}")]
@@ -218,6 +242,91 @@ pub fn check_voters<L: RaftLog>(log: &L, voters: &[NodeId]) -> Result<Forced, Re
         return Err(RecoveryError::TermExhausted(newest));
     }
     Ok(Forced { previous: summary.membership, membership, index: summary.last_index + 1, term: newest + 1 })
+}
+
+/// Starts a new cluster from a backup of a state machine's snapshot, when
+/// every node of the old one is lost: writes into `log`, a new and unused
+/// log of the node `identity`, a snapshot at `meta.index` in `meta.term`
+/// holding `data`, with `meta.membership` as the configuration (choose the
+/// new cluster's voters; the node must be one of them), a hard state in
+/// that term with no vote and everything through the snapshot committed,
+/// and syncs.
+///
+/// The node started on the log (with the same identity, and
+/// [`RaftConfig::applied`](crate::RaftConfig::applied) below `meta.index`)
+/// hands the snapshot to its state machine with
+/// [`Action::RestoreSnapshot`](crate::Action::RestoreSnapshot), elects
+/// itself if it is the only voter, and grows the cluster back with new
+/// joining nodes, which fetch the snapshot. Log indexes and terms go on
+/// from the snapshot's. What the old cluster committed after the backup
+/// was taken is lost, and no node of the old cluster may run again with
+/// its old state (give the new cluster a new
+/// [`cluster_id`](LogIdentity::cluster_id) so that the transport refuses
+/// old nodes by name).
+///
+/// A backup is what a node's log held as its snapshot
+/// ([`RaftLog::snapshot_meta`] and [`RaftLog::snapshot_data`]), or what a
+/// state machine produced for [`Event::Snapshot`](crate::Event::Snapshot)
+/// with the index and term it was taken at.
+///
+/// # Errors
+///
+/// A refusal writes nothing: [`RecoveryError::InUse`] for a log that
+/// holds anything, [`RecoveryError::NotASnapshot`] for index or term 0,
+/// [`RecoveryError::NoVoters`], [`RecoveryError::NotAVoter`] (the node is
+/// not a voter of `meta.membership`), [`RecoveryError::TermExhausted`] (no
+/// room below [`MAX_TERM`] for an election after `meta.term`);
+/// [`RecoveryError::Storage`] from the writes leaves what a failed write of
+/// the log leaves (start again on a new log).
+///
+/// ```
+/// use raft_io::recovery;
+/// use raft_io::{Action, Event, LogIdentity, MemoryLog, Membership, RaftConfig, RaftNode, SnapshotMeta};
+///
+/// // A backup taken at index 40 in term 3, of a cluster now lost.
+/// let backup = bytes::Bytes::from_static(b"the state machine at 40");
+/// let meta = SnapshotMeta { index: 40, term: 3, membership: Membership::new([1], []).unwrap() };
+/// let mut log = MemoryLog::new();
+/// recovery::seed(&mut log, LogIdentity { cluster_id: 2, node_id: 1 }, meta, backup.clone()).unwrap();
+///
+/// let mut node = RaftNode::with_log(RaftConfig::new(1, [1]).cluster_id(2), log).unwrap();
+/// let restored: Vec<_> = node.step(Event::Campaign).unwrap().collect();
+/// assert!(restored.iter().any(|a| matches!(a, Action::RestoreSnapshot { data, .. } if *data == backup)));
+/// assert!(node.is_leader());
+/// assert_eq!(node.last_index(), 41, "its no-op follows the snapshot");
+/// ```
+pub fn seed<L: RaftLog>(
+    log: &mut L,
+    identity: LogIdentity,
+    meta: SnapshotMeta,
+    data: Bytes,
+) -> Result<(), RecoveryError> {
+    if log.identity().is_some()
+        || log.last_index() != 0
+        || log.snapshot_meta().index != 0
+        || log.hard_state() != HardState::default()
+    {
+        return Err(RecoveryError::InUse);
+    }
+    if meta.index == 0 || meta.term == 0 {
+        return Err(RecoveryError::NotASnapshot { index: meta.index, term: meta.term });
+    }
+    if meta.membership.voters().is_empty() {
+        return Err(RecoveryError::NoVoters);
+    }
+    if !meta.membership.voters().contains(&identity.node_id) {
+        return Err(RecoveryError::NotAVoter { node: identity.node_id });
+    }
+    // The term, and one after it for the node's first election.
+    if meta.term >= MAX_TERM - 1 {
+        return Err(RecoveryError::TermExhausted(meta.term));
+    }
+    let (index, term) = (meta.index, meta.term);
+    log.set_identity(identity)?;
+    log.install_snapshot(meta, data)?;
+    log.set_hard_state(HardState { term, vote: None, commit: index })?;
+    log.sync()?;
+    Ok(())
 }
 
 #[cfg(test)]
