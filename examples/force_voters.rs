@@ -47,7 +47,7 @@ fn show(what: &str, s: &LogSummary) {
 fn check(what: &str, log: &impl RaftLog, voters: Option<&[NodeId]>) -> Result<(), String> {
     show(what, &recovery::inspect(log).map_err(|e| format!("{what}: {e}"))?);
     if let Some(voters) = voters {
-        recovery::check_voters(log, voters).map_err(|e| format!("{what}: {e} (nothing written)"))?;
+        recovery::check_voters(log, voters).map_err(|e| format!("{what}: {e} (no log changed)"))?;
     }
     Ok(())
 }
@@ -87,7 +87,7 @@ fn run(dir: &Path, voters: Option<&str>, only: Option<&str>) -> Result<(), Strin
         let mut groups = wal.groups();
         groups.sort_unstable();
         if let Some(missing) = only.iter().flatten().find(|g| groups.binary_search(g).is_err()) {
-            return Err(format!("group {missing} is not in {} (nothing written)", dir.display()));
+            return Err(format!("group {missing} is not in {} (no group changed)", dir.display()));
         }
         let chosen = |g: &u64| only.as_ref().is_none_or(|o| o.contains(g));
         let mut logs = Vec::with_capacity(groups.len());

@@ -371,6 +371,72 @@ mod tests {
         assert_eq!(force_voters(&mut last_room, &[2]).unwrap().term, MAX_TERM - 1);
     }
 
+    fn backup(index: Index, term: Term, voters: &[NodeId]) -> SnapshotMeta {
+        SnapshotMeta { index, term, membership: Membership::new(voters.iter().copied(), [9]).unwrap() }
+    }
+
+    #[test]
+    fn a_seed_refused_writes_nothing() {
+        let me = LogIdentity { cluster_id: 4, node_id: 1 };
+        let data = Bytes::from_static(b"state");
+        let refused = |log: &mut MemoryLog, meta: SnapshotMeta| {
+            let before = format!("{:?}", log.durable());
+            let result = seed(log, me, meta, data.clone());
+            assert_eq!(format!("{:?}", log.durable()), before, "a refusal wrote something");
+            assert!(!log.has_unsynced_changes());
+            result
+        };
+        // Every kind of use of a log refuses it.
+        let mut owned = MemoryLog::new();
+        owned.set_identity(me).unwrap();
+        owned.sync().unwrap();
+        let mut appended = MemoryLog::new();
+        appended.append(&mut vec![Entry::normal(1, 1, "a".into())]).unwrap();
+        appended.sync().unwrap();
+        let mut snapshotted = MemoryLog::new();
+        snapshotted.install_snapshot(backup(3, 1, &[1]), data.clone()).unwrap();
+        snapshotted.sync().unwrap();
+        let mut voted = MemoryLog::new();
+        voted.set_hard_state(HardState { term: 1, vote: Some(2), commit: 0 }).unwrap();
+        voted.sync().unwrap();
+        for mut log in [owned, appended, snapshotted, voted] {
+            assert!(matches!(refused(&mut log, backup(5, 2, &[1])), Err(RecoveryError::InUse)));
+        }
+        let mut new = MemoryLog::new();
+        assert!(matches!(
+            refused(&mut new, backup(0, 2, &[1])),
+            Err(RecoveryError::NotASnapshot { index: 0, term: 2 })
+        ));
+        assert!(matches!(
+            refused(&mut new, backup(5, 0, &[1])),
+            Err(RecoveryError::NotASnapshot { index: 5, term: 0 })
+        ));
+        let learners_only =
+            SnapshotMeta { index: 5, term: 2, membership: Membership::new([], [1]).unwrap_or_default() };
+        assert!(matches!(refused(&mut new, learners_only), Err(RecoveryError::NoVoters)));
+        assert!(matches!(refused(&mut new, backup(5, 2, &[2, 3])), Err(RecoveryError::NotAVoter { node: 1 })));
+        assert!(matches!(refused(&mut new, backup(5, MAX_TERM - 1, &[1])), Err(RecoveryError::TermExhausted(_))));
+        // The last term that leaves room for an election.
+        seed(&mut new, me, backup(5, MAX_TERM - 2, &[1]), data).unwrap();
+        assert_eq!(new.durable().hard_state(), HardState { term: MAX_TERM - 2, vote: None, commit: 5 });
+    }
+
+    #[test]
+    fn a_seed_writes_the_owner_the_snapshot_and_a_committed_hard_state() {
+        let me = LogIdentity { cluster_id: 4, node_id: 2 };
+        let meta = backup(12, 3, &[1, 2, 3]);
+        let mut log = MemoryLog::new();
+        seed(&mut log, me, meta.clone(), Bytes::from_static(b"state at 12")).unwrap();
+        let durable = log.durable();
+        assert_eq!(durable.identity(), Some(me));
+        assert_eq!(durable.snapshot_meta(), &meta, "the configuration given, learners too");
+        assert_eq!(&durable.snapshot_data().unwrap()[..], b"state at 12");
+        assert_eq!(durable.hard_state(), HardState { term: 3, vote: None, commit: 12 });
+        assert_eq!((durable.last_index(), durable.term(12)), (12, Some(3)));
+        let summary = inspect(&durable).unwrap();
+        assert_eq!((summary.snapshot_index, summary.last_term, summary.membership_index), (12, 3, 12));
+    }
+
     #[test]
     fn the_entry_is_in_a_new_term_past_the_last_and_keeps_the_voters_addresses() {
         let mut log = owned();
