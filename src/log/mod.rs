@@ -307,7 +307,8 @@ pub(crate) fn entry_offsets(
 /// under `max_bytes`: as many as fit, but at least one.
 pub(crate) fn fitting<'a>(mut range: impl ExactSizeIterator<Item = &'a Entry>, max_bytes: u64) -> usize {
     let len = range.len();
-    if max_bytes == u64::MAX {
+    // At least one: a single entry is returned whatever its size.
+    if max_bytes == u64::MAX || len <= 1 {
         return len;
     }
     let mut bytes = 0u64;

@@ -158,10 +158,15 @@ impl<L: RaftLog> RaftNode<L> {
         }
         let (to, next) = (pr.id, pr.next);
         let prev = next - 1;
-        let Some(prev_term) = self.log.term(prev) else {
+        let last = self.log.last_index();
+        // A leader's entries of its term run from its no-op at `term_start`
+        // to the end of the log (a leader never truncates): no lookup for
+        // those the log still holds.
+        let own = self.role == Role::Leader && prev >= self.term_start.max(self.log.first_index()) && prev <= last;
+        debug_assert!(!own || self.log.term(prev) == Some(self.term), "this term's entries start at term_start");
+        let Some(prev_term) = (if own { Some(self.term) } else { self.log.term(prev) }) else {
             return self.start_snapshot_send(i);
         };
-        let last = self.log.last_index();
         let entries = if next <= last {
             let hi = (last + 1).min(next.saturating_add(self.cfg.max_entries_per_message as u64));
             let mut entries = Vec::with_capacity((hi - next) as usize);
