@@ -26,6 +26,21 @@ fn ticks_until_leader(h: &mut Harness, id: NodeId) {
     panic!("node {id} never led");
 }
 
+/// Node 4, new, joins node 1's cluster as a learner, catches up, and is
+/// promoted: the voters are then 1 and 4.
+fn join_and_promote(h: &mut Harness, config: RaftConfig) {
+    h.add(4, config, raft_io::MemoryLog::new());
+    h.step(1, Event::ChangeMembership(MembershipChange::AddLearner(4))).unwrap();
+    for _ in 0..60 {
+        h.tick_all(1);
+    }
+    h.step(1, Event::ChangeMembership(MembershipChange::Promote(4))).unwrap();
+    for _ in 0..20 {
+        h.tick_all(1);
+    }
+    assert_eq!(h.node(1).membership().voters(), [1, 4]);
+}
+
 #[test]
 fn the_most_up_to_date_survivor_leads_alone_keeps_its_log_and_grows_the_cluster_back() {
     let mut h = Harness::new(3, |c| c);
@@ -67,16 +82,7 @@ fn the_most_up_to_date_survivor_leads_alone_keeps_its_log_and_grows_the_cluster_
     h.propose(1, "d").unwrap();
     assert_eq!(applied(&h, 1).last().map(|(_, c)| c.clone()), Some(cmd("d")));
     // A new node joins, catches up and becomes a voter.
-    h.add(4, RaftConfig::joining(4).seed(4), raft_io::MemoryLog::new());
-    h.step(1, Event::ChangeMembership(MembershipChange::AddLearner(4))).unwrap();
-    for _ in 0..60 {
-        h.tick_all(1);
-    }
-    h.step(1, Event::ChangeMembership(MembershipChange::Promote(4))).unwrap();
-    for _ in 0..20 {
-        h.tick_all(1);
-    }
-    assert_eq!(h.node(1).membership().voters(), [1, 4]);
+    join_and_promote(&mut h, RaftConfig::joining(4).seed(4));
     let on_four: Vec<_> = applied(&h, 4).into_iter().map(|(_, c)| c).collect();
     for c in ["a", "b", "c", "d"] {
         assert!(on_four.contains(&cmd(c)), "node 4 applied {c}: {on_four:?}");
@@ -202,16 +208,7 @@ fn a_cluster_lost_whole_starts_again_from_a_backup_of_a_snapshot() {
 
     // A new node joins the new cluster, fetches the snapshot, and is
     // promoted.
-    h.add(4, RaftConfig::joining(4).cluster_id(9).seed(4), MemoryLog::new());
-    h.step(1, Event::ChangeMembership(MembershipChange::AddLearner(4))).unwrap();
-    for _ in 0..60 {
-        h.tick_all(1);
-    }
-    h.step(1, Event::ChangeMembership(MembershipChange::Promote(4))).unwrap();
-    for _ in 0..20 {
-        h.tick_all(1);
-    }
-    assert_eq!(h.node(1).membership().voters(), [1, 4]);
+    join_and_promote(&mut h, RaftConfig::joining(4).cluster_id(9).seed(4));
     let everything = state_of(&[cmd("a"), cmd("b"), cmd("c"), cmd("e")]);
     assert_eq!(machine(&h, 1), everything);
     assert_eq!(machine(&h, 4), everything, "node 4 restored the backup and applied what followed");
