@@ -70,19 +70,29 @@ const SMALL: usize = 16;
 ///
 /// An empty voter set yields `Index::MAX`, the neutral element of `min` for
 /// the joint rule.
+#[inline]
 pub fn committed_index(voters: &[NodeId], mut matched: impl FnMut(NodeId) -> Index, scratch: &mut Vec<Index>) -> Index {
-    let need = majority(voters.len());
     match *voters {
-        [] => return Index::MAX,
+        [] => Index::MAX,
         // The common sizes, without a buffer: one voter, and three, whose
         // majority-th largest is the median.
-        [a] => return matched(a),
+        [a] => matched(a),
         [a, b, c] => {
             let (a, b, c) = (matched(a), matched(b), matched(c));
-            return a.min(b).max(a.max(b).min(c));
+            a.min(b).max(a.max(b).min(c))
         }
-        _ => {}
+        _ => committed_index_sorted(voters, matched, scratch),
     }
+}
+
+/// [`committed_index`] for the other sizes, out of line: the
+/// majority-th largest of the acknowledged indexes, sorted.
+fn committed_index_sorted(
+    voters: &[NodeId],
+    mut matched: impl FnMut(NodeId) -> Index,
+    scratch: &mut Vec<Index>,
+) -> Index {
+    let need = majority(voters.len());
     if voters.len() <= SMALL {
         let mut buf = [0 as Index; SMALL];
         let held = &mut buf[..voters.len()];

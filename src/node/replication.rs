@@ -110,12 +110,19 @@ impl<L: RaftLog> RaftNode<L> {
     /// allocation (PROTOCOL.md, "Small commands"); a larger one is kept as
     /// it came, and so is every command of a node that will not clone it:
     /// one with no peer to send it to that applies by range.
+    #[inline]
     fn pack_small(&mut self, command: Bytes) -> Bytes {
         let n = command.len();
         let cloned = !self.peers.is_empty() || !self.cfg.apply_ranges;
         if !cloned || self.cfg.small_command_bytes == 0 || n > self.cfg.small_command_bytes {
             return command;
         }
+        self.pack_into_block(command)
+    }
+
+    /// The copy of [`pack_small`](Self::pack_small), out of line.
+    fn pack_into_block(&mut self, command: Bytes) -> Bytes {
+        let n = command.len();
         if self.small_commands.capacity() < n {
             self.small_commands = BytesMut::with_capacity(SMALL_COMMAND_BLOCK);
         }
