@@ -267,8 +267,11 @@ fn a_peer_of_another_cluster_is_refused_at_the_handshake() {
     wait_until("the refusal on both sides", || b.stats().handshake_refusals == 1 && a.stats().handshakes_rejected == 1);
     assert_eq!(a.stats().connects, 0);
     assert!(b.try_recv().is_none());
+    // The event follows the count (from the acceptor's reader thread).
     let wrong = Refusal::WrongCluster { expected: CLUSTER, found: 8 };
-    assert!(events.lock().unwrap().iter().any(|e| matches!(e, NetEvent::Refused { reason, .. } if *reason == wrong)));
+    wait_until("the refusal's event", || {
+        events.lock().unwrap().iter().any(|e| matches!(e, NetEvent::Refused { reason, .. } if *reason == wrong))
+    });
     a.shutdown();
     b.shutdown();
 }

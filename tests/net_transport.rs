@@ -97,7 +97,10 @@ fn a_wrong_cluster_id_or_node_id_is_refused_at_the_handshake() {
             assert_ne!(u16::from_be_bytes([reply[6], reply[7]]), 0);
         }
         wait_until("the refusal to be counted", || server.stats().handshake_refusals == i as u64 + 1);
-        assert!(events.lock().unwrap().iter().any(|e| matches!(e, NetEvent::Refused { reason: r, .. } if r == reason)));
+        // The event follows the count (from the acceptor's reader thread).
+        wait_until("the refusal's event", || {
+            events.lock().unwrap().iter().any(|e| matches!(e, NetEvent::Refused { reason: r, .. } if r == reason))
+        });
     }
 
     // A misconfigured transport dialing us sees the refusal too.

@@ -661,7 +661,10 @@ fn silent_connections_are_cut_off_and_cannot_take_every_slot() {
     slow.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     assert_eq!(slow.read(&mut [0u8; 16]).unwrap_or(0), 0, "cut off");
     wait_until("the silent handshake to be refused", || node.stats().handshake_refusals == 1);
-    assert!(events.lock().unwrap().iter().any(|e| matches!(e, NetEvent::Refused { reason: Refusal::Incomplete, .. })));
+    // The event follows the count (from the acceptor's reader thread).
+    wait_until("the refusal's event", || {
+        events.lock().unwrap().iter().any(|e| matches!(e, NetEvent::Refused { reason: Refusal::Incomplete, .. }))
+    });
     let mut next = TcpStream::connect(node.local_addr()).unwrap();
     next.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     assert_eq!(next.read(&mut [0u8; 16]).unwrap_or(0), 0);
