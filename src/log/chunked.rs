@@ -209,6 +209,7 @@ impl Chunked {
     }
 
     /// Moves every entry of `entries` to the end, leaving it empty.
+    #[inline]
     pub(crate) fn append(&mut self, entries: &mut Vec<Entry>) {
         self.len += entries.len();
         if let Some(last) = self.chunks.back_mut() {

@@ -343,6 +343,7 @@ impl RaftLog for MemoryLog {
         Ok(())
     }
 
+    #[inline]
     fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError> {
         for (expected, e) in (self.last_index() + 1..).zip(entries.iter()) {
             if e.index != expected {
