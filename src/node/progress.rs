@@ -47,6 +47,7 @@ impl Inflights {
     }
 
     /// Records a message carrying everything up to `end`.
+    #[inline]
     pub(crate) fn push(&mut self, end: u64) {
         debug_assert!(!self.is_full());
         let slot = (self.start + self.count) % self.ends.len();
@@ -124,6 +125,7 @@ pub(crate) struct Progress {
 }
 
 /// The follower `id` in `peers` (kept sorted by id), if tracked.
+#[inline]
 pub(crate) fn find(peers: &[Progress], id: NodeId) -> Option<&Progress> {
     peers.binary_search_by_key(&id, |p| p.id).ok().map(|i| &peers[i])
 }

@@ -213,7 +213,11 @@ impl<L: RaftLog> RaftNode<L> {
     /// Leader: peer `i` acknowledged more of the log. Completes a transfer
     /// whose target is now up to date, and promotes a learner that caught up
     /// (when automatic promotion is configured, at the end of the step).
+    #[inline]
     pub(super) fn on_peer_caught_up(&mut self, i: usize) {
+        if self.transfer.is_none() {
+            return;
+        }
         let pr = &self.peers[i];
         let (id, matched) = (pr.id, pr.matched);
         let up_to_date = matched == self.log.last_index();
