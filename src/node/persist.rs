@@ -116,6 +116,7 @@ impl<L: RaftLog> RaftNode<L> {
 
     /// The end of every step: write the hard state if it changed and sync
     /// once if anything durable changed.
+    #[inline(always)]
     pub(super) fn persist(&mut self) -> Result<()> {
         let hs = HardState { term: self.term, vote: self.vote, commit: self.commit };
         let old = self.log.hard_state();
