@@ -447,7 +447,7 @@ impl RaftLog for MemoryLog {
         self.install_snapshot(r.meta, r.buf.freeze())
     }
 
-    #[inline]
+    #[inline(always)]
     fn sync(&mut self) -> Result<(), StorageError> {
         self.sync_calls += 1;
         if self.dirty {
