@@ -166,12 +166,7 @@ impl<L: RaftLog> RaftNode<L> {
         let (to, next) = (pr.id, pr.next);
         let prev = next - 1;
         let last = self.log.last_index();
-        // A leader's entries of its term run from its no-op at `term_start`
-        // to the end of the log (a leader never truncates): no lookup for
-        // those the log still holds.
-        let own = self.role == Role::Leader && prev >= self.term_start.max(self.log.first_index()) && prev <= last;
-        debug_assert!(!own || self.log.term(prev) == Some(self.term), "this term's entries start at term_start");
-        let Some(prev_term) = (if own { Some(self.term) } else { self.log.term(prev) }) else {
+        let Some(prev_term) = (if self.holds_own_entry(prev) { Some(self.term) } else { self.log.term(prev) }) else {
             return self.start_snapshot_send(i);
         };
         let entries = if next <= last {
@@ -592,17 +587,26 @@ impl<L: RaftLog> RaftNode<L> {
             &mut self.scratch_index,
         );
         // Only an entry of this term commits by counting replicas (Raft
-        // §5.4.2): the leader's log holds this term's entries from the
-        // no-op at `term_start` to its end, every one appended by this
-        // leader (a leader never truncates), and only earlier terms' before.
-        if candidate <= self.commit {
-            return;
-        }
-        let ours = candidate >= self.term_start && candidate <= self.log.last_index();
-        debug_assert_eq!(ours, self.log.term(candidate) == Some(self.term), "this term's entries start at term_start");
-        if ours || mutant!(CommitPreviousTerm) {
+        // §5.4.2).
+        if candidate > self.commit && (self.holds_own_entry(candidate) || mutant!(CommitPreviousTerm)) {
             self.commit = candidate;
         }
+    }
+
+    /// Whether `index` is an entry of this leader's term that its log still
+    /// holds, without a term lookup: a leader's log holds its term's entries
+    /// from its no-op at `term_start` to its end, every one appended by it
+    /// (a leader never truncates), and only earlier terms' before.
+    #[inline]
+    fn holds_own_entry(&self, index: Index) -> bool {
+        let held = index >= self.log.first_index() && index <= self.log.last_index();
+        let own = self.role == Role::Leader && held && index >= self.term_start;
+        debug_assert_eq!(
+            own,
+            self.role == Role::Leader && held && self.log.term(index) == Some(self.term),
+            "this term's entries start at term_start"
+        );
+        own
     }
 
     /// Leader, on a tick: tell followers that can use it about a newer
