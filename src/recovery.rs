@@ -52,7 +52,7 @@
 use bytes::Bytes;
 
 use crate::error::StorageError;
-use crate::log::{RaftLog, visit_configurations};
+use crate::log::{RaftLog, holds_state, visit_configurations};
 use crate::membership::{Membership, MembershipError};
 use crate::types::{Entry, HardState, Index, LogIdentity, MAX_TERM, NodeId, SnapshotMeta, Term};
 
@@ -223,12 +223,7 @@ pub fn force_voters<L: RaftLog>(log: &mut L, voters: &[NodeId]) -> Result<Forced
 /// As [`force_voters`]'s refusals.
 pub fn check_voters<L: RaftLog>(log: &L, voters: &[NodeId]) -> Result<Forced, RecoveryError> {
     let identity = log.identity().ok_or(RecoveryError::NoIdentity)?;
-    if voters.is_empty() {
-        return Err(RecoveryError::NoVoters);
-    }
-    if !voters.contains(&identity.node_id) {
-        return Err(RecoveryError::NotAVoter { node: identity.node_id });
-    }
+    check_votes(voters, identity.node_id)?;
     let summary = inspect(log)?;
     let mut membership = Membership::new(voters.iter().copied(), [])?;
     for (id, address) in summary.membership.addresses() {
@@ -237,11 +232,29 @@ pub fn check_voters<L: RaftLog>(log: &L, voters: &[NodeId]) -> Result<Forced, Re
         }
     }
     let newest = summary.hard_state.term.max(summary.last_term);
-    // The new term, and a term after it for the node's first election.
-    if newest >= MAX_TERM - 1 {
-        return Err(RecoveryError::TermExhausted(newest));
-    }
+    check_room(newest)?;
     Ok(Forced { previous: summary.membership, membership, index: summary.last_index + 1, term: newest + 1 })
+}
+
+/// A new configuration of `voters` must have one, and `node` among them
+/// (the node recovered must be able to lead).
+fn check_votes(voters: &[NodeId], node: NodeId) -> Result<(), RecoveryError> {
+    if voters.is_empty() {
+        return Err(RecoveryError::NoVoters);
+    }
+    if !voters.contains(&node) {
+        return Err(RecoveryError::NotAVoter { node });
+    }
+    Ok(())
+}
+
+/// After `term`, room below [`MAX_TERM`] for the term written and one more
+/// for the node's first election.
+fn check_room(term: Term) -> Result<(), RecoveryError> {
+    if term >= MAX_TERM - 1 {
+        return Err(RecoveryError::TermExhausted(term));
+    }
+    Ok(())
 }
 
 /// Starts a new cluster from a backup of a state machine's snapshot, when
@@ -301,26 +314,14 @@ pub fn seed<L: RaftLog>(
     meta: SnapshotMeta,
     data: Bytes,
 ) -> Result<(), RecoveryError> {
-    if log.identity().is_some()
-        || log.last_index() != 0
-        || log.snapshot_meta().index != 0
-        || log.hard_state() != HardState::default()
-    {
+    if log.identity().is_some() || holds_state(log) {
         return Err(RecoveryError::InUse);
     }
     if meta.index == 0 || meta.term == 0 {
         return Err(RecoveryError::NotASnapshot { index: meta.index, term: meta.term });
     }
-    if meta.membership.voters().is_empty() {
-        return Err(RecoveryError::NoVoters);
-    }
-    if !meta.membership.voters().contains(&identity.node_id) {
-        return Err(RecoveryError::NotAVoter { node: identity.node_id });
-    }
-    // The term, and one after it for the node's first election.
-    if meta.term >= MAX_TERM - 1 {
-        return Err(RecoveryError::TermExhausted(meta.term));
-    }
+    check_votes(meta.membership.voters(), identity.node_id)?;
+    check_room(meta.term)?;
     let (index, term) = (meta.index, meta.term);
     log.set_identity(identity)?;
     log.install_snapshot(meta, data)?;

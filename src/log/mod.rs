@@ -274,6 +274,13 @@ pub(crate) fn visit_configurations<L: RaftLog + ?Sized, E: From<StorageError>>(
     failed.map_or(Ok(()), Err)
 }
 
+/// Whether `log` holds any state besides its owner: an entry, a snapshot
+/// or a hard state. A log with none is new (what a node initializes, and
+/// what `recovery::seed` writes into).
+pub(crate) fn holds_state<L: RaftLog + ?Sized>(log: &L) -> bool {
+    log.last_index() != 0 || log.snapshot_meta().index != 0 || log.hard_state() != crate::types::HardState::default()
+}
+
 /// Up to `max_len` bytes of `data` from `offset`: a
 /// [`snapshot_chunk`](RaftLog::snapshot_chunk) of snapshot data in memory.
 pub(crate) fn chunk_of(data: &Bytes, offset: u64, max_len: u64) -> Bytes {

@@ -35,7 +35,7 @@ use crate::error::{Error, Result};
 use crate::log::{MemoryLog, RaftLog};
 use crate::message::{Message, MessageBody};
 use crate::rng::{Rng, mix};
-use crate::types::{ENTRY_OVERHEAD, Entry, HardState, Index, LogIdentity, MAX_TERM, NodeId, Role, SnapshotMeta, Term};
+use crate::types::{ENTRY_OVERHEAD, Entry, Index, LogIdentity, MAX_TERM, NodeId, Role, SnapshotMeta, Term};
 
 use observe::{Why, observe};
 use progress::Progress;
@@ -300,7 +300,7 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     fn initialize(config: &RaftConfig, log: &mut L, identity: LogIdentity) -> Result<()> {
-        if log.last_index() != 0 || log.hard_state() != HardState::default() || log.snapshot_meta().index != 0 {
+        if crate::log::holds_state(log) {
             return Err(Error::CorruptLog("the log holds state but records no owner".into()));
         }
         log.set_identity(identity)?;
