@@ -105,9 +105,10 @@ fn run(dir: &Path, voters: Option<&str>, only: Option<&str>) -> Result<(), Strin
                 force(&format!("group {g}"), log, ids)?;
             }
         }
+        let forced = ids.map(|_| format!("in {} groups", logs.len()));
         drop(logs);
         wal.close().map_err(|e| format!("close {}: {e}", dir.display()))?;
-        ids.map(|_| format!("in {} groups", groups.iter().filter(|g| chosen(g)).count()))
+        forced
     } else {
         // One log: `force_voters` checks before it writes anything.
         let mut log = WalLog::open(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
