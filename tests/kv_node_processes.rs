@@ -7,7 +7,8 @@
 //! fourth is addressed by IP address and reads by ReadIndex); every acknowledged write must then be
 //! read back, linearizably, from every member. Bad client input gets a
 //! clear error and changes nothing. And a quorum lost for good is
-//! recovered from the survivor with `examples/force_voters`.
+//! recovered from the survivor with `examples/force_voters`, and a cluster
+//! lost whole restored from a backup with `examples/backup`.
 //!
 //! The example binary is the one `cargo test` builds next to this test
 //! (`target/<profile>/examples/kv_node`); the test runs `cargo build
@@ -322,6 +323,114 @@ fn a_lost_quorum_is_recovered_from_the_survivor_with_the_operators_tool() {
     assert_eq!(members(nodes[0].client), vec![1]);
     let mut fourth = Node::new(4, tmp.path());
     fourth.start(&bin, &["--join".into(), nodes[0].client.to_string()]);
+    let give_up = Instant::now() + DEADLINE;
+    while members(nodes[0].client) != vec![1, 4] {
+        assert!(Instant::now() < give_up, "node 4 never joined");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    check_all(&fourth, &acked);
+}
+
+/// Every node lost (`raft_io::recovery`, PROTOCOL.md §7.5): all three
+/// nodes SIGKILLed; the operator's backup tool (`examples/backup`) takes a
+/// backup from each directory and keeps the most recent; the directories
+/// are destroyed; the backup is restored into a new directory as the only
+/// voter of a new cluster, whose node, started on it, serves every
+/// acknowledged write, takes new ones, and a new node joins it.
+#[test]
+fn a_cluster_lost_whole_is_restored_from_a_backup_with_the_operators_tool() {
+    let bin = example_binary::binary("kv_node");
+    let tool = example_binary::binary("backup");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut nodes: Vec<Node> = (1..=3).map(|id| Node::new(id, tmp.path())).collect();
+    let bootstrap = nodes.iter().map(|n| format!("{}={}", n.id, n.raft)).collect::<Vec<_>>().join(",");
+    for n in &mut nodes {
+        n.start(&bin, &["--bootstrap".into(), bootstrap.clone()]);
+    }
+    let clients = |nodes: &[Node]| nodes.iter().map(|n| n.client).collect::<Vec<_>>();
+    let mut acked = BTreeMap::new();
+    write_keys(&clients(&nodes), "a", 20, &mut acked);
+    // One more write, acknowledged: its append carried the commit index of
+    // every write before it to a majority's disks (a commit index alone is
+    // not synced, PROTOCOL.md §5).
+    let mut last = BTreeMap::new();
+    write_keys(&clients(&nodes), "z", 1, &mut last);
+    assert_eq!(last.len(), 1, "the last write was acknowledged");
+    for n in &mut nodes {
+        n.kill();
+    }
+    let run = |args: &[&str]| {
+        let out = Command::new(&tool).args(args).output().expect("run backup");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let path = |p: &Path| p.display().to_string();
+    // A backup of each node; the operator keeps the one with the most.
+    let mut best: Option<(u64, PathBuf)> = None;
+    for n in &nodes {
+        let file = tmp.path().join(format!("node-{}.backup", n.id));
+        let (code, shown) = run(&["take", &path(&n.dir), &path(&file)]);
+        assert_eq!(code, Some(0), "{shown}");
+        let through: u64 = shown
+            .split("state through index ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{shown}"));
+        assert!(shown.contains(&format!("backup of node {} of cluster ", n.id)), "{shown}");
+        if best.as_ref().is_none_or(|(b, _)| through > *b) {
+            best = Some((through, file));
+        }
+    }
+    let (_, backup) = best.expect("a backup");
+    let backup = path(&backup);
+    assert_eq!(run(&["show", &backup]).0, Some(0));
+    // Refusals: a second backup never replaces a file; no log, no backup
+    // (and nothing created); a damaged file; a voter set without the node;
+    // a directory in use; a bad command line.
+    assert_eq!(run(&["take", &path(&nodes[0].dir), &backup]).0, Some(1), "the file exists");
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).expect("an empty directory");
+    assert_eq!(run(&["take", &path(&empty), &path(&tmp.path().join("x"))]).0, Some(1));
+    assert_eq!(std::fs::read_dir(&empty).expect("read it").count(), 0, "nothing created");
+    let mut bytes = std::fs::read(&backup).expect("read the backup");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    let damaged = tmp.path().join("damaged.backup");
+    std::fs::write(&damaged, bytes).expect("write it");
+    let (code, said) = run(&["show", &path(&damaged)]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("checksum"), "{said}");
+    let new_dir = tmp.path().join("restored");
+    let restore = |voters: &str, dir: &Path| {
+        run(&["restore", &backup, &path(dir), "--node", "1", "--cluster", "9", "--voters", voters])
+    };
+    assert_eq!(restore("2", &new_dir).0, Some(1), "node 1 must be a voter");
+    assert!(!new_dir.exists(), "a refused restore creates nothing");
+    assert_eq!(restore("1", &nodes[1].dir).0, Some(1), "a directory in use");
+    assert_eq!(
+        run(&["restore", &backup, &path(&new_dir), "--node", "1"]).0,
+        Some(2),
+        "--cluster and --voters are required"
+    );
+    assert_eq!(run(&["frobnicate"]).0, Some(2));
+
+    for n in &nodes {
+        std::fs::remove_dir_all(&n.dir).expect("destroy a node's directory");
+    }
+    let mut first = nodes.swap_remove(0);
+    let (code, said) = restore("1", &first.dir);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.lines().last().is_some_and(|l| l.starts_with("restored node 1 of cluster 9 with voters [1]")),
+        "{said}"
+    );
+    first.start(&bin, &["--bootstrap".into(), format!("1={}", first.raft), "--cluster-id".into(), "9".into()]);
+    let nodes = vec![first];
+    check_all(&nodes[0], &acked);
+    write_keys(&clients(&nodes), "b", 10, &mut acked);
+    assert_eq!(members(nodes[0].client), vec![1]);
+    let mut fourth = Node::new(4, tmp.path());
+    fourth.start(&bin, &["--join".into(), nodes[0].client.to_string(), "--cluster-id".into(), "9".into()]);
     let give_up = Instant::now() + DEADLINE;
     while members(nodes[0].client) != vec![1, 4] {
         assert!(Instant::now() < give_up, "node 4 never joined");

@@ -3,7 +3,9 @@
 //! only voter offline, restarted, leads alone with everything it held, and
 //! grows the cluster back with new nodes; one old node restarted by mistake
 //! never leads. A cluster lost whole starts again from a backup of a
-//! state machine's snapshot (`recovery::seed`).
+//! state machine's snapshot (`recovery::seed`), or from a backup file
+//! of a node's snapshot and committed entries (`recovery::take_backup`,
+//! `recovery::restore`).
 
 mod common;
 
@@ -239,4 +241,101 @@ fn a_seeded_wal_log_reopens_with_the_backup() {
     assert!(node.is_leader());
     let actions: Vec<_> = node.step(Event::Propose(cmd("d"))).unwrap().collect();
     assert!(actions.iter().any(|a| matches!(a, Action::Apply { index: 9, command, .. } if *command == cmd("d"))));
+}
+
+/// Every node lost, with a backup taken from a follower's log
+/// (`recovery::take_backup`): its snapshot and the committed entries after
+/// it, a configuration change among them. Kept as a file (with the
+/// `persistence` feature) and restored into a new cluster's first log, it
+/// gives a state machine that applied every command the old cluster had
+/// committed when the backup was taken, in order; the old configuration
+/// entry does not take effect; a new node joins and ends with the same
+/// state.
+#[test]
+fn a_cluster_lost_whole_is_restored_with_everything_its_backup_holds() {
+    use raft_io::recovery::Backup;
+    use raft_io::{LogIdentity, Membership, MemoryLog};
+    let mut h = Harness::new(3, |c| c);
+    h.elect(1);
+    for c in ["a", "b", "c"] {
+        h.propose(1, c).unwrap();
+    }
+    h.deliver_all();
+    h.tick_all(4);
+    // Node 2 (a follower) snapshots its state machine.
+    let at = h.node(2).last_applied();
+    h.step(2, Event::Snapshot { index: at, data: machine(&h, 2) }).unwrap();
+    h.propose(1, "d").unwrap();
+    h.step(1, Event::ChangeMembership(MembershipChange::AddLearner(9))).unwrap();
+    h.propose(1, "e").unwrap();
+    h.deliver_all();
+    h.tick_all(4);
+    let backup = recovery::take_backup(h.node(2).log()).unwrap();
+    let committed = state_of(&[cmd("a"), cmd("b"), cmd("c"), cmd("d"), cmd("e")]);
+    assert_eq!(backup.snapshot.index, at);
+    assert_eq!(backup.last_index(), h.node(1).log().last_index(), "everything committed when it was taken");
+    #[cfg(feature = "persistence")]
+    let backup = {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cluster.backup");
+        std::fs::write(&file, backup.encode()).unwrap();
+        Backup::decode(&std::fs::read(&file).unwrap().into()).unwrap()
+    };
+    let backup: Backup = backup;
+    // "f" commits after the backup, then every node is lost.
+    h.propose(1, "f").unwrap();
+    h.deliver_all();
+    for id in [1, 2, 3] {
+        h.crash(id);
+        h.destroy(id);
+        h.applied.remove(&id);
+    }
+
+    let mut log = MemoryLog::new();
+    recovery::restore(&mut log, LogIdentity { cluster_id: 7, node_id: 1 }, &backup, Membership::new([1], []).unwrap())
+        .unwrap();
+    h.add(1, RaftConfig::new(1, [1]).cluster_id(7).seed(1), log);
+    ticks_until_leader(&mut h, 1);
+    assert_eq!(machine(&h, 1), committed, "the snapshot restored, then the entries after it");
+    assert_eq!(h.node(1).membership().voters(), [1]);
+    assert!(!h.node(1).membership().is_learner(9), "the old cluster's configuration entry is not in effect");
+    h.propose(1, "g").unwrap();
+
+    join_and_promote(&mut h, RaftConfig::joining(4).cluster_id(7).seed(4));
+    let everything = state_of(&[cmd("a"), cmd("b"), cmd("c"), cmd("d"), cmd("e"), cmd("g")]);
+    assert_eq!(machine(&h, 1), everything);
+    assert_eq!(machine(&h, 4), everything, "node 4 caught up from the restored node");
+}
+
+/// A backup restored into a `WalLog` is durable: reopened, the node
+/// restores the snapshot and applies the entries after it.
+#[cfg(feature = "persistence")]
+#[test]
+fn a_restored_wal_log_reopens_with_the_backup() {
+    use raft_io::{LogIdentity, Membership, MemoryLog, RaftNode, WalLog};
+    let mut old = RaftNode::with_log(RaftConfig::new(1, [1]), MemoryLog::new()).unwrap();
+    old.step(Event::Campaign).unwrap();
+    old.step(Event::Propose(cmd("a"))).unwrap();
+    old.step(Event::Snapshot { index: 2, data: cmd("a,") }).unwrap();
+    old.step(Event::Propose(cmd("b"))).unwrap();
+    let backup = recovery::take_backup(old.log()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut log = WalLog::open(dir.path()).unwrap();
+        recovery::restore(
+            &mut log,
+            LogIdentity { cluster_id: 3, node_id: 2 },
+            &backup,
+            Membership::new([2], []).unwrap(),
+        )
+        .unwrap();
+    }
+    let log = WalLog::open(dir.path()).unwrap();
+    let summary = recovery::inspect(&log).unwrap();
+    assert_eq!((summary.snapshot_index, summary.last_index, summary.hard_state.commit), (2, 3, 3));
+    let mut node = RaftNode::with_log(RaftConfig::new(2, [2]).cluster_id(3), log).unwrap();
+    let actions: Vec<_> = node.step(Event::Campaign).unwrap().collect();
+    assert!(actions.iter().any(|a| matches!(a, Action::RestoreSnapshot { data, .. } if *data == cmd("a,"))));
+    assert!(actions.iter().any(|a| matches!(a, Action::Apply { index: 3, command, .. } if *command == cmd("b"))));
+    assert!(node.is_leader());
 }

@@ -28,7 +28,11 @@
 //! configuration the caller chooses; the node started on that log restores
 //! the snapshot into its state machine, elects itself, and new members
 //! join it and fetch the snapshot. Everything committed after the backup
-//! was taken is lost.
+//! was taken is lost. [`take_backup`] takes, from any node's log, its
+//! snapshot and the committed entries after it; [`Backup::encode`] and
+//! [`Backup::decode`] keep it as a checksummed file; [`restore`] starts
+//! the new cluster from it (the old cluster's state through the last
+//! entry the backup holds).
 //!
 //! ```
 //! use raft_io::recovery;
@@ -49,7 +53,11 @@
 //! assert!(node.is_leader());
 //! ```
 
+mod backup;
+
 use bytes::Bytes;
+
+pub use backup::{Backup, BackupError, restore, take_backup};
 
 use crate::error::StorageError;
 use crate::log::{RaftLog, holds_state, visit_configurations};
@@ -102,6 +110,15 @@ pub enum RecoveryError {
         /// The term given.
         term: Term,
     },
+    /// [`restore`] was given a backup that breaks [`Backup::check`]
+    /// ([`take_backup`]: a log with nothing committed, or with a
+    /// configuration entry that does not decode).
+    #[error("backup: {0}")]
+    Backup(#[from] BackupError),
+    /// [`restore`] or [`seed`] was given a joint configuration: a new
+    /// cluster starts with one set of voters.
+    #[error("a new cluster's configuration must not be joint")]
+    JointConfiguration,
     /// The log refused a read or a write.
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
@@ -280,13 +297,16 @@ fn check_room(term: Term) -> Result<(), RecoveryError> {
 /// A backup is what a node's log held as its snapshot
 /// ([`RaftLog::snapshot_meta`] and [`RaftLog::snapshot_data`]), or what a
 /// state machine produced for [`Event::Snapshot`](crate::Event::Snapshot)
-/// with the index and term it was taken at.
+/// with the index and term it was taken at. A [`Backup`] taken from a log
+/// ([`take_backup`]) also holds the committed entries after the snapshot:
+/// [`restore`] it instead (`seed` is `restore` of a backup that holds no
+/// entry).
 ///
 /// # Errors
 ///
 /// A refusal writes nothing: [`RecoveryError::InUse`] for a log that
 /// holds anything, [`RecoveryError::NotASnapshot`] for index or term 0,
-/// [`RecoveryError::NoVoters`], [`RecoveryError::NotAVoter`] (the node is
+/// [`RecoveryError::JointConfiguration`], [`RecoveryError::NoVoters`], [`RecoveryError::NotAVoter`] (the node is
 /// not a voter of `meta.membership`), [`RecoveryError::TermExhausted`] (no
 /// room below [`MAX_TERM`] for an election after `meta.term`);
 /// [`RecoveryError::Storage`] from the writes leaves what a failed write of
@@ -314,20 +334,20 @@ pub fn seed<L: RaftLog>(
     meta: SnapshotMeta,
     data: Bytes,
 ) -> Result<(), RecoveryError> {
-    if log.identity().is_some() || holds_state(log) {
+    if in_use(log) {
         return Err(RecoveryError::InUse);
     }
     if meta.index == 0 || meta.term == 0 {
         return Err(RecoveryError::NotASnapshot { index: meta.index, term: meta.term });
     }
-    check_votes(meta.membership.voters(), identity.node_id)?;
-    check_room(meta.term)?;
-    let (index, term) = (meta.index, meta.term);
-    log.set_identity(identity)?;
-    log.install_snapshot(meta, data)?;
-    log.set_hard_state(HardState { term, vote: None, commit: index })?;
-    log.sync()?;
-    Ok(())
+    let membership = meta.membership.clone();
+    restore(log, identity, &Backup { source: None, snapshot: meta, data, entries: Vec::new() }, membership)
+}
+
+/// Whether `log` was used: an owner, entries, a snapshot or a hard state.
+/// A new cluster starts on a new log only.
+fn in_use<L: RaftLog>(log: &L) -> bool {
+    log.identity().is_some() || holds_state(log)
 }
 
 #[cfg(test)]

@@ -1,0 +1,246 @@
+//! The operator's backup tool (`raft_io::recovery`, docs/PROTOCOL.md §7.5),
+//! on stopped nodes' directories — a `WalLog`'s, or one group of a shared
+//! WAL's (`--group`):
+//!
+//! ```text
+//! cargo run --features persistence --example backup -- take DIR FILE [--group G]
+//! cargo run --features persistence --example backup -- show FILE
+//! cargo run --features persistence --example backup -- restore FILE DIR --node N --cluster C --voters ID[=ADDR],... [--group G]
+//! ```
+//!
+//! `take` writes what the node's log holds committed — its snapshot and
+//! the committed entries after it — to FILE (a new file, synced). Take it
+//! from the node with the highest commit index for the most recent state.
+//!
+//! `restore` starts a new cluster from FILE when every node of the old one
+//! is lost: it writes the backup into DIR, a new log of node N in cluster
+//! C, with the voters given (N among them); each voter keeps the address
+//! the backup's configuration gave it unless `=ADDR` sets one. Start the
+//! node on DIR with the new cluster id: it restores the snapshot, applies
+//! the entries after it, and leads alone if it is the only voter. Give the
+//! new cluster a new id, and never run an old node again.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use raft_io::log::shared::SharedWal;
+use raft_io::recovery::{self, Backup};
+use raft_io::{LogIdentity, Membership, MemoryLog, NodeId, WalLog};
+
+const USAGE: &str = "usage: backup take DIR FILE [--group G]
+       backup show FILE
+       backup restore FILE DIR --node N --cluster C --voters ID[=ADDR],... [--group G]";
+
+/// A command line that cannot be used (exit status 2).
+struct Usage(String);
+
+fn describe(b: &Backup) -> String {
+    let from = b
+        .source
+        .map_or("a log with no owner".to_owned(), |i| format!("node {} of cluster {}", i.node_id, i.cluster_id));
+    let voters = b.membership().map_or_else(|| "unreadable".to_owned(), |m| format!("{:?}", m.voters()));
+    format!(
+        "backup of {from}: snapshot at {} (term {}, {} bytes), {} committed entries after it; state through index {} (term {}); voters then {voters}",
+        b.snapshot.index,
+        b.snapshot.term,
+        b.data.len(),
+        b.entries.len(),
+        b.last_index(),
+        b.last_term(),
+    )
+}
+
+/// Whether `dir` holds a log (opening one would create it where there is
+/// none): `Some(true)` for a shared WAL, `Some(false)` for a `WalLog`.
+fn log_kind(dir: &Path) -> Option<bool> {
+    if dir.join("sharedwal.meta").is_file() {
+        Some(true)
+    } else if dir.join("raftlog.meta").is_file() {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+fn take(dir: &Path, file: &Path, group: Option<u64>) -> Result<(), String> {
+    let shared = log_kind(dir)
+        .ok_or_else(|| format!("{}: no log here (neither raftlog.meta nor sharedwal.meta)", dir.display()))?;
+    let backup = match (shared, group) {
+        (true, Some(g)) => {
+            let wal = SharedWal::open(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
+            if !wal.contains(g) {
+                return Err(format!("group {g} is not in {}", dir.display()));
+            }
+            let log = wal.group(g).map_err(|e| format!("group {g}: {e}"))?;
+            let backup = recovery::take_backup(&log).map_err(|e| format!("group {g}: {e}"))?;
+            drop(log);
+            wal.close().map_err(|e| format!("close {}: {e}", dir.display()))?;
+            backup
+        }
+        (true, None) => return Err(format!("{}: a shared WAL; name the group to back up (--group G)", dir.display())),
+        (false, Some(_)) => return Err(format!("{}: --group is for a shared WAL, and this is one log", dir.display())),
+        (false, None) => {
+            let log = WalLog::open(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
+            recovery::take_backup(&log).map_err(|e| format!("{}: {e}", dir.display()))?
+        }
+    };
+    write_new(file, &backup.encode())?;
+    println!("{}", describe(&backup));
+    println!("written to {}", file.display());
+    Ok(())
+}
+
+/// Writes `bytes` to a new file at `path` through a temporary file, synced
+/// before it takes the name (a backup is never half written under it).
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if path.exists() {
+        return Err(format!("{} exists (a backup never replaces a file)", path.display()));
+    }
+    let mut tmp = PathBuf::from(path);
+    tmp.as_mut_os_string().push(".partial");
+    let written = File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    written.and_then(|()| std::fs::rename(&tmp, path)).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("write {}: {e}", path.display())
+    })?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        File::open(parent).and_then(|d| d.sync_all()).map_err(|e| format!("sync {}: {e}", parent.display()))?;
+    }
+    Ok(())
+}
+
+fn read(file: &Path) -> Result<Backup, String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("read {}: {e}", file.display()))?;
+    Backup::decode(&bytes.into()).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// The new configuration: the voters given, each with the address given
+/// or the one the backup's configuration gave it.
+fn membership(backup: &Backup, voters: &str) -> Result<Membership, String> {
+    let mut given = Vec::new();
+    for v in voters.split(',') {
+        let (id, addr) = match v.split_once('=') {
+            Some((id, addr)) => (id, Some(addr.trim())),
+            None => (v, None),
+        };
+        let id: NodeId = id.trim().parse().map_err(|_| format!("not a node id: {id:?}"))?;
+        given.push((id, addr));
+    }
+    let old = backup.membership();
+    let mut m = Membership::new(given.iter().map(|(id, _)| *id), []).map_err(|e| format!("--voters: {e}"))?;
+    for (id, addr) in given {
+        let addr = match addr {
+            Some(a) => Some(bytes::Bytes::copy_from_slice(a.as_bytes())),
+            None => old.as_ref().and_then(|o| o.address(id).cloned()),
+        };
+        if let Some(addr) = addr {
+            m = m.with_address(id, addr).map_err(|e| format!("--voters: {e}"))?;
+        }
+    }
+    Ok(m)
+}
+
+fn restore(file: &Path, dir: &Path, identity: LogIdentity, voters: &str, group: Option<u64>) -> Result<(), String> {
+    let backup = read(file)?;
+    let members = membership(&backup, voters)?;
+    let node = identity.node_id;
+    // Every refusal first, on a log in memory: nothing is created on disk
+    // for a restore that would be refused.
+    recovery::restore(&mut MemoryLog::new(), identity, &backup, members.clone())
+        .map_err(|e| format!("{e} (nothing written)"))?;
+    match group {
+        Some(g) => {
+            if log_kind(dir) == Some(false) {
+                return Err(format!("{}: --group is for a shared WAL, and this is one log", dir.display()));
+            }
+            let wal = SharedWal::open(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
+            if wal.contains(g) {
+                return Err(format!("group {g} is already in {} (restore into a new group only)", dir.display()));
+            }
+            let mut log = wal.create_group(g).map_err(|e| format!("group {g}: {e}"))?;
+            recovery::restore(&mut log, identity, &backup, members.clone()).map_err(|e| format!("group {g}: {e}"))?;
+            drop(log);
+            wal.close().map_err(|e| format!("close {}: {e}", dir.display()))?;
+        }
+        None => {
+            if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
+                return Err(format!("{}: not empty (restore into a new directory only)", dir.display()));
+            }
+            let mut log = WalLog::open(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
+            recovery::restore(&mut log, identity, &backup, members.clone())
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+    }
+    println!("{}", describe(&backup));
+    println!(
+        "restored node {node} of cluster {} with voters {:?}, state through index {} (term {})",
+        identity.cluster_id,
+        members.voters(),
+        backup.last_index(),
+        backup.last_term()
+    );
+    Ok(())
+}
+
+/// The value of each `--flag value` in `rest`, refusing any other word.
+fn flags<'a>(rest: &'a [String], known: &[&str]) -> Result<Vec<(&'a str, &'a str)>, Usage> {
+    let mut out = Vec::new();
+    let mut it = rest.iter();
+    while let Some(flag) = it.next() {
+        if !known.contains(&flag.as_str()) {
+            return Err(Usage(format!("unknown argument {flag:?}")));
+        }
+        let value = it.next().ok_or_else(|| Usage(format!("{flag} needs a value")))?;
+        out.push((flag.as_str(), value.as_str()));
+    }
+    Ok(out)
+}
+
+fn number(flags: &[(&str, &str)], name: &str) -> Result<Option<u64>, Usage> {
+    flags
+        .iter()
+        .find(|(f, _)| *f == name)
+        .map(|(_, v)| v.parse::<u64>().map_err(|_| Usage(format!("{name}: not a number: {v:?}"))))
+        .transpose()
+}
+
+fn run(args: &[String]) -> Result<Result<(), String>, Usage> {
+    let path = |s: &String| PathBuf::from(s);
+    match args {
+        [cmd, dir, file, rest @ ..] if cmd == "take" => {
+            let f = flags(rest, &["--group"])?;
+            Ok(take(&path(dir), &path(file), number(&f, "--group")?))
+        }
+        [cmd, file] if cmd == "show" => Ok(read(&path(file)).map(|b| println!("{}", describe(&b)))),
+        [cmd, file, dir, rest @ ..] if cmd == "restore" => {
+            let f = flags(rest, &["--node", "--cluster", "--voters", "--group"])?;
+            let node = number(&f, "--node")?.ok_or_else(|| Usage("--node is required".into()))?;
+            let cluster = number(&f, "--cluster")?.ok_or_else(|| Usage("--cluster is required".into()))?;
+            let voters =
+                f.iter().find(|(n, _)| *n == "--voters").ok_or_else(|| Usage("--voters is required".into()))?.1;
+            let identity = LogIdentity { cluster_id: cluster, node_id: node };
+            Ok(restore(&path(file), &path(dir), identity, voters, number(&f, "--group")?))
+        }
+        _ => Err(Usage("no such command".into())),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("backup: {e}");
+            ExitCode::FAILURE
+        }
+        Err(Usage(why)) => {
+            eprintln!("backup: {why}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
