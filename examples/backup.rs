@@ -20,8 +20,9 @@
 //! the entries after it, and leads alone if it is the only voter. Give the
 //! new cluster a new id, and never run an old node again.
 
-use std::fs::File;
-use std::io::Write;
+#[path = "support/backup_file.rs"]
+mod backup_file;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -86,31 +87,9 @@ fn take(dir: &Path, file: &Path, group: Option<u64>) -> Result<(), String> {
             recovery::take_backup(&log).map_err(|e| format!("{}: {e}", dir.display()))?
         }
     };
-    write_new(file, &backup.encode())?;
+    backup_file::write_new(file, &backup.encode())?;
     println!("{}", describe(&backup));
     println!("written to {}", file.display());
-    Ok(())
-}
-
-/// Writes `bytes` to a new file at `path` through a temporary file, synced
-/// before it takes the name (a backup is never half written under it).
-fn write_new(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    if path.exists() {
-        return Err(format!("{} exists (a backup never replaces a file)", path.display()));
-    }
-    let mut tmp = PathBuf::from(path);
-    tmp.as_mut_os_string().push(".partial");
-    let written = File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_all()
-    });
-    written.and_then(|()| std::fs::rename(&tmp, path)).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("write {}: {e}", path.display())
-    })?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        File::open(parent).and_then(|d| d.sync_all()).map_err(|e| format!("sync {}: {e}", parent.display()))?;
-    }
     Ok(())
 }
 

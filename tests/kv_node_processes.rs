@@ -331,12 +331,14 @@ fn a_lost_quorum_is_recovered_from_the_survivor_with_the_operators_tool() {
     check_all(&fourth, &acked);
 }
 
-/// Every node lost (`raft_io::recovery`, PROTOCOL.md §7.5): all three
+/// Every node lost (`raft_io::recovery`, PROTOCOL.md §7.5): an online
+/// backup taken from the leader (`BACKUP`, `--backup-dir`); all three
 /// nodes SIGKILLed; the operator's backup tool (`examples/backup`) takes a
-/// backup from each directory and keeps the most recent; the directories
-/// are destroyed; the backup is restored into a new directory as the only
-/// voter of a new cluster, whose node, started on it, serves every
-/// acknowledged write, takes new ones, and a new node joins it.
+/// backup from each directory (none holds more than the online one); the
+/// directories are destroyed; the online backup is restored into a new
+/// directory as the only voter of a new cluster, whose node, started on
+/// it, serves every acknowledged write, takes new ones, and a new node
+/// joins it.
 #[test]
 fn a_cluster_lost_whole_is_restored_from_a_backup_with_the_operators_tool() {
     let bin = example_binary::binary("kv_node");
@@ -344,8 +346,10 @@ fn a_cluster_lost_whole_is_restored_from_a_backup_with_the_operators_tool() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut nodes: Vec<Node> = (1..=3).map(|id| Node::new(id, tmp.path())).collect();
     let bootstrap = nodes.iter().map(|n| format!("{}={}", n.id, n.raft)).collect::<Vec<_>>().join(",");
+    let online = tmp.path().join("online");
+    std::fs::create_dir(&online).expect("the backup directory");
     for n in &mut nodes {
-        n.start(&bin, &["--bootstrap".into(), bootstrap.clone()]);
+        n.start(&bin, &["--bootstrap".into(), bootstrap.clone(), "--backup-dir".into(), online.display().to_string()]);
     }
     let clients = |nodes: &[Node]| nodes.iter().map(|n| n.client).collect::<Vec<_>>();
     let mut acked = BTreeMap::new();
@@ -356,6 +360,20 @@ fn a_cluster_lost_whole_is_restored_from_a_backup_with_the_operators_tool() {
     let mut last = BTreeMap::new();
     write_keys(&clients(&nodes), "z", 1, &mut last);
     assert_eq!(last.len(), 1, "the last write was acknowledged");
+    // An online backup, from the leader: everything acknowledged.
+    let leader = ask_once(nodes[0].client, "LEADER").expect("LEADER");
+    let leader: SocketAddr =
+        leader.split_whitespace().nth(2).and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("{leader}"));
+    let reply = ask_once(leader, "BACKUP online-1").expect("BACKUP");
+    let online_through: u64 = reply
+        .strip_prefix("OK ")
+        .and_then(|r| r.split("through index ").nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{reply}"));
+    assert!(online.join("online-1.backup").is_file(), "{reply}");
+    let again = ask_once(leader, "BACKUP online-1").expect("BACKUP");
+    assert!(again.starts_with("ERR") && again.contains("exists"), "a backup never replaces a file: {again}");
+    assert!(ask_once(nodes[0].client, "BACKUP ../x").is_ok_and(|r| r.starts_with("ERR malformed")));
     for n in &mut nodes {
         n.kill();
     }
@@ -381,8 +399,10 @@ fn a_cluster_lost_whole_is_restored_from_a_backup_with_the_operators_tool() {
             best = Some((through, file));
         }
     }
-    let (_, backup) = best.expect("a backup");
-    let backup = path(&backup);
+    let (best_offline, _) = best.expect("a backup");
+    assert!(online_through >= best_offline, "the leader's backup holds the most: {online_through} < {best_offline}");
+    // The online backup is the one restored.
+    let backup = path(&online.join("online-1.backup"));
     assert_eq!(run(&["show", &backup]).0, Some(0));
     // Refusals: a second backup never replaces a file; no log, no backup
     // (and nothing created); a damaged file; a voter set without the node;

@@ -780,3 +780,41 @@ fn a_peer_no_group_names_any_more_leaves_the_transport_and_comes_back_when_named
         node.handle.shutdown();
     }
 }
+
+/// An online backup of one group (`MultiHandle::backup`) holds every
+/// acknowledged write; restored as a group of another node's shared WAL,
+/// in a new cluster, that node's runtime serves the same log. An unknown
+/// group is a typed error.
+#[test]
+fn a_group_backed_up_online_is_restored_on_another_node() {
+    use raft_io::{LogIdentity, Membership, recovery};
+    let (old, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let wal = SharedWal::open(old.path()).unwrap();
+    let handle = MultiRuntime::new(HostConfig::new(1), wal, bind(1), |_| Log::default())
+        .group(1, RaftConfig::single(1))
+        .group(2, RaftConfig::single(1))
+        .start()
+        .unwrap();
+    wait_until("a leader", || handle.leader(1) == Some(1));
+    for c in ["a", "b", "c"] {
+        handle.propose(1, c).unwrap();
+    }
+    assert!(matches!(handle.backup(3), Err(RuntimeError::UnknownGroup(3))));
+    let backup = handle.backup(1).unwrap();
+    handle.shutdown();
+
+    let wal = SharedWal::open(new.path()).unwrap();
+    let mut log = wal.create_group(7).unwrap();
+    recovery::restore(&mut log, LogIdentity { cluster_id: 4, node_id: 5 }, &backup, Membership::new([5], []).unwrap())
+        .unwrap();
+    drop(log);
+    let handle = MultiRuntime::new(HostConfig::new(5), wal, bind(5), |_| Log::default())
+        .group(7, RaftConfig::new(5, [5]).cluster_id(4))
+        .start()
+        .unwrap();
+    wait_until("a leader", || handle.leader(7) == Some(5));
+    let served = handle.read(7, |l: &Log| l.0.clone()).unwrap();
+    assert_eq!(served, ["a", "b", "c"]);
+    assert_eq!(handle.propose(7, "d").unwrap().0, 4);
+    handle.shutdown();
+}

@@ -28,18 +28,23 @@ pub struct Args {
     /// Serve reads from the leader's lease (`--lease-reads`) rather than by
     /// ReadIndex.
     pub lease_reads: bool,
+    /// Where `BACKUP <name>` writes online backups (`--backup-dir`); off
+    /// when not given.
+    pub backup_dir: Option<PathBuf>,
 }
 
 pub const USAGE: &str = "usage: kv_node --id <n> --raft <ip:port> --client <ip:port> --data <dir> \
-(--bootstrap <id>=<ip:port or host:port>,... | --join <client ip:port of a member>) [--cluster-id <n>] [--lease-reads]";
+(--bootstrap <id>=<ip:port or host:port>,... | --join <client ip:port of a member>) [--cluster-id <n>] [--lease-reads] [--backup-dir <dir>]";
 
 /// Parses `args` (without the program name). Every error names the flag.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut start = None;
     let mut lease_reads = false;
+    let mut backup_dir = None;
     let node = parse_node(args, 0x6b76_6e6f_6465, |flag, value| {
         match flag {
             "--lease-reads" => lease_reads = true,
+            "--backup-dir" => backup_dir = Some(PathBuf::from(value()?)),
             "--bootstrap" | "--join" if start.is_some() => {
                 return Err("give one of --bootstrap and --join, once".into());
             }
@@ -57,6 +62,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         cluster_id: node.cluster_id,
         start: start.ok_or("one of --bootstrap and --join is required")?,
         lease_reads,
+        backup_dir,
     };
     if let Start::Bootstrap(peers) = &args.start {
         lists_self(peers, args.id, args.raft, "--bootstrap")?;

@@ -18,9 +18,15 @@
 //! `--bootstrap`, and restart any node with the command that started it.
 //! `--lease-reads` serves reads from the leader's lease (no round trip to
 //! a quorum while it holds; docs/PROTOCOL.md §8) instead of by ReadIndex.
+//! `--backup-dir DIR` turns on online backups: `BACKUP nightly` (to the
+//! leader) writes `DIR/nightly.backup`, everything acknowledged so far,
+//! which `examples/backup restore` starts a new cluster from
+//! (docs/PROTOCOL.md §7.5).
 //! `tests/kv_node_processes.rs` does all of this, with SIGKILL.
 
 mod args;
+#[path = "../support/backup_file.rs"]
+mod backup_file;
 #[path = "../support/line_server.rs"]
 mod line_server;
 #[path = "../support/node_args.rs"]
@@ -94,7 +100,7 @@ fn run(args: &Args) -> Result<(), String> {
         .map_err(|e| format!("start the runtime: {e}"))?;
     register_when_leading(handle.clone(), Arc::clone(&directory), args.id, args.client);
     println!("kv_node {} ready: raft {}, clients {}", args.id, args.raft, args.client);
-    Server { handle, directory }.serve(clients);
+    Server { handle, directory, backup_dir: args.backup_dir.clone() }.serve(clients);
     Ok(())
 }
 

@@ -11,6 +11,7 @@
 //! | `LEADER` | `LEADER <id> <client ip:port or ?>` |
 //! | `MEMBERS` | `MEMBERS <id>=<raft ip:port>,...` (the configuration in effect on this node) |
 //! | `STATS` | `STATS lease_reads=<n>` (reads this node answered from its lease as leader) |
+//! | `BACKUP <name>` | `OK <file> through index <n>`: an online backup of what this node knows committed, written to `<name>.backup` in its `--backup-dir` (a new file; the name is letters, digits, `-` and `_`). Taken on the leader, it holds every acknowledged write |
 //!
 //! A write, `JOIN` or `REMOVE` sent to a node that is not the leader is
 //! answered `REDIRECT <leader's client ip:port>` (nothing changed); every
@@ -33,6 +34,7 @@ pub enum Request {
     Leader,
     Members,
     Stats,
+    Backup(String),
 }
 
 /// Parses one request line (without its newline, nor a `\r` before it).
@@ -59,6 +61,11 @@ pub fn parse(line: &str) -> Result<Request, String> {
         ("LEADER", []) => Ok(Request::Leader),
         ("MEMBERS", []) => Ok(Request::Members),
         ("STATS", []) => Ok(Request::Stats),
+        ("BACKUP", [name])
+            if name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Ok(Request::Backup((*name).to_owned()))
+        }
         ("GET" | "DEL", _) => Err(format!("ERR malformed request: usage {command} <key>")),
         ("PUT", _) => Err("ERR malformed request: usage PUT <key> <value>".into()),
         ("JOIN", _) => Err("ERR malformed request: usage JOIN <id> <ip:port>".into()),
@@ -66,9 +73,10 @@ pub fn parse(line: &str) -> Result<Request, String> {
         ("LEADER", _) => Err("ERR malformed request: usage LEADER".into()),
         ("MEMBERS", _) => Err("ERR malformed request: usage MEMBERS".into()),
         ("STATS", _) => Err("ERR malformed request: usage STATS".into()),
+        ("BACKUP", _) => Err("ERR malformed request: usage BACKUP <name> (letters, digits, - and _)".into()),
         ("", _) => Err("ERR empty request".into()),
         (other, _) => {
-            Err(format!("ERR unknown command {other:?} (GET, PUT, DEL, JOIN, REMOVE, LEADER, MEMBERS, STATS)"))
+            Err(format!("ERR unknown command {other:?} (GET, PUT, DEL, JOIN, REMOVE, LEADER, MEMBERS, STATS, BACKUP)"))
         }
     }
 }

@@ -16,6 +16,8 @@ use crate::store::{self, Directory, Store};
 pub struct Server {
     pub handle: RaftHandle<Store>,
     pub directory: Directory,
+    /// Where `BACKUP` writes (`--backup-dir`).
+    pub backup_dir: Option<std::path::PathBuf>,
 }
 
 impl Server {
@@ -63,11 +65,23 @@ impl Server {
                 Ok(m) => format!("STATS lease_reads={}", m.lease_reads),
                 Err(e) => self.error(e),
             },
+            Request::Backup(name) => match self.backup(&name) {
+                Ok(reply) | Err(reply) => reply,
+            },
             Request::Leader => match h.leader() {
                 Some(id) => format!("LEADER {id} {}", self.client_addr(id).unwrap_or_else(|| "?".into())),
                 None => "ERR no leader known; retry".into(),
             },
         }
+    }
+
+    /// An online backup, written to `<name>.backup` in the backup directory.
+    fn backup(&self, name: &str) -> Result<String, String> {
+        let dir = self.backup_dir.as_ref().ok_or("ERR backups are off (start the node with --backup-dir)")?;
+        let backup = self.handle.backup().map_err(|e| self.error(e))?;
+        let file = dir.join(format!("{name}.backup"));
+        crate::backup_file::write_new(&file, &backup.encode()).map_err(|e| format!("ERR {e}"))?;
+        Ok(format!("OK {} through index {}", file.display(), backup.last_index()))
     }
 
     fn write(&self, f: impl FnOnce() -> Result<(), RuntimeError>) -> String {

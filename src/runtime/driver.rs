@@ -250,6 +250,8 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                 Request::Transfer { to, reply, deadline } => self.transfer(to, reply, deadline),
                 Request::Status { reply } => reply.send(Ok(self.node.status())),
                 Request::Metrics { reply } => reply.send(Ok(self.node.metrics())),
+                Request::Backup { reply } => reply
+                    .send(crate::recovery::take_backup(self.node.log()).map_err(|e| RuntimeError::Backup(Arc::new(e)))),
             }
         }
         self.incoming = incoming;

@@ -81,6 +81,11 @@ pub enum RuntimeError {
     /// have been replicated and may still commit on the other replicas.
     #[error("the runtime was killed; outcome unknown")]
     Killed,
+    /// A backup ([`RaftHandle::backup`](super::RaftHandle::backup)) could
+    /// not be taken: the log could not be read, or holds nothing
+    /// committed yet.
+    #[error("backup failed: {0}")]
+    Backup(#[source] Arc<crate::recovery::RecoveryError>),
 }
 
 impl RuntimeError {

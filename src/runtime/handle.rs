@@ -25,6 +25,7 @@ pub(crate) enum Request<S: StateMachine> {
     Transfer { to: NodeId, reply: super::requests::Reply<()>, deadline: Option<Instant> },
     Status { reply: super::requests::Reply<Status> },
     Metrics { reply: super::requests::Reply<NodeMetrics> },
+    Backup { reply: super::requests::Reply<crate::recovery::Backup> },
 }
 
 /// What the driver publishes after every turn, for cheap observation.
@@ -263,6 +264,30 @@ impl<S: StateMachine> RaftHandle<S> {
         let deadline = self.deadline();
         let (reply, waiter) = oneshot();
         self.submit(Request::Metrics { reply })?;
+        waiter.wait(deadline)
+    }
+
+    /// An online backup of the node's committed state
+    /// ([`recovery::take_backup`](crate::recovery::take_backup) of its
+    /// log, taken on the driver thread between two steps): its snapshot
+    /// and every entry after it through the commit index it knows. Taken
+    /// on the leader, it holds everything acknowledged to a client. Keep
+    /// it with [`Backup::encode`](crate::recovery::Backup::encode)
+    /// (feature `persistence`); a lost cluster starts again from it with
+    /// [`recovery::restore`](crate::recovery::restore).
+    ///
+    /// The driver clones the entries since the snapshot (their data are
+    /// reference counts) and reads the snapshot's data, from its file for a
+    /// `WalLog`: the node handles nothing else meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Backup`], [`RuntimeError::ShuttingDown`],
+    /// [`RuntimeError::Timeout`].
+    pub fn backup(&self) -> Result<crate::recovery::Backup, RuntimeError> {
+        let deadline = self.deadline();
+        let (reply, waiter) = oneshot();
+        self.submit(Request::Backup { reply })?;
         waiter.wait(deadline)
     }
 

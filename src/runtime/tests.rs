@@ -329,3 +329,41 @@ fn a_memory_transport_wakes_the_driver() {
     signal.wait(Some(Duration::from_secs(60)));
     assert!(started.elapsed() < Duration::from_secs(60), "the message did not wake the driver");
 }
+
+/// An online backup from the leader holds every acknowledged write, and a
+/// node restored from it (a new cluster of one) has the same state.
+#[test]
+fn an_online_backup_holds_every_acknowledged_write_and_restores() {
+    let handles = memory_cluster();
+    let l = leader(&handles);
+    for c in ["a", "bb", "ccc"] {
+        l.propose(Bytes::from_static(c.as_bytes())).unwrap();
+    }
+    let backup = l.backup().unwrap();
+    let commands: Vec<_> =
+        backup.entries.iter().filter(|e| e.kind == crate::EntryKind::Normal).map(|e| e.data.clone()).collect();
+    assert_eq!(commands, ["a", "bb", "ccc"]);
+    for h in &handles {
+        h.shutdown();
+    }
+    let mut log = crate::MemoryLog::new();
+    let identity = crate::LogIdentity { cluster_id: 2, node_id: 9 };
+    crate::recovery::restore(&mut log, identity, &backup, crate::Membership::new([9], []).unwrap()).unwrap();
+    let node = RaftNode::with_log(RaftConfig::new(9, [9]).cluster_id(2), log).unwrap();
+    let t = MemoryTransport::cluster([9]).remove(0);
+    let h = Runtime::new(node, t, Sum::default()).tick_interval(Duration::from_millis(2)).start().unwrap();
+    assert_eq!(h.wait_for_leader(Duration::from_secs(60)), Some(9));
+    assert_eq!(h.read(|s| s.0).unwrap(), 6, "the sum of the three commands' lengths");
+    assert_eq!(h.propose(Bytes::from_static(b"dddd")).unwrap(), 10);
+}
+
+/// A node with nothing committed has nothing to back up, and says so.
+#[test]
+fn a_backup_of_nothing_committed_is_refused() {
+    let node = RaftNode::new(RaftConfig::joining(1)).unwrap();
+    let t = MemoryTransport::cluster([1]).remove(0);
+    let h = Runtime::new(node, t, Sum::default()).tick_interval(Duration::from_millis(2)).start().unwrap();
+    let e = h.backup().unwrap_err();
+    assert!(matches!(e, RuntimeError::Backup(_)), "{e}");
+    assert!(!e.is_retryable() && !e.is_fatal() && !e.outcome_unknown());
+}

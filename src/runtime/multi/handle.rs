@@ -30,6 +30,7 @@ pub(crate) enum MultiRequest<S: StateMachine> {
     Transfer { group: GroupId, to: NodeId, reply: Reply<()>, deadline: Option<Instant> },
     Status { group: GroupId, reply: Reply<Status> },
     Metrics { group: GroupId, reply: Reply<NodeMetrics> },
+    Backup { group: GroupId, reply: Reply<crate::recovery::Backup> },
     Create { group: GroupId, config: Box<RaftConfig>, reply: Reply<()> },
     Remove { group: GroupId, reply: Reply<()> },
     Groups { reply: Reply<Vec<GroupId>> },
@@ -45,6 +46,7 @@ impl<S: StateMachine> MultiRequest<S> {
             | Self::Transfer { group, .. } => Some(*group),
             Self::Status { .. }
             | Self::Metrics { .. }
+            | Self::Backup { .. }
             | Self::Create { .. }
             | Self::Remove { .. }
             | Self::Groups { .. } => None,
@@ -422,6 +424,24 @@ impl<S: StateMachine> MultiHandle<S> {
         let deadline = self.deadline();
         let (reply, waiter) = oneshot();
         self.submit(MultiRequest::Metrics { group, reply })?;
+        waiter.wait(deadline)
+    }
+
+    /// An online backup of `group`'s committed state on this node
+    /// ([`recovery::take_backup`](crate::recovery::take_backup) of the
+    /// group's log, taken on the driver thread; see
+    /// [`RaftHandle::backup`](crate::runtime::RaftHandle::backup)). Taken
+    /// where the group leads, it holds everything acknowledged to a
+    /// client; [`recovery::restore`](crate::recovery::restore) starts the
+    /// group again from it, on this or another node's shared WAL.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Backup`], and as [`status`](Self::status).
+    pub fn backup(&self, group: GroupId) -> Result<crate::recovery::Backup, RuntimeError> {
+        let deadline = self.deadline();
+        let (reply, waiter) = oneshot();
+        self.submit(MultiRequest::Backup { group, reply })?;
         waiter.wait(deadline)
     }
 

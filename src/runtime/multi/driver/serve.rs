@@ -70,6 +70,11 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
                 MultiRequest::Metrics { group, reply } => {
                     reply.send(self.host.group(group).map(|n| n.metrics()).ok_or(RuntimeError::UnknownGroup(group)))
                 }
+                MultiRequest::Backup { group, reply } => reply.send(match self.host.group(group) {
+                    Some(node) => crate::recovery::take_backup(node.log())
+                        .map_err(|e| RuntimeError::Backup(std::sync::Arc::new(e))),
+                    None => Err(RuntimeError::UnknownGroup(group)),
+                }),
                 MultiRequest::Create { group, config, reply } => {
                     let sm = (self.factory)(group);
                     reply.send(self.open_group(group, *config, sm));
