@@ -10,18 +10,20 @@ use crate::log::wal::{FaultInjector, TornTail};
 #[derive(Clone, Debug)]
 pub struct SharedWalOptions {
     pub(super) segment_size: u64,
-    pub(super) max_record_size: u32,
+    /// `None`: a new log's default, an existing log's own.
+    pub(super) max_record_size: Option<u32>,
     pub(super) faults: Option<FaultInjector>,
 }
 
 impl Default for SharedWalOptions {
     fn default() -> Self {
-        Self { segment_size: 16 << 20, max_record_size: 64 << 20, faults: None }
+        Self { segment_size: 16 << 20, max_record_size: None, faults: None }
     }
 }
 
 impl SharedWalOptions {
-    /// Defaults: 16 MiB segments, 64 MiB maximum record size.
+    /// Defaults: 16 MiB segments; the maximum record size a log was
+    /// written with (64 MiB for a new log).
     pub fn new() -> Self {
         Self::default()
     }
@@ -38,9 +40,11 @@ impl SharedWalOptions {
     /// as several records (each synced before the next), as long as every
     /// group's own state fits one with a part's header (32 bytes). An
     /// existing log refuses to open with a
-    /// lower limit than it was written with.
+    /// lower limit than it was written with. Not given, a new log takes
+    /// [`DEFAULT_MAX_RECORD_SIZE`](crate::log::wal::DEFAULT_MAX_RECORD_SIZE)
+    /// and an existing log keeps its own.
     pub fn max_record_size(mut self, bytes: u32) -> Self {
-        self.max_record_size = bytes;
+        self.max_record_size = Some(bytes);
         self
     }
 

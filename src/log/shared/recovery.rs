@@ -195,7 +195,7 @@ fn open_locked(dir: &Path, options: &SharedWalOptions, lock: Option<DirLock>) ->
             let meta = Meta {
                 state: MetaState::Creating,
                 segment_size: options.segment_size,
-                max_record_size: options.max_record_size,
+                max_record_size: options.max_record_size.unwrap_or(crate::log::wal::DEFAULT_MAX_RECORD_SIZE),
                 head: 0,
                 synced_end: 0,
             };
@@ -219,8 +219,9 @@ fn open_locked(dir: &Path, options: &SharedWalOptions, lock: Option<DirLock>) ->
         },
     };
 
-    // 2. The record size limit may only grow.
-    check_record_limit(dir, &meta, options.max_record_size)?;
+    // 2. The record size limit may only grow (not given: the log's own).
+    let record_limit = options.max_record_size.unwrap_or(meta.max_record_size);
+    check_record_limit(dir, &meta, record_limit)?;
 
     // 3. The WAL and group directories, and wal-db's head marker.
     let wal_dir = dir.join(WAL_DIR);
@@ -240,7 +241,7 @@ fn open_locked(dir: &Path, options: &SharedWalOptions, lock: Option<DirLock>) ->
 
     // 4. wal-db's strict open with the tail rule and the synced end.
     let segment_size = meta.segment_size;
-    let opened = open_strict(&wal_dir, &meta, options.max_record_size, faults.clone(), &SHARED_RECORDS)?;
+    let opened = open_strict(&wal_dir, &meta, record_limit, faults.clone(), &SHARED_RECORDS)?;
 
     // 5. Replay.
     let mut state = State { groups: BTreeMap::new(), records: 0, based: false, parts: None };
@@ -282,10 +283,10 @@ fn open_locked(dir: &Path, options: &SharedWalOptions, lock: Option<DirLock>) ->
         stats.checkpoints += 1;
     }
     fsio::fsync_dir(&wal_dir, f)?;
-    if meta.state == MetaState::Creating || options.max_record_size > meta.max_record_size {
+    if meta.state == MetaState::Creating || record_limit > meta.max_record_size {
         report.completed_creation = meta.state == MetaState::Creating && !report.created;
         meta.state = MetaState::Ready;
-        meta.max_record_size = options.max_record_size;
+        meta.max_record_size = record_limit;
         meta.synced_end = opened.wal.len();
         write_atomic(dir, SHARED_META.name, &meta.encode_as(SHARED_META), f)?;
     }

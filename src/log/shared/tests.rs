@@ -595,3 +595,17 @@ fn a_poisoned_group_state_does_not_hold_checkpoints_back() {
     assert_eq!(wal.stats().checkpoints_deferred, 0);
     assert_eq!(g.last_index(), 3, "the handle still reads its state");
 }
+
+/// Opened without `max_record_size`, a shared WAL keeps the limit it was
+/// written with (a tool opening a node's WAL never raises it; the node's
+/// own lower limit would then be refused).
+#[test]
+fn the_defaults_keep_the_record_limit_a_wal_was_written_with() {
+    let root = tempfile::tempdir().unwrap();
+    let small = || SharedWalOptions::new().max_record_size(1 << 20);
+    SharedWal::open_with(root.path(), small()).unwrap().close().unwrap();
+    SharedWal::open(root.path()).unwrap().close().unwrap();
+    SharedWal::open_with(root.path(), small()).unwrap().close().unwrap();
+    let lowered = SharedWal::open_with(root.path(), SharedWalOptions::new().max_record_size(1 << 19));
+    assert!(matches!(lowered, Err(StorageError::RecordLimitLowered { stored: 1_048_576, .. })));
+}

@@ -121,6 +121,11 @@ pub use faults::FaultInjector;
 pub use options::{WalOptions, WalStats};
 pub use recovery::{RecoveryReport, TornTail};
 
+/// The maximum record size of a new log opened without
+/// [`WalOptions::max_record_size`] (64 MiB): the most bytes one step
+/// writes. An existing log keeps the limit it was written with.
+pub const DEFAULT_MAX_RECORD_SIZE: u32 = 64 << 20;
+
 use self::meta::Meta;
 use self::snapshot_file::Receiver;
 use self::state::{LogState, SnapData};

@@ -8,7 +8,8 @@ use crate::types::LogIdentity;
 #[derive(Clone, Debug)]
 pub struct WalOptions {
     pub(super) segment_size: u64,
-    pub(super) max_record_size: u32,
+    /// `None`: a new log's default, an existing log's own.
+    pub(super) max_record_size: Option<u32>,
     pub(super) faults: Option<FaultInjector>,
     pub(super) expect_identity: Option<LogIdentity>,
     pub(super) sync_thread: bool,
@@ -16,18 +17,13 @@ pub struct WalOptions {
 
 impl Default for WalOptions {
     fn default() -> Self {
-        Self {
-            segment_size: 16 << 20,
-            max_record_size: 64 << 20,
-            faults: None,
-            expect_identity: None,
-            sync_thread: false,
-        }
+        Self { segment_size: 16 << 20, max_record_size: None, faults: None, expect_identity: None, sync_thread: false }
     }
 }
 
 impl WalOptions {
-    /// Defaults: 16 MiB segments, 64 MiB maximum record size.
+    /// Defaults: 16 MiB segments; the maximum record size a log was
+    /// written with (64 MiB for a new log).
     pub fn new() -> Self {
         Self::default()
     }
@@ -42,9 +38,12 @@ impl WalOptions {
 
     /// The largest WAL record, that is, the most bytes one step may write.
     /// An existing log refuses to open with a limit lower than the one it
-    /// was written with; a higher one is recorded.
+    /// was written with; a higher one is recorded. Not given, a new log
+    /// takes [`DEFAULT_MAX_RECORD_SIZE`](super::DEFAULT_MAX_RECORD_SIZE)
+    /// and an existing log keeps its own (a tool that opens a node's log
+    /// never changes the limit the node opens it with).
     pub fn max_record_size(mut self, bytes: u32) -> Self {
-        self.max_record_size = bytes;
+        self.max_record_size = Some(bytes);
         self
     }
 

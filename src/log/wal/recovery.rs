@@ -263,7 +263,7 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
             let meta = Meta {
                 state: MetaState::Creating,
                 segment_size: options.segment_size,
-                max_record_size: options.max_record_size,
+                max_record_size: options.max_record_size.unwrap_or(super::DEFAULT_MAX_RECORD_SIZE),
                 head: 0,
                 synced_end: 0,
             };
@@ -286,8 +286,9 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
         MetaError::Corrupt(reason) => corrupt(meta_path.display().to_string(), reason),
     })?;
 
-    // 2. The record size limit may only grow.
-    check_record_limit(dir, &meta, options.max_record_size)?;
+    // 2. The record size limit may only grow (not given: the log's own).
+    let record_limit = options.max_record_size.unwrap_or(meta.max_record_size);
+    check_record_limit(dir, &meta, record_limit)?;
 
     // 3. The WAL directory and wal-db's head marker.
     let wal_dir = dir.join(WAL_DIR);
@@ -304,7 +305,7 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
 
     // 4. wal-db's strict open over our store (which writes nothing yet).
     let segment_size = meta.segment_size;
-    let opened = open_strict(&wal_dir, &meta, options.max_record_size, faults.clone(), &WAL_RECORDS)?;
+    let opened = open_strict(&wal_dir, &meta, record_limit, faults.clone(), &WAL_RECORDS)?;
     let wal = &opened.wal;
 
     // 5. Replay.
@@ -340,11 +341,11 @@ fn open_locked(dir: &Path, options: &WalOptions, lock: Option<DirLock>) -> Resul
     }
     fsio::fsync_dir(&wal_dir, f)?;
     let upgrade = meta_version != META_VERSION;
-    if meta.state == MetaState::Creating || options.max_record_size > meta.max_record_size || upgrade {
+    if meta.state == MetaState::Creating || record_limit > meta.max_record_size || upgrade {
         report.completed_creation = meta.state == MetaState::Creating && !report.created;
         report.upgraded_meta = upgrade;
         meta.state = MetaState::Ready;
-        meta.max_record_size = options.max_record_size;
+        meta.max_record_size = record_limit;
         // Everything in the WAL is synced by now (above, or the anchor).
         meta.synced_end = wal.len();
         write_atomic(dir, META_FILE, &meta.encode(), f)?;

@@ -213,8 +213,12 @@ fn a_lowered_record_limit_is_refused_and_a_raised_one_recorded() {
     let err = refused_with(root.path(), opts().max_record_size(1 << 20));
     assert!(matches!(err, StorageError::RecordLimitLowered { stored, requested: 1_048_576, .. } if stored == 64 << 20));
     drop(WalLog::open_with(root.path(), opts().max_record_size(128 << 20)).unwrap());
-    let err = refused_with(root.path(), opts());
+    let err = refused_with(root.path(), opts().max_record_size(super::DEFAULT_MAX_RECORD_SIZE));
     assert!(matches!(err, StorageError::RecordLimitLowered { .. }));
+    // Not given, the limit is the log's own: a tool opening a node's log
+    // with the defaults leaves it as the node wrote it.
+    let log = WalLog::open_with(root.path(), opts()).unwrap();
+    assert_eq!(log.meta.max_record_size, 128 << 20);
 }
 
 #[test]
