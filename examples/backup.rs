@@ -10,15 +10,25 @@
 //!
 //! `take` writes what the node's log holds committed — its snapshot and
 //! the committed entries after it — to FILE (a new file, synced). Take it
-//! from the node with the highest commit index for the most recent state.
+//! from the node with the highest commit index for the most recent state
+//! (or take an online backup from the leader: `RaftHandle::backup`). It
+//! opens the log as the node's next start would (a torn tail is cut, as
+//! the node would cut it; the record limit is left as it is); the
+//! directory of a running node is locked, and refused.
 //!
 //! `restore` starts a new cluster from FILE when every node of the old one
-//! is lost: it writes the backup into DIR, a new log of node N in cluster
-//! C, with the voters given (N among them); each voter keeps the address
-//! the backup's configuration gave it unless `=ADDR` sets one. Start the
-//! node on DIR with the new cluster id: it restores the snapshot, applies
-//! the entries after it, and leads alone if it is the only voter. Give the
-//! new cluster a new id, and never run an old node again.
+//! is lost: it writes the backup into DIR, a new log (DIR must not exist)
+//! of node N in cluster C — a new cluster id: the backup's own is refused
+//! — with the voters given (N among them); each voter keeps the address
+//! the backup's configuration gave it unless `=ADDR` sets one. The log is
+//! built in `DIR.restoring` and renamed into place once complete, so a
+//! refused or failed restore leaves no log behind. Start the node on DIR
+//! with the new cluster id: it restores the snapshot, applies the entries
+//! after it, and leads alone if it is the only voter. Never run an old
+//! node again.
+//!
+//! Exit status: 0 done, 1 refused (nothing written), 2 a command line
+//! that cannot be used.
 
 #[path = "support/backup_file.rs"]
 mod backup_file;
@@ -98,38 +108,47 @@ fn read(file: &Path) -> Result<Backup, String> {
     Backup::decode(&bytes.into()).map_err(|e| format!("{}: {e}", file.display()))
 }
 
-/// The new configuration: the voters given, each with the address given
-/// or the one the backup's configuration gave it.
-fn membership(backup: &Backup, voters: &str) -> Result<Membership, String> {
-    let mut given = Vec::new();
-    for v in voters.split(',') {
+/// The voters of `--voters ID[=ADDR],...`, each with the address given,
+/// if any; checked as a configuration (no 0, no duplicate).
+type Voters = Vec<(NodeId, Option<String>)>;
+
+fn parse_voters(list: &str) -> Result<Voters, Usage> {
+    let mut voters = Vec::new();
+    for v in list.split(',') {
         let (id, addr) = match v.split_once('=') {
-            Some((id, addr)) => (id, Some(addr.trim())),
+            Some((id, addr)) => (id, Some(addr.trim().to_owned())),
             None => (v, None),
         };
-        let id: NodeId = id.trim().parse().map_err(|_| format!("not a node id: {id:?}"))?;
-        given.push((id, addr));
+        let id: NodeId = id.trim().parse().map_err(|_| Usage(format!("--voters: not a node id: {id:?}")))?;
+        voters.push((id, addr));
     }
+    Membership::new(voters.iter().map(|(id, _)| *id), []).map_err(|e| Usage(format!("--voters: {e}")))?;
+    Ok(voters)
+}
+
+/// The new configuration: the voters given, each with the address given
+/// or the one the backup's configuration in effect gave it.
+fn membership(backup: &Backup, voters: &Voters) -> Result<Membership, String> {
     let old = backup.membership();
-    let mut m = Membership::new(given.iter().map(|(id, _)| *id), []).map_err(|e| format!("--voters: {e}"))?;
-    for (id, addr) in given {
+    let mut m = Membership::new(voters.iter().map(|(id, _)| *id), []).map_err(|e| format!("--voters: {e}"))?;
+    for (id, addr) in voters {
         let addr = match addr {
             Some(a) => Some(bytes::Bytes::copy_from_slice(a.as_bytes())),
-            None => old.as_ref().and_then(|o| o.address(id).cloned()),
+            None => old.as_ref().and_then(|o| o.address(*id).cloned()),
         };
         if let Some(addr) = addr {
-            m = m.with_address(id, addr).map_err(|e| format!("--voters: {e}"))?;
+            m = m.with_address(*id, addr).map_err(|e| format!("--voters: {e}"))?;
         }
     }
     Ok(m)
 }
 
-fn restore(file: &Path, dir: &Path, identity: LogIdentity, voters: &str, group: Option<u64>) -> Result<(), String> {
+fn restore(file: &Path, dir: &Path, identity: LogIdentity, voters: &Voters, group: Option<u64>) -> Result<(), String> {
     let backup = read(file)?;
     let members = membership(&backup, voters)?;
     let node = identity.node_id;
-    // Every refusal first, on a log in memory: nothing is created on disk
-    // for a restore that would be refused.
+    // Every refusal first, on a log in memory: nothing is written for a
+    // restore that would be refused.
     recovery::restore(&mut MemoryLog::new(), identity, &backup, members.clone())
         .map_err(|e| format!("{e} (nothing written)"))?;
     match group {
@@ -142,17 +161,46 @@ fn restore(file: &Path, dir: &Path, identity: LogIdentity, voters: &str, group: 
                 return Err(format!("group {g} is already in {} (restore into a new group only)", dir.display()));
             }
             let mut log = wal.create_group(g).map_err(|e| format!("group {g}: {e}"))?;
-            recovery::restore(&mut log, identity, &backup, members.clone()).map_err(|e| format!("group {g}: {e}"))?;
+            let restored = recovery::restore(&mut log, identity, &backup, members.clone());
             drop(log);
+            if let Err(e) = restored {
+                // A group restored part way must not be started: removed.
+                let removed =
+                    wal.remove_group(g).map_or_else(|r| format!("; removing it failed: {r}"), |()| String::new());
+                return Err(format!("group {g}: {e}{removed}"));
+            }
             wal.close().map_err(|e| format!("close {}: {e}", dir.display()))?;
         }
         None => {
-            if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
-                return Err(format!("{}: not empty (restore into a new directory only)", dir.display()));
+            if dir.exists() {
+                return Err(format!("{} exists (restore into a new directory only)", dir.display()));
             }
-            let mut log = WalLog::open(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
-            recovery::restore(&mut log, identity, &backup, members.clone())
-                .map_err(|e| format!("{}: {e}", dir.display()))?;
+            // Restored next to its place, then renamed into it: a restore
+            // that fails part way leaves no log a node could start on.
+            let mut building = PathBuf::from(dir);
+            building.as_mut_os_string().push(".restoring");
+            if building.exists() {
+                return Err(format!("{} exists (a restore cut short? remove it)", building.display()));
+            }
+            let restored = WalLog::open(&building)
+                .map_err(|e| format!("open {}: {e}", building.display()))
+                .and_then(|mut log| {
+                    recovery::restore(&mut log, identity, &backup, members.clone())
+                        .map_err(|e| format!("{}: {e}", dir.display()))?;
+                    log.close().map_err(|e| format!("close {}: {e}", building.display()))
+                })
+                .and_then(|()| {
+                    std::fs::rename(&building, dir).map_err(|e| format!("rename into {}: {e}", dir.display()))
+                });
+            if let Err(e) = restored {
+                let _ = std::fs::remove_dir_all(&building);
+                return Err(e);
+            }
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::File::open(parent)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| format!("sync {}: {e}", parent.display()))?;
+            }
         }
     }
     println!("{}", describe(&backup));
@@ -175,6 +223,9 @@ fn flags<'a>(rest: &'a [String], known: &[&str]) -> Result<Vec<(&'a str, &'a str
             return Err(Usage(format!("unknown argument {flag:?}")));
         }
         let value = it.next().ok_or_else(|| Usage(format!("{flag} needs a value")))?;
+        if out.iter().any(|(f, _)| f == flag) {
+            return Err(Usage(format!("{flag} given twice")));
+        }
         out.push((flag.as_str(), value.as_str()));
     }
     Ok(out)
@@ -202,8 +253,9 @@ fn run(args: &[String]) -> Result<Result<(), String>, Usage> {
             let cluster = number(&f, "--cluster")?.ok_or_else(|| Usage("--cluster is required".into()))?;
             let voters =
                 f.iter().find(|(n, _)| *n == "--voters").ok_or_else(|| Usage("--voters is required".into()))?.1;
+            let voters = parse_voters(voters)?;
             let identity = LogIdentity { cluster_id: cluster, node_id: node };
-            Ok(restore(&path(file), &path(dir), identity, voters, number(&f, "--group")?))
+            Ok(restore(&path(file), &path(dir), identity, &voters, number(&f, "--group")?))
         }
         _ => Err(Usage("no such command".into())),
     }

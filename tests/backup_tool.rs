@@ -68,3 +68,84 @@ fn a_group_of_a_shared_wal_is_backed_up_and_restored_as_a_group_of_another() {
     assert!(actions.iter().any(|a| matches!(a, Action::Apply { index: 4, command, .. } if command == "c")));
     assert!(node.is_leader());
 }
+
+/// Every file of `dir`, with its bytes (to see that nothing changed).
+fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push((p.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// On a `WalLog`: `take` of a node's directory leaves it byte for byte as
+/// it was, and is refused while a node holds it; `restore` keeps each
+/// voter's address from the backup unless given, refuses the backup's own
+/// cluster id, a bad `--voters` or a repeated flag (exit 2), and an
+/// existing directory, creating nothing.
+#[test]
+fn take_changes_nothing_and_restore_keeps_the_addresses() {
+    use raft_io::WalLog;
+    use raft_io::log::WalOptions;
+    let tmp = tempfile::tempdir().unwrap();
+    let (old, file) = (tmp.path().join("old"), tmp.path().join("n1.backup"));
+    {
+        let config = RaftConfig::new(1, [1])
+            .cluster_id(3)
+            .max_message_bytes(64 << 10)
+            .addresses([(1, Bytes::from_static(b"host-a:7001"))]);
+        let log = WalLog::open_with(&old, WalOptions::new().max_record_size(1 << 20)).unwrap();
+        let mut node = RaftNode::with_log(config, log).unwrap();
+        node.step(Event::Campaign).unwrap();
+        node.step(Event::Propose(Bytes::from_static(b"a"))).unwrap();
+    }
+    let before = contents(&old);
+    {
+        let _running = WalLog::open(&old).unwrap();
+        let (code, said) = run(&["take", &path(&old), &path(&file)]);
+        assert_eq!(code, Some(1), "{said}");
+        assert!(said.to_lowercase().contains("lock"), "{said}");
+    }
+    let (code, said) = run(&["take", &path(&old), &path(&file)]);
+    assert_eq!(code, Some(0), "{said}");
+    assert_eq!(contents(&old), before, "take changed the node's directory");
+    // The node opens it again with its own, lower, record limit.
+    drop(WalLog::open_with(&old, WalOptions::new().max_record_size(1 << 20)).unwrap());
+
+    let new = tmp.path().join("new");
+    let (file_arg, new_arg) = (path(&file), path(&new));
+    let restore = |extra: &[&str]| {
+        let mut args = vec!["restore", file_arg.as_str(), new_arg.as_str()];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    for bad in [
+        &["--node", "1", "--cluster", "4", "--voters", "1,x"][..],
+        &["--node", "1", "--cluster", "4", "--voters", "1,1"],
+        &["--node", "1", "--node", "2", "--cluster", "4", "--voters", "1"],
+    ] {
+        assert_eq!(restore(bad).0, Some(2), "{bad:?}");
+    }
+    let (code, said) = restore(&["--node", "1", "--cluster", "3", "--voters", "1"]);
+    assert_eq!(code, Some(1), "the backup's own cluster: {said}");
+    assert!(!new.exists(), "a refused restore creates nothing");
+    std::fs::create_dir(&new).unwrap();
+    assert_eq!(restore(&["--node", "1", "--cluster", "4", "--voters", "1"]).0, Some(1), "an existing directory");
+    std::fs::remove_dir(&new).unwrap();
+    let (code, said) = restore(&["--node", "1", "--cluster", "4", "--voters", "1,2=host-b:7002"]);
+    assert_eq!(code, Some(0), "{said}");
+    let m = recovery::inspect(&WalLog::open(&new).unwrap()).unwrap().membership;
+    assert_eq!(m.voters(), [1, 2]);
+    assert_eq!(m.address(1).map(|a| &a[..]), Some(&b"host-a:7001"[..]), "kept from the backup");
+    assert_eq!(m.address(2).map(|a| &a[..]), Some(&b"host-b:7002"[..]), "given");
+    assert!(!tmp.path().join("new.restoring").exists());
+}

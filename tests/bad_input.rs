@@ -917,3 +917,19 @@ fn a_log_with_a_term_past_the_maximum_is_refused() {
         assert!(matches!(err, Error::CorruptLog(_)), "{err}");
     }
 }
+
+/// A log whose last index is above `MAX_TERM` (2^62, the WAL's bound on
+/// indexes) is refused too: an append past it could overflow.
+#[test]
+fn a_log_with_an_index_past_the_maximum_is_refused() {
+    use raft_io::{LogIdentity, Membership, MemoryLog, SnapshotMeta};
+    for index in [MAX_TERM + 1, u64::MAX - 1] {
+        let mut log = MemoryLog::new();
+        log.set_identity(LogIdentity { cluster_id: 0, node_id: 1 }).unwrap();
+        let meta = SnapshotMeta { index, term: 1, membership: Membership::new([1], []).unwrap() };
+        log.install_snapshot(meta, bytes::Bytes::from_static(b"s")).unwrap();
+        log.sync().unwrap();
+        let err = raft_io::RaftNode::with_log(RaftConfig::new(1, [1]), log).unwrap_err();
+        assert!(matches!(err, Error::CorruptLog(ref why) if why.contains("index")), "{err}");
+    }
+}

@@ -426,7 +426,7 @@ fn a_cluster_lost_whole_is_restored_from_a_backup_with_the_operators_tool() {
     };
     assert_eq!(restore("2", &new_dir).0, Some(1), "node 1 must be a voter");
     assert!(!new_dir.exists(), "a refused restore creates nothing");
-    assert_eq!(restore("1", &nodes[1].dir).0, Some(1), "a directory in use");
+    assert_eq!(restore("1", &nodes[1].dir).0, Some(1), "an existing directory");
     assert_eq!(
         run(&["restore", &backup, &path(&new_dir), "--node", "1"]).0,
         Some(2),

@@ -339,3 +339,37 @@ fn a_restored_wal_log_reopens_with_the_backup() {
     assert!(actions.iter().any(|a| matches!(a, Action::Apply { index: 3, command, .. } if *command == cmd("b"))));
     assert!(node.is_leader());
 }
+
+/// One backup restored into two new logs with the same two voters: the
+/// nodes start from the same committed state, elect one of them, and a
+/// write commits on both.
+#[test]
+fn one_backup_restored_on_two_voters_starts_them_from_the_same_state() {
+    use raft_io::{LogIdentity, Membership, MemoryLog};
+    let mut h = Harness::new(3, |c| c);
+    h.elect(1);
+    for c in ["a", "b"] {
+        h.propose(1, c).unwrap();
+    }
+    h.deliver_all();
+    h.tick_all(4);
+    let backup = recovery::take_backup(h.node(1).log()).unwrap();
+    for id in [1, 2, 3] {
+        h.crash(id);
+        h.destroy(id);
+        h.applied.remove(&id);
+    }
+    let voters = Membership::new([1, 2], []).unwrap();
+    for id in [1, 2] {
+        let mut log = MemoryLog::new();
+        recovery::restore(&mut log, LogIdentity { cluster_id: 5, node_id: id }, &backup, voters.clone()).unwrap();
+        h.add(id, RaftConfig::new(id, [1, 2]).cluster_id(5).seed(id), log);
+    }
+    h.elect(1);
+    h.propose(1, "c").unwrap();
+    h.deliver_all();
+    h.tick_all(4);
+    let everything = state_of(&[cmd("a"), cmd("b"), cmd("c")]);
+    assert_eq!(machine(&h, 1), everything);
+    assert_eq!(machine(&h, 2), everything);
+}

@@ -215,6 +215,10 @@ impl<L: RaftLog> RaftNode<L> {
         if hs.term > MAX_TERM || log.term(last).is_some_and(|t| t > MAX_TERM) {
             return Err(Error::CorruptLog(format!("a term above the maximum {MAX_TERM}")));
         }
+        // The WAL's bound on indexes too: `last + 1` never overflows.
+        if last > MAX_TERM {
+            return Err(Error::CorruptLog(format!("an index above the maximum {MAX_TERM}")));
+        }
         let mut commit = hs.commit.max(snap_index);
         let applied = if config.applied > snap_index {
             if config.applied > last {

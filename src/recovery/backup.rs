@@ -78,8 +78,10 @@ impl Backup {
 
     /// Checks the rules every backup keeps, whether decoded or built in
     /// memory: a snapshot at index 0 is in term 0 with no data (and only
-    /// it); the entries follow the snapshot without a gap, in terms from 1
-    /// to [`MAX_TERM`] that never go below the snapshot's nor decrease; a
+    /// it), and its term is at most [`MAX_TERM`]; the entries follow the
+    /// snapshot without a gap, in terms from 1 to [`MAX_TERM`] that never
+    /// go below the snapshot's nor decrease; the last index is below
+    /// [`MAX_TERM`] (2^62, the WAL's bound on indexes; room for more); a
     /// no-op entry holds no data and a configuration entry decodes; and
     /// the backup holds something (a snapshot or an entry).
     pub fn check(&self) -> Result<(), BackupError> {
@@ -92,6 +94,9 @@ impl Backup {
         }
         if s.term > MAX_TERM {
             return Err(BackupError::Malformed("the snapshot's term is above MAX_TERM"));
+        }
+        if s.index.saturating_add(self.entries.len() as u64) >= MAX_TERM {
+            return Err(BackupError::Malformed("the last index leaves no room below 2^62 (MAX_TERM) for more entries"));
         }
         let mut term = s.term;
         for (k, e) in self.entries.iter().enumerate() {
@@ -132,13 +137,18 @@ impl Backup {
 /// # Errors
 ///
 /// [`RecoveryError::Storage`] if the log cannot be read,
-/// [`RecoveryError::Backup`] for a log that breaks [`Backup::check`] (one
-/// that holds nothing committed, or a configuration entry that does not
-/// decode).
+/// [`RecoveryError::CorruptLog`] for a commit index past the last entry
+/// (a node refuses such a log too), [`RecoveryError::Backup`] for a log
+/// that breaks [`Backup::check`] (one that holds nothing committed, or a
+/// configuration entry that does not decode).
 pub fn take_backup<L: RaftLog>(log: &L) -> Result<Backup, RecoveryError> {
     let snapshot = log.snapshot_meta().clone();
     let data = if snapshot.index == 0 { Bytes::new() } else { log.snapshot_data()? };
-    let commit = log.hard_state().commit.clamp(snapshot.index, log.last_index());
+    let (commit, last) = (log.hard_state().commit, log.last_index());
+    if commit > last {
+        return Err(RecoveryError::CorruptLog(format!("the commit index {commit} is past the last index {last}")));
+    }
+    let commit = commit.max(snapshot.index);
     let mut entries = Vec::new();
     if commit > snapshot.index {
         log.entries(snapshot.index + 1, commit + 1, u64::MAX, &mut entries)?;
@@ -155,7 +165,11 @@ pub fn take_backup<L: RaftLog>(log: &L) -> Result<Backup, RecoveryError> {
 /// entries with every configuration entry among them written as a no-op at
 /// its index and term (the old cluster's configurations must not take
 /// effect in the new one), and a hard state in the last entry's term with
-/// no vote and everything committed; then syncs.
+/// no vote and everything committed. It syncs after the snapshot, after
+/// each piece of entries that fits one sync
+/// ([`RaftLog::max_step_bytes`]), and after the hard state, last: a log
+/// whose restore failed part way holds no hard state that commits
+/// anything — start again on a new log.
 ///
 /// The node started on the log (with the same identity) hands the snapshot
 /// to its state machine ([`Action::RestoreSnapshot`](crate::Action::RestoreSnapshot))
@@ -172,12 +186,13 @@ pub fn take_backup<L: RaftLog>(log: &L) -> Result<Backup, RecoveryError> {
 /// # Errors
 ///
 /// A refusal writes nothing: [`RecoveryError::InUse`] for a log that holds
-/// anything, [`RecoveryError::Backup`] for a backup that breaks
-/// [`Backup::check`], [`RecoveryError::JointConfiguration`],
+/// anything, [`RecoveryError::TermExhausted`] (no room below [`MAX_TERM`]
+/// for an election after the backup's last term),
+/// [`RecoveryError::Backup`] for a backup that breaks [`Backup::check`],
+/// [`RecoveryError::SameCluster`] (`identity` names the cluster the backup
+/// was taken from), [`RecoveryError::JointConfiguration`],
 /// [`RecoveryError::NoVoters`], [`RecoveryError::NotAVoter`] (the node is
-/// not a voter of `membership`), [`RecoveryError::TermExhausted`] (no room
-/// below [`MAX_TERM`] for an election after the backup's last term);
-/// [`RecoveryError::Storage`] from the writes leaves what a failed write of
+/// not a voter of `membership`); [`RecoveryError::Storage`] from the writes leaves what a failed write of
 /// the log leaves (start again on a new log).
 ///
 /// ```
@@ -218,23 +233,37 @@ pub fn restore<L: RaftLog>(
     if in_use(log) {
         return Err(RecoveryError::InUse);
     }
+    let (last_index, last_term) = (backup.last_index(), backup.last_term());
+    check_room(last_term)?;
     backup.check()?;
+    if let Some(source) = backup.source.filter(|s| s.cluster_id == identity.cluster_id) {
+        return Err(RecoveryError::SameCluster(source.cluster_id));
+    }
     if membership.is_joint() {
         return Err(RecoveryError::JointConfiguration);
     }
     check_votes(membership.voters(), identity.node_id)?;
-    let (last_index, last_term) = (backup.last_index(), backup.last_term());
-    check_room(last_term)?;
     log.set_identity(identity)?;
     let meta = SnapshotMeta { index: backup.snapshot.index, term: backup.snapshot.term, membership };
     log.install_snapshot(meta, backup.data.clone())?;
-    if !backup.entries.is_empty() {
-        let mut entries: Vec<Entry> = backup
-            .entries
-            .iter()
-            .map(|e| if e.kind == EntryKind::Config { Entry::noop(e.term, e.index) } else { e.clone() })
-            .collect();
-        log.append(&mut entries)?;
+    log.sync()?;
+    // The entries in pieces that each fit one sync of the log (a `WalLog`
+    // record), each synced; the hard state that commits them last.
+    let max = log.max_step_bytes();
+    let mut piece = Vec::new();
+    let mut bytes = 0u64;
+    for e in &backup.entries {
+        if !piece.is_empty() && bytes.saturating_add(e.size()) > max {
+            log.append(&mut piece)?;
+            log.sync()?;
+            piece.clear();
+            bytes = 0;
+        }
+        bytes = bytes.saturating_add(e.size());
+        piece.push(if e.kind == EntryKind::Config { Entry::noop(e.term, e.index) } else { e.clone() });
+    }
+    if !piece.is_empty() {
+        log.append(&mut piece)?;
     }
     log.set_hard_state(HardState { term: last_term, vote: None, commit: last_index })?;
     log.sync()?;
@@ -289,9 +318,10 @@ mod file {
 
         /// Reads a backup file's bytes, checking every rule of the format
         /// and [`Backup::check`]. Untrusted bytes are safe to hand it: it
-        /// refuses, never panics, and allocates no more than the bytes
-        /// hold. The snapshot's data and the entries' data are slices of
-        /// `bytes` (no copy).
+        /// refuses, never panics, and allocates in proportion to the bytes
+        /// (one `Entry` per entry, each at least three bytes of the file).
+        /// The snapshot's data and the entries' data are slices of `bytes`
+        /// (no copy).
         ///
         /// ```
         /// use raft_io::recovery::{self, Backup};
@@ -460,6 +490,17 @@ mod tests {
         assert!(matches!(refused(&mut fresh, 5, &late, members(&[5])), RecoveryError::TermExhausted(_)));
         let mut used = source();
         assert!(matches!(restore(&mut used, new_node(5), &b, members(&[5])), Err(RecoveryError::InUse)));
+        let same = LogIdentity { cluster_id: 7, node_id: 5 };
+        let e = restore(&mut fresh, same, &b, members(&[5])).unwrap_err();
+        assert!(matches!(e, RecoveryError::SameCluster(7)), "{e}");
+        assert!(fresh.identity().is_none() && !crate::log::holds_state(&fresh));
+    }
+
+    #[test]
+    fn a_log_whose_commit_is_past_its_last_entry_is_not_backed_up() {
+        let mut log = source();
+        log.set_hard_state(HardState { term: 4, vote: None, commit: 16 }).unwrap();
+        assert!(matches!(take_backup(&log), Err(RecoveryError::CorruptLog(_))));
     }
 
     #[test]
@@ -477,6 +518,20 @@ mod tests {
         bad(&|b| b.entries[1].term = 0);
         bad(&|b| b.entries[0].data = Bytes::from_static(b"?"));
         bad(&|b| b.entries[2].data = Bytes::from_static(b"not a membership"));
+        bad(&|b| b.entries[3].term = MAX_TERM + 1);
+        bad(&|b| {
+            b.snapshot.term = MAX_TERM + 1;
+            b.entries.clear();
+        });
+        // Indexes: the last must leave room below 2^62.
+        bad(&|b| {
+            b.snapshot.index = MAX_TERM - 4;
+            b.entries.iter_mut().zip(1..).for_each(|(e, k)| e.index = MAX_TERM - 4 + k);
+        });
+        let mut top = good.clone();
+        top.snapshot.index = MAX_TERM - 5;
+        top.entries.iter_mut().zip(1..).for_each(|(e, k)| e.index = MAX_TERM - 5 + k);
+        assert_eq!(top.check(), Ok(()), "the last index just below 2^62");
         bad(&|b| {
             b.snapshot.index = 0;
             b.snapshot.term = 0;
@@ -489,7 +544,7 @@ mod tests {
     #[test]
     fn a_log_that_never_compacted_backs_up_from_its_first_entry() {
         let mut log = MemoryLog::new();
-        log.set_identity(new_node(1)).unwrap();
+        log.set_identity(LogIdentity { cluster_id: 1, node_id: 1 }).unwrap();
         log.append(&mut vec![Entry::noop(1, 1), Entry::normal(1, 2, Bytes::from_static(b"a"))]).unwrap();
         log.set_hard_state(HardState { term: 1, vote: Some(1), commit: 2 }).unwrap();
         let b = take_backup(&log).unwrap();
@@ -505,6 +560,33 @@ mod tests {
     #[cfg(feature = "persistence")]
     mod file {
         use super::*;
+
+        /// Entries that take more than one WAL record are restored in
+        /// pieces, each within the record limit, into a `WalLog` that then
+        /// reopens with all of them.
+        #[test]
+        fn a_backup_larger_than_a_record_is_restored_in_pieces() {
+            use crate::log::{WalLog, WalOptions};
+            let mut log = MemoryLog::new();
+            log.set_identity(LogIdentity { cluster_id: 1, node_id: 1 }).unwrap();
+            let mut entries: Vec<Entry> =
+                (1..=64).map(|i| Entry::normal(1, i, Bytes::from(vec![i as u8; 4096]))).collect();
+            log.append(&mut entries).unwrap();
+            log.set_hard_state(HardState { term: 1, vote: None, commit: 64 }).unwrap();
+            let b = take_backup(&log).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let options = || WalOptions::new().max_record_size(32 << 10);
+            {
+                let mut wal = WalLog::open_with(dir.path(), options()).unwrap();
+                restore(&mut wal, new_node(2), &b, members(&[2])).unwrap();
+                assert!(wal.stats().syncs >= 8, "in pieces, each synced: {:?}", wal.stats());
+            }
+            let wal = WalLog::open_with(dir.path(), options()).unwrap();
+            assert_eq!((wal.last_index(), wal.hard_state().commit), (64, 64));
+            let mut held = Vec::new();
+            wal.entries(1, 65, u64::MAX, &mut held).unwrap();
+            assert_eq!(held, b.entries);
+        }
 
         #[test]
         fn a_backup_file_round_trips() {
@@ -537,6 +619,7 @@ mod tests {
         /// format's own rules (a file written by a faulty tool).
         #[test]
         fn a_well_sealed_file_that_breaks_the_rules_is_refused() {
+            use crate::log::wal::record::{self, FileRef};
             let seal = |mut body: Vec<u8>| {
                 let crc = crate::crc::crc32c(&body);
                 body.extend_from_slice(&crc.to_le_bytes());
@@ -559,6 +642,38 @@ mod tests {
             // The record gives entries no index: a removed entry shifts the
             // rest, so the hard state no longer matches the last entry.
             assert!(matches!(Backup::decode(&Bytes::from(gap)), Err(BackupError::Malformed(_))));
+            // A record length a few bytes past the end, and one past
+            // everything: refused, never sliced.
+            for extra in [1u64, 3, 4, 1 << 40] {
+                let mut past = body.clone();
+                let len = u64::from_le_bytes(past[9..17].try_into().unwrap());
+                past[9..17].copy_from_slice(&(len + (body.len() as u64 - 17 - len) + extra).to_le_bytes());
+                assert!(matches!(Backup::decode(&seal(past)), Err(BackupError::Malformed(_))), "{extra}");
+            }
+            // A step record where the checkpoint belongs.
+            let mut step = Vec::new();
+            record::encode_step::<std::slice::Iter<'_, Entry>>(&mut step, None, None, None, None);
+            let mut not_checkpoint = b"RAFTBKUP\x01".to_vec();
+            not_checkpoint.extend_from_slice(&(step.len() as u64).to_le_bytes());
+            not_checkpoint.extend_from_slice(&step);
+            assert_eq!(
+                Backup::decode(&seal(not_checkpoint)),
+                Err(BackupError::Malformed("the record is not a checkpoint"))
+            );
+            // The data's reference names another file than 1.
+            let b = take_backup(&source()).unwrap();
+            let mut rec = Vec::new();
+            let hard = HardState { term: b.last_term(), vote: None, commit: b.last_index() };
+            let file = FileRef { id: 2, len: b.data.len() as u64, crc: crate::crc::crc32c(&b.data) };
+            record::encode_checkpoint(&mut rec, b.source, &hard, &b.snapshot, file, b.entries.iter());
+            let mut other_file = b"RAFTBKUP\x01".to_vec();
+            other_file.extend_from_slice(&(rec.len() as u64).to_le_bytes());
+            other_file.extend_from_slice(&rec);
+            other_file.extend_from_slice(&b.data);
+            assert_eq!(
+                Backup::decode(&seal(other_file)),
+                Err(BackupError::Malformed("the snapshot data does not match its reference"))
+            );
             assert_eq!(Backup::decode(&Bytes::from_static(b"RAFTBK")), Err(BackupError::NotABackup));
             assert_eq!(Backup::decode(&Bytes::from_static(b"RAFTBKUP\x01")), Err(BackupError::Checksum));
         }

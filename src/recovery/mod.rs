@@ -96,8 +96,9 @@ pub enum RecoveryError {
         /// Why it could not be decoded.
         source: MembershipError,
     },
-    /// [`seed`] was given a log that is in use (an owner, entries, a
-    /// snapshot or a hard state): a new cluster starts on a new log only.
+    /// [`seed`] or [`restore`] was given a log that is in use (an owner,
+    /// entries, a snapshot or a hard state): a new cluster starts on a new
+    /// log only.
     #[error("the log is in use (seed a new, empty log)")]
     InUse,
     /// [`seed`] was given a snapshot at index 0, or in term 0 (a snapshot
@@ -119,6 +120,15 @@ pub enum RecoveryError {
     /// cluster starts with one set of voters.
     #[error("a new cluster's configuration must not be joint")]
     JointConfiguration,
+    /// [`restore`] was asked to restore a backup into the cluster it was
+    /// taken from: the new cluster needs a new cluster id, so that no old
+    /// node can ever talk to it.
+    #[error("the backup was taken from cluster {0}: restore it as a new cluster (another cluster id)")]
+    SameCluster(u64),
+    /// [`take_backup`] was given a log that contradicts itself (a commit
+    /// index past its last entry): a node refuses it too.
+    #[error("the log is inconsistent: {0}")]
+    CorruptLog(String),
     /// The log refused a read or a write.
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
