@@ -361,9 +361,16 @@ fn a_cluster_lost_whole_is_restored_from_a_backup_with_the_operators_tool() {
     write_keys(&clients(&nodes), "z", 1, &mut last);
     assert_eq!(last.len(), 1, "the last write was acknowledged");
     // An online backup, from the leader: everything acknowledged.
-    let leader = ask_once(nodes[0].client, "LEADER").expect("LEADER");
-    let leader: SocketAddr =
-        leader.split_whitespace().nth(2).and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("{leader}"));
+    let give_up = Instant::now() + DEADLINE;
+    let leader: SocketAddr = loop {
+        // `LEADER <id> <client address, or ? until the leader registered it>`
+        let reply = ask_once(nodes[0].client, "LEADER").unwrap_or_default();
+        if let Some(a) = reply.split_whitespace().nth(2).and_then(|a| a.parse().ok()) {
+            break a;
+        }
+        assert!(Instant::now() < give_up, "no leader address: {reply}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let reply = ask_once(leader, "BACKUP online-1").expect("BACKUP");
     let online_through: u64 = reply
         .strip_prefix("OK ")

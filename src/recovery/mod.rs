@@ -316,6 +316,7 @@ fn check_room(term: Term) -> Result<(), RecoveryError> {
 ///
 /// A refusal writes nothing: [`RecoveryError::InUse`] for a log that
 /// holds anything, [`RecoveryError::NotASnapshot`] for index or term 0,
+/// [`RecoveryError::Backup`] for an index at or above [`MAX_TERM`],
 /// [`RecoveryError::JointConfiguration`], [`RecoveryError::NoVoters`], [`RecoveryError::NotAVoter`] (the node is
 /// not a voter of `meta.membership`), [`RecoveryError::TermExhausted`] (no
 /// room below [`MAX_TERM`] for an election after `meta.term`);
