@@ -247,6 +247,9 @@ impl Model for RaftModel {
             props.push(Property::<Self>::sometimes("a snapshot is sent", |_, s| {
                 s.net.iter().any(|m| matches!(m.message.body, MessageBody::Snapshot(_)))
             }));
+            if self.params.compactions >= 2 {
+                props.push(Property::<Self>::sometimes("two compactions are taken", |_, s| s.budget.compactions == 0));
+            }
             // One compaction: two nodes holding a snapshot past index 0
             // means one installed the other's.
             if self.params.compactions == 1 {
