@@ -43,6 +43,29 @@ fn join_and_promote(h: &mut Harness, config: RaftConfig) {
     assert_eq!(h.node(1).membership().voters(), [1, 4]);
 }
 
+/// Three nodes, node 1 elected, `commands` committed and applied
+/// everywhere.
+fn committed(commands: &[&str]) -> Harness {
+    let mut h = Harness::new(3, |c| c);
+    h.elect(1);
+    for c in commands {
+        h.propose(1, c).unwrap();
+    }
+    h.deliver_all();
+    h.tick_all(4);
+    h
+}
+
+/// Every node of the first cluster lost for good: crashed, its log
+/// destroyed, and what it applied forgotten.
+fn lose_all(h: &mut Harness) {
+    for id in [1, 2, 3] {
+        h.crash(id);
+        h.destroy(id);
+        h.applied.remove(&id);
+    }
+}
+
 #[test]
 fn the_most_up_to_date_survivor_leads_alone_keeps_its_log_and_grows_the_cluster_back() {
     let mut h = Harness::new(3, |c| c);
@@ -163,13 +186,7 @@ fn machine(h: &Harness, id: NodeId) -> bytes::Bytes {
 fn a_cluster_lost_whole_starts_again_from_a_backup_of_a_snapshot() {
     use raft_io::recovery::RecoveryError;
     use raft_io::{LogIdentity, Membership, MemoryLog, SnapshotMeta};
-    let mut h = Harness::new(3, |c| c);
-    h.elect(1);
-    for c in ["a", "b", "c"] {
-        h.propose(1, c).unwrap();
-    }
-    h.deliver_all();
-    h.tick_all(4);
+    let mut h = committed(&["a", "b", "c"]);
     // The backup: node 1's state machine, snapshotted through what it
     // applied, as a node's log keeps it.
     let at = h.node(1).last_applied();
@@ -182,11 +199,7 @@ fn a_cluster_lost_whole_starts_again_from_a_backup_of_a_snapshot() {
     h.propose(1, "d").unwrap();
     h.deliver_all();
     h.tick_all(4);
-    for id in [1, 2, 3] {
-        h.crash(id);
-        h.destroy(id);
-        h.applied.remove(&id);
-    }
+    lose_all(&mut h);
 
     // A new cluster (a new cluster id), node 1 its only voter.
     let identity = LogIdentity { cluster_id: 9, node_id: 1 };
@@ -255,13 +268,7 @@ fn a_seeded_wal_log_reopens_with_the_backup() {
 fn a_cluster_lost_whole_is_restored_with_everything_its_backup_holds() {
     use raft_io::recovery::Backup;
     use raft_io::{LogIdentity, Membership, MemoryLog};
-    let mut h = Harness::new(3, |c| c);
-    h.elect(1);
-    for c in ["a", "b", "c"] {
-        h.propose(1, c).unwrap();
-    }
-    h.deliver_all();
-    h.tick_all(4);
+    let mut h = committed(&["a", "b", "c"]);
     // Node 2 (a follower) snapshots its state machine.
     let at = h.node(2).last_applied();
     h.step(2, Event::Snapshot { index: at, data: machine(&h, 2) }).unwrap();
@@ -285,11 +292,7 @@ fn a_cluster_lost_whole_is_restored_with_everything_its_backup_holds() {
     // "f" commits after the backup, then every node is lost.
     h.propose(1, "f").unwrap();
     h.deliver_all();
-    for id in [1, 2, 3] {
-        h.crash(id);
-        h.destroy(id);
-        h.applied.remove(&id);
-    }
+    lose_all(&mut h);
 
     let mut log = MemoryLog::new();
     recovery::restore(&mut log, LogIdentity { cluster_id: 7, node_id: 1 }, &backup, Membership::new([1], []).unwrap())
@@ -346,19 +349,9 @@ fn a_restored_wal_log_reopens_with_the_backup() {
 #[test]
 fn one_backup_restored_on_two_voters_starts_them_from_the_same_state() {
     use raft_io::{LogIdentity, Membership, MemoryLog};
-    let mut h = Harness::new(3, |c| c);
-    h.elect(1);
-    for c in ["a", "b"] {
-        h.propose(1, c).unwrap();
-    }
-    h.deliver_all();
-    h.tick_all(4);
+    let mut h = committed(&["a", "b"]);
     let backup = recovery::take_backup(h.node(1).log()).unwrap();
-    for id in [1, 2, 3] {
-        h.crash(id);
-        h.destroy(id);
-        h.applied.remove(&id);
-    }
+    lose_all(&mut h);
     let voters = Membership::new([1, 2], []).unwrap();
     for id in [1, 2] {
         let mut log = MemoryLog::new();
