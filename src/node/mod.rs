@@ -8,6 +8,7 @@ mod backpressure;
 mod counters;
 mod durability;
 mod election;
+mod entry_pool;
 mod event;
 #[cfg(feature = "sim")]
 mod fingerprint;

@@ -3,6 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 
+use super::entry_pool;
 use super::progress::{self, ProgressState};
 use super::{Action, RaftNode, emit, observe};
 use crate::config::SMALL_COMMAND_BLOCK;
@@ -171,7 +172,7 @@ impl<L: RaftLog> RaftNode<L> {
         };
         let entries = if next <= last {
             let hi = (last + 1).min(next.saturating_add(self.cfg.max_entries_per_message as u64));
-            let mut entries = Vec::with_capacity((hi - next) as usize);
+            let mut entries = entry_pool::take((hi - next) as usize);
             self.log.entries(next, hi, self.cfg.max_message_bytes, &mut entries)?;
             entries
         } else {
@@ -293,8 +294,24 @@ impl<L: RaftLog> RaftNode<L> {
             self.reply_append(from, false, a.prev_log_index, 0, 0);
             return Ok(());
         }
-        let AppendEntries { mut prev_log_index, prev_log_term, leader_commit, mut entries } = a;
-        self.fit_step(&mut entries);
+        let AppendEntries { prev_log_index, prev_log_term, leader_commit, mut entries } = a;
+        let result = self.append_entries(from, prev_log_index, prev_log_term, leader_commit, &mut entries);
+        // Emptied into the log (or refused): the next append sent from
+        // this thread takes it.
+        entry_pool::give(entries);
+        result
+    }
+
+    /// The checked AppendEntries's entries, from `on_append`.
+    fn append_entries(
+        &mut self,
+        from: NodeId,
+        mut prev_log_index: Index,
+        prev_log_term: Term,
+        leader_commit: Index,
+        entries: &mut Vec<Entry>,
+    ) -> Result<()> {
+        self.fit_step(entries);
         let last_new = prev_log_index + entries.len() as u64;
         if prev_log_index < self.commit {
             // Entries through our commit index are committed, so they match
@@ -338,7 +355,7 @@ impl<L: RaftLog> RaftNode<L> {
             if same > 0 {
                 entries.drain(..same);
             }
-            self.append_log(&mut entries)?;
+            self.append_log(entries)?;
         }
         if leader_commit > self.commit {
             self.commit = leader_commit.min(last_new);

@@ -96,6 +96,8 @@ pub struct Cluster<S: StateMachine = HashChain> {
     pub(super) actions: Vec<Action>,
     pub(super) recorded: Vec<(NodeId, Action)>,
     pub(super) recent: VecDeque<Message>,
+    /// The commands of an `Action::ApplyRange` being carried out (reused).
+    pub(super) range: Vec<(crate::types::Index, crate::types::Term, Bytes)>,
     pub(super) queries: Vec<(NodeId, ReadId, Bytes)>,
     pub(super) tickets: Vec<WriteTicket>,
     /// The last `Action::Proposed` carried out: (last index, term).
@@ -149,6 +151,7 @@ impl<S: StateMachine> Cluster<S> {
             actions: Vec::new(),
             recorded: Vec::new(),
             recent: std::collections::VecDeque::new(),
+            range: Vec::new(),
             queries: Vec::new(),
             tickets: Vec::new(),
             last_proposed: None,
@@ -532,15 +535,18 @@ impl<S: StateMachine> Cluster<S> {
             Action::ApplyRange { first, last } => {
                 // The simulator copies the range out (it checks, then
                 // applies each command); a driver applies it in the visit.
-                match self.nodes[i].node.as_ref().map(|node| applied_range(node, first, last)) {
-                    Some(Ok(range)) => {
-                        for (index, term, command) in range {
+                let mut range = std::mem::take(&mut self.range);
+                match self.nodes[i].node.as_ref().map(|node| applied_range(node, first, last, &mut range)) {
+                    Some(Ok(())) => {
+                        for (index, term, command) in range.drain(..) {
                             self.apply(i, index, term, &command);
                         }
                     }
                     Some(Err(v)) => self.fail(v, Some(id), Some(first)),
                     None => {}
                 }
+                range.clear();
+                self.range = range;
             }
             Action::RestoreSnapshot { meta, data } => {
                 self.stats.restores += 1;

@@ -116,24 +116,20 @@ pub(crate) struct Checker {
 }
 
 /// The committed commands `first..=last` of `node` (after its
-/// [`Action::ApplyRange`](crate::Action::ApplyRange)), copied out so that the
-/// simulator can check each before applying it; a range the node cannot
-/// lend is a violation of [`Violation::APPLIED_RANGE`].
+/// [`Action::ApplyRange`](crate::Action::ApplyRange)), copied out to the
+/// end of `range` (a buffer the caller reuses: the simulator allocates
+/// nothing per range) so that the simulator can check each before applying
+/// it; a range the node cannot lend is a violation of
+/// [`Violation::APPLIED_RANGE`].
 pub(crate) fn applied_range<L: crate::log::RaftLog>(
     node: &crate::node::RaftNode<L>,
     first: Index,
     last: Index,
-) -> Result<Vec<(Index, Term, bytes::Bytes)>, Violation> {
-    let mut range = Vec::new();
-    node.visit_applied(first, last, |index, term, command| range.push((index, term, command.clone()))).map_err(
-        |e| {
-            Violation::new(
-                Violation::APPLIED_RANGE,
-                format!("the applied range {first}..={last} could not be read: {e}"),
-            )
-        },
-    )?;
-    Ok(range)
+    range: &mut Vec<(Index, Term, bytes::Bytes)>,
+) -> Result<(), Violation> {
+    node.visit_applied(first, last, |index, term, command| range.push((index, term, command.clone()))).map_err(|e| {
+        Violation::new(Violation::APPLIED_RANGE, format!("the applied range {first}..={last} could not be read: {e}"))
+    })
 }
 
 impl Checker {

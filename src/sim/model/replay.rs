@@ -260,12 +260,13 @@ impl Run {
             // A range is read from the node's log before its next step,
             // as a driver reads it: its commands are applied one by one.
             let applies = match action {
-                Action::ApplyRange { first, last } => match applied_range(&self.nodes[i].raft, first, last) {
-                    Ok(range) => {
-                        range.into_iter().map(|(index, term, command)| Action::Apply { index, term, command }).collect()
+                Action::ApplyRange { first, last } => {
+                    let mut range = Vec::new();
+                    if let Err(v) = applied_range(&self.nodes[i].raft, first, last, &mut range) {
+                        return Some((v.property.into(), v.detail));
                     }
-                    Err(v) => return Some((v.property.into(), v.detail)),
-                },
+                    range.into_iter().map(|(index, term, command)| Action::Apply { index, term, command }).collect()
+                }
                 other => vec![other],
             };
             for action in applies {

@@ -416,8 +416,11 @@ impl MultiCluster {
             Action::ApplyRange { first, last } => {
                 // Copied out, then checked and applied one by one.
                 let node = self.slots[i].host.as_ref().and_then(|h| h.group(group));
-                let range = node.map(|node| applied_range(node, first, last)).transpose();
-                for (index, term, command) in range.map_err(|v| in_group(group, v))?.unwrap_or_default() {
+                let mut range = Vec::new();
+                if let Some(node) = node {
+                    applied_range(node, first, last, &mut range).map_err(|v| in_group(group, v))?;
+                }
+                for (index, term, command) in range {
                     self.apply(i, id, group, index, term, &command)?;
                 }
             }
