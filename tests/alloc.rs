@@ -297,7 +297,7 @@ fn a_simulated_cluster_allocates_nothing_per_entry_in_steady_state() {
         let mut cluster = Cluster::<HashChain>::new(config);
         let leader = cluster.elect(1_000).expect("a leader");
         let min_applied = |c: &Cluster<HashChain>| (1..=3).map(|id| c.node(id).map_or(0, |n| n.last_applied())).min();
-        let mut run = |cluster: &mut Cluster<HashChain>, entries: u64| {
+        let run = |cluster: &mut Cluster<HashChain>, entries: u64| {
             let target = min_applied(cluster).unwrap_or(0) + entries;
             while min_applied(cluster).unwrap_or(0) < target {
                 let last = cluster.node(leader).map_or(0, |n| n.last_index());
