@@ -168,8 +168,8 @@ pub fn take_backup<L: RaftLog>(log: &L) -> Result<Backup, RecoveryError> {
 /// no vote and everything committed. It syncs after the snapshot, after
 /// each piece of entries that fits one sync
 /// ([`RaftLog::max_step_bytes`]), and after the hard state, last: a log
-/// whose restore failed part way holds no hard state that commits
-/// anything — start again on a new log.
+/// whose restore failed part way holds part of the backup and no hard
+/// state that commits its entries — start again on a new log.
 ///
 /// The node started on the log (with the same identity) hands the snapshot
 /// to its state machine ([`Action::RestoreSnapshot`](crate::Action::RestoreSnapshot))
