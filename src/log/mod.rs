@@ -38,7 +38,8 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use crate::error::StorageError;
-use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
+use crate::membership::Membership;
+use crate::types::{Entry, EntryKind, HardState, Index, LogIdentity, SnapshotMeta, Term};
 
 /// Storage for a node's durable state: hard state, log entries, the latest
 /// snapshot, and who the log belongs to.
@@ -308,6 +309,35 @@ pub(crate) fn entry_offsets(
         return Err(StorageError::Unavailable { index: hi - 1, last });
     }
     Ok((lo - snapshot_index - 1) as usize..(hi - snapshot_index - 1) as usize)
+}
+
+/// Checks that `entries` can follow the entry at `prev_index` in
+/// `prev_term`: indexes one after another from `prev_index + 1`, terms from
+/// 1 to `max_term` that never go below `prev_term` nor decrease, and
+/// configuration entries that decode. The one rule for entries from
+/// outside: an AppendEntries from a peer and a backup's.
+#[inline]
+pub(crate) fn check_run(
+    prev_index: Index,
+    prev_term: Term,
+    max_term: Term,
+    entries: &[Entry],
+) -> Result<(), &'static str> {
+    let (mut expect_index, mut min_term) = (prev_index, prev_term);
+    for e in entries {
+        expect_index = expect_index.checked_add(1).ok_or("an entry's index overflows")?;
+        if e.index != expect_index {
+            return Err("the entries do not follow one another without a gap");
+        }
+        if e.term == 0 || e.term < min_term || e.term > max_term {
+            return Err("an entry's term is 0, too high, or below the one before");
+        }
+        if e.kind == EntryKind::Config && Membership::decode(&e.data).is_err() {
+            return Err("a configuration entry does not decode");
+        }
+        min_term = e.term;
+    }
+    Ok(())
 }
 
 /// How many of `range` (the entries `lo..hi`) [`RaftLog::entries`] returns

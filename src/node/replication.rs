@@ -9,9 +9,8 @@ use super::{Action, RaftNode, emit, observe};
 use crate::config::SMALL_COMMAND_BLOCK;
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
-use crate::membership::Membership;
 use crate::message::{AppendEntries, AppendResponse, Heartbeat, HeartbeatResponse, MessageBody};
-use crate::types::{Entry, EntryKind, Index, NodeId, Role, Term};
+use crate::types::{Entry, Index, NodeId, Role, Term};
 
 impl<L: RaftLog> RaftNode<L> {
     /// Appends proposed commands as one batch (leader only): one append, one
@@ -390,22 +389,9 @@ impl<L: RaftLog> RaftNode<L> {
     /// after `prev_log_index`, terms non-decreasing and within the sender's
     /// term, known kinds, decodable configurations.
     fn valid_append(&self, a: &AppendEntries) -> bool {
-        let mut expect_index = a.prev_log_index;
-        let mut min_term = a.prev_log_term;
-        for e in &a.entries {
-            expect_index = match expect_index.checked_add(1) {
-                Some(i) => i,
-                None => return false,
-            };
-            if e.index != expect_index || e.term == 0 || e.term < min_term || e.term > self.term {
-                return false;
-            }
-            if e.kind == EntryKind::Config && Membership::decode(&e.data).is_err() {
-                return false;
-            }
-            min_term = e.term;
-        }
-        a.prev_log_term <= self.term && (a.prev_log_term > 0 || a.prev_log_index == 0)
+        crate::log::check_run(a.prev_log_index, a.prev_log_term, self.term, &a.entries).is_ok()
+            && a.prev_log_term <= self.term
+            && (a.prev_log_term > 0 || a.prev_log_index == 0)
     }
 
     fn reject_append(&mut self, from: NodeId, prev: Index) {

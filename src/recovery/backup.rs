@@ -98,24 +98,9 @@ impl Backup {
         if s.index.saturating_add(self.entries.len() as u64) >= MAX_TERM {
             return Err(BackupError::Malformed("the last index leaves no room below 2^62 (MAX_TERM) for more entries"));
         }
-        let mut term = s.term;
-        for (k, e) in self.entries.iter().enumerate() {
-            if Some(e.index) != s.index.checked_add(k as u64 + 1) {
-                return Err(BackupError::Malformed("the entries do not follow the snapshot without a gap"));
-            }
-            if e.term == 0 || e.term < term || e.term > MAX_TERM {
-                return Err(BackupError::Malformed("an entry's term is 0, above MAX_TERM or below the one before"));
-            }
-            match e.kind {
-                EntryKind::Noop if !e.data.is_empty() => {
-                    return Err(BackupError::Malformed("a no-op entry holds data"));
-                }
-                EntryKind::Config if Membership::decode(&e.data).is_err() => {
-                    return Err(BackupError::Malformed("a configuration entry does not decode"));
-                }
-                _ => {}
-            }
-            term = e.term;
+        crate::log::check_run(s.index, s.term, MAX_TERM, &self.entries).map_err(BackupError::Malformed)?;
+        if self.entries.iter().any(|e| e.kind == EntryKind::Noop && !e.data.is_empty()) {
+            return Err(BackupError::Malformed("a no-op entry holds data"));
         }
         if s.index == 0 && self.entries.is_empty() {
             return Err(BackupError::Malformed("it holds nothing (no snapshot and no committed entry)"));
