@@ -32,6 +32,8 @@
 
 #[path = "support/backup_file.rs"]
 mod backup_file;
+#[path = "support/log_dir.rs"]
+mod log_dir;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -63,21 +65,8 @@ fn describe(b: &Backup) -> String {
     )
 }
 
-/// Whether `dir` holds a log (opening one would create it where there is
-/// none): `Some(true)` for a shared WAL, `Some(false)` for a `WalLog`.
-fn log_kind(dir: &Path) -> Option<bool> {
-    if dir.join("sharedwal.meta").is_file() {
-        Some(true)
-    } else if dir.join("raftlog.meta").is_file() {
-        Some(false)
-    } else {
-        None
-    }
-}
-
 fn take(dir: &Path, file: &Path, group: Option<u64>) -> Result<(), String> {
-    let shared = log_kind(dir)
-        .ok_or_else(|| format!("{}: no log here (neither raftlog.meta nor sharedwal.meta)", dir.display()))?;
+    let shared = log_dir::is_shared(dir)?;
     let backup = match (shared, group) {
         (true, Some(g)) => {
             let wal = SharedWal::open(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
@@ -153,7 +142,7 @@ fn restore(file: &Path, dir: &Path, identity: LogIdentity, voters: &Voters, grou
         .map_err(|e| format!("{e} (nothing written)"))?;
     match group {
         Some(g) => {
-            if log_kind(dir) == Some(false) {
+            if log_dir::is_shared(dir) == Ok(false) {
                 return Err(format!("{}: --group is for a shared WAL, and this is one log", dir.display()));
             }
             let wal = SharedWal::open(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;

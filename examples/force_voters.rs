@@ -19,6 +19,9 @@
 //! with their own members. Every group named must be in the WAL, and all
 //! of them are checked before any is changed.
 
+#[path = "support/log_dir.rs"]
+mod log_dir;
+
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -69,10 +72,7 @@ fn parse_ids(list: &str, what: &str) -> Result<Vec<u64>, String> {
 fn run(dir: &Path, voters: Option<&str>, only: Option<&str>) -> Result<(), String> {
     // Opening makes a new log where there is none: only a directory that
     // holds one is opened, even to look.
-    let shared = dir.join("sharedwal.meta").is_file();
-    if !shared && !dir.join("raftlog.meta").is_file() {
-        return Err(format!("{}: no log here (neither raftlog.meta nor sharedwal.meta)", dir.display()));
-    }
+    let shared = log_dir::is_shared(dir)?;
     let ids: Option<Vec<NodeId>> = voters.map(|v| parse_ids(v, "node")).transpose()?;
     let ids = ids.as_deref();
     let only: Option<Vec<u64>> = only.map(|g| parse_ids(g, "group")).transpose()?;

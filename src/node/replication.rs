@@ -111,12 +111,13 @@ impl<L: RaftLog> RaftNode<L> {
         Ok(bytes)
     }
 
-    /// A command of at most `small_command_bytes` is copied into the
-    /// leader's current shared block (a fresh 4 KiB block when it has no
-    /// room left), so that cloning it later is a reference count, not an
-    /// allocation (PROTOCOL.md, "Small commands"); a larger one is kept as
-    /// it came, and so is every command of a node that will not clone it:
-    /// one with no peer to send it to that applies by range.
+    /// Whether a command of `n` bytes is copied into the leader's current
+    /// shared block (a fresh 4 KiB block when it has no room left), so that
+    /// cloning it later is a reference count, not an allocation
+    /// (PROTOCOL.md, "Small commands"): one of at most
+    /// `small_command_bytes` is; a larger one is kept as it came, and so is
+    /// every command of a node that will not clone it: one with no peer to
+    /// send it to that applies by range.
     #[inline]
     fn packs(&self, n: usize) -> bool {
         let cloned = !self.peers.is_empty() || !self.cfg.apply_ranges;
