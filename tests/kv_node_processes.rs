@@ -269,6 +269,35 @@ fn three_processes_survive_sigkill_restart_and_membership_changes() {
     assert!(lease_reads > 0, "no read was served from a lease");
 }
 
+/// Nodes 1 to 3 of a new cluster, in directories under `base`, started
+/// with `--bootstrap` and the flags `extra`.
+fn founders(bin: &Path, base: &Path, extra: &[String]) -> Vec<Node> {
+    let mut nodes: Vec<Node> = (1..=3).map(|id| Node::new(id, base)).collect();
+    let bootstrap = nodes.iter().map(|n| format!("{}={}", n.id, n.raft)).collect::<Vec<_>>().join(",");
+    for n in &mut nodes {
+        let mut how = vec!["--bootstrap".into(), bootstrap.clone()];
+        how.extend_from_slice(extra);
+        n.start(bin, &how);
+    }
+    nodes
+}
+
+/// Node 4, new, joins the cluster whose only voter is `survivor` (node 1),
+/// started with the flags `extra` too; returns once the configuration is
+/// nodes 1 and 4.
+fn join_the_survivor(bin: &Path, base: &Path, survivor: &Node, extra: &[String]) -> Node {
+    let mut fourth = Node::new(4, base);
+    let mut how = vec!["--join".into(), survivor.client.to_string()];
+    how.extend_from_slice(extra);
+    fourth.start(bin, &how);
+    let give_up = Instant::now() + DEADLINE;
+    while members(survivor.client) != vec![1, 4] {
+        assert!(Instant::now() < give_up, "node 4 never joined");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    fourth
+}
+
 /// A quorum lost for good (`raft_io::recovery`, PROTOCOL.md §7.4): all
 /// three nodes SIGKILLed and two of their directories destroyed; the
 /// operator's tool (`examples/force_voters`) makes the survivor the only
@@ -280,11 +309,7 @@ fn a_lost_quorum_is_recovered_from_the_survivor_with_the_operators_tool() {
     let bin = example_binary::binary("kv_node");
     let tool = example_binary::binary("force_voters");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut nodes: Vec<Node> = (1..=3).map(|id| Node::new(id, tmp.path())).collect();
-    let bootstrap = nodes.iter().map(|n| format!("{}={}", n.id, n.raft)).collect::<Vec<_>>().join(",");
-    for n in &mut nodes {
-        n.start(&bin, &["--bootstrap".into(), bootstrap.clone()]);
-    }
+    let mut nodes = founders(&bin, tmp.path(), &[]);
     let clients = |nodes: &[Node]| nodes.iter().map(|n| n.client).collect::<Vec<_>>();
     let mut acked = BTreeMap::new();
     write_keys(&clients(&nodes), "a", 20, &mut acked);
@@ -321,13 +346,7 @@ fn a_lost_quorum_is_recovered_from_the_survivor_with_the_operators_tool() {
     check_all(&nodes[0], &acked);
     write_keys(&clients(&nodes), "b", 10, &mut acked);
     assert_eq!(members(nodes[0].client), vec![1]);
-    let mut fourth = Node::new(4, tmp.path());
-    fourth.start(&bin, &["--join".into(), nodes[0].client.to_string()]);
-    let give_up = Instant::now() + DEADLINE;
-    while members(nodes[0].client) != vec![1, 4] {
-        assert!(Instant::now() < give_up, "node 4 never joined");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let fourth = join_the_survivor(&bin, tmp.path(), &nodes[0], &[]);
     check_all(&fourth, &acked);
 }
 
@@ -344,13 +363,9 @@ fn a_cluster_lost_whole_is_restored_from_a_backup_with_the_operators_tool() {
     let bin = example_binary::binary("kv_node");
     let tool = example_binary::binary("backup");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut nodes: Vec<Node> = (1..=3).map(|id| Node::new(id, tmp.path())).collect();
-    let bootstrap = nodes.iter().map(|n| format!("{}={}", n.id, n.raft)).collect::<Vec<_>>().join(",");
     let online = tmp.path().join("online");
     std::fs::create_dir(&online).expect("the backup directory");
-    for n in &mut nodes {
-        n.start(&bin, &["--bootstrap".into(), bootstrap.clone(), "--backup-dir".into(), online.display().to_string()]);
-    }
+    let mut nodes = founders(&bin, tmp.path(), &["--backup-dir".into(), online.display().to_string()]);
     let clients = |nodes: &[Node]| nodes.iter().map(|n| n.client).collect::<Vec<_>>();
     let mut acked = BTreeMap::new();
     write_keys(&clients(&nodes), "a", 20, &mut acked);
@@ -456,13 +471,7 @@ fn a_cluster_lost_whole_is_restored_from_a_backup_with_the_operators_tool() {
     check_all(&nodes[0], &acked);
     write_keys(&clients(&nodes), "b", 10, &mut acked);
     assert_eq!(members(nodes[0].client), vec![1]);
-    let mut fourth = Node::new(4, tmp.path());
-    fourth.start(&bin, &["--join".into(), nodes[0].client.to_string(), "--cluster-id".into(), "9".into()]);
-    let give_up = Instant::now() + DEADLINE;
-    while members(nodes[0].client) != vec![1, 4] {
-        assert!(Instant::now() < give_up, "node 4 never joined");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let fourth = join_the_survivor(&bin, tmp.path(), &nodes[0], &["--cluster-id".into(), "9".into()]);
     check_all(&fourth, &acked);
 }
 
