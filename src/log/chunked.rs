@@ -208,6 +208,33 @@ impl Chunked {
         self.len = at;
     }
 
+    /// Makes room for one more entry at the end, so that the
+    /// [`push_reserved`](Self::push_reserved) after it calls nothing: an
+    /// entry built between a call and its store is spilled to the stack
+    /// and copied again (docs/BENCHMARKS.md, "Store-forwarding stalls").
+    #[inline]
+    pub(crate) fn reserve_one(&mut self) {
+        match self.chunks.back_mut() {
+            Some(last) if last.len() < last.capacity() => {}
+            Some(last) if last.len() < CHUNK => Self::room(last, 1),
+            _ => {
+                let mut chunk = self.new_chunk();
+                Self::room(&mut chunk, 1);
+                self.chunks.push_back(chunk);
+            }
+        }
+    }
+
+    /// Appends one entry after [`reserve_one`](Self::reserve_one).
+    #[inline]
+    pub(crate) fn push_reserved(&mut self, entry: Entry) {
+        debug_assert!(self.chunks.back().is_some_and(|c| c.len() < c.capacity()), "push without reserve_one");
+        if let Some(last) = self.chunks.back_mut() {
+            last.push(entry);
+            self.len += 1;
+        }
+    }
+
     /// Moves every entry of `entries` to the end, leaving it empty.
     #[inline]
     pub(crate) fn append(&mut self, entries: &mut Vec<Entry>) {

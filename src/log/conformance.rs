@@ -29,6 +29,7 @@ pub(crate) fn run_all<L: RaftLog>(make: impl Fn() -> L) {
     empty_log(make());
     append_and_read(make());
     append_must_be_contiguous(make());
+    append_one_is_append_of_one(make(), make());
     entries_respect_max_bytes(make());
     visit_lends_what_entries_clones(make());
     truncate_removes_a_suffix(make());
@@ -106,6 +107,27 @@ fn append_must_be_contiguous<L: RaftLog>(mut log: L) {
     assert!(log.append(&mut vec![e(1, 3)]).is_err(), "gap");
     assert!(log.append(&mut vec![e(1, 1)]).is_err(), "overlap");
     assert_eq!(log.last_index(), 1);
+}
+
+/// `append_one` stores what `append` stores for a vector of that entry
+/// (many of them, past any internal boundary a log has), refuses what it
+/// refuses, and leaves its spare vector empty.
+fn append_one_is_append_of_one<L: RaftLog>(mut one: L, mut batch: L) {
+    let mut spare = Vec::new();
+    let terms: Vec<Term> = (0..2100u64).map(|i| 1 + i / 700).collect();
+    for (i, &t) in terms.iter().enumerate() {
+        one.append_one(e(t, i as u64 + 1), &mut spare).unwrap();
+        assert!(spare.is_empty(), "the spare vector is left empty");
+    }
+    fill(&mut batch, &terms);
+    assert_eq!(one.last_index(), 2100);
+    assert_eq!(all(&one), all(&batch));
+    assert!(one.append_one(e(3, 2102), &mut spare).is_err(), "gap");
+    assert!(one.append_one(e(3, 2100), &mut spare).is_err(), "overlap");
+    assert!(spare.is_empty());
+    assert_eq!(one.last_index(), 2100);
+    one.sync().unwrap();
+    assert_eq!(all(&one), all(&batch));
 }
 
 fn entries_respect_max_bytes<L: RaftLog>(mut log: L) {

@@ -53,6 +53,13 @@ pub struct MemoryLog {
     entries: Chunked,
     receiving: Option<Receiving>,
     synced: Synced,
+    /// Whether the identity or the hard state changed since the last sync.
+    /// While it is false the live ones are the durable ones and
+    /// `synced.identity`/`synced.hard` are stale: a change saves the
+    /// durable values there first, so a sync copies nothing. (Copying
+    /// the hard state just written at every sync stalled on store
+    /// forwarding: docs/BENCHMARKS.md, "Store-forwarding stalls".)
+    meta_changed: bool,
     /// Live entries with an index at or below `stable` are durable and
     /// unchanged since the last sync.
     stable: Index,
@@ -179,7 +186,10 @@ impl MemoryLog {
     /// The state as of the last successful sync, as a log out of the
     /// asynchronous mode.
     fn synced_image(&self) -> MemoryLog {
-        let s = &self.synced;
+        let mut s = self.synced.clone();
+        if !self.meta_changed {
+            (s.identity, s.hard) = (self.identity, self.hard);
+        }
         let mut entries: Vec<Entry> = self.durable_front.clone();
         entries.extend(self.entries.iter().take_while(|e| e.index <= self.stable).cloned());
         entries.extend(self.durable_back.iter().cloned());
@@ -192,9 +202,10 @@ impl MemoryLog {
             hard: s.hard,
             snapshot: s.snapshot.clone(),
             snapshot_data: s.snapshot_data.clone(),
+            meta_changed: false,
             entries: stored,
             receiving: None,
-            synced: s.clone(),
+            synced: s,
             stable,
             durable_front: Vec::new(),
             durable_back: Vec::new(),
@@ -211,8 +222,7 @@ impl MemoryLog {
     #[inline]
     fn make_durable(&mut self) {
         self.effective_syncs += 1;
-        self.synced.identity = self.identity;
-        self.synced.hard = self.hard;
+        self.meta_changed = false;
         if self.snapshot_dirty {
             self.synced.snapshot = self.snapshot.clone();
             self.synced.snapshot_data = self.snapshot_data.clone();
@@ -222,6 +232,17 @@ impl MemoryLog {
         self.durable_front.clear();
         self.durable_back.clear();
         self.dirty = false;
+    }
+
+    /// Before the first change of the identity or hard state since the
+    /// last sync: keeps the durable ones (`meta_changed`).
+    #[inline]
+    fn save_durable_meta(&mut self) {
+        if !self.meta_changed {
+            self.synced.identity = self.identity;
+            self.synced.hard = self.hard;
+            self.meta_changed = true;
+        }
     }
 
     /// The log as it is now, synced and out of the asynchronous mode: what
@@ -291,6 +312,7 @@ impl RaftLog for MemoryLog {
     }
 
     fn set_identity(&mut self, identity: LogIdentity) -> Result<(), StorageError> {
+        self.save_durable_meta();
         self.identity = Some(identity);
         self.dirty = true;
         Ok(())
@@ -304,6 +326,7 @@ impl RaftLog for MemoryLog {
     #[inline]
     fn set_hard_state(&mut self, state: HardState) -> Result<(), StorageError> {
         if state != self.hard {
+            self.save_durable_meta();
             self.hard = state;
             self.dirty = true;
         }
@@ -357,6 +380,23 @@ impl RaftLog for MemoryLog {
             self.dirty = true;
         }
         self.entries.append(entries);
+        Ok(())
+    }
+
+    #[inline]
+    fn append_one(&mut self, entry: Entry, _spare: &mut Vec<Entry>) -> Result<(), StorageError> {
+        // Taken apart and rebuilt at the store, after the only call (see
+        // `Chunked::reserve_one`).
+        let Entry { term, index, kind, data } = entry;
+        if index != self.last_index() + 1 {
+            return Err(StorageError::InvalidWrite(format!(
+                "append of index {index} where {} was expected",
+                self.last_index() + 1
+            )));
+        }
+        self.dirty = true;
+        self.entries.reserve_one();
+        self.entries.push_reserved(Entry { term, index, kind, data });
         Ok(())
     }
 

@@ -115,6 +115,21 @@ pub trait RaftLog {
     /// for reuse). The first entry's index is `last_index() + 1`.
     fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError>;
 
+    /// Appends one entry, whose index is `last_index() + 1`: what
+    /// [`append`](Self::append) does with a vector holding it. `spare` is an
+    /// empty vector the default uses for that (so it does not allocate);
+    /// a log that can store one entry directly overrides this to skip
+    /// the vector ([`MemoryLog`] does: a node proposing one command at a
+    /// time appends it this way).
+    #[inline]
+    fn append_one(&mut self, entry: Entry, spare: &mut Vec<Entry>) -> Result<(), StorageError> {
+        debug_assert!(spare.is_empty());
+        spare.push(entry);
+        let result = self.append(spare);
+        spare.clear();
+        result
+    }
+
     /// Removes the entries with index `from` and above. `from` is above the
     /// snapshot index.
     fn truncate(&mut self, from: Index) -> Result<(), StorageError>;

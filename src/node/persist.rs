@@ -56,6 +56,23 @@ impl<L: RaftLog> RaftNode<L> {
         Ok(())
     }
 
+    /// Appends one command entry (a proposal of one): what
+    /// [`append_log`](Self::append_log) does for it, through
+    /// [`RaftLog::append_one`].
+    #[inline]
+    pub(super) fn append_command_entry(&mut self, entry: Entry) -> Result<()> {
+        debug_assert_eq!(entry.kind, EntryKind::Normal);
+        if self.log.max_step_bytes() != u64::MAX {
+            self.step_bytes += entry.size();
+        }
+        let mut spare = std::mem::take(&mut self.scratch);
+        let result = self.log.append_one(entry, &mut spare);
+        self.scratch = spare;
+        result?;
+        self.must_sync = true;
+        Ok(())
+    }
+
     /// Entry bytes this step may still append within the log's
     /// [`RaftLog::max_step_bytes`].
     pub(super) fn step_room(&self) -> u64 {

@@ -10,28 +10,47 @@ use crate::config::SMALL_COMMAND_BLOCK;
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
 use crate::message::{AppendEntries, AppendResponse, Heartbeat, HeartbeatResponse, MessageBody};
-use crate::types::{Entry, Index, NodeId, Role, Term};
+use crate::types::{ENTRY_OVERHEAD, Entry, Index, NodeId, Role, Term};
 
 impl<L: RaftLog> RaftNode<L> {
     /// Appends proposed commands as one batch (leader only): one append, one
     /// sync at the end of the step.
-    pub(super) fn propose(&mut self, commands: impl ExactSizeIterator<Item = Bytes>) -> Result<()> {
+    pub(super) fn propose(&mut self, mut commands: impl ExactSizeIterator<Item = Bytes>) -> Result<()> {
         self.check_can_propose()?;
-        if commands.len() == 0 {
-            return Err(Error::EmptyProposal);
-        }
-        self.with_scratch(|node, batch| {
-            batch.reserve(commands.len());
-            let bytes = node.build_batch(commands, batch)?;
-            let (first, last, term) =
-                (node.log.last_index() + 1, node.log.last_index() + batch.len() as u64, node.term);
-            node.append_log(batch)?;
-            node.uncommitted.appended(last, bytes);
-            node.counters.proposals += last + 1 - first;
-            emit(&mut node.out, || Action::Proposed { first, last, term });
-            Ok(())
-        })?;
+        let (first, term) = (self.log.last_index() + 1, self.term);
+        let (last, bytes) = match commands.len() {
+            0 => return Err(Error::EmptyProposal),
+            1 => match commands.next() {
+                Some(command) => self.append_command(command)?,
+                None => return Err(Error::EmptyProposal),
+            },
+            n => self.with_scratch(|node, batch| {
+                batch.reserve(n);
+                let bytes = node.build_batch(commands, batch)?;
+                let last = first - 1 + batch.len() as u64;
+                node.append_log(batch)?;
+                Ok((last, bytes))
+            })?,
+        };
+        self.uncommitted.appended(last, bytes);
+        self.counters.proposals += last + 1 - first;
+        emit(&mut self.out, || Action::Proposed { first, last, term });
         self.broadcast_append(false)
+    }
+
+    /// A proposal of one command: the checks of
+    /// [`build_batch`](Self::build_batch), then its entry appended where
+    /// it is built, with no batch in between (the copy out of a batch
+    /// just written stalls: docs/BENCHMARKS.md, "Store-forwarding stalls").
+    /// Returns the entry's index and size in bytes.
+    fn append_command(&mut self, command: Bytes) -> Result<(Index, u64)> {
+        self.check_command(&command)?;
+        let bytes = command.len() as u64 + ENTRY_OVERHEAD;
+        self.check_batch_bytes(bytes)?;
+        let index = self.log.last_index() + 1;
+        let data = if self.packs(command.len()) { self.pack_into_block(command) } else { command };
+        self.append_command_entry(Entry::normal(self.term, index, data))?;
+        Ok((index, bytes))
     }
 
     /// Runs `f` with the node's reusable entries buffer (empty on entry,
@@ -103,12 +122,18 @@ impl<L: RaftLog> RaftNode<L> {
             bytes += e.size();
             batch.push(e);
         }
+        self.check_batch_bytes(bytes)?;
+        Ok(bytes)
+    }
+
+    /// Whether a proposal of `bytes` fits this step's room in the log
+    /// ([`Error::BatchTooLarge`]) and the uncommitted limit.
+    fn check_batch_bytes(&self, bytes: u64) -> Result<()> {
         let max = self.step_room();
         if bytes > max {
             return Err(Error::BatchTooLarge { size: bytes, max });
         }
-        self.check_uncommitted(bytes)?;
-        Ok(bytes)
+        self.check_uncommitted(bytes)
     }
 
     /// Whether a command of `n` bytes is copied into the leader's current

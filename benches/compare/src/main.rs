@@ -22,6 +22,7 @@
 //! 10..=20 ticks, at most 64 entries per message, check-quorum off.
 
 mod alloc;
+mod faults;
 mod old;
 mod ours;
 mod raftrs;
@@ -40,7 +41,11 @@ fn run_one(subject: usize, w: &Workload) -> Stats {
     fn go<S: Subject>(w: &Workload) -> Stats {
         debug_assert!(!S::NAME.is_empty());
         let mut s = S::setup(w);
-        s.run(w)
+        // Read before and after the run, outside its timed region.
+        let f0 = faults::minor();
+        let mut stats = s.run(w);
+        stats.faults = faults::minor().saturating_sub(f0);
+        stats
     }
     match subject {
         0 => go::<ours::Ours>(w),
@@ -103,16 +108,21 @@ fn main() {
             let rates = results[wi][s].iter().map(|st| w.entries as f64 / st.elapsed.as_secs_f64() / 1e6);
             // raft-io's own line keeps the form earlier figures quote.
             let name = if s == 0 { "raft-io" } else { SUBJECTS[s] };
-            println!("{} {name} alone: {:.3} M entries/s (median)", w.name, median(rates.collect()));
+            let faults = median(results[wi][s].iter().map(|st| st.faults as f64 * 1000.0 / w.entries as f64).collect());
+            println!(
+                "{} {name} alone: {:.3} M entries/s (median), {faults:.1} faults/1k entries",
+                w.name,
+                median(rates.collect())
+            );
         }
         return;
     }
     println!("{reps} interleaved repetitions; medians; ratios are medians of per-repetition ratios");
     println!();
     println!(
-        "| workload | entries | library | M entries/s | raft-io 0.8 / this | allocs/entry | messages/entry | tail ticks |"
+        "| workload | entries | library | M entries/s | raft-io 0.8 / this | allocs/entry | faults/1k entries | messages/entry | tail ticks |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (wi, w) in workloads.iter().enumerate() {
         let rate = |st: &Stats| w.entries as f64 / st.elapsed.as_secs_f64() / 1e6;
         for (s, name) in SUBJECTS.iter().enumerate() {
@@ -120,10 +130,14 @@ fn main() {
             let m = median(runs.iter().map(rate).collect());
             let ratio = median((0..reps).map(|r| rate(&results[wi][0][r]) / rate(&runs[r])).collect());
             let allocs = median(runs.iter().map(|st| st.allocs as f64 / w.entries as f64).collect());
+            let faults = median(runs.iter().map(|st| st.faults as f64 * 1000.0 / w.entries as f64).collect());
             let msgs = median(runs.iter().map(|st| st.messages as f64 / w.entries as f64).collect());
             let ticks = median(runs.iter().map(|st| st.tail_ticks as f64).collect());
             let ratio = if s == 0 { "—".to_string() } else { format!("{ratio:.2}x") };
-            println!("| {} | {} | {name} | {m:.2} | {ratio} | {allocs:.3} | {msgs:.3} | {ticks} |", w.name, w.entries);
+            println!(
+                "| {} | {} | {name} | {m:.2} | {ratio} | {allocs:.3} | {faults:.1} | {msgs:.3} | {ticks} |",
+                w.name, w.entries
+            );
         }
     }
     let total: Duration = results.iter().flatten().flatten().map(|s| s.elapsed).sum();

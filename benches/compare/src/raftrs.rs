@@ -171,7 +171,13 @@ impl Subject for RaftRs {
             self.tick_all();
             tail_ticks += 1;
         }
-        let stats = Stats { elapsed: t0.elapsed(), allocs: alloc::count() - a0, messages: self.delivered, tail_ticks };
+        let stats = Stats {
+            elapsed: t0.elapsed(),
+            allocs: alloc::count() - a0,
+            messages: self.delivered,
+            tail_ticks,
+            faults: 0,
+        };
         assert!(self.applied.iter().all(|&a| a == w.entries));
         stats
     }

@@ -55,6 +55,10 @@ pub struct Stats {
     pub elapsed: Duration,
     /// Allocations (and reallocations) in that time, every node and the driver.
     pub allocs: u64,
+    /// Minor page faults of the process in the run (memory the system
+    /// had to hand over, zeroed, for the first time or again after the
+    /// allocator gave it back); 0 where the system does not report them.
+    pub faults: u64,
     /// Messages delivered in that time.
     pub messages: u64,
     /// Ticks the driver gave each node after the last proposal for the

@@ -19,6 +19,7 @@ impl MemoryLog {
             entries,
             receiving,
             synced,
+            meta_changed,
             stable,
             durable_front,
             durable_back,
@@ -36,7 +37,11 @@ impl MemoryLog {
                 (meta, total_len, &buf[..]).hash(h);
             }
         }
-        let Synced { identity, hard, snapshot, snapshot_data } = synced;
+        // The durable identity and hard state: the saved ones while they
+        // differ from the live ones (`meta_changed`), else the live ones,
+        // so two logs that would act alike hash alike.
+        let Synced { identity: saved_identity, hard: saved_hard, snapshot, snapshot_data } = synced;
+        let (identity, hard) = if *meta_changed { (saved_identity, saved_hard) } else { (identity, hard) };
         (identity, hard, snapshot, snapshot_data).hash(h);
         (stable, durable_front, durable_back, dirty, snapshot_dirty).hash(h);
         match deferred {
