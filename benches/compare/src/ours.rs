@@ -153,13 +153,7 @@ impl Subject for Ours {
             self.tick_all();
             tail_ticks += 1;
         }
-        let stats = Stats {
-            elapsed: t0.elapsed(),
-            allocs: alloc::count() - a0,
-            messages: self.delivered,
-            tail_ticks,
-            faults: 0,
-        };
+        let stats = Stats::since(t0, a0, self.delivered, tail_ticks);
         assert!(self.applied.iter().all(|&a| a == w.entries));
         stats
     }

@@ -1,6 +1,8 @@
 //! The workloads and what one run of one of them reports.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::alloc;
 
 /// One workload of the comparison (docs/BENCHMARKS.md, "Against the peers").
 #[derive(Clone, Copy, Debug)]
@@ -64,6 +66,14 @@ pub struct Stats {
     /// Ticks the driver gave each node after the last proposal for the
     /// followers to learn the final commit index.
     pub tail_ticks: u64,
+}
+
+impl Stats {
+    /// What a run that started at `t0`, with the allocation count at `a0`,
+    /// measured now (its page faults are read around it by the caller).
+    pub fn since(t0: Instant, a0: u64, messages: u64, tail_ticks: u64) -> Self {
+        Stats { elapsed: t0.elapsed(), allocs: alloc::count() - a0, messages, tail_ticks, faults: 0 }
+    }
 }
 
 /// One library under test: a cluster it can set up (untimed) and run (timed).
