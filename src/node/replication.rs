@@ -48,8 +48,8 @@ impl<L: RaftLog> RaftNode<L> {
         let bytes = command.len() as u64 + ENTRY_OVERHEAD;
         self.check_batch_bytes(bytes)?;
         let index = self.log.last_index() + 1;
-        let data = if self.packs(command.len()) { self.pack_into_block(command) } else { command };
-        self.append_command_entry(Entry::normal(self.term, index, data))?;
+        let entry = self.command_entry(index, command);
+        self.append_command_entry(entry)?;
         Ok((index, bytes))
     }
 
@@ -107,23 +107,29 @@ impl<L: RaftLog> RaftNode<L> {
     fn build_batch(&mut self, commands: impl Iterator<Item = Bytes>, batch: &mut Vec<Entry>) -> Result<u64> {
         let mut index = self.log.last_index();
         let mut bytes = 0u64;
-        let term = self.term;
         for command in commands {
             self.check_command(&command)?;
             index += 1;
-            // Each way builds its entry from the command where it lies:
-            // passing it through one more move first stalls the copy into
-            // the entry (docs/BENCHMARKS.md, "Store-forwarding stalls").
-            let e = if self.packs(command.len()) {
-                Entry::normal(term, index, self.pack_into_block(command))
-            } else {
-                Entry::normal(term, index, command)
-            };
+            let e = self.command_entry(index, command);
             bytes += e.size();
             batch.push(e);
         }
         self.check_batch_bytes(bytes)?;
         Ok(bytes)
+    }
+
+    /// The entry of `command` at `index` in this term, packed or kept as
+    /// it came ([`packs`](Self::packs)). Each way builds the entry from
+    /// the command where it lies: passing the command through one more
+    /// move first stalls the copy into the entry (docs/BENCHMARKS.md,
+    /// "Store-forwarding stalls"), so this is always inlined.
+    #[inline(always)]
+    fn command_entry(&mut self, index: Index, command: Bytes) -> Entry {
+        if self.packs(command.len()) {
+            Entry::normal(self.term, index, self.pack_into_block(command))
+        } else {
+            Entry::normal(self.term, index, command)
+        }
     }
 
     /// Whether a proposal of `bytes` fits this step's room in the log
