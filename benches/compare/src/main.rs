@@ -54,6 +54,11 @@ fn run_one(subject: usize, w: &Workload) -> Stats {
     }
 }
 
+/// The median of the runs' page faults per 1 000 entries.
+fn faults_per_1k(runs: &[Stats], w: &Workload) -> f64 {
+    median(runs.iter().map(|st| st.faults as f64 * 1000.0 / w.entries as f64).collect())
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -108,7 +113,7 @@ fn main() {
             let rates = results[wi][s].iter().map(|st| w.entries as f64 / st.elapsed.as_secs_f64() / 1e6);
             // raft-io's own line keeps the form earlier figures quote.
             let name = if s == 0 { "raft-io" } else { SUBJECTS[s] };
-            let faults = median(results[wi][s].iter().map(|st| st.faults as f64 * 1000.0 / w.entries as f64).collect());
+            let faults = faults_per_1k(&results[wi][s], w);
             println!(
                 "{} {name} alone: {:.3} M entries/s (median), {faults:.1} faults/1k entries",
                 w.name,
@@ -130,7 +135,7 @@ fn main() {
             let m = median(runs.iter().map(rate).collect());
             let ratio = median((0..reps).map(|r| rate(&results[wi][0][r]) / rate(&runs[r])).collect());
             let allocs = median(runs.iter().map(|st| st.allocs as f64 / w.entries as f64).collect());
-            let faults = median(runs.iter().map(|st| st.faults as f64 * 1000.0 / w.entries as f64).collect());
+            let faults = faults_per_1k(runs, w);
             let msgs = median(runs.iter().map(|st| st.messages as f64 / w.entries as f64).collect());
             let ticks = median(runs.iter().map(|st| st.tail_ticks as f64).collect());
             let ratio = if s == 0 { "—".to_string() } else { format!("{ratio:.2}x") };
