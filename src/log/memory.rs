@@ -223,10 +223,7 @@ impl RaftLog for MemoryLog {
     fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError> {
         for (expected, e) in (self.last_index() + 1..).zip(entries.iter()) {
             if e.index != expected {
-                return Err(StorageError::InvalidWrite(format!(
-                    "append of index {} where {expected} was expected",
-                    e.index
-                )));
+                return Err(misplaced(e.index, expected));
             }
         }
         if !entries.is_empty() {
@@ -241,11 +238,9 @@ impl RaftLog for MemoryLog {
         // Taken apart and rebuilt at the store, after the only call (see
         // `Chunked::reserve_one`).
         let Entry { term, index, kind, data } = entry;
-        if index != self.last_index() + 1 {
-            return Err(StorageError::InvalidWrite(format!(
-                "append of index {index} where {} was expected",
-                self.last_index() + 1
-            )));
+        let expected = self.last_index() + 1;
+        if index != expected {
+            return Err(misplaced(index, expected));
         }
         self.dirty = true;
         self.entries.reserve_one();
@@ -379,6 +374,12 @@ impl RaftLog for MemoryLog {
         }
         Ok(())
     }
+}
+
+/// The refusal of an append whose entry at `index` is not where it goes.
+#[cold]
+fn misplaced(index: Index, expected: Index) -> StorageError {
+    StorageError::InvalidWrite(format!("append of index {index} where {expected} was expected"))
 }
 
 #[cfg(test)]
