@@ -220,8 +220,14 @@ impl<L: RaftLog> RaftNode<L> {
         let pr = &mut self.peers[i];
         pr.sent_entries(last_sent);
         pr.commit_sent = pr.commit_sent.max(commit.min(last_sent));
-        let body = AppendEntries { prev_log_index: prev, prev_log_term: prev_term, leader_commit: commit, entries };
-        self.send(to, MessageBody::Append(body));
+        self.send_built(to, self.term, || {
+            MessageBody::Append(AppendEntries {
+                prev_log_index: prev,
+                prev_log_term: prev_term,
+                leader_commit: commit,
+                entries,
+            })
+        });
         Ok(true)
     }
 
@@ -456,8 +462,9 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     fn reply_append(&mut self, to: NodeId, success: bool, index: Index, hint_term: Term, hint_index: Index) {
-        let body = AppendResponse { success, index, hint_term, hint_index };
-        self.send(to, MessageBody::AppendResponse(body));
+        self.send_built(to, self.term, || {
+            MessageBody::AppendResponse(AppendResponse { success, index, hint_term, hint_index })
+        });
     }
 
     /// Leader: a heartbeat round to every follower. Each carries the commit
