@@ -545,29 +545,13 @@ impl<L: RaftLog> RaftNode<L> {
         self.send_built(to, term, || body);
     }
 
-    /// Queues a message whose body `body` builds once room for it is
-    /// known: with the room checked first, the compiler writes the action
-    /// field by field where it lies in `out`. (A body built first and then
-    /// pushed is written to the stack and read back with wider loads than
-    /// its stores, a copy the store buffer cannot forward: a stall on every
-    /// append a leader sends and every answer a follower gives.)
+    /// Queues a message whose body `body` builds in place (see [`emit`]:
+    /// a body built first and moved in would be copied through the stack).
     #[inline(always)]
     fn send_built(&mut self, to: NodeId, term: Term, body: impl FnOnce() -> MessageBody) {
         self.counters.messages_sent += 1;
         let from = self.id;
-        if self.out.len() < self.out.capacity() {
-            self.out.push(Action::Send { to, message: Message { from, to, term, body: body() } });
-        } else {
-            self.out_grown().push(Action::Send { to, message: Message { from, to, term, body: body() } });
-        }
-    }
-
-    /// `out`, with room for one more action.
-    #[cold]
-    #[inline(never)]
-    fn out_grown(&mut self) -> &mut Vec<Action> {
-        self.out.reserve(1);
-        &mut self.out
+        emit(&mut self.out, || Action::Send { to, message: Message { from, to, term, body: body() } });
     }
 
     fn drop_message(&mut self) {
