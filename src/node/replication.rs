@@ -339,7 +339,11 @@ impl<L: RaftLog> RaftNode<L> {
         // Emptied into the log (or refused): the next append sent from
         // this thread takes it.
         entry_pool::give(entries);
-        result
+        // A fresh `Ok` rather than `result` moved whole: reading the whole
+        // result back right after the callee wrote only its tag would stall
+        // the step (a load the store buffer cannot forward).
+        result?;
+        Ok(())
     }
 
     /// The checked AppendEntries's entries, from `on_append`.
