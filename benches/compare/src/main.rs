@@ -5,6 +5,9 @@
 //! cargo run --release -- [--reps N] [--scale F] [--only W2,W3] [--profile | --alone SUBJECT]
 //! ```
 //!
+//! `ab.sh REV` runs the same table with raft-io built from revision `REV`
+//! in raft-rs's place: two builds of raft-io interleaved in one process.
+//!
 //! `--profile` runs raft-io alone (for `perf record`, callgrind or
 //! cachegrind) and prints no ratios; `--alone raft-rs` or `--alone
 //! raft-io-1.0` runs that subject alone, to profile it the same way
@@ -22,9 +25,12 @@
 //! 10..=20 ticks, at most 64 entries per message, check-quorum off.
 
 mod alloc;
+#[cfg(feature = "base")]
+mod base;
 mod faults;
 mod old;
 mod ours;
+#[cfg_attr(feature = "base", allow(dead_code))]
 mod raftrs;
 mod workload;
 
@@ -35,7 +41,12 @@ use workload::{Stats, Subject, Workload};
 #[global_allocator]
 static GLOBAL: alloc::Counting = alloc::Counting;
 
+#[cfg(not(feature = "base"))]
 const SUBJECTS: [&str; 3] = ["raft-io 0.8", "raft-rs 0.7", "raft-io 1.0"];
+/// `ab.sh`: the second subject is this crate built from an earlier
+/// revision (`src/base.rs`, which the script writes).
+#[cfg(feature = "base")]
+const SUBJECTS: [&str; 3] = ["raft-io 0.8", "base", "raft-io 1.0"];
 
 fn run_one(subject: usize, w: &Workload) -> Stats {
     fn go<S: Subject>(w: &Workload) -> Stats {
@@ -49,7 +60,10 @@ fn run_one(subject: usize, w: &Workload) -> Stats {
     }
     match subject {
         0 => go::<ours::Ours>(w),
+        #[cfg(not(feature = "base"))]
         1 => go::<raftrs::RaftRs>(w),
+        #[cfg(feature = "base")]
+        1 => go::<base::Base>(w),
         _ => go::<old::Old>(w),
     }
 }
