@@ -25,7 +25,9 @@
 //! 10..=20 ticks, at most 64 entries per message, check-quorum off.
 
 mod alloc;
+// Written by `ab.sh` (rustfmt is not to look for it elsewhere).
 #[cfg(feature = "base")]
+#[rustfmt::skip]
 mod base;
 mod faults;
 mod old;
