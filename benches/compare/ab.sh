@@ -6,7 +6,9 @@
 #   benches/compare/ab.sh REV [--reps N] [--only W1,W2] [--scale F]
 #
 # The two builds differ only in their code, so the "base" row's ratio is
-# the change's effect. Two things that are not the code would move it, and
+# the change's effect. The binary stays in target/ab: `--profile` runs the
+# working tree's raft-io alone and `--alone raft-rs` the base, for
+# callgrind to count each build's instructions. Two things that are not the code would move it, and
 # both are held still here (docs/BENCHMARKS.md, "Measuring a change"):
 #  * where the branches of the hot loops fall: this CPU (with the microcode
 #    fix for the jump-on-a-32-byte-boundary erratum) runs a loop whose jump
