@@ -33,8 +33,9 @@ pub(super) struct Uncommitted {
     head: usize,
 }
 
-/// Applied appends kept at most before they are dropped while others
-/// remain (and only when they are half of the vector).
+/// While some appends are still counted, the applied ones before them are
+/// dropped once there are at least this many and they are at least half
+/// of the vector (so each is moved at most once, on average).
 const KEEP_APPLIED: usize = 64;
 
 impl Uncommitted {
