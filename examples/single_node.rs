@@ -19,13 +19,14 @@ fn main() -> Result<(), raft_io::Error> {
     println!("its no-op entry committed: commit index {}", node.commit_index());
 
     for command in ["set x = 1", "set y = 2", "del x"] {
-        for action in node.step(Event::Propose(Bytes::from(command)))? {
-            match action {
-                Action::Proposed { first, term, .. } => println!("proposed {command:?} at index {first} (term {term})"),
-                Action::Apply { index, command, .. } => {
-                    println!("apply #{index}: {}", String::from_utf8_lossy(&command));
-                }
-                _ => {}
+        let actions: Vec<Action> = node.step(Event::Propose(Bytes::from(command)))?.collect();
+        // Where it went: the node says, right after the step.
+        if let Some(p) = node.last_proposal() {
+            println!("proposed {command:?} at index {} (term {})", p.first, p.term);
+        }
+        for action in actions {
+            if let Action::Apply { index, command, .. } = action {
+                println!("apply #{index}: {}", String::from_utf8_lossy(&command));
             }
         }
     }

@@ -41,15 +41,13 @@ async fn run_node(
             request = requests.recv() => match request {
                 Some(Propose { command, reply }) => {
                     let result = node.step(Event::Propose(command)).map(|a| a.collect::<Vec<_>>());
-                    match &result {
-                        Ok(actions) => {
-                            if let Some(Action::Proposed { first, term, .. }) =
-                                actions.iter().find(|a| matches!(a, Action::Proposed { .. }))
-                            {
-                                waiting.insert(*first, (*term, reply));
-                            }
+                    match (&result, node.last_proposal()) {
+                        (Ok(_), Some(p)) => {
+                            waiting.insert(p.first, (p.term, reply));
                         }
-                        Err(e) => replies.push((reply, Err(e.to_string()))),
+                        // Cannot happen: an accepted proposal went somewhere.
+                        (Ok(_), None) => replies.push((reply, Err("proposal not placed".into()))),
+                        (Err(e), _) => replies.push((reply, Err(e.to_string()))),
                     }
                     result
                 }

@@ -70,20 +70,23 @@
 //!
 //! Only the leader accepts proposals; a follower answers
 //! [`Error::NotLeader`] with the leader it knows, to redirect the client.
-//! [`Action::Proposed`] tells you the index and term a proposal got; it is
-//! committed when an [`Action::Apply`] with that index and term arrives.
+//! [`RaftNode::last_proposal`], right after the step, tells you the index
+//! and term a proposal got; it is committed when an [`Action::Apply`] with
+//! that index and term arrives.
 //! Proposing many commands in one `Event::ProposeBatch` costs one log append
 //! and one sync.
 //!
 //! ```
-//! use raft_io::{Action, Error, Event, RaftConfig, RaftNode};
+//! use raft_io::{Action, Error, Event, Proposal, RaftConfig, RaftNode};
 //!
 //! let mut node = RaftNode::new(RaftConfig::single(1))?;
 //! while !node.is_leader() {
 //!     node.step(Event::Tick)?.for_each(drop);
 //! }
 //! let actions: Vec<Action> = node.step(Event::ProposeBatch(vec!["a".into(), "b".into()]))?.collect();
-//! assert!(actions.contains(&Action::Proposed { first: 2, last: 3, term: 1 }));
+//! assert_eq!(node.last_proposal(), Some(Proposal { first: 2, last: 3, term: 1 }));
+//! // A single node commits at once: both are applied in the same step.
+//! assert_eq!(actions.iter().filter(|a| matches!(a, Action::Apply { .. })).count(), 2);
 //! assert!(matches!(node.step(Event::Propose("".into())), Err(Error::EmptyProposal)));
 //! # Ok::<(), raft_io::Error>(())
 //! ```
@@ -243,8 +246,8 @@ pub use log::{MemoryLog, RaftLog, Submitted, WriteToken};
 pub use membership::{Membership, MembershipChange, MembershipError};
 pub use message::*;
 pub use node::{
-    Action, Actions, Event, NodeMetrics, PeerMetrics, PeerStatus, ProgressState, RaftNode, ReadFailure, ReadKind,
-    Status, TransferOutcome,
+    Action, Actions, Event, NodeMetrics, PeerMetrics, PeerStatus, ProgressState, Proposal, RaftNode, ReadFailure,
+    ReadKind, Status, TransferOutcome,
 };
 pub use state_machine::StateMachine;
 pub use transport::{MemoryTransport, RaftTransport, TransportError};

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Harness, append, cmd, log_with_terms};
-use raft_io::{Action, Entry, Event, Message, MessageBody, RaftConfig, RaftLog, RaftNode, Role};
+use raft_io::{Action, Entry, Event, Message, MessageBody, Proposal, RaftConfig, RaftLog, RaftNode, Role};
 
 fn elected(n: u64) -> Harness {
     let mut h = Harness::new(n, |c| c);
@@ -34,7 +34,7 @@ fn a_batch_is_one_append_and_one_sync() {
     let syncs = h.node(1).log().effective_syncs();
     let actions = h.step(1, Event::ProposeBatch((0..64).map(|i| cmd(&i.to_string())).collect())).unwrap();
     assert_eq!(h.node(1).log().effective_syncs(), syncs + 1);
-    assert!(actions.contains(&Action::Proposed { first: 2, last: 65, term: 1 }));
+    assert_eq!(h.node(1).last_proposal(), Some(Proposal { first: 2, last: 65, term: 1 }));
     let appends: Vec<_> = actions
         .iter()
         .filter_map(|a| match a {

@@ -92,6 +92,24 @@ impl Event {
     }
 }
 
+/// Where a proposal went: its commands were appended at `first..=last` in
+/// `term` ([`RaftNode::last_proposal`](super::RaftNode::last_proposal),
+/// right after the step that proposed them).
+///
+/// It commits when an [`Action::Apply`] for the same index and term
+/// arrives (or an [`Action::ApplyRange`] over it, with the entry's term);
+/// if an entry with another term is applied at one of those indexes, the
+/// proposal was lost to a leader change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Proposal {
+    /// Index of the first command.
+    pub first: Index,
+    /// Index of the last command.
+    pub last: Index,
+    /// Term of the entries.
+    pub term: Term,
+}
+
 /// Something the driver must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -123,19 +141,6 @@ pub enum Action {
         first: Index,
         /// Index of the last command.
         last: Index,
-    },
-    /// A proposal was appended at `first..=last` in `term`. It commits when
-    /// an [`Action::Apply`] for the same index and term arrives (or an
-    /// [`Action::ApplyRange`] over it, with the entry's term); if an entry
-    /// with another term is applied at one of those indexes, the proposal
-    /// was lost to a leader change.
-    Proposed {
-        /// Index of the first command.
-        first: Index,
-        /// Index of the last command.
-        last: Index,
-        /// Term of the entries.
-        term: Term,
     },
     /// The node's role or the leader it knows changed.
     RoleChanged {

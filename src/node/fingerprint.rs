@@ -78,6 +78,7 @@ impl<L: RaftLog + Clone> Clone for RaftNode<L> {
             durability: self.durability.clone(),
             halted: self.halted,
             out: self.out.clone(),
+            proposal: self.proposal,
             scratch: Vec::new(),
             small_commands: bytes::BytesMut::new(),
             scratch_index: Vec::new(),
@@ -156,6 +157,9 @@ impl RaftNode<MemoryLog> {
             durability,
             halted,
             out,
+            // Overwritten when the next step starts: what the latest
+            // step proposed, never read by the node.
+            proposal: _,
             scratch: _,
             small_commands: _,
             scratch_index: _,

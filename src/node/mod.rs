@@ -23,7 +23,7 @@ mod status;
 
 pub use counters::{NodeMetrics, PeerMetrics};
 use event::emit;
-pub use event::{Action, Actions, Event};
+pub use event::{Action, Actions, Event, Proposal};
 pub use progress::{PeerStatus, ProgressState};
 pub use read::{ReadFailure, ReadKind};
 pub use reconfig::TransferOutcome;
@@ -124,6 +124,12 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     /// leader tick and at the end of every leader step, so it sits beside
     /// the output buffer those write, not with the rarely read state.
     transfer: Option<Transfer>,
+    /// Where the latest step's proposal went, `first == 0` when that step
+    /// proposed nothing (`last_proposal`): set by `propose`, cleared when
+    /// every step starts (in the line after the hot ones, beside what a
+    /// leader's step and an applying step read). Returned by the node rather than emitted as an
+    /// action, which every driver would carry out on every proposal.
+    proposal: Proposal,
     // Snapshots (snapshot.rs): read when a snapshot policy is set.
     snapshot_hint_at: Index,
     applied_bytes: u64,
@@ -293,6 +299,7 @@ impl<L: RaftLog> RaftNode<L> {
             scratch_index: Vec::new(),
             scratch_ids: Vec::new(),
             reported: (Role::Follower, hs.term, None),
+            proposal: Proposal::default(),
             dropped_messages: 0,
             counters: counters::Counters::default(),
             step_bytes: 0,
@@ -361,6 +368,7 @@ impl<L: RaftLog> RaftNode<L> {
         }
         self.out.clear();
         self.step_bytes = 0;
+        self.proposal.first = 0;
         // Ticks a host deferred happened before this event: taken first
         // (they fire nothing; see `defer_ticks`).
         let owed = std::mem::take(&mut self.owed_ticks);
@@ -392,6 +400,7 @@ impl<L: RaftLog> RaftNode<L> {
                 observe!(tracing::Level::ERROR, node = self.id, term = self.term, error = %e, "storage failure: node halted");
             }
             self.out.clear();
+            self.proposal.first = 0;
             self.end_step();
             return Err(e);
         }

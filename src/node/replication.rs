@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::entry_pool;
 use super::progress::{self, ProgressState};
-use super::{Action, RaftNode, emit, observe};
+use super::{Proposal, RaftNode, observe};
 use crate::config::SMALL_COMMAND_BLOCK;
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
@@ -34,7 +34,7 @@ impl<L: RaftLog> RaftNode<L> {
         };
         self.uncommitted.appended(last, bytes);
         self.counters.proposals += last + 1 - first;
-        emit(&mut self.out, || Action::Proposed { first, last, term });
+        self.proposal = Proposal { first, last, term };
         self.broadcast_append(false)
     }
 

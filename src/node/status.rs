@@ -117,6 +117,31 @@ impl<L: RaftLog> RaftNode<L> {
         self.commit
     }
 
+    /// Where the proposal of the node's latest step went: `Some` right
+    /// after a step of [`Event::Propose`](super::Event::Propose) or
+    /// [`Event::ProposeBatch`](super::Event::ProposeBatch) that returned
+    /// `Ok`, `None` after any other step (a refused one included) and
+    /// before the first. See [`Proposal`](super::Proposal) for when it
+    /// commits.
+    ///
+    /// ```
+    /// use raft_io::{Event, Proposal, RaftConfig, RaftNode};
+    ///
+    /// let mut node = RaftNode::new(RaftConfig::single(1))?;
+    /// while !node.is_leader() {
+    ///     node.step(Event::Tick)?.for_each(drop);
+    /// }
+    /// node.step(Event::ProposeBatch(vec!["a".into(), "b".into()]))?.for_each(drop);
+    /// assert_eq!(node.last_proposal(), Some(Proposal { first: 2, last: 3, term: 1 }));
+    /// node.step(Event::Tick)?.for_each(drop);
+    /// assert_eq!(node.last_proposal(), None);
+    /// # Ok::<(), raft_io::Error>(())
+    /// ```
+    #[inline]
+    pub fn last_proposal(&self) -> Option<super::Proposal> {
+        (self.proposal.first != 0).then_some(self.proposal)
+    }
+
     /// The highest index handed to the state machine (through
     /// [`Action::Apply`](super::Action::Apply), or covered by a restored snapshot).
     ///

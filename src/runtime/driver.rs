@@ -300,6 +300,10 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
         add(&self.shared.counters.steps, 1);
         match self.node.step_into(event, &mut self.actions) {
             Ok(()) => {
+                // Before the step's applies, which may answer it.
+                if let Some(p) = self.node.last_proposal() {
+                    self.pending.proposed(p);
+                }
                 self.carry_out();
                 Ok(())
             }
@@ -352,7 +356,6 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                     Err(e) => self.halted = Some(Arc::new(e)),
                 }
             }
-            Action::Proposed { first, last, term } => self.pending.proposed(first, last, term),
             Action::RoleChanged { role, leader, .. } => self.pending.role_changed(role, leader),
             Action::MembershipChanged { index, membership } => {
                 self.transport.configuration(&membership);

@@ -14,7 +14,7 @@ use super::requests::{Reply, Wakeups};
 use super::{RuntimeError, StateMachine};
 use crate::error::Error;
 use crate::membership::{Membership, MembershipChange};
-use crate::node::TransferOutcome;
+use crate::node::{Proposal, TransferOutcome};
 use crate::types::{Index, NodeId, ReadId, Role, Term};
 
 struct PendingProposal<O> {
@@ -94,7 +94,7 @@ impl<S: StateMachine> Pending<S> {
             + self.transfers.len()
     }
 
-    /// The batch stepped: `Action::Proposed` took the replies it matched;
+    /// The batch stepped: `proposed` took the replies it matched;
     /// `error` (the step's) or `OutcomeUnknown` (cannot happen: a reply the
     /// step did not match) fails the rest rather than strand them.
     pub(crate) fn batch_done(&mut self, error: Option<RuntimeError>) {
@@ -104,8 +104,9 @@ impl<S: StateMachine> Pending<S> {
         }
     }
 
-    /// `Action::Proposed`: the batch's entries `first..=last` in `term`.
-    pub(crate) fn proposed(&mut self, first: Index, last: Index, term: Term) {
+    /// The batch's step put its entries at `first..=last` in `term`
+    /// ([`RaftNode::last_proposal`](crate::RaftNode::last_proposal)).
+    pub(crate) fn proposed(&mut self, Proposal { first, last, term }: Proposal) {
         let n = (last + 1).saturating_sub(first) as usize;
         let take = n.min(self.batch_replies.len());
         for (i, (reply, deadline)) in self.batch_replies.drain(..take).enumerate() {

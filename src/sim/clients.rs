@@ -94,9 +94,10 @@ impl<S: StateMachine> Cluster<S> {
         let stepped = self.step_node(id, event);
         let mut captured = self.capture.take().unwrap_or_default();
         stepped?;
-        // The indexes come from `Action::Proposed`: the same step may append
-        // more after the commands (a configuration the leader adds itself).
-        let Some((first, last, term)) = self.last_proposed.take() else {
+        // The indexes come from the node (`last_proposal`): the same step
+        // may append more after the commands (a configuration the leader
+        // adds itself).
+        let Some(crate::Proposal { first, last, term }) = self.last_proposed.take() else {
             // The node died inside the step (a crash in durable mode).
             return Err(crate::error::Error::Halted);
         };

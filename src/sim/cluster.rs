@@ -100,8 +100,9 @@ pub struct Cluster<S: StateMachine = HashChain> {
     pub(super) range: Vec<(crate::types::Index, crate::types::Term, Bytes)>,
     pub(super) queries: Vec<(NodeId, ReadId, Bytes)>,
     pub(super) tickets: Vec<WriteTicket>,
-    /// The last `Action::Proposed` carried out: (last index, term).
-    pub(super) last_proposed: Option<(crate::types::Index, crate::types::Index, crate::types::Term)>,
+    /// Where the latest proposal a step accepted went
+    /// (`RaftNode::last_proposal` after that step).
+    pub(super) last_proposed: Option<crate::Proposal>,
     /// The term of the command first applied at each index, once any write
     /// was submitted (for resolving tickets).
     pub(super) applied_terms: std::collections::HashMap<crate::types::Index, crate::types::Term>,
@@ -494,6 +495,9 @@ impl<S: StateMachine> Cluster<S> {
             self.crash(id);
             return Ok(());
         }
+        if let Some(p) = node.last_proposal() {
+            self.last_proposed = Some(p);
+        }
         for action in actions.drain(..) {
             self.carry_out(i, action);
         }
@@ -577,7 +581,6 @@ impl<S: StateMachine> Cluster<S> {
                 self.reads.push(ReadOutcome { node: id, id: read, result: Ok(index), at: self.now, digest, value });
             }
             Action::ReadFailed { id: read, reason } => self.read_refused(id, read, reason),
-            Action::Proposed { first, last, term } => self.last_proposed = Some((first, last, term)),
             Action::WriteSubmitted { token } => self.disk_submitted(i, token),
             Action::RoleChanged { role: Role::Leader, term, .. } => {
                 self.stats.elections += 1;

@@ -211,6 +211,10 @@ impl RaftModel {
         if let Request::Read(read) = request {
             s.clients.read(id, read);
         }
+        // Where the proposal went, before the step's applies.
+        if let (Request::Write(v), Some(p)) = (request, raft.last_proposal()) {
+            s.clients.proposed(id, v, p.first, p.term);
+        }
         let mut completed_read = false;
         let mut applied = before.applied;
         // What the step handed over (Apply Order's completeness): from the
@@ -242,11 +246,6 @@ impl RaftModel {
                 Action::RestoreSnapshot { data, .. } => {
                     value = snapshot_register(&data);
                     sm.restore(&data);
-                }
-                Action::Proposed { first, term, .. } => {
-                    if let Request::Write(v) = request {
-                        s.clients.proposed(id, v, first, term);
-                    }
                 }
                 Action::ReadReady { id: read, .. } => {
                     s.clients.read_ready(id, read, value);

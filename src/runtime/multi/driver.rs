@@ -409,6 +409,12 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     /// event alone unless the WAL failed (then the runtime halts).
     fn try_step(&mut self, group: GroupId, event: Event) -> Result<(), RuntimeError> {
         let result = self.host.step(group, event);
+        // Before the step's applies, which may answer it.
+        if let (Some(hosted), Some(p)) =
+            (self.groups.get_mut(&group), self.host.group(group).and_then(|n| n.last_proposal()))
+        {
+            hosted.pending.proposed(p);
+        }
         self.carry_out();
         result.map_err(|e| self.host_error(e))
     }

@@ -56,7 +56,6 @@ impl<S: StateMachine> Hosted<S> {
                 Ok(n) => fx.applied += n,
                 Err(e) => fx.unreadable = Some(e),
             },
-            Action::Proposed { first, last, term } => self.pending.proposed(first, last, term),
             Action::RoleChanged { role, leader, .. } => self.pending.role_changed(role, leader),
             Action::MembershipChanged { index, .. } => self.pending.membership_changed(index),
             Action::MembershipCommitted { index, membership } => self.pending.membership_committed(index, membership),
@@ -117,6 +116,7 @@ mod tests {
         let (reply, waiter) = oneshot::<usize>();
         hosted.pending.batch_replies.push((reply, None));
         let actions: Vec<Action> = node.step(Event::Propose(Bytes::from_static(b"abc"))).unwrap().collect();
+        hosted.pending.proposed(node.last_proposal().unwrap());
         let client = std::thread::spawn(move || waiter.wait(None));
         let mut fx = Effects::default();
         let mut applies = Vec::new();

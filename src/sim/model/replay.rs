@@ -256,6 +256,10 @@ impl Run {
         if let Some(read) = read {
             self.clients.read(id, read);
         }
+        // Where the proposal went, before the step's applies.
+        if let (Some(value), Some(p)) = (value, self.nodes[i].raft.last_proposal()) {
+            self.clients.proposed(id, value, p.first, p.term);
+        }
         for action in actions {
             // A range is read from the node's log before its next step,
             // as a driver reads it: its commands are applied one by one.
@@ -270,7 +274,7 @@ impl Run {
                 other => vec![other],
             };
             for action in applies {
-                if let Some(v) = self.carry_out(i, action, value) {
+                if let Some(v) = self.carry_out(i, action) {
                     return Some((v.property.into(), v.detail));
                 }
             }
@@ -286,7 +290,7 @@ impl Run {
         None
     }
 
-    fn carry_out(&mut self, i: usize, action: Action, value: Option<u8>) -> Option<Violation> {
+    fn carry_out(&mut self, i: usize, action: Action) -> Option<Violation> {
         let id = self.nodes[i].id;
         match action {
             Action::Send { message, .. } => {
@@ -321,11 +325,6 @@ impl Run {
                 slot.value = snapshot_register(&data);
                 if let Err(v) = self.checker.restored(id, meta.index, slot.sm.digest()) {
                     return Some(v);
-                }
-            }
-            Action::Proposed { first, term, .. } => {
-                if let Some(value) = value {
-                    self.clients.proposed(id, value, first, term);
                 }
             }
             Action::ReadReady { id: read, .. } => self.clients.read_ready(id, read, self.nodes[i].value),

@@ -98,8 +98,8 @@ impl MultiCluster {
             self.carry_out(i)?;
             return Ok(false);
         }
-        // The node's `Proposed` action (carried out below) gives its place.
-        let at = host.group(group).map(|n| (n.last_index(), n.term()));
+        // Where the step put it (its applies are carried out below).
+        let at = host.group(group).and_then(|n| n.last_proposal()).map(|p| (p.first, p.term));
         self.pending.push(Pending { group, op: RegOp::Write(value), invoked: self.now, at, read: None });
         self.carry_out(i)?;
         Ok(true)
