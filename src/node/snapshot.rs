@@ -55,6 +55,10 @@ impl<L: RaftLog> RaftNode<L> {
     /// passes the configured entries or bytes (again each time it passes
     /// them anew).
     pub(super) fn maybe_request_snapshot(&mut self) {
+        // No policy (the default): nothing to work out on every apply.
+        if self.cfg.snapshot_entries == 0 && self.cfg.snapshot_bytes == 0 {
+            return;
+        }
         let since_hint = self.applied.saturating_sub(self.snapshot_hint_at.max(self.log.snapshot_meta().index));
         let by_entries = self.cfg.snapshot_entries > 0 && since_hint >= self.cfg.snapshot_entries;
         let by_bytes = self.cfg.snapshot_bytes > 0 && self.applied_bytes >= self.cfg.snapshot_bytes;
