@@ -51,16 +51,22 @@ impl Chunked {
     /// `CHUNK`): a young log (thousands of groups, each a few hundred
     /// entries long) copies each entry about once in seven as it grows,
     /// where doubling would copy it once.
+    #[inline]
     fn room(chunk: &mut Vec<Entry>, n: usize) {
-        let need = chunk.len() + n;
-        if chunk.capacity() < need {
-            let mut want = chunk.capacity().max(4);
-            while want < need {
-                want *= 8;
-            }
-            let want = want.min(CHUNK).max(need);
-            chunk.reserve_exact(want - chunk.len());
+        if chunk.capacity() - chunk.len() < n {
+            Self::grow(chunk, n);
         }
+    }
+
+    /// [`room`](Self::room) when the chunk must grow, out of line.
+    fn grow(chunk: &mut Vec<Entry>, n: usize) {
+        let need = chunk.len() + n;
+        let mut want = chunk.capacity().max(4);
+        while want < need {
+            want *= 8;
+        }
+        let want = want.min(CHUNK).max(need);
+        chunk.reserve_exact(want - chunk.len());
     }
 
     /// Number of entries.
