@@ -432,7 +432,7 @@ impl<L: RaftLog> RaftNode<L> {
 
     /// Adopts `from` as the leader of the current term (on an append,
     /// heartbeat or snapshot chunk of this term).
-    #[inline]
+    #[inline(always)]
     pub(super) fn follow(&mut self, from: NodeId) {
         if self.role != Role::Follower || self.leader != Some(from) {
             self.because(Why::LeaderFound);

@@ -410,7 +410,7 @@ impl<L: RaftLog> RaftNode<L> {
 
     /// The end of every step: a tracked node works out its quiet limit
     /// (`track_quiet_limit`) while its state is in the cache.
-    #[inline]
+    #[inline(always)]
     fn end_step(&mut self) {
         if self.quiet_tracked {
             self.refresh_quiet_limit();

@@ -121,6 +121,7 @@ impl ConfigHistory {
 
     /// Whether this history knows no configuration in effect at `index`: a
     /// joining node before it learned its cluster's configuration.
+    #[inline]
     pub(super) fn unknown_at(&self, index: Index) -> bool {
         self.base.is_empty() && self.at(index).is_empty()
     }
