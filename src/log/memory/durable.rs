@@ -128,19 +128,28 @@ impl MemoryLog {
 
     /// What an effective sync does: the state as it is now becomes the
     /// durable one.
-    #[inline]
+    #[inline(always)]
     pub(super) fn make_durable(&mut self) {
         self.effective_syncs += 1;
         self.meta_changed = false;
         if self.snapshot_dirty {
-            self.synced.snapshot = self.snapshot.clone();
-            self.synced.snapshot_data = self.snapshot_data.clone();
-            self.snapshot_dirty = false;
+            self.sync_snapshot();
         }
         self.stable = self.last_index();
-        self.durable_front.clear();
-        self.durable_back.clear();
+        // Left by a snapshot install or a truncation since the last sync.
+        if !self.durable_front.is_empty() || !self.durable_back.is_empty() {
+            self.durable_front.clear();
+            self.durable_back.clear();
+        }
         self.dirty = false;
+    }
+
+    /// [`make_durable`](Self::make_durable) of a snapshot installed since
+    /// the last sync, out of line.
+    fn sync_snapshot(&mut self) {
+        self.synced.snapshot = self.snapshot.clone();
+        self.synced.snapshot_data = self.snapshot_data.clone();
+        self.snapshot_dirty = false;
     }
 
     /// Before the first change of the identity or hard state since the
