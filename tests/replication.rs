@@ -29,6 +29,24 @@ fn proposals_replicate_commit_and_apply_in_order() {
 }
 
 #[test]
+fn a_proposal_is_placed_only_by_the_step_that_accepted_it() {
+    let mut h = elected(3);
+    h.step(1, Event::Propose(cmd("a"))).unwrap();
+    assert_eq!(h.node(1).last_proposal(), Some(Proposal { first: 2, last: 2, term: 1 }));
+    // A refused proposal places nothing, and does not keep the last one.
+    assert!(h.step(1, Event::Propose(cmd(""))).is_err());
+    assert_eq!(h.node(1).last_proposal(), None);
+    h.step(1, Event::Propose(cmd("b"))).unwrap();
+    assert_eq!(h.node(1).last_proposal(), Some(Proposal { first: 3, last: 3, term: 1 }));
+    // Nor does a step of anything else.
+    h.step(1, Event::Tick).unwrap();
+    assert_eq!(h.node(1).last_proposal(), None);
+    // A follower refuses: none.
+    assert!(h.step(2, Event::Propose(cmd("c"))).is_err());
+    assert_eq!(h.node(2).last_proposal(), None);
+}
+
+#[test]
 fn a_batch_is_one_append_and_one_sync() {
     let mut h = elected(3);
     let syncs = h.node(1).log().effective_syncs();

@@ -127,8 +127,9 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     /// Where the latest step's proposal went, `first == 0` when that step
     /// proposed nothing (`last_proposal`): set by `propose`, cleared when
     /// every step starts (in the line after the hot ones, beside what a
-    /// leader's step and an applying step read). Returned by the node rather than emitted as an
-    /// action, which every driver would carry out on every proposal.
+    /// leader's step and an applying step read). Returned by the node
+    /// rather than emitted as an action, which every driver would carry
+    /// out on every proposal.
     proposal: Proposal,
     // Snapshots (snapshot.rs): read when a snapshot policy is set.
     snapshot_hint_at: Index,
@@ -363,12 +364,12 @@ impl<L: RaftLog> RaftNode<L> {
     // `end_step` (which keeps the quiet limit of `defer_ticks`): not a
     // wrapper around the step, which would copy its result.
     fn run_step(&mut self, event: Event) -> Result<()> {
+        self.proposal.first = 0;
         if self.halted {
             return Err(Error::Halted);
         }
         self.out.clear();
         self.step_bytes = 0;
-        self.proposal.first = 0;
         // Ticks a host deferred happened before this event: taken first
         // (they fire nothing; see `defer_ticks`).
         let owed = std::mem::take(&mut self.owed_ticks);
