@@ -569,7 +569,7 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     pub(super) fn peer_index(&self, id: NodeId) -> Option<usize> {
-        self.peers.binary_search_by_key(&id, |p| p.id).ok()
+        progress::position(&self.peers, id)
     }
 
     fn last_term(&self) -> Term {

@@ -136,16 +136,22 @@ pub(crate) struct Progress {
 /// The follower `id` in `peers` (kept sorted by id), if tracked.
 #[inline]
 pub(crate) fn find(peers: &[Progress], id: NodeId) -> Option<&Progress> {
-    // A cluster's handful of peers is scanned: fewer instructions and
-    // branches than a binary search, in the quorum count every leader
-    // step makes (one lookup per voter).
-    if peers.len() <= SCAN {
-        return peers.iter().find(|p| p.id == id);
-    }
-    peers.binary_search_by_key(&id, |p| p.id).ok().map(|i| &peers[i])
+    position(peers, id).map(|i| &peers[i])
 }
 
-/// Peer sets up to this size are searched by a scan (`find`).
+/// Where the follower `id` is in `peers` (kept sorted by id), if tracked.
+/// A cluster's handful of peers is scanned: fewer instructions and
+/// branches than a binary search, in the quorum count every leader step
+/// makes (one lookup per voter) and on every answer a leader receives.
+#[inline]
+pub(crate) fn position(peers: &[Progress], id: NodeId) -> Option<usize> {
+    if peers.len() <= SCAN {
+        return peers.iter().position(|p| p.id == id);
+    }
+    peers.binary_search_by_key(&id, |p| p.id).ok()
+}
+
+/// Peer sets up to this size are searched by a scan (`position`).
 const SCAN: usize = 8;
 
 impl Progress {
