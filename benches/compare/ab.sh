@@ -8,13 +8,15 @@
 # The two builds differ only in their code, so the "base" row's ratio is
 # the change's effect. The binary stays in target/ab: `--profile` runs the
 # working tree's raft-io alone and `--alone raft-rs` the base, for
-# callgrind to count each build's instructions. Two things that are not the code would move it, and
-# both are held still here (docs/BENCHMARKS.md, "Measuring a change"):
-#  * where the branches of the hot loops fall: this CPU (with the microcode
-#    fix for the jump-on-a-32-byte-boundary erratum) runs a loop whose jump
-#    straddles such a boundary slower, so two copies of the same code at
-#    different addresses differ by up to 10%. Every crate is built with
-#    branches kept within 32-byte boundaries;
+# callgrind to count each build's instructions. Two things that are not
+# the code would move the ratio, and both are held still here
+# (docs/BENCHMARKS.md, "Measuring a change"):
+#  * where the branches of the hot loops fall: an Intel CPU with the
+#    microcode fix for the jump-on-a-32-byte-boundary erratum (the VM this
+#    script was written on) runs a loop whose jump straddles such a
+#    boundary slower, so two copies of the same code at different
+#    addresses differed by up to 10%. Every crate is built with branches
+#    kept within 32-byte boundaries (on other CPUs this only pads);
 #  * the heap the previous subject left: glibc gives freed memory back to
 #    the system and faults it in again, more or less depending on what ran
 #    before. The heap thresholds are fixed so that it keeps it.

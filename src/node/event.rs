@@ -258,12 +258,12 @@ impl ExactSizeIterator for Actions<'_> {}
 /// on the stack, a field at a time, and then copies it in wider moves;
 /// such a copy, right after the writes, cannot take its bytes from them
 /// and waits for them to reach the cache (a store-forwarding stall). On the
-/// steps every entry takes, that wait was a third of the step's time
-/// (proposed, applied) and over a third of sending an append or answering
-/// one (`RaftNode::send_built`). With the room checked first,
-/// the push below cannot grow the vector, and the action goes straight to
-/// its place, field by field (as rustc 1.95 compiles it; docs/BENCHMARKS.md,
-/// "Less work per step").
+/// steps every entry takes, that wait was a third of the step's time (an
+/// applied range, and a proposal's place when that was an action) and over
+/// a third of sending an append or answering one (`RaftNode::send_built`).
+/// With the room checked first, the push below cannot grow the vector, and
+/// the action goes straight to its place, field by field (as rustc 1.95
+/// compiles it; docs/BENCHMARKS.md, "Less work per step").
 #[inline(always)]
 pub(super) fn emit(out: &mut Vec<Action>, make: impl FnOnce() -> Action) {
     if out.len() < out.capacity() {
