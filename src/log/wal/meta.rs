@@ -257,6 +257,20 @@ mod tests {
         assert_eq!(Meta::decode(&before_head), Err(MetaError::Corrupt("the synced end lies before the head")));
     }
 
+    /// A reserved byte that is set under a valid checksum (a file from a
+    /// newer format, or one written wrong) is refused, not ignored.
+    #[test]
+    fn a_reserved_byte_set_under_a_valid_checksum_is_refused() {
+        let meta = Meta { state: MetaState::Ready, segment_size: 8, max_record_size: 9, head: 10, synced_end: 11 };
+        for at in (13..16).chain(28..32) {
+            let mut b = meta.encode();
+            b[at] = 1;
+            let crc = crate::crc::crc32c(&b[..48]);
+            b[48..52].copy_from_slice(&crc.to_le_bytes());
+            assert_eq!(Meta::decode(&b), Err(MetaError::Corrupt("reserved bytes are not zero")), "byte {at}");
+        }
+    }
+
     #[test]
     fn head_marker() {
         let mut b = 77u64.to_le_bytes().to_vec();

@@ -513,6 +513,48 @@ mod tests {
         assert!(decode(&Bytes::copy_from_slice(&buf)).is_err());
     }
 
+    /// What `decode` says of `buf`: the record, or the reason it refused.
+    fn refusal(buf: &[u8]) -> &'static str {
+        match decode(&Bytes::copy_from_slice(buf)) {
+            Ok(r) => panic!("decoded {r:?}"),
+            Err(DecodeError(why)) => why,
+        }
+    }
+
+    #[test]
+    fn a_byte_after_a_whole_record_is_refused() {
+        let mut buf = Vec::new();
+        let hard = HardState { term: 3, vote: Some(2), commit: 6 };
+        encode_checkpoint(&mut buf, None, &hard, &meta(), FileRef { id: 1, len: 4, crc: 9 }, sample_entries().iter());
+        let checkpoint = buf.clone();
+        encode_step(&mut buf, None, Some(&hard), None, Some((6, sample_entries().iter())));
+        for whole in [checkpoint, buf] {
+            decoded(&whole);
+            for extra in [0u8, 1, 0xff] {
+                let mut longer = whole.clone();
+                longer.push(extra);
+                assert_eq!(refusal(&longer), "trailing bytes after the record");
+            }
+        }
+    }
+
+    #[test]
+    fn a_snapshot_without_a_file_that_claims_data_is_refused() {
+        for file in [FileRef { id: 0, len: 4, crc: 0 }, FileRef { id: 0, len: 0, crc: 7 }] {
+            let mut buf = Vec::new();
+            encode_checkpoint(&mut buf, None, &HardState::default(), &meta(), file, [].iter());
+            assert_eq!(refusal(&buf), "snapshot without a file has data", "{file:?}");
+            encode_step::<std::slice::Iter<'_, Entry>>(&mut buf, None, None, Some((&meta(), file)), None);
+            assert_eq!(refusal(&buf), "snapshot without a file has data", "{file:?}");
+        }
+        // File 0 with nothing in it is "no data", and a real file may be empty.
+        for file in [FileRef::EMPTY, FileRef { id: 3, len: 0, crc: 0 }] {
+            let mut buf = Vec::new();
+            encode_checkpoint(&mut buf, None, &HardState::default(), &meta(), file, [].iter());
+            assert!(matches!(decoded(&buf), Record::Checkpoint { file: f, .. } if f == file));
+        }
+    }
+
     #[test]
     fn unknown_kinds_versions_and_flags_are_refused() {
         for bad in [&[3u8, 1][..], &[0, 1], &[1, 9], &[1, 2, 0x10], &[1, 2, 8, 0, 0]] {

@@ -436,10 +436,98 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::types::{Entry, Term};
     use proptest::prelude::*;
 
     fn empty() -> Replayed {
         Replayed::empty()
+    }
+
+    fn normal(term: Term, index: Index) -> Entry {
+        Entry::normal(term, index, Bytes::from_static(b"x"))
+    }
+
+    /// The state after a checkpoint whose snapshot ends at `snap` (term 1)
+    /// followed by entries `snap + 1 ..= snap + n` of the given terms.
+    fn after_checkpoint(snap: Index, terms: &[Term]) -> Replayed {
+        let mut state = empty();
+        let entries = terms.iter().zip(snap + 1..).map(|(&t, i)| normal(t, i)).collect();
+        let snapshot = SnapshotMeta { index: snap, term: 1, ..SnapshotMeta::default() };
+        let hard = HardState { term: 3, vote: None, commit: snap };
+        state
+            .apply(Record::Checkpoint { identity: None, hard, snapshot, file: FileRef::EMPTY, entries })
+            .expect("a checkpoint");
+        state
+    }
+
+    fn step_entries(from: Index, entries: Vec<Entry>) -> Record {
+        Record::Step { identity: None, hard: None, snapshot: None, entries: Some((from, entries)) }
+    }
+
+    fn terms(state: &Replayed) -> Vec<(Index, Term)> {
+        state.entries.iter().map(|e| (e.index, e.term)).collect()
+    }
+
+    #[test]
+    fn an_entry_batch_attaches_after_the_snapshot_and_at_most_one_past_the_last_entry() {
+        // Snapshot at 5, entries 6 and 7.
+        for from in [0, 1, 5, 9, 100] {
+            let mut state = after_checkpoint(5, &[1, 1]);
+            let batch = vec![normal(2, from.max(1))];
+            assert_eq!(
+                state.apply(step_entries(from, batch)),
+                Err("an entry batch does not attach to the log"),
+                "a batch from {from}"
+            );
+            assert_eq!(terms(&state), [(6, 1), (7, 1)], "a refused batch changes nothing");
+        }
+        // From 6 (everything after the snapshot replaced), 7 (the last
+        // replaced) and 8 (appended).
+        for (from, expect) in [(6, vec![(6, 2)]), (7, vec![(6, 1), (7, 2)]), (8, vec![(6, 1), (7, 1), (8, 2)])] {
+            let mut state = after_checkpoint(5, &[1, 1]);
+            state.apply(step_entries(from, vec![normal(2, from)])).unwrap();
+            assert_eq!(terms(&state), expect, "a batch from {from}");
+        }
+    }
+
+    #[test]
+    fn an_entry_term_past_the_limit_is_refused_in_a_step_and_in_a_checkpoint() {
+        let mut state = after_checkpoint(0, &[1]);
+        assert_eq!(state.apply(step_entries(2, vec![normal(LIMIT, 2)])), Ok(()));
+        for term in [LIMIT + 1, u64::MAX] {
+            let mut state = after_checkpoint(0, &[1]);
+            assert_eq!(state.apply(step_entries(2, vec![normal(term, 2)])), Err("an index or term is out of range"));
+            let mut fresh = empty();
+            let checkpoint = Record::Checkpoint {
+                identity: None,
+                hard: HardState::default(),
+                snapshot: SnapshotMeta::default(),
+                file: FileRef::EMPTY,
+                entries: vec![normal(1, 1), normal(term, 2)],
+            };
+            assert_eq!(fresh.apply(checkpoint), Err("an index or term is out of range"));
+        }
+    }
+
+    #[test]
+    fn a_snapshot_keeps_the_entries_after_it_only_when_its_term_matches_the_log() {
+        let snapshot = |term| Record::Step {
+            identity: None,
+            hard: None,
+            snapshot: Some((SnapshotMeta { index: 2, term, ..SnapshotMeta::default() }, FileRef::EMPTY)),
+            entries: None,
+        };
+        // Entries 1..=3 at term 1: a snapshot at 2 of term 1 is that log's
+        // prefix, and entry 3 follows it.
+        let mut state = after_checkpoint(0, &[1, 1, 1]);
+        state.apply(snapshot(1)).unwrap();
+        assert_eq!(terms(&state), [(3, 1)]);
+        assert_eq!(state.live_bytes, entry_len(&normal(1, 3)));
+        // A snapshot at 2 of term 2 is another history: nothing after it is kept.
+        let mut state = after_checkpoint(0, &[1, 1, 1]);
+        state.apply(snapshot(2)).unwrap();
+        assert_eq!(terms(&state), []);
+        assert_eq!((state.snap.index, state.snap.term, state.live_bytes), (2, 2, 0));
     }
 
     proptest! {
