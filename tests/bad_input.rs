@@ -274,6 +274,27 @@ fn backpressure_refuses_past_max_uncommitted_bytes() {
     h.step(1, Event::Propose(Bytes::from(vec![1u8; 100]))).unwrap();
 }
 
+/// What commits and is applied gives its bytes back to the limit, however
+/// the node hands committed commands over: a stream of proposals, each
+/// applied before the next, many times the limit in all, is never refused.
+#[test]
+fn applied_commands_give_their_bytes_back_to_the_limit_by_apply_or_by_range() {
+    for nodes in [1, 3] {
+        for ranges in [false, true] {
+            let mut h = Harness::new(nodes, |c| c.max_uncommitted_bytes(1_000).apply_ranges(ranges));
+            h.campaign(1);
+            h.tick_all(1);
+            h.deliver_all();
+            for k in 0..100 {
+                let outcome = h.step(1, Event::Propose(Bytes::from(vec![1u8; 100])));
+                assert!(outcome.is_ok(), "{nodes} nodes, ranges {ranges}: proposal {k} refused: {outcome:?}");
+                h.deliver_all();
+                assert_eq!(h.node(1).last_applied(), h.node(1).last_index(), "applied before the next");
+            }
+        }
+    }
+}
+
 #[test]
 fn a_snapshot_chunk_past_its_declared_size_or_too_large_is_refused() {
     let mut h = Harness::new(3, |c| c.max_snapshot_bytes(1_000));

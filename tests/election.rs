@@ -3,7 +3,9 @@
 mod common;
 
 use common::{Harness, cmd};
-use raft_io::{CampaignRefusal, Error, Event, MessageBody, RaftConfig, RaftLog, Role, VoteRequest};
+use raft_io::{
+    CampaignRefusal, Error, Event, Message, MessageBody, RaftConfig, RaftLog, Role, VoteRequest, VoteResponse,
+};
 
 #[test]
 fn three_node_election() {
@@ -240,4 +242,52 @@ fn a_follower_tick_and_a_leader_heartbeat_cost_no_sync() {
     let after: Vec<u64> = (1..=3).map(|id| h.node(id).log().effective_syncs()).collect();
     assert_eq!(before, after);
     assert!(h.sent("Heartbeat") > 0);
+}
+
+/// Granting a vote restarts the voter's election timer (a node that has
+/// just voted gives the candidate a full timeout to win and make itself
+/// heard), also when the vote is in the voter's own term, where no term
+/// change restarts it. A voter one tick from its timeout when it grants
+/// must not campaign at the next tick.
+#[test]
+fn granting_a_vote_restarts_the_election_timer() {
+    // A fixed timeout of 10 ticks for every node; no pre-vote, so that a
+    // campaign's first message is its vote request.
+    let mut h = Harness::new(3, |c| c.election_timeout(10, 11).pre_vote(false));
+    // Node 2 learns of term 2 (from an answer node 1 sent in it), which
+    // restarts its timer; then nine ticks pass.
+    let news = Message { from: 1, to: 2, term: 2, body: MessageBody::VoteResponse(VoteResponse { granted: false }) };
+    h.deliver(news);
+    assert_eq!(h.node(2).term(), 2);
+    // Node 3 is in term 1, so that its campaign is for term 2.
+    h.deliver(Message { from: 1, to: 3, term: 1, body: MessageBody::VoteResponse(VoteResponse { granted: false }) });
+    h.take_queue();
+    h.tick(2, 9);
+    assert!(h.queue.is_empty(), "node 2 campaigned early");
+    // Node 3 campaigns in term 2, node 2's own term: deliver its requests
+    // and the answers, but nothing it sends once elected.
+    h.step(3, Event::Campaign).unwrap();
+    while let Some(m) = h.queue.pop_front() {
+        if matches!(m.body, MessageBody::Append(_) | MessageBody::Heartbeat(_)) {
+            continue;
+        }
+        h.deliver(m);
+    }
+    assert!(
+        h.node(3).is_leader() && h.node(3).term() == 2,
+        "node 3: {:?} in term {}, node 2 term {} vote {:?}",
+        h.node(3).role(),
+        h.node(3).term(),
+        h.node(2).term(),
+        h.node(2).log().hard_state().vote
+    );
+    assert_eq!(h.node(2).log().hard_state().vote, Some(3), "node 2 voted for node 3 in term 2");
+    h.tick(2, 1);
+    let campaigned: Vec<_> = h
+        .queue
+        .iter()
+        .filter(|m| m.from == 2 && matches!(m.body, MessageBody::PreVote(_) | MessageBody::Vote(_)))
+        .collect();
+    assert!(campaigned.is_empty(), "node 2 campaigned the tick after voting: {campaigned:?}");
+    assert_eq!(h.node(2).role(), Role::Follower);
 }

@@ -157,3 +157,49 @@ fn under_steady_load_the_followers_hear_appends_alone_and_never_campaign() {
     assert!(commit >= 300);
     assert_eq!((h.node(2).commit_index(), h.node(3).commit_index()), (commit, commit));
 }
+
+/// A follower whose appends were all lost, with the leader's window to it
+/// full, is repaired at the first heartbeat answer: the answer frees a slot
+/// and the leader sends an append at once (which the follower refuses over
+/// the gap, and the leader backs up), not only after the rounds it takes to
+/// fall back to probing.
+#[test]
+fn a_heartbeat_answer_reopens_a_full_window_whose_appends_were_lost() {
+    let mut h = Harness::new(3, |c| c.max_inflight(2));
+    h.elect(1);
+    h.tick_all(1);
+    // Two proposals; both appends to node 2 are lost, so its window is full.
+    for s in ["a", "b"] {
+        h.propose(1, s).unwrap();
+        while let Some(m) = h.queue.pop_front() {
+            if !(m.to == 2 && matches!(m.body, MessageBody::Append(_))) {
+                h.deliver(m);
+            }
+        }
+    }
+    assert_eq!(h.node(1).commit_index(), h.node(1).last_index(), "committed with node 3");
+    assert!(h.node(2).last_index() < h.node(1).last_index());
+    // The next heartbeat round, and node 2's answer to it.
+    let mut answered = None;
+    for _ in 0..10 {
+        h.tick(1, 1);
+        while let Some(m) = h.queue.pop_front() {
+            if m.from == 2 && matches!(m.body, MessageBody::HeartbeatResponse(_)) {
+                answered = Some(h.step(1, Event::Message(m)).unwrap());
+                break;
+            }
+            h.deliver(m);
+        }
+        if answered.is_some() {
+            break;
+        }
+    }
+    let actions = answered.expect("node 2 answered a heartbeat round");
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Send { message, .. }
+            if message.to == 2 && matches!(message.body, MessageBody::Append(_)))),
+        "no append to node 2 at its first answer: {actions:?}"
+    );
+    h.deliver_all();
+    assert_eq!(h.node(2).last_index(), h.node(1).last_index(), "repaired");
+}

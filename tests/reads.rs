@@ -163,6 +163,103 @@ fn lease_reads_skip_the_round_trip_and_stop_before_a_new_leader_can_exist() {
     assert!(!h.actions.iter().any(|(_, a)| matches!(a, Action::ReadReady { .. })));
 }
 
+/// Delivers everything queued except node `from`'s appends, which are
+/// returned (held back) instead.
+fn deliver_holding_appends_of(h: &mut Harness, from: u64) -> Vec<Message> {
+    let mut held = Vec::new();
+    while let Some(m) = h.queue.pop_front() {
+        if m.from == from && m.body.name() == "Append" {
+            held.push(m);
+        } else {
+            h.deliver(m);
+        }
+    }
+    held
+}
+
+/// A new leader whose followers answer its heartbeat rounds holds a lease,
+/// but not yet an entry of its term committed: a lease read then would
+/// take a commit index that may miss what the previous leader committed.
+/// It waits for the term's first commit, as a ReadIndex read does.
+#[test]
+fn a_new_leader_serves_no_lease_read_before_its_term_has_a_commit() {
+    let mut h = elected(|c| c.lease_reads(true).lease_drift_ticks(2));
+    h.propose(1, "x").unwrap();
+    h.deliver_all();
+    h.tick_all(2);
+    // Leadership moves to node 2 (term 2); every append it sends is held
+    // back, so its no-op (index 3) does not commit.
+    h.step(1, Event::TransferLeadership(2)).unwrap();
+    let mut held = deliver_holding_appends_of(&mut h, 2);
+    assert!(h.node(2).is_leader() && h.node(2).term() == 2);
+    // Several heartbeat rounds, answered by both followers: the lease is
+    // held, the no-op is not committed.
+    for _ in 0..6 {
+        h.tick(2, 1);
+        held.extend(deliver_holding_appends_of(&mut h, 2));
+    }
+    assert_eq!((h.node(2).commit_index(), h.node(2).last_index()), (2, 3));
+    h.clear_actions();
+    read(&mut h, 2, 1, ReadKind::Lease).unwrap();
+    assert!(outcomes(&h, 2).is_empty(), "served before the term's first commit: {:?}", outcomes(&h, 2));
+    // Once the no-op commits, the read is answered at it.
+    for m in held {
+        h.deliver(m);
+    }
+    h.deliver_all();
+    h.tick_all(2);
+    assert_eq!(outcomes(&h, 2), vec![Action::ReadReady { id: 1, index: 3 }]);
+}
+
+/// A lease runs from when the round that renewed it was sent, not from
+/// when its answers came back: answers that were slow in coming must not
+/// stretch it past the time a new leader may be elected.
+#[test]
+fn a_lease_runs_from_when_its_round_was_sent_not_from_its_answers() {
+    let mut h = elected(|c| c.lease_reads(true).lease_drift_ticks(2));
+    h.propose(1, "x").unwrap();
+    h.deliver_all();
+    // Tick the leader alone until it sends a heartbeat round (not a commit
+    // notice, which nobody answers); hold it.
+    let mut round = Vec::new();
+    while round.is_empty() {
+        h.tick(1, 1);
+        round = h
+            .take_queue()
+            .into_iter()
+            .filter(|m| matches!(m.body, MessageBody::Heartbeat(ref hb) if hb.round > 0))
+            .collect();
+    }
+    // Its answers come back four ticks later (every later round is lost).
+    const DELAY: u64 = 4;
+    for _ in 0..DELAY {
+        h.tick(1, 1);
+        h.take_queue();
+    }
+    for m in round {
+        h.deliver(m);
+    }
+    h.deliver_all();
+    // Then the leader is cut off: its lease lasts at most
+    // election_timeout_min - drift = 8 ticks from the round's sending,
+    // DELAY of which have passed.
+    h.isolate(1);
+    h.clear_actions();
+    let mut served = 0;
+    for id in 1..=20 {
+        h.take_queue();
+        if read(&mut h, 1, id, ReadKind::Lease).is_err()
+            || !outcomes(&h, 1).iter().any(|a| matches!(a, Action::ReadReady { id: r, .. } if *r == id))
+        {
+            break;
+        }
+        served += 1;
+        h.tick(1, 1);
+    }
+    assert!(served > 0, "the lease held when the leader was cut off");
+    assert!(served <= 8 - DELAY, "lease reads served for {served} ticks after answers {DELAY} ticks late");
+}
+
 #[test]
 fn lease_reads_need_to_be_enabled() {
     let mut h = elected(|c| c);

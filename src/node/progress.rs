@@ -390,6 +390,30 @@ mod tests {
     }
 
     #[test]
+    fn a_new_state_starts_with_an_empty_window_and_a_probe_starts_past_the_match() {
+        let mut p = Progress::new(2, 1, 2);
+        p.matched = 5;
+        p.become_replicate();
+        p.sent_entries(10);
+        p.sent_entries(20);
+        assert!(p.is_paused(), "the window is full");
+        p.stalled = 2;
+        // A stalled pipeline falls back to probing from just past the match,
+        // with nothing left in flight.
+        p.become_probe();
+        assert_eq!((p.state, p.next, p.inflights.len(), p.stalled), (ProgressState::Probe, 6, 0, 0));
+        assert!(!p.is_paused(), "the probe goes at once");
+        p.sent_entries(6);
+        assert!(p.is_paused());
+        // Its answer resumes the pipeline with the whole window free.
+        assert!(p.update_matched(6));
+        p.become_replicate();
+        assert_eq!((p.state, p.next, p.inflights.len()), (ProgressState::Replicate, 7, 0));
+        p.sent_entries(8);
+        assert!(!p.is_paused(), "one of two slots used");
+    }
+
+    #[test]
     fn rejections_back_off_and_ignore_stale_ones() {
         let mut p = Progress::new(2, 1, 4);
         p.matched = 5;
