@@ -166,6 +166,18 @@ mod tests {
         c.check_state(view(1, 5)).unwrap();
     }
 
+    /// A snapshot restored behind commands applied in the same step (before
+    /// any state was reported for it) is caught too.
+    #[test]
+    fn restoring_behind_commands_applied_in_the_same_step_is_caught() {
+        let mut c = ApplyOrder::default();
+        c.check_apply(1, 7).unwrap();
+        assert_eq!(c.check_restore(1, 5).unwrap_err().property, "Apply Order");
+        let mut c = ApplyOrder::default();
+        c.check_apply(1, 7).unwrap();
+        c.check_restore(1, 7).unwrap();
+    }
+
     #[test]
     fn a_skipped_or_foreign_command_is_caught() {
         use crate::log::MemoryLog;
