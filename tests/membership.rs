@@ -113,6 +113,21 @@ fn promotion_and_automatic_promotion() {
     assert!(h.node(1).membership().learners().is_empty());
 }
 
+/// The promotion distance is inclusive: at distance 0 a learner that holds
+/// every entry of the leader's log (and nothing more is proposed) is
+/// promoted.
+#[test]
+fn a_learner_exactly_at_the_promotion_distance_is_promoted() {
+    let mut h = Harness::new(3, |c| c.auto_promote(Some(0)));
+    h.campaign(1);
+    h.tick_all(1);
+    join(&mut h, 4);
+    change(&mut h, 1, MembershipChange::AddLearner(4)).unwrap();
+    h.tick_all(6);
+    assert_eq!(h.node(1).membership().voters(), &[1, 2, 3, 4], "promoted once it held the whole log");
+    assert!(h.node(1).membership().learners().is_empty());
+}
+
 #[test]
 fn single_server_changes_and_one_at_a_time() {
     let mut h = elected(3);
