@@ -267,12 +267,7 @@ fn granting_a_vote_restarts_the_election_timer() {
     // Node 3 campaigns in term 2, node 2's own term: deliver its requests
     // and the answers, but nothing it sends once elected.
     h.step(3, Event::Campaign).unwrap();
-    while let Some(m) = h.queue.pop_front() {
-        if matches!(m.body, MessageBody::Append(_) | MessageBody::Heartbeat(_)) {
-            continue;
-        }
-        h.deliver(m);
-    }
+    h.deliver_holding(|m| matches!(m.body, MessageBody::Append(_) | MessageBody::Heartbeat(_)));
     assert!(
         h.node(3).is_leader() && h.node(3).term() == 2,
         "node 3: {:?} in term {}, node 2 term {} vote {:?}",

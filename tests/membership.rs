@@ -103,14 +103,21 @@ fn promotion_and_automatic_promotion() {
     assert_eq!(h.node(4).membership().voters(), &[1, 2, 3, 4]);
 
     // Automatic: a learner within 5 entries of the leader is promoted.
-    let mut h = Harness::new(3, |c| c.auto_promote(Some(5)));
+    let h = learner_added_with_auto_promote(5);
+    assert_eq!(h.node(1).membership().voters(), &[1, 2, 3, 4], "promoted once caught up");
+    assert!(h.node(1).membership().learners().is_empty());
+}
+
+/// Three voters with automatic promotion at `distance`; learner 4 added and
+/// given six ticks to catch up.
+fn learner_added_with_auto_promote(distance: u64) -> Harness {
+    let mut h = Harness::new(3, |c| c.auto_promote(Some(distance)));
     h.campaign(1);
     h.tick_all(1);
     join(&mut h, 4);
     change(&mut h, 1, MembershipChange::AddLearner(4)).unwrap();
     h.tick_all(6);
-    assert_eq!(h.node(1).membership().voters(), &[1, 2, 3, 4], "promoted once caught up");
-    assert!(h.node(1).membership().learners().is_empty());
+    h
 }
 
 /// The promotion distance is inclusive: at distance 0 a learner that holds
@@ -118,12 +125,7 @@ fn promotion_and_automatic_promotion() {
 /// promoted.
 #[test]
 fn a_learner_exactly_at_the_promotion_distance_is_promoted() {
-    let mut h = Harness::new(3, |c| c.auto_promote(Some(0)));
-    h.campaign(1);
-    h.tick_all(1);
-    join(&mut h, 4);
-    change(&mut h, 1, MembershipChange::AddLearner(4)).unwrap();
-    h.tick_all(6);
+    let h = learner_added_with_auto_promote(0);
     assert_eq!(h.node(1).membership().voters(), &[1, 2, 3, 4], "promoted once it held the whole log");
     assert!(h.node(1).membership().learners().is_empty());
 }

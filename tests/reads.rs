@@ -19,6 +19,12 @@ fn read(h: &mut Harness, node: u64, id: u64, kind: ReadKind) -> Result<Vec<Actio
     h.step(node, Event::Read { id, kind })
 }
 
+/// Asks node `node` for lease read `id`; whether it was served at once.
+fn lease_read_served(h: &mut Harness, node: u64, id: u64) -> bool {
+    read(h, node, id, ReadKind::Lease).is_ok()
+        && outcomes(h, node).iter().any(|a| matches!(a, Action::ReadReady { id: r, .. } if *r == id))
+}
+
 fn outcomes(h: &Harness, node: u64) -> Vec<Action> {
     h.actions
         .iter()
@@ -149,9 +155,7 @@ fn lease_reads_skip_the_round_trip_and_stop_before_a_new_leader_can_exist() {
         let id = 100 + lease_ticks;
         // Either the lease is over (the read waits for a round that cannot
         // complete) or check-quorum already deposed the leader.
-        if read(&mut h, 1, id, ReadKind::Lease).is_err()
-            || !outcomes(&h, 1).iter().any(|a| matches!(a, Action::ReadReady { .. }))
-        {
+        if !lease_read_served(&mut h, 1, id) {
             break;
         }
         assert!(lease_ticks < 10, "lease outlived the election timeout");
@@ -163,18 +167,9 @@ fn lease_reads_skip_the_round_trip_and_stop_before_a_new_leader_can_exist() {
     assert!(!h.actions.iter().any(|(_, a)| matches!(a, Action::ReadReady { .. })));
 }
 
-/// Delivers everything queued except node `from`'s appends, which are
-/// returned (held back) instead.
-fn deliver_holding_appends_of(h: &mut Harness, from: u64) -> Vec<Message> {
-    let mut held = Vec::new();
-    while let Some(m) = h.queue.pop_front() {
-        if m.from == from && m.body.name() == "Append" {
-            held.push(m);
-        } else {
-            h.deliver(m);
-        }
-    }
-    held
+/// Whether node `from`'s message is an append (the ones a test holds back).
+fn append_of(from: u64) -> impl Fn(&Message) -> bool {
+    move |m| m.from == from && m.body.name() == "Append"
 }
 
 /// A new leader whose followers answer its heartbeat rounds holds a lease,
@@ -190,13 +185,13 @@ fn a_new_leader_serves_no_lease_read_before_its_term_has_a_commit() {
     // Leadership moves to node 2 (term 2); every append it sends is held
     // back, so its no-op (index 3) does not commit.
     h.step(1, Event::TransferLeadership(2)).unwrap();
-    let mut held = deliver_holding_appends_of(&mut h, 2);
+    let mut held = h.deliver_holding(append_of(2));
     assert!(h.node(2).is_leader() && h.node(2).term() == 2);
     // Several heartbeat rounds, answered by both followers: the lease is
     // held, the no-op is not committed.
     for _ in 0..6 {
         h.tick(2, 1);
-        held.extend(deliver_holding_appends_of(&mut h, 2));
+        held.extend(h.deliver_holding(append_of(2)));
     }
     assert_eq!((h.node(2).commit_index(), h.node(2).last_index()), (2, 3));
     h.clear_actions();
@@ -248,9 +243,7 @@ fn a_lease_runs_from_when_its_round_was_sent_not_from_its_answers() {
     let mut served = 0;
     for id in 1..=20 {
         h.take_queue();
-        if read(&mut h, 1, id, ReadKind::Lease).is_err()
-            || !outcomes(&h, 1).iter().any(|a| matches!(a, Action::ReadReady { id: r, .. } if *r == id))
-        {
+        if !lease_read_served(&mut h, 1, id) {
             break;
         }
         served += 1;

@@ -150,6 +150,21 @@ impl Harness {
         self.step(to, Event::Message(m)).unwrap();
     }
 
+    /// Delivers every queued message, and what those deliveries send, until
+    /// the queue is empty, except the messages `hold` picks: those are taken
+    /// out of the queue undelivered and returned, in order.
+    pub fn deliver_holding(&mut self, hold: impl Fn(&Message) -> bool) -> Vec<Message> {
+        let mut held = Vec::new();
+        while let Some(m) = self.queue.pop_front() {
+            if hold(&m) {
+                held.push(m);
+            } else {
+                self.deliver(m);
+            }
+        }
+        held
+    }
+
     /// Makes node `id` the leader, ticking the others meanwhile: with lease
     /// reads on, freshly started nodes refuse votes for one minimum
     /// election timeout (a restarted node must not cut a lease short).
