@@ -10,6 +10,8 @@
 
 use std::sync::{Arc, Mutex};
 
+mod common;
+
 use bytes::Bytes;
 use raft_io::sim::{Chaos, Cluster, FaultProfile, KvStore, SimConfig, StateMachine};
 use raft_io::{
@@ -202,6 +204,32 @@ fn a_range_past_the_applied_index_or_compacted_is_refused() {
 /// no range, and a configuration entry ends a run with its
 /// `MembershipCommitted` — also once the node hands runs of commands over
 /// without reading them (`docs/PROTOCOL.md` §4.6).
+/// What the log holds but the node has not applied (a leader's entry no
+/// follower has acknowledged) is refused, though it lies at the log's end;
+/// a range over thousands of entries, stored in several pieces, is lent
+/// whole, in order.
+#[test]
+fn a_held_entry_not_applied_is_refused_and_a_long_range_is_lent_whole() {
+    let mut h = common::Harness::new(2, |c| c.apply_ranges(true));
+    h.elect(1);
+    h.deliver_all();
+    let mut seen = Vec::new();
+    for k in 0..3000u32 {
+        h.step(1, Event::Propose(Bytes::from(k.to_le_bytes().to_vec()))).unwrap();
+        h.deliver_all();
+    }
+    let applied = h.node(1).last_applied();
+    h.node(1).visit_applied(1, applied, |_, _, c| seen.push(c.clone())).unwrap();
+    let want: Vec<Bytes> = (0..3000u32).map(|k| Bytes::from(k.to_le_bytes().to_vec())).collect();
+    assert_eq!(seen, want, "every command across the log's pieces, in order");
+    h.isolate(1);
+    h.step(1, Event::Propose(Bytes::from("held"))).unwrap();
+    let last = h.node(1).last_index();
+    assert_eq!(h.node(1).last_applied(), last - 1, "not committed: no follower has it");
+    let refused = h.node(1).visit_applied(last, last, |_, _, _| panic!("an entry not applied was lent"));
+    assert!(matches!(refused, Err(Error::NotApplied { applied, .. }) if applied == last - 1), "{refused:?}");
+}
+
 #[test]
 fn ranges_begin_and_end_at_commands_and_a_configuration_entry_ends_one() {
     let mut node: RaftNode = RaftNode::new(RaftConfig::single(1).apply_ranges(true)).unwrap();

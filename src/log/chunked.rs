@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 
-use crate::types::Entry;
+use crate::types::{Entry, Index};
 
 /// Entries per chunk: 1024 entries of 56 bytes, 56 KiB, below the size at
 /// which the system allocator maps (and unmaps) memory for each chunk.
@@ -156,6 +156,20 @@ impl Chunked {
         for slice in self.slices(range.start, range.start + n) {
             out.extend_from_slice(slice);
         }
+    }
+
+    /// The entries `lo..hi` of a log whose first stored entry has index
+    /// `base + 1`, as one slice of the last chunk (the log's tail), when
+    /// they all lie there and `lo < hi`:
+    /// [`RaftLog::entry_run`](super::RaftLog::entry_run) for the logs
+    /// stored here.
+    #[inline]
+    pub(crate) fn tail_run(&self, base: Index, lo: Index, hi: Index) -> Option<&[Entry]> {
+        let n = usize::try_from(hi.checked_sub(lo)?).ok().filter(|&n| n > 0)?;
+        let start = usize::try_from(lo.checked_sub(base.checked_add(1)?)?).ok()?;
+        let last = self.chunks.back()?;
+        let o = start.checked_sub(self.len - last.len())?;
+        last.get(o..o.checked_add(n)?)
     }
 
     /// Hands the entries at positions `range` (within `len`) to `f` by
@@ -341,6 +355,24 @@ mod tests {
 
     fn indexes(c: &Chunked) -> Vec<u64> {
         c.iter().map(|e| e.index).collect()
+    }
+
+    /// A run is lent only when it lies whole in the last chunk, counted
+    /// from the index after `base`.
+    #[test]
+    fn a_tail_run_lies_whole_in_the_last_chunk() {
+        let mut c = Chunked::default();
+        let mut batch: Vec<Entry> = (11..=10 + CHUNK as u64 + 100).map(e).collect();
+        c.append(&mut batch);
+        let last = 10 + CHUNK as u64 + 100;
+        let run = |lo, hi| c.tail_run(10, lo, hi).map(|r| r.iter().map(|e| e.index).collect::<Vec<_>>());
+        assert_eq!(run(last, last + 1), Some(vec![last]));
+        assert_eq!(run(last - 99, last + 1), Some((last - 99..=last).collect()));
+        assert_eq!(run(last - 100, last + 1), None, "one entry in the chunk before");
+        assert_eq!(run(last, last + 2), None, "past the end");
+        assert_eq!(run(last, last), None, "empty");
+        assert_eq!(run(5, 7), None, "before the first entry");
+        assert_eq!(c.tail_run(u64::MAX, 1, 2), None, "no index after the base");
     }
 
     #[test]

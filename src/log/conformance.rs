@@ -32,6 +32,7 @@ pub(crate) fn run_all<L: RaftLog>(make: impl Fn() -> L) {
     append_one_is_append_of_one(make(), make());
     entries_respect_max_bytes(make());
     visit_lends_what_entries_clones(make());
+    a_lent_run_is_what_entries_clones(make());
     truncate_removes_a_suffix(make());
     hard_state_and_identity(make());
     snapshot_keeps_a_matching_suffix(make());
@@ -170,6 +171,51 @@ fn visit_lends_what_entries_clones<L: RaftLog>(mut log: L) {
     log.sync().unwrap();
     assert!(visited(&log, 100, 102).is_err(), "compacted");
     assert_eq!(visited(&log, 101, 103).unwrap().concat(), vec![e(1, 101), e(1, 102)]);
+}
+
+/// `entry_run` may lend nothing, but what it lends is exactly the entries
+/// `lo..hi`; it lends nothing for an empty range, a compacted one, or one
+/// past the last index.
+fn a_lent_run_is_what_entries_clones<L: RaftLog>(mut log: L) {
+    let terms: Vec<Term> = (0..2500).map(|k| 1 + k / 1000).collect();
+    fill(&mut log, &terms);
+    let check = |log: &L, lo: Index, hi: Index| {
+        if let Some(run) = log.entry_run(lo, hi) {
+            let mut want = Vec::new();
+            log.entries(lo, hi, u64::MAX, &mut want).unwrap();
+            assert_eq!(run, want.as_slice(), "{lo}..{hi}");
+        }
+    };
+    for (lo, hi) in [(1, 2501), (1, 2), (1000, 1100), (2048, 2501), (2490, 2501), (2500, 2501)] {
+        check(&log, lo, hi);
+    }
+    for (lo, hi) in [(7, 7), (9, 3), (2500, 2502), (2501, 2502), (0, 1), (u64::MAX - 1, u64::MAX)] {
+        assert!(log.entry_run(lo, hi).is_none(), "{lo}..{hi} is not a run of the log");
+    }
+    let meta = SnapshotMeta { index: 2495, term: 3, membership: Membership::empty() };
+    log.install_snapshot(meta, Bytes::from_static(b"s")).unwrap();
+    log.sync().unwrap();
+    assert!(log.entry_run(2495, 2497).is_none(), "compacted");
+    check(&log, 2496, 2501);
+    fill(&mut log, &[3, 3]);
+    check(&log, 2499, 2503);
+}
+
+/// For a log that holds its entries in memory (`MemoryLog`, `WalLog`): a
+/// run near the end, where a step's appends and applies are, is lent as
+/// one slice (so `RaftNode::visit_applied` reads it without a call through
+/// `dyn`), after a snapshot too.
+pub(crate) fn lends_runs_at_its_tail<L: RaftLog>(mut log: L) {
+    let terms: Vec<Term> = (0..2500).map(|k| 1 + k / 1000).collect();
+    fill(&mut log, &terms);
+    for (lo, hi) in [(2500, 2501), (2480, 2501), (2049, 2060)] {
+        assert!(log.entry_run(lo, hi).is_some(), "{lo}..{hi} at the tail");
+    }
+    let meta = SnapshotMeta { index: 2495, term: 3, membership: Membership::empty() };
+    log.install_snapshot(meta, Bytes::from_static(b"s")).unwrap();
+    log.sync().unwrap();
+    fill(&mut log, &[3]);
+    assert_eq!(log.entry_run(2496, 2502).map(|r| r.len()), Some(6), "after a snapshot");
 }
 
 fn truncate_removes_a_suffix<L: RaftLog>(mut log: L) {

@@ -220,6 +220,11 @@ impl RaftLog for MemoryLog {
     }
 
     #[inline]
+    fn entry_run(&self, lo: Index, hi: Index) -> Option<&[Entry]> {
+        self.entries.tail_run(self.snapshot.index, lo, hi)
+    }
+
+    #[inline]
     fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError> {
         for (expected, e) in (self.last_index() + 1..).zip(entries.iter()) {
             if e.index != expected {

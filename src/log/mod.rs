@@ -111,6 +111,21 @@ pub trait RaftLog {
         Ok(())
     }
 
+    /// The entries `lo..hi` as one slice borrowed from the log, when it
+    /// holds them all, stored one after another (`lo < hi`). `None` says
+    /// only that there is no such slice: the entries may be stored apart,
+    /// or not be readable, and [`visit_entries`](RaftLog::visit_entries)
+    /// then lends them or says why not. A fast path for a short run near
+    /// the log's end (what [`RaftNode::visit_applied`] reads after most
+    /// steps); the default has none.
+    ///
+    /// [`RaftNode::visit_applied`]: crate::RaftNode::visit_applied
+    #[inline]
+    fn entry_run(&self, lo: Index, hi: Index) -> Option<&[Entry]> {
+        let _ = (lo, hi);
+        None
+    }
+
     /// Appends all of `entries`, draining the vector (its capacity is kept
     /// for reuse). The first entry's index is `last_index() + 1`.
     fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError>;

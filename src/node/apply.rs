@@ -36,7 +36,25 @@ impl<L: RaftLog> RaftNode<L> {
     /// }
     /// assert_eq!(applied, [(2, "a".into()), (3, "b".into())]);
     /// ```
+    #[inline]
     pub fn visit_applied(&self, first: Index, last: Index, mut f: impl FnMut(Index, Term, &Bytes)) -> Result<()> {
+        // A run the log lends as one slice (most are: the run a step just
+        // applied, at the log's end) is read here, inlined into the caller;
+        // any other range, and every refusal, out of line.
+        if first <= last && last <= self.applied {
+            let end = if mutant!(ApplyRangeShort) { last } else { last + 1 };
+            if let Some(run) = self.log.entry_run(first, end) {
+                visit_commands(run, &mut f);
+                return Ok(());
+            }
+        }
+        self.visit_applied_apart(first, last, &mut f)
+    }
+
+    /// [`visit_applied`](Self::visit_applied) for a range the log does not
+    /// lend as one slice, or refuses.
+    #[inline(never)]
+    fn visit_applied_apart(&self, first: Index, last: Index, f: &mut dyn FnMut(Index, Term, &Bytes)) -> Result<()> {
         if first > last {
             return Ok(());
         }
@@ -48,11 +66,7 @@ impl<L: RaftLog> RaftNode<L> {
             return Err(Error::NotHeld { first, first_held });
         }
         let end = if mutant!(ApplyRangeShort) { last } else { last + 1 };
-        self.log.visit_entries(first, end, &mut |entries: &[Entry]| {
-            for e in entries.iter().filter(|e| e.kind == EntryKind::Normal) {
-                f(e.index, e.term, &e.data);
-            }
-        })?;
+        self.log.visit_entries(first, end, &mut |entries: &[Entry]| visit_commands(entries, f))?;
         Ok(())
     }
 
@@ -170,5 +184,14 @@ impl<L: RaftLog> RaftNode<L> {
             emit(&mut self.out, || Action::ApplyRange { first, last });
         }
         Ok(())
+    }
+}
+
+/// Hands each command of `entries` to `f` (no-ops and configuration
+/// entries are skipped): what [`RaftNode::visit_applied`] lends.
+#[inline(always)]
+fn visit_commands<F: FnMut(Index, Term, &Bytes) + ?Sized>(entries: &[Entry], f: &mut F) {
+    for e in entries.iter().filter(|e| e.kind == EntryKind::Normal) {
+        f(e.index, e.term, &e.data);
     }
 }

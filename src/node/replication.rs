@@ -207,7 +207,12 @@ impl<L: RaftLog> RaftNode<L> {
         let entries = if next <= last {
             let hi = (last + 1).min(next.saturating_add(self.cfg.max_entries_per_message as u64));
             let mut entries = entry_pool::take((hi - next) as usize);
-            self.log.entries(next, hi, self.cfg.max_message_bytes, &mut entries)?;
+            let max_bytes = self.cfg.max_message_bytes;
+            // Entries the log lends as one slice are cloned here, inlined.
+            match self.log.entry_run(next, hi) {
+                Some(run) => entries.extend_from_slice(&run[..crate::log::fitting(run.iter(), max_bytes)]),
+                None => self.log.entries(next, hi, max_bytes, &mut entries)?,
+            }
             entries
         } else {
             Vec::new()

@@ -240,6 +240,10 @@ impl RaftLog for SimLog {
         self.inner().entries(lo, hi, max_bytes, out)
     }
 
+    fn entry_run(&self, lo: Index, hi: Index) -> Option<&[Entry]> {
+        self.inner().entry_run(lo, hi)
+    }
+
     fn visit_entries(&self, lo: Index, hi: Index, f: &mut dyn FnMut(&[Entry])) -> Result<(), StorageError> {
         self.inner().visit_entries(lo, hi, f)
     }

@@ -10,6 +10,11 @@ fn conforms_to_the_raft_log_contract() {
     conformance::run_all(MemoryLog::new);
 }
 
+#[test]
+fn lends_runs_at_its_tail() {
+    conformance::lends_runs_at_its_tail(MemoryLog::new());
+}
+
 fn e(term: Term, index: Index) -> Entry {
     Entry::normal(term, index, Bytes::from(format!("{term}/{index}")))
 }

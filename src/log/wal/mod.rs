@@ -378,6 +378,11 @@ impl RaftLog for WalLog {
         self.state.entries(lo, hi, max_bytes, out)
     }
 
+    #[inline]
+    fn entry_run(&self, lo: Index, hi: Index) -> Option<&[Entry]> {
+        self.state.entry_run(lo, hi)
+    }
+
     fn visit_entries(&self, lo: Index, hi: Index, f: &mut dyn FnMut(&[Entry])) -> Result<(), StorageError> {
         self.state.visit_entries(lo, hi, f)
     }

@@ -238,6 +238,11 @@ impl LogState {
         Ok(())
     }
 
+    #[inline]
+    pub(crate) fn entry_run(&self, lo: Index, hi: Index) -> Option<&[Entry]> {
+        self.entries.tail_run(self.snap.index, lo, hi)
+    }
+
     pub(crate) fn visit_entries(&self, lo: Index, hi: Index, f: &mut dyn FnMut(&[Entry])) -> Result<(), StorageError> {
         let range = entry_offsets(lo, hi, self.snap.index, self.last_index())?;
         self.entries.visit(range, f);

@@ -68,6 +68,12 @@ fn conforms_to_the_raft_log_contract() {
 }
 
 #[test]
+fn lends_runs_at_its_tail() {
+    let dir = temp();
+    conformance::lends_runs_at_its_tail(WalLog::open(dir.path().join("log")).unwrap());
+}
+
+#[test]
 fn conforms_with_tiny_segments() {
     let root = temp();
     let n = AtomicU64::new(0);
