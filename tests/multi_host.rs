@@ -775,3 +775,30 @@ fn queued_ranges_are_settled_only_before_a_step_that_could_drop_them() {
     assert_eq!(ranges, 3, "each step's range left as it was queued");
     assert_eq!(seen, ["a", "b", "c"]);
 }
+
+/// The rule of PROTOCOL.md §10: a peer is down once it has been silent for
+/// more than `peer_timeout` ticks — exactly `peer_timeout` ticks of silence
+/// is not yet down, one more is — whether the clock moves a tick at a time
+/// or in bulk.
+#[test]
+fn a_peer_is_down_after_more_than_peer_timeout_ticks_of_silence() {
+    for bulk in [false, true] {
+        let mut host = MultiNode::new(HostConfig::new(1).ping_interval(3).peer_timeout(10));
+        host.create_group(1, group_config(1, 1), MemoryLog::new()).unwrap();
+        let start = host.ticks();
+        let move_to = |host: &mut MultiNode<MemoryLog>, at: u64| {
+            if bulk {
+                host.advance(at - host.ticks()).unwrap();
+            } else {
+                while host.ticks() < at {
+                    host.tick().unwrap();
+                }
+            }
+            host.drain_actions().for_each(drop);
+        };
+        move_to(&mut host, start + 10);
+        assert_eq!(host.stats().peers_lost, 0, "silent for exactly peer_timeout ticks (bulk: {bulk})");
+        move_to(&mut host, start + 11);
+        assert_eq!(host.stats().peers_lost, 2, "silent for one tick more: both peers down (bulk: {bulk})");
+    }
+}

@@ -45,8 +45,9 @@ impl HostConfig {
         self
     }
 
-    /// Ticks of silence after which a peer is considered down (use the
-    /// groups' minimum election timeout; at least 2 pings).
+    /// Ticks of silence a peer may keep and still be up: one silent for
+    /// more is considered down (use the groups' minimum election timeout;
+    /// at least 2 pings).
     pub fn peer_timeout(mut self, ticks: u64) -> Self {
         self.peer_timeout = ticks;
         self
@@ -120,7 +121,8 @@ pub struct HostStats {
     pub misaddressed_dropped: u64,
     /// Groups woken because their leader's node went silent.
     pub woken_by_peer_loss: u64,
-    /// Times a peer was declared down (silent for `peer_timeout` ticks):
+    /// Times a peer was declared down (silent for more than `peer_timeout`
+    /// ticks):
     /// once per silence, however long it lasts.
     pub peers_lost: u64,
     /// Times a group quiesced.

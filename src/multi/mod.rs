@@ -13,9 +13,9 @@
 //! * **quiescence**: a group with nothing to do stops ticking on every
 //!   replica (no timers, no heartbeats) until something addresses it;
 //! * **liveness per peer**: one ping per pair of nodes per heartbeat
-//!   interval, however many groups; a peer silent for `peer_timeout` ticks
-//!   wakes every quiesced group it leads here, which then elects a new
-//!   leader;
+//!   interval, however many groups; a peer silent for more than
+//!   `peer_timeout` ticks wakes every quiesced group it leads here, which
+//!   then elects a new leader;
 //! * **campaign pacing**: at most [`HostConfig::max_campaigns`] groups
 //!   campaign at once, so thousands of groups that lose their leaders
 //!   together elect in turn instead of overloading the node;

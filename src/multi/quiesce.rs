@@ -20,7 +20,7 @@
 //! * liveness is per peer: a ping per pair of nodes per `ping_interval`,
 //!   and any envelope counts (one received since the clock last moved
 //!   counts as heard when it next moves, however far). A peer silent for
-//!   `peer_timeout` ticks wakes
+//!   more than `peer_timeout` ticks wakes
 //!   every quiesced group here whose leader it is, with the whole elapsed
 //!   time (`Ticks(elapsed)`): their election timers fire and they elect a
 //!   new leader within an election timeout. A peer is declared down once
