@@ -65,10 +65,7 @@ impl<L: RaftLog> RaftNode<L> {
         if self.log.max_step_bytes() != u64::MAX {
             self.step_bytes += entry.size();
         }
-        let mut spare = std::mem::take(&mut self.scratch);
-        let result = self.log.append_one(entry, &mut spare);
-        self.scratch = spare;
-        result?;
+        self.log.append_one(entry, &mut self.scratch)?;
         self.must_sync = true;
         Ok(())
     }
