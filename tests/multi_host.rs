@@ -507,6 +507,26 @@ fn a_group_that_cannot_win_does_not_keep_the_slot() {
     assert_eq!(host.stats().campaigning, 1);
 }
 
+/// A group removed while it campaigns gives its slot back: with one slot,
+/// a group cut off on node 1 campaigns (and keeps the slot, no other group
+/// waiting), is removed, and the next group still gets the slot and wins.
+/// (A removed group never ticks again, so a slot it kept would be lost for
+/// good: no group of the host would ever campaign.)
+#[test]
+fn a_group_removed_while_campaigning_gives_its_campaign_slot_back() {
+    let mut net = Net::with_hosts(1, |cfg| cfg.max_campaigns(1));
+    net.cut.insert(1);
+    let host = net.hosts.get_mut(&1).unwrap();
+    for _ in 0..25 {
+        host.tick().unwrap();
+    }
+    assert_eq!(host.group(1).unwrap().role(), Role::PreCandidate);
+    assert_eq!(host.stats().campaigning, 1, "group 1 holds the only slot");
+    host.remove_group(1).unwrap();
+    assert_eq!(host.stats().campaigning, 0, "the removed group's slot is free");
+    elect_lone_group(host, 2, 5, 100);
+}
+
 /// Creates `group` on node 1's `host` with node 1 as its only voter (it
 /// wins as soon as it campaigns) and ticks until it leads, at most `max`
 /// ticks.
