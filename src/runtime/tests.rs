@@ -367,3 +367,53 @@ fn a_backup_of_nothing_committed_is_refused() {
     assert!(matches!(e, RuntimeError::Backup(_)), "{e}");
     assert!(!e.is_retryable() && !e.is_fatal() && !e.outcome_unknown());
 }
+
+/// A membership change pending when its leader is deposed fails at once,
+/// with `LeadershipLost` naming the new leader: its caller (who set no
+/// deadline) does not wait for one. Node 1 leads alone and adds node 2,
+/// played by the test, which never answers, so the change cannot commit;
+/// once the configuration entry reaches node 2, node 2 claims a higher
+/// term with a heartbeat. (Check-quorum is off: that is the only way node
+/// 1 loses its leadership.) The channel's bound only turns a hang into a
+/// failure.
+#[test]
+fn a_pending_change_fails_when_its_leader_is_deposed_not_at_its_deadline() {
+    use crate::message::{Heartbeat, Message, MessageBody};
+    use crate::transport::RaftTransport;
+    use crate::{EntryKind, MembershipChange};
+
+    let mut ends = MemoryTransport::cluster([1, 2]);
+    let mut two = ends.pop().unwrap();
+    let one = ends.pop().unwrap();
+    let node = RaftNode::new(RaftConfig::single(1).check_quorum(false)).unwrap();
+    let handle = Runtime::new(node, one, Sum::default()).tick_interval(Duration::from_millis(2)).start().unwrap();
+    let h = leader(std::slice::from_ref(&handle)).with_timeout(None);
+    let (answer_tx, answer) = std::sync::mpsc::channel();
+    let caller =
+        std::thread::spawn(move || answer_tx.send(h.change_membership(MembershipChange::AddVoter(2))).unwrap());
+    // The change is appended and sent: node 2 sees the configuration entry.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let term = loop {
+        match two.try_recv() {
+            Some(Message { term, body: MessageBody::Append(a), .. })
+                if a.entries.iter().any(|e| e.kind == EntryKind::Config) =>
+            {
+                break term;
+            }
+            Some(_) => {}
+            None => {
+                assert!(std::time::Instant::now() < deadline, "the change never reached node 2");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    };
+    assert!(matches!(answer.try_recv(), Err(std::sync::mpsc::TryRecvError::Empty)), "answered before it could commit");
+    let deposing =
+        Message { from: 2, to: 1, term: term + 1, body: MessageBody::Heartbeat(Heartbeat { commit: 0, round: 1 }) };
+    two.send(deposing).unwrap();
+    let result =
+        answer.recv_timeout(Duration::from_secs(30)).expect("the change was not failed when its leader was deposed");
+    assert!(matches!(result, Err(RuntimeError::LeadershipLost { leader: Some(2) })), "{result:?}");
+    caller.join().unwrap();
+    handle.shutdown();
+}
