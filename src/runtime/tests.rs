@@ -417,3 +417,26 @@ fn a_pending_change_fails_when_its_leader_is_deposed_not_at_its_deadline() {
     caller.join().unwrap();
     handle.shutdown();
 }
+
+/// A `Replace` of two voters at once (voter 3 out, node 4 in: through the
+/// joint configuration) is answered with the final configuration, once it
+/// is committed, not with the joint one when that commits. Nodes 1 and 2
+/// make a majority of both halves, so node 4 need not exist.
+#[test]
+fn a_replace_of_two_voters_is_answered_when_the_final_configuration_commits() {
+    use crate::MembershipChange;
+
+    let handles = memory_cluster();
+    let l = leader(&handles);
+    let other = [1, 2, 3].into_iter().find(|&id| id != l.id()).unwrap();
+    let mut voters = vec![l.id(), other, 4];
+    voters.sort_unstable();
+    let m = l.change_membership(MembershipChange::Replace { voters: voters.clone(), learners: vec![] }).unwrap();
+    assert!(!m.is_joint(), "answered with the joint configuration: {m:?}");
+    assert_eq!(m.voters(), &voters[..]);
+    let status = l.status().unwrap();
+    assert_eq!(status.membership, m, "the answer is the configuration in effect");
+    for h in &handles {
+        h.shutdown();
+    }
+}
