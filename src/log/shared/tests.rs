@@ -173,6 +173,28 @@ fn a_group_sync_flushes_everything_staged() {
     assert_eq!(wal.group(2).unwrap().last_index(), 1);
 }
 
+/// A removed group's staged token is never reported durable, even once
+/// its id is a new group's: the flush that writes the removal makes the
+/// other groups' tokens durable, and the next `flush` returns those only.
+/// (A host that reported it would step `Persisted` on a group that is
+/// gone, or with the id reused, on a new group that never wrote it.)
+#[test]
+fn a_removed_groups_staged_token_is_not_reported_even_when_its_id_is_reused() {
+    let root = temp();
+    let wal = SharedWal::open(root.path()).unwrap();
+    let mut a = wal.create_group(1).unwrap();
+    let mut b = wal.create_group(2).unwrap();
+    append(&mut a, 1, 1, 8);
+    a.submit(WriteToken::new(3, 1)).unwrap();
+    append(&mut b, 1, 1, 8);
+    b.submit(WriteToken::new(4, 1)).unwrap();
+    wal.remove_group(1).unwrap();
+    let again = wal.create_group(1).unwrap();
+    assert_eq!(wal.flush().unwrap(), vec![(2, WriteToken::new(4, 1))], "group 1's token left with it");
+    assert_eq!(again.last_index(), 0);
+    assert_eq!(wal.flush().unwrap(), vec![], "reported once");
+}
+
 /// Every group comes back with its own entries, hard state, identity and
 /// snapshot (file included), after truncations and snapshots.
 #[test]
