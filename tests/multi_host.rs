@@ -90,12 +90,20 @@ impl Net {
     /// Delivers until nothing is in flight; `watch` sees each envelope
     /// that goes through.
     fn deliver_watching(&mut self, mut watch: impl FnMut(&Envelope)) {
+        self.deliver_passing(|e| {
+            watch(e);
+            true
+        });
+    }
+
+    /// Delivers until nothing is in flight; an envelope `pass` refuses is
+    /// lost.
+    fn deliver_passing(&mut self, mut pass: impl FnMut(&Envelope) -> bool) {
         while let Some(e) = self.queue.pop_front() {
             let blocked = |n: &NodeId| self.down.contains(n) || self.cut.contains(n);
-            if blocked(&e.to) || blocked(&e.from) {
+            if blocked(&e.to) || blocked(&e.from) || !pass(&e) {
                 continue;
             }
-            watch(&e);
             let to = e.to;
             self.hosts.get_mut(&to).unwrap().receive(e);
             self.collect(to);
@@ -669,6 +677,69 @@ fn late_heartbeats_and_answers_do_not_wake_a_quiesced_group() {
     let host = net.hosts.get_mut(&heartbeat.to).unwrap();
     host.receive(Envelope { from: other, to: heartbeat.to, body: EnvelopeBody::Raft { group, message } });
     assert!(!host.is_quiesced(1), "a heartbeat from a stranger wakes the group");
+}
+
+/// A stale quiescence notice does not quiesce a follower that has moved
+/// on (PROTOCOL.md §10: a follower quiesces on a notice from the leader it
+/// follows, in that term). Leader `l` quiesces group 1 in term `t`; its
+/// notice to follower `f` is kept, to arrive late. Then every append to
+/// `f` is lost (votes and heartbeats get through), so `f` keeps the log
+/// and commit index the notice names, settled and quiescable: it follows
+/// `g` in a new term, then `l` again in a newer one. The late notice
+/// quiesces it in neither (in the second, only its term is stale).
+#[test]
+fn a_stale_quiescence_notice_does_not_quiesce_a_follower_that_moved_on() {
+    let mut net = Net::new(1, true);
+    let mut notices = Vec::new();
+    for _ in 0..400 {
+        if IDS.iter().all(|id| net.hosts[id].is_quiesced(1)) {
+            break;
+        }
+        net.advance_hosts(1, |_, _| {});
+        net.deliver_watching(|e| {
+            if matches!(e.body, EnvelopeBody::Quiesce { .. }) {
+                notices.push(e.clone());
+            }
+        });
+    }
+    assert!(IDS.iter().all(|id| net.hosts[id].is_quiesced(1)), "group 1 settled");
+    let l = net.leader(1).unwrap();
+    let f = IDS.into_iter().find(|&id| id != l).unwrap();
+    let g = IDS.into_iter().find(|&id| id != l && id != f).unwrap();
+    let stale = notices.into_iter().rfind(|e| e.from == l && e.to == f).expect("l's notice to f");
+    let EnvelopeBody::Quiesce { term, commit, .. } = stale.body else { unreachable!() };
+    assert_eq!(net.hosts[&f].group(1).unwrap().commit_index(), commit);
+
+    let no_appends_to_f = |e: &Envelope| {
+        !(e.to == f
+            && matches!(&e.body, EnvelopeBody::Raft { message, .. } if matches!(message.body, MessageBody::Append(_))))
+    };
+    // `from` hands group 1 to `to`; then heartbeats go out and reach `f`.
+    let transfer = |net: &mut Net, from: NodeId, to: NodeId| {
+        net.hosts.get_mut(&from).unwrap().step(1, Event::TransferLeadership(to)).unwrap();
+        net.collect(from);
+        net.deliver_passing(no_appends_to_f);
+        assert_eq!(net.leader(1), Some(to));
+        for _ in 0..3 {
+            net.advance_hosts(1, |_, _| {});
+            net.deliver_passing(no_appends_to_f);
+        }
+    };
+    let late_notice_to_f = |net: &mut Net, leader: NodeId, leader_term: u64| {
+        let host = net.hosts.get_mut(&f).unwrap();
+        let node = host.group(1).unwrap();
+        assert_eq!((node.role(), node.term(), node.leader()), (Role::Follower, leader_term, Some(leader)));
+        assert_eq!(node.commit_index(), commit, "f holds what the notice names");
+        assert!(node.is_quiescable(), "only the notice's staleness keeps f awake");
+        host.receive(stale.clone());
+        assert!(!host.is_quiesced(1), "a stale notice quiesced f (following {leader} in term {leader_term})");
+    };
+    // A new leader, in a new term.
+    transfer(&mut net, l, g);
+    late_notice_to_f(&mut net, g, term + 1);
+    // The same leader again, in a newer term.
+    transfer(&mut net, g, l);
+    late_notice_to_f(&mut net, l, term + 2);
 }
 
 /// Slow turns (PROTOCOL.md §10, "Waking"): when every turn of every host
