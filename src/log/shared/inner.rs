@@ -272,7 +272,10 @@ impl Inner {
             slot.cell.retire();
             self.live_bytes = self.live_bytes.saturating_sub(slot.staged_live);
         }
+        // Its tokens leave with it, staged or durable but not yet returned
+        // by `flush`: a new group under the same id never wrote them.
         self.staged_tokens.retain(|(g, _)| *g != id);
+        self.durable.retain(|(g, _)| *g != id);
         self.removed.insert(id);
         let dir = self.group_dir(id);
         self.staged_dirs.push(dir);

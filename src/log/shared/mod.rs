@@ -184,7 +184,9 @@ impl SharedWal {
     /// Removes group `id`: writes a removal record (flushed now, with
     /// whatever other groups staged), then deletes the group's snapshot
     /// files. Its [`GroupLog`], if alive, fails every call from now on; its
-    /// WAL space is reclaimed by the next checkpoint.
+    /// WAL space is reclaimed by the next checkpoint. Its write tokens
+    /// leave with it: [`flush`](Self::flush) returns none of them, even
+    /// one already durable, and none under a later group of the same id.
     ///
     /// # Errors
     ///

@@ -195,6 +195,24 @@ fn a_removed_groups_staged_token_is_not_reported_even_when_its_id_is_reused() {
     assert_eq!(wal.flush().unwrap(), vec![], "reported once");
 }
 
+/// Nor is a token that became durable (through another group's sync)
+/// before its group was removed, and not yet returned by `flush`: it left
+/// with its group, and a new group under the same id never wrote it.
+#[test]
+fn a_removed_groups_durable_token_not_yet_flushed_is_not_reported() {
+    let root = temp();
+    let wal = SharedWal::open(root.path()).unwrap();
+    let mut a = wal.create_group(1).unwrap();
+    let mut b = wal.create_group(2).unwrap();
+    append(&mut a, 1, 1, 8);
+    a.submit(WriteToken::new(3, 1)).unwrap();
+    append(&mut b, 1, 1, 8);
+    b.sync().unwrap();
+    wal.remove_group(1).unwrap();
+    let _again = wal.create_group(1).unwrap();
+    assert_eq!(wal.flush().unwrap(), vec![], "group 1's durable token left with it");
+}
+
 /// Every group comes back with its own entries, hard state, identity and
 /// snapshot (file included), after truncations and snapshots.
 #[test]
