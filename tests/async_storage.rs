@@ -10,8 +10,9 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use raft_io::{
-    Action, CompletionRefusal, Entry, Error, Event, HardState, Index, LogIdentity, MemoryLog, Message, NodeId,
-    RaftConfig, RaftLog, RaftNode, Role, SnapshotMeta, StorageError, Submitted, Term, WriteToken, bytes::Bytes,
+    Action, AppendEntries, CompletionRefusal, Entry, Error, Event, HardState, Index, LogIdentity, MemoryLog, Message,
+    MessageBody, NodeId, RaftConfig, RaftLog, RaftNode, Role, SnapshotMeta, StorageError, Submitted, Term, WriteToken,
+    bytes::Bytes,
 };
 
 /// A `MemoryLog` in the asynchronous mode: each submitted write is an image
@@ -387,4 +388,47 @@ fn a_new_nodes_initialization_rides_in_its_first_write() {
     assert_eq!(durable.hard_state().vote, Some(1));
     let restarted = RaftNode::with_log(config(2), h.nodes.remove(&2).unwrap().into_log().crash()).unwrap();
     assert_eq!(restarted.term(), 1);
+}
+
+/// A follower's write still in flight when a new leader's conflicting
+/// entries truncate its log carries the replaced entries, not the new ones:
+/// its completion must not make the new entries durable (they are applied,
+/// and acknowledged, only once the write that holds them is reported).
+#[test]
+fn a_write_from_before_a_truncation_makes_none_of_the_replacing_entries_durable() {
+    let mut h = Harness::new();
+    h.elect_1();
+    let base = h.nodes[&2].last_index();
+    assert_eq!(h.nodes[&2].log().term(base), Some(1));
+    // Leader 1 (term 1) sends two entries; node 2 appends them, its write
+    // stays in flight.
+    h.step(1, Event::ProposeBatch(vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")])).unwrap();
+    let m = h.inbox.iter().position(|m| m.to == 2).map(|k| h.inbox.remove(k).unwrap()).unwrap();
+    h.inbox.clear();
+    h.step(2, Event::Message(m)).unwrap();
+    assert_eq!(h.nodes[&2].last_index(), base + 2);
+    let old_write = h.writes[&2][0];
+    // Node 3, leader of term 2, overwrites them with one entry it committed.
+    let replacing = Entry::normal(2, base + 1, Bytes::from_static(b"x"));
+    let append =
+        AppendEntries { prev_log_index: base, prev_log_term: 1, leader_commit: base + 1, entries: vec![replacing] };
+    h.step(2, Event::Message(Message { from: 3, to: 2, term: 2, body: MessageBody::Append(append) })).unwrap();
+    assert_eq!(h.nodes[&2].last_index(), base + 1);
+    assert_eq!(h.nodes[&2].log().term(base + 1), Some(2));
+    assert_eq!(h.nodes[&2].commit_index(), base + 1);
+    let new_write = *h.writes[&2].last().unwrap();
+    assert!(new_write.seq() > old_write.seq());
+    let applied = |h: &Harness| h.applied.get(&2).is_some_and(|a| a.contains(&(base + 1)));
+    assert!(!applied(&h));
+    // The old write completes: it made the replaced entries durable, not
+    // the term-2 entry.
+    h.step(2, Event::Persisted(old_write)).unwrap();
+    assert!(!applied(&h), "the term-2 entry was applied before the write holding it was durable");
+    assert!(
+        !h.inbox.iter().any(|m| m.to == 3 && m.body.name() == "AppendResponse"),
+        "node 2 acknowledged the term-2 entry before the write holding it was durable"
+    );
+    h.step(2, Event::Persisted(new_write)).unwrap();
+    assert!(applied(&h), "applied once its own write is durable");
+    assert!(h.inbox.iter().any(|m| m.to == 3 && m.body.name() == "AppendResponse"));
 }
