@@ -90,3 +90,43 @@ impl LeaderCompleteness {
         Ok(())
     }
 }
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::sim::check::log_matching::LogMatching;
+    use crate::sim::log::LogChange;
+
+    /// A chain built by hand: entries `(index, term, digest)` from index 1.
+    pub(in crate::sim::check) fn chain(entries: &[(Index, Term, u64)], matching: &mut LogMatching) -> Chain {
+        let mut chain = Chain::default();
+        chain.apply(LogChange::Appended { count: entries.len() }, &mut entries.iter(), matching).unwrap();
+        chain
+    }
+
+    pub(in crate::sim::check) fn view(id: NodeId, role: Role, term: Term, commit: Index) -> NodeView {
+        NodeView { id, role, term, commit, applied: commit, digest: 0 }
+    }
+
+    /// The checker learns the committed prefix through the reporting
+    /// node's commit index, its last entry included: a leader of a later
+    /// term, or a follower that committed that far, whose log differs only
+    /// at that entry is caught.
+    #[test]
+    fn a_log_that_differs_only_at_the_newest_committed_entry_is_caught() {
+        let mut matching = LogMatching::default();
+        let committed = chain(&[(1, 1, 11), (2, 1, 12)], &mut matching);
+        let other = chain(&[(1, 1, 11), (2, 2, 22)], &mut matching);
+        let mut c = LeaderCompleteness::default();
+        c.check(view(1, Role::Leader, 1, 2), &committed).unwrap();
+
+        // Node 2 leads term 3 without entry 2 (committed in term 1).
+        let v = c.clone().check(view(2, Role::Leader, 3, 0), &other).unwrap_err();
+        assert_eq!(v.property, "Leader Completeness", "{v}");
+        // Node 2, a follower, reports entry 2 committed with another prefix.
+        let v = c.clone().check(view(2, Role::Follower, 3, 2), &other).unwrap_err();
+        assert_eq!(v.property, "State Machine Safety", "{v}");
+        // A leader of term 3 that holds entry 2 passes.
+        c.check(view(3, Role::Leader, 3, 2), &committed).unwrap();
+    }
+}
