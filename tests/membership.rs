@@ -377,6 +377,33 @@ fn a_removed_leader_steps_down_after_the_change_commits() {
     assert_eq!(h.node(1).role(), Role::Follower);
 }
 
+/// The successor a removed leader hands over to is an up-to-date voter,
+/// never an up-to-date learner (which cannot campaign): here learner 2 comes
+/// before voter 3 among the leader's peers, and both hold the whole log.
+#[test]
+fn a_removed_leader_hands_over_to_an_up_to_date_voter_not_a_learner() {
+    let mut h = elected(4);
+    change(&mut h, 1, MembershipChange::Replace { voters: vec![1, 3, 4], learners: vec![2] }).unwrap();
+    h.tick_all(3);
+    assert_eq!(h.node(1).membership().voters(), &[1, 3, 4]);
+    assert_eq!(h.node(1).membership().learners(), &[2]);
+    h.clear_actions();
+    change(&mut h, 1, MembershipChange::Remove(1)).unwrap();
+    h.deliver_all();
+    assert!(!h.node(1).is_leader(), "stepped down once its removal committed");
+    let timeout_now: Vec<u64> = h
+        .actions
+        .iter()
+        .filter_map(|(id, a)| match a {
+            Action::Send { to, message } if *id == 1 && message.body.name() == "TimeoutNow" => Some(*to),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(timeout_now, vec![3], "handed over to the first up-to-date voter");
+    assert_eq!(h.leader(), Some(3), "the successor took over at once, without waiting for a timeout");
+    assert_eq!(h.node(3).membership().voters(), &[3, 4]);
+}
+
 #[test]
 fn a_removed_follower_that_missed_its_removal_does_not_disrupt() {
     let mut h = elected(3);
