@@ -304,6 +304,56 @@ fn a_new_leader_restarts_the_transfer() {
     assert_eq!(h.node(3).commit_index(), h.node(2).commit_index());
 }
 
+/// A snapshot stream belongs to the leader term it started in: a leader of
+/// a later term sending the same snapshot (same index, term and length,
+/// other bytes) cannot continue it past what the earlier leader sent, or
+/// the follower would install a mix of both.
+#[test]
+fn a_later_leader_restarts_a_snapshot_stream_instead_of_resuming_it() {
+    let mut h = Harness::new(3, |c| c);
+    let meta = SnapshotMeta { index: 5, term: 1, membership: h.node(3).membership().clone() };
+    let chunk = |from: u64, term: u64, offset: u64, data: &'static [u8]| Message {
+        from,
+        to: 3,
+        term,
+        body: MessageBody::Snapshot(Box::new(SnapshotChunk {
+            meta: meta.clone(),
+            total_len: 8,
+            offset,
+            data: Bytes::from_static(data),
+        })),
+    };
+    let received = |actions: &[Action]| {
+        actions.iter().find_map(|a| match a {
+            Action::Send { message: Message { body: MessageBody::SnapshotResponse(ack), .. }, .. } => {
+                Some(ack.received)
+            }
+            _ => None,
+        })
+    };
+    let restored = |actions: &[Action]| {
+        actions.iter().find_map(|a| match a {
+            Action::RestoreSnapshot { data, .. } => Some(data.clone()),
+            _ => None,
+        })
+    };
+    // Leader 1 of term 2 sends the first half of its snapshot.
+    let actions = h.step(3, Event::Message(chunk(1, 2, 0, b"AAAA"))).unwrap();
+    assert_eq!(received(&actions), Some(4));
+    // Leader 2 of term 3 sends the second half of its own: the follower
+    // asks for the stream from the start.
+    let actions = h.step(3, Event::Message(chunk(2, 3, 4, b"BBBB"))).unwrap();
+    assert_eq!(received(&actions), Some(0), "a stream of term 2 resumed by the leader of term 3");
+    assert_eq!(restored(&actions), None);
+    assert_eq!(h.node(3).log().snapshot_meta().index, 0);
+    // From the start, it takes leader 2's snapshot whole.
+    h.step(3, Event::Message(chunk(2, 3, 0, b"BBBB"))).unwrap();
+    let actions = h.step(3, Event::Message(chunk(2, 3, 4, b"BBBB"))).unwrap();
+    assert_eq!(received(&actions), Some(8));
+    assert_eq!(restored(&actions).as_deref(), Some(&b"BBBBBBBB"[..]));
+    assert_eq!(h.node(3).log().snapshot_data().unwrap(), Bytes::from_static(b"BBBBBBBB"));
+}
+
 #[test]
 fn a_restarted_node_recovers_from_snapshot_plus_suffix() {
     let mut h = Harness::new(3, |c| c);
