@@ -491,20 +491,27 @@ fn groups_created_together_campaign_a_few_at_a_time_and_all_settle() {
     assert!((1..=GROUPS).all(|g| net.leader(g).is_some()));
 }
 
+/// One campaign slot per host; node 1 cut off, so its group 1 (all three
+/// nodes) campaigns there and never wins: it holds the only slot.
+fn group_one_campaigning_alone() -> Net {
+    let mut net = Net::with_hosts(1, |cfg| cfg.max_campaigns(1));
+    net.cut.insert(1);
+    let host = net.hosts.get_mut(&1).unwrap();
+    for _ in 0..25 {
+        host.tick().unwrap();
+    }
+    assert_eq!(host.group(1).unwrap().role(), Role::PreCandidate);
+    assert_eq!(host.stats().campaigning, 1, "group 1 holds the only slot");
+    net
+}
+
 /// A group that cannot win (its host is cut off) does not keep the one
 /// campaign slot from a group that can: its round runs out, and while
 /// another group waits it lets that group go first.
 #[test]
 fn a_group_that_cannot_win_does_not_keep_the_slot() {
-    let mut net = Net::with_hosts(1, |cfg| cfg.max_campaigns(1));
-    net.cut.insert(1);
+    let mut net = group_one_campaigning_alone();
     let host = net.hosts.get_mut(&1).unwrap();
-    // Group 1 (all three nodes) campaigns on node 1 and never wins.
-    for _ in 0..25 {
-        host.tick().unwrap();
-    }
-    assert_eq!(host.group(1).unwrap().role(), Role::PreCandidate);
-    assert_eq!(host.stats().campaigning, 1);
     elect_lone_group(host, 2, 5, 100);
     assert!(host.stats().campaigns_held > 0, "group 2 waited for the slot");
     // Group 1 gets the slot back and keeps trying.
@@ -522,14 +529,8 @@ fn a_group_that_cannot_win_does_not_keep_the_slot() {
 /// good: no group of the host would ever campaign.)
 #[test]
 fn a_group_removed_while_campaigning_gives_its_campaign_slot_back() {
-    let mut net = Net::with_hosts(1, |cfg| cfg.max_campaigns(1));
-    net.cut.insert(1);
+    let mut net = group_one_campaigning_alone();
     let host = net.hosts.get_mut(&1).unwrap();
-    for _ in 0..25 {
-        host.tick().unwrap();
-    }
-    assert_eq!(host.group(1).unwrap().role(), Role::PreCandidate);
-    assert_eq!(host.stats().campaigning, 1, "group 1 holds the only slot");
     host.remove_group(1).unwrap();
     assert_eq!(host.stats().campaigning, 0, "the removed group's slot is free");
     elect_lone_group(host, 2, 5, 100);

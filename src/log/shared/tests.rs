@@ -173,6 +173,18 @@ fn a_group_sync_flushes_everything_staged() {
     assert_eq!(wal.group(2).unwrap().last_index(), 1);
 }
 
+/// A shared WAL whose group 1 holds an entry and has submitted token
+/// `(3, 1)`, and whose group 2 (returned) holds an entry.
+fn group_one_with_a_token(root: &Path) -> (SharedWal, GroupLog) {
+    let wal = SharedWal::open(root).unwrap();
+    let mut a = wal.create_group(1).unwrap();
+    let mut b = wal.create_group(2).unwrap();
+    append(&mut a, 1, 1, 8);
+    a.submit(WriteToken::new(3, 1)).unwrap();
+    append(&mut b, 1, 1, 8);
+    (wal, b)
+}
+
 /// A removed group's staged token is never reported durable, even once
 /// its id is a new group's: the flush that writes the removal makes the
 /// other groups' tokens durable, and the next `flush` returns those only.
@@ -181,12 +193,7 @@ fn a_group_sync_flushes_everything_staged() {
 #[test]
 fn a_removed_groups_staged_token_is_not_reported_even_when_its_id_is_reused() {
     let root = temp();
-    let wal = SharedWal::open(root.path()).unwrap();
-    let mut a = wal.create_group(1).unwrap();
-    let mut b = wal.create_group(2).unwrap();
-    append(&mut a, 1, 1, 8);
-    a.submit(WriteToken::new(3, 1)).unwrap();
-    append(&mut b, 1, 1, 8);
+    let (wal, mut b) = group_one_with_a_token(root.path());
     b.submit(WriteToken::new(4, 1)).unwrap();
     wal.remove_group(1).unwrap();
     let again = wal.create_group(1).unwrap();
@@ -201,12 +208,7 @@ fn a_removed_groups_staged_token_is_not_reported_even_when_its_id_is_reused() {
 #[test]
 fn a_removed_groups_durable_token_not_yet_flushed_is_not_reported() {
     let root = temp();
-    let wal = SharedWal::open(root.path()).unwrap();
-    let mut a = wal.create_group(1).unwrap();
-    let mut b = wal.create_group(2).unwrap();
-    append(&mut a, 1, 1, 8);
-    a.submit(WriteToken::new(3, 1)).unwrap();
-    append(&mut b, 1, 1, 8);
+    let (wal, mut b) = group_one_with_a_token(root.path());
     b.sync().unwrap();
     wal.remove_group(1).unwrap();
     let _again = wal.create_group(1).unwrap();
