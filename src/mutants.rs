@@ -54,11 +54,18 @@ pub enum Mutant {
     /// handed over without reading it, and without its
     /// `Action::MembershipCommitted`.
     UntrackedConfigEntry,
+    /// A leader serves a lease read before an entry of its term has
+    /// committed: its commit index may still miss what the previous
+    /// leader committed.
+    LeaseBeforeTermCommit,
+    /// A read lease runs from when a heartbeat round's answers arrived,
+    /// not from when the round was sent.
+    LeaseFromAnswers,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 15] = [
+    pub const ALL: [Mutant; 17] = [
         Self::CommitPreviousTerm,
         Self::VoteWithoutLogCheck,
         Self::ForgetVoteOnRestart,
@@ -74,6 +81,8 @@ impl Mutant {
         Self::ApplyRangeShort,
         Self::JointIgnoresOutgoing,
         Self::UntrackedConfigEntry,
+        Self::LeaseBeforeTermCommit,
+        Self::LeaseFromAnswers,
     ];
 }
 

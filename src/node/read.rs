@@ -177,7 +177,9 @@ impl<L: RaftLog> RaftNode<L> {
         match (self.role, self.leader) {
             (Role::Leader, _) => {
                 let unconfirmed = mutant!(ReadIndexWithoutQuorum) && kind == ReadKind::Index;
-                if (kind == ReadKind::Lease && self.lease_valid() || unconfirmed) && self.commit >= self.term_start {
+                let term_committed =
+                    self.commit >= self.term_start || (kind == ReadKind::Lease && mutant!(LeaseBeforeTermCommit));
+                if (kind == ReadKind::Lease && self.lease_valid() || unconfirmed) && term_committed {
                     if kind == ReadKind::Lease {
                         self.counters.lease_reads += 1;
                     }

@@ -590,7 +590,7 @@ impl<L: RaftLog> RaftNode<L> {
             return Ok(());
         }
         let last = self.log.last_index();
-        let tick = self.reads.round_tick(r.round);
+        let tick = self.reads.round_tick(r.round).map(|sent| if mutant!(LeaseFromAnswers) { self.ticks } else { sent });
         let pr = &mut self.peers[i];
         if r.round > pr.acked_round {
             pr.acked_round = r.round;

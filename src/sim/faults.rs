@@ -61,7 +61,14 @@ impl<S: StateMachine> Cluster<S> {
         self.net.block(from, to);
     }
 
-    /// Removes every partition and block.
+    /// Delays every message from `from` to `to` by `extra_ticks` more
+    /// ticks (one way), until [`heal`](Self::heal).
+    pub(crate) fn slow_link(&mut self, from: NodeId, to: NodeId, extra_ticks: u64) {
+        self.note(format!("slow n{from} -> n{to} by {extra_ticks} ticks"));
+        self.net.slow(from, to, extra_ticks * TICK);
+    }
+
+    /// Removes every partition, block and slow link.
     pub fn heal(&mut self) {
         self.note("heal");
         self.net.heal();

@@ -16,6 +16,7 @@
 //! | `VoterRestart` | the leader crashes, two nodes cut off from each other campaign at once, and every node that grants a vote crashes and restarts at once, no longer hearing from that candidate | a vote forgotten across a restart |
 //! | `EarlyReconfig` | (four voters; with three, a fourth is added for a later round) a leader cut off appends a removal and crashes; the next leader is asked to remove another node the moment it is elected | a configuration change before the new leader's first commit |
 //! | `SkewedLease` | the leader's clock runs slow and the others' fast; the leader is cut off; clients read on both sides | a lease outliving the election timeout |
+//! | `SlowAnswers` | every follower's messages to the leader take 10 to 15 ticks longer than its own take to them; after a few heartbeat rounds the leader stops reaching anyone (one way), while the answers still on their way keep arriving; clients read on both sides | a lease counted from when a round's answers arrived rather than from when it was sent |
 //! | `CutOffFollower` | a follower stops hearing a live leader (one-way) and campaigns; the moment any node takes a newer term, the old leader stops hearing anyone | votes granted while a leader is known alive (no stickiness) |
 //! | `SnapshotInstall` | a follower is down while the leader compacts; it restarts into a snapshot install on a network that duplicates and holds messages; then the leader changes | a snapshot installed behind what a node applied |
 //! | `DamagedSnapshot` | (durable mode) a down node's snapshot file loses a bit before it restarts | a snapshot file served without checking its checksum |
@@ -26,8 +27,8 @@
 //! catch-up to take several appends (a burst of 4 to 33 entries against a
 //! small `max_entries_per_message` or `max_message_bytes`); `VoterRestart`
 //! opens wide only with lease reads off (a restarted node otherwise
-//! refuses votes for an election timeout); `SkewedLease` and
-//! `CutOffFollower` need lease reads on and clients issuing them;
+//! refuses votes for an election timeout); `SkewedLease`, `SlowAnswers`
+//! and `CutOffFollower` need lease reads on and clients issuing them;
 //! `DamagedSnapshot` needs durable mode. Without them the scenes still run:
 //! correct code must survive every one.
 
@@ -80,6 +81,7 @@ enum Moment {
     VoterRestart,
     EarlyReconfig,
     SkewedLease,
+    SlowAnswers,
     CutOffFollower,
     SnapshotInstall,
     DamagedSnapshot,
@@ -87,11 +89,12 @@ enum Moment {
     JointAlone,
 }
 
-const MOMENTS: [Moment; 9] = [
+const MOMENTS: [Moment; 10] = [
     Moment::Figure8,
     Moment::VoterRestart,
     Moment::EarlyReconfig,
     Moment::SkewedLease,
+    Moment::SlowAnswers,
     Moment::CutOffFollower,
     Moment::SnapshotInstall,
     Moment::DamagedSnapshot,
@@ -186,7 +189,7 @@ impl Chaos {
         let fits = |m: &Moment| match m {
             Moment::Figure8 | Moment::VoterRestart => voters >= 5 && !lost,
             Moment::EarlyReconfig => (voters == 3 || voters == 4) && !lost,
-            Moment::SkewedLease | Moment::CutOffFollower => voters >= 3,
+            Moment::SkewedLease | Moment::SlowAnswers | Moment::CutOffFollower => voters >= 3,
             Moment::SnapshotInstall => voters >= 2,
             Moment::DamagedSnapshot => cluster.is_durable() && voters >= 3 && !lost,
             Moment::PowerCut => cluster.is_async() && voters >= 3 && !lost,
@@ -203,6 +206,7 @@ impl Chaos {
             Moment::VoterRestart => self.voter_restart(cluster, clients, leader),
             Moment::EarlyReconfig => self.early_reconfig(cluster, clients, leader),
             Moment::SkewedLease => self.skewed_lease(cluster, clients, leader),
+            Moment::SlowAnswers => self.slow_answers(cluster, clients, leader),
             Moment::CutOffFollower => self.cut_off_follower(cluster, clients, leader),
             Moment::SnapshotInstall => self.snapshot_install(cluster, clients, leader),
             Moment::DamagedSnapshot => self.damaged_snapshot(cluster, clients, leader),
@@ -421,6 +425,28 @@ impl Chaos {
         for (&id, &rate) in ids.iter().zip(&rates) {
             cluster.set_tick_rate(id, rate);
         }
+    }
+
+    /// Every follower's messages to leader L arrive 10 to 15 ticks late (L's
+    /// own stay fast), so the answers to each heartbeat round come back
+    /// later than a lease lasts (check-quorum still hears them, an election
+    /// timeout apart at most). After a few rounds L stops reaching
+    /// anyone (one way): the followers elect a new leader an election
+    /// timeout later, while the answers still on their way keep arriving
+    /// at L. A lease counted from those arrivals, not from the rounds'
+    /// sending, outlives the new leader's first commits.
+    fn slow_answers<S: StateMachine>(&mut self, cluster: &mut Cluster<S>, clients: Clients<'_, S>, l: NodeId) {
+        let followers: Vec<NodeId> = Self::voters(cluster, l).into_iter().filter(|&v| v != l).collect();
+        let late = self.rng.range(10, 16);
+        cluster.set_network(FAST);
+        for &f in &followers {
+            cluster.slow_link(f, l, late);
+        }
+        ticks(cluster, clients, self.rng.range(8, 13));
+        for &f in &followers {
+            cluster.block(l, f);
+        }
+        ticks(cluster, clients, 30);
     }
 
     /// Leader L stops reaching follower F (one way), so F campaigns while

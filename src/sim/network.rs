@@ -1,7 +1,7 @@
 //! The simulated network: seeded loss, duplication and delay (and so
 //! reordering), and partitions, including one-way ones.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::rng::Rng;
 use crate::types::NodeId;
@@ -52,11 +52,13 @@ pub(crate) struct Network {
     rng: Rng,
     pub(crate) faults: NetworkFaults,
     blocked: BTreeSet<(NodeId, NodeId)>,
+    /// Extra delay on a link (one way), added to every message's.
+    slow: BTreeMap<(NodeId, NodeId), u64>,
 }
 
 impl Network {
     pub(crate) fn new(seed: u64, faults: NetworkFaults) -> Self {
-        Self { rng: Rng::new(seed), faults, blocked: BTreeSet::new() }
+        Self { rng: Rng::new(seed), faults, blocked: BTreeSet::new(), slow: BTreeMap::new() }
     }
 
     /// Whether messages from `from` reach `to` now.
@@ -74,8 +76,9 @@ impl Network {
         if f.loss > 0.0 && self.rng.chance(f.loss) {
             return [None, None];
         }
-        let first = Some(self.delay());
-        let second = if f.duplicate > 0.0 && self.rng.chance(f.duplicate) { Some(self.delay()) } else { None };
+        let extra = if self.slow.is_empty() { 0 } else { self.slow.get(&(from, to)).copied().unwrap_or(0) };
+        let first = Some(self.delay() + extra);
+        let second = if f.duplicate > 0.0 && self.rng.chance(f.duplicate) { Some(self.delay() + extra) } else { None };
         [first, second]
     }
 
@@ -92,6 +95,12 @@ impl Network {
         self.blocked.insert((from, to));
     }
 
+    /// Delays every message from `from` to `to` by `extra` more (one way),
+    /// until [`heal`](Self::heal).
+    pub(crate) fn slow(&mut self, from: NodeId, to: NodeId, extra: u64) {
+        self.slow.insert((from, to), extra);
+    }
+
     /// Splits `nodes` into `groups`: messages cross no group boundary.
     pub(crate) fn partition(&mut self, nodes: &[NodeId], groups: &[&[NodeId]]) {
         self.blocked.clear();
@@ -105,8 +114,10 @@ impl Network {
         }
     }
 
+    /// Removes every partition, block and slow link.
     pub(crate) fn heal(&mut self) {
         self.blocked.clear();
+        self.slow.clear();
     }
 
     pub(crate) fn is_partitioned(&self) -> bool {

@@ -49,7 +49,8 @@ pub enum FaultProfile {
     /// entries are partly replicated (the Raft paper's Figure 8), a voter
     /// restarting right after its vote, a configuration change at a new
     /// leader's first step, lease reads across leader changes on skewed
-    /// clocks, snapshot installs around leader changes, damaged snapshot
+    /// clocks or with the answers to the leader's rounds arriving late,
+    /// snapshot installs around leader changes, damaged snapshot
     /// files in durable mode — between ordinary rounds, on a lossy network.
     /// Client rounds run on every tick of a scene. See the `fragile`
     /// module of the simulator's source for each scene.
