@@ -429,8 +429,8 @@ impl Chaos {
 
     /// Every follower's messages to leader L arrive 10 to 15 ticks late (L's
     /// own stay fast), so the answers to each heartbeat round come back
-    /// later than a lease lasts (check-quorum still hears them, an election
-    /// timeout apart at most). After a few rounds L stops reaching
+    /// later than a lease lasts (and check-quorum, hearing none for a
+    /// while, may depose L first). After a few rounds L stops reaching
     /// anyone (one way): the followers elect a new leader an election
     /// timeout later, while the answers still on their way keep arriving
     /// at L. A lease counted from those arrivals, not from the rounds'
