@@ -148,7 +148,7 @@ impl Chunked {
     #[inline]
     pub(crate) fn clone_into(&self, range: std::ops::Range<usize>, max_bytes: u64, out: &mut Vec<Entry>) {
         if let Some(slice) = self.contiguous(range.start, range.end) {
-            out.extend_from_slice(&slice[..super::fitting(slice.iter(), max_bytes)]);
+            super::clone_fitting(slice, max_bytes, out);
             return;
         }
         let n = super::fitting(self.range(range.start, range.end), max_bytes);
@@ -167,6 +167,13 @@ impl Chunked {
     pub(crate) fn tail_run(&self, base: Index, lo: Index, hi: Index) -> Option<&[Entry]> {
         let n = usize::try_from(hi.checked_sub(lo)?).ok().filter(|&n| n > 0)?;
         let start = usize::try_from(lo.checked_sub(base.checked_add(1)?)?).ok()?;
+        self.in_last_chunk(start, n)
+    }
+
+    /// The `n` entries from position `start` as one slice of the last
+    /// chunk, if they all lie there.
+    #[inline]
+    fn in_last_chunk(&self, start: usize, n: usize) -> Option<&[Entry]> {
         let last = self.chunks.back()?;
         let o = start.checked_sub(self.len - last.len())?;
         last.get(o..o.checked_add(n)?)
@@ -182,13 +189,9 @@ impl Chunked {
             return;
         }
         // The common case, a range at the tail: one slice of the last chunk.
-        if let Some(last) = self.chunks.back() {
-            if let Some(o) = range.start.checked_sub(self.len - last.len()) {
-                if let Some(slice) = last.get(o..o + range.len()) {
-                    f(slice);
-                    return;
-                }
-            }
+        if let Some(slice) = self.in_last_chunk(range.start, range.len()) {
+            f(slice);
+            return;
         }
         for slice in self.slices(range.start, range.end) {
             f(slice);

@@ -18,6 +18,20 @@ fn fill<L: RaftLog>(log: &mut L, terms: &[Term]) {
     assert!(es.is_empty(), "append drains its input");
 }
 
+/// 2,500 entries, of terms 1 to 3 by the thousand: past the chunk size of
+/// the in-memory storage, so that ranges can span chunks.
+fn fill_past_two_chunks<L: RaftLog>(log: &mut L) {
+    let terms: Vec<Term> = (0..2500).map(|k| 1 + k / 1000).collect();
+    fill(log, &terms);
+}
+
+/// Installs (and syncs) a snapshot at `index` of `term`.
+fn snapshot_at<L: RaftLog>(log: &mut L, index: Index, term: Term) {
+    let meta = SnapshotMeta { index, term, membership: Membership::empty() };
+    log.install_snapshot(meta, Bytes::from_static(b"s")).unwrap();
+    log.sync().unwrap();
+}
+
 fn all<L: RaftLog>(log: &L) -> Vec<Entry> {
     let mut out = Vec::new();
     log.entries(log.first_index(), log.last_index() + 1, u64::MAX, &mut out).unwrap();
@@ -154,10 +168,7 @@ fn visited<L: RaftLog>(log: &L, lo: Index, hi: Index) -> Result<Vec<Vec<Entry>>,
 }
 
 fn visit_lends_what_entries_clones<L: RaftLog>(mut log: L) {
-    // Past the chunk size of the in-memory storage, so a range spans
-    // chunks.
-    let terms: Vec<Term> = (0..2500).map(|k| 1 + k / 1000).collect();
-    fill(&mut log, &terms);
+    fill_past_two_chunks(&mut log);
     for (lo, hi) in [(1, 2501), (1, 2), (1000, 1100), (1020, 1030), (2048, 2501), (7, 7), (9, 3)] {
         let mut want = Vec::new();
         log.entries(lo, hi, u64::MAX, &mut want).unwrap();
@@ -166,9 +177,7 @@ fn visit_lends_what_entries_clones<L: RaftLog>(mut log: L) {
         assert_eq!(seen.concat(), want, "{lo}..{hi}");
     }
     assert!(visited(&log, 2500, 2502).is_err(), "past the last index");
-    let meta = SnapshotMeta { index: 100, term: 1, membership: Membership::empty() };
-    log.install_snapshot(meta, Bytes::from_static(b"s")).unwrap();
-    log.sync().unwrap();
+    snapshot_at(&mut log, 100, 1);
     assert!(visited(&log, 100, 102).is_err(), "compacted");
     assert_eq!(visited(&log, 101, 103).unwrap().concat(), vec![e(1, 101), e(1, 102)]);
 }
@@ -177,8 +186,7 @@ fn visit_lends_what_entries_clones<L: RaftLog>(mut log: L) {
 /// `lo..hi`; it lends nothing for an empty range, a compacted one, or one
 /// past the last index.
 fn a_lent_run_is_what_entries_clones<L: RaftLog>(mut log: L) {
-    let terms: Vec<Term> = (0..2500).map(|k| 1 + k / 1000).collect();
-    fill(&mut log, &terms);
+    fill_past_two_chunks(&mut log);
     let check = |log: &L, lo: Index, hi: Index| {
         if let Some(run) = log.entry_run(lo, hi) {
             let mut want = Vec::new();
@@ -192,9 +200,7 @@ fn a_lent_run_is_what_entries_clones<L: RaftLog>(mut log: L) {
     for (lo, hi) in [(7, 7), (9, 3), (2500, 2502), (2501, 2502), (0, 1), (u64::MAX - 1, u64::MAX)] {
         assert!(log.entry_run(lo, hi).is_none(), "{lo}..{hi} is not a run of the log");
     }
-    let meta = SnapshotMeta { index: 2495, term: 3, membership: Membership::empty() };
-    log.install_snapshot(meta, Bytes::from_static(b"s")).unwrap();
-    log.sync().unwrap();
+    snapshot_at(&mut log, 2495, 3);
     assert!(log.entry_run(2495, 2497).is_none(), "compacted");
     check(&log, 2496, 2501);
     fill(&mut log, &[3, 3]);
@@ -206,14 +212,11 @@ fn a_lent_run_is_what_entries_clones<L: RaftLog>(mut log: L) {
 /// one slice (so `RaftNode::visit_applied` reads it without a call through
 /// `dyn`), after a snapshot too.
 pub(crate) fn lends_runs_at_its_tail<L: RaftLog>(mut log: L) {
-    let terms: Vec<Term> = (0..2500).map(|k| 1 + k / 1000).collect();
-    fill(&mut log, &terms);
+    fill_past_two_chunks(&mut log);
     for (lo, hi) in [(2500, 2501), (2480, 2501), (2049, 2060)] {
         assert!(log.entry_run(lo, hi).is_some(), "{lo}..{hi} at the tail");
     }
-    let meta = SnapshotMeta { index: 2495, term: 3, membership: Membership::empty() };
-    log.install_snapshot(meta, Bytes::from_static(b"s")).unwrap();
-    log.sync().unwrap();
+    snapshot_at(&mut log, 2495, 3);
     fill(&mut log, &[3]);
     assert_eq!(log.entry_run(2496, 2502).map(|r| r.len()), Some(6), "after a snapshot");
 }

@@ -370,6 +370,13 @@ pub(crate) fn check_run(
     Ok(())
 }
 
+/// Appends clones of the first entries of `run` that [`RaftLog::entries`]
+/// returns under `max_bytes` (see [`fitting`]) to `out`.
+#[inline]
+pub(crate) fn clone_fitting(run: &[Entry], max_bytes: u64, out: &mut Vec<Entry>) {
+    out.extend_from_slice(&run[..fitting(run.iter(), max_bytes)]);
+}
+
 /// How many of `range` (the entries `lo..hi`) [`RaftLog::entries`] returns
 /// under `max_bytes`: as many as fit, but at least one.
 pub(crate) fn fitting<'a>(mut range: impl ExactSizeIterator<Item = &'a Entry>, max_bytes: u64) -> usize {

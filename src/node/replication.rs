@@ -210,7 +210,7 @@ impl<L: RaftLog> RaftNode<L> {
             let max_bytes = self.cfg.max_message_bytes;
             // Entries the log lends as one slice are cloned here, inlined.
             match self.log.entry_run(next, hi) {
-                Some(run) => entries.extend_from_slice(&run[..crate::log::fitting(run.iter(), max_bytes)]),
+                Some(run) => crate::log::clone_fitting(run, max_bytes, &mut entries),
                 None => self.log.entries(next, hi, max_bytes, &mut entries)?,
             }
             entries

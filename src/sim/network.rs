@@ -76,7 +76,7 @@ impl Network {
         if f.loss > 0.0 && self.rng.chance(f.loss) {
             return [None, None];
         }
-        let extra = if self.slow.is_empty() { 0 } else { self.slow.get(&(from, to)).copied().unwrap_or(0) };
+        let extra = self.slow.get(&(from, to)).copied().unwrap_or(0);
         let first = Some(self.delay() + extra);
         let second = if f.duplicate > 0.0 && self.rng.chance(f.duplicate) { Some(self.delay() + extra) } else { None };
         [first, second]
