@@ -1,94 +1,17 @@
-//! [`MultiNode`]: the groups, routing, and the host's clock.
+//! [`MultiNode`]: the groups, their steps and actions, and the host's clock.
 
 use std::collections::BTreeMap;
 
 use super::campaigns::{Campaigns, Grant};
 use super::quiesce::Quiet;
-use super::{Envelope, EnvelopeBody, GroupId, GroupMap, MultiError};
+use super::receive::Held;
+use super::{Envelope, EnvelopeBody, GroupId, GroupMap, HostConfig, HostStats, MultiError};
 use crate::config::RaftConfig;
 use crate::log::RaftLog;
 use crate::membership::SharedConfigs;
 use crate::message::Message;
 use crate::node::{Action, Event, RaftNode};
-use crate::types::{Index, NodeId, Term};
-
-/// The host's own settings, in ticks of its clock (the same ticks the
-/// groups count).
-#[derive(Clone, Debug)]
-pub struct HostConfig {
-    pub(super) node: NodeId,
-    pub(super) ping_interval: u64,
-    pub(super) peer_timeout: u64,
-    pub(super) quiesce_after: u64,
-    pub(super) quiescence: bool,
-    pub(super) max_campaigns: usize,
-}
-
-impl HostConfig {
-    /// A host for node `node`: a ping every 3 ticks, a peer silent for 10
-    /// ticks is down, a group idle for 6 ticks quiesces, at most
-    /// [`DEFAULT_MAX_CAMPAIGNS`] groups campaign at once.
-    pub fn new(node: NodeId) -> Self {
-        Self {
-            node,
-            ping_interval: 3,
-            peer_timeout: 10,
-            quiesce_after: 6,
-            quiescence: true,
-            max_campaigns: DEFAULT_MAX_CAMPAIGNS,
-        }
-    }
-
-    /// Ticks between two pings to each peer (at least 1).
-    pub fn ping_interval(mut self, ticks: u64) -> Self {
-        self.ping_interval = ticks.max(1);
-        self
-    }
-
-    /// Ticks of silence a peer may keep and still be up: one silent for
-    /// more is considered down (use the groups' minimum election timeout;
-    /// at least 2 pings).
-    pub fn peer_timeout(mut self, ticks: u64) -> Self {
-        self.peer_timeout = ticks;
-        self
-    }
-
-    /// Ticks a leader's group must stay idle before it quiesces.
-    pub fn quiesce_after(mut self, ticks: u64) -> Self {
-        self.quiesce_after = ticks.max(1);
-        self
-    }
-
-    /// Whether idle groups quiesce at all (default on; off: every group
-    /// ticks and heartbeats, for comparison).
-    pub fn quiescence(mut self, on: bool) -> Self {
-        self.quiescence = on;
-        self
-    }
-
-    /// At most this many of the host's groups campaign at once (0: no
-    /// limit). A group whose election timer runs out while the limit is
-    /// reached waits, its timer expired, until a campaign ends
-    /// (`docs/PROTOCOL.md` §10, "Campaign pacing"): thousands of groups
-    /// that lose their leaders together then elect in turn instead of
-    /// overloading the node until none settles. `Event::Campaign` and
-    /// transfers are never held.
-    pub fn max_campaigns(mut self, groups: usize) -> Self {
-        self.max_campaigns = groups;
-        self
-    }
-
-    /// This host's node.
-    pub fn get_node(&self) -> NodeId {
-        self.node
-    }
-}
-
-/// [`HostConfig::max_campaigns`] unless set. On a 2-core machine with
-/// three nodes, 20 000 groups started together settle in 8 s with 256
-/// slots, in 35 s with 32, and not within 300 s with no limit
-/// (docs/BENCHMARKS.md).
-pub const DEFAULT_MAX_CAMPAIGNS: usize = 256;
+use crate::types::NodeId;
 
 /// What the embedder must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,43 +27,6 @@ pub enum HostAction {
         /// The action.
         action: Action,
     },
-}
-
-/// Counters of the host.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct HostStats {
-    /// Groups on this node.
-    pub groups: u64,
-    /// Of them, quiesced now.
-    pub quiesced: u64,
-    /// Group steps made (ticks included).
-    pub steps: u64,
-    /// Envelopes for a group this node does not host, dropped.
-    pub unknown_group_dropped: u64,
-    /// Envelopes not addressed to this node, dropped.
-    pub misaddressed_dropped: u64,
-    /// Groups woken because their leader's node went silent.
-    pub woken_by_peer_loss: u64,
-    /// Times a peer was declared down (silent for more than `peer_timeout`
-    /// ticks):
-    /// once per silence, however long it lasts.
-    pub peers_lost: u64,
-    /// Times a group quiesced.
-    pub quiesces: u64,
-    /// Times a group woke.
-    pub wakes: u64,
-    /// Group messages a quiesced group took without waking: late answers
-    /// to its leader and heartbeats that change nothing
-    /// (PROTOCOL.md §10, "Waking").
-    pub quiet_messages: u64,
-    /// Campaign slots taken now: groups in a pre-vote or vote round.
-    pub campaigning: u64,
-    /// Group ticks taken without a step: a quiet follower's, counted and
-    /// taken at its next step (`docs/PROTOCOL.md` §10, "Deferred ticks").
-    pub ticks_deferred: u64,
-    /// Ticks on which a group's election fell due and was held back
-    /// because [`HostConfig::max_campaigns`] groups were campaigning.
-    pub campaigns_held: u64,
 }
 
 /// Laid out in the order written (`repr(C)`), on a cache line of its own
@@ -212,15 +98,6 @@ pub struct MultiNode<L: RaftLog> {
     /// nodes read one configuration, which stays in the cache.
     pub(super) configs: SharedConfigs,
     pub(super) stats: HostStats,
-}
-
-/// What an envelope from another host brings a group.
-pub(super) enum Held {
-    /// A Raft message.
-    Message(Message),
-    /// A quiescence notice from `from`, the group's leader in `term`,
-    /// whose commit index is `commit`.
-    Notice { from: NodeId, term: Term, commit: Index },
 }
 
 impl<L: RaftLog> MultiNode<L> {
@@ -357,114 +234,6 @@ impl<L: RaftLog> MultiNode<L> {
             Event::Tick => self.tick_group(group, 1),
             Event::Ticks(n) if n > 0 => self.tick_group(group, n),
             event => self.step_group(group, event),
-        }
-    }
-
-    /// Takes an envelope from another host: a group message is stepped on
-    /// its group (waking it), a quiescence notice may quiesce it, and any
-    /// envelope counts as a sign of life of its sender. An envelope for a
-    /// group this node does not host, or addressed to another node, is
-    /// dropped and counted; it is never an error.
-    pub fn receive(&mut self, envelope: Envelope) {
-        match self.admit(envelope) {
-            Some((group, Held::Message(message))) => self.deliver(group, Event::Message(message), 1),
-            Some((group, Held::Notice { from, term, commit })) => self.on_quiesce(from, group, term, commit),
-            None => {}
-        }
-    }
-
-    /// Takes a batch of envelopes, as a driver's turn reads them (the
-    /// vector is drained, its capacity kept). The same as
-    /// [`receive`](Self::receive) on each in order, except that the
-    /// messages of one group are stepped together, in the order they came,
-    /// as one [`Event::Messages`]: one step, one storage write and one set
-    /// of actions for the group, where a leader typically finds both
-    /// followers' answers in one turn. Groups are independent, so only the
-    /// order within a group is kept; a quiescence notice is handled after
-    /// the messages of its group received before it, and the messages
-    /// after it are stepped after it. The batch is sorted once by group:
-    /// `O(n log n)` however many notices it holds.
-    pub fn receive_all(&mut self, envelopes: &mut Vec<Envelope>) {
-        let mut held = std::mem::take(&mut self.held);
-        for (seq, envelope) in envelopes.drain(..).enumerate() {
-            if let Some((group, item)) = self.admit(envelope) {
-                held.push((group, seq, item));
-            }
-        }
-        self.step_held(&mut held);
-        self.held = held;
-    }
-
-    /// Steps the held items group by group: each group's messages in a row
-    /// as one event, a notice between them handled in its place.
-    fn step_held(&mut self, held: &mut Vec<(GroupId, usize, Held)>) {
-        // By group, then arrival: each group's items in their order.
-        held.sort_unstable_by_key(|&(group, seq, _)| (group, seq));
-        let mut run = std::mem::take(&mut self.run);
-        let mut items = held.drain(..).peekable();
-        while let Some((group, _, item)) = items.next() {
-            match item {
-                Held::Message(message) => run.push(message),
-                Held::Notice { from, term, commit } => self.on_quiesce(from, group, term, commit),
-            }
-            // The run ends at the group's last item or before a notice.
-            let ends = !matches!(items.peek(), Some((g, _, Held::Message(_))) if *g == group);
-            if ends && !run.is_empty() {
-                self.deliver_run(group, &mut run);
-            }
-        }
-        self.run = run;
-    }
-
-    /// Steps `run` (a group's messages in a row) on `group`: one message as
-    /// [`Event::Message`], more as one [`Event::Messages`].
-    fn deliver_run(&mut self, group: GroupId, run: &mut Vec<Message>) {
-        let n = run.len() as u64;
-        if n > 1 {
-            // Allocated once, at the run's size (`run` keeps its room).
-            let mut batch = Vec::with_capacity(run.len());
-            batch.append(run);
-            self.deliver(group, Event::Messages(batch), n);
-        } else if let Some(message) = run.pop() {
-            self.deliver(group, Event::Message(message), 1);
-        }
-    }
-
-    /// An envelope's common handling: dropped if misaddressed, its sender
-    /// heard; a group message or a quiescence notice is returned.
-    fn admit(&mut self, envelope: Envelope) -> Option<(GroupId, Held)> {
-        if envelope.to != self.cfg.node || envelope.from == self.cfg.node {
-            self.stats.misaddressed_dropped += 1;
-            return None;
-        }
-        if let Some(seen) = self.peers.get_mut(&envelope.from) {
-            *seen = self.ticks;
-            if !self.heard.contains(&envelope.from) {
-                self.heard.push(envelope.from);
-            }
-        }
-        match envelope.body {
-            EnvelopeBody::Ping => None,
-            EnvelopeBody::Quiesce { group, term, commit } => {
-                Some((group, Held::Notice { from: envelope.from, term, commit }))
-            }
-            EnvelopeBody::Raft { group, message } => Some((group, Held::Message(message))),
-        }
-    }
-
-    /// Steps `event`, carrying `n` messages from outside, on `group`
-    /// (waking it); dropped and counted if this node does not host it.
-    fn deliver(&mut self, group: GroupId, event: Event, n: u64) {
-        let Some(g) = self.groups.get(&group) else {
-            self.stats.unknown_group_dropped += n;
-            return;
-        };
-        // A message from outside is no error of ours: a refusal is the
-        // node's business (it drops what it does not want).
-        if g.quiet.is_quiesced() && super::quiesce::is_quiet_news(&g.node, &event) {
-            self.step_quiesced(group, event, n);
-        } else if !g.quiet.is_quiesced() || self.wake(group, true).is_ok() {
-            let _ = self.step_group(group, event);
         }
     }
 

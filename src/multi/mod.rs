@@ -32,6 +32,7 @@
 
 mod balance;
 mod campaigns;
+mod config;
 mod envelope;
 mod error;
 mod group_map;
@@ -39,14 +40,18 @@ mod host;
 #[cfg(test)]
 mod layout_tests;
 mod quiesce;
+mod receive;
 #[cfg(test)]
 mod shared_configs_tests;
+mod stats;
 
 pub use balance::plan_transfers;
+pub use config::{DEFAULT_MAX_CAMPAIGNS, HostConfig};
 pub use envelope::{Envelope, EnvelopeBody};
 pub use error::MultiError;
 pub(crate) use group_map::GroupMap;
-pub use host::{DEFAULT_MAX_CAMPAIGNS, HostAction, HostConfig, HostStats, MultiNode};
+pub use host::{HostAction, MultiNode};
+pub use stats::HostStats;
 
 /// Identifies a Raft group across the nodes that replicate it. 0 is
 /// invalid.
