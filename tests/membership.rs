@@ -391,14 +391,7 @@ fn a_removed_leader_hands_over_to_an_up_to_date_voter_not_a_learner() {
     change(&mut h, 1, MembershipChange::Remove(1)).unwrap();
     h.deliver_all();
     assert!(!h.node(1).is_leader(), "stepped down once its removal committed");
-    let timeout_now: Vec<u64> = h
-        .actions
-        .iter()
-        .filter_map(|(id, a)| match a {
-            Action::Send { to, message } if *id == 1 && message.body.name() == "TimeoutNow" => Some(*to),
-            _ => None,
-        })
-        .collect();
+    let timeout_now: Vec<u64> = h.sent_by(1).filter(|m| m.body.name() == "TimeoutNow").map(|m| m.to).collect();
     assert_eq!(timeout_now, vec![3], "handed over to the first up-to-date voter");
     assert_eq!(h.leader(), Some(3), "the successor took over at once, without waiting for a timeout");
     assert_eq!(h.node(3).membership().voters(), &[3, 4]);
@@ -439,14 +432,7 @@ fn leadership_transfer_catches_the_target_up_first() {
     assert_eq!(h.leader(), Some(3));
     assert_eq!(h.node(3).last_index(), h.node(1).last_index());
     let timeout_now_after_append = {
-        let sends: Vec<&str> = h
-            .actions
-            .iter()
-            .filter_map(|(id, a)| match a {
-                Action::Send { to: 3, message } if *id == 1 => Some(message.body.name()),
-                _ => None,
-            })
-            .collect();
+        let sends: Vec<&str> = h.sent_by(1).filter(|m| m.to == 3).map(|m| m.body.name()).collect();
         let first_append = sends.iter().position(|k| *k == "Append");
         let timeout_now = sends.iter().position(|k| *k == "TimeoutNow");
         first_append.is_some() && timeout_now > first_append

@@ -126,14 +126,7 @@ fn a_follower_behind_compaction_gets_the_snapshot_in_windowed_chunks() {
     }
     let (meta, data) = restored.expect("node 3 restored the snapshot");
     // Nothing lost, so each chunk went once, and nothing past the end.
-    let sent: Vec<Message> = h
-        .actions
-        .iter()
-        .filter_map(|(id, a)| match a {
-            Action::Send { message, .. } if *id == 1 => Some(message.clone()),
-            _ => None,
-        })
-        .collect();
+    let sent: Vec<Message> = h.sent_by(1).cloned().collect();
     let streamed = chunks_in(&sent);
     assert_eq!(streamed.len() as u64, (chunk * 10 + 7).div_ceil(chunk), "{streamed:?}");
     assert!(streamed.iter().all(|&(_, len)| len > 0), "an empty chunk past the end: {streamed:?}");

@@ -274,6 +274,15 @@ impl Harness {
             .count()
     }
 
+    /// The messages node `from` sent since the last call to
+    /// `clear_actions`, in order.
+    pub fn sent_by(&self, from: NodeId) -> impl Iterator<Item = &Message> {
+        self.actions.iter().filter_map(move |(id, a)| match a {
+            Action::Send { message, .. } if *id == from => Some(message),
+            _ => None,
+        })
+    }
+
     pub fn clear_actions(&mut self) {
         self.actions.clear();
     }
