@@ -138,7 +138,10 @@ fn main() {
         }
         return;
     }
-    println!("{reps} interleaved repetitions; medians; ratios are medians of per-repetition ratios");
+    println!(
+        "{reps} interleaved repetitions; medians; ratios are medians of per-repetition ratios, \
+         with the lowest and highest of them in brackets"
+    );
     println!();
     println!(
         "| workload | entries | library | M entries/s | raft-io 0.8 / this | allocs/entry | faults/1k entries | messages/entry | tail ticks |"
@@ -149,12 +152,14 @@ fn main() {
         for (s, name) in SUBJECTS.iter().enumerate() {
             let runs = &results[wi][s];
             let m = median(runs.iter().map(rate).collect());
-            let ratio = median((0..reps).map(|r| rate(&results[wi][0][r]) / rate(&runs[r])).collect());
+            let ratios: Vec<f64> = (0..reps).map(|r| rate(&results[wi][0][r]) / rate(&runs[r])).collect();
+            let (lo, hi) = ratios.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+            let ratio = median(ratios);
             let allocs = median(runs.iter().map(|st| st.allocs as f64 / w.entries as f64).collect());
             let faults = faults_per_1k(runs, w);
             let msgs = median(runs.iter().map(|st| st.messages as f64 / w.entries as f64).collect());
             let ticks = median(runs.iter().map(|st| st.tail_ticks as f64).collect());
-            let ratio = if s == 0 { "—".to_string() } else { format!("{ratio:.2}x") };
+            let ratio = if s == 0 { "—".to_string() } else { format!("{ratio:.2}x ({lo:.2}–{hi:.2})") };
             println!(
                 "| {} | {} | {name} | {m:.2} | {ratio} | {allocs:.3} | {faults:.1} | {msgs:.3} | {ticks} |",
                 w.name, w.entries
