@@ -366,3 +366,81 @@ fn one_backup_restored_on_two_voters_starts_them_from_the_same_state() {
     assert_eq!(machine(&h, 1), everything);
     assert_eq!(machine(&h, 2), everything);
 }
+
+/// Of two survivors, one missing an entry the other holds, neither may be
+/// forced with the other (or any node its log names) among the new
+/// voters: refused before anything is written. New ids are accepted.
+#[test]
+fn forcing_a_second_survivor_is_refused_before_anything_is_written() {
+    use raft_io::recovery::RecoveryError;
+    let mut h = committed(&["a", "b"]);
+    // Node 2 misses "c"; then every node goes down, node 3 for good.
+    h.isolate(2);
+    h.propose(1, "c").unwrap();
+    h.deliver_all();
+    h.heal();
+    for id in [1, 2, 3] {
+        h.crash(id);
+    }
+    h.destroy(3);
+    for (id, other) in [(1, 2), (2, 1)] {
+        let log = h.crashed_log(id).unwrap();
+        let before = recovery::inspect(&*log).unwrap();
+        for voters in [vec![id, other], vec![id, 3], vec![id, other, 9]] {
+            let refused = recovery::force_voters(log, &voters);
+            assert!(
+                matches!(refused, Err(RecoveryError::OldMember { node }) if node == voters[1]),
+                "{voters:?}: {refused:?}"
+            );
+            assert!(recovery::check_voters(&*log, &voters).is_err());
+        }
+        assert_eq!(recovery::inspect(&*log).unwrap(), before, "a refusal writes nothing");
+        assert!(!log.has_unsynced_changes());
+    }
+    let log = h.crashed_log(1).unwrap();
+    let forced = recovery::force_voters(log, &[1, 9]).unwrap();
+    assert_eq!(forced.membership.voters(), [1, 9], "a new id is not an old member");
+}
+
+/// A restore that fails part way (here: the disk fills after some of its
+/// syncs) leaves a log no node starts on, whether the backup begins with a
+/// snapshot or with the log's first entry: its hard state's term, 0, is
+/// below the term of what it holds. The complete restore starts.
+#[test]
+fn a_restore_cut_short_is_refused_by_the_node() {
+    use common::failing_log::FailingLog;
+    use raft_io::{Error, LogIdentity, Membership, MemoryLog, RaftNode, SnapshotMeta};
+    // Never compacted: a node's log from its first entry.
+    let mut first = RaftNode::with_log(RaftConfig::new(1, [1]), MemoryLog::new()).unwrap();
+    first.step(Event::Campaign).unwrap();
+    for i in 0..20 {
+        first.step(Event::Propose(cmd(&format!("command {i:02} ............................")))).unwrap();
+    }
+    // Compacted: a snapshot at 10 in term 5, then entries of term 6.
+    let mut compacted = MemoryLog::new();
+    compacted.set_identity(LogIdentity { cluster_id: 0, node_id: 1 }).unwrap();
+    let meta = SnapshotMeta { index: 10, term: 5, membership: Membership::new([1], []).unwrap() };
+    compacted.install_snapshot(meta, cmd("state at 10")).unwrap();
+    let mut entries: Vec<_> =
+        (11..=30).map(|i| raft_io::Entry::normal(6, i, cmd("forty bytes of a command ..............."))).collect();
+    compacted.append(&mut entries).unwrap();
+    compacted.set_hard_state(raft_io::HardState { term: 6, vote: None, commit: 30 }).unwrap();
+    for backup in [recovery::take_backup(first.log()).unwrap(), recovery::take_backup(&compacted).unwrap()] {
+        let restore = |syncs| {
+            let mut log = FailingLog::new(syncs, 200);
+            let identity = LogIdentity { cluster_id: 2, node_id: 1 };
+            let done = recovery::restore(&mut log, identity, &backup, Membership::new([1], []).unwrap());
+            (done.is_ok(), RaftNode::with_log(RaftConfig::new(1, [1]).cluster_id(2), log.inner.durable()))
+        };
+        let mut syncs = 1;
+        while let (false, started) = restore(syncs) {
+            assert!(matches!(started, Err(Error::CorruptLog(_))), "after {syncs} syncs: {:?}", started.map(|_| ()));
+            syncs += 1;
+        }
+        assert!(syncs > 2, "the restore took {syncs} syncs: the cut is in the middle");
+        let mut node = restore(syncs).1.unwrap();
+        node.step(Event::Campaign).unwrap();
+        assert!(node.is_leader());
+        assert_eq!(node.log().hard_state().term, backup.last_term() + 1);
+    }
+}

@@ -220,12 +220,24 @@ impl<L: RaftLog> RaftNode<L> {
         if hs.vote == Some(0) {
             return Err(Error::CorruptLog("vote for node 0".into()));
         }
-        if hs.term > MAX_TERM || log.term(last).is_some_and(|t| t > MAX_TERM) {
+        let last_term = log.term(last).unwrap_or(0);
+        if hs.term > MAX_TERM || last_term > MAX_TERM {
             return Err(Error::CorruptLog(format!("a term above the maximum {MAX_TERM}")));
         }
         // The WAL's bound on indexes too: `last + 1` never overflows.
         if last > MAX_TERM {
             return Err(Error::CorruptLog(format!("an index above the maximum {MAX_TERM}")));
+        }
+        // A step makes its entries durable with the term they were taken in
+        // (PROTOCOL.md §5): a log whose hard state is behind its own entries
+        // was written part way (an interrupted restore). Started, it would
+        // take terms its log already holds and write entries that clash
+        // with them.
+        if hs.term < last_term {
+            return Err(Error::CorruptLog(format!(
+                "the hard state's term {} is below the term {last_term} of the last entry (a log written part way)",
+                hs.term
+            )));
         }
         let mut commit = hs.commit.max(snap_index);
         let applied = if config.applied > snap_index {

@@ -150,11 +150,14 @@ pub fn take_backup<L: RaftLog>(log: &L) -> Result<Backup, RecoveryError> {
 /// entries with every configuration entry among them written as a no-op at
 /// its index and term (the old cluster's configurations must not take
 /// effect in the new one), and a hard state in the last entry's term with
-/// no vote and everything committed. It syncs after the snapshot, after
-/// each piece of entries that fits one sync
-/// ([`RaftLog::max_step_bytes`]), and after the hard state, last: a log
-/// whose restore failed part way holds part of the backup and no hard
-/// state that commits its entries — start again on a new log.
+/// no vote and everything committed. It syncs after each piece of entries
+/// that fits one sync ([`RaftLog::max_step_bytes`]; the owner and the
+/// snapshot go with the first), and after the hard state, last: a log
+/// whose restore failed part way holds part of the backup under a hard
+/// state of term 0, below its snapshot's or its entries' term, and
+/// [`RaftNode::with_log`](crate::RaftNode::with_log) refuses to start on
+/// it ([`Error::CorruptLog`](crate::Error::CorruptLog)) — start again on a
+/// new log.
 ///
 /// The node started on the log (with the same identity) hands the snapshot
 /// to its state machine ([`Action::RestoreSnapshot`](crate::Action::RestoreSnapshot))
@@ -178,7 +181,7 @@ pub fn take_backup<L: RaftLog>(log: &L) -> Result<Backup, RecoveryError> {
 /// was taken from), [`RecoveryError::JointConfiguration`],
 /// [`RecoveryError::NoVoters`], [`RecoveryError::NotAVoter`] (the node is
 /// not a voter of `membership`); [`RecoveryError::Storage`] from the writes leaves what a failed write of
-/// the log leaves (start again on a new log).
+/// the log leaves, which no node starts on (start again on a new log).
 ///
 /// ```
 /// use raft_io::recovery;
@@ -231,9 +234,12 @@ pub fn restore<L: RaftLog>(
     log.set_identity(identity)?;
     let meta = SnapshotMeta { index: backup.snapshot.index, term: backup.snapshot.term, membership };
     log.install_snapshot(meta, backup.data.clone())?;
-    log.sync()?;
     // The entries in pieces that each fit one sync of the log (a `WalLog`
-    // record), each synced; the hard state that commits them last.
+    // record, whose room already counts the snapshot's configuration),
+    // each synced, the first with the owner and the snapshot; the hard
+    // state that commits them last. So every log a failed restore leaves
+    // holding anything has a term (its snapshot's or an entry's) above its
+    // hard state's, which `RaftNode::with_log` refuses to start on.
     let max = log.max_step_bytes();
     let mut piece = Vec::new();
     let mut bytes = 0u64;

@@ -74,6 +74,19 @@ pub enum RecoveryError {
     /// The new configuration has no voter.
     #[error("the new configuration has no voter")]
     NoVoters,
+    /// A new voter other than the log's own node is one the log names in a
+    /// configuration: a member of the old cluster, whose old log, forced as
+    /// well or restarted, could hold other entries under the same index and
+    /// term as this one. Force one survivor alone; wipe every other old
+    /// node and add it back as a new joining node once the survivor leads.
+    #[error(
+        "node {node} was a member of the old cluster: force this survivor alone, then add the others back as new, \
+         wiped nodes"
+    )]
+    OldMember {
+        /// The old member.
+        node: NodeId,
+    },
     /// The log's own node is not among the new voters: it could not lead.
     #[error("node {node}, whose log this is, is not among the new voters")]
     NotAVoter {
@@ -170,14 +183,8 @@ pub fn inspect<L: RaftLog>(log: &L) -> Result<LogSummary, RecoveryError> {
     let last_index = log.last_index();
     let last_term = log.term(last_index).ok_or(StorageError::Unavailable { index: last_index, last: last_index })?;
     let (mut membership_index, mut membership) = (snapshot.index, snapshot.membership.clone());
-    // Every configuration entry must decode, as a node restarting on the
-    // log requires; the last one is in effect.
-    visit_configurations(log, |e| {
-        let m = Membership::decode(&e.data)
-            .map_err(|source| RecoveryError::CorruptConfiguration { index: e.index, source })?;
-        (membership_index, membership) = (e.index, m);
-        Ok::<(), RecoveryError>(())
-    })?;
+    // The last configuration entry is in effect.
+    visit_memberships(log, |index, m| (membership_index, membership) = (index, m))?;
     Ok(LogSummary {
         identity: log.identity(),
         hard_state: log.hard_state(),
@@ -215,11 +222,17 @@ pub struct Forced {
 /// docs](self) for what it gives up, and for the nodes that must then be
 /// wiped.
 ///
-/// With `voters` its own id alone, the restarted node elects itself. With
-/// more, it needs a majority of them: each must run on a log forced with
-/// the same voters (the most up-to-date then wins, and the others follow
-/// it), or be a new node added later. Forcing one survivor alone and
-/// adding every other node back as a new joining node is the simplest.
+/// With `voters` its own id alone, the restarted node elects itself, and
+/// every other node comes back through a membership change, wiped, as a
+/// new joining node. The other voters may only be nodes the log never
+/// named ([`RecoveryError::OldMember`] otherwise), started as joining
+/// nodes: the restarted node needs a majority of them to lead. Forcing
+/// two survivors together is refused because it is not safe: each would
+/// write its configuration entry one past its own last entry, in a term
+/// worked out from its own log, so two logs that differ before that
+/// index could hold an entry with the same index and term, and the node
+/// whose log is less up to date could win the election and lose what the
+/// other knew committed.
 ///
 /// The new term is above every term the log holds, so the forced entry
 /// outranks the survivor's own history; it says nothing of the logs of the
@@ -228,7 +241,7 @@ pub struct Forced {
 /// # Errors
 ///
 /// A refusal ([`RecoveryError::NoIdentity`], [`RecoveryError::NoVoters`],
-/// [`RecoveryError::NotAVoter`], [`RecoveryError::Membership`],
+/// [`RecoveryError::NotAVoter`], [`RecoveryError::OldMember`], [`RecoveryError::Membership`],
 /// [`RecoveryError::TermExhausted`], [`RecoveryError::CorruptConfiguration`])
 /// writes nothing; [`RecoveryError::Storage`] from the write leaves what a
 /// failed write of the log leaves (reopen it and inspect).
@@ -252,6 +265,7 @@ pub fn check_voters<L: RaftLog>(log: &L, voters: &[NodeId]) -> Result<Forced, Re
     let identity = log.identity().ok_or(RecoveryError::NoIdentity)?;
     check_votes(voters, identity.node_id)?;
     let summary = inspect(log)?;
+    check_new_voters(log, voters, identity.node_id)?;
     let mut membership = Membership::new(voters.iter().copied(), [])?;
     for (id, address) in summary.membership.addresses() {
         if membership.is_voter(id) {
@@ -261,6 +275,32 @@ pub fn check_voters<L: RaftLog>(log: &L, voters: &[NodeId]) -> Result<Forced, Re
     let newest = summary.hard_state.term.max(summary.last_term);
     check_room(newest)?;
     Ok(Forced { previous: summary.membership, membership, index: summary.last_index + 1, term: newest + 1 })
+}
+
+/// Every configuration entry of `log`, decoded, in order: each must
+/// decode, as a node restarting on the log requires.
+fn visit_memberships<L: RaftLog>(log: &L, mut f: impl FnMut(Index, Membership)) -> Result<(), RecoveryError> {
+    visit_configurations(log, |e| {
+        let m = Membership::decode(&e.data)
+            .map_err(|source| RecoveryError::CorruptConfiguration { index: e.index, source })?;
+        f(e.index, m);
+        Ok::<(), RecoveryError>(())
+    })
+}
+
+/// Refuses a voter in `voters`, other than `node`, that a configuration
+/// `log` holds names (its snapshot's or an entry's): survivors forced
+/// together could each write their configuration entry at the same index
+/// in the same term over logs that differ before it, and Log Matching
+/// would no longer hold between them (PROTOCOL.md §7.4).
+fn check_new_voters<L: RaftLog>(log: &L, voters: &[NodeId], node: NodeId) -> Result<(), RecoveryError> {
+    let named = |m: &Membership| voters.iter().copied().find(|&v| v != node && m.members().any(|x| x == v));
+    let mut old = named(&log.snapshot_meta().membership);
+    visit_memberships(log, |_, m| old = old.or_else(|| named(&m)))?;
+    match old {
+        Some(node) => Err(RecoveryError::OldMember { node }),
+        None => Ok(()),
+    }
 }
 
 /// A new configuration of `voters` must have one, and `node` among them
@@ -384,6 +424,15 @@ mod tests {
         assert!(matches!(force_voters(&mut log, &[]), Err(RecoveryError::NoVoters)));
         assert!(matches!(force_voters(&mut log, &[1, 3]), Err(RecoveryError::NotAVoter { node: 2 })));
         assert!(matches!(force_voters(&mut log, &[2, 0]), Err(RecoveryError::Membership(_))));
+        // Old members: a voter, a learner, and a node only an older
+        // configuration names.
+        assert!(matches!(force_voters(&mut log, &[2, 3]), Err(RecoveryError::OldMember { node: 3 })));
+        assert!(matches!(force_voters(&mut log, &[2, 4, 6]), Err(RecoveryError::OldMember { node: 4 })));
+        let mut moved_on = owned();
+        moved_on.append(&mut vec![Entry::config(4, 3, &Membership::new([2, 5], []).unwrap())]).unwrap();
+        moved_on.sync().unwrap();
+        assert!(matches!(force_voters(&mut moved_on, &[2, 1]), Err(RecoveryError::OldMember { node: 1 })));
+        assert!(matches!(force_voters(&mut moved_on, &[2, 5]), Err(RecoveryError::OldMember { node: 5 })));
         assert!(matches!(force_voters(&mut MemoryLog::new(), &[1]), Err(RecoveryError::NoIdentity)));
         let mut exhausted = owned();
         exhausted.set_hard_state(HardState { term: MAX_TERM - 1, vote: None, commit: 1 }).unwrap();

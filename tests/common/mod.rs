@@ -3,6 +3,8 @@
 //! every scenario reads like a protocol trace.
 #![allow(dead_code)]
 
+pub mod failing_log;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
