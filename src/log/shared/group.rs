@@ -286,6 +286,7 @@ impl RaftLog for GroupLog {
 
     fn set_hard_state(&mut self, state: HardState) -> Result<(), StorageError> {
         self.check()?;
+        crate::log::wal::state::check_hard_state(&state)?;
         self.state().hard = state;
         self.cached.hard = state;
         Ok(())

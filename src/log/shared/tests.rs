@@ -651,3 +651,68 @@ fn the_defaults_keep_the_record_limit_a_wal_was_written_with() {
     let lowered = SharedWal::open_with(root.path(), SharedWalOptions::new().max_record_size(1 << 19));
     assert!(matches!(lowered, Err(StorageError::RecordLimitLowered { stored: 1_048_576, .. })));
 }
+
+/// A value the WAL's next open would refuse as damage (a term, index or
+/// snapshot above `MAX_TERM`) is refused when one group writes it, with
+/// nothing changed, so it can never take every other group's durable state
+/// down at the next open; nor does `u64::MAX` overflow anything.
+#[test]
+fn one_group_s_out_of_range_write_is_refused_and_every_group_reopens() {
+    use crate::types::MAX_TERM;
+    let root = temp();
+    let dir = root.path().join("log");
+    let meta = |index, term| SnapshotMeta { index, term, membership: crate::Membership::new([1], []).unwrap() };
+    {
+        let wal = SharedWal::open(&dir).unwrap();
+        let mut a = wal.create_group(1).unwrap();
+        append(&mut a, 1, 1, 8);
+        a.sync().unwrap();
+        let mut b = wal.create_group(2).unwrap();
+        for past in [MAX_TERM + 1, u64::MAX] {
+            let refused = |r: Result<(), StorageError>| matches!(r, Err(StorageError::InvalidWrite(_)));
+            assert!(refused(b.set_hard_state(HardState { term: past, vote: None, commit: 0 })));
+            assert!(refused(b.install_snapshot(meta(past, 1), Bytes::from_static(b"x"))));
+            assert!(refused(b.install_snapshot(meta(1, past), Bytes::from_static(b"x"))));
+            assert!(refused(b.append(&mut vec![e(past, 1, 8)])));
+        }
+        assert!(!b.has_unsynced_changes(), "a refused write changes nothing");
+        b.set_hard_state(HardState { term: 2, vote: None, commit: 0 }).unwrap();
+        b.sync().unwrap();
+    }
+    let wal = SharedWal::open(&dir).unwrap();
+    assert_eq!(wal.group(1).unwrap().last_index(), 1);
+    assert_eq!(wal.group(2).unwrap().hard_state().term, 2);
+}
+
+/// A stray file whose name holds a snapshot id no log writes (here
+/// `u64::MAX`) is removed at open without raising the group's next id:
+/// the group's next snapshots are written and reopen.
+#[test]
+fn a_stray_snapshot_file_with_a_huge_id_is_removed_and_not_counted() {
+    let root = temp();
+    let dir = root.path().join("log");
+    let meta = |index| SnapshotMeta { index, term: 1, membership: crate::Membership::new([1], []).unwrap() };
+    {
+        let wal = SharedWal::open(&dir).unwrap();
+        let mut g = wal.create_group(1).unwrap();
+        append(&mut g, 1, 1, 8);
+        g.install_snapshot(meta(1), Bytes::from_static(b"one")).unwrap();
+        g.sync().unwrap();
+    }
+    let group_dir = dir.join("groups").join(format!("{:020}", 1));
+    let stray = group_dir.join(crate::log::wal::snapshot_file::file_name(u64::MAX));
+    fs::write(&stray, b"not ours").unwrap();
+    {
+        let wal = SharedWal::open(&dir).unwrap();
+        assert!(!stray.exists(), "removed at open");
+        let mut g = wal.group(1).unwrap();
+        for i in 2..=3 {
+            append(&mut g, 1, 1, 8);
+            g.install_snapshot(meta(i), Bytes::from_static(b"more")).unwrap();
+            g.sync().unwrap();
+        }
+    }
+    let wal = SharedWal::open(&dir).unwrap();
+    let g = wal.group(1).unwrap();
+    assert_eq!((g.snapshot_meta().index, &g.snapshot_data().unwrap()[..]), (3, &b"more"[..]));
+}

@@ -358,6 +358,7 @@ impl RaftLog for WalLog {
 
     fn set_hard_state(&mut self, state: HardState) -> Result<(), StorageError> {
         self.check_halted()?;
+        state::check_hard_state(&state)?;
         self.state.hard = state;
         Ok(())
     }

@@ -15,7 +15,7 @@ use bytes::Bytes;
 
 use super::codec::{DecodeError, Reader, put_varint, varint_len};
 use crate::membership::Membership;
-use crate::types::{Entry, EntryKind, HardState, Index, LogIdentity, SnapshotMeta};
+use crate::types::{Entry, EntryKind, HardState, Index, LogIdentity, MAX_TERM, SnapshotMeta};
 
 /// Version byte of a record that holds a configuration with addresses
 /// (membership blob version 2, in its snapshot or in a configuration
@@ -59,6 +59,11 @@ pub(crate) struct FileRef {
     pub(crate) len: u64,
     pub(crate) crc: u32,
 }
+
+/// The highest snapshot file id a log writes or reads (ids count up from
+/// 1, one per snapshot, so a log never comes near it): the id after it
+/// never overflows.
+pub(crate) const MAX_FILE_ID: u64 = MAX_TERM;
 
 impl FileRef {
     /// The reference of an empty snapshot, which has no file.
@@ -316,6 +321,9 @@ fn snapshot(r: &mut Reader<'_>) -> Result<(SnapshotMeta, FileRef), DecodeError> 
     if file.id == 0 && (file.len != 0 || file.crc != 0) {
         return Err(DecodeError("snapshot without a file has data"));
     }
+    if file.id > MAX_FILE_ID {
+        return Err(DecodeError("snapshot file id out of range"));
+    }
     Ok((SnapshotMeta { index, term, membership }, file))
 }
 
@@ -546,6 +554,19 @@ mod tests {
             assert_eq!(refusal(&buf), "snapshot without a file has data", "{file:?}");
             encode_step::<std::slice::Iter<'_, Entry>>(&mut buf, None, None, Some((&meta(), file)), None);
             assert_eq!(refusal(&buf), "snapshot without a file has data", "{file:?}");
+        }
+        // A file id no log writes, whose successor could overflow.
+        for id in [MAX_FILE_ID + 1, u64::MAX] {
+            let mut buf = Vec::new();
+            encode_checkpoint(
+                &mut buf,
+                None,
+                &HardState::default(),
+                &meta(),
+                FileRef { id, len: 1, crc: 0 },
+                [].iter(),
+            );
+            assert_eq!(refusal(&buf), "snapshot file id out of range");
         }
         // File 0 with nothing in it is "no data", and a real file may be empty.
         for file in [FileRef::EMPTY, FileRef { id: 3, len: 0, crc: 0 }] {

@@ -31,7 +31,8 @@ pub(crate) fn parse_name(name: &str) -> Option<u64> {
     if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.parse().ok()
+    // An id no log writes: not one of its snapshots (a stray file).
+    digits.parse().ok().filter(|&id| id <= super::record::MAX_FILE_ID)
 }
 
 /// Writes `data` as snapshot `id` durably. An empty snapshot has no file.
@@ -206,7 +207,10 @@ mod tests {
     fn names_round_trip() {
         assert_eq!(file_name(42), "snapshot-00000000000000000042.snap");
         assert_eq!(parse_name(&file_name(42)), Some(42));
-        assert_eq!(parse_name(&file_name(u64::MAX)), Some(u64::MAX));
+        let max = super::super::record::MAX_FILE_ID;
+        assert_eq!(parse_name(&file_name(max)), Some(max));
+        assert_eq!(parse_name(&file_name(max + 1)), None, "an id no log writes");
+        assert_eq!(parse_name(&file_name(u64::MAX)), None);
         for bad in ["snapshot-42.snap", "snapshot-0000000000000000004x.snap", "x.snap", RECEIVING] {
             assert_eq!(parse_name(bad), None, "{bad}");
         }

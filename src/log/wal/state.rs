@@ -17,7 +17,7 @@ use crate::error::StorageError;
 use crate::log::chunked::Chunked;
 use crate::log::{chunk_of, entry_offsets};
 use crate::sync::lock;
-use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
+use crate::types::{Entry, HardState, Index, LogIdentity, MAX_TERM, SnapshotMeta, Term};
 
 /// Where the latest snapshot's data is.
 #[derive(Clone, Debug)]
@@ -266,6 +266,8 @@ impl LogState {
                     e.index, expected
                 )));
             }
+            check_bound("entry index", e.index)?;
+            check_bound("entry term", e.term)?;
             added += e.data.len() as u64 + ENTRY_HEADER_MAX;
         }
         let bound = overhead + self.unstable_bytes + added;
@@ -301,8 +303,11 @@ impl LogState {
         Ok(())
     }
 
-    /// Refuses a snapshot older than the current one.
-    fn check_not_older(&self, meta: &SnapshotMeta) -> Result<(), StorageError> {
+    /// Refuses a snapshot older than the current one, or at an index or in
+    /// a term above [`MAX_TERM`] (see [`check_hard_state`]).
+    fn check_snapshot(&self, meta: &SnapshotMeta) -> Result<(), StorageError> {
+        check_bound("snapshot index", meta.index)?;
+        check_bound("snapshot term", meta.term)?;
         if meta.index < self.snap.index {
             return Err(StorageError::InvalidWrite(format!(
                 "snapshot at {} is older than the current one at {}",
@@ -313,7 +318,7 @@ impl LogState {
     }
 
     pub(crate) fn install_snapshot(&mut self, meta: SnapshotMeta, data: Bytes) -> Result<(), StorageError> {
-        self.check_not_older(&meta)?;
+        self.check_snapshot(&meta)?;
         self.install(meta, SnapData::Pending(data));
         Ok(())
     }
@@ -324,7 +329,7 @@ impl LogState {
         let Some(r) = self.receiving.take() else {
             return Err(StorageError::InvalidWrite("no snapshot is being received".into()));
         };
-        self.check_not_older(&r.meta)?;
+        self.check_snapshot(&r.meta)?;
         Ok(r)
     }
 
@@ -369,4 +374,21 @@ impl LogState {
         }
         Ok(())
     }
+}
+
+/// Refuses a hard state whose term is above [`MAX_TERM`]. No node reaches
+/// such a term, and recovery refuses a record holding one as damage (for
+/// a shared WAL: the whole WAL, every group's state with it), so a write
+/// that would only fail at the next open is refused now, changing
+/// nothing.
+pub(crate) fn check_hard_state(hard: &HardState) -> Result<(), StorageError> {
+    check_bound("term", hard.term)
+}
+
+/// Refuses an index or term above [`MAX_TERM`] (the WAL's bound on both).
+fn check_bound(what: &str, value: u64) -> Result<(), StorageError> {
+    if value > MAX_TERM {
+        return Err(StorageError::InvalidWrite(format!("{what} {value} is above the maximum {MAX_TERM}")));
+    }
+    Ok(())
 }

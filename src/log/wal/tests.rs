@@ -325,6 +325,33 @@ fn superseded_snapshot_files_are_removed() {
     assert_eq!(&log.snapshot_data().unwrap()[..], &[5; 100][..]);
 }
 
+/// A stray file whose name holds a snapshot id no log writes (`u64::MAX`)
+/// is not taken for one of the log's (left alone, as any file not the
+/// log's) and does not raise the next id: the snapshots after it are
+/// written, and the log reopens.
+#[test]
+fn a_stray_snapshot_file_with_a_huge_id_is_removed_and_not_counted() {
+    let root = temp();
+    let snapshot = |log: &mut WalLog, data: &'static [u8]| {
+        append(log, 1, 1);
+        let meta = SnapshotMeta { index: log.last_index(), term: 1, membership: Membership::empty() };
+        log.install_snapshot(meta, Bytes::from_static(data)).unwrap();
+        log.sync().unwrap();
+    };
+    let mut log = WalLog::open_with(root.path(), small()).unwrap();
+    snapshot(&mut log, b"one");
+    drop(log);
+    let stray = root.path().join(snapshot_file::file_name(u64::MAX));
+    fs::write(&stray, b"not ours").unwrap();
+    let mut log = WalLog::open_with(root.path(), small()).unwrap();
+    assert!(log.recovery_report().removed_files.is_empty());
+    snapshot(&mut log, b"two");
+    snapshot(&mut log, b"three");
+    drop(log);
+    let log = WalLog::open_with(root.path(), small()).unwrap();
+    assert_eq!(&log.snapshot_data().unwrap()[..], b"three");
+}
+
 #[test]
 fn a_streamed_snapshot_is_received_into_a_file() {
     let root = temp();
@@ -471,9 +498,11 @@ fn a_step_costs_one_write_and_one_sync_at_the_syscall_level() {
     assert_eq!(ops(), before + 4, "a term change alone is written");
 }
 
-/// Terms up to `MAX_TERM` reopen as written; a term above it (which a node
-/// could never reach, and whose successor could overflow) is refused as
-/// corrupt rather than handed to a node that adds to it.
+/// Terms up to `MAX_TERM` reopen as written; a term, index or snapshot
+/// above it (which a node could never reach, and whose successor could
+/// overflow) is refused when written, changing nothing, rather than
+/// written and then refused as damage at the next open (the read side's
+/// refusal: `refusal_tests.rs`, `indexes_and_terms_that_could_overflow_are_refused`).
 #[test]
 fn terms_up_to_max_term_survive_reopen_and_above_it_are_refused() {
     use crate::types::MAX_TERM;
@@ -488,15 +517,20 @@ fn terms_up_to_max_term_survive_reopen_and_above_it_are_refused() {
     assert_eq!(log.term(2), Some(MAX_TERM));
     drop(log);
 
-    for term in [MAX_TERM + 1, u64::MAX] {
+    for past in [MAX_TERM + 1, u64::MAX] {
         let root = temp();
         let mut log = WalLog::open_with(root.path(), small()).unwrap();
-        log.set_hard_state(HardState { term, vote: None, commit: 0 }).unwrap();
+        let refused = |r: Result<(), StorageError>| matches!(r, Err(StorageError::InvalidWrite(_)));
+        assert!(refused(log.set_hard_state(HardState { term: past, vote: None, commit: 0 })));
+        assert!(refused(log.append(&mut vec![Entry::normal(past, 1, Bytes::from_static(b"a"))])));
+        let meta = |index, term| SnapshotMeta { index, term, membership: Membership::new([1], []).unwrap() };
+        assert!(refused(log.install_snapshot(meta(past, 1), Bytes::new())));
+        assert!(refused(log.install_snapshot(meta(1, past), Bytes::new())));
+        assert!(!log.has_unsynced_changes(), "a refused write changes nothing");
+        log.set_hard_state(HardState { term: 3, vote: None, commit: 0 }).unwrap();
         log.close().unwrap();
-        let before = tree(root.path());
-        let err = WalLog::open_with(root.path(), small()).unwrap_err();
-        assert!(matches!(err, StorageError::Corrupt { .. }), "term {term}: {err}");
-        assert_eq!(tree(root.path()), before, "a refused open changes nothing");
+        let log = WalLog::open_with(root.path(), small()).unwrap();
+        assert_eq!((log.hard_state().term, log.last_index(), log.snapshot_meta().index), (3, 0, 0));
     }
 }
 
