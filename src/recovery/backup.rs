@@ -170,6 +170,12 @@ pub fn take_backup<L: RaftLog>(log: &L) -> Result<Backup, RecoveryError> {
 ///
 /// Restoring the same backup into several new logs, with the same
 /// `membership`, gives nodes that start from the same committed state.
+/// Every voter of `membership` must start on such a log, or on none:
+/// nodes started on new, empty logs with a configuration of those voters
+/// ([`RaftConfig::new`](crate::RaftConfig::new)) could make a majority
+/// without the backup and commit a history of their own. Voters to come
+/// later join as new nodes ([`RaftConfig::joining`](crate::RaftConfig::joining))
+/// once the restored ones lead, or are restored too.
 ///
 /// # Errors
 ///
