@@ -153,7 +153,116 @@ pub fn decode_batch(frame: &Bytes, limits: &DecodeLimits) -> Result<Vec<Envelope
 /// frame: what [`encoded_batch_len`] counts for it, so a receiver that
 /// charges each envelope its share of a frame reads it off the decoding
 /// instead of sizing every envelope again (the TCP transport's readers).
+///
+/// An item that took less than half of the frame gets its payload (its
+/// entries' data, its snapshot chunk's bytes) copied into a buffer of its
+/// own. Borrowed, it would keep the whole frame in memory for as long as
+/// it lives — queued, then in its group's log — while charged only its own
+/// bytes: a peer could pin a frame of megabytes with a few bytes each. So
+/// no envelope keeps more than twice what it is charged, and at most one
+/// item of a frame (at least half of it) borrows from it: at most one copy
+/// of the rest of the frame.
 #[cfg(feature = "net")]
 pub(crate) fn decode_batch_sized(frame: &Bytes, limits: &DecodeLimits) -> Result<Vec<(Envelope, usize)>, FrameError> {
-    decode::decode_with(frame, limits, |envelope, len| (envelope, len))
+    let whole = frame.len();
+    decode::decode_with(frame, limits, |mut envelope, len| {
+        if len.saturating_mul(2) < whole {
+            own_payload(&mut envelope);
+        }
+        (envelope, len)
+    })
+}
+
+/// Gives `envelope`'s payload bytes one buffer of their own (see
+/// [`decode_batch_sized`]).
+#[cfg(feature = "net")]
+fn own_payload(envelope: &mut Envelope) {
+    use crate::message::MessageBody;
+    use crate::multi::EnvelopeBody;
+    let EnvelopeBody::Raft { message, .. } = &mut envelope.body else { return };
+    match &mut message.body {
+        MessageBody::Append(append) => {
+            let total: usize = append.entries.iter().map(|e| e.data.len()).sum();
+            if total == 0 {
+                return;
+            }
+            let mut own = BytesMut::with_capacity(total);
+            for e in &append.entries {
+                own.extend_from_slice(&e.data);
+            }
+            let mut own = own.freeze();
+            for e in &mut append.entries {
+                e.data = own.split_to(e.data.len());
+            }
+        }
+        MessageBody::Snapshot(chunk) => chunk.data = Bytes::copy_from_slice(&chunk.data),
+        _ => {}
+    }
+}
+
+#[cfg(all(test, feature = "net"))]
+mod tests {
+    use super::*;
+    use crate::message::{AppendEntries, Message, MessageBody, SnapshotChunk};
+    use crate::multi::EnvelopeBody;
+    use crate::types::Entry;
+
+    fn raft(group: u64, body: MessageBody) -> Envelope {
+        let message = Message { from: 1, to: 2, term: 1, body };
+        Envelope { from: 1, to: 2, body: EnvelopeBody::Raft { group, message } }
+    }
+
+    fn append(group: u64, sizes: &[usize]) -> Envelope {
+        let entries = sizes.iter().zip(1..).map(|(&n, i)| Entry::normal(1, i, Bytes::from(vec![i as u8; n]))).collect();
+        raft(
+            group,
+            MessageBody::Append(AppendEntries { prev_log_index: 0, prev_log_term: 0, leader_commit: 0, entries }),
+        )
+    }
+
+    fn chunk(group: u64, n: usize) -> Envelope {
+        let data = Bytes::from(vec![7; n]);
+        raft(group, MessageBody::Snapshot(Box::new(SnapshotChunk { total_len: n as u64, data, ..Default::default() })))
+    }
+
+    /// The payloads an envelope holds.
+    fn payloads(e: &Envelope) -> Vec<Bytes> {
+        let EnvelopeBody::Raft { message, .. } = &e.body else { return Vec::new() };
+        match &message.body {
+            MessageBody::Append(a) => a.entries.iter().map(|e| e.data.clone()).collect(),
+            MessageBody::Snapshot(c) => vec![c.data.clone()],
+            _ => Vec::new(),
+        }
+    }
+
+    fn inside(b: &Bytes, frame: &Bytes) -> bool {
+        let (start, end) = (frame.as_ptr() as usize, frame.as_ptr() as usize + frame.len());
+        (start..end).contains(&(b.as_ptr() as usize))
+    }
+
+    /// Only an item of at least half the frame borrows the frame's memory;
+    /// a smaller one, whether an append or a snapshot chunk, holds a copy,
+    /// so that it never keeps the whole frame alive, and decodes equal.
+    #[test]
+    fn only_an_item_of_half_the_frame_or_more_borrows_it() {
+        let limits = DecodeLimits::default();
+        for big in [append(9, &[3000, 1000]), chunk(9, 4000)] {
+            let sent = vec![append(1, &[1, 16]), chunk(2, 8), big];
+            let frame = encode_batch(1, 2, &sent).unwrap();
+            let got = decode_batch_sized(&frame, &limits).unwrap();
+            assert_eq!(got.iter().map(|(e, _)| e.clone()).collect::<Vec<_>>(), sent);
+            for (e, len) in &got {
+                let borrowed = payloads(e).iter().filter(|b| inside(b, &frame)).count();
+                if len * 2 >= frame.len() {
+                    assert_eq!(borrowed, payloads(e).len(), "the large item borrows");
+                } else {
+                    assert_eq!(borrowed, 0, "an item of {len} bytes in a frame of {} holds a copy", frame.len());
+                }
+            }
+        }
+        // A frame of one item is that item: it borrows.
+        let frame = encode_batch(1, 2, &[append(1, &[5, 6])]).unwrap();
+        let got = decode_batch_sized(&frame, &limits).unwrap();
+        assert!(payloads(&got[0].0).iter().all(|b| inside(b, &frame)));
+    }
 }

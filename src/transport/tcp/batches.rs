@@ -148,9 +148,11 @@ impl Carrier for Batches {
         if envelopes.first().is_some_and(|(e, _)| e.from != peer || e.to != me) {
             return Ok(envelopes.len() as u64);
         }
-        // Each is charged the bytes its item took (they share the frame's
-        // memory), so a heartbeat beside a snapshot chunk counts as small:
-        // what `size` charged it on the sending side.
+        // Each is charged the bytes its item took, so a heartbeat beside a
+        // snapshot chunk counts as small: what `size` charged it on the
+        // sending side. It holds no more than twice that: an item under
+        // half the frame holds a copy of its payload, not the frame
+        // (`decode_batch_sized`).
         for (envelope, len) in envelopes {
             deliver(envelope, len.max(1));
         }

@@ -13,7 +13,9 @@
 //!   queue costs a search of every class once per burst, not once per
 //!   item). A class within its share never loses an item to
 //!   another class, so one group's burst cannot push out the heartbeats of
-//!   the others.
+//!   the others. With more classes than items a share is one item: then
+//!   no class holding one is over, and a newcomer is refused (an inbox
+//!   flooded with made-up group ids keeps the real groups' envelopes).
 //! * **Round-robin.** [`FairQueue::take`] takes one item per class in turn
 //!   (the classes in the order they became non-empty), so an item waits for
 //!   at most one item of each other class: a class with megabytes queued
@@ -156,8 +158,12 @@ impl<T> FairQueue<T> {
             if my_items + 1 > share_items.max(1) || my_bytes.saturating_add(size) > share_bytes {
                 return Admit::Refused { evicted };
             }
-            // Within its share while the whole is over budget: some other
-            // class is over its own. Evict that class's newest item.
+            // Within its share while the whole is over budget: evict the
+            // newest item of a class over its own share. With as many
+            // classes as items, each holds one, its whole share: none is.
+            if items_over && self.classes.len() >= max_items {
+                return Admit::Refused { evicted };
+            }
             let over = |c: &Class<T>| {
                 if items_over { c.items.len() > share_items.max(1) } else { c.bytes > share_bytes }
             };
@@ -165,7 +171,7 @@ impl<T> FairQueue<T> {
             let victim = hinted.or_else(|| {
                 self.classes
                     .iter()
-                    .filter(|&(&c, _)| c != class)
+                    .filter(|&(&c, k)| c != class && over(k))
                     // Ties go to the lowest class: the choice depends on the
                     // queue's contents alone, not on the map's order.
                     .max_by_key(|&(&id, c)| {
@@ -530,13 +536,17 @@ mod tests {
     fn of_classes_equally_far_over_the_lowest_loses_its_item() {
         for (first, second) in [(4, 0), (0, 4)].into_iter().cycle().take(64) {
             let mut q = FairQueue::classes_only();
-            q.push(first, "x", 33, 2, 1000);
-            q.push(second, "y", 33, 2, 1000);
-            assert_eq!(q.push(1, "z", 27, 2, 1000), Admit::Queued { evicted: 1 });
+            // Two items each where the newcomer makes the share one.
+            for _ in 0..2 {
+                q.push(first, "x", 33, 4, 1000);
+                q.push(second, "y", 33, 4, 1000);
+            }
+            assert_eq!(q.push(1, "z", 27, 4, 1000), Admit::Queued { evicted: 1 });
             let mut out = Vec::new();
             q.take(&mut out, usize::MAX);
             let kept: Vec<_> = out.into_iter().map(|(i, _)| i).collect();
-            assert!(kept.contains(&if first == 4 { "x" } else { "y" }), "class 4 kept its item: {kept:?}");
+            let four = if first == 4 { "x" } else { "y" };
+            assert_eq!(kept.iter().filter(|&&i| i == four).count(), 2, "class 4 kept its items: {kept:?}");
         }
     }
 
@@ -566,6 +576,30 @@ mod tests {
         assert_eq!(taken(&mut q, 1), ["a1"]);
         assert_eq!(q.pop(), Some("chunk"));
         assert_eq!(q.pop(), Some("a2"));
+    }
+
+    /// With more classes than the item budget each class's share is one
+    /// item: a newcomer is refused, and a class holding one item never
+    /// loses it, whatever its id (on an inbox, a peer flooding made-up
+    /// group ids must not push out the real groups' envelopes).
+    #[test]
+    fn a_class_holding_its_one_item_share_never_loses_it() {
+        let mut q = FairQueue::default();
+        for class in 1..=4u64 {
+            assert_eq!(q.push(class, class, 1, 4, 1000), Admit::Queued { evicted: 0 });
+        }
+        for newcomer in [100, 0] {
+            assert_eq!(q.push(newcomer, newcomer, 1, 4, 1000), Admit::Refused { evicted: 0 });
+        }
+        let mut out = Vec::new();
+        q.take(&mut out, usize::MAX);
+        assert_eq!(out.into_iter().map(|(i, _)| i).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        // The classes-only queue (the property test's reference) alike.
+        let mut q = FairQueue::classes_only();
+        for class in [5, 6] {
+            q.push(class, class, 1, 2, 1000);
+        }
+        assert_eq!(q.push(1, 1, 1, 2, 1000), Admit::Refused { evicted: 0 });
     }
 
     /// One operation on a queue, for the equivalence property.
