@@ -315,6 +315,34 @@ fn a_snapshot_chunk_past_its_declared_size_or_too_large_is_refused() {
     still_works(&mut h);
 }
 
+/// A snapshot no leader sends — at an index past `MAX_TERM` (a log the node
+/// could not start on again; a `WalLog` would refuse the write and halt
+/// it), or without a configuration (the follower would know none and
+/// refuse every append for good) — is dropped whole, even complete in one
+/// chunk from the real leader in its term: nothing installed, nothing
+/// answered, and the cluster goes on.
+#[test]
+fn a_snapshot_past_the_index_bound_or_without_a_configuration_is_dropped() {
+    let mut h = elected();
+    let membership = h.node(1).membership().clone();
+    for meta in [
+        SnapshotMeta { index: MAX_TERM + 1, term: 1, membership: membership.clone() },
+        SnapshotMeta { index: u64::MAX, term: 1, membership },
+        SnapshotMeta { index: 2, term: 1, membership: raft_io::Membership::empty() },
+        SnapshotMeta { index: 9, term: 1, membership: raft_io::Membership::empty() },
+    ] {
+        let chunk = SnapshotChunk { meta, total_len: 4, offset: 0, data: Bytes::from_static(b"data") };
+        let message = Message { from: 1, to: 2, term: 1, body: MessageBody::Snapshot(Box::new(chunk)) };
+        let actions = h.step(2, Event::Message(message)).unwrap();
+        assert!(actions.is_empty(), "{actions:?}");
+        assert_eq!(h.node(2).log().snapshot_meta().index, 0, "nothing installed");
+        assert_eq!(h.node(2).commit_index(), 2);
+        assert!(!h.node(2).membership().is_empty());
+    }
+    h.take_queue();
+    still_works(&mut h);
+}
+
 #[test]
 fn an_invalid_config_is_an_error_never_a_panic() {
     for config in [

@@ -254,6 +254,12 @@ impl<L: RaftLog> MultiNode<L> {
     /// quiesced groups they lead here. A turn that finds many ticks due
     /// thus costs one step per awake group, not one per group and tick.
     /// `advance(0)` does nothing.
+    ///
+    /// A group whose step fails does not hold the others back: every group
+    /// ticks and the liveness checks run, then the first error is returned.
+    /// A group whose node halted (a storage failure, reported by the step
+    /// that failed) is not stepped again: its node would only answer
+    /// [`Error::Halted`](crate::Error::Halted).
     pub fn advance(&mut self, n: u64) -> Result<(), MultiError> {
         if n == 0 {
             return Ok(());
@@ -264,15 +270,16 @@ impl<L: RaftLog> MultiNode<L> {
         let mut ids = std::mem::take(&mut self.ticking);
         ids.extend(self.awake.iter().copied());
         self.campaigns.rotate(&mut ids);
-        let stepped = ids.iter().try_for_each(|&group| {
-            self.tick_group(group, n)?;
+        let mut first = Ok(());
+        for &group in &ids {
+            let stepped = self.tick_group(group, n);
             self.maybe_quiesce(group);
-            Ok(())
-        });
+            first = first.and(stepped);
+        }
         ids.clear();
         self.ticking = ids;
-        stepped?;
-        self.liveness(before)
+        let live = self.liveness(before);
+        first.and(live)
     }
 
     /// Moves the actions queued so far out, in order. An
@@ -344,6 +351,9 @@ impl<L: RaftLog> MultiNode<L> {
         // at its next step (`RaftNode::defer_ticks`).
         let mut due = false;
         if let Some(g) = self.groups.get_mut(&group) {
+            if g.node.is_halted() {
+                return Ok(());
+            }
             if g.node.defer_ticks(n) {
                 self.stats.ticks_deferred += 1;
                 return Ok(());

@@ -191,6 +191,8 @@ impl<L: RaftLog> MultiNode<L> {
                 silent.contains(&leader).then_some((id, ticks.saturating_sub(since)))
             })
             .collect();
+        // Every one wakes, whatever a step of another returns.
+        let mut first = Ok(());
         for (group, elapsed) in orphaned {
             if let Some(g) = self.groups.get_mut(&group) {
                 g.quiet.since = None;
@@ -200,10 +202,10 @@ impl<L: RaftLog> MultiNode<L> {
             self.stats.wakes += 1;
             self.stats.woken_by_peer_loss += 1;
             if elapsed > 0 {
-                self.tick_group(group, elapsed)?;
+                first = first.and(self.tick_group(group, elapsed));
             }
         }
-        Ok(())
+        first
     }
 }
 

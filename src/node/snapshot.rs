@@ -17,7 +17,7 @@ use super::{Action, RaftNode, observe};
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
 use crate::message::{MessageBody, SnapshotAck, SnapshotChunk};
-use crate::types::{Index, NodeId, Role, SnapshotMeta, Term};
+use crate::types::{Index, MAX_TERM, NodeId, Role, SnapshotMeta, Term};
 
 /// A snapshot being received from the leader.
 #[derive(Clone, Debug)]
@@ -189,6 +189,14 @@ impl<L: RaftLog> RaftNode<L> {
     /// Follower: one chunk of the leader's snapshot.
     pub(super) fn on_snapshot_chunk(&mut self, from: NodeId, chunk: SnapshotChunk) -> Result<()> {
         let SnapshotChunk { meta, total_len, offset, data } = chunk;
+        // What no leader sends (PROTOCOL.md §6.3): an index past the bound
+        // every log keeps (a node refuses to start on such a log, a
+        // `WalLog` refuses the write), or no configuration (every member's
+        // snapshot records the configuration in effect at its index, §7.1).
+        if meta.index > MAX_TERM || meta.membership.is_empty() {
+            self.drop_message();
+            return Ok(());
+        }
         let ack = |received: u64, rejected: bool| SnapshotAck { index: meta.index, received, rejected };
         let needed = meta.index > self.commit
             || (meta.index == self.commit && self.configs.unknown_at(meta.index))
