@@ -7,6 +7,8 @@
 //! `MemoryLog` whose submitted writes become durable only when reported,
 //! so a crash keeps exactly the reported ones.
 
+mod common;
+
 use std::collections::{BTreeMap, VecDeque};
 
 use raft_io::{
@@ -24,6 +26,9 @@ struct AsyncMemLog {
     durable: MemoryLog,
     fail_next: bool,
     instance: u64,
+    /// Answers `Submitted::Durable` (synced at once, every earlier write
+    /// too) instead of `Pending`.
+    at_once: bool,
 }
 
 impl AsyncMemLog {
@@ -86,6 +91,10 @@ impl RaftLog for AsyncMemLog {
         Ok(())
     }
     fn submit(&mut self, token: WriteToken) -> Result<Submitted, StorageError> {
+        if self.at_once {
+            self.sync()?;
+            return Ok(Submitted::Durable);
+        }
         let mut image = self.live.clone();
         image.sync()?;
         self.pending.push_back((token.seq(), image));
@@ -431,4 +440,148 @@ fn a_write_from_before_a_truncation_makes_none_of_the_replacing_entries_durable(
     h.step(2, Event::Persisted(new_write)).unwrap();
     assert!(applied(&h), "applied once its own write is durable");
     assert!(h.inbox.iter().any(|m| m.to == 3 && m.body.name() == "AppendResponse"));
+}
+
+/// A snapshot received from a leader is handed to the state machine only
+/// once the write installing it is durable (§5.1): in the step that
+/// installs it the node emits no `RestoreSnapshot` and counts nothing
+/// applied, so a crash then leaves a state machine no further than its log.
+#[test]
+fn a_received_snapshot_is_restored_once_the_write_installing_it_is_durable() {
+    use raft_io::{Membership, SnapshotChunk};
+    let mut h = Harness::new();
+    h.elect_1();
+    let before = h.nodes[&2].last_applied();
+    // Leader 3 of term 2 streams node 2 a snapshot past everything it holds.
+    let meta = SnapshotMeta { index: before + 5, term: 2, membership: Membership::new([1, 2, 3], []).unwrap() };
+    let data = Bytes::from_static(b"state");
+    let chunk = SnapshotChunk { meta: meta.clone(), total_len: data.len() as u64, offset: 0, data };
+    let message = Message { from: 3, to: 2, term: 2, body: MessageBody::Snapshot(Box::new(chunk)) };
+    let actions: Vec<Action> = h.nodes.get_mut(&2).unwrap().step(Event::Message(message)).unwrap().collect();
+    let token = actions.iter().find_map(|a| match a {
+        Action::WriteSubmitted { token } => Some(*token),
+        _ => None,
+    });
+    assert!(!actions.iter().any(|a| matches!(a, Action::RestoreSnapshot { .. })), "restored before durable");
+    assert_eq!(h.nodes[&2].last_applied(), before, "nothing counted applied before the write is durable");
+    assert_eq!(h.nodes[&2].log().snapshot_meta().index, meta.index, "installed in the log");
+    // A crash now: the log never had the snapshot, nor the state machine.
+    assert_eq!(h.nodes[&2].log().durable.snapshot_meta().index, 0);
+    // The write completes: the snapshot is restored, then counted.
+    let token = token.expect("the install is a write in flight");
+    let actions: Vec<Action> = h.nodes.get_mut(&2).unwrap().step(Event::Persisted(token)).unwrap().collect();
+    let restored = actions.iter().find_map(|a| match a {
+        Action::RestoreSnapshot { meta, data } => Some((meta.index, data.clone())),
+        _ => None,
+    });
+    assert_eq!(restored, Some((meta.index, Bytes::from_static(b"state"))));
+    assert_eq!(h.nodes[&2].last_applied(), meta.index);
+}
+
+/// A completion reported for a write of the last run — the disk finished
+/// it, the process restarted before the node was told — is refused by the
+/// next run (`OtherEpoch`), though both runs recovered the same state but
+/// for one vote: `MemoryLog` counts the crash images it descends from as
+/// its instance. Otherwise it would release the new run's vote grant
+/// before that vote is durable.
+#[test]
+fn a_completion_from_before_a_restart_is_refused() {
+    let config = || RaftConfig::new(2, [1, 2, 3]).seed(7).async_storage(true);
+    let vote_request = |from: NodeId, term: Term| Message {
+        from,
+        to: 2,
+        term,
+        body: MessageBody::Vote(raft_io::VoteRequest { last_log_index: 0, last_log_term: 0, transfer: false }),
+    };
+    let written = |actions: &[Action]| {
+        actions.iter().find_map(|a| match a {
+            Action::WriteSubmitted { token } => Some(*token),
+            _ => None,
+        })
+    };
+    // First, term 1 made durable without a vote (a heartbeat of leader 1),
+    // then a restart: the run that follows starts at term 1, no vote.
+    let mut node = RaftNode::with_log(config(), MemoryLog::new().with_async_writes()).unwrap();
+    let heartbeat = Message { from: 1, to: 2, term: 1, body: MessageBody::Heartbeat(raft_io::Heartbeat::default()) };
+    let actions: Vec<Action> = node.step(Event::Message(heartbeat)).unwrap().collect();
+    node.step(Event::Persisted(written(&actions).unwrap())).unwrap();
+    let image = node.log().durable();
+    assert_eq!((image.hard_state().term, image.hard_state().vote), (1, None));
+    // That run grants node 1 its vote in term 1: a write of the vote alone.
+    let mut node = RaftNode::with_log(config(), image).unwrap();
+    let actions: Vec<Action> = node.step(Event::Message(vote_request(1, 1))).unwrap().collect();
+    let old = written(&actions).expect("the vote is a write in flight");
+    // The disk finishes it; the process restarts before the node is told.
+    let log = node.log_mut();
+    for token in log.pending_writes().collect::<Vec<_>>() {
+        log.persisted(token).unwrap();
+    }
+    let image = node.log().durable();
+    assert_eq!((image.hard_state().term, image.hard_state().vote), (1, Some(1)), "the same state, but for the vote");
+    let mut node = RaftNode::with_log(config(), image).unwrap();
+    let actions: Vec<Action> = node.step(Event::Message(vote_request(3, 2))).unwrap().collect();
+    let granted = |actions: &[Action]| {
+        actions.iter().any(|a| {
+            matches!(a, Action::Send { message: Message { body: MessageBody::VoteResponse(r), .. }, .. } if r.granted)
+        })
+    };
+    assert!(!granted(&actions), "the grant waits for its write");
+    assert!(written(&actions).is_some());
+    match node.step(Event::Persisted(old)) {
+        Err(Error::BadCompletion { reason: CompletionRefusal::OtherEpoch, .. }) => {}
+        other => panic!("the last run's completion was taken: {:?}", other.map(|a| a.collect::<Vec<_>>())),
+    }
+}
+
+/// A log in the asynchronous mode that answers the default `instance()`
+/// (0) cannot tell two runs apart: a restart on it is refused; a first
+/// start is not (no earlier run can report anything).
+#[test]
+fn a_restart_in_the_asynchronous_mode_needs_a_log_that_tells_runs_apart() {
+    let config = || RaftConfig::new(2, [1, 2, 3]).async_storage(true);
+    let mut fresh = common::failing_log::FailingLog::new(usize::MAX, u64::MAX);
+    assert_eq!(fresh.instance(), 0);
+    let node = RaftNode::with_log(config(), fresh).unwrap();
+    fresh = node.into_log();
+    fresh.sync().unwrap();
+    assert!(fresh.identity().is_some());
+    match RaftNode::with_log(config(), fresh) {
+        Err(Error::InvalidConfig { field: "async_storage", .. }) => {}
+        other => panic!("a restart on a log of instance 0 was accepted: {:?}", other.map(|_| ())),
+    }
+}
+
+/// Messages held for a write leave when a later write comes back durable
+/// at once (`Submitted::Durable`, which covers every earlier write): no
+/// completion will ever come for the earlier one, so nothing else would
+/// release them.
+#[test]
+fn messages_held_for_a_write_leave_when_a_later_one_is_durable_at_once() {
+    let vote_request = |from: NodeId, term: Term| Message {
+        from,
+        to: 2,
+        term,
+        body: MessageBody::Vote(raft_io::VoteRequest { last_log_index: 0, last_log_term: 0, transfer: false }),
+    };
+    let grants = |actions: &[Action]| -> Vec<(NodeId, Term)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send { message: Message { to, term, body: MessageBody::VoteResponse(r), .. }, .. }
+                    if r.granted =>
+                {
+                    Some((*to, *term))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let mut node = RaftNode::with_log(config(2), AsyncMemLog::default()).unwrap();
+    let first: Vec<Action> = node.step(Event::Message(vote_request(1, 1))).unwrap().collect();
+    assert!(grants(&first).is_empty(), "held for its write");
+    assert_eq!(node.metrics().messages_held, 1);
+    node.log_mut().at_once = true;
+    let second: Vec<Action> = node.step(Event::Message(vote_request(3, 2))).unwrap().collect();
+    assert_eq!(grants(&second), [(3, 2), (1, 1)], "the held grant leaves, after the step's own");
+    assert_eq!(node.metrics().messages_held, 0);
 }

@@ -1,15 +1,16 @@
-//! A group of a many-groups host whose node halted (its storage failed)
-//! does not stop the host's other groups: every later `advance` still ticks
-//! them and runs the liveness checks (PROTOCOL.md §10). Before, the first
-//! group whose tick failed ended the loop, so a leader among the later
-//! groups kept a lease its clock never ended.
+//! The many-groups host's bookkeeping of groups that fail or go away
+//! (PROTOCOL.md §10): a group whose node halted (its storage failed) does
+//! not stop the host's other groups — before, the first group whose tick
+//! failed ended the loop, so a leader among the later groups kept a lease
+//! its clock never ended; and a removed group's queued actions are never
+//! taken for those of a new group of the same id.
 
 mod common;
 
 use bytes::Bytes;
 use common::failing_log::FailingLog;
-use raft_io::multi::{HostConfig, MultiNode};
-use raft_io::{Event, RaftConfig, Role};
+use raft_io::multi::{HostAction, HostConfig, MultiError, MultiNode};
+use raft_io::{Action, Event, RaftConfig, Role};
 
 #[test]
 fn a_halted_group_does_not_stop_the_other_groups_clocks() {
@@ -37,4 +38,23 @@ fn a_halted_group_does_not_stop_the_other_groups_clocks() {
     for group in 2..=3 {
         assert_eq!(host.group(group).unwrap().role(), Role::Leader);
     }
+}
+
+/// A group removed with actions still queued cannot be created again
+/// under the same id until they are drained: they would read as the new
+/// group's (its applies, here, of a command it never held).
+#[test]
+fn a_removed_groups_actions_are_drained_before_its_id_is_used_again() {
+    let log = || FailingLog::new(usize::MAX, u64::MAX);
+    let mut host = MultiNode::new(HostConfig::new(1));
+    host.create_group(7, RaftConfig::single(1), log()).unwrap();
+    host.step(7, Event::Campaign).unwrap();
+    host.step(7, Event::Propose(Bytes::from_static(b"old"))).unwrap();
+    host.remove_group(7).unwrap();
+    assert!(matches!(host.create_group(7, RaftConfig::single(1), log()), Err(MultiError::Undrained(7))));
+    let old: Vec<HostAction> = host.drain_actions().collect();
+    assert!(old.iter().any(|a| matches!(a,
+        HostAction::Group { group: 7, action: Action::Apply { command, .. } } if command == "old")));
+    host.create_group(7, RaftConfig::single(1), log()).unwrap();
+    assert_eq!(host.drain_actions().count(), 0);
 }

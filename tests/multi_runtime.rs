@@ -412,6 +412,36 @@ fn snapshot_streams_received_are_bounded_per_node() {
     handle.shutdown();
 }
 
+/// Chunks of groups this node does not host (made-up ids, group 0) take
+/// no receive slot: the chunk of a hosted group arriving after them in the
+/// same turn still gets through, and they are dropped and counted by the
+/// host.
+#[test]
+fn snapshot_chunks_of_groups_not_hosted_take_no_receive_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = SharedWal::open(dir.path()).unwrap();
+    let inbox = Inbox::default();
+    let handle = MultiRuntime::new(HostConfig::new(1), wal, inbox.clone(), |_| Log::default())
+        .max_snapshot_receives(2)
+        .group(1, RaftConfig::new(1, [1, 2]))
+        .start()
+        .unwrap();
+    let chunk = |group: GroupId| {
+        let data = Bytes::from(vec![7u8; 10]);
+        let body = MessageBody::Snapshot(Box::new(SnapshotChunk { total_len: 30, data, ..Default::default() }));
+        Envelope {
+            from: 2,
+            to: 1,
+            body: EnvelopeBody::Raft { group, message: Message { from: 2, to: 1, term: 0, body } },
+        }
+    };
+    inbox.0.lock().unwrap().extend([chunk(0), chunk(999), chunk(1)]);
+    wait_until("the three chunks taken", || handle.stats().envelopes_in >= 3);
+    let stats = handle.stats();
+    assert_eq!((stats.snapshot_chunks_received, stats.snapshot_chunks_refused), (1, 0), "{stats:?}");
+    handle.shutdown();
+}
+
 #[test]
 fn unknown_groups_bad_requests_and_a_full_queue_are_typed_errors() {
     let dir = tempfile::tempdir().unwrap();

@@ -76,6 +76,10 @@ pub struct MemoryLog {
     effective_syncs: u64,
     /// The asynchronous storage mode ([`MemoryLog::with_async_writes`]).
     deferred: Option<Box<Deferred>>,
+    /// How many crash images ([`MemoryLog::durable`]) this log descends
+    /// from: its [`instance`](RaftLog::instance), so that a node restarted
+    /// on an image refuses the completions of writes made before.
+    opens: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -367,6 +371,13 @@ impl RaftLog for MemoryLog {
             d.pending.push_back((token, image));
         }
         Ok(Submitted::Pending)
+    }
+
+    /// The number of crash images this log descends from
+    /// ([`MemoryLog::durable`]): a node restarted on one draws another
+    /// write epoch, so a completion from before the crash is refused.
+    fn instance(&self) -> u64 {
+        self.opens
     }
 
     fn persisted(&mut self, token: WriteToken) -> Result<(), StorageError> {

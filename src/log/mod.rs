@@ -227,8 +227,11 @@ pub trait RaftLog {
     /// A number that differs between two opens of the same durable log (a
     /// value drawn at open, or a count of opens), mixed into the
     /// [`WriteToken`]s of the node running on it so that a completion
-    /// reported for a write made before a restart is refused. The default,
-    /// 0, leaves that to the node's seed and recovered state.
+    /// reported for a write made before a restart is refused. A log used in
+    /// the asynchronous mode must override it: the default, 0, is refused
+    /// there for a log that records an owner (a restart), because two runs
+    /// can recover the same state and would draw the same tokens
+    /// (`docs/PROTOCOL.md` §5.1).
     fn instance(&self) -> u64 {
         0
     }

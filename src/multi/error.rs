@@ -16,6 +16,11 @@ pub enum MultiError {
     /// The group exists already.
     #[error("group {0} exists already")]
     GroupExists(GroupId),
+    /// A group of this id was removed and its actions are still queued
+    /// (not yet [drained](super::MultiNode::drain_actions)): created again
+    /// now, the new group's actions could not be told from the old one's.
+    #[error("group {0} was removed and its actions are not drained yet: drain them before creating it again")]
+    Undrained(GroupId),
     /// The group's configuration is for another node.
     #[error("group {group}'s configuration is for node {config_node}, not this node {node}")]
     WrongNode {

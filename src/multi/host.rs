@@ -130,8 +130,9 @@ impl<L: RaftLog> MultiNode<L> {
     }
 
     /// Creates group `group` with a node on `log` (fresh or recovered, as
-    /// [`RaftNode::with_log`]). Refused for group 0, an existing group, or
-    /// a configuration for another node.
+    /// [`RaftNode::with_log`]). Refused for group 0, an existing group, a
+    /// group removed whose actions are not drained yet
+    /// ([`MultiError::Undrained`]), or a configuration for another node.
     ///
     /// With [`RaftConfig::apply_ranges`], the group's committed commands
     /// come as [`Action::ApplyRange`]: read them with
@@ -147,6 +148,9 @@ impl<L: RaftLog> MultiNode<L> {
         }
         if self.groups.contains_key(&group) {
             return Err(MultiError::GroupExists(group));
+        }
+        if self.out.iter().any(|a| matches!(a, HostAction::Group { group: of, .. } if *of == group)) {
+            return Err(MultiError::Undrained(group));
         }
         if config.get_id() != self.cfg.node {
             return Err(MultiError::WrongNode { group, config_node: config.get_id(), node: self.cfg.node });

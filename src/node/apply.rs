@@ -81,10 +81,19 @@ impl<L: RaftLog> RaftNode<L> {
 
     /// Hands committed entries to the state machine, in order.
     pub(super) fn apply_committed(&mut self) -> Result<()> {
-        // A received snapshot is restored once it is durable (at once in
-        // the synchronous mode).
-        if self.restore_pending && self.apply_limit() >= self.log.snapshot_meta().index {
+        // A snapshot not restored yet (a restart's, or one received in the
+        // asynchronous mode) is restored once it is durable, before any
+        // entry after it; nothing below it applies meanwhile (the log no
+        // longer holds those entries).
+        if self.restore_pending {
+            let index = self.log.snapshot_meta().index;
+            if self.apply_limit() < index {
+                return Ok(());
+            }
             self.restore_pending = false;
+            self.applied = self.applied.max(index);
+            self.applied_bytes = 0;
+            self.snapshot_hint_at = self.snapshot_hint_at.max(index);
             let meta = self.log.snapshot_meta().clone();
             let data = self.log.snapshot_data()?;
             self.out.push(Action::RestoreSnapshot { meta, data });

@@ -140,11 +140,13 @@ impl<L: RaftLog> RaftNode<L> {
         match outcome {
             Submitted::Durable => {
                 // In order: a log that answers at once has made every
-                // earlier write durable too.
+                // earlier write durable too, and what waited for those may
+                // leave (no completion will come for them).
                 d.pending.clear();
                 d.reported = write.seq;
                 d.durable_index = write.index;
                 d.durable_vote = (write.term, write.vote);
+                d.released.extend(d.held.drain(..).map(|(_, message)| message));
             }
             Submitted::Pending => {
                 if d.pending.is_empty() {

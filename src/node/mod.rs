@@ -199,6 +199,16 @@ impl<L: RaftLog> RaftNode<L> {
             });
         }
         let identity = LogIdentity { cluster_id: config.cluster_id, node_id: config.id };
+        // A restart in the asynchronous mode needs a log whose instance
+        // tells this run from the last (PROTOCOL.md §5.1, "Tokens").
+        if config.async_storage && log.identity().is_some() && log.instance() == 0 {
+            return Err(Error::InvalidConfig {
+                field: "async_storage",
+                reason: "the log answers the default instance() (0) on a restart: a log in the asynchronous mode \
+                         must tell two opens apart, or a completion from the last run could be taken for this one's"
+                    .into(),
+            });
+        }
         match log.identity() {
             None => Self::initialize(&config, &mut log, identity)?,
             Some(found) if found != identity => {
@@ -240,6 +250,9 @@ impl<L: RaftLog> RaftNode<L> {
             )));
         }
         let mut commit = hs.commit.max(snap_index);
+        // What the state machine holds: a snapshot it has not restored yet
+        // is handed over by the first step (`apply_committed`), which then
+        // moves `applied` to it.
         let applied = if config.applied > snap_index {
             if config.applied > last {
                 return Err(Error::InvalidConfig {
@@ -248,6 +261,8 @@ impl<L: RaftLog> RaftNode<L> {
                 });
             }
             commit = commit.max(config.applied);
+            config.applied
+        } else if snap_index > 0 {
             config.applied
         } else {
             snap_index

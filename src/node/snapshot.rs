@@ -261,6 +261,13 @@ impl<L: RaftLog> RaftNode<L> {
         observe!(tracing::Level::INFO, node = self.id, term = self.term, index, "snapshot installed");
         self.install_snapshot_log(meta.clone(), None)?;
         self.commit = self.commit.max(index);
+        if self.cfg.async_storage && index > 0 {
+            // Asynchronous mode (PROTOCOL.md §5.1): the state machine takes
+            // the snapshot once the write installing it is durable
+            // (`apply_committed`), not before: a crash could lose it.
+            self.restore_pending = true;
+            return Ok(());
+        }
         self.applied = index;
         self.applied_bytes = 0;
         self.snapshot_hint_at = index;

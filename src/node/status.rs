@@ -147,9 +147,12 @@ impl<L: RaftLog> RaftNode<L> {
     ///
     /// After a restart from a log with a snapshot, this is the configured
     /// [`RaftConfig::applied`] index until the first step hands the
-    /// snapshot over with [`Action::RestoreSnapshot`](super::Action::RestoreSnapshot).
+    /// snapshot over with [`Action::RestoreSnapshot`](super::Action::RestoreSnapshot);
+    /// in the asynchronous storage mode a snapshot received from the leader
+    /// is handed over, and counted here, once the write installing it is
+    /// durable.
     pub fn last_applied(&self) -> Index {
-        if self.restore_pending { self.cfg.applied } else { self.applied }
+        self.applied
     }
 
     /// The last index in the log.

@@ -86,10 +86,13 @@ impl MemoryLog {
     /// the last write reported durable, or a later sync), as a log in the
     /// same mode.
     pub fn durable(&self) -> MemoryLog {
-        match &self.deferred {
+        let mut image = match &self.deferred {
             Some(d) => d.durable.clone().with_async_writes(),
             None => self.synced_image(),
-        }
+        };
+        // A restart on the image is another run: its instance differs.
+        image.opens = self.opens + 1;
+        image
     }
 
     /// The state as of the last successful sync, as a log out of the
@@ -123,6 +126,7 @@ impl MemoryLog {
             sync_calls: 0,
             effective_syncs: 0,
             deferred: None,
+            opens: self.opens,
         }
     }
 

@@ -28,6 +28,8 @@ impl MemoryLog {
             sync_calls: _,
             effective_syncs: _,
             deferred,
+            // The node's own state hashes the write epoch it made of it.
+            opens: _,
         } = self;
         (identity, hard, snapshot, snapshot_data, entries).hash(h);
         match receiving {

@@ -224,12 +224,15 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     }
 
     /// Drops the snapshot chunks of streams the receiving bound holds back
-    /// (as if lost on the wire; their leaders resend).
+    /// (as if lost on the wire; their leaders resend). The envelopes of a
+    /// group this node does not host pass untouched (the host drops and
+    /// counts them): they take no receive slot, which a peer could
+    /// otherwise fill with made-up group ids.
     fn admit_received(&mut self, received: &mut Vec<Envelope>) {
-        let (gate, now) = (&mut self.gate_in, self.host.ticks());
+        let (gate, now, host) = (&mut self.gate_in, self.host.ticks(), &self.host);
         let waiting = &mut self.waiting;
         received.retain(|envelope| match &envelope.body {
-            EnvelopeBody::Raft { group, message } => {
+            EnvelopeBody::Raft { group, message } if host.group(*group).is_some() => {
                 waiting.news(*group);
                 gate.admit(*group, envelope.from, message, now)
             }
@@ -368,6 +371,10 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         let node = self.host.remove_group(group).map_err(|_| RuntimeError::UnknownGroup(group))?;
         // The group's log must be gone before the WAL forgets the group.
         drop(node);
+        // What it queued is carried out now, while its state machine is
+        // still here: a group created again under its id later in this turn
+        // starts with nothing of it (`MultiError::Undrained`).
+        self.carry_out();
         self.forget_departed();
         if let Some(mut hosted) = self.groups.remove(&group) {
             hosted.pending.fail_all(&RuntimeError::UnknownGroup(group));
