@@ -338,3 +338,72 @@ fn leadership_loss_fails_pending_reads_exactly_once() {
     }
     assert!(ends.iter().all(|a| matches!(a, Action::ReadFailed { reason: ReadFailure::LeadershipLost, .. })));
 }
+
+/// A follower restarted twice with nothing durable changed in between
+/// draws other wire ids in each run (the log's instance is in their salt):
+/// a late answer to a read forwarded before the restart never releases a
+/// read forwarded after it — here one asked after a write committed that
+/// the old answer's index misses.
+#[test]
+fn a_late_answer_from_before_a_restart_never_releases_a_newer_forwarded_read() {
+    let is_append_to_2 = |m: &Message| m.to == 2 && matches!(m.body, MessageBody::Append(_) | MessageBody::Snapshot(_));
+    let heartbeat_to_2 = |h: &mut Harness| {
+        for _ in 0..3 {
+            h.step(1, Event::Tick).unwrap();
+        }
+        let _ = h.deliver_holding(|m| is_append_to_2(m));
+    };
+    let wire = |h: &Harness| {
+        h.queue.iter().find_map(|m| match m.body {
+            MessageBody::ReadIndex(r) => Some(r.id),
+            _ => None,
+        })
+    };
+    let mut h = elected(|c| c);
+    h.propose(1, "x").unwrap();
+    h.deliver_all();
+    h.tick_all(4);
+    h.crash(2);
+    h.restart(2);
+    heartbeat_to_2(&mut h);
+    // Read A, forwarded and confirmed; its answer is held back.
+    read(&mut h, 2, 1, ReadKind::Index).unwrap();
+    let wire_a = wire(&h).unwrap();
+    let held = h.deliver_holding(|m| matches!(m.body, MessageBody::ReadIndexResponse(_)) || is_append_to_2(m));
+    let late = held.into_iter().find(|m| matches!(m.body, MessageBody::ReadIndexResponse(_))).unwrap();
+    // Node 2 restarts with the same durable state; y commits without it.
+    h.crash(2);
+    h.restart(2);
+    h.propose(1, "y").unwrap();
+    let _ = h.deliver_holding(|m| is_append_to_2(m));
+    let y = h.node(1).last_index();
+    assert!(h.node(1).commit_index() >= y);
+    heartbeat_to_2(&mut h);
+    h.clear_actions();
+    // Read B, asked after y committed; then the late answer to read A.
+    read(&mut h, 2, 2, ReadKind::Index).unwrap();
+    assert_ne!(wire(&h), Some(wire_a), "the same wire id in two runs");
+    h.deliver(late);
+    let stale: Vec<_> =
+        outcomes(&h, 2).into_iter().filter(|a| matches!(a, Action::ReadReady { index, .. } if *index < y)).collect();
+    assert!(stale.is_empty(), "read B, asked after {y} committed, served: {stale:?}");
+}
+
+/// A follower restarted on a log whose `instance()` is the default 0 cannot
+/// tell its wire ids from the last run's: it forwards no read (the caller
+/// asks the leader), though it still answers who leads.
+#[test]
+fn a_follower_on_a_log_that_cannot_tell_runs_apart_forwards_no_read() {
+    use common::failing_log::FailingLog;
+    use raft_io::{RaftConfig, RaftNode};
+    let config = || RaftConfig::new(2, [1, 2, 3]);
+    let fresh = RaftNode::with_log(config(), FailingLog::new(usize::MAX, u64::MAX)).unwrap();
+    let mut node = RaftNode::with_log(config(), fresh.into_log()).unwrap();
+    let heartbeat = Message { from: 1, to: 2, term: 1, body: MessageBody::Heartbeat(raft_io::Heartbeat::default()) };
+    node.step(Event::Message(heartbeat)).unwrap();
+    assert_eq!(node.leader(), Some(1));
+    match node.step(Event::Read { id: 1, kind: ReadKind::Index }) {
+        Err(Error::NotLeader { leader: Some(1), .. }) => {}
+        other => panic!("forwarded: {:?}", other.map(|a| a.collect::<Vec<_>>())),
+    }
+}

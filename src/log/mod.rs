@@ -227,11 +227,13 @@ pub trait RaftLog {
     /// A number that differs between two opens of the same durable log (a
     /// value drawn at open, or a count of opens), mixed into the
     /// [`WriteToken`]s of the node running on it so that a completion
-    /// reported for a write made before a restart is refused. A log used in
-    /// the asynchronous mode must override it: the default, 0, is refused
-    /// there for a log that records an owner (a restart), because two runs
-    /// can recover the same state and would draw the same tokens
-    /// (`docs/PROTOCOL.md` §5.1).
+    /// reported for a write made before a restart is refused, and into the
+    /// ids of the reads a follower forwards, so that a late answer from
+    /// before a restart is refused too. A log should override it: on a
+    /// restart (a log that records an owner) answering the default, 0,
+    /// the asynchronous mode is refused and the node forwards no read,
+    /// because two runs can recover the same state and would draw the same
+    /// tokens and ids (`docs/PROTOCOL.md` §5.1 and §8.3).
     fn instance(&self) -> u64 {
         0
     }

@@ -199,9 +199,11 @@ impl<L: RaftLog> RaftNode<L> {
             });
         }
         let identity = LogIdentity { cluster_id: config.cluster_id, node_id: config.id };
-        // A restart in the asynchronous mode needs a log whose instance
-        // tells this run from the last (PROTOCOL.md §5.1, "Tokens").
-        if config.async_storage && log.identity().is_some() && log.instance() == 0 {
+        // A restart on a log whose instance cannot tell this run from the
+        // last: refused in the asynchronous mode (PROTOCOL.md §5.1,
+        // "Tokens"); otherwise this run forwards no read (§8.3).
+        let runs_alike = log.identity().is_some() && log.instance() == 0;
+        if config.async_storage && runs_alike {
             return Err(Error::InvalidConfig {
                 field: "async_storage",
                 reason: "the log answers the default instance() (0) on a restart: a log in the asynchronous mode \
@@ -272,11 +274,12 @@ impl<L: RaftLog> RaftNode<L> {
         let election_timeout = rng.range(config.election_timeout_min, config.election_timeout_max);
         let restore_pending = snap_index > 0 && config.applied < snap_index;
         let vote_cooldown = if config.lease_reads { config.election_timeout_min } else { 0 };
-        // Forwarded-read ids start somewhere that depends on the seed and on
-        // the durable state at start, so a restarted node does not reuse the
-        // ids of its previous run (an answer to those must not match).
+        // Forwarded-read ids start somewhere that depends on the seed, the
+        // durable state at start and the log's instance, so a restarted
+        // node does not reuse the ids of its previous run (an answer to
+        // those must not match), even when nothing durable changed between.
         let read_salt = mix(
-            mix(config.seed, config.id),
+            mix(mix(config.seed, config.id), log.instance()),
             hs.term ^ last.rotate_left(21) ^ hs.commit.rotate_left(42) ^ snap_index.rotate_left(11),
         );
         Ok(Self {
@@ -305,7 +308,7 @@ impl<L: RaftLog> RaftNode<L> {
             term_start: 0,
             uncommitted: backpressure::Uncommitted::default(),
             transfer: None,
-            reads: ReadState::new(read_salt),
+            reads: ReadState::new(read_salt, !runs_alike),
             incoming: None,
             restore_pending,
             snapshot_hint_at: applied,

@@ -108,12 +108,17 @@ pub(super) struct ReadState {
     forwarded: Vec<Forwarded>,
     /// The next wire id for a forwarded read (salted per start).
     next_wire: ReadId,
+    /// Whether this run's wire ids differ from the last run's for sure
+    /// (its log's instance tells runs apart): if not, no read is
+    /// forwarded.
+    forwards: bool,
 }
 
 impl ReadState {
-    /// Read state whose forwarded-read ids start at `salt`.
-    pub(super) fn new(salt: u64) -> Self {
-        Self { next_wire: salt, ..Self::default() }
+    /// Read state whose forwarded-read ids start at `salt`; `forwards`
+    /// when they cannot repeat an earlier run's.
+    pub(super) fn new(salt: u64, forwards: bool) -> Self {
+        Self { next_wire: salt, forwards, ..Self::default() }
     }
 
     /// Whether no read waits for anything.
@@ -194,6 +199,11 @@ impl<L: RaftLog> RaftNode<L> {
                 }
                 Ok(())
             }
+            // A restarted run on a log whose instance cannot tell it from
+            // the last could draw the last run's wire ids, and a late
+            // answer to one of those would release a newer read (§8.3):
+            // the caller asks the leader itself.
+            (Role::Follower, Some(_)) if !self.reads.forwards => Err(self.not_leader()),
             (Role::Follower, Some(leader)) => {
                 let wire = self.reads.next_wire;
                 self.reads.next_wire = wire.wrapping_add(1);
