@@ -65,6 +65,7 @@ fn shutdown_fails_every_in_flight_request() {
             matches!(
                 result,
                 Err(RuntimeError::ShuttingDown)
+                    | Err(RuntimeError::OutcomeUnknown)
                     | Err(RuntimeError::LeadershipLost { .. })
                     | Err(RuntimeError::NotLeader { .. })
             ),

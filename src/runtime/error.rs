@@ -12,8 +12,10 @@ use crate::types::NodeId;
 /// request is answered, refused, times out, or fails with
 /// [`ShuttingDown`](Self::ShuttingDown) when the runtime stops.
 ///
-/// Two variants leave the outcome of a proposal **unknown**:
-/// [`LeadershipLost`](Self::LeadershipLost) and [`Timeout`](Self::Timeout).
+/// Four variants leave the outcome of a proposal **unknown**
+/// ([`outcome_unknown`](Self::outcome_unknown)):
+/// [`LeadershipLost`](Self::LeadershipLost), [`Timeout`](Self::Timeout),
+/// [`OutcomeUnknown`](Self::OutcomeUnknown) and [`Killed`](Self::Killed).
 /// The command was appended to the leader's log and may still commit (a new
 /// leader may hold it); make commands idempotent or check before retrying.
 /// Every other error means the command was not appended.
@@ -61,9 +63,12 @@ pub enum RuntimeError {
     /// the log and start a new runtime.
     #[error("node halted: {0}")]
     Halted(#[source] Arc<Error>),
-    /// The outcome of the proposal cannot be known here: its entry was
-    /// covered by a snapshot this node installed before it saw the entry
-    /// applied. It may have committed; check before retrying.
+    /// The outcome of the proposal cannot be known here: its command was
+    /// appended, and this node stopped following it before it saw it
+    /// applied — the runtime shut down, halted or its state machine
+    /// panicked, its group was removed, or a snapshot this node installed
+    /// covered the entry. It may have committed (on the other replicas);
+    /// check before retrying.
     #[error("the outcome is unknown: the entry was covered by a snapshot")]
     OutcomeUnknown,
     /// No such group on this node: never created here, removed, or group

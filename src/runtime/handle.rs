@@ -157,8 +157,10 @@ impl<S: StateMachine> RaftHandle<S> {
     /// [`RuntimeError::NotLeader`] (with the leader to retry on),
     /// [`RuntimeError::Busy`], [`RuntimeError::Refused`] (an empty or
     /// oversized command, a transfer pending), [`RuntimeError::ShuttingDown`]
-    /// — the command was not appended — or [`RuntimeError::LeadershipLost`]
-    /// or [`RuntimeError::Timeout`] — outcome unknown.
+    /// or [`RuntimeError::Halted`] — the command was not appended — or
+    /// [`RuntimeError::LeadershipLost`], [`RuntimeError::Timeout`] or
+    /// [`RuntimeError::OutcomeUnknown`] (appended, and the runtime stopped
+    /// before it was applied) — outcome unknown.
     pub fn propose(&self, command: impl Into<Bytes>) -> Result<S::Output, RuntimeError> {
         let command = command.into();
         if command.is_empty() {
@@ -231,7 +233,9 @@ impl<S: StateMachine> RaftHandle<S> {
     /// # Errors
     ///
     /// [`RuntimeError::NotLeader`], [`RuntimeError::TransferFailed`] (the
-    /// target did not take over in time), [`RuntimeError::LeadershipLost`]
+    /// target did not take over in time; with
+    /// [`TransferOutcome::SteppedDown`](crate::TransferOutcome::SteppedDown):
+    /// this node stepped down for it, and was elected again), [`RuntimeError::LeadershipLost`]
     /// (another node took over), [`RuntimeError::Refused`] (not a voter),
     /// [`RuntimeError::Timeout`], [`RuntimeError::ShuttingDown`].
     pub fn transfer_leadership(&self, to: NodeId) -> Result<(), RuntimeError> {

@@ -110,7 +110,12 @@ impl<S: StateMachine> Pending<S> {
         let n = (last + 1).saturating_sub(first) as usize;
         let take = n.min(self.batch_replies.len());
         for (i, (reply, deadline)) in self.batch_replies.drain(..take).enumerate() {
-            self.proposals.push_back(PendingProposal { index: first + i as u64, term, reply, deadline });
+            self.proposals.push_back(PendingProposal {
+                index: first + i as u64,
+                term,
+                reply: reply.appended(),
+                deadline,
+            });
         }
     }
 
@@ -265,16 +270,20 @@ impl<S: StateMachine> Pending<S> {
 
     /// `Action::RoleChanged`: answers transfers to the new leader; a node
     /// that no longer leads fails its proposals, change and other transfers
-    /// (outcome unknown).
+    /// (outcome unknown); a node that leads again after stepping down for a
+    /// transfer fails that transfer (its target did not take over).
     pub(crate) fn role_changed(&mut self, role: Role, leader: Option<NodeId>) {
         if let Some(now) = leader {
             for t in self.take_transfers(|t| t.to == now) {
                 t.reply.send(Ok(()));
             }
-            if role != Role::Leader {
-                for t in self.transfers.drain(..) {
-                    t.reply.send(Err(RuntimeError::LeadershipLost { leader }));
-                }
+            let failed = if role == Role::Leader {
+                RuntimeError::TransferFailed(TransferOutcome::SteppedDown)
+            } else {
+                RuntimeError::LeadershipLost { leader }
+            };
+            for t in self.transfers.drain(..) {
+                t.reply.send(Err(failed.clone()));
             }
         }
         if role != Role::Leader {
@@ -326,8 +335,11 @@ impl<S: StateMachine> Pending<S> {
         for (reply, _) in self.batch_replies.drain(..) {
             reply.send(Err(error.clone()));
         }
+        // Appended: they may still commit on the other replicas, whatever
+        // stopped this node from seeing them applied.
+        let appended = if error.outcome_unknown() { error.clone() } else { RuntimeError::OutcomeUnknown };
         for p in self.proposals.drain(..) {
-            p.reply.send(Err(error.clone()));
+            p.reply.send(Err(appended.clone()));
         }
         for (_, read) in self.reads.drain() {
             (read.job)(Err(error.clone()));
@@ -340,6 +352,73 @@ impl<S: StateMachine> Pending<S> {
         }
         for t in self.transfers.drain(..) {
             t.reply.send(Err(error.clone()));
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::runtime::requests::oneshot;
+
+    struct Count;
+    impl StateMachine for Count {
+        type Output = u64;
+        fn apply(&mut self, index: Index, _command: &bytes::Bytes) -> u64 {
+            index
+        }
+        fn snapshot(&self) -> bytes::Bytes {
+            bytes::Bytes::new()
+        }
+        fn restore(&mut self, _data: &bytes::Bytes) {}
+    }
+
+    /// Proposals appended to the log, then left behind by the runtime
+    /// (stopped, halted, its group removed, or the driver unwinding from a
+    /// panic), are answered "outcome unknown": they may still commit on
+    /// the other replicas. A batch never appended keeps the runtime's error.
+    #[test]
+    fn appended_proposals_left_behind_have_an_unknown_outcome() {
+        for error in [RuntimeError::ShuttingDown, RuntimeError::UnknownGroup(3)] {
+            let mut pending = Pending::<Count>::default();
+            let (appended, appended_waits) = oneshot();
+            let (queued, queued_waits) = oneshot();
+            pending.batch_replies.push((appended, None));
+            pending.proposed(Proposal { first: 5, last: 5, term: 2 });
+            pending.batch_replies.push((queued, None));
+            pending.fail_all(&error);
+            let outcome = appended_waits.wait(None);
+            assert!(matches!(outcome, Err(RuntimeError::OutcomeUnknown)), "{outcome:?}");
+            assert_eq!(format!("{:?}", queued_waits.wait(None)), format!("{:?}", Err::<u64, _>(error)));
+        }
+        // Dropped with the driver's state (a panic unwinding it).
+        let mut pending = Pending::<Count>::default();
+        let (appended, waits) = oneshot();
+        pending.batch_replies.push((appended, None));
+        pending.proposed(Proposal { first: 1, last: 1, term: 1 });
+        drop(pending);
+        assert!(matches!(waits.wait(None), Err(RuntimeError::OutcomeUnknown)));
+    }
+
+    /// A transfer whose leader stepped down for it and then won again (its
+    /// target never took over) is answered at once, as failed; one whose
+    /// target leads succeeds; another node leading loses it.
+    #[test]
+    fn a_transfer_ends_with_whoever_leads_next() {
+        for (role, leader, expect) in [
+            (Role::Leader, Some(1), "Err(TransferFailed(SteppedDown))"),
+            (Role::Follower, Some(2), "Ok(())"),
+            (Role::Follower, Some(3), "Err(LeadershipLost { leader: Some(3) })"),
+        ] {
+            let mut pending = Pending::<Count>::default();
+            let (reply, waits) = oneshot();
+            pending.add_transfer(2, reply, None);
+            pending.transfer_ended(2, TransferOutcome::SteppedDown);
+            pending.role_changed(Role::Follower, None);
+            assert_eq!(pending.transfers.len(), 1, "still waiting to learn who leads");
+            pending.role_changed(role, leader);
+            assert!(pending.transfers.is_empty());
+            assert_eq!(format!("{:?}", waits.wait(None)), expect);
         }
     }
 }

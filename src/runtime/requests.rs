@@ -142,6 +142,10 @@ impl<T> Destination<T> {
 /// with [`RuntimeError::ShuttingDown`].
 pub(crate) struct Reply<T> {
     to: Option<Destination<T>>,
+    /// The request's command was appended: dropped unanswered (the driver
+    /// unwound), the caller learns the outcome is unknown, not that the
+    /// runtime refused it.
+    appended: bool,
 }
 
 /// The caller's side of a one-shot reply.
@@ -152,14 +156,22 @@ pub(crate) struct Waiter<T> {
 /// A connected reply and waiter.
 pub(crate) fn oneshot<T>() -> (Reply<T>, Waiter<T>) {
     let slot = Arc::new(Slot { value: Watched::new(None), ready: AtomicBool::new(false) });
-    (Reply { to: Some(Destination::Slot(Arc::clone(&slot))) }, Waiter { slot })
+    (Reply { to: Some(Destination::Slot(Arc::clone(&slot))), appended: false }, Waiter { slot })
 }
 
 impl<T> Reply<T> {
     /// A reply that lands in `queue` with `tag` (no slot of its own).
     #[cfg_attr(not(feature = "persistence"), allow(dead_code))]
     pub(crate) fn to_queue(queue: Arc<Outcomes<T>>, tag: u64) -> Self {
-        Self { to: Some(Destination::Queue(queue, tag)) }
+        Self { to: Some(Destination::Queue(queue, tag)), appended: false }
+    }
+
+    /// The same reply, for a request whose command is now in the log: if
+    /// it is ever dropped unanswered, the caller is told the outcome is
+    /// unknown ([`RuntimeError::OutcomeUnknown`]).
+    pub(crate) fn appended(mut self) -> Self {
+        self.appended = true;
+        self
     }
 
     /// Drops the reply unanswered, without the `Drop` answer: for a
@@ -241,7 +253,7 @@ impl<T> Drop for Wakeups<T> {
 impl<T> Drop for Reply<T> {
     fn drop(&mut self) {
         if let Some(to) = self.to.take() {
-            to.fill(Err(RuntimeError::ShuttingDown));
+            to.fill(Err(if self.appended { RuntimeError::OutcomeUnknown } else { RuntimeError::ShuttingDown }));
         }
     }
 }
