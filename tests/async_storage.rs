@@ -12,9 +12,8 @@ mod common;
 use std::collections::{BTreeMap, VecDeque};
 
 use raft_io::{
-    Action, AppendEntries, CompletionRefusal, Entry, Error, Event, HardState, Index, LogIdentity, MemoryLog, Message,
-    MessageBody, NodeId, RaftConfig, RaftLog, RaftNode, Role, SnapshotMeta, StorageError, Submitted, Term, WriteToken,
-    bytes::Bytes,
+    Action, AppendEntries, CompletionRefusal, Entry, Error, Event, Index, LogIdentity, MemoryLog, Message, MessageBody,
+    NodeId, RaftConfig, RaftLog, RaftNode, Role, SnapshotMeta, StorageError, Submitted, Term, WriteToken, bytes::Bytes,
 };
 
 /// A `MemoryLog` in the asynchronous mode: each submitted write is an image
@@ -39,51 +38,7 @@ impl AsyncMemLog {
 }
 
 impl RaftLog for AsyncMemLog {
-    fn identity(&self) -> Option<LogIdentity> {
-        self.live.identity()
-    }
-    fn set_identity(&mut self, identity: LogIdentity) -> Result<(), StorageError> {
-        self.live.set_identity(identity)
-    }
-    fn hard_state(&self) -> HardState {
-        self.live.hard_state()
-    }
-    fn set_hard_state(&mut self, state: HardState) -> Result<(), StorageError> {
-        self.live.set_hard_state(state)
-    }
-    fn snapshot_meta(&self) -> &SnapshotMeta {
-        self.live.snapshot_meta()
-    }
-    fn last_index(&self) -> Index {
-        self.live.last_index()
-    }
-    fn term(&self, index: Index) -> Option<Term> {
-        self.live.term(index)
-    }
-    fn entries(&self, lo: Index, hi: Index, max: u64, out: &mut Vec<Entry>) -> Result<(), StorageError> {
-        self.live.entries(lo, hi, max, out)
-    }
-    fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError> {
-        self.live.append(entries)
-    }
-    fn truncate(&mut self, from: Index) -> Result<(), StorageError> {
-        self.live.truncate(from)
-    }
-    fn snapshot_data(&self) -> Result<Bytes, StorageError> {
-        self.live.snapshot_data()
-    }
-    fn install_snapshot(&mut self, meta: SnapshotMeta, data: Bytes) -> Result<(), StorageError> {
-        self.live.install_snapshot(meta, data)
-    }
-    fn begin_snapshot_receive(&mut self, meta: &SnapshotMeta, total_len: u64) -> Result<(), StorageError> {
-        self.live.begin_snapshot_receive(meta, total_len)
-    }
-    fn receive_snapshot_chunk(&mut self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
-        self.live.receive_snapshot_chunk(offset, data)
-    }
-    fn finish_snapshot_receive(&mut self) -> Result<(), StorageError> {
-        self.live.finish_snapshot_receive()
-    }
+    common::forward_log!(live, entries, receive);
     fn sync(&mut self) -> Result<(), StorageError> {
         self.live.sync()?;
         self.pending.clear();

@@ -11,12 +11,11 @@
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 
+mod common;
+
 use bytes::Bytes;
 use counting_alloc::{CountingAllocator, live_bytes};
-use raft_io::{
-    Action, Entry, Event, HardState, Index, LogIdentity, MemoryLog, Message, RaftConfig, RaftLog, RaftNode,
-    SnapshotMeta, StorageError, Term,
-};
+use raft_io::{Action, Event, MemoryLog, Message, RaftConfig, RaftLog, RaftNode, SnapshotMeta, StorageError};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
@@ -37,42 +36,7 @@ fn fold(mut h: u64, bytes: &[u8]) -> u64 {
 }
 
 impl RaftLog for StreamingLog {
-    fn identity(&self) -> Option<LogIdentity> {
-        self.inner.identity()
-    }
-    fn set_identity(&mut self, identity: LogIdentity) -> Result<(), StorageError> {
-        self.inner.set_identity(identity)
-    }
-    fn hard_state(&self) -> HardState {
-        self.inner.hard_state()
-    }
-    fn set_hard_state(&mut self, state: HardState) -> Result<(), StorageError> {
-        self.inner.set_hard_state(state)
-    }
-    fn snapshot_meta(&self) -> &SnapshotMeta {
-        self.inner.snapshot_meta()
-    }
-    fn last_index(&self) -> Index {
-        self.inner.last_index()
-    }
-    fn term(&self, index: Index) -> Option<Term> {
-        self.inner.term(index)
-    }
-    fn entries(&self, lo: Index, hi: Index, max: u64, out: &mut Vec<Entry>) -> Result<(), StorageError> {
-        self.inner.entries(lo, hi, max, out)
-    }
-    fn append(&mut self, entries: &mut Vec<Entry>) -> Result<(), StorageError> {
-        self.inner.append(entries)
-    }
-    fn truncate(&mut self, from: Index) -> Result<(), StorageError> {
-        self.inner.truncate(from)
-    }
-    fn snapshot_data(&self) -> Result<Bytes, StorageError> {
-        self.inner.snapshot_data()
-    }
-    fn install_snapshot(&mut self, meta: SnapshotMeta, data: Bytes) -> Result<(), StorageError> {
-        self.inner.install_snapshot(meta, data)
-    }
+    common::forward_log!(inner, entries);
     fn begin_snapshot_receive(&mut self, meta: &SnapshotMeta, _total: u64) -> Result<(), StorageError> {
         self.receiving = Some(meta.clone());
         self.digest = 0xcbf2_9ce4_8422_2325;

@@ -3,6 +3,84 @@
 //! every scenario reads like a protocol trace.
 #![allow(dead_code)]
 
+/// The `RaftLog` methods a test log wrapping a `MemoryLog` in its field
+/// `$inner` hands over unchanged: identity, hard state, snapshot meta and
+/// data, last index, terms, appends, truncations and installs; with
+/// `entries`, reads of entries too; with `receive`, a streamed snapshot's
+/// receipt. Each wrapper writes, beside it, the methods it changes.
+#[allow(unused_macros)]
+macro_rules! forward_log {
+    ($inner:ident, entries $(, $more:ident)*) => {
+        fn entries(
+            &self,
+            lo: raft_io::Index,
+            hi: raft_io::Index,
+            max_bytes: u64,
+            out: &mut Vec<raft_io::Entry>,
+        ) -> Result<(), raft_io::StorageError> {
+            self.$inner.entries(lo, hi, max_bytes, out)
+        }
+        $crate::common::forward_log!($inner $(, $more)*);
+    };
+    ($inner:ident, receive $(, $more:ident)*) => {
+        fn begin_snapshot_receive(
+            &mut self,
+            meta: &raft_io::SnapshotMeta,
+            total_len: u64,
+        ) -> Result<(), raft_io::StorageError> {
+            self.$inner.begin_snapshot_receive(meta, total_len)
+        }
+        fn receive_snapshot_chunk(&mut self, offset: u64, data: &[u8]) -> Result<(), raft_io::StorageError> {
+            self.$inner.receive_snapshot_chunk(offset, data)
+        }
+        fn finish_snapshot_receive(&mut self) -> Result<(), raft_io::StorageError> {
+            self.$inner.finish_snapshot_receive()
+        }
+        $crate::common::forward_log!($inner $(, $more)*);
+    };
+    ($inner:ident) => {
+        fn identity(&self) -> Option<raft_io::LogIdentity> {
+            self.$inner.identity()
+        }
+        fn set_identity(&mut self, identity: raft_io::LogIdentity) -> Result<(), raft_io::StorageError> {
+            self.$inner.set_identity(identity)
+        }
+        fn hard_state(&self) -> raft_io::HardState {
+            self.$inner.hard_state()
+        }
+        fn set_hard_state(&mut self, state: raft_io::HardState) -> Result<(), raft_io::StorageError> {
+            self.$inner.set_hard_state(state)
+        }
+        fn snapshot_meta(&self) -> &raft_io::SnapshotMeta {
+            self.$inner.snapshot_meta()
+        }
+        fn last_index(&self) -> raft_io::Index {
+            self.$inner.last_index()
+        }
+        fn term(&self, index: raft_io::Index) -> Option<raft_io::Term> {
+            self.$inner.term(index)
+        }
+        fn append(&mut self, entries: &mut Vec<raft_io::Entry>) -> Result<(), raft_io::StorageError> {
+            self.$inner.append(entries)
+        }
+        fn truncate(&mut self, from: raft_io::Index) -> Result<(), raft_io::StorageError> {
+            self.$inner.truncate(from)
+        }
+        fn snapshot_data(&self) -> Result<bytes::Bytes, raft_io::StorageError> {
+            self.$inner.snapshot_data()
+        }
+        fn install_snapshot(
+            &mut self,
+            meta: raft_io::SnapshotMeta,
+            data: bytes::Bytes,
+        ) -> Result<(), raft_io::StorageError> {
+            self.$inner.install_snapshot(meta, data)
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use forward_log;
+
 pub mod failing_log;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
