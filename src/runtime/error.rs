@@ -69,7 +69,7 @@ pub enum RuntimeError {
     /// panicked, its group was removed, or a snapshot this node installed
     /// covered the entry. It may have committed (on the other replicas);
     /// check before retrying.
-    #[error("the outcome is unknown: the entry was covered by a snapshot")]
+    #[error("the outcome is unknown: the command was appended, and not seen applied here")]
     OutcomeUnknown,
     /// No such group on this node: never created here, removed, or group
     /// 0 (the many-groups runtime, `runtime::multi`, feature
