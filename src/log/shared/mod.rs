@@ -97,6 +97,9 @@ mod recovery;
 mod tests;
 
 #[cfg(test)]
+mod refusal_tests;
+
+#[cfg(test)]
 mod crash_tests;
 
 #[cfg(test)]
