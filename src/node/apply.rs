@@ -86,17 +86,10 @@ impl<L: RaftLog> RaftNode<L> {
         // entry after it; nothing below it applies meanwhile (the log no
         // longer holds those entries).
         if self.restore_pending {
-            let index = self.log.snapshot_meta().index;
-            if self.apply_limit() < index {
+            if self.apply_limit() < self.log.snapshot_meta().index {
                 return Ok(());
             }
-            self.restore_pending = false;
-            self.applied = self.applied.max(index);
-            self.applied_bytes = 0;
-            self.snapshot_hint_at = self.snapshot_hint_at.max(index);
-            let meta = self.log.snapshot_meta().clone();
-            let data = self.log.snapshot_data()?;
-            self.out.push(Action::RestoreSnapshot { meta, data });
+            self.restore_snapshot()?;
         }
         self.apply_entries()?;
         self.maybe_request_snapshot();

@@ -259,7 +259,7 @@ impl<L: RaftLog> RaftNode<L> {
         let index = meta.index;
         self.counters.snapshots_installed += 1;
         observe!(tracing::Level::INFO, node = self.id, term = self.term, index, "snapshot installed");
-        self.install_snapshot_log(meta.clone(), None)?;
+        self.install_snapshot_log(meta, None)?;
         self.commit = self.commit.max(index);
         if self.cfg.async_storage && index > 0 {
             // Asynchronous mode (PROTOCOL.md §5.1): the state machine takes
@@ -268,13 +268,22 @@ impl<L: RaftLog> RaftNode<L> {
             self.restore_pending = true;
             return Ok(());
         }
-        self.applied = index;
-        self.applied_bytes = 0;
-        self.snapshot_hint_at = index;
+        self.restore_snapshot()
+    }
+
+    /// Hands the log's snapshot to the state machine and counts it
+    /// applied: at once for one received in the synchronous mode, else
+    /// once durable (`apply_committed`).
+    pub(super) fn restore_snapshot(&mut self) -> Result<()> {
+        let index = self.log.snapshot_meta().index;
         self.restore_pending = false;
+        self.applied = self.applied.max(index);
+        self.applied_bytes = 0;
+        self.snapshot_hint_at = self.snapshot_hint_at.max(index);
         if index > 0 {
             // The state at index 0 is the application's initial state: there
             // is nothing to restore.
+            let meta = self.log.snapshot_meta().clone();
             let data = self.log.snapshot_data()?;
             self.out.push(Action::RestoreSnapshot { meta, data });
         }
