@@ -266,9 +266,13 @@ impl LogState {
                     e.index, expected
                 )));
             }
-            check_bound("entry index", e.index)?;
             check_bound("entry term", e.term)?;
             added += e.data.len() as u64 + ENTRY_HEADER_MAX;
+        }
+        // The indexes follow on from the last: the batch's last is the
+        // highest.
+        if let Some(last) = entries.last() {
+            check_bound("entry index", last.index)?;
         }
         let bound = overhead + self.unstable_bytes + added;
         if bound > u64::from(max_record_size) {
