@@ -98,6 +98,8 @@ mod batches;
 mod carrier;
 mod config;
 mod fair;
+#[cfg(feature = "tracing")]
+mod floods;
 mod frame;
 mod group;
 mod handle;

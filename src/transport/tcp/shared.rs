@@ -11,6 +11,8 @@ use std::thread::JoinHandle;
 use super::addr::PeerAddr;
 use super::carrier::{Carrier, Unsendable};
 use super::fair::{Admit, FairQueue};
+#[cfg(feature = "tracing")]
+use super::floods;
 use super::stats::{Counters, add};
 #[cfg(feature = "tls")]
 use super::tls;
@@ -103,6 +105,9 @@ pub(crate) struct Shared<C: Carrier> {
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// Peers learned from configurations (`learn.rs`).
     pub(crate) learned: Mutex<learn::Learned>,
+    /// Which repeated events reach `tracing` ([`floods`]).
+    #[cfg(feature = "tracing")]
+    floods: floods::Floods,
 }
 
 impl<C: Carrier> Shared<C> {
@@ -146,6 +151,8 @@ impl<C: Carrier> Shared<C> {
             acceptor: Mutex::new(None),
             threads: Mutex::new(Vec::new()),
             learned: Mutex::new(BTreeMap::new()),
+            #[cfg(feature = "tracing")]
+            floods: floods::Floods::default(),
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
@@ -263,17 +270,24 @@ impl<C: Carrier> Shared<C> {
 
     /// Reports a connection event to the hook, and (feature `tracing`) as a
     /// `tracing` event: connects, accepts and closes at `info`, failures
-    /// and refusals at `warn`, each with the node and cluster ids.
+    /// and refusals at `warn`, each with the node and cluster ids; of the
+    /// events a remote party can repeat at will, only some ([`floods`]).
     pub(crate) fn event(&self, event: impl FnOnce() -> NetEvent) {
         #[cfg(feature = "tracing")]
         let event = {
             let e = event();
             let (id, cluster) = (self.cfg.id, self.cfg.cluster_id);
-            match &e {
-                NetEvent::Connected { .. } | NetEvent::Accepted { .. } | NetEvent::InboundClosed { .. } => {
+            match (&e, self.floods.count(&e)) {
+                (NetEvent::Connected { .. } | NetEvent::Accepted { .. } | NetEvent::InboundClosed { .. }, _) => {
                     tracing::info!(node = id, cluster, event = ?e, "transport connection")
                 }
-                _ => tracing::warn!(node = id, cluster, event = ?e, "transport connection trouble"),
+                (_, floods::Logged::Always) => {
+                    tracing::warn!(node = id, cluster, event = ?e, "transport connection trouble")
+                }
+                (_, floods::Logged::Nth(occurrences)) => {
+                    tracing::warn!(node = id, cluster, event = ?e, occurrences, "transport connection trouble")
+                }
+                (_, floods::Logged::Skipped) => {}
             }
             move || e
         };
