@@ -149,3 +149,30 @@ fn take_changes_nothing_and_restore_keeps_the_addresses() {
     assert_eq!(m.address(2).map(|a| &a[..]), Some(&b"host-b:7002"[..]), "given");
     assert!(!tmp.path().join("new.restoring").exists());
 }
+
+/// A `take` that finds `FILE.partial` (another backup writing to the same
+/// name, or one interrupted) refuses, and leaves that file alone: it is not
+/// its own.
+#[test]
+fn take_leaves_another_writers_partial_file_alone() {
+    use raft_io::WalLog;
+    let tmp = tempfile::tempdir().unwrap();
+    let (old, file) = (tmp.path().join("old"), tmp.path().join("n1.backup"));
+    {
+        let mut node = RaftNode::with_log(RaftConfig::new(1, [1]), WalLog::open(&old).unwrap()).unwrap();
+        node.step(Event::Campaign).unwrap();
+        node.step(Event::Propose(Bytes::from_static(b"a"))).unwrap();
+    }
+    let partial = tmp.path().join("n1.backup.partial");
+    std::fs::write(&partial, b"another writer's half").unwrap();
+    let (code, said) = run(&["take", &path(&old), &path(&file)]);
+    assert_eq!(code, Some(1), "{said}");
+    assert_eq!(std::fs::read(&partial).ok().as_deref(), Some(&b"another writer's half"[..]), "removed or changed");
+    assert!(said.contains("partial"), "the refusal names the file in the way: {said}");
+    assert!(!file.exists());
+    // Once it is gone, the backup is taken.
+    std::fs::remove_file(&partial).unwrap();
+    let (code, said) = run(&["take", &path(&old), &path(&file)]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(!partial.exists());
+}

@@ -14,12 +14,15 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), String> {
     }
     let mut tmp = PathBuf::from(path);
     tmp.as_mut_os_string().push(".partial");
-    let written = OpenOptions::new().write(true).create_new(true).open(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_all()
-    });
+    // Only a file this call created is removed: one already there is
+    // another writer's in progress, or one interrupted (for the operator).
+    let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(|e| {
+        format!("create {}: {e} (another backup writing it, or one interrupted: remove it first)", tmp.display())
+    })?;
     // A hard link refuses an existing name (two writers racing for it).
-    written.and_then(|()| std::fs::hard_link(&tmp, path)).map_err(|e| {
+    let written = file.write_all(bytes).and_then(|()| file.sync_all()).and_then(|()| std::fs::hard_link(&tmp, path));
+    drop(file);
+    written.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         format!("write {}: {e}", path.display())
     })?;
