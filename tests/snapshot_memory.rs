@@ -113,3 +113,87 @@ fn transfer_memory_is_bounded_by_chunk_and_window() {
     println!("16 MiB snapshot in {CHUNK} B chunks, window {WINDOW}: peak extra live memory {peak} B (bound {bound} B)");
     assert!(peak < bound, "peak {peak} B is not bounded by the window of chunks ({bound} B)");
 }
+
+/// Whether `log` holds a partial receive of 40 bytes: a chunk that
+/// continues it is taken, one after a given-up receive is refused.
+fn holds_a_partial_receive(log: &mut MemoryLog) -> bool {
+    log.receive_snapshot_chunk(40, b"").is_ok()
+}
+
+/// A follower that received part of a snapshot stream, then was caught up
+/// by entries (the leader's log still held them, or a new leader's did),
+/// gives up the partial snapshot and its bytes (here in `MemoryLog`) at its next tick; and one
+/// begun under an older term's leader is given up once a newer leader is
+/// known. Before, both stayed in the log until the next stream.
+#[test]
+fn a_partial_snapshot_the_commit_index_overtook_is_given_up_at_the_next_tick() {
+    let members = raft_io::Membership::new([1, 2, 3], []).unwrap();
+    let chunk = |term: u64| Message {
+        from: 1,
+        to: 2,
+        term,
+        body: raft_io::MessageBody::Snapshot(Box::new(raft_io::SnapshotChunk {
+            meta: SnapshotMeta { index: 5, term: 1, membership: members.clone() },
+            total_len: 100,
+            offset: 0,
+            data: Bytes::from(vec![7u8; 40]),
+        })),
+    };
+    let step = |node: &mut RaftNode, e: Event| node.step(e).unwrap().for_each(drop);
+
+    // Overtaken by the commit index.
+    let mut node = RaftNode::new(RaftConfig::new(2, [1, 2, 3])).unwrap();
+    step(&mut node, Event::Message(chunk(1)));
+    assert!(holds_a_partial_receive(node.log_mut()));
+    let entries = (1..=6).map(|i| raft_io::Entry::normal(1, i, Bytes::from_static(b"x"))).collect();
+    let append = raft_io::AppendEntries { prev_log_index: 0, prev_log_term: 0, leader_commit: 6, entries };
+    step(&mut node, Event::Message(Message { from: 1, to: 2, term: 1, body: raft_io::MessageBody::Append(append) }));
+    assert_eq!(node.commit_index(), 6);
+    step(&mut node, Event::Tick);
+    assert!(!holds_a_partial_receive(node.log_mut()), "the overtaken receive is still held");
+
+    // Begun under term 1's leader; term 2's leader is heard from.
+    let mut node = RaftNode::new(RaftConfig::new(2, [1, 2, 3])).unwrap();
+    step(&mut node, Event::Message(chunk(1)));
+    let heartbeat = raft_io::Heartbeat { commit: 0, round: 1 };
+    step(
+        &mut node,
+        Event::Message(Message { from: 3, to: 2, term: 2, body: raft_io::MessageBody::Heartbeat(heartbeat) }),
+    );
+    assert!(holds_a_partial_receive(node.log_mut()), "a tick has not passed yet");
+    step(&mut node, Event::Tick);
+    assert!(!holds_a_partial_receive(node.log_mut()), "an older term's receive is still held");
+
+    // Still needed: kept across ticks.
+    let mut node = RaftNode::new(RaftConfig::new(2, [1, 2, 3])).unwrap();
+    step(&mut node, Event::Message(chunk(1)));
+    step(&mut node, Event::Tick);
+    assert!(holds_a_partial_receive(node.log_mut()), "a receive still needed was given up");
+}
+
+/// The same in a many-groups host, which defers a quiet follower's ticks
+/// (counts them without a step): a follower holding a partial receive is
+/// not quiet, so the host's next tick steps it and the receive is given up.
+#[test]
+fn a_many_groups_host_ticks_a_follower_holding_an_overtaken_receive() {
+    use raft_io::multi::{HostConfig, MultiNode};
+    let members = raft_io::Membership::new([1, 2, 3], []).unwrap();
+    let mut host = MultiNode::new(HostConfig::new(2));
+    host.create_group(9, RaftConfig::new(2, [1, 2, 3]).election_timeout(50, 60), MemoryLog::new()).unwrap();
+    let chunk = raft_io::SnapshotChunk {
+        meta: SnapshotMeta { index: 5, term: 1, membership: members },
+        total_len: 100,
+        offset: 0,
+        data: Bytes::from(vec![7u8; 40]),
+    };
+    let message = |body| Event::Message(Message { from: 1, to: 2, term: 1, body });
+    host.step(9, message(raft_io::MessageBody::Snapshot(Box::new(chunk)))).unwrap();
+    let entries = (1..=6).map(|i| raft_io::Entry::normal(1, i, Bytes::from_static(b"x"))).collect();
+    let append = raft_io::AppendEntries { prev_log_index: 0, prev_log_term: 0, leader_commit: 6, entries };
+    host.step(9, message(raft_io::MessageBody::Append(append))).unwrap();
+    let _ = host.drain_actions().count();
+    assert!(holds_a_partial_receive(host.group_mut(9).unwrap().log_mut()));
+    host.advance(1).unwrap();
+    let _ = host.drain_actions().count();
+    assert!(!holds_a_partial_receive(host.group_mut(9).unwrap().log_mut()), "the tick was deferred");
+}

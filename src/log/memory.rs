@@ -330,6 +330,11 @@ impl RaftLog for MemoryLog {
         Ok(())
     }
 
+    fn abort_snapshot_receive(&mut self) -> Result<(), StorageError> {
+        self.receiving = None;
+        Ok(())
+    }
+
     fn finish_snapshot_receive(&mut self) -> Result<(), StorageError> {
         let Some(r) = self.receiving.take() else {
             return Err(StorageError::InvalidWrite("no snapshot is being received".into()));

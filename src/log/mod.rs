@@ -185,6 +185,17 @@ pub trait RaftLog {
     /// [`install_snapshot`](RaftLog::install_snapshot) would.
     fn finish_snapshot_receive(&mut self) -> Result<(), StorageError>;
 
+    /// Gives up the snapshot being received, if any: its stream can no
+    /// longer finish (the node's commit index passed the snapshot's, or the
+    /// stream belongs to an older term's leader). A log that keeps the
+    /// received bytes releases them here; nothing else changes, and the
+    /// next [`begin_snapshot_receive`](RaftLog::begin_snapshot_receive)
+    /// starts afresh as always. The default does nothing (a log whose
+    /// partial receive costs nothing to keep).
+    fn abort_snapshot_receive(&mut self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
     /// Makes every mutation so far durable.
     fn sync(&mut self) -> Result<(), StorageError>;
 

@@ -33,6 +33,9 @@ impl<L: RaftLog> RaftNode<L> {
         self.ticks = self.ticks.saturating_add(n);
         self.vote_cooldown = self.vote_cooldown.saturating_sub(n);
         self.tick_reads();
+        if self.incoming.is_some() {
+            self.drop_stale_receive()?;
+        }
         if self.role == Role::Leader {
             self.tick_leader(n)
         } else {
@@ -99,8 +102,9 @@ impl<L: RaftLog> RaftNode<L> {
 
     /// How many more ticks (counting those deferred) can only advance this
     /// node's clocks: a follower's, while its election timer runs, no read
-    /// waits on a deadline, nothing committed waits to be applied and no
-    /// snapshot to be restored. Nothing else a follower's tick does acts:
+    /// waits on a deadline, nothing committed waits to be applied, no
+    /// snapshot to be restored and none is half received (a tick gives up
+    /// a receive the commit index overtook). Nothing else a follower's tick does acts:
     /// the vote cooldown and the leader's last contact are read by steps,
     /// after the deferred ticks are taken. 0 for any other role.
     fn quiet_ticks(&self) -> u64 {
@@ -108,6 +112,7 @@ impl<L: RaftLog> RaftNode<L> {
             || self.halted
             || !self.reads.is_idle()
             || self.restore_pending
+            || self.incoming.is_some()
             || self.applied < self.apply_limit()
         {
             return 0;

@@ -198,14 +198,10 @@ impl<L: RaftLog> RaftNode<L> {
             return Ok(());
         }
         let ack = |received: u64, rejected: bool| SnapshotAck { index: meta.index, received, rejected };
-        let needed = meta.index > self.commit
-            || (meta.index == self.commit && self.configs.unknown_at(meta.index))
-            || (mutant!(SnapshotBackwards) && meta.index > 0);
+        let needed = self.snapshot_needed(meta.index) || (mutant!(SnapshotBackwards) && meta.index > 0);
         if !needed {
-            // We already hold everything it covers: never go backwards. (A
-            // joining node that knows no configuration takes even the
-            // leader's snapshot at its own commit index, for the
-            // configuration it carries.)
+            // We already hold everything it covers: never go backwards.
+            self.drop_stale_receive()?;
             let body = ack(total_len, false);
             self.send(from, MessageBody::SnapshotResponse(body));
             return Ok(());
@@ -252,6 +248,30 @@ impl<L: RaftLog> RaftNode<L> {
             self.install_received_snapshot(meta.clone())?;
         }
         self.send(from, MessageBody::SnapshotResponse(ack(received, false)));
+        Ok(())
+    }
+
+    /// Whether a leader's snapshot at `index` would bring this node anything:
+    /// it is past the commit index. (A joining node that knows no
+    /// configuration takes even the leader's snapshot at its own commit
+    /// index, for the configuration it carries.)
+    fn snapshot_needed(&self, index: Index) -> bool {
+        index > self.commit || (index == self.commit && self.configs.unknown_at(index))
+    }
+
+    /// Gives up a snapshot receive that can no longer finish, and the
+    /// bytes the log keeps for it: the commit index passed its snapshot
+    /// (the leader caught this node up with entries instead), or it was
+    /// begun under an older term's leader (a leader's stream never
+    /// continues another's). Checked on every tick and on a chunk that is
+    /// not needed; until then a leftover costs the bytes received.
+    pub(super) fn drop_stale_receive(&mut self) -> Result<()> {
+        let stale =
+            self.incoming.as_ref().is_some_and(|inc| inc.leader_term != self.term || !self.snapshot_needed(inc.index));
+        if stale {
+            self.incoming = None;
+            self.log.abort_snapshot_receive()?;
+        }
         Ok(())
     }
 

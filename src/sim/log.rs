@@ -294,6 +294,11 @@ impl RaftLog for SimLog {
         self.inner_mut().receive_snapshot_chunk(offset, data)
     }
 
+    fn abort_snapshot_receive(&mut self) -> Result<(), StorageError> {
+        self.receiving = None;
+        self.inner_mut().abort_snapshot_receive()
+    }
+
     fn finish_snapshot_receive(&mut self) -> Result<(), StorageError> {
         let kept = self.receiving.take().is_some_and(|(index, term)| self.term(index) == Some(term));
         self.inner_mut().finish_snapshot_receive()?;

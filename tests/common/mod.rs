@@ -36,6 +36,9 @@ macro_rules! forward_log {
         fn finish_snapshot_receive(&mut self) -> Result<(), raft_io::StorageError> {
             self.$inner.finish_snapshot_receive()
         }
+        fn abort_snapshot_receive(&mut self) -> Result<(), raft_io::StorageError> {
+            self.$inner.abort_snapshot_receive()
+        }
         $crate::common::forward_log!($inner $(, $more)*);
     };
     ($inner:ident) => {

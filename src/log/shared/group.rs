@@ -377,6 +377,14 @@ impl RaftLog for GroupLog {
         res.map_err(|e| self.halt(e))
     }
 
+    fn abort_snapshot_receive(&mut self) -> Result<(), StorageError> {
+        let receiving = self.state().receiving.take();
+        if let Some(r) = receiving {
+            r.discard(&self.dir);
+        }
+        Ok(())
+    }
+
     fn finish_snapshot_receive(&mut self) -> Result<(), StorageError> {
         let mut inner = self.inner()?;
         let r = self.state().take_received()?;

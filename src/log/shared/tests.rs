@@ -367,6 +367,32 @@ fn streamed_snapshots_are_per_group() {
     assert_eq!(&wal.group(2).unwrap().snapshot_data().unwrap()[..], b"bbbb");
 }
 
+/// A receive given up (`abort_snapshot_receive`: the stream can no longer
+/// finish) removes the group's receive file; its chunks are refused after,
+/// and a new receive starts afresh.
+#[test]
+fn a_receive_given_up_removes_its_file() {
+    let root = temp();
+    let wal = SharedWal::open(root.path()).unwrap();
+    let mut g = wal.create_group(3).unwrap();
+    let meta = SnapshotMeta { index: 4, term: 1, membership: crate::Membership::new([1], []).unwrap() };
+    let receiving = |root: &Path| {
+        let found = |dir: &Path| dir.join(crate::log::wal::snapshot_file::RECEIVING).exists();
+        std::fs::read_dir(root.join("groups")).map(|d| d.flatten().any(|e| found(&e.path()))).unwrap_or(false)
+    };
+    g.begin_snapshot_receive(&meta, 6).unwrap();
+    g.receive_snapshot_chunk(0, b"abc").unwrap();
+    assert!(receiving(root.path()));
+    g.abort_snapshot_receive().unwrap();
+    assert!(!receiving(root.path()), "the partial file is still there");
+    assert!(g.receive_snapshot_chunk(3, b"def").is_err());
+    g.abort_snapshot_receive().unwrap();
+    g.begin_snapshot_receive(&meta, 3).unwrap();
+    g.receive_snapshot_chunk(0, b"xyz").unwrap();
+    g.finish_snapshot_receive().unwrap();
+    assert_eq!(&g.snapshot_data().unwrap()[..], b"xyz");
+}
+
 /// A failed sync halts every group of the log: the flush reports no token,
 /// and every later write of every group fails with `Halted` until the log
 /// is reopened.

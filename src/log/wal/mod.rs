@@ -432,6 +432,13 @@ impl RaftLog for WalLog {
         res.map_err(|e| self.halt(e))
     }
 
+    fn abort_snapshot_receive(&mut self) -> Result<(), StorageError> {
+        if let Some(r) = self.state.receiving.take() {
+            r.discard(&self.dir);
+        }
+        Ok(())
+    }
+
     fn finish_snapshot_receive(&mut self) -> Result<(), StorageError> {
         self.check_halted()?;
         let r = self.state.take_received()?;

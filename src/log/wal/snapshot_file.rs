@@ -151,6 +151,14 @@ impl Receiver {
         Ok(Self { meta: meta.clone(), total, received: 0, crc: 0, file })
     }
 
+    /// Gives the receive up: the file is closed and removed. Removing it is
+    /// best effort: a file left behind is harmless, since the next receive
+    /// truncates it and opening the log removes it.
+    pub(crate) fn discard(self, dir: &Path) {
+        drop(self.file);
+        let _ = std::fs::remove_file(dir.join(RECEIVING));
+    }
+
     /// Appends the chunk at `offset`, which must be the bytes received so far.
     pub(crate) fn chunk(
         &mut self,

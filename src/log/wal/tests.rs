@@ -381,6 +381,24 @@ fn a_streamed_snapshot_is_received_into_a_file() {
     assert_eq!(log.recovery_report().removed_files, vec![root.path().join(snapshot_file::RECEIVING)]);
 }
 
+/// A receive given up (`abort_snapshot_receive`) removes its file; its
+/// chunks are refused after, and the log is otherwise unchanged.
+#[test]
+fn a_receive_given_up_removes_its_file() {
+    let root = temp();
+    let mut log = WalLog::open(root.path()).unwrap();
+    append(&mut log, 1, 3);
+    let meta = SnapshotMeta { index: 50, term: 4, membership: Membership::new([1], []).unwrap() };
+    log.begin_snapshot_receive(&meta, 10).unwrap();
+    log.receive_snapshot_chunk(0, b"01234").unwrap();
+    assert!(root.path().join(snapshot_file::RECEIVING).exists());
+    log.abort_snapshot_receive().unwrap();
+    assert!(!root.path().join(snapshot_file::RECEIVING).exists(), "the partial file is still there");
+    assert!(log.receive_snapshot_chunk(5, b"56789").is_err());
+    assert!(log.finish_snapshot_receive().is_err());
+    assert_eq!((log.snapshot_meta().index, log.last_index()), (0, 3));
+}
+
 #[test]
 fn a_failed_sync_halts_the_log() {
     let root = temp();
