@@ -138,6 +138,35 @@ pub struct AppendResponse {
     pub hint_index: Index,
 }
 
+impl AppendResponse {
+    /// The `index` of a [`stale_term_notice`](Self::stale_term_notice): no
+    /// index a leader sends (every log stays below
+    /// [`MAX_TERM`](crate::MAX_TERM)).
+    pub const STALE_TERM_NOTICE_INDEX: Index = Index::MAX;
+
+    /// The answer to an append or heartbeat from an older term: it carries
+    /// only the follower's term (in the message), so that a deposed leader
+    /// steps down (`docs/PROTOCOL.md` §2). It refuses no index, so a leader
+    /// of the follower's term — the same node, elected again since it sent
+    /// the old message — learns nothing from it and ignores it (it is not a
+    /// joining node's refusal, §4.2).
+    ///
+    /// ```
+    /// use raft_io::AppendResponse;
+    /// let notice = AppendResponse::stale_term_notice();
+    /// assert!(notice.is_stale_term_notice() && !notice.success);
+    /// assert!(!AppendResponse::default().is_stale_term_notice());
+    /// ```
+    pub const fn stale_term_notice() -> Self {
+        Self { success: false, index: Self::STALE_TERM_NOTICE_INDEX, hint_term: 0, hint_index: 0 }
+    }
+
+    /// Whether this is a [`stale_term_notice`](Self::stale_term_notice).
+    pub const fn is_stale_term_notice(&self) -> bool {
+        !self.success && self.index == Self::STALE_TERM_NOTICE_INDEX
+    }
+}
+
 /// Leader heartbeat. Carries no entries; allocates nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Heartbeat {

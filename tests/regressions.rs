@@ -12,13 +12,16 @@
 //!   a leader);
 //! * configuration values that passed validation and overflowed later;
 //! * a snapshot replacing a configuration entry at the same index without
-//!   reporting the membership change.
+//!   reporting the membership change;
+//! * a stale-term notice, answered to a leader's message from an older
+//!   term and read by that node leading again, taken for a joining node's
+//!   refusal (a whole snapshot streamed to an up-to-date follower).
 
 mod common;
 
 use bytes::Bytes;
 use common::{Harness, log_with_entries};
-use raft_io::{Action, AppendResponse, Event, Message, MessageBody, RaftLog, ReadKind, Role};
+use raft_io::{Action, AppendResponse, Event, Message, MessageBody, ProgressState, RaftLog, ReadKind, Role};
 
 fn elected(configure: impl Fn(raft_io::RaftConfig) -> raft_io::RaftConfig) -> Harness {
     let mut h = Harness::new(3, configure);
@@ -346,4 +349,77 @@ fn snapshot_at_the_index_of_a_conflicting_config_changes_membership_silently() {
         })
         .collect();
     assert_eq!(reported.last(), Some(&base), "the embedder was never told: {reported:?}");
+}
+
+/// A leader's delayed message from one of its earlier terms is answered by
+/// the follower with the stale-term notice (PROTOCOL.md §2) in the
+/// follower's term. When the same node leads that later term, the notice
+/// must not read as a joining node's "I know no configuration" (§4.2,
+/// §7.1): it did (it was `AppendResponse::default()`, `hint_index == 0`),
+/// and the leader streamed its whole snapshot to a follower that held the
+/// entire log.
+#[test]
+fn a_stale_term_notice_does_not_start_a_snapshot_to_an_up_to_date_follower() {
+    let mut h = Harness::new(3, |c| c);
+    h.campaign(1);
+    for i in 0..5 {
+        h.propose(1, &format!("c{i}")).unwrap();
+    }
+    h.deliver_all();
+    h.tick_all(2);
+    let commit = h.node(1).commit_index();
+    assert!(commit >= 6);
+    // The leader compacts: a snapshot (4 MiB here, four 1 MiB chunks) is now what it would stream.
+    h.step(1, Event::Snapshot { index: commit, data: Bytes::from(vec![7u8; 4 << 20]) }).unwrap();
+    h.deliver_all();
+    // A heartbeat of term 1 from node 1 to node 2 is delayed in the network.
+    let mut held = None;
+    for _ in 0..10 {
+        h.tick(1, 1);
+        let q = h.take_queue();
+        for m in q {
+            if held.is_none() && (m.from, m.to) == (1, 2) && matches!(m.body, MessageBody::Heartbeat(_)) {
+                held = Some(m);
+            } else {
+                h.queue.push_back(m);
+            }
+        }
+        h.deliver_all();
+        if held.is_some() {
+            break;
+        }
+    }
+    let held = held.expect("a heartbeat from 1 to 2");
+    assert_eq!(held.term, 1);
+    // Leadership moves to node 2 (term 2) and back to node 1 (term 3).
+    h.step(1, Event::TransferLeadership(2)).unwrap();
+    h.deliver_all();
+    assert_eq!(h.leader(), Some(2));
+    h.tick_all(2);
+    h.step(2, Event::TransferLeadership(1)).unwrap();
+    // Deliver one by one until node 1 leads term 3; its appends stay queued.
+    while !h.node(1).is_leader() {
+        h.deliver_one().expect("node 1 wins the transfer");
+    }
+    assert_eq!(h.node(1).term(), 3);
+    assert_eq!(h.node(2).term(), 3);
+    // The delayed term-1 heartbeat now reaches node 2, which answers with the
+    // stale-leader notice in term 3, and that answer reaches node 1 first.
+    h.step(2, Event::Message(held)).unwrap();
+    let notice = h
+        .queue
+        .iter()
+        .rposition(|m| (m.from, m.to) == (2, 1) && matches!(m.body, MessageBody::AppendResponse(_)))
+        .expect("the stale-leader notice");
+    let notice = h.queue.remove(notice).unwrap();
+    assert_eq!(notice.term, 3);
+    h.clear_actions();
+    h.step(1, Event::Message(notice)).unwrap();
+    let peer2 = h.node(1).status().peers.into_iter().find(|p| p.id == 2).unwrap();
+    let snapshots = h.sent("Snapshot");
+    assert!(
+        peer2.state != ProgressState::Snapshot && snapshots == 0,
+        "node 2 holds every entry of node 1's log, yet a stale-term notice made node 1 stream its snapshot \
+         to it: {peer2:?}, {snapshots} snapshot chunk(s) sent"
+    );
 }

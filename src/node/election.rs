@@ -15,7 +15,7 @@
 use super::{Action, RaftNode, Why, observe};
 use crate::error::{CampaignRefusal, Error, Result};
 use crate::log::RaftLog;
-use crate::message::{Message, MessageBody, VoteRequest, VoteResponse};
+use crate::message::{AppendResponse, Message, MessageBody, VoteRequest, VoteResponse};
 use crate::quorum::VoteResult;
 use crate::types::{Entry, MAX_TERM, NodeId, Role, Term};
 
@@ -422,7 +422,7 @@ impl<L: RaftLog> RaftNode<L> {
                 MessageBody::Append(_) | MessageBody::Heartbeat(_) | MessageBody::Snapshot(_) => {
                     // A stale leader: tell it the current term so it steps
                     // down (a partitioned old leader learns it lost).
-                    self.send(m.from, MessageBody::AppendResponse(Default::default()));
+                    self.send(m.from, MessageBody::AppendResponse(AppendResponse::stale_term_notice()));
                 }
                 MessageBody::PreVote(_) => {
                     self.send(m.from, MessageBody::PreVoteResponse(VoteResponse { granted: false }));

@@ -12,6 +12,17 @@ use crate::log::RaftLog;
 use crate::message::{AppendEntries, AppendResponse, Heartbeat, HeartbeatResponse, MessageBody};
 use crate::types::{ENTRY_OVERHEAD, Entry, Index, NodeId, Role, Term};
 
+/// What of an append's entries a follower's step takes (`fit_step`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fit {
+    /// Every entry.
+    All,
+    /// A prefix: the step's room ran out.
+    Prefix,
+    /// None, ever: the first is larger than any one step of the log.
+    Never,
+}
+
 impl<L: RaftLog> RaftNode<L> {
     /// Appends proposed commands as one batch (leader only): one append, one
     /// sync at the end of the step.
@@ -262,8 +273,12 @@ impl<L: RaftLog> RaftNode<L> {
             }
             let pr = &mut self.peers[i];
             let advanced = pr.update_matched(r.index);
+            // The follower's step was full: it took a prefix and asks for
+            // the rest now (PROTOCOL.md §4.2), from just after what it holds.
+            let cut = r.hint_index != 0 && r.index == pr.matched;
             match pr.state {
-                ProgressState::Probe if r.index + 1 >= pr.next => pr.become_replicate(),
+                ProgressState::Probe if cut || r.index + 1 >= pr.next => pr.become_replicate(),
+                ProgressState::Replicate if cut => pr.become_replicate(),
                 ProgressState::Replicate => pr.inflights.free_to(r.index),
                 _ => {}
             }
@@ -273,7 +288,9 @@ impl<L: RaftLog> RaftNode<L> {
             }
         } else {
             if r.index > self.log.last_index() {
-                // A rejection of an index this leader never sent.
+                // A rejection of an index this leader never sent (a
+                // stale-term notice among them: meant for this node's older
+                // term, it says nothing about this follower's log).
                 self.drop_message();
                 return Ok(());
             }
@@ -360,8 +377,14 @@ impl<L: RaftLog> RaftNode<L> {
         leader_commit: Index,
         entries: &mut Vec<Entry>,
     ) -> Result<()> {
-        self.fit_step(entries);
+        let fit = self.fit_step(entries);
+        if fit == Fit::Never {
+            self.refuse_oversized_entry(from, entries);
+            return Ok(());
+        }
         let last_new = prev_log_index + entries.len() as u64;
+        // A prefix only: the leader is asked for the rest at once.
+        let resume = |held: Index| if fit == Fit::Prefix { held + 1 } else { 0 };
         if prev_log_index < self.commit {
             // Entries through our commit index are committed, so they match
             // the leader's: skip them. A message that disagrees with a
@@ -376,7 +399,7 @@ impl<L: RaftLog> RaftNode<L> {
             }
             if last_new <= self.commit {
                 let commit = self.commit;
-                self.reply_append(from, true, commit, 0, 0);
+                self.reply_append(from, true, commit, 0, resume(commit));
                 return Ok(());
             }
             entries.drain(..(self.commit - prev_log_index) as usize);
@@ -409,27 +432,66 @@ impl<L: RaftLog> RaftNode<L> {
         if leader_commit > self.commit {
             self.commit = leader_commit.min(last_new);
         }
-        self.reply_append(from, true, last_new, 0, 0);
+        self.reply_append(from, true, last_new, 0, resume(last_new));
         Ok(())
     }
 
+    /// An append whose first new entry is larger than anything this node's
+    /// log writes in one step (`RaftLog::max_step_bytes`): the leader's
+    /// `max_message_bytes` is above this node's log limit (members
+    /// configured apart). No step can take it, and acknowledging what this
+    /// node holds would only have it sent again: dropped and counted, and
+    /// reported (feature `tracing`), until the limits agree.
+    #[cold]
+    fn refuse_oversized_entry(&mut self, from: NodeId, entries: &[Entry]) {
+        self.drop_message();
+        let (index, bytes) = entries.first().map_or((0, 0), |e| (e.index, e.size()));
+        observe!(
+            tracing::Level::WARN,
+            node = self.id,
+            term = self.term,
+            leader = from,
+            index,
+            bytes,
+            max_step_bytes = self.log.max_step_bytes(),
+            "entry larger than one write of this node's log: refused (max_message_bytes above the log's limit?)"
+        );
+        let _ = (from, index, bytes);
+    }
+
     /// Keeps the longest prefix of `entries` the step can still append
-    /// (the leader sends the rest after the acknowledgement). Entries this
-    /// node already holds are counted too: a conservative bound.
-    fn fit_step(&self, entries: &mut Vec<Entry>) {
-        if self.log.max_step_bytes() == u64::MAX {
-            return;
+    /// (the leader is asked for the rest at once). Entries this node
+    /// already holds are counted too: a conservative bound, except that a
+    /// first entry it holds is always kept (it costs no write). A first
+    /// entry it does not hold and that no step could take is refused whole.
+    /// A prefix is never empty in a step that appended nothing yet, so the
+    /// leader's resend of the rest always makes progress.
+    fn fit_step(&self, entries: &mut Vec<Entry>) -> Fit {
+        let max = self.log.max_step_bytes();
+        if max == u64::MAX {
+            return Fit::All;
         }
         let room = self.step_room();
         let mut bytes = 0u64;
-        let keep = entries
+        let mut keep = entries
             .iter()
             .position(|e| {
                 bytes = bytes.saturating_add(e.size());
                 bytes > room
             })
             .unwrap_or(entries.len());
+        if keep == 0 {
+            match entries.first() {
+                Some(e) if self.log.term(e.index) == Some(e.term) => keep = 1,
+                Some(e) if e.size() > max => return Fit::Never,
+                _ => {}
+            }
+        }
+        if keep == entries.len() {
+            return Fit::All;
+        }
         entries.truncate(keep);
+        Fit::Prefix
     }
 
     /// Shape checks on an AppendEntries from outside: contiguous indexes
