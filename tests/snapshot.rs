@@ -417,6 +417,15 @@ fn a_stream_larger_than_the_follower_accepts_is_refused_and_retried_later() {
             })
             .count()
     };
+    // Every chunk sent to 2 in a tick.
+    let chunks = |h: &Harness| {
+        h.actions
+            .iter()
+            .filter(|(id, a)| {
+                *id == 1 && matches!(a, Action::Send { to: 2, message: Message { body: MessageBody::Snapshot(_), .. } })
+            })
+            .count()
+    };
     let mut started_at = Vec::new();
     let mut refused = 0;
     for tick in 0..20 {
@@ -425,6 +434,10 @@ fn a_stream_larger_than_the_follower_accepts_is_refused_and_retried_later() {
         assert!(starts(&h) <= 1, "tick {tick}: the stream restarted {} times in one tick", starts(&h));
         if starts(&h) == 1 {
             started_at.push(tick);
+            if started_at.len() > 1 {
+                // Refused before: one chunk, not the window (ten chunks here).
+                assert_eq!(chunks(&h), 1, "tick {tick}: a retry sent a whole window to a follower that refuses it");
+            }
         }
         refused += refusals(&h);
     }

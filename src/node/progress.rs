@@ -99,6 +99,10 @@ pub(crate) struct SnapshotSend {
     pub(crate) acked: u64,
     /// Whether the last chunk was sent.
     pub(crate) sent_all: bool,
+    /// The follower refused this snapshot before (too large for it): one
+    /// chunk at a time until it takes one, not a window that it would
+    /// refuse whole.
+    pub(crate) probe: bool,
 }
 
 /// The leader's view of one follower.
@@ -131,6 +135,9 @@ pub(crate) struct Progress {
     pub(crate) sent_since_round: bool,
     /// The snapshot being streamed, in state Snapshot.
     pub(crate) snapshot: Option<SnapshotSend>,
+    /// The index of the snapshot the follower refused as too large, this
+    /// term: its next stream starts with one chunk (`SnapshotSend::probe`).
+    pub(crate) snapshot_refused: Option<Index>,
 }
 
 /// The follower `id` in `peers` (kept sorted by id), if tracked.
@@ -171,6 +178,7 @@ impl Progress {
             acked_since_round: false,
             sent_since_round: false,
             snapshot: None,
+            snapshot_refused: None,
         }
     }
 

@@ -83,7 +83,17 @@ impl<L: RaftLog> RaftNode<L> {
             bytes = total_len,
             "snapshot send started"
         );
-        self.peers[i].become_snapshot(SnapshotSend { index, total_len, next_offset: 0, acked: 0, sent_all: false });
+        // A follower that refused this snapshot is sent one chunk, not a
+        // window it would refuse whole (its limit may have been raised).
+        let probe = self.peers[i].snapshot_refused == Some(index);
+        self.peers[i].become_snapshot(SnapshotSend {
+            index,
+            total_len,
+            next_offset: 0,
+            acked: 0,
+            sent_all: false,
+            probe,
+        });
         self.send_snapshot_chunks(i)
     }
 
@@ -98,7 +108,7 @@ impl<L: RaftLog> RaftNode<L> {
         loop {
             let pr = &self.peers[i];
             let Some(s) = pr.snapshot else { break };
-            if s.sent_all || pr.inflights.is_full() {
+            if s.sent_all || pr.inflights.is_full() || (s.probe && pr.inflights.len() > 0) {
                 break;
             }
             let data = self.log.snapshot_chunk(s.next_offset, self.cfg.max_message_bytes)?;
@@ -155,18 +165,23 @@ impl<L: RaftLog> RaftNode<L> {
         };
         if ack.rejected {
             // The follower cannot take this snapshot; retry from a probe on
-            // the next heartbeat answer.
+            // the next heartbeat answer, with one chunk first.
+            pr.snapshot_refused = Some(s.index);
             pr.become_probe();
             pr.probe_sent = true;
             return Ok(());
         }
         if ack.received >= s.total_len {
+            pr.snapshot_refused = None;
             pr.update_matched(s.index);
             pr.become_probe();
             self.send_append(i, true)?;
             return Ok(());
         }
         if ack.received > s.acked {
+            // Taken: the follower's limit fits it now; the whole window.
+            s.probe = false;
+            pr.snapshot_refused = None;
             s.acked = ack.received;
             pr.stalled = 0;
             pr.inflights.free_to(ack.received);
