@@ -7,7 +7,7 @@
 #[path = "support/loopback.rs"]
 mod loopback;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -150,8 +150,12 @@ fn a_name_that_does_not_resolve_is_a_counted_failure_and_is_retried() {
 
 #[test]
 fn a_lookup_s_addresses_are_tried_in_order_until_one_accepts() {
-    // An address where nothing listens (a port bound, then let go).
-    let closed = TcpListener::bind(loopback()).unwrap().local_addr().unwrap();
+    // An address where nothing listens: a socket bound and never put to
+    // listen, kept for the whole test, so a dial is refused at once and no
+    // other process (tests run side by side) can take the port meanwhile.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&loopback().into()).unwrap();
+    let closed = socket.local_addr().unwrap().as_socket().unwrap();
     let registry = Registry::default();
     let mut b = TcpTransport::bind(TcpConfig::new(2, loopback()).cluster_id(9)).unwrap();
     registry.set(Ok(vec![closed, b.local_addr()]));
