@@ -83,6 +83,47 @@ fn conforms_with_tiny_segments() {
     });
 }
 
+/// In the deferred asynchronous mode a submitted checkpoint waits for its
+/// report before its compaction runs. A `sync` in between (the trait allows
+/// it) writes a later checkpoint and compacts to it at once; the earlier
+/// checkpoint's report must then not compact "back" to it. It did: the
+/// meta file was rewritten with the earlier head, below the segments
+/// already cut, the log halted, and the directory no longer opened.
+#[test]
+fn a_sync_after_an_unreported_checkpoint_does_not_move_the_head_back() {
+    use crate::log::WriteToken;
+    let snap = |index, term| super::crash_support::meta(index, term);
+    let root = temp();
+    let opts = || WalOptions::new().segment_size(256);
+    let mut log = WalLog::open_with(root.path(), opts()).unwrap();
+    append(&mut log, 1, 10);
+    log.sync().unwrap();
+    log.defer_syncs();
+    // C1: a checkpoint, submitted, not reported yet.
+    log.install_snapshot(snap(5, 1), Bytes::from_static(b"five")).unwrap();
+    assert_eq!(log.submit(WriteToken::new(0, 1)).unwrap(), crate::log::Submitted::Pending);
+    // More writes, so that C2 lies segments past C1.
+    for _ in 0..10 {
+        append(&mut log, 1, 3);
+        assert_eq!(log.submit(WriteToken::new(0, 2)).unwrap(), crate::log::Submitted::Pending);
+    }
+    // C2: a checkpoint made durable (and compacted to) by a plain sync.
+    log.install_snapshot(snap(30, 1), Bytes::from_static(b"thirty")).unwrap();
+    log.sync().unwrap();
+    let last = log.last_index();
+    let persisted = log.persisted(WriteToken::new(0, 2));
+    drop(log);
+
+    let reopened = WalLog::open_with(root.path(), opts());
+    assert!(
+        persisted.is_ok() && reopened.is_ok(),
+        "reporting the earlier writes durable: {persisted:?}; reopening: {:?}",
+        reopened.as_ref().err()
+    );
+    let log = reopened.unwrap();
+    assert_eq!((log.snapshot_meta().index, log.last_index()), (30, last));
+}
+
 #[test]
 fn conforms_in_the_asynchronous_modes() {
     let root = temp();

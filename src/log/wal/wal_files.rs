@@ -283,6 +283,12 @@ pub(crate) fn compact(
     synced: u64,
     faults: Option<&FaultInjector>,
 ) -> Result<(), StorageError> {
+    if head <= meta.head {
+        // A later checkpoint was compacted to first (a `sync` between an
+        // asynchronous checkpoint's submission and its report): the prefix
+        // is gone already, and the head never moves back.
+        return record_synced_end(dir, meta, file, synced, faults);
+    }
     let synced_end = synced.max(meta.synced_end);
     let mut next = Meta { state: MetaState::Compacting, head, synced_end, ..*meta };
     write_atomic(dir, file.name, &next.encode_as(file), faults)?;
