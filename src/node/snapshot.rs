@@ -201,6 +201,15 @@ impl<L: RaftLog> RaftNode<L> {
         Ok(())
     }
 
+    /// Whether this node is receiving a snapshot stream from `peer`, its
+    /// leader in its current term: a chunk of `peer` it took and kept. A
+    /// many-groups runtime holds a receive slot only for such a stream
+    /// (`runtime::multi::snapshots`).
+    #[cfg(feature = "net")]
+    pub(crate) fn receives_snapshot_from(&self, peer: NodeId) -> bool {
+        self.leader == Some(peer) && self.incoming.as_ref().is_some_and(|inc| inc.leader_term == self.term)
+    }
+
     /// Follower: one chunk of the leader's snapshot.
     pub(super) fn on_snapshot_chunk(&mut self, from: NodeId, chunk: SnapshotChunk) -> Result<()> {
         let SnapshotChunk { meta, total_len, offset, data } = chunk;

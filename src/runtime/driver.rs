@@ -247,7 +247,11 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                     }
                 }
                 Request::Change { change, reply, deadline } => self.change_membership(change, reply, deadline),
-                Request::Transfer { to, reply, deadline } => self.transfer(to, reply, deadline),
+                Request::Transfer { to, reply, deadline } => {
+                    // It proposes the batch taken so far first.
+                    batch_bytes = 0;
+                    self.transfer(to, reply, deadline)
+                }
                 Request::Status { reply } => reply.send(Ok(self.node.status())),
                 Request::Metrics { reply } => reply.send(Ok(self.node.metrics())),
                 Request::Backup { reply } => reply
@@ -287,6 +291,11 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
     }
 
     fn transfer(&mut self, to: NodeId, reply: Reply<()>, deadline: Option<Instant>) {
+        // Proposals taken before the transfer go first (once it is
+        // stepped, the leader refuses proposals).
+        if !self.batch.is_empty() {
+            self.propose_batch();
+        }
         match self.try_step(Event::TransferLeadership(to)) {
             Err(e) => reply.send(Err(e)),
             Ok(()) if to == self.node.id() || self.node.leader() == Some(to) => reply.send(Ok(())),

@@ -356,7 +356,6 @@ impl<R> Submissions<R> {
     }
 
     /// Requests waiting in the queue.
-    #[cfg(all(test, not(loom)))]
     pub(crate) fn queued(&self) -> usize {
         lock(&self.queue).items.len()
     }

@@ -166,6 +166,56 @@ fn a_bad_command_is_refused_alone_not_with_its_batch() {
     h.shutdown();
 }
 
+/// A proposal taken in the same turn as a leadership transfer, and
+/// submitted before it, is proposed before the transfer is stepped (once it
+/// is, the leader refuses proposals): it is not refused with
+/// `TransferPending`.
+#[test]
+fn a_proposal_submitted_before_a_transfer_in_the_same_turn_goes_first() {
+    let handles = memory_cluster();
+    let h = leader(&handles).with_timeout(None);
+    let to = handles.iter().map(|x| x.id()).find(|&id| id != h.id()).unwrap();
+    // Park the driver inside a read query while the two requests queue up.
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
+    let reader = {
+        let h = h.clone();
+        std::thread::spawn(move || {
+            h.read(move |s: &Sum| {
+                started_tx.send(()).unwrap();
+                gate_rx.recv().unwrap();
+                s.0
+            })
+        })
+    };
+    started.recv().unwrap();
+    let proposal = {
+        let h = h.clone();
+        std::thread::spawn(move || h.propose("before the transfer"))
+    };
+    while h.queued_requests() < 1 {
+        std::thread::yield_now();
+    }
+    let transfer = {
+        let h = h.clone();
+        std::thread::spawn(move || h.transfer_leadership(to))
+    };
+    while h.queued_requests() < 2 {
+        std::thread::yield_now();
+    }
+    gate.send(()).unwrap();
+    reader.join().unwrap().unwrap();
+    let proposed = proposal.join().unwrap();
+    assert!(
+        !matches!(&proposed, Err(RuntimeError::Refused(e)) if matches!(**e, crate::Error::TransferPending { .. })),
+        "a proposal made before the transfer was refused by it: {proposed:?}"
+    );
+    let _ = transfer.join().unwrap();
+    for h in handles {
+        h.shutdown();
+    }
+}
+
 /// A state machine that reports when the runtime drops it.
 struct Reports(std::sync::mpsc::Sender<()>);
 

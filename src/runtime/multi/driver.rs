@@ -217,6 +217,9 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             // usually has both followers' answers here), then their actions.
             self.host.receive_all(&mut received);
             self.carry_out();
+            let (host, now) = (&self.host, self.host.ticks());
+            self.gate_in
+                .retain_live(now, |group, peer| host.group(group).is_some_and(|n| n.receives_snapshot_from(peer)));
         }
         self.received = received;
         add(&self.shared.counters.envelopes_in, n as u64);

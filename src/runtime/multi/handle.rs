@@ -99,6 +99,9 @@ pub struct MultiStats {
     /// at each tick, with those it took since the last one counted as held
     /// until the next.
     pub held_requests: u64,
+    /// Requests submitted and not yet taken by the driver (a gauge, read
+    /// when the stats are).
+    pub queued_requests: u64,
     /// The shared WAL's counters: `syncs` is at most `turns` (one flush,
     /// hence at most one fsync, per turn; group removals flush too).
     pub wal: SharedWalStats,
@@ -537,6 +540,7 @@ impl<S: StateMachine> MultiHandle<S> {
             snapshot_chunks_received: c.chunks_in.load(Relaxed),
             groups: c.groups.load(Relaxed),
             held_requests: self.shared.held.load(Relaxed) as u64,
+            queued_requests: self.shared.submissions.queued() as u64,
             wal,
             host,
             turn_times: c.turn_times.read(),

@@ -13,6 +13,14 @@
 //! treats it so — it finds the stream stalled and resends from the last
 //! acknowledged offset — so a held-back stream starts once another ends,
 //! at the cost of its retransmission timeout.
+//!
+//! On the receiving side a slot is kept only for a stream the group's node
+//! keeps ([`retain_live`](SnapshotGate::retain_live), after each step of
+//! the received messages): a chunk the node dropped (stale, from a node it
+//! does not follow, unusable, not needed) frees its slot at once, and its
+//! `(group, peer)` opens none for the next `idle` ticks, so a peer that
+//! keeps sending such chunks for hosted groups cannot hold the slots that
+//! real leaders' streams need.
 
 use std::collections::BTreeMap;
 
@@ -27,6 +35,9 @@ pub(crate) struct SnapshotGate {
     idle: u64,
     /// Open streams and the tick their last chunk left.
     open: BTreeMap<(GroupId, NodeId), u64>,
+    /// Streams whose chunk the node dropped, and the tick it did: they
+    /// open no slot for `idle` ticks.
+    dropped: BTreeMap<(GroupId, NodeId), u64>,
     /// Chunks held back so far.
     pub(crate) held_back: u64,
     /// Chunks let through so far.
@@ -35,7 +46,14 @@ pub(crate) struct SnapshotGate {
 
 impl SnapshotGate {
     pub(crate) fn new(max: usize, idle: u64) -> Self {
-        Self { max: max.max(1), idle: idle.max(1), open: BTreeMap::new(), held_back: 0, admitted: 0 }
+        Self {
+            max: max.max(1),
+            idle: idle.max(1),
+            open: BTreeMap::new(),
+            dropped: BTreeMap::new(),
+            held_back: 0,
+            admitted: 0,
+        }
     }
 
     /// Whether `message` of `group`, to or from `peer`, may pass at tick
@@ -43,7 +61,7 @@ impl SnapshotGate {
     pub(crate) fn admit(&mut self, group: GroupId, peer: NodeId, message: &Message, now: u64) -> bool {
         let MessageBody::Snapshot(chunk) = &message.body else { return true };
         let key = (group, peer);
-        if !self.open.contains_key(&key) && self.open.len() >= self.max {
+        if !self.open.contains_key(&key) && (self.open.len() >= self.max || self.dropped.contains_key(&key)) {
             self.held_back += 1;
             return false;
         }
@@ -61,11 +79,28 @@ impl SnapshotGate {
     pub(crate) fn expire(&mut self, now: u64) {
         let idle = self.idle;
         self.open.retain(|_, last| now.saturating_sub(*last) <= idle);
+        self.dropped.retain(|_, at| now.saturating_sub(*at) <= idle);
+    }
+
+    /// Closes the streams `live` says no longer flow: a receive slot stays
+    /// open only while its group's node keeps the stream (a chunk it
+    /// dropped — stale, from a node it does not follow, not needed — frees
+    /// the slot at once, however often such chunks come).
+    pub(crate) fn retain_live(&mut self, now: u64, live: impl Fn(GroupId, NodeId) -> bool) {
+        let dropped = &mut self.dropped;
+        self.open.retain(|&(group, peer), _| {
+            let kept = live(group, peer);
+            if !kept {
+                dropped.insert((group, peer), now);
+            }
+            kept
+        });
     }
 
     /// Closes the streams of a removed group.
     pub(crate) fn forget(&mut self, group: GroupId) {
         self.open.retain(|(g, _), _| *g != group);
+        self.dropped.retain(|(g, _), _| *g != group);
     }
 
     /// Streams open now.
@@ -113,5 +148,25 @@ mod tests {
         assert!(gate.admit(2, 3, &chunk(3, 0, 10, 30), 6));
         gate.forget(2);
         assert_eq!(gate.open(), 0);
+    }
+
+    #[test]
+    fn a_stream_the_node_dropped_frees_its_slot_and_opens_none_for_a_while() {
+        let mut gate = SnapshotGate::new(1, 5);
+        assert!(gate.admit(1, 9, &chunk(1, 0, 10, 30), 0));
+        assert!(!gate.admit(2, 3, &chunk(1, 0, 10, 30), 0), "the one slot is taken");
+        // After the step: group 1's node dropped 9's chunk; group 2's stream
+        // was not admitted at all.
+        gate.retain_live(0, |group, peer| (group, peer) != (1, 9));
+        assert_eq!(gate.open(), 0);
+        assert!(!gate.admit(1, 9, &chunk(1, 0, 10, 30), 1), "9's chunks of group 1 open no slot for a while");
+        assert!(gate.admit(2, 3, &chunk(1, 0, 10, 30), 1), "the slot went to group 2's leader");
+        gate.retain_live(1, |_, _| true);
+        assert!(gate.admit(2, 3, &chunk(1, 10, 10, 30), 2), "a stream its node keeps goes on");
+        gate.expire(6);
+        assert!(gate.admit(1, 9, &chunk(1, 0, 10, 30), 6) || gate.open() == 1, "dropped for `idle` ticks only");
+        gate.expire(7);
+        gate.forget(2);
+        assert!(gate.admit(1, 9, &chunk(1, 0, 10, 30), 7));
     }
 }

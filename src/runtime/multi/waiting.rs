@@ -75,8 +75,10 @@ impl Waiting {
         }
     }
 
-    /// When the oldest wait runs out, if any group waits.
+    /// When the oldest wait runs out, if any group waits and the wait ends
+    /// at a time the clock can name (a `max_wait` of `Duration::MAX` never
+    /// runs out: the batch waits for its round or its size).
     pub(super) fn next_due(&self, max_wait: Duration) -> Option<Instant> {
-        self.queue.front().map(|&(since, _)| since + max_wait)
+        self.queue.front().and_then(|&(since, _)| since.checked_add(max_wait))
     }
 }

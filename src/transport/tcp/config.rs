@@ -221,7 +221,9 @@ impl TcpConfig {
     /// timeout; keep the grace above that. Peers removed by hand
     /// ([`TcpTransport::remove_peer`]) go at once.
     pub fn departed_grace(mut self, grace: Duration) -> Self {
-        self.departed_grace = grace;
+        // Zero is allowed here (dropped at once); above, one day as for
+        // every other duration.
+        self.departed_grace = grace.min(nonzero(Duration::MAX));
         self
     }
 

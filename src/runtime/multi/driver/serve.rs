@@ -223,9 +223,10 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     }
 
     fn transfer(&mut self, group: GroupId, to: NodeId, reply: Reply<()>, deadline: Option<Instant>) {
-        // Proposals that came before the transfer and still wait go first
-        // (once it is stepped, the leader refuses proposals).
-        if self.waiting.contains(group) {
+        // Proposals that came before the transfer go first, whether they
+        // wait for a round or came in this turn (once it is stepped, the
+        // leader refuses proposals).
+        if self.groups.get(&group).is_some_and(|h| !h.batch.is_empty()) {
             self.propose_batch(group);
         }
         let result = self.try_step(group, Event::TransferLeadership(to));
