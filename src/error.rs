@@ -157,6 +157,13 @@ pub enum Error {
     /// An earlier storage failure halted this node.
     #[error("node halted after a storage failure; reopen the log")]
     Halted,
+    /// The simulator (feature `sim`): the node a request was sent to is not
+    /// running — paused, down, or not in the cluster — so the request was
+    /// not delivered and nothing was appended (unlike [`Error::Halted`] from
+    /// a node that died inside the step, whose write may still take
+    /// effect).
+    #[error("node {0} is not running (paused, down or unknown): request not delivered")]
+    NotRunning(NodeId),
     /// An [`Event::Persisted`](crate::Event::Persisted) named a write this
     /// node cannot take as complete. Nothing changed.
     #[error("completion of {token} refused: {reason}")]

@@ -89,6 +89,11 @@ impl<S: StateMachine> Cluster<S> {
 
     /// Steps a proposal and tracks each command it appended.
     fn submit_event(&mut self, id: NodeId, event: Event) -> Result<Vec<WriteTicket>> {
+        // A paused or down node takes no request: it is lost, and the
+        // client knows nothing was appended.
+        if !self.is_running(id) {
+            return Err(crate::error::Error::NotRunning(id));
+        }
         self.last_proposed = None;
         self.capture = Some(Vec::new());
         let stepped = self.step_node(id, event);

@@ -178,6 +178,8 @@ impl<S: StateMachine> Cluster<S> {
     pub fn add_node(&mut self, id: NodeId) {
         if self.slot(id).is_none() {
             self.spawn(id, RaftConfig::joining(id));
+            let ids = self.ids();
+            self.net.joined(id, &ids);
         }
     }
 
@@ -232,7 +234,7 @@ impl<S: StateMachine> Cluster<S> {
 
     pub(super) fn schedule(&mut self, after: u64, due: Due) {
         self.seq += 1;
-        self.queue.push(Reverse(Scheduled { at: self.now + after, seq: self.seq, due }));
+        self.queue.push(Reverse(Scheduled { at: self.now.saturating_add(after), seq: self.seq, due }));
     }
 
     pub(super) fn slot(&self, id: NodeId) -> Option<usize> {
@@ -424,7 +426,7 @@ impl<S: StateMachine> Cluster<S> {
 
     /// Runs until simulated time has advanced by `ticks` ticks.
     pub fn run_ticks(&mut self, ticks: u64) {
-        let end = self.now + ticks * TICK;
+        let end = self.now.saturating_add(ticks.saturating_mul(TICK));
         while !self.halted() && self.queue.peek().is_some_and(|Reverse(s)| s.at <= end) {
             self.step();
         }
@@ -436,7 +438,7 @@ impl<S: StateMachine> Cluster<S> {
     /// Runs until `done` holds, checking after each event, for at most
     /// `max_ticks` ticks. Returns whether `done` held.
     pub fn run_until(&mut self, max_ticks: u64, mut done: impl FnMut(&Self) -> bool) -> bool {
-        let end = self.now + max_ticks * TICK;
+        let end = self.now.saturating_add(max_ticks.saturating_mul(TICK));
         while !done(self) {
             if self.halted() || self.queue.peek().is_none_or(|Reverse(s)| s.at > end) {
                 return false;

@@ -56,7 +56,7 @@ impl<S: StateMachine> Cluster<S> {
             }
         }
         disk.skippable = Some(token.seq());
-        let at = (now + delay).max(disk.last_at).max(disk.stalled_until);
+        let at = now.saturating_add(delay).max(disk.last_at).max(disk.stalled_until);
         disk.last_at = at;
         let run = disk.run;
         self.schedule(at - now, Due::Persist { id, run, token });
@@ -100,7 +100,7 @@ impl<S: StateMachine> Cluster<S> {
         }
         self.stats.disk_stalls += 1;
         self.note(format!("n{id}: disk stalls for {ticks} ticks"));
-        let until = self.now + ticks * TICK;
+        let until = self.now.saturating_add(ticks.saturating_mul(TICK));
         let disk = &mut self.nodes[i].disk;
         disk.stalled_until = disk.stalled_until.max(until);
         disk.last_at = disk.last_at.max(until);

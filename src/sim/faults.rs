@@ -65,7 +65,7 @@ impl<S: StateMachine> Cluster<S> {
     /// ticks (one way), until [`heal`](Self::heal).
     pub(crate) fn slow_link(&mut self, from: NodeId, to: NodeId, extra_ticks: u64) {
         self.note(format!("slow n{from} -> n{to} by {extra_ticks} ticks"));
-        self.net.slow(from, to, extra_ticks * TICK);
+        self.net.slow(from, to, extra_ticks.saturating_mul(TICK));
     }
 
     /// Removes every partition, block and slow link.

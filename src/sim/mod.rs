@@ -273,7 +273,8 @@ impl SimConfig {
     /// Tick-rate skew: each node's tick period is drawn from
     /// `TICK * (1 ± skew)` (default 0; at most 0.5).
     pub fn tick_skew(mut self, skew: f64) -> Self {
-        self.tick_skew = skew.clamp(0.0, 0.5);
+        // NaN (which `clamp` lets through) counts as no skew.
+        self.tick_skew = if skew.is_nan() { 0.0 } else { skew.clamp(0.0, 0.5) };
         self
     }
 

@@ -54,11 +54,14 @@ pub(crate) struct Network {
     blocked: BTreeSet<(NodeId, NodeId)>,
     /// Extra delay on a link (one way), added to every message's.
     slow: BTreeMap<(NodeId, NodeId), u64>,
+    /// The groups of the partition in force, if any: a node added while it
+    /// holds is cut off like any node no group lists.
+    groups: Option<Vec<Vec<NodeId>>>,
 }
 
 impl Network {
     pub(crate) fn new(seed: u64, faults: NetworkFaults) -> Self {
-        Self { rng: Rng::new(seed), faults, blocked: BTreeSet::new(), slow: BTreeMap::new() }
+        Self { rng: Rng::new(seed), faults, blocked: BTreeSet::new(), slow: BTreeMap::new(), groups: None }
     }
 
     /// Whether messages from `from` reach `to` now.
@@ -101,15 +104,36 @@ impl Network {
         self.slow.insert((from, to), extra);
     }
 
-    /// Splits `nodes` into `groups`: messages cross no group boundary.
+    /// Splits `nodes` into `groups`: messages cross no group boundary, and
+    /// a node no group lists is cut off from every other.
     pub(crate) fn partition(&mut self, nodes: &[NodeId], groups: &[&[NodeId]]) {
         self.blocked.clear();
-        let group_of = |id: NodeId| groups.iter().position(|g| g.contains(&id));
+        self.groups = Some(groups.iter().map(|g| g.to_vec()).collect());
         for &a in nodes {
             for &b in nodes {
-                if a != b && group_of(a) != group_of(b) {
+                if a != b && !self.same_group(a, b) {
                     self.blocked.insert((a, b));
                 }
+            }
+        }
+    }
+
+    /// Whether the partition in force (if any) puts `a` and `b` in one
+    /// group; a node no group lists shares none.
+    fn same_group(&self, a: NodeId, b: NodeId) -> bool {
+        let Some(groups) = &self.groups else { return true };
+        let group_of = |id: NodeId| groups.iter().position(|g| g.contains(&id));
+        group_of(a).is_some_and(|g| group_of(b) == Some(g))
+    }
+
+    /// Node `id` joined the cluster of `nodes`: under a partition it
+    /// reaches only the members of its group (none, unless a group lists
+    /// it).
+    pub(crate) fn joined(&mut self, id: NodeId, nodes: &[NodeId]) {
+        for &b in nodes {
+            if b != id && !self.same_group(id, b) {
+                self.blocked.insert((id, b));
+                self.blocked.insert((b, id));
             }
         }
     }
@@ -118,6 +142,7 @@ impl Network {
     pub(crate) fn heal(&mut self) {
         self.blocked.clear();
         self.slow.clear();
+        self.groups = None;
     }
 
     pub(crate) fn is_partitioned(&self) -> bool {

@@ -58,13 +58,20 @@ impl<S: StateMachine> Cluster<S> {
         self.stats.pauses += 1;
         self.note(format!("pause n{id} for {ticks} ticks, messages {inbox:?}"));
         let after = ticks.saturating_mul(self.nodes[i].period);
-        self.nodes[i].pause = Some(Pause { inbox, until: self.now + after, missed: 0, waiting: Vec::new() });
+        self.nodes[i].pause =
+            Some(Pause { inbox, until: self.now.saturating_add(after), missed: 0, waiting: Vec::new() });
         self.schedule(after, Due::Resume(id));
     }
 
     /// Whether node `id`'s driver is paused.
     pub fn is_paused(&self, id: NodeId) -> bool {
         self.slot(id).is_some_and(|i| self.nodes[i].pause.is_some())
+    }
+
+    /// Whether node `id` is up and not paused: a request sent to it is
+    /// delivered.
+    pub fn is_running(&self, id: NodeId) -> bool {
+        self.is_up(id) && !self.is_paused(id)
     }
 
     /// A tick of a paused node: counted, not stepped. Returns whether the

@@ -174,10 +174,18 @@ impl Scenario {
         format!("{REPLAY_ENV}='{self}'")
     }
 
-    /// The scenario in [`REPLAY_ENV`], if it is set.
+    /// The scenario in [`REPLAY_ENV`], if it is set (a value that is not
+    /// UTF-8 is refused, not ignored).
     pub fn from_env() -> Option<Result<Self, ScenarioError>> {
-        let line = std::env::var(REPLAY_ENV).ok()?;
-        Some(Self::parse_line(&line))
+        let line = std::env::var_os(REPLAY_ENV)?;
+        Some(match line.to_str() {
+            Some(line) => Self::parse_line(line),
+            None => Err(ScenarioError::BadValue {
+                key: REPLAY_ENV,
+                value: line.to_string_lossy().into_owned(),
+                expected: "scenario line (it is not UTF-8)",
+            }),
+        })
     }
 
     /// Parses a scenario, also in the form a failure prints it

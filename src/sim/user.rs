@@ -206,16 +206,26 @@ impl<S: StateMachine> Cluster<S> {
         self.trace.push(event);
     }
 
-    /// Every node's applied index, digest and state, for a report.
+    /// Every node's applied index, digest and state, for a report. The
+    /// state machine's `digest` and the states' formatter are user code,
+    /// called here while a failure (perhaps their own panic) is reported:
+    /// a panic in either leaves a placeholder (digest 0, the panic's
+    /// message as the state), so that the report is still made.
     pub(super) fn node_states(&self) -> Vec<NodeState> {
+        use std::panic::{AssertUnwindSafe, catch_unwind};
+        let placeholder = |p: Box<dyn std::any::Any + Send>| format!("<panicked: {}>", panic_message(p.as_ref()));
         self.nodes
             .iter()
             .map(|n| NodeState {
                 node: n.id,
                 up: n.node.is_some(),
                 applied: n.node.as_ref().map_or(0, |r| r.last_applied()),
-                digest: n.sm.digest(),
-                state: self.hooks.states.as_ref().map(|f| f(&n.sm)),
+                digest: catch_unwind(AssertUnwindSafe(|| n.sm.digest())).unwrap_or(0),
+                state: self
+                    .hooks
+                    .states
+                    .as_ref()
+                    .map(|f| catch_unwind(AssertUnwindSafe(|| f(&n.sm))).unwrap_or_else(placeholder)),
             })
             .collect()
     }

@@ -57,7 +57,7 @@ impl MultiCluster {
         ticks: u64,
         mut done: impl FnMut(&mut Self) -> Result<bool, Violation>,
     ) -> Result<(), Violation> {
-        let end = self.now + ticks * TICK;
+        let end = self.now.saturating_add(ticks.saturating_mul(TICK));
         while self.now < end && !done(self)? {
             if !self.step()? {
                 break;

@@ -183,7 +183,7 @@ impl MultiCluster {
         self.seq += 1;
         let k = self.dues.len() as u32;
         self.dues.push(due);
-        self.queue.push(Reverse((self.now + after, self.seq, k)));
+        self.queue.push(Reverse((self.now.saturating_add(after), self.seq, k)));
     }
 
     /// The node ids.
@@ -279,7 +279,7 @@ impl MultiCluster {
 
     /// Runs for `ticks` ticks of simulated time.
     pub fn run_ticks(&mut self, ticks: u64) -> Result<(), Violation> {
-        let end = self.now + ticks * TICK;
+        let end = self.now.saturating_add(ticks.saturating_mul(TICK));
         while self.queue.peek().is_some_and(|Reverse((at, ..))| *at <= end) {
             self.step()?;
         }
@@ -349,7 +349,8 @@ impl MultiCluster {
         self.host(id).is_some()
     }
 
-    /// Splits the nodes into the given sides (one-way blocks between them).
+    /// Splits the nodes into the given sides (one-way blocks between them);
+    /// a node no side lists is cut off from every other.
     pub fn partition(&mut self, sides: &[&[NodeId]]) {
         let ids = self.ids();
         self.net.partition(&ids, sides);

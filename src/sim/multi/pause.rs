@@ -41,9 +41,14 @@ impl MultiCluster {
             return;
         }
         self.stats.pauses += 1;
-        let after = ticks.max(1) * TICK;
-        self.slots[i].pause =
-            Some(HostPause { inbox, until: self.now + after, missed: 0, waiting: Vec::new(), flush: false });
+        let after = ticks.max(1).saturating_mul(TICK);
+        self.slots[i].pause = Some(HostPause {
+            inbox,
+            until: self.now.saturating_add(after),
+            missed: 0,
+            waiting: Vec::new(),
+            flush: false,
+        });
         self.schedule(after, Due::Resume(id));
     }
 

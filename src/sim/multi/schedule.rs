@@ -20,7 +20,7 @@ impl MultiCluster {
         for id in self.ids() {
             self.restart(id);
         }
-        let deadline = self.now + max_ticks * TICK;
+        let deadline = self.now.saturating_add(max_ticks.saturating_mul(TICK));
         let mut pending: Vec<GroupId> = (1..=self.cfg.groups).collect();
         while self.now < deadline && !pending.is_empty() {
             let mut left = Vec::new();
