@@ -293,3 +293,21 @@ fn a_replay_variable_that_is_not_utf8_is_refused() {
     unsafe { std::env::remove_var(raft_io::sim::REPLAY_ENV) };
     assert!(matches!(read, Some(Err(_))), "a non-UTF-8 replay line was ignored: {read:?}");
 }
+
+/// A read sent to a node that is down is refused (`NotRunning`): it used to
+/// be taken, never answered, and its query kept for the rest of the run.
+/// A paused node keeps a read and answers it when it runs again.
+#[test]
+fn a_read_to_a_down_node_is_refused_and_one_to_a_paused_node_is_answered() {
+    let mut c = Cluster::new(SimConfig::new(3).seed(5));
+    let leader = c.elect(1_000).expect("a leader");
+    let down = c.ids().into_iter().find(|&id| id != leader).unwrap();
+    c.crash(down);
+    let refused = c.read_query(down, 1, raft_io::ReadKind::Index, Bytes::from_static(b"q"));
+    assert!(matches!(refused, Err(raft_io::Error::NotRunning(id)) if id == down), "{refused:?}");
+    c.pause(leader, 5, PauseInbox::Kept);
+    c.read_query(leader, 2, raft_io::ReadKind::Index, Bytes::from_static(b"q")).unwrap();
+    c.run_ticks(40);
+    let answered: Vec<_> = c.read_outcomes().iter().map(|o| (o.node, o.id)).collect();
+    assert_eq!(answered, [(leader, 2)], "the paused node's read is answered once it runs");
+}

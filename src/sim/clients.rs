@@ -23,8 +23,13 @@ impl<S: StateMachine> Cluster<S> {
     }
 
     /// Issues a read on node `id`; its outcome appears in
-    /// [`read_outcomes`](Self::read_outcomes).
+    /// [`read_outcomes`](Self::read_outcomes). A node that is down (or not
+    /// in the cluster) takes none: [`Error::NotRunning`](crate::Error::NotRunning).
+    /// A paused node keeps it until it runs again.
     pub fn read(&mut self, id: NodeId, read: ReadId, kind: ReadKind) -> Result<()> {
+        if !self.is_up(id) {
+            return Err(crate::error::Error::NotRunning(id));
+        }
         self.step_node(id, Event::Read { id: read, kind })
     }
 
@@ -33,6 +38,10 @@ impl<S: StateMachine> Cluster<S> {
     /// [`StateMachine::query`]); it appears in
     /// [`read_outcomes`](Self::read_outcomes) with its `value`.
     pub fn read_query(&mut self, id: NodeId, read: ReadId, kind: ReadKind, query: Bytes) -> Result<()> {
+        if !self.is_up(id) {
+            // Nothing would ever answer it.
+            return Err(crate::error::Error::NotRunning(id));
+        }
         self.queries.push((id, read, query));
         let result = self.step_node(id, Event::Read { id: read, kind });
         if result.is_err() {

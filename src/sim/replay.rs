@@ -46,6 +46,9 @@ pub enum ScenarioError {
     /// A required parameter is missing.
     #[error("scenario parameter {0} is missing")]
     Missing(&'static str),
+    /// A parameter given twice (which one was meant cannot be told).
+    #[error("scenario parameter {0} is given twice")]
+    Repeated(String),
     /// A value outside its range.
     #[error("scenario parameter {key} = {value} is out of range ({min}..={max})")]
     OutOfRange {
@@ -212,8 +215,13 @@ impl FromStr for Scenario {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (mut profile, mut nodes, mut rounds, mut seed, mut durable) = (None, None, None, None, false);
+        let mut seen = Vec::new();
         for part in s.split_whitespace() {
             let (key, value) = part.split_once('=').ok_or_else(|| ScenarioError::Malformed(part.to_owned()))?;
+            if seen.contains(&key) {
+                return Err(ScenarioError::Repeated(key.to_owned()));
+            }
+            seen.push(key);
             let number = |key: &'static str| {
                 value.parse::<u64>().map_err(|_| ScenarioError::BadValue {
                     key,
@@ -271,5 +279,6 @@ mod tests {
         bad("profile=calm nodes=3 rounds=1 seed=1 speed=9", "speed");
         bad("profile=calm nodes=3 rounds=1 seed", "seed");
         bad("profile=volcano nodes=3 rounds=1 seed=1", "volcano");
+        bad("profile=calm nodes=3 rounds=1 seed=1 seed=2", "seed is given twice");
     }
 }

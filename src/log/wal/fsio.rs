@@ -152,14 +152,26 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<String>, StorageError> {
     Ok(names)
 }
 
-/// Reads a whole small file, `None` if it does not exist.
+/// Reads a small file (at most [`SMALL_FILE_MAX`] bytes and one more), `None`
+/// if it does not exist.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
-    match fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_err("reading", path, e)),
-    }
+    use std::io::Read;
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("reading", path, e)),
+    };
+    // These are small files: a damaged one (a huge or sparse file in their
+    // place) is read only far enough to be refused, not loaded whole.
+    let mut bytes = Vec::new();
+    file.take(SMALL_FILE_MAX + 1).read_to_end(&mut bytes).map_err(|e| io_err("reading", path, e))?;
+    Ok(Some(bytes))
 }
+
+/// What [`read_optional`] reads of a file at most, and one byte more (so a
+/// longer file is seen to be longer): far above the meta file and the head
+/// marker it reads.
+pub(crate) const SMALL_FILE_MAX: u64 = 4096;
 
 #[cfg(test)]
 mod tests {

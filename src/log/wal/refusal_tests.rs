@@ -103,6 +103,36 @@ fn an_empty_garbage_or_truncated_meta_file_is_refused() {
     WalLog::open_with(root.path(), opts()).unwrap();
 }
 
+/// A meta file or head marker that grew huge (here sparse, a terabyte
+/// long) is read only far enough to be refused: it used to be read whole,
+/// which at this size cannot even be allocated.
+#[test]
+fn a_huge_meta_file_or_head_marker_is_refused_without_being_read_whole() {
+    let root = temp();
+    build(root.path());
+    let meta_path = root.path().join(META_FILE);
+    let good = fs::read(&meta_path).unwrap();
+    let huge = |path: &Path, start: &[u8]| {
+        fs::write(path, start).unwrap();
+        fs::OpenOptions::new().write(true).open(path).unwrap().set_len(1 << 40).unwrap();
+    };
+    huge(&meta_path, &good);
+    // (Not `refused`: its check that nothing changed reads every file whole.)
+    let err = WalLog::open_with(root.path(), opts()).expect_err("a huge meta file");
+    assert!(matches!(&err, StorageError::Corrupt { location, .. } if location.ends_with(META_FILE)), "{err}");
+    assert_eq!(fs::metadata(&meta_path).unwrap().len(), 1 << 40, "left as it was");
+    fs::write(&meta_path, &good).unwrap();
+    // wal-db reads the head marker whole when it opens the WAL: a huge one
+    // is refused before that.
+    let marker = root.path().join("wal").join("head");
+    let start = fs::read(&marker).unwrap();
+    huge(&marker, &start);
+    let err = WalLog::open_with(root.path(), opts()).expect_err("a huge head marker");
+    assert!(matches!(&err, StorageError::Corrupt { location, .. } if location.ends_with("head")), "{err}");
+    fs::write(&marker, &start).unwrap();
+    WalLog::open_with(root.path(), opts()).unwrap();
+}
+
 #[test]
 fn random_bytes_in_the_middle_of_the_wal_are_refused_with_their_place() {
     let root = temp();

@@ -16,7 +16,7 @@ use bytes::Bytes;
 
 use super::codec::DecodeError;
 use super::faults::{FaultInjector, guarded};
-use super::fsio::{self, io_err, read_optional, write_atomic};
+use super::fsio::{self, SMALL_FILE_MAX, io_err, read_optional, write_atomic};
 use super::meta::{HEAD_MARKER, Marker, Meta, MetaFile, MetaState, parse_marker};
 use super::recovery::TornTail;
 use super::segments::{check_synced, list_segments, locate, present_runs, segment_name, segment_path};
@@ -45,7 +45,15 @@ pub(crate) fn corrupt(location: impl Into<String>, reason: impl Into<String>) ->
 /// (of kind `file`), outside state *compacting*.
 pub(crate) fn check_marker(wal_dir: &Path, meta: &Meta, file: MetaFile) -> Result<(), StorageError> {
     let marker_path = wal_dir.join(HEAD_MARKER);
-    let marker = parse_marker(read_optional(&marker_path)?.as_deref());
+    let bytes = read_optional(&marker_path)?;
+    if bytes.as_ref().is_some_and(|b| b.len() as u64 > SMALL_FILE_MAX) {
+        // Damage: wal-db, which opens the WAL next, would read it whole.
+        return Err(corrupt(
+            marker_path.display().to_string(),
+            format!("the segment head marker is over {SMALL_FILE_MAX} bytes long (it holds 12)"),
+        ));
+    }
+    let marker = parse_marker(bytes.as_deref());
     if meta.state == MetaState::Compacting {
         return Ok(());
     }

@@ -577,9 +577,10 @@ impl<S: StateMachine> MultiHandle<S> {
     /// thread leaves its loop at the end of its current step, with **no
     /// final flush** (writes staged and not yet flushed are lost; nothing is
     /// acknowledged before the flush that makes it durable, so no
-    /// acknowledged write is), no final send; requests pending at the kill
-    /// fail with [`RuntimeError::Killed`], requests made after it with
-    /// [`RuntimeError::ShuttingDown`]; the transport is closed and the
+    /// acknowledged write is), no final send; requests the driver held at
+    /// the kill fail with [`RuntimeError::Killed`], requests still queued for it and those
+    /// made after it with [`RuntimeError::ShuttingDown`] (they were never
+    /// taken); the transport is closed and the
     /// shared WAL handle dropped, which releases the directory's lock so a
     /// new runtime can open it. Returns once the driver thread has exited
     /// (at once from a read query on the driver thread).
