@@ -7,52 +7,18 @@
 //! threads.)
 #![cfg(all(feature = "net", feature = "tracing"))]
 
-use std::collections::BTreeMap;
+#[path = "support/tracing_capture.rs"]
+mod tracing_capture;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use raft_io::transport::{NetEvent, TcpConfig, TcpTransport};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Metadata, Subscriber};
-
-/// An event's level and fields (the message under "message").
-type Captured = (Level, BTreeMap<String, String>);
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<Captured>>>);
-
-struct Fields<'a>(&'a mut BTreeMap<String, String>);
-
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}").trim_matches('"').to_owned());
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().to_owned(), value.to_string());
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut fields = BTreeMap::new();
-        event.record(&mut Fields(&mut fields));
-        self.0.lock().unwrap().push((*event.metadata().level(), fields));
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
+use tracing::Level;
+use tracing_capture::Capture;
 
 const CLUSTER: u64 = 0x6b76;
 const FRAMES: u64 = 100;
@@ -68,11 +34,11 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 
 /// The `occurrences` of the warn events whose `NetEvent` names `kind`.
 fn occurrences(capture: &Capture, kind: &str) -> Vec<u64> {
-    let events = capture.0.lock().unwrap();
-    events
+    capture
+        .events()
         .iter()
-        .filter(|(level, f)| *level == Level::WARN && f.get("event").is_some_and(|e| e.starts_with(kind)))
-        .map(|(_, f)| f.get("occurrences").and_then(|n| n.parse().ok()).expect("a count of the flood so far"))
+        .filter(|e| e.level == Level::WARN && e.field("event").is_some_and(|e| e.starts_with(kind)))
+        .map(|e| e.field("occurrences").and_then(|n| n.parse().ok()).expect("a count of the flood so far"))
         .collect()
 }
 

@@ -45,9 +45,16 @@ enum CounterOp {
     Read,
 }
 
-struct CounterClients;
+/// The counter's clients, for any state machine that counts (`M`).
+struct CounterClients<M = Counter>(std::marker::PhantomData<M>);
 
-impl Model for CounterClients {
+impl<M> CounterClients<M> {
+    fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+impl<M> Model for CounterClients<M> {
     type State = u64;
     type Op = CounterOp;
     type Output = u64;
@@ -62,8 +69,8 @@ impl Model for CounterClients {
     }
 }
 
-impl Workload for CounterClients {
-    type Machine = Counter;
+impl<M: StateMachine<Output = u64> + 'static> Workload for CounterClients<M> {
+    type Machine = M;
     fn write(&mut self, _rng: &mut Rng) -> CounterOp {
         CounterOp::Inc
     }
@@ -82,7 +89,7 @@ impl Workload for CounterClients {
 }
 
 fn counter_sim() -> Simulation<CounterClients> {
-    Simulation::new(|_| Counter::default(), |_| CounterClients)
+    Simulation::new(|_| Counter::default(), |_| CounterClients::new())
 }
 
 /// A write a client sends to a paused leader is dropped by the simulator
@@ -178,34 +185,6 @@ impl StateMachine for NoSnapshot {
     }
 }
 
-struct NoSnapshotClients;
-impl Model for NoSnapshotClients {
-    type State = u64;
-    type Op = CounterOp;
-    type Output = u64;
-    fn init(&self) -> u64 {
-        0
-    }
-    fn step(&self, s: &u64, op: &CounterOp) -> (u64, u64) {
-        CounterClients.step(s, op)
-    }
-}
-impl Workload for NoSnapshotClients {
-    type Machine = NoSnapshot;
-    fn write(&mut self, _rng: &mut Rng) -> CounterOp {
-        CounterOp::Inc
-    }
-    fn encode(&self, _op: &CounterOp) -> Bytes {
-        Bytes::from_static(b"+")
-    }
-    fn write_output(&self, _op: &CounterOp, out: &u64) -> u64 {
-        *out
-    }
-    fn read_output(&self, _op: &CounterOp, _answer: Option<&Bytes>) -> u64 {
-        0
-    }
-}
-
 /// docs/TESTING.md ("bad input"): "a panic in ... the state machine is a
 /// `Failure` ("User code panicked") with the replay line, not a crash of
 /// the simulator". A state machine whose `snapshot` panics (the default
@@ -215,7 +194,7 @@ impl Workload for NoSnapshotClients {
 /// `catch_unwind` (simulation.rs `run`, user.rs `node_states`).
 #[test]
 fn a_state_machine_whose_snapshot_panics_is_a_failure_not_a_panic() {
-    let sim = Simulation::new(|_| NoSnapshot::default(), |_| NoSnapshotClients);
+    let sim = Simulation::new(|_| NoSnapshot::default(), |_| CounterClients::<NoSnapshot>::new());
     let scenario = Scenario::new(FaultProfile::Calm, 3, 20, 1).unwrap();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.run(&scenario)));
     let result = outcome.expect("Simulation::run panicked instead of returning a Failure");

@@ -4,49 +4,17 @@
 //! transport events come from the transport's threads.)
 #![cfg(all(feature = "tls", feature = "tracing"))]
 
-use std::collections::BTreeMap;
+#[path = "support/tracing_capture.rs"]
+mod tracing_capture;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use raft_io::transport::tls::{NodeIdentity, TlsConfig};
 use raft_io::transport::{TcpConfig, TcpTransport};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Metadata, Subscriber};
-
-/// An event's level and fields (the message under "message").
-type Captured = (Level, BTreeMap<String, String>);
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<Captured>>>);
-
-struct Fields<'a>(&'a mut BTreeMap<String, String>);
-
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}").trim_matches('"').to_owned());
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut fields = BTreeMap::new();
-        event.record(&mut Fields(&mut fields));
-        self.0.lock().unwrap().push((*event.metadata().level(), fields));
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
+use tracing::Level;
+use tracing_capture::Capture;
 
 fn material(cluster: u64, node: u64) -> TlsConfig {
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -72,15 +40,15 @@ fn a_refused_tls_handshake_is_a_warn_event_with_its_reason() {
     let _ = rogue.read(&mut [0u8; 64]);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let events = capture.0.lock().unwrap().clone();
-        let refused = events.iter().find(|(level, f)| {
-            *level == Level::WARN
-                && f.get("message").map(String::as_str) == Some("transport connection trouble")
-                && f.get("event").is_some_and(|e| e.contains("Refused") && e.contains("Tls(NotTls)"))
+        let events = capture.events();
+        let refused = events.iter().find(|e| {
+            e.level == Level::WARN
+                && e.message() == "transport connection trouble"
+                && e.field("event").is_some_and(|e| e.contains("Refused") && e.contains("Tls(NotTls)"))
         });
-        if let Some((_, fields)) = refused {
-            assert_eq!(fields.get("node").map(String::as_str), Some("1"));
-            assert_eq!(fields.get("cluster").map(String::as_str), Some("7"));
+        if let Some(e) = refused {
+            assert_eq!(e.field("node"), Some("1"));
+            assert_eq!(e.field("cluster"), Some("7"));
             break;
         }
         assert!(Instant::now() < deadline, "no warn event for the refusal: {events:?}");

@@ -5,57 +5,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+#[path = "support/tracing_capture.rs"]
+mod tracing_capture;
 
 use bytes::Bytes;
 use common::Harness;
 use raft_io::{Event, MembershipChange, MemoryLog, RaftConfig};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event as TracingEvent, Level, Metadata, Subscriber};
-
-/// One captured event: its level and fields (the message under "message").
-#[derive(Clone, Debug)]
-struct Captured {
-    level: Level,
-    fields: BTreeMap<String, String>,
-}
-
-impl Captured {
-    fn message(&self) -> &str {
-        self.fields.get("message").map_or("", String::as_str)
-    }
-}
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<Captured>>>);
-
-struct Fields<'a>(&'a mut BTreeMap<String, String>);
-
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}").trim_matches('"').to_owned());
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &TracingEvent<'_>) {
-        let mut fields = BTreeMap::new();
-        event.record(&mut Fields(&mut fields));
-        self.0.lock().unwrap().push(Captured { level: *event.metadata().level(), fields });
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
+use tracing::Level;
+use tracing_capture::{Capture, Captured};
 
 fn find<'a>(events: &'a [Captured], message: &str) -> Vec<&'a Captured> {
     events.iter().filter(|e| e.message() == message).collect()
@@ -83,7 +40,7 @@ fn a_cluster_reports_roles_elections_membership_and_snapshots() {
         h.isolate(1);
         h.tick(1, 30);
     });
-    let events = capture.0.lock().unwrap().clone();
+    let events = capture.events();
 
     let roles = find(&events, "role changed");
     let leader = roles.iter().find(|e| e.fields["node"] == "1" && e.fields["role"] == "Leader").expect("n1 leads");
@@ -131,7 +88,7 @@ fn a_storage_failure_is_reported_as_an_error() {
         faults.fail_next_sync();
         assert!(node.step(Event::Propose(Bytes::from_static(b"x"))).is_err());
     });
-    let events = capture.0.lock().unwrap().clone();
+    let events = capture.events();
     let halted = find(&events, "storage failure: node halted");
     assert_eq!(halted.len(), 1, "{events:?}");
     assert_eq!((halted[0].level, halted[0].fields["node"].as_str()), (Level::ERROR, "7"));

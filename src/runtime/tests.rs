@@ -68,6 +68,29 @@ fn read_when_it_knows_the_leader(h: &RaftHandle<Sum>) -> u64 {
     }
 }
 
+/// Parks `h`'s driver inside a read query (so that requests submitted
+/// meanwhile queue up and are taken in one turn) until the gate is sent
+/// to; the reader's thread returns the read.
+#[allow(clippy::type_complexity)]
+fn park_driver(
+    h: &RaftHandle<Sum>,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<Result<u64, RuntimeError>>) {
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
+    let reader = {
+        let h = h.clone();
+        std::thread::spawn(move || {
+            h.read(move |s: &Sum| {
+                started_tx.send(()).unwrap();
+                gate_rx.recv().unwrap();
+                s.0
+            })
+        })
+    };
+    started.recv().unwrap();
+    (gate, reader)
+}
+
 #[test]
 fn a_polled_in_memory_transport_replicates_and_reads() {
     let handles = memory_cluster();
@@ -131,19 +154,7 @@ fn a_bad_command_is_refused_alone_not_with_its_batch() {
     let h = leader(std::slice::from_ref(&handle)).with_timeout(None);
     // Park the driver inside a read query while two proposals queue up, so
     // that it takes both in one turn.
-    let (started_tx, started) = std::sync::mpsc::channel();
-    let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
-    let reader = {
-        let h = h.clone();
-        std::thread::spawn(move || {
-            h.read(move |s: &Sum| {
-                started_tx.send(()).unwrap();
-                gate_rx.recv().unwrap();
-                s.0
-            })
-        })
-    };
-    started.recv().unwrap();
+    let (gate, reader) = park_driver(&h);
     let good = {
         let h = h.clone();
         std::thread::spawn(move || h.propose("ok"))
@@ -176,19 +187,7 @@ fn a_proposal_submitted_before_a_transfer_in_the_same_turn_goes_first() {
     let h = leader(&handles).with_timeout(None);
     let to = handles.iter().map(|x| x.id()).find(|&id| id != h.id()).unwrap();
     // Park the driver inside a read query while the two requests queue up.
-    let (started_tx, started) = std::sync::mpsc::channel();
-    let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
-    let reader = {
-        let h = h.clone();
-        std::thread::spawn(move || {
-            h.read(move |s: &Sum| {
-                started_tx.send(()).unwrap();
-                gate_rx.recv().unwrap();
-                s.0
-            })
-        })
-    };
-    started.recv().unwrap();
+    let (gate, reader) = park_driver(&h);
     let proposal = {
         let h = h.clone();
         std::thread::spawn(move || h.propose("before the transfer"))
