@@ -356,3 +356,32 @@ fn many_messages_in_one_step_share_one_sync() {
         .count();
     assert_eq!(acks, 3);
 }
+
+/// A stalled follower is probed again on its own: the round that resends
+/// to it sends nothing to the followers that are keeping up (a forced,
+/// empty append to one of them, with entries of its own still in flight on
+/// a reordering network, would arrive ahead of them, be refused, and drop
+/// a healthy follower to Probe).
+#[test]
+fn only_the_stalled_follower_is_sent_to_again() {
+    let mut h = Harness::new(3, |c| c);
+    h.elect(1);
+    h.tick_all(2);
+    h.isolate(2);
+    h.propose(1, "x").unwrap();
+    h.deliver_all();
+    let appends_to = |h: &Harness, to: u64| {
+        h.sent_by(1).filter(|m| m.to == to && matches!(m.body, raft_io::MessageBody::Append(_))).count()
+    };
+    let mut resent = false;
+    for _ in 0..60 {
+        h.clear_actions();
+        h.tick(1, 1);
+        if appends_to(&h, 2) > 0 {
+            resent = true;
+            assert_eq!(appends_to(&h, 3), 0, "the resend to the stalled node 2 went to node 3 as well");
+        }
+        h.deliver_all();
+    }
+    assert!(resent, "node 2, cut off, was never probed again");
+}

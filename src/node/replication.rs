@@ -547,7 +547,8 @@ impl<L: RaftLog> RaftNode<L> {
         let round = self.reads.next_round(self.ticks);
         self.assign_reads(round);
         let commit = self.commit;
-        let mut resend = false;
+        // The peers that stalled this round (rare: no allocation otherwise).
+        let mut resend = Vec::new();
         for i in 0..self.peers.len() {
             let pr = &mut self.peers[i];
             let (acked, sent) = (std::mem::take(&mut pr.acked_since_round), std::mem::take(&mut pr.sent_since_round));
@@ -561,7 +562,7 @@ impl<L: RaftLog> RaftNode<L> {
                     pr.stalled += 1;
                     if pr.stalled >= 3 {
                         pr.become_probe();
-                        resend = true;
+                        resend.push(i);
                     }
                 }
                 ProgressState::Snapshot => {
@@ -569,7 +570,7 @@ impl<L: RaftLog> RaftNode<L> {
                     if pr.stalled >= 3 {
                         pr.stalled = 0;
                         self.rewind_snapshot(i);
-                        resend = true;
+                        resend.push(i);
                     }
                 }
                 _ => {}
@@ -584,15 +585,16 @@ impl<L: RaftLog> RaftNode<L> {
             pr.commit_sent = pr.commit_sent.max(safe_commit);
             self.send(to, MessageBody::Heartbeat(Heartbeat { commit: safe_commit, round }));
         }
-        if resend {
-            for i in 0..self.peers.len() {
-                match self.peers[i].state {
-                    ProgressState::Snapshot => {
-                        self.send_snapshot_chunks(i)?;
-                    }
-                    _ => {
-                        self.send_append(i, true)?;
-                    }
+        // Only the stalled peers are sent to again: a forced append to a
+        // healthy follower with entries in flight would arrive ahead of
+        // them on a reordering network, be refused, and drop it to Probe.
+        for i in resend {
+            match self.peers[i].state {
+                ProgressState::Snapshot => {
+                    self.send_snapshot_chunks(i)?;
+                }
+                _ => {
+                    self.send_append(i, true)?;
                 }
             }
         }
