@@ -203,6 +203,23 @@ pub fn decode(frame: &Bytes, limits: &DecodeLimits) -> Result<Message, FrameErro
     decode::decode(frame, limits)
 }
 
+/// The memory a decoded message holds beyond the frame bytes it borrows or
+/// copies: the message itself and its entries' vector (an entry with no
+/// data is 4 bytes on the wire and 56 in memory), or its boxed snapshot
+/// chunk. A receiver that bounds what it keeps by bytes charges each
+/// message its frame bytes plus this, so that a peer cannot hold many times
+/// the budget in decoded structures (the TCP transport's inbox).
+#[cfg(feature = "net")]
+pub(crate) fn decoded_overhead(message: &Message) -> usize {
+    use std::mem::size_of;
+    size_of::<Message>()
+        + match &message.body {
+            crate::message::MessageBody::Append(a) => a.entries.capacity() * size_of::<crate::types::Entry>(),
+            crate::message::MessageBody::Snapshot(_) => size_of::<crate::message::SnapshotChunk>(),
+            _ => 0,
+        }
+}
+
 /// Turns `unsealed` — a frame with its checksum field left out: the format
 /// byte, then everything that follows the checksum — into a frame with the
 /// checksum inserted and computed. For the simulator's byte scripts, whose

@@ -148,13 +148,18 @@ impl Carrier for Batches {
         if envelopes.first().is_some_and(|(e, _)| e.from != peer || e.to != me) {
             return Ok(envelopes.len() as u64);
         }
-        // Each is charged the bytes its item took, so a heartbeat beside a
+        // Each is charged the bytes its item took (so a heartbeat beside a
         // snapshot chunk counts as small: what `size` charged it on the
-        // sending side. It holds no more than twice that: an item under
-        // half the frame holds a copy of its payload, not the frame
-        // (`decode_batch_sized`).
+        // sending side) plus what decoding it built (an entry of no data is
+        // 4 bytes on the wire, 56 in memory). It holds no more than twice
+        // that: an item under half the frame holds a copy of its payload,
+        // not the frame (`decode_batch_sized`).
         for (envelope, len) in envelopes {
-            deliver(envelope, len.max(1));
+            let built = match &envelope.body {
+                EnvelopeBody::Raft { message, .. } => framing::decoded_overhead(message),
+                _ => 0,
+            } + std::mem::size_of::<Envelope>();
+            deliver(envelope, len.max(1) + built);
         }
         Ok(0)
     }

@@ -130,7 +130,9 @@ impl Carrier for Messages {
     ) -> Result<u64, FrameError> {
         let m = framing::decode(frame, limits)?;
         if m.from == peer && m.to == me {
-            deliver(m, frame.len());
+            // Charged its frame and what decoding it built.
+            let charge = frame.len() + framing::decoded_overhead(&m);
+            deliver(m, charge);
             Ok(0)
         } else {
             Ok(1)
