@@ -180,3 +180,44 @@ fn a_held_entry_larger_than_the_step_does_not_stop_the_follower() {
     assert_eq!(p.n2.status().dropped_messages, dropped, "a resend starting with a held entry was refused");
     assert_eq!(p.n1.commit_index(), big + 1);
 }
+
+/// An entry the follower committed and compacted into its snapshot since
+/// is not in its log, yet it holds it (found by review of the fit above):
+/// a resend starting with it, larger than the follower's lowered step, is
+/// skipped as committed and answered, not refused as an entry no step
+/// could take (the leader, with no answer, would resend it forever).
+#[test]
+fn a_compacted_committed_entry_larger_than_the_step_is_not_refused() {
+    let mut p = partial::Pair::with_leader_max_message_bytes(1 << 20);
+    p.n2.log_mut().step_bytes = 1 << 20;
+    p.step(1, Event::Campaign);
+    p.deliver_all();
+    p.tick_all(3);
+    let big = p.n1.last_index() + 1;
+    p.step(1, Event::Propose(Bytes::from(vec![3u8; 1000])));
+    p.step(1, Event::Propose(Bytes::from(vec![4u8; 10])));
+    p.deliver_all();
+    p.tick_all(3);
+    let applied = p.n2.last_applied();
+    assert!(applied > big, "follower applied {applied}, big entry at {big}");
+    // The follower snapshots past the big entry, then its limit is lowered.
+    p.step(2, Event::Snapshot { index: applied, data: Bytes::from_static(b"state") });
+    assert!(p.n2.log().first_index() > big);
+    p.n2.log_mut().step_bytes = 400;
+    // The leader resends from the big entry (it lost the acknowledgements).
+    let mut entries = Vec::new();
+    p.n1.log().entries(big, applied + 1, u64::MAX, &mut entries).unwrap();
+    let append = raft_io::AppendEntries {
+        prev_log_index: big - 1,
+        prev_log_term: p.n1.log().term(big - 1).unwrap(),
+        leader_commit: p.n1.commit_index(),
+        entries,
+    };
+    let m = raft_io::Message { from: 1, to: 2, term: p.n1.term(), body: raft_io::MessageBody::Append(append) };
+    let dropped = p.n2.status().dropped_messages;
+    p.step(2, Event::Message(m));
+    let answered =
+        p.queue.iter().any(|m| matches!(&m.body, raft_io::MessageBody::AppendResponse(r) if m.from == 2 && r.success));
+    assert!(answered, "no answer to an append of entries node 2 committed and compacted");
+    assert_eq!(p.n2.status().dropped_messages, dropped, "refused as an entry no step could take");
+}

@@ -303,3 +303,67 @@ fn a_non_member_cannot_hold_the_snapshot_receive_slots() {
         stats.snapshot_chunks_refused, stats.snapshot_chunks_received
     );
 }
+
+/// Chunk `[offset, offset + 8)` of a 24-byte snapshot at index 5 of
+/// `group`, from its leader `from` (term 1000, members [1, from]).
+fn chunk_of(group: GroupId, from: u64, offset: u64) -> Envelope {
+    let meta = raft_io::SnapshotMeta { index: 5, term: 1000, membership: Membership::new([1, from], []).unwrap() };
+    let data = Bytes::from(vec![offset as u8; 8]);
+    let body = MessageBody::Snapshot(Box::new(SnapshotChunk { meta, offset, total_len: 24, data }));
+    Envelope { from, to: 1, body: EnvelopeBody::Raft { group, message: Message { from, to: 1, term: 1000, body } } }
+}
+
+/// A receive slot closed because the node did not keep its stream does not
+/// shut out the node's own leader (found by review of the fix above): the
+/// gate held back the leader's first chunk (the one slot was busy), the
+/// other stream's last chunk freed the slot, the leader's second chunk got
+/// it — a chunk of a stream the node never began, which it answers "I hold
+/// 0" and does not keep — and the leader's restart from offset 0 was then
+/// refused for `snapshot_idle_ticks`.
+#[test]
+fn a_leader_whose_first_chunk_the_gate_held_back_is_not_shut_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = SharedWal::open(dir.path()).unwrap();
+    let wire = Wire::default();
+    let config = |peer| RaftConfig::new(1, [1, peer]).election_timeout(1000, 2000);
+    let handle = MultiRuntime::new(HostConfig::new(1), wal, wire.clone(), |_| Count { n: 0, gate: Gate::default() })
+        .tick_interval(Duration::from_millis(20))
+        .max_snapshot_receives(1)
+        .group(1, config(2))
+        .group(2, config(3))
+        .start()
+        .unwrap();
+    // Group 1's leader (node 2) begins its stream: the one slot.
+    wire.inbox.lock().unwrap().push_back(chunk_of(1, 2, 0));
+    until("group 1's first chunk taken", || handle.stats().envelopes_in >= 1);
+    // In one batch: group 2's leader's first chunk (no slot: held back),
+    // group 1's other chunks, the last freeing the slot, then group 2's
+    // second chunk (of three).
+    {
+        let mut inbox = wire.inbox.lock().unwrap();
+        inbox.push_back(chunk_of(2, 3, 0));
+        inbox.push_back(chunk_of(1, 2, 8));
+        inbox.push_back(chunk_of(1, 2, 16));
+        inbox.push_back(chunk_of(2, 3, 8));
+    }
+    until("the batch taken", || handle.stats().envelopes_in >= 5);
+    assert!(handle.status(1).unwrap().commit >= 5, "group 1 installed its snapshot");
+    // Node 1 answered group 2's leader "I hold 0 bytes": the leader resends
+    // its stream from the start.
+    let taken = handle.stats().envelopes_in + 3;
+    {
+        let mut inbox = wire.inbox.lock().unwrap();
+        for offset in [0, 8, 16] {
+            inbox.push_back(chunk_of(2, 3, offset));
+        }
+    }
+    until("the resend taken", || handle.stats().envelopes_in >= taken);
+    let installed = handle.status(2).unwrap().commit >= 5;
+    let stats = handle.stats();
+    handle.shutdown();
+    assert!(
+        installed,
+        "group 2's leader, the only stream left, was refused {} chunks: its restart from offset 0 was held back",
+        stats.snapshot_chunks_refused
+    );
+}

@@ -462,8 +462,9 @@ impl<L: RaftLog> RaftNode<L> {
     /// Keeps the longest prefix of `entries` the step can still append
     /// (the leader is asked for the rest at once). Entries this node
     /// already holds are counted too: a conservative bound, except that a
-    /// first entry it holds is always kept (it costs no write). A first
-    /// entry it does not hold and that no step could take is refused whole.
+    /// first entry it holds — or committed, even if compacted since — is
+    /// always kept (it costs no write). A first entry it does not hold and
+    /// that no step could take is refused whole.
     /// A prefix is never empty in a step that appended nothing yet, so the
     /// leader's resend of the rest always makes progress.
     fn fit_step(&self, entries: &mut Vec<Entry>) -> Fit {
@@ -482,7 +483,8 @@ impl<L: RaftLog> RaftNode<L> {
             .unwrap_or(entries.len());
         if keep == 0 {
             match entries.first() {
-                Some(e) if self.log.term(e.index) == Some(e.term) => keep = 1,
+                // Held (committed ones perhaps compacted away): no write.
+                Some(e) if e.index <= self.commit || self.log.term(e.index) == Some(e.term) => keep = 1,
                 Some(e) if e.size() > max => return Fit::Never,
                 _ => {}
             }

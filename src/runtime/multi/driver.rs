@@ -14,7 +14,7 @@ use bytes::Bytes;
 use super::durable::DurableTokens;
 use super::group::{Effects, Hosted};
 use super::handle::{Counters, MultiHandle, MultiRequest, MultiShared};
-use super::snapshots::SnapshotGate;
+use super::snapshots::{SnapshotGate, Stream};
 use super::turn_times::Phase;
 use super::waiting::Waiting;
 use super::{GroupTransport, MultiOptions, StateFactory};
@@ -218,8 +218,13 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             self.host.receive_all(&mut received);
             self.carry_out();
             let (host, now) = (&self.host, self.host.ticks());
-            self.gate_in
-                .retain_live(now, |group, peer| host.group(group).is_some_and(|n| n.receives_snapshot_from(peer)));
+            self.gate_in.retain_live(now, |group, peer| match host.group(group) {
+                Some(n) if n.receives_snapshot_from(peer) => Stream::Kept,
+                // Its leader, as long as it is a member it knows (a stranger
+                // whose chunk made itself the leader of a new term is not).
+                Some(n) if n.leader() == Some(peer) && n.membership().contains(peer) => Stream::Leader,
+                _ => Stream::Stranger,
+            });
         }
         self.received = received;
         add(&self.shared.counters.envelopes_in, n as u64);

@@ -28,6 +28,19 @@ use crate::message::{Message, MessageBody};
 use crate::multi::GroupId;
 use crate::types::NodeId;
 
+/// What a group's node made of a stream a receive slot was opened for
+/// ([`SnapshotGate::retain_live`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stream {
+    /// It keeps receiving it.
+    Kept,
+    /// It did not keep it, but the sender is its leader and a member of
+    /// the configuration it knows.
+    Leader,
+    /// It did not keep it, from a sender it does not follow.
+    Stranger,
+}
+
 /// The open snapshot streams of one node.
 #[derive(Debug)]
 pub(crate) struct SnapshotGate {
@@ -82,18 +95,23 @@ impl SnapshotGate {
         self.dropped.retain(|_, at| now.saturating_sub(*at) <= idle);
     }
 
-    /// Closes the streams `live` says no longer flow: a receive slot stays
-    /// open only while its group's node keeps the stream (a chunk it
-    /// dropped — stale, from a node it does not follow, not needed — frees
-    /// the slot at once, however often such chunks come).
-    pub(crate) fn retain_live(&mut self, now: u64, live: impl Fn(GroupId, NodeId) -> bool) {
+    /// After a step of the received chunks: a receive slot stays open only
+    /// while its group's node keeps the stream ([`Stream::Kept`]). One it
+    /// did not keep closes; if the sender is not the node's leader either
+    /// ([`Stream::Stranger`]: stale, a node it does not follow), that
+    /// `(group, peer)` opens no slot for `idle` ticks, however often such
+    /// chunks come. The node's own leader ([`Stream::Leader`]: a chunk out
+    /// of place, its stream to be restarted from the start) may open one
+    /// again at once.
+    pub(crate) fn retain_live(&mut self, now: u64, stream: impl Fn(GroupId, NodeId) -> Stream) {
         let dropped = &mut self.dropped;
-        self.open.retain(|&(group, peer), _| {
-            let kept = live(group, peer);
-            if !kept {
+        self.open.retain(|&(group, peer), _| match stream(group, peer) {
+            Stream::Kept => true,
+            Stream::Leader => false,
+            Stream::Stranger => {
                 dropped.insert((group, peer), now);
+                false
             }
-            kept
         });
     }
 
@@ -157,16 +175,27 @@ mod tests {
         assert!(!gate.admit(2, 3, &chunk(1, 0, 10, 30), 0), "the one slot is taken");
         // After the step: group 1's node dropped 9's chunk; group 2's stream
         // was not admitted at all.
-        gate.retain_live(0, |group, peer| (group, peer) != (1, 9));
+        gate.retain_live(0, |group, peer| if (group, peer) == (1, 9) { Stream::Stranger } else { Stream::Kept });
         assert_eq!(gate.open(), 0);
         assert!(!gate.admit(1, 9, &chunk(1, 0, 10, 30), 1), "9's chunks of group 1 open no slot for a while");
         assert!(gate.admit(2, 3, &chunk(1, 0, 10, 30), 1), "the slot went to group 2's leader");
-        gate.retain_live(1, |_, _| true);
+        gate.retain_live(1, |_, _| Stream::Kept);
         assert!(gate.admit(2, 3, &chunk(1, 10, 10, 30), 2), "a stream its node keeps goes on");
         gate.expire(6);
         assert!(gate.admit(1, 9, &chunk(1, 0, 10, 30), 6) || gate.open() == 1, "dropped for `idle` ticks only");
         gate.expire(7);
         gate.forget(2);
         assert!(gate.admit(1, 9, &chunk(1, 0, 10, 30), 7));
+    }
+
+    #[test]
+    fn a_stream_of_the_nodes_leader_it_did_not_keep_closes_but_may_open_again_at_once() {
+        let mut gate = SnapshotGate::new(1, 5);
+        // A chunk out of place (the leader's first chunk was held back):
+        // the node did not keep it, but follows its sender.
+        assert!(gate.admit(2, 3, &chunk(1, 8, 10, 30), 0));
+        gate.retain_live(0, |_, _| Stream::Leader);
+        assert_eq!(gate.open(), 0);
+        assert!(gate.admit(2, 3, &chunk(1, 0, 10, 30), 1), "its restart from the start gets the slot");
     }
 }
