@@ -314,23 +314,23 @@ fn chunk_of(group: GroupId, from: u64, offset: u64) -> Envelope {
 }
 
 /// A receive slot closed because the node did not keep its stream does not
-/// shut out the node's own leader (found by review of the fix above): the
-/// gate held back the leader's first chunk (the one slot was busy), the
-/// other stream's last chunk freed the slot, the leader's second chunk got
-/// it — a chunk of a stream the node never began, which it answers "I hold
-/// 0" and does not keep — and the leader's restart from offset 0 was then
-/// refused for `snapshot_idle_ticks`.
-#[test]
-fn a_leader_whose_first_chunk_the_gate_held_back_is_not_shut_out() {
+/// shut out the node's leader (found by review of the fix above, twice):
+/// the gate held back the leader's first chunk (the one slot was busy),
+/// the other stream's last chunk freed the slot, the leader's second chunk
+/// got it — a chunk of a stream the node never began, which it answers "I
+/// hold 0" and does not keep — and the leader's restart from offset 0 was
+/// then refused for `snapshot_idle_ticks`: for a leader the node knows as a
+/// member, for the leader of a joining node (no configuration yet), and
+/// for a lagging node's new leader (its configuration predates it).
+fn a_leader_whose_first_chunk_the_gate_held_back_is_not_shut_out(group2: RaftConfig) {
     let dir = tempfile::tempdir().unwrap();
     let wal = SharedWal::open(dir.path()).unwrap();
     let wire = Wire::default();
-    let config = |peer| RaftConfig::new(1, [1, peer]).election_timeout(1000, 2000);
     let handle = MultiRuntime::new(HostConfig::new(1), wal, wire.clone(), |_| Count { n: 0, gate: Gate::default() })
         .tick_interval(Duration::from_millis(20))
         .max_snapshot_receives(1)
-        .group(1, config(2))
-        .group(2, config(3))
+        .group(1, RaftConfig::new(1, [1, 2]).election_timeout(1000, 2000))
+        .group(2, group2)
         .start()
         .unwrap();
     // Group 1's leader (node 2) begins its stream: the one slot.
@@ -365,5 +365,24 @@ fn a_leader_whose_first_chunk_the_gate_held_back_is_not_shut_out() {
         installed,
         "group 2's leader, the only stream left, was refused {} chunks: its restart from offset 0 was held back",
         stats.snapshot_chunks_refused
+    );
+}
+
+#[test]
+fn a_known_leader_whose_first_chunk_the_gate_held_back_is_not_shut_out() {
+    a_leader_whose_first_chunk_the_gate_held_back_is_not_shut_out(
+        RaftConfig::new(1, [1, 3]).election_timeout(1000, 2000),
+    );
+}
+
+#[test]
+fn a_joining_nodes_leader_whose_first_chunk_the_gate_held_back_is_not_shut_out() {
+    a_leader_whose_first_chunk_the_gate_held_back_is_not_shut_out(RaftConfig::joining(1));
+}
+
+#[test]
+fn a_lagging_nodes_new_leader_whose_first_chunk_the_gate_held_back_is_not_shut_out() {
+    a_leader_whose_first_chunk_the_gate_held_back_is_not_shut_out(
+        RaftConfig::new(1, [1, 4]).election_timeout(1000, 2000),
     );
 }

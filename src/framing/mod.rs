@@ -206,7 +206,8 @@ pub fn decode(frame: &Bytes, limits: &DecodeLimits) -> Result<Message, FrameErro
 /// The memory a decoded message holds beyond the frame bytes it borrows or
 /// copies: the message itself and its entries' vector (an entry with no
 /// data is 4 bytes on the wire and 56 in memory), or its boxed snapshot
-/// chunk. A receiver that bounds what it keeps by bytes charges each
+/// chunk and the configuration decoded in it (ids and addresses: a member
+/// with a one-byte address is 19 bytes on the wire). A receiver that bounds what it keeps by bytes charges each
 /// message its frame bytes plus this, so that a peer cannot hold many times
 /// the budget in decoded structures (the TCP transport's inbox).
 #[cfg(feature = "net")]
@@ -215,7 +216,9 @@ pub(crate) fn decoded_overhead(message: &Message) -> usize {
     size_of::<Message>()
         + match &message.body {
             crate::message::MessageBody::Append(a) => a.entries.capacity() * size_of::<crate::types::Entry>(),
-            crate::message::MessageBody::Snapshot(_) => size_of::<crate::message::SnapshotChunk>(),
+            crate::message::MessageBody::Snapshot(c) => {
+                size_of::<crate::message::SnapshotChunk>() + c.meta.membership.heap_bytes()
+            }
             _ => 0,
         }
 }

@@ -208,6 +208,23 @@ impl Membership {
         self.0.addresses.iter().map(|(&id, a)| (id, a))
     }
 
+    /// About how many bytes of heap this configuration holds: its id
+    /// sets, and each address in the map (a node, its `Bytes`, and the
+    /// address's own allocation). For a receiver that bounds what decoded
+    /// messages hold (the TCP transport's inbox, `framing`).
+    #[cfg(feature = "net")]
+    pub(crate) fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        // A B-tree node holds up to 11 entries in about 300 bytes of
+        // overhead; count a little over a node's share per entry, and an
+        // allocation of at least 16 bytes per address (a copy of its own).
+        const PER_ADDRESS: usize = size_of::<NodeId>() + size_of::<Bytes>() + 32 + 16;
+        let sets = &self.0;
+        size_of::<Sets>()
+            + (sets.voters.capacity() + sets.learners.capacity() + sets.outgoing.capacity()) * size_of::<NodeId>()
+            + sets.addresses.values().map(|a| PER_ADDRESS + a.len()).sum::<usize>()
+    }
+
     /// The empty configuration of a node that has not yet learned one (a
     /// node joining a running cluster).
     pub fn empty() -> Self {

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use super::durable::DurableTokens;
 use super::group::{Effects, Hosted};
 use super::handle::{Counters, MultiHandle, MultiRequest, MultiShared};
-use super::snapshots::{SnapshotGate, Stream};
+use super::snapshots::SnapshotGate;
 use super::turn_times::Phase;
 use super::waiting::Waiting;
 use super::{GroupTransport, MultiOptions, StateFactory};
@@ -218,13 +218,8 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             self.host.receive_all(&mut received);
             self.carry_out();
             let (host, now) = (&self.host, self.host.ticks());
-            self.gate_in.retain_live(now, |group, peer| match host.group(group) {
-                Some(n) if n.receives_snapshot_from(peer) => Stream::Kept,
-                // Its leader, as long as it is a member it knows (a stranger
-                // whose chunk made itself the leader of a new term is not).
-                Some(n) if n.leader() == Some(peer) && n.membership().contains(peer) => Stream::Leader,
-                _ => Stream::Stranger,
-            });
+            self.gate_in
+                .retain_live(now, |group, peer| host.group(group).is_some_and(|n| n.receives_snapshot_from(peer)));
         }
         self.received = received;
         add(&self.shared.counters.envelopes_in, n as u64);
@@ -239,9 +234,17 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     fn admit_received(&mut self, received: &mut Vec<Envelope>) {
         let (gate, now, host) = (&mut self.gate_in, self.host.ticks(), &self.host);
         let waiting = &mut self.waiting;
+        // Streams whose node dropped a chunk lately come last: admitted
+        // after every other chunk of the turn, into the slots left.
         received.retain(|envelope| match &envelope.body {
             EnvelopeBody::Raft { group, message } if host.group(*group).is_some() => {
                 waiting.news(*group);
+                gate.is_last(*group, envelope.from) || gate.admit(*group, envelope.from, message, now)
+            }
+            _ => true,
+        });
+        received.retain(|envelope| match &envelope.body {
+            EnvelopeBody::Raft { group, message } if gate.is_last(*group, envelope.from) => {
                 gate.admit(*group, envelope.from, message, now)
             }
             _ => true,

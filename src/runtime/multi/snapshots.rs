@@ -17,29 +17,20 @@
 //! On the receiving side a slot is kept only for a stream the group's node
 //! keeps ([`retain_live`](SnapshotGate::retain_live), after each step of
 //! the received messages): a chunk the node dropped (stale, from a node it
-//! does not follow, unusable, not needed) frees its slot at once, and its
-//! `(group, peer)` opens none for the next `idle` ticks, so a peer that
-//! keeps sending such chunks for hosted groups cannot hold the slots that
-//! real leaders' streams need.
+//! does not follow, unusable, out of place) frees its slot at once, and
+//! for the next `idle` ticks its `(group, peer)` comes last: its chunks
+//! are admitted after every other chunk of the turn, into the slots those
+//! left ([`is_last`](SnapshotGate::is_last)). A peer that keeps sending
+//! chunks its groups drop thus never takes a slot a real stream wants,
+//! and a real leader whose chunk was dropped once (its first chunk held
+//! back, say, so its second came out of place) still gets a free slot at
+//! once.
 
 use std::collections::BTreeMap;
 
 use crate::message::{Message, MessageBody};
 use crate::multi::GroupId;
 use crate::types::NodeId;
-
-/// What a group's node made of a stream a receive slot was opened for
-/// ([`SnapshotGate::retain_live`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Stream {
-    /// It keeps receiving it.
-    Kept,
-    /// It did not keep it, but the sender is its leader and a member of
-    /// the configuration it knows.
-    Leader,
-    /// It did not keep it, from a sender it does not follow.
-    Stranger,
-}
 
 /// The open snapshot streams of one node.
 #[derive(Debug)]
@@ -48,8 +39,8 @@ pub(crate) struct SnapshotGate {
     idle: u64,
     /// Open streams and the tick their last chunk left.
     open: BTreeMap<(GroupId, NodeId), u64>,
-    /// Streams whose chunk the node dropped, and the tick it did: they
-    /// open no slot for `idle` ticks.
+    /// Streams whose chunk the node dropped, and the tick it did: for
+    /// `idle` ticks they come last ([`is_last`](Self::is_last)).
     dropped: BTreeMap<(GroupId, NodeId), u64>,
     /// Chunks held back so far.
     pub(crate) held_back: u64,
@@ -74,7 +65,7 @@ impl SnapshotGate {
     pub(crate) fn admit(&mut self, group: GroupId, peer: NodeId, message: &Message, now: u64) -> bool {
         let MessageBody::Snapshot(chunk) = &message.body else { return true };
         let key = (group, peer);
-        if !self.open.contains_key(&key) && (self.open.len() >= self.max || self.dropped.contains_key(&key)) {
+        if !self.open.contains_key(&key) && self.open.len() >= self.max {
             self.held_back += 1;
             return false;
         }
@@ -88,6 +79,12 @@ impl SnapshotGate {
         true
     }
 
+    /// Whether the chunks of `group` from `peer` come last in a turn (see
+    /// the [module docs](self)): its node dropped one lately.
+    pub(crate) fn is_last(&self, group: GroupId, peer: NodeId) -> bool {
+        !self.dropped.is_empty() && self.dropped.contains_key(&(group, peer))
+    }
+
     /// Closes the streams idle since before `now - idle`.
     pub(crate) fn expire(&mut self, now: u64) {
         let idle = self.idle;
@@ -96,20 +93,16 @@ impl SnapshotGate {
     }
 
     /// After a step of the received chunks: a receive slot stays open only
-    /// while its group's node keeps the stream ([`Stream::Kept`]). One it
-    /// did not keep closes; if the sender is not the node's leader either
-    /// ([`Stream::Stranger`]: stale, a node it does not follow), that
-    /// `(group, peer)` opens no slot for `idle` ticks, however often such
-    /// chunks come. The node's own leader ([`Stream::Leader`]: a chunk out
-    /// of place, its stream to be restarted from the start) may open one
-    /// again at once.
-    pub(crate) fn retain_live(&mut self, now: u64, stream: impl Fn(GroupId, NodeId) -> Stream) {
+    /// while its group's node keeps the stream (`kept`); one it did not
+    /// keep closes, and its `(group, peer)` comes last for `idle` ticks.
+    pub(crate) fn retain_live(&mut self, now: u64, kept: impl Fn(GroupId, NodeId) -> bool) {
         let dropped = &mut self.dropped;
-        self.open.retain(|&(group, peer), _| match stream(group, peer) {
-            Stream::Kept => true,
-            Stream::Leader => false,
-            Stream::Stranger => {
-                dropped.insert((group, peer), now);
+        self.open.retain(|&key, _| {
+            if kept(key.0, key.1) {
+                dropped.remove(&key);
+                true
+            } else {
+                dropped.insert(key, now);
                 false
             }
         });
@@ -169,33 +162,33 @@ mod tests {
     }
 
     #[test]
-    fn a_stream_the_node_dropped_frees_its_slot_and_opens_none_for_a_while() {
+    fn a_stream_the_node_dropped_frees_its_slot_and_comes_last_for_a_while() {
         let mut gate = SnapshotGate::new(1, 5);
         assert!(gate.admit(1, 9, &chunk(1, 0, 10, 30), 0));
         assert!(!gate.admit(2, 3, &chunk(1, 0, 10, 30), 0), "the one slot is taken");
-        // After the step: group 1's node dropped 9's chunk; group 2's stream
-        // was not admitted at all.
-        gate.retain_live(0, |group, peer| if (group, peer) == (1, 9) { Stream::Stranger } else { Stream::Kept });
+        // After the step: group 1's node dropped 9's chunk.
+        gate.retain_live(0, |group, peer| (group, peer) != (1, 9));
         assert_eq!(gate.open(), 0);
-        assert!(!gate.admit(1, 9, &chunk(1, 0, 10, 30), 1), "9's chunks of group 1 open no slot for a while");
-        assert!(gate.admit(2, 3, &chunk(1, 0, 10, 30), 1), "the slot went to group 2's leader");
-        gate.retain_live(1, |_, _| Stream::Kept);
-        assert!(gate.admit(2, 3, &chunk(1, 10, 10, 30), 2), "a stream its node keeps goes on");
-        gate.expire(6);
-        assert!(gate.admit(1, 9, &chunk(1, 0, 10, 30), 6) || gate.open() == 1, "dropped for `idle` ticks only");
-        gate.expire(7);
-        gate.forget(2);
-        assert!(gate.admit(1, 9, &chunk(1, 0, 10, 30), 7));
-    }
-
-    #[test]
-    fn a_stream_of_the_nodes_leader_it_did_not_keep_closes_but_may_open_again_at_once() {
-        let mut gate = SnapshotGate::new(1, 5);
-        // A chunk out of place (the leader's first chunk was held back):
-        // the node did not keep it, but follows its sender.
-        assert!(gate.admit(2, 3, &chunk(1, 8, 10, 30), 0));
-        gate.retain_live(0, |_, _| Stream::Leader);
-        assert_eq!(gate.open(), 0);
-        assert!(gate.admit(2, 3, &chunk(1, 0, 10, 30), 1), "its restart from the start gets the slot");
+        assert!(gate.is_last(1, 9) && !gate.is_last(2, 3));
+        // Next turn, the driver admits the others first: 3's stream gets the
+        // slot, 9's chunk finds none left.
+        assert!(gate.admit(2, 3, &chunk(1, 0, 10, 30), 1));
+        assert!(!gate.admit(1, 9, &chunk(1, 0, 10, 30), 1));
+        gate.retain_live(1, |_, _| true);
+        // With a slot free, a stream that comes last still gets it; kept,
+        // it no longer comes last.
+        assert!(gate.admit(2, 3, &chunk(1, 20, 10, 30), 2), "3's last chunk frees the slot");
+        assert!(gate.admit(1, 9, &chunk(1, 0, 10, 30), 2));
+        gate.retain_live(2, |_, _| true);
+        assert!(!gate.is_last(1, 9));
+        // A mark lasts `idle` ticks, and a removed group's goes with it.
+        gate.retain_live(3, |_, _| false);
+        assert!(gate.is_last(1, 9));
+        gate.expire(9);
+        assert!(!gate.is_last(1, 9));
+        assert!(gate.admit(1, 9, &chunk(1, 0, 10, 30), 9));
+        gate.retain_live(9, |_, _| false);
+        gate.forget(1);
+        assert!(!gate.is_last(1, 9));
     }
 }

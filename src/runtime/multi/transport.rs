@@ -86,18 +86,11 @@ impl GroupTransport for TcpGroupTransport {
     }
 
     fn learn_peer(&mut self, id: NodeId, address: &Bytes) {
-        // An address that does not parse is not dialed: an address learned
-        // before for the member is forgotten (a peer added by hand stays,
-        // to be wired by hand); a writer that could not be spawned is
-        // retried when the address is passed again (never, unless it
-        // changes).
-        match crate::transport::tcp::address_of(address) {
-            Some(addr) => {
-                let _ = self.learn_one_peer(id, addr);
-            }
-            None => {
-                self.forget_learned_peer(id);
-            }
+        // An address that does not parse leaves the member to be wired by
+        // hand; a writer that could not be spawned is retried when the
+        // address is passed again (never, unless it changes).
+        if let Some(addr) = crate::transport::tcp::address_of(address) {
+            let _ = self.learn_one_peer(id, addr);
         }
     }
 

@@ -155,14 +155,21 @@ impl Carrier for Batches {
         // that: an item under half the frame holds a copy of its payload,
         // not the frame (`decode_batch_sized`).
         for (envelope, len) in envelopes {
-            let built = match &envelope.body {
-                EnvelopeBody::Raft { message, .. } => framing::decoded_overhead(message),
-                _ => 0,
-            } + std::mem::size_of::<Envelope>();
-            deliver(envelope, len.max(1) + built);
+            let charge = received_charge(&envelope, len);
+            deliver(envelope, charge);
         }
         Ok(0)
     }
+}
+
+/// What the inbox charges a received envelope whose item took `len` bytes
+/// of its frame: those bytes (at least one) and what decoding built.
+fn received_charge(envelope: &Envelope, len: usize) -> usize {
+    let built = match &envelope.body {
+        EnvelopeBody::Raft { message, .. } => framing::decoded_overhead(message),
+        _ => 0,
+    };
+    len.max(1) + built + std::mem::size_of::<Envelope>()
 }
 
 #[cfg(test)]
@@ -212,7 +219,7 @@ mod tests {
     /// The receiver charges each envelope the bytes its item took, read off
     /// the decoding: for every kind of item it is what the sender charged.
     #[test]
-    fn a_received_envelope_is_charged_what_its_sender_charged() {
+    fn a_received_envelope_is_charged_what_its_sender_charged_and_what_decoding_built() {
         use crate::message::{AppendEntries, AppendResponse};
         use crate::types::Entry;
         let append = |group: u64, n: u64, len: usize| {
@@ -246,7 +253,15 @@ mod tests {
         let mut got = Vec::new();
         let refused = Batches::decode(&frame, &limits, 1, 2, &mut |e, len| got.push((e, len))).unwrap();
         assert_eq!(refused, 0);
-        assert_eq!(got, sized);
+        let expected: Vec<(Envelope, usize)> = sized
+            .into_iter()
+            .map(|(e, len)| {
+                let charge = received_charge(&e, len);
+                assert!(charge > len, "{e:?}");
+                (e, charge)
+            })
+            .collect();
+        assert_eq!(got, expected);
     }
 
     #[test]

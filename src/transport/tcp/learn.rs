@@ -145,7 +145,6 @@ fn learn<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, membership: &Membership
     let me = shared.cfg.id;
     let mut learned = lock(&shared.learned);
     let mut unusable = Vec::new();
-    let mut usable = Vec::new();
     for (id, bytes) in membership.addresses() {
         if id == me {
             continue;
@@ -167,12 +166,8 @@ fn learn<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, membership: &Membership
             tracing::info!(node = me, cluster = shared.cfg.cluster_id, peer = id, %addr, "peer learned from the configuration");
         }
         learned.insert(id, addr);
-        usable.push(id);
     }
-    // Learned before, and now no member, or a member whose address the
-    // configuration no longer gives in a usable form: not dialed at the
-    // address it used to have.
-    let gone: Vec<NodeId> = learned.keys().copied().filter(|id| !usable.contains(id)).collect();
+    let gone: Vec<NodeId> = learned.keys().copied().filter(|&id| !membership.contains(id)).collect();
     for id in gone {
         learned.remove(&id);
         shared.retire_peer(id);
@@ -181,7 +176,7 @@ fn learn<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, membership: &Membership
             node = me,
             cluster = shared.cfg.cluster_id,
             peer = id,
-            "peer retired: no longer a member, or its address is gone or unusable; dropped once the grace has passed"
+            "peer retired: no longer a member; dropped once the grace has passed"
         );
     }
     Ok(unusable)
