@@ -24,6 +24,8 @@ pub struct Args {
     pub client: SocketAddr,
     pub data: PathBuf,
     pub cluster_id: u64,
+    /// `--max-clients`, `--client-idle-ms`.
+    pub clients: crate::line_server::ClientLimits,
     pub start: Start,
     /// Serve reads from the leader's lease (`--lease-reads`) rather than by
     /// ReadIndex.
@@ -34,7 +36,7 @@ pub struct Args {
 }
 
 pub const USAGE: &str = "usage: kv_node --id <n> --raft <ip:port> --client <ip:port> --data <dir> \
-(--bootstrap <id>=<ip:port or host:port>,... | --join <client ip:port of a member>) [--cluster-id <n>] [--lease-reads] [--backup-dir <dir>]";
+(--bootstrap <id>=<ip:port or host:port>,... | --join <client ip:port of a member>) [--cluster-id <n>] [--lease-reads] [--backup-dir <dir>] [--max-clients <n>] [--client-idle-ms <ms>]";
 
 /// Parses `args` (without the program name). Every error names the flag.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
@@ -60,6 +62,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         client: node.client,
         data: node.data,
         cluster_id: node.cluster_id,
+        clients: node.clients,
         start: start.ok_or("one of --bootstrap and --join is required")?,
         lease_reads,
         backup_dir,

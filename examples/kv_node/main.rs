@@ -22,11 +22,19 @@
 //! leader) writes `DIR/nightly.backup`, everything acknowledged so far,
 //! which `examples/backup restore` starts a new cluster from
 //! (docs/PROTOCOL.md §7.5).
-//! `tests/kv_node_processes.rs` does all of this, with SIGKILL.
+//! Clients are bounded: at most `--max-clients` at once (256; one more is
+//! answered `ERR too many clients`), each closed after `--client-idle-ms`
+//! of silence (30 000), so that clients cannot use up the descriptors the
+//! log needs. A node whose runtime stops (a storage failure) exits with
+//! status 1 and says why, for its supervisor to restart it.
+//! `tests/kv_node_processes.rs` does all of this, with SIGKILL
+//! (`tests/node_example_clients.rs` the bounds and the exit).
 
 mod args;
 #[path = "../support/backup_file.rs"]
 mod backup_file;
+#[path = "../support/exit_on_stop.rs"]
+mod exit_on_stop;
 #[path = "../support/line_server.rs"]
 mod line_server;
 #[path = "../support/node_args.rs"]
@@ -99,8 +107,10 @@ fn run(args: &Args) -> Result<(), String> {
         .start()
         .map_err(|e| format!("start the runtime: {e}"))?;
     register_when_leading(handle.clone(), Arc::clone(&directory), args.id, args.client);
+    let watched = handle.clone();
+    exit_on_stop::exit_when_stopped("kv_node", args.id, move || watched.stop_reason().map(|r| format!("{r:?}")))?;
     println!("kv_node {} ready: raft {}, clients {}", args.id, args.raft, args.client);
-    Server { handle, directory, backup_dir: args.backup_dir.clone() }.serve(clients);
+    Server { handle, directory, backup_dir: args.backup_dir.clone() }.serve(clients, args.clients);
     Ok(())
 }
 

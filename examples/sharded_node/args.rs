@@ -23,10 +23,12 @@ pub struct Args {
     /// The groups are `1..=groups`.
     pub groups: u64,
     pub cluster_id: u64,
+    /// `--max-clients`, `--client-idle-ms`.
+    pub clients: crate::line_server::ClientLimits,
 }
 
 pub const USAGE: &str = "usage: sharded_node --id <n> --raft <ip:port> --client <ip:port> --data <dir> \
---peers <id>=<ip:port or host:port>,... --groups <n> [--cluster-id <n>]";
+--peers <id>=<ip:port or host:port>,... --groups <n> [--cluster-id <n>] [--max-clients <n>] [--client-idle-ms <ms>]";
 
 /// Parses `args` (without the program name). Every error names the flag.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
@@ -53,6 +55,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         peers: list.ok_or("--peers is required")?,
         groups: groups.ok_or("--groups is required")?,
         cluster_id: node.cluster_id,
+        clients: node.clients,
     };
     lists_self(&args.peers, args.id, args.raft, "--peers")?;
     Ok(args)

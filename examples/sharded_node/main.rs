@@ -21,6 +21,8 @@
 //! this with SIGKILL.
 
 mod args;
+#[path = "../support/exit_on_stop.rs"]
+mod exit_on_stop;
 #[allow(dead_code)] // the key and group helpers serve sharded_kv's clients
 #[path = "../sharded_kv/kv.rs"]
 mod kv;
@@ -86,7 +88,9 @@ fn run(args: &Args) -> Result<(), String> {
         rt.group(g, config)
     });
     let handle = runtime.start().map_err(|e| format!("start the runtime: {e}"))?;
+    let watched = handle.clone();
+    exit_on_stop::exit_when_stopped("sharded_node", args.id, move || watched.stop_reason().map(|r| format!("{r:?}")))?;
     println!("sharded_node {} ready: raft {}, clients {}, {} groups", args.id, args.raft, args.client, args.groups);
-    Server { handle }.serve(clients);
+    Server { handle }.serve(clients, args.clients);
     Ok(())
 }

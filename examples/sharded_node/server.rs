@@ -18,8 +18,8 @@ pub struct Server {
 
 impl Server {
     /// Accepts connections until the listener fails.
-    pub fn serve(self, listener: TcpListener) {
-        line_server::serve(listener, "sharded_node", move |line| match protocol::parse(line) {
+    pub fn serve(self, listener: TcpListener, limits: line_server::ClientLimits) {
+        line_server::serve(listener, "sharded_node", limits, move |line| match protocol::parse(line) {
             Err(reply) => reply,
             Ok(request) => self.execute(request),
         });

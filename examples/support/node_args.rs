@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use raft_io::NodeId;
 use raft_io::transport::PeerAddr;
 
+use crate::line_server::ClientLimits;
+
 /// A node id (not 0, which is reserved).
 pub fn node_id(text: &str, flag: &str) -> Result<NodeId, String> {
     match text.parse::<NodeId>() {
@@ -18,9 +20,14 @@ pub fn node_id(text: &str, flag: &str) -> Result<NodeId, String> {
     }
 }
 
-/// A socket address (`ip:port`); names are not resolved.
+/// A socket address (`ip:port`, not port 0: a node's addresses are where
+/// others reach it); names are not resolved.
 pub fn addr(text: &str, what: &str) -> Result<SocketAddr, String> {
-    text.parse().map_err(|_| format!("{what}: {text:?} is not an address of the form ip:port"))
+    let a: SocketAddr = text.parse().map_err(|_| format!("{what}: {text:?} is not an address of the form ip:port"))?;
+    if a.port() == 0 {
+        return Err(format!("{what}: {text:?}: port 0 is no address another node or a client can reach"));
+    }
+    Ok(a)
 }
 
 /// A list `id=ip:port,...` or `id=host:port,...` (a host name is looked up
@@ -33,7 +40,11 @@ pub fn peers(text: &str, flag: &str) -> Result<Vec<(NodeId, PeerAddr)>, String> 
         if out.iter().any(|(known, _)| *known == id) {
             return Err(format!("{flag}: node {id} is listed twice"));
         }
-        out.push((id, a.parse().map_err(|e| format!("{flag}: node {id}: {e}"))?));
+        let a: PeerAddr = a.parse().map_err(|e| format!("{flag}: node {id}: {e}"))?;
+        if a.port() == 0 {
+            return Err(format!("{flag}: node {id}: port 0 is no address a node can be reached at"));
+        }
+        out.push((id, a));
     }
     Ok(out)
 }
@@ -58,14 +69,17 @@ pub struct NodeFlags {
     pub client: SocketAddr,
     pub data: PathBuf,
     pub cluster_id: u64,
+    /// `--max-clients` and `--client-idle-ms`.
+    pub clients: ClientLimits,
 }
 
 /// Reads the next flag's value.
 pub type Value<'a> = dyn FnMut() -> Result<String, String> + 'a;
 
 /// Parses a node's command line (without the program name): `--id`,
-/// `--raft`, `--client`, `--data` (required) and `--cluster-id` (default
-/// `cluster_id`) here, every other flag through `other(flag, value)`, which
+/// `--raft`, `--client`, `--data` (required), `--cluster-id` (default
+/// `cluster_id`), `--max-clients` and `--client-idle-ms` (defaults:
+/// [`ClientLimits::default`]) here, every other flag through `other(flag, value)`, which
 /// answers `Ok(false)` for a flag it does not know. Every error names the
 /// flag.
 pub fn parse_node(
@@ -75,6 +89,11 @@ pub fn parse_node(
 ) -> Result<NodeFlags, String> {
     let mut it = args.into_iter();
     let (mut id, mut raft, mut client, mut data, mut cluster) = (None, None, None, None, cluster_id);
+    let mut clients = ClientLimits::default();
+    let positive = |flag: &str, v: String| match v.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{flag}: {v:?} is not a positive number")),
+    };
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
@@ -86,6 +105,10 @@ pub fn parse_node(
                 let v = value()?;
                 cluster = v.parse().map_err(|_| format!("--cluster-id: {v:?} is not a number"))?;
             }
+            "--max-clients" => clients.max = positive("--max-clients", value()?)? as usize,
+            "--client-idle-ms" => {
+                clients.idle = std::time::Duration::from_millis(positive("--client-idle-ms", value()?)?);
+            }
             known if other(known, &mut value)? => {}
             unknown => return Err(format!("unknown argument {unknown:?}")),
         }
@@ -96,5 +119,6 @@ pub fn parse_node(
         client: client.ok_or("--client is required")?,
         data: data.ok_or("--data is required")?,
         cluster_id: cluster,
+        clients,
     })
 }
