@@ -145,12 +145,10 @@ fn an_entry_larger_than_a_followers_step_is_not_acknowledged_forever() {
     );
 }
 
-/// An entry the follower already holds costs it no write, even one larger
-/// than its log now takes in a step (written before its limit was lowered):
-/// a resend that starts with it is taken, and the follower catches up
-/// instead of asking for the same entry again and again.
-#[test]
-fn a_held_entry_larger_than_the_step_does_not_stop_the_follower() {
+/// A leader and a follower whose log takes a megabyte a step, the leader
+/// having proposed a 1000-byte entry (at the index returned): the follower
+/// will hold it, before a test lowers its step below it.
+fn a_big_entry_proposed() -> (partial::Pair, u64) {
     let mut p = partial::Pair::with_leader_max_message_bytes(1 << 20);
     p.n2.log_mut().step_bytes = 1 << 20;
     p.step(1, Event::Campaign);
@@ -158,6 +156,16 @@ fn a_held_entry_larger_than_the_step_does_not_stop_the_follower() {
     p.tick_all(3);
     let big = p.n1.last_index() + 1;
     p.step(1, Event::Propose(Bytes::from(vec![3u8; 1000])));
+    (p, big)
+}
+
+/// An entry the follower already holds costs it no write, even one larger
+/// than its log now takes in a step (written before its limit was lowered):
+/// a resend that starts with it is taken, and the follower catches up
+/// instead of asking for the same entry again and again.
+#[test]
+fn a_held_entry_larger_than_the_step_does_not_stop_the_follower() {
+    let (mut p, big) = a_big_entry_proposed();
     p.deliver_all();
     assert_eq!(p.follower_last(), big);
     // The follower's limit is lowered; the leader, having lost track of
@@ -188,13 +196,7 @@ fn a_held_entry_larger_than_the_step_does_not_stop_the_follower() {
 /// could take (the leader, with no answer, would resend it forever).
 #[test]
 fn a_compacted_committed_entry_larger_than_the_step_is_not_refused() {
-    let mut p = partial::Pair::with_leader_max_message_bytes(1 << 20);
-    p.n2.log_mut().step_bytes = 1 << 20;
-    p.step(1, Event::Campaign);
-    p.deliver_all();
-    p.tick_all(3);
-    let big = p.n1.last_index() + 1;
-    p.step(1, Event::Propose(Bytes::from(vec![3u8; 1000])));
+    let (mut p, big) = a_big_entry_proposed();
     p.step(1, Event::Propose(Bytes::from(vec![4u8; 10])));
     p.deliver_all();
     p.tick_all(3);

@@ -63,6 +63,19 @@ fn empty_entries_append(from: u64, to: u64, n: usize) -> Message {
     Message { from, to, term: 1, body: MessageBody::Append(append) }
 }
 
+/// Sends `frame` 64 times on `s`, and waits until the node received or
+/// dropped every one.
+fn flood(s: &mut TcpStream, frame: &[u8], stats: impl Fn() -> raft_io::transport::TcpStats) {
+    let frames = 64;
+    for _ in 0..frames {
+        write_frame(s, frame);
+    }
+    wait_until("every frame received or dropped", || {
+        let st = stats();
+        st.messages_received + st.dropped_inbox_full >= frames
+    });
+}
+
 /// Heap bytes a received message holds (its entry vector; entry data are
 /// empty here).
 fn held_by(message: &Message) -> usize {
@@ -86,14 +99,7 @@ fn the_inbox_holds_no_more_than_its_byte_budget_in_decoded_messages() {
     let mut s = dial_raw(node.local_addr(), 0, 2, 1);
     let frame = framing::encode(&empty_entries_append(2, 1, 4096));
     assert!(frame.len() < 4096 * 4 + 64, "{} bytes", frame.len());
-    let frames = 64;
-    for _ in 0..frames {
-        write_frame(&mut s, &frame);
-    }
-    wait_until("every frame received or dropped", || {
-        let st = node.stats();
-        st.messages_received + st.dropped_inbox_full >= frames
-    });
+    flood(&mut s, &frame, || node.stats());
     let mut held = 0;
     let mut waiting = 0;
     while let Some(m) = node.try_recv() {
@@ -117,14 +123,7 @@ fn the_batch_inbox_holds_no_more_than_its_byte_budget_in_decoded_envelopes() {
     let envelope =
         Envelope { from: 2, to: 1, body: EnvelopeBody::Raft { group: 1, message: empty_entries_append(2, 1, 4096) } };
     let frame = framing::encode_batch(2, 1, [&envelope]).unwrap();
-    let frames = 64;
-    for _ in 0..frames {
-        write_frame(&mut s, &frame);
-    }
-    wait_until("every frame received or dropped", || {
-        let st = node.stats();
-        st.messages_received + st.dropped_inbox_full >= frames
-    });
+    flood(&mut s, &frame, || node.stats());
     let mut held = 0;
     let mut waiting = 0;
     while let Some(e) = node.try_recv() {
@@ -199,14 +198,7 @@ fn the_inbox_budget_bounds_snapshot_chunks_with_addressed_configurations() {
     };
     let frame = framing::encode(&Message { from: 2, to: 1, term: 1, body: MessageBody::Snapshot(Box::new(chunk)) });
     let mut s = dial_raw(node.local_addr(), 0, 2, 1);
-    let frames = 64u64;
-    for _ in 0..frames {
-        write_frame(&mut s, &frame);
-    }
-    wait_until("every frame received or dropped", || {
-        let st = node.stats();
-        st.messages_received + st.dropped_inbox_full >= frames
-    });
+    flood(&mut s, &frame, || node.stats());
     // A lower bound of what decoding built, from public data only: each id
     // 8 bytes, each address map slot an id and a `Bytes`, and the address.
     let mut held = 0usize;
