@@ -205,7 +205,7 @@ impl<L: RaftLog> RaftNode<L> {
     /// leader in its current term: a chunk of `peer` it took and kept. A
     /// many-groups runtime holds a receive slot only for such a stream
     /// (`runtime::multi::snapshots`).
-    #[cfg(feature = "net")]
+    #[cfg(all(feature = "net", feature = "persistence"))]
     pub(crate) fn receives_snapshot_from(&self, peer: NodeId) -> bool {
         self.leader == Some(peer) && self.incoming.as_ref().is_some_and(|inc| inc.leader_term == self.term)
     }

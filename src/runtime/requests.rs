@@ -355,7 +355,8 @@ impl<R> Submissions<R> {
         std::mem::take(&mut q.items)
     }
 
-    /// Requests waiting in the queue.
+    /// Requests waiting in the queue (`MultiStats::queued_requests`).
+    #[cfg(any(feature = "persistence", all(test, not(loom))))]
     pub(crate) fn queued(&self) -> usize {
         lock(&self.queue).items.len()
     }
