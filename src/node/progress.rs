@@ -99,10 +99,6 @@ pub(crate) struct SnapshotSend {
     pub(crate) acked: u64,
     /// Whether the last chunk was sent.
     pub(crate) sent_all: bool,
-    /// The follower refused this snapshot before (too large for it): one
-    /// chunk at a time until it takes one, not a window that it would
-    /// refuse whole.
-    pub(crate) probe: bool,
 }
 
 /// The leader's view of one follower.
@@ -136,7 +132,8 @@ pub(crate) struct Progress {
     /// The snapshot being streamed, in state Snapshot.
     pub(crate) snapshot: Option<SnapshotSend>,
     /// The index of the snapshot the follower refused as too large, this
-    /// term: its next stream starts with one chunk (`SnapshotSend::probe`).
+    /// term: a stream of it goes one chunk at a time until the follower
+    /// takes one, not in windows it would refuse whole.
     pub(crate) snapshot_refused: Option<Index>,
 }
 

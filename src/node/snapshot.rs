@@ -83,17 +83,7 @@ impl<L: RaftLog> RaftNode<L> {
             bytes = total_len,
             "snapshot send started"
         );
-        // A follower that refused this snapshot is sent one chunk, not a
-        // window it would refuse whole (its limit may have been raised).
-        let probe = self.peers[i].snapshot_refused == Some(index);
-        self.peers[i].become_snapshot(SnapshotSend {
-            index,
-            total_len,
-            next_offset: 0,
-            acked: 0,
-            sent_all: false,
-            probe,
-        });
+        self.peers[i].become_snapshot(SnapshotSend { index, total_len, next_offset: 0, acked: 0, sent_all: false });
         self.send_snapshot_chunks(i)
     }
 
@@ -108,7 +98,11 @@ impl<L: RaftLog> RaftNode<L> {
         loop {
             let pr = &self.peers[i];
             let Some(s) = pr.snapshot else { break };
-            if s.sent_all || pr.inflights.is_full() || (s.probe && pr.inflights.len() > 0) {
+            // A follower that refused this snapshot is sent one chunk at a
+            // time, not a window it would refuse whole (its limit may have
+            // been raised since).
+            let probing = pr.snapshot_refused == Some(s.index);
+            if s.sent_all || pr.inflights.is_full() || (probing && pr.inflights.len() > 0) {
                 break;
             }
             let data = self.log.snapshot_chunk(s.next_offset, self.cfg.max_message_bytes)?;
@@ -180,7 +174,6 @@ impl<L: RaftLog> RaftNode<L> {
         }
         if ack.received > s.acked {
             // Taken: the follower's limit fits it now; the whole window.
-            s.probe = false;
             pr.snapshot_refused = None;
             s.acked = ack.received;
             pr.stalled = 0;
