@@ -426,7 +426,7 @@ impl<S: StateMachine> Cluster<S> {
 
     /// Runs until simulated time has advanced by `ticks` ticks.
     pub fn run_ticks(&mut self, ticks: u64) {
-        let end = self.now.saturating_add(ticks.saturating_mul(TICK));
+        let end = super::ticks_after(self.now, ticks);
         while !self.halted() && self.queue.peek().is_some_and(|Reverse(s)| s.at <= end) {
             self.step();
         }
@@ -438,7 +438,7 @@ impl<S: StateMachine> Cluster<S> {
     /// Runs until `done` holds, checking after each event, for at most
     /// `max_ticks` ticks. Returns whether `done` held.
     pub fn run_until(&mut self, max_ticks: u64, mut done: impl FnMut(&Self) -> bool) -> bool {
-        let end = self.now.saturating_add(max_ticks.saturating_mul(TICK));
+        let end = super::ticks_after(self.now, max_ticks);
         while !done(self) {
             if self.halted() || self.queue.peek().is_none_or(|Reverse(s)| s.at > end) {
                 return false;

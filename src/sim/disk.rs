@@ -100,7 +100,7 @@ impl<S: StateMachine> Cluster<S> {
         }
         self.stats.disk_stalls += 1;
         self.note(format!("n{id}: disk stalls for {ticks} ticks"));
-        let until = self.now.saturating_add(ticks.saturating_mul(TICK));
+        let until = super::ticks_after(self.now, ticks);
         let disk = &mut self.nodes[i].disk;
         disk.stalled_until = disk.stalled_until.max(until);
         disk.last_at = disk.last_at.max(until);

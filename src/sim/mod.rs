@@ -185,6 +185,12 @@ use crate::config::RaftConfig;
 /// Simulated time units per tick of a node ticking at rate 1.0.
 pub const TICK: u64 = 1_000;
 
+/// The simulated time `ticks` ticks after `now`, saturating: a caller's
+/// "no limit" (`u64::MAX` ticks) is the end of time, not an overflow.
+pub(crate) fn ticks_after(now: u64, ticks: u64) -> u64 {
+    now.saturating_add(ticks.saturating_mul(TICK))
+}
+
 /// Mixed with a run's seed to choose whether its nodes (`Cluster`) or
 /// groups (`MultiCluster`) hand committed commands over as
 /// `Action::ApplyRange`, so that both hand-overs run under every fault.

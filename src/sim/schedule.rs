@@ -437,7 +437,7 @@ impl Chaos {
         for id in cluster.ids() {
             cluster.restart(id);
         }
-        let deadline = cluster.now().saturating_add(max_ticks.saturating_mul(TICK));
+        let deadline = super::ticks_after(cluster.now(), max_ticks);
         let ticks_left = |c: &Cluster<S>| deadline.saturating_sub(c.now()) / TICK;
         if cluster.elect(ticks_left(cluster)).is_none() {
             return false;

@@ -16,7 +16,7 @@ use crate::log::RaftLog;
 use crate::membership::MembershipChange;
 use crate::multi::GroupId;
 use crate::node::Event;
-use crate::sim::{TICK, Violation};
+use crate::sim::{Violation, ticks_after};
 use crate::types::{NodeId, Role, Term};
 
 impl MultiCluster {
@@ -57,7 +57,7 @@ impl MultiCluster {
         ticks: u64,
         mut done: impl FnMut(&mut Self) -> Result<bool, Violation>,
     ) -> Result<(), Violation> {
-        let end = self.now.saturating_add(ticks.saturating_mul(TICK));
+        let end = ticks_after(self.now, ticks);
         while self.now < end && !done(self)? {
             if !self.step()? {
                 break;

@@ -279,7 +279,7 @@ impl MultiCluster {
 
     /// Runs for `ticks` ticks of simulated time.
     pub fn run_ticks(&mut self, ticks: u64) -> Result<(), Violation> {
-        let end = self.now.saturating_add(ticks.saturating_mul(TICK));
+        let end = super::ticks_after(self.now, ticks);
         while self.queue.peek().is_some_and(|Reverse((at, ..))| *at <= end) {
             self.step()?;
         }

@@ -3,7 +3,7 @@
 use super::MultiCluster;
 use crate::log::RaftLog;
 use crate::multi::GroupId;
-use crate::sim::{NetworkFaults, TICK, Violation};
+use crate::sim::{NetworkFaults, Violation, ticks_after};
 
 impl MultiCluster {
     /// Heals everything, resumes paused hosts, restarts every node, then
@@ -20,7 +20,7 @@ impl MultiCluster {
         for id in self.ids() {
             self.restart(id);
         }
-        let deadline = self.now.saturating_add(max_ticks.saturating_mul(TICK));
+        let deadline = ticks_after(self.now, max_ticks);
         let mut pending: Vec<GroupId> = (1..=self.cfg.groups).collect();
         while self.now < deadline && !pending.is_empty() {
             let mut left = Vec::new();
