@@ -207,9 +207,10 @@ pub fn decode(frame: &Bytes, limits: &DecodeLimits) -> Result<Message, FrameErro
 /// copies: the message itself and its entries' vector (an entry with no
 /// data is 4 bytes on the wire and 56 in memory), or its boxed snapshot
 /// chunk and the configuration decoded in it (ids and addresses: a member
-/// with a one-byte address is 19 bytes on the wire). A receiver that bounds what it keeps by bytes charges each
-/// message its frame bytes plus this, so that a peer cannot hold many times
-/// the budget in decoded structures (the TCP transport's inbox).
+/// with a one-byte address is 19 bytes on the wire). A receiver that
+/// bounds what it keeps by bytes charges each message its frame bytes plus
+/// this, so that a peer cannot hold many times the budget in decoded
+/// structures (the TCP transport's inbox).
 #[cfg(feature = "net")]
 pub(crate) fn decoded_overhead(message: &Message) -> usize {
     use std::mem::size_of;

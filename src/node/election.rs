@@ -104,9 +104,9 @@ impl<L: RaftLog> RaftNode<L> {
     /// node's clocks: a follower's, while its election timer runs, no read
     /// waits on a deadline, nothing committed waits to be applied, no
     /// snapshot to be restored and none is half received (a tick gives up
-    /// a receive the commit index overtook). Nothing else a follower's tick does acts:
-    /// the vote cooldown and the leader's last contact are read by steps,
-    /// after the deferred ticks are taken. 0 for any other role.
+    /// a receive the commit index overtook). Nothing else a follower's tick
+    /// does acts: the vote cooldown and the leader's last contact are read
+    /// by steps, after the deferred ticks are taken. 0 for any other role.
     fn quiet_ticks(&self) -> u64 {
         if self.role != Role::Follower
             || self.halted

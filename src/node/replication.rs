@@ -464,9 +464,9 @@ impl<L: RaftLog> RaftNode<L> {
     /// already holds are counted too: a conservative bound, except that a
     /// first entry it holds — or committed, even if compacted since — is
     /// always kept (it costs no write). A first entry it does not hold and
-    /// that no step could take is refused whole.
-    /// A prefix is never empty in a step that appended nothing yet, so the
-    /// leader's resend of the rest always makes progress.
+    /// that no step could take is refused whole. So a prefix is empty only
+    /// in a step that appended already, and the leader's resend of the
+    /// rest, in a step of its own, makes progress.
     fn fit_step(&self, entries: &mut Vec<Entry>) -> Fit {
         let max = self.log.max_step_bytes();
         if max == u64::MAX {

@@ -38,12 +38,8 @@ impl<S: StateMachine> Cluster<S> {
     /// [`StateMachine::query`]); it appears in
     /// [`read_outcomes`](Self::read_outcomes) with its `value`.
     pub fn read_query(&mut self, id: NodeId, read: ReadId, kind: ReadKind, query: Bytes) -> Result<()> {
-        if !self.is_up(id) {
-            // Nothing would ever answer it.
-            return Err(crate::error::Error::NotRunning(id));
-        }
         self.queries.push((id, read, query));
-        let result = self.step_node(id, Event::Read { id: read, kind });
+        let result = self.read(id, read, kind);
         if result.is_err() {
             self.take_query(id, read);
         }

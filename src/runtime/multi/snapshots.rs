@@ -82,7 +82,7 @@ impl SnapshotGate {
     /// Whether the chunks of `group` from `peer` come last in a turn (see
     /// the [module docs](self)): its node dropped one lately.
     pub(crate) fn is_last(&self, group: GroupId, peer: NodeId) -> bool {
-        !self.dropped.is_empty() && self.dropped.contains_key(&(group, peer))
+        self.dropped.contains_key(&(group, peer))
     }
 
     /// Closes the streams idle since before `now - idle`.

@@ -223,7 +223,7 @@ impl TcpConfig {
     pub fn departed_grace(mut self, grace: Duration) -> Self {
         // Zero is allowed here (dropped at once); above, one day as for
         // every other duration.
-        self.departed_grace = grace.min(nonzero(Duration::MAX));
+        self.departed_grace = grace.min(LONGEST);
         self
     }
 
@@ -279,8 +279,11 @@ impl TcpConfig {
     }
 }
 
-/// Clamps a configured duration to [1 ms, 1 day], so no deadline computed
-/// from it can overflow `Instant`.
+/// The longest duration a setter takes: no deadline computed from it can
+/// overflow `Instant`.
+const LONGEST: Duration = Duration::from_secs(86_400);
+
+/// Clamps a configured duration to [1 ms, [`LONGEST`]].
 pub(super) fn nonzero(d: Duration) -> Duration {
-    d.clamp(Duration::from_millis(1), Duration::from_secs(86_400))
+    d.clamp(Duration::from_millis(1), LONGEST)
 }
