@@ -12,6 +12,7 @@ mod entry_pool;
 mod event;
 #[cfg(feature = "sim")]
 mod fingerprint;
+mod follower;
 mod observe;
 mod persist;
 mod progress;
