@@ -97,6 +97,12 @@ mod write;
 mod tests;
 
 #[cfg(test)]
+mod async_tests;
+
+#[cfg(test)]
+mod snapshot_tests;
+
+#[cfg(test)]
 pub(crate) mod crash_support;
 
 #[cfg(test)]

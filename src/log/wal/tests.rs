@@ -1,5 +1,6 @@
 //! Unit tests of [`WalLog`]: the log contract, reopening, write counts,
-//! compaction, and refusal of bad directories.
+//! compaction, halting, and the directories it creates (snapshot files:
+//! `snapshot_tests.rs`; the asynchronous modes: `async_tests.rs`).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -53,7 +54,7 @@ pub(super) fn dir_size(dir: &Path) -> u64 {
     tree(dir).values().map(|b| b.len() as u64).sum()
 }
 
-fn small() -> WalOptions {
+pub(super) fn small() -> WalOptions {
     WalOptions::new().segment_size(4096)
 }
 
@@ -81,129 +82,6 @@ fn conforms_with_tiny_segments() {
         let dir = root.path().join(n.fetch_add(1, Ordering::Relaxed).to_string());
         WalLog::open_with(dir, WalOptions::new().segment_size(64)).unwrap()
     });
-}
-
-/// In the deferred asynchronous mode a submitted checkpoint waits for its
-/// report before its compaction runs. A `sync` in between (the trait allows
-/// it) writes a later checkpoint and compacts to it at once; the earlier
-/// checkpoint's report must then not compact "back" to it. It did: the
-/// meta file was rewritten with the earlier head, below the segments
-/// already cut, the log halted, and the directory no longer opened.
-#[test]
-fn a_sync_after_an_unreported_checkpoint_does_not_move_the_head_back() {
-    use crate::log::WriteToken;
-    let snap = |index, term| super::crash_support::meta(index, term);
-    let root = temp();
-    let opts = || WalOptions::new().segment_size(256);
-    let mut log = WalLog::open_with(root.path(), opts()).unwrap();
-    append(&mut log, 1, 10);
-    log.sync().unwrap();
-    log.defer_syncs();
-    // C1: a checkpoint, submitted, not reported yet.
-    log.install_snapshot(snap(5, 1), Bytes::from_static(b"five")).unwrap();
-    assert_eq!(log.submit(WriteToken::new(0, 1)).unwrap(), crate::log::Submitted::Pending);
-    // More writes, so that C2 lies segments past C1.
-    for _ in 0..10 {
-        append(&mut log, 1, 3);
-        assert_eq!(log.submit(WriteToken::new(0, 2)).unwrap(), crate::log::Submitted::Pending);
-    }
-    // C2: a checkpoint made durable (and compacted to) by a plain sync.
-    log.install_snapshot(snap(30, 1), Bytes::from_static(b"thirty")).unwrap();
-    log.sync().unwrap();
-    let last = log.last_index();
-    let persisted = log.persisted(WriteToken::new(0, 2));
-    drop(log);
-
-    let reopened = WalLog::open_with(root.path(), opts());
-    assert!(
-        persisted.is_ok() && reopened.is_ok(),
-        "reporting the earlier writes durable: {persisted:?}; reopening: {:?}",
-        reopened.as_ref().err()
-    );
-    let log = reopened.unwrap();
-    assert_eq!((log.snapshot_meta().index, log.last_index()), (30, last));
-}
-
-#[test]
-fn conforms_in_the_asynchronous_modes() {
-    let root = temp();
-    let n = AtomicU64::new(0);
-    conformance::run_all(|| {
-        let dir = root.path().join(n.fetch_add(1, Ordering::Relaxed).to_string());
-        let mut log = WalLog::open(dir).unwrap();
-        log.defer_syncs();
-        log
-    });
-    conformance::run_all(|| {
-        let dir = root.path().join(n.fetch_add(1, Ordering::Relaxed).to_string());
-        let mut log = WalLog::open(dir).unwrap();
-        log.start_sync_thread(|_| {}).unwrap();
-        log
-    });
-}
-
-/// Writes submitted to the sync thread faster than it syncs share fsyncs;
-/// the notifier gets the latest token; everything reported survives.
-#[test]
-fn the_sync_thread_reports_writes_durable_and_shares_fsyncs() {
-    use crate::log::WriteToken;
-    use std::sync::mpsc;
-    let root = temp();
-    let dir = root.path().join("log");
-    let mut log = WalLog::open(&dir).unwrap();
-    let (tx, rx) = mpsc::channel::<WriteToken>();
-    let tx = std::sync::Mutex::new(tx);
-    log.start_sync_thread(move |t| {
-        let _ = tx.lock().map(|tx| tx.send(t));
-    })
-    .unwrap();
-    let syncs_before = log.stats().syncs;
-    const N: u64 = 300;
-    for seq in 1..=N {
-        log.append(&mut vec![Entry::normal(1, seq, Bytes::from(vec![seq as u8; 16]))]).unwrap();
-        assert_eq!(log.submit(WriteToken::new(0, seq)).unwrap(), crate::log::Submitted::Pending);
-    }
-    let mut latest = 0;
-    let mut reports = 0;
-    while latest < N {
-        let t = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the sync thread reports");
-        assert!(t.seq() > latest, "reports only move forward");
-        latest = t.seq();
-        reports += 1;
-        log.persisted(t).unwrap();
-    }
-    let syncs = log.stats().syncs - syncs_before;
-    println!("{N} writes: {syncs} fsyncs, {reports} reports");
-    assert!(syncs <= N && reports as u64 == syncs.min(reports as u64));
-    drop(log);
-    let log = WalLog::open(&dir).unwrap();
-    assert_eq!(log.last_index(), N);
-}
-
-/// A sync that fails on the sync thread halts the log when the failed
-/// write is reported.
-#[test]
-fn a_failed_sync_on_the_sync_thread_halts_the_log() {
-    use crate::log::WriteToken;
-    use std::sync::mpsc;
-    let root = temp();
-    let faults = FaultInjector::new();
-    let mut log = WalLog::open_with(root.path().join("log"), WalOptions::new().fault_injector(faults.clone())).unwrap();
-    let (tx, rx) = mpsc::channel::<WriteToken>();
-    let tx = std::sync::Mutex::new(tx);
-    log.start_sync_thread(move |t| {
-        let _ = tx.lock().map(|tx| tx.send(t));
-    })
-    .unwrap();
-    faults.fail_next_sync();
-    log.append(&mut vec![Entry::normal(1, 1, Bytes::from_static(b"x"))]).unwrap();
-    let token = WriteToken::new(0, 1);
-    log.submit(token).unwrap();
-    let reported = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("reported even when it failed");
-    assert_eq!(reported, token);
-    let err = log.persisted(token).unwrap_err();
-    assert!(matches!(err, StorageError::Io { .. }), "{err}");
-    assert!(matches!(log.sync(), Err(StorageError::Halted { .. })));
 }
 
 #[test]
@@ -304,140 +182,6 @@ fn truncation_inside_earlier_records_survives_reopen() {
     let log = WalLog::open_with(root.path(), small()).unwrap();
     assert_eq!(all(&log), want);
     assert_eq!(log.last_index(), 2);
-}
-
-#[test]
-fn snapshots_compact_the_wal_and_survive_reopen() {
-    let root = temp();
-    let mut log = WalLog::open_with(root.path(), small()).unwrap();
-    for _ in 0..40 {
-        let first = log.last_index() + 1;
-        log.append(&mut (first..first + 10).map(|i| Entry::normal(1, i, Bytes::from(vec![1; 100]))).collect()).unwrap();
-        log.sync().unwrap();
-    }
-    let segments_before = fs::read_dir(root.path().join("wal")).unwrap().count();
-    let members = Membership::new([1, 2], []).unwrap();
-    let meta = SnapshotMeta { index: 395, term: 1, membership: members.clone() };
-    log.install_snapshot(meta.clone(), Bytes::from_static(b"state at 395")).unwrap();
-    log.sync().unwrap();
-    assert_eq!(log.stats().compactions, 1);
-    assert_eq!(log.stats().checkpoints, log.stats().compactions + 1, "the anchor and the compaction");
-    let segments_after = fs::read_dir(root.path().join("wal")).unwrap().count();
-    assert!(segments_after < segments_before, "{segments_after} < {segments_before}");
-    assert_eq!((log.first_index(), log.last_index()), (396, 400));
-    append(&mut log, 2, 1);
-    log.sync().unwrap();
-    drop(log);
-
-    let log = WalLog::open_with(root.path(), small()).unwrap();
-    assert_eq!(log.snapshot_meta(), &meta);
-    assert_eq!(&log.snapshot_data().unwrap()[..], b"state at 395");
-    assert_eq!(&log.snapshot_chunk(6, 2).unwrap()[..], b"at");
-    assert_eq!((log.first_index(), log.last_index()), (396, 401));
-    assert_eq!(log.term(401), Some(2));
-    assert_eq!(log.recovery_report().records, 2, "checkpoint + one step");
-    let snaps: Vec<_> = fs::read_dir(root.path())
-        .unwrap()
-        .filter_map(|e| snapshot_file::parse_name(&e.unwrap().file_name().to_string_lossy()))
-        .collect();
-    assert_eq!(snaps.len(), 1);
-}
-
-#[test]
-fn superseded_snapshot_files_are_removed() {
-    let root = temp();
-    let mut log = WalLog::open_with(root.path(), small()).unwrap();
-    for i in 1..=5u64 {
-        append(&mut log, 1, 3);
-        let meta = SnapshotMeta { index: log.last_index(), term: 1, membership: Membership::empty() };
-        log.install_snapshot(meta, Bytes::from(vec![i as u8; 100])).unwrap();
-        if i == 3 {
-            // Two snapshots in one step: the first never reaches the disk.
-            append(&mut log, 1, 1);
-            let meta = SnapshotMeta { index: log.last_index(), term: 1, membership: Membership::empty() };
-            log.install_snapshot(meta, Bytes::from(vec![33; 100])).unwrap();
-        }
-        log.sync().unwrap();
-        let snaps = fs::read_dir(root.path())
-            .unwrap()
-            .filter(|e| snapshot_file::parse_name(&e.as_ref().unwrap().file_name().to_string_lossy()).is_some());
-        assert_eq!(snaps.count(), 1, "after snapshot {i}");
-    }
-    assert_eq!(&log.snapshot_data().unwrap()[..], &[5; 100][..]);
-}
-
-/// A stray file whose name holds a snapshot id no log writes (`u64::MAX`)
-/// is not taken for one of the log's (left alone, as any file not the
-/// log's) and does not raise the next id: the snapshots after it are
-/// written, and the log reopens.
-#[test]
-fn a_stray_snapshot_file_with_a_huge_id_is_removed_and_not_counted() {
-    let root = temp();
-    let snapshot = |log: &mut WalLog, data: &'static [u8]| {
-        append(log, 1, 1);
-        let meta = SnapshotMeta { index: log.last_index(), term: 1, membership: Membership::empty() };
-        log.install_snapshot(meta, Bytes::from_static(data)).unwrap();
-        log.sync().unwrap();
-    };
-    let mut log = WalLog::open_with(root.path(), small()).unwrap();
-    snapshot(&mut log, b"one");
-    drop(log);
-    let stray = root.path().join(snapshot_file::file_name(u64::MAX));
-    fs::write(&stray, b"not ours").unwrap();
-    let mut log = WalLog::open_with(root.path(), small()).unwrap();
-    assert!(log.recovery_report().removed_files.is_empty());
-    snapshot(&mut log, b"two");
-    snapshot(&mut log, b"three");
-    drop(log);
-    let log = WalLog::open_with(root.path(), small()).unwrap();
-    assert_eq!(&log.snapshot_data().unwrap()[..], b"three");
-}
-
-#[test]
-fn a_streamed_snapshot_is_received_into_a_file() {
-    let root = temp();
-    let mut log = WalLog::open(root.path()).unwrap();
-    append(&mut log, 1, 3);
-    log.sync().unwrap();
-    let meta = SnapshotMeta { index: 50, term: 4, membership: Membership::new([1], []).unwrap() };
-    log.begin_snapshot_receive(&meta, 10).unwrap();
-    log.receive_snapshot_chunk(0, b"01234").unwrap();
-    assert!(root.path().join(snapshot_file::RECEIVING).exists());
-    assert!(log.receive_snapshot_chunk(3, b"x").is_err(), "out of order");
-    assert!(log.receive_snapshot_chunk(5, b"567890").is_err(), "past the end");
-    log.receive_snapshot_chunk(5, b"56789").unwrap();
-    log.finish_snapshot_receive().unwrap();
-    assert!(!root.path().join(snapshot_file::RECEIVING).exists());
-    assert_eq!(&log.snapshot_data().unwrap()[..], b"0123456789");
-    log.sync().unwrap();
-    // A receive interrupted by a crash leaves a temporary that the next open removes.
-    let next = SnapshotMeta { index: 60, ..meta.clone() };
-    log.begin_snapshot_receive(&next, 4).unwrap();
-    log.receive_snapshot_chunk(0, b"ab").unwrap();
-    drop(log);
-    let log = WalLog::open(root.path()).unwrap();
-    assert_eq!(log.snapshot_meta(), &meta);
-    assert_eq!((log.first_index(), log.last_index()), (51, 50));
-    assert_eq!(&log.snapshot_data().unwrap()[..], b"0123456789");
-    assert_eq!(log.recovery_report().removed_files, vec![root.path().join(snapshot_file::RECEIVING)]);
-}
-
-/// A receive given up (`abort_snapshot_receive`) removes its file; its
-/// chunks are refused after, and the log is otherwise unchanged.
-#[test]
-fn a_receive_given_up_removes_its_file() {
-    let root = temp();
-    let mut log = WalLog::open(root.path()).unwrap();
-    append(&mut log, 1, 3);
-    let meta = SnapshotMeta { index: 50, term: 4, membership: Membership::new([1], []).unwrap() };
-    log.begin_snapshot_receive(&meta, 10).unwrap();
-    log.receive_snapshot_chunk(0, b"01234").unwrap();
-    assert!(root.path().join(snapshot_file::RECEIVING).exists());
-    log.abort_snapshot_receive().unwrap();
-    assert!(!root.path().join(snapshot_file::RECEIVING).exists(), "the partial file is still there");
-    assert!(log.receive_snapshot_chunk(5, b"56789").is_err());
-    assert!(log.finish_snapshot_receive().is_err());
-    assert_eq!((log.snapshot_meta().index, log.last_index()), (0, 3));
 }
 
 #[test]
@@ -591,55 +335,6 @@ fn terms_up_to_max_term_survive_reopen_and_above_it_are_refused() {
         let log = WalLog::open_with(root.path(), small()).unwrap();
         assert_eq!((log.hard_state().term, log.last_index(), log.snapshot_meta().index), (3, 0, 0));
     }
-}
-
-fn snapshot_path(dir: &Path) -> PathBuf {
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| snapshot_file::parse_name(&p.file_name().unwrap().to_string_lossy()).is_some())
-        .unwrap()
-}
-
-/// `snapshot_len` answers from the record, without reading the file, and
-/// `snapshot_chunk` checks the file's checksum before serving any byte of it:
-/// a file damaged after the open is an error, never served bytes.
-#[test]
-fn a_corrupt_snapshot_file_is_never_served_and_its_length_needs_no_read() {
-    let root = temp();
-    let mut log = WalLog::open_with(root.path(), small()).unwrap();
-    append(&mut log, 1, 3);
-    let meta = SnapshotMeta { index: 3, term: 1, membership: Membership::empty() };
-    let data = Bytes::from((0..200u32).map(|i| i as u8).collect::<Vec<_>>());
-    log.install_snapshot(meta, data.clone()).unwrap();
-    assert_eq!(log.snapshot_len().unwrap(), 200, "pending in memory");
-    log.sync().unwrap();
-    drop(log);
-
-    let log = WalLog::open_with(root.path(), small()).unwrap();
-    let path = snapshot_path(root.path());
-    let mut bytes = fs::read(&path).unwrap();
-    bytes[150] ^= 0x01;
-    fs::write(&path, &bytes).unwrap();
-    assert_eq!(log.snapshot_len().unwrap(), 200);
-    let err = log.snapshot_chunk(0, 16).expect_err("a damaged snapshot must not be served");
-    assert!(matches!(&err, StorageError::Corrupt { reason, .. } if reason.contains("checksum")), "{err}");
-    assert!(log.snapshot_chunk(160, 16).is_err(), "nor any later chunk");
-    // Repaired, it is served (and verified once, not per chunk).
-    bytes[150] ^= 0x01;
-    fs::write(&path, &bytes).unwrap();
-    assert_eq!(log.snapshot_chunk(0, 16).unwrap(), data.slice(0..16));
-    assert_eq!(log.snapshot_chunk(190, 16).unwrap(), data.slice(190..200));
-    // The length needs no read: it is answered even with the file gone.
-    fs::remove_file(&path).unwrap();
-    assert_eq!(log.snapshot_len().unwrap(), 200);
-    fs::write(&path, &bytes).unwrap();
-    drop(log);
-
-    // Damaged before an open: the open refuses it.
-    bytes[0] ^= 0x80;
-    fs::write(&path, &bytes).unwrap();
-    assert!(matches!(WalLog::open_with(root.path(), small()), Err(StorageError::Corrupt { .. })));
 }
 
 /// Every directory open creates, the missing ancestors of the log
