@@ -24,13 +24,12 @@ use process::{Conn, ask_once, free_addr};
 /// Hang detector only.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// A single-node kv_node cluster, with `extra` flags, its process run
-/// under `ulimit -n nofile` when given.
+/// A single-node kv_node cluster, with `extra` flags.
 struct OneNode {
     child: Child,
     client: SocketAddr,
     log: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for OneNode {
@@ -41,7 +40,7 @@ impl Drop for OneNode {
 }
 
 impl OneNode {
-    fn start(nofile: Option<u32>, extra: &[&str]) -> OneNode {
+    fn start(extra: &[&str]) -> OneNode {
         let bin = example_binary::binary("kv_node");
         let dir = tempfile::tempdir().expect("tempdir");
         let (raft, client) = (free_addr(), free_addr());
@@ -60,21 +59,13 @@ impl OneNode {
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         let out = std::fs::File::create(&log).expect("log");
-        let mut cmd = match nofile {
-            Some(n) => {
-                let mut c = Command::new("/bin/sh");
-                c.arg("-c").arg(format!("ulimit -n {n} && exec \"$0\" \"$@\"")).arg(&bin);
-                c
-            }
-            None => Command::new(&bin),
-        };
-        let child = cmd
+        let child = Command::new(&bin)
             .args(&args)
             .stdout(Stdio::from(out.try_clone().expect("log")))
             .stderr(Stdio::from(out))
             .spawn()
             .expect("start kv_node");
-        let node = OneNode { child, client, log, _dir: dir };
+        let node = OneNode { child, client, log, dir };
         let give_up = Instant::now() + DEADLINE;
         while ask_once(node.client, "LEADER").ok() != Some(format!("LEADER 1 {}", node.client)) {
             assert!(Instant::now() < give_up, "the node never led: {}", node.log_text());
@@ -99,7 +90,7 @@ fn read_line(s: &TcpStream) -> String {
 /// new client is served again.
 #[test]
 fn clients_beyond_the_limit_are_refused_and_served_again_once_one_leaves() {
-    let node = OneNode::start(None, &["--max-clients", "3"]);
+    let node = OneNode::start(&["--max-clients", "3"]);
     // Three clients served (the connections of the start-up checks may
     // still count until their threads see them closed: retried).
     let served = || {
@@ -133,7 +124,7 @@ fn clients_beyond_the_limit_are_refused_and_served_again_once_one_leaves() {
 /// it used to hold its thread and two file descriptors for good.
 #[test]
 fn a_client_silent_mid_request_is_closed_after_the_idle_time() {
-    let node = OneNode::start(None, &["--client-idle-ms", "200"]);
+    let node = OneNode::start(&["--client-idle-ms", "200"]);
     let mut s = TcpStream::connect(node.client).unwrap();
     s.write_all(b"PUT half").unwrap();
     s.set_read_timeout(Some(DEADLINE)).unwrap();
@@ -143,24 +134,22 @@ fn a_client_silent_mid_request_is_closed_after_the_idle_time() {
     assert!(node.log_text().contains("idle for"), "{}", node.log_text());
 }
 
-/// A node whose runtime halted (here its descriptors run out, with the
-/// client limit set above them, so its next snapshot file cannot be
-/// created) exits with status 1 and says why: left running, it answered
-/// every request with an error and a supervisor never restarted it.
+/// A node whose runtime halted (here its data directory is removed under
+/// it, so its next snapshot file cannot be created) exits with status 1
+/// and says why: left running, it answered every request with an error and
+/// a supervisor never restarted it.
 #[test]
 fn a_node_whose_runtime_stopped_exits_with_the_reason() {
-    let mut node = OneNode::start(Some(128), &["--max-clients", "10000"]);
+    let mut node = OneNode::start(&[]);
     let mut conn = Conn::open(node.client).expect("connect");
-    let idle: Vec<TcpStream> =
-        (0..100).filter_map(|_| TcpStream::connect_timeout(&node.client, Duration::from_millis(500)).ok()).collect();
-    // More than `snapshot_entries(1000)`: the node writes a snapshot, and
-    // its descriptors are gone.
+    std::fs::remove_dir_all(node.dir.path().join("node-1")).expect("remove the data directory");
+    // More than `snapshot_entries(1000)`: the node writes a snapshot, into a
+    // directory that is gone.
     for i in 0..1100 {
         if conn.ask(&format!("PUT key-{i} value-{i}")).map(|r| r != "OK").unwrap_or(true) {
             break;
         }
     }
-    drop(idle);
     let give_up = Instant::now() + DEADLINE;
     let status = loop {
         if let Some(status) = node.child.try_wait().unwrap() {
