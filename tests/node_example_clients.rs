@@ -5,7 +5,8 @@
 //! fix): clients are bounded in number and closed when idle, so that they
 //! cannot use up the node's file descriptors; a node whose runtime stopped
 //! exits (status 1, with the reason) instead of answering every request
-//! with an error; port 0 is refused. Timeouts are hang detectors only.
+//! with an error; port 0, a flag given twice and a peer list giving two
+//! ids one address are refused. Timeouts are hang detectors only.
 
 #[path = "support/example_binary.rs"]
 mod example_binary;
@@ -205,4 +206,59 @@ fn port_0_is_refused_on_the_command_line() {
     );
     assert_eq!(code, Some(2), "sharded_node: {said}");
     assert!(said.contains("--peers") && said.contains("port 0"), "sharded_node: {said}");
+}
+
+/// A flag given twice is refused, not the last one taken, and so is a peer
+/// list that gives two ids one address (two nodes cannot listen there):
+/// status 2, the flag named. Both used to start a node; here its data
+/// directory is a file, so one that starts fails at once (status 1).
+#[test]
+fn a_flag_given_twice_or_one_address_for_two_ids_is_refused_on_the_command_line() {
+    let refused = |bin: &str, args: &[&str]| {
+        let out = Command::new(example_binary::binary(bin)).args(args).output().expect("run");
+        // The first line says why (the usage follows, naming every flag).
+        let said = String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or_default().to_owned();
+        (out.status.code(), said)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, b"").unwrap();
+    let data = file.display().to_string();
+    let node = ["--raft", "127.0.0.1:7001", "--client", "127.0.0.1:7002", "--data", &data];
+    let one = "1=127.0.0.1:7001";
+    for (flag, said_too, extra) in [
+        ("--bootstrap", "address of node 1", &["--id", "1", "--bootstrap", "1=127.0.0.1:7001,2=127.0.0.1:7001"][..]),
+        ("--bootstrap", "address of node 2", &["--id", "1", "--bootstrap", "2=127.0.0.1:7001,1=127.0.0.1:7001"]),
+        (
+            "--bootstrap",
+            "address of node 2",
+            &["--id", "1", "--bootstrap", "1=127.0.0.1:7001,2=localhost:7003,3=LOCALHOST:7003"],
+        ),
+        ("--id", "twice", &["--id", "2", "--id", "1", "--bootstrap", one]),
+        ("--raft", "twice", &["--id", "1", "--raft", "127.0.0.1:7001", "--bootstrap", one]),
+        ("--data", "twice", &["--id", "1", "--data", &data, "--bootstrap", one]),
+        ("--cluster-id", "twice", &["--id", "1", "--cluster-id", "4", "--cluster-id", "5", "--bootstrap", one]),
+        ("--max-clients", "twice", &["--id", "1", "--max-clients", "4", "--max-clients", "5", "--bootstrap", one]),
+        ("--backup-dir", "twice", &["--id", "1", "--backup-dir", "a", "--backup-dir", "b", "--bootstrap", one]),
+        ("--lease-reads", "twice", &["--id", "1", "--lease-reads", "--lease-reads", "--bootstrap", one]),
+    ] {
+        let mut all = node.to_vec();
+        all.extend(extra);
+        let (code, said) = refused("kv_node", &all);
+        assert_eq!(code, Some(2), "kv_node {extra:?}: {said}");
+        assert!(said.contains(flag) && said.contains(said_too), "kv_node {extra:?}: {said}");
+    }
+    let peers = "1=127.0.0.1:7001,2=127.0.0.1:7005";
+    for (flag, said_too, extra) in [
+        ("--peers", "address of node 1", &["--peers", "1=127.0.0.1:7001,2=127.0.0.1:7001", "--groups", "1"][..]),
+        ("--peers", "twice", &["--peers", peers, "--peers", peers, "--groups", "1"]),
+        ("--groups", "twice", &["--peers", peers, "--groups", "2", "--groups", "1"]),
+    ] {
+        let mut all = vec!["--id", "1"];
+        all.extend(node);
+        all.extend(extra);
+        let (code, said) = refused("sharded_node", &all);
+        assert_eq!(code, Some(2), "sharded_node {extra:?}: {said}");
+        assert!(said.contains(flag) && said.contains(said_too), "sharded_node {extra:?}: {said}");
+    }
 }

@@ -48,7 +48,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
             "--lease-reads" => lease_reads = true,
             "--backup-dir" => backup_dir = Some(PathBuf::from(value()?)),
             "--bootstrap" | "--join" if start.is_some() => {
-                return Err("give one of --bootstrap and --join, once".into());
+                return Err("give one of --bootstrap and --join, not both".into());
             }
             "--bootstrap" => start = Some(Start::Bootstrap(peers(&value()?, "--bootstrap")?)),
             "--join" => start = Some(Start::Join(addr(&value()?, "--join")?)),

@@ -31,7 +31,11 @@ pub fn addr(text: &str, what: &str) -> Result<SocketAddr, String> {
 }
 
 /// A list `id=ip:port,...` or `id=host:port,...` (a host name is looked up
-/// at every dial), each id once.
+/// at every dial), each id once and each address once: two nodes cannot
+/// listen at one address, and a message for either would reach whichever
+/// holds it. (Addresses are compared as written, a host name without
+/// regard to case; one given as a name and as an IP address is not
+/// caught.)
 pub fn peers(text: &str, flag: &str) -> Result<Vec<(NodeId, PeerAddr)>, String> {
     let mut out: Vec<(NodeId, PeerAddr)> = Vec::new();
     for item in text.split(',') {
@@ -43,6 +47,9 @@ pub fn peers(text: &str, flag: &str) -> Result<Vec<(NodeId, PeerAddr)>, String> 
         let a: PeerAddr = a.parse().map_err(|e| format!("{flag}: node {id}: {e}"))?;
         if a.port() == 0 {
             return Err(format!("{flag}: node {id}: port 0 is no address a node can be reached at"));
+        }
+        if let Some((other, _)) = out.iter().find(|(_, b)| b.to_string().eq_ignore_ascii_case(&a.to_string())) {
+            return Err(format!("{flag}: node {id} is given {a}, the address of node {other}"));
         }
         out.push((id, a));
     }
@@ -80,8 +87,10 @@ pub type Value<'a> = dyn FnMut() -> Result<String, String> + 'a;
 /// `--raft`, `--client`, `--data` (required), `--cluster-id` (default
 /// `cluster_id`), `--max-clients` and `--client-idle-ms` (defaults:
 /// [`ClientLimits::default`]) here, every other flag through `other(flag, value)`, which
-/// answers `Ok(false)` for a flag it does not know. Every error names the
-/// flag.
+/// answers `Ok(false)` for a flag it does not know. Each flag is taken
+/// once: one given twice is refused rather than the last one taken (a
+/// command line edited in a hurry would otherwise start the node with a
+/// value nobody meant). Every error names the flag.
 pub fn parse_node(
     args: impl IntoIterator<Item = String>,
     cluster_id: u64,
@@ -94,7 +103,12 @@ pub fn parse_node(
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("{flag}: {v:?} is not a positive number")),
     };
+    let mut given: Vec<String> = Vec::new();
     while let Some(flag) = it.next() {
+        if given.contains(&flag) {
+            return Err(format!("{flag} is given twice"));
+        }
+        given.push(flag.clone());
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--id" => id = Some(node_id(&value()?, "--id")?),
