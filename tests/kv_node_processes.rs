@@ -8,7 +8,8 @@
 //! read back, linearizably, from every member. Bad client input gets a
 //! clear error and changes nothing. And a quorum lost for good is
 //! recovered from the survivor with `examples/force_voters`, and a cluster
-//! lost whole restored from a backup with `examples/backup`.
+//! lost whole restored from a backup with `examples/backup`; an online
+//! backup is refused where it could miss acknowledged writes.
 //!
 //! The example binary is the one `cargo test` builds next to this test
 //! (`target/<profile>/examples/kv_node`); the test runs `cargo build
@@ -473,6 +474,41 @@ fn a_cluster_lost_whole_is_restored_from_a_backup_with_the_operators_tool() {
     assert_eq!(members(nodes[0].client), vec![1]);
     let fourth = join_the_survivor(&bin, tmp.path(), &nodes[0], &["--cluster-id".into(), "9".into()]);
     check_all(&fourth, &acked);
+}
+
+/// `BACKUP` is taken only where it holds every acknowledged write: on the
+/// leader, once a ReadIndex round has confirmed it still leads. A follower
+/// refuses it, naming the leader, and so does a leader cut off from its
+/// quorum (it may have been deposed, and writes acknowledged by its
+/// successor be missing from its log); neither writes a file. Both used to
+/// write a backup that could silently miss acknowledged writes.
+#[test]
+fn a_backup_is_refused_by_a_follower_and_by_a_leader_cut_off_from_its_quorum() {
+    let bin = example_binary::binary("kv_node");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let online = tmp.path().join("online");
+    std::fs::create_dir(&online).expect("the backup directory");
+    let mut nodes = founders(&bin, tmp.path(), &["--backup-dir".into(), online.display().to_string()]);
+    let clients = |nodes: &[Node]| nodes.iter().map(|n| n.client).collect::<Vec<_>>();
+    let mut acked = BTreeMap::new();
+    write_keys(&clients(&nodes), "a", 3, &mut acked);
+    let leader = leader_client(&clients(&nodes));
+    let leader_id = nodes.iter().find(|n| n.client == leader).expect("leader is one of ours").id;
+    let follower = *clients(&nodes).iter().find(|&&c| c != leader).expect("a follower");
+
+    let reply = ask_once(follower, "BACKUP from-a-follower").expect("BACKUP");
+    // `REDIRECT <client address> (node <id> leads)`, or `ERR not the
+    // leader; node <id> leads` while its client address is not known here.
+    assert!(reply.contains(&format!("node {leader_id} leads")), "a follower names the leader: {reply}");
+    assert!(!online.join("from-a-follower.backup").exists(), "a follower wrote a backup: {reply}");
+
+    // The leader alone: it cannot confirm that it still leads.
+    for n in nodes.iter_mut().filter(|n| n.client != leader) {
+        n.kill();
+    }
+    let reply = ask_once(leader, "BACKUP cut-off").expect("BACKUP");
+    assert!(reply.starts_with("ERR"), "a leader cut off from its quorum took a backup: {reply}");
+    assert!(!online.join("cut-off.backup").exists(), "a leader cut off from its quorum wrote a backup: {reply}");
 }
 
 /// A command line that cannot be used is refused before anything starts,

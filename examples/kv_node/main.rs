@@ -19,7 +19,8 @@
 //! `--lease-reads` serves reads from the leader's lease (no round trip to
 //! a quorum while it holds; docs/PROTOCOL.md §8) instead of by ReadIndex.
 //! `--backup-dir DIR` turns on online backups: `BACKUP nightly` (to the
-//! leader) writes `DIR/nightly.backup`, everything acknowledged so far,
+//! leader, which first confirms with a ReadIndex round that it still
+//! leads) writes `DIR/nightly.backup`, everything acknowledged so far,
 //! which `examples/backup restore` starts a new cluster from
 //! (docs/PROTOCOL.md §7.5).
 //! Clients are bounded: at most `--max-clients` at once (256; one more is

@@ -11,13 +11,14 @@
 //! | `LEADER` | `LEADER <id> <client ip:port or ?>` |
 //! | `MEMBERS` | `MEMBERS <id>=<raft ip:port>,...` (the configuration in effect on this node) |
 //! | `STATS` | `STATS lease_reads=<n>` (reads this node answered from its lease as leader) |
-//! | `BACKUP <name>` | `OK <file> through index <n>`: an online backup of what this node knows committed, written to `<name>.backup` in its `--backup-dir` (a new file; the name is letters, digits, `-` and `_`). Taken on the leader, it holds every acknowledged write |
+//! | `BACKUP <name>` | `OK <file> through index <n>`: an online backup holding every write acknowledged before the request, written to `<name>.backup` in its `--backup-dir` (a new file; the name is letters, digits, `-` and `_`). Leader only: it is taken once a ReadIndex round confirms the node still leads, and a leader that cannot confirm it (cut off from its quorum) answers `ERR` and writes nothing |
 //!
-//! A write, `JOIN` or `REMOVE` sent to a node that is not the leader is
-//! answered `REDIRECT <leader's client ip:port>` (nothing changed); every
-//! other failure is `ERR <what happened>`, and says when the outcome is
-//! unknown (the request may still take effect). A request line longer
-//! than `line_server::MAX_LINE` bytes closes the connection after an `ERR`.
+//! A write, `JOIN`, `REMOVE` or `BACKUP` sent to a node that is not the
+//! leader is answered `REDIRECT <leader's client ip:port>` (nothing
+//! changed); every other failure is `ERR <what happened>`, and says when
+//! the outcome is unknown (the request may still take effect). A request
+//! line longer than `line_server::MAX_LINE` bytes closes the connection
+//! after an `ERR`.
 
 use std::net::SocketAddr;
 

@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::sync::PoisonError;
 
 use raft_io::runtime::{RaftHandle, RuntimeError, address_bytes};
-use raft_io::{Membership, MembershipChange, NodeId};
+use raft_io::{Membership, MembershipChange, NodeId, ReadKind};
 
 use crate::line_server;
 use crate::protocol::{self, Request};
@@ -75,9 +75,22 @@ impl Server {
         }
     }
 
-    /// An online backup, written to `<name>.backup` in the backup directory.
+    /// An online backup, written to `<name>.backup` in the backup directory:
+    /// taken on the leader only, once a ReadIndex round has confirmed that
+    /// it still leads.
+    ///
+    /// A backup holds what this node knows committed. A follower may lag
+    /// behind the leader, and a leader cut off from its quorum may have been
+    /// deposed while its successor acknowledged writes it never saw: either
+    /// would write a backup silently missing acknowledged writes. The read
+    /// returns once the node has applied through the read index (every
+    /// write acknowledged before it), and its commit index never goes back,
+    /// so the backup taken after it holds all of them. It is a ReadIndex
+    /// round even with `--lease-reads`: a backup is rare, and this way it
+    /// leans on no bound on clock drift.
     fn backup(&self, name: &str) -> Result<String, String> {
         let dir = self.backup_dir.as_ref().ok_or("ERR backups are off (start the node with --backup-dir)")?;
+        self.leader_only(|| self.handle.read_with(ReadKind::Index, |_: &Store| ()))?;
         let backup = self.handle.backup().map_err(|e| self.error(e))?;
         let file = dir.join(format!("{name}.backup"));
         crate::backup_file::write_new(&file, &backup.encode()).map_err(|e| format!("ERR {e}"))?;
