@@ -113,8 +113,20 @@ fn start(
     Ok(())
 }
 
-/// Routes a write to the leader, following redirects. `Err` only when the
-/// outcome is unknown (the leader changed mid-write) or after a minute.
+/// Routes a write to the leader, following redirects, and sends it again
+/// only when it is known not to have been appended. `Err` when its outcome
+/// is unknown, or after a minute.
+///
+/// `NotLeader`, `Busy` and `ShuttingDown` mean the command was not
+/// appended: sending it again, to the leader named or to another node,
+/// cannot apply it twice. An error whose `outcome_unknown()` (leadership
+/// lost while the write was pending, a timeout) means it was appended and
+/// may still commit: sent again, it could apply twice, which for a command
+/// that is not idempotent (an increment, an append) is a wrong result. So
+/// it is returned, and the caller reports it and does not count the write
+/// as acknowledged; an application that must know re-reads the key (a
+/// linearizable read) once a new leader is in place, or makes its
+/// commands idempotent, before deciding to write again.
 fn put(nodes: &[RaftHandle<KvStore>], key: &str, value: &str) -> Result<Duration, RuntimeError> {
     let command = format!("{key}={value}");
     let give_up = Instant::now() + Duration::from_secs(60);
@@ -123,11 +135,12 @@ fn put(nodes: &[RaftHandle<KvStore>], key: &str, value: &str) -> Result<Duration
         let started = Instant::now();
         match nodes[at].propose(command.clone()) {
             Ok(_) => return Ok(started.elapsed()),
-            Err(RuntimeError::NotLeader { leader, .. }) | Err(RuntimeError::LeadershipLost { leader })
-                if Instant::now() < give_up && !matches!(leader, Some(l) if nodes.iter().all(|h| h.id() != l)) =>
-            {
+            Err(e) if e.outcome_unknown() => return Err(e),
+            Err(RuntimeError::NotLeader { leader, .. }) if Instant::now() < give_up => {
                 match leader.and_then(|l| nodes.iter().position(|h| h.id() == l)) {
                     Some(i) => at = i,
+                    // No leader known, or one this client has no handle on
+                    // (a node stopped, not yet known to be gone): the next.
                     None => {
                         at = (at + 1) % nodes.len();
                         std::thread::sleep(Duration::from_millis(10));
@@ -142,13 +155,19 @@ fn put(nodes: &[RaftHandle<KvStore>], key: &str, value: &str) -> Result<Duration
     }
 }
 
-/// Writes `count` keys from `CLIENTS` threads; returns the latencies of the
-/// acknowledged writes, the keys acknowledged, and the elapsed time.
-fn write_phase(
-    nodes: &[RaftHandle<KvStore>],
-    phase: &str,
-    count: usize,
-) -> (Vec<Duration>, Vec<(String, String)>, Duration) {
+/// What a write phase did.
+struct Phase {
+    /// The latencies of the acknowledged writes.
+    latencies: Vec<Duration>,
+    /// The keys acknowledged, with their values.
+    acked: Vec<(String, String)>,
+    /// Writes whose outcome is unknown: neither counted nor sent again.
+    unknown: usize,
+    elapsed: Duration,
+}
+
+/// Writes `count` keys from `CLIENTS` threads.
+fn write_phase(nodes: &[RaftHandle<KvStore>], phase: &str, count: usize) -> Phase {
     let nodes = Arc::new(nodes.to_vec());
     let started = Instant::now();
     let workers: Vec<_> = (0..CLIENTS)
@@ -156,28 +175,40 @@ fn write_phase(
             let nodes = Arc::clone(&nodes);
             let phase = phase.to_owned();
             std::thread::spawn(move || {
-                let mut lat = Vec::new();
-                let mut acked = Vec::new();
+                let (mut lat, mut acked, mut unknown) = (Vec::new(), Vec::new(), 0);
                 for i in (c..count).step_by(CLIENTS) {
                     let (k, v) = (format!("{phase}-{i:05}"), format!("value-{i}"));
-                    if let Ok(d) = put(&nodes, &k, &v) {
-                        lat.push(d);
-                        acked.push((k, v));
+                    match put(&nodes, &k, &v) {
+                        Ok(d) => {
+                            lat.push(d);
+                            acked.push((k, v));
+                        }
+                        Err(e) if e.outcome_unknown() => unknown += 1,
+                        Err(_) => {}
                     }
                 }
-                (lat, acked)
+                (lat, acked, unknown)
             })
         })
         .collect();
-    let mut lat = Vec::new();
-    let mut acked = Vec::new();
+    let mut out = Phase { latencies: Vec::new(), acked: Vec::new(), unknown: 0, elapsed: Duration::ZERO };
     for w in workers {
-        if let Ok((l, a)) = w.join() {
-            lat.extend(l);
-            acked.extend(a);
+        if let Ok((l, a, u)) = w.join() {
+            out.latencies.extend(l);
+            out.acked.extend(a);
+            out.unknown += u;
         }
     }
-    (lat, acked, started.elapsed())
+    out.elapsed = started.elapsed();
+    out
+}
+
+/// `, n with an unknown outcome (...)` when there were any.
+fn unknown_note(unknown: usize) -> String {
+    match unknown {
+        0 => String::new(),
+        n => format!(", {n} with an unknown outcome (leadership changed or a timeout: not counted, not sent again)"),
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -236,8 +267,9 @@ fn run(base: &Path, tls: bool) -> Result<(), String> {
     println!("\nnode {leader} elected leader after {} ms", took.as_millis());
 
     // Phase 1: writes from 16 client threads; reads through every node.
-    let (mut latencies, mut acked, t1) = write_phase(&up(&nodes), "a", WRITES_PER_PHASE);
-    println!("phase 1: {} writes acknowledged in {} ms", acked.len(), t1.as_millis());
+    let p1 = write_phase(&up(&nodes), "a", WRITES_PER_PHASE);
+    let (mut latencies, mut acked, t1) = (p1.latencies, p1.acked, p1.elapsed);
+    println!("phase 1: {} writes acknowledged in {} ms{}", acked.len(), t1.as_millis(), unknown_note(p1.unknown));
     for h in up(&nodes) {
         let v = h.read(|kv: &KvStore| kv.map.get("a-00042").cloned()).map_err(|e| e.to_string())?;
         println!("  read a-00042 through node {}: {v:?}", h.id());
@@ -253,10 +285,16 @@ fn run(base: &Path, tls: bool) -> Result<(), String> {
     println!("node {new_leader} elected leader {} ms after the stop", took.as_millis());
 
     // Phase 2: writes continue on the two remaining nodes.
-    let (l2, a2, t2) = write_phase(&up(&nodes), "b", WRITES_PER_PHASE);
-    println!("phase 2: {} writes acknowledged in {} ms with node {leader} down", a2.len(), t2.as_millis());
-    latencies.extend(l2);
-    acked.extend(a2);
+    let p2 = write_phase(&up(&nodes), "b", WRITES_PER_PHASE);
+    let t2 = p2.elapsed;
+    println!(
+        "phase 2: {} writes acknowledged in {} ms with node {leader} down{}",
+        p2.acked.len(),
+        t2.as_millis(),
+        unknown_note(p2.unknown)
+    );
+    latencies.extend(p2.latencies);
+    acked.extend(p2.acked);
 
     // Restart the stopped node from its log; it catches up.
     println!("\nrestarting node {leader} from its log");
