@@ -1,8 +1,10 @@
 //! The many-groups runtime (`raft_io::runtime::multi`) against what a user
 //! or a peer can hand it (each found by review, red before its fix): a
 //! coalescing wait too long for the clock, a transfer submitted after a
-//! proposal in the same turn, and a peer sending chunks its groups drop to
-//! hold the snapshot receive slots. The runtime runs over an in-memory
+//! proposal in the same turn, a peer sending chunks its groups drop to
+//! hold the snapshot receive slots, a driver full of waiting requests that
+//! took no group administration, and a storage failure in a received
+//! message's step that halted its group in silence. The runtime runs over an in-memory
 //! wire; its peers are played by the test (a `RaftNode` whose messages are
 //! relayed by hand, or hand-made envelopes). Timeouts are hang detectors
 //! only.
@@ -385,4 +387,43 @@ fn a_lagging_nodes_new_leader_whose_first_chunk_the_gate_held_back_is_not_shut_o
     a_leader_whose_first_chunk_the_gate_held_back_is_not_shut_out(
         RaftConfig::new(1, [1, 4]).election_timeout(1000, 2000),
     );
+}
+
+/// Group administration is not starved by the requests it would resolve:
+/// a driver holding `max_pending` requests took nothing more from the
+/// queue, group creation and removal included, so requests waiting
+/// without a deadline on a group that lost its quorum could not be freed
+/// by removing that group (nor could another group be created).
+#[test]
+fn group_administration_is_served_while_the_driver_holds_max_pending_requests() {
+    let mut pair = Pair::start(Gate::default(), |r| r.max_pending(4));
+    let a = pair.handle.propose_async(GROUP, "a").unwrap();
+    assert_eq!(pair.relay_until_applied(a).unwrap(), 1);
+    // Node 2 goes silent (nothing is relayed any more): GROUP has lost its
+    // quorum. Four proposals with no deadline fill the driver.
+    let patient = pair.handle.with_timeout(None);
+    let waiting: Vec<Ticket<u64>> = (0..4).map(|i| patient.propose_async(GROUP, format!("w{i}")).unwrap()).collect();
+    until("the driver holds max_pending requests", || {
+        let stats = pair.handle.stats();
+        stats.queued_requests == 0 && stats.held_requests >= 4
+    });
+    // The deadline below is a hang detector: the driver took none of these.
+    let admin = pair.handle.with_timeout(Some(Duration::from_secs(10)));
+    let created = admin.create_group(5, RaftConfig::single(1));
+    assert!(created.is_ok(), "a group created while the driver is full: {created:?}");
+    assert!(admin.groups().unwrap().contains(&5));
+    let removed = admin.remove_group(GROUP);
+    assert!(removed.is_ok(), "the group without quorum removed while the driver is full: {removed:?}");
+    for ticket in waiting {
+        // `remove_group`'s documented errors: `UnknownGroup`, or for a
+        // proposal already appended `OutcomeUnknown` (it may commit on the
+        // other replicas).
+        let outcome =
+            ticket.wait_timeout(Duration::from_secs(10)).unwrap_or_else(|_| panic!("a request never answered"));
+        assert!(
+            matches!(outcome, Err(RuntimeError::UnknownGroup(GROUP) | RuntimeError::OutcomeUnknown)),
+            "{outcome:?}"
+        );
+    }
+    assert!(pair.handle.is_running());
 }

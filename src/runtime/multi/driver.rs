@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use super::durable::DurableTokens;
 use super::group::{Effects, Hosted};
-use super::handle::{Counters, MultiHandle, MultiRequest, MultiShared};
+use super::handle::{Counters, MAX_QUEUED_ADMIN, MultiHandle, MultiRequest, MultiShared};
 use super::snapshots::SnapshotGate;
 use super::turn_times::Phase;
 use super::waiting::Waiting;
@@ -99,6 +99,7 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
     let shared = Arc::new(MultiShared {
         id: host.id(),
         submissions: Submissions::new(options.common.max_pending),
+        admin: Submissions::new(MAX_QUEUED_ADMIN),
         signal,
         counters: Counters::default(),
         held: 0.into(),
@@ -565,7 +566,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             None => (RuntimeError::ShuttingDown, StopReason::Shutdown),
         };
         self.shared.life.stopping(reason);
-        drop(self.shared.submissions.close());
+        self.shared.close();
         for hosted in self.groups.values_mut() {
             hosted.pending.fail_all(&error);
         }
@@ -597,7 +598,7 @@ struct StopGuard<S: StateMachine>(Arc<MultiShared<S>>);
 
 impl<S: StateMachine> Drop for StopGuard<S> {
     fn drop(&mut self) {
-        drop(self.0.submissions.close());
+        self.0.close();
         self.0.life.mark_stopped();
     }
 }

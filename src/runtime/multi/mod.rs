@@ -46,6 +46,13 @@
 //!   at each tick, the requests taken since counting as held until the
 //!   driver finds itself full and counts again): a node holds at most
 //!   twice `max_pending` requests.
+//! * **Administration:** group creation and removal, the list of groups,
+//!   and a group's status, metrics and backup are answered in the turn the
+//!   driver takes them, so they hold nothing and are not held back by the
+//!   bound above: they wait in a queue of their own, of at most 1024
+//!   (more are refused with `Busy`), which the driver empties every turn.
+//!   A node whose requests wait without a deadline on a group that lost
+//!   its quorum can still remove that group, which answers them.
 //! * **Snapshot streams:** at most
 //!   [`max_snapshot_streams`](MultiRuntime::max_snapshot_streams) groups'
 //!   snapshot transfers leave this node at once (per node, not per peer).
@@ -217,6 +224,8 @@ impl<S: StateMachine, T: GroupTransport> MultiRuntime<S, T> {
 
     /// Most requests queued, and most held by the driver (default 65536;
     /// at least 1); more are refused with [`RuntimeError::Busy`](super::RuntimeError::Busy).
+    /// Administration (creating and removing groups, status, metrics,
+    /// backups) is bounded apart: see the [module docs](self), "Bounds".
     pub fn max_pending(mut self, n: usize) -> Self {
         self.options.common.set_max_pending(n);
         self
