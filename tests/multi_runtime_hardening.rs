@@ -19,7 +19,7 @@ use bytes::Bytes;
 use raft_io::log::shared::SharedWal;
 use raft_io::multi::{Envelope, EnvelopeBody, GroupId, HostConfig};
 use raft_io::runtime::multi::{GroupTransport, MultiHandle, MultiRuntime, Ticket};
-use raft_io::runtime::{RuntimeError, StateMachine};
+use raft_io::runtime::{RuntimeError, StateMachine, StopReason};
 use raft_io::{Action, Error, Event, Membership, Message, MessageBody, RaftConfig, RaftNode, SnapshotChunk};
 
 /// Counts what it applied; a command `block` waits in `apply` until the
@@ -426,4 +426,75 @@ fn group_administration_is_served_while_the_driver_holds_max_pending_requests() 
         );
     }
     assert!(pair.handle.is_running());
+}
+
+/// A storage failure in the step of a received message halts the runtime
+/// at once, as one in any other step does (`RuntimeError::Halted`: "the
+/// runtime stopped"). The host swallowed the step's error: the group's
+/// node halted in silence, the runtime ran on with it (a tick skips a
+/// halted node), and the next request to the group, whenever it came,
+/// halted the whole runtime by surprise. Here the leader of a group reads
+/// its snapshot file, damaged on disk, to stream it to a joining learner,
+/// in the step of the learner's answer (a read failure: the shared WAL
+/// itself stays up, so no flush fails either).
+#[test]
+fn a_storage_failure_in_a_received_messages_step_halts_the_runtime_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = SharedWal::open(dir.path()).unwrap();
+    let wire = Wire::default();
+    let handle = MultiRuntime::new(HostConfig::new(1), wal, wire.clone(), |_| Count { n: 0, gate: Gate::default() })
+        .group(GROUP, RaftConfig::single(1).snapshot_entries(2))
+        .group(2, RaftConfig::single(1))
+        .start()
+        .unwrap();
+    assert_eq!(handle.wait_for_leader(GROUP, Duration::from_secs(20)), Some(1));
+    for command in ["a", "b", "c"] {
+        handle.propose(GROUP, command).unwrap();
+    }
+    // The snapshot taken at the fourth apply (the leader's no-op, a, b, c)
+    // is in its file, the group's latest; the file is damaged (same
+    // length, other bytes).
+    until("the snapshot at index 4 taken", || handle.status(GROUP).unwrap().snapshot_index == 4);
+    let snapshots = dir.path().join("groups").join(format!("{GROUP:020}"));
+    let snap_file = || {
+        let files = std::fs::read_dir(&snapshots).ok()?.flatten().map(|e| e.path());
+        files.filter(|p| p.extension().is_some_and(|x| x == "snap")).max()
+    };
+    until("the snapshot written", || snap_file().is_some());
+    let file = snap_file().unwrap();
+    let damaged: Vec<u8> = std::fs::read(&file).unwrap().into_iter().map(|b| !b).collect();
+    std::fs::write(&file, damaged).unwrap();
+    // Node 2 joins as a learner: it knows nothing, so its first answer
+    // makes the leader stream the snapshot.
+    handle.change_membership(GROUP, raft_io::MembershipChange::AddLearner(2)).unwrap();
+    let mut learner = RaftNode::new(RaftConfig::joining(2)).unwrap();
+    let mut answers = 0;
+    until("the learner answered", || {
+        let sent = std::mem::take(&mut *wire.sent.lock().unwrap());
+        for envelope in sent {
+            let EnvelopeBody::Raft { group: GROUP, message } = envelope.body else { continue };
+            let Ok(actions) = learner.step(Event::Message(message)) else { continue };
+            let mut inbox = wire.inbox.lock().unwrap();
+            for action in actions {
+                if let Action::Send { to: 1, message } = action {
+                    inbox.push_back(Envelope { from: 2, to: 1, body: EnvelopeBody::Raft { group: GROUP, message } });
+                    answers += 1;
+                }
+            }
+        }
+        answers > 0
+    });
+    // Once the driver has taken the answer and turned twice more, the
+    // runtime has stopped and says why; nothing else was asked of it.
+    until("the answer taken", || handle.stats().envelopes_in >= answers || !handle.is_running());
+    let turns = handle.stats().turns;
+    until("two more turns, or the runtime stopped", || handle.stats().turns >= turns + 2 || !handle.is_running());
+    let reason = handle.stop_reason();
+    let status = handle.status(2);
+    handle.shutdown();
+    assert!(
+        matches!(&reason, Some(StopReason::Halted(e)) if matches!(**e, Error::Storage(_))),
+        "the leader's node halted on its damaged snapshot and the runtime ran on: stop reason {reason:?}, \
+         another group's status {status:?}"
+    );
 }

@@ -218,6 +218,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             // usually has both followers' answers here), then their actions.
             self.host.receive_all(&mut received);
             self.carry_out();
+            self.halt_on_received_failure();
             let (host, now) = (&self.host, self.host.ticks());
             self.gate_in
                 .retain_live(now, |group, peer| host.group(group).is_some_and(|n| n.receives_snapshot_from(peer)));
@@ -225,6 +226,19 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         self.received = received;
         add(&self.shared.counters.envelopes_in, n as u64);
         n > 0
+    }
+
+    /// Halts the runtime on a storage failure met by the step of a
+    /// received message, as one in any other step does: at once, with its
+    /// cause. The host answers no one for such a step; unasked, it would
+    /// leave the group's node halted in silence (ticks skip it) until the
+    /// group's next request halted the runtime.
+    fn halt_on_received_failure(&mut self) {
+        let mut halts = Vec::new();
+        self.host.take_halts(&mut halts);
+        if let Some((_, cause)) = halts.into_iter().next() {
+            self.halted.get_or_insert(Arc::new(cause));
+        }
     }
 
     /// Drops the snapshot chunks of streams the receiving bound holds back

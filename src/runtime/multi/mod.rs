@@ -37,6 +37,18 @@
 //! before the flush that makes it durable, because the node itself holds
 //! such a message back until `Event::Persisted` reports that write.
 //!
+//! # Storage failures
+//!
+//! A storage failure halts the runtime at once, in whatever step it
+//! happens (a request's, a tick's, a received message's, a durability
+//! report's) or in the turn's flush: [`MultiHandle::stop_reason`] is
+//! [`StopReason::Halted`](super::StopReason::Halted) with the failure,
+//! the requests held fail with
+//! [`RuntimeError::Halted`](super::RuntimeError::Halted), later ones are
+//! refused with `ShuttingDown`. The shared WAL halts as a whole on any
+//! failed write (see [`log::shared`](crate::log::shared)): one group's
+//! failure is every group's. Reopen the WAL and start a new runtime.
+//!
 //! # Bounds
 //!
 //! * **Requests:** at most [`max_pending`](MultiRuntime::max_pending)
