@@ -1,8 +1,10 @@
 //! The many-groups runtime (`raft_io::runtime::multi`) against what a user
 //! or a peer can hand it (each found by review, red before its fix): a
 //! coalescing wait too long for the clock, a transfer submitted after a
-//! proposal in the same turn, and a peer sending chunks its groups drop to
-//! hold the snapshot receive slots. The runtime runs over an in-memory
+//! proposal in the same turn, a peer sending chunks its groups drop to
+//! hold the snapshot receive slots, a driver full of waiting requests that
+//! took no group administration, and a storage failure in a received
+//! message's step that halted its group in silence. The runtime runs over an in-memory
 //! wire; its peers are played by the test (a `RaftNode` whose messages are
 //! relayed by hand, or hand-made envelopes). Timeouts are hang detectors
 //! only.
@@ -17,7 +19,7 @@ use bytes::Bytes;
 use raft_io::log::shared::SharedWal;
 use raft_io::multi::{Envelope, EnvelopeBody, GroupId, HostConfig};
 use raft_io::runtime::multi::{GroupTransport, MultiHandle, MultiRuntime, Ticket};
-use raft_io::runtime::{RuntimeError, StateMachine};
+use raft_io::runtime::{RuntimeError, StateMachine, StopReason};
 use raft_io::{Action, Error, Event, Membership, Message, MessageBody, RaftConfig, RaftNode, SnapshotChunk};
 
 /// Counts what it applied; a command `block` waits in `apply` until the
@@ -384,5 +386,115 @@ fn a_joining_nodes_leader_whose_first_chunk_the_gate_held_back_is_not_shut_out()
 fn a_lagging_nodes_new_leader_whose_first_chunk_the_gate_held_back_is_not_shut_out() {
     a_leader_whose_first_chunk_the_gate_held_back_is_not_shut_out(
         RaftConfig::new(1, [1, 4]).election_timeout(1000, 2000),
+    );
+}
+
+/// Group administration is not starved by the requests it would resolve:
+/// a driver holding `max_pending` requests took nothing more from the
+/// queue, group creation and removal included, so requests waiting
+/// without a deadline on a group that lost its quorum could not be freed
+/// by removing that group (nor could another group be created).
+#[test]
+fn group_administration_is_served_while_the_driver_holds_max_pending_requests() {
+    let mut pair = Pair::start(Gate::default(), |r| r.max_pending(4));
+    let a = pair.handle.propose_async(GROUP, "a").unwrap();
+    assert_eq!(pair.relay_until_applied(a).unwrap(), 1);
+    // Node 2 goes silent (nothing is relayed any more): GROUP has lost its
+    // quorum. Four proposals with no deadline fill the driver.
+    let patient = pair.handle.with_timeout(None);
+    let waiting: Vec<Ticket<u64>> = (0..4).map(|i| patient.propose_async(GROUP, format!("w{i}")).unwrap()).collect();
+    until("the driver holds max_pending requests", || {
+        let stats = pair.handle.stats();
+        stats.queued_requests == 0 && stats.held_requests >= 4
+    });
+    // The deadline below is a hang detector: the driver took none of these.
+    let admin = pair.handle.with_timeout(Some(Duration::from_secs(10)));
+    let created = admin.create_group(5, RaftConfig::single(1));
+    assert!(created.is_ok(), "a group created while the driver is full: {created:?}");
+    assert!(admin.groups().unwrap().contains(&5));
+    let removed = admin.remove_group(GROUP);
+    assert!(removed.is_ok(), "the group without quorum removed while the driver is full: {removed:?}");
+    for ticket in waiting {
+        // `remove_group`'s documented errors: `UnknownGroup`, or for a
+        // proposal already appended `OutcomeUnknown` (it may commit on the
+        // other replicas).
+        let outcome =
+            ticket.wait_timeout(Duration::from_secs(10)).unwrap_or_else(|_| panic!("a request never answered"));
+        assert!(
+            matches!(outcome, Err(RuntimeError::UnknownGroup(GROUP) | RuntimeError::OutcomeUnknown)),
+            "{outcome:?}"
+        );
+    }
+    assert!(pair.handle.is_running());
+}
+
+/// A storage failure in the step of a received message halts the runtime
+/// at once, as one in any other step does (`RuntimeError::Halted`: "the
+/// runtime stopped"). The host swallowed the step's error: the group's
+/// node halted in silence, the runtime ran on with it (a tick skips a
+/// halted node), and the next request to the group, whenever it came,
+/// halted the whole runtime by surprise. Here the leader of a group reads
+/// its snapshot file, damaged on disk, to stream it to a joining learner,
+/// in the step of the learner's answer (a read failure: the shared WAL
+/// itself stays up, so no flush fails either).
+#[test]
+fn a_storage_failure_in_a_received_messages_step_halts_the_runtime_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = SharedWal::open(dir.path()).unwrap();
+    let wire = Wire::default();
+    let handle = MultiRuntime::new(HostConfig::new(1), wal, wire.clone(), |_| Count { n: 0, gate: Gate::default() })
+        .group(GROUP, RaftConfig::single(1).snapshot_entries(2))
+        .group(2, RaftConfig::single(1))
+        .start()
+        .unwrap();
+    assert_eq!(handle.wait_for_leader(GROUP, Duration::from_secs(20)), Some(1));
+    for command in ["a", "b", "c"] {
+        handle.propose(GROUP, command).unwrap();
+    }
+    // The snapshot taken at the fourth apply (the leader's no-op, a, b, c)
+    // is in its file, the group's latest; the file is damaged (same
+    // length, other bytes).
+    until("the snapshot at index 4 taken", || handle.status(GROUP).unwrap().snapshot_index == 4);
+    let snapshots = dir.path().join("groups").join(format!("{GROUP:020}"));
+    let snap_file = || {
+        let files = std::fs::read_dir(&snapshots).ok()?.flatten().map(|e| e.path());
+        files.filter(|p| p.extension().is_some_and(|x| x == "snap")).max()
+    };
+    until("the snapshot written", || snap_file().is_some());
+    let file = snap_file().unwrap();
+    let damaged: Vec<u8> = std::fs::read(&file).unwrap().into_iter().map(|b| !b).collect();
+    std::fs::write(&file, damaged).unwrap();
+    // Node 2 joins as a learner: it knows nothing, so its first answer
+    // makes the leader stream the snapshot.
+    handle.change_membership(GROUP, raft_io::MembershipChange::AddLearner(2)).unwrap();
+    let mut learner = RaftNode::new(RaftConfig::joining(2)).unwrap();
+    let mut answers = 0;
+    until("the learner answered", || {
+        let sent = std::mem::take(&mut *wire.sent.lock().unwrap());
+        for envelope in sent {
+            let EnvelopeBody::Raft { group: GROUP, message } = envelope.body else { continue };
+            let Ok(actions) = learner.step(Event::Message(message)) else { continue };
+            let mut inbox = wire.inbox.lock().unwrap();
+            for action in actions {
+                if let Action::Send { to: 1, message } = action {
+                    inbox.push_back(Envelope { from: 2, to: 1, body: EnvelopeBody::Raft { group: GROUP, message } });
+                    answers += 1;
+                }
+            }
+        }
+        answers > 0
+    });
+    // Once the driver has taken the answer and turned twice more, the
+    // runtime has stopped and says why; nothing else was asked of it.
+    until("the answer taken", || handle.stats().envelopes_in >= answers || !handle.is_running());
+    let turns = handle.stats().turns;
+    until("two more turns, or the runtime stopped", || handle.stats().turns >= turns + 2 || !handle.is_running());
+    let reason = handle.stop_reason();
+    let status = handle.status(2);
+    handle.shutdown();
+    assert!(
+        matches!(&reason, Some(StopReason::Halted(e)) if matches!(**e, Error::Storage(_))),
+        "the leader's node halted on its damaged snapshot and the runtime ran on: stop reason {reason:?}, \
+         another group's status {status:?}"
     );
 }

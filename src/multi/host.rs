@@ -92,6 +92,9 @@ pub struct MultiNode<L: RaftLog> {
     /// A group's messages in a row, in order (`step_held`); kept between
     /// batches.
     pub(super) run: Vec<Message>,
+    /// The storage failures of steps no call answers for (a received
+    /// message's), until [`take_halts`](MultiNode::take_halts).
+    pub(super) halts: Vec<(GroupId, crate::Error)>,
     /// Campaign slots (`campaigns.rs`).
     pub(super) campaigns: Campaigns,
     /// One copy of each configuration the groups hold: groups on the same
@@ -117,6 +120,7 @@ impl<L: RaftLog> MultiNode<L> {
             ticking: Vec::new(),
             held: Vec::new(),
             run: Vec::new(),
+            halts: Vec::new(),
             campaigns: Campaigns::new(config.max_campaigns),
             configs: SharedConfigs::default(),
             stats: HostStats::default(),

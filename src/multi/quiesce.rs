@@ -118,7 +118,8 @@ impl<L: RaftLog> MultiNode<L> {
         // Before the mark: settling rewrites the queue.
         self.settle_before(group, &event);
         let mark = self.out.len();
-        let _ = self.step_group(group, event);
+        let stepped = self.step_group(group, event);
+        self.keep_halt(stepped);
         let Some(g) = self.groups.get(&group) else { return };
         let node = &g.node;
         let sent = self.out[mark..].iter().any(|a| matches!(a, HostAction::Send(_)));
@@ -127,7 +128,8 @@ impl<L: RaftLog> MultiNode<L> {
         if quiet {
             self.stats.quiet_messages += n;
         } else {
-            let _ = self.wake(group, true);
+            let woken = self.wake(group, true);
+            self.keep_halt(woken);
         }
     }
 

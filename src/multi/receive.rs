@@ -3,7 +3,8 @@
 //! its message or quiescence notice routed to its group.
 
 use super::host::MultiNode;
-use super::{Envelope, EnvelopeBody, GroupId};
+use super::{Envelope, EnvelopeBody, GroupId, MultiError};
+use crate::error::Error;
 use crate::log::RaftLog;
 use crate::message::Message;
 use crate::node::Event;
@@ -119,11 +120,56 @@ impl<L: RaftLog> MultiNode<L> {
             return;
         };
         // A message from outside is no error of ours: a refusal is the
-        // node's business (it drops what it does not want).
+        // node's business (it drops what it does not want). A storage
+        // failure is kept for `take_halts`.
         if g.quiet.is_quiesced() && super::quiesce::is_quiet_news(&g.node, &event) {
             self.step_quiesced(group, event, n);
-        } else if !g.quiet.is_quiesced() || self.wake(group, true).is_ok() {
-            let _ = self.step_group(group, event);
+        } else if !g.quiet.is_quiesced() || {
+            let woken = self.wake(group, true);
+            self.keep_halt(woken)
+        } {
+            let stepped = self.step_group(group, event);
+            self.keep_halt(stepped);
         }
+    }
+
+    /// Keeps the storage failure of a step no call answers for (`result`),
+    /// for [`take_halts`](Self::take_halts); returns whether the step
+    /// succeeded.
+    pub(super) fn keep_halt(&mut self, result: Result<(), MultiError>) -> bool {
+        match result {
+            Ok(()) => true,
+            Err(MultiError::Node { group, source: source @ Error::Storage(_) }) => {
+                self.halts.push((group, source));
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Moves to `out`, in the order they happened, the storage failures of
+    /// the steps no call answers for (a received message's or quiescence
+    /// notice's, and the catching up of the group it wakes), each with its
+    /// group. Each halted its group's node
+    /// ([`RaftNode::is_halted`](crate::RaftNode::is_halted)), which ticks
+    /// skip from then on: without this, only the group's next step by a
+    /// caller would tell. A driver that stops on a storage failure (the
+    /// many-groups runtime does) learns of it here, in the turn it
+    /// happened. A halted node's later steps fail with
+    /// [`Error::Halted`], which is not kept: each halt is reported once.
+    ///
+    /// ```
+    /// use raft_io::multi::{HostConfig, MultiNode};
+    /// use raft_io::{MemoryLog, RaftConfig};
+    ///
+    /// let mut host = MultiNode::new(HostConfig::new(1));
+    /// host.create_group(7, RaftConfig::new(1, [1, 2, 3]), MemoryLog::new())?;
+    /// let mut halts = Vec::new();
+    /// host.take_halts(&mut halts);
+    /// assert!(halts.is_empty(), "no step failed");
+    /// # Ok::<(), raft_io::multi::MultiError>(())
+    /// ```
+    pub fn take_halts(&mut self, out: &mut Vec<(GroupId, Error)>) {
+        out.append(&mut self.halts);
     }
 }

@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use super::durable::DurableTokens;
 use super::group::{Effects, Hosted};
-use super::handle::{Counters, MultiHandle, MultiRequest, MultiShared};
+use super::handle::{Counters, MAX_QUEUED_ADMIN, MultiHandle, MultiRequest, MultiShared};
 use super::snapshots::SnapshotGate;
 use super::turn_times::Phase;
 use super::waiting::Waiting;
@@ -99,6 +99,7 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
     let shared = Arc::new(MultiShared {
         id: host.id(),
         submissions: Submissions::new(options.common.max_pending),
+        admin: Submissions::new(MAX_QUEUED_ADMIN),
         signal,
         counters: Counters::default(),
         held: 0.into(),
@@ -217,6 +218,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             // usually has both followers' answers here), then their actions.
             self.host.receive_all(&mut received);
             self.carry_out();
+            self.halt_on_received_failure();
             let (host, now) = (&self.host, self.host.ticks());
             self.gate_in
                 .retain_live(now, |group, peer| host.group(group).is_some_and(|n| n.receives_snapshot_from(peer)));
@@ -224,6 +226,19 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         self.received = received;
         add(&self.shared.counters.envelopes_in, n as u64);
         n > 0
+    }
+
+    /// Halts the runtime on a storage failure met by the step of a
+    /// received message, as one in any other step does: at once, with its
+    /// cause. The host answers no one for such a step; unasked, it would
+    /// leave the group's node halted in silence (ticks skip it) until the
+    /// group's next request halted the runtime.
+    fn halt_on_received_failure(&mut self) {
+        let mut halts = Vec::new();
+        self.host.take_halts(&mut halts);
+        if let Some((_, cause)) = halts.into_iter().next() {
+            self.halted.get_or_insert(Arc::new(cause));
+        }
     }
 
     /// Drops the snapshot chunks of streams the receiving bound holds back
@@ -565,7 +580,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             None => (RuntimeError::ShuttingDown, StopReason::Shutdown),
         };
         self.shared.life.stopping(reason);
-        drop(self.shared.submissions.close());
+        self.shared.close();
         for hosted in self.groups.values_mut() {
             hosted.pending.fail_all(&error);
         }
@@ -597,7 +612,7 @@ struct StopGuard<S: StateMachine>(Arc<MultiShared<S>>);
 
 impl<S: StateMachine> Drop for StopGuard<S> {
     fn drop(&mut self) {
-        drop(self.0.submissions.close());
+        self.0.close();
         self.0.life.mark_stopped();
     }
 }

@@ -37,6 +37,19 @@ pub(crate) enum MultiRequest<S: StateMachine> {
 }
 
 impl<S: StateMachine> MultiRequest<S> {
+    /// Whether the driver answers the request in the turn it takes it:
+    /// group administration (creation, removal, the list of groups) and
+    /// inspection (status, metrics, backup). Such a request holds nothing
+    /// in the driver, so it does not count against
+    /// [`max_pending`](super::MultiRuntime::max_pending) and is not held
+    /// back by it: it goes through a queue of its own
+    /// ([`MAX_QUEUED_ADMIN`]), which the driver empties every turn. A node
+    /// whose requests wait on a group that lost its quorum can thus still
+    /// remove that group, which answers them.
+    pub(crate) fn is_admin(&self) -> bool {
+        self.group().is_none()
+    }
+
     /// The group a request that may wait in the driver is for.
     pub(crate) fn group(&self) -> Option<GroupId> {
         match self {
@@ -132,10 +145,23 @@ pub(crate) struct Counters {
     pub(crate) groups: AtomicU64,
 }
 
+/// Most administration requests ([`MultiRequest::is_admin`]) queued at
+/// once; more are refused with [`RuntimeError::Busy`]. Each is answered in
+/// the turn the driver takes it, and the driver takes them all every turn,
+/// so this bounds what one turn serves of them (its callers mostly wait for
+/// their answer: each holds one).
+pub(crate) const MAX_QUEUED_ADMIN: usize = 1024;
+
 /// State shared by every handle and the driver thread.
 pub(crate) struct MultiShared<S: StateMachine> {
     pub(crate) id: NodeId,
+    /// Requests that may wait in the driver (proposals, reads, changes,
+    /// transfers), bounded by `max_pending` ...
     pub(crate) submissions: Submissions<MultiRequest<S>>,
+    /// ... and administration, answered in the turn it is taken: a queue
+    /// of its own, so that a driver full of waiting requests still takes
+    /// it ([`MultiRequest::is_admin`]).
+    pub(crate) admin: Submissions<MultiRequest<S>>,
     pub(crate) signal: Arc<Signal>,
     pub(crate) counters: Counters,
     /// Requests the driver holds (published every turn).
@@ -151,7 +177,19 @@ pub(crate) struct MultiShared<S: StateMachine> {
     pub(crate) life: DriverLife,
 }
 
-impl<S: StateMachine> MultiShared<S> {}
+impl<S: StateMachine> MultiShared<S> {
+    /// Refuses every later submission, to both queues, and drops what they
+    /// still hold (which answers it [`RuntimeError::ShuttingDown`]).
+    pub(crate) fn close(&self) {
+        drop(self.submissions.close());
+        drop(self.admin.close());
+    }
+
+    /// Requests submitted and not yet taken by the driver.
+    pub(crate) fn queued(&self) -> usize {
+        self.submissions.queued() + self.admin.queued()
+    }
+}
 
 /// A proposal in flight ([`MultiHandle::propose_async`]): wait for its
 /// outcome now, later, or poll it. Every ticket ends in exactly one
@@ -219,7 +257,7 @@ struct Users<S: StateMachine>(Arc<MultiShared<S>>);
 
 impl<S: StateMachine> Drop for Users<S> {
     fn drop(&mut self) {
-        drop(self.0.submissions.close());
+        self.0.close();
         self.0.signal.notify();
     }
 }
@@ -254,7 +292,8 @@ impl<S: StateMachine> MultiHandle<S> {
     }
 
     fn submit(&self, request: MultiRequest<S>) -> Result<(), RuntimeError> {
-        self.shared.submissions.submit(request)?;
+        let queue = if request.is_admin() { &self.shared.admin } else { &self.shared.submissions };
+        queue.submit(request)?;
         self.shared.signal.notify();
         Ok(())
     }
@@ -489,7 +528,11 @@ impl<S: StateMachine> MultiHandle<S> {
     }
 
     /// Stops hosting `group` and deletes its log from the shared WAL; its
-    /// pending requests fail with [`RuntimeError::UnknownGroup`]. The other
+    /// pending requests fail with [`RuntimeError::UnknownGroup`] (a proposal
+    /// already appended with [`RuntimeError::OutcomeUnknown`]). Taken by the
+    /// driver even while it holds
+    /// [`max_pending`](super::MultiRuntime::max_pending) requests: the way
+    /// to free requests waiting on a group that lost its quorum. The other
     /// replicas see this one go silent, as after a crash: remove it from
     /// the group's configuration first to keep the group's fault
     /// tolerance.
@@ -540,7 +583,7 @@ impl<S: StateMachine> MultiHandle<S> {
             snapshot_chunks_received: c.chunks_in.load(Relaxed),
             groups: c.groups.load(Relaxed),
             held_requests: self.shared.held.load(Relaxed) as u64,
-            queued_requests: self.shared.submissions.queued() as u64,
+            queued_requests: self.shared.queued() as u64,
             wal,
             host,
             turn_times: c.turn_times.read(),
@@ -568,7 +611,7 @@ impl<S: StateMachine> MultiHandle<S> {
     /// (a clean close). Returns once the driver thread has exited (at once
     /// from a read query on the driver thread). Idempotent.
     pub fn shutdown(&self) {
-        drop(self.shared.submissions.close());
+        self.shared.close();
         self.shared.signal.notify();
         self.shared.life.wait_stopped();
     }

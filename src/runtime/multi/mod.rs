@@ -37,6 +37,18 @@
 //! before the flush that makes it durable, because the node itself holds
 //! such a message back until `Event::Persisted` reports that write.
 //!
+//! # Storage failures
+//!
+//! A storage failure halts the runtime at once, in whatever step it
+//! happens (a request's, a tick's, a received message's, a durability
+//! report's) or in the turn's flush: [`MultiHandle::stop_reason`] is
+//! [`StopReason::Halted`](super::StopReason::Halted) with the failure,
+//! the requests held fail with
+//! [`RuntimeError::Halted`](super::RuntimeError::Halted), later ones are
+//! refused with `ShuttingDown`. The shared WAL halts as a whole on any
+//! failed write (see [`log::shared`](crate::log::shared)): one group's
+//! failure is every group's. Reopen the WAL and start a new runtime.
+//!
 //! # Bounds
 //!
 //! * **Requests:** at most [`max_pending`](MultiRuntime::max_pending)
@@ -46,6 +58,13 @@
 //!   at each tick, the requests taken since counting as held until the
 //!   driver finds itself full and counts again): a node holds at most
 //!   twice `max_pending` requests.
+//! * **Administration:** group creation and removal, the list of groups,
+//!   and a group's status, metrics and backup are answered in the turn the
+//!   driver takes them, so they hold nothing and are not held back by the
+//!   bound above: they wait in a queue of their own, of at most 1024
+//!   (more are refused with `Busy`), which the driver empties every turn.
+//!   A node whose requests wait without a deadline on a group that lost
+//!   its quorum can still remove that group, which answers them.
 //! * **Snapshot streams:** at most
 //!   [`max_snapshot_streams`](MultiRuntime::max_snapshot_streams) groups'
 //!   snapshot transfers leave this node at once (per node, not per peer).
@@ -217,6 +236,8 @@ impl<S: StateMachine, T: GroupTransport> MultiRuntime<S, T> {
 
     /// Most requests queued, and most held by the driver (default 65536;
     /// at least 1); more are refused with [`RuntimeError::Busy`](super::RuntimeError::Busy).
+    /// Administration (creating and removing groups, status, metrics,
+    /// backups) is bounded apart: see the [module docs](self), "Bounds".
     pub fn max_pending(mut self, n: usize) -> Self {
         self.options.common.set_max_pending(n);
         self

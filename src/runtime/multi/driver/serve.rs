@@ -19,8 +19,11 @@ use crate::types::{ENTRY_OVERHEAD, NodeId};
 
 impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
     /// Takes queued requests (no more than the room left under
-    /// `max_pending`): proposals are batched per group, one step each,
-    /// unless a small batch waits for its group's round in flight.
+    /// `max_pending`), then every queued administration request (outside
+    /// that bound: a driver full of requests waiting on a group must still
+    /// take the removal that answers them): proposals are batched per
+    /// group, one step each, unless a small batch waits for its group's
+    /// round in flight.
     pub(super) fn serve_requests(&mut self) -> bool {
         let mut room = self.options.common.max_pending.saturating_sub(self.held());
         if room == 0 {
@@ -33,6 +36,9 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             self.shared.submissions.drain(&mut incoming, room);
             self.taken_since_tick += incoming.len();
         }
+        // After the requests submitted with them: each is answered in this
+        // turn, so none is held.
+        self.shared.admin.drain(&mut incoming, usize::MAX);
         let busy = !incoming.is_empty();
         // The groups given a proposal, stepped in group order.
         let mut batched = std::mem::take(&mut self.batched);
