@@ -242,6 +242,35 @@ fn a_snapshot_membership_must_be_valid() {
 }
 
 #[test]
+fn a_configuration_without_voters_is_refused_in_entries_and_snapshots() {
+    // Learners only; a joint configuration whose incoming half is empty;
+    // the empty configuration. None can elect a leader or commit, and no
+    // leader sends one.
+    let learners_only = Membership::new([], [4]).unwrap();
+    let no_incoming = Membership::joint([], [], [1, 2, 3]).unwrap();
+    for m in [learners_only, no_incoming, Membership::empty()] {
+        let blob = m.encode();
+        let mut fields = varints(&[0, 0, 0, 1, 1, 1]);
+        fields.push(2); // kind Config
+        fields.extend(varints(&[blob.len() as u64]));
+        fields.extend_from_slice(&blob);
+        assert_eq!(
+            decode(&frame(APPEND, &fields)),
+            Err(FrameError::InvalidMembership { field: "config entry", source: MembershipError::NoVoters }),
+            "{m:?}"
+        );
+        let mut fields = varints(&[1000, 9, blob.len() as u64]);
+        fields.extend_from_slice(&blob);
+        fields.extend(varints(&[0, 0, 0]));
+        assert_eq!(
+            decode(&frame(SNAPSHOT, &fields)),
+            Err(FrameError::InvalidMembership { field: "snapshot membership", source: MembershipError::NoVoters }),
+            "{m:?}"
+        );
+    }
+}
+
+#[test]
 fn an_over_long_varint_is_refused_as_non_canonical() {
     // Term 7 written in two bytes.
     let bytes = seal(&[1, 2, 0x87, 0x00, 10, 1, 0]);

@@ -1,7 +1,9 @@
 //! What a peer's bytes may make a node hold or dial: the inbox charges a
 //! decoded message what decoding built as well as its frame bytes, in both
-//! kinds of connection (found by review, red before the fix), and a member
-//! whose address stops parsing keeps the address learned before.
+//! kinds of connection (found by review, red before the fix), a member
+//! whose address stops parsing keeps the address learned before, and a
+//! configuration naming more members than `max_peers` starts no more
+//! writer threads than that (found by review, red before the fix).
 #![cfg(feature = "net")]
 
 #[path = "support/loopback.rs"]
@@ -214,4 +216,86 @@ fn the_inbox_budget_bounds_snapshot_chunks_with_addressed_configurations() {
         held <= 2 * budget,
         "the inbox held at least {held} bytes of decoded configurations with inbox_bytes = {budget}"
     );
+}
+
+/// A configuration of voters 1..=n, each but node 1 carrying a host name
+/// (looked up by the test's resolver, which finds nothing: no dial leaves
+/// the machine).
+fn named_members(n: u64) -> raft_io::Membership {
+    let mut m = raft_io::Membership::new(1..=n, []).unwrap();
+    for id in 2..=n {
+        m = m.with_address(id, format!("node-{id}.example:7001")).unwrap();
+    }
+    m
+}
+
+/// The transport starts a writer thread for every peer it learns from a
+/// configuration: one naming a thousand members with addresses (damaged,
+/// hostile, or a mistake) made the node start a thousand threads (found by
+/// review). Past `max_peers` (by default `max_connections`, 64) further
+/// members are refused: not dialed, counted, reported.
+#[test]
+fn a_configuration_naming_more_members_than_max_peers_starts_no_more_writers() {
+    use raft_io::transport::NetEvent;
+    use std::sync::{Arc, Mutex};
+    let nowhere = |_: &str, _: u16| -> std::io::Result<Vec<SocketAddr>> { Ok(Vec::new()) };
+    let members = named_members(1000);
+    // The default: as many as inbound connections.
+    let cfg = TcpConfig::new(1, loopback()).cluster_id(CLUSTER).resolver(nowhere);
+    let node = TcpTransport::bind(cfg).unwrap();
+    assert!(node.learn_peers(&members).unwrap().is_empty());
+    let peers = node.handle().peers().len();
+    assert_eq!(node.stats().peers_over_limit, 999 - 64);
+    node.shutdown();
+    assert!(peers <= 64, "{peers} peers (a writer thread each) for 999 members");
+
+    let refused = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&refused);
+    let cfg = TcpConfig::new(1, loopback()).cluster_id(CLUSTER).resolver(nowhere).max_peers(8).on_event(move |e| {
+        if let NetEvent::PeerOverLimit { peer, max_peers: 8 } = e {
+            seen.lock().unwrap().push(*peer);
+        }
+    });
+    let node = TcpTransport::bind(cfg).unwrap();
+    assert!(node.learn_peers(&members).unwrap().is_empty());
+    assert_eq!(node.handle().peers().iter().map(|(id, _)| *id).collect::<Vec<_>>(), (2..=9).collect::<Vec<_>>());
+    assert_eq!(node.stats().peers_over_limit, 991);
+    assert_eq!(*refused.lock().unwrap(), (10..=1000).collect::<Vec<_>>(), "each reported");
+    // Learned again (the runtime does at every configuration): still 8.
+    node.learn_peers(&members).unwrap();
+    assert_eq!(node.handle().peers().len(), 8);
+    node.shutdown();
+}
+
+/// Past `max_peers` a peer added by hand is a typed error, and so is a
+/// configuration of more peers than that at bind; a known peer may still
+/// move.
+#[test]
+fn a_peer_added_by_hand_past_max_peers_is_a_typed_error() {
+    use raft_io::transport::TooManyPeers;
+    let cfg = TcpConfig::new(1, loopback()).cluster_id(CLUSTER).max_peers(2).peer(2, dead_addr());
+    let node = TcpTransport::bind(cfg.clone().peer(3, dead_addr())).unwrap();
+    let e = node.add_peer(4, dead_addr()).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    assert_eq!(TooManyPeers::of(&e), Some(&TooManyPeers { peer: 4, max_peers: 2 }));
+    assert!(node.handle().add_peer(5, dead_addr()).is_err());
+    let moved = dead_addr();
+    node.add_peer(3, moved).unwrap();
+    let peers = node.handle().peers();
+    assert_eq!(peers.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![2, 3]);
+    assert_eq!(peers[1].1, moved, "a known peer moves");
+    node.remove_peer(3);
+    node.add_peer(4, dead_addr()).unwrap();
+    assert_eq!(node.stats().peers_over_limit, 2);
+    node.shutdown();
+    let too_many = cfg.peer(3, dead_addr()).peer(4, dead_addr());
+    let e = TcpTransport::bind(too_many).unwrap_err();
+    assert_eq!(TooManyPeers::of(&e), Some(&TooManyPeers { peer: 4, max_peers: 2 }));
+    // A group transport learns one peer at a time: the same bound.
+    let hosts = TcpGroupTransport::bind(TcpConfig::new(1, loopback()).cluster_id(CLUSTER).max_peers(1)).unwrap();
+    hosts.learn_one_peer(2, dead_addr()).unwrap();
+    let e = hosts.learn_one_peer(3, dead_addr()).unwrap_err();
+    assert_eq!(TooManyPeers::of(&e), Some(&TooManyPeers { peer: 3, max_peers: 1 }));
+    assert_eq!(hosts.handle().peers().len(), 1);
+    hosts.shutdown();
 }

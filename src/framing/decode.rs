@@ -148,7 +148,7 @@ impl Reader<'_> {
         let kind = EntryKind::from_u8(byte).ok_or(FrameError::UnknownEntryKind { index, byte })?;
         let data = dec.read_length_prefixed_borrowed()?;
         if kind == EntryKind::Config {
-            Membership::decode(data)
+            Membership::decode_with_voters(data)
                 .map_err(|source| FrameError::InvalidMembership { field: "config entry", source })?;
         }
         Ok(Entry { term, index, kind, data: self.frame.slice_ref(data) })
@@ -157,7 +157,7 @@ impl Reader<'_> {
     fn snapshot(&self, dec: &mut Decoder<'_>) -> Result<SnapshotChunk, FrameError> {
         let index = read_u64(dec)?;
         let term = read_u64(dec)?;
-        let membership = Membership::decode(dec.read_length_prefixed_borrowed()?)
+        let membership = Membership::decode_with_voters(dec.read_length_prefixed_borrowed()?)
             .map_err(|source| FrameError::InvalidMembership { field: "snapshot membership", source })?;
         let total_len = read_u64(dec)?;
         let offset = read_u64(dec)?;

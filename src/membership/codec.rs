@@ -58,7 +58,38 @@ impl Membership {
     /// at version 1), in strictly ascending id order, each of a member and
     /// 1 to [`MAX_ADDRESS_LEN`](super::MAX_ADDRESS_LEN) bytes long. Never panics and never
     /// allocates more than the input can hold.
-    pub fn decode(mut bytes: &[u8]) -> Result<Self, MembershipError> {
+    ///
+    /// A configuration with members must have voters, and so must, in a
+    /// joint configuration, the incoming half (the outgoing half has them
+    /// by definition): each voter set that must form a majority of its own
+    /// needs one to form ([`MembershipError::NoVoters`]). No change yields
+    /// anything else, and a configuration without voters could never elect
+    /// a leader or commit. The empty configuration
+    /// ([`Membership::empty`], of a node that knows none yet) is read, as a
+    /// store may hold it as a snapshot's; the frame decoder refuses it too.
+    pub fn decode(bytes: &[u8]) -> Result<Self, MembershipError> {
+        let m = Self::decode_any(bytes)?;
+        if m.0.voters.is_empty() && !m.is_empty() {
+            return Err(MembershipError::NoVoters);
+        }
+        Ok(m)
+    }
+
+    /// [`decode`](Self::decode), refusing the empty configuration too: what
+    /// a message may carry (a configuration entry, a snapshot's
+    /// membership), which a leader, a member of a configuration with
+    /// voters, never sends empty.
+    #[cfg(feature = "framing")]
+    pub(crate) fn decode_with_voters(bytes: &[u8]) -> Result<Self, MembershipError> {
+        let m = Self::decode(bytes)?;
+        if m.0.voters.is_empty() {
+            return Err(MembershipError::NoVoters);
+        }
+        Ok(m)
+    }
+
+    /// Every check of [`decode`](Self::decode) but the voters'.
+    fn decode_any(mut bytes: &[u8]) -> Result<Self, MembershipError> {
         let version = take::<1>(&mut bytes)?[0];
         if version != MEMBERSHIP_FORMAT_V1 && version != MEMBERSHIP_FORMAT {
             return Err(MembershipError::Malformed("unknown format version"));
@@ -142,6 +173,42 @@ mod tests {
         unsorted.extend_from_slice(&1u64.to_le_bytes());
         unsorted.extend_from_slice(&[0; 8]);
         assert!(Membership::decode(&unsorted).is_err());
+    }
+
+    #[test]
+    fn decode_refuses_a_configuration_whose_voter_sets_cannot_hold_a_quorum() {
+        use super::super::MembershipError;
+        // Each list as written: a `u32` count, then the ids.
+        let lists = |voters: &[u64], learners: &[u64], outgoing: &[u64]| {
+            let mut b = vec![MEMBERSHIP_FORMAT_V1];
+            for list in [voters, learners, outgoing] {
+                b.extend_from_slice(&(list.len() as u32).to_le_bytes());
+                for id in list {
+                    b.extend_from_slice(&id.to_le_bytes());
+                }
+            }
+            b
+        };
+        let refused: [(&str, Vec<u8>); 3] = [
+            ("learners only", lists(&[], &[4], &[])),
+            ("joint, the incoming half empty", lists(&[], &[], &[1, 2, 3])),
+            ("joint, the incoming half empty, with learners", lists(&[], &[4], &[1, 2])),
+        ];
+        for (what, bytes) in refused {
+            assert_eq!(Membership::decode(&bytes), Err(MembershipError::NoVoters), "{what}");
+        }
+        // With addresses (version 2): the same.
+        let mut addressed = lists(&[], &[4], &[]);
+        addressed[0] = MEMBERSHIP_FORMAT;
+        addressed.extend_from_slice(&1u32.to_le_bytes());
+        addressed.extend_from_slice(&4u64.to_le_bytes());
+        addressed.extend_from_slice(&3u16.to_le_bytes());
+        addressed.extend_from_slice(b"h:1");
+        assert_eq!(Membership::decode(&addressed), Err(MembershipError::NoVoters));
+        // A joint configuration with both halves is read; the empty one (no
+        // configuration yet, which a store may hold as a snapshot's) too.
+        assert!(Membership::decode(&lists(&[4], &[], &[1, 2, 3])).is_ok());
+        assert_eq!(Membership::decode(&lists(&[], &[], &[])), Ok(Membership::empty()));
     }
 
     #[test]

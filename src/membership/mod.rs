@@ -681,7 +681,7 @@ mod tests {
         }
 
         #[test]
-        fn encode_decode_round_trips(v in proptest::collection::btree_set(1u64..50, 0..6),
+        fn encode_decode_round_trips(v in proptest::collection::btree_set(1u64..50, 1..6),
                                      l in proptest::collection::btree_set(50u64..100, 0..4),
                                      o in proptest::collection::btree_set(1u64..50, 0..4)) {
             let c = Membership::joint(v, l, o).unwrap();

@@ -16,7 +16,7 @@ pub use tcp::tls;
 #[cfg(feature = "net")]
 pub use tcp::{
     AddrError, NetEvent, PeerAddr, Refusal, Resolve, SystemResolver, TcpConfig, TcpGroupTransport, TcpHandle, TcpStats,
-    TcpTransport, address_bytes, address_of,
+    TcpTransport, TooManyPeers, address_bytes, address_of,
 };
 
 use crate::message::Message;

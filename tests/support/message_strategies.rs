@@ -26,10 +26,10 @@ pub fn data() -> impl Strategy<Value = Bytes> {
     prop_oneof![vec(any::<u8>(), 0..16), vec(any::<u8>(), 120..300)].prop_map(Bytes::from)
 }
 
-/// A valid membership: voters and learners drawn from disjoint ranges,
-/// sometimes joint.
+/// A valid membership: voters (at least one, as a message must carry) and
+/// learners drawn from disjoint ranges, sometimes joint.
 pub fn membership() -> impl Strategy<Value = Membership> {
-    (btree_set(1..50u64, 0..5), btree_set(50..100u64, 0..3), btree_set(1..u64::MAX, 0..4)).prop_map(
+    (btree_set(1..50u64, 1..5), btree_set(50..100u64, 0..3), btree_set(1..u64::MAX, 0..4)).prop_map(
         |(voters, learners, outgoing)| {
             Membership::joint(voters, learners, outgoing).expect("disjoint, non-zero, sorted ids")
         },

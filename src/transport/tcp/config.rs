@@ -44,6 +44,8 @@ pub struct TcpConfig {
     pub(super) departed_grace: Duration,
     pub(super) max_connections: usize,
     pub(super) max_pending_handshakes: usize,
+    /// `None`: as many as [`max_connections`](Self::max_connections).
+    pub(super) max_peers: Option<usize>,
     #[cfg(feature = "tls")]
     pub(super) tls: Option<tls::TlsConfig>,
     pub(super) hook: Option<Hook>,
@@ -59,6 +61,7 @@ impl std::fmt::Debug for TcpConfig {
             .field("queue_capacity", &self.queue_capacity)
             .field("queue_bytes", &self.queue_bytes)
             .field("limits", &self.limits)
+            .field("max_peers", &self.peer_limit())
             .field("tls", &self.tls_identity())
             .finish_non_exhaustive()
     }
@@ -78,7 +81,7 @@ impl TcpConfig {
     /// keepalive every second, reconnect backoff from 20 ms doubling to 1 s,
     /// a peer that left the configuration kept 10 s,
     /// 64 inbound connections of which at most 16 in their handshake,
-    /// plaintext (no TLS).
+    /// as many peers as inbound connections (64), plaintext (no TLS).
     pub fn new(id: NodeId, listen: SocketAddr) -> Self {
         Self {
             id,
@@ -101,6 +104,7 @@ impl TcpConfig {
             departed_grace: Duration::from_secs(10),
             max_connections: 64,
             max_pending_handshakes: 16,
+            max_peers: None,
             #[cfg(feature = "tls")]
             tls: None,
             hook: None,
@@ -246,6 +250,32 @@ impl TcpConfig {
         self
     }
 
+    /// Most peers at once (default: [`max_connections`](Self::max_connections),
+    /// 64; at least 1): each has a writer thread and an outbound queue of
+    /// its own, and each takes one of this node's inbound connections, so
+    /// a peer past `max_connections` could not reach this node anyway.
+    /// Peers given here ([`peer`](Self::peer)) count, and so do those
+    /// added later by hand or learned from a configuration, including a
+    /// departed one kept for [`departed_grace`](Self::departed_grace).
+    /// Past the bound a new peer is refused, counted
+    /// ([`TcpStats::peers_over_limit`]) and reported
+    /// ([`NetEvent::PeerOverLimit`]): [`TcpTransport::bind`] and
+    /// [`TcpTransport::add_peer`] fail with [`TooManyPeers`], and a member
+    /// of a configuration is not dialed (so a configuration naming
+    /// thousands of members with addresses cannot make the node start
+    /// thousands of threads). A peer already known may always change its
+    /// address. Keep it above the cluster's size, with room for the
+    /// members a change brings in while those it removes are kept.
+    pub fn max_peers(mut self, n: usize) -> Self {
+        self.max_peers = Some(n.max(1));
+        self
+    }
+
+    /// The bound [`max_peers`](Self::max_peers) sets, or its default.
+    pub(super) fn peer_limit(&self) -> usize {
+        self.max_peers.unwrap_or(self.max_connections)
+    }
+
     /// Runs every connection over mutually authenticated TLS with this
     /// material (feature `tls`; see [`tls`]). The certificate must name this
     /// node and cluster ([`tls::NodeIdentity`]), or
@@ -276,6 +306,33 @@ impl TcpConfig {
     pub fn on_event(mut self, hook: impl Fn(&NetEvent) + Send + Sync + 'static) -> Self {
         self.hook = Some(Arc::new(hook));
         self
+    }
+}
+
+/// A new peer refused because the transport already has
+/// [`TcpConfig::max_peers`] peers: the error [`TcpTransport::bind`] and
+/// [`TcpTransport::add_peer`] return (inside an [`io::Error`](std::io::Error)
+/// of kind [`InvalidInput`](std::io::ErrorKind::InvalidInput); see
+/// [`TooManyPeers::of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("peer {peer} refused: the transport already has its {max_peers} peers (TcpConfig::max_peers)")]
+pub struct TooManyPeers {
+    /// The peer refused.
+    pub peer: NodeId,
+    /// The bound in force.
+    pub max_peers: usize,
+}
+
+impl TooManyPeers {
+    /// The refusal `error` carries, if it is one.
+    pub fn of(error: &std::io::Error) -> Option<&TooManyPeers> {
+        error.get_ref().and_then(|e| e.downcast_ref())
+    }
+}
+
+impl From<TooManyPeers> for std::io::Error {
+    fn from(e: TooManyPeers) -> Self {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, e)
     }
 }
 

@@ -1,11 +1,13 @@
 //! Which connection events reach `tracing` when a remote party repeats
 //! them (feature `tracing`).
 //!
-//! Two kinds of [`NetEvent`] happen at a rate a remote party chooses: an
+//! Three kinds of [`NetEvent`] happen at a rate a remote party chooses: an
 //! undecodable frame ([`NetEvent::DecodeError`], one per frame a peer
-//! sends) and a refused inbound connection ([`NetEvent::Refused`], one per
-//! connection anyone opens). Logged each time, a flood of either would
-//! flood the node's log too, and the disk or the collector behind it. So
+//! sends), a refused inbound connection ([`NetEvent::Refused`], one per
+//! connection anyone opens) and a peer refused past `max_peers`
+//! ([`NetEvent::PeerOverLimit`], one per member past the bound of every
+//! configuration learned: a configuration may name thousands). Logged each
+//! time, a flood of any would flood the node's log too, and the disk or the collector behind it. So
 //! each kind keeps a running count for the transport's life, and an
 //! occurrence is logged when its count is a power of two or a multiple of
 //! [`LOG_EVERY`]: the 1st, 2nd, 4th, … 2048th, then every 4096th, each with
@@ -27,6 +29,7 @@ pub(crate) const LOG_EVERY: u64 = 4096;
 pub(crate) struct Floods {
     decode_errors: AtomicU64,
     refusals: AtomicU64,
+    peers_over_limit: AtomicU64,
 }
 
 /// Whether `event` is logged.
@@ -45,6 +48,7 @@ impl Floods {
         let counter = match event {
             NetEvent::DecodeError { .. } => &self.decode_errors,
             NetEvent::Refused { .. } => &self.refusals,
+            NetEvent::PeerOverLimit { .. } => &self.peers_over_limit,
             _ => return Logged::Always,
         };
         let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
@@ -86,6 +90,10 @@ mod tests {
         assert_eq!(n(floods.count(&decode)), None);
         assert_eq!(n(floods.count(&refused)), Some(1));
         assert_eq!(n(floods.count(&decode)), Some(4));
+        let over = NetEvent::PeerOverLimit { peer: 9, max_peers: 8 };
+        assert_eq!(n(floods.count(&over)), Some(1));
+        assert_eq!(n(floods.count(&over)), Some(2));
+        assert_eq!(n(floods.count(&over)), None);
         let closed = NetEvent::InboundClosed { peer: 2, reason: String::new() };
         for _ in 0..5 {
             assert_eq!(n(floods.count(&closed)), Some(0));

@@ -99,7 +99,10 @@ impl TcpHandle {
     ///
     /// # Errors
     ///
-    /// The peer's writer thread could not be spawned.
+    /// As [`TcpTransport::add_peer`](super::TcpTransport::add_peer): a new
+    /// peer past [`TcpConfig::max_peers`](super::TcpConfig::max_peers)
+    /// ([`TooManyPeers`](super::TooManyPeers)), or the peer's writer thread
+    /// could not be spawned.
     pub fn add_peer(&self, id: NodeId, addr: impl Into<PeerAddr>) -> std::io::Result<()> {
         Arc::clone(&self.shared).add_peer(id, addr.into())
     }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::addr::PeerAddr;
 use super::carrier::Carrier;
-use super::shared::Shared;
+use super::shared::{NotAdded, Shared};
 use super::{TcpGroupTransport, TcpTransport};
 use crate::membership::Membership;
 use crate::sync::lock;
@@ -59,6 +59,14 @@ impl TcpTransport {
     /// added; the membership change that gave it was refused nowhere, as
     /// the core keeps addresses opaque).
     ///
+    /// A new member past [`TcpConfig::max_peers`](super::TcpConfig::max_peers)
+    /// is not added either: it is counted
+    /// ([`TcpStats::peers_over_limit`](super::TcpStats::peers_over_limit))
+    /// and reported ([`NetEvent::PeerOverLimit`](super::NetEvent::PeerOverLimit)),
+    /// and a later call, once peers have gone, adds it. So a configuration
+    /// naming thousands of members cannot make the node start thousands of
+    /// writer threads.
+    ///
     /// # Errors
     ///
     /// A new peer's writer thread could not be spawned; peers handled
@@ -89,14 +97,17 @@ impl TcpGroupTransport {
     ///
     /// # Errors
     ///
-    /// The peer's writer thread could not be spawned.
+    /// A new peer past [`TcpConfig::max_peers`](super::TcpConfig::max_peers)
+    /// ([`TooManyPeers`](super::TooManyPeers); counted and reported as by
+    /// [`learn_peers`](Self::learn_peers)), or the peer's writer thread
+    /// could not be spawned.
     pub fn learn_one_peer(&self, id: NodeId, addr: impl Into<PeerAddr>) -> std::io::Result<()> {
         if id == self.shared.cfg.id {
             return Ok(());
         }
         let addr = addr.into();
         let mut learned = lock(&self.shared.learned);
-        learn_one(&self.shared, id, addr.clone())?;
+        learn_one(&self.shared, id, addr.clone()).map_err(std::io::Error::from)?;
         learned.insert(id, addr);
         Ok(())
     }
@@ -126,14 +137,14 @@ impl TcpGroupTransport {
 /// Makes `id` a peer at `addr`: added, or moved (its open connection leads
 /// to the old address, so it is closed, queued messages dropped as Raft
 /// tolerates, and the peer redialed at the new one).
-fn learn_one<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, id: NodeId, addr: PeerAddr) -> std::io::Result<()> {
+fn learn_one<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, id: NodeId, addr: PeerAddr) -> Result<(), NotAdded> {
     let moved = lock(&shared.peers).get(&id).is_some_and(|p| p.addr() != addr);
     if moved {
         shared.remove_peer(id);
     }
     // A peer known at this address is kept (taken back if its grace was
     // running).
-    shared.add_peer(id, addr)
+    shared.try_add_peer(id, addr)
 }
 
 fn learn<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, membership: &Membership) -> std::io::Result<Vec<NodeId>> {
@@ -144,6 +155,20 @@ fn learn<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, membership: &Membership
     }
     let me = shared.cfg.id;
     let mut learned = lock(&shared.learned);
+    // Departures first: with no grace, their slots under `max_peers` go to
+    // the arrivals.
+    let gone: Vec<NodeId> = learned.keys().copied().filter(|&id| !membership.contains(id)).collect();
+    for id in gone {
+        learned.remove(&id);
+        shared.retire_peer(id);
+        #[cfg(feature = "tracing")]
+        tracing::info!(
+            node = me,
+            cluster = shared.cfg.cluster_id,
+            peer = id,
+            "peer retired: no longer a member; dropped once the grace has passed"
+        );
+    }
     let mut unusable = Vec::new();
     for (id, bytes) in membership.addresses() {
         if id == me {
@@ -160,24 +185,19 @@ fn learn<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, membership: &Membership
             unusable.push(id);
             continue;
         };
-        learn_one(shared, id, addr.clone())?;
+        match learn_one(shared, id, addr.clone()) {
+            Ok(()) => {}
+            // Past `max_peers`: not dialed (counted and reported); the
+            // members after it are tried too, as they may be known peers
+            // whose address changed.
+            Err(NotAdded::Full(_)) => continue,
+            Err(NotAdded::Spawn(e)) => return Err(e),
+        }
         #[cfg(feature = "tracing")]
         if learned.get(&id) != Some(&addr) {
             tracing::info!(node = me, cluster = shared.cfg.cluster_id, peer = id, %addr, "peer learned from the configuration");
         }
         learned.insert(id, addr);
-    }
-    let gone: Vec<NodeId> = learned.keys().copied().filter(|&id| !membership.contains(id)).collect();
-    for id in gone {
-        learned.remove(&id);
-        shared.retire_peer(id);
-        #[cfg(feature = "tracing")]
-        tracing::info!(
-            node = me,
-            cluster = shared.cfg.cluster_id,
-            peer = id,
-            "peer retired: no longer a member; dropped once the grace has passed"
-        );
     }
     Ok(unusable)
 }

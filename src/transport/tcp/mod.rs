@@ -62,7 +62,9 @@
 //! intact); a peer silent past [`TcpConfig::idle_timeout`] (a half-open
 //! connection) is reset, as is an outbound connection whose writes stall past
 //! [`TcpConfig::write_timeout`]. At most [`TcpConfig::max_connections`]
-//! inbound connections are open at once.
+//! inbound connections are open at once, and at most
+//! [`TcpConfig::max_peers`] peers (a writer thread each) are known, however
+//! many members a configuration names.
 //!
 //! # Example
 //!
@@ -118,7 +120,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use addr::{AddrError, PeerAddr, Resolve, SystemResolver};
-pub use config::TcpConfig;
+pub use config::{TcpConfig, TooManyPeers};
 pub use group::TcpGroupTransport;
 pub use handle::TcpHandle;
 pub use handshake::Refusal;
@@ -155,7 +157,9 @@ impl TcpTransport {
     ///
     /// # Errors
     ///
-    /// Node id 0, or (feature `tls`) a certificate that does not name this
+    /// Node id 0, or more peers configured than
+    /// [`TcpConfig::max_peers`] ([`io::ErrorKind::InvalidInput`], wrapping
+    /// a [`TooManyPeers`]), or (feature `tls`) a certificate that does not name this
     /// node and cluster ([`io::ErrorKind::InvalidInput`], wrapping the
     /// `tls::TlsConfigError`), or the listener could not be bound, or a
     /// thread could not be spawned.
@@ -196,8 +200,11 @@ impl TcpTransport {
     ///
     /// # Errors
     ///
-    /// The peer's writer thread could not be spawned (the peer is not
-    /// added).
+    /// A new peer when the transport already has [`TcpConfig::max_peers`]
+    /// peers ([`io::ErrorKind::InvalidInput`], wrapping a [`TooManyPeers`];
+    /// see [`TooManyPeers::of`]; counted in
+    /// [`TcpStats::peers_over_limit`]), or the peer's writer thread could
+    /// not be spawned (the peer is not added).
     pub fn add_peer(&self, id: NodeId, addr: impl Into<PeerAddr>) -> std::io::Result<()> {
         self.shared.add_peer(id, addr.into())
     }

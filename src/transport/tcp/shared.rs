@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 
 use super::addr::PeerAddr;
 use super::carrier::{Carrier, Unsendable};
+use super::config::TooManyPeers;
 use super::fair::{Admit, FairQueue};
 #[cfg(feature = "tracing")]
 use super::floods;
@@ -33,6 +34,25 @@ pub(crate) struct Inbox<T> {
     capacity: usize,
     max_bytes: usize,
     pub(crate) waker: Mutex<Option<Waker>>,
+}
+
+/// Why [`Shared::try_add_peer`] did not add a peer.
+#[derive(Debug)]
+pub(crate) enum NotAdded {
+    /// The transport had [`TcpConfig::max_peers`] peers (counted and
+    /// reported already).
+    Full(TooManyPeers),
+    /// Its writer thread could not be spawned.
+    Spawn(io::Error),
+}
+
+impl From<NotAdded> for io::Error {
+    fn from(e: NotAdded) -> Self {
+        match e {
+            NotAdded::Full(refused) => refused.into(),
+            NotAdded::Spawn(e) => e,
+        }
+    }
 }
 
 /// Inbound connections, for replacing a peer's older connection and for
@@ -399,20 +419,40 @@ impl<C: Carrier> Shared<C> {
         }
     }
 
-    pub(crate) fn add_peer(self: &Arc<Self>, id: NodeId, addr: PeerAddr) -> std::io::Result<()> {
+    /// [`try_add_peer`](Self::try_add_peer), its refusal an [`io::Error`].
+    pub(crate) fn add_peer(self: &Arc<Self>, id: NodeId, addr: PeerAddr) -> io::Result<()> {
+        self.try_add_peer(id, addr).map_err(io::Error::from)
+    }
+
+    /// Makes `id` a peer at `addr` (a known one only changes its address);
+    /// a new one past [`TcpConfig::max_peers`] is refused, counted and
+    /// reported: each peer is a writer thread, and a configuration may name
+    /// any number of members.
+    pub(crate) fn try_add_peer(self: &Arc<Self>, id: NodeId, addr: PeerAddr) -> Result<(), NotAdded> {
         if id == self.cfg.id || id == 0 || self.is_shutdown() {
             return Ok(());
         }
-        let mut peers = lock(&self.peers);
-        if let Some(peer) = peers.get(&id) {
-            peer.set_addr(addr);
-            return Ok(());
+        let max_peers = self.cfg.peer_limit();
+        {
+            let mut peers = lock(&self.peers);
+            if let Some(peer) = peers.get(&id) {
+                peer.set_addr(addr);
+                return Ok(());
+            }
+            if peers.len() < max_peers {
+                let peer = Arc::new(Peer::new(id, addr));
+                let (shared, p) = (Arc::clone(self), Arc::clone(&peer));
+                self.spawn(format!("raft-io-tcp-{}-to-{id}", self.cfg.id), move || writer::run(shared, p))
+                    .map_err(NotAdded::Spawn)?;
+                peers.insert(id, peer);
+                return Ok(());
+            }
         }
-        let peer = Arc::new(Peer::new(id, addr));
-        let (shared, p) = (Arc::clone(self), Arc::clone(&peer));
-        self.spawn(format!("raft-io-tcp-{}-to-{id}", self.cfg.id), move || writer::run(shared, p))?;
-        peers.insert(id, peer);
-        Ok(())
+        // Reported outside the peers' lock, which the hook need not wait
+        // behind.
+        add(&self.counters.peers_over_limit, 1);
+        self.event(|| NetEvent::PeerOverLimit { peer: id, max_peers });
+        Err(NotAdded::Full(TooManyPeers { peer: id, max_peers }))
     }
 
     /// Lets peer `id` go once [`TcpConfig::departed_grace`] has passed: it

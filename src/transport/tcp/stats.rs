@@ -84,6 +84,11 @@ pub struct TcpStats {
     /// Inbound connections closed at once because `max_pending_handshakes`
     /// connections were still in their handshake.
     pub handshakes_over_limit: u64,
+    /// New peers refused because the transport had `max_peers` peers: one
+    /// added by hand (`add_peer` returned `TooManyPeers`), or a member of a
+    /// configuration it learned (not dialed; counted each time a
+    /// configuration naming it is learned).
+    pub peers_over_limit: u64,
     /// Connections, inbound or outbound, whose TLS handshake failed (feature
     /// `tls`): no certificate, an untrusted or expired one, or no TLS at
     /// all. Inbound ones count in `handshake_refusals` too, outbound ones in
@@ -181,6 +186,15 @@ pub enum NetEvent {
         /// Why.
         reason: Refusal,
     },
+    /// A new peer was refused: the transport already had
+    /// [`TcpConfig::max_peers`](super::TcpConfig::max_peers) peers. It is
+    /// not dialed, and may not connect.
+    PeerOverLimit {
+        /// The peer refused.
+        peer: NodeId,
+        /// The bound in force.
+        max_peers: usize,
+    },
     /// An inbound frame from `peer` failed to decode and was dropped.
     DecodeError {
         /// The peer.
@@ -226,6 +240,7 @@ pub(crate) struct Counters {
     pub(crate) handshakes_rejected: AtomicU64,
     pub(crate) connections_over_limit: AtomicU64,
     pub(crate) handshakes_over_limit: AtomicU64,
+    pub(crate) peers_over_limit: AtomicU64,
     pub(crate) tls_failures: AtomicU64,
     pub(crate) identity_refusals: AtomicU64,
     pub(crate) revoked_connections: AtomicU64,
@@ -267,6 +282,7 @@ impl Counters {
             handshakes_rejected: g(&self.handshakes_rejected),
             connections_over_limit: g(&self.connections_over_limit),
             handshakes_over_limit: g(&self.handshakes_over_limit),
+            peers_over_limit: g(&self.peers_over_limit),
             tls_failures: g(&self.tls_failures),
             identity_refusals: g(&self.identity_refusals),
             revoked_connections: g(&self.revoked_connections),
