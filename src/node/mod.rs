@@ -401,17 +401,16 @@ impl<L: RaftLog> RaftNode<L> {
         }
         self.out.clear();
         self.step_bytes = 0;
+        let proposal = matches!(event, Event::Propose(_) | Event::ProposeBatch(_));
         // Ticks a host deferred happened before this event: taken first
         // (they fire nothing; see `defer_ticks`).
         let owed = std::mem::take(&mut self.owed_ticks);
         if owed > 0 {
             if let Err(e) = self.tick(owed) {
-                self.end_step();
-                return Err(e);
+                return Err(self.step_failed(e, proposal));
             }
             debug_assert!(self.out.is_empty(), "deferred ticks acted: {:?}", self.out);
         }
-        let proposal = matches!(event, Event::Propose(_) | Event::ProposeBatch(_));
         #[cfg(debug_assertions)]
         let keeps_applied = (!event.may_drop_applied()).then(|| self.log.snapshot_meta().index);
         let result = self.handle(event).and_then(|()| self.finish_step());
@@ -424,20 +423,29 @@ impl<L: RaftLog> RaftNode<L> {
             );
         }
         if let Err(e) = result {
-            if proposal {
-                self.counters.proposals_refused += 1;
-            }
-            if matches!(e, Error::Storage(_)) {
-                self.halted = true;
-                observe!(tracing::Level::ERROR, node = self.id, term = self.term, error = %e, "storage failure: node halted");
-            }
-            self.out.clear();
-            self.proposal.first = 0;
-            self.end_step();
-            return Err(e);
+            return Err(self.step_failed(e, proposal));
         }
         self.end_step();
         Ok(())
+    }
+
+    /// The end of a step that failed, wherever it failed: a refused
+    /// proposal is counted, a storage failure halts the node, and the
+    /// step's actions are dropped (on `Err` the node is unchanged, or
+    /// halted). Returns `e`.
+    #[cold]
+    fn step_failed(&mut self, e: Error, proposal: bool) -> Error {
+        if proposal {
+            self.counters.proposals_refused += 1;
+        }
+        if matches!(e, Error::Storage(_)) {
+            self.halted = true;
+            observe!(tracing::Level::ERROR, node = self.id, term = self.term, error = %e, "storage failure: node halted");
+        }
+        self.out.clear();
+        self.proposal.first = 0;
+        self.end_step();
+        e
     }
 
     /// The end of every step: a tracked node works out its quiet limit
