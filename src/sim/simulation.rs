@@ -207,8 +207,7 @@ where
         let mut cluster: Option<Cluster<W::Machine>> = None;
         let result = catch_unwind(AssertUnwindSafe(|| self.run_in(scenario, &mut cluster)));
         let failure = match result {
-            Ok(Ok(report)) => return Ok(report),
-            Ok(Err(failure)) => *failure,
+            Ok(outcome) => return outcome,
             Err(panic) => {
                 let detail = format!(
                     "a panic during the run (in the state machine, a generator, a formatter or the workload's \
@@ -222,7 +221,7 @@ where
                 }
             }
         };
-        Err(SimError::Failed(Box::new(failure)))
+        Err(failed(failure))
     }
 
     fn config(&self, scenario: &Scenario) -> SimConfig {
@@ -237,9 +236,9 @@ where
         (self.configure)(config).panic_on_violation(false)
     }
 
-    fn run_in(&self, scenario: &Scenario, slot: &mut Option<Cluster<W::Machine>>) -> Result<Report, Box<Failure>> {
+    fn run_in(&self, scenario: &Scenario, slot: &mut Option<Cluster<W::Machine>>) -> Result<Report, SimError> {
         let machine = self.machine.clone();
-        let cluster = slot.insert(Cluster::with_state_machines(self.config(scenario), move |id| machine(id)));
+        let cluster = slot.insert(Cluster::try_with_state_machines(self.config(scenario), move |id| machine(id))?);
         cluster.set_replay_line(scenario.replay_line());
         if let Some(invariant) = self.invariant.clone() {
             cluster.set_invariant(move |sm, node, index| invariant(sm, node, index));
@@ -255,21 +254,21 @@ where
         for _ in 0..scenario.rounds {
             chaos.run_clients(cluster, 1, &mut clients);
             if let Some(f) = cluster.take_failure() {
-                return Err(Box::new(f));
+                return Err(failed(f));
             }
         }
         let live = chaos.heal_and_check_liveness(cluster, LIVENESS_TICKS);
         if let Some(f) = cluster.take_failure() {
-            return Err(Box::new(f));
+            return Err(failed(f));
         }
         if !live {
             let v = Violation::new(Violation::LIVENESS, format!("no commit within {LIVENESS_TICKS} ticks of healing"));
-            return Err(Box::new(cluster.report(v, None, None)));
+            return Err(failed(cluster.report(v, None, None)));
         }
         cluster.run_ticks(40);
         let history = clients.history(cluster);
         if let Some(f) = cluster.take_failure() {
-            return Err(Box::new(f));
+            return Err(failed(f));
         }
         let model = &clients.workload;
         let verdict =
@@ -277,12 +276,12 @@ where
                 Ok(verdict) => verdict,
                 Err(panic) => {
                     let detail = format!("the model panicked: {}", panic_message(panic.as_ref()));
-                    return Err(Box::new(cluster.report(Violation::new(Violation::USER_PANIC, detail), None, None)));
+                    return Err(failed(cluster.report(Violation::new(Violation::USER_PANIC, detail), None, None)));
                 }
             };
         if let Verdict::NotLinearizable { deepest } = &verdict {
             let detail = explain(&history, deepest);
-            return Err(Box::new(cluster.report(Violation::new(Violation::LINEARIZABILITY, detail), None, None)));
+            return Err(failed(cluster.report(Violation::new(Violation::LINEARIZABILITY, detail), None, None)));
         }
         Ok(Report {
             scenario: *scenario,
@@ -292,6 +291,11 @@ where
             stats: cluster.stats(),
         })
     }
+}
+
+/// A run that failed, as `run` returns it.
+fn failed(failure: Failure) -> SimError {
+    SimError::Failed(Box::new(failure))
 }
 
 /// A failure before any cluster existed (the first state machine panicked).
