@@ -149,6 +149,7 @@ mod replay;
 mod schedule;
 mod script;
 mod simulation;
+mod stamps;
 mod state_machine;
 mod trace;
 mod user;

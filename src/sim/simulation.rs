@@ -13,6 +13,7 @@ use bytes::Bytes;
 use super::checked::{Clients, ReadsAreQueries, Workload};
 use super::linearizability::{Call, Verdict, check_calls};
 use super::replay::{Scenario, ScenarioError};
+use super::stamps;
 use super::user::panic_message;
 use super::{Chaos, Cluster, Failure, FaultProfile, SimConfig, SimStats, Violation};
 use crate::types::{Index, NodeId};
@@ -317,13 +318,14 @@ fn bare_failure(violation: Violation, scenario: &Scenario) -> Failure {
 fn explain<Op: Debug, Output: Debug>(history: &[Call<Op, Output>], deepest: &[usize]) -> String {
     let show = |i: usize| {
         let c = &history[i];
-        let done = c.completed.map_or_else(|| "unknown".to_owned(), |t| t.to_string());
+        let done = c.completed.map_or_else(|| "unknown".to_owned(), stamps::show);
         let out = c.output.as_ref().map_or_else(|| "?".to_owned(), |o| format!("{o:?}"));
-        format!("    [{} .. {done}] {:?} -> {out}", c.invoked, c.op)
+        format!("    [{} .. {done}] {:?} -> {out}", stamps::show(c.invoked), c.op)
     };
     let mut text = format!(
-        "no order of the {} client operations explains their outputs with the model; the longest explained \
-         prefix has {} operations, ending with:\n",
+        "no order of the {} client operations explains their outputs with the model (times: simulated time, \
+         then #the order of events within that instant); the longest explained prefix has {} operations, \
+         ending with:\n",
         history.len(),
         deepest.len()
     );
