@@ -3,13 +3,17 @@
 //! to a paused node that never happened taken for writes of unknown outcome
 //! (which let a planted bug pass), a partition that left unlisted nodes
 //! together, user code panicking while a failure is reported, a NaN tick
-//! skew, huge tick counts, and a replay line that is not UTF-8.
+//! skew, huge tick counts, a replay line that is not UTF-8, and a node
+//! configuration the user's `configure` makes invalid.
 #![cfg(feature = "sim")]
 
 use bytes::Bytes;
 use raft_io::StateMachine;
 use raft_io::sim::linearizability::Model;
-use raft_io::sim::{Cluster, FaultProfile, PauseInbox, Rng, Scenario, SimConfig, Simulation, Violation, Workload};
+use raft_io::sim::{
+    Cluster, FaultProfile, PauseInbox, Rng, Scenario, ScenarioError, SimConfig, SimError, Simulation, Violation,
+    Workload,
+};
 
 // ---------------------------------------------------------------------------
 // A counter with a planted, deterministic bug: the increment that takes it
@@ -289,4 +293,121 @@ fn a_read_to_a_down_node_is_refused_and_one_to_a_paused_node_is_answered() {
     c.run_ticks(40);
     let answered: Vec<_> = c.read_outcomes().iter().map(|o| (o.node, o.id)).collect();
     assert_eq!(answered, [(leader, 2)], "the paused node's read is answered once it runs");
+}
+
+// ---------------------------------------------------------------------------
+// A `RaftConfig` the user's `configure` makes invalid.
+// ---------------------------------------------------------------------------
+
+/// `SimConfig::configure` lets the user adjust every node's `RaftConfig`,
+/// but the simulator built its nodes with `RaftNode::with_log(..)
+/// .unwrap_or_else(|e| panic!(..))` (cluster.rs `spawn`): a heartbeat
+/// interval at or above the election timeout panicked inside the run, and
+/// `Simulation::run` reported it as user code panicking, not as the invalid
+/// parameter it is.
+#[test]
+fn a_raft_config_made_invalid_by_configure_is_refused_before_the_run() {
+    let sim = counter_sim().configure(|c| c.configure(|r| r.election_timeout(4, 8).heartbeat_interval(5)));
+    let err = sim.run(&Scenario::new(FaultProfile::Calm, 3, 20, 1).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("heartbeat_interval"), "the error does not name the field: {err}");
+    assert!(
+        matches!(err, SimError::Invalid(ScenarioError::InvalidConfig { node: 1, field: "heartbeat_interval", .. })),
+        "not refused as invalid: {err}"
+    );
+}
+
+/// The same when only the configuration of a node that joins later is
+/// invalid: the membership schedule adds nodes mid-run (`add_node`), which
+/// panicked there. The run is refused at its start instead, whether or not
+/// this seed would have added a node.
+#[test]
+fn a_joining_nodes_raft_config_made_invalid_by_configure_is_refused_before_the_run() {
+    let sim =
+        counter_sim().configure(|c| c.configure(|r| if r.is_joining() { r.max_entries_per_message(0) } else { r }));
+    for seed in 0..3 {
+        let err = sim.run(&Scenario::new(FaultProfile::Membership, 3, 200, seed).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("max_entries_per_message"), "seed {seed}: the field is not named: {err}");
+        assert!(
+            matches!(err, SimError::Invalid(ScenarioError::InvalidConfig { node: 4, .. })),
+            "seed {seed}: not refused as invalid: {err}"
+        );
+    }
+}
+
+/// The log's own limit counts too: in durable mode a joining node whose
+/// messages could not be made durable in one step of its WAL is refused
+/// at the start of the run, as the nodes started with it would be.
+#[cfg(feature = "persistence")]
+#[test]
+fn a_joining_nodes_message_size_beyond_its_wal_is_refused_before_the_run() {
+    let sim =
+        counter_sim().configure(|c| c.configure(|r| if r.is_joining() { r.max_message_bytes(1 << 40) } else { r }));
+    let scenario = Scenario::new(FaultProfile::Membership, 3, 200, 0).unwrap().durable(true).unwrap();
+    let err = sim.run(&scenario).unwrap_err();
+    assert!(
+        matches!(err, SimError::Invalid(ScenarioError::InvalidConfig { node: 4, field: "max_message_bytes", .. })),
+        "not refused as invalid: {err}"
+    );
+}
+
+/// `Cluster::try_with_state_machines` is the same refusal for a cluster
+/// driven by hand (`with_state_machines` panics with it).
+#[test]
+fn a_cluster_refuses_a_raft_config_made_invalid_by_configure() {
+    let config = SimConfig::new(3).configure(|r| r.read_timeout_ticks(0));
+    let refused = Cluster::try_with_state_machines(config, |_| Counter::default()).err();
+    assert!(
+        matches!(refused, Some(ScenarioError::InvalidConfig { node: 1, field: "read_timeout_ticks", .. })),
+        "{refused:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Same-instant order.
+// ---------------------------------------------------------------------------
+
+/// A counter whose reads lag one write behind: `query` answers the count
+/// before the latest increment.
+#[derive(Default)]
+struct LaggingCounter {
+    shown: u64,
+    count: u64,
+}
+
+impl StateMachine for LaggingCounter {
+    type Output = u64;
+    fn apply(&mut self, _index: u64, _command: &Bytes) -> u64 {
+        self.shown = self.count;
+        self.count += 1;
+        self.count
+    }
+    fn snapshot(&self) -> Bytes {
+        Bytes::copy_from_slice(&self.count.to_le_bytes())
+    }
+    fn restore(&mut self, data: &Bytes) {
+        self.count = data.as_ref().try_into().map_or(0, u64::from_le_bytes);
+        self.shown = self.count;
+    }
+    fn query(&self, _query: &[u8]) -> Option<Bytes> {
+        Some(Bytes::copy_from_slice(&self.shown.to_le_bytes()))
+    }
+}
+
+/// A one-node cluster applies a write inside `submit`: the client has its
+/// acknowledgement before it issues its next operation, at the same
+/// simulated instant. The history recorded both at that instant, which the
+/// checker takes for concurrent (it orders a call first only if it
+/// completed strictly before the other was invoked): a read issued after
+/// the acknowledged write could be placed before it, and reads that miss
+/// the latest write passed. On these seeds the only reads that follow a
+/// write are issued at its instant (they passed before the history kept
+/// the order within an instant).
+#[test]
+fn a_read_issued_after_a_write_was_acknowledged_at_the_same_instant_must_see_it() {
+    let sim = Simulation::new(|_| LaggingCounter::default(), |_| CounterClients::<LaggingCounter>::new());
+    for seed in [7, 10, 16, 23, 25, 34, 36, 38] {
+        let scenario = Scenario::new(FaultProfile::Calm, 1, 10, seed).unwrap();
+        let err = sim.run(&scenario).map(|r| r.operations).expect_err(&format!("lagging reads passed: {scenario}"));
+        assert_eq!(err.failure().unwrap().violation.property, Violation::LINEARIZABILITY, "{scenario}");
+    }
 }

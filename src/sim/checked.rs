@@ -27,6 +27,7 @@ use bytes::Bytes;
 use super::Cluster;
 use super::fragile::SceneClients;
 use super::linearizability::{Call, Model};
+use super::stamps::Stamps;
 use crate::StateMachine;
 use crate::node::ReadKind;
 use crate::rng::Rng;
@@ -85,10 +86,13 @@ pub(super) struct Clients<W: Workload> {
     /// Draws the operations of the fragile scenes' bursts: a stream of its
     /// own as well.
     bursts: Rng,
+    /// The history, its times stamps (stamps.rs): an outcome known before
+    /// an operation was issued at the same instant comes before it.
     history: Vec<Call<Issued<W::Op>, W::Output>>,
+    stamps: Stamps,
     reads: BTreeMap<(NodeId, ReadId), (usize, W::Op, u64)>,
     /// Writes in flight by ticket: the client waiting (none for a burst's),
-    /// the operation, when it was invoked.
+    /// the operation, when it was invoked (its stamp).
     writes: BTreeMap<u64, (Option<usize>, W::Op, u64)>,
     clients: Vec<Option<(Waiting, u64)>>,
     next_read: ReadId,
@@ -112,6 +116,7 @@ where
             kinds: Rng::new(seed ^ 0x6b69_6e64_7321),
             bursts: Rng::new(seed ^ 0x6275_7273_7473),
             history: Vec::new(),
+            stamps: Stamps::default(),
             reads: BTreeMap::new(),
             writes: BTreeMap::new(),
             clients: vec![None; clients.max(1)],
@@ -140,14 +145,15 @@ where
             None => {
                 let Some(leader) = cluster.leader() else { return };
                 let op = self.workload.write(&mut self.rng);
+                let invoked = self.invoke(cluster);
                 match cluster.submit(leader, self.workload.encode(&op)) {
                     Ok(ticket) => {
-                        self.writes.insert(ticket.id, (Some(client), op, now));
+                        self.writes.insert(ticket.id, (Some(client), op, invoked));
                         self.clients[client] = Some((Waiting::Write(ticket.id), now));
                     }
                     // The node died inside the step: the write may still
                     // take effect. Its outcome is unknown.
-                    Err(crate::error::Error::Halted) => self.history.push(Call::unknown(Issued::write(op), now)),
+                    Err(crate::error::Error::Halted) => self.history.push(Call::unknown(Issued::write(op), invoked)),
                     // Refused: nothing was appended.
                     Err(_) => {}
                 }
@@ -160,8 +166,9 @@ where
                 self.next_read += 1;
                 let id = self.next_read;
                 let kind = if self.kinds.chance(0.5) { ReadKind::Lease } else { ReadKind::Index };
+                let invoked = self.invoke(cluster);
                 if cluster.read_query(node, id, kind, self.workload.encode(&op)).is_ok() {
-                    self.reads.insert((node, id), (client, op, now));
+                    self.reads.insert((node, id), (client, op, invoked));
                     self.clients[client] = Some((Waiting::Read(node, id), now));
                 }
             }
@@ -178,7 +185,8 @@ where
             self.release(client, Waiting::Read(outcome.node, outcome.id));
             if outcome.result.is_ok() {
                 let output = self.workload.read_output(&op, outcome.value.as_ref());
-                self.history.push(Call::completed(Issued::read(op), output, invoked, outcome.at));
+                let completed = self.stamps.outcome(outcome.at, true, k);
+                self.history.push(Call::completed(Issued::read(op), output, invoked, completed));
             }
         }
         self.reads_seen = fresh;
@@ -193,17 +201,25 @@ where
                 continue;
             }
             let output = cluster.take_write_output(outcome.ticket.id).map(|o| self.workload.write_output(&op, &o));
+            let completed = Some(self.stamps.outcome(outcome.at, false, k));
             // Committed without an output (it cannot happen; if it did, the
             // output is not constrained).
-            self.history.push(Call { op: Issued::write(op), output, invoked, completed: Some(outcome.at) });
+            self.history.push(Call { op: Issued::write(op), output, invoked, completed });
         }
         self.writes_seen = fresh;
         let now = cluster.now();
+        self.stamps.settled(now);
         for slot in &mut self.clients {
             if slot.is_some_and(|(_, since)| now.saturating_sub(since) > self.give_up) {
                 *slot = None;
             }
         }
+    }
+
+    /// The stamp of an operation issued now, before it is (the outcomes
+    /// the cluster recorded so far come before it).
+    fn invoke(&mut self, cluster: &Cluster<W::Machine>) -> u64 {
+        self.stamps.invoke(cluster.now(), cluster.read_outcomes().len(), cluster.write_outcomes().len())
     }
 
     fn release(&mut self, client: usize, what: Waiting) {
@@ -216,21 +232,21 @@ where
     /// (a fragile scene's burst), tracked like the clients' own but waited
     /// for by none of them. Returns `false` if the node refused them.
     pub(super) fn burst(&mut self, cluster: &mut Cluster<W::Machine>, node: NodeId, n: u64) -> bool {
-        let now = cluster.now();
+        let invoked = self.invoke(cluster);
         let ops: Vec<W::Op> = (0..n).map(|_| self.workload.write(&mut self.bursts)).collect();
         let commands = ops.iter().map(|op| self.workload.encode(op)).collect();
         match cluster.submit_batch(node, commands) {
             Ok(tickets) => {
                 self.burst_writes += tickets.len();
                 for (ticket, op) in tickets.into_iter().zip(ops) {
-                    self.writes.insert(ticket.id, (None, op, now));
+                    self.writes.insert(ticket.id, (None, op, invoked));
                 }
                 true
             }
             // The node died inside the step: the writes may still take
             // effect. Their outcomes are unknown.
             Err(crate::error::Error::Halted) => {
-                self.history.extend(ops.into_iter().map(|op| Call::unknown(Issued::write(op), now)));
+                self.history.extend(ops.into_iter().map(|op| Call::unknown(Issued::write(op), invoked)));
                 false
             }
             // Refused: nothing was appended.

@@ -13,14 +13,15 @@ use super::{
     WriteTicket,
 };
 use crate::config::RaftConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::log::RaftLog;
 use crate::message::Message;
 use crate::node::{Action, Event, RaftNode};
 use crate::rng::{Rng, mix};
-use crate::types::{Index, NodeId, ReadId, Role, Term};
+use crate::types::{ENTRY_OVERHEAD, Index, NodeId, ReadId, Role, Term};
 
 use super::pause::Pause;
+use super::replay::ScenarioError;
 
 /// What a scheduled event does. Messages wait in a slab, so the heap moves
 /// only small keys.
@@ -132,7 +133,25 @@ impl Cluster<HashChain> {
 impl<S: StateMachine> Cluster<S> {
     /// A cluster whose node `id` runs the state machine `make(id)` (called
     /// again on every restart: state machines are volatile).
+    ///
+    /// # Panics
+    ///
+    /// If [`SimConfig::configure`] makes a node's [`RaftConfig`] invalid;
+    /// [`try_with_state_machines`](Self::try_with_state_machines) refuses it
+    /// instead.
     pub fn with_state_machines(config: SimConfig, make: impl FnMut(NodeId) -> S + 'static) -> Self {
+        Self::try_with_state_machines(config, make).unwrap_or_else(|e| panic!("raft-io simulator: {e}"))
+    }
+
+    /// As [`with_state_machines`](Self::with_state_machines), but a
+    /// [`RaftConfig`] that [`SimConfig::configure`] makes invalid is refused
+    /// with [`ScenarioError::InvalidConfig`], naming the node and the
+    /// field: that of a node of the cluster, or that of a node the fault
+    /// schedules may add later as a joining node (ids up to 9).
+    pub fn try_with_state_machines(
+        config: SimConfig,
+        make: impl FnMut(NodeId) -> S + 'static,
+    ) -> std::result::Result<Self, ScenarioError> {
         let ids: Vec<NodeId> = (1..=config.nodes as NodeId).collect();
         let mut cluster = Self {
             net: Network::new(mix(config.seed, 0x6e65_7477), config.network),
@@ -168,31 +187,56 @@ impl<S: StateMachine> Cluster<S> {
         };
         for &id in &ids {
             let raft = RaftConfig::new(id, ids.iter().copied());
-            cluster.spawn(id, raft);
+            cluster.spawn(id, raft).map_err(|e| invalid_config(id, e))?;
         }
-        cluster
+        // The nodes the schedules add join mid-run: a configuration `add_node`
+        // would refuse there is refused now, before anything ran.
+        let room = cluster.nodes.first().and_then(|n| n.node.as_ref()).map_or(u64::MAX, |n| n.log().max_step_bytes());
+        for id in ids.len() as NodeId + 1..=super::schedule::MAX_NODES as NodeId {
+            let raft = cluster.node_config(id, RaftConfig::joining(id));
+            check_config(&raft, room).map_err(|e| invalid_config(id, e))?;
+        }
+        Ok(cluster)
     }
 
     /// Adds node `id` as a node joining the running cluster (it starts with
     /// no configuration; add it with a membership change).
+    ///
+    /// # Panics
+    ///
+    /// If [`SimConfig::configure`] makes node `id`'s [`RaftConfig`] invalid
+    /// ([`try_with_state_machines`](Self::try_with_state_machines) checks
+    /// the ids up to 9 before the run).
     pub fn add_node(&mut self, id: NodeId) {
         if self.slot(id).is_none() {
-            self.spawn(id, RaftConfig::joining(id));
+            if let Err(e) = self.spawn(id, RaftConfig::joining(id)) {
+                panic!("raft-io simulator: {}", invalid_config(id, e));
+            }
             let ids = self.ids();
             self.net.joined(id, &ids);
         }
     }
 
-    pub(super) fn spawn(&mut self, id: NodeId, raft: RaftConfig) {
+    /// Node `id`'s configuration: `raft` with the seed, the hand-over and
+    /// the storage mode the simulator chooses, adjusted by the user's
+    /// `configure`.
+    fn node_config(&self, id: NodeId, raft: RaftConfig) -> RaftConfig {
         // Every node of a run applies the same way, by the seed: each of
         // the two hand-overs (`Apply`, `ApplyRange`) runs under every fault
         // (before the user's `configure`, which may choose).
         let ranges = mix(self.cfg.seed, super::APPLY_RANGES_SALT) & 1 == 1;
         let raft = (self.cfg.configure)(raft.seed(mix(self.cfg.seed, id)).apply_ranges(ranges));
-        let raft = if self.cfg.async_storage { raft.async_storage(true) } else { raft };
+        if self.cfg.async_storage { raft.async_storage(true) } else { raft }
+    }
+
+    /// Starts node `id` on a fresh log; refused, with nothing started, if
+    /// the node refuses its configuration. A restart reuses the
+    /// configuration accepted here.
+    pub(super) fn spawn(&mut self, id: NodeId, raft: RaftConfig) -> Result<()> {
+        let raft = self.node_config(id, raft);
         let log = SimLog::for_node(self.cfg.durable, self.cfg.seed, id, self.cfg.checks);
         let log = if raft.get_async_storage() { log.with_async_writes() } else { log };
-        let node = RaftNode::with_log(raft.clone(), log).unwrap_or_else(|e| panic!("node {id}: {e}"));
+        let node = RaftNode::with_log(raft.clone(), log)?;
         let skew = self.cfg.tick_skew;
         let factor = 1.0 + skew * (2.0 * (self.rng.next_u64() as f64 / u64::MAX as f64) - 1.0);
         let period = ((TICK as f64) * factor).round().max(1.0) as u64;
@@ -215,6 +259,7 @@ impl<S: StateMachine> Cluster<S> {
             },
         );
         self.schedule(period, Due::Tick(id));
+        Ok(())
     }
 
     /// Schedules delivery of `message` after `after` time units.
@@ -661,4 +706,28 @@ impl<S: StateMachine> Cluster<S> {
             self.trace.push(TraceEvent::Note { at: self.now, what: what.into() });
         }
     }
+}
+
+/// Node `id`'s configuration refused, as the simulator reports it. Any
+/// other error starting a node on a fresh log is the simulator's or its
+/// disk's, not the user's: it panics as it always did.
+fn invalid_config(id: NodeId, e: Error) -> ScenarioError {
+    match e {
+        Error::InvalidConfig { field, reason } => ScenarioError::InvalidConfig { node: id, field, reason },
+        other => panic!("raft-io simulator: node {id} failed to start: {other}"),
+    }
+}
+
+/// What `RaftNode::with_log` checks of a configuration before it reads its
+/// log: every field, and that a message's entries fit in one durable step
+/// of the log (`room` bytes).
+fn check_config(raft: &RaftConfig, room: u64) -> Result<()> {
+    raft.validate()?;
+    if raft.get_max_message_bytes().saturating_add(ENTRY_OVERHEAD) > room {
+        return Err(Error::InvalidConfig {
+            field: "max_message_bytes",
+            reason: format!("exceeds the {room} bytes the log makes durable in one step (less {ENTRY_OVERHEAD})"),
+        });
+    }
+    Ok(())
 }

@@ -149,6 +149,7 @@ mod replay;
 mod schedule;
 mod script;
 mod simulation;
+mod stamps;
 mod state_machine;
 mod trace;
 mod user;
@@ -368,7 +369,10 @@ impl SimConfig {
     /// Adjusts every node's [`RaftConfig`] (its id, voters and seed are set
     /// by the simulator, and so is [`RaftConfig::apply_ranges`], chosen by
     /// the run's seed so that both ways of handing over committed commands
-    /// run under every fault; `f` may choose it instead).
+    /// run under every fault; `f` may choose it instead). A configuration
+    /// the nodes refuse is refused before the run
+    /// ([`Cluster::try_with_state_machines`], and [`Simulation::run`] with
+    /// [`SimError::Invalid`]).
     pub fn configure(mut self, f: impl Fn(RaftConfig) -> RaftConfig + Send + Sync + 'static) -> Self {
         self.configure = Arc::new(f);
         self

@@ -61,6 +61,18 @@ pub enum ScenarioError {
         /// The most allowed.
         max: u64,
     },
+    /// The [`RaftConfig`](crate::RaftConfig) node `node` would run with,
+    /// as [`SimConfig::configure`](super::SimConfig::configure) leaves it,
+    /// is one the node refuses.
+    #[error("node {node}'s RaftConfig, as `configure` leaves it, is invalid: field `{field}`: {reason}")]
+    InvalidConfig {
+        /// The node.
+        node: crate::types::NodeId,
+        /// The offending field of its configuration.
+        field: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
     /// Durable mode needs the `persistence` feature.
     #[error("scenario parameter durable=true needs the `persistence` feature")]
     DurableUnavailable,

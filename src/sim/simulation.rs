@@ -13,6 +13,7 @@ use bytes::Bytes;
 use super::checked::{Clients, ReadsAreQueries, Workload};
 use super::linearizability::{Call, Verdict, check_calls};
 use super::replay::{Scenario, ScenarioError};
+use super::stamps;
 use super::user::panic_message;
 use super::{Chaos, Cluster, Failure, FaultProfile, SimConfig, SimStats, Violation};
 use crate::types::{Index, NodeId};
@@ -207,8 +208,7 @@ where
         let mut cluster: Option<Cluster<W::Machine>> = None;
         let result = catch_unwind(AssertUnwindSafe(|| self.run_in(scenario, &mut cluster)));
         let failure = match result {
-            Ok(Ok(report)) => return Ok(report),
-            Ok(Err(failure)) => *failure,
+            Ok(outcome) => return outcome,
             Err(panic) => {
                 let detail = format!(
                     "a panic during the run (in the state machine, a generator, a formatter or the workload's \
@@ -222,7 +222,7 @@ where
                 }
             }
         };
-        Err(SimError::Failed(Box::new(failure)))
+        Err(failed(failure))
     }
 
     fn config(&self, scenario: &Scenario) -> SimConfig {
@@ -237,9 +237,9 @@ where
         (self.configure)(config).panic_on_violation(false)
     }
 
-    fn run_in(&self, scenario: &Scenario, slot: &mut Option<Cluster<W::Machine>>) -> Result<Report, Box<Failure>> {
+    fn run_in(&self, scenario: &Scenario, slot: &mut Option<Cluster<W::Machine>>) -> Result<Report, SimError> {
         let machine = self.machine.clone();
-        let cluster = slot.insert(Cluster::with_state_machines(self.config(scenario), move |id| machine(id)));
+        let cluster = slot.insert(Cluster::try_with_state_machines(self.config(scenario), move |id| machine(id))?);
         cluster.set_replay_line(scenario.replay_line());
         if let Some(invariant) = self.invariant.clone() {
             cluster.set_invariant(move |sm, node, index| invariant(sm, node, index));
@@ -255,21 +255,21 @@ where
         for _ in 0..scenario.rounds {
             chaos.run_clients(cluster, 1, &mut clients);
             if let Some(f) = cluster.take_failure() {
-                return Err(Box::new(f));
+                return Err(failed(f));
             }
         }
         let live = chaos.heal_and_check_liveness(cluster, LIVENESS_TICKS);
         if let Some(f) = cluster.take_failure() {
-            return Err(Box::new(f));
+            return Err(failed(f));
         }
         if !live {
             let v = Violation::new(Violation::LIVENESS, format!("no commit within {LIVENESS_TICKS} ticks of healing"));
-            return Err(Box::new(cluster.report(v, None, None)));
+            return Err(failed(cluster.report(v, None, None)));
         }
         cluster.run_ticks(40);
         let history = clients.history(cluster);
         if let Some(f) = cluster.take_failure() {
-            return Err(Box::new(f));
+            return Err(failed(f));
         }
         let model = &clients.workload;
         let verdict =
@@ -277,12 +277,12 @@ where
                 Ok(verdict) => verdict,
                 Err(panic) => {
                     let detail = format!("the model panicked: {}", panic_message(panic.as_ref()));
-                    return Err(Box::new(cluster.report(Violation::new(Violation::USER_PANIC, detail), None, None)));
+                    return Err(failed(cluster.report(Violation::new(Violation::USER_PANIC, detail), None, None)));
                 }
             };
         if let Verdict::NotLinearizable { deepest } = &verdict {
             let detail = explain(&history, deepest);
-            return Err(Box::new(cluster.report(Violation::new(Violation::LINEARIZABILITY, detail), None, None)));
+            return Err(failed(cluster.report(Violation::new(Violation::LINEARIZABILITY, detail), None, None)));
         }
         Ok(Report {
             scenario: *scenario,
@@ -292,6 +292,11 @@ where
             stats: cluster.stats(),
         })
     }
+}
+
+/// A run that failed, as `run` returns it.
+fn failed(failure: Failure) -> SimError {
+    SimError::Failed(Box::new(failure))
 }
 
 /// A failure before any cluster existed (the first state machine panicked).
@@ -313,13 +318,14 @@ fn bare_failure(violation: Violation, scenario: &Scenario) -> Failure {
 fn explain<Op: Debug, Output: Debug>(history: &[Call<Op, Output>], deepest: &[usize]) -> String {
     let show = |i: usize| {
         let c = &history[i];
-        let done = c.completed.map_or_else(|| "unknown".to_owned(), |t| t.to_string());
+        let done = c.completed.map_or_else(|| "unknown".to_owned(), stamps::show);
         let out = c.output.as_ref().map_or_else(|| "?".to_owned(), |o| format!("{o:?}"));
-        format!("    [{} .. {done}] {:?} -> {out}", c.invoked, c.op)
+        format!("    [{} .. {done}] {:?} -> {out}", stamps::show(c.invoked), c.op)
     };
     let mut text = format!(
-        "no order of the {} client operations explains their outputs with the model; the longest explained \
-         prefix has {} operations, ending with:\n",
+        "no order of the {} client operations explains their outputs with the model (times: simulated time, \
+         then #the order of events within that instant); the longest explained prefix has {} operations, \
+         ending with:\n",
         history.len(),
         deepest.len()
     );

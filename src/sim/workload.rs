@@ -9,13 +9,17 @@
 //! one that takes too long (a write given up on keeps an unknown outcome
 //! unless it is resolved later). Outcomes are collected as they arrive; a
 //! write whose outcome is still unknown at the end may have taken effect at
-//! any point after it was issued.
+//! any point after it was issued. The history's times are stamps
+//! (`stamps.rs`): simulated time, with the order within an instant kept,
+//! so that a write acknowledged before a read was issued at the same
+//! instant comes before it.
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
 use super::linearizability::{History, KvOp, Operation};
+use super::stamps::Stamps;
 use super::{Cluster, KvStore};
 use crate::node::ReadKind;
 use crate::rng::Rng;
@@ -46,6 +50,7 @@ pub struct KvWorkload {
     lease: bool,
     stale_reads: bool,
     history: History,
+    stamps: Stamps,
     next_read: ReadId,
     next_value: u64,
     reads: BTreeMap<(NodeId, ReadId), (usize, String, u64)>,
@@ -70,6 +75,7 @@ impl KvWorkload {
             lease,
             stale_reads: false,
             history: History::new(),
+            stamps: Stamps::default(),
             next_read: 0,
             next_value: 0,
             reads: BTreeMap::new(),
@@ -128,6 +134,7 @@ impl KvWorkload {
         match self.rng.range(0, 10) {
             0..=3 => {
                 let Some(leader) = cluster.leader() else { return };
+                let invoked = self.invoke(cluster);
                 self.next_value += 1;
                 let value = Bytes::from(format!("v{}", self.next_value));
                 let (command, op) = if self.rng.chance(0.25) {
@@ -141,7 +148,7 @@ impl KvWorkload {
                     Ok(ticket) => {
                         self.issued += 1;
                         self.last_values.insert(key.clone(), value);
-                        self.writes.insert(ticket.id, (client, key, op, now));
+                        self.writes.insert(ticket.id, (client, key, op, invoked));
                         self.clients[client] = Some((Waiting::Write(ticket.id), now));
                     }
                     // The node died inside the step: the write may still have
@@ -150,7 +157,7 @@ impl KvWorkload {
                     Err(crate::error::Error::Halted) => {
                         self.issued += 1;
                         self.last_values.insert(key.clone(), value);
-                        self.history.push(Operation { key, op, invoked: now, completed: None });
+                        self.history.push(Operation { key, op, invoked, completed: None });
                     }
                     // Refused: nothing was appended.
                     Err(_) => {}
@@ -158,10 +165,11 @@ impl KvWorkload {
             }
             _ if self.stale_reads => {
                 let node = ids[self.rng.range(0, ids.len() as u64) as usize];
+                let invoked = self.invoke(cluster);
                 if let Some(sm) = cluster.state_machine(node) {
                     let seen = crate::sim::StateMachine::query(sm, key.as_bytes());
                     self.issued += 1;
-                    self.history.push(Operation { key, op: KvOp::Get(seen), invoked: now, completed: Some(now) });
+                    self.history.push(Operation { key, op: KvOp::Get(seen), invoked, completed: Some(invoked) });
                 }
             }
             _ => {
@@ -182,9 +190,10 @@ impl KvWorkload {
                 };
                 self.next_read += 1;
                 let id = self.next_read;
+                let invoked = self.invoke(cluster);
                 if cluster.read_query(node, id, kind, Bytes::from(key.clone())).is_ok() {
                     self.issued += 1;
-                    self.reads.insert((node, id), (client, key, now));
+                    self.reads.insert((node, id), (client, key, invoked));
                     self.clients[client] = Some((Waiting::Read(node, id), now));
                 }
             }
@@ -194,29 +203,38 @@ impl KvWorkload {
     /// Moves the outcomes that arrived into the history, and lets clients
     /// give up on operations that took too long.
     pub fn collect(&mut self, cluster: &Cluster<KvStore>) {
-        for outcome in &cluster.read_outcomes()[self.read_outcomes_seen..] {
+        for (k, outcome) in cluster.read_outcomes().iter().enumerate().skip(self.read_outcomes_seen) {
             let Some((client, key, invoked)) = self.reads.remove(&(outcome.node, outcome.id)) else { continue };
             self.release(client, Waiting::Read(outcome.node, outcome.id));
             if outcome.result.is_ok() {
                 let op = KvOp::Get(outcome.value.clone());
-                self.history.push(Operation { key, op, invoked, completed: Some(outcome.at) });
+                let completed = Some(self.stamps.outcome(outcome.at, true, k));
+                self.history.push(Operation { key, op, invoked, completed });
             }
         }
         self.read_outcomes_seen = cluster.read_outcomes().len();
-        for outcome in &cluster.write_outcomes()[self.write_outcomes_seen..] {
+        for (k, outcome) in cluster.write_outcomes().iter().enumerate().skip(self.write_outcomes_seen) {
             let Some((client, key, op, invoked)) = self.writes.remove(&outcome.ticket.id) else { continue };
             self.release(client, Waiting::Write(outcome.ticket.id));
             if outcome.committed {
-                self.history.push(Operation { key, op, invoked, completed: Some(outcome.at) });
+                let completed = Some(self.stamps.outcome(outcome.at, false, k));
+                self.history.push(Operation { key, op, invoked, completed });
             }
         }
         self.write_outcomes_seen = cluster.write_outcomes().len();
         let now = cluster.now();
+        self.stamps.settled(now);
         for slot in &mut self.clients {
             if slot.is_some_and(|(_, since)| now.saturating_sub(since) > self.give_up) {
                 *slot = None;
             }
         }
+    }
+
+    /// The stamp of an operation issued now, before it is (the outcomes
+    /// the cluster recorded so far come before it).
+    fn invoke(&mut self, cluster: &Cluster<KvStore>) -> u64 {
+        self.stamps.invoke(cluster.now(), cluster.read_outcomes().len(), cluster.write_outcomes().len())
     }
 
     /// Client `client` is free again if it was waiting for `what`.
