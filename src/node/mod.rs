@@ -401,16 +401,17 @@ impl<L: RaftLog> RaftNode<L> {
         }
         self.out.clear();
         self.step_bytes = 0;
-        let proposal = matches!(event, Event::Propose(_) | Event::ProposeBatch(_));
         // Ticks a host deferred happened before this event: taken first
         // (they fire nothing; see `defer_ticks`).
         let owed = std::mem::take(&mut self.owed_ticks);
         if owed > 0 {
             if let Err(e) = self.tick(owed) {
+                let proposal = matches!(event, Event::Propose(_) | Event::ProposeBatch(_));
                 return Err(self.step_failed(e, proposal));
             }
             debug_assert!(self.out.is_empty(), "deferred ticks acted: {:?}", self.out);
         }
+        let proposal = matches!(event, Event::Propose(_) | Event::ProposeBatch(_));
         #[cfg(debug_assertions)]
         let keeps_applied = (!event.may_drop_applied()).then(|| self.log.snapshot_meta().index);
         let result = self.handle(event).and_then(|()| self.finish_step());
