@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::membership::Membership;
-use crate::types::{Index, NodeId};
+use crate::types::{ENTRY_OVERHEAD, Index, NodeId};
 
 /// Configuration of one [`RaftNode`](crate::RaftNode).
 ///
@@ -476,6 +476,26 @@ impl RaftConfig {
             m = m.with_address(*id, address.clone()).map_err(|e| invalid("addresses", e.to_string()))?;
         }
         Ok(Some(m))
+    }
+
+    /// [`validate`](Self::validate), and that a message's entries fit in
+    /// one durable step of a log that makes `room` bytes durable at once
+    /// ([`RaftLog::max_step_bytes`](crate::RaftLog::max_step_bytes)): what
+    /// [`RaftNode::with_log`](crate::RaftNode::with_log) checks of the
+    /// configuration before it reads the log.
+    pub(crate) fn validate_for(&self, room: u64) -> Result<()> {
+        self.validate()?;
+        if self.max_message_bytes.saturating_add(ENTRY_OVERHEAD) > room {
+            return Err(invalid(
+                "max_message_bytes",
+                format!(
+                    "{} bytes (plus {} of entry overhead) exceed the {room} bytes the log makes durable in one \
+                     step: lower max_message_bytes or raise the log's record size",
+                    self.max_message_bytes, ENTRY_OVERHEAD
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Checks every field; the error names the first invalid one.

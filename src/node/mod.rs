@@ -37,7 +37,7 @@ use crate::error::{Error, Result};
 use crate::log::{MemoryLog, RaftLog};
 use crate::message::{Message, MessageBody};
 use crate::rng::{Rng, mix};
-use crate::types::{ENTRY_OVERHEAD, Entry, Index, LogIdentity, MAX_TERM, NodeId, Role, SnapshotMeta, Term};
+use crate::types::{Entry, Index, LogIdentity, MAX_TERM, NodeId, Role, SnapshotMeta, Term};
 
 use observe::{Why, observe};
 use progress::Progress;
@@ -187,18 +187,7 @@ impl<L: RaftLog> RaftNode<L> {
     /// entries, snapshot and configuration — and the node restarts as a
     /// follower. A log that belongs to another node or cluster is refused.
     pub fn with_log(config: RaftConfig, mut log: L) -> Result<Self> {
-        config.validate()?;
-        let room = log.max_step_bytes();
-        if config.max_message_bytes.saturating_add(ENTRY_OVERHEAD) > room {
-            return Err(Error::InvalidConfig {
-                field: "max_message_bytes",
-                reason: format!(
-                    "{} bytes (plus {ENTRY_OVERHEAD} of entry overhead) exceed the {room} bytes the log makes \
-                     durable in one step: lower max_message_bytes or raise the log's record size",
-                    config.max_message_bytes
-                ),
-            });
-        }
+        config.validate_for(log.max_step_bytes())?;
         let identity = LogIdentity { cluster_id: config.cluster_id, node_id: config.id };
         // A restart on a log whose instance cannot tell this run from the
         // last: refused in the asynchronous mode (PROTOCOL.md §5.1,

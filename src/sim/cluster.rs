@@ -18,7 +18,7 @@ use crate::log::RaftLog;
 use crate::message::Message;
 use crate::node::{Action, Event, RaftNode};
 use crate::rng::{Rng, mix};
-use crate::types::{ENTRY_OVERHEAD, Index, NodeId, ReadId, Role, Term};
+use crate::types::{Index, NodeId, ReadId, Role, Term};
 
 use super::pause::Pause;
 use super::replay::ScenarioError;
@@ -194,7 +194,7 @@ impl<S: StateMachine> Cluster<S> {
         let room = cluster.nodes.first().and_then(|n| n.node.as_ref()).map_or(u64::MAX, |n| n.log().max_step_bytes());
         for id in ids.len() as NodeId + 1..=super::schedule::MAX_NODES as NodeId {
             let raft = cluster.node_config(id, RaftConfig::joining(id));
-            check_config(&raft, room).map_err(|e| invalid_config(id, e))?;
+            raft.validate_for(room).map_err(|e| invalid_config(id, e))?;
         }
         Ok(cluster)
     }
@@ -716,18 +716,4 @@ fn invalid_config(id: NodeId, e: Error) -> ScenarioError {
         Error::InvalidConfig { field, reason } => ScenarioError::InvalidConfig { node: id, field, reason },
         other => panic!("raft-io simulator: node {id} failed to start: {other}"),
     }
-}
-
-/// What `RaftNode::with_log` checks of a configuration before it reads its
-/// log: every field, and that a message's entries fit in one durable step
-/// of the log (`room` bytes).
-fn check_config(raft: &RaftConfig, room: u64) -> Result<()> {
-    raft.validate()?;
-    if raft.get_max_message_bytes().saturating_add(ENTRY_OVERHEAD) > room {
-        return Err(Error::InvalidConfig {
-            field: "max_message_bytes",
-            reason: format!("exceeds the {room} bytes the log makes durable in one step (less {ENTRY_OVERHEAD})"),
-        });
-    }
-    Ok(())
 }
