@@ -48,6 +48,30 @@ impl Stamps {
     }
 }
 
+/// Stamps for a history whose invocations and outcomes are recorded as
+/// they happen (the many-groups simulator's clients resolve an operation in
+/// the step that completes it): the `n`-th event of an instant gets place
+/// `n`, so an outcome recorded before an invocation of its instant comes
+/// before it.
+#[derive(Debug, Default)]
+pub(super) struct InOrder {
+    instant: u64,
+    next: u64,
+}
+
+impl InOrder {
+    /// The stamp of the next event, which happens at `now`.
+    pub(super) fn next(&mut self, now: u64) -> u64 {
+        if now != self.instant {
+            self.instant = now;
+            self.next = 0;
+        }
+        let k = self.next;
+        self.next = self.next.saturating_add(1);
+        stamp(now, k)
+    }
+}
+
 fn stamp(at: u64, k: u64) -> u64 {
     at.saturating_mul(PER_INSTANT).saturating_add(k.min(PER_INSTANT - 1))
 }
@@ -72,6 +96,17 @@ mod tests {
         assert!(s.outcome(7, true, 0) > read);
         // An outcome of a later instant comes after everything at 7.
         assert!(s.outcome(8, false, 1) > s.outcome(7, true, 5));
+    }
+
+    #[test]
+    fn events_recorded_in_order_are_stamped_in_order_and_instants_never_invert() {
+        let mut s = InOrder::default();
+        let at_5: Vec<u64> = (0..3).map(|_| s.next(5)).collect();
+        assert!(at_5.windows(2).all(|w| w[0] < w[1]));
+        let at_6 = s.next(6);
+        assert!(at_6 > at_5[2]);
+        let many: Vec<u64> = (0..2000).map(|_| s.next(7)).collect();
+        assert!(many.windows(2).all(|w| w[0] <= w[1]) && many[1999] < stamp(8, 0));
     }
 
     #[test]

@@ -93,6 +93,8 @@ impl MultiCluster {
         self.next_value += 1;
         let value = self.next_value;
         let command = bytes::Bytes::copy_from_slice(&value.to_be_bytes());
+        // Stamped before the step: a one-node group applies it inside.
+        let invoked = self.stamps.next(self.now);
         let Some(host) = self.slots[i].host.as_mut() else { return Ok(false) };
         if host.step(group, Event::Propose(command)).is_err() {
             self.carry_out(i)?;
@@ -100,7 +102,7 @@ impl MultiCluster {
         }
         // Where the step put it (its applies are carried out below).
         let at = host.group(group).and_then(|n| n.last_proposal()).map(|p| (p.first, p.term));
-        self.pending.push(Pending { group, op: RegOp::Write(value), invoked: self.now, at, read: None });
+        self.pending.push(Pending { group, op: RegOp::Write(value), invoked, at, read: None });
         self.carry_out(i)?;
         Ok(true)
     }
@@ -125,11 +127,12 @@ impl MultiCluster {
         let Some(i) = self.slot(id) else { return Ok(false) };
         self.next_read += 1;
         let read = self.next_read;
+        let invoked = self.stamps.next(self.now);
         let Some(host) = self.slots[i].host.as_mut() else { return Ok(false) };
         let kind = if super::lease_reads(self.cfg.seed, group) { ReadKind::Lease } else { ReadKind::Index };
         let ok = host.step(group, Event::Read { id: read, kind }).is_ok();
         if ok {
-            self.pending.push(Pending { group, op: RegOp::Read, invoked: self.now, at: None, read: Some((id, read)) });
+            self.pending.push(Pending { group, op: RegOp::Read, invoked, at: None, read: Some((id, read)) });
         }
         self.carry_out(i)?;
         Ok(ok)
@@ -169,7 +172,6 @@ impl MultiCluster {
     /// `index` with `term` on some node: resolve it (or drop it, if another
     /// term's entry took its index: it never happened).
     pub(super) fn resolve_writes(&mut self, group: GroupId, index: Index, term: Term) {
-        let now = self.now;
         let mut k = 0;
         while k < self.pending.len() {
             let p = self.pending[k];
@@ -177,7 +179,8 @@ impl MultiCluster {
                 self.pending.swap_remove(k);
                 if let (RegOp::Write(v), Some((_, t))) = (p.op, p.at) {
                     if t == term {
-                        self.histories.entry(group).or_default().push(Call::completed(p.op, v, p.invoked, now));
+                        let completed = self.stamps.next(self.now);
+                        self.histories.entry(group).or_default().push(Call::completed(p.op, v, p.invoked, completed));
                     }
                 }
                 continue;
@@ -192,7 +195,8 @@ impl MultiCluster {
         let Some(k) = self.pending.iter().position(|p| p.read == Some((node, id)) && p.group == group) else { return };
         let p = self.pending.swap_remove(k);
         if let Some(v) = value {
-            self.histories.entry(group).or_default().push(Call::completed(RegOp::Read, v, p.invoked, self.now));
+            let completed = self.stamps.next(self.now);
+            self.histories.entry(group).or_default().push(Call::completed(RegOp::Read, v, p.invoked, completed));
         }
     }
 }

@@ -103,6 +103,9 @@ pub struct MultiCluster {
     histories: BTreeMap<GroupId, Vec<Call<RegOp, u64>>>,
     next_value: u64,
     next_read: ReadId,
+    /// The clients' history times: an outcome recorded before an
+    /// operation was issued at the same instant comes before it.
+    stamps: crate::sim::stamps::InOrder,
     /// The envelopes sent lately (kept for buggy peers to replay).
     recent: Vec<Envelope>,
 }
@@ -144,6 +147,7 @@ impl MultiCluster {
             histories: BTreeMap::new(),
             next_value: 0,
             next_read: 0,
+            stamps: Default::default(),
             recent: Vec::new(),
             cfg,
         };
