@@ -444,3 +444,46 @@ fn a_restore_cut_short_is_refused_by_the_node() {
         assert_eq!(node.log().hard_state().term, backup.last_term() + 1);
     }
 }
+
+/// A log that hands at most `page` entries per read, whatever the byte
+/// limit (a log of another crate may page its answers).
+struct PagingLog {
+    inner: raft_io::MemoryLog,
+    page: usize,
+}
+
+impl RaftLog for PagingLog {
+    common::forward_log!(inner, receive);
+
+    fn entries(
+        &self,
+        lo: Index,
+        hi: Index,
+        max_bytes: u64,
+        out: &mut Vec<raft_io::Entry>,
+    ) -> Result<(), raft_io::StorageError> {
+        let hi = hi.min(lo + self.page as u64);
+        self.inner.entries(lo, hi, max_bytes, out)
+    }
+    fn sync(&mut self) -> Result<(), raft_io::StorageError> {
+        self.inner.sync()
+    }
+}
+
+/// A backup holds every committed entry after the snapshot or is refused:
+/// a log that hands fewer than asked for (here, pages of two) made one that
+/// silently ended short of the commit index.
+#[test]
+fn a_backup_of_a_log_that_hands_fewer_entries_than_asked_is_refused() {
+    let h = committed(&["a", "b", "c", "d"]);
+    let inner = h.node(2).log().clone();
+    let commit = inner.hard_state().commit;
+    assert!(commit >= 5, "entries enough to page: commit {commit}");
+    let whole = recovery::take_backup(&inner).unwrap();
+    assert_eq!(whole.last_index(), commit);
+    let paged = PagingLog { inner, page: 2 };
+    match recovery::take_backup(&paged) {
+        Err(recovery::RecoveryError::CorruptLog(why)) => assert!(why.contains("entries"), "{why}"),
+        other => panic!("a short backup was taken: {:?}", other.map(|b| b.last_index())),
+    }
+}

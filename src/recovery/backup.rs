@@ -123,7 +123,9 @@ impl Backup {
 ///
 /// [`RecoveryError::Storage`] if the log cannot be read,
 /// [`RecoveryError::CorruptLog`] for a commit index past the last entry
-/// (a node refuses such a log too), [`RecoveryError::Backup`] for a log
+/// (a node refuses such a log too) or a log whose
+/// [`entries`](RaftLog::entries), with no byte limit, hands anything but
+/// every committed entry after the snapshot, in order, [`RecoveryError::Backup`] for a log
 /// that breaks [`Backup::check`] (one that holds nothing committed, or a
 /// configuration entry that does not decode).
 pub fn take_backup<L: RaftLog>(log: &L) -> Result<Backup, RecoveryError> {
@@ -137,6 +139,19 @@ pub fn take_backup<L: RaftLog>(log: &L) -> Result<Backup, RecoveryError> {
     let mut entries = Vec::new();
     if commit > snapshot.index {
         log.entries(snapshot.index + 1, commit + 1, u64::MAX, &mut entries)?;
+    }
+    // Without a byte limit a log hands every entry asked for; one that
+    // handed fewer (a log of another crate that pages its answers) would
+    // make a backup that silently ends short of what was committed.
+    let wanted = commit - snapshot.index;
+    let contiguous = entries.iter().zip(snapshot.index + 1..).all(|(e, i)| e.index == i);
+    if entries.len() as u64 != wanted || !contiguous {
+        return Err(RecoveryError::CorruptLog(format!(
+            "the log handed {} entries for the {wanted} committed after its snapshot at {} (indexes {:?}..)",
+            entries.len(),
+            snapshot.index,
+            entries.first().map(|e| e.index)
+        )));
     }
     let backup = Backup { source: log.identity(), snapshot, data, entries };
     backup.check()?;
