@@ -201,7 +201,8 @@ pub fn take_backup<L: RaftLog>(log: &L) -> Result<Backup, RecoveryError> {
 /// [`RecoveryError::SameCluster`] (`identity` names the cluster the backup
 /// was taken from), [`RecoveryError::JointConfiguration`],
 /// [`RecoveryError::NoVoters`], [`RecoveryError::NotAVoter`] (the node is
-/// not a voter of `membership`); [`RecoveryError::Storage`] from the writes leaves what a failed write of
+/// not a voter of `membership`), [`RecoveryError::EntryTooLarge`] (an
+/// entry the log could never hold); [`RecoveryError::Storage`] from the writes leaves what a failed write of
 /// the log leaves, which no node starts on (start again on a new log).
 ///
 /// ```
@@ -252,6 +253,11 @@ pub fn restore<L: RaftLog>(
         return Err(RecoveryError::JointConfiguration);
     }
     check_votes(membership.voters(), identity.node_id)?;
+    let max = log.max_step_bytes();
+    let restored = |e: &Entry| if e.kind == EntryKind::Config { Entry::noop(e.term, e.index) } else { e.clone() };
+    if let Some(e) = backup.entries.iter().map(restored).find(|e| e.size() > max) {
+        return Err(RecoveryError::EntryTooLarge { index: e.index, bytes: e.size(), max });
+    }
     log.set_identity(identity)?;
     let meta = SnapshotMeta { index: backup.snapshot.index, term: backup.snapshot.term, membership };
     log.install_snapshot(meta, backup.data.clone())?;
@@ -261,7 +267,6 @@ pub fn restore<L: RaftLog>(
     // state that commits them last. So every log a failed restore leaves
     // holding anything has a term (its snapshot's or an entry's) above its
     // hard state's, which `RaftNode::with_log` refuses to start on.
-    let max = log.max_step_bytes();
     let mut piece = Vec::new();
     let mut bytes = 0u64;
     for e in &backup.entries {
@@ -272,7 +277,7 @@ pub fn restore<L: RaftLog>(
             bytes = 0;
         }
         bytes = bytes.saturating_add(e.size());
-        piece.push(if e.kind == EntryKind::Config { Entry::noop(e.term, e.index) } else { e.clone() });
+        piece.push(restored(e));
     }
     if !piece.is_empty() {
         log.append(&mut piece)?;
@@ -598,6 +603,28 @@ mod tests {
             let mut held = Vec::new();
             wal.entries(1, 65, u64::MAX, &mut held).unwrap();
             assert_eq!(held, b.entries);
+        }
+
+        #[test]
+        fn an_entry_larger_than_the_log_can_hold_is_refused_before_anything_is_written() {
+            use crate::log::{WalLog, WalOptions};
+            let mut log = MemoryLog::new();
+            let mut entries = vec![
+                Entry::normal(1, 1, Bytes::from(vec![1; 1024])),
+                Entry::normal(1, 2, Bytes::from(vec![2; 40 << 10])),
+            ];
+            log.append(&mut entries).unwrap();
+            log.set_hard_state(HardState { term: 1, vote: None, commit: 2 }).unwrap();
+            let b = take_backup(&log).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let options = || WalOptions::new().max_record_size(32 << 10);
+            {
+                let mut wal = WalLog::open_with(dir.path(), options()).unwrap();
+                let e = restore(&mut wal, new_node(2), &b, members(&[2])).unwrap_err();
+                assert!(matches!(e, RecoveryError::EntryTooLarge { index: 2, .. }), "{e}");
+            }
+            let wal = WalLog::open_with(dir.path(), options()).unwrap();
+            assert!(wal.identity().is_none() && !crate::log::holds_state(&wal), "nothing written");
         }
 
         #[test]

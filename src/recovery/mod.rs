@@ -138,8 +138,23 @@ pub enum RecoveryError {
     /// node can ever talk to it.
     #[error("the backup was taken from cluster {0}: restore it as a new cluster (another cluster id)")]
     SameCluster(u64),
+    /// [`restore`] was given a backup with an entry larger than the log
+    /// makes durable in one step ([`RaftLog::max_step_bytes`](crate::RaftLog::max_step_bytes)):
+    /// the log could never hold it. Nothing was written; restore into a log
+    /// with larger records (a `WalLog`'s `max_record_size`).
+    #[error(
+        "the entry at index {index} ({bytes} bytes) does not fit the {max} bytes the log makes durable in one step"
+    )]
+    EntryTooLarge {
+        /// Its index.
+        index: Index,
+        /// Its size, as the log counts it.
+        bytes: u64,
+        /// What the log makes durable in one step.
+        max: u64,
+    },
     /// [`take_backup`] was given a log that contradicts itself (a commit
-    /// index past its last entry): a node refuses it too.
+    /// index past its last entry, or entries missing): a node refuses it too.
     #[error("the log is inconsistent: {0}")]
     CorruptLog(String),
     /// The log refused a read or a write.
