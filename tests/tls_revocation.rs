@@ -291,3 +291,51 @@ fn bad_revocation_lists_are_refused_naming_the_file() {
     assert_eq!(tls.with_crl_files(Vec::<std::path::PathBuf>::new()).unwrap().crl_count(), 0);
     assert_eq!(material().with_crls_pem(two.as_bytes()).unwrap().crl_count(), 2);
 }
+
+/// A list with an issuing distribution point covers only its partition:
+/// the certificates of one distribution point, or only end entities, or
+/// only authorities. webpki consults it for those alone, so a certificate
+/// outside it would have an unknown status, and get in, though its CA
+/// revoked it in another list (which, one list per issuer, could not be
+/// given). SECURITY.md promises such lists are refused when the material
+/// is built, naming where they came from.
+#[test]
+fn partitioned_revocation_lists_are_refused_when_the_material_is_built() {
+    let ca = Ca::new("cluster CA");
+    let cert = ca.node(CLUSTER, 1);
+    let material = || TlsConfig::from_pem(ca.pem().as_bytes(), cert.cert.as_bytes(), cert.key.as_bytes()).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, "partitioning CA");
+    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+    let issuer = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap();
+    let partitioned = |scope| {
+        rcgen::CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2024, 1, 1),
+            next_update: rcgen::date_time_ymd(2124, 1, 1),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: Some(rcgen::CrlIssuingDistributionPoint {
+                distribution_point: rcgen::CrlDistributionPoint { uris: vec!["http://ca.invalid/1.crl".into()] },
+                scope,
+            }),
+            revoked_certs: vec![],
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&issuer)
+        .unwrap()
+        .pem()
+        .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (what, scope) in [
+        ("by distribution point", None),
+        ("end entities only", Some(rcgen::CrlScope::UserCertsOnly)),
+        ("authorities only", Some(rcgen::CrlScope::CaCertsOnly)),
+    ] {
+        let path = dir.path().join("partitioned.crl");
+        std::fs::write(&path, partitioned(scope)).unwrap();
+        let err = material().with_crl_files([&path]).map(|tls| tls.crl_count()).unwrap_err();
+        assert!(matches!(err, TlsConfigError::MalformedCrl { .. }), "{what}: {err:?}");
+        assert!(err.to_string().contains("partitioned.crl"), "{what}: names the file: {err}");
+    }
+}

@@ -13,7 +13,9 @@
 //! [`TlsFailure::RevocationList`](super::TlsFailure::RevocationList)), as
 //! does a list whose issuer may not sign lists. One list per issuer: a
 //! second list with the same issuer name is refused when the material is
-//! built, since only the first would be consulted.
+//! built, since only the first would be consulted; so is a partitioned
+//! list (one with an issuing distribution point), which covers only part
+//! of its issuer's certificates.
 
 use std::sync::Arc;
 
@@ -51,6 +53,20 @@ impl Revocations {
                 OwnedCertRevocationList::from_der(&der)
                     .map_err(|e| TlsConfigError::MalformedCrl { origin: origin.clone(), reason: e.to_string() })?,
             );
+            // A list with an issuing distribution point covers only its
+            // partition (one distribution point, or only end entities, or
+            // only authorities): webpki skips it for the certificates
+            // outside, whose status is then unknown, and lets them in. The
+            // issuer's other lists could not be given (one per issuer), so
+            // such a list is refused rather than trusted to cover all.
+            if crl.issuing_distribution_point().is_some() {
+                return Err(TlsConfigError::MalformedCrl {
+                    origin,
+                    reason:
+                        "a partitioned list (it has an issuing distribution point); give the issuer's complete list"
+                            .into(),
+                });
+            }
             // webpki consults the first list of a certificate's issuer
             // only: a second one would be silently ignored.
             if parsed.iter().any(|other| other.issuer() == crl.issuer()) {
