@@ -764,3 +764,55 @@ fn the_group_transport_runs_over_mutual_tls() {
     a.shutdown();
     b.shutdown();
 }
+
+// ---------------------------------------------------------------------------
+// A misconfigured extended key usage is named.
+
+/// Node certificates serve as server and as client certificates, so an
+/// extended key usage must allow both (SECURITY.md, "Issuing node
+/// certificates"). One that allows only one is a common mistake (a web
+/// server's profile); each end that refuses it says so, rather than that
+/// the certificate is merely "invalid".
+#[test]
+fn a_certificate_without_both_key_usages_is_refused_naming_its_key_usage() {
+    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+    let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap();
+    let node = |id: NodeId, usages: Vec<rcgen::ExtendedKeyUsagePurpose>| {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.subject_alt_names = vec![rcgen::SanType::URI(NodeIdentity::new(CLUSTER, id).uri().try_into().unwrap())];
+        params.extended_key_usages = usages;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &ca).unwrap();
+        let tls = TlsConfig::from_pem(ca.pem().as_bytes(), cert.pem().as_bytes(), key.serialize_pem().as_bytes());
+        let events: Events = Arc::default();
+        let log = Arc::clone(&events);
+        let config = TcpConfig::new(id, loopback())
+            .cluster_id(CLUSTER)
+            .tls(tls.unwrap())
+            .on_event(move |e| log.lock().unwrap().push(e.clone()));
+        (TcpTransport::bind(config).unwrap(), events)
+    };
+    let (one, one_events) = node(1, vec![ServerAuth, ClientAuth]);
+    // Node 2 cannot be a client, node 3 cannot be a server.
+    let (two, _) = node(2, vec![ServerAuth]);
+    let (three, _) = node(3, vec![ClientAuth]);
+    for other in [&two, &three] {
+        one.add_peer(other.id(), other.local_addr()).unwrap();
+        other.add_peer(1, one.local_addr()).unwrap();
+    }
+    let named = |reason: &Refusal| {
+        *reason == Refusal::Tls(TlsFailure::WrongKeyUsage) && reason.to_string().contains("key usage")
+    };
+    wait_until("node 1 to refuse node 2's dial, naming the key usage", || {
+        one_events.lock().unwrap().iter().any(|e| matches!(e, NetEvent::Refused { reason, .. } if named(reason)))
+    });
+    wait_until("node 1 to refuse node 3 answering, naming the key usage", || {
+        one_events.lock().unwrap().iter().any(|e| matches!(e, NetEvent::Untrusted { peer: 3, reason } if named(reason)))
+    });
+    for t in [one, two, three] {
+        t.shutdown();
+    }
+}

@@ -79,8 +79,14 @@ pub enum TlsFailure {
     /// issuer, or the issuer may not sign lists (fail closed).
     #[error("a certificate revocation list for the peer's certificate is unusable")]
     RevocationList,
-    /// The peer's certificate is unusable otherwise (bad signature, wrong
-    /// key usage, unparseable, ...).
+    /// The peer's certificate has an extended key usage that does not
+    /// allow its role here: node certificates serve as server and as
+    /// client certificates, so one with an extended key usage needs both
+    /// `serverAuth` and `clientAuth`.
+    #[error("the peer's certificate's extended key usage does not allow it (a node needs serverAuth and clientAuth)")]
+    WrongKeyUsage,
+    /// The peer's certificate is unusable otherwise (bad signature, key
+    /// usage, unparseable, ...).
     #[error("the peer's certificate is invalid")]
     BadCertificate,
     /// The peer aborted the handshake with an alert: it refused our
@@ -107,6 +113,9 @@ impl TlsFailure {
             ) => TlsFailure::Expired,
             rustls::Error::InvalidCertificate(C::Revoked) => TlsFailure::Revoked,
             rustls::Error::InvalidCertRevocationList(_) => TlsFailure::RevocationList,
+            rustls::Error::InvalidCertificate(C::InvalidPurpose | C::InvalidPurposeContext { .. }) => {
+                TlsFailure::WrongKeyUsage
+            }
             rustls::Error::InvalidCertificate(_) => TlsFailure::BadCertificate,
             rustls::Error::AlertReceived(_) => TlsFailure::RefusedByPeer,
             rustls::Error::InvalidMessage(_) => TlsFailure::NotTls,

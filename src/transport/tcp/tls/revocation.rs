@@ -148,7 +148,8 @@ pub(super) fn rustls_error(error: webpki::Error) -> rustls::Error {
         E::IssuerNotCrlSigner => {
             return rustls::Error::InvalidCertRevocationList(rustls::CertRevocationListError::IssuerInvalidForCrl);
         }
-        E::RequiredEkuNotFoundContext(_) => CertificateError::InvalidPurpose,
+        #[allow(deprecated)]
+        E::RequiredEkuNotFound | E::RequiredEkuNotFoundContext(_) => CertificateError::InvalidPurpose,
         other => CertificateError::Other(rustls::OtherError(Arc::new(other))),
     };
     rustls::Error::InvalidCertificate(certificate)
