@@ -139,7 +139,7 @@ pub enum RecoveryError {
     #[error("the backup was taken from cluster {0}: restore it as a new cluster (another cluster id)")]
     SameCluster(u64),
     /// [`restore`] was given a backup with an entry larger than the log
-    /// makes durable in one step ([`RaftLog::max_step_bytes`](crate::RaftLog::max_step_bytes)):
+    /// makes durable in one step ([`RaftLog::max_step_bytes`]):
     /// the log could never hold it. Nothing was written; restore into a log
     /// with larger records (a `WalLog`'s `max_record_size`).
     #[error(
