@@ -222,7 +222,14 @@ mod tests {
 
     fn chunk(group: u64, n: usize) -> Envelope {
         let data = Bytes::from(vec![7; n]);
-        raft(group, MessageBody::Snapshot(Box::new(SnapshotChunk { total_len: n as u64, data, ..Default::default() })))
+        // A leader's snapshot names its configuration (one without voters
+        // is refused at decode).
+        let membership = crate::Membership::new([1, 2], []).expect("a configuration");
+        let meta = crate::SnapshotMeta { index: 5, term: 1, membership };
+        raft(
+            group,
+            MessageBody::Snapshot(Box::new(SnapshotChunk { meta, total_len: n as u64, data, ..Default::default() })),
+        )
     }
 
     /// The payloads an envelope holds.
