@@ -276,7 +276,7 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
                 c.max_batch.fetch_max(n, Ordering::Relaxed);
                 self.pending.batch_done(None);
             }
-            Err(error) => self.pending.batch_done(Some(error)),
+            Err(error) => self.pending.batch_done(Some(written_maybe(error))),
         }
     }
 
@@ -285,7 +285,7 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
             return;
         }
         match self.try_step(Event::ChangeMembership(change.clone())) {
-            Err(error) => self.pending.change_failed(change, error),
+            Err(error) => self.pending.change_failed(change, written_maybe(error)),
             Ok(()) => self.pending.change_stepped(self.node.membership()),
         }
     }
@@ -446,6 +446,19 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
         self.transport.close();
         self.shared.observed.role.store(role_code(Role::Follower), Ordering::Release);
         self.shared.observed.leader.store(0, Ordering::Release);
+    }
+}
+
+/// The error of a step that carried a proposal or a change: one that
+/// failed writing to the log (its write or its sync) may have left the
+/// entries in it all the same — recovery after the halt decides what
+/// survived, and a node restarted on that log may commit them — so their
+/// outcome is unknown, not "not appended" (`Halted`). A node that had
+/// halted before the step appended nothing.
+fn written_maybe(error: RuntimeError) -> RuntimeError {
+    match &error {
+        RuntimeError::Halted(cause) if matches!(**cause, Error::Storage(_)) => RuntimeError::OutcomeUnknown,
+        _ => error,
     }
 }
 

@@ -160,7 +160,8 @@ impl<S: StateMachine> RaftHandle<S> {
     /// or [`RuntimeError::Halted`] — the command was not appended — or
     /// [`RuntimeError::LeadershipLost`], [`RuntimeError::Timeout`] or
     /// [`RuntimeError::OutcomeUnknown`] (appended, and the runtime stopped
-    /// before it was applied) — outcome unknown.
+    /// before it was applied, or its own write failed and halted the node)
+    /// — outcome unknown.
     pub fn propose(&self, command: impl Into<Bytes>) -> Result<S::Output, RuntimeError> {
         let command = command.into();
         if command.is_empty() {

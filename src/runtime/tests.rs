@@ -305,8 +305,9 @@ fn a_shut_down_runtime_says_so() {
 }
 
 /// A failed sync halts the node: the runtime stops on its own
-/// (`is_running` turns false without a shutdown), says why, and every
-/// request gets `Halted`, a fatal error.
+/// (`is_running` turns false without a shutdown) and says why (`Halted`, a
+/// fatal cause). The proposal whose sync failed has an unknown outcome
+/// (`a_proposal_whose_sync_failed_has_an_unknown_outcome`).
 #[cfg(feature = "persistence")]
 #[test]
 fn a_storage_failure_stops_the_runtime_and_says_why() {
@@ -321,7 +322,7 @@ fn a_storage_failure_stops_the_runtime_and_says_why() {
     assert_eq!(leader.propose("ok").unwrap(), 2);
     faults.fail_next_sync();
     let err = leader.propose("lost").unwrap_err();
-    assert!(matches!(err, RuntimeError::Halted(_)) && err.is_fatal(), "{err:?}");
+    assert!(matches!(err, RuntimeError::OutcomeUnknown), "{err:?}");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while handle.is_running() {
         assert!(std::time::Instant::now() < deadline, "the runtime kept running after a halt");
@@ -331,6 +332,43 @@ fn a_storage_failure_stops_the_runtime_and_says_why() {
         Some(StopReason::Halted(cause)) => assert!(cause.is_fatal(), "{cause}"),
         other => panic!("expected Halted, got {other:?}"),
     }
+}
+
+/// A proposal whose own write failed to sync may be in the log all the
+/// same (the write landed; recovery decides what survived): its proposer
+/// is told the outcome is unknown, never `Halted` ("not appended"), and
+/// indeed the command commits once the node restarts on that log.
+#[cfg(feature = "persistence")]
+#[test]
+fn a_proposal_whose_sync_failed_has_an_unknown_outcome() {
+    use crate::log::wal::{FaultInjector, WalLog, WalOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let start = |faults: Option<FaultInjector>| {
+        let mut options = WalOptions::new();
+        if let Some(faults) = faults {
+            options = options.fault_injector(faults);
+        }
+        let log = WalLog::open_with(dir.path(), options).unwrap();
+        let node = RaftNode::with_log(RaftConfig::single(1), log).unwrap();
+        let transport = MemoryTransport::cluster([1]).pop().unwrap();
+        Runtime::new(node, transport, Sum::default()).tick_interval(Duration::from_millis(2)).start().unwrap()
+    };
+    let faults = FaultInjector::new();
+    let handle = start(Some(faults.clone()));
+    let first = leader(std::slice::from_ref(&handle));
+    assert_eq!(first.propose("ok").unwrap(), 2);
+    faults.fail_next_sync();
+    let err = first.propose("maybe").unwrap_err();
+    handle.shutdown();
+    drop((first, handle));
+    // Did it commit? The restarted node applies what its log recovered.
+    let handle = start(None);
+    let sum = leader(std::slice::from_ref(&handle)).read(|s: &Sum| s.0).unwrap();
+    handle.shutdown();
+    if sum == 7 {
+        assert!(matches!(err, RuntimeError::OutcomeUnknown), "committed after restart, yet the proposer got {err:?}");
+    }
+    assert!(err.outcome_unknown(), "{err:?}");
 }
 
 #[test]
