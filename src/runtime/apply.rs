@@ -27,8 +27,10 @@ pub(crate) fn apply_one<S: StateMachine>(
 /// Applies the committed commands `first..=last` of `node`, borrowed from
 /// its log, as [`apply_one`] each; returns how many. An error means the
 /// range could not be read (the runtime halts: its state machine would
-/// miss commands); it cannot happen while the driver carries out each
-/// step's actions before the next step.
+/// miss commands, and the driver acts on nothing after them): the range
+/// is held while the driver carries out each step's actions before the
+/// next step, but a log whose reads fail (one paging its entries from a
+/// disk) can still refuse it.
 pub(crate) fn apply_range<S: StateMachine, L: RaftLog>(
     sm: &mut S,
     pending: &mut Pending<S>,

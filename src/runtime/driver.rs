@@ -339,7 +339,7 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
         }
         self.actions = actions;
         self.settle_lost_proposals();
-        if self.snapshot_wanted {
+        if self.snapshot_wanted && self.halted.is_none() {
             self.snapshot_wanted = false;
             let index = self.node.last_applied();
             let data = self.sm.snapshot();
@@ -350,6 +350,15 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
     }
 
     fn act(&mut self, action: Action) {
+        // Committed commands the driver could not read from the log halted
+        // the runtime (`apply_range`): the state machine missed them, so
+        // nothing after them may act as if they were applied — no later
+        // command applied over the gap, no read served from it (it fails
+        // with `Halted` when the driver stops), no snapshot taken of it.
+        let applies = matches!(action, Action::Apply { .. } | Action::ApplyRange { .. } | Action::ReadReady { .. });
+        if applies && self.halted.is_some() {
+            return;
+        }
         match action {
             Action::Send { message, .. } => match self.transport.send(message) {
                 Ok(()) => add(&self.shared.counters.messages_out, 1),
@@ -407,8 +416,12 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
     /// (their index holds another leader's no-op or configuration entry):
     /// lost. Then wakes the proposers answered by the step's applies.
     fn settle_lost_proposals(&mut self) {
-        let lost = RuntimeError::LeadershipLost { leader: self.node.leader() };
-        self.pending.fail_proposals_through(self.node.last_applied(), lost);
+        // A halted driver did not apply through the node's applied index:
+        // what it holds fails when it stops, outcome unknown.
+        if self.halted.is_none() {
+            let lost = RuntimeError::LeadershipLost { leader: self.node.leader() };
+            self.pending.fail_proposals_through(self.node.last_applied(), lost);
+        }
         self.pending.wake();
     }
 

@@ -529,3 +529,118 @@ fn a_replace_of_two_voters_is_answered_when_the_final_configuration_commits() {
         h.shutdown();
     }
 }
+
+/// A log whose reads fail once `failing` is set (a disk read error of a
+/// log that pages its entries), recording every snapshot installed in it.
+struct ReadFailing {
+    inner: crate::log::MemoryLog,
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    installed: std::sync::Arc<std::sync::Mutex<Vec<(u64, Bytes)>>>,
+}
+
+impl crate::log::RaftLog for ReadFailing {
+    fn identity(&self) -> Option<crate::types::LogIdentity> {
+        self.inner.identity()
+    }
+    fn set_identity(&mut self, identity: crate::types::LogIdentity) -> Result<(), crate::error::StorageError> {
+        self.inner.set_identity(identity)
+    }
+    fn hard_state(&self) -> crate::types::HardState {
+        self.inner.hard_state()
+    }
+    fn set_hard_state(&mut self, state: crate::types::HardState) -> Result<(), crate::error::StorageError> {
+        self.inner.set_hard_state(state)
+    }
+    fn snapshot_meta(&self) -> &crate::types::SnapshotMeta {
+        self.inner.snapshot_meta()
+    }
+    fn last_index(&self) -> u64 {
+        self.inner.last_index()
+    }
+    fn term(&self, index: u64) -> Option<u64> {
+        self.inner.term(index)
+    }
+    fn entries(
+        &self,
+        lo: u64,
+        hi: u64,
+        max_bytes: u64,
+        out: &mut Vec<crate::types::Entry>,
+    ) -> Result<(), crate::error::StorageError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(crate::error::StorageError::Unavailable { index: lo, last: self.last_index() });
+        }
+        self.inner.entries(lo, hi, max_bytes, out)
+    }
+    fn append(&mut self, entries: &mut Vec<crate::types::Entry>) -> Result<(), crate::error::StorageError> {
+        self.inner.append(entries)
+    }
+    fn truncate(&mut self, from: u64) -> Result<(), crate::error::StorageError> {
+        self.inner.truncate(from)
+    }
+    fn snapshot_data(&self) -> Result<Bytes, crate::error::StorageError> {
+        self.inner.snapshot_data()
+    }
+    fn install_snapshot(
+        &mut self,
+        meta: crate::types::SnapshotMeta,
+        data: Bytes,
+    ) -> Result<(), crate::error::StorageError> {
+        self.installed.lock().unwrap().push((meta.index, data.clone()));
+        self.inner.install_snapshot(meta, data)
+    }
+    fn begin_snapshot_receive(
+        &mut self,
+        meta: &crate::types::SnapshotMeta,
+        total_len: u64,
+    ) -> Result<(), crate::error::StorageError> {
+        self.inner.begin_snapshot_receive(meta, total_len)
+    }
+    fn receive_snapshot_chunk(&mut self, offset: u64, data: &[u8]) -> Result<(), crate::error::StorageError> {
+        self.inner.receive_snapshot_chunk(offset, data)
+    }
+    fn finish_snapshot_receive(&mut self) -> Result<(), crate::error::StorageError> {
+        self.inner.finish_snapshot_receive()
+    }
+    fn sync(&mut self) -> Result<(), crate::error::StorageError> {
+        self.inner.sync()
+    }
+}
+
+/// Committed commands the driver could not read from the log (a read
+/// error of the user's log) halt the runtime, and nothing after them in
+/// the step is carried out as if they had been applied: no snapshot is
+/// taken of a state machine that missed them (it would be labelled with an
+/// index it does not reflect, and installed in the log for good).
+#[test]
+fn commands_the_driver_could_not_read_are_never_snapshotted_as_applied() {
+    let failing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let installed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = ReadFailing {
+        inner: crate::log::MemoryLog::new(),
+        failing: std::sync::Arc::clone(&failing),
+        installed: std::sync::Arc::clone(&installed),
+    };
+    let node = RaftNode::with_log(RaftConfig::single(1).snapshot_entries(1), log).unwrap();
+    let transport = MemoryTransport::cluster([1]).pop().unwrap();
+    let handle = Runtime::new(node, transport, Sum::default()).tick_interval(Duration::from_millis(2)).start().unwrap();
+    let leader = leader(std::slice::from_ref(&handle));
+    assert_eq!(leader.propose("a").unwrap(), 1);
+    failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let outcome = leader.propose("bb");
+    assert!(matches!(outcome, Err(RuntimeError::OutcomeUnknown)), "{outcome:?}");
+    handle.shutdown();
+    // Every snapshot installed holds the state at its index: the sum of the
+    // lengths of the commands through it ("a" at 2, "bb" at 3).
+    // (Index 0: the empty log's own, before anything was applied.)
+    for (index, data) in installed.lock().unwrap().iter().filter(|(index, _)| *index > 0) {
+        let sum = u64::from_be_bytes(data.as_ref().try_into().unwrap());
+        let want = match index {
+            1 => 0,
+            2 => 1,
+            _ => 3,
+        };
+        assert_eq!(sum, want, "the snapshot labelled {index} holds the state of another index");
+    }
+    assert!(matches!(handle.stop_reason(), Some(StopReason::Halted(_))), "{:?}", handle.stop_reason());
+}
