@@ -407,3 +407,34 @@ fn a_follower_on_a_log_that_cannot_tell_runs_apart_forwards_no_read() {
         other => panic!("forwarded: {:?}", other.map(|a| a.collect::<Vec<_>>())),
     }
 }
+
+/// A round in flight when a configuration change leaves the leader the
+/// only voter is answered by a quorum at once (the leader alone): its
+/// reads, and reads that joined later rounds meanwhile, are released —
+/// not left to time out waiting for an answer from a voter that is gone.
+/// Here the removed voter had crashed, so no answer would ever come.
+#[test]
+fn reads_in_flight_are_released_when_a_change_leaves_the_leader_the_only_voter() {
+    let mut h = Harness::new(2, |c| c.read_timeout_ticks(50));
+    h.elect(1);
+    h.propose(1, "x").unwrap();
+    h.deliver_all();
+    h.crash(2);
+    h.clear_actions();
+    // Read 1 rides a round that node 2 will never answer.
+    read(&mut h, 1, 1, ReadKind::Index).unwrap();
+    // Node 2 is removed; the configuration {1} commits with the leader alone.
+    h.step(1, Event::ChangeMembership(MembershipChange::Remove(2))).unwrap();
+    assert_eq!(h.node(1).membership().voters(), &[1]);
+    assert!(h.node(1).commit_index() == h.node(1).last_index());
+    // Reads keep coming, one every few ticks, each while another is pending.
+    for id in 2..=20 {
+        read(&mut h, 1, id, ReadKind::Index).unwrap();
+        h.tick(1, 5);
+    }
+    h.tick(1, 60);
+    let ends = outcomes(&h, 1);
+    let failed: Vec<_> = ends.iter().filter(|a| matches!(a, Action::ReadFailed { .. })).collect();
+    assert!(failed.is_empty(), "the only voter failed reads: {failed:?}");
+    assert_eq!(ends.len(), 20, "{ends:?}");
+}

@@ -331,5 +331,10 @@ impl<L: RaftLog> RaftNode<L> {
             self.transfer = None;
             self.out.push(Action::TransferEnded { to: t.to, outcome: TransferOutcome::TargetRemoved });
         }
+        // The answers already in may be a quorum of the new configuration:
+        // confirmed now, not at the next answer — which never comes when
+        // the change left this leader the only voter, and then no read
+        // riding a round in flight would ever be confirmed.
+        self.confirm_reads();
     }
 }
