@@ -571,3 +571,50 @@ fn addresses_replicate_with_the_configuration_and_name_the_leader_in_redirects()
     h.tick_all(2);
     assert_eq!(h.node(1).membership().address(3), None);
 }
+
+/// A leader whose removal has committed steps down in that step (§7): it
+/// does not first make another change of a configuration it is no longer
+/// part of — here the automatic promotion of a learner that caught up
+/// while the removal was in flight, which kept the removed node leading
+/// until that promotion committed too.
+#[test]
+fn a_removed_leader_steps_down_before_promoting_a_learner() {
+    let mut h = Harness::new(3, |c| c.auto_promote(Some(0)));
+    h.elect(1);
+    h.tick_all(1);
+    join(&mut h, 4);
+    // Learner 4 is added while cut off, so it is not caught up.
+    h.isolate(4);
+    change(&mut h, 1, MembershipChange::AddLearner(4)).unwrap();
+    h.tick_all(2);
+    assert_eq!(h.node(1).membership().learners(), &[4]);
+    // Node 1 removes itself; 2 and 3 do not answer while 4 catches up.
+    change(&mut h, 1, MembershipChange::Remove(1)).unwrap();
+    let removal = h.node(1).last_index();
+    h.heal();
+    h.cut(1, 2);
+    h.cut(1, 3);
+    for _ in 0..4 {
+        h.tick(1, 1);
+        h.deliver_all();
+    }
+    assert_eq!(h.node(4).last_index(), removal, "the learner caught up");
+    assert!(h.node(1).commit_index() < removal);
+    // The removal commits.
+    h.heal();
+    h.tick(1, 2);
+    h.deliver_all();
+    assert!(h.node(2).commit_index() >= removal || h.node(3).commit_index() >= removal);
+    let configs_by_1: Vec<_> = h
+        .actions
+        .iter()
+        .filter_map(|(n, a)| match a {
+            Action::MembershipChanged { index, membership } if *n == 1 && *index > removal => {
+                Some((*index, membership.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(configs_by_1.is_empty(), "the removed leader changed the configuration again: {configs_by_1:?}");
+    assert!(!h.node(1).is_leader(), "stepped down once its removal committed");
+}

@@ -258,9 +258,15 @@ impl<L: RaftLog> RaftNode<L> {
             return Ok(false);
         }
         let current = self.configs.effective();
+        // A leader that votes in no committed configuration steps down at
+        // the end of this step (`step_down_if_removed`): it promotes no
+        // learner into a configuration it has left, which would keep it
+        // leading until that change committed too. (A joint configuration
+        // is still left: its leader votes in it, in the outgoing half.)
+        let promotes = self.configs.owner_votes();
         let next = if current.is_joint() {
             current.leave_joint()
-        } else if let Some(distance) = self.cfg.auto_promote_distance {
+        } else if let Some(distance) = self.cfg.auto_promote_distance.filter(|_| promotes) {
             let last = self.log.last_index();
             let ready =
                 current.learners().iter().copied().find(|&l| {
