@@ -438,3 +438,32 @@ fn reads_in_flight_are_released_when_a_change_leaves_the_leader_the_only_voter()
     assert!(failed.is_empty(), "the only voter failed reads: {failed:?}");
     assert_eq!(ends.len(), 20, "{ends:?}");
 }
+
+/// A forwarded read is answered only in the term it was forwarded in, so
+/// once the follower's term has moved on it can never be answered: it
+/// fails then, with `LeadershipLost`, even when the new term's leader is
+/// the same node — here node 1, which never got the read (its request was
+/// lost), restarted and won the next term while node 2 heard nothing of
+/// the election. It does not wait out `read_timeout_ticks`.
+#[test]
+fn a_forwarded_read_fails_when_its_leader_leads_a_later_term() {
+    let mut h = elected(|c| c.check_quorum(false).read_timeout_ticks(50));
+    read(&mut h, 2, 1, ReadKind::Index).unwrap();
+    h.take_queue();
+    let term = h.node(2).term();
+    // Node 1 restarts and wins the next term with node 3's vote alone.
+    h.crash(1);
+    h.restart(1);
+    h.cut(1, 2);
+    h.campaign(1);
+    h.tick(1, 1);
+    h.deliver_all();
+    assert!(h.node(1).is_leader() && h.node(1).term() > term);
+    // Node 2 hears from it in the new term: same leader, later term.
+    h.heal();
+    h.tick(1, 2);
+    h.deliver_all();
+    assert_eq!((h.node(2).leader(), h.node(2).term()), (Some(1), h.node(1).term()));
+    h.tick_all(2);
+    assert_eq!(outcomes(&h, 2), vec![Action::ReadFailed { id: 1, reason: ReadFailure::LeadershipLost }]);
+}
