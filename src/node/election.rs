@@ -456,6 +456,11 @@ impl<L: RaftLog> RaftNode<L> {
         if term > self.term {
             self.term = term;
             self.vote = None;
+            // Their answers must carry the term they were sent in, and an
+            // answer of an earlier term is dropped (§2): none can come, even
+            // when the same node leads the new term (it won again while this
+            // one heard nothing of the election).
+            self.fail_forwarded_reads();
         }
         if self.role == Role::Leader {
             self.fail_leader_reads();

@@ -303,12 +303,8 @@ impl<L: RaftLog> RaftNode<L> {
         }
     }
 
-    /// End of step: confirmed reads whose index is applied are released,
-    /// and forwarded reads that can no longer be answered fail.
+    /// End of step: confirmed reads whose index is applied are released.
     pub(super) fn release_reads(&mut self) {
-        if !self.reads.forwarded.is_empty() {
-            self.fail_forwarded_of_earlier_terms();
-        }
         if self.reads.ready.is_empty() {
             return;
         }
@@ -363,17 +359,6 @@ impl<L: RaftLog> RaftNode<L> {
     /// The follower's leader changed: forwarded reads fail.
     pub(super) fn fail_forwarded_reads(&mut self) {
         fail_picked(&mut self.reads.forwarded, &mut self.out, ReadFailure::LeadershipLost, |f| Some(f.id));
-    }
-
-    /// Forwarded reads of a term this node has left fail: their answer
-    /// must carry that term, and an answer of an earlier term is dropped
-    /// (§2), so none can come. The leader changing fails them too, but the
-    /// same node may lead the new term (it won again while this node
-    /// heard nothing of the election).
-    fn fail_forwarded_of_earlier_terms(&mut self) {
-        let term = self.term;
-        let lost = ReadFailure::LeadershipLost;
-        fail_picked(&mut self.reads.forwarded, &mut self.out, lost, |f| (f.term < term).then_some(f.id));
     }
 
     /// This node left the configuration: every pending read fails.
