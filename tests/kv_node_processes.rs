@@ -283,6 +283,15 @@ fn founders(bin: &Path, base: &Path, extra: &[String]) -> Vec<Node> {
     nodes
 }
 
+/// Three founders, as [`founders`], taking online backups into the
+/// directory `online` under `base` (returned).
+fn founders_with_backups(bin: &Path, base: &Path) -> (Vec<Node>, PathBuf) {
+    let online = base.join("online");
+    std::fs::create_dir(&online).expect("the backup directory");
+    let nodes = founders(bin, base, &["--backup-dir".into(), online.display().to_string()]);
+    (nodes, online)
+}
+
 /// Node 4, new, joins the cluster whose only voter is `survivor` (node 1),
 /// started with the flags `extra` too; returns once the configuration is
 /// nodes 1 and 4.
@@ -364,9 +373,7 @@ fn a_cluster_lost_whole_is_restored_from_a_backup_with_the_operators_tool() {
     let bin = example_binary::binary("kv_node");
     let tool = example_binary::binary("backup");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let online = tmp.path().join("online");
-    std::fs::create_dir(&online).expect("the backup directory");
-    let mut nodes = founders(&bin, tmp.path(), &["--backup-dir".into(), online.display().to_string()]);
+    let (mut nodes, online) = founders_with_backups(&bin, tmp.path());
     let clients = |nodes: &[Node]| nodes.iter().map(|n| n.client).collect::<Vec<_>>();
     let mut acked = BTreeMap::new();
     write_keys(&clients(&nodes), "a", 20, &mut acked);
@@ -486,9 +493,7 @@ fn a_cluster_lost_whole_is_restored_from_a_backup_with_the_operators_tool() {
 fn a_backup_is_refused_by_a_follower_and_by_a_leader_cut_off_from_its_quorum() {
     let bin = example_binary::binary("kv_node");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let online = tmp.path().join("online");
-    std::fs::create_dir(&online).expect("the backup directory");
-    let mut nodes = founders(&bin, tmp.path(), &["--backup-dir".into(), online.display().to_string()]);
+    let (mut nodes, online) = founders_with_backups(&bin, tmp.path());
     let clients = |nodes: &[Node]| nodes.iter().map(|n| n.client).collect::<Vec<_>>();
     let mut acked = BTreeMap::new();
     write_keys(&clients(&nodes), "a", 3, &mut acked);
