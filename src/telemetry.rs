@@ -18,7 +18,8 @@
 //! | `raft_messages_received_total`, `raft_messages_sent_total`, `raft_messages_dropped_total` | counter | messages |
 //! | `raft_heartbeats_skipped_total` | counter | heartbeats a leader left out as redundant (the follower acknowledged new entries and was sent newer ones since the previous round) |
 //! | `raft_lease_reads_total` | counter | reads a leader answered from its lease, without a heartbeat round |
-//! | `raft_log_syncs_total`, `raft_log_sync_seconds_total` | counter | syncs (or asynchronous writes submitted) and their time (when the log measures it) |
+//! | `raft_log_syncs_total` | counter | syncs (or asynchronous writes submitted) |
+//! | `raft_log_sync_seconds_total` | gauge (a running total) | the time those syncs took, when the log measures it: a gauge so the fraction of a second survives (`rate()` reads it as a counter) |
 //! | `raft_log_fsyncs_total` | counter | fsyncs the log made (when it counts them) |
 //! | `raft_snapshots_sent_total`, `raft_snapshot_bytes_sent_total`, `raft_snapshots_installed_total`, `raft_snapshot_bytes_received_total`, `raft_snapshots_taken_total` | counter | snapshots |
 //! | `raft_peer_match_index`, `raft_peer_lag` | gauge (leader, per `peer`) | a follower's match index and how far it is behind |

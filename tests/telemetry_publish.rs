@@ -1,0 +1,78 @@
+//! Feature `metrics`: what `telemetry::publish_node` and `publish_runtime`
+//! hand a Prometheus exporter, rendered without a scrape: the kinds the
+//! module's table documents, per-follower gauges that do not outlive the
+//! leadership they describe, and counters that stay monotonic when the node
+//! or runtime publishing them is started again in the same process.
+//!
+//! Each test records into a recorder of its own (`with_local_recorder`) and
+//! publishes under node ids no other test uses: the telemetry module
+//! remembers what it published per node.
+
+#![cfg(all(feature = "net", feature = "metrics"))]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
+use raft_io::runtime::RuntimeStats;
+use raft_io::telemetry::{publish_node, publish_runtime};
+use raft_io::{NodeMetrics, PeerMetrics, Role};
+
+/// Runs `f` with `recorder` installed on this thread; returns the render.
+fn render(recorder: &PrometheusRecorder, f: impl FnOnce()) -> String {
+    metrics::with_local_recorder(recorder, f);
+    recorder.handle().render()
+}
+
+#[allow(dead_code)]
+fn value(text: &str, name: &str, labels: &str) -> Option<f64> {
+    let series = format!("{name}{{{labels}}} ");
+    text.lines().find_map(|l| l.strip_prefix(&series)).and_then(|v| v.trim().parse().ok())
+}
+
+/// A leader's metrics with every optional part present.
+fn leader(node: u64, peers: &[(u64, u64, u64)]) -> NodeMetrics {
+    let mut m = NodeMetrics::default();
+    m.node = node;
+    m.role = Role::Leader;
+    m.leader = Some(node);
+    m.log_fsyncs = Some(3);
+    m.log_sync_time = Some(Duration::from_millis(1500));
+    m.peers = peers.iter().map(|&(id, match_index, lag)| peer(id, match_index, lag)).collect();
+    m
+}
+
+fn peer(id: u64, match_index: u64, lag: u64) -> PeerMetrics {
+    PeerMetrics { id, match_index, lag }
+}
+
+/// The `| names | kind | meaning |` rows of src/telemetry.rs's docs: each
+/// documented name and its kind (`counter` or `gauge`).
+fn documented_kinds() -> BTreeMap<String, String> {
+    let source = include_str!("../src/telemetry.rs");
+    let mut kinds = BTreeMap::new();
+    for row in source.lines().filter_map(|l| l.strip_prefix("//! | `")) {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let kind = cells[1].split_whitespace().next().unwrap_or_default().to_owned();
+        for name in cells[0].split(", ") {
+            kinds.insert(name.trim_matches('`').to_owned(), kind.clone());
+        }
+    }
+    kinds
+}
+
+#[test]
+fn the_documented_kinds_are_the_exported_kinds() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let body = render(&recorder, || {
+        publish_node(&leader(101, &[(102, 5, 1)]));
+        publish_runtime(101, &RuntimeStats::default());
+    });
+    let exported: BTreeMap<String, String> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(name, kind)| (name.to_owned(), kind.to_owned()))
+        .collect();
+    assert_eq!(exported, documented_kinds(), "exported (left) and documented (right) kinds differ:\n{body}");
+}
