@@ -6,6 +6,10 @@
 //! ticks; an application driving a [`RaftNode`](crate::RaftNode) itself calls
 //! [`publish_node`] when it likes.
 //!
+//! A follower that a node no longer
+//! reports (it stepped down, or the follower left) has its per-follower
+//! gauges set to 0 once, rather than left at their last value.
+//!
 //! | name | kind | meaning |
 //! |---|---|---|
 //! | `raft_term` | gauge | current term |
@@ -22,13 +26,35 @@
 //! | `raft_log_sync_seconds_total` | gauge (a running total) | the time those syncs took, when the log measures it: a gauge so the fraction of a second survives (`rate()` reads it as a counter) |
 //! | `raft_log_fsyncs_total` | counter | fsyncs the log made (when it counts them) |
 //! | `raft_snapshots_sent_total`, `raft_snapshot_bytes_sent_total`, `raft_snapshots_installed_total`, `raft_snapshot_bytes_received_total`, `raft_snapshots_taken_total` | counter | snapshots |
-//! | `raft_peer_match_index`, `raft_peer_lag` | gauge (leader, per `peer`) | a follower's match index and how far it is behind |
+//! | `raft_peer_match_index`, `raft_peer_lag` | gauge (leader, per `peer`) | a follower's match index and how far it is behind; 0 once this node no longer leads, or the follower left the configuration |
 //! | `raft_runtime_steps_total`, `raft_runtime_ticks_total`, `raft_runtime_batches_total`, `raft_runtime_applied_total`, `raft_runtime_reads_total` | counter | runtime (feature `net`) |
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
 
 use metrics::{counter, gauge};
 
 use crate::node::NodeMetrics;
-use crate::types::Role;
+use crate::types::{NodeId, Role};
+
+/// What was last published for each node, across publications (the
+/// functions below are free functions a runtime calls every 10 ticks).
+static PUBLISHED: Mutex<BTreeMap<NodeId, Published>> = Mutex::new(BTreeMap::new());
+
+/// One node's publications so far.
+#[derive(Default)]
+struct Published {
+    /// The followers whose gauges were last published.
+    peers: Vec<NodeId>,
+}
+
+/// Runs `f` on what was published for `node`.
+fn with_published<T>(node: NodeId, f: impl FnOnce(&mut Published) -> T) -> T {
+    // A panic while the lock was held left nothing half-written that
+    // matters more than the next publication: the map is used as it is.
+    let mut published = PUBLISHED.lock().unwrap_or_else(PoisonError::into_inner);
+    f(published.entry(node).or_default())
+}
 
 /// Publishes `m` through the installed `metrics` recorder.
 pub fn publish_node(m: &NodeMetrics) {
@@ -70,10 +96,11 @@ pub fn publish_node(m: &NodeMetrics) {
         ("raft_snapshot_bytes_received_total", m.snapshot_bytes_received),
         ("raft_snapshots_taken_total", m.snapshots_taken),
     ];
-    set_counters(&node, &counters);
-    if let Some(n) = m.log_fsyncs {
-        counter!("raft_log_fsyncs_total", "node" => node.clone()).absolute(n);
-    }
+    let fsyncs = m.log_fsyncs.map(|n| ("raft_log_fsyncs_total", n));
+    with_published(m.node, |published| {
+        set_counters(&node, counters.iter().chain(&fsyncs));
+        forget_peers(published, &node, m);
+    });
     if let Some(t) = m.log_sync_time {
         // A counter of seconds, as Prometheus names it; kept as a gauge so
         // the fraction survives.
@@ -88,8 +115,8 @@ pub fn publish_node(m: &NodeMetrics) {
 
 /// Publishes a runtime's counters through the installed `metrics` recorder.
 #[cfg(feature = "net")]
-pub fn publish_runtime(node: crate::types::NodeId, s: &crate::runtime::RuntimeStats) {
-    let node = node.to_string();
+pub fn publish_runtime(id: NodeId, s: &crate::runtime::RuntimeStats) {
+    let node = id.to_string();
     let counters = [
         ("raft_runtime_steps_total", s.steps),
         ("raft_runtime_ticks_total", s.ticks),
@@ -101,8 +128,24 @@ pub fn publish_runtime(node: crate::types::NodeId, s: &crate::runtime::RuntimeSt
 }
 
 /// Sets each counter, labelled with `node`, to its absolute value.
-fn set_counters(node: &str, counters: &[(&'static str, u64)]) {
+fn set_counters<'a>(node: &str, counters: impl IntoIterator<Item = &'a (&'static str, u64)>) {
     for &(name, value) in counters {
         counter!(name, "node" => node.to_owned()).absolute(value);
     }
+}
+
+/// Sets to 0 the per-follower gauges of the followers published last time
+/// and not in `m` (the node stepped down, or they left), then remembers
+/// `m`'s.
+fn forget_peers(published: &mut Published, node: &str, m: &NodeMetrics) {
+    if published.peers.iter().eq(m.peers.iter().map(|p| &p.id)) {
+        return;
+    }
+    for &gone in published.peers.iter().filter(|&&id| m.peers.iter().all(|p| p.id != id)) {
+        let peer = gone.to_string();
+        gauge!("raft_peer_match_index", "node" => node.to_owned(), "peer" => peer.clone()).set(0.0);
+        gauge!("raft_peer_lag", "node" => node.to_owned(), "peer" => peer).set(0.0);
+    }
+    published.peers.clear();
+    published.peers.extend(m.peers.iter().map(|p| p.id));
 }

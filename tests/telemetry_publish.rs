@@ -24,7 +24,6 @@ fn render(recorder: &PrometheusRecorder, f: impl FnOnce()) -> String {
     recorder.handle().render()
 }
 
-#[allow(dead_code)]
 fn value(text: &str, name: &str, labels: &str) -> Option<f64> {
     let series = format!("{name}{{{labels}}} ");
     text.lines().find_map(|l| l.strip_prefix(&series)).and_then(|v| v.trim().parse().ok())
@@ -75,4 +74,31 @@ fn the_documented_kinds_are_the_exported_kinds() {
         .map(|(name, kind)| (name.to_owned(), kind.to_owned()))
         .collect();
     assert_eq!(exported, documented_kinds(), "exported (left) and documented (right) kinds differ:\n{body}");
+}
+
+#[test]
+fn a_former_leaders_peer_gauges_do_not_stay_stale() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let lagging = render(&recorder, || publish_node(&leader(201, &[(202, 10, 500), (203, 510, 0)])));
+    assert_eq!(value(&lagging, "raft_peer_lag", r#"node="201",peer="202""#), Some(500.0), "{lagging}");
+
+    // It steps down: as a follower it knows no follower's progress.
+    let mut follower = leader(201, &[]);
+    follower.role = Role::Follower;
+    follower.leader = Some(203);
+    let after = render(&recorder, || publish_node(&follower));
+    for (name, peer) in [("raft_peer_lag", 202), ("raft_peer_match_index", 202), ("raft_peer_match_index", 203)] {
+        let series = format!(r#"node="201",peer="{peer}""#);
+        assert_eq!(
+            value(&after, name, &series).unwrap_or(0.0),
+            0.0,
+            "{name}{{{series}}} stale after stepping down:\n{after}"
+        );
+    }
+
+    // Leading again with one follower removed: only the remaining one is
+    // reported, the removed one's gauges are not left as they were.
+    let again = render(&recorder, || publish_node(&leader(201, &[(203, 700, 20)])));
+    assert_eq!(value(&again, "raft_peer_lag", r#"node="201",peer="203""#), Some(20.0), "{again}");
+    assert_eq!(value(&again, "raft_peer_lag", r#"node="201",peer="202""#).unwrap_or(0.0), 0.0, "{again}");
 }
