@@ -6,7 +6,11 @@
 //! ticks; an application driving a [`RaftNode`](crate::RaftNode) itself calls
 //! [`publish_node`] when it likes.
 //!
-//! A follower that a node no longer
+//! Counters stay monotonic for the life of the process: when a node's counts
+//! start again from zero (a runtime started anew after a halt, the same node
+//! id published by a new [`RaftNode`](crate::RaftNode)), what was published
+//! before is added to them rather than hidden by them (a recorder keeps a
+//! counter's highest absolute value). A follower that a node no longer
 //! reports (it stepped down, or the follower left) has its per-follower
 //! gauges set to 0 once, rather than left at their last value.
 //!
@@ -44,8 +48,25 @@ static PUBLISHED: Mutex<BTreeMap<NodeId, Published>> = Mutex::new(BTreeMap::new(
 /// One node's publications so far.
 #[derive(Default)]
 struct Published {
+    /// Per counter name: the last value the node reported, and the sum of
+    /// what it had reported before each time its counts started again.
+    counters: BTreeMap<&'static str, (u64, u64)>,
     /// The followers whose gauges were last published.
     peers: Vec<NodeId>,
+}
+
+impl Published {
+    /// The value to publish for counter `name` when the node reports
+    /// `value`: a value below the last one means the counts started again
+    /// from zero, and the last one is carried into the offset.
+    fn monotonic(&mut self, name: &'static str, value: u64) -> u64 {
+        let (last, offset) = self.counters.entry(name).or_insert((0, 0));
+        if value < *last {
+            *offset = offset.saturating_add(*last);
+        }
+        *last = value;
+        offset.saturating_add(value)
+    }
 }
 
 /// Runs `f` on what was published for `node`.
@@ -98,7 +119,7 @@ pub fn publish_node(m: &NodeMetrics) {
     ];
     let fsyncs = m.log_fsyncs.map(|n| ("raft_log_fsyncs_total", n));
     with_published(m.node, |published| {
-        set_counters(&node, counters.iter().chain(&fsyncs));
+        set_counters(published, &node, counters.iter().chain(&fsyncs));
         forget_peers(published, &node, m);
     });
     if let Some(t) = m.log_sync_time {
@@ -124,13 +145,18 @@ pub fn publish_runtime(id: NodeId, s: &crate::runtime::RuntimeStats) {
         ("raft_runtime_applied_total", s.applied),
         ("raft_runtime_reads_total", s.reads),
     ];
-    set_counters(&node, &counters);
+    with_published(id, |published| set_counters(published, &node, &counters));
 }
 
-/// Sets each counter, labelled with `node`, to its absolute value.
-fn set_counters<'a>(node: &str, counters: impl IntoIterator<Item = &'a (&'static str, u64)>) {
+/// Sets each counter, labelled with `node`, to its absolute value, carried
+/// past the restarts of the counts `published` saw.
+fn set_counters<'a>(
+    published: &mut Published,
+    node: &str,
+    counters: impl IntoIterator<Item = &'a (&'static str, u64)>,
+) {
     for &(name, value) in counters {
-        counter!(name, "node" => node.to_owned()).absolute(value);
+        counter!(name, "node" => node.to_owned()).absolute(published.monotonic(name, value));
     }
 }
 

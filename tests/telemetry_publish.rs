@@ -102,3 +102,29 @@ fn a_former_leaders_peer_gauges_do_not_stay_stale() {
     assert_eq!(value(&again, "raft_peer_lag", r#"node="201",peer="203""#), Some(20.0), "{again}");
     assert_eq!(value(&again, "raft_peer_lag", r#"node="201",peer="202""#).unwrap_or(0.0), 0.0, "{again}");
 }
+
+#[test]
+fn counters_keep_counting_after_the_node_and_runtime_restart() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let mut m = leader(301, &[]);
+    let mut s = RuntimeStats::default();
+    m.proposals = 100;
+    s.ticks = 1000;
+    render(&recorder, || {
+        publish_node(&m);
+        publish_runtime(301, &s);
+    });
+    // The runtime halted and the application started a new one in the same
+    // process: the node's and the runtime's counts start from zero again.
+    m.proposals = 5;
+    s.ticks = 40;
+    let restarted = render(&recorder, || {
+        publish_node(&m);
+        publish_runtime(301, &s);
+    });
+    assert_eq!(value(&restarted, "raft_proposals_total", r#"node="301""#), Some(105.0), "{restarted}");
+    assert_eq!(value(&restarted, "raft_runtime_ticks_total", r#"node="301""#), Some(1040.0), "{restarted}");
+    m.proposals = 30;
+    let later = render(&recorder, || publish_node(&m));
+    assert_eq!(value(&later, "raft_proposals_total", r#"node="301""#), Some(130.0), "{later}");
+}
