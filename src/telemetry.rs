@@ -21,7 +21,7 @@
 //! | `raft_leader` | gauge | the known leader's id (0: none) |
 //! | `raft_commit_index`, `raft_applied_index`, `raft_last_index`, `raft_snapshot_index` | gauge | log positions |
 //! | `raft_writes_pending`, `raft_messages_held` | gauge | asynchronous storage: writes in flight; messages waiting for them |
-//! | `raft_proposals_total`, `raft_proposals_refused_total` | counter | entries proposed; proposals refused |
+//! | `raft_proposals_total`, `raft_proposals_refused_total` | counter | entries proposed; proposal steps refused (a refused batch counts once) |
 //! | `raft_leader_changes_total`, `raft_elections_total` | counter | leader changes seen; elections started |
 //! | `raft_messages_received_total`, `raft_messages_sent_total`, `raft_messages_dropped_total` | counter | messages |
 //! | `raft_heartbeats_skipped_total` | counter | heartbeats a leader left out as redundant (the follower acknowledged new entries and was sent newer ones since the previous round) |

@@ -53,7 +53,10 @@ pub struct NodeMetrics {
     pub snapshot_index: Index,
     /// Counter: entries proposed and appended by this node as leader.
     pub proposals: u64,
-    /// Counter: proposals refused (not the leader, backpressure, invalid).
+    /// Counter: proposal steps refused (not the leader, backpressure,
+    /// invalid): an [`Event::ProposeBatch`](crate::Event::ProposeBatch)
+    /// refused counts once, however many commands it held (`proposals`
+    /// counts entries).
     pub proposals_refused: u64,
     /// Counter: times the leader this node knows changed (to another node
     /// or to none).
