@@ -298,6 +298,10 @@ fn a_removed_node_learns_it_and_stops_campaigning() {
     assert!(learned_at.is_some(), "node 3 learned its removal within {bound} ticks");
     assert!(h.actions.iter().any(|(id, a)| *id == 3 && matches!(a, Action::Removed { .. })));
     assert!(matches!(h.step(3, Event::Campaign), Err(Error::CannotCampaign(CampaignRefusal::Removed))));
+    // New reads are refused as from a non-member, as `Action::Removed`
+    // says; it used to take them (forwarded, or `NotLeader`).
+    let read = h.step(3, Event::Read { id: 77, kind: ReadKind::Index }).map(|a| a.len());
+    assert!(matches!(read, Err(Error::NotMember(3))), "{read:?}");
     h.clear_actions();
     h.tick_all(200);
     let campaigning = h.actions.iter().filter(|(id, a)| {

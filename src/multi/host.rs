@@ -462,7 +462,7 @@ impl<L: RaftLog> MultiNode<L> {
     /// Moves to `out`, in id order, the peers that no group here names any
     /// more and that no group has named again since: a driver that opened
     /// a connection to one may close it (the many-groups runtime tells its
-    /// transport, [`GroupTransport::forget_peer`](crate::runtime::multi::GroupTransport::forget_peer)).
+    /// transport, `GroupTransport::forget_peer`, with feature `net`).
     /// Each departure is reported once. Until they are taken, the departed
     /// peers are kept, one entry per node id.
     ///

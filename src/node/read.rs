@@ -169,7 +169,10 @@ impl<L: RaftLog> RaftNode<L> {
             return Err(Error::LeaseReadsDisabled);
         }
         let config = self.configs.effective();
-        if !config.contains(self.id) {
+        // A node that believed a removal notice is no member, whatever its
+        // own (older) configuration says: it fails its reads from then on
+        // (`Action::Removed`), new ones included.
+        if !config.contains(self.id) || self.removed.is_some() {
             return Err(Error::NotMember(self.id));
         }
         if !config.is_voter(self.id) {

@@ -29,8 +29,9 @@
 //! the snapshot into its state machine, elects itself, and new members
 //! join it and fetch the snapshot. Everything committed after the backup
 //! was taken is lost. [`take_backup`] takes, from any node's log, its
-//! snapshot and the committed entries after it; [`Backup::encode`] and
-//! [`Backup::decode`] keep it as a checksummed file; [`restore`] starts
+//! snapshot and the committed entries after it; `Backup::encode` and
+//! `Backup::decode` (feature `persistence`) keep it as a checksummed file;
+//! [`restore`] starts
 //! the new cluster from it (the old cluster's state through the last
 //! entry the backup holds).
 //!

@@ -71,7 +71,7 @@ impl MemoryTransport {
 
     /// Calls `waker` (on the sender's thread) every time a message is
     /// queued for this end, so a driver can sleep instead of polling; the
-    /// runtime sets one ([`Transport::set_waker`](crate::runtime::Transport::set_waker)).
+    /// runtime (feature `net`) sets one, through `Transport::set_waker`.
     /// Replaces any earlier waker.
     ///
     /// ```
