@@ -122,15 +122,19 @@ impl<L: RaftLog> MultiNode<L> {
         // A message from outside is no error of ours: a refusal is the
         // node's business (it drops what it does not want). A storage
         // failure is kept for `take_halts`.
-        if g.quiet.is_quiesced() && super::quiesce::is_quiet_news(&g.node, &event) {
+        let quiesced = g.quiet.is_quiesced();
+        if quiesced && super::quiesce::is_quiet_news(&g.node, &event) {
             self.step_quiesced(group, event, n);
-        } else if !g.quiet.is_quiesced() || {
-            let woken = self.wake(group, true);
-            self.keep_halt(woken)
-        } {
-            let stepped = self.step_group(group, event);
-            self.keep_halt(stepped);
+            return;
         }
+        if quiesced {
+            let woken = self.wake(group, true);
+            if !self.keep_halt(woken) {
+                return;
+            }
+        }
+        let stepped = self.step_group(group, event);
+        self.keep_halt(stepped);
     }
 
     /// Keeps the storage failure of a step no call answers for (`result`),
