@@ -26,6 +26,7 @@
 //! | `raft_messages_received_total`, `raft_messages_sent_total`, `raft_messages_dropped_total` | counter | messages |
 //! | `raft_heartbeats_skipped_total` | counter | heartbeats a leader left out as redundant (the follower acknowledged new entries and was sent newer ones since the previous round) |
 //! | `raft_lease_reads_total` | counter | reads a leader answered from its lease, without a heartbeat round |
+//! | `raft_follower_regressions_total` | counter | refusals, received as leader, of an index the follower had acknowledged: it lost durable entries (remove it and add it back) |
 //! | `raft_log_syncs_total` | counter | syncs (or asynchronous writes submitted) |
 //! | `raft_log_sync_seconds_total` | gauge (a running total) | the time those syncs took, when the log measures it: a gauge so the fraction of a second survives (`rate()` reads it as a counter) |
 //! | `raft_log_fsyncs_total` | counter | fsyncs the log made (when it counts them) |
@@ -110,6 +111,7 @@ pub fn publish_node(m: &NodeMetrics) {
         ("raft_messages_dropped_total", m.dropped_messages),
         ("raft_heartbeats_skipped_total", m.heartbeats_skipped),
         ("raft_lease_reads_total", m.lease_reads),
+        ("raft_follower_regressions_total", m.follower_regressions),
         ("raft_log_syncs_total", m.log_syncs),
         ("raft_snapshots_sent_total", m.snapshots_sent),
         ("raft_snapshot_bytes_sent_total", m.snapshot_bytes_sent),

@@ -385,3 +385,38 @@ fn only_the_stalled_follower_is_sent_to_again() {
     }
     assert!(resent, "node 2, cut off, was never probed again");
 }
+
+/// A follower restarted on an empty log under its old id (a wiped or
+/// replaced disk) refuses the index it acknowledged. The leader does not
+/// repair it (PROTOCOL.md §5: it may have been counted in quorums it no
+/// longer honours) but counts each such refusal, so monitoring sees it.
+#[test]
+fn a_follower_that_lost_acknowledged_entries_is_reported_not_repaired() {
+    let mut h = elected(3);
+    for i in 0..5 {
+        h.propose(1, &format!("c{i}")).unwrap();
+    }
+    h.deliver_all();
+    h.tick_all(1);
+    assert_eq!(h.node(3).last_index(), 6);
+    assert_eq!(h.node(1).metrics().follower_regressions, 0);
+
+    h.crash(3);
+    h.destroy(3);
+    let config = RaftConfig::new(3, vec![1, 2, 3]).seed(3 * 7919);
+    h.add(3, config, raft_io::MemoryLog::new());
+    for i in 5..8 {
+        h.propose(1, &format!("c{i}")).unwrap();
+        h.deliver_all();
+    }
+    h.tick_all(20);
+
+    let regressions = h.node(1).metrics().follower_regressions;
+    assert!(regressions >= 1, "the refusal of the acknowledged index went unreported");
+    assert_eq!(h.node(1).commit_index(), 9, "the other follower keeps the quorum");
+    assert!(h.node(3).last_index() < 6, "the wiped follower is not silently refilled");
+    // Honest followers never trip it.
+    assert_eq!(h.node(2).metrics().follower_regressions, 0);
+    h.tick_all(20);
+    assert!(h.node(1).metrics().follower_regressions > regressions, "counted at each probe");
+}

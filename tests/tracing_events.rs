@@ -94,3 +94,33 @@ fn a_storage_failure_is_reported_as_an_error() {
     assert_eq!((halted[0].level, halted[0].fields["node"].as_str()), (Level::ERROR, "7"));
     assert!(!halted[0].fields["error"].is_empty());
 }
+
+/// A follower restarted on an empty log under its old id refuses what it
+/// acknowledged: the leader warns, naming the follower and the index.
+#[test]
+fn a_follower_that_lost_acknowledged_entries_is_a_warning() {
+    let capture = Capture::default();
+    tracing::subscriber::with_default(capture.clone(), || {
+        let mut h = Harness::new(3, |c| c);
+        h.campaign(1);
+        h.tick_all(1);
+        h.propose(1, "x").unwrap();
+        h.deliver_all();
+        h.tick_all(1);
+        h.crash(3);
+        h.destroy(3);
+        h.add(3, RaftConfig::new(3, vec![1, 2, 3]).seed(3 * 7919), MemoryLog::new());
+        h.propose(1, "y").unwrap();
+        h.deliver_all();
+        h.tick_all(10);
+    });
+    let events = capture.events();
+    let lost = find(
+        &events,
+        "a follower refused entries it had acknowledged: its log lost durable entries; remove it and add it back",
+    );
+    assert!(!lost.is_empty(), "{events:?}");
+    let e = lost[0];
+    assert_eq!((e.level, e.fields["node"].as_str(), e.fields["follower"].as_str()), (Level::WARN, "1", "3"));
+    assert_eq!(e.fields["matched"], "2", "the no-op and `x`");
+}

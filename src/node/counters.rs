@@ -26,6 +26,7 @@ pub(super) struct Counters {
     pub(super) snapshots_taken: u64,
     pub(super) heartbeats_skipped: u64,
     pub(super) lease_reads: u64,
+    pub(super) follower_regressions: u64,
 }
 
 /// A point-in-time view of a node's counters and gauges
@@ -101,6 +102,14 @@ pub struct NodeMetrics {
     /// Counter: reads a leader answered from its lease, without a
     /// heartbeat round (`docs/PROTOCOL.md` §8.2).
     pub lease_reads: u64,
+    /// Counter: refusals, received as leader, of the very index the
+    /// follower had acknowledged as matched. Such a follower lost entries
+    /// it had made durable (its directory wiped or replaced under the same
+    /// node id): it is not repaired, since it may have been counted in
+    /// quorums it no longer honours; remove it and add it back
+    /// (`docs/PROTOCOL.md` §5). It is counted at each probe the leader
+    /// sends it, about once per heartbeat interval.
+    pub follower_regressions: u64,
     /// Gauges, leader only: each follower's match index and lag.
     pub peers: Vec<PeerMetrics>,
 }
@@ -160,6 +169,7 @@ impl<L: RaftLog> RaftNode<L> {
             snapshots_taken: c.snapshots_taken,
             heartbeats_skipped: c.heartbeats_skipped,
             lease_reads: c.lease_reads,
+            follower_regressions: c.follower_regressions,
             peers: self
                 .peers
                 .iter()

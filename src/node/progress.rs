@@ -245,35 +245,48 @@ impl Progress {
 
     /// Handles a rejection of the AppendEntries whose `prev_log_index` was
     /// `rejected`, resuming from `next` (computed from the follower's hint).
-    /// Returns false when the rejection is stale.
-    pub(crate) fn reject(&mut self, rejected: Index, next: Index) -> bool {
+    pub(crate) fn reject(&mut self, rejected: Index, next: Index) -> Refusal {
         match self.state {
             ProgressState::Replicate => {
                 if rejected <= self.matched {
-                    return false;
+                    return Refusal::Stale;
                 }
                 self.become_probe();
             }
             ProgressState::Probe => {
                 if rejected + 1 != self.next {
-                    return false;
+                    return Refusal::Stale;
                 }
-                let next = next.clamp(self.matched + 1, rejected.max(self.matched + 1));
-                if next == self.next {
-                    // No way back from here (the follower contradicts what it
-                    // acknowledged): keep the probe paused until the next
-                    // heartbeat answer instead of retrying in a tight loop.
-                    return false;
+                if rejected == self.matched {
+                    // The follower refuses the very index it acknowledged:
+                    // it lost entries it had made durable (PROTOCOL.md
+                    // §5). No way back from here: keep the probe paused
+                    // until the next heartbeat answer instead of retrying
+                    // in a tight loop.
+                    return Refusal::Contradicts;
                 }
-                self.next = next;
+                self.next = next.clamp(self.matched + 1, rejected);
                 self.probe_sent = false;
-                return true;
+                return Refusal::Resume;
             }
-            ProgressState::Snapshot => return false,
+            ProgressState::Snapshot => return Refusal::Stale,
         }
         self.next = next.clamp(self.matched + 1, rejected.max(self.matched + 1));
-        true
+        Refusal::Resume
     }
+}
+
+/// What a follower's refusal of an append means to its progress
+/// ([`Progress::reject`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// An answer to an append no longer outstanding: ignored.
+    Stale,
+    /// `next` moved back: probe again from there.
+    Resume,
+    /// The follower refused the index it acknowledged as matched, so it
+    /// lost entries it had made durable; nothing is resent.
+    Contradicts,
 }
 
 /// A public snapshot of one follower's progress, for [`Status`](crate::Status).
@@ -424,13 +437,16 @@ mod tests {
         p.matched = 5;
         p.become_replicate();
         p.sent_entries(20);
-        assert!(!p.reject(5, 1), "a rejection at or below matched is stale");
+        assert_eq!(p.reject(5, 1), Refusal::Stale, "a rejection at or below matched is stale");
         assert_eq!(p.state, ProgressState::Replicate);
-        assert!(p.reject(15, 9));
+        assert_eq!(p.reject(15, 9), Refusal::Resume);
         assert_eq!((p.state, p.next), (ProgressState::Probe, 9));
         p.sent_entries(9);
-        assert!(!p.reject(12, 4), "a probe rejection for another prev is stale");
-        assert!(p.reject(8, 2));
+        assert_eq!(p.reject(12, 4), Refusal::Stale, "a probe rejection for another prev is stale");
+        assert_eq!(p.reject(8, 2), Refusal::Resume);
         assert_eq!(p.next, 6, "never below matched + 1");
+        p.sent_entries(6);
+        assert_eq!(p.reject(5, 1), Refusal::Contradicts, "a refusal of the matched index itself");
+        assert_eq!((p.next, p.matched), (6, 5), "nothing moves");
     }
 }

@@ -5,7 +5,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::entry_pool;
-use super::progress::{self, ProgressState};
+use super::progress::{self, ProgressState, Refusal};
 use super::{Proposal, RaftNode, observe};
 use crate::config::SMALL_COMMAND_BLOCK;
 use crate::error::{Error, Result};
@@ -295,11 +295,34 @@ impl<L: RaftLog> RaftNode<L> {
                 return Ok(());
             }
             let next = self.next_from_hint(r.index, r.hint_term, r.hint_index);
-            if self.peers[i].reject(r.index, next) {
-                self.send_append(i, true)?;
+            match self.peers[i].reject(r.index, next) {
+                Refusal::Resume => {
+                    self.send_append(i, true)?;
+                }
+                Refusal::Contradicts => self.follower_regressed(from, r.index),
+                Refusal::Stale => {}
             }
         }
         Ok(())
+    }
+
+    /// A follower refused the index it had acknowledged as matched: it
+    /// lost entries it made durable (a wiped or replaced disk under the same
+    /// node id), which Raft's guarantees exclude (PROTOCOL.md §5). The
+    /// leader cannot repair it, since the follower may have been counted in
+    /// quorums it no longer honours; it is counted and reported, so an
+    /// operator can remove the node and add it back (§7).
+    #[cold]
+    fn follower_regressed(&mut self, follower: NodeId, matched: Index) {
+        self.counters.follower_regressions += 1;
+        observe!(
+            tracing::Level::WARN,
+            node = self.id,
+            term = self.term,
+            follower,
+            matched,
+            "a follower refused entries it had acknowledged: its log lost durable entries; remove it and add it back"
+        );
     }
 
     /// Where to resume after a rejection of `prev_log_index = rejected`,
