@@ -467,3 +467,35 @@ fn a_forwarded_read_fails_when_its_leader_leads_a_later_term() {
     h.tick_all(2);
     assert_eq!(outcomes(&h, 2), vec![Action::ReadFailed { id: 1, reason: ReadFailure::LeadershipLost }]);
 }
+
+/// A heartbeat answer naming a round the leader never sent (an honest
+/// follower cannot send one) confirms nothing: it used to count that
+/// follower as having answered every later round as well, so a read could
+/// be confirmed with that follower cut off.
+#[test]
+fn an_answer_to_a_round_never_sent_confirms_no_later_round() {
+    let mut h = elected(|c| c.check_quorum(false));
+    let term = h.node(1).term();
+    let forged = |from: u64| Message {
+        from,
+        to: 1,
+        term,
+        body: MessageBody::HeartbeatResponse(HeartbeatResponse { round: 1_000_000 }),
+    };
+    let dropped = h.node(1).status().dropped_messages;
+    h.step(1, Event::Message(forged(2))).unwrap();
+    assert_eq!(h.node(1).status().dropped_messages, dropped + 1, "dropped as invalid");
+    // Followers 2 and 3 cut off: no round can be answered.
+    h.cut(1, 2);
+    h.cut(1, 3);
+    h.clear_actions();
+    read(&mut h, 1, 7, ReadKind::Index).unwrap();
+    h.deliver_all();
+    h.tick_all(5);
+    h.deliver_all();
+    assert!(
+        !outcomes(&h, 1).iter().any(|a| matches!(a, Action::ReadReady { id: 7, .. })),
+        "a read confirmed by a forged round: {:?}",
+        outcomes(&h, 1)
+    );
+}

@@ -136,6 +136,11 @@ impl ReadState {
         self.round
     }
 
+    /// The number of the latest round started (0 before the first).
+    pub(super) fn last_round(&self) -> u64 {
+        self.round
+    }
+
     /// Whether no read waits for a heartbeat round to confirm it.
     pub(super) fn nothing_confirming(&self) -> bool {
         self.confirming.is_empty()

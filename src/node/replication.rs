@@ -471,6 +471,13 @@ impl<L: RaftLog> RaftNode<L> {
             // a sign of life, not an answer to a round.
             return Ok(());
         }
+        if r.round > self.reads.last_round() {
+            // An answer to a round this node never sent: counting it would
+            // confirm this peer for rounds it has not seen (reads served
+            // without a quorum's answer).
+            self.drop_message();
+            return Ok(());
+        }
         let last = self.log.last_index();
         let tick = self.reads.round_tick(r.round).map(|sent| if mutant!(LeaseFromAnswers) { self.ticks } else { sent });
         let pr = &mut self.peers[i];
