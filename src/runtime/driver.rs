@@ -51,13 +51,39 @@ pub(crate) fn ticks_due(next_tick: Instant, now: Instant, tick: Duration) -> (u6
 
 pub(crate) fn start<S, L, T>(
     node: RaftNode<L>,
-    mut transport: T,
+    transport: T,
     state_machine: S,
     options: RuntimeOptions,
 ) -> std::io::Result<RaftHandle<S>>
 where
     S: StateMachine,
     L: RaftLog + Send + 'static,
+    T: Transport,
+{
+    let driver = build(node, transport, state_machine, options)?;
+    let shared = Arc::clone(&driver.shared);
+    driver.publish();
+    let guard = StopGuard(Arc::clone(&shared));
+    let join = std::thread::Builder::new().name(format!("raft-io-driver-{}", shared.id)).spawn(move || {
+        let _guard = guard;
+        let shared = Arc::clone(&driver.shared);
+        shared.life.run_recording_panics(|| driver.run());
+    })?;
+    shared.life.started(join);
+    Ok(RaftHandle::new(shared))
+}
+
+/// The driver of `node`, not started: its transport wired to the node's
+/// configuration, its log to the storage mode.
+fn build<S, L, T>(
+    node: RaftNode<L>,
+    mut transport: T,
+    state_machine: S,
+    options: RuntimeOptions,
+) -> std::io::Result<Driver<S, L, T>>
+where
+    S: StateMachine,
+    L: RaftLog,
     T: Transport,
 {
     let signal = Arc::new(Signal::default());
@@ -80,11 +106,11 @@ where
         read_kind: options.read_kind,
         life: DriverLife::default(),
     });
-    let driver = Driver {
+    Ok(Driver {
         node,
         sm: state_machine,
         transport,
-        shared: Arc::clone(&shared),
+        shared,
         wakes,
         options,
         actions: Vec::new(),
@@ -94,16 +120,7 @@ where
         snapshot_wanted: false,
         durability,
         halted: None,
-    };
-    driver.publish();
-    let guard = StopGuard(Arc::clone(&shared));
-    let join = std::thread::Builder::new().name(format!("raft-io-driver-{}", shared.id)).spawn(move || {
-        let _guard = guard;
-        let shared = Arc::clone(&driver.shared);
-        shared.life.run_recording_panics(|| driver.run());
-    })?;
-    shared.life.started(join);
-    Ok(RaftHandle::new(shared))
+    })
 }
 
 struct Driver<S: StateMachine, L: RaftLog, T> {
@@ -131,41 +148,52 @@ struct Driver<S: StateMachine, L: RaftLog, T> {
 
 impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
     fn run(mut self) {
-        let tick = self.options.common.tick_interval;
-        let mut next_tick = Instant::now() + tick;
+        let mut next_tick = Instant::now() + self.options.common.tick_interval;
         while !self.shared.submissions.is_closed() && self.halted.is_none() {
-            // Messages first: after a stall, the leader's heartbeats that
-            // waited in the inbox reset the election timer before the
-            // missed ticks are counted. Completed writes before both: they
-            // release acknowledgements and let the leader commit.
-            let mut busy = self.persisted();
-            busy |= self.receive();
-            let now = Instant::now();
-            if now >= next_tick {
-                // Every tick that came due, in one step: the node's clock
-                // keeps up with real time after a stall (a long fsync or
-                // query, a paused process), so a lease that ran out during
-                // it has run out (docs/PROTOCOL.md, "Time after a stall"),
-                // with one heartbeat round rather than one per interval.
-                let due;
-                (due, next_tick) = ticks_due(next_tick, now, tick);
-                self.step(if due == 1 { Event::Tick } else { Event::Ticks(due) });
-                add(&self.shared.counters.ticks, due);
-                #[cfg(feature = "metrics")]
-                self.publish_metrics(due);
-                self.pending.expire(now);
-                if let Some((change, reply, deadline)) = self.pending.deferred_change.take() {
-                    self.change_membership(change, reply, deadline);
-                }
-            }
-            busy |= self.serve_requests();
-            self.report_own_writes();
-            self.publish();
+            let busy;
+            (busy, next_tick) = self.turn(next_tick, Instant::now);
             if !busy && self.halted.is_none() {
                 wait_for_work(&self.shared.signal, next_tick, self.wakes);
             }
         }
         self.stop();
+    }
+
+    /// One turn: what completed, arrived, came due or was asked since the
+    /// last, each stepped, and the actions carried out. Ticks are judged at
+    /// the instant `now` gives, read after the messages are stepped.
+    /// Returns whether the turn did work that may have left more (so the
+    /// driver turns again before it waits), and when the next tick is due.
+    fn turn(&mut self, mut next_tick: Instant, now: impl FnOnce() -> Instant) -> (bool, Instant) {
+        let tick = self.options.common.tick_interval;
+        // Messages first: after a stall, the leader's heartbeats that
+        // waited in the inbox reset the election timer before the missed
+        // ticks are counted. Completed writes before both: they release
+        // acknowledgements and let the leader commit.
+        let mut busy = self.persisted();
+        busy |= self.receive();
+        let now = now();
+        if now >= next_tick {
+            // Every tick that came due, in one step: the node's clock keeps
+            // up with real time after a stall (a long fsync or query, a
+            // paused process), so a lease that ran out during it has run
+            // out (docs/PROTOCOL.md, "Time after a stall"), with one
+            // heartbeat round rather than one per interval.
+            let due;
+            (due, next_tick) = ticks_due(next_tick, now, tick);
+            self.step(if due == 1 { Event::Tick } else { Event::Ticks(due) });
+            add(&self.shared.counters.ticks, due);
+            #[cfg(feature = "metrics")]
+            self.publish_metrics(due);
+            self.pending.expire(now);
+            if let Some((change, reply, deadline)) = self.pending.deferred_change.take() {
+                self.change_membership(change, reply, deadline);
+            }
+        }
+        busy |= self.serve_requests();
+        busy |= self.report_own_writes();
+        self.publish();
+        (busy, next_tick)
     }
 
     /// Steps the latest write completion the log posted, if any.
@@ -177,12 +205,15 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
     }
 
     /// A log without a notifier: reports the turn's latest write (the log
-    /// makes it durable in `persisted`, one sync for the turn).
-    fn report_own_writes(&mut self) {
-        let super::storage::Durability::Reported(latest) = &mut self.durability else { return };
-        if let Some(token) = latest.take() {
-            self.step(Event::Persisted(token));
-        }
+    /// makes it durable in `persisted`, one sync for the turn). Returns
+    /// whether that step submitted a write of its own (a won election's
+    /// no-op, for one): the next turn reports it at once, where waiting
+    /// for work would leave it until the next tick or message.
+    fn report_own_writes(&mut self) -> bool {
+        let super::storage::Durability::Reported(latest) = &mut self.durability else { return false };
+        let Some(token) = latest.take() else { return false };
+        self.step(Event::Persisted(token));
+        matches!(&self.durability, super::storage::Durability::Reported(Some(_)))
     }
 
     /// Steps every message the transport has (up to the per-turn cap) in one
@@ -488,3 +519,6 @@ impl<S: StateMachine> Drop for StopGuard<S> {
         self.0.life.mark_stopped();
     }
 }
+
+#[cfg(test)]
+mod turn_tests;
