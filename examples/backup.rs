@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --features persistence --example backup -- take DIR FILE [--group G]
 //! cargo run --features persistence --example backup -- show FILE
-//! cargo run --features persistence --example backup -- restore FILE DIR --node N --cluster C --voters ID[=ADDR],... [--group G]
+//! cargo run --features persistence --example backup -- restore FILE DIR --node N --cluster C --voters ID[=ADDR],... [--group G] [--max-record-bytes B]
 //! ```
 //!
 //! `take` writes what the node's log holds committed — its snapshot and
@@ -27,6 +27,15 @@
 //! after it, and leads alone if it is the only voter. Never run an old
 //! node again.
 //!
+//! `--max-record-bytes B` (1 to 4294967295) is the new log's maximum record
+//! size, the most bytes one step writes (`WalOptions::max_record_size`;
+//! not given, a new log's default of 64 MiB). A backup with an entry that
+//! does not fit is refused, naming the entry: restore it with a larger
+//! limit. Into a shared WAL (`--group`) it is the WAL's limit, for all its
+//! groups: one above the WAL's own is recorded, one below it refused. The
+//! node opens the log without a limit of its own (the log keeps the one
+//! recorded) or with one at least as large (a lower one is refused).
+//!
 //! Exit status: 0 done, 1 refused (nothing written), 2 a command line
 //! that cannot be used.
 
@@ -38,13 +47,15 @@ mod log_dir;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use raft_io::log::shared::SharedWal;
+use raft_io::log::WalOptions;
+use raft_io::log::shared::{SharedWal, SharedWalOptions};
 use raft_io::recovery::{self, Backup};
 use raft_io::{LogIdentity, Membership, MemoryLog, NodeId, WalLog};
 
 const USAGE: &str = "usage: backup take DIR FILE [--group G]
        backup show FILE
-       backup restore FILE DIR --node N --cluster C --voters ID[=ADDR],... [--group G]";
+       backup restore FILE DIR --node N --cluster C --voters ID[=ADDR],... [--group G] [--max-record-bytes B]
+           B: the new log's maximum record size, 1 to 4294967295 (default 64 MiB)";
 
 /// A command line that cannot be used (exit status 2).
 struct Usage(String);
@@ -132,7 +143,14 @@ fn membership(backup: &Backup, voters: &Voters) -> Result<Membership, String> {
     Ok(m)
 }
 
-fn restore(file: &Path, dir: &Path, identity: LogIdentity, voters: &Voters, group: Option<u64>) -> Result<(), String> {
+/// Where `restore` writes: the group of a shared WAL (`--group`), or a
+/// new `WalLog`; and the new log's record limit (`--max-record-bytes`).
+struct Target {
+    group: Option<u64>,
+    max_record: Option<u32>,
+}
+
+fn restore(file: &Path, dir: &Path, identity: LogIdentity, voters: &Voters, target: Target) -> Result<(), String> {
     let backup = read(file)?;
     let members = membership(&backup, voters)?;
     let node = identity.node_id;
@@ -140,12 +158,14 @@ fn restore(file: &Path, dir: &Path, identity: LogIdentity, voters: &Voters, grou
     // restore that would be refused.
     recovery::restore(&mut MemoryLog::new(), identity, &backup, members.clone())
         .map_err(|e| format!("{e} (nothing written)"))?;
-    match group {
+    match target.group {
         Some(g) => {
             if log_dir::is_shared(dir) == Ok(false) {
                 return Err(format!("{}: --group is for a shared WAL, and this is one log", dir.display()));
             }
-            let wal = SharedWal::open(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
+            let options =
+                target.max_record.map_or_else(SharedWalOptions::new, |b| SharedWalOptions::new().max_record_size(b));
+            let wal = SharedWal::open_with(dir, options).map_err(|e| format!("open {}: {e}", dir.display()))?;
             if wal.contains(g) {
                 return Err(format!("group {g} is already in {} (restore into a new group only)", dir.display()));
             }
@@ -171,7 +191,8 @@ fn restore(file: &Path, dir: &Path, identity: LogIdentity, voters: &Voters, grou
             if building.exists() {
                 return Err(format!("{} exists (a restore cut short? remove it)", building.display()));
             }
-            let restored = WalLog::open(&building)
+            let options = target.max_record.map_or_else(WalOptions::new, |b| WalOptions::new().max_record_size(b));
+            let restored = WalLog::open_with(&building, options)
                 .map_err(|e| format!("open {}: {e}", building.display()))
                 .and_then(|mut log| {
                     recovery::restore(&mut log, identity, &backup, members.clone())
@@ -228,6 +249,17 @@ fn number(flags: &[(&str, &str)], name: &str) -> Result<Option<u64>, Usage> {
         .transpose()
 }
 
+/// `--max-record-bytes`: a record limit a `WalLog` takes (1 to `u32::MAX`).
+fn record_limit(flags: &[(&str, &str)]) -> Result<Option<u32>, Usage> {
+    const NAME: &str = "--max-record-bytes";
+    let Some(bytes) = number(flags, NAME)? else { return Ok(None) };
+    match u32::try_from(bytes) {
+        Ok(0) => Err(Usage(format!("{NAME}: 0 bytes holds no record"))),
+        Ok(b) => Ok(Some(b)),
+        Err(_) => Err(Usage(format!("{NAME}: {bytes} is over the largest record limit, {}", u32::MAX))),
+    }
+}
+
 fn run(args: &[String]) -> Result<Result<(), String>, Usage> {
     let path = |s: &String| PathBuf::from(s);
     match args {
@@ -237,14 +269,15 @@ fn run(args: &[String]) -> Result<Result<(), String>, Usage> {
         }
         [cmd, file] if cmd == "show" => Ok(read(&path(file)).map(|b| println!("{}", describe(&b)))),
         [cmd, file, dir, rest @ ..] if cmd == "restore" => {
-            let f = flags(rest, &["--node", "--cluster", "--voters", "--group"])?;
+            let f = flags(rest, &["--node", "--cluster", "--voters", "--group", "--max-record-bytes"])?;
             let node = number(&f, "--node")?.ok_or_else(|| Usage("--node is required".into()))?;
             let cluster = number(&f, "--cluster")?.ok_or_else(|| Usage("--cluster is required".into()))?;
             let voters =
                 f.iter().find(|(n, _)| *n == "--voters").ok_or_else(|| Usage("--voters is required".into()))?.1;
             let voters = parse_voters(voters)?;
             let identity = LogIdentity { cluster_id: cluster, node_id: node };
-            Ok(restore(&path(file), &path(dir), identity, &voters, number(&f, "--group")?))
+            let target = Target { group: number(&f, "--group")?, max_record: record_limit(&f)? };
+            Ok(restore(&path(file), &path(dir), identity, &voters, target))
         }
         _ => Err(Usage("no such command".into())),
     }

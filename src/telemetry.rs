@@ -6,8 +6,16 @@
 //! ticks; an application driving a [`RaftNode`](crate::RaftNode) itself calls
 //! [`publish_node`] when it likes.
 //!
-//! Counters stay monotonic for the life of the process: when a node's counts
-//! start again from zero (a runtime started anew after a halt, the same node
+//! Node ids are unique within a cluster only: a process running nodes of
+//! several clusters names each one's cluster with a [`Publisher`] that adds
+//! `cluster="<label>"` to every series (the runtime's
+//! `runtime::Runtime::metrics_cluster`, feature `net`), so one node id in
+//! two clusters publishes two series. Without a label, as with
+//! [`publish_node`] and `publish_runtime` (feature `net`), series carry no
+//! `cluster` label.
+//!
+//! Counters stay monotonic for the life of the process (per node id and
+//! cluster label): when a node's counts start again from zero (a runtime started anew after a halt, the same node
 //! id published by a new [`RaftNode`](crate::RaftNode)), what was published
 //! before is added to them rather than hidden by them (a recorder keeps a
 //! counter's highest absolute value). A follower that a node no longer
@@ -37,14 +45,21 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
-use metrics::{counter, gauge};
+use metrics::{Label, counter, gauge};
 
 use crate::node::NodeMetrics;
 use crate::types::{NodeId, Role};
 
-/// What was last published for each node, across publications (the
-/// functions below are free functions a runtime calls every 10 ticks).
-static PUBLISHED: Mutex<BTreeMap<NodeId, Published>> = Mutex::new(BTreeMap::new());
+mod label;
+
+pub use label::{ClusterLabel, LabelError, MAX_CLUSTER_LABEL_BYTES};
+
+/// What was last published for each node of each cluster label (none for
+/// a publisher without one), across publications (a runtime publishes
+/// every 10 ticks).
+type Key = (Option<ClusterLabel>, NodeId);
+
+static PUBLISHED: Mutex<BTreeMap<Key, Published>> = Mutex::new(BTreeMap::new());
 
 /// One node's publications so far.
 #[derive(Default)]
@@ -70,109 +85,175 @@ impl Published {
     }
 }
 
-/// Runs `f` on what was published for `node`.
-fn with_published<T>(node: NodeId, f: impl FnOnce(&mut Published) -> T) -> T {
-    // A panic while the lock was held left nothing half-written that
-    // matters more than the next publication: the map is used as it is.
-    let mut published = PUBLISHED.lock().unwrap_or_else(PoisonError::into_inner);
-    f(published.entry(node).or_default())
+/// Publishes with the labels it was given: a [`ClusterLabel`] or none.
+/// Cheap to clone; the free functions [`publish_node`] and
+/// `publish_runtime` are those of a publisher without a label.
+///
+/// ```
+/// use raft_io::telemetry::{ClusterLabel, Publisher};
+///
+/// let east = Publisher::new().cluster(ClusterLabel::new("east")?);
+/// east.publish_node(&raft_io::NodeMetrics::default()); // raft_term{cluster="east",node="0"}, ...
+/// # Ok::<(), raft_io::telemetry::LabelError>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Publisher {
+    cluster: Option<ClusterLabel>,
 }
 
-/// Publishes `m` through the installed `metrics` recorder.
+impl Publisher {
+    /// A publisher of series labelled `node` (and `peer`) only.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `cluster="<label>"` to every series published.
+    pub fn cluster(mut self, label: ClusterLabel) -> Self {
+        self.cluster = Some(label);
+        self
+    }
+
+    /// The cluster label, if any.
+    pub fn cluster_label(&self) -> Option<&ClusterLabel> {
+        self.cluster.as_ref()
+    }
+
+    /// The labels of every series of `node`: `cluster` (if set), `node`.
+    fn labels(&self, node: NodeId) -> Vec<Label> {
+        let mut labels = Vec::with_capacity(3);
+        if let Some(c) = &self.cluster {
+            labels.push(Label::new("cluster", c.as_str().to_owned()));
+        }
+        labels.push(Label::new("node", node.to_string()));
+        labels
+    }
+
+    /// Runs `f` on what was published for `node` under this label.
+    fn with_published<T>(&self, node: NodeId, f: impl FnOnce(&mut Published) -> T) -> T {
+        // A panic while the lock was held left nothing half-written that
+        // matters more than the next publication: the map is used as it is.
+        let mut published = PUBLISHED.lock().unwrap_or_else(PoisonError::into_inner);
+        f(published.entry((self.cluster.clone(), node)).or_default())
+    }
+
+    /// Publishes `m` through the installed `metrics` recorder.
+    pub fn publish_node(&self, m: &NodeMetrics) {
+        let labels = self.labels(m.node);
+        let role = match m.role {
+            Role::Follower => 0.0,
+            Role::PreCandidate => 1.0,
+            Role::Candidate => 2.0,
+            Role::Leader => 3.0,
+        };
+        let gauges = [
+            ("raft_term", m.term as f64),
+            ("raft_role", role),
+            ("raft_leader", m.leader.unwrap_or(0) as f64),
+            ("raft_commit_index", m.commit_index as f64),
+            ("raft_applied_index", m.applied_index as f64),
+            ("raft_last_index", m.last_index as f64),
+            ("raft_snapshot_index", m.snapshot_index as f64),
+            ("raft_writes_pending", m.writes_pending as f64),
+            ("raft_messages_held", m.messages_held as f64),
+        ];
+        for (name, value) in gauges {
+            gauge!(name, labels.iter()).set(value);
+        }
+        let counters = [
+            ("raft_proposals_total", m.proposals),
+            ("raft_proposals_refused_total", m.proposals_refused),
+            ("raft_leader_changes_total", m.leader_changes),
+            ("raft_elections_total", m.elections),
+            ("raft_messages_received_total", m.messages_received),
+            ("raft_messages_sent_total", m.messages_sent),
+            ("raft_messages_dropped_total", m.dropped_messages),
+            ("raft_heartbeats_skipped_total", m.heartbeats_skipped),
+            ("raft_lease_reads_total", m.lease_reads),
+            ("raft_follower_regressions_total", m.follower_regressions),
+            ("raft_log_syncs_total", m.log_syncs),
+            ("raft_snapshots_sent_total", m.snapshots_sent),
+            ("raft_snapshot_bytes_sent_total", m.snapshot_bytes_sent),
+            ("raft_snapshots_installed_total", m.snapshots_installed),
+            ("raft_snapshot_bytes_received_total", m.snapshot_bytes_received),
+            ("raft_snapshots_taken_total", m.snapshots_taken),
+        ];
+        let fsyncs = m.log_fsyncs.map(|n| ("raft_log_fsyncs_total", n));
+        self.with_published(m.node, |published| {
+            set_counters(published, &labels, counters.iter().chain(&fsyncs));
+            forget_peers(published, &labels, m);
+        });
+        if let Some(t) = m.log_sync_time {
+            // A counter of seconds, as Prometheus names it; kept as a gauge
+            // so the fraction survives.
+            gauge!("raft_log_sync_seconds_total", labels.iter()).set(t.as_secs_f64());
+        }
+        for p in &m.peers {
+            let labels = with_peer(&labels, p.id);
+            gauge!("raft_peer_match_index", labels.iter()).set(p.match_index as f64);
+            gauge!("raft_peer_lag", labels.iter()).set(p.lag as f64);
+        }
+    }
+
+    /// Publishes the counters of node `id`'s runtime through the installed
+    /// `metrics` recorder.
+    #[cfg(feature = "net")]
+    pub fn publish_runtime(&self, id: NodeId, s: &crate::runtime::RuntimeStats) {
+        let labels = self.labels(id);
+        let counters = [
+            ("raft_runtime_steps_total", s.steps),
+            ("raft_runtime_ticks_total", s.ticks),
+            ("raft_runtime_batches_total", s.batches),
+            ("raft_runtime_applied_total", s.applied),
+            ("raft_runtime_reads_total", s.reads),
+        ];
+        self.with_published(id, |published| set_counters(published, &labels, &counters));
+    }
+}
+
+/// Publishes `m` through the installed `metrics` recorder, with no
+/// cluster label ([`Publisher::publish_node`] of [`Publisher::new`]).
 pub fn publish_node(m: &NodeMetrics) {
-    let node = m.node.to_string();
-    let role = match m.role {
-        Role::Follower => 0.0,
-        Role::PreCandidate => 1.0,
-        Role::Candidate => 2.0,
-        Role::Leader => 3.0,
-    };
-    let gauges = [
-        ("raft_term", m.term as f64),
-        ("raft_role", role),
-        ("raft_leader", m.leader.unwrap_or(0) as f64),
-        ("raft_commit_index", m.commit_index as f64),
-        ("raft_applied_index", m.applied_index as f64),
-        ("raft_last_index", m.last_index as f64),
-        ("raft_snapshot_index", m.snapshot_index as f64),
-        ("raft_writes_pending", m.writes_pending as f64),
-        ("raft_messages_held", m.messages_held as f64),
-    ];
-    for (name, value) in gauges {
-        gauge!(name, "node" => node.clone()).set(value);
-    }
-    let counters = [
-        ("raft_proposals_total", m.proposals),
-        ("raft_proposals_refused_total", m.proposals_refused),
-        ("raft_leader_changes_total", m.leader_changes),
-        ("raft_elections_total", m.elections),
-        ("raft_messages_received_total", m.messages_received),
-        ("raft_messages_sent_total", m.messages_sent),
-        ("raft_messages_dropped_total", m.dropped_messages),
-        ("raft_heartbeats_skipped_total", m.heartbeats_skipped),
-        ("raft_lease_reads_total", m.lease_reads),
-        ("raft_follower_regressions_total", m.follower_regressions),
-        ("raft_log_syncs_total", m.log_syncs),
-        ("raft_snapshots_sent_total", m.snapshots_sent),
-        ("raft_snapshot_bytes_sent_total", m.snapshot_bytes_sent),
-        ("raft_snapshots_installed_total", m.snapshots_installed),
-        ("raft_snapshot_bytes_received_total", m.snapshot_bytes_received),
-        ("raft_snapshots_taken_total", m.snapshots_taken),
-    ];
-    let fsyncs = m.log_fsyncs.map(|n| ("raft_log_fsyncs_total", n));
-    with_published(m.node, |published| {
-        set_counters(published, &node, counters.iter().chain(&fsyncs));
-        forget_peers(published, &node, m);
-    });
-    if let Some(t) = m.log_sync_time {
-        // A counter of seconds, as Prometheus names it; kept as a gauge so
-        // the fraction survives.
-        gauge!("raft_log_sync_seconds_total", "node" => node.clone()).set(t.as_secs_f64());
-    }
-    for p in &m.peers {
-        let peer = p.id.to_string();
-        gauge!("raft_peer_match_index", "node" => node.clone(), "peer" => peer.clone()).set(p.match_index as f64);
-        gauge!("raft_peer_lag", "node" => node.clone(), "peer" => peer).set(p.lag as f64);
-    }
+    Publisher::new().publish_node(m);
 }
 
-/// Publishes a runtime's counters through the installed `metrics` recorder.
+/// Publishes a runtime's counters through the installed `metrics` recorder,
+/// with no cluster label ([`Publisher::publish_runtime`] of
+/// [`Publisher::new`]).
 #[cfg(feature = "net")]
 pub fn publish_runtime(id: NodeId, s: &crate::runtime::RuntimeStats) {
-    let node = id.to_string();
-    let counters = [
-        ("raft_runtime_steps_total", s.steps),
-        ("raft_runtime_ticks_total", s.ticks),
-        ("raft_runtime_batches_total", s.batches),
-        ("raft_runtime_applied_total", s.applied),
-        ("raft_runtime_reads_total", s.reads),
-    ];
-    with_published(id, |published| set_counters(published, &node, &counters));
+    Publisher::new().publish_runtime(id, s);
 }
 
-/// Sets each counter, labelled with `node`, to its absolute value, carried
-/// past the restarts of the counts `published` saw.
+/// `labels` and `peer="<id>"`.
+fn with_peer(labels: &[Label], peer: NodeId) -> Vec<Label> {
+    let mut out = labels.to_vec();
+    out.push(Label::new("peer", peer.to_string()));
+    out
+}
+
+/// Sets each counter, labelled with `labels`, to its absolute value,
+/// carried past the restarts of the counts `published` saw.
 fn set_counters<'a>(
     published: &mut Published,
-    node: &str,
+    labels: &[Label],
     counters: impl IntoIterator<Item = &'a (&'static str, u64)>,
 ) {
     for &(name, value) in counters {
-        counter!(name, "node" => node.to_owned()).absolute(published.monotonic(name, value));
+        counter!(name, labels.iter()).absolute(published.monotonic(name, value));
     }
 }
 
 /// Sets to 0 the per-follower gauges of the followers published last time
 /// and not in `m` (the node stepped down, or they left), then remembers
 /// `m`'s.
-fn forget_peers(published: &mut Published, node: &str, m: &NodeMetrics) {
+fn forget_peers(published: &mut Published, labels: &[Label], m: &NodeMetrics) {
     if published.peers.iter().eq(m.peers.iter().map(|p| &p.id)) {
         return;
     }
     for &gone in published.peers.iter().filter(|&&id| m.peers.iter().all(|p| p.id != id)) {
-        let peer = gone.to_string();
-        gauge!("raft_peer_match_index", "node" => node.to_owned(), "peer" => peer.clone()).set(0.0);
-        gauge!("raft_peer_lag", "node" => node.to_owned(), "peer" => peer).set(0.0);
+        let labels = with_peer(labels, gone);
+        gauge!("raft_peer_match_index", labels.iter()).set(0.0);
+        gauge!("raft_peer_lag", labels.iter()).set(0.0);
     }
     published.peers.clear();
     published.peers.extend(m.peers.iter().map(|p| p.id));

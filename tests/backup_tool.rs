@@ -56,6 +56,25 @@ fn a_group_of_a_shared_wal_is_backed_up_and_restored_as_a_group_of_another() {
     let (code, said) = restore("7");
     assert_eq!(code, Some(0), "{said}");
     assert_eq!(restore("7").0, Some(1), "group 7 is there now");
+    // `--max-record-bytes` is the shared WAL's limit: one below the limit
+    // it was written with (the default, 64 MiB) is refused, nothing added.
+    let (code, said) = run(&[
+        "restore",
+        &path(&file),
+        &path(&new),
+        "--node",
+        "2",
+        "--cluster",
+        "5",
+        "--voters",
+        "2",
+        "--group",
+        "8",
+        "--max-record-bytes",
+        "65536",
+    ]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("65536"), "{said}");
     let wal = SharedWal::open(&new).unwrap();
     assert_eq!(wal.groups(), [7]);
     let log = wal.group(7).unwrap();
@@ -175,4 +194,61 @@ fn take_leaves_another_writers_partial_file_alone() {
     let (code, said) = run(&["take", &path(&old), &path(&file)]);
     assert_eq!(code, Some(0), "{said}");
     assert!(!partial.exists());
+}
+
+/// `restore --max-record-bytes N` gives the new `WalLog` that record limit
+/// (default 64 MiB): a backup holding an entry over it is refused naming
+/// the entry, creating nothing; a limit above it restores the entry, and
+/// the log keeps the limit given. A limit of 0, not a number, or over what
+/// a `WalLog` takes (4 GiB - 1) is a command line that cannot be used.
+#[test]
+fn restore_gives_the_new_log_the_record_limit_asked_for() {
+    use raft_io::log::WalOptions;
+    use raft_io::{MemoryLog, StorageError, WalLog};
+    let tmp = tempfile::tempdir().unwrap();
+    let (file, new) = (tmp.path().join("big.backup"), tmp.path().join("new"));
+    let big = Bytes::from(vec![7u8; 256 << 10]);
+    {
+        let mut node = RaftNode::with_log(RaftConfig::new(1, [1]), MemoryLog::new()).unwrap();
+        node.step(Event::Campaign).unwrap();
+        node.step(Event::Propose(big.clone())).unwrap();
+        std::fs::write(&file, recovery::take_backup(node.log()).unwrap().encode()).unwrap();
+    }
+    let (file_arg, new_arg) = (path(&file), path(&new));
+    let restore = |limit: &str| {
+        run(&[
+            "restore",
+            &file_arg,
+            &new_arg,
+            "--node",
+            "2",
+            "--cluster",
+            "5",
+            "--voters",
+            "2",
+            "--max-record-bytes",
+            limit,
+        ])
+    };
+    for bad in ["0", "x", "-1", "4294967296"] {
+        let (code, said) = restore(bad);
+        assert_eq!(code, Some(2), "--max-record-bytes {bad}: {said}");
+        assert!(said.contains("--max-record-bytes"), "the refusal names the flag: {said}");
+    }
+    let (code, said) = restore(&(64 << 10).to_string());
+    assert_eq!(code, Some(1), "an entry of 256 KiB in records of 64 KiB: {said}");
+    assert!(said.contains("the entry at index 2") && said.contains("does not fit"), "{said}");
+    assert!(!new.exists() && !tmp.path().join("new.restoring").exists(), "a refused restore creates nothing");
+
+    let (code, said) = restore(&(1 << 20).to_string());
+    assert_eq!(code, Some(0), "{said}");
+    // The log took the limit given, not the default: the node opens it with
+    // its own limit of 1 MiB (a lower one than the log's is refused).
+    let lowered = WalLog::open_with(&new, WalOptions::new().max_record_size(512 << 10));
+    assert!(matches!(lowered, Err(StorageError::RecordLimitLowered { stored: 0x10_0000, .. })), "{lowered:?}");
+    let log = WalLog::open_with(&new, WalOptions::new().max_record_size(1 << 20)).unwrap();
+    let config = RaftConfig::new(2, [2]).cluster_id(5).max_message_bytes(512 << 10);
+    let mut node = RaftNode::with_log(config, log).unwrap();
+    let actions: Vec<_> = node.step(Event::Campaign).unwrap().collect();
+    assert!(actions.iter().any(|a| matches!(a, Action::Apply { index: 2, command, .. } if *command == big)));
 }

@@ -1,7 +1,9 @@
 //! Feature `metrics`: a runtime publishes through the `metrics` facade, a
 //! Prometheus exporter renders it, and a scrape over loopback HTTP finds the
 //! documented series with the right values; a scrape after shutdown still
-//! answers (the last values), and a bad request gets an error.
+//! answers (the last values), and a bad request gets an error. A runtime
+//! given a cluster label (`metrics_cluster`) publishes its node's series
+//! apart from another cluster's node of the same id.
 
 #[path = "support/prometheus_http.rs"]
 mod prometheus_http;
@@ -52,6 +54,13 @@ fn a_scrape_finds_the_documented_series() {
             Runtime::new(node, t, Nothing).tick_interval(Duration::from_millis(2)).start().unwrap()
         })
         .collect();
+    // Node 1 of another cluster, alone, in the same process.
+    let other = {
+        let t = MemoryTransport::cluster([1]).pop().unwrap();
+        let node = RaftNode::new(RaftConfig::new(1, [1]).cluster_id(9).election_timeout(50, 100)).unwrap();
+        let label = raft_io::telemetry::ClusterLabel::new("other").unwrap();
+        Runtime::new(node, t, Nothing).tick_interval(Duration::from_millis(2)).metrics_cluster(label).start().unwrap()
+    };
     wait("a leader", || handles.iter().any(|h| h.is_leader()));
     let leader = handles.iter().find(|h| h.is_leader()).unwrap().clone();
     for i in 0..50 {
@@ -83,6 +92,20 @@ fn a_scrape_finds_the_documented_series() {
     let lag = prometheus_http::value(&body, "raft_peer_lag", &format!("{me},peer=\"{peer}\""));
     assert!(lag.is_some(), "per-peer lag missing:\n{body}");
     assert!(prometheus_http::value(&body, "raft_runtime_ticks_total", &me).is_some_and(|t| t > 0.0));
+    // The other cluster's node 1 leads alone; the first cluster's node 1
+    // has a series of its own, without the label.
+    wait("the other cluster's leader", || other.is_leader());
+    other.propose("x").unwrap();
+    let theirs = r#"cluster="other",node="1""#;
+    wait("the other cluster's node in a scrape", || {
+        body = prometheus_http::get(addr, "/metrics").unwrap().1;
+        prometheus_http::value(&body, "raft_proposals_total", theirs).is_some_and(|v| v >= 1.0)
+    });
+    assert_eq!(prometheus_http::value(&body, "raft_role", theirs), Some(3.0), "{body}");
+    assert!(prometheus_http::value(&body, "raft_runtime_ticks_total", theirs).is_some(), "{body}");
+    assert!(prometheus_http::value(&body, "raft_term", r#"node="1""#).is_some(), "{body}");
+    assert_eq!(body.lines().filter(|l| l.contains("cluster=") && !l.contains(theirs)).count(), 0, "{body}");
+    other.shutdown();
 
     // Bad requests get an error; a scrape during and after shutdown still
     // answers with the last values.

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 use raft_io::runtime::RuntimeStats;
-use raft_io::telemetry::{publish_node, publish_runtime};
+use raft_io::telemetry::{ClusterLabel, Publisher, publish_node, publish_runtime};
 use raft_io::{NodeMetrics, PeerMetrics, Role};
 
 /// Runs `f` with `recorder` installed on this thread; returns the render.
@@ -127,4 +127,50 @@ fn counters_keep_counting_after_the_node_and_runtime_restart() {
     m.proposals = 30;
     let later = render(&recorder, || publish_node(&m));
     assert_eq!(value(&later, "raft_proposals_total", r#"node="301""#), Some(130.0), "{later}");
+}
+
+/// Two runtimes with one node id in one process (two clusters) publish
+/// distinct series when each names its cluster, each counter carried on
+/// its own (one cluster's lower count is not the other's restart); a
+/// publisher without a cluster label publishes the series as before, with
+/// no `cluster` label.
+#[test]
+fn one_node_id_in_two_clusters_publishes_two_series() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let east = Publisher::new().cluster(ClusterLabel::new("east").unwrap());
+    let west = Publisher::new().cluster(ClusterLabel::new("west-2").unwrap());
+    let (mut a, mut b, mut plain) = (leader(401, &[(402, 9, 1)]), leader(401, &[(403, 4, 6)]), leader(401, &[]));
+    (a.proposals, b.proposals, plain.proposals) = (10, 3, 7);
+    let mut s = RuntimeStats::default();
+    let body = render(&recorder, || {
+        for _ in 0..2 {
+            east.publish_node(&a);
+            west.publish_node(&b);
+            publish_node(&plain);
+        }
+        s.ticks = 50;
+        east.publish_runtime(401, &s);
+        s.ticks = 20;
+        west.publish_runtime(401, &s);
+    });
+    let east_ = r#"cluster="east",node="401""#;
+    let west_ = r#"cluster="west-2",node="401""#;
+    assert_eq!(value(&body, "raft_proposals_total", east_), Some(10.0), "{body}");
+    assert_eq!(value(&body, "raft_proposals_total", west_), Some(3.0), "{body}");
+    assert_eq!(value(&body, "raft_proposals_total", r#"node="401""#), Some(7.0), "{body}");
+    assert_eq!(value(&body, "raft_runtime_ticks_total", east_), Some(50.0), "{body}");
+    assert_eq!(value(&body, "raft_runtime_ticks_total", west_), Some(20.0), "{body}");
+    assert_eq!(value(&body, "raft_peer_lag", &format!("{east_},peer=\"402\"")), Some(1.0), "{body}");
+    assert_eq!(value(&body, "raft_peer_lag", &format!("{west_},peer=\"403\"")), Some(6.0), "{body}");
+    assert_eq!(value(&body, "raft_log_sync_seconds_total", west_), Some(1.5), "{body}");
+    assert_eq!(east.cluster_label().map(ClusterLabel::as_str), Some("east"));
+
+    // Unset: no `cluster` label on any series.
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let body = render(&recorder, || {
+        Publisher::new().publish_node(&leader(411, &[(412, 1, 0)]));
+        Publisher::new().publish_runtime(411, &RuntimeStats::default());
+    });
+    assert_eq!(value(&body, "raft_term", r#"node="411""#), Some(0.0), "{body}");
+    assert!(!body.contains("cluster"), "{body}");
 }

@@ -462,8 +462,9 @@ impl<S: StateMachine, L: RaftLog, T: Transport> Driver<S, L, T> {
     fn publish_metrics(&mut self, due: u64) {
         let before = self.shared.counters.snapshot().ticks.saturating_sub(due);
         if before / 10 != (before + due) / 10 {
-            crate::telemetry::publish_node(&self.node.metrics());
-            crate::telemetry::publish_runtime(self.node.id(), &self.shared.counters.snapshot());
+            let publisher = &self.options.metrics;
+            publisher.publish_node(&self.node.metrics());
+            publisher.publish_runtime(self.node.id(), &self.shared.counters.snapshot());
         }
     }
 

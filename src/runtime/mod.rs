@@ -201,11 +201,20 @@ pub(crate) struct RuntimeOptions {
     common: CommonOptions,
     max_messages_per_turn: usize,
     read_kind: ReadKind,
+    /// How the driver publishes its metrics (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    metrics: crate::telemetry::Publisher,
 }
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        Self { common: CommonOptions::default(), max_messages_per_turn: 4096, read_kind: ReadKind::Index }
+        Self {
+            common: CommonOptions::default(),
+            max_messages_per_turn: 4096,
+            read_kind: ReadKind::Index,
+            #[cfg(feature = "metrics")]
+            metrics: crate::telemetry::Publisher::new(),
+        }
     }
 }
 
@@ -281,6 +290,16 @@ where
     /// §8.2).
     pub fn read_kind(mut self, kind: ReadKind) -> Self {
         self.options.read_kind = kind;
+        self
+    }
+
+    /// Feature `metrics`: adds `cluster="<label>"` to every series the
+    /// runtime publishes (default: no `cluster` label), so that runtimes of
+    /// nodes with one id in different clusters, in one process, publish
+    /// different series (`raft_io::telemetry::Publisher`).
+    #[cfg(feature = "metrics")]
+    pub fn metrics_cluster(mut self, label: crate::telemetry::ClusterLabel) -> Self {
+        self.options.metrics = self.options.metrics.cluster(label);
         self
     }
 
