@@ -1,4 +1,4 @@
-//! Publishing [`NodeMetrics`] and [`RuntimeStats`](crate::runtime::RuntimeStats)
+//! Publishing [`NodeMetrics`] and, with feature `net`, the runtime's `RuntimeStats`
 //! through the `metrics` crate facade (feature `metrics`): whatever
 //! recorder the application installed (a Prometheus exporter, say) receives
 //! them under the names below, each labelled `node="<id>"` (per-follower

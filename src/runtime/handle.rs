@@ -277,8 +277,7 @@ impl<S: StateMachine> RaftHandle<S> {
     /// log, taken on the driver thread between two steps): its snapshot
     /// and every entry after it through the commit index it knows. Taken
     /// on the leader, it holds everything acknowledged to a client. Keep
-    /// it with [`Backup::encode`](crate::recovery::Backup::encode)
-    /// (feature `persistence`); a lost cluster starts again from it with
+    /// it with `Backup::encode` (feature `persistence`); a lost cluster starts again from it with
     /// [`recovery::restore`](crate::recovery::restore).
     ///
     /// The driver clones the entries since the snapshot (their data are
