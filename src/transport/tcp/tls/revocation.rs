@@ -93,6 +93,11 @@ impl Revocations {
         self.ders.clone()
     }
 
+    /// The same lists, in the same order, as `other`.
+    pub(super) fn same_as(&self, other: &Revocations) -> bool {
+        self.ders == other.ders
+    }
+
     /// Runs `check` with webpki's revocation options for these lists
     /// (`None` when there are none), by the rules above.
     pub(super) fn with_options<T>(&self, check: impl FnOnce(Option<RevocationOptions<'_>>) -> T) -> T {
