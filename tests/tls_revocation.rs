@@ -428,3 +428,58 @@ fn partitioned_revocation_lists_are_refused_when_the_material_is_built() {
         assert!(err.to_string().contains("partitioned.crl"), "{what}: names the file: {err}");
     }
 }
+
+/// Two rotations at once, one by a reloader putting a list revoking node
+/// 2 in force, the other by hand putting material without lists in force
+/// while the first one is closing node 2's connections: once the second
+/// is in force, the first must close nothing more, since the material in
+/// force no longer revokes node 2. Made deterministic by the event hook:
+/// the first rotation reports the inbound connection it closed from its
+/// own thread, and is held there while the second rotation runs.
+#[test]
+fn a_rotation_replaced_while_it_closes_connections_closes_nothing_the_material_in_force_allows() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let ca = Ca::new("cluster CA");
+    let (one_cert, two_cert) = (ca.node(CLUSTER, 1), ca.node(CLUSTER, 2));
+    let allowing = || TlsConfig::from_pem(ca.pem().as_bytes(), one_cert.cert.as_bytes(), one_cert.key.as_bytes());
+    let revoking = allowing().unwrap().with_crls_pem(ca.crl(1, &[&two_cert]).as_bytes()).unwrap();
+    let (paused, on_pause) = mpsc::channel::<()>();
+    let (resume, on_resume) = mpsc::channel::<()>();
+    let hold = Mutex::new(Some((paused, on_resume)));
+    let events: Events = Arc::default();
+    let log = Arc::clone(&events);
+    let config = TcpConfig::new(1, loopback()).cluster_id(CLUSTER).tls(allowing().unwrap()).on_event(move |e| {
+        log.lock().unwrap().push(e.clone());
+        let rotating = std::thread::current().name() == Some("first rotation");
+        if rotating && *e == (NetEvent::Revoked { peer: 2, inbound: true }) {
+            if let Some((paused, on_resume)) = hold.lock().unwrap().take() {
+                paused.send(()).unwrap();
+                on_resume.recv_timeout(Duration::from_secs(60)).unwrap();
+            }
+        }
+    });
+    let one = TcpTransport::bind(config).unwrap();
+    let (two, _) = node(2, &ca, &two_cert, None);
+    one.add_peer(2, two.local_addr()).unwrap();
+    two.add_peer(1, one.local_addr()).unwrap();
+    wait_until("nodes 1 and 2 to connect both ways", || one.stats().connects >= 1 && two.stats().connects >= 1);
+
+    let handle = one.handle();
+    let first =
+        std::thread::Builder::new().name("first rotation".into()).spawn(move || handle.rotate_tls(revoking)).unwrap();
+    // The first rotation has closed node 2's inbound connection and not
+    // yet looked at the outbound one.
+    on_pause.recv_timeout(Duration::from_secs(60)).unwrap();
+    one.rotate_tls(allowing().unwrap()).unwrap();
+    resume.send(()).unwrap();
+    first.join().unwrap().unwrap();
+
+    assert!(
+        !saw(&events, |e| *e == NetEvent::Revoked { peer: 2, inbound: false }),
+        "the outbound connection was closed for a list no longer in force"
+    );
+    assert_eq!(one.stats().revoked_connections, 1);
+    one.shutdown();
+    two.shutdown();
+}

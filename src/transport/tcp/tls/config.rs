@@ -379,6 +379,12 @@ impl TlsConfig {
         matches!(verdict, Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked)))
     }
 
+    /// Whether `other` is this very material (a clone of it), not only
+    /// the same.
+    pub(super) fn is(&self, other: &TlsConfig) -> bool {
+        Arc::ptr_eq(&self.parts, &other.parts)
+    }
+
     /// Whether `other` is the same material: the same trusted roots,
     /// chain, key and revocation lists, in the same order.
     pub(super) fn same_as(&self, other: &TlsConfig) -> bool {
