@@ -816,3 +816,97 @@ fn a_certificate_without_both_key_usages_is_refused_naming_its_key_usage() {
         t.shutdown();
     }
 }
+
+/// A transport for node `id` from DER material, its events in the log.
+fn node_from_der(id: NodeId, trust: &[u8], cert: &[u8], key: &[u8]) -> (TcpTransport, Events) {
+    let tls = TlsConfig::from_der(vec![trust.to_vec()], vec![cert.to_vec()], key.to_vec()).unwrap();
+    let events: Events = Arc::default();
+    let log = Arc::clone(&events);
+    let config = TcpConfig::new(id, loopback())
+        .cluster_id(CLUSTER)
+        .tls(tls)
+        .on_event(move |e| log.lock().unwrap().push(e.clone()));
+    (TcpTransport::bind(config).unwrap(), events)
+}
+
+/// Waits until `one` (node 1) has refused node `peer` both ways, as a
+/// dialer (`Refused`) and as an acceptor (`Untrusted`), for `failure`.
+fn wait_refused_both_ways(events: &Events, peer: NodeId, failure: TlsFailure) {
+    let wanted = Refusal::Tls(failure);
+    wait_until(&format!("node 1 to refuse node {peer}'s dial with {failure:?}"), || {
+        events.lock().unwrap().iter().any(|e| matches!(e, NetEvent::Refused { reason, .. } if *reason == wanted))
+    });
+    wait_until(&format!("node 1 to refuse node {peer} answering with {failure:?}"), || {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, NetEvent::Untrusted { peer: p, reason } if *p == peer && *reason == wanted))
+    });
+}
+
+/// The DER of `cert` with its signature algorithm, ecdsa-with-SHA256
+/// (1.2.840.10045.4.3.2), made ecdsa-with-SHA512 (1.2.840.10045.4.3.4),
+/// which the `ring` provider does not verify: in the signed part and in
+/// the outer one, which must agree.
+fn with_ecdsa_sha512(cert: &[u8]) -> Vec<u8> {
+    const SHA256: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+    let mut der = cert.to_vec();
+    let mut patched = 0;
+    let mut i = 0;
+    while i + SHA256.len() <= der.len() {
+        if der[i..i + SHA256.len()] == SHA256 {
+            der[i + SHA256.len() - 1] = 0x04;
+            patched += 1;
+        }
+        i += 1;
+    }
+    assert_eq!(patched, 2, "the algorithm is named twice");
+    der
+}
+
+/// A certificate authority's certificate presented as a node's
+/// (basicConstraints CA:TRUE, though it names a node), and a node
+/// certificate signed with an algorithm the `ring` provider does not
+/// support: each is refused by both ends for what it is, not as a merely
+/// "invalid" certificate.
+#[test]
+fn a_ca_certificate_as_a_nodes_and_an_unsupported_signature_algorithm_are_refused_for_what_they_are() {
+    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+    let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap();
+    let cert = |id: NodeId, is_ca: bool| {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.subject_alt_names = vec![rcgen::SanType::URI(NodeIdentity::new(CLUSTER, id).uri().try_into().unwrap())];
+        params.extended_key_usages = vec![ServerAuth, ClientAuth];
+        if is_ca {
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &ca).unwrap();
+        (cert.der().to_vec(), key.serialize_der())
+    };
+    let (one_cert, one_key) = cert(1, false);
+    let (one, one_events) = node_from_der(1, ca.der(), &one_cert, &one_key);
+    let (two_cert, two_key) = cert(2, true);
+    let (two, _) = node_from_der(2, ca.der(), &two_cert, &two_key);
+    let (three_cert, three_key) = cert(3, false);
+    let (three, _) = node_from_der(3, ca.der(), &with_ecdsa_sha512(&three_cert), &three_key);
+    for other in [&two, &three] {
+        one.add_peer(other.id(), other.local_addr()).unwrap();
+        other.add_peer(1, one.local_addr()).unwrap();
+    }
+    wait_refused_both_ways(&one_events, 2, TlsFailure::CaCertificate);
+    wait_refused_both_ways(&one_events, 3, TlsFailure::UnsupportedSignatureAlgorithm);
+    let text = Refusal::Tls(TlsFailure::CaCertificate).to_string();
+    assert!(text.contains("certificate authority"), "{text}");
+    let text = Refusal::Tls(TlsFailure::UnsupportedSignatureAlgorithm).to_string();
+    assert!(text.contains("signature algorithm"), "{text}");
+    assert_eq!(two.stats().connects + three.stats().connects, 0);
+    for t in [one, two, three] {
+        t.shutdown();
+    }
+}

@@ -152,6 +152,95 @@ fn revocation_lists_are_reloaded_from_their_files_and_close_the_revoked_nodes_co
     }
 }
 
+/// A transport built without revocation lists, and a reloader watching a
+/// list that already revokes node 3 (written before the reloader was
+/// made): the reloader's first check puts the list in force at once, and
+/// closes node 3's open connections both ways, rather than taking the file
+/// for in force until it changes. Node 2 is untouched.
+#[test]
+fn a_reloaders_first_check_puts_the_watched_lists_in_force_and_closes_the_revoked_nodes_connections() {
+    let ca = Ca::new("cluster CA");
+    let (one_cert, two_cert, three_cert) = (ca.node(CLUSTER, 1), ca.node(CLUSTER, 2), ca.node(CLUSTER, 3));
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name);
+    std::fs::write(file("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(file("node.pem"), &one_cert.cert).unwrap();
+    std::fs::write(file("node.key"), &one_cert.key).unwrap();
+    // No lists in the transport's material.
+    let tls = TlsConfig::from_pem_files(file("ca.pem"), file("node.pem"), file("node.key")).unwrap();
+    let events: Events = Arc::default();
+    let log = Arc::clone(&events);
+    let config = TcpConfig::new(1, loopback())
+        .cluster_id(CLUSTER)
+        .tls(tls)
+        .on_event(move |e| log.lock().unwrap().push(e.clone()));
+    let one = TcpTransport::bind(config).unwrap();
+    let (two, _) = node(2, &ca, &two_cert, None);
+    let (three, _) = node(3, &ca, &three_cert, None);
+    for other in [&two, &three] {
+        one.add_peer(other.id(), other.local_addr()).unwrap();
+        other.add_peer(1, one.local_addr()).unwrap();
+    }
+    wait_until("nodes 2 and 3 to connect both ways with node 1", || {
+        one.stats().connects >= 2 && two.stats().connects >= 1 && three.stats().connects >= 1
+    });
+
+    // The CA's list revoking node 3 is on disk before the reloader is made.
+    std::fs::write(file("ca.crl"), ca.crl(1, &[&three_cert])).unwrap();
+    let mut reloader =
+        TlsReloader::new(one.handle(), file("ca.pem"), file("node.pem"), file("node.key")).crl_files([file("ca.crl")]);
+    assert_eq!(reloader.check().unwrap(), Reload::Rotated, "the list is not in force yet");
+    assert_eq!(reloader.check().unwrap(), Reload::Unchanged, "loaded once");
+    let revoked = |inbound: bool| {
+        let wanted = NetEvent::Revoked { peer: 3, inbound };
+        move |e: &NetEvent| *e == wanted
+    };
+    wait_until("node 3's connections to be closed", || saw(&events, revoked(true)) && saw(&events, revoked(false)));
+    assert_eq!(one.stats().revoked_connections, 2);
+    let failures = one.stats().tls_failures;
+    wait_until("node 1 to refuse node 3's next handshake", || one.stats().tls_failures > failures);
+    assert_eq!(three.stats().connects, 1, "node 3 did not connect again");
+    assert_eq!(two.stats().connects, 1, "node 2 did not redial");
+    assert!(!saw(&events, |e| matches!(e, NetEvent::Revoked { peer: 2, .. })));
+    for t in [one, two, three] {
+        t.shutdown();
+    }
+}
+
+/// The same through a watch thread with a long interval: its first check
+/// runs when it starts, not an interval later.
+#[test]
+fn a_watch_checks_its_files_when_it_starts() {
+    let ca = Ca::new("cluster CA");
+    let (one_cert, two_cert) = (ca.node(CLUSTER, 1), ca.node(CLUSTER, 2));
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name);
+    std::fs::write(file("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(file("node.pem"), &one_cert.cert).unwrap();
+    std::fs::write(file("node.key"), &one_cert.key).unwrap();
+    std::fs::write(file("ca.crl"), ca.crl(1, &[&two_cert])).unwrap();
+    let (one, one_events) = node(1, &ca, &one_cert, None);
+    let (two, _) = node(2, &ca, &two_cert, None);
+    one.add_peer(2, two.local_addr()).unwrap();
+    two.add_peer(1, one.local_addr()).unwrap();
+    wait_until("nodes 1 and 2 to connect both ways", || one.stats().connects >= 1 && two.stats().connects >= 1);
+    let watch = TlsReloader::new(one.handle(), file("ca.pem"), file("node.pem"), file("node.key"))
+        .crl_files([file("ca.crl")])
+        .watch(std::time::Duration::from_secs(3600))
+        .unwrap();
+    wait_until("the watch's first check", || watch.stats().checks >= 1);
+    let stats = watch.stats();
+    assert_eq!((stats.checks, stats.rotations, stats.failures), (1, 1, 0), "{stats:?}");
+    wait_until("node 2's connections to be closed", || {
+        saw(&one_events, |e| *e == NetEvent::Revoked { peer: 2, inbound: true })
+            && saw(&one_events, |e| *e == NetEvent::Revoked { peer: 2, inbound: false })
+    });
+    watch.stop();
+    for t in [one, two] {
+        t.shutdown();
+    }
+}
+
 /// The root's list revokes the intermediate authority that issued node
 /// 3's certificate: every certificate of a chain is checked, not only the
 /// node's own, so node 3 is refused though its own certificate is listed
@@ -338,4 +427,59 @@ fn partitioned_revocation_lists_are_refused_when_the_material_is_built() {
         assert!(matches!(err, TlsConfigError::MalformedCrl { .. }), "{what}: {err:?}");
         assert!(err.to_string().contains("partitioned.crl"), "{what}: names the file: {err}");
     }
+}
+
+/// Two rotations at once, one by a reloader putting a list revoking node
+/// 2 in force, the other by hand putting material without lists in force
+/// while the first one is closing node 2's connections: once the second
+/// is in force, the first must close nothing more, since the material in
+/// force no longer revokes node 2. Made deterministic by the event hook:
+/// the first rotation reports the inbound connection it closed from its
+/// own thread, and is held there while the second rotation runs.
+#[test]
+fn a_rotation_replaced_while_it_closes_connections_closes_nothing_the_material_in_force_allows() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let ca = Ca::new("cluster CA");
+    let (one_cert, two_cert) = (ca.node(CLUSTER, 1), ca.node(CLUSTER, 2));
+    let allowing = || TlsConfig::from_pem(ca.pem().as_bytes(), one_cert.cert.as_bytes(), one_cert.key.as_bytes());
+    let revoking = allowing().unwrap().with_crls_pem(ca.crl(1, &[&two_cert]).as_bytes()).unwrap();
+    let (paused, on_pause) = mpsc::channel::<()>();
+    let (resume, on_resume) = mpsc::channel::<()>();
+    let hold = Mutex::new(Some((paused, on_resume)));
+    let events: Events = Arc::default();
+    let log = Arc::clone(&events);
+    let config = TcpConfig::new(1, loopback()).cluster_id(CLUSTER).tls(allowing().unwrap()).on_event(move |e| {
+        log.lock().unwrap().push(e.clone());
+        let rotating = std::thread::current().name() == Some("first rotation");
+        if rotating && *e == (NetEvent::Revoked { peer: 2, inbound: true }) {
+            if let Some((paused, on_resume)) = hold.lock().unwrap().take() {
+                paused.send(()).unwrap();
+                on_resume.recv_timeout(Duration::from_secs(60)).unwrap();
+            }
+        }
+    });
+    let one = TcpTransport::bind(config).unwrap();
+    let (two, _) = node(2, &ca, &two_cert, None);
+    one.add_peer(2, two.local_addr()).unwrap();
+    two.add_peer(1, one.local_addr()).unwrap();
+    wait_until("nodes 1 and 2 to connect both ways", || one.stats().connects >= 1 && two.stats().connects >= 1);
+
+    let handle = one.handle();
+    let first =
+        std::thread::Builder::new().name("first rotation".into()).spawn(move || handle.rotate_tls(revoking)).unwrap();
+    // The first rotation has closed node 2's inbound connection and not
+    // yet looked at the outbound one.
+    on_pause.recv_timeout(Duration::from_secs(60)).unwrap();
+    one.rotate_tls(allowing().unwrap()).unwrap();
+    resume.send(()).unwrap();
+    first.join().unwrap().unwrap();
+
+    assert!(
+        !saw(&events, |e| *e == NetEvent::Revoked { peer: 2, inbound: false }),
+        "the outbound connection was closed for a list no longer in force"
+    );
+    assert_eq!(one.stats().revoked_connections, 1);
+    one.shutdown();
+    two.shutdown();
 }

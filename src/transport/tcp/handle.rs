@@ -23,6 +23,8 @@ trait Control: Send + Sync {
     fn queued(&self, peer: NodeId) -> Option<usize>;
     #[cfg(feature = "tls")]
     fn rotate_tls(&self, tls: tls::TlsConfig) -> Result<(), tls::TlsConfigError>;
+    #[cfg(feature = "tls")]
+    fn tls_material(&self) -> Option<tls::TlsConfig>;
 }
 
 impl<C: Carrier> Control for Shared<C> {
@@ -57,6 +59,11 @@ impl<C: Carrier> Control for Shared<C> {
     #[cfg(feature = "tls")]
     fn rotate_tls(&self, tls: tls::TlsConfig) -> Result<(), tls::TlsConfigError> {
         Shared::rotate_tls(self, tls)
+    }
+
+    #[cfg(feature = "tls")]
+    fn tls_material(&self) -> Option<tls::TlsConfig> {
+        self.tls.as_ref().map(|state| state.current())
     }
 }
 
@@ -115,6 +122,13 @@ impl TcpHandle {
     #[cfg(feature = "tls")]
     pub fn rotate_tls(&self, tls: tls::TlsConfig) -> Result<(), tls::TlsConfigError> {
         self.shared.rotate_tls(tls)
+    }
+
+    /// The TLS material in force for new connections (`None`: the
+    /// transport runs without TLS).
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls_material(&self) -> Option<tls::TlsConfig> {
+        self.shared.tls_material()
     }
 
     /// See [`TcpTransport::remove_peer`](super::TcpTransport::remove_peer).

@@ -221,7 +221,10 @@ impl TcpTransport {
     /// material they were opened with until they end, except those whose
     /// peer's certificate the new material's revocation lists revoke: they
     /// are closed at once (`TcpStats::revoked_connections`,
-    /// [`NetEvent::Revoked`]). To move to a new CA
+    /// [`NetEvent::Revoked`]), as long as this material stays in force: a
+    /// rotation made meanwhile (by hand while a
+    /// [`TlsReloader`](tls::TlsReloader) rotates, say) closes what its own
+    /// lists revoke, and nothing more is closed for this one. To move to a new CA
     /// without downtime, first give every node a trust set holding both
     /// CAs, then new certificates, then the new CA alone (`SECURITY.md`).
     ///

@@ -317,10 +317,13 @@ impl<C: Carrier> Shared<C> {
     }
 
     /// Puts `material` in force for new connections, and closes the open
-    /// ones whose peer's certificate it revokes.
+    /// ones whose peer's certificate it revokes, as long as it stays in
+    /// force: a rotation that replaces it meanwhile closes what its own
+    /// material revokes, and nothing more is closed for this one.
     #[cfg(feature = "tls")]
     pub(crate) fn rotate_tls(&self, material: tls::TlsConfig) -> Result<(), tls::TlsConfigError> {
-        self.tls.as_ref().ok_or(tls::TlsConfigError::NotTls)?.rotate(material.clone())?;
+        let state = self.tls.as_ref().ok_or(tls::TlsConfigError::NotTls)?;
+        state.rotate(material.clone())?;
         // The chains are copied out and checked (signatures: the slow
         // part) outside the locks that accepting and sending take. A
         // connection registered after the copy checks itself against the
@@ -328,25 +331,28 @@ impl<C: Carrier> Shared<C> {
         let inbound: Vec<(u64, NodeId, tls::PeerChain)> =
             lock(&self.conns).chains.iter().map(|(&conn, (peer, chain))| (conn, *peer, chain.clone())).collect();
         let peers: Vec<Arc<Peer<C>>> = lock(&self.peers).values().cloned().collect();
-        let mut revoked = Vec::new();
         for (conn, peer, chain) in inbound {
-            if material.revokes(&chain, true) {
-                // Connection ids are never reused: still open, it is the
-                // one checked.
-                if let Some(stream) = lock(&self.conns).open.get(&conn) {
-                    let _ = stream.shutdown(Shutdown::Both);
-                    revoked.push((peer, true));
-                }
+            // Connection ids are never reused: still open, it is the one
+            // checked.
+            // Checked (the slow part) outside every lock, closed under the
+            // material's: a rotation replacing it waits for the close.
+            let closed = material.revokes(&chain, true)
+                && state
+                    .while_in_force(&material, || {
+                        lock(&self.conns).open.get(&conn).map(|stream| stream.shutdown(Shutdown::Both)).is_some()
+                    })
+                    .unwrap_or(false);
+            if closed {
+                self.report_revoked(peer, true);
             }
         }
         for peer in peers {
             let Some(chain) = peer.chain() else { continue };
-            if material.revokes(&chain, false) && peer.cut_if_still(&chain) {
-                revoked.push((peer.id(), false));
+            if material.revokes(&chain, false)
+                && state.while_in_force(&material, || peer.cut_if_still(&chain)).unwrap_or(false)
+            {
+                self.report_revoked(peer.id(), false);
             }
-        }
-        for (peer, inbound) in revoked {
-            self.report_revoked(peer, inbound);
         }
         Ok(())
     }

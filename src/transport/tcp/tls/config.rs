@@ -156,6 +156,8 @@ pub struct TlsConfig {
 
 /// The checked material a [`TlsConfig`] is built from.
 struct Parts {
+    /// The trusted roots as given, to compare material.
+    trust: Vec<CertificateDer<'static>>,
     roots: Arc<RootCertStore>,
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
@@ -280,13 +282,13 @@ impl TlsConfig {
             return Err(TlsConfigError::EmptyTrustSet { origin: trust_origin });
         }
         let mut store = RootCertStore::empty();
-        for root in roots {
+        for root in roots.iter().cloned() {
             store.add(root).map_err(|e| TlsConfigError::MalformedCertificate {
                 origin: trust_origin.clone(),
                 reason: e.to_string(),
             })?;
         }
-        let roots = Arc::new(store);
+        let (roots_der, roots) = (roots, Arc::new(store));
         // The node's chain and its identity.
         let leaf = chain.first().ok_or_else(|| TlsConfigError::NoCertificate { origin: chain_origin.clone() })?;
         ParsedCertificate::try_from(leaf).map_err(|e| TlsConfigError::MalformedCertificate {
@@ -308,7 +310,7 @@ impl TlsConfig {
             }
             Err(e) => return Err(TlsConfigError::MalformedCertificate { origin: chain_origin, reason: e.to_string() }),
         }
-        Self::configure(identity, Parts { roots, chain, key, revocations: Revocations::default() })
+        Self::configure(identity, Parts { trust: roots_der, roots, chain, key, revocations: Revocations::default() })
     }
 
     /// Builds the rustls configurations from checked `parts`.
@@ -375,6 +377,23 @@ impl TlsConfig {
             self.acceptors.verify_server_cert(end_entity, intermediates, &name, &[], now).map(|_| ())
         };
         matches!(verdict, Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked)))
+    }
+
+    /// Whether `other` is this very material (a clone of it), not only
+    /// the same.
+    pub(super) fn is(&self, other: &TlsConfig) -> bool {
+        Arc::ptr_eq(&self.parts, &other.parts)
+    }
+
+    /// Whether `other` is the same material: the same trusted roots,
+    /// chain, key and revocation lists, in the same order.
+    pub(super) fn same_as(&self, other: &TlsConfig) -> bool {
+        let (a, b) = (&self.parts, &other.parts);
+        Arc::ptr_eq(a, b)
+            || (a.trust == b.trust
+                && a.chain == b.chain
+                && a.key.secret_der() == b.key.secret_der()
+                && a.revocations.same_as(&b.revocations))
     }
 
     /// The same material checking peers' certificates against the
@@ -497,6 +516,7 @@ impl TlsConfig {
 
     fn with_revocations(self, revocations: Revocations) -> Result<Self, TlsConfigError> {
         let parts = Parts {
+            trust: self.parts.trust.clone(),
             roots: Arc::clone(&self.parts.roots),
             chain: self.parts.chain.clone(),
             key: self.parts.key.clone_key(),

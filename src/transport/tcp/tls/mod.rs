@@ -85,6 +85,18 @@ pub enum TlsFailure {
     /// `serverAuth` and `clientAuth`.
     #[error("the peer's certificate's extended key usage does not allow it (a node needs serverAuth and clientAuth)")]
     WrongKeyUsage,
+    /// The peer presented a certificate authority's certificate
+    /// (basicConstraints `CA:TRUE`) as its own: a node's certificate must
+    /// not be a CA's, even one naming the node.
+    #[error("the peer's certificate is a certificate authority's (CA:TRUE), not a node's")]
+    CaCertificate,
+    /// A certificate of the peer's chain is signed with an algorithm this
+    /// build does not verify (with the `ring` provider: ECDSA P-256 or
+    /// P-384 with SHA-256 or SHA-384, Ed25519, RSA PKCS#1 or PSS with
+    /// SHA-256, SHA-384 or SHA-512), or with one that does not fit its
+    /// issuer's key.
+    #[error("the peer's certificate is signed with an unsupported signature algorithm")]
+    UnsupportedSignatureAlgorithm,
     /// The peer's certificate is unusable otherwise (bad signature, key
     /// usage, unparseable, ...).
     #[error("the peer's certificate is invalid")]
@@ -115,6 +127,18 @@ impl TlsFailure {
             rustls::Error::InvalidCertRevocationList(_) => TlsFailure::RevocationList,
             rustls::Error::InvalidCertificate(C::InvalidPurpose | C::InvalidPurposeContext { .. }) => {
                 TlsFailure::WrongKeyUsage
+            }
+            #[allow(deprecated)]
+            rustls::Error::InvalidCertificate(
+                C::UnsupportedSignatureAlgorithm
+                | C::UnsupportedSignatureAlgorithmContext { .. }
+                | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. },
+            ) => TlsFailure::UnsupportedSignatureAlgorithm,
+            // rustls has no variant of its own for it: webpki's error, as is.
+            rustls::Error::InvalidCertificate(C::Other(rustls::OtherError(other)))
+                if matches!(other.downcast_ref::<webpki::Error>(), Some(webpki::Error::CaUsedAsEndEntity)) =>
+            {
+                TlsFailure::CaCertificate
             }
             rustls::Error::InvalidCertificate(_) => TlsFailure::BadCertificate,
             rustls::Error::AlertReceived(_) => TlsFailure::RefusedByPeer,

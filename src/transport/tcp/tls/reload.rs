@@ -46,7 +46,10 @@ pub enum Reload {
 /// at once (as Kubernetes mounts secrets) are all seen. Files caught
 /// half-written (a new certificate beside the old key) do not build: the
 /// check fails, the material in force is kept, and the next check tries
-/// again.
+/// again. The first check compares the files' material with the one the
+/// transport has in force, not with what the files held when the reloader
+/// was made: revocation lists watched but not in force yet are put in
+/// force by it, and the connections of the peers they revoke closed.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -69,8 +72,9 @@ pub struct TlsReloader {
     paths: [PathBuf; 3],
     /// The revocation lists.
     crls: Vec<PathBuf>,
-    /// The files' contents as last put in force (`None`: unknown, so the
-    /// next check that reads them loads them).
+    /// The files' contents as last put in force (`None`: not known yet,
+    /// so the next check that reads them all compares their material with
+    /// the transport's).
     loaded: Option<Vec<Vec<u8>>>,
 }
 
@@ -83,35 +87,37 @@ impl std::fmt::Debug for TlsReloader {
 impl TlsReloader {
     /// Watches `trust` (the CA certificates), `chain` (this node's
     /// certificate and intermediates) and `key` (its private key) for the
-    /// transport behind `handle`. What the files hold now is taken to be in
-    /// force already (the transport was built from them); if one cannot be
-    /// read now, the first check that reads all three puts them in force.
+    /// transport behind `handle`. Nothing is read yet: the first
+    /// [`check`](Self::check) builds the files' material and compares it
+    /// with the material the transport has in force, rotating only if they
+    /// differ (so a transport built from these very files is left alone).
     ///
     /// The material it builds has the revocation lists of
     /// [`crl_files`](Self::crl_files) and no others: a transport built
     /// with lists needs a reloader given the same files, or its first
-    /// reload drops them.
+    /// check drops them.
     pub fn new(handle: TcpHandle, trust: impl AsRef<Path>, chain: impl AsRef<Path>, key: impl AsRef<Path>) -> Self {
         let paths = [trust.as_ref().to_path_buf(), chain.as_ref().to_path_buf(), key.as_ref().to_path_buf()];
-        let mut reloader = Self { handle, paths, crls: Vec::new(), loaded: None };
-        reloader.loaded = reloader.read_all().ok();
-        reloader
+        Self { handle, paths, crls: Vec::new(), loaded: None }
     }
 
     /// Also watches the certificate revocation lists in `files` (PEM, as
     /// [`TlsConfig::with_crl_files`] reads them): a change to any file,
-    /// these included, rebuilds the material with them. What the files
-    /// hold now is taken to be in force already (the transport's material
-    /// was built with these lists).
+    /// these included, rebuilds the material with them. The first check
+    /// puts the lists the files hold in force if the transport's material
+    /// does not have exactly these (one built without lists, for one),
+    /// closing the open connections of the peers they revoke.
     #[must_use]
     pub fn crl_files<P: AsRef<Path>>(mut self, files: impl IntoIterator<Item = P>) -> Self {
         self.crls = files.into_iter().map(|file| file.as_ref().to_path_buf()).collect();
-        self.loaded = self.read_all().ok();
+        self.loaded = None;
         self
     }
 
     /// Reads the files and, if they differ from what was put in force last,
-    /// builds their material and rotates the transport to it.
+    /// builds their material and rotates the transport to it. The first
+    /// check that reads them all compares their material with the one the
+    /// transport has in force instead, and rotates if they differ.
     ///
     /// # Errors
     ///
@@ -132,6 +138,13 @@ impl TlsReloader {
             material =
                 material.with_crls_read(self.crls.iter().map(PathBuf::as_path).zip(crls.iter().map(Vec::as_slice)))?;
         }
+        // First check: what the transport really has, not what the files
+        // held when the reloader was made (a transport built without the
+        // lists it watches must not be taken to have them).
+        if self.loaded.is_none() && self.handle.tls_material().is_some_and(|current| current.same_as(&material)) {
+            self.loaded = Some(contents);
+            return Ok(Reload::Unchanged);
+        }
         self.handle.rotate_tls(material)?;
         self.loaded = Some(contents);
         Ok(Reload::Rotated)
@@ -143,8 +156,8 @@ impl TlsReloader {
         self.paths.iter().chain(&self.crls).map(|path| read(path)).collect()
     }
 
-    /// Runs [`check`](Self::check) every `interval` (at least a millisecond)
-    /// on a thread of its own, until the returned [`TlsWatch`] is stopped or
+    /// Runs [`check`](Self::check) at once, then every `interval` (at
+    /// least a millisecond), on a thread of its own, until the returned [`TlsWatch`] is stopped or
     /// dropped.
     ///
     /// # Errors
@@ -156,11 +169,9 @@ impl TlsReloader {
         let state = Arc::clone(&shared);
         let thread = std::thread::Builder::new().name("raft-io-tls-watch".into()).spawn(move || {
             let mut stopped = lock(&state.stopped);
-            loop {
-                stopped = state.wake.wait_timeout(stopped, interval).unwrap_or_else(|e| e.into_inner()).0;
-                if *stopped {
-                    return;
-                }
+            // The first check at once: the files may hold lists not in
+            // force yet.
+            while !*stopped {
                 let outcome = self.check();
                 let mut stats = lock(&state.stats);
                 stats.checks += 1;
@@ -178,6 +189,8 @@ impl TlsReloader {
                         stats.last_error = Some(e.to_string());
                     }
                 }
+                drop(stats);
+                stopped = state.wake.wait_timeout(stopped, interval).unwrap_or_else(|e| e.into_inner()).0;
             }
         })?;
         Ok(TlsWatch { shared, thread: Some(thread) })

@@ -93,6 +93,11 @@ impl Revocations {
         self.ders.clone()
     }
 
+    /// The same lists, in the same order, as `other`.
+    pub(super) fn same_as(&self, other: &Revocations) -> bool {
+        self.ders == other.ders
+    }
+
     /// Runs `check` with webpki's revocation options for these lists
     /// (`None` when there are none), by the rules above.
     pub(super) fn with_options<T>(&self, check: impl FnOnce(Option<RevocationOptions<'_>>) -> T) -> T {
@@ -136,9 +141,17 @@ pub(super) fn rustls_error(error: webpki::Error) -> rustls::Error {
         E::UnknownIssuer => CertificateError::UnknownIssuer,
         E::UnknownRevocationStatus => CertificateError::UnknownRevocationStatus,
         E::CrlExpired { .. } => CertificateError::ExpiredRevocationList,
-        E::InvalidSignatureForPublicKey
-        | E::UnsupportedSignatureAlgorithmContext(_)
-        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => CertificateError::BadSignature,
+        E::InvalidSignatureForPublicKey => CertificateError::BadSignature,
+        E::UnsupportedSignatureAlgorithmContext(context) => CertificateError::UnsupportedSignatureAlgorithmContext {
+            signature_algorithm_id: context.signature_algorithm_id,
+            supported_algorithms: context.supported_algorithms,
+        },
+        E::UnsupportedSignatureAlgorithmForPublicKeyContext(context) => {
+            CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext {
+                signature_algorithm_id: context.signature_algorithm_id,
+                public_key_algorithm_id: context.public_key_algorithm_id,
+            }
+        }
         // The list's fault, not the certificate's: as rustls reports it.
         E::InvalidCrlSignatureForPublicKey
         | E::UnsupportedCrlSignatureAlgorithmContext(_)

@@ -3,7 +3,9 @@
 //! Each new connection takes the material in force when it starts (a
 //! cheap clone of two `Arc`s under a short lock) and keeps it for its
 //! whole life: a rotation changes what the next handshakes present and
-//! accept, and never touches a connection already open.
+//! accept, and touches a connection already open only to close it when
+//! its revocation lists revoke the peer, and only while that material is
+//! still in force.
 
 use std::sync::Mutex;
 
@@ -34,6 +36,16 @@ impl TlsState {
         check(self.expected, &tls)?;
         *lock(&self.current) = tls;
         Ok(())
+    }
+
+    /// Runs `act` if `tls` is still the material in force (the one a
+    /// rotation put in force, not replaced since), holding off any other
+    /// rotation while it runs; `None` if it was replaced. For a rotation's
+    /// closing of revoked connections: once newer material is in force,
+    /// its own rotation decides what to close.
+    pub(crate) fn while_in_force<R>(&self, tls: &TlsConfig, act: impl FnOnce() -> R) -> Option<R> {
+        let current = lock(&self.current);
+        current.is(tls).then(act)
     }
 }
 
