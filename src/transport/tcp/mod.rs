@@ -210,7 +210,9 @@ impl TcpTransport {
     }
 
     /// Removes a peer: its queue is dropped, its connections are closed,
-    /// and it may no longer connect.
+    /// and it may no longer connect. Members of a configuration refused at
+    /// [`TcpConfig::max_peers`] take the room it leaves at once, lowest id
+    /// first (see [`learn_peers`](Self::learn_peers)).
     pub fn remove_peer(&self, id: NodeId) {
         self.shared.remove_peer(id);
     }

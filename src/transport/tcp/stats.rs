@@ -87,7 +87,8 @@ pub struct TcpStats {
     /// New peers refused because the transport had `max_peers` peers: one
     /// added by hand (`add_peer` returned `TooManyPeers`), or a member of a
     /// configuration it learned (not dialed; counted each time a
-    /// configuration naming it is learned).
+    /// configuration naming it is learned). Such a member waits for room:
+    /// it is added when a peer is removed, which counts nothing.
     pub peers_over_limit: u64,
     /// Connections, inbound or outbound, whose TLS handshake failed (feature
     /// `tls`): no certificate, an untrusted or expired one, or no TLS at
@@ -188,7 +189,9 @@ pub enum NetEvent {
     },
     /// A new peer was refused: the transport already had
     /// [`TcpConfig::max_peers`](super::TcpConfig::max_peers) peers. It is
-    /// not dialed, and may not connect.
+    /// not dialed, and may not connect. A member of a configuration waits
+    /// for room: it is added (and dialed) as soon as a peer is removed,
+    /// with no further event.
     PeerOverLimit {
         /// The peer refused.
         peer: NodeId,
