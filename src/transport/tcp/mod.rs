@@ -26,7 +26,11 @@
 //! * A peer is addressed by a socket address or by a host name
 //!   ([`PeerAddr`]); a name is looked up again at every dial, with the
 //!   [`Resolve`] of [`TcpConfig::resolver`], so a peer back at another IP
-//!   address under its name is reached there.
+//!   address under its name is reached there. The addresses a name gives
+//!   are tried in order, each through the whole handshake (TLS and the
+//!   certificate's identity included), until one works: an address that
+//!   refuses, closes the connection or answers as another node does not
+//!   hold the dial back.
 //!
 //! The byte layout (handshake, length prefix, keepalive) is normative in
 //! `docs/PROTOCOL.md`, "TCP transport".
