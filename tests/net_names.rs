@@ -1,9 +1,15 @@
 //! Peers addressed by host name (`PeerAddr`): looked up at every dial, so a
 //! peer back at another address under its name is reached there; a name
 //! that does not resolve is a counted, retried dial failure; a lookup's
-//! addresses are tried in order. Over real loopback sockets.
+//! addresses are tried in order, past one that refuses the connection,
+//! closes it at the handshake, or (TLS) presents another node's
+//! certificate. Over real loopback sockets.
 #![cfg(feature = "net")]
 
+#[cfg(feature = "tls")]
+#[allow(dead_code)]
+#[path = "support/certs.rs"]
+mod certs;
 #[path = "support/loopback.rs"]
 mod loopback;
 
@@ -165,4 +171,79 @@ fn a_lookup_s_addresses_are_tried_in_order_until_one_accepts() {
     deliver(&mut a, &mut b, 1);
     let s = a.stats();
     assert_eq!((s.connects, s.resolve_failures), (1, 0), "one dial, its second address: {s:?}");
+}
+
+/// An address that accepts connections and closes each at once, before
+/// any reply; and how many it closed.
+fn closing_listener() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind(loopback()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let closed = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&closed);
+    // Left running for the rest of the test binary.
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (addr, closed)
+}
+
+/// A name whose first address accepts the connection and closes it at the
+/// handshake: the dial goes on to the next address (it backed off and
+/// redialed the first address, for good, before the fix: found by review).
+#[test]
+fn a_lookup_s_next_address_is_tried_when_the_first_closes_at_the_handshake() {
+    let (closer, closed) = closing_listener();
+    let registry = Registry::default();
+    let mut b = TcpTransport::bind(TcpConfig::new(2, loopback()).cluster_id(9)).unwrap();
+    registry.set(Ok(vec![closer, b.local_addr()]));
+    let mut a = TcpTransport::bind(registry.config(1)).unwrap();
+    a.add_peer(2, "raft-2.raft.svc:7001".parse::<PeerAddr>().unwrap()).unwrap();
+    b.add_peer(1, a.local_addr()).unwrap();
+    deliver(&mut a, &mut b, 1);
+    let s = a.stats();
+    assert!(closed.load(Ordering::SeqCst) >= 1, "the first address was tried");
+    assert_eq!((s.connects, s.connect_failures), (1, 0), "one dial, its second address: {s:?}");
+}
+
+/// A name whose first address is another node, presenting its own
+/// certificate: the dialer refuses it (counted, reported) and goes on to
+/// the next address within the same dial (before the fix it backed off and
+/// redialed the impostor, for good: found by review).
+#[cfg(feature = "tls")]
+#[test]
+fn a_lookup_s_next_address_is_tried_when_the_first_presents_another_node_s_certificate() {
+    use raft_io::transport::Refusal;
+    use raft_io::transport::tls::{IdentityError, TlsConfig};
+    let ca = certs::Ca::new("cluster CA");
+    let material = |id: u64| {
+        let cert = ca.node(9, id);
+        TlsConfig::from_pem(ca.pem().as_bytes(), cert.cert.as_bytes(), cert.key.as_bytes()).unwrap()
+    };
+    let three = TcpTransport::bind(TcpConfig::new(3, loopback()).cluster_id(9).tls(material(3))).unwrap();
+    let mut b = TcpTransport::bind(TcpConfig::new(2, loopback()).cluster_id(9).tls(material(2))).unwrap();
+    let registry = Registry::default();
+    registry.set(Ok(vec![three.local_addr(), b.local_addr()]));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let cfg = registry.config(1).tls(material(1)).on_event(move |e| sink.lock().unwrap().push(e.clone()));
+    let mut a = TcpTransport::bind(cfg).unwrap();
+    a.add_peer(2, "raft-2.raft.svc:7001".parse::<PeerAddr>().unwrap()).unwrap();
+    b.add_peer(1, a.local_addr()).unwrap();
+    deliver(&mut a, &mut b, 1);
+    let s = a.stats();
+    assert_eq!((s.connects, s.connect_failures), (1, 0), "one dial, its second address: {s:?}");
+    assert!(s.identity_refusals >= 1, "node 3 refused as node 2: {s:?}");
+    let refused = Refusal::Identity(IdentityError::WrongNode { claimed: 2, certified: 3 });
+    assert!(
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, NetEvent::Untrusted { peer: 2, reason } if *reason == refused)),
+        "the refusal is reported"
+    );
+    three.shutdown();
 }

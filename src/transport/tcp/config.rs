@@ -263,7 +263,9 @@ impl TcpConfig {
     /// [`TcpTransport::add_peer`] fail with [`TooManyPeers`], and a member
     /// of a configuration is not dialed (so a configuration naming
     /// thousands of members with addresses cannot make the node start
-    /// thousands of threads). A peer already known may always change its
+    /// thousands of threads) until a peer is removed: then the members
+    /// waiting take the room, lowest id first
+    /// ([`TcpTransport::learn_peers`]). A peer already known may always change its
     /// address. Keep it above the cluster's size, with room for the
     /// members a change brings in while those it removes are kept.
     pub fn max_peers(mut self, n: usize) -> Self {

@@ -200,6 +200,9 @@ impl TcpGroupTransport {
     }
 
     /// Removes a peer: its queue is dropped and its connections closed.
+    /// Members refused at [`TcpConfig::max_peers`](super::TcpConfig::max_peers)
+    /// take the room it leaves at once, lowest id first (as for
+    /// [`TcpTransport::remove_peer`](super::TcpTransport::remove_peer)).
     pub fn remove_peer(&self, id: NodeId) {
         self.shared.remove_peer(id);
     }

@@ -18,7 +18,7 @@ trait Control: Send + Sync {
     fn stats(&self) -> TcpStats;
     fn local_addr(&self) -> SocketAddr;
     fn add_peer(self: Arc<Self>, id: NodeId, addr: PeerAddr) -> std::io::Result<()>;
-    fn remove_peer(&self, id: NodeId);
+    fn remove_peer(self: Arc<Self>, id: NodeId);
     fn peers(&self) -> Vec<(NodeId, PeerAddr)>;
     fn queued(&self, peer: NodeId) -> Option<usize>;
     #[cfg(feature = "tls")]
@@ -44,8 +44,8 @@ impl<C: Carrier> Control for Shared<C> {
         Shared::add_peer(&self, id, addr)
     }
 
-    fn remove_peer(&self, id: NodeId) {
-        Shared::remove_peer(self, id);
+    fn remove_peer(self: Arc<Self>, id: NodeId) {
+        Shared::remove_peer(&self, id);
     }
 
     fn peers(&self) -> Vec<(NodeId, PeerAddr)> {
@@ -133,7 +133,7 @@ impl TcpHandle {
 
     /// See [`TcpTransport::remove_peer`](super::TcpTransport::remove_peer).
     pub fn remove_peer(&self, id: NodeId) {
-        self.shared.remove_peer(id);
+        Arc::clone(&self.shared).remove_peer(id);
     }
 
     /// The peers and the addresses they are dialed at, by id (those added

@@ -1,6 +1,7 @@
 //! Peers learned from the replicated configuration: a member's address
 //! ([`Membership::address`]) read as a [`PeerAddr`], and the transport's
-//! peer set kept in line with the configuration in effect.
+//! peer set kept in line with the configuration in effect, members refused
+//! at `max_peers` waiting for the room a removed peer leaves.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,7 @@ use bytes::Bytes;
 
 use super::addr::PeerAddr;
 use super::carrier::Carrier;
-use super::shared::{NotAdded, Shared};
+use super::shared::{Admitted, NotAdded, Shared};
 use super::{TcpGroupTransport, TcpTransport};
 use crate::membership::Membership;
 use crate::sync::lock;
@@ -31,8 +32,48 @@ pub fn address_bytes(addr: impl Into<PeerAddr>) -> Bytes {
     Bytes::from(addr.into().to_string())
 }
 
-/// The peers [`TcpTransport::learn_peers`] learned so far, by id.
-pub(super) type Learned = BTreeMap<NodeId, PeerAddr>;
+/// The peers learned from configurations so far, and the members refused
+/// for want of room under [`TcpConfig::max_peers`](super::TcpConfig::max_peers).
+#[derive(Default)]
+pub(super) struct Learned {
+    /// The peers learned ([`TcpTransport::learn_peers`],
+    /// [`TcpGroupTransport::learn_one_peer`]), by id.
+    pub(super) peers: BTreeMap<NodeId, PeerAddr>,
+    /// Members refused at `max_peers`, by id, with the address to dial: as
+    /// soon as a peer is removed they are added, lowest id first
+    /// ([`admit_waiting`]).
+    pub(super) waiting: BTreeMap<NodeId, PeerAddr>,
+}
+
+/// Adds members waiting for room ([`Learned::waiting`]), lowest id first,
+/// while there is room: each becomes a learned peer and is dialed at once.
+/// Not a refusal: nothing is counted or reported. A member that is a peer
+/// already (added by hand meanwhile) only stops waiting. Stops at the
+/// first that cannot be added (no room, or its writer not spawned: it
+/// waits on for the next removal or configuration).
+pub(super) fn admit_waiting<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, learned: &mut Learned) {
+    while let Some((&id, addr)) = learned.waiting.first_key_value() {
+        match shared.admit(id, addr.clone()) {
+            Admitted::Added => {
+                #[cfg(feature = "tracing")]
+                tracing::info!(
+                    node = shared.cfg.id,
+                    cluster = shared.cfg.cluster_id,
+                    peer = id,
+                    %addr,
+                    "peer learned from the configuration, admitted as room freed up"
+                );
+                if let Some((id, addr)) = learned.waiting.pop_first() {
+                    learned.peers.insert(id, addr);
+                }
+            }
+            Admitted::Known => {
+                learned.waiting.remove(&id);
+            }
+            Admitted::No => return,
+        }
+    }
+}
 
 impl TcpTransport {
     /// Brings the peers learned from configurations in line with
@@ -63,9 +104,15 @@ impl TcpTransport {
     /// is not added either: it is counted
     /// ([`TcpStats::peers_over_limit`](super::TcpStats::peers_over_limit))
     /// and reported ([`NetEvent::PeerOverLimit`](super::NetEvent::PeerOverLimit)),
-    /// and a later call, once peers have gone, adds it. So a configuration
-    /// naming thousands of members cannot make the node start thousands of
-    /// writer threads.
+    /// and it waits for room: as soon as a peer is removed (by
+    /// [`remove_peer`](Self::remove_peer), by a configuration it left with
+    /// no grace, or when a departed member's grace is over) the members
+    /// waiting are added, lowest id first, and dialed, with no further
+    /// configuration (and no further count or report). A member that leaves
+    /// the configuration stops waiting. So a configuration naming thousands
+    /// of members cannot make the node start thousands of writer threads,
+    /// and a member kept out only while a departed one held its slot is
+    /// dialed as soon as that one goes.
     ///
     /// # Errors
     ///
@@ -99,17 +146,27 @@ impl TcpGroupTransport {
     ///
     /// A new peer past [`TcpConfig::max_peers`](super::TcpConfig::max_peers)
     /// ([`TooManyPeers`](super::TooManyPeers); counted and reported as by
-    /// [`learn_peers`](Self::learn_peers)), or the peer's writer thread
-    /// could not be spawned.
+    /// [`learn_peers`](Self::learn_peers), and, as there, it waits: it is
+    /// added as soon as a peer is removed, unless forgotten first), or the
+    /// peer's writer thread could not be spawned.
     pub fn learn_one_peer(&self, id: NodeId, addr: impl Into<PeerAddr>) -> std::io::Result<()> {
         if id == self.shared.cfg.id {
             return Ok(());
         }
         let addr = addr.into();
         let mut learned = lock(&self.shared.learned);
-        learn_one(&self.shared, id, addr.clone()).map_err(std::io::Error::from)?;
-        learned.insert(id, addr);
-        Ok(())
+        match learn_one(&self.shared, id, addr.clone()) {
+            Ok(()) => {
+                learned.waiting.remove(&id);
+                learned.peers.insert(id, addr);
+                Ok(())
+            }
+            Err(NotAdded::Full(refused)) => {
+                learned.waiting.insert(id, addr);
+                Err(refused.into())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Removes peer `id`, once
@@ -117,11 +174,17 @@ impl TcpGroupTransport {
     /// passed, if it was learned from a configuration
     /// ([`learn_one_peer`](Self::learn_one_peer),
     /// [`learn_peers`](Self::learn_peers)); a peer added by hand stays.
+    /// A member waiting for room under
+    /// [`TcpConfig::max_peers`](super::TcpConfig::max_peers) stops waiting.
+    /// A peer let go at once (no grace) makes room for those still waiting.
     /// Returns whether it was learned (and so is let go).
     pub fn forget_learned_peer(&self, id: NodeId) -> bool {
-        let removed = lock(&self.shared.learned).remove(&id).is_some();
+        let mut learned = lock(&self.shared.learned);
+        learned.waiting.remove(&id);
+        let removed = learned.peers.remove(&id).is_some();
         if removed {
             self.shared.retire_peer(id);
+            admit_waiting(&self.shared, &mut learned);
             #[cfg(feature = "tracing")]
             tracing::info!(
                 node = self.shared.cfg.id,
@@ -140,7 +203,8 @@ impl TcpGroupTransport {
 fn learn_one<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, id: NodeId, addr: PeerAddr) -> Result<(), NotAdded> {
     let moved = lock(&shared.peers).get(&id).is_some_and(|p| p.addr() != addr);
     if moved {
-        shared.remove_peer(id);
+        // The learned peers are locked: its slot is taken again at once.
+        shared.drop_peer(id);
     }
     // A peer known at this address is kept (taken back if its grace was
     // running).
@@ -157,9 +221,10 @@ fn learn<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, membership: &Membership
     let mut learned = lock(&shared.learned);
     // Departures first: with no grace, their slots under `max_peers` go to
     // the arrivals.
-    let gone: Vec<NodeId> = learned.keys().copied().filter(|&id| !membership.contains(id)).collect();
+    learned.waiting.retain(|&id, _| membership.contains(id));
+    let gone: Vec<NodeId> = learned.peers.keys().copied().filter(|&id| !membership.contains(id)).collect();
     for id in gone {
-        learned.remove(&id);
+        learned.peers.remove(&id);
         shared.retire_peer(id);
         #[cfg(feature = "tracing")]
         tracing::info!(
@@ -187,18 +252,26 @@ fn learn<C: Carrier>(shared: &std::sync::Arc<Shared<C>>, membership: &Membership
         };
         match learn_one(shared, id, addr.clone()) {
             Ok(()) => {}
-            // Past `max_peers`: not dialed (counted and reported); the
-            // members after it are tried too, as they may be known peers
-            // whose address changed.
-            Err(NotAdded::Full(_)) => continue,
+            // Past `max_peers`: not dialed (counted and reported), but
+            // waiting for room; the members after it are tried too, as they
+            // may be known peers whose address changed.
+            Err(NotAdded::Full(_)) => {
+                learned.waiting.insert(id, addr);
+                continue;
+            }
             Err(NotAdded::Spawn(e)) => return Err(e),
         }
+        learned.waiting.remove(&id);
         #[cfg(feature = "tracing")]
-        if learned.get(&id) != Some(&addr) {
+        if learned.peers.get(&id) != Some(&addr) {
             tracing::info!(node = me, cluster = shared.cfg.cluster_id, peer = id, %addr, "peer learned from the configuration");
         }
-        learned.insert(id, addr);
+        learned.peers.insert(id, addr);
     }
+    // Room the departures left that no member above took (one still
+    // waiting whose address now fails to parse or was cleared keeps the
+    // address it waited with).
+    admit_waiting(shared, &mut learned);
     Ok(unusable)
 }
 

@@ -26,7 +26,11 @@
 //! * A peer is addressed by a socket address or by a host name
 //!   ([`PeerAddr`]); a name is looked up again at every dial, with the
 //!   [`Resolve`] of [`TcpConfig::resolver`], so a peer back at another IP
-//!   address under its name is reached there.
+//!   address under its name is reached there. The addresses a name gives
+//!   are tried in order, each through the whole handshake (TLS and the
+//!   certificate's identity included), until one works: an address that
+//!   refuses, closes the connection or answers as another node does not
+//!   hold the dial back.
 //!
 //! The byte layout (handshake, length prefix, keepalive) is normative in
 //! `docs/PROTOCOL.md`, "TCP transport".
@@ -210,7 +214,9 @@ impl TcpTransport {
     }
 
     /// Removes a peer: its queue is dropped, its connections are closed,
-    /// and it may no longer connect.
+    /// and it may no longer connect. Members of a configuration refused at
+    /// [`TcpConfig::max_peers`] take the room it leaves at once, lowest id
+    /// first (see [`learn_peers`](Self::learn_peers)).
     pub fn remove_peer(&self, id: NodeId) {
         self.shared.remove_peer(id);
     }

@@ -46,6 +46,18 @@ pub(crate) enum NotAdded {
     Spawn(io::Error),
 }
 
+/// What [`Shared::admit`] did with a member waiting for room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admitted {
+    /// It is a peer now: its writer dials it.
+    Added,
+    /// It was a peer already (added by hand meanwhile): left as it is.
+    Known,
+    /// Not added: no room, the transport shut down, or its writer could not
+    /// be spawned.
+    No,
+}
+
 impl From<NotAdded> for io::Error {
     fn from(e: NotAdded) -> Self {
         match e {
@@ -170,7 +182,7 @@ impl<C: Carrier> Shared<C> {
             shutdown: AtomicBool::new(false),
             acceptor: Mutex::new(None),
             threads: Mutex::new(Vec::new()),
-            learned: Mutex::new(BTreeMap::new()),
+            learned: Mutex::new(learn::Learned::default()),
             #[cfg(feature = "tracing")]
             floods: floods::Floods::default(),
         });
@@ -461,14 +473,40 @@ impl<C: Carrier> Shared<C> {
         Err(NotAdded::Full(TooManyPeers { peer: id, max_peers }))
     }
 
+    /// Adds `id` at `addr` if there is room under [`TcpConfig::max_peers`],
+    /// for a member that was refused for want of it: nothing is counted or
+    /// reported either way.
+    pub(crate) fn admit(self: &Arc<Self>, id: NodeId, addr: PeerAddr) -> Admitted {
+        let mut peers = lock(&self.peers);
+        // Under the peers' lock, which `shutdown` takes after setting the
+        // flag to close every peer: a peer added here is closed by it.
+        if self.is_shutdown() || peers.len() >= self.cfg.peer_limit() {
+            return Admitted::No;
+        }
+        if peers.contains_key(&id) {
+            return Admitted::Known;
+        }
+        let peer = Arc::new(Peer::new(id, addr));
+        let (shared, p) = (Arc::clone(self), Arc::clone(&peer));
+        match self.spawn(format!("raft-io-tcp-{}-to-{id}", self.cfg.id), move || writer::run(shared, p)) {
+            Ok(()) => {
+                peers.insert(id, peer);
+                Admitted::Added
+            }
+            Err(_) => Admitted::No,
+        }
+    }
+
     /// Lets peer `id` go once [`TcpConfig::departed_grace`] has passed: it
     /// left the configuration, and until then it is still dialed and
     /// accepted, so that a member can answer its vote requests with a
-    /// removal notice. Adding it again keeps it.
+    /// removal notice. Adding it again keeps it. With no grace it goes at
+    /// once; the caller, which holds the learned peers, lets the members
+    /// waiting for room in ([`learn::admit_waiting`]).
     pub(crate) fn retire_peer(&self, id: NodeId) {
         let grace = self.cfg.departed_grace;
         if grace.is_zero() {
-            return self.remove_peer(id);
+            return self.drop_peer(id);
         }
         if let Some(peer) = lock(&self.peers).get(&id) {
             // Its writer checks at every wake-up (a keepalive interval at
@@ -480,8 +518,9 @@ impl<C: Carrier> Shared<C> {
     /// Removes `peer` if its grace is over — checked under the peers'
     /// lock, which adding it again takes too, so a peer taken back at that
     /// moment stays — and it is still the one under its id. Returns whether
-    /// its writer should stop: it was removed, or replaced.
-    pub(crate) fn remove_retired(&self, peer: &Arc<Peer<C>>) -> bool {
+    /// its writer should stop: it was removed, or replaced. A removal lets
+    /// the members waiting for room in.
+    pub(crate) fn remove_retired(self: &Arc<Self>, peer: &Arc<Peer<C>>) -> bool {
         {
             let mut peers = lock(&self.peers);
             if !peers.get(&peer.id()).is_some_and(|p| Arc::ptr_eq(p, peer)) {
@@ -494,10 +533,21 @@ impl<C: Carrier> Shared<C> {
         }
         peer.close();
         self.close_inbound(peer.id());
+        learn::admit_waiting(self, &mut lock(&self.learned));
         true
     }
 
-    pub(crate) fn remove_peer(&self, id: NodeId) {
+    /// Removes peer `id` (by hand), then lets the members waiting for room
+    /// under [`TcpConfig::max_peers`] in, lowest id first. Not to be called
+    /// with the learned peers locked (see [`drop_peer`](Self::drop_peer)).
+    pub(crate) fn remove_peer(self: &Arc<Self>, id: NodeId) {
+        self.drop_peer(id);
+        learn::admit_waiting(self, &mut lock(&self.learned));
+    }
+
+    /// Removes peer `id`: its queue is dropped, its connections closed.
+    /// Waiting members are left to the caller.
+    pub(crate) fn drop_peer(&self, id: NodeId) {
         if let Some(peer) = lock(&self.peers).remove(&id) {
             peer.close();
         }

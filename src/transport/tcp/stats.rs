@@ -68,7 +68,9 @@ pub struct TcpStats {
     /// Of those, connections established after an earlier one to the same
     /// peer failed or broke.
     pub reconnects: u64,
-    /// Outbound connection attempts that failed (connect, I/O or refusal).
+    /// Outbound connection attempts (dials) that failed (connect, I/O or
+    /// refusal): at every address of the peer, when its name gives several
+    /// (an address that fails before one that works is no failed dial).
     pub connect_failures: u64,
     /// Of those, attempts whose peer's host name could not be looked up
     /// (the resolver failed or gave no address; [`PeerAddr`](super::PeerAddr)).
@@ -77,7 +79,8 @@ pub struct TcpStats {
     /// cluster id or node id, unknown peer; with TLS, a failed TLS handshake
     /// or a certificate that does not match the hello).
     pub handshake_refusals: u64,
-    /// Outbound handshakes the peer refused.
+    /// Outbound handshakes the peer refused (at each address of a name
+    /// that refuses).
     pub handshakes_rejected: u64,
     /// Inbound connections refused because `max_connections` were open.
     pub connections_over_limit: u64,
@@ -87,18 +90,22 @@ pub struct TcpStats {
     /// New peers refused because the transport had `max_peers` peers: one
     /// added by hand (`add_peer` returned `TooManyPeers`), or a member of a
     /// configuration it learned (not dialed; counted each time a
-    /// configuration naming it is learned).
+    /// configuration naming it is learned). Such a member waits for room:
+    /// it is added when a peer is removed, which counts nothing.
     pub peers_over_limit: u64,
     /// Connections, inbound or outbound, whose TLS handshake failed (feature
     /// `tls`): no certificate, an untrusted or expired one, or no TLS at
-    /// all. Inbound ones count in `handshake_refusals` too, outbound ones in
-    /// `connect_failures` (and in `handshakes_rejected` when the peer
-    /// refused our certificate).
+    /// all. Inbound ones count in `handshake_refusals` too, outbound ones
+    /// in `connect_failures` when no address of the peer's was reached (and
+    /// in `handshakes_rejected` when the peer refused our certificate),
+    /// each address of a name counted on its own.
     pub tls_failures: u64,
     /// Connections, inbound or outbound, refused because the peer's
     /// certificate did not name the node it claimed or was dialed as, in
     /// this cluster (feature `tls`). Inbound ones count in
-    /// `handshake_refusals` too, outbound ones in `connect_failures`.
+    /// `handshake_refusals` too, outbound ones in `connect_failures` when
+    /// no address of the peer's was reached (each address of a name that
+    /// refuses is counted here on its own).
     pub identity_refusals: u64,
     /// Open connections, inbound or outbound, closed because TLS material
     /// put in force revokes the certificate their peer presented when they
@@ -140,7 +147,8 @@ pub enum NetEvent {
         /// The I/O error, as text.
         error: String,
     },
-    /// The peer refused our handshake.
+    /// The peer refused our handshake (at one of its addresses: the next,
+    /// if its name has one, is tried at once).
     Rejected {
         /// The peer.
         peer: NodeId,
@@ -149,7 +157,8 @@ pub enum NetEvent {
     },
     /// We refused the peer we dialed: its TLS handshake or its
     /// certificate's identity failed our checks (feature `tls`); the
-    /// transport retries after a backoff.
+    /// transport tries the next address of the peer's name, if it has one,
+    /// else retries after a backoff.
     Untrusted {
         /// The peer.
         peer: NodeId,
@@ -188,7 +197,9 @@ pub enum NetEvent {
     },
     /// A new peer was refused: the transport already had
     /// [`TcpConfig::max_peers`](super::TcpConfig::max_peers) peers. It is
-    /// not dialed, and may not connect.
+    /// not dialed, and may not connect. A member of a configuration waits
+    /// for room: it is added (and dialed) as soon as a peer is removed,
+    /// with no further event.
     PeerOverLimit {
         /// The peer refused.
         peer: NodeId,

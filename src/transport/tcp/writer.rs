@@ -231,24 +231,41 @@ enum DialError {
     Resolve(std::io::Error),
     Io(std::io::Error),
     Refused(Refusal),
+    /// The peer presented a certificate the material in force revokes
+    /// (counted and reported already).
+    #[cfg(feature = "tls")]
+    Revoked,
 }
 
-/// Connects to the peer: its socket address, or each address its name has
-/// now (looked up here, at every dial), in the resolver's order, until one
-/// accepts. Returns the stream and the address it reached.
-fn connect<C: Carrier>(shared: &Shared<C>, peer: &Peer<C>) -> Result<(TcpStream, SocketAddr), DialError> {
+/// Dials the peer: its socket address, or each address its name has now
+/// (looked up here, at every dial), in the resolver's order, until one
+/// connects and passes the handshake (TLS and identity included). So a
+/// name whose first address is stale (nobody there, a process that closes
+/// the connection, another node, another cluster) still reaches the peer
+/// at the next one within the same dial. A refusal at an address that is
+/// not the last is counted and reported at once ([`report_refusal`]);
+/// other failures there are not (the dial goes on); the last address's
+/// failure is the dial's. Returns the link and the address it reached.
+fn dial<C: Carrier>(shared: &Shared<C>, peer: &Peer<C>) -> Result<(Link, SocketAddr), DialError> {
     let targets = peer.addr().dial_targets(&*shared.cfg.resolver).map_err(DialError::Resolve)?;
-    let mut failure = None;
-    for addr in targets {
-        match connect_one(peer, addr, shared.cfg.connect_timeout) {
-            Ok(stream) => return Ok((stream, addr)),
-            Err(e) => failure = Some(e),
-        }
-        if peer.is_closed() {
-            break;
+    let last = targets.len().saturating_sub(1);
+    let mut failure = DialError::Io(closed_error());
+    for (k, addr) in targets.into_iter().enumerate() {
+        match dial_one(shared, peer, addr) {
+            Ok(link) => return Ok((link, addr)),
+            Err(e) => {
+                *lock(&peer.stream) = None;
+                if peer.is_closed() {
+                    return Err(e);
+                }
+                if let (true, DialError::Refused(reason)) = (k < last, &e) {
+                    report_refusal(shared, peer.id, *reason);
+                }
+                failure = e;
+            }
         }
     }
-    Err(DialError::Io(failure.unwrap_or_else(closed_error)))
+    Err(failure)
 }
 
 /// One connect, which [`Peer::close`] can cut short: the socket is made
@@ -276,12 +293,14 @@ fn closed_error() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::Interrupted, "peer closed")
 }
 
-fn dial<C: Carrier>(shared: &Shared<C>, peer: &Peer<C>) -> Result<(Link, SocketAddr), DialError> {
+/// Connects to one of the peer's addresses and runs the handshake there,
+/// within its own deadline.
+fn dial_one<C: Carrier>(shared: &Shared<C>, peer: &Peer<C>, addr: SocketAddr) -> Result<Link, DialError> {
     let cfg = &shared.cfg;
     // The stream stays registered (by `connect_one`) through the
     // handshake, so `close` can cut a handshake with a slow peer short
     // instead of waiting out its timeout.
-    let (stream, addr) = connect(shared, peer)?;
+    let stream = connect_one(peer, addr, cfg.connect_timeout).map_err(DialError::Io)?;
     stream.set_nodelay(true).map_err(DialError::Io)?;
     let deadline = Instant::now() + cfg.handshake_timeout;
     #[cfg(feature = "tls")]
@@ -309,7 +328,36 @@ fn dial<C: Carrier>(shared: &Shared<C>, peer: &Peer<C>) -> Result<(Link, SocketA
     read_reply(&mut link, &hello).map_err(io_error)?.map_err(DialError::Refused)?;
     link.set_deadline(None);
     link.tcp().set_write_timeout(Some(cfg.write_timeout)).map_err(DialError::Io)?;
-    Ok((link, addr))
+    #[cfg(feature = "tls")]
+    if let Some(chain) = link.peer_chain() {
+        // Registered first, then checked against the material in force: a
+        // rotation since the handshake either finds it registered or was
+        // in force before the check.
+        *lock(&peer.chain) = Some(chain.clone());
+        if shared.revoked_now(peer.id, &chain, false) {
+            let _ = link.tcp().shutdown(Shutdown::Both);
+            *lock(&peer.chain) = None;
+            return Err(DialError::Revoked);
+        }
+    }
+    Ok(link)
+}
+
+/// Counts and reports a handshake refused at one of the peer's addresses:
+/// by the peer, or by us (its TLS or identity failed our checks).
+fn report_refusal<C: Carrier>(shared: &Shared<C>, peer: NodeId, reason: Refusal) {
+    #[cfg(feature = "tls")]
+    match reason {
+        Refusal::Tls(_) => add(&shared.counters.tls_failures, 1),
+        Refusal::Identity(_) => add(&shared.counters.identity_refusals, 1),
+        _ => {}
+    }
+    if refused_by_us(reason) {
+        shared.event(|| NetEvent::Untrusted { peer, reason });
+    } else {
+        add(&shared.counters.handshakes_rejected, 1);
+        shared.event(|| NetEvent::Rejected { peer, reason });
+    }
 }
 
 /// Whether a refusal was ours (the peer failed our TLS or identity checks)
@@ -341,8 +389,14 @@ pub(crate) fn run<C: Carrier>(shared: Arc<Shared<C>>, peer: Arc<Peer<C>>) {
         }
         let (mut link, addr) = match dial(&shared, &peer) {
             Ok(dialed) => dialed,
+            #[cfg(feature = "tls")]
+            Err(DialError::Revoked) => {
+                // Counted and reported by `revoked_now`.
+                lost = true;
+                back_off(&shared, &peer, backoff.next_delay());
+                continue;
+            }
             Err(e) => {
-                *lock(&peer.stream) = None;
                 add(&counters.connect_failures, 1);
                 match e {
                     DialError::Resolve(error) => {
@@ -356,20 +410,9 @@ pub(crate) fn run<C: Carrier>(shared: Arc<Shared<C>>, peer: Arc<Peer<C>>) {
                     DialError::Io(error) => {
                         shared.event(|| NetEvent::ConnectFailed { peer: peer.id, error: error.to_string() })
                     }
-                    DialError::Refused(reason) => {
-                        #[cfg(feature = "tls")]
-                        match reason {
-                            Refusal::Tls(_) => add(&counters.tls_failures, 1),
-                            Refusal::Identity(_) => add(&counters.identity_refusals, 1),
-                            _ => {}
-                        }
-                        if refused_by_us(reason) {
-                            shared.event(|| NetEvent::Untrusted { peer: peer.id, reason });
-                        } else {
-                            add(&counters.handshakes_rejected, 1);
-                            shared.event(|| NetEvent::Rejected { peer: peer.id, reason });
-                        }
-                    }
+                    DialError::Refused(reason) => report_refusal(&shared, peer.id, reason),
+                    #[cfg(feature = "tls")]
+                    DialError::Revoked => {}
                 }
                 lost = true;
                 add(&counters.dropped_unreachable, peer.discard());
@@ -377,21 +420,6 @@ pub(crate) fn run<C: Carrier>(shared: Arc<Shared<C>>, peer: Arc<Peer<C>>) {
                 continue;
             }
         };
-        #[cfg(feature = "tls")]
-        if let Some(chain) = link.peer_chain() {
-            // Registered first, then checked against the material in
-            // force: a rotation since the handshake either finds it
-            // registered or was in force before the check.
-            *lock(&peer.chain) = Some(chain.clone());
-            if shared.revoked_now(peer.id, &chain, false) {
-                let _ = link.tcp().shutdown(Shutdown::Both);
-                *lock(&peer.stream) = None;
-                *lock(&peer.chain) = None;
-                lost = true;
-                back_off(&shared, &peer, backoff.next_delay());
-                continue;
-            }
-        }
         add(&counters.connects, 1);
         if lost {
             add(&counters.reconnects, 1);
