@@ -323,6 +323,7 @@ impl<L: RaftLog> RaftNode<L> {
             matched,
             "a follower refused entries it had acknowledged: its log lost durable entries; remove it and add it back"
         );
+        let _ = (follower, matched);
     }
 
     /// Where to resume after a rejection of `prev_log_index = rejected`,

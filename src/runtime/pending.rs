@@ -144,13 +144,13 @@ impl<S: StateMachine> Pending<S> {
     }
 
     /// Callers waiting on the replies of appended proposals now.
-    #[cfg(all(test, not(loom)))]
+    #[cfg(all(test, not(loom), feature = "persistence"))]
     pub(crate) fn waiting_proposers(&self) -> usize {
         self.proposals.iter().map(|p| p.reply.waiters()).sum()
     }
 
     /// Proposers answered and not woken yet.
-    #[cfg(all(test, not(loom)))]
+    #[cfg(all(test, not(loom), feature = "persistence"))]
     pub(crate) fn owed_wakeups(&self) -> usize {
         self.woken.owed()
     }

@@ -231,7 +231,7 @@ impl<T> Default for Wakeups<T> {
 
 impl<T> Wakeups<T> {
     /// Callers owed a wake-up.
-    #[cfg(all(test, not(loom)))]
+    #[cfg(all(test, not(loom), feature = "persistence"))]
     pub(crate) fn owed(&self) -> usize {
         self.waiting.len()
     }
