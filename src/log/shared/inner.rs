@@ -123,7 +123,7 @@ pub(super) struct Inner {
     /// Snapshot directories of groups removed by staged operations.
     staged_dirs: Vec<PathBuf>,
     /// Tokens made durable and not yet returned by `SharedWal::flush`.
-    durable: Vec<(GroupId, WriteToken)>,
+    pub(super) durable: Vec<(GroupId, WriteToken)>,
     next_incarnation: u64,
     /// No garbage checkpoint below this WAL span (raised after a checkpoint
     /// was too large to write).
@@ -511,6 +511,14 @@ impl Inner {
             }
             self.durable.push((id, token));
         }
+        // A driver that reports its writes through `GroupLog::persisted`
+        // may never take this list (`SharedWal::flush`): each group's
+        // latest token covers its earlier ones, so the list is cut to
+        // those when it outgrows the groups (amortized: it at least
+        // doubles between two cuts).
+        if self.durable.len() > 2 * self.groups.len() + DURABLE_SLACK {
+            keep_latest_per_group(&mut self.durable);
+        }
     }
 
     /// What waits for a record to be durable: deleting the snapshot files
@@ -567,4 +575,17 @@ pub(super) fn remove_group_dir(dir: &Path, faults: Option<&FaultInjector>) -> Re
         other => other,
     })
     .map_err(|e| fsio::io_err("removing directory", dir, e))
+}
+
+/// Tokens the durable list holds beyond two per group before it is cut.
+pub(super) const DURABLE_SLACK: usize = 64;
+
+/// Keeps the last token of each group in `durable`, in the order of those
+/// last tokens (a group's tokens are made durable in order, so its last
+/// covers the others).
+fn keep_latest_per_group(durable: &mut Vec<(GroupId, WriteToken)>) {
+    let mut seen = std::collections::HashSet::with_capacity(durable.len());
+    let mut kept: Vec<(GroupId, WriteToken)> = durable.iter().rev().filter(|(g, _)| seen.insert(*g)).copied().collect();
+    kept.reverse();
+    *durable = kept;
 }

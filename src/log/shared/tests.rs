@@ -529,3 +529,29 @@ fn a_poisoned_group_state_does_not_hold_checkpoints_back() {
     assert_eq!(wal.stats().checkpoints_deferred, 0);
     assert_eq!(g.last_index(), 3, "the handle still reads its state");
 }
+
+/// A driver that reports each write itself (`persisted`) and never takes
+/// the tokens `flush` returns: the list of tokens made durable stays
+/// bounded by the groups, and what `flush` returns at last still holds
+/// each group's latest token.
+#[test]
+fn tokens_never_taken_stay_bounded_by_the_groups() {
+    let root = temp();
+    let wal = SharedWal::open(root.path()).unwrap();
+    let mut groups: Vec<GroupLog> = (1..=3).map(|id| wal.create_group(id).unwrap()).collect();
+    for round in 1..=500 {
+        for g in &mut groups {
+            append(g, 1, 1, 8);
+            g.submit(WriteToken::new(1, round)).unwrap();
+            g.persisted(WriteToken::new(1, round)).unwrap();
+        }
+        let listed = crate::sync::lock(&wal.inner).durable.len();
+        assert!(listed <= 2 * 3 + inner::DURABLE_SLACK + 1, "round {round}: {listed} tokens listed");
+    }
+    let returned = wal.flush().unwrap();
+    assert!(returned.len() <= 2 * 3 + inner::DURABLE_SLACK + 1);
+    for id in 1..=3 {
+        let latest = returned.iter().filter(|(g, _)| *g == id).map(|(_, t)| t.seq()).max();
+        assert_eq!(latest, Some(500), "group {id}: {returned:?}");
+    }
+}
