@@ -9,9 +9,11 @@
 //!   is refused: the newest item of the class over its share. Otherwise the
 //!   newest items of a class over its share are evicted until the newcomer
 //!   fits: the class last evicted from while it still is over, else the
-//!   one furthest over, the lowest class of those equally far (so a full
-//!   queue costs a search of every class once per burst, not once per
-//!   item). A class within its share never loses an item to
+//!   one furthest over, the lowest class of those equally far. The latter
+//!   is found at the top of a ranking of the classes (a heap, kept from the
+//!   first such search until the queue empties; see [`rank`]), not by visiting every class: a
+//!   victim costs O(log classes), amortized, however many groups a peer
+//!   fills the queue with. A class within its share never loses an item to
 //!   another class, so one group's burst cannot push out the heartbeats of
 //!   the others. With more classes than items a share is one item: then
 //!   no class holding one is over, and a newcomer is refused (an inbox
@@ -37,8 +39,13 @@
 //!   groups, hundreds of which start and empty again on every turn of a
 //!   loaded node.
 
+mod rank;
+#[cfg(test)]
+mod rank_tests;
+
 use std::collections::{HashMap, VecDeque};
 
+use self::rank::{By, Ranking};
 use crate::id_hash::SeededIds;
 
 /// Emptied class queues kept for reuse, at most.
@@ -96,6 +103,13 @@ pub(crate) struct FairQueue<T> {
     victim: Option<u64>,
     /// Emptied class queues, ready for the next class that starts.
     spare: Vec<VecDeque<(T, usize)>>,
+    /// The classes ranked by bytes, then items, for a victim when the queue
+    /// is over its byte budget (kept from the first such search until the
+    /// queue empties).
+    by_bytes: Ranking,
+    /// The classes ranked by items, then bytes, for a victim when the queue
+    /// is over its item budget.
+    by_items: Ranking,
     /// The express lane (see the [module docs](self)): in use only while
     /// no class holds anything, so at most one of the two holds items.
     express: VecDeque<(u64, T, usize)>,
@@ -103,6 +117,13 @@ pub(crate) struct FairQueue<T> {
     /// classes' own bookkeeping and as the reference the lane is checked
     /// against).
     use_express: bool,
+    /// Classes visited by [`victim_by_scan`](Self::victim_by_scan).
+    #[cfg(test)]
+    visits: std::cell::Cell<u64>,
+    /// Whether victims are found by visiting every class (the reference
+    /// queue of the rankings' property test).
+    #[cfg(test)]
+    reference_scan: bool,
 }
 
 impl<T> Default for FairQueue<T> {
@@ -115,8 +136,14 @@ impl<T> Default for FairQueue<T> {
             bytes: 0,
             victim: None,
             spare: Vec::new(),
+            by_bytes: Ranking::new(By::Bytes),
+            by_items: Ranking::new(By::Items),
             express: VecDeque::new(),
             use_express: true,
+            #[cfg(test)]
+            visits: std::cell::Cell::new(0),
+            #[cfg(test)]
+            reference_scan: false,
         }
     }
 }
@@ -168,18 +195,7 @@ impl<T> FairQueue<T> {
                 if items_over { c.items.len() > share_items.max(1) } else { c.bytes > share_bytes }
             };
             let hinted = self.victim.filter(|&v| v != class && self.classes.get(&v).is_some_and(over));
-            let victim = hinted.or_else(|| {
-                self.classes
-                    .iter()
-                    .filter(|&(&c, k)| c != class && over(k))
-                    // Ties go to the lowest class: the choice depends on the
-                    // queue's contents alone, not on the map's order.
-                    .max_by_key(|&(&id, c)| {
-                        let lowest = std::cmp::Reverse(id);
-                        if items_over { (c.items.len(), c.bytes, lowest) } else { (c.bytes, c.items.len(), lowest) }
-                    })
-                    .map(|(&c, _)| c)
-            });
+            let victim = hinted.or_else(|| self.furthest_over(class, items_over, share_items, share_bytes));
             let Some(victim) = victim else { return Admit::Refused { evicted } };
             self.victim = Some(victim);
             if self.pop_newest(victim).is_none() {
@@ -191,6 +207,38 @@ impl<T> FairQueue<T> {
         self.items += 1;
         self.bytes += size;
         Admit::Queued { evicted }
+    }
+
+    /// The class furthest over its share (in items if `items_over`, else in
+    /// bytes), `class` aside, the lowest of those equally far; `None` if no
+    /// other class is over its share.
+    fn furthest_over(&mut self, class: u64, items_over: bool, share_items: usize, share_bytes: usize) -> Option<u64> {
+        #[cfg(test)]
+        if self.reference_scan {
+            return self.victim_by_scan(class, items_over, share_items, share_bytes);
+        }
+        self.victim_by_rank(class, items_over, share_items, share_bytes)
+    }
+
+    /// [`furthest_over`](Self::furthest_over) by visiting every class: the
+    /// reference the rankings are checked against (what the queue did
+    /// before them, once per victim).
+    #[cfg(test)]
+    fn victim_by_scan(&self, class: u64, items_over: bool, share_items: usize, share_bytes: usize) -> Option<u64> {
+        let over = |c: &Class<T>| {
+            if items_over { c.items.len() > share_items.max(1) } else { c.bytes > share_bytes }
+        };
+        self.classes
+            .iter()
+            .inspect(|_| self.visits.set(self.visits.get() + 1))
+            .filter(|&(&c, k)| c != class && over(k))
+            // Ties go to the lowest class: the choice depends on the
+            // queue's contents alone, not on the map's order.
+            .max_by_key(|&(&id, c)| {
+                let lowest = std::cmp::Reverse(id);
+                if items_over { (c.items.len(), c.bytes, lowest) } else { (c.bytes, c.items.len(), lowest) }
+            })
+            .map(|(&c, _)| c)
     }
 
     /// Appends `item` to its class (started if new, its turn last); the
@@ -210,6 +258,37 @@ impl<T> FairQueue<T> {
         }
         entry.items.push_back((item, size));
         entry.bytes += size;
+        let (items, bytes) = (entry.items.len(), entry.bytes);
+        self.rerank(class, items, bytes);
+    }
+
+    /// Records in the rankings kept that `class` now holds `items` items of
+    /// `bytes` bytes, rebuilding a ranking that outgrew the classes.
+    fn rerank(&mut self, class: u64, items: usize, bytes: usize) {
+        for ranking in [&mut self.by_bytes, &mut self.by_items] {
+            if !ranking.is_kept() {
+                continue;
+            }
+            ranking.note(class, items, bytes);
+            if ranking.outgrew(self.classes.len()) {
+                ranking.rebuild(self.classes.iter().map(|(&id, c)| (id, c.items.len(), c.bytes)));
+            }
+        }
+    }
+
+    /// The class furthest over its share (in items if `items_over`, else in
+    /// bytes), `class` aside, found at the top of a ranking (built first if
+    /// not kept).
+    fn victim_by_rank(&mut self, class: u64, items_over: bool, share_items: usize, share_bytes: usize) -> Option<u64> {
+        let ranking = if items_over { &mut self.by_items } else { &mut self.by_bytes };
+        let classes = &self.classes;
+        if !ranking.is_kept() {
+            ranking.rebuild(classes.iter().map(|(&id, c)| (id, c.items.len(), c.bytes)));
+        }
+        let top = ranking.top(class, |id| classes.get(&id).map(|c| (c.items.len(), c.bytes)))?;
+        let c = classes.get(&top)?;
+        let over = if items_over { c.items.len() > share_items.max(1) } else { c.bytes > share_bytes };
+        over.then_some(top)
     }
 
     /// Moves the express lane's items into their classes, in order (the
@@ -239,9 +318,12 @@ impl<T> FairQueue<T> {
         let c = self.classes.get_mut(&class)?;
         let (item, size) = c.items.pop_back()?;
         c.bytes -= size;
+        let (items, bytes) = (c.items.len(), c.bytes);
         self.items -= 1;
         self.bytes -= size;
-        if c.items.is_empty() {
+        if items > 0 {
+            self.rerank(class, items, bytes);
+        } else {
             self.retire(class);
             // Its order entry is stale now; stale entries never outnumber
             // the live ones for long.
@@ -257,6 +339,10 @@ impl<T> FairQueue<T> {
     fn retire(&mut self, class: u64) {
         let Some(c) = self.classes.remove(&class) else { return };
         debug_assert!(c.items.is_empty());
+        if self.classes.is_empty() {
+            self.by_bytes.drop_all();
+            self.by_items.drop_all();
+        }
         if self.spare.len() < SPARE_QUEUES && c.items.capacity() <= SPARE_CAPACITY {
             self.spare.push(c.items);
         }
@@ -276,10 +362,12 @@ impl<T> FairQueue<T> {
                 continue;
             };
             c.bytes -= size;
-            if c.items.is_empty() {
+            let (items, bytes) = (c.items.len(), c.bytes);
+            if items == 0 {
                 self.retire(class);
             } else {
                 self.order.push_back((class, turn));
+                self.rerank(class, items, bytes);
             }
             self.items -= 1;
             self.bytes -= size;
@@ -334,6 +422,8 @@ impl<T> FairQueue<T> {
         self.express.clear();
         self.classes.clear();
         self.order.clear();
+        self.by_bytes.drop_all();
+        self.by_items.drop_all();
         self.victim = None;
         self.items = 0;
         self.bytes = 0;

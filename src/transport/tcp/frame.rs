@@ -28,7 +28,8 @@ impl std::fmt::Display for StreamError {
 
 /// Reads the next frame: `Ok(None)` for a keepalive. The length is checked
 /// against `max` before any byte is allocated for the frame, and the buffer
-/// then grows only as bytes actually arrive.
+/// then grows only as bytes actually arrive, to exactly the frame's length
+/// (see [`read_body`]).
 pub(crate) fn read_frame(r: &mut impl Read, max: usize) -> Result<Option<Bytes>, StreamError> {
     let mut prefix = [0u8; PREFIX];
     r.read_exact(&mut prefix).map_err(StreamError::Io)?;
@@ -39,14 +40,36 @@ pub(crate) fn read_frame(r: &mut impl Read, max: usize) -> Result<Option<Bytes>,
     if len > max as u64 {
         return Err(StreamError::Oversized { len, max });
     }
-    // `len <= max`, so it fits in usize. Start small: a peer that announces
-    // a large frame and stalls holds only what it sent.
-    let mut buf = Vec::with_capacity((len as usize).min(64 << 10));
-    let read = r.take(len).read_to_end(&mut buf).map_err(StreamError::Io)?;
-    if (read as u64) < len {
-        return Err(StreamError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "stream ended inside a frame")));
-    }
+    // `len <= max`, so it fits in usize.
+    let buf = read_body(r, len as usize).map_err(StreamError::Io)?;
     Ok(Some(Bytes::from(buf)))
+}
+
+/// The frame buffer's first allocation, at most: a peer that announces a
+/// large frame and stalls holds this, or twice what it sent.
+const FIRST_ROOM: usize = 64 << 10;
+
+/// Reads a frame's `len` bytes into a buffer of exactly `len` bytes' room.
+///
+/// The room grows only as bytes arrive, doubling what arrived (at first
+/// [`FIRST_ROOM`]) but never past `len`, each step reserved exactly, so
+/// that a peer announcing a large frame and stalling holds only about what
+/// it sent, and a frame read whole keeps no slack: `read_to_end`'s own
+/// doubling could leave a frame nearly twice its length, and an envelope
+/// borrowing from the frame keeps all of it.
+fn read_body(r: &mut impl Read, len: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    while buf.len() < len {
+        let filled = buf.len();
+        let room = filled.max(FIRST_ROOM).min(len - filled);
+        buf.try_reserve_exact(room).map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "no room for a frame"))?;
+        buf.resize(filled + room, 0);
+        r.read_exact(&mut buf[filled..]).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => io::Error::new(io::ErrorKind::UnexpectedEof, "stream ended inside a frame"),
+            _ => e,
+        })?;
+    }
+    Ok(buf)
 }
 
 /// Appends a keepalive (an empty frame).
@@ -86,6 +109,71 @@ mod tests {
                     let _ = h.check(1, 1, 0, |_| true);
                 }
             }
+        }
+    }
+
+    /// Hands out its bytes a segment at a time, as a socket does, and
+    /// records the most room it was offered beyond what it had handed out
+    /// (the buffer allocated ahead of the bytes).
+    struct Segments<'a> {
+        bytes: &'a [u8],
+        handed: usize,
+        /// `(handed out, handed out + room offered)` at the read that
+        /// offered the most room.
+        widest: (usize, usize),
+    }
+
+    impl Read for Segments<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.handed + buf.len() > self.widest.1 {
+                self.widest = (self.handed, self.handed + buf.len());
+            }
+            let n = buf.len().min(1460).min(self.bytes.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            self.handed += n;
+            Ok(n)
+        }
+    }
+
+    /// A frame's buffer holds exactly its length: no slack from doubling,
+    /// which would stay allocated as long as any envelope borrows from the
+    /// frame. Lengths around the powers of two the buffer grows through.
+    #[test]
+    fn a_frame_buffer_holds_exactly_its_length() {
+        let sizes = [
+            1,
+            100,
+            1460,
+            (64 << 10) - 1,
+            64 << 10,
+            (64 << 10) + 1,
+            (128 << 10) + 1,
+            (1 << 20) + 1,
+            (4 << 20) - 1,
+            4 << 20,
+        ];
+        for n in sizes {
+            let bytes: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+            let mut r = Segments { bytes: &bytes, handed: 0, widest: (0, 0) };
+            let buf = read_body(&mut r, n).unwrap();
+            assert_eq!(buf, bytes, "{n} bytes");
+            assert_eq!(buf.capacity(), n, "the buffer of a {n}-byte frame");
+        }
+    }
+
+    /// A peer that announces a large frame then sends little holds little:
+    /// the buffer grows at most to twice what arrived (or the first
+    /// 64 KiB), never to the announced length ahead of the bytes.
+    #[test]
+    fn a_frame_buffer_grows_only_as_bytes_arrive() {
+        for sent in [0, 10, 64 << 10, (64 << 10) + 1, 300 << 10] {
+            let bytes = vec![7u8; sent];
+            let mut r = Segments { bytes: &bytes, handed: 0, widest: (0, 0) };
+            let err = read_body(&mut r, 4 << 20).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+            let (handed, allocated) = r.widest;
+            assert!(allocated <= (2 * handed).max(FIRST_ROOM), "{allocated} bytes allocated for {handed} sent");
         }
     }
 
