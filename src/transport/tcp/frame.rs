@@ -63,11 +63,13 @@ fn read_body(r: &mut impl Read, len: usize) -> io::Result<Vec<u8>> {
         let filled = buf.len();
         let room = filled.max(FIRST_ROOM).min(len - filled);
         buf.try_reserve_exact(room).map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "no room for a frame"))?;
-        buf.resize(filled + room, 0);
-        r.read_exact(&mut buf[filled..]).map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => io::Error::new(io::ErrorKind::UnexpectedEof, "stream ended inside a frame"),
-            _ => e,
-        })?;
+        // Read into the room reserved, not zeroed first; with exactly
+        // `room` left to read and `room` reserved, `read_to_end` does not
+        // grow the vector.
+        let got = r.by_ref().take(room as u64).read_to_end(&mut buf)?;
+        if got < room {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "stream ended inside a frame"));
+        }
     }
     Ok(buf)
 }
