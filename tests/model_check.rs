@@ -128,6 +128,33 @@ fn config(name: &str) -> Params {
             p.reads = 1;
             p
         }
+        // Lease reads around a leadership transfer: from a settled leader
+        // (the warm-up), a write, a transfer to the follower and a read
+        // (lease or ReadIndex, at either node), with two ticks, fewer than
+        // the shortest election timeout: no election but the transfer's,
+        // so the clocks' drift cannot matter. The new leader's commit
+        // index may miss the write its predecessor committed until its own
+        // no-op commits; a lease read served before that (a round
+        // answered, the lease valid) would be stale. Two voters: with
+        // three, the new leader's heartbeat round finds the network of
+        // four messages full, and a larger network or a second follower
+        // takes the space past 8 million states.
+        "lease-transfer" => {
+            let mut p = Params::new("lease-transfer", [1, 2]);
+            p.cluster.max_entries = 4;
+            p.cluster.capacity = 4;
+            p.warm_start = true;
+            p.cluster.pre_vote = true;
+            p.cluster.check_quorum = true;
+            p.cluster.lease_reads = true;
+            p.cluster.election_timeout = (3, 4);
+            p.cluster.lease_drift = 1;
+            p.ticks = 2;
+            p.proposals = 1;
+            p.transfers = 1;
+            p.reads = 1;
+            p
+        }
         // A joining node added as a learner, then promoted.
         "add" => {
             let mut p = three("add").commit_notices();
@@ -309,6 +336,20 @@ fn applying_by_range() {
 fn writes_and_reads_are_linearizable() {
     let o = explore(config("write-read"));
     assert!(o.examples.contains(&"a read completes"), "{:?}", o.examples);
+}
+
+/// Lease reads around a leadership transfer, from a settled leader (the
+/// warm-up): the old leader's lease ends with its `TimeoutNow`, and the
+/// new leader serves no lease read before its no-op commits (its commit
+/// index may miss what its predecessor committed). The target must come
+/// to lead and a read must complete.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only: .ci/run runs it")]
+fn lease_reads_around_a_transfer() {
+    let o = explore(config("lease-transfer"));
+    for reached in ["leadership is transferred", "a read completes", "every follower applies a write"] {
+        assert!(o.examples.contains(&reached), "{reached}: {:?}", o.examples);
+    }
 }
 
 /// Leadership transfers, with and without a write in flight: the target

@@ -114,6 +114,28 @@ fn aimed_at(mutant: Mutant) -> (Params, &'static [&'static str]) {
             p.change = Some(ChangePlan::AddLearner(4));
             (p, &["Apply Order"])
         }
+        Mutant::LeaseBeforeTermCommit => {
+            // From a settled leader (the warm-up), a write commits and
+            // leadership is transferred to the follower before it learns
+            // the commit; one tick gives the new leader a heartbeat round,
+            // answered before its no-op is: its lease holds while its
+            // commit index still misses the write. Two voters, so that the
+            // network of four messages has room for the round.
+            let mut p = Params::new("lease-before-term-commit", [1, 2]);
+            p.cluster.max_entries = 4;
+            p.cluster.capacity = 4;
+            p.cluster.pre_vote = true;
+            p.cluster.check_quorum = true;
+            p.cluster.lease_reads = true;
+            p.cluster.election_timeout = (3, 4);
+            p.cluster.lease_drift = 1;
+            p.warm_start = true;
+            p.ticks = 2;
+            p.proposals = 1;
+            p.transfers = 1;
+            p.reads = 1;
+            (p, &["Linearizability"])
+        }
         other => panic!("no model configuration for {other:?}"),
     }
 }
@@ -199,4 +221,9 @@ fn joint_ignores_outgoing() {
 #[test]
 fn untracked_config_entry() {
     bites(Mutant::UntrackedConfigEntry);
+}
+
+#[test]
+fn lease_before_term_commit() {
+    bites(Mutant::LeaseBeforeTermCommit);
 }

@@ -19,6 +19,7 @@ pub mod params;
 mod props;
 pub mod state;
 mod step;
+mod warm;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Once};
@@ -39,13 +40,47 @@ use state::{Budget, Ghost, Node, State};
 pub struct RaftModel {
     pub params: Params,
     configs: Vec<(NodeId, RaftConfig)>,
+    /// The state the exploration starts from: the fresh cluster, or where
+    /// the warm-up prefix left it (`Params::warm_start`).
+    start: Vec<State>,
+    /// The warm-up's steps (empty without one): every counterexample
+    /// starts with them.
+    pub prefix: Vec<ModelStep>,
+    /// The term from which a leader can only have been elected by the
+    /// transfer, if the budgets leave it only one way to a new term: in an
+    /// untimed configuration from the fresh cluster with one timeout, term
+    /// 2; after the warm-up, with no timeout and fewer ticks than the
+    /// shortest election timeout (no timer can fire), the term after the
+    /// warm-up's.
+    transfer_term: Option<u64>,
 }
 
 impl RaftModel {
     pub fn new(params: Params) -> Result<Self, ParamsError> {
         params.validate()?;
         let configs = params.cluster.ids().map(|id| (id, params.cluster.raft_config(id))).collect();
-        Ok(Self { params, configs })
+        let mut model = Self { params, configs, start: Vec::new(), prefix: Vec::new(), transfer_term: None };
+        let fresh = model.fresh_state();
+        model.start = match fresh {
+            Some(s) if model.params.warm_start => {
+                let (s, prefix) = model.warm_up(s).ok_or_else(|| {
+                    ParamsError::Invalid("the warm-up found no settled leader within 20 rounds".into())
+                })?;
+                model.prefix = prefix;
+                vec![s]
+            }
+            Some(s) => vec![s],
+            None => Vec::new(),
+        };
+        let p = &model.params;
+        model.transfer_term = if p.warm_start {
+            let timers_fire = p.timeouts > 0 || u64::from(p.ticks) >= p.cluster.election_timeout.0;
+            let term = model.start.first().and_then(|s| s.nodes.iter().map(|n| n.raft.term()).max());
+            term.filter(|_| !timers_fire).map(|t| t + 1)
+        } else {
+            (p.timeouts == 1 && p.ticks == 0).then_some(2)
+        };
+        Ok(model)
     }
 
     /// An empty log, in the asynchronous storage mode if the cluster is.
@@ -57,13 +92,9 @@ impl RaftModel {
     fn config(&self, id: NodeId) -> RaftConfig {
         self.configs.iter().find(|(i, _)| *i == id).map(|(_, c)| c.clone()).unwrap_or_else(|| RaftConfig::single(id))
     }
-}
 
-impl Model for RaftModel {
-    type State = State;
-    type Action = ModelStep;
-
-    fn init_states(&self) -> Vec<State> {
+    /// The fresh cluster: every node at its start, budgets full.
+    fn fresh_state(&self) -> Option<State> {
         let p = &self.params;
         let mut nodes = Vec::new();
         let mut ids: Vec<NodeId> = p.cluster.ids().collect();
@@ -72,7 +103,7 @@ impl Model for RaftModel {
             match RaftNode::with_log(self.config(id), self.fresh_log()) {
                 Ok(raft) => nodes.push(Arc::new(Node::new(raft, None, HashChain::default()))),
                 // Validated in `RaftModel::new`.
-                Err(_) => return Vec::new(),
+                Err(_) => return None,
             }
         }
         let changes = match p.change {
@@ -93,7 +124,7 @@ impl Model for RaftModel {
             transfers: p.transfers,
             compactions: p.compactions,
         };
-        vec![State {
+        Some(State {
             nodes,
             net: Vec::new(),
             budget,
@@ -102,7 +133,16 @@ impl Model for RaftModel {
             next_value: 1,
             next_read: 1,
             broken: None,
-        }]
+        })
+    }
+}
+
+impl Model for RaftModel {
+    type State = State;
+    type Action = ModelStep;
+
+    fn init_states(&self) -> Vec<State> {
+        self.start.clone()
     }
 
     fn actions(&self, s: &State, actions: &mut Vec<ModelStep>) {
@@ -232,13 +272,14 @@ impl Model for RaftModel {
         if self.params.transfers > 0 {
             // The target of the transfer leads: every transfer asked was
             // to a node that was not leading, so a leader elected after
-            // the budget ran out in a configuration without a second
-            // timeout is the transfer's doing.
+            // the budget ran out, in a term no other election reaches, is
+            // the transfer's doing (`RaftModel::transfer_term`).
             props.push(Property::<Self>::sometimes("leadership is transferred", |model, s| {
-                s.budget.transfers == 0
-                    && s.budget.timeouts == 0
-                    && model.params.timeouts == 1
-                    && s.nodes.iter().filter(|n| n.raft.is_leader()).any(|n| n.raft.term() >= 2)
+                model.transfer_term.is_some_and(|term| {
+                    s.budget.transfers == 0
+                        && s.budget.timeouts == 0
+                        && s.nodes.iter().filter(|n| n.raft.is_leader()).any(|n| n.raft.term() >= term)
+                })
             }));
         }
         if self.params.compactions > 0 {
@@ -451,7 +492,9 @@ fn explore(params: Params, threads: usize, depth_first: bool) -> Result<Outcome,
             continue;
         }
         let last = path.last_state().clone();
-        let steps = path.into_actions();
+        // The warm-up's steps first: the script runs from the fresh
+        // cluster.
+        let steps: Vec<ModelStep> = checker.model().prefix.iter().cloned().chain(path.into_actions()).collect();
         if failure.as_ref().is_some_and(|f| f.script.steps.len() <= steps.len()) {
             continue;
         }

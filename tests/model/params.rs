@@ -73,6 +73,16 @@ pub struct Params {
     /// Check the bounded liveness property (costly: a fault-free run from
     /// every state).
     pub liveness: bool,
+    /// Start the exploration from a settled leader instead of the fresh
+    /// cluster: a fixed, fault-free prefix (every node ticks once per round,
+    /// in id order, and every message is delivered at once, in order) runs
+    /// until one leader is followed by every node and all of them know its
+    /// no-op committed. The budgets count from there; the prefix is part of
+    /// every counterexample (its steps come first). It lets a timed
+    /// configuration (lease reads need check-quorum and ticks) spend its
+    /// budget after the first election, which alone takes seven ticks or
+    /// more with the vote cooldown of lease reads (PROTOCOL.md §8.2).
+    pub warm_start: bool,
     /// The largest estimated state count accepted.
     pub limit: f64,
 }
@@ -125,6 +135,7 @@ impl Params {
             max_term: 8,
             max_log: 8,
             liveness: false,
+            warm_start: false,
             limit: std::env::var("RAFT_IO_MODEL_LIMIT").ok().and_then(|v| v.parse().ok()).unwrap_or(3e7),
         }
     }
