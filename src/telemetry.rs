@@ -47,6 +47,7 @@ use std::sync::{Mutex, PoisonError};
 
 use metrics::{Label, counter, gauge};
 
+use crate::multi::GroupId;
 use crate::node::NodeMetrics;
 use crate::types::{NodeId, Role};
 
@@ -55,9 +56,9 @@ mod label;
 pub use label::{ClusterLabel, LabelError, MAX_CLUSTER_LABEL_BYTES};
 
 /// What was last published for each node of each cluster label (none for
-/// a publisher without one), across publications (a runtime publishes
-/// every 10 ticks).
-type Key = (Option<ClusterLabel>, NodeId);
+/// a publisher without one) and group (none but for a group's own series),
+/// across publications (a runtime publishes every 10 ticks).
+type Key = (Option<ClusterLabel>, NodeId, Option<GroupId>);
 
 static PUBLISHED: Mutex<BTreeMap<Key, Published>> = Mutex::new(BTreeMap::new());
 
@@ -99,6 +100,7 @@ impl Published {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Publisher {
     cluster: Option<ClusterLabel>,
+    group: Option<GroupId>,
 }
 
 impl Publisher {
@@ -113,27 +115,45 @@ impl Publisher {
         self
     }
 
+    /// Adds `group="<id>"` to every series published: for a node that is
+    /// one replica of one group among the many its process hosts (the
+    /// many-groups runtime's per-group mode, `MultiRuntime::metrics_per_group`,
+    /// features `net` and `persistence`). Counters are carried per group.
+    pub fn group(mut self, group: GroupId) -> Self {
+        self.group = Some(group);
+        self
+    }
+
     /// The cluster label, if any.
     pub fn cluster_label(&self) -> Option<&ClusterLabel> {
         self.cluster.as_ref()
     }
 
-    /// The labels of every series of `node`: `cluster` (if set), `node`.
+    /// The group label, if any.
+    pub fn group_label(&self) -> Option<GroupId> {
+        self.group
+    }
+
+    /// The labels of every series of `node`: `cluster` (if set), `node`,
+    /// `group` (if set).
     fn labels(&self, node: NodeId) -> Vec<Label> {
-        let mut labels = Vec::with_capacity(3);
+        let mut labels = Vec::with_capacity(4);
         if let Some(c) = &self.cluster {
             labels.push(Label::new("cluster", c.as_str().to_owned()));
         }
         labels.push(Label::new("node", node.to_string()));
+        if let Some(g) = self.group {
+            labels.push(Label::new("group", g.to_string()));
+        }
         labels
     }
 
-    /// Runs `f` on what was published for `node` under this label.
+    /// Runs `f` on what was published for `node` under these labels.
     fn with_published<T>(&self, node: NodeId, f: impl FnOnce(&mut Published) -> T) -> T {
         // A panic while the lock was held left nothing half-written that
         // matters more than the next publication: the map is used as it is.
         let mut published = PUBLISHED.lock().unwrap_or_else(PoisonError::into_inner);
-        f(published.entry((self.cluster.clone(), node)).or_default())
+        f(published.entry((self.cluster.clone(), node, self.group)).or_default())
     }
 
     /// Publishes `m` through the installed `metrics` recorder.
@@ -159,24 +179,7 @@ impl Publisher {
         for (name, value) in gauges {
             gauge!(name, labels.iter()).set(value);
         }
-        let counters = [
-            ("raft_proposals_total", m.proposals),
-            ("raft_proposals_refused_total", m.proposals_refused),
-            ("raft_leader_changes_total", m.leader_changes),
-            ("raft_elections_total", m.elections),
-            ("raft_messages_received_total", m.messages_received),
-            ("raft_messages_sent_total", m.messages_sent),
-            ("raft_messages_dropped_total", m.dropped_messages),
-            ("raft_heartbeats_skipped_total", m.heartbeats_skipped),
-            ("raft_lease_reads_total", m.lease_reads),
-            ("raft_follower_regressions_total", m.follower_regressions),
-            ("raft_log_syncs_total", m.log_syncs),
-            ("raft_snapshots_sent_total", m.snapshots_sent),
-            ("raft_snapshot_bytes_sent_total", m.snapshot_bytes_sent),
-            ("raft_snapshots_installed_total", m.snapshots_installed),
-            ("raft_snapshot_bytes_received_total", m.snapshot_bytes_received),
-            ("raft_snapshots_taken_total", m.snapshots_taken),
-        ];
+        let counters = node_counters(m);
         let fsyncs = m.log_fsyncs.map(|n| ("raft_log_fsyncs_total", n));
         self.with_published(m.node, |published| {
             set_counters(published, &labels, counters.iter().chain(&fsyncs));
@@ -222,6 +225,32 @@ pub fn publish_node(m: &NodeMetrics) {
 #[cfg(feature = "net")]
 pub fn publish_runtime(id: NodeId, s: &crate::runtime::RuntimeStats) {
     Publisher::new().publish_runtime(id, s);
+}
+
+/// How many counters every node reports ([`node_counters`]).
+const NODE_COUNTERS: usize = 16;
+
+/// The counters of `m` that every node reports (`log_fsyncs`, optional,
+/// apart), by series name.
+fn node_counters(m: &NodeMetrics) -> [(&'static str, u64); NODE_COUNTERS] {
+    [
+        ("raft_proposals_total", m.proposals),
+        ("raft_proposals_refused_total", m.proposals_refused),
+        ("raft_leader_changes_total", m.leader_changes),
+        ("raft_elections_total", m.elections),
+        ("raft_messages_received_total", m.messages_received),
+        ("raft_messages_sent_total", m.messages_sent),
+        ("raft_messages_dropped_total", m.dropped_messages),
+        ("raft_heartbeats_skipped_total", m.heartbeats_skipped),
+        ("raft_lease_reads_total", m.lease_reads),
+        ("raft_follower_regressions_total", m.follower_regressions),
+        ("raft_log_syncs_total", m.log_syncs),
+        ("raft_snapshots_sent_total", m.snapshots_sent),
+        ("raft_snapshot_bytes_sent_total", m.snapshot_bytes_sent),
+        ("raft_snapshots_installed_total", m.snapshots_installed),
+        ("raft_snapshot_bytes_received_total", m.snapshot_bytes_received),
+        ("raft_snapshots_taken_total", m.snapshots_taken),
+    ]
 }
 
 /// `labels` and `peer="<id>"`.
