@@ -10,7 +10,9 @@
 
 #![cfg(all(feature = "net", feature = "metrics"))]
 
-use std::collections::BTreeMap;
+#[path = "support/telemetry_doc.rs"]
+mod telemetry_doc;
+
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
@@ -45,21 +47,8 @@ fn peer(id: u64, match_index: u64, lag: u64) -> PeerMetrics {
     PeerMetrics { id, match_index, lag }
 }
 
-/// The `| names | kind | meaning |` rows of src/telemetry.rs's docs: each
-/// documented name and its kind (`counter` or `gauge`).
-fn documented_kinds() -> BTreeMap<String, String> {
-    let source = include_str!("../src/telemetry.rs");
-    let mut kinds = BTreeMap::new();
-    for row in source.lines().filter_map(|l| l.strip_prefix("//! | `")) {
-        let cells: Vec<&str> = row.split(" | ").collect();
-        let kind = cells[1].split_whitespace().next().unwrap_or_default().to_owned();
-        for name in cells[0].split(", ") {
-            kinds.insert(name.trim_matches('`').to_owned(), kind.clone());
-        }
-    }
-    kinds
-}
-
+/// The series of a node and its runtime (the many-groups runtime's host
+/// series, `raft_multi_*`, are checked by tests/multi_metrics.rs).
 #[test]
 fn the_documented_kinds_are_the_exported_kinds() {
     let recorder = PrometheusBuilder::new().build_recorder();
@@ -67,13 +56,10 @@ fn the_documented_kinds_are_the_exported_kinds() {
         publish_node(&leader(101, &[(102, 5, 1)]));
         publish_runtime(101, &RuntimeStats::default());
     });
-    let exported: BTreeMap<String, String> = body
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|l| l.split_once(' '))
-        .map(|(name, kind)| (name.to_owned(), kind.to_owned()))
-        .collect();
-    assert_eq!(exported, documented_kinds(), "exported (left) and documented (right) kinds differ:\n{body}");
+    let exported = telemetry_doc::exported_kinds(&body);
+    let mut documented = telemetry_doc::documented_kinds();
+    documented.retain(|name, _| !telemetry_doc::is_multi(name));
+    assert_eq!(exported, documented, "exported (left) and documented (right) kinds differ:\n{body}");
 }
 
 #[test]
@@ -173,4 +159,28 @@ fn one_node_id_in_two_clusters_publishes_two_series() {
     });
     assert_eq!(value(&body, "raft_term", r#"node="411""#), Some(0.0), "{body}");
     assert!(!body.contains("cluster"), "{body}");
+}
+
+/// A publisher with a group label (`Publisher::group`, the many-groups
+/// runtime's per-group mode) publishes a series per group, each counter
+/// carried on its own: one group's lower count is not another's restart.
+#[test]
+fn each_group_of_one_node_publishes_its_own_series() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let east = Publisher::new().cluster(ClusterLabel::new("east").unwrap());
+    let (mut a, mut b) = (leader(501, &[(502, 3, 2)]), leader(501, &[]));
+    (a.proposals, b.proposals) = (40, 2);
+    let body = render(&recorder, || {
+        for _ in 0..2 {
+            east.clone().group(7).publish_node(&a);
+            east.clone().group(8).publish_node(&b);
+        }
+    });
+    assert_eq!(east.clone().group(7).group_label(), Some(7));
+    assert_eq!(east.group_label(), None);
+    let of = |g: u64| format!(r#"cluster="east",node="501",group="{g}""#);
+    assert_eq!(value(&body, "raft_proposals_total", &of(7)), Some(40.0), "{body}");
+    assert_eq!(value(&body, "raft_proposals_total", &of(8)), Some(2.0), "{body}");
+    assert_eq!(value(&body, "raft_peer_lag", &format!("{},peer=\"502\"", of(7))), Some(2.0), "{body}");
+    assert_eq!(value(&body, "raft_term", r#"cluster="east",node="501""#), None, "{body}");
 }

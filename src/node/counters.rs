@@ -139,8 +139,25 @@ impl<L: RaftLog> RaftNode<L> {
     /// assert_eq!((m.proposals, m.elections, m.commit_index), (1, 1, 2));
     /// ```
     pub fn metrics(&self) -> NodeMetrics {
-        let c = &self.counters;
         let last = self.log.last_index();
+        NodeMetrics {
+            log_fsyncs: self.log.fsyncs(),
+            log_sync_time: self.log.sync_time(),
+            peers: self
+                .peers
+                .iter()
+                .map(|p| PeerMetrics { id: p.id, match_index: p.matched, lag: last.saturating_sub(p.matched) })
+                .collect(),
+            ..self.metrics_light()
+        }
+    }
+
+    /// [`metrics`](Self::metrics) without what costs more than reading a
+    /// field: no per-follower list (an allocation) and no `log_fsyncs` or
+    /// `log_sync_time` (a shared WAL's take its lock). The many-groups
+    /// runtime sums these over every group it hosts (feature `metrics`).
+    pub(crate) fn metrics_light(&self) -> NodeMetrics {
+        let c = &self.counters;
         NodeMetrics {
             node: self.id,
             term: self.term,
@@ -148,7 +165,7 @@ impl<L: RaftLog> RaftNode<L> {
             leader: self.leader,
             commit_index: self.commit,
             applied_index: self.last_applied(),
-            last_index: last,
+            last_index: self.log.last_index(),
             snapshot_index: self.log.snapshot_meta().index,
             proposals: c.proposals,
             proposals_refused: c.proposals_refused,
@@ -160,8 +177,8 @@ impl<L: RaftLog> RaftNode<L> {
             log_syncs: c.log_syncs,
             writes_pending: self.durability.writes_pending() as u64,
             messages_held: self.durability.messages_held() as u64,
-            log_fsyncs: self.log.fsyncs(),
-            log_sync_time: self.log.sync_time(),
+            log_fsyncs: None,
+            log_sync_time: None,
             snapshots_sent: c.snapshots_sent,
             snapshot_bytes_sent: c.snapshot_bytes_sent,
             snapshots_installed: c.snapshots_installed,
@@ -170,11 +187,7 @@ impl<L: RaftLog> RaftNode<L> {
             heartbeats_skipped: c.heartbeats_skipped,
             lease_reads: c.lease_reads,
             follower_regressions: c.follower_regressions,
-            peers: self
-                .peers
-                .iter()
-                .map(|p| PeerMetrics { id: p.id, match_index: p.matched, lag: last.saturating_sub(p.matched) })
-                .collect(),
+            peers: Vec::new(),
         }
     }
 }

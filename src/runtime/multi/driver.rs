@@ -83,6 +83,9 @@ pub(super) struct Driver<S: StateMachine, T> {
     incoming: Vec<MultiRequest<S>>,
     /// The shared WAL failed: the runtime stops.
     halted: Option<Arc<Error>>,
+    /// What it publishes through the `metrics` facade.
+    #[cfg(feature = "metrics")]
+    metrics: super::metrics::HostMetrics,
 }
 
 /// Starts the driver thread.
@@ -118,6 +121,8 @@ pub(super) fn start<S: StateMachine, T: GroupTransport>(
         taken_since_tick: 0,
         factory,
         shared: Arc::clone(&shared),
+        #[cfg(feature = "metrics")]
+        metrics: super::metrics::HostMetrics::new(options.metrics.clone(), options.metrics_per_group),
         gate_out: SnapshotGate::new(options.max_snapshot_streams, options.snapshot_idle_ticks),
         gate_in: SnapshotGate::new(options.max_snapshot_receives, options.snapshot_idle_ticks),
         options,
@@ -279,6 +284,8 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             self.host_error(e);
         }
         add(&self.shared.counters.ticks, due);
+        #[cfg(feature = "metrics")]
+        self.publish_metrics(due);
         self.gate_out.expire(self.host.ticks());
         self.gate_in.expire(self.host.ticks());
         let mut retry = Vec::new();
@@ -395,6 +402,8 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
 
     fn remove_group(&mut self, group: GroupId) -> Result<(), RuntimeError> {
         let node = self.host.remove_group(group).map_err(|_| RuntimeError::UnknownGroup(group))?;
+        #[cfg(feature = "metrics")]
+        self.metrics.removed(&node);
         // The group's log must be gone before the WAL forgets the group.
         drop(node);
         // What it queued is carried out now, while its state machine is
@@ -562,6 +571,19 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         let groups = &self.groups;
         self.held_at_tick = self.holding.iter().filter_map(|g| groups.get(g)).map(|h| h.pending.len()).sum();
         self.taken_since_tick = 0;
+    }
+
+    /// Feature `metrics`: publishes the host series (and with the per-group
+    /// mode each group's) once every 10 ticks, the `due` ticks just counted
+    /// included: the one walk over the groups is made here.
+    #[cfg(feature = "metrics")]
+    fn publish_metrics(&self, due: u64) {
+        if !super::metrics::due(self.shared.counters.ticks.load(Relaxed), due) {
+            return;
+        }
+        let mut stats = self.shared.stats();
+        (stats.wal, stats.host, stats.held_requests) = (self.wal.stats(), self.host.stats(), self.held() as u64);
+        self.metrics.publish(&self.host, &stats, self.wal.wal_bytes());
     }
 
     fn publish(&self) {

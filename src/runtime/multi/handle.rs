@@ -189,6 +189,35 @@ impl<S: StateMachine> MultiShared<S> {
     pub(crate) fn queued(&self) -> usize {
         self.submissions.queued() + self.admin.queued()
     }
+
+    /// The runtime's counters: the driver's, and the WAL's and host's as
+    /// of the last turn.
+    pub(crate) fn stats(&self) -> MultiStats {
+        let c = &self.counters;
+        let (wal, host) = *lock(&self.published);
+        MultiStats {
+            turns: c.turns.load(Relaxed),
+            ticks: c.ticks.load(Relaxed),
+            envelopes_in: c.envelopes_in.load(Relaxed),
+            envelopes_out: c.envelopes_out.load(Relaxed),
+            persisted: c.persisted.load(Relaxed),
+            proposals: c.proposals.load(Relaxed),
+            batches: c.batches.load(Relaxed),
+            applied: c.applied.load(Relaxed),
+            reads: c.reads.load(Relaxed),
+            snapshots: c.snapshots.load(Relaxed),
+            snapshot_chunks_held_back: c.held_back.load(Relaxed),
+            snapshot_chunks_sent: c.chunks_out.load(Relaxed),
+            snapshot_chunks_refused: c.held_back_in.load(Relaxed),
+            snapshot_chunks_received: c.chunks_in.load(Relaxed),
+            groups: c.groups.load(Relaxed),
+            held_requests: self.held.load(Relaxed) as u64,
+            queued_requests: self.queued() as u64,
+            wal,
+            host,
+            turn_times: c.turn_times.read(),
+        }
+    }
 }
 
 /// A proposal in flight ([`MultiHandle::propose_async`]): wait for its
@@ -564,30 +593,7 @@ impl<S: StateMachine> MultiHandle<S> {
 
     /// The runtime's counters.
     pub fn stats(&self) -> MultiStats {
-        let c = &self.shared.counters;
-        let (wal, host) = *lock(&self.shared.published);
-        MultiStats {
-            turns: c.turns.load(Relaxed),
-            ticks: c.ticks.load(Relaxed),
-            envelopes_in: c.envelopes_in.load(Relaxed),
-            envelopes_out: c.envelopes_out.load(Relaxed),
-            persisted: c.persisted.load(Relaxed),
-            proposals: c.proposals.load(Relaxed),
-            batches: c.batches.load(Relaxed),
-            applied: c.applied.load(Relaxed),
-            reads: c.reads.load(Relaxed),
-            snapshots: c.snapshots.load(Relaxed),
-            snapshot_chunks_held_back: c.held_back.load(Relaxed),
-            snapshot_chunks_sent: c.chunks_out.load(Relaxed),
-            snapshot_chunks_refused: c.held_back_in.load(Relaxed),
-            snapshot_chunks_received: c.chunks_in.load(Relaxed),
-            groups: c.groups.load(Relaxed),
-            held_requests: self.shared.held.load(Relaxed) as u64,
-            queued_requests: self.shared.queued() as u64,
-            wal,
-            host,
-            turn_times: c.turn_times.read(),
-        }
+        self.shared.stats()
     }
 
     /// This node's id.

@@ -133,6 +133,8 @@ mod driver;
 mod durable;
 mod group;
 mod handle;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod snapshots;
 mod transport;
 mod turn_times;
@@ -169,6 +171,12 @@ pub(crate) struct MultiOptions {
     pub(crate) coalesce_below: usize,
     /// For at most this long.
     pub(crate) coalesce_wait: Duration,
+    /// How the driver publishes its metrics (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: crate::telemetry::Publisher,
+    /// Each group's own series too.
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics_per_group: bool,
 }
 
 impl Default for MultiOptions {
@@ -182,6 +190,10 @@ impl Default for MultiOptions {
             read_kind: ReadKind::Index,
             coalesce_below: 32,
             coalesce_wait: Duration::from_millis(10),
+            #[cfg(feature = "metrics")]
+            metrics: crate::telemetry::Publisher::new(),
+            #[cfg(feature = "metrics")]
+            metrics_per_group: false,
         }
     }
 }
@@ -314,6 +326,38 @@ impl<S: StateMachine, T: GroupTransport> MultiRuntime<S, T> {
     pub fn coalesce_proposals(mut self, below: usize, max_wait: Duration) -> Self {
         self.options.coalesce_below = below;
         self.options.coalesce_wait = max_wait;
+        self
+    }
+
+    /// Feature `metrics`: adds `cluster="<label>"` to every series the
+    /// runtime publishes (default: no `cluster` label), as
+    /// [`Runtime::metrics_cluster`](super::Runtime::metrics_cluster) does.
+    ///
+    /// Every 10 ticks the runtime publishes the host series of the
+    /// `telemetry` module's table (`raft_multi_*`): how many groups it
+    /// hosts, leads and has quiesced, the requests it holds, its groups'
+    /// counters summed (a removed group's last counts stay in the sums),
+    /// its own counters and the shared WAL's. Their number does not grow
+    /// with the number of groups; see [`metrics_per_group`](Self::metrics_per_group)
+    /// for each group's own.
+    #[cfg(feature = "metrics")]
+    pub fn metrics_cluster(mut self, label: crate::telemetry::ClusterLabel) -> Self {
+        self.options.metrics = self.options.metrics.cluster(label);
+        self
+    }
+
+    /// Feature `metrics`: also publishes, every 10 ticks, each group's own
+    /// series (those of a single node: `raft_term`, `raft_proposals_total`,
+    /// `raft_peer_lag`, …) labelled `group="<id>"` (default: off). For
+    /// small numbers of groups only: it costs a full `NodeMetrics` and some
+    /// 30 series per group at every publication, and a recorder keeps every
+    /// series it was given (a removed group's included, at their last
+    /// values). `raft_log_fsyncs_total` and `raft_log_sync_seconds_total`
+    /// are left out: every group would report the shared WAL's
+    /// (`raft_multi_wal_*`).
+    #[cfg(feature = "metrics")]
+    pub fn metrics_per_group(mut self, on: bool) -> Self {
+        self.options.metrics_per_group = on;
         self
     }
 

@@ -20,7 +20,8 @@ pub struct TurnTimes {
     /// those steps' actions (applying what they committed included).
     pub receive: Duration,
     /// Ticks that fell due, requests past their deadline, retried
-    /// membership changes.
+    /// membership changes; with feature `metrics`, the publications
+    /// (every 10 ticks).
     pub ticks: Duration,
     /// Requests taken and served: proposal batches, reads, changes,
     /// status, groups created and removed, and those steps' actions.
