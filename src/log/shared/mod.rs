@@ -100,6 +100,9 @@ mod tests;
 mod refusal_tests;
 
 #[cfg(test)]
+mod stale_handle_tests;
+
+#[cfg(test)]
 mod crash_tests;
 
 #[cfg(test)]
