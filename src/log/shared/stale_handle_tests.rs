@@ -89,3 +89,45 @@ fn a_stale_handle_reads_no_snapshot_of_the_new_group() {
     assert_eq!(group_problem(a.snapshot_data()), GroupProblem::Removed);
     assert_eq!(&b.snapshot_data().unwrap()[..], b"bbbb");
 }
+
+/// 10 000 groups created and removed, every tenth under the id of one
+/// kept handle's group: the log keeps no entry for any of them once
+/// removed, and the kept stale handles are still refused, by their
+/// incarnation.
+#[test]
+fn removed_groups_take_no_memory_and_their_handles_stay_dead() {
+    let root = temp();
+    let wal = SharedWal::open(root.path()).unwrap();
+    let mut live = wal.create_group(1).unwrap();
+    let mut first_seven = wal.create_group(7).unwrap();
+    wal.remove_group(7).unwrap();
+    let mut first_other = wal.create_group(100).unwrap();
+    wal.remove_group(100).unwrap();
+    for round in 0..10_000u64 {
+        let id = if round % 10 == 0 { 7 } else { 101 + round };
+        let mut g = wal.create_group(id).unwrap();
+        g.submit(WriteToken::new(1, round + 1)).unwrap();
+        live.submit(WriteToken::new(1, round + 1)).unwrap();
+        wal.remove_group(id).unwrap();
+        drop(g);
+        let entries = lock(&wal.inner).entries_per_group_id();
+        // The live group: its slot, and its tokens not yet taken (cut
+        // to its latest past two per group and a slack).
+        let bound = 1 + 2 + inner::DURABLE_SLACK;
+        assert!(entries <= bound, "round {round}: {entries} entries for 1 live group");
+        if round % 1000 == 999 {
+            assert!(wal.flush().unwrap().iter().all(|&(g, _)| g == 1), "only the live group's tokens");
+        }
+    }
+    let stale = [&mut first_seven, &mut first_other];
+    for g in stale {
+        assert_eq!(group_problem(g.sync()), GroupProblem::Removed);
+        assert_eq!(group_problem(g.submit(WriteToken::new(9, 9))), GroupProblem::Removed);
+        assert_eq!(group_problem(g.begin_snapshot_receive(&meta(), 1)), GroupProblem::Removed);
+    }
+    let mut seven = wal.create_group(7).unwrap();
+    assert_eq!(group_problem(first_seven.truncate(1)), GroupProblem::Removed);
+    seven.sync().unwrap();
+    assert!(matches!(wal.group(100), Err(StorageError::Group { .. })));
+    assert_eq!(wal.groups(), vec![1, 7]);
+}
