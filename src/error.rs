@@ -402,12 +402,13 @@ pub enum StorageError {
 pub enum GroupProblem {
     /// Group id 0 is reserved.
     InvalidId,
-    /// No group has this id (it was never created, or was removed before
-    /// the log was opened).
+    /// No group has this id: it was never created, or was removed (the
+    /// log keeps no list of the ids it removed).
     Unknown,
     /// A group with this id exists already.
     Exists,
-    /// The group was removed; the handle is dead.
+    /// The handle's group was removed (even if a group of the same id was
+    /// created since): the handle is dead.
     Removed,
     /// Another handle to the group is alive.
     InUse,

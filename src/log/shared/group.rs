@@ -35,8 +35,11 @@ use crate::types::{Entry, HardState, Index, LogIdentity, SnapshotMeta, Term};
 ///   staged (a driver that reports tokens itself), and fails when the log
 ///   halted.
 ///
-/// Once the group is removed, every call fails with
-/// [`StorageError::Group`] ([`GroupProblem::Removed`](crate::GroupProblem::Removed)).
+/// Once the group is removed, every call that writes, or reads a
+/// snapshot file, fails with [`StorageError::Group`]
+/// ([`GroupProblem::Removed`](crate::GroupProblem::Removed)), and the
+/// handle touches no file of a group created again under the same id
+/// (reads from memory still answer).
 ///
 /// What a handle changed and did not stage (`sync` or `submit`) is not the
 /// group's once the handle is dropped: the group's next handle starts from
@@ -175,9 +178,19 @@ impl GroupLog {
         self.inner().map(drop)
     }
 
-    /// Halts the shared log on `e` (unless harmless); returns it.
-    fn halt(&self, e: StorageError) -> StorageError {
-        lock(&self.wal).halt(e)
+    /// Fails if the group was removed, checked *after* a read of its
+    /// snapshot file. Snapshot file ids are per group and start again for
+    /// a group created again, so a removed group's file name may be the
+    /// next group's file by now; but the group's flag goes down (under the
+    /// log's lock) before its directory is deleted and before the id can
+    /// be created again, so a flag still up after the read means the read
+    /// saw this group's own file. Reads from memory need no check; a halt
+    /// (which lowers the flag too) is no reason to refuse a read.
+    fn check_read(&self) -> Result<(), StorageError> {
+        if self.cell.is_live() {
+            return Ok(());
+        }
+        lock(&self.wal).slot(self.id, self.incarnation).map(drop)
     }
 
     /// An upper bound of a step's bytes in a batch besides its entries.
@@ -337,7 +350,9 @@ impl RaftLog for GroupLog {
     }
 
     fn snapshot_data(&self) -> Result<Bytes, StorageError> {
-        self.state().snapshot_data(&self.dir)
+        let data = self.state().snapshot_data(&self.dir);
+        self.check_read()?;
+        data
     }
 
     fn snapshot_len(&self) -> Result<u64, StorageError> {
@@ -345,7 +360,9 @@ impl RaftLog for GroupLog {
     }
 
     fn snapshot_chunk(&self, offset: u64, max_len: u64) -> Result<Bytes, StorageError> {
-        self.state().snapshot_chunk(&self.dir, offset, max_len)
+        let chunk = self.state().snapshot_chunk(&self.dir, offset, max_len);
+        self.check_read()?;
+        chunk
     }
 
     fn install_snapshot(&mut self, meta: SnapshotMeta, data: Bytes) -> Result<(), StorageError> {
@@ -356,33 +373,58 @@ impl RaftLog for GroupLog {
     }
 
     fn begin_snapshot_receive(&mut self, meta: &SnapshotMeta, total_len: u64) -> Result<(), StorageError> {
-        let faults = self.inner()?.faults().cloned();
+        // The receive file's path is the group id's, not this handle's: a
+        // group removed and created again receives into the same path. The
+        // file is created (truncated) under the log's lock, after the check
+        // that this handle's group is live, so a removal (which deletes the
+        // directory under that lock) and the next group's receive are
+        // ordered with it: a stale handle never truncates the next group's
+        // file. The chunks go through the file this opened, never the path.
+        let mut inner = self.inner()?;
         self.state().receiving = None;
+        let faults = inner.faults().cloned();
         let begun = (|| {
             if !self.dir.is_dir() {
                 fsio::create_dir(&self.dir, faults.as_ref())?;
             }
             Receiver::begin(&self.dir, meta, total_len, faults.as_ref())
         })();
-        let begun = begun.map_err(|e| self.halt(e))?;
+        let begun = begun.map_err(|e| inner.halt(e))?;
         self.state().receiving = Some(begun);
         Ok(())
     }
 
     fn receive_snapshot_chunk(&mut self, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+        // Written through the file `begin_snapshot_receive` opened, without
+        // the log's lock: a removal racing this unlinks that file (with the
+        // group's directory) before a new group can create its own, so a
+        // stale handle's chunk lands in its own unlinked file at worst.
         let faults = self.inner()?.faults().cloned();
         let mut state = self.state();
         let res = state.receiving()?.chunk(&self.dir, offset, data, faults.as_ref());
         drop(state);
-        res.map_err(|e| self.halt(e))
+        res.map_err(|e| {
+            let mut inner = lock(&self.wal);
+            // The file of a group removed meanwhile is nobody's: no halt.
+            match inner.slot(self.id, self.incarnation) {
+                Ok(_) => inner.halt(e),
+                Err(removed) => removed,
+            }
+        })
     }
 
     fn abort_snapshot_receive(&mut self) -> Result<(), StorageError> {
         let receiving = self.state().receiving.take();
-        if let Some(r) = receiving {
+        // The file is removed by its path, under the log's lock and only
+        // while this handle's group is live: the path of a removed group
+        // may be the next group's receive file by now (this handle's own
+        // went with the removed group's directory). Its `File` is closed
+        // either way.
+        let inner = self.inner();
+        if let (Ok(_), Some(r)) = (&inner, receiving) {
             r.discard(&self.dir);
         }
-        Ok(())
+        inner.map(drop)
     }
 
     fn finish_snapshot_receive(&mut self) -> Result<(), StorageError> {

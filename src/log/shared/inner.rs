@@ -4,7 +4,6 @@
 //! and the flush that writes and syncs them, with checkpoints and
 //! compaction.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
@@ -111,8 +110,6 @@ pub(super) struct Inner {
     pub(super) files: Files,
     pub(super) meta: Meta,
     pub(super) groups: GroupMap<Slot>,
-    /// Groups removed since the log was opened (and not created again).
-    pub(super) removed: HashSet<GroupId>,
     /// Sum of the live groups' entry bytes.
     pub(super) live_bytes: u64,
     staged_ops: Vec<u8>,
@@ -156,7 +153,6 @@ impl Inner {
             files,
             meta,
             groups,
-            removed: HashSet::new(),
             live_bytes,
             staged_ops: Vec::new(),
             staged_count: 0,
@@ -220,16 +216,26 @@ impl Inner {
         }
     }
 
-    /// Why group `id` cannot be handed out, if it cannot.
+    /// Why group `id`, which is not live, cannot be handed out. A group
+    /// removed is as unknown as one never created: the log keeps nothing
+    /// of the ids it removed (their handles are refused by incarnation,
+    /// and a reopened log could not tell them apart either), so what it
+    /// keeps stays bounded by the live groups.
     pub(super) fn absent(&self, id: GroupId) -> StorageError {
-        let problem = if id == 0 {
-            GroupProblem::InvalidId
-        } else if self.removed.contains(&id) {
-            GroupProblem::Removed
-        } else {
-            GroupProblem::Unknown
-        };
+        let problem = if id == 0 { GroupProblem::InvalidId } else { GroupProblem::Unknown };
         StorageError::Group { group: id, problem }
+    }
+
+    /// How many entries the log keeps per group id, over all its lists:
+    /// what must stay bounded by the live groups, whatever the number of
+    /// groups created and removed.
+    #[cfg(test)]
+    pub(super) fn entries_per_group_id(&self) -> usize {
+        self.groups.len()
+            + self.staged_tokens.len()
+            + self.durable.len()
+            + self.staged_files.len()
+            + self.staged_dirs.len()
     }
 
     /// Stages the creation of group `id`, which must not exist; returns its
@@ -246,7 +252,6 @@ impl Inner {
         let state = LogState::new(None, Default::default(), Default::default(), FileRef::EMPTY, Chunked::default(), 0);
         let incarnation = self.next_incarnation;
         self.next_incarnation += 1;
-        self.removed.remove(&id);
         let slot = Slot {
             cell: GroupCell::new(state),
             staged_live: 0,
@@ -276,7 +281,6 @@ impl Inner {
         // by `flush`: a new group under the same id never wrote them.
         self.staged_tokens.retain(|(g, _)| *g != id);
         self.durable.retain(|(g, _)| *g != id);
-        self.removed.insert(id);
         let dir = self.group_dir(id);
         self.staged_dirs.push(dir);
         self.flush(false)

@@ -100,6 +100,9 @@ mod tests;
 mod refusal_tests;
 
 #[cfg(test)]
+mod stale_handle_tests;
+
+#[cfg(test)]
 mod crash_tests;
 
 #[cfg(test)]
@@ -171,9 +174,9 @@ impl SharedWal {
     ///
     /// # Errors
     ///
-    /// [`StorageError::Group`]: id 0, no such group, a removed group, or a
-    /// group whose previous [`GroupLog`] is still alive
-    /// ([`GroupProblem::InUse`]).
+    /// [`StorageError::Group`]: id 0, no such group (never created, or
+    /// removed: [`GroupProblem::Unknown`]), or a group whose previous
+    /// [`GroupLog`] is still alive ([`GroupProblem::InUse`]).
     pub fn group(&self, id: GroupId) -> Result<GroupLog, StorageError> {
         let mut inner = lock(&self.inner);
         let Some(slot) = inner.groups.get_mut(&id) else { return Err(inner.absent(id)) };
