@@ -106,10 +106,12 @@ impl Node {
         let wal = SharedWal::open_with(dir.path(), options.fault_injector(faults.clone())).unwrap();
         let gate = Gate::default();
         let sm_gate = gate.clone();
-        let mut runtime =
-            MultiRuntime::new(HostConfig::new(1), wal, Silent::default(), move |_| Count { n: 0, gate: sm_gate.clone() })
-                .request_timeout(Duration::from_secs(60))
-                .max_batch_bytes(1 << 20);
+        let mut runtime = MultiRuntime::new(HostConfig::new(1), wal, Silent::default(), move |_| Count {
+            n: 0,
+            gate: sm_gate.clone(),
+        })
+        .request_timeout(Duration::from_secs(60))
+        .max_batch_bytes(1 << 20);
         for group in GROUPS {
             runtime = runtime.group(group, config.clone());
         }
@@ -188,7 +190,10 @@ fn proposals_staged_before_a_failed_flush_are_answered_outcome_unknown() {
 /// writes nothing after a failure: `Halted`).
 #[test]
 fn a_flush_failed_inside_a_step_answers_the_staged_unknown_and_the_rest_halted() {
-    let node = Node::start(SharedWalOptions::new().max_record_size(64 << 10), RaftConfig::single(1).max_message_bytes(32 << 10));
+    let node = Node::start(
+        SharedWalOptions::new().max_record_size(64 << 10),
+        RaftConfig::single(1).max_message_bytes(32 << 10),
+    );
     // One batch of ~24 KiB per group: the third group's step overflows
     // the 64 KiB staging area.
     let commands: Vec<Bytes> = (0..3).map(|_| Bytes::from(vec![7u8; 8 << 10])).collect();
