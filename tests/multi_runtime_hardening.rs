@@ -498,3 +498,40 @@ fn a_storage_failure_in_a_received_messages_step_halts_the_runtime_at_once() {
          another group's status {status:?}"
     );
 }
+
+/// Requests whose callers gave up (a timeout far shorter than a tick, the
+/// tickets dropped at once) leave the driver's maps only at its next tick
+/// (`Pending::expire`), yet they cannot pile up between ticks: the driver
+/// takes a request only into the room `max_pending` leaves, counting every
+/// request it took since the last tick as held, and the queue in front of
+/// it holds `max_pending` at most (`Busy` beyond). Here a group without
+/// quorum (node 2 silent), whose proposals never commit, is flooded.
+#[test]
+fn a_flood_of_given_up_requests_is_held_within_max_pending() {
+    const MAX: u64 = 16;
+    let mut pair = Pair::start(Gate::default(), |r| r.max_pending(MAX as usize));
+    let a = pair.handle.propose_async(GROUP, "a").unwrap();
+    assert_eq!(pair.relay_until_applied(a).unwrap(), 1);
+    let hasty = pair.handle.with_timeout(Some(Duration::from_nanos(1)));
+    let (mut taken, mut busy) = (0, 0);
+    for i in 0..5_000 {
+        match hasty.propose_async(GROUP, format!("f{i}")) {
+            Ok(ticket) => {
+                taken += 1;
+                drop(ticket);
+            }
+            Err(RuntimeError::Busy) => busy += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+        let stats = pair.handle.stats();
+        // `held_requests` bounds from above what the driver's maps hold.
+        assert!(stats.held_requests <= MAX && stats.queued_requests <= MAX, "{stats:?}");
+    }
+    assert!(taken > 0 && taken + busy == 5_000);
+    // The ticks sweep them all (each answered `Timeout`; no one listens).
+    until("the given-up requests swept", || {
+        let stats = pair.handle.stats();
+        stats.held_requests == 0 && stats.queued_requests == 0
+    });
+    assert!(pair.handle.is_running());
+}

@@ -242,7 +242,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         let mut halts = Vec::new();
         self.host.take_halts(&mut halts);
         if let Some((_, cause)) = halts.into_iter().next() {
-            self.halted.get_or_insert(Arc::new(cause));
+            self.halt(Arc::new(cause));
         }
     }
 
@@ -321,7 +321,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         let mut durable = std::mem::take(&mut self.durable);
         durable.staged.clear();
         if let Err(e) = self.wal.flush_into(&mut durable.staged) {
-            self.halted = Some(Arc::new(Error::Storage(e)));
+            self.halt(Arc::new(Error::Storage(e)));
             self.durable = durable;
             return false;
         }
@@ -420,7 +420,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         self.shared.counters.groups.store(self.groups.len() as u64, Relaxed);
         self.wal.remove_group(group).map_err(|e| {
             let cause = Arc::new(Error::Storage(e));
-            self.halted = Some(Arc::clone(&cause));
+            self.halt(Arc::clone(&cause));
             RuntimeError::Halted(cause)
         })
     }
@@ -461,6 +461,14 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         result.map_err(|e| self.host_error(e))
     }
 
+    /// The runtime stops on `cause`, unless it is stopping already: the
+    /// first failure is the cause it reports. Once the shared WAL failed,
+    /// every later write in the same turn (a group's step, the turn's
+    /// flush) fails with `StorageError::Halted`, which only echoes it.
+    fn halt(&mut self, cause: Arc<Error>) {
+        self.halted.get_or_insert(cause);
+    }
+
     /// Maps a host refusal; a storage failure halts the runtime.
     fn host_error(&mut self, error: MultiError) -> RuntimeError {
         match error {
@@ -469,7 +477,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
             MultiError::GroupExists(g) => RuntimeError::GroupExists(g),
             MultiError::Node { source, .. } if matches!(source, Error::Storage(_) | Error::Halted) => {
                 let cause = Arc::new(source);
-                self.halted = Some(Arc::clone(&cause));
+                self.halt(Arc::clone(&cause));
                 RuntimeError::Halted(cause)
             }
             MultiError::Node { source, .. } => RuntimeError::from_node(source),
@@ -517,7 +525,7 @@ impl<S: StateMachine, T: GroupTransport> Driver<S, T> {
         if let Some(e) = fx.unreadable.take() {
             // A range the host queued could not be read: the state machine
             // would miss commands, so the runtime stops.
-            self.halted = Some(Arc::new(e));
+            self.halt(Arc::new(e));
         }
         if !memberships.is_empty() {
             for membership in memberships {
