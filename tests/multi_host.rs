@@ -894,3 +894,63 @@ fn a_peer_is_down_after_more_than_peer_timeout_ticks_of_silence() {
         assert_eq!(host.stats().peers_lost, 2, "silent for one tick more: both peers down (bulk: {bulk})");
     }
 }
+
+/// A leader's replica removed from its host (`remove_group`) while the
+/// group is quiesced: its followers elsewhere must not wait for a request
+/// to wake them. The leader's host still pings (it hosts another group with
+/// the same peers), so no peer is lost; the removed leader hands the group
+/// to an up-to-date voter on its way out, and the group elects at once.
+#[test]
+fn a_removed_leaders_quiesced_followers_elect_without_a_request() {
+    let mut net = Net::new(2, true);
+    assert!(net.run_until(400, |n| (1..=2).all(|g| IDS.iter().all(|id| n.hosts[id].is_quiesced(g)))));
+    let l = net.leader(1).unwrap();
+    net.hosts.get_mut(&l).unwrap().remove_group(1).unwrap();
+    net.collect(l);
+    net.deliver();
+    // Well within an election timeout (10..20 ticks), and no request.
+    assert!(
+        net.run_until(8, |n| n.leader(1).is_some_and(|new| new != l)),
+        "group 1 elected a leader among the remaining replicas: quiesced {:?}",
+        IDS.iter().filter(|&&id| id != l).map(|id| net.hosts[id].is_quiesced(1)).collect::<Vec<_>>()
+    );
+    assert_eq!(net.hosts.values().map(|h| h.stats().peers_lost).sum::<u64>(), 0, "no peer was lost");
+}
+
+/// PROTOCOL.md §10, "Liveness per peer": a follower's quiet time is
+/// counted from the last word of its leader. A follower that quiesced and
+/// then took heartbeats from its leader (quiet news: the leader woke for a
+/// read) has its election timer reset by them; when the leader's host then
+/// goes silent, the peer-loss wake must step only the ticks since the last
+/// heartbeat, not since the follower quiesced, or, with a `peer_timeout`
+/// below the election timeout, the follower campaigns (and grants votes)
+/// while its leader's lease may still run.
+#[test]
+fn a_peer_loss_wake_counts_a_followers_quiet_time_from_its_last_heartbeat() {
+    let mut net = Net::with_hosts(1, |cfg| cfg.ping_interval(2).peer_timeout(4));
+    assert!(net.run_until(400, |n| IDS.iter().all(|id| n.hosts[id].is_quiesced(1))));
+    // Long quiet: more than the largest election timeout (20).
+    net.run_until(30, |_| false);
+    let l = net.leader(1).unwrap();
+    // A read wakes the leader: it heartbeats, the followers take the
+    // heartbeats as quiet news and stay quiesced.
+    net.step(l, 1, Event::Read { id: 1, kind: raft_io::ReadKind::Index }).unwrap();
+    let followers: Vec<NodeId> = IDS.into_iter().filter(|&id| id != l).collect();
+    assert!(followers.iter().all(|id| net.hosts[id].is_quiesced(1)), "followers stayed quiesced");
+    assert!(net.reads.iter().any(|&(at, g, id)| (at, g, id) == (l, 1, 1)), "the read was served");
+    // The leader's host goes silent right after its heartbeat.
+    net.cut.insert(l);
+    let woken = |n: &Net| followers.iter().all(|id| n.hosts[id].stats().woken_by_peer_loss > 0);
+    assert!(net.run_until(10, woken), "the followers noticed the silence");
+    for id in &followers {
+        let node = net.hosts[id].group(1).unwrap();
+        assert_eq!(
+            node.role(),
+            Role::Follower,
+            "node {id} campaigns at tick {}, fewer than 10 ticks (the least election timeout) after its leader's last heartbeat",
+            net.hosts[id].ticks()
+        );
+    }
+    // And they elect a new leader within an election timeout.
+    assert!(net.run_until(25, |n| followers.iter().any(|id| n.hosts[id].group(1).is_some_and(|g| g.is_leader()))));
+}

@@ -77,6 +77,10 @@ pub struct MultiNode<L: RaftLog> {
     /// The peers heard since the clock last moved: heard at the end of the
     /// next move, however far (a slow turn's envelopes are recent news).
     pub(super) heard: Vec<NodeId>,
+    /// The quiesced followers that took quiet news from their leader since
+    /// the clock last moved: their quiet time restarts at the end of the
+    /// next move (`quiesce.rs`, `liveness`).
+    pub(super) leader_heard: Vec<GroupId>,
     pub(super) ticks: u64,
     pub(super) out: Vec<HostAction>,
     /// The groups with an `Action::ApplyRange` queued since the last drain.
@@ -113,6 +117,7 @@ impl<L: RaftLog> MultiNode<L> {
             lost: std::collections::BTreeSet::new(),
             departed: std::collections::BTreeSet::new(),
             heard: Vec::new(),
+            leader_heard: Vec::new(),
             ticks: 0,
             out: Vec::new(),
             unread: Vec::new(),
@@ -175,9 +180,14 @@ impl<L: RaftLog> MultiNode<L> {
 
     /// Removes group `group` and returns its node (with its log), whatever
     /// it was doing: a snapshot being sent or received is abandoned (its
-    /// peers see the stream stop, as if this node crashed).
+    /// peers see the stream stop, as if this node crashed). A node that
+    /// leads the group first hands it to an up-to-date voter heard from
+    /// (a `TimeoutNow` is queued, `docs/PROTOCOL.md` §10): its followers,
+    /// quiesced or not, elect a new leader at once instead of waiting for
+    /// an election timeout, or, quiesced, for a request.
     pub fn remove_group(&mut self, group: GroupId) -> Result<RaftNode<L>, MultiError> {
         self.settle_ranges(group);
+        self.hand_off(group);
         let removed = self.groups.remove(&group).ok_or(MultiError::UnknownGroup(group))?;
         self.awake.remove(&group);
         self.campaigns.removed(group);

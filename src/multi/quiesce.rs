@@ -22,9 +22,14 @@
 //!   counts as heard when it next moves, however far). A peer silent for
 //!   more than `peer_timeout` ticks wakes
 //!   every quiesced group here whose leader it is, with the whole elapsed
-//!   time (`Ticks(elapsed)`): their election timers fire and they elect a
-//!   new leader within an election timeout. A peer is declared down once
-//!   per silence: its groups cannot quiesce here again until it is heard.
+//!   time (`Ticks(elapsed)`; a follower's counted from its leader's last
+//!   quiet news, at the end of the clock's next move): their election
+//!   timers fire and they elect a new leader within an election timeout. A
+//!   peer is declared down once per silence: its groups cannot quiesce here
+//!   again until it is heard;
+//! * a leader's node removed from the host (`remove_group`) first hands
+//!   the group to an up-to-date voter (`TimeoutNow`): its host may keep
+//!   pinging, so nothing else would wake quiesced followers.
 //!
 //! [`RaftNode::is_quiescable`]: crate::RaftNode::is_quiescable
 
@@ -32,7 +37,7 @@ use super::host::{HostAction, MultiNode};
 use super::{Envelope, EnvelopeBody, GroupId, MultiError};
 use crate::log::RaftLog;
 use crate::message::{Message, MessageBody};
-use crate::node::{Event, RaftNode};
+use crate::node::{Action, Event, RaftNode};
 use crate::types::{Index, NodeId, Role, Term};
 
 /// A group's quiescence state on this host.
@@ -127,6 +132,11 @@ impl<L: RaftLog> MultiNode<L> {
         let quiet = node.is_quiescable() && now == before && !(before.0 == Role::Leader && sent);
         if quiet {
             self.stats.quiet_messages += n;
+            if now.0 == Role::Follower && self.leader_heard.last() != Some(&group) {
+                // Its leader's word reset its election timer: a wake by
+                // that leader's silence counts the quiet time from here.
+                self.leader_heard.push(group);
+            }
         } else {
             let woken = self.wake(group, true);
             self.keep_halt(woken);
@@ -149,6 +159,39 @@ impl<L: RaftLog> MultiNode<L> {
         Ok(())
     }
 
+    /// Before `group`'s node leaves the host: a leader hands the group to
+    /// an up-to-date voter, the most recently heard of those not declared
+    /// down, with a `TimeoutNow` (its followers may be quiesced and its
+    /// host keep pinging them: nothing else would wake them before a
+    /// request). Only that message leaves; the step's other actions are
+    /// the removed node's own. A leader with no such voter sends nothing.
+    pub(super) fn hand_off(&mut self, group: GroupId) {
+        let me = self.cfg.node;
+        let Self { groups, peers, lost, out, scratch, .. } = self;
+        let Some(g) = groups.get_mut(&group) else { return };
+        if g.node.role() != Role::Leader || g.node.is_halted() {
+            return;
+        }
+        let m = g.node.membership();
+        let mut voters: Vec<NodeId> =
+            m.members().filter(|&id| id != me && m.is_voter(id) && !lost.contains(&id)).collect();
+        voters.sort_by_key(|id| std::cmp::Reverse(peers.get(id).copied().unwrap_or(0)));
+        for to in voters {
+            let stepped = g.node.step_into(Event::TransferLeadership(to), scratch);
+            let timeout_now = scratch.drain(..).find_map(|a| match a {
+                Action::Send { to, message } if matches!(message.body, MessageBody::TimeoutNow) => Some((to, message)),
+                _ => None,
+            });
+            if let Some((to, message)) = timeout_now {
+                out.push(HostAction::Send(Envelope { from: me, to, body: EnvelopeBody::Raft { group, message } }));
+                return;
+            }
+            if stepped.is_err() {
+                return;
+            }
+        }
+    }
+
     /// After the clock moved on from `before`: one round of pings if a
     /// ping fell due since, and wakes the quiesced groups led by a peer
     /// gone silent.
@@ -162,6 +205,14 @@ impl<L: RaftLog> MultiNode<L> {
                 *seen = ticks;
             }
             self.lost.remove(&id);
+        }
+        // Likewise a quiesced follower's last word from its leader: its
+        // quiet time (what a wake by that leader's silence steps) starts
+        // at the end of the gap, not when it quiesced.
+        for group in self.leader_heard.drain(..) {
+            if let Some(since) = self.groups.get_mut(&group).and_then(|g| g.quiet.since.as_mut()) {
+                *since = ticks;
+            }
         }
         if ticks / self.cfg.ping_interval != before / self.cfg.ping_interval {
             for &to in self.peers.keys() {
