@@ -37,7 +37,7 @@ use super::host::{HostAction, MultiNode};
 use super::{Envelope, EnvelopeBody, GroupId, MultiError};
 use crate::log::RaftLog;
 use crate::message::{Message, MessageBody};
-use crate::node::{Action, Event, RaftNode};
+use crate::node::{Event, RaftNode};
 use crate::types::{Index, NodeId, Role, Term};
 
 /// A group's quiescence state on this host.
@@ -163,32 +163,15 @@ impl<L: RaftLog> MultiNode<L> {
     /// an up-to-date voter, the most recently heard of those not declared
     /// down, with a `TimeoutNow` (its followers may be quiesced and its
     /// host keep pinging them: nothing else would wake them before a
-    /// request). Only that message leaves; the step's other actions are
-    /// the removed node's own. A leader with no such voter sends nothing.
+    /// request). A leader with no such voter sends nothing.
     pub(super) fn hand_off(&mut self, group: GroupId) {
         let me = self.cfg.node;
-        let Self { groups, peers, lost, out, scratch, .. } = self;
+        let Self { groups, peers, lost, out, .. } = self;
         let Some(g) = groups.get_mut(&group) else { return };
-        if g.node.role() != Role::Leader || g.node.is_halted() {
-            return;
-        }
-        let m = g.node.membership();
-        let mut voters: Vec<NodeId> =
-            m.members().filter(|&id| id != me && m.is_voter(id) && !lost.contains(&id)).collect();
-        voters.sort_by_key(|id| std::cmp::Reverse(peers.get(id).copied().unwrap_or(0)));
-        for to in voters {
-            let stepped = g.node.step_into(Event::TransferLeadership(to), scratch);
-            let timeout_now = scratch.drain(..).find_map(|a| match a {
-                Action::Send { to, message } if matches!(message.body, MessageBody::TimeoutNow) => Some((to, message)),
-                _ => None,
-            });
-            if let Some((to, message)) = timeout_now {
-                out.push(HostAction::Send(Envelope { from: me, to, body: EnvelopeBody::Raft { group, message } }));
-                return;
-            }
-            if stepped.is_err() {
-                return;
-            }
+        let heard = |id: NodeId| (!lost.contains(&id)).then(|| peers.get(&id).copied().unwrap_or(0));
+        if let Some(message) = g.node.leaving_notice(heard) {
+            let to = message.to;
+            out.push(HostAction::Send(Envelope { from: me, to, body: EnvelopeBody::Raft { group, message } }));
         }
     }
 

@@ -16,7 +16,7 @@ use super::{Action, RaftNode, Why};
 use crate::error::{Error, Result};
 use crate::log::{RaftLog, visit_configurations};
 use crate::membership::{Membership, MembershipChange, SharedConfigs};
-use crate::message::MessageBody;
+use crate::message::{Message, MessageBody};
 use crate::types::{Entry, Index, NodeId, Role};
 
 /// How a leadership transfer ended, when it did not end with this node
@@ -290,14 +290,34 @@ impl<L: RaftLog> RaftNode<L> {
         if self.configs.owner_votes() || self.configs.effective_index() > self.commit {
             return;
         }
-        let config = self.configs.effective();
-        let last = self.log.last_index();
-        let successor = self.peers.iter().find(|p| p.matched == last && config.is_voter(p.id)).map(|p| p.id);
+        let successor = self.successors().next();
         if let Some(to) = successor {
             self.send_timeout_now(to);
         }
         self.because(Why::RemovedFromConfig);
         self.become_follower(self.term, None);
+    }
+
+    /// The voters a leader leaving may hand over to: those whose log
+    /// matches its own to the end, in peer order.
+    fn successors(&self) -> impl Iterator<Item = NodeId> + '_ {
+        let config = self.configs.effective();
+        let last = self.log.last_index();
+        self.peers.iter().filter(move |p| p.matched == last && config.is_voter(p.id)).map(|p| p.id)
+    }
+
+    /// A leader whose node is about to be dropped (its group removed from a
+    /// many-groups host): the `TimeoutNow` that hands the group to the
+    /// successor `rank` ranks highest (the first on a tie; `None`: not
+    /// usable), or `None` when this node does not lead, is halted or has
+    /// no usable successor.
+    pub(crate) fn leaving_notice(&mut self, rank: impl Fn(NodeId) -> Option<u64>) -> Option<Message> {
+        if self.role != Role::Leader || self.halted {
+            return None;
+        }
+        let to = self.successors().filter_map(|id| Some((id, rank(id)?))).min_by_key(|&(_, r)| std::cmp::Reverse(r))?.0;
+        self.lease_revoked_term = self.term;
+        Some(Message { from: self.id, to, term: self.term, body: MessageBody::TimeoutNow })
     }
 
     /// The configuration in effect changed: a leader tracks progress for
